@@ -1,0 +1,39 @@
+/*
+ * log.h: one line per event, and loud aborts for broken invariants.
+ *
+ * Recoverable errors are returned to callers and reach the user as one line
+ * that names the input.  A broken invariant is a bug: CCP_ASSERT and
+ * ccp_panic() print file, line and function, then abort(), as Postfix's
+ * msg_panic() and liburcu's urcu_die() do.
+ */
+#ifndef CCPUMP_LOG_H
+#define CCPUMP_LOG_H
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "ccpump/compiler.h"
+
+enum ccp_log_level { CCP_LOG_DEBUG, CCP_LOG_INFO, CCP_LOG_WARN, CCP_LOG_ERROR };
+
+/* Thread-safe (one write(2) per line).  Lines below the threshold are dropped. */
+CCP_EXPORT void ccp_log(enum ccp_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+CCP_EXPORT void ccp_log_set_level(enum ccp_log_level level);
+/* Sends log lines to fd (default 2).  Returns the previous fd. */
+CCP_EXPORT int ccp_log_set_fd(int fd);
+
+CCP_EXPORT _Noreturn void ccp_panic_at(const char *file, int line, const char *func,
+				       const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+#define ccp_panic(...) ccp_panic_at(__FILE__, __LINE__, __func__, __VA_ARGS__)
+
+/* Always on, also in release builds: these guard the exactly-once contract. */
+#define CCP_ASSERT(cond)                                                     \
+	do {                                                                 \
+		if (ccp_unlikely(!(cond)))                                   \
+			ccp_panic("assertion failed: %s", #cond);            \
+	} while (0)
+
+#endif /* CCPUMP_LOG_H */

@@ -1,0 +1,79 @@
+/*
+ * log.c: line-at-a-time logging and the panic path.
+ *
+ * Each line is formatted into a stack buffer and written with one write(2),
+ * so lines from different threads never interleave (POSIX makes writes of up
+ * to PIPE_BUF bytes to a pipe atomic; regular files opened O_APPEND behave the
+ * same in practice on Linux).
+ */
+#include "ccpump/log.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Relaxed: the level and fd are tuning knobs, not synchronisation. */
+static _Atomic int log_level = CCP_LOG_INFO;
+static _Atomic int log_fd = 2;
+
+static const char *const level_names[] = { "debug", "info", "warning", "error" };
+
+void ccp_log_set_level(enum ccp_log_level level)
+{
+	atomic_store_explicit(&log_level, (int)level, memory_order_relaxed);
+}
+
+int ccp_log_set_fd(int fd)
+{
+	return atomic_exchange_explicit(&log_fd, fd, memory_order_relaxed);
+}
+
+__attribute__((format(printf, 3, 0)))
+static void log_line(const char *tag, const char *where, const char *fmt, va_list ap)
+{
+	char buf[1024];
+	struct timespec ts;
+	struct tm tm;
+	size_t n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	n += (size_t)snprintf(buf + n, sizeof(buf) - n, ".%03ldZ ccpump[%ld] %s: %s",
+			      ts.tv_nsec / 1000000, (long)getpid(), tag, where);
+	if (n < sizeof(buf)) {
+		int m = vsnprintf(buf + n, sizeof(buf) - n, fmt, ap);
+		if (m > 0)
+			n += (size_t)m;
+	}
+	if (n > sizeof(buf) - 2)
+		n = sizeof(buf) - 2;
+	buf[n++] = '\n';
+	ssize_t w = write(atomic_load_explicit(&log_fd, memory_order_relaxed), buf, n);
+	(void)w; /* nowhere left to report a failed log write */
+}
+
+void ccp_log(enum ccp_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if ((int)level < atomic_load_explicit(&log_level, memory_order_relaxed))
+		return;
+	va_start(ap, fmt);
+	log_line(level_names[level], "", fmt, ap);
+	va_end(ap);
+}
+
+void ccp_panic_at(const char *file, int line, const char *func, const char *fmt, ...)
+{
+	char where[512];
+	va_list ap;
+
+	snprintf(where, sizeof(where), "at %s:%d in %s(): ", file, line, func);
+	va_start(ap, fmt);
+	log_line("panic", where, fmt, ap);
+	va_end(ap);
+	abort();
+}

@@ -1,0 +1,15 @@
+/*
+ * commands.h: the subcommands of the ccpump program.
+ *
+ * Each takes the arguments after its name (argv[0] is the subcommand) and
+ * returns the process exit status.  They parse flags and call the library;
+ * nothing a test wants to exercise lives here.
+ */
+#ifndef CCPUMP_CLI_COMMANDS_H
+#define CCPUMP_CLI_COMMANDS_H
+
+/* Exit status for a bad flag or unusable argument (one line on stderr). */
+#define CCP_EXIT_USAGE 2
+
+
+#endif

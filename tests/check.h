@@ -1,0 +1,47 @@
+/*
+ * check.h: the assertions of ccpump's tests.
+ *
+ * A failed CHECK prints the file, line and expression and exits 1, so ctest
+ * reports the test as failed with the reason on screen.  Every test also has
+ * a ctest TIMEOUT: a deadlock fails fast instead of hanging CI.
+ */
+#ifndef CCPUMP_TESTS_CHECK_H
+#define CCPUMP_TESTS_CHECK_H
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHECK(cond)                                                           \
+	do {                                                                  \
+		if (!(cond)) {                                                \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, \
+				__LINE__, #cond);                             \
+			exit(1);                                              \
+		}                                                             \
+	} while (0)
+
+#define CHECK_EQ_U64(a, b)                                                     \
+	do {                                                                   \
+		uint64_t a_ = (uint64_t)(a), b_ = (uint64_t)(b);               \
+		if (a_ != b_) {                                                \
+			fprintf(stderr, "%s:%d: CHECK failed: %s == %s (%" PRIu64 \
+				" != %" PRIu64 ")\n", __FILE__, __LINE__, #a,   \
+				#b, a_, b_);                                   \
+			exit(1);                                               \
+		}                                                              \
+	} while (0)
+
+#define CHECK_STREQ(a, b)                                                      \
+	do {                                                                   \
+		const char *a_ = (a), *b_ = (b);                               \
+		if (a_ == NULL || b_ == NULL || strcmp(a_, b_) != 0) {         \
+			fprintf(stderr, "%s:%d: CHECK failed: %s == %s (\"%s\" != \"%s\")\n", \
+				__FILE__, __LINE__, #a, #b, a_ ? a_ : "(null)", \
+				b_ ? b_ : "(null)");                           \
+			exit(1);                                               \
+		}                                                              \
+	} while (0)
+
+#endif

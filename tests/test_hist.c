@@ -1,0 +1,33 @@
+/* The histogram reports quantiles within its 1/16 resolution. */
+#include "check.h"
+#include "ccpump/hist.h"
+
+static struct ccp_hist h, g;
+
+int main(void)
+{
+	ccp_hist_reset(&h);
+	CHECK_EQ_U64(ccp_hist_quantile(&h, 0.5), 0);
+	for (uint64_t v = 1; v <= 100000; v++)
+		ccp_hist_record(&h, v);
+	CHECK_EQ_U64(h.count, 100000);
+	CHECK_EQ_U64(h.max, 100000);
+	uint64_t p50 = ccp_hist_quantile(&h, 0.5);
+	CHECK(p50 >= 50000 && p50 <= 50000 + 50000 / 16 + 1);
+	uint64_t p99 = ccp_hist_quantile(&h, 0.99);
+	CHECK(p99 >= 99000 && p99 <= 100000);
+	CHECK_EQ_U64(ccp_hist_quantile(&h, 1.0), 100000);
+	/* Small values are exact. */
+	ccp_hist_reset(&g);
+	for (int i = 0; i < 10; i++)
+		ccp_hist_record(&g, 7);
+	CHECK_EQ_U64(ccp_hist_quantile(&g, 0.5), 7);
+	/* Merging adds counts and keeps the larger max. */
+	ccp_hist_merge(&g, &h);
+	CHECK_EQ_U64(g.count, 100010);
+	CHECK_EQ_U64(g.max, 100000);
+	/* Every index is in range, up to the largest value. */
+	CHECK(ccp_hist_index(UINT64_MAX) < CCP_HIST_BUCKETS);
+	puts("test_hist: ok");
+	return 0;
+}
