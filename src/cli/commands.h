@@ -11,5 +11,7 @@
 /* Exit status for a bad flag or unusable argument (one line on stderr). */
 #define CCP_EXIT_USAGE 2
 
+int ccp_cmd_bench(int argc, char **argv);
+
 
 #endif

@@ -13,6 +13,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+	{ "bench", ccp_cmd_bench, "measure the exactly-once pump under a synthetic load" },
 	{ NULL, NULL, NULL },
 };
 

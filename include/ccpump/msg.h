@@ -1,0 +1,162 @@
+/*
+ * msg.h: the message record and its state word.
+ *
+ * One record stands for one message (one key) while it is live.  Its state
+ * word decides, with one atomic operation per transition, who may do what
+ * with the message.  This is what makes KB Q184524's double enqueue
+ * impossible: two pollers that saw the same notification both try NEW ->
+ * QUEUED, exactly one compare-and-swap succeeds, and the loser is told so.
+ *
+ *                  claim (CAS, pollers race here)
+ *        +-----+  ------------------------------->  +--------+
+ *        | NEW |                                    | QUEUED | <---------+
+ *        +-----+                                    +--------+           |
+ *                                                       | begin_dispatch |
+ *                                                       v (owner only)   |
+ *                                                 +-------------+        |
+ *                        +----------------------- | DISPATCHING | ---+   | requeue
+ *                        | deliver                +-------------+    |   | (timer,
+ *                        v                            | fail         |   |  attempt+1)
+ *                  +-----------+                      v              |   |
+ *                  | DELIVERED |                 +--------+   defer  | +----------+
+ *                  +-----------+                 | FAILED |          +>| DEFERRED |
+ *                   (retired)                    +--------+            +----------+
+ *                                                 (retired)
+ *
+ * The word holds the state in its low 8 bits and the attempt number in its
+ * high 32 bits.  A claim sets attempt 1; each requeue adds one.  Every
+ * transition after the claim compares the whole word, so a stale holder of
+ * an earlier attempt (a dispatcher that lost track of a retried message) can
+ * never move the message of a later attempt: its CAS fails.
+ *
+ * Terminal states are DELIVERED and FAILED.  Nothing leaves them; the record
+ * stays in the registry as a tombstone until no late notification can reach
+ * it (docs/design.md, "Retiring a record"), then it is freed.
+ */
+#ifndef CCPUMP_MSG_H
+#define CCPUMP_MSG_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ccpump/rcu.h" /* the RCU flavour must precede rculfhash.h */
+#include <urcu/rculfhash.h>
+
+#include "ccpump/compiler.h"
+
+enum ccp_msg_state {
+	CCP_MSG_NEW = 0,
+	CCP_MSG_QUEUED = 1,
+	CCP_MSG_DISPATCHING = 2,
+	CCP_MSG_DELIVERED = 3,
+	CCP_MSG_DEFERRED = 4,
+	CCP_MSG_FAILED = 5,
+};
+
+#define CCP_MSG_STATE_MASK 0xffu
+#define CCP_MSG_ATTEMPT_SHIFT 32
+
+struct ccp_msg {
+	/* The state word.  All transitions go through the functions below. */
+	_Atomic uint64_t state;
+	/* Registry linkage (liburcu lock-free hash table node). */
+	struct cds_lfht_node node;
+	uint64_t hash;
+	/* First notification, monotonic ns: the start of the latency clock. */
+	uint64_t first_seen_ns;
+	/* DEFERRED only: when the retry is due (monotonic ns).  Owner-written. */
+	uint64_t due_ns;
+	/* Size of the user area that follows the key. */
+	uint32_t user_size;
+	uint32_t key_len;
+	/* NUL-terminated key; the user area starts at the next 16-byte boundary. */
+	char key[];
+};
+
+static inline uint64_t ccp_msg_word(enum ccp_msg_state s, uint32_t attempt)
+{
+	return ((uint64_t)attempt << CCP_MSG_ATTEMPT_SHIFT) | (uint64_t)s;
+}
+
+static inline enum ccp_msg_state ccp_msg_word_state(uint64_t w)
+{
+	return (enum ccp_msg_state)(w & CCP_MSG_STATE_MASK);
+}
+
+static inline uint32_t ccp_msg_word_attempt(uint64_t w)
+{
+	return (uint32_t)(w >> CCP_MSG_ATTEMPT_SHIFT);
+}
+
+CCP_EXPORT const char *ccp_msg_state_name(enum ccp_msg_state s);
+
+/* The user area (source- or sink-defined bytes), 16-byte aligned. */
+static inline void *ccp_msg_user(struct ccp_msg *m)
+{
+	uintptr_t p = (uintptr_t)(m->key + m->key_len + 1);
+	return (void *)((p + 15) & ~(uintptr_t)15);
+}
+
+/* Reads the state word.  Acquire: pairs with the release of every
+ * transition, so what the last mover wrote before its transition is seen. */
+static inline uint64_t ccp_msg_load(const struct ccp_msg *m)
+{
+	return atomic_load_explicit((_Atomic uint64_t *)&m->state, memory_order_acquire);
+}
+
+/*
+ * One transition: if the word is still `*expected`, make it `desired` and
+ * return true.  Otherwise return false and leave the word found in
+ * *expected.  acq_rel on success: the winner sees its predecessor's writes
+ * and publishes its own.  Acquire on failure too: a loser that looks at the
+ * record afterwards sees the winner's writes (the lesson of Linux's
+ * "Make test_and_*_bit() ordered on failure").
+ */
+static inline bool ccp_msg_cas(struct ccp_msg *m, uint64_t *expected, uint64_t desired)
+{
+	return atomic_compare_exchange_strong_explicit(&m->state, expected, desired,
+						       memory_order_acq_rel,
+						       memory_order_acquire);
+}
+
+/*
+ * NEW -> QUEUED, attempt 1.  Any number of threads may race; exactly one
+ * returns true and owns the message (it must enqueue it).  Lock-free.
+ */
+static inline bool ccp_msg_claim(struct ccp_msg *m)
+{
+	uint64_t w = ccp_msg_word(CCP_MSG_NEW, 0);
+	return ccp_msg_cas(m, &w, ccp_msg_word(CCP_MSG_QUEUED, 1));
+}
+
+/*
+ * QUEUED -> DISPATCHING by the thread that dequeued the message.  Returns
+ * the new word, which the dispatcher passes to ccp_msg_finish().  Only the
+ * owner may call it; a failure is a broken invariant and aborts.
+ */
+CCP_EXPORT uint64_t ccp_msg_begin_dispatch(struct ccp_msg *m);
+
+/*
+ * DISPATCHING(word) -> to (DELIVERED, DEFERRED or FAILED), same attempt.
+ * Returns false if the word is no longer `word` (someone else moved it:
+ * with the pump's own threads this cannot happen, and the pump aborts).
+ */
+static inline bool ccp_msg_finish(struct ccp_msg *m, uint64_t word, enum ccp_msg_state to)
+{
+	return ccp_msg_cas(m, &word, ccp_msg_word(to, ccp_msg_word_attempt(word)));
+}
+
+/*
+ * DEFERRED -> QUEUED with attempt + 1, by the retry timer.  Returns true if
+ * this caller requeued it (and must enqueue it).  Lock-free.
+ */
+static inline bool ccp_msg_requeue(struct ccp_msg *m)
+{
+	uint64_t w = ccp_msg_load(m);
+	if (ccp_msg_word_state(w) != CCP_MSG_DEFERRED)
+		return false;
+	return ccp_msg_cas(m, &w, ccp_msg_word(CCP_MSG_QUEUED, ccp_msg_word_attempt(w) + 1));
+}
+
+#endif /* CCPUMP_MSG_H */

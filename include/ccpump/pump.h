@@ -1,0 +1,170 @@
+/*
+ * pump.h: pollers -> claim -> ring -> dispatchers, as threads.
+ *
+ * The pump knows nothing of files or cc:Mail.  A source tells pollers which
+ * keys have waiting messages (notifications: the same key may be reported
+ * any number of times, by any poller); a sink delivers batches.  For each
+ * message the pump guarantees, in modes lockfree and mutex:
+ *
+ *   - exactly one poller claims it (NEW -> QUEUED) and enqueues it, however
+ *     many notifications arrive, from however many pollers;
+ *   - it is handed to the sink once per attempt, in a batch of up to
+ *     `batch` messages; a retried message comes back after a backoff, with
+ *     its attempt number raised;
+ *   - its final outcome (delivered or failed) is acknowledged to the source
+ *     exactly once, and only then is its record retired;
+ *   - nothing is dropped: pollers wait while the ring is full, and a stop
+ *     drains the ring and finishes in-flight batches.
+ *
+ * Mode naive reproduces the 1998 connector (check the state, then set it,
+ * in two steps) to show the race.  Never use it for mail.
+ *
+ * THREADS
+ *   pollers ×P: wait (source), then inside one RCU read-side section:
+ *               poll notifications, find-or-add each key in the registry,
+ *               claim; then enqueue the winners as one burst.
+ *   dispatchers ×D: dequeue up to `batch`, QUEUED -> DISPATCHING, sink,
+ *               then per message DELIVERED | DEFERRED | FAILED.
+ * Sources and sinks are called from these threads concurrently; their
+ * `poller` / `dispatcher` argument tells which thread calls.
+ */
+#ifndef CCPUMP_PUMP_H
+#define CCPUMP_PUMP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ccpump/compiler.h"
+#include "ccpump/hist.h"
+#include "ccpump/msg.h"
+#include "ccpump/wait.h"
+
+enum ccp_claim_mode { CCP_CLAIM_LOCKFREE, CCP_CLAIM_MUTEX, CCP_CLAIM_NAIVE };
+
+CCP_EXPORT const char *ccp_claim_mode_name(enum ccp_claim_mode m);
+CCP_EXPORT int ccp_claim_mode_parse(const char *s, enum ccp_claim_mode *out);
+
+enum ccp_verdict {
+	CCP_VERDICT_DELIVERED, /* done: acknowledged, retired */
+	CCP_VERDICT_RETRY,     /* try again later (DEFERRED, backoff) */
+	CCP_VERDICT_FAILED,    /* give up: acknowledged as failed, retired */
+};
+
+/* One notification: a key that has a waiting message. */
+struct ccp_note {
+	const char *key;
+	uint32_t len;
+};
+
+#define CCP_SOURCE_DONE (-1)
+
+struct ccp_source_ops {
+	/*
+	 * Outside any RCU section: block until notifications may be ready, or
+	 * until deadline_ns (monotonic) at the latest.  Optional.
+	 */
+	void (*wait)(void *ctx, unsigned poller, uint64_t deadline_ns);
+	/*
+	 * Inside an RCU read-side section, so it must not block: fill up to max
+	 * notes.  The key bytes must stay valid until the next poll by the same
+	 * poller.  Returns the count, 0 for none now, or CCP_SOURCE_DONE when
+	 * this poller will never have more.  Contract: never report a key whose
+	 * ack() completed before this call began (a spool rescans only files
+	 * that still exist).
+	 */
+	int (*poll)(void *ctx, unsigned poller, struct ccp_note *notes, unsigned max);
+	/* Fills the user area of a new record, before any other thread can
+	 * see it (it may be a record that loses its add race and is dropped).
+	 * Optional. */
+	void (*init_msg)(void *ctx, struct ccp_msg *m);
+	/*
+	 * The final outcome of m is settled: DELIVERED or FAILED.  Make it
+	 * permanent at the source (a spool removes or moves the file) before
+	 * returning; the record is retired right after.  Exactly once per
+	 * message in modes lockfree and mutex.
+	 */
+	void (*ack)(void *ctx, unsigned dispatcher, struct ccp_msg *m, enum ccp_msg_state outcome);
+};
+
+struct ccp_sink_ops {
+	/* Delivers msgs[0..n) and sets verdicts[i] for each. */
+	void (*deliver)(void *ctx, unsigned dispatcher, struct ccp_msg *const *msgs, unsigned n,
+			enum ccp_verdict *verdicts);
+};
+
+struct ccp_pump_config {
+	enum ccp_claim_mode mode;
+	unsigned pollers;          /* >= 1 */
+	unsigned dispatchers;      /* >= 1 */
+	uint64_t ring_size;        /* power of two */
+	unsigned batch;            /* messages per sink call, >= 1 */
+	unsigned notes_per_poll;   /* notifications per read-side section */
+	enum ccp_wait_kind wait;
+	bool pin;                  /* pin threads to CPUs round-robin */
+	size_t user_size;          /* bytes of user area per record */
+	uint64_t retry_min_ns;     /* first retry delay */
+	uint64_t retry_max_ns;     /* cap of the doubling delay */
+	unsigned max_attempts;     /* then FAILED; 0 = no limit */
+	uint64_t max_age_ns;       /* from first notification; then FAILED; 0 = none */
+};
+
+/* Fills cfg with the defaults shown by `ccpump bench --help`. */
+CCP_EXPORT void ccp_pump_config_default(struct ccp_pump_config *cfg);
+
+struct ccp_pump_stats {
+	uint64_t notifications;    /* notes polled */
+	uint64_t created;          /* records added to the registry */
+	uint64_t claims;           /* claims won (enqueues) */
+	uint64_t claim_conflicts;  /* claims lost: message already claimed */
+	uint64_t ring_full_waits;  /* times a poller found the ring full */
+	uint64_t batches;          /* sink calls */
+	uint64_t dispatched;       /* messages handed to the sink (all attempts) */
+	uint64_t delivered;
+	uint64_t deferred;         /* retry verdicts */
+	uint64_t requeued;         /* deferred messages sent again */
+	uint64_t failed;
+	uint64_t waiting_retry;    /* deferred now */
+	uint64_t in_ring;          /* snapshot */
+	uint64_t live_records;     /* registry population, tombstones included */
+	bool finished;             /* threads joined: the histogram is valid */
+	struct ccp_hist latency;   /* first notification -> dispatch, ns */
+};
+
+struct ccp_pump;
+
+/*
+ * Makes a pump; nothing runs yet.  Returns NULL with a one-line reason in
+ * err for a bad configuration.
+ */
+CCP_EXPORT struct ccp_pump *ccp_pump_create(const struct ccp_pump_config *cfg,
+					    const struct ccp_source_ops *src, void *src_ctx,
+					    const struct ccp_sink_ops *sink, void *sink_ctx,
+					    char *err, size_t errlen);
+/* Starts the threads.  Returns 0, or -errno if a thread could not start. */
+CCP_EXPORT int ccp_pump_start(struct ccp_pump *p);
+/*
+ * Asks for a graceful stop: pollers take no more notifications, the ring is
+ * drained, in-flight batches finish, deferred messages stay unacknowledged
+ * at the source for the next run.  Returns at once.  Async-signal-safe.
+ */
+CCP_EXPORT void ccp_pump_stop(struct ccp_pump *p);
+/*
+ * Joins the threads: returns when every poller is done (its source said
+ * CCP_SOURCE_DONE, or a stop was asked), the ring is empty, and every
+ * dispatcher has finished (after a natural end, once its deferred
+ * messages are settled).
+ */
+CCP_EXPORT void ccp_pump_wait(struct ccp_pump *p);
+/* True once every pump thread has finished (ccp_pump_wait() will not block). */
+CCP_EXPORT bool ccp_pump_done(struct ccp_pump *p);
+/* Snapshot of the counters; thread-safe, relaxed (exact once joined). */
+CCP_EXPORT void ccp_pump_stats(struct ccp_pump *p, struct ccp_pump_stats *out);
+/*
+ * Frees the pump, its ring and its registry (after waiting for pending
+ * reclamation).  Call after ccp_pump_wait(), from a thread that is not
+ * registered with RCU.
+ */
+CCP_EXPORT void ccp_pump_destroy(struct ccp_pump *p);
+
+#endif /* CCPUMP_PUMP_H */

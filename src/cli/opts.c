@@ -1,0 +1,52 @@
+/*
+ * opts.c: numeric flag values, checked in full ("12x" and "" are errors).
+ */
+#include "cli/opts.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int ccp_opt_u64(const char *cmd, const char *flag, const char *val, uint64_t min, uint64_t max,
+		uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(val, &end, 10);
+	if (val[0] == '\0' || val[0] == '-' || *end != '\0' || errno == ERANGE || v < min ||
+	    v > max) {
+		fprintf(stderr, "ccpump %s: %s: '%s' is not a whole number from %" PRIu64 " to %" PRIu64 "\n",
+			cmd, flag, val, min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int ccp_opt_unsigned(const char *cmd, const char *flag, const char *val, unsigned min,
+		     unsigned max, unsigned *out)
+{
+	uint64_t v;
+	if (ccp_opt_u64(cmd, flag, val, min, max, &v) != 0)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+int ccp_opt_seconds(const char *cmd, const char *flag, const char *val, double min, double max,
+		    double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(val, &end);
+	if (val[0] == '\0' || *end != '\0' || errno == ERANGE || !isfinite(v) || v < min ||
+	    v > max) {
+		fprintf(stderr, "ccpump %s: %s: '%s' is not a number of seconds from %g to %g\n",
+			cmd, flag, val, min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}

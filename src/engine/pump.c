@@ -1,0 +1,706 @@
+/*
+ * pump.c: poller and dispatcher threads around the ring, the registry and
+ * the state word.
+ *
+ * HOW IT WORKS
+ * A poller takes up to notes_per_poll notifications from its source inside
+ * one RCU read-side section, so that "the key was observed" and "the key
+ * was looked up" happen in the same section (registry.h explains why that
+ * makes retirement safe).  For each key it finds or adds the record and
+ * tries to claim it; the winners go into the ring as one burst after the
+ * section ends.  A poller that finds the ring full waits (strategy of the
+ * configuration) and never drops: a claimed message has exactly one owner,
+ * the poller, until it is in the ring.
+ *
+ * A dispatcher dequeues up to `batch` records, moves each QUEUED ->
+ * DISPATCHING, hands the batch to the sink, and settles each verdict with
+ * one more transition.  Final outcomes are acknowledged to the source, then
+ * the record is retired.  Retries wait in the dispatcher's own timer heap
+ * (nobody else can see them, so no lock) and go to the sink again in a
+ * later batch with attempt + 1.
+ *
+ * STOPPING
+ * Pollers check the stop flag between polls; a poller with claimed
+ * messages in hand enqueues them before it exits.  The last poller to exit
+ * signals the dispatchers; a dispatcher exits when all pollers are gone,
+ * the ring is empty and (after a natural end) its timer heap is empty.
+ * Nothing claimed is ever lost: it is in a poller's hand, in the ring, or
+ * in a dispatcher's batch or heap.
+ */
+#define _GNU_SOURCE
+#include "ccpump/pump.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ccpump/alloc.h"
+#include "ccpump/clock.h"
+#include "ccpump/hash.h"
+#include "ccpump/lockq.h"
+#include "ccpump/log.h"
+#include "ccpump/rcu.h"
+#include "ccpump/registry.h"
+#include "ccpump/ring.h"
+
+/* Counters a thread publishes for ccp_pump_stats(); written by their thread
+ * only (relaxed stores), read by anyone (relaxed loads). */
+struct counters {
+	_Atomic uint64_t notifications, created, claims, claim_conflicts, ring_full_waits;
+	_Atomic uint64_t batches, dispatched, delivered, deferred, requeued, failed,
+		waiting_retry;
+};
+
+struct pump_thread {
+	struct ccp_pump *pump;
+	pthread_t tid;
+	unsigned id;
+	bool started;
+	int cpu;
+	struct counters c;
+	struct ccp_hist hist; /* dispatchers only; read after join */
+} CCP_ALIGNED(CCP_CACHE_GUARD);
+
+struct ccp_pump {
+	struct ccp_pump_config cfg;
+	struct ccp_source_ops src;
+	void *src_ctx;
+	struct ccp_sink_ops sink;
+	void *sink_ctx;
+	struct ccp_registry *reg;
+	struct ccp_ring *ring;      /* lockfree and naive */
+	struct ccp_lockq lockq;     /* mutex */
+	pthread_mutex_t claim_lock; /* mutex: the one lock around check-and-set */
+	struct pump_thread *pollers, *dispatchers;
+	bool started, joined;
+
+	/* Set by ccp_pump_stop(); read by every thread (relaxed: it is a
+	 * request, and the threads re-check it; no data hangs on it). */
+	_Atomic int stop CCP_ALIGNED(CCP_CACHE_GUARD);
+	/* Pollers still running.  The release decrement by an exiting poller
+	 * pairs with the acquire load in dispatcher_may_exit(): a dispatcher
+	 * that sees 0 sees every enqueue those pollers made. */
+	_Atomic unsigned pollers_running CCP_ALIGNED(CCP_CACHE_GUARD);
+	/* Threads not yet exited: ccp_pump_done() polls it (release on exit,
+	 * acquire in ccp_pump_done(), so a caller that sees 0 sees the final
+	 * counters). */
+	_Atomic unsigned threads_running;
+	struct ccp_event items; /* signalled after enqueues: dispatchers wait on it */
+	struct ccp_event space; /* signalled after dequeues: pollers wait on it */
+};
+
+/* ---- names and defaults ---------------------------------------------- */
+
+const char *ccp_claim_mode_name(enum ccp_claim_mode m)
+{
+	switch (m) {
+	case CCP_CLAIM_LOCKFREE: return "lockfree";
+	case CCP_CLAIM_MUTEX: return "mutex";
+	case CCP_CLAIM_NAIVE: return "naive";
+	}
+	return "?";
+}
+
+int ccp_claim_mode_parse(const char *s, enum ccp_claim_mode *out)
+{
+	static const enum ccp_claim_mode all[] = { CCP_CLAIM_LOCKFREE, CCP_CLAIM_MUTEX,
+						   CCP_CLAIM_NAIVE };
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (strcmp(s, ccp_claim_mode_name(all[i])) == 0) {
+			*out = all[i];
+			return 0;
+		}
+	return -1;
+}
+
+void ccp_pump_config_default(struct ccp_pump_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->mode = CCP_CLAIM_LOCKFREE;
+	cfg->pollers = 2;
+	cfg->dispatchers = 2;
+	cfg->ring_size = 16384;
+	cfg->batch = 32;
+	cfg->notes_per_poll = 64;
+	cfg->wait = CCP_WAIT_BLOCK;
+	cfg->retry_min_ns = 1000000000ull;     /* 1 s */
+	cfg->retry_max_ns = 3600000000000ull;  /* 1 h */
+	cfg->max_attempts = 0;
+	cfg->max_age_ns = 0;
+}
+
+/* ---- small helpers --------------------------------------------------- */
+
+static inline void bump(_Atomic uint64_t *c, uint64_t n)
+{
+	/* Single writer: load + store, no locked instruction needed. */
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+static inline bool stopping(const struct ccp_pump *p)
+{
+	return atomic_load_explicit(&((struct ccp_pump *)p)->stop, memory_order_relaxed) != 0;
+}
+
+static void pin_thread(int cpu)
+{
+	if (cpu < 0)
+		return;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
+		ccp_log(CCP_LOG_WARN, "could not pin a pump thread to CPU %d", cpu);
+}
+
+/* xorshift64*: per-thread jitter for retry delays. */
+static inline uint64_t rng_next(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545f4914f6cdd1dull;
+}
+
+/* ---- pollers --------------------------------------------------------- */
+
+/* Claims m by the pump's mode.  Returns true if this caller won. */
+static bool claim(struct ccp_pump *p, struct ccp_msg *m)
+{
+	switch (p->cfg.mode) {
+	case CCP_CLAIM_LOCKFREE:
+		return ccp_msg_claim(m);
+	case CCP_CLAIM_MUTEX: {
+		bool won = false;
+		pthread_mutex_lock(&p->claim_lock);
+		/* Relaxed is enough inside the lock: the mutex orders it. */
+		if (atomic_load_explicit(&m->state, memory_order_relaxed) ==
+		    ccp_msg_word(CCP_MSG_NEW, 0)) {
+			atomic_store_explicit(&m->state, ccp_msg_word(CCP_MSG_QUEUED, 1),
+					      memory_order_relaxed);
+			won = true;
+		}
+		pthread_mutex_unlock(&p->claim_lock);
+		return won;
+	}
+	case CCP_CLAIM_NAIVE:
+		/* The 1998 bug, on purpose: test, then set, in two steps.  Two
+		 * pollers can both see NEW and both enqueue. */
+		if (atomic_load_explicit(&m->state, memory_order_acquire) ==
+		    ccp_msg_word(CCP_MSG_NEW, 0)) {
+			atomic_store_explicit(&m->state, ccp_msg_word(CCP_MSG_QUEUED, 1),
+					      memory_order_release);
+			return true;
+		}
+		return false;
+	}
+	return false;
+}
+
+/* Enqueues all n claimed messages, waiting while the ring is full. */
+static void enqueue_all(struct ccp_pump *p, struct pump_thread *t, struct ccp_msg **msgs,
+			unsigned n)
+{
+	if (p->cfg.mode == CCP_CLAIM_MUTEX) {
+		uint64_t waits = 0;
+		ccp_lockq_enqueue_burst(&p->lockq, (void *const *)msgs, n, true, &waits);
+		bump(&t->c.ring_full_waits, waits);
+		return;
+	}
+	unsigned done = 0, idle = 0;
+	bool counted = false;
+	while (done < n) {
+		uint32_t snap = ccp_event_snapshot(&p->space);
+		unsigned k = ccp_ring_enqueue_burst_mpmc(p->ring, (void *const *)(msgs + done),
+							 n - done);
+		if (k) {
+			done += k;
+			idle = 0;
+			if (p->cfg.wait == CCP_WAIT_BLOCK)
+				ccp_event_signal(&p->items, k);
+			continue;
+		}
+		if (!counted) {
+			bump(&t->c.ring_full_waits, 1);
+			counted = true;
+		}
+		ccp_wait_step(p->cfg.wait, &p->space, snap, ccp_now_ns() + 100000000ull, &idle);
+	}
+}
+
+static void *poller_main(void *arg)
+{
+	struct pump_thread *t = arg;
+	struct ccp_pump *p = t->pump;
+	unsigned max = p->cfg.notes_per_poll;
+	struct ccp_note *notes = ccp_calloc(max, sizeof(*notes));
+	struct ccp_msg **won = ccp_calloc(max, sizeof(*won));
+
+	pin_thread(t->cpu);
+	rcu_register_thread();
+	for (;;) {
+		if (stopping(p))
+			break;
+		unsigned nwon = 0, conflicts = 0, created = 0;
+		ccp_rcu_read_lock();
+		int n = p->src.poll(p->src_ctx, t->id, notes, max);
+		if (n > 0) {
+			uint64_t now = ccp_now_ns();
+			for (int i = 0; i < n; i++) {
+				uint64_t h = ccp_hash_bytes(notes[i].key, notes[i].len);
+				bool added;
+				struct ccp_msg *m = ccp_registry_find_or_add(
+					p->reg, notes[i].key, notes[i].len, h, p->cfg.user_size,
+					now, p->src.init_msg, p->src_ctx, &added);
+				created += added;
+				if (claim(p, m))
+					won[nwon++] = m;
+				else
+					conflicts++;
+			}
+		}
+		ccp_rcu_read_unlock();
+		if (n > 0) {
+			bump(&t->c.notifications, (uint64_t)n);
+			bump(&t->c.created, created);
+			bump(&t->c.claims, nwon);
+			bump(&t->c.claim_conflicts, conflicts);
+			if (nwon)
+				enqueue_all(p, t, won, nwon);
+		} else if (n == CCP_SOURCE_DONE) {
+			break;
+		} else if (p->src.wait) {
+			p->src.wait(p->src_ctx, t->id, ccp_now_ns() + 100000000ull);
+		} else {
+			sched_yield();
+		}
+	}
+	rcu_unregister_thread();
+	ccp_free(notes);
+	ccp_free(won);
+	/* R: pairs with the acquire in dispatcher_may_exit(). */
+	if (atomic_fetch_sub_explicit(&p->pollers_running, 1, memory_order_acq_rel) == 1) {
+		if (p->cfg.mode == CCP_CLAIM_MUTEX)
+			ccp_lockq_close(&p->lockq);
+		ccp_event_signal(&p->items, 1); /* wake dispatchers to see the end */
+	}
+	atomic_fetch_sub_explicit(&p->threads_running, 1, memory_order_release);
+	return NULL;
+}
+
+/* ---- dispatchers ----------------------------------------------------- */
+
+/* A min-heap of deferred records by due time, owned by one dispatcher. */
+struct heap {
+	struct ccp_msg **a;
+	size_t n, cap;
+};
+
+static void heap_push(struct heap *h, struct ccp_msg *m)
+{
+	if (h->n == h->cap) {
+		h->cap = h->cap ? 2 * h->cap : 64;
+		h->a = ccp_realloc(h->a, h->cap * sizeof(*h->a));
+	}
+	size_t i = h->n++;
+	while (i > 0) {
+		size_t up = (i - 1) / 2;
+		if (h->a[up]->due_ns <= m->due_ns)
+			break;
+		h->a[i] = h->a[up];
+		i = up;
+	}
+	h->a[i] = m;
+}
+
+static struct ccp_msg *heap_pop(struct heap *h)
+{
+	struct ccp_msg *top = h->a[0], *last = h->a[--h->n];
+	size_t i = 0;
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= h->n)
+			break;
+		if (c + 1 < h->n && h->a[c + 1]->due_ns < h->a[c]->due_ns)
+			c++;
+		if (last->due_ns <= h->a[c]->due_ns)
+			break;
+		h->a[i] = h->a[c];
+		i = c;
+	}
+	if (h->n)
+		h->a[i] = last;
+	return top;
+}
+
+struct dispatcher_state {
+	struct ccp_msg **batch;
+	uint64_t *words;
+	enum ccp_verdict *verdicts;
+	struct heap deferred;
+	struct ccp_retire_list retire;
+	uint64_t rng;
+};
+
+static uint64_t retry_delay(const struct ccp_pump_config *cfg, uint32_t attempt, uint64_t *rng)
+{
+	uint64_t d = cfg->retry_min_ns;
+	for (uint32_t i = 1; i < attempt && d < cfg->retry_max_ns; i++)
+		d *= 2;
+	if (d > cfg->retry_max_ns)
+		d = cfg->retry_max_ns;
+	/* Full jitter over the upper half: spreads a burst of failures so the
+	 * retries do not arrive at the sink together. */
+	return d / 2 + (d > 1 ? rng_next(rng) % (d / 2 + 1) : 0);
+}
+
+/* Settles one message after the sink's verdict. */
+static void settle(struct ccp_pump *p, struct pump_thread *t, struct dispatcher_state *ds,
+		   struct ccp_msg *m, uint64_t word, enum ccp_verdict v, uint64_t now)
+{
+	const struct ccp_pump_config *cfg = &p->cfg;
+	bool naive = cfg->mode == CCP_CLAIM_NAIVE;
+	enum ccp_msg_state to;
+
+	if (v == CCP_VERDICT_RETRY) {
+		uint32_t attempt = ccp_msg_word_attempt(word);
+		bool too_many = cfg->max_attempts && attempt >= cfg->max_attempts;
+		bool too_old = cfg->max_age_ns && now - m->first_seen_ns >= cfg->max_age_ns;
+		to = (too_many || too_old) ? CCP_MSG_FAILED : CCP_MSG_DEFERRED;
+		if (to == CCP_MSG_DEFERRED)
+			bump(&t->c.deferred, 1);
+	} else {
+		to = v == CCP_VERDICT_DELIVERED ? CCP_MSG_DELIVERED : CCP_MSG_FAILED;
+	}
+
+	if (naive) {
+		/* The connector's queue delivered whatever it held. */
+		atomic_store_explicit(&m->state, ccp_msg_word(to, ccp_msg_word_attempt(word)),
+				      memory_order_release);
+	} else if (ccp_unlikely(!ccp_msg_finish(m, word, to))) {
+		ccp_panic("message '%s' changed state while dispatching (attempt %u)", m->key,
+			  ccp_msg_word_attempt(word));
+	}
+
+	if (to == CCP_MSG_DEFERRED) {
+		m->due_ns = now + retry_delay(cfg, ccp_msg_word_attempt(word), &ds->rng);
+		heap_push(&ds->deferred, m);
+		return;
+	}
+	bump(to == CCP_MSG_DELIVERED ? &t->c.delivered : &t->c.failed, 1);
+	p->src.ack(p->src_ctx, t->id, m, to);
+	/* Naive records stay in the registry until the pump is destroyed: one
+	 * of them may sit in the ring twice, and freeing it would turn the
+	 * duplicate into a use-after-free as well. */
+	if (!naive)
+		ccp_registry_retire(&ds->retire, m);
+}
+
+static void dispatch(struct ccp_pump *p, struct pump_thread *t, struct dispatcher_state *ds,
+		     unsigned n)
+{
+	bool naive = p->cfg.mode == CCP_CLAIM_NAIVE;
+	uint64_t now = ccp_now_ns();
+	for (unsigned i = 0; i < n; i++) {
+		struct ccp_msg *m = ds->batch[i];
+		if (naive) {
+			uint64_t w = atomic_load_explicit(&m->state, memory_order_acquire);
+			ds->words[i] = ccp_msg_word(CCP_MSG_DISPATCHING, ccp_msg_word_attempt(w));
+			atomic_store_explicit(&m->state, ds->words[i], memory_order_release);
+		} else {
+			ds->words[i] = ccp_msg_begin_dispatch(m);
+		}
+		if (ccp_msg_word_attempt(ds->words[i]) <= 1)
+			ccp_hist_record(&t->hist, now > m->first_seen_ns ? now - m->first_seen_ns : 0);
+	}
+	p->sink.deliver(p->sink_ctx, t->id, ds->batch, n, ds->verdicts);
+	now = ccp_now_ns();
+	for (unsigned i = 0; i < n; i++)
+		settle(p, t, ds, ds->batch[i], ds->words[i], ds->verdicts[i], now);
+	bump(&t->c.batches, 1);
+	bump(&t->c.dispatched, n);
+	atomic_store_explicit(&t->c.waiting_retry, ds->deferred.n, memory_order_relaxed);
+}
+
+/* Moves due retries into the batch (DEFERRED -> QUEUED, attempt + 1). */
+static unsigned take_due(struct ccp_pump *p, struct pump_thread *t, struct dispatcher_state *ds,
+			 uint64_t now)
+{
+	unsigned n = 0;
+	while (n < p->cfg.batch && ds->deferred.n && ds->deferred.a[0]->due_ns <= now) {
+		struct ccp_msg *m = heap_pop(&ds->deferred);
+		if (p->cfg.mode == CCP_CLAIM_NAIVE) {
+			uint64_t w = atomic_load_explicit(&m->state, memory_order_acquire);
+			atomic_store_explicit(&m->state,
+					      ccp_msg_word(CCP_MSG_QUEUED, ccp_msg_word_attempt(w) + 1),
+					      memory_order_release);
+		} else if (!ccp_msg_requeue(m)) {
+			ccp_panic("deferred message '%s' left DEFERRED while in its timer", m->key);
+		}
+		ds->batch[n++] = m;
+		bump(&t->c.requeued, 1);
+	}
+	return n;
+}
+
+static unsigned dequeue_some(struct ccp_pump *p, struct ccp_msg **out, unsigned n,
+			     uint64_t deadline_ns, bool wait)
+{
+	if (p->cfg.mode == CCP_CLAIM_MUTEX)
+		return ccp_lockq_dequeue_burst(&p->lockq, (void **)out, n, wait, deadline_ns);
+	unsigned k = ccp_ring_dequeue_burst_mpmc(p->ring, (void **)out, n);
+	if (k && p->cfg.wait == CCP_WAIT_BLOCK)
+		ccp_event_signal(&p->space, k);
+	return k;
+}
+
+static bool ring_empty(struct ccp_pump *p)
+{
+	if (p->cfg.mode == CCP_CLAIM_MUTEX)
+		return ccp_lockq_count(&p->lockq) == 0;
+	return ccp_ring_count(p->ring) == 0;
+}
+
+static bool dispatcher_may_exit(struct ccp_pump *p, const struct dispatcher_state *ds)
+{
+	/* A: pairs with the release decrement in poller_main(). */
+	if (atomic_load_explicit(&p->pollers_running, memory_order_acquire) != 0)
+		return false;
+	if (!ring_empty(p))
+		return false;
+	/* After a stop, deferred messages stay at the source for next time. */
+	return ds->deferred.n == 0 || stopping(p);
+}
+
+static void *dispatcher_main(void *arg)
+{
+	struct pump_thread *t = arg;
+	struct ccp_pump *p = t->pump;
+	unsigned B = p->cfg.batch;
+	struct dispatcher_state ds;
+
+	memset(&ds, 0, sizeof(ds));
+	ds.batch = ccp_calloc(B, sizeof(*ds.batch));
+	ds.words = ccp_calloc(B, sizeof(*ds.words));
+	ds.verdicts = ccp_calloc(B, sizeof(*ds.verdicts));
+	ds.retire.reg = p->reg;
+	ds.rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)t->id << 32) ^ ccp_now_ns();
+	ccp_hist_reset(&t->hist);
+
+	unsigned idle = 0;
+	pin_thread(t->cpu);
+	rcu_register_thread();
+	for (;;) {
+		uint64_t now = ds.deferred.n ? ccp_now_ns() : 0;
+		unsigned n = ds.deferred.n ? take_due(p, t, &ds, now) : 0;
+		uint32_t snap = ccp_event_snapshot(&p->items);
+		n += dequeue_some(p, ds.batch + n, B - n, 0, false);
+		if (n) {
+			dispatch(p, t, &ds, n);
+			idle = 0;
+			continue;
+		}
+		/* Idle: let tombstones go before sleeping. */
+		ccp_registry_retire_flush(&ds.retire);
+		if (dispatcher_may_exit(p, &ds))
+			break;
+		uint64_t deadline = ccp_now_ns() + 100000000ull;
+		if (ds.deferred.n && ds.deferred.a[0]->due_ns < deadline)
+			deadline = ds.deferred.a[0]->due_ns;
+		if (p->cfg.mode == CCP_CLAIM_MUTEX) {
+			n = dequeue_some(p, ds.batch, B, deadline, true);
+			if (n)
+				dispatch(p, t, &ds, n);
+		} else {
+			ccp_wait_step(p->cfg.wait, &p->items, snap, deadline, &idle);
+		}
+	}
+	ccp_registry_retire_flush(&ds.retire);
+	rcu_unregister_thread();
+	atomic_store_explicit(&t->c.waiting_retry, ds.deferred.n, memory_order_relaxed);
+	ccp_free(ds.deferred.a);
+	ccp_free(ds.batch);
+	ccp_free(ds.words);
+	ccp_free(ds.verdicts);
+	atomic_fetch_sub_explicit(&p->threads_running, 1, memory_order_release);
+	return NULL;
+}
+
+/* ---- life cycle ------------------------------------------------------ */
+
+struct ccp_pump *ccp_pump_create(const struct ccp_pump_config *cfg,
+				 const struct ccp_source_ops *src, void *src_ctx,
+				 const struct ccp_sink_ops *sink, void *sink_ctx, char *err,
+				 size_t errlen)
+{
+#define BAD(...) do { snprintf(err, errlen, __VA_ARGS__); return NULL; } while (0)
+	if (cfg->pollers < 1 || cfg->pollers > 1024)
+		BAD("pollers must be 1..1024 (got %u)", cfg->pollers);
+	if (cfg->dispatchers < 1 || cfg->dispatchers > 1024)
+		BAD("dispatchers must be 1..1024 (got %u)", cfg->dispatchers);
+	if (cfg->ring_size < 2 || cfg->ring_size > (1ull << 30) ||
+	    (cfg->ring_size & (cfg->ring_size - 1)))
+		BAD("ring size must be a power of two from 2 to 2^30 (got %llu)",
+		    (unsigned long long)cfg->ring_size);
+	if (cfg->batch < 1 || cfg->batch > 65536)
+		BAD("batch must be 1..65536 (got %u)", cfg->batch);
+	if (cfg->notes_per_poll < 1 || cfg->notes_per_poll > 65536)
+		BAD("notes per poll must be 1..65536 (got %u)", cfg->notes_per_poll);
+	if (cfg->retry_min_ns == 0 || cfg->retry_max_ns < cfg->retry_min_ns)
+		BAD("retry delays must satisfy 0 < min <= max");
+	if (src == NULL || src->poll == NULL || src->ack == NULL || sink == NULL ||
+	    sink->deliver == NULL)
+		BAD("a pump needs a source with poll and ack, and a sink with deliver");
+#undef BAD
+	struct ccp_pump *p = ccp_aligned_alloc(CCP_CACHE_GUARD, sizeof(*p));
+	memset(p, 0, sizeof(*p));
+	p->cfg = *cfg;
+	p->src = *src;
+	p->src_ctx = src_ctx;
+	p->sink = *sink;
+	p->sink_ctx = sink_ctx;
+	/* Live records: the ring, the batches in flight, and the tombstones of a
+	 * few grace periods; the table grows past this if needed. */
+	p->reg = ccp_registry_create(cfg->ring_size * 2);
+	if (cfg->mode == CCP_CLAIM_MUTEX) {
+		ccp_lockq_init(&p->lockq, cfg->ring_size);
+		pthread_mutex_init(&p->claim_lock, NULL);
+	} else {
+		p->ring = ccp_ring_create(cfg->ring_size);
+	}
+	ccp_event_init(&p->items);
+	ccp_event_init(&p->space);
+	atomic_init(&p->stop, 0);
+	atomic_init(&p->pollers_running, cfg->pollers);
+	atomic_init(&p->threads_running, cfg->pollers + cfg->dispatchers);
+	p->pollers = ccp_aligned_alloc(CCP_CACHE_GUARD, cfg->pollers * sizeof(*p->pollers));
+	p->dispatchers =
+		ccp_aligned_alloc(CCP_CACHE_GUARD, cfg->dispatchers * sizeof(*p->dispatchers));
+	memset(p->pollers, 0, cfg->pollers * sizeof(*p->pollers));
+	memset(p->dispatchers, 0, cfg->dispatchers * sizeof(*p->dispatchers));
+	return p;
+}
+
+static int cpu_list(int *cpus, int max)
+{
+	cpu_set_t set;
+	int n = 0;
+	if (sched_getaffinity(0, sizeof(set), &set) != 0)
+		return 0;
+	for (int c = 0; c < CPU_SETSIZE && n < max; c++)
+		if (CPU_ISSET(c, &set))
+			cpus[n++] = c;
+	return n;
+}
+
+int ccp_pump_start(struct ccp_pump *p)
+{
+	int cpus[CPU_SETSIZE];
+	int ncpu = p->cfg.pin ? cpu_list(cpus, CPU_SETSIZE) : 0;
+	unsigned P = p->cfg.pollers, D = p->cfg.dispatchers;
+
+	CCP_ASSERT(!p->started);
+	p->started = true;
+	/* Dispatchers first, so the first enqueues find someone draining. */
+	for (unsigned i = 0; i < D; i++) {
+		struct pump_thread *t = &p->dispatchers[i];
+		t->pump = p;
+		t->id = i;
+		t->cpu = ncpu ? cpus[(P + i) % (unsigned)ncpu] : -1;
+		int rc = pthread_create(&t->tid, NULL, dispatcher_main, t);
+		if (rc)
+			ccp_panic("cannot start dispatcher %u: %s", i, strerror(rc));
+		t->started = true;
+	}
+	for (unsigned i = 0; i < P; i++) {
+		struct pump_thread *t = &p->pollers[i];
+		t->pump = p;
+		t->id = i;
+		t->cpu = ncpu ? cpus[i % (unsigned)ncpu] : -1;
+		int rc = pthread_create(&t->tid, NULL, poller_main, t);
+		if (rc)
+			ccp_panic("cannot start poller %u: %s", i, strerror(rc));
+		t->started = true;
+	}
+	return 0;
+}
+
+void ccp_pump_stop(struct ccp_pump *p)
+{
+	atomic_store_explicit(&p->stop, 1, memory_order_relaxed);
+}
+
+bool ccp_pump_done(struct ccp_pump *p)
+{
+	return p->started &&
+	       atomic_load_explicit(&p->threads_running, memory_order_acquire) == 0;
+}
+
+void ccp_pump_wait(struct ccp_pump *p)
+{
+	if (!p->started || p->joined)
+		return;
+	for (unsigned i = 0; i < p->cfg.pollers; i++)
+		pthread_join(p->pollers[i].tid, NULL);
+	for (unsigned i = 0; i < p->cfg.dispatchers; i++)
+		pthread_join(p->dispatchers[i].tid, NULL);
+	p->joined = true;
+}
+
+#define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+void ccp_pump_stats(struct ccp_pump *p, struct ccp_pump_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < p->cfg.pollers; i++) {
+		struct counters *c = &p->pollers[i].c;
+		out->notifications += LOAD(c->notifications);
+		out->created += LOAD(c->created);
+		out->claims += LOAD(c->claims);
+		out->claim_conflicts += LOAD(c->claim_conflicts);
+		out->ring_full_waits += LOAD(c->ring_full_waits);
+	}
+	for (unsigned i = 0; i < p->cfg.dispatchers; i++) {
+		struct counters *c = &p->dispatchers[i].c;
+		out->batches += LOAD(c->batches);
+		out->dispatched += LOAD(c->dispatched);
+		out->delivered += LOAD(c->delivered);
+		out->deferred += LOAD(c->deferred);
+		out->requeued += LOAD(c->requeued);
+		out->failed += LOAD(c->failed);
+		out->waiting_retry += LOAD(c->waiting_retry);
+	}
+	out->in_ring = p->cfg.mode == CCP_CLAIM_MUTEX ? ccp_lockq_count(&p->lockq)
+						       : ccp_ring_count(p->ring);
+	out->live_records = ccp_registry_live(p->reg);
+	out->finished = p->joined;
+	if (p->joined)
+		for (unsigned i = 0; i < p->cfg.dispatchers; i++)
+			ccp_hist_merge(&out->latency, &p->dispatchers[i].hist);
+}
+
+void ccp_pump_destroy(struct ccp_pump *p)
+{
+	if (p == NULL)
+		return;
+	ccp_pump_stop(p);
+	ccp_pump_wait(p);
+	rcu_register_thread();
+	ccp_registry_destroy(p->reg);
+	rcu_unregister_thread();
+	if (p->cfg.mode == CCP_CLAIM_MUTEX) {
+		ccp_lockq_destroy(&p->lockq);
+		pthread_mutex_destroy(&p->claim_lock);
+	} else {
+		ccp_ring_destroy(p->ring);
+	}
+	ccp_free(p->pollers);
+	ccp_free(p->dispatchers);
+	ccp_free(p);
+}

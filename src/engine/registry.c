@@ -1,0 +1,242 @@
+/*
+ * registry.c: the key -> record table and two-grace-period retirement.
+ *
+ * See include/ccpump/registry.h for the protocol.  Here: the lfht calls,
+ * and the batch that carries retired records through
+ *
+ *   retire -> call_rcu -> [GP 1] -> unlink all -> call_rcu -> [GP 2] -> free all
+ *
+ * Both callbacks run on liburcu's call_rcu worker thread, which is
+ * registered as a reader, so it may take the read lock cds_lfht_del needs.
+ */
+#include "ccpump/registry.h"
+
+#include <string.h>
+
+#include "ccpump/alloc.h"
+#include "ccpump/log.h"
+#include "ccpump/rcu.h"
+
+#ifdef CCPUMP_TSAN
+char ccp_rcu_tsan_token;
+char ccp_rcu_tsan_cb_token;
+#endif
+
+struct ccp_registry {
+	struct cds_lfht *ht;
+	/* Relaxed counters: statistics only, nothing is decided on them. */
+	_Atomic uint64_t added CCP_ALIGNED(CCP_CACHELINE);
+	_Atomic uint64_t freed CCP_ALIGNED(CCP_CACHELINE);
+};
+
+struct retire_batch {
+	struct rcu_head rcu;
+	struct ccp_registry *reg;
+	unsigned n;
+	struct ccp_msg *msgs[];
+};
+
+struct ccp_registry *ccp_registry_create(size_t expected_live)
+{
+	struct ccp_registry *reg = ccp_aligned_alloc(CCP_CACHELINE, sizeof(*reg));
+	unsigned long init = 1024;
+	while (init < expected_live && init < (1ul << 24))
+		init <<= 1;
+	/* Auto-resize with per-CPU split counters, so the table follows the
+	 * live population both ways (resizes run on the call_rcu worker).
+	 * Resizing on chain length alone (no CDS_LFHT_ACCOUNTING) saves a
+	 * counter update per add and delete, but counts the tombstones still
+	 * awaiting their grace period as chain length and keeps doubling:
+	 * measured, it made lookups several times slower. */
+	reg->ht = cds_lfht_new(init, 1024, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+	if (reg->ht == NULL)
+		ccp_panic("cds_lfht_new(%lu) failed", init);
+	atomic_init(&reg->added, 0);
+	atomic_init(&reg->freed, 0);
+	return reg;
+}
+
+static int key_match(struct cds_lfht_node *node, const void *key)
+{
+	const struct ccp_msg *m = caa_container_of(node, struct ccp_msg, node);
+	CCP_TSAN_SUBSCRIBE(m);
+	const struct ccp_msg *probe = key;
+	return m->key_len == probe->key_len && memcmp(m->key, probe->key, probe->key_len) == 0;
+}
+
+/* A stack probe for key_match: same layout as a record, key by pointer. */
+struct probe {
+	struct ccp_msg m;
+	const char *key;
+};
+
+static int probe_match(struct cds_lfht_node *node, const void *arg)
+{
+	const struct ccp_msg *m = caa_container_of(node, struct ccp_msg, node);
+	CCP_TSAN_SUBSCRIBE(m);
+	const struct probe *p = arg;
+	return m->key_len == p->m.key_len && memcmp(m->key, p->key, p->m.key_len) == 0;
+}
+
+struct ccp_msg *ccp_registry_find(struct ccp_registry *reg, const char *key, uint32_t len,
+				  uint64_t hash)
+{
+	struct cds_lfht_iter it;
+	struct probe p;
+	p.m.key_len = len;
+	p.key = key;
+	cds_lfht_lookup(reg->ht, (unsigned long)hash, probe_match, &p, &it);
+	struct cds_lfht_node *node = cds_lfht_iter_get_node(&it);
+	return node ? caa_container_of(node, struct ccp_msg, node) : NULL;
+}
+
+static struct ccp_msg *msg_new(const char *key, uint32_t len, uint64_t hash, size_t user_size,
+			       uint64_t now_ns)
+{
+	size_t head = sizeof(struct ccp_msg) + len + 1;
+	size_t size = ((head + 15) & ~(size_t)15) + user_size;
+	struct ccp_msg *m = ccp_aligned_alloc(16, size);
+	atomic_init(&m->state, ccp_msg_word(CCP_MSG_NEW, 0));
+	cds_lfht_node_init(&m->node);
+	m->hash = hash;
+	m->first_seen_ns = now_ns;
+	m->due_ns = 0;
+	m->user_size = (uint32_t)user_size;
+	m->key_len = len;
+	memcpy(m->key, key, len);
+	m->key[len] = '\0';
+	if (user_size)
+		memset(ccp_msg_user(m), 0, user_size);
+	return m;
+}
+
+struct ccp_msg *ccp_registry_find_or_add(struct ccp_registry *reg, const char *key, uint32_t len,
+					 uint64_t hash, size_t user_size, uint64_t now_ns,
+					 ccp_msg_init_fn init, void *init_ctx, bool *added)
+{
+	/* Look first: most notifications are for messages already known, and a
+	 * lookup allocates nothing. */
+	struct ccp_msg *m = ccp_registry_find(reg, key, len, hash);
+	if (m != NULL) {
+		*added = false;
+		return m;
+	}
+	struct ccp_msg *fresh = msg_new(key, len, hash, user_size, now_ns);
+	if (init)
+		init(init_ctx, fresh);
+	/* Linking publishes the record (a release CAS inside cds_lfht). */
+	CCP_TSAN_PUBLISH(fresh);
+	struct cds_lfht_node *got =
+		cds_lfht_add_unique(reg->ht, (unsigned long)hash, key_match, fresh, &fresh->node);
+	if (got != &fresh->node) {
+		/* Lost the add race: the winner's record is the message's.  Ours
+		 * was never visible to anyone, so it is freed at once. */
+		ccp_free(fresh);
+		*added = false;
+		struct ccp_msg *winner = caa_container_of(got, struct ccp_msg, node);
+		CCP_TSAN_SUBSCRIBE(winner);
+		return winner;
+	}
+	atomic_fetch_add_explicit(&reg->added, 1, memory_order_relaxed);
+	*added = true;
+	return fresh;
+}
+
+uint64_t ccp_registry_live(const struct ccp_registry *reg)
+{
+	uint64_t a = atomic_load_explicit(&((struct ccp_registry *)reg)->added, memory_order_relaxed);
+	uint64_t f = atomic_load_explicit(&((struct ccp_registry *)reg)->freed, memory_order_relaxed);
+	return a > f ? a - f : 0;
+}
+
+uint64_t ccp_registry_freed(const struct ccp_registry *reg)
+{
+	return atomic_load_explicit(&((struct ccp_registry *)reg)->freed, memory_order_relaxed);
+}
+
+/* After grace period 2: no reader can hold any of these records. */
+static void retire_free(struct rcu_head *head)
+{
+	struct retire_batch *b = caa_container_of(head, struct retire_batch, rcu);
+	CCP_TSAN_SUBSCRIBE(head);
+	CCP_RCU_TSAN_ACQUIRE();
+	for (unsigned i = 0; i < b->n; i++)
+		ccp_free(b->msgs[i]);
+	atomic_fetch_add_explicit(&b->reg->freed, b->n, memory_order_relaxed);
+	ccp_free(b);
+	CCP_RCU_TSAN_CB_DONE();
+}
+
+/* After grace period 1: every observation made before the acknowledgements
+ * has finished its lookup, so no one can need these tombstones any more. */
+static void retire_unlink(struct rcu_head *head)
+{
+	struct retire_batch *b = caa_container_of(head, struct retire_batch, rcu);
+	CCP_TSAN_SUBSCRIBE(head);
+	CCP_RCU_TSAN_ACQUIRE();
+	rcu_read_lock();
+	for (unsigned i = 0; i < b->n; i++)
+		if (cds_lfht_del(b->reg->ht, &b->msgs[i]->node) != 0)
+			ccp_panic("retired record '%s' was not in the registry", b->msgs[i]->key);
+	rcu_read_unlock();
+	CCP_RCU_TSAN_CB_DONE();
+	ccp_call_rcu(&b->rcu, retire_free);
+}
+
+void ccp_registry_retire_flush(struct ccp_retire_list *l)
+{
+	if (l->n == 0)
+		return;
+	struct retire_batch *b = ccp_malloc(sizeof(*b) + l->n * sizeof(b->msgs[0]));
+	b->reg = l->reg;
+	b->n = l->n;
+	memcpy(b->msgs, l->msgs, l->n * sizeof(b->msgs[0]));
+	l->n = 0;
+	/* The acknowledgements of every record in b happened before this call,
+	 * so grace period 1 starts after them (step 1 before step 2). */
+	ccp_call_rcu(&b->rcu, retire_unlink);
+}
+
+void ccp_registry_retire(struct ccp_retire_list *l, struct ccp_msg *m)
+{
+	enum ccp_msg_state s = ccp_msg_word_state(ccp_msg_load(m));
+	if (ccp_unlikely(s != CCP_MSG_DELIVERED && s != CCP_MSG_FAILED))
+		ccp_panic("retiring message '%s' in state %s", m->key, ccp_msg_state_name(s));
+	l->msgs[l->n++] = m;
+	if (l->n == CCP_RETIRE_BATCH)
+		ccp_registry_retire_flush(l);
+}
+
+void ccp_registry_destroy(struct ccp_registry *reg)
+{
+	if (reg == NULL)
+		return;
+	/* Twice: an unlink callback queues its free callback. */
+	ccp_rcu_barrier();
+	ccp_rcu_barrier();
+	struct cds_lfht_iter it;
+	struct cds_lfht_node *node;
+	struct ccp_msg **left = NULL;
+	size_t n = 0, cap = 0;
+	/* Unlink first and free after the walk: the walk must not step on a
+	 * record it already freed. */
+	rcu_read_lock();
+	cds_lfht_for_each(reg->ht, &it, node) {
+		if (cds_lfht_del(reg->ht, node) != 0)
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 1024;
+			left = ccp_realloc(left, cap * sizeof(*left));
+		}
+		left[n++] = caa_container_of(node, struct ccp_msg, node);
+	}
+	rcu_read_unlock();
+	synchronize_rcu();
+	for (size_t i = 0; i < n; i++)
+		ccp_free(left[i]);
+	ccp_free(left);
+	atomic_fetch_add_explicit(&reg->freed, n, memory_order_relaxed);
+	if (cds_lfht_destroy(reg->ht, NULL) != 0)
+		ccp_panic("cds_lfht_destroy failed");
+	ccp_free(reg);
+}

@@ -1,0 +1,36 @@
+/*
+ * ring.c: creating and destroying rings (the operations are inline in
+ * include/ccpump/ring.h, where the algorithm is described).
+ */
+#include "ccpump/ring.h"
+
+#include <errno.h>
+
+#include "ccpump/alloc.h"
+
+struct ccp_ring *ccp_ring_create(size_t capacity)
+{
+	if (capacity < 2 || capacity > ((size_t)1 << 30) || (capacity & (capacity - 1))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	struct ccp_ring *r = ccp_aligned_alloc(CCP_CACHE_GUARD, sizeof(*r));
+	r->mask = capacity - 1;
+	r->capacity = capacity;
+	r->slots = ccp_aligned_alloc(CCP_CACHE_GUARD, capacity * sizeof(r->slots[0]));
+	for (size_t i = 0; i < capacity; i++) {
+		atomic_init(&r->slots[i].seq, i); /* free for position i */
+		r->slots[i].obj = NULL;
+	}
+	atomic_init(&r->prod_pos, 0);
+	atomic_init(&r->cons_pos, 0);
+	return r;
+}
+
+void ccp_ring_destroy(struct ccp_ring *r)
+{
+	if (r == NULL)
+		return;
+	ccp_free(r->slots);
+	ccp_free(r);
+}

@@ -1,0 +1,13 @@
+list(APPEND CCP_ENGINE_SOURCES
+  engine/ring.c
+  engine/msg.c
+  engine/registry.c
+  engine/wait.c
+  engine/lockq.c
+  engine/pump.c
+)
+list(APPEND CCP_SYNTH_SOURCES
+  synth/synth.c
+  synth/report.c
+)
+list(APPEND CCP_CLI_SOURCES cli/cmd_bench.c cli/opts.c)

@@ -1,0 +1,98 @@
+/*
+ * wait.c: the wait strategies, and the futex hooks ck_ec needs.
+ */
+#include "ccpump/wait.h"
+
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static int ec_gettime(const struct ck_ec_ops *ops, struct timespec *out)
+{
+	(void)ops;
+	return clock_gettime(CLOCK_MONOTONIC, out);
+}
+
+/* Sleeps while *addr == expected, until the absolute monotonic deadline.
+ * FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time, which is what
+ * ck_ec hands us; spurious returns are allowed by ck_ec's contract. */
+static void ec_wait32(const struct ck_ec_wait_state *st, const uint32_t *addr, uint32_t expected,
+		      const struct timespec *deadline)
+{
+	(void)st;
+	syscall(SYS_futex, addr, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, expected, deadline, NULL,
+		FUTEX_BITSET_MATCH_ANY);
+}
+
+static void ec_wake32(const struct ck_ec_ops *ops, const uint32_t *addr)
+{
+	(void)ops;
+	syscall(SYS_futex, addr, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, INT_MAX, NULL, NULL, 0);
+}
+
+static const struct ck_ec_ops ccp_ec_ops = {
+	.gettime = ec_gettime,
+	.wait32 = ec_wait32,
+	.wake32 = ec_wake32,
+	.busy_loop_iter = 100,
+	/* After the spin, sleep in growing steps from 1 ms; past one second
+	 * ck_ec sleeps without a deadline until woken. */
+	.initial_wait_ns = 1000000,
+	.wait_scale_factor = 8,
+	.wait_shift_count = 0,
+};
+
+const struct ck_ec_mode ccp_ec_mode_mp = { .ops = &ccp_ec_ops, .single_producer = false };
+
+const char *ccp_wait_name(enum ccp_wait_kind k)
+{
+	switch (k) {
+	case CCP_WAIT_SPIN: return "spin";
+	case CCP_WAIT_YIELD: return "yield";
+	case CCP_WAIT_BLOCK: return "block";
+	}
+	return "?";
+}
+
+int ccp_wait_parse(const char *s, enum ccp_wait_kind *out)
+{
+	static const enum ccp_wait_kind all[] = { CCP_WAIT_SPIN, CCP_WAIT_YIELD, CCP_WAIT_BLOCK };
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (strcmp(s, ccp_wait_name(all[i])) == 0) {
+			*out = all[i];
+			return 0;
+		}
+	return -1;
+}
+
+void ccp_wait_step(enum ccp_wait_kind k, struct ccp_event *e, uint32_t snapshot,
+		   uint64_t deadline_ns, unsigned *idle)
+{
+	switch (k) {
+	case CCP_WAIT_SPIN:
+		for (int i = 0; i < 64; i++)
+			ccp_cpu_relax();
+		return;
+	case CCP_WAIT_YIELD:
+		sched_yield();
+		return;
+	case CCP_WAIT_BLOCK:
+		if (*idle < CCP_WAIT_BLOCK_YIELDS) {
+			(*idle)++;
+			sched_yield();
+			return;
+		}
+		if (deadline_ns) {
+			struct timespec ts = { .tv_sec = (time_t)(deadline_ns / 1000000000u),
+					       .tv_nsec = (long)(deadline_ns % 1000000000u) };
+			ck_ec32_wait(&e->ec, &ccp_ec_mode_mp, snapshot, &ts);
+		} else {
+			ck_ec32_wait(&e->ec, &ccp_ec_mode_mp, snapshot, NULL);
+		}
+		return;
+	}
+}

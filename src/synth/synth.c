@@ -1,0 +1,437 @@
+/*
+ * synth.c: the synthetic source and the checking null sink of
+ * `ccpump bench` (the load is described in include/ccpump/synth.h).
+ */
+#include "ccpump/synth.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ccpump/alloc.h"
+#include "ccpump/clock.h"
+#include "ccpump/log.h"
+
+#define CHUNK 64u
+/* A poller may start chunk c only while every other unfinished poller has
+ * reached chunk c - SKEW_CHUNKS: the copies of a message then reach the
+ * pollers close together in time, as the load promises, instead of one
+ * poller running a whole time slice ahead of a descheduled peer. */
+#define SKEW_CHUNKS 8u
+#define KEY_MAX 48u
+#define KEY_PREFIX "1764288000.M"
+#define KEY_PREFIX_LEN 12u
+#define KEY_SUFFIX "P4242.bench"
+#define KEY_SUFFIX_LEN 11u
+/* Without --messages, a duration run can notify up to this many messages:
+ * the check-off tables are reserved, not committed, so only what is used
+ * costs memory (two bytes per message). */
+#define UNBOUNDED_MESSAGES (1ull << 34)
+
+static _Atomic int stop_requested;
+
+void ccp_synth_request_stop(void)
+{
+	atomic_store_explicit(&stop_requested, 1, memory_order_relaxed);
+}
+
+struct poller_state {
+	/* Current chunk; read by the other pollers for the skew bound
+	 * (relaxed: a stale value only makes a poller wait a little longer). */
+	_Atomic uint64_t at_chunk;
+	uint64_t chunk;    /* current chunk (owner's copy) */
+	unsigned pass;     /* current copy j */
+	unsigned pos;      /* next index within the chunk */
+	uint64_t stale;
+	uint64_t emitted;
+	/* Messages below this index have had every notification of this
+	 * poller handled.  Written by the poller, read after the join. */
+	uint64_t done_upto;
+	bool finished;
+	char keys[];       /* notes_per_poll * KEY_MAX bytes */
+} CCP_ALIGNED(CCP_CACHE_GUARD);
+
+struct synth {
+	const struct ccp_synth_config *cfg;
+	uint64_t limit;                 /* message indices available */
+	unsigned P, K;
+	uint64_t start_ns, deadline_ns; /* deadline 0 = none */
+	_Atomic uint8_t *count;         /* deliveries per message (sink) */
+	_Atomic uint8_t *acked;         /* acknowledged per message (ack) */
+	_Atomic uint64_t corrupted;
+	struct poller_state **ps;
+};
+
+/* ---- keys ------------------------------------------------------------ */
+
+static unsigned format_key(char *buf, uint64_t idx)
+{
+	char digits[24];
+	unsigned n = 0;
+	do {
+		digits[n++] = (char)('0' + idx % 10);
+		idx /= 10;
+	} while (idx);
+	memcpy(buf, KEY_PREFIX, KEY_PREFIX_LEN);
+	for (unsigned i = 0; i < n; i++)
+		buf[KEY_PREFIX_LEN + i] = digits[n - 1 - i];
+	memcpy(buf + KEY_PREFIX_LEN + n, KEY_SUFFIX, KEY_SUFFIX_LEN);
+	return KEY_PREFIX_LEN + n + KEY_SUFFIX_LEN;
+}
+
+static uint64_t parse_key(const struct ccp_msg *m)
+{
+	uint64_t v = 0;
+	CCP_ASSERT(m->key_len > KEY_PREFIX_LEN + KEY_SUFFIX_LEN);
+	for (uint32_t i = KEY_PREFIX_LEN; i < m->key_len && m->key[i] != 'P'; i++) {
+		CCP_ASSERT(m->key[i] >= '0' && m->key[i] <= '9');
+		v = v * 10 + (uint64_t)(m->key[i] - '0');
+	}
+	return v;
+}
+
+static inline uint8_t payload_byte(uint64_t idx)
+{
+	return (uint8_t)(idx * 131u + 7u);
+}
+
+/* ---- source ---------------------------------------------------------- */
+
+/* True when chunk c would put this poller too far ahead of a peer. */
+static bool too_far_ahead(const struct synth *s, unsigned self, uint64_t c)
+{
+	if (c < SKEW_CHUNKS)
+		return false;
+	for (unsigned p = 0; p < s->P; p++)
+		if (p != self && atomic_load_explicit(&s->ps[p]->at_chunk, memory_order_relaxed) <
+				 c - SKEW_CHUNKS)
+			return true;
+	return false;
+}
+
+/* Moves to the next chunk; false when this poller has no more work. */
+static bool next_chunk(struct synth *s, struct poller_state *st)
+{
+	st->chunk++;
+	atomic_store_explicit(&st->at_chunk, st->chunk, memory_order_relaxed);
+	st->pass = 0;
+	st->pos = 0;
+	st->done_upto = st->chunk * CHUNK < s->limit ? st->chunk * CHUNK : s->limit;
+	if (st->chunk * CHUNK >= s->limit)
+		return false;
+	if (atomic_load_explicit(&stop_requested, memory_order_relaxed))
+		return false;
+	if (s->deadline_ns && ccp_now_ns() >= s->deadline_ns)
+		return false;
+	return true;
+}
+
+/* With --rate, the earliest time chunk c may start. */
+static uint64_t chunk_due(const struct synth *s, uint64_t chunk)
+{
+	return s->start_ns + (uint64_t)((double)(chunk * CHUNK) * 1e9 / (double)s->cfg->rate);
+}
+
+static int synth_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsigned max)
+{
+	struct synth *s = ctx;
+	struct poller_state *st = s->ps[poller];
+	unsigned k = 0;
+
+	if (st->finished)
+		return CCP_SOURCE_DONE;
+	if (st->pos == 0 && st->pass == 0) {
+		if (s->cfg->rate && ccp_now_ns() < chunk_due(s, st->chunk))
+			return 0;
+		if (too_far_ahead(s, poller, st->chunk))
+			return 0;
+	}
+	while (k < max) {
+		if (st->pos == CHUNK) {
+			st->pos = 0;
+			if (++st->pass == s->K) {
+				if (!next_chunk(s, st)) {
+					st->finished = true;
+					/* Never hold the others back from here on. */
+					atomic_store_explicit(&st->at_chunk, UINT64_MAX / 2,
+							      memory_order_relaxed);
+					break;
+				}
+				if (s->cfg->rate && ccp_now_ns() < chunk_due(s, st->chunk))
+					break;
+				if (too_far_ahead(s, poller, st->chunk))
+					break;
+			}
+		}
+		uint64_t idx = st->chunk * CHUNK + st->pos++;
+		if (idx >= s->limit) {
+			st->pos = CHUNK;
+			continue;
+		}
+		if ((idx + st->pass) % s->P != poller)
+			continue;
+		/* Acquire: pairs with the release in synth_ack(). */
+		if (atomic_load_explicit(&s->acked[idx], memory_order_acquire)) {
+			st->stale++;
+			continue;
+		}
+		char *key = st->keys + (size_t)k * KEY_MAX;
+		notes[k].key = key;
+		notes[k].len = format_key(key, idx);
+		k++;
+	}
+	st->emitted += k;
+	if (k == 0 && st->finished)
+		return CCP_SOURCE_DONE;
+	return (int)k;
+}
+
+static void synth_wait(void *ctx, unsigned poller, uint64_t deadline_ns)
+{
+	struct synth *s = ctx;
+	struct poller_state *st = s->ps[poller];
+	if (too_far_ahead(s, poller, st->chunk)) {
+		/* The peer we wait for may be runnable but off-CPU: give it ours. */
+		sched_yield();
+		return;
+	}
+	uint64_t due = s->cfg->rate ? chunk_due(s, st->chunk) : 0;
+	if (due > deadline_ns)
+		due = deadline_ns;
+	uint64_t now = ccp_now_ns();
+	if (due > now) {
+		struct timespec ts = { .tv_sec = (time_t)((due - now) / 1000000000u),
+				       .tv_nsec = (long)((due - now) % 1000000000u) };
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void synth_init_msg(void *ctx, struct ccp_msg *m)
+{
+	if (m->user_size)
+		memset(ccp_msg_user(m), payload_byte(parse_key(m)), m->user_size);
+}
+
+static void synth_ack(void *ctx, unsigned dispatcher, struct ccp_msg *m, enum ccp_msg_state outcome)
+{
+	struct synth *s = ctx;
+	/* Release: pairs with the acquire in synth_poll(); the message has
+	 * left the "spool" before its record is retired. */
+	atomic_store_explicit(&s->acked[parse_key(m)], 1, memory_order_release);
+}
+
+/* ---- sink ------------------------------------------------------------ */
+
+static void synth_deliver(void *ctx, unsigned dispatcher, struct ccp_msg *const *msgs, unsigned n,
+			  enum ccp_verdict *verdicts)
+{
+	struct synth *s = ctx;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t idx = parse_key(msgs[i]);
+		if (msgs[i]->user_size) {
+			const uint8_t *u = ccp_msg_user(msgs[i]);
+			uint8_t want = payload_byte(idx);
+			unsigned bad = 0;
+			for (uint32_t b = 0; b < msgs[i]->user_size; b++)
+				bad |= u[b] ^ want;
+			if (bad)
+				atomic_fetch_add_explicit(&s->corrupted, 1, memory_order_relaxed);
+		}
+		/* Relaxed: counted, and read only after every thread is joined. */
+		atomic_fetch_add_explicit(&s->count[idx], 1, memory_order_relaxed);
+		verdicts[i] = CCP_VERDICT_DELIVERED;
+	}
+}
+
+/* ---- the run --------------------------------------------------------- */
+
+void ccp_synth_config_default(struct ccp_synth_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	ccp_pump_config_default(&cfg->pump);
+	cfg->messages = 4000000;
+	cfg->duration_s = 0;
+	cfg->dup_factor = 4;
+	cfg->payload = 0;
+	cfg->rate = 0;
+	cfg->progress = false;
+	cfg->progress_out = stderr;
+}
+
+static void *reserve(uint64_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static double cpu_now(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static void progress_line(const struct ccp_synth_config *cfg, struct ccp_pump *pump,
+			  uint64_t start, uint64_t *last_n, uint64_t *last_t, uint64_t alloc)
+{
+	struct ccp_pump_stats st;
+	ccp_pump_stats(pump, &st);
+	uint64_t now = ccp_now_ns();
+	double dt = (double)(now - *last_t) / 1e9;
+	double rate = dt > 0 ? (double)(st.delivered - *last_n) / dt : 0;
+	*last_n = st.delivered;
+	*last_t = now;
+	fprintf(cfg->progress_out,
+		"\r%7.1f s  delivered %12llu  %7.2f M msg/s  ring %7llu  records %8llu  alloc %6.1f MiB ",
+		(double)(now - start) / 1e9, (unsigned long long)st.delivered, rate / 1e6,
+		(unsigned long long)st.in_ring, (unsigned long long)st.live_records,
+		(double)alloc / 1048576.0);
+	fflush(cfg->progress_out);
+}
+
+int ccp_synth_run(const struct ccp_synth_config *cfg, struct ccp_synth_report *rep, char *err,
+		  size_t errlen)
+{
+	struct synth s;
+	struct ccp_alloc_stats as;
+	int rc = -1;
+
+	memset(rep, 0, sizeof(*rep));
+	memset(&s, 0, sizeof(s));
+	rep->cfg = *cfg;
+	if (cfg->dup_factor < 1 || cfg->dup_factor > 64) {
+		snprintf(err, errlen, "dup factor must be 1..64 (got %u)", cfg->dup_factor);
+		return -1;
+	}
+	if (cfg->messages == 0 && cfg->duration_s <= 0) {
+		snprintf(err, errlen, "give a message count or a duration");
+		return -1;
+	}
+	s.cfg = cfg;
+	s.P = cfg->pump.pollers;
+	s.K = cfg->dup_factor;
+	s.limit = cfg->messages ? cfg->messages : UNBOUNDED_MESSAGES;
+	s.count = reserve(s.limit);
+	s.acked = reserve(s.limit);
+	if (s.count == NULL || s.acked == NULL) {
+		snprintf(err, errlen, "cannot reserve check-off tables for %llu messages: %s",
+			 (unsigned long long)s.limit, strerror(errno));
+		goto out;
+	}
+	atomic_init(&s.corrupted, 0);
+	atomic_store_explicit(&stop_requested, 0, memory_order_relaxed);
+
+	struct ccp_pump_config pcfg = cfg->pump;
+	pcfg.user_size = cfg->payload;
+	struct ccp_source_ops src = { .wait = synth_wait, .poll = synth_poll,
+				      .init_msg = synth_init_msg, .ack = synth_ack };
+	struct ccp_sink_ops sink = { .deliver = synth_deliver };
+	struct ccp_pump *pump = ccp_pump_create(&pcfg, &src, &s, &sink, &s, err, errlen);
+	if (pump == NULL)
+		goto out;
+
+	s.ps = ccp_calloc(s.P, sizeof(*s.ps));
+	for (unsigned i = 0; i < s.P; i++) {
+		size_t sz = sizeof(struct poller_state) + (size_t)pcfg.notes_per_poll * KEY_MAX;
+		s.ps[i] = ccp_aligned_alloc(CCP_CACHE_GUARD, sz);
+		memset(s.ps[i], 0, sz);
+	}
+
+	double cpu0 = cpu_now();
+	s.start_ns = ccp_now_ns();
+	s.deadline_ns = cfg->duration_s > 0 ? s.start_ns + (uint64_t)(cfg->duration_s * 1e9) : 0;
+	ccp_pump_start(pump);
+
+	/* Sample memory once a second (and draw progress) until the pump ends. */
+	uint64_t last_n = 0, last_t = s.start_ns, next_sample = s.start_ns;
+	while (!ccp_pump_done(pump)) {
+		struct timespec ts = { 0, 50000000 };
+		nanosleep(&ts, NULL);
+		uint64_t now = ccp_now_ns();
+		if (now < next_sample)
+			continue;
+		next_sample += 1000000000ull;
+		ccp_alloc_stats_read(&as);
+		if (as.allocated > rep->allocated_bytes)
+			rep->allocated_bytes = as.allocated;
+		if (rep->nsamples < CCP_SYNTH_MAX_SAMPLES)
+			rep->allocated_samples[rep->nsamples++] = as.allocated;
+		if (cfg->progress)
+			progress_line(cfg, pump, s.start_ns, &last_n, &last_t, as.allocated);
+	}
+	ccp_pump_wait(pump);
+	uint64_t end = ccp_now_ns();
+	rep->cpu_seconds = cpu_now() - cpu0;
+	if (cfg->progress) {
+		progress_line(cfg, pump, s.start_ns, &last_n, &last_t, rep->allocated_bytes);
+		fputc('\n', cfg->progress_out);
+	}
+	ccp_pump_stats(pump, &rep->pump);
+	ccp_alloc_stats_read(&as);
+	rep->allocated_bytes_end = as.allocated;
+	if (as.allocated > rep->allocated_bytes)
+		rep->allocated_bytes = as.allocated;
+	rep->allocator = ccp_alloc_name();
+	ccp_pump_destroy(pump);
+
+	/* Which messages were notified: poller p covers message i if one of
+	 * i's copies is p's, and p got past i. */
+	uint64_t top = 0;
+	for (unsigned p = 0; p < s.P; p++) {
+		if (s.ps[p]->done_upto > top)
+			top = s.ps[p]->done_upto;
+		rep->stale += s.ps[p]->stale;
+		rep->notifications += s.ps[p]->emitted;
+	}
+	for (uint64_t i = 0; i < top; i++) {
+		bool notified = false;
+		for (unsigned j = 0; j < s.K && !notified; j++)
+			notified = s.ps[(i + j) % s.P]->done_upto > i;
+		uint8_t c = atomic_load_explicit(&s.count[i], memory_order_relaxed);
+		if (notified) {
+			rep->messages++;
+			if (c == 0)
+				rep->lost++;
+		} else if (c) {
+			rep->phantoms++;
+		}
+		if (c) {
+			rep->delivered++;
+			rep->deliveries += c;
+			rep->duplicates += c - 1u;
+		}
+	}
+	rep->corrupted = atomic_load_explicit(&s.corrupted, memory_order_relaxed);
+	rep->seconds = (double)(end - s.start_ns) / 1e9;
+	rep->msgs_per_sec = rep->seconds > 0 ? (double)rep->delivered / rep->seconds : 0;
+	rep->notifications_per_sec = rep->seconds > 0 ? (double)rep->notifications / rep->seconds : 0;
+	rep->latency_p50 = ccp_hist_quantile(&rep->pump.latency, 0.50);
+	rep->latency_p99 = ccp_hist_quantile(&rep->pump.latency, 0.99);
+	rep->latency_p999 = ccp_hist_quantile(&rep->pump.latency, 0.999);
+	rep->latency_max = rep->pump.latency.max;
+	rep->peak_rss_bytes = ccp_peak_rss_bytes();
+	rc = 0;
+	for (unsigned i = 0; i < s.P; i++)
+		ccp_free(s.ps[i]);
+	ccp_free(s.ps);
+out:
+	if (s.count)
+		munmap((void *)s.count, s.limit);
+	if (s.acked)
+		munmap((void *)s.acked, s.limit);
+	return rc;
+}
+
+bool ccp_synth_exactly_once(const struct ccp_synth_report *rep)
+{
+	return rep->duplicates == 0 && rep->lost == 0 && rep->phantoms == 0 &&
+	       rep->corrupted == 0 && rep->delivered == rep->messages;
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# ccpump bench from the command line: bad flags (exit 2, one line naming the
+# flag), --help, the JSON report's keys, and the exit status contract.
+set -u
+bin="$1"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+expect_usage() { # expect_usage WORD ARGS...: exit 2, one stderr line mentioning WORD
+	local word="$1"; shift
+	local err rc
+	err=$("$bin" "$@" 2>&1 >/dev/null); rc=$?
+	[ "$rc" -eq 2 ] || fail "'$*' exited $rc, not 2"
+	[ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] || fail "'$*' printed more than one line: $err"
+	case "$err" in *"$word"*) ;; *) fail "'$*' error does not name '$word': $err" ;; esac
+}
+
+expect_usage --pollers bench --pollers abc
+expect_usage --pollers bench --pollers 0
+expect_usage --dispatchers bench --dispatchers 5000
+expect_usage --mode bench --mode quick
+expect_usage --wait bench --wait sleep
+expect_usage "power of two" bench --ring-size 1000
+expect_usage --dup-factor bench --dup-factor 0
+expect_usage --duration bench --duration -1
+expect_usage --batch bench --batch 12x
+expect_usage --bogus bench --bogus
+expect_usage extra bench extra
+expect_usage --messages bench --messages
+expect_usage frobnicate frobnicate
+
+out=$("$bin" bench --help) || fail "--help exited non-zero"
+for f in --mode --pollers --dispatchers --messages --duration --dup-factor --ring-size \
+	 --batch --wait --payload --pin --json --progress --no-progress; do
+	printf '%s\n' "$out" | grep -q -- "$f" || fail "--help does not list $f"
+done
+printf '%s\n' "$out" | grep -q "(lockfree)" || fail "--help does not show the mode default"
+
+json=$("$bin" bench --messages 30000 --pollers 3 --dispatchers 2 --dup-factor 8 --json --no-progress)
+rc=$?
+[ "$rc" -eq 0 ] || fail "lockfree bench exited $rc: $json"
+for k in mode pollers dispatchers messages notifications delivered duplicates lost seconds \
+	 msgs_per_sec notifications_per_sec claim_conflicts ring_full_waits latency_ns p50 p99 \
+	 p999 max peak_rss_bytes allocated_bytes; do
+	printf '%s' "$json" | grep -q "\"$k\":" || fail "JSON report lacks $k: $json"
+done
+printf '%s' "$json" | grep -q '"messages":30000,' || fail "wrong message count: $json"
+printf '%s' "$json" | grep -q '"delivered":30000,' || fail "not all delivered: $json"
+printf '%s' "$json" | grep -q '"duplicates":0,' || fail "duplicates in lockfree mode: $json"
+printf '%s' "$json" | grep -q '"lost":0,' || fail "losses in lockfree mode: $json"
+
+table=$("$bin" bench --messages 20000 --mode mutex --no-progress) || fail "mutex bench failed"
+printf '%s\n' "$table" | grep -q "exactly once *yes" || fail "mutex table: $table"
+
+# Naive mode may or may not hit its race in a short run; whichever it did,
+# the exit status must agree with the counts.
+json=$("$bin" bench --messages 200000 --mode naive --pollers 2 --dup-factor 8 --json --no-progress)
+rc=$?
+dups=$(printf '%s' "$json" | sed -n 's/.*"duplicates":\([0-9]*\).*/\1/p')
+lost=$(printf '%s' "$json" | sed -n 's/.*"lost":\([0-9]*\).*/\1/p')
+if [ "$dups" -gt 0 ] || [ "$lost" -gt 0 ]; then
+	[ "$rc" -eq 3 ] || fail "naive run with $dups duplicates exited $rc, not 3"
+else
+	[ "$rc" -eq 0 ] || fail "naive run without duplicates exited $rc"
+fi
+echo "naive mode: $dups duplicates in 200000 messages (exit $rc)"
+
+# A duration run stops by itself and still accounts for every message.
+json=$("$bin" bench --duration 0.5 --json --no-progress) || fail "duration run not exactly once"
+printf '%s' "$json" | grep -q '"lost":0,' || fail "duration run lost messages: $json"
+echo "test_cli_bench: ok"

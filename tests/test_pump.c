@@ -1,0 +1,307 @@
+/*
+ * The pump end to end: exactly once with many pollers and a high dup
+ * factor (lockfree and mutex modes, every wait strategy), a graceful stop
+ * while the ring is full, and retries with attempts, backoff and limits.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#include "check.h"
+#include "ccpump/clock.h"
+#include "ccpump/pump.h"
+#include "ccpump/synth.h"
+
+static struct ccp_synth_report rep;
+
+static void run_synth(enum ccp_claim_mode mode, enum ccp_wait_kind wait, unsigned pollers,
+		      unsigned dispatchers, unsigned dup, uint64_t ring, unsigned batch,
+		      size_t payload, uint64_t messages)
+{
+	struct ccp_synth_config cfg;
+	char err[256];
+	ccp_synth_config_default(&cfg);
+	cfg.pump.mode = mode;
+	cfg.pump.wait = wait;
+	cfg.pump.pollers = pollers;
+	cfg.pump.dispatchers = dispatchers;
+	cfg.pump.ring_size = ring;
+	cfg.pump.batch = batch;
+	cfg.dup_factor = dup;
+	cfg.payload = payload;
+	cfg.messages = messages;
+	CHECK(ccp_synth_run(&cfg, &rep, err, sizeof(err)) == 0);
+	printf("  %s/%s P%u D%u K%u ring %llu batch %u: %llu msgs, %llu notes, %llu stale, "
+	       "%llu conflicts, %llu full waits\n",
+	       ccp_claim_mode_name(mode), ccp_wait_name(wait), pollers, dispatchers, dup,
+	       (unsigned long long)ring, batch, (unsigned long long)rep.messages,
+	       (unsigned long long)rep.notifications, (unsigned long long)rep.stale,
+	       (unsigned long long)rep.pump.claim_conflicts,
+	       (unsigned long long)rep.pump.ring_full_waits);
+	CHECK_EQ_U64(rep.messages, messages);
+	CHECK_EQ_U64(rep.duplicates, 0);
+	CHECK_EQ_U64(rep.lost, 0);
+	CHECK_EQ_U64(rep.phantoms, 0);
+	CHECK_EQ_U64(rep.corrupted, 0);
+	CHECK_EQ_U64(rep.delivered, messages);
+	CHECK_EQ_U64(rep.deliveries, messages);
+	CHECK(ccp_synth_exactly_once(&rep));
+	/* Every notification was polled; each message claimed exactly once;
+	 * every other notification lost its claim. */
+	CHECK_EQ_U64(rep.notifications + rep.stale, messages * dup);
+	CHECK_EQ_U64(rep.pump.notifications, rep.notifications);
+	CHECK_EQ_U64(rep.pump.claims, messages);
+	CHECK_EQ_U64(rep.pump.claim_conflicts, rep.notifications - messages);
+	CHECK_EQ_U64(rep.pump.delivered, messages);
+	CHECK_EQ_U64(rep.pump.dispatched, messages);
+	CHECK(rep.pump.batches >= (messages + batch - 1) / batch);
+	CHECK_EQ_U64(rep.pump.latency.count, messages);
+	CHECK(rep.pump.finished);
+}
+
+/* ---- a source of endless distinct keys, and a slow sink ---- */
+
+struct endless {
+	char keys[8][64][32];
+	uint64_t next[8];
+	_Atomic uint64_t acked;
+	_Atomic uint64_t delivered_calls;
+	unsigned sink_sleep_us;
+};
+
+static int endless_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsigned max)
+{
+	struct endless *e = ctx;
+	unsigned n = max < 64 ? max : 64;
+	for (unsigned i = 0; i < n; i++) {
+		int len = snprintf(e->keys[poller][i], 32, "p%u.%llu", poller,
+				   (unsigned long long)e->next[poller]++);
+		notes[i].key = e->keys[poller][i];
+		notes[i].len = (uint32_t)len;
+	}
+	return (int)n;
+}
+
+static void endless_ack(void *ctx, unsigned d, struct ccp_msg *m, enum ccp_msg_state outcome)
+{
+	struct endless *e = ctx;
+	CHECK(outcome == CCP_MSG_DELIVERED);
+	atomic_fetch_add(&e->acked, 1);
+}
+
+static void slow_deliver(void *ctx, unsigned d, struct ccp_msg *const *msgs, unsigned n,
+			 enum ccp_verdict *v)
+{
+	struct endless *e = ctx;
+	struct timespec ts = { 0, (long)e->sink_sleep_us * 1000 };
+	nanosleep(&ts, NULL);
+	for (unsigned i = 0; i < n; i++)
+		v[i] = CCP_VERDICT_DELIVERED;
+	atomic_fetch_add(&e->delivered_calls, n);
+}
+
+static void test_stop_with_full_ring(enum ccp_claim_mode mode)
+{
+	static struct endless e;
+	struct ccp_pump_config cfg;
+	struct ccp_pump_stats st;
+	char err[128];
+	memset(&e, 0, sizeof(e));
+	e.sink_sleep_us = 500;
+	ccp_pump_config_default(&cfg);
+	cfg.mode = mode;
+	cfg.pollers = 3;
+	cfg.dispatchers = 2;
+	cfg.ring_size = 8;
+	cfg.batch = 4;
+	struct ccp_source_ops src = { .poll = endless_poll, .ack = endless_ack };
+	struct ccp_sink_ops sink = { .deliver = slow_deliver };
+	struct ccp_pump *p = ccp_pump_create(&cfg, &src, &e, &sink, &e, err, sizeof(err));
+	CHECK(p != NULL);
+	CHECK(ccp_pump_start(p) == 0);
+	/* Run until the ring has been full many times over. */
+	for (int i = 0; i < 400; i++) {
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+		ccp_pump_stats(p, &st);
+		if (st.ring_full_waits > 20 && st.delivered > 100)
+			break;
+	}
+	ccp_pump_stop(p);
+	ccp_pump_wait(p);
+	CHECK(ccp_pump_done(p));
+	ccp_pump_stats(p, &st);
+	printf("  stop (%s): claimed %llu, delivered %llu, full waits %llu\n",
+	       ccp_claim_mode_name(mode), (unsigned long long)st.claims,
+	       (unsigned long long)st.delivered, (unsigned long long)st.ring_full_waits);
+	CHECK(st.ring_full_waits > 0);
+	/* Nothing claimed was lost: every claim reached the sink and was acked. */
+	CHECK_EQ_U64(st.delivered, st.claims);
+	CHECK_EQ_U64(atomic_load(&e.delivered_calls), st.claims);
+	CHECK_EQ_U64(atomic_load(&e.acked), st.claims);
+	CHECK_EQ_U64(st.in_ring, 0);
+	/* The endless source only sends distinct keys: no conflicts. */
+	CHECK_EQ_U64(st.claim_conflicts, 0);
+	CHECK_EQ_U64(st.notifications, st.claims);
+	ccp_pump_destroy(p);
+}
+
+/* ---- retries: a flaky sink ---- */
+
+#define RKEYS 3000
+
+struct flaky {
+	char keys[4][64][16];
+	unsigned pos[4], round[4];
+	_Atomic unsigned acks[RKEYS];
+	_Atomic unsigned calls[RKEYS];
+	_Atomic unsigned max_attempt[RKEYS];
+	_Atomic int outcome[RKEYS];
+};
+
+static unsigned key_idx(const struct ccp_msg *m)
+{
+	return (unsigned)atoi(m->key + 1);
+}
+
+/* Each poller notifies every key twice (two rounds); keys of other pollers too. */
+static int flaky_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsigned max)
+{
+	struct flaky *f = ctx;
+	unsigned n = 0;
+	while (n < max && n < 64 && f->round[poller] < 2) {
+		if (f->pos[poller] == RKEYS) {
+			f->round[poller]++;
+			f->pos[poller] = 0;
+			continue;
+		}
+		unsigned i = f->pos[poller]++;
+		/* The source contract: a key whose outcome was acknowledged is
+		 * gone from the spool and never reported again. */
+		if (atomic_load(&f->acks[i]))
+			continue;
+		int len = snprintf(f->keys[poller][n], 16, "k%u", i);
+		notes[n].key = f->keys[poller][n];
+		notes[n].len = (uint32_t)len;
+		n++;
+	}
+	return n ? (int)n : CCP_SOURCE_DONE;
+}
+
+static void flaky_ack(void *ctx, unsigned d, struct ccp_msg *m, enum ccp_msg_state outcome)
+{
+	struct flaky *f = ctx;
+	unsigned i = key_idx(m);
+	atomic_fetch_add(&f->acks[i], 1);
+	atomic_store(&f->outcome[i], (int)outcome);
+}
+
+static void flaky_deliver(void *ctx, unsigned d, struct ccp_msg *const *msgs, unsigned n,
+			  enum ccp_verdict *v)
+{
+	struct flaky *f = ctx;
+	for (unsigned k = 0; k < n; k++) {
+		unsigned i = key_idx(msgs[k]);
+		uint64_t w = ccp_msg_load(msgs[k]);
+		unsigned attempt = ccp_msg_word_attempt(w);
+		CHECK(ccp_msg_word_state(w) == CCP_MSG_DISPATCHING);
+		atomic_fetch_add(&f->calls[i], 1);
+		if (attempt > atomic_load(&f->max_attempt[i]))
+			atomic_store(&f->max_attempt[i], attempt);
+		if (i % 11 == 0)
+			v[k] = CCP_VERDICT_RETRY; /* never succeeds: max_attempts ends it */
+		else if (i % 7 == 0)
+			v[k] = CCP_VERDICT_FAILED;
+		else if (i % 3 == 0 && attempt < 2)
+			v[k] = CCP_VERDICT_RETRY; /* succeeds on attempt 2 */
+		else
+			v[k] = CCP_VERDICT_DELIVERED;
+	}
+}
+
+static void test_retries(void)
+{
+	static struct flaky f;
+	struct ccp_pump_config cfg;
+	struct ccp_pump_stats st;
+	char err[128];
+	memset(&f, 0, sizeof(f));
+	ccp_pump_config_default(&cfg);
+	cfg.pollers = 4;
+	cfg.dispatchers = 3;
+	cfg.ring_size = 64;
+	cfg.batch = 8;
+	cfg.retry_min_ns = 1000000;  /* 1 ms */
+	cfg.retry_max_ns = 4000000;  /* 4 ms */
+	cfg.max_attempts = 3;
+	struct ccp_source_ops src = { .poll = flaky_poll, .ack = flaky_ack };
+	struct ccp_sink_ops sink = { .deliver = flaky_deliver };
+	struct ccp_pump *p = ccp_pump_create(&cfg, &src, &f, &sink, &f, err, sizeof(err));
+	CHECK(p != NULL);
+	CHECK(ccp_pump_start(p) == 0);
+	ccp_pump_wait(p); /* natural end: deferred ones are settled first */
+	ccp_pump_stats(p, &st);
+	unsigned want_failed = 0, want_deferred = 0;
+	for (unsigned i = 0; i < RKEYS; i++) {
+		CHECK_EQ_U64(atomic_load(&f.acks[i]), 1); /* outcome acked exactly once */
+		if (i % 11 == 0) {
+			CHECK_EQ_U64(atomic_load(&f.calls[i]), 3);
+			CHECK_EQ_U64(atomic_load(&f.max_attempt[i]), 3);
+			CHECK(atomic_load(&f.outcome[i]) == CCP_MSG_FAILED);
+			want_failed++;
+			want_deferred += 2;
+		} else if (i % 7 == 0) {
+			CHECK_EQ_U64(atomic_load(&f.calls[i]), 1);
+			CHECK(atomic_load(&f.outcome[i]) == CCP_MSG_FAILED);
+			want_failed++;
+		} else if (i % 3 == 0) {
+			CHECK_EQ_U64(atomic_load(&f.calls[i]), 2);
+			CHECK_EQ_U64(atomic_load(&f.max_attempt[i]), 2);
+			CHECK(atomic_load(&f.outcome[i]) == CCP_MSG_DELIVERED);
+			want_deferred++;
+		} else {
+			CHECK_EQ_U64(atomic_load(&f.calls[i]), 1);
+			CHECK(atomic_load(&f.outcome[i]) == CCP_MSG_DELIVERED);
+		}
+	}
+	CHECK_EQ_U64(st.failed, want_failed);
+	CHECK_EQ_U64(st.delivered, RKEYS - want_failed);
+	CHECK_EQ_U64(st.deferred, want_deferred);
+	CHECK_EQ_U64(st.requeued, want_deferred);
+	CHECK_EQ_U64(st.waiting_retry, 0);
+	CHECK_EQ_U64(st.claims, RKEYS);
+	CHECK(st.notifications >= RKEYS && st.notifications <= 4u * 2u * RKEYS);
+	CHECK_EQ_U64(st.claim_conflicts, st.notifications - RKEYS);
+	ccp_pump_destroy(p);
+}
+
+static void test_bad_config(void)
+{
+	struct ccp_pump_config cfg;
+	struct ccp_source_ops src = { .poll = flaky_poll, .ack = flaky_ack };
+	struct ccp_sink_ops sink = { .deliver = flaky_deliver };
+	char err[128];
+	ccp_pump_config_default(&cfg);
+	cfg.ring_size = 1000;
+	CHECK(ccp_pump_create(&cfg, &src, NULL, &sink, NULL, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "power of two") != NULL);
+	ccp_pump_config_default(&cfg);
+	cfg.pollers = 0;
+	CHECK(ccp_pump_create(&cfg, &src, NULL, &sink, NULL, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "pollers") != NULL);
+}
+
+int main(void)
+{
+	test_bad_config();
+	run_synth(CCP_CLAIM_LOCKFREE, CCP_WAIT_BLOCK, 6, 3, 16, 64, 16, 0, 100000);
+	run_synth(CCP_CLAIM_MUTEX, CCP_WAIT_BLOCK, 6, 3, 16, 64, 16, 0, 50000);
+	run_synth(CCP_CLAIM_LOCKFREE, CCP_WAIT_YIELD, 3, 2, 8, 1024, 32, 24, 50000);
+	run_synth(CCP_CLAIM_LOCKFREE, CCP_WAIT_SPIN, 2, 2, 4, 16, 1, 0, 20000);
+	run_synth(CCP_CLAIM_LOCKFREE, CCP_WAIT_BLOCK, 1, 1, 1, 2, 1, 0, 20000);
+	test_stop_with_full_ring(CCP_CLAIM_LOCKFREE);
+	test_stop_with_full_ring(CCP_CLAIM_MUTEX);
+	test_retries();
+	puts("test_pump: ok");
+	return 0;
+}

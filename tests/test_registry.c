@@ -1,0 +1,185 @@
+/*
+ * The registry: one record per key under concurrent find-or-add, and
+ * retirement that keeps a tombstone for as long as a reader that could
+ * have seen the key before its acknowledgement is still looking.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include "check.h"
+#include "ccpump/hash.h"
+#include "ccpump/rcu.h"
+#include "ccpump/registry.h"
+
+#define THREADS 6
+#define KEYS 20000
+
+static struct ccp_registry *reg;
+static struct ccp_msg *got[THREADS][KEYS];
+static _Atomic unsigned adds;
+static pthread_barrier_t go;
+
+static unsigned key_of(unsigned i, char *buf)
+{
+	return (unsigned)snprintf(buf, 64, "1764288000.M%uP42.host", i);
+}
+
+static void *adder(void *arg)
+{
+	unsigned id = (unsigned)(uintptr_t)arg;
+	char key[64];
+	rcu_register_thread();
+	pthread_barrier_wait(&go);
+	/* Each thread visits every key once, in its own order (the strides
+	 * are primes, coprime to KEYS). */
+	static const uint64_t stride[THREADS] = { 7919, 104729, 1299709, 15485863, 32452843,
+						  49979687 };
+	for (unsigned j = 0; j < KEYS; j++) {
+		unsigned i = (unsigned)((j * stride[id] + id * 13u) % KEYS);
+		unsigned len = key_of(i, key);
+		bool added;
+		ccp_rcu_read_lock();
+		got[id][i] = ccp_registry_find_or_add(reg, key, len, ccp_hash_bytes(key, len), 8, 1,
+						      NULL, NULL, &added);
+		CHECK(got[id][i]->key_len == len && memcmp(got[id][i]->key, key, len) == 0);
+		ccp_rcu_read_unlock();
+		if (added)
+			atomic_fetch_add(&adds, 1);
+	}
+	rcu_unregister_thread();
+	return NULL;
+}
+
+static void test_find_or_add(void)
+{
+	pthread_t t[THREADS];
+	reg = ccp_registry_create(16); /* small: the table must grow under load */
+	pthread_barrier_init(&go, NULL, THREADS);
+	for (uintptr_t i = 0; i < THREADS; i++)
+		pthread_create(&t[i], NULL, adder, (void *)i);
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(t[i], NULL);
+	CHECK_EQ_U64(atomic_load(&adds), KEYS); /* exactly one add per key */
+	for (unsigned i = 0; i < KEYS; i++)
+		for (int k = 1; k < THREADS; k++)
+			CHECK(got[k][i] == got[0][i]);
+	CHECK_EQ_U64(ccp_registry_live(reg), KEYS);
+
+	rcu_register_thread();
+	char key[64];
+	unsigned len = key_of(7, key);
+	ccp_rcu_read_lock();
+	CHECK(ccp_registry_find(reg, key, len, ccp_hash_bytes(key, len)) == got[0][7]);
+	CHECK(ccp_registry_find(reg, "absent", 6, ccp_hash_bytes("absent", 6)) == NULL);
+	/* user area is zeroed and aligned */
+	unsigned char *u = ccp_msg_user(got[0][7]);
+	CHECK(((uintptr_t)u & 15) == 0 && u[0] == 0 && u[7] == 0);
+	ccp_rcu_read_unlock();
+	ccp_registry_destroy(reg); /* frees what is left */
+	rcu_unregister_thread();
+}
+
+/* ---- retirement and the late notification ---- */
+
+static pthread_barrier_t phase;
+static const char *late_key = "1764288000.M99P42.host";
+
+static void *late_reader(void *arg)
+{
+	(void)arg;
+	rcu_register_thread();
+	ccp_rcu_read_lock();
+	pthread_barrier_wait(&phase); /* 1: section open before the ack */
+	pthread_barrier_wait(&phase); /* 2: main acked and retired */
+	/* The observation made before the ack finds the tombstone, and its
+	 * claim loses: no second delivery. */
+	uint32_t len = (uint32_t)strlen(late_key);
+	bool added;
+	struct ccp_msg *m = ccp_registry_find_or_add(reg, late_key, len,
+						     ccp_hash_bytes(late_key, len), 0, 2, NULL, NULL,
+						     &added);
+	CHECK(!added);
+	CHECK(ccp_msg_word_state(ccp_msg_load(m)) == CCP_MSG_DELIVERED);
+	CHECK(!ccp_msg_claim(m));
+	ccp_rcu_read_unlock();
+	rcu_unregister_thread();
+	return NULL;
+}
+
+static void test_retire(void)
+{
+	pthread_t t;
+	bool added;
+	uint32_t len = (uint32_t)strlen(late_key);
+	reg = ccp_registry_create(1024);
+	rcu_register_thread();
+	ccp_rcu_read_lock();
+	struct ccp_msg *m = ccp_registry_find_or_add(reg, late_key, len,
+						     ccp_hash_bytes(late_key, len), 0, 1, NULL, NULL,
+						     &added);
+	ccp_rcu_read_unlock();
+	CHECK(added && ccp_msg_claim(m));
+	uint64_t w = ccp_msg_begin_dispatch(m);
+	CHECK(ccp_msg_finish(m, w, CCP_MSG_DELIVERED));
+
+	pthread_barrier_init(&phase, NULL, 2);
+	pthread_create(&t, NULL, late_reader, NULL);
+	pthread_barrier_wait(&phase); /* 1 */
+	static struct ccp_retire_list rl;
+	rl.reg = reg;
+	ccp_registry_retire(&rl, m);
+	ccp_registry_retire_flush(&rl);
+	/* The reader's section is still open, so grace period 1 cannot end
+	 * and the record is still in the table, whatever the timing. */
+	pthread_barrier_wait(&phase); /* 2 */
+	pthread_join(t, NULL);
+	/* Callbacks chain (unlink queues the free): two barriers drain both. */
+	ccp_rcu_barrier();
+	ccp_rcu_barrier();
+	ccp_rcu_read_lock();
+	CHECK(ccp_registry_find(reg, late_key, len, ccp_hash_bytes(late_key, len)) == NULL);
+	ccp_rcu_read_unlock();
+	CHECK_EQ_U64(ccp_registry_freed(reg), 1);
+	CHECK_EQ_U64(ccp_registry_live(reg), 0);
+	ccp_registry_destroy(reg);
+	rcu_unregister_thread();
+}
+
+/* Many records through the two-stage reclamation at once. */
+static void test_retire_many(void)
+{
+	static struct ccp_retire_list rl;
+	char key[64];
+	reg = ccp_registry_create(64);
+	rl.reg = reg;
+	rcu_register_thread();
+	for (unsigned i = 0; i < 5000; i++) {
+		unsigned len = key_of(i, key);
+		bool added;
+		ccp_rcu_read_lock();
+		struct ccp_msg *m = ccp_registry_find_or_add(reg, key, len, ccp_hash_bytes(key, len),
+							     0, 1, NULL, NULL, &added);
+		ccp_rcu_read_unlock();
+		CHECK(added && ccp_msg_claim(m));
+		uint64_t w = ccp_msg_begin_dispatch(m);
+		CHECK(ccp_msg_finish(m, w, i % 3 ? CCP_MSG_DELIVERED : CCP_MSG_FAILED));
+		ccp_registry_retire(&rl, m);
+	}
+	ccp_registry_retire_flush(&rl);
+	ccp_rcu_barrier();
+	ccp_rcu_barrier();
+	CHECK_EQ_U64(ccp_registry_freed(reg), 5000);
+	CHECK_EQ_U64(ccp_registry_live(reg), 0);
+	ccp_registry_destroy(reg);
+	rcu_unregister_thread();
+}
+
+int main(void)
+{
+	test_find_or_add();
+	test_retire();
+	test_retire_many();
+	puts("test_registry: ok");
+	return 0;
+}
