@@ -11,9 +11,10 @@
  * dup_factor times: notification j of message i goes to poller
  * (i + j) mod P, so with several pollers the copies of one message race
  * on different threads.  Pollers walk the messages in chunks of 64, all in
- * the same order and from the same moment, with one pass over the chunk per
- * copy: the copies of a message arrive close together in time, as when the
- * connector started on a backlog.  A notification for a message whose
+ * the same order and from the same moment, a poller's copies of a message
+ * back to back, and no poller more than 8 chunks ahead of another: the
+ * copies of a message arrive close together in time, as when the connector
+ * started on a backlog.  A notification for a message whose
  * delivery was already acknowledged is not emitted (a real spool no longer
  * lists the file); it is counted as stale.
  *

@@ -73,7 +73,7 @@ struct ccp_pump {
 	struct ccp_registry *reg;
 	struct ccp_ring *ring;      /* lockfree and naive */
 	struct ccp_lockq lockq;     /* mutex */
-	pthread_mutex_t claim_lock; /* mutex: the one lock around check-and-set */
+	pthread_mutex_t claim_lock; /* mutex: the one lock around find-and-claim */
 	struct pump_thread *pollers, *dispatchers;
 	bool started, joined;
 
@@ -170,25 +170,23 @@ static inline uint64_t rng_next(uint64_t *s)
 
 /* ---- pollers --------------------------------------------------------- */
 
-/* Claims m by the pump's mode.  Returns true if this caller won. */
+/* Claims m by the pump's mode.  Returns true if this caller won.  In mode
+ * mutex the caller holds claim_lock. */
 static bool claim(struct ccp_pump *p, struct ccp_msg *m)
 {
 	switch (p->cfg.mode) {
 	case CCP_CLAIM_LOCKFREE:
 		return ccp_msg_claim(m);
-	case CCP_CLAIM_MUTEX: {
-		bool won = false;
-		pthread_mutex_lock(&p->claim_lock);
-		/* Relaxed is enough inside the lock: the mutex orders it. */
+	case CCP_CLAIM_MUTEX:
+		/* The caller holds claim_lock: relaxed is enough, the mutex orders
+		 * it. */
 		if (atomic_load_explicit(&m->state, memory_order_relaxed) ==
 		    ccp_msg_word(CCP_MSG_NEW, 0)) {
 			atomic_store_explicit(&m->state, ccp_msg_word(CCP_MSG_QUEUED, 1),
 					      memory_order_relaxed);
-			won = true;
+			return true;
 		}
-		pthread_mutex_unlock(&p->claim_lock);
-		return won;
-	}
+		return false;
 	case CCP_CLAIM_NAIVE:
 		/* The 1998 bug, on purpose: test, then set, in two steps.  Two
 		 * pollers can both see NEW and both enqueue. */
@@ -252,14 +250,22 @@ static void *poller_main(void *arg)
 		int n = p->src.poll(p->src_ctx, t->id, notes, max);
 		if (n > 0) {
 			uint64_t now = ccp_now_ns();
+			bool locked = p->cfg.mode == CCP_CLAIM_MUTEX;
 			for (int i = 0; i < n; i++) {
 				uint64_t h = ccp_hash_bytes(notes[i].key, notes[i].len);
 				bool added;
+				/* Mode mutex: the obvious fix, one lock around "is it
+				 * known and queued? if not, add and queue it". */
+				if (locked)
+					pthread_mutex_lock(&p->claim_lock);
 				struct ccp_msg *m = ccp_registry_find_or_add(
 					p->reg, notes[i].key, notes[i].len, h, p->cfg.user_size,
 					now, p->src.init_msg, p->src_ctx, &added);
+				bool ok = claim(p, m);
+				if (locked)
+					pthread_mutex_unlock(&p->claim_lock);
 				created += added;
-				if (claim(p, m))
+				if (ok)
 					won[nwon++] = m;
 				else
 					conflicts++;

@@ -46,7 +46,7 @@ struct poller_state {
 	 * (relaxed: a stale value only makes a poller wait a little longer). */
 	_Atomic uint64_t at_chunk;
 	uint64_t chunk;    /* current chunk (owner's copy) */
-	unsigned pass;     /* current copy j */
+	unsigned pass;     /* next copy j of the message at pos */
 	unsigned pos;      /* next index within the chunk */
 	uint64_t stale;
 	uint64_t emitted;
@@ -138,6 +138,13 @@ static uint64_t chunk_due(const struct synth *s, uint64_t chunk)
 	return s->start_ns + (uint64_t)((double)(chunk * CHUNK) * 1e9 / (double)s->cfg->rate);
 }
 
+/* This poller is done, and never holds the others back from here on. */
+static void finish(struct poller_state *st)
+{
+	st->finished = true;
+	atomic_store_explicit(&st->at_chunk, UINT64_MAX / 2, memory_order_relaxed);
+}
+
 static int synth_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsigned max)
 {
 	struct synth *s = ctx;
@@ -147,34 +154,40 @@ static int synth_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsign
 	if (st->finished)
 		return CCP_SOURCE_DONE;
 	if (st->pos == 0 && st->pass == 0) {
-		if (s->cfg->rate && ccp_now_ns() < chunk_due(s, st->chunk))
+		uint64_t now = s->cfg->rate ? ccp_now_ns() : 0;
+		if (s->cfg->rate && now < chunk_due(s, st->chunk)) {
+			/* The next chunk is not due: idle, to the end of the run at most. */
+			if (s->deadline_ns && now >= s->deadline_ns) {
+				finish(st);
+				return CCP_SOURCE_DONE;
+			}
 			return 0;
+		}
 		if (too_far_ahead(s, poller, st->chunk))
 			return 0;
 	}
 	while (k < max) {
-		if (st->pos == CHUNK) {
-			st->pos = 0;
-			if (++st->pass == s->K) {
-				if (!next_chunk(s, st)) {
-					st->finished = true;
-					/* Never hold the others back from here on. */
-					atomic_store_explicit(&st->at_chunk, UINT64_MAX / 2,
-							      memory_order_relaxed);
-					break;
-				}
-				if (s->cfg->rate && ccp_now_ns() < chunk_due(s, st->chunk))
-					break;
-				if (too_far_ahead(s, poller, st->chunk))
-					break;
-			}
+		if (st->pass == s->K) {
+			st->pass = 0;
+			st->pos++;
 		}
-		uint64_t idx = st->chunk * CHUNK + st->pos++;
+		if (st->pos >= CHUNK) {
+			if (!next_chunk(s, st)) {
+				finish(st);
+				break;
+			}
+			if (s->cfg->rate && ccp_now_ns() < chunk_due(s, st->chunk))
+				break;
+			if (too_far_ahead(s, poller, st->chunk))
+				break;
+		}
+		uint64_t idx = st->chunk * CHUNK + st->pos;
+		unsigned j = st->pass++;
 		if (idx >= s->limit) {
 			st->pos = CHUNK;
 			continue;
 		}
-		if ((idx + st->pass) % s->P != poller)
+		if ((idx + j) % s->P != poller)
 			continue;
 		/* Acquire: pairs with the release in synth_ack(). */
 		if (atomic_load_explicit(&s->acked[idx], memory_order_acquire)) {
@@ -204,6 +217,8 @@ static void synth_wait(void *ctx, unsigned poller, uint64_t deadline_ns)
 	uint64_t due = s->cfg->rate ? chunk_due(s, st->chunk) : 0;
 	if (due > deadline_ns)
 		due = deadline_ns;
+	if (s->deadline_ns && due > s->deadline_ns)
+		due = s->deadline_ns;
 	uint64_t now = ccp_now_ns();
 	if (due > now) {
 		struct timespec ts = { .tv_sec = (time_t)((due - now) / 1000000000u),
