@@ -107,6 +107,12 @@ struct ccp_pump_config {
 	uint64_t retry_max_ns;     /* cap of the doubling delay */
 	unsigned max_attempts;     /* then FAILED; 0 = no limit */
 	uint64_t max_age_ns;       /* from first notification; then FAILED; 0 = none */
+	/* Records alive at once, tombstones awaiting reclamation included.
+	 * Past it pollers wait for reclamation to catch up before taking more
+	 * notifications: memory stays bounded even when the RCU callback
+	 * thread is starved of CPU.  0 = automatic (four times the ring, the
+	 * batches and the polls, at least 2^18).  Mode naive has no bound. */
+	uint64_t max_live_records;
 };
 
 /* Fills cfg with the defaults shown by `ccpump bench --help`. */
@@ -118,6 +124,7 @@ struct ccp_pump_stats {
 	uint64_t claims;           /* claims won (enqueues) */
 	uint64_t claim_conflicts;  /* claims lost: message already claimed */
 	uint64_t ring_full_waits;  /* times a poller found the ring full */
+	uint64_t reclaim_waits;    /* times a poller waited for reclamation */
 	uint64_t batches;          /* sink calls */
 	uint64_t dispatched;       /* messages handed to the sink (all attempts) */
 	uint64_t delivered;

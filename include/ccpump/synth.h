@@ -65,7 +65,8 @@ struct ccp_synth_report {
 	double cpu_seconds;       /* user + system */
 	struct ccp_pump_stats pump;
 	uint64_t latency_p50, latency_p99, latency_p999, latency_max;
-	uint64_t peak_rss_bytes;
+	uint64_t peak_rss_bytes;       /* the check-off tables included */
+	uint64_t checkoff_bytes;       /* the bench's own per-message tables */
 	uint64_t allocated_bytes;      /* peak of jemalloc's stats.allocated, sampled */
 	uint64_t allocated_bytes_end;  /* after the drain, before teardown */
 	const char *allocator;

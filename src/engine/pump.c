@@ -36,6 +36,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "ccpump/alloc.h"
 #include "ccpump/clock.h"
@@ -49,7 +50,8 @@
 /* Counters a thread publishes for ccp_pump_stats(); written by their thread
  * only (relaxed stores), read by anyone (relaxed loads). */
 struct counters {
-	_Atomic uint64_t notifications, created, claims, claim_conflicts, ring_full_waits;
+	_Atomic uint64_t notifications, created, claims, claim_conflicts, ring_full_waits,
+		reclaim_waits;
 	_Atomic uint64_t batches, dispatched, delivered, deferred, requeued, failed,
 		waiting_retry;
 };
@@ -130,6 +132,7 @@ void ccp_pump_config_default(struct ccp_pump_config *cfg)
 	cfg->retry_max_ns = 3600000000000ull;  /* 1 h */
 	cfg->max_attempts = 0;
 	cfg->max_age_ns = 0;
+	cfg->max_live_records = 0; /* automatic: see ccp_pump_create() */
 }
 
 /* ---- small helpers --------------------------------------------------- */
@@ -245,6 +248,16 @@ static void *poller_main(void *arg)
 	for (;;) {
 		if (stopping(p))
 			break;
+		/* Naive mode never retires (see settle()), so it has no bound. */
+		if (ccp_unlikely(p->cfg.mode != CCP_CLAIM_NAIVE &&
+				 ccp_registry_live(p->reg) > p->cfg.max_live_records)) {
+			/* Reclamation is behind: take no new work until it catches
+			 * up (the records in the ring keep the dispatchers busy). */
+			bump(&t->c.reclaim_waits, 1);
+			struct timespec ts = { 0, 200000 };
+			nanosleep(&ts, NULL);
+			continue;
+		}
 		unsigned nwon = 0, conflicts = 0, created = 0;
 		ccp_rcu_read_lock();
 		int n = p->src.poll(p->src_ctx, t->id, notes, max);
@@ -558,6 +571,11 @@ struct ccp_pump *ccp_pump_create(const struct ccp_pump_config *cfg,
 		BAD("batch must be 1..65536 (got %u)", cfg->batch);
 	if (cfg->notes_per_poll < 1 || cfg->notes_per_poll > 65536)
 		BAD("notes per poll must be 1..65536 (got %u)", cfg->notes_per_poll);
+	uint64_t in_hand = cfg->ring_size + (uint64_t)cfg->dispatchers * cfg->batch +
+			   (uint64_t)cfg->pollers * cfg->notes_per_poll;
+	if (cfg->max_live_records && cfg->max_live_records < in_hand)
+		BAD("max live records (%llu) must hold the ring, the batches and the polls (%llu)",
+		    (unsigned long long)cfg->max_live_records, (unsigned long long)in_hand);
 	if (cfg->retry_min_ns == 0 || cfg->retry_max_ns < cfg->retry_min_ns)
 		BAD("retry delays must satisfy 0 < min <= max");
 	if (src == NULL || src->poll == NULL || src->ack == NULL || sink == NULL ||
@@ -567,6 +585,11 @@ struct ccp_pump *ccp_pump_create(const struct ccp_pump_config *cfg,
 	struct ccp_pump *p = ccp_aligned_alloc(CCP_CACHE_GUARD, sizeof(*p));
 	memset(p, 0, sizeof(*p));
 	p->cfg = *cfg;
+	if (p->cfg.max_live_records == 0) {
+		/* Room for four rings' worth of tombstones awaiting their grace
+		 * periods, and never less than 2^18 records. */
+		p->cfg.max_live_records = 4 * in_hand > (1u << 18) ? 4 * in_hand : (1u << 18);
+	}
 	p->src = *src;
 	p->src_ctx = src_ctx;
 	p->sink = *sink;
@@ -671,6 +694,7 @@ void ccp_pump_stats(struct ccp_pump *p, struct ccp_pump_stats *out)
 		out->claims += LOAD(c->claims);
 		out->claim_conflicts += LOAD(c->claim_conflicts);
 		out->ring_full_waits += LOAD(c->ring_full_waits);
+		out->reclaim_waits += LOAD(c->reclaim_waits);
 	}
 	for (unsigned i = 0; i < p->cfg.dispatchers; i++) {
 		struct counters *c = &p->dispatchers[i].c;

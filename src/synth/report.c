@@ -30,6 +30,7 @@ void ccp_synth_print_table(FILE *out, const struct ccp_synth_report *r)
 	fprintf(out, "  notifications/s     %14.0f\n", r->notifications_per_sec);
 	fprintf(out, "  claim conflicts     %14" PRIu64 "\n", r->pump.claim_conflicts);
 	fprintf(out, "  ring full waits     %14" PRIu64 "\n", r->pump.ring_full_waits);
+	fprintf(out, "  reclaim waits       %14" PRIu64 "\n", r->pump.reclaim_waits);
 	fprintf(out, "  batches             %14" PRIu64 "   (%.1f messages each)\n",
 		r->pump.batches,
 		r->pump.batches ? (double)r->pump.dispatched / (double)r->pump.batches : 0.0);
@@ -39,7 +40,8 @@ void ccp_synth_print_table(FILE *out, const struct ccp_synth_report *r)
 		(double)r->latency_max / 1e3);
 	fprintf(out, "  cpu                 %14.2f s   (%.2f cores)\n", r->cpu_seconds,
 		r->seconds > 0 ? r->cpu_seconds / r->seconds : 0.0);
-	fprintf(out, "  peak rss            %14.1f MiB\n", (double)r->peak_rss_bytes / 1048576.0);
+	fprintf(out, "  peak rss            %14.1f MiB   (%.1f MiB of it the check-off tables)\n",
+		(double)r->peak_rss_bytes / 1048576.0, (double)r->checkoff_bytes / 1048576.0);
 	fprintf(out, "  allocated (peak)    %14.1f MiB   (%s)\n",
 		(double)r->allocated_bytes / 1048576.0, r->allocator ? r->allocator : "?");
 }
@@ -61,15 +63,18 @@ void ccp_synth_print_json(FILE *out, const struct ccp_synth_report *r)
 	fprintf(out, "\"seconds\":%.6f,\"msgs_per_sec\":%.1f,\"notifications_per_sec\":%.1f,",
 		r->seconds, r->msgs_per_sec, r->notifications_per_sec);
 	fprintf(out, "\"claim_conflicts\":%" PRIu64 ",\"ring_full_waits\":%" PRIu64
-		     ",\"records_created\":%" PRIu64 ",\"batches\":%" PRIu64,
-		r->pump.claim_conflicts, r->pump.ring_full_waits, r->pump.created, r->pump.batches);
+		     ",\"reclaim_waits\":%" PRIu64 ",\"records_created\":%" PRIu64
+		     ",\"batches\":%" PRIu64,
+		r->pump.claim_conflicts, r->pump.ring_full_waits, r->pump.reclaim_waits,
+		r->pump.created, r->pump.batches);
 	fprintf(out, ",\"latency_ns\":{\"p50\":%" PRIu64 ",\"p99\":%" PRIu64 ",\"p999\":%" PRIu64
 		     ",\"max\":%" PRIu64 "}",
 		r->latency_p50, r->latency_p99, r->latency_p999, r->latency_max);
-	fprintf(out, ",\"cpu_seconds\":%.3f,\"peak_rss_bytes\":%" PRIu64
+	fprintf(out, ",\"cpu_seconds\":%.3f,\"checkoff_bytes\":%" PRIu64 ",\"peak_rss_bytes\":%" PRIu64
 		     ",\"allocated_bytes\":%" PRIu64 ",\"allocated_bytes_end\":%" PRIu64
 		     ",\"allocator\":\"%s\",\"allocated_bytes_per_second\":[",
-		r->cpu_seconds, r->peak_rss_bytes, r->allocated_bytes, r->allocated_bytes_end,
+		r->cpu_seconds, r->checkoff_bytes, r->peak_rss_bytes, r->allocated_bytes,
+		r->allocated_bytes_end,
 		r->allocator ? r->allocator : "");
 	for (unsigned i = 0; i < r->nsamples; i++)
 		fprintf(out, "%s%" PRIu64, i ? "," : "", r->allocated_samples[i]);

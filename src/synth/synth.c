@@ -425,6 +425,7 @@ int ccp_synth_run(const struct ccp_synth_config *cfg, struct ccp_synth_report *r
 		}
 	}
 	rep->corrupted = atomic_load_explicit(&s.corrupted, memory_order_relaxed);
+	rep->checkoff_bytes = 2 * top; /* count and acked: one byte each */
 	rep->seconds = (double)(end - s.start_ns) / 1e9;
 	rep->msgs_per_sec = rep->seconds > 0 ? (double)rep->delivered / rep->seconds : 0;
 	rep->notifications_per_sec = rep->seconds > 0 ? (double)rep->notifications / rep->seconds : 0;
