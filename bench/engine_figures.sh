@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The figures of docs/performance.md for the engine (issue 2), in one run:
+# lockfree, mutex and naive interleaved (ABCABC...) so that machine noise hits
+# every mode alike, then the idle pump, then a long run for memory.
+#   bench/engine_figures.sh [REPS] [LONG_SECONDS]
+set -euo pipefail
+bin=${CCPUMP:-./build/ccpump}
+reps=${1:-5}
+long=${2:-60}
+common=(--pollers 2 --dispatchers 2 --dup-factor 4 --batch 32 --messages 4000000 --json --no-progress)
+field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p')"
+echo "command: $bin bench --mode MODE ${common[*]}"
+declare -A rates dups
+for ((i = 1; i <= reps; i++)); do
+	for mode in lockfree mutex naive; do
+		out=$("$bin" bench --mode "$mode" "${common[@]}" || true)
+		r=$(printf '%s' "$out" | field msgs_per_sec)
+		d=$(printf '%s' "$out" | field duplicates)
+		l=$(printf '%s' "$out" | field lost)
+		printf 'run %d %-8s %12.0f msgs/s  duplicates %6d  lost %d\n' "$i" "$mode" "$r" "$d" "$l"
+		rates[$mode]+="$r "
+		dups[$mode]+="$d "
+	done
+done
+for mode in lockfree mutex naive; do
+	m=$(printf '%s\n' ${rates[$mode]} | median)
+	printf 'median %-8s %12.0f msgs/s   duplicates per run: %s\n' "$mode" "$m" "${dups[$mode]}"
+	declare "med_$mode=$m"
+done
+awk -v a="$med_lockfree" -v b="$med_mutex" 'BEGIN {printf "lockfree / mutex = %.2f\n", a / b}'
+
+echo "idle: $bin bench --duration 10 --rate 10 --wait block --json"
+out=$("$bin" bench --duration 10 --rate 10 --wait block --json --no-progress)
+awk -v c="$(printf '%s' "$out" | field cpu_seconds)" -v s="$(printf '%s' "$out" | field seconds)" \
+	'BEGIN {printf "idle pump: %.3f s of CPU in %.1f s = %.2f%% of one core\n", c, s, 100 * c / s}'
+
+echo "memory: $bin bench --duration $long --json"
+out=$("$bin" bench --duration "$long" --json --no-progress)
+printf '%s' "$out" | sed -n 's/.*"allocated_bytes_per_second":\[\([0-9,]*\)\].*/\1/p' | tr ',' '\n' |
+	awk '{v[NR]=$1/1048576} END {lo=1e18; hi=0; for (i=2;i<NR;i++) {if (v[i]<lo) lo=v[i]; if (v[i]>hi) hi=v[i]}
+	     printf "allocated MiB, once a second (first and last left out): min %.1f max %.1f over %d samples\n", lo, hi, NR-2}'
+printf 'long run: %s messages, duplicates %s, lost %s, %s msgs/s, peak rss %s bytes (check-off tables %s)\n' \
+	"$(printf '%s' "$out" | field messages)" "$(printf '%s' "$out" | field duplicates)" \
+	"$(printf '%s' "$out" | field lost)" "$(printf '%s' "$out" | field msgs_per_sec)" \
+	"$(printf '%s' "$out" | field peak_rss_bytes)" "$(printf '%s' "$out" | field checkoff_bytes)"
