@@ -1,0 +1,8 @@
+# The cc:Mail layer (docs/ccmail-format.md): the .ccm writer and reader, the
+# code page conversions, RFC 5322 -> cc:Mail conversion and the post office.
+list(APPEND CCP_CCMAIL_SOURCES
+  ccmail/ccm.c
+  ccmail/codepage.c
+)
+list(APPEND CCP_CLI_SOURCES
+)
