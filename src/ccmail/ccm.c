@@ -513,11 +513,6 @@ static int fail(struct ccp_ccm_reader *r, unsigned line, const char *fmt, ...)
 	return -1;
 }
 
-static bool at_line_start(const struct ccp_ccm_reader *r, const char *q)
-{
-	return q == r->data || q[-1] == '\n';
-}
-
 static bool name_is(const char *p, size_t n, const char *word)
 {
 	return strlen(word) == n && strncasecmp(p, word, n) == 0;
@@ -559,8 +554,7 @@ static int parse_message(struct ccp_ccm_reader *r, struct ccp_ccm_msg *m, const 
 	if (read_size(r, &v) == SIZE_OK) {
 		const char *body = r->p;
 		if (v <= (size_t)(r->end - body) &&
-		    (v == (size_t)(r->end - body) ||
-		     (at_line_start(r, body + v) && kw_message(body + v, r->end))))
+		    (v == (size_t)(r->end - body) || kw_message(body + v, r->end)))
 			*msg_end = body + v;
 		else
 			m->warnings++;
@@ -657,9 +651,10 @@ static int parse_message(struct ccp_ccm_reader *r, struct ccp_ccm_msg *m, const 
 		enum size_state st = read_size(r, &v);
 		const char *data = r->p, *land = NULL;
 		if (st == SIZE_OK && v <= (size_t)(limit - data)) {
+			/* Binary data need not end in CRLF: the size ends it, and
+			 * the next keyword follows at once. */
 			const char *q = data + v;
-			if (q == limit || (at_line_start(r, q) &&
-					   (kw_item(q, limit, NULL) || kw_message(q, limit))))
+			if (q == limit || kw_item(q, limit, NULL) || kw_message(q, limit))
 				land = q;
 		}
 		if (!land) {
@@ -679,6 +674,8 @@ static int parse_message(struct ccp_ccm_reader *r, struct ccp_ccm_msg *m, const 
 		it->data = (const uint8_t *)data;
 		it->len = (size_t)(land - data);
 		advance_to(r, land);
+		if (land > data && land[-1] != '\n' && land < limit)
+			r->line++; /* the keyword after unterminated data starts a line */
 	}
 	if (csize_ok && csize != (size_t)(r->p - items))
 		m->warnings++;

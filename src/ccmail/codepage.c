@@ -2,10 +2,12 @@
  * codepage.c: iconv into and out of CP437/CP850, '?' for what cannot map.
  *
  * glibc's iconv stops with EILSEQ at a character the target lacks; we write
- * '?' and skip that one source character (a whole UTF-8 sequence when the
- * source is UTF-8), then go on.  Handles for other source charsets are kept
- * in a small per-object cache, because a relay meets the same few charsets
- * (us-ascii, utf-8, iso-8859-1, windows-1252) over and over.
+ * '?' and skip that one UTF-8 sequence, then go on.  Other source charsets go
+ * to UTF-8 first and then to the code page: skipping "one character" is only
+ * well defined in UTF-8, and a stateful charset (ISO-2022-JP) must never have
+ * its shift state reset in the middle of a run.  Handles for other source
+ * charsets are kept in a small per-object cache, because a relay meets the
+ * same few charsets (us-ascii, utf-8, iso-8859-1, windows-1252) over and over.
  */
 #include "ccpump/codepage.h"
 
@@ -30,6 +32,7 @@ struct ccp_codepage {
 	iconv_t from_utf8, to_utf8;
 	struct cp_handle cache[CP_CACHE];
 	unsigned long tick;
+	struct ccp_ccm_buf mid; /* the UTF-8 stage of other charsets */
 };
 
 bool ccp_codepage_parse(const char *name, enum ccp_codepage_id *id)
@@ -69,6 +72,7 @@ struct ccp_codepage *ccp_codepage_open(enum ccp_codepage_id id)
 	cp->to_utf8 = t;
 	for (int i = 0; i < CP_CACHE; i++)
 		cp->cache[i].cd = (iconv_t)-1;
+	ccp_ccm_buf_init(&cp->mid);
 	return cp;
 }
 
@@ -81,6 +85,7 @@ void ccp_codepage_close(struct ccp_codepage *cp)
 	for (int i = 0; i < CP_CACHE; i++)
 		if (cp->cache[i].charset[0] && cp->cache[i].cd != (iconv_t)-1)
 			iconv_close(cp->cache[i].cd);
+	ccp_ccm_buf_free(&cp->mid);
 	ccp_free(cp);
 }
 
@@ -108,18 +113,17 @@ static bool ascii_compatible(const char *cs)
 	return false;
 }
 
+/* A handle CHARSET -> UTF-8, or (iconv_t)-1 when iconv does not know it. */
 static iconv_t handle_for(struct ccp_codepage *cp, const char *charset)
 {
-	if (is_utf8(charset))
-		return cp->from_utf8;
 	if (strlen(charset) >= sizeof(cp->cache[0].charset))
-		return cp->from_utf8;
+		return (iconv_t)-1;
 	struct cp_handle *victim = &cp->cache[0];
 	for (int i = 0; i < CP_CACHE; i++) {
 		struct cp_handle *h = &cp->cache[i];
 		if (h->charset[0] && strcasecmp(h->charset, charset) == 0) {
 			h->used = ++cp->tick;
-			return h->cd != (iconv_t)-1 ? h->cd : cp->from_utf8;
+			return h->cd;
 		}
 		if (h->used < victim->used)
 			victim = h;
@@ -127,9 +131,9 @@ static iconv_t handle_for(struct ccp_codepage *cp, const char *charset)
 	if (victim->charset[0] && victim->cd != (iconv_t)-1)
 		iconv_close(victim->cd);
 	strcpy(victim->charset, charset);
-	victim->cd = iconv_open(iconv_name(cp->id), charset);
+	victim->cd = iconv_open("UTF-8", charset);
 	victim->used = ++cp->tick;
-	return victim->cd != (iconv_t)-1 ? victim->cd : cp->from_utf8;
+	return victim->cd;
 }
 
 /* Length of the UTF-8 sequence that starts with octet c (1 for a stray one). */
@@ -165,7 +169,14 @@ static size_t run_iconv(iconv_t cd, bool src_utf8, const char *in, size_t len,
 		/* EILSEQ or EINVAL: one character we cannot carry. */
 		ccp_ccm_buf_addc(out, '?');
 		subst++;
-		size_t skip = src_utf8 ? utf8_len((unsigned char)*ip) : 1;
+		if (!src_utf8) {
+			/* Invalid input in another charset: skip one octet and
+			 * keep the shift state. */
+			ip++;
+			il--;
+			continue;
+		}
+		size_t skip = utf8_len((unsigned char)*ip);
 		if (skip > il)
 			skip = il;
 		/* Do not swallow ASCII that follows a truncated sequence. */
@@ -200,8 +211,14 @@ size_t ccp_codepage_from(struct ccp_codepage *cp, const char *charset, const cha
 			return 0;
 		}
 	}
+	if (is_utf8(charset))
+		return run_iconv(cp->from_utf8, true, in, len, out);
 	iconv_t cd = handle_for(cp, charset);
-	return run_iconv(cd, cd == cp->from_utf8, in, len, out);
+	if (cd == (iconv_t)-1) /* unknown charset: read it as UTF-8 */
+		return run_iconv(cp->from_utf8, true, in, len, out);
+	ccp_ccm_buf_reset(&cp->mid);
+	size_t bad = run_iconv(cd, false, in, len, &cp->mid);
+	return bad + run_iconv(cp->from_utf8, true, cp->mid.data, cp->mid.len, out);
 }
 
 void ccp_codepage_to_utf8(struct ccp_codepage *cp, const char *in, size_t len,

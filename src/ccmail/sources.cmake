@@ -3,6 +3,9 @@
 list(APPEND CCP_CCMAIL_SOURCES
   ccmail/ccm.c
   ccmail/codepage.c
+  ccmail/convert.c
 )
 list(APPEND CCP_CLI_SOURCES
+  cli/cmd_convert.c
+  cli/cmd_po.c
 )

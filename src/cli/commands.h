@@ -11,5 +11,10 @@
 /* Exit status for a bad flag or unusable argument (one line on stderr). */
 #define CCP_EXIT_USAGE 2
 
+/* cc:Mail side (docs/ccmail-format.md). */
+int ccp_cmd_convert(int argc, char **argv);
+int ccp_cmd_import(int argc, char **argv);
+int ccp_cmd_po(int argc, char **argv);
+
 
 #endif
