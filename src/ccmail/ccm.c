@@ -247,6 +247,16 @@ static void add_size(struct ccp_ccm_buf *b, size_t v)
 	ccp_ccm_buf_printf(b, "%zu\r\n", v);
 }
 
+static bool name_is(const char *p, size_t n, const char *word)
+{
+	return strlen(word) == n && strncasecmp(p, word, n) == 0;
+}
+
+/* Names an extension line may not take: the reader would read them as
+ * the lines they name. */
+static const char *const reserved[] = { "From", "Date", "To", "Cc", "Bcc", "Subject",
+					"Contents", "Message" };
+
 static int check_msg(const struct ccp_ccm_msg *m)
 {
 	if (m->from == NULL || m->date == NULL || has_crlf(m->from, m->from_len) ||
@@ -258,8 +268,12 @@ static int check_msg(const struct ccp_ccm_msg *m)
 			return -EINVAL;
 	for (size_t i = 0; i < m->next; i++) {
 		const struct ccp_ccm_ext *e = &m->ext[i];
+		for (size_t k = 0; k < sizeof(reserved) / sizeof(reserved[0]); k++)
+			if (name_is(e->name, e->name_len, reserved[k]))
+				return -EINVAL;
 		if (e->name_len == 0 || memchr(e->name, ':', e->name_len) ||
-		    memchr(e->name, ' ', e->name_len) || has_crlf(e->name, e->name_len) ||
+		    memchr(e->name, ' ', e->name_len) || memchr(e->name, '\t', e->name_len) ||
+		    has_crlf(e->name, e->name_len) ||
 		    has_crlf(e->value, e->value_len))
 			return -EINVAL;
 	}
@@ -513,11 +527,6 @@ static int fail(struct ccp_ccm_reader *r, unsigned line, const char *fmt, ...)
 	return -1;
 }
 
-static bool name_is(const char *p, size_t n, const char *word)
-{
-	return strlen(word) == n && strncasecmp(p, word, n) == 0;
-}
-
 /* Splits "NAME M/D/YY H:MMAM" into name and stamp (the stamp is optional). */
 static void split_stamp(struct ccp_ccm_item *it, const char *s, const char *e)
 {
@@ -573,8 +582,11 @@ static int parse_message(struct ccp_ccm_reader *r, struct ccp_ccm_msg *m, const 
 		}
 		if (kw_message(r->p, ce) || kw_item(r->p, ce, NULL))
 			break;
+		if (memchr(r->p, '\r', (size_t)(ce - r->p)))
+			return fail(r, ln, "stray CR inside a header line");
 		const char *colon = memchr(r->p, ':', (size_t)(ce - r->p));
-		if (!colon || colon == r->p || memchr(r->p, ' ', (size_t)(colon - r->p)))
+		if (!colon || colon == r->p || memchr(r->p, ' ', (size_t)(colon - r->p)) ||
+		    memchr(r->p, '\t', (size_t)(colon - r->p)))
 			return fail(r, ln, "not a header line (expected 'Name: value')");
 		const char *name = r->p, *val = colon + 1;
 		size_t nlen = (size_t)(colon - r->p);
@@ -602,6 +614,8 @@ static int parse_message(struct ccp_ccm_reader *r, struct ccp_ccm_msg *m, const 
 				return fail(r, ln, "second Subject line");
 			m->subject = val;
 			m->subject_len = vlen;
+		} else if (name_is(name, nlen, "Contents") || name_is(name, nlen, "Message")) {
+			return fail(r, ln, "'%.*s:' takes no value", (int)nlen, name);
 		} else {
 			m->ext = grow(m->ext, &m->ext_cap, m->next, sizeof(*m->ext));
 			m->ext[m->next++] = (struct ccp_ccm_ext){ name, nlen, val, vlen };
@@ -627,6 +641,8 @@ static int parse_message(struct ccp_ccm_reader *r, struct ccp_ccm_msg *m, const 
 		next = next_line(r->p, limit, &ce);
 		if (!kw_item(r->p, ce, &kwlen))
 			return fail(r, ln, "expected an item ('Text item:', 'File item:')");
+		if (memchr(r->p, '\r', (size_t)(ce - r->p)))
+			return fail(r, ln, "stray CR inside an item line");
 		const char *rest = r->p + kwlen + 6;
 		while (rest < ce && *rest == ' ')
 			rest++;

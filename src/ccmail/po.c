@@ -854,7 +854,8 @@ static int commit(struct ccp_po *po, struct plan *plan, char *err, size_t cap)
 	if (po->logbuf.len == 0)
 		return 0;
 	ccp_ccm_buf_init(&j);
-	qsort(plan->d, plan->n, sizeof(*plan->d), cmp_delivery);
+	if (plan->n > 1)
+		qsort(plan->d, plan->n, sizeof(*plan->d), cmp_delivery);
 	logfd = openat(po->dirfd, LOG, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
 	if (logfd < 0 || fstat(logfd, &st) != 0)
 		goto io;

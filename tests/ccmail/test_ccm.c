@@ -222,6 +222,38 @@ static void test_reader_fallbacks(void)
 		 &warn, err, sizeof(err));
 	CHECK_EQ_U64(bad, 1);
 	CHECK(strstr(err, "no From") != NULL);
+	/* A stray CR inside a line, or a value on "Contents:", would not
+	 * survive being written back: refused. */
+	err[0] = '\0';
+	read_all("Message:\r\n\r\nFrom: A\rB\r\nDate: 1/2/03 4:05\r\nContents:\r\n\r\n", &ok, &bad,
+		 &warn, err, sizeof(err));
+	CHECK_EQ_U64(bad, 1);
+	CHECK(strstr(err, "line 3: stray CR") != NULL);
+	err[0] = '\0';
+	read_all("Message:\r\n\r\nFrom: A\r\nDate: 1/2/03 4:05\r\nContents: x\r\nContents:\r\n\r\n",
+		 &ok, &bad, &warn, err, sizeof(err));
+	CHECK_EQ_U64(bad, 1);
+	CHECK(strstr(err, "line 5: 'Contents:' takes no value") != NULL);
+	/* The writer refuses extension names the reader would take for others. */
+	struct ccp_ccm_msg w;
+	struct ccp_ccm_buf wb;
+	ccp_ccm_msg_init(&w);
+	ccp_ccm_buf_init(&wb);
+	w.from = "A";
+	w.from_len = 1;
+	w.date = "1/2/03 4:05";
+	w.date_len = 11;
+	ccp_ccm_msg_add_ext(&w, "Contents", "", 0);
+	CHECK(ccp_ccm_write(&wb, &w) < 0);
+	ccp_ccm_msg_clear(&w);
+	w.from = "A";
+	w.from_len = 1;
+	w.date = "1/2/03 4:05";
+	w.date_len = 11;
+	ccp_ccm_msg_add_ext(&w, "X-Spool-Id", "k", 1);
+	CHECK(ccp_ccm_write(&wb, &w) == 0);
+	ccp_ccm_msg_free(&w);
+	ccp_ccm_buf_free(&wb);
 	/* Empty input: no messages, no errors. */
 	read_all("", &ok, &bad, &warn, NULL, 0);
 	CHECK_EQ_U64(ok + bad, 0);
