@@ -182,7 +182,7 @@ struct ccp_convert {
 };
 
 static pthread_once_t gmime_once = PTHREAD_ONCE_INIT;
-static bool gmime_up;
+static bool gmime_up, gmime_down; /* written once each, see below */
 
 static void gmime_start(void)
 {
@@ -195,6 +195,7 @@ void ccp_convert_shutdown(void)
 	if (gmime_up) {
 		g_mime_shutdown();
 		gmime_up = false;
+		gmime_down = true;
 	}
 }
 
@@ -211,6 +212,9 @@ void ccp_convert_opts_default(struct ccp_convert_opts *o)
 struct ccp_convert *ccp_convert_new(const struct ccp_convert_opts *o)
 {
 	pthread_once(&gmime_once, gmime_start);
+	/* pthread_once cannot run twice: GMime is gone for good. */
+	if (gmime_down)
+		ccp_panic("ccp_convert_new() after ccp_convert_shutdown()");
 	struct ccp_codepage *cp = ccp_codepage_open(o->codepage);
 	if (!cp)
 		return NULL;
