@@ -54,23 +54,26 @@ enum ccp_po_code {
 
 /* Fault injection for tests of the caller: with probability RATE an import
  * answers CODE (1 or 4) without touching anything; every import takes
- * DELAY_MS longer (while holding the lock). */
+ * DELAY_MS longer (while holding the lock); with CRASH every import stops
+ * after appending to the mailboxes and before its commit, as if the process
+ * had died there, and answers 1 (the next import undoes it). */
 struct ccp_po_fault {
 	double rate;
 	int code;
 	unsigned delay_ms;
 	uint64_t seed;
+	bool crash;
 };
 
-/* Parses "rate=0.1,code=4,delay_ms=50,seed=7" (any subset, any order).
+/* Parses "rate=0.1,code=4,delay_ms=50,seed=7,crash=1" (any subset, any order).
  * Returns 0, or -1 with a reason in ERR. */
 CCP_EXPORT int ccp_po_fault_parse(const char *spec, struct ccp_po_fault *f, char *err,
 				  size_t errcap);
 
 struct ccp_po_opts {
 	bool sync;          /* fsync files and directories (true) */
-	bool env_fault;     /* read CCPUMP_PO_FAULT at open when fault.rate and
-			       fault.delay_ms are 0 (true) */
+	bool env_fault;     /* read CCPUMP_PO_FAULT at open when no fault is
+			       set in FAULT (true) */
 	struct ccp_po_fault fault;
 };
 

@@ -448,6 +448,8 @@ int ccp_po_fault_parse(const char *spec, struct ccp_po_fault *f, char *err, size
 			f->delay_ms = (unsigned)strtoul(eq, &end, 10);
 		} else if (strcmp(kv, "seed") == 0) {
 			f->seed = strtoull(eq, &end, 10);
+		} else if (strcmp(kv, "crash") == 0) {
+			f->crash = strtol(eq, &end, 10) != 0;
 		} else {
 			rc = -1;
 		}
@@ -457,7 +459,8 @@ int ccp_po_fault_parse(const char *spec, struct ccp_po_fault *f, char *err, size
 		}
 	}
 	if (rc)
-		say(err, cap, "fault spec '%s': expected rate=0..1,code=1|4,delay_ms=N,seed=N", spec);
+		say(err, cap, "fault spec '%s': expected rate=0..1,code=1|4,delay_ms=N,seed=N,crash=0|1",
+		    spec);
 	ccp_free(copy);
 	return rc;
 }
@@ -556,7 +559,8 @@ int ccp_po_open(const char *dir, const struct ccp_po_opts *o, struct ccp_po **ou
 		return CCP_PO_NOT_ACCESSIBLE;
 	}
 	const char *env = getenv("CCPUMP_PO_FAULT");
-	if (o->env_fault && o->fault.rate == 0 && o->fault.delay_ms == 0 && env && *env) {
+	if (o->env_fault && o->fault.rate == 0 && o->fault.delay_ms == 0 && !o->fault.crash &&
+	    env && *env) {
 		if (ccp_po_fault_parse(env, &po->o.fault, err, cap) != 0) {
 			ccp_po_close(po);
 			return CCP_PO_MISCONFIGURED;
@@ -636,6 +640,13 @@ static int recover(int dirfd, int mboxfd, bool dosync, const char *dir, char *er
 					continue;
 				}
 				int fd = openat(mboxfd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+				struct stat ms;
+				if (fd < 0 && (errno == ENOENT || errno == ELOOP || errno == EISDIR))
+					continue; /* nothing we could have appended to */
+				if (fd >= 0 && fstat(fd, &ms) == 0 && !S_ISREG(ms.st_mode)) {
+					close(fd);
+					continue;
+				}
 				if (fd < 0 || ftruncate(fd, old) != 0 || sync_fd(fd, dosync) != 0)
 					rc = CCP_PO_NOT_ACCESSIBLE;
 				if (fd >= 0)
@@ -866,10 +877,19 @@ static int commit(struct ccp_po *po, struct plan *plan, char *err, size_t cap)
 			continue;
 		struct stat ms;
 		long long old = -1;
-		if (fstatat(po->mboxfd, plan->d[i].mbox, &ms, AT_SYMLINK_NOFOLLOW) == 0)
+		if (fstatat(po->mboxfd, plan->d[i].mbox, &ms, AT_SYMLINK_NOFOLLOW) == 0) {
+			if (!S_ISREG(ms.st_mode)) {
+				/* Not ours to append to: refuse before touching anything. */
+				say(err, cap, "%s: mailbox %s is not a regular file", po->dir,
+				    plan->d[i].mbox);
+				close(logfd);
+				ccp_ccm_buf_free(&j);
+				return CCP_PO_NOT_ACCESSIBLE;
+			}
 			old = ms.st_size;
-		else if (errno != ENOENT)
+		} else if (errno != ENOENT) {
 			goto io;
+		}
 		created |= old < 0;
 		ccp_ccm_buf_printf(&j, "mbox %lld %s\n", old, plan->d[i].mbox);
 	}
@@ -900,6 +920,14 @@ static int commit(struct ccp_po *po, struct plan *plan, char *err, size_t cap)
 	}
 	if (created && sync_fd(po->mboxfd, s) != 0)
 		goto undo;
+	if (po->o.fault.crash) {
+		/* As if the process died here: mailboxes appended, no commit.
+		 * The journal stays for the next import to undo. */
+		say(err, cap, "%s: crash injected before the commit", po->dir);
+		close(logfd);
+		ccp_ccm_buf_free(&j);
+		return CCP_PO_NOT_ACCESSIBLE;
+	}
 	/* The commit point. */
 	if (write_all(logfd, po->logbuf.data, po->logbuf.len) != 0 || sync_fd(logfd, s) != 0)
 		goto undo;

@@ -272,6 +272,55 @@ static void test_recovery(const char *base)
 	free(read_file(path, &l2));
 	CHECK_EQ_U64(l2, mlen); /* not cut back: it was committed */
 
+	/* Something else than a regular file at a mailbox's name: refused
+	 * with 1 before anything is touched. */
+	char zpath[800];
+	free(read_file(lpath, &llen)); /* the skip above appended an S line */
+	snprintf(zpath, sizeof(zpath), "%s/mailboxes/zz_at_hubpo1.ccm", dir);
+	CHECK(mkdir(zpath, 0777) == 0);
+	ccp_ccm_buf_reset(&b);
+	const char *r2[] = { "Doe, John at HUBPO1", "ZZ at HUBPO1", NULL };
+	msg_text(&b, "c2", "A at B", "6/2/98 8:39", r2, "s", "x\r\n");
+	CHECK(ccp_po_import_buffer(po, b.data, b.len, "c2.ccm", NULL, &res) == CCP_PO_NOT_ACCESSIBLE);
+	CHECK(strstr(res.reason, "zz_at_hubpo1.ccm is not a regular file") != NULL);
+	CHECK_EQ_U64(res.delivered, 0);
+	free(read_file(path, &l2));
+	CHECK_EQ_U64(l2, mlen);
+	free(read_file(lpath, &l2));
+	CHECK_EQ_U64(l2, llen);
+	CHECK(access(jpath, F_OK) != 0);
+	CHECK(rmdir(zpath) == 0);
+	/* A crash after the mailbox appends, before the commit (injected):
+	 * the mailboxes did grow; the next import cuts them back first, then
+	 * delivers the message once. */
+	struct ccp_po_opts co;
+	ccp_po_opts_default(&co);
+	co.sync = false;
+	co.fault.crash = true;
+	struct ccp_po *crashing;
+	CHECK(ccp_po_open(dir, &co, &crashing, err, sizeof(err)) == 0);
+	CHECK(ccp_po_import_buffer(crashing, b.data, b.len, "c2.ccm", NULL, &res) == CCP_PO_NOT_ACCESSIBLE);
+	CHECK(strstr(res.reason, "crash injected") != NULL);
+	ccp_po_close(crashing);
+	CHECK(access(jpath, F_OK) == 0);
+	free(read_file(path, &l2));
+	CHECK(l2 > mlen); /* appended, not committed */
+	free(read_file(lpath, &l2));
+	CHECK_EQ_U64(l2, llen);
+	/* With the crash over the same import goes through, exactly once. */
+	CHECK(ccp_po_import_buffer(po, b.data, b.len, "c2.ccm", NULL, &res) == CCP_PO_OK);
+	CHECK_EQ_U64(res.delivered, 2);
+	char *box = read_file(path, &l2);
+	CHECK_EQ_U64(l2, mlen + b.len); /* the crash's append was cut back */
+	CHECK(memmem(box, l2, "X-Spool-Id: c2", 14) != NULL);
+	CHECK(memmem(strstr(box, "X-Spool-Id: c2") + 1, l2 - (size_t)(strstr(box, "X-Spool-Id: c2") + 1 - box),
+		     "X-Spool-Id: c2", 14) == NULL);
+	free(box);
+	mlen = l2;
+	free(read_file(lpath, &llen));
+	ccp_ccm_buf_reset(&b);
+	msg_text(&b, "c1", "A at B", "6/2/98 8:39", r, "s", "x\r\n");
+
 	/* A journal cut short was written before anything was touched. */
 	write_file(jpath, "ccpump-journal 1\nlog 0", 22);
 	CHECK(ccp_po_import_buffer(po, b.data, b.len, "c.ccm", NULL, &res) == CCP_PO_OK);
