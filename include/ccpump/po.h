@@ -119,6 +119,31 @@ struct ccp_po_result {
 CCP_EXPORT int ccp_po_import_buffer(struct ccp_po *po, const char *data, size_t len,
 				    const char *name, const char *und_path,
 				    struct ccp_po_result *res);
+/* What became of one message of a committed import. */
+enum ccp_po_outcome {
+	CCP_PO_MSG_DELIVERED,     /* delivered to every recipient not delivered before */
+	CCP_PO_MSG_DUPLICATE,     /* every (key, recipient) pair was delivered before */
+	CCP_PO_MSG_PARTIAL,       /* delivered, but some recipients are unknown (.und) */
+	CCP_PO_MSG_UNDELIVERABLE, /* not delivered at all (.und); REASON says why */
+};
+
+/* Called once per message, in input order, with its key (X-Spool-Id, or
+ * "fnv:..." when it has none; not NUL-terminated) and, for PARTIAL and
+ * UNDELIVERABLE, a one-line reason ("" otherwise). */
+typedef void (*ccp_po_report_fn)(void *arg, const char *key, size_t key_len,
+				 enum ccp_po_outcome outcome, const char *reason);
+
+/*
+ * ccp_po_import_buffer() that also reports each message's outcome to FN,
+ * so that a relay can settle each spool entry of a batch.  FN runs after the
+ * import has released the post office (it may import again) and only when
+ * the import committed (return 0 or 5); on 1, 3 or 4 nothing was imported
+ * and FN is not called.  Thread-safe as ccp_po_import_buffer().
+ */
+CCP_EXPORT int ccp_po_import_report(struct ccp_po *po, const char *data, size_t len,
+				    const char *name, const char *und_path,
+				    struct ccp_po_result *res, ccp_po_report_fn fn, void *arg);
+
 /* Imports the file PATH; the .und file goes beside it (Msg1A2B.ccm ->
  * Msg1A2B.und).  An unreadable input answers 1. */
 CCP_EXPORT int ccp_po_import_file(struct ccp_po *po, const char *path, struct ccp_po_result *res);

@@ -685,6 +685,40 @@ struct plan {
 	size_t n, cap;
 };
 
+/* Per-message outcomes, handed to the caller's report function after the
+ * import (outside the lock, so the function may import again). */
+struct msg_report {
+	enum ccp_po_outcome outcome;
+	size_t key_off, key_len, reason_off; /* into reports.str */
+};
+
+struct reports {
+	bool on;
+	struct msg_report *r;
+	size_t n, cap;
+	struct ccp_ccm_buf str;
+};
+
+static void report(struct reports *rep, enum ccp_po_outcome outcome, const char *key,
+		   size_t keylen, const char *reason)
+{
+	if (!rep->on)
+		return;
+	if (rep->n == rep->cap) {
+		rep->cap = rep->cap ? rep->cap * 2 : 8;
+		rep->r = ccp_realloc(rep->r, rep->cap * sizeof(*rep->r));
+	}
+	struct msg_report *m = &rep->r[rep->n++];
+	m->outcome = outcome;
+	m->key_off = rep->str.len;
+	m->key_len = keylen;
+	ccp_ccm_buf_add(&rep->str, key, keylen);
+	ccp_ccm_buf_addc(&rep->str, '\0');
+	m->reason_off = rep->str.len;
+	ccp_ccm_buf_adds(&rep->str, reason);
+	ccp_ccm_buf_addc(&rep->str, '\0');
+}
+
 static uint64_t next_rand(struct ccp_po *po)
 {
 	/* xorshift64*: fault injection only, under the mutex. */
@@ -757,7 +791,7 @@ static const char *check_message(const struct ccp_po *po, const struct ccp_ccm_m
  * written to the post office here. */
 static void plan_import(struct ccp_po *po, const char *data, size_t len, const char *name,
 			struct plan *plan, struct sset *batch, struct ccp_po_result *res,
-			time_t now)
+			struct reports *rep, time_t now)
 {
 	struct ccp_ccm_reader r;
 	struct ccp_ccm_msg *m = &po->msg;
@@ -792,8 +826,10 @@ static void plan_import(struct ccp_po *po, const char *data, size_t len, const c
 			res->undeliverable++;
 			log_line(po, 'U', key, keylen, "", 0, line, now);
 			und_add(po, line, m->raw, m->raw_len);
+			report(rep, CCP_PO_MSG_UNDELIVERABLE, key, keylen, line);
 			continue;
 		}
+		size_t delivered = 0, skipped = 0;
 		/* The mailbox copy is rewritten with exact sizes. */
 		size_t off = po->canon.len;
 		if (ccp_ccm_write(&po->canon, m) != 0)
@@ -820,6 +856,7 @@ static void plan_import(struct ccp_po *po, const char *data, size_t len, const c
 			if (sset_has(&po->index, po->tmp.data, po->tmp.len) ||
 			    !sset_add(batch, po->tmp.data, po->tmp.len)) {
 				res->skipped++;
+				skipped++;
 				log_line(po, 'S', key, keylen, po->tmp2.data, po->tmp2.len, "", now);
 				continue;
 			}
@@ -830,9 +867,9 @@ static void plan_import(struct ccp_po *po, const char *data, size_t len, const c
 			struct delivery *d = &plan->d[plan->n++];
 			d->off = off;
 			d->len = mlen;
-			size_t nl = ccp_po_mailbox_name(po->tmp2.data, po->tmp2.len, d->mbox, sizeof(d->mbox));
+			ccp_po_mailbox_name(po->tmp2.data, po->tmp2.len, d->mbox, sizeof(d->mbox));
 			log_line(po, 'D', key, keylen, po->tmp2.data, po->tmp2.len, d->mbox, now);
-			(void)nl;
+			delivered++;
 		}
 		if (unknown.len) {
 			char line[sizeof(res->reason)];
@@ -841,6 +878,11 @@ static void plan_import(struct ccp_po *po, const char *data, size_t len, const c
 			if (!res->reason[0])
 				snprintf(res->reason, sizeof(res->reason), "%s", line);
 			und_add(po, line, m->raw, m->raw_len);
+			report(rep, delivered + skipped ? CCP_PO_MSG_PARTIAL : CCP_PO_MSG_UNDELIVERABLE,
+			       key, keylen, line);
+		} else {
+			report(rep, delivered ? CCP_PO_MSG_DELIVERED : CCP_PO_MSG_DUPLICATE, key,
+			       keylen, "");
 		}
 		ccp_ccm_buf_free(&unknown);
 	}
@@ -971,8 +1013,16 @@ static int write_und(const char *path, const struct ccp_ccm_buf *und, bool s)
 int ccp_po_import_buffer(struct ccp_po *po, const char *data, size_t len, const char *name,
 			 const char *und_path, struct ccp_po_result *res)
 {
+	return ccp_po_import_report(po, data, len, name, und_path, res, NULL, NULL);
+}
+
+int ccp_po_import_report(struct ccp_po *po, const char *data, size_t len, const char *name,
+			 const char *und_path, struct ccp_po_result *res, ccp_po_report_fn fn,
+			 void *arg)
+{
 	struct plan plan = { 0 };
 	struct sset batch = { 0 };
+	struct reports rep = { .on = fn != NULL };
 	int rc;
 
 	memset(res, 0, sizeof(*res));
@@ -1010,7 +1060,8 @@ int ccp_po_import_buffer(struct ccp_po *po, const char *data, size_t len, const 
 	ccp_ccm_buf_reset(&po->canon);
 	ccp_ccm_buf_reset(&po->logbuf);
 	ccp_ccm_buf_reset(&po->und);
-	plan_import(po, data, len, name, &plan, &batch, res, time(NULL));
+	ccp_ccm_buf_init(&rep.str);
+	plan_import(po, data, len, name, &plan, &batch, res, &rep, time(NULL));
 	if (res->messages == 0) {
 		say(res->reason, sizeof(res->reason), "%s: no message in the input", name);
 		rc = CCP_PO_UNDELIVERABLE;
@@ -1036,6 +1087,13 @@ int ccp_po_import_buffer(struct ccp_po *po, const char *data, size_t len, const 
 out:
 	flock(po->lockfd, LOCK_UN);
 	pthread_mutex_unlock(&po->mu);
+	/* Only a committed import has outcomes to report. */
+	if (rc == CCP_PO_OK || rc == CCP_PO_UNDELIVERABLE)
+		for (size_t i = 0; i < rep.n; i++)
+			fn(arg, rep.str.data + rep.r[i].key_off, rep.r[i].key_len, rep.r[i].outcome,
+			   rep.str.data + rep.r[i].reason_off);
+	ccp_free(rep.r);
+	ccp_ccm_buf_free(&rep.str);
 	ccp_free(plan.d);
 	sset_free(&batch);
 	return rc;

@@ -187,6 +187,20 @@ static void test_codes(const char *base)
 	ccp_ccm_buf_free(&b);
 }
 
+struct outcome_log {
+	char text[1024];
+};
+
+static void note_outcome(void *arg, const char *key, size_t key_len, enum ccp_po_outcome outcome,
+			 const char *reason)
+{
+	static const char *const names[] = { "delivered", "duplicate", "partial", "undeliverable" };
+	struct outcome_log *l = arg;
+	size_t n = strlen(l->text);
+	snprintf(l->text + n, sizeof(l->text) - n, "%.*s=%s%s;", (int)key_len, key, names[outcome],
+		 reason[0] ? "+reason" : "");
+}
+
 static void test_users(const char *base)
 {
 	char dir[600], users[700];
@@ -208,6 +222,34 @@ static void test_users(const char *base)
 	CHECK_EQ_U64(res.delivered, 2);
 	CHECK_EQ_U64(res.undeliverable, 1);
 	CHECK(strstr(res.reason, "unknown recipient 'Nobody, Here at HUBPO1'") != NULL);
+
+	/* Each message's outcome, in input order, for a relay to settle its
+	 * spool entries: new, already delivered, partly unknown, unknown, bad. */
+	ccp_ccm_buf_reset(&b);
+	const char *known[] = { "Doe, John at HUBPO1", NULL };
+	const char *nobody[] = { "Nobody at HUBPO1", NULL };
+	msg_text(&b, "u2", "A at B", "6/2/98 8:39", known, "s", "x\r\n");
+	msg_text(&b, "u1", "A at B", "6/2/98 8:39", known, "s", "x\r\n");
+	msg_text(&b, "u3", "A at B", "6/2/98 8:39", r, "s", "x\r\n");
+	msg_text(&b, "u4", "A at B", "6/2/98 8:39", nobody, "s", "x\r\n");
+	msg_text(&b, "u5", "A at B", "6/2/98 99:39", known, "s", "x\r\n");
+	struct outcome_log ol = { "" };
+	CHECK(ccp_po_import_report(po, b.data, b.len, "r.ccm", NULL, &res, note_outcome, &ol) ==
+	      CCP_PO_UNDELIVERABLE);
+	CHECK_STREQ(ol.text, "u2=delivered;u1=duplicate;u3=partial+reason;u4=undeliverable+reason;"
+			     "u5=undeliverable+reason;");
+	/* Nothing imported (locked): nothing reported. */
+	struct ccp_po *other = open_po(dir);
+	char lock[800];
+	snprintf(lock, sizeof(lock), "%s/po.lock", dir);
+	int lfd = open(lock, O_RDWR);
+	CHECK(lfd >= 0 && flock(lfd, LOCK_EX) == 0);
+	ol.text[0] = '\0';
+	CHECK(ccp_po_import_report(other, b.data, b.len, "r.ccm", NULL, &res, note_outcome, &ol) ==
+	      CCP_PO_LOCKED);
+	CHECK_STREQ(ol.text, "");
+	close(lfd);
+	ccp_po_close(other);
 	ccp_po_close(po);
 	ccp_ccm_buf_free(&b);
 }
