@@ -840,7 +840,7 @@ static void add_embedded(struct ccp_convert *c, GMimeMessagePart *mp, GMimeObjec
 	add_file(c, name, nl, c->dec->data, c->dec->len);
 }
 
-static void add_part(struct ccp_convert *c, GMimePart *part, bool html_ok)
+static void add_part(struct ccp_convert *c, GMimePart *part)
 {
 	GMimeObject *obj = GMIME_OBJECT(part);
 	GMimeContentType *ct = g_mime_object_get_content_type(obj);
@@ -854,19 +854,17 @@ static void add_part(struct ccp_convert *c, GMimePart *part, bool html_ok)
 		ccp_ccm_buf_reset(&c->tmp);
 		c->st.substitutions += ccp_codepage_from(c->cp, cs, (const char *)c->dec->data,
 							 c->dec->len, &c->tmp);
-		struct ccp_ccm_buf t = c->tmp; /* add_text reuses u8, not tmp */
-		add_text(c, t.data, t.len);
+		add_text(c, c->tmp.data, c->tmp.len); /* add_text uses u8, not tmp */
 		return;
 	}
-	if (html_ok && !attachment && !fn && !c->o.html_as_file && ct &&
+	if (!attachment && !fn && !c->o.html_as_file && ct &&
 	    g_mime_content_type_is_type(ct, "text", "html")) {
 		const char *cs = part_charset(obj);
 		bool utf8 = strcasecmp(cs, "UTF-8") == 0;
 		html_to_text((const char *)c->dec->data, c->dec->len, utf8, &c->u8);
 		ccp_ccm_buf_reset(&c->tmp);
 		c->st.substitutions += ccp_codepage_from(c->cp, cs, c->u8.data, c->u8.len, &c->tmp);
-		struct ccp_ccm_buf t = c->tmp;
-		add_text(c, t.data, t.len);
+		add_text(c, c->tmp.data, c->tmp.len);
 		return;
 	}
 	size_t nl;
@@ -914,7 +912,7 @@ static void walk(struct ccp_convert *c, GMimeObject *obj, int depth)
 		for (int i = 0; i < n; i++)
 			walk(c, g_mime_multipart_get_part(mp, i), depth + 1);
 	} else if (GMIME_IS_PART(obj)) {
-		add_part(c, GMIME_PART(obj), true);
+		add_part(c, GMIME_PART(obj));
 	}
 }
 
@@ -937,8 +935,10 @@ static enum ccp_convert_status build(struct ccp_convert *c, GMimeMessage *gm,
 
 	/* Date, in the post office's local time. */
 	GDateTime *dt = g_mime_message_get_date(gm);
-	time_t t = dt ? (time_t)g_date_time_to_unix(dt) : (in->now ? in->now : time(NULL));
-	localtime_r(&t, &c->date);
+	time_t now = in->now ? in->now : time(NULL);
+	time_t t = dt ? (time_t)g_date_time_to_unix(dt) : now;
+	if (!localtime_r(&t, &c->date) && !localtime_r(&now, &c->date))
+		ccp_panic("localtime_r fails for the current time");
 	char date[32];
 	size_t dl = ccp_ccm_format_date(date, sizeof(date), &c->date);
 	m->date = arena_dup(c, date, dl);

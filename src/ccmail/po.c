@@ -981,6 +981,10 @@ static int commit(struct ccp_po *po, struct plan *plan, char *err, size_t cap)
 	return 0;
 undo:
 	say(err, cap, "%s: import failed, undone: %s", po->dir, strerror(errno));
+	/* A log written but not synced may or may not last: cut it back, so
+	 * that recovery undoes the mailboxes too and "undone" is true. */
+	if (ftruncate(logfd, st.st_size) != 0)
+		ccp_log(CCP_LOG_WARN, "%s/" LOG ": cannot cut back: %s", po->dir, strerror(errno));
 	close(logfd);
 	logfd = -1;
 	if (recover(po->dirfd, po->mboxfd, s, po->dir, NULL, 0) != 0)
