@@ -147,6 +147,9 @@ CCP_EXPORT int ccp_po_import_report(struct ccp_po *po, const char *data, size_t 
 /* Imports the file PATH; the .und file goes beside it (Msg1A2B.ccm ->
  * Msg1A2B.und).  An unreadable input answers 1. */
 CCP_EXPORT int ccp_po_import_file(struct ccp_po *po, const char *path, struct ccp_po_result *res);
+/* The same, reporting each message's outcome as ccp_po_import_report(). */
+CCP_EXPORT int ccp_po_import_file_report(struct ccp_po *po, const char *path,
+					 struct ccp_po_result *res, ccp_po_report_fn fn, void *arg);
 
 struct ccp_po_stats {
 	uint64_t mailboxes;            /* files in mailboxes/ */

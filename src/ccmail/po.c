@@ -1105,6 +1105,12 @@ out:
 
 int ccp_po_import_file(struct ccp_po *po, const char *path, struct ccp_po_result *res)
 {
+	return ccp_po_import_file_report(po, path, res, NULL, NULL);
+}
+
+int ccp_po_import_file_report(struct ccp_po *po, const char *path, struct ccp_po_result *res,
+			      ccp_po_report_fn fn, void *arg)
+{
 	struct ccp_ccm_buf data, und;
 	ccp_ccm_buf_init(&data);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -1124,7 +1130,8 @@ int ccp_po_import_file(struct ccp_po *po, const char *path, struct ccp_po_result
 	else
 		ccp_ccm_buf_add(&und, path, n);
 	ccp_ccm_buf_adds(&und, ".und");
-	int rc = ccp_po_import_buffer(po, data.data ? data.data : "", data.len, path, und.data, res);
+	int rc = ccp_po_import_report(po, data.data ? data.data : "", data.len, path, und.data, res,
+				      fn, arg);
 	ccp_ccm_buf_free(&und);
 	ccp_ccm_buf_free(&data);
 	return rc;

@@ -21,11 +21,21 @@ static void import_usage(FILE *f)
 		"      --fault SPEC    inject faults: rate=0..1,code=1|4,delay_ms=N,seed=N,\n"
 		"                      crash=1 (stop before the commit, as a crash would)\n"
 		"                      (default: none, or CCPUMP_PO_FAULT from the environment)\n"
+		"  -v, --verbose       one line per message: KEY delivered|duplicate|partial|\n"
+		"                      undeliverable [reason] (default: one line per file)\n"
 		"  -h, --help          this text\n"
 		"Exit status (IMPORT's): 0 all imported; 1 post office not accessible or input\n"
 		"unreadable; 3 not a post office; 4 locked by another import; 5 undeliverable\n"
 		"messages (written to FILE.und beside the input with the reason); 2 bad usage.\n"
 		"Files after one that answers 1 or 4 are not imported.\n");
+}
+
+static void print_outcome(void *arg, const char *key, size_t key_len, enum ccp_po_outcome outcome,
+			  const char *reason)
+{
+	static const char *const names[] = { "delivered", "duplicate", "partial", "undeliverable" };
+	(void)arg;
+	printf("  %.*s %s%s%s\n", (int)key_len, key, names[outcome], reason[0] ? " " : "", reason);
 }
 
 int ccp_cmd_import(int argc, char **argv)
@@ -34,19 +44,22 @@ int ccp_cmd_import(int argc, char **argv)
 		{ "po", required_argument, NULL, 'p' },
 		{ "no-sync", no_argument, NULL, 'S' },
 		{ "fault", required_argument, NULL, 'F' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ccp_po_opts o;
 	const char *dir = NULL;
+	bool verbose = false;
 	char err[512];
 	int c;
 
 	ccp_po_opts_default(&o);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:vh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'p': dir = optarg; break;
+		case 'v': verbose = true; break;
 		case 'S': o.sync = false; break;
 		case 'F':
 			if (ccp_po_fault_parse(optarg, &o.fault, err, sizeof(err)) != 0) {
@@ -72,7 +85,8 @@ int ccp_cmd_import(int argc, char **argv)
 	int worst = 0;
 	for (int i = optind; i < argc; i++) {
 		struct ccp_po_result res;
-		rc = ccp_po_import_file(po, argv[i], &res);
+		rc = ccp_po_import_file_report(po, argv[i], &res, verbose ? print_outcome : NULL,
+					       NULL);
 		if (rc == CCP_PO_OK || rc == CCP_PO_UNDELIVERABLE)
 			printf("%s: %zu messages, %zu delivered, %zu skipped duplicates, "
 			       "%zu undeliverable\n", argv[i], res.messages, res.delivered,

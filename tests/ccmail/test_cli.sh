@@ -73,6 +73,10 @@ expect 0 "$CCPUMP" po init --po "$T/po2" --users "$T/users"
 expect 5 "$CCPUMP" import --po "$T/po2" "$T/Msg0001.ccm"
 grep -q "unknown recipient" "$T/err" || fail "unknown recipient reason"
 grep -q "2 delivered" "$T/out" || fail "known recipients not delivered: $(cat "$T/out")"
+# -v: one line per message, with its key and outcome
+expect 5 "$CCPUMP" import -v --po "$T/po2" "$T/Msg0001.ccm"
+grep -q "^  mixed.eml partial .*unknown recipient" "$T/out" || fail "-v: $(cat "$T/out")"
+grep -q "^  envelope.eml undeliverable .*unknown recipient" "$T/out" || fail "-v: $(cat "$T/out")"
 
 # stats: the counts, and no duplicate delivery ever
 expect 0 "$CCPUMP" po stats --po "$T/po" --json
