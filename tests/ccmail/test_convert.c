@@ -321,12 +321,26 @@ static void test_attachments(struct ccp_convert_map *map)
 	CHECK_EQ_U64(m.nitem, 1);
 	CHECK(eq(m.item[0].data, m.item[0].len,
 		 "Title\r\n\r\nFirst & second <para>!\r\n\r\n* one\r\n* two\r\n"));
+	/* Groups are expanded (an empty one adds nobody); an RFC 2231 file
+	 * name is decoded and made 8.3. */
+	CHECK(conv_file(c, "group-rfc2231.eml") == CCP_CONVERT_OK);
+	CHECK(eq(m.from, m.from_len, "Lee, Pat at HUBPO1"));
+	CHECK_EQ_U64(m.nrcpt, 2);
+	CHECK(eq(m.rcpt[0].addr, m.rcpt[0].addr_len, "\"Ann Smith\" [SMTP:ann@example.org] at EXSITE"));
+	CHECK(eq(m.rcpt[1].addr, m.rcpt[1].addr_len, "Bob at HUBPO1"));
+	CHECK(eq(m.subject, m.subject_len, "Bericht \x81" "ber Q3"));
+	CHECK(eq(m.date, m.date_len, "3/13/26 8:05")); /* 09:05 +0100 in UTC */
+	CHECK(eq(m.item[1].title, m.item[1].title_len, "BERICH~1.PDF"));
+	CHECK(eq(m.item[1].stamp, m.item[1].stamp_len, "3/13/26 8:05AM"));
+	CHECK(eq(m.item[1].data, m.item[1].len, "%PDF-1.4\n"));
 	ccp_convert_free(c);
 
 	o.long_names = true;
 	o.v8_attachments = true;
 	o.html_as_file = true;
 	c = make(&o, map);
+	CHECK(conv_file(c, "group-rfc2231.eml") == CCP_CONVERT_OK);
+	CHECK(eq(m.item[1].title, m.item[1].title_len, "Bericht \x81" "ber Q3.pdf")); /* ü: CP437 0x81 */
 	CHECK(conv_file(c, "gen/attach-binary.eml") == CCP_CONVERT_OK);
 	CHECK(eq(m.item[1].title, m.item[1].title_len, "a very long attachment name with spaces.data"));
 	CHECK_EQ_U64(m.item[1].stamp_len, 0);
