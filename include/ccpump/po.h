@@ -66,7 +66,7 @@ struct ccp_po_fault {
 };
 
 /* Parses "rate=0.1,code=4,delay_ms=50,seed=7,crash=1" (any subset, any order).
- * Returns 0, or -1 with a reason in ERR. */
+ * Returns 0, or -1 with a reason in ERR.  Thread-safe. */
 CCP_EXPORT int ccp_po_fault_parse(const char *spec, struct ccp_po_fault *f, char *err,
 				  size_t errcap);
 
@@ -88,7 +88,8 @@ struct ccp_po_init_opts {
 CCP_EXPORT void ccp_po_init_opts_default(struct ccp_po_init_opts *o);
 
 /* Makes DIR a post office (creating DIR if needed).  An existing post office
- * is refused.  Returns 0, or 1/3 with a reason in ERR. */
+ * is refused.  Returns 0, or 1/3 with a reason in ERR.  Thread-safe; not
+ * meant to race with another ccp_po_init() of the same DIR. */
 CCP_EXPORT int ccp_po_init(const char *dir, const struct ccp_po_init_opts *o, char *err,
 			   size_t errcap);
 
@@ -99,7 +100,8 @@ struct ccp_po;
  * with a reason in ERR.  Thread-safe. */
 CCP_EXPORT int ccp_po_open(const char *dir, const struct ccp_po_opts *o, struct ccp_po **out,
 			   char *err, size_t errcap);
-/* Closes it; no import may be running on it. */
+/* Closes it.  No import may be running on it, or start: the caller ends
+ * its users first. */
 CCP_EXPORT void ccp_po_close(struct ccp_po *po);
 
 struct ccp_po_result {
@@ -161,7 +163,8 @@ struct ccp_po_stats {
 };
 
 /* Counts from delivery.log, after finishing any interrupted import.
- * Waits for a running import.  Returns 0, or 1/3 with a reason in ERR. */
+ * Waits (blocking flock) for a running import.  Returns 0, or 1/3 with a
+ * reason in ERR.  Thread-safe; needs no open handle. */
 CCP_EXPORT int ccp_po_stats(const char *dir, struct ccp_po_stats *st, char *err, size_t errcap);
 
 /* The mailbox file name (no directory, with ".ccm") for a recipient address
