@@ -168,9 +168,11 @@ struct ccp_po_stats {
 CCP_EXPORT int ccp_po_stats(const char *dir, struct ccp_po_stats *st, char *err, size_t errcap);
 
 /* The mailbox file name (no directory, with ".ccm") for a recipient address
- * as it appears in a To/Cc/Bcc line: case folded, spaces collapsed, every
- * octet outside [a-z0-9.,@+_-] written %XX, at most 200 octets.  Never
- * empty, never starts with '.', never holds '/'.  Returns the length. */
+ * as it appears in a To/Cc/Bcc line: case folded, spaces collapsed, a space
+ * written '_', every other octet outside [a-z0-9.,@+-] written %XX (a leading
+ * '.' too); over 200 octets, the first 180 and '~' and a hash of the whole.
+ * Never empty, never starts with '.', never holds '/'; at most 204 octets
+ * with ".ccm" (CAP must exceed that).  Thread-safe.  Returns the length. */
 CCP_EXPORT size_t ccp_po_mailbox_name(const char *addr, size_t len, char *out, size_t cap);
 
 #endif /* CCPUMP_PO_H */
