@@ -8,9 +8,15 @@ CMAKE_FLAGS ?=
 BUILD   := build
 TSAN    := build-tsan
 ASAN    := build-asan
+FUZZ    := build-fuzz
+FUZZ_SECONDS ?= 300
+# Seconds per fuzz target in `make test`: enough to replay the seed corpus
+# and try a few thousand mutations.
+FUZZ_BRIEF   ?= 5
+FUZZ_TARGETS := fuzz_ccm fuzz_convert fuzz_import
 CTEST   := ctest --output-on-failure --timeout 120 -j $(JOBS)
 
-.PHONY: all deps build run test test-unit tsan asan bench fuzz clean help
+.PHONY: all deps build run test test-unit tsan asan bench fuzz fuzz-build fuzz-brief clean help
 
 all: build
 
@@ -21,6 +27,7 @@ help:
 	@echo "make asan   ASan+UBSan build (libc malloc) and every test"
 	@echo "make bench  the quick benchmark set"
 	@echo "make fuzz   run the fuzz targets for longer (FUZZ_SECONDS, default 300)"
+	@echo "make fuzz-brief   each fuzz target for FUZZ_BRIEF seconds (part of make test)"
 
 deps:
 	@bash scripts/deps.sh
@@ -48,7 +55,32 @@ asan: deps
 	cmake --build $(ASAN) -j $(JOBS)
 	cd $(ASAN) && ASAN_OPTIONS="detect_leaks=1 abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1" $(CTEST)
 
-test: test-unit tsan asan
+# libFuzzer targets (tests/fuzz), seeded from tests/data; what they find new
+# is kept in $(FUZZ)/corpus/<target>, crashes in $(FUZZ)/crash-*.
+fuzz-build: deps
+	cmake -S . -B $(FUZZ) -DCMAKE_C_COMPILER=clang -DCCPUMP_FUZZ=ON -DCCPUMP_SANITIZE=address -DBUILD_TESTING=OFF -DCCPUMP_WERROR=$(WERROR) $(CMAKE_FLAGS)
+	cmake --build $(FUZZ) -j $(JOBS) --target $(FUZZ_TARGETS)
+
+define fuzz_run
+	mkdir -p $(FUZZ)/corpus/fuzz_ccm $(FUZZ)/corpus/fuzz_convert $(FUZZ)/corpus/fuzz_import
+	ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1" \
+	  ./$(FUZZ)/tests/fuzz/fuzz_ccm -max_total_time=$(1) -timeout=10 -rss_limit_mb=2048 \
+	  -artifact_prefix=$(FUZZ)/ -print_final_stats=1 $(FUZZ)/corpus/fuzz_ccm tests/data/ccm
+	ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1" \
+	  ./$(FUZZ)/tests/fuzz/fuzz_convert -max_total_time=$(1) -timeout=10 -rss_limit_mb=2048 \
+	  -artifact_prefix=$(FUZZ)/ -print_final_stats=1 $(FUZZ)/corpus/fuzz_convert tests/data
+	ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1" \
+	  ./$(FUZZ)/tests/fuzz/fuzz_import -max_total_time=$(1) -timeout=10 -rss_limit_mb=2048 \
+	  -artifact_prefix=$(FUZZ)/ -print_final_stats=1 $(FUZZ)/corpus/fuzz_import tests/data/ccm
+endef
+
+fuzz: fuzz-build
+	$(call fuzz_run,$(FUZZ_SECONDS))
+
+fuzz-brief: fuzz-build
+	$(call fuzz_run,$(FUZZ_BRIEF))
+
+test: test-unit tsan asan fuzz-brief
 	@echo "make test: plain, ThreadSanitizer and ASan+UBSan suites passed"
 
 bench: build

@@ -14,6 +14,9 @@ struct command {
 
 static const struct command commands[] = {
 	{ "bench", ccp_cmd_bench, "measure the exactly-once pump under a synthetic load" },
+	{ "convert", ccp_cmd_convert, "convert RFC 5322 messages to a cc:Mail Import file" },
+	{ "import", ccp_cmd_import, "import .ccm files into a post office (IMPORT.EXE's exit codes)" },
+	{ "po", ccp_cmd_po, "make a post office (po init) or count its deliveries (po stats)" },
 	{ NULL, NULL, NULL },
 };
 

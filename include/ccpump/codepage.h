@@ -1,0 +1,44 @@
+/*
+ * codepage.h: text into and out of the post office's code page.
+ *
+ * cc:Mail post offices stored 8-bit text in an OEM code page: CP437 in the US
+ * (the default) or CP850 internationally (PMDF's charset8 ibm850; KB Q247018).
+ * Conversion goes through iconv; a character the code page cannot hold
+ * becomes '?', as the connector did.  Pure ASCII takes a copy-only fast path.
+ *
+ * A ccp_codepage holds iconv handles and is not thread-safe: give each thread
+ * (each converter context) its own.
+ */
+#ifndef CCPUMP_CODEPAGE_H
+#define CCPUMP_CODEPAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ccpump/ccm.h"
+#include "ccpump/compiler.h"
+
+enum ccp_codepage_id { CCP_CP437 = 437, CCP_CP850 = 850 };
+
+struct ccp_codepage;
+
+/* Parses "437", "cp437", "CP850", "ibm850"...  Returns false if unknown. */
+CCP_EXPORT bool ccp_codepage_parse(const char *name, enum ccp_codepage_id *id);
+/* Opens the handles.  Returns NULL (errno set) if iconv lacks the code page. */
+CCP_EXPORT struct ccp_codepage *ccp_codepage_open(enum ccp_codepage_id id);
+CCP_EXPORT void ccp_codepage_close(struct ccp_codepage *cp);
+CCP_EXPORT enum ccp_codepage_id ccp_codepage_id(const struct ccp_codepage *cp);
+
+/*
+ * Appends IN (LEN octets of text in CHARSET, an iconv name; NULL means UTF-8)
+ * to OUT in the code page.  Unmappable characters and invalid input become
+ * '?'; an unknown CHARSET is read as UTF-8.  Returns the number of '?'
+ * substitutions.
+ */
+CCP_EXPORT size_t ccp_codepage_from(struct ccp_codepage *cp, const char *charset,
+				    const char *in, size_t len, struct ccp_ccm_buf *out);
+/* Appends IN (code page octets) to OUT as UTF-8.  Every CP437/850 octet maps. */
+CCP_EXPORT void ccp_codepage_to_utf8(struct ccp_codepage *cp, const char *in, size_t len,
+				     struct ccp_ccm_buf *out);
+
+#endif /* CCPUMP_CODEPAGE_H */

@@ -1,0 +1,131 @@
+/*
+ * convert.h: RFC 5322/MIME messages into cc:Mail Import messages.
+ *
+ * Messages are parsed with GMime, once each, and every part is visited once.
+ * A converter context (struct ccp_convert) owns its iconv handles, its GMime
+ * parser and its scratch buffers, and is reused from message to message:
+ * make one per thread.  Contexts on different threads may convert at the
+ * same time; one context must not be used by two threads at once.  The only
+ * global state is GMime's one-time initialisation, which ccp_convert_new()
+ * performs exactly once (pthread_once) however many threads race to it.
+ *
+ * Address rules (docs/ccmail-format.md §4):
+ *   native user (domain listed as native, or an explicit user mapping):
+ *       Last, First at PO
+ *   anyone else (foreign):
+ *       "Display; Name" [SMTP:user@domain] at SITE
+ *   commas in display names become ';', square brackets become '(' ')'
+ *   (Import 8.x rejects brackets in addresses and subjects, KB Q232687,
+ *   Q234350).  The brackets of "[SMTP:...]" are the connector's own syntax
+ *   and stay.
+ */
+#ifndef CCPUMP_CONVERT_H
+#define CCPUMP_CONVERT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "ccpump/ccm.h"
+#include "ccpump/codepage.h"
+#include "ccpump/compiler.h"
+
+/* Why a message was refused.  Each comes with a one-line reason naming the
+ * input (ccp_convert_error()). */
+enum ccp_convert_status {
+	CCP_CONVERT_OK = 0,
+	CCP_CONVERT_ERR_IO,          /* the input file could not be read */
+	CCP_CONVERT_ERR_PARSE,       /* not an RFC 5322 message */
+	CCP_CONVERT_ERR_NO_FROM,     /* empty or missing From (KB Q192594) */
+	CCP_CONVERT_ERR_NO_RCPT,     /* no To, Cc, Bcc or envelope recipient */
+	CCP_CONVERT_ERR_HEADER_FULL, /* address lines over the buffer: "Header Buffer Full" */
+};
+
+/* Address rules: native domains and explicit user names. */
+struct ccp_convert_map;
+
+CCP_EXPORT struct ccp_convert_map *ccp_convert_map_new(void);
+CCP_EXPORT void ccp_convert_map_free(struct ccp_convert_map *map);
+/* Addresses @DOMAIN (case-insensitive) are cc:Mail users of post office PO. */
+CCP_EXPORT void ccp_convert_map_add_native(struct ccp_convert_map *map, const char *domain,
+					   const char *po);
+/* ADDR (user@domain) is the cc:Mail user CCNAME (written as given, e.g.
+ * "Doe, John at HUBPO1"). */
+CCP_EXPORT void ccp_convert_map_add_user(struct ccp_convert_map *map, const char *addr,
+					 const char *ccname);
+/*
+ * Reads a mapping file into MAP.  Lines (# starts a comment):
+ *   native DOMAIN PO
+ *   user ADDR CC:MAIL NAME...
+ *   site SITE                    (sets *site if site is not NULL)
+ * Returns 0, or -1 with a one-line reason "FILE: line N: ..." in ERR.
+ * The site string is allocated (ccp_free it).
+ */
+CCP_EXPORT int ccp_convert_map_load(struct ccp_convert_map *map, const char *path,
+				    char **site, char *err, size_t errcap);
+
+struct ccp_convert_opts {
+	const char *site;              /* "at SITE" of foreign addresses ("EXSITE") */
+	enum ccp_codepage_id codepage; /* CP437 */
+	size_t addr_buffer;            /* CCP_CCM_ADDR_BUFFER_SMALL (4 KB) */
+	bool long_names;               /* keep long attachment names (false: 8.3) */
+	bool spool_id;                 /* write "X-Spool-Id: key" (true) */
+	bool v8_attachments;           /* no date stamp after file names (false) */
+	bool import8;                  /* map [ ] for Import 8.x (true) */
+	bool html_as_file;             /* HTML-only mail as BODY.HTM, not as text (false) */
+	const struct ccp_convert_map *map; /* may be NULL; must outlive the context */
+};
+
+/* Fills O with the defaults shown above. */
+CCP_EXPORT void ccp_convert_opts_default(struct ccp_convert_opts *o);
+
+struct ccp_convert;
+
+/* A context for one thread.  Returns NULL (errno set) when iconv lacks the
+ * code page.  Thread-safe: any thread may create contexts at any time. */
+CCP_EXPORT struct ccp_convert *ccp_convert_new(const struct ccp_convert_opts *o);
+CCP_EXPORT void ccp_convert_free(struct ccp_convert *c);
+
+struct ccp_convert_input {
+	const char *data; /* the RFC 5322 message */
+	size_t len;
+	const char *name; /* names the input in refusals (a path) */
+	const char *key;  /* the message key for X-Spool-Id; NULL: none */
+	/* Envelope recipients (addr-specs); those missing from To/Cc/Bcc are
+	 * written as Bcc, as the connector did for DL members (KB Q243184). */
+	const char *const *envelope;
+	size_t nenvelope;
+	time_t now; /* the Date when the message has none (0: time(NULL)) */
+};
+
+/*
+ * Converts one message and appends its .ccm form to OUT.
+ * Returns CCP_CONVERT_OK, or a refusal (OUT unchanged) whose reason
+ * ccp_convert_error() gives until the next call on this context.
+ */
+CCP_EXPORT enum ccp_convert_status ccp_convert_message(struct ccp_convert *c,
+						       const struct ccp_convert_input *in,
+						       struct ccp_ccm_buf *out);
+/* Reads PATH and converts it; the key is KEY or, when NULL, PATH's base name. */
+CCP_EXPORT enum ccp_convert_status ccp_convert_file(struct ccp_convert *c, const char *path,
+						    const char *key, struct ccp_ccm_buf *out);
+/* The last refusal: one line "NAME: refused: reason; what to do". */
+CCP_EXPORT const char *ccp_convert_error(const struct ccp_convert *c);
+CCP_EXPORT const char *ccp_convert_status_name(enum ccp_convert_status s);
+
+/* Counts of the last successful conversion, for tests and logs. */
+struct ccp_convert_stats {
+	size_t substitutions; /* characters written as '?' */
+	size_t text_items, file_items;
+	bool body_as_file; /* the body went as UNNAMED.TXT (over 20 KB) */
+};
+CCP_EXPORT void ccp_convert_last_stats(const struct ccp_convert *c, struct ccp_convert_stats *s);
+
+/*
+ * Releases GMime's global state at process exit, after every context is
+ * freed (leak checkers otherwise report GMime's one-time tables).  Not
+ * thread-safe; optional.
+ */
+CCP_EXPORT void ccp_convert_shutdown(void);
+
+#endif /* CCPUMP_CONVERT_H */

@@ -1,0 +1,178 @@
+/*
+ * po.h: the stand-in cc:Mail post office and its IMPORT.
+ *
+ * Nobody can run Lotus's IMPORT.EXE today, so ccpump ships the destination:
+ * a directory that behaves as a post office, and an import that answers with
+ * IMPORT's exit codes (KB Q181186, Q168670, Q166045, Q179072, Q180641):
+ *
+ *   0  every message imported          CCP_PO_OK
+ *   1  post office not accessible      CCP_PO_NOT_ACCESSIBLE (also: input unreadable)
+ *   3  not a post office (misconfigured) CCP_PO_MISCONFIGURED
+ *   4  locked by another import        CCP_PO_LOCKED
+ *   5  undeliverable messages          CCP_PO_UNDELIVERABLE (written to the .und file)
+ *
+ * Layout of DIR (docs/ccmail-format.md §6):
+ *   po.conf              "ccpump-po 1" and settings; its absence means "not a PO"
+ *   users                the user directory (only when made with one)
+ *   mailboxes/NAME.ccm   one append-only .ccm file per recipient
+ *   delivery.log         one line per delivery (D), skipped duplicate (S) and
+ *                        undeliverable message or recipient (U): the audit trail
+ *   po.lock              flock(2) target: one import at a time
+ *   import.journal       present only during (or after a crash in) an import
+ *
+ * Every import is all or nothing: the whole input is parsed and checked
+ * first; then a journal records the old length of every file it will touch;
+ * then the mailboxes are appended and synced; then the log lines are appended
+ * and synced (the commit point); then the journal goes.  After a crash the
+ * next import (or stats) finds the journal: when the log holds the commit, it
+ * only removes the journal; otherwise it cuts every file back to its old
+ * length.  A (message key, recipient) pair the log already holds is never
+ * delivered again: it is counted as a skipped duplicate.
+ *
+ * Threads: a struct ccp_po may be shared by any number of threads; imports
+ * through it run one at a time (a mutex, then the flock), and it keeps its
+ * index of delivered pairs in memory between imports, catching up with lines
+ * other processes appended.  Imports from another process (or another handle)
+ * meanwhile answer 4, as IMPORT did when the post office was locked.
+ */
+#ifndef CCPUMP_PO_H
+#define CCPUMP_PO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ccpump/compiler.h"
+
+enum ccp_po_code {
+	CCP_PO_OK = 0,
+	CCP_PO_NOT_ACCESSIBLE = 1,
+	CCP_PO_MISCONFIGURED = 3,
+	CCP_PO_LOCKED = 4,
+	CCP_PO_UNDELIVERABLE = 5,
+};
+
+/* Fault injection for tests of the caller: with probability RATE an import
+ * answers CODE (1 or 4) without touching anything; every import takes
+ * DELAY_MS longer (while holding the lock); with CRASH every import stops
+ * after appending to the mailboxes and before its commit, as if the process
+ * had died there, and answers 1 (the next import undoes it). */
+struct ccp_po_fault {
+	double rate;
+	int code;
+	unsigned delay_ms;
+	uint64_t seed;
+	bool crash;
+};
+
+/* Parses "rate=0.1,code=4,delay_ms=50,seed=7,crash=1" (any subset, any order).
+ * Returns 0, or -1 with a reason in ERR.  Thread-safe. */
+CCP_EXPORT int ccp_po_fault_parse(const char *spec, struct ccp_po_fault *f, char *err,
+				  size_t errcap);
+
+struct ccp_po_opts {
+	bool sync;          /* fsync files and directories (true) */
+	bool env_fault;     /* read CCPUMP_PO_FAULT at open when no fault is
+			       set in FAULT (true) */
+	struct ccp_po_fault fault;
+};
+
+CCP_EXPORT void ccp_po_opts_default(struct ccp_po_opts *o);
+
+struct ccp_po_init_opts {
+	const char *users;   /* user directory file to copy in, or NULL: accept all */
+	size_t addr_buffer;  /* Import's address buffer: 4096 (default) or 163840 */
+	bool import8;        /* reject [ ] in Subject as Import 8.3 did (true) */
+};
+
+CCP_EXPORT void ccp_po_init_opts_default(struct ccp_po_init_opts *o);
+
+/* Makes DIR a post office (creating DIR if needed).  An existing post office
+ * is refused.  Returns 0, or 1/3 with a reason in ERR.  Thread-safe; not
+ * meant to race with another ccp_po_init() of the same DIR. */
+CCP_EXPORT int ccp_po_init(const char *dir, const struct ccp_po_init_opts *o, char *err,
+			   size_t errcap);
+
+struct ccp_po;
+
+/* Opens the post office in DIR and loads its index of deliveries.
+ * Returns 0 with *out set, or CCP_PO_NOT_ACCESSIBLE / CCP_PO_MISCONFIGURED
+ * with a reason in ERR.  Thread-safe. */
+CCP_EXPORT int ccp_po_open(const char *dir, const struct ccp_po_opts *o, struct ccp_po **out,
+			   char *err, size_t errcap);
+/* Closes it.  No import may be running on it, or start: the caller ends
+ * its users first. */
+CCP_EXPORT void ccp_po_close(struct ccp_po *po);
+
+struct ccp_po_result {
+	size_t messages;      /* messages in the input (good and bad) */
+	size_t delivered;     /* (message, recipient) deliveries made */
+	size_t skipped;       /* pairs already delivered: skipped duplicates */
+	size_t undeliverable; /* messages or recipients that went to the .und */
+	char reason[512];     /* the first problem, one line naming the input */
+};
+
+/*
+ * Imports the .ccm text DATA (named NAME in messages).  Undeliverable
+ * messages are written to UND_PATH (appended; NULL: not written, the
+ * delivery log still records them).  Returns a ccp_po_code; RES is filled in
+ * every case.  Thread-safe (imports through one handle are serialised).
+ */
+CCP_EXPORT int ccp_po_import_buffer(struct ccp_po *po, const char *data, size_t len,
+				    const char *name, const char *und_path,
+				    struct ccp_po_result *res);
+/* What became of one message of a committed import. */
+enum ccp_po_outcome {
+	CCP_PO_MSG_DELIVERED,     /* delivered to every recipient not delivered before */
+	CCP_PO_MSG_DUPLICATE,     /* every (key, recipient) pair was delivered before */
+	CCP_PO_MSG_PARTIAL,       /* delivered, but some recipients are unknown (.und) */
+	CCP_PO_MSG_UNDELIVERABLE, /* not delivered at all (.und); REASON says why */
+};
+
+/* Called once per message, in input order, with its key (X-Spool-Id, or
+ * "fnv:..." when it has none; not NUL-terminated) and, for PARTIAL and
+ * UNDELIVERABLE, a one-line reason ("" otherwise). */
+typedef void (*ccp_po_report_fn)(void *arg, const char *key, size_t key_len,
+				 enum ccp_po_outcome outcome, const char *reason);
+
+/*
+ * ccp_po_import_buffer() that also reports each message's outcome to FN,
+ * so that a relay can settle each spool entry of a batch.  FN runs after the
+ * import has released the post office (it may import again) and only when
+ * the import committed (return 0 or 5); on 1, 3 or 4 nothing was imported
+ * and FN is not called.  Thread-safe as ccp_po_import_buffer().
+ */
+CCP_EXPORT int ccp_po_import_report(struct ccp_po *po, const char *data, size_t len,
+				    const char *name, const char *und_path,
+				    struct ccp_po_result *res, ccp_po_report_fn fn, void *arg);
+
+/* Imports the file PATH; the .und file goes beside it (Msg1A2B.ccm ->
+ * Msg1A2B.und).  An unreadable input answers 1. */
+CCP_EXPORT int ccp_po_import_file(struct ccp_po *po, const char *path, struct ccp_po_result *res);
+/* The same, reporting each message's outcome as ccp_po_import_report(). */
+CCP_EXPORT int ccp_po_import_file_report(struct ccp_po *po, const char *path,
+					 struct ccp_po_result *res, ccp_po_report_fn fn, void *arg);
+
+struct ccp_po_stats {
+	uint64_t mailboxes;            /* files in mailboxes/ */
+	uint64_t delivered;            /* D lines: messages delivered to mailboxes */
+	uint64_t distinct_keys;        /* message keys among them */
+	uint64_t duplicate_deliveries; /* D lines repeating a (key, recipient): must be 0 */
+	uint64_t skipped_duplicates;   /* S lines */
+	uint64_t undeliverable;        /* U lines */
+};
+
+/* Counts from delivery.log, after finishing any interrupted import.
+ * Waits (blocking flock) for a running import.  Returns 0, or 1/3 with a
+ * reason in ERR.  Thread-safe; needs no open handle. */
+CCP_EXPORT int ccp_po_stats(const char *dir, struct ccp_po_stats *st, char *err, size_t errcap);
+
+/* The mailbox file name (no directory, with ".ccm") for a recipient address
+ * as it appears in a To/Cc/Bcc line: case folded, spaces collapsed, a space
+ * written '_', every other octet outside [a-z0-9.,@+-] written %XX (a leading
+ * '.' too); over 200 octets, the first 180 and '~' and a hash of the whole.
+ * Never empty, never starts with '.', never holds '/'; at most 204 octets
+ * with ".ccm" (CAP must exceed that).  Thread-safe.  Returns the length. */
+CCP_EXPORT size_t ccp_po_mailbox_name(const char *addr, size_t len, char *out, size_t cap);
+
+#endif /* CCPUMP_PO_H */

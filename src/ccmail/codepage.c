@@ -1,0 +1,229 @@
+/*
+ * codepage.c: iconv into and out of CP437/CP850, '?' for what cannot map.
+ *
+ * glibc's iconv stops with EILSEQ at a character the target lacks; we write
+ * '?' and skip that one UTF-8 sequence, then go on.  Other source charsets go
+ * to UTF-8 first and then to the code page: skipping "one character" is only
+ * well defined in UTF-8, and a stateful charset (ISO-2022-JP) must never have
+ * its shift state reset in the middle of a run.  Handles for other source
+ * charsets are kept in a small per-object cache, because a relay meets the
+ * same few charsets (us-ascii, utf-8, iso-8859-1, windows-1252) over and over.
+ */
+#include "ccpump/codepage.h"
+
+#include <errno.h>
+#include <iconv.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ccpump/alloc.h"
+#include "ccpump/log.h"
+
+#define CP_CACHE 6
+
+struct cp_handle {
+	char charset[40];
+	iconv_t cd; /* (iconv_t)-1: iconv does not know this charset */
+	unsigned long used;
+};
+
+struct ccp_codepage {
+	enum ccp_codepage_id id;
+	iconv_t from_utf8, to_utf8;
+	struct cp_handle cache[CP_CACHE];
+	unsigned long tick;
+	struct ccp_ccm_buf mid; /* the UTF-8 stage of other charsets */
+};
+
+bool ccp_codepage_parse(const char *name, enum ccp_codepage_id *id)
+{
+	const char *n = name;
+	if (strncasecmp(n, "cp", 2) == 0)
+		n += 2;
+	else if (strncasecmp(n, "ibm", 3) == 0)
+		n += 3;
+	if (strcmp(n, "437") == 0)
+		*id = CCP_CP437;
+	else if (strcmp(n, "850") == 0)
+		*id = CCP_CP850;
+	else
+		return false;
+	return true;
+}
+
+static const char *iconv_name(enum ccp_codepage_id id)
+{
+	return id == CCP_CP850 ? "CP850" : "CP437";
+}
+
+struct ccp_codepage *ccp_codepage_open(enum ccp_codepage_id id)
+{
+	iconv_t f = iconv_open(iconv_name(id), "UTF-8");
+	if (f == (iconv_t)-1)
+		return NULL;
+	iconv_t t = iconv_open("UTF-8", iconv_name(id));
+	if (t == (iconv_t)-1) {
+		iconv_close(f);
+		return NULL;
+	}
+	struct ccp_codepage *cp = ccp_calloc(1, sizeof(*cp));
+	cp->id = id;
+	cp->from_utf8 = f;
+	cp->to_utf8 = t;
+	for (int i = 0; i < CP_CACHE; i++)
+		cp->cache[i].cd = (iconv_t)-1;
+	ccp_ccm_buf_init(&cp->mid);
+	return cp;
+}
+
+void ccp_codepage_close(struct ccp_codepage *cp)
+{
+	if (!cp)
+		return;
+	iconv_close(cp->from_utf8);
+	iconv_close(cp->to_utf8);
+	for (int i = 0; i < CP_CACHE; i++)
+		if (cp->cache[i].charset[0] && cp->cache[i].cd != (iconv_t)-1)
+			iconv_close(cp->cache[i].cd);
+	ccp_ccm_buf_free(&cp->mid);
+	ccp_free(cp);
+}
+
+enum ccp_codepage_id ccp_codepage_id(const struct ccp_codepage *cp)
+{
+	return cp->id;
+}
+
+static bool is_utf8(const char *cs)
+{
+	return cs == NULL || strcasecmp(cs, "UTF-8") == 0 || strcasecmp(cs, "utf8") == 0;
+}
+
+/* Charsets in which an octet below 0x80 is that ASCII character. */
+static bool ascii_compatible(const char *cs)
+{
+	static const char *const prefixes[] = { "utf-8", "utf8", "us-ascii", "ascii",
+						"iso-8859", "iso8859", "windows-", "cp",
+						"koi8", "ansi_x3.4" };
+	if (cs == NULL)
+		return true;
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (strncasecmp(cs, prefixes[i], strlen(prefixes[i])) == 0)
+			return true;
+	return false;
+}
+
+/* A handle CHARSET -> UTF-8, or (iconv_t)-1 when iconv does not know it. */
+static iconv_t handle_for(struct ccp_codepage *cp, const char *charset)
+{
+	if (strlen(charset) >= sizeof(cp->cache[0].charset))
+		return (iconv_t)-1;
+	struct cp_handle *victim = &cp->cache[0];
+	for (int i = 0; i < CP_CACHE; i++) {
+		struct cp_handle *h = &cp->cache[i];
+		if (h->charset[0] && strcasecmp(h->charset, charset) == 0) {
+			h->used = ++cp->tick;
+			return h->cd;
+		}
+		if (h->used < victim->used)
+			victim = h;
+	}
+	if (victim->charset[0] && victim->cd != (iconv_t)-1)
+		iconv_close(victim->cd);
+	strcpy(victim->charset, charset);
+	victim->cd = iconv_open("UTF-8", charset);
+	victim->used = ++cp->tick;
+	return victim->cd;
+}
+
+/* Length of the UTF-8 sequence that starts with octet c (1 for a stray one). */
+static size_t utf8_len(unsigned char c)
+{
+	if (c >= 0xf0 && c < 0xf8)
+		return 4;
+	if (c >= 0xe0)
+		return c < 0xf0 ? 3 : 1;
+	if (c >= 0xc2)
+		return 2;
+	return 1;
+}
+
+static size_t run_iconv(iconv_t cd, bool src_utf8, const char *in, size_t len,
+			struct ccp_ccm_buf *out)
+{
+	size_t subst = 0;
+	char *ip = (char *)in;
+	size_t il = len;
+
+	iconv(cd, NULL, NULL, NULL, NULL);
+	while (il > 0) {
+		ccp_ccm_buf_reserve(out, il * 2 + 16);
+		char *op = out->data + out->len;
+		size_t ol = out->cap - out->len - 1;
+		size_t r = iconv(cd, &ip, &il, &op, &ol);
+		out->len = (size_t)(op - out->data);
+		if (r != (size_t)-1)
+			break;
+		if (errno == E2BIG)
+			continue;
+		/* EILSEQ or EINVAL: one character we cannot carry. */
+		ccp_ccm_buf_addc(out, '?');
+		subst++;
+		if (!src_utf8) {
+			/* Invalid input in another charset: skip one octet and
+			 * keep the shift state. */
+			ip++;
+			il--;
+			continue;
+		}
+		size_t skip = utf8_len((unsigned char)*ip);
+		if (skip > il)
+			skip = il;
+		/* Do not swallow ASCII that follows a truncated sequence. */
+		for (size_t k = 1; k < skip; k++)
+			if (((unsigned char)ip[k] & 0xc0) != 0x80) {
+				skip = k;
+				break;
+			}
+		ip += skip;
+		il -= skip;
+		iconv(cd, NULL, NULL, NULL, NULL);
+	}
+	/* Flush any shift state. */
+	ccp_ccm_buf_reserve(out, 16);
+	char *op = out->data + out->len;
+	size_t ol = out->cap - out->len - 1;
+	iconv(cd, NULL, NULL, &op, &ol);
+	out->len = (size_t)(op - out->data);
+	out->data[out->len] = '\0';
+	return subst;
+}
+
+size_t ccp_codepage_from(struct ccp_codepage *cp, const char *charset, const char *in,
+			 size_t len, struct ccp_ccm_buf *out)
+{
+	if (ascii_compatible(charset)) {
+		size_t i = 0;
+		while (i < len && (unsigned char)in[i] < 0x80)
+			i++;
+		if (i == len) {
+			ccp_ccm_buf_add(out, in, len);
+			return 0;
+		}
+	}
+	if (is_utf8(charset))
+		return run_iconv(cp->from_utf8, true, in, len, out);
+	iconv_t cd = handle_for(cp, charset);
+	if (cd == (iconv_t)-1) /* unknown charset: read it as UTF-8 */
+		return run_iconv(cp->from_utf8, true, in, len, out);
+	ccp_ccm_buf_reset(&cp->mid);
+	size_t bad = run_iconv(cd, false, in, len, &cp->mid);
+	return bad + run_iconv(cp->from_utf8, true, cp->mid.data, cp->mid.len, out);
+}
+
+void ccp_codepage_to_utf8(struct ccp_codepage *cp, const char *in, size_t len,
+			  struct ccp_ccm_buf *out)
+{
+	size_t subst = run_iconv(cp->to_utf8, false, in, len, out);
+	(void)subst; /* CP437 and CP850 map all 256 octets */
+}

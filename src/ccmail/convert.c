@@ -1,0 +1,1044 @@
+/*
+ * convert.c: RFC 5322/MIME -> cc:Mail Import, the connector's outbound step.
+ *
+ * One pass: GMime parses the message once; we read From/To/Cc/Bcc, Subject
+ * and Date from the parsed header, then walk the MIME tree once, turning
+ * text/plain into Text items, HTML-only bodies into a readable text rendering
+ * and everything else into File items.  Every string of the cc:Mail message
+ * is built in the post office's code page into a per-context arena, so a
+ * conversion allocates (almost) nothing once the context is warm, and the
+ * ccm writer then lays the octets out with exact sizes.
+ *
+ * What the connector refused, we refuse, each with a reason a person can act
+ * on: an empty or missing From (KB Q192594: the message stuck in MTS-OUT),
+ * address lines over the 4 KB / 160 KB buffer ("Header Buffer Full", KB
+ * Q166499, Q266711), and a message with nobody to deliver to.
+ */
+#include "ccpump/convert.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gmime/gmime.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ccpump/alloc.h"
+#include "ccpump/log.h"
+
+#define ARENA_BLOCK 65536
+#define MAX_DEPTH 64 /* MIME nesting we follow; deeper parts are skipped */
+
+/* ---- address map ----------------------------------------------------------- */
+
+struct map_pair {
+	char *key, *value;
+};
+
+struct ccp_convert_map {
+	struct map_pair *native, *user;
+	size_t nnative, nuser, cnative, cuser;
+};
+
+struct ccp_convert_map *ccp_convert_map_new(void)
+{
+	return ccp_calloc(1, sizeof(struct ccp_convert_map));
+}
+
+static void pairs_free(struct map_pair *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		ccp_free(p[i].key);
+		ccp_free(p[i].value);
+	}
+	ccp_free(p);
+}
+
+void ccp_convert_map_free(struct ccp_convert_map *map)
+{
+	if (!map)
+		return;
+	pairs_free(map->native, map->nnative);
+	pairs_free(map->user, map->nuser);
+	ccp_free(map);
+}
+
+static void pair_add(struct map_pair **arr, size_t *n, size_t *cap, const char *k, const char *v)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 8;
+		*arr = ccp_realloc(*arr, *cap * sizeof(**arr));
+	}
+	(*arr)[(*n)++] = (struct map_pair){ ccp_strdup(k), ccp_strdup(v) };
+}
+
+void ccp_convert_map_add_native(struct ccp_convert_map *map, const char *domain, const char *po)
+{
+	pair_add(&map->native, &map->nnative, &map->cnative, domain, po);
+}
+
+void ccp_convert_map_add_user(struct ccp_convert_map *map, const char *addr, const char *ccname)
+{
+	pair_add(&map->user, &map->nuser, &map->cuser, addr, ccname);
+}
+
+static const char *pair_find(const struct map_pair *p, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(p[i].key, key) == 0)
+			return p[i].value;
+	return NULL;
+}
+
+/* Splits off the next space-separated word of *s. */
+static char *word(char **s)
+{
+	char *p = *s;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == '\0')
+		return NULL;
+	char *w = p;
+	while (*p && *p != ' ' && *p != '\t')
+		p++;
+	if (*p)
+		*p++ = '\0';
+	*s = p;
+	return w;
+}
+
+int ccp_convert_map_load(struct ccp_convert_map *map, const char *path, char **site,
+			 char *err, size_t errcap)
+{
+	FILE *f = fopen(path, "r");
+	char line[1024];
+	unsigned ln = 0;
+
+	if (!f) {
+		snprintf(err, errcap, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		ln++;
+		line[strcspn(line, "\r\n#")] = '\0';
+		char *s = line, *kw = word(&s);
+		if (!kw)
+			continue;
+		char *a = word(&s);
+		while (*s == ' ' || *s == '\t')
+			s++;
+		size_t rl = strlen(s);
+		while (rl && (s[rl - 1] == ' ' || s[rl - 1] == '\t'))
+			s[--rl] = '\0';
+		if (strcmp(kw, "native") == 0 && a && *s && !strchr(s, ' ')) {
+			ccp_convert_map_add_native(map, a, s);
+		} else if (strcmp(kw, "user") == 0 && a && strchr(a, '@') && *s) {
+			ccp_convert_map_add_user(map, a, s);
+		} else if (strcmp(kw, "site") == 0 && a && !*s) {
+			if (site) {
+				ccp_free(*site);
+				*site = ccp_strdup(a);
+			}
+		} else {
+			snprintf(err, errcap, "%s: line %u: expected 'native DOMAIN PO', "
+				 "'user ADDR NAME' or 'site SITE'", path, ln);
+			fclose(f);
+			return -1;
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+/* ---- context --------------------------------------------------------------- */
+
+struct arena_block {
+	struct arena_block *next;
+	size_t cap, used;
+	char data[];
+};
+
+struct ccp_convert {
+	struct ccp_convert_opts o;
+	char *site;
+	struct ccp_codepage *cp;
+	struct arena_block *arena;
+	struct ccp_ccm_msg msg;
+	struct ccp_ccm_buf u8, tmp; /* UTF-8 scratch, code page scratch */
+	GByteArray *dec;            /* decoded part content */
+	const char **hdr_addrs;     /* addresses seen in To/Cc/Bcc */
+	size_t nhdr, chdr;
+	const char *name;
+	struct tm date;
+	char stamp[32];
+	size_t nfiles;
+	struct ccp_convert_stats st;
+	char err[512];
+};
+
+static pthread_once_t gmime_once = PTHREAD_ONCE_INIT;
+static bool gmime_up, gmime_down; /* written once each, see below */
+
+static void gmime_start(void)
+{
+	g_mime_init();
+	gmime_up = true;
+}
+
+void ccp_convert_shutdown(void)
+{
+	if (gmime_up) {
+		g_mime_shutdown();
+		gmime_up = false;
+		gmime_down = true;
+	}
+}
+
+void ccp_convert_opts_default(struct ccp_convert_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->site = "EXSITE";
+	o->codepage = CCP_CP437;
+	o->addr_buffer = CCP_CCM_ADDR_BUFFER_SMALL;
+	o->spool_id = true;
+	o->import8 = true;
+}
+
+struct ccp_convert *ccp_convert_new(const struct ccp_convert_opts *o)
+{
+	pthread_once(&gmime_once, gmime_start);
+	/* pthread_once cannot run twice: GMime is gone for good. */
+	if (gmime_down)
+		ccp_panic("ccp_convert_new() after ccp_convert_shutdown()");
+	struct ccp_codepage *cp = ccp_codepage_open(o->codepage);
+	if (!cp)
+		return NULL;
+	struct ccp_convert *c = ccp_calloc(1, sizeof(*c));
+	c->o = *o;
+	c->site = ccp_strdup(o->site && *o->site ? o->site : "EXSITE");
+	c->o.site = c->site;
+	c->cp = cp;
+	ccp_ccm_msg_init(&c->msg);
+	ccp_ccm_buf_init(&c->u8);
+	ccp_ccm_buf_init(&c->tmp);
+	c->dec = g_byte_array_new();
+	return c;
+}
+
+static void arena_reset(struct ccp_convert *c)
+{
+	/* Keep one ordinary block for the next message; free the rest. */
+	struct arena_block *b = c->arena, *keep = NULL;
+	while (b) {
+		struct arena_block *n = b->next;
+		if (!keep && b->cap == ARENA_BLOCK) {
+			keep = b;
+			keep->used = 0;
+			keep->next = NULL;
+		} else {
+			ccp_free(b);
+		}
+		b = n;
+	}
+	c->arena = keep;
+}
+
+void ccp_convert_free(struct ccp_convert *c)
+{
+	if (!c)
+		return;
+	arena_reset(c);
+	ccp_free(c->arena);
+	ccp_codepage_close(c->cp);
+	ccp_ccm_msg_free(&c->msg);
+	ccp_ccm_buf_free(&c->u8);
+	ccp_ccm_buf_free(&c->tmp);
+	g_byte_array_unref(c->dec);
+	ccp_free(c->hdr_addrs);
+	ccp_free(c->site);
+	ccp_free(c);
+}
+
+static char *arena_alloc(struct ccp_convert *c, size_t n)
+{
+	struct arena_block *b = c->arena;
+	if (!b || b->cap - b->used < n + 1) {
+		size_t cap = n + 1 > ARENA_BLOCK ? n + 1 : ARENA_BLOCK;
+		b = ccp_malloc(sizeof(*b) + cap);
+		b->cap = cap;
+		b->used = 0;
+		b->next = c->arena;
+		c->arena = b;
+	}
+	char *p = b->data + b->used;
+	b->used += n + 1;
+	p[n] = '\0';
+	return p;
+}
+
+static const char *arena_dup(struct ccp_convert *c, const void *p, size_t n)
+{
+	char *d = arena_alloc(c, n);
+	if (n)
+		memcpy(d, p, n);
+	return d;
+}
+
+const char *ccp_convert_error(const struct ccp_convert *c)
+{
+	return c->err;
+}
+
+const char *ccp_convert_status_name(enum ccp_convert_status s)
+{
+	switch (s) {
+	case CCP_CONVERT_OK: return "ok";
+	case CCP_CONVERT_ERR_IO: return "unreadable";
+	case CCP_CONVERT_ERR_PARSE: return "not a message";
+	case CCP_CONVERT_ERR_NO_FROM: return "no From";
+	case CCP_CONVERT_ERR_NO_RCPT: return "no recipient";
+	case CCP_CONVERT_ERR_HEADER_FULL: return "Header Buffer Full";
+	}
+	return "unknown";
+}
+
+void ccp_convert_last_stats(const struct ccp_convert *c, struct ccp_convert_stats *s)
+{
+	*s = c->st;
+}
+
+__attribute__((format(printf, 3, 4)))
+static enum ccp_convert_status refuse(struct ccp_convert *c, enum ccp_convert_status st,
+				      const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(c->err, sizeof(c->err), "%s: refused: ", c->name);
+	va_start(ap, fmt);
+	if (n > 0 && (size_t)n < sizeof(c->err))
+		vsnprintf(c->err + n, sizeof(c->err) - (size_t)n, fmt, ap);
+	va_end(ap);
+	return st;
+}
+
+/* ---- strings in the code page ------------------------------------------------ */
+
+/* c->u8 (UTF-8) -> arena string in the code page, with [ ] mapped if asked. */
+static const char *u8_to_cp(struct ccp_convert *c, const char *cs, const char *s, size_t n,
+			    bool map_brackets, size_t *outlen)
+{
+	ccp_ccm_buf_reset(&c->tmp);
+	c->st.substitutions += ccp_codepage_from(c->cp, cs, s, n, &c->tmp);
+	for (size_t i = 0; i < c->tmp.len; i++) {
+		unsigned char ch = (unsigned char)c->tmp.data[i];
+		if (ch < 0x20 || ch == 0x7f)
+			c->tmp.data[i] = ' '; /* no control character in a header */
+		else if (map_brackets && ch == '[')
+			c->tmp.data[i] = '(';
+		else if (map_brackets && ch == ']')
+			c->tmp.data[i] = ')';
+	}
+	*outlen = c->tmp.len;
+	return arena_dup(c, c->tmp.data, c->tmp.len);
+}
+
+/* Appends S to c->u8 with every character of FROM replaced by the same
+ * position in TO. */
+static void add_mapped(struct ccp_ccm_buf *b, const char *s, const char *from, const char *to)
+{
+	for (; *s; s++) {
+		const char *f = strchr(from, *s);
+		ccp_ccm_buf_addc(b, f ? to[f - from] : *s);
+	}
+}
+
+static void add_trimmed(struct ccp_ccm_buf *b, const char *s, size_t n)
+{
+	while (n && isspace((unsigned char)*s)) {
+		s++;
+		n--;
+	}
+	while (n && isspace((unsigned char)s[n - 1]))
+		n--;
+	ccp_ccm_buf_add(b, s, n);
+}
+
+/* "First Middle Last" -> "Last, First Middle"; "Doe, John" stays. */
+static void native_name(struct ccp_ccm_buf *b, const char *display, const char *local)
+{
+	if (display && *display) {
+		size_t n = strlen(display);
+		if (strchr(display, ',')) {
+			add_trimmed(b, display, n);
+			return;
+		}
+		while (n && isspace((unsigned char)display[n - 1]))
+			n--;
+		const char *sp = NULL;
+		for (size_t i = 0; i < n; i++)
+			if (display[i] == ' ')
+				sp = display + i;
+		if (!sp) {
+			add_trimmed(b, display, n);
+			return;
+		}
+		add_trimmed(b, sp + 1, (size_t)(display + n - sp - 1));
+		ccp_ccm_buf_add(b, ", ", 2);
+		add_trimmed(b, display, (size_t)(sp - display));
+		return;
+	}
+	/* No display name: "john.doe" -> "Doe, John". */
+	size_t n = strlen(local);
+	const char *dot = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (local[i] == '.' || local[i] == '_')
+			dot = local + i;
+	size_t start = b->len;
+	if (dot && dot > local && dot[1]) {
+		ccp_ccm_buf_adds(b, dot + 1);
+		ccp_ccm_buf_add(b, ", ", 2);
+		size_t first = b->len;
+		ccp_ccm_buf_add(b, local, (size_t)(dot - local));
+		for (size_t i = first; i < b->len; i++)
+			if (b->data[i] == '.' || b->data[i] == '_')
+				b->data[i] = ' ';
+		b->data[first] = (char)toupper((unsigned char)b->data[first]);
+	} else {
+		ccp_ccm_buf_add(b, local, n);
+	}
+	b->data[start] = (char)toupper((unsigned char)b->data[start]);
+}
+
+/* The cc:Mail address of one RFC 5322 mailbox, in the code page. */
+static const char *map_mailbox(struct ccp_convert *c, InternetAddress *ia, size_t *len)
+{
+	const char *addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
+	const char *name = internet_address_get_name(ia);
+	const struct ccp_convert_map *map = c->o.map;
+	const char *at = addr ? strrchr(addr, '@') : NULL;
+	const char *mapped = map ? pair_find(map->user, map->nuser, addr ? addr : "") : NULL;
+	const char *po = (map && at) ? pair_find(map->native, map->nnative, at + 1) : NULL;
+
+	ccp_ccm_buf_reset(&c->u8);
+	if (mapped) {
+		ccp_ccm_buf_adds(&c->u8, mapped);
+		return u8_to_cp(c, NULL, c->u8.data, c->u8.len, c->o.import8, len);
+	}
+	if (po) {
+		char *local = g_strndup(addr, (gsize)(at - addr));
+		native_name(&c->u8, name, local);
+		g_free(local);
+		ccp_ccm_buf_adds(&c->u8, " at ");
+		ccp_ccm_buf_adds(&c->u8, po);
+		return u8_to_cp(c, NULL, c->u8.data, c->u8.len, c->o.import8, len);
+	}
+	/* Foreign: "Display; Name" [SMTP:user@domain] at SITE (KB Q179677). */
+	ccp_ccm_buf_addc(&c->u8, '"');
+	add_mapped(&c->u8, name && *name ? name : (addr ? addr : ""), ",\"[]", ";'()");
+	ccp_ccm_buf_adds(&c->u8, "\" [SMTP:");
+	add_mapped(&c->u8, addr ? addr : "", "\"[] ", "'()_");
+	ccp_ccm_buf_adds(&c->u8, "] at ");
+	ccp_ccm_buf_adds(&c->u8, c->site);
+	return u8_to_cp(c, NULL, c->u8.data, c->u8.len, false, len);
+}
+
+static bool mailbox_ok(InternetAddress *ia)
+{
+	if (!INTERNET_ADDRESS_IS_MAILBOX(ia))
+		return false;
+	const char *a = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
+	return a && *a;
+}
+
+static void add_list(struct ccp_convert *c, InternetAddressList *l, enum ccp_ccm_rcpt_kind kind,
+		     int depth)
+{
+	int n = l ? internet_address_list_length(l) : 0;
+	for (int i = 0; i < n; i++) {
+		InternetAddress *ia = internet_address_list_get_address(l, i);
+		if (INTERNET_ADDRESS_IS_GROUP(ia)) {
+			if (depth < 4)
+				add_list(c, internet_address_group_get_members(
+						    INTERNET_ADDRESS_GROUP(ia)), kind, depth + 1);
+			continue;
+		}
+		if (!mailbox_ok(ia))
+			continue;
+		size_t len;
+		const char *a = map_mailbox(c, ia, &len);
+		ccp_ccm_msg_add_rcpt(&c->msg, kind, a, len);
+		if (c->nhdr == c->chdr) {
+			c->chdr = c->chdr ? c->chdr * 2 : 16;
+			c->hdr_addrs = ccp_realloc(c->hdr_addrs, c->chdr * sizeof(char *));
+		}
+		c->hdr_addrs[c->nhdr++] =
+			internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
+	}
+}
+
+static InternetAddress *first_mailbox(InternetAddressList *l, int depth)
+{
+	int n = l ? internet_address_list_length(l) : 0;
+	for (int i = 0; i < n; i++) {
+		InternetAddress *ia = internet_address_list_get_address(l, i);
+		if (INTERNET_ADDRESS_IS_GROUP(ia) && depth < 4) {
+			InternetAddress *m = first_mailbox(internet_address_group_get_members(
+								   INTERNET_ADDRESS_GROUP(ia)), depth + 1);
+			if (m)
+				return m;
+		} else if (mailbox_ok(ia)) {
+			return ia;
+		}
+	}
+	return NULL;
+}
+
+/* ---- body -------------------------------------------------------------------- */
+
+/* Decodes the content of PART (transfer encoding undone) into c->dec. */
+static void decode_part(struct ccp_convert *c, GMimePart *part)
+{
+	g_byte_array_set_size(c->dec, 0);
+	GMimeDataWrapper *w = g_mime_part_get_content(part);
+	if (!w)
+		return;
+	GMimeStream *s = g_mime_stream_mem_new_with_byte_array(c->dec);
+	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(s), FALSE);
+	g_mime_data_wrapper_write_to_stream(w, s);
+	g_object_unref(s);
+}
+
+/* Text in code page octets (c->tmp) -> CRLF lines into c->u8. */
+static void crlf_lines(struct ccp_ccm_buf *out, const char *s, size_t n)
+{
+	ccp_ccm_buf_reset(out);
+	ccp_ccm_buf_reserve(out, n + n / 16 + 2);
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+		if (ch == '\r') {
+			if (i + 1 < n && s[i + 1] == '\n')
+				i++;
+			ccp_ccm_buf_add(out, "\r\n", 2);
+		} else if (ch == '\n') {
+			ccp_ccm_buf_add(out, "\r\n", 2);
+		} else {
+			ccp_ccm_buf_addc(out, ch);
+		}
+	}
+	if (out->len && out->data[out->len - 1] != '\n')
+		ccp_ccm_buf_add(out, "\r\n", 2);
+}
+
+static const char *part_charset(GMimeObject *obj)
+{
+	GMimeContentType *ct = g_mime_object_get_content_type(obj);
+	const char *cs = ct ? g_mime_content_type_get_parameter(ct, "charset") : NULL;
+	if (!cs || !*cs)
+		return "us-ascii";
+	const char *in = g_mime_charset_iconv_name(cs);
+	return in ? in : cs;
+}
+
+static void add_file(struct ccp_convert *c, const char *name, size_t name_len,
+		     const void *data, size_t len)
+{
+	struct ccp_ccm_item *it = ccp_ccm_msg_add_item(&c->msg, CCP_CCM_ITEM_FILE);
+	it->title = name;
+	it->title_len = name_len;
+	if (!c->o.v8_attachments) {
+		it->stamp = c->stamp;
+		it->stamp_len = strlen(c->stamp);
+	}
+	it->data = (const uint8_t *)arena_dup(c, data, len);
+	it->len = len;
+	c->st.file_items++;
+	c->nfiles++;
+}
+
+/* Text (code page octets, any line ends) as a Text item, or as UNNAMED.TXT
+ * when it is over 20 KB (the connector's behaviour from 5.5 SP2). */
+static void add_text(struct ccp_convert *c, const char *s, size_t n)
+{
+	crlf_lines(&c->u8, s, n);
+	if (c->u8.len > CCP_CCM_TEXT_ITEM_MAX) {
+		static const char note[] = "The message text is in the attached file UNNAMED.TXT.\r\n";
+		struct ccp_ccm_item *t = ccp_ccm_msg_add_item(&c->msg, CCP_CCM_ITEM_TEXT);
+		t->data = (const uint8_t *)note;
+		t->len = sizeof(note) - 1;
+		c->st.text_items++;
+		c->st.body_as_file = true;
+		add_file(c, "UNNAMED.TXT", 11, c->u8.data, c->u8.len);
+		return;
+	}
+	struct ccp_ccm_item *it = ccp_ccm_msg_add_item(&c->msg, CCP_CCM_ITEM_TEXT);
+	it->data = (const uint8_t *)arena_dup(c, c->u8.data, c->u8.len);
+	it->len = c->u8.len;
+	c->st.text_items++;
+}
+
+/* Decodes one HTML entity at s (after '&'); returns its length or 0. */
+static size_t html_entity(const char *s, size_t n, bool utf8, struct ccp_ccm_buf *out)
+{
+	static const struct { const char *name; char ch; } ents[] = {
+		{ "amp;", '&' }, { "lt;", '<' }, { "gt;", '>' }, { "quot;", '"' },
+		{ "apos;", '\'' }, { "nbsp;", ' ' },
+	};
+	for (size_t i = 0; i < sizeof(ents) / sizeof(ents[0]); i++) {
+		size_t l = strlen(ents[i].name);
+		if (n >= l && strncasecmp(s, ents[i].name, l) == 0) {
+			ccp_ccm_buf_addc(out, ents[i].ch);
+			return l;
+		}
+	}
+	if (n >= 3 && s[0] == '#') {
+		size_t i = 1;
+		unsigned long v = 0;
+		bool hex = s[1] == 'x' || s[1] == 'X';
+		if (hex)
+			i++;
+		size_t d0 = i;
+		while (i < n && i < 10 && (hex ? isxdigit((unsigned char)s[i]) : isdigit((unsigned char)s[i]))) {
+			v = v * (hex ? 16 : 10) + (unsigned long)(isdigit((unsigned char)s[i]) ? s[i] - '0' : (tolower((unsigned char)s[i]) - 'a' + 10));
+			i++;
+		}
+		if (i == d0 || i >= n || s[i] != ';')
+			return 0;
+		if (v == 0 || v > 0x10ffff) {
+			ccp_ccm_buf_addc(out, '?');
+		} else if (v < 0x80) {
+			ccp_ccm_buf_addc(out, (char)v);
+		} else if (utf8) {
+			char tmp[8];
+			int l = g_unichar_to_utf8((gunichar)v, tmp);
+			ccp_ccm_buf_add(out, tmp, (size_t)l);
+		} else {
+			ccp_ccm_buf_addc(out, '?');
+		}
+		return i + 1;
+	}
+	return 0;
+}
+
+static bool tag_is(const char *t, size_t tl, const char *name)
+{
+	size_t n = strlen(name);
+	return tl == n && strncasecmp(t, name, n) == 0;
+}
+
+/* A readable text rendering of HTML: tags dropped, block ends as line
+ * breaks, script and style skipped, entities decoded, spaces collapsed. */
+static void html_to_text(const char *s, size_t n, bool utf8, struct ccp_ccm_buf *out)
+{
+	/* Paragraph-like blocks leave an empty line; the others a line break. */
+	static const char *const paras[] = { "p", "h1", "h2", "h3", "h4", "h5", "h6", "table",
+					     "blockquote", "ul", "ol" };
+	static const char *const lines[] = { "div", "tr", "li", "hr", "pre" };
+	bool space = false, pre = false;
+	size_t i = 0;
+	ccp_ccm_buf_reset(out);
+	while (i < n) {
+		char ch = s[i];
+		if (ch == '<') {
+			if (n - i >= 4 && memcmp(s + i, "<!--", 4) == 0) {
+				const char *e = g_strstr_len(s + i + 4, (gssize)(n - i - 4), "-->");
+				i = e ? (size_t)(e - s) + 3 : n;
+				continue;
+			}
+			size_t j = i + 1;
+			bool close = j < n && s[j] == '/';
+			if (close)
+				j++;
+			size_t t0 = j;
+			while (j < n && isalnum((unsigned char)s[j]))
+				j++;
+			const char *tag = s + t0;
+			size_t tl = j - t0;
+			const char *gt = memchr(s + j, '>', n - j);
+			i = gt ? (size_t)(gt - s) + 1 : n;
+			if (!close && (tag_is(tag, tl, "script") || tag_is(tag, tl, "style"))) {
+				/* Skip to the closing tag. */
+				while (i < n) {
+					const char *lt = memchr(s + i, '<', n - i);
+					if (!lt) {
+						i = n;
+						break;
+					}
+					i = (size_t)(lt - s) + 1;
+					if (i + tl < n && s[i] == '/' && strncasecmp(s + i + 1, tag, tl) == 0) {
+						const char *g2 = memchr(s + i, '>', n - i);
+						i = g2 ? (size_t)(g2 - s) + 1 : n;
+						break;
+					}
+				}
+				continue;
+			}
+			if (tag_is(tag, tl, "pre"))
+				pre = !close;
+			bool para = false, line = tag_is(tag, tl, "br");
+			for (size_t k = 0; k < sizeof(paras) / sizeof(paras[0]); k++)
+				para |= tag_is(tag, tl, paras[k]);
+			for (size_t k = 0; k < sizeof(lines) / sizeof(lines[0]); k++)
+				line |= tag_is(tag, tl, lines[k]);
+			if (tag_is(tag, tl, "br")) {
+				ccp_ccm_buf_addc(out, '\n');
+			} else if (para || line) {
+				if (out->len && out->data[out->len - 1] != '\n')
+					ccp_ccm_buf_addc(out, '\n');
+				if (para && out->len && !(out->len >= 2 && out->data[out->len - 2] == '\n'))
+					ccp_ccm_buf_addc(out, '\n');
+				if (!close && tag_is(tag, tl, "li"))
+					ccp_ccm_buf_adds(out, "* ");
+			}
+			if (para || line)
+				space = false;
+			continue;
+		}
+		if (!pre && isspace((unsigned char)ch)) {
+			space = true;
+			i++;
+			continue;
+		}
+		if (space && out->len && out->data[out->len - 1] != '\n')
+			ccp_ccm_buf_addc(out, ' ');
+		space = false;
+		if (ch == '&') {
+			size_t l = html_entity(s + i + 1, n - i - 1, utf8, out);
+			if (l) {
+				i += l + 1;
+				continue;
+			}
+		}
+		ccp_ccm_buf_addc(out, ch);
+		i++;
+	}
+	while (out->len && out->data[out->len - 1] == '\n')
+		out->data[--out->len] = '\0';
+}
+
+static const char *ext_for(GMimeContentType *ct)
+{
+	static const struct { const char *type, *sub, *ext; } t[] = {
+		{ "text", "plain", "TXT" }, { "text", "html", "HTM" },
+		{ "image", "jpeg", "JPG" }, { "image", "png", "PNG" },
+		{ "image", "gif", "GIF" }, { "application", "pdf", "PDF" },
+		{ "message", "rfc822", "EML" }, { "application", "zip", "ZIP" },
+	};
+	for (size_t i = 0; ct && i < sizeof(t) / sizeof(t[0]); i++)
+		if (g_mime_content_type_is_type(ct, t[i].type, t[i].sub))
+			return t[i].ext;
+	return "BIN";
+}
+
+static bool name_taken(const struct ccp_convert *c, const char *s, size_t n)
+{
+	for (size_t i = 0; i < c->msg.nitem; i++) {
+		const struct ccp_ccm_item *it = &c->msg.item[i];
+		if (it->kind == CCP_CCM_ITEM_FILE && it->title_len == n &&
+		    strncasecmp(it->title, s, n) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* DOS 8.3 characters besides letters and digits. */
+static bool dos_char(unsigned char ch)
+{
+	return isalnum(ch) || (ch && strchr("!#$%&'()-@^_`{}~", ch));
+}
+
+/* The File item name for FILENAME (UTF-8, may be NULL): 8.3 upper case and
+ * unique in the message by default (NAME~1.EXT as DOS did), else the long
+ * name made safe.  Returns an arena string in the code page. */
+static const char *file_name(struct ccp_convert *c, const char *filename, GMimeContentType *ct,
+			     size_t *len)
+{
+	char base[16], ext[8], cand[24];
+	size_t bl = 0, el = 0;
+	bool lossy = false;
+
+	if (filename) {
+		const char *slash = strrchr(filename, '/'), *bs = strrchr(filename, '\\');
+		if (bs && (!slash || bs > slash))
+			slash = bs;
+		if (slash)
+			filename = slash + 1;
+	}
+	if (filename && *filename && c->o.long_names) {
+		ccp_ccm_buf_reset(&c->u8);
+		add_trimmed(&c->u8, filename, strnlen(filename, 200));
+		for (size_t i = 0; i < c->u8.len; i++)
+			if ((unsigned char)c->u8.data[i] < 0x20 || c->u8.data[i] == ':')
+				c->u8.data[i] = '_';
+		if (c->u8.len && !name_taken(c, c->u8.data, c->u8.len))
+			return u8_to_cp(c, NULL, c->u8.data, c->u8.len, c->o.import8, len);
+	}
+	if (filename && *filename) {
+		const char *dot = strrchr(filename, '.');
+		const char *bend = dot && dot != filename ? dot : filename + strlen(filename);
+		for (const char *p = filename; p < bend; p++) {
+			unsigned char ch = (unsigned char)*p;
+			if (dos_char(ch) && bl < 8)
+				base[bl++] = (char)toupper(ch);
+			else
+				lossy = true;
+		}
+		if (dot && dot != filename) {
+			for (const char *p = dot + 1; *p; p++) {
+				unsigned char ch = (unsigned char)*p;
+				if (dos_char(ch) && el < 3)
+					ext[el++] = (char)toupper(ch);
+				else
+					lossy = true;
+			}
+		}
+	}
+	if (bl == 0) {
+		bl = (size_t)snprintf(base, sizeof(base), "ATT%05zu", c->nfiles + 1);
+		const char *e = ext_for(ct);
+		el = strlen(e);
+		memcpy(ext, e, el);
+		lossy = false;
+	}
+	for (unsigned n = 0; n < 100000; n++) {
+		char suf[8] = "";
+		size_t sl = 0, keep = bl;
+		if (lossy || n > 0) {
+			sl = (size_t)snprintf(suf, sizeof(suf), "~%u", n + 1);
+			if (keep + sl > 8)
+				keep = 8 - sl;
+		}
+		int l = snprintf(cand, sizeof(cand), "%.*s%s%s%.*s", (int)keep, base, suf,
+				 el ? "." : "", (int)el, ext);
+		if (!name_taken(c, cand, (size_t)l)) {
+			*len = (size_t)l;
+			return arena_dup(c, cand, (size_t)l);
+		}
+	}
+	ccp_panic("no free 8.3 name for an attachment");
+}
+
+static void walk(struct ccp_convert *c, GMimeObject *obj, int depth);
+
+static void add_embedded(struct ccp_convert *c, GMimeMessagePart *mp, GMimeObject *obj)
+{
+	GMimeMessage *inner = g_mime_message_part_get_message(mp);
+	g_byte_array_set_size(c->dec, 0);
+	if (inner) {
+		GMimeStream *s = g_mime_stream_mem_new_with_byte_array(c->dec);
+		g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(s), FALSE);
+		g_mime_object_write_to_stream(GMIME_OBJECT(inner), NULL, s);
+		g_object_unref(s);
+	}
+	GMimeContentDisposition *d = g_mime_object_get_content_disposition(obj);
+	const char *fn = d ? g_mime_content_disposition_get_parameter(d, "filename") : NULL;
+	size_t nl;
+	const char *name = file_name(c, fn ? fn : "MESSAGE.EML", NULL, &nl);
+	add_file(c, name, nl, c->dec->data, c->dec->len);
+}
+
+static void add_part(struct ccp_convert *c, GMimePart *part)
+{
+	GMimeObject *obj = GMIME_OBJECT(part);
+	GMimeContentType *ct = g_mime_object_get_content_type(obj);
+	GMimeContentDisposition *d = g_mime_object_get_content_disposition(obj);
+	bool attachment = d && g_mime_content_disposition_is_attachment(d);
+	const char *fn = g_mime_part_get_filename(part);
+
+	decode_part(c, part);
+	if (!attachment && !fn && ct && g_mime_content_type_is_type(ct, "text", "plain")) {
+		const char *cs = part_charset(obj);
+		ccp_ccm_buf_reset(&c->tmp);
+		c->st.substitutions += ccp_codepage_from(c->cp, cs, (const char *)c->dec->data,
+							 c->dec->len, &c->tmp);
+		add_text(c, c->tmp.data, c->tmp.len); /* add_text uses u8, not tmp */
+		return;
+	}
+	if (!attachment && !fn && !c->o.html_as_file && ct &&
+	    g_mime_content_type_is_type(ct, "text", "html")) {
+		const char *cs = part_charset(obj);
+		bool utf8 = strcasecmp(cs, "UTF-8") == 0;
+		html_to_text((const char *)c->dec->data, c->dec->len, utf8, &c->u8);
+		ccp_ccm_buf_reset(&c->tmp);
+		c->st.substitutions += ccp_codepage_from(c->cp, cs, c->u8.data, c->u8.len, &c->tmp);
+		add_text(c, c->tmp.data, c->tmp.len);
+		return;
+	}
+	size_t nl;
+	const char *name;
+	if (!fn && ct && g_mime_content_type_is_type(ct, "text", "html"))
+		name = file_name(c, "BODY.HTM", ct, &nl);
+	else
+		name = file_name(c, fn, ct, &nl);
+	add_file(c, name, nl, c->dec->data, c->dec->len);
+}
+
+static bool is_body_text(GMimeObject *o, const char *sub)
+{
+	if (!GMIME_IS_PART(o))
+		return false;
+	GMimeContentType *ct = g_mime_object_get_content_type(o);
+	GMimeContentDisposition *d = g_mime_object_get_content_disposition(o);
+	return ct && g_mime_content_type_is_type(ct, "text", sub) &&
+	       !(d && g_mime_content_disposition_is_attachment(d));
+}
+
+static void walk(struct ccp_convert *c, GMimeObject *obj, int depth)
+{
+	if (!obj || depth > MAX_DEPTH)
+		return;
+	if (GMIME_IS_MESSAGE_PART(obj)) {
+		add_embedded(c, GMIME_MESSAGE_PART(obj), obj);
+	} else if (GMIME_IS_MULTIPART(obj)) {
+		GMimeMultipart *mp = GMIME_MULTIPART(obj);
+		GMimeContentType *ct = g_mime_object_get_content_type(obj);
+		int n = g_mime_multipart_get_count(mp);
+		if (ct && g_mime_content_type_is_type(ct, "multipart", "alternative") && n > 0) {
+			/* One rendering: plain text if there is one, else HTML,
+			 * else the last (richest) alternative. */
+			GMimeObject *pick = NULL;
+			for (int i = 0; i < n && !pick; i++)
+				if (is_body_text(g_mime_multipart_get_part(mp, i), "plain"))
+					pick = g_mime_multipart_get_part(mp, i);
+			for (int i = 0; i < n && !pick; i++)
+				if (is_body_text(g_mime_multipart_get_part(mp, i), "html"))
+					pick = g_mime_multipart_get_part(mp, i);
+			walk(c, pick ? pick : g_mime_multipart_get_part(mp, n - 1), depth + 1);
+			return;
+		}
+		for (int i = 0; i < n; i++)
+			walk(c, g_mime_multipart_get_part(mp, i), depth + 1);
+	} else if (GMIME_IS_PART(obj)) {
+		add_part(c, GMIME_PART(obj));
+	}
+}
+
+/* ---- the conversion ---------------------------------------------------------- */
+
+static enum ccp_convert_status build(struct ccp_convert *c, GMimeMessage *gm,
+				     const struct ccp_convert_input *in)
+{
+	struct ccp_ccm_msg *m = &c->msg;
+	size_t len;
+
+	/* From: refused when empty or missing (KB Q192594). */
+	InternetAddress *from = first_mailbox(g_mime_message_get_from(gm), 0);
+	if (!from)
+		return refuse(c, CCP_CONVERT_ERR_NO_FROM,
+			      "empty or missing From (cc:Mail IMPORT would leave the message "
+			      "stuck in the queue, KB Q192594); give it a From: address");
+	m->from = map_mailbox(c, from, &len);
+	m->from_len = len;
+
+	/* Date, in the post office's local time. */
+	GDateTime *dt = g_mime_message_get_date(gm);
+	time_t now = in->now ? in->now : time(NULL);
+	time_t t = dt ? (time_t)g_date_time_to_unix(dt) : now;
+	if (!localtime_r(&t, &c->date) && !localtime_r(&now, &c->date))
+		ccp_panic("localtime_r fails for the current time");
+	char date[32];
+	size_t dl = ccp_ccm_format_date(date, sizeof(date), &c->date);
+	m->date = arena_dup(c, date, dl);
+	m->date_len = dl;
+	ccp_ccm_format_stamp(c->stamp, sizeof(c->stamp), &c->date);
+
+	add_list(c, g_mime_message_get_addresses(gm, GMIME_ADDRESS_TYPE_TO), CCP_CCM_TO, 0);
+	add_list(c, g_mime_message_get_addresses(gm, GMIME_ADDRESS_TYPE_CC), CCP_CCM_CC, 0);
+	add_list(c, g_mime_message_get_addresses(gm, GMIME_ADDRESS_TYPE_BCC), CCP_CCM_BCC, 0);
+	for (size_t i = 0; i < in->nenvelope; i++) {
+		bool seen = false;
+		for (size_t k = 0; k < c->nhdr && !seen; k++)
+			seen = strcasecmp(c->hdr_addrs[k], in->envelope[i]) == 0;
+		if (seen)
+			continue;
+		InternetAddress *ia = internet_address_mailbox_new(NULL, in->envelope[i]);
+		if (mailbox_ok(ia)) {
+			const char *a = map_mailbox(c, ia, &len);
+			ccp_ccm_msg_add_rcpt(m, CCP_CCM_BCC, a, len);
+		}
+		g_object_unref(ia);
+	}
+	if (m->nrcpt == 0)
+		return refuse(c, CCP_CONVERT_ERR_NO_RCPT,
+			      "no recipient (no To, Cc, Bcc or envelope address); "
+			      "address the message to someone");
+	size_t ab = ccp_ccm_addr_bytes(m);
+	if (ab > c->o.addr_buffer)
+		return refuse(c, CCP_CONVERT_ERR_HEADER_FULL,
+			      "Header Buffer Full: the address lines take %zu octets, over the "
+			      "%zu-octet buffer of cc:Mail Import (%zu recipients); split the "
+			      "recipients, or allow 163840 octets for Import/Export 8.2x and later",
+			      ab, c->o.addr_buffer, m->nrcpt);
+
+	const char *subj = g_mime_message_get_subject(gm);
+	if (subj) {
+		m->subject = u8_to_cp(c, NULL, subj, strlen(subj), c->o.import8, &len);
+		m->subject_len = len;
+	}
+	if (in->key && c->o.spool_id) {
+		const char *k = u8_to_cp(c, NULL, in->key, strlen(in->key), false, &len);
+		ccp_ccm_msg_add_ext(m, "X-Spool-Id", k, len);
+	}
+	walk(c, g_mime_message_get_mime_part(gm), 0);
+	return CCP_CONVERT_OK;
+}
+
+enum ccp_convert_status ccp_convert_message(struct ccp_convert *c,
+					    const struct ccp_convert_input *in,
+					    struct ccp_ccm_buf *out)
+{
+	arena_reset(c);
+	ccp_ccm_msg_clear(&c->msg);
+	memset(&c->st, 0, sizeof(c->st));
+	c->nhdr = 0;
+	c->nfiles = 0;
+	c->err[0] = '\0';
+	c->name = in->name ? in->name : "(message)";
+
+	GMimeStream *s = g_mime_stream_mem_new_with_buffer(in->data, in->len);
+	GMimeParser *p = g_mime_parser_new_with_stream(s);
+	g_object_unref(s);
+	GMimeMessage *gm = g_mime_parser_construct_message(p, NULL);
+	g_object_unref(p);
+	if (!gm)
+		return refuse(c, CCP_CONVERT_ERR_PARSE,
+			      "not an RFC 5322 message (no header block could be parsed)");
+	enum ccp_convert_status st = build(c, gm, in);
+	if (st == CCP_CONVERT_OK && ccp_ccm_write(out, &c->msg) != 0)
+		ccp_panic("converter built a message the writer refuses (%s)", c->name);
+	g_object_unref(gm);
+	return st;
+}
+
+enum ccp_convert_status ccp_convert_file(struct ccp_convert *c, const char *path,
+					 const char *key, struct ccp_ccm_buf *out)
+{
+	struct ccp_ccm_buf data;
+	char buf[65536];
+	ssize_t n;
+
+	c->name = path;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return refuse(c, CCP_CONVERT_ERR_IO, "cannot open: %s", strerror(errno));
+	ccp_ccm_buf_init(&data);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		ccp_ccm_buf_add(&data, buf, (size_t)n);
+	int e = errno;
+	close(fd);
+	if (n < 0) {
+		ccp_ccm_buf_free(&data);
+		return refuse(c, CCP_CONVERT_ERR_IO, "cannot read: %s", strerror(e));
+	}
+	const char *base = strrchr(path, '/');
+	struct ccp_convert_input in = {
+		.data = data.data ? data.data : "", .len = data.len, .name = path,
+		.key = key ? key : (base ? base + 1 : path),
+	};
+	enum ccp_convert_status st = ccp_convert_message(c, &in, out);
+	ccp_ccm_buf_free(&data);
+	return st;
+}

@@ -1,0 +1,1207 @@
+/*
+ * po.c: the stand-in post office and its all-or-nothing IMPORT.
+ *
+ * HOW AN IMPORT WORKS
+ *  1. Take the handle's mutex, then flock(po.lock, LOCK_EX|LOCK_NB): a
+ *     second importer (another process or handle) gets 4, as IMPORT did.
+ *  2. Finish an interrupted import, if import.journal says there was one.
+ *  3. Catch the in-memory index up with delivery.log (lines appended by
+ *     other processes since we last looked; a shorter log means a rebuild).
+ *  4. Parse the whole input with the strict reader and check every message
+ *     (From, Date, recipients, the address buffer, the 20 KB text item,
+ *     brackets for Import 8.3, the user directory).  Bad messages and
+ *     unknown recipients are undeliverable: they go to the .und file with
+ *     their reason.  Pairs the index already holds are skipped duplicates.
+ *  5. Write the journal (old length of every file to touch) and sync it;
+ *     append each message to each mailbox and sync; append the log lines in
+ *     one write and sync: that write is the commit; remove the journal.
+ *
+ * A crash before the log write leaves a journal whose log length is short:
+ * the next import cuts every file back (no half import).  A crash after it
+ * leaves a journal whose log is complete: the next import only removes it.
+ *
+ * The index is a set of "key<TAB>recipient" strings (escaped as in the log)
+ * in an open-addressing hash table: O(1) per pair, rebuilt from the log at
+ * open at about a million lines a second.
+ */
+#include "ccpump/po.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ccpump/alloc.h"
+#include "ccpump/ccm.h"
+#include "ccpump/log.h"
+
+#define PO_MAGIC "ccpump-po 1"
+#define JOURNAL "import.journal"
+#define LOG "delivery.log"
+
+/* ---- a set of strings -------------------------------------------------------- */
+
+struct sent {
+	uint64_t h;
+	char *s; /* NULL: empty slot */
+	size_t len;
+};
+
+struct sset {
+	struct sent *tab;
+	size_t cap, n; /* cap is a power of two */
+};
+
+static uint64_t fnv1a(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static void sset_free(struct sset *s)
+{
+	for (size_t i = 0; i < s->cap; i++)
+		ccp_free(s->tab[i].s);
+	ccp_free(s->tab);
+	memset(s, 0, sizeof(*s));
+}
+
+static struct sent *sset_slot(const struct sset *s, uint64_t h, const char *k, size_t n)
+{
+	size_t mask = s->cap - 1;
+	for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+		struct sent *e = &s->tab[i];
+		if (!e->s || (e->h == h && e->len == n && memcmp(e->s, k, n) == 0))
+			return e;
+	}
+}
+
+static bool sset_has(const struct sset *s, const char *k, size_t n)
+{
+	return s->cap && sset_slot(s, fnv1a(k, n), k, n)->s != NULL;
+}
+
+/* Adds K; returns false if it was there already. */
+static bool sset_add(struct sset *s, const char *k, size_t n)
+{
+	if ((s->n + 1) * 4 > s->cap * 3) {
+		struct sset bigger = { ccp_calloc(s->cap ? s->cap * 2 : 1024, sizeof(struct sent)),
+				       s->cap ? s->cap * 2 : 1024, s->n };
+		for (size_t i = 0; i < s->cap; i++)
+			if (s->tab[i].s)
+				*sset_slot(&bigger, s->tab[i].h, s->tab[i].s, s->tab[i].len) = s->tab[i];
+		ccp_free(s->tab);
+		*s = bigger;
+	}
+	uint64_t h = fnv1a(k, n);
+	struct sent *e = sset_slot(s, h, k, n);
+	if (e->s)
+		return false;
+	e->h = h;
+	e->len = n;
+	e->s = ccp_malloc(n + 1);
+	memcpy(e->s, k, n);
+	e->s[n] = '\0';
+	s->n++;
+	return true;
+}
+
+/* ---- strings ------------------------------------------------------------------- */
+
+/* Escapes a log field: backslash, TAB, CR and LF. */
+static void esc(struct ccp_ccm_buf *b, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		switch (s[i]) {
+		case '\\': ccp_ccm_buf_add(b, "\\\\", 2); break;
+		case '\t': ccp_ccm_buf_add(b, "\\t", 2); break;
+		case '\n': ccp_ccm_buf_add(b, "\\n", 2); break;
+		case '\r': ccp_ccm_buf_add(b, "\\r", 2); break;
+		default: ccp_ccm_buf_addc(b, s[i]);
+		}
+	}
+}
+
+/* A recipient as the post office compares it: trimmed, runs of white space
+ * made one space, ASCII letters folded (cc:Mail names are unique without
+ * regard to case, KB Q237588). */
+static void norm_rcpt(struct ccp_ccm_buf *b, const char *s, size_t n)
+{
+	bool sp = false;
+	ccp_ccm_buf_reset(b);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == ' ' || c == '\t') {
+			sp = b->len > 0;
+			continue;
+		}
+		if (sp)
+			ccp_ccm_buf_addc(b, ' ');
+		sp = false;
+		ccp_ccm_buf_addc(b, (char)tolower(c));
+	}
+}
+
+size_t ccp_po_mailbox_name(const char *addr, size_t len, char *out, size_t cap)
+{
+	struct ccp_ccm_buf n, e;
+	ccp_ccm_buf_init(&n);
+	ccp_ccm_buf_init(&e);
+	norm_rcpt(&n, addr, len);
+	for (size_t i = 0; i < n.len; i++) {
+		unsigned char c = (unsigned char)n.data[i];
+		if (c == ' ')
+			ccp_ccm_buf_addc(&e, '_');
+		else if ((isalnum(c) && c < 0x80) || (c && strchr(".,@+-", c) && !(c == '.' && i == 0)))
+			ccp_ccm_buf_addc(&e, (char)c);
+		else
+			ccp_ccm_buf_printf(&e, "%%%02X", c);
+	}
+	if (e.len == 0)
+		ccp_ccm_buf_adds(&e, "%00");
+	/* '_' stands for a space, so a real '_' was written %5F above; long
+	 * names keep a prefix and a hash of the whole. */
+	if (e.len > 200) {
+		uint64_t h = fnv1a(e.data, e.len);
+		e.len = 180;
+		ccp_ccm_buf_printf(&e, "~%016llx", (unsigned long long)h);
+	}
+	ccp_ccm_buf_adds(&e, ".ccm");
+	CCP_ASSERT(cap > e.len);
+	memcpy(out, e.data, e.len + 1);
+	size_t l = e.len;
+	ccp_ccm_buf_free(&n);
+	ccp_ccm_buf_free(&e);
+	return l;
+}
+
+__attribute__((format(printf, 3, 4)))
+static void say(char *err, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	if (!err || !cap)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, cap, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- files --------------------------------------------------------------------- */
+
+static int write_all(int fd, const void *p, size_t n)
+{
+	const char *s = p;
+	while (n) {
+		ssize_t w = write(fd, s, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		s += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int read_fd(int fd, struct ccp_ccm_buf *b)
+{
+	char tmp[65536];
+	ssize_t r;
+	while ((r = read(fd, tmp, sizeof(tmp))) != 0) {
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		ccp_ccm_buf_add(b, tmp, (size_t)r);
+	}
+	return 0;
+}
+
+static int read_at(int dirfd, const char *name, struct ccp_ccm_buf *b)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -1;
+	int rc = read_fd(fd, b);
+	int e = errno;
+	close(fd);
+	errno = e;
+	return rc;
+}
+
+/* ---- configuration ------------------------------------------------------------ */
+
+struct po_conf {
+	bool users;
+	size_t addr_buffer;
+	bool import8;
+};
+
+void ccp_po_init_opts_default(struct ccp_po_init_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->addr_buffer = CCP_CCM_ADDR_BUFFER_SMALL;
+	o->import8 = true;
+}
+
+void ccp_po_opts_default(struct ccp_po_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->sync = true;
+	o->env_fault = true;
+}
+
+/* Opens DIR and reads po.conf: 0, or 1 (not accessible) / 3 (not a PO). */
+static int open_po_dir(const char *dir, int *dirfd, struct po_conf *conf, char *err, size_t cap)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		say(err, cap, "%s: post office not accessible: %s", dir, strerror(errno));
+		return errno == ENOTDIR ? CCP_PO_MISCONFIGURED : CCP_PO_NOT_ACCESSIBLE;
+	}
+	struct ccp_ccm_buf b;
+	ccp_ccm_buf_init(&b);
+	if (read_at(fd, "po.conf", &b) != 0) {
+		int e = errno;
+		say(err, cap, "%s: not a post office (%s po.conf: %s); make one with "
+			      "'ccpump po init --po %s'", dir, e == ENOENT ? "no" : "unreadable",
+		    strerror(e), dir);
+		ccp_ccm_buf_free(&b);
+		close(fd);
+		return e == EACCES ? CCP_PO_NOT_ACCESSIBLE : CCP_PO_MISCONFIGURED;
+	}
+	memset(conf, 0, sizeof(*conf));
+	conf->addr_buffer = CCP_CCM_ADDR_BUFFER_SMALL;
+	conf->import8 = true;
+	bool magic = false, bad = false;
+	char *save = NULL;
+	for (char *line = strtok_r(b.data ? b.data : (char *)"", "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char k[32], v[32];
+		if (strcmp(line, PO_MAGIC) == 0)
+			magic = true;
+		else if (sscanf(line, "%31s %31s", k, v) != 2)
+			bad = true;
+		else if (strcmp(k, "users") == 0)
+			conf->users = strcmp(v, "yes") == 0;
+		else if (strcmp(k, "import8") == 0)
+			conf->import8 = strcmp(v, "yes") == 0;
+		else if (strcmp(k, "addr_buffer") == 0)
+			conf->addr_buffer = strtoul(v, NULL, 10);
+		else
+			bad = true;
+	}
+	ccp_ccm_buf_free(&b);
+	struct stat st;
+	if (!magic || bad || conf->addr_buffer < 64 ||
+	    fstatat(fd, "mailboxes", &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode)) {
+		say(err, cap, "%s: not a post office (po.conf or mailboxes/ is damaged)", dir);
+		close(fd);
+		return CCP_PO_MISCONFIGURED;
+	}
+	*dirfd = fd;
+	return 0;
+}
+
+static int sync_fd(int fd, bool on)
+{
+	return on ? fsync(fd) : 0;
+}
+
+int ccp_po_init(const char *dir, const struct ccp_po_init_opts *o, char *err, size_t cap)
+{
+	struct ccp_po_init_opts def;
+	if (!o) {
+		ccp_po_init_opts_default(&def);
+		o = &def;
+	}
+	if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+		say(err, cap, "%s: cannot create: %s", dir, strerror(errno));
+		return CCP_PO_NOT_ACCESSIBLE;
+	}
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		say(err, cap, "%s: not accessible: %s", dir, strerror(errno));
+		return CCP_PO_NOT_ACCESSIBLE;
+	}
+	struct stat st;
+	if (fstatat(fd, "po.conf", &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		say(err, cap, "%s: already a post office", dir);
+		close(fd);
+		return CCP_PO_MISCONFIGURED;
+	}
+	int rc = CCP_PO_NOT_ACCESSIBLE;
+	struct ccp_ccm_buf b;
+	ccp_ccm_buf_init(&b);
+	if (o->users) {
+		int ufd = open(o->users, O_RDONLY | O_CLOEXEC);
+		if (ufd < 0 || read_fd(ufd, &b) != 0) {
+			say(err, cap, "%s: cannot read the user directory: %s", o->users, strerror(errno));
+			if (ufd >= 0)
+				close(ufd);
+			goto out;
+		}
+		close(ufd);
+		if (b.len && memchr(b.data, '\0', b.len)) {
+			say(err, cap, "%s: the user directory holds a NUL octet", o->users);
+			goto out;
+		}
+		int wfd = openat(fd, "users", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+		if (wfd < 0 || write_all(wfd, b.data ? b.data : "", b.len) != 0 || fsync(wfd) != 0) {
+			say(err, cap, "%s/users: cannot write: %s", dir, strerror(errno));
+			if (wfd >= 0)
+				close(wfd);
+			goto out;
+		}
+		close(wfd);
+	}
+	if ((mkdirat(fd, "mailboxes", 0777) != 0 && errno != EEXIST)) {
+		say(err, cap, "%s/mailboxes: cannot create: %s", dir, strerror(errno));
+		goto out;
+	}
+	static const char *const empty[] = { LOG, "po.lock" };
+	for (size_t i = 0; i < 2; i++) {
+		int f = openat(fd, empty[i], O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+		if (f < 0) {
+			say(err, cap, "%s/%s: cannot create: %s", dir, empty[i], strerror(errno));
+			goto out;
+		}
+		close(f);
+	}
+	/* po.conf last, by rename: a directory with po.conf is complete. */
+	ccp_ccm_buf_reset(&b);
+	ccp_ccm_buf_printf(&b, PO_MAGIC "\nusers %s\naddr_buffer %zu\nimport8 %s\n",
+			   o->users ? "yes" : "no", o->addr_buffer, o->import8 ? "yes" : "no");
+	int cfd = openat(fd, "po.conf.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	if (cfd < 0 || write_all(cfd, b.data, b.len) != 0 || fsync(cfd) != 0 ||
+	    renameat(fd, "po.conf.tmp", fd, "po.conf") != 0) {
+		say(err, cap, "%s/po.conf: cannot write: %s", dir, strerror(errno));
+		if (cfd >= 0)
+			close(cfd);
+		goto out;
+	}
+	close(cfd);
+	fsync(fd);
+	rc = 0;
+out:
+	ccp_ccm_buf_free(&b);
+	close(fd);
+	return rc;
+}
+
+/* ---- the handle --------------------------------------------------------------- */
+
+struct ccp_po {
+	char *dir;
+	int dirfd, mboxfd, lockfd;
+	pthread_mutex_t mu;
+	struct ccp_po_opts o;
+	struct po_conf conf;
+	struct sset users;
+	struct sset index;
+	off_t indexed; /* delivery.log octets folded into index */
+	uint64_t rng;
+	/* Scratch kept between imports. */
+	struct ccp_ccm_buf canon, logbuf, und, tmp, tmp2;
+	struct ccp_ccm_msg msg;
+};
+
+int ccp_po_fault_parse(const char *spec, struct ccp_po_fault *f, char *err, size_t cap)
+{
+	char *copy = ccp_strdup(spec), *save = NULL;
+	int rc = 0;
+	memset(f, 0, sizeof(*f));
+	f->code = CCP_PO_LOCKED;
+	for (char *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(kv, '='), *end = NULL;
+		if (!eq) {
+			rc = -1;
+			break;
+		}
+		*eq++ = '\0';
+		errno = 0;
+		if (strcmp(kv, "rate") == 0) {
+			f->rate = strtod(eq, &end);
+			if (f->rate < 0 || f->rate > 1)
+				rc = -1;
+		} else if (strcmp(kv, "code") == 0) {
+			f->code = (int)strtol(eq, &end, 10);
+			if (f->code != CCP_PO_NOT_ACCESSIBLE && f->code != CCP_PO_LOCKED)
+				rc = -1;
+		} else if (strcmp(kv, "delay_ms") == 0) {
+			f->delay_ms = (unsigned)strtoul(eq, &end, 10);
+		} else if (strcmp(kv, "seed") == 0) {
+			f->seed = strtoull(eq, &end, 10);
+		} else if (strcmp(kv, "crash") == 0) {
+			f->crash = strtol(eq, &end, 10) != 0;
+		} else {
+			rc = -1;
+		}
+		if (rc || !end || *end || end == eq || errno) {
+			rc = -1;
+			break;
+		}
+	}
+	if (rc)
+		say(err, cap, "fault spec '%s': expected rate=0..1,code=1|4,delay_ms=N,seed=N,crash=0|1",
+		    spec);
+	ccp_free(copy);
+	return rc;
+}
+
+/* Folds D lines of delivery.log from po->indexed on into the index. */
+static int catch_up(struct ccp_po *po, char *err, size_t cap)
+{
+	int fd = openat(po->dirfd, LOG, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		say(err, cap, "%s/" LOG ": cannot read: %s", po->dir, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return CCP_PO_NOT_ACCESSIBLE;
+	}
+	if (st.st_size < po->indexed) { /* cut back by recovery: start again */
+		sset_free(&po->index);
+		po->indexed = 0;
+	}
+	if (st.st_size == po->indexed) {
+		close(fd);
+		return 0;
+	}
+	ccp_ccm_buf_reset(&po->tmp);
+	if (lseek(fd, po->indexed, SEEK_SET) < 0 || read_fd(fd, &po->tmp) != 0) {
+		say(err, cap, "%s/" LOG ": cannot read: %s", po->dir, strerror(errno));
+		close(fd);
+		return CCP_PO_NOT_ACCESSIBLE;
+	}
+	close(fd);
+	const char *p = po->tmp.data, *end = p + po->tmp.len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			break; /* an unfinished line: not committed */
+		if (nl - p > 2 && p[0] == 'D' && p[1] == '\t') {
+			/* "D\tkey\trcpt\t...": the index key is "key\trcpt". */
+			const char *k = p + 2;
+			const char *t1 = memchr(k, '\t', (size_t)(nl - k));
+			const char *t2 = t1 ? memchr(t1 + 1, '\t', (size_t)(nl - t1 - 1)) : NULL;
+			if (t2)
+				sset_add(&po->index, k, (size_t)(t2 - k));
+		}
+		po->indexed += nl + 1 - p;
+		p = nl + 1;
+	}
+	return 0;
+}
+
+static void load_users(struct ccp_po *po)
+{
+	ccp_ccm_buf_reset(&po->tmp);
+	if (read_at(po->dirfd, "users", &po->tmp) != 0)
+		return;
+	const char *p = po->tmp.data, *end = p + po->tmp.len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *e = nl ? nl : end;
+		size_t n = (size_t)(e - p);
+		if (n && p[n - 1] == '\r')
+			n--;
+		norm_rcpt(&po->tmp2, p, n);
+		if (po->tmp2.len && po->tmp2.data[0] != '#')
+			sset_add(&po->users, po->tmp2.data, po->tmp2.len);
+		p = nl ? nl + 1 : end;
+	}
+}
+
+int ccp_po_open(const char *dir, const struct ccp_po_opts *o, struct ccp_po **out, char *err,
+		size_t cap)
+{
+	struct ccp_po_opts def;
+	struct po_conf conf;
+	int dirfd;
+
+	if (!o) {
+		ccp_po_opts_default(&def);
+		o = &def;
+	}
+	*out = NULL;
+	int rc = open_po_dir(dir, &dirfd, &conf, err, cap);
+	if (rc)
+		return rc;
+	struct ccp_po *po = ccp_calloc(1, sizeof(*po));
+	po->dir = ccp_strdup(dir);
+	po->dirfd = dirfd;
+	po->o = *o;
+	po->conf = conf;
+	pthread_mutex_init(&po->mu, NULL);
+	ccp_ccm_msg_init(&po->msg);
+	po->mboxfd = openat(dirfd, "mailboxes", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	po->lockfd = openat(dirfd, "po.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+	if (po->mboxfd < 0 || po->lockfd < 0) {
+		say(err, cap, "%s: post office not accessible: %s", dir, strerror(errno));
+		ccp_po_close(po);
+		return CCP_PO_NOT_ACCESSIBLE;
+	}
+	const char *env = getenv("CCPUMP_PO_FAULT");
+	if (o->env_fault && o->fault.rate == 0 && o->fault.delay_ms == 0 && !o->fault.crash &&
+	    env && *env) {
+		if (ccp_po_fault_parse(env, &po->o.fault, err, cap) != 0) {
+			ccp_po_close(po);
+			return CCP_PO_MISCONFIGURED;
+		}
+	}
+	po->rng = po->o.fault.seed ? po->o.fault.seed : (uint64_t)time(NULL) ^ (uint64_t)getpid();
+	if (conf.users)
+		load_users(po);
+	rc = catch_up(po, err, cap);
+	if (rc) {
+		ccp_po_close(po);
+		return rc;
+	}
+	*out = po;
+	return 0;
+}
+
+void ccp_po_close(struct ccp_po *po)
+{
+	if (!po)
+		return;
+	if (po->mboxfd >= 0)
+		close(po->mboxfd);
+	if (po->lockfd >= 0)
+		close(po->lockfd);
+	close(po->dirfd);
+	pthread_mutex_destroy(&po->mu);
+	sset_free(&po->users);
+	sset_free(&po->index);
+	ccp_ccm_buf_free(&po->canon);
+	ccp_ccm_buf_free(&po->logbuf);
+	ccp_ccm_buf_free(&po->und);
+	ccp_ccm_buf_free(&po->tmp);
+	ccp_ccm_buf_free(&po->tmp2);
+	ccp_ccm_msg_free(&po->msg);
+	ccp_free(po->dir);
+	ccp_free(po);
+}
+
+/* ---- recovery ------------------------------------------------------------------ */
+
+/* Finishes or undoes an interrupted import (see the top of this file). */
+static int recover(int dirfd, int mboxfd, bool dosync, const char *dir, char *err, size_t cap)
+{
+	struct ccp_ccm_buf j;
+	ccp_ccm_buf_init(&j);
+	if (read_at(dirfd, JOURNAL, &j) != 0) {
+		int e = errno;
+		ccp_ccm_buf_free(&j);
+		if (e == ENOENT)
+			return 0;
+		say(err, cap, "%s/" JOURNAL ": cannot read: %s", dir, strerror(e));
+		return CCP_PO_NOT_ACCESSIBLE;
+	}
+	long long log_old = -1, log_new = -1;
+	bool complete = j.len >= 4 && memcmp(j.data + j.len - 4, "end\n", 4) == 0;
+	int rc = 0;
+	if (complete && sscanf(j.data, "ccpump-journal 1\nlog %lld %lld\n", &log_old, &log_new) == 2) {
+		struct stat st;
+		if (fstatat(dirfd, LOG, &st, 0) != 0) {
+			say(err, cap, "%s/" LOG ": %s", dir, strerror(errno));
+			rc = CCP_PO_NOT_ACCESSIBLE;
+		} else if (st.st_size < log_new) {
+			/* Not committed: cut everything back. */
+			char *save = NULL;
+			for (char *l = strtok_r(j.data, "\n", &save); l && !rc;
+			     l = strtok_r(NULL, "\n", &save)) {
+				long long old;
+				char name[256];
+				if (sscanf(l, "mbox %lld %255s", &old, name) != 2)
+					continue;
+				if (strchr(name, '/') || name[0] == '.')
+					ccp_panic("journal names a mailbox outside mailboxes/: %s", name);
+				if (old < 0) {
+					if (unlinkat(mboxfd, name, 0) != 0 && errno != ENOENT)
+						rc = CCP_PO_NOT_ACCESSIBLE;
+					continue;
+				}
+				int fd = openat(mboxfd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+				struct stat ms;
+				if (fd < 0 && (errno == ENOENT || errno == ELOOP || errno == EISDIR))
+					continue; /* nothing we could have appended to */
+				if (fd >= 0 && fstat(fd, &ms) == 0 && !S_ISREG(ms.st_mode)) {
+					close(fd);
+					continue;
+				}
+				if (fd < 0 || ftruncate(fd, old) != 0 || sync_fd(fd, dosync) != 0)
+					rc = CCP_PO_NOT_ACCESSIBLE;
+				if (fd >= 0)
+					close(fd);
+			}
+			int fd = openat(dirfd, LOG, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+			if (fd < 0 || ftruncate(fd, log_old) != 0 || sync_fd(fd, dosync) != 0)
+				rc = CCP_PO_NOT_ACCESSIBLE;
+			if (fd >= 0)
+				close(fd);
+			if (rc)
+				say(err, cap, "%s: cannot undo an interrupted import: %s", dir,
+				    strerror(errno));
+			else
+				ccp_log(CCP_LOG_WARN, "%s: undid an interrupted import", dir);
+		}
+	}
+	/* An incomplete journal was written before any file was touched. */
+	if (!rc && unlinkat(dirfd, JOURNAL, 0) != 0 && errno != ENOENT) {
+		say(err, cap, "%s/" JOURNAL ": cannot remove: %s", dir, strerror(errno));
+		rc = CCP_PO_NOT_ACCESSIBLE;
+	}
+	ccp_ccm_buf_free(&j);
+	return rc;
+}
+
+/* ---- import -------------------------------------------------------------------- */
+
+struct delivery {
+	size_t off, len; /* the canonical message in po->canon */
+	char mbox[224];
+};
+
+struct plan {
+	struct delivery *d;
+	size_t n, cap;
+};
+
+/* Per-message outcomes, handed to the caller's report function after the
+ * import (outside the lock, so the function may import again). */
+struct msg_report {
+	enum ccp_po_outcome outcome;
+	size_t key_off, key_len, reason_off; /* into reports.str */
+};
+
+struct reports {
+	bool on;
+	struct msg_report *r;
+	size_t n, cap;
+	struct ccp_ccm_buf str;
+};
+
+static void report(struct reports *rep, enum ccp_po_outcome outcome, const char *key,
+		   size_t keylen, const char *reason)
+{
+	if (!rep->on)
+		return;
+	if (rep->n == rep->cap) {
+		rep->cap = rep->cap ? rep->cap * 2 : 8;
+		rep->r = ccp_realloc(rep->r, rep->cap * sizeof(*rep->r));
+	}
+	struct msg_report *m = &rep->r[rep->n++];
+	m->outcome = outcome;
+	m->key_off = rep->str.len;
+	m->key_len = keylen;
+	ccp_ccm_buf_add(&rep->str, key, keylen);
+	ccp_ccm_buf_addc(&rep->str, '\0');
+	m->reason_off = rep->str.len;
+	ccp_ccm_buf_adds(&rep->str, reason);
+	ccp_ccm_buf_addc(&rep->str, '\0');
+}
+
+static uint64_t next_rand(struct ccp_po *po)
+{
+	/* xorshift64*: fault injection only, under the mutex. */
+	uint64_t x = po->rng ? po->rng : 0x9e3779b97f4a7c15ull;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	po->rng = x;
+	return x * 2685821657736338717ull;
+}
+
+static void log_line(struct ccp_po *po, char type, const char *key, size_t keylen,
+		     const char *rcpt, size_t rlen, const char *note, time_t now)
+{
+	struct ccp_ccm_buf *b = &po->logbuf;
+	ccp_ccm_buf_addc(b, type);
+	ccp_ccm_buf_addc(b, '\t');
+	esc(b, key, keylen);
+	ccp_ccm_buf_addc(b, '\t');
+	esc(b, rcpt, rlen);
+	ccp_ccm_buf_addc(b, '\t');
+	esc(b, note, strlen(note));
+	ccp_ccm_buf_printf(b, "\t%lld\n", (long long)now);
+}
+
+static void und_add(struct ccp_po *po, const char *reason, const char *raw, size_t len)
+{
+	ccp_ccm_buf_adds(&po->und, "Undeliverable: ");
+	for (const char *s = reason; *s; s++)
+		ccp_ccm_buf_addc(&po->und, (*s == '\r' || *s == '\n') ? ' ' : *s);
+	ccp_ccm_buf_add(&po->und, "\r\n", 2);
+	ccp_ccm_buf_add(&po->und, raw, len);
+	if (len && raw[len - 1] != '\n')
+		ccp_ccm_buf_add(&po->und, "\r\n", 2);
+}
+
+/* Why message M cannot be imported at all, or NULL. */
+static const char *check_message(const struct ccp_po *po, const struct ccp_ccm_msg *m,
+				 char *buf, size_t cap)
+{
+	struct tm tm;
+	if (m->from_len == 0)
+		return "empty From (KB Q192594)";
+	if (!ccp_ccm_parse_date(m->date, m->date_len, &tm)) {
+		snprintf(buf, cap, "*** Unknown Date Format *** '%.*s' (KB Q180641)",
+			 (int)(m->date_len > 40 ? 40 : m->date_len), m->date);
+		return buf;
+	}
+	if (m->nrcpt == 0)
+		return "no recipient";
+	size_t ab = ccp_ccm_addr_bytes(m);
+	if (ab > po->conf.addr_buffer) {
+		snprintf(buf, cap, "Header Buffer Full: address lines take %zu octets, the "
+			 "post office holds %zu", ab, po->conf.addr_buffer);
+		return buf;
+	}
+	for (size_t i = 0; i < m->nitem; i++)
+		if (m->item[i].kind == CCP_CCM_ITEM_TEXT && m->item[i].len > CCP_CCM_TEXT_ITEM_MAX) {
+			snprintf(buf, cap, "text item %zu holds %zu octets, over the 20 KB limit",
+				 i + 1, m->item[i].len);
+			return buf;
+		}
+	if (po->conf.import8 && m->subject &&
+	    (memchr(m->subject, '[', m->subject_len) || memchr(m->subject, ']', m->subject_len)))
+		return "square brackets in Subject (Import 8.3 rejects them, KB Q234350)";
+	return NULL;
+}
+
+/* Step 4: parse and check everything, plan every delivery.  Nothing is
+ * written to the post office here. */
+static void plan_import(struct ccp_po *po, const char *data, size_t len, const char *name,
+			struct plan *plan, struct sset *batch, struct ccp_po_result *res,
+			struct reports *rep, time_t now)
+{
+	struct ccp_ccm_reader r;
+	struct ccp_ccm_msg *m = &po->msg;
+	char why[256], keybuf[40];
+	int rc;
+
+	ccp_ccm_reader_init(&r, data, len, name);
+	while ((rc = ccp_ccm_reader_next(&r, m)) != 0) {
+		res->messages++;
+		const struct ccp_ccm_ext *x = rc > 0 ? ccp_ccm_msg_ext(m, "X-Spool-Id") : NULL;
+		const char *key;
+		size_t keylen;
+		if (x && x->value_len) {
+			key = x->value;
+			keylen = x->value_len;
+		} else {
+			/* No key: the message's own octets name it, so the same
+			 * file imported twice is still caught. */
+			keylen = (size_t)snprintf(keybuf, sizeof(keybuf), "fnv:%016llx",
+						  (unsigned long long)fnv1a(m->raw, m->raw_len));
+			key = keybuf;
+		}
+		const char *bad = rc < 0 ? r.error : check_message(po, m, why, sizeof(why));
+		if (bad) {
+			char line[sizeof(res->reason)];
+			if (rc < 0)
+				snprintf(line, sizeof(line), "%s", bad);
+			else
+				snprintf(line, sizeof(line), "%s: line %u: %s", name, m->line, bad);
+			if (!res->reason[0])
+				snprintf(res->reason, sizeof(res->reason), "%s", line);
+			res->undeliverable++;
+			log_line(po, 'U', key, keylen, "", 0, line, now);
+			und_add(po, line, m->raw, m->raw_len);
+			report(rep, CCP_PO_MSG_UNDELIVERABLE, key, keylen, line);
+			continue;
+		}
+		size_t delivered = 0, skipped = 0;
+		/* The mailbox copy is rewritten with exact sizes. */
+		size_t off = po->canon.len;
+		if (ccp_ccm_write(&po->canon, m) != 0)
+			ccp_panic("reader accepted a message the writer refuses (%s line %u)", name, m->line);
+		size_t mlen = po->canon.len - off;
+		struct ccp_ccm_buf unknown;
+		ccp_ccm_buf_init(&unknown);
+		for (size_t i = 0; i < m->nrcpt; i++) {
+			norm_rcpt(&po->tmp2, m->rcpt[i].addr, m->rcpt[i].addr_len);
+			if (po->conf.users && !sset_has(&po->users, po->tmp2.data, po->tmp2.len)) {
+				ccp_ccm_buf_printf(&unknown, "%s'%.*s'", unknown.len ? ", " : "",
+						   (int)m->rcpt[i].addr_len, m->rcpt[i].addr);
+				char line[400];
+				snprintf(line, sizeof(line), "%s: line %u: unknown recipient", name, m->line);
+				log_line(po, 'U', key, keylen, po->tmp2.data, po->tmp2.len, line, now);
+				res->undeliverable++;
+				continue;
+			}
+			/* The index key: escaped key, TAB, escaped recipient. */
+			ccp_ccm_buf_reset(&po->tmp);
+			esc(&po->tmp, key, keylen);
+			ccp_ccm_buf_addc(&po->tmp, '\t');
+			esc(&po->tmp, po->tmp2.data, po->tmp2.len);
+			if (sset_has(&po->index, po->tmp.data, po->tmp.len) ||
+			    !sset_add(batch, po->tmp.data, po->tmp.len)) {
+				res->skipped++;
+				skipped++;
+				log_line(po, 'S', key, keylen, po->tmp2.data, po->tmp2.len, "", now);
+				continue;
+			}
+			if (plan->n == plan->cap) {
+				plan->cap = plan->cap ? plan->cap * 2 : 16;
+				plan->d = ccp_realloc(plan->d, plan->cap * sizeof(*plan->d));
+			}
+			struct delivery *d = &plan->d[plan->n++];
+			d->off = off;
+			d->len = mlen;
+			ccp_po_mailbox_name(po->tmp2.data, po->tmp2.len, d->mbox, sizeof(d->mbox));
+			log_line(po, 'D', key, keylen, po->tmp2.data, po->tmp2.len, d->mbox, now);
+			delivered++;
+		}
+		if (unknown.len) {
+			char line[sizeof(res->reason)];
+			snprintf(line, sizeof(line), "%s: line %u: unknown recipient %s", name,
+				 m->line, unknown.data);
+			if (!res->reason[0])
+				snprintf(res->reason, sizeof(res->reason), "%s", line);
+			und_add(po, line, m->raw, m->raw_len);
+			report(rep, delivered + skipped ? CCP_PO_MSG_PARTIAL : CCP_PO_MSG_UNDELIVERABLE,
+			       key, keylen, line);
+		} else {
+			report(rep, delivered ? CCP_PO_MSG_DELIVERED : CCP_PO_MSG_DUPLICATE, key,
+			       keylen, "");
+		}
+		ccp_ccm_buf_free(&unknown);
+	}
+}
+
+static int cmp_delivery(const void *a, const void *b)
+{
+	const struct delivery *x = a, *y = b;
+	int c = strcmp(x->mbox, y->mbox);
+	return c ? c : (x->off > y->off) - (x->off < y->off);
+}
+
+/* Step 5: journal, mailboxes, log (commit), journal removed. */
+static int commit(struct ccp_po *po, struct plan *plan, char *err, size_t cap)
+{
+	bool s = po->o.sync;
+	struct stat st;
+	struct ccp_ccm_buf j;
+	int rc = CCP_PO_NOT_ACCESSIBLE, jfd = -1, logfd = -1;
+	bool created = false;
+
+	if (po->logbuf.len == 0)
+		return 0;
+	ccp_ccm_buf_init(&j);
+	if (plan->n > 1)
+		qsort(plan->d, plan->n, sizeof(*plan->d), cmp_delivery);
+	logfd = openat(po->dirfd, LOG, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+	if (logfd < 0 || fstat(logfd, &st) != 0)
+		goto io;
+	ccp_ccm_buf_printf(&j, "ccpump-journal 1\nlog %lld %lld\n", (long long)st.st_size,
+			   (long long)st.st_size + (long long)po->logbuf.len);
+	for (size_t i = 0; i < plan->n; i++) {
+		if (i && strcmp(plan->d[i].mbox, plan->d[i - 1].mbox) == 0)
+			continue;
+		struct stat ms;
+		long long old = -1;
+		if (fstatat(po->mboxfd, plan->d[i].mbox, &ms, AT_SYMLINK_NOFOLLOW) == 0) {
+			if (!S_ISREG(ms.st_mode)) {
+				/* Not ours to append to: refuse before touching anything. */
+				say(err, cap, "%s: mailbox %s is not a regular file", po->dir,
+				    plan->d[i].mbox);
+				close(logfd);
+				ccp_ccm_buf_free(&j);
+				return CCP_PO_NOT_ACCESSIBLE;
+			}
+			old = ms.st_size;
+		} else if (errno != ENOENT) {
+			goto io;
+		}
+		created |= old < 0;
+		ccp_ccm_buf_printf(&j, "mbox %lld %s\n", old, plan->d[i].mbox);
+	}
+	ccp_ccm_buf_adds(&j, "end\n");
+	jfd = openat(po->dirfd, JOURNAL, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
+	if (jfd < 0 || write_all(jfd, j.data, j.len) != 0 || sync_fd(jfd, s) != 0 ||
+	    sync_fd(po->dirfd, s) != 0)
+		goto io;
+	close(jfd);
+	jfd = -1;
+
+	for (size_t i = 0; i < plan->n;) {
+		int fd = openat(po->mboxfd, plan->d[i].mbox,
+				O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+		if (fd < 0)
+			goto undo;
+		size_t k = i;
+		for (; k < plan->n && strcmp(plan->d[k].mbox, plan->d[i].mbox) == 0; k++)
+			if (write_all(fd, po->canon.data + plan->d[k].off, plan->d[k].len) != 0)
+				break;
+		bool ok = k == plan->n || strcmp(plan->d[k].mbox, plan->d[i].mbox) != 0;
+		if (!ok || sync_fd(fd, s) != 0) {
+			close(fd);
+			goto undo;
+		}
+		close(fd);
+		i = k;
+	}
+	if (created && sync_fd(po->mboxfd, s) != 0)
+		goto undo;
+	if (po->o.fault.crash) {
+		/* As if the process died here: mailboxes appended, no commit.
+		 * The journal stays for the next import to undo. */
+		say(err, cap, "%s: crash injected before the commit", po->dir);
+		close(logfd);
+		ccp_ccm_buf_free(&j);
+		return CCP_PO_NOT_ACCESSIBLE;
+	}
+	/* The commit point. */
+	if (write_all(logfd, po->logbuf.data, po->logbuf.len) != 0 || sync_fd(logfd, s) != 0)
+		goto undo;
+	if (unlinkat(po->dirfd, JOURNAL, 0) != 0)
+		ccp_log(CCP_LOG_WARN, "%s/" JOURNAL ": cannot remove (%s); the next import will",
+			po->dir, strerror(errno));
+	close(logfd);
+	ccp_ccm_buf_free(&j);
+	return 0;
+undo:
+	say(err, cap, "%s: import failed, undone: %s", po->dir, strerror(errno));
+	/* A log written but not synced may or may not last: cut it back, so
+	 * that recovery undoes the mailboxes too and "undone" is true. */
+	if (ftruncate(logfd, st.st_size) != 0)
+		ccp_log(CCP_LOG_WARN, "%s/" LOG ": cannot cut back: %s", po->dir, strerror(errno));
+	close(logfd);
+	logfd = -1;
+	if (recover(po->dirfd, po->mboxfd, s, po->dir, NULL, 0) != 0)
+		say(err, cap, "%s: import failed and could not be undone (%s); the next import "
+			      "will retry", po->dir, strerror(errno));
+	ccp_ccm_buf_free(&j);
+	return rc;
+io:
+	say(err, cap, "%s: post office not accessible: %s", po->dir, strerror(errno));
+	if (jfd >= 0) {
+		close(jfd);
+		unlinkat(po->dirfd, JOURNAL, 0);
+	}
+	if (logfd >= 0)
+		close(logfd);
+	ccp_ccm_buf_free(&j);
+	return rc;
+}
+
+static int write_und(const char *path, const struct ccp_ccm_buf *und, bool s)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+	if (fd < 0)
+		return -1;
+	int rc = write_all(fd, und->data, und->len) == 0 && sync_fd(fd, s) == 0 ? 0 : -1;
+	close(fd);
+	return rc;
+}
+
+int ccp_po_import_buffer(struct ccp_po *po, const char *data, size_t len, const char *name,
+			 const char *und_path, struct ccp_po_result *res)
+{
+	return ccp_po_import_report(po, data, len, name, und_path, res, NULL, NULL);
+}
+
+int ccp_po_import_report(struct ccp_po *po, const char *data, size_t len, const char *name,
+			 const char *und_path, struct ccp_po_result *res, ccp_po_report_fn fn,
+			 void *arg)
+{
+	struct plan plan = { 0 };
+	struct sset batch = { 0 };
+	struct reports rep = { .on = fn != NULL };
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	name = name ? name : "(input)";
+	pthread_mutex_lock(&po->mu);
+	if (po->o.fault.rate > 0 &&
+	    (double)(next_rand(po) >> 11) * 0x1.0p-53 < po->o.fault.rate) {
+		rc = po->o.fault.code;
+		say(res->reason, sizeof(res->reason), "%s: %s (fault injected)", po->dir,
+		    rc == CCP_PO_LOCKED ? "post office locked by another process"
+					: "post office not accessible");
+		pthread_mutex_unlock(&po->mu);
+		return rc;
+	}
+	if (flock(po->lockfd, LOCK_EX | LOCK_NB) != 0) {
+		rc = errno == EWOULDBLOCK ? CCP_PO_LOCKED : CCP_PO_NOT_ACCESSIBLE;
+		say(res->reason, sizeof(res->reason), "%s: %s", po->dir,
+		    rc == CCP_PO_LOCKED ? "post office locked by another import"
+					: "cannot lock the post office");
+		pthread_mutex_unlock(&po->mu);
+		return rc;
+	}
+	if (po->o.fault.delay_ms) {
+		struct timespec ts = { po->o.fault.delay_ms / 1000,
+				       (long)(po->o.fault.delay_ms % 1000) * 1000000L };
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+	}
+	rc = recover(po->dirfd, po->mboxfd, po->o.sync, po->dir, res->reason, sizeof(res->reason));
+	if (!rc)
+		rc = catch_up(po, res->reason, sizeof(res->reason));
+	if (rc)
+		goto out;
+
+	ccp_ccm_buf_reset(&po->canon);
+	ccp_ccm_buf_reset(&po->logbuf);
+	ccp_ccm_buf_reset(&po->und);
+	ccp_ccm_buf_init(&rep.str);
+	plan_import(po, data, len, name, &plan, &batch, res, &rep, time(NULL));
+	if (res->messages == 0) {
+		say(res->reason, sizeof(res->reason), "%s: no message in the input", name);
+		rc = CCP_PO_UNDELIVERABLE;
+		goto out;
+	}
+	rc = commit(po, &plan, res->reason, sizeof(res->reason));
+	if (rc) {
+		res->delivered = res->skipped = 0;
+		goto out;
+	}
+	res->delivered = plan.n;
+	/* Committed: the batch joins the index, the log is folded in. */
+	for (size_t i = 0; i < batch.cap; i++)
+		if (batch.tab[i].s)
+			sset_add(&po->index, batch.tab[i].s, batch.tab[i].len);
+	po->indexed += (off_t)po->logbuf.len;
+	if (res->undeliverable) {
+		rc = CCP_PO_UNDELIVERABLE;
+		if (und_path && write_und(und_path, &po->und, po->o.sync) != 0)
+			ccp_log(CCP_LOG_ERROR, "%s: cannot write undeliverable messages: %s (they "
+				"are recorded in %s/" LOG ")", und_path, strerror(errno), po->dir);
+	}
+out:
+	flock(po->lockfd, LOCK_UN);
+	pthread_mutex_unlock(&po->mu);
+	/* Only a committed import has outcomes to report. */
+	if (rc == CCP_PO_OK || rc == CCP_PO_UNDELIVERABLE)
+		for (size_t i = 0; i < rep.n; i++)
+			fn(arg, rep.str.data + rep.r[i].key_off, rep.r[i].key_len, rep.r[i].outcome,
+			   rep.str.data + rep.r[i].reason_off);
+	ccp_free(rep.r);
+	ccp_ccm_buf_free(&rep.str);
+	ccp_free(plan.d);
+	sset_free(&batch);
+	return rc;
+}
+
+int ccp_po_import_file(struct ccp_po *po, const char *path, struct ccp_po_result *res)
+{
+	return ccp_po_import_file_report(po, path, res, NULL, NULL);
+}
+
+int ccp_po_import_file_report(struct ccp_po *po, const char *path, struct ccp_po_result *res,
+			      ccp_po_report_fn fn, void *arg)
+{
+	struct ccp_ccm_buf data, und;
+	ccp_ccm_buf_init(&data);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || read_fd(fd, &data) != 0) {
+		memset(res, 0, sizeof(*res));
+		say(res->reason, sizeof(res->reason), "%s: cannot read: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		ccp_ccm_buf_free(&data);
+		return CCP_PO_NOT_ACCESSIBLE;
+	}
+	close(fd);
+	ccp_ccm_buf_init(&und);
+	size_t n = strlen(path);
+	if (n > 4 && strcasecmp(path + n - 4, ".ccm") == 0)
+		ccp_ccm_buf_add(&und, path, n - 4);
+	else
+		ccp_ccm_buf_add(&und, path, n);
+	ccp_ccm_buf_adds(&und, ".und");
+	int rc = ccp_po_import_report(po, data.data ? data.data : "", data.len, path, und.data, res,
+				      fn, arg);
+	ccp_ccm_buf_free(&und);
+	ccp_ccm_buf_free(&data);
+	return rc;
+}
+
+/* ---- stats ---------------------------------------------------------------------- */
+
+int ccp_po_stats(const char *dir, struct ccp_po_stats *st, char *err, size_t cap)
+{
+	struct po_conf conf;
+	int dirfd;
+	memset(st, 0, sizeof(*st));
+	int rc = open_po_dir(dir, &dirfd, &conf, err, cap);
+	if (rc)
+		return rc;
+	int lockfd = openat(dirfd, "po.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+	int mboxfd = openat(dirfd, "mailboxes", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	struct ccp_ccm_buf b;
+	ccp_ccm_buf_init(&b);
+	if (lockfd < 0 || mboxfd < 0 || flock(lockfd, LOCK_EX) != 0) {
+		say(err, cap, "%s: post office not accessible: %s", dir, strerror(errno));
+		rc = CCP_PO_NOT_ACCESSIBLE;
+		goto out;
+	}
+	rc = recover(dirfd, mboxfd, true, dir, err, cap);
+	if (rc)
+		goto out;
+	if (read_at(dirfd, LOG, &b) != 0) {
+		say(err, cap, "%s/" LOG ": cannot read: %s", dir, strerror(errno));
+		rc = CCP_PO_NOT_ACCESSIBLE;
+		goto out;
+	}
+	struct sset pairs = { 0 }, keys = { 0 };
+	const char *p = b.data, *end = p + b.len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			break;
+		const char *k = p + 2;
+		const char *t1 = nl - p > 2 ? memchr(k, '\t', (size_t)(nl - k)) : NULL;
+		const char *t2 = t1 ? memchr(t1 + 1, '\t', (size_t)(nl - t1 - 1)) : NULL;
+		if (t2 && p[0] == 'D') {
+			st->delivered++;
+			sset_add(&keys, k, (size_t)(t1 - k));
+			if (!sset_add(&pairs, k, (size_t)(t2 - k)))
+				st->duplicate_deliveries++;
+		} else if (t2 && p[0] == 'S') {
+			st->skipped_duplicates++;
+		} else if (t2 && p[0] == 'U') {
+			st->undeliverable++;
+		}
+		p = nl + 1;
+	}
+	st->distinct_keys = keys.n;
+	sset_free(&pairs);
+	sset_free(&keys);
+	DIR *d = fdopendir(dup(mboxfd));
+	if (d) {
+		struct dirent *e;
+		while ((e = readdir(d)))
+			if (e->d_name[0] != '.')
+				st->mailboxes++;
+		closedir(d);
+	}
+out:
+	ccp_ccm_buf_free(&b);
+	if (lockfd >= 0)
+		close(lockfd);
+	if (mboxfd >= 0)
+		close(mboxfd);
+	close(dirfd);
+	return rc;
+}

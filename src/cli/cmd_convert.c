@@ -1,0 +1,166 @@
+/*
+ * cmd_convert.c: ccpump convert FILE... -> cc:Mail Import text.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ccpump/alloc.h"
+#include "ccpump/convert.h"
+#include "cli/commands.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ccpump convert [OPTIONS] FILE...\n"
+		"Converts RFC 5322 messages to one cc:Mail Import file (docs/ccmail-format.md).\n\n"
+		"  -o, --out FILE        write to FILE instead of standard output\n"
+		"      --site NAME       'at SITE' of foreign addresses (default EXSITE)\n"
+		"      --native DOM=PO   addresses @DOM are users of cc:Mail post office PO\n"
+		"                        (repeatable; default none)\n"
+		"      --map FILE        address rules: 'native DOM PO', 'user ADDR NAME', 'site S'\n"
+		"      --codepage CP     437 or 850 (default 437)\n"
+		"      --addr-buffer N   address buffer in octets: 4096 (Import 8.2x and\n"
+		"                        earlier, the default) or up to 163840\n"
+		"      --long-names      keep long attachment names (default 8.3)\n"
+		"      --v8-attachments  no date stamp after file names (default: stamp)\n"
+		"      --no-spool-id     no X-Spool-Id line: strict Lotus output (default: on)\n"
+		"      --key KEY         message key for X-Spool-Id (default: the file's name)\n"
+		"      --keep-brackets   do not map [ ] for Import 8.x (default: map)\n"
+		"      --html-as-file    HTML-only mail as BODY.HTM (default: text rendering)\n"
+		"  -h, --help            this text\n"
+		"Exit status: 0 all converted, 1 some refused (reason on stderr), 2 bad usage.\n");
+}
+
+int ccp_cmd_convert(int argc, char **argv)
+{
+	enum { O_SITE = 256, O_NATIVE, O_MAP, O_CP, O_AB, O_LONG, O_V8, O_NOSPOOL, O_KEY,
+	       O_BRACKETS, O_HTML };
+	static const struct option lo[] = {
+		{ "out", required_argument, NULL, 'o' },
+		{ "site", required_argument, NULL, O_SITE },
+		{ "native", required_argument, NULL, O_NATIVE },
+		{ "map", required_argument, NULL, O_MAP },
+		{ "codepage", required_argument, NULL, O_CP },
+		{ "addr-buffer", required_argument, NULL, O_AB },
+		{ "long-names", no_argument, NULL, O_LONG },
+		{ "v8-attachments", no_argument, NULL, O_V8 },
+		{ "no-spool-id", no_argument, NULL, O_NOSPOOL },
+		{ "key", required_argument, NULL, O_KEY },
+		{ "keep-brackets", no_argument, NULL, O_BRACKETS },
+		{ "html-as-file", no_argument, NULL, O_HTML },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ccp_convert_opts o;
+	struct ccp_convert_map *map = ccp_convert_map_new();
+	const char *out_path = NULL, *key = NULL;
+	char *site = NULL, err[512];
+	int c, rc = CCP_EXIT_USAGE;
+
+	ccp_convert_opts_default(&o);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'o': out_path = optarg; break;
+		case O_SITE:
+			ccp_free(site);
+			site = ccp_strdup(optarg);
+			break;
+		case O_NATIVE: {
+			char *eq = strchr(optarg, '=');
+			if (!eq || eq == optarg || !eq[1]) {
+				fprintf(stderr, "ccpump convert: --native wants DOMAIN=PO, got '%s'\n", optarg);
+				goto out;
+			}
+			*eq = '\0';
+			ccp_convert_map_add_native(map, optarg, eq + 1);
+			break;
+		}
+		case O_MAP:
+			if (ccp_convert_map_load(map, optarg, &site, err, sizeof(err)) != 0) {
+				fprintf(stderr, "ccpump convert: %s\n", err);
+				goto out;
+			}
+			break;
+		case O_CP:
+			if (!ccp_codepage_parse(optarg, &o.codepage)) {
+				fprintf(stderr, "ccpump convert: --codepage: '%s' is not 437 or 850\n", optarg);
+				goto out;
+			}
+			break;
+		case O_AB: {
+			char *e;
+			unsigned long v = strtoul(optarg, &e, 10);
+			if (*e || v < 64 || v > CCP_CCM_ADDR_BUFFER_LARGE) {
+				fprintf(stderr, "ccpump convert: --addr-buffer: '%s' is not 64..163840\n", optarg);
+				goto out;
+			}
+			o.addr_buffer = v;
+			break;
+		}
+		case O_LONG: o.long_names = true; break;
+		case O_V8: o.v8_attachments = true; break;
+		case O_NOSPOOL: o.spool_id = false; break;
+		case O_KEY: key = optarg; break;
+		case O_BRACKETS: o.import8 = false; break;
+		case O_HTML: o.html_as_file = true; break;
+		case 'h':
+			usage(stdout);
+			rc = 0;
+			goto out;
+		default:
+			usage(stderr);
+			goto out;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "ccpump convert: no input file (try --help)\n");
+		goto out;
+	}
+	if (key && argc - optind > 1) {
+		fprintf(stderr, "ccpump convert: --key needs exactly one FILE\n");
+		goto out;
+	}
+	if (site)
+		o.site = site;
+	o.map = map;
+	struct ccp_convert *cv = ccp_convert_new(&o);
+	if (!cv) {
+		fprintf(stderr, "ccpump convert: iconv cannot convert to CP%d: %s\n",
+			(int)o.codepage, strerror(errno));
+		rc = 1;
+		goto out;
+	}
+	struct ccp_ccm_buf buf;
+	ccp_ccm_buf_init(&buf);
+	rc = 0;
+	for (int i = optind; i < argc; i++) {
+		if (ccp_convert_file(cv, argv[i], key, &buf) != CCP_CONVERT_OK) {
+			fprintf(stderr, "ccpump convert: %s\n", ccp_convert_error(cv));
+			rc = 1;
+		}
+	}
+	ccp_convert_free(cv);
+	FILE *f = out_path ? fopen(out_path, "wb") : stdout;
+	if (!f) {
+		fprintf(stderr, "ccpump convert: %s: cannot create: %s\n", out_path, strerror(errno));
+		rc = 1;
+	} else {
+		bool ok = buf.len == 0 || fwrite(buf.data, 1, buf.len, f) == buf.len;
+		ok = (out_path ? fclose(f) : fflush(f)) == 0 && ok;
+		if (!ok) {
+			fprintf(stderr, "ccpump convert: %s: write failed\n", out_path ? out_path : "stdout");
+			rc = 1;
+		}
+	}
+	ccp_ccm_buf_free(&buf);
+	ccp_convert_shutdown();
+out:
+	ccp_free(site);
+	ccp_convert_map_free(map);
+	return rc;
+}

@@ -1,0 +1,84 @@
+/* Helpers shared by the post office tests: temporary directories and files. */
+#ifndef CCPUMP_TESTS_PO_UTIL_H
+#define CCPUMP_TESTS_PO_UTIL_H
+
+#define _GNU_SOURCE
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "ccpump/ccm.h"
+
+static inline int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb; (void)flag; (void)ftw;
+	return remove(p);
+}
+
+static inline void rm_tree(const char *dir)
+{
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static inline char *temp_dir(void)
+{
+	const char *t = getenv("TMPDIR");
+	char buf[512];
+	snprintf(buf, sizeof(buf), "%s/ccpump-test-XXXXXX", t && *t ? t : "/tmp");
+	CHECK(mkdtemp(buf) != NULL);
+	return strdup(buf);
+}
+
+static inline void write_file(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	CHECK(f != NULL);
+	CHECK(fwrite(data, 1, len, f) == len);
+	CHECK(fclose(f) == 0);
+}
+
+static inline char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	char *b = malloc((size_t)n + 1);
+	CHECK(fread(b, 1, (size_t)n, f) == (size_t)n);
+	fclose(f);
+	b[n] = '\0';
+	*len = (size_t)n;
+	return b;
+}
+
+/* Appends one message with a single Text item to B. */
+static inline void msg_text(struct ccp_ccm_buf *b, const char *key, const char *from, const char *date,
+		     const char *const *rcpt, const char *subject, const char *text)
+{
+	struct ccp_ccm_msg m;
+	ccp_ccm_msg_init(&m);
+	m.from = from;
+	m.from_len = strlen(from);
+	m.date = date;
+	m.date_len = strlen(date);
+	for (; *rcpt; rcpt++)
+		ccp_ccm_msg_add_rcpt(&m, CCP_CCM_TO, *rcpt, strlen(*rcpt));
+	if (subject) {
+		m.subject = subject;
+		m.subject_len = strlen(subject);
+	}
+	if (key)
+		ccp_ccm_msg_add_ext(&m, "X-Spool-Id", key, strlen(key));
+	struct ccp_ccm_item *it = ccp_ccm_msg_add_item(&m, CCP_CCM_ITEM_TEXT);
+	it->data = (const uint8_t *)text;
+	it->len = strlen(text);
+	CHECK(ccp_ccm_write(b, &m) == 0);
+	ccp_ccm_msg_free(&m);
+}
+
+#endif

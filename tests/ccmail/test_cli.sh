@@ -1,0 +1,86 @@
+#!/bin/sh
+# test_cli: the ccpump convert, po and import commands end to end, and every
+# exit code of import as a script or the pump sees it.
+# usage: test_cli.sh PATH/TO/ccpump tests/data
+set -u
+CCPUMP=$1
+DATA=$2
+T=$(mktemp -d "${TMPDIR:-/tmp}/ccpump-cli-XXXXXX")
+trap 'rm -rf "$T"' EXIT
+export TZ=UTC
+unset CCPUMP_PO_FAULT
+fail() { echo "test_cli: FAILED: $*" >&2; exit 1; }
+expect() { # expect CODE command...
+	want=$1; shift
+	"$@" >"$T/out" 2>"$T/err"; got=$?
+	[ "$got" = "$want" ] || { cat "$T/err" >&2; fail "'$*' exited $got, not $want"; }
+}
+
+# usage errors: 2
+expect 2 "$CCPUMP" convert
+expect 2 "$CCPUMP" convert --codepage 1252 "$DATA/mixed.eml"
+expect 2 "$CCPUMP" import "$DATA/mixed.eml"
+expect 2 "$CCPUMP" po frobnicate
+expect 2 "$CCPUMP" import --po "$T/po" --fault rate=7 x.ccm
+expect 0 "$CCPUMP" convert --help
+grep -q -- "--addr-buffer" "$T/out" || fail "convert --help lacks --addr-buffer"
+
+# convert: a message with a key, and a refusal named with its reason
+expect 0 "$CCPUMP" convert --native ccmail.example.com=HUBPO1 -o "$T/Msg0001.ccm" \
+	"$DATA/mixed.eml" "$DATA/envelope.eml"
+grep -q "X-Spool-Id: mixed.eml" "$T/Msg0001.ccm" || fail "no X-Spool-Id line"
+expect 1 "$CCPUMP" convert -o "$T/refused.ccm" "$DATA/gen/no-from.eml"
+grep -q "no-from.eml: refused: empty or missing From" "$T/err" || fail "refusal reason"
+expect 0 "$CCPUMP" convert --no-spool-id "$DATA/mixed.eml"
+grep -q "X-Spool-Id" "$T/out" && fail "--no-spool-id still wrote X-Spool-Id"
+
+# 1: no such directory; 3: a directory that is not a post office
+expect 1 "$CCPUMP" import --po "$T/missing" "$T/Msg0001.ccm"
+mkdir "$T/notpo"
+expect 3 "$CCPUMP" import --po "$T/notpo" "$T/Msg0001.ccm"
+grep -q "not a post office" "$T/err" || fail "3 without its reason"
+
+# 0: imported; again: skipped duplicates, still 0
+expect 0 "$CCPUMP" po init --po "$T/po"
+expect 3 "$CCPUMP" po init --po "$T/po"
+expect 0 "$CCPUMP" import --po "$T/po" "$T/Msg0001.ccm"
+grep -q "2 messages, 4 delivered, 0 skipped" "$T/out" || fail "first import counts: $(cat "$T/out")"
+expect 0 "$CCPUMP" import --po "$T/po" "$T/Msg0001.ccm"
+grep -q "0 delivered, 4 skipped duplicates" "$T/out" || fail "second import counts"
+# 1: the input cannot be read
+expect 1 "$CCPUMP" import --po "$T/po" "$T/nope.ccm"
+
+# 4: locked (injected by flag and by environment); 1 injected
+expect 4 "$CCPUMP" import --po "$T/po" --fault rate=1,code=4 "$T/Msg0001.ccm"
+expect 1 env CCPUMP_PO_FAULT="rate=1,code=1" "$CCPUMP" import --po "$T/po" "$T/Msg0001.ccm"
+# 4: another holder of the lock (this shell, on fd 9) while import runs
+exec 9>>"$T/po/po.lock"
+flock -n 9 || fail "cannot take the lock for the test"
+expect 4 "$CCPUMP" import --po "$T/po" "$T/Msg0001.ccm"
+grep -q "locked by another import" "$T/err" || fail "4 without its reason"
+exec 9>&-
+# a slow import (delay_ms) still imports: here only duplicates, exit 0
+expect 0 env CCPUMP_PO_FAULT="delay_ms=200" "$CCPUMP" import --po "$T/po" "$T/Msg0001.ccm"
+
+# 5: undeliverable -> the .und file beside the input, with the reason
+printf 'Message:\r\n\r\nFrom: A at B\r\nDate: 13/45/98 8:39\r\nTo: C at D\r\nContents:\r\n\r\n' >"$T/Msg0002.ccm"
+expect 5 "$CCPUMP" import --po "$T/po" "$T/Msg0002.ccm"
+grep -q "Unknown Date Format" "$T/Msg0002.und" || fail ".und lacks the reason"
+
+# a user directory: unknown recipients are undeliverable, known ones delivered
+printf 'Doe, John at HUBPO1\nAdmin at HUBPO1\n' >"$T/users"
+expect 0 "$CCPUMP" po init --po "$T/po2" --users "$T/users"
+expect 5 "$CCPUMP" import --po "$T/po2" "$T/Msg0001.ccm"
+grep -q "unknown recipient" "$T/err" || fail "unknown recipient reason"
+grep -q "2 delivered" "$T/out" || fail "known recipients not delivered: $(cat "$T/out")"
+# -v: one line per message, with its key and outcome
+expect 5 "$CCPUMP" import -v --po "$T/po2" "$T/Msg0001.ccm"
+grep -q "^  mixed.eml partial .*unknown recipient" "$T/out" || fail "-v: $(cat "$T/out")"
+grep -q "^  envelope.eml undeliverable .*unknown recipient" "$T/out" || fail "-v: $(cat "$T/out")"
+
+# stats: the counts, and no duplicate delivery ever
+expect 0 "$CCPUMP" po stats --po "$T/po" --json
+grep -q '"delivered": 4, "distinct_keys": 2, "duplicate_deliveries": 0, "skipped_duplicates": 8' "$T/out" \
+	|| fail "stats: $(cat "$T/out")"
+expect 3 "$CCPUMP" po stats --po "$T/notpo"
+echo "test_cli: ok"

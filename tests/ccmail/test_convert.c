@@ -1,0 +1,413 @@
+#define _GNU_SOURCE /* memmem */
+/*
+ * test_convert: RFC 5322/MIME -> cc:Mail, read back with the strict reader.
+ * Addresses, subjects in several charsets, the 20 KB text limit, the address
+ * buffer, attachments (binary, long names, many, nested), HTML-only mail, and
+ * a corpus of broken messages that must each convert or be refused with a
+ * reason, never crash.  argv[1] is tests/data.
+ */
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "ccpump/ccm.h"
+#include "ccpump/convert.h"
+
+static const char *datadir;
+static struct ccp_ccm_buf out, u8;
+static struct ccp_ccm_msg m;
+
+static bool eq(const void *p, size_t n, const char *s)
+{
+	return n == strlen(s) && memcmp(p, s, n) == 0;
+}
+
+static bool contains(const void *p, size_t n, const char *s)
+{
+	return memmem(p, n, s, strlen(s)) != NULL;
+}
+
+/* Converts a string; on success reads the result back into m (exactly one
+ * message, no size warnings). */
+static enum ccp_convert_status conv(struct ccp_convert *c, const char *text, const char *key)
+{
+	ccp_ccm_buf_reset(&out);
+	struct ccp_convert_input in = { .data = text, .len = strlen(text), .name = "t.eml",
+					.key = key, .now = 86400 * 365 };
+	enum ccp_convert_status st = ccp_convert_message(c, &in, &out);
+	if (st == CCP_CONVERT_OK) {
+		struct ccp_ccm_reader r;
+		ccp_ccm_reader_init(&r, out.data, out.len, "out.ccm");
+		CHECK(ccp_ccm_reader_next(&r, &m) == 1);
+		CHECK_EQ_U64(m.warnings, 0);
+		struct ccp_ccm_msg m2;
+		ccp_ccm_msg_init(&m2);
+		CHECK(ccp_ccm_reader_next(&r, &m2) == 0);
+		ccp_ccm_msg_free(&m2);
+	} else {
+		CHECK(ccp_convert_error(c)[0] != '\0');
+		CHECK(strstr(ccp_convert_error(c), "t.eml: refused: ") != NULL);
+		CHECK_EQ_U64(out.len, 0);
+	}
+	return st;
+}
+
+static char *slurp(const char *name, size_t *len)
+{
+	char path[1024];
+	snprintf(path, sizeof(path), "%s/%s", datadir, name);
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		fprintf(stderr, "cannot open %s\n", path);
+	CHECK(f != NULL);
+	char *buf = malloc(1 << 20);
+	*len = fread(buf, 1, 1 << 20, f);
+	fclose(f);
+	buf[*len] = '\0';
+	return buf;
+}
+
+static enum ccp_convert_status conv_file(struct ccp_convert *c, const char *name)
+{
+	size_t len;
+	char *text = slurp(name, &len);
+	ccp_ccm_buf_reset(&out);
+	struct ccp_convert_input in = { .data = text, .len = len, .name = name, .key = name };
+	enum ccp_convert_status st = ccp_convert_message(c, &in, &out);
+	if (st == CCP_CONVERT_OK) {
+		struct ccp_ccm_reader r;
+		ccp_ccm_reader_init(&r, out.data, out.len, name);
+		CHECK(ccp_ccm_reader_next(&r, &m) == 1);
+		CHECK_EQ_U64(m.warnings, 0);
+	} else {
+		CHECK(strstr(ccp_convert_error(c), name) != NULL);
+	}
+	free(text);
+	return st;
+}
+
+static struct ccp_convert *make(struct ccp_convert_opts *o, struct ccp_convert_map *map)
+{
+	o->map = map;
+	struct ccp_convert *c = ccp_convert_new(o);
+	CHECK(c != NULL);
+	return c;
+}
+
+static void test_addresses(struct ccp_convert_map *map)
+{
+	struct ccp_convert_opts o;
+	ccp_convert_opts_default(&o);
+	o.site = "EXSITE";
+	struct ccp_convert *c = make(&o, map);
+
+	CHECK(conv_file(c, "mixed.eml") == CCP_CONVERT_OK);
+	CHECK(eq(m.from, m.from_len, "\"Smith; Sally\" [SMTP:sally@exchange.example.com] at EXSITE"));
+	CHECK_EQ_U64(m.nrcpt, 3);
+	CHECK(m.rcpt[0].kind == CCP_CCM_TO && eq(m.rcpt[0].addr, m.rcpt[0].addr_len, "Doe, John at HUBPO1"));
+	CHECK(eq(m.rcpt[1].addr, m.rcpt[1].addr_len, "\"Test User\" [SMTP:user@internet.example] at EXSITE"));
+	CHECK(m.rcpt[2].kind == CCP_CCM_CC && eq(m.rcpt[2].addr, m.rcpt[2].addr_len, "Admin at HUBPO1"));
+	/* Subject: RFC 2047 decoded, é in CP437 is 0x82, € cannot map, [ ] -> ( ). */
+	CHECK(eq(m.subject, m.subject_len, "Caf\x82 (draft) ?"));
+	const struct ccp_ccm_ext *x = ccp_ccm_msg_ext(&m, "X-Spool-Id");
+	CHECK(x && eq(x->value, x->value_len, "mixed.eml"));
+	CHECK_EQ_U64(m.nitem, 2);
+	CHECK(m.item[0].kind == CCP_CCM_ITEM_TEXT);
+	CHECK(eq(m.item[0].data, m.item[0].len, "Caf\x82 is open.\r\nBye\r\n"));
+	CHECK(m.item[1].kind == CCP_CCM_ITEM_FILE);
+	CHECK(eq(m.item[1].title, m.item[1].title_len, "QUARTE~1.XLS"));
+	CHECK(m.item[1].stamp_len > 0);
+	CHECK(eq(m.item[1].data, m.item[1].len, "\x00\x01\x02\x03\x04\x05") ||
+	      (m.item[1].len == 6 && memcmp(m.item[1].data, "\x00\x01\x02\x03\x04\x05", 6) == 0));
+
+	/* Explicit user mapping wins; a native user without display name. */
+	CHECK(conv(c, "From: jane.roe@ccmail.example.com\r\nTo: boss@example.org\r\n"
+		      "Cc: weird@example.org\r\n\r\nx\r\n", NULL) == CCP_CONVERT_OK);
+	CHECK(eq(m.from, m.from_len, "Roe, Jane at HUBPO1"));
+	CHECK(eq(m.rcpt[0].addr, m.rcpt[0].addr_len, "Boss, The at HUB"));
+	CHECK(eq(m.rcpt[1].addr, m.rcpt[1].addr_len, "\"weird@example.org\" [SMTP:weird@example.org] at EXSITE"));
+	CHECK(ccp_ccm_msg_ext(&m, "X-Spool-Id") == NULL); /* no key given */
+	ccp_convert_free(c);
+
+	/* Strict Lotus output: no extension line even with a key. */
+	o.spool_id = false;
+	c = make(&o, map);
+	CHECK(conv(c, "From: a@x.org\r\nTo: b@y.org\r\nSubject: [x]\r\n\r\nhi\r\n", "K1") == CCP_CONVERT_OK);
+	CHECK_EQ_U64(m.next, 0);
+	CHECK(eq(m.subject, m.subject_len, "(x)"));
+	ccp_convert_free(c);
+	o.spool_id = true;
+	o.import8 = false;
+	c = make(&o, map);
+	CHECK(conv(c, "From: a@x.org\r\nTo: b@y.org\r\nSubject: [x]\r\n\r\nhi\r\n", "K1") == CCP_CONVERT_OK);
+	CHECK(eq(m.subject, m.subject_len, "[x]"));
+	CHECK(eq(m.ext[0].value, m.ext[0].value_len, "K1"));
+	ccp_convert_free(c);
+}
+
+static void test_envelope_and_date(struct ccp_convert_map *map)
+{
+	struct ccp_convert_opts o;
+	ccp_convert_opts_default(&o);
+	struct ccp_convert *c = make(&o, map);
+	size_t len;
+	char *text = slurp("envelope.eml", &len);
+	const char *env[] = { "team@example.org", "pat.lee@ccmail.example.com" };
+	struct ccp_convert_input in = { .data = text, .len = len, .name = "envelope.eml",
+					.envelope = env, .nenvelope = 2 };
+	ccp_ccm_buf_reset(&out);
+	CHECK(ccp_convert_message(c, &in, &out) == CCP_CONVERT_OK);
+	struct ccp_ccm_reader r;
+	ccp_ccm_reader_init(&r, out.data, out.len, "o");
+	CHECK(ccp_ccm_reader_next(&r, &m) == 1);
+	CHECK_EQ_U64(m.nrcpt, 2);
+	CHECK(m.rcpt[1].kind == CCP_CCM_BCC && eq(m.rcpt[1].addr, m.rcpt[1].addr_len, "Lee, Pat at HUBPO1"));
+	/* 23:59 -0500 is 04:59 UTC the next day (TZ=UTC in this test). */
+	CHECK(eq(m.date, m.date_len, "1/1/26 4:59"));
+	/* UTF-8 body into CP437: Ø has no place in CP437, ü is 0x81. */
+	CHECK(eq(m.item[0].data, m.item[0].len, "?rsted met M\x81ller.\r\n"));
+	ccp_convert_free(c);
+
+	/* CP850 has Ø (0x9D). */
+	o.codepage = CCP_CP850;
+	c = make(&o, map);
+	ccp_ccm_buf_reset(&out);
+	CHECK(ccp_convert_message(c, &in, &out) == CCP_CONVERT_OK);
+	CHECK(contains(out.data, out.len, "\x9drsted met M\x81ller.\r\n"));
+	ccp_convert_free(c);
+	free(text);
+}
+
+static void test_limits(struct ccp_convert_map *map)
+{
+	struct ccp_convert_opts o;
+	ccp_convert_opts_default(&o);
+	struct ccp_convert *c = make(&o, map);
+
+	CHECK(conv(c, "To: b@y.org\r\n\r\nhi\r\n", NULL) == CCP_CONVERT_ERR_NO_FROM);
+	CHECK(strstr(ccp_convert_error(c), "Q192594") != NULL);
+	CHECK(conv(c, "From: \r\nTo: b@y.org\r\n\r\nhi\r\n", NULL) == CCP_CONVERT_ERR_NO_FROM);
+	CHECK(conv(c, "From: <>\r\nTo: b@y.org\r\n\r\nhi\r\n", NULL) == CCP_CONVERT_ERR_NO_FROM);
+	CHECK(conv(c, "From: a@x.org\r\n\r\nhi\r\n", NULL) == CCP_CONVERT_ERR_NO_RCPT);
+
+	/* The address buffer: find the recipient count where it overflows,
+	 * and check the boundary octet by octet. */
+	struct ccp_ccm_buf t;
+	ccp_ccm_buf_init(&t);
+	ccp_ccm_buf_adds(&t, "From: a@x.org\r\nTo: ");
+	size_t n = 0;
+	for (; n < 200; n++)
+		ccp_ccm_buf_printf(&t, "%su%03zu@y.org", n ? ", " : "", n);
+	ccp_ccm_buf_adds(&t, "\r\n\r\nhi\r\n");
+	CHECK(conv(c, t.data, NULL) == CCP_CONVERT_ERR_HEADER_FULL);
+	CHECK(strstr(ccp_convert_error(c), "Header Buffer Full") != NULL);
+	/* From line: 6 + 45 + 2; each To line: 4 + 50 + 2 = 56 octets. */
+	size_t from_line = 6 + strlen("\"a@x.org\" [SMTP:a@x.org] at EXSITE") + 2;
+	size_t to_line = 4 + strlen("\"u000@y.org\" [SMTP:u000@y.org] at EXSITE") + 2;
+	size_t fit = (4096 - from_line) / to_line; /* recipients that fit */
+	ccp_ccm_buf_reset(&t);
+	ccp_ccm_buf_adds(&t, "From: a@x.org\r\nTo: ");
+	for (size_t i = 0; i < fit; i++)
+		ccp_ccm_buf_printf(&t, "%su%03zu@y.org", i ? ", " : "", i);
+	ccp_ccm_buf_adds(&t, "\r\n\r\nhi\r\n");
+	CHECK(conv(c, t.data, NULL) == CCP_CONVERT_OK);
+	CHECK_EQ_U64(ccp_ccm_addr_bytes(&m), from_line + fit * to_line);
+	CHECK(ccp_ccm_addr_bytes(&m) <= 4096 && ccp_ccm_addr_bytes(&m) + to_line > 4096);
+	ccp_ccm_buf_reset(&t);
+	ccp_ccm_buf_adds(&t, "From: a@x.org\r\nTo: ");
+	for (size_t i = 0; i <= fit; i++)
+		ccp_ccm_buf_printf(&t, "%su%03zu@y.org", i ? ", " : "", i);
+	ccp_ccm_buf_adds(&t, "\r\n\r\nhi\r\n");
+	CHECK(conv(c, t.data, NULL) == CCP_CONVERT_ERR_HEADER_FULL);
+	ccp_convert_free(c);
+	/* The same message fits the 160 KB buffer of later Import versions. */
+	o.addr_buffer = CCP_CCM_ADDR_BUFFER_LARGE;
+	c = make(&o, map);
+	CHECK(conv(c, t.data, NULL) == CCP_CONVERT_OK);
+	CHECK_EQ_U64(m.nrcpt, fit + 1);
+	ccp_ccm_buf_free(&t);
+
+	/* A body over 20 KB goes as UNNAMED.TXT; 20480 octets still fit. */
+	struct ccp_convert_stats st;
+	CHECK(conv_file(c, "gen/long-body.eml") == CCP_CONVERT_OK);
+	ccp_convert_last_stats(c, &st);
+	CHECK(st.body_as_file);
+	CHECK_EQ_U64(m.nitem, 2);
+	CHECK(m.item[1].kind == CCP_CCM_ITEM_FILE && eq(m.item[1].title, m.item[1].title_len, "UNNAMED.TXT"));
+	CHECK_EQ_U64(m.item[1].len, 600 * 57);
+	struct ccp_ccm_buf b;
+	ccp_ccm_buf_init(&b);
+	ccp_ccm_buf_adds(&b, "From: a@x.org\r\nTo: b@y.org\r\n\r\n");
+	for (int i = 0; i < 20480 / 64; i++)
+		ccp_ccm_buf_printf(&b, "%062d\r\n", i);
+	CHECK(conv(c, b.data, NULL) == CCP_CONVERT_OK);
+	CHECK_EQ_U64(m.nitem, 1);
+	CHECK_EQ_U64(m.item[0].len, 20480);
+	ccp_ccm_buf_adds(&b, "x\r\n");
+	CHECK(conv(c, b.data, NULL) == CCP_CONVERT_OK);
+	CHECK_EQ_U64(m.nitem, 2);
+	CHECK_EQ_U64(m.item[1].len, 20483);
+	ccp_ccm_buf_free(&b);
+	ccp_convert_free(c);
+}
+
+static void test_charsets(struct ccp_convert_map *map)
+{
+	struct ccp_convert_opts o;
+	ccp_convert_opts_default(&o);
+	struct ccp_convert *c = make(&o, map);
+	struct ccp_convert_stats st;
+
+	CHECK(conv_file(c, "gen/charset-01-iso-8859-1.eml") == CCP_CONVERT_OK);
+	/* "Café crème, à bientôt. Grüße" in CP437. */
+	CHECK(eq(m.item[0].data, m.item[0].len,
+		 "Caf\x82 cr\x8ame, \x85 bient\x93t. Gr\x81\xe1" "e\r\n"));
+	CHECK(eq(m.subject, m.subject_len, "Caf\x82 cr\x8ame, \x85 bient\x93t. Gr\x81\xe1" "e"));
+	CHECK(conv_file(c, "gen/charset-05-windows-1252.eml") == CCP_CONVERT_OK);
+	ccp_convert_last_stats(c, &st);
+	CHECK(contains(m.item[0].data, m.item[0].len, "\x82t\x82"));
+	CHECK(st.substitutions >= 4); /* the quotes, the dash and € have no CP437 place */
+	/* Cyrillic and Japanese have no CP437 place at all: '?' each. */
+	CHECK(conv_file(c, "gen/charset-03-koi8-r.eml") == CCP_CONVERT_OK);
+	CHECK(eq(m.item[0].data, m.item[0].len, "??????, ???\r\n"));
+	CHECK(conv_file(c, "gen/charset-00-iso-2022-jp.eml") == CCP_CONVERT_OK);
+	CHECK(eq(m.item[0].data, m.item[0].len, "????????\r\n"));
+	CHECK(conv_file(c, "gen/unknown-charset.eml") == CCP_CONVERT_OK);
+	CHECK(eq(m.item[0].data, m.item[0].len, "caf?\r\n"));
+	ccp_convert_free(c);
+}
+
+static size_t count_kind(enum ccp_ccm_item_kind k)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < m.nitem; i++)
+		n += m.item[i].kind == k;
+	return n;
+}
+
+static void test_attachments(struct ccp_convert_map *map)
+{
+	struct ccp_convert_opts o;
+	ccp_convert_opts_default(&o);
+	struct ccp_convert *c = make(&o, map);
+
+	CHECK(conv_file(c, "gen/attach-binary.eml") == CCP_CONVERT_OK);
+	CHECK_EQ_U64(m.nitem, 2);
+	CHECK(eq(m.item[1].title, m.item[1].title_len, "AVERYL~1.DAT"));
+	CHECK_EQ_U64(m.item[1].len, 2048);
+	for (size_t i = 0; i < 2048; i++)
+		CHECK(m.item[1].data[i] == (uint8_t)i);
+
+	CHECK(conv_file(c, "gen/attach-many.eml") == CCP_CONVERT_OK);
+	CHECK_EQ_U64(count_kind(CCP_CCM_ITEM_FILE), 60);
+	/* 8.3 names, all different. */
+	for (size_t i = 1; i < m.nitem; i++) {
+		CHECK(m.item[i].title_len <= 12);
+		for (size_t k = 1; k < i; k++)
+			CHECK(!(m.item[i].title_len == m.item[k].title_len &&
+				memcmp(m.item[i].title, m.item[k].title, m.item[i].title_len) == 0));
+	}
+
+	CHECK(conv_file(c, "gen/nested.eml") == CCP_CONVERT_OK);
+	/* plain (not the HTML alternative), the PNG, the embedded message. */
+	CHECK_EQ_U64(m.nitem, 3);
+	CHECK(eq(m.item[0].data, m.item[0].len, "plain version\r\n"));
+	CHECK(eq(m.item[1].title, m.item[1].title_len, "ATT00001.PNG"));
+	CHECK(eq(m.item[2].title, m.item[2].title_len, "MESSAGE.EML"));
+	CHECK(contains(m.item[2].data, m.item[2].len, "inner body"));
+
+	CHECK(conv_file(c, "gen/html-only.eml") == CCP_CONVERT_OK);
+	CHECK_EQ_U64(m.nitem, 1);
+	CHECK(eq(m.item[0].data, m.item[0].len,
+		 "Title\r\n\r\nFirst & second <para>!\r\n\r\n* one\r\n* two\r\n"));
+	/* Groups are expanded (an empty one adds nobody); an RFC 2231 file
+	 * name is decoded and made 8.3. */
+	CHECK(conv_file(c, "group-rfc2231.eml") == CCP_CONVERT_OK);
+	CHECK(eq(m.from, m.from_len, "Lee, Pat at HUBPO1"));
+	CHECK_EQ_U64(m.nrcpt, 2);
+	CHECK(eq(m.rcpt[0].addr, m.rcpt[0].addr_len, "\"Ann Smith\" [SMTP:ann@example.org] at EXSITE"));
+	CHECK(eq(m.rcpt[1].addr, m.rcpt[1].addr_len, "Bob at HUBPO1"));
+	CHECK(eq(m.subject, m.subject_len, "Bericht \x81" "ber Q3"));
+	CHECK(eq(m.date, m.date_len, "3/13/26 8:05")); /* 09:05 +0100 in UTC */
+	CHECK(eq(m.item[1].title, m.item[1].title_len, "BERICH~1.PDF"));
+	CHECK(eq(m.item[1].stamp, m.item[1].stamp_len, "3/13/26 8:05AM"));
+	CHECK(eq(m.item[1].data, m.item[1].len, "%PDF-1.4\n"));
+	ccp_convert_free(c);
+
+	o.long_names = true;
+	o.v8_attachments = true;
+	o.html_as_file = true;
+	c = make(&o, map);
+	CHECK(conv_file(c, "group-rfc2231.eml") == CCP_CONVERT_OK);
+	CHECK(eq(m.item[1].title, m.item[1].title_len, "Bericht \x81" "ber Q3.pdf")); /* ü: CP437 0x81 */
+	CHECK(conv_file(c, "gen/attach-binary.eml") == CCP_CONVERT_OK);
+	CHECK(eq(m.item[1].title, m.item[1].title_len, "a very long attachment name with spaces.data"));
+	CHECK_EQ_U64(m.item[1].stamp_len, 0);
+	CHECK(conv_file(c, "gen/html-only.eml") == CCP_CONVERT_OK);
+	CHECK(m.item[0].kind == CCP_CCM_ITEM_FILE && eq(m.item[0].title, m.item[0].title_len, "BODY.HTM"));
+	ccp_convert_free(c);
+}
+
+/* Every file of the generated corpus converts or is refused with a reason. */
+static void test_corpus(struct ccp_convert_map *map)
+{
+	struct ccp_convert_opts o;
+	ccp_convert_opts_default(&o);
+	struct ccp_convert *c = make(&o, map);
+	char dir[1024];
+	snprintf(dir, sizeof(dir), "%s/gen", datadir);
+	DIR *d = opendir(dir);
+	CHECK(d != NULL);
+	struct dirent *e;
+	int ok = 0, refused = 0;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char name[600];
+		snprintf(name, sizeof(name), "gen/%s", e->d_name);
+		if (conv_file(c, name) == CCP_CONVERT_OK)
+			ok++;
+		else
+			refused++;
+	}
+	closedir(d);
+	CHECK(ok >= 30);
+	CHECK(refused >= 4); /* no-from, empty-from, no-rcpt, garbage, empty... */
+	/* The specific refusals. */
+	CHECK(conv_file(c, "gen/no-from.eml") == CCP_CONVERT_ERR_NO_FROM);
+	CHECK(conv_file(c, "gen/empty-from.eml") == CCP_CONVERT_ERR_NO_FROM);
+	CHECK(conv_file(c, "gen/no-rcpt.eml") == CCP_CONVERT_ERR_NO_RCPT);
+	CHECK(conv_file(c, "gen/empty.eml") != CCP_CONVERT_OK);
+	ccp_convert_free(c);
+	printf("corpus: %d converted, %d refused\n", ok, refused);
+}
+
+int main(int argc, char **argv)
+{
+	CHECK(argc == 2);
+	datadir = argv[1];
+	setenv("TZ", "UTC", 1);
+	tzset();
+	ccp_ccm_buf_init(&out);
+	ccp_ccm_buf_init(&u8);
+	ccp_ccm_msg_init(&m);
+	struct ccp_convert_map *map = ccp_convert_map_new();
+	ccp_convert_map_add_native(map, "ccmail.example.com", "HUBPO1");
+	ccp_convert_map_add_user(map, "boss@example.org", "Boss, The at HUB");
+
+	test_addresses(map);
+	test_envelope_and_date(map);
+	test_limits(map);
+	test_charsets(map);
+	test_attachments(map);
+	test_corpus(map);
+
+	ccp_convert_map_free(map);
+	ccp_ccm_msg_free(&m);
+	ccp_ccm_buf_free(&out);
+	ccp_ccm_buf_free(&u8);
+	ccp_convert_shutdown();
+	puts("test_convert: ok");
+	return 0;
+}

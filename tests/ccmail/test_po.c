@@ -1,0 +1,502 @@
+/*
+ * test_po: the stand-in post office.  Every IMPORT exit code, the .und file,
+ * duplicate skipping across imports and handles, all-or-nothing recovery
+ * after a crash at each step, the round trip convert -> import -> mailbox ->
+ * the same fields, and safe mailbox names.  argv[1] is tests/data.
+ */
+#include "po_util.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include "ccpump/ccm.h"
+#include "ccpump/convert.h"
+#include "ccpump/po.h"
+
+static char err[512];
+
+static struct ccp_po *open_po(const char *dir)
+{
+	struct ccp_po_opts o;
+	ccp_po_opts_default(&o);
+	o.sync = false; /* tests: correctness, not durability */
+	o.env_fault = false;
+	struct ccp_po *po = NULL;
+	CHECK(ccp_po_open(dir, &o, &po, err, sizeof(err)) == 0);
+	return po;
+}
+
+static void stats(const char *dir, struct ccp_po_stats *st)
+{
+	CHECK(ccp_po_stats(dir, st, err, sizeof(err)) == 0);
+	CHECK_EQ_U64(st->duplicate_deliveries, 0);
+}
+
+static void test_codes(const char *base)
+{
+	char dir[600], path[700];
+	struct ccp_po_result res;
+	struct ccp_po *po;
+
+	/* 1: the directory does not exist; 3: it is not a post office. */
+	snprintf(dir, sizeof(dir), "%s/missing", base);
+	CHECK(ccp_po_open(dir, NULL, &po, err, sizeof(err)) == CCP_PO_NOT_ACCESSIBLE);
+	CHECK(strstr(err, dir) != NULL);
+	CHECK(ccp_po_open(base, NULL, &po, err, sizeof(err)) == CCP_PO_MISCONFIGURED);
+	CHECK(strstr(err, "not a post office") != NULL);
+	snprintf(path, sizeof(path), "%s/file", base);
+	write_file(path, "x", 1);
+	CHECK(ccp_po_open(path, NULL, &po, err, sizeof(err)) == CCP_PO_MISCONFIGURED);
+
+	snprintf(dir, sizeof(dir), "%s/po", base);
+	CHECK(ccp_po_init(dir, NULL, err, sizeof(err)) == 0);
+	CHECK(ccp_po_init(dir, NULL, err, sizeof(err)) == CCP_PO_MISCONFIGURED); /* twice */
+	po = open_po(dir);
+
+	/* 0: all imported. */
+	struct ccp_ccm_buf b;
+	ccp_ccm_buf_init(&b);
+	const char *r1[] = { "Doe, John at HUBPO1", "Roe, Jane at HUBPO1", NULL };
+	msg_text(&b, "k1", "Smith, Sally at EXSITE", "6/2/98 8:39", r1, "hello", "Hi\r\n");
+	CHECK(ccp_po_import_buffer(po, b.data, b.len, "a.ccm", NULL, &res) == CCP_PO_OK);
+	CHECK_EQ_U64(res.messages, 1);
+	CHECK_EQ_U64(res.delivered, 2);
+	/* The same again: skipped duplicates, nothing delivered twice. */
+	CHECK(ccp_po_import_buffer(po, b.data, b.len, "a.ccm", NULL, &res) == CCP_PO_OK);
+	CHECK_EQ_U64(res.delivered, 0);
+	CHECK_EQ_U64(res.skipped, 2);
+	/* Another handle (another process, in effect) rebuilds the index from the log. */
+	struct ccp_po *po2 = open_po(dir);
+	CHECK(ccp_po_import_buffer(po2, b.data, b.len, "a.ccm", NULL, &res) == CCP_PO_OK);
+	CHECK_EQ_U64(res.skipped, 2);
+	/* po catches up with what po2 appended: a new key via po2, then po. */
+	ccp_ccm_buf_reset(&b);
+	msg_text(&b, "k2", "Smith, Sally at EXSITE", "6/2/98 8:40", r1, "two", "2\r\n");
+	CHECK(ccp_po_import_buffer(po2, b.data, b.len, "b.ccm", NULL, &res) == CCP_PO_OK);
+	CHECK_EQ_U64(res.delivered, 2);
+	CHECK(ccp_po_import_buffer(po, b.data, b.len, "b.ccm", NULL, &res) == CCP_PO_OK);
+	CHECK_EQ_U64(res.delivered, 0);
+	CHECK_EQ_U64(res.skipped, 2);
+
+	/* 4: locked by another import (po2 holds the flock during a slow import). */
+	int lfd;
+	snprintf(path, sizeof(path), "%s/po.lock", dir);
+	lfd = open(path, O_RDWR);
+	CHECK(lfd >= 0);
+	CHECK(flock(lfd, LOCK_EX) == 0);
+	CHECK(ccp_po_import_buffer(po, b.data, b.len, "b.ccm", NULL, &res) == CCP_PO_LOCKED);
+	CHECK(strstr(res.reason, "locked") != NULL);
+	CHECK(flock(lfd, LOCK_UN) == 0);
+	close(lfd);
+	ccp_po_close(po2);
+
+	/* 5: undeliverable messages, each to the .und with its reason; the
+	 * good ones in the same file are delivered. */
+	ccp_ccm_buf_reset(&b);
+	const char *r2[] = { "Doe, John at HUBPO1", NULL };
+	msg_text(&b, "bad-date", "Smith, Sally at EXSITE", "Tuesday", r2, "x", "x\r\n");
+	msg_text(&b, "empty-from", "", "6/2/98 8:39", r2, "x", "x\r\n");
+	msg_text(&b, "brackets", "A at B", "6/2/98 8:39", r2, "[x]", "x\r\n");
+	msg_text(&b, "good", "A at B", "6/2/98 8:39", r2, "fine", "fine\r\n");
+	struct ccp_ccm_buf big;
+	ccp_ccm_buf_init(&big);
+	for (int i = 0; i < 2100; i++)
+		ccp_ccm_buf_adds(&big, "123456789\r\n"); /* 23100 octets */
+	msg_text(&b, "big-text", "A at B", "6/2/98 8:39", r2, "big", big.data);
+	/* 100 To lines of 4 + 43 + 2 octets: 4900 > 4096. */
+	const char *many[101];
+	char names[100][64];
+	for (int i = 0; i < 100; i++) {
+		snprintf(names[i], sizeof(names[i]), "Recipient Number %02d, With A Long Name at PO", i);
+		many[i] = names[i];
+	}
+	many[100] = NULL;
+	msg_text(&b, "header-full", "A at B", "6/2/98 8:39", many, "many", "x\r\n");
+	ccp_ccm_buf_adds(&b, "Message:\r\n\r\nFrom: A at B\r\nTo: C\r\n\r\nno contents here\r\n");
+	snprintf(path, sizeof(path), "%s/Msg4A27.ccm", base);
+	write_file(path, b.data, b.len);
+	CHECK(ccp_po_import_file(po, path, &res) == CCP_PO_UNDELIVERABLE);
+	CHECK_EQ_U64(res.messages, 7);
+	CHECK_EQ_U64(res.delivered, 1);
+	CHECK_EQ_U64(res.undeliverable, 6);
+	CHECK(strstr(res.reason, "Unknown Date Format") != NULL);
+	size_t ul;
+	snprintf(path, sizeof(path), "%s/Msg4A27.und", base);
+	char *und = read_file(path, &ul);
+	CHECK(und != NULL);
+	CHECK(strstr(und, "Undeliverable: ") == und);
+	CHECK(strstr(und, "Unknown Date Format") != NULL);
+	CHECK(strstr(und, "empty From") != NULL);
+	CHECK(strstr(und, "square brackets") != NULL);
+	CHECK(strstr(und, "20 KB") != NULL);
+	CHECK(strstr(und, "Header Buffer Full") != NULL);
+	CHECK(strstr(und, "Contents") != NULL);
+	CHECK(strstr(und, "X-Spool-Id: good") == NULL);
+	free(und);
+	ccp_ccm_buf_free(&big);
+
+	/* An unreadable input answers 1 and names the file. */
+	snprintf(path, sizeof(path), "%s/nope.ccm", base);
+	CHECK(ccp_po_import_file(po, path, &res) == CCP_PO_NOT_ACCESSIBLE);
+	CHECK(strstr(res.reason, "nope.ccm") != NULL);
+	/* An empty input has nothing to import. */
+	CHECK(ccp_po_import_buffer(po, "", 0, "empty.ccm", NULL, &res) == CCP_PO_UNDELIVERABLE);
+	ccp_po_close(po);
+
+	struct ccp_po_stats st;
+	stats(dir, &st);
+	CHECK_EQ_U64(st.delivered, 5);
+	CHECK_EQ_U64(st.distinct_keys, 3);
+	CHECK_EQ_U64(st.skipped_duplicates, 6);
+	CHECK_EQ_U64(st.undeliverable, 6);
+	CHECK_EQ_U64(st.mailboxes, 2);
+
+	/* Fault injection, by options and by the environment. */
+	struct ccp_po_opts o;
+	ccp_po_opts_default(&o);
+	o.sync = false;
+	CHECK(ccp_po_fault_parse("rate=1,code=1", &o.fault, err, sizeof(err)) == 0);
+	CHECK(ccp_po_open(dir, &o, &po, err, sizeof(err)) == 0);
+	CHECK(ccp_po_import_buffer(po, b.data, b.len, "f.ccm", NULL, &res) == CCP_PO_NOT_ACCESSIBLE);
+	CHECK(strstr(res.reason, "fault injected") != NULL);
+	ccp_po_close(po);
+	CHECK(ccp_po_fault_parse("rate=2", &o.fault, err, sizeof(err)) != 0);
+	CHECK(ccp_po_fault_parse("code=3", &o.fault, err, sizeof(err)) != 0);
+	CHECK(ccp_po_fault_parse("bogus=1", &o.fault, err, sizeof(err)) != 0);
+	ccp_po_opts_default(&o);
+	setenv("CCPUMP_PO_FAULT", "rate=1,code=4,seed=3", 1);
+	CHECK(ccp_po_open(dir, &o, &po, err, sizeof(err)) == 0);
+	CHECK(ccp_po_import_buffer(po, b.data, b.len, "f.ccm", NULL, &res) == CCP_PO_LOCKED);
+	ccp_po_close(po);
+	setenv("CCPUMP_PO_FAULT", "rate=0.5,code=4,seed=11", 1);
+	CHECK(ccp_po_open(dir, &o, &po, err, sizeof(err)) == 0);
+	int locked = 0;
+	for (int i = 0; i < 200; i++)
+		locked += ccp_po_import_buffer(po, "", 0, "f.ccm", NULL, &res) == CCP_PO_LOCKED;
+	CHECK(locked > 50 && locked < 150);
+	ccp_po_close(po);
+	setenv("CCPUMP_PO_FAULT", "rate=x", 1);
+	CHECK(ccp_po_open(dir, &o, &po, err, sizeof(err)) == CCP_PO_MISCONFIGURED);
+	unsetenv("CCPUMP_PO_FAULT");
+
+	/* Nothing the faults or refusals did changed the counts. */
+	struct ccp_po_stats st2;
+	stats(dir, &st2);
+	CHECK_EQ_U64(st2.delivered, st.delivered);
+	ccp_ccm_buf_free(&b);
+}
+
+struct outcome_log {
+	char text[1024];
+};
+
+static void note_outcome(void *arg, const char *key, size_t key_len, enum ccp_po_outcome outcome,
+			 const char *reason)
+{
+	static const char *const names[] = { "delivered", "duplicate", "partial", "undeliverable" };
+	struct outcome_log *l = arg;
+	size_t n = strlen(l->text);
+	snprintf(l->text + n, sizeof(l->text) - n, "%.*s=%s%s;", (int)key_len, key, names[outcome],
+		 reason[0] ? "+reason" : "");
+}
+
+static void test_users(const char *base)
+{
+	char dir[600], users[700];
+	struct ccp_po_result res;
+	snprintf(dir, sizeof(dir), "%s/po-users", base);
+	snprintf(users, sizeof(users), "%s/users.txt", base);
+	const char *dirtext = "# the directory\r\nDOE, John at HUBPO1\r\n\r\nRoe,   Jane at HUBPO1\n";
+	write_file(users, dirtext, strlen(dirtext));
+	struct ccp_po_init_opts io;
+	ccp_po_init_opts_default(&io);
+	io.users = users;
+	CHECK(ccp_po_init(dir, &io, err, sizeof(err)) == 0);
+	struct ccp_po *po = open_po(dir);
+	struct ccp_ccm_buf b;
+	ccp_ccm_buf_init(&b);
+	const char *r[] = { "doe, john at hubpo1", "Nobody, Here at HUBPO1", "Roe, Jane  at HUBPO1", NULL };
+	msg_text(&b, "u1", "A at B", "6/2/98 8:39", r, "s", "x\r\n");
+	CHECK(ccp_po_import_buffer(po, b.data, b.len, "u.ccm", NULL, &res) == CCP_PO_UNDELIVERABLE);
+	CHECK_EQ_U64(res.delivered, 2);
+	CHECK_EQ_U64(res.undeliverable, 1);
+	CHECK(strstr(res.reason, "unknown recipient 'Nobody, Here at HUBPO1'") != NULL);
+
+	/* Each message's outcome, in input order, for a relay to settle its
+	 * spool entries: new, already delivered, partly unknown, unknown, bad. */
+	ccp_ccm_buf_reset(&b);
+	const char *known[] = { "Doe, John at HUBPO1", NULL };
+	const char *nobody[] = { "Nobody at HUBPO1", NULL };
+	msg_text(&b, "u2", "A at B", "6/2/98 8:39", known, "s", "x\r\n");
+	msg_text(&b, "u1", "A at B", "6/2/98 8:39", known, "s", "x\r\n");
+	msg_text(&b, "u3", "A at B", "6/2/98 8:39", r, "s", "x\r\n");
+	msg_text(&b, "u4", "A at B", "6/2/98 8:39", nobody, "s", "x\r\n");
+	msg_text(&b, "u5", "A at B", "6/2/98 99:39", known, "s", "x\r\n");
+	struct outcome_log ol = { "" };
+	CHECK(ccp_po_import_report(po, b.data, b.len, "r.ccm", NULL, &res, note_outcome, &ol) ==
+	      CCP_PO_UNDELIVERABLE);
+	CHECK_STREQ(ol.text, "u2=delivered;u1=duplicate;u3=partial+reason;u4=undeliverable+reason;"
+			     "u5=undeliverable+reason;");
+	/* Nothing imported (locked): nothing reported. */
+	struct ccp_po *other = open_po(dir);
+	char lock[800];
+	snprintf(lock, sizeof(lock), "%s/po.lock", dir);
+	int lfd = open(lock, O_RDWR);
+	CHECK(lfd >= 0 && flock(lfd, LOCK_EX) == 0);
+	ol.text[0] = '\0';
+	CHECK(ccp_po_import_report(other, b.data, b.len, "r.ccm", NULL, &res, note_outcome, &ol) ==
+	      CCP_PO_LOCKED);
+	CHECK_STREQ(ol.text, "");
+	close(lfd);
+	ccp_po_close(other);
+	ccp_po_close(po);
+	ccp_ccm_buf_free(&b);
+}
+
+/* A crash at each step of an import: the next import leaves no half import. */
+static void test_recovery(const char *base)
+{
+	char dir[600], path[800];
+	struct ccp_po_result res;
+	struct ccp_po_stats st;
+	snprintf(dir, sizeof(dir), "%s/po-crash", base);
+	CHECK(ccp_po_init(dir, NULL, err, sizeof(err)) == 0);
+	struct ccp_po *po = open_po(dir);
+	struct ccp_ccm_buf b;
+	ccp_ccm_buf_init(&b);
+	const char *r[] = { "Doe, John at HUBPO1", NULL };
+	msg_text(&b, "c1", "A at B", "6/2/98 8:39", r, "s", "x\r\n");
+	CHECK(ccp_po_import_buffer(po, b.data, b.len, "c.ccm", NULL, &res) == CCP_PO_OK);
+	ccp_po_close(po);
+
+	snprintf(path, sizeof(path), "%s/mailboxes/doe,_john_at_hubpo1.ccm", dir);
+	size_t mlen, llen;
+	free(read_file(path, &mlen));
+	char lpath[800];
+	snprintf(lpath, sizeof(lpath), "%s/delivery.log", dir);
+	free(read_file(lpath, &llen));
+
+	/* Crash after the mailbox appends, before the log: undone. */
+	char j[1024];
+	int n = snprintf(j, sizeof(j), "ccpump-journal 1\nlog %zu %zu\nmbox %zu doe,_john_at_hubpo1.ccm\n"
+			 "mbox -1 new_at_po.ccm\nend\n", llen, llen + 40, mlen);
+	char jpath[800];
+	snprintf(jpath, sizeof(jpath), "%s/import.journal", dir);
+	write_file(jpath, j, (size_t)n);
+	FILE *f = fopen(path, "ab");
+	fputs("Message:\r\nhalf a message", f);
+	fclose(f);
+	char npath[800];
+	snprintf(npath, sizeof(npath), "%s/mailboxes/new_at_po.ccm", dir);
+	write_file(npath, "partial", 7);
+	f = fopen(lpath, "ab");
+	fputs("D\tc9\tdoe", f); /* a log line cut short */
+	fclose(f);
+	stats(dir, &st); /* stats finishes the interrupted import first */
+	size_t l2;
+	free(read_file(path, &l2));
+	CHECK_EQ_U64(l2, mlen);
+	free(read_file(lpath, &l2));
+	CHECK_EQ_U64(l2, llen);
+	CHECK(access(npath, F_OK) != 0);
+	CHECK(access(jpath, F_OK) != 0);
+	CHECK_EQ_U64(st.delivered, 1);
+
+	/* Crash after the log write (committed), before the journal went. */
+	n = snprintf(j, sizeof(j), "ccpump-journal 1\nlog %zu %zu\nmbox 0 doe,_john_at_hubpo1.ccm\nend\n",
+		     llen - 10, llen);
+	write_file(jpath, j, (size_t)n);
+	po = open_po(dir);
+	CHECK(ccp_po_import_buffer(po, b.data, b.len, "c.ccm", NULL, &res) == CCP_PO_OK);
+	CHECK_EQ_U64(res.skipped, 1);
+	CHECK(access(jpath, F_OK) != 0);
+	free(read_file(path, &l2));
+	CHECK_EQ_U64(l2, mlen); /* not cut back: it was committed */
+
+	/* Something else than a regular file at a mailbox's name: refused
+	 * with 1 before anything is touched. */
+	char zpath[800];
+	free(read_file(lpath, &llen)); /* the skip above appended an S line */
+	snprintf(zpath, sizeof(zpath), "%s/mailboxes/zz_at_hubpo1.ccm", dir);
+	CHECK(mkdir(zpath, 0777) == 0);
+	ccp_ccm_buf_reset(&b);
+	const char *r2[] = { "Doe, John at HUBPO1", "ZZ at HUBPO1", NULL };
+	msg_text(&b, "c2", "A at B", "6/2/98 8:39", r2, "s", "x\r\n");
+	CHECK(ccp_po_import_buffer(po, b.data, b.len, "c2.ccm", NULL, &res) == CCP_PO_NOT_ACCESSIBLE);
+	CHECK(strstr(res.reason, "zz_at_hubpo1.ccm is not a regular file") != NULL);
+	CHECK_EQ_U64(res.delivered, 0);
+	free(read_file(path, &l2));
+	CHECK_EQ_U64(l2, mlen);
+	free(read_file(lpath, &l2));
+	CHECK_EQ_U64(l2, llen);
+	CHECK(access(jpath, F_OK) != 0);
+	CHECK(rmdir(zpath) == 0);
+	/* A crash after the mailbox appends, before the commit (injected):
+	 * the mailboxes did grow; the next import cuts them back first, then
+	 * delivers the message once. */
+	struct ccp_po_opts co;
+	ccp_po_opts_default(&co);
+	co.sync = false;
+	co.fault.crash = true;
+	struct ccp_po *crashing;
+	CHECK(ccp_po_open(dir, &co, &crashing, err, sizeof(err)) == 0);
+	CHECK(ccp_po_import_buffer(crashing, b.data, b.len, "c2.ccm", NULL, &res) == CCP_PO_NOT_ACCESSIBLE);
+	CHECK(strstr(res.reason, "crash injected") != NULL);
+	ccp_po_close(crashing);
+	CHECK(access(jpath, F_OK) == 0);
+	free(read_file(path, &l2));
+	CHECK(l2 > mlen); /* appended, not committed */
+	free(read_file(lpath, &l2));
+	CHECK_EQ_U64(l2, llen);
+	/* With the crash over the same import goes through, exactly once. */
+	CHECK(ccp_po_import_buffer(po, b.data, b.len, "c2.ccm", NULL, &res) == CCP_PO_OK);
+	CHECK_EQ_U64(res.delivered, 2);
+	char *box = read_file(path, &l2);
+	CHECK_EQ_U64(l2, mlen + b.len); /* the crash's append was cut back */
+	CHECK(memmem(box, l2, "X-Spool-Id: c2", 14) != NULL);
+	CHECK(memmem(strstr(box, "X-Spool-Id: c2") + 1, l2 - (size_t)(strstr(box, "X-Spool-Id: c2") + 1 - box),
+		     "X-Spool-Id: c2", 14) == NULL);
+	free(box);
+	mlen = l2;
+	free(read_file(lpath, &llen));
+	ccp_ccm_buf_reset(&b);
+	msg_text(&b, "c1", "A at B", "6/2/98 8:39", r, "s", "x\r\n");
+
+	/* A journal cut short was written before anything was touched. */
+	write_file(jpath, "ccpump-journal 1\nlog 0", 22);
+	CHECK(ccp_po_import_buffer(po, b.data, b.len, "c.ccm", NULL, &res) == CCP_PO_OK);
+	CHECK(access(jpath, F_OK) != 0);
+	free(read_file(path, &l2));
+	CHECK_EQ_U64(l2, mlen);
+	ccp_po_close(po);
+	ccp_ccm_buf_free(&b);
+}
+
+static bool eq(const void *a, size_t al, const void *b, size_t bl)
+{
+	return al == bl && memcmp(a, b, al) == 0;
+}
+
+/* convert -> import -> read the mailbox back -> the same fields. */
+static void test_roundtrip(const char *base, const char *data)
+{
+	char dir[600], path[1200];
+	snprintf(dir, sizeof(dir), "%s/po-rt", base);
+	CHECK(ccp_po_init(dir, NULL, err, sizeof(err)) == 0);
+	struct ccp_convert_map *map = ccp_convert_map_new();
+	ccp_convert_map_add_native(map, "ccmail.example.com", "HUBPO1");
+	struct ccp_convert_opts co;
+	ccp_convert_opts_default(&co);
+	co.map = map;
+	struct ccp_convert *c = ccp_convert_new(&co);
+	struct ccp_ccm_buf out;
+	ccp_ccm_buf_init(&out);
+	static const char *const files[] = { "mixed.eml", "gen/attach-binary.eml", "gen/nested.eml",
+					     "gen/charset-04-utf-8.eml", "gen/long-body.eml" };
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", data, files[i]);
+		CHECK(ccp_convert_file(c, path, files[i], &out) == CCP_CONVERT_OK);
+	}
+	struct ccp_po *po = open_po(dir);
+	struct ccp_po_result res;
+	CHECK(ccp_po_import_buffer(po, out.data, out.len, "rt.ccm", NULL, &res) == CCP_PO_OK);
+	CHECK_EQ_U64(res.messages, 5);
+	ccp_po_close(po);
+
+	/* Every message lands in each of its recipients' mailboxes, intact. */
+	struct ccp_ccm_reader r;
+	struct ccp_ccm_msg m, k;
+	ccp_ccm_msg_init(&m);
+	ccp_ccm_msg_init(&k);
+	ccp_ccm_reader_init(&r, out.data, out.len, "rt.ccm");
+	size_t checked = 0;
+	while (ccp_ccm_reader_next(&r, &m) == 1) {
+		for (size_t i = 0; i < m.nrcpt; i++) {
+			char mb[256];
+			ccp_po_mailbox_name(m.rcpt[i].addr, m.rcpt[i].addr_len, mb, sizeof(mb));
+			snprintf(path, sizeof(path), "%s/mailboxes/%s", dir, mb);
+			size_t len;
+			char *box = read_file(path, &len);
+			CHECK(box != NULL);
+			struct ccp_ccm_reader br;
+			ccp_ccm_reader_init(&br, box, len, path);
+			bool found = false;
+			while (!found && ccp_ccm_reader_next(&br, &k) == 1) {
+				const struct ccp_ccm_ext *a = ccp_ccm_msg_ext(&m, "X-Spool-Id");
+				const struct ccp_ccm_ext *b = ccp_ccm_msg_ext(&k, "X-Spool-Id");
+				if (!eq(a->value, a->value_len, b->value, b->value_len))
+					continue;
+				found = true;
+				CHECK_EQ_U64(k.warnings, 0);
+				CHECK(eq(m.from, m.from_len, k.from, k.from_len));
+				CHECK(eq(m.date, m.date_len, k.date, k.date_len));
+				CHECK(eq(m.subject, m.subject_len, k.subject, k.subject_len));
+				CHECK_EQ_U64(m.nrcpt, k.nrcpt);
+				for (size_t q = 0; q < m.nrcpt; q++)
+					CHECK(eq(m.rcpt[q].addr, m.rcpt[q].addr_len, k.rcpt[q].addr, k.rcpt[q].addr_len));
+				CHECK_EQ_U64(m.nitem, k.nitem);
+				for (size_t q = 0; q < m.nitem; q++) {
+					CHECK(m.item[q].kind == k.item[q].kind);
+					CHECK(eq(m.item[q].title, m.item[q].title_len, k.item[q].title, k.item[q].title_len));
+					CHECK(eq(m.item[q].data, m.item[q].len, k.item[q].data, k.item[q].len));
+				}
+				CHECK(eq(m.raw, m.raw_len, k.raw, k.raw_len));
+				checked++;
+			}
+			CHECK(found);
+			free(box);
+		}
+	}
+	CHECK(checked >= 7);
+	ccp_ccm_msg_free(&m);
+	ccp_ccm_msg_free(&k);
+	ccp_ccm_buf_free(&out);
+	ccp_convert_free(c);
+	ccp_convert_map_free(map);
+}
+
+static void test_mailbox_names(void)
+{
+	char mb[256];
+	ccp_po_mailbox_name("Doe,  John at HUBPO1", 20, mb, sizeof(mb));
+	CHECK_STREQ(mb, "doe,_john_at_hubpo1.ccm");
+	ccp_po_mailbox_name("../../etc/passwd", 16, mb, sizeof(mb));
+	CHECK(strchr(mb, '/') == NULL && mb[0] != '.');
+	ccp_po_mailbox_name(".hidden", 7, mb, sizeof(mb));
+	CHECK(mb[0] != '.');
+	ccp_po_mailbox_name("", 0, mb, sizeof(mb));
+	CHECK_STREQ(mb, "%00.ccm");
+	ccp_po_mailbox_name("a_b", 3, mb, sizeof(mb));
+	CHECK_STREQ(mb, "a%5Fb.ccm"); /* '_' stands for a space: no clash with "a b" */
+	ccp_po_mailbox_name("a b", 3, mb, sizeof(mb));
+	CHECK_STREQ(mb, "a_b.ccm");
+	char longname[600];
+	memset(longname, 'x', sizeof(longname));
+	size_t n = ccp_po_mailbox_name(longname, sizeof(longname), mb, sizeof(mb));
+	CHECK(n <= 220);
+	char other[600];
+	memcpy(other, longname, sizeof(other));
+	other[599] = 'y';
+	char mb2[256];
+	ccp_po_mailbox_name(other, sizeof(other), mb2, sizeof(mb2));
+	CHECK(strcmp(mb, mb2) != 0); /* the hash keeps long names apart */
+}
+
+int main(int argc, char **argv)
+{
+	CHECK(argc == 2);
+	setenv("TZ", "UTC", 1);
+	unsetenv("CCPUMP_PO_FAULT");
+	char *base = temp_dir();
+	test_mailbox_names();
+	test_codes(base);
+	test_users(base);
+	test_recovery(base);
+	test_roundtrip(base, argv[1]);
+	rm_tree(base);
+	free(base);
+	ccp_convert_shutdown();
+	puts("test_po: ok");
+	return 0;
+}

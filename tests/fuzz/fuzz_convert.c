@@ -1,0 +1,63 @@
+/*
+ * fuzz_convert: RFC 5322/MIME -> cc:Mail on any input.  Each input converts
+ * or is refused with a reason naming it; what converts must read back as
+ * exactly one message with every size right.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ccpump/ccm.h"
+#include "ccpump/convert.h"
+#include "ccpump/log.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct ccp_convert *conv;
+static struct ccp_convert_map *map;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	struct ccp_convert_opts o;
+	ccp_convert_opts_default(&o);
+	map = ccp_convert_map_new();
+	ccp_convert_map_add_native(map, "ccmail.example.com", "HUBPO1");
+	o.map = map;
+	conv = ccp_convert_new(&o);
+	CCP_ASSERT(conv != NULL);
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct ccp_ccm_buf out;
+	ccp_ccm_buf_init(&out);
+	const char *env[] = { "extra@ccmail.example.com" };
+	struct ccp_convert_input in = { .data = (const char *)data, .len = size, .name = "fuzz.eml",
+					.key = "fuzz-key", .envelope = env, .nenvelope = size & 1,
+					.now = 1 };
+	enum ccp_convert_status st = ccp_convert_message(conv, &in, &out);
+	if (st == CCP_CONVERT_OK) {
+		struct ccp_ccm_reader r;
+		struct ccp_ccm_msg m;
+		ccp_ccm_msg_init(&m);
+		ccp_ccm_reader_init(&r, out.data, out.len, "fuzz.ccm");
+		CCP_ASSERT(ccp_ccm_reader_next(&r, &m) == 1);
+		CCP_ASSERT(m.warnings == 0);
+		CCP_ASSERT(m.nrcpt > 0 && m.from_len > 0);
+		CCP_ASSERT(ccp_ccm_addr_bytes(&m) <= CCP_CCM_ADDR_BUFFER_SMALL);
+		for (size_t i = 0; i < m.nitem; i++)
+			CCP_ASSERT(m.item[i].kind != CCP_CCM_ITEM_TEXT ||
+				   m.item[i].len <= CCP_CCM_TEXT_ITEM_MAX);
+		CCP_ASSERT(ccp_ccm_reader_next(&r, &m) == 0);
+		ccp_ccm_msg_free(&m);
+	} else {
+		CCP_ASSERT(out.len == 0);
+		CCP_ASSERT(strncmp(ccp_convert_error(conv), "fuzz.eml: refused: ", 19) == 0);
+	}
+	ccp_ccm_buf_free(&out);
+	return 0;
+}
