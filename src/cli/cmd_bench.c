@@ -123,25 +123,16 @@ int ccp_cmd_bench(int argc, char **argv)
 				return CCP_EXIT_USAGE;
 			break;
 		case O_RING:
-			if (ccp_opt_u64("bench", "--ring-size", optarg, 2, 1ull << 30, &v))
+			if (ccp_opt_pow2("bench", "--ring-size", optarg, 2, 1ull << 30, &cfg.pump.ring_size))
 				return CCP_EXIT_USAGE;
-			if (v & (v - 1)) {
-				fprintf(stderr, "ccpump bench: --ring-size: '%s' is not a power of two\n",
-					optarg);
-				return CCP_EXIT_USAGE;
-			}
-			cfg.pump.ring_size = v;
 			break;
 		case O_BATCH:
 			if (ccp_opt_unsigned("bench", "--batch", optarg, 1, 65536, &cfg.pump.batch))
 				return CCP_EXIT_USAGE;
 			break;
 		case O_WAIT:
-			if (ccp_wait_parse(optarg, &cfg.pump.wait) != 0) {
-				fprintf(stderr, "ccpump bench: --wait: '%s' is not spin, yield or block\n",
-					optarg);
+			if (ccp_opt_wait("bench", optarg, &cfg.pump.wait))
 				return CCP_EXIT_USAGE;
-			}
 			break;
 		case O_PAYLOAD:
 			if (ccp_opt_u64("bench", "--payload", optarg, 0, 1 << 20, &v))

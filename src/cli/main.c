@@ -17,6 +17,7 @@ static const struct command commands[] = {
 	{ "convert", ccp_cmd_convert, "convert RFC 5322 messages to a cc:Mail Import file" },
 	{ "import", ccp_cmd_import, "import .ccm files into a post office (IMPORT.EXE's exit codes)" },
 	{ "po", ccp_cmd_po, "make a post office (po init) or count its deliveries (po stats)" },
+	{ "relay", ccp_cmd_relay, "relay a Maildir spool into the post office, exactly once" },
 	{ NULL, NULL, NULL },
 };
 

@@ -50,3 +50,25 @@ int ccp_opt_seconds(const char *cmd, const char *flag, const char *val, double m
 	*out = v;
 	return 0;
 }
+
+int ccp_opt_pow2(const char *cmd, const char *flag, const char *val, uint64_t min, uint64_t max,
+		 uint64_t *out)
+{
+	uint64_t v;
+	if (ccp_opt_u64(cmd, flag, val, min, max, &v) != 0)
+		return -1;
+	if (v & (v - 1)) {
+		fprintf(stderr, "ccpump %s: %s: '%s' is not a power of two\n", cmd, flag, val);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int ccp_opt_wait(const char *cmd, const char *val, enum ccp_wait_kind *out)
+{
+	if (ccp_wait_parse(val, out) == 0)
+		return 0;
+	fprintf(stderr, "ccpump %s: --wait: '%s' is not spin, yield or block\n", cmd, val);
+	return -1;
+}

@@ -1,0 +1,71 @@
+/*
+ * relay.h: the relay from a Maildir spool into the cc:Mail post office.
+ *
+ * Spool pollers (spool.h) -> pump (pump.h) -> dispatchers that convert each
+ * batch (convert.h) into one MsgXXXX.ccm in the connector store and import
+ * it (po.h, or an external program), as the Exchange Connector for cc:Mail
+ * ran IMPORT.EXE.  The store (docs/operations.md):
+ *
+ *   STORE/Submit/   batches being written (synced, then renamed into Import/)
+ *   STORE/Import/   batches handed to the import
+ *   STORE/Bad/      messages that cannot be delivered: the spool file, NAME.reason
+ *                   (one line) and NAME.ndr (a non-delivery report to the sender)
+ *   STORE/Quarantine/  spool entries that were not regular files
+ *
+ * Crash safety: a spool file leaves new/ only after the import that holds
+ * its message has committed.  A relay killed at any moment restarts, finds
+ * the file still in new/, and relays it again; the post office skips the
+ * (key, recipient) pairs it already holds, so each recipient gets each
+ * message exactly once.  Leftover batches in Submit/ and Import/ are
+ * removed at start: their spool files are the truth.
+ */
+#ifndef CCPUMP_RELAY_H
+#define CCPUMP_RELAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ccpump/compiler.h"
+#include "ccpump/convert.h"
+#include "ccpump/pump.h"
+
+struct ccp_relay_config {
+	const char *spool;        /* the Maildir */
+	const char *store;        /* the connector store */
+	const char *po;           /* the built-in post office, unless import_cmd */
+	const char *import_cmd;   /* run as CMD PATH-OF-.ccm; NULL: built-in */
+	struct ccp_pump_config pump;
+	struct ccp_convert_opts convert;
+	uint64_t rescan_interval_ns;
+	uint64_t stats_interval_ns;   /* 0: no stats lines */
+	uint64_t min_import_interval_ns; /* pace: wait this long after a batch that was not full */
+	uint64_t max_message_bytes;   /* larger spool files go to Bad */
+	bool keep;                /* delivered spool files to cur/ instead of removing */
+	bool once;                /* relay what is in the spool, then exit */
+	bool sync;                /* fsync batches and the post office */
+};
+
+CCP_EXPORT void ccp_relay_config_default(struct ccp_relay_config *cfg);
+/* Sets the connector's own pace: 5 messages a run, every 15 seconds, at once
+ * again while a batch came back full (KB Q168211, Q202178). */
+CCP_EXPORT void ccp_relay_profile_ccmc(struct ccp_relay_config *cfg);
+
+struct ccp_relay_stats {
+	struct ccp_pump_stats pump;
+	uint64_t imports, import_failures, batches_written;
+	uint64_t delivered, duplicates, bad, vanished;
+	uint64_t quarantined, waiting;
+};
+
+/*
+ * Runs the relay until ccp_relay_request_stop() (graceful drain) or, with
+ * once, until the spool has been drained.  Returns 0, or 2 with a one-line
+ * reason in err for a configuration it cannot use (a directory, the post
+ * office).  Fills *st at the end when not NULL.  One relay per process.
+ */
+CCP_EXPORT int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st,
+			     char *err, size_t errlen);
+/* Asks a running relay to stop: graceful drain.  Async-signal-safe. */
+CCP_EXPORT void ccp_relay_request_stop(void);
+
+#endif /* CCPUMP_RELAY_H */

@@ -1,0 +1,85 @@
+/*
+ * spool.h: a Maildir spool as the pump's notification source.
+ *
+ * The spool stands where the connector's MTS-OUT queue stood.  Any MTA can
+ * deliver into it: a message is written into DIR/tmp and renamed (or linked)
+ * into DIR/new; ccpump relays what is in DIR/new.  Each poller learns of
+ * files three ways, all overlapping on purpose, so duplicate notifications
+ * are normal and the pump's claim makes exactly one of them win:
+ *
+ *   - a scan of new/ when it starts;
+ *   - inotify (IN_MOVED_TO, IN_CREATE), one watch per poller, so every
+ *     poller hears every event;
+ *   - a rescan of new/ every rescan interval (the connector's polling),
+ *     staggered across pollers.
+ *
+ * The source contract of pump.h (never report a key whose acknowledgement
+ * completed before the poll began) is kept by checking each candidate with
+ * fstatat() inside the poll: an inotify event or a buffered directory entry
+ * may be older than an unlink, the fstatat() is not.  The same check finds
+ * entries that are not regular files (symlinks, directories, fifos,
+ * devices): those are never followed or opened but moved into the
+ * quarantine folder, with one logged line saying why.  Names starting with
+ * '.' are ignored (temporary names of some MTAs).
+ *
+ * A file is never read here: the sink reads it when it is dispatched.
+ * Acknowledgement: DELIVERED unlinks new/NAME (or renames it into cur/ with
+ * keep); FAILED renames it into the failed folder.
+ */
+#ifndef CCPUMP_SPOOL_H
+#define CCPUMP_SPOOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ccpump/compiler.h"
+#include "ccpump/pump.h"
+
+struct ccp_spool_config {
+	const char *dir;            /* the Maildir: dir/tmp, dir/new, dir/cur */
+	unsigned pollers;           /* pollers that will call the source */
+	uint64_t rescan_interval_ns;
+	bool keep;                  /* delivered files go to cur/ instead of away */
+	const char *failed_dir;     /* FAILED messages go here (created if missing) */
+	const char *quarantine_dir; /* entries that are not regular files */
+};
+
+struct ccp_spool_stats {
+	uint64_t inotify_events;
+	uint64_t scanned;        /* directory entries read by scans */
+	uint64_t vanished;       /* candidates gone before the check */
+	uint64_t quarantined;    /* not regular files, moved aside */
+	uint64_t acked;
+	uint64_t ack_errors;
+};
+
+struct ccp_spool;
+
+/*
+ * Opens the spool: dir must exist and be a directory; tmp/, new/ and cur/
+ * are created if missing, as are the failed and quarantine folders.
+ * Returns NULL with a one-line reason naming the path in err.
+ */
+CCP_EXPORT struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err,
+					    size_t errlen);
+CCP_EXPORT void ccp_spool_close(struct ccp_spool *s);
+
+/* The source operations; pass the spool as the pump's src_ctx. */
+CCP_EXPORT const struct ccp_source_ops *ccp_spool_source(void);
+
+/*
+ * Ends the source: every poller's next poll says CCP_SOURCE_DONE once it
+ * has finished its start-up scan (drain mode) or at once (stop).  With
+ * drain_first, pollers complete one full scan of new/ before they end, for
+ * `relay --once`.  Async-signal-safe.
+ */
+CCP_EXPORT void ccp_spool_finish(struct ccp_spool *s, bool drain_first);
+
+/* Opens new/NAME for reading (O_NOFOLLOW).  Returns an fd or -errno. */
+CCP_EXPORT int ccp_spool_open_message(struct ccp_spool *s, const char *name);
+/* The spool's new/ directory fd (for fstatat by sinks). */
+CCP_EXPORT int ccp_spool_new_fd(const struct ccp_spool *s);
+
+CCP_EXPORT void ccp_spool_stats(const struct ccp_spool *s, struct ccp_spool_stats *out);
+
+#endif /* CCPUMP_SPOOL_H */

@@ -1,0 +1,274 @@
+/*
+ * cmd_relay.c: `ccpump relay`, the deployed product (docs/operations.md).
+ *
+ * SIGTERM or SIGINT: graceful drain, exit 0.  SIGHUP: reopen the log file.
+ * Exit status 2: a bad flag or an unusable directory, with one line.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ccpump/alloc.h"
+#include "ccpump/log.h"
+#include "ccpump/relay.h"
+#include "cli/commands.h"
+#include "cli/opts.h"
+
+static const char *log_path;
+static int log_fd = -1;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	ccp_relay_request_stop();
+}
+
+/* open() and dup2() are async-signal-safe: the handler swaps the file
+ * under the fd that ccp_log writes to, for logrotate. */
+static void on_hup(int sig)
+{
+	(void)sig;
+	int saved = errno;
+	if (log_path && log_fd >= 0) {
+		int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		if (fd >= 0) {
+			dup2(fd, log_fd);
+			close(fd);
+		}
+	}
+	errno = saved;
+}
+
+static void usage(FILE *out, const struct ccp_relay_config *d)
+{
+	fprintf(out,
+		"usage: ccpump relay --spool DIR --store DIR (--po DIR | --import-cmd CMD) [OPTIONS]\n"
+		"Relays the messages of a Maildir spool into the cc:Mail post office, each\n"
+		"exactly once, in batches (docs/operations.md).\n\n"
+		"  --spool DIR            the Maildir (DIR/tmp, DIR/new, DIR/cur)\n"
+		"  --store DIR            the connector store: Submit/, Import/, Bad/, Quarantine/\n"
+		"  --po DIR               the built-in post office (made by 'ccpump po init')\n"
+		"  --import-cmd CMD       run CMD FILE.ccm instead; IMPORT's exit codes\n"
+		"  --pollers N            spool pollers (%u)\n"
+		"  --dispatchers N        dispatchers, each converting and importing (%u)\n"
+		"  --batch N              messages per .ccm and import (%u)\n"
+		"  --ring-size N          claimed messages waiting for a dispatcher (%llu)\n"
+		"  --wait spin|yield|block  how idle threads wait (%s)\n"
+		"  --rescan-interval SEC  rescan new/ this often (%.0f)\n"
+		"  --retry-min SEC        first retry after a failed import (%.0f)\n"
+		"  --retry-max SEC        longest retry delay (%.0f)\n"
+		"  --max-attempts N       then the message goes to Bad, 0 = no limit (%u)\n"
+		"  --max-age SEC          then the message goes to Bad, 0 = no limit (%.0f)\n"
+		"  --profile ccmc         the connector's pace: 5 messages a run, every 15 s\n"
+		"  --keep                 move delivered spool files to cur/ instead of removing\n"
+		"  --once                 relay what is in the spool, then exit\n"
+		"  --no-sync              do not fsync batches (faster, not crash-safe)\n"
+		"  --stats-interval SEC   a stats line this often, 0 = never (%.0f)\n"
+		"  --log FILE             log here instead of stderr (SIGHUP reopens it)\n"
+		"  --site NAME            the cc:Mail site of foreign addresses (%s)\n"
+		"  --map FILE             address mapping file (docs/ccmail-format.md)\n"
+		"  --max-message-size N   larger spool files go to Bad (%llu bytes)\n"
+		"  --help                 this text\n",
+		d->pump.pollers, d->pump.dispatchers, d->pump.batch,
+		(unsigned long long)d->pump.ring_size, ccp_wait_name(d->pump.wait),
+		(double)d->rescan_interval_ns / 1e9, (double)d->pump.retry_min_ns / 1e9,
+		(double)d->pump.retry_max_ns / 1e9, d->pump.max_attempts,
+		(double)d->pump.max_age_ns / 1e9, (double)d->stats_interval_ns / 1e9,
+		d->convert.site ? d->convert.site : "", (unsigned long long)d->max_message_bytes);
+}
+
+static int seconds_ns(const char *flag, const char *val, double min, uint64_t *out)
+{
+	double s;
+	if (ccp_opt_seconds("relay", flag, val, min, 86400.0 * 365, &s) != 0)
+		return -1;
+	*out = (uint64_t)(s * 1e9);
+	return 0;
+}
+
+int ccp_cmd_relay(int argc, char **argv)
+{
+	enum { O_SPOOL = 256, O_STORE, O_PO, O_CMD, O_POLLERS, O_DISP, O_BATCH, O_RING, O_WAIT,
+	       O_RESCAN, O_RMIN, O_RMAX, O_MAXATT, O_MAXAGE, O_PROFILE, O_KEEP, O_ONCE, O_NOSYNC,
+	       O_STATS, O_LOG, O_SITE, O_MAP, O_MAXSIZE, O_HELP };
+	static const struct option lo[] = {
+		{ "spool", required_argument, NULL, O_SPOOL },
+		{ "store", required_argument, NULL, O_STORE },
+		{ "po", required_argument, NULL, O_PO },
+		{ "import-cmd", required_argument, NULL, O_CMD },
+		{ "pollers", required_argument, NULL, O_POLLERS },
+		{ "dispatchers", required_argument, NULL, O_DISP },
+		{ "batch", required_argument, NULL, O_BATCH },
+		{ "ring-size", required_argument, NULL, O_RING },
+		{ "wait", required_argument, NULL, O_WAIT },
+		{ "rescan-interval", required_argument, NULL, O_RESCAN },
+		{ "retry-min", required_argument, NULL, O_RMIN },
+		{ "retry-max", required_argument, NULL, O_RMAX },
+		{ "max-attempts", required_argument, NULL, O_MAXATT },
+		{ "max-age", required_argument, NULL, O_MAXAGE },
+		{ "profile", required_argument, NULL, O_PROFILE },
+		{ "keep", no_argument, NULL, O_KEEP },
+		{ "once", no_argument, NULL, O_ONCE },
+		{ "no-sync", no_argument, NULL, O_NOSYNC },
+		{ "stats-interval", required_argument, NULL, O_STATS },
+		{ "log", required_argument, NULL, O_LOG },
+		{ "site", required_argument, NULL, O_SITE },
+		{ "map", required_argument, NULL, O_MAP },
+		{ "max-message-size", required_argument, NULL, O_MAXSIZE },
+		{ "help", no_argument, NULL, O_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ccp_relay_config cfg;
+	struct ccp_convert_map *map = NULL;
+	char *map_site = NULL;
+	char err[600];
+	int rc = CCP_EXIT_USAGE;
+
+	ccp_relay_config_default(&cfg);
+	opterr = 0;
+	optind = 1;
+	for (;;) {
+		int c = getopt_long(argc, argv, "", lo, NULL);
+		if (c == -1)
+			break;
+		const char *flag = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+		switch (c) {
+		case O_SPOOL: cfg.spool = optarg; break;
+		case O_STORE: cfg.store = optarg; break;
+		case O_PO: cfg.po = optarg; break;
+		case O_CMD: cfg.import_cmd = optarg; break;
+		case O_POLLERS:
+			if (ccp_opt_unsigned("relay", "--pollers", optarg, 1, 256, &cfg.pump.pollers))
+				goto out;
+			break;
+		case O_DISP:
+			if (ccp_opt_unsigned("relay", "--dispatchers", optarg, 1, 256,
+					     &cfg.pump.dispatchers))
+				goto out;
+			break;
+		case O_BATCH:
+			if (ccp_opt_unsigned("relay", "--batch", optarg, 1, 65536, &cfg.pump.batch))
+				goto out;
+			break;
+		case O_RING:
+			if (ccp_opt_pow2("relay", "--ring-size", optarg, 2, 1ull << 24, &cfg.pump.ring_size))
+				goto out;
+			break;
+		case O_WAIT:
+			if (ccp_opt_wait("relay", optarg, &cfg.pump.wait))
+				goto out;
+			break;
+		case O_RESCAN:
+			if (seconds_ns("--rescan-interval", optarg, 0.01, &cfg.rescan_interval_ns))
+				goto out;
+			break;
+		case O_RMIN:
+			if (seconds_ns("--retry-min", optarg, 0.001, &cfg.pump.retry_min_ns))
+				goto out;
+			break;
+		case O_RMAX:
+			if (seconds_ns("--retry-max", optarg, 0.001, &cfg.pump.retry_max_ns))
+				goto out;
+			break;
+		case O_MAXATT:
+			if (ccp_opt_unsigned("relay", "--max-attempts", optarg, 0, 1000000,
+					     &cfg.pump.max_attempts))
+				goto out;
+			break;
+		case O_MAXAGE:
+			if (seconds_ns("--max-age", optarg, 0, &cfg.pump.max_age_ns))
+				goto out;
+			break;
+		case O_PROFILE:
+			if (strcmp(optarg, "ccmc") != 0) {
+				fprintf(stderr, "ccpump relay: --profile: '%s' is not ccmc\n", optarg);
+				goto out;
+			}
+			ccp_relay_profile_ccmc(&cfg);
+			break;
+		case O_KEEP: cfg.keep = true; break;
+		case O_ONCE: cfg.once = true; break;
+		case O_NOSYNC: cfg.sync = false; break;
+		case O_STATS:
+			if (seconds_ns("--stats-interval", optarg, 0, &cfg.stats_interval_ns))
+				goto out;
+			break;
+		case O_LOG: log_path = optarg; break;
+		case O_SITE: cfg.convert.site = optarg; break;
+		case O_MAP:
+			map = map ? map : ccp_convert_map_new();
+			if (ccp_convert_map_load(map, optarg, &map_site, err, sizeof(err)) != 0) {
+				fprintf(stderr, "ccpump relay: --map: %s\n", err);
+				goto out;
+			}
+			cfg.convert.map = map;
+			if (map_site && !cfg.convert.site)
+				cfg.convert.site = map_site;
+			break;
+		case O_MAXSIZE:
+			if (ccp_opt_u64("relay", "--max-message-size", optarg, 1, 1ull << 40,
+					&cfg.max_message_bytes))
+				goto out;
+			break;
+		case O_HELP: usage(stdout, &cfg); rc = 0; goto out;
+		case ':':
+			fprintf(stderr, "ccpump relay: %s needs a value\n", flag);
+			goto out;
+		default:
+			fprintf(stderr, "ccpump relay: unknown option '%s' (try --help)\n", flag);
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ccpump relay: unexpected argument '%s'\n", argv[optind]);
+		goto out;
+	}
+	if (!cfg.spool || !cfg.store || (!cfg.po && !cfg.import_cmd)) {
+		fprintf(stderr, "ccpump relay: needs --spool, --store and --po or --import-cmd\n");
+		goto out;
+	}
+	if (cfg.po && cfg.import_cmd) {
+		fprintf(stderr, "ccpump relay: give --po or --import-cmd, not both\n");
+		goto out;
+	}
+	if (log_path) {
+		int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		if (fd < 0) {
+			fprintf(stderr, "ccpump relay: --log %s: %s\n", log_path, strerror(errno));
+			goto out;
+		}
+		log_fd = fd;
+		ccp_log_set_fd(fd);
+	}
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct ccp_relay_stats st;
+	if (ccp_relay_run(&cfg, &st, err, sizeof(err)) != 0) {
+		ccp_log(CCP_LOG_ERROR, "relay: %s", err);
+		if (log_fd >= 0)
+			fprintf(stderr, "ccpump relay: %s\n", err);
+		goto out;
+	}
+	ccp_log(CCP_LOG_INFO, "relay: done: %llu delivered, %llu bad, %llu deferred left in the spool",
+		(unsigned long long)st.delivered, (unsigned long long)st.bad,
+		(unsigned long long)st.pump.waiting_retry);
+	rc = 0;
+out:
+	ccp_convert_map_free(map);
+	ccp_free(map_site);
+	ccp_convert_shutdown();
+	return rc;
+}

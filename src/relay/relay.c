@@ -1,0 +1,593 @@
+/*
+ * relay.c: spool -> pump -> convert -> MsgXXXX.ccm -> import
+ * (include/ccpump/relay.h).
+ *
+ * A dispatcher's batch: read and convert each claimed spool file; write all
+ * that converted into one .ccm in Submit/, sync it, rename it into Import/
+ * (sync the folder), and import it.  The import's answer settles each
+ * message: 0 and 5 committed (every message reports delivered, duplicate,
+ * partial or undeliverable); 1, 3 and 4 imported nothing, and the batch's
+ * messages are retried with backoff, each .ccm removed, never re-imported
+ * as such (the loop of KB Q223772 cannot happen: a retry converts afresh).
+ */
+#define _GNU_SOURCE
+#include "ccpump/relay.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ccpump/alloc.h"
+#include "ccpump/ccm.h"
+#include "ccpump/clock.h"
+#include "ccpump/log.h"
+#include "ccpump/po.h"
+#include "ccpump/spool.h"
+
+static _Atomic int relay_stop;
+
+void ccp_relay_request_stop(void)
+{
+	atomic_store_explicit(&relay_stop, 1, memory_order_relaxed);
+}
+
+void ccp_relay_config_default(struct ccp_relay_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	ccp_pump_config_default(&cfg->pump);
+	cfg->pump.pollers = 2;
+	cfg->pump.dispatchers = 2;
+	cfg->pump.batch = 256;
+	cfg->pump.ring_size = 4096;
+	cfg->pump.retry_min_ns = 1000000000ull;     /* 1 s */
+	cfg->pump.retry_max_ns = 600000000000ull;   /* 10 min */
+	cfg->pump.max_attempts = 0;
+	cfg->pump.max_age_ns = 5ull * 86400 * 1000000000ull; /* 5 days, as MTAs do */
+	ccp_convert_opts_default(&cfg->convert);
+	cfg->rescan_interval_ns = 15000000000ull;   /* the connector polled every 15 s */
+	cfg->stats_interval_ns = 10000000000ull;
+	cfg->min_import_interval_ns = 0;
+	cfg->max_message_bytes = 64ull << 20;
+	cfg->sync = true;
+}
+
+void ccp_relay_profile_ccmc(struct ccp_relay_config *cfg)
+{
+	cfg->pump.batch = 5;
+	cfg->pump.dispatchers = 1;
+	cfg->min_import_interval_ns = 15000000000ull;
+}
+
+struct relay;
+
+struct disp {
+	struct relay *r;
+	unsigned id;
+	struct ccp_convert *conv;
+	struct ccp_ccm_buf ccm;
+	char *in;
+	size_t incap;
+	uint64_t seq;
+	uint64_t last_import_ns;
+	/* the batch being settled */
+	struct ccp_msg *const *msgs;
+	enum ccp_verdict *verdicts;
+	unsigned *included, nincluded, cursor;
+} CCP_ALIGNED(CCP_CACHE_GUARD);
+
+struct relay {
+	const struct ccp_relay_config *cfg;
+	struct ccp_spool *spool;
+	struct ccp_po *po;
+	char *submit, *import, *bad;
+	int submit_fd, import_fd, bad_fd;
+	struct disp *disp;
+	_Atomic uint64_t imports, import_failures, batches, delivered, duplicates, bad_count,
+		vanished;
+};
+
+static void count(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+/* ---- Bad/: the reason and a non-delivery report ------------------------ */
+
+static void write_file_at(int dirfd, const char *name, const char *data, size_t len, bool sync)
+{
+	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		ccp_log(CCP_LOG_ERROR, "cannot write %s in the Bad folder: %s", name, strerror(errno));
+		return;
+	}
+	ssize_t w = write(fd, data, len);
+	if (w != (ssize_t)len)
+		ccp_log(CCP_LOG_ERROR, "short write of %s in the Bad folder", name);
+	if (sync)
+		fsync(fd);
+	close(fd);
+}
+
+/* Records why m goes to Bad: NAME.reason (one line) and NAME.ndr, a report
+ * to the sender quoting the original header (when it could be read). */
+static void to_bad(struct relay *r, struct ccp_msg *m, const char *original, size_t olen,
+		   const char *reason)
+{
+	char name[512], line[1200];
+	snprintf(name, sizeof(name), "%s.reason", m->key);
+	int n = snprintf(line, sizeof(line), "%s\n", reason);
+	write_file_at(r->bad_fd, name, line, (size_t)n, r->cfg->sync);
+
+	struct ccp_ccm_buf ndr;
+	ccp_ccm_buf_init(&ndr);
+	ccp_ccm_buf_printf(&ndr,
+			   "From: MAILER-DAEMON (ccpump relay)\r\n"
+			   "Subject: Undeliverable to cc:Mail: %s\r\n"
+			   "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+			   "Your message (spool file %s) could not be delivered to the cc:Mail\r\n"
+			   "post office, and will not be retried.\r\n\r\nReason: %s\r\n",
+			   m->key, m->key, reason);
+	if (original && olen) {
+		size_t h = 0;
+		while (h < olen && h < 8192 &&
+		       !(h + 3 < olen && memcmp(original + h, "\r\n\r\n", 4) == 0) &&
+		       !(h + 1 < olen && memcmp(original + h, "\n\n", 2) == 0))
+			h++;
+		ccp_ccm_buf_adds(&ndr, "\r\n--- The header of your message ---\r\n");
+		ccp_ccm_buf_add(&ndr, original, h);
+		ccp_ccm_buf_adds(&ndr, "\r\n");
+	}
+	snprintf(name, sizeof(name), "%s.ndr", m->key);
+	write_file_at(r->bad_fd, name, ndr.data, ndr.len, r->cfg->sync);
+	ccp_ccm_buf_free(&ndr);
+	ccp_log(CCP_LOG_WARN, "message %s to Bad: %s", m->key, reason);
+	count(&r->bad_count, 1);
+}
+
+/* ---- reading and converting one message -------------------------------- */
+
+/* Reads spool file m into d->in.  Returns its length, -1 if it vanished,
+ * -2 if it is unusable (verdict FAILED already set, with the reason). */
+static ssize_t read_message(struct disp *d, struct ccp_msg *m, enum ccp_verdict *v)
+{
+	struct relay *r = d->r;
+	char reason[600];
+	int fd = ccp_spool_open_message(r->spool, m->key);
+	if (fd == -ENOENT)
+		return -1;
+	if (fd < 0) {
+		snprintf(reason, sizeof(reason), "spool file %s cannot be opened: %s", m->key,
+			 strerror(-fd));
+		goto bad;
+	}
+	struct stat st;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		snprintf(reason, sizeof(reason), "spool file %s is no longer a regular file", m->key);
+		goto bad;
+	}
+	if (st.st_size == 0) {
+		close(fd);
+		snprintf(reason, sizeof(reason), "spool file %s is empty", m->key);
+		goto bad;
+	}
+	if ((uint64_t)st.st_size > r->cfg->max_message_bytes) {
+		close(fd);
+		snprintf(reason, sizeof(reason), "spool file %s has %lld bytes, over the limit of %llu",
+			 m->key, (long long)st.st_size, (unsigned long long)r->cfg->max_message_bytes);
+		goto bad;
+	}
+	size_t want = (size_t)st.st_size;
+	if (d->incap < want + 1) {
+		d->incap = want + 1;
+		d->in = ccp_realloc(d->in, d->incap);
+	}
+	size_t got = 0;
+	while (got < want) {
+		ssize_t n = read(fd, d->in + got, want - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break; /* shrank under us: take what is there */
+		got += (size_t)n;
+	}
+	close(fd);
+	if (got == 0) {
+		snprintf(reason, sizeof(reason), "spool file %s is empty", m->key);
+		goto bad;
+	}
+	d->in[got] = '\0';
+	return (ssize_t)got;
+bad:
+	to_bad(r, m, NULL, 0, reason);
+	*v = CCP_VERDICT_FAILED;
+	return -2;
+}
+
+/* ---- importing ---------------------------------------------------------- */
+
+static void settle_report(void *arg, const char *key, size_t key_len,
+			  enum ccp_po_outcome outcome, const char *reason)
+{
+	struct disp *d = arg;
+	/* Reports come in input order: try the next included message first. */
+	unsigned hit = UINT32_MAX;
+	for (unsigned k = 0; k < d->nincluded && hit == UINT32_MAX; k++) {
+		unsigned j = (d->cursor + k) % d->nincluded;
+		struct ccp_msg *m = d->msgs[d->included[j]];
+		if (m->key_len == key_len && memcmp(m->key, key, key_len) == 0)
+			hit = j;
+	}
+	if (hit == UINT32_MAX) {
+		ccp_log(CCP_LOG_ERROR, "import reported a message key %.*s not in its batch",
+			(int)key_len, key);
+		return;
+	}
+	d->cursor = hit + 1;
+	unsigned i = d->included[hit];
+	switch (outcome) {
+	case CCP_PO_MSG_DUPLICATE:
+		count(&d->r->duplicates, 1);
+		__attribute__((fallthrough)); /* already there is delivered */
+	case CCP_PO_MSG_DELIVERED:
+		d->verdicts[i] = CCP_VERDICT_DELIVERED;
+		break;
+	case CCP_PO_MSG_PARTIAL:
+		ccp_log(CCP_LOG_WARN, "message %s delivered in part: %s", d->msgs[i]->key, reason);
+		d->verdicts[i] = CCP_VERDICT_DELIVERED;
+		break;
+	case CCP_PO_MSG_UNDELIVERABLE:
+		to_bad(d->r, d->msgs[i], NULL, 0, reason && *reason ? reason : "undeliverable");
+		d->verdicts[i] = CCP_VERDICT_FAILED;
+		break;
+	}
+}
+
+/* Runs the external import program on PATH; returns its exit status (or 1
+ * when it could not run, as IMPORT answered for an unreachable PO). */
+static int run_import_cmd(const char *cmd, const char *path)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return 1;
+	if (pid == 0) {
+		execl("/bin/sh", "sh", "-c", "exec $0 \"$1\"", cmd, path, (char *)NULL);
+		_exit(127);
+	}
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return 1;
+	if (!WIFEXITED(status))
+		return 1;
+	int rc = WEXITSTATUS(status);
+	return rc == 0 || rc == 1 || rc == 3 || rc == 4 || rc == 5 ? rc : 1;
+}
+
+/* An external import answered 5: the keys in its .und file are
+ * undeliverable (X-Spool-Id lines), the rest were imported. */
+static void settle_from_und(struct disp *d, const char *und_path)
+{
+	FILE *f = fopen(und_path, "r");
+	char line[1024];
+	while (f && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "X-Spool-Id: ", 12) != 0)
+			continue;
+		size_t n = strcspn(line + 12, "\r\n");
+		settle_report(d, line + 12, n, CCP_PO_MSG_UNDELIVERABLE,
+			      "the import program listed it as undeliverable");
+	}
+	if (f)
+		fclose(f);
+	for (unsigned k = 0; k < d->nincluded; k++)
+		if (d->verdicts[d->included[k]] == CCP_VERDICT_RETRY)
+			d->verdicts[d->included[k]] = CCP_VERDICT_DELIVERED;
+}
+
+static bool write_batch(struct disp *d, const char *name)
+{
+	struct relay *r = d->r;
+	int fd = openat(r->submit_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		goto fail;
+	size_t off = 0;
+	while (off < d->ccm.len) {
+		ssize_t n = write(fd, d->ccm.data + off, d->ccm.len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			close(fd);
+			unlinkat(r->submit_fd, name, 0);
+			goto fail;
+		}
+		off += (size_t)n;
+	}
+	if ((r->cfg->sync && fsync(fd) != 0) || close(fd) != 0 ||
+	    renameat(r->submit_fd, name, r->import_fd, name) != 0) {
+		unlinkat(r->submit_fd, name, 0);
+		goto fail;
+	}
+	if (r->cfg->sync)
+		fsync(r->import_fd);
+	count(&r->batches, 1);
+	return true;
+fail:
+	ccp_log(CCP_LOG_ERROR, "cannot write batch %s/%s: %s (retrying its messages)", r->submit,
+		name, strerror(errno));
+	return false;
+}
+
+static void relay_deliver(void *ctx, unsigned dispatcher, struct ccp_msg *const *msgs, unsigned n,
+			  enum ccp_verdict *verdicts)
+{
+	struct relay *r = ctx;
+	struct disp *d = &r->disp[dispatcher];
+	if (d->conv == NULL)
+		d->conv = ccp_convert_new(&r->cfg->convert);
+	d->msgs = msgs;
+	d->verdicts = verdicts;
+	d->nincluded = 0;
+	d->cursor = 0;
+	d->included = ccp_realloc(d->included, n * sizeof(*d->included));
+	ccp_ccm_buf_reset(&d->ccm);
+
+	for (unsigned i = 0; i < n; i++) {
+		verdicts[i] = CCP_VERDICT_RETRY;
+		ssize_t len = read_message(d, msgs[i], &verdicts[i]);
+		if (len == -1) {
+			/* Vanished (an operator removed it, or a crash-restart raced
+			 * its own unlink): nothing left to deliver. */
+			count(&r->vanished, 1);
+			verdicts[i] = CCP_VERDICT_DELIVERED;
+			continue;
+		}
+		if (len < 0)
+			continue;
+		size_t mark = d->ccm.len;
+		struct ccp_convert_input in = { .data = d->in, .len = (size_t)len,
+						.name = msgs[i]->key, .key = msgs[i]->key };
+		if (ccp_convert_message(d->conv, &in, &d->ccm) != CCP_CONVERT_OK) {
+			d->ccm.len = mark;
+			to_bad(r, msgs[i], d->in, (size_t)len, ccp_convert_error(d->conv));
+			verdicts[i] = CCP_VERDICT_FAILED;
+			continue;
+		}
+		d->included[d->nincluded++] = i;
+	}
+	if (d->nincluded == 0)
+		return;
+
+	/* The connector's pace: after a batch that was not full, wait. */
+	if (r->cfg->min_import_interval_ns && d->last_import_ns) {
+		uint64_t due = d->last_import_ns + r->cfg->min_import_interval_ns;
+		while (!atomic_load_explicit(&relay_stop, memory_order_relaxed) && ccp_now_ns() < due) {
+			struct timespec ts = { 0, 100000000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+
+	char name[64], path[4200], und[4200];
+	snprintf(name, sizeof(name), "Msg%02X%010llX.ccm", d->id, (unsigned long long)d->seq++);
+	snprintf(path, sizeof(path), "%s/%s", r->import, name);
+	snprintf(und, sizeof(und), "%s/%.*s.und", r->import, (int)(strlen(name) - 4), name);
+	if (!write_batch(d, name))
+		return; /* every included message stays RETRY */
+
+	int rc;
+	struct ccp_po_result res;
+	if (r->po) {
+		rc = ccp_po_import_file_report(r->po, path, &res, settle_report, d);
+	} else {
+		rc = run_import_cmd(r->cfg->import_cmd, path);
+		if (rc == 0)
+			for (unsigned k = 0; k < d->nincluded; k++)
+				verdicts[d->included[k]] = CCP_VERDICT_DELIVERED;
+		else if (rc == 5)
+			settle_from_und(d, und);
+		res.reason[0] = '\0';
+	}
+	count(&r->imports, 1);
+	d->last_import_ns = n == r->cfg->pump.batch ? 0 : ccp_now_ns();
+	if (rc != 0 && rc != 5) {
+		count(&r->import_failures, 1);
+		ccp_log(CCP_LOG_WARN, "import of %s answered %d%s%s: %u messages deferred", name, rc,
+			res.reason[0] ? ": " : "", res.reason, d->nincluded);
+	}
+	unlinkat(r->import_fd, name, 0);
+	snprintf(name + strlen(name) - 4, 5, ".und");
+	unlinkat(r->import_fd, name, 0);
+}
+
+/* ---- the run ------------------------------------------------------------ */
+
+static char *join(const char *a, const char *b)
+{
+	size_t n = strlen(a) + strlen(b) + 2;
+	char *p = ccp_malloc(n);
+	snprintf(p, n, "%s/%s", a, b);
+	return p;
+}
+
+static int store_dir(const char *path, char *err, size_t errlen)
+{
+	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+		return -1;
+	}
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+	return fd;
+}
+
+/* Batches left by a crash: their spool files are still in new/, so they are
+ * relayed again; the leftover files are removed. */
+static void clear_leftovers(int dirfd, const char *path)
+{
+	int fd = dup(dirfd);
+	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	unsigned n = 0;
+	while (dir && (de = readdir(dir)) != NULL)
+		if (strncmp(de->d_name, "Msg", 3) == 0 && unlinkat(dirfd, de->d_name, 0) == 0)
+			n++;
+	if (dir)
+		closedir(dir);
+	if (n)
+		ccp_log(CCP_LOG_INFO, "removed %u unfinished batch files from %s", n, path);
+}
+
+static void stats_line(struct relay *r, struct ccp_pump *pump)
+{
+	struct ccp_pump_stats ps;
+	struct ccp_spool_stats ss;
+	ccp_pump_stats(pump, &ps);
+	ccp_spool_stats(r->spool, &ss);
+	ccp_log(CCP_LOG_INFO,
+		"stats: delivered %llu, duplicates skipped %llu, bad %llu, deferred now %llu, "
+		"in ring %llu, imports %llu (failed %llu), duplicate notifications suppressed %llu, "
+		"quarantined %llu",
+		(unsigned long long)ps.delivered, (unsigned long long)atomic_load(&r->duplicates),
+		(unsigned long long)atomic_load(&r->bad_count),
+		(unsigned long long)ps.waiting_retry, (unsigned long long)ps.in_ring,
+		(unsigned long long)atomic_load(&r->imports),
+		(unsigned long long)atomic_load(&r->import_failures),
+		(unsigned long long)ps.claim_conflicts, (unsigned long long)ss.quarantined);
+}
+
+int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st, char *err,
+		  size_t errlen)
+{
+	struct relay r;
+	int rc = 2;
+	struct ccp_pump *pump = NULL;
+
+	memset(&r, 0, sizeof(r));
+	r.cfg = cfg;
+	r.submit_fd = r.import_fd = r.bad_fd = -1;
+	atomic_store(&relay_stop, 0);
+	if (cfg->spool == NULL || cfg->store == NULL || (cfg->po == NULL && cfg->import_cmd == NULL)) {
+		snprintf(err, errlen, "a relay needs --spool, --store and --po (or --import-cmd)");
+		return 2;
+	}
+	struct stat sst;
+	if (stat(cfg->store, &sst) != 0 || !S_ISDIR(sst.st_mode)) {
+		if (mkdir(cfg->store, 0700) != 0) {
+			snprintf(err, errlen, "store %s: %s", cfg->store, strerror(errno));
+			return 2;
+		}
+	}
+	r.submit = join(cfg->store, "Submit");
+	r.import = join(cfg->store, "Import");
+	r.bad = join(cfg->store, "Bad");
+	char *quarantine = join(cfg->store, "Quarantine");
+	if ((r.submit_fd = store_dir(r.submit, err, errlen)) < 0 ||
+	    (r.import_fd = store_dir(r.import, err, errlen)) < 0 ||
+	    (r.bad_fd = store_dir(r.bad, err, errlen)) < 0)
+		goto out;
+	clear_leftovers(r.submit_fd, r.submit);
+	clear_leftovers(r.import_fd, r.import);
+
+	if (cfg->import_cmd == NULL) {
+		struct ccp_po_opts po;
+		ccp_po_opts_default(&po);
+		po.sync = cfg->sync;
+		char poerr[512];
+		if (ccp_po_open(cfg->po, &po, &r.po, poerr, sizeof(poerr)) != 0) {
+			snprintf(err, errlen, "%s", poerr);
+			goto out;
+		}
+	}
+	struct ccp_spool_config sc = { .dir = cfg->spool, .pollers = cfg->pump.pollers,
+				       .rescan_interval_ns = cfg->rescan_interval_ns,
+				       .keep = cfg->keep, .failed_dir = r.bad,
+				       .quarantine_dir = quarantine };
+	r.spool = ccp_spool_open(&sc, err, errlen);
+	if (r.spool == NULL)
+		goto out;
+
+	r.disp = ccp_aligned_alloc(CCP_CACHE_GUARD, cfg->pump.dispatchers * sizeof(*r.disp));
+	memset(r.disp, 0, cfg->pump.dispatchers * sizeof(*r.disp));
+	for (unsigned i = 0; i < cfg->pump.dispatchers; i++) {
+		r.disp[i].r = &r;
+		r.disp[i].id = i;
+		r.disp[i].seq = (uint64_t)time(NULL) << 8;
+		ccp_ccm_buf_init(&r.disp[i].ccm);
+	}
+	struct ccp_sink_ops sink = { .deliver = relay_deliver };
+	pump = ccp_pump_create(&cfg->pump, ccp_spool_source(), r.spool, &sink, &r, err, errlen);
+	if (pump == NULL)
+		goto out;
+	ccp_log(CCP_LOG_INFO, "relay: spool %s -> %s (%s), %u pollers, %u dispatchers, batch %u%s",
+		cfg->spool, cfg->import_cmd ? cfg->import_cmd : cfg->po,
+		cfg->import_cmd ? "external import" : "post office", cfg->pump.pollers,
+		cfg->pump.dispatchers, cfg->pump.batch, cfg->once ? ", once" : "");
+	ccp_pump_start(pump);
+	if (cfg->once)
+		ccp_spool_finish(r.spool, true);
+	uint64_t next_stats = ccp_now_ns() + cfg->stats_interval_ns;
+	bool stopping = false;
+	while (!ccp_pump_done(pump)) {
+		struct timespec ts = { 0, 50000000 };
+		nanosleep(&ts, NULL);
+		if (!stopping && atomic_load_explicit(&relay_stop, memory_order_relaxed)) {
+			ccp_log(CCP_LOG_INFO, "relay: stopping: draining the ring and in-flight batches");
+			ccp_spool_finish(r.spool, false);
+			ccp_pump_stop(pump);
+			stopping = true;
+		}
+		if (cfg->stats_interval_ns && ccp_now_ns() >= next_stats) {
+			stats_line(&r, pump);
+			next_stats += cfg->stats_interval_ns;
+		}
+	}
+	ccp_pump_wait(pump);
+	stats_line(&r, pump);
+	if (st) {
+		memset(st, 0, sizeof(*st));
+		ccp_pump_stats(pump, &st->pump);
+		struct ccp_spool_stats ss;
+		ccp_spool_stats(r.spool, &ss);
+		st->imports = atomic_load(&r.imports);
+		st->import_failures = atomic_load(&r.import_failures);
+		st->batches_written = atomic_load(&r.batches);
+		st->delivered = st->pump.delivered;
+		st->duplicates = atomic_load(&r.duplicates);
+		st->bad = atomic_load(&r.bad_count);
+		st->vanished = atomic_load(&r.vanished);
+		st->quarantined = ss.quarantined;
+	}
+	rc = 0;
+out:
+	ccp_pump_destroy(pump);
+	if (r.disp) {
+		for (unsigned i = 0; i < cfg->pump.dispatchers; i++) {
+			ccp_convert_free(r.disp[i].conv);
+			ccp_ccm_buf_free(&r.disp[i].ccm);
+			ccp_free(r.disp[i].in);
+			ccp_free(r.disp[i].included);
+		}
+		ccp_free(r.disp);
+	}
+	ccp_spool_close(r.spool);
+	if (r.po)
+		ccp_po_close(r.po);
+	int fds[] = { r.submit_fd, r.import_fd, r.bad_fd };
+	for (size_t i = 0; i < 3; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	ccp_free(r.submit);
+	ccp_free(r.import);
+	ccp_free(r.bad);
+	ccp_free(quarantine);
+	return rc;
+}

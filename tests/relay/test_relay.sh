@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# ccpump relay end to end, on temporary directories:
+#   1. exactly once with 4 pollers while inotify and 50 ms rescans race;
+#   2. import answers 1 and 4 injected, then 3 and 5 from an import program
+#      and a user directory: deferred and retried, or to Bad with a reason;
+#   3. bad spool entries (symlink, fifo, directory, empty, huge, binary)
+#      moved aside with their reasons while the relay goes on;
+#   4. a crash loop: kill -9 at random moments while files keep arriving,
+#      restart, many times; then every message is in the post office
+#      exactly once per recipient, nothing lost, the spool empty.
+set -u
+bin=$(realpath "$1")
+work=$(mktemp -d)
+trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*" >&2; [ -f "$work/log" ] && tail -20 "$work/log" >&2; exit 1; }
+field() { "$bin" po stats --po "$1" | sed -n "s/^$2: *//p"; }
+
+# gen SPOOL FIRST COUNT: messages of varied size and 1-3 recipients, written
+# into tmp/ and renamed into new/, as an MTA delivers into a Maildir.
+gen() {
+	local spool=$1 first=$2 count=$3 i n body
+	for ((i = first; i < first + count; i++)); do
+		n=$((i % 3 + 1))
+		{
+			printf 'From: "Sender %d" <s%d@example.org>\r\n' "$i" $((i % 17))
+			printf 'To: alice@example.org'
+			[ $n -ge 2 ] && printf ', "Bob B" <bob@example.org>'
+			[ $n -ge 3 ] && printf ', carol@example.org'
+			printf '\r\nSubject: message %d\r\nDate: Sat, 28 Nov 2026 12:00:00 +0000\r\n\r\n' "$i"
+			body=$(printf 'line of text for message %d\r\n' "$i")
+			for ((k = 0; k < i % 9 + 1; k++)); do printf '%s' "$body"; done
+		} >"$spool/tmp/m$i"
+		mv "$spool/tmp/m$i" "$spool/new/1764288000.M${i}P77.test"
+	done
+}
+recipients() { # deliveries expected for messages FIRST..FIRST+COUNT-1
+	local first=$1 count=$2 i s=0
+	for ((i = first; i < first + count; i++)); do s=$((s + i % 3 + 1)); done
+	echo $s
+}
+fresh() { # fresh NAME [po init args]: spool, store and post office under $work/NAME
+	local d="$work/$1"; shift
+	mkdir -p "$d/spool/tmp" "$d/spool/new" "$d/spool/cur"
+	"$bin" po init --po "$d/po" "$@" >/dev/null || fail "po init"
+	echo "$d"
+}
+wait_empty() { # wait_empty SPOOL SECONDS
+	for ((t = 0; t < $2 * 10; t++)); do
+		[ -z "$(ls -A "$1/new")" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# ---- 1. racing notifications -------------------------------------------
+d=$(fresh race)
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --pollers 4 --dispatchers 3 \
+	--batch 16 --rescan-interval 0.05 --stats-interval 0.5 --log "$d/log" &
+pid=$!
+for b in 0 1 2 3 4 5 6 7 8 9; do gen "$d/spool" $((b * 150)) 150; sleep 0.05; done
+wait_empty "$d/spool" 60 || fail "race: spool not drained"
+kill -TERM $pid
+wait $pid || fail "race: relay exited $? after SIGTERM"
+[ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "race: duplicate deliveries"
+[ "$(field "$d/po" 'distinct keys')" = 1500 ] || fail "race: not 1500 messages"
+[ "$(field "$d/po" delivered)" = "$(recipients 0 1500)" ] || fail "race: deliveries"
+supp=$(grep -o 'duplicate notifications suppressed [0-9]*' "$d/log" | tail -1 | awk '{print $4}')
+[ "${supp:-0}" -gt 0 ] || fail "race: no duplicate notification was ever suppressed"
+grep -q 'stopping: draining' "$d/log" || fail "race: no graceful stop in the log"
+echo "1. race: 1500 messages, $(field "$d/po" delivered) deliveries, $supp duplicate notifications suppressed"
+
+# ---- 2. import answers ---------------------------------------------------
+for code in 1 4; do
+	d=$(fresh "fault$code")
+	gen "$d/spool" 0 300
+	CCPUMP_PO_FAULT="rate=0.5,code=$code,seed=$code" "$bin" relay --spool "$d/spool" \
+		--store "$d/store" --po "$d/po" --once --batch 8 --retry-min 0.01 --retry-max 0.05 \
+		--stats-interval 0 --log "$d/log" || fail "fault $code: relay failed"
+	grep -q "answered $code" "$d/log" || fail "fault $code: never injected"
+	[ "$(field "$d/po" 'distinct keys')" = 300 ] || fail "fault $code: not all delivered"
+	[ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "fault $code: duplicates"
+	[ -z "$(ls -A "$d/spool/new")" ] || fail "fault $code: spool not empty"
+	[ -z "$(ls -A "$d/store/Import")" ] || fail "fault $code: .ccm left in Import"
+done
+echo "2a. import answers 1 and 4: deferred, retried, all delivered once"
+
+# 3 from an external import program for its first three runs, then the real import.
+d=$(fresh ext)
+gen "$d/spool" 0 100
+cat >"$d/import.sh" <<EOS
+#!/bin/sh
+n=\$(cat "$d/runs" 2>/dev/null || echo 0); echo \$((n + 1)) >"$d/runs"
+[ "\$n" -lt 3 ] && exit 3
+exec "$bin" import --po "$d/po" "\$1"
+EOS
+chmod +x "$d/import.sh"
+"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --once --batch 10 \
+	--retry-min 0.01 --retry-max 0.02 --stats-interval 0 --log "$d/log" || fail "ext: relay failed"
+grep -q "answered 3" "$d/log" || fail "ext: answer 3 not seen"
+[ "$(field "$d/po" 'distinct keys')" = 100 ] || fail "ext: not all delivered"
+[ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "ext: duplicates"
+
+# 5: a user directory that knows alice and bob only.  Messages to alice
+# alone are delivered; others deliver in part (carol unknown).
+gen "$work" 0 0 2>/dev/null
+probe=$(mktemp -d); mkdir -p "$probe/tmp" "$probe/new"; gen "$probe" 2 1
+"$bin" convert "$probe/new/"* | sed -n 's/^To: //p' | tr -d '\r' | grep -v carol >"$work/users"
+d=$(fresh undeliv --users "$work/users")
+gen "$d/spool" 0 30
+printf 'From: "X" <x@example.org>\r\nTo: nobody@example.org\r\nSubject: lost\r\n\r\nhi\r\n' \
+	>"$d/spool/new/1764288000.M999P77.test"
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--log "$d/log" || fail "undeliverable: relay failed"
+[ -f "$d/store/Bad/1764288000.M999P77.test" ] || fail "undeliverable: not moved to Bad"
+[ -s "$d/store/Bad/1764288000.M999P77.test.reason" ] || fail "undeliverable: no reason"
+grep -q 'Reason:' "$d/store/Bad/1764288000.M999P77.test.ndr" || fail "undeliverable: no NDR"
+[ "$(field "$d/po" 'distinct keys')" = 30 ] || fail "undeliverable: the good ones were not delivered"
+echo "2b. import answers 3 and 5: retried, or to Bad with $(cat "$d/store/Bad/"*.reason | head -1)"
+
+# ---- 3. bad spool entries ------------------------------------------------
+d=$(fresh badentries)
+gen "$d/spool" 0 50
+ln -s /etc/passwd "$d/spool/new/1764288000.Msymlink.test"
+mkfifo "$d/spool/new/1764288000.Mfifo.test"
+mkdir "$d/spool/new/1764288000.Mdir.test"
+: >"$d/spool/new/1764288000.Mempty.test"
+head -c 300000 /dev/urandom >"$d/spool/new/1764288000.Mbinary.test"
+head -c 2000000 /dev/zero | tr '\0' 'x' >"$d/spool/new/1764288000.Mhuge.test"
+chmod 000 "$d/spool/new/1764288000.Mbinary.test"
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--max-message-size 1000000 --log "$d/log" || fail "bad entries: relay failed"
+for k in symlink fifo dir; do
+	[ -e "$d/store/Quarantine/1764288000.M$k.test" ] || [ -L "$d/store/Quarantine/1764288000.M$k.test" ] ||
+		fail "bad entries: $k not quarantined"
+	grep -q "1764288000.M$k.test is a" "$d/log" || fail "bad entries: no reason logged for $k"
+done
+for k in empty huge binary; do
+	[ -s "$d/store/Bad/1764288000.M$k.test.reason" ] || fail "bad entries: $k has no reason in Bad"
+done
+[ "$(field "$d/po" 'distinct keys')" = 50 ] || fail "bad entries: good messages not all delivered"
+[ -z "$(ls -A "$d/spool/new")" ] || fail "bad entries: spool not empty"
+echo "3. bad entries: symlink, fifo, directory quarantined; empty, huge, unreadable binary to Bad"
+
+# ---- 4. crash loop -------------------------------------------------------
+d=$(fresh crash)
+next=0
+for round in $(seq 1 12); do
+	gen "$d/spool" $next 60
+	next=$((next + 60))
+	"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --batch 8 --dispatchers 2 \
+		--rescan-interval 0.05 --stats-interval 0 --log "$d/log" &
+	pid=$!
+	gen "$d/spool" $next 40 &
+	gpid=$!
+	sleep "0.$((RANDOM % 4 + 1))"
+	kill -9 $pid
+	wait $pid 2>/dev/null
+	wait $gpid
+	next=$((next + 40))
+done
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--log "$d/log" || fail "crash: final relay failed"
+[ -z "$(ls -A "$d/spool/new")" ] || fail "crash: spool not empty"
+[ "$(field "$d/po" 'distinct keys')" = $next ] || fail "crash: not every message delivered ($next)"
+[ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "crash: a recipient got a message twice"
+[ "$(field "$d/po" delivered)" = "$(recipients 0 $next)" ] || fail "crash: deliveries"
+echo "4. crash loop: 12 kills, $next messages, each recipient once, $(field "$d/po" 'skipped duplicates') redeliveries skipped by the post office"
+echo "test_relay: ok"
