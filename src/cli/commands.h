@@ -13,6 +13,8 @@
 
 int ccp_cmd_bench(int argc, char **argv);
 int ccp_cmd_relay(int argc, char **argv);
+int ccp_cmd_demo(int argc, char **argv);
+int ccp_cmd_queue(int argc, char **argv);
 /* cc:Mail side (docs/ccmail-format.md). */
 int ccp_cmd_convert(int argc, char **argv);
 int ccp_cmd_import(int argc, char **argv);

@@ -18,6 +18,8 @@ static const struct command commands[] = {
 	{ "import", ccp_cmd_import, "import .ccm files into a post office (IMPORT.EXE's exit codes)" },
 	{ "po", ccp_cmd_po, "make a post office (po init) or count its deliveries (po stats)" },
 	{ "relay", ccp_cmd_relay, "relay a Maildir spool into the post office, exactly once" },
+	{ "queue", ccp_cmd_queue, "show what waits, is deferred or went to Bad, by age" },
+	{ "demo", ccp_cmd_demo, "make a demo spool and relay it into a fresh post office" },
 	{ NULL, NULL, NULL },
 };
 

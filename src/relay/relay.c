@@ -46,8 +46,8 @@ void ccp_relay_config_default(struct ccp_relay_config *cfg)
 	ccp_pump_config_default(&cfg->pump);
 	cfg->pump.pollers = 2;
 	cfg->pump.dispatchers = 2;
-	cfg->pump.batch = 256;
-	cfg->pump.ring_size = 4096;
+	cfg->pump.batch = 1024;
+	cfg->pump.ring_size = 8192;
 	cfg->pump.retry_min_ns = 1000000000ull;     /* 1 s */
 	cfg->pump.retry_max_ns = 600000000000ull;   /* 10 min */
 	cfg->pump.max_attempts = 0;
@@ -88,8 +88,8 @@ struct relay {
 	const struct ccp_relay_config *cfg;
 	struct ccp_spool *spool;
 	struct ccp_po *po;
-	char *submit, *import, *bad;
-	int submit_fd, import_fd, bad_fd;
+	char *submit, *import, *bad, *deferred;
+	int submit_fd, import_fd, bad_fd, deferred_fd;
 	struct disp *disp;
 	_Atomic uint64_t imports, import_failures, batches, delivered, duplicates, bad_count,
 		vanished;
@@ -106,12 +106,12 @@ static void write_file_at(int dirfd, const char *name, const char *data, size_t 
 {
 	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
-		ccp_log(CCP_LOG_ERROR, "cannot write %s in the Bad folder: %s", name, strerror(errno));
+		ccp_log(CCP_LOG_ERROR, "cannot write %s in the store: %s", name, strerror(errno));
 		return;
 	}
 	ssize_t w = write(fd, data, len);
 	if (w != (ssize_t)len)
-		ccp_log(CCP_LOG_ERROR, "short write of %s in the Bad folder", name);
+		ccp_log(CCP_LOG_ERROR, "short write of %s in the store", name);
 	if (sync)
 		fsync(fd);
 	close(fd);
@@ -293,6 +293,27 @@ static void settle_from_und(struct disp *d, const char *und_path)
 			d->verdicts[d->included[k]] = CCP_VERDICT_DELIVERED;
 }
 
+/*
+ * Deferred/KEY records a message waiting for a retry, for `ccpump queue`:
+ * "attempt N\nanswer RC\nreason ...\n".  Written only on the failure path;
+ * removed when a retried message is settled.
+ */
+static void mark_deferred(struct relay *r, struct ccp_msg *const *msgs, unsigned n,
+			  const enum ccp_verdict *verdicts, int rc, const char *reason)
+{
+	char line[800];
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t attempt = ccp_msg_word_attempt(ccp_msg_load(msgs[i]));
+		if (verdicts[i] == CCP_VERDICT_RETRY) {
+			int len = snprintf(line, sizeof(line), "attempt %u\nanswer %d\nreason %s\n",
+					   attempt, rc, reason && *reason ? reason : "-");
+			write_file_at(r->deferred_fd, msgs[i]->key, line, (size_t)len, false);
+		} else if (attempt > 1) {
+			unlinkat(r->deferred_fd, msgs[i]->key, 0);
+		}
+	}
+}
+
 static bool write_batch(struct disp *d, const char *name)
 {
 	struct relay *r = d->r;
@@ -326,11 +347,11 @@ fail:
 	return false;
 }
 
-static void relay_deliver(void *ctx, unsigned dispatcher, struct ccp_msg *const *msgs, unsigned n,
-			  enum ccp_verdict *verdicts)
+/* Converts, writes and imports one batch, setting every verdict.  Returns
+ * the import's answer (-1 when nothing reached the import) and its reason. */
+static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const *msgs, unsigned n,
+			 enum ccp_verdict *verdicts, char *why, size_t whylen)
 {
-	struct relay *r = ctx;
-	struct disp *d = &r->disp[dispatcher];
 	if (d->conv == NULL)
 		d->conv = ccp_convert_new(&r->cfg->convert);
 	d->msgs = msgs;
@@ -364,7 +385,7 @@ static void relay_deliver(void *ctx, unsigned dispatcher, struct ccp_msg *const 
 		d->included[d->nincluded++] = i;
 	}
 	if (d->nincluded == 0)
-		return;
+		return -1;
 
 	/* The connector's pace: after a batch that was not full, wait. */
 	if (r->cfg->min_import_interval_ns && d->last_import_ns) {
@@ -379,8 +400,10 @@ static void relay_deliver(void *ctx, unsigned dispatcher, struct ccp_msg *const 
 	snprintf(name, sizeof(name), "Msg%02X%010llX.ccm", d->id, (unsigned long long)d->seq++);
 	snprintf(path, sizeof(path), "%s/%s", r->import, name);
 	snprintf(und, sizeof(und), "%s/%.*s.und", r->import, (int)(strlen(name) - 4), name);
-	if (!write_batch(d, name))
-		return; /* every included message stays RETRY */
+	if (!write_batch(d, name)) {
+		snprintf(why, whylen, "the batch could not be written to %s", r->submit);
+		return -1; /* every included message stays RETRY */
+	}
 
 	int rc;
 	struct ccp_po_result res;
@@ -405,6 +428,17 @@ static void relay_deliver(void *ctx, unsigned dispatcher, struct ccp_msg *const 
 	unlinkat(r->import_fd, name, 0);
 	snprintf(name + strlen(name) - 4, 5, ".und");
 	unlinkat(r->import_fd, name, 0);
+	snprintf(why, whylen, "%s", res.reason);
+	return rc;
+}
+
+static void relay_deliver(void *ctx, unsigned dispatcher, struct ccp_msg *const *msgs, unsigned n,
+			  enum ccp_verdict *verdicts)
+{
+	struct relay *r = ctx;
+	char why[512] = "";
+	int rc = deliver_batch(r, &r->disp[dispatcher], msgs, n, verdicts, why, sizeof(why));
+	mark_deferred(r, msgs, n, verdicts, rc, why);
 }
 
 /* ---- the run ------------------------------------------------------------ */
@@ -430,15 +464,17 @@ static int store_dir(const char *path, char *err, size_t errlen)
 }
 
 /* Batches left by a crash: their spool files are still in new/, so they are
- * relayed again; the leftover files are removed. */
-static void clear_leftovers(int dirfd, const char *path)
+ * relayed again; the leftover files are removed.  Likewise deferral markers
+ * of an earlier run: its messages start again as waiting. */
+static void clear_leftovers(int dirfd, const char *path, bool all)
 {
 	int fd = dup(dirfd);
 	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
 	unsigned n = 0;
 	while (dir && (de = readdir(dir)) != NULL)
-		if (strncmp(de->d_name, "Msg", 3) == 0 && unlinkat(dirfd, de->d_name, 0) == 0)
+		if (de->d_name[0] != '.' && (all || strncmp(de->d_name, "Msg", 3) == 0) &&
+		    unlinkat(dirfd, de->d_name, 0) == 0)
 			n++;
 	if (dir)
 		closedir(dir);
@@ -473,7 +509,7 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 
 	memset(&r, 0, sizeof(r));
 	r.cfg = cfg;
-	r.submit_fd = r.import_fd = r.bad_fd = -1;
+	r.submit_fd = r.import_fd = r.bad_fd = r.deferred_fd = -1;
 	atomic_store(&relay_stop, 0);
 	if (cfg->spool == NULL || cfg->store == NULL || (cfg->po == NULL && cfg->import_cmd == NULL)) {
 		snprintf(err, errlen, "a relay needs --spool, --store and --po (or --import-cmd)");
@@ -489,13 +525,16 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 	r.submit = join(cfg->store, "Submit");
 	r.import = join(cfg->store, "Import");
 	r.bad = join(cfg->store, "Bad");
+	r.deferred = join(cfg->store, "Deferred");
 	char *quarantine = join(cfg->store, "Quarantine");
 	if ((r.submit_fd = store_dir(r.submit, err, errlen)) < 0 ||
 	    (r.import_fd = store_dir(r.import, err, errlen)) < 0 ||
-	    (r.bad_fd = store_dir(r.bad, err, errlen)) < 0)
+	    (r.bad_fd = store_dir(r.bad, err, errlen)) < 0 ||
+	    (r.deferred_fd = store_dir(r.deferred, err, errlen)) < 0)
 		goto out;
-	clear_leftovers(r.submit_fd, r.submit);
-	clear_leftovers(r.import_fd, r.import);
+	clear_leftovers(r.submit_fd, r.submit, false);
+	clear_leftovers(r.import_fd, r.import, false);
+	clear_leftovers(r.deferred_fd, r.deferred, true);
 
 	if (cfg->import_cmd == NULL) {
 		struct ccp_po_opts po;
@@ -581,13 +620,14 @@ out:
 	ccp_spool_close(r.spool);
 	if (r.po)
 		ccp_po_close(r.po);
-	int fds[] = { r.submit_fd, r.import_fd, r.bad_fd };
-	for (size_t i = 0; i < 3; i++)
+	int fds[] = { r.submit_fd, r.import_fd, r.bad_fd, r.deferred_fd };
+	for (size_t i = 0; i < 4; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	ccp_free(r.submit);
 	ccp_free(r.import);
 	ccp_free(r.bad);
+	ccp_free(r.deferred);
 	ccp_free(quarantine);
 	return rc;
 }

@@ -115,7 +115,32 @@ printf 'From: "X" <x@example.org>\r\nTo: nobody@example.org\r\nSubject: lost\r\n
 [ -s "$d/store/Bad/1764288000.M999P77.test.reason" ] || fail "undeliverable: no reason"
 grep -q 'Reason:' "$d/store/Bad/1764288000.M999P77.test.ndr" || fail "undeliverable: no NDR"
 [ "$(field "$d/po" 'distinct keys')" = 30 ] || fail "undeliverable: the good ones were not delivered"
-echo "2b. import answers 3 and 5: retried, or to Bad with $(cat "$d/store/Bad/"*.reason | head -1)"
+undreason=$(head -1 "$d/store/Bad/1764288000.M999P77.test.reason")
+# A post office that stays locked: the relay defers, `queue` shows it, a
+# stop leaves the messages in the spool, and a later run delivers them.
+d=$(fresh locked)
+gen "$d/spool" 0 40
+CCPUMP_PO_FAULT="rate=1,code=4" "$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" \
+	--batch 8 --retry-min 0.05 --retry-max 0.1 --stats-interval 0 --log "$d/log" &
+pid=$!
+for ((t = 0; t < 100; t++)); do
+	n=$("$bin" queue --spool "$d/spool" --store "$d/store" --json | sed -n 's/.*"deferred":{"count":\([0-9]*\).*/\1/p')
+	[ "$n" = 40 ] && break
+	sleep 0.1
+done
+[ "$n" = 40 ] || fail "locked: queue shows $n deferred, not 40"
+"$bin" queue --spool "$d/spool" --store "$d/store" | grep -q "answer 4\|^  1764288000" || fail "locked: no deferred listing"
+kill -TERM $pid
+wait $pid || fail "locked: relay exited $? after SIGTERM"
+[ "$(ls "$d/spool/new" | wc -l)" = 40 ] || fail "locked: deferred messages left the spool"
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--log "$d/log" || fail "locked: second run failed"
+[ "$(field "$d/po" 'distinct keys')" = 40 ] || fail "locked: not delivered after the lock went"
+"$bin" queue --spool "$d/spool" --store "$d/store" --json | grep -q '"deferred":{"count":0' ||
+	fail "locked: deferred markers left behind"
+
+echo "2b. import answers 3 and 5: retried, or to Bad with: $undreason"
+echo "2c. a locked post office: 40 deferred, shown by ccpump queue, kept over a stop, delivered later"
 
 # ---- 3. bad spool entries ------------------------------------------------
 d=$(fresh badentries)
@@ -138,6 +163,9 @@ for k in empty huge binary; do
 	[ -s "$d/store/Bad/1764288000.M$k.test.reason" ] || fail "bad entries: $k has no reason in Bad"
 done
 [ "$(field "$d/po" 'distinct keys')" = 50 ] || fail "bad entries: good messages not all delivered"
+q=$("$bin" queue --spool "$d/spool" --store "$d/store" --json)
+printf '%s' "$q" | grep -q '"bad":{"count":3,' || fail "bad entries: queue does not show 3 bad: $q"
+printf '%s' "$q" | grep -q '"quarantined":{"count":3,' || fail "bad entries: queue does not show 3 quarantined"
 [ -z "$(ls -A "$d/spool/new")" ] || fail "bad entries: spool not empty"
 echo "3. bad entries: symlink, fifo, directory quarantined; empty, huge, unreadable binary to Bad"
 
@@ -165,4 +193,18 @@ done
 [ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "crash: a recipient got a message twice"
 [ "$(field "$d/po" delivered)" = "$(recipients 0 $next)" ] || fail "crash: deliveries"
 echo "4. crash loop: 12 kills, $next messages, each recipient once, $(field "$d/po" 'skipped duplicates') redeliveries skipped by the post office"
+# ---- 5. bad flags and unusable directories: one line, status 2 ---------
+expect2() {
+	local err rc
+	err=$("$bin" "$@" 2>&1 >/dev/null); rc=$?
+	[ "$rc" -eq 2 ] || fail "'$*' exited $rc, not 2"
+	[ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] || fail "'$*' printed more than one line: $err"
+}
+expect2 relay --spool "$work/none" --store "$work/st" --po "$work/race/po"
+expect2 relay --spool "$work/race/spool" --store "$work/st" --po "$work/not-a-po"
+expect2 relay --spool "$work/race/spool" --store "$work/st"
+expect2 relay --spool "$work/race/spool" --store "$work/st" --po "$work/race/po" --batch 0
+expect2 relay --spool "$work/race/spool" --store "$work/st" --po "$work/race/po" --profile fast
+expect2 queue --spool "$work/none" --store "$work/st"
+echo "5. bad flags and unusable directories: status 2 with one line"
 echo "test_relay: ok"

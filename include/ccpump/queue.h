@@ -1,0 +1,43 @@
+/*
+ * queue.h: what waits in a relay's spool and store, by age
+ * (`ccpump queue`, as Postfix's postqueue -p and qshape).
+ *
+ * waiting:     files in SPOOL/new not marked deferred
+ * deferred:    files in SPOOL/new with a STORE/Deferred/ marker (a failed
+ *              import; the relay retries them with backoff)
+ * bad:         messages moved to STORE/Bad (each with NAME.reason)
+ * quarantined: spool entries that were not regular files
+ * Reading only: safe while a relay runs (a snapshot).
+ */
+#ifndef CCPUMP_QUEUE_H
+#define CCPUMP_QUEUE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ccpump/compiler.h"
+
+#define CCP_QUEUE_AGES 6 /* < 1 min, < 10 min, < 1 h, < 4 h, < 1 day, older */
+
+struct ccp_queue_class {
+	uint64_t count, bytes;
+	uint64_t by_age[CCP_QUEUE_AGES];
+	uint64_t oldest_s; /* age of the oldest, seconds */
+};
+
+struct ccp_queue_report {
+	struct ccp_queue_class waiting, deferred, bad, quarantined;
+};
+
+CCP_EXPORT extern const char *const ccp_queue_age_names[CCP_QUEUE_AGES];
+
+/* Fills rep.  Returns 0, or -1 with a one-line reason naming the path. */
+CCP_EXPORT int ccp_queue_scan(const char *spool, const char *store, struct ccp_queue_report *rep,
+			      char *err, size_t errlen);
+/* Prints the report as a qshape-like table, and the newest deferred and bad
+ * entries with their reasons (up to `list` of each). */
+CCP_EXPORT void ccp_queue_print(FILE *out, const char *store, const struct ccp_queue_report *rep,
+				unsigned list);
+CCP_EXPORT void ccp_queue_print_json(FILE *out, const struct ccp_queue_report *rep);
+
+#endif /* CCPUMP_QUEUE_H */

@@ -1,0 +1,176 @@
+/*
+ * queue.c: the spool and store by age (include/ccpump/queue.h).
+ */
+#include "ccpump/queue.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *const ccp_queue_age_names[CCP_QUEUE_AGES] = { "<1m", "<10m", "<1h", "<4h", "<1d",
+							  ">=1d" };
+
+static void add(struct ccp_queue_class *c, const struct stat *st, time_t now)
+{
+	static const uint64_t limits[CCP_QUEUE_AGES - 1] = { 60, 600, 3600, 14400, 86400 };
+	uint64_t age = now > st->st_mtime ? (uint64_t)(now - st->st_mtime) : 0;
+	unsigned b = 0;
+	while (b < CCP_QUEUE_AGES - 1 && age >= limits[b])
+		b++;
+	c->by_age[b]++;
+	c->count++;
+	c->bytes += (uint64_t)st->st_size;
+	if (age > c->oldest_s)
+		c->oldest_s = age;
+}
+
+static bool has_suffix(const char *s, const char *suf)
+{
+	size_t a = strlen(s), b = strlen(suf);
+	return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+/* Scans dir (missing: empty).  For the spool's new/, deferred_fd >= 0 sorts
+ * entries with a marker into `deferred`. */
+static int scan(const char *dir, struct ccp_queue_class *c, struct ccp_queue_class *deferred,
+		int deferred_fd, bool skip_notes, char *err, size_t errlen)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	struct stat st;
+	time_t now = time(NULL);
+	if (d == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "cannot read %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (skip_notes && (has_suffix(de->d_name, ".reason") || has_suffix(de->d_name, ".ndr")))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			continue; /* gone meanwhile */
+		if (deferred_fd >= 0 && faccessat(deferred_fd, de->d_name, F_OK, 0) == 0)
+			add(deferred, &st, now);
+		else
+			add(c, &st, now);
+	}
+	closedir(d);
+	return 0;
+}
+
+int ccp_queue_scan(const char *spool, const char *store, struct ccp_queue_report *rep,
+		   char *err, size_t errlen)
+{
+	char path[4096];
+	memset(rep, 0, sizeof(*rep));
+	struct stat st;
+	if (stat(spool, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "spool %s is not a directory", spool);
+		return -1;
+	}
+	if (stat(store, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "store %s is not a directory", store);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/Deferred", store);
+	int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "%s/new", spool);
+	int rc = scan(path, &rep->waiting, &rep->deferred, dfd, false, err, errlen);
+	if (dfd >= 0)
+		close(dfd);
+	snprintf(path, sizeof(path), "%s/Bad", store);
+	if (rc == 0)
+		rc = scan(path, &rep->bad, NULL, -1, true, err, errlen);
+	snprintf(path, sizeof(path), "%s/Quarantine", store);
+	if (rc == 0)
+		rc = scan(path, &rep->quarantined, NULL, -1, false, err, errlen);
+	return rc;
+}
+
+static void row(FILE *out, const char *name, const struct ccp_queue_class *c)
+{
+	fprintf(out, "%-12s %8" PRIu64 " %10.1f", name, c->count, (double)c->bytes / 1048576.0);
+	for (unsigned i = 0; i < CCP_QUEUE_AGES; i++)
+		fprintf(out, " %7" PRIu64, c->by_age[i]);
+	fprintf(out, "  %8" PRIu64 "\n", c->oldest_s);
+}
+
+/* Prints up to `list` entries of store/SUB with the first line of NOTE. */
+static void list_dir(FILE *out, const char *store, const char *sub, const char *note_suffix,
+		     unsigned list)
+{
+	char path[4096], line[600];
+	snprintf(path, sizeof(path), "%s/%s", store, sub);
+	DIR *d = opendir(path);
+	struct dirent *de;
+	unsigned n = 0;
+	while (d && n < list && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || has_suffix(de->d_name, ".reason") ||
+		    has_suffix(de->d_name, ".ndr"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/%s%s", store, sub, de->d_name, note_suffix);
+		FILE *f = fopen(path, "r");
+		line[0] = '\0';
+		if (f) {
+			/* Deferred markers: the last line holds the reason. */
+			while (fgets(line, sizeof(line), f))
+				if (strncmp(line, "reason ", 7) == 0)
+					memmove(line, line + 7, strlen(line + 7) + 1);
+			fclose(f);
+		}
+		line[strcspn(line, "\n")] = '\0';
+		fprintf(out, "  %-40s %s\n", de->d_name, line);
+		n++;
+	}
+	if (d)
+		closedir(d);
+}
+
+void ccp_queue_print(FILE *out, const char *store, const struct ccp_queue_report *r, unsigned list)
+{
+	fprintf(out, "%-12s %8s %10s", "", "count", "MiB");
+	for (unsigned i = 0; i < CCP_QUEUE_AGES; i++)
+		fprintf(out, " %7s", ccp_queue_age_names[i]);
+	fprintf(out, "  %8s\n", "oldest_s");
+	row(out, "waiting", &r->waiting);
+	row(out, "deferred", &r->deferred);
+	row(out, "bad", &r->bad);
+	row(out, "quarantined", &r->quarantined);
+	if (list && r->deferred.count) {
+		fprintf(out, "deferred (attempts and last import answer in %s/Deferred):\n", store);
+		list_dir(out, store, "Deferred", "", list);
+	}
+	if (list && r->bad.count) {
+		fprintf(out, "bad (reasons in %s/Bad/NAME.reason):\n", store);
+		list_dir(out, store, "Bad", ".reason", list);
+	}
+}
+
+static void json_class(FILE *out, const char *name, const struct ccp_queue_class *c, bool last)
+{
+	fprintf(out, "\"%s\":{\"count\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"oldest_s\":%" PRIu64
+		     ",\"by_age\":{",
+		name, c->count, c->bytes, c->oldest_s);
+	for (unsigned i = 0; i < CCP_QUEUE_AGES; i++)
+		fprintf(out, "%s\"%s\":%" PRIu64, i ? "," : "", ccp_queue_age_names[i], c->by_age[i]);
+	fprintf(out, "}}%s", last ? "" : ",");
+}
+
+void ccp_queue_print_json(FILE *out, const struct ccp_queue_report *r)
+{
+	fputc('{', out);
+	json_class(out, "waiting", &r->waiting, false);
+	json_class(out, "deferred", &r->deferred, false);
+	json_class(out, "bad", &r->bad, false);
+	json_class(out, "quarantined", &r->quarantined, true);
+	fputs("}\n", out);
+}
