@@ -21,7 +21,7 @@ CTEST   := ctest --output-on-failure --timeout 120 -j $(JOBS)
 all: build
 
 help:
-	@echo "make run    set up, build, run the benchmark on its defaults"
+	@echo "make run    set up, build, relay a demo spool into a post office, run the benchmark"
 	@echo "make test   set up, build, run every test (plain, ThreadSanitizer, ASan+UBSan)"
 	@echo "make tsan   ThreadSanitizer build and its concurrent tests"
 	@echo "make asan   ASan+UBSan build (libc malloc) and every test"
@@ -39,7 +39,12 @@ $(BUILD)/.configured: CMakeLists.txt | deps
 build: deps $(BUILD)/.configured
 	cmake --build $(BUILD) -j $(JOBS)
 
+# The main job: a demo spool relayed into a fresh post office (checked
+# exactly once), then the engine's benchmark.
+DEMO_MESSAGES ?= 200000
 run: build
+	rm -rf $(BUILD)/demo
+	./$(BUILD)/ccpump demo --dir $(BUILD)/demo --messages $(DEMO_MESSAGES)
 	./$(BUILD)/ccpump bench
 
 test-unit: build

@@ -42,9 +42,18 @@ CCP_EXPORT void ccp_ccm_buf_free(struct ccp_ccm_buf *b);
 CCP_EXPORT void ccp_ccm_buf_reserve(struct ccp_ccm_buf *b, size_t extra);
 CCP_EXPORT void ccp_ccm_buf_add(struct ccp_ccm_buf *b, const void *p, size_t n);
 CCP_EXPORT void ccp_ccm_buf_adds(struct ccp_ccm_buf *b, const char *s);
-CCP_EXPORT void ccp_ccm_buf_addc(struct ccp_ccm_buf *b, char c);
 CCP_EXPORT void ccp_ccm_buf_printf(struct ccp_ccm_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* One character: inline, since writers add most text a character at a time;
+ * the buffer grows only on the rare slow path. */
+static inline void ccp_ccm_buf_addc(struct ccp_ccm_buf *b, char c)
+{
+	if (ccp_unlikely(b->len + 2 > b->cap))
+		ccp_ccm_buf_reserve(b, 1);
+	b->data[b->len++] = c;
+	b->data[b->len] = '\0';
+}
+
 static inline void ccp_ccm_buf_reset(struct ccp_ccm_buf *b)
 {
 	b->len = 0;

@@ -68,13 +68,6 @@ void ccp_ccm_buf_adds(struct ccp_ccm_buf *b, const char *s)
 	ccp_ccm_buf_add(b, s, strlen(s));
 }
 
-void ccp_ccm_buf_addc(struct ccp_ccm_buf *b, char c)
-{
-	ccp_ccm_buf_reserve(b, 1);
-	b->data[b->len++] = c;
-	b->data[b->len] = '\0';
-}
-
 void ccp_ccm_buf_printf(struct ccp_ccm_buf *b, const char *fmt, ...)
 {
 	va_list ap;
