@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -36,19 +37,22 @@ static uint64_t count_entries(const char *path)
 
 int ccp_cmd_demo(int argc, char **argv)
 {
-	enum { O_DIR = 256, O_MESSAGES, O_DISP, O_BATCH, O_NOSYNC, O_HELP };
+	enum { O_DIR = 256, O_MESSAGES, O_DISP, O_BATCH, O_NOSYNC, O_MAXBODY, O_GENONLY, O_HELP };
 	static const struct option lo[] = {
 		{ "dir", required_argument, NULL, O_DIR },
 		{ "messages", required_argument, NULL, O_MESSAGES },
 		{ "dispatchers", required_argument, NULL, O_DISP },
 		{ "batch", required_argument, NULL, O_BATCH },
 		{ "no-sync", no_argument, NULL, O_NOSYNC },
+		{ "max-body", required_argument, NULL, O_MAXBODY },
+		{ "spool-only", no_argument, NULL, O_GENONLY },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ccp_relay_config cfg;
 	const char *dir = "ccpump-demo";
-	uint64_t messages = 200000;
+	uint64_t messages = 200000, max_body = 0;
+	bool spool_only = false;
 	char err[600], spool[4096], store[4096], po[4096], newdir[4200];
 
 	ccp_relay_config_default(&cfg);
@@ -75,11 +79,19 @@ int ccp_cmd_demo(int argc, char **argv)
 				return CCP_EXIT_USAGE;
 			break;
 		case O_NOSYNC: cfg.sync = false; break;
+		case O_MAXBODY:
+			if (ccp_opt_u64("demo", "--max-body", optarg, 1, 1 << 20, &max_body))
+				return CCP_EXIT_USAGE;
+			break;
+		case O_GENONLY: spool_only = true; break;
 		case O_HELP:
-			printf("usage: ccpump demo [--dir DIR] [--messages N] [--dispatchers N] [--batch N] [--no-sync]\n"
+			printf("usage: ccpump demo [--dir DIR] [--messages N] [--dispatchers N] [--batch N]\n"
+			       "                   [--no-sync] [--max-body BYTES] [--spool-only]\n"
 			       "Makes a demo spool of N realistic messages (%llu) in DIR (%s, which must\n"
 			       "not exist yet), relays it into a fresh post office with the relay's\n"
-			       "defaults, and prints the throughput and the exactly-once check.\n",
+			       "defaults, and prints the throughput and the exactly-once check.\n"
+			       "--max-body caps each message's text (under 1024: plain text only);\n"
+			       "--spool-only makes DIR/spool and a post office DIR/po, and stops.\n",
 			       (unsigned long long)messages, dir);
 			return 0;
 		default:
@@ -99,7 +111,7 @@ int ccp_cmd_demo(int argc, char **argv)
 
 	struct ccp_demo_stats ds;
 	uint64_t t0 = ccp_now_ns();
-	if (ccp_demo_spool(spool, 0, messages, 1998, &ds, err, sizeof(err)) != 0) {
+	if (ccp_demo_spool(spool, 0, messages, 1998, (size_t)max_body, &ds, err, sizeof(err)) != 0) {
 		fprintf(stderr, "ccpump demo: %s\n", err);
 		return CCP_EXIT_USAGE;
 	}
@@ -113,6 +125,8 @@ int ccp_cmd_demo(int argc, char **argv)
 		fprintf(stderr, "ccpump demo: %s\n", err);
 		return CCP_EXIT_USAGE;
 	}
+	if (spool_only)
+		return 0;
 	cfg.spool = spool;
 	cfg.store = store;
 	cfg.po = po;

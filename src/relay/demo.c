@@ -68,11 +68,16 @@ static void base64_block(struct ccp_ccm_buf *b, uint64_t *s, size_t bytes)
 	ccp_ccm_buf_adds(b, "\r\n");
 }
 
-static void message(struct ccp_ccm_buf *b, uint64_t n, uint64_t *s, uint64_t *rcpts)
+static void message(struct ccp_ccm_buf *b, uint64_t n, uint64_t *s, size_t max_body,
+		    uint64_t *rcpts)
 {
 	unsigned kind = (unsigned)(rnd(s) % 100);
 	unsigned nr = 1 + (unsigned)(rnd(s) % 5);
 	size_t body = 700 + (size_t)(rnd(s) % 9000);
+	if (max_body && body > max_body)
+		body = max_body;
+	if (max_body && max_body < 1024)
+		kind %= 60; /* small: plain text only */
 	ccp_ccm_buf_reset(b);
 	ccp_ccm_buf_adds(b, "From: ");
 	person(b, rnd(s));
@@ -116,7 +121,7 @@ static void message(struct ccp_ccm_buf *b, uint64_t n, uint64_t *s, uint64_t *rc
 }
 
 int ccp_demo_spool(const char *dir, uint64_t first, uint64_t count, uint64_t seed,
-		   struct ccp_demo_stats *st, char *err, size_t errlen)
+		   size_t max_body, struct ccp_demo_stats *st, char *err, size_t errlen)
 {
 	char path[4096], to[4096];
 	static const char *const sub[] = { "", "/tmp", "/new", "/cur" };
@@ -132,7 +137,7 @@ int ccp_demo_spool(const char *dir, uint64_t first, uint64_t count, uint64_t see
 	memset(st, 0, sizeof(*st));
 	for (uint64_t n = first; n < first + count; n++) {
 		uint64_t s = (seed + n) * 0x9e3779b97f4a7c15ull | 1;
-		message(&b, n, &s, &st->recipients);
+		message(&b, n, &s, max_body, &st->recipients);
 		snprintf(path, sizeof(path), "%s/tmp/1764288000.M%lluP1.demo", dir,
 			 (unsigned long long)n);
 		snprintf(to, sizeof(to), "%s/new/1764288000.M%lluP1.demo", dir, (unsigned long long)n);
