@@ -21,8 +21,8 @@ struct ccp_demo_stats {
 /*
  * Writes COUNT messages numbered from FIRST into the Maildir DIR (created
  * with tmp/, new/ and cur/ if missing).  Sizes: mostly 1 to 10 KB, with a
- * tail of attachments up to 60 KB; max_body (0 = no cap) caps the text of
- * each message, and with it under 1 KB only plain-text messages are made.
+ * tail of attachments up to 60 KB; max_body (0 = no cap) caps the text and
+ * the attachment of each message, and under 1 KB only plain text is made.
  * Returns 0, or -1 with a reason in err.
  */
 CCP_EXPORT int ccp_demo_spool(const char *dir, uint64_t first, uint64_t count, uint64_t seed,

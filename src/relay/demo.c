@@ -111,7 +111,8 @@ static void message(struct ccp_ccm_buf *b, uint64_t n, uint64_t *s, size_t max_b
 				      "Content-Disposition: attachment; filename=\"%s %s %llu.xlsx\"\r\n"
 				      "Content-Transfer-Encoding: base64\r\n\r\n",
 				   words[n % 20], words[(n / 3) % 20], (unsigned long long)n);
-		base64_block(b, s, kind < 80 ? 1000 + rnd(s) % 6000 : 20000 + rnd(s) % 25000);
+		size_t att = kind < 80 ? 1000 + rnd(s) % 6000 : 20000 + rnd(s) % 25000;
+		base64_block(b, s, max_body && att > max_body ? max_body : att);
 		ccp_ccm_buf_adds(b, "--=_b--\r\n");
 	} else { /* HTML only */
 		ccp_ccm_buf_adds(b, "Content-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>");
