@@ -64,9 +64,9 @@ static int key_match(struct cds_lfht_node *node, const void *key)
 	return m->key_len == probe->key_len && memcmp(m->key, probe->key, probe->key_len) == 0;
 }
 
-/* A stack probe for key_match: same layout as a record, key by pointer. */
+/* What a lookup compares against: the key by pointer. */
 struct probe {
-	struct ccp_msg m;
+	uint32_t len;
 	const char *key;
 };
 
@@ -75,16 +75,14 @@ static int probe_match(struct cds_lfht_node *node, const void *arg)
 	const struct ccp_msg *m = caa_container_of(node, struct ccp_msg, node);
 	CCP_TSAN_SUBSCRIBE(m);
 	const struct probe *p = arg;
-	return m->key_len == p->m.key_len && memcmp(m->key, p->key, p->m.key_len) == 0;
+	return m->key_len == p->len && memcmp(m->key, p->key, p->len) == 0;
 }
 
 struct ccp_msg *ccp_registry_find(struct ccp_registry *reg, const char *key, uint32_t len,
 				  uint64_t hash)
 {
 	struct cds_lfht_iter it;
-	struct probe p;
-	p.m.key_len = len;
-	p.key = key;
+	struct probe p = { .len = len, .key = key };
 	cds_lfht_lookup(reg->ht, (unsigned long)hash, probe_match, &p, &it);
 	struct cds_lfht_node *node = cds_lfht_iter_get_node(&it);
 	return node ? caa_container_of(node, struct ccp_msg, node) : NULL;

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The relay's figures of docs/performance.md (issue 4), in one run:
+#   1. messages of 1 KB to 10 KB from a spool on the local disk into the
+#      built-in post office, durable batches (--batch 1024) against a sync
+#      per message (--batch 1), same spool generator and seed;
+#   2. memory with 1,000,000 small files waiting: the relay's RSS, sampled
+#      once a second from /proc while it works through the backlog.
+#   bench/relay_figures.sh [MESSAGES] [BATCH1_MESSAGES] [BACKLOG]
+set -euo pipefail
+bin=$(realpath "${CCPUMP:-./build/ccpump}")
+n=${1:-100000}
+n1=${2:-3000}
+backlog=${3:-1000000}
+work=${WORK:-$(mktemp -d /var/tmp/ccpump-relay.XXXXXX)}
+trap 'rm -rf "$work"' EXIT
+
+echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $(df -h "$work" | awk 'NR==2 {print $1}')"
+run() { # run NAME MESSAGES BATCH: prints msgs/s
+	local d="$work/$1"
+	"$bin" demo --dir "$d" --messages "$2" --max-body 9000 --spool-only >/dev/null
+	local t0 t1
+	t0=$(date +%s.%N)
+	"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --batch "$3" \
+		--stats-interval 0 2>/dev/null
+	t1=$(date +%s.%N)
+	local dup keys
+	dup=$("$bin" po stats --po "$d/po" | sed -n 's/^duplicate deliveries: *//p')
+	keys=$("$bin" po stats --po "$d/po" | sed -n 's/^distinct keys: *//p')
+	[ "$dup" = 0 ] && [ "$keys" = "$2" ] || { echo "exactly-once check failed: $keys keys, $dup dups" >&2; exit 3; }
+	awk -v n="$2" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}'
+	rm -rf "$d"
+}
+echo "command: ccpump demo --messages N --max-body 9000 --spool-only; ccpump relay --once --batch B"
+big=$(run big "$n" 1024)
+one=$(run one "$n1" 1)
+echo "durable batches (--batch 1024): $big msgs/s over $n messages"
+echo "sync per message (--batch 1):   $one msgs/s over $n1 messages"
+awk -v a="$big" -v b="$one" 'BEGIN {printf "ratio: %.1f\n", a / b}'
+
+echo "backlog: ccpump demo --messages $backlog --max-body 600 --spool-only; ccpump relay --once"
+d="$work/backlog"
+"$bin" demo --dir "$d" --messages "$backlog" --max-body 600 --spool-only >/dev/null
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 2>/dev/null &
+pid=$!
+for t in 1 2 3 5 10 20; do
+	sleep $((t - ${prev:-0}))
+	prev=$t
+	kill -0 $pid 2>/dev/null || break
+	echo "t=${t}s rss $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/$pid/status)"
+done
+hwm=0
+while kill -0 $pid 2>/dev/null; do
+	hwm=$(awk '/VmHWM/ {print $2}' /proc/$pid/status 2>/dev/null || echo "$hwm")
+	sleep 1
+done
+wait $pid
+echo "peak rss over the whole backlog: $((hwm / 1024)) MiB (the post office's index of $("$bin" po stats --po "$d/po" | sed -n 's/^delivered: *//p') deliveries included)"
