@@ -20,18 +20,28 @@
  * repetition r of every queue before repetition r+1 of any, so a noisy
  * neighbour hurts all queues alike; the median of the repetitions is
  * reported.
+ *
+ * Each run is a child process with a time limit (--run-limit).  With more
+ * threads than CPUs, queues whose threads wait for each other in turn
+ * (rte_ring's default mode, ck_ring's MPMC) can crawl: a cell that hits the
+ * limit is reported as "stalled", with no figure, and is not run again.
+ * A stall is a finding, not a failure; only a lost, doubled or reordered
+ * item fails the run.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <ck_ring.h>
@@ -377,6 +387,7 @@ struct outcome {
 	uint64_t items;
 	uint64_t lost, doubled, misordered;
 	bool ok;
+	bool stalled; /* killed at the run time limit */
 };
 
 /* Runs one cell once.  Returns -1 when the queue cannot be made. */
@@ -465,6 +476,59 @@ static int run_once(const struct bq_ops *ops, unsigned np, unsigned nc, unsigned
 	return 0;
 }
 
+/*
+ * Runs one cell once in a child process, killed after limit_s seconds.
+ * Queues whose producers (or consumers) wait for each other in turn, as
+ * rte_ring's default mode and ck_ring's MPMC calls do, can crawl for
+ * minutes when there are more threads than CPUs: each item waits for the
+ * right preempted thread to be scheduled again.  A child can be killed
+ * where such a thread cannot, so the sweep goes on and reports the cell as
+ * stalled.  Returns -1 when the queue cannot be made.
+ */
+static int run_isolated(const struct bq_ops *ops, unsigned np, unsigned nc, unsigned burst,
+			uint64_t items, uint64_t capacity, bool pin, double limit_s,
+			struct outcome *out)
+{
+	int fds[2];
+	if (pipe(fds) != 0) {
+		perror("bench_ring: pipe");
+		exit(2);
+	}
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("bench_ring: fork");
+		exit(2);
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		struct outcome o = { 0 };
+		int rc = run_once(ops, np, nc, burst, items, capacity, pin, &o);
+		ssize_t w = write(fds[1], &o, sizeof(o));
+		_exit(rc == 0 && w == (ssize_t)sizeof(o) ? 0 : 3);
+	}
+	close(fds[1]);
+	struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
+	int ready = poll(&pfd, 1, (int)(limit_s * 1000));
+	int rc = 0;
+	memset(out, 0, sizeof(*out));
+	if (ready == 1 && read(fds[0], out, sizeof(*out)) == (ssize_t)sizeof(*out)) {
+		int st;
+		waitpid(pid, &st, 0);
+	} else if (ready == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		out->stalled = true;
+		out->ok = true; /* nothing was seen lost or doubled; too slow to tell */
+	} else {
+		int st;
+		waitpid(pid, &st, 0);
+		rc = -1;
+	}
+	close(fds[0]);
+	return rc;
+}
+
 /* ---- the sweep ------------------------------------------------------------ */
 
 struct ratio {
@@ -478,6 +542,7 @@ struct cell {
 	double *secs; /* one per repetition */
 	unsigned done;
 	bool ok;
+	bool stalled; /* a run hit the time limit; no figure */
 	uint64_t items, lost, doubled, misordered;
 };
 
@@ -524,9 +589,11 @@ static void usage(FILE *f)
 		"  --capacity N     ring slots, a power of two (4096)\n"
 		"  --warmup N       items of an unmeasured run before each cell (items/10)\n"
 		"  --pin            pin producer i and consumer i to CPU i mod CPUs\n"
-		"  --quick          the short set: 1:1,2:2,4:4, items 200000, reps 3\n"
+		"  --quick          the short set: items 1000000, reps 3, run limit 3 s\n"
 		"  --csv PATH       CSV output (RESULTS_DIR/ring.csv)\n"
 		"  --json PATH      JSON output (RESULTS_DIR/ring.json)\n"
+		"  --run-limit S    seconds before a run is killed and its cell marked\n"
+		"                   stalled (30; --quick: 3)\n"
 		"  --quiet          no table on stdout\n"
 		"Exits 1 when any run loses, doubles or reorders an item.\n",
 		MAX_BURST);
@@ -568,10 +635,11 @@ int main(int argc, char **argv)
 	unsigned reps = 5;
 	bool pin = false, quick = false, quiet = false;
 	const char *csv_path = NULL, *json_path = NULL;
-	bool items_given = false, reps_given = false;
+	bool items_given = false, reps_given = false, limit_given = false;
+	double limit_s = 30;
 
 	enum { O_QUEUES = 256, O_THREADS, O_BURSTS, O_ITEMS, O_REPS, O_CAP, O_WARM, O_PIN,
-	       O_QUICK, O_CSV, O_JSON, O_QUIET, O_HELP };
+	       O_QUICK, O_CSV, O_JSON, O_QUIET, O_LIMIT, O_HELP };
 	static const struct option longopts[] = {
 		{ "queues", required_argument, NULL, O_QUEUES },
 		{ "threads", required_argument, NULL, O_THREADS },
@@ -585,6 +653,7 @@ int main(int argc, char **argv)
 		{ "csv", required_argument, NULL, O_CSV },
 		{ "json", required_argument, NULL, O_JSON },
 		{ "quiet", no_argument, NULL, O_QUIET },
+		{ "run-limit", required_argument, NULL, O_LIMIT },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -624,6 +693,12 @@ int main(int argc, char **argv)
 		case O_CSV: csv_path = optarg; break;
 		case O_JSON: json_path = optarg; break;
 		case O_QUIET: quiet = true; break;
+		case O_LIMIT:
+			limit_s = strtod(optarg, &end);
+			limit_given = true;
+			if (*end || !(limit_s > 0 && limit_s < 86400))
+				goto bad;
+			break;
 		case O_HELP: usage(stdout); return 0;
 		default:
 			fprintf(stderr, "bench_ring: unknown option or missing value (try --help)\n");
@@ -636,9 +711,11 @@ int main(int argc, char **argv)
 	}
 	if (quick) {
 		if (!items_given)
-			items = 200000;
+			items = 1000000;
 		if (!reps_given)
 			reps = 3;
+		if (!limit_given)
+			limit_s = 3;
 	}
 	if (warmup == UINT64_MAX)
 		warmup = items / 10;
@@ -720,19 +797,28 @@ int main(int argc, char **argv)
 			struct cell *c = &cells[g + k];
 			struct outcome o;
 			if (warmup > 0 &&
-			    run_once(c->ops, c->ratio.p, c->ratio.c, c->burst, warmup, capacity, pin,
-				     &o) == 0 && !o.ok)
-				c->ok = false;
+			    run_isolated(c->ops, c->ratio.p, c->ratio.c, c->burst, warmup, capacity,
+					 pin, limit_s, &o) == 0) {
+				c->ok = c->ok && o.ok;
+				c->stalled = o.stalled;
+			}
 		}
 		for (unsigned rep = 0; rep < reps; rep++) {
 			for (unsigned k = 0; k < nq; k++) {
 				struct cell *c = &cells[g + k];
 				struct outcome o;
-				if (run_once(c->ops, c->ratio.p, c->ratio.c, c->burst, items, capacity,
-					     pin, &o) != 0) {
+				/* A stalled cell is not run again: one limit's wait says it. */
+				if (c->stalled)
+					continue;
+				if (run_isolated(c->ops, c->ratio.p, c->ratio.c, c->burst, items,
+						 capacity, pin, limit_s, &o) != 0) {
 					fprintf(stderr, "bench_ring: %s: cannot create the queue\n",
 						c->ops->name);
 					return 2;
+				}
+				if (o.stalled) {
+					c->stalled = true;
+					continue;
 				}
 				c->secs[c->done++] = o.seconds;
 				c->items = o.items;
@@ -742,6 +828,15 @@ int main(int argc, char **argv)
 				if (!o.ok)
 					c->ok = false;
 			}
+		}
+		for (unsigned k = 0; k < nq; k++) {
+			struct cell *c = &cells[g + k];
+			if (c->stalled)
+				fprintf(stderr,
+					"bench_ring: %s %u:%u burst %u stalled: a run did not finish in "
+					"%.0f s (%u threads on %ld CPUs)\n",
+					c->ops->name, c->ratio.p, c->ratio.c, c->burst, limit_s,
+					c->ratio.p + c->ratio.c, sysconf(_SC_NPROCESSORS_ONLN));
 		}
 		for (unsigned k = 0; k < nq; k++) {
 			struct cell *c = &cells[g + k];
@@ -778,11 +873,15 @@ int main(int argc, char **argv)
 			if (c->secs[r] > hi)
 				hi = c->secs[r];
 		}
-		double med = median(c->secs, c->done);
-		double n = (double)c->items;
-		double mops = n / med / 1e6, ns = med * 1e9 / n;
-		double mmin = n / hi / 1e6, mmax = n / lo / 1e6;
-		const char *census = c->ok ? "ok" : "FAIL";
+		double mops = 0, ns = 0, mmin = 0, mmax = 0;
+		if (c->done > 0 && !c->stalled) {
+			double med = median(c->secs, c->done), n = (double)c->items;
+			mops = n / med / 1e6;
+			ns = med * 1e9 / n;
+			mmin = n / hi / 1e6;
+			mmax = n / lo / 1e6;
+		}
+		const char *census = !c->ok ? "FAIL" : c->stalled ? "stalled" : "ok";
 		if (!quiet)
 			printf("%-13s %2u:%-2u %5u %12.2f %12.2f %12.2f %12.2f  %s\n", c->ops->name,
 			       c->ratio.p, c->ratio.c, c->burst, mops, ns, mmin, mmax, census);
