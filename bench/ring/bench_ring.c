@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -722,6 +723,10 @@ int main(int argc, char **argv)
 	char pathbuf[2][4096];
 	if (optind < argc) {
 		const char *dir = argv[optind];
+		if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+			fprintf(stderr, "bench_ring: cannot make '%s': %s\n", dir, strerror(errno));
+			return 2;
+		}
 		if (!csv_path) {
 			snprintf(pathbuf[0], sizeof(pathbuf[0]), "%s/ring.csv", dir);
 			csv_path = pathbuf[0];
@@ -746,7 +751,8 @@ int main(int argc, char **argv)
 			}
 			if (!o) {
 				fprintf(stderr, "bench_ring: %s skipped: built without DPDK "
-						"(libdpdk not found by pkg-config)\n", t);
+						"(libdpdk not found by pkg-config, or a static or "
+						"sanitizer build)\n", t);
 				continue;
 			}
 			if (nq < CCP_ARRAY_LEN(qs))
