@@ -62,6 +62,14 @@
 
 /* ---- queue adapters ------------------------------------------------------ */
 
+/* Cache-guard aligned memory; C11 wants the size a multiple of the
+ * alignment. */
+static void *guard_alloc(size_t size)
+{
+	return aligned_alloc(CCP_CACHE_GUARD,
+			     (size + CCP_CACHE_GUARD - 1) & ~(size_t)(CCP_CACHE_GUARD - 1));
+}
+
 /* ccpump's ring. */
 static struct bq *ours_create(uint64_t capacity, uint64_t items)
 {
@@ -90,10 +98,10 @@ struct ckq {
 static struct bq *ck_create(uint64_t capacity, uint64_t items)
 {
 	(void)items;
-	struct ckq *q = aligned_alloc(CCP_CACHE_GUARD, sizeof(*q));
+	struct ckq *q = guard_alloc(sizeof(*q));
 	if (!q)
 		return NULL;
-	q->buf = aligned_alloc(CCP_CACHE_GUARD, capacity * sizeof(*q->buf));
+	q->buf = guard_alloc(capacity * sizeof(*q->buf));
 	if (!q->buf) {
 		free(q);
 		return NULL;
@@ -146,7 +154,7 @@ struct wfq {
 static struct bq *wf_create(uint64_t capacity, uint64_t items)
 {
 	(void)capacity;
-	struct wfq *q = aligned_alloc(CCP_CACHE_GUARD, sizeof(*q));
+	struct wfq *q = guard_alloc(sizeof(*q));
 	if (!q)
 		return NULL;
 	q->nodes = calloc(items, sizeof(*q->nodes));
@@ -203,7 +211,7 @@ static unsigned wf_deq(struct bq *q, uintptr_t *w, unsigned n)
 static struct bq *lq_create(uint64_t capacity, uint64_t items)
 {
 	(void)items;
-	struct ccp_lockq *q = aligned_alloc(CCP_CACHE_GUARD, sizeof(*q));
+	struct ccp_lockq *q = guard_alloc(sizeof(*q));
 	if (q && ccp_lockq_init(q, capacity) != 0) {
 		free(q);
 		return NULL;
@@ -522,9 +530,17 @@ static int run_isolated(const struct bq_ops *ops, unsigned np, unsigned nc, unsi
 		out->stalled = true;
 		out->ok = true; /* nothing was seen lost or doubled; too slow to tell */
 	} else {
-		int st;
+		/* No outcome: the queue could not be made (exit 3), or the run
+		 * crashed, which fails the cell like a lost item. */
+		int st = 0;
 		waitpid(pid, &st, 0);
-		rc = -1;
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 3) {
+			rc = -1;
+		} else {
+			fprintf(stderr, "bench_ring: %s %u:%u burst %u: the run crashed (status %d)\n",
+				ops->name, np, nc, burst, st);
+			out->ok = false;
+		}
 	}
 	close(fds[0]);
 	return rc;
@@ -824,6 +840,10 @@ int main(int argc, char **argv)
 				}
 				if (o.stalled) {
 					c->stalled = true;
+					continue;
+				}
+				if (o.items == 0) { /* crashed: no time to keep */
+					c->ok = false;
 					continue;
 				}
 				c->secs[c->done++] = o.seconds;
