@@ -20,8 +20,8 @@ struct bq_ops {
 	const char *name;
 	/* Per-producer FIFO: consumers check it when true. */
 	bool fifo;
-	/* capacity: a power of two; items: upper bound on items in flight plus
-	 * pills (unbounded queues preallocate their nodes from it). */
+	/* capacity: a power of two; items: every item and pill the run will
+	 * enqueue (unbounded queues preallocate their nodes from it). */
 	struct bq *(*create)(uint64_t capacity, uint64_t items);
 	void (*destroy)(struct bq *q);
 	/* Up to n words; returns how many were taken.  Called by any number of
