@@ -88,10 +88,19 @@ fuzz-brief: fuzz-build
 test: test-unit tsan asan fuzz-brief
 	@echo "make test: plain, ThreadSanitizer and ASan+UBSan suites passed"
 
-bench: build
-	./$(BUILD)/ccpump bench --mode lockfree --messages 2000000
-	./$(BUILD)/ccpump bench --mode mutex --messages 2000000
-	./$(BUILD)/ccpump bench --mode naive --messages 2000000 || true
+# The quick benchmark set: ring peers, pump sweeps, plots, into BENCH_OUT.
+# DPDK and gnuplot are needed by make bench alone, so they are installed
+# here and not by make deps (bench_ring skips rte_ring without DPDK).
+BENCH_OUT ?= bench/results
+bench:
+	@CCPUMP_EXTRA_PKGS="libdpdk-dev gnuplot-nox" bash scripts/deps.sh
+	@rm -f $(BUILD)/.configured
+	$(MAKE) build
+	@mkdir -p $(BENCH_OUT)
+	./$(BUILD)/bench/bench_ring --quick $(BENCH_OUT)
+	python3 bench/pump/sweep.py --set quick --ccpump ./$(BUILD)/ccpump $(BENCH_OUT)
+	bash bench/plot.sh $(BENCH_OUT)
+	@echo "make bench: CSV, JSON and plots in $(BENCH_OUT)/"
 
 clean:
 	rm -rf $(BUILD) $(TSAN) $(ASAN) build-fuzz

@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Sweeps of `ccpump bench`: one parameter at a time around a base point.
+
+Each swept parameter (pollers, dispatchers, batch, dup factor, ring size,
+wait strategy) is run for the lock-free and the mutex claim; the mode sweep
+also runs the 1998 race (naive), whose duplicates are recorded, not fatal.
+Every run repeats --reps times and the median msgs/s is kept.  Thread counts
+are flags, so the same sweep runs on a bigger machine (--scale multiplies the
+thread counts swept).
+
+Writes pump.csv and pump.json into the results folder and prints a table.
+Exits 1 when a lock-free or mutex run is not exactly once.
+"""
+import argparse
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+COLUMNS = ["sweep", "value", "mode", "pollers", "dispatchers", "batch", "dup_factor",
+           "ring_size", "wait", "messages", "reps", "msgs_per_sec", "msgs_per_sec_min",
+           "msgs_per_sec_max", "notifications_per_sec", "latency_p50_us", "latency_p99_us",
+           "cpu_cores", "claim_conflicts", "duplicates", "lost", "exactly_once"]
+
+SETS = {
+    # Under a minute on 2 cores.  A run's end is seen at a 50 ms tick, so
+    # a run shorter than about half a second reads up to 10% slow.
+    "quick": dict(messages=1000000, reps=1, pollers=[1, 2, 4], dispatchers=[1, 2, 4],
+                  batch=[1, 8, 32, 128], dup_factor=[1, 2, 4, 8],
+                  ring_size=[256, 4096, 65536], wait=["spin", "yield", "block"]),
+    "full": dict(messages=5000000, reps=3, pollers=[1, 2, 4, 8], dispatchers=[1, 2, 4, 8],
+                 batch=[1, 4, 8, 16, 32, 64, 128, 256], dup_factor=[1, 2, 4, 8, 16],
+                 ring_size=[64, 256, 1024, 4096, 16384, 65536],
+                 wait=["spin", "yield", "block"]),
+}
+BASE = dict(pollers=2, dispatchers=2, batch=32, dup_factor=2, ring_size=4096, wait="yield")
+FLAG = dict(pollers="--pollers", dispatchers="--dispatchers", batch="--batch",
+            dup_factor="--dup-factor", ring_size="--ring-size", wait="--wait")
+
+
+def run_one(ccpump, mode, point, messages, reps, pin):
+    cmd = [ccpump, "bench", "--json", "--no-progress", "--mode", mode,
+           "--messages", str(messages)]
+    for k, v in point.items():
+        cmd += [FLAG[k], str(v)]
+    if pin:
+        cmd.append("--pin")
+    reports = []
+    for _ in range(reps):
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        line = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else ""
+        try:
+            rep = json.loads(line)
+        except ValueError:
+            sys.exit("sweep: '%s' gave no JSON report (exit %d): %s"
+                     % (" ".join(cmd), p.returncode, p.stderr.strip()))
+        reports.append(rep)
+    rates = [r["msgs_per_sec"] for r in reports]
+    med = statistics.median(rates)
+    rep = min(reports, key=lambda r: abs(r["msgs_per_sec"] - med))
+    return cmd, reports, dict(
+        mode=mode, messages=messages, reps=reps, msgs_per_sec=round(med, 1),
+        msgs_per_sec_min=round(min(rates), 1), msgs_per_sec_max=round(max(rates), 1),
+        notifications_per_sec=round(rep["notifications_per_sec"], 1),
+        latency_p50_us=round(rep["latency_ns"]["p50"] / 1e3, 2),
+        latency_p99_us=round(rep["latency_ns"]["p99"] / 1e3, 2),
+        cpu_cores=round(rep["cpu_seconds"] / rep["seconds"], 2) if rep["seconds"] else 0,
+        claim_conflicts=rep["claim_conflicts"],
+        duplicates=max(r["duplicates"] for r in reports),
+        lost=max(r["lost"] for r in reports),
+        exactly_once=all(r["exactly_once"] for r in reports),
+        **point)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("results", help="folder for pump.csv and pump.json")
+    ap.add_argument("--set", choices=sorted(SETS), default="quick")
+    ap.add_argument("--ccpump", default="build/ccpump", help="the ccpump binary")
+    ap.add_argument("--messages", type=int, help="messages per run (the set's)")
+    ap.add_argument("--reps", type=int, help="repetitions per point (the set's)")
+    ap.add_argument("--scale", type=int, default=1,
+                    help="multiply swept and base thread counts (bigger machines)")
+    ap.add_argument("--only", help="comma-separated sweeps to run (all)")
+    ap.add_argument("--pin", action="store_true", help="pass --pin to ccpump bench")
+    a = ap.parse_args()
+
+    s = dict(SETS[a.set])
+    messages = a.messages or s["messages"]
+    reps = a.reps or s["reps"]
+    base = dict(BASE)
+    base["pollers"] *= a.scale
+    base["dispatchers"] *= a.scale
+    sweeps = [("pollers", [v * a.scale for v in s["pollers"]]),
+              ("dispatchers", [v * a.scale for v in s["dispatchers"]]),
+              ("batch", s["batch"]), ("dup_factor", s["dup_factor"]),
+              ("ring_size", s["ring_size"]), ("wait", s["wait"]),
+              ("mode", ["lockfree", "mutex", "naive"])]
+    if a.only:
+        keep = set(a.only.split(","))
+        sweeps = [sw for sw in sweeps if sw[0] in keep]
+    os.makedirs(a.results, exist_ok=True)
+
+    rows, raw = [], []
+    t0 = time.time()
+    for name, values in sweeps:
+        for v in values:
+            modes = [v] if name == "mode" else ["lockfree", "mutex"]
+            point = dict(base)
+            if name != "mode":
+                point[name] = v
+            for mode in modes:
+                cmd, reports, row = run_one(a.ccpump, mode, point, messages, reps, a.pin)
+                row.update(sweep=name, value=v)
+                rows.append(row)
+                raw.append(dict(sweep=name, value=v, command=" ".join(cmd), reports=reports))
+
+    with open(os.path.join(a.results, "pump.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r[k] for k in COLUMNS})
+    with open(os.path.join(a.results, "pump.json"), "w") as f:
+        json.dump(dict(benchmark="pump", set=a.set, base=base, messages=messages, reps=reps,
+                       rows=rows, runs=raw), f, indent=1)
+        f.write("\n")
+
+    print("%-12s %-9s %-9s %14s %10s %10s %6s" % ("sweep", "value", "mode", "msgs/s",
+                                                   "p50 us", "p99 us", "once"))
+    for r in rows:
+        print("%-12s %-9s %-9s %14.0f %10.1f %10.1f %6s" % (
+            r["sweep"], r["value"], r["mode"], r["msgs_per_sec"], r["latency_p50_us"],
+            r["latency_p99_us"], "yes" if r["exactly_once"] else "NO"))
+    print("pump sweep: %d points in %.0f s; %s/pump.csv" % (len(rows), time.time() - t0,
+                                                              a.results))
+    bad = [r for r in rows if r["mode"] != "naive" and not r["exactly_once"]]
+    if bad:
+        print("pump sweep: %d lock-free or mutex runs were not exactly once" % len(bad),
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
