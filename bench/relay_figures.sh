@@ -37,21 +37,33 @@ echo "durable batches (--batch 1024): $big msgs/s over $n messages"
 echo "sync per message (--batch 1):   $one msgs/s over $n1 messages"
 awk -v a="$big" -v b="$one" 'BEGIN {printf "ratio: %.1f\n", a / b}'
 
-echo "backlog: ccpump demo --messages $backlog --max-body 600 --spool-only; ccpump relay --once"
-d="$work/backlog"
-"$bin" demo --dir "$d" --messages "$backlog" --max-body 600 --spool-only >/dev/null
-"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 2>/dev/null &
-pid=$!
-for t in 1 2 3 5 10 20; do
-	sleep $((t - ${prev:-0}))
-	prev=$t
-	kill -0 $pid 2>/dev/null || break
-	echo "t=${t}s rss $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/$pid/status)"
-done
-hwm=0
-while kill -0 $pid 2>/dev/null; do
-	hwm=$(awk '/VmHWM/ {print $2}' /proc/$pid/status 2>/dev/null || echo "$hwm")
-	sleep 1
-done
-wait $pid
-echo "peak rss over the whole backlog: $((hwm / 1024)) MiB (the post office's index of $("$bin" po stats --po "$d/po" | sed -n 's/^delivered: *//p') deliveries included)"
+# backlog SPOOL-COPY IMPORT-ARGS...: RSS while the relay works through it.
+backlog() {
+	local d="$work/backlog" hwm=0 prev=0 t
+	rm -rf "$d"
+	"$bin" demo --dir "$d" --messages "$backlog" --max-body 600 --spool-only >/dev/null
+	"$bin" relay --spool "$d/spool" --store "$d/store" --once --stats-interval 0 "$@" \
+		--no-sync 2>/dev/null &
+	local pid=$!
+	for t in 1 2 5 10 20 40 80 160 320; do
+		while [ $prev -lt $t ] && kill -0 $pid 2>/dev/null; do
+			h=$(awk '/VmHWM/ {print $2}' /proc/$pid/status 2>/dev/null) && [ -n "$h" ] && hwm=$h
+			sleep 1
+			prev=$((prev + 1))
+		done
+		kill -0 $pid 2>/dev/null || break
+		echo "  t=${t}s rss $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/$pid/status)," \
+			"$(find "$d/spool/new" -maxdepth 1 -type f | wc -l) files waiting"
+	done
+	while kill -0 $pid 2>/dev/null; do
+		h=$(awk '/VmHWM/ {print $2}' /proc/$pid/status 2>/dev/null) && [ -n "$h" ] && hwm=$h
+		sleep 1
+	done
+	wait $pid
+	echo "  peak rss: $((hwm / 1024)) MiB"
+}
+echo "backlog of $backlog files (ccpump demo --max-body 600 --spool-only), relay --once --no-sync:"
+echo "with an external import (--import-cmd true): the relay's own memory"
+backlog --import-cmd true
+echo "with the built-in post office (its index of delivered pairs included)"
+backlog --po "$work/backlog/po"
