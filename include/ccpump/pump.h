@@ -165,6 +165,8 @@ CCP_EXPORT void ccp_pump_stop(struct ccp_pump *p);
 CCP_EXPORT void ccp_pump_wait(struct ccp_pump *p);
 /* True once every pump thread has finished (ccp_pump_wait() will not block). */
 CCP_EXPORT bool ccp_pump_done(struct ccp_pump *p);
+/* When the last pump thread finished (monotonic ns), 0 while running. */
+CCP_EXPORT uint64_t ccp_pump_finished_ns(struct ccp_pump *p);
 /* Snapshot of the counters; thread-safe, relaxed (exact once joined). */
 CCP_EXPORT void ccp_pump_stats(struct ccp_pump *p, struct ccp_pump_stats *out);
 /*

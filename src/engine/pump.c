@@ -90,6 +90,8 @@ struct ccp_pump {
 	 * acquire in ccp_pump_done(), so a caller that sees 0 sees the final
 	 * counters). */
 	_Atomic unsigned threads_running;
+	/* When the last pump thread finished (monotonic ns), for exact timing. */
+	_Atomic uint64_t finished_ns;
 	struct ccp_event items; /* signalled after enqueues: dispatchers wait on it */
 	struct ccp_event space; /* signalled after dequeues: pollers wait on it */
 };
@@ -169,6 +171,15 @@ static inline uint64_t rng_next(uint64_t *s)
 	x ^= x >> 27;
 	*s = x;
 	return x * 0x2545f4914f6cdd1dull;
+}
+
+/* The last thread out stamps the end of the run; release pairs with the
+ * acquire in ccp_pump_done(). */
+static void thread_exit(struct ccp_pump *p)
+{
+	uint64_t now = ccp_now_ns();
+	if (atomic_fetch_sub_explicit(&p->threads_running, 1, memory_order_acq_rel) == 1)
+		atomic_store_explicit(&p->finished_ns, now, memory_order_release);
 }
 
 /* ---- pollers --------------------------------------------------------- */
@@ -309,7 +320,7 @@ static void *poller_main(void *arg)
 			ccp_lockq_close(&p->lockq);
 		ccp_event_signal(&p->items, 1); /* wake dispatchers to see the end */
 	}
-	atomic_fetch_sub_explicit(&p->threads_running, 1, memory_order_release);
+	thread_exit(p);
 	return NULL;
 }
 
@@ -547,7 +558,7 @@ static void *dispatcher_main(void *arg)
 	ccp_free(ds.batch);
 	ccp_free(ds.words);
 	ccp_free(ds.verdicts);
-	atomic_fetch_sub_explicit(&p->threads_running, 1, memory_order_release);
+	thread_exit(p);
 	return NULL;
 }
 
@@ -669,6 +680,11 @@ bool ccp_pump_done(struct ccp_pump *p)
 {
 	return p->started &&
 	       atomic_load_explicit(&p->threads_running, memory_order_acquire) == 0;
+}
+
+uint64_t ccp_pump_finished_ns(struct ccp_pump *p)
+{
+	return atomic_load_explicit(&p->finished_ns, memory_order_acquire);
 }
 
 void ccp_pump_wait(struct ccp_pump *p)
