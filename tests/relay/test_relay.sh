@@ -116,6 +116,17 @@ printf 'From: "X" <x@example.org>\r\nTo: nobody@example.org\r\nSubject: lost\r\n
 grep -q 'Reason:' "$d/store/Bad/1764288000.M999P77.test.ndr" || fail "undeliverable: no NDR"
 [ "$(field "$d/po" 'distinct keys')" = 30 ] || fail "undeliverable: the good ones were not delivered"
 undreason=$(head -1 "$d/store/Bad/1764288000.M999P77.test.reason")
+
+# The same through an external import program answering 5: the relay reads
+# the undeliverable keys from the .und file beside the batch.
+d2=$(fresh undeliv-ext --users "$work/users")
+gen "$d2/spool" 0 30
+cp "$d/spool/../store/Bad/1764288000.M999P77.test" "$d2/spool/new/"
+"$bin" relay --spool "$d2/spool" --store "$d2/store" --import-cmd "$bin import --po $d2/po" \
+	--once --stats-interval 0 --log "$d2/log" 2>/dev/null || fail "undeliverable (ext): relay failed"
+[ -s "$d2/store/Bad/1764288000.M999P77.test.reason" ] || fail "undeliverable (ext): not in Bad"
+[ "$(field "$d2/po" 'distinct keys')" = 30 ] || fail "undeliverable (ext): the good ones"
+[ -z "$(ls -A "$d2/spool/new")" ] || fail "undeliverable (ext): spool not empty"
 # A post office that stays locked: the relay defers, `queue` shows it, a
 # stop leaves the messages in the spool, and a later run delivers them.
 d=$(fresh locked)
@@ -193,6 +204,21 @@ done
 [ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "crash: a recipient got a message twice"
 [ "$(field "$d/po" delivered)" = "$(recipients 0 $next)" ] || fail "crash: deliveries"
 echo "4. crash loop: 12 kills, $next messages, each recipient once, $(field "$d/po" 'skipped duplicates') redeliveries skipped by the post office"
+# ---- SIGHUP reopens the log (logrotate moves it away first) -------------
+d=$(fresh hup)
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --stats-interval 0.1 \
+	--log "$d/log" &
+pid=$!
+sleep 0.5
+mv "$d/log" "$d/log.1"
+kill -HUP $pid
+sleep 0.5
+kill -TERM $pid
+wait $pid || fail "hup: relay exited $?"
+grep -q "stats:" "$d/log" || fail "hup: the log was not reopened"
+grep -q "relay: spool" "$d/log.1" || fail "hup: the old log lost its lines"
+echo "4b. SIGHUP reopened the log"
+
 # ---- 5. bad flags and unusable directories: one line, status 2 ---------
 expect2() {
 	local err rc
