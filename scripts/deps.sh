@@ -10,7 +10,7 @@ pkgs=(
   liburcu-dev libck-dev libjemalloc-dev
   libgmime-3.0-dev libglib2.0-dev
   clang libclang-rt-14-dev
-  python3 file
+  python3
 )
 if [ -n "${CCPUMP_EXTRA_PKGS:-}" ]; then
   read -r -a extra <<<"$CCPUMP_EXTRA_PKGS"
