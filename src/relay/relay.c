@@ -32,6 +32,7 @@
 #include "ccpump/log.h"
 #include "ccpump/po.h"
 #include "ccpump/spool.h"
+#include "relay/fsutil.h"
 
 static _Atomic int relay_stop;
 
@@ -443,26 +444,6 @@ static void relay_deliver(void *ctx, unsigned dispatcher, struct ccp_msg *const 
 
 /* ---- the run ------------------------------------------------------------ */
 
-static char *join(const char *a, const char *b)
-{
-	size_t n = strlen(a) + strlen(b) + 2;
-	char *p = ccp_malloc(n);
-	snprintf(p, n, "%s/%s", a, b);
-	return p;
-}
-
-static int store_dir(const char *path, char *err, size_t errlen)
-{
-	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
-		return -1;
-	}
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-	return fd;
-}
-
 /* Batches left by a crash: their spool files are still in new/, so they are
  * relayed again; the leftover files are removed.  Likewise deferral markers
  * of an earlier run: its messages start again as waiting. */
@@ -522,15 +503,15 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 			return 2;
 		}
 	}
-	r.submit = join(cfg->store, "Submit");
-	r.import = join(cfg->store, "Import");
-	r.bad = join(cfg->store, "Bad");
-	r.deferred = join(cfg->store, "Deferred");
-	char *quarantine = join(cfg->store, "Quarantine");
-	if ((r.submit_fd = store_dir(r.submit, err, errlen)) < 0 ||
-	    (r.import_fd = store_dir(r.import, err, errlen)) < 0 ||
-	    (r.bad_fd = store_dir(r.bad, err, errlen)) < 0 ||
-	    (r.deferred_fd = store_dir(r.deferred, err, errlen)) < 0)
+	r.submit = ccp_path_join(cfg->store, "Submit");
+	r.import = ccp_path_join(cfg->store, "Import");
+	r.bad = ccp_path_join(cfg->store, "Bad");
+	r.deferred = ccp_path_join(cfg->store, "Deferred");
+	char *quarantine = ccp_path_join(cfg->store, "Quarantine");
+	if ((r.submit_fd = ccp_dir_ensure_open(r.submit, err, errlen)) < 0 ||
+	    (r.import_fd = ccp_dir_ensure_open(r.import, err, errlen)) < 0 ||
+	    (r.bad_fd = ccp_dir_ensure_open(r.bad, err, errlen)) < 0 ||
+	    (r.deferred_fd = ccp_dir_ensure_open(r.deferred, err, errlen)) < 0)
 		goto out;
 	clear_leftovers(r.submit_fd, r.submit, false);
 	clear_leftovers(r.import_fd, r.import, false);

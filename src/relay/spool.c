@@ -28,6 +28,7 @@
 #include "ccpump/alloc.h"
 #include "ccpump/clock.h"
 #include "ccpump/log.h"
+#include "relay/fsutil.h"
 
 #define EVBUF (64 * (sizeof(struct inotify_event) + NAME_MAX + 1))
 
@@ -55,43 +56,19 @@ struct ccp_spool {
 	_Atomic uint64_t acked, ack_errors;
 };
 
-static int ensure_dir(const char *path, char *err, size_t errlen)
-{
-	struct stat st;
-	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (lstat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "%s is not a directory", path);
-		return -1;
-	}
-	return 0;
-}
-
-static int open_dir(const char *path, char *err, size_t errlen)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-	return fd;
-}
-
-static char *join(const char *a, const char *b)
-{
-	size_t n = strlen(a) + strlen(b) + 2;
-	char *p = ccp_malloc(n);
-	snprintf(p, n, "%s/%s", a, b);
-	return p;
-}
-
 struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, size_t errlen)
 {
 	struct stat st;
-	if (cfg->dir == NULL || stat(cfg->dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "spool %s: %s", cfg->dir ? cfg->dir : "(none)",
-			 cfg->dir == NULL ? "no directory given"
-			 : errno && !S_ISDIR(st.st_mode) ? strerror(errno) : "not a directory");
+	if (cfg->dir == NULL) {
+		snprintf(err, errlen, "no spool directory given");
+		return NULL;
+	}
+	if (stat(cfg->dir, &st) != 0) {
+		snprintf(err, errlen, "spool %s: %s", cfg->dir, strerror(errno));
+		return NULL;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "spool %s: not a directory", cfg->dir);
 		return NULL;
 	}
 	if (cfg->pollers < 1 || cfg->failed_dir == NULL || cfg->quarantine_dir == NULL) {
@@ -105,30 +82,28 @@ struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, 
 	s->failed_dir = ccp_strdup(cfg->failed_dir);
 	s->quarantine_dir = ccp_strdup(cfg->quarantine_dir);
 	s->new_fd = s->cur_fd = s->failed_fd = s->quarantine_fd = -1;
-	static const char *const sub[] = { "tmp", "new", "cur" };
-	for (size_t i = 0; i < 3; i++) {
-		char *p = join(cfg->dir, sub[i]);
-		int rc = ensure_dir(p, err, errlen);
-		ccp_free(p);
-		if (rc)
-			goto fail;
-	}
-	if (ensure_dir(cfg->failed_dir, err, errlen) || ensure_dir(cfg->quarantine_dir, err, errlen))
+	char *p = ccp_path_join(cfg->dir, "tmp");
+	int tmp_fd = ccp_dir_ensure_open(p, err, errlen);
+	ccp_free(p);
+	if (tmp_fd < 0)
 		goto fail;
-	char *p = join(cfg->dir, "new");
-	s->new_fd = open_dir(p, err, errlen);
+	close(tmp_fd);
+	p = ccp_path_join(cfg->dir, "new");
+	s->new_fd = ccp_dir_ensure_open(p, err, errlen);
 	ccp_free(p);
-	p = join(cfg->dir, "cur");
-	s->cur_fd = open_dir(p, err, errlen);
+	if (s->new_fd < 0)
+		goto fail;
+	p = ccp_path_join(cfg->dir, "cur");
+	s->cur_fd = ccp_dir_ensure_open(p, err, errlen);
 	ccp_free(p);
-	s->failed_fd = open_dir(cfg->failed_dir, err, errlen);
-	s->quarantine_fd = open_dir(cfg->quarantine_dir, err, errlen);
-	if (s->new_fd < 0 || s->cur_fd < 0 || s->failed_fd < 0 || s->quarantine_fd < 0)
+	if (s->cur_fd < 0 ||
+	    (s->failed_fd = ccp_dir_ensure_open(cfg->failed_dir, err, errlen)) < 0 ||
+	    (s->quarantine_fd = ccp_dir_ensure_open(cfg->quarantine_dir, err, errlen)) < 0)
 		goto fail;
 
 	s->pollers = ccp_aligned_alloc(CCP_CACHE_GUARD, cfg->pollers * sizeof(*s->pollers));
 	memset(s->pollers, 0, cfg->pollers * sizeof(*s->pollers));
-	char *newp = join(cfg->dir, "new");
+	char *newp = ccp_path_join(cfg->dir, "new");
 	uint64_t now = ccp_now_ns();
 	for (unsigned i = 0; i < cfg->pollers; i++) {
 		struct spool_poller *sp = &s->pollers[i];
