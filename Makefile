@@ -99,6 +99,7 @@ bench:
 	@mkdir -p $(BENCH_OUT)
 	./$(BUILD)/bench/bench_ring --quick $(BENCH_OUT)
 	python3 bench/pump/sweep.py --set quick --ccpump ./$(BUILD)/ccpump $(BENCH_OUT)
+	python3 bench/relay/sweep.py --set quick --ccpump ./$(BUILD)/ccpump $(BENCH_OUT)
 	bash bench/plot.sh $(BENCH_OUT)
 	@echo "make bench: CSV, JSON and plots in $(BENCH_OUT)/"
 

@@ -6,6 +6,8 @@
 #                           stalled cell has no point, so its line has a gap
 #   pump-SWEEP.{svg,png}    msgs/s against each swept parameter, lock-free
 #                           against mutex (from pump.csv)
+#   relay-SWEEP.{svg,png}   relay msgs/s against batch and dispatchers
+#                           (from relay.csv)
 # Usage: bench/plot.sh RESULTS_DIR
 set -euo pipefail
 dir=${1:?usage: bench/plot.sh RESULTS_DIR}
@@ -85,6 +87,21 @@ if [ -f "$dir/pump.csv" ]; then
 			$(svg "$dir/pump-$sweep")
 			plot $plot
 			$(png "$dir/pump-$sweep")
+		GP
+	done
+fi
+if [ -f "$dir/relay.csv" ]; then
+	for sweep in batch dispatchers; do
+		awk -F, -v s="$sweep" 'NR > 1 && $1 == s { print $2, $8 }' "$dir/relay.csv" >"$tmp/relay-$sweep.dat"
+		[ -s "$tmp/relay-$sweep.dat" ] || continue
+		gnuplot <<-GP
+			set title "Relay throughput against ${sweep} (durable batches unless --no-sync)"
+			set xlabel "${sweep}"; set ylabel "msgs/s"; set format y "%.1s%c"
+			$( [ "$sweep" = batch ] && echo "set logscale x 2" )
+			set grid; set key off; set yrange [0:*]
+			$(svg "$dir/relay-$sweep")
+			plot "$tmp/relay-$sweep.dat" using 1:2 with linespoints lw 2
+			$(png "$dir/relay-$sweep")
 		GP
 	done
 fi
