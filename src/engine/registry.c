@@ -56,15 +56,7 @@ struct ccp_registry *ccp_registry_create(size_t expected_live)
 	return reg;
 }
 
-static int key_match(struct cds_lfht_node *node, const void *key)
-{
-	const struct ccp_msg *m = caa_container_of(node, struct ccp_msg, node);
-	CCP_TSAN_SUBSCRIBE(m);
-	const struct ccp_msg *probe = key;
-	return m->key_len == probe->key_len && memcmp(m->key, probe->key, probe->key_len) == 0;
-}
-
-/* What a lookup compares against: the key by pointer. */
+/* What lookups and adds compare against: the key by pointer. */
 struct probe {
 	uint32_t len;
 	const char *key;
@@ -124,8 +116,9 @@ struct ccp_msg *ccp_registry_find_or_add(struct ccp_registry *reg, const char *k
 		init(init_ctx, fresh);
 	/* Linking publishes the record (a release CAS inside cds_lfht). */
 	CCP_TSAN_PUBLISH(fresh);
+	struct probe p = { .len = len, .key = key };
 	struct cds_lfht_node *got =
-		cds_lfht_add_unique(reg->ht, (unsigned long)hash, key_match, fresh, &fresh->node);
+		cds_lfht_add_unique(reg->ht, (unsigned long)hash, probe_match, &p, &fresh->node);
 	if (got != &fresh->node) {
 		/* Lost the add race: the winner's record is the message's.  Ours
 		 * was never visible to anyone, so it is freed at once. */
