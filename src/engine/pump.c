@@ -40,6 +40,7 @@
 
 #include "ccpump/alloc.h"
 #include "ccpump/clock.h"
+#include "ccpump/counter.h"
 #include "ccpump/hash.h"
 #include "ccpump/lockq.h"
 #include "ccpump/log.h"
@@ -139,13 +140,6 @@ void ccp_pump_config_default(struct ccp_pump_config *cfg)
 
 /* ---- small helpers --------------------------------------------------- */
 
-static inline void bump(_Atomic uint64_t *c, uint64_t n)
-{
-	/* Single writer: load + store, no locked instruction needed. */
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
-			      memory_order_relaxed);
-}
-
 static inline bool stopping(const struct ccp_pump *p)
 {
 	return atomic_load_explicit(&((struct ccp_pump *)p)->stop, memory_order_relaxed) != 0;
@@ -222,7 +216,7 @@ static void enqueue_all(struct ccp_pump *p, struct pump_thread *t, struct ccp_ms
 	if (p->cfg.mode == CCP_CLAIM_MUTEX) {
 		uint64_t waits = 0;
 		ccp_lockq_enqueue_burst(&p->lockq, (void *const *)msgs, n, true, &waits);
-		bump(&t->c.ring_full_waits, waits);
+		ccp_counter_add(&t->c.ring_full_waits, waits);
 		return;
 	}
 	unsigned done = 0, idle = 0;
@@ -239,7 +233,7 @@ static void enqueue_all(struct ccp_pump *p, struct pump_thread *t, struct ccp_ms
 			continue;
 		}
 		if (!counted) {
-			bump(&t->c.ring_full_waits, 1);
+			ccp_counter_add(&t->c.ring_full_waits, 1);
 			counted = true;
 		}
 		ccp_wait_step(p->cfg.wait, &p->space, snap, ccp_now_ns() + 100000000ull, &idle);
@@ -264,7 +258,7 @@ static void *poller_main(void *arg)
 				 ccp_registry_live(p->reg) > p->cfg.max_live_records)) {
 			/* Reclamation is behind: take no new work until it catches
 			 * up (the records in the ring keep the dispatchers busy). */
-			bump(&t->c.reclaim_waits, 1);
+			ccp_counter_add(&t->c.reclaim_waits, 1);
 			struct timespec ts = { 0, 200000 };
 			nanosleep(&ts, NULL);
 			continue;
@@ -297,10 +291,10 @@ static void *poller_main(void *arg)
 		}
 		ccp_rcu_read_unlock();
 		if (n > 0) {
-			bump(&t->c.notifications, (uint64_t)n);
-			bump(&t->c.created, created);
-			bump(&t->c.claims, nwon);
-			bump(&t->c.claim_conflicts, conflicts);
+			ccp_counter_add(&t->c.notifications, (uint64_t)n);
+			ccp_counter_add(&t->c.created, created);
+			ccp_counter_add(&t->c.claims, nwon);
+			ccp_counter_add(&t->c.claim_conflicts, conflicts);
 			if (nwon)
 				enqueue_all(p, t, won, nwon);
 		} else if (n == CCP_SOURCE_DONE) {
@@ -404,7 +398,7 @@ static void settle(struct ccp_pump *p, struct pump_thread *t, struct dispatcher_
 		bool too_old = cfg->max_age_ns && now - m->first_seen_ns >= cfg->max_age_ns;
 		to = (too_many || too_old) ? CCP_MSG_FAILED : CCP_MSG_DEFERRED;
 		if (to == CCP_MSG_DEFERRED)
-			bump(&t->c.deferred, 1);
+			ccp_counter_add(&t->c.deferred, 1);
 	} else {
 		to = v == CCP_VERDICT_DELIVERED ? CCP_MSG_DELIVERED : CCP_MSG_FAILED;
 	}
@@ -423,7 +417,7 @@ static void settle(struct ccp_pump *p, struct pump_thread *t, struct dispatcher_
 		heap_push(&ds->deferred, m);
 		return;
 	}
-	bump(to == CCP_MSG_DELIVERED ? &t->c.delivered : &t->c.failed, 1);
+	ccp_counter_add(to == CCP_MSG_DELIVERED ? &t->c.delivered : &t->c.failed, 1);
 	p->src.ack(p->src_ctx, t->id, m, to);
 	/* Naive records stay in the registry until the pump is destroyed: one
 	 * of them may sit in the ring twice, and freeing it would turn the
@@ -453,8 +447,8 @@ static void dispatch(struct ccp_pump *p, struct pump_thread *t, struct dispatche
 	now = ccp_now_ns();
 	for (unsigned i = 0; i < n; i++)
 		settle(p, t, ds, ds->batch[i], ds->words[i], ds->verdicts[i], now);
-	bump(&t->c.batches, 1);
-	bump(&t->c.dispatched, n);
+	ccp_counter_add(&t->c.batches, 1);
+	ccp_counter_add(&t->c.dispatched, n);
 	atomic_store_explicit(&t->c.waiting_retry, ds->deferred.n, memory_order_relaxed);
 }
 
@@ -474,7 +468,7 @@ static unsigned take_due(struct ccp_pump *p, struct pump_thread *t, struct dispa
 			ccp_panic("deferred message '%s' left DEFERRED while in its timer", m->key);
 		}
 		ds->batch[n++] = m;
-		bump(&t->c.requeued, 1);
+		ccp_counter_add(&t->c.requeued, 1);
 	}
 	return n;
 }
@@ -698,7 +692,7 @@ void ccp_pump_wait(struct ccp_pump *p)
 	p->joined = true;
 }
 
-#define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+#define LOAD(x) ccp_counter_read(&(x))
 
 void ccp_pump_stats(struct ccp_pump *p, struct ccp_pump_stats *out)
 {

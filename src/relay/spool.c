@@ -27,6 +27,7 @@
 
 #include "ccpump/alloc.h"
 #include "ccpump/clock.h"
+#include "ccpump/counter.h"
 #include "ccpump/log.h"
 #include "relay/fsutil.h"
 
@@ -186,27 +187,17 @@ static bool candidate(struct ccp_spool *s, struct spool_poller *sp, const char *
 	if (name[0] == '.' || name[0] == '\0')
 		return false;
 	if (fstatat(s->new_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-		atomic_store_explicit(&sp->vanished,
-				      atomic_load_explicit(&sp->vanished, memory_order_relaxed) + 1,
-				      memory_order_relaxed);
+		ccp_counter_add(&sp->vanished, 1);
 		return false;
 	}
 	if (S_ISREG(st.st_mode))
 		return true;
 	if (renameat(s->new_fd, name, s->quarantine_fd, name) == 0) {
-		atomic_store_explicit(&sp->quarantined,
-				      atomic_load_explicit(&sp->quarantined, memory_order_relaxed) + 1,
-				      memory_order_relaxed);
+		ccp_counter_add(&sp->quarantined, 1);
 		ccp_log(CCP_LOG_WARN, "spool %s/new/%s is %s: moved to %s, never opened", s->dir,
 			name, file_kind(st.st_mode), s->quarantine_dir);
 	}
 	return false;
-}
-
-static void bump(_Atomic uint64_t *c)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
 }
 
 /* Next name from inotify, or NULL when none is pending. */
@@ -227,7 +218,7 @@ static const char *next_event(struct spool_poller *sp)
 			continue;
 		}
 		if (ev->len && !(ev->mask & IN_ISDIR)) {
-			bump(&sp->inotify_events);
+			ccp_counter_add(&sp->inotify_events, 1);
 			return ev->name;
 		}
 	}
@@ -270,7 +261,7 @@ static int spool_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsign
 					s->cfg.rescan_interval_ns * poller / s->cfg.pollers / 2;
 			break;
 		}
-		bump(&sp->scanned);
+		ccp_counter_add(&sp->scanned, 1);
 		if (candidate(s, sp, de->d_name)) {
 			strcpy(sp->names[n], de->d_name);
 			n++;
@@ -336,10 +327,10 @@ void ccp_spool_stats(const struct ccp_spool *s, struct ccp_spool_stats *out)
 	memset(out, 0, sizeof(*out));
 	for (unsigned i = 0; i < s->cfg.pollers; i++) {
 		struct spool_poller *sp = &s->pollers[i];
-		out->inotify_events += atomic_load_explicit(&sp->inotify_events, memory_order_relaxed);
-		out->scanned += atomic_load_explicit(&sp->scanned, memory_order_relaxed);
-		out->vanished += atomic_load_explicit(&sp->vanished, memory_order_relaxed);
-		out->quarantined += atomic_load_explicit(&sp->quarantined, memory_order_relaxed);
+		out->inotify_events += ccp_counter_read(&sp->inotify_events);
+		out->scanned += ccp_counter_read(&sp->scanned);
+		out->vanished += ccp_counter_read(&sp->vanished);
+		out->quarantined += ccp_counter_read(&sp->quarantined);
 	}
 	out->acked = atomic_load_explicit(&((struct ccp_spool *)s)->acked, memory_order_relaxed);
 	out->ack_errors =
