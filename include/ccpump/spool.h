@@ -77,8 +77,6 @@ CCP_EXPORT void ccp_spool_finish(struct ccp_spool *s, bool drain_first);
 
 /* Opens new/NAME for reading (O_NOFOLLOW).  Returns an fd or -errno. */
 CCP_EXPORT int ccp_spool_open_message(struct ccp_spool *s, const char *name);
-/* The spool's new/ directory fd (for fstatat by sinks). */
-CCP_EXPORT int ccp_spool_new_fd(const struct ccp_spool *s);
 
 CCP_EXPORT void ccp_spool_stats(const struct ccp_spool *s, struct ccp_spool_stats *out);
 

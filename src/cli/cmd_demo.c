@@ -7,7 +7,6 @@
  * recipient (or in Bad with a reason) and the spool is empty; 3 otherwise;
  * 2 for a bad flag or an unusable directory.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
@@ -19,21 +18,10 @@
 #include "ccpump/clock.h"
 #include "ccpump/demo.h"
 #include "ccpump/po.h"
+#include "ccpump/queue.h"
 #include "ccpump/relay.h"
 #include "cli/commands.h"
 #include "cli/opts.h"
-
-static uint64_t count_entries(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *de;
-	uint64_t n = 0;
-	while (d && (de = readdir(d)) != NULL)
-		n += de->d_name[0] != '.';
-	if (d)
-		closedir(d);
-	return n;
-}
 
 int ccp_cmd_demo(int argc, char **argv)
 {
@@ -53,7 +41,7 @@ int ccp_cmd_demo(int argc, char **argv)
 	const char *dir = "ccpump-demo";
 	uint64_t messages = 200000, max_body = 0;
 	bool spool_only = false;
-	char err[600], spool[4096], store[4096], po[4096], newdir[4200];
+	char err[600], spool[4096], store[4096], po[4096];
 
 	ccp_relay_config_default(&cfg);
 	cfg.stats_interval_ns = 5000000000ull;
@@ -143,8 +131,12 @@ int ccp_cmd_demo(int argc, char **argv)
 		fprintf(stderr, "ccpump demo: %s\n", err);
 		return CCP_EXIT_USAGE;
 	}
-	snprintf(newdir, sizeof(newdir), "%s/new", spool);
-	uint64_t left = count_entries(newdir);
+	struct ccp_queue_report q;
+	if (ccp_queue_scan(spool, store, &q, err, sizeof(err)) != 0) {
+		fprintf(stderr, "ccpump demo: %s\n", err);
+		return CCP_EXIT_USAGE;
+	}
+	uint64_t left = q.waiting.count + q.deferred.count;
 	bool once = ps.duplicate_deliveries == 0 && left == 0 &&
 		    ps.distinct_keys + rs.bad == ds.messages;
 	printf("relay: %u pollers, %u dispatchers, batch %u, %s batches\n", cfg.pump.pollers,

@@ -155,11 +155,6 @@ void ccp_spool_finish(struct ccp_spool *s, bool drain_first)
 	atomic_store_explicit(&s->finish, drain_first ? 1 : 2, memory_order_relaxed);
 }
 
-int ccp_spool_new_fd(const struct ccp_spool *s)
-{
-	return s->new_fd;
-}
-
 int ccp_spool_open_message(struct ccp_spool *s, const char *name)
 {
 	int fd = openat(s->new_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
