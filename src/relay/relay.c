@@ -397,10 +397,13 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 		}
 	}
 
-	char name[64], path[4200], und[4200];
-	snprintf(name, sizeof(name), "Msg%02X%010llX.ccm", d->id, (unsigned long long)d->seq++);
+	/* MsgXXXX.ccm, and the .und file an import writes beside it. */
+	char base[48], name[64], und_name[64], path[4200], und[4200];
+	snprintf(base, sizeof(base), "Msg%02X%010llX", d->id, (unsigned long long)d->seq++);
+	snprintf(name, sizeof(name), "%s.ccm", base);
+	snprintf(und_name, sizeof(und_name), "%s.und", base);
 	snprintf(path, sizeof(path), "%s/%s", r->import, name);
-	snprintf(und, sizeof(und), "%s/%.*s.und", r->import, (int)(strlen(name) - 4), name);
+	snprintf(und, sizeof(und), "%s/%s", r->import, und_name);
 	if (!write_batch(d, name)) {
 		snprintf(why, whylen, "the batch could not be written to %s", r->submit);
 		return -1; /* every included message stays RETRY */
@@ -427,8 +430,7 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 			res.reason[0] ? ": " : "", res.reason, d->nincluded);
 	}
 	unlinkat(r->import_fd, name, 0);
-	snprintf(name + strlen(name) - 4, 5, ".und");
-	unlinkat(r->import_fd, name, 0);
+	unlinkat(r->import_fd, und_name, 0);
 	snprintf(why, whylen, "%s", res.reason);
 	return rc;
 }
