@@ -54,7 +54,7 @@ struct ccp_relay_stats {
 	struct ccp_pump_stats pump;
 	uint64_t imports, import_failures, batches_written;
 	uint64_t delivered, duplicates, bad, vanished;
-	uint64_t quarantined, waiting;
+	uint64_t quarantined;
 };
 
 /*

@@ -92,7 +92,7 @@ struct relay {
 	char *submit, *import, *bad, *deferred;
 	int submit_fd, import_fd, bad_fd, deferred_fd;
 	struct disp *disp;
-	_Atomic uint64_t imports, import_failures, batches, delivered, duplicates, bad_count,
+	_Atomic uint64_t imports, import_failures, batches, duplicates, bad_count,
 		vanished;
 };
 
