@@ -47,7 +47,8 @@
 
 struct ccp_registry;
 
-/* Creates a registry sized for about `expected_live` records (it grows). */
+/* Creates a registry sized for about `expected_live` records: it grows past
+ * that when needed and never shrinks below it. */
 CCP_EXPORT struct ccp_registry *ccp_registry_create(size_t expected_live);
 
 /*

@@ -39,18 +39,26 @@ struct retire_batch {
 struct ccp_registry *ccp_registry_create(size_t expected_live)
 {
 	struct ccp_registry *reg = ccp_aligned_alloc(CCP_CACHELINE, sizeof(*reg));
-	unsigned long init = 1024;
-	while (init < expected_live && init < (1ul << 24))
-		init <<= 1;
+	unsigned long floor = 1024;
+	while (floor < expected_live && floor < (1ul << 24))
+		floor <<= 1;
 	/* Auto-resize with per-CPU split counters, so the table follows the
-	 * live population both ways (resizes run on the call_rcu worker).
-	 * Resizing on chain length alone (no CDS_LFHT_ACCOUNTING) saves a
-	 * counter update per add and delete, but counts the tombstones still
-	 * awaiting their grace period as chain length and keeps doubling:
-	 * measured, it made lookups several times slower. */
-	reg->ht = cds_lfht_new(init, 1024, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+	 * live population (resizes run on the call_rcu worker).  Resizing on
+	 * chain length alone (no CDS_LFHT_ACCOUNTING) saves a counter update
+	 * per add and delete, but counts the tombstones still awaiting their
+	 * grace period as chain length and keeps doubling: measured, it made
+	 * lookups several times slower.
+	 *
+	 * The floor: cds_lfht grows only once it holds 8 nodes per bucket and
+	 * shrinks back when it holds fewer than 1/8, so a table left to size
+	 * itself sits at several nodes per bucket, and every lookup walks them
+	 * (each a cache miss: lookups were the pump's largest cost).  Starting
+	 * at, and never shrinking below, the expected population keeps chains
+	 * at about one node for 16 bytes of bucket per expected record. */
+	reg->ht = cds_lfht_new(floor, floor, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING,
+			       NULL);
 	if (reg->ht == NULL)
-		ccp_panic("cds_lfht_new(%lu) failed", init);
+		ccp_panic("cds_lfht_new(%lu) failed", floor);
 	atomic_init(&reg->added, 0);
 	atomic_init(&reg->freed, 0);
 	return reg;
