@@ -17,6 +17,7 @@
 #include "ccpump/alloc.h"
 #include "ccpump/clock.h"
 #include "ccpump/log.h"
+#include "ccpump/wait.h"
 
 #define CHUNK 64u
 /* A poller may start chunk c only while every other unfinished poller has
@@ -66,6 +67,9 @@ struct synth {
 	_Atomic uint8_t *acked;         /* acknowledged per message (ack) */
 	_Atomic uint64_t corrupted;
 	struct poller_state **ps;
+	/* Signalled whenever a poller moves to its next chunk or finishes:
+	 * what a poller that ran too far ahead sleeps on. */
+	struct ccp_event progress;
 };
 
 /* ---- keys ------------------------------------------------------------ */
@@ -120,6 +124,9 @@ static bool next_chunk(struct synth *s, struct poller_state *st)
 {
 	st->chunk++;
 	atomic_store_explicit(&st->at_chunk, st->chunk, memory_order_relaxed);
+	/* A full barrier: a peer that snapshots the event after this sees the
+	 * new chunk, one that snapshotted before is woken. */
+	ccp_event_signal(&s->progress, 1);
 	st->pass = 0;
 	st->pos = 0;
 	st->done_upto = st->chunk * CHUNK < s->limit ? st->chunk * CHUNK : s->limit;
@@ -139,10 +146,11 @@ static uint64_t chunk_due(const struct synth *s, uint64_t chunk)
 }
 
 /* This poller is done, and never holds the others back from here on. */
-static void finish(struct poller_state *st)
+static void finish(struct synth *s, struct poller_state *st)
 {
 	st->finished = true;
 	atomic_store_explicit(&st->at_chunk, UINT64_MAX / 2, memory_order_relaxed);
+	ccp_event_signal(&s->progress, 1);
 }
 
 static int synth_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsigned max)
@@ -158,7 +166,7 @@ static int synth_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsign
 		if (s->cfg->rate && now < chunk_due(s, st->chunk)) {
 			/* The next chunk is not due: idle, to the end of the run at most. */
 			if (s->deadline_ns && now >= s->deadline_ns) {
-				finish(st);
+				finish(s, st);
 				return CCP_SOURCE_DONE;
 			}
 			return 0;
@@ -173,7 +181,7 @@ static int synth_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsign
 		}
 		if (st->pos >= CHUNK) {
 			if (!next_chunk(s, st)) {
-				finish(st);
+				finish(s, st);
 				break;
 			}
 			if (s->cfg->rate && ccp_now_ns() < chunk_due(s, st->chunk))
@@ -210,8 +218,15 @@ static void synth_wait(void *ctx, unsigned poller, uint64_t deadline_ns)
 	struct synth *s = ctx;
 	struct poller_state *st = s->ps[poller];
 	if (too_far_ahead(s, poller, st->chunk)) {
-		/* The peer we wait for may be runnable but off-CPU: give it ours. */
-		sched_yield();
+		/* Sleep until a peer moves on.  Yielding instead cost a sixth of
+		 * the pump's CPU in system calls and switches when the peer we
+		 * wait for was off-CPU for a time slice.  The check after the
+		 * snapshot closes the race with a signal just before it. */
+		uint32_t snap = ccp_event_snapshot(&s->progress);
+		if (!too_far_ahead(s, poller, st->chunk))
+			return;
+		unsigned idle = CCP_WAIT_BLOCK_YIELDS; /* no yields first */
+		ccp_wait_step(CCP_WAIT_BLOCK, &s->progress, snap, deadline_ns, &idle);
 		return;
 	}
 	uint64_t due = s->cfg->rate ? chunk_due(s, st->chunk) : 0;
@@ -353,6 +368,7 @@ int ccp_synth_run(const struct ccp_synth_config *cfg, struct ccp_synth_report *r
 	if (pump == NULL)
 		goto out;
 
+	ccp_event_init(&s.progress);
 	s.ps = ccp_calloc(s.P, sizeof(*s.ps));
 	for (unsigned i = 0; i < s.P; i++) {
 		size_t sz = sizeof(struct poller_state) + (size_t)pcfg.notes_per_poll * KEY_MAX;
