@@ -134,9 +134,7 @@ static void test_retire(void)
 	 * and the record is still in the table, whatever the timing. */
 	pthread_barrier_wait(&phase); /* 2 */
 	pthread_join(t, NULL);
-	/* Callbacks chain (unlink queues the free): two barriers drain both. */
-	ccp_rcu_barrier();
-	ccp_rcu_barrier();
+	ccp_registry_reclaim_wait(reg);
 	ccp_rcu_read_lock();
 	CHECK(ccp_registry_find(reg, late_key, len, ccp_hash_bytes(late_key, len)) == NULL);
 	ccp_rcu_read_unlock();
@@ -167,8 +165,7 @@ static void test_retire_many(void)
 		ccp_registry_retire(&rl, m);
 	}
 	ccp_registry_retire_flush(&rl);
-	ccp_rcu_barrier();
-	ccp_rcu_barrier();
+	ccp_registry_reclaim_wait(reg);
 	CHECK_EQ_U64(ccp_registry_freed(reg), 5000);
 	CHECK_EQ_U64(ccp_registry_live(reg), 0);
 	ccp_registry_destroy(reg);

@@ -9,19 +9,18 @@
  * sections without telling anyone.
  *
  * ThreadSanitizer cannot see the ordering a grace period provides: to it, a
- * free in an RCU callback races with a reader that finished long before.
- * In TSan builds ccp_rcu_read_unlock() releases, and the reclaim callbacks
- * acquire, one token: exactly the happens-before edge that RCU guarantees
- * (every read section that could see a record ends before it is freed), and
- * nothing more is hidden.
+ * free after synchronize_rcu() races with a reader that finished long
+ * before.  In TSan builds ccp_rcu_read_unlock() releases, and the registry's
+ * reclaimer acquires after each grace period, one token: exactly the
+ * happens-before edge that RCU guarantees (every read section that could
+ * see a record ends before it is freed), and nothing more is hidden.
  *
  * Likewise TSan cannot see the publication of a record by the hash table's
  * inline-assembly compare-and-swap (rcu_assign_pointer semantics) nor its
- * pairing dependency-ordered load in a lookup (rcu_dereference).  The
- * registry releases a record before it links it and acquires it when a
- * lookup hands it out: CCP_TSAN_PUBLISH / CCP_TSAN_SUBSCRIBE.  And
- * rcu_barrier() waits for callbacks through liburcu's own futexes: each
- * callback ends with CCP_RCU_TSAN_CB_DONE, and ccp_rcu_barrier() acquires.
+ * pairing dependency-ordered load in a lookup (rcu_dereference), nor the
+ * hand-off of a retired batch through liburcu's wait-free queue.  The
+ * registry releases an object before it publishes it that way and acquires
+ * it where it is taken: CCP_TSAN_PUBLISH / CCP_TSAN_SUBSCRIBE.
  */
 #ifndef CCPUMP_RCU_H
 #define CCPUMP_RCU_H
@@ -34,16 +33,11 @@
 void __tsan_acquire(void *addr);
 void __tsan_release(void *addr);
 extern char ccp_rcu_tsan_token;
-extern char ccp_rcu_tsan_cb_token;
 #define CCP_RCU_TSAN_RELEASE() __tsan_release(&ccp_rcu_tsan_token)
 #define CCP_RCU_TSAN_ACQUIRE() __tsan_acquire(&ccp_rcu_tsan_token)
-#define CCP_RCU_TSAN_CB_DONE() __tsan_release(&ccp_rcu_tsan_cb_token)
-#define CCP_RCU_TSAN_BARRIER_DONE() __tsan_acquire(&ccp_rcu_tsan_cb_token)
 #define CCP_TSAN_PUBLISH(p) __tsan_release((void *)(p))
 #define CCP_TSAN_SUBSCRIBE(p) __tsan_acquire((void *)(p))
 #else
-#define CCP_RCU_TSAN_CB_DONE() ((void)0)
-#define CCP_RCU_TSAN_BARRIER_DONE() ((void)0)
 #define CCP_TSAN_PUBLISH(p) ((void)0)
 #define CCP_TSAN_SUBSCRIBE(p) ((void)0)
 #define CCP_RCU_TSAN_RELEASE() ((void)0)
@@ -61,20 +55,11 @@ static inline void ccp_rcu_read_unlock(void)
 	rcu_read_unlock();
 }
 
-/* call_rcu(), with the hand-off to the callback thread (liburcu's wait-free
- * queue, inline assembly) made visible to TSan; the callback starts with
- * CCP_TSAN_SUBSCRIBE(head). */
-static inline void ccp_call_rcu(struct rcu_head *head, void (*fn)(struct rcu_head *))
-{
-	CCP_TSAN_PUBLISH(head);
-	call_rcu(head, fn);
-}
-
-/* rcu_barrier(): every callback queued before it has run. */
+/* rcu_barrier(): every call_rcu() callback queued before it has run (the
+ * hash table's resizes run as such callbacks). */
 static inline void ccp_rcu_barrier(void)
 {
 	rcu_barrier();
-	CCP_RCU_TSAN_BARRIER_DONE();
 }
 
 #endif /* CCPUMP_RCU_H */

@@ -25,14 +25,18 @@
  *
  * Pollers must make their observation (read the notification) and their
  * lookup inside one read-side section; sources must not report a key whose
- * acknowledgement completed before the poll began.  Retirement is batched:
- * one call_rcu() per batch of records, not per record.
+ * acknowledgement completed before the poll began.  Retirement is batched
+ * and runs on the registry's own reclaimer thread, in rounds of one grace
+ * period each: a round frees what the round before unlinked and unlinks
+ * what was flushed before it began (registry.c says why not call_rcu).
  *
  * WHICH CALLS MAY RUN AT ONCE
  *   find, find_or_add: any threads, inside ccp_rcu_read_lock().
  *   retire: any thread that owns the record (it holds it in a terminal
  *           state), each with its own ccp_retire_list.
- *   create, destroy: alone (destroy after every thread stopped).
+ *   reclaim_wait: any registered thread, outside a read-side section.
+ *   create, destroy: alone (destroy after every thread stopped).  create
+ *           starts the reclaimer thread; destroy drains and joins it.
  */
 #ifndef CCPUMP_REGISTRY_H
 #define CCPUMP_REGISTRY_H
@@ -105,7 +109,12 @@ struct ccp_retire_list {
  */
 CCP_EXPORT void ccp_registry_retire(struct ccp_retire_list *l, struct ccp_msg *m);
 /* Starts reclamation of everything pending in l (call before a thread exits
- * or goes idle, so tombstones do not linger). */
+ * or goes idle, so tombstones do not linger).  Wait-free: it hands one
+ * batch to the registry's reclaimer thread. */
 CCP_EXPORT void ccp_registry_retire_flush(struct ccp_retire_list *l);
+
+/* Returns once every record flushed before the call has been freed.  Call
+ * outside any read-side section (it waits for grace periods). */
+CCP_EXPORT void ccp_registry_reclaim_wait(struct ccp_registry *reg);
 
 #endif /* CCPUMP_REGISTRY_H */

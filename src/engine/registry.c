@@ -2,43 +2,72 @@
  * registry.c: the key -> record table and two-grace-period retirement.
  *
  * See include/ccpump/registry.h for the protocol.  Here: the lfht calls,
- * and the batch that carries retired records through
+ * and the registry's reclaimer thread, which carries retired records
+ * through
  *
- *   retire -> call_rcu -> [GP 1] -> unlink all -> call_rcu -> [GP 2] -> free all
+ *   retire -> flush -> [GP 1] -> unlink all -> [GP 2] -> free all
  *
- * Both callbacks run on liburcu's call_rcu worker thread, which is
- * registered as a reader, so it may take the read lock cds_lfht_del needs.
+ * in rounds: each round waits for one grace period, frees what the previous
+ * round unlinked (its GP 2) and unlinks what was flushed before the round
+ * began (its GP 1).  liburcu's call_rcu worker would do the same with two
+ * callbacks, but it sleeps 10 ms after every pass to gather callbacks, so a
+ * tombstone lived 20-40 ms: at millions of messages a second that is
+ * hundreds of thousands of dead records, a table and a working set several
+ * times larger than the live one.  Our rounds run back to back while there
+ * is work, at most one per CCP_RECLAIM_ROUND_NS, and sleep on an event
+ * when there is none.
  */
 #include "ccpump/registry.h"
 
+#include <pthread.h>
 #include <string.h>
+#include <time.h>
+#include <urcu/wfcqueue.h>
 
 #include "ccpump/alloc.h"
+#include "ccpump/clock.h"
 #include "ccpump/log.h"
 #include "ccpump/rcu.h"
+#include "ccpump/wait.h"
 
 #ifdef CCPUMP_TSAN
 char ccp_rcu_tsan_token;
-char ccp_rcu_tsan_cb_token;
 #endif
+
+/* The shortest round: batches what a busy pump retires in that time under
+ * one grace period, and keeps the reclaimer's membarrier() calls (an IPI to
+ * every CPU running the process) to at most a thousand a second. */
+#define CCP_RECLAIM_ROUND_NS 1000000ull
 
 struct ccp_registry {
 	struct cds_lfht *ht;
-	/* Relaxed counters: statistics only, nothing is decided on them. */
+	/* Flushed batches waiting for their first grace period: any thread
+	 * enqueues (wait-free), the reclaimer splices them out. */
+	struct cds_wfcq_head pending_head;
+	struct cds_wfcq_tail pending_tail;
+	/* Signalled on every flush and on destroy; the reclaimer sleeps on it. */
+	struct ccp_event work;
+	_Atomic int stop;
+	pthread_t reclaimer;
+	/* Statistics and the live-records bound: relaxed, except that
+	 * ccp_registry_reclaim_wait() acquires `freed`. */
 	_Atomic uint64_t added CCP_ALIGNED(CCP_CACHELINE);
+	_Atomic uint64_t retired CCP_ALIGNED(CCP_CACHELINE);
 	_Atomic uint64_t freed CCP_ALIGNED(CCP_CACHELINE);
 };
 
 struct retire_batch {
-	struct rcu_head rcu;
-	struct ccp_registry *reg;
+	struct cds_wfcq_node qnode;
+	struct retire_batch *next; /* the reclaimer's own lists */
 	unsigned n;
 	struct ccp_msg *msgs[];
 };
 
+static void *reclaimer_main(void *arg);
+
 struct ccp_registry *ccp_registry_create(size_t expected_live)
 {
-	struct ccp_registry *reg = ccp_aligned_alloc(CCP_CACHELINE, sizeof(*reg));
+	struct ccp_registry *reg = ccp_aligned_alloc(CCP_CACHE_GUARD, sizeof(*reg));
 	unsigned long floor = 1024;
 	while (floor < expected_live && floor < (1ul << 24))
 		floor <<= 1;
@@ -60,7 +89,14 @@ struct ccp_registry *ccp_registry_create(size_t expected_live)
 	if (reg->ht == NULL)
 		ccp_panic("cds_lfht_new(%lu) failed", floor);
 	atomic_init(&reg->added, 0);
+	atomic_init(&reg->retired, 0);
 	atomic_init(&reg->freed, 0);
+	cds_wfcq_init(&reg->pending_head, &reg->pending_tail);
+	ccp_event_init(&reg->work);
+	atomic_init(&reg->stop, 0);
+	int rc = pthread_create(&reg->reclaimer, NULL, reclaimer_main, reg);
+	if (rc)
+		ccp_panic("cannot start the registry's reclaimer: %s", strerror(rc));
 	return reg;
 }
 
@@ -154,46 +190,121 @@ uint64_t ccp_registry_freed(const struct ccp_registry *reg)
 }
 
 /* After grace period 2: no reader can hold any of these records. */
-static void retire_free(struct rcu_head *head)
+static void free_batches(struct ccp_registry *reg, struct retire_batch *b)
 {
-	struct retire_batch *b = caa_container_of(head, struct retire_batch, rcu);
-	CCP_TSAN_SUBSCRIBE(head);
-	CCP_RCU_TSAN_ACQUIRE();
-	for (unsigned i = 0; i < b->n; i++)
-		ccp_free(b->msgs[i]);
-	atomic_fetch_add_explicit(&b->reg->freed, b->n, memory_order_relaxed);
-	ccp_free(b);
-	CCP_RCU_TSAN_CB_DONE();
+	while (b != NULL) {
+		struct retire_batch *next = b->next;
+		for (unsigned i = 0; i < b->n; i++)
+			ccp_free(b->msgs[i]);
+		/* Release: pairs with the acquire in ccp_registry_reclaim_wait(). */
+		atomic_fetch_add_explicit(&reg->freed, b->n, memory_order_release);
+		ccp_free(b);
+		b = next;
+	}
 }
 
 /* After grace period 1: every observation made before the acknowledgements
  * has finished its lookup, so no one can need these tombstones any more. */
-static void retire_unlink(struct rcu_head *head)
+static void unlink_batches(struct ccp_registry *reg, struct retire_batch *b)
 {
-	struct retire_batch *b = caa_container_of(head, struct retire_batch, rcu);
-	CCP_TSAN_SUBSCRIBE(head);
-	CCP_RCU_TSAN_ACQUIRE();
 	rcu_read_lock();
-	for (unsigned i = 0; i < b->n; i++)
-		if (cds_lfht_del(b->reg->ht, &b->msgs[i]->node) != 0)
-			ccp_panic("retired record '%s' was not in the registry", b->msgs[i]->key);
+	for (; b != NULL; b = b->next)
+		for (unsigned i = 0; i < b->n; i++)
+			if (cds_lfht_del(reg->ht, &b->msgs[i]->node) != 0)
+				ccp_panic("retired record '%s' was not in the registry",
+					  b->msgs[i]->key);
 	rcu_read_unlock();
-	CCP_RCU_TSAN_CB_DONE();
-	ccp_call_rcu(&b->rcu, retire_free);
+}
+
+/* Takes every flushed batch out of the pending queue, as a list. */
+static struct retire_batch *take_pending(struct ccp_registry *reg)
+{
+	struct cds_wfcq_head head;
+	struct cds_wfcq_tail tail;
+	struct cds_wfcq_node *node, *next;
+	struct retire_batch *list = NULL;
+
+	cds_wfcq_init(&head, &tail);
+	if (cds_wfcq_splice_blocking(&head, &tail, &reg->pending_head, &reg->pending_tail) ==
+	    CDS_WFCQ_RET_SRC_EMPTY)
+		return NULL;
+	__cds_wfcq_for_each_blocking_safe(&head, &tail, node, next) {
+		struct retire_batch *b = caa_container_of(node, struct retire_batch, qnode);
+		/* The queue's exchange is inline assembly: pairs with the
+		 * PUBLISH in ccp_registry_retire_flush(). */
+		CCP_TSAN_SUBSCRIBE(b);
+		b->next = list;
+		list = b;
+	}
+	return list;
+}
+
+static void *reclaimer_main(void *arg)
+{
+	struct ccp_registry *reg = arg;
+	struct retire_batch *unlinked = NULL; /* awaiting grace period 2 */
+
+	rcu_register_thread();
+	for (;;) {
+		uint32_t snap = ccp_event_snapshot(&reg->work);
+		/* Everything taken here was flushed, so acknowledged, before the
+		 * grace period below begins (step 1 before step 2). */
+		struct retire_batch *fresh = take_pending(reg);
+		if (fresh == NULL && unlinked == NULL) {
+			/* Acquire: pairs with the release in ccp_registry_destroy();
+			 * every flush happened before it. */
+			if (atomic_load_explicit(&reg->stop, memory_order_acquire))
+				break;
+			unsigned idle = CCP_WAIT_BLOCK_YIELDS; /* sleep at once */
+			ccp_wait_step(CCP_WAIT_BLOCK, &reg->work, snap, 0, &idle);
+			continue;
+		}
+		uint64_t t0 = ccp_now_ns();
+		synchronize_rcu();
+		/* Every read section that began before the grace period has
+		 * ended: pairs with the release in ccp_rcu_read_unlock(). */
+		CCP_RCU_TSAN_ACQUIRE();
+		free_batches(reg, unlinked);
+		unlink_batches(reg, fresh);
+		unlinked = fresh;
+		uint64_t spent = ccp_now_ns() - t0;
+		if (spent < CCP_RECLAIM_ROUND_NS) {
+			struct timespec ts = { 0, (long)(CCP_RECLAIM_ROUND_NS - spent) };
+			nanosleep(&ts, NULL);
+		}
+	}
+	rcu_unregister_thread();
+	return NULL;
 }
 
 void ccp_registry_retire_flush(struct ccp_retire_list *l)
 {
 	if (l->n == 0)
 		return;
+	struct ccp_registry *reg = l->reg;
 	struct retire_batch *b = ccp_malloc(sizeof(*b) + l->n * sizeof(b->msgs[0]));
-	b->reg = l->reg;
+	cds_wfcq_node_init(&b->qnode);
+	b->next = NULL;
 	b->n = l->n;
 	memcpy(b->msgs, l->msgs, l->n * sizeof(b->msgs[0]));
 	l->n = 0;
-	/* The acknowledgements of every record in b happened before this call,
-	 * so grace period 1 starts after them (step 1 before step 2). */
-	ccp_call_rcu(&b->rcu, retire_unlink);
+	atomic_fetch_add_explicit(&reg->retired, b->n, memory_order_relaxed);
+	/* The acknowledgements of every record in b happened before this
+	 * enqueue, and the reclaimer's grace period starts after it takes b. */
+	CCP_TSAN_PUBLISH(b);
+	cds_wfcq_enqueue(&reg->pending_head, &reg->pending_tail, &b->qnode);
+	ccp_event_signal(&reg->work, 1);
+}
+
+void ccp_registry_reclaim_wait(struct ccp_registry *reg)
+{
+	uint64_t target = atomic_load_explicit(&reg->retired, memory_order_relaxed);
+	/* Acquire: pairs with the release in free_batches(), so the caller is
+	 * ordered after the frees it waited for. */
+	while (atomic_load_explicit(&reg->freed, memory_order_acquire) < target) {
+		struct timespec ts = { 0, 200000 };
+		nanosleep(&ts, NULL);
+	}
 }
 
 void ccp_registry_retire(struct ccp_retire_list *l, struct ccp_msg *m)
@@ -210,8 +321,14 @@ void ccp_registry_destroy(struct ccp_registry *reg)
 {
 	if (reg == NULL)
 		return;
-	/* Twice: an unlink callback queues its free callback. */
-	ccp_rcu_barrier();
+	/* The reclaimer drains what was flushed before it stops.  Release:
+	 * pairs with the acquire in reclaimer_main(). */
+	atomic_store_explicit(&reg->stop, 1, memory_order_release);
+	ccp_event_signal(&reg->work, 1);
+	int rc = pthread_join(reg->reclaimer, NULL);
+	if (rc)
+		ccp_panic("cannot join the registry's reclaimer: %s", strerror(rc));
+	/* Table resizes run as call_rcu callbacks: let them finish. */
 	ccp_rcu_barrier();
 	struct cds_lfht_iter it;
 	struct cds_lfht_node *node;
