@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "check.h"
 #include "ccpump/hash.h"
@@ -172,8 +173,51 @@ static void test_retire_many(void)
 	rcu_unregister_thread();
 }
 
+/* The hash against a plain byte-at-a-time statement of its definition:
+ * little-endian 8-byte words, the last 1-7 bytes zero-extended.  Every
+ * length from 0 to 70 at every alignment, so the tail's overlapping load
+ * is checked at each shift. */
+static uint64_t hash_reference(const unsigned char *p, size_t len)
+{
+	const uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull;
+	uint64_t h = k0 ^ (uint64_t)len;
+	size_t i = 0;
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w = 0;
+		for (unsigned b = 0; b < 8; b++)
+			w |= (uint64_t)p[i + b] << (8 * b);
+		h = ccp_hash_mix(h ^ w, k1);
+	}
+	if (i < len) {
+		uint64_t w = 0;
+		for (unsigned b = 0; i + b < len; b++)
+			w |= (uint64_t)p[i + b] << (8 * b);
+		h = ccp_hash_mix(h ^ w, k1 ^ (uint64_t)(len - i));
+	}
+	return ccp_hash_mix(h, k0 ^ k1);
+}
+
+static void test_hash(void)
+{
+	unsigned char buf[96];
+	for (unsigned i = 0; i < sizeof(buf); i++)
+		buf[i] = (unsigned char)(i * 37u + 11u);
+	for (size_t off = 0; off < 8; off++)
+		for (size_t len = 0; len <= 70; len++)
+			CHECK_EQ_U64(ccp_hash_bytes(buf + off, len), hash_reference(buf + off, len));
+	/* A key and the same key one byte longer or with its last byte
+	 * changed hash apart (the tail is not dropped). */
+	char a[] = "1764288000.M123456P4242.bench";
+	size_t n = strlen(a);
+	uint64_t h = ccp_hash_bytes(a, n);
+	CHECK(h != ccp_hash_bytes(a, n - 1));
+	a[n - 1] = 'x';
+	CHECK(h != ccp_hash_bytes(a, n));
+}
+
 int main(void)
 {
+	test_hash();
 	test_find_or_add();
 	test_retire();
 	test_retire_many();

@@ -19,21 +19,40 @@ static inline uint64_t ccp_hash_mix(uint64_t a, uint64_t b)
 	return (uint64_t)r ^ (uint64_t)(r >> 64);
 }
 
+/* Words are read little-endian, so the value is the same on every host. */
+static inline uint64_t ccp_hash_load64(const unsigned char *p)
+{
+	uint64_t w;
+	memcpy(&w, p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	w = __builtin_bswap64(w);
+#endif
+	return w;
+}
+
 static inline uint64_t ccp_hash_bytes(const void *data, size_t len)
 {
 	const unsigned char *p = data;
+	const size_t whole = len;
 	const uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull;
 	uint64_t h = k0 ^ (uint64_t)len;
 	while (len >= 8) {
-		uint64_t w;
-		memcpy(&w, p, 8);
-		h = ccp_hash_mix(h ^ w, k1);
+		h = ccp_hash_mix(h ^ ccp_hash_load64(p), k1);
 		p += 8;
 		len -= 8;
 	}
 	if (len) {
+		/* The last 1-7 bytes, zero-extended.  A key of 8 bytes or more
+		 * reads the 8 bytes that end at its end (overlapping the last
+		 * word) and shifts the tail down: one load, where a memcpy of a
+		 * variable length was a library call on every key. */
 		uint64_t w = 0;
-		memcpy(&w, p, len);
+		if (whole >= 8) {
+			w = ccp_hash_load64(p + len - 8) >> (8 * (8 - len));
+		} else {
+			for (size_t i = 0; i < len; i++)
+				w |= (uint64_t)p[i] << (8 * i);
+		}
 		h = ccp_hash_mix(h ^ w, k1 ^ (uint64_t)len);
 	}
 	return ccp_hash_mix(h, k0 ^ k1);
