@@ -47,8 +47,11 @@ struct poller_state {
 	 * (relaxed: a stale value only makes a poller wait a little longer). */
 	_Atomic uint64_t at_chunk;
 	uint64_t chunk;    /* current chunk (owner's copy) */
-	unsigned pass;     /* next copy j of the message at pos */
+	unsigned pass;     /* next copy j of the message at pos that is ours */
 	unsigned pos;      /* next index within the chunk */
+	unsigned rot;      /* (message index at pos) % P */
+	bool at_start;     /* the chunk's rate and skew checks are still due */
+	unsigned id;       /* this poller's number */
 	uint64_t stale;
 	uint64_t emitted;
 	/* Messages below this index have had every notification of this
@@ -119,6 +122,23 @@ static bool too_far_ahead(const struct synth *s, unsigned self, uint64_t c)
 	return false;
 }
 
+/* Copy j of message i goes to poller (i + j) % P: this poller's first copy
+ * of the message at pos is j = (poller - i) mod P, the next ones P apart.
+ * Kept incrementally (one division per chunk, not one per copy). */
+static void first_pass(const struct synth *s, struct poller_state *st, unsigned poller)
+{
+	unsigned j = poller + s->P - st->rot;
+	st->pass = j >= s->P ? j - s->P : j;
+}
+
+static void start_chunk(const struct synth *s, struct poller_state *st)
+{
+	st->pos = 0;
+	st->rot = (unsigned)((st->chunk * CHUNK) % s->P);
+	first_pass(s, st, st->id);
+	st->at_start = true;
+}
+
 /* Moves to the next chunk; false when this poller has no more work. */
 static bool next_chunk(struct synth *s, struct poller_state *st)
 {
@@ -127,8 +147,7 @@ static bool next_chunk(struct synth *s, struct poller_state *st)
 	/* A full barrier: a peer that snapshots the event after this sees the
 	 * new chunk, one that snapshotted before is woken. */
 	ccp_event_signal(&s->progress, 1);
-	st->pass = 0;
-	st->pos = 0;
+	start_chunk(s, st);
 	st->done_upto = st->chunk * CHUNK < s->limit ? st->chunk * CHUNK : s->limit;
 	if (st->chunk * CHUNK >= s->limit)
 		return false;
@@ -161,7 +180,7 @@ static int synth_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsign
 
 	if (st->finished)
 		return CCP_SOURCE_DONE;
-	if (st->pos == 0 && st->pass == 0) {
+	if (st->at_start) {
 		uint64_t now = s->cfg->rate ? ccp_now_ns() : 0;
 		if (s->cfg->rate && now < chunk_due(s, st->chunk)) {
 			/* The next chunk is not due: idle, to the end of the run at most. */
@@ -173,11 +192,15 @@ static int synth_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsign
 		}
 		if (too_far_ahead(s, poller, st->chunk))
 			return 0;
+		st->at_start = false;
 	}
 	while (k < max) {
-		if (st->pass == s->K) {
-			st->pass = 0;
+		/* Past this poller's last copy of the message at pos (with fewer
+		 * copies than pollers it may have none): on to the next. */
+		while (st->pass >= s->K && st->pos < CHUNK) {
 			st->pos++;
+			st->rot = st->rot + 1 == s->P ? 0 : st->rot + 1;
+			first_pass(s, st, poller);
 		}
 		if (st->pos >= CHUNK) {
 			if (!next_chunk(s, st)) {
@@ -188,15 +211,16 @@ static int synth_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsign
 				break;
 			if (too_far_ahead(s, poller, st->chunk))
 				break;
+			st->at_start = false;
+			continue;
 		}
 		uint64_t idx = st->chunk * CHUNK + st->pos;
-		unsigned j = st->pass++;
+		st->pass += s->P;
 		if (idx >= s->limit) {
 			st->pos = CHUNK;
+			st->pass = s->K;
 			continue;
 		}
-		if ((idx + j) % s->P != poller)
-			continue;
 		/* Acquire: pairs with the release in synth_ack(). */
 		if (atomic_load_explicit(&s->acked[idx], memory_order_acquire)) {
 			st->stale++;
@@ -374,6 +398,8 @@ int ccp_synth_run(const struct ccp_synth_config *cfg, struct ccp_synth_report *r
 		size_t sz = sizeof(struct poller_state) + (size_t)pcfg.notes_per_poll * KEY_MAX;
 		s.ps[i] = ccp_aligned_alloc(CCP_CACHE_GUARD, sz);
 		memset(s.ps[i], 0, sz);
+		s.ps[i]->id = i;
+		start_chunk(&s, s.ps[i]);
 	}
 
 	double cpu0 = cpu_now();
