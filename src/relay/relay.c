@@ -437,27 +437,41 @@ static int relay_src_poll(void *ctx, unsigned poller, struct ccp_note *notes, un
 	return ccp_spool_source()->poll(r->spool, poller, notes, max);
 }
 
+static void end_retries(struct relay *r, struct ccp_msg *m, enum ccp_msg_state outcome)
+{
+	int fd = outcome == CCP_MSG_FAILED ? openat(r->deferred_fd, m->key,
+						    O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+					   : -1;
+	if (fd < 0)
+		return;
+	char marker[800], reason[900];
+	ssize_t n = read(fd, marker, sizeof(marker) - 1);
+	close(fd);
+	marker[n > 0 ? n : 0] = '\0';
+	char *last = strstr(marker, "reason ");
+	last = last ? last + 7 : marker;
+	last[strcspn(last, "\n")] = '\0';
+	snprintf(reason, sizeof(reason), "retries ended after attempt %u (the last: %s)",
+		 ccp_msg_word_attempt(ccp_msg_load(m)), last);
+	to_bad(r, m, NULL, 0, reason);
+	unlinkat(r->deferred_fd, m->key, 0);
+}
+
 static void relay_src_ack(void *ctx, unsigned dispatcher, struct ccp_msg *m,
 			  enum ccp_msg_state outcome)
 {
 	struct relay *r = ctx;
-	int fd = outcome == CCP_MSG_FAILED ? openat(r->deferred_fd, m->key,
-						    O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-					   : -1;
-	if (fd >= 0) {
-		char marker[800], reason[900];
-		ssize_t n = read(fd, marker, sizeof(marker) - 1);
-		close(fd);
-		marker[n > 0 ? n : 0] = '\0';
-		char *last = strstr(marker, "reason ");
-		last = last ? last + 7 : marker;
-		last[strcspn(last, "\n")] = '\0';
-		snprintf(reason, sizeof(reason), "retries ended after attempt %u (the last: %s)",
-			 ccp_msg_word_attempt(ccp_msg_load(m)), last);
-		to_bad(r, m, NULL, 0, reason);
-		unlinkat(r->deferred_fd, m->key, 0);
-	}
+	end_retries(r, m, outcome);
 	ccp_spool_source()->ack(r->spool, dispatcher, m, outcome);
+}
+
+static void relay_src_ack_burst(void *ctx, unsigned dispatcher, struct ccp_msg *const *msgs,
+				const enum ccp_msg_state *outcomes, unsigned n)
+{
+	struct relay *r = ctx;
+	for (unsigned i = 0; i < n; i++)
+		end_retries(r, msgs[i], outcomes[i]);
+	ccp_spool_source()->ack_burst(r->spool, dispatcher, msgs, outcomes, n);
 }
 
 static const struct ccp_source_ops relay_src_ops = {
@@ -465,6 +479,7 @@ static const struct ccp_source_ops relay_src_ops = {
 	.poll = relay_src_poll,
 	.init_msg = NULL,
 	.ack = relay_src_ack,
+	.ack_burst = relay_src_ack_burst,
 };
 
 /* ---- the run ------------------------------------------------------------ */
