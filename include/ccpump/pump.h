@@ -85,6 +85,14 @@ struct ccp_source_ops {
 	 * message in modes lockfree and mutex.
 	 */
 	void (*ack)(void *ctx, unsigned dispatcher, struct ccp_msg *m, enum ccp_msg_state outcome);
+	/*
+	 * Optional: the final outcomes of a batch, msgs[0..n) with outcomes[i],
+	 * instead of n calls of ack(), with the same contract for each message,
+	 * so that a source can make them permanent in parallel (a spool whose
+	 * unlinks wait on the disk).  Every record is retired after it returns.
+	 */
+	void (*ack_burst)(void *ctx, unsigned dispatcher, struct ccp_msg *const *msgs,
+			  const enum ccp_msg_state *outcomes, unsigned n);
 };
 
 struct ccp_sink_ops {

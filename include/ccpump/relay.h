@@ -43,6 +43,9 @@ struct ccp_relay_config {
 	bool keep;                /* delivered spool files to cur/ instead of removing */
 	bool once;                /* relay what is in the spool, then exit */
 	bool sync;                /* fsync batches and the post office */
+	/* Fault injection for tests (ccp_spool_config.read_hook); NULL normally. */
+	void (*read_hook)(void *arg, const char *name, int fd);
+	void *read_hook_arg;
 };
 
 CCP_EXPORT void ccp_relay_config_default(struct ccp_relay_config *cfg);
@@ -55,6 +58,8 @@ struct ccp_relay_stats {
 	uint64_t imports, import_failures, batches_written;
 	uint64_t delivered, duplicates, bad, vanished;
 	uint64_t quarantined;
+	uint64_t changed;        /* reads that found the spool file changing (deferred) */
+	uint64_t changed_after;  /* spool files changed after delivery (to Bad) */
 };
 
 /*

@@ -22,9 +22,18 @@
  * quarantine folder, with one logged line saying why.  Names starting with
  * '.' are ignored (temporary names of some MTAs).
  *
- * A file is never read here: the sink reads it when it is dispatched.
+ * A file is read only when it is dispatched, by ccp_spool_read_message():
+ * through one fd, with fstat() before and after, so a copy torn by a writer
+ * that is still at work (appending, truncating, replacing the name) is
+ * never handed on; the dispatcher defers the message and reads it again
+ * later.  What the read saw (inode, size, mtime, ctime) is kept in the
+ * message's user area and checked again at acknowledgement.
+ *
  * Acknowledgement: DELIVERED unlinks new/NAME (or renames it into cur/ with
- * keep); FAILED renames it into the failed folder.
+ * keep), unless the file changed after it was read: then the post office
+ * holds the earlier version, and this one goes to the failed folder with a
+ * NAME.reason, so that nothing is lost and nothing is delivered twice.
+ * FAILED renames it into the failed folder.
  */
 #ifndef CCPUMP_SPOOL_H
 #define CCPUMP_SPOOL_H
@@ -42,6 +51,11 @@ struct ccp_spool_config {
 	bool keep;                  /* delivered files go to cur/ instead of away */
 	const char *failed_dir;     /* FAILED messages go here (created if missing) */
 	const char *quarantine_dir; /* entries that are not regular files */
+	/* Fault injection for tests: called by ccp_spool_read_message() after
+	 * its first fstat() and before it reads, with the open fd.  NULL in
+	 * production. */
+	void (*read_hook)(void *arg, const char *name, int fd);
+	void *read_hook_arg;
 };
 
 struct ccp_spool_stats {
@@ -49,6 +63,8 @@ struct ccp_spool_stats {
 	uint64_t scanned;        /* directory entries read by scans */
 	uint64_t vanished;       /* candidates gone before the check */
 	uint64_t quarantined;    /* not regular files, moved aside */
+	uint64_t changed;        /* reads that found the file changing: deferred */
+	uint64_t changed_after;  /* files changed after their delivery: to failed */
 	uint64_t acked;
 	uint64_t ack_errors;
 };
@@ -75,8 +91,30 @@ CCP_EXPORT const struct ccp_source_ops *ccp_spool_source(void);
  */
 CCP_EXPORT void ccp_spool_finish(struct ccp_spool *s, bool drain_first);
 
-/* Opens new/NAME for reading (O_NOFOLLOW).  Returns an fd or -errno. */
-CCP_EXPORT int ccp_spool_open_message(struct ccp_spool *s, const char *name);
+/* Bytes of user area each message record needs (the pump's user_size). */
+CCP_EXPORT size_t ccp_spool_user_size(void);
+
+enum ccp_spool_read {
+	CCP_SPOOL_READ_OK,       /* a stable copy is in the buffer */
+	CCP_SPOOL_READ_VANISHED, /* new/NAME is gone: nothing to deliver */
+	CCP_SPOOL_READ_CHANGED,  /* it changed while read: defer, read it again later */
+	CCP_SPOOL_READ_UNUSABLE, /* it cannot be relayed (unreadable, empty, too big) */
+};
+
+/*
+ * Reads new/M->key (O_NOFOLLOW, one fd) into *buf (grown as needed, *cap
+ * its size; NUL-terminated after *len bytes).  The read is taken only if
+ * the file was the same before and after it: same size as fstat() said
+ * before (and as many bytes read), same mtime and ctime, and new/NAME
+ * still that inode.  Otherwise CHANGED, with what changed in why, logged
+ * and counted.  UNUSABLE and CHANGED set a one-line reason in why.  On OK
+ * the stamp is kept in m's user area for the check at acknowledgement.
+ * Called by the dispatcher that owns m; any number of dispatchers at once.
+ * Blocking (file I/O).
+ */
+CCP_EXPORT enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *m,
+						      char **buf, size_t *cap, size_t *len,
+						      uint64_t max_bytes, char *why, size_t whylen);
 
 CCP_EXPORT void ccp_spool_stats(const struct ccp_spool *s, struct ccp_spool_stats *out);
 

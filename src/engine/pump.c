@@ -367,6 +367,9 @@ struct dispatcher_state {
 	struct ccp_msg **batch;
 	uint64_t *words;
 	enum ccp_verdict *verdicts;
+	struct ccp_msg **acks;           /* settled by this batch: to acknowledge */
+	enum ccp_msg_state *outcomes;
+	unsigned nacks;
 	struct heap deferred;
 	struct ccp_retire_list retire;
 	uint64_t rng;
@@ -384,7 +387,8 @@ static uint64_t retry_delay(const struct ccp_pump_config *cfg, uint32_t attempt,
 	return d / 2 + (d > 1 ? rng_next(rng) % (d / 2 + 1) : 0);
 }
 
-/* Settles one message after the sink's verdict. */
+/* Settles one message after the sink's verdict; a final outcome is queued
+ * in ds->acks for ack_settled(). */
 static void settle(struct ccp_pump *p, struct pump_thread *t, struct dispatcher_state *ds,
 		   struct ccp_msg *m, uint64_t word, enum ccp_verdict v, uint64_t now)
 {
@@ -418,12 +422,27 @@ static void settle(struct ccp_pump *p, struct pump_thread *t, struct dispatcher_
 		return;
 	}
 	ccp_counter_add(to == CCP_MSG_DELIVERED ? &t->c.delivered : &t->c.failed, 1);
-	p->src.ack(p->src_ctx, t->id, m, to);
+	ds->acks[ds->nacks] = m;
+	ds->outcomes[ds->nacks++] = to;
+}
+
+/* Acknowledges the batch's final outcomes to the source (all at once when
+ * it can), then retires their records: only after the source made each
+ * outcome permanent may a record go. */
+static void ack_settled(struct ccp_pump *p, struct pump_thread *t, struct dispatcher_state *ds)
+{
+	if (p->src.ack_burst && ds->nacks > 1)
+		p->src.ack_burst(p->src_ctx, t->id, ds->acks, ds->outcomes, ds->nacks);
+	else
+		for (unsigned i = 0; i < ds->nacks; i++)
+			p->src.ack(p->src_ctx, t->id, ds->acks[i], ds->outcomes[i]);
 	/* Naive records stay in the registry until the pump is destroyed: one
 	 * of them may sit in the ring twice, and freeing it would turn the
 	 * duplicate into a use-after-free as well. */
-	if (!naive)
-		ccp_registry_retire(&ds->retire, m);
+	if (p->cfg.mode != CCP_CLAIM_NAIVE)
+		for (unsigned i = 0; i < ds->nacks; i++)
+			ccp_registry_retire(&ds->retire, ds->acks[i]);
+	ds->nacks = 0;
 }
 
 static void dispatch(struct ccp_pump *p, struct pump_thread *t, struct dispatcher_state *ds,
@@ -447,6 +466,7 @@ static void dispatch(struct ccp_pump *p, struct pump_thread *t, struct dispatche
 	now = ccp_now_ns();
 	for (unsigned i = 0; i < n; i++)
 		settle(p, t, ds, ds->batch[i], ds->words[i], ds->verdicts[i], now);
+	ack_settled(p, t, ds);
 	ccp_counter_add(&t->c.batches, 1);
 	ccp_counter_add(&t->c.dispatched, n);
 	atomic_store_explicit(&t->c.waiting_retry, ds->deferred.n, memory_order_relaxed);
@@ -513,6 +533,8 @@ static void *dispatcher_main(void *arg)
 	ds.batch = ccp_calloc(B, sizeof(*ds.batch));
 	ds.words = ccp_calloc(B, sizeof(*ds.words));
 	ds.verdicts = ccp_calloc(B, sizeof(*ds.verdicts));
+	ds.acks = ccp_calloc(B, sizeof(*ds.acks));
+	ds.outcomes = ccp_calloc(B, sizeof(*ds.outcomes));
 	ds.retire.reg = p->reg;
 	ds.rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)t->id << 32) ^ ccp_now_ns();
 	ccp_hist_reset(&t->hist);
@@ -552,6 +574,8 @@ static void *dispatcher_main(void *arg)
 	ccp_free(ds.batch);
 	ccp_free(ds.words);
 	ccp_free(ds.verdicts);
+	ccp_free(ds.acks);
+	ccp_free(ds.outcomes);
 	thread_exit(p);
 	return NULL;
 }

@@ -83,6 +83,7 @@ struct disp {
 	struct ccp_msg *const *msgs;
 	enum ccp_verdict *verdicts;
 	unsigned *included, nincluded, cursor;
+	bool *changed;       /* changed while read: deferred without import */
 } CCP_ALIGNED(CCP_CACHE_GUARD);
 
 struct relay {
@@ -156,62 +157,32 @@ static void to_bad(struct relay *r, struct ccp_msg *m, const char *original, siz
 
 /* ---- reading and converting one message -------------------------------- */
 
-/* Reads spool file m into d->in.  Returns its length, -1 if it vanished,
- * -2 if it is unusable (verdict FAILED already set, with the reason). */
+/* Reads spool file m into d->in.  Returns its length; -1 if it vanished
+ * (verdict DELIVERED: nothing left to deliver), -2 if it changed while read
+ * (verdict RETRY: read it again once it is stable), -3 if it is unusable
+ * (verdict FAILED, to Bad with the reason). */
 static ssize_t read_message(struct disp *d, struct ccp_msg *m, enum ccp_verdict *v)
 {
 	struct relay *r = d->r;
 	char reason[600];
-	int fd = ccp_spool_open_message(r->spool, m->key);
-	if (fd == -ENOENT)
+	size_t len = 0;
+	switch (ccp_spool_read_message(r->spool, m, &d->in, &d->incap, &len,
+				       r->cfg->max_message_bytes, reason, sizeof(reason))) {
+	case CCP_SPOOL_READ_OK:
+		return (ssize_t)len;
+	case CCP_SPOOL_READ_VANISHED:
+		count(&r->vanished, 1);
+		*v = CCP_VERDICT_DELIVERED;
 		return -1;
-	if (fd < 0) {
-		snprintf(reason, sizeof(reason), "spool file %s cannot be opened: %s", m->key,
-			 strerror(-fd));
-		goto bad;
+	case CCP_SPOOL_READ_CHANGED:
+		*v = CCP_VERDICT_RETRY;
+		return -2;
+	case CCP_SPOOL_READ_UNUSABLE:
+		break;
 	}
-	struct stat st;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		snprintf(reason, sizeof(reason), "spool file %s is no longer a regular file", m->key);
-		goto bad;
-	}
-	if (st.st_size == 0) {
-		close(fd);
-		snprintf(reason, sizeof(reason), "spool file %s is empty", m->key);
-		goto bad;
-	}
-	if ((uint64_t)st.st_size > r->cfg->max_message_bytes) {
-		close(fd);
-		snprintf(reason, sizeof(reason), "spool file %s has %lld bytes, over the limit of %llu",
-			 m->key, (long long)st.st_size, (unsigned long long)r->cfg->max_message_bytes);
-		goto bad;
-	}
-	size_t want = (size_t)st.st_size;
-	if (d->incap < want + 1) {
-		d->incap = want + 1;
-		d->in = ccp_realloc(d->in, d->incap);
-	}
-	size_t got = 0;
-	while (got < want) {
-		ssize_t n = read(fd, d->in + got, want - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break; /* shrank under us: take what is there */
-		got += (size_t)n;
-	}
-	close(fd);
-	if (got == 0) {
-		snprintf(reason, sizeof(reason), "spool file %s is empty", m->key);
-		goto bad;
-	}
-	d->in[got] = '\0';
-	return (ssize_t)got;
-bad:
 	to_bad(r, m, NULL, 0, reason);
 	*v = CCP_VERDICT_FAILED;
-	return -2;
+	return -3;
 }
 
 /* ---- importing ---------------------------------------------------------- */
@@ -296,18 +267,25 @@ static void settle_from_und(struct disp *d, const char *und_path)
 
 /*
  * Deferred/KEY records a message waiting for a retry, for `ccpump queue`:
- * "attempt N\nanswer RC\nreason ...\n".  Written only on the failure path;
- * removed when a retried message is settled.
+ * "attempt N\nanswer RC\nreason ...\n" (answer "none" for a spool file that
+ * changed while it was read: it never reached an import).  Written only on
+ * the failure path; removed when a retried message is settled.
  */
-static void mark_deferred(struct relay *r, struct ccp_msg *const *msgs, unsigned n,
-			  const enum ccp_verdict *verdicts, int rc, const char *reason)
+static void mark_deferred(struct relay *r, const struct disp *d, struct ccp_msg *const *msgs,
+			  unsigned n, const enum ccp_verdict *verdicts, int rc, const char *reason)
 {
 	char line[800];
 	for (unsigned i = 0; i < n; i++) {
 		uint32_t attempt = ccp_msg_word_attempt(ccp_msg_load(msgs[i]));
 		if (verdicts[i] == CCP_VERDICT_RETRY) {
-			int len = snprintf(line, sizeof(line), "attempt %u\nanswer %d\nreason %s\n",
-					   attempt, rc, reason && *reason ? reason : "-");
+			char answer[16] = "none";
+			const char *why = "the spool file changed while it was read";
+			if (!d->changed[i]) {
+				snprintf(answer, sizeof(answer), "%d", rc);
+				why = reason && *reason ? reason : "-";
+			}
+			int len = snprintf(line, sizeof(line), "attempt %u\nanswer %s\nreason %s\n",
+					   attempt, answer, why);
 			write_file_at(r->deferred_fd, msgs[i]->key, line, (size_t)len, false);
 		} else if (attempt > 1) {
 			unlinkat(r->deferred_fd, msgs[i]->key, 0);
@@ -360,18 +338,15 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 	d->nincluded = 0;
 	d->cursor = 0;
 	d->included = ccp_realloc(d->included, n * sizeof(*d->included));
+	d->changed = ccp_realloc(d->changed, n * sizeof(*d->changed));
 	ccp_ccm_buf_reset(&d->ccm);
 
 	for (unsigned i = 0; i < n; i++) {
 		verdicts[i] = CCP_VERDICT_RETRY;
+		/* Vanished (an operator removed it, or a crash-restart raced its
+		 * own unlink), changed while read, or unusable: settled here. */
 		ssize_t len = read_message(d, msgs[i], &verdicts[i]);
-		if (len == -1) {
-			/* Vanished (an operator removed it, or a crash-restart raced
-			 * its own unlink): nothing left to deliver. */
-			count(&r->vanished, 1);
-			verdicts[i] = CCP_VERDICT_DELIVERED;
-			continue;
-		}
+		d->changed[i] = len == -2;
 		if (len < 0)
 			continue;
 		size_t mark = d->ccm.len;
@@ -441,8 +416,71 @@ static void relay_deliver(void *ctx, unsigned dispatcher, struct ccp_msg *const 
 	struct relay *r = ctx;
 	char why[512] = "";
 	int rc = deliver_batch(r, &r->disp[dispatcher], msgs, n, verdicts, why, sizeof(why));
-	mark_deferred(r, msgs, n, verdicts, rc, why);
+	mark_deferred(r, &r->disp[dispatcher], msgs, n, verdicts, rc, why);
 }
+
+/*
+ * The spool is the pump's source; the relay stands between them to see the
+ * end of a message whose retries ran out (--max-attempts, --max-age): the
+ * pump fails a RETRY verdict, so its Deferred/ marker is still there.  The
+ * marker becomes the reason in Bad/, with a non-delivery report.
+ */
+static void relay_src_wait(void *ctx, unsigned poller, uint64_t deadline_ns)
+{
+	struct relay *r = ctx;
+	ccp_spool_source()->wait(r->spool, poller, deadline_ns);
+}
+
+static int relay_src_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsigned max)
+{
+	struct relay *r = ctx;
+	return ccp_spool_source()->poll(r->spool, poller, notes, max);
+}
+
+static void end_retries(struct relay *r, struct ccp_msg *m, enum ccp_msg_state outcome)
+{
+	int fd = outcome == CCP_MSG_FAILED ? openat(r->deferred_fd, m->key,
+						    O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+					   : -1;
+	if (fd < 0)
+		return;
+	char marker[800], reason[900];
+	ssize_t n = read(fd, marker, sizeof(marker) - 1);
+	close(fd);
+	marker[n > 0 ? n : 0] = '\0';
+	char *last = strstr(marker, "reason ");
+	last = last ? last + 7 : marker;
+	last[strcspn(last, "\n")] = '\0';
+	snprintf(reason, sizeof(reason), "retries ended after attempt %u (the last: %s)",
+		 ccp_msg_word_attempt(ccp_msg_load(m)), last);
+	to_bad(r, m, NULL, 0, reason);
+	unlinkat(r->deferred_fd, m->key, 0);
+}
+
+static void relay_src_ack(void *ctx, unsigned dispatcher, struct ccp_msg *m,
+			  enum ccp_msg_state outcome)
+{
+	struct relay *r = ctx;
+	end_retries(r, m, outcome);
+	ccp_spool_source()->ack(r->spool, dispatcher, m, outcome);
+}
+
+static void relay_src_ack_burst(void *ctx, unsigned dispatcher, struct ccp_msg *const *msgs,
+				const enum ccp_msg_state *outcomes, unsigned n)
+{
+	struct relay *r = ctx;
+	for (unsigned i = 0; i < n; i++)
+		end_retries(r, msgs[i], outcomes[i]);
+	ccp_spool_source()->ack_burst(r->spool, dispatcher, msgs, outcomes, n);
+}
+
+static const struct ccp_source_ops relay_src_ops = {
+	.wait = relay_src_wait,
+	.poll = relay_src_poll,
+	.init_msg = NULL,
+	.ack = relay_src_ack,
+	.ack_burst = relay_src_ack_burst,
+};
 
 /* ---- the run ------------------------------------------------------------ */
 
@@ -474,13 +512,14 @@ static void stats_line(struct relay *r, struct ccp_pump *pump)
 	ccp_log(CCP_LOG_INFO,
 		"stats: delivered %llu, duplicates skipped %llu, bad %llu, deferred now %llu, "
 		"in ring %llu, imports %llu (failed %llu), duplicate notifications suppressed %llu, "
-		"quarantined %llu",
+		"quarantined %llu, changed while read %llu, changed after delivery %llu",
 		(unsigned long long)ps.delivered, (unsigned long long)atomic_load(&r->duplicates),
 		(unsigned long long)atomic_load(&r->bad_count),
 		(unsigned long long)ps.waiting_retry, (unsigned long long)ps.in_ring,
 		(unsigned long long)atomic_load(&r->imports),
 		(unsigned long long)atomic_load(&r->import_failures),
-		(unsigned long long)ps.claim_conflicts, (unsigned long long)ss.quarantined);
+		(unsigned long long)ps.claim_conflicts, (unsigned long long)ss.quarantined,
+		(unsigned long long)ss.changed, (unsigned long long)ss.changed_after);
 }
 
 int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st, char *err,
@@ -532,7 +571,8 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 	struct ccp_spool_config sc = { .dir = cfg->spool, .pollers = cfg->pump.pollers,
 				       .rescan_interval_ns = cfg->rescan_interval_ns,
 				       .keep = cfg->keep, .failed_dir = r.bad,
-				       .quarantine_dir = quarantine };
+				       .quarantine_dir = quarantine, .read_hook = cfg->read_hook,
+				       .read_hook_arg = cfg->read_hook_arg };
 	r.spool = ccp_spool_open(&sc, err, errlen);
 	if (r.spool == NULL)
 		goto out;
@@ -546,7 +586,9 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 		ccp_ccm_buf_init(&r.disp[i].ccm);
 	}
 	struct ccp_sink_ops sink = { .deliver = relay_deliver };
-	pump = ccp_pump_create(&cfg->pump, ccp_spool_source(), r.spool, &sink, &r, err, errlen);
+	struct ccp_pump_config pc = cfg->pump;
+	pc.user_size = ccp_spool_user_size();
+	pump = ccp_pump_create(&pc, &relay_src_ops, &r, &sink, &r, err, errlen);
 	if (pump == NULL)
 		goto out;
 	ccp_log(CCP_LOG_INFO, "relay: spool %s -> %s (%s), %u pollers, %u dispatchers, batch %u%s",
@@ -587,6 +629,8 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 		st->bad = atomic_load(&r.bad_count);
 		st->vanished = atomic_load(&r.vanished);
 		st->quarantined = ss.quarantined;
+		st->changed = ss.changed;
+		st->changed_after = ss.changed_after;
 	}
 	rc = 0;
 out:
@@ -597,6 +641,7 @@ out:
 			ccp_ccm_buf_free(&r.disp[i].ccm);
 			ccp_free(r.disp[i].in);
 			ccp_free(r.disp[i].included);
+			ccp_free(r.disp[i].changed);
 		}
 		ccp_free(r.disp);
 	}

@@ -4,7 +4,8 @@
 #   2. import answers 1 and 4 injected, then 3 and 5 from an import program
 #      and a user directory: deferred and retried, or to Bad with a reason;
 #   3. bad spool entries (symlink, fifo, directory, empty, huge, binary)
-#      moved aside with their reasons while the relay goes on;
+#      moved aside with their reasons while the relay goes on; a spool file
+#      changed after its import kept in Bad, not removed;
 #   4. a crash loop: kill -9 at random moments while files keep arriving,
 #      restart, many times; then every message is in the post office
 #      exactly once per recipient, nothing lost, the spool empty.
@@ -179,6 +180,32 @@ printf '%s' "$q" | grep -q '"bad":{"count":3,' || fail "bad entries: queue does 
 printf '%s' "$q" | grep -q '"quarantined":{"count":3,' || fail "bad entries: queue does not show 3 quarantined"
 [ -z "$(ls -A "$d/spool/new")" ] || fail "bad entries: spool not empty"
 echo "3. bad entries: symlink, fifo, directory quarantined; empty, huge, unreadable binary to Bad"
+
+# ---- 3b. a spool file that changes after it was read and imported ------
+# (Changes while it is read are tested by test_spool_change.)  The import
+# program plays a writer that appends to one spool file before importing
+# the batch that holds it (so after the relay has read it).
+d=$(fresh changed)
+gen "$d/spool" 0 20
+victim="$d/spool/new/1764288000.M7P77.test"
+cat >"$d/import.sh" <<EOS
+#!/bin/sh
+grep -q 'X-Spool-Id: 1764288000.M7P77.test' "\$1" && [ ! -f "$d/appended" ] && {
+	printf 'late line\r\n' >>"$victim"; : >"$d/appended"; }
+exec "$bin" import --po "$d/po" "\$1"
+EOS
+chmod +x "$d/import.sh"
+"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --once \
+	--stats-interval 0 --log "$d/log" || fail "changed: relay failed"
+[ -f "$d/store/Bad/1764288000.M7P77.test" ] || fail "changed: not kept in Bad"
+grep -q 'late line' "$d/store/Bad/1764288000.M7P77.test" || fail "changed: the late line was lost"
+grep -q 'changed after its delivery' "$d/store/Bad/1764288000.M7P77.test.reason" ||
+	fail "changed: no reason in Bad"
+grep -q 'changed after its delivery' "$d/log" || fail "changed: not logged"
+[ -z "$(ls -A "$d/spool/new")" ] || fail "changed: spool not empty"
+[ "$(field "$d/po" 'distinct keys')" = 20 ] || fail "changed: not 20 messages delivered"
+[ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "changed: duplicates"
+echo "3b. a spool file changed after its import: kept in Bad with the reason, delivered once"
 
 # ---- 4. crash loop -------------------------------------------------------
 d=$(fresh crash)

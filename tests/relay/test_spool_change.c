@@ -1,0 +1,248 @@
+/*
+ * test_spool_change: spool files that change while the relay reads them.
+ *
+ * The relay runs with --once semantics into a fresh post office.  A read
+ * hook (ccp_relay_config.read_hook) runs between the relay's first fstat()
+ * of a file and its read, and plays a writer that breaks the Maildir rule,
+ * so each case happens at the same point on every run (no timing luck):
+ *
+ *   append    the file grows while read once, then stays;
+ *   truncate  the file is truncated and rewritten shorter while read once;
+ *   replace   a new version is renamed over the name while read once;
+ *   restless  the file changes on its first three reads;
+ *   forever   the file changes on every read: --max-attempts ends it in Bad,
+ *             with the reason (and its Deferred/ marker gone).
+ *
+ * Each must reach the post office exactly once, with its final content,
+ * never a torn copy; the quiet messages beside them too; the spool ends
+ * empty; nothing is lost.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../ccmail/po_util.h"
+#include "ccpump/log.h"
+#include "ccpump/po.h"
+#include "ccpump/relay.h"
+
+static char spool[600];
+
+/* Messages that do not change: enough for batches whose files leave the
+ * spool from several threads (ack_burst). */
+#define QUIET 300
+
+enum { APPEND, TRUNCATE, REPLACE, RESTLESS, FOREVER, NCASES };
+static const char *const case_name[NCASES] = { "append", "truncate", "replace", "restless",
+					       "forever" };
+static _Atomic unsigned reads[NCASES];
+
+static void message(char *out, size_t cap, const char *key, const char *body)
+{
+	snprintf(out, cap,
+		 "From: \"Sender\" <s@example.org>\r\nTo: %s@example.org\r\n"
+		 "Subject: %s\r\nDate: Sat, 28 Nov 2026 12:00:00 +0000\r\n\r\n%s\r\n",
+		 key, key, body);
+}
+
+/* Delivers KEY into new/ as an MTA should: tmp/, then rename. */
+static void deliver(const char *key, const char *body)
+{
+	char tmp[800], dst[800], text[2048];
+	message(text, sizeof(text), key, body);
+	snprintf(tmp, sizeof(tmp), "%s/tmp/%s", spool, key);
+	snprintf(dst, sizeof(dst), "%s/new/%s", spool, key);
+	write_file(tmp, text, strlen(text));
+	CHECK(rename(tmp, dst) == 0);
+}
+
+static int case_of(const char *name)
+{
+	for (int c = 0; c < NCASES; c++)
+		if (strcmp(name, case_name[c]) == 0)
+			return c;
+	return -1;
+}
+
+/* The misbehaving writer, run by a dispatcher between fstat and read. */
+static void hook(void *arg, const char *name, int fd)
+{
+	(void)arg;
+	(void)fd;
+	int c = case_of(name);
+	if (c < 0)
+		return;
+	unsigned n = atomic_fetch_add(&reads[c], 1) + 1;
+	char path[800], text[2048];
+	snprintf(path, sizeof(path), "%s/new/%s", spool, name);
+	switch (c) {
+	case APPEND:
+		if (n == 1) {
+			int w = open(path, O_WRONLY | O_APPEND);
+			CHECK(w >= 0);
+			const char more[] = "SECOND-HALF of append\r\n";
+			CHECK(write(w, more, sizeof(more) - 1) == (ssize_t)(sizeof(more) - 1));
+			close(w);
+		}
+		break;
+	case TRUNCATE:
+		if (n == 1) {
+			message(text, sizeof(text), name, "FINAL short");
+			int w = open(path, O_WRONLY | O_TRUNC);
+			CHECK(w >= 0);
+			CHECK(write(w, text, strlen(text)) == (ssize_t)strlen(text));
+			close(w);
+		}
+		break;
+	case REPLACE:
+		if (n == 1)
+			deliver(name, "FINAL replaced version");
+		break;
+	case RESTLESS:
+	case FOREVER:
+		if (c == FOREVER || n <= 3) {
+			snprintf(text, sizeof(text), "CHANGE %u\r\n", n);
+			int w = open(path, O_WRONLY | O_APPEND);
+			CHECK(w >= 0);
+			CHECK(write(w, text, strlen(text)) == (ssize_t)strlen(text));
+			close(w);
+		}
+		break;
+	}
+}
+
+/* How often NEEDLE occurs in all the mailboxes of the post office. */
+static unsigned in_mailboxes(const char *po, const char *needle)
+{
+	char path[800];
+	snprintf(path, sizeof(path), "%s/mailboxes", po);
+	DIR *d = opendir(path);
+	CHECK(d != NULL);
+	struct dirent *de;
+	unsigned hits = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		size_t len;
+		snprintf(path, sizeof(path), "%s/mailboxes/%s", po, de->d_name);
+		char *b = read_file(path, &len);
+		CHECK(b != NULL);
+		for (char *p = b; (p = memmem(p, len - (size_t)(p - b), needle, strlen(needle)));
+		     p++)
+			hits++;
+		free(b);
+	}
+	closedir(d);
+	return hits;
+}
+
+static unsigned count_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	CHECK(d != NULL);
+	struct dirent *de;
+	unsigned n = 0;
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+int main(void)
+{
+	char *root = temp_dir();
+	char po[600], store[600], path[800];
+	snprintf(spool, sizeof(spool), "%s/spool", root);
+	snprintf(po, sizeof(po), "%s/po", root);
+	snprintf(store, sizeof(store), "%s/store", root);
+	const char *sub[] = { "", "/tmp", "/new", "/cur" };
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "%s%s", spool, sub[i]);
+		CHECK(mkdir(path, 0700) == 0);
+	}
+	char err[512];
+	struct ccp_po_init_opts io;
+	ccp_po_init_opts_default(&io);
+	CHECK(ccp_po_init(po, &io, err, sizeof(err)) == 0);
+
+	char key[64];
+	for (int i = 0; i < QUIET; i++) {
+		snprintf(key, sizeof(key), "quiet%03d", i);
+		deliver(key, "a quiet message");
+	}
+	deliver("append", "FIRST-HALF of append");
+	deliver("truncate", "FIRST long version, longer than the final one will be");
+	deliver("replace", "FIRST version, to be replaced");
+	deliver("restless", "RESTLESS first");
+	deliver("forever", "FOREVER first");
+
+	ccp_log_set_level(CCP_LOG_ERROR);
+	struct ccp_relay_config cfg;
+	ccp_relay_config_default(&cfg);
+	cfg.spool = spool;
+	cfg.store = store;
+	cfg.po = po;
+	cfg.once = true;
+	cfg.sync = false;
+	cfg.stats_interval_ns = 0;
+	cfg.pump.batch = 128;
+	cfg.pump.dispatchers = 1; /* GMime is invisible to ThreadSanitizer: one converting thread */
+	cfg.pump.retry_min_ns = 1000000;   /* 1 ms */
+	cfg.pump.retry_max_ns = 10000000;  /* 10 ms */
+	cfg.pump.max_attempts = 6;
+	cfg.read_hook = hook;
+	struct ccp_relay_stats st;
+	CHECK(ccp_relay_run(&cfg, &st, err, sizeof(err)) == 0);
+
+	/* Every change was seen while reading; none slipped past delivery. */
+	CHECK_EQ_U64(atomic_load(&reads[APPEND]), 2);
+	CHECK_EQ_U64(atomic_load(&reads[TRUNCATE]), 2);
+	CHECK_EQ_U64(atomic_load(&reads[REPLACE]), 2);
+	CHECK_EQ_U64(atomic_load(&reads[RESTLESS]), 4);
+	CHECK_EQ_U64(atomic_load(&reads[FOREVER]), 6);
+	CHECK_EQ_U64(st.changed, 1 + 1 + 1 + 3 + 6);
+	CHECK_EQ_U64(st.changed_after, 0);
+	CHECK_EQ_U64(st.delivered, QUIET + 4);
+	CHECK_EQ_U64(st.bad, 1);
+
+	/* The post office holds the final versions once, never a torn copy. */
+	CHECK_EQ_U64(in_mailboxes(po, "a quiet message"), QUIET);
+	CHECK_EQ_U64(in_mailboxes(po, "FIRST-HALF of append"), 1);
+	CHECK_EQ_U64(in_mailboxes(po, "SECOND-HALF of append"), 1);
+	CHECK_EQ_U64(in_mailboxes(po, "FINAL short"), 1);
+	CHECK_EQ_U64(in_mailboxes(po, "FIRST long version"), 0);
+	CHECK_EQ_U64(in_mailboxes(po, "FINAL replaced version"), 1);
+	CHECK_EQ_U64(in_mailboxes(po, "FIRST version, to be replaced"), 0);
+	CHECK_EQ_U64(in_mailboxes(po, "RESTLESS first"), 1);
+	CHECK_EQ_U64(in_mailboxes(po, "CHANGE 1"), 1);
+	CHECK_EQ_U64(in_mailboxes(po, "CHANGE 3"), 1);
+	CHECK_EQ_U64(in_mailboxes(po, "FOREVER first"), 0);
+	struct ccp_po_stats ps;
+	CHECK(ccp_po_stats(po, &ps, err, sizeof(err)) == 0);
+	CHECK_EQ_U64(ps.delivered, QUIET + 4);
+	CHECK_EQ_U64(ps.duplicate_deliveries, 0);
+
+	/* Nothing lost: the spool is empty; the restless one waits in Bad. */
+	snprintf(path, sizeof(path), "%s/new", spool);
+	CHECK_EQ_U64(count_dir(path), 0);
+	snprintf(path, sizeof(path), "%s/Bad/forever", store);
+	CHECK(access(path, F_OK) == 0);
+	size_t len;
+	snprintf(path, sizeof(path), "%s/Bad/forever.reason", store);
+	char *reason = read_file(path, &len);
+	CHECK(reason != NULL);
+	CHECK(strstr(reason, "retries ended after attempt 6") != NULL);
+	CHECK(strstr(reason, "changed while it was read") != NULL);
+	free(reason);
+	snprintf(path, sizeof(path), "%s/Deferred", store);
+	CHECK_EQ_U64(count_dir(path), 0);
+
+	rm_tree(root);
+	free(root);
+	printf("test_spool_change: ok\n");
+	return 0;
+}
