@@ -145,8 +145,12 @@ static inline bool stopping(const struct ccp_pump *p)
 	return atomic_load_explicit(&((struct ccp_pump *)p)->stop, memory_order_relaxed) != 0;
 }
 
-static void pin_thread(int cpu)
+/* Names the thread (top -H, perf, gdb show it) and pins it if asked. */
+static void setup_thread(const char *role, unsigned id, int cpu)
 {
+	char name[16];
+	snprintf(name, sizeof(name), "ccp-%s/%u", role, id);
+	pthread_setname_np(pthread_self(), name);
 	if (cpu < 0)
 		return;
 	cpu_set_t set;
@@ -248,7 +252,7 @@ static void *poller_main(void *arg)
 	struct ccp_note *notes = ccp_calloc(max, sizeof(*notes));
 	struct ccp_msg **won = ccp_calloc(max, sizeof(*won));
 
-	pin_thread(t->cpu);
+	setup_thread("poll", t->id, t->cpu);
 	rcu_register_thread();
 	for (;;) {
 		if (stopping(p))
@@ -540,7 +544,7 @@ static void *dispatcher_main(void *arg)
 	ccp_hist_reset(&t->hist);
 
 	unsigned idle = 0;
-	pin_thread(t->cpu);
+	setup_thread("disp", t->id, t->cpu);
 	rcu_register_thread();
 	for (;;) {
 		uint64_t now = ds.deferred.n ? ccp_now_ns() : 0;

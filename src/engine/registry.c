@@ -17,6 +17,7 @@
  * is work, at most one per CCP_RECLAIM_ROUND_NS, and sleep on an event
  * when there is none.
  */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "ccpump/registry.h"
 
 #include <pthread.h>
@@ -244,6 +245,7 @@ static void *reclaimer_main(void *arg)
 	struct ccp_registry *reg = arg;
 	struct retire_batch *unlinked = NULL; /* awaiting grace period 2 */
 
+	pthread_setname_np(pthread_self(), "ccp-reclaim");
 	rcu_register_thread();
 	for (;;) {
 		uint32_t snap = ccp_event_snapshot(&reg->work);
