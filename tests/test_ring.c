@@ -2,10 +2,16 @@
  * The ring: full and empty edges, every burst size, wrap-around, and
  * MPMC stress in which every item carries its producer and sequence, so a
  * consumer can check per-producer order and a final census finds any item
- * lost or delivered twice.
+ * lost or delivered twice.  Also the pointer rule (bit 63 is the ring's
+ * tag: NULL and any pointer below 2^63 pass, a pointer with bit 63 aborts
+ * loudly before anything is stored) and a producer stopped between its
+ * claim and its store.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "ccpump/ring.h"
@@ -62,6 +68,84 @@ static void test_edges(void)
 		for (unsigned i = 0; i < m; i++)
 			CHECK_EQ_U64(SEQ(got[i]), next_out++);
 	CHECK_EQ_U64(next_in, next_out);
+	ccp_ring_destroy(r);
+}
+
+/* NULL and every pointer with bit 63 clear go through unchanged, across a
+ * lap boundary (where the tag flips); zero-length bursts do nothing. */
+static void test_pointer_values(void)
+{
+	struct ccp_ring *r = ccp_ring_create(4);
+	void *in[6] = { NULL, (void *)(uintptr_t)1, (void *)(uintptr_t)((1ull << 63) - 1),
+			(void *)(uintptr_t)(1ull << 62), NULL, (void *)(uintptr_t)2 };
+	void *out[6];
+	CHECK_EQ_U64(ccp_ring_enqueue_burst_mpmc(r, in, 0), 0);
+	CHECK_EQ_U64(ccp_ring_dequeue_burst_mpmc(r, out, 0), 0);
+	for (unsigned lap = 0; lap < 5; lap++) {
+		CHECK_EQ_U64(ccp_ring_enqueue_burst_mpmc(r, in, 3), 3);
+		CHECK_EQ_U64(ccp_ring_dequeue_burst_mpmc(r, out, 6), 3);
+		for (int i = 0; i < 3; i++)
+			CHECK(out[i] == in[i]);
+		CHECK_EQ_U64(ccp_ring_enqueue_burst_mpmc(r, in + 3, 3), 3);
+		CHECK_EQ_U64(ccp_ring_dequeue_burst_mpmc(r, out, 6), 3);
+		for (int i = 0; i < 3; i++)
+			CHECK(out[i] == in[i + 3]);
+	}
+	CHECK_EQ_U64(ccp_ring_count(r), 0);
+	ccp_ring_destroy(r);
+}
+
+/* A pointer with bit 63 set aborts the enqueue, in a child, with a line on
+ * stderr that names the check's file; the ring is left as it was. */
+static void test_pointer_rule(void)
+{
+	int fds[2];
+	CHECK(pipe(fds) == 0);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		dup2(fds[1], 2);
+		struct ccp_ring *r = ccp_ring_create(8);
+		void *in[3] = { (void *)(uintptr_t)8, (void *)(uintptr_t)(1ull << 63 | 8),
+				(void *)(uintptr_t)16 };
+		ccp_ring_enqueue_burst_mpmc(r, in, 3);
+		_exit(0); /* not reached if the rule holds */
+	}
+	close(fds[1]);
+	char buf[1024] = { 0 };
+	size_t got = 0;
+	ssize_t k;
+	while (got < sizeof(buf) - 1 && (k = read(fds[0], buf + got, sizeof(buf) - 1 - got)) > 0)
+		got += (size_t)k;
+	close(fds[0]);
+	int st = 0;
+	CHECK(waitpid(pid, &st, 0) == pid);
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+	CHECK(strstr(buf, "ring.h") != NULL);
+	CHECK(strstr(buf, "bit 63") != NULL);
+}
+
+/* A producer that has claimed positions but not stored them (as if
+ * preempted) makes consumers stop at its first slot, not spin, and takes
+ * nothing from earlier items or from other producers' later claims. */
+static void test_stopped_producer(void)
+{
+	struct ccp_ring *r = ccp_ring_create(8);
+	void *in[4] = { ENC(0, 0), ENC(0, 1), ENC(1, 0), ENC(1, 1) }, *out[8];
+	CHECK_EQ_U64(ccp_ring_enqueue_burst_mpmc(r, in, 1), 1);
+	/* The stopped producer: claims positions 1 and 2, stores nothing. */
+	uint64_t pos = 1;
+	CHECK(atomic_compare_exchange_strong(&r->prod_pos, &pos, 3));
+	CHECK_EQ_U64(ccp_ring_enqueue_burst_mpmc(r, in + 2, 2), 2); /* positions 3, 4 */
+	CHECK_EQ_U64(ccp_ring_dequeue_burst_mpmc(r, out, 8), 1);     /* only position 0 */
+	CHECK(out[0] == in[0]);
+	CHECK_EQ_U64(ccp_ring_dequeue_burst_mpmc(r, out, 8), 0);     /* waits at 1, no spin */
+	/* It resumes: stores its two slots as the enqueue would. */
+	atomic_store_explicit(&r->slots[2], (uint64_t)(uintptr_t)in[1], memory_order_release);
+	CHECK_EQ_U64(ccp_ring_dequeue_burst_mpmc(r, out, 8), 0);     /* position 1 still not */
+	atomic_store_explicit(&r->slots[1], (uint64_t)(uintptr_t)in[0], memory_order_release);
+	CHECK_EQ_U64(ccp_ring_dequeue_burst_mpmc(r, out, 8), 4);
+	CHECK(out[0] == in[0] && out[1] == in[1] && out[2] == in[2] && out[3] == in[3]);
 	ccp_ring_destroy(r);
 }
 
@@ -151,6 +235,9 @@ static void test_mpmc(unsigned capacity)
 int main(void)
 {
 	test_edges();
+	test_pointer_values();
+	test_pointer_rule();
+	test_stopped_producer();
 	test_mpmc(4);    /* tiny: constant full and empty */
 	test_mpmc(1024);
 	puts("test_ring: ok");

@@ -2,35 +2,75 @@
  * ring.h: a bounded lock-free MPMC ring of pointers, with burst operations.
  *
  * HOW IT WORKS
- * The ring is an array of 2^k slots.  Each slot holds a pointer and a 64-bit
- * sequence word (Vyukov's bounded MPMC queue, extended to bursts).  Producers
- * and consumers each own one free-running 64-bit position counter, on cache
- * lines of their own.  Position p lives in slot p & mask, and the slot's
- * sequence tells whose turn it is:
+ * The ring is an array of 2^k slots of one 64-bit word each.  Producers and
+ * consumers each own one free-running 64-bit position counter, on cache
+ * lines of their own.  Position p lives in slot p & mask; its lap is
+ * p / capacity.  A slot's word is the pointer stored at its position with
+ * bit 63, the "tag", set to the low bit of that position's lap:
  *
- *     seq == p              slot is free for the producer of position p
- *     seq == p + 1          slot holds the item of position p, for a consumer
- *     seq == p + capacity   freed by the consumer of p: free for position
- *                           p + capacity (the next lap)
+ *     producer of p - capacity      producer of p        producer of p + capacity
+ *     -----> [tag L-1 | obj'] ----------> [tag L | obj] ----------> [tag L+1 | obj'']
+ *                  ^ consumer of p waits here until the tag is L's
  *
- * A burst enqueue reads the producer position, checks how many of the next
- * n slots are free, claims that many with one compare-and-swap on the
- * position, then fills and publishes each slot with a store-release of its
- * sequence.  A burst dequeue mirrors it.  One CAS per burst, as in DPDK's
- * rte_ring, but no thread ever waits for another thread of its own side:
- * rte_ring's producers spin until earlier producers move the shared tail,
- * so one preempted producer stalls them all (the "lock-waiter preemption"
- * of DPDK's RTS ring).  Here each slot is published on its own; a preempted
- * producer only delays consumers at its own slots, and they see "empty"
- * there instead of spinning.  The caller's wait strategy decides what to do.
+ * A consumer reads before it claims.  A burst dequeue reads cons_pos, takes
+ * the objects of the next slots whose tag is their position's lap (stopping
+ * at the first that still holds the previous lap's word), then claims that
+ * many positions with one compare-and-swap on cons_pos.  When the CAS
+ * succeeds the consumer is done with those slots: it never touches them
+ * again.  So a producer needs no word from the slots, only cons_pos: every
+ * position below cons_pos has been read, so positions up to cons_pos - 1 +
+ * capacity may be stored.  A burst enqueue reads prod_pos and cons_pos,
+ * claims up to that bound with one CAS on prod_pos, then stores each word
+ * with a store-release, last slot first, so a consumer waiting at the first
+ * slot finds the whole burst when it finds that one.
  *
- * Positions are 64 bits, so they never wrap in practice (2^64 items at 10^9
- * a second is 584 years) and there is no ABA on sequence words.
+ * Per item each side moves one 8-byte word: 8 items to a cache line, as in
+ * DPDK's rte_ring, where a {sequence, pointer} slot (this ring's earlier
+ * design, after Vyukov) fits 4 and is written by both sides.  Only the
+ * producer writes a slot; the consumer only reads it, as in rte_ring.
+ *
+ * No thread ever waits for another thread of its own side: rte_ring's
+ * producers spin until earlier producers move the shared tail, so one
+ * preempted producer stalls them all (the "lock-waiter preemption" of
+ * DPDK's RTS ring).  Here each slot is published on its own; a producer
+ * preempted between its CAS and its stores only delays consumers at its own
+ * slots (they see "empty" there instead of spinning), and producers a lap
+ * later, which see the ring full.  A consumer holds nothing after its CAS,
+ * so a preempted consumer delays nobody.  The caller's wait strategy
+ * decides what to do.
+ *
+ * WHY ONE BIT OF LAP IS ENOUGH (no ABA, not just "in practice")
+ * Take a consumer that loaded cons_pos == c and reads the slot of position
+ * q, c <= q < c + capacity, lap L.  Lower bound: the consumer of
+ * q - capacity (if any) moved cons_pos past it with a release CAS after
+ * reading the lap L-1 word; every write of cons_pos is a CAS, so that CAS
+ * heads a release sequence our acquire load of c synchronizes with, and our
+ * read sees the lap L-1 word or a later one.  Upper bound: the producer of
+ * q + capacity stores the lap L+1 word only after its acquire load of
+ * cons_pos saw a value above q, written by the CAS of q's consumer; a read
+ * that sees that word (acquire, pairing with its release store) makes the
+ * CAS visible, so our own CAS from c fails, or our reload of cons_pos
+ * differs from c.  So whenever we act on a read (our CAS succeeds, or a
+ * reload confirms c) the word was lap L-1's or lap L's, and the tag tells
+ * them apart.  A producer reads no slot: its bound comes from cons_pos
+ * alone.  Positions are 64 bits and do not wrap in practice (2^64 items at
+ * 10^9 a second is 584 years); even their wrap would keep the tags
+ * consistent, since a capacity divides 2^64.
+ *
+ * THE POINTER RULE
+ * Bit 63 is the tag, so an enqueued pointer must have bit 63 clear; NULL
+ * is allowed.  Every x86-64 user-space pointer has it clear (user
+ * addresses are below 2^47, or 2^56 with 5-level paging, and Intel's LAM
+ * keeps bit 63 for the kernel half); so does any integer below 2^63 cast to
+ * a pointer.  A pointer that breaks the rule, such as a top-byte-tagged
+ * pointer on AArch64 (HWASan, MTE) whose tag sets bit 63, makes the enqueue
+ * abort with file, line and the pointer (ccp_panic) before it is stored:
+ * a bad pointer is a bug in the caller, never a corrupted ring.
  *
  * ORDER
  * Items of one producer are dequeued in the order it enqueued them (its
- * positions increase, and consumers take positions in increasing order); a
- * consumer's burst is a run of consecutive positions.
+ * positions increase, and consumers take positions in increasing order);
+ * each burst, on either side, is a run of consecutive positions.
  *
  * WHICH CALLS MAY RUN AT ONCE
  *                       enqueue_*   dequeue_*   count   init/destroy
@@ -39,17 +79,22 @@
  *   count                yes         yes         yes     no
  *
  * PROGRESS
- * Neither side loops on another thread's progress: a failed CAS means some
- * other thread made progress (lock-free in that sense).  A producer stopped
- * between its CAS and its publish makes its slots unreadable until it runs
- * again: consumers behind it report a short burst or empty.  The ring is
- * therefore safe under preemption and with SCHED_FIFO threads, which
- * rte_ring's default mode is not.
+ * Neither side loops on another thread's progress: a failed CAS, or a
+ * position that moved under a reader, means some other thread made
+ * progress (lock-free in that sense).  A producer stopped between its CAS
+ * and its stores makes its slots unreadable until it runs again: consumers
+ * behind it report a short burst or empty.  The ring is therefore safe
+ * under preemption and with SCHED_FIFO threads, which rte_ring's default
+ * mode is not.
  *
  * MEMORY ORDERING
- * An enqueue of x happens-before the dequeue that returns x (release on the
- * slot sequence, R1, pairs with acquire A2).  A consumer's read of a slot
- * happens-before a producer's reuse of it (release R2 pairs with A1).
+ * An enqueue of x happens-before the dequeue that returns x (release R1 on
+ * the slot word pairs with acquire A2).  A consumer's read of a slot
+ * happens-before a producer's reuse of it (the consumers' release CAS R2
+ * pairs with the producers' acquire A1 of cons_pos).  The loads of
+ * cons_pos by consumers (A3) are acquire for the lower bound above.
+ * On x86-64 every one of these is a plain load or store, or the CAS's
+ * lock cmpxchg.
  */
 #ifndef CCPUMP_RING_H
 #define CCPUMP_RING_H
@@ -61,17 +106,16 @@
 
 #include "ccpump/compiler.h"
 
-struct ccp_ring_slot {
-	_Atomic uint64_t seq;
-	void *obj;
-};
+/* Bit 63 of a slot word: the low bit of the lap it is for. */
+#define CCP_RING_TAG ((uint64_t)1 << 63)
 
 struct ccp_ring {
-	/* Read-mostly: written once by init. */
+	/* Read-mostly: written once by create. */
 	uint64_t mask;
 	uint64_t capacity;
-	struct ccp_ring_slot *slots;
-	char pad0[CCP_CACHE_GUARD - 3 * sizeof(uint64_t)];
+	_Atomic uint64_t *slots;
+	uint64_t lap_shift; /* 63 - log2(capacity): p << lap_shift has lap(p)'s low bit at 63 */
+	char pad0[CCP_CACHE_GUARD - 4 * sizeof(uint64_t)];
 	/* Producer position: written by producers only. */
 	_Atomic uint64_t prod_pos CCP_ALIGNED(CCP_CACHE_GUARD);
 	char pad1[CCP_CACHE_GUARD - sizeof(uint64_t)];
@@ -87,6 +131,7 @@ _Static_assert(offsetof(struct ccp_ring, cons_pos) % CCP_CACHE_GUARD == 0,
 _Static_assert(offsetof(struct ccp_ring, cons_pos) - offsetof(struct ccp_ring, prod_pos) >=
 		       CCP_CACHE_GUARD,
 	       "producer and consumer positions must not share a line");
+_Static_assert(sizeof(void *) <= sizeof(uint64_t), "a pointer must fit a slot word");
 
 /*
  * Makes a ring of `capacity` slots, a power of two from 2 to 2^30.
@@ -96,99 +141,158 @@ CCP_EXPORT struct ccp_ring *ccp_ring_create(size_t capacity);
 /* Frees the ring.  The caller owns the pointers still inside. */
 CCP_EXPORT void ccp_ring_destroy(struct ccp_ring *r);
 
-/*
- * How many of the n slots from position pos are ready for this side: a slot
- * at position q is ready when its sequence is q + off (off 0: free for a
- * producer; off 1: full for a consumer).  *seq gets the first sequence that
- * did not match.  A1/A2: acquire, pairing with the other side's release.
- */
-static inline unsigned __ccp_ring_ready(const struct ccp_ring *r, uint64_t pos, unsigned n,
-					uint64_t off, uint64_t *seq)
+/* The tag of position p: bit 63 of the words its producer stores. */
+static inline uint64_t __ccp_ring_tag(const struct ccp_ring *r, uint64_t p)
 {
-	unsigned m;
-	for (m = 0; m < n; m++) {
-		*seq = atomic_load_explicit(&r->slots[(pos + m) & r->mask].seq,
-					    memory_order_acquire);
-		if (*seq != pos + m + off)
-			break;
-	}
-	return m;
+	return (p << r->lap_shift) & CCP_RING_TAG;
 }
 
 /*
- * Claims up to n ready positions on counter *at (prod_pos or cons_pos) with
- * one CAS.  Returns how many, and the first in *first; 0 when none is ready
- * (full for producers, empty for consumers).
+ * How many of the n slots from s on hold words of tag `tag` (one lap's),
+ * taking their objects into objs: the count ends at the first word of the
+ * other tag, which is still the previous lap's.
  */
-static inline unsigned __ccp_ring_claim(struct ccp_ring *r, _Atomic uint64_t *at, unsigned n,
-					uint64_t off, uint64_t *first)
+static inline unsigned __ccp_ring_take(const _Atomic uint64_t *s, unsigned n, uint64_t tag,
+				       void **objs)
 {
-	/* A0: acquire keeps the slot reads after this load, so a stale position
-	 * cannot pair with newer slot state into a false "full" or "empty"
-	 * (ck PR #102's spurious full, avoided by ordering). */
-	uint64_t pos = atomic_load_explicit(at, memory_order_acquire);
-	for (;;) {
-		uint64_t seq = 0;
-		unsigned m = __ccp_ring_ready(r, pos, n, off, &seq);
-		if (m == 0) {
-			/* Behind: the slot still holds the previous lap (full), or is
-			 * not yet published (empty). */
-			if ((int64_t)(seq - (pos + off)) < 0)
-				return 0;
-			/* Ahead: another thread took position pos; catch up. */
-			pos = atomic_load_explicit(at, memory_order_acquire);
-			continue;
-		}
-		/* The CAS only arbitrates who owns the positions; the data
-		 * hand-off is ordered by the slot sequences.  Acquire on failure
-		 * re-reads the position as A0 does (C11 then wants at least
-		 * acquire on success too; free on x86). */
-		if (atomic_compare_exchange_weak_explicit(at, &pos, pos + m, memory_order_acquire,
-							  memory_order_acquire)) {
-			*first = pos;
-			return m;
-		}
+	/* A2: pairs with R1: the producer has stored its object. */
+	uint64_t x = atomic_load_explicit(&s[0], memory_order_acquire) ^ tag;
+	if ((int64_t)x < 0)
+		return 0; /* the usual empty: look no further than one line */
+	objs[0] = (void *)(uintptr_t)x;
+	/* The rest without a branch per slot: a word of the wrong tag sets
+	 * bit 63 of x, so of `any`; only then look for the first one. */
+	uint64_t any = 0;
+	for (unsigned i = 1; i < n; i++) {
+		x = atomic_load_explicit(&s[i], memory_order_acquire) ^ tag; /* A2 */
+		objs[i] = (void *)(uintptr_t)x;
+		any |= x;
+	}
+	if (ccp_likely((int64_t)any >= 0))
+		return n;
+	unsigned m = 1;
+	while ((int64_t)(uintptr_t)objs[m] >= 0)
+		m++;
+	return m;
+}
+
+/* The pointer rule broken: names the pointer and the check, and aborts. */
+CCP_EXPORT _Noreturn void __ccp_ring_bad_pointer(const void *obj, const char *file, int line);
+
+/*
+ * Stores n objects with tag `tag` into the slots from s on, last to first,
+ * so a consumer waiting at the first slot finds the whole run published
+ * when that slot is, and takes it in one burst rather than in pieces while
+ * it is being written.
+ */
+static inline void __ccp_ring_put(_Atomic uint64_t *s, unsigned n, uint64_t tag,
+				  void *const *objs)
+{
+	for (unsigned i = n; i-- > 0;) {
+		uint64_t obj = (uint64_t)(uintptr_t)objs[i];
+		if (ccp_unlikely(obj & CCP_RING_TAG))
+			__ccp_ring_bad_pointer(objs[i], __FILE__, __LINE__);
+		/* R1: publishes obj; pairs with A2. */
+		atomic_store_explicit(&s[i], obj | tag, memory_order_release);
 	}
 }
 
 /*
  * Enqueues up to n pointers from objs, in order, as one burst.  Returns how
- * many were enqueued: 0 when the ring is full.  Lock-free; any number of
- * producers and consumers may run at once.
+ * many were enqueued: 0 when the ring is full.  Each pointer must have bit
+ * 63 clear (THE POINTER RULE); one that does not aborts the process.
+ * Lock-free; any number of producers and consumers may run at once.
  */
 static inline unsigned ccp_ring_enqueue_burst_mpmc(struct ccp_ring *r, void *const *objs,
 						   unsigned n)
 {
-	uint64_t pos;
-	/* A1 (in __ccp_ring_ready): pairs with R2: the consumer has read each
-	 * slot's previous object before we overwrite it. */
-	unsigned m = __ccp_ring_claim(r, &r->prod_pos, n, 0, &pos);
-	for (unsigned i = 0; i < m; i++) {
-		struct ccp_ring_slot *s = &r->slots[(pos + i) & r->mask];
-		s->obj = objs[i];
-		/* R1: publishes obj; pairs with A2. */
-		atomic_store_explicit(&s->seq, pos + i + 1, memory_order_release);
-	}
+	uint64_t cap = r->mask + 1;
+	/* A0: acquire keeps the load of cons_pos (A1) after this one. */
+	uint64_t pos = atomic_load_explicit(&r->prod_pos, memory_order_acquire);
+	unsigned m;
+	do {
+		/* A1: pairs with R2, the consumers' CAS: every position below
+		 * c has been read by its consumer, so positions up to
+		 * c - 1 + capacity may be stored.  That bound, pos + m <=
+		 * c + capacity, is all the safety a producer needs; the CAS
+		 * makes the positions its own. */
+		uint64_t c = atomic_load_explicit(&r->cons_pos, memory_order_acquire);
+		/* A branch, not arithmetic, on c: the CAS below then does not
+		 * wait for c's cache miss, the branch predicts "room" instead. */
+		m = n;
+		if (ccp_unlikely(pos + n - c > cap)) {
+			int64_t used = (int64_t)(pos - c);
+			/* used < 0: pos is stale (consumers passed it), and the
+			 * CAS will fail; claiming up to capacity keeps the bound. */
+			uint64_t free = used < 0 ? cap : used >= (int64_t)cap ? 0 : cap - (uint64_t)used;
+			m = n < free ? n : (unsigned)free;
+			if (m == 0)
+				return 0; /* full, as of these two loads */
+		}
+		/* Acquire on failure re-reads pos as A0 does; no release is
+		 * needed, since the hand-off to consumers is ordered by the
+		 * slot words (R1), not by prod_pos. */
+	} while (!atomic_compare_exchange_weak_explicit(&r->prod_pos, &pos, pos + m,
+							 memory_order_acquire,
+							 memory_order_acquire));
+	/* The burst in at most two runs of slots, one per lap: from pos's
+	 * index to the end of the array, then from slot 0.  The second run
+	 * is stored first, so the burst's first slot is its last store. */
+	uint64_t idx = pos & r->mask, tag = __ccp_ring_tag(r, pos);
+	unsigned k = m < cap - idx ? m : (unsigned)(cap - idx);
+	if (k < m)
+		__ccp_ring_put(r->slots, m - k, tag ^ CCP_RING_TAG, objs + k);
+	__ccp_ring_put(r->slots + idx, k, tag, objs);
 	return m;
 }
 
 /*
- * Dequeues up to n pointers into objs, oldest first.  Returns how many:
+ * Dequeues up to n pointers into objs, oldest first.  Returns how many, k:
  * 0 when the ring is empty (or its next item is still being published).
- * Lock-free; any number of producers and consumers may run at once.
+ * objs[k..n-1] may be overwritten.  Lock-free; any number of producers and
+ * consumers may run at once.
  */
 static inline unsigned ccp_ring_dequeue_burst_mpmc(struct ccp_ring *r, void **objs, unsigned n)
 {
-	uint64_t pos;
-	/* A2 (in __ccp_ring_ready): pairs with R1: each object is visible. */
-	unsigned m = __ccp_ring_claim(r, &r->cons_pos, n, 1, &pos);
-	for (unsigned i = 0; i < m; i++) {
-		struct ccp_ring_slot *s = &r->slots[(pos + i) & r->mask];
-		objs[i] = s->obj;
-		/* R2: frees the slot for the next lap; pairs with A1. */
-		atomic_store_explicit(&s->seq, pos + i + r->capacity, memory_order_release);
+	/* Read-only since create: loaded once, not after every acquire. */
+	const _Atomic uint64_t *slots = r->slots;
+	uint64_t mask = r->mask, shift = r->lap_shift;
+	if (n > mask + 1)
+		n = (unsigned)(mask + 1); /* a lap further is never ready */
+	if (n == 0)
+		return 0; /* the scan below reads a first slot */
+	/* A3: acquire; synchronizes with the release CAS of whoever last
+	 * claimed on cons_pos, which gives the lower bound on the slot words
+	 * read below (see WHY ONE BIT OF LAP IS ENOUGH). */
+	uint64_t pos = atomic_load_explicit(&r->cons_pos, memory_order_acquire);
+	for (;;) {
+		/* Take the objects first, claim them after: once the CAS
+		 * succeeds we are done with the slots, which is what lets
+		 * producers go by cons_pos alone. */
+		uint64_t idx = pos & mask, tag = (pos << shift) & CCP_RING_TAG;
+		unsigned k = n < mask + 1 - idx ? n : (unsigned)(mask + 1 - idx);
+		unsigned m = __ccp_ring_take(slots + idx, k, tag, objs);
+		if (m == k && k < n)
+			m += __ccp_ring_take(slots, n - k, tag ^ CCP_RING_TAG, objs + k);
+		if (m == 0) {
+			/* Not published at pos.  If cons_pos has not moved, the
+			 * read was within the bounds: the ring was empty there
+			 * (or its producer not done).  Otherwise our view was
+			 * stale: retry. */
+			uint64_t now = atomic_load_explicit(&r->cons_pos, memory_order_acquire); /* A3 */
+			if (now == pos)
+				return 0;
+			pos = now;
+			continue;
+		}
+		/* R2: release; our reads of the slots happen-before a
+		 * producer's reuse of them (pairs with A1), and heads the
+		 * release sequence A3 pairs with.  Acquire on failure re-reads
+		 * the position as A3 does. */
+		if (atomic_compare_exchange_weak_explicit(&r->cons_pos, &pos, pos + m,
+							  memory_order_acq_rel, memory_order_acquire))
+			return m;
 	}
-	return m;
 }
 
 static inline bool ccp_ring_enqueue_mpmc(struct ccp_ring *r, void *obj)

@@ -7,6 +7,7 @@
 #include <errno.h>
 
 #include "ccpump/alloc.h"
+#include "ccpump/log.h"
 
 struct ccp_ring *ccp_ring_create(size_t capacity)
 {
@@ -17,11 +18,10 @@ struct ccp_ring *ccp_ring_create(size_t capacity)
 	struct ccp_ring *r = ccp_aligned_alloc(CCP_CACHE_GUARD, sizeof(*r));
 	r->mask = capacity - 1;
 	r->capacity = capacity;
+	r->lap_shift = 63 - (uint64_t)__builtin_ctzll(capacity);
 	r->slots = ccp_aligned_alloc(CCP_CACHE_GUARD, capacity * sizeof(r->slots[0]));
-	for (size_t i = 0; i < capacity; i++) {
-		atomic_init(&r->slots[i].seq, i); /* free for position i */
-		r->slots[i].obj = NULL;
-	}
+	for (size_t i = 0; i < capacity; i++)
+		atomic_init(&r->slots[i], CCP_RING_TAG); /* lap -1's: not yet lap 0's */
 	atomic_init(&r->prod_pos, 0);
 	atomic_init(&r->cons_pos, 0);
 	return r;
@@ -33,4 +33,11 @@ void ccp_ring_destroy(struct ccp_ring *r)
 		return;
 	ccp_free(r->slots);
 	ccp_free(r);
+}
+
+void __ccp_ring_bad_pointer(const void *obj, const char *file, int line)
+{
+	ccp_panic_at(file, line, "ccp_ring_enqueue_burst_mpmc",
+		     "pointer %p has bit 63 set, where the ring keeps its lap tag (the pointer "
+		     "rule in ring.h)", obj);
 }
