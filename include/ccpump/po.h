@@ -11,10 +11,13 @@
  *   4  locked by another import        CCP_PO_LOCKED
  *   5  undeliverable messages          CCP_PO_UNDELIVERABLE (written to the .und file)
  *
- * Layout of DIR (docs/ccmail-format.md §6):
- *   po.conf              "ccpump-po 1" and settings; its absence means "not a PO"
+ * Layout of DIR (docs/ccmail-format.md §7):
+ *   po.conf              "ccpump-po 2" and settings; its absence means "not a PO"
  *   users                the user directory (only when made with one)
- *   mailboxes/NAME.ccm   one append-only .ccm file per recipient
+ *   store/NNNNNNNN.msgs  the message store: each imported message once,
+ *                        appended; a new file after 64 MiB
+ *   mailboxes/NAME.mbx   one append-only index per recipient: a line per
+ *                        message, naming its store file, offset and length
  *   delivery.log         one line per delivery (D), skipped duplicate (S) and
  *                        undeliverable message or recipient (U): the audit trail
  *   po.lock              flock(2) target: one import at a time
@@ -22,7 +25,7 @@
  *
  * Every import is all or nothing: the whole input is parsed and checked
  * first; then a journal records the old length of every file it will touch;
- * then the mailboxes are appended and synced; then the log lines are appended
+ * then the store and the mailboxes are appended and synced; then the log lines are appended
  * and synced (the commit point); then the journal goes.  After a crash the
  * next import (or stats) finds the journal: when the log holds the commit, it
  * only removes the journal; otherwise it cuts every file back to its old
@@ -52,20 +55,29 @@ enum ccp_po_code {
 	CCP_PO_UNDELIVERABLE = 5,
 };
 
+/* Where an injected crash stops an import, as if the process had died there;
+ * it answers 1 and leaves its journal for the next import (or stats). */
+enum ccp_po_crash {
+	CCP_PO_CRASH_NONE = 0,
+	CCP_PO_CRASH_MAILBOXES = 1, /* store and mailboxes appended, no commit: undone */
+	CCP_PO_CRASH_JOURNAL = 2,   /* journal synced, nothing appended: undone */
+	CCP_PO_CRASH_STORE = 3,     /* store appended, mailboxes not: undone */
+	CCP_PO_CRASH_COMMITTED = 4, /* log written (committed), journal left: kept */
+};
+
 /* Fault injection for tests of the caller: with probability RATE an import
  * answers CODE (1 or 4) without touching anything; every import takes
- * DELAY_MS longer (while holding the lock); with CRASH every import stops
- * after appending to the mailboxes and before its commit, as if the process
- * had died there, and answers 1 (the next import undoes it). */
+ * DELAY_MS longer (while holding the lock); with CRASH every import stops at
+ * that step (enum ccp_po_crash) and answers 1. */
 struct ccp_po_fault {
 	double rate;
 	int code;
 	unsigned delay_ms;
 	uint64_t seed;
-	bool crash;
+	int crash; /* enum ccp_po_crash */
 };
 
-/* Parses "rate=0.1,code=4,delay_ms=50,seed=7,crash=1" (any subset, any order).
+/* Parses "rate=0.1,code=4,delay_ms=50,seed=7,crash=0..4" (any subset, any order).
  * Returns 0, or -1 with a reason in ERR.  Thread-safe. */
 CCP_EXPORT int ccp_po_fault_parse(const char *spec, struct ccp_po_fault *f, char *err,
 				  size_t errcap);
@@ -167,12 +179,25 @@ struct ccp_po_stats {
  * reason in ERR.  Thread-safe; needs no open handle. */
 CCP_EXPORT int ccp_po_stats(const char *dir, struct ccp_po_stats *st, char *err, size_t errcap);
 
-/* The mailbox file name (no directory, with ".ccm") for a recipient address
+/*
+ * Reads the mailbox file NAME (as ccp_po_mailbox_name() makes it, or as listed
+ * in DIR/mailboxes/) and appends its messages, resolved from the store, to
+ * OUT: the mailbox as one .ccm text, in delivery order.  Finishes any
+ * interrupted import first and waits (blocking flock) for a running one.
+ * Returns 0; 1 when the mailbox or a store file cannot be read (ENOENT: no
+ * such mailbox); 3 when DIR is not a post office or a reference is damaged;
+ * a reason in ERR.  Thread-safe; needs no open handle.
+ */
+struct ccp_ccm_buf;
+CCP_EXPORT int ccp_po_mailbox_read(const char *dir, const char *name, struct ccp_ccm_buf *out,
+				   char *err, size_t errcap);
+
+/* The mailbox file name (no directory, with ".mbx") for a recipient address
  * as it appears in a To/Cc/Bcc line: case folded, spaces collapsed, a space
  * written '_', every other octet outside [a-z0-9.,@+-] written %XX (a leading
  * '.' too); over 200 octets, the first 180 and '~' and a hash of the whole.
  * Never empty, never starts with '.', never holds '/'; at most 204 octets
- * with ".ccm" (CAP must exceed that).  Thread-safe.  Returns the length. */
+ * with ".mbx" (CAP must exceed that).  Thread-safe.  Returns the length. */
 CCP_EXPORT size_t ccp_po_mailbox_name(const char *addr, size_t len, char *out, size_t cap);
 
 #endif /* CCPUMP_PO_H */

@@ -13,12 +13,24 @@
  *     unknown recipients are undeliverable: they go to the .und file with
  *     their reason.  Pairs the index already holds are skipped duplicates.
  *  5. Write the journal (old length of every file to touch) and sync it;
- *     append each message to each mailbox and sync; append the log lines in
- *     one write and sync: that write is the commit; remove the journal.
+ *     append each delivered message once to the store file and sync it;
+ *     append one reference line per delivery to each mailbox and sync;
+ *     append the log lines in one write and sync: that write is the commit;
+ *     remove the journal.
  *
  * A crash before the log write leaves a journal whose log length is short:
  * the next import cuts every file back (no half import).  A crash after it
  * leaves a journal whose log is complete: the next import only removes it.
+ *
+ * SINGLE-INSTANCE STORE
+ * A message goes to store/NNNNNNNN.msgs once, however many recipients it
+ * has; each recipient's mailbox holds a line "STORE OFFSET LENGTH KEY" that
+ * points at those octets.  The store file is append-only, like a mailbox,
+ * so the journal cuts it back the same way; a store file over STORE_ROLL
+ * octets is left alone and the next number begins (a new file is removed on
+ * undo, as a new mailbox is).  A reference is written only after the octets
+ * it names (same import, store synced first) and both are committed together
+ * by the log, so a committed reference never points past its store's end.
  *
  * The index is a set of "key<TAB>recipient" strings (escaped as in the log)
  * in an open-addressing hash table: O(1) per pair, rebuilt from the log at
@@ -45,7 +57,10 @@
 #include "ccpump/ccm.h"
 #include "ccpump/log.h"
 
-#define PO_MAGIC "ccpump-po 1"
+#define PO_MAGIC "ccpump-po 2"
+#define PO_MAGIC_V1 "ccpump-po 1"
+#define STORE "store"
+#define STORE_ROLL (64ll << 20) /* start a new store file past this size */
 #define JOURNAL "import.journal"
 #define LOG "delivery.log"
 
@@ -180,7 +195,7 @@ size_t ccp_po_mailbox_name(const char *addr, size_t len, char *out, size_t cap)
 		e.len = 180;
 		ccp_ccm_buf_printf(&e, "~%016llx", (unsigned long long)h);
 	}
-	ccp_ccm_buf_adds(&e, ".ccm");
+	ccp_ccm_buf_adds(&e, ".mbx");
 	CCP_ASSERT(cap > e.len);
 	memcpy(out, e.data, e.len + 1);
 	size_t l = e.len;
@@ -289,13 +304,15 @@ static int open_po_dir(const char *dir, int *dirfd, struct po_conf *conf, char *
 	memset(conf, 0, sizeof(*conf));
 	conf->addr_buffer = CCP_CCM_ADDR_BUFFER_SMALL;
 	conf->import8 = true;
-	bool magic = false, bad = false;
+	bool magic = false, bad = false, v1 = false;
 	char *save = NULL;
 	for (char *line = strtok_r(b.data ? b.data : (char *)"", "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		char k[32], v[32];
 		if (strcmp(line, PO_MAGIC) == 0)
 			magic = true;
+		else if (strcmp(line, PO_MAGIC_V1) == 0)
+			v1 = true;
 		else if (sscanf(line, "%31s %31s", k, v) != 2)
 			bad = true;
 		else if (strcmp(k, "users") == 0)
@@ -308,10 +325,21 @@ static int open_po_dir(const char *dir, int *dirfd, struct po_conf *conf, char *
 			bad = true;
 	}
 	ccp_ccm_buf_free(&b);
-	struct stat st;
+	if (v1) {
+		/* Layout 1 kept a full copy per mailbox and has no store: its
+		 * mailboxes cannot be read as references. */
+		say(err, cap, "%s: a post office of the old layout (ccpump-po 1, a copy of each "
+			      "message per mailbox); this ccpump reads layout 2 only: make a new one "
+			      "with 'ccpump po init --po NEWDIR'", dir);
+		close(fd);
+		return CCP_PO_MISCONFIGURED;
+	}
+	struct stat st, ss;
 	if (!magic || bad || conf->addr_buffer < 64 ||
-	    fstatat(fd, "mailboxes", &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode)) {
-		say(err, cap, "%s: not a post office (po.conf or mailboxes/ is damaged)", dir);
+	    fstatat(fd, "mailboxes", &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode) ||
+	    fstatat(fd, STORE, &ss, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(ss.st_mode)) {
+		say(err, cap, "%s: not a post office (po.conf, mailboxes/ or " STORE "/ is damaged)",
+		    dir);
 		close(fd);
 		return CCP_PO_MISCONFIGURED;
 	}
@@ -371,10 +399,12 @@ int ccp_po_init(const char *dir, const struct ccp_po_init_opts *o, char *err, si
 		}
 		close(wfd);
 	}
-	if ((mkdirat(fd, "mailboxes", 0777) != 0 && errno != EEXIST)) {
-		say(err, cap, "%s/mailboxes: cannot create: %s", dir, strerror(errno));
-		goto out;
-	}
+	static const char *const dirs[] = { "mailboxes", STORE };
+	for (size_t i = 0; i < 2; i++)
+		if (mkdirat(fd, dirs[i], 0777) != 0 && errno != EEXIST) {
+			say(err, cap, "%s/%s: cannot create: %s", dir, dirs[i], strerror(errno));
+			goto out;
+		}
 	static const char *const empty[] = { LOG, "po.lock" };
 	for (size_t i = 0; i < 2; i++) {
 		int f = openat(fd, empty[i], O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
@@ -409,7 +439,8 @@ out:
 
 struct ccp_po {
 	char *dir;
-	int dirfd, mboxfd, lockfd;
+	int dirfd, mboxfd, storefd, lockfd;
+	unsigned store_no; /* the store file appended to last (0: none yet) */
 	pthread_mutex_t mu;
 	struct ccp_po_opts o;
 	struct po_conf conf;
@@ -418,7 +449,7 @@ struct ccp_po {
 	off_t indexed; /* delivery.log octets folded into index */
 	uint64_t rng;
 	/* Scratch kept between imports. */
-	struct ccp_ccm_buf canon, logbuf, und, tmp, tmp2;
+	struct ccp_ccm_buf logbuf, und, tmp, tmp2, store, keys;
 	struct ccp_ccm_msg msg;
 };
 
@@ -449,7 +480,9 @@ int ccp_po_fault_parse(const char *spec, struct ccp_po_fault *f, char *err, size
 		} else if (strcmp(kv, "seed") == 0) {
 			f->seed = strtoull(eq, &end, 10);
 		} else if (strcmp(kv, "crash") == 0) {
-			f->crash = strtol(eq, &end, 10) != 0;
+			f->crash = (int)strtol(eq, &end, 10);
+			if (f->crash < CCP_PO_CRASH_NONE || f->crash > CCP_PO_CRASH_COMMITTED)
+				rc = -1;
 		} else {
 			rc = -1;
 		}
@@ -459,7 +492,7 @@ int ccp_po_fault_parse(const char *spec, struct ccp_po_fault *f, char *err, size
 		}
 	}
 	if (rc)
-		say(err, cap, "fault spec '%s': expected rate=0..1,code=1|4,delay_ms=N,seed=N,crash=0|1",
+		say(err, cap, "fault spec '%s': expected rate=0..1,code=1|4,delay_ms=N,seed=N,crash=0..4",
 		    spec);
 	ccp_free(copy);
 	return rc;
@@ -552,8 +585,9 @@ int ccp_po_open(const char *dir, const struct ccp_po_opts *o, struct ccp_po **ou
 	pthread_mutex_init(&po->mu, NULL);
 	ccp_ccm_msg_init(&po->msg);
 	po->mboxfd = openat(dirfd, "mailboxes", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	po->storefd = openat(dirfd, STORE, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	po->lockfd = openat(dirfd, "po.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
-	if (po->mboxfd < 0 || po->lockfd < 0) {
+	if (po->mboxfd < 0 || po->storefd < 0 || po->lockfd < 0) {
 		say(err, cap, "%s: post office not accessible: %s", dir, strerror(errno));
 		ccp_po_close(po);
 		return CCP_PO_NOT_ACCESSIBLE;
@@ -584,17 +618,20 @@ void ccp_po_close(struct ccp_po *po)
 		return;
 	if (po->mboxfd >= 0)
 		close(po->mboxfd);
+	if (po->storefd >= 0)
+		close(po->storefd);
 	if (po->lockfd >= 0)
 		close(po->lockfd);
 	close(po->dirfd);
 	pthread_mutex_destroy(&po->mu);
 	sset_free(&po->users);
 	sset_free(&po->index);
-	ccp_ccm_buf_free(&po->canon);
 	ccp_ccm_buf_free(&po->logbuf);
 	ccp_ccm_buf_free(&po->und);
 	ccp_ccm_buf_free(&po->tmp);
 	ccp_ccm_buf_free(&po->tmp2);
+	ccp_ccm_buf_free(&po->store);
+	ccp_ccm_buf_free(&po->keys);
 	ccp_ccm_msg_free(&po->msg);
 	ccp_free(po->dir);
 	ccp_free(po);
@@ -602,8 +639,35 @@ void ccp_po_close(struct ccp_po *po)
 
 /* ---- recovery ------------------------------------------------------------------ */
 
-/* Finishes or undoes an interrupted import (see the top of this file). */
-static int recover(int dirfd, int mboxfd, bool dosync, const char *dir, char *err, size_t cap)
+/* Cuts the append-only file NAME in DIRFD back to OLD octets (-1: it did not
+ * exist, remove it).  Something that is not a regular file there is not
+ * ours: we could not have appended to it.  Returns 0 or -1 (errno). */
+static int cut_back(int dirfd, long long old, const char *name, bool dosync)
+{
+	if (strchr(name, '/') || name[0] == '.')
+		ccp_panic("journal names a file outside its directory: %s", name);
+	if (old < 0)
+		return unlinkat(dirfd, name, 0) != 0 && errno != ENOENT ? -1 : 0;
+	int fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	if (fd < 0)
+		return errno == ENOENT || errno == ELOOP || errno == EISDIR ? 0 : -1;
+	int rc = 0;
+	if (fstat(fd, &st) != 0)
+		rc = -1;
+	else if (S_ISREG(st.st_mode) && (ftruncate(fd, old) != 0 || sync_fd(fd, dosync) != 0))
+		rc = -1;
+	int e = errno;
+	close(fd);
+	errno = e;
+	return rc;
+}
+
+/* Finishes or undoes an interrupted import (see the top of this file).  The
+ * journal names each file to cut back: "store OLD NAME" in store/, "mbox OLD
+ * NAME" in mailboxes/. */
+static int recover(int dirfd, int mboxfd, int storefd, bool dosync, const char *dir, char *err,
+		   size_t cap)
 {
 	struct ccp_ccm_buf j;
 	ccp_ccm_buf_init(&j);
@@ -618,7 +682,7 @@ static int recover(int dirfd, int mboxfd, bool dosync, const char *dir, char *er
 	long long log_old = -1, log_new = -1;
 	bool complete = j.len >= 4 && memcmp(j.data + j.len - 4, "end\n", 4) == 0;
 	int rc = 0;
-	if (complete && sscanf(j.data, "ccpump-journal 1\nlog %lld %lld\n", &log_old, &log_new) == 2) {
+	if (complete && sscanf(j.data, "ccpump-journal 2\nlog %lld %lld\n", &log_old, &log_new) == 2) {
 		struct stat st;
 		if (fstatat(dirfd, LOG, &st, 0) != 0) {
 			say(err, cap, "%s/" LOG ": %s", dir, strerror(errno));
@@ -629,28 +693,14 @@ static int recover(int dirfd, int mboxfd, bool dosync, const char *dir, char *er
 			for (char *l = strtok_r(j.data, "\n", &save); l && !rc;
 			     l = strtok_r(NULL, "\n", &save)) {
 				long long old;
-				char name[256];
-				if (sscanf(l, "mbox %lld %255s", &old, name) != 2)
+				char kind[8], name[256];
+				if (sscanf(l, "%7s %lld %255s", kind, &old, name) != 3)
 					continue;
-				if (strchr(name, '/') || name[0] == '.')
-					ccp_panic("journal names a mailbox outside mailboxes/: %s", name);
-				if (old < 0) {
-					if (unlinkat(mboxfd, name, 0) != 0 && errno != ENOENT)
-						rc = CCP_PO_NOT_ACCESSIBLE;
-					continue;
-				}
-				int fd = openat(mboxfd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-				struct stat ms;
-				if (fd < 0 && (errno == ENOENT || errno == ELOOP || errno == EISDIR))
-					continue; /* nothing we could have appended to */
-				if (fd >= 0 && fstat(fd, &ms) == 0 && !S_ISREG(ms.st_mode)) {
-					close(fd);
-					continue;
-				}
-				if (fd < 0 || ftruncate(fd, old) != 0 || sync_fd(fd, dosync) != 0)
+				int in = strcmp(kind, "mbox") == 0	  ? mboxfd
+					 : strcmp(kind, "store") == 0 ? storefd
+								      : -1;
+				if (in >= 0 && cut_back(in, old, name, dosync) != 0)
 					rc = CCP_PO_NOT_ACCESSIBLE;
-				if (fd >= 0)
-					close(fd);
 			}
 			int fd = openat(dirfd, LOG, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 			if (fd < 0 || ftruncate(fd, log_old) != 0 || sync_fd(fd, dosync) != 0)
@@ -676,7 +726,8 @@ static int recover(int dirfd, int mboxfd, bool dosync, const char *dir, char *er
 /* ---- import -------------------------------------------------------------------- */
 
 struct delivery {
-	size_t off, len; /* the canonical message in po->canon */
+	size_t off, len;       /* the message in po->store, the store file's new tail */
+	size_t keyoff, keylen; /* its escaped key in po->keys */
 	char mbox[224];
 };
 
@@ -830,11 +881,14 @@ static void plan_import(struct ccp_po *po, const char *data, size_t len, const c
 			continue;
 		}
 		size_t delivered = 0, skipped = 0;
-		/* The mailbox copy is rewritten with exact sizes. */
-		size_t off = po->canon.len;
-		if (ccp_ccm_write(&po->canon, m) != 0)
+		/* The stored copy is rewritten with exact sizes; it stays in
+		 * the store's new tail only if someone gets it (below). */
+		size_t off = po->store.len, koff = po->keys.len;
+		if (ccp_ccm_write(&po->store, m) != 0)
 			ccp_panic("reader accepted a message the writer refuses (%s line %u)", name, m->line);
-		size_t mlen = po->canon.len - off;
+		size_t mlen = po->store.len - off;
+		esc(&po->keys, key, keylen);
+		size_t klen = po->keys.len - koff;
 		struct ccp_ccm_buf unknown;
 		ccp_ccm_buf_init(&unknown);
 		for (size_t i = 0; i < m->nrcpt; i++) {
@@ -867,9 +921,15 @@ static void plan_import(struct ccp_po *po, const char *data, size_t len, const c
 			struct delivery *d = &plan->d[plan->n++];
 			d->off = off;
 			d->len = mlen;
+			d->keyoff = koff;
+			d->keylen = klen;
 			ccp_po_mailbox_name(po->tmp2.data, po->tmp2.len, d->mbox, sizeof(d->mbox));
 			log_line(po, 'D', key, keylen, po->tmp2.data, po->tmp2.len, d->mbox, now);
 			delivered++;
+		}
+		if (!delivered) { /* nobody gets it: not stored */
+			po->store.len = off;
+			po->keys.len = koff;
 		}
 		if (unknown.len) {
 			char line[sizeof(res->reason)];
@@ -895,14 +955,54 @@ static int cmp_delivery(const void *a, const void *b)
 	return c ? c : (x->off > y->off) - (x->off < y->off);
 }
 
-/* Step 5: journal, mailboxes, log (commit), journal removed. */
+/* The length of the append-only file NAME in DIRFD into *OLD (-1: none yet).
+ * Returns 0; 1 when something other than a regular file holds the name (not
+ * ours to append to); -1 with errno. */
+static int old_length(int dirfd, const char *name, long long *old)
+{
+	struct stat st;
+	*old = -1;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISREG(st.st_mode))
+		return 1;
+	*old = st.st_size;
+	return 0;
+}
+
+/* Chooses the store file this import appends to: the newest, or the next
+ * number when the newest has reached STORE_ROLL.  Returns as old_length(). */
+static int pick_store(struct ccp_po *po, char *name, size_t cap, long long *old)
+{
+	unsigned no = po->store_no ? po->store_no : 1;
+	for (;;) {
+		long long next;
+		snprintf(name, cap, "%08u.msgs", no + 1);
+		int rc = old_length(po->storefd, name, &next);
+		if (rc)
+			return rc;
+		snprintf(name, cap, "%08u.msgs", no);
+		rc = old_length(po->storefd, name, old);
+		if (rc)
+			return rc;
+		if (next < 0 && *old < STORE_ROLL)
+			break;
+		no++;
+	}
+	po->store_no = no;
+	return 0;
+}
+
+/* Step 5: journal, store, mailboxes, log (commit), journal removed. */
 static int commit(struct ccp_po *po, struct plan *plan, char *err, size_t cap)
 {
 	bool s = po->o.sync;
 	struct stat st;
 	struct ccp_ccm_buf j;
-	int rc = CCP_PO_NOT_ACCESSIBLE, jfd = -1, logfd = -1;
+	int rc = CCP_PO_NOT_ACCESSIBLE, jfd = -1, logfd = -1, busy;
 	bool created = false;
+	char sname[32];
+	long long sold = -1;
 
 	if (po->logbuf.len == 0)
 		return 0;
@@ -912,25 +1012,29 @@ static int commit(struct ccp_po *po, struct plan *plan, char *err, size_t cap)
 	logfd = openat(po->dirfd, LOG, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
 	if (logfd < 0 || fstat(logfd, &st) != 0)
 		goto io;
-	ccp_ccm_buf_printf(&j, "ccpump-journal 1\nlog %lld %lld\n", (long long)st.st_size,
+	ccp_ccm_buf_printf(&j, "ccpump-journal 2\nlog %lld %lld\n", (long long)st.st_size,
 			   (long long)st.st_size + (long long)po->logbuf.len);
+	if (plan->n) {
+		busy = pick_store(po, sname, sizeof(sname), &sold);
+		if (busy < 0)
+			goto io;
+		if (busy) {
+			say(err, cap, "%s: store file %s is not a regular file", po->dir, sname);
+			goto refused;
+		}
+		ccp_ccm_buf_printf(&j, "store %lld %s\n", sold, sname);
+	}
 	for (size_t i = 0; i < plan->n; i++) {
 		if (i && strcmp(plan->d[i].mbox, plan->d[i - 1].mbox) == 0)
 			continue;
-		struct stat ms;
-		long long old = -1;
-		if (fstatat(po->mboxfd, plan->d[i].mbox, &ms, AT_SYMLINK_NOFOLLOW) == 0) {
-			if (!S_ISREG(ms.st_mode)) {
-				/* Not ours to append to: refuse before touching anything. */
-				say(err, cap, "%s: mailbox %s is not a regular file", po->dir,
-				    plan->d[i].mbox);
-				close(logfd);
-				ccp_ccm_buf_free(&j);
-				return CCP_PO_NOT_ACCESSIBLE;
-			}
-			old = ms.st_size;
-		} else if (errno != ENOENT) {
+		long long old;
+		busy = old_length(po->mboxfd, plan->d[i].mbox, &old);
+		if (busy < 0)
 			goto io;
+		if (busy) {
+			/* Not ours to append to: refuse before touching anything. */
+			say(err, cap, "%s: mailbox %s is not a regular file", po->dir, plan->d[i].mbox);
+			goto refused;
 		}
 		created |= old < 0;
 		ccp_ccm_buf_printf(&j, "mbox %lld %s\n", old, plan->d[i].mbox);
@@ -942,18 +1046,39 @@ static int commit(struct ccp_po *po, struct plan *plan, char *err, size_t cap)
 		goto io;
 	close(jfd);
 	jfd = -1;
+	if (po->o.fault.crash == CCP_PO_CRASH_JOURNAL)
+		goto crash;
 
+	/* Each delivered message once, in the store; synced (with store/ when
+	 * the file is new) before any reference to it is written. */
+	if (plan->n) {
+		int fd = openat(po->storefd, sname, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+				0666);
+		if (fd < 0)
+			goto undo;
+		if (write_all(fd, po->store.data, po->store.len) != 0 || sync_fd(fd, s) != 0 ||
+		    (sold < 0 && sync_fd(po->storefd, s) != 0)) {
+			close(fd);
+			goto undo;
+		}
+		close(fd);
+	}
+	if (po->o.fault.crash == CCP_PO_CRASH_STORE)
+		goto crash;
+	/* One reference line per delivery, one write per mailbox. */
+	long long base = sold < 0 ? 0 : sold;
 	for (size_t i = 0; i < plan->n;) {
 		int fd = openat(po->mboxfd, plan->d[i].mbox,
 				O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
 		if (fd < 0)
 			goto undo;
 		size_t k = i;
+		ccp_ccm_buf_reset(&po->tmp);
 		for (; k < plan->n && strcmp(plan->d[k].mbox, plan->d[i].mbox) == 0; k++)
-			if (write_all(fd, po->canon.data + plan->d[k].off, plan->d[k].len) != 0)
-				break;
-		bool ok = k == plan->n || strcmp(plan->d[k].mbox, plan->d[i].mbox) != 0;
-		if (!ok || sync_fd(fd, s) != 0) {
+			ccp_ccm_buf_printf(&po->tmp, "%s %lld %zu %.*s\n", sname,
+					   base + (long long)plan->d[k].off, plan->d[k].len,
+					   (int)plan->d[k].keylen, po->keys.data + plan->d[k].keyoff);
+		if (write_all(fd, po->tmp.data, po->tmp.len) != 0 || sync_fd(fd, s) != 0) {
 			close(fd);
 			goto undo;
 		}
@@ -962,38 +1087,42 @@ static int commit(struct ccp_po *po, struct plan *plan, char *err, size_t cap)
 	}
 	if (created && sync_fd(po->mboxfd, s) != 0)
 		goto undo;
-	if (po->o.fault.crash) {
-		/* As if the process died here: mailboxes appended, no commit.
-		 * The journal stays for the next import to undo. */
-		say(err, cap, "%s: crash injected before the commit", po->dir);
-		close(logfd);
-		ccp_ccm_buf_free(&j);
-		return CCP_PO_NOT_ACCESSIBLE;
-	}
+	if (po->o.fault.crash == CCP_PO_CRASH_MAILBOXES)
+		goto crash;
 	/* The commit point. */
 	if (write_all(logfd, po->logbuf.data, po->logbuf.len) != 0 || sync_fd(logfd, s) != 0)
 		goto undo;
+	if (po->o.fault.crash == CCP_PO_CRASH_COMMITTED)
+		goto crash;
 	if (unlinkat(po->dirfd, JOURNAL, 0) != 0)
 		ccp_log(CCP_LOG_WARN, "%s/" JOURNAL ": cannot remove (%s); the next import will",
 			po->dir, strerror(errno));
 	close(logfd);
 	ccp_ccm_buf_free(&j);
 	return 0;
+crash:
+	/* As if the process died here: the journal stays for the next import
+	 * (or stats) to finish or undo. */
+	say(err, cap, "%s: crash injected (step %d)", po->dir, po->o.fault.crash);
+	close(logfd);
+	ccp_ccm_buf_free(&j);
+	return CCP_PO_NOT_ACCESSIBLE;
 undo:
 	say(err, cap, "%s: import failed, undone: %s", po->dir, strerror(errno));
 	/* A log written but not synced may or may not last: cut it back, so
-	 * that recovery undoes the mailboxes too and "undone" is true. */
+	 * that recovery undoes the store and mailboxes too and "undone" is true. */
 	if (ftruncate(logfd, st.st_size) != 0)
 		ccp_log(CCP_LOG_WARN, "%s/" LOG ": cannot cut back: %s", po->dir, strerror(errno));
 	close(logfd);
 	logfd = -1;
-	if (recover(po->dirfd, po->mboxfd, s, po->dir, NULL, 0) != 0)
+	if (recover(po->dirfd, po->mboxfd, po->storefd, s, po->dir, NULL, 0) != 0)
 		say(err, cap, "%s: import failed and could not be undone (%s); the next import "
 			      "will retry", po->dir, strerror(errno));
 	ccp_ccm_buf_free(&j);
 	return rc;
 io:
 	say(err, cap, "%s: post office not accessible: %s", po->dir, strerror(errno));
+refused:
 	if (jfd >= 0) {
 		close(jfd);
 		unlinkat(po->dirfd, JOURNAL, 0);
@@ -1055,13 +1184,15 @@ int ccp_po_import_report(struct ccp_po *po, const char *data, size_t len, const 
 		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 			;
 	}
-	rc = recover(po->dirfd, po->mboxfd, po->o.sync, po->dir, res->reason, sizeof(res->reason));
+	rc = recover(po->dirfd, po->mboxfd, po->storefd, po->o.sync, po->dir, res->reason,
+		     sizeof(res->reason));
 	if (!rc)
 		rc = catch_up(po, res->reason, sizeof(res->reason));
 	if (rc)
 		goto out;
 
-	ccp_ccm_buf_reset(&po->canon);
+	ccp_ccm_buf_reset(&po->store);
+	ccp_ccm_buf_reset(&po->keys);
 	ccp_ccm_buf_reset(&po->logbuf);
 	ccp_ccm_buf_reset(&po->und);
 	ccp_ccm_buf_init(&rep.str);
@@ -1139,31 +1270,139 @@ int ccp_po_import_file_report(struct ccp_po *po, const char *path, struct ccp_po
 
 /* ---- stats ---------------------------------------------------------------------- */
 
-int ccp_po_stats(const char *dir, struct ccp_po_stats *st, char *err, size_t cap)
+/* A reader without a handle (stats, a mailbox): it holds po.lock, waiting
+ * for a running import, and has finished an interrupted one. */
+struct po_view {
+	int dirfd, lockfd, mboxfd, storefd;
+};
+
+static void view_close(struct po_view *v)
+{
+	int *fds[] = { &v->lockfd, &v->mboxfd, &v->storefd, &v->dirfd };
+	for (size_t i = 0; i < 4; i++)
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+}
+
+static int view_open(const char *dir, struct po_view *v, char *err, size_t cap)
 {
 	struct po_conf conf;
-	int dirfd;
-	memset(st, 0, sizeof(*st));
-	int rc = open_po_dir(dir, &dirfd, &conf, err, cap);
+	v->lockfd = v->mboxfd = v->storefd = v->dirfd = -1;
+	int rc = open_po_dir(dir, &v->dirfd, &conf, err, cap);
 	if (rc)
 		return rc;
-	int lockfd = openat(dirfd, "po.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
-	int mboxfd = openat(dirfd, "mailboxes", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	struct ccp_ccm_buf b;
-	ccp_ccm_buf_init(&b);
-	if (lockfd < 0 || mboxfd < 0 || flock(lockfd, LOCK_EX) != 0) {
+	v->lockfd = openat(v->dirfd, "po.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+	v->mboxfd = openat(v->dirfd, "mailboxes", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	v->storefd = openat(v->dirfd, STORE, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (v->lockfd < 0 || v->mboxfd < 0 || v->storefd < 0 || flock(v->lockfd, LOCK_EX) != 0) {
 		say(err, cap, "%s: post office not accessible: %s", dir, strerror(errno));
 		rc = CCP_PO_NOT_ACCESSIBLE;
-		goto out;
+	} else {
+		rc = recover(v->dirfd, v->mboxfd, v->storefd, true, dir, err, cap);
 	}
-	rc = recover(dirfd, mboxfd, true, dir, err, cap);
 	if (rc)
-		goto out;
-	if (read_at(dirfd, LOG, &b) != 0) {
-		say(err, cap, "%s/" LOG ": cannot read: %s", dir, strerror(errno));
-		rc = CCP_PO_NOT_ACCESSIBLE;
-		goto out;
+		view_close(v);
+	return rc;
+}
+
+/* view_open(), then reads mailboxes/NAME (or, with NAME NULL, the log) into
+ * B, which it initialises; on failure the view is closed and B freed. */
+static int view_read(const char *dir, struct po_view *v, const char *name, struct ccp_ccm_buf *b,
+		     char *err, size_t cap)
+{
+	ccp_ccm_buf_init(b);
+	int rc = view_open(dir, v, err, cap);
+	if (rc)
+		return rc;
+	if (read_at(name ? v->mboxfd : v->dirfd, name ? name : LOG, b) != 0) {
+		int e = errno;
+		say(err, cap, "%s/%s%s: cannot read: %s", dir, name ? "mailboxes/" : "",
+		    name ? name : LOG, strerror(e));
+		view_close(v);
+		ccp_ccm_buf_free(b);
+		errno = e;
+		return CCP_PO_NOT_ACCESSIBLE;
 	}
+	return 0;
+}
+
+int ccp_po_mailbox_read(const char *dir, const char *name, struct ccp_ccm_buf *out, char *err,
+			size_t cap)
+{
+	struct po_view v;
+	if (!name[0] || name[0] == '.' || strchr(name, '/')) {
+		say(err, cap, "%s: '%s' is not a mailbox name", dir, name);
+		errno = ENOENT;
+		return CCP_PO_NOT_ACCESSIBLE;
+	}
+	struct ccp_ccm_buf idx;
+	int rc = view_read(dir, &v, name, &idx, err, cap);
+	if (rc)
+		return rc;
+	/* "STORE OFFSET LENGTH KEY\n" per message; the store file stays open
+	 * while consecutive lines name it. */
+	char open_name[32] = "";
+	int sfd = -1;
+	struct stat ss = { 0 };
+	unsigned lineno = 0;
+	const char *p = idx.data, *end = p + idx.len;
+	while (p < end && !rc) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		char sn[32];
+		long long off;
+		size_t len;
+		lineno++;
+		if (!nl || sscanf(p, "%31s %lld %zu ", sn, &off, &len) != 3 || off < 0 ||
+		    sn[0] == '.' || strchr(sn, '/')) {
+			say(err, cap, "%s/mailboxes/%s: line %u: not a message reference", dir, name,
+			    lineno);
+			rc = CCP_PO_MISCONFIGURED;
+			break;
+		}
+		if (strcmp(sn, open_name) != 0) {
+			if (sfd >= 0)
+				close(sfd);
+			snprintf(open_name, sizeof(open_name), "%s", sn);
+			sfd = openat(v.storefd, sn, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			if (sfd < 0 || fstat(sfd, &ss) != 0) {
+				say(err, cap, "%s/" STORE "/%s: cannot read: %s", dir, sn, strerror(errno));
+				rc = CCP_PO_NOT_ACCESSIBLE;
+				break;
+			}
+		}
+		if ((unsigned long long)off + len > (unsigned long long)ss.st_size) {
+			say(err, cap, "%s/mailboxes/%s: line %u: points past the end of " STORE "/%s",
+			    dir, name, lineno, sn);
+			rc = CCP_PO_MISCONFIGURED;
+			break;
+		}
+		ccp_ccm_buf_reserve(out, len);
+		ssize_t r = pread(sfd, out->data + out->len, len, off);
+		if (r != (ssize_t)len) {
+			say(err, cap, "%s/" STORE "/%s: cannot read: %s", dir, sn,
+			    r < 0 ? strerror(errno) : "cut short");
+			rc = CCP_PO_NOT_ACCESSIBLE;
+			break;
+		}
+		out->len += len;
+		out->data[out->len] = '\0';
+		p = nl + 1;
+	}
+	if (sfd >= 0)
+		close(sfd);
+	ccp_ccm_buf_free(&idx);
+	view_close(&v);
+	return rc;
+}
+
+int ccp_po_stats(const char *dir, struct ccp_po_stats *st, char *err, size_t cap)
+{
+	struct po_view v;
+	memset(st, 0, sizeof(*st));
+	struct ccp_ccm_buf b;
+	int rc = view_read(dir, &v, NULL, &b, err, cap);
+	if (rc)
+		return rc;
 	struct sset pairs = { 0 }, keys = { 0 };
 	const char *p = b.data, *end = p + b.len;
 	while (p < end) {
@@ -1188,7 +1427,7 @@ int ccp_po_stats(const char *dir, struct ccp_po_stats *st, char *err, size_t cap
 	st->distinct_keys = keys.n;
 	sset_free(&pairs);
 	sset_free(&keys);
-	DIR *d = fdopendir(dup(mboxfd));
+	DIR *d = fdopendir(dup(v.mboxfd));
 	if (d) {
 		struct dirent *e;
 		while ((e = readdir(d)))
@@ -1196,12 +1435,7 @@ int ccp_po_stats(const char *dir, struct ccp_po_stats *st, char *err, size_t cap
 				st->mailboxes++;
 		closedir(d);
 	}
-out:
 	ccp_ccm_buf_free(&b);
-	if (lockfd >= 0)
-		close(lockfd);
-	if (mboxfd >= 0)
-		close(mboxfd);
-	close(dirfd);
+	view_close(&v);
 	return rc;
 }

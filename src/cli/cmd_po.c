@@ -19,7 +19,8 @@ static void import_usage(FILE *f)
 		"  -p, --po DIR        the post office (required; made by 'ccpump po init')\n"
 		"      --no-sync       do not fsync (faster, not crash-safe; default: sync)\n"
 		"      --fault SPEC    inject faults: rate=0..1,code=1|4,delay_ms=N,seed=N,\n"
-		"                      crash=1 (stop before the commit, as a crash would)\n"
+		"                      crash=1..4 (stop as a crash would: 1 before the commit,\n"
+		"                      2 after the journal, 3 after the store, 4 after the commit)\n"
 		"                      (default: none, or CCPUMP_PO_FAULT from the environment)\n"
 		"  -v, --verbose       one line per message: KEY delivered|duplicate|partial|\n"
 		"                      undeliverable [reason] (default: one line per file)\n"
@@ -208,17 +209,60 @@ static int po_stats(int argc, char **argv)
 	return 0;
 }
 
+static int po_show(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "po", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *dir = NULL;
+	char err[512], name[256];
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "p:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'p': dir = optarg; break;
+		case 'h':
+			printf("usage: ccpump po show --po DIR ADDRESS\n"
+			       "Writes the mailbox of ADDRESS (as in To: lines) as one .ccm text, its\n"
+			       "messages read from the message store in delivery order.\n"
+			       "  -p, --po DIR   the post office\n");
+			return 0;
+		default: return CCP_EXIT_USAGE;
+		}
+	}
+	if (!dir || optind + 1 != argc) {
+		fprintf(stderr, "ccpump po show: needs --po DIR and one ADDRESS\n");
+		return CCP_EXIT_USAGE;
+	}
+	ccp_po_mailbox_name(argv[optind], strlen(argv[optind]), name, sizeof(name));
+	struct ccp_ccm_buf b;
+	ccp_ccm_buf_init(&b);
+	int rc = ccp_po_mailbox_read(dir, name, &b, err, sizeof(err));
+	if (rc)
+		fprintf(stderr, "ccpump po show: %s\n", err);
+	else if (b.len && fwrite(b.data, 1, b.len, stdout) != b.len)
+		rc = CCP_PO_NOT_ACCESSIBLE;
+	ccp_ccm_buf_free(&b);
+	return rc;
+}
+
 int ccp_cmd_po(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "init") == 0)
 		return po_init(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "stats") == 0)
 		return po_stats(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "show") == 0)
+		return po_show(argc - 1, argv + 1);
 	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
 		printf("usage: ccpump po init --po DIR [--users FILE]   make a post office\n"
-		       "       ccpump po stats --po DIR [--json]        count its deliveries\n");
+		       "       ccpump po stats --po DIR [--json]        count its deliveries\n"
+		       "       ccpump po show --po DIR ADDRESS          write a mailbox as .ccm\n");
 		return 0;
 	}
-	fprintf(stderr, "ccpump po: expected 'init' or 'stats' (try 'ccpump po --help')\n");
+	fprintf(stderr, "ccpump po: expected 'init', 'stats' or 'show' (try 'ccpump po --help')\n");
 	return CCP_EXIT_USAGE;
 }

@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "ccpump/ccm.h"
+#include "ccpump/po.h"
 
 static inline int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -54,6 +55,26 @@ static inline char *read_file(const char *path, size_t *len)
 	b[n] = '\0';
 	*len = (size_t)n;
 	return b;
+}
+
+/* The mailbox of ADDR in the post office DIR, read through its references
+ * to the store (a .ccm text, malloc'd), or NULL when it cannot be read. */
+static inline char *read_mailbox(const char *dir, const char *addr, size_t *len)
+{
+	char mb[256], err[512];
+	struct ccp_ccm_buf b;
+	ccp_po_mailbox_name(addr, strlen(addr), mb, sizeof(mb));
+	ccp_ccm_buf_init(&b);
+	if (ccp_po_mailbox_read(dir, mb, &b, err, sizeof(err)) != 0) {
+		ccp_ccm_buf_free(&b);
+		return NULL;
+	}
+	*len = b.len;
+	char *s = malloc(b.len + 1);
+	memcpy(s, b.data ? b.data : "", b.len);
+	s[b.len] = '\0';
+	ccp_ccm_buf_free(&b);
+	return s;
 }
 
 /* Appends one message with a single Text item to B. */

@@ -47,6 +47,16 @@ expect 0 "$CCPUMP" import --po "$T/po" "$T/Msg0001.ccm"
 grep -q "2 messages, 4 delivered, 0 skipped" "$T/out" || fail "first import counts: $(cat "$T/out")"
 expect 0 "$CCPUMP" import --po "$T/po" "$T/Msg0001.ccm"
 grep -q "0 delivered, 4 skipped duplicates" "$T/out" || fail "second import counts"
+# a mailbox holds references; po show reads it back through the store
+rcpt=$(tr -d '\r' <"$T/Msg0001.ccm" | sed -n 's/^To: //p' | head -1)
+expect 0 "$CCPUMP" po show --po "$T/po" "$rcpt"
+[ "$(grep -c "X-Spool-Id: mixed.eml" "$T/out")" = 1 ] || fail "po show: not the message once"
+expect 1 "$CCPUMP" po show --po "$T/po" "Nobody at NOWHERE"
+# the first layout (a copy per mailbox) is refused with what to do
+mkdir -p "$T/oldpo/mailboxes"
+printf 'ccpump-po 1\nusers no\naddr_buffer 4096\nimport8 yes\n' >"$T/oldpo/po.conf"
+expect 3 "$CCPUMP" import --po "$T/oldpo" "$T/Msg0001.ccm"
+grep -q "old layout.*po init --po NEWDIR" "$T/err" || fail "old layout: no clear refusal"
 # 1: the input cannot be read
 expect 1 "$CCPUMP" import --po "$T/po" "$T/nope.ccm"
 

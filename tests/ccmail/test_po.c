@@ -254,10 +254,39 @@ static void test_users(const char *base)
 	ccp_ccm_buf_free(&b);
 }
 
-/* A crash at each step of an import: the next import leaves no half import. */
+static bool eq(const void *a, size_t al, const void *b, size_t bl);
+
+static size_t file_len(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? (size_t)st.st_size : 0;
+}
+
+static void append_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "ab");
+	CHECK(f != NULL);
+	fputs(text, f);
+	CHECK(fclose(f) == 0);
+}
+
+/* How often NEEDLE occurs in the mailbox of ADDR, read through the store. */
+static unsigned count_in_mailbox(const char *dir, const char *addr, const char *needle)
+{
+	size_t len;
+	char *box = read_mailbox(dir, addr, &len);
+	CHECK(box != NULL);
+	unsigned n = 0;
+	for (char *p = box; (p = memmem(p, len - (size_t)(p - box), needle, strlen(needle))); p++)
+		n++;
+	free(box);
+	return n;
+}
+
+/* A hand-made crash: the next import (or stats) leaves no half import. */
 static void test_recovery(const char *base)
 {
-	char dir[600], path[800];
+	char dir[600], path[800], spath[800], lpath[800], jpath[800];
 	struct ccp_po_result res;
 	struct ccp_po_stats st;
 	snprintf(dir, sizeof(dir), "%s/po-crash", base);
@@ -270,107 +299,234 @@ static void test_recovery(const char *base)
 	CHECK(ccp_po_import_buffer(po, b.data, b.len, "c.ccm", NULL, &res) == CCP_PO_OK);
 	ccp_po_close(po);
 
-	snprintf(path, sizeof(path), "%s/mailboxes/doe,_john_at_hubpo1.ccm", dir);
-	size_t mlen, llen;
-	free(read_file(path, &mlen));
-	char lpath[800];
+	snprintf(path, sizeof(path), "%s/mailboxes/doe,_john_at_hubpo1.mbx", dir);
+	snprintf(spath, sizeof(spath), "%s/store/00000001.msgs", dir);
 	snprintf(lpath, sizeof(lpath), "%s/delivery.log", dir);
-	free(read_file(lpath, &llen));
-
-	/* Crash after the mailbox appends, before the log: undone. */
-	char j[1024];
-	int n = snprintf(j, sizeof(j), "ccpump-journal 1\nlog %zu %zu\nmbox %zu doe,_john_at_hubpo1.ccm\n"
-			 "mbox -1 new_at_po.ccm\nend\n", llen, llen + 40, mlen);
-	char jpath[800];
 	snprintf(jpath, sizeof(jpath), "%s/import.journal", dir);
+	size_t mlen = file_len(path), slen = file_len(spath), llen = file_len(lpath);
+	CHECK(mlen > 0 && slen == b.len && llen > 0);
+
+	/* Crash after the store and mailbox appends, before the log: undone,
+	 * new files removed. */
+	char j[1024];
+	int n = snprintf(j, sizeof(j), "ccpump-journal 2\nlog %zu %zu\nstore %zu 00000001.msgs\n"
+			 "store -1 00000002.msgs\nmbox %zu doe,_john_at_hubpo1.mbx\n"
+			 "mbox -1 new_at_po.mbx\nend\n", llen, llen + 40, slen, mlen);
 	write_file(jpath, j, (size_t)n);
-	FILE *f = fopen(path, "ab");
-	fputs("Message:\r\nhalf a message", f);
-	fclose(f);
-	char npath[800];
-	snprintf(npath, sizeof(npath), "%s/mailboxes/new_at_po.ccm", dir);
+	append_file(spath, "Message:\r\nhalf a message");
+	append_file(path, "00000001.msgs 9999 12 c9\n");
+	char npath[800], s2path[800];
+	snprintf(npath, sizeof(npath), "%s/mailboxes/new_at_po.mbx", dir);
+	snprintf(s2path, sizeof(s2path), "%s/store/00000002.msgs", dir);
 	write_file(npath, "partial", 7);
-	f = fopen(lpath, "ab");
-	fputs("D\tc9\tdoe", f); /* a log line cut short */
-	fclose(f);
+	write_file(s2path, "partial", 7);
+	append_file(lpath, "D\tc9\tdoe"); /* a log line cut short */
 	stats(dir, &st); /* stats finishes the interrupted import first */
-	size_t l2;
-	free(read_file(path, &l2));
-	CHECK_EQ_U64(l2, mlen);
-	free(read_file(lpath, &l2));
-	CHECK_EQ_U64(l2, llen);
+	CHECK_EQ_U64(file_len(path), mlen);
+	CHECK_EQ_U64(file_len(spath), slen);
+	CHECK_EQ_U64(file_len(lpath), llen);
 	CHECK(access(npath, F_OK) != 0);
+	CHECK(access(s2path, F_OK) != 0);
 	CHECK(access(jpath, F_OK) != 0);
 	CHECK_EQ_U64(st.delivered, 1);
+	CHECK_EQ_U64(count_in_mailbox(dir, r[0], "X-Spool-Id: c1"), 1);
 
 	/* Crash after the log write (committed), before the journal went. */
-	n = snprintf(j, sizeof(j), "ccpump-journal 1\nlog %zu %zu\nmbox 0 doe,_john_at_hubpo1.ccm\nend\n",
-		     llen - 10, llen);
+	n = snprintf(j, sizeof(j), "ccpump-journal 2\nlog %zu %zu\nstore 0 00000001.msgs\n"
+			 "mbox 0 doe,_john_at_hubpo1.mbx\nend\n", llen - 10, llen);
 	write_file(jpath, j, (size_t)n);
 	po = open_po(dir);
 	CHECK(ccp_po_import_buffer(po, b.data, b.len, "c.ccm", NULL, &res) == CCP_PO_OK);
 	CHECK_EQ_U64(res.skipped, 1);
 	CHECK(access(jpath, F_OK) != 0);
-	free(read_file(path, &l2));
-	CHECK_EQ_U64(l2, mlen); /* not cut back: it was committed */
+	CHECK_EQ_U64(file_len(path), mlen); /* not cut back: it was committed */
+	CHECK_EQ_U64(file_len(spath), slen); /* a skipped message is not stored */
 
 	/* Something else than a regular file at a mailbox's name: refused
 	 * with 1 before anything is touched. */
 	char zpath[800];
-	free(read_file(lpath, &llen)); /* the skip above appended an S line */
-	snprintf(zpath, sizeof(zpath), "%s/mailboxes/zz_at_hubpo1.ccm", dir);
+	llen = file_len(lpath); /* the skip above appended an S line */
+	snprintf(zpath, sizeof(zpath), "%s/mailboxes/zz_at_hubpo1.mbx", dir);
 	CHECK(mkdir(zpath, 0777) == 0);
 	ccp_ccm_buf_reset(&b);
 	const char *r2[] = { "Doe, John at HUBPO1", "ZZ at HUBPO1", NULL };
 	msg_text(&b, "c2", "A at B", "6/2/98 8:39", r2, "s", "x\r\n");
 	CHECK(ccp_po_import_buffer(po, b.data, b.len, "c2.ccm", NULL, &res) == CCP_PO_NOT_ACCESSIBLE);
-	CHECK(strstr(res.reason, "zz_at_hubpo1.ccm is not a regular file") != NULL);
+	CHECK(strstr(res.reason, "zz_at_hubpo1.mbx is not a regular file") != NULL);
 	CHECK_EQ_U64(res.delivered, 0);
-	free(read_file(path, &l2));
-	CHECK_EQ_U64(l2, mlen);
-	free(read_file(lpath, &l2));
-	CHECK_EQ_U64(l2, llen);
+	CHECK_EQ_U64(file_len(path), mlen);
+	CHECK_EQ_U64(file_len(spath), slen);
+	CHECK_EQ_U64(file_len(lpath), llen);
 	CHECK(access(jpath, F_OK) != 0);
 	CHECK(rmdir(zpath) == 0);
-	/* A crash after the mailbox appends, before the commit (injected):
-	 * the mailboxes did grow; the next import cuts them back first, then
-	 * delivers the message once. */
-	struct ccp_po_opts co;
-	ccp_po_opts_default(&co);
-	co.sync = false;
-	co.fault.crash = true;
-	struct ccp_po *crashing;
-	CHECK(ccp_po_open(dir, &co, &crashing, err, sizeof(err)) == 0);
-	CHECK(ccp_po_import_buffer(crashing, b.data, b.len, "c2.ccm", NULL, &res) == CCP_PO_NOT_ACCESSIBLE);
-	CHECK(strstr(res.reason, "crash injected") != NULL);
-	ccp_po_close(crashing);
-	CHECK(access(jpath, F_OK) == 0);
-	free(read_file(path, &l2));
-	CHECK(l2 > mlen); /* appended, not committed */
-	free(read_file(lpath, &l2));
-	CHECK_EQ_U64(l2, llen);
-	/* With the crash over the same import goes through, exactly once. */
-	CHECK(ccp_po_import_buffer(po, b.data, b.len, "c2.ccm", NULL, &res) == CCP_PO_OK);
-	CHECK_EQ_U64(res.delivered, 2);
-	char *box = read_file(path, &l2);
-	CHECK_EQ_U64(l2, mlen + b.len); /* the crash's append was cut back */
-	CHECK(memmem(box, l2, "X-Spool-Id: c2", 14) != NULL);
-	CHECK(memmem(strstr(box, "X-Spool-Id: c2") + 1, l2 - (size_t)(strstr(box, "X-Spool-Id: c2") + 1 - box),
-		     "X-Spool-Id: c2", 14) == NULL);
-	free(box);
-	mlen = l2;
-	free(read_file(lpath, &llen));
-	ccp_ccm_buf_reset(&b);
-	msg_text(&b, "c1", "A at B", "6/2/98 8:39", r, "s", "x\r\n");
 
 	/* A journal cut short was written before anything was touched. */
-	write_file(jpath, "ccpump-journal 1\nlog 0", 22);
-	CHECK(ccp_po_import_buffer(po, b.data, b.len, "c.ccm", NULL, &res) == CCP_PO_OK);
+	write_file(jpath, "ccpump-journal 2\nlog 0", 22);
+	CHECK(ccp_po_import_buffer(po, b.data, b.len, "c2.ccm", NULL, &res) == CCP_PO_OK);
 	CHECK(access(jpath, F_OK) != 0);
-	free(read_file(path, &l2));
-	CHECK_EQ_U64(l2, mlen);
+	CHECK_EQ_U64(res.delivered, 2);
+	/* Two recipients, one stored copy. */
+	CHECK_EQ_U64(file_len(spath), slen + b.len);
 	ccp_po_close(po);
 	ccp_ccm_buf_free(&b);
+}
+
+/* An injected crash at each step of the commit protocol: the files are
+ * left as a dead process would leave them, and the next import finishes or
+ * undoes the import so that every message is delivered exactly once. */
+static void test_crash_steps(const char *base)
+{
+	static const int steps[] = { CCP_PO_CRASH_JOURNAL, CCP_PO_CRASH_STORE,
+				     CCP_PO_CRASH_MAILBOXES, CCP_PO_CRASH_COMMITTED };
+	const char *r[] = { "Doe, John at HUBPO1", "Roe, Jane at HUBPO1", NULL };
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		char dir[600], spath[800], mpath[800], lpath[800], jpath[800], key[16];
+		struct ccp_po_result res;
+		struct ccp_po_stats st;
+		snprintf(dir, sizeof(dir), "%s/po-step%d", base, steps[i]);
+		CHECK(ccp_po_init(dir, NULL, err, sizeof(err)) == 0);
+		snprintf(spath, sizeof(spath), "%s/store/00000001.msgs", dir);
+		snprintf(mpath, sizeof(mpath), "%s/mailboxes/roe,_jane_at_hubpo1.mbx", dir);
+		snprintf(lpath, sizeof(lpath), "%s/delivery.log", dir);
+		snprintf(jpath, sizeof(jpath), "%s/import.journal", dir);
+		struct ccp_ccm_buf b;
+		ccp_ccm_buf_init(&b);
+		/* A first import, committed, so that the files exist. */
+		msg_text(&b, "k0", "A at B", "6/2/98 8:39", r, "s", "first\r\n");
+		struct ccp_po *po = open_po(dir);
+		CHECK(ccp_po_import_buffer(po, b.data, b.len, "k0.ccm", NULL, &res) == CCP_PO_OK);
+		size_t slen = file_len(spath), mlen = file_len(mpath), llen = file_len(lpath);
+
+		ccp_ccm_buf_reset(&b);
+		for (int k = 1; k <= 3; k++) {
+			snprintf(key, sizeof(key), "k%d", k);
+			msg_text(&b, key, "A at B", "6/2/98 8:39", r, "s", "again\r\n");
+		}
+		struct ccp_po_opts co;
+		ccp_po_opts_default(&co);
+		co.fault.crash = steps[i];
+		struct ccp_po *crashing;
+		CHECK(ccp_po_open(dir, &co, &crashing, err, sizeof(err)) == 0);
+		CHECK(ccp_po_import_buffer(crashing, b.data, b.len, "k.ccm", NULL, &res) ==
+		      CCP_PO_NOT_ACCESSIBLE);
+		CHECK(strstr(res.reason, "crash injected") != NULL);
+		ccp_po_close(crashing);
+		CHECK(access(jpath, F_OK) == 0);
+		/* What the dead import left behind, step by step. */
+		CHECK_EQ_U64(file_len(spath), steps[i] == CCP_PO_CRASH_JOURNAL ? slen : slen + b.len);
+		CHECK(steps[i] == CCP_PO_CRASH_JOURNAL || steps[i] == CCP_PO_CRASH_STORE
+			      ? file_len(mpath) == mlen : file_len(mpath) > mlen);
+		CHECK(steps[i] == CCP_PO_CRASH_COMMITTED ? file_len(lpath) > llen
+							 : file_len(lpath) == llen);
+
+		/* The next import finishes (step 4) or undoes (1-3) it first. */
+		CHECK(ccp_po_import_buffer(po, b.data, b.len, "k.ccm", NULL, &res) == CCP_PO_OK);
+		CHECK(access(jpath, F_OK) != 0);
+		bool committed = steps[i] == CCP_PO_CRASH_COMMITTED;
+		CHECK_EQ_U64(res.delivered, committed ? 0 : 6);
+		CHECK_EQ_U64(res.skipped, committed ? 6 : 0);
+		CHECK_EQ_U64(file_len(spath), slen + b.len); /* stored once, not twice */
+		ccp_po_close(po);
+		stats(dir, &st);
+		CHECK_EQ_U64(st.delivered, 8);
+		CHECK_EQ_U64(st.duplicate_deliveries, 0);
+		for (int a = 0; a < 2; a++)
+			for (int k = 0; k <= 3; k++) {
+				char needle[32];
+				snprintf(needle, sizeof(needle), "X-Spool-Id: k%d\r\n", k);
+				CHECK_EQ_U64(count_in_mailbox(dir, r[a], needle), 1);
+			}
+		ccp_ccm_buf_free(&b);
+	}
+}
+
+/* A message is stored once; each recipient's reference resolves to exactly
+ * its octets, whichever store file it went to; bad references are refused. */
+static void test_store(const char *base)
+{
+	char dir[600], path[800];
+	struct ccp_po_result res;
+	snprintf(dir, sizeof(dir), "%s/po-store", base);
+	CHECK(ccp_po_init(dir, NULL, err, sizeof(err)) == 0);
+	struct ccp_po *po = open_po(dir);
+	const char *all[] = { "P1 at HUB", "P2 at HUB", "P3 at HUB", NULL };
+	const char *one[] = { "P2 at HUB", NULL };
+	struct ccp_ccm_buf b1, b2, b3;
+	ccp_ccm_buf_init(&b1);
+	ccp_ccm_buf_init(&b2);
+	ccp_ccm_buf_init(&b3);
+	msg_text(&b1, "s1", "A at B", "6/2/98 8:39", all, "one", "to all three\r\n");
+	msg_text(&b2, "s2", "A at B", "6/2/98 8:39", one, "two", "to P2 only\r\n");
+	msg_text(&b3, "s3", "A at B", "6/2/98 8:39", all, "three", "all again\r\n");
+	struct ccp_ccm_buf in;
+	ccp_ccm_buf_init(&in);
+	ccp_ccm_buf_add(&in, b1.data, b1.len);
+	ccp_ccm_buf_add(&in, b2.data, b2.len);
+	CHECK(ccp_po_import_buffer(po, in.data, in.len, "s.ccm", NULL, &res) == CCP_PO_OK);
+	CHECK_EQ_U64(res.delivered, 4);
+	/* A full store file is left alone: the next import starts another. */
+	snprintf(path, sizeof(path), "%s/store/00000001.msgs", dir);
+	CHECK_EQ_U64(file_len(path), b1.len + b2.len);
+	CHECK(truncate(path, (off_t)(64ll << 20)) == 0);
+	CHECK(ccp_po_import_buffer(po, b3.data, b3.len, "s3.ccm", NULL, &res) == CCP_PO_OK);
+	snprintf(path, sizeof(path), "%s/store/00000002.msgs", dir);
+	CHECK_EQ_U64(file_len(path), b3.len);
+	ccp_po_close(po);
+
+	/* Each mailbox is exactly its messages, in delivery order. */
+	size_t len;
+	char *box = read_mailbox(dir, "P1 at HUB", &len);
+	CHECK(box != NULL && eq(box, len, b1.data, b1.len) == false);
+	CHECK_EQ_U64(len, b1.len + b3.len);
+	CHECK(memcmp(box, b1.data, b1.len) == 0 && memcmp(box + b1.len, b3.data, b3.len) == 0);
+	free(box);
+	box = read_mailbox(dir, "p2  AT hub", &len);
+	CHECK(box != NULL);
+	CHECK_EQ_U64(len, b1.len + b2.len + b3.len);
+	CHECK(memcmp(box, b1.data, b1.len) == 0 && memcmp(box + b1.len, b2.data, b2.len) == 0 &&
+	      memcmp(box + b1.len + b2.len, b3.data, b3.len) == 0);
+	free(box);
+	CHECK(read_mailbox(dir, "Nobody at HUB", &len) == NULL);
+
+	/* A reference past the end of its store, or not a reference at all. */
+	struct ccp_ccm_buf out;
+	ccp_ccm_buf_init(&out);
+	snprintf(path, sizeof(path), "%s/mailboxes/p3_at_hub.mbx", dir);
+	append_file(path, "00000002.msgs 1 999999 s9\n");
+	CHECK(ccp_po_mailbox_read(dir, "p3_at_hub.mbx", &out, err, sizeof(err)) == CCP_PO_MISCONFIGURED);
+	CHECK(strstr(err, "line 3: points past the end of store/00000002.msgs") != NULL);
+	write_file(path, "../x 0 1 s9\n", 12);
+	CHECK(ccp_po_mailbox_read(dir, "p3_at_hub.mbx", &out, err, sizeof(err)) == CCP_PO_MISCONFIGURED);
+	CHECK(strstr(err, "line 1: not a message reference") != NULL);
+	CHECK(ccp_po_mailbox_read(dir, "../po.conf", &out, err, sizeof(err)) == CCP_PO_NOT_ACCESSIBLE);
+	ccp_ccm_buf_free(&out);
+	ccp_ccm_buf_free(&in);
+	ccp_ccm_buf_free(&b1);
+	ccp_ccm_buf_free(&b2);
+	ccp_ccm_buf_free(&b3);
+}
+
+/* A post office of the first layout is refused with one line that says
+ * what to do. */
+static void test_old_layout(const char *base)
+{
+	char dir[600], path[800];
+	snprintf(dir, sizeof(dir), "%s/po-v1", base);
+	CHECK(mkdir(dir, 0777) == 0);
+	snprintf(path, sizeof(path), "%s/mailboxes", dir);
+	CHECK(mkdir(path, 0777) == 0);
+	snprintf(path, sizeof(path), "%s/delivery.log", dir);
+	write_file(path, "", 0);
+	snprintf(path, sizeof(path), "%s/po.conf", dir);
+	const char *conf = "ccpump-po 1\nusers no\naddr_buffer 4096\nimport8 yes\n";
+	write_file(path, conf, strlen(conf));
+	struct ccp_po *po;
+	struct ccp_po_stats st;
+	CHECK(ccp_po_open(dir, NULL, &po, err, sizeof(err)) == CCP_PO_MISCONFIGURED);
+	CHECK(strstr(err, dir) != NULL && strstr(err, "old layout") != NULL &&
+	      strstr(err, "ccpump po init --po NEWDIR") != NULL && strchr(err, '\n') == NULL);
+	CHECK(ccp_po_stats(dir, &st, err, sizeof(err)) == CCP_PO_MISCONFIGURED);
+	CHECK(strstr(err, "old layout") != NULL);
 }
 
 static bool eq(const void *a, size_t al, const void *b, size_t bl)
@@ -413,11 +569,11 @@ static void test_roundtrip(const char *base, const char *data)
 	size_t checked = 0;
 	while (ccp_ccm_reader_next(&r, &m) == 1) {
 		for (size_t i = 0; i < m.nrcpt; i++) {
-			char mb[256];
-			ccp_po_mailbox_name(m.rcpt[i].addr, m.rcpt[i].addr_len, mb, sizeof(mb));
-			snprintf(path, sizeof(path), "%s/mailboxes/%s", dir, mb);
+			char addr[256];
+			snprintf(addr, sizeof(addr), "%.*s", (int)m.rcpt[i].addr_len, m.rcpt[i].addr);
+			snprintf(path, sizeof(path), "%s mailbox of %s", dir, addr);
 			size_t len;
-			char *box = read_file(path, &len);
+			char *box = read_mailbox(dir, addr, &len);
 			CHECK(box != NULL);
 			struct ccp_ccm_reader br;
 			ccp_ccm_reader_init(&br, box, len, path);
@@ -460,17 +616,17 @@ static void test_mailbox_names(void)
 {
 	char mb[256];
 	ccp_po_mailbox_name("Doe,  John at HUBPO1", 20, mb, sizeof(mb));
-	CHECK_STREQ(mb, "doe,_john_at_hubpo1.ccm");
+	CHECK_STREQ(mb, "doe,_john_at_hubpo1.mbx");
 	ccp_po_mailbox_name("../../etc/passwd", 16, mb, sizeof(mb));
 	CHECK(strchr(mb, '/') == NULL && mb[0] != '.');
 	ccp_po_mailbox_name(".hidden", 7, mb, sizeof(mb));
 	CHECK(mb[0] != '.');
 	ccp_po_mailbox_name("", 0, mb, sizeof(mb));
-	CHECK_STREQ(mb, "%00.ccm");
+	CHECK_STREQ(mb, "%00.mbx");
 	ccp_po_mailbox_name("a_b", 3, mb, sizeof(mb));
-	CHECK_STREQ(mb, "a%5Fb.ccm"); /* '_' stands for a space: no clash with "a b" */
+	CHECK_STREQ(mb, "a%5Fb.mbx"); /* '_' stands for a space: no clash with "a b" */
 	ccp_po_mailbox_name("a b", 3, mb, sizeof(mb));
-	CHECK_STREQ(mb, "a_b.ccm");
+	CHECK_STREQ(mb, "a_b.mbx");
 	char longname[600];
 	memset(longname, 'x', sizeof(longname));
 	size_t n = ccp_po_mailbox_name(longname, sizeof(longname), mb, sizeof(mb));
@@ -493,6 +649,9 @@ int main(int argc, char **argv)
 	test_codes(base);
 	test_users(base);
 	test_recovery(base);
+	test_crash_steps(base);
+	test_store(base);
+	test_old_layout(base);
 	test_roundtrip(base, argv[1]);
 	rm_tree(base);
 	free(base);

@@ -119,11 +119,9 @@ int main(void)
 	CHECK_EQ_U64(st.mailboxes, RCPTS);
 
 	/* Each mailbox holds each key exactly once. */
-	char mb[256], mpath[1100];
-	ccp_po_mailbox_name("Roe, Jane at HUBPO1", 19, mb, sizeof(mb));
-	snprintf(mpath, sizeof(mpath), "%s/mailboxes/%s", dir, mb);
+	const char *mpath = "Roe, Jane at HUBPO1";
 	size_t len;
-	char *box = read_file(mpath, &len);
+	char *box = read_mailbox(dir, mpath, &len);
 	CHECK(box != NULL);
 	struct ccp_ccm_reader r;
 	struct ccp_ccm_msg m;

@@ -127,14 +127,16 @@ static unsigned in_mailboxes(const char *po, const char *needle)
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;
-		size_t len;
-		snprintf(path, sizeof(path), "%s/mailboxes/%s", po, de->d_name);
-		char *b = read_file(path, &len);
-		CHECK(b != NULL);
-		for (char *p = b; (p = memmem(p, len - (size_t)(p - b), needle, strlen(needle)));
+		/* A mailbox holds references: read it through the store. */
+		struct ccp_ccm_buf b;
+		char err[512];
+		ccp_ccm_buf_init(&b);
+		CHECK(ccp_po_mailbox_read(po, de->d_name, &b, err, sizeof(err)) == 0);
+		for (char *p = b.data; p && (p = memmem(p, b.len - (size_t)(p - b.data), needle,
+							 strlen(needle)));
 		     p++)
 			hits++;
-		free(b);
+		ccp_ccm_buf_free(&b);
 	}
 	closedir(d);
 	return hits;
