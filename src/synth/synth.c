@@ -25,6 +25,9 @@
  * pollers close together in time, as the load promises, instead of one
  * poller running a whole time slice ahead of a descheduled peer. */
 #define SKEW_CHUNKS 8u
+/* A poller signals its `moved` event every this many chunks: a peer that
+ * waits for it then has that much room before it must wait again. */
+#define SKEW_WAKE_CHUNKS (SKEW_CHUNKS / 2)
 #define KEY_MAX 48u
 #define KEY_PREFIX "1764288000.M"
 #define KEY_PREFIX_LEN 12u
@@ -52,6 +55,9 @@ struct poller_state {
 	unsigned rot;      /* (message index at pos) % P */
 	bool at_start;     /* the chunk's rate and skew checks are still due */
 	unsigned id;       /* this poller's number */
+	/* Signalled every SKEW_WAKE_CHUNKS chunks and when the poller
+	 * finishes: what a peer that ran too far ahead of it sleeps on. */
+	struct ccp_event moved;
 	uint64_t stale;
 	uint64_t emitted;
 	/* Messages below this index have had every notification of this
@@ -70,9 +76,6 @@ struct synth {
 	_Atomic uint8_t *acked;         /* acknowledged per message (ack) */
 	_Atomic uint64_t corrupted;
 	struct poller_state **ps;
-	/* Signalled whenever a poller moves to its next chunk or finishes:
-	 * what a poller that ran too far ahead sleeps on. */
-	struct ccp_event progress;
 };
 
 /* ---- keys ------------------------------------------------------------ */
@@ -110,16 +113,21 @@ static inline uint8_t payload_byte(uint64_t idx)
 
 /* ---- source ---------------------------------------------------------- */
 
-/* True when chunk c would put this poller too far ahead of a peer. */
-static bool too_far_ahead(const struct synth *s, unsigned self, uint64_t c)
+/* A peer that chunk c would put this poller too far ahead of, or -1. */
+static int laggard(const struct synth *s, unsigned self, uint64_t c)
 {
 	if (c < SKEW_CHUNKS)
-		return false;
+		return -1;
 	for (unsigned p = 0; p < s->P; p++)
 		if (p != self && atomic_load_explicit(&s->ps[p]->at_chunk, memory_order_relaxed) <
 				 c - SKEW_CHUNKS)
-			return true;
-	return false;
+			return (int)p;
+	return -1;
+}
+
+static bool too_far_ahead(const struct synth *s, unsigned self, uint64_t c)
+{
+	return laggard(s, self, c) >= 0;
 }
 
 /* Copy j of message i goes to poller (i + j) % P: this poller's first copy
@@ -146,7 +154,8 @@ static bool next_chunk(struct synth *s, struct poller_state *st)
 	atomic_store_explicit(&st->at_chunk, st->chunk, memory_order_relaxed);
 	/* A full barrier: a peer that snapshots the event after this sees the
 	 * new chunk, one that snapshotted before is woken. */
-	ccp_event_signal(&s->progress, 1);
+	if (st->chunk % SKEW_WAKE_CHUNKS == 0)
+		ccp_event_signal(&st->moved, 1);
 	start_chunk(s, st);
 	st->done_upto = st->chunk * CHUNK < s->limit ? st->chunk * CHUNK : s->limit;
 	if (st->chunk * CHUNK >= s->limit)
@@ -169,7 +178,7 @@ static void finish(struct synth *s, struct poller_state *st)
 {
 	st->finished = true;
 	atomic_store_explicit(&st->at_chunk, UINT64_MAX / 2, memory_order_relaxed);
-	ccp_event_signal(&s->progress, 1);
+	ccp_event_signal(&st->moved, 1);
 }
 
 static int synth_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsigned max)
@@ -241,16 +250,23 @@ static void synth_wait(void *ctx, unsigned poller, uint64_t deadline_ns)
 {
 	struct synth *s = ctx;
 	struct poller_state *st = s->ps[poller];
-	if (too_far_ahead(s, poller, st->chunk)) {
-		/* Sleep until a peer moves on.  Yielding instead cost a sixth of
-		 * the pump's CPU in system calls and switches when the peer we
-		 * wait for was off-CPU for a time slice.  The check after the
-		 * snapshot closes the race with a signal just before it. */
-		uint32_t snap = ccp_event_snapshot(&s->progress);
-		if (!too_far_ahead(s, poller, st->chunk))
+	int lag = laggard(s, poller, st->chunk);
+	if (lag >= 0) {
+		/* Sleep until that peer moves on.  Yielding instead cost a sixth
+		 * of the pump's CPU in system calls and switches when the peer
+		 * was off-CPU for a time slice; one event for all pollers woke
+		 * every sleeper at every chunk (with 8 pollers on 2 CPUs, half
+		 * the rate).  Each poller has its own event, signalled every
+		 * SKEW_WAKE_CHUNKS, so only its waiters wake, with room to run.
+		 * The check after the snapshot closes the race with a signal
+		 * just before it. */
+		struct poller_state *peer = s->ps[lag];
+		uint32_t snap = ccp_event_snapshot(&peer->moved);
+		if (atomic_load_explicit(&peer->at_chunk, memory_order_relaxed) >=
+		    st->chunk - SKEW_CHUNKS)
 			return;
 		unsigned idle = CCP_WAIT_BLOCK_YIELDS; /* no yields first */
-		ccp_wait_step(CCP_WAIT_BLOCK, &s->progress, snap, deadline_ns, &idle);
+		ccp_wait_step(CCP_WAIT_BLOCK, &peer->moved, snap, deadline_ns, &idle);
 		return;
 	}
 	uint64_t due = s->cfg->rate ? chunk_due(s, st->chunk) : 0;
@@ -392,13 +408,13 @@ int ccp_synth_run(const struct ccp_synth_config *cfg, struct ccp_synth_report *r
 	if (pump == NULL)
 		goto out;
 
-	ccp_event_init(&s.progress);
 	s.ps = ccp_calloc(s.P, sizeof(*s.ps));
 	for (unsigned i = 0; i < s.P; i++) {
 		size_t sz = sizeof(struct poller_state) + (size_t)pcfg.notes_per_poll * KEY_MAX;
 		s.ps[i] = ccp_aligned_alloc(CCP_CACHE_GUARD, sz);
 		memset(s.ps[i], 0, sz);
 		s.ps[i]->id = i;
+		ccp_event_init(&s.ps[i]->moved);
 		start_chunk(&s, s.ps[i]);
 	}
 
