@@ -67,4 +67,12 @@ echo "naive mode: $dups duplicates in 200000 messages (exit $rc)"
 # A duration run stops by itself and still accounts for every message.
 json=$("$bin" bench --duration 0.5 --json --no-progress) || fail "duration run not exactly once"
 printf '%s' "$json" | grep -q '"lost":0,' || fail "duration run lost messages: $json"
+# ccpump-bench (the bench-only front end a static build carries to other
+# machines) runs the same command, and knows no other.
+if [ -n "${2:-}" ]; then
+	"$2" bench --messages 100000 --pollers 3 --dup-factor 4 --no-progress >/dev/null ||
+		fail "ccpump-bench bench was not exactly once"
+	bin="$2"
+	expect_usage "unknown command" relay --spool x
+fi
 echo "test_cli_bench: ok"

@@ -1,5 +1,10 @@
 /*
  * main.c: ccpump's front end.  It picks the subcommand and nothing else.
+ *
+ * Built a second time with CCPUMP_CLI_BENCH_ONLY as `ccpump-bench`, which
+ * knows only `bench`: it links the engine and the synthetic source and
+ * nothing of GMime, so it can be linked statically and carried to a machine
+ * without the packages (docs/performance.md).
  */
 #include <stdio.h>
 #include <string.h>
@@ -14,12 +19,14 @@ struct command {
 
 static const struct command commands[] = {
 	{ "bench", ccp_cmd_bench, "measure the exactly-once pump under a synthetic load" },
+#ifndef CCPUMP_CLI_BENCH_ONLY
 	{ "convert", ccp_cmd_convert, "convert RFC 5322 messages to a cc:Mail Import file" },
 	{ "import", ccp_cmd_import, "import .ccm files into a post office (IMPORT.EXE's exit codes)" },
 	{ "po", ccp_cmd_po, "make a post office (po init) or count its deliveries (po stats)" },
 	{ "relay", ccp_cmd_relay, "relay a Maildir spool into the post office, exactly once" },
 	{ "queue", ccp_cmd_queue, "show what waits, is deferred or went to Bad, by age" },
 	{ "demo", ccp_cmd_demo, "make a demo spool and relay it into a fresh post office" },
+#endif
 	{ NULL, NULL, NULL },
 };
 
