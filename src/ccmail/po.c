@@ -44,6 +44,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,7 @@
 #include "ccpump/alloc.h"
 #include "ccpump/ccm.h"
 #include "ccpump/log.h"
+#include "ccpump/parallel.h"
 
 #define PO_MAGIC "ccpump-po 2"
 #define PO_MAGIC_V1 "ccpump-po 1"
@@ -350,6 +352,47 @@ static int open_po_dir(const char *dir, int *dirfd, struct po_conf *conf, char *
 static int sync_fd(int fd, bool on)
 {
 	return on ? fsync(fd) : 0;
+}
+
+/*
+ * Syncs fds[0..n), several at once (ccp_parallel_each).  An import touches
+ * tens of mailboxes and each fsync waits on the device for most of its
+ * time; the syncs are independent of one another (all of them only have to
+ * finish before the commit), so their waits can overlap.  Returns 0, or -1
+ * with errno of a failed sync (the others still run: the caller undoes the
+ * import either way).
+ */
+#define SYNC_WORKERS 8      /* besides the caller */
+#define SYNC_PER_WORKER 4   /* files per thread, at least */
+
+struct sync_job {
+	const int *fds;
+	_Atomic int err; /* the first failure's errno; read after the joins */
+};
+
+static void sync_index(void *ctx, size_t i)
+{
+	struct sync_job *j = ctx;
+	if (fsync(j->fds[i]) != 0) {
+		int zero = 0;
+		atomic_compare_exchange_strong_explicit(&j->err, &zero, errno, memory_order_relaxed,
+							memory_order_relaxed);
+	}
+}
+
+static int sync_all(const int *fds, size_t n, bool on)
+{
+	if (!on || n == 0)
+		return 0;
+	struct sync_job j = { .fds = fds };
+	atomic_init(&j.err, 0);
+	ccp_parallel_each(n, SYNC_PER_WORKER, SYNC_WORKERS, sync_index, &j);
+	int e = atomic_load_explicit(&j.err, memory_order_relaxed);
+	if (e) {
+		errno = e;
+		return -1;
+	}
+	return 0;
 }
 
 int ccp_po_init(const char *dir, const struct ccp_po_init_opts *o, char *err, size_t cap)
@@ -1065,26 +1108,38 @@ static int commit(struct ccp_po *po, struct plan *plan, char *err, size_t cap)
 	}
 	if (po->o.fault.crash == CCP_PO_CRASH_STORE)
 		goto crash;
-	/* One reference line per delivery, one write per mailbox. */
+	/* One reference line per delivery, one write per mailbox; then every
+	 * mailbox synced, all at once (sync_all), before the commit. */
 	long long base = sold < 0 ? 0 : sold;
-	for (size_t i = 0; i < plan->n;) {
+	int *mfds = ccp_malloc((plan->n ? plan->n : 1) * sizeof(*mfds));
+	size_t nm = 0;
+	bool wrote = true;
+	for (size_t i = 0; i < plan->n && wrote;) {
 		int fd = openat(po->mboxfd, plan->d[i].mbox,
 				O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
-		if (fd < 0)
-			goto undo;
+		if (fd < 0) {
+			wrote = false;
+			break;
+		}
+		mfds[nm++] = fd;
 		size_t k = i;
 		ccp_ccm_buf_reset(&po->tmp);
 		for (; k < plan->n && strcmp(plan->d[k].mbox, plan->d[i].mbox) == 0; k++)
 			ccp_ccm_buf_printf(&po->tmp, "%s %lld %zu %.*s\n", sname,
 					   base + (long long)plan->d[k].off, plan->d[k].len,
 					   (int)plan->d[k].keylen, po->keys.data + plan->d[k].keyoff);
-		if (write_all(fd, po->tmp.data, po->tmp.len) != 0 || sync_fd(fd, s) != 0) {
-			close(fd);
-			goto undo;
-		}
-		close(fd);
+		wrote = write_all(fd, po->tmp.data, po->tmp.len) == 0;
 		i = k;
 	}
+	if (wrote)
+		wrote = sync_all(mfds, nm, s) == 0;
+	int werr = errno;
+	for (size_t i = 0; i < nm; i++)
+		close(mfds[i]);
+	ccp_free(mfds);
+	errno = werr;
+	if (!wrote)
+		goto undo;
 	if (created && sync_fd(po->mboxfd, s) != 0)
 		goto undo;
 	if (po->o.fault.crash == CCP_PO_CRASH_MAILBOXES)

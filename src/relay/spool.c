@@ -18,7 +18,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -30,6 +29,7 @@
 #include "ccpump/clock.h"
 #include "ccpump/counter.h"
 #include "ccpump/log.h"
+#include "ccpump/parallel.h"
 #include "relay/fsutil.h"
 
 #define EVBUF (64 * (sizeof(struct inotify_event) + NAME_MAX + 1))
@@ -486,44 +486,28 @@ static void spool_ack(void *ctx, unsigned dispatcher, struct ccp_msg *m, enum cc
  * one thread removing a thousand files spends most of its time asleep;
  * a few threads overlap those waits (30,000 files: 3.0 s from one thread,
  * 1.3 s from four, 0.8 s from sixteen on the test machine).  The workers
- * live for one burst: creating them costs microseconds, a burst tens of
- * milliseconds.
+ * run from ccp_parallel_each().
  */
 #define ACK_WORKERS 8        /* besides the dispatcher itself */
-#define ACK_PER_WORKER 32    /* files per extra thread, at least */
+#define ACK_PER_WORKER 32    /* files per thread, at least */
 
 struct ack_job {
 	struct ccp_spool *s;
 	struct ccp_msg *const *msgs;
 	const enum ccp_msg_state *outcomes;
-	unsigned n;
-	/* Relaxed: the fetch-add alone hands out each index once; the job was
-	 * written before pthread_create and is read back after pthread_join. */
-	_Atomic unsigned next;
 };
 
-static void *ack_worker(void *arg)
+static void ack_index(void *ctx, size_t i)
 {
-	struct ack_job *j = arg;
-	unsigned i;
-	while ((i = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < j->n)
-		ack_one(j->s, j->msgs[i], j->outcomes[i]);
-	return NULL;
+	struct ack_job *j = ctx;
+	ack_one(j->s, j->msgs[i], j->outcomes[i]);
 }
 
 static void spool_ack_burst(void *ctx, unsigned dispatcher, struct ccp_msg *const *msgs,
 			    const enum ccp_msg_state *outcomes, unsigned n)
 {
-	struct ack_job j = { .s = ctx, .msgs = msgs, .outcomes = outcomes, .n = n };
-	pthread_t tid[ACK_WORKERS];
-	unsigned want = n / ACK_PER_WORKER, k = 0;
-	if (want > ACK_WORKERS)
-		want = ACK_WORKERS;
-	while (k < want && pthread_create(&tid[k], NULL, ack_worker, &j) == 0)
-		k++; /* a thread that cannot start leaves its share to the others */
-	ack_worker(&j);
-	for (unsigned i = 0; i < k; i++)
-		pthread_join(tid[i], NULL);
+	struct ack_job j = { .s = ctx, .msgs = msgs, .outcomes = outcomes };
+	ccp_parallel_each(n, ACK_PER_WORKER, ACK_WORKERS, ack_index, &j);
 }
 
 static const struct ccp_source_ops spool_ops = {
