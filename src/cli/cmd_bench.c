@@ -25,25 +25,19 @@ static void usage(FILE *out, const struct ccp_synth_config *d)
 		"off every delivery.  Exit status 0: exactly once; 3: duplicates or losses;\n"
 		"2: bad flag.\n\n"
 		"  --mode lockfree|mutex|naive  claim by CAS, by one lock, or the 1998 race (%s)\n"
-		"  --pollers N          notification poller threads (%u)\n"
-		"  --dispatchers N      dispatcher threads (%u)\n"
 		"  --messages N         distinct messages (%llu; with --duration, an upper bound)\n"
 		"  --duration SECONDS   notify for this long instead of a fixed count (off)\n"
 		"  --dup-factor K       notifications per message, 1..64 (%u)\n"
-		"  --ring-size N        ring slots, a power of two (%llu)\n"
-		"  --batch N            messages per dispatch (%u)\n"
-		"  --wait spin|yield|block  how idle threads wait (%s)\n"
 		"  --payload BYTES      bytes carried and verified per message (%zu)\n"
 		"  --rate N             messages per second to notify, 0 = unlimited (%llu)\n"
 		"  --notes-per-poll N   notifications per poll (%u)\n"
-		"  --pin                pin threads to CPUs round-robin (off)\n"
 		"  --json               print the report as one JSON object\n"
 		"  --progress / --no-progress  live progress line (on when stderr is a terminal)\n"
-		"  --help               this text\n",
-		ccp_claim_mode_name(p->mode), p->pollers, p->dispatchers,
-		(unsigned long long)d->messages, d->dup_factor, (unsigned long long)p->ring_size,
-		p->batch, ccp_wait_name(p->wait), d->payload, (unsigned long long)d->rate,
-		p->notes_per_poll);
+		"  --help               this text\n"
+		"The engine's tuning flags:\n",
+		ccp_claim_mode_name(p->mode), (unsigned long long)d->messages, d->dup_factor,
+		d->payload, (unsigned long long)d->rate, p->notes_per_poll);
+	ccp_opt_pump_help(out, p);
 }
 
 static void on_signal(int sig)
@@ -54,27 +48,21 @@ static void on_signal(int sig)
 
 int ccp_cmd_bench(int argc, char **argv)
 {
-	enum { O_MODE = 256, O_POLLERS, O_DISPATCHERS, O_MESSAGES, O_DURATION, O_DUP, O_RING,
-	       O_BATCH, O_WAIT, O_PAYLOAD, O_RATE, O_NOTES, O_PIN, O_JSON, O_PROGRESS,
-	       O_NO_PROGRESS, O_HELP };
+	enum { O_MODE = 256, O_MESSAGES, O_DURATION, O_DUP, O_PAYLOAD, O_RATE, O_NOTES, O_JSON,
+	       O_PROGRESS, O_NO_PROGRESS, O_HELP };
 	static const struct option longopts[] = {
 		{ "mode", required_argument, NULL, O_MODE },
-		{ "pollers", required_argument, NULL, O_POLLERS },
-		{ "dispatchers", required_argument, NULL, O_DISPATCHERS },
 		{ "messages", required_argument, NULL, O_MESSAGES },
 		{ "duration", required_argument, NULL, O_DURATION },
 		{ "dup-factor", required_argument, NULL, O_DUP },
-		{ "ring-size", required_argument, NULL, O_RING },
-		{ "batch", required_argument, NULL, O_BATCH },
-		{ "wait", required_argument, NULL, O_WAIT },
 		{ "payload", required_argument, NULL, O_PAYLOAD },
 		{ "rate", required_argument, NULL, O_RATE },
 		{ "notes-per-poll", required_argument, NULL, O_NOTES },
-		{ "pin", no_argument, NULL, O_PIN },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "progress", no_argument, NULL, O_PROGRESS },
 		{ "no-progress", no_argument, NULL, O_NO_PROGRESS },
 		{ "help", no_argument, NULL, O_HELP },
+		CCP_PUMP_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ccp_synth_config cfg;
@@ -91,6 +79,11 @@ int ccp_cmd_bench(int argc, char **argv)
 		if (c == -1)
 			break;
 		const char *flag = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+		int pr = ccp_opt_pump("bench", c, optarg, &cfg.pump);
+		if (pr < 0)
+			return CCP_EXIT_USAGE;
+		if (pr == 0)
+			continue;
 		switch (c) {
 		case O_MODE:
 			if (ccp_claim_mode_parse(optarg, &cfg.pump.mode) != 0) {
@@ -98,15 +91,6 @@ int ccp_cmd_bench(int argc, char **argv)
 					optarg);
 				return CCP_EXIT_USAGE;
 			}
-			break;
-		case O_POLLERS:
-			if (ccp_opt_unsigned("bench", "--pollers", optarg, 1, 1024, &cfg.pump.pollers))
-				return CCP_EXIT_USAGE;
-			break;
-		case O_DISPATCHERS:
-			if (ccp_opt_unsigned("bench", "--dispatchers", optarg, 1, 1024,
-					     &cfg.pump.dispatchers))
-				return CCP_EXIT_USAGE;
 			break;
 		case O_MESSAGES:
 			if (ccp_opt_u64("bench", "--messages", optarg, 1, 1ull << 34, &cfg.messages))
@@ -120,18 +104,6 @@ int ccp_cmd_bench(int argc, char **argv)
 			break;
 		case O_DUP:
 			if (ccp_opt_unsigned("bench", "--dup-factor", optarg, 1, 64, &cfg.dup_factor))
-				return CCP_EXIT_USAGE;
-			break;
-		case O_RING:
-			if (ccp_opt_pow2("bench", "--ring-size", optarg, 2, 1ull << 30, &cfg.pump.ring_size))
-				return CCP_EXIT_USAGE;
-			break;
-		case O_BATCH:
-			if (ccp_opt_unsigned("bench", "--batch", optarg, 1, 65536, &cfg.pump.batch))
-				return CCP_EXIT_USAGE;
-			break;
-		case O_WAIT:
-			if (ccp_opt_wait("bench", optarg, &cfg.pump.wait))
 				return CCP_EXIT_USAGE;
 			break;
 		case O_PAYLOAD:
@@ -148,7 +120,6 @@ int ccp_cmd_bench(int argc, char **argv)
 					     &cfg.pump.notes_per_poll))
 				return CCP_EXIT_USAGE;
 			break;
-		case O_PIN: cfg.pump.pin = true; break;
 		case O_JSON: json = true; break;
 		case O_PROGRESS: progress = 1; break;
 		case O_NO_PROGRESS: progress = 0; break;

@@ -25,16 +25,15 @@
 
 int ccp_cmd_demo(int argc, char **argv)
 {
-	enum { O_DIR = 256, O_MESSAGES, O_DISP, O_BATCH, O_NOSYNC, O_MAXBODY, O_GENONLY, O_HELP };
+	enum { O_DIR = 256, O_MESSAGES, O_NOSYNC, O_MAXBODY, O_GENONLY, O_HELP };
 	static const struct option lo[] = {
 		{ "dir", required_argument, NULL, O_DIR },
 		{ "messages", required_argument, NULL, O_MESSAGES },
-		{ "dispatchers", required_argument, NULL, O_DISP },
-		{ "batch", required_argument, NULL, O_BATCH },
 		{ "no-sync", no_argument, NULL, O_NOSYNC },
 		{ "max-body", required_argument, NULL, O_MAXBODY },
 		{ "spool-only", no_argument, NULL, O_GENONLY },
 		{ "help", no_argument, NULL, O_HELP },
+		CCP_PUMP_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ccp_relay_config cfg;
@@ -51,19 +50,15 @@ int ccp_cmd_demo(int argc, char **argv)
 		int c = getopt_long(argc, argv, "", lo, NULL);
 		if (c == -1)
 			break;
+		int pr = ccp_opt_pump("demo", c, optarg, &cfg.pump);
+		if (pr < 0)
+			return CCP_EXIT_USAGE;
+		if (pr == 0)
+			continue;
 		switch (c) {
 		case O_DIR: dir = optarg; break;
 		case O_MESSAGES:
 			if (ccp_opt_u64("demo", "--messages", optarg, 1, 100000000, &messages))
-				return CCP_EXIT_USAGE;
-			break;
-		case O_DISP:
-			if (ccp_opt_unsigned("demo", "--dispatchers", optarg, 1, 256,
-					     &cfg.pump.dispatchers))
-				return CCP_EXIT_USAGE;
-			break;
-		case O_BATCH:
-			if (ccp_opt_unsigned("demo", "--batch", optarg, 1, 65536, &cfg.pump.batch))
 				return CCP_EXIT_USAGE;
 			break;
 		case O_NOSYNC: cfg.sync = false; break;
@@ -73,14 +68,16 @@ int ccp_cmd_demo(int argc, char **argv)
 			break;
 		case O_GENONLY: spool_only = true; break;
 		case O_HELP:
-			printf("usage: ccpump demo [--dir DIR] [--messages N] [--dispatchers N] [--batch N]\n"
-			       "                   [--no-sync] [--max-body BYTES] [--spool-only]\n"
+			printf("usage: ccpump demo [--dir DIR] [--messages N] [--no-sync]\n"
+			       "                   [--max-body BYTES] [--spool-only] [TUNING]\n"
 			       "Makes a demo spool of N realistic messages (%llu) in DIR (%s, which must\n"
 			       "not exist yet), relays it into a fresh post office with the relay's\n"
 			       "defaults, and prints the throughput and the exactly-once check.\n"
 			       "--max-body caps each message's text (under 1024: plain text only);\n"
-			       "--spool-only makes DIR/spool and a post office DIR/po, and stops.\n",
+			       "--spool-only makes DIR/spool and a post office DIR/po, and stops.\n"
+			       "TUNING, the engine's flags, as for ccpump relay:\n",
 			       (unsigned long long)messages, dir);
+			ccp_opt_pump_help(stdout, &cfg.pump);
 			return 0;
 		default:
 			fprintf(stderr, "ccpump demo: unknown option or missing value '%s'\n",

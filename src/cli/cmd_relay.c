@@ -54,11 +54,6 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		"  --store DIR            the connector store: Submit/, Import/, Bad/, Quarantine/\n"
 		"  --po DIR               the built-in post office (made by 'ccpump po init')\n"
 		"  --import-cmd CMD       run CMD FILE.ccm instead; IMPORT's exit codes\n"
-		"  --pollers N            spool pollers (%u)\n"
-		"  --dispatchers N        dispatchers, each converting and importing (%u)\n"
-		"  --batch N              messages per .ccm and import (%u)\n"
-		"  --ring-size N          claimed messages waiting for a dispatcher (%llu)\n"
-		"  --wait spin|yield|block  how idle threads wait (%s)\n"
 		"  --rescan-interval SEC  rescan new/ this often (%.0f)\n"
 		"  --retry-min SEC        first retry after a failed import (%.0f)\n"
 		"  --retry-max SEC        longest retry delay (%.0f)\n"
@@ -73,13 +68,14 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		"  --site NAME            the cc:Mail site of foreign addresses (%s)\n"
 		"  --map FILE             address mapping file (docs/ccmail-format.md)\n"
 		"  --max-message-size N   larger spool files go to Bad (%llu bytes)\n"
-		"  --help                 this text\n",
-		d->pump.pollers, d->pump.dispatchers, d->pump.batch,
-		(unsigned long long)d->pump.ring_size, ccp_wait_name(d->pump.wait),
+		"  --help                 this text\n"
+		"The engine's tuning flags (pollers scan the spool; each dispatcher converts\n"
+		"and imports batches of --batch messages, one .ccm each):\n",
 		(double)d->rescan_interval_ns / 1e9, (double)d->pump.retry_min_ns / 1e9,
 		(double)d->pump.retry_max_ns / 1e9, d->pump.max_attempts,
 		(double)d->pump.max_age_ns / 1e9, (double)d->stats_interval_ns / 1e9,
 		d->convert.site ? d->convert.site : "", (unsigned long long)d->max_message_bytes);
+	ccp_opt_pump_help(out, &d->pump);
 }
 
 static int seconds_ns(const char *flag, const char *val, double min, uint64_t *out)
@@ -93,19 +89,13 @@ static int seconds_ns(const char *flag, const char *val, double min, uint64_t *o
 
 int ccp_cmd_relay(int argc, char **argv)
 {
-	enum { O_SPOOL = 256, O_STORE, O_PO, O_CMD, O_POLLERS, O_DISP, O_BATCH, O_RING, O_WAIT,
-	       O_RESCAN, O_RMIN, O_RMAX, O_MAXATT, O_MAXAGE, O_PROFILE, O_KEEP, O_ONCE, O_NOSYNC,
+	enum { O_SPOOL = 256, O_STORE, O_PO, O_CMD, O_RESCAN, O_RMIN, O_RMAX, O_MAXATT, O_MAXAGE, O_PROFILE, O_KEEP, O_ONCE, O_NOSYNC,
 	       O_STATS, O_LOG, O_SITE, O_MAP, O_MAXSIZE, O_HELP };
 	static const struct option lo[] = {
 		{ "spool", required_argument, NULL, O_SPOOL },
 		{ "store", required_argument, NULL, O_STORE },
 		{ "po", required_argument, NULL, O_PO },
 		{ "import-cmd", required_argument, NULL, O_CMD },
-		{ "pollers", required_argument, NULL, O_POLLERS },
-		{ "dispatchers", required_argument, NULL, O_DISP },
-		{ "batch", required_argument, NULL, O_BATCH },
-		{ "ring-size", required_argument, NULL, O_RING },
-		{ "wait", required_argument, NULL, O_WAIT },
 		{ "rescan-interval", required_argument, NULL, O_RESCAN },
 		{ "retry-min", required_argument, NULL, O_RMIN },
 		{ "retry-max", required_argument, NULL, O_RMAX },
@@ -121,6 +111,7 @@ int ccp_cmd_relay(int argc, char **argv)
 		{ "map", required_argument, NULL, O_MAP },
 		{ "max-message-size", required_argument, NULL, O_MAXSIZE },
 		{ "help", no_argument, NULL, O_HELP },
+		CCP_PUMP_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ccp_relay_config cfg;
@@ -137,32 +128,16 @@ int ccp_cmd_relay(int argc, char **argv)
 		if (c == -1)
 			break;
 		const char *flag = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+		int pr = ccp_opt_pump("relay", c, optarg, &cfg.pump);
+		if (pr < 0)
+			goto out;
+		if (pr == 0)
+			continue;
 		switch (c) {
 		case O_SPOOL: cfg.spool = optarg; break;
 		case O_STORE: cfg.store = optarg; break;
 		case O_PO: cfg.po = optarg; break;
 		case O_CMD: cfg.import_cmd = optarg; break;
-		case O_POLLERS:
-			if (ccp_opt_unsigned("relay", "--pollers", optarg, 1, 256, &cfg.pump.pollers))
-				goto out;
-			break;
-		case O_DISP:
-			if (ccp_opt_unsigned("relay", "--dispatchers", optarg, 1, 256,
-					     &cfg.pump.dispatchers))
-				goto out;
-			break;
-		case O_BATCH:
-			if (ccp_opt_unsigned("relay", "--batch", optarg, 1, 65536, &cfg.pump.batch))
-				goto out;
-			break;
-		case O_RING:
-			if (ccp_opt_pow2("relay", "--ring-size", optarg, 2, 1ull << 24, &cfg.pump.ring_size))
-				goto out;
-			break;
-		case O_WAIT:
-			if (ccp_opt_wait("relay", optarg, &cfg.pump.wait))
-				goto out;
-			break;
 		case O_RESCAN:
 			if (seconds_ns("--rescan-interval", optarg, 0.01, &cfg.rescan_interval_ns))
 				goto out;

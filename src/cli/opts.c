@@ -72,3 +72,36 @@ int ccp_opt_wait(const char *cmd, const char *val, enum ccp_wait_kind *out)
 	fprintf(stderr, "ccpump %s: --wait: '%s' is not spin, yield or block\n", cmd, val);
 	return -1;
 }
+
+int ccp_opt_pump(const char *cmd, int c, const char *val, struct ccp_pump_config *p)
+{
+	switch (c) {
+	case CCP_OPT_POLLERS:
+		return ccp_opt_unsigned(cmd, "--pollers", val, 1, 1024, &p->pollers);
+	case CCP_OPT_DISPATCHERS:
+		return ccp_opt_unsigned(cmd, "--dispatchers", val, 1, 1024, &p->dispatchers);
+	case CCP_OPT_RING:
+		return ccp_opt_pow2(cmd, "--ring-size", val, 2, 1ull << 30, &p->ring_size);
+	case CCP_OPT_BATCH:
+		return ccp_opt_unsigned(cmd, "--batch", val, 1, 65536, &p->batch);
+	case CCP_OPT_WAIT:
+		return ccp_opt_wait(cmd, val, &p->wait);
+	case CCP_OPT_PIN:
+		p->pin = true;
+		return 0;
+	}
+	return 1;
+}
+
+void ccp_opt_pump_help(FILE *out, const struct ccp_pump_config *p)
+{
+	fprintf(out,
+		"  --pollers N            poller threads, 1..1024 (%u)\n"
+		"  --dispatchers N        dispatcher threads, 1..1024 (%u)\n"
+		"  --ring-size N          ring slots, a power of two (%llu)\n"
+		"  --batch N              messages per dispatch, 1..65536 (%u)\n"
+		"  --wait spin|yield|block  how idle threads wait (%s)\n"
+		"  --pin                  pin threads to CPUs round-robin (%s)\n",
+		p->pollers, p->dispatchers, (unsigned long long)p->ring_size, p->batch,
+		ccp_wait_name(p->wait), p->pin ? "on" : "off");
+}

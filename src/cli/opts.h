@@ -6,8 +6,11 @@
 #ifndef CCPUMP_CLI_OPTS_H
 #define CCPUMP_CLI_OPTS_H
 
+#include <getopt.h>
 #include <stdint.h>
+#include <stdio.h>
 
+#include "ccpump/pump.h"
 #include "ccpump/wait.h"
 
 int ccp_opt_u64(const char *cmd, const char *flag, const char *val, uint64_t min, uint64_t max,
@@ -22,5 +25,36 @@ int ccp_opt_pow2(const char *cmd, const char *flag, const char *val, uint64_t mi
 		 uint64_t *out);
 /* spin, yield or block. */
 int ccp_opt_wait(const char *cmd, const char *val, enum ccp_wait_kind *out);
+
+/*
+ * The engine's tuning flags, one spelling, one set of bounds (the pump's own,
+ * ccp_pump_create()) and one help text for every command that runs a pump.
+ * A command lists CCP_PUMP_OPTIONS in its getopt_long table and hands every
+ * option getopt returns to ccp_opt_pump() before its own switch.
+ */
+enum ccp_pump_opt {
+	CCP_OPT_POLLERS = 0x1000,
+	CCP_OPT_DISPATCHERS,
+	CCP_OPT_RING,
+	CCP_OPT_BATCH,
+	CCP_OPT_WAIT,
+	CCP_OPT_PIN,
+};
+
+#define CCP_PUMP_OPTIONS                                                    \
+	{ "pollers", required_argument, NULL, CCP_OPT_POLLERS },            \
+	{ "dispatchers", required_argument, NULL, CCP_OPT_DISPATCHERS },    \
+	{ "ring-size", required_argument, NULL, CCP_OPT_RING },             \
+	{ "batch", required_argument, NULL, CCP_OPT_BATCH },                \
+	{ "wait", required_argument, NULL, CCP_OPT_WAIT },                  \
+	{ "pin", no_argument, NULL, CCP_OPT_PIN }
+
+/* Applies option c with value val to p.  Returns 0 when c is a pump flag
+ * and val is good, -1 when val is bad (one line printed), 1 when c is not
+ * a pump flag. */
+int ccp_opt_pump(const char *cmd, int c, const char *val, struct ccp_pump_config *p);
+
+/* The help lines of the pump flags, with p's values as the defaults. */
+void ccp_opt_pump_help(FILE *out, const struct ccp_pump_config *p);
 
 #endif

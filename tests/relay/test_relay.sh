@@ -55,7 +55,7 @@ wait_empty() { # wait_empty SPOOL SECONDS
 
 # ---- 1. racing notifications -------------------------------------------
 d=$(fresh race)
-"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --pollers 4 --dispatchers 3 \
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --pollers 4 --dispatchers 3 --pin \
 	--batch 16 --rescan-interval 0.05 --stats-interval 0.5 --log "$d/log" &
 pid=$!
 for b in 0 1 2 3 4 5 6 7 8 9; do gen "$d/spool" $((b * 150)) 150; sleep 0.05; done
