@@ -516,21 +516,28 @@ static void decode_part(struct ccp_convert *c, GMimePart *part)
 static void crlf_lines(struct ccp_ccm_buf *out, const char *s, size_t n)
 {
 	ccp_ccm_buf_reset(out);
-	ccp_ccm_buf_reserve(out, n + n / 16 + 2);
+	/* The worst case, every octet a lone CR or LF, doubles the text, and
+	 * a final line end may follow: reserved once, then written through a
+	 * local pointer (a call per octet was the converter's largest cost). */
+	ccp_ccm_buf_reserve(out, 2 * n + 2);
+	char *d = out->data;
 	for (size_t i = 0; i < n; i++) {
 		char ch = s[i];
-		if (ch == '\r') {
-			if (i + 1 < n && s[i + 1] == '\n')
+		if (ch == '\r' || ch == '\n') {
+			if (ch == '\r' && i + 1 < n && s[i + 1] == '\n')
 				i++;
-			ccp_ccm_buf_add(out, "\r\n", 2);
-		} else if (ch == '\n') {
-			ccp_ccm_buf_add(out, "\r\n", 2);
+			*d++ = '\r';
+			*d++ = '\n';
 		} else {
-			ccp_ccm_buf_addc(out, ch);
+			*d++ = ch;
 		}
 	}
-	if (out->len && out->data[out->len - 1] != '\n')
-		ccp_ccm_buf_add(out, "\r\n", 2);
+	if (d > out->data && d[-1] != '\n') {
+		*d++ = '\r';
+		*d++ = '\n';
+	}
+	out->len = (size_t)(d - out->data);
+	out->data[out->len] = '\0';
 }
 
 static const char *part_charset(GMimeObject *obj)
