@@ -627,9 +627,10 @@ struct ccp_pump *ccp_pump_create(const struct ccp_pump_config *cfg,
 	p->src_ctx = src_ctx;
 	p->sink = *sink;
 	p->sink_ctx = sink_ctx;
-	/* Live records: the ring, the batches in flight, and the tombstones of a
-	 * few grace periods, which the bound caps; measured, a busy pump sits
-	 * near a third of the bound.  The table grows past this if needed. */
+	/* Live records: the ring, the batches in flight, and the tombstones of
+	 * two grace periods, all capped by the bound.  A floor of half the bound
+	 * keeps chains short up to it (registry.c); the table grows past it if
+	 * needed. */
 	p->reg = ccp_registry_create(p->cfg.max_live_records / 2);
 	if (cfg->mode == CCP_CLAIM_MUTEX) {
 		ccp_lockq_init(&p->lockq, cfg->ring_size);

@@ -133,9 +133,9 @@ static bool too_far_ahead(const struct synth *s, unsigned self, uint64_t c)
 /* Copy j of message i goes to poller (i + j) % P: this poller's first copy
  * of the message at pos is j = (poller - i) mod P, the next ones P apart.
  * Kept incrementally (one division per chunk, not one per copy). */
-static void first_pass(const struct synth *s, struct poller_state *st, unsigned poller)
+static void first_pass(const struct synth *s, struct poller_state *st)
 {
-	unsigned j = poller + s->P - st->rot;
+	unsigned j = st->id + s->P - st->rot;
 	st->pass = j >= s->P ? j - s->P : j;
 }
 
@@ -143,7 +143,7 @@ static void start_chunk(const struct synth *s, struct poller_state *st)
 {
 	st->pos = 0;
 	st->rot = (unsigned)((st->chunk * CHUNK) % s->P);
-	first_pass(s, st, st->id);
+	first_pass(s, st);
 	st->at_start = true;
 }
 
@@ -209,7 +209,7 @@ static int synth_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsign
 		while (st->pass >= s->K && st->pos < CHUNK) {
 			st->pos++;
 			st->rot = st->rot + 1 == s->P ? 0 : st->rot + 1;
-			first_pass(s, st, poller);
+			first_pass(s, st);
 		}
 		if (st->pos >= CHUNK) {
 			if (!next_chunk(s, st)) {
