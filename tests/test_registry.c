@@ -177,10 +177,11 @@ static void test_retire_many(void)
  * little-endian 8-byte words, the last 1-7 bytes zero-extended.  Every
  * length from 0 to 70 at every alignment, so the tail's overlapping load
  * is checked at each shift. */
-static uint64_t hash_reference(const unsigned char *p, size_t len)
+static uint64_t hash_reference(const unsigned char *p, size_t len, uint64_t seed)
 {
 	const uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull;
-	uint64_t h = k0 ^ (uint64_t)len;
+	__uint128_t s = (__uint128_t)seed * k1;
+	uint64_t h = k0 ^ (uint64_t)s ^ (uint64_t)(s >> 64) ^ (uint64_t)len;
 	size_t i = 0;
 	for (; i + 8 <= len; i += 8) {
 		uint64_t w = 0;
@@ -203,8 +204,14 @@ static void test_hash(void)
 	for (unsigned i = 0; i < sizeof(buf); i++)
 		buf[i] = (unsigned char)(i * 37u + 11u);
 	for (size_t off = 0; off < 8; off++)
-		for (size_t len = 0; len <= 70; len++)
-			CHECK_EQ_U64(ccp_hash_bytes(buf + off, len), hash_reference(buf + off, len));
+		for (size_t len = 0; len <= 70; len++) {
+			CHECK_EQ_U64(ccp_hash_bytes(buf + off, len), hash_reference(buf + off, len, 0));
+			uint64_t s = 0x9e3779b97f4a7c15ull * (len + 1);
+			CHECK_EQ_U64(ccp_hash_bytes_seeded(buf + off, len, s),
+				     hash_reference(buf + off, len, s));
+			/* Another seed is another function. */
+			CHECK(ccp_hash_bytes_seeded(buf + off, len, s) != ccp_hash_bytes(buf + off, len));
+		}
 	/* A key and the same key one byte longer or with its last byte
 	 * changed hash apart (the tail is not dropped). */
 	char a[] = "1764288000.M123456P4242.bench";

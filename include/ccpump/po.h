@@ -95,7 +95,17 @@ struct ccp_po_init_opts {
 	const char *users;   /* user directory file to copy in, or NULL: accept all */
 	size_t addr_buffer;  /* Import's address buffer: 4096 (default) or 163840 */
 	bool import8;        /* reject [ ] in Subject as Import 8.3 did (true) */
+	size_t dedup_window; /* delivered pairs remembered at least (CCP_PO_DEDUP_WINDOW) */
 };
+
+/* The index of delivered (key, recipient) pairs keeps at least the last
+ * dedup_window of them and at most twice that, in 32 to 43 octets a pair
+ * fixed at open (fpset.h): 131,072 pairs take 8 MiB.  An import handed in
+ * again skips the pairs still remembered; ccpump's relay hands in again only
+ * what was in flight at a crash (dispatchers x batch messages). */
+#define CCP_PO_DEDUP_WINDOW 131072u
+#define CCP_PO_DEDUP_WINDOW_MIN 1024u
+#define CCP_PO_DEDUP_WINDOW_MAX (1u << 28)
 
 CCP_EXPORT void ccp_po_init_opts_default(struct ccp_po_init_opts *o);
 
@@ -115,6 +125,13 @@ CCP_EXPORT int ccp_po_open(const char *dir, const struct ccp_po_opts *o, struct 
 /* Closes it.  No import may be running on it, or start: the caller ends
  * its users first. */
 CCP_EXPORT void ccp_po_close(struct ccp_po *po);
+/* The index of delivered pairs now. */
+struct ccp_po_index_usage {
+	size_t window; /* po.conf's dedup_window: pairs remembered at least */
+	size_t pairs;  /* pairs remembered now (at most twice the window) */
+	size_t bytes;  /* octets its tables take: fixed at open, whatever the history */
+};
+CCP_EXPORT void ccp_po_index_usage(struct ccp_po *po, struct ccp_po_index_usage *u);
 
 struct ccp_po_result {
 	size_t messages;      /* messages in the input (good and bad) */
@@ -158,6 +175,19 @@ CCP_EXPORT int ccp_po_import_report(struct ccp_po *po, const char *data, size_t 
 				    const char *name, const char *und_path,
 				    struct ccp_po_result *res, ccp_po_report_fn fn, void *arg);
 
+/*
+ * ccp_po_import_report() of DATA, which holds exactly the octets of FILE
+ * in the directory DIRFD, as ccp_ccm_write() wrote them (a relay's batch,
+ * synced when the post office syncs), and which nobody changes afterwards
+ * (the caller may remove it).  The post office keeps the file itself as a
+ * store file, by a hard link, instead of copying its messages (a copy of
+ * DATA where no link can be made).  A message whose sizes did not fit makes
+ * it copy instead, as ccp_po_import_report().  Thread-safe likewise.
+ */
+CCP_EXPORT int ccp_po_import_adopt(struct ccp_po *po, const char *data, size_t len, int dirfd,
+				   const char *file, const char *name, const char *und_path,
+				   struct ccp_po_result *res, ccp_po_report_fn fn, void *arg);
+
 /* Imports the file PATH; the .und file goes beside it (Msg1A2B.ccm ->
  * Msg1A2B.und).  An unreadable input answers 1. */
 CCP_EXPORT int ccp_po_import_file(struct ccp_po *po, const char *path, struct ccp_po_result *res);
@@ -172,6 +202,7 @@ struct ccp_po_stats {
 	uint64_t duplicate_deliveries; /* D lines repeating a (key, recipient): must be 0 */
 	uint64_t skipped_duplicates;   /* S lines */
 	uint64_t undeliverable;        /* U lines */
+	uint64_t dedup_window;         /* po.conf: pairs the import index remembers at least */
 };
 
 /* Counts from delivery.log, after finishing any interrupted import.

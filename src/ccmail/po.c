@@ -32,9 +32,29 @@
  * it names (same import, store synced first) and both are committed together
  * by the log, so a committed reference never points past its store's end.
  *
- * The index is a set of "key<TAB>recipient" strings (escaped as in the log)
- * in an open-addressing hash table: O(1) per pair, rebuilt from the log at
- * open at about a million lines a second.
+ * AN IMPORT OF A WHOLE FILE (ccp_po_import_adopt)
+ * A relay hands in a batch file it wrote and synced and will only remove.
+ * Its messages are then stored by giving the file a second name in store/
+ * (a hard link to a new store number) instead of copying its octets: the
+ * references point into it as they would into an appended store file.
+ * That saves writing and syncing every message again, and the relay's
+ * removal of the batch file frees no blocks.  Where no link can be made
+ * (another file system), the file's octets are copied into the new store
+ * file instead: the same layout either way.  The journal names the new
+ * file as new (-1), so an undo removes it.
+ *
+ * THE INDEX OF DELIVERED PAIRS
+ * The index remembers the fingerprints (fpset.h) of the last delivered
+ * "key<TAB>recipient" strings (escaped as in the log): at least the last
+ * dedup_window of them (po.conf, default CCP_PO_DEDUP_WINDOW), at most
+ * twice that, in memory fixed at open (16 octets a slot, 32 to 43 octets a
+ * pair).  A pair handed in again while remembered is skipped; one older
+ * than the window would be delivered again, and `po stats`, which reads
+ * the whole log, counts it as a duplicate delivery, so it cannot hide.
+ * What can come back is what was in flight at a crash: the relay's
+ * dispatchers times its batch, far inside the window.  The index is
+ * rebuilt at open by reading delivery.log a chunk at a time (memory stays
+ * one chunk however long the log is).
  */
 #include "ccpump/po.h"
 
@@ -56,6 +76,7 @@
 
 #include "ccpump/alloc.h"
 #include "ccpump/ccm.h"
+#include "ccpump/fpset.h"
 #include "ccpump/log.h"
 #include "ccpump/parallel.h"
 
@@ -65,6 +86,7 @@
 #define STORE_ROLL (64ll << 20) /* start a new store file past this size */
 #define JOURNAL "import.journal"
 #define LOG "delivery.log"
+#define LOG_CHUNK (1u << 20) /* delivery.log is read this much at a time */
 
 /* ---- a set of strings -------------------------------------------------------- */
 
@@ -268,6 +290,7 @@ struct po_conf {
 	bool users;
 	size_t addr_buffer;
 	bool import8;
+	size_t dedup_window; /* pairs the index remembers at least */
 };
 
 void ccp_po_init_opts_default(struct ccp_po_init_opts *o)
@@ -275,6 +298,7 @@ void ccp_po_init_opts_default(struct ccp_po_init_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->addr_buffer = CCP_CCM_ADDR_BUFFER_SMALL;
 	o->import8 = true;
+	o->dedup_window = CCP_PO_DEDUP_WINDOW;
 }
 
 void ccp_po_opts_default(struct ccp_po_opts *o)
@@ -306,6 +330,7 @@ static int open_po_dir(const char *dir, int *dirfd, struct po_conf *conf, char *
 	memset(conf, 0, sizeof(*conf));
 	conf->addr_buffer = CCP_CCM_ADDR_BUFFER_SMALL;
 	conf->import8 = true;
+	conf->dedup_window = CCP_PO_DEDUP_WINDOW; /* post offices made before the key */
 	bool magic = false, bad = false, v1 = false;
 	char *save = NULL;
 	for (char *line = strtok_r(b.data ? b.data : (char *)"", "\n", &save); line;
@@ -323,6 +348,8 @@ static int open_po_dir(const char *dir, int *dirfd, struct po_conf *conf, char *
 			conf->import8 = strcmp(v, "yes") == 0;
 		else if (strcmp(k, "addr_buffer") == 0)
 			conf->addr_buffer = strtoul(v, NULL, 10);
+		else if (strcmp(k, "dedup_window") == 0)
+			conf->dedup_window = strtoul(v, NULL, 10);
 		else
 			bad = true;
 	}
@@ -338,6 +365,8 @@ static int open_po_dir(const char *dir, int *dirfd, struct po_conf *conf, char *
 	}
 	struct stat st, ss;
 	if (!magic || bad || conf->addr_buffer < 64 ||
+	    conf->dedup_window < CCP_PO_DEDUP_WINDOW_MIN ||
+	    conf->dedup_window > CCP_PO_DEDUP_WINDOW_MAX ||
 	    fstatat(fd, "mailboxes", &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode) ||
 	    fstatat(fd, STORE, &ss, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(ss.st_mode)) {
 		say(err, cap, "%s: not a post office (po.conf, mailboxes/ or " STORE "/ is damaged)",
@@ -459,8 +488,9 @@ int ccp_po_init(const char *dir, const struct ccp_po_init_opts *o, char *err, si
 	}
 	/* po.conf last, by rename: a directory with po.conf is complete. */
 	ccp_ccm_buf_reset(&b);
-	ccp_ccm_buf_printf(&b, PO_MAGIC "\nusers %s\naddr_buffer %zu\nimport8 %s\n",
-			   o->users ? "yes" : "no", o->addr_buffer, o->import8 ? "yes" : "no");
+	ccp_ccm_buf_printf(&b, PO_MAGIC "\nusers %s\naddr_buffer %zu\nimport8 %s\ndedup_window %zu\n",
+			   o->users ? "yes" : "no", o->addr_buffer, o->import8 ? "yes" : "no",
+			   o->dedup_window);
 	int cfd = openat(fd, "po.conf.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
 	if (cfd < 0 || write_all(cfd, b.data, b.len) != 0 || fsync(cfd) != 0 ||
 	    renameat(fd, "po.conf.tmp", fd, "po.conf") != 0) {
@@ -488,8 +518,8 @@ struct ccp_po {
 	struct ccp_po_opts o;
 	struct po_conf conf;
 	struct sset users;
-	struct sset index;
-	off_t indexed; /* delivery.log octets folded into index */
+	struct ccp_fpwindow index; /* delivered pairs, the last dedup_window at least */
+	off_t indexed;             /* delivery.log octets folded into index */
 	uint64_t rng;
 	/* Scratch kept between imports. */
 	struct ccp_ccm_buf logbuf, und, tmp, tmp2, store, keys;
@@ -541,6 +571,69 @@ int ccp_po_fault_parse(const char *spec, struct ccp_po_fault *f, char *err, size
 	return rc;
 }
 
+/*
+ * Calls fn(ctx, line, len) for every complete line ('\n' not included) of
+ * fd from its offset on, reading LOG_CHUNK octets at a time into BUF so
+ * memory stays one chunk however long the file.  An unfinished last line
+ * (not committed) is left alone.  Returns the octets consumed, through the
+ * last '\n', or -1 with errno.
+ */
+static off_t for_each_line(int fd, struct ccp_ccm_buf *buf,
+			   void (*fn)(void *ctx, const char *line, size_t len), void *ctx)
+{
+	off_t done = 0;
+	ccp_ccm_buf_reset(buf);
+	for (;;) {
+		ccp_ccm_buf_reserve(buf, LOG_CHUNK);
+		ssize_t r = read(fd, buf->data + buf->len, LOG_CHUNK);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0)
+			return done;
+		buf->len += (size_t)r;
+		const char *p = buf->data, *end = p + buf->len;
+		const char *nl;
+		while (p < end && (nl = memchr(p, '\n', (size_t)(end - p)))) {
+			fn(ctx, p, (size_t)(nl - p));
+			p = nl + 1;
+		}
+		size_t used = (size_t)(p - buf->data);
+		done += (off_t)used;
+		memmove(buf->data, p, buf->len - used);
+		buf->len -= used;
+	}
+}
+
+/* A log line "D\tkey\trcpt\t...": the pair "key\trcpt" (escaped), or
+ * false for any other line. */
+static bool log_pair(const char *p, size_t n, const char **pair, size_t *pair_len,
+		     size_t *key_len)
+{
+	if (n < 3 || p[0] != 'D' || p[1] != '\t')
+		return false;
+	const char *k = p + 2, *nl = p + n;
+	const char *t1 = memchr(k, '\t', (size_t)(nl - k));
+	const char *t2 = t1 ? memchr(t1 + 1, '\t', (size_t)(nl - t1 - 1)) : NULL;
+	if (!t2)
+		return false;
+	*pair = k;
+	*pair_len = (size_t)(t2 - k);
+	*key_len = (size_t)(t1 - k);
+	return true;
+}
+
+static void index_line(void *ctx, const char *p, size_t n)
+{
+	struct ccp_po *po = ctx;
+	const char *pair;
+	size_t len, klen;
+	if (log_pair(p, n, &pair, &len, &klen))
+		ccp_fpwindow_add(&po->index, ccp_fp_of(pair, len));
+}
+
 /* Folds D lines of delivery.log from po->indexed on into the index. */
 static int catch_up(struct ccp_po *po, char *err, size_t cap)
 {
@@ -553,36 +646,22 @@ static int catch_up(struct ccp_po *po, char *err, size_t cap)
 		return CCP_PO_NOT_ACCESSIBLE;
 	}
 	if (st.st_size < po->indexed) { /* cut back by recovery: start again */
-		sset_free(&po->index);
+		ccp_fpwindow_clear(&po->index);
 		po->indexed = 0;
 	}
 	if (st.st_size == po->indexed) {
 		close(fd);
 		return 0;
 	}
-	ccp_ccm_buf_reset(&po->tmp);
-	if (lseek(fd, po->indexed, SEEK_SET) < 0 || read_fd(fd, &po->tmp) != 0) {
+	off_t got = lseek(fd, po->indexed, SEEK_SET) < 0 ? -1
+							 : for_each_line(fd, &po->tmp, index_line, po);
+	if (got < 0) {
 		say(err, cap, "%s/" LOG ": cannot read: %s", po->dir, strerror(errno));
 		close(fd);
 		return CCP_PO_NOT_ACCESSIBLE;
 	}
 	close(fd);
-	const char *p = po->tmp.data, *end = p + po->tmp.len;
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		if (!nl)
-			break; /* an unfinished line: not committed */
-		if (nl - p > 2 && p[0] == 'D' && p[1] == '\t') {
-			/* "D\tkey\trcpt\t...": the index key is "key\trcpt". */
-			const char *k = p + 2;
-			const char *t1 = memchr(k, '\t', (size_t)(nl - k));
-			const char *t2 = t1 ? memchr(t1 + 1, '\t', (size_t)(nl - t1 - 1)) : NULL;
-			if (t2)
-				sset_add(&po->index, k, (size_t)(t2 - k));
-		}
-		po->indexed += nl + 1 - p;
-		p = nl + 1;
-	}
+	po->indexed += got;
 	return 0;
 }
 
@@ -625,6 +704,7 @@ int ccp_po_open(const char *dir, const struct ccp_po_opts *o, struct ccp_po **ou
 	po->dirfd = dirfd;
 	po->o = *o;
 	po->conf = conf;
+	ccp_fpwindow_init(&po->index, conf.dedup_window);
 	pthread_mutex_init(&po->mu, NULL);
 	ccp_ccm_msg_init(&po->msg);
 	po->mboxfd = openat(dirfd, "mailboxes", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
@@ -655,6 +735,15 @@ int ccp_po_open(const char *dir, const struct ccp_po_opts *o, struct ccp_po **ou
 	return 0;
 }
 
+void ccp_po_index_usage(struct ccp_po *po, struct ccp_po_index_usage *u)
+{
+	pthread_mutex_lock(&po->mu);
+	u->window = po->index.span;
+	u->pairs = ccp_fpwindow_count(&po->index);
+	u->bytes = ccp_fpwindow_bytes(&po->index);
+	pthread_mutex_unlock(&po->mu);
+}
+
 void ccp_po_close(struct ccp_po *po)
 {
 	if (!po)
@@ -668,7 +757,7 @@ void ccp_po_close(struct ccp_po *po)
 	close(po->dirfd);
 	pthread_mutex_destroy(&po->mu);
 	sset_free(&po->users);
-	sset_free(&po->index);
+	ccp_fpwindow_free(&po->index);
 	ccp_ccm_buf_free(&po->logbuf);
 	ccp_ccm_buf_free(&po->und);
 	ccp_ccm_buf_free(&po->tmp);
@@ -769,7 +858,8 @@ static int recover(int dirfd, int mboxfd, int storefd, bool dosync, const char *
 /* ---- import -------------------------------------------------------------------- */
 
 struct delivery {
-	size_t off, len;       /* the message in po->store, the store file's new tail */
+	size_t off, len;       /* the message in po->store, the store file's new tail
+				  (adopting: in the adopted file) */
 	size_t keyoff, keylen; /* its escaped key in po->keys */
 	char mbox[224];
 };
@@ -777,6 +867,14 @@ struct delivery {
 struct plan {
 	struct delivery *d;
 	size_t n, cap;
+};
+
+/* The whole file an import may adopt as a store file (see the top). */
+struct adopt {
+	int dirfd;
+	const char *file;
+	const char *data; /* its octets */
+	size_t len;
 };
 
 /* Per-message outcomes, handed to the caller's report function after the
@@ -883,9 +981,9 @@ static const char *check_message(const struct ccp_po *po, const struct ccp_ccm_m
 
 /* Step 4: parse and check everything, plan every delivery.  Nothing is
  * written to the post office here. */
-static void plan_import(struct ccp_po *po, const char *data, size_t len, const char *name,
+static bool plan_import(struct ccp_po *po, const char *data, size_t len, const char *name,
 			struct plan *plan, struct sset *batch, struct ccp_po_result *res,
-			struct reports *rep, time_t now)
+			struct reports *rep, time_t now, bool adopt)
 {
 	struct ccp_ccm_reader r;
 	struct ccp_ccm_msg *m = &po->msg;
@@ -924,12 +1022,25 @@ static void plan_import(struct ccp_po *po, const char *data, size_t len, const c
 			continue;
 		}
 		size_t delivered = 0, skipped = 0;
-		/* The stored copy is rewritten with exact sizes; it stays in
-		 * the store's new tail only if someone gets it (below). */
-		size_t off = po->store.len, koff = po->keys.len;
-		if (ccp_ccm_write(&po->store, m) != 0)
-			ccp_panic("reader accepted a message the writer refuses (%s line %u)", name, m->line);
-		size_t mlen = po->store.len - off;
+		size_t off, mlen, koff = po->keys.len;
+		if (adopt) {
+			/* Stored where it is.  Only the writer's own output can be:
+			 * a message whose sizes needed the keyword scan is
+			 * rewritten, so the whole import is planned again as a
+			 * copy. */
+			if (m->warnings)
+				return false;
+			off = (size_t)(m->raw - data);
+			mlen = m->raw_len;
+		} else {
+			/* The stored copy is rewritten with exact sizes; it stays
+			 * in the store's new tail only if someone gets it (below). */
+			off = po->store.len;
+			if (ccp_ccm_write(&po->store, m) != 0)
+				ccp_panic("reader accepted a message the writer refuses (%s line %u)",
+					  name, m->line);
+			mlen = po->store.len - off;
+		}
 		esc(&po->keys, key, keylen);
 		size_t klen = po->keys.len - koff;
 		struct ccp_ccm_buf unknown;
@@ -950,7 +1061,7 @@ static void plan_import(struct ccp_po *po, const char *data, size_t len, const c
 			esc(&po->tmp, key, keylen);
 			ccp_ccm_buf_addc(&po->tmp, '\t');
 			esc(&po->tmp, po->tmp2.data, po->tmp2.len);
-			if (sset_has(&po->index, po->tmp.data, po->tmp.len) ||
+			if (ccp_fpwindow_has(&po->index, ccp_fp_of(po->tmp.data, po->tmp.len)) ||
 			    !sset_add(batch, po->tmp.data, po->tmp.len)) {
 				res->skipped++;
 				skipped++;
@@ -989,6 +1100,7 @@ static void plan_import(struct ccp_po *po, const char *data, size_t len, const c
 		}
 		ccp_ccm_buf_free(&unknown);
 	}
+	return true;
 }
 
 static int cmp_delivery(const void *a, const void *b)
@@ -1037,7 +1149,34 @@ static int pick_store(struct ccp_po *po, char *name, size_t cap, long long *old)
 }
 
 /* Step 5: journal, store, mailboxes, log (commit), journal removed. */
-static int commit(struct ccp_po *po, struct plan *plan, char *err, size_t cap)
+/* Adopting: gives the input file its store name (sname, new), or copies
+ * its octets there when no second name can be made; synced. */
+static int adopt_store(struct ccp_po *po, const struct adopt *ad, const char *sname, bool s)
+{
+	if (linkat(ad->dirfd, ad->file, po->storefd, sname, 0) == 0) {
+		/* Synced by its writer already, as a rule: then this costs
+		 * nothing; it makes sure. */
+		int fd = openat(po->storefd, sname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		int rc = fd >= 0 && sync_fd(fd, s) == 0 ? 0 : -1;
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	if (errno != EXDEV && errno != EPERM && errno != EMLINK && errno != EOPNOTSUPP)
+		return -1;
+	int fd = openat(po->storefd, sname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+			0666);
+	if (fd < 0)
+		return -1;
+	int rc = write_all(fd, ad->data, ad->len) == 0 && sync_fd(fd, s) == 0 ? 0 : -1;
+	int e = errno;
+	close(fd);
+	errno = e;
+	return rc;
+}
+
+static int commit(struct ccp_po *po, struct plan *plan, const struct adopt *ad, char *err,
+		  size_t cap)
 {
 	bool s = po->o.sync;
 	struct stat st;
@@ -1064,6 +1203,13 @@ static int commit(struct ccp_po *po, struct plan *plan, char *err, size_t cap)
 		if (busy) {
 			say(err, cap, "%s: store file %s is not a regular file", po->dir, sname);
 			goto refused;
+		}
+		if (ad && sold >= 0) {
+			/* An adopted file is a store file of its own: the next
+			 * number, which pick_store() saw free. */
+			po->store_no++;
+			snprintf(sname, sizeof(sname), "%08u.msgs", po->store_no);
+			sold = -1;
 		}
 		ccp_ccm_buf_printf(&j, "store %lld %s\n", sold, sname);
 	}
@@ -1094,7 +1240,10 @@ static int commit(struct ccp_po *po, struct plan *plan, char *err, size_t cap)
 
 	/* Each delivered message once, in the store; synced (with store/ when
 	 * the file is new) before any reference to it is written. */
-	if (plan->n) {
+	if (plan->n && ad) {
+		if (adopt_store(po, ad, sname, s) != 0 || sync_fd(po->storefd, s) != 0)
+			goto undo;
+	} else if (plan->n) {
 		int fd = openat(po->storefd, sname, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
 				0666);
 		if (fd < 0)
@@ -1204,9 +1353,28 @@ int ccp_po_import_buffer(struct ccp_po *po, const char *data, size_t len, const 
 	return ccp_po_import_report(po, data, len, name, und_path, res, NULL, NULL);
 }
 
+static int import_common(struct ccp_po *po, const char *data, size_t len, const char *name,
+			 const char *und_path, struct ccp_po_result *res, ccp_po_report_fn fn,
+			 void *arg, const struct adopt *ad);
+
 int ccp_po_import_report(struct ccp_po *po, const char *data, size_t len, const char *name,
 			 const char *und_path, struct ccp_po_result *res, ccp_po_report_fn fn,
 			 void *arg)
+{
+	return import_common(po, data, len, name, und_path, res, fn, arg, NULL);
+}
+
+int ccp_po_import_adopt(struct ccp_po *po, const char *data, size_t len, int dirfd,
+			const char *file, const char *name, const char *und_path,
+			struct ccp_po_result *res, ccp_po_report_fn fn, void *arg)
+{
+	struct adopt ad = { .dirfd = dirfd, .file = file, .data = data, .len = len };
+	return import_common(po, data, len, name, und_path, res, fn, arg, &ad);
+}
+
+static int import_common(struct ccp_po *po, const char *data, size_t len, const char *name,
+			 const char *und_path, struct ccp_po_result *res, ccp_po_report_fn fn,
+			 void *arg, const struct adopt *ad)
 {
 	struct plan plan = { 0 };
 	struct sset batch = { 0 };
@@ -1246,18 +1414,28 @@ int ccp_po_import_report(struct ccp_po *po, const char *data, size_t len, const 
 	if (rc)
 		goto out;
 
-	ccp_ccm_buf_reset(&po->store);
-	ccp_ccm_buf_reset(&po->keys);
-	ccp_ccm_buf_reset(&po->logbuf);
-	ccp_ccm_buf_reset(&po->und);
 	ccp_ccm_buf_init(&rep.str);
-	plan_import(po, data, len, name, &plan, &batch, res, &rep, time(NULL));
+	time_t now = time(NULL);
+	for (;;) {
+		ccp_ccm_buf_reset(&po->store);
+		ccp_ccm_buf_reset(&po->keys);
+		ccp_ccm_buf_reset(&po->logbuf);
+		ccp_ccm_buf_reset(&po->und);
+		ccp_ccm_buf_reset(&rep.str);
+		rep.n = 0;
+		plan.n = 0;
+		sset_free(&batch);
+		memset(res, 0, sizeof(*res));
+		if (plan_import(po, data, len, name, &plan, &batch, res, &rep, now, ad != NULL))
+			break;
+		ad = NULL; /* not the writer's own output: copy it */
+	}
 	if (res->messages == 0) {
 		say(res->reason, sizeof(res->reason), "%s: no message in the input", name);
 		rc = CCP_PO_UNDELIVERABLE;
 		goto out;
 	}
-	rc = commit(po, &plan, res->reason, sizeof(res->reason));
+	rc = commit(po, &plan, ad, res->reason, sizeof(res->reason));
 	if (rc) {
 		res->delivered = res->skipped = 0;
 		goto out;
@@ -1266,7 +1444,7 @@ int ccp_po_import_report(struct ccp_po *po, const char *data, size_t len, const 
 	/* Committed: the batch joins the index, the log is folded in. */
 	for (size_t i = 0; i < batch.cap; i++)
 		if (batch.tab[i].s)
-			sset_add(&po->index, batch.tab[i].s, batch.tab[i].len);
+			ccp_fpwindow_add(&po->index, ccp_fp_of(batch.tab[i].s, batch.tab[i].len));
 	po->indexed += (off_t)po->logbuf.len;
 	if (res->undeliverable) {
 		rc = CCP_PO_UNDELIVERABLE;
@@ -1329,6 +1507,7 @@ int ccp_po_import_file_report(struct ccp_po *po, const char *path, struct ccp_po
  * for a running import, and has finished an interrupted one. */
 struct po_view {
 	int dirfd, lockfd, mboxfd, storefd;
+	struct po_conf conf;
 };
 
 static void view_close(struct po_view *v)
@@ -1341,9 +1520,8 @@ static void view_close(struct po_view *v)
 
 static int view_open(const char *dir, struct po_view *v, char *err, size_t cap)
 {
-	struct po_conf conf;
 	v->lockfd = v->mboxfd = v->storefd = v->dirfd = -1;
-	int rc = open_po_dir(dir, &v->dirfd, &conf, err, cap);
+	int rc = open_po_dir(dir, &v->dirfd, &v->conf, err, cap);
 	if (rc)
 		return rc;
 	v->lockfd = openat(v->dirfd, "po.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
@@ -1360,8 +1538,8 @@ static int view_open(const char *dir, struct po_view *v, char *err, size_t cap)
 	return rc;
 }
 
-/* view_open(), then reads mailboxes/NAME (or, with NAME NULL, the log) into
- * B, which it initialises; on failure the view is closed and B freed. */
+/* view_open(), then reads mailboxes/NAME into B, which it initialises; on
+ * failure the view is closed and B freed. */
 static int view_read(const char *dir, struct po_view *v, const char *name, struct ccp_ccm_buf *b,
 		     char *err, size_t cap)
 {
@@ -1369,10 +1547,9 @@ static int view_read(const char *dir, struct po_view *v, const char *name, struc
 	int rc = view_open(dir, v, err, cap);
 	if (rc)
 		return rc;
-	if (read_at(name ? v->mboxfd : v->dirfd, name ? name : LOG, b) != 0) {
+	if (read_at(v->mboxfd, name, b) != 0) {
 		int e = errno;
-		say(err, cap, "%s/%s%s: cannot read: %s", dir, name ? "mailboxes/" : "",
-		    name ? name : LOG, strerror(e));
+		say(err, cap, "%s/mailboxes/%s: cannot read: %s", dir, name, strerror(e));
 		view_close(v);
 		ccp_ccm_buf_free(b);
 		errno = e;
@@ -1450,38 +1627,63 @@ int ccp_po_mailbox_read(const char *dir, const char *name, struct ccp_ccm_buf *o
 	return rc;
 }
 
+/* One pass over delivery.log: every pair and key seen, as fingerprints
+ * (about 32 octets each, where strings took about 200). */
+struct stats_pass {
+	struct ccp_po_stats *st;
+	struct ccp_fpset pairs, keys;
+};
+
+static void stats_line(void *ctx, const char *p, size_t n)
+{
+	struct stats_pass *sp = ctx;
+	const char *pair;
+	size_t len, klen;
+	if (log_pair(p, n, &pair, &len, &klen)) {
+		sp->st->delivered++;
+		ccp_fpset_add(&sp->keys, ccp_fp_of(pair, klen));
+		if (!ccp_fpset_add(&sp->pairs, ccp_fp_of(pair, len)))
+			sp->st->duplicate_deliveries++;
+		return;
+	}
+	/* "S\tkey\trcpt\t..." and "U\tkey\trcpt\t...": skipped, undeliverable. */
+	const char *t1 = n > 2 ? memchr(p + 2, '\t', n - 2) : NULL;
+	if (!t1 || !memchr(t1 + 1, '\t', (size_t)(p + n - t1 - 1)) || p[1] != '\t')
+		return;
+	if (p[0] == 'S')
+		sp->st->skipped_duplicates++;
+	else if (p[0] == 'U')
+		sp->st->undeliverable++;
+}
+
 int ccp_po_stats(const char *dir, struct ccp_po_stats *st, char *err, size_t cap)
 {
 	struct po_view v;
 	memset(st, 0, sizeof(*st));
-	struct ccp_ccm_buf b;
-	int rc = view_read(dir, &v, NULL, &b, err, cap);
+	int rc = view_open(dir, &v, err, cap);
 	if (rc)
 		return rc;
-	struct sset pairs = { 0 }, keys = { 0 };
-	const char *p = b.data, *end = p + b.len;
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		if (!nl)
-			break;
-		const char *k = p + 2;
-		const char *t1 = nl - p > 2 ? memchr(k, '\t', (size_t)(nl - k)) : NULL;
-		const char *t2 = t1 ? memchr(t1 + 1, '\t', (size_t)(nl - t1 - 1)) : NULL;
-		if (t2 && p[0] == 'D') {
-			st->delivered++;
-			sset_add(&keys, k, (size_t)(t1 - k));
-			if (!sset_add(&pairs, k, (size_t)(t2 - k)))
-				st->duplicate_deliveries++;
-		} else if (t2 && p[0] == 'S') {
-			st->skipped_duplicates++;
-		} else if (t2 && p[0] == 'U') {
-			st->undeliverable++;
-		}
-		p = nl + 1;
+	st->dedup_window = v.conf.dedup_window;
+	struct stats_pass sp = { .st = st };
+	ccp_fpset_init(&sp.pairs);
+	ccp_fpset_init(&sp.keys);
+	struct ccp_ccm_buf b;
+	ccp_ccm_buf_init(&b);
+	int fd = openat(v.dirfd, LOG, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || for_each_line(fd, &b, stats_line, &sp) < 0) {
+		say(err, cap, "%s/" LOG ": cannot read: %s", dir, strerror(errno));
+		rc = CCP_PO_NOT_ACCESSIBLE;
 	}
-	st->distinct_keys = keys.n;
-	sset_free(&pairs);
-	sset_free(&keys);
+	if (fd >= 0)
+		close(fd);
+	st->distinct_keys = sp.keys.n;
+	ccp_fpset_free(&sp.pairs);
+	ccp_fpset_free(&sp.keys);
+	ccp_ccm_buf_free(&b);
+	if (rc) {
+		view_close(&v);
+		return rc;
+	}
 	DIR *d = fdopendir(dup(v.mboxfd));
 	if (d) {
 		struct dirent *e;

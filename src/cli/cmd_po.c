@@ -1,6 +1,7 @@
 /*
  * cmd_po.c: ccpump import (the stand-in for IMPORT.EXE) and ccpump po.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -111,6 +112,7 @@ static int po_init(int argc, char **argv)
 		{ "users", required_argument, NULL, 'u' },
 		{ "addr-buffer", required_argument, NULL, 'a' },
 		{ "keep-brackets", no_argument, NULL, 'k' },
+		{ "dedup-window", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -133,14 +135,29 @@ static int po_init(int argc, char **argv)
 			}
 			break;
 		case 'k': o.import8 = false; break;
+		case 'd':
+			errno = 0;
+			o.dedup_window = strtoul(optarg, &e, 10);
+			if (*e || e == optarg || errno || o.dedup_window < CCP_PO_DEDUP_WINDOW_MIN ||
+			    o.dedup_window > CCP_PO_DEDUP_WINDOW_MAX) {
+				fprintf(stderr, "ccpump po init: --dedup-window: '%s' is not %u..%u\n",
+					optarg, CCP_PO_DEDUP_WINDOW_MIN, CCP_PO_DEDUP_WINDOW_MAX);
+				return CCP_EXIT_USAGE;
+			}
+			break;
 		case 'h':
 			printf("usage: ccpump po init --po DIR [--users FILE] [--addr-buffer N] [--keep-brackets]\n"
+			       "                      [--dedup-window N]\n"
 			       "  -p, --po DIR          directory to make a post office (created if needed)\n"
 			       "  -u, --users FILE      user directory: one cc:Mail address per line, as in\n"
 			       "                        To: lines; unknown recipients are undeliverable\n"
 			       "                        (default: none, every address is accepted)\n"
 			       "      --addr-buffer N   Import's address buffer (default 4096; 163840 for 8.2x+)\n"
-			       "      --keep-brackets   accept [ ] in Subject (default: refuse, as Import 8.3)\n");
+			       "      --keep-brackets   accept [ ] in Subject (default: refuse, as Import 8.3)\n"
+			       "      --dedup-window N  delivered (message, recipient) pairs an import\n"
+			       "                        remembers at least, to skip them if handed in\n"
+			       "                        again; 32-43 octets each (default %u)\n",
+			       CCP_PO_DEDUP_WINDOW);
 			return 0;
 		default: return CCP_EXIT_USAGE;
 		}
@@ -194,18 +211,21 @@ static int po_stats(int argc, char **argv)
 	if (json)
 		printf("{\"mailboxes\": %llu, \"delivered\": %llu, \"distinct_keys\": %llu, "
 		       "\"duplicate_deliveries\": %llu, \"skipped_duplicates\": %llu, "
-		       "\"undeliverable\": %llu}\n",
+		       "\"undeliverable\": %llu, \"dedup_window\": %llu}\n",
 		       (unsigned long long)st.mailboxes, (unsigned long long)st.delivered,
 		       (unsigned long long)st.distinct_keys,
 		       (unsigned long long)st.duplicate_deliveries,
-		       (unsigned long long)st.skipped_duplicates, (unsigned long long)st.undeliverable);
+		       (unsigned long long)st.skipped_duplicates, (unsigned long long)st.undeliverable,
+		       (unsigned long long)st.dedup_window);
 	else
 		printf("mailboxes: %llu\ndelivered: %llu\ndistinct keys: %llu\n"
-		       "duplicate deliveries: %llu\nskipped duplicates: %llu\nundeliverable: %llu\n",
+		       "duplicate deliveries: %llu\nskipped duplicates: %llu\nundeliverable: %llu\n"
+		       "dedup window: %llu pairs\n",
 		       (unsigned long long)st.mailboxes, (unsigned long long)st.delivered,
 		       (unsigned long long)st.distinct_keys,
 		       (unsigned long long)st.duplicate_deliveries,
-		       (unsigned long long)st.skipped_duplicates, (unsigned long long)st.undeliverable);
+		       (unsigned long long)st.skipped_duplicates, (unsigned long long)st.undeliverable,
+		       (unsigned long long)st.dedup_window);
 	return 0;
 }
 

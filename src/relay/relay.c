@@ -34,6 +34,10 @@
 #include "ccpump/spool.h"
 #include "relay/fsutil.h"
 
+/* The relay warns at start when its batches in flight, at this many
+ * recipients a message, could outgrow the post office's dedup window. */
+#define RELAY_RCPT_PER_MSG 16u
+
 static _Atomic int relay_stop;
 
 void ccp_relay_request_stop(void)
@@ -388,11 +392,13 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 	struct ccp_po_result res;
 	if (r->po) {
 		/* The built-in post office imports the bytes just written to
-		 * Import/ from memory, not by reading the file back: the same
-		 * octets, one read and two copies fewer per batch.  The file stays
-		 * until the batch is settled, for a crash to find. */
-		rc = ccp_po_import_report(r->po, d->ccm.data ? d->ccm.data : "", d->ccm.len, path,
-					  und, &res, settle_report, d);
+		 * Import/ from memory, not by reading the file back, and keeps
+		 * the file itself as its store file (a hard link): the messages
+		 * are neither read, copied nor synced again, and removing the
+		 * batch from Import/ below frees no blocks.  The file stays in
+		 * Import/ until the batch is settled, for a crash to find. */
+		rc = ccp_po_import_adopt(r->po, d->ccm.data ? d->ccm.data : "", d->ccm.len,
+					 r->import_fd, name, path, und, &res, settle_report, d);
 	} else {
 		rc = run_import_cmd(r->cfg->import_cmd, path);
 		if (rc == 0)
@@ -572,6 +578,19 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 			snprintf(err, errlen, "%s", poerr);
 			goto out;
 		}
+		/* After a crash the relay hands in again at most what was in
+		 * flight; the post office skips it only while it remembers it. */
+		struct ccp_po_index_usage u;
+		ccp_po_index_usage(r.po, &u);
+		uint64_t in_flight = (uint64_t)cfg->pump.dispatchers * cfg->pump.batch;
+		if (in_flight * RELAY_RCPT_PER_MSG > u.window)
+			ccp_log(CCP_LOG_WARN, "%s: the post office remembers %zu delivered pairs "
+				"(dedup_window in po.conf), and %u dispatchers x batch %u can hold "
+				"%llu messages: after a crash, if those average more than %llu "
+				"recipients, some could be delivered twice; raise dedup_window",
+				cfg->po, u.window, cfg->pump.dispatchers, cfg->pump.batch,
+				(unsigned long long)in_flight,
+				(unsigned long long)(u.window / in_flight));
 	}
 	struct ccp_spool_config sc = { .dir = cfg->spool, .pollers = cfg->pump.pollers,
 				       .rescan_interval_ns = cfg->rescan_interval_ns,

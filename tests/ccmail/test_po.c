@@ -506,6 +506,300 @@ static void test_store(const char *base)
 	ccp_ccm_buf_free(&b3);
 }
 
+/* Imports one message KEY to RCPT; returns the import's result. */
+static struct ccp_po_result import_key(struct ccp_po *po, const char *key, const char *rcpt)
+{
+	const char *to[] = { rcpt, NULL };
+	struct ccp_ccm_buf b;
+	struct ccp_po_result res;
+	ccp_ccm_buf_init(&b);
+	msg_text(&b, key, "A at B", "6/2/98 8:39", to, "w", "window\r\n");
+	CHECK(ccp_po_import_buffer(po, b.data, b.len, "w.ccm", NULL, &res) == CCP_PO_OK);
+	ccp_ccm_buf_free(&b);
+	return res;
+}
+
+/*
+ * The index of delivered pairs: at least the last dedup_window pairs are
+ * skipped when handed in again, also after a reopen (rebuilt from the log);
+ * an older one is delivered again and po stats counts it; the index's
+ * memory never grows.
+ */
+static void test_dedup_window(const char *base)
+{
+	char dir[600], key[64];
+	struct ccp_po_init_opts io;
+	struct ccp_po_stats st;
+	struct ccp_po_result res;
+	size_t pairs, bytes, bytes0;
+	struct ccp_po_index_usage u;
+	const unsigned w = CCP_PO_DEDUP_WINDOW_MIN, n = 5 * CCP_PO_DEDUP_WINDOW_MIN;
+
+	snprintf(dir, sizeof(dir), "%s/po-window", base);
+	ccp_po_init_opts_default(&io);
+	io.dedup_window = w;
+	CHECK(ccp_po_init(dir, &io, err, sizeof(err)) == 0);
+	struct ccp_po *po = open_po(dir);
+	ccp_po_index_usage(po, &u);
+	pairs = u.pairs;
+	bytes0 = u.bytes;
+	CHECK_EQ_U64(u.window, w);
+	CHECK_EQ_U64(pairs, 0);
+	/* Batches of 64 messages of one recipient each. */
+	const char *to[] = { "W at HUB", NULL };
+	struct ccp_ccm_buf b;
+	ccp_ccm_buf_init(&b);
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "1795882167.M%06uP4242.relay.example", i);
+		msg_text(&b, key, "A at B", "6/2/98 8:39", to, "w", "window\r\n");
+		if (i % 64 == 63 || i == n - 1) {
+			CHECK(ccp_po_import_buffer(po, b.data, b.len, "w.ccm", NULL, &res) == CCP_PO_OK);
+			CHECK_EQ_U64(res.skipped, 0);
+			ccp_ccm_buf_reset(&b);
+			ccp_po_index_usage(po, &u);
+	pairs = u.pairs;
+	bytes = u.bytes;
+			CHECK(pairs <= 2 * w && pairs >= (i + 1 < w ? i + 1 : w));
+			CHECK_EQ_U64(bytes, bytes0);
+		}
+	}
+	ccp_ccm_buf_free(&b);
+	/* The last W are skipped; one from the start is delivered again. */
+	for (unsigned i = n - w; i < n; i += 97) {
+		snprintf(key, sizeof(key), "1795882167.M%06uP4242.relay.example", i);
+		res = import_key(po, key, "w  AT hub");
+		CHECK(res.skipped == 1 && res.delivered == 0);
+	}
+	res = import_key(po, "1795882167.M000000P4242.relay.example", "W at HUB");
+	CHECK(res.skipped == 0 && res.delivered == 1);
+	ccp_po_close(po);
+	CHECK(ccp_po_stats(dir, &st, err, sizeof(err)) == 0);
+	CHECK_EQ_U64(st.dedup_window, w);
+	CHECK_EQ_U64(st.delivered, n + 1);
+	CHECK_EQ_U64(st.distinct_keys, n);
+	CHECK_EQ_U64(st.duplicate_deliveries, 1); /* the window's edge, counted */
+	CHECK_EQ_U64(st.skipped_duplicates, (w + 96) / 97);
+
+	/* Reopened: rebuilt from the log, the same promise. */
+	po = open_po(dir);
+	ccp_po_index_usage(po, &u);
+	pairs = u.pairs;
+	bytes = u.bytes;
+	CHECK(pairs >= w && pairs <= 2 * w);
+	CHECK_EQ_U64(bytes, bytes0);
+	res = import_key(po, "1795882167.M000000P4242.relay.example", "W at HUB");
+	CHECK(res.skipped == 1);
+	snprintf(key, sizeof(key), "1795882167.M%06uP4242.relay.example", n - w);
+	res = import_key(po, key, "W at HUB");
+	CHECK(res.skipped == 1);
+	ccp_po_close(po);
+
+	/* A log of several read chunks, every pair inside the window: each
+	 * line is folded in whole, the ones across a chunk's end too. */
+	snprintf(dir, sizeof(dir), "%s/po-biglog", base);
+	io.dedup_window = 65536;
+	CHECK(ccp_po_init(dir, &io, err, sizeof(err)) == 0);
+	char path[800], line[200];
+	snprintf(path, sizeof(path), "%s/delivery.log", dir);
+	FILE *f = fopen(path, "w");
+	CHECK(f != NULL);
+	const unsigned big = 40000;
+	long across = -1; /* a line that spans the first 1 MiB boundary */
+	for (unsigned i = 0; i < big; i++) {
+		long at = ftell(f);
+		int l = snprintf(line, sizeof(line),
+				 "D\t1795882167.M%06uP4242.relay.example\trecipient %u at hubpo1\t"
+				 "recipient_%u_at_hubpo1.mbx\t1795882167\n", i, i % 3, i % 3);
+		if (at < (1l << 20) && at + l > (1l << 20))
+			across = i;
+		CHECK(fwrite(line, 1, (size_t)l, f) == (size_t)l);
+	}
+	CHECK(fclose(f) == 0);
+	CHECK(across >= 0);
+	po = open_po(dir);
+	ccp_po_index_usage(po, &u);
+	pairs = u.pairs;
+	bytes = u.bytes;
+	CHECK_EQ_U64(pairs, big);
+	snprintf(key, sizeof(key), "1795882167.M%06luP4242.relay.example", across);
+	snprintf(line, sizeof(line), "recipient %lu at hubpo1", (unsigned long)across % 3);
+	res = import_key(po, key, line);
+	CHECK(res.skipped == 1 && res.delivered == 0);
+	snprintf(key, sizeof(key), "1795882167.M%06uP4242.relay.example", big - 1);
+	snprintf(line, sizeof(line), "recipient %u at hubpo1", (big - 1) % 3);
+	res = import_key(po, key, line);
+	CHECK(res.skipped == 1 && res.delivered == 0);
+	ccp_po_close(po);
+	stats(dir, &st);
+	CHECK_EQ_U64(st.delivered, big);
+	CHECK_EQ_U64(st.distinct_keys, big);
+	CHECK_EQ_U64(st.duplicate_deliveries, 0);
+	CHECK_EQ_U64(st.skipped_duplicates, 2);
+
+	/* po.conf with a window out of range is not a post office. */
+	snprintf(path, sizeof(path), "%s/po.conf", dir);
+	const char *conf = "ccpump-po 2\nusers no\naddr_buffer 4096\nimport8 yes\ndedup_window 5\n";
+	write_file(path, conf, strlen(conf));
+	CHECK(ccp_po_open(dir, NULL, &po, err, sizeof(err)) == CCP_PO_MISCONFIGURED);
+}
+
+/* Writes B to DIR/NAME and opens DIR. */
+static int batch_file(const char *dir, const char *name, const struct ccp_ccm_buf *b)
+{
+	char path[900];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	write_file(path, b->data, b->len);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+	CHECK(fd >= 0);
+	return fd;
+}
+
+static ino_t inode_of(const char *path, nlink_t *links)
+{
+	struct stat st;
+	CHECK(stat(path, &st) == 0);
+	if (links)
+		*links = st.st_nlink;
+	return st.st_ino;
+}
+
+/*
+ * ccp_po_import_adopt: a relay's batch file becomes a store file by a hard
+ * link (same inode, nothing copied), its references resolve after the batch
+ * file is removed, a crash before the commit removes the new name again, a
+ * batch handed in again adds no store file, and a file the writer did not
+ * write (sizes that needed the keyword scan) or that cannot be linked (another
+ * file system) is copied instead.
+ */
+static void test_adopt(const char *base)
+{
+	char dir[600], in[600], path[900], store[900];
+	struct ccp_po_result res;
+	struct ccp_po_stats st;
+	nlink_t links;
+	snprintf(dir, sizeof(dir), "%s/po-adopt", base);
+	snprintf(in, sizeof(in), "%s/adopt-in", base);
+	CHECK(mkdir(in, 0777) == 0);
+	CHECK(ccp_po_init(dir, NULL, err, sizeof(err)) == 0);
+	const char *two[] = { "Ann at HUB", "Bob at HUB", NULL };
+	const char *one[] = { "Bob at HUB", NULL };
+	struct ccp_ccm_buf b1, b2, b;
+	ccp_ccm_buf_init(&b1);
+	ccp_ccm_buf_init(&b2);
+	ccp_ccm_buf_init(&b);
+	msg_text(&b1, "a1", "A at B", "6/2/98 8:39", two, "one", "to both\r\n");
+	msg_text(&b2, "a2", "A at B", "6/2/98 8:39", one, "two", "to Bob\r\n");
+	ccp_ccm_buf_add(&b, b1.data, b1.len);
+	ccp_ccm_buf_add(&b, b2.data, b2.len);
+
+	/* A first, ordinary import: store file 1 exists and is appendable. */
+	struct ccp_po *po = open_po(dir);
+	CHECK(ccp_po_import_buffer(po, b1.data, b1.len, "plain.ccm", NULL, &res) == CCP_PO_OK);
+	const char *k0[] = { "Cy at HUB", NULL };
+	struct ccp_ccm_buf b0;
+	ccp_ccm_buf_init(&b0);
+	msg_text(&b0, "a0", "A at B", "6/2/98 8:39", k0, "zero", "first\r\n");
+	CHECK(ccp_po_import_buffer(po, b0.data, b0.len, "zero.ccm", NULL, &res) == CCP_PO_OK);
+
+	/* Crash after the store step: the new name is undone, the batch file
+	 * itself untouched. */
+	int dfd = batch_file(in, "Msg01.ccm", &b);
+	snprintf(path, sizeof(path), "%s/Msg01.ccm", in);
+	snprintf(store, sizeof(store), "%s/store/00000002.msgs", dir);
+	struct ccp_po_opts co;
+	ccp_po_opts_default(&co);
+	co.env_fault = false;
+	co.fault.crash = CCP_PO_CRASH_STORE;
+	struct ccp_po *crashing;
+	CHECK(ccp_po_open(dir, &co, &crashing, err, sizeof(err)) == 0);
+	CHECK(ccp_po_import_adopt(crashing, b.data, b.len, dfd, "Msg01.ccm", path, NULL, &res, NULL,
+				  NULL) == CCP_PO_NOT_ACCESSIBLE);
+	ccp_po_close(crashing);
+	CHECK(inode_of(store, &links) == inode_of(path, NULL) && links == 2);
+
+	/* The real import: recovery removes the crash's name, then the file
+	 * gets it again: a link, not a copy.  Bob gets a1 (already his: skipped)
+	 * and a2; Ann has a1 already. */
+	CHECK(ccp_po_import_adopt(po, b.data, b.len, dfd, "Msg01.ccm", path, NULL, &res, NULL,
+				  NULL) == CCP_PO_OK);
+	CHECK_EQ_U64(res.delivered, 1);
+	CHECK_EQ_U64(res.skipped, 2);
+	CHECK(inode_of(store, &links) == inode_of(path, NULL) && links == 2);
+	/* The relay removes its batch: the store keeps the octets. */
+	CHECK(unlinkat(dfd, "Msg01.ccm", 0) == 0);
+	CHECK(inode_of(store, &links) != 0 && links == 1);
+	size_t len;
+	char *box = read_mailbox(dir, "Bob at HUB", &len);
+	CHECK(box != NULL);
+	CHECK_EQ_U64(len, b1.len + b2.len);
+	CHECK(memcmp(box, b1.data, b1.len) == 0 && memcmp(box + b1.len, b2.data, b2.len) == 0);
+	free(box);
+
+	/* Handed in again: everything skipped, no store file added. */
+	close(dfd);
+	dfd = batch_file(in, "Msg02.ccm", &b);
+	snprintf(path, sizeof(path), "%s/Msg02.ccm", in);
+	CHECK(ccp_po_import_adopt(po, b.data, b.len, dfd, "Msg02.ccm", path, NULL, &res, NULL,
+				  NULL) == CCP_PO_OK);
+	CHECK(res.delivered == 0 && res.skipped == 3);
+	snprintf(store, sizeof(store), "%s/store/00000003.msgs", dir);
+	CHECK(access(store, F_OK) != 0);
+	inode_of(path, &links);
+	CHECK_EQ_U64(links, 1);
+
+	/* Sizes that needed the keyword scan: the message is rewritten into
+	 * an appended copy, the file is not linked. */
+	const char *lie = "Message:\r\n999\r\nFrom: A at P\r\nDate: 1/2/03 4:05\r\n"
+			  "To: Dee at HUB\r\nX-Spool-Id: lie\r\nContents:\r\n1\r\nText item:\r\n3\r\n"
+			  "hello\r\n";
+	close(dfd);
+	struct ccp_ccm_buf lb = { (char *)lie, strlen(lie), 0 };
+	dfd = batch_file(in, "Msg03.ccm", &lb);
+	snprintf(path, sizeof(path), "%s/Msg03.ccm", in);
+	CHECK(ccp_po_import_adopt(po, lie, strlen(lie), dfd, "Msg03.ccm", path, NULL, &res, NULL,
+				  NULL) == CCP_PO_OK);
+	CHECK_EQ_U64(res.delivered, 1);
+	inode_of(path, &links);
+	CHECK_EQ_U64(links, 1);
+	box = read_mailbox(dir, "Dee at HUB", &len);
+	CHECK(box != NULL && strstr(box, "hello") != NULL && strstr(box, "\r\n999\r\n") == NULL);
+	free(box);
+	close(dfd);
+
+	/* On another file system (tmpfs /dev/shm, where there is one), the
+	 * octets are copied into a new store file. */
+	struct stat a, t;
+	char shm[] = "/dev/shm/ccpump-adopt-XXXXXX";
+	if (stat(base, &a) == 0 && stat("/dev/shm", &t) == 0 && a.st_dev != t.st_dev &&
+	    mkdtemp(shm) != NULL) {
+		const char *e[] = { "Eve at HUB", NULL };
+		struct ccp_ccm_buf be;
+		ccp_ccm_buf_init(&be);
+		msg_text(&be, "a4", "A at B", "6/2/98 8:39", e, "four", "elsewhere\r\n");
+		dfd = batch_file(shm, "Msg04.ccm", &be);
+		snprintf(path, sizeof(path), "%s/Msg04.ccm", shm);
+		CHECK(ccp_po_import_adopt(po, be.data, be.len, dfd, "Msg04.ccm", path, NULL, &res,
+					  NULL, NULL) == CCP_PO_OK);
+		CHECK_EQ_U64(res.delivered, 1);
+		unlinkat(dfd, "Msg04.ccm", 0);
+		close(dfd);
+		rmdir(shm);
+		box = read_mailbox(dir, "Eve at HUB", &len);
+		CHECK(box != NULL && len == be.len && memcmp(box, be.data, be.len) == 0);
+		free(box);
+		ccp_ccm_buf_free(&be);
+	} else {
+		printf("test_adopt: no second file system at /dev/shm, the copy fallback not tried\n");
+	}
+	ccp_po_close(po);
+	stats(dir, &st);
+	CHECK_EQ_U64(st.skipped_duplicates, 5);
+	ccp_ccm_buf_free(&b0);
+	ccp_ccm_buf_free(&b1);
+	ccp_ccm_buf_free(&b2);
+	ccp_ccm_buf_free(&b);
+}
+
 /* A post office of the first layout is refused with one line that says
  * what to do. */
 static void test_old_layout(const char *base)
@@ -651,6 +945,8 @@ int main(int argc, char **argv)
 	test_recovery(base);
 	test_crash_steps(base);
 	test_store(base);
+	test_dedup_window(base);
+	test_adopt(base);
 	test_old_layout(base);
 	test_roundtrip(base, argv[1]);
 	rm_tree(base);

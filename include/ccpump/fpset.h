@@ -1,0 +1,84 @@
+/*
+ * fpset.h: sets of 128-bit fingerprints of byte strings, and a window of
+ * the most recent ones in fixed memory.
+ *
+ * The post office remembers every (message, recipient) pair it delivered,
+ * so that an import handed to it again skips what it already has.  Keeping
+ * the strings cost about 200 octets a pair and grew without end.  A
+ * fingerprint is 16 octets in an open-addressing table: two seeded 64-bit
+ * hashes of the string (hash.h), one bit forced to 1 to tell a used slot
+ * from an empty one.  Two different strings share a fingerprint with a
+ * probability near 2^-127 per pair of strings: over 10^9 pairs about
+ * 10^-20, far below the disk's own silent error rate.
+ *
+ * ccp_fpset grows as it fills (for one pass over a whole log: `po stats`).
+ * ccp_fpwindow never grows: it keeps two generations of SPAN fingerprints
+ * each, and when the newer is full, the older is emptied and becomes the
+ * newer.  So each fingerprint is remembered while at least SPAN later ones
+ * are added, and at most 2 * SPAN; memory is fixed at open.
+ *
+ * Not thread-safe: the owner serialises (the post office's mutex).
+ */
+#ifndef CCPUMP_FPSET_H
+#define CCPUMP_FPSET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ccpump/compiler.h"
+#include "ccpump/hash.h"
+
+struct ccp_fp {
+	uint64_t a; /* picks the slot */
+	uint64_t b; /* bit 0 always 1: an empty slot is all zero */
+};
+
+static inline struct ccp_fp ccp_fp_of(const void *data, size_t len)
+{
+	struct ccp_fp f = { ccp_hash_bytes_seeded(data, len, 0x6a09e667f3bcc908ull),
+			    ccp_hash_bytes_seeded(data, len, 0xbb67ae8584caa73bull) | 1u };
+	return f;
+}
+
+struct ccp_fpset {
+	struct ccp_fp *tab;
+	size_t cap; /* a power of two, or 0 before the first add */
+	size_t n;
+	size_t max_n; /* fixed sets: the most it is sized for; 0: grows */
+};
+
+/* An empty set that grows as needed. */
+CCP_EXPORT void ccp_fpset_init(struct ccp_fpset *s);
+/* An empty set of room for MAX_N fingerprints that never grows (adding past
+ * MAX_N is a broken invariant and aborts). */
+CCP_EXPORT void ccp_fpset_init_fixed(struct ccp_fpset *s, size_t max_n);
+CCP_EXPORT bool ccp_fpset_has(const struct ccp_fpset *s, struct ccp_fp f);
+/* Adds F; false if it was there already. */
+CCP_EXPORT bool ccp_fpset_add(struct ccp_fpset *s, struct ccp_fp f);
+/* Empties the set, keeping its table. */
+CCP_EXPORT void ccp_fpset_clear(struct ccp_fpset *s);
+CCP_EXPORT void ccp_fpset_free(struct ccp_fpset *s);
+/* Octets the table takes. */
+CCP_EXPORT size_t ccp_fpset_bytes(const struct ccp_fpset *s);
+
+struct ccp_fpwindow {
+	struct ccp_fpset gen[2];
+	size_t span;
+	unsigned cur; /* gen[cur] takes new fingerprints */
+};
+
+/* SPAN >= 1. */
+CCP_EXPORT void ccp_fpwindow_init(struct ccp_fpwindow *w, size_t span);
+CCP_EXPORT bool ccp_fpwindow_has(const struct ccp_fpwindow *w, struct ccp_fp f);
+/* Adds F; false if it was remembered already. */
+CCP_EXPORT bool ccp_fpwindow_add(struct ccp_fpwindow *w, struct ccp_fp f);
+/* Forgets everything (the log it mirrors was cut back). */
+CCP_EXPORT void ccp_fpwindow_clear(struct ccp_fpwindow *w);
+CCP_EXPORT void ccp_fpwindow_free(struct ccp_fpwindow *w);
+/* Fingerprints remembered now. */
+CCP_EXPORT size_t ccp_fpwindow_count(const struct ccp_fpwindow *w);
+/* Octets the two tables take (fixed from init on). */
+CCP_EXPORT size_t ccp_fpwindow_bytes(const struct ccp_fpwindow *w);
+
+#endif /* CCPUMP_FPSET_H */

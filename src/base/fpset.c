@@ -1,0 +1,147 @@
+/*
+ * fpset.c: open-addressing sets of 128-bit fingerprints (fpset.h).
+ *
+ * Linear probing over 16-octet slots, kept at most three quarters full, so
+ * a lookup reads one or two cache lines.  Nothing is ever removed from a
+ * table (a window drops a whole generation at once), so probing needs no
+ * tombstones.
+ */
+#include "ccpump/fpset.h"
+
+#include <string.h>
+
+#include "ccpump/alloc.h"
+#include "ccpump/log.h"
+
+/* The smallest power-of-two table that holds n at 3/4 load. */
+static size_t cap_for(size_t n)
+{
+	size_t cap = 64;
+	while (cap / 4 * 3 < n)
+		cap *= 2;
+	return cap;
+}
+
+static struct ccp_fp *slot(const struct ccp_fp *tab, size_t cap, struct ccp_fp f)
+{
+	size_t mask = cap - 1;
+	for (size_t i = (size_t)f.a & mask;; i = (i + 1) & mask) {
+		const struct ccp_fp *e = &tab[i];
+		if (e->b == 0 || (e->a == f.a && e->b == f.b))
+			return (struct ccp_fp *)e;
+	}
+}
+
+void ccp_fpset_init(struct ccp_fpset *s)
+{
+	memset(s, 0, sizeof(*s));
+}
+
+void ccp_fpset_init_fixed(struct ccp_fpset *s, size_t max_n)
+{
+	CCP_ASSERT(max_n >= 1);
+	s->cap = cap_for(max_n);
+	s->tab = ccp_calloc(s->cap, sizeof(*s->tab));
+	s->n = 0;
+	s->max_n = max_n;
+}
+
+bool ccp_fpset_has(const struct ccp_fpset *s, struct ccp_fp f)
+{
+	return s->cap && slot(s->tab, s->cap, f)->b != 0;
+}
+
+static void grow(struct ccp_fpset *s)
+{
+	size_t cap = s->cap ? s->cap * 2 : 64;
+	struct ccp_fp *tab = ccp_calloc(cap, sizeof(*tab));
+	for (size_t i = 0; i < s->cap; i++)
+		if (s->tab[i].b)
+			*slot(tab, cap, s->tab[i]) = s->tab[i];
+	ccp_free(s->tab);
+	s->tab = tab;
+	s->cap = cap;
+}
+
+bool ccp_fpset_add(struct ccp_fpset *s, struct ccp_fp f)
+{
+	CCP_ASSERT(f.b & 1u);
+	if (s->max_n == 0 && (s->n + 1) > s->cap / 4 * 3)
+		grow(s);
+	struct ccp_fp *e = slot(s->tab, s->cap, f);
+	if (e->b)
+		return false;
+	if (s->max_n && s->n == s->max_n)
+		ccp_panic("fingerprint set sized for %zu is full", s->max_n);
+	*e = f;
+	s->n++;
+	return true;
+}
+
+void ccp_fpset_clear(struct ccp_fpset *s)
+{
+	if (s->tab)
+		memset(s->tab, 0, s->cap * sizeof(*s->tab));
+	s->n = 0;
+}
+
+void ccp_fpset_free(struct ccp_fpset *s)
+{
+	ccp_free(s->tab);
+	memset(s, 0, sizeof(*s));
+}
+
+size_t ccp_fpset_bytes(const struct ccp_fpset *s)
+{
+	return s->cap * sizeof(*s->tab);
+}
+
+void ccp_fpwindow_init(struct ccp_fpwindow *w, size_t span)
+{
+	CCP_ASSERT(span >= 1);
+	ccp_fpset_init_fixed(&w->gen[0], span);
+	ccp_fpset_init_fixed(&w->gen[1], span);
+	w->span = span;
+	w->cur = 0;
+}
+
+bool ccp_fpwindow_has(const struct ccp_fpwindow *w, struct ccp_fp f)
+{
+	return ccp_fpset_has(&w->gen[w->cur], f) || ccp_fpset_has(&w->gen[w->cur ^ 1u], f);
+}
+
+bool ccp_fpwindow_add(struct ccp_fpwindow *w, struct ccp_fp f)
+{
+	if (ccp_fpwindow_has(w, f))
+		return false;
+	if (w->gen[w->cur].n == w->span) {
+		/* The newer generation is full: the older one goes, holding
+		 * only fingerprints older than the SPAN in the newer. */
+		w->cur ^= 1u;
+		ccp_fpset_clear(&w->gen[w->cur]);
+	}
+	return ccp_fpset_add(&w->gen[w->cur], f);
+}
+
+void ccp_fpwindow_clear(struct ccp_fpwindow *w)
+{
+	ccp_fpset_clear(&w->gen[0]);
+	ccp_fpset_clear(&w->gen[1]);
+	w->cur = 0;
+}
+
+void ccp_fpwindow_free(struct ccp_fpwindow *w)
+{
+	ccp_fpset_free(&w->gen[0]);
+	ccp_fpset_free(&w->gen[1]);
+}
+
+size_t ccp_fpwindow_count(const struct ccp_fpwindow *w)
+{
+	return w->gen[0].n + w->gen[1].n;
+}
+
+size_t ccp_fpwindow_bytes(const struct ccp_fpwindow *w)
+{
+	return ccp_fpset_bytes(&w->gen[0]) + ccp_fpset_bytes(&w->gen[1]);
+}

@@ -1,0 +1,118 @@
+/*
+ * Fingerprint sets: exact membership over many strings, growth, and the
+ * window's promise (remembered for at least SPAN later additions, gone
+ * after 2 * SPAN, memory fixed at init).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "check.h"
+#include "ccpump/fpset.h"
+
+static struct ccp_fp fp_num(unsigned long i)
+{
+	char k[64];
+	int n = snprintf(k, sizeof(k), "1795882167.M%luP4242.relay\trecipient %lu at hubpo1", i,
+			 i % 7);
+	return ccp_fp_of(k, (size_t)n);
+}
+
+static void test_growing(void)
+{
+	struct ccp_fpset s;
+	ccp_fpset_init(&s);
+	CHECK(!ccp_fpset_has(&s, fp_num(1)));
+	const unsigned long n = 200000;
+	for (unsigned long i = 0; i < n; i++)
+		CHECK(ccp_fpset_add(&s, fp_num(i)));
+	CHECK_EQ_U64(s.n, n);
+	/* Every one found, adding again refused, none of the others found. */
+	for (unsigned long i = 0; i < n; i++) {
+		CHECK(ccp_fpset_has(&s, fp_num(i)));
+		CHECK(!ccp_fpset_add(&s, fp_num(i)));
+	}
+	for (unsigned long i = n; i < 2 * n; i++)
+		CHECK(!ccp_fpset_has(&s, fp_num(i)));
+	CHECK_EQ_U64(s.n, n);
+	/* At most 3/4 full: 16 octets a slot, so at most ~43 octets a
+	 * fingerprint at any size. */
+	CHECK(s.n <= s.cap / 4 * 3);
+	CHECK(ccp_fpset_bytes(&s) <= 2 * (n * 16 * 4 / 3) + 1024);
+	ccp_fpset_clear(&s);
+	CHECK(!ccp_fpset_has(&s, fp_num(5)));
+	CHECK_EQ_U64(s.n, 0);
+	ccp_fpset_free(&s);
+}
+
+static void test_fingerprint(void)
+{
+	/* The marker bit is set, strings one octet apart differ in both
+	 * halves, and the empty string has a fingerprint of its own. */
+	struct ccp_fp e = ccp_fp_of("", 0), a = ccp_fp_of("a\tb", 3), b = ccp_fp_of("a\tc", 3);
+	CHECK(e.b & 1u);
+	CHECK(a.b & 1u);
+	CHECK(a.a != b.a && a.b != b.b);
+	CHECK(e.a != a.a);
+	/* Fingerprints whose first halves collide are still told apart. */
+	struct ccp_fpset s;
+	ccp_fpset_init(&s);
+	struct ccp_fp x = { 42, 3 }, y = { 42, 5 };
+	CHECK(ccp_fpset_add(&s, x));
+	CHECK(!ccp_fpset_has(&s, y));
+	CHECK(ccp_fpset_add(&s, y));
+	CHECK(ccp_fpset_has(&s, x) && ccp_fpset_has(&s, y));
+	ccp_fpset_free(&s);
+}
+
+static void test_window(void)
+{
+	const size_t span = 1000;
+	struct ccp_fpwindow w;
+	ccp_fpwindow_init(&w, span);
+	size_t bytes = ccp_fpwindow_bytes(&w);
+	CHECK(bytes > 0);
+	const unsigned long n = 25 * span + 123;
+	for (unsigned long i = 0; i < n; i++) {
+		CHECK(ccp_fpwindow_add(&w, fp_num(i)));
+		/* The last SPAN are always there (the one just added too). */
+		if (i % 97 == 0)
+			for (unsigned long k = i + 1 > span ? i + 1 - span : 0; k <= i; k++)
+				CHECK(ccp_fpwindow_has(&w, fp_num(k)));
+		/* Anything 2 * SPAN back is gone. */
+		if (i >= 2 * span)
+			CHECK(!ccp_fpwindow_has(&w, fp_num(i - 2 * span)));
+		CHECK(ccp_fpwindow_count(&w) <= 2 * span);
+		CHECK(ccp_fpwindow_count(&w) >= (i + 1 < span ? i + 1 : span));
+	}
+	/* A duplicate inside the window is refused and changes nothing. */
+	size_t c = ccp_fpwindow_count(&w);
+	CHECK(!ccp_fpwindow_add(&w, fp_num(n - 1)));
+	CHECK(!ccp_fpwindow_add(&w, fp_num(n - span)));
+	CHECK_EQ_U64(ccp_fpwindow_count(&w), c);
+	/* Memory never moved. */
+	CHECK_EQ_U64(ccp_fpwindow_bytes(&w), bytes);
+	ccp_fpwindow_clear(&w);
+	CHECK_EQ_U64(ccp_fpwindow_count(&w), 0);
+	CHECK(!ccp_fpwindow_has(&w, fp_num(n - 1)));
+	CHECK(ccp_fpwindow_add(&w, fp_num(n - 1)));
+	ccp_fpwindow_free(&w);
+
+	/* A window of one: the last one is always remembered. */
+	ccp_fpwindow_init(&w, 1);
+	for (unsigned long i = 0; i < 100; i++) {
+		CHECK(ccp_fpwindow_add(&w, fp_num(i)));
+		CHECK(ccp_fpwindow_has(&w, fp_num(i)));
+		if (i >= 2)
+			CHECK(!ccp_fpwindow_has(&w, fp_num(i - 2)));
+	}
+	ccp_fpwindow_free(&w);
+}
+
+int main(void)
+{
+	test_fingerprint();
+	test_growing();
+	test_window();
+	printf("test_fpset: ok\n");
+	return 0;
+}
