@@ -70,6 +70,13 @@ struct ccp_msg {
 	/* Size of the user area that follows the key. */
 	uint32_t user_size;
 	uint32_t key_len;
+	/* What an earlier run of the process spent on this message, kept with
+	 * it at the source (the relay's Deferred/ markers): attempts made and
+	 * seconds since its first attempt.  Set by the source's init_msg, 0
+	 * otherwise; counted against max_attempts and max_age_ns, so limits
+	 * hold across restarts. */
+	uint32_t attempts_before;
+	uint32_t age_before_s;
 	/* NUL-terminated key; the user area starts at the next 16-byte boundary. */
 	char key[];
 };

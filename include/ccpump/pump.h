@@ -113,8 +113,9 @@ struct ccp_pump_config {
 	size_t user_size;          /* bytes of user area per record */
 	uint64_t retry_min_ns;     /* first retry delay */
 	uint64_t retry_max_ns;     /* cap of the doubling delay */
-	unsigned max_attempts;     /* then FAILED; 0 = no limit */
-	uint64_t max_age_ns;       /* from first notification; then FAILED; 0 = none */
+	unsigned max_attempts;     /* then FAILED; 0 = no limit (with m->attempts_before) */
+	uint64_t max_age_ns;       /* from first notification, plus m->age_before_s;
+				      then FAILED; 0 = none */
 	/* Records alive at once, tombstones awaiting reclamation included.
 	 * Past it pollers wait for reclamation to catch up before taking more
 	 * notifications: memory stays bounded even when the RCU callback

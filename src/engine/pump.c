@@ -400,10 +400,12 @@ static void settle(struct ccp_pump *p, struct pump_thread *t, struct dispatcher_
 	bool naive = cfg->mode == CCP_CLAIM_NAIVE;
 	enum ccp_msg_state to;
 
+	/* Attempts and age include an earlier run's (msg.h). */
+	uint32_t attempt = ccp_msg_word_attempt(word) + m->attempts_before;
 	if (v == CCP_VERDICT_RETRY) {
-		uint32_t attempt = ccp_msg_word_attempt(word);
+		uint64_t age = now - m->first_seen_ns + (uint64_t)m->age_before_s * 1000000000ull;
 		bool too_many = cfg->max_attempts && attempt >= cfg->max_attempts;
-		bool too_old = cfg->max_age_ns && now - m->first_seen_ns >= cfg->max_age_ns;
+		bool too_old = cfg->max_age_ns && age >= cfg->max_age_ns;
 		to = (too_many || too_old) ? CCP_MSG_FAILED : CCP_MSG_DEFERRED;
 		if (to == CCP_MSG_DEFERRED)
 			ccp_counter_add(&t->c.deferred, 1);
@@ -421,7 +423,7 @@ static void settle(struct ccp_pump *p, struct pump_thread *t, struct dispatcher_
 	}
 
 	if (to == CCP_MSG_DEFERRED) {
-		m->due_ns = now + retry_delay(cfg, ccp_msg_word_attempt(word), &ds->rng);
+		m->due_ns = now + retry_delay(cfg, attempt, &ds->rng);
 		heap_push(&ds->deferred, m);
 		return;
 	}

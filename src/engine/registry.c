@@ -136,6 +136,8 @@ static struct ccp_msg *msg_new(const char *key, uint32_t len, uint64_t hash, siz
 	m->hash = hash;
 	m->first_seen_ns = now_ns;
 	m->due_ns = 0;
+	m->attempts_before = 0;
+	m->age_before_s = 0;
 	m->user_size = (uint32_t)user_size;
 	m->key_len = len;
 	memcpy(m->key, key, len);

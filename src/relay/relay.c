@@ -96,6 +96,7 @@ struct relay {
 	struct ccp_po *po;
 	char *submit, *import, *bad, *deferred;
 	int submit_fd, import_fd, bad_fd, deferred_fd;
+	bool restore; /* Deferred/ held markers of an earlier run at start */
 	struct disp *disp;
 	_Atomic uint64_t imports, import_failures, batches, duplicates, bad_count,
 		vanished;
@@ -270,17 +271,21 @@ static void settle_from_und(struct disp *d, const char *und_path)
 }
 
 /*
- * Deferred/KEY records a message waiting for a retry, for `ccpump queue`:
- * "attempt N\nanswer RC\nreason ...\n" (answer "none" for a spool file that
- * changed while it was read: it never reached an import).  Written only on
- * the failure path; removed when a retried message is settled.
+ * Deferred/KEY records a message waiting for a retry, for `ccpump queue`
+ * and for the next run: "attempt N\nfirst UNIXTIME\nanswer RC\nreason
+ * ...\n" (N attempts so far, the first at UNIXTIME; answer "none" for a
+ * spool file that changed while it was read: it never reached an import).
+ * Written only on the failure path; removed when a retried message is
+ * settled.  A restarted relay reads it back (restore_msg), so --max-attempts
+ * and --max-age count what earlier runs spent.
  */
 static void mark_deferred(struct relay *r, const struct disp *d, struct ccp_msg *const *msgs,
 			  unsigned n, const enum ccp_verdict *verdicts, int rc, const char *reason)
 {
 	char line[800];
 	for (unsigned i = 0; i < n; i++) {
-		uint32_t attempt = ccp_msg_word_attempt(ccp_msg_load(msgs[i]));
+		const struct ccp_msg *m = msgs[i];
+		uint32_t attempt = ccp_msg_word_attempt(ccp_msg_load(m)) + m->attempts_before;
 		if (verdicts[i] == CCP_VERDICT_RETRY) {
 			char answer[16] = "none";
 			const char *why = "the spool file changed while it was read";
@@ -288,8 +293,11 @@ static void mark_deferred(struct relay *r, const struct disp *d, struct ccp_msg 
 				snprintf(answer, sizeof(answer), "%d", rc);
 				why = reason && *reason ? reason : "-";
 			}
-			int len = snprintf(line, sizeof(line), "attempt %u\nanswer %s\nreason %s\n",
-					   attempt, answer, why);
+			long long first = (long long)time(NULL) - (long long)m->age_before_s -
+					  (long long)((ccp_now_ns() - m->first_seen_ns) / 1000000000u);
+			int len = snprintf(line, sizeof(line),
+					   "attempt %u\nfirst %lld\nanswer %s\nreason %s\n", attempt,
+					   first, answer, why);
 			write_file_at(r->deferred_fd, msgs[i]->key, line, (size_t)len, false);
 		} else if (attempt > 1) {
 			unlinkat(r->deferred_fd, msgs[i]->key, 0);
@@ -463,7 +471,7 @@ static void end_retries(struct relay *r, struct ccp_msg *m, enum ccp_msg_state o
 	last = last ? last + 7 : marker;
 	last[strcspn(last, "\n")] = '\0';
 	snprintf(reason, sizeof(reason), "retries ended after attempt %u (the last: %s)",
-		 ccp_msg_word_attempt(ccp_msg_load(m)), last);
+		 ccp_msg_word_attempt(ccp_msg_load(m)) + m->attempts_before, last);
 	to_bad(r, m, NULL, 0, reason);
 	unlinkat(r->deferred_fd, m->key, 0);
 }
@@ -485,10 +493,39 @@ static void relay_src_ack_burst(void *ctx, unsigned dispatcher, struct ccp_msg *
 	ccp_spool_source()->ack_burst(r->spool, dispatcher, msgs, outcomes, n);
 }
 
+/*
+ * A new record whose message an earlier run deferred: its attempts and age
+ * come back from the Deferred/ marker.  Runs in a poller, before the record
+ * is visible; only when Deferred/ held markers at start (else no message
+ * can have one).
+ */
+static void relay_src_init_msg(void *ctx, struct ccp_msg *m)
+{
+	struct relay *r = ctx;
+	if (!r->restore)
+		return;
+	int fd = openat(r->deferred_fd, m->key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	char text[800];
+	ssize_t n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	text[n > 0 ? n : 0] = '\0';
+	unsigned attempt = 0;
+	long long first = 0;
+	if (sscanf(text, "attempt %u", &attempt) != 1)
+		return; /* not a marker of ours: the message starts afresh */
+	const char *f = strstr(text, "\nfirst ");
+	long long now = (long long)time(NULL);
+	if (f && sscanf(f, "\nfirst %lld", &first) == 1 && first > 0 && first <= now)
+		m->age_before_s = (uint32_t)(now - first > UINT32_MAX ? UINT32_MAX : now - first);
+	m->attempts_before = attempt;
+}
+
 static const struct ccp_source_ops relay_src_ops = {
 	.wait = relay_src_wait,
 	.poll = relay_src_poll,
-	.init_msg = NULL,
+	.init_msg = relay_src_init_msg,
 	.ack = relay_src_ack,
 	.ack_burst = relay_src_ack_burst,
 };
@@ -496,22 +533,53 @@ static const struct ccp_source_ops relay_src_ops = {
 /* ---- the run ------------------------------------------------------------ */
 
 /* Batches left by a crash: their spool files are still in new/, so they are
- * relayed again; the leftover files are removed.  Likewise deferral markers
- * of an earlier run: its messages start again as waiting. */
-static void clear_leftovers(int dirfd, const char *path, bool all)
+ * relayed again; the leftover files are removed. */
+static void clear_leftovers(int dirfd, const char *path)
 {
 	int fd = dup(dirfd);
 	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
 	unsigned n = 0;
 	while (dir && (de = readdir(dir)) != NULL)
-		if (de->d_name[0] != '.' && (all || strncmp(de->d_name, "Msg", 3) == 0) &&
+		if (de->d_name[0] != '.' && strncmp(de->d_name, "Msg", 3) == 0 &&
 		    unlinkat(dirfd, de->d_name, 0) == 0)
 			n++;
 	if (dir)
 		closedir(dir);
 	if (n)
 		ccp_log(CCP_LOG_INFO, "removed %u unfinished batch files from %s", n, path);
+}
+
+/* Deferral markers of an earlier run stay for the messages still waiting in
+ * new/ (their attempts and age carry over: relay_src_init_msg); a marker
+ * whose message has left the spool is removed.  True when any stays. */
+static bool keep_markers(struct relay *r, const char *spool)
+{
+	char *newdir = ccp_path_join(spool, "new");
+	int nfd = open(newdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = dup(r->deferred_fd);
+	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	unsigned kept = 0, gone = 0;
+	struct stat st;
+	while (dir && (de = readdir(dir)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (nfd >= 0 && fstatat(nfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			kept++;
+		else if (unlinkat(r->deferred_fd, de->d_name, 0) == 0)
+			gone++;
+	}
+	if (dir)
+		closedir(dir);
+	if (nfd >= 0)
+		close(nfd);
+	if (kept || gone)
+		ccp_log(CCP_LOG_INFO, "%s: %u messages deferred by an earlier run keep their "
+			"attempts and age; %u markers of messages no longer waiting removed",
+			r->deferred, kept, gone);
+	ccp_free(newdir);
+	return kept > 0;
 }
 
 static void stats_line(struct relay *r, struct ccp_pump *pump)
@@ -565,9 +633,9 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 	    (r.bad_fd = ccp_dir_ensure_open(r.bad, err, errlen)) < 0 ||
 	    (r.deferred_fd = ccp_dir_ensure_open(r.deferred, err, errlen)) < 0)
 		goto out;
-	clear_leftovers(r.submit_fd, r.submit, false);
-	clear_leftovers(r.import_fd, r.import, false);
-	clear_leftovers(r.deferred_fd, r.deferred, true);
+	clear_leftovers(r.submit_fd, r.submit);
+	clear_leftovers(r.import_fd, r.import);
+	r.restore = keep_markers(&r, cfg->spool);
 
 	if (cfg->import_cmd == NULL) {
 		struct ccp_po_opts po;

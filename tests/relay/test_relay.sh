@@ -3,6 +3,7 @@
 #   1. exactly once with 4 pollers while inotify and 50 ms rescans race;
 #   2. import answers 1 and 4 injected, then 3 and 5 from an import program
 #      and a user directory: deferred and retried, or to Bad with a reason;
+#      retry limits that count an earlier run's attempts and age;
 #   3. bad spool entries (symlink, fifo, directory, empty, huge, binary)
 #      moved aside with their reasons while the relay goes on; a spool file
 #      changed after its import kept in Bad, not removed;
@@ -145,14 +146,40 @@ done
 kill -TERM $pid
 wait $pid || fail "locked: relay exited $? after SIGTERM"
 [ "$(ls "$d/spool/new" | wc -l)" = 40 ] || fail "locked: deferred messages left the spool"
+"$bin" queue --spool "$d/spool" --store "$d/store" --json | grep -q '"deferred":{"count":40' ||
+	fail "locked: the stop dropped the deferral markers"
+grep -q '^first [0-9]' "$d/store/Deferred/1764288000.M7P77.test" || fail "locked: marker without its first attempt"
 "$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
 	--log "$d/log" || fail "locked: second run failed"
 [ "$(field "$d/po" 'distinct keys')" = 40 ] || fail "locked: not delivered after the lock went"
 "$bin" queue --spool "$d/spool" --store "$d/store" --json | grep -q '"deferred":{"count":0' ||
 	fail "locked: deferred markers left behind"
 
+# Retry limits hold across restarts: markers of an earlier run carry the
+# attempts made and the time of the first, and a marker whose message has
+# left the spool is dropped.
+d=$(fresh limits)
+gen "$d/spool" 0 3
+mkdir -p "$d/store/Deferred"
+now=$(date +%s)
+printf 'attempt 6\nfirst %d\nanswer 4\nreason locked\n' $((now - 60)) >"$d/store/Deferred/1764288000.M0P77.test"
+printf 'attempt 1\nfirst %d\nanswer 4\nreason locked\n' $((now - 7200)) >"$d/store/Deferred/1764288000.M1P77.test"
+printf 'attempt 9\nfirst %d\nanswer 4\nreason locked\n' $((now - 60)) >"$d/store/Deferred/1764288000.M99P77.gone"
+CCPUMP_PO_FAULT="rate=1,code=4" "$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once \
+	--max-attempts 5 --max-age 3600 --retry-min 0.01 --retry-max 0.02 --stats-interval 0 \
+	--log "$d/log" || fail "limits: relay failed"
+grep -q "after attempt 7 " "$d/store/Bad/1764288000.M0P77.test.reason" ||
+	fail "limits: 6 earlier attempts not counted: $(cat "$d/store/Bad/1764288000.M0P77.test.reason" 2>&1)"
+grep -q "after attempt 2 " "$d/store/Bad/1764288000.M1P77.test.reason" ||
+	fail "limits: the earlier run's age not counted: $(cat "$d/store/Bad/1764288000.M1P77.test.reason" 2>&1)"
+grep -q "after attempt 5 " "$d/store/Bad/1764288000.M2P77.test.reason" ||
+	fail "limits: a fresh message did not get its 5 attempts"
+[ -z "$(ls -A "$d/store/Deferred")" ] || fail "limits: markers left: $(ls "$d/store/Deferred")"
+grep -q "1 markers of messages no longer waiting removed" "$d/log" || fail "limits: stale marker not reported"
+
 echo "2b. import answers 3 and 5: retried, or to Bad with: $undreason"
 echo "2c. a locked post office: 40 deferred, shown by ccpump queue, kept over a stop, delivered later"
+echo "2d. retry limits across a restart: earlier attempts and age counted, a stale marker dropped"
 
 # ---- 3. bad spool entries ------------------------------------------------
 d=$(fresh badentries)
