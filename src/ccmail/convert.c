@@ -521,16 +521,23 @@ static void crlf_lines(struct ccp_ccm_buf *out, const char *s, size_t n)
 	 * local pointer (a call per octet was the converter's largest cost). */
 	ccp_ccm_buf_reserve(out, 2 * n + 2);
 	char *d = out->data;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-		if (ch == '\r' || ch == '\n') {
-			if (ch == '\r' && i + 1 < n && s[i + 1] == '\n')
-				i++;
-			*d++ = '\r';
-			*d++ = '\n';
-		} else {
-			*d++ = ch;
-		}
+	size_t i = 0;
+	while (i < n) {
+		/* A line at a time: its text up to the first CR or LF in one
+		 * copy (memchr finds both ends fast), then one CRLF for CRLF, CR
+		 * or LF. */
+		const char *lf = memchr(s + i, '\n', n - i);
+		size_t end = lf ? (size_t)(lf - s) : n;
+		const char *cr = memchr(s + i, '\r', end - i);
+		size_t stop = cr ? (size_t)(cr - s) : end;
+		memcpy(d, s + i, stop - i);
+		d += stop - i;
+		if (stop == n)
+			break;
+		*d++ = '\r';
+		*d++ = '\n';
+		/* A CR directly before the LF is the same line end. */
+		i = s[stop] == '\r' && stop + 1 < n && s[stop + 1] == '\n' ? stop + 2 : stop + 1;
 	}
 	if (d > out->data && d[-1] != '\n') {
 		*d++ = '\r';
@@ -636,6 +643,12 @@ static bool tag_is(const char *t, size_t tl, const char *name)
 	return tl == n && strncasecmp(t, name, n) == 0;
 }
 
+/* isspace() of the C locale, without a locale lookup per character. */
+static inline bool html_space(char c)
+{
+	return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
 /* A readable text rendering of HTML: tags dropped, block ends as line
  * breaks, script and style skipped, entities decoded, spaces collapsed. */
 static void html_to_text(const char *s, size_t n, bool utf8, struct ccp_ccm_buf *out)
@@ -704,7 +717,7 @@ static void html_to_text(const char *s, size_t n, bool utf8, struct ccp_ccm_buf 
 				space = false;
 			continue;
 		}
-		if (!pre && isspace((unsigned char)ch)) {
+		if (!pre && html_space(ch)) {
 			space = true;
 			i++;
 			continue;
@@ -719,8 +732,14 @@ static void html_to_text(const char *s, size_t n, bool utf8, struct ccp_ccm_buf 
 				continue;
 			}
 		}
-		ccp_ccm_buf_addc(out, ch);
-		i++;
+		/* This character and the ordinary text after it, up to the next
+		 * tag, entity or (outside <pre>) white space, in one copy: a call
+		 * per character was the converter's hottest loop on HTML mail. */
+		size_t j = i + 1;
+		while (j < n && s[j] != '<' && s[j] != '&' && (pre || !html_space(s[j])))
+			j++;
+		ccp_ccm_buf_add(out, s + i, j - i);
+		i = j;
 	}
 	while (out->len && out->data[out->len - 1] == '\n')
 		out->data[--out->len] = '\0';

@@ -278,6 +278,36 @@ static void test_charsets(struct ccp_convert_map *map)
 	ccp_convert_free(c);
 }
 
+/* A body's line ends become CRLF whatever they were (LF, CR, CRLF; CR CR LF
+ * is two), and HTML is rendered as text: tags as line breaks, entities
+ * decoded, white space collapsed except in <pre>. */
+static void test_text_rendering(struct ccp_convert_map *map)
+{
+	struct ccp_convert_opts o;
+	ccp_convert_opts_default(&o);
+	struct ccp_convert *c = make(&o, map);
+	const char *head = "From: a@example.org\r\nTo: b@example.org\r\nSubject: s\r\n"
+			   "Date: Sat, 28 Nov 2026 12:00:00 +0000\r\n";
+	char text[1024];
+	snprintf(text, sizeof(text), "%sContent-Type: text/plain\r\n\r\n"
+		 "one\ntwo\r\nthree\rfour\r\r\nfive\n\nsix", head);
+	CHECK(conv(c, text, "k1") == CCP_CONVERT_OK);
+	CHECK(eq(m.item[0].data, m.item[0].len,
+		 "one\r\ntwo\r\nthree\r\nfour\r\n\r\nfive\r\n\r\nsix\r\n"));
+	snprintf(text, sizeof(text), "%sContent-Type: text/plain\r\n\r\nno line end at all", head);
+	CHECK(conv(c, text, "k2") == CCP_CONVERT_OK);
+	CHECK(eq(m.item[0].data, m.item[0].len, "no line end at all\r\n"));
+	snprintf(text, sizeof(text), "%sMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+		 "<html><body><p>Hello &amp; welcome,\r\n   dear   friend</p>"
+		 "<p>a&lt;b &#233; &bogus; x</p><pre>keep  two\r\n  spaces</pre>"
+		 "<div>end</div></body></html>\r\n", head);
+	CHECK(conv(c, text, "k3") == CCP_CONVERT_OK);
+	CHECK(eq(m.item[0].data, m.item[0].len,
+		 "Hello & welcome, dear friend\r\n\r\na<b \x82 &bogus; x\r\n\r\n"
+		 "keep  two\r\n  spaces\r\nend\r\n"));
+	ccp_convert_free(c);
+}
+
 static size_t count_kind(enum ccp_ccm_item_kind k)
 {
 	size_t n = 0;
@@ -400,6 +430,7 @@ int main(int argc, char **argv)
 	test_envelope_and_date(map);
 	test_limits(map);
 	test_charsets(map);
+	test_text_rendering(map);
 	test_attachments(map);
 	test_corpus(map);
 
