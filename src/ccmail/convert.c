@@ -735,8 +735,13 @@ static void html_to_text(const char *s, size_t n, bool utf8, struct ccp_ccm_buf 
 		/* This character and the ordinary text after it, up to the next
 		 * tag, entity or (outside <pre>) white space, in one copy: a call
 		 * per character was the converter's hottest loop on HTML mail. */
+		static const uint8_t stops[256] = {
+			['<'] = 1, ['&'] = 1, [' '] = 2, ['\t'] = 2, ['\n'] = 2, ['\v'] = 2,
+			['\f'] = 2, ['\r'] = 2,
+		};
+		unsigned stop = pre ? 1u : 3u; /* white space is text inside <pre> */
 		size_t j = i + 1;
-		while (j < n && s[j] != '<' && s[j] != '&' && (pre || !html_space(s[j])))
+		while (j < n && !(stops[(unsigned char)s[j]] & stop))
 			j++;
 		ccp_ccm_buf_add(out, s + i, j - i);
 		i = j;
