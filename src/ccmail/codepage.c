@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <iconv.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -203,7 +204,15 @@ size_t ccp_codepage_from(struct ccp_codepage *cp, const char *charset, const cha
 			 size_t len, struct ccp_ccm_buf *out)
 {
 	if (ascii_compatible(charset)) {
+		/* Pure ASCII is copied as it is: test 8 octets at a time for a
+		 * high bit, the rest one by one. */
 		size_t i = 0;
+		for (; i + 8 <= len; i += 8) {
+			uint64_t w;
+			memcpy(&w, in + i, 8);
+			if (w & 0x8080808080808080ull)
+				break;
+		}
 		while (i < len && (unsigned char)in[i] < 0x80)
 			i++;
 		if (i == len) {
