@@ -1,6 +1,6 @@
 #!/bin/sh
 # bench_po_index.sh [N]: a post office whose delivery.log holds N delivered
-# (key, recipient) pairs; times one import (open, index rebuilt from the log,
+# (key, recipient) pairs; times one import (open, index rebuilt from the log's tail,
 # one duplicate skipped) and po stats.  Prints numbers, never fails on them.
 # CCPUMP names the program (default ./build/ccpump).
 set -e
@@ -20,6 +20,6 @@ last=$((N - 1))
 printf 'Message:\r\n\r\nFrom: A at B\r\nDate: 6/2/98 8:39\r\nTo: recipient %d at hubpo1\r\nX-Spool-Id: Msg%06X.eml\r\nContents:\r\n\r\n' \
 	$((last % 3)) $((last / 3)) > $D/dup.ccm
 ls -la $D/po/delivery.log | awk '{print $5 " octets"}'
-/usr/bin/time -f "import (open, rebuild index of $N pairs, 1 duplicate skipped): %e s, %M KB max RSS" $B import --po $D/po $D/dup.ccm
+/usr/bin/time -f "import (open: index from a log of $N pairs, 1 duplicate skipped): %e s, %M KB max RSS" $B import --po $D/po $D/dup.ccm
 /usr/bin/time -f "po stats over $N lines: %e s, %M KB max RSS" $B po stats --po $D/po
 rm -rf $D

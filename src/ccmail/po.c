@@ -54,7 +54,8 @@
  * What can come back is what was in flight at a crash: the relay's
  * dispatchers times its batch, far inside the window.  The index is
  * rebuilt at open by reading delivery.log a chunk at a time (memory stays
- * one chunk however long the log is).
+ * one chunk however long the log is); of a long log only the tail that
+ * holds the last window of pairs is read (fold_start).
  */
 #include "ccpump/po.h"
 
@@ -87,6 +88,7 @@
 #define JOURNAL "import.journal"
 #define LOG "delivery.log"
 #define LOG_CHUNK (1u << 20) /* delivery.log is read this much at a time */
+#define LOG_TAIL_SCAN (4ll << 20) /* more unread log than this: fold only its tail */
 
 /* ---- a set of strings -------------------------------------------------------- */
 
@@ -634,6 +636,47 @@ static void index_line(void *ctx, const char *p, size_t n)
 		ccp_fpwindow_add(&po->index, ccp_fp_of(pair, len));
 }
 
+/*
+ * Where folding the log from FROM (to SIZE) may start: FROM itself, or,
+ * when more than LOG_TAIL_SCAN octets are unread, the start of the line
+ * after which more D lines remain than the window keeps.  Older pairs
+ * would leave the window anyway, so opening a post office reads about a
+ * window's worth of a log of any length.  Found by reading backwards a
+ * chunk at a time; -1 with errno on a read error.
+ */
+static off_t fold_start(int fd, off_t from, off_t size, size_t span, struct ccp_ccm_buf *buf)
+{
+	if (size - from <= LOG_TAIL_SCAN)
+		return from;
+	size_t seen = 0;
+	off_t end = size;
+	while (end > from) {
+		off_t lo = end - from > (off_t)LOG_CHUNK ? end - (off_t)LOG_CHUNK : from;
+		/* Two octets past the chunk: the "D\t" after its last '\n'. */
+		size_t want = (size_t)(end - lo) + (end + 2 <= size ? 2 : (size_t)(size - end));
+		ccp_ccm_buf_reset(buf);
+		ccp_ccm_buf_reserve(buf, want);
+		size_t got = 0;
+		while (got < want) {
+			ssize_t r = pread(fd, buf->data + got, want - got, lo + (off_t)got);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0)
+				return -1;
+			if (r == 0)
+				break;
+			got += (size_t)r;
+		}
+		const char *d = buf->data;
+		for (size_t i = (size_t)(end - lo); i-- > 0;)
+			if (d[i] == '\n' && i + 2 < got && d[i + 1] == 'D' && d[i + 2] == '\t' &&
+			    ++seen > span)
+				return lo + (off_t)i + 1;
+		end = lo;
+	}
+	return from;
+}
+
 /* Folds D lines of delivery.log from po->indexed on into the index. */
 static int catch_up(struct ccp_po *po, char *err, size_t cap)
 {
@@ -653,15 +696,17 @@ static int catch_up(struct ccp_po *po, char *err, size_t cap)
 		close(fd);
 		return 0;
 	}
-	off_t got = lseek(fd, po->indexed, SEEK_SET) < 0 ? -1
-							 : for_each_line(fd, &po->tmp, index_line, po);
+	off_t start = fold_start(fd, po->indexed, st.st_size, po->index.span, &po->tmp);
+	off_t got = start < 0 || lseek(fd, start, SEEK_SET) < 0
+			    ? -1
+			    : for_each_line(fd, &po->tmp, index_line, po);
 	if (got < 0) {
 		say(err, cap, "%s/" LOG ": cannot read: %s", po->dir, strerror(errno));
 		close(fd);
 		return CCP_PO_NOT_ACCESSIBLE;
 	}
 	close(fd);
-	po->indexed += got;
+	po->indexed = start + got;
 	return 0;
 }
 

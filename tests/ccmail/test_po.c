@@ -636,6 +636,63 @@ static void test_dedup_window(const char *base)
 	CHECK_EQ_U64(st.duplicate_deliveries, 0);
 	CHECK_EQ_U64(st.skipped_duplicates, 2);
 
+	/* A log longer than the tail scan (LOG_TAIL_SCAN, 4 MiB): only the
+	 * lines after which window + 1 pairs remain are folded, found by
+	 * reading back over several chunks, so exactly window + 1 pairs are
+	 * remembered and the next older one is not. */
+	snprintf(dir, sizeof(dir), "%s/po-longlog", base);
+	io.dedup_window = 65536;
+	CHECK(ccp_po_init(dir, &io, err, sizeof(err)) == 0);
+	snprintf(path, sizeof(path), "%s/delivery.log", dir);
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	const unsigned longn = 70000;
+	long *starts = malloc(longn * sizeof(*starts));
+	CHECK(starts != NULL);
+	for (unsigned i = 0; i < longn; i++) {
+		starts[i] = ftell(f);
+		int l = snprintf(line, sizeof(line),
+				 "D\t1795882167.M%06uP4242.relay.example\trecipient %u at hubpo1\t"
+				 "recipient_%u_at_hubpo1.mbx\t1795882167\n", i, i % 3, i % 3);
+		CHECK(fwrite(line, 1, (size_t)l, f) == (size_t)l);
+		if (i % 1000 == 0) /* other lines between, as imports write them */
+			fprintf(f, "S\tx\ty\t\t1795882167\nU\tx\t\tbad\t1795882167\n");
+	}
+	/* A last, skipped-duplicate line sized so that the backward read's
+	 * first chunk (the last 1 MiB) begins exactly at a D line: its "D\t"
+	 * opens one chunk and the '\n' before it ends the next. */
+	long size = ftell(f), at = -1;
+	for (unsigned i = 0; i < longn && at < 0; i++)
+		if (starts[i] >= size - (1l << 20) + 64)
+			at = starts[i];
+	CHECK(at > 0);
+	long pad = at + (1l << 20) - size; /* the line's length */
+	CHECK(pad >= 64 && pad < (long)sizeof(line));
+	memset(line, 'p', (size_t)pad);
+	memcpy(line, "S\t", 2);
+	memcpy(line + pad - 13, "\tr\t\t17958821\n", 13);
+	CHECK(fwrite(line, 1, (size_t)pad, f) == (size_t)pad);
+	free(starts);
+	CHECK(fclose(f) == 0);
+	CHECK(file_len(path) > (4u << 20) + (1u << 20));
+	po = open_po(dir);
+	ccp_po_index_usage(po, &u);
+	CHECK_EQ_U64(u.pairs, 65537);
+	unsigned first = longn - 65537; /* the oldest pair folded */
+	snprintf(key, sizeof(key), "1795882167.M%06uP4242.relay.example", first);
+	snprintf(line, sizeof(line), "recipient %u at hubpo1", first % 3);
+	res = import_key(po, key, line);
+	CHECK(res.skipped == 1 && res.delivered == 0);
+	snprintf(key, sizeof(key), "1795882167.M%06uP4242.relay.example", first - 1);
+	snprintf(line, sizeof(line), "recipient %u at hubpo1", (first - 1) % 3);
+	res = import_key(po, key, line);
+	CHECK(res.skipped == 0 && res.delivered == 1); /* older than the window */
+	ccp_po_close(po);
+	CHECK(ccp_po_stats(dir, &st, err, sizeof(err)) == 0);
+	CHECK_EQ_U64(st.delivered, longn + 1);
+	CHECK_EQ_U64(st.duplicate_deliveries, 1);
+	CHECK_EQ_U64(st.skipped_duplicates, 70 + 1 + 1); /* the S lines, the pad, the import */
+
 	/* po.conf with a window out of range is not a post office. */
 	snprintf(path, sizeof(path), "%s/po.conf", dir);
 	const char *conf = "ccpump-po 2\nusers no\naddr_buffer 4096\nimport8 yes\ndedup_window 5\n";
