@@ -96,7 +96,18 @@ struct ccp_po_init_opts {
 	size_t addr_buffer;  /* Import's address buffer: 4096 (default) or 163840 */
 	bool import8;        /* reject [ ] in Subject as Import 8.3 did (true) */
 	size_t dedup_window; /* delivered pairs remembered at least (CCP_PO_DEDUP_WINDOW) */
+	long long log_segment; /* rotate delivery.log past this size (CCP_PO_LOG_SEGMENT) */
 };
+
+/* delivery.log is the commit point of every import, so it cannot be cut by
+ * logrotate.  An import that finds it at log_segment octets or more first
+ * renames it to delivery.log.NNNNNNNN (numbered from 1, oldest first) and
+ * starts a new one; `po stats` reads every segment.  Remove old segments
+ * when their audit trail is no longer wanted: the index needs only the
+ * newest one (what it keeps must fit in a segment, which at 256 MiB holds
+ * about 3 million pairs). */
+#define CCP_PO_LOG_SEGMENT (256ll << 20)
+#define CCP_PO_LOG_SEGMENT_MIN 4096ll
 
 /* The index of delivered (key, recipient) pairs keeps at least the last
  * dedup_window of them and at most twice that, in 32 to 43 octets a pair
@@ -203,6 +214,7 @@ struct ccp_po_stats {
 	uint64_t skipped_duplicates;   /* S lines */
 	uint64_t undeliverable;        /* U lines */
 	uint64_t dedup_window;         /* po.conf: pairs the import index remembers at least */
+	uint64_t log_segments;         /* rotated delivery.log.NNNNNNNN files read too */
 };
 
 /* Counts from delivery.log, after finishing any interrupted import.

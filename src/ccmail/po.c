@@ -293,6 +293,7 @@ struct po_conf {
 	size_t addr_buffer;
 	bool import8;
 	size_t dedup_window; /* pairs the index remembers at least */
+	long long log_segment; /* delivery.log is rotated past this many octets */
 };
 
 void ccp_po_init_opts_default(struct ccp_po_init_opts *o)
@@ -301,6 +302,7 @@ void ccp_po_init_opts_default(struct ccp_po_init_opts *o)
 	o->addr_buffer = CCP_CCM_ADDR_BUFFER_SMALL;
 	o->import8 = true;
 	o->dedup_window = CCP_PO_DEDUP_WINDOW;
+	o->log_segment = CCP_PO_LOG_SEGMENT;
 }
 
 void ccp_po_opts_default(struct ccp_po_opts *o)
@@ -333,6 +335,7 @@ static int open_po_dir(const char *dir, int *dirfd, struct po_conf *conf, char *
 	conf->addr_buffer = CCP_CCM_ADDR_BUFFER_SMALL;
 	conf->import8 = true;
 	conf->dedup_window = CCP_PO_DEDUP_WINDOW; /* post offices made before the key */
+	conf->log_segment = CCP_PO_LOG_SEGMENT;
 	bool magic = false, bad = false, v1 = false;
 	char *save = NULL;
 	for (char *line = strtok_r(b.data ? b.data : (char *)"", "\n", &save); line;
@@ -352,6 +355,8 @@ static int open_po_dir(const char *dir, int *dirfd, struct po_conf *conf, char *
 			conf->addr_buffer = strtoul(v, NULL, 10);
 		else if (strcmp(k, "dedup_window") == 0)
 			conf->dedup_window = strtoul(v, NULL, 10);
+		else if (strcmp(k, "log_segment") == 0)
+			conf->log_segment = strtoll(v, NULL, 10);
 		else
 			bad = true;
 	}
@@ -369,6 +374,7 @@ static int open_po_dir(const char *dir, int *dirfd, struct po_conf *conf, char *
 	if (!magic || bad || conf->addr_buffer < 64 ||
 	    conf->dedup_window < CCP_PO_DEDUP_WINDOW_MIN ||
 	    conf->dedup_window > CCP_PO_DEDUP_WINDOW_MAX ||
+	    conf->log_segment < CCP_PO_LOG_SEGMENT_MIN ||
 	    fstatat(fd, "mailboxes", &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode) ||
 	    fstatat(fd, STORE, &ss, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(ss.st_mode)) {
 		say(err, cap, "%s: not a post office (po.conf, mailboxes/ or " STORE "/ is damaged)",
@@ -490,9 +496,11 @@ int ccp_po_init(const char *dir, const struct ccp_po_init_opts *o, char *err, si
 	}
 	/* po.conf last, by rename: a directory with po.conf is complete. */
 	ccp_ccm_buf_reset(&b);
-	ccp_ccm_buf_printf(&b, PO_MAGIC "\nusers %s\naddr_buffer %zu\nimport8 %s\ndedup_window %zu\n",
+	ccp_ccm_buf_printf(&b,
+			   PO_MAGIC "\nusers %s\naddr_buffer %zu\nimport8 %s\ndedup_window %zu\n"
+				    "log_segment %lld\n",
 			   o->users ? "yes" : "no", o->addr_buffer, o->import8 ? "yes" : "no",
-			   o->dedup_window);
+			   o->dedup_window, o->log_segment);
 	int cfd = openat(fd, "po.conf.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
 	if (cfd < 0 || write_all(cfd, b.data, b.len) != 0 || fsync(cfd) != 0 ||
 	    renameat(fd, "po.conf.tmp", fd, "po.conf") != 0) {
@@ -522,6 +530,7 @@ struct ccp_po {
 	struct sset users;
 	struct ccp_fpwindow index; /* delivered pairs, the last dedup_window at least */
 	off_t indexed;             /* delivery.log octets folded into index */
+	ino_t log_ino;             /* the delivery.log they were read from (0: none yet) */
 	uint64_t rng;
 	/* Scratch kept between imports. */
 	struct ccp_ccm_buf logbuf, und, tmp, tmp2, store, keys;
@@ -637,18 +646,15 @@ static void index_line(void *ctx, const char *p, size_t n)
 }
 
 /*
- * Where folding the log from FROM (to SIZE) may start: FROM itself, or,
- * when more than LOG_TAIL_SCAN octets are unread, the start of the line
- * after which more D lines remain than the window keeps.  Older pairs
- * would leave the window anyway, so opening a post office reads about a
- * window's worth of a log of any length.  Found by reading backwards a
- * chunk at a time; -1 with errno on a read error.
+ * Reads FD backwards from SIZE down to FROM (a line start), a chunk at a
+ * time, for the start of the line after which NEED D lines remain.
+ * Returns that offset with *found = NEED, or FROM with *found = the D lines
+ * from FROM on, when there are fewer.  -1 with errno on a read error.
  */
-static off_t fold_start(int fd, off_t from, off_t size, size_t span, struct ccp_ccm_buf *buf)
+static off_t scan_back(int fd, off_t from, off_t size, size_t need, size_t *found,
+		       struct ccp_ccm_buf *buf)
 {
-	if (size - from <= LOG_TAIL_SCAN)
-		return from;
-	size_t seen = 0;
+	*found = 0;
 	off_t end = size;
 	while (end > from) {
 		off_t lo = end - from > (off_t)LOG_CHUNK ? end - (off_t)LOG_CHUNK : from;
@@ -670,11 +676,128 @@ static off_t fold_start(int fd, off_t from, off_t size, size_t span, struct ccp_
 		const char *d = buf->data;
 		for (size_t i = (size_t)(end - lo); i-- > 0;)
 			if (d[i] == '\n' && i + 2 < got && d[i + 1] == 'D' && d[i + 2] == '\t' &&
-			    ++seen > span)
+			    ++*found == need)
 				return lo + (off_t)i + 1;
+		/* The line at FROM has no '\n' before it in the range. */
+		if (lo == from && got >= 2 && d[0] == 'D' && d[1] == '\t')
+			++*found;
 		end = lo;
 	}
 	return from;
+}
+
+/* The numbers of the rotated segments delivery.log.NNNNNNNN, ascending. */
+static size_t list_segments(int dirfd, unsigned **out)
+{
+	size_t n = 0, cap = 0;
+	unsigned *v = NULL;
+	int fd = dup(dirfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (d == NULL && fd >= 0)
+		close(fd);
+	if (d)
+		rewinddir(d); /* a dup shares the offset an earlier listing left at the end */
+	struct dirent *e;
+	while (d && (e = readdir(d)) != NULL) {
+		unsigned no;
+		char tail;
+		if (strncmp(e->d_name, LOG ".", sizeof(LOG)) != 0 ||
+		    strlen(e->d_name) != sizeof(LOG) + 8 ||
+		    sscanf(e->d_name + sizeof(LOG), "%8u%c", &no, &tail) != 1 || no == 0)
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			v = ccp_realloc(v, cap * sizeof(*v));
+		}
+		v[n++] = no;
+	}
+	if (d)
+		closedir(d);
+	for (size_t i = 1; i < n; i++) /* insertion sort: a handful, rarely more */
+		for (size_t k = i; k > 0 && v[k - 1] > v[k]; k--) {
+			unsigned t = v[k];
+			v[k] = v[k - 1];
+			v[k - 1] = t;
+		}
+	*out = v;
+	return n;
+}
+
+static void segment_name(char *buf, size_t cap, unsigned no)
+{
+	snprintf(buf, cap, LOG ".%08u", no);
+}
+
+/* Folds lines of FD from START to its end; the octets read, or -1. */
+static off_t fold_from(struct ccp_po *po, int fd, off_t start)
+{
+	if (lseek(fd, start, SEEK_SET) < 0)
+		return -1;
+	return for_each_line(fd, &po->tmp, index_line, po);
+}
+
+/*
+ * The index from scratch (a first open, a log cut back by recovery, or one
+ * rotated by another handle): the last window + 1 D lines of the log,
+ * reaching back into rotated segments when the current one holds fewer.
+ * CUR is delivery.log, open, with its stat.
+ */
+static int rebuild(struct ccp_po *po, int cur, const struct stat *cst)
+{
+	ccp_fpwindow_clear(&po->index);
+	size_t need = po->index.span + 1, found;
+	off_t start = scan_back(cur, 0, cst->st_size, need, &found, &po->tmp);
+	if (start < 0)
+		return -1;
+	if (found < need) {
+		/* Older pairs from the newest segments backwards, folded oldest
+		 * first.  A segment with delivery.log's inode is a rotation cut
+		 * short after its link: that is the current log itself. */
+		unsigned *segs;
+		size_t n = list_segments(po->dirfd, &segs), first = n;
+		off_t *starts = ccp_calloc(n ? n : 1, sizeof(*starts));
+		int rc = 0;
+		for (size_t i = n; i-- > 0 && found < need && !rc;) {
+			char name[40];
+			segment_name(name, sizeof(name), segs[i]);
+			int fd = openat(po->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			struct stat st;
+			size_t got = 0;
+			if (fd < 0 || fstat(fd, &st) != 0)
+				rc = -1;
+			else if (st.st_ino != cst->st_ino &&
+				 (starts[i] = scan_back(fd, 0, st.st_size, need - found, &got,
+							&po->tmp)) < 0)
+				rc = -1;
+			else if (st.st_ino != cst->st_ino)
+				first = i;
+			found += got;
+			if (fd >= 0)
+				close(fd);
+		}
+		for (size_t i = first; i < n && !rc; i++) {
+			char name[40];
+			segment_name(name, sizeof(name), segs[i]);
+			int fd = openat(po->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			struct stat st;
+			if (fd < 0 || fstat(fd, &st) != 0)
+				rc = -1;
+			else if (st.st_ino != cst->st_ino && fold_from(po, fd, starts[i]) < 0)
+				rc = -1;
+			if (fd >= 0)
+				close(fd);
+		}
+		ccp_free(starts);
+		ccp_free(segs);
+		if (rc)
+			return -1;
+	}
+	off_t got = fold_from(po, cur, start);
+	if (got < 0)
+		return -1;
+	po->indexed = start + got;
+	po->log_ino = cst->st_ino;
+	return 0;
 }
 
 /* Folds D lines of delivery.log from po->indexed on into the index. */
@@ -682,32 +805,82 @@ static int catch_up(struct ccp_po *po, char *err, size_t cap)
 {
 	int fd = openat(po->dirfd, LOG, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	struct stat st;
+	int rc = 0;
 	if (fd < 0 || fstat(fd, &st) != 0) {
+		rc = -1;
+	} else if (st.st_ino != po->log_ino || st.st_size < po->indexed) {
+		rc = rebuild(po, fd, &st);
+	} else if (st.st_size > po->indexed) {
+		/* Lines other processes appended.  Of very many, only those
+		 * after which a window's worth remain matter. */
+		size_t found;
+		off_t start = st.st_size - po->indexed <= LOG_TAIL_SCAN
+				      ? po->indexed
+				      : scan_back(fd, po->indexed, st.st_size, po->index.span + 1,
+						  &found, &po->tmp);
+		off_t got = start < 0 ? -1 : fold_from(po, fd, start);
+		if (got < 0)
+			rc = -1;
+		else
+			po->indexed = start + got;
+	}
+	if (rc)
 		say(err, cap, "%s/" LOG ": cannot read: %s", po->dir, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return rc ? CCP_PO_NOT_ACCESSIBLE : 0;
+}
+
+/*
+ * Starts a new delivery.log when this one has reached log_segment octets
+ * (see po.h).  No import is under way (the caller holds the lock and has
+ * recovered): the old log gets its segment name by a hard link, then an
+ * empty file replaces delivery.log by rename, so delivery.log always
+ * exists.  A crash between the two leaves a segment with delivery.log's
+ * inode, which readers skip and the next rotation completes.  A failure
+ * is logged and the import goes on with the log it has.
+ */
+static void maybe_rotate(struct ccp_po *po)
+{
+	struct stat st, ss;
+	if (fstatat(po->dirfd, LOG, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    st.st_size < po->conf.log_segment)
+		return;
+	unsigned *segs;
+	size_t n = list_segments(po->dirfd, &segs);
+	unsigned last = n ? segs[n - 1] : 0;
+	ccp_free(segs);
+	char name[40];
+	segment_name(name, sizeof(name), last);
+	bool linked = last && fstatat(po->dirfd, name, &ss, AT_SYMLINK_NOFOLLOW) == 0 &&
+		      ss.st_ino == st.st_ino;
+	if (!linked) {
+		segment_name(name, sizeof(name), last + 1);
+		if (linkat(po->dirfd, LOG, po->dirfd, name, 0) != 0) {
+			ccp_log(CCP_LOG_WARN, "%s/" LOG ": cannot rotate to %s: %s", po->dir, name,
+				strerror(errno));
+			return;
+		}
+	}
+	int fd = openat(po->dirfd, LOG ".new", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+			0666);
+	if (fd < 0 || sync_fd(fd, po->o.sync) != 0 ||
+	    renameat(po->dirfd, LOG ".new", po->dirfd, LOG) != 0 ||
+	    sync_fd(po->dirfd, po->o.sync) != 0) {
+		ccp_log(CCP_LOG_WARN, "%s/" LOG ": cannot start a new log: %s", po->dir,
+			strerror(errno));
 		if (fd >= 0)
 			close(fd);
-		return CCP_PO_NOT_ACCESSIBLE;
+		return;
 	}
-	if (st.st_size < po->indexed) { /* cut back by recovery: start again */
-		ccp_fpwindow_clear(&po->index);
+	/* This handle has folded the whole old log: it goes on from the new
+	 * one's start without a rebuild. */
+	if (fstat(fd, &st) == 0) {
+		po->log_ino = st.st_ino;
 		po->indexed = 0;
 	}
-	if (st.st_size == po->indexed) {
-		close(fd);
-		return 0;
-	}
-	off_t start = fold_start(fd, po->indexed, st.st_size, po->index.span, &po->tmp);
-	off_t got = start < 0 || lseek(fd, start, SEEK_SET) < 0
-			    ? -1
-			    : for_each_line(fd, &po->tmp, index_line, po);
-	if (got < 0) {
-		say(err, cap, "%s/" LOG ": cannot read: %s", po->dir, strerror(errno));
-		close(fd);
-		return CCP_PO_NOT_ACCESSIBLE;
-	}
 	close(fd);
-	po->indexed = start + got;
-	return 0;
+	ccp_log(CCP_LOG_INFO, "%s/" LOG ": rotated to %s; a new log begins", po->dir, name);
 }
 
 static void load_users(struct ccp_po *po)
@@ -1458,6 +1631,7 @@ static int import_common(struct ccp_po *po, const char *data, size_t len, const 
 		rc = catch_up(po, res->reason, sizeof(res->reason));
 	if (rc)
 		goto out;
+	maybe_rotate(po);
 
 	ccp_ccm_buf_init(&rep.str);
 	time_t now = time(NULL);
@@ -1714,8 +1888,32 @@ int ccp_po_stats(const char *dir, struct ccp_po_stats *st, char *err, size_t cap
 	ccp_fpset_init(&sp.keys);
 	struct ccp_ccm_buf b;
 	ccp_ccm_buf_init(&b);
+	/* The rotated segments, oldest first, then delivery.log (a segment
+	 * with its inode is a rotation cut short: the same file). */
+	struct stat cst;
 	int fd = openat(v.dirfd, LOG, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 || for_each_line(fd, &b, stats_line, &sp) < 0) {
+	if (fd < 0 || fstat(fd, &cst) != 0) {
+		say(err, cap, "%s/" LOG ": cannot read: %s", dir, strerror(errno));
+		rc = CCP_PO_NOT_ACCESSIBLE;
+	}
+	unsigned *segs = NULL;
+	size_t nseg = rc ? 0 : list_segments(v.dirfd, &segs);
+	for (size_t i = 0; i < nseg && !rc; i++) {
+		char name[40];
+		struct stat sst;
+		segment_name(name, sizeof(name), segs[i]);
+		int sfd = openat(v.dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (sfd < 0 || fstat(sfd, &sst) != 0 ||
+		    (sst.st_ino != cst.st_ino && for_each_line(sfd, &b, stats_line, &sp) < 0)) {
+			say(err, cap, "%s/%s: cannot read: %s", dir, name, strerror(errno));
+			rc = CCP_PO_NOT_ACCESSIBLE;
+		}
+		if (sfd >= 0)
+			close(sfd);
+	}
+	ccp_free(segs);
+	st->log_segments = nseg;
+	if (!rc && for_each_line(fd, &b, stats_line, &sp) < 0) {
 		say(err, cap, "%s/" LOG ": cannot read: %s", dir, strerror(errno));
 		rc = CCP_PO_NOT_ACCESSIBLE;
 	}

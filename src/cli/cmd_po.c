@@ -113,6 +113,7 @@ static int po_init(int argc, char **argv)
 		{ "addr-buffer", required_argument, NULL, 'a' },
 		{ "keep-brackets", no_argument, NULL, 'k' },
 		{ "dedup-window", required_argument, NULL, 'd' },
+		{ "log-segment", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -145,9 +146,18 @@ static int po_init(int argc, char **argv)
 				return CCP_EXIT_USAGE;
 			}
 			break;
+		case 'l':
+			errno = 0;
+			o.log_segment = strtoll(optarg, &e, 10);
+			if (*e || e == optarg || errno || o.log_segment < CCP_PO_LOG_SEGMENT_MIN) {
+				fprintf(stderr, "ccpump po init: --log-segment: '%s' is not a size of "
+						"at least %lld octets\n", optarg, CCP_PO_LOG_SEGMENT_MIN);
+				return CCP_EXIT_USAGE;
+			}
+			break;
 		case 'h':
 			printf("usage: ccpump po init --po DIR [--users FILE] [--addr-buffer N] [--keep-brackets]\n"
-			       "                      [--dedup-window N]\n"
+			       "                      [--dedup-window N] [--log-segment OCTETS]\n"
 			       "  -p, --po DIR          directory to make a post office (created if needed)\n"
 			       "  -u, --users FILE      user directory: one cc:Mail address per line, as in\n"
 			       "                        To: lines; unknown recipients are undeliverable\n"
@@ -156,8 +166,10 @@ static int po_init(int argc, char **argv)
 			       "      --keep-brackets   accept [ ] in Subject (default: refuse, as Import 8.3)\n"
 			       "      --dedup-window N  delivered (message, recipient) pairs an import\n"
 			       "                        remembers at least, to skip them if handed in\n"
-			       "                        again; 32-43 octets each (default %u)\n",
-			       CCP_PO_DEDUP_WINDOW);
+			       "                        again; 32-43 octets each (default %u)\n"
+			       "      --log-segment N   start a new delivery.log past N octets; the old\n"
+			       "                        one is kept as delivery.log.NNNNNNNN (default %lld)\n",
+			       CCP_PO_DEDUP_WINDOW, CCP_PO_LOG_SEGMENT);
 			return 0;
 		default: return CCP_EXIT_USAGE;
 		}
@@ -211,21 +223,21 @@ static int po_stats(int argc, char **argv)
 	if (json)
 		printf("{\"mailboxes\": %llu, \"delivered\": %llu, \"distinct_keys\": %llu, "
 		       "\"duplicate_deliveries\": %llu, \"skipped_duplicates\": %llu, "
-		       "\"undeliverable\": %llu, \"dedup_window\": %llu}\n",
+		       "\"undeliverable\": %llu, \"dedup_window\": %llu, \"log_segments\": %llu}\n",
 		       (unsigned long long)st.mailboxes, (unsigned long long)st.delivered,
 		       (unsigned long long)st.distinct_keys,
 		       (unsigned long long)st.duplicate_deliveries,
 		       (unsigned long long)st.skipped_duplicates, (unsigned long long)st.undeliverable,
-		       (unsigned long long)st.dedup_window);
+		       (unsigned long long)st.dedup_window, (unsigned long long)st.log_segments);
 	else
 		printf("mailboxes: %llu\ndelivered: %llu\ndistinct keys: %llu\n"
 		       "duplicate deliveries: %llu\nskipped duplicates: %llu\nundeliverable: %llu\n"
-		       "dedup window: %llu pairs\n",
+		       "dedup window: %llu pairs\nrotated log segments: %llu\n",
 		       (unsigned long long)st.mailboxes, (unsigned long long)st.delivered,
 		       (unsigned long long)st.distinct_keys,
 		       (unsigned long long)st.duplicate_deliveries,
 		       (unsigned long long)st.skipped_duplicates, (unsigned long long)st.undeliverable,
-		       (unsigned long long)st.dedup_window);
+		       (unsigned long long)st.dedup_window, (unsigned long long)st.log_segments);
 	return 0;
 }
 

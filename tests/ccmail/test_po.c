@@ -700,6 +700,94 @@ static void test_dedup_window(const char *base)
 	CHECK(ccp_po_open(dir, NULL, &po, err, sizeof(err)) == CCP_PO_MISCONFIGURED);
 }
 
+static unsigned count_segments(const char *dir)
+{
+	char path[900];
+	unsigned n = 0;
+	for (unsigned i = 1; i < 10000; i++) {
+		snprintf(path, sizeof(path), "%s/delivery.log.%08u", dir, i);
+		if (access(path, F_OK) != 0)
+			break;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * delivery.log rotation: past log_segment octets an import starts a new log
+ * and keeps the old as delivery.log.NNNNNNNN; po stats reads them all; the
+ * index survives it in the rotating handle, in a handle opened before (it
+ * sees the new inode and rebuilds across segments) and in a fresh one; a
+ * rotation cut short after its link is neither counted twice nor repeated.
+ */
+static void test_log_segments(const char *base)
+{
+	char dir[600], key[64], path[900], seg[900];
+	struct ccp_po_init_opts io;
+	struct ccp_po_stats st;
+	struct ccp_po_result res;
+	snprintf(dir, sizeof(dir), "%s/po-segments", base);
+	ccp_po_init_opts_default(&io);
+	io.log_segment = CCP_PO_LOG_SEGMENT_MIN;
+	CHECK(ccp_po_init(dir, &io, err, sizeof(err)) == 0);
+	struct ccp_po *a = open_po(dir), *b = open_po(dir);
+	const unsigned n = 600; /* about 42 octets a line: 6 segments */
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "seg%05u", i);
+		res = import_key(a, key, "Sam at HUB");
+		CHECK(res.delivered == 1 && res.skipped == 0);
+	}
+	unsigned segs = count_segments(dir);
+	CHECK(segs >= 5);
+	snprintf(path, sizeof(path), "%s/delivery.log", dir);
+	CHECK(file_len(path) < (size_t)CCP_PO_LOG_SEGMENT_MIN + 200);
+	CHECK(ccp_po_stats(dir, &st, err, sizeof(err)) == 0);
+	CHECK_EQ_U64(st.delivered, n);
+	CHECK_EQ_U64(st.distinct_keys, n);
+	CHECK_EQ_U64(st.duplicate_deliveries, 0);
+	CHECK_EQ_U64(st.log_segments, segs);
+	/* The rotating handle, one opened before every rotation, a fresh one:
+	 * the newest and the oldest pair are both still remembered. */
+	res = import_key(a, "seg00599", "Sam at HUB");
+	CHECK(res.skipped == 1 && res.delivered == 0);
+	res = import_key(b, "seg00599", "Sam at HUB");
+	CHECK(res.skipped == 1 && res.delivered == 0);
+	res = import_key(b, "seg00000", "Sam at HUB");
+	CHECK(res.skipped == 1 && res.delivered == 0);
+	struct ccp_po *c = open_po(dir);
+	res = import_key(c, "seg00000", "Sam at HUB");
+	CHECK(res.skipped == 1 && res.delivered == 0);
+	ccp_po_close(c);
+
+	/* A rotation cut short after its link: the new segment is
+	 * delivery.log itself.  Stats do not count it twice, and the next
+	 * rotation finishes it instead of linking again. */
+	segs = count_segments(dir);
+	snprintf(seg, sizeof(seg), "%s/delivery.log.%08u", dir, segs + 1);
+	CHECK(link(path, seg) == 0);
+	CHECK(ccp_po_stats(dir, &st, err, sizeof(err)) == 0);
+	CHECK_EQ_U64(st.delivered, n);
+	CHECK_EQ_U64(st.skipped_duplicates, 4);
+	unsigned more = 0;
+	while (count_segments(dir) == segs + 1 && file_len(path) < (size_t)CCP_PO_LOG_SEGMENT_MIN) {
+		snprintf(key, sizeof(key), "more%05u", more++);
+		res = import_key(a, key, "Sam at HUB");
+		CHECK(res.delivered == 1);
+	}
+	snprintf(key, sizeof(key), "more%05u", more++);
+	res = import_key(a, key, "Sam at HUB"); /* this one rotates */
+	CHECK(res.delivered == 1);
+	CHECK_EQ_U64(count_segments(dir), segs + 1);
+	struct stat s1, s2;
+	CHECK(stat(seg, &s1) == 0 && stat(path, &s2) == 0 && s1.st_ino != s2.st_ino);
+	CHECK(ccp_po_stats(dir, &st, err, sizeof(err)) == 0);
+	CHECK_EQ_U64(st.delivered, n + more);
+	CHECK_EQ_U64(st.duplicate_deliveries, 0);
+	CHECK_EQ_U64(st.log_segments, segs + 1);
+	ccp_po_close(a);
+	ccp_po_close(b);
+}
+
 /* Writes B to DIR/NAME and opens DIR. */
 static int batch_file(const char *dir, const char *name, const struct ccp_ccm_buf *b)
 {
@@ -1004,6 +1092,7 @@ int main(int argc, char **argv)
 	test_store(base);
 	test_dedup_window(base);
 	test_adopt(base);
+	test_log_segments(base);
 	test_old_layout(base);
 	test_roundtrip(base, argv[1]);
 	rm_tree(base);

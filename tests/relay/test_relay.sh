@@ -7,9 +7,10 @@
 #   3. bad spool entries (symlink, fifo, directory, empty, huge, binary)
 #      moved aside with their reasons while the relay goes on; a spool file
 #      changed after its import kept in Bad, not removed;
-#   4. a crash loop: kill -9 at random moments while files keep arriving,
-#      restart, many times; then every message is in the post office
-#      exactly once per recipient, nothing lost, the spool empty.
+#   4. a crash loop: kill -9 at random moments while files keep arriving
+#      and delivery.log is rotated, restart, many times; then every message
+#      is in the post office exactly once per recipient, nothing lost, the
+#      spool empty.
 set -u
 bin=$(realpath "$1")
 work=$(mktemp -d)
@@ -235,7 +236,9 @@ grep -q 'changed after its delivery' "$d/log" || fail "changed: not logged"
 echo "3b. a spool file changed after its import: kept in Bad with the reason, delivered once"
 
 # ---- 4. crash loop -------------------------------------------------------
-d=$(fresh crash)
+# (A small log segment, so that delivery.log is rotated many times while
+# the relay is being killed.)
+d=$(fresh crash --log-segment 16384)
 next=0
 for round in $(seq 1 12); do
 	gen "$d/spool" $next 60
@@ -257,7 +260,9 @@ done
 [ "$(field "$d/po" 'distinct keys')" = $next ] || fail "crash: not every message delivered ($next)"
 [ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "crash: a recipient got a message twice"
 [ "$(field "$d/po" delivered)" = "$(recipients 0 $next)" ] || fail "crash: deliveries"
-echo "4. crash loop: 12 kills, $next messages, each recipient once, $(field "$d/po" 'skipped duplicates') redeliveries skipped by the post office"
+segs=$(field "$d/po" 'rotated log segments')
+[ "$segs" -ge 3 ] || fail "crash: delivery.log rotated only $segs times"
+echo "4. crash loop: 12 kills, $next messages, each recipient once, $(field "$d/po" 'skipped duplicates') redeliveries skipped by the post office, $segs log segments"
 # ---- SIGHUP reopens the log (logrotate moves it away first) -------------
 d=$(fresh hup)
 "$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --stats-interval 0.1 \
