@@ -29,6 +29,7 @@
 #include "ccpump/alloc.h"
 #include "ccpump/ccm.h"
 #include "ccpump/clock.h"
+#include "ccpump/fpset.h"
 #include "ccpump/log.h"
 #include "ccpump/po.h"
 #include "ccpump/spool.h"
@@ -96,7 +97,9 @@ struct relay {
 	struct ccp_po *po;
 	char *submit, *import, *bad, *deferred;
 	int submit_fd, import_fd, bad_fd, deferred_fd;
-	bool restore; /* Deferred/ held markers of an earlier run at start */
+	/* Keys whose Deferred/ marker an earlier run left (fingerprints; read
+	 * only after start, so pollers share it without a lock). */
+	struct ccp_fpset restore;
 	struct disp *disp;
 	_Atomic uint64_t imports, import_failures, batches, duplicates, bad_count,
 		vanished;
@@ -496,13 +499,13 @@ static void relay_src_ack_burst(void *ctx, unsigned dispatcher, struct ccp_msg *
 /*
  * A new record whose message an earlier run deferred: its attempts and age
  * come back from the Deferred/ marker.  Runs in a poller, before the record
- * is visible; only when Deferred/ held markers at start (else no message
- * can have one).
+ * is visible; only for the keys whose markers were there at start (no
+ * other message can have one).
  */
 static void relay_src_init_msg(void *ctx, struct ccp_msg *m)
 {
 	struct relay *r = ctx;
-	if (!r->restore)
+	if (r->restore.n == 0 || !ccp_fpset_has(&r->restore, ccp_fp_of(m->key, m->key_len)))
 		return;
 	int fd = openat(r->deferred_fd, m->key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
@@ -551,9 +554,10 @@ static void clear_leftovers(int dirfd, const char *path)
 }
 
 /* Deferral markers of an earlier run stay for the messages still waiting in
- * new/ (their attempts and age carry over: relay_src_init_msg); a marker
- * whose message has left the spool is removed.  True when any stays. */
-static bool keep_markers(struct relay *r, const char *spool)
+ * new/ (their attempts and age carry over: relay_src_init_msg, which looks
+ * only for the keys noted here); a marker whose message has left the spool
+ * is removed. */
+static void keep_markers(struct relay *r, const char *spool)
 {
 	char *newdir = ccp_path_join(spool, "new");
 	int nfd = open(newdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -565,9 +569,10 @@ static bool keep_markers(struct relay *r, const char *spool)
 	while (dir && (de = readdir(dir)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;
-		if (nfd >= 0 && fstatat(nfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		if (nfd >= 0 && fstatat(nfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			ccp_fpset_add(&r->restore, ccp_fp_of(de->d_name, strlen(de->d_name)));
 			kept++;
-		else if (unlinkat(r->deferred_fd, de->d_name, 0) == 0)
+		} else if (unlinkat(r->deferred_fd, de->d_name, 0) == 0)
 			gone++;
 	}
 	if (dir)
@@ -579,7 +584,6 @@ static bool keep_markers(struct relay *r, const char *spool)
 			"attempts and age; %u markers of messages no longer waiting removed",
 			r->deferred, kept, gone);
 	ccp_free(newdir);
-	return kept > 0;
 }
 
 static void stats_line(struct relay *r, struct ccp_pump *pump)
@@ -635,7 +639,7 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 		goto out;
 	clear_leftovers(r.submit_fd, r.submit);
 	clear_leftovers(r.import_fd, r.import);
-	r.restore = keep_markers(&r, cfg->spool);
+	keep_markers(&r, cfg->spool);
 
 	if (cfg->import_cmd == NULL) {
 		struct ccp_po_opts po;
@@ -749,5 +753,6 @@ out:
 	ccp_free(r.bad);
 	ccp_free(r.deferred);
 	ccp_free(quarantine);
+	ccp_fpset_free(&r.restore);
 	return rc;
 }
