@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -120,15 +121,22 @@ static void list_dir(FILE *out, const char *store, const char *sub, const char *
 		snprintf(path, sizeof(path), "%s/%s/%s%s", store, sub, de->d_name, note_suffix);
 		FILE *f = fopen(path, "r");
 		line[0] = '\0';
+		unsigned attempt = 0;
 		if (f) {
-			/* Deferred markers: the last line holds the reason. */
-			while (fgets(line, sizeof(line), f))
+			/* Deferred markers: "attempt N" first, the reason last. */
+			while (fgets(line, sizeof(line), f)) {
+				if (strncmp(line, "attempt ", 8) == 0)
+					attempt = (unsigned)strtoul(line + 8, NULL, 10);
 				if (strncmp(line, "reason ", 7) == 0)
 					memmove(line, line + 7, strlen(line + 7) + 1);
+			}
 			fclose(f);
 		}
 		line[strcspn(line, "\n")] = '\0';
-		fprintf(out, "  %-40s %s\n", de->d_name, line);
+		if (attempt)
+			fprintf(out, "  %-40s attempt %u: %s\n", de->d_name, attempt, line);
+		else
+			fprintf(out, "  %-40s %s\n", de->d_name, line);
 		n++;
 	}
 	if (d)
