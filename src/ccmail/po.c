@@ -54,8 +54,10 @@
  * What can come back is what was in flight at a crash: the relay's
  * dispatchers times its batch, far inside the window.  The index is
  * rebuilt at open by reading delivery.log a chunk at a time (memory stays
- * one chunk however long the log is); of a long log only the tail that
- * holds the last window of pairs is read (fold_start).
+ * one chunk however long the log is); only the tail that holds the last
+ * window of pairs is read, reaching back into rotated segments
+ * (delivery.log.NNNNNNNN, maybe_rotate) when the current log holds fewer
+ * (scan_back, rebuild).
  */
 #include "ccpump/po.h"
 
@@ -763,6 +765,8 @@ static int rebuild(struct ccp_po *po, int cur, const struct stat *cst)
 			int fd = openat(po->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 			struct stat st;
 			size_t got = 0;
+			if (fd < 0 && errno == ENOENT)
+				continue; /* removed since it was listed: old audit trail */
 			if (fd < 0 || fstat(fd, &st) != 0)
 				rc = -1;
 			else if (st.st_ino != cst->st_ino &&
@@ -780,6 +784,8 @@ static int rebuild(struct ccp_po *po, int cur, const struct stat *cst)
 			segment_name(name, sizeof(name), segs[i]);
 			int fd = openat(po->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 			struct stat st;
+			if (fd < 0 && errno == ENOENT)
+				continue;
 			if (fd < 0 || fstat(fd, &st) != 0)
 				rc = -1;
 			else if (st.st_ino != cst->st_ino && fold_from(po, fd, starts[i]) < 0)
@@ -1903,6 +1909,8 @@ int ccp_po_stats(const char *dir, struct ccp_po_stats *st, char *err, size_t cap
 		struct stat sst;
 		segment_name(name, sizeof(name), segs[i]);
 		int sfd = openat(v.dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (sfd < 0 && errno == ENOENT)
+			continue; /* removed since it was listed */
 		if (sfd < 0 || fstat(sfd, &sst) != 0 ||
 		    (sst.st_ino != cst.st_ino && for_each_line(sfd, &b, stats_line, &sp) < 0)) {
 			say(err, cap, "%s/%s: cannot read: %s", dir, name, strerror(errno));
