@@ -279,7 +279,7 @@ static void settle_from_und(struct disp *d, const char *und_path)
  * ...\n" (N attempts so far, the first at UNIXTIME; answer "none" for a
  * spool file that changed while it was read: it never reached an import).
  * Written only on the failure path; removed when a retried message is
- * settled.  A restarted relay reads it back (restore_msg), so --max-attempts
+ * settled.  A restarted relay reads it back (relay_src_init_msg), so --max-attempts
  * and --max-age count what earlier runs spent.
  */
 static void mark_deferred(struct relay *r, const struct disp *d, struct ccp_msg *const *msgs,
@@ -522,7 +522,8 @@ static void relay_src_init_msg(void *ctx, struct ccp_msg *m)
 	long long now = (long long)time(NULL);
 	if (f && sscanf(f, "\nfirst %lld", &first) == 1 && first > 0 && first <= now)
 		m->age_before_s = (uint32_t)(now - first > UINT32_MAX ? UINT32_MAX : now - first);
-	m->attempts_before = attempt;
+	/* A damaged or hand-edited count cannot wrap the attempt number. */
+	m->attempts_before = attempt < (1u << 24) ? attempt : (1u << 24);
 }
 
 static const struct ccp_source_ops relay_src_ops = {
