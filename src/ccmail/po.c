@@ -1306,7 +1306,8 @@ static bool plan_import(struct ccp_po *po, const char *data, size_t len, const c
 			delivered++;
 		}
 		if (!delivered) { /* nobody gets it: not stored */
-			po->store.len = off;
+			if (!adopt) /* adopting, off is in DATA, not the store buffer */
+				po->store.len = off;
 			po->keys.len = koff;
 		}
 		if (unknown.len) {
@@ -1372,7 +1373,6 @@ static int pick_store(struct ccp_po *po, char *name, size_t cap, long long *old)
 	return 0;
 }
 
-/* Step 5: journal, store, mailboxes, log (commit), journal removed. */
 /* Adopting: gives the input file its store name (sname, new), or copies
  * its octets there when no second name can be made; synced. */
 static int adopt_store(struct ccp_po *po, const struct adopt *ad, const char *sname, bool s)
@@ -1399,6 +1399,7 @@ static int adopt_store(struct ccp_po *po, const struct adopt *ad, const char *sn
 	return rc;
 }
 
+/* Step 5: journal, store, mailboxes, log (commit), journal removed. */
 static int commit(struct ccp_po *po, struct plan *plan, const struct adopt *ad, char *err,
 		  size_t cap)
 {
