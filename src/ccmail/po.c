@@ -620,22 +620,22 @@ static off_t for_each_line(int fd, struct ccp_ccm_buf *buf,
 	}
 }
 
-/* A log line "D\tkey\trcpt\t...": the pair "key\trcpt" (escaped), or
- * false for any other line. */
-static bool log_pair(const char *p, size_t n, const char **pair, size_t *pair_len,
+/* A log line "K\tkey\trcpt\t..." (K is D, S or U): returns K and the pair
+ * "key\trcpt" (escaped), or 0 for a line of no such shape. */
+static char log_pair(const char *p, size_t n, const char **pair, size_t *pair_len,
 		     size_t *key_len)
 {
-	if (n < 3 || p[0] != 'D' || p[1] != '\t')
-		return false;
+	if (n < 3 || p[1] != '\t')
+		return 0;
 	const char *k = p + 2, *nl = p + n;
 	const char *t1 = memchr(k, '\t', (size_t)(nl - k));
 	const char *t2 = t1 ? memchr(t1 + 1, '\t', (size_t)(nl - t1 - 1)) : NULL;
 	if (!t2)
-		return false;
+		return 0;
 	*pair = k;
 	*pair_len = (size_t)(t2 - k);
 	*key_len = (size_t)(t1 - k);
-	return true;
+	return p[0];
 }
 
 static void index_line(void *ctx, const char *p, size_t n)
@@ -643,7 +643,7 @@ static void index_line(void *ctx, const char *p, size_t n)
 	struct ccp_po *po = ctx;
 	const char *pair;
 	size_t len, klen;
-	if (log_pair(p, n, &pair, &len, &klen))
+	if (log_pair(p, n, &pair, &len, &klen) == 'D')
 		ccp_fpwindow_add(&po->index, ccp_fp_of(pair, len));
 }
 
@@ -730,6 +730,27 @@ static void segment_name(char *buf, size_t cap, unsigned no)
 	snprintf(buf, cap, LOG ".%08u", no);
 }
 
+/* Opens segment NO for reading into *FD with its stat.  Returns 1; 0 when
+ * there is nothing to read: removed since it was listed (old audit trail
+ * goes at will), or the inode CUR_INO of delivery.log itself (a rotation
+ * cut short after its link); -1 with errno. */
+static int open_segment(int dirfd, unsigned no, ino_t cur_ino, int *fd, struct stat *st)
+{
+	char name[40];
+	segment_name(name, sizeof(name), no);
+	*fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (*fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	int rc = fstat(*fd, st) != 0 ? -1 : st->st_ino == cur_ino ? 0 : 1;
+	if (rc < 1) {
+		int e = errno;
+		close(*fd);
+		*fd = -1;
+		errno = e;
+	}
+	return rc;
+}
+
 /* Folds lines of FD from START to its end; the octets read, or -1. */
 static off_t fold_from(struct ccp_po *po, int fd, off_t start)
 {
@@ -752,47 +773,32 @@ static int rebuild(struct ccp_po *po, int cur, const struct stat *cst)
 	if (start < 0)
 		return -1;
 	if (found < need) {
-		/* Older pairs from the newest segments backwards, folded oldest
-		 * first.  A segment with delivery.log's inode is a rotation cut
-		 * short after its link: that is the current log itself. */
+		/* Older pairs from the newest segments backwards, each kept open
+		 * from its scan to its fold, folded oldest first. */
 		unsigned *segs;
 		size_t n = list_segments(po->dirfd, &segs), first = n;
-		off_t *starts = ccp_calloc(n ? n : 1, sizeof(*starts));
+		int *fds = ccp_malloc((n ? n : 1) * sizeof(*fds));
+		off_t *starts = ccp_malloc((n ? n : 1) * sizeof(*starts));
 		int rc = 0;
+		for (size_t i = n; i-- > 0;)
+			fds[i] = -1;
 		for (size_t i = n; i-- > 0 && found < need && !rc;) {
-			char name[40];
-			segment_name(name, sizeof(name), segs[i]);
-			int fd = openat(po->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 			struct stat st;
 			size_t got = 0;
-			if (fd < 0 && errno == ENOENT)
-				continue; /* removed since it was listed: old audit trail */
-			if (fd < 0 || fstat(fd, &st) != 0)
+			int o = open_segment(po->dirfd, segs[i], cst->st_ino, &fds[i], &st);
+			if (o < 0 || (o && (starts[i] = scan_back(fds[i], 0, st.st_size, need - found,
+								  &got, &po->tmp)) < 0))
 				rc = -1;
-			else if (st.st_ino != cst->st_ino &&
-				 (starts[i] = scan_back(fd, 0, st.st_size, need - found, &got,
-							&po->tmp)) < 0)
-				rc = -1;
-			else if (st.st_ino != cst->st_ino)
-				first = i;
 			found += got;
-			if (fd >= 0)
-				close(fd);
+			first = i;
 		}
-		for (size_t i = first; i < n && !rc; i++) {
-			char name[40];
-			segment_name(name, sizeof(name), segs[i]);
-			int fd = openat(po->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-			struct stat st;
-			if (fd < 0 && errno == ENOENT)
-				continue;
-			if (fd < 0 || fstat(fd, &st) != 0)
+		for (size_t i = first; i < n; i++) {
+			if (!rc && fds[i] >= 0 && fold_from(po, fds[i], starts[i]) < 0)
 				rc = -1;
-			else if (st.st_ino != cst->st_ino && fold_from(po, fd, starts[i]) < 0)
-				rc = -1;
-			if (fd >= 0)
-				close(fd);
+			if (fds[i] >= 0)
+				close(fds[i]);
 		}
+		ccp_free(fds);
 		ccp_free(starts);
 		ccp_free(segs);
 		if (rc)
@@ -1865,21 +1871,20 @@ static void stats_line(void *ctx, const char *p, size_t n)
 	struct stats_pass *sp = ctx;
 	const char *pair;
 	size_t len, klen;
-	if (log_pair(p, n, &pair, &len, &klen)) {
+	switch (log_pair(p, n, &pair, &len, &klen)) {
+	case 'D':
 		sp->st->delivered++;
 		ccp_fpset_add(&sp->keys, ccp_fp_of(pair, klen));
 		if (!ccp_fpset_add(&sp->pairs, ccp_fp_of(pair, len)))
 			sp->st->duplicate_deliveries++;
-		return;
-	}
-	/* "S\tkey\trcpt\t..." and "U\tkey\trcpt\t...": skipped, undeliverable. */
-	const char *t1 = n > 2 ? memchr(p + 2, '\t', n - 2) : NULL;
-	if (!t1 || !memchr(t1 + 1, '\t', (size_t)(p + n - t1 - 1)) || p[1] != '\t')
-		return;
-	if (p[0] == 'S')
+		break;
+	case 'S':
 		sp->st->skipped_duplicates++;
-	else if (p[0] == 'U')
+		break;
+	case 'U':
 		sp->st->undeliverable++;
+		break;
+	}
 }
 
 int ccp_po_stats(const char *dir, struct ccp_po_stats *st, char *err, size_t cap)
@@ -1906,15 +1911,11 @@ int ccp_po_stats(const char *dir, struct ccp_po_stats *st, char *err, size_t cap
 	unsigned *segs = NULL;
 	size_t nseg = rc ? 0 : list_segments(v.dirfd, &segs);
 	for (size_t i = 0; i < nseg && !rc; i++) {
-		char name[40];
 		struct stat sst;
-		segment_name(name, sizeof(name), segs[i]);
-		int sfd = openat(v.dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (sfd < 0 && errno == ENOENT)
-			continue; /* removed since it was listed */
-		if (sfd < 0 || fstat(sfd, &sst) != 0 ||
-		    (sst.st_ino != cst.st_ino && for_each_line(sfd, &b, stats_line, &sp) < 0)) {
-			say(err, cap, "%s/%s: cannot read: %s", dir, name, strerror(errno));
+		int sfd, o = open_segment(v.dirfd, segs[i], cst.st_ino, &sfd, &sst);
+		if (o < 0 || (o && for_each_line(sfd, &b, stats_line, &sp) < 0)) {
+			say(err, cap, "%s/" LOG ".%08u: cannot read: %s", dir, segs[i],
+			    strerror(errno));
 			rc = CCP_PO_NOT_ACCESSIBLE;
 		}
 		if (sfd >= 0)
@@ -1944,7 +1945,6 @@ int ccp_po_stats(const char *dir, struct ccp_po_stats *st, char *err, size_t cap
 				st->mailboxes++;
 		closedir(d);
 	}
-	ccp_ccm_buf_free(&b);
 	view_close(&v);
 	return rc;
 }
