@@ -98,6 +98,13 @@ static inline uint32_t ccp_msg_word_attempt(uint64_t w)
 
 CCP_EXPORT const char *ccp_msg_state_name(enum ccp_msg_state s);
 
+/* The attempts made on m by the state word W, counting an earlier run's
+ * (attempts_before): what limits, backoff and reports go by. */
+static inline uint32_t ccp_msg_attempts(const struct ccp_msg *m, uint64_t w)
+{
+	return ccp_msg_word_attempt(w) + m->attempts_before;
+}
+
 /* The user area (source- or sink-defined bytes), 16-byte aligned. */
 static inline void *ccp_msg_user(struct ccp_msg *m)
 {

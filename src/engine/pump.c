@@ -401,7 +401,7 @@ static void settle(struct ccp_pump *p, struct pump_thread *t, struct dispatcher_
 	enum ccp_msg_state to;
 
 	/* Attempts and age include an earlier run's (msg.h). */
-	uint32_t attempt = ccp_msg_word_attempt(word) + m->attempts_before;
+	uint32_t attempt = ccp_msg_attempts(m, word);
 	if (v == CCP_VERDICT_RETRY) {
 		uint64_t age = now - m->first_seen_ns + (uint64_t)m->age_before_s * 1000000000ull;
 		bool too_many = cfg->max_attempts && attempt >= cfg->max_attempts;

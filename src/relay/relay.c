@@ -288,7 +288,7 @@ static void mark_deferred(struct relay *r, const struct disp *d, struct ccp_msg 
 	char line[800];
 	for (unsigned i = 0; i < n; i++) {
 		const struct ccp_msg *m = msgs[i];
-		uint32_t attempt = ccp_msg_word_attempt(ccp_msg_load(m)) + m->attempts_before;
+		uint32_t attempt = ccp_msg_attempts(m, ccp_msg_load(m));
 		if (verdicts[i] == CCP_VERDICT_RETRY) {
 			char answer[16] = "none";
 			const char *why = "the spool file changed while it was read";
@@ -459,22 +459,29 @@ static int relay_src_poll(void *ctx, unsigned poller, struct ccp_note *notes, un
 	return ccp_spool_source()->poll(r->spool, poller, notes, max);
 }
 
+/* The Deferred/ marker of KEY as text (mark_deferred() writes it), or
+ * false when there is none. */
+static bool read_marker(const struct relay *r, const char *key, char *text, size_t cap)
+{
+	int fd = openat(r->deferred_fd, key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, text, cap - 1);
+	close(fd);
+	text[n > 0 ? n : 0] = '\0';
+	return true;
+}
+
 static void end_retries(struct relay *r, struct ccp_msg *m, enum ccp_msg_state outcome)
 {
-	int fd = outcome == CCP_MSG_FAILED ? openat(r->deferred_fd, m->key,
-						    O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-					   : -1;
-	if (fd < 0)
-		return;
 	char marker[800], reason[900];
-	ssize_t n = read(fd, marker, sizeof(marker) - 1);
-	close(fd);
-	marker[n > 0 ? n : 0] = '\0';
+	if (outcome != CCP_MSG_FAILED || !read_marker(r, m->key, marker, sizeof(marker)))
+		return;
 	char *last = strstr(marker, "reason ");
 	last = last ? last + 7 : marker;
 	last[strcspn(last, "\n")] = '\0';
 	snprintf(reason, sizeof(reason), "retries ended after attempt %u (the last: %s)",
-		 ccp_msg_word_attempt(ccp_msg_load(m)) + m->attempts_before, last);
+		 ccp_msg_attempts(m, ccp_msg_load(m)), last);
 	to_bad(r, m, NULL, 0, reason);
 	unlinkat(r->deferred_fd, m->key, 0);
 }
@@ -507,13 +514,9 @@ static void relay_src_init_msg(void *ctx, struct ccp_msg *m)
 	struct relay *r = ctx;
 	if (r->restore.n == 0 || !ccp_fpset_has(&r->restore, ccp_fp_of(m->key, m->key_len)))
 		return;
-	int fd = openat(r->deferred_fd, m->key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return;
 	char text[800];
-	ssize_t n = read(fd, text, sizeof(text) - 1);
-	close(fd);
-	text[n > 0 ? n : 0] = '\0';
+	if (!read_marker(r, m->key, text, sizeof(text)))
+		return;
 	unsigned attempt = 0;
 	long long first = 0;
 	if (sscanf(text, "attempt %u", &attempt) != 1)
