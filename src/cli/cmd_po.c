@@ -1,7 +1,6 @@
 /*
  * cmd_po.c: ccpump import (the stand-in for IMPORT.EXE) and ccpump po.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -11,6 +10,7 @@
 #include "ccpump/ccm.h"
 #include "ccpump/po.h"
 #include "cli/commands.h"
+#include "cli/opts.h"
 
 static void import_usage(FILE *f)
 {
@@ -119,7 +119,8 @@ static int po_init(int argc, char **argv)
 	};
 	struct ccp_po_init_opts o;
 	const char *dir = NULL;
-	char err[512], *e;
+	char err[512];
+	uint64_t v;
 	int c;
 
 	ccp_po_init_opts_default(&o);
@@ -129,31 +130,23 @@ static int po_init(int argc, char **argv)
 		case 'p': dir = optarg; break;
 		case 'u': o.users = optarg; break;
 		case 'a':
-			o.addr_buffer = strtoul(optarg, &e, 10);
-			if (*e || o.addr_buffer < 64 || o.addr_buffer > CCP_CCM_ADDR_BUFFER_LARGE) {
-				fprintf(stderr, "ccpump po init: --addr-buffer: '%s' is not 64..163840\n", optarg);
+			if (ccp_opt_u64("po init", "--addr-buffer", optarg, 64,
+					CCP_CCM_ADDR_BUFFER_LARGE, &v) != 0)
 				return CCP_EXIT_USAGE;
-			}
+			o.addr_buffer = (size_t)v;
 			break;
 		case 'k': o.import8 = false; break;
 		case 'd':
-			errno = 0;
-			o.dedup_window = strtoul(optarg, &e, 10);
-			if (*e || e == optarg || errno || o.dedup_window < CCP_PO_DEDUP_WINDOW_MIN ||
-			    o.dedup_window > CCP_PO_DEDUP_WINDOW_MAX) {
-				fprintf(stderr, "ccpump po init: --dedup-window: '%s' is not %u..%u\n",
-					optarg, CCP_PO_DEDUP_WINDOW_MIN, CCP_PO_DEDUP_WINDOW_MAX);
+			if (ccp_opt_u64("po init", "--dedup-window", optarg, CCP_PO_DEDUP_WINDOW_MIN,
+					CCP_PO_DEDUP_WINDOW_MAX, &v) != 0)
 				return CCP_EXIT_USAGE;
-			}
+			o.dedup_window = (size_t)v;
 			break;
 		case 'l':
-			errno = 0;
-			o.log_segment = strtoll(optarg, &e, 10);
-			if (*e || e == optarg || errno || o.log_segment < CCP_PO_LOG_SEGMENT_MIN) {
-				fprintf(stderr, "ccpump po init: --log-segment: '%s' is not a size of "
-						"at least %lld octets\n", optarg, CCP_PO_LOG_SEGMENT_MIN);
+			if (ccp_opt_u64("po init", "--log-segment", optarg, CCP_PO_LOG_SEGMENT_MIN,
+					INT64_MAX, &v) != 0)
 				return CCP_EXIT_USAGE;
-			}
+			o.log_segment = (long long)v;
 			break;
 		case 'h':
 			printf("usage: ccpump po init --po DIR [--users FILE] [--addr-buffer N] [--keep-brackets]\n"
