@@ -3,9 +3,10 @@
  *
  * Each poller owns an inotify instance on new/ and a scan cursor (a DIR*
  * on new/).  A poll drains inotify events first, then continues the scan
- * that is due (start-up, or every rescan interval, staggered by poller),
- * and checks every candidate name with fstatat(AT_SYMLINK_NOFOLLOW) before
- * reporting it.  All of it runs inside the pump's read-side section and
+ * that is due (start-up, or every rescan interval, staggered by poller).
+ * A scan's entry typed DT_REG is reported as it is; every other name (all
+ * of inotify's, which carry no type) is checked with
+ * fstatat(AT_SYMLINK_NOFOLLOW) first.  All of it runs inside the pump's read-side section and
  * never blocks: the inotify fd is non-blocking, and readdir on a local
  * directory does not wait for anyone.  wait() is where a poller sleeps:
  * poll(2) on its inotify fd until the next rescan is due.
@@ -298,13 +299,20 @@ static const char *file_kind(mode_t m)
 /*
  * Decides whether NAME in new/ is a message to report now.  Entries that
  * are not regular files are moved into quarantine (the poller whose rename
- * wins logs it; the others see it vanish).
+ * wins logs it; the others see it vanish).  `type` is the directory
+ * entry's d_type from a scan, DT_UNKNOWN from inotify: a scan's DT_REG
+ * needs no stat, since the entry's type is stored in the directory itself
+ * (ext4, xfs, btrfs, tmpfs).  Either way the entry may change before it is
+ * read: the read opens with O_NOFOLLOW and checks S_ISREG on the fd.
  */
-static bool candidate(struct ccp_spool *s, struct spool_poller *sp, const char *name)
+static bool candidate(struct ccp_spool *s, struct spool_poller *sp, const char *name,
+		      unsigned char type)
 {
 	struct stat st;
 	if (name[0] == '.' || name[0] == '\0')
 		return false;
+	if (type == DT_REG)
+		return true;
 	if (fstatat(s->new_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
 		ccp_counter_add(&sp->vanished, 1);
 		return false;
@@ -357,7 +365,7 @@ static int spool_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsign
 		sp->names = ccp_calloc(max, sizeof(*sp->names));
 
 	while (n < max && finish == 0 && (name = next_event(sp)) != NULL) {
-		if (candidate(s, sp, name)) {
+		if (candidate(s, sp, name, DT_UNKNOWN)) {
 			strcpy(sp->names[n], name);
 			n++;
 		}
@@ -381,7 +389,7 @@ static int spool_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsign
 			break;
 		}
 		ccp_counter_add(&sp->scanned, 1);
-		if (candidate(s, sp, de->d_name)) {
+		if (candidate(s, sp, de->d_name, de->d_type)) {
 			strcpy(sp->names[n], de->d_name);
 			n++;
 		}
