@@ -28,4 +28,14 @@ struct ccp_demo_stats {
 CCP_EXPORT int ccp_demo_spool(const char *dir, uint64_t first, uint64_t count, uint64_t seed,
 			      size_t max_body, struct ccp_demo_stats *st, char *err, size_t errlen);
 
+/*
+ * Writes the spool in DIR to disk (syncfs of its file system): an MTA
+ * fsyncs each message it delivers into a Maildir, so a spool the relay
+ * finds is on disk, its blocks allocated.  A demo spool relayed while its
+ * files are still dirty in the page cache would flatter the relay, whose
+ * removals would then free blocks never written.  Returns 0, or -1 with
+ * err naming DIR.
+ */
+CCP_EXPORT int ccp_demo_spool_sync(const char *dir, char *err, size_t errlen);
+
 #endif /* CCPUMP_DEMO_H */

@@ -20,6 +20,9 @@ enum ccp_log_level { CCP_LOG_DEBUG, CCP_LOG_INFO, CCP_LOG_WARN, CCP_LOG_ERROR };
 CCP_EXPORT void ccp_log(enum ccp_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 CCP_EXPORT void ccp_log_set_level(enum ccp_log_level level);
+/* "debug", "info", "warning" or "error" (also "warn") into *out: 0, or -1
+ * for any other word. */
+CCP_EXPORT int ccp_log_level_parse(const char *word, enum ccp_log_level *out);
 /* Sends log lines to fd (default 2).  Returns the previous fd. */
 CCP_EXPORT int ccp_log_set_fd(int fd);
 

@@ -25,6 +25,21 @@ void ccp_log_set_level(enum ccp_log_level level)
 	atomic_store_explicit(&log_level, (int)level, memory_order_relaxed);
 }
 
+int ccp_log_level_parse(const char *word, enum ccp_log_level *out)
+{
+	for (int i = CCP_LOG_DEBUG; i <= CCP_LOG_ERROR; i++) {
+		if (strcmp(word, level_names[i]) == 0) {
+			*out = (enum ccp_log_level)i;
+			return 0;
+		}
+	}
+	if (strcmp(word, "warn") == 0) {
+		*out = CCP_LOG_WARN;
+		return 0;
+	}
+	return -1;
+}
+
 int ccp_log_set_fd(int fd)
 {
 	return atomic_exchange_explicit(&log_fd, fd, memory_order_relaxed);

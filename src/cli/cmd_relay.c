@@ -65,6 +65,8 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		"  --no-sync              do not fsync batches (faster, not crash-safe)\n"
 		"  --stats-interval SEC   a stats line this often, 0 = never (%.0f)\n"
 		"  --log FILE             log here instead of stderr (SIGHUP reopens it)\n"
+		"  --log-level LEVEL      debug, info (one line per batch), warning or\n"
+		"                         error: the least a line must be to be logged (info)\n"
 		"  --site NAME            the cc:Mail site of foreign addresses (%s)\n"
 		"  --map FILE             address mapping file (docs/ccmail-format.md)\n"
 		"  --max-message-size N   larger spool files go to Bad (%llu bytes)\n"
@@ -90,7 +92,7 @@ static int seconds_ns(const char *flag, const char *val, double min, uint64_t *o
 int ccp_cmd_relay(int argc, char **argv)
 {
 	enum { O_SPOOL = 256, O_STORE, O_PO, O_CMD, O_RESCAN, O_RMIN, O_RMAX, O_MAXATT, O_MAXAGE, O_PROFILE, O_KEEP, O_ONCE, O_NOSYNC,
-	       O_STATS, O_LOG, O_SITE, O_MAP, O_MAXSIZE, O_HELP };
+	       O_STATS, O_LOG, O_LOGLEVEL, O_SITE, O_MAP, O_MAXSIZE, O_HELP };
 	static const struct option lo[] = {
 		{ "spool", required_argument, NULL, O_SPOOL },
 		{ "store", required_argument, NULL, O_STORE },
@@ -107,6 +109,7 @@ int ccp_cmd_relay(int argc, char **argv)
 		{ "no-sync", no_argument, NULL, O_NOSYNC },
 		{ "stats-interval", required_argument, NULL, O_STATS },
 		{ "log", required_argument, NULL, O_LOG },
+		{ "log-level", required_argument, NULL, O_LOGLEVEL },
 		{ "site", required_argument, NULL, O_SITE },
 		{ "map", required_argument, NULL, O_MAP },
 		{ "max-message-size", required_argument, NULL, O_MAXSIZE },
@@ -174,6 +177,10 @@ int ccp_cmd_relay(int argc, char **argv)
 				goto out;
 			break;
 		case O_LOG: log_path = optarg; break;
+		case O_LOGLEVEL:
+			if (ccp_opt_log_level("relay", optarg) != 0)
+				goto out;
+			break;
 		case O_SITE: cfg.convert.site = optarg; break;
 		case O_MAP:
 			map = map ? map : ccp_convert_map_new();

@@ -3,6 +3,8 @@
  */
 #include "cli/opts.h"
 
+#include "ccpump/log.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -71,6 +73,18 @@ int ccp_opt_wait(const char *cmd, const char *val, enum ccp_wait_kind *out)
 		return 0;
 	fprintf(stderr, "ccpump %s: --wait: '%s' is not spin, yield or block\n", cmd, val);
 	return -1;
+}
+
+int ccp_opt_log_level(const char *cmd, const char *val)
+{
+	enum ccp_log_level level;
+	if (ccp_log_level_parse(val, &level) != 0) {
+		fprintf(stderr, "ccpump %s: --log-level: '%s' is not debug, info, warning or error\n",
+			cmd, val);
+		return -1;
+	}
+	ccp_log_set_level(level);
+	return 0;
 }
 
 int ccp_opt_pump(const char *cmd, int c, const char *val, struct ccp_pump_config *p)

@@ -23,6 +23,8 @@ int ccp_opt_seconds(const char *cmd, const char *flag, const char *val, double m
 /* A power of two from min to max (ring sizes). */
 int ccp_opt_pow2(const char *cmd, const char *flag, const char *val, uint64_t min, uint64_t max,
 		 uint64_t *out);
+/* --log-level: debug, info, warning or error; sets the threshold. */
+int ccp_opt_log_level(const char *cmd, const char *val);
 /* spin, yield or block. */
 int ccp_opt_wait(const char *cmd, const char *val, enum ccp_wait_kind *out);
 

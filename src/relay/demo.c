@@ -1,6 +1,7 @@
 /*
  * demo.c: the demo spool (include/ccpump/demo.h).
  */
+#define _GNU_SOURCE
 #include "ccpump/demo.h"
 
 #include <errno.h>
@@ -155,5 +156,18 @@ int ccp_demo_spool(const char *dir, uint64_t first, uint64_t count, uint64_t see
 		st->bytes += b.len;
 	}
 	ccp_ccm_buf_free(&b);
+	return 0;
+}
+
+int ccp_demo_spool_sync(const char *dir, char *err, size_t errlen)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || syncfs(fd) != 0) {
+		snprintf(err, errlen, "cannot sync %s to disk: %s", dir, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
 	return 0;
 }

@@ -89,6 +89,10 @@ struct disp {
 	enum ccp_verdict *verdicts;
 	unsigned *included, nincluded, cursor;
 	bool *changed;       /* changed while read: deferred without import */
+	/* for the batch's log line */
+	char name[64];       /* its .ccm, "" when none was written */
+	unsigned dups, vanished;
+	uint64_t t_start, t_converted, t_written, t_imported;
 } CCP_ALIGNED(CCP_CACHE_GUARD);
 
 struct relay {
@@ -180,6 +184,7 @@ static ssize_t read_message(struct disp *d, struct ccp_msg *m, enum ccp_verdict 
 		return (ssize_t)len;
 	case CCP_SPOOL_READ_VANISHED:
 		count(&r->vanished, 1);
+		d->vanished++;
 		*v = CCP_VERDICT_DELIVERED;
 		return -1;
 	case CCP_SPOOL_READ_CHANGED:
@@ -217,6 +222,7 @@ static void settle_report(void *arg, const char *key, size_t key_len,
 	switch (outcome) {
 	case CCP_PO_MSG_DUPLICATE:
 		count(&d->r->duplicates, 1);
+		d->dups++;
 		__attribute__((fallthrough)); /* already there is delivered */
 	case CCP_PO_MSG_DELIVERED:
 		d->verdicts[i] = CCP_VERDICT_DELIVERED;
@@ -352,6 +358,10 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 	d->verdicts = verdicts;
 	d->nincluded = 0;
 	d->cursor = 0;
+	d->name[0] = '\0';
+	d->dups = d->vanished = 0;
+	d->t_start = ccp_now_ns();
+	d->t_converted = d->t_written = d->t_imported = d->t_start;
 	d->included = ccp_realloc(d->included, n * sizeof(*d->included));
 	d->changed = ccp_realloc(d->changed, n * sizeof(*d->changed));
 	ccp_ccm_buf_reset(&d->ccm);
@@ -375,6 +385,7 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 		}
 		d->included[d->nincluded++] = i;
 	}
+	d->t_converted = d->t_written = d->t_imported = ccp_now_ns();
 	if (d->nincluded == 0)
 		return -1;
 
@@ -394,10 +405,14 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 	snprintf(und_name, sizeof(und_name), "%s.und", base);
 	snprintf(path, sizeof(path), "%s/%s", r->import, name);
 	snprintf(und, sizeof(und), "%s/%s", r->import, und_name);
+	uint64_t t_paced = ccp_now_ns();
 	if (!write_batch(d, name)) {
 		snprintf(why, whylen, "the batch could not be written to %s", r->submit);
 		return -1; /* every included message stays RETRY */
 	}
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	/* The pace's wait is nobody's work: it is left out of the times. */
+	d->t_written = ccp_now_ns() - (t_paced - d->t_converted);
 
 	int rc;
 	struct ccp_po_result res;
@@ -420,6 +435,7 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 		res.reason[0] = '\0';
 	}
 	count(&r->imports, 1);
+	d->t_imported = ccp_now_ns() - (t_paced - d->t_converted);
 	d->last_import_ns = n == r->cfg->pump.batch ? 0 : ccp_now_ns();
 	if (rc != 0 && rc != 5) {
 		count(&r->import_failures, 1);
@@ -432,13 +448,51 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 	return rc;
 }
 
+/*
+ * One info line per batch, for an operator to follow the relay and see
+ * where a batch's time goes:
+ *   batch Msg01000000002A.ccm: 1024 messages, 5.1 MiB, import answered 0:
+ *   1024 delivered, 0 deferred, 0 to Bad; convert 48 ms, write 9 ms, import 21 ms
+ * "delivered" counts messages the post office already had (named after it)
+ * and spool files that vanished before they were read.  The times are the
+ * dispatcher's phases: reading and converting the spool files, writing
+ * and syncing the .ccm, and the import.  Removing the spool files comes
+ * after, when the pump acknowledges the batch.
+ */
+static void log_batch(const struct disp *d, unsigned n, const enum ccp_verdict *verdicts, int rc)
+{
+	unsigned v[3] = { 0, 0, 0 };
+	char extra[96] = "";
+	for (unsigned i = 0; i < n; i++)
+		v[verdicts[i]]++;
+	if (d->dups || d->vanished)
+		snprintf(extra, sizeof(extra), " (%u already in the post office, %u vanished)",
+			 d->dups, d->vanished);
+	if (d->name[0] == '\0') {
+		ccp_log(CCP_LOG_INFO, "batch of %u messages, none imported: %u delivered%s, "
+			"%u deferred, %u to Bad; read and convert %.0f ms", n,
+			v[CCP_VERDICT_DELIVERED], extra, v[CCP_VERDICT_RETRY], v[CCP_VERDICT_FAILED],
+			(double)(d->t_converted - d->t_start) / 1e6);
+		return;
+	}
+	ccp_log(CCP_LOG_INFO, "batch %s: %u messages, %.1f MiB, import answered %d: %u delivered%s, "
+		"%u deferred, %u to Bad; convert %.0f ms, write %.0f ms, import %.0f ms", d->name,
+		n, (double)d->ccm.len / 1048576.0, rc, v[CCP_VERDICT_DELIVERED], extra,
+		v[CCP_VERDICT_RETRY], v[CCP_VERDICT_FAILED],
+		(double)(d->t_converted - d->t_start) / 1e6,
+		(double)(d->t_written - d->t_converted) / 1e6,
+		(double)(d->t_imported - d->t_written) / 1e6);
+}
+
 static void relay_deliver(void *ctx, unsigned dispatcher, struct ccp_msg *const *msgs, unsigned n,
 			  enum ccp_verdict *verdicts)
 {
 	struct relay *r = ctx;
+	struct disp *d = &r->disp[dispatcher];
 	char why[512] = "";
-	int rc = deliver_batch(r, &r->disp[dispatcher], msgs, n, verdicts, why, sizeof(why));
-	mark_deferred(r, &r->disp[dispatcher], msgs, n, verdicts, rc, why);
+	int rc = deliver_batch(r, d, msgs, n, verdicts, why, sizeof(why));
+	mark_deferred(r, d, msgs, n, verdicts, rc, why);
+	log_batch(d, n, verdicts, rc);
 }
 
 /*

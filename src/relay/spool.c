@@ -517,7 +517,12 @@ static void spool_ack_burst(void *ctx, unsigned dispatcher, struct ccp_msg *cons
 			    const enum ccp_msg_state *outcomes, unsigned n)
 {
 	struct ack_job j = { .s = ctx, .msgs = msgs, .outcomes = outcomes };
+	struct ccp_spool *s = ctx;
+	uint64_t t0 = ccp_now_ns();
 	ccp_parallel_each(n, ACK_PER_WORKER, ACK_WORKERS, ack_index, &j);
+	(void)dispatcher;
+	ccp_log(CCP_LOG_DEBUG, "spool %s: %u settled files left new/ in %.0f ms", s->dir, n,
+		(double)(ccp_now_ns() - t0) / 1e6);
 }
 
 static const struct ccp_source_ops spool_ops = {

@@ -36,6 +36,12 @@ gen() {
 		mv "$spool/tmp/m$i" "$spool/new/1764288000.M${i}P77.test"
 	done
 }
+# batch_sum LOG FIELD: FIELD (delivered, deferred) summed over the log's
+# per-batch lines.
+batch_sum() {
+	sed -n "s/.* info: batch .*answered [0-9-]*: \(.*\); convert.*/\1/p" "$1" |
+		grep -o "[0-9]* $2" | awk '{s += $1} END {print s + 0}'
+}
 recipients() { # deliveries expected for messages FIRST..FIRST+COUNT-1
 	local first=$1 count=$2 i s=0
 	for ((i = first; i < first + count; i++)); do s=$((s + i % 3 + 1)); done
@@ -70,6 +76,8 @@ wait $pid || fail "race: relay exited $? after SIGTERM"
 supp=$(grep -o 'duplicate notifications suppressed [0-9]*' "$d/log" | tail -1 | awk '{print $4}')
 [ "${supp:-0}" -gt 0 ] || fail "race: no duplicate notification was ever suppressed"
 grep -q 'stopping: draining' "$d/log" || fail "race: no graceful stop in the log"
+[ "$(batch_sum "$d/log" delivered)" = 1500 ] ||
+	fail "race: the per-batch lines count $(batch_sum "$d/log" delivered) delivered, not 1500"
 echo "1. race: 1500 messages, $(field "$d/po" delivered) deliveries, $supp duplicate notifications suppressed"
 
 # ---- 2. import answers ---------------------------------------------------
@@ -80,12 +88,23 @@ for code in 1 4; do
 		--store "$d/store" --po "$d/po" --once --batch 8 --retry-min 0.01 --retry-max 0.05 \
 		--stats-interval 0 --log "$d/log" || fail "fault $code: relay failed"
 	grep -q "answered $code" "$d/log" || fail "fault $code: never injected"
+	[ "$(batch_sum "$d/log" delivered)" = 300 ] || fail "fault $code: batch lines' delivered"
+	[ "$(batch_sum "$d/log" deferred)" -gt 0 ] || fail "fault $code: no batch line deferred"
 	[ "$(field "$d/po" 'distinct keys')" = 300 ] || fail "fault $code: not all delivered"
 	[ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "fault $code: duplicates"
 	[ -z "$(ls -A "$d/spool/new")" ] || fail "fault $code: spool not empty"
 	[ -z "$(ls -A "$d/store/Import")" ] || fail "fault $code: .ccm left in Import"
 done
-echo "2a. import answers 1 and 4: deferred, retried, all delivered once"
+# --log-level warning: the failed imports are logged, the batch lines not.
+d=$(fresh quiet)
+gen "$d/spool" 0 100
+CCPUMP_PO_FAULT="rate=0.5,code=4,seed=9" "$bin" relay --spool "$d/spool" --store "$d/store" \
+	--po "$d/po" --once --batch 8 --retry-min 0.01 --retry-max 0.05 --stats-interval 0 \
+	--log-level warning --log "$d/log" || fail "quiet: relay failed"
+grep -q "answered 4" "$d/log" || fail "quiet: a failed import was not logged"
+! grep -q " info: " "$d/log" || fail "quiet: info lines at --log-level warning"
+[ "$(field "$d/po" 'distinct keys')" = 100 ] || fail "quiet: not all delivered"
+echo "2a. import answers 1 and 4: deferred, retried, all delivered once; batch lines add up"
 
 # 3 from an external import program for its first three runs, then the real import.
 d=$(fresh ext)
@@ -291,6 +310,7 @@ expect2 relay --spool "$work/race/spool" --store "$work/st" --po "$work/not-a-po
 expect2 relay --spool "$work/race/spool" --store "$work/st"
 expect2 relay --spool "$work/race/spool" --store "$work/st" --po "$work/race/po" --batch 0
 expect2 relay --spool "$work/race/spool" --store "$work/st" --po "$work/race/po" --profile fast
+expect2 relay --spool "$work/race/spool" --store "$work/st" --po "$work/race/po" --log-level loud
 expect2 queue --spool "$work/none" --store "$work/st"
 echo "5. bad flags and unusable directories: status 2 with one line"
 echo "test_relay: ok"
