@@ -142,6 +142,7 @@ struct ccp_pump_stats {
 	uint64_t failed;
 	uint64_t waiting_retry;    /* deferred now */
 	uint64_t in_ring;          /* snapshot */
+	uint64_t in_flight;        /* snapshot: in batches the sink holds now */
 	uint64_t live_records;     /* registry population, tombstones included */
 	bool finished;             /* threads joined: the histogram is valid */
 	struct ccp_hist latency;   /* first notification -> dispatch, ns */

@@ -54,7 +54,7 @@ struct counters {
 	_Atomic uint64_t notifications, created, claims, claim_conflicts, ring_full_waits,
 		reclaim_waits;
 	_Atomic uint64_t batches, dispatched, delivered, deferred, requeued, failed,
-		waiting_retry;
+		waiting_retry, in_flight;
 };
 
 struct pump_thread {
@@ -468,7 +468,9 @@ static void dispatch(struct ccp_pump *p, struct pump_thread *t, struct dispatche
 		if (ccp_msg_word_attempt(ds->words[i]) <= 1)
 			ccp_hist_record(&t->hist, now > m->first_seen_ns ? now - m->first_seen_ns : 0);
 	}
+	atomic_store_explicit(&t->c.in_flight, n, memory_order_relaxed);
 	p->sink.deliver(p->sink_ctx, t->id, ds->batch, n, ds->verdicts);
+	atomic_store_explicit(&t->c.in_flight, 0, memory_order_relaxed);
 	now = ccp_now_ns();
 	for (unsigned i = 0; i < n; i++)
 		settle(p, t, ds, ds->batch[i], ds->words[i], ds->verdicts[i], now);
@@ -747,6 +749,7 @@ void ccp_pump_stats(struct ccp_pump *p, struct ccp_pump_stats *out)
 		out->requeued += LOAD(c->requeued);
 		out->failed += LOAD(c->failed);
 		out->waiting_retry += LOAD(c->waiting_retry);
+		out->in_flight += LOAD(c->in_flight);
 	}
 	out->in_ring = p->cfg.mode == CCP_CLAIM_MUTEX ? ccp_lockq_count(&p->lockq)
 						       : ccp_ring_count(p->ring);

@@ -644,19 +644,27 @@ static void keep_markers(struct relay *r, const char *spool)
 	ccp_free(newdir);
 }
 
-static void stats_line(struct relay *r, struct ccp_pump *pump)
+/* The stats line; *last holds the previous line's time and count of
+ * delivered messages, for the rate since then. */
+static void stats_line(struct relay *r, struct ccp_pump *pump, uint64_t last[2])
 {
 	struct ccp_pump_stats ps;
 	struct ccp_spool_stats ss;
 	ccp_pump_stats(pump, &ps);
 	ccp_spool_stats(r->spool, &ss);
+	uint64_t now = ccp_now_ns();
+	double rate = now > last[0] ? (double)(ps.delivered - last[1]) * 1e9 / (double)(now - last[0])
+				    : 0.0;
+	last[0] = now;
+	last[1] = ps.delivered;
 	ccp_log(CCP_LOG_INFO,
-		"stats: delivered %llu, duplicates skipped %llu, bad %llu, deferred now %llu, "
-		"in ring %llu, imports %llu (failed %llu), duplicate notifications suppressed %llu, "
-		"quarantined %llu, changed while read %llu, changed after delivery %llu",
-		(unsigned long long)ps.delivered, (unsigned long long)atomic_load(&r->duplicates),
-		(unsigned long long)atomic_load(&r->bad_count),
-		(unsigned long long)ps.waiting_retry, (unsigned long long)ps.in_ring,
+		"stats: %.0f msgs/s, delivered %llu, duplicates skipped %llu, bad %llu, "
+		"waiting in ring %llu, in flight %llu, deferred now %llu, imports %llu (failed "
+		"%llu), duplicate notifications suppressed %llu, quarantined %llu, changed while "
+		"read %llu, changed after delivery %llu",
+		rate, (unsigned long long)ps.delivered, (unsigned long long)atomic_load(&r->duplicates),
+		(unsigned long long)atomic_load(&r->bad_count), (unsigned long long)ps.in_ring,
+		(unsigned long long)ps.in_flight, (unsigned long long)ps.waiting_retry,
 		(unsigned long long)atomic_load(&r->imports),
 		(unsigned long long)atomic_load(&r->import_failures),
 		(unsigned long long)ps.claim_conflicts, (unsigned long long)ss.quarantined,
@@ -753,6 +761,7 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 	if (cfg->once)
 		ccp_spool_finish(r.spool, true);
 	uint64_t next_stats = ccp_now_ns() + cfg->stats_interval_ns;
+	uint64_t last_stats[2] = { ccp_now_ns(), 0 };
 	bool stopping = false;
 	while (!ccp_pump_done(pump)) {
 		struct timespec ts = { 0, 50000000 };
@@ -764,12 +773,12 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 			stopping = true;
 		}
 		if (cfg->stats_interval_ns && ccp_now_ns() >= next_stats) {
-			stats_line(&r, pump);
+			stats_line(&r, pump, last_stats);
 			next_stats += cfg->stats_interval_ns;
 		}
 	}
 	ccp_pump_wait(pump);
-	stats_line(&r, pump);
+	stats_line(&r, pump, last_stats);
 	if (st) {
 		memset(st, 0, sizeof(*st));
 		ccp_pump_stats(pump, &st->pump);

@@ -76,6 +76,9 @@ wait $pid || fail "race: relay exited $? after SIGTERM"
 supp=$(grep -o 'duplicate notifications suppressed [0-9]*' "$d/log" | tail -1 | awk '{print $4}')
 [ "${supp:-0}" -gt 0 ] || fail "race: no duplicate notification was ever suppressed"
 grep -q 'stopping: draining' "$d/log" || fail "race: no graceful stop in the log"
+grep 'stats: ' "$d/log" | tail -1 | grep -q 'msgs/s, delivered 1500, .*waiting in ring 0, in flight 0, deferred now 0' ||
+	fail "race: the last stats line does not show 1500 delivered and nothing left"
+grep -q 'stats: [1-9][0-9]* msgs/s' "$d/log" || fail "race: no stats line with a rate"
 [ "$(batch_sum "$d/log" delivered)" = 1500 ] ||
 	fail "race: the per-batch lines count $(batch_sum "$d/log" delivered) delivered, not 1500"
 echo "1. race: 1500 messages, $(field "$d/po" delivered) deliveries, $supp duplicate notifications suppressed"
