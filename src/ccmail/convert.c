@@ -350,10 +350,22 @@ static const char *u8_to_cp(struct ccp_convert *c, const char *cs, const char *s
  * position in TO. */
 static void add_mapped(struct ccp_ccm_buf *b, const char *s, const char *from, const char *to)
 {
-	for (; *s; s++) {
-		const char *f = strchr(from, *s);
-		ccp_ccm_buf_addc(b, f ? to[f - from] : *s);
+	size_t n = strlen(s);
+	ccp_ccm_buf_reserve(b, n);
+	char *d = b->data + b->len;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+		/* FROM is a few characters: a loop, not a strchr call each. */
+		for (size_t k = 0; from[k]; k++) {
+			if (from[k] == ch) {
+				ch = to[k];
+				break;
+			}
+		}
+		d[i] = ch;
 	}
+	b->len += n;
+	b->data[b->len] = '\0';
 }
 
 static void add_trimmed(struct ccp_ccm_buf *b, const char *s, size_t n)

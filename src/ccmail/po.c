@@ -61,7 +61,6 @@
  */
 #include "ccpump/po.h"
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -165,70 +164,116 @@ static bool sset_add(struct sset *s, const char *k, size_t n)
 
 /* ---- strings ------------------------------------------------------------------- */
 
-/* Escapes a log field: backslash, TAB, CR and LF. */
+/* Escapes a log field: backslash, TAB, CR and LF.  Fields rarely hold
+ * any, so the text between them is copied in runs. */
 static void esc(struct ccp_ccm_buf *b, const char *s, size_t n)
 {
+	/* Octets below '\\' + 1 that need escaping: a bit each, so a plain
+	 * octet costs one compare or one shift. */
+	const uint64_t special = (1ull << '\t') | (1ull << '\n') | (1ull << '\r');
+	size_t run = 0;
 	for (size_t i = 0; i < n; i++) {
-		switch (s[i]) {
-		case '\\': ccp_ccm_buf_add(b, "\\\\", 2); break;
-		case '\t': ccp_ccm_buf_add(b, "\\t", 2); break;
-		case '\n': ccp_ccm_buf_add(b, "\\n", 2); break;
-		case '\r': ccp_ccm_buf_add(b, "\\r", 2); break;
-		default: ccp_ccm_buf_addc(b, s[i]);
-		}
+		unsigned char c = (unsigned char)s[i];
+		if (ccp_likely(c >= 64 ? c != '\\' : !((special >> c) & 1)))
+			continue;
+		ccp_ccm_buf_add(b, s + run, i - run);
+		char e[2] = { '\\', c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : '\\' };
+		ccp_ccm_buf_add(b, e, 2);
+		run = i + 1;
 	}
+	ccp_ccm_buf_add(b, s + run, n - run);
 }
 
-/* A recipient as the post office compares it: trimmed, runs of white space
+/*
+ * A recipient as the post office compares it: trimmed, runs of white space
  * made one space, ASCII letters folded (cc:Mail names are unique without
- * regard to case, KB Q237588). */
-static void norm_rcpt(struct ccp_ccm_buf *b, const char *s, size_t n)
+ * regard to case, KB Q237588).  Writes at most n octets to out and returns
+ * how many.
+ */
+static size_t norm_rcpt_to(char *out, const char *s, size_t n)
 {
+	size_t len = 0;
 	bool sp = false;
-	ccp_ccm_buf_reset(b);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (c == ' ' || c == '\t') {
-			sp = b->len > 0;
+			sp = len > 0;
 			continue;
 		}
 		if (sp)
-			ccp_ccm_buf_addc(b, ' ');
+			out[len++] = ' ';
 		sp = false;
-		ccp_ccm_buf_addc(b, (char)tolower(c));
+		out[len++] = (char)((unsigned)(c - 'A') < 26u ? c + ('a' - 'A') : c);
 	}
+	return len;
+}
+
+static void norm_rcpt(struct ccp_ccm_buf *b, const char *s, size_t n)
+{
+	ccp_ccm_buf_reset(b);
+	ccp_ccm_buf_reserve(b, n);
+	b->len = norm_rcpt_to(b->data, s, n);
+	b->data[b->len] = '\0';
+}
+
+/* Octets a mailbox file name keeps as they are (besides '.' first, and
+ * ' ', written '_'): ASCII letters and digits, and . , @ + - */
+static bool mbox_plain(unsigned char c)
+{
+	return (unsigned)(c - 'a') < 26u || (unsigned)(c - 'A') < 26u || (unsigned)(c - '0') < 10u || c == '.' || c == ',' ||
+	       c == '@' || c == '+' || c == '-';
+}
+
+/* The mailbox file name of n[0..nlen), a recipient norm_rcpt_to() wrote. */
+static size_t mailbox_name_of_norm(const char *n, size_t nlen, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char small[3 * 256 + 32];
+	/* Each octet escapes to at most 3. */
+	char *e = nlen <= 256 ? small : ccp_malloc(3 * nlen + 32);
+	size_t elen = 0;
+	for (size_t i = 0; i < nlen; i++) {
+		unsigned char c = (unsigned char)n[i];
+		if (c == ' ') {
+			e[elen++] = '_';
+		} else if (mbox_plain(c) && !(c == '.' && i == 0)) {
+			e[elen++] = (char)c;
+		} else {
+			e[elen++] = '%';
+			e[elen++] = hex[c >> 4];
+			e[elen++] = hex[c & 15];
+		}
+	}
+	if (elen == 0) {
+		memcpy(e, "%00", 3);
+		elen = 3;
+	}
+	/* '_' stands for a space, so a real '_' was written %5F above; long
+	 * names keep a prefix and a hash of the whole. */
+	if (elen > 200) {
+		uint64_t h = fnv1a(e, elen);
+		elen = 180;
+		e[elen++] = '~';
+		for (int s = 60; s >= 0; s -= 4)
+			e[elen++] = "0123456789abcdef"[(h >> s) & 15]; /* as %016llx */
+	}
+	memcpy(e + elen, ".mbx", 5);
+	elen += 4;
+	CCP_ASSERT(cap > elen);
+	memcpy(out, e, elen + 1);
+	if (e != small)
+		ccp_free(e);
+	return elen;
 }
 
 size_t ccp_po_mailbox_name(const char *addr, size_t len, char *out, size_t cap)
 {
-	struct ccp_ccm_buf n, e;
-	ccp_ccm_buf_init(&n);
-	ccp_ccm_buf_init(&e);
-	norm_rcpt(&n, addr, len);
-	for (size_t i = 0; i < n.len; i++) {
-		unsigned char c = (unsigned char)n.data[i];
-		if (c == ' ')
-			ccp_ccm_buf_addc(&e, '_');
-		else if ((isalnum(c) && c < 0x80) || (c && strchr(".,@+-", c) && !(c == '.' && i == 0)))
-			ccp_ccm_buf_addc(&e, (char)c);
-		else
-			ccp_ccm_buf_printf(&e, "%%%02X", c);
-	}
-	if (e.len == 0)
-		ccp_ccm_buf_adds(&e, "%00");
-	/* '_' stands for a space, so a real '_' was written %5F above; long
-	 * names keep a prefix and a hash of the whole. */
-	if (e.len > 200) {
-		uint64_t h = fnv1a(e.data, e.len);
-		e.len = 180;
-		ccp_ccm_buf_printf(&e, "~%016llx", (unsigned long long)h);
-	}
-	ccp_ccm_buf_adds(&e, ".mbx");
-	CCP_ASSERT(cap > e.len);
-	memcpy(out, e.data, e.len + 1);
-	size_t l = e.len;
-	ccp_ccm_buf_free(&n);
-	ccp_ccm_buf_free(&e);
+	char small[256];
+	/* Normalizing never lengthens. */
+	char *n = len <= sizeof(small) ? small : ccp_malloc(len);
+	size_t l = mailbox_name_of_norm(n, norm_rcpt_to(n, addr, len), out, cap);
+	if (n != small)
+		ccp_free(n);
 	return l;
 }
 
@@ -1163,7 +1208,18 @@ static void log_line(struct ccp_po *po, char type, const char *key, size_t keyle
 	esc(b, rcpt, rlen);
 	ccp_ccm_buf_addc(b, '\t');
 	esc(b, note, strlen(note));
-	ccp_ccm_buf_printf(b, "\t%lld\n", (long long)now);
+	/* "\t%lld\n" without printf: a line per recipient adds up. */
+	char t[24];
+	size_t i = sizeof(t);
+	t[--i] = '\n';
+	uint64_t v = now < 0 ? (uint64_t)0 - (uint64_t)now : (uint64_t)now;
+	do
+		t[--i] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	if (now < 0)
+		t[--i] = '-';
+	t[--i] = '\t';
+	ccp_ccm_buf_add(b, t + i, sizeof(t) - i);
 }
 
 static void und_add(struct ccp_po *po, const char *reason, const char *raw, size_t len)
@@ -1307,7 +1363,7 @@ static bool plan_import(struct ccp_po *po, const char *data, size_t len, const c
 			d->len = mlen;
 			d->keyoff = koff;
 			d->keylen = klen;
-			ccp_po_mailbox_name(po->tmp2.data, po->tmp2.len, d->mbox, sizeof(d->mbox));
+			mailbox_name_of_norm(po->tmp2.data, po->tmp2.len, d->mbox, sizeof(d->mbox));
 			log_line(po, 'D', key, keylen, po->tmp2.data, po->tmp2.len, d->mbox, now);
 			delivered++;
 		}
