@@ -1076,6 +1076,11 @@ static void test_mailbox_names(void)
 	char mb2[256];
 	ccp_po_mailbox_name(other, sizeof(other), mb2, sizeof(mb2));
 	CHECK(strcmp(mb, mb2) != 0); /* the hash keeps long names apart */
+	/* Names already on disk must not change: pinned, hash included. */
+	CHECK_STREQ(mb + 170, "xxxxxxxxxx~75e91438198d2c23.mbx");
+	const char *odd = " \xC3\x9C  Li\tO'Neil@X.org ";
+	ccp_po_mailbox_name(odd, strlen(odd), mb, sizeof(mb));
+	CHECK_STREQ(mb, "%C3%9C_li_o%27neil@x.org.mbx");
 }
 
 int main(int argc, char **argv)
