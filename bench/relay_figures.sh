@@ -5,6 +5,8 @@
 #      per message (--batch 1), same spool generator and seed;
 #   2. memory with 1,000,000 small files waiting: the relay's RSS, sampled
 #      once a second from /proc while it works through the backlog.
+#   The spool is on disk when the relay starts: ccpump demo syncs what it
+#   writes, as an MTA fsyncs each Maildir delivery.
 #   bench/relay_figures.sh [MESSAGES] [BATCH1_MESSAGES] [BACKLOG]
 set -euo pipefail
 bin=$(realpath "${CCPUMP:-./build/ccpump}")
