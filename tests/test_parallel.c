@@ -1,8 +1,6 @@
 /*
  * ccp_parallel_each: every index exactly once, whatever the split, and the
  * work really spread over more than one thread when there is enough of it.
- * ccp_parallel_start/wait: the same, off the caller's thread, while the
- * caller goes on.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -61,34 +59,6 @@ static void run(size_t n, size_t per, unsigned extra)
 		CHECK_EQ_U64(atomic_load_explicit(&c.calls[i], memory_order_relaxed), i < n ? 1 : 0);
 }
 
-static void run_started(size_t n, size_t per, unsigned threads)
-{
-	struct ccp_parallel_run r;
-	for (size_t i = 0; i < MAX_N; i++)
-		atomic_store_explicit(&c.calls[i], 0, memory_order_relaxed);
-	ccp_parallel_start(&r, n, per, threads, mark, &c);
-	ccp_parallel_wait(&r);
-	for (size_t i = 0; i < MAX_N; i++)
-		CHECK_EQ_U64(atomic_load_explicit(&c.calls[i], memory_order_relaxed), i < n ? 1 : 0);
-	ccp_parallel_wait(&r); /* a second wait has nothing left to join */
-}
-
-static _Atomic int released;
-
-/* Index 0 waits until the caller, back from ccp_parallel_start(), lets it
- * go: the run must not be on the caller's thread. */
-static void wait_for_caller(void *arg, size_t i)
-{
-	struct timespec ts = { 0, 1000000 };
-	if (i == 0) {
-		for (int t = 0; t < 10000 && !atomic_load_explicit(&released, memory_order_acquire);
-		     t++)
-			nanosleep(&ts, NULL);
-		CHECK(atomic_load_explicit(&released, memory_order_acquire));
-	}
-	mark(arg, i);
-}
-
 static unsigned distinct_threads(size_t n)
 {
 	unsigned d = 0;
@@ -128,26 +98,6 @@ int main(void)
 		CHECK_EQ_U64(atomic_load_explicit(&c.calls[i], memory_order_relaxed), 1);
 	unsigned d = distinct_threads(MAX_N);
 	CHECK(d >= 2 && d <= 5);
-
-	for (size_t a = 0; a < sizeof(ns) / sizeof(ns[0]); a++)
-		for (size_t b = 0; b < sizeof(pers) / sizeof(pers[0]); b++)
-			for (size_t e = 0; e < sizeof(extras) / sizeof(extras[0]); e++)
-				run_started(ns[a], pers[b], extras[e]);
-	/* Started, the calls run on other threads while the caller goes on. */
-	struct ccp_parallel_run r;
-	for (size_t i = 0; i < MAX_N; i++)
-		atomic_store_explicit(&c.calls[i], 0, memory_order_relaxed);
-	ccp_parallel_start(&r, 100, 32, 2, wait_for_caller, &c);
-	atomic_store_explicit(&released, 1, memory_order_release);
-	ccp_parallel_wait(&r);
-	for (size_t i = 0; i < 100; i++) {
-		CHECK_EQ_U64(atomic_load_explicit(&c.calls[i], memory_order_relaxed), 1);
-		CHECK(!pthread_equal(c.who[i], pthread_self()));
-	}
-	/* No thread allowed: the caller does it all before start returns. */
-	run_started(50, 1, 0);
-	CHECK_EQ_U64(distinct_threads(50), 1);
-	CHECK(pthread_equal(c.who[0], pthread_self()));
 	puts("test_parallel: ok");
 	return 0;
 }

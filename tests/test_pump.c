@@ -157,12 +157,6 @@ struct flaky {
 	_Atomic unsigned calls[RKEYS];
 	_Atomic unsigned max_attempt[RKEYS];
 	_Atomic int outcome[RKEYS];
-	/* Acknowledgements in the background: the burst each dispatcher
-	 * started and has not waited for (written by that dispatcher only). */
-	struct ccp_msg *const *pend[8];
-	const enum ccp_msg_state *pend_out[8];
-	unsigned npend[8];
-	_Atomic unsigned started, waited;
 };
 
 static unsigned key_idx(const struct ccp_msg *m)
@@ -202,30 +196,6 @@ static void flaky_ack(void *ctx, unsigned d, struct ccp_msg *m, enum ccp_msg_sta
 	atomic_store(&f->outcome[i], (int)outcome);
 }
 
-/* Starts a burst: nothing is acknowledged yet, so the keys are still
- * notified (flaky_poll), and the pump must keep suppressing them. */
-static void flaky_ack_start(void *ctx, unsigned d, struct ccp_msg *const *msgs,
-			    const enum ccp_msg_state *outcomes, unsigned n)
-{
-	struct flaky *f = ctx;
-	CHECK(d < 8);
-	CHECK(f->npend[d] == 0); /* one burst at a time per dispatcher */
-	f->pend[d] = msgs;
-	f->pend_out[d] = outcomes;
-	f->npend[d] = n;
-	atomic_fetch_add(&f->started, 1);
-}
-
-/* Ends it: the arrays must still hold the burst, as the pump promised. */
-static void flaky_ack_wait(void *ctx, unsigned d)
-{
-	struct flaky *f = ctx;
-	for (unsigned k = 0; k < f->npend[d]; k++)
-		flaky_ack(ctx, d, f->pend[d][k], f->pend_out[d][k]);
-	f->npend[d] = 0;
-	atomic_fetch_add(&f->waited, 1);
-}
-
 static void flaky_deliver(void *ctx, unsigned d, struct ccp_msg *const *msgs, unsigned n,
 			  enum ccp_verdict *v)
 {
@@ -249,49 +219,28 @@ static void flaky_deliver(void *ctx, unsigned d, struct ccp_msg *const *msgs, un
 	}
 }
 
-static void small_config(struct ccp_pump_config *cfg, unsigned pollers, unsigned dispatchers,
-			 uint64_t ring, unsigned batch)
-{
-	ccp_pump_config_default(cfg);
-	cfg->pollers = pollers;
-	cfg->dispatchers = dispatchers;
-	cfg->ring_size = ring;
-	cfg->batch = batch;
-}
-
-/* Creates a pump whose source and sink share ctx, runs it to its natural
- * end and fills st; the caller destroys it. */
-static struct ccp_pump *run_to_end(const struct ccp_pump_config *cfg,
-				   const struct ccp_source_ops *src, const struct ccp_sink_ops *sink,
-				   void *ctx, struct ccp_pump_stats *st)
-{
-	char err[128];
-	struct ccp_pump *p = ccp_pump_create(cfg, src, ctx, sink, ctx, err, sizeof(err));
-	CHECK(p != NULL);
-	CHECK(ccp_pump_start(p) == 0);
-	ccp_pump_wait(p);
-	ccp_pump_stats(p, st);
-	return p;
-}
-
-static void test_retries(bool background_acks)
+static void test_retries(void)
 {
 	static struct flaky f;
 	struct ccp_pump_config cfg;
 	struct ccp_pump_stats st;
+	char err[128];
 	memset(&f, 0, sizeof(f));
-	small_config(&cfg, 4, 3, 64, 8);
+	ccp_pump_config_default(&cfg);
+	cfg.pollers = 4;
+	cfg.dispatchers = 3;
+	cfg.ring_size = 64;
+	cfg.batch = 8;
 	cfg.retry_min_ns = 1000000;  /* 1 ms */
 	cfg.retry_max_ns = 4000000;  /* 4 ms */
 	cfg.max_attempts = 3;
 	struct ccp_source_ops src = { .poll = flaky_poll, .ack = flaky_ack };
-	if (background_acks) {
-		src.ack_burst_start = flaky_ack_start;
-		src.ack_wait = flaky_ack_wait;
-	}
 	struct ccp_sink_ops sink = { .deliver = flaky_deliver };
-	/* Runs to its natural end: deferred ones are settled first. */
-	struct ccp_pump *p = run_to_end(&cfg, &src, &sink, &f, &st);
+	struct ccp_pump *p = ccp_pump_create(&cfg, &src, &f, &sink, &f, err, sizeof(err));
+	CHECK(p != NULL);
+	CHECK(ccp_pump_start(p) == 0);
+	ccp_pump_wait(p); /* natural end: deferred ones are settled first */
+	ccp_pump_stats(p, &st);
 	unsigned want_failed = 0, want_deferred = 0;
 	for (unsigned i = 0; i < RKEYS; i++) {
 		CHECK_EQ_U64(atomic_load(&f.acks[i]), 1); /* outcome acked exactly once */
@@ -323,112 +272,6 @@ static void test_retries(bool background_acks)
 	CHECK_EQ_U64(st.claims, RKEYS);
 	CHECK(st.notifications >= RKEYS && st.notifications <= 4u * 2u * RKEYS);
 	CHECK_EQ_U64(st.claim_conflicts, st.notifications - RKEYS);
-	if (background_acks) {
-		/* Every burst started was waited for before the pump ended. */
-		CHECK(atomic_load(&f.started) > 0);
-		CHECK_EQ_U64(atomic_load(&f.waited), atomic_load(&f.started));
-		for (unsigned d = 0; d < 8; d++)
-			CHECK_EQ_U64(f.npend[d], 0);
-		printf("  retries with background acknowledgements: %u bursts\n",
-		       atomic_load(&f.started));
-	}
-	ccp_pump_destroy(p);
-}
-
-/*
- * Background acknowledgements keep records until ack_wait(): pollers
- * report every key over and over until its acknowledgement has ended, and
- * the sink takes 5 ms a batch, so a burst stays unacknowledged for longer
- * than the registry keeps a retired record's tombstone.  Retiring at start
- * instead of after ack_wait() would let a poller create the record again
- * and deliver the message twice.
- */
-#define BKEYS 400
-
-struct again {
-	char keys[2][64][16];
-	unsigned pos[2];
-	_Atomic unsigned acked[BKEYS], calls[BKEYS], nacked;
-	struct ccp_msg *const *pend[4];
-	unsigned npend[4];
-};
-
-static int again_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsigned max)
-{
-	struct again *a = ctx;
-	unsigned n = 0;
-	if (atomic_load(&a->nacked) == BKEYS)
-		return CCP_SOURCE_DONE;
-	for (unsigned tries = 0; n < max && n < 64 && tries < BKEYS; tries++) {
-		unsigned i = a->pos[poller]++ % BKEYS;
-		if (atomic_load(&a->acked[i]))
-			continue; /* gone from the source */
-		int len = snprintf(a->keys[poller][n], 16, "k%u", i);
-		notes[n].key = a->keys[poller][n];
-		notes[n].len = (uint32_t)len;
-		n++;
-	}
-	return (int)n;
-}
-
-static void again_ack(void *ctx, unsigned d, struct ccp_msg *m, enum ccp_msg_state outcome)
-{
-	struct again *a = ctx;
-	(void)d;
-	CHECK(outcome == CCP_MSG_DELIVERED);
-	CHECK_EQ_U64(atomic_fetch_add(&a->acked[key_idx(m)], 1), 0);
-	atomic_fetch_add(&a->nacked, 1);
-}
-
-static void again_start(void *ctx, unsigned d, struct ccp_msg *const *msgs,
-			const enum ccp_msg_state *outcomes, unsigned n)
-{
-	struct again *a = ctx;
-	(void)outcomes;
-	CHECK(d < 4 && a->npend[d] == 0);
-	a->pend[d] = msgs;
-	a->npend[d] = n;
-}
-
-static void again_wait(void *ctx, unsigned d)
-{
-	struct again *a = ctx;
-	for (unsigned k = 0; k < a->npend[d]; k++)
-		again_ack(ctx, d, a->pend[d][k], CCP_MSG_DELIVERED);
-	a->npend[d] = 0;
-}
-
-static void again_deliver(void *ctx, unsigned d, struct ccp_msg *const *msgs, unsigned n,
-			  enum ccp_verdict *v)
-{
-	struct again *a = ctx;
-	(void)d;
-	for (unsigned k = 0; k < n; k++) {
-		atomic_fetch_add(&a->calls[key_idx(msgs[k])], 1);
-		v[k] = CCP_VERDICT_DELIVERED;
-	}
-	struct timespec ts = { 0, 5000000 };
-	nanosleep(&ts, NULL);
-}
-
-static void test_background_acks_keep_records(void)
-{
-	static struct again a;
-	struct ccp_pump_config cfg;
-	struct ccp_pump_stats st;
-	memset(&a, 0, sizeof(a));
-	small_config(&cfg, 2, 2, 64, 16);
-	struct ccp_source_ops src = { .poll = again_poll, .ack = again_ack,
-				      .ack_burst_start = again_start, .ack_wait = again_wait };
-	struct ccp_sink_ops sink = { .deliver = again_deliver };
-	struct ccp_pump *p = run_to_end(&cfg, &src, &sink, &a, &st);
-	for (unsigned i = 0; i < BKEYS; i++) {
-		CHECK_EQ_U64(atomic_load(&a.calls[i]), 1);
-		CHECK_EQ_U64(atomic_load(&a.acked[i]), 1);
-	}
-	CHECK_EQ_U64(st.claims, BKEYS);
-	printf("  background acks: %llu notifications of %u keys, one claim each\n",
-	       (unsigned long long)st.notifications, BKEYS);
 	ccp_pump_destroy(p);
 }
 
@@ -446,10 +289,6 @@ static void test_bad_config(void)
 	cfg.pollers = 0;
 	CHECK(ccp_pump_create(&cfg, &src, NULL, &sink, NULL, err, sizeof(err)) == NULL);
 	CHECK(strstr(err, "pollers") != NULL);
-	ccp_pump_config_default(&cfg);
-	src.ack_burst_start = flaky_ack_start; /* without ack_wait */
-	CHECK(ccp_pump_create(&cfg, &src, NULL, &sink, NULL, err, sizeof(err)) == NULL);
-	CHECK(strstr(err, "ack_wait") != NULL);
 }
 
 int main(void)
@@ -462,9 +301,7 @@ int main(void)
 	run_synth(CCP_CLAIM_LOCKFREE, CCP_WAIT_BLOCK, 1, 1, 1, 2, 1, 0, 20000);
 	test_stop_with_full_ring(CCP_CLAIM_LOCKFREE);
 	test_stop_with_full_ring(CCP_CLAIM_MUTEX);
-	test_retries(false);
-	test_retries(true);
-	test_background_acks_keep_records();
+	test_retries();
 	puts("test_pump: ok");
 	return 0;
 }

@@ -93,21 +93,6 @@ struct ccp_source_ops {
 	 */
 	void (*ack_burst)(void *ctx, unsigned dispatcher, struct ccp_msg *const *msgs,
 			  const enum ccp_msg_state *outcomes, unsigned n);
-	/*
-	 * Optional, both or neither: ack_burst in the background, so that a
-	 * dispatcher converts its next batch while the source makes this one's
-	 * outcomes permanent.  ack_burst_start() may return before they are;
-	 * ack_wait(ctx, dispatcher) returns once they all are.  The pump keeps
-	 * msgs and outcomes unchanged, and every record of the burst in the
-	 * registry (so a late notification still finds it settled and is
-	 * suppressed), until ack_wait() has returned; only then are they
-	 * retired.  A dispatcher has at most one burst started and not waited
-	 * for, and waits for it before it starts the next, before it sleeps
-	 * and before it ends.  Used instead of ack_burst when present.
-	 */
-	void (*ack_burst_start)(void *ctx, unsigned dispatcher, struct ccp_msg *const *msgs,
-				const enum ccp_msg_state *outcomes, unsigned n);
-	void (*ack_wait)(void *ctx, unsigned dispatcher);
 };
 
 struct ccp_sink_ops {

@@ -47,11 +47,6 @@
 struct ccp_spool_config {
 	const char *dir;            /* the Maildir: dir/tmp, dir/new, dir/cur */
 	unsigned pollers;           /* pollers that will call the source */
-	/* Dispatchers that will acknowledge, numbered 0..dispatchers-1: each
-	 * may have a batch's removals running in the background
-	 * (ack_burst_start).  0: every acknowledgement is done before the
-	 * call returns. */
-	unsigned dispatchers;
 	uint64_t rescan_interval_ns;
 	bool keep;                  /* delivered files go to cur/ instead of away */
 	const char *failed_dir;     /* FAILED messages go here (created if missing) */

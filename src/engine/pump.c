@@ -374,11 +374,6 @@ struct dispatcher_state {
 	struct ccp_msg **acks;           /* settled by this batch: to acknowledge */
 	enum ccp_msg_state *outcomes;
 	unsigned nacks;
-	/* A burst acknowledged in the background (ack_burst_start), not yet
-	 * waited for: its records are retired after ack_wait(). */
-	struct ccp_msg **pend_acks;
-	enum ccp_msg_state *pend_outcomes;
-	unsigned npend;
 	struct heap deferred;
 	struct ccp_retire_list retire;
 	uint64_t rng;
@@ -437,55 +432,22 @@ static void settle(struct ccp_pump *p, struct pump_thread *t, struct dispatcher_
 	ds->outcomes[ds->nacks++] = to;
 }
 
-static void retire_acked(struct ccp_pump *p, struct dispatcher_state *ds, struct ccp_msg **msgs,
-			 unsigned n)
-{
-	/* Naive records stay in the registry until the pump is destroyed: one
-	 * of them may sit in the ring twice, and freeing it would turn the
-	 * duplicate into a use-after-free as well. */
-	if (p->cfg.mode != CCP_CLAIM_NAIVE)
-		for (unsigned i = 0; i < n; i++)
-			ccp_registry_retire(&ds->retire, msgs[i]);
-}
-
-/* Waits for the burst acknowledged in the background, if any, and retires
- * its records. */
-static void ack_finish_pending(struct ccp_pump *p, struct pump_thread *t,
-			       struct dispatcher_state *ds)
-{
-	if (ds->npend == 0)
-		return;
-	p->src.ack_wait(p->src_ctx, t->id);
-	retire_acked(p, ds, ds->pend_acks, ds->npend);
-	ds->npend = 0;
-}
-
 /* Acknowledges the batch's final outcomes to the source (all at once when
- * it can, in the background when it can), then retires their records: only
- * after the source made each outcome permanent may a record go. */
+ * it can), then retires their records: only after the source made each
+ * outcome permanent may a record go. */
 static void ack_settled(struct ccp_pump *p, struct pump_thread *t, struct dispatcher_state *ds)
 {
-	if (p->src.ack_burst_start && ds->nacks > 1) {
-		ack_finish_pending(p, t, ds);
-		p->src.ack_burst_start(p->src_ctx, t->id, ds->acks, ds->outcomes, ds->nacks);
-		/* The started burst keeps its arrays; the next batch gets the
-		 * other pair. */
-		struct ccp_msg **a = ds->pend_acks;
-		enum ccp_msg_state *o = ds->pend_outcomes;
-		ds->pend_acks = ds->acks;
-		ds->pend_outcomes = ds->outcomes;
-		ds->npend = ds->nacks;
-		ds->acks = a;
-		ds->outcomes = o;
-		ds->nacks = 0;
-		return;
-	}
 	if (p->src.ack_burst && ds->nacks > 1)
 		p->src.ack_burst(p->src_ctx, t->id, ds->acks, ds->outcomes, ds->nacks);
 	else
 		for (unsigned i = 0; i < ds->nacks; i++)
 			p->src.ack(p->src_ctx, t->id, ds->acks[i], ds->outcomes[i]);
-	retire_acked(p, ds, ds->acks, ds->nacks);
+	/* Naive records stay in the registry until the pump is destroyed: one
+	 * of them may sit in the ring twice, and freeing it would turn the
+	 * duplicate into a use-after-free as well. */
+	if (p->cfg.mode != CCP_CLAIM_NAIVE)
+		for (unsigned i = 0; i < ds->nacks; i++)
+			ccp_registry_retire(&ds->retire, ds->acks[i]);
 	ds->nacks = 0;
 }
 
@@ -581,8 +543,6 @@ static void *dispatcher_main(void *arg)
 	ds.verdicts = ccp_calloc(B, sizeof(*ds.verdicts));
 	ds.acks = ccp_calloc(B, sizeof(*ds.acks));
 	ds.outcomes = ccp_calloc(B, sizeof(*ds.outcomes));
-	ds.pend_acks = ccp_calloc(B, sizeof(*ds.pend_acks));
-	ds.pend_outcomes = ccp_calloc(B, sizeof(*ds.pend_outcomes));
 	ds.retire.reg = p->reg;
 	ds.rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)t->id << 32) ^ ccp_now_ns();
 	ccp_hist_reset(&t->hist);
@@ -600,9 +560,7 @@ static void *dispatcher_main(void *arg)
 			idle = 0;
 			continue;
 		}
-		/* Idle: finish the background acknowledgement and let
-		 * tombstones go before sleeping. */
-		ack_finish_pending(p, t, &ds);
+		/* Idle: let tombstones go before sleeping. */
 		ccp_registry_retire_flush(&ds.retire);
 		if (dispatcher_may_exit(p, &ds))
 			break;
@@ -617,7 +575,6 @@ static void *dispatcher_main(void *arg)
 			ccp_wait_step(p->cfg.wait, &p->items, snap, deadline, &idle);
 		}
 	}
-	ack_finish_pending(p, t, &ds);
 	ccp_registry_retire_flush(&ds.retire);
 	rcu_unregister_thread();
 	atomic_store_explicit(&t->c.waiting_retry, ds.deferred.n, memory_order_relaxed);
@@ -627,8 +584,6 @@ static void *dispatcher_main(void *arg)
 	ccp_free(ds.verdicts);
 	ccp_free(ds.acks);
 	ccp_free(ds.outcomes);
-	ccp_free(ds.pend_acks);
-	ccp_free(ds.pend_outcomes);
 	thread_exit(p);
 	return NULL;
 }
@@ -653,17 +608,13 @@ struct ccp_pump *ccp_pump_create(const struct ccp_pump_config *cfg,
 		BAD("batch must be 1..65536 (got %u)", cfg->batch);
 	if (cfg->notes_per_poll < 1 || cfg->notes_per_poll > 65536)
 		BAD("notes per poll must be 1..65536 (got %u)", cfg->notes_per_poll);
-	/* Per dispatcher, a batch in hand and one being acknowledged in the
-	 * background (ack_burst_start). */
-	uint64_t in_hand = cfg->ring_size + 2 * (uint64_t)cfg->dispatchers * cfg->batch +
+	uint64_t in_hand = cfg->ring_size + (uint64_t)cfg->dispatchers * cfg->batch +
 			   (uint64_t)cfg->pollers * cfg->notes_per_poll;
 	if (cfg->max_live_records && cfg->max_live_records < in_hand)
 		BAD("max live records (%llu) must hold the ring, the batches and the polls (%llu)",
 		    (unsigned long long)cfg->max_live_records, (unsigned long long)in_hand);
 	if (cfg->retry_min_ns == 0 || cfg->retry_max_ns < cfg->retry_min_ns)
 		BAD("retry delays must satisfy 0 < min <= max");
-	if (src && (src->ack_burst_start == NULL) != (src->ack_wait == NULL))
-		BAD("a source gives ack_burst_start and ack_wait together, or neither");
 	if (src == NULL || src->poll == NULL || src->ack == NULL || sink == NULL ||
 	    sink->deliver == NULL)
 		BAD("a pump needs a source with poll and ack, and a sink with deliver");

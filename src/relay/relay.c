@@ -548,36 +548,13 @@ static void relay_src_ack(void *ctx, unsigned dispatcher, struct ccp_msg *m,
 	ccp_spool_source()->ack(r->spool, dispatcher, m, outcome);
 }
 
-/* A burst's acknowledgement: the relay's part for each message, then the
- * spool's, all of it now (ack_burst) or in the background (ack_burst_start). */
-static void relay_ack_burst_with(void *ctx, unsigned dispatcher, struct ccp_msg *const *msgs,
-				 const enum ccp_msg_state *outcomes, unsigned n,
-				 void (*spool_ack)(void *, unsigned, struct ccp_msg *const *,
-						   const enum ccp_msg_state *, unsigned))
+static void relay_src_ack_burst(void *ctx, unsigned dispatcher, struct ccp_msg *const *msgs,
+				const enum ccp_msg_state *outcomes, unsigned n)
 {
 	struct relay *r = ctx;
 	for (unsigned i = 0; i < n; i++)
 		end_retries(r, msgs[i], outcomes[i]);
-	spool_ack(r->spool, dispatcher, msgs, outcomes, n);
-}
-
-static void relay_src_ack_burst(void *ctx, unsigned dispatcher, struct ccp_msg *const *msgs,
-				const enum ccp_msg_state *outcomes, unsigned n)
-{
-	relay_ack_burst_with(ctx, dispatcher, msgs, outcomes, n, ccp_spool_source()->ack_burst);
-}
-
-static void relay_src_ack_burst_start(void *ctx, unsigned dispatcher, struct ccp_msg *const *msgs,
-				      const enum ccp_msg_state *outcomes, unsigned n)
-{
-	relay_ack_burst_with(ctx, dispatcher, msgs, outcomes, n,
-			     ccp_spool_source()->ack_burst_start);
-}
-
-static void relay_src_ack_wait(void *ctx, unsigned dispatcher)
-{
-	struct relay *r = ctx;
-	ccp_spool_source()->ack_wait(r->spool, dispatcher);
+	ccp_spool_source()->ack_burst(r->spool, dispatcher, msgs, outcomes, n);
 }
 
 /*
@@ -612,8 +589,6 @@ static const struct ccp_source_ops relay_src_ops = {
 	.init_msg = relay_src_init_msg,
 	.ack = relay_src_ack,
 	.ack_burst = relay_src_ack_burst,
-	.ack_burst_start = relay_src_ack_burst_start,
-	.ack_wait = relay_src_ack_wait,
 };
 
 /* ---- the run ------------------------------------------------------------ */
@@ -742,23 +717,20 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 			goto out;
 		}
 		/* After a crash the relay hands in again at most what was in
-		 * flight: per dispatcher, the batch being imported and the one
-		 * whose spool files are still being removed.  The post office
-		 * skips it only while it remembers it. */
+		 * flight; the post office skips it only while it remembers it. */
 		struct ccp_po_index_usage u;
 		ccp_po_index_usage(r.po, &u);
-		uint64_t in_flight = 2 * (uint64_t)cfg->pump.dispatchers * cfg->pump.batch;
+		uint64_t in_flight = (uint64_t)cfg->pump.dispatchers * cfg->pump.batch;
 		if (in_flight * RELAY_RCPT_PER_MSG > u.window)
 			ccp_log(CCP_LOG_WARN, "%s: the post office remembers %zu delivered pairs "
-				"(dedup_window in po.conf), and 2 x %u dispatchers x batch %u can "
-				"hold %llu messages: after a crash, if those average more than %llu "
+				"(dedup_window in po.conf), and %u dispatchers x batch %u can hold "
+				"%llu messages: after a crash, if those average more than %llu "
 				"recipients, some could be delivered twice; raise dedup_window",
 				cfg->po, u.window, cfg->pump.dispatchers, cfg->pump.batch,
 				(unsigned long long)in_flight,
 				(unsigned long long)(u.window / in_flight));
 	}
 	struct ccp_spool_config sc = { .dir = cfg->spool, .pollers = cfg->pump.pollers,
-				       .dispatchers = cfg->pump.dispatchers,
 				       .rescan_interval_ns = cfg->rescan_interval_ns,
 				       .keep = cfg->keep, .failed_dir = r.bad,
 				       .quarantine_dir = quarantine, .read_hook = cfg->read_hook,

@@ -27,7 +27,6 @@
 #include <unistd.h>
 
 #include "ccpump/alloc.h"
-#include "ccpump/parallel.h"
 #include "ccpump/clock.h"
 #include "ccpump/counter.h"
 #include "ccpump/log.h"
@@ -58,21 +57,6 @@ struct ccp_spool {
 	struct spool_poller *pollers;
 	_Atomic int finish;  /* 0 run, 1 drain after one full scan, 2 stop */
 	_Atomic uint64_t acked, ack_errors, changed, changed_after;
-	struct spool_acker *ackers; /* one per dispatcher (cfg.dispatchers) */
-};
-
-struct ack_job {
-	struct ccp_spool *s;
-	struct ccp_msg *const *msgs;
-	const enum ccp_msg_state *outcomes;
-};
-
-/* A dispatcher's batch of removals running in the background. */
-struct spool_acker {
-	struct ack_job job;
-	struct ccp_parallel_run run;
-	uint64_t t0;
-	unsigned n;
 };
 
 /*
@@ -166,8 +150,6 @@ struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, 
 	    (s->quarantine_fd = ccp_dir_ensure_open(cfg->quarantine_dir, err, errlen)) < 0)
 		goto fail;
 
-	if (cfg->dispatchers)
-		s->ackers = ccp_calloc(cfg->dispatchers, sizeof(*s->ackers));
 	s->pollers = ccp_aligned_alloc(CCP_CACHE_GUARD, cfg->pollers * sizeof(*s->pollers));
 	memset(s->pollers, 0, cfg->pollers * sizeof(*s->pollers));
 	char *newp = ccp_path_join(cfg->dir, "new");
@@ -206,9 +188,6 @@ void ccp_spool_close(struct ccp_spool *s)
 		}
 		ccp_free(s->pollers);
 	}
-	for (unsigned i = 0; s->ackers && i < s->cfg.dispatchers; i++)
-		ccp_parallel_wait(&s->ackers[i].run); /* none should be running */
-	ccp_free(s->ackers);
 	int fds[] = { s->new_fd, s->cur_fd, s->failed_fd, s->quarantine_fd };
 	for (size_t i = 0; i < 4; i++)
 		if (fds[i] >= 0)
@@ -522,6 +501,11 @@ static void spool_ack(void *ctx, unsigned dispatcher, struct ccp_msg *m, enum cc
 #define ACK_WORKERS 24       /* besides the dispatcher itself */
 #define ACK_PER_WORKER 32    /* files per thread, at least */
 
+struct ack_job {
+	struct ccp_spool *s;
+	struct ccp_msg *const *msgs;
+	const enum ccp_msg_state *outcomes;
+};
 
 static void ack_index(void *ctx, size_t i)
 {
@@ -541,49 +525,12 @@ static void spool_ack_burst(void *ctx, unsigned dispatcher, struct ccp_msg *cons
 		(double)(ccp_now_ns() - t0) / 1e6);
 }
 
-/*
- * The same removals, on ACK_WORKERS + 1 threads of their own, while the
- * dispatcher converts its next batch: on a disk where each unlink waits
- * for a discard, those waits no longer stop the dispatcher.  The pump keeps
- * the batch's records, settled, in its registry until spool_ack_wait(), so
- * a rescan that still lists a file finds its message settled.
- */
-static void spool_ack_burst_start(void *ctx, unsigned dispatcher, struct ccp_msg *const *msgs,
-				  const enum ccp_msg_state *outcomes, unsigned n)
-{
-	struct ccp_spool *s = ctx;
-	if (s->ackers == NULL || dispatcher >= s->cfg.dispatchers) {
-		spool_ack_burst(ctx, dispatcher, msgs, outcomes, n); /* not set up for it */
-		return;
-	}
-	struct spool_acker *a = &s->ackers[dispatcher];
-	a->job = (struct ack_job){ .s = s, .msgs = msgs, .outcomes = outcomes };
-	a->t0 = ccp_now_ns();
-	a->n = n;
-	ccp_parallel_start(&a->run, n, ACK_PER_WORKER, ACK_WORKERS + 1, ack_index, &a->job);
-}
-
-static void spool_ack_wait(void *ctx, unsigned dispatcher)
-{
-	struct ccp_spool *s = ctx;
-	if (s->ackers == NULL || dispatcher >= s->cfg.dispatchers)
-		return;
-	struct spool_acker *a = &s->ackers[dispatcher];
-	uint64_t t = ccp_now_ns();
-	ccp_parallel_wait(&a->run);
-	ccp_log(CCP_LOG_DEBUG, "spool %s: %u settled files left new/ in %.0f ms, %.0f ms of it "
-		"waited for", s->dir, a->n, (double)(ccp_now_ns() - a->t0) / 1e6,
-		(double)(ccp_now_ns() - t) / 1e6);
-}
-
 static const struct ccp_source_ops spool_ops = {
 	.wait = spool_wait,
 	.poll = spool_poll,
 	.init_msg = NULL,
 	.ack = spool_ack,
 	.ack_burst = spool_ack_burst,
-	.ack_burst_start = spool_ack_burst_start,
-	.ack_wait = spool_ack_wait,
 };
 
 const struct ccp_source_ops *ccp_spool_source(void)
