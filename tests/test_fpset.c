@@ -102,10 +102,30 @@ static void test_window(void)
 	for (unsigned long i = 0; i < 100; i++) {
 		CHECK(ccp_fpwindow_add(&w, fp_num(i)));
 		CHECK(ccp_fpwindow_has(&w, fp_num(i)));
+		/* The newer generation is full now: a duplicate of what it
+		 * holds is still refused, and rotates nothing away. */
+		CHECK(!ccp_fpwindow_add(&w, fp_num(i)));
+		if (i >= 1)
+			CHECK(ccp_fpwindow_has(&w, fp_num(i - 1)));
 		if (i >= 2)
 			CHECK(!ccp_fpwindow_has(&w, fp_num(i - 2)));
 	}
 	ccp_fpwindow_free(&w);
+
+	/* A set added whole: every member remembered once. */
+	struct ccp_fpset s;
+	ccp_fpset_init(&s);
+	for (unsigned long i = 0; i < 500; i++)
+		CHECK(ccp_fpset_add(&s, fp_num(i)));
+	ccp_fpwindow_init(&w, 1000);
+	CHECK(ccp_fpwindow_add(&w, fp_num(7)));
+	ccp_fpwindow_add_all(&w, &s);
+	CHECK_EQ_U64(ccp_fpwindow_count(&w), 500);
+	for (unsigned long i = 0; i < 500; i++)
+		CHECK(ccp_fpwindow_has(&w, fp_num(i)));
+	CHECK(!ccp_fpwindow_has(&w, fp_num(500)));
+	ccp_fpwindow_free(&w);
+	ccp_fpset_free(&s);
 }
 
 int main(void)

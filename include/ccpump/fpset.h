@@ -73,6 +73,8 @@ CCP_EXPORT void ccp_fpwindow_init(struct ccp_fpwindow *w, size_t span);
 CCP_EXPORT bool ccp_fpwindow_has(const struct ccp_fpwindow *w, struct ccp_fp f);
 /* Adds F; false if it was remembered already. */
 CCP_EXPORT bool ccp_fpwindow_add(struct ccp_fpwindow *w, struct ccp_fp f);
+/* Adds every fingerprint of S (in no particular order). */
+CCP_EXPORT void ccp_fpwindow_add_all(struct ccp_fpwindow *w, const struct ccp_fpset *s);
 /* Forgets everything (the log it mirrors was cut back). */
 CCP_EXPORT void ccp_fpwindow_clear(struct ccp_fpwindow *w);
 CCP_EXPORT void ccp_fpwindow_free(struct ccp_fpwindow *w);

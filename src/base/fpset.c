@@ -112,15 +112,25 @@ bool ccp_fpwindow_has(const struct ccp_fpwindow *w, struct ccp_fp f)
 
 bool ccp_fpwindow_add(struct ccp_fpwindow *w, struct ccp_fp f)
 {
-	if (ccp_fpwindow_has(w, f))
+	if (ccp_fpset_has(&w->gen[w->cur ^ 1u], f))
 		return false;
 	if (w->gen[w->cur].n == w->span) {
+		if (ccp_fpset_has(&w->gen[w->cur], f))
+			return false;
 		/* The newer generation is full: the older one goes, holding
 		 * only fingerprints older than the SPAN in the newer. */
 		w->cur ^= 1u;
 		ccp_fpset_clear(&w->gen[w->cur]);
 	}
+	/* Not full, the newer one is probed once: adding finds F or its slot. */
 	return ccp_fpset_add(&w->gen[w->cur], f);
+}
+
+void ccp_fpwindow_add_all(struct ccp_fpwindow *w, const struct ccp_fpset *s)
+{
+	for (size_t i = 0; i < s->cap; i++)
+		if (s->tab[i].b)
+			ccp_fpwindow_add(w, s->tab[i]);
 }
 
 void ccp_fpwindow_clear(struct ccp_fpwindow *w)

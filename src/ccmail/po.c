@@ -1268,7 +1268,7 @@ static const char *check_message(const struct ccp_po *po, const struct ccp_ccm_m
 /* Step 4: parse and check everything, plan every delivery.  Nothing is
  * written to the post office here. */
 static bool plan_import(struct ccp_po *po, const char *data, size_t len, const char *name,
-			struct plan *plan, struct sset *batch, struct ccp_po_result *res,
+			struct plan *plan, struct ccp_fpset *batch, struct ccp_po_result *res,
 			struct reports *rep, time_t now, bool adopt)
 {
 	struct ccp_ccm_reader r;
@@ -1347,8 +1347,8 @@ static bool plan_import(struct ccp_po *po, const char *data, size_t len, const c
 			esc(&po->tmp, key, keylen);
 			ccp_ccm_buf_addc(&po->tmp, '\t');
 			esc(&po->tmp, po->tmp2.data, po->tmp2.len);
-			if (ccp_fpwindow_has(&po->index, ccp_fp_of(po->tmp.data, po->tmp.len)) ||
-			    !sset_add(batch, po->tmp.data, po->tmp.len)) {
+			struct ccp_fp fp = ccp_fp_of(po->tmp.data, po->tmp.len);
+			if (ccp_fpwindow_has(&po->index, fp) || !ccp_fpset_add(batch, fp)) {
 				res->skipped++;
 				skipped++;
 				log_line(po, 'S', key, keylen, po->tmp2.data, po->tmp2.len, "", now);
@@ -1664,7 +1664,8 @@ static int import_common(struct ccp_po *po, const char *data, size_t len, const 
 			 void *arg, const struct adopt *ad)
 {
 	struct plan plan = { 0 };
-	struct sset batch = { 0 };
+	struct ccp_fpset batch;
+	ccp_fpset_init(&batch);
 	struct reports rep = { .on = fn != NULL };
 	int rc;
 
@@ -1712,7 +1713,7 @@ static int import_common(struct ccp_po *po, const char *data, size_t len, const 
 		ccp_ccm_buf_reset(&rep.str);
 		rep.n = 0;
 		plan.n = 0;
-		sset_free(&batch);
+		ccp_fpset_clear(&batch);
 		memset(res, 0, sizeof(*res));
 		if (plan_import(po, data, len, name, &plan, &batch, res, &rep, now, ad != NULL))
 			break;
@@ -1730,9 +1731,7 @@ static int import_common(struct ccp_po *po, const char *data, size_t len, const 
 	}
 	res->delivered = plan.n;
 	/* Committed: the batch joins the index, the log is folded in. */
-	for (size_t i = 0; i < batch.cap; i++)
-		if (batch.tab[i].s)
-			ccp_fpwindow_add(&po->index, ccp_fp_of(batch.tab[i].s, batch.tab[i].len));
+	ccp_fpwindow_add_all(&po->index, &batch);
 	po->indexed += (off_t)po->logbuf.len;
 	if (res->undeliverable) {
 		rc = CCP_PO_UNDELIVERABLE;
@@ -1751,7 +1750,7 @@ out:
 	ccp_free(rep.r);
 	ccp_ccm_buf_free(&rep.str);
 	ccp_free(plan.d);
-	sset_free(&batch);
+	ccp_fpset_free(&batch);
 	return rc;
 }
 
