@@ -655,10 +655,16 @@ static bool tag_is(const char *t, size_t tl, const char *name)
 	return tl == n && strncasecmp(t, name, n) == 0;
 }
 
+/* Where a run of ordinary HTML text stops: 1 at a tag or an entity, 2 at
+ * white space (isspace() of the C locale). */
+static const uint8_t html_stops[256] = {
+	['<'] = 1, ['&'] = 1, [' '] = 2, ['\t'] = 2, ['\n'] = 2, ['\v'] = 2, ['\f'] = 2, ['\r'] = 2,
+};
+
 /* isspace() of the C locale, without a locale lookup per character. */
 static inline bool html_space(char c)
 {
-	return c == ' ' || (c >= '\t' && c <= '\r');
+	return html_stops[(unsigned char)c] & 2;
 }
 
 /* A readable text rendering of HTML: tags dropped, block ends as line
@@ -747,13 +753,9 @@ static void html_to_text(const char *s, size_t n, bool utf8, struct ccp_ccm_buf 
 		/* This character and the ordinary text after it, up to the next
 		 * tag, entity or (outside <pre>) white space, in one copy: a call
 		 * per character was the converter's hottest loop on HTML mail. */
-		static const uint8_t stops[256] = {
-			['<'] = 1, ['&'] = 1, [' '] = 2, ['\t'] = 2, ['\n'] = 2, ['\v'] = 2,
-			['\f'] = 2, ['\r'] = 2,
-		};
 		unsigned stop = pre ? 1u : 3u; /* white space is text inside <pre> */
 		size_t j = i + 1;
-		while (j < n && !(stops[(unsigned char)s[j]] & stop))
+		while (j < n && !(html_stops[(unsigned char)s[j]] & stop))
 			j++;
 		ccp_ccm_buf_add(out, s + i, j - i);
 		i = j;

@@ -220,8 +220,9 @@ static void norm_rcpt(struct ccp_ccm_buf *b, const char *s, size_t n)
  * ' ', written '_'): ASCII letters and digits, and . , @ + - */
 static bool mbox_plain(unsigned char c)
 {
-	return (unsigned)(c - 'a') < 26u || (unsigned)(c - 'A') < 26u || (unsigned)(c - '0') < 10u || c == '.' || c == ',' ||
-	       c == '@' || c == '+' || c == '-';
+	return (unsigned)(c - 'a') < 26u || (unsigned)(c - 'A') < 26u ||
+	       (unsigned)(c - '0') < 10u || c == '.' || c == ',' || c == '@' || c == '+' ||
+	       c == '-';
 }
 
 /* The mailbox file name of n[0..nlen), a recipient norm_rcpt_to() wrote. */

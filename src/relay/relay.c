@@ -361,7 +361,6 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 	d->name[0] = '\0';
 	d->dups = d->vanished = 0;
 	d->t_start = ccp_now_ns();
-	d->t_converted = d->t_written = d->t_imported = d->t_start;
 	d->included = ccp_realloc(d->included, n * sizeof(*d->included));
 	d->changed = ccp_realloc(d->changed, n * sizeof(*d->changed));
 	ccp_ccm_buf_reset(&d->ccm);

@@ -6,10 +6,10 @@
  * that is due (start-up, or every rescan interval, staggered by poller).
  * A scan's entry typed DT_REG is reported as it is; every other name (all
  * of inotify's, which carry no type) is checked with
- * fstatat(AT_SYMLINK_NOFOLLOW) first.  All of it runs inside the pump's read-side section and
- * never blocks: the inotify fd is non-blocking, and readdir on a local
- * directory does not wait for anyone.  wait() is where a poller sleeps:
- * poll(2) on its inotify fd until the next rescan is due.
+ * fstatat(AT_SYMLINK_NOFOLLOW) first.  All of it runs inside the pump's
+ * read-side section and never blocks: the inotify fd is non-blocking, and
+ * readdir on a local directory does not wait for anyone.  wait() is where a
+ * poller sleeps: poll(2) on its inotify fd until the next rescan is due.
  */
 #define _GNU_SOURCE
 #include "ccpump/spool.h"
@@ -517,11 +517,9 @@ static void spool_ack_burst(void *ctx, unsigned dispatcher, struct ccp_msg *cons
 			    const enum ccp_msg_state *outcomes, unsigned n)
 {
 	struct ack_job j = { .s = ctx, .msgs = msgs, .outcomes = outcomes };
-	struct ccp_spool *s = ctx;
 	uint64_t t0 = ccp_now_ns();
 	ccp_parallel_each(n, ACK_PER_WORKER, ACK_WORKERS, ack_index, &j);
-	(void)dispatcher;
-	ccp_log(CCP_LOG_DEBUG, "spool %s: %u settled files left new/ in %.0f ms", s->dir, n,
+	ccp_log(CCP_LOG_DEBUG, "spool %s: %u settled files left new/ in %.0f ms", j.s->dir, n,
 		(double)(ccp_now_ns() - t0) / 1e6);
 }
 
