@@ -1,7 +1,12 @@
 /*
  * convert.h: RFC 5322/MIME messages into cc:Mail Import messages.
  *
- * Messages are parsed with GMime, once each, and every part is visited once.
+ * Messages are parsed once each, and every part is visited once.  A
+ * single-part message with a plain header block takes the light path: its
+ * fields are read from spans of the input (headers.h) by GMime's value
+ * parsers, and no object tree is built.  Anything else (multipart, embedded
+ * messages, headers the scanner declines) gets GMime's full parse.  Both
+ * give the same octets (fuzz_convert checks it on every input).
  * A converter context (struct ccp_convert) owns its iconv handles, its GMime
  * parser and its scratch buffers, and is reused from message to message:
  * make one per thread.  Contexts on different threads may convert at the
@@ -73,6 +78,7 @@ struct ccp_convert_opts {
 	bool v8_attachments;           /* no date stamp after file names (false) */
 	bool import8;                  /* map [ ] for Import 8.x (true) */
 	bool html_as_file;             /* HTML-only mail as BODY.HTM, not as text (false) */
+	bool full_parse;               /* GMime's full parse for every message (false) */
 	const struct ccp_convert_map *map; /* may be NULL; must outlive the context */
 };
 
@@ -118,6 +124,7 @@ struct ccp_convert_stats {
 	size_t substitutions; /* characters written as '?' */
 	size_t text_items, file_items;
 	bool body_as_file; /* the body went as UNNAMED.TXT (over 20 KB) */
+	bool light_parse;  /* converted by the light path, without GMime's tree */
 };
 CCP_EXPORT void ccp_convert_last_stats(const struct ccp_convert *c, struct ccp_convert_stats *s);
 

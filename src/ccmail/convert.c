@@ -29,10 +29,12 @@
 #include <unistd.h>
 
 #include "ccpump/alloc.h"
+#include "ccpump/headers.h"
 #include "ccpump/log.h"
 
 #define ARENA_BLOCK 65536
-#define MAX_DEPTH 64 /* MIME nesting we follow; deeper parts are skipped */
+#define MAX_DEPTH 64     /* MIME nesting we follow; deeper parts are skipped */
+#define LIGHT_FIELDS 256 /* header fields the light path reads; more: full parse */
 
 /* ---- address map ----------------------------------------------------------- */
 
@@ -173,6 +175,7 @@ struct ccp_convert {
 	GByteArray *dec;            /* decoded part content */
 	const char **hdr_addrs;     /* addresses seen in To/Cc/Bcc */
 	size_t nhdr, chdr;
+	struct ccp_header_field field[LIGHT_FIELDS]; /* the light path's header spans */
 	const char *name;
 	struct tm date;
 	char stamp[32];
@@ -559,9 +562,8 @@ static void crlf_lines(struct ccp_ccm_buf *out, const char *s, size_t n)
 	out->data[out->len] = '\0';
 }
 
-static const char *part_charset(GMimeObject *obj)
+static const char *part_charset(GMimeContentType *ct)
 {
-	GMimeContentType *ct = g_mime_object_get_content_type(obj);
 	const char *cs = ct ? g_mime_content_type_get_parameter(ct, "charset") : NULL;
 	if (!cs || !*cs)
 		return "us-ascii";
@@ -885,17 +887,15 @@ static void add_embedded(struct ccp_convert *c, GMimeMessagePart *mp, GMimeObjec
 	add_file(c, name, nl, c->dec->data, c->dec->len);
 }
 
-static void add_part(struct ccp_convert *c, GMimePart *part)
+/* One leaf part whose decoded content is in c->dec: its content type CT, its
+ * disposition D (may be NULL) and its file name FN (may be NULL). */
+static void add_leaf(struct ccp_convert *c, GMimeContentType *ct, GMimeContentDisposition *d,
+		     const char *fn)
 {
-	GMimeObject *obj = GMIME_OBJECT(part);
-	GMimeContentType *ct = g_mime_object_get_content_type(obj);
-	GMimeContentDisposition *d = g_mime_object_get_content_disposition(obj);
 	bool attachment = d && g_mime_content_disposition_is_attachment(d);
-	const char *fn = g_mime_part_get_filename(part);
 
-	decode_part(c, part);
 	if (!attachment && !fn && ct && g_mime_content_type_is_type(ct, "text", "plain")) {
-		const char *cs = part_charset(obj);
+		const char *cs = part_charset(ct);
 		ccp_ccm_buf_reset(&c->tmp);
 		c->st.substitutions += ccp_codepage_from(c->cp, cs, (const char *)c->dec->data,
 							 c->dec->len, &c->tmp);
@@ -904,7 +904,7 @@ static void add_part(struct ccp_convert *c, GMimePart *part)
 	}
 	if (!attachment && !fn && !c->o.html_as_file && ct &&
 	    g_mime_content_type_is_type(ct, "text", "html")) {
-		const char *cs = part_charset(obj);
+		const char *cs = part_charset(ct);
 		bool utf8 = strcasecmp(cs, "UTF-8") == 0;
 		html_to_text((const char *)c->dec->data, c->dec->len, utf8, &c->u8);
 		ccp_ccm_buf_reset(&c->tmp);
@@ -919,6 +919,14 @@ static void add_part(struct ccp_convert *c, GMimePart *part)
 	else
 		name = file_name(c, fn, ct, &nl);
 	add_file(c, name, nl, c->dec->data, c->dec->len);
+}
+
+static void add_part(struct ccp_convert *c, GMimePart *part)
+{
+	GMimeObject *obj = GMIME_OBJECT(part);
+	decode_part(c, part);
+	add_leaf(c, g_mime_object_get_content_type(obj), g_mime_object_get_content_disposition(obj),
+		 g_mime_part_get_filename(part));
 }
 
 static bool is_body_text(GMimeObject *o, const char *sub)
@@ -963,14 +971,23 @@ static void walk(struct ccp_convert *c, GMimeObject *obj, int depth)
 
 /* ---- the conversion ---------------------------------------------------------- */
 
-static enum ccp_convert_status build(struct ccp_convert *c, GMimeMessage *gm,
+/* What the conversion reads of a message's header, from either parse. */
+struct head {
+	InternetAddressList *from, *to, *cc, *bcc; /* NULL: no such field */
+	GDateTime *date;                           /* NULL: none, or unreadable */
+	const char *subject;                       /* decoded (UTF-8); NULL: none */
+};
+
+/* The header's part of the cc:Mail message: From, Date, the recipients,
+ * Subject and X-Spool-Id; or the refusal. */
+static enum ccp_convert_status build(struct ccp_convert *c, const struct head *h,
 				     const struct ccp_convert_input *in)
 {
 	struct ccp_ccm_msg *m = &c->msg;
 	size_t len;
 
 	/* From: refused when empty or missing (KB Q192594). */
-	InternetAddress *from = first_mailbox(g_mime_message_get_from(gm), 0);
+	InternetAddress *from = first_mailbox(h->from, 0);
 	if (!from)
 		return refuse(c, CCP_CONVERT_ERR_NO_FROM,
 			      "empty or missing From (cc:Mail IMPORT would leave the message "
@@ -979,7 +996,7 @@ static enum ccp_convert_status build(struct ccp_convert *c, GMimeMessage *gm,
 	m->from_len = len;
 
 	/* Date, in the post office's local time. */
-	GDateTime *dt = g_mime_message_get_date(gm);
+	GDateTime *dt = h->date;
 	time_t now = in->now ? in->now : time(NULL);
 	time_t t = dt ? (time_t)g_date_time_to_unix(dt) : now;
 	if (!localtime_r(&t, &c->date) && !localtime_r(&now, &c->date))
@@ -990,9 +1007,9 @@ static enum ccp_convert_status build(struct ccp_convert *c, GMimeMessage *gm,
 	m->date_len = dl;
 	ccp_ccm_format_stamp(c->stamp, sizeof(c->stamp), &c->date);
 
-	add_list(c, g_mime_message_get_addresses(gm, GMIME_ADDRESS_TYPE_TO), CCP_CCM_TO, 0);
-	add_list(c, g_mime_message_get_addresses(gm, GMIME_ADDRESS_TYPE_CC), CCP_CCM_CC, 0);
-	add_list(c, g_mime_message_get_addresses(gm, GMIME_ADDRESS_TYPE_BCC), CCP_CCM_BCC, 0);
+	add_list(c, h->to, CCP_CCM_TO, 0);
+	add_list(c, h->cc, CCP_CCM_CC, 0);
+	add_list(c, h->bcc, CCP_CCM_BCC, 0);
 	for (size_t i = 0; i < in->nenvelope; i++) {
 		bool seen = false;
 		for (size_t k = 0; k < c->nhdr && !seen; k++)
@@ -1018,7 +1035,7 @@ static enum ccp_convert_status build(struct ccp_convert *c, GMimeMessage *gm,
 			      "recipients, or allow 163840 octets for Import/Export 8.2x and later",
 			      ab, c->o.addr_buffer, m->nrcpt);
 
-	const char *subj = g_mime_message_get_subject(gm);
+	const char *subj = h->subject;
 	if (subj) {
 		m->subject = u8_to_cp(c, NULL, subj, strlen(subj), c->o.import8, &len);
 		m->subject_len = len;
@@ -1027,8 +1044,260 @@ static enum ccp_convert_status build(struct ccp_convert *c, GMimeMessage *gm,
 		const char *k = u8_to_cp(c, NULL, in->key, strlen(in->key), false, &len);
 		ccp_ccm_msg_add_ext(m, "X-Spool-Id", k, len);
 	}
-	walk(c, g_mime_message_get_mime_part(gm), 0);
 	return CCP_CONVERT_OK;
+}
+
+/* ---- the full parse ---------------------------------------------------------- */
+
+static enum ccp_convert_status convert_full(struct ccp_convert *c,
+					    const struct ccp_convert_input *in)
+{
+	GMimeStream *s = g_mime_stream_mem_new_with_buffer(in->data, in->len);
+	GMimeParser *p = g_mime_parser_new_with_stream(s);
+	g_object_unref(s);
+	GMimeMessage *gm = g_mime_parser_construct_message(p, NULL);
+	g_object_unref(p);
+	if (!gm)
+		return refuse(c, CCP_CONVERT_ERR_PARSE,
+			      "not an RFC 5322 message (no header block could be parsed)");
+	const struct head h = {
+		.from = g_mime_message_get_from(gm),
+		.to = g_mime_message_get_addresses(gm, GMIME_ADDRESS_TYPE_TO),
+		.cc = g_mime_message_get_addresses(gm, GMIME_ADDRESS_TYPE_CC),
+		.bcc = g_mime_message_get_addresses(gm, GMIME_ADDRESS_TYPE_BCC),
+		.date = g_mime_message_get_date(gm),
+		.subject = g_mime_message_get_subject(gm),
+	};
+	enum ccp_convert_status st = build(c, &h, in);
+	if (st == CCP_CONVERT_OK)
+		walk(c, g_mime_message_get_mime_part(gm), 0);
+	g_object_unref(gm); /* every string of c->msg is in the arena */
+	return st;
+}
+
+/* ---- the light path ---------------------------------------------------------- */
+
+/*
+ * Most mail is one text part.  For it the full parse builds a message object,
+ * a header list with an object per field, six address lists, the part, its
+ * content wrapper and streams; and freeing that tree costs about as much as
+ * building it.  The light path takes the header block as spans (headers.h)
+ * and hands each field it needs to the GMime function the full parse would
+ * use on it (address lists, unfolding, encoded words, dates, Content-Type and
+ * Content-Disposition parameters, transfer decoders), so every value is the
+ * full parse's, and no tree is built.
+ *
+ * What GMime's parser does with the fields (gmime-message.c, gmime-part.c):
+ * From, To, Cc and Bcc are each the field's raw value, parsed as an address
+ * list; Subject and Date the last such field's value, unfolded and decoded;
+ * Content-Type, Content-Disposition and Content-Transfer-Encoding the part's,
+ * from the decoded value.  The part's content is every octet after the empty
+ * line, undone by its transfer encoding.
+ *
+ * light_fields() declines, before anything is built, whatever the full parse
+ * might read another way: a block the scanner declines; a multipart or
+ * message type; a uuencoded body (GMime's filter looks for "begin" lines); a
+ * repeated address field (GMime joins their lists) or Content-Type,
+ * Content-Disposition or Content-Transfer-Encoding; a comment in an address
+ * field (an unclosed one makes GMime's list parse and its message parse
+ * disagree).  test_light and fuzz_convert check that both paths give the
+ * same octets.
+ */
+
+struct light {
+	const struct ccp_header_field *from, *to, *cc, *bcc, *subject, *date;
+	const struct ccp_header_field *type, *disposition, *encoding;
+	size_t body; /* offset of the content */
+};
+
+static bool light_once(const struct ccp_header_field **slot, const struct ccp_header_field *f)
+{
+	if (*slot)
+		return false;
+	*slot = f;
+	return true;
+}
+
+static bool has_octet(const struct ccp_header_field *f, char ch)
+{
+	return memchr(f->raw, ch, f->raw_len) != NULL;
+}
+
+/* The media type token of a raw Content-Type, as GMime's parser reads it to
+ * choose between a leaf and a container: "multipart" and "message" (any case)
+ * decline, as does any octet that could make GMime read the token otherwise
+ * (comments, quotes, encoded words, 8-bit). */
+static bool light_leaf_type(const struct ccp_header_field *f)
+{
+	static const char tok[] = "!#$%&'*+-.^_`{|}~";
+	const char *p = f->raw, *end = f->raw + f->raw_len;
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+		p++;
+	const char *t = p;
+	while (p < end && (isalnum((unsigned char)*p) || (*p && strchr(tok, *p))) &&
+	       !((unsigned char)*p & 0x80))
+		p++;
+	size_t n = (size_t)(p - t);
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+		p++;
+	if (p < end && *p != '/')
+		return false;
+	return !((n == 9 && g_ascii_strncasecmp(t, "multipart", 9) == 0) ||
+		 (n == 7 && g_ascii_strncasecmp(t, "message", 7) == 0));
+}
+
+/* Fills L from the header block of IN; false when the message needs the full
+ * parse. */
+static bool light_fields(struct ccp_convert *c, const struct ccp_convert_input *in,
+			 struct light *l)
+{
+	size_t n = ccp_headers_scan(in->data, in->len, c->field, LIGHT_FIELDS, &l->body);
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		const struct ccp_header_field *f = &c->field[i];
+		const struct ccp_header_field **addr = NULL;
+		switch (f->name[0] | 0x20) {
+		case 'b':
+			if (ccp_header_is(f, "Bcc"))
+				addr = &l->bcc;
+			break;
+		case 'c':
+			if (ccp_header_is(f, "Cc")) {
+				addr = &l->cc;
+			} else if (f->name_len > 8 && g_ascii_strncasecmp(f->name, "Content-", 8) == 0) {
+				if (ccp_header_is(f, "Content-Type") &&
+				    (!light_once(&l->type, f) || !light_leaf_type(f)))
+					return false;
+				if (ccp_header_is(f, "Content-Disposition") &&
+				    !light_once(&l->disposition, f))
+					return false;
+				if (ccp_header_is(f, "Content-Transfer-Encoding") &&
+				    !light_once(&l->encoding, f))
+					return false;
+			}
+			break;
+		case 'd':
+			if (ccp_header_is(f, "Date"))
+				l->date = f;
+			break;
+		case 'f':
+			if (ccp_header_is(f, "From"))
+				addr = &l->from;
+			break;
+		case 's':
+			if (ccp_header_is(f, "Subject"))
+				l->subject = f;
+			break;
+		case 't':
+			if (ccp_header_is(f, "To"))
+				addr = &l->to;
+			break;
+		}
+		if (addr && (has_octet(f, '(') || !light_once(addr, f)))
+			return false;
+	}
+	return true;
+}
+
+/* The raw value of F as a C string in the arena (NULL when F is NULL). */
+static const char *light_raw(struct ccp_convert *c, const struct ccp_header_field *f)
+{
+	return f ? arena_dup(c, f->raw, f->raw_len) : NULL;
+}
+
+/* The value GMime's header object gives: unfolded, encoded words decoded
+ * (g_free it). */
+static char *light_value(struct ccp_convert *c, const struct ccp_header_field *f)
+{
+	if (!f)
+		return NULL;
+	char *unfolded = g_mime_utils_header_unfold(light_raw(c, f));
+	char *v = g_mime_utils_header_decode_text(NULL, unfolded);
+	g_free(unfolded);
+	return v;
+}
+
+static InternetAddressList *light_addresses(struct ccp_convert *c,
+					    const struct ccp_header_field *f)
+{
+	return f ? internet_address_list_parse(NULL, light_raw(c, f)) : NULL;
+}
+
+/* The content after the header block, undone by its transfer encoding, into
+ * c->dec, as g_mime_data_wrapper_write_to_stream() writes it. */
+static void light_decode(struct ccp_convert *c, const struct ccp_convert_input *in,
+			 size_t body, GMimeContentEncoding enc)
+{
+	const char *src = in->data + body;
+	size_t n = in->len - body;
+	if (enc != GMIME_CONTENT_ENCODING_BASE64 && enc != GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE) {
+		g_byte_array_set_size(c->dec, 0);
+		g_byte_array_append(c->dec, (const guint8 *)src, (guint)n);
+		return;
+	}
+	GMimeEncoding e;
+	g_mime_encoding_init_decode(&e, enc);
+	g_byte_array_set_size(c->dec, (guint)g_mime_encoding_outlen(&e, n));
+	size_t w = g_mime_encoding_step(&e, src, n, (char *)c->dec->data);
+	w += g_mime_encoding_flush(&e, "", 0, (char *)c->dec->data + w);
+	g_byte_array_set_size(c->dec, (guint)w);
+}
+
+/* Converts IN by the light path into *ST; false (nothing done) when IN needs
+ * the full parse. */
+static bool convert_light(struct ccp_convert *c, const struct ccp_convert_input *in,
+			  enum ccp_convert_status *st)
+{
+	struct light l = { 0 };
+	if (!light_fields(c, in, &l))
+		return false;
+	GMimeContentEncoding enc = GMIME_CONTENT_ENCODING_DEFAULT;
+	char *encoding = light_value(c, l.encoding);
+	if (encoding)
+		enc = g_mime_content_encoding_from_string(encoding);
+	g_free(encoding);
+	if (enc == GMIME_CONTENT_ENCODING_UUENCODE)
+		return false;
+
+	char *subject = light_value(c, l.subject);
+	char *date = light_value(c, l.date);
+	struct head h = {
+		.from = light_addresses(c, l.from),
+		.to = light_addresses(c, l.to),
+		.cc = light_addresses(c, l.cc),
+		.bcc = light_addresses(c, l.bcc),
+		.date = date ? g_mime_utils_header_decode_date(date) : NULL,
+		.subject = subject,
+	};
+	*st = build(c, &h, in);
+	if (*st == CCP_CONVERT_OK) {
+		char *type = light_value(c, l.type), *disp = light_value(c, l.disposition);
+		GMimeContentType *ct = type ? g_mime_content_type_parse(NULL, type)
+					    : g_mime_content_type_new("text", "plain");
+		GMimeContentDisposition *d =
+			disp ? g_mime_content_disposition_parse(NULL, disp) : NULL;
+		const char *fn = d ? g_mime_content_disposition_get_parameter(d, "filename") : NULL;
+		if (!fn)
+			fn = g_mime_content_type_get_parameter(ct, "name");
+		light_decode(c, in, l.body, enc);
+		add_leaf(c, ct, d, fn);
+		c->st.light_parse = true;
+		if (d)
+			g_object_unref(d);
+		g_object_unref(ct);
+		g_free(type);
+		g_free(disp);
+	}
+	InternetAddressList *lists[] = { h.from, h.to, h.cc, h.bcc };
+	for (size_t i = 0; i < 4; i++)
+		if (lists[i])
+			g_object_unref(lists[i]);
+	if (h.date)
+		g_date_time_unref(h.date);
+	g_free(subject);
+	g_free(date);
+	return true;
 }
 
 enum ccp_convert_status ccp_convert_message(struct ccp_convert *c,
@@ -1043,18 +1312,11 @@ enum ccp_convert_status ccp_convert_message(struct ccp_convert *c,
 	c->err[0] = '\0';
 	c->name = in->name ? in->name : "(message)";
 
-	GMimeStream *s = g_mime_stream_mem_new_with_buffer(in->data, in->len);
-	GMimeParser *p = g_mime_parser_new_with_stream(s);
-	g_object_unref(s);
-	GMimeMessage *gm = g_mime_parser_construct_message(p, NULL);
-	g_object_unref(p);
-	if (!gm)
-		return refuse(c, CCP_CONVERT_ERR_PARSE,
-			      "not an RFC 5322 message (no header block could be parsed)");
-	enum ccp_convert_status st = build(c, gm, in);
+	enum ccp_convert_status st;
+	if (c->o.full_parse || !convert_light(c, in, &st))
+		st = convert_full(c, in);
 	if (st == CCP_CONVERT_OK && ccp_ccm_write(out, &c->msg) != 0)
 		ccp_panic("converter built a message the writer refuses (%s)", c->name);
-	g_object_unref(gm);
 	return st;
 }
 

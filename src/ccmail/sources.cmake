@@ -4,6 +4,7 @@ list(APPEND CCP_CCMAIL_SOURCES
   ccmail/ccm.c
   ccmail/codepage.c
   ccmail/convert.c
+  ccmail/headers.c
   ccmail/po.c
 )
 list(APPEND CCP_CLI_SOURCES

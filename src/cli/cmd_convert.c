@@ -31,6 +31,8 @@ static void usage(FILE *f)
 		"      --key KEY         message key for X-Spool-Id (default: the file's name)\n"
 		"      --keep-brackets   do not map [ ] for Import 8.x (default: map)\n"
 		"      --html-as-file    HTML-only mail as BODY.HTM (default: text rendering)\n"
+		"      --full-parse      GMime's full parse for every message (default: a\n"
+		"                        light path for single-part messages; same output)\n"
 		"  -h, --help            this text\n"
 		"Exit status: 0 all converted, 1 some refused (reason on stderr), 2 bad usage.\n");
 }
@@ -38,7 +40,7 @@ static void usage(FILE *f)
 int ccp_cmd_convert(int argc, char **argv)
 {
 	enum { O_SITE = 256, O_NATIVE, O_MAP, O_CP, O_AB, O_LONG, O_V8, O_NOSPOOL, O_KEY,
-	       O_BRACKETS, O_HTML };
+	       O_BRACKETS, O_HTML, O_FULL };
 	static const struct option lo[] = {
 		{ "out", required_argument, NULL, 'o' },
 		{ "site", required_argument, NULL, O_SITE },
@@ -52,6 +54,7 @@ int ccp_cmd_convert(int argc, char **argv)
 		{ "key", required_argument, NULL, O_KEY },
 		{ "keep-brackets", no_argument, NULL, O_BRACKETS },
 		{ "html-as-file", no_argument, NULL, O_HTML },
+		{ "full-parse", no_argument, NULL, O_FULL },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -108,6 +111,7 @@ int ccp_cmd_convert(int argc, char **argv)
 		case O_KEY: key = optarg; break;
 		case O_BRACKETS: o.import8 = false; break;
 		case O_HTML: o.html_as_file = true; break;
+		case O_FULL: o.full_parse = true; break;
 		case 'h':
 			usage(stdout);
 			rc = 0;

@@ -1,7 +1,8 @@
 /*
  * fuzz_convert: RFC 5322/MIME -> cc:Mail on any input.  Each input converts
  * or is refused with a reason naming it; what converts must read back as
- * exactly one message with every size right.
+ * exactly one message with every size right.  And the light path must agree
+ * with GMime's full parse: the same status, octets and reason.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,7 +15,7 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static struct ccp_convert *conv;
+static struct ccp_convert *conv, *full;
 static struct ccp_convert_map *map;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -27,7 +28,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	ccp_convert_map_add_native(map, "ccmail.example.com", "HUBPO1");
 	o.map = map;
 	conv = ccp_convert_new(&o);
-	CCP_ASSERT(conv != NULL);
+	o.full_parse = true;
+	full = ccp_convert_new(&o);
+	CCP_ASSERT(conv != NULL && full != NULL);
 	return 0;
 }
 
@@ -40,6 +43,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					.key = "fuzz-key", .envelope = env, .nenvelope = size & 1,
 					.now = 1 };
 	enum ccp_convert_status st = ccp_convert_message(conv, &in, &out);
+	struct ccp_ccm_buf out_full;
+	ccp_ccm_buf_init(&out_full);
+	CCP_ASSERT(ccp_convert_message(full, &in, &out_full) == st);
+	CCP_ASSERT(out_full.len == out.len &&
+		   (out.len == 0 || memcmp(out_full.data, out.data, out.len) == 0));
+	CCP_ASSERT(st == CCP_CONVERT_OK ||
+		   strcmp(ccp_convert_error(conv), ccp_convert_error(full)) == 0);
+	ccp_ccm_buf_free(&out_full);
 	if (st == CCP_CONVERT_OK) {
 		struct ccp_ccm_reader r;
 		struct ccp_ccm_msg m;

@@ -1,0 +1,53 @@
+/*
+ * headers.h: the header block of an RFC 5322 message, split into fields
+ * without copying or decoding anything.
+ *
+ * This scanner serves the converter's light path (convert.c): a single-part
+ * message whose header block is plain is converted from these spans and
+ * GMime's value parsers, without building GMime's object tree.  It therefore
+ * accepts only what GMime's own parser reads the same way, and declines the
+ * rest, which then takes the full parse:
+ *
+ *   - every line ends in LF (CRLF is a line whose last octet before the LF
+ *     is CR); the block ends at the first empty line ("\n" or "\r\n");
+ *   - a field starts with a name of printable ASCII octets other than ':'
+ *     (0x21-0x7E), followed at once by ':'; a line beginning with SP or HT
+ *     continues the field before it (folding);
+ *   - no NUL octet anywhere in the block.
+ *
+ * Declined: a first line that is not a field (an mbox "From " line, a
+ * continuation), a name with spaces or control or 8-bit octets, a block
+ * that runs to the end of the data with no empty line, more fields than the
+ * caller's array holds.
+ */
+#ifndef CCPUMP_HEADERS_H
+#define CCPUMP_HEADERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ccpump/compiler.h"
+
+/* One field: spans into the scanned data, nothing copied. */
+struct ccp_header_field {
+	const char *name; /* the field name, without the ':' */
+	size_t name_len;
+	/* Everything after the ':' through the LF ending the field's last line:
+	 * leading space, folds and line ends kept, as GMime's raw value. */
+	const char *raw;
+	size_t raw_len;
+};
+
+/*
+ * Splits the header block at the start of DATA (LEN octets) into at most MAX
+ * fields, in order.  Returns the number of fields (at least 1), with *BODY set
+ * to the offset of the first octet after the empty line; or 0 when the block
+ * is not one the scanner accepts (above), with F and *BODY unspecified.
+ */
+CCP_EXPORT size_t ccp_headers_scan(const char *data, size_t len, struct ccp_header_field *f,
+				   size_t max, size_t *body);
+
+/* Whether field F is named NAME (ASCII, case-insensitive). */
+CCP_EXPORT bool ccp_header_is(const struct ccp_header_field *f, const char *name);
+
+#endif /* CCPUMP_HEADERS_H */

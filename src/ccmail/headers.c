@@ -1,0 +1,68 @@
+/*
+ * headers.c: an RFC 5322 header block split into field spans (headers.h).
+ *
+ * One pass over the block with memchr for line ends; nothing is copied.  The
+ * rules are GMime's parser's (gmime-parser.c, step_headers) restricted to
+ * the unambiguous case, so that the converter's light path reads each field
+ * exactly as the full parse would.
+ */
+#include "ccpump/headers.h"
+
+#include <string.h>
+
+static inline bool name_octet(unsigned char ch)
+{
+	return ch >= 0x21 && ch <= 0x7e && ch != ':';
+}
+
+size_t ccp_headers_scan(const char *data, size_t len, struct ccp_header_field *f, size_t max,
+			size_t *body)
+{
+	const char *p = data, *end = data + len;
+	size_t n = 0;
+
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		if (!eol)
+			return 0; /* no empty line before the end */
+		if (p[0] == '\n' || (p[0] == '\r' && p + 1 == eol)) {
+			if (n == 0 || memchr(data, '\0', (size_t)(p - data)))
+				return 0;
+			*body = (size_t)(eol + 1 - data);
+			return n;
+		}
+		if (p[0] == ' ' || p[0] == '\t') {
+			if (n == 0)
+				return 0; /* a continuation with nothing to continue */
+			f[n - 1].raw_len = (size_t)(eol + 1 - f[n - 1].raw);
+		} else {
+			const char *q = p;
+			while (q < eol && name_octet((unsigned char)*q))
+				q++;
+			if (q == p || q == eol || *q != ':' || n == max)
+				return 0;
+			f[n].name = p;
+			f[n].name_len = (size_t)(q - p);
+			f[n].raw = q + 1;
+			f[n].raw_len = (size_t)(eol - q);
+			n++;
+		}
+		p = eol + 1;
+	}
+	return 0;
+}
+
+static inline unsigned char ascii_lower(unsigned char ch)
+{
+	return ch >= 'A' && ch <= 'Z' ? (unsigned char)(ch | 0x20) : ch;
+}
+
+/* ASCII only, as GMime's g_ascii_strcasecmp: no locale can change a match. */
+bool ccp_header_is(const struct ccp_header_field *f, const char *name)
+{
+	size_t i = 0;
+	for (; i < f->name_len && name[i]; i++)
+		if (ascii_lower((unsigned char)f->name[i]) != ascii_lower((unsigned char)name[i]))
+			return false;
+	return i == f->name_len && name[i] == '\0';
+}

@@ -1,0 +1,285 @@
+/*
+ * test_light: the converter's light path for single-part messages.
+ *
+ * 1. The header scanner (headers.h): field spans, folds, line ends, the body
+ *    offset, and every block it must decline.
+ * 2. The light path against GMime's full parse: each message below, and every
+ *    file of tests/data, converts to the same octets (or the same refusal)
+ *    with and without --full-parse; and the path taken is the one expected,
+ *    so the light path is neither dead nor taken where it must not be.
+ * argv[1] is tests/data.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "ccpump/ccm.h"
+#include "ccpump/convert.h"
+#include "ccpump/headers.h"
+
+static bool span_is(const char *p, size_t n, const char *s)
+{
+	return n == strlen(s) && memcmp(p, s, n) == 0;
+}
+
+static size_t scan(const char *text, struct ccp_header_field *f, size_t max, size_t *body)
+{
+	return ccp_headers_scan(text, strlen(text), f, max, body);
+}
+
+static void test_scanner(void)
+{
+	struct ccp_header_field f[8];
+	size_t body = 0;
+
+	const char *a = "From: a@b.example\r\nSubject: one\r\n two\r\n\tthree\r\nX-Y:\r\n\r\nbody\r\n";
+	CHECK_EQ_U64(scan(a, f, 8, &body), 3);
+	CHECK(span_is(f[0].name, f[0].name_len, "From"));
+	CHECK(span_is(f[0].raw, f[0].raw_len, " a@b.example\r\n"));
+	CHECK(span_is(f[1].name, f[1].name_len, "Subject"));
+	CHECK(span_is(f[1].raw, f[1].raw_len, " one\r\n two\r\n\tthree\r\n"));
+	CHECK(span_is(f[2].name, f[2].name_len, "X-Y"));
+	CHECK(span_is(f[2].raw, f[2].raw_len, "\r\n"));
+	CHECK(span_is(a + body, strlen(a) - body, "body\r\n"));
+	CHECK(ccp_header_is(&f[1], "subject") && ccp_header_is(&f[1], "SUBJECT"));
+	CHECK(!ccp_header_is(&f[1], "Subjec") && !ccp_header_is(&f[1], "Subjects"));
+
+	/* LF line ends; an empty body; a lone CR inside a value is kept. */
+	const char *b = "To: x@y\nSubject: a\rb\n\n";
+	CHECK_EQ_U64(scan(b, f, 8, &body), 2);
+	CHECK(span_is(f[1].raw, f[1].raw_len, " a\rb\n"));
+	CHECK_EQ_U64(body, strlen(b));
+
+	/* Declined. */
+	static const char *const no[] = {
+		"",                                       /* nothing */
+		"\r\nbody\r\n",                           /* no field */
+		"From a@b Sat Nov 28 12:00:00 2026\nTo: x@y\n\n", /* mbox From line */
+		" To: x@y\n\n",                           /* continuation first */
+		"Subject : x\n\n",                        /* space before the colon */
+		"Sub ject: x\n\n",                        /* space in the name */
+		":x\n\n",                                 /* empty name */
+		"To: x@y\nnot a field\n\n",               /* a line that is no field */
+		"To: x@y\n",                              /* no empty line */
+		"To: x@y\nSubject: s",                    /* cut short */
+		"To: x@y\r\n\r\r\nbody\r\n",                /* CR CR LF ends no block */
+		"T\xc3\xb6: x@y\n\n",                     /* 8-bit name */
+		"T\x01o: x@y\n\n",                        /* control octet in the name */
+	};
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+		if (scan(no[i], f, 8, &body) != 0)
+			fprintf(stderr, "scanner accepted case %zu\n", i);
+		CHECK_EQ_U64(scan(no[i], f, 8, &body), 0);
+	}
+	/* A NUL in the block; more fields than the array holds. */
+	const char nul[] = "To: x\0y\n\nbody";
+	CHECK_EQ_U64(ccp_headers_scan(nul, sizeof(nul) - 1, f, 8, &body), 0);
+	CHECK_EQ_U64(scan("A: 1\nB: 2\nC: 3\n\n", f, 2, &body), 0);
+	CHECK_EQ_U64(scan("A: 1\nB: 2\nC: 3\n\n", f, 3, &body), 3);
+	/* A NUL in the body is the body's business. */
+	const char nulbody[] = "To: x@y\n\nab\0cd";
+	CHECK_EQ_U64(ccp_headers_scan(nulbody, sizeof(nulbody) - 1, f, 8, &body), 1);
+	CHECK_EQ_U64(body, 9);
+}
+
+static struct ccp_convert *light, *full;
+static struct ccp_ccm_buf out_light, out_full;
+static size_t n_light, n_full;
+
+/* Converts DATA both ways; everything must agree.  Returns the status and
+ * sets *took_light to the path the light context took (OK only). */
+static enum ccp_convert_status both(const char *data, size_t len, const char *name,
+				    bool *took_light)
+{
+	const char *env[] = { "env@ccmail.example.com" };
+	struct ccp_convert_input in = { .data = data, .len = len, .name = name, .key = "k1",
+					.envelope = env, .nenvelope = len & 1, .now = 86400 };
+	ccp_ccm_buf_reset(&out_light);
+	ccp_ccm_buf_reset(&out_full);
+	enum ccp_convert_status sl = ccp_convert_message(light, &in, &out_light);
+	enum ccp_convert_status sf = ccp_convert_message(full, &in, &out_full);
+	if (sl != sf || out_light.len != out_full.len ||
+	    (out_light.len && memcmp(out_light.data, out_full.data, out_light.len) != 0))
+		fprintf(stderr, "%s: light and full parse differ (status %d/%d, %zu/%zu octets)\n",
+			name, sl, sf, out_light.len, out_full.len);
+	CHECK_EQ_U64(sl, sf);
+	CHECK_EQ_U64(out_light.len, out_full.len);
+	CHECK(out_light.len == 0 || memcmp(out_light.data, out_full.data, out_light.len) == 0);
+	*took_light = false;
+	if (sl != CCP_CONVERT_OK) {
+		CHECK(strcmp(ccp_convert_error(light), ccp_convert_error(full)) == 0);
+		return sl;
+	}
+	struct ccp_convert_stats a, b;
+	ccp_convert_last_stats(light, &a);
+	ccp_convert_last_stats(full, &b);
+	CHECK(!b.light_parse);
+	CHECK_EQ_U64(a.substitutions, b.substitutions);
+	CHECK_EQ_U64(a.text_items, b.text_items);
+	CHECK_EQ_U64(a.file_items, b.file_items);
+	CHECK(a.body_as_file == b.body_as_file);
+	*took_light = a.light_parse;
+	if (a.light_parse)
+		n_light++;
+	else
+		n_full++;
+	return sl;
+}
+
+struct want {
+	const char *what, *text;
+	enum ccp_convert_status st;
+	bool light; /* the path expected when it converts */
+};
+
+#define HDR "From: Ann Lee <ann@example.org>\r\nTo: bob@ccmail.example.com\r\n"
+
+static const struct want cases[] = {
+	{ "plain CRLF", HDR "Subject: hi\r\nDate: Sat, 28 Nov 2026 10:00:00 +0100\r\n"
+	  "Content-Type: text/plain; charset=us-ascii\r\n\r\nHello.\r\n", CCP_CONVERT_OK, true },
+	{ "LF only", "From: a@example.org\nTo: b@example.org\nSubject: lf\n\nline\nline\n",
+	  CCP_CONVERT_OK, true },
+	{ "no Content-Type, no body", HDR "\r\n", CCP_CONVERT_OK, true },
+	{ "quoted-printable latin-1", HDR "Content-Type: text/plain; charset=iso-8859-1\r\n"
+	  "Content-Transfer-Encoding: Quoted-Printable\r\n\r\nCaf=E9 cr=E8me, a soft=\r\n"
+	  " break=3D and =\r\n", CCP_CONVERT_OK, true },
+	{ "base64 UTF-8", HDR "Content-Type: text/plain; charset=utf-8\r\n"
+	  "Content-Transfer-Encoding: base64\r\n\r\nQ2Fmw6kg4oKsIDEwCmxpbmUgdHdvCg==\r\n",
+	  CCP_CONVERT_OK, true },
+	{ "broken base64", HDR "Content-Transfer-Encoding: base64\r\n\r\nQ2Fm!!w6k=g4oK\r\n=\r\n",
+	  CCP_CONVERT_OK, true },
+	{ "folded encoded subject", HDR "Subject: =?UTF-8?Q?Caf=C3=A9?=\r\n =?ISO-8859-1?B?"
+	  "6XTp?= [x]\r\n\tend\r\n\r\nb\r\n", CCP_CONVERT_OK, true },
+	{ "8-bit subject", HDR "Subject: caf\xc3\xa9 \xe2\x82\xac\r\n\r\nb\r\n", CCP_CONVERT_OK,
+	  true },
+	{ "repeated Subject: the last wins", HDR "Subject: first\r\nSubject: second\r\n\r\nb\r\n",
+	  CCP_CONVERT_OK, true },
+	{ "repeated To: GMime joins the lists", HDR "To: carl@example.net, dora@example.net\r\n"
+	  "\r\nb\r\n", CCP_CONVERT_OK, false },
+	{ "Cc, Bcc and a group", "From: a@example.org\r\nTo: undisclosed-recipients:;\r\n"
+	  "Cc: Team: x@example.org, \"Lee, Y\" <y@ccmail.example.com>;\r\n"
+	  "Bcc: z@example.org\r\n\r\nb\r\n", CCP_CONVERT_OK, true },
+	{ "unreadable Date", HDR "Date: the day after tomorrow\r\n\r\nb\r\n", CCP_CONVERT_OK, true },
+	{ "two Dates", HDR "Date: Sat, 28 Nov 2026 10:00:00 +0000\r\nDate: junk\r\n\r\nb\r\n",
+	  CCP_CONVERT_OK, true },
+	{ "HTML only", HDR "Content-Type: text/html; charset=utf-8\r\n\r\n<p>A &amp; B&nbsp;"
+	  "<br>caf&eacute;</p>\r\n", CCP_CONVERT_OK, true },
+	{ "a PDF, named in Content-Type", HDR "Content-Type: application/pdf; name=\"Q3 report.pdf\""
+	  "\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n", CCP_CONVERT_OK, true },
+	{ "an attachment by disposition, RFC 2231 name", HDR "Content-Type: text/plain\r\n"
+	  "Content-Disposition: attachment;\r\n filename*=UTF-8''na%C3%AFve%20notes.txt\r\n\r\n"
+	  "notes\r\n", CCP_CONVERT_OK, true },
+	{ "inline text with a name", HDR "Content-Type: text/plain; name=a.txt\r\n\r\nx\r\n",
+	  CCP_CONVERT_OK, true },
+	{ "unknown transfer encoding", HDR "Content-Transfer-Encoding: x-weird\r\n\r\n=41\r\n",
+	  CCP_CONVERT_OK, true },
+	{ "Content-Type without a subtype", HDR "Content-Type: text\r\n\r\nx\r\n", CCP_CONVERT_OK,
+	  true },
+	{ "Content-Type 'multipart' without a subtype", HDR "Content-Type: multipart\r\n\r\nx\r\n",
+	  CCP_CONVERT_OK, false },
+	{ "a comment in an address field", "From: ann@example.org (Ann)\r\nTo: b@example.org\r\n\r\n"
+	  "b\r\n", CCP_CONVERT_OK, false },
+	{ "an unclosed comment in To", "From: a@example.org\r\nTo: b@example.org, (c\r\n\r\nb\r\n",
+	  CCP_CONVERT_OK, false },
+	{ "repeated Content-Type", HDR "Content-Type: text/plain\r\nContent-Type: text/html\r\n\r\n"
+	  "<b>x</b>\r\n", CCP_CONVERT_OK, false },
+	{ "repeated transfer encoding", HDR "Content-Transfer-Encoding: base64\r\n"
+	  "Content-Transfer-Encoding: 7bit\r\n\r\nQUJD\r\n", CCP_CONVERT_OK, false },
+	{ "a comment in Content-Type", HDR "Content-Type: (c) text/plain\r\n\r\nx\r\n",
+	  CCP_CONVERT_OK, false },
+	{ "multipart", HDR "Content-Type: Multipart/Mixed; boundary=b\r\n\r\n--b\r\n"
+	  "Content-Type: text/plain\r\n\r\none\r\n--b--\r\n", CCP_CONVERT_OK, false },
+	{ "an embedded message", HDR "Content-Type: message/rfc822\r\n\r\nFrom: c@example.org\r\n"
+	  "Subject: inner\r\n\r\ninner body\r\n", CCP_CONVERT_OK, false },
+	{ "uuencode", HDR "Content-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 a.txt\r\n"
+	  "#86)C\r\n`\r\nend\r\n", CCP_CONVERT_OK, false },
+	{ "an mbox From line", "From ann@example.org Sat Nov 28 10:00:00 2026\r\n" HDR "\r\nb\r\n",
+	  CCP_CONVERT_OK, false },
+	{ "a space before a colon", HDR "Subject : spaced\r\n\r\nb\r\n", CCP_CONVERT_OK, false },
+	{ "no empty line", HDR "Subject: headers only\r\n", CCP_CONVERT_OK, false },
+	{ "no From", "To: b@example.org\r\nSubject: x\r\n\r\nb\r\n", CCP_CONVERT_ERR_NO_FROM, true },
+	{ "empty From", "From:\r\nTo: b@example.org\r\n\r\nb\r\n", CCP_CONVERT_ERR_NO_FROM, true },
+	{ "no recipient", "From: a@example.org\r\nSubject: x\r\n\r\nb\r\n", CCP_CONVERT_ERR_NO_RCPT,
+	  true },
+	{ "not a message", "just some text\r\nwithout fields\r\n", CCP_CONVERT_ERR_PARSE, false },
+};
+
+static void test_cases(void)
+{
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct want *w = &cases[i];
+		bool took;
+		enum ccp_convert_status st = both(w->text, strlen(w->text), w->what, &took);
+		if (st != w->st)
+			fprintf(stderr, "%s: status %d, want %d\n", w->what, st, w->st);
+		CHECK_EQ_U64(st, w->st);
+		if (st == CCP_CONVERT_OK && took != w->light)
+			fprintf(stderr, "%s: took the %s path\n", w->what, took ? "light" : "full");
+		CHECK(st != CCP_CONVERT_OK || took == w->light);
+	}
+}
+
+/* Every file of tests/data and tests/data/gen, both ways. */
+static void test_files(const char *datadir, const char *sub)
+{
+	char dir[1024];
+	snprintf(dir, sizeof(dir), "%s%s", datadir, sub);
+	DIR *d = opendir(dir);
+	CHECK(d != NULL);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		if (n < 5 || strcmp(e->d_name + n - 4, ".eml") != 0)
+			continue;
+		char path[2048];
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		FILE *f = fopen(path, "rb");
+		CHECK(f != NULL);
+		char *buf = malloc(1 << 22);
+		size_t len = fread(buf, 1, 1 << 22, f);
+		fclose(f);
+		bool took;
+		both(buf, len, path, &took);
+		if (len > 1)
+			both(buf, len - 1, path, &took); /* the other envelope setting */
+		free(buf);
+	}
+	closedir(d);
+}
+
+int main(int argc, char **argv)
+{
+	CHECK(argc == 2);
+	setenv("TZ", "UTC", 1);
+	tzset();
+	test_scanner();
+
+	struct ccp_convert_map *map = ccp_convert_map_new();
+	ccp_convert_map_add_native(map, "ccmail.example.com", "HUBPO1");
+	struct ccp_convert_opts o;
+	ccp_convert_opts_default(&o);
+	o.map = map;
+	light = ccp_convert_new(&o);
+	o.full_parse = true;
+	full = ccp_convert_new(&o);
+	CHECK(light && full);
+	ccp_ccm_buf_init(&out_light);
+	ccp_ccm_buf_init(&out_full);
+
+	test_cases();
+	test_files(argv[1], "");
+	test_files(argv[1], "/gen");
+	printf("light path: %zu converted light, %zu full, all equal\n", n_light, n_full);
+	CHECK(n_light >= 40 && n_full >= 20);
+
+	ccp_ccm_buf_free(&out_light);
+	ccp_ccm_buf_free(&out_full);
+	ccp_convert_free(light);
+	ccp_convert_free(full);
+	ccp_convert_map_free(map);
+	ccp_convert_shutdown();
+	puts("test_light: ok");
+	return 0;
+}
