@@ -35,9 +35,13 @@
 struct ccp_ccm_buf {
 	char *data;
 	size_t len, cap;
+	size_t align; /* data's alignment when not 0 (ccp_ccm_buf_init_aligned) */
 };
 
 CCP_EXPORT void ccp_ccm_buf_init(struct ccp_ccm_buf *b);
+/* A buffer whose data is always ALIGN-aligned (a power of two), for
+ * O_DIRECT writes.  Growing it copies instead of reallocating in place. */
+CCP_EXPORT void ccp_ccm_buf_init_aligned(struct ccp_ccm_buf *b, size_t align);
 CCP_EXPORT void ccp_ccm_buf_free(struct ccp_ccm_buf *b);
 CCP_EXPORT void ccp_ccm_buf_reserve(struct ccp_ccm_buf *b, size_t extra);
 CCP_EXPORT void ccp_ccm_buf_add(struct ccp_ccm_buf *b, const void *p, size_t n);

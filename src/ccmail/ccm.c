@@ -32,13 +32,22 @@
 void ccp_ccm_buf_init(struct ccp_ccm_buf *b)
 {
 	b->data = NULL;
-	b->len = b->cap = 0;
+	b->len = b->cap = b->align = 0;
+}
+
+void ccp_ccm_buf_init_aligned(struct ccp_ccm_buf *b, size_t align)
+{
+	CCP_ASSERT(align && (align & (align - 1)) == 0);
+	ccp_ccm_buf_init(b);
+	b->align = align;
 }
 
 void ccp_ccm_buf_free(struct ccp_ccm_buf *b)
 {
+	size_t align = b->align;
 	ccp_free(b->data);
 	ccp_ccm_buf_init(b);
+	b->align = align;
 }
 
 void ccp_ccm_buf_reserve(struct ccp_ccm_buf *b, size_t extra)
@@ -50,7 +59,15 @@ void ccp_ccm_buf_reserve(struct ccp_ccm_buf *b, size_t extra)
 	size_t cap = b->cap ? b->cap : 256;
 	while (cap < need)
 		cap *= 2;
-	b->data = ccp_realloc(b->data, cap);
+	if (b->align) {
+		char *d = ccp_aligned_alloc(b->align, cap);
+		if (b->data)
+			memcpy(d, b->data, b->len + 1);
+		ccp_free(b->data);
+		b->data = d;
+	} else {
+		b->data = ccp_realloc(b->data, cap);
+	}
 	b->cap = cap;
 }
 

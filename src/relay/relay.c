@@ -79,9 +79,7 @@ struct disp {
 	struct relay *r;
 	unsigned id;
 	struct ccp_convert *conv;
-	struct ccp_ccm_buf ccm;
-	char *bounce; /* DIRECT_ALIGN-aligned copy of ccm, when ccm is not */
-	size_t bounce_cap;
+	struct ccp_ccm_buf ccm; /* DIRECT_ALIGN-aligned, for write_batch_direct() */
 	char *in;
 	size_t incap;
 	uint64_t seq;
@@ -325,10 +323,9 @@ static void mark_deferred(struct relay *r, const struct disp *d, struct ccp_msg 
  * time, most of it the first touch of free pages (a virtual machine's host
  * takes freed guest pages back), and its pages then had to be written back
  * and reclaimed.  O_DIRECT wants the memory, the file offset and the length
- * aligned: the aligned head goes direct (from a bounce copy when the buffer
- * is not aligned; a copy into memory we keep is cheap), and the tail, under
- * DIRECT_ALIGN octets, through the page cache once F_SETFL has cleared
- * O_DIRECT.  The caller's fsync makes both durable.  A file system without
+ * aligned: the dispatcher's buffer is aligned (ccp_ccm_buf_init_aligned), its
+ * aligned head goes direct, and the tail, under DIRECT_ALIGN octets, through
+ * the page cache once F_SETFL has cleared O_DIRECT.  The caller's fsync makes both durable.  A file system without
  * O_DIRECT (tmpfs) gets plain writes, and so does an external import
  * command, which reads the file.
  */
@@ -354,18 +351,8 @@ static bool write_all(int fd, const char *p, size_t len)
 static bool write_batch_direct(struct disp *d, int fd)
 {
 	size_t head = d->ccm.len & ~(size_t)(DIRECT_ALIGN - 1);
-	const char *src = d->ccm.data;
-	if (head && ((uintptr_t)src & (DIRECT_ALIGN - 1))) {
-		if (d->bounce_cap < head) {
-			free(d->bounce);
-			if (posix_memalign((void **)&d->bounce, DIRECT_ALIGN, head) != 0)
-				ccp_panic("out of memory for a %zu-octet batch", head);
-			d->bounce_cap = head;
-		}
-		memcpy(d->bounce, src, head);
-		src = d->bounce;
-	}
-	bool ok = !head || write_all(fd, src, head);
+	CCP_ASSERT(((uintptr_t)d->ccm.data & (DIRECT_ALIGN - 1)) == 0);
+	bool ok = !head || write_all(fd, d->ccm.data, head);
 	int fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) != 0)
 		return false;
@@ -810,7 +797,7 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 		r.disp[i].r = &r;
 		r.disp[i].id = i;
 		r.disp[i].seq = (uint64_t)time(NULL) << 8;
-		ccp_ccm_buf_init(&r.disp[i].ccm);
+		ccp_ccm_buf_init_aligned(&r.disp[i].ccm, DIRECT_ALIGN);
 	}
 	struct ccp_sink_ops sink = { .deliver = relay_deliver };
 	struct ccp_pump_config pc = cfg->pump;
@@ -867,7 +854,6 @@ out:
 		for (unsigned i = 0; i < cfg->pump.dispatchers; i++) {
 			ccp_convert_free(r.disp[i].conv);
 			ccp_ccm_buf_free(&r.disp[i].ccm);
-			free(r.disp[i].bounce);
 			ccp_free(r.disp[i].in);
 			ccp_free(r.disp[i].included);
 			ccp_free(r.disp[i].changed);

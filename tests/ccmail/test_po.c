@@ -898,7 +898,7 @@ static void test_adopt(const char *base)
 			  "To: Dee at HUB\r\nX-Spool-Id: lie\r\nContents:\r\n1\r\nText item:\r\n3\r\n"
 			  "hello\r\n";
 	close(dfd);
-	struct ccp_ccm_buf lb = { (char *)lie, strlen(lie), 0 };
+	struct ccp_ccm_buf lb = { (char *)lie, strlen(lie), 0, 0 };
 	dfd = batch_file(in, "Msg03.ccm", &lb);
 	snprintf(path, sizeof(path), "%s/Msg03.ccm", in);
 	CHECK(ccp_po_import_adopt(po, lie, strlen(lie), dfd, "Msg03.ccm", path, NULL, &res, NULL,
