@@ -12,6 +12,7 @@
 #ifndef CCPUMP_QUEUE_H
 #define CCPUMP_QUEUE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -27,11 +28,16 @@ struct ccp_queue_class {
 
 struct ccp_queue_report {
 	struct ccp_queue_class waiting, deferred, bad, quarantined;
+	/* The directory does not exist yet (the relay makes it on its first
+	 * run): counted as empty. */
+	bool spool_missing, store_missing;
 };
 
 CCP_EXPORT extern const char *const ccp_queue_age_names[CCP_QUEUE_AGES];
 
-/* Fills rep.  Returns 0, or -1 with a one-line reason naming the path. */
+/* Fills rep.  A spool or store that does not exist yet counts as empty (and
+ * is flagged in rep); one that is not a directory, or cannot be read, is an
+ * error.  Returns 0, or -1 with a one-line reason naming the path. */
 CCP_EXPORT int ccp_queue_scan(const char *spool, const char *store, struct ccp_queue_report *rep,
 			      char *err, size_t errlen);
 /* Prints the report as a qshape-like table, and the newest deferred and bad

@@ -57,6 +57,12 @@ int ccp_cmd_queue(int argc, char **argv)
 		fprintf(stderr, "ccpump queue: %s\n", err);
 		return CCP_EXIT_USAGE;
 	}
+	if (rep.spool_missing)
+		fprintf(stderr, "ccpump queue: spool %s does not exist yet (ccpump relay makes it): "
+			"nothing waiting\n", spool);
+	if (rep.store_missing)
+		fprintf(stderr, "ccpump queue: store %s does not exist yet (ccpump relay makes it "
+			"on its first run): nothing deferred or bad\n", store);
 	if (json)
 		ccp_queue_print_json(stdout, &rep);
 	else

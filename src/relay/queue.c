@@ -74,11 +74,15 @@ int ccp_queue_scan(const char *spool, const char *store, struct ccp_queue_report
 	char path[4096];
 	memset(rep, 0, sizeof(*rep));
 	struct stat st;
-	if (stat(spool, &st) != 0 || !S_ISDIR(st.st_mode)) {
+	if (stat(spool, &st) != 0 && errno == ENOENT) {
+		rep->spool_missing = true;
+	} else if (stat(spool, &st) != 0 || !S_ISDIR(st.st_mode)) {
 		snprintf(err, errlen, "spool %s is not a directory", spool);
 		return -1;
 	}
-	if (stat(store, &st) != 0 || !S_ISDIR(st.st_mode)) {
+	if (stat(store, &st) != 0 && errno == ENOENT) {
+		rep->store_missing = true;
+	} else if (stat(store, &st) != 0 || !S_ISDIR(st.st_mode)) {
 		snprintf(err, errlen, "store %s is not a directory", store);
 		return -1;
 	}

@@ -738,10 +738,23 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 		snprintf(err, errlen, "a relay needs --spool, --store and --po (or --import-cmd)");
 		return 2;
 	}
+	/* What is missing is made, as on a first run: the spool and the store
+	 * (their parents must exist), and the post office with po init's
+	 * defaults.  Something else in their place is an error, found before
+	 * anything is made; what was made is logged once the relay is up. */
 	struct stat sst;
-	if (stat(cfg->store, &sst) != 0 || !S_ISDIR(sst.st_mode)) {
-		if (mkdir(cfg->store, 0700) != 0) {
-			snprintf(err, errlen, "store %s: %s", cfg->store, strerror(errno));
+	const char *const dirs[2][2] = { { "spool", cfg->spool }, { "store", cfg->store } };
+	for (int i = 0; i < 2; i++)
+		if (stat(dirs[i][1], &sst) == 0 && !S_ISDIR(sst.st_mode)) {
+			snprintf(err, errlen, "%s %s: not a directory", dirs[i][0], dirs[i][1]);
+			return 2;
+		}
+	bool made[3] = { false, false, false }; /* spool, store, post office */
+	for (int i = 0; i < 2; i++) {
+		if (mkdir(dirs[i][1], 0700) == 0)
+			made[i] = true;
+		else if (errno != EEXIST) {
+			snprintf(err, errlen, "%s %s: %s", dirs[i][0], dirs[i][1], strerror(errno));
 			return 2;
 		}
 	}
@@ -764,6 +777,16 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 		ccp_po_opts_default(&po);
 		po.sync = cfg->sync;
 		char poerr[512];
+		struct stat pst;
+		if (stat(cfg->po, &pst) != 0 && errno == ENOENT) {
+			struct ccp_po_init_opts io;
+			ccp_po_init_opts_default(&io);
+			if (ccp_po_init(cfg->po, &io, poerr, sizeof(poerr)) != 0) {
+				snprintf(err, errlen, "%s", poerr);
+				goto out;
+			}
+			made[2] = true;
+		}
 		if (ccp_po_open(cfg->po, &po, &r.po, poerr, sizeof(poerr)) != 0) {
 			snprintf(err, errlen, "%s", poerr);
 			goto out;
@@ -805,6 +828,13 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 	pump = ccp_pump_create(&pc, &relay_src_ops, &r, &sink, &r, err, errlen);
 	if (pump == NULL)
 		goto out;
+	if (made[0])
+		ccp_log(CCP_LOG_INFO, "relay: spool %s created", cfg->spool);
+	if (made[1])
+		ccp_log(CCP_LOG_INFO, "relay: store %s created", cfg->store);
+	if (made[2])
+		ccp_log(CCP_LOG_INFO, "relay: post office %s initialised (ccpump po init's "
+			"defaults)", cfg->po);
 	ccp_log(CCP_LOG_INFO, "relay: spool %s -> %s (%s), %u pollers, %u dispatchers, batch %u%s",
 		cfg->spool, cfg->import_cmd ? cfg->import_cmd : cfg->po,
 		cfg->import_cmd ? "external import" : "post office", cfg->pump.pollers,

@@ -231,6 +231,16 @@ printf '%s' "$q" | grep -q '"bad":{"count":3,' || fail "bad entries: queue does 
 printf '%s' "$q" | grep -q '"quarantined":{"count":3,' || fail "bad entries: queue does not show 3 quarantined"
 [ -z "$(ls -A "$d/spool/new")" ] || fail "bad entries: spool not empty"
 echo "3. bad entries: symlink, fifo, directory quarantined; empty, huge, unreadable binary to Bad"
+# Before the relay's first run the store does not exist: nothing is
+# deferred or bad, said on stderr; a file where a directory belongs is an error.
+q=$("$bin" queue --spool "$d/spool" --store "$d/no-store-yet" --json 2>"$d/q.err") ||
+	fail "queue: a store not made yet is an error"
+printf '%s' "$q" | grep -q '"deferred":{"count":0,' || fail "queue: no store, yet deferred: $q"
+grep -q "does not exist yet" "$d/q.err" || fail "queue: no note for a store not made yet"
+rc=0; "$bin" queue --spool "$d/spool" --store "$d/store/Bad/1764288000.Mempty.test.reason" \
+	2>/dev/null || rc=$?
+[ "$rc" = 2 ] || fail "queue: a file as the store gives status $rc, not 2"
+echo "3a. ccpump queue before the first run: empty, with a note; a file as the store: status 2"
 
 # ---- 3b. a spool file that changes after it was read and imported ------
 # (Changes while it is read are tested by test_spool_change.)  The import
@@ -308,12 +318,30 @@ expect2() {
 	[ "$rc" -eq 2 ] || fail "'$*' exited $rc, not 2"
 	[ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] || fail "'$*' printed more than one line: $err"
 }
-expect2 relay --spool "$work/none" --store "$work/st" --po "$work/race/po"
+: >"$work/a-file"
+expect2 relay --spool "$work/a-file" --store "$work/st" --po "$work/race/po"
+expect2 relay --spool "$work/no-parent/spool" --store "$work/st" --po "$work/race/po"
+mkdir -p "$work/not-a-po" # a directory, but no post office: not made over
 expect2 relay --spool "$work/race/spool" --store "$work/st" --po "$work/not-a-po"
 expect2 relay --spool "$work/race/spool" --store "$work/st"
 expect2 relay --spool "$work/race/spool" --store "$work/st" --po "$work/race/po" --batch 0
 expect2 relay --spool "$work/race/spool" --store "$work/st" --po "$work/race/po" --profile fast
 expect2 relay --spool "$work/race/spool" --store "$work/st" --po "$work/race/po" --log-level loud
-expect2 queue --spool "$work/none" --store "$work/st"
+expect2 queue --spool "$work/a-file" --store "$work/st"
 echo "5. bad flags and unusable directories: status 2 with one line"
+
+# ---- 5b. a first run: spool, store and post office are made -------------
+d="$work/first"
+mkdir "$d"
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	2>"$d/log" || fail "first run: status $?"
+for x in spool/tmp spool/new spool/cur store/Submit store/Import store/Bad store/Deferred; do
+	[ -d "$d/$x" ] || fail "first run: $x was not made"
+done
+grep -q "post office $d/po initialised" "$d/log" || fail "first run: no line for the new post office"
+gen "$d/spool" 0 5
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	2>/dev/null || fail "first run: the second run failed"
+[ "$(field "$d/po" 'distinct keys')" = 5 ] || fail "first run: the made post office did not get 5"
+echo "5b. a first run makes the spool, the store and the post office"
 echo "test_relay: ok"
