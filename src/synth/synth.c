@@ -64,6 +64,12 @@ struct poller_state {
 	 * poller handled.  Written by the poller, read after the join. */
 	uint64_t done_upto;
 	bool finished;
+	/* The last key formatted: a poller's copies of a message come one after
+	 * the other, and the next message's key is one more, so most keys are a
+	 * copy or a decimal increment of this one (key_of()). */
+	uint64_t last_idx;
+	unsigned last_len;
+	char last_key[KEY_MAX];
 	char keys[];       /* notes_per_poll * KEY_MAX bytes */
 } CCP_ALIGNED(CCP_CACHE_GUARD);
 
@@ -93,6 +99,30 @@ static unsigned format_key(char *buf, uint64_t idx)
 		buf[KEY_PREFIX_LEN + i] = digits[n - 1 - i];
 	memcpy(buf + KEY_PREFIX_LEN + n, KEY_SUFFIX, KEY_SUFFIX_LEN);
 	return KEY_PREFIX_LEN + n + KEY_SUFFIX_LEN;
+}
+
+/* Writes message idx's key to buf, as format_key() does, from the last key
+ * this poller wrote where it can. */
+static unsigned key_of(struct poller_state *st, char *buf, uint64_t idx)
+{
+	if (idx == st->last_idx + 1) {
+		/* Add one in decimal, from the last digit; all nines (a new
+		 * digit) is left to format_key(). */
+		char *first = st->last_key + KEY_PREFIX_LEN;
+		char *d = st->last_key + st->last_len - KEY_SUFFIX_LEN - 1;
+		while (d >= first && *d == '9')
+			*d-- = '0';
+		if (d >= first) {
+			(*d)++;
+			st->last_idx = idx;
+		}
+	}
+	if (idx != st->last_idx) {
+		st->last_len = format_key(st->last_key, idx);
+		st->last_idx = idx;
+	}
+	memcpy(buf, st->last_key, st->last_len);
+	return st->last_len;
 }
 
 static uint64_t parse_key(const struct ccp_msg *m)
@@ -237,7 +267,7 @@ static int synth_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsign
 		}
 		char *key = st->keys + (size_t)k * KEY_MAX;
 		notes[k].key = key;
-		notes[k].len = format_key(key, idx);
+		notes[k].len = key_of(st, key, idx);
 		k++;
 	}
 	st->emitted += k;
@@ -414,6 +444,8 @@ int ccp_synth_run(const struct ccp_synth_config *cfg, struct ccp_synth_report *r
 		s.ps[i] = ccp_aligned_alloc(CCP_CACHE_GUARD, sz);
 		memset(s.ps[i], 0, sz);
 		s.ps[i]->id = i;
+		/* No key yet: an index no message has, nor the one after it. */
+		s.ps[i]->last_idx = UINT64_MAX - 1;
 		ccp_event_init(&s.ps[i]->moved);
 		start_chunk(&s, s.ps[i]);
 	}
