@@ -1965,10 +1965,11 @@ int ccp_po_stats(const char *dir, struct ccp_po_stats *st, char *err, size_t cap
 		rc = CCP_PO_NOT_ACCESSIBLE;
 	}
 	unsigned *segs = NULL;
-	size_t nseg = rc ? 0 : list_segments(v.dirfd, &segs);
+	size_t nseg = rc ? 0 : list_segments(v.dirfd, &segs), nread = 0;
 	for (size_t i = 0; i < nseg && !rc; i++) {
 		struct stat sst;
 		int sfd, o = open_segment(v.dirfd, segs[i], cst.st_ino, &sfd, &sst);
+		nread += o > 0;
 		if (o < 0 || (o && for_each_line(sfd, &b, stats_line, &sp) < 0)) {
 			say(err, cap, "%s/" LOG ".%08u: cannot read: %s", dir, segs[i],
 			    strerror(errno));
@@ -1978,7 +1979,7 @@ int ccp_po_stats(const char *dir, struct ccp_po_stats *st, char *err, size_t cap
 			close(sfd);
 	}
 	ccp_free(segs);
-	st->log_segments = nseg;
+	st->log_segments = nread; /* not a cut-short rotation's link to delivery.log */
 	if (!rc && for_each_line(fd, &b, stats_line, &sp) < 0) {
 		say(err, cap, "%s/" LOG ": cannot read: %s", dir, strerror(errno));
 		rc = CCP_PO_NOT_ACCESSIBLE;

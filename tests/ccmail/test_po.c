@@ -768,6 +768,7 @@ static void test_log_segments(const char *base)
 	CHECK(ccp_po_stats(dir, &st, err, sizeof(err)) == 0);
 	CHECK_EQ_U64(st.delivered, n);
 	CHECK_EQ_U64(st.skipped_duplicates, 4);
+	CHECK_EQ_U64(st.log_segments, segs); /* the link is delivery.log, not a segment */
 	unsigned more = 0;
 	while (count_segments(dir) == segs + 1 && file_len(path) < (size_t)CCP_PO_LOG_SEGMENT_MIN) {
 		snprintf(key, sizeof(key), "more%05u", more++);
