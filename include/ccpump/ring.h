@@ -46,8 +46,9 @@
  * reading the lap L-1 word; every write of cons_pos is a CAS, so that CAS
  * heads a release sequence our acquire load of c synchronizes with, and our
  * read sees the lap L-1 word or a later one.  Upper bound: the producer of
- * q + capacity stores the lap L+1 word only after its acquire load of
- * cons_pos saw a value above q, written by the CAS of q's consumer; a read
+ * q + capacity stores the lap L+1 word only after an acquire load of
+ * cons_pos (its own, or another producer's through cons_seen: CACHED BOUND)
+ * saw a value above q, written by the CAS of q's consumer or later; a read
  * that sees that word (acquire, pairing with its release store) makes the
  * CAS visible, so our own CAS from c fails, or our reload of cons_pos
  * differs from c.  So whenever we act on a read (our CAS succeeds, or a
@@ -87,11 +88,27 @@
  * under preemption and with SCHED_FIFO threads, which rte_ring's default
  * mode is not.
  *
+ * CACHED BOUND
+ * A producer needs a value of cons_pos only to bound its claim, and any
+ * value cons_pos has had is a safe bound, since it only grows.  So the
+ * producers keep the last one they read in cons_seen, on their own cache
+ * line, and read cons_pos itself (a line the consumers write at every
+ * dequeue) only when cons_seen says the burst might not fit.  When the ring
+ * is not near full, an enqueue then touches no line a consumer writes but
+ * the slots.  cons_seen may lag, or even step back when two producers store
+ * it at once; either only makes a producer look at cons_pos sooner.  The
+ * ordering carries through it: a producer's acquire load of cons_pos
+ * (A1) synchronizes with the consumers' CAS (R2), its release store of the
+ * value to cons_seen (R3) with another producer's acquire load of cons_seen
+ * (A4), so whoever bounds its claim by a value also happens after the
+ * consumers' reads below it, as if it had loaded cons_pos itself.
+ *
  * MEMORY ORDERING
  * An enqueue of x happens-before the dequeue that returns x (release R1 on
  * the slot word pairs with acquire A2).  A consumer's read of a slot
  * happens-before a producer's reuse of it (the consumers' release CAS R2
- * pairs with the producers' acquire A1 of cons_pos).  The loads of
+ * pairs with the producers' acquire A1 of cons_pos, directly or through
+ * cons_seen: R3 pairs with A4).  The loads of
  * cons_pos by consumers (A3) are acquire for the lower bound above.
  * On x86-64 every one of these is a plain load or store, or the CAS's
  * lock cmpxchg.
@@ -118,7 +135,10 @@ struct ccp_ring {
 	char pad0[CCP_CACHE_GUARD - 4 * sizeof(uint64_t)];
 	/* Producer position: written by producers only. */
 	_Atomic uint64_t prod_pos CCP_ALIGNED(CCP_CACHE_GUARD);
-	char pad1[CCP_CACHE_GUARD - sizeof(uint64_t)];
+	/* A value cons_pos had, on the producers' own line (see CACHED
+	 * BOUND): written and read by producers only. */
+	_Atomic uint64_t cons_seen;
+	char pad1[CCP_CACHE_GUARD - 2 * sizeof(uint64_t)];
 	/* Consumer position: written by consumers only. */
 	_Atomic uint64_t cons_pos CCP_ALIGNED(CCP_CACHE_GUARD);
 	char pad2[CCP_CACHE_GUARD - sizeof(uint64_t)];
@@ -207,19 +227,28 @@ static inline unsigned ccp_ring_enqueue_burst_mpmc(struct ccp_ring *r, void *con
 						   unsigned n)
 {
 	uint64_t cap = r->mask + 1;
-	/* A0: acquire keeps the load of cons_pos (A1) after this one. */
+	/* A0: acquire keeps the loads of the bound (A4, A1) after this one. */
 	uint64_t pos = atomic_load_explicit(&r->prod_pos, memory_order_acquire);
+	/* A4: pairs with R3: a value of cons_pos, read by some producer, with
+	 * the ordering its A1 had (CACHED BOUND). */
+	uint64_t c = atomic_load_explicit(&r->cons_seen, memory_order_acquire);
 	unsigned m;
 	do {
-		/* A1: pairs with R2, the consumers' CAS: every position below
-		 * c has been read by its consumer, so positions up to
-		 * c - 1 + capacity may be stored.  That bound, pos + m <=
-		 * c + capacity, is all the safety a producer needs; the CAS
-		 * makes the positions its own. */
-		uint64_t c = atomic_load_explicit(&r->cons_pos, memory_order_acquire);
-		/* A branch, not arithmetic, on c: the CAS below then does not
-		 * wait for c's cache miss, the branch predicts "room" instead. */
+		/* Every position below c has been read by its consumer, so
+		 * positions up to c - 1 + capacity may be stored.  That bound,
+		 * pos + m <= c + capacity, is all the safety a producer needs;
+		 * the CAS makes the positions its own.  A branch, not
+		 * arithmetic, on c: the branch predicts "room". */
 		m = n;
+		if (ccp_unlikely(pos + n - c > cap)) {
+			/* A1: pairs with R2, the consumers' CAS. */
+			uint64_t now = atomic_load_explicit(&r->cons_pos, memory_order_acquire);
+			if (now != c) {
+				c = now;
+				/* R3: publishes c with A1's ordering; pairs with A4. */
+				atomic_store_explicit(&r->cons_seen, c, memory_order_release);
+			}
+		}
 		if (ccp_unlikely(pos + n - c > cap)) {
 			int64_t used = (int64_t)(pos - c);
 			/* used < 0: pos is stale (consumers passed it), and the

@@ -24,6 +24,7 @@ struct ccp_ring *ccp_ring_create(size_t capacity)
 		atomic_init(&r->slots[i], CCP_RING_TAG); /* lap -1's: not yet lap 0's */
 	atomic_init(&r->prod_pos, 0);
 	atomic_init(&r->cons_pos, 0);
+	atomic_init(&r->cons_seen, 0);
 	return r;
 }
 
