@@ -325,9 +325,9 @@ static void mark_deferred(struct relay *r, const struct disp *d, struct ccp_msg 
  * and reclaimed.  O_DIRECT wants the memory, the file offset and the length
  * aligned: the dispatcher's buffer is aligned (ccp_ccm_buf_init_aligned), its
  * aligned head goes direct, and the tail, under DIRECT_ALIGN octets, through
- * the page cache once F_SETFL has cleared O_DIRECT.  The caller's fsync makes both durable.  A file system without
- * O_DIRECT (tmpfs) gets plain writes, and so does an external import
- * command, which reads the file.
+ * the page cache once F_SETFL has cleared O_DIRECT.  The caller's fsync
+ * makes both durable.  A file system without O_DIRECT (tmpfs) gets plain
+ * writes, and so does an external import command, which reads the file.
  */
 #define DIRECT_ALIGN 4096
 
@@ -353,13 +353,15 @@ static bool write_batch_direct(struct disp *d, int fd)
 	size_t head = d->ccm.len & ~(size_t)(DIRECT_ALIGN - 1);
 	CCP_ASSERT(((uintptr_t)d->ccm.data & (DIRECT_ALIGN - 1)) == 0);
 	bool ok = !head || write_all(fd, d->ccm.data, head);
+	int e = errno;
 	int fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) != 0)
 		return false;
 	if (!ok) {
 		/* EINVAL: the device wants a larger alignment after all.  Start
 		 * over through the page cache. */
-		if (errno != EINVAL || ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0)
+		errno = e;
+		if (e != EINVAL || ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0)
 			return false;
 		head = 0;
 	}
