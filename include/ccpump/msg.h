@@ -141,6 +141,15 @@ static inline bool ccp_msg_cas(struct ccp_msg *m, uint64_t *expected, uint64_t d
 static inline bool ccp_msg_claim(struct ccp_msg *m)
 {
 	uint64_t w = ccp_msg_word(CCP_MSG_NEW, 0);
+	/* Test, then compare-and-swap: most notifications are for a message
+	 * already claimed, and a plain load leaves the record's line shared,
+	 * where even a failing CAS takes it exclusive from the core that is
+	 * dispatching the message.  No word returns to NEW's (the state
+	 * machine only moves on), so a load that sees another is as final as a
+	 * failed CAS; acquire, as the CAS's failure order, for the same
+	 * reason. */
+	if (ccp_msg_load(m) != w)
+		return false;
 	return ccp_msg_cas(m, &w, ccp_msg_word(CCP_MSG_QUEUED, 1));
 }
 
