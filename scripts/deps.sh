@@ -4,13 +4,15 @@
 # exact apt-get line and fails, so nothing is half set up.
 set -euo pipefail
 
-# Build, libraries, fuzzing and plotting.  Keep in step with docs/design.md.
+# Build, libraries, fuzzing, and procmail as a test peer (tests/relay/test_mda.sh).
+# Keep in step with docs/design.md.
 pkgs=(
   build-essential cmake pkg-config
   liburcu-dev libck-dev libjemalloc-dev
   libgmime-3.0-dev libglib2.0-dev
   clang libclang-rt-14-dev
   python3
+  procmail
 )
 if [ -n "${CCPUMP_EXTRA_PKGS:-}" ]; then
   read -r -a extra <<<"$CCPUMP_EXTRA_PKGS"
