@@ -68,24 +68,32 @@ static int scan(const char *dir, struct ccp_queue_class *c, struct ccp_queue_cla
 	return 0;
 }
 
+/* DIR, the WHAT, is a directory (0), or not there yet (0, *missing set);
+ * anything else is -1 with the reason.  One stat. */
+static int dir_or_missing(const char *what, const char *dir, bool *missing, char *err,
+			  size_t errlen)
+{
+	struct stat st;
+	if (stat(dir, &st) != 0) {
+		if (errno == ENOENT) {
+			*missing = true;
+			return 0;
+		}
+	} else if (S_ISDIR(st.st_mode)) {
+		return 0;
+	}
+	snprintf(err, errlen, "%s %s is not a directory", what, dir);
+	return -1;
+}
+
 int ccp_queue_scan(const char *spool, const char *store, struct ccp_queue_report *rep,
 		   char *err, size_t errlen)
 {
 	char path[4096];
 	memset(rep, 0, sizeof(*rep));
-	struct stat st;
-	if (stat(spool, &st) != 0 && errno == ENOENT) {
-		rep->spool_missing = true;
-	} else if (stat(spool, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "spool %s is not a directory", spool);
+	if (dir_or_missing("spool", spool, &rep->spool_missing, err, errlen) != 0 ||
+	    dir_or_missing("store", store, &rep->store_missing, err, errlen) != 0)
 		return -1;
-	}
-	if (stat(store, &st) != 0 && errno == ENOENT) {
-		rep->store_missing = true;
-	} else if (stat(store, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "store %s is not a directory", store);
-		return -1;
-	}
 	snprintf(path, sizeof(path), "%s/Deferred", store);
 	int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	snprintf(path, sizeof(path), "%s/new", spool);
