@@ -1971,8 +1971,10 @@ int ccp_po_stats(const char *dir, struct ccp_po_stats *st, char *err, size_t cap
 		int sfd, o = open_segment(v.dirfd, segs[i], cst.st_ino, &sfd, &sst);
 		nread += o > 0;
 		if (o < 0 || (o && for_each_line(sfd, &b, stats_line, &sp) < 0)) {
-			say(err, cap, "%s/" LOG ".%08u: cannot read: %s", dir, segs[i],
-			    strerror(errno));
+			int e = errno;
+			char name[40];
+			segment_name(name, sizeof(name), segs[i]);
+			say(err, cap, "%s/%s: cannot read: %s", dir, name, strerror(e));
 			rc = CCP_PO_NOT_ACCESSIBLE;
 		}
 		if (sfd >= 0)

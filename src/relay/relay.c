@@ -348,11 +348,13 @@ static bool write_all(int fd, const char *p, size_t len)
 	return true;
 }
 
+/* For a batch of DIRECT_ALIGN octets or more (write_batch() sees to it),
+ * so the aligned head is never empty. */
 static bool write_batch_direct(struct disp *d, int fd)
 {
 	size_t head = d->ccm.len & ~(size_t)(DIRECT_ALIGN - 1);
-	CCP_ASSERT(((uintptr_t)d->ccm.data & (DIRECT_ALIGN - 1)) == 0);
-	bool ok = !head || write_all(fd, d->ccm.data, head);
+	CCP_ASSERT(((uintptr_t)d->ccm.data & (DIRECT_ALIGN - 1)) == 0 && head > 0);
+	bool ok = write_all(fd, d->ccm.data, head);
 	int e = errno;
 	int fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) != 0)
