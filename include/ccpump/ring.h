@@ -248,8 +248,6 @@ static inline unsigned ccp_ring_enqueue_burst_mpmc(struct ccp_ring *r, void *con
 				/* R3: publishes c with A1's ordering; pairs with A4. */
 				atomic_store_explicit(&r->cons_seen, c, memory_order_release);
 			}
-		}
-		if (ccp_unlikely(pos + n - c > cap)) {
 			int64_t used = (int64_t)(pos - c);
 			/* used < 0: pos is stale (consumers passed it), and the
 			 * CAS will fail; claiming up to capacity keeps the bound. */
