@@ -5,7 +5,9 @@
  * lost or delivered twice.  Also the pointer rule (bit 63 is the ring's
  * tag: NULL and any pointer below 2^63 pass, a pointer with bit 63 aborts
  * loudly before anything is stored) and a producer stopped between its
- * claim and its store.
+ * claim and its store.  Single items take their own path
+ * (ccp_ring_enqueue_mpmc(), and bursts of 1), so the stress mixes them with
+ * bursts, and the edges and the pointer rule are checked on both paths.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -97,7 +99,9 @@ static void test_pointer_values(void)
 
 /* A pointer with bit 63 set aborts the enqueue, in a child, with a line on
  * stderr that names the check's file; the ring is left as it was. */
-static void test_pointer_rule(void)
+/* The pointer rule on the burst path (n = 3) or the single path (n = 1):
+ * the enqueue aborts, naming ring.h and bit 63, and stores nothing. */
+static void check_pointer_rule(unsigned n)
 {
 	int fds[2];
 	CHECK(pipe(fds) == 0);
@@ -106,9 +110,12 @@ static void test_pointer_rule(void)
 	if (pid == 0) {
 		dup2(fds[1], 2);
 		struct ccp_ring *r = ccp_ring_create(8);
-		void *in[3] = { (void *)(uintptr_t)8, (void *)(uintptr_t)(1ull << 63 | 8),
-				(void *)(uintptr_t)16 };
-		ccp_ring_enqueue_burst_mpmc(r, in, 3);
+		void *bad = (void *)(uintptr_t)(1ull << 63 | 8);
+		void *in[3] = { (void *)(uintptr_t)8, bad, (void *)(uintptr_t)16 };
+		if (n == 1)
+			ccp_ring_enqueue_mpmc(r, bad);
+		else
+			ccp_ring_enqueue_burst_mpmc(r, in, n);
 		_exit(0); /* not reached if the rule holds */
 	}
 	close(fds[1]);
@@ -123,6 +130,42 @@ static void test_pointer_rule(void)
 	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
 	CHECK(strstr(buf, "ring.h") != NULL);
 	CHECK(strstr(buf, "bit 63") != NULL);
+}
+
+static void test_pointer_rule(void)
+{
+	check_pointer_rule(3);
+	check_pointer_rule(1);
+}
+
+/* The single path at the edges: full, empty, wrap-around with the lap's
+ * tag flipping, and the order, against the burst path on the same ring. */
+static void test_single_edges(void)
+{
+	struct ccp_ring *r = ccp_ring_create(4);
+	void *in[12], *out[4], *x = NULL;
+	for (unsigned i = 0; i < 12; i++)
+		in[i] = ENC(0, i);
+	CHECK(!ccp_ring_dequeue_mpmc(r, &x)); /* empty */
+	unsigned next_in = 0, next_out = 0;
+	for (unsigned lap = 0; lap < 3; lap++) {
+		for (unsigned i = 0; i < 4; i++)
+			CHECK(ccp_ring_enqueue_mpmc(r, in[next_in++ % 12]));
+		CHECK(!ccp_ring_enqueue_mpmc(r, in[0])); /* full */
+		CHECK_EQ_U64(ccp_ring_enqueue_burst_mpmc(r, in, 1), 0);
+		CHECK(ccp_ring_dequeue_mpmc(r, &x));
+		CHECK(x == in[next_out++ % 12]);
+		CHECK_EQ_U64(ccp_ring_dequeue_burst_mpmc(r, out, 1), 1);
+		CHECK(out[0] == in[next_out++ % 12]);
+		CHECK_EQ_U64(ccp_ring_dequeue_burst_mpmc(r, out, 4), 2); /* the burst path */
+		CHECK(out[0] == in[next_out++ % 12] && out[1] == in[next_out++ % 12]);
+		CHECK(!ccp_ring_dequeue_mpmc(r, &x)); /* empty again */
+	}
+	/* A NULL item is an item. */
+	CHECK(ccp_ring_enqueue_mpmc(r, NULL));
+	x = in[0];
+	CHECK(ccp_ring_dequeue_mpmc(r, &x) && x == NULL);
+	ccp_ring_destroy(r);
 }
 
 /* A producer that has claimed positions but not stored them (as if
@@ -140,6 +183,7 @@ static void test_stopped_producer(void)
 	CHECK_EQ_U64(ccp_ring_dequeue_burst_mpmc(r, out, 8), 1);     /* only position 0 */
 	CHECK(out[0] == in[0]);
 	CHECK_EQ_U64(ccp_ring_dequeue_burst_mpmc(r, out, 8), 0);     /* waits at 1, no spin */
+	CHECK(!ccp_ring_dequeue_mpmc(r, out));                       /* so does one item */
 	/* It resumes: stores its two slots as the enqueue would. */
 	atomic_store_explicit(&r->slots[2], (uint64_t)(uintptr_t)in[1], memory_order_release);
 	CHECK_EQ_U64(ccp_ring_dequeue_burst_mpmc(r, out, 8), 0);     /* position 1 still not */
@@ -165,7 +209,15 @@ static void *producer(void *arg)
 	void *buf[64];
 	while (seq < PER_PRODUCER) {
 		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-		unsigned n = 1 + (unsigned)(rng >> 58); /* bursts of 1..64 */
+		/* Half the time one item on the single path, else bursts of
+		 * 1..64 (whose remainders after a short enqueue are often 1). */
+		if (rng >> 63) {
+			while (!ccp_ring_enqueue_mpmc(ring, ENC(id, seq)))
+				;
+			seq++;
+			continue;
+		}
+		unsigned n = 1 + (unsigned)((rng >> 52) & 63);
 		if (n > PER_PRODUCER - seq)
 			n = (unsigned)(PER_PRODUCER - seq);
 		for (unsigned i = 0; i < n; i++)
@@ -187,8 +239,9 @@ static void *consumer(void *arg)
 		last[p] = UINT64_MAX;
 	for (;;) {
 		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-		unsigned n = 1 + (unsigned)(rng >> 58);
-		unsigned m = ccp_ring_dequeue_burst_mpmc(ring, buf, n);
+		unsigned n = 1 + (unsigned)((rng >> 52) & 63);
+		unsigned m = rng >> 63 ? (unsigned)ccp_ring_dequeue_mpmc(ring, buf)
+				       : ccp_ring_dequeue_burst_mpmc(ring, buf, n);
 		if (m == 0) {
 			if (atomic_load_explicit(&producers_left, memory_order_acquire) == 0 &&
 			    ccp_ring_count(ring) == 0)
@@ -237,6 +290,7 @@ int main(void)
 	test_edges();
 	test_pointer_values();
 	test_pointer_rule();
+	test_single_edges();
 	test_stopped_producer();
 	test_mpmc(4);    /* tiny: constant full and empty */
 	test_mpmc(1024);

@@ -218,6 +218,58 @@ static inline void __ccp_ring_put(_Atomic uint64_t *s, unsigned n, uint64_t tag,
 }
 
 /*
+ * The bound's slow half, when cons_seen says n might not fit at pos: reads
+ * cons_pos itself, keeps a newer value in cons_seen and in *c, and returns
+ * how many of the n fit (0: full, as of these loads).
+ */
+static inline unsigned __ccp_ring_room(struct ccp_ring *r, uint64_t pos, uint64_t *c,
+				       unsigned n)
+{
+	uint64_t cap = r->mask + 1;
+	/* A1: pairs with R2, the consumers' CAS. */
+	uint64_t now = atomic_load_explicit(&r->cons_pos, memory_order_acquire);
+	if (now != *c) {
+		*c = now;
+		/* R3: publishes the value with A1's ordering; pairs with A4. */
+		atomic_store_explicit(&r->cons_seen, now, memory_order_release);
+	}
+	int64_t used = (int64_t)(pos - now);
+	/* used < 0: pos is stale (consumers passed it), and the CAS will
+	 * fail; claiming up to capacity keeps the bound. */
+	uint64_t free = used < 0 ? cap : used >= (int64_t)cap ? 0 : cap - (uint64_t)used;
+	return n < free ? n : (unsigned)free;
+}
+
+/*
+ * One pointer: the burst enqueue with n = 1, without the two-run split and
+ * the loop over slots.  A caller moving items one at a time pays two
+ * compare-and-swaps per item on either ring; the setup of a burst (the
+ * split, the loop) was most of the rest, and this path skips it
+ * (docs/performance.md).  The orderings are the burst's: A0, A4, then A1
+ * and R3 in __ccp_ring_room(), R1.
+ */
+static inline bool __ccp_ring_enqueue_one(struct ccp_ring *r, void *obj)
+{
+	uint64_t w = (uint64_t)(uintptr_t)obj;
+	/* Before the claim: a broken rule leaves no claimed, unwritten slot. */
+	if (ccp_unlikely(w & CCP_RING_TAG))
+		__ccp_ring_bad_pointer(obj, __FILE__, __LINE__);
+	uint64_t cap = r->mask + 1;
+	uint64_t pos = atomic_load_explicit(&r->prod_pos, memory_order_acquire); /* A0 */
+	uint64_t c = atomic_load_explicit(&r->cons_seen, memory_order_acquire);   /* A4 */
+	do {
+		if (ccp_unlikely(pos + 1 - c > cap) && __ccp_ring_room(r, pos, &c, 1) == 0)
+			return false;
+	} while (!atomic_compare_exchange_weak_explicit(&r->prod_pos, &pos, pos + 1,
+							 memory_order_acquire,
+							 memory_order_acquire));
+	/* R1: publishes obj; pairs with A2. */
+	atomic_store_explicit(&r->slots[pos & r->mask], w | __ccp_ring_tag(r, pos),
+			      memory_order_release);
+	return true;
+}
+
+/*
  * Enqueues up to n pointers from objs, in order, as one burst.  Returns how
  * many were enqueued: 0 when the ring is full.  Each pointer must have bit
  * 63 clear (THE POINTER RULE); one that does not aborts the process.
@@ -226,6 +278,8 @@ static inline void __ccp_ring_put(_Atomic uint64_t *s, unsigned n, uint64_t tag,
 static inline unsigned ccp_ring_enqueue_burst_mpmc(struct ccp_ring *r, void *const *objs,
 						   unsigned n)
 {
+	if (n == 1)
+		return __ccp_ring_enqueue_one(r, objs[0]);
 	uint64_t cap = r->mask + 1;
 	/* A0: acquire keeps the loads of the bound (A4, A1) after this one. */
 	uint64_t pos = atomic_load_explicit(&r->prod_pos, memory_order_acquire);
@@ -241,18 +295,7 @@ static inline unsigned ccp_ring_enqueue_burst_mpmc(struct ccp_ring *r, void *con
 		 * arithmetic, on c: the branch predicts "room". */
 		m = n;
 		if (ccp_unlikely(pos + n - c > cap)) {
-			/* A1: pairs with R2, the consumers' CAS. */
-			uint64_t now = atomic_load_explicit(&r->cons_pos, memory_order_acquire);
-			if (now != c) {
-				c = now;
-				/* R3: publishes c with A1's ordering; pairs with A4. */
-				atomic_store_explicit(&r->cons_seen, c, memory_order_release);
-			}
-			int64_t used = (int64_t)(pos - c);
-			/* used < 0: pos is stale (consumers passed it), and the
-			 * CAS will fail; claiming up to capacity keeps the bound. */
-			uint64_t free = used < 0 ? cap : used >= (int64_t)cap ? 0 : cap - (uint64_t)used;
-			m = n < free ? n : (unsigned)free;
+			m = __ccp_ring_room(r, pos, &c, n);
 			if (m == 0)
 				return 0; /* full, as of these two loads */
 		}
@@ -273,6 +316,34 @@ static inline unsigned ccp_ring_enqueue_burst_mpmc(struct ccp_ring *r, void *con
 	return m;
 }
 
+/* One pointer: the burst dequeue with n = 1 (see __ccp_ring_enqueue_one()).
+ * The orderings are the burst's: A3, A2, R2. */
+static inline bool __ccp_ring_dequeue_one(struct ccp_ring *r, void **obj)
+{
+	const _Atomic uint64_t *slots = r->slots;
+	uint64_t mask = r->mask, shift = r->lap_shift;
+	uint64_t pos = atomic_load_explicit(&r->cons_pos, memory_order_acquire); /* A3 */
+	for (;;) {
+		/* A2: pairs with R1. */
+		uint64_t x = atomic_load_explicit(&slots[pos & mask], memory_order_acquire) ^
+			     ((pos << shift) & CCP_RING_TAG);
+		if ((int64_t)x < 0) {
+			/* Not published at pos: empty if cons_pos has not moved. */
+			uint64_t now = atomic_load_explicit(&r->cons_pos, memory_order_acquire);
+			if (now == pos)
+				return false;
+			pos = now;
+			continue;
+		}
+		/* R2: pairs with A1, as in the burst dequeue. */
+		if (atomic_compare_exchange_weak_explicit(&r->cons_pos, &pos, pos + 1,
+							  memory_order_acq_rel, memory_order_acquire)) {
+			*obj = (void *)(uintptr_t)x;
+			return true;
+		}
+	}
+}
+
 /*
  * Dequeues up to n pointers into objs, oldest first.  Returns how many, k:
  * 0 when the ring is empty (or its next item is still being published).
@@ -281,6 +352,8 @@ static inline unsigned ccp_ring_enqueue_burst_mpmc(struct ccp_ring *r, void *con
  */
 static inline unsigned ccp_ring_dequeue_burst_mpmc(struct ccp_ring *r, void **objs, unsigned n)
 {
+	if (n == 1)
+		return __ccp_ring_dequeue_one(r, objs);
 	/* Read-only since create: loaded once, not after every acquire. */
 	const _Atomic uint64_t *slots = r->slots;
 	uint64_t mask = r->mask, shift = r->lap_shift;
@@ -324,12 +397,12 @@ static inline unsigned ccp_ring_dequeue_burst_mpmc(struct ccp_ring *r, void **ob
 
 static inline bool ccp_ring_enqueue_mpmc(struct ccp_ring *r, void *obj)
 {
-	return ccp_ring_enqueue_burst_mpmc(r, &obj, 1) == 1;
+	return __ccp_ring_enqueue_one(r, obj);
 }
 
 static inline bool ccp_ring_dequeue_mpmc(struct ccp_ring *r, void **obj)
 {
-	return ccp_ring_dequeue_burst_mpmc(r, obj, 1) == 1;
+	return __ccp_ring_dequeue_one(r, obj);
 }
 
 /*
