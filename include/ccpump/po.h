@@ -215,11 +215,26 @@ struct ccp_po_stats {
 	uint64_t undeliverable;        /* U lines */
 	uint64_t dedup_window;         /* po.conf: pairs the import index remembers at least */
 	uint64_t log_segments;         /* rotated delivery.log.NNNNNNNN files read too */
+	uint64_t spill_runs;           /* sorted runs written to the temporary directory */
 };
+
+/* How stats counts distinct pairs and keys (fpcount.h): within `memory`
+ * octets of fingerprints, pairs and keys together; past it, in sorted runs
+ * in `tmp_dir` (NULL: $TMPDIR, else /tmp), unlinked from the start. */
+struct ccp_po_stats_opts {
+	size_t memory;
+	const char *tmp_dir;
+};
+#define CCP_PO_STATS_MEMORY ((size_t)128 << 20)
 
 /* Counts from delivery.log, after finishing any interrupted import.
  * Waits (blocking flock) for a running import.  Returns 0, or 1/3 with a
- * reason in ERR.  Thread-safe; needs no open handle. */
+ * reason in ERR (1 also when a run cannot be written to the temporary
+ * directory).  OPTS may be NULL: CCP_PO_STATS_MEMORY and the default
+ * directory.  Thread-safe; needs no open handle. */
+CCP_EXPORT int ccp_po_stats_with(const char *dir, const struct ccp_po_stats_opts *opts,
+				 struct ccp_po_stats *st, char *err, size_t errcap);
+/* ccp_po_stats_with() with OPTS = NULL. */
 CCP_EXPORT int ccp_po_stats(const char *dir, struct ccp_po_stats *st, char *err, size_t errcap);
 
 /*

@@ -78,6 +78,7 @@
 
 #include "ccpump/alloc.h"
 #include "ccpump/ccm.h"
+#include "ccpump/fpcount.h"
 #include "ccpump/fpset.h"
 #include "ccpump/log.h"
 #include "ccpump/parallel.h"
@@ -1920,10 +1921,13 @@ int ccp_po_mailbox_read(const char *dir, const char *name, struct ccp_ccm_buf *o
 }
 
 /* One pass over delivery.log: every pair and key seen, as fingerprints
- * (about 32 octets each, where strings took about 200). */
+ * counted within a memory bound (fpcount.h).  The first error of a count
+ * stops the counting and is reported after the pass. */
 struct stats_pass {
 	struct ccp_po_stats *st;
-	struct ccp_fpset pairs, keys;
+	struct ccp_fpcount pairs, keys;
+	int failed;
+	char why[256];
 };
 
 static void stats_line(void *ctx, const char *p, size_t n)
@@ -1933,10 +1937,13 @@ static void stats_line(void *ctx, const char *p, size_t n)
 	size_t len, klen;
 	switch (log_pair(p, n, &pair, &len, &klen)) {
 	case 'D':
+		/* A duplicate delivery is a D line whose pair came before:
+		 * delivered minus distinct pairs, worked out after the pass. */
 		sp->st->delivered++;
-		ccp_fpset_add(&sp->keys, ccp_fp_of(pair, klen));
-		if (!ccp_fpset_add(&sp->pairs, ccp_fp_of(pair, len)))
-			sp->st->duplicate_deliveries++;
+		if (!sp->failed &&
+		    (ccp_fpcount_add(&sp->keys, ccp_fp_of(pair, klen), sp->why, sizeof(sp->why)) ||
+		     ccp_fpcount_add(&sp->pairs, ccp_fp_of(pair, len), sp->why, sizeof(sp->why))))
+			sp->failed = 1;
 		break;
 	case 'S':
 		sp->st->skipped_duplicates++;
@@ -1949,6 +1956,14 @@ static void stats_line(void *ctx, const char *p, size_t n)
 
 int ccp_po_stats(const char *dir, struct ccp_po_stats *st, char *err, size_t cap)
 {
+	return ccp_po_stats_with(dir, NULL, st, err, cap);
+}
+
+int ccp_po_stats_with(const char *dir, const struct ccp_po_stats_opts *opts,
+		      struct ccp_po_stats *st, char *err, size_t cap)
+{
+	size_t memory = opts && opts->memory ? opts->memory : CCP_PO_STATS_MEMORY;
+	const char *tmp_dir = opts ? opts->tmp_dir : NULL;
 	struct po_view v;
 	memset(st, 0, sizeof(*st));
 	int rc = view_open(dir, &v, err, cap);
@@ -1956,8 +1971,10 @@ int ccp_po_stats(const char *dir, struct ccp_po_stats *st, char *err, size_t cap
 		return rc;
 	st->dedup_window = v.conf.dedup_window;
 	struct stats_pass sp = { .st = st };
-	ccp_fpset_init(&sp.pairs);
-	ccp_fpset_init(&sp.keys);
+	/* Pairs outnumber keys (a key has a pair per recipient): three
+	 * quarters of the bound for them. */
+	ccp_fpcount_init(&sp.pairs, memory / 4 * 3, tmp_dir);
+	ccp_fpcount_init(&sp.keys, memory / 4, tmp_dir);
 	struct ccp_ccm_buf b;
 	ccp_ccm_buf_init(&b);
 	/* The rotated segments, oldest first, then delivery.log (a segment
@@ -1992,9 +2009,17 @@ int ccp_po_stats(const char *dir, struct ccp_po_stats *st, char *err, size_t cap
 	}
 	if (fd >= 0)
 		close(fd);
-	st->distinct_keys = sp.keys.n;
-	ccp_fpset_free(&sp.pairs);
-	ccp_fpset_free(&sp.keys);
+	uint64_t pairs = 0;
+	if (!rc && (sp.failed || ccp_fpcount_finish(&sp.keys, &st->distinct_keys, sp.why,
+						    sizeof(sp.why)) ||
+		    ccp_fpcount_finish(&sp.pairs, &pairs, sp.why, sizeof(sp.why)))) {
+		say(err, cap, "%s", sp.why);
+		rc = CCP_PO_NOT_ACCESSIBLE;
+	}
+	st->duplicate_deliveries = rc ? 0 : st->delivered - pairs;
+	st->spill_runs = ccp_fpcount_runs(&sp.pairs) + ccp_fpcount_runs(&sp.keys);
+	ccp_fpcount_free(&sp.pairs);
+	ccp_fpcount_free(&sp.keys);
 	ccp_ccm_buf_free(&b);
 	if (rc) {
 		view_close(&v);

@@ -179,14 +179,19 @@ static int po_init(int argc, char **argv)
 
 static int po_stats(int argc, char **argv)
 {
+	enum { O_MEMORY = 0x100, O_TMP };
 	static const struct option lo[] = {
 		{ "po", required_argument, NULL, 'p' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "memory", required_argument, NULL, O_MEMORY },
+		{ "tmp-dir", required_argument, NULL, O_TMP },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *dir = NULL;
 	bool json = false;
+	struct ccp_po_stats_opts so = { .memory = CCP_PO_STATS_MEMORY, .tmp_dir = NULL };
+	uint64_t memory;
 	char err[512];
 	int c;
 
@@ -195,10 +200,21 @@ static int po_stats(int argc, char **argv)
 		switch (c) {
 		case 'p': dir = optarg; break;
 		case 'j': json = true; break;
+		case O_MEMORY:
+			if (ccp_opt_size("po stats", "--memory", optarg, 4096, (uint64_t)1 << 40,
+					 &memory) != 0)
+				return CCP_EXIT_USAGE;
+			so.memory = (size_t)memory;
+			break;
+		case O_TMP: so.tmp_dir = optarg; break;
 		case 'h':
-			printf("usage: ccpump po stats --po DIR [--json]\n"
-			       "  -p, --po DIR   the post office\n"
-			       "      --json     one JSON object (default: one 'name: value' a line)\n");
+			printf("usage: ccpump po stats --po DIR [--json] [--memory SIZE] [--tmp-dir DIR]\n"
+			       "  -p, --po DIR         the post office\n"
+			       "      --json           one JSON object (default: one 'name: value' a line)\n"
+			       "      --memory SIZE    memory for counting distinct pairs and keys, in\n"
+			       "                       octets or with K, M or G (128M); past it, sorted\n"
+			       "                       runs go to temporary files\n"
+			       "      --tmp-dir DIR    where those go (default $TMPDIR, else /tmp)\n");
 			return 0;
 		default: return CCP_EXIT_USAGE;
 		}
@@ -208,7 +224,7 @@ static int po_stats(int argc, char **argv)
 		return CCP_EXIT_USAGE;
 	}
 	struct ccp_po_stats st;
-	int rc = ccp_po_stats(dir, &st, err, sizeof(err));
+	int rc = ccp_po_stats_with(dir, &so, &st, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "ccpump po stats: %s\n", err);
 		return rc;
@@ -216,21 +232,25 @@ static int po_stats(int argc, char **argv)
 	if (json)
 		printf("{\"mailboxes\": %llu, \"delivered\": %llu, \"distinct_keys\": %llu, "
 		       "\"duplicate_deliveries\": %llu, \"skipped_duplicates\": %llu, "
-		       "\"undeliverable\": %llu, \"dedup_window\": %llu, \"log_segments\": %llu}\n",
+		       "\"undeliverable\": %llu, \"dedup_window\": %llu, \"log_segments\": %llu, "
+		       "\"spill_runs\": %llu}\n",
 		       (unsigned long long)st.mailboxes, (unsigned long long)st.delivered,
 		       (unsigned long long)st.distinct_keys,
 		       (unsigned long long)st.duplicate_deliveries,
 		       (unsigned long long)st.skipped_duplicates, (unsigned long long)st.undeliverable,
-		       (unsigned long long)st.dedup_window, (unsigned long long)st.log_segments);
+		       (unsigned long long)st.dedup_window, (unsigned long long)st.log_segments,
+		       (unsigned long long)st.spill_runs);
 	else
 		printf("mailboxes: %llu\ndelivered: %llu\ndistinct keys: %llu\n"
 		       "duplicate deliveries: %llu\nskipped duplicates: %llu\nundeliverable: %llu\n"
-		       "dedup window: %llu pairs\nrotated log segments: %llu\n",
+		       "dedup window: %llu pairs\nrotated log segments: %llu\n"
+		       "counting runs on disk: %llu\n",
 		       (unsigned long long)st.mailboxes, (unsigned long long)st.delivered,
 		       (unsigned long long)st.distinct_keys,
 		       (unsigned long long)st.duplicate_deliveries,
 		       (unsigned long long)st.skipped_duplicates, (unsigned long long)st.undeliverable,
-		       (unsigned long long)st.dedup_window, (unsigned long long)st.log_segments);
+		       (unsigned long long)st.dedup_window, (unsigned long long)st.log_segments,
+		       (unsigned long long)st.spill_runs);
 	return 0;
 }
 

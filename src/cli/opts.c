@@ -27,6 +27,30 @@ int ccp_opt_u64(const char *cmd, const char *flag, const char *val, uint64_t min
 	return 0;
 }
 
+int ccp_opt_size(const char *cmd, const char *flag, const char *val, uint64_t min, uint64_t max,
+		 uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(val, &end, 10);
+	unsigned shift = 0;
+	switch (*end) {
+	case 'K': shift = 10; end++; break;
+	case 'M': shift = 20; end++; break;
+	case 'G': shift = 30; end++; break;
+	}
+	if (val[0] == '\0' || val[0] == '-' || end == val || *end != '\0' || errno == ERANGE ||
+	    v > (max >> shift) || (v << shift) < min) {
+		fprintf(stderr,
+			"ccpump %s: %s: '%s' is not a size from %" PRIu64 " to %" PRIu64
+			" octets (a whole number, or with K, M or G)\n",
+			cmd, flag, val, min, max);
+		return -1;
+	}
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
 int ccp_opt_unsigned(const char *cmd, const char *flag, const char *val, unsigned min,
 		     unsigned max, unsigned *out)
 {

@@ -15,6 +15,9 @@
 
 int ccp_opt_u64(const char *cmd, const char *flag, const char *val, uint64_t min, uint64_t max,
 		uint64_t *out);
+/* Octets: a whole number, or one with K, M or G (powers of 1024). */
+int ccp_opt_size(const char *cmd, const char *flag, const char *val, uint64_t min, uint64_t max,
+		 uint64_t *out);
 int ccp_opt_unsigned(const char *cmd, const char *flag, const char *val, unsigned min,
 		     unsigned max, unsigned *out);
 int ccp_opt_seconds(const char *cmd, const char *flag, const char *val, double min, double max,

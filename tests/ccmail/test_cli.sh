@@ -93,4 +93,6 @@ expect 0 "$CCPUMP" po stats --po "$T/po" --json
 grep -q '"delivered": 4, "distinct_keys": 2, "duplicate_deliveries": 0, "skipped_duplicates": 8' "$T/out" \
 	|| fail "stats: $(cat "$T/out")"
 expect 3 "$CCPUMP" po stats --po "$T/notpo"
+expect 2 "$CCPUMP" po stats --po "$T/po" --memory 12x
+grep -q -- "--memory: '12x'" "$T/err" || fail "bad --memory without its one line"
 echo "test_cli: ok"

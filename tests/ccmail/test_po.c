@@ -579,6 +579,21 @@ static void test_dedup_window(const char *base)
 	CHECK_EQ_U64(st.distinct_keys, n);
 	CHECK_EQ_U64(st.duplicate_deliveries, 1); /* the window's edge, counted */
 	CHECK_EQ_U64(st.skipped_duplicates, (w + 96) / 97);
+	CHECK_EQ_U64(st.spill_runs, 0);
+	/* Counted in the least memory, through sorted runs on disk: the same
+	 * figures, the window's duplicate among them. */
+	struct ccp_po_stats small;
+	struct ccp_po_stats_opts so = { .memory = 1, .tmp_dir = base };
+	CHECK(ccp_po_stats_with(dir, &so, &small, err, sizeof(err)) == 0);
+	CHECK(small.spill_runs > 64); /* more runs than stay open: merged on the way */
+	CHECK_EQ_U64(small.delivered, st.delivered);
+	CHECK_EQ_U64(small.distinct_keys, st.distinct_keys);
+	CHECK_EQ_U64(small.duplicate_deliveries, 1);
+	CHECK_EQ_U64(small.skipped_duplicates, st.skipped_duplicates);
+	/* A temporary directory that cannot be written: code 1, named. */
+	so.tmp_dir = "/nonexistent/ccpump-stats-tmp";
+	CHECK(ccp_po_stats_with(dir, &so, &small, err, sizeof(err)) == CCP_PO_NOT_ACCESSIBLE);
+	CHECK(strstr(err, "/nonexistent/ccpump-stats-tmp") != NULL);
 
 	/* Reopened: rebuilt from the log, the same promise. */
 	po = open_po(dir);

@@ -81,6 +81,14 @@ grep 'stats: ' "$d/log" | tail -1 | grep -q 'msgs/s, delivered 1500, .*waiting i
 grep -q 'stats: [1-9][0-9]* msgs/s' "$d/log" || fail "race: no stats line with a rate"
 [ "$(batch_sum "$d/log" delivered)" = 1500 ] ||
 	fail "race: the per-batch lines count $(batch_sum "$d/log" delivered) delivered, not 1500"
+# The same counts from the least memory: sorted runs in a temporary directory.
+"$bin" po stats --po "$d/po" --json >"$d/stats.mem" || fail "race: po stats"
+"$bin" po stats --po "$d/po" --json --memory 4K --tmp-dir "$d" >"$d/stats.disk" ||
+	fail "race: po stats --memory 4K"
+grep -q '"spill_runs": 0}' "$d/stats.mem" || fail "race: default stats spilled: $(cat "$d/stats.mem")"
+grep -q '"spill_runs": [1-9]' "$d/stats.disk" || fail "race: 4K stats did not spill: $(cat "$d/stats.disk")"
+[ "$(sed 's/, "spill_runs.*//' "$d/stats.mem")" = "$(sed 's/, "spill_runs.*//' "$d/stats.disk")" ] ||
+	fail "race: stats differ with --memory 4K: $(cat "$d/stats.mem") / $(cat "$d/stats.disk")"
 echo "1. race: 1500 messages, $(field "$d/po" delivered) deliveries, $supp duplicate notifications suppressed"
 
 # ---- 2. import answers ---------------------------------------------------
