@@ -2,10 +2,11 @@
  * convert.h: RFC 5322/MIME messages into cc:Mail Import messages.
  *
  * Messages are parsed once each, and every part is visited once.  A
- * single-part message with a plain header block takes the light path: its
- * fields are read from spans of the input (headers.h) by GMime's value
- * parsers, and no object tree is built.  Anything else (multipart, embedded
- * messages, headers the scanner declines) gets GMime's full parse.  Both
+ * single-part or multipart/mixed message with plain header blocks takes the
+ * light path: its fields are read from spans of the input (headers.h) by
+ * GMime's value parsers, and no object tree is built.  Anything else (other
+ * multiparts, nested ones, embedded messages, headers the scanner declines)
+ * gets GMime's full parse.  Both
  * give the same octets (fuzz_convert checks it on every input).
  * A converter context (struct ccp_convert) owns its iconv handles, its GMime
  * parser and its scratch buffers, and is reused from message to message:

@@ -176,6 +176,7 @@ struct ccp_convert {
 	const char **hdr_addrs;     /* addresses seen in To/Cc/Bcc */
 	size_t nhdr, chdr;
 	struct ccp_header_field field[LIGHT_FIELDS]; /* the light path's header spans */
+	struct ccp_header_field part_field[LIGHT_FIELDS]; /* a part's, while field holds the message's */
 	const char *name;
 	struct tm date;
 	char stamp[32];
@@ -1078,10 +1079,11 @@ static enum ccp_convert_status convert_full(struct ccp_convert *c,
 /* ---- the light path ---------------------------------------------------------- */
 
 /*
- * Most mail is one text part.  For it the full parse builds a message object,
- * a header list with an object per field, six address lists, the part, its
- * content wrapper and streams; and freeing that tree costs about as much as
- * building it.  The light path takes the header block as spans (headers.h)
+ * Most mail is one text part, or a text part and attachments in a
+ * multipart/mixed.  For it the full parse builds a message object, a header
+ * list with an object per field, six address lists, the parts, their
+ * content wrappers and streams; and freeing that tree costs about as much
+ * as building it.  The light path takes the header block as spans (headers.h)
  * and hands each field it needs to the GMime function the full parse would
  * use on it (address lists, unfolding, encoded words, dates, Content-Type and
  * Content-Disposition parameters, transfer decoders), so every value is the
@@ -1092,22 +1094,26 @@ static enum ccp_convert_status convert_full(struct ccp_convert *c,
  * list; Subject and Date the last such field's value, unfolded and decoded;
  * Content-Type, Content-Disposition and Content-Transfer-Encoding the part's,
  * from the decoded value.  The part's content is every octet after the empty
- * line, undone by its transfer encoding.
+ * line, undone by its transfer encoding.  A multipart/mixed body is split at
+ * its boundary lines as GMime's parser splits it (light_split()), and each
+ * part read as a message is, for its Content-* fields alone.
  *
- * light_fields() declines, before anything is built, whatever the full parse
- * might read another way: a block the scanner declines; a multipart or
- * message type; a uuencoded body (GMime's filter looks for "begin" lines); a
- * repeated address field (GMime joins their lists) or Content-Type,
+ * light_fields() and light_split() decline, before anything is built,
+ * whatever the full parse might read another way: a block the scanner
+ * declines; a message type, a multipart other than multipart/mixed, one
+ * inside another; a uuencoded body (GMime's filter looks for "begin" lines);
+ * a repeated address field (GMime joins their lists) or Content-Type,
  * Content-Disposition or Content-Transfer-Encoding; a comment in an address
  * field (an unclosed one makes GMime's list parse and its message parse
- * disagree).  test_light and fuzz_convert check that both paths give the
- * same octets.
+ * disagree); the multipart cases light_split() lists.  test_light and
+ * fuzz_convert check that both paths give the same octets.
  */
 
 struct light {
 	const struct ccp_header_field *from, *to, *cc, *bcc, *subject, *date;
 	const struct ccp_header_field *type, *disposition, *encoding;
-	size_t body; /* offset of the content */
+	bool multipart; /* the type is multipart/... (checked further on) */
+	size_t body;    /* offset of the content */
 };
 
 static bool light_once(const struct ccp_header_field **slot, const struct ccp_header_field *f)
@@ -1123,11 +1129,13 @@ static bool has_octet(const struct ccp_header_field *f, char ch)
 	return memchr(f->raw, ch, f->raw_len) != NULL;
 }
 
+enum light_type { LIGHT_LEAF, LIGHT_MULTIPART, LIGHT_DECLINE };
+
 /* The media type token of a raw Content-Type, as GMime's parser reads it to
- * choose between a leaf and a container: "multipart" and "message" (any case)
- * decline, as does any octet that could make GMime read the token otherwise
- * (comments, quotes, encoded words, 8-bit). */
-static bool light_leaf_type(const struct ccp_header_field *f)
+ * choose between a leaf and a container: "message" (any case) declines, as
+ * does any octet that could make GMime read the token otherwise (comments,
+ * quotes, encoded words, 8-bit); "multipart" is told apart. */
+static enum light_type light_type_of(const struct ccp_header_field *f)
 {
 	static const char tok[] = "!#$%&'*+-.^_`{|}~";
 	const char *p = f->raw, *end = f->raw + f->raw_len;
@@ -1141,34 +1149,47 @@ static bool light_leaf_type(const struct ccp_header_field *f)
 	while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
 		p++;
 	if (p < end && *p != '/')
-		return false;
-	return !((n == 9 && g_ascii_strncasecmp(t, "multipart", 9) == 0) ||
-		 (n == 7 && g_ascii_strncasecmp(t, "message", 7) == 0));
+		return LIGHT_DECLINE;
+	if (n == 7 && g_ascii_strncasecmp(t, "message", 7) == 0)
+		return LIGHT_DECLINE;
+	if (n == 9 && g_ascii_strncasecmp(t, "multipart", 9) == 0)
+		return LIGHT_MULTIPART;
+	return LIGHT_LEAF;
 }
 
-/* Fills L from the header block of IN; false when the message needs the full
- * parse. */
-static bool light_fields(struct ccp_convert *c, const struct ccp_convert_input *in,
+/* Fills L from the header block at the start of DATA (LEN octets); false
+ * when it needs the full parse.  A message's block gives the address
+ * fields, Subject and Date as well; a part's (PART) only its Content-*
+ * fields, all GMime reads of a part.  L points into c->field for a message
+ * and c->part_field for a part, so a part's scan leaves the message's
+ * fields alone. */
+static bool light_fields(struct ccp_convert *c, const char *data, size_t len, bool part,
 			 struct light *l)
 {
-	size_t n = ccp_headers_scan(in->data, in->len, c->field, LIGHT_FIELDS, &l->body);
+	struct ccp_header_field *fields = part ? c->part_field : c->field;
+	size_t n = ccp_headers_scan(data, len, fields, LIGHT_FIELDS, &l->body);
 	if (n == 0)
 		return false;
 	for (size_t i = 0; i < n; i++) {
-		const struct ccp_header_field *f = &c->field[i];
+		const struct ccp_header_field *f = &fields[i];
 		const struct ccp_header_field **addr = NULL;
 		switch (f->name[0] | 0x20) {
 		case 'b':
-			if (ccp_header_is(f, "Bcc"))
+			if (!part && ccp_header_is(f, "Bcc"))
 				addr = &l->bcc;
 			break;
 		case 'c':
-			if (ccp_header_is(f, "Cc")) {
+			if (!part && ccp_header_is(f, "Cc")) {
 				addr = &l->cc;
 			} else if (f->name_len > 8 && g_ascii_strncasecmp(f->name, "Content-", 8) == 0) {
-				if (ccp_header_is(f, "Content-Type") &&
-				    (!light_once(&l->type, f) || !light_leaf_type(f)))
-					return false;
+				if (ccp_header_is(f, "Content-Type")) {
+					if (!light_once(&l->type, f))
+						return false;
+					enum light_type t = light_type_of(f);
+					if (t == LIGHT_DECLINE || (t == LIGHT_MULTIPART && part))
+						return false;
+					l->multipart = t == LIGHT_MULTIPART;
+				}
 				if (ccp_header_is(f, "Content-Disposition") &&
 				    !light_once(&l->disposition, f))
 					return false;
@@ -1178,19 +1199,19 @@ static bool light_fields(struct ccp_convert *c, const struct ccp_convert_input *
 			}
 			break;
 		case 'd':
-			if (ccp_header_is(f, "Date"))
+			if (!part && ccp_header_is(f, "Date"))
 				l->date = f;
 			break;
 		case 'f':
-			if (ccp_header_is(f, "From"))
+			if (!part && ccp_header_is(f, "From"))
 				addr = &l->from;
 			break;
 		case 's':
-			if (ccp_header_is(f, "Subject"))
+			if (!part && ccp_header_is(f, "Subject"))
 				l->subject = f;
 			break;
 		case 't':
-			if (ccp_header_is(f, "To"))
+			if (!part && ccp_header_is(f, "To"))
 				addr = &l->to;
 			break;
 		}
@@ -1224,13 +1245,46 @@ static InternetAddressList *light_addresses(struct ccp_convert *c,
 	return f ? internet_address_list_parse(NULL, light_raw(c, f)) : NULL;
 }
 
-/* The content after the header block, undone by its transfer encoding, into
- * c->dec, as g_mime_data_wrapper_write_to_stream() writes it. */
-static void light_decode(struct ccp_convert *c, const struct ccp_convert_input *in,
-			 size_t body, GMimeContentEncoding enc)
+/* The transfer encoding of a Content-Transfer-Encoding field (NULL: none). */
+static GMimeContentEncoding light_encoding(struct ccp_convert *c,
+					   const struct ccp_header_field *f)
 {
-	const char *src = in->data + body;
-	size_t n = in->len - body;
+	GMimeContentEncoding enc = GMIME_CONTENT_ENCODING_DEFAULT;
+	char *encoding = light_value(c, f);
+	if (encoding)
+		enc = g_mime_content_encoding_from_string(encoding);
+	g_free(encoding);
+	return enc;
+}
+
+/* One leaf: its Content-* fields (copied: the field array is reused for
+ * every part) and its content, still transfer-encoded. */
+struct light_leaf {
+	struct ccp_header_field type, disposition;
+	bool has_type, has_disposition;
+	GMimeContentEncoding enc;
+	const char *content;
+	size_t len;
+};
+
+static void light_leaf_of(struct light_leaf *o, const struct light *l, GMimeContentEncoding enc,
+			  const char *content, size_t len)
+{
+	memset(o, 0, sizeof(*o));
+	if ((o->has_type = l->type != NULL))
+		o->type = *l->type;
+	if ((o->has_disposition = l->disposition != NULL))
+		o->disposition = *l->disposition;
+	o->enc = enc;
+	o->content = content;
+	o->len = len;
+}
+
+/* SRC (N octets) undone by its transfer encoding, into c->dec, as
+ * g_mime_data_wrapper_write_to_stream() writes it. */
+static void light_decode(struct ccp_convert *c, const char *src, size_t n,
+			 GMimeContentEncoding enc)
+{
 	if (enc != GMIME_CONTENT_ENCODING_BASE64 && enc != GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE) {
 		g_byte_array_set_size(c->dec, 0);
 		g_byte_array_append(c->dec, (const guint8 *)src, (guint)n);
@@ -1244,21 +1298,146 @@ static void light_decode(struct ccp_convert *c, const struct ccp_convert_input *
 	g_byte_array_set_size(c->dec, (guint)w);
 }
 
+/* Adds leaf P to the message, as add_part() adds GMime's part. */
+static void light_add_leaf(struct ccp_convert *c, const struct light_leaf *p)
+{
+	char *type = light_value(c, p->has_type ? &p->type : NULL);
+	char *disp = light_value(c, p->has_disposition ? &p->disposition : NULL);
+	GMimeContentType *ct = type ? g_mime_content_type_parse(NULL, type)
+				    : g_mime_content_type_new("text", "plain");
+	GMimeContentDisposition *d = disp ? g_mime_content_disposition_parse(NULL, disp) : NULL;
+	const char *fn = d ? g_mime_content_disposition_get_parameter(d, "filename") : NULL;
+	if (!fn)
+		fn = g_mime_content_type_get_parameter(ct, "name");
+	light_decode(c, p->content, p->len, p->enc);
+	add_leaf(c, ct, d, fn);
+	if (d)
+		g_object_unref(d);
+	g_object_unref(ct);
+	g_free(type);
+	g_free(disp);
+}
+
+/* Parts of a multipart/mixed body the light path takes; more: full parse. */
+#define LIGHT_PARTS 32
+
+/*
+ * Whether LINE (N octets, without its LF) is the boundary line "--B" (END:
+ * "--B--"), as GMime's parser tells one (gmime-parser.c, is_boundary): the
+ * delimiter at the start of a line, then nothing but SP, HT or CR.
+ */
+static bool light_is_boundary(const char *line, size_t n, const char *b, size_t bl, bool end)
+{
+	size_t need = 2 + bl + (end ? 2 : 0);
+	if (n < need || line[0] != '-' || line[1] != '-' || memcmp(line + 2, b, bl) != 0 ||
+	    (end && (line[2 + bl] != '-' || line[3 + bl] != '-')))
+		return false;
+	for (size_t i = need; i < n; i++)
+		if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r')
+			return false;
+	return true;
+}
+
+/*
+ * Splits the body of a multipart/mixed message (DATA, LEN octets from the
+ * end of its header block) at boundary B into its leaves, in order, into
+ * OUT; returns how many, or 0 to decline.  What GMime's parser does:
+ * everything before the first "--B" line is the preamble and everything
+ * after the "--B--" line the epilogue, both ignored; each part runs from
+ * the line after its "--B" line to the next boundary line, less the line
+ * end before it; a part has a header block and content, as a message does.
+ * Declined: a body without the two kinds of line in
+ * that order, a boundary-like line (it starts with "--B") too long to be
+ * sure GMime read it whole, a part that is itself a container or
+ * uuencoded, or whose header block the scanner declines, more than
+ * LIGHT_PARTS parts.
+ */
+static size_t light_split(struct ccp_convert *c, const char *data, size_t len, const char *b,
+			  size_t bl, struct light_leaf *out)
+{
+	const char *p = data, *end = data + len;
+	const char *part = NULL; /* the current part's first octet; NULL: preamble */
+	size_t n = 0;
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		size_t ll = (size_t)((eol ? eol : end) - p);
+		bool close = false, open = false;
+		if (ll >= 2 + bl && p[0] == '-' && p[1] == '-' && memcmp(p + 2, b, bl) == 0) {
+			if (ll > 2 + bl + 2 + 64)
+				return 0; /* a long boundary-like line: GMime reads lines in blocks */
+			close = light_is_boundary(p, ll, b, bl, true);
+			open = !close && light_is_boundary(p, ll, b, bl, false);
+		}
+		if (open || close) {
+			if (part) {
+				struct light pl = { 0 };
+				if (n == LIGHT_PARTS || !light_fields(c, part, (size_t)(p - part), true, &pl))
+					return 0;
+				GMimeContentEncoding enc = light_encoding(c, pl.encoding);
+				if (enc == GMIME_CONTENT_ENCODING_UUENCODE)
+					return 0;
+				/* The line end before the boundary line belongs to it.
+				 * GMime takes back two octets when the boundary line
+				 * itself ends in CR (parser_scan_content), else one,
+				 * whatever the content's own last line ends in. */
+				size_t clen = (size_t)(p - (part + pl.body)), strip = 0;
+				if (clen > 0) {
+					strip = ll > 0 && p[ll - 1] == '\r' ? 2 : 1;
+					if (clen < strip)
+						return 0;
+				}
+				light_leaf_of(&out[n++], &pl, enc, part + pl.body, clen - strip);
+			}
+			if (close)
+				return part ? n : 0; /* no part before the end: decline */
+			if (!eol)
+				return 0; /* a boundary as the last line: nothing after it */
+			part = eol + 1;
+		}
+		if (!eol)
+			break;
+		p = eol + 1;
+	}
+	return 0; /* no closing boundary */
+}
+
 /* Converts IN by the light path into *ST; false (nothing done) when IN needs
  * the full parse. */
 static bool convert_light(struct ccp_convert *c, const struct ccp_convert_input *in,
 			  enum ccp_convert_status *st)
 {
 	struct light l = { 0 };
-	if (!light_fields(c, in, &l))
+	if (!light_fields(c, in->data, in->len, false, &l))
 		return false;
-	GMimeContentEncoding enc = GMIME_CONTENT_ENCODING_DEFAULT;
-	char *encoding = light_value(c, l.encoding);
-	if (encoding)
-		enc = g_mime_content_encoding_from_string(encoding);
-	g_free(encoding);
+	GMimeContentEncoding enc = light_encoding(c, l.encoding);
 	if (enc == GMIME_CONTENT_ENCODING_UUENCODE)
 		return false;
+
+	/* Every leaf, before anything is built: a decline must leave nothing
+	 * behind for the full parse. */
+	struct light_leaf leaves[LIGHT_PARTS];
+	size_t nleaves = 0;
+	if (l.multipart) {
+		/* multipart/mixed alone, as GMime reads its Content-Type, with a
+		 * boundary, and no transfer encoding of its own. */
+		if (l.encoding)
+			return false;
+		char *type = light_value(c, l.type);
+		GMimeContentType *ct = g_mime_content_type_parse(NULL, type);
+		const char *b = g_mime_content_type_is_type(ct, "multipart", "mixed")
+					? g_mime_content_type_get_parameter(ct, "boundary")
+					: NULL;
+		if (b && *b && strlen(b) <= 200)
+			nleaves = light_split(c, in->data + l.body, in->len - l.body, b, strlen(b),
+					      leaves);
+		g_object_unref(ct);
+		g_free(type);
+		if (nleaves == 0)
+			return false;
+	} else {
+		light_leaf_of(&leaves[0], &l, enc, in->data + l.body, in->len - l.body);
+		nleaves = 1;
+	}
 
 	char *subject = light_value(c, l.subject);
 	char *date = light_value(c, l.date);
@@ -1272,22 +1451,9 @@ static bool convert_light(struct ccp_convert *c, const struct ccp_convert_input 
 	};
 	*st = build(c, &h, in);
 	if (*st == CCP_CONVERT_OK) {
-		char *type = light_value(c, l.type), *disp = light_value(c, l.disposition);
-		GMimeContentType *ct = type ? g_mime_content_type_parse(NULL, type)
-					    : g_mime_content_type_new("text", "plain");
-		GMimeContentDisposition *d =
-			disp ? g_mime_content_disposition_parse(NULL, disp) : NULL;
-		const char *fn = d ? g_mime_content_disposition_get_parameter(d, "filename") : NULL;
-		if (!fn)
-			fn = g_mime_content_type_get_parameter(ct, "name");
-		light_decode(c, in, l.body, enc);
-		add_leaf(c, ct, d, fn);
+		for (size_t i = 0; i < nleaves; i++)
+			light_add_leaf(c, &leaves[i]);
 		c->st.light_parse = true;
-		if (d)
-			g_object_unref(d);
-		g_object_unref(ct);
-		g_free(type);
-		g_free(disp);
 	}
 	InternetAddressList *lists[] = { h.from, h.to, h.cc, h.bcc };
 	for (size_t i = 0; i < 4; i++)

@@ -1,5 +1,6 @@
 /*
- * test_light: the converter's light path for single-part messages.
+ * test_light: the converter's light path for single-part and multipart/mixed
+ * messages.
  *
  * 1. The header scanner (headers.h): field spans, folds, line ends, the body
  *    offset, and every block it must decline.
@@ -190,7 +191,82 @@ static const struct want cases[] = {
 	{ "a comment in Content-Type", HDR "Content-Type: (c) text/plain\r\n\r\nx\r\n",
 	  CCP_CONVERT_OK, false },
 	{ "multipart", HDR "Content-Type: Multipart/Mixed; boundary=b\r\n\r\n--b\r\n"
-	  "Content-Type: text/plain\r\n\r\none\r\n--b--\r\n", CCP_CONVERT_OK, false },
+	  "Content-Type: text/plain\r\n\r\none\r\n--b--\r\n", CCP_CONVERT_OK, true },
+	{ "multipart, LF only", "From: a@example.org\nTo: b@example.org\nContent-Type: "
+	  "multipart/mixed; boundary=\"=_b\"\n\n--=_b\nContent-Type: text/plain\n\nline\n"
+	  "\n--=_b--\n", CCP_CONVERT_OK, true },
+	{ "multipart: preamble, epilogue with boundary lines", HDR "Content-Type: multipart/mixed;"
+	  " boundary=b\r\n\r\nThis is a MIME message.\r\n--bb\r\n--b\r\n\r\n--b\r\n"
+	  "Content-Type: text/plain\r\n\r\nbody\r\n--b--\r\nepilogue\r\n--b\r\n"
+	  "Content-Type: text/plain\r\n\r\nnot a part\r\n--b--\r\n", CCP_CONVERT_OK, false },
+	{ "multipart: text and a base64 attachment", HDR "Subject: report\r\nContent-Type: "
+	  "multipart/mixed; boundary=\"=_b\"\r\n\r\n--=_b\r\nContent-Type: text/plain; "
+	  "charset=utf-8\r\n\r\nSee the caf\xc3\xa9 figures.\r\n\r\n--=_b\r\n"
+	  "Content-Type: application/octet-stream\r\nContent-Disposition: attachment; "
+	  "filename=\"draft network 1004.xlsx\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+	  "PwTzXFihJZz+nKMxYOJ4/iCl6TIIv7XML512qqKXYN36FywQtG9xAFa91vtIWoG7ucW/8Zxtie04\r\n"
+	  "Xn9HBEJzzyDV5qAyFxXggt2q6sWvNJ32\r\n--=_b--\r\n", CCP_CONVERT_OK, true },
+	{ "multipart: boundary lines with trailing white space", HDR "Content-Type: multipart/mixed;"
+	  " boundary=b\r\n\r\n--b \t\r\nContent-Type: text/plain\r\n\r\none\r\n--b--  \r\n",
+	  CCP_CONVERT_OK, true },
+	{ "multipart: a line that only starts like the boundary", HDR "Content-Type: "
+	  "multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n"
+	  "--bx is not it\r\n--b-- neither\r\n--b--\r\n", CCP_CONVERT_OK, true },
+	{ "multipart: a boundary of specials", HDR "Content-Type: multipart/mixed; "
+	  "boundary=\"'()+_,-./:=? b\"\r\n\r\n--'()+_,-./:=? b\r\nContent-Type: text/plain\r\n"
+	  "\r\nx\r\n--'()+_,-./:=? b--\r\n", CCP_CONVERT_OK, true },
+	{ "multipart: a part without header fields", HDR "Content-Type: multipart/mixed; "
+	  "boundary=b\r\n\r\n--b\r\n\r\nbare\r\n--b--\r\n", CCP_CONVERT_OK, false },
+	{ "multipart: no closing boundary", HDR "Content-Type: multipart/mixed; boundary=b\r\n"
+	  "\r\n--b\r\nContent-Type: text/plain\r\n\r\nunended\r\n", CCP_CONVERT_OK, false },
+	{ "multipart: closed before it opens", HDR "Content-Type: multipart/mixed; boundary=b\r\n"
+	  "\r\n--b--\r\n--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--\r\n",
+	  CCP_CONVERT_OK, false },
+	{ "multipart: closing boundary without a line end", HDR "Content-Type: multipart/mixed; "
+	  "boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--",
+	  CCP_CONVERT_OK, true },
+	{ "multipart: an empty part", HDR "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+	  "--b\r\nContent-Type: text/plain\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n"
+	  "second\r\n--b--\r\n", CCP_CONVERT_OK, true },
+	{ "multipart: two text parts, HTML, quoted-printable", HDR "Content-Type: multipart/mixed; "
+	  "boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\none\r\n--b\r\n"
+	  "Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: "
+	  "quoted-printable\r\n\r\ncr=E8me=\r\n br=FBl=E9e\r\n--b\r\nContent-Type: text/html"
+	  "\r\n\r\n<p>a&amp;b</p>\r\n--b\r\nContent-Type: text/html\r\nContent-Disposition: "
+	  "attachment\r\n\r\n<p>as a file</p>\r\n--b--\r\n", CCP_CONVERT_OK, true },
+	{ "multipart: a part's own From is not the message's", HDR "Content-Type: multipart/mixed;"
+	  " boundary=b\r\n\r\n--b\r\nFrom: (not an address\r\nContent-Type: text/plain\r\n"
+	  "\r\nx\r\n--b--\r\n", CCP_CONVERT_OK, true },
+	{ "multipart: LF content, CRLF boundary lines (GMime takes back two octets)", HDR
+	  "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n"
+	  "\r\nab\ncd\n--b\r\nContent-Type: text/plain\r\n\r\nef\n--b--\r\n", CCP_CONVERT_OK,
+	  true },
+	{ "multipart: CRLF content, LF boundary lines", HDR "Content-Type: multipart/mixed; "
+	  "boundary=b\r\n\r\n--b\nContent-Type: text/plain\r\n\r\nab\r\ncd\r\n--b--\n",
+	  CCP_CONVERT_OK, true },
+	{ "multipart: one octet of content before a CRLF boundary line", HDR "Content-Type: "
+	  "multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\n"
+	  "--b--\r\n", CCP_CONVERT_OK, false },
+	{ "multipart: nested", HDR "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+	  "Content-Type: multipart/alternative; boundary=c\r\n\r\n--c\r\nContent-Type: "
+	  "text/plain\r\n\r\nalt\r\n--c--\r\n--b--\r\n", CCP_CONVERT_OK, false },
+	{ "multipart: an embedded message", HDR "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+	  "--b\r\nContent-Type: message/rfc822\r\n\r\nFrom: c@example.org\r\n\r\ninner\r\n"
+	  "--b--\r\n", CCP_CONVERT_OK, false },
+	{ "multipart: a uuencoded part", HDR "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+	  "--b\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 a.txt\r\n#86)C\r\n"
+	  "`\r\nend\r\n--b--\r\n", CCP_CONVERT_OK, false },
+	{ "multipart/alternative", HDR "Content-Type: multipart/alternative; boundary=b\r\n\r\n"
+	  "--b\r\nContent-Type: text/plain\r\n\r\nplain\r\n--b\r\nContent-Type: text/html"
+	  "\r\n\r\n<b>html</b>\r\n--b--\r\n", CCP_CONVERT_OK, false },
+	{ "multipart with a transfer encoding", HDR "Content-Type: multipart/mixed; boundary=b\r\n"
+	  "Content-Transfer-Encoding: 7bit\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nx"
+	  "\r\n--b--\r\n", CCP_CONVERT_OK, false },
+	{ "multipart without a boundary", HDR "Content-Type: multipart/mixed\r\n\r\n--b\r\n"
+	  "Content-Type: text/plain\r\n\r\nx\r\n--b--\r\n", CCP_CONVERT_OK, false },
+	{ "multipart: the boundary as the last line", HDR "Content-Type: multipart/mixed; "
+	  "boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b",
+	  CCP_CONVERT_OK, false },
 	{ "an embedded message", HDR "Content-Type: message/rfc822\r\n\r\nFrom: c@example.org\r\n"
 	  "Subject: inner\r\n\r\ninner body\r\n", CCP_CONVERT_OK, false },
 	{ "uuencode", HDR "Content-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 a.txt\r\n"
