@@ -1348,7 +1348,7 @@ static bool light_is_boundary(const char *line, size_t n, const char *b, size_t 
  * end before it; a part has a header block and content, as a message does.
  * Declined: a body without the two kinds of line in
  * that order, a boundary-like line (it starts with "--B") too long to be
- * sure GMime read it whole, a part that is itself a container or
+ * sure GMime judged it whole, a part that is itself a container or
  * uuencoded, or whose header block the scanner declines, more than
  * LIGHT_PARTS parts.
  */
@@ -1363,8 +1363,11 @@ static size_t light_split(struct ccp_convert *c, const char *data, size_t len, c
 		size_t ll = (size_t)((eol ? eol : end) - p);
 		bool close = false, open = false;
 		if (ll >= 2 + bl && p[0] == '-' && p[1] == '-' && memcmp(p + 2, b, bl) == 0) {
+			/* GMime may judge a line longer than its 4 KiB scan
+			 * buffer by the part it holds; no mailer writes long
+			 * boundary lines, so a long one declines. */
 			if (ll > 2 + bl + 2 + 64)
-				return 0; /* a long boundary-like line: GMime reads lines in blocks */
+				return 0;
 			close = light_is_boundary(p, ll, b, bl, true);
 			open = !close && light_is_boundary(p, ll, b, bl, false);
 		}
