@@ -2,7 +2,8 @@
  * convert.h: RFC 5322/MIME messages into cc:Mail Import messages.
  *
  * Messages are parsed once each, and every part is visited once.  A
- * single-part or multipart/mixed message with plain header blocks takes the
+ * single-part, multipart/mixed or multipart/alternative message with plain
+ * header blocks takes the
  * light path: its fields are read from spans of the input (headers.h) by
  * GMime's value parsers, and no object tree is built.  Anything else (other
  * multiparts, nested ones, embedded messages, headers the scanner declines)

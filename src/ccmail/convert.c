@@ -1079,8 +1079,8 @@ static enum ccp_convert_status convert_full(struct ccp_convert *c,
 /* ---- the light path ---------------------------------------------------------- */
 
 /*
- * Most mail is one text part, or a text part and attachments in a
- * multipart/mixed.  For it the full parse builds a message object, a header
+ * Most mail is one text part, a text part and attachments in a
+ * multipart/mixed, or text and HTML in a multipart/alternative.  For it the full parse builds a message object, a header
  * list with an object per field, six address lists, the parts, their
  * content wrappers and streams; and freeing that tree costs about as much
  * as building it.  The light path takes the header block as spans (headers.h)
@@ -1094,14 +1094,16 @@ static enum ccp_convert_status convert_full(struct ccp_convert *c,
  * list; Subject and Date the last such field's value, unfolded and decoded;
  * Content-Type, Content-Disposition and Content-Transfer-Encoding the part's,
  * from the decoded value.  The part's content is every octet after the empty
- * line, undone by its transfer encoding.  A multipart/mixed body is split at
- * its boundary lines as GMime's parser splits it (light_split()), and each
- * part read as a message is, for its Content-* fields alone.
+ * line, undone by its transfer encoding.  A multipart/mixed or
+ * multipart/alternative body is split at its boundary lines as GMime's
+ * parser splits it (light_split()), and each part read as a message is, for
+ * its Content-* fields alone; of an alternative, the one part walk() would
+ * pick is converted.
  *
  * light_fields() and light_split() decline, before anything is built,
  * whatever the full parse might read another way: a block the scanner
- * declines; a message type, a multipart other than multipart/mixed, one
- * inside another; a uuencoded body (GMime's filter looks for "begin" lines);
+ * declines; a message type, a multipart other than multipart/mixed or
+ * multipart/alternative, one inside another; a uuencoded body (GMime's filter looks for "begin" lines);
  * a repeated address field (GMime joins their lists) or Content-Type,
  * Content-Disposition or Content-Transfer-Encoding; a comment in an address
  * field (an unclosed one makes GMime's list parse and its message parse
@@ -1298,27 +1300,47 @@ static void light_decode(struct ccp_convert *c, const char *src, size_t n,
 	g_byte_array_set_size(c->dec, (guint)w);
 }
 
+/* A leaf's Content-Type (text/plain when it has none) and
+ * Content-Disposition (NULL when none), parsed as GMime parses a part's. */
+struct light_meta {
+	char *type, *disp;
+	GMimeContentType *ct;
+	GMimeContentDisposition *d;
+};
+
+static void light_meta_open(struct ccp_convert *c, const struct light_leaf *p,
+			    struct light_meta *m)
+{
+	m->type = light_value(c, p->has_type ? &p->type : NULL);
+	m->disp = light_value(c, p->has_disposition ? &p->disposition : NULL);
+	m->ct = m->type ? g_mime_content_type_parse(NULL, m->type)
+			: g_mime_content_type_new("text", "plain");
+	m->d = m->disp ? g_mime_content_disposition_parse(NULL, m->disp) : NULL;
+}
+
+static void light_meta_close(struct light_meta *m)
+{
+	if (m->d)
+		g_object_unref(m->d);
+	g_object_unref(m->ct);
+	g_free(m->type);
+	g_free(m->disp);
+}
+
 /* Adds leaf P to the message, as add_part() adds GMime's part. */
 static void light_add_leaf(struct ccp_convert *c, const struct light_leaf *p)
 {
-	char *type = light_value(c, p->has_type ? &p->type : NULL);
-	char *disp = light_value(c, p->has_disposition ? &p->disposition : NULL);
-	GMimeContentType *ct = type ? g_mime_content_type_parse(NULL, type)
-				    : g_mime_content_type_new("text", "plain");
-	GMimeContentDisposition *d = disp ? g_mime_content_disposition_parse(NULL, disp) : NULL;
-	const char *fn = d ? g_mime_content_disposition_get_parameter(d, "filename") : NULL;
+	struct light_meta m;
+	light_meta_open(c, p, &m);
+	const char *fn = m.d ? g_mime_content_disposition_get_parameter(m.d, "filename") : NULL;
 	if (!fn)
-		fn = g_mime_content_type_get_parameter(ct, "name");
+		fn = g_mime_content_type_get_parameter(m.ct, "name");
 	light_decode(c, p->content, p->len, p->enc);
-	add_leaf(c, ct, d, fn);
-	if (d)
-		g_object_unref(d);
-	g_object_unref(ct);
-	g_free(type);
-	g_free(disp);
+	add_leaf(c, m.ct, m.d, fn);
+	light_meta_close(&m);
 }
 
-/* Parts of a multipart/mixed body the light path takes; more: full parse. */
+/* Parts of a multipart body the light path takes; more: full parse. */
 #define LIGHT_PARTS 32
 
 /*
@@ -1339,7 +1361,7 @@ static bool light_is_boundary(const char *line, size_t n, const char *b, size_t 
 }
 
 /*
- * Splits the body of a multipart/mixed message (DATA, LEN octets from the
+ * Splits the body of a multipart message (DATA, LEN octets from the
  * end of its header block) at boundary B into its leaves, in order, into
  * OUT; returns how many, or 0 to decline.  What GMime's parser does:
  * everything before the first "--B" line is the preamble and everything
@@ -1404,6 +1426,31 @@ static size_t light_split(struct ccp_convert *c, const char *data, size_t len, c
 	return 0; /* no closing boundary */
 }
 
+/* Whether leaf P is body text of subtype SUB (is_body_text() of a part). */
+static bool light_is_body_text(struct ccp_convert *c, const struct light_leaf *p,
+			       const char *sub)
+{
+	struct light_meta m;
+	light_meta_open(c, p, &m);
+	bool yes = g_mime_content_type_is_type(m.ct, "text", sub) &&
+		   !(m.d && g_mime_content_disposition_is_attachment(m.d));
+	light_meta_close(&m);
+	return yes;
+}
+
+/* The one rendering of a multipart/alternative that walk() converts: plain
+ * text if there is one, else HTML, else the last (richest) alternative. */
+static size_t light_pick_alternative(struct ccp_convert *c, const struct light_leaf *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (light_is_body_text(c, &p[i], "plain"))
+			return i;
+	for (size_t i = 0; i < n; i++)
+		if (light_is_body_text(c, &p[i], "html"))
+			return i;
+	return n - 1;
+}
+
 /* Converts IN by the light path into *ST; false (nothing done) when IN needs
  * the full parse. */
 static bool convert_light(struct ccp_convert *c, const struct ccp_convert_input *in,
@@ -1420,14 +1467,17 @@ static bool convert_light(struct ccp_convert *c, const struct ccp_convert_input 
 	 * behind for the full parse. */
 	struct light_leaf leaves[LIGHT_PARTS];
 	size_t nleaves = 0;
+	size_t first = 0; /* the leaves from first to nleaves - 1 are converted */
 	if (l.multipart) {
-		/* multipart/mixed alone, as GMime reads its Content-Type, with a
-		 * boundary, and no transfer encoding of its own. */
+		/* multipart/mixed or multipart/alternative, as GMime reads its
+		 * Content-Type, with a boundary, and no transfer encoding of its
+		 * own. */
 		if (l.encoding)
 			return false;
 		char *type = light_value(c, l.type);
 		GMimeContentType *ct = g_mime_content_type_parse(NULL, type);
-		const char *b = g_mime_content_type_is_type(ct, "multipart", "mixed")
+		bool alternative = g_mime_content_type_is_type(ct, "multipart", "alternative");
+		const char *b = alternative || g_mime_content_type_is_type(ct, "multipart", "mixed")
 					? g_mime_content_type_get_parameter(ct, "boundary")
 					: NULL;
 		if (b && *b && strlen(b) <= 200)
@@ -1437,6 +1487,10 @@ static bool convert_light(struct ccp_convert *c, const struct ccp_convert_input 
 		g_free(type);
 		if (nleaves == 0)
 			return false;
+		if (alternative) {
+			first = light_pick_alternative(c, leaves, nleaves);
+			nleaves = first + 1;
+		}
 	} else {
 		light_leaf_of(&leaves[0], &l, enc, in->data + l.body, in->len - l.body);
 		nleaves = 1;
@@ -1454,7 +1508,7 @@ static bool convert_light(struct ccp_convert *c, const struct ccp_convert_input 
 	};
 	*st = build(c, &h, in);
 	if (*st == CCP_CONVERT_OK) {
-		for (size_t i = 0; i < nleaves; i++)
+		for (size_t i = first; i < nleaves; i++)
 			light_add_leaf(c, &leaves[i]);
 		c->st.light_parse = true;
 	}

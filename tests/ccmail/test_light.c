@@ -1,6 +1,6 @@
 /*
- * test_light: the converter's light path for single-part and multipart/mixed
- * messages.
+ * test_light: the converter's light path for single-part, multipart/mixed and
+ * multipart/alternative messages.
  *
  * 1. The header scanner (headers.h): field spans, folds, line ends, the body
  *    offset, and every block it must decline.
@@ -258,7 +258,26 @@ static const struct want cases[] = {
 	  "`\r\nend\r\n--b--\r\n", CCP_CONVERT_OK, false },
 	{ "multipart/alternative", HDR "Content-Type: multipart/alternative; boundary=b\r\n\r\n"
 	  "--b\r\nContent-Type: text/plain\r\n\r\nplain\r\n--b\r\nContent-Type: text/html"
-	  "\r\n\r\n<b>html</b>\r\n--b--\r\n", CCP_CONVERT_OK, false },
+	  "\r\n\r\n<b>html</b>\r\n--b--\r\n", CCP_CONVERT_OK, true },
+	{ "multipart/alternative: HTML first, plain text picked", HDR "Content-Type: "
+	  "multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/html\r\n\r\n"
+	  "<b>html</b>\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	  "Content-Transfer-Encoding: base64\r\n\r\nQ2Fmw6k=\r\n--b--\r\n", CCP_CONVERT_OK, true },
+	{ "multipart/alternative: the plain text is an attachment, HTML picked", HDR
+	  "Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: "
+	  "text/plain\r\nContent-Disposition: attachment\r\n\r\nplain\r\n--b\r\n"
+	  "Content-Type: text/html\r\n\r\n<i>html</i>\r\n--b--\r\n", CCP_CONVERT_OK, true },
+	{ "multipart/alternative: no text, the last picked", HDR "Content-Type: "
+	  "multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/enriched\r\n"
+	  "\r\n<bold>x</bold>\r\n--b\r\nContent-Type: application/pdf; name=a.pdf\r\n"
+	  "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n", CCP_CONVERT_OK,
+	  true },
+	{ "multipart/alternative without a type in the first part", HDR "Content-Type: "
+	  "multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Transfer-Encoding: 7bit\r\n"
+	  "\r\nimplicit plain\r\n--b\r\nContent-Type: text/html\r\n\r\n<p>h</p>\r\n--b--\r\n",
+	  CCP_CONVERT_OK, true },
+	{ "multipart/related", HDR "Content-Type: multipart/related; boundary=b\r\n\r\n--b\r\n"
+	  "Content-Type: text/html\r\n\r\n<p>h</p>\r\n--b--\r\n", CCP_CONVERT_OK, false },
 	{ "multipart with a transfer encoding", HDR "Content-Type: multipart/mixed; boundary=b\r\n"
 	  "Content-Transfer-Encoding: 7bit\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nx"
 	  "\r\n--b--\r\n", CCP_CONVERT_OK, false },
