@@ -2,13 +2,13 @@
  * convert.h: RFC 5322/MIME messages into cc:Mail Import messages.
  *
  * Messages are parsed once each, and every part is visited once.  A
- * single-part, multipart/mixed or multipart/alternative message with plain
- * header blocks takes the
- * light path: its fields are read from spans of the input (headers.h) by
- * GMime's value parsers, and no object tree is built.  Anything else (other
- * multiparts, nested ones, embedded messages, headers the scanner declines)
- * gets GMime's full parse.  Both
- * give the same octets (fuzz_convert checks it on every input).
+ * single-part message, or a multipart/mixed or multipart/alternative one
+ * (with such multiparts inside, one level down), with plain header blocks
+ * takes the light path: its fields are read from spans of the input
+ * (headers.h) by GMime's value parsers, and no object tree is built.
+ * Anything else (other multiparts, deeper nesting, embedded messages,
+ * headers the scanner declines) gets GMime's full parse.  Both give the
+ * same octets (fuzz_convert checks it on every input).
  * A converter context (struct ccp_convert) owns its iconv handles, its GMime
  * parser and its scratch buffers, and is reused from message to message:
  * make one per thread.  Contexts on different threads may convert at the

@@ -1097,13 +1097,14 @@ static enum ccp_convert_status convert_full(struct ccp_convert *c,
  * line, undone by its transfer encoding.  A multipart/mixed or
  * multipart/alternative body is split at its boundary lines as GMime's
  * parser splits it (light_split()), and each part read as a message is, for
- * its Content-* fields alone; of an alternative, the one part walk() would
- * pick is converted.
+ * its Content-* fields alone; a part may be such a multipart in turn, one
+ * level down.  The tree is converted as walk() converts GMime's: of an
+ * alternative, the one part walk() would pick.
  *
  * light_fields() and light_split() decline, before anything is built,
  * whatever the full parse might read another way: a block the scanner
  * declines; a message type, a multipart other than multipart/mixed or
- * multipart/alternative, one inside another; a uuencoded body (GMime's filter looks for "begin" lines);
+ * multipart/alternative, multiparts more than two deep; a uuencoded body (GMime's filter looks for "begin" lines);
  * a repeated address field (GMime joins their lists) or Content-Type,
  * Content-Disposition or Content-Transfer-Encoding; a comment in an address
  * field (an unclosed one makes GMime's list parse and its message parse
@@ -1188,7 +1189,7 @@ static bool light_fields(struct ccp_convert *c, const char *data, size_t len, bo
 					if (!light_once(&l->type, f))
 						return false;
 					enum light_type t = light_type_of(f);
-					if (t == LIGHT_DECLINE || (t == LIGHT_MULTIPART && part))
+					if (t == LIGHT_DECLINE)
 						return false;
 					l->multipart = t == LIGHT_MULTIPART;
 				}
@@ -1340,8 +1341,70 @@ static void light_add_leaf(struct ccp_convert *c, const struct light_leaf *p)
 	light_meta_close(&m);
 }
 
-/* Parts of a multipart body the light path takes; more: full parse. */
-#define LIGHT_PARTS 32
+/* Nodes of a message's MIME tree the light path takes; more: full parse. */
+#define LIGHT_NODES 48
+
+/* The light path's MIME tree: a leaf, or a multipart whose children are a
+ * list.  Nodes are numbered in the order GMime meets them. */
+struct light_node {
+	bool container, alternative;
+	int first, last, next; /* children, and the next sibling; -1: none */
+	struct light_leaf leaf; /* leaves only */
+};
+
+struct light_tree {
+	struct light_node n[LIGHT_NODES];
+	int count;
+};
+
+/* A new node under PARENT (-1: the root); -1 when the tree is full. */
+static int light_node_new(struct light_tree *t, int parent, bool container)
+{
+	if (t->count == LIGHT_NODES)
+		return -1;
+	int i = t->count++;
+	struct light_node *n = &t->n[i];
+	memset(n, 0, sizeof(*n));
+	n->container = container;
+	n->first = n->last = n->next = -1;
+	if (parent >= 0) {
+		struct light_node *p = &t->n[parent];
+		if (p->last >= 0)
+			t->n[p->last].next = i;
+		else
+			p->first = i;
+		p->last = i;
+	}
+	return i;
+}
+
+/*
+ * Whether the entity of header fields L is a multipart the light path
+ * splits: multipart/mixed or multipart/alternative, as GMime reads its
+ * Content-Type, with a boundary of 1 to 200 octets, and no transfer
+ * encoding of its own.  Sets *ALTERNATIVE, and *B and *BL to the boundary
+ * (in the arena).
+ */
+static bool light_multipart(struct ccp_convert *c, const struct light *l, bool *alternative,
+			    const char **b, size_t *bl)
+{
+	if (!l->multipart || l->encoding)
+		return false;
+	char *type = light_value(c, l->type);
+	GMimeContentType *ct = g_mime_content_type_parse(NULL, type);
+	*alternative = g_mime_content_type_is_type(ct, "multipart", "alternative");
+	const char *v = *alternative || g_mime_content_type_is_type(ct, "multipart", "mixed")
+				? g_mime_content_type_get_parameter(ct, "boundary")
+				: NULL;
+	bool ok = v && *v && strlen(v) <= 200;
+	if (ok) {
+		*bl = strlen(v);
+		*b = arena_dup(c, v, *bl);
+	}
+	g_object_unref(ct);
+	g_free(type);
+	return ok;
+}
 
 /*
  * Whether LINE (N octets, without its LF) is the boundary line "--B" (END:
@@ -1360,26 +1423,72 @@ static bool light_is_boundary(const char *line, size_t n, const char *b, size_t 
 	return true;
 }
 
+static bool light_split(struct ccp_convert *c, struct light_tree *t, int parent, const char *data,
+			size_t len, const char *b, size_t bl, int depth);
+
+/* Adds the part from PART to the boundary line at P (LL octets, without its
+ * LF) to the tree under PARENT: a leaf, or at DEPTH 0 a multipart, split in
+ * turn.  False to decline. */
+static bool light_part(struct ccp_convert *c, struct light_tree *t, int parent, const char *part,
+		       const char *p, size_t ll, int depth)
+{
+	struct light pl = { 0 };
+	if (!light_fields(c, part, (size_t)(p - part), true, &pl))
+		return false;
+	if (pl.multipart) {
+		/* One multipart within another, as mail with attachments and
+		 * alternatives comes; deeper takes the full parse.  Its body runs
+		 * to the enclosing boundary line: its own epilogue is ignored. */
+		bool alternative;
+		const char *ib;
+		size_t ibl;
+		if (depth > 0 || !light_multipart(c, &pl, &alternative, &ib, &ibl))
+			return false;
+		int i = light_node_new(t, parent, true);
+		if (i < 0)
+			return false;
+		t->n[i].alternative = alternative;
+		return light_split(c, t, i, part + pl.body, (size_t)(p - (part + pl.body)), ib, ibl,
+				   depth + 1);
+	}
+	GMimeContentEncoding enc = light_encoding(c, pl.encoding);
+	if (enc == GMIME_CONTENT_ENCODING_UUENCODE)
+		return false;
+	/* The line end before the boundary line belongs to it.  GMime takes
+	 * back two octets when the boundary line itself ends in CR
+	 * (parser_scan_content), else one, whatever the content's own last
+	 * line ends in. */
+	size_t clen = (size_t)(p - (part + pl.body)), strip = 0;
+	if (clen > 0) {
+		strip = ll > 0 && p[ll - 1] == '\r' ? 2 : 1;
+		if (clen < strip)
+			return false;
+	}
+	int i = light_node_new(t, parent, false);
+	if (i < 0)
+		return false;
+	light_leaf_of(&t->n[i].leaf, &pl, enc, part + pl.body, clen - strip);
+	return true;
+}
+
 /*
- * Splits the body of a multipart message (DATA, LEN octets from the
- * end of its header block) at boundary B into its leaves, in order, into
- * OUT; returns how many, or 0 to decline.  What GMime's parser does:
- * everything before the first "--B" line is the preamble and everything
- * after the "--B--" line the epilogue, both ignored; each part runs from
- * the line after its "--B" line to the next boundary line, less the line
- * end before it; a part has a header block and content, as a message does.
- * Declined: a body without the two kinds of line in
- * that order, a boundary-like line (it starts with "--B") too long to be
- * sure GMime judged it whole, a part that is itself a container or
- * uuencoded, or whose header block the scanner declines, more than
- * LIGHT_PARTS parts.
+ * Splits the body of a multipart (DATA, LEN octets from the end of its
+ * header block) at boundary B into its parts, under node PARENT; false to
+ * decline.  What GMime's parser does: everything before the first "--B"
+ * line is the preamble and everything after the "--B--" line the epilogue,
+ * both ignored; each part runs from the line after its "--B" line to the
+ * next boundary line, less the line end before it; a part has a header
+ * block and content, as a message does.  Declined: a body without the two
+ * kinds of line in that order, a boundary-like line (it starts with "--B")
+ * too long to be sure GMime judged it whole, a part light_part() declines,
+ * a tree of more than LIGHT_NODES nodes.  An enclosing multipart's boundary
+ * lines cannot occur here: its split ended the part before them.
  */
-static size_t light_split(struct ccp_convert *c, const char *data, size_t len, const char *b,
-			  size_t bl, struct light_leaf *out)
+static bool light_split(struct ccp_convert *c, struct light_tree *t, int parent, const char *data,
+			size_t len, const char *b, size_t bl, int depth)
 {
 	const char *p = data, *end = data + len;
 	const char *part = NULL; /* the current part's first octet; NULL: preamble */
-	size_t n = 0;
 	while (p < end) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p));
 		size_t ll = (size_t)((eol ? eol : end) - p);
@@ -1389,41 +1498,24 @@ static size_t light_split(struct ccp_convert *c, const char *data, size_t len, c
 			 * buffer by the part it holds; no mailer writes long
 			 * boundary lines, so a long one declines. */
 			if (ll > 2 + bl + 2 + 64)
-				return 0;
+				return false;
 			close = light_is_boundary(p, ll, b, bl, true);
 			open = !close && light_is_boundary(p, ll, b, bl, false);
 		}
 		if (open || close) {
-			if (part) {
-				struct light pl = { 0 };
-				if (n == LIGHT_PARTS || !light_fields(c, part, (size_t)(p - part), true, &pl))
-					return 0;
-				GMimeContentEncoding enc = light_encoding(c, pl.encoding);
-				if (enc == GMIME_CONTENT_ENCODING_UUENCODE)
-					return 0;
-				/* The line end before the boundary line belongs to it.
-				 * GMime takes back two octets when the boundary line
-				 * itself ends in CR (parser_scan_content), else one,
-				 * whatever the content's own last line ends in. */
-				size_t clen = (size_t)(p - (part + pl.body)), strip = 0;
-				if (clen > 0) {
-					strip = ll > 0 && p[ll - 1] == '\r' ? 2 : 1;
-					if (clen < strip)
-						return 0;
-				}
-				light_leaf_of(&out[n++], &pl, enc, part + pl.body, clen - strip);
-			}
+			if (part && !light_part(c, t, parent, part, p, ll, depth))
+				return false;
 			if (close)
-				return part ? n : 0; /* no part before the end: decline */
+				return part != NULL; /* no part before the end: decline */
 			if (!eol)
-				return 0; /* a boundary as the last line: nothing after it */
+				return false; /* a boundary as the last line: nothing after it */
 			part = eol + 1;
 		}
 		if (!eol)
 			break;
 		p = eol + 1;
 	}
-	return 0; /* no closing boundary */
+	return false; /* no closing boundary */
 }
 
 /* Whether leaf P is body text of subtype SUB (is_body_text() of a part). */
@@ -1438,17 +1530,30 @@ static bool light_is_body_text(struct ccp_convert *c, const struct light_leaf *p
 	return yes;
 }
 
-/* The one rendering of a multipart/alternative that walk() converts: plain
- * text if there is one, else HTML, else the last (richest) alternative. */
-static size_t light_pick_alternative(struct ccp_convert *c, const struct light_leaf *p, size_t n)
+/* The child of multipart/alternative node A that walk() converts: plain
+ * text if there is one, else HTML, else the last (richest) alternative; a
+ * multipart child is never body text. */
+static int light_pick_alternative(struct ccp_convert *c, const struct light_tree *t, int a)
 {
-	for (size_t i = 0; i < n; i++)
-		if (light_is_body_text(c, &p[i], "plain"))
-			return i;
-	for (size_t i = 0; i < n; i++)
-		if (light_is_body_text(c, &p[i], "html"))
-			return i;
-	return n - 1;
+	static const char *const subs[] = { "plain", "html" };
+	for (size_t s = 0; s < 2; s++)
+		for (int i = t->n[a].first; i >= 0; i = t->n[i].next)
+			if (!t->n[i].container && light_is_body_text(c, &t->n[i].leaf, subs[s]))
+				return i;
+	return t->n[a].last;
+}
+
+/* Converts node I and what is under it, as walk() converts GMime's tree. */
+static void light_emit(struct ccp_convert *c, const struct light_tree *t, int i)
+{
+	const struct light_node *n = &t->n[i];
+	if (!n->container)
+		light_add_leaf(c, &n->leaf);
+	else if (n->alternative)
+		light_emit(c, t, light_pick_alternative(c, t, i));
+	else
+		for (int k = n->first; k >= 0; k = t->n[k].next)
+			light_emit(c, t, k);
 }
 
 /* Converts IN by the light path into *ST; false (nothing done) when IN needs
@@ -1463,37 +1568,23 @@ static bool convert_light(struct ccp_convert *c, const struct ccp_convert_input 
 	if (enc == GMIME_CONTENT_ENCODING_UUENCODE)
 		return false;
 
-	/* Every leaf, before anything is built: a decline must leave nothing
-	 * behind for the full parse. */
-	struct light_leaf leaves[LIGHT_PARTS];
-	size_t nleaves = 0;
-	size_t first = 0; /* the leaves from first to nleaves - 1 are converted */
+	/* The whole tree, before anything is built: a decline must leave
+	 * nothing behind for the full parse. */
+	struct light_tree tree, *t = &tree; /* about 5 KiB of stack */
+	t->count = 0;
 	if (l.multipart) {
-		/* multipart/mixed or multipart/alternative, as GMime reads its
-		 * Content-Type, with a boundary, and no transfer encoding of its
-		 * own. */
-		if (l.encoding)
+		bool alternative;
+		const char *b;
+		size_t bl;
+		if (!light_multipart(c, &l, &alternative, &b, &bl))
 			return false;
-		char *type = light_value(c, l.type);
-		GMimeContentType *ct = g_mime_content_type_parse(NULL, type);
-		bool alternative = g_mime_content_type_is_type(ct, "multipart", "alternative");
-		const char *b = alternative || g_mime_content_type_is_type(ct, "multipart", "mixed")
-					? g_mime_content_type_get_parameter(ct, "boundary")
-					: NULL;
-		if (b && *b && strlen(b) <= 200)
-			nleaves = light_split(c, in->data + l.body, in->len - l.body, b, strlen(b),
-					      leaves);
-		g_object_unref(ct);
-		g_free(type);
-		if (nleaves == 0)
+		int root = light_node_new(t, -1, true);
+		t->n[root].alternative = alternative;
+		if (!light_split(c, t, root, in->data + l.body, in->len - l.body, b, bl, 0))
 			return false;
-		if (alternative) {
-			first = light_pick_alternative(c, leaves, nleaves);
-			nleaves = first + 1;
-		}
 	} else {
-		light_leaf_of(&leaves[0], &l, enc, in->data + l.body, in->len - l.body);
-		nleaves = 1;
+		light_leaf_of(&t->n[light_node_new(t, -1, false)].leaf, &l, enc, in->data + l.body,
+			      in->len - l.body);
 	}
 
 	char *subject = light_value(c, l.subject);
@@ -1508,8 +1599,7 @@ static bool convert_light(struct ccp_convert *c, const struct ccp_convert_input 
 	};
 	*st = build(c, &h, in);
 	if (*st == CCP_CONVERT_OK) {
-		for (size_t i = first; i < nleaves; i++)
-			light_add_leaf(c, &leaves[i]);
+		light_emit(c, t, 0);
 		c->st.light_parse = true;
 	}
 	InternetAddressList *lists[] = { h.from, h.to, h.cc, h.bcc };

@@ -249,7 +249,42 @@ static const struct want cases[] = {
 	  "--b--\r\n", CCP_CONVERT_OK, false },
 	{ "multipart: nested", HDR "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
 	  "Content-Type: multipart/alternative; boundary=c\r\n\r\n--c\r\nContent-Type: "
-	  "text/plain\r\n\r\nalt\r\n--c--\r\n--b--\r\n", CCP_CONVERT_OK, false },
+	  "text/plain\r\n\r\nalt\r\n--c--\r\n--b--\r\n", CCP_CONVERT_OK, true },
+	{ "multipart: alternatives and an attachment, as mailers send them", HDR "Subject: "
+	  "figures\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"_004_out\""
+	  "\r\n\r\nThis is a multi-part message in MIME format.\r\n\r\n--_004_out\r\n"
+	  "Content-Type: multipart/alternative; boundary=\"_000_in\"\r\n\r\n--_000_in\r\n"
+	  "Content-Type: text/plain; charset=\"utf-8\"\r\nContent-Transfer-Encoding: base64"
+	  "\r\n\r\nSGVsbG8sIHdvcmxkLg==\r\n\r\n--_000_in\r\nContent-Type: text/html; charset="
+	  "\"utf-8\"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n<p>Hello, =\r\n"
+	  "world.</p>\r\n\r\n--_000_in--\r\n\r\n--_004_out\r\nContent-Type: application/pdf;"
+	  " name=\"q3.pdf\"\r\nContent-Disposition: attachment; filename=\"q3.pdf\"; size=9\r\n"
+	  "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n\r\n--_004_out--\r\n",
+	  CCP_CONVERT_OK, true },
+	{ "multipart: an inner epilogue, and boundaries that prefix each other", HDR
+	  "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: multipart/"
+	  "mixed; boundary=bb\r\n\r\ninner preamble\r\n--bb\r\nContent-Type: text/plain\r\n"
+	  "\r\none\r\n--bb--\r\ninner epilogue\r\n--b\r\nContent-Type: multipart/alternative;"
+	  " boundary=\"b b\"\r\n\r\n--b b\r\nContent-Type: text/html\r\n\r\n<p>two</p>\r\n"
+	  "--b b--\r\n--b--\r\n", CCP_CONVERT_OK, true },
+	{ "multipart: the inner one ended by the outer boundary", HDR "Content-Type: "
+	  "multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: multipart/mixed; "
+	  "boundary=c\r\n\r\n--c\r\nContent-Type: text/plain\r\n\r\nunclosed\r\n--b\r\n"
+	  "Content-Type: text/plain\r\n\r\nnext\r\n--b--\r\n", CCP_CONVERT_OK, false },
+	{ "multipart: three deep", HDR "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+	  "Content-Type: multipart/mixed; boundary=c\r\n\r\n--c\r\nContent-Type: multipart/mixed;"
+	  " boundary=d\r\n\r\n--d\r\nContent-Type: text/plain\r\n\r\ndeep\r\n--d--\r\n"
+	  "--c--\r\n--b--\r\n", CCP_CONVERT_OK, false },
+	{ "multipart: an inner multipart/related", HDR "Content-Type: multipart/alternative; "
+	  "boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nplain\r\n--b\r\n"
+	  "Content-Type: multipart/related; boundary=c\r\n\r\n--c\r\nContent-Type: text/html"
+	  "\r\n\r\n<p>h</p>\r\n--c--\r\n--b--\r\n", CCP_CONVERT_OK, false },
+	{ "multipart/alternative: no text leaf, a multipart the last", HDR "Content-Type: "
+	  "multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/enriched\r\n\r\n"
+	  "x\r\n--b\r\nContent-Type: multipart/mixed; boundary=c\r\n\r\n--c\r\nContent-Type: "
+	  "text/html\r\n\r\n<p>in mixed</p>\r\n--c\r\nContent-Type: image/png; name=a.png\r\n"
+	  "Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--c--\r\n--b--\r\n",
+	  CCP_CONVERT_OK, true },
 	{ "multipart: an embedded message", HDR "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
 	  "--b\r\nContent-Type: message/rfc822\r\n\r\nFrom: c@example.org\r\n\r\ninner\r\n"
 	  "--b--\r\n", CCP_CONVERT_OK, false },
