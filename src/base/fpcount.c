@@ -117,6 +117,19 @@ static int write_all(int fd, const void *p, size_t n)
 
 static int compact_runs(struct ccp_fpcount *c, char *err, size_t cap);
 
+/* The one-line reasons of a failed run, with errno's text. */
+static int write_failed(const struct ccp_fpcount *c, char *err, size_t cap)
+{
+	return fail(err, cap, "%s: cannot write a temporary file for counting: %s", c->tmp_dir,
+		    strerror(errno));
+}
+
+static int read_failed(const struct ccp_fpcount *c, char *err, size_t cap)
+{
+	return fail(err, cap, "%s: cannot read back a temporary file for counting: %s", c->tmp_dir,
+		    strerror(errno));
+}
+
 /* Writes the set as a sorted run and empties it. */
 static int spill(struct ccp_fpcount *c, char *err, size_t cap)
 {
@@ -131,10 +144,9 @@ static int spill(struct ccp_fpcount *c, char *err, size_t cap)
 	if (fd < 0)
 		return -1;
 	if (write_all(fd, s->tab, k * sizeof(*s->tab)) != 0) {
-		int e = errno;
+		write_failed(c, err, cap);
 		close(fd);
-		return fail(err, cap, "%s: cannot write a temporary file for counting: %s",
-			    c->tmp_dir, strerror(e));
+		return -1;
 	}
 	if (c->nruns == c->runs_cap) {
 		c->runs_cap = c->runs_cap ? 2 * c->runs_cap : 16;
@@ -229,8 +241,7 @@ static int merge(struct ccp_fpcount *c, int out, uint64_t *distinct, char *err, 
 		rs[i].buf = ccp_malloc(per * sizeof(struct ccp_fp));
 		int got = lseek(rs[i].fd, 0, SEEK_SET) == 0 ? refill(&rs[i], per) : -1;
 		if (got < 0)
-			rc = fail(err, cap, "%s: cannot read back a temporary file for counting: %s",
-				  c->tmp_dir, strerror(errno));
+			rc = read_failed(c, err, cap);
 		else if (got > 0)
 			heap[nh++] = &rs[i];
 	}
@@ -248,23 +259,22 @@ static int merge(struct ccp_fpcount *c, int out, uint64_t *distinct, char *err, 
 				obuf[on++] = f;
 				if (on == per) {
 					if (write_all(out, obuf, on * sizeof(*obuf)) != 0)
-						rc = fail(err, cap, "%s: cannot write a temporary file "
-							  "for counting: %s", c->tmp_dir, strerror(errno));
+						rc = write_failed(c, err, cap);
 					on = 0;
 				}
 			}
 		}
 		int more = r->i < r->n ? 1 : refill(r, per);
-		if (more < 0)
-			rc = fail(err, cap, "%s: cannot read back a temporary file for counting: %s",
-				  c->tmp_dir, strerror(errno));
+		if (more < 0) {
+			rc = read_failed(c, err, cap);
+			break;
+		}
 		if (more == 0)
 			heap[0] = heap[--nh];
 		sift_down(heap, nh, 0);
 	}
 	if (rc == 0 && obuf && on && write_all(out, obuf, on * sizeof(*obuf)) != 0)
-		rc = fail(err, cap, "%s: cannot write a temporary file for counting: %s",
-			  c->tmp_dir, strerror(errno));
+		rc = write_failed(c, err, cap);
 	for (size_t i = 0; i < c->nruns; i++)
 		ccp_free(rs[i].buf);
 	ccp_free(rs);

@@ -176,7 +176,8 @@ struct ccp_convert {
 	const char **hdr_addrs;     /* addresses seen in To/Cc/Bcc */
 	size_t nhdr, chdr;
 	struct ccp_header_field field[LIGHT_FIELDS]; /* the light path's header spans */
-	struct ccp_header_field part_field[LIGHT_FIELDS]; /* a part's, while field holds the message's */
+	/* A part's spans, while field holds the message's. */
+	struct ccp_header_field part_field[LIGHT_FIELDS];
 	const char *name;
 	struct tm date;
 	char stamp[32];
@@ -1080,14 +1081,15 @@ static enum ccp_convert_status convert_full(struct ccp_convert *c,
 
 /*
  * Most mail is one text part, a text part and attachments in a
- * multipart/mixed, or text and HTML in a multipart/alternative.  For it the full parse builds a message object, a header
- * list with an object per field, six address lists, the parts, their
- * content wrappers and streams; and freeing that tree costs about as much
- * as building it.  The light path takes the header block as spans (headers.h)
- * and hands each field it needs to the GMime function the full parse would
- * use on it (address lists, unfolding, encoded words, dates, Content-Type and
- * Content-Disposition parameters, transfer decoders), so every value is the
- * full parse's, and no tree is built.
+ * multipart/mixed, or text and HTML in a multipart/alternative.  For it the
+ * full parse builds a message object, a header list with an object per
+ * field, six address lists, the parts, their content wrappers and streams;
+ * and freeing that tree costs about as much as building it.  The light path
+ * takes the header block as spans (headers.h) and hands each field it needs
+ * to the GMime function the full parse would use on it (address lists,
+ * unfolding, encoded words, dates, Content-Type and Content-Disposition
+ * parameters, transfer decoders), so every value is the full parse's, and
+ * no tree is built.
  *
  * What GMime's parser does with the fields (gmime-message.c, gmime-part.c):
  * From, To, Cc and Bcc are each the field's raw value, parsed as an address
@@ -1104,11 +1106,12 @@ static enum ccp_convert_status convert_full(struct ccp_convert *c,
  * light_fields() and light_split() decline, before anything is built,
  * whatever the full parse might read another way: a block the scanner
  * declines; a message type, a multipart other than multipart/mixed or
- * multipart/alternative, multiparts more than two deep; a uuencoded body (GMime's filter looks for "begin" lines);
- * a repeated address field (GMime joins their lists) or Content-Type,
- * Content-Disposition or Content-Transfer-Encoding; a comment in an address
- * field (an unclosed one makes GMime's list parse and its message parse
- * disagree); the multipart cases light_split() lists.  test_light and
+ * multipart/alternative, multiparts more than two deep; a uuencoded body
+ * (GMime's filter looks for "begin" lines); a repeated address field (GMime
+ * joins their lists) or Content-Type, Content-Disposition or
+ * Content-Transfer-Encoding; a comment in an address field (an unclosed one
+ * makes GMime's list parse and its message parse disagree); the multipart
+ * cases light_split() lists.  test_light and
  * fuzz_convert check that both paths give the same octets.
  */
 
