@@ -2,12 +2,14 @@
  * Distinct fingerprints in bounded memory: the same count with and without
  * spilling, for every bound from the smallest table up; the table never
  * larger than the bound; repeats within and across runs counted once; at
- * most 64 runs open, however many generations were written; and a
+ * most 64 runs open, however many generations were written; a run cut
+ * short reported; and a
  * temporary directory that cannot be written reported, naming it.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "ccpump/fpcount.h"
@@ -114,11 +116,35 @@ static void test_bad_tmp_dir(void)
 	ccp_fpcount_free(&c);
 }
 
+/* A run cut short (its length no multiple of a fingerprint) fails the
+ * count with a reason, and nothing is read past what is there. */
+static void cut_short(size_t memory, unsigned long adds, off_t keep)
+{
+	struct ccp_fpcount c;
+	char err[256] = "";
+	uint64_t d = 0;
+	ccp_fpcount_init(&c, memory, NULL);
+	for (unsigned long i = 0; i < adds; i++)
+		CHECK(ccp_fpcount_add(&c, fp_num(i), err, sizeof(err)) == 0);
+	CHECK(c.nruns >= 1);
+	CHECK(ftruncate(c.runs[0], keep) == 0);
+	CHECK(ccp_fpcount_finish(&c, &d, err, sizeof(err)) == -1);
+	CHECK(strstr(err, "cannot read back") != NULL);
+	ccp_fpcount_free(&c);
+}
+
+static void test_run_cut_short(void)
+{
+	cut_short(16, 500, 16 * 10 + 5);        /* in the first read of the merge */
+	cut_short(64 * 1024, 8000, 768 * 16 - 11); /* in a later one (runs of 768) */
+}
+
 int main(void)
 {
 	test_counts();
 	test_second_half();
 	test_bad_tmp_dir();
+	test_run_cut_short();
 	puts("test_fpcount: ok");
 	return 0;
 }
