@@ -1166,13 +1166,19 @@ static enum light_type light_type_of(const struct ccp_header_field *f)
 /* Fills L from the header block at the start of DATA (LEN octets); false
  * when it needs the full parse.  A message's block gives the address
  * fields, Subject and Date as well; a part's (PART) only its Content-*
- * fields, all GMime reads of a part.  L points into c->field for a message
- * and c->part_field for a part, so a part's scan leaves the message's
- * fields alone. */
+ * fields, all GMime reads of a part, and a part may have none.  L points
+ * into c->field for a message and c->part_field for a part, so a part's
+ * scan leaves the message's fields alone. */
 static bool light_fields(struct ccp_convert *c, const char *data, size_t len, bool part,
 			 struct light *l)
 {
 	struct ccp_header_field *fields = part ? c->part_field : c->field;
+	if (part && len > 0 && (data[0] == '\n' || (len > 1 && data[0] == '\r' && data[1] == '\n'))) {
+		/* A part without header fields (its first line empty): GMime's
+		 * defaults, text/plain and no encoding. */
+		l->body = data[0] == '\n' ? 1 : 2;
+		return true;
+	}
 	size_t n = ccp_headers_scan(data, len, fields, LIGHT_FIELDS, &l->body);
 	if (n == 0)
 		return false;

@@ -198,7 +198,7 @@ static const struct want cases[] = {
 	{ "multipart: preamble, epilogue with boundary lines", HDR "Content-Type: multipart/mixed;"
 	  " boundary=b\r\n\r\nThis is a MIME message.\r\n--bb\r\n--b\r\n\r\n--b\r\n"
 	  "Content-Type: text/plain\r\n\r\nbody\r\n--b--\r\nepilogue\r\n--b\r\n"
-	  "Content-Type: text/plain\r\n\r\nnot a part\r\n--b--\r\n", CCP_CONVERT_OK, false },
+	  "Content-Type: text/plain\r\n\r\nnot a part\r\n--b--\r\n", CCP_CONVERT_OK, true },
 	{ "multipart: text and a base64 attachment", HDR "Subject: report\r\nContent-Type: "
 	  "multipart/mixed; boundary=\"=_b\"\r\n\r\n--=_b\r\nContent-Type: text/plain; "
 	  "charset=utf-8\r\n\r\nSee the caf\xc3\xa9 figures.\r\n\r\n--=_b\r\n"
@@ -216,7 +216,11 @@ static const struct want cases[] = {
 	  "boundary=\"'()+_,-./:=? b\"\r\n\r\n--'()+_,-./:=? b\r\nContent-Type: text/plain\r\n"
 	  "\r\nx\r\n--'()+_,-./:=? b--\r\n", CCP_CONVERT_OK, true },
 	{ "multipart: a part without header fields", HDR "Content-Type: multipart/mixed; "
-	  "boundary=b\r\n\r\n--b\r\n\r\nbare\r\n--b--\r\n", CCP_CONVERT_OK, false },
+	  "boundary=b\r\n\r\n--b\r\n\r\nbare\r\n--b\n\nbare LF\n--b--\r\n", CCP_CONVERT_OK,
+	  true },
+	{ "multipart: a part of nothing at all", HDR "Content-Type: multipart/mixed; "
+	  "boundary=b\r\n\r\n--b\r\n--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--\r\n",
+	  CCP_CONVERT_OK, false },
 	{ "multipart: no closing boundary", HDR "Content-Type: multipart/mixed; boundary=b\r\n"
 	  "\r\n--b\r\nContent-Type: text/plain\r\n\r\nunended\r\n", CCP_CONVERT_OK, false },
 	{ "multipart: closed before it opens", HDR "Content-Type: multipart/mixed; boundary=b\r\n"
