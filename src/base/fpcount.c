@@ -285,9 +285,13 @@ static int merge(struct ccp_fpcount *c, int out, uint64_t *distinct, char *err, 
 	return rc;
 }
 
-/* Merges every run into one new run, closing the old ones. */
+/* Merges every run into one new run, closing the old ones.  The set is
+ * empty here; its table is freed so that the merge's buffers take its
+ * place within the bound (it grows again as it fills). */
 static int compact_runs(struct ccp_fpcount *c, char *err, size_t cap)
 {
+	ccp_fpset_free(&c->set);
+	ccp_fpset_init(&c->set);
 	int fd = tmp_open(c, err, cap);
 	if (fd < 0)
 		return -1;
