@@ -6,6 +6,7 @@
 #include "ccpump/log.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -33,13 +34,14 @@ int ccp_opt_size(const char *cmd, const char *flag, const char *val, uint64_t mi
 	char *end;
 	errno = 0;
 	unsigned long long v = strtoull(val, &end, 10);
+	bool digits = end != val;
 	unsigned shift = 0;
 	switch (*end) {
 	case 'K': shift = 10; end++; break;
 	case 'M': shift = 20; end++; break;
 	case 'G': shift = 30; end++; break;
 	}
-	if (val[0] == '\0' || val[0] == '-' || end == val || *end != '\0' || errno == ERANGE ||
+	if (!digits || val[0] == '-' || *end != '\0' || errno == ERANGE ||
 	    v > (max >> shift) || (v << shift) < min) {
 		fprintf(stderr,
 			"ccpump %s: %s: '%s' is not a size from %" PRIu64 " to %" PRIu64

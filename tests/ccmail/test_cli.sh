@@ -93,6 +93,9 @@ expect 0 "$CCPUMP" po stats --po "$T/po" --json
 grep -q '"delivered": 4, "distinct_keys": 2, "duplicate_deliveries": 0, "skipped_duplicates": 8' "$T/out" \
 	|| fail "stats: $(cat "$T/out")"
 expect 3 "$CCPUMP" po stats --po "$T/notpo"
-expect 2 "$CCPUMP" po stats --po "$T/po" --memory 12x
-grep -q -- "--memory: '12x'" "$T/err" || fail "bad --memory without its one line"
+for bad in 12x K 100 -4M 99999999999999999999; do
+	expect 2 "$CCPUMP" po stats --po "$T/po" --memory "$bad"
+	grep -q -- "--memory: '$bad'" "$T/err" || fail "bad --memory $bad without its one line"
+done
+expect 0 "$CCPUMP" po stats --po "$T/po" --memory 4K --tmp-dir "$T"
 echo "test_cli: ok"
