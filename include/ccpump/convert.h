@@ -2,9 +2,9 @@
  * convert.h: RFC 5322/MIME messages into cc:Mail Import messages.
  *
  * Messages are parsed once each, and every part is visited once.  A
- * single-part message, or a multipart/mixed or multipart/alternative one
- * (with such multiparts inside, one level down), with plain header blocks
- * takes the light path: its fields are read from spans of the input
+ * single-part message, or a multipart/mixed, /alternative or /related one
+ * (with such multiparts inside, three levels in all), with plain header
+ * blocks takes the light path: its fields are read from spans of the input
  * (headers.h) by GMime's value parsers, and no object tree is built.
  * Anything else (other multiparts, deeper nesting, embedded messages,
  * headers the scanner declines) gets GMime's full parse.  Both give the

@@ -3,9 +3,9 @@
  * without copying or decoding anything.
  *
  * This scanner serves the converter's light path (convert.c): a single-part
- * or multipart (mixed, alternative) message whose header blocks (the
- * message's and each part's) are plain is converted from these spans and
- * GMime's value parsers, without building GMime's object tree.  It therefore
+ * or multipart (mixed, alternative, related) message whose header blocks
+ * (the message's and each part's) are plain is converted from these spans
+ * and GMime's value parsers, without building GMime's object tree.  It therefore
  * accepts only what GMime's own parser reads the same way, and declines the
  * rest, which then takes the full parse:
  *

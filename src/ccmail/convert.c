@@ -1096,17 +1096,17 @@ static enum ccp_convert_status convert_full(struct ccp_convert *c,
  * list; Subject and Date the last such field's value, unfolded and decoded;
  * Content-Type, Content-Disposition and Content-Transfer-Encoding the part's,
  * from the decoded value.  The part's content is every octet after the empty
- * line, undone by its transfer encoding.  A multipart/mixed or
- * multipart/alternative body is split at its boundary lines as GMime's
- * parser splits it (light_split()), and each part read as a message is, for
- * its Content-* fields alone; a part may be such a multipart in turn, one
- * level down.  The tree is converted as walk() converts GMime's: of an
+ * line, undone by its transfer encoding.  A multipart/mixed, /alternative
+ * or /related body is split at its boundary lines as GMime's parser splits
+ * it (light_split()), and each part read as a message is, for its Content-*
+ * fields alone; a part may be such a multipart in turn, to LIGHT_LEVELS
+ * levels.  The tree is converted as walk() converts GMime's: of an
  * alternative, the one part walk() would pick.
  *
  * light_fields() and light_split() decline, before anything is built,
  * whatever the full parse might read another way: a block the scanner
- * declines; a message type, a multipart other than multipart/mixed or
- * multipart/alternative, multiparts more than two deep; a uuencoded body
+ * declines; a message type, a multipart of another subtype, multiparts
+ * more than LIGHT_LEVELS deep; a uuencoded body
  * (GMime's filter looks for "begin" lines); a repeated address field (GMime
  * joins their lists) or Content-Type, Content-Disposition or
  * Content-Transfer-Encoding; a comment in an address field (an unclosed one
@@ -1389,10 +1389,12 @@ static int light_node_new(struct light_tree *t, int parent, bool container)
 
 /*
  * Whether the entity of header fields L is a multipart the light path
- * splits: multipart/mixed or multipart/alternative, as GMime reads its
- * Content-Type, with a boundary of 1 to 200 octets, and no transfer
- * encoding of its own.  Sets *ALTERNATIVE, and *B and *BL to the boundary
- * (in the arena).
+ * splits: multipart/mixed, multipart/alternative or multipart/related, as
+ * GMime reads its Content-Type, with a boundary of 1 to 200 octets, and no
+ * transfer encoding of its own.  (Their parts default to text/plain; a
+ * digest's default to message/rfc822, and signed and encrypted ones are
+ * classes of their own in GMime: all three take the full parse.)  Sets
+ * *ALTERNATIVE, and *B and *BL to the boundary (in the arena).
  */
 static bool light_multipart(struct ccp_convert *c, const struct light *l, bool *alternative,
 			    const char **b, size_t *bl)
@@ -1402,7 +1404,8 @@ static bool light_multipart(struct ccp_convert *c, const struct light *l, bool *
 	char *type = light_value(c, l->type);
 	GMimeContentType *ct = g_mime_content_type_parse(NULL, type);
 	*alternative = g_mime_content_type_is_type(ct, "multipart", "alternative");
-	const char *v = *alternative || g_mime_content_type_is_type(ct, "multipart", "mixed")
+	const char *v = *alternative || g_mime_content_type_is_type(ct, "multipart", "mixed") ||
+				g_mime_content_type_is_type(ct, "multipart", "related")
 				? g_mime_content_type_get_parameter(ct, "boundary")
 				: NULL;
 	bool ok = v && *v && strlen(v) <= 200;
@@ -1435,9 +1438,13 @@ static bool light_is_boundary(const char *line, size_t n, const char *b, size_t 
 static bool light_split(struct ccp_convert *c, struct light_tree *t, int parent, const char *data,
 			size_t len, const char *b, size_t bl, int depth);
 
+/* Multipart levels the light path takes, the message's own counted: mail
+ * with alternatives, inline images and attachments has three. */
+#define LIGHT_LEVELS 3
+
 /* Adds the part from PART to the boundary line at P (LL octets, without its
- * LF) to the tree under PARENT: a leaf, or at DEPTH 0 a multipart, split in
- * turn.  False to decline. */
+ * LF) to the tree under PARENT: a leaf, or a multipart split in turn while
+ * DEPTH (the levels above the part, less one) allows.  False to decline. */
 static bool light_part(struct ccp_convert *c, struct light_tree *t, int parent, const char *part,
 		       const char *p, size_t ll, int depth)
 {
@@ -1445,13 +1452,14 @@ static bool light_part(struct ccp_convert *c, struct light_tree *t, int parent, 
 	if (!light_fields(c, part, (size_t)(p - part), true, &pl))
 		return false;
 	if (pl.multipart) {
-		/* One multipart within another, as mail with attachments and
-		 * alternatives comes; deeper takes the full parse.  Its body runs
-		 * to the enclosing boundary line: its own epilogue is ignored. */
+		/* A multipart within a multipart, as mail with attachments,
+		 * alternatives and inline images comes; deeper than LIGHT_LEVELS
+		 * takes the full parse.  Its body runs to the enclosing boundary
+		 * line: its own epilogue is ignored. */
 		bool alternative;
 		const char *ib;
 		size_t ibl;
-		if (depth > 0 || !light_multipart(c, &pl, &alternative, &ib, &ibl))
+		if (depth + 2 > LIGHT_LEVELS || !light_multipart(c, &pl, &alternative, &ib, &ibl))
 			return false;
 		int i = light_node_new(t, parent, true);
 		if (i < 0)

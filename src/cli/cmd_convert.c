@@ -32,8 +32,9 @@ static void usage(FILE *f)
 		"      --keep-brackets   do not map [ ] for Import 8.x (default: map)\n"
 		"      --html-as-file    HTML-only mail as BODY.HTM (default: text rendering)\n"
 		"      --full-parse      GMime's full parse for every message (default: a\n"
-		"                        light path for single-part, multipart/mixed and\n"
-		"                        multipart/alternative messages; same output)\n"
+		"                        light path for single-part messages and for\n"
+		"                        multipart mixed, alternative and related ones;\n"
+		"                        same output)\n"
 		"  -h, --help            this text\n"
 		"Exit status: 0 all converted, 1 some refused (reason on stderr), 2 bad usage.\n");
 }

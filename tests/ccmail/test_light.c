@@ -1,6 +1,6 @@
 /*
- * test_light: the converter's light path for single-part, multipart/mixed and
- * multipart/alternative messages.
+ * test_light: the converter's light path for single-part messages and for
+ * multipart mixed, alternative and related ones.
  *
  * 1. The header scanner (headers.h): field spans, folds, line ends, the body
  *    offset, and every block it must decline.
@@ -278,11 +278,40 @@ static const struct want cases[] = {
 	{ "multipart: three deep", HDR "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
 	  "Content-Type: multipart/mixed; boundary=c\r\n\r\n--c\r\nContent-Type: multipart/mixed;"
 	  " boundary=d\r\n\r\n--d\r\nContent-Type: text/plain\r\n\r\ndeep\r\n--d--\r\n"
-	  "--c--\r\n--b--\r\n", CCP_CONVERT_OK, false },
+	  "--c--\r\n--b--\r\n", CCP_CONVERT_OK, true },
+	{ "multipart: four deep", HDR "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+	  "Content-Type: multipart/mixed; boundary=c\r\n\r\n--c\r\nContent-Type: multipart/mixed;"
+	  " boundary=d\r\n\r\n--d\r\nContent-Type: multipart/mixed; boundary=e\r\n\r\n--e\r\n"
+	  "Content-Type: text/plain\r\n\r\ndeeper\r\n--e--\r\n--d--\r\n--c--\r\n--b--\r\n",
+	  CCP_CONVERT_OK, false },
+	{ "multipart: inline images and an attachment, three levels", HDR "Content-Type: "
+	  "multipart/mixed; boundary=m\r\n\r\n--m\r\nContent-Type: multipart/related; "
+	  "boundary=r; type=\"multipart/alternative\"\r\n\r\n--r\r\nContent-Type: "
+	  "multipart/alternative; boundary=a\r\n\r\n--a\r\nContent-Type: text/plain\r\n\r\n"
+	  "See the logo.\r\n--a\r\nContent-Type: text/html\r\n\r\n<img src=\"cid:logo\">\r\n"
+	  "--a--\r\n--r\r\nContent-Type: image/png; name=\"logo.png\"\r\nContent-ID: <logo>\r\n"
+	  "Content-Disposition: inline; filename=\"logo.png\"\r\nContent-Transfer-Encoding: base64"
+	  "\r\n\r\niVBORw0KGgo=\r\n--r--\r\n--m\r\nContent-Type: application/pdf; name=a.pdf\r\n"
+	  "Content-Disposition: attachment\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+	  "JVBERi0xLjQK\r\n--m--\r\n", CCP_CONVERT_OK, true },
+	{ "multipart/alternative of plain text and related HTML", HDR "Content-Type: "
+	  "multipart/alternative; boundary=a\r\n\r\n--a\r\nContent-Type: text/plain\r\n\r\n"
+	  "plain\r\n--a\r\nContent-Type: multipart/related; boundary=r\r\n\r\n--r\r\n"
+	  "Content-Type: text/html\r\n\r\n<p>h</p>\r\n--r\r\nContent-Type: image/gif\r\n"
+	  "Content-Transfer-Encoding: base64\r\n\r\nR0lGODlh\r\n--r--\r\n--a--\r\n",
+	  CCP_CONVERT_OK, true },
+	{ "multipart/digest (its parts default to messages)", HDR "Content-Type: multipart/digest; "
+	  "boundary=b\r\n\r\n--b\r\n\r\nFrom: c@example.org\r\nSubject: inner\r\n\r\nbody\r\n"
+	  "--b--\r\n", CCP_CONVERT_OK, false },
+	{ "multipart/signed", HDR "Content-Type: multipart/signed; boundary=b; protocol=\""
+	  "application/pgp-signature\"; micalg=pgp-sha256\r\n\r\n--b\r\nContent-Type: text/plain"
+	  "\r\n\r\nsigned text\r\n--b\r\nContent-Type: application/pgp-signature\r\n\r\n"
+	  "-----BEGIN PGP SIGNATURE-----\r\nx\r\n-----END PGP SIGNATURE-----\r\n--b--\r\n",
+	  CCP_CONVERT_OK, false },
 	{ "multipart: an inner multipart/related", HDR "Content-Type: multipart/alternative; "
 	  "boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nplain\r\n--b\r\n"
 	  "Content-Type: multipart/related; boundary=c\r\n\r\n--c\r\nContent-Type: text/html"
-	  "\r\n\r\n<p>h</p>\r\n--c--\r\n--b--\r\n", CCP_CONVERT_OK, false },
+	  "\r\n\r\n<p>h</p>\r\n--c--\r\n--b--\r\n", CCP_CONVERT_OK, true },
 	{ "multipart/alternative: no text leaf, a multipart the last", HDR "Content-Type: "
 	  "multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/enriched\r\n\r\n"
 	  "x\r\n--b\r\nContent-Type: multipart/mixed; boundary=c\r\n\r\n--c\r\nContent-Type: "
@@ -316,7 +345,7 @@ static const struct want cases[] = {
 	  "\r\nimplicit plain\r\n--b\r\nContent-Type: text/html\r\n\r\n<p>h</p>\r\n--b--\r\n",
 	  CCP_CONVERT_OK, true },
 	{ "multipart/related", HDR "Content-Type: multipart/related; boundary=b\r\n\r\n--b\r\n"
-	  "Content-Type: text/html\r\n\r\n<p>h</p>\r\n--b--\r\n", CCP_CONVERT_OK, false },
+	  "Content-Type: text/html\r\n\r\n<p>h</p>\r\n--b--\r\n", CCP_CONVERT_OK, true },
 	{ "multipart with a transfer encoding", HDR "Content-Type: multipart/mixed; boundary=b\r\n"
 	  "Content-Transfer-Encoding: 7bit\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nx"
 	  "\r\n--b--\r\n", CCP_CONVERT_OK, false },
