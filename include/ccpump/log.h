@@ -10,6 +10,7 @@
 #define CCPUMP_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include "ccpump/compiler.h"
@@ -25,6 +26,11 @@ CCP_EXPORT void ccp_log_set_level(enum ccp_log_level level);
 CCP_EXPORT int ccp_log_level_parse(const char *word, enum ccp_log_level *out);
 /* Sends log lines to fd (default 2).  Returns the previous fd. */
 CCP_EXPORT int ccp_log_set_fd(int fd);
+
+/* The one-line reason of a recoverable error, into ERR (CAP octets; nothing
+ * when ERR is NULL or CAP 0).  Returns -1, for `return ccp_errf(...)`. */
+CCP_EXPORT int ccp_errf(char *err, size_t cap, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 CCP_EXPORT _Noreturn void ccp_panic_at(const char *file, int line, const char *func,
 				       const char *fmt, ...)

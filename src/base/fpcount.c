@@ -10,13 +10,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "ccpump/alloc.h"
+#include "ccpump/fdio.h"
 #include "ccpump/log.h"
 
 /* Runs kept open at most: at this many, they are merged into one, so the
@@ -26,18 +26,6 @@
 /* A run reader's buffer, in fingerprints: 4 KiB to 1 MiB. */
 #define READ_MIN 256u
 #define READ_MAX 65536u
-
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t cap, const char *fmt, ...)
-{
-	if (err && cap) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, cap, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 void ccp_fpcount_init(struct ccp_fpcount *c, size_t memory, const char *tmp_dir)
 {
@@ -81,38 +69,21 @@ static bool fp_eq(struct ccp_fp x, struct ccp_fp y)
 static int tmp_open(const struct ccp_fpcount *c, char *err, size_t cap)
 {
 	int fd = open(c->tmp_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd >= 0)
-		return fd;
-	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
-		return fail(err, cap, "%s: cannot make a temporary file for counting: %s",
-			    c->tmp_dir, strerror(errno));
-	size_t n = strlen(c->tmp_dir) + 32;
-	char *path = ccp_malloc(n);
-	snprintf(path, n, "%s/ccpump-count-XXXXXX", c->tmp_dir);
-	fd = mkostemp(path, O_CLOEXEC);
-	int e = errno;
-	if (fd >= 0)
-		unlink(path);
-	ccp_free(path);
-	if (fd < 0)
-		return fail(err, cap, "%s: cannot make a temporary file for counting: %s",
-			    c->tmp_dir, strerror(e));
-	return fd;
-}
-
-static int write_all(int fd, const void *p, size_t n)
-{
-	const char *s = p;
-	while (n > 0) {
-		ssize_t k = write(fd, s, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -1;
-		s += k;
-		n -= (size_t)k;
+	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+		size_t n = strlen(c->tmp_dir) + 32;
+		char *path = ccp_malloc(n);
+		snprintf(path, n, "%s/ccpump-count-XXXXXX", c->tmp_dir);
+		fd = mkostemp(path, O_CLOEXEC);
+		int e = errno;
+		if (fd >= 0)
+			unlink(path);
+		ccp_free(path);
+		errno = e;
 	}
-	return 0;
+	if (fd < 0)
+		return ccp_errf(err, cap, "%s: cannot make a temporary file for counting: %s",
+				c->tmp_dir, strerror(errno));
+	return fd;
 }
 
 static int compact_runs(struct ccp_fpcount *c, char *err, size_t cap);
@@ -120,14 +91,14 @@ static int compact_runs(struct ccp_fpcount *c, char *err, size_t cap);
 /* The one-line reasons of a failed run, with errno's text. */
 static int write_failed(const struct ccp_fpcount *c, char *err, size_t cap)
 {
-	return fail(err, cap, "%s: cannot write a temporary file for counting: %s", c->tmp_dir,
-		    strerror(errno));
+	return ccp_errf(err, cap, "%s: cannot write a temporary file for counting: %s",
+			c->tmp_dir, strerror(errno));
 }
 
 static int read_failed(const struct ccp_fpcount *c, char *err, size_t cap)
 {
-	return fail(err, cap, "%s: cannot read back a temporary file for counting: %s", c->tmp_dir,
-		    strerror(errno));
+	return ccp_errf(err, cap, "%s: cannot read back a temporary file for counting: %s",
+			c->tmp_dir, strerror(errno));
 }
 
 /* Writes the set as a sorted run and empties it. */
@@ -143,7 +114,7 @@ static int spill(struct ccp_fpcount *c, char *err, size_t cap)
 	int fd = tmp_open(c, err, cap);
 	if (fd < 0)
 		return -1;
-	if (write_all(fd, s->tab, k * sizeof(*s->tab)) != 0) {
+	if (ccp_write_all(fd, s->tab, k * sizeof(*s->tab)) != 0) {
 		write_failed(c, err, cap);
 		close(fd);
 		return -1;
@@ -182,17 +153,10 @@ struct reader {
  * -1 on an error (errno; EIO for a run cut short). */
 static int refill(struct reader *r, size_t want)
 {
-	size_t got = 0, bytes = want * sizeof(*r->buf);
-	while (got < bytes) {
-		ssize_t k = read(r->fd, (char *)r->buf + got, bytes - got);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -1;
-		if (k == 0)
-			break;
-		got += (size_t)k;
-	}
+	ssize_t k = ccp_read_full(r->fd, r->buf, want * sizeof(*r->buf));
+	if (k < 0)
+		return -1;
+	size_t got = (size_t)k;
 	if (got % sizeof(*r->buf)) {
 		errno = EIO;
 		return -1;
@@ -258,7 +222,7 @@ static int merge(struct ccp_fpcount *c, int out, uint64_t *distinct, char *err, 
 			if (obuf) {
 				obuf[on++] = f;
 				if (on == per) {
-					if (write_all(out, obuf, on * sizeof(*obuf)) != 0)
+					if (ccp_write_all(out, obuf, on * sizeof(*obuf)) != 0)
 						rc = write_failed(c, err, cap);
 					on = 0;
 				}
@@ -273,7 +237,7 @@ static int merge(struct ccp_fpcount *c, int out, uint64_t *distinct, char *err, 
 			heap[0] = heap[--nh];
 		sift_down(heap, nh, 0);
 	}
-	if (rc == 0 && obuf && on && write_all(out, obuf, on * sizeof(*obuf)) != 0)
+	if (rc == 0 && obuf && on && ccp_write_all(out, obuf, on * sizeof(*obuf)) != 0)
 		rc = write_failed(c, err, cap);
 	for (size_t i = 0; i < c->nruns; i++)
 		ccp_free(rs[i].buf);

@@ -20,6 +20,17 @@ static _Atomic int log_fd = 2;
 
 static const char *const level_names[] = { "debug", "info", "warning", "error" };
 
+int ccp_errf(char *err, size_t cap, const char *fmt, ...)
+{
+	if (err && cap) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, cap, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
 void ccp_log_set_level(enum ccp_log_level level)
 {
 	atomic_store_explicit(&log_level, (int)level, memory_order_relaxed);

@@ -65,7 +65,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +77,7 @@
 
 #include "ccpump/alloc.h"
 #include "ccpump/ccm.h"
+#include "ccpump/fdio.h"
 #include "ccpump/fpcount.h"
 #include "ccpump/fpset.h"
 #include "ccpump/log.h"
@@ -283,34 +283,7 @@ size_t ccp_po_mailbox_name(const char *addr, size_t len, char *out, size_t cap)
 	return l;
 }
 
-__attribute__((format(printf, 3, 4)))
-static void say(char *err, size_t cap, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !cap)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, cap, fmt, ap);
-	va_end(ap);
-}
-
 /* ---- files --------------------------------------------------------------------- */
-
-static int write_all(int fd, const void *p, size_t n)
-{
-	const char *s = p;
-	while (n) {
-		ssize_t w = write(fd, s, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 static int read_fd(int fd, struct ccp_ccm_buf *b)
 {
@@ -370,16 +343,16 @@ static int open_po_dir(const char *dir, int *dirfd, struct po_conf *conf, char *
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
-		say(err, cap, "%s: post office not accessible: %s", dir, strerror(errno));
+		ccp_errf(err, cap, "%s: post office not accessible: %s", dir, strerror(errno));
 		return errno == ENOTDIR ? CCP_PO_MISCONFIGURED : CCP_PO_NOT_ACCESSIBLE;
 	}
 	struct ccp_ccm_buf b;
 	ccp_ccm_buf_init(&b);
 	if (read_at(fd, "po.conf", &b) != 0) {
 		int e = errno;
-		say(err, cap, "%s: not a post office (%s po.conf: %s); make one with "
+		ccp_errf(err, cap, "%s: not a post office (%s po.conf: %s); make one with "
 			      "'ccpump po init --po %s'", dir, e == ENOENT ? "no" : "unreadable",
-		    strerror(e), dir);
+			 strerror(e), dir);
 		ccp_ccm_buf_free(&b);
 		close(fd);
 		return e == EACCES ? CCP_PO_NOT_ACCESSIBLE : CCP_PO_MISCONFIGURED;
@@ -417,7 +390,7 @@ static int open_po_dir(const char *dir, int *dirfd, struct po_conf *conf, char *
 	if (v1) {
 		/* Layout 1 kept a full copy per mailbox and has no store: its
 		 * mailboxes cannot be read as references. */
-		say(err, cap, "%s: a post office of the old layout (ccpump-po 1, a copy of each "
+		ccp_errf(err, cap, "%s: a post office of the old layout (ccpump-po 1, a copy of each "
 			      "message per mailbox); this ccpump reads layout 2 only: make a new one "
 			      "with 'ccpump po init --po NEWDIR'", dir);
 		close(fd);
@@ -430,8 +403,8 @@ static int open_po_dir(const char *dir, int *dirfd, struct po_conf *conf, char *
 	    conf->log_segment < CCP_PO_LOG_SEGMENT_MIN ||
 	    fstatat(fd, "mailboxes", &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode) ||
 	    fstatat(fd, STORE, &ss, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(ss.st_mode)) {
-		say(err, cap, "%s: not a post office (po.conf, mailboxes/ or " STORE "/ is damaged)",
-		    dir);
+		ccp_errf(err, cap, "%s: not a post office (po.conf, mailboxes/ or " STORE "/ is damaged)",
+			 dir);
 		close(fd);
 		return CCP_PO_MISCONFIGURED;
 	}
@@ -493,17 +466,17 @@ int ccp_po_init(const char *dir, const struct ccp_po_init_opts *o, char *err, si
 		o = &def;
 	}
 	if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-		say(err, cap, "%s: cannot create: %s", dir, strerror(errno));
+		ccp_errf(err, cap, "%s: cannot create: %s", dir, strerror(errno));
 		return CCP_PO_NOT_ACCESSIBLE;
 	}
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
-		say(err, cap, "%s: not accessible: %s", dir, strerror(errno));
+		ccp_errf(err, cap, "%s: not accessible: %s", dir, strerror(errno));
 		return CCP_PO_NOT_ACCESSIBLE;
 	}
 	struct stat st;
 	if (fstatat(fd, "po.conf", &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		say(err, cap, "%s: already a post office", dir);
+		ccp_errf(err, cap, "%s: already a post office", dir);
 		close(fd);
 		return CCP_PO_MISCONFIGURED;
 	}
@@ -513,19 +486,19 @@ int ccp_po_init(const char *dir, const struct ccp_po_init_opts *o, char *err, si
 	if (o->users) {
 		int ufd = open(o->users, O_RDONLY | O_CLOEXEC);
 		if (ufd < 0 || read_fd(ufd, &b) != 0) {
-			say(err, cap, "%s: cannot read the user directory: %s", o->users, strerror(errno));
+			ccp_errf(err, cap, "%s: cannot read the user directory: %s", o->users, strerror(errno));
 			if (ufd >= 0)
 				close(ufd);
 			goto out;
 		}
 		close(ufd);
 		if (b.len && memchr(b.data, '\0', b.len)) {
-			say(err, cap, "%s: the user directory holds a NUL octet", o->users);
+			ccp_errf(err, cap, "%s: the user directory holds a NUL octet", o->users);
 			goto out;
 		}
 		int wfd = openat(fd, "users", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-		if (wfd < 0 || write_all(wfd, b.data ? b.data : "", b.len) != 0 || fsync(wfd) != 0) {
-			say(err, cap, "%s/users: cannot write: %s", dir, strerror(errno));
+		if (wfd < 0 || ccp_write_all(wfd, b.data ? b.data : "", b.len) != 0 || fsync(wfd) != 0) {
+			ccp_errf(err, cap, "%s/users: cannot write: %s", dir, strerror(errno));
 			if (wfd >= 0)
 				close(wfd);
 			goto out;
@@ -535,14 +508,14 @@ int ccp_po_init(const char *dir, const struct ccp_po_init_opts *o, char *err, si
 	static const char *const dirs[] = { "mailboxes", STORE };
 	for (size_t i = 0; i < 2; i++)
 		if (mkdirat(fd, dirs[i], 0777) != 0 && errno != EEXIST) {
-			say(err, cap, "%s/%s: cannot create: %s", dir, dirs[i], strerror(errno));
+			ccp_errf(err, cap, "%s/%s: cannot create: %s", dir, dirs[i], strerror(errno));
 			goto out;
 		}
 	static const char *const empty[] = { LOG, "po.lock" };
 	for (size_t i = 0; i < 2; i++) {
 		int f = openat(fd, empty[i], O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
 		if (f < 0) {
-			say(err, cap, "%s/%s: cannot create: %s", dir, empty[i], strerror(errno));
+			ccp_errf(err, cap, "%s/%s: cannot create: %s", dir, empty[i], strerror(errno));
 			goto out;
 		}
 		close(f);
@@ -555,9 +528,9 @@ int ccp_po_init(const char *dir, const struct ccp_po_init_opts *o, char *err, si
 			   o->users ? "yes" : "no", o->addr_buffer, o->import8 ? "yes" : "no",
 			   o->dedup_window, o->log_segment);
 	int cfd = openat(fd, "po.conf.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-	if (cfd < 0 || write_all(cfd, b.data, b.len) != 0 || fsync(cfd) != 0 ||
+	if (cfd < 0 || ccp_write_all(cfd, b.data, b.len) != 0 || fsync(cfd) != 0 ||
 	    renameat(fd, "po.conf.tmp", fd, "po.conf") != 0) {
-		say(err, cap, "%s/po.conf: cannot write: %s", dir, strerror(errno));
+		ccp_errf(err, cap, "%s/po.conf: cannot write: %s", dir, strerror(errno));
 		if (cfd >= 0)
 			close(cfd);
 		goto out;
@@ -629,8 +602,8 @@ int ccp_po_fault_parse(const char *spec, struct ccp_po_fault *f, char *err, size
 		}
 	}
 	if (rc)
-		say(err, cap, "fault spec '%s': expected rate=0..1,code=1|4,delay_ms=N,seed=N,crash=0..4",
-		    spec);
+		ccp_errf(err, cap, "fault spec '%s': expected rate=0..1,code=1|4,delay_ms=N,seed=N,crash=0..4",
+			 spec);
 	ccp_free(copy);
 	return rc;
 }
@@ -715,17 +688,10 @@ static off_t scan_back(int fd, off_t from, off_t size, size_t need, size_t *foun
 		size_t want = (size_t)(end - lo) + (end + 2 <= size ? 2 : (size_t)(size - end));
 		ccp_ccm_buf_reset(buf);
 		ccp_ccm_buf_reserve(buf, want);
-		size_t got = 0;
-		while (got < want) {
-			ssize_t r = pread(fd, buf->data + got, want - got, lo + (off_t)got);
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r < 0)
-				return -1;
-			if (r == 0)
-				break;
-			got += (size_t)r;
-		}
+		ssize_t r = ccp_pread_full(fd, buf->data, want, lo);
+		if (r < 0)
+			return -1;
+		size_t got = (size_t)r;
 		const char *d = buf->data;
 		for (size_t i = (size_t)(end - lo); i-- > 0;)
 			if (d[i] == '\n' && i + 2 < got && d[i + 1] == 'D' && d[i + 2] == '\t' &&
@@ -888,7 +854,7 @@ static int catch_up(struct ccp_po *po, char *err, size_t cap)
 			po->indexed = start + got;
 	}
 	if (rc)
-		say(err, cap, "%s/" LOG ": cannot read: %s", po->dir, strerror(errno));
+		ccp_errf(err, cap, "%s/" LOG ": cannot read: %s", po->dir, strerror(errno));
 	if (fd >= 0)
 		close(fd);
 	return rc ? CCP_PO_NOT_ACCESSIBLE : 0;
@@ -992,7 +958,7 @@ int ccp_po_open(const char *dir, const struct ccp_po_opts *o, struct ccp_po **ou
 	po->storefd = openat(dirfd, STORE, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	po->lockfd = openat(dirfd, "po.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
 	if (po->mboxfd < 0 || po->storefd < 0 || po->lockfd < 0) {
-		say(err, cap, "%s: post office not accessible: %s", dir, strerror(errno));
+		ccp_errf(err, cap, "%s: post office not accessible: %s", dir, strerror(errno));
 		ccp_po_close(po);
 		return CCP_PO_NOT_ACCESSIBLE;
 	}
@@ -1089,7 +1055,7 @@ static int recover(int dirfd, int mboxfd, int storefd, bool dosync, const char *
 		ccp_ccm_buf_free(&j);
 		if (e == ENOENT)
 			return 0;
-		say(err, cap, "%s/" JOURNAL ": cannot read: %s", dir, strerror(e));
+		ccp_errf(err, cap, "%s/" JOURNAL ": cannot read: %s", dir, strerror(e));
 		return CCP_PO_NOT_ACCESSIBLE;
 	}
 	long long log_old = -1, log_new = -1;
@@ -1098,7 +1064,7 @@ static int recover(int dirfd, int mboxfd, int storefd, bool dosync, const char *
 	if (complete && sscanf(j.data, "ccpump-journal 2\nlog %lld %lld\n", &log_old, &log_new) == 2) {
 		struct stat st;
 		if (fstatat(dirfd, LOG, &st, 0) != 0) {
-			say(err, cap, "%s/" LOG ": %s", dir, strerror(errno));
+			ccp_errf(err, cap, "%s/" LOG ": %s", dir, strerror(errno));
 			rc = CCP_PO_NOT_ACCESSIBLE;
 		} else if (st.st_size < log_new) {
 			/* Not committed: cut everything back. */
@@ -1121,15 +1087,15 @@ static int recover(int dirfd, int mboxfd, int storefd, bool dosync, const char *
 			if (fd >= 0)
 				close(fd);
 			if (rc)
-				say(err, cap, "%s: cannot undo an interrupted import: %s", dir,
-				    strerror(errno));
+				ccp_errf(err, cap, "%s: cannot undo an interrupted import: %s", dir,
+					 strerror(errno));
 			else
 				ccp_log(CCP_LOG_WARN, "%s: undid an interrupted import", dir);
 		}
 	}
 	/* An incomplete journal was written before any file was touched. */
 	if (!rc && unlinkat(dirfd, JOURNAL, 0) != 0 && errno != ENOENT) {
-		say(err, cap, "%s/" JOURNAL ": cannot remove: %s", dir, strerror(errno));
+		ccp_errf(err, cap, "%s/" JOURNAL ": cannot remove: %s", dir, strerror(errno));
 		rc = CCP_PO_NOT_ACCESSIBLE;
 	}
 	ccp_ccm_buf_free(&j);
@@ -1460,7 +1426,7 @@ static int adopt_store(struct ccp_po *po, const struct adopt *ad, const char *sn
 			0666);
 	if (fd < 0)
 		return -1;
-	int rc = write_all(fd, ad->data, ad->len) == 0 && sync_fd(fd, s) == 0 ? 0 : -1;
+	int rc = ccp_write_all(fd, ad->data, ad->len) == 0 && sync_fd(fd, s) == 0 ? 0 : -1;
 	int e = errno;
 	close(fd);
 	errno = e;
@@ -1494,7 +1460,7 @@ static int commit(struct ccp_po *po, struct plan *plan, const struct adopt *ad, 
 		if (busy < 0)
 			goto io;
 		if (busy) {
-			say(err, cap, "%s: store file %s is not a regular file", po->dir, sname);
+			ccp_errf(err, cap, "%s: store file %s is not a regular file", po->dir, sname);
 			goto refused;
 		}
 		if (ad && sold >= 0) {
@@ -1515,7 +1481,7 @@ static int commit(struct ccp_po *po, struct plan *plan, const struct adopt *ad, 
 			goto io;
 		if (busy) {
 			/* Not ours to append to: refuse before touching anything. */
-			say(err, cap, "%s: mailbox %s is not a regular file", po->dir, plan->d[i].mbox);
+			ccp_errf(err, cap, "%s: mailbox %s is not a regular file", po->dir, plan->d[i].mbox);
 			goto refused;
 		}
 		created |= old < 0;
@@ -1523,7 +1489,7 @@ static int commit(struct ccp_po *po, struct plan *plan, const struct adopt *ad, 
 	}
 	ccp_ccm_buf_adds(&j, "end\n");
 	jfd = openat(po->dirfd, JOURNAL, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
-	if (jfd < 0 || write_all(jfd, j.data, j.len) != 0 || sync_fd(jfd, s) != 0 ||
+	if (jfd < 0 || ccp_write_all(jfd, j.data, j.len) != 0 || sync_fd(jfd, s) != 0 ||
 	    sync_fd(po->dirfd, s) != 0)
 		goto io;
 	close(jfd);
@@ -1541,7 +1507,7 @@ static int commit(struct ccp_po *po, struct plan *plan, const struct adopt *ad, 
 				0666);
 		if (fd < 0)
 			goto undo;
-		if (write_all(fd, po->store.data, po->store.len) != 0 || sync_fd(fd, s) != 0 ||
+		if (ccp_write_all(fd, po->store.data, po->store.len) != 0 || sync_fd(fd, s) != 0 ||
 		    (sold < 0 && sync_fd(po->storefd, s) != 0)) {
 			close(fd);
 			goto undo;
@@ -1570,7 +1536,7 @@ static int commit(struct ccp_po *po, struct plan *plan, const struct adopt *ad, 
 			ccp_ccm_buf_printf(&po->tmp, "%s %lld %zu %.*s\n", sname,
 					   base + (long long)plan->d[k].off, plan->d[k].len,
 					   (int)plan->d[k].keylen, po->keys.data + plan->d[k].keyoff);
-		wrote = write_all(fd, po->tmp.data, po->tmp.len) == 0;
+		wrote = ccp_write_all(fd, po->tmp.data, po->tmp.len) == 0;
 		i = k;
 	}
 	if (wrote)
@@ -1587,7 +1553,7 @@ static int commit(struct ccp_po *po, struct plan *plan, const struct adopt *ad, 
 	if (po->o.fault.crash == CCP_PO_CRASH_MAILBOXES)
 		goto crash;
 	/* The commit point. */
-	if (write_all(logfd, po->logbuf.data, po->logbuf.len) != 0 || sync_fd(logfd, s) != 0)
+	if (ccp_write_all(logfd, po->logbuf.data, po->logbuf.len) != 0 || sync_fd(logfd, s) != 0)
 		goto undo;
 	if (po->o.fault.crash == CCP_PO_CRASH_COMMITTED)
 		goto crash;
@@ -1600,12 +1566,12 @@ static int commit(struct ccp_po *po, struct plan *plan, const struct adopt *ad, 
 crash:
 	/* As if the process died here: the journal stays for the next import
 	 * (or stats) to finish or undo. */
-	say(err, cap, "%s: crash injected (step %d)", po->dir, po->o.fault.crash);
+	ccp_errf(err, cap, "%s: crash injected (step %d)", po->dir, po->o.fault.crash);
 	close(logfd);
 	ccp_ccm_buf_free(&j);
 	return CCP_PO_NOT_ACCESSIBLE;
 undo:
-	say(err, cap, "%s: import failed, undone: %s", po->dir, strerror(errno));
+	ccp_errf(err, cap, "%s: import failed, undone: %s", po->dir, strerror(errno));
 	/* A log written but not synced may or may not last: cut it back, so
 	 * that recovery undoes the store and mailboxes too and "undone" is true. */
 	if (ftruncate(logfd, st.st_size) != 0)
@@ -1613,12 +1579,12 @@ undo:
 	close(logfd);
 	logfd = -1;
 	if (recover(po->dirfd, po->mboxfd, po->storefd, s, po->dir, NULL, 0) != 0)
-		say(err, cap, "%s: import failed and could not be undone (%s); the next import "
+		ccp_errf(err, cap, "%s: import failed and could not be undone (%s); the next import "
 			      "will retry", po->dir, strerror(errno));
 	ccp_ccm_buf_free(&j);
 	return rc;
 io:
-	say(err, cap, "%s: post office not accessible: %s", po->dir, strerror(errno));
+	ccp_errf(err, cap, "%s: post office not accessible: %s", po->dir, strerror(errno));
 refused:
 	if (jfd >= 0) {
 		close(jfd);
@@ -1635,7 +1601,7 @@ static int write_und(const char *path, const struct ccp_ccm_buf *und, bool s)
 	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
 	if (fd < 0)
 		return -1;
-	int rc = write_all(fd, und->data, und->len) == 0 && sync_fd(fd, s) == 0 ? 0 : -1;
+	int rc = ccp_write_all(fd, und->data, und->len) == 0 && sync_fd(fd, s) == 0 ? 0 : -1;
 	close(fd);
 	return rc;
 }
@@ -1681,16 +1647,16 @@ static int import_common(struct ccp_po *po, const char *data, size_t len, const 
 	if (po->o.fault.rate > 0 &&
 	    (double)(next_rand(po) >> 11) * 0x1.0p-53 < po->o.fault.rate) {
 		rc = po->o.fault.code;
-		say(res->reason, sizeof(res->reason), "%s: %s (fault injected)", po->dir,
-		    rc == CCP_PO_LOCKED ? "post office locked by another process"
+		ccp_errf(res->reason, sizeof(res->reason), "%s: %s (fault injected)", po->dir,
+			 rc == CCP_PO_LOCKED ? "post office locked by another process"
 					: "post office not accessible");
 		pthread_mutex_unlock(&po->mu);
 		return rc;
 	}
 	if (flock(po->lockfd, LOCK_EX | LOCK_NB) != 0) {
 		rc = errno == EWOULDBLOCK ? CCP_PO_LOCKED : CCP_PO_NOT_ACCESSIBLE;
-		say(res->reason, sizeof(res->reason), "%s: %s", po->dir,
-		    rc == CCP_PO_LOCKED ? "post office locked by another import"
+		ccp_errf(res->reason, sizeof(res->reason), "%s: %s", po->dir,
+			 rc == CCP_PO_LOCKED ? "post office locked by another import"
 					: "cannot lock the post office");
 		pthread_mutex_unlock(&po->mu);
 		return rc;
@@ -1726,7 +1692,7 @@ static int import_common(struct ccp_po *po, const char *data, size_t len, const 
 		ad = NULL; /* not the writer's own output: copy it */
 	}
 	if (res->messages == 0) {
-		say(res->reason, sizeof(res->reason), "%s: no message in the input", name);
+		ccp_errf(res->reason, sizeof(res->reason), "%s: no message in the input", name);
 		rc = CCP_PO_UNDELIVERABLE;
 		goto out;
 	}
@@ -1773,7 +1739,7 @@ int ccp_po_import_file_report(struct ccp_po *po, const char *path, struct ccp_po
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || read_fd(fd, &data) != 0) {
 		memset(res, 0, sizeof(*res));
-		say(res->reason, sizeof(res->reason), "%s: cannot read: %s", path, strerror(errno));
+		ccp_errf(res->reason, sizeof(res->reason), "%s: cannot read: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		ccp_ccm_buf_free(&data);
@@ -1821,7 +1787,7 @@ static int view_open(const char *dir, struct po_view *v, char *err, size_t cap)
 	v->mboxfd = openat(v->dirfd, "mailboxes", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	v->storefd = openat(v->dirfd, STORE, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (v->lockfd < 0 || v->mboxfd < 0 || v->storefd < 0 || flock(v->lockfd, LOCK_EX) != 0) {
-		say(err, cap, "%s: post office not accessible: %s", dir, strerror(errno));
+		ccp_errf(err, cap, "%s: post office not accessible: %s", dir, strerror(errno));
 		rc = CCP_PO_NOT_ACCESSIBLE;
 	} else {
 		rc = recover(v->dirfd, v->mboxfd, v->storefd, true, dir, err, cap);
@@ -1842,7 +1808,7 @@ static int view_read(const char *dir, struct po_view *v, const char *name, struc
 		return rc;
 	if (read_at(v->mboxfd, name, b) != 0) {
 		int e = errno;
-		say(err, cap, "%s/mailboxes/%s: cannot read: %s", dir, name, strerror(e));
+		ccp_errf(err, cap, "%s/mailboxes/%s: cannot read: %s", dir, name, strerror(e));
 		view_close(v);
 		ccp_ccm_buf_free(b);
 		errno = e;
@@ -1856,7 +1822,7 @@ int ccp_po_mailbox_read(const char *dir, const char *name, struct ccp_ccm_buf *o
 {
 	struct po_view v;
 	if (!name[0] || name[0] == '.' || strchr(name, '/')) {
-		say(err, cap, "%s: '%s' is not a mailbox name", dir, name);
+		ccp_errf(err, cap, "%s: '%s' is not a mailbox name", dir, name);
 		errno = ENOENT;
 		return CCP_PO_NOT_ACCESSIBLE;
 	}
@@ -1879,8 +1845,8 @@ int ccp_po_mailbox_read(const char *dir, const char *name, struct ccp_ccm_buf *o
 		lineno++;
 		if (!nl || sscanf(p, "%31s %lld %zu ", sn, &off, &len) != 3 || off < 0 ||
 		    sn[0] == '.' || strchr(sn, '/')) {
-			say(err, cap, "%s/mailboxes/%s: line %u: not a message reference", dir, name,
-			    lineno);
+			ccp_errf(err, cap, "%s/mailboxes/%s: line %u: not a message reference", dir, name,
+				 lineno);
 			rc = CCP_PO_MISCONFIGURED;
 			break;
 		}
@@ -1890,22 +1856,22 @@ int ccp_po_mailbox_read(const char *dir, const char *name, struct ccp_ccm_buf *o
 			snprintf(open_name, sizeof(open_name), "%s", sn);
 			sfd = openat(v.storefd, sn, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 			if (sfd < 0 || fstat(sfd, &ss) != 0) {
-				say(err, cap, "%s/" STORE "/%s: cannot read: %s", dir, sn, strerror(errno));
+				ccp_errf(err, cap, "%s/" STORE "/%s: cannot read: %s", dir, sn, strerror(errno));
 				rc = CCP_PO_NOT_ACCESSIBLE;
 				break;
 			}
 		}
 		if ((unsigned long long)off + len > (unsigned long long)ss.st_size) {
-			say(err, cap, "%s/mailboxes/%s: line %u: points past the end of " STORE "/%s",
-			    dir, name, lineno, sn);
+			ccp_errf(err, cap, "%s/mailboxes/%s: line %u: points past the end of " STORE "/%s",
+				 dir, name, lineno, sn);
 			rc = CCP_PO_MISCONFIGURED;
 			break;
 		}
 		ccp_ccm_buf_reserve(out, len);
 		ssize_t r = pread(sfd, out->data + out->len, len, off);
 		if (r != (ssize_t)len) {
-			say(err, cap, "%s/" STORE "/%s: cannot read: %s", dir, sn,
-			    r < 0 ? strerror(errno) : "cut short");
+			ccp_errf(err, cap, "%s/" STORE "/%s: cannot read: %s", dir, sn,
+				 r < 0 ? strerror(errno) : "cut short");
 			rc = CCP_PO_NOT_ACCESSIBLE;
 			break;
 		}
@@ -1982,7 +1948,7 @@ int ccp_po_stats_with(const char *dir, const struct ccp_po_stats_opts *opts,
 	struct stat cst;
 	int fd = openat(v.dirfd, LOG, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 || fstat(fd, &cst) != 0) {
-		say(err, cap, "%s/" LOG ": cannot read: %s", dir, strerror(errno));
+		ccp_errf(err, cap, "%s/" LOG ": cannot read: %s", dir, strerror(errno));
 		rc = CCP_PO_NOT_ACCESSIBLE;
 	}
 	unsigned *segs = NULL;
@@ -1995,7 +1961,7 @@ int ccp_po_stats_with(const char *dir, const struct ccp_po_stats_opts *opts,
 			int e = errno;
 			char name[40];
 			segment_name(name, sizeof(name), segs[i]);
-			say(err, cap, "%s/%s: cannot read: %s", dir, name, strerror(e));
+			ccp_errf(err, cap, "%s/%s: cannot read: %s", dir, name, strerror(e));
 			rc = CCP_PO_NOT_ACCESSIBLE;
 		}
 		if (sfd >= 0)
@@ -2004,7 +1970,7 @@ int ccp_po_stats_with(const char *dir, const struct ccp_po_stats_opts *opts,
 	ccp_free(segs);
 	st->log_segments = nread; /* not a cut-short rotation's link to delivery.log */
 	if (!rc && for_each_line(fd, &b, stats_line, &sp) < 0) {
-		say(err, cap, "%s/" LOG ": cannot read: %s", dir, strerror(errno));
+		ccp_errf(err, cap, "%s/" LOG ": cannot read: %s", dir, strerror(errno));
 		rc = CCP_PO_NOT_ACCESSIBLE;
 	}
 	if (fd >= 0)
@@ -2013,7 +1979,7 @@ int ccp_po_stats_with(const char *dir, const struct ccp_po_stats_opts *opts,
 	if (!rc && (sp.failed || ccp_fpcount_finish(&sp.keys, &st->distinct_keys, sp.why,
 						    sizeof(sp.why)) ||
 		    ccp_fpcount_finish(&sp.pairs, &pairs, sp.why, sizeof(sp.why)))) {
-		say(err, cap, "%s", sp.why);
+		ccp_errf(err, cap, "%s", sp.why);
 		rc = CCP_PO_NOT_ACCESSIBLE;
 	}
 	st->duplicate_deliveries = rc ? 0 : st->delivered - pairs;

@@ -29,6 +29,7 @@
 #include "ccpump/alloc.h"
 #include "ccpump/ccm.h"
 #include "ccpump/clock.h"
+#include "ccpump/fdio.h"
 #include "ccpump/fpset.h"
 #include "ccpump/log.h"
 #include "ccpump/po.h"
@@ -331,30 +332,13 @@ static void mark_deferred(struct relay *r, const struct disp *d, struct ccp_msg 
  */
 #define DIRECT_ALIGN 4096
 
-static bool write_all(int fd, const char *p, size_t len)
-{
-	size_t off = 0;
-	while (off < len) {
-		ssize_t n = write(fd, p + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			return false;
-		}
-		off += (size_t)n;
-	}
-	return true;
-}
-
 /* For a batch of DIRECT_ALIGN octets or more (write_batch() sees to it),
  * so the aligned head is never empty. */
 static bool write_batch_direct(struct disp *d, int fd)
 {
 	size_t head = d->ccm.len & ~(size_t)(DIRECT_ALIGN - 1);
 	CCP_ASSERT(((uintptr_t)d->ccm.data & (DIRECT_ALIGN - 1)) == 0 && head > 0);
-	bool ok = write_all(fd, d->ccm.data, head);
+	bool ok = ccp_write_all(fd, d->ccm.data, head) == 0;
 	int e = errno;
 	int fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) != 0)
@@ -367,7 +351,7 @@ static bool write_batch_direct(struct disp *d, int fd)
 			return false;
 		head = 0;
 	}
-	return write_all(fd, d->ccm.data + head, d->ccm.len - head);
+	return ccp_write_all(fd, d->ccm.data + head, d->ccm.len - head) == 0;
 }
 
 static bool write_batch(struct disp *d, const char *name)
@@ -382,7 +366,7 @@ static bool write_batch(struct disp *d, const char *name)
 	}
 	if (fd < 0)
 		goto fail;
-	if (!(direct ? write_batch_direct(d, fd) : write_all(fd, d->ccm.data, d->ccm.len))) {
+	if (!(direct ? write_batch_direct(d, fd) : ccp_write_all(fd, d->ccm.data, d->ccm.len) == 0)) {
 		int e = errno;
 		close(fd);
 		unlinkat(r->submit_fd, name, 0);

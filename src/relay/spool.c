@@ -29,6 +29,7 @@
 #include "ccpump/alloc.h"
 #include "ccpump/clock.h"
 #include "ccpump/counter.h"
+#include "ccpump/fdio.h"
 #include "ccpump/log.h"
 #include "ccpump/parallel.h"
 #include "relay/fsutil.h"
@@ -246,19 +247,12 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 		*cap = want + 1;
 		*buf = ccp_realloc(*buf, *cap);
 	}
-	while (got < want) {
-		ssize_t n = read(fd, *buf + got, want - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			snprintf(why, whylen, "spool file %s cannot be read: %s", m->key,
-				 strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break; /* shrank under us: caught below */
-		got += (size_t)n;
+	ssize_t n = ccp_read_full(fd, *buf, want);
+	if (n < 0) {
+		snprintf(why, whylen, "spool file %s cannot be read: %s", m->key, strerror(errno));
+		goto out;
 	}
+	got = (size_t)n; /* fewer: it shrank under us, caught below */
 	/* The fd's inode before and after the read, then the name: does new/NAME
 	 * still lead to it?  (A writer that renames a new version over the name
 	 * leaves our fd on the old one.) */

@@ -1,0 +1,57 @@
+/*
+ * fdio.c: whole reads and writes on a file descriptor (fdio.h).
+ */
+#include "ccpump/fdio.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+int ccp_write_all(int fd, const void *p, size_t n)
+{
+	const char *s = p;
+	while (n > 0) {
+		ssize_t w = write(fd, s, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = EIO;
+			return -1;
+		}
+		s += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Reads from OFF with pread(2), or from the file offset when OFF < 0. */
+static ssize_t read_full_at(int fd, void *p, size_t n, off_t off)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = off < 0 ? read(fd, (char *)p + got, n - got)
+				    : pread(fd, (char *)p + got, n - got, off + (off_t)got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+ssize_t ccp_read_full(int fd, void *p, size_t n)
+{
+	return read_full_at(fd, p, n, -1);
+}
+
+ssize_t ccp_pread_full(int fd, void *p, size_t n, off_t off)
+{
+	if (off < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return read_full_at(fd, p, n, off);
+}
