@@ -931,14 +931,18 @@ static void add_part(struct ccp_convert *c, GMimePart *part)
 		 g_mime_part_get_filename(part));
 }
 
-static bool is_body_text(GMimeObject *o, const char *sub)
+/* Whether a leaf of content type CT and disposition D (may be NULL) is
+ * body text of subtype SUB: what multipart/alternative picks. */
+static bool body_text(GMimeContentType *ct, GMimeContentDisposition *d, const char *sub)
 {
-	if (!GMIME_IS_PART(o))
-		return false;
-	GMimeContentType *ct = g_mime_object_get_content_type(o);
-	GMimeContentDisposition *d = g_mime_object_get_content_disposition(o);
 	return ct && g_mime_content_type_is_type(ct, "text", sub) &&
 	       !(d && g_mime_content_disposition_is_attachment(d));
+}
+
+static bool is_body_text(GMimeObject *o, const char *sub)
+{
+	return GMIME_IS_PART(o) && body_text(g_mime_object_get_content_type(o),
+					     g_mime_object_get_content_disposition(o), sub);
 }
 
 static void walk(struct ccp_convert *c, GMimeObject *obj, int depth)
@@ -1541,8 +1545,7 @@ static bool light_is_body_text(struct ccp_convert *c, const struct light_leaf *p
 {
 	struct light_meta m;
 	light_meta_open(c, p, &m);
-	bool yes = g_mime_content_type_is_type(m.ct, "text", sub) &&
-		   !(m.d && g_mime_content_disposition_is_attachment(m.d));
+	bool yes = body_text(m.ct, m.d, sub);
 	light_meta_close(&m);
 	return yes;
 }
