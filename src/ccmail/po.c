@@ -1888,12 +1888,13 @@ int ccp_po_mailbox_read(const char *dir, const char *name, struct ccp_ccm_buf *o
 
 /* One pass over delivery.log: every pair and key seen, as fingerprints
  * counted within a memory bound (fpcount.h).  The first error of a count
- * stops the counting and is reported after the pass. */
+ * goes to err and stops the counting; it is reported after the pass. */
 struct stats_pass {
 	struct ccp_po_stats *st;
 	struct ccp_fpcount pairs, keys;
-	int failed;
-	char why[256];
+	bool failed;
+	char *err;
+	size_t cap;
 };
 
 static void stats_line(void *ctx, const char *p, size_t n)
@@ -1907,9 +1908,9 @@ static void stats_line(void *ctx, const char *p, size_t n)
 		 * delivered minus distinct pairs, worked out after the pass. */
 		sp->st->delivered++;
 		if (!sp->failed &&
-		    (ccp_fpcount_add(&sp->keys, ccp_fp_of(pair, klen), sp->why, sizeof(sp->why)) ||
-		     ccp_fpcount_add(&sp->pairs, ccp_fp_of(pair, len), sp->why, sizeof(sp->why))))
-			sp->failed = 1;
+		    (ccp_fpcount_add(&sp->keys, ccp_fp_of(pair, klen), sp->err, sp->cap) ||
+		     ccp_fpcount_add(&sp->pairs, ccp_fp_of(pair, len), sp->err, sp->cap)))
+			sp->failed = true;
 		break;
 	case 'S':
 		sp->st->skipped_duplicates++;
@@ -1936,7 +1937,7 @@ int ccp_po_stats_with(const char *dir, const struct ccp_po_stats_opts *opts,
 	if (rc)
 		return rc;
 	st->dedup_window = v.conf.dedup_window;
-	struct stats_pass sp = { .st = st };
+	struct stats_pass sp = { .st = st, .err = err, .cap = cap };
 	/* Pairs outnumber keys (a key has a pair per recipient): three
 	 * quarters of the bound for them. */
 	ccp_fpcount_init(&sp.pairs, memory / 4 * 3, tmp_dir);
@@ -1976,12 +1977,9 @@ int ccp_po_stats_with(const char *dir, const struct ccp_po_stats_opts *opts,
 	if (fd >= 0)
 		close(fd);
 	uint64_t pairs = 0;
-	if (!rc && (sp.failed || ccp_fpcount_finish(&sp.keys, &st->distinct_keys, sp.why,
-						    sizeof(sp.why)) ||
-		    ccp_fpcount_finish(&sp.pairs, &pairs, sp.why, sizeof(sp.why)))) {
-		ccp_errf(err, cap, "%s", sp.why);
+	if (!rc && (sp.failed || ccp_fpcount_finish(&sp.keys, &st->distinct_keys, err, cap) ||
+		    ccp_fpcount_finish(&sp.pairs, &pairs, err, cap)))
 		rc = CCP_PO_NOT_ACCESSIBLE;
-	}
 	st->duplicate_deliveries = rc ? 0 : st->delivered - pairs;
 	st->spill_runs = ccp_fpcount_runs(&sp.pairs) + ccp_fpcount_runs(&sp.keys);
 	ccp_fpcount_free(&sp.pairs);
