@@ -1423,18 +1423,14 @@ static bool light_multipart(struct ccp_convert *c, const struct light *l, bool *
 }
 
 /*
- * Whether LINE (N octets, without its LF) is the boundary line "--B" (END:
- * "--B--"), as GMime's parser tells one (gmime-parser.c, is_boundary): the
- * delimiter at the start of a line, then nothing but SP, HT or CR.
+ * Whether the rest of a line after its delimiter (N octets, without the LF)
+ * lets it be a boundary line, as GMime's parser tells one (gmime-parser.c,
+ * is_boundary): nothing but SP, HT or CR.
  */
-static bool light_is_boundary(const char *line, size_t n, const char *b, size_t bl, bool end)
+static bool light_boundary_rest(const char *s, size_t n)
 {
-	size_t need = 2 + bl + (end ? 2 : 0);
-	if (n < need || line[0] != '-' || line[1] != '-' || memcmp(line + 2, b, bl) != 0 ||
-	    (end && (line[2 + bl] != '-' || line[3 + bl] != '-')))
-		return false;
-	for (size_t i = need; i < n; i++)
-		if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r')
+	for (size_t i = 0; i < n; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
 			return false;
 	return true;
 }
@@ -1520,8 +1516,11 @@ static bool light_split(struct ccp_convert *c, struct light_tree *t, int parent,
 			 * boundary lines, so a long one declines. */
 			if (ll > 2 + bl + 2 + 64)
 				return false;
-			close = light_is_boundary(p, ll, b, bl, true);
-			open = !close && light_is_boundary(p, ll, b, bl, false);
+			/* "--B--" first, as GMime looks for the end first. */
+			size_t at = 2 + bl;
+			close = ll >= at + 2 && p[at] == '-' && p[at + 1] == '-' &&
+				light_boundary_rest(p + at + 2, ll - at - 2);
+			open = !close && light_boundary_rest(p + at, ll - at);
 		}
 		if (open || close) {
 			if (part && !light_part(c, t, parent, part, p, ll, depth))
