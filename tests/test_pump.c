@@ -157,6 +157,8 @@ struct flaky {
 	_Atomic unsigned calls[RKEYS];
 	_Atomic unsigned max_attempt[RKEYS];
 	_Atomic int outcome[RKEYS];
+	_Atomic unsigned charged[RKEYS]; /* ccp_msg_attempts() at the last call */
+	bool postpone_all;               /* test_postponed_age: every answer */
 };
 
 static unsigned key_idx(const struct ccp_msg *m)
@@ -205,10 +207,23 @@ static void flaky_deliver(void *ctx, unsigned d, struct ccp_msg *const *msgs, un
 		uint64_t w = ccp_msg_load(msgs[k]);
 		unsigned attempt = ccp_msg_word_attempt(w);
 		CHECK(ccp_msg_word_state(w) == CCP_MSG_DISPATCHING);
-		atomic_fetch_add(&f->calls[i], 1);
+		unsigned calls = atomic_fetch_add(&f->calls[i], 1) + 1;
 		if (attempt > atomic_load(&f->max_attempt[i]))
 			atomic_store(&f->max_attempt[i], attempt);
-		if (i % 11 == 0)
+		/* Counted attempts, this one included: it counts until the
+		 * pump settles a postponement. */
+		atomic_store(&f->charged[i], ccp_msg_attempts(msgs[k], w));
+		if (f->postpone_all)
+			v[k] = CCP_VERDICT_POSTPONED;
+		else if (i % 13 == 0)
+			/* Postponed four times, then delivered: max_attempts (3)
+			 * does not end it, since postponements are not counted. */
+			v[k] = calls <= 4 ? CCP_VERDICT_POSTPONED : CCP_VERDICT_DELIVERED;
+		else if (i % 17 == 0)
+			/* Postponed twice, then failing: ends after three counted
+			 * attempts, five calls in all. */
+			v[k] = calls <= 2 ? CCP_VERDICT_POSTPONED : CCP_VERDICT_RETRY;
+		else if (i % 11 == 0)
 			v[k] = CCP_VERDICT_RETRY; /* never succeeds: max_attempts ends it */
 		else if (i % 7 == 0)
 			v[k] = CCP_VERDICT_FAILED;
@@ -219,12 +234,27 @@ static void flaky_deliver(void *ctx, unsigned d, struct ccp_msg *const *msgs, un
 	}
 }
 
+/* Runs the flaky source and sink to their natural end (deferred messages
+ * are settled first) and returns the pump's figures. */
+static void run_flaky(struct flaky *f, const struct ccp_pump_config *cfg,
+		      struct ccp_pump_stats *st)
+{
+	char err[128];
+	struct ccp_source_ops src = { .poll = flaky_poll, .ack = flaky_ack };
+	struct ccp_sink_ops sink = { .deliver = flaky_deliver };
+	struct ccp_pump *p = ccp_pump_create(cfg, &src, f, &sink, f, err, sizeof(err));
+	CHECK(p != NULL);
+	CHECK(ccp_pump_start(p) == 0);
+	ccp_pump_wait(p);
+	ccp_pump_stats(p, st);
+	ccp_pump_destroy(p);
+}
+
 static void test_retries(void)
 {
 	static struct flaky f;
 	struct ccp_pump_config cfg;
 	struct ccp_pump_stats st;
-	char err[128];
 	memset(&f, 0, sizeof(f));
 	ccp_pump_config_default(&cfg);
 	cfg.pollers = 4;
@@ -234,17 +264,25 @@ static void test_retries(void)
 	cfg.retry_min_ns = 1000000;  /* 1 ms */
 	cfg.retry_max_ns = 4000000;  /* 4 ms */
 	cfg.max_attempts = 3;
-	struct ccp_source_ops src = { .poll = flaky_poll, .ack = flaky_ack };
-	struct ccp_sink_ops sink = { .deliver = flaky_deliver };
-	struct ccp_pump *p = ccp_pump_create(&cfg, &src, &f, &sink, &f, err, sizeof(err));
-	CHECK(p != NULL);
-	CHECK(ccp_pump_start(p) == 0);
-	ccp_pump_wait(p); /* natural end: deferred ones are settled first */
-	ccp_pump_stats(p, &st);
-	unsigned want_failed = 0, want_deferred = 0;
+	run_flaky(&f, &cfg, &st);
+	unsigned want_failed = 0, want_deferred = 0, want_postponed = 0;
 	for (unsigned i = 0; i < RKEYS; i++) {
 		CHECK_EQ_U64(atomic_load(&f.acks[i]), 1); /* outcome acked exactly once */
-		if (i % 11 == 0) {
+		if (i % 13 == 0) {
+			CHECK_EQ_U64(atomic_load(&f.calls[i]), 5);
+			CHECK_EQ_U64(atomic_load(&f.max_attempt[i]), 5); /* the generation */
+			CHECK_EQ_U64(atomic_load(&f.charged[i]), 1);
+			CHECK(atomic_load(&f.outcome[i]) == CCP_MSG_DELIVERED);
+			want_deferred += 4;
+			want_postponed += 4;
+		} else if (i % 17 == 0) {
+			CHECK_EQ_U64(atomic_load(&f.calls[i]), 5);
+			CHECK_EQ_U64(atomic_load(&f.charged[i]), 3);
+			CHECK(atomic_load(&f.outcome[i]) == CCP_MSG_FAILED);
+			want_failed++;
+			want_deferred += 4; /* two postponed, two retried */
+			want_postponed += 2;
+		} else if (i % 11 == 0) {
 			CHECK_EQ_U64(atomic_load(&f.calls[i]), 3);
 			CHECK_EQ_U64(atomic_load(&f.max_attempt[i]), 3);
 			CHECK(atomic_load(&f.outcome[i]) == CCP_MSG_FAILED);
@@ -267,12 +305,45 @@ static void test_retries(void)
 	CHECK_EQ_U64(st.failed, want_failed);
 	CHECK_EQ_U64(st.delivered, RKEYS - want_failed);
 	CHECK_EQ_U64(st.deferred, want_deferred);
+	CHECK_EQ_U64(st.postponed, want_postponed);
 	CHECK_EQ_U64(st.requeued, want_deferred);
 	CHECK_EQ_U64(st.waiting_retry, 0);
 	CHECK_EQ_U64(st.claims, RKEYS);
 	CHECK(st.notifications >= RKEYS && st.notifications <= 4u * 2u * RKEYS);
 	CHECK_EQ_U64(st.claim_conflicts, st.notifications - RKEYS);
-	ccp_pump_destroy(p);
+}
+
+/* A sink that postpones everything forever: max_attempts never ends it,
+ * max_age does (postponements count toward a message's age). */
+static void test_postponed_age(void)
+{
+	static struct flaky f;
+	struct ccp_pump_config cfg;
+	struct ccp_pump_stats st;
+	memset(&f, 0, sizeof(f));
+	f.postpone_all = true;
+	ccp_pump_config_default(&cfg);
+	cfg.pollers = 2;
+	cfg.dispatchers = 2;
+	cfg.ring_size = 64;
+	cfg.batch = 8;
+	cfg.retry_min_ns = 1000000;  /* 1 ms */
+	cfg.retry_max_ns = 2000000;  /* 2 ms */
+	cfg.max_attempts = 1;
+	cfg.max_age_ns = 30000000;   /* 30 ms */
+	run_flaky(&f, &cfg, &st);
+	for (unsigned i = 0; i < RKEYS; i++) {
+		CHECK_EQ_U64(atomic_load(&f.acks[i]), 1);
+		CHECK(atomic_load(&f.outcome[i]) == CCP_MSG_FAILED);
+		/* With max_attempts 1, a counted attempt would have ended it at
+		 * the first call; the age did, after retries. */
+		CHECK(atomic_load(&f.calls[i]) >= 2);
+		CHECK_EQ_U64(atomic_load(&f.charged[i]), 1); /* only the one being made */
+	}
+	CHECK_EQ_U64(st.failed, RKEYS);
+	CHECK_EQ_U64(st.delivered, 0);
+	CHECK_EQ_U64(st.postponed, st.deferred);
+	CHECK_EQ_U64(st.dispatched, st.deferred + RKEYS);
 }
 
 static void test_bad_config(void)
@@ -302,6 +373,7 @@ int main(void)
 	test_stop_with_full_ring(CCP_CLAIM_LOCKFREE);
 	test_stop_with_full_ring(CCP_CLAIM_MUTEX);
 	test_retries();
+	test_postponed_age();
 	puts("test_pump: ok");
 	return 0;
 }

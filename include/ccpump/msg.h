@@ -77,6 +77,11 @@ struct ccp_msg {
 	 * hold across restarts. */
 	uint32_t attempts_before;
 	uint32_t age_before_s;
+	/* Attempts the sink postponed (CCP_VERDICT_POSTPONED): not the
+	 * message's, so not counted.  Written by the dispatcher that owns the
+	 * record (DISPATCHING), read by it and by later owners, ordered by the
+	 * state word's transitions as the record's other fields are. */
+	uint32_t postponed;
 	/* NUL-terminated key; the user area starts at the next 16-byte boundary. */
 	char key[];
 };
@@ -99,10 +104,12 @@ static inline uint32_t ccp_msg_word_attempt(uint64_t w)
 CCP_EXPORT const char *ccp_msg_state_name(enum ccp_msg_state s);
 
 /* The attempts made on m by the state word W, counting an earlier run's
- * (attempts_before): what limits, backoff and reports go by. */
+ * (attempts_before) and leaving out those the sink postponed: what limits,
+ * backoff and reports go by.  (The word's own count, which postponements
+ * advance too, is the record's generation.) */
 static inline uint32_t ccp_msg_attempts(const struct ccp_msg *m, uint64_t w)
 {
-	return ccp_msg_word_attempt(w) + m->attempts_before;
+	return ccp_msg_word_attempt(w) + m->attempts_before - m->postponed;
 }
 
 /* The user area (source- or sink-defined bytes), 16-byte aligned. */

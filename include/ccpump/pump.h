@@ -49,6 +49,12 @@ enum ccp_verdict {
 	CCP_VERDICT_DELIVERED, /* done: acknowledged, retired */
 	CCP_VERDICT_RETRY,     /* try again later (DEFERRED, backoff) */
 	CCP_VERDICT_FAILED,    /* give up: acknowledged as failed, retired */
+	/* Not tried in substance: the sink could take nothing now for a reason
+	 * of its own (its disk is full).  Retried later as RETRY is, but the
+	 * attempt is not counted toward max_attempts, since it says nothing
+	 * about the message (m->postponed); its age still counts toward
+	 * max_age_ns, as an MTA's queue lifetime runs through an outage. */
+	CCP_VERDICT_POSTPONED,
 };
 
 /* One notification: a key that has a waiting message. */
@@ -137,7 +143,8 @@ struct ccp_pump_stats {
 	uint64_t batches;          /* sink calls */
 	uint64_t dispatched;       /* messages handed to the sink (all attempts) */
 	uint64_t delivered;
-	uint64_t deferred;         /* retry verdicts */
+	uint64_t deferred;         /* retry and postponed verdicts that deferred */
+	uint64_t postponed;        /* of those, postponed: not counted as attempts */
 	uint64_t requeued;         /* deferred messages sent again */
 	uint64_t failed;
 	uint64_t waiting_retry;    /* deferred now */

@@ -53,7 +53,7 @@
 struct counters {
 	_Atomic uint64_t notifications, created, claims, claim_conflicts, ring_full_waits,
 		reclaim_waits;
-	_Atomic uint64_t batches, dispatched, delivered, deferred, requeued, failed,
+	_Atomic uint64_t batches, dispatched, delivered, deferred, postponed, requeued, failed,
 		waiting_retry, in_flight;
 };
 
@@ -400,15 +400,22 @@ static void settle(struct ccp_pump *p, struct pump_thread *t, struct dispatcher_
 	bool naive = cfg->mode == CCP_CLAIM_NAIVE;
 	enum ccp_msg_state to;
 
-	/* Attempts and age include an earlier run's (msg.h). */
+	/* Attempts and age include an earlier run's (msg.h); a postponed
+	 * attempt is not the message's and is not counted.  We own m
+	 * (DISPATCHING): a plain write, published by ccp_msg_finish(). */
+	if (v == CCP_VERDICT_POSTPONED)
+		m->postponed++;
 	uint32_t attempt = ccp_msg_attempts(m, word);
-	if (v == CCP_VERDICT_RETRY) {
+	if (v == CCP_VERDICT_RETRY || v == CCP_VERDICT_POSTPONED) {
 		uint64_t age = now - m->first_seen_ns + (uint64_t)m->age_before_s * 1000000000ull;
 		bool too_many = cfg->max_attempts && attempt >= cfg->max_attempts;
 		bool too_old = cfg->max_age_ns && age >= cfg->max_age_ns;
 		to = (too_many || too_old) ? CCP_MSG_FAILED : CCP_MSG_DEFERRED;
-		if (to == CCP_MSG_DEFERRED)
+		if (to == CCP_MSG_DEFERRED) {
 			ccp_counter_add(&t->c.deferred, 1);
+			if (v == CCP_VERDICT_POSTPONED)
+				ccp_counter_add(&t->c.postponed, 1);
+		}
 	} else {
 		to = v == CCP_VERDICT_DELIVERED ? CCP_MSG_DELIVERED : CCP_MSG_FAILED;
 	}
@@ -746,6 +753,7 @@ void ccp_pump_stats(struct ccp_pump *p, struct ccp_pump_stats *out)
 		out->dispatched += LOAD(c->dispatched);
 		out->delivered += LOAD(c->delivered);
 		out->deferred += LOAD(c->deferred);
+		out->postponed += LOAD(c->postponed);
 		out->requeued += LOAD(c->requeued);
 		out->failed += LOAD(c->failed);
 		out->waiting_retry += LOAD(c->waiting_retry);
