@@ -60,11 +60,14 @@ struct ccp_relay_stats {
 	uint64_t quarantined;
 	uint64_t changed;        /* reads that found the spool file changing (deferred) */
 	uint64_t changed_after;  /* spool files changed after delivery (to Bad) */
+	uint64_t postponed;      /* deliveries postponed by the relay's own failures */
+	bool gave_up_paused;     /* once: stopped after --retry-max paused */
 };
 
 /*
  * Runs the relay until ccp_relay_request_stop() (graceful drain) or, with
- * once, until the spool has been drained.  Returns 0, or 2 with a one-line
+ * once, until the spool has been drained (or deliveries have been paused
+ * longer than retry_max: st->gave_up_paused).  Returns 0, or 2 with a one-line
  * reason in err for a configuration it cannot use (a directory, the post
  * office).  Fills *st at the end when not NULL.  One relay per process.
  */

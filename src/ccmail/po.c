@@ -1435,7 +1435,7 @@ static int adopt_store(struct ccp_po *po, const struct adopt *ad, const char *sn
 
 /* Step 5: journal, store, mailboxes, log (commit), journal removed. */
 static int commit(struct ccp_po *po, struct plan *plan, const struct adopt *ad, char *err,
-		  size_t cap)
+		  size_t cap, int *sys_errno)
 {
 	bool s = po->o.sync;
 	struct stat st;
@@ -1571,6 +1571,7 @@ crash:
 	ccp_ccm_buf_free(&j);
 	return CCP_PO_NOT_ACCESSIBLE;
 undo:
+	*sys_errno = errno;
 	ccp_errf(err, cap, "%s: import failed, undone: %s", po->dir, strerror(errno));
 	/* A log written but not synced may or may not last: cut it back, so
 	 * that recovery undoes the store and mailboxes too and "undone" is true. */
@@ -1584,6 +1585,7 @@ undo:
 	ccp_ccm_buf_free(&j);
 	return rc;
 io:
+	*sys_errno = errno;
 	ccp_errf(err, cap, "%s: post office not accessible: %s", po->dir, strerror(errno));
 refused:
 	if (jfd >= 0) {
@@ -1696,7 +1698,7 @@ static int import_common(struct ccp_po *po, const char *data, size_t len, const 
 		rc = CCP_PO_UNDELIVERABLE;
 		goto out;
 	}
-	rc = commit(po, &plan, ad, res->reason, sizeof(res->reason));
+	rc = commit(po, &plan, ad, res->reason, sizeof(res->reason), &res->sys_errno);
 	if (rc) {
 		res->delivered = res->skipped = 0;
 		goto out;

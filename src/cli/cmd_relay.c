@@ -2,7 +2,10 @@
  * cmd_relay.c: `ccpump relay`, the deployed product (docs/operations.md).
  *
  * SIGTERM or SIGINT: graceful drain, exit 0.  SIGHUP: reopen the log file.
- * Exit status 2: a bad flag or an unusable directory, with one line.
+ * Exit status 2: a bad flag or an unusable directory, with one line.  Exit
+ * status 75 (EX_TEMPFAIL): --once stopped because deliveries stayed paused
+ * (the store or the post office could not be written) past --retry-max;
+ * the mail is still in the spool.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -61,7 +64,10 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		"  --max-age SEC          then the message goes to Bad, 0 = no limit (%.0f)\n"
 		"  --profile ccmc         the connector's pace: 5 messages a run, every 15 s\n"
 		"  --keep                 move delivered spool files to cur/ instead of removing\n"
-		"  --once                 relay what is in the spool, then exit\n"
+		"  --once                 relay what is in the spool, then exit (status 75,\n"
+		"                         mail left in the spool, if deliveries stay paused\n"
+		"                         longer than --retry-max: the store or the post\n"
+		"                         office cannot be written)\n"
 		"  --no-sync              do not fsync batches (faster, not crash-safe)\n"
 		"  --stats-interval SEC   a stats line this often, 0 = never (%.0f)\n"
 		"  --log FILE             log here instead of stderr (SIGHUP reopens it)\n"
@@ -247,7 +253,7 @@ int ccp_cmd_relay(int argc, char **argv)
 	ccp_log(CCP_LOG_INFO, "relay: done: %llu delivered, %llu bad, %llu deferred left in the spool",
 		(unsigned long long)st.delivered, (unsigned long long)st.bad,
 		(unsigned long long)st.pump.waiting_retry);
-	rc = 0;
+	rc = st.gave_up_paused ? 75 : 0;
 out:
 	ccp_convert_map_free(map);
 	ccp_free(map_site);

@@ -3,14 +3,18 @@
  */
 #include "relay/fsutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "ccpump/alloc.h"
+#include "ccpump/fdio.h"
 
 char *ccp_path_join(const char *a, const char *b)
 {
@@ -31,4 +35,120 @@ int ccp_dir_ensure_open(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot open %s: %s", path,
 			 errno == ENOTDIR || errno == ELOOP ? "not a directory" : strerror(errno));
 	return fd;
+}
+
+void ccp_tmp_name(char *buf, size_t cap)
+{
+	static _Atomic unsigned long long seq;
+	snprintf(buf, cap, CCP_TMP_PREFIX "%llu",
+		 atomic_fetch_add_explicit(&seq, 1, memory_order_relaxed));
+}
+
+int ccp_tmp_finish(int fd, int dirfd, const char *tmp, const char *name, bool sync, int rc)
+{
+	if (rc == 0 && sync)
+		rc = fsync(fd);
+	if (close(fd) != 0)
+		rc = -1;
+	if (rc == 0)
+		rc = renameat(dirfd, tmp, dirfd, name);
+	if (rc != 0) {
+		int e = errno;
+		unlinkat(dirfd, tmp, 0);
+		errno = e;
+	}
+	return rc;
+}
+
+unsigned ccp_dir_remove_prefixed(int dirfd, const char *prefix)
+{
+	/* A description of its own: a dup() would share, and leave at the end,
+	 * the position a later scan of the same fd starts from. */
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	unsigned n = 0;
+	while (dir && (de = readdir(dir)) != NULL)
+		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0 &&
+		    unlinkat(dirfd, de->d_name, 0) == 0)
+			n++;
+	if (dir)
+		closedir(dir);
+	return n;
+}
+
+/* The copy behind ccp_move_entry() across file systems: SRC (an open
+ * regular file) into DST_DIRFD/TMP, then renamed to NAME. */
+static int copy_into(int src, int dst_dirfd, const char *tmp, const char *name, bool sync)
+{
+	char buf[65536];
+	int out = openat(dst_dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (out < 0)
+		return -1;
+	int rc = 0;
+	for (;;) {
+		ssize_t n = read(src, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? -1 : 0;
+			break;
+		}
+		if (ccp_write_all(out, buf, (size_t)n) != 0) {
+			rc = -1;
+			break;
+		}
+	}
+	return ccp_tmp_finish(out, dst_dirfd, tmp, name, sync, rc);
+}
+
+int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync)
+{
+	if (renameat(src_dirfd, name, dst_dirfd, name) == 0)
+		return 0;
+	if (errno != EXDEV)
+		return -1;
+	struct stat st;
+	if (fstatat(src_dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return -1;
+	int rc;
+	char tmp[64];
+	ccp_tmp_name(tmp, sizeof(tmp));
+	if (S_ISLNK(st.st_mode)) {
+		char target[PATH_MAX];
+		ssize_t n = readlinkat(src_dirfd, name, target, sizeof(target) - 1);
+		if (n < 0)
+			return -1;
+		target[n] = '\0';
+		/* Made under a temporary name and renamed, so that it replaces an
+		 * entry of that name, as a rename would. */
+		rc = symlinkat(target, dst_dirfd, tmp);
+		if (rc == 0 && (rc = renameat(dst_dirfd, tmp, dst_dirfd, name)) != 0) {
+			int e = errno;
+			unlinkat(dst_dirfd, tmp, 0);
+			errno = e;
+		}
+	} else if (S_ISREG(st.st_mode)) {
+		int src = openat(src_dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (src < 0)
+			return -1;
+		rc = copy_into(src, dst_dirfd, tmp, name, sync);
+		int e = errno;
+		close(src);
+		errno = e;
+	} else {
+		errno = EXDEV;
+		return -1;
+	}
+	if (rc != 0)
+		return -1;
+	/* The copy is in place: the source goes.  Gone already is as good;
+	 * should it stay, so does it alone, reported as not moved. */
+	if (unlinkat(src_dirfd, name, 0) != 0 && errno != ENOENT) {
+		int e = errno;
+		unlinkat(dst_dirfd, name, 0);
+		errno = e;
+		return -1;
+	}
+	return 0;
 }

@@ -4,6 +4,7 @@
 #ifndef CCPUMP_RELAY_FSUTIL_H
 #define CCPUMP_RELAY_FSUTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* "a/b", allocated (ccp_free it). */
@@ -15,5 +16,38 @@ char *ccp_path_join(const char *a, const char *b);
  * fd, or -1 with a one-line reason naming the path in err.
  */
 int ccp_dir_ensure_open(const char *path, char *err, size_t errlen);
+
+/* Temporary names in the store: ".tmp-..."; a crash's are removed at start
+ * (ccp_dir_remove_prefixed()).  Readers of the store skip dot names. */
+#define CCP_TMP_PREFIX ".tmp-"
+
+/* Writes a fresh temporary name (CCP_TMP_PREFIX, then a number unique in
+ * this process) into buf. */
+void ccp_tmp_name(char *buf, size_t cap);
+
+/*
+ * Ends a file written under the temporary name TMP in DIRFD through FD:
+ * when RC is 0 it is synced (when SYNC), closed and renamed to NAME, over
+ * any entry of that name; otherwise, or when one of those fails, it is
+ * closed and removed.  Returns 0, or -1 with errno (RC's own failure's when
+ * RC is -1).
+ */
+int ccp_tmp_finish(int fd, int dirfd, const char *tmp, const char *name, bool sync, int rc);
+
+/* Removes the entries of DIRFD whose names start with PREFIX; returns how
+ * many. */
+unsigned ccp_dir_remove_prefixed(int dirfd, const char *prefix);
+
+/*
+ * Moves entry NAME of directory SRC_DIRFD into directory DST_DIRFD, under
+ * the same name.  A rename where one can do it.  Across file systems
+ * (EXDEV: a spool and a store on two disks), a regular file is copied into
+ * a temporary name in the destination (ccp_tmp_name()), synced when SYNC,
+ * renamed into place, and only then removed from the source; a symbolic
+ * link is made anew there, never followed.  Other kinds (directories,
+ * fifos, sockets, devices) cannot be copied: EXDEV.  Returns 0, or -1 with
+ * errno and the source as it was (a copy that failed is removed).
+ */
+int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync);
 
 #endif

@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -76,6 +77,43 @@ void ccp_relay_profile_ccmc(struct ccp_relay_config *cfg)
 
 struct relay;
 
+/*
+ * Pausing deliveries while the relay itself cannot deliver.
+ *
+ * Some failures are the relay's, not the message's: the store cannot be
+ * written (its file system is full, or read-only), or the built-in post
+ * office's file system is full.  Every message would meet them.  Retrying
+ * each message on its own backoff would thrash the disk, and counting the
+ * tries as attempts would send good mail to Bad, with a report to its
+ * sender, after an outage longer than --max-attempts allows.  So the relay
+ * does what an MTA does with a destination it finds dead: the batch that
+ * met the failure is postponed (CCP_VERDICT_POSTPONED: deferred, retried,
+ * not counted as an attempt; its age still counts), and deliveries pause.
+ * Dispatchers hold their next batch at the gate; after a backoff from
+ * --retry-min, doubling to --retry-max, one of them tries its batch (the
+ * probe).  The first batch that reaches the import again resumes
+ * deliveries.  One log line when deliveries pause, one per failed probe,
+ * one when they resume.
+ *
+ * Import answers 1, 3 and 4 from a post office are its answers about the
+ * batch, and stay what the connector made of them: attempts, with backoff
+ * per message (docs/operations.md).
+ */
+struct gate {
+	pthread_mutex_t mu;
+	bool paused;       /* deliveries are paused */
+	bool probing;      /* a dispatcher is trying a batch to see */
+	uint64_t since_ns, next_ns, backoff_ns;
+	uint64_t batches;  /* postponed since the pause began */
+	char reason[600];
+};
+
+enum gate_pass {
+	GATE_OPEN,  /* deliveries run */
+	GATE_PROBE, /* paused: this batch is the one that tries */
+	GATE_HELD,  /* paused, and the relay is stopping: do not try */
+};
+
 struct disp {
 	struct relay *r;
 	unsigned id;
@@ -90,6 +128,9 @@ struct disp {
 	enum ccp_verdict *verdicts;
 	unsigned *included, nincluded, cursor;
 	bool *changed;       /* changed while read: deferred without import */
+	/* What stopped the batch that is not the messages' fault (the store
+	 * cannot be written, the post office's disk is full): "" if nothing. */
+	char outage[600];
 	/* for the batch's log line */
 	char name[64];       /* its .ccm, "" when none was written */
 	unsigned dups, vanished;
@@ -106,8 +147,12 @@ struct relay {
 	 * only after start, so pollers share it without a lock). */
 	struct ccp_fpset restore;
 	struct disp *disp;
+	struct gate gate;
 	_Atomic uint64_t imports, import_failures, batches, duplicates, bad_count,
-		vanished;
+		vanished, postponed;
+	/* Deferral markers not written, and when that was last logged
+	 * (log_unwritten_markers(); relaxed: counts for a log line). */
+	_Atomic uint64_t markers_unwritten, markers_logged_ns;
 };
 
 static void count(_Atomic uint64_t *c, uint64_t n)
@@ -115,32 +160,53 @@ static void count(_Atomic uint64_t *c, uint64_t n)
 	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
 }
 
-/* ---- Bad/: the reason and a non-delivery report ------------------------ */
+/* ---- the store's small files: Bad/ records, Deferred/ markers ---------- */
 
-static void write_file_at(int dirfd, const char *name, const char *data, size_t len, bool sync)
+/*
+ * Writes DIRFD/NAME whole or not at all: under a temporary name, then
+ * renamed over NAME, so a reader (`ccpump queue`, the next run) sees the
+ * old file or the new one, never a torn one, and a full disk leaves nothing
+ * behind.  Returns 0, or -1 with errno set.
+ */
+static int store_write(int dirfd, const char *name, const char *data, size_t len, bool sync)
 {
-	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		ccp_log(CCP_LOG_ERROR, "cannot write %s in the store: %s", name, strerror(errno));
-		return;
-	}
-	ssize_t w = write(fd, data, len);
-	if (w != (ssize_t)len)
-		ccp_log(CCP_LOG_ERROR, "short write of %s in the store", name);
-	if (sync)
-		fsync(fd);
-	close(fd);
+	char tmp[64];
+	ccp_tmp_name(tmp, sizeof(tmp));
+	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -1;
+	return ccp_tmp_finish(fd, dirfd, tmp, name, sync, ccp_write_all(fd, data, len));
 }
 
-/* Records why m goes to Bad: NAME.reason (one line) and NAME.ndr, a report
- * to the sender quoting the original header (when it could be read). */
-static void to_bad(struct relay *r, struct ccp_msg *m, const char *original, size_t olen,
-		   const char *reason)
+/* ---- Bad/: the reason and a non-delivery report ------------------------ */
+
+/* Errors that say the machine cannot write the store or the post office
+ * now (full, read-only, out of files or memory, denied, failing): not a
+ * message's fault, and gone once an operator acts. */
+static bool machine_errno(int e)
 {
-	char name[512], line[1200];
+	return e == ENOSPC || e == EDQUOT || e == EROFS || e == EIO || e == EMFILE ||
+	       e == ENFILE || e == ENOMEM || e == EACCES || e == EPERM;
+}
+
+/*
+ * Records why m goes to Bad: NAME.reason (one line) and NAME.ndr, a report
+ * to the sender quoting the original header (when it could be read).
+ * Returns 0 when both are written, else the errno, with neither left and a
+ * line naming the file in PROBLEM.
+ */
+static int to_bad(struct relay *r, struct ccp_msg *m, const char *original, size_t olen,
+		  const char *reason, char *problem, size_t cap)
+{
+	char name[512], ndr_name[512], line[1200];
 	snprintf(name, sizeof(name), "%s.reason", m->key);
+	snprintf(ndr_name, sizeof(ndr_name), "%s.ndr", m->key);
 	int n = snprintf(line, sizeof(line), "%s\n", reason);
-	write_file_at(r->bad_fd, name, line, (size_t)n, r->cfg->sync);
+	if (store_write(r->bad_fd, name, line, (size_t)n, r->cfg->sync) != 0) {
+		int e = errno;
+		snprintf(problem, cap, "cannot write %s/%s: %s", r->bad, name, strerror(e));
+		return e;
+	}
 
 	struct ccp_ccm_buf ndr;
 	ccp_ccm_buf_init(&ndr);
@@ -161,11 +227,41 @@ static void to_bad(struct relay *r, struct ccp_msg *m, const char *original, siz
 		ccp_ccm_buf_add(&ndr, original, h);
 		ccp_ccm_buf_adds(&ndr, "\r\n");
 	}
-	snprintf(name, sizeof(name), "%s.ndr", m->key);
-	write_file_at(r->bad_fd, name, ndr.data, ndr.len, r->cfg->sync);
+	int e = store_write(r->bad_fd, ndr_name, ndr.data, ndr.len, r->cfg->sync) == 0 ? 0 : errno;
 	ccp_ccm_buf_free(&ndr);
+	if (e) {
+		snprintf(problem, cap, "cannot write %s/%s: %s", r->bad, ndr_name, strerror(e));
+		unlinkat(r->bad_fd, name, 0);
+		return e;
+	}
 	ccp_log(CCP_LOG_WARN, "message %s to Bad: %s", m->key, reason);
 	count(&r->bad_count, 1);
+	return 0;
+}
+
+/*
+ * Sends m to Bad (verdict FAILED).  When the store cannot take its reason
+ * now (machine_errno()), m is postponed instead and stays in the spool
+ * until it can go with its reason; the failure in d->outage pauses
+ * deliveries.  Any other failure (a name too long for the file system)
+ * would never pass: m goes to Bad without its reason, with a log line.
+ */
+static void bad_or_postpone(struct disp *d, struct ccp_msg *m, const char *original, size_t olen,
+			    const char *reason, enum ccp_verdict *v)
+{
+	char problem[600];
+	int e = to_bad(d->r, m, original, olen, reason, problem, sizeof(problem));
+	*v = CCP_VERDICT_FAILED;
+	if (e == 0)
+		return;
+	if (machine_errno(e)) {
+		snprintf(d->outage, sizeof(d->outage), "%s", problem);
+		*v = CCP_VERDICT_POSTPONED;
+		return;
+	}
+	ccp_log(CCP_LOG_ERROR, "message %s to Bad without its reason (%s): %s", m->key, problem,
+		reason);
+	count(&d->r->bad_count, 1);
 }
 
 /* ---- reading and converting one message -------------------------------- */
@@ -194,8 +290,7 @@ static ssize_t read_message(struct disp *d, struct ccp_msg *m, enum ccp_verdict 
 	case CCP_SPOOL_READ_UNUSABLE:
 		break;
 	}
-	to_bad(r, m, NULL, 0, reason);
-	*v = CCP_VERDICT_FAILED;
+	bad_or_postpone(d, m, NULL, 0, reason, v);
 	return -3;
 }
 
@@ -233,8 +328,10 @@ static void settle_report(void *arg, const char *key, size_t key_len,
 		d->verdicts[i] = CCP_VERDICT_DELIVERED;
 		break;
 	case CCP_PO_MSG_UNDELIVERABLE:
-		to_bad(d->r, d->msgs[i], NULL, 0, reason && *reason ? reason : "undeliverable");
-		d->verdicts[i] = CCP_VERDICT_FAILED;
+		/* Postponed if it cannot go to Bad now: the post office keeps no
+		 * delivery of it, so a later import reports it again. */
+		bad_or_postpone(d, d->msgs[i], NULL, 0,
+				reason && *reason ? reason : "undeliverable", &d->verdicts[i]);
 		break;
 	}
 }
@@ -280,6 +377,28 @@ static void settle_from_und(struct disp *d, const char *und_path)
 			d->verdicts[d->included[k]] = CCP_VERDICT_DELIVERED;
 }
 
+/* Markers that could not be written: one line every MARKER_LOG_NS at most
+ * (on a full disk every batch meets it), with the count since the last. */
+#define MARKER_LOG_NS 10000000000ull
+
+static void log_unwritten_markers(struct relay *r, unsigned n, int e)
+{
+	uint64_t now = ccp_now_ns();
+	atomic_fetch_add_explicit(&r->markers_unwritten, n, memory_order_relaxed);
+	uint64_t last = atomic_load_explicit(&r->markers_logged_ns, memory_order_relaxed);
+	if (last && now - last < MARKER_LOG_NS)
+		return;
+	/* One dispatcher wins the line; the others' counts go into it or the
+	 * next one. */
+	if (!atomic_compare_exchange_strong_explicit(&r->markers_logged_ns, &last, now,
+						     memory_order_relaxed, memory_order_relaxed))
+		return;
+	uint64_t total = atomic_exchange_explicit(&r->markers_unwritten, 0, memory_order_relaxed);
+	ccp_log(CCP_LOG_ERROR, "cannot write %llu deferral markers in %s: %s (the messages stay "
+		"deferred; a restart would count their attempts and age afresh)",
+		(unsigned long long)total, r->deferred, strerror(e));
+}
+
 /*
  * Deferred/KEY records a message waiting for a retry, for `ccpump queue`
  * and for the next run: "attempt N\nfirst UNIXTIME\nanswer RC\nreason
@@ -293,14 +412,20 @@ static void mark_deferred(struct relay *r, const struct disp *d, struct ccp_msg 
 			  unsigned n, const enum ccp_verdict *verdicts, int rc, const char *reason)
 {
 	char line[800];
+	unsigned unwritten = 0;
+	int unwritten_errno = 0;
 	for (unsigned i = 0; i < n; i++) {
 		const struct ccp_msg *m = msgs[i];
-		uint32_t attempt = ccp_msg_attempts(m, ccp_msg_load(m));
-		if (verdicts[i] == CCP_VERDICT_RETRY) {
+		uint64_t w = ccp_msg_load(m);
+		bool postponed = verdicts[i] == CCP_VERDICT_POSTPONED;
+		if (verdicts[i] == CCP_VERDICT_RETRY || postponed) {
+			/* The attempt being settled counts, unless postponed. */
+			uint32_t attempt = ccp_msg_attempts(m, w) - (postponed ? 1u : 0u);
 			char answer[16] = "none";
 			const char *why = "the spool file changed while it was read";
 			if (!d->changed[i]) {
-				snprintf(answer, sizeof(answer), "%d", rc);
+				if (rc >= 0)
+					snprintf(answer, sizeof(answer), "%d", rc);
 				why = reason && *reason ? reason : "-";
 			}
 			long long first = (long long)time(NULL) - (long long)m->age_before_s -
@@ -308,11 +433,18 @@ static void mark_deferred(struct relay *r, const struct disp *d, struct ccp_msg 
 			int len = snprintf(line, sizeof(line),
 					   "attempt %u\nfirst %lld\nanswer %s\nreason %s\n", attempt,
 					   first, answer, why);
-			write_file_at(r->deferred_fd, msgs[i]->key, line, (size_t)len, false);
-		} else if (attempt > 1) {
-			unlinkat(r->deferred_fd, msgs[i]->key, 0);
+			/* Without it the message is still deferred; only a restart
+			 * would count its attempts and age afresh. */
+			if (store_write(r->deferred_fd, m->key, line, (size_t)len, false) != 0) {
+				unwritten++;
+				unwritten_errno = errno;
+			}
+		} else if (ccp_msg_word_attempt(w) > 1 || m->attempts_before > 0) {
+			unlinkat(r->deferred_fd, m->key, 0);
 		}
 	}
+	if (unwritten)
+		log_unwritten_markers(r, unwritten, unwritten_errno);
 }
 
 /*
@@ -375,7 +507,9 @@ static bool write_batch(struct disp *d, const char *name)
 	}
 	if ((r->cfg->sync && fsync(fd) != 0) || close(fd) != 0 ||
 	    renameat(r->submit_fd, name, r->import_fd, name) != 0) {
+		int e = errno;
 		unlinkat(r->submit_fd, name, 0);
+		errno = e;
 		goto fail;
 	}
 	if (r->cfg->sync)
@@ -383,8 +517,7 @@ static bool write_batch(struct disp *d, const char *name)
 	count(&r->batches, 1);
 	return true;
 fail:
-	ccp_log(CCP_LOG_ERROR, "cannot write batch %s/%s: %s (retrying its messages)", r->submit,
-		name, strerror(errno));
+	/* The caller logs it, once per pause (the gate). */
 	return false;
 }
 
@@ -419,8 +552,8 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 						.name = msgs[i]->key, .key = msgs[i]->key };
 		if (ccp_convert_message(d->conv, &in, &d->ccm) != CCP_CONVERT_OK) {
 			d->ccm.len = mark;
-			to_bad(r, msgs[i], d->in, (size_t)len, ccp_convert_error(d->conv));
-			verdicts[i] = CCP_VERDICT_FAILED;
+			bad_or_postpone(d, msgs[i], d->in, (size_t)len, ccp_convert_error(d->conv),
+					&verdicts[i]);
 			continue;
 		}
 		d->included[d->nincluded++] = i;
@@ -447,15 +580,20 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 	snprintf(und, sizeof(und), "%s/%s", r->import, und_name);
 	uint64_t t_paced = ccp_now_ns();
 	if (!write_batch(d, name)) {
-		snprintf(why, whylen, "the batch could not be written to %s", r->submit);
-		return -1; /* every included message stays RETRY */
+		/* The store, not the messages: postponed, and deliveries pause. */
+		snprintf(d->outage, sizeof(d->outage), "cannot write batch %s/%s: %s", r->submit,
+			 name, strerror(errno));
+		snprintf(why, whylen, "%s", d->outage);
+		for (unsigned k = 0; k < d->nincluded; k++)
+			verdicts[d->included[k]] = CCP_VERDICT_POSTPONED;
+		return -1;
 	}
 	snprintf(d->name, sizeof(d->name), "%s", name);
 	/* The pace's wait is nobody's work: it is left out of the times. */
 	d->t_written = ccp_now_ns() - (t_paced - d->t_converted);
 
 	int rc;
-	struct ccp_po_result res;
+	struct ccp_po_result res = { 0 };
 	if (r->po) {
 		/* The built-in post office imports the bytes just written to
 		 * Import/ from memory, not by reading the file back, and keeps
@@ -477,6 +615,15 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 	count(&r->imports, 1);
 	d->t_imported = ccp_now_ns() - (t_paced - d->t_converted);
 	d->last_import_ns = n == r->cfg->pump.batch ? 0 : ccp_now_ns();
+	if (r->po && rc == CCP_PO_NOT_ACCESSIBLE &&
+	    (res.sys_errno == ENOSPC || res.sys_errno == EDQUOT)) {
+		/* The post office undid the import because its disk is full: the
+		 * machine's fault, not the messages'.  Postponed; deliveries
+		 * pause. */
+		snprintf(d->outage, sizeof(d->outage), "%s", res.reason);
+		for (unsigned k = 0; k < d->nincluded; k++)
+			verdicts[d->included[k]] = CCP_VERDICT_POSTPONED;
+	}
 	if (rc != 0 && rc != 5) {
 		count(&r->import_failures, 1);
 		ccp_log(CCP_LOG_WARN, "import of %s answered %d%s%s: %u messages deferred", name, rc,
@@ -501,10 +648,11 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
  */
 static void log_batch(const struct disp *d, unsigned n, const enum ccp_verdict *verdicts, int rc)
 {
-	unsigned v[3] = { 0, 0, 0 };
+	unsigned v[4] = { 0, 0, 0, 0 };
 	char extra[96] = "";
 	for (unsigned i = 0; i < n; i++)
 		v[verdicts[i]]++;
+	v[CCP_VERDICT_RETRY] += v[CCP_VERDICT_POSTPONED]; /* deferred, either way */
 	if (d->dups || d->vanished)
 		snprintf(extra, sizeof(extra), " (%u already in the post office, %u vanished)",
 			 d->dups, d->vanished);
@@ -524,13 +672,125 @@ static void log_batch(const struct disp *d, unsigned n, const enum ccp_verdict *
 		(double)(d->t_imported - d->t_written) / 1e6);
 }
 
+/* ---- the gate (see struct gate) ---------------------------------------- */
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+	nanosleep(&ts, NULL);
+}
+
+/* Waits, while deliveries are paused, until this dispatcher may try its
+ * batch: at once while they run, when the next probe is due while paused,
+ * or never (GATE_HELD) once the relay is stopping. */
+static enum gate_pass gate_pass(struct relay *r)
+{
+	struct gate *g = &r->gate;
+	for (;;) {
+		enum gate_pass pass = GATE_HELD;
+		uint64_t now = ccp_now_ns(), wait = 0;
+		pthread_mutex_lock(&g->mu);
+		if (!g->paused) {
+			pass = GATE_OPEN;
+		} else if (!g->probing && now >= g->next_ns) {
+			g->probing = true;
+			pass = GATE_PROBE;
+		} else {
+			wait = g->next_ns > now ? g->next_ns - now : 0;
+		}
+		pthread_mutex_unlock(&g->mu);
+		if (pass != GATE_HELD)
+			return pass;
+		if (atomic_load_explicit(&relay_stop, memory_order_relaxed))
+			return GATE_HELD;
+		/* A tenth of a second at most, to see a stop; 10 ms while another
+		 * dispatcher's probe is out. */
+		sleep_ns(wait == 0 ? 10000000u : wait < 100000000u ? wait : 100000000u);
+	}
+}
+
+/*
+ * After a batch that went through the gate: OUTAGE is the relay's own
+ * failure it met ("" for none), TRIED whether any of it reached an import.
+ * A failure pauses deliveries (or, for a probe, puts the next probe off
+ * twice as long); a batch that reached the import resumes them.
+ */
+static void gate_report(struct relay *r, enum gate_pass pass, const char *outage, bool tried)
+{
+	struct gate *g = &r->gate;
+	const struct ccp_pump_config *pc = &r->cfg->pump;
+	uint64_t now = ccp_now_ns();
+	pthread_mutex_lock(&g->mu);
+	if (pass == GATE_PROBE)
+		g->probing = false;
+	if (outage[0]) {
+		g->batches++;
+		snprintf(g->reason, sizeof(g->reason), "%s", outage);
+		if (!g->paused) {
+			g->paused = true;
+			g->since_ns = now;
+			g->backoff_ns = pc->retry_min_ns;
+			g->next_ns = now + g->backoff_ns;
+			ccp_log(CCP_LOG_WARN, "relay: deliveries paused: %s; the messages wait in the "
+				"spool, the next try in %.1f s", outage, (double)g->backoff_ns / 1e9);
+		} else if (pass == GATE_PROBE) {
+			g->backoff_ns = 2 * g->backoff_ns < pc->retry_max_ns ? 2 * g->backoff_ns
+									: pc->retry_max_ns;
+			g->next_ns = now + g->backoff_ns;
+			ccp_log(CCP_LOG_WARN, "relay: deliveries still paused after %.1f s: %s; the "
+				"next try in %.1f s", (double)(now - g->since_ns) / 1e9, outage,
+				(double)g->backoff_ns / 1e9);
+		}
+	} else if (tried && g->paused) {
+		g->paused = false;
+		ccp_log(CCP_LOG_WARN, "relay: deliveries resumed after %.1f s paused (%llu batches "
+			"postponed)", (double)(now - g->since_ns) / 1e9, (unsigned long long)g->batches);
+		g->batches = 0;
+	}
+	pthread_mutex_unlock(&g->mu);
+}
+
+/* Paused for this long, or 0 when deliveries run; the reason into WHY. */
+static uint64_t gate_paused_for(struct relay *r, char *why, size_t cap)
+{
+	struct gate *g = &r->gate;
+	uint64_t d = 0;
+	pthread_mutex_lock(&g->mu);
+	if (g->paused) {
+		d = ccp_now_ns() - g->since_ns;
+		snprintf(why, cap, "%s", g->reason);
+	}
+	pthread_mutex_unlock(&g->mu);
+	return d;
+}
+
 static void relay_deliver(void *ctx, unsigned dispatcher, struct ccp_msg *const *msgs, unsigned n,
 			  enum ccp_verdict *verdicts)
 {
 	struct relay *r = ctx;
 	struct disp *d = &r->disp[dispatcher];
-	char why[512] = "";
-	int rc = deliver_batch(r, d, msgs, n, verdicts, why, sizeof(why));
+	char why[600] = "";
+	int rc = -1;
+	d->outage[0] = '\0';
+	enum gate_pass pass = gate_pass(r);
+	if (pass == GATE_HELD) {
+		/* Stopping while paused: not tried, the messages stay in the
+		 * spool as they are. */
+		for (unsigned i = 0; i < n; i++)
+			verdicts[i] = CCP_VERDICT_POSTPONED;
+		d->changed = ccp_realloc(d->changed, n * sizeof(*d->changed));
+		memset(d->changed, 0, n * sizeof(*d->changed));
+		gate_paused_for(r, why, sizeof(why));
+		d->name[0] = '\0';
+		d->dups = d->vanished = 0;
+		d->t_start = d->t_converted = ccp_now_ns();
+	} else {
+		rc = deliver_batch(r, d, msgs, n, verdicts, why, sizeof(why));
+		gate_report(r, pass, d->outage, rc >= 0);
+	}
+	for (unsigned i = 0; i < n; i++)
+		if (verdicts[i] == CCP_VERDICT_POSTPONED)
+			count(&r->postponed, 1);
 	mark_deferred(r, d, msgs, n, verdicts, rc, why);
 	log_batch(d, n, verdicts, rc);
 }
@@ -576,7 +836,14 @@ static void end_retries(struct relay *r, struct ccp_msg *m, enum ccp_msg_state o
 	last[strcspn(last, "\n")] = '\0';
 	snprintf(reason, sizeof(reason), "retries ended after attempt %u (the last: %s)",
 		 ccp_msg_attempts(m, ccp_msg_load(m)), last);
-	to_bad(r, m, NULL, 0, reason);
+	char problem[600];
+	/* The pump has settled it: the spool file goes to Bad whatever
+	 * happens here, with its reason if the store takes it. */
+	if (to_bad(r, m, NULL, 0, reason, problem, sizeof(problem)) != 0) {
+		ccp_log(CCP_LOG_ERROR, "message %s to Bad without its reason (%s): %s", m->key,
+			problem, reason);
+		count(&r->bad_count, 1);
+	}
 	unlinkat(r->deferred_fd, m->key, 0);
 }
 
@@ -637,16 +904,7 @@ static const struct ccp_source_ops relay_src_ops = {
  * relayed again; the leftover files are removed. */
 static void clear_leftovers(int dirfd, const char *path)
 {
-	int fd = dup(dirfd);
-	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *de;
-	unsigned n = 0;
-	while (dir && (de = readdir(dir)) != NULL)
-		if (de->d_name[0] != '.' && strncmp(de->d_name, "Msg", 3) == 0 &&
-		    unlinkat(dirfd, de->d_name, 0) == 0)
-			n++;
-	if (dir)
-		closedir(dir);
+	unsigned n = ccp_dir_remove_prefixed(dirfd, "Msg");
 	if (n)
 		ccp_log(CCP_LOG_INFO, "removed %u unfinished batch files from %s", n, path);
 }
@@ -659,7 +917,7 @@ static void keep_markers(struct relay *r, const char *spool)
 {
 	char *newdir = ccp_path_join(spool, "new");
 	int nfd = open(newdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int fd = dup(r->deferred_fd);
+	int fd = openat(r->deferred_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
 	unsigned kept = 0, gone = 0;
@@ -697,18 +955,23 @@ static void stats_line(struct relay *r, struct ccp_pump *pump, uint64_t last[2])
 				    : 0.0;
 	last[0] = now;
 	last[1] = ps.delivered;
+	char why[600], paused[64] = "";
+	uint64_t p = gate_paused_for(r, why, sizeof(why));
+	if (p)
+		snprintf(paused, sizeof(paused), ", deliveries paused for %.0f s", (double)p / 1e9);
 	ccp_log(CCP_LOG_INFO,
 		"stats: %.0f msgs/s, delivered %llu, duplicates skipped %llu, bad %llu, "
 		"waiting in ring %llu, in flight %llu, deferred now %llu, imports %llu (failed "
 		"%llu), duplicate notifications suppressed %llu, quarantined %llu, changed while "
-		"read %llu, changed after delivery %llu",
+		"read %llu, changed after delivery %llu, postponed %llu%s",
 		rate, (unsigned long long)ps.delivered, (unsigned long long)atomic_load(&r->duplicates),
 		(unsigned long long)atomic_load(&r->bad_count), (unsigned long long)ps.in_ring,
 		(unsigned long long)ps.in_flight, (unsigned long long)ps.waiting_retry,
 		(unsigned long long)atomic_load(&r->imports),
 		(unsigned long long)atomic_load(&r->import_failures),
 		(unsigned long long)ps.claim_conflicts, (unsigned long long)ss.quarantined,
-		(unsigned long long)ss.changed, (unsigned long long)ss.changed_after);
+		(unsigned long long)ss.changed, (unsigned long long)ss.changed_after,
+		(unsigned long long)atomic_load(&r->postponed), paused);
 }
 
 int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st, char *err,
@@ -720,6 +983,7 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 
 	memset(&r, 0, sizeof(r));
 	r.cfg = cfg;
+	pthread_mutex_init(&r.gate.mu, NULL);
 	r.submit_fd = r.import_fd = r.bad_fd = r.deferred_fd = -1;
 	atomic_store(&relay_stop, 0);
 	if (cfg->spool == NULL || cfg->store == NULL || (cfg->po == NULL && cfg->import_cmd == NULL)) {
@@ -758,6 +1022,9 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 		goto out;
 	clear_leftovers(r.submit_fd, r.submit);
 	clear_leftovers(r.import_fd, r.import);
+	/* Store files a crash left half made (store_write()). */
+	ccp_dir_remove_prefixed(r.bad_fd, CCP_TMP_PREFIX);
+	ccp_dir_remove_prefixed(r.deferred_fd, CCP_TMP_PREFIX);
 	keep_markers(&r, cfg->spool);
 
 	if (cfg->import_cmd == NULL) {
@@ -832,10 +1099,20 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 		ccp_spool_finish(r.spool, true);
 	uint64_t next_stats = ccp_now_ns() + cfg->stats_interval_ns;
 	uint64_t last_stats[2] = { ccp_now_ns(), 0 };
-	bool stopping = false;
+	bool stopping = false, gave_up = false;
 	while (!ccp_pump_done(pump)) {
 		struct timespec ts = { 0, 50000000 };
 		nanosleep(&ts, NULL);
+		/* A cron job's run does not wait out an outage: past --retry-max
+		 * paused, it stops and leaves the mail for the next run. */
+		char why[600];
+		uint64_t paused = cfg->once && !stopping ? gate_paused_for(&r, why, sizeof(why)) : 0;
+		if (paused > cfg->pump.retry_max_ns) {
+			ccp_log(CCP_LOG_ERROR, "relay: deliveries paused for %.0f s (%s): stopping; the "
+				"messages stay in the spool for the next run", (double)paused / 1e9, why);
+			gave_up = true;
+			ccp_relay_request_stop();
+		}
 		if (!stopping && atomic_load_explicit(&relay_stop, memory_order_relaxed)) {
 			ccp_log(CCP_LOG_INFO, "relay: stopping: draining the ring and in-flight batches");
 			ccp_spool_finish(r.spool, false);
@@ -864,6 +1141,8 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 		st->quarantined = ss.quarantined;
 		st->changed = ss.changed;
 		st->changed_after = ss.changed_after;
+		st->postponed = atomic_load(&r.postponed);
+		st->gave_up_paused = gave_up;
 	}
 	rc = 0;
 out:
@@ -891,5 +1170,6 @@ out:
 	ccp_free(r.deferred);
 	ccp_free(quarantine);
 	ccp_fpset_free(&r.restore);
+	pthread_mutex_destroy(&r.gate.mu);
 	return rc;
 }

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -30,6 +31,7 @@
 #include "ccpump/clock.h"
 #include "ccpump/counter.h"
 #include "ccpump/fdio.h"
+#include "ccpump/fpset.h"
 #include "ccpump/log.h"
 #include "ccpump/parallel.h"
 #include "relay/fsutil.h"
@@ -58,6 +60,10 @@ struct ccp_spool {
 	struct spool_poller *pollers;
 	_Atomic int finish;  /* 0 run, 1 drain after one full scan, 2 stop */
 	_Atomic uint64_t acked, ack_errors, changed, changed_after;
+	/* Entries that could not be quarantined, reported once each (the
+	 * pollers meet them again at every rescan). */
+	pthread_mutex_t unmovable_mu;
+	struct ccp_fpset unmovable;
 };
 
 /*
@@ -135,6 +141,8 @@ struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, 
 	}
 	struct ccp_spool *s = ccp_calloc(1, sizeof(*s));
 	s->cfg = *cfg;
+	pthread_mutex_init(&s->unmovable_mu, NULL);
+	ccp_fpset_init(&s->unmovable);
 	s->dir = ccp_strdup(cfg->dir);
 	s->failed_dir = ccp_strdup(cfg->failed_dir);
 	s->quarantine_dir = ccp_strdup(cfg->quarantine_dir);
@@ -157,6 +165,8 @@ struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, 
 	    (s->failed_fd = ccp_dir_ensure_open(cfg->failed_dir, err, errlen)) < 0 ||
 	    (s->quarantine_fd = ccp_dir_ensure_open(cfg->quarantine_dir, err, errlen)) < 0)
 		goto fail;
+	/* Copies into quarantine that a crash cut short (ccp_move_entry()). */
+	ccp_dir_remove_prefixed(s->quarantine_fd, CCP_TMP_PREFIX);
 
 	s->pollers = ccp_aligned_alloc(CCP_CACHE_GUARD, cfg->pollers * sizeof(*s->pollers));
 	memset(s->pollers, 0, cfg->pollers * sizeof(*s->pollers));
@@ -203,6 +213,8 @@ void ccp_spool_close(struct ccp_spool *s)
 	ccp_free(s->dir);
 	ccp_free(s->failed_dir);
 	ccp_free(s->quarantine_dir);
+	ccp_fpset_free(&s->unmovable);
+	pthread_mutex_destroy(&s->unmovable_mu);
 	ccp_free(s);
 }
 
@@ -299,8 +311,10 @@ static const char *file_kind(mode_t m)
 
 /*
  * Decides whether NAME in new/ is a message to report now.  Entries that
- * are not regular files are moved into quarantine (the poller whose rename
- * wins logs it; the others see it vanish).  `type` is the directory
+ * are not regular files are moved into quarantine, by one poller at a time
+ * (the first logs it; the others see it gone); one that cannot be moved
+ * (a directory when the store is on another file system) stays, skipped,
+ * and is reported once.  `type` is the directory
  * entry's d_type from a scan, DT_UNKNOWN from inotify: a scan's DT_REG
  * needs no stat, since the entry's type is stored in the directory itself
  * (ext4, xfs, btrfs, tmpfs).  Either way the entry may change before it is
@@ -320,11 +334,26 @@ static bool candidate(struct ccp_spool *s, struct spool_poller *sp, const char *
 	}
 	if (S_ISREG(st.st_mode))
 		return true;
-	if (renameat(s->new_fd, name, s->quarantine_fd, name) == 0) {
+	/* One poller at a time (a rare path): across file systems a move is a
+	 * copy, and two pollers copying one entry would trip on each other. */
+	pthread_mutex_lock(&s->unmovable_mu);
+	bool gone = fstatat(s->new_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0;
+	if (gone || S_ISREG(st.st_mode)) {
+		/* Moved by another poller, or now a file to read. */
+		pthread_mutex_unlock(&s->unmovable_mu);
+		return !gone;
+	}
+	if (ccp_move_entry(s->new_fd, name, s->quarantine_fd, true) == 0) {
 		ccp_counter_add(&sp->quarantined, 1);
 		ccp_log(CCP_LOG_WARN, "spool %s/new/%s is %s: moved to %s, never opened", s->dir,
 			name, file_kind(st.st_mode), s->quarantine_dir);
+	} else if (errno != ENOENT &&
+		   ccp_fpset_add(&s->unmovable, ccp_fp_of(name, strlen(name)))) {
+		ccp_log(CCP_LOG_WARN, "spool %s/new/%s is %s and cannot be moved to %s: %s; left in "
+			"new/, never opened", s->dir, name, file_kind(st.st_mode), s->quarantine_dir,
+			errno == EXDEV ? "it is on another file system" : strerror(errno));
 	}
+	pthread_mutex_unlock(&s->unmovable_mu);
 	return false;
 }
 
@@ -440,7 +469,7 @@ static bool changed_after_read(struct ccp_spool *s, struct ccp_msg *m)
 		return false;
 	atomic_fetch_add_explicit(&s->changed_after, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->acked, 1, memory_order_relaxed);
-	if (renameat(s->new_fd, m->key, s->failed_fd, m->key) != 0) {
+	if (ccp_move_entry(s->new_fd, m->key, s->failed_fd, true) != 0) {
 		ccp_log(CCP_LOG_ERROR, "spool %s/new/%s changed after its delivery (%s) and cannot be "
 			"moved to %s: %s", s->dir, m->key, what, s->failed_dir, strerror(errno));
 		return true; /* left in new/: a restart relays it, and the post office skips it */
@@ -470,7 +499,7 @@ static void ack_one(struct ccp_spool *s, struct ccp_msg *m, enum ccp_msg_state o
 		rc = s->cfg.keep ? renameat(s->new_fd, m->key, s->cur_fd, m->key)
 				 : unlinkat(s->new_fd, m->key, 0);
 	else
-		rc = renameat(s->new_fd, m->key, s->failed_fd, m->key);
+		rc = ccp_move_entry(s->new_fd, m->key, s->failed_fd, true);
 	/* ENOENT: the file vanished under us (an operator removed it); the
 	 * message is settled either way. */
 	if (rc != 0 && errno != ENOENT) {

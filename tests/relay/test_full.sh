@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# ccpump relay when its disks fail it, on small tmpfs file systems mounted
+# in a private mount namespace (needs root; skipped with status 77 without):
+#   1. the file system of the store and the post office fills up while the
+#      relay runs with --max-attempts 1: deliveries pause, nothing goes to
+#      Bad, no attempt is counted; the file system grows, deliveries
+#      resume: every message delivered exactly once, the spool empty;
+#   2. only the post office's file system is full (the store elsewhere):
+#      the same, through the post office's undone imports;
+#   3. --once on a disk that stays full: exit status 75 past --retry-max,
+#      every message delivered or still in the spool, nothing in Bad;
+#   4. the spool on another file system than the store: a message that
+#      cannot be converted still goes to Bad (copied across), a symbolic
+#      link to Quarantine, and a directory, which cannot be copied, stays
+#      in new/, reported once however often the spool is rescanned.
+set -u
+bin=$(realpath "$1")
+if [ -z "${CCPUMP_TEST_NS:-}" ]; then
+	if [ "$(id -u)" != 0 ] || ! unshare -m --propagation private true 2>/dev/null; then
+		echo "SKIP: needs root and unshare -m to mount small file systems"
+		exit 77
+	fi
+	CCPUMP_TEST_NS=1 exec unshare -m --propagation private "$0" "$@"
+fi
+work=$(mktemp -d)
+trap 'kill -9 $(jobs -p) 2>/dev/null; umount -l "$work"/*/fs 2>/dev/null; rm -rf "$work"' EXIT
+log=
+fail() { echo "FAIL: $*" >&2; [ -n "$log" ] && [ -f "$log" ] && tail -20 "$log" >&2; exit 1; }
+field() { "$bin" po stats --po "$1" | sed -n "s/^$2: *//p"; }
+small_fs() { # small_fs DIR SIZE: a tmpfs of SIZE at DIR
+	mkdir -p "$1" && mount -t tmpfs -o "size=$2" tmpfs "$1" || fail "cannot mount a tmpfs at $1"
+}
+rcpts=
+spool_of() { # spool_of DIR N: a demo spool of N messages in DIR/d; its recipients in $rcpts
+	mkdir -p "$1"
+	"$bin" demo --dir "$1/d" --messages "$2" --max-body 4000 --spool-only >"$1/demo.out" ||
+		fail "demo spool"
+	rcpts=$(sed -n 's/.* \([0-9]*\) recipients.*/\1/p' "$1/demo.out")
+}
+wait_for() { # wait_for SECONDS COMMAND...: until COMMAND succeeds
+	local t=$1; shift
+	for ((i = 0; i < t * 20; i++)); do "$@" && return 0; sleep 0.05; done
+	return 1
+}
+spool_empty() { [ -z "$(ls -A "$1/new")" ]; }
+# exactly_once PO SPOOL RCPTS N: N messages, RCPTS deliveries, no duplicate,
+# the spool drained, nothing in Bad, no temporary file left in the store.
+exactly_once() {
+	[ "$(field "$1" 'distinct keys')" = "$4" ] || fail "$5: $(field "$1" 'distinct keys') of $4 messages"
+	[ "$(field "$1" delivered)" = "$3" ] || fail "$5: $(field "$1" delivered) of $3 deliveries"
+	[ "$(field "$1" 'duplicate deliveries')" = 0 ] || fail "$5: duplicate deliveries"
+	spool_empty "$2" || fail "$5: $(ls "$2/new" | wc -l) messages left in the spool"
+}
+store_clean() { # store_clean STORE WHAT: nothing in Bad, no temporary left
+	[ -z "$(ls -A "$1/Bad")" ] || fail "$2: $(ls "$1/Bad" | wc -l) entries in Bad: $(ls "$1/Bad" | head -3)"
+	[ -z "$(ls -A "$1/Deferred" | grep '^\.tmp')" ] || fail "$2: temporary files left in Deferred"
+}
+
+# ---- 1. the store's and the post office's disk fills up ------------------
+d=$work/store-full
+spool_of "$d" 1000
+small_fs "$d/fs" 1m
+"$bin" po init --po "$d/fs/po" >/dev/null || fail "po init"
+log=$d/log
+"$bin" relay --spool "$d/d/spool" --store "$d/fs/store" --po "$d/fs/po" --batch 32 \
+	--max-attempts 1 --retry-min 0.05 --retry-max 0.2 --stats-interval 0.5 --log "$log" &
+pid=$!
+wait_for 60 grep -qs "deliveries paused: " "$log" || fail "store full: deliveries never paused"
+wait_for 30 grep -qs "deliveries still paused" "$log" || fail "store full: no probe while paused"
+[ -z "$(ls -A "$d/fs/store/Bad")" ] || fail "store full: messages went to Bad while paused"
+left=$(ls "$d/d/spool/new" | wc -l)
+[ "$left" -gt 0 ] || fail "store full: the spool drained on a full disk"
+mount -o remount,size=256m "$d/fs" || fail "cannot grow the tmpfs"
+wait_for 60 spool_empty "$d/d/spool" || fail "store full: the spool did not drain after the disk grew"
+kill -TERM $pid
+wait $pid || fail "store full: relay exited $? after SIGTERM"
+exactly_once "$d/fs/po" "$d/d/spool" "$rcpts" 1000 "store full"
+store_clean "$d/fs/store" "store full"
+[ -z "$(ls -A "$d/fs/store/Deferred")" ] || fail "store full: markers left in Deferred"
+grep -q "deliveries resumed after" "$log" || fail "store full: no line when deliveries resumed"
+grep 'stats: ' "$log" | tail -1 | grep -q 'postponed [1-9]' || fail "store full: stats without postponed"
+echo "1. store full: paused with $left of 1000 messages waiting, resumed, $rcpts deliveries exactly once"
+
+# ---- 2. only the post office's disk is full ------------------------------
+d=$work/po-full
+spool_of "$d" 1000
+small_fs "$d/fs" 1m
+"$bin" po init --po "$d/fs/po" >/dev/null || fail "po init"
+log=$d/log
+"$bin" relay --spool "$d/d/spool" --store "$d/store" --po "$d/fs/po" --batch 32 --once \
+	--max-attempts 1 --retry-min 0.05 --retry-max 30 --stats-interval 0 --log "$log" &
+pid=$!
+wait_for 60 grep -qs "deliveries paused: .*po: import failed, undone: No space left" "$log" ||
+	fail "po full: deliveries never paused on the post office's disk"
+[ -z "$(ls -A "$d/store/Bad")" ] || fail "po full: messages went to Bad"
+mount -o remount,size=256m "$d/fs" || fail "cannot grow the tmpfs"
+wait $pid || fail "po full: relay --once exited $?"
+exactly_once "$d/fs/po" "$d/d/spool" "$rcpts" 1000 "po full"
+store_clean "$d/store" "po full"
+echo "2. post office full: its imports undone and postponed, then $rcpts deliveries exactly once"
+
+# ---- 3. --once on a disk that stays full ---------------------------------
+d=$work/once-full
+spool_of "$d" 1000
+small_fs "$d/fs" 1m
+"$bin" po init --po "$d/fs/po" >/dev/null || fail "po init"
+log=$d/log
+"$bin" relay --spool "$d/d/spool" --store "$d/fs/store" --po "$d/fs/po" --batch 32 --once \
+	--max-attempts 1 --retry-min 0.05 --retry-max 0.3 --stats-interval 0 --log "$log"
+rc=$?
+[ $rc = 75 ] || fail "once full: exit status $rc, not 75"
+left=$(ls "$d/d/spool/new" | wc -l)
+done_=$(field "$d/fs/po" 'distinct keys')
+[ "$left" -gt 0 ] || fail "once full: nothing left in the spool"
+[ $((left + done_)) = 1000 ] || fail "once full: $done_ delivered and $left waiting, not 1000"
+[ "$(field "$d/fs/po" 'duplicate deliveries')" = 0 ] || fail "once full: duplicates"
+store_clean "$d/fs/store" "once full"
+grep -q "stopping; the messages stay in the spool" "$log" || fail "once full: no line saying why it stopped"
+echo "3. --once on a full disk: exit 75, $done_ delivered, $left left in the spool, none in Bad"
+
+# ---- 4. the spool on another file system ---------------------------------
+d=$work/xdev
+small_fs "$d/fs" 16m
+spool=$d/fs/spool
+mkdir -p "$spool/tmp" "$spool/new" "$spool/cur"
+for i in 1 2 3; do
+	printf 'From: a@example.org\r\nTo: alice@example.org\r\nSubject: %d\r\n\r\nhi\r\n' $i \
+		>"$spool/new/1764288000.M${i}P9.xdev"
+done
+printf 'To: alice@example.org\r\nSubject: no sender\r\n\r\nhi\r\n' >"$spool/new/1764288000.MnofromP9.xdev"
+ln -s /etc/passwd "$spool/new/1764288000.MlinkP9.xdev"
+mkdir "$spool/new/1764288000.MdirP9.xdev"
+log=$d/log
+"$bin" relay --spool "$spool" --store "$d/store" --po "$d/po" --rescan-interval 0.05 \
+	--stats-interval 0 --log "$log" &
+pid=$!
+wait_for 30 test -f "$d/store/Bad/1764288000.MnofromP9.xdev" || fail "xdev: not moved to Bad"
+sleep 0.5 # ten rescans
+kill -TERM $pid
+wait $pid || fail "xdev: relay exited $?"
+[ "$(field "$d/po" 'distinct keys')" = 3 ] || fail "xdev: the good messages"
+cmp -s "$d/store/Bad/1764288000.MnofromP9.xdev" - <<<"$(printf 'To: alice@example.org\r\nSubject: no sender\r\n\r\nhi\r')" ||
+	fail "xdev: Bad holds another text"
+[ -s "$d/store/Bad/1764288000.MnofromP9.xdev.reason" ] || fail "xdev: no reason in Bad"
+[ -L "$d/store/Quarantine/1764288000.MlinkP9.xdev" ] || fail "xdev: the link not quarantined"
+[ "$(readlink "$d/store/Quarantine/1764288000.MlinkP9.xdev")" = /etc/passwd ] || fail "xdev: link target"
+[ "$(ls -A "$spool/new")" = 1764288000.MdirP9.xdev ] || fail "xdev: new/ holds $(ls -A "$spool/new")"
+[ "$(grep -c 'MdirP9.xdev is a directory and cannot be moved' "$log")" = 1 ] ||
+	fail "xdev: the directory reported $(grep -c 'MdirP9.xdev is a directory' "$log") times, not once"
+[ -z "$(ls -A "$d/store/Bad" | grep '^\.tmp')" ] || fail "xdev: temporary copies left in Bad"
+echo "4. spool on another file system: Bad and Quarantine by copy, a directory reported once"
