@@ -151,8 +151,8 @@ struct ccp_po_result {
 	size_t undeliverable; /* messages or recipients that went to the .und */
 	char reason[512];     /* the first problem, one line naming the input */
 	/* The errno behind an import that failed writing the post office, 0
-	 * otherwise: ENOSPC or EDQUOT say its file system is full, a fault of
-	 * the machine, not of the messages. */
+	 * otherwise: ENOSPC, EDQUOT, EROFS or EIO say a fault of the machine,
+	 * not of the messages. */
 	int sys_errno;
 };
 

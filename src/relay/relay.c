@@ -81,8 +81,8 @@ struct relay;
  * Pausing deliveries while the relay itself cannot deliver.
  *
  * Some failures are the relay's, not the message's: the store cannot be
- * written (its file system is full, or read-only), or the built-in post
- * office's file system is full.  Every message would meet them.  Retrying
+ * written, or the built-in post office cannot (their file system is full,
+ * read-only, failing, or denies us: machine_errno()).  Every message would meet them.  Retrying
  * each message on its own backoff would thrash the disk, and counting the
  * tries as attempts would send good mail to Bad, with a report to its
  * sender, after an outage longer than --max-attempts allows.  So the relay
@@ -615,11 +615,10 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 	count(&r->imports, 1);
 	d->t_imported = ccp_now_ns() - (t_paced - d->t_converted);
 	d->last_import_ns = n == r->cfg->pump.batch ? 0 : ccp_now_ns();
-	if (r->po && rc == CCP_PO_NOT_ACCESSIBLE &&
-	    (res.sys_errno == ENOSPC || res.sys_errno == EDQUOT)) {
-		/* The post office undid the import because its disk is full: the
-		 * machine's fault, not the messages'.  Postponed; deliveries
-		 * pause. */
+	if (r->po && rc == CCP_PO_NOT_ACCESSIBLE && machine_errno(res.sys_errno)) {
+		/* The post office undid the import because its disk is full,
+		 * read-only or failing: the machine's fault, not the messages'.
+		 * Postponed; deliveries pause. */
 		snprintf(d->outage, sizeof(d->outage), "%s", res.reason);
 		for (unsigned k = 0; k < d->nincluded; k++)
 			verdicts[d->included[k]] = CCP_VERDICT_POSTPONED;
