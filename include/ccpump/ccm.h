@@ -139,6 +139,22 @@ CCP_EXPORT const struct ccp_ccm_ext *ccp_ccm_msg_ext(const struct ccp_ccm_msg *m
 						      const char *name);
 
 /*
+ * The spool id: how X-Spool-Id carries a message's key, a spool file's
+ * name.  A name may hold any octet but '/' and NUL; a header line holds
+ * printable ASCII, and the post office keys its deliveries by the id.  So
+ * every octet outside 0x21..0x7e (control characters, space, anything not
+ * ASCII) and '%' is written %XX, upper-case hex.  A name a Maildir writer
+ * makes (printable ASCII without '%') is its own id, and two names never
+ * share one: the post office's key stays one per file, and the relay finds
+ * the file again from the id an import reports.
+ */
+/* Appends the spool id of NAME[0..len) to OUT. */
+CCP_EXPORT void ccp_ccm_spool_id_add(struct ccp_ccm_buf *out, const char *name, size_t len);
+/* Whether ID[0..id_len) is the spool id of NAME[0..name_len). */
+CCP_EXPORT bool ccp_ccm_spool_id_is(const char *id, size_t id_len, const char *name,
+				    size_t name_len);
+
+/*
  * The octets the address lines take: "From: " + addr + CRLF and the same for
  * every To/Cc/Bcc line.  This is what the connector's address buffer
  * (4 KB or 160 KB) must hold.

@@ -70,9 +70,19 @@ static void log_line(const char *tag, const char *where, const char *fmt, va_lis
 	n += (size_t)snprintf(buf + n, sizeof(buf) - n, ".%03ldZ ccpump[%ld] %s: %s",
 			      ts.tv_nsec / 1000000, (long)getpid(), tag, where);
 	if (n < sizeof(buf)) {
-		int m = vsnprintf(buf + n, sizeof(buf) - n, fmt, ap);
-		if (m > 0)
-			n += (size_t)m;
+		/* One event, one line: a control character in what is logged (a
+		 * spool file may be named "a\nfake line") is written as an escape,
+		 * so no name can forge or split a line. */
+		char msg[1024];
+		int m = vsnprintf(msg, sizeof(msg), fmt, ap);
+		size_t len = m < 0 ? 0 : (size_t)m < sizeof(msg) ? (size_t)m : sizeof(msg) - 1;
+		for (size_t i = 0; i < len && n < sizeof(buf) - 5; i++) {
+			unsigned char c = (unsigned char)msg[i];
+			if (c >= 0x20 && c != 0x7f)
+				buf[n++] = (char)c;
+			else
+				n += (size_t)snprintf(buf + n, 5, "\\x%02x", c);
+		}
 	}
 	if (n > sizeof(buf) - 2)
 		n = sizeof(buf) - 2;

@@ -158,6 +158,49 @@ void ccp_ccm_msg_add_ext(struct ccp_ccm_msg *m, const char *name, const char *va
 	m->ext[m->next++] = (struct ccp_ccm_ext){ name, strlen(name), value, value_len };
 }
 
+/* Octets a spool id carries as they are (ccm.h). */
+static inline bool spool_id_plain(unsigned char c)
+{
+	return c > 0x20 && c < 0x7f && c != '%';
+}
+
+static const char HEX[] = "0123456789ABCDEF";
+
+void ccp_ccm_spool_id_add(struct ccp_ccm_buf *out, const char *name, size_t len)
+{
+	ccp_ccm_buf_reserve(out, 3 * len);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (spool_id_plain(c)) {
+			out->data[out->len++] = (char)c;
+		} else {
+			out->data[out->len++] = '%';
+			out->data[out->len++] = HEX[c >> 4];
+			out->data[out->len++] = HEX[c & 15];
+		}
+	}
+	out->data[out->len] = '\0';
+}
+
+bool ccp_ccm_spool_id_is(const char *id, size_t id_len, const char *name, size_t name_len)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < name_len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (spool_id_plain(c)) {
+			if (j >= id_len || id[j] != (char)c)
+				return false;
+			j++;
+		} else {
+			if (id_len - j < 3 || id[j] != '%' || id[j + 1] != HEX[c >> 4] ||
+			    id[j + 2] != HEX[c & 15])
+				return false;
+			j += 3;
+		}
+	}
+	return j == id_len;
+}
+
 struct ccp_ccm_item *ccp_ccm_msg_add_item(struct ccp_ccm_msg *m, enum ccp_ccm_item_kind kind)
 {
 	m->item = grow(m->item, &m->item_cap, m->nitem, sizeof(*m->item));

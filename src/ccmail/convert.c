@@ -1047,8 +1047,13 @@ static enum ccp_convert_status build(struct ccp_convert *c, const struct head *h
 		m->subject_len = len;
 	}
 	if (in->key && c->o.spool_id) {
-		const char *k = u8_to_cp(c, NULL, in->key, strlen(in->key), false, &len);
-		ccp_ccm_msg_add_ext(m, "X-Spool-Id", k, len);
+		/* The file's name exactly (ccp_ccm_spool_id_add()), not through
+		 * the code page: the post office keys deliveries by it, and the
+		 * relay matches the import's report with it. */
+		ccp_ccm_buf_reset(&c->tmp);
+		ccp_ccm_spool_id_add(&c->tmp, in->key, strlen(in->key));
+		ccp_ccm_msg_add_ext(m, "X-Spool-Id", arena_dup(c, c->tmp.data, c->tmp.len),
+				    c->tmp.len);
 	}
 	return CCP_CONVERT_OK;
 }

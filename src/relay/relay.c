@@ -305,7 +305,7 @@ static void settle_report(void *arg, const char *key, size_t key_len,
 	for (unsigned k = 0; k < d->nincluded && hit == UINT32_MAX; k++) {
 		unsigned j = (d->cursor + k) % d->nincluded;
 		struct ccp_msg *m = d->msgs[d->included[j]];
-		if (m->key_len == key_len && memcmp(m->key, key, key_len) == 0)
+		if (ccp_ccm_spool_id_is(key, key_len, m->key, m->key_len))
 			hit = j;
 	}
 	if (hit == UINT32_MAX) {

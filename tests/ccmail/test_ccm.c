@@ -337,8 +337,51 @@ static void test_aligned_buffer(void)
 	}
 }
 
+/* Spool ids: a Maildir name as it is; anything else escaped, never two
+ * names to one id. */
+static void test_spool_ids(void)
+{
+	static const struct { const char *name; size_t len; const char *id; } cases[] = {
+		{ "1764288000.M0P1.demo", 20, "1764288000.M0P1.demo" },
+		{ "1234.M5P6Q7.host\\057a:2,S", 25, "1234.M5P6Q7.host\\057a:2,S" },
+		{ "x y", 3, "x%20y" },
+		{ "x\ny", 3, "x%0Ay" },
+		{ "caf\xc3\xa9", 5, "caf%C3%A9" },
+		{ "bad\xff", 4, "bad%FF" },
+		{ "100%", 4, "100%25" },
+		{ "del\x7f", 4, "del%7F" },
+		{ "trail ", 6, "trail%20" },
+		{ "", 0, "" },
+	};
+	struct ccp_ccm_buf b;
+	ccp_ccm_buf_init(&b);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ccp_ccm_buf_reset(&b);
+		ccp_ccm_spool_id_add(&b, cases[i].name, cases[i].len);
+		CHECK_EQ_U64(b.len, strlen(cases[i].id));
+		CHECK(memcmp(b.data, cases[i].id, b.len) == 0);
+		CHECK(ccp_ccm_spool_id_is(b.data, b.len, cases[i].name, cases[i].len));
+		/* No other case's name has this id (they are all distinct). */
+		for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++)
+			if (k != i)
+				CHECK(!ccp_ccm_spool_id_is(b.data, b.len, cases[k].name, cases[k].len));
+		/* Cut short, or one octet more: not the id. */
+		if (b.len)
+			CHECK(!ccp_ccm_spool_id_is(b.data, b.len - 1, cases[i].name, cases[i].len));
+		CHECK(!ccp_ccm_spool_id_is(cases[i].id, strlen(cases[i].id) + 1, cases[i].name,
+					   cases[i].len));
+	}
+	/* The name itself is not the id of one that needs escapes, and a
+	 * lower-case escape is not the id. */
+	CHECK(!ccp_ccm_spool_id_is("x y", 3, "x y", 3));
+	CHECK(!ccp_ccm_spool_id_is("caf%c3%a9", 9, "caf\xc3\xa9", 5));
+	CHECK(!ccp_ccm_spool_id_is("x%2", 3, "x ", 2));
+	ccp_ccm_buf_free(&b);
+}
+
 int main(void)
 {
+	test_spool_ids();
 	test_aligned_buffer();
 	test_writer_hand_counts();
 	test_reader_roundtrip();

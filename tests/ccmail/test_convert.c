@@ -121,6 +121,23 @@ static void test_addresses(struct ccp_convert_map *map)
 	CHECK(eq(m.item[1].data, m.item[1].len, "\x00\x01\x02\x03\x04\x05") ||
 	      (m.item[1].len == 6 && memcmp(m.item[1].data, "\x00\x01\x02\x03\x04\x05", 6) == 0));
 
+	/* A spool file named with a space, a line break and UTF-8: its id
+	 * carries the name exactly (not through the code page), and the line
+	 * stays one header line. */
+	{
+		static const char text[] = "From: a@example.org\r\nTo: b@example.org\r\n\r\nhi\r\n";
+		struct ccp_convert_input in = { .data = text, .len = sizeof(text) - 1,
+						.name = "odd", .key = "a b\nMessage:\ncaf\xc3\xa9" };
+		ccp_ccm_buf_reset(&out);
+		CHECK(ccp_convert_message(c, &in, &out) == CCP_CONVERT_OK);
+		CHECK(strstr(out.data, "X-Spool-Id: a%20b%0AMessage:%0Acaf%C3%A9\r\n") != NULL);
+		struct ccp_ccm_reader r;
+		ccp_ccm_reader_init(&r, out.data, out.len, "odd.ccm");
+		CHECK(ccp_ccm_reader_next(&r, &m) == 1);
+		x = ccp_ccm_msg_ext(&m, "X-Spool-Id");
+		CHECK(x && ccp_ccm_spool_id_is(x->value, x->value_len, in.key, strlen(in.key)));
+		CHECK(ccp_ccm_reader_next(&r, &m) == 0); /* one message, no injected second */
+	}
 	/* Explicit user mapping wins; a native user without display name. */
 	CHECK(conv(c, "From: jane.roe@ccmail.example.com\r\nTo: boss@example.org\r\n"
 		      "Cc: weird@example.org\r\n\r\nx\r\n", NULL) == CCP_CONVERT_OK);

@@ -4,6 +4,8 @@
  * accepts must be one the writer takes back, and writing is a fixed point
  * after one pass: read -> write -> read -> write gives the same octets, with
  * no size warnings on the second read.  The post office relies on both.
+ * The input is also taken as a spool file name, whose spool id must be one
+ * header-safe word that names it and nothing shorter.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -47,6 +49,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CCP_ASSERT(ccp_ccm_reader_next(&r2, &m2) == 0);
 	}
 	CCP_ASSERT(consumed <= size);
+	/* The input as a spool file name: its spool id is printable ASCII
+	 * without a space, is the id of that name, and of no shorter one (a
+	 * name cut at any point has another id). */
+	size_t nlen = size < 255 ? size : 255;
+	ccp_ccm_buf_reset(&b1);
+	ccp_ccm_spool_id_add(&b1, copy, nlen);
+	for (size_t i = 0; i < b1.len; i++)
+		CCP_ASSERT(b1.data[i] > 0x20 && b1.data[i] < 0x7f);
+	CCP_ASSERT(ccp_ccm_spool_id_is(b1.data, b1.len, copy, nlen));
+	if (nlen)
+		CCP_ASSERT(!ccp_ccm_spool_id_is(b1.data, b1.len, copy, nlen - 1));
 	ccp_ccm_buf_free(&b1);
 	ccp_ccm_buf_free(&b2);
 	ccp_ccm_msg_free(&m);

@@ -276,6 +276,30 @@ grep -q 'changed after its delivery' "$d/log" || fail "changed: not logged"
 [ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "changed: duplicates"
 echo "3b. a spool file changed after its import: kept in Bad with the reason, delivered once"
 
+# Spool files with names no Maildir writer makes: a space, a line break,
+# UTF-8, an invalid octet, a '%', and names that would collide with those
+# if they were not escaped in X-Spool-Id.  Each is delivered once, none
+# goes to Bad, and a log line naming one stays one line.
+d=$(fresh oddnames)
+odd=("x y" $'x\ny' "x%20y" $'caf\xc3\xa9' $'bad\xff' "bad?" "100%" "100%25" $'tab\there' "trail ")
+for ((i = 0; i < ${#odd[@]}; i++)); do
+	printf 'From: s@example.org\r\nTo: alice@example.org\r\nSubject: odd %d\r\n\r\nhi\r\n' $i \
+		>"$d/spool/new/${odd[$i]}"
+done
+printf 'not a message at all\r\n' >"$d/spool/new/"$'evil\n2026-11-29T00:00:00.000Z ccpump[1] info: forged'
+timeout 60 "$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--log "$d/log" || fail "odd names: relay failed or did not finish"
+[ "$(field "$d/po" 'distinct keys')" = ${#odd[@]} ] ||
+	fail "odd names: $(field "$d/po" 'distinct keys') of ${#odd[@]} delivered"
+[ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "odd names: duplicates"
+[ "$(field "$d/po" 'skipped duplicates')" = 0 ] || fail "odd names: a distinct file taken for a duplicate"
+[ -z "$(ls -A "$d/spool/new")" ] || fail "odd names: left in the spool: $(ls -b "$d/spool/new")"
+[ "$(ls -b "$d/store/Bad" | grep -vc '\.\(reason\|ndr\)$')" = 1 ] || fail "odd names: Bad holds $(ls -b "$d/store/Bad")"
+! grep -q "forged" <(grep -v 'evil\\x0a2026' "$d/log") || fail "odd names: a name forged a log line"
+grep -q 'evil\\x0a2026-11-29T00:00:00.000Z ccpump\[1\] info: forged' "$d/log" ||
+	fail "odd names: the name with a line break not logged as one escaped line"
+echo "3c. ${#odd[@]} odd spool file names delivered once each; a line break in a name cannot forge a log line"
+
 # ---- 4. crash loop -------------------------------------------------------
 # (A small log segment, so that delivery.log is rotated many times while
 # the relay is being killed.)
