@@ -117,6 +117,20 @@ static void row(FILE *out, const char *name, const struct ccp_queue_class *c)
 	fprintf(out, "  %8" PRIu64 "\n", c->oldest_s);
 }
 
+/* Prints S with each control character as \xHH, padded to WIDTH: a file
+ * name is anyone's choice, and must not move the terminal's cursor or
+ * split the listing's lines. */
+static void put_escaped(FILE *out, const char *s, int width)
+{
+	int n = 0;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		n += c >= 0x20 && c != 0x7f ? fprintf(out, "%c", c) : fprintf(out, "\\x%02x", c);
+	}
+	for (; n < width; n++)
+		fputc(' ', out);
+}
+
 /* Prints up to `list` entries of store/SUB with the first line of NOTE. */
 static void list_dir(FILE *out, const char *store, const char *sub, const char *note_suffix,
 		     unsigned list)
@@ -134,21 +148,27 @@ static void list_dir(FILE *out, const char *store, const char *sub, const char *
 		FILE *f = fopen(path, "r");
 		line[0] = '\0';
 		unsigned attempt = 0;
+		bool marker = false;
 		if (f) {
 			/* Deferred markers: "attempt N" first, the reason last. */
 			while (fgets(line, sizeof(line), f)) {
-				if (strncmp(line, "attempt ", 8) == 0)
+				if (strncmp(line, "attempt ", 8) == 0) {
 					attempt = (unsigned)strtoul(line + 8, NULL, 10);
+					marker = true;
+				}
 				if (strncmp(line, "reason ", 7) == 0)
 					memmove(line, line + 7, strlen(line + 7) + 1);
 			}
 			fclose(f);
 		}
 		line[strcspn(line, "\n")] = '\0';
-		if (attempt)
-			fprintf(out, "  %-40s attempt %u: %s\n", de->d_name, attempt, line);
-		else
-			fprintf(out, "  %-40s %s\n", de->d_name, line);
+		fputs("  ", out);
+		put_escaped(out, de->d_name, 40);
+		if (marker)
+			fprintf(out, " attempt %u:", attempt);
+		fputc(' ', out);
+		put_escaped(out, line, 0);
+		fputc('\n', out);
 		n++;
 	}
 	if (d)

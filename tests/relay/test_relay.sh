@@ -298,7 +298,10 @@ timeout 60 "$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --onc
 ! grep -q "forged" <(grep -v 'evil\\x0a2026' "$d/log") || fail "odd names: a name forged a log line"
 grep -q 'evil\\x0a2026-11-29T00:00:00.000Z ccpump\[1\] info: forged' "$d/log" ||
 	fail "odd names: the name with a line break not logged as one escaped line"
-echo "3c. ${#odd[@]} odd spool file names delivered once each; a line break in a name cannot forge a log line"
+q=$("$bin" queue --spool "$d/spool" --store "$d/store" --list 5)
+[ "$(printf '%s\n' "$q" | grep -c 'forged')" = 1 ] && printf '%s\n' "$q" | grep -q '^  evil\\x0a2026-11-29' ||
+	fail "odd names: ccpump queue did not list the name escaped on one line: $q"
+echo "3c. ${#odd[@]} odd spool file names delivered once each; a line break in a name cannot forge a log or queue line"
 
 # ---- 4. crash loop -------------------------------------------------------
 # (A small log segment, so that delivery.log is rotated many times while
