@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,6 +35,39 @@ int ccp_dir_ensure_open(const char *path, char *err, size_t errlen)
 	if (fd < 0)
 		snprintf(err, errlen, "cannot open %s: %s", path,
 			 errno == ENOTDIR || errno == ELOOP ? "not a directory" : strerror(errno));
+	return fd;
+}
+
+int ccp_dir_lock(const char *dir, const char *name, const char *what, char *err, size_t errlen)
+{
+	char *path = ccp_path_join(dir, name);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s %s: cannot open its lock %s: %s", what, dir, path,
+			 strerror(errno));
+		ccp_free(path);
+		return -1;
+	}
+	ccp_free(path);
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+		char pid[32] = "";
+		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		if (e == EWOULDBLOCK)
+			snprintf(err, errlen, "%s %s is in use by another ccpump relay (pid %s): one "
+				 "relay per %s", what, dir, pid[0] ? pid : "unknown", what);
+		else
+			snprintf(err, errlen, "%s %s: cannot lock: %s", what, dir, strerror(e));
+		close(fd);
+		return -1;
+	}
+	char line[32];
+	int len = snprintf(line, sizeof(line), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)len, 0) != len) {
+		/* The lock holds all the same; only the pid in a refusal is lost. */
+	}
 	return fd;
 }
 

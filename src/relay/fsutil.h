@@ -17,6 +17,15 @@ char *ccp_path_join(const char *a, const char *b);
  */
 int ccp_dir_ensure_open(const char *path, char *err, size_t errlen);
 
+/*
+ * Takes the lock of directory DIR for this process's lifetime: an
+ * exclusive flock on DIR/NAME, which then holds this process's pid.
+ * Returns the fd (keep it open; closing it, or exiting, lets go), or -1
+ * with a line naming the directory, and the pid of the process that holds
+ * it, in err.  WHAT names the directory in that line ("store").
+ */
+int ccp_dir_lock(const char *dir, const char *name, const char *what, char *err, size_t errlen);
+
 /* Temporary names in the store: ".tmp-..."; a crash's are removed at start
  * (ccp_dir_remove_prefixed()).  Readers of the store skip dot names. */
 #define CCP_TMP_PREFIX ".tmp-"

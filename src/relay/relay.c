@@ -977,7 +977,7 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 		  size_t errlen)
 {
 	struct relay r;
-	int rc = 2;
+	int rc = 2, store_lock = -1, spool_lock = -1;
 	struct ccp_pump *pump = NULL;
 
 	memset(&r, 0, sizeof(r));
@@ -1014,6 +1014,12 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 	r.bad = ccp_path_join(cfg->store, "Bad");
 	r.deferred = ccp_path_join(cfg->store, "Deferred");
 	char *quarantine = ccp_path_join(cfg->store, "Quarantine");
+	/* One relay per store and per spool: a second would remove the first's
+	 * batches in flight as a crash's leftovers, and race it for every
+	 * file.  Taken before anything in them is touched. */
+	if ((store_lock = ccp_dir_lock(cfg->store, "relay.lock", "store", err, errlen)) < 0 ||
+	    (spool_lock = ccp_dir_lock(cfg->spool, ".ccpump-relay.lock", "spool", err, errlen)) < 0)
+		goto out;
 	if ((r.submit_fd = ccp_dir_ensure_open(r.submit, err, errlen)) < 0 ||
 	    (r.import_fd = ccp_dir_ensure_open(r.import, err, errlen)) < 0 ||
 	    (r.bad_fd = ccp_dir_ensure_open(r.bad, err, errlen)) < 0 ||
@@ -1159,8 +1165,8 @@ out:
 	ccp_spool_close(r.spool);
 	if (r.po)
 		ccp_po_close(r.po);
-	int fds[] = { r.submit_fd, r.import_fd, r.bad_fd, r.deferred_fd };
-	for (size_t i = 0; i < 4; i++)
+	int fds[] = { r.submit_fd, r.import_fd, r.bad_fd, r.deferred_fd, store_lock, spool_lock };
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	ccp_free(r.submit);

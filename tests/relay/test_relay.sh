@@ -67,6 +67,15 @@ d=$(fresh race)
 	--batch 16 --rescan-interval 0.05 --stats-interval 0.5 --log "$d/log" &
 pid=$!
 for b in 0 1 2 3 4 5 6 7 8 9; do gen "$d/spool" $((b * 150)) 150; sleep 0.05; done
+# A second relay on the same store, or the same spool, is refused (status
+# 2, naming the first's pid) and touches nothing of the running one.
+for second in "--store $d/store --spool $d/spool2" "--store $d/store2 --spool $d/spool"; do
+	"$bin" relay $second --po "$d/po" --once 2>"$d/second.err"
+	rc=$?
+	[ $rc = 2 ] || fail "race: a second relay ($second) exited $rc, not 2"
+	grep -q "is in use by another ccpump relay (pid $pid)" "$d/second.err" ||
+		fail "race: the second relay's refusal: $(cat "$d/second.err")"
+done
 wait_empty "$d/spool" 60 || fail "race: spool not drained"
 kill -TERM $pid
 wait $pid || fail "race: relay exited $? after SIGTERM"
