@@ -39,7 +39,7 @@
 #define EVBUF (64 * (sizeof(struct inotify_event) + NAME_MAX + 1))
 
 struct spool_poller {
-	int ifd;             /* inotify, watching new/ */
+	int ifd;             /* inotify, watching new/; -1: rescans only */
 	DIR *scan;           /* the scan in progress, or NULL */
 	uint64_t next_scan;  /* monotonic ns */
 	bool first_scan_done;
@@ -170,21 +170,42 @@ struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, 
 
 	s->pollers = ccp_aligned_alloc(CCP_CACHE_GUARD, cfg->pollers * sizeof(*s->pollers));
 	memset(s->pollers, 0, cfg->pollers * sizeof(*s->pollers));
+	for (unsigned i = 0; i < cfg->pollers; i++)
+		s->pollers[i].ifd = -1; /* none yet: ccp_spool_close() after a failure */
 	char *newp = ccp_path_join(cfg->dir, "new");
 	uint64_t now = ccp_now_ns();
+	unsigned unwatched = 0;
+	int unwatched_errno = 0;
 	for (unsigned i = 0; i < cfg->pollers; i++) {
 		struct spool_poller *sp = &s->pollers[i];
 		sp->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 		if (sp->ifd < 0 ||
 		    inotify_add_watch(sp->ifd, newp, IN_MOVED_TO | IN_CREATE | IN_ONLYDIR) < 0) {
-			snprintf(err, errlen, "cannot watch %s with inotify: %s", newp,
-				 strerror(errno));
-			ccp_free(newp);
-			goto fail;
+			int e = errno;
+			/* Past the system's inotify limits (fs.inotify.max_user_
+			 * instances, 128 by default, and max_user_watches), a poller
+			 * finds files by its rescans alone; the first must watch,
+			 * or new files would wait for a rescan. */
+			if (i == 0 || (e != EMFILE && e != ENOSPC)) {
+				snprintf(err, errlen, "cannot watch %s with inotify: %s", newp,
+					 strerror(e));
+				ccp_free(newp);
+				goto fail;
+			}
+			if (sp->ifd >= 0)
+				close(sp->ifd);
+			sp->ifd = -1;
+			unwatched++;
+			unwatched_errno = e;
 		}
 		sp->next_scan = now; /* the start-up scan */
 		sp->names = NULL;
 	}
+	if (unwatched)
+		ccp_log(CCP_LOG_WARN, "spool %s: %u of %u pollers have no inotify watch (%s: the "
+			"limits fs.inotify.max_user_instances and max_user_watches); they find new "
+			"files by their rescans", cfg->dir, unwatched, cfg->pollers,
+			strerror(unwatched_errno));
 	ccp_free(newp);
 	return s;
 fail:
@@ -198,7 +219,7 @@ void ccp_spool_close(struct ccp_spool *s)
 		return;
 	if (s->pollers) {
 		for (unsigned i = 0; i < s->cfg.pollers; i++) {
-			if (s->pollers[i].ifd > 0)
+			if (s->pollers[i].ifd >= 0)
 				close(s->pollers[i].ifd);
 			if (s->pollers[i].scan)
 				closedir(s->pollers[i].scan);
