@@ -57,6 +57,8 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		"  --store DIR            the connector store: Submit/, Import/, Bad/, Quarantine/\n"
 		"  --po DIR               the built-in post office (made by 'ccpump po init')\n"
 		"  --import-cmd CMD       run CMD FILE.ccm instead; IMPORT's exit codes\n"
+		"  --import-timeout SEC   stop an import command past this: answer 1,\n"
+		"                         retried; 0 = never (%.0f)\n"
 		"  --rescan-interval SEC  rescan new/ this often (%.0f)\n"
 		"  --retry-min SEC        first retry after a failed import (%.0f)\n"
 		"  --retry-max SEC        longest retry delay (%.0f)\n"
@@ -79,7 +81,8 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		"  --help                 this text\n"
 		"The engine's tuning flags (pollers scan the spool; each dispatcher converts\n"
 		"and imports batches of --batch messages, one .ccm each):\n",
-		(double)d->rescan_interval_ns / 1e9, (double)d->pump.retry_min_ns / 1e9,
+		(double)d->import_timeout_ns / 1e9, (double)d->rescan_interval_ns / 1e9,
+		(double)d->pump.retry_min_ns / 1e9,
 		(double)d->pump.retry_max_ns / 1e9, d->pump.max_attempts,
 		(double)d->pump.max_age_ns / 1e9, (double)d->stats_interval_ns / 1e9,
 		d->convert.site ? d->convert.site : "", (unsigned long long)d->max_message_bytes);
@@ -98,12 +101,13 @@ static int seconds_ns(const char *flag, const char *val, double min, uint64_t *o
 int ccp_cmd_relay(int argc, char **argv)
 {
 	enum { O_SPOOL = 256, O_STORE, O_PO, O_CMD, O_RESCAN, O_RMIN, O_RMAX, O_MAXATT, O_MAXAGE, O_PROFILE, O_KEEP, O_ONCE, O_NOSYNC,
-	       O_STATS, O_LOG, O_LOGLEVEL, O_SITE, O_MAP, O_MAXSIZE, O_HELP };
+	       O_STATS, O_LOG, O_LOGLEVEL, O_SITE, O_MAP, O_MAXSIZE, O_IMPTIMEOUT, O_HELP };
 	static const struct option lo[] = {
 		{ "spool", required_argument, NULL, O_SPOOL },
 		{ "store", required_argument, NULL, O_STORE },
 		{ "po", required_argument, NULL, O_PO },
 		{ "import-cmd", required_argument, NULL, O_CMD },
+		{ "import-timeout", required_argument, NULL, O_IMPTIMEOUT },
 		{ "rescan-interval", required_argument, NULL, O_RESCAN },
 		{ "retry-min", required_argument, NULL, O_RMIN },
 		{ "retry-max", required_argument, NULL, O_RMAX },
@@ -147,6 +151,10 @@ int ccp_cmd_relay(int argc, char **argv)
 		case O_STORE: cfg.store = optarg; break;
 		case O_PO: cfg.po = optarg; break;
 		case O_CMD: cfg.import_cmd = optarg; break;
+		case O_IMPTIMEOUT:
+			if (seconds_ns("--import-timeout", optarg, 0, &cfg.import_timeout_ns))
+				goto out;
+			break;
 		case O_RESCAN:
 			if (seconds_ns("--rescan-interval", optarg, 0.01, &cfg.rescan_interval_ns))
 				goto out;

@@ -65,6 +65,7 @@ void ccp_relay_config_default(struct ccp_relay_config *cfg)
 	cfg->stats_interval_ns = 10000000000ull;
 	cfg->min_import_interval_ns = 0;
 	cfg->max_message_bytes = 64ull << 20;
+	cfg->import_timeout_ns = 600000000000ull; /* 10 min */
 	cfg->sync = true;
 }
 
@@ -158,6 +159,12 @@ struct relay {
 static void count(_Atomic uint64_t *c, uint64_t n)
 {
 	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+	nanosleep(&ts, NULL);
 }
 
 /* ---- the store's small files: Bad/ records, Deferred/ markers ---------- */
@@ -336,21 +343,58 @@ static void settle_report(void *arg, const char *key, size_t key_len,
 	}
 }
 
-/* Runs the external import program on PATH; returns its exit status (or 1
- * when it could not run, as IMPORT answered for an unreachable PO). */
-static int run_import_cmd(const char *cmd, const char *path)
+/* After the timeout's SIGTERM, how long an import program has to go
+ * before SIGKILL. */
+#define IMPORT_KILL_GRACE_NS 5000000000ull
+
+/* Waits for PID until DEADLINE_NS (0: none); true with its status. */
+static bool wait_child(pid_t pid, int *status, uint64_t deadline_ns)
+{
+	for (;;) {
+		pid_t w = waitpid(pid, status, deadline_ns ? WNOHANG : 0);
+		if (w == pid)
+			return true;
+		if (w < 0 && errno != EINTR)
+			return false;
+		if (deadline_ns && ccp_now_ns() >= deadline_ns)
+			return false;
+		if (w == 0)
+			sleep_ns(10000000u); /* an import takes seconds: 10 ms is fine */
+	}
+}
+
+/*
+ * Runs the external import program on PATH; returns its exit status, or 1
+ * (as IMPORT answered for an unreachable post office) when it could not
+ * run, was killed, or ran past the relay's --import-timeout: then its
+ * process group gets SIGTERM, and SIGKILL after IMPORT_KILL_GRACE_NS, and
+ * WHY says so.  A stuck import must not hold a dispatcher, and the relay's
+ * graceful stop, for ever.
+ */
+static int run_import_cmd(const char *cmd, const char *path, uint64_t timeout_ns, char *why,
+			  size_t whylen)
 {
 	pid_t pid = fork();
 	if (pid < 0)
 		return 1;
 	if (pid == 0) {
+		setpgid(0, 0); /* its own group: a timeout ends its children too */
 		execl("/bin/sh", "sh", "-c", "exec $0 \"$1\"", cmd, path, (char *)NULL);
 		_exit(127);
 	}
+	setpgid(pid, pid); /* also here, so the group exists before any kill */
 	int status;
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return 1;
+	uint64_t t0 = ccp_now_ns();
+	if (!wait_child(pid, &status, timeout_ns ? t0 + timeout_ns : 0)) {
+		snprintf(why, whylen, "the import command ran past --import-timeout (%.1f s) and was "
+			 "stopped", (double)timeout_ns / 1e9);
+		kill(-pid, SIGTERM);
+		if (!wait_child(pid, &status, ccp_now_ns() + IMPORT_KILL_GRACE_NS)) {
+			kill(-pid, SIGKILL);
+			wait_child(pid, &status, 0);
+		}
+		return 1;
+	}
 	if (!WIFEXITED(status))
 		return 1;
 	int rc = WEXITSTATUS(status);
@@ -604,13 +648,14 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 		rc = ccp_po_import_adopt(r->po, d->ccm.data ? d->ccm.data : "", d->ccm.len,
 					 r->import_fd, name, path, und, &res, settle_report, d);
 	} else {
-		rc = run_import_cmd(r->cfg->import_cmd, path);
+		res.reason[0] = '\0';
+		rc = run_import_cmd(r->cfg->import_cmd, path, r->cfg->import_timeout_ns, res.reason,
+				    sizeof(res.reason));
 		if (rc == 0)
 			for (unsigned k = 0; k < d->nincluded; k++)
 				verdicts[d->included[k]] = CCP_VERDICT_DELIVERED;
 		else if (rc == 5)
 			settle_from_und(d, und);
-		res.reason[0] = '\0';
 	}
 	count(&r->imports, 1);
 	d->t_imported = ccp_now_ns() - (t_paced - d->t_converted);
@@ -672,12 +717,6 @@ static void log_batch(const struct disp *d, unsigned n, const enum ccp_verdict *
 }
 
 /* ---- the gate (see struct gate) ---------------------------------------- */
-
-static void sleep_ns(uint64_t ns)
-{
-	struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
-	nanosleep(&ts, NULL);
-}
 
 /* Waits, while deliveries are paused, until this dispatcher may try its
  * batch: at once while they run, when the next probe is due while paused,

@@ -156,6 +156,28 @@ grep -q "answered 3" "$d/log" || fail "ext: answer 3 not seen"
 [ "$(field "$d/po" 'distinct keys')" = 100 ] || fail "ext: not all delivered"
 [ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "ext: duplicates"
 
+# An import program that hangs on its first run, deaf to SIGTERM: past
+# --import-timeout its process group is stopped (SIGKILL after the grace),
+# the batch answers 1 and is retried, and the next run imports it.
+d=$(fresh hang)
+gen "$d/spool" 0 20
+cat >"$d/import.sh" <<EOS
+#!/bin/sh
+n=\$(cat "$d/runs" 2>/dev/null || echo 0); echo \$((n + 1)) >"$d/runs"
+if [ "\$n" = 0 ]; then trap '' TERM; echo \$\$ >"$d/hung.pid"; while :; do sleep 0.1; done; fi
+exec "$bin" import --po "$d/po" "\$1"
+EOS
+chmod +x "$d/import.sh"
+timeout 60 "$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --once \
+	--import-timeout 0.3 --dispatchers 1 --retry-min 0.01 --retry-max 0.02 --stats-interval 0 \
+	--log "$d/log" || fail "hang: relay failed or hung"
+grep -q "answered 1: the import command ran past --import-timeout (0.3 s)" "$d/log" ||
+	fail "hang: no timeout in the log"
+[ "$(field "$d/po" 'distinct keys')" = 20 ] || fail "hang: not all delivered"
+[ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "hang: duplicates"
+! kill -0 "$(cat "$d/hung.pid")" 2>/dev/null || fail "hang: the hung import is still running"
+echo "2e. an import command that hangs: stopped past --import-timeout, retried, delivered once"
+
 # 5: a user directory that knows alice and bob only.  Messages to alice
 # alone are delivered; others deliver in part (carol unknown).
 gen "$work" 0 0 2>/dev/null
