@@ -35,6 +35,7 @@ struct ccp_relay_config {
 	const char *po;           /* the built-in post office, unless import_cmd */
 	const char *import_cmd;   /* run as CMD PATH-OF-.ccm; NULL: built-in */
 	uint64_t import_timeout_ns; /* import_cmd killed past it, answer 1; 0: none */
+	uint64_t batch_bytes;     /* a .ccm past this takes no more messages */
 	struct ccp_pump_config pump;
 	struct ccp_convert_opts convert;
 	uint64_t rescan_interval_ns;

@@ -78,6 +78,8 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		"  --site NAME            the cc:Mail site of foreign addresses (%s)\n"
 		"  --map FILE             address mapping file (docs/ccmail-format.md)\n"
 		"  --max-message-size N   larger spool files go to Bad (%llu bytes)\n"
+		"  --batch-bytes SIZE     a .ccm past this size takes no more of its batch's\n"
+		"                         messages: the rest go into the next (%lluM)\n"
 		"  --help                 this text\n"
 		"The engine's tuning flags (pollers scan the spool; each dispatcher converts\n"
 		"and imports batches of --batch messages, one .ccm each):\n",
@@ -85,7 +87,8 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		(double)d->pump.retry_min_ns / 1e9,
 		(double)d->pump.retry_max_ns / 1e9, d->pump.max_attempts,
 		(double)d->pump.max_age_ns / 1e9, (double)d->stats_interval_ns / 1e9,
-		d->convert.site ? d->convert.site : "", (unsigned long long)d->max_message_bytes);
+		d->convert.site ? d->convert.site : "", (unsigned long long)d->max_message_bytes,
+		(unsigned long long)(d->batch_bytes >> 20));
 	ccp_opt_pump_help(out, &d->pump);
 }
 
@@ -101,7 +104,7 @@ static int seconds_ns(const char *flag, const char *val, double min, uint64_t *o
 int ccp_cmd_relay(int argc, char **argv)
 {
 	enum { O_SPOOL = 256, O_STORE, O_PO, O_CMD, O_RESCAN, O_RMIN, O_RMAX, O_MAXATT, O_MAXAGE, O_PROFILE, O_KEEP, O_ONCE, O_NOSYNC,
-	       O_STATS, O_LOG, O_LOGLEVEL, O_SITE, O_MAP, O_MAXSIZE, O_IMPTIMEOUT, O_HELP };
+	       O_STATS, O_LOG, O_LOGLEVEL, O_SITE, O_MAP, O_MAXSIZE, O_IMPTIMEOUT, O_BATCHBYTES, O_HELP };
 	static const struct option lo[] = {
 		{ "spool", required_argument, NULL, O_SPOOL },
 		{ "store", required_argument, NULL, O_STORE },
@@ -123,6 +126,7 @@ int ccp_cmd_relay(int argc, char **argv)
 		{ "site", required_argument, NULL, O_SITE },
 		{ "map", required_argument, NULL, O_MAP },
 		{ "max-message-size", required_argument, NULL, O_MAXSIZE },
+		{ "batch-bytes", required_argument, NULL, O_BATCHBYTES },
 		{ "help", no_argument, NULL, O_HELP },
 		CCP_PUMP_OPTIONS,
 		{ NULL, 0, NULL, 0 },
@@ -209,6 +213,11 @@ int ccp_cmd_relay(int argc, char **argv)
 		case O_MAXSIZE:
 			if (ccp_opt_u64("relay", "--max-message-size", optarg, 1, 1ull << 40,
 					&cfg.max_message_bytes))
+				goto out;
+			break;
+		case O_BATCHBYTES:
+			if (ccp_opt_size("relay", "--batch-bytes", optarg, 4096, 1ull << 40,
+					 &cfg.batch_bytes))
 				goto out;
 			break;
 		case O_HELP: usage(stdout, &cfg); rc = 0; goto out;

@@ -66,6 +66,7 @@ void ccp_relay_config_default(struct ccp_relay_config *cfg)
 	cfg->min_import_interval_ns = 0;
 	cfg->max_message_bytes = 64ull << 20;
 	cfg->import_timeout_ns = 600000000000ull; /* 10 min */
+	cfg->batch_bytes = 64ull << 20;
 	cfg->sync = true;
 }
 
@@ -568,7 +569,7 @@ fail:
 /* Converts, writes and imports one batch, setting every verdict.  Returns
  * the import's answer (-1 when nothing reached the import) and its reason. */
 static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const *msgs, unsigned n,
-			 enum ccp_verdict *verdicts, char *why, size_t whylen)
+			 enum ccp_verdict *verdicts, char *why, size_t whylen, unsigned *taken)
 {
 	if (d->conv == NULL)
 		d->conv = ccp_convert_new(&r->cfg->convert);
@@ -583,7 +584,13 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 	d->changed = ccp_realloc(d->changed, n * sizeof(*d->changed));
 	ccp_ccm_buf_reset(&d->ccm);
 
-	for (unsigned i = 0; i < n; i++) {
+	unsigned i;
+	for (i = 0; i < n; i++) {
+		/* The .ccm holds --batch-bytes: the rest of the pump's batch goes
+		 * into the next one (relay_deliver()).  A message larger than
+		 * that goes alone. */
+		if (d->nincluded && d->ccm.len >= r->cfg->batch_bytes)
+			break;
 		verdicts[i] = CCP_VERDICT_RETRY;
 		/* Vanished (an operator removed it, or a crash-restart raced its
 		 * own unlink), changed while read, or unusable: settled here. */
@@ -602,6 +609,7 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 		}
 		d->included[d->nincluded++] = i;
 	}
+	*taken = i;
 	d->t_converted = d->t_written = d->t_imported = ccp_now_ns();
 	if (d->nincluded == 0)
 		return -1;
@@ -659,7 +667,6 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 	}
 	count(&r->imports, 1);
 	d->t_imported = ccp_now_ns() - (t_paced - d->t_converted);
-	d->last_import_ns = n == r->cfg->pump.batch ? 0 : ccp_now_ns();
 	if (r->po && rc == CCP_PO_NOT_ACCESSIBLE && machine_errno(res.sys_errno)) {
 		/* The post office undid the import because its disk is full,
 		 * read-only or failing: the machine's fault, not the messages'.
@@ -807,30 +814,43 @@ static void relay_deliver(void *ctx, unsigned dispatcher, struct ccp_msg *const 
 {
 	struct relay *r = ctx;
 	struct disp *d = &r->disp[dispatcher];
-	char why[600] = "";
-	int rc = -1;
-	d->outage[0] = '\0';
-	enum gate_pass pass = gate_pass(r);
-	if (pass == GATE_HELD) {
-		/* Stopping while paused: not tried, the messages stay in the
-		 * spool as they are. */
-		for (unsigned i = 0; i < n; i++)
-			verdicts[i] = CCP_VERDICT_POSTPONED;
-		d->changed = ccp_realloc(d->changed, n * sizeof(*d->changed));
-		memset(d->changed, 0, n * sizeof(*d->changed));
-		gate_paused_for(r, why, sizeof(why));
-		d->name[0] = '\0';
-		d->dups = d->vanished = 0;
-		d->t_start = d->t_converted = ccp_now_ns();
-	} else {
-		rc = deliver_batch(r, d, msgs, n, verdicts, why, sizeof(why));
-		gate_report(r, pass, d->outage, rc >= 0);
+	bool imported = false;
+	/* The pump's batch in one .ccm, or in several when its messages
+	 * outgrow --batch-bytes: each is a batch of its own to the gate, the
+	 * import, the markers and the log. */
+	for (unsigned start = 0, k; start < n; start += k) {
+		char why[600] = "";
+		int rc = -1;
+		d->outage[0] = '\0';
+		enum gate_pass pass = gate_pass(r);
+		if (pass == GATE_HELD) {
+			/* Stopping while paused: not tried, the messages stay in
+			 * the spool as they are. */
+			k = n - start;
+			for (unsigned i = start; i < n; i++)
+				verdicts[i] = CCP_VERDICT_POSTPONED;
+			d->changed = ccp_realloc(d->changed, k * sizeof(*d->changed));
+			memset(d->changed, 0, k * sizeof(*d->changed));
+			gate_paused_for(r, why, sizeof(why));
+			d->name[0] = '\0';
+			d->dups = d->vanished = 0;
+			d->t_start = d->t_converted = ccp_now_ns();
+		} else {
+			rc = deliver_batch(r, d, msgs + start, n - start, verdicts + start, why,
+					   sizeof(why), &k);
+			gate_report(r, pass, d->outage, rc >= 0);
+			imported |= rc >= 0;
+		}
+		for (unsigned i = start; i < start + k; i++)
+			if (verdicts[i] == CCP_VERDICT_POSTPONED)
+				count(&r->postponed, 1);
+		mark_deferred(r, d, msgs + start, k, verdicts + start, rc, why);
+		log_batch(d, k, verdicts + start, rc);
 	}
-	for (unsigned i = 0; i < n; i++)
-		if (verdicts[i] == CCP_VERDICT_POSTPONED)
-			count(&r->postponed, 1);
-	mark_deferred(r, d, msgs, n, verdicts, rc, why);
-	log_batch(d, n, verdicts, rc);
+	/* The connector's pace (--profile ccmc): after a batch that was not
+	 * full, the next import waits. */
+	if (imported)
+		d->last_import_ns = n == r->cfg->pump.batch ? 0 : ccp_now_ns();
 }
 
 /*

@@ -178,6 +178,19 @@ grep -q "answered 1: the import command ran past --import-timeout (0.3 s)" "$d/l
 ! kill -0 "$(cat "$d/hung.pid")" 2>/dev/null || fail "hang: the hung import is still running"
 echo "2e. an import command that hangs: stopped past --import-timeout, retried, delivered once"
 
+# --batch-bytes: a pump batch whose messages outgrow it goes into several
+# .ccm files, each imported on its own; every message once.
+d=$(fresh batchbytes)
+gen "$d/spool" 0 60
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --batch 1024 --dispatchers 1 \
+	--batch-bytes 4K --stats-interval 0 --log "$d/log" || fail "batch bytes: relay failed"
+files=$(grep -c "info: batch Msg.*ccm: " "$d/log")
+[ "$files" -ge 3 ] || fail "batch bytes: $files .ccm files for 60 messages at 4K"
+[ "$(batch_sum "$d/log" delivered)" = 60 ] || fail "batch bytes: the batch lines' delivered"
+[ "$(field "$d/po" 'distinct keys')" = 60 ] || fail "batch bytes: not 60 delivered"
+[ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "batch bytes: duplicates"
+echo "2f. --batch-bytes 4K: 60 messages in $files .ccm files, each delivered once"
+
 # 5: a user directory that knows alice and bob only.  Messages to alice
 # alone are delivered; others deliver in part (carol unknown).
 gen "$work" 0 0 2>/dev/null
