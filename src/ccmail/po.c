@@ -433,6 +433,9 @@ struct sync_job {
 	_Atomic int err; /* the first failure's errno; read after the joins */
 };
 
+/* Mailboxes an import holds open at once (commit()). */
+#define MBOX_FDS_MAX 256
+
 static void sync_index(void *ctx, size_t i)
 {
 	struct sync_job *j = ctx;
@@ -1516,34 +1519,45 @@ static int commit(struct ccp_po *po, struct plan *plan, const struct adopt *ad, 
 	}
 	if (po->o.fault.crash == CCP_PO_CRASH_STORE)
 		goto crash;
-	/* One reference line per delivery, one write per mailbox; then every
-	 * mailbox synced, all at once (sync_all), before the commit. */
+	/* One reference line per delivery, one write per mailbox; then the
+	 * mailboxes synced, MBOX_FDS_MAX at once (sync_all), all before the
+	 * commit.  A batch to thousands of users would otherwise hold a
+	 * descriptor per mailbox and meet the process's limit (1,024 by
+	 * default): every such import undone, for ever. */
 	long long base = sold < 0 ? 0 : sold;
-	int *mfds = ccp_malloc((plan->n ? plan->n : 1) * sizeof(*mfds));
-	size_t nm = 0;
+	int *mfds = ccp_malloc(MBOX_FDS_MAX * sizeof(*mfds));
 	bool wrote = true;
 	for (size_t i = 0; i < plan->n && wrote;) {
-		int fd = openat(po->mboxfd, plan->d[i].mbox,
-				O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
-		if (fd < 0) {
-			wrote = false;
-			break;
+		size_t nm = 0;
+		while (i < plan->n && nm < MBOX_FDS_MAX) {
+			int fd = openat(po->mboxfd, plan->d[i].mbox,
+					O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+			if (fd < 0) {
+				wrote = false;
+				break;
+			}
+			mfds[nm++] = fd;
+			size_t k = i;
+			ccp_ccm_buf_reset(&po->tmp);
+			for (; k < plan->n && strcmp(plan->d[k].mbox, plan->d[i].mbox) == 0; k++)
+				ccp_ccm_buf_printf(&po->tmp, "%s %lld %zu %.*s\n", sname,
+						   base + (long long)plan->d[k].off, plan->d[k].len,
+						   (int)plan->d[k].keylen,
+						   po->keys.data + plan->d[k].keyoff);
+			i = k;
+			if (ccp_write_all(fd, po->tmp.data, po->tmp.len) != 0) {
+				wrote = false;
+				break;
+			}
 		}
-		mfds[nm++] = fd;
-		size_t k = i;
-		ccp_ccm_buf_reset(&po->tmp);
-		for (; k < plan->n && strcmp(plan->d[k].mbox, plan->d[i].mbox) == 0; k++)
-			ccp_ccm_buf_printf(&po->tmp, "%s %lld %zu %.*s\n", sname,
-					   base + (long long)plan->d[k].off, plan->d[k].len,
-					   (int)plan->d[k].keylen, po->keys.data + plan->d[k].keyoff);
-		wrote = ccp_write_all(fd, po->tmp.data, po->tmp.len) == 0;
-		i = k;
+		if (wrote)
+			wrote = sync_all(mfds, nm, s) == 0;
+		int werr = errno;
+		for (size_t m = 0; m < nm; m++)
+			close(mfds[m]);
+		errno = werr;
 	}
-	if (wrote)
-		wrote = sync_all(mfds, nm, s) == 0;
 	int werr = errno;
-	for (size_t i = 0; i < nm; i++)
-		close(mfds[i]);
 	ccp_free(mfds);
 	errno = werr;
 	if (!wrote)

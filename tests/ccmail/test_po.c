@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "ccpump/ccm.h"
@@ -504,6 +505,50 @@ static void test_store(const char *base)
 	ccp_ccm_buf_free(&b1);
 	ccp_ccm_buf_free(&b2);
 	ccp_ccm_buf_free(&b3);
+}
+
+/*
+ * A batch to more mailboxes than the process may open files: the import
+ * holds a bounded number open at once, so it commits (before, it opened
+ * one per mailbox, and every such import was undone with EMFILE).
+ */
+static void test_many_mailboxes(const char *base)
+{
+	enum { RCPTS = 700 };
+	char dir[600];
+	snprintf(dir, sizeof(dir), "%s/many", base);
+	CHECK(ccp_po_init(dir, NULL, err, sizeof(err)) == CCP_PO_OK);
+	struct ccp_po *po = open_po(dir);
+	/* One message to each (a message's own recipients are bounded by
+	 * the header buffer), all in one batch. */
+	struct ccp_ccm_buf b;
+	ccp_ccm_buf_init(&b);
+	for (int i = 0; i < RCPTS; i++) {
+		char addr[32], key[32];
+		snprintf(addr, sizeof(addr), "User %03d at HUB", i);
+		snprintf(key, sizeof(key), "wide%d", i);
+		const char *to[] = { addr, NULL };
+		msg_text(&b, key, "A at B", "6/2/98 8:39", to, "to one", "hello\r\n");
+	}
+	struct rlimit old, low;
+	CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+	low = old;
+	low.rlim_cur = 400; /* fewer than the mailboxes */
+	CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+	struct ccp_po_result res;
+	int rc = ccp_po_import_buffer(po, b.data, b.len, "wide.ccm", NULL, &res);
+	CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+	if (rc != CCP_PO_OK)
+		fprintf(stderr, "import: %s\n", res.reason);
+	CHECK(rc == CCP_PO_OK);
+	CHECK_EQ_U64(res.delivered, RCPTS);
+	ccp_ccm_buf_free(&b);
+	ccp_po_close(po);
+	struct ccp_po_stats st;
+	stats(dir, &st);
+	CHECK_EQ_U64(st.mailboxes, RCPTS);
+	CHECK_EQ_U64(st.delivered, RCPTS);
+	CHECK_EQ_U64(st.duplicate_deliveries, 0);
 }
 
 /* Imports one message KEY to RCPT; returns the import's result. */
@@ -1112,6 +1157,7 @@ int main(int argc, char **argv)
 	test_crash_steps(base);
 	test_store(base);
 	test_dedup_window(base);
+	test_many_mailboxes(base);
 	test_adopt(base);
 	test_log_segments(base);
 	test_old_layout(base);
