@@ -613,19 +613,22 @@ int ccp_po_fault_parse(const char *spec, struct ccp_po_fault *f, char *err, size
 
 /*
  * Calls fn(ctx, line, len) for every complete line ('\n' not included) of
- * fd from its offset on, reading LOG_CHUNK octets at a time into BUF so
- * memory stays one chunk however long the file.  An unfinished last line
- * (not committed) is left alone.  Returns the octets consumed, through the
- * last '\n', or -1 with errno.
+ * fd from its offset on, up to LIMIT octets (-1: to its end), reading
+ * LOG_CHUNK octets at a time into BUF so memory stays one chunk however
+ * long the file.  An unfinished last line (not committed) is left alone.
+ * Returns the octets consumed, through the last '\n', or -1 with errno.
  */
-static off_t for_each_line(int fd, struct ccp_ccm_buf *buf,
+static off_t for_each_line(int fd, off_t limit, struct ccp_ccm_buf *buf,
 			   void (*fn)(void *ctx, const char *line, size_t len), void *ctx)
 {
-	off_t done = 0;
+	off_t done = 0, left = limit;
 	ccp_ccm_buf_reset(buf);
 	for (;;) {
+		size_t want = limit >= 0 && left < LOG_CHUNK ? (size_t)left : LOG_CHUNK;
+		if (want == 0)
+			return done;
 		ccp_ccm_buf_reserve(buf, LOG_CHUNK);
-		ssize_t r = read(fd, buf->data + buf->len, LOG_CHUNK);
+		ssize_t r = read(fd, buf->data + buf->len, want);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -633,6 +636,7 @@ static off_t for_each_line(int fd, struct ccp_ccm_buf *buf,
 		}
 		if (r == 0)
 			return done;
+		left -= r;
 		buf->len += (size_t)r;
 		const char *p = buf->data, *end = p + buf->len;
 		const char *nl;
@@ -776,7 +780,7 @@ static off_t fold_from(struct ccp_po *po, int fd, off_t start)
 {
 	if (lseek(fd, start, SEEK_SET) < 0)
 		return -1;
-	return for_each_line(fd, &po->tmp, index_line, po);
+	return for_each_line(fd, -1, &po->tmp, index_line, po);
 }
 
 /*
@@ -1960,8 +1964,15 @@ int ccp_po_stats_with(const char *dir, const struct ccp_po_stats_opts *opts,
 	ccp_fpcount_init(&sp.keys, memory / 4, tmp_dir);
 	struct ccp_ccm_buf b;
 	ccp_ccm_buf_init(&b);
-	/* The rotated segments, oldest first, then delivery.log (a segment
-	 * with its inode is a rotation cut short: the same file). */
+	/* Under the lock, a snapshot: the rotated segments, oldest first, and
+	 * delivery.log to its present length (a segment with its inode is a
+	 * rotation cut short: the same file), each opened, and the mailboxes
+	 * counted.  Then the lock goes, and the files are read through those
+	 * descriptors: the log only grows past the snapshot, and a rotation
+	 * renames the file we hold.  The relay's imports, which take the lock,
+	 * wait for the snapshot only, not for the whole count (seconds on ten
+	 * million deliveries): an import that found it locked would be
+	 * retried as an attempt. */
 	struct stat cst;
 	int fd = openat(v.dirfd, LOG, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 || fstat(fd, &cst) != 0) {
@@ -1970,23 +1981,45 @@ int ccp_po_stats_with(const char *dir, const struct ccp_po_stats_opts *opts,
 	}
 	unsigned *segs = NULL;
 	size_t nseg = rc ? 0 : list_segments(v.dirfd, &segs), nread = 0;
-	for (size_t i = 0; i < nseg && !rc; i++) {
+	int *sfds = ccp_malloc((nseg ? nseg : 1) * sizeof(*sfds));
+	for (size_t i = 0; i < nseg; i++) {
 		struct stat sst;
-		int sfd, o = open_segment(v.dirfd, segs[i], cst.st_ino, &sfd, &sst);
+		int o = rc ? 0 : open_segment(v.dirfd, segs[i], cst.st_ino, &sfds[i], &sst);
+		if (rc)
+			sfds[i] = -1;
 		nread += o > 0;
-		if (o < 0 || (o && for_each_line(sfd, &b, stats_line, &sp) < 0)) {
+		if (o < 0) {
 			int e = errno;
 			char name[40];
 			segment_name(name, sizeof(name), segs[i]);
 			ccp_errf(err, cap, "%s/%s: cannot read: %s", dir, name, strerror(e));
 			rc = CCP_PO_NOT_ACCESSIBLE;
 		}
-		if (sfd >= 0)
-			close(sfd);
 	}
+	DIR *d = rc ? NULL : fdopendir(openat(v.mboxfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+	if (d) {
+		struct dirent *e;
+		while ((e = readdir(d)))
+			if (e->d_name[0] != '.')
+				st->mailboxes++;
+		closedir(d);
+	}
+	flock(v.lockfd, LOCK_UN);
+	for (size_t i = 0; i < nseg; i++) {
+		if (!rc && sfds[i] >= 0 && for_each_line(sfds[i], -1, &b, stats_line, &sp) < 0) {
+			int e = errno;
+			char name[40];
+			segment_name(name, sizeof(name), segs[i]);
+			ccp_errf(err, cap, "%s/%s: cannot read: %s", dir, name, strerror(e));
+			rc = CCP_PO_NOT_ACCESSIBLE;
+		}
+		if (sfds[i] >= 0)
+			close(sfds[i]);
+	}
+	ccp_free(sfds);
 	ccp_free(segs);
 	st->log_segments = nread; /* not a cut-short rotation's link to delivery.log */
-	if (!rc && for_each_line(fd, &b, stats_line, &sp) < 0) {
+	if (!rc && for_each_line(fd, cst.st_size, &b, stats_line, &sp) < 0) {
 		ccp_errf(err, cap, "%s/" LOG ": cannot read: %s", dir, strerror(errno));
 		rc = CCP_PO_NOT_ACCESSIBLE;
 	}
@@ -2001,18 +2034,8 @@ int ccp_po_stats_with(const char *dir, const struct ccp_po_stats_opts *opts,
 	ccp_fpcount_free(&sp.pairs);
 	ccp_fpcount_free(&sp.keys);
 	ccp_ccm_buf_free(&b);
-	if (rc) {
-		view_close(&v);
-		return rc;
-	}
-	DIR *d = fdopendir(dup(v.mboxfd));
-	if (d) {
-		struct dirent *e;
-		while ((e = readdir(d)))
-			if (e->d_name[0] != '.')
-				st->mailboxes++;
-		closedir(d);
-	}
+	if (rc)
+		st->mailboxes = 0;
 	view_close(&v);
 	return rc;
 }

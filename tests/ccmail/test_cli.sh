@@ -98,4 +98,31 @@ for bad in 12x K 100 -4M 99999999999999999999; do
 	grep -q -- "--memory: '$bad'" "$T/err" || fail "bad --memory $bad without its one line"
 done
 expect 0 "$CCPUMP" po stats --po "$T/po" --memory 4K --tmp-dir "$T"
+
+# po stats holds the post office's lock for its snapshot only, not while it
+# counts: an import (which takes the lock) meanwhile is not refused as
+# "locked".  A log of 600,000 deliveries counted through runs on disk takes
+# a good part of a second; the lock must be free while stats still runs.
+"$CCPUMP" po init --po "$T/big" >/dev/null || fail "po init big"
+python3 - "$T/big/delivery.log" <<'PY' || fail "writing a big delivery.log"
+import sys
+with open(sys.argv[1], "w") as f:
+    for i in range(600000):
+        f.write("D\tMsg%06X.eml\tr %d at hub\tr_%d_at_hub.ccm\t1795882167\n" % (i // 3, i % 3, i % 3))
+PY
+"$CCPUMP" po stats --po "$T/big" --memory 64K --tmp-dir "$T" >"$T/bigstats" 2>&1 &
+spid=$!
+# Tries to take the lock every 5 ms while stats runs: a stats that held it
+# to its end could lose it only in the moment before it exits.
+free_while_running=0
+while kill -0 $spid 2>/dev/null; do
+	if flock -n "$T/big/po.lock" true && kill -0 $spid 2>/dev/null; then
+		free_while_running=$((free_while_running + 1))
+	fi
+	sleep 0.005
+done
+wait $spid || fail "po stats on the big log: $(cat "$T/bigstats")"
+grep -q "^delivered: *600000$" "$T/bigstats" || fail "po stats on the big log: $(cat "$T/bigstats")"
+[ $free_while_running -ge 5 ] ||
+	fail "po stats held the post office's lock while it counted (free $free_while_running times)"
 echo "test_cli: ok"
