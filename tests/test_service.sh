@@ -18,8 +18,9 @@ out=$(cd "$work" && systemd-analyze verify ./ccpump-relay.service 2>&1) || fail 
 cmd=$(sed -n 's/^ExecStart=//p' "$work/ccpump-relay.service")
 [ -n "$cmd" ] || fail "no ExecStart"
 rw=$(sed -n 's/^ReadWritePaths=//p' "$unit")
-# Every directory the relay is given must be writable under ProtectSystem.
-for dir in $(printf '%s\n' $cmd | sed -n '/^--\(spool\|store\|po\)$/{n;p}'); do
+# Every directory and file the relay is given must be writable under
+# ProtectSystem.
+for dir in $(printf '%s\n' $cmd | sed -n '/^--\(spool\|store\|po\|stats-file\|log\)$/{n;p}'); do
 	ok=
 	for p in $rw; do
 		case $dir/ in "$p"/*) ok=1 ;; esac
@@ -35,6 +36,8 @@ for i in 1 2 3; do
 		>"$work/spool/new/1764288000.M${i}P1.unit"
 done
 $cmd --once --stats-interval 0 2>"$work/log" || fail "its ExecStart: $(tail -3 "$work/log")"
+grep -q '"state": "done", .*"delivered": 3,' "$work/lib/stats.json" ||
+	fail "its stats file: $(cat "$work/lib/stats.json" 2>&1)"
 "$bin" po stats --po "$work/lib/po" | grep -q '^distinct keys: *3$' ||
 	fail "its ExecStart did not deliver the spool: $("$bin" po stats --po "$work/lib/po")"
 echo "test_service: the unit verifies, and its command relays a spool"

@@ -40,6 +40,7 @@ struct ccp_relay_config {
 	struct ccp_convert_opts convert;
 	uint64_t rescan_interval_ns;
 	uint64_t stats_interval_ns;   /* 0: no stats lines */
+	const char *stats_file;   /* rewritten as JSON with each stats line; NULL: none */
 	uint64_t min_import_interval_ns; /* pace: wait this long after a batch that was not full */
 	uint64_t max_message_bytes;   /* larger spool files go to Bad */
 	bool keep;                /* delivered spool files to cur/ instead of removing */

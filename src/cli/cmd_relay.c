@@ -72,6 +72,9 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		"                         office cannot be written)\n"
 		"  --no-sync              do not fsync batches (faster, not crash-safe)\n"
 		"  --stats-interval SEC   a stats line this often, 0 = never (%.0f)\n"
+		"  --stats-file FILE      rewrite FILE with each stats line: the same\n"
+		"                         figures and the state (running, paused, done) as\n"
+		"                         one JSON object, for monitoring\n"
 		"  --log FILE             log here instead of stderr (SIGHUP reopens it)\n"
 		"  --log-level LEVEL      debug, info (one line per batch), warning or\n"
 		"                         error: the least a line must be to be logged (info)\n"
@@ -104,7 +107,7 @@ static int seconds_ns(const char *flag, const char *val, double min, uint64_t *o
 int ccp_cmd_relay(int argc, char **argv)
 {
 	enum { O_SPOOL = 256, O_STORE, O_PO, O_CMD, O_RESCAN, O_RMIN, O_RMAX, O_MAXATT, O_MAXAGE, O_PROFILE, O_KEEP, O_ONCE, O_NOSYNC,
-	       O_STATS, O_LOG, O_LOGLEVEL, O_SITE, O_MAP, O_MAXSIZE, O_IMPTIMEOUT, O_BATCHBYTES, O_HELP };
+	       O_STATS, O_LOG, O_LOGLEVEL, O_SITE, O_MAP, O_MAXSIZE, O_IMPTIMEOUT, O_BATCHBYTES, O_STATSFILE, O_HELP };
 	static const struct option lo[] = {
 		{ "spool", required_argument, NULL, O_SPOOL },
 		{ "store", required_argument, NULL, O_STORE },
@@ -127,6 +130,7 @@ int ccp_cmd_relay(int argc, char **argv)
 		{ "map", required_argument, NULL, O_MAP },
 		{ "max-message-size", required_argument, NULL, O_MAXSIZE },
 		{ "batch-bytes", required_argument, NULL, O_BATCHBYTES },
+		{ "stats-file", required_argument, NULL, O_STATSFILE },
 		{ "help", no_argument, NULL, O_HELP },
 		CCP_PUMP_OPTIONS,
 		{ NULL, 0, NULL, 0 },
@@ -215,6 +219,7 @@ int ccp_cmd_relay(int argc, char **argv)
 					&cfg.max_message_bytes))
 				goto out;
 			break;
+		case O_STATSFILE: cfg.stats_file = optarg; break;
 		case O_BATCHBYTES:
 			if (ccp_opt_size("relay", "--batch-bytes", optarg, 4096, 1ull << 40,
 					 &cfg.batch_bytes))

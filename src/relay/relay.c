@@ -1000,36 +1000,132 @@ static void keep_markers(struct relay *r, const char *spool)
 	ccp_free(newdir);
 }
 
-/* The stats line; *last holds the previous line's time and count of
- * delivered messages, for the rate since then. */
-static void stats_line(struct relay *r, struct ccp_pump *pump, uint64_t last[2])
-{
+/* What the stats line and the stats file say, taken at once. */
+struct stats_snap {
 	struct ccp_pump_stats ps;
 	struct ccp_spool_stats ss;
-	ccp_pump_stats(pump, &ps);
-	ccp_spool_stats(r->spool, &ss);
+	double rate;               /* delivered a second since the last snapshot */
+	uint64_t paused_ns;        /* 0 while deliveries run */
+	char pause_reason[600];
+	uint64_t duplicates, bad, imports, import_failures, postponed;
+};
+
+/* *last holds the previous snapshot's time and count of delivered
+ * messages, for the rate since then. */
+static void stats_take(struct relay *r, struct ccp_pump *pump, uint64_t last[2],
+		       struct stats_snap *s)
+{
+	ccp_pump_stats(pump, &s->ps);
+	ccp_spool_stats(r->spool, &s->ss);
 	uint64_t now = ccp_now_ns();
-	double rate = now > last[0] ? (double)(ps.delivered - last[1]) * 1e9 / (double)(now - last[0])
-				    : 0.0;
+	s->rate = now > last[0] ? (double)(s->ps.delivered - last[1]) * 1e9 / (double)(now - last[0])
+				: 0.0;
 	last[0] = now;
-	last[1] = ps.delivered;
-	char why[600], paused[64] = "";
-	uint64_t p = gate_paused_for(r, why, sizeof(why));
-	if (p)
-		snprintf(paused, sizeof(paused), ", deliveries paused for %.0f s", (double)p / 1e9);
+	last[1] = s->ps.delivered;
+	s->pause_reason[0] = '\0';
+	s->paused_ns = gate_paused_for(r, s->pause_reason, sizeof(s->pause_reason));
+	s->duplicates = atomic_load(&r->duplicates);
+	s->bad = atomic_load(&r->bad_count);
+	s->imports = atomic_load(&r->imports);
+	s->import_failures = atomic_load(&r->import_failures);
+	s->postponed = atomic_load(&r->postponed);
+}
+
+static void stats_line(const struct stats_snap *s)
+{
+	char paused[64] = "";
+	if (s->paused_ns)
+		snprintf(paused, sizeof(paused), ", deliveries paused for %.0f s",
+			 (double)s->paused_ns / 1e9);
 	ccp_log(CCP_LOG_INFO,
 		"stats: %.0f msgs/s, delivered %llu, duplicates skipped %llu, bad %llu, "
 		"waiting in ring %llu, in flight %llu, deferred now %llu, imports %llu (failed "
 		"%llu), duplicate notifications suppressed %llu, quarantined %llu, changed while "
 		"read %llu, changed after delivery %llu, postponed %llu%s",
-		rate, (unsigned long long)ps.delivered, (unsigned long long)atomic_load(&r->duplicates),
-		(unsigned long long)atomic_load(&r->bad_count), (unsigned long long)ps.in_ring,
-		(unsigned long long)ps.in_flight, (unsigned long long)ps.waiting_retry,
-		(unsigned long long)atomic_load(&r->imports),
-		(unsigned long long)atomic_load(&r->import_failures),
-		(unsigned long long)ps.claim_conflicts, (unsigned long long)ss.quarantined,
-		(unsigned long long)ss.changed, (unsigned long long)ss.changed_after,
-		(unsigned long long)atomic_load(&r->postponed), paused);
+		s->rate, (unsigned long long)s->ps.delivered, (unsigned long long)s->duplicates,
+		(unsigned long long)s->bad, (unsigned long long)s->ps.in_ring,
+		(unsigned long long)s->ps.in_flight, (unsigned long long)s->ps.waiting_retry,
+		(unsigned long long)s->imports, (unsigned long long)s->import_failures,
+		(unsigned long long)s->ps.claim_conflicts, (unsigned long long)s->ss.quarantined,
+		(unsigned long long)s->ss.changed, (unsigned long long)s->ss.changed_after,
+		(unsigned long long)s->postponed, paused);
+}
+
+/* S as a JSON string: quotes, backslashes and control characters escaped. */
+static void json_string(struct ccp_ccm_buf *b, const char *s)
+{
+	ccp_ccm_buf_adds(b, "\"");
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			ccp_ccm_buf_printf(b, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			ccp_ccm_buf_printf(b, "\\u%04x", c);
+		else
+			ccp_ccm_buf_add(b, s, 1);
+	}
+	ccp_ccm_buf_adds(b, "\"");
+}
+
+/*
+ * --stats-file: the snapshot as one JSON object, replacing the file whole
+ * (written beside it, then renamed), for monitoring to read at any time.
+ * STATE is "running", "paused" or "done".  A failure is logged, once until
+ * a write succeeds again.
+ */
+static void stats_file(struct relay *r, const struct stats_snap *s, const char *state)
+{
+	static bool failing;
+	const char *path = r->cfg->stats_file;
+	struct ccp_ccm_buf b;
+	ccp_ccm_buf_init(&b);
+	ccp_ccm_buf_printf(&b, "{\"time\": %lld, \"pid\": %ld, \"state\": \"%s\", ",
+			   (long long)time(NULL), (long)getpid(), state);
+	ccp_ccm_buf_printf(&b, "\"paused_seconds\": %.1f, \"pause_reason\": ",
+			   (double)s->paused_ns / 1e9);
+	json_string(&b, s->pause_reason);
+	ccp_ccm_buf_printf(&b,
+			   ", \"msgs_per_sec\": %.1f, \"delivered\": %llu, \"duplicates_skipped\": %llu, "
+			   "\"bad\": %llu, \"waiting_in_ring\": %llu, \"in_flight\": %llu, "
+			   "\"deferred_now\": %llu, \"imports\": %llu, \"import_failures\": %llu, "
+			   "\"duplicate_notifications_suppressed\": %llu, \"quarantined\": %llu, "
+			   "\"changed_while_read\": %llu, \"changed_after_delivery\": %llu, "
+			   "\"postponed\": %llu}\n",
+			   s->rate, (unsigned long long)s->ps.delivered,
+			   (unsigned long long)s->duplicates, (unsigned long long)s->bad,
+			   (unsigned long long)s->ps.in_ring, (unsigned long long)s->ps.in_flight,
+			   (unsigned long long)s->ps.waiting_retry, (unsigned long long)s->imports,
+			   (unsigned long long)s->import_failures,
+			   (unsigned long long)s->ps.claim_conflicts,
+			   (unsigned long long)s->ss.quarantined, (unsigned long long)s->ss.changed,
+			   (unsigned long long)s->ss.changed_after, (unsigned long long)s->postponed);
+	char *tmp = ccp_malloc(strlen(path) + 32);
+	sprintf(tmp, "%s.tmp-%ld", path, (long)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	int rc = fd < 0 ? -1 : ccp_write_all(fd, b.data, b.len);
+	if (fd >= 0 && close(fd) != 0)
+		rc = -1;
+	if (rc == 0)
+		rc = rename(tmp, path);
+	if (rc != 0) {
+		int e = errno;
+		unlink(tmp);
+		if (!failing)
+			ccp_log(CCP_LOG_ERROR, "cannot write the stats file %s: %s", path, strerror(e));
+	}
+	failing = rc != 0;
+	ccp_free(tmp);
+	ccp_ccm_buf_free(&b);
+}
+
+/* A stats line and, with --stats-file, the file. */
+static void stats_report(struct relay *r, struct ccp_pump *pump, uint64_t last[2], bool done)
+{
+	struct stats_snap s;
+	stats_take(r, pump, last, &s);
+	stats_line(&s);
+	if (r->cfg->stats_file)
+		stats_file(r, &s, done ? "done" : s.paused_ns ? "paused" : "running");
 }
 
 int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st, char *err,
@@ -1184,12 +1280,12 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 			stopping = true;
 		}
 		if (cfg->stats_interval_ns && ccp_now_ns() >= next_stats) {
-			stats_line(&r, pump, last_stats);
+			stats_report(&r, pump, last_stats, false);
 			next_stats += cfg->stats_interval_ns;
 		}
 	}
 	ccp_pump_wait(pump);
-	stats_line(&r, pump, last_stats);
+	stats_report(&r, pump, last_stats, true);
 	if (st) {
 		memset(st, 0, sizeof(*st));
 		ccp_pump_stats(pump, &st->pump);

@@ -63,10 +63,19 @@ small_fs "$d/fs" 1m
 "$bin" po init --po "$d/fs/po" >/dev/null || fail "po init"
 log=$d/log
 "$bin" relay --spool "$d/d/spool" --store "$d/fs/store" --po "$d/fs/po" --batch 32 \
-	--max-attempts 1 --retry-min 0.05 --retry-max 0.2 --stats-interval 0.5 --log "$log" &
+	--max-attempts 1 --retry-min 0.05 --retry-max 0.2 --stats-interval 0.2 --stats-file "$d/stats.json" \
+	--log "$log" &
 pid=$!
 wait_for 60 grep -qs "deliveries paused: " "$log" || fail "store full: deliveries never paused"
 wait_for 30 grep -qs "deliveries still paused" "$log" || fail "store full: no probe while paused"
+paused_in_file() {
+	python3 - "$d/stats.json" 2>/dev/null <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+sys.exit(0 if s["state"] == "paused" and "No space left" in s["pause_reason"] and s["postponed"] > 0 else 1)
+PY
+}
+wait_for 10 paused_in_file || fail "store full: the stats file does not say paused: $(cat "$d/stats.json")"
 [ -z "$(ls -A "$d/fs/store/Bad")" ] || fail "store full: messages went to Bad while paused"
 left=$(ls "$d/d/spool/new" | wc -l)
 [ "$left" -gt 0 ] || fail "store full: the spool drained on a full disk"

@@ -64,7 +64,7 @@ wait_empty() { # wait_empty SPOOL SECONDS
 # ---- 1. racing notifications -------------------------------------------
 d=$(fresh race)
 "$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --pollers 4 --dispatchers 3 --pin \
-	--batch 16 --rescan-interval 0.05 --stats-interval 0.5 --log "$d/log" &
+	--batch 16 --rescan-interval 0.05 --stats-interval 0.5 --stats-file "$d/stats.json" --log "$d/log" &
 pid=$!
 for b in 0 1 2 3 4 5 6 7 8 9; do gen "$d/spool" $((b * 150)) 150; sleep 0.05; done
 # A second relay on the same store, or the same spool, is refused (status
@@ -88,6 +88,12 @@ grep -q 'stopping: draining' "$d/log" || fail "race: no graceful stop in the log
 grep 'stats: ' "$d/log" | tail -1 | grep -q 'msgs/s, delivered 1500, .*waiting in ring 0, in flight 0, deferred now 0' ||
 	fail "race: the last stats line does not show 1500 delivered and nothing left"
 grep -q 'stats: [1-9][0-9]* msgs/s' "$d/log" || fail "race: no stats line with a rate"
+python3 - "$d/stats.json" <<'PY' || fail "race: the stats file: $(cat "$d/stats.json")"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["state"] == "done" and s["delivered"] == 1500 and s["waiting_in_ring"] == 0, s
+assert s["duplicate_notifications_suppressed"] > 0 and s["paused_seconds"] == 0, s
+PY
 [ "$(batch_sum "$d/log" delivered)" = 1500 ] ||
 	fail "race: the per-batch lines count $(batch_sum "$d/log" delivered) delivered, not 1500"
 # The same counts from the least memory: sorted runs in a temporary directory.
