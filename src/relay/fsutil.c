@@ -176,6 +176,14 @@ int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync)
 	}
 	if (rc != 0)
 		return -1;
+	/* The copy's name must last before the source's goes: a crash between
+	 * them then leaves both, never neither. */
+	if (sync && fsync(dst_dirfd) != 0) {
+		int e = errno;
+		unlinkat(dst_dirfd, name, 0);
+		errno = e;
+		return -1;
+	}
 	/* The copy is in place: the source goes.  Gone already is as good;
 	 * should it stay, so does it alone, reported as not moved. */
 	if (unlinkat(src_dirfd, name, 0) != 0 && errno != ENOENT) {

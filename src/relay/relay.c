@@ -84,10 +84,11 @@ struct relay;
  *
  * Some failures are the relay's, not the message's: the store cannot be
  * written, or the built-in post office cannot (their file system is full,
- * read-only, failing, or denies us: machine_errno()).  Every message would meet them.  Retrying
- * each message on its own backoff would thrash the disk, and counting the
- * tries as attempts would send good mail to Bad, with a report to its
- * sender, after an outage longer than --max-attempts allows.  So the relay
+ * read-only, failing, or denies us: machine_errno()).  Every message would
+ * meet them.  Retrying each message on its own backoff would thrash the
+ * disk, and counting the tries as attempts would send good mail to Bad,
+ * with a report to its sender, after an outage longer than --max-attempts
+ * allows.  So the relay
  * does what an MTA does with a destination it finds dead: the batch that
  * met the failure is postponed (CCP_VERDICT_POSTPONED: deferred, retried,
  * not counted as an attempt; its age still counts), and deliveries pause.
@@ -97,7 +98,8 @@ struct relay;
  * deliveries.  One log line when deliveries pause, one per failed probe,
  * one when they resume.
  *
- * Import answers 1, 3 and 4 from a post office are its answers about the
+ * Other import answers 1, 3 and 4 (an external import command's, or the
+ * built-in post office's for any other cause) are its answers about the
  * batch, and stay what the connector made of them: attempts, with backoff
  * per message (docs/operations.md).
  */
