@@ -486,7 +486,11 @@ static void mark_deferred(struct relay *r, const struct disp *d, struct ccp_msg 
 				unwritten++;
 				unwritten_errno = errno;
 			}
-		} else if (ccp_msg_word_attempt(w) > 1 || m->attempts_before > 0) {
+		} else if (ccp_msg_word_attempt(w) > 1 ||
+			   (r->restore.n && ccp_fpset_has(&r->restore, ccp_fp_of(m->key, m->key_len)))) {
+			/* Settled after an earlier attempt of this run, or with a
+			 * marker an earlier run left (one that postponed it may say
+			 * "attempt 0"): the marker goes. */
 			unlinkat(r->deferred_fd, m->key, 0);
 		}
 	}

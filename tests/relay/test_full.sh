@@ -4,7 +4,8 @@
 #   1. the file system of the store and the post office fills up while the
 #      relay runs with --max-attempts 1: deliveries pause, nothing goes to
 #      Bad, no attempt is counted; the file system grows, deliveries
-#      resume: every message delivered exactly once, the spool empty;
+#      resume: every message delivered exactly once, the spool empty; and
+#      killed while paused, then restarted with room: the same;
 #   2. only the post office's file system is full (the store elsewhere):
 #      the same, through the post office's undone imports;
 #   3. --once on a disk that stays full: exit status 75 past --retry-max,
@@ -89,6 +90,29 @@ store_clean "$d/fs/store" "store full"
 grep -q "deliveries resumed after" "$log" || fail "store full: no line when deliveries resumed"
 grep 'stats: ' "$log" | tail -1 | grep -q 'postponed [1-9]' || fail "store full: stats without postponed"
 echo "1. store full: paused with $left of 1000 messages waiting, resumed, $rcpts deliveries exactly once"
+
+# Killed (-9) while paused, then started again once there is room: every
+# message once, and no deferral marker left behind (a postponed message's
+# marker says "attempt 0").
+d=$work/kill-paused
+spool_of "$d" 800
+small_fs "$d/fs" 1m
+"$bin" po init --po "$d/fs/po" >/dev/null || fail "po init"
+log=$d/log
+"$bin" relay --spool "$d/d/spool" --store "$d/fs/store" --po "$d/fs/po" --batch 32 \
+	--max-attempts 1 --retry-min 0.05 --retry-max 0.2 --stats-interval 0 --log "$log" &
+pid=$!
+wait_for 60 grep -qs "deliveries still paused" "$log" || fail "kill paused: deliveries never paused"
+kill -9 $pid
+wait $pid 2>/dev/null
+mount -o remount,size=256m "$d/fs" || fail "cannot grow the tmpfs"
+"$bin" relay --spool "$d/d/spool" --store "$d/fs/store" --po "$d/fs/po" --once --stats-interval 0 \
+	--log "$log" || fail "kill paused: the second run failed"
+exactly_once "$d/fs/po" "$d/d/spool" "$rcpts" 800 "kill paused"
+store_clean "$d/fs/store" "kill paused"
+[ -z "$(ls -A "$d/fs/store/Deferred")" ] ||
+	fail "kill paused: $(ls -A "$d/fs/store/Deferred" | wc -l) markers left in Deferred"
+echo "1b. killed while paused, restarted with room: $rcpts deliveries exactly once, no marker left"
 
 # ---- 2. only the post office's disk is full ------------------------------
 d=$work/po-full
