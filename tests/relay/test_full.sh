@@ -58,15 +58,21 @@ store_clean() { # store_clean STORE WHAT: nothing in Bad, no temporary left
 }
 
 # ---- 1. the store's and the post office's disk fills up ------------------
-d=$work/store-full
-spool_of "$d" 1000
-small_fs "$d/fs" 1m
-"$bin" po init --po "$d/fs/po" >/dev/null || fail "po init"
-log=$d/log
-"$bin" relay --spool "$d/d/spool" --store "$d/fs/store" --po "$d/fs/po" --batch 32 \
-	--max-attempts 1 --retry-min 0.05 --retry-max 0.2 --stats-interval 0.2 --stats-file "$d/stats.json" \
-	--log "$log" &
-pid=$!
+# on_full_disk DIR N [flags]: a spool of N messages in DIR/d, the store
+# and the post office on a 1 MiB tmpfs at DIR/fs, and a relay started on
+# them in the background ($pid, its log in $log) with --max-attempts 1.
+on_full_disk() {
+	d=$1
+	spool_of "$d" "$2"
+	shift 2
+	small_fs "$d/fs" 1m
+	"$bin" po init --po "$d/fs/po" >/dev/null || fail "po init"
+	log=$d/log
+	"$bin" relay --spool "$d/d/spool" --store "$d/fs/store" --po "$d/fs/po" --batch 32 \
+		--max-attempts 1 --retry-min 0.05 --retry-max 0.2 --log "$log" "$@" &
+	pid=$!
+}
+on_full_disk "$work/store-full" 1000 --stats-interval 0.2 --stats-file "$work/store-full/stats.json"
 wait_for 60 grep -qs "deliveries paused: " "$log" || fail "store full: deliveries never paused"
 wait_for 30 grep -qs "deliveries still paused" "$log" || fail "store full: no probe while paused"
 paused_in_file() {
@@ -94,14 +100,7 @@ echo "1. store full: paused with $left of 1000 messages waiting, resumed, $rcpts
 # Killed (-9) while paused, then started again once there is room: every
 # message once, and no deferral marker left behind (a postponed message's
 # marker says "attempt 0").
-d=$work/kill-paused
-spool_of "$d" 800
-small_fs "$d/fs" 1m
-"$bin" po init --po "$d/fs/po" >/dev/null || fail "po init"
-log=$d/log
-"$bin" relay --spool "$d/d/spool" --store "$d/fs/store" --po "$d/fs/po" --batch 32 \
-	--max-attempts 1 --retry-min 0.05 --retry-max 0.2 --stats-interval 0 --log "$log" &
-pid=$!
+on_full_disk "$work/kill-paused" 800 --stats-interval 0
 wait_for 60 grep -qs "deliveries still paused" "$log" || fail "kill paused: deliveries never paused"
 kill -9 $pid
 wait $pid 2>/dev/null
