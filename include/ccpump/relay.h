@@ -47,7 +47,7 @@ struct ccp_relay_config {
 	bool once;                /* relay what is in the spool, then exit */
 	bool sync;                /* fsync batches and the post office */
 	/* Fault injection for tests (ccp_spool_config.read_hook); NULL normally. */
-	void (*read_hook)(void *arg, const char *name, int fd);
+	int (*read_hook)(void *arg, const char *name, int fd);
 	void *read_hook_arg;
 };
 

@@ -52,9 +52,10 @@ struct ccp_spool_config {
 	const char *failed_dir;     /* FAILED messages go here (created if missing) */
 	const char *quarantine_dir; /* entries that are not regular files */
 	/* Fault injection for tests: called by ccp_spool_read_message() after
-	 * its first fstat() and before it reads, with the open fd.  NULL in
+	 * its first fstat() and before it reads, with the open fd.  Returns 0,
+	 * or an errno the read then fails with, as if read(2) had.  NULL in
 	 * production. */
-	void (*read_hook)(void *arg, const char *name, int fd);
+	int (*read_hook)(void *arg, const char *name, int fd);
 	void *read_hook_arg;
 };
 
@@ -99,6 +100,9 @@ enum ccp_spool_read {
 	CCP_SPOOL_READ_VANISHED, /* new/NAME is gone: nothing to deliver */
 	CCP_SPOOL_READ_CHANGED,  /* it changed while read: defer, read it again later */
 	CCP_SPOOL_READ_UNUSABLE, /* it cannot be relayed (unreadable, empty, too big) */
+	/* The machine could not read it now (out of descriptors or memory, an
+	 * I/O error): not the file's fault, try again later. */
+	CCP_SPOOL_READ_FAILED,
 };
 
 /*
@@ -107,7 +111,7 @@ enum ccp_spool_read {
  * the file was the same before and after it: same size as fstat() said
  * before (and as many bytes read), same mtime and ctime, and new/NAME
  * still that inode.  Otherwise CHANGED, with what changed in why, logged
- * and counted.  UNUSABLE and CHANGED set a one-line reason in why.  On OK
+ * and counted.  UNUSABLE, FAILED and CHANGED set a one-line reason in why.  On OK
  * the stamp is kept in m's user area for the check at acknowledgement.
  * Called by the dispatcher that owns m; any number of dispatchers at once.
  * Blocking (file I/O).

@@ -279,7 +279,8 @@ static void bad_or_postpone(struct disp *d, struct ccp_msg *m, const char *origi
 /* Reads spool file m into d->in.  Returns its length; -1 if it vanished
  * (verdict DELIVERED: nothing left to deliver), -2 if it changed while read
  * (verdict RETRY: read it again once it is stable), -3 if it is unusable
- * (verdict FAILED, to Bad with the reason). */
+ * (verdict FAILED, to Bad with the reason) or cannot be read now for the
+ * machine's reasons (verdict POSTPONED). */
 static ssize_t read_message(struct disp *d, struct ccp_msg *m, enum ccp_verdict *v)
 {
 	struct relay *r = d->r;
@@ -297,6 +298,12 @@ static ssize_t read_message(struct disp *d, struct ccp_msg *m, enum ccp_verdict 
 	case CCP_SPOOL_READ_CHANGED:
 		*v = CCP_VERDICT_RETRY;
 		return -2;
+	case CCP_SPOOL_READ_FAILED:
+		/* The machine's failure, for this file alone (one bad sector
+		 * must not pause all mail): postponed, read again later. */
+		ccp_log(CCP_LOG_WARN, "%s: postponed, to be read again", reason);
+		*v = CCP_VERDICT_POSTPONED;
+		return -3;
 	case CCP_SPOOL_READ_UNUSABLE:
 		break;
 	}

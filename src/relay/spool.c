@@ -244,6 +244,14 @@ void ccp_spool_finish(struct ccp_spool *s, bool drain_first)
 	atomic_store_explicit(&s->finish, drain_first ? 1 : 2, memory_order_relaxed);
 }
 
+/* Errors opening or reading a spool file that are the machine's, not the
+ * file's: a retry can pass (EACCES stays the file's: issue 4 moves an
+ * unreadable file aside). */
+static bool machine_read_errno(int e)
+{
+	return e == EMFILE || e == ENFILE || e == ENOMEM || e == EIO;
+}
+
 enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *m,
 					   char **buf, size_t *cap, size_t *len, uint64_t max_bytes,
 					   char *why, size_t whylen)
@@ -257,7 +265,7 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 		if (errno == ENOENT)
 			return CCP_SPOOL_READ_VANISHED;
 		snprintf(why, whylen, "spool file %s cannot be opened: %s", m->key, strerror(errno));
-		return CCP_SPOOL_READ_UNUSABLE;
+		return machine_read_errno(errno) ? CCP_SPOOL_READ_FAILED : CCP_SPOOL_READ_UNUSABLE;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		snprintf(why, whylen, "spool file %s is no longer a regular file", m->key);
@@ -273,16 +281,17 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 		goto out;
 	}
 	stamp_of(&st, &before);
-	if (s->cfg.read_hook)
-		s->cfg.read_hook(s->cfg.read_hook_arg, m->key, fd);
+	int injected = s->cfg.read_hook ? s->cfg.read_hook(s->cfg.read_hook_arg, m->key, fd) : 0;
 	size_t want = (size_t)st.st_size, got = 0;
 	if (*cap < want + 1) {
 		*cap = want + 1;
 		*buf = ccp_realloc(*buf, *cap);
 	}
-	ssize_t n = ccp_read_full(fd, *buf, want);
+	ssize_t n = injected ? (errno = injected, -1) : ccp_read_full(fd, *buf, want);
 	if (n < 0) {
 		snprintf(why, whylen, "spool file %s cannot be read: %s", m->key, strerror(errno));
+		if (machine_read_errno(errno))
+			res = CCP_SPOOL_READ_FAILED;
 		goto out;
 	}
 	got = (size_t)n; /* fewer: it shrank under us, caught below */

@@ -11,7 +11,10 @@
  *   replace   a new version is renamed over the name while read once;
  *   restless  the file changes on its first three reads;
  *   forever   the file changes on every read: --max-attempts ends it in Bad,
- *             with the reason (and its Deferred/ marker gone).
+ *             with the reason (and its Deferred/ marker gone);
+ *   eio       its first seven reads fail with EIO, as a failing disk's would:
+ *             postponed each time, so not counted against --max-attempts
+ *             (6, which seven counted failures would pass), then delivered.
  *
  * Each must reach the post office exactly once, with its final content,
  * never a torn copy; the quiet messages beside them too; the spool ends
@@ -19,6 +22,7 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -36,9 +40,9 @@ static char spool[600];
  * spool from several threads (ack_burst). */
 #define QUIET 300
 
-enum { APPEND, TRUNCATE, REPLACE, RESTLESS, FOREVER, NCASES };
+enum { APPEND, TRUNCATE, REPLACE, RESTLESS, FOREVER, EIO_READ, NCASES };
 static const char *const case_name[NCASES] = { "append", "truncate", "replace", "restless",
-					       "forever" };
+					       "forever", "eio" };
 static _Atomic unsigned reads[NCASES];
 
 static void message(char *out, size_t cap, const char *key, const char *body)
@@ -68,14 +72,15 @@ static int case_of(const char *name)
 	return -1;
 }
 
-/* The misbehaving writer, run by a dispatcher between fstat and read. */
-static void hook(void *arg, const char *name, int fd)
+/* The misbehaving writer (or disk), run by a dispatcher between fstat and
+ * read. */
+static int hook(void *arg, const char *name, int fd)
 {
 	(void)arg;
 	(void)fd;
 	int c = case_of(name);
 	if (c < 0)
-		return;
+		return 0;
 	unsigned n = atomic_fetch_add(&reads[c], 1) + 1;
 	char path[800], text[2048];
 	snprintf(path, sizeof(path), "%s/new/%s", spool, name);
@@ -112,7 +117,12 @@ static void hook(void *arg, const char *name, int fd)
 			close(w);
 		}
 		break;
+	case EIO_READ:
+		if (n <= 7)
+			return EIO;
+		break;
 	}
+	return 0;
 }
 
 /* How often NEEDLE occurs in all the mailboxes of the post office. */
@@ -181,6 +191,7 @@ int main(void)
 	deliver("replace", "FIRST version, to be replaced");
 	deliver("restless", "RESTLESS first");
 	deliver("forever", "FOREVER first");
+	deliver("eio", "EIO at last read");
 
 	ccp_log_set_level(CCP_LOG_ERROR);
 	struct ccp_relay_config cfg;
@@ -206,9 +217,11 @@ int main(void)
 	CHECK_EQ_U64(atomic_load(&reads[REPLACE]), 2);
 	CHECK_EQ_U64(atomic_load(&reads[RESTLESS]), 4);
 	CHECK_EQ_U64(atomic_load(&reads[FOREVER]), 6);
+	CHECK_EQ_U64(atomic_load(&reads[EIO_READ]), 8);
+	CHECK_EQ_U64(st.postponed, 7);
 	CHECK_EQ_U64(st.changed, 1 + 1 + 1 + 3 + 6);
 	CHECK_EQ_U64(st.changed_after, 0);
-	CHECK_EQ_U64(st.delivered, QUIET + 4);
+	CHECK_EQ_U64(st.delivered, QUIET + 5);
 	CHECK_EQ_U64(st.bad, 1);
 
 	/* The post office holds the final versions once, never a torn copy. */
@@ -223,9 +236,10 @@ int main(void)
 	CHECK_EQ_U64(in_mailboxes(po, "CHANGE 1"), 1);
 	CHECK_EQ_U64(in_mailboxes(po, "CHANGE 3"), 1);
 	CHECK_EQ_U64(in_mailboxes(po, "FOREVER first"), 0);
+	CHECK_EQ_U64(in_mailboxes(po, "EIO at last read"), 1);
 	struct ccp_po_stats ps;
 	CHECK(ccp_po_stats(po, &ps, err, sizeof(err)) == 0);
-	CHECK_EQ_U64(ps.delivered, QUIET + 4);
+	CHECK_EQ_U64(ps.delivered, QUIET + 5);
 	CHECK_EQ_U64(ps.duplicate_deliveries, 0);
 
 	/* Nothing lost: the spool is empty; the restless one waits in Bad. */
