@@ -1168,6 +1168,24 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 			snprintf(err, errlen, "%s %s: not a directory", dirs[i][0], dirs[i][1]);
 			return 2;
 		}
+	/* A stats file that could never be written is a mistake in the flags:
+	 * said now, not once deliveries have begun. */
+	if (cfg->stats_file) {
+		char *probe = ccp_malloc(strlen(cfg->stats_file) + 32);
+		sprintf(probe, "%s.tmp-%ld", cfg->stats_file, (long)getpid());
+		int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+		int e = errno;
+		if (fd >= 0) {
+			close(fd);
+			unlink(probe);
+		}
+		ccp_free(probe);
+		if (fd < 0) {
+			snprintf(err, errlen, "stats file %s: cannot write beside it: %s",
+				 cfg->stats_file, strerror(e));
+			return 2;
+		}
+	}
 	bool made[3] = { false, false, false }; /* spool, store, post office */
 	for (int i = 0; i < 2; i++) {
 		if (mkdir(dirs[i][1], 0700) == 0)

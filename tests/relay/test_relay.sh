@@ -312,7 +312,15 @@ grep -q "does not exist yet" "$d/q.err" || fail "queue: no note for a store not 
 rc=0; "$bin" queue --spool "$d/spool" --store "$d/store/Bad/1764288000.Mempty.test.reason" \
 	2>/dev/null || rc=$?
 [ "$rc" = 2 ] || fail "queue: a file as the store gives status $rc, not 2"
-echo "3a. ccpump queue before the first run: empty, with a note; a file as the store: status 2"
+# A stats file that could never be written: status 2 before anything is made.
+"$bin" relay --spool "$work/sf/spool" --store "$work/sf/store" --po "$work/sf/po" --once \
+	--stats-file "$work/no/such/dir/stats.json" 2>"$work/sf.err"
+rc=$?
+[ $rc = 2 ] || fail "stats file: a relay with an unwritable --stats-file exited $rc, not 2"
+grep -q "stats file $work/no/such/dir/stats.json: cannot write" "$work/sf.err" ||
+	fail "stats file: the refusal: $(cat "$work/sf.err")"
+[ ! -e "$work/sf" ] || fail "stats file: the relay made directories before it refused"
+echo "3a. ccpump queue before the first run: empty, with a note; a file as the store, an unwritable stats file: status 2"
 
 # ---- 3b. a spool file that changes after it was read and imported ------
 # (Changes while it is read are tested by test_spool_change.)  The import
