@@ -163,9 +163,16 @@ int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync)
 			errno = e;
 		}
 	} else if (S_ISREG(st.st_mode)) {
-		int src = openat(src_dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		/* O_NONBLOCK: should it have become a fifo since the stat, the open
+		 * must not wait for a writer. */
+		int src = openat(src_dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 		if (src < 0)
 			return -1;
+		if (fstat(src, &st) != 0 || !S_ISREG(st.st_mode)) {
+			close(src);
+			errno = EXDEV; /* no longer a file to copy */
+			return -1;
+		}
 		rc = copy_into(src, dst_dirfd, tmp, name, sync);
 		int e = errno;
 		close(src);
