@@ -53,6 +53,9 @@ struct spool_poller {
 	_Atomic uint64_t inotify_events, scanned, vanished, quarantined;
 } CCP_ALIGNED(CCP_CACHE_GUARD);
 
+/* Pollers that watch new/ with inotify (ccp_spool_open()). */
+#define SPOOL_WATCHERS 8
+
 struct ccp_spool {
 	struct ccp_spool_config cfg;
 	char *dir, *failed_dir, *quarantine_dir;
@@ -178,6 +181,15 @@ struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, 
 	int unwatched_errno = 0;
 	for (unsigned i = 0; i < cfg->pollers; i++) {
 		struct spool_poller *sp = &s->pollers[i];
+		sp->next_scan = now; /* the start-up scan */
+		sp->names = NULL;
+		/* SPOOL_WATCHERS pollers hear of new files as they arrive, which
+		 * is all the overlap inotify can give; the rest find them by
+		 * their rescans.  An inotify instance per poller would spend the
+		 * user's few (fs.inotify.max_user_instances, 128 by default) and
+		 * starve every other program of that user. */
+		if (i >= SPOOL_WATCHERS)
+			continue;
 		sp->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 		if (sp->ifd < 0 ||
 		    inotify_add_watch(sp->ifd, newp, IN_MOVED_TO | IN_CREATE | IN_ONLYDIR) < 0) {
@@ -198,13 +210,12 @@ struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, 
 			unwatched++;
 			unwatched_errno = e;
 		}
-		sp->next_scan = now; /* the start-up scan */
-		sp->names = NULL;
 	}
 	if (unwatched)
-		ccp_log(CCP_LOG_WARN, "spool %s: %u of %u pollers have no inotify watch (%s: the "
-			"limits fs.inotify.max_user_instances and max_user_watches); they find new "
-			"files by their rescans", cfg->dir, unwatched, cfg->pollers,
+		ccp_log(CCP_LOG_WARN, "spool %s: %u of %u pollers meant to watch new/ have no inotify "
+			"watch (%s: the limits fs.inotify.max_user_instances and max_user_watches); "
+			"they find new files by their rescans", cfg->dir, unwatched,
+			cfg->pollers < SPOOL_WATCHERS ? cfg->pollers : SPOOL_WATCHERS,
 			strerror(unwatched_errno));
 	ccp_free(newp);
 	return s;

@@ -13,7 +13,9 @@
 #   4. the spool on another file system than the store: a message that
 #      cannot be converted still goes to Bad (copied across), a symbolic
 #      link to Quarantine, and a directory, which cannot be copied, stays
-#      in new/, reported once however often the spool is rescanned.
+#      in new/, reported once however often the spool is rescanned;
+#   5. the user's inotify instances all but spent by another program: the
+#      pollers that cannot watch rescan, with a warning.
 set -u
 bin=$(realpath "$1")
 if [ -z "${CCPUMP_TEST_NS:-}" ]; then
@@ -181,3 +183,41 @@ cmp -s "$d/store/Bad/1764288000.MnofromP9.xdev" - <<<"$(printf 'To: alice@exampl
 	fail "xdev: the directory reported $(grep -c 'MdirP9.xdev is a directory' "$log") times, not once"
 [ -z "$(ls -A "$d/store/Bad" | grep '^\.tmp')" ] || fail "xdev: temporary copies left in Bad"
 echo "4. spool on another file system: Bad and Quarantine by copy, a directory reported once"
+
+# ---- 5. the user's inotify instances all but spent -----------------------
+# Another program of the relay's user holds all but two of the user's
+# inotify instances: the first two pollers watch, the others rescan, with a
+# warning, and everything is delivered once.  Run as nobody, so the
+# instances spent are nobody's, not those of the tests running beside.
+d=$work/inotify
+mkdir -p "$d/spool/tmp" "$d/spool/new" "$d/spool/cur"
+chmod 755 "$work"
+chown -R nobody "$d"
+for i in 1 2 3 4 5; do
+	printf 'From: a@example.org\r\nTo: alice@example.org\r\nSubject: %d\r\n\r\nhi\r\n' $i \
+		>"$d/spool/new/1764288000.M${i}P9.inotify"
+done
+chown nobody "$d/spool/new/"*
+limit=$(cat /proc/sys/fs/inotify/max_user_instances)
+runuser -u nobody -- python3 -c '
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+held = [libc.inotify_init1(0) for _ in range(int(sys.argv[1]) - 2)]
+if min(held) < 0:
+	sys.exit("cannot take the instances: errno %d" % ctypes.get_errno())
+open(sys.argv[2], "w").close()
+time.sleep(60)
+' "$limit" "$d/holding" 2>/dev/null &
+holder=$!
+wait_for 20 test -e "$d/holding" || fail "inotify: the holder did not take the instances"
+log=$d/log
+runuser -u nobody -- "$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --pollers 8 \
+	--once --stats-interval 0 --log "$log"
+rc=$?
+kill $holder 2>/dev/null
+wait $holder 2>/dev/null
+[ $rc = 0 ] || fail "inotify: relay exited $rc: $(tail -2 "$log")"
+grep -q "6 of 8 pollers meant to watch new/ have no inotify watch" "$log" ||
+	fail "inotify: no warning: $(grep inotify "$log")"
+[ "$(field "$d/po" 'distinct keys')" = 5 ] || fail "inotify: not 5 delivered"
+echo "5. the user's inotify instances all but spent: 2 pollers watch, 6 rescan, 5 delivered once"
