@@ -8,8 +8,9 @@
  * are normal and the pump's claim makes exactly one of them win:
  *
  *   - a scan of new/ when it starts;
- *   - inotify (IN_MOVED_TO, IN_CREATE), one watch per poller, so every
- *     poller hears every event;
+ *   - inotify (IN_MOVED_TO, IN_CREATE), one watch for each of the first
+ *     eight pollers (an instance each: the user has few), so each of them
+ *     hears every event;
  *   - a rescan of new/ every rescan interval (the connector's polling),
  *     staggered across pollers.
  *
