@@ -123,4 +123,9 @@ CCP_EXPORT enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struc
 
 CCP_EXPORT void ccp_spool_stats(const struct ccp_spool *s, struct ccp_spool_stats *out);
 
+/* Whether DIR/new, by its path, has stopped being the directory the spool
+ * opened (moved, removed or replaced), as its pollers find before each
+ * rescan: mail delivered to the new one would never be seen.  Thread-safe. */
+CCP_EXPORT bool ccp_spool_lost(const struct ccp_spool *s);
+
 #endif /* CCPUMP_SPOOL_H */

@@ -5,7 +5,9 @@
  * Exit status 2: a bad flag or an unusable directory, with one line.  Exit
  * status 75 (EX_TEMPFAIL): --once stopped because deliveries stayed paused
  * (the store or the post office could not be written) past --retry-max;
- * the mail is still in the spool.
+ * the mail is still in the spool.  Exit status 1: the spool directory was
+ * moved, removed or replaced while the relay ran; it stopped, to be
+ * started again on the new one.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -275,7 +277,7 @@ int ccp_cmd_relay(int argc, char **argv)
 	ccp_log(CCP_LOG_INFO, "relay: done: %llu delivered, %llu bad, %llu deferred left in the spool",
 		(unsigned long long)st.delivered, (unsigned long long)st.bad,
 		(unsigned long long)st.pump.waiting_retry);
-	rc = st.gave_up_paused ? 75 : 0;
+	rc = st.spool_lost ? 1 : st.gave_up_paused ? 75 : 0;
 out:
 	ccp_convert_map_free(map);
 	ccp_free(map_site);

@@ -1290,7 +1290,7 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 		ccp_spool_finish(r.spool, true);
 	uint64_t next_stats = ccp_now_ns() + cfg->stats_interval_ns;
 	uint64_t last_stats[2] = { ccp_now_ns(), 0 };
-	bool stopping = false, gave_up = false;
+	bool stopping = false, gave_up = false, lost = false;
 	while (!ccp_pump_done(pump)) {
 		struct timespec ts = { 0, 50000000 };
 		nanosleep(&ts, NULL);
@@ -1302,6 +1302,16 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 			ccp_log(CCP_LOG_ERROR, "relay: deliveries paused for %.0f s (%s): stopping; the "
 				"messages stay in the spool for the next run", (double)paused / 1e9, why);
 			gave_up = true;
+			ccp_relay_request_stop();
+		}
+		/* The spool moved away under us: stop, so that a restart (by
+		 * systemd, or the operator) opens the directory the mail now
+		 * goes to. */
+		if (!stopping && !lost && ccp_spool_lost(r.spool)) {
+			ccp_log(CCP_LOG_ERROR, "relay: the spool %s was moved, removed or replaced: "
+				"stopping; start the relay again to relay from the new one",
+				cfg->spool);
+			lost = true;
 			ccp_relay_request_stop();
 		}
 		if (!stopping && atomic_load_explicit(&relay_stop, memory_order_relaxed)) {
@@ -1334,6 +1344,7 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 		st->changed_after = ss.changed_after;
 		st->postponed = atomic_load(&r.postponed);
 		st->gave_up_paused = gave_up;
+		st->spool_lost = lost;
 	}
 	rc = 0;
 out:

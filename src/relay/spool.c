@@ -67,6 +67,11 @@ struct ccp_spool {
 	 * pollers meet them again at every rescan). */
 	pthread_mutex_t unmovable_mu;
 	struct ccp_fpset unmovable;
+	/* DIR/new by its path, and whether it no longer leads to new_fd's
+	 * directory (check_still_there(); relaxed: a flag for the relay's
+	 * main loop, no data hangs on it). */
+	char *new_path;
+	_Atomic int lost;
 };
 
 /*
@@ -146,6 +151,8 @@ struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, 
 	s->cfg = *cfg;
 	pthread_mutex_init(&s->unmovable_mu, NULL);
 	ccp_fpset_init(&s->unmovable);
+	s->new_path = ccp_path_join(cfg->dir, "new");
+	atomic_init(&s->lost, 0);
 	s->dir = ccp_strdup(cfg->dir);
 	s->failed_dir = ccp_strdup(cfg->failed_dir);
 	s->quarantine_dir = ccp_strdup(cfg->quarantine_dir);
@@ -247,6 +254,7 @@ void ccp_spool_close(struct ccp_spool *s)
 	ccp_free(s->quarantine_dir);
 	ccp_fpset_free(&s->unmovable);
 	pthread_mutex_destroy(&s->unmovable_mu);
+	ccp_free(s->new_path);
 	ccp_free(s);
 }
 
@@ -422,6 +430,32 @@ static const char *next_event(struct spool_poller *sp)
 	}
 }
 
+/*
+ * Before each rescan: is DIR/new, by its path, still the directory the
+ * spool opened?  An operator who moves the spool aside and makes a new one
+ * would otherwise leave the relay scanning the old one, and watching it,
+ * while mail waits in the new one.  The first poller to see it logs it and
+ * marks the spool lost; the relay then stops (ccp_spool_lost()).
+ */
+static void check_still_there(struct ccp_spool *s)
+{
+	struct stat a, b;
+	if (fstat(s->new_fd, &a) != 0)
+		return;
+	if (stat(s->new_path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		return;
+	int zero = 0;
+	if (atomic_compare_exchange_strong_explicit(&s->lost, &zero, 1, memory_order_relaxed,
+						    memory_order_relaxed))
+		ccp_log(CCP_LOG_ERROR, "spool %s is no longer the directory this relay opened "
+			"(moved, removed or replaced)", s->new_path);
+}
+
+bool ccp_spool_lost(const struct ccp_spool *s)
+{
+	return atomic_load_explicit(&((struct ccp_spool *)s)->lost, memory_order_relaxed) != 0;
+}
+
 static int spool_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsigned max)
 {
 	struct ccp_spool *s = ctx;
@@ -442,6 +476,7 @@ static int spool_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsign
 		}
 	}
 	if (sp->scan == NULL && ccp_now_ns() >= sp->next_scan) {
+		check_still_there(s);
 		int fd = openat(s->new_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		sp->scan = fd >= 0 ? fdopendir(fd) : NULL;
 		if (sp->scan == NULL && fd >= 0)

@@ -372,6 +372,29 @@ q=$("$bin" queue --spool "$d/spool" --store "$d/store" --list 5)
 	fail "odd names: ccpump queue did not list the name escaped on one line: $q"
 echo "3c. ${#odd[@]} odd spool file names delivered once each; a line break in a name cannot forge a log or queue line"
 
+# The spool moved aside and a new one made in its place while the relay
+# runs: the relay sees it at its next rescan, says so and exits 1 (a
+# service manager starts it again); started again, it relays the new one.
+d=$(fresh moved)
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --rescan-interval 0.1 \
+	--stats-interval 0 --log "$d/log" &
+pid=$!
+for ((t = 0; t < 100; t++)); do grep -qs "relay: spool" "$d/log" && break; sleep 0.1; done
+mv "$d/spool" "$d/spool.old"
+mkdir -p "$d/spool/tmp" "$d/spool/new" "$d/spool/cur"
+gen "$d/spool" 0 5
+for ((t = 0; t < 100; t++)); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+kill -0 $pid 2>/dev/null && { kill -9 $pid; fail "moved spool: the relay went on with the old one"; }
+wait $pid
+rc=$?
+[ $rc = 1 ] || fail "moved spool: the relay exited $rc, not 1"
+grep -q "the spool $d/spool was moved, removed or replaced: stopping" "$d/log" ||
+	fail "moved spool: no line saying why it stopped"
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--log "$d/log" || fail "moved spool: the restart failed"
+[ "$(field "$d/po" 'distinct keys')" = 5 ] || fail "moved spool: the new spool's 5 not delivered"
+echo "3d. the spool replaced under a running relay: exit 1 at the next rescan, the restart relays the new one"
+
 # ---- 4. crash loop -------------------------------------------------------
 # (A small log segment, so that delivery.log is rotated many times while
 # the relay is being killed.)
