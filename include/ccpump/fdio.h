@@ -9,6 +9,7 @@
 #ifndef CCPUMP_FDIO_H
 #define CCPUMP_FDIO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -25,5 +26,9 @@ CCP_EXPORT ssize_t ccp_read_full(int fd, void *p, size_t n);
 /* ccp_read_full() at offset OFF (>= 0), with pread(2): the file offset
  * stays. */
 CCP_EXPORT ssize_t ccp_pread_full(int fd, void *p, size_t n, off_t off);
+
+/* Whether FD, an open file or directory, is still what PATH leads to (not
+ * moved, removed or replaced since it was opened). */
+CCP_EXPORT bool ccp_fd_is_path(int fd, const char *path);
 
 #endif /* CCPUMP_FDIO_H */

@@ -136,6 +136,9 @@ CCP_EXPORT int ccp_po_open(const char *dir, const struct ccp_po_opts *o, struct 
 /* Closes it.  No import may be running on it, or start: the caller ends
  * its users first. */
 CCP_EXPORT void ccp_po_close(struct ccp_po *po);
+/* Whether the post office's directory, as opened, is still the one at its
+ * path (not moved aside, removed or replaced since).  Thread-safe. */
+CCP_EXPORT bool ccp_po_still_there(const struct ccp_po *po);
 /* The index of delivered pairs now. */
 struct ccp_po_index_usage {
 	size_t window; /* po.conf's dedup_window: pairs remembered at least */

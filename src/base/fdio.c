@@ -4,6 +4,7 @@
 #include "ccpump/fdio.h"
 
 #include <errno.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int ccp_write_all(int fd, const void *p, size_t n)
@@ -54,4 +55,11 @@ ssize_t ccp_pread_full(int fd, void *p, size_t n, off_t off)
 		return -1;
 	}
 	return read_full_at(fd, p, n, off);
+}
+
+bool ccp_fd_is_path(int fd, const char *path)
+{
+	struct stat a, b;
+	return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
 }

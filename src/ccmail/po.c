@@ -998,6 +998,11 @@ void ccp_po_index_usage(struct ccp_po *po, struct ccp_po_index_usage *u)
 	pthread_mutex_unlock(&po->mu);
 }
 
+bool ccp_po_still_there(const struct ccp_po *po)
+{
+	return ccp_fd_is_path(po->dirfd, po->dir);
+}
+
 void ccp_po_close(struct ccp_po *po)
 {
 	if (!po)

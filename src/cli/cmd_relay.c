@@ -5,9 +5,9 @@
  * Exit status 2: a bad flag or an unusable directory, with one line.  Exit
  * status 75 (EX_TEMPFAIL): --once stopped because deliveries stayed paused
  * (the store or the post office could not be written) past --retry-max;
- * the mail is still in the spool.  Exit status 1: the spool directory was
- * moved, removed or replaced while the relay ran; it stopped, to be
- * started again on the new one.
+ * the mail is still in the spool.  Exit status 1: the spool, the store or
+ * the post office was moved, removed or replaced while the relay ran; it
+ * stopped, to be started again on the new one.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -1291,6 +1291,7 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 	uint64_t next_stats = ccp_now_ns() + cfg->stats_interval_ns;
 	uint64_t last_stats[2] = { ccp_now_ns(), 0 };
 	bool stopping = false, gave_up = false, lost = false;
+	uint64_t next_dir_check = 0;
 	while (!ccp_pump_done(pump)) {
 		struct timespec ts = { 0, 50000000 };
 		nanosleep(&ts, NULL);
@@ -1304,13 +1305,21 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 			gave_up = true;
 			ccp_relay_request_stop();
 		}
-		/* The spool moved away under us: stop, so that a restart (by
-		 * systemd, or the operator) opens the directory the mail now
-		 * goes to. */
-		if (!stopping && !lost && ccp_spool_lost(r.spool)) {
-			ccp_log(CCP_LOG_ERROR, "relay: the spool %s was moved, removed or replaced: "
-				"stopping; start the relay again to relay from the new one",
-				cfg->spool);
+		/* The spool, the store or the post office moved away under us:
+		 * stop, so that a restart (by systemd, or the operator) opens the
+		 * directories the mail now goes from and to. */
+		const char *gone = NULL;
+		if (!stopping && !lost && ccp_now_ns() >= next_dir_check) {
+			next_dir_check = ccp_now_ns() + 1000000000ull;
+			gone = ccp_spool_lost(r.spool) ? "spool"
+			       : !ccp_fd_is_path(r.bad_fd, r.bad) ? "store"
+			       : r.po && !ccp_po_still_there(r.po) ? "post office"
+								  : NULL;
+		}
+		if (gone) {
+			ccp_log(CCP_LOG_ERROR, "relay: the %s was moved, removed or replaced: stopping; "
+				"start the relay again to relay from and to the directories now there",
+				gone);
 			lost = true;
 			ccp_relay_request_stop();
 		}

@@ -439,10 +439,7 @@ static const char *next_event(struct spool_poller *sp)
  */
 static void check_still_there(struct ccp_spool *s)
 {
-	struct stat a, b;
-	if (fstat(s->new_fd, &a) != 0)
-		return;
-	if (stat(s->new_path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+	if (ccp_fd_is_path(s->new_fd, s->new_path))
 		return;
 	int zero = 0;
 	if (atomic_compare_exchange_strong_explicit(&s->lost, &zero, 1, memory_order_relaxed,

@@ -388,12 +388,29 @@ kill -0 $pid 2>/dev/null && { kill -9 $pid; fail "moved spool: the relay went on
 wait $pid
 rc=$?
 [ $rc = 1 ] || fail "moved spool: the relay exited $rc, not 1"
-grep -q "the spool $d/spool was moved, removed or replaced: stopping" "$d/log" ||
+grep -q "the spool was moved, removed or replaced: stopping" "$d/log" ||
 	fail "moved spool: no line saying why it stopped"
 "$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
 	--log "$d/log" || fail "moved spool: the restart failed"
 [ "$(field "$d/po" 'distinct keys')" = 5 ] || fail "moved spool: the new spool's 5 not delivered"
-echo "3d. the spool replaced under a running relay: exit 1 at the next rescan, the restart relays the new one"
+# The same for the post office: moved aside and a new one made.
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --stats-interval 0 --log "$d/log2" &
+pid=$!
+for ((t = 0; t < 100; t++)); do grep -qs "relay: spool" "$d/log2" && break; sleep 0.1; done
+mv "$d/po" "$d/po.old"
+"$bin" po init --po "$d/po" >/dev/null || fail "moved po: po init"
+for ((t = 0; t < 100; t++)); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+kill -0 $pid 2>/dev/null && { kill -9 $pid; fail "moved po: the relay went on with the old one"; }
+wait $pid
+rc=$?
+[ $rc = 1 ] || fail "moved po: the relay exited $rc, not 1"
+grep -q "the post office was moved, removed or replaced: stopping" "$d/log2" ||
+	fail "moved po: no line saying why it stopped"
+gen "$d/spool" 5 3
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--log "$d/log2" || fail "moved po: the restart failed"
+[ "$(field "$d/po" 'distinct keys')" = 3 ] || fail "moved po: the new post office did not get the 3"
+echo "3d. the spool, then the post office, replaced under a running relay: exit 1, the restart uses the new ones"
 
 # ---- 4. crash loop -------------------------------------------------------
 # (A small log segment, so that delivery.log is rotated many times while
