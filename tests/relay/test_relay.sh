@@ -372,43 +372,45 @@ q=$("$bin" queue --spool "$d/spool" --store "$d/store" --list 5)
 	fail "odd names: ccpump queue did not list the name escaped on one line: $q"
 echo "3c. ${#odd[@]} odd spool file names delivered once each; a line break in a name cannot forge a log or queue line"
 
-# The spool moved aside and a new one made in its place while the relay
-# runs: the relay sees it at its next rescan, says so and exits 1 (a
-# service manager starts it again); started again, it relays the new one.
+# The spool, then the post office, moved aside and a new one made in its
+# place while the relay runs: the relay sees it, says so and exits 1 (a
+# service manager starts it again); started again, it uses the new one.
 d=$(fresh moved)
-"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --rescan-interval 0.1 \
-	--stats-interval 0 --log "$d/log" &
-pid=$!
-for ((t = 0; t < 100; t++)); do grep -qs "relay: spool" "$d/log" && break; sleep 0.1; done
-mv "$d/spool" "$d/spool.old"
-mkdir -p "$d/spool/tmp" "$d/spool/new" "$d/spool/cur"
-gen "$d/spool" 0 5
-for ((t = 0; t < 100; t++)); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
-kill -0 $pid 2>/dev/null && { kill -9 $pid; fail "moved spool: the relay went on with the old one"; }
-wait $pid
-rc=$?
-[ $rc = 1 ] || fail "moved spool: the relay exited $rc, not 1"
-grep -q "the spool was moved, removed or replaced: stopping" "$d/log" ||
-	fail "moved spool: no line saying why it stopped"
+# replaced WHAT COMMAND...: runs a relay, then COMMAND while it runs; the
+# relay must stop with status 1 naming WHAT.
+replaced() {
+	local what=$1 log=$d/log.$1 rc
+	shift
+	"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --rescan-interval 0.1 \
+		--stats-interval 0 --log "$log" &
+	pid=$!
+	for ((t = 0; t < 100; t++)); do grep -qs "relay: spool" "$log" && break; sleep 0.1; done
+	"$@"
+	for ((t = 0; t < 100; t++)); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+	kill -0 $pid 2>/dev/null && { kill -9 $pid; fail "moved $what: the relay went on with the old one"; }
+	wait $pid
+	rc=$?
+	[ $rc = 1 ] || fail "moved $what: the relay exited $rc, not 1"
+	grep -q "the $what was moved, removed or replaced: stopping" "$log" ||
+		fail "moved $what: no line saying why it stopped"
+}
+new_spool() {
+	mv "$d/spool" "$d/spool.old"
+	mkdir -p "$d/spool/tmp" "$d/spool/new" "$d/spool/cur"
+	gen "$d/spool" 0 5
+}
+new_po() {
+	mv "$d/po" "$d/po.old"
+	"$bin" po init --po "$d/po" >/dev/null || fail "moved po: po init"
+}
+replaced spool new_spool
 "$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
 	--log "$d/log" || fail "moved spool: the restart failed"
 [ "$(field "$d/po" 'distinct keys')" = 5 ] || fail "moved spool: the new spool's 5 not delivered"
-# The same for the post office: moved aside and a new one made.
-"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --stats-interval 0 --log "$d/log2" &
-pid=$!
-for ((t = 0; t < 100; t++)); do grep -qs "relay: spool" "$d/log2" && break; sleep 0.1; done
-mv "$d/po" "$d/po.old"
-"$bin" po init --po "$d/po" >/dev/null || fail "moved po: po init"
-for ((t = 0; t < 100; t++)); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
-kill -0 $pid 2>/dev/null && { kill -9 $pid; fail "moved po: the relay went on with the old one"; }
-wait $pid
-rc=$?
-[ $rc = 1 ] || fail "moved po: the relay exited $rc, not 1"
-grep -q "the post office was moved, removed or replaced: stopping" "$d/log2" ||
-	fail "moved po: no line saying why it stopped"
+replaced "post office" new_po
 gen "$d/spool" 5 3
 "$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
-	--log "$d/log2" || fail "moved po: the restart failed"
+	--log "$d/log" || fail "moved po: the restart failed"
 [ "$(field "$d/po" 'distinct keys')" = 3 ] || fail "moved po: the new post office did not get the 3"
 echo "3d. the spool, then the post office, replaced under a running relay: exit 1, the restart uses the new ones"
 
