@@ -40,8 +40,9 @@ int ccp_dir_ensure_open(const char *path, char *err, size_t errlen)
 
 int ccp_dir_lock(const char *dir, const char *name, const char *what, char *err, size_t errlen)
 {
-	char *path = ccp_path_join(dir, name);
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	char *path = name ? ccp_path_join(dir, name) : ccp_strdup(dir);
+	int fd = name ? open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)
+		      : open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s %s: cannot open its lock %s: %s", what, dir, path,
 			 strerror(errno));
@@ -52,17 +53,22 @@ int ccp_dir_lock(const char *dir, const char *name, const char *what, char *err,
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		int e = errno;
 		char pid[32] = "";
-		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+		ssize_t n = name ? pread(fd, pid, sizeof(pid) - 1, 0) : 0;
 		pid[n > 0 ? n : 0] = '\0';
 		pid[strcspn(pid, "\n")] = '\0';
-		if (e == EWOULDBLOCK)
+		if (e == EWOULDBLOCK && pid[0])
 			snprintf(err, errlen, "%s %s is in use by another ccpump relay (pid %s): one "
-				 "relay per %s", what, dir, pid[0] ? pid : "unknown", what);
+				 "relay per %s", what, dir, pid, what);
+		else if (e == EWOULDBLOCK)
+			snprintf(err, errlen, "%s %s is in use by another ccpump relay: one relay per "
+				 "%s", what, dir, what);
 		else
 			snprintf(err, errlen, "%s %s: cannot lock: %s", what, dir, strerror(e));
 		close(fd);
 		return -1;
 	}
+	if (name == NULL)
+		return fd;
 	char line[32];
 	int len = snprintf(line, sizeof(line), "%ld\n", (long)getpid());
 	if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)len, 0) != len) {

@@ -19,10 +19,12 @@ int ccp_dir_ensure_open(const char *path, char *err, size_t errlen);
 
 /*
  * Takes the lock of directory DIR for this process's lifetime: an
- * exclusive flock on DIR/NAME, which then holds this process's pid.
- * Returns the fd (keep it open; closing it, or exiting, lets go), or -1
- * with a line naming the directory, and the pid of the process that holds
- * it, in err.  WHAT names the directory in that line ("store").
+ * exclusive flock on DIR/NAME, which then holds this process's pid, or,
+ * with NAME NULL, on DIR itself (no file is made in it: for a directory
+ * that belongs to someone else, such as an MTA's Maildir).  Returns the fd
+ * (keep it open; closing it, or exiting, lets go), or -1 with a line
+ * naming the directory, and the pid of the process that holds it where
+ * known, in err.  WHAT names the directory in that line ("store").
  */
 int ccp_dir_lock(const char *dir, const char *name, const char *what, char *err, size_t errlen);
 

@@ -1204,7 +1204,7 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 	 * batches in flight as a crash's leftovers, and race it for every
 	 * file.  Taken before anything in them is touched. */
 	if ((store_lock = ccp_dir_lock(cfg->store, "relay.lock", "store", err, errlen)) < 0 ||
-	    (spool_lock = ccp_dir_lock(cfg->spool, ".ccpump-relay.lock", "spool", err, errlen)) < 0)
+	    (spool_lock = ccp_dir_lock(cfg->spool, NULL, "spool", err, errlen)) < 0)
 		goto out;
 	if ((r.submit_fd = ccp_dir_ensure_open(r.submit, err, errlen)) < 0 ||
 	    (r.import_fd = ccp_dir_ensure_open(r.import, err, errlen)) < 0 ||

@@ -73,8 +73,11 @@ for second in "--store $d/store --spool $d/spool2" "--store $d/store2 --spool $d
 	"$bin" relay $second --po "$d/po" --once 2>"$d/second.err"
 	rc=$?
 	[ $rc = 2 ] || fail "race: a second relay ($second) exited $rc, not 2"
-	grep -q "is in use by another ccpump relay (pid $pid)" "$d/second.err" ||
+	grep -q "is in use by another ccpump relay" "$d/second.err" ||
 		fail "race: the second relay's refusal: $(cat "$d/second.err")"
+	case $second in --store\ $d/store\ *)
+		grep -q "(pid $pid)" "$d/second.err" || fail "race: the store's refusal without the pid"
+	esac
 done
 wait_empty "$d/spool" 60 || fail "race: spool not drained"
 kill -TERM $pid
