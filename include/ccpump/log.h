@@ -27,6 +27,15 @@ CCP_EXPORT int ccp_log_level_parse(const char *word, enum ccp_log_level *out);
 /* Sends log lines to fd (default 2).  Returns the previous fd. */
 CCP_EXPORT int ccp_log_set_fd(int fd);
 
+/*
+ * Copies SRC[0..len) into DST (CAP octets, NUL-terminated) with each
+ * control character written as \xHH, so that text from outside (a spool
+ * file's name) stays on one line and moves no terminal's cursor.  Stops
+ * before what would not fit whole.  Returns the octets written, NUL not
+ * counted.  The log escapes every line so; `ccpump queue` its listings.
+ */
+CCP_EXPORT size_t ccp_escape_controls(char *dst, size_t cap, const char *src, size_t len);
+
 /* The one-line reason of a recoverable error, into ERR (CAP octets; nothing
  * when ERR is NULL or CAP 0).  Returns -1, for `return ccp_errf(...)`. */
 CCP_EXPORT int ccp_errf(char *err, size_t cap, const char *fmt, ...)

@@ -9,6 +9,7 @@
 #include "ccpump/log.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,6 +20,25 @@ static _Atomic int log_level = CCP_LOG_INFO;
 static _Atomic int log_fd = 2;
 
 static const char *const level_names[] = { "debug", "info", "warning", "error" };
+
+size_t ccp_escape_controls(char *dst, size_t cap, const char *src, size_t len)
+{
+	size_t n = 0;
+	if (cap == 0)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)src[i];
+		bool plain = c >= 0x20 && c != 0x7f;
+		if (n + (plain ? 1 : 4) >= cap)
+			break;
+		if (plain)
+			dst[n++] = (char)c;
+		else
+			n += (size_t)snprintf(dst + n, 5, "\\x%02x", c);
+	}
+	dst[n] = '\0';
+	return n;
+}
 
 int ccp_errf(char *err, size_t cap, const char *fmt, ...)
 {
@@ -76,13 +96,8 @@ static void log_line(const char *tag, const char *where, const char *fmt, va_lis
 		char msg[1024];
 		int m = vsnprintf(msg, sizeof(msg), fmt, ap);
 		size_t len = m < 0 ? 0 : (size_t)m < sizeof(msg) ? (size_t)m : sizeof(msg) - 1;
-		for (size_t i = 0; i < len && n < sizeof(buf) - 5; i++) {
-			unsigned char c = (unsigned char)msg[i];
-			if (c >= 0x20 && c != 0x7f)
-				buf[n++] = (char)c;
-			else
-				n += (size_t)snprintf(buf + n, 5, "\\x%02x", c);
-		}
+		/* One octet kept for the newline. */
+		n += ccp_escape_controls(buf + n, sizeof(buf) - n - 1, msg, len);
 	}
 	if (n > sizeof(buf) - 2)
 		n = sizeof(buf) - 2;

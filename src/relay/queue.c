@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ccpump/log.h"
+
 const char *const ccp_queue_age_names[CCP_QUEUE_AGES] = { "<1m", "<10m", "<1h", "<4h", "<1d",
 							  ">=1d" };
 
@@ -117,19 +119,6 @@ static void row(FILE *out, const char *name, const struct ccp_queue_class *c)
 	fprintf(out, "  %8" PRIu64 "\n", c->oldest_s);
 }
 
-/* Prints S with each control character as \xHH, padded to WIDTH: a file
- * name is anyone's choice, and must not move the terminal's cursor or
- * split the listing's lines. */
-static void put_escaped(FILE *out, const char *s, int width)
-{
-	int n = 0;
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		n += c >= 0x20 && c != 0x7f ? fprintf(out, "%c", c) : fprintf(out, "\\x%02x", c);
-	}
-	for (; n < width; n++)
-		fputc(' ', out);
-}
 
 /* Prints up to `list` entries of store/SUB with the first line of NOTE. */
 static void list_dir(FILE *out, const char *store, const char *sub, const char *note_suffix,
@@ -162,13 +151,15 @@ static void list_dir(FILE *out, const char *store, const char *sub, const char *
 			fclose(f);
 		}
 		line[strcspn(line, "\n")] = '\0';
-		fputs("  ", out);
-		put_escaped(out, de->d_name, 40);
+		/* A file name is anyone's choice: escaped (ccp_escape_controls()),
+		 * it cannot split the listing's lines or move the cursor. */
+		char name[4 * sizeof(de->d_name)], note[4 * sizeof(line)];
+		ccp_escape_controls(name, sizeof(name), de->d_name, strlen(de->d_name));
+		ccp_escape_controls(note, sizeof(note), line, strlen(line));
+		fprintf(out, "  %-40s", name);
 		if (marker)
 			fprintf(out, " attempt %u:", attempt);
-		fputc(' ', out);
-		put_escaped(out, line, 0);
-		fputc('\n', out);
+		fprintf(out, " %s\n", note);
 		n++;
 	}
 	if (d)
