@@ -249,6 +249,16 @@ static int to_bad(struct relay *r, struct ccp_msg *m, const char *original, size
 	return 0;
 }
 
+/* What to_bad() could not write: the spool file goes to Bad all the same
+ * (its move is the spool's), and the log keeps the reason. */
+static void bad_without_reason(struct relay *r, const struct ccp_msg *m, const char *problem,
+			       const char *reason)
+{
+	ccp_log(CCP_LOG_ERROR, "message %s to Bad without its reason (%s): %s", m->key, problem,
+		reason);
+	count(&r->bad_count, 1);
+}
+
 /*
  * Sends m to Bad (verdict FAILED).  When the store cannot take its reason
  * now (machine_errno()), m is postponed instead and stays in the spool
@@ -269,9 +279,7 @@ static void bad_or_postpone(struct disp *d, struct ccp_msg *m, const char *origi
 		*v = CCP_VERDICT_POSTPONED;
 		return;
 	}
-	ccp_log(CCP_LOG_ERROR, "message %s to Bad without its reason (%s): %s", m->key, problem,
-		reason);
-	count(&d->r->bad_count, 1);
+	bad_without_reason(d->r, m, problem, reason);
 }
 
 /* ---- reading and converting one message -------------------------------- */
@@ -631,8 +639,7 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 	if (r->cfg->min_import_interval_ns && d->last_import_ns) {
 		uint64_t due = d->last_import_ns + r->cfg->min_import_interval_ns;
 		while (!atomic_load_explicit(&relay_stop, memory_order_relaxed) && ccp_now_ns() < due) {
-			struct timespec ts = { 0, 100000000 };
-			nanosleep(&ts, NULL);
+			sleep_ns(100000000u);
 		}
 	}
 
@@ -910,11 +917,8 @@ static void end_retries(struct relay *r, struct ccp_msg *m, enum ccp_msg_state o
 	char problem[600];
 	/* The pump has settled it: the spool file goes to Bad whatever
 	 * happens here, with its reason if the store takes it. */
-	if (to_bad(r, m, NULL, 0, reason, problem, sizeof(problem)) != 0) {
-		ccp_log(CCP_LOG_ERROR, "message %s to Bad without its reason (%s): %s", m->key,
-			problem, reason);
-		count(&r->bad_count, 1);
-	}
+	if (to_bad(r, m, NULL, 0, reason, problem, sizeof(problem)) != 0)
+		bad_without_reason(r, m, problem, reason);
 	unlinkat(r->deferred_fd, m->key, 0);
 }
 
@@ -1080,6 +1084,15 @@ static void json_string(struct ccp_ccm_buf *b, const char *s)
 	ccp_ccm_buf_adds(b, "\"");
 }
 
+/* The name the stats file is written under before it is renamed into
+ * place: beside it, so that the rename stays on its file system. */
+static char *stats_tmp_path(const char *path)
+{
+	char *tmp = ccp_malloc(strlen(path) + 32);
+	sprintf(tmp, "%s.tmp-%ld", path, (long)getpid());
+	return tmp;
+}
+
 /*
  * --stats-file: the snapshot as one JSON object, replacing the file whole
  * (written beside it, then renamed), for monitoring to read at any time.
@@ -1112,20 +1125,13 @@ static void stats_file(struct relay *r, const struct stats_snap *s, const char *
 			   (unsigned long long)s->ps.claim_conflicts,
 			   (unsigned long long)s->ss.quarantined, (unsigned long long)s->ss.changed,
 			   (unsigned long long)s->ss.changed_after, (unsigned long long)s->postponed);
-	char *tmp = ccp_malloc(strlen(path) + 32);
-	sprintf(tmp, "%s.tmp-%ld", path, (long)getpid());
+	char *tmp = stats_tmp_path(path);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	int rc = fd < 0 ? -1 : ccp_write_all(fd, b.data, b.len);
-	if (fd >= 0 && close(fd) != 0)
-		rc = -1;
-	if (rc == 0)
-		rc = rename(tmp, path);
-	if (rc != 0) {
-		int e = errno;
-		unlink(tmp);
-		if (!failing)
-			ccp_log(CCP_LOG_ERROR, "cannot write the stats file %s: %s", path, strerror(e));
-	}
+	int rc = fd < 0 ? -1
+			: ccp_tmp_finish(fd, AT_FDCWD, tmp, path, false,
+					 ccp_write_all(fd, b.data, b.len));
+	if (rc != 0 && !failing)
+		ccp_log(CCP_LOG_ERROR, "cannot write the stats file %s: %s", path, strerror(errno));
 	failing = rc != 0;
 	ccp_free(tmp);
 	ccp_ccm_buf_free(&b);
@@ -1171,8 +1177,7 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 	/* A stats file that could never be written is a mistake in the flags:
 	 * said now, not once deliveries have begun. */
 	if (cfg->stats_file) {
-		char *probe = ccp_malloc(strlen(cfg->stats_file) + 32);
-		sprintf(probe, "%s.tmp-%ld", cfg->stats_file, (long)getpid());
+		char *probe = stats_tmp_path(cfg->stats_file);
 		int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
 		int e = errno;
 		if (fd >= 0) {
@@ -1293,8 +1298,7 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 	bool stopping = false, gave_up = false, lost = false;
 	uint64_t next_dir_check = 0;
 	while (!ccp_pump_done(pump)) {
-		struct timespec ts = { 0, 50000000 };
-		nanosleep(&ts, NULL);
+		sleep_ns(50000000u);
 		/* A cron job's run does not wait out an outage: past --retry-max
 		 * paused, it stops and leaves the mail for the next run. */
 		char why[600];
