@@ -250,18 +250,24 @@ static void run_flaky(struct flaky *f, const struct ccp_pump_config *cfg,
 	ccp_pump_destroy(p);
 }
 
+/* The flaky tests' pump: small ring and batches, retries from 1 ms. */
+static void flaky_config(struct ccp_pump_config *cfg, unsigned pollers, unsigned dispatchers)
+{
+	ccp_pump_config_default(cfg);
+	cfg->pollers = pollers;
+	cfg->dispatchers = dispatchers;
+	cfg->ring_size = 64;
+	cfg->batch = 8;
+	cfg->retry_min_ns = 1000000; /* 1 ms */
+}
+
 static void test_retries(void)
 {
 	static struct flaky f;
 	struct ccp_pump_config cfg;
 	struct ccp_pump_stats st;
 	memset(&f, 0, sizeof(f));
-	ccp_pump_config_default(&cfg);
-	cfg.pollers = 4;
-	cfg.dispatchers = 3;
-	cfg.ring_size = 64;
-	cfg.batch = 8;
-	cfg.retry_min_ns = 1000000;  /* 1 ms */
+	flaky_config(&cfg, 4, 3);
 	cfg.retry_max_ns = 4000000;  /* 4 ms */
 	cfg.max_attempts = 3;
 	run_flaky(&f, &cfg, &st);
@@ -324,12 +330,7 @@ static void test_postponed_age(void)
 	struct ccp_pump_stats st;
 	memset(&f, 0, sizeof(f));
 	f.postpone_all = true;
-	ccp_pump_config_default(&cfg);
-	cfg.pollers = 2;
-	cfg.dispatchers = 2;
-	cfg.ring_size = 64;
-	cfg.batch = 8;
-	cfg.retry_min_ns = 1000000;  /* 1 ms */
+	flaky_config(&cfg, 2, 2);
 	cfg.retry_max_ns = 2000000;  /* 2 ms */
 	cfg.max_attempts = 0;
 	cfg.max_age_ns = 30000000;   /* 30 ms */

@@ -60,21 +60,24 @@ store_clean() { # store_clean STORE WHAT: nothing in Bad, no temporary left
 }
 
 # ---- 1. the store's and the post office's disk fills up ------------------
-# on_full_disk DIR N [flags]: a spool of N messages in DIR/d, the store
-# and the post office on a 1 MiB tmpfs at DIR/fs, and a relay started on
-# them in the background ($pid, its log in $log) with --max-attempts 1.
+# on_full_disk DIR N STORE [flags]: a spool of N messages in DIR/d, the
+# post office on a 1 MiB tmpfs at DIR/fs, the store at STORE (on it, or
+# not), and a relay started on them in the background ($pid, its log in
+# $log) with --max-attempts 1 and the flags.
 on_full_disk() {
 	d=$1
 	spool_of "$d" "$2"
-	shift 2
+	local store=$3
+	shift 3
 	small_fs "$d/fs" 1m
 	"$bin" po init --po "$d/fs/po" >/dev/null || fail "po init"
 	log=$d/log
-	"$bin" relay --spool "$d/d/spool" --store "$d/fs/store" --po "$d/fs/po" --batch 32 \
-		--max-attempts 1 --retry-min 0.05 --retry-max 0.2 --log "$log" "$@" &
+	"$bin" relay --spool "$d/d/spool" --store "$store" --po "$d/fs/po" --batch 32 \
+		--max-attempts 1 --retry-min 0.05 --log "$log" "$@" &
 	pid=$!
 }
-on_full_disk "$work/store-full" 1000 --stats-interval 0.2 --stats-file "$work/store-full/stats.json"
+on_full_disk "$work/store-full" 1000 "$work/store-full/fs/store" --retry-max 0.2 \
+	--stats-interval 0.2 --stats-file "$work/store-full/stats.json"
 wait_for 60 grep -qs "deliveries paused: " "$log" || fail "store full: deliveries never paused"
 wait_for 30 grep -qs "deliveries still paused" "$log" || fail "store full: no probe while paused"
 paused_in_file() {
@@ -102,7 +105,7 @@ echo "1. store full: paused with $left of 1000 messages waiting, resumed, $rcpts
 # Killed (-9) while paused, then started again once there is room: every
 # message once, and no deferral marker left behind (a postponed message's
 # marker says "attempt 0").
-on_full_disk "$work/kill-paused" 800 --stats-interval 0
+on_full_disk "$work/kill-paused" 800 "$work/kill-paused/fs/store" --retry-max 0.2 --stats-interval 0
 wait_for 60 grep -qs "deliveries still paused" "$log" || fail "kill paused: deliveries never paused"
 kill -9 $pid
 wait $pid 2>/dev/null
@@ -116,14 +119,7 @@ store_clean "$d/fs/store" "kill paused"
 echo "1b. killed while paused, restarted with room: $rcpts deliveries exactly once, no marker left"
 
 # ---- 2. only the post office's disk is full ------------------------------
-d=$work/po-full
-spool_of "$d" 1000
-small_fs "$d/fs" 1m
-"$bin" po init --po "$d/fs/po" >/dev/null || fail "po init"
-log=$d/log
-"$bin" relay --spool "$d/d/spool" --store "$d/store" --po "$d/fs/po" --batch 32 --once \
-	--max-attempts 1 --retry-min 0.05 --retry-max 30 --stats-interval 0 --log "$log" &
-pid=$!
+on_full_disk "$work/po-full" 1000 "$work/po-full/store" --once --retry-max 30 --stats-interval 0
 wait_for 60 grep -qs "deliveries paused: .*po: import failed, undone: No space left" "$log" ||
 	fail "po full: deliveries never paused on the post office's disk"
 [ -z "$(ls -A "$d/store/Bad")" ] || fail "po full: messages went to Bad"
@@ -134,13 +130,9 @@ store_clean "$d/store" "po full"
 echo "2. post office full: its imports undone and postponed, then $rcpts deliveries exactly once"
 
 # ---- 3. --once on a disk that stays full ---------------------------------
-d=$work/once-full
-spool_of "$d" 1000
-small_fs "$d/fs" 1m
-"$bin" po init --po "$d/fs/po" >/dev/null || fail "po init"
-log=$d/log
-"$bin" relay --spool "$d/d/spool" --store "$d/fs/store" --po "$d/fs/po" --batch 32 --once \
-	--max-attempts 1 --retry-min 0.05 --retry-max 0.3 --stats-interval 0 --log "$log"
+on_full_disk "$work/once-full" 1000 "$work/once-full/fs/store" --once --retry-max 0.3 \
+	--stats-interval 0
+wait $pid
 rc=$?
 [ $rc = 75 ] || fail "once full: exit status $rc, not 75"
 left=$(ls "$d/d/spool/new" | wc -l)
