@@ -63,7 +63,6 @@ struct ccp_relay_stats {
 	uint64_t quarantined;
 	uint64_t changed;        /* reads that found the spool file changing (deferred) */
 	uint64_t changed_after;  /* spool files changed after delivery (to Bad) */
-	uint64_t postponed;      /* deliveries postponed by the relay's own failures */
 	bool gave_up_paused;     /* once: stopped after --retry-max paused */
 	bool spool_lost;         /* stopped: the spool, store or post office was moved */
 };

@@ -153,7 +153,7 @@ struct relay {
 	struct disp *disp;
 	struct gate gate;
 	_Atomic uint64_t imports, import_failures, batches, duplicates, bad_count,
-		vanished, postponed;
+		vanished;
 	/* Deferral markers not written, and when that was last logged
 	 * (log_unwritten_markers(); relaxed: counts for a log line). */
 	_Atomic uint64_t markers_unwritten, markers_logged_ns;
@@ -861,9 +861,6 @@ static void relay_deliver(void *ctx, unsigned dispatcher, struct ccp_msg *const 
 			gate_report(r, pass, d->outage, rc >= 0);
 			imported |= rc >= 0;
 		}
-		for (unsigned i = start; i < start + k; i++)
-			if (verdicts[i] == CCP_VERDICT_POSTPONED)
-				count(&r->postponed, 1);
 		mark_deferred(r, d, msgs + start, k, verdicts + start, rc, why);
 		log_batch(d, k, verdicts + start, rc);
 	}
@@ -1024,7 +1021,7 @@ struct stats_snap {
 	double rate;               /* delivered a second since the last snapshot */
 	uint64_t paused_ns;        /* 0 while deliveries run */
 	char pause_reason[600];
-	uint64_t duplicates, bad, imports, import_failures, postponed;
+	uint64_t duplicates, bad, imports, import_failures;
 };
 
 /* *last holds the previous snapshot's time and count of delivered
@@ -1045,7 +1042,6 @@ static void stats_take(struct relay *r, struct ccp_pump *pump, uint64_t last[2],
 	s->bad = atomic_load(&r->bad_count);
 	s->imports = atomic_load(&r->imports);
 	s->import_failures = atomic_load(&r->import_failures);
-	s->postponed = atomic_load(&r->postponed);
 }
 
 static void stats_line(const struct stats_snap *s)
@@ -1065,7 +1061,7 @@ static void stats_line(const struct stats_snap *s)
 		(unsigned long long)s->imports, (unsigned long long)s->import_failures,
 		(unsigned long long)s->ps.claim_conflicts, (unsigned long long)s->ss.quarantined,
 		(unsigned long long)s->ss.changed, (unsigned long long)s->ss.changed_after,
-		(unsigned long long)s->postponed, paused);
+		(unsigned long long)s->ps.postponed, paused);
 }
 
 /* S as a JSON string: quotes, backslashes and control characters escaped. */
@@ -1124,7 +1120,7 @@ static void stats_file(struct relay *r, const struct stats_snap *s, const char *
 			   (unsigned long long)s->import_failures,
 			   (unsigned long long)s->ps.claim_conflicts,
 			   (unsigned long long)s->ss.quarantined, (unsigned long long)s->ss.changed,
-			   (unsigned long long)s->ss.changed_after, (unsigned long long)s->postponed);
+			   (unsigned long long)s->ss.changed_after, (unsigned long long)s->ps.postponed);
 	char *tmp = stats_tmp_path(path);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 	int rc = fd < 0 ? -1
@@ -1355,7 +1351,6 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 		st->quarantined = ss.quarantined;
 		st->changed = ss.changed;
 		st->changed_after = ss.changed_after;
-		st->postponed = atomic_load(&r.postponed);
 		st->gave_up_paused = gave_up;
 		st->spool_lost = lost;
 	}

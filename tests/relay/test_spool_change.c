@@ -218,7 +218,7 @@ int main(void)
 	CHECK_EQ_U64(atomic_load(&reads[RESTLESS]), 4);
 	CHECK_EQ_U64(atomic_load(&reads[FOREVER]), 6);
 	CHECK_EQ_U64(atomic_load(&reads[EIO_READ]), 8);
-	CHECK_EQ_U64(st.postponed, 7);
+	CHECK_EQ_U64(st.pump.postponed, 7); /* the pump's count of postponed deferrals */
 	CHECK_EQ_U64(st.changed, 1 + 1 + 1 + 3 + 6);
 	CHECK_EQ_U64(st.changed_after, 0);
 	CHECK_EQ_U64(st.delivered, QUIET + 5);
