@@ -995,8 +995,12 @@ static void keep_markers(struct relay *r, const char *spool)
 	unsigned kept = 0, gone = 0;
 	struct stat st;
 	while (dir && (de = readdir(dir)) != NULL) {
-		if (de->d_name[0] == '.')
+		if (de->d_name[0] == '.') {
+			/* A marker a crash left half made (store_write()). */
+			if (strncmp(de->d_name, CCP_TMP_PREFIX, strlen(CCP_TMP_PREFIX)) == 0)
+				unlinkat(r->deferred_fd, de->d_name, 0);
 			continue;
+		}
 		if (nfd >= 0 && fstatat(nfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 			ccp_fpset_add(&r->restore, ccp_fp_of(de->d_name, strlen(de->d_name)));
 			kept++;
@@ -1214,9 +1218,9 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 		goto out;
 	clear_leftovers(r.submit_fd, r.submit);
 	clear_leftovers(r.import_fd, r.import);
-	/* Store files a crash left half made (store_write()). */
+	/* Bad/ records a crash left half made (store_write()); keep_markers()
+	 * removes Deferred/'s as it reads the markers. */
 	ccp_dir_remove_prefixed(r.bad_fd, CCP_TMP_PREFIX);
-	ccp_dir_remove_prefixed(r.deferred_fd, CCP_TMP_PREFIX);
 	keep_markers(&r, cfg->spool);
 
 	if (cfg->import_cmd == NULL) {
