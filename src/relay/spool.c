@@ -163,9 +163,7 @@ struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, 
 	if (tmp_fd < 0)
 		goto fail;
 	close(tmp_fd);
-	p = ccp_path_join(cfg->dir, "new");
-	s->new_fd = ccp_dir_ensure_open(p, err, errlen);
-	ccp_free(p);
+	s->new_fd = ccp_dir_ensure_open(s->new_path, err, errlen);
 	if (s->new_fd < 0)
 		goto fail;
 	p = ccp_path_join(cfg->dir, "cur");
@@ -182,7 +180,6 @@ struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, 
 	memset(s->pollers, 0, cfg->pollers * sizeof(*s->pollers));
 	for (unsigned i = 0; i < cfg->pollers; i++)
 		s->pollers[i].ifd = -1; /* none yet: ccp_spool_close() after a failure */
-	char *newp = ccp_path_join(cfg->dir, "new");
 	uint64_t now = ccp_now_ns();
 	unsigned unwatched = 0;
 	int unwatched_errno = 0;
@@ -197,18 +194,17 @@ struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, 
 		 * starve every other program of that user. */
 		if (i >= SPOOL_WATCHERS)
 			continue;
+		const uint32_t events = IN_MOVED_TO | IN_CREATE | IN_ONLYDIR;
 		sp->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-		if (sp->ifd < 0 ||
-		    inotify_add_watch(sp->ifd, newp, IN_MOVED_TO | IN_CREATE | IN_ONLYDIR) < 0) {
+		if (sp->ifd < 0 || inotify_add_watch(sp->ifd, s->new_path, events) < 0) {
 			int e = errno;
 			/* Past the system's inotify limits (fs.inotify.max_user_
 			 * instances, 128 by default, and max_user_watches), a poller
 			 * finds files by its rescans alone; the first must watch,
 			 * or new files would wait for a rescan. */
 			if (i == 0 || (e != EMFILE && e != ENOSPC)) {
-				snprintf(err, errlen, "cannot watch %s with inotify: %s", newp,
+				snprintf(err, errlen, "cannot watch %s with inotify: %s", s->new_path,
 					 strerror(e));
-				ccp_free(newp);
 				goto fail;
 			}
 			if (sp->ifd >= 0)
@@ -224,7 +220,6 @@ struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, 
 			"they find new files by their rescans", cfg->dir, unwatched,
 			cfg->pollers < SPOOL_WATCHERS ? cfg->pollers : SPOOL_WATCHERS,
 			strerror(unwatched_errno));
-	ccp_free(newp);
 	return s;
 fail:
 	ccp_spool_close(s);
