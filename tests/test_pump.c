@@ -159,6 +159,7 @@ struct flaky {
 	_Atomic int outcome[RKEYS];
 	_Atomic unsigned charged[RKEYS]; /* ccp_msg_attempts() at the last call */
 	bool postpone_all;               /* test_postponed_age: every answer */
+	bool retry_first;                /* test_retry_now: RETRY, then DELIVERED */
 };
 
 static unsigned key_idx(const struct ccp_msg *m)
@@ -215,6 +216,8 @@ static void flaky_deliver(void *ctx, unsigned d, struct ccp_msg *const *msgs, un
 		atomic_store(&f->charged[i], ccp_msg_attempts(msgs[k], w));
 		if (f->postpone_all)
 			v[k] = CCP_VERDICT_POSTPONED;
+		else if (f->retry_first)
+			v[k] = calls == 1 ? CCP_VERDICT_RETRY : CCP_VERDICT_DELIVERED;
 		else if (i % 13 == 0)
 			/* Postponed four times, then delivered: max_attempts (3)
 			 * does not end it, since postponements are not counted. */
@@ -346,6 +349,72 @@ static void test_postponed_age(void)
 	CHECK_EQ_U64(st.dispatched, st.deferred + RKEYS);
 }
 
+/* Polls the pump's figures until `what` holds, for up to 60 s (a deadline
+ * against a hang, not a timing check). */
+static bool await_stats(struct ccp_pump *p, bool (*what)(const struct ccp_pump_stats *))
+{
+	struct ccp_pump_stats st;
+	for (unsigned i = 0; i < 6000; i++) {
+		ccp_pump_stats(p, &st);
+		if (what(&st))
+			return true;
+		struct timespec ts = { 0, 10000000 };
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}
+
+static bool all_deferred(const struct ccp_pump_stats *st)
+{
+	return st->waiting_retry == RKEYS;
+}
+
+static bool all_delivered(const struct ccp_pump_stats *st)
+{
+	return st->delivered == RKEYS;
+}
+
+/* ccp_pump_retry_now(): every message fails its first attempt and waits
+ * for a retry an hour away; one call sends them all again at once, as
+ * ordinary attempts, and each is delivered exactly once. */
+static void test_retry_now(enum ccp_claim_mode mode)
+{
+	static struct flaky f;
+	struct ccp_pump_config cfg;
+	struct ccp_pump_stats st;
+	char err[128];
+	memset(&f, 0, sizeof(f));
+	f.retry_first = true;
+	flaky_config(&cfg, 2, 3);
+	cfg.mode = mode;
+	cfg.retry_min_ns = cfg.retry_max_ns = 3600ull * 1000000000ull;
+	struct ccp_source_ops src = { .poll = flaky_poll, .ack = flaky_ack };
+	struct ccp_sink_ops sink = { .deliver = flaky_deliver };
+	struct ccp_pump *p = ccp_pump_create(&cfg, &src, &f, &sink, &f, err, sizeof(err));
+	CHECK(p != NULL);
+	ccp_pump_retry_now(p); /* nothing deferred yet: changes nothing */
+	CHECK(ccp_pump_start(p) == 0);
+	CHECK(await_stats(p, all_deferred));
+	ccp_pump_stats(p, &st);
+	CHECK_EQ_U64(st.delivered, 0);
+	CHECK_EQ_U64(st.requeued, 0);
+	ccp_pump_retry_now(p);
+	CHECK(await_stats(p, all_delivered));
+	ccp_pump_wait(p);
+	ccp_pump_stats(p, &st);
+	ccp_pump_destroy(p);
+	for (unsigned i = 0; i < RKEYS; i++) {
+		CHECK_EQ_U64(atomic_load(&f.acks[i]), 1);
+		CHECK_EQ_U64(atomic_load(&f.calls[i]), 2);
+		CHECK_EQ_U64(atomic_load(&f.charged[i]), 2); /* an ordinary attempt */
+		CHECK(atomic_load(&f.outcome[i]) == CCP_MSG_DELIVERED);
+	}
+	CHECK_EQ_U64(st.deferred, RKEYS);
+	CHECK_EQ_U64(st.requeued, RKEYS);
+	CHECK_EQ_U64(st.waiting_retry, 0);
+	CHECK_EQ_U64(st.failed, 0);
+}
+
 static void test_bad_config(void)
 {
 	struct ccp_pump_config cfg;
@@ -374,6 +443,8 @@ int main(void)
 	test_stop_with_full_ring(CCP_CLAIM_MUTEX);
 	test_retries();
 	test_postponed_age();
+	test_retry_now(CCP_CLAIM_LOCKFREE);
+	test_retry_now(CCP_CLAIM_MUTEX);
 	puts("test_pump: ok");
 	return 0;
 }

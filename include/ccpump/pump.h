@@ -174,6 +174,15 @@ CCP_EXPORT int ccp_pump_start(struct ccp_pump *p);
  */
 CCP_EXPORT void ccp_pump_stop(struct ccp_pump *p);
 /*
+ * Makes every deferred message due now, as Postfix's `postqueue -f` does:
+ * each dispatcher sends its deferred messages again at its next turn
+ * (within 100 ms), as ordinary attempts (they count toward max_attempts;
+ * the backoff after a further failure goes on from the attempt reached).
+ * For an operator who has mended what failed.  Returns at once; may be
+ * called from any thread, any number of times.
+ */
+CCP_EXPORT void ccp_pump_retry_now(struct ccp_pump *p);
+/*
  * Joins the threads: returns when every poller is done (its source said
  * CCP_SOURCE_DONE, or a stop was asked), the ring is empty, and every
  * dispatcher has finished (after a natural end, once its deferred

@@ -83,6 +83,10 @@ struct ccp_pump {
 	/* Set by ccp_pump_stop(); read by every thread (relaxed: it is a
 	 * request, and the threads re-check it; no data hangs on it). */
 	_Atomic int stop CCP_ALIGNED(CCP_CACHE_GUARD);
+	/* Raised by ccp_pump_retry_now(); each dispatcher keeps the value it
+	 * last acted on.  Relaxed: a request like stop; the records it touches
+	 * are the dispatcher's own (its heap), so nothing else hangs on it. */
+	_Atomic uint32_t retry_gen;
 	/* Pollers still running.  The release decrement by an exiting poller
 	 * pairs with the acquire load in dispatcher_may_exit(): a dispatcher
 	 * that sees 0 sees every enqueue those pollers made. */
@@ -377,6 +381,7 @@ struct dispatcher_state {
 	struct heap deferred;
 	struct ccp_retire_list retire;
 	uint64_t rng;
+	uint32_t retry_gen;              /* the pump's retry_gen last acted on */
 };
 
 static uint64_t retry_delay(const struct ccp_pump_config *cfg, uint32_t attempt, uint64_t *rng)
@@ -508,6 +513,17 @@ static unsigned take_due(struct ccp_pump *p, struct pump_thread *t, struct dispa
 	return n;
 }
 
+/* ccp_pump_retry_now(): every deferred message of this dispatcher is due
+ * now.  due = min(due, now) is monotone in due, so parents stay no later
+ * than their children: the heap needs no repair.  We own these records
+ * (DEFERRED, in our heap): plain writes. */
+static void all_due(struct dispatcher_state *ds, uint64_t now)
+{
+	for (size_t i = 0; i < ds->deferred.n; i++)
+		if (ds->deferred.a[i]->due_ns > now)
+			ds->deferred.a[i]->due_ns = now;
+}
+
 static unsigned dequeue_some(struct ccp_pump *p, struct ccp_msg **out, unsigned n,
 			     uint64_t deadline_ns, bool wait)
 {
@@ -552,6 +568,7 @@ static void *dispatcher_main(void *arg)
 	ds.outcomes = ccp_calloc(B, sizeof(*ds.outcomes));
 	ds.retire.reg = p->reg;
 	ds.rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)t->id << 32) ^ ccp_now_ns();
+	ds.retry_gen = atomic_load_explicit(&p->retry_gen, memory_order_relaxed);
 	ccp_hist_reset(&t->hist);
 
 	unsigned idle = 0;
@@ -559,6 +576,11 @@ static void *dispatcher_main(void *arg)
 	rcu_register_thread();
 	for (;;) {
 		uint64_t now = ds.deferred.n ? ccp_now_ns() : 0;
+		uint32_t gen = atomic_load_explicit(&p->retry_gen, memory_order_relaxed);
+		if (ccp_unlikely(gen != ds.retry_gen)) {
+			ds.retry_gen = gen;
+			all_due(&ds, now);
+		}
 		unsigned n = ds.deferred.n ? take_due(p, t, &ds, now) : 0;
 		uint32_t snap = ccp_event_snapshot(&p->items);
 		n += dequeue_some(p, ds.batch + n, B - n, 0, false);
@@ -709,6 +731,14 @@ int ccp_pump_start(struct ccp_pump *p)
 void ccp_pump_stop(struct ccp_pump *p)
 {
 	atomic_store_explicit(&p->stop, 1, memory_order_relaxed);
+}
+
+void ccp_pump_retry_now(struct ccp_pump *p)
+{
+	atomic_fetch_add_explicit(&p->retry_gen, 1, memory_order_relaxed);
+	/* Wake sleeping dispatchers to act on it now rather than within their
+	 * 100 ms wait (mode mutex waits on its queue: there, within that). */
+	ccp_event_signal(&p->items, 1);
 }
 
 bool ccp_pump_done(struct ccp_pump *p)
