@@ -1,27 +1,72 @@
 /*
- * cmd_queue.c: `ccpump queue --spool DIR --store DIR [--json] [--list N]`.
+ * cmd_queue.c: `ccpump queue --spool DIR --store DIR [--json] [--list N]`,
+ * and the operator's actions: `--flush` (retry deferred messages now) and
+ * `--requeue NAME` / `--requeue-all` (Bad back into the spool).
  */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 
+#include "ccpump/alloc.h"
 #include "ccpump/queue.h"
+#include "ccpump/queuectl.h"
 #include "cli/commands.h"
 #include "cli/opts.h"
 
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: ccpump queue --spool DIR --store DIR [--json] [--list N]\n"
+		"       ccpump queue --store DIR --flush\n"
+		"       ccpump queue --spool DIR --store DIR (--requeue NAME ... | --requeue-all)\n"
+		"What waits in the spool, what is deferred and what went to Bad, by age;\n"
+		"lists the first N deferred and bad messages with their reasons (10).\n"
+		"  --flush          ask the relay running on the store to retry its deferred\n"
+		"                   messages now, and a paused delivery at once (SIGUSR1)\n"
+		"  --requeue NAME   move message NAME from Bad back into the spool's new/,\n"
+		"                   its reason, report and attempts dropped (repeatable)\n"
+		"  --requeue-all    the same for every message in Bad\n");
+}
+
+struct requeue {
+	const char *spool, *store;
+	unsigned done, failed;
+};
+
+static int requeue_one(void *arg, const char *name)
+{
+	struct requeue *q = arg;
+	char err[1200];
+	if (ccp_queue_requeue(q->spool, q->store, name, true, err, sizeof(err)) == 0) {
+		q->done++;
+	} else {
+		fprintf(stderr, "ccpump queue: %s\n", err);
+		q->failed++;
+	}
+	return 0;
+}
+
 int ccp_cmd_queue(int argc, char **argv)
 {
-	enum { O_SPOOL = 256, O_STORE, O_JSON, O_LIST, O_HELP };
+	enum { O_SPOOL = 256, O_STORE, O_JSON, O_LIST, O_FLUSH, O_REQUEUE, O_REQUEUE_ALL, O_HELP };
 	static const struct option lo[] = {
 		{ "spool", required_argument, NULL, O_SPOOL },
 		{ "store", required_argument, NULL, O_STORE },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "list", required_argument, NULL, O_LIST },
+		{ "flush", no_argument, NULL, O_FLUSH },
+		{ "requeue", required_argument, NULL, O_REQUEUE },
+		{ "requeue-all", no_argument, NULL, O_REQUEUE_ALL },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *spool = NULL, *store = NULL;
 	unsigned list = 10;
 	int json = 0;
+	bool flush = false, requeue_all = false;
+	const char **names = NULL;
+	unsigned nnames = 0;
+	int rc = CCP_EXIT_USAGE;
 	char err[600];
 	opterr = 0;
 	optind = 1;
@@ -35,27 +80,65 @@ int ccp_cmd_queue(int argc, char **argv)
 		case O_JSON: json = 1; break;
 		case O_LIST:
 			if (ccp_opt_unsigned("queue", "--list", optarg, 0, 100000, &list))
-				return CCP_EXIT_USAGE;
+				goto out;
 			break;
-		case O_HELP:
-			printf("usage: ccpump queue --spool DIR --store DIR [--json] [--list N]\n"
-			       "What waits in the spool, what is deferred and what went to Bad, by age;\n"
-			       "lists the first N deferred and bad messages with their reasons (10).\n");
-			return 0;
+		case O_FLUSH: flush = true; break;
+		case O_REQUEUE:
+			names = ccp_realloc(names, (nnames + 1) * sizeof(*names));
+			names[nnames++] = optarg;
+			break;
+		case O_REQUEUE_ALL: requeue_all = true; break;
+		case O_HELP: usage(stdout); rc = 0; goto out;
 		default:
 			fprintf(stderr, "ccpump queue: unknown option or missing value '%s'\n",
 				argv[optind - 1]);
-			return CCP_EXIT_USAGE;
+			goto out;
 		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ccpump queue: unexpected argument '%s'\n", argv[optind]);
+		goto out;
+	}
+	if ((flush ? 1 : 0) + (nnames || requeue_all ? 1 : 0) + (json ? 1 : 0) > 1) {
+		fprintf(stderr, "ccpump queue: --flush, --requeue and --json do not go together\n");
+		goto out;
+	}
+	if (flush) {
+		if (!store) {
+			fprintf(stderr, "ccpump queue: --flush needs --store DIR\n");
+			goto out;
+		}
+		pid_t pid;
+		int r = ccp_queue_flush(store, &pid, err, sizeof(err));
+		if (r == 0)
+			printf("asked the relay on store %s (pid %ld) to retry its deferred messages "
+			       "now\n", store, (long)pid);
+		else
+			fprintf(stderr, "ccpump queue: %s\n", err);
+		rc = r == 0 ? 0 : 1;
+		goto out;
 	}
 	if (!spool || !store) {
 		fprintf(stderr, "ccpump queue: needs --spool DIR and --store DIR\n");
-		return CCP_EXIT_USAGE;
+		goto out;
+	}
+	if (nnames || requeue_all) {
+		struct requeue q = { .spool = spool, .store = store };
+		for (unsigned i = 0; i < nnames; i++)
+			requeue_one(&q, names[i]);
+		if (requeue_all && ccp_queue_each_bad(store, requeue_one, &q, err, sizeof(err)) != 0) {
+			fprintf(stderr, "ccpump queue: %s\n", err);
+			q.failed++;
+		}
+		printf("%u messages requeued from %s/Bad into %s/new%s\n", q.done, store, spool,
+		       q.failed ? "; some were not (see above)" : "");
+		rc = q.failed ? 1 : 0;
+		goto out;
 	}
 	struct ccp_queue_report rep;
 	if (ccp_queue_scan(spool, store, &rep, err, sizeof(err)) != 0) {
 		fprintf(stderr, "ccpump queue: %s\n", err);
-		return CCP_EXIT_USAGE;
+		goto out;
 	}
 	if (rep.spool_missing)
 		fprintf(stderr, "ccpump queue: spool %s does not exist yet (ccpump relay makes it): "
@@ -67,5 +150,8 @@ int ccp_cmd_queue(int argc, char **argv)
 		ccp_queue_print_json(stdout, &rep);
 	else
 		ccp_queue_print(stdout, store, &rep, list);
-	return 0;
+	rc = 0;
+out:
+	ccp_free(names);
+	return rc;
 }

@@ -2,6 +2,7 @@
  * cmd_relay.c: `ccpump relay`, the deployed product (docs/operations.md).
  *
  * SIGTERM or SIGINT: graceful drain, exit 0.  SIGHUP: reopen the log file.
+ * SIGUSR1: retry the deferred messages now (`ccpump queue --flush`).
  * Exit status 2: a bad flag or an unusable directory, with one line.  Exit
  * status 75 (EX_TEMPFAIL): --once stopped because deliveries stayed paused
  * (the store or the post office could not be written) past --retry-max;
@@ -31,6 +32,12 @@ static void on_stop(int sig)
 {
 	(void)sig;
 	ccp_relay_request_stop();
+}
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	ccp_relay_request_flush();
 }
 
 /* open() and dup2() are async-signal-safe: the handler swaps the file
@@ -265,6 +272,8 @@ int ccp_cmd_relay(int argc, char **argv)
 	sa.sa_handler = on_hup;
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = on_usr1;
+	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	struct ccp_relay_stats st;

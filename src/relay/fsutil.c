@@ -79,9 +79,18 @@ int ccp_dir_lock(const char *dir, const char *name, const char *what, char *err,
 
 void ccp_tmp_name(char *buf, size_t cap)
 {
+	/* The pid too: `ccpump queue --requeue` makes temporary names in
+	 * the directories a running relay makes its own in. */
 	static _Atomic unsigned long long seq;
-	snprintf(buf, cap, CCP_TMP_PREFIX "%llu",
+	snprintf(buf, cap, CCP_TMP_PREFIX "%ld-%llu", (long)getpid(),
 		 atomic_fetch_add_explicit(&seq, 1, memory_order_relaxed));
+}
+
+void ccp_close_fds(const int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
 }
 
 int ccp_tmp_finish(int fd, int dirfd, const char *tmp, const char *name, bool sync, int rc)
@@ -117,9 +126,7 @@ unsigned ccp_dir_remove_prefixed(int dirfd, const char *prefix)
 	return n;
 }
 
-/* The copy behind ccp_move_entry() across file systems: SRC (an open
- * regular file) into DST_DIRFD/TMP, then renamed to NAME. */
-static int copy_into(int src, int dst_dirfd, const char *tmp, const char *name, bool sync)
+int ccp_copy_file(int src, int dst_dirfd, const char *tmp, bool sync)
 {
 	char buf[65536];
 	int out = openat(dst_dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -139,7 +146,33 @@ static int copy_into(int src, int dst_dirfd, const char *tmp, const char *name, 
 			break;
 		}
 	}
-	return ccp_tmp_finish(out, dst_dirfd, tmp, name, sync, rc);
+	if (rc == 0 && sync)
+		rc = fsync(out);
+	int e = errno;
+	if (close(out) != 0 && rc == 0) {
+		e = errno;
+		rc = -1;
+	}
+	if (rc != 0) {
+		unlinkat(dst_dirfd, tmp, 0);
+		errno = e;
+	}
+	return rc;
+}
+
+/* The copy behind ccp_move_entry() across file systems: SRC (an open
+ * regular file) into DST_DIRFD/TMP, then renamed to NAME. */
+static int copy_into(int src, int dst_dirfd, const char *tmp, const char *name, bool sync)
+{
+	if (ccp_copy_file(src, dst_dirfd, tmp, sync) != 0)
+		return -1;
+	if (renameat(dst_dirfd, tmp, dst_dirfd, name) != 0) {
+		int e = errno;
+		unlinkat(dst_dirfd, tmp, 0);
+		errno = e;
+		return -1;
+	}
+	return 0;
 }
 
 int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync)

@@ -32,8 +32,8 @@ int ccp_dir_lock(const char *dir, const char *name, const char *what, char *err,
  * (ccp_dir_remove_prefixed()).  Readers of the store skip dot names. */
 #define CCP_TMP_PREFIX ".tmp-"
 
-/* Writes a fresh temporary name (CCP_TMP_PREFIX, then a number unique in
- * this process) into buf. */
+/* Writes a fresh temporary name (CCP_TMP_PREFIX, then this process's pid
+ * and a number unique in it) into buf. */
 void ccp_tmp_name(char *buf, size_t cap);
 
 /*
@@ -44,6 +44,16 @@ void ccp_tmp_name(char *buf, size_t cap);
  * RC is -1).
  */
 int ccp_tmp_finish(int fd, int dirfd, const char *tmp, const char *name, bool sync, int rc);
+
+/*
+ * Copies the open regular file SRC (from its position) into a new file
+ * DST_DIRFD/TMP (made exclusively), synced when SYNC.  Returns 0 with the
+ * copy closed and in place, or -1 with errno and no copy left.
+ */
+int ccp_copy_file(int src, int dst_dirfd, const char *tmp, bool sync);
+
+/* Closes those of the N descriptors that are open (>= 0). */
+void ccp_close_fds(const int *fds, size_t n);
 
 /* Removes the entries of DIRFD whose names start with PREFIX; returns how
  * many. */

@@ -42,10 +42,19 @@
 #define RELAY_RCPT_PER_MSG 16u
 
 static _Atomic int relay_stop;
+/* Raised by ccp_relay_request_flush(); the main loop acts on each change.
+ * Relaxed, as relay_stop: a request, no data hangs on it (a lock-free
+ * atomic, so safe in a signal handler). */
+static _Atomic unsigned relay_flush;
 
 void ccp_relay_request_stop(void)
 {
 	atomic_store_explicit(&relay_stop, 1, memory_order_relaxed);
+}
+
+void ccp_relay_request_flush(void)
+{
+	atomic_fetch_add_explicit(&relay_flush, 1, memory_order_relaxed);
 }
 
 void ccp_relay_config_default(struct ccp_relay_config *cfg)
@@ -815,6 +824,22 @@ static void gate_report(struct relay *r, enum gate_pass pass, const char *outage
 	pthread_mutex_unlock(&g->mu);
 }
 
+/* An operator's flush: while paused, the next batch tries at once (the
+ * backoff goes on from where it was, should it fail).  Returns how long
+ * deliveries have been paused, 0 if they run. */
+static uint64_t gate_try_now(struct relay *r)
+{
+	struct gate *g = &r->gate;
+	uint64_t now = ccp_now_ns(), d = 0;
+	pthread_mutex_lock(&g->mu);
+	if (g->paused) {
+		g->next_ns = now;
+		d = now - g->since_ns;
+	}
+	pthread_mutex_unlock(&g->mu);
+	return d;
+}
+
 /* Paused for this long, or 0 when deliveries run; the reason into WHY. */
 static uint64_t gate_paused_for(struct relay *r, char *why, size_t cap)
 {
@@ -1138,6 +1163,23 @@ static void stats_file(struct relay *r, const struct stats_snap *s, const char *
 }
 
 /* A stats line and, with --stats-file, the file. */
+/* ccp_relay_request_flush(): deferred messages due now, a paused delivery
+ * tried at once, and a line saying so. */
+static void relay_flush_now(struct relay *r, struct ccp_pump *pump)
+{
+	struct ccp_pump_stats ps;
+	ccp_pump_stats(pump, &ps);
+	ccp_pump_retry_now(pump);
+	uint64_t paused = gate_try_now(r);
+	if (paused)
+		ccp_log(CCP_LOG_INFO, "relay: flush: retrying %llu deferred messages now; deliveries "
+			"paused for %.0f s: trying a batch now", (unsigned long long)ps.waiting_retry,
+			(double)paused / 1e9);
+	else
+		ccp_log(CCP_LOG_INFO, "relay: flush: retrying %llu deferred messages now",
+			(unsigned long long)ps.waiting_retry);
+}
+
 static void stats_report(struct relay *r, struct ccp_pump *pump, uint64_t last[2], bool done)
 {
 	struct stats_snap s;
@@ -1297,6 +1339,7 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 	uint64_t last_stats[2] = { ccp_now_ns(), 0 };
 	bool stopping = false, gave_up = false, lost = false;
 	uint64_t next_dir_check = 0;
+	unsigned flush_seen = atomic_load_explicit(&relay_flush, memory_order_relaxed);
 	while (!ccp_pump_done(pump)) {
 		sleep_ns(50000000u);
 		/* A cron job's run does not wait out an outage: past --retry-max
@@ -1326,6 +1369,11 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 				gone);
 			lost = true;
 			ccp_relay_request_stop();
+		}
+		unsigned flush = atomic_load_explicit(&relay_flush, memory_order_relaxed);
+		if (flush != flush_seen) {
+			flush_seen = flush;
+			relay_flush_now(&r, pump);
 		}
 		if (!stopping && atomic_load_explicit(&relay_stop, memory_order_relaxed)) {
 			ccp_log(CCP_LOG_INFO, "relay: stopping: draining the ring and in-flight batches");
@@ -1374,10 +1422,9 @@ out:
 	ccp_spool_close(r.spool);
 	if (r.po)
 		ccp_po_close(r.po);
-	int fds[] = { r.submit_fd, r.import_fd, r.bad_fd, r.deferred_fd, store_lock, spool_lock };
-	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
+	ccp_close_fds((const int[]){ r.submit_fd, r.import_fd, r.bad_fd, r.deferred_fd, store_lock,
+				     spool_lock },
+		      6);
 	ccp_free(r.submit);
 	ccp_free(r.import);
 	ccp_free(r.bad);

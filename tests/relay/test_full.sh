@@ -6,6 +6,8 @@
 #      Bad, no attempt is counted; the file system grows, deliveries
 #      resume: every message delivered exactly once, the spool empty; and
 #      killed while paused, then restarted with room: the same;
+#      and paused with the next try an hour away, resumed at once by
+#      `queue --flush` once there is room;
 #   2. only the post office's file system is full (the store elsewhere):
 #      the same, through the post office's undone imports;
 #   3. --once on a disk that stays full: exit status 75 past --retry-max,
@@ -13,7 +15,8 @@
 #   4. the spool on another file system than the store: a message that
 #      cannot be converted still goes to Bad (copied across), a symbolic
 #      link to Quarantine, and a directory, which cannot be copied, stays
-#      in new/, reported once however often the spool is rescanned;
+#      in new/, reported once however often the spool is rescanned; a
+#      message requeued from Bad is copied back across;
 #   5. the user's inotify instances all but spent by another program: the
 #      pollers that cannot watch rescan, with a warning.
 set -u
@@ -118,6 +121,23 @@ store_clean "$d/fs/store" "kill paused"
 	fail "kill paused: $(ls -A "$d/fs/store/Deferred" | wc -l) markers left in Deferred"
 echo "1b. killed while paused, restarted with room: $rcpts deliveries exactly once, no marker left"
 
+# Paused with the next probe an hour away, the disk given room: `queue
+# --flush` has the relay try a batch at once, and deliveries resume.
+on_full_disk "$work/flush-paused" 400 "$work/flush-paused/fs/store" --retry-min 3600 \
+	--retry-max 3600 --stats-interval 0
+wait_for 60 grep -qs "deliveries paused: .*next try in 3600.0 s" "$log" ||
+	fail "flush paused: deliveries never paused"
+mount -o remount,size=256m "$d/fs" || fail "cannot grow the tmpfs"
+"$bin" queue --store "$d/fs/store" --flush >/dev/null || fail "flush paused: queue --flush failed"
+wait_for 60 spool_empty "$d/d/spool" || fail "flush paused: deliveries did not resume"
+grep -q "flush: retrying .*deliveries paused for [0-9]* s: trying a batch now" "$log" ||
+	fail "flush paused: no log line"
+kill -TERM $pid
+wait $pid || fail "flush paused: relay exited $? after SIGTERM"
+exactly_once "$d/fs/po" "$d/d/spool" "$rcpts" 400 "flush paused"
+store_clean "$d/fs/store" "flush paused"
+echo "1c. paused for an hour, the disk grown, queue --flush: resumed at once, $rcpts deliveries once"
+
 # ---- 2. only the post office's disk is full ------------------------------
 on_full_disk "$work/po-full" 1000 "$work/po-full/store" --once --retry-max 30 --stats-interval 0
 wait_for 60 grep -qs "deliveries paused: .*po: import failed, undone: No space left" "$log" ||
@@ -174,7 +194,15 @@ cmp -s "$d/store/Bad/1764288000.MnofromP9.xdev" - <<<"$(printf 'To: alice@exampl
 [ "$(grep -c 'MdirP9.xdev is a directory and cannot be moved' "$log")" = 1 ] ||
 	fail "xdev: the directory reported $(grep -c 'MdirP9.xdev is a directory' "$log") times, not once"
 [ -z "$(ls -A "$d/store/Bad" | grep '^\.tmp')" ] || fail "xdev: temporary copies left in Bad"
-echo "4. spool on another file system: Bad and Quarantine by copy, a directory reported once"
+# Requeued from Bad across the file systems: copied through the spool's
+# tmp/, the same octets in new/, nothing left behind in Bad or tmp/.
+cp "$d/store/Bad/1764288000.MnofromP9.xdev" "$d/copy"
+"$bin" queue --spool "$spool" --store "$d/store" --requeue 1764288000.MnofromP9.xdev >/dev/null ||
+	fail "xdev: requeue failed"
+cmp -s "$d/copy" "$spool/new/1764288000.MnofromP9.xdev" || fail "xdev: requeued another text"
+[ -z "$(ls -A "$d/store/Bad")" ] || fail "xdev: left in Bad after the requeue: $(ls -A "$d/store/Bad")"
+[ -z "$(ls -A "$spool/tmp")" ] || fail "xdev: the requeue left $(ls -A "$spool/tmp") in tmp/"
+echo "4. spool on another file system: Bad and Quarantine by copy, a directory reported once, requeued by copy"
 
 # ---- 5. the user's inotify instances all but spent -----------------------
 # Another program of the relay's user holds all but two of the user's

@@ -2,8 +2,9 @@
 # ccpump relay end to end, on temporary directories:
 #   1. exactly once with 4 pollers while inotify and 50 ms rescans race;
 #   2. import answers 1 and 4 injected, then 3 and 5 from an import program
-#      and a user directory: deferred and retried, or to Bad with a reason;
-#      retry limits that count an earlier run's attempts and age;
+#      and a user directory: deferred and retried, or to Bad with a reason,
+#      and requeued from Bad once the recipient is known; retry limits that
+#      count an earlier run's attempts and age; `queue --flush`;
 #   3. bad spool entries (symlink, fifo, directory, empty, huge, binary)
 #      moved aside with their reasons while the relay goes on; a spool file
 #      changed after its import kept in Bad, not removed;
@@ -52,6 +53,15 @@ fresh() { # fresh NAME [po init args]: spool, store and post office under $work/
 	mkdir -p "$d/spool/tmp" "$d/spool/new" "$d/spool/cur"
 	"$bin" po init --po "$d/po" "$@" >/dev/null || fail "po init"
 	echo "$d"
+}
+wait_deferred() { # wait_deferred DIR N: until `queue` shows N deferred (10 s at most), in $n
+	for ((t = 0; t < 100; t++)); do
+		n=$("$bin" queue --spool "$1/spool" --store "$1/store" --json |
+			sed -n 's/.*"deferred":{"count":\([0-9]*\).*/\1/p')
+		[ "$n" = "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
 }
 wait_empty() { # wait_empty SPOOL SECONDS
 	for ((t = 0; t < $2 * 10; t++)); do
@@ -224,6 +234,34 @@ cp "$d/spool/../store/Bad/1764288000.M999P77.test" "$d2/spool/new/"
 [ -s "$d2/store/Bad/1764288000.M999P77.test.reason" ] || fail "undeliverable (ext): not in Bad"
 [ "$(field "$d2/po" 'distinct keys')" = 30 ] || fail "undeliverable (ext): the good ones"
 [ -z "$(ls -A "$d2/spool/new")" ] || fail "undeliverable (ext): spool not empty"
+
+# `queue --requeue`: once the user directory knows the recipient, the
+# message in Bad goes back into the spool, its reason, report and attempts
+# dropped, and is delivered once.  What is not in Bad, a name that is
+# already waiting, a record's name or a path are refused, changing nothing.
+und=1764288000.M999P77.test
+q() { "$bin" queue --spool "$d/spool" --store "$d/store" "$@"; }
+q --requeue 1764288000.nosuch 2>"$d/rq.err" && fail "requeue: a message not in Bad"
+grep -q "1764288000.nosuch: not in .*/Bad" "$d/rq.err" || fail "requeue: $(cat "$d/rq.err")"
+q --requeue "$und.reason" 2>/dev/null && fail "requeue: a record's name"
+q --requeue ../po 2>/dev/null && fail "requeue: a path"
+cp "$d/store/Bad/$und" "$d/spool/new/$und"
+q --requeue "$und" 2>"$d/rq.err" && fail "requeue: over a message waiting in the spool"
+grep -q "is there already: not replaced" "$d/rq.err" || fail "requeue: $(cat "$d/rq.err")"
+[ -s "$d/store/Bad/$und.reason" ] && [ -s "$d/store/Bad/$und.ndr" ] ||
+	fail "requeue: a refused requeue touched the records"
+rm "$d/spool/new/$und"
+"$bin" convert "$d/store/Bad/$und" | sed -n 's/^To: //p' | tr -d '\r' >>"$d/po/users"
+printf 'attempt 3\nfirst %d\nanswer 5\nreason stale\n' "$(date +%s)" >"$d/store/Deferred/$und"
+q --requeue-all >"$d/rq.out" || fail "requeue: --requeue-all failed"
+grep -q "^1 messages requeued" "$d/rq.out" || fail "requeue: $(cat "$d/rq.out")"
+[ -f "$d/spool/new/$und" ] || fail "requeue: not back in the spool"
+[ -z "$(ls -A "$d/store/Bad")" ] || fail "requeue: left in Bad: $(ls -A "$d/store/Bad")"
+[ ! -e "$d/store/Deferred/$und" ] || fail "requeue: the old marker stayed"
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--log "$d/log" || fail "requeue: relay failed"
+[ "$(field "$d/po" 'distinct keys')" = 31 ] || fail "requeue: not delivered after the requeue"
+[ -z "$(ls -A "$d/store/Bad")" ] || fail "requeue: back in Bad"
 # A post office that stays locked: the relay defers, `queue` shows it, a
 # stop leaves the messages in the spool, and a later run delivers them.
 d=$(fresh locked)
@@ -231,12 +269,7 @@ gen "$d/spool" 0 40
 CCPUMP_PO_FAULT="rate=1,code=4" "$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" \
 	--batch 8 --retry-min 0.05 --retry-max 0.1 --stats-interval 0 --log "$d/log" &
 pid=$!
-for ((t = 0; t < 100; t++)); do
-	n=$("$bin" queue --spool "$d/spool" --store "$d/store" --json | sed -n 's/.*"deferred":{"count":\([0-9]*\).*/\1/p')
-	[ "$n" = 40 ] && break
-	sleep 0.1
-done
-[ "$n" = 40 ] || fail "locked: queue shows $n deferred, not 40"
+wait_deferred "$d" 40 || fail "locked: queue shows $n deferred, not 40"
 "$bin" queue --spool "$d/spool" --store "$d/store" | grep -q "^  1764288000.*attempt [0-9]*: " ||
 	fail "locked: no deferred listing with attempts"
 kill -TERM $pid
@@ -273,9 +306,42 @@ grep -q "after attempt 5 " "$d/store/Bad/1764288000.M2P77.test.reason" ||
 [ -z "$(ls -A "$d/store/Deferred")" ] || fail "limits: markers left: $(ls "$d/store/Deferred")"
 grep -q "1 markers of messages no longer waiting removed" "$d/log" || fail "limits: stale marker not reported"
 
-echo "2b. import answers 3 and 5: retried, or to Bad with: $undreason"
+echo "2b. import answers 3 and 5: retried, or to Bad with: $undreason; requeued once known: delivered"
 echo "2c. a locked post office: 40 deferred, shown by ccpump queue, kept over a stop, delivered later"
 echo "2d. retry limits across a restart: earlier attempts and age counted, a stale marker dropped"
+
+# `queue --flush` (SIGUSR1): deferred messages whose next try is an hour
+# away are sent again at once, once the import works again.  Before any
+# relay ran, and after it stopped, there is no relay to ask: status 1.
+# (One dispatcher: two import programs at once would find the post office
+# locked by each other, and answer 4.)
+d=$(fresh flush)
+gen "$d/spool" 0 25
+"$bin" queue --store "$d/store" --flush 2>"$d/flush.err" && fail "flush: no relay, yet status 0"
+grep -q "no ccpump relay has run on store" "$d/flush.err" || fail "flush: $(cat "$d/flush.err")"
+cat >"$d/import.sh" <<EOS
+#!/bin/sh
+[ -f "$d/broken" ] && exit 4
+exec "$bin" import --po "$d/po" "\$1"
+EOS
+chmod +x "$d/import.sh"
+touch "$d/broken"
+"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --batch 10 \
+	--dispatchers 1 --retry-min 3600 --retry-max 3600 --stats-interval 0 --log "$d/log" &
+pid=$!
+wait_deferred "$d" 25 || fail "flush: $n deferred, not 25"
+rm "$d/broken"
+"$bin" queue --store "$d/store" --flush >"$d/flush.out" || fail "flush: queue --flush failed"
+grep -q "(pid $pid)" "$d/flush.out" || fail "flush: $(cat "$d/flush.out")"
+wait_empty "$d/spool" 30 || fail "flush: the deferred messages were not retried"
+grep -q "flush: retrying 25 deferred messages now" "$d/log" || fail "flush: no log line"
+kill -TERM $pid
+wait $pid || fail "flush: relay exited $?"
+[ "$(field "$d/po" 'distinct keys')" = 25 ] || fail "flush: not all delivered"
+[ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "flush: duplicates"
+"$bin" queue --store "$d/store" --flush 2>"$d/flush.err" && fail "flush: relay gone, yet status 0"
+grep -q "no ccpump relay is running on store" "$d/flush.err" || fail "flush: $(cat "$d/flush.err")"
+echo "2g. queue --flush: 25 messages deferred for an hour retried at once, each delivered once"
 
 # ---- 3. bad spool entries ------------------------------------------------
 d=$(fresh badentries)

@@ -1,0 +1,297 @@
+/*
+ * queuectl.c: flush and requeue (include/ccpump/queuectl.h).
+ */
+#define _GNU_SOURCE /* renameat2() */
+#include "ccpump/queuectl.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ccpump/alloc.h"
+#include "relay/fsutil.h"
+
+/* ---- flush -------------------------------------------------------------- */
+
+/* Whether process PID has a descriptor open on the file (dev, ino): 1 yes,
+ * 0 no (or no such process), -1 with errno when its descriptors cannot be
+ * read (another user's process). */
+static int holds_file(pid_t pid, dev_t dev, ino_t ino)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return errno == ENOENT ? 0 : -1;
+	struct dirent *de;
+	struct stat st;
+	int found = 0;
+	while (!found && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		/* stat() follows the magic link to the open file itself. */
+		if (fstatat(dirfd(d), de->d_name, &st, 0) == 0 && st.st_dev == dev &&
+		    st.st_ino == ino)
+			found = 1;
+	}
+	closedir(d);
+	return found;
+}
+
+int ccp_queue_flush(const char *store, pid_t *pid, char *err, size_t errlen)
+{
+	char *path = ccp_path_join(store, "relay.lock");
+	int rc = -1;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	char buf[32];
+	ssize_t n;
+	if (fd < 0 && errno == ENOENT) {
+		snprintf(err, errlen, "no ccpump relay has run on store %s (no %s)", store, path);
+		rc = 1;
+		goto out;
+	}
+	if (fd < 0 || fstat(fd, &st) != 0 || (n = pread(fd, buf, sizeof(buf) - 1, 0)) < 0) {
+		snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+		goto out;
+	}
+	buf[n] = '\0';
+	char *end;
+	long v = strtol(buf, &end, 10);
+	int held = v > 0 && (*end == '\n' || *end == '\0') ? holds_file((pid_t)v, st.st_dev, st.st_ino)
+							   : 0;
+	if (held < 0) {
+		snprintf(err, errlen, "cannot tell whether pid %ld runs the relay on store %s: %s", v,
+			 store, strerror(errno));
+		goto out;
+	}
+	if (held == 0) {
+		snprintf(err, errlen, "no ccpump relay is running on store %s", store);
+		rc = 1;
+		goto out;
+	}
+	if (kill((pid_t)v, SIGUSR1) != 0) {
+		snprintf(err, errlen, "cannot signal the relay on store %s (pid %ld): %s", store, v,
+			 strerror(errno));
+		goto out;
+	}
+	*pid = (pid_t)v;
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	ccp_free(path);
+	return rc;
+}
+
+/* ---- requeue ------------------------------------------------------------ */
+
+static bool has_suffix(const char *s, const char *suf)
+{
+	size_t a = strlen(s), b = strlen(suf);
+	return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+/* Bad's records beside a message (relay.c's to_bad()). */
+static const char *const record_suffix[] = { ".reason", ".ndr" };
+#define NRECORDS (sizeof(record_suffix) / sizeof(record_suffix[0]))
+
+static bool is_record(const char *name)
+{
+	for (size_t i = 0; i < NRECORDS; i++)
+		if (has_suffix(name, record_suffix[i]))
+			return true;
+	return false;
+}
+
+/* Across file systems: SRC_DIRFD/NAME is copied into TMP_DIRFD (the
+ * spool's tmp/, as a Maildir writer does), then linked into
+ * NEW_DIRFD/NAME, which fails rather than replace an entry. */
+static int copy_in(int src_dirfd, const char *name, int tmp_dirfd, int new_dirfd, bool sync)
+{
+	char tmp[64];
+	ccp_tmp_name(tmp, sizeof(tmp));
+	int src = openat(src_dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (src < 0)
+		return -1;
+	int rc = ccp_copy_file(src, tmp_dirfd, tmp, sync);
+	int e = errno;
+	close(src);
+	if (rc != 0) {
+		errno = e;
+		return -1;
+	}
+	rc = linkat(tmp_dirfd, tmp, new_dirfd, name, 0);
+	e = errno;
+	unlinkat(tmp_dirfd, tmp, 0);
+	if (rc == 0 && sync && fsync(new_dirfd) != 0) {
+		e = errno;
+		unlinkat(new_dirfd, name, 0);
+		rc = -1;
+	}
+	errno = e;
+	return rc;
+}
+
+/* Moves SRC_DIRFD/NAME to NEW_DIRFD/NAME, never over an entry. */
+static int move_in(int src_dirfd, const char *name, int tmp_dirfd, int new_dirfd, bool sync)
+{
+	if (renameat2(src_dirfd, name, new_dirfd, name, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno == EXDEV) {
+		if (copy_in(src_dirfd, name, tmp_dirfd, new_dirfd, sync) != 0)
+			return -1;
+	} else if (errno == EINVAL) {
+		/* A file system without RENAME_NOREPLACE: a link cannot
+		 * replace either. */
+		if (linkat(src_dirfd, name, new_dirfd, name, 0) != 0)
+			return -1;
+	} else {
+		return -1;
+	}
+	/* In the spool now: the copy in Bad goes.  Should it stay, the spool's
+	 * is the message, and Bad's is only a copy of what is delivered. */
+	unlinkat(src_dirfd, name, 0);
+	return 0;
+}
+
+int ccp_queue_requeue(const char *spool, const char *store, const char *name, bool sync,
+		      char *err, size_t errlen)
+{
+	if (name[0] == '\0' || name[0] == '.' || strchr(name, '/') != NULL) {
+		snprintf(err, errlen, "'%s' is not the name of a message in Bad", name);
+		return -1;
+	}
+	if (is_record(name)) {
+		snprintf(err, errlen, "'%s' is a record of Bad, not a message", name);
+		return -1;
+	}
+	char *bad = ccp_path_join(store, "Bad"), *deferred = ccp_path_join(store, "Deferred");
+	char *newdir = ccp_path_join(spool, "new"), *tmpdir = ccp_path_join(spool, "tmp");
+	int bad_fd = open(bad, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int new_fd = open(newdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int tmp_fd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int def_fd = open(deferred, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char aside[NRECORDS][64];
+	bool moved_aside[NRECORDS] = { false };
+	char rec[NAME_MAX + 16];
+	struct stat st;
+	int rc = -1;
+
+	if (bad_fd < 0 || new_fd < 0 || tmp_fd < 0) {
+		const char *which = bad_fd < 0 ? bad : new_fd < 0 ? newdir : tmpdir;
+		snprintf(err, errlen, "cannot open %s: %s", which, strerror(errno));
+		goto out;
+	}
+	if (fstatat(bad_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+		snprintf(err, errlen, "%s: not in %s%s%s", name, bad, errno == ENOENT ? "" : ": ",
+			 errno == ENOENT ? "" : strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a message in %s (not a regular file)", name, bad);
+		goto out;
+	}
+	if (fstatat(new_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT) {
+		snprintf(err, errlen, "%s: %s/%s is there already: not replaced", name, newdir, name);
+		goto out;
+	}
+	/* The records go aside under temporary names first, and come back
+	 * if the move fails: removed after it, they could take with them the
+	 * records of the message's next trip to Bad, should the relay send it
+	 * there again at once.  (A crash leaves them to the relay's start-up,
+	 * which removes temporary names in Bad.) */
+	for (size_t i = 0; i < NRECORDS; i++) {
+		snprintf(rec, sizeof(rec), "%s%s", name, record_suffix[i]);
+		ccp_tmp_name(aside[i], sizeof(aside[i]));
+		if (renameat(bad_fd, rec, bad_fd, aside[i]) == 0)
+			moved_aside[i] = true;
+		else if (errno != ENOENT) {
+			snprintf(err, errlen, "%s: cannot move its record %s aside: %s", name, rec,
+				 strerror(errno));
+			goto restore;
+		}
+	}
+	/* Its attempts start again: a marker left behind would count the old
+	 * ones. */
+	if (def_fd >= 0 && unlinkat(def_fd, name, 0) != 0 && errno != ENOENT) {
+		snprintf(err, errlen, "%s: cannot remove its marker in %s: %s", name, deferred,
+			 strerror(errno));
+		goto restore;
+	}
+	if (move_in(bad_fd, name, tmp_fd, new_fd, sync) != 0) {
+		snprintf(err, errlen, "%s: cannot move it into %s: %s", name, newdir,
+			 strerror(errno));
+		goto restore;
+	}
+	for (size_t i = 0; i < NRECORDS; i++)
+		if (moved_aside[i])
+			unlinkat(bad_fd, aside[i], 0);
+	if (sync)
+		fsync(bad_fd);
+	rc = 0;
+	goto out;
+restore:
+	for (size_t i = 0; i < NRECORDS; i++) {
+		snprintf(rec, sizeof(rec), "%s%s", name, record_suffix[i]);
+		if (moved_aside[i])
+			renameat(bad_fd, aside[i], bad_fd, rec);
+	}
+out:
+	ccp_close_fds((const int[]){ bad_fd, new_fd, tmp_fd, def_fd }, 4);
+	ccp_free(bad);
+	ccp_free(deferred);
+	ccp_free(newdir);
+	ccp_free(tmpdir);
+	return rc;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int ccp_queue_each_bad(const char *store, int (*fn)(void *arg, const char *name), void *arg,
+		       char *err, size_t errlen)
+{
+	char *bad = ccp_path_join(store, "Bad");
+	DIR *d = opendir(bad);
+	if (d == NULL) {
+		int e = errno;
+		if (e != ENOENT)
+			snprintf(err, errlen, "cannot read %s: %s", bad, strerror(e));
+		ccp_free(bad);
+		return e == ENOENT ? 0 : -1;
+	}
+	/* The names first, then the calls: fn may move entries out of Bad,
+	 * and readdir() is not bound to a directory that changes under it. */
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || is_record(de->d_name))
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			names = ccp_realloc(names, cap * sizeof(*names));
+		}
+		names[n++] = ccp_strdup(de->d_name);
+	}
+	closedir(d);
+	ccp_free(bad);
+	qsort(names, n, sizeof(*names), cmp_names);
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (rc == 0)
+			rc = fn(arg, names[i]);
+		ccp_free(names[i]);
+	}
+	ccp_free(names);
+	return rc;
+}
