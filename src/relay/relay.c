@@ -17,13 +17,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +34,8 @@
 #include "ccpump/po.h"
 #include "ccpump/spool.h"
 #include "relay/fsutil.h"
+#include "relay/gate.h"
+#include "relay/importcmd.h"
 
 /* The relay warns at start when its batches in flight, at this many
  * recipients a message, could outgrow the post office's dedup window. */
@@ -88,45 +88,6 @@ void ccp_relay_profile_ccmc(struct ccp_relay_config *cfg)
 
 struct relay;
 
-/*
- * Pausing deliveries while the relay itself cannot deliver.
- *
- * Some failures are the relay's, not the message's: the store cannot be
- * written, or the built-in post office cannot (their file system is full,
- * read-only, failing, or denies us: machine_errno()).  Every message would
- * meet them.  Retrying each message on its own backoff would thrash the
- * disk, and counting the tries as attempts would send good mail to Bad,
- * with a report to its sender, after an outage longer than --max-attempts
- * allows.  So the relay
- * does what an MTA does with a destination it finds dead: the batch that
- * met the failure is postponed (CCP_VERDICT_POSTPONED: deferred, retried,
- * not counted as an attempt; its age still counts), and deliveries pause.
- * Dispatchers hold their next batch at the gate; after a backoff from
- * --retry-min, doubling to --retry-max, one of them tries its batch (the
- * probe).  The first batch that reaches the import again resumes
- * deliveries.  One log line when deliveries pause, one per failed probe,
- * one when they resume.
- *
- * Other import answers 1, 3 and 4 (an external import command's, or the
- * built-in post office's for any other cause) are its answers about the
- * batch, and stay what the connector made of them: attempts, with backoff
- * per message (docs/operations.md).
- */
-struct gate {
-	pthread_mutex_t mu;
-	bool paused;       /* deliveries are paused */
-	bool probing;      /* a dispatcher is trying a batch to see */
-	uint64_t since_ns, next_ns, backoff_ns;
-	uint64_t batches;  /* postponed since the pause began */
-	char reason[600];
-};
-
-enum gate_pass {
-	GATE_OPEN,  /* deliveries run */
-	GATE_PROBE, /* paused: this batch is the one that tries */
-	GATE_HELD,  /* paused, and the relay is stopping: do not try */
-};
-
 struct disp {
 	struct relay *r;
 	unsigned id;
@@ -160,7 +121,7 @@ struct relay {
 	 * only after start, so pollers share it without a lock). */
 	struct ccp_fpset restore;
 	struct disp *disp;
-	struct gate gate;
+	struct ccp_gate gate; /* deliveries paused while we cannot deliver (gate.h) */
 	_Atomic uint64_t imports, import_failures, batches, duplicates, bad_count,
 		vanished;
 	/* Deferral markers not written, and when that was last logged
@@ -368,64 +329,6 @@ static void settle_report(void *arg, const char *key, size_t key_len,
 				reason && *reason ? reason : "undeliverable", &d->verdicts[i]);
 		break;
 	}
-}
-
-/* After the timeout's SIGTERM, how long an import program has to go
- * before SIGKILL. */
-#define IMPORT_KILL_GRACE_NS 5000000000ull
-
-/* Waits for PID until DEADLINE_NS (0: none); true with its status. */
-static bool wait_child(pid_t pid, int *status, uint64_t deadline_ns)
-{
-	for (;;) {
-		pid_t w = waitpid(pid, status, deadline_ns ? WNOHANG : 0);
-		if (w == pid)
-			return true;
-		if (w < 0 && errno != EINTR)
-			return false;
-		if (deadline_ns && ccp_now_ns() >= deadline_ns)
-			return false;
-		if (w == 0)
-			sleep_ns(10000000u); /* an import takes seconds: 10 ms is fine */
-	}
-}
-
-/*
- * Runs the external import program on PATH; returns its exit status, or 1
- * (as IMPORT answered for an unreachable post office) when it could not
- * run, was killed, or ran past the relay's --import-timeout: then its
- * process group gets SIGTERM, and SIGKILL after IMPORT_KILL_GRACE_NS, and
- * WHY says so.  A stuck import must not hold a dispatcher, and the relay's
- * graceful stop, for ever.
- */
-static int run_import_cmd(const char *cmd, const char *path, uint64_t timeout_ns, char *why,
-			  size_t whylen)
-{
-	pid_t pid = fork();
-	if (pid < 0)
-		return 1;
-	if (pid == 0) {
-		setpgid(0, 0); /* its own group: a timeout ends its children too */
-		execl("/bin/sh", "sh", "-c", "exec $0 \"$1\"", cmd, path, (char *)NULL);
-		_exit(127);
-	}
-	setpgid(pid, pid); /* also here, so the group exists before any kill */
-	int status;
-	uint64_t t0 = ccp_now_ns();
-	if (!wait_child(pid, &status, timeout_ns ? t0 + timeout_ns : 0)) {
-		snprintf(why, whylen, "the import command ran past --import-timeout (%.1f s) and was "
-			 "stopped", (double)timeout_ns / 1e9);
-		kill(-pid, SIGTERM);
-		if (!wait_child(pid, &status, ccp_now_ns() + IMPORT_KILL_GRACE_NS)) {
-			kill(-pid, SIGKILL);
-			wait_child(pid, &status, 0);
-		}
-		return 1;
-	}
-	if (!WIFEXITED(status))
-		return 1;
-	int rc = WEXITSTATUS(status);
-	return rc == 0 || rc == 1 || rc == 3 || rc == 4 || rc == 5 ? rc : 1;
 }
 
 /* An external import answered 5: the keys in its .und file are
@@ -686,7 +589,7 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 					 r->import_fd, name, path, und, &res, settle_report, d);
 	} else {
 		res.reason[0] = '\0';
-		rc = run_import_cmd(r->cfg->import_cmd, path, r->cfg->import_timeout_ns, res.reason,
+		rc = ccp_import_cmd_run(r->cfg->import_cmd, path, r->cfg->import_timeout_ns, res.reason,
 				    sizeof(res.reason));
 		if (rc == 0)
 			for (unsigned k = 0; k < d->nincluded; k++)
@@ -752,108 +655,6 @@ static void log_batch(const struct disp *d, unsigned n, const enum ccp_verdict *
 		(double)(d->t_imported - d->t_written) / 1e6);
 }
 
-/* ---- the gate (see struct gate) ---------------------------------------- */
-
-/* Waits, while deliveries are paused, until this dispatcher may try its
- * batch: at once while they run, when the next probe is due while paused,
- * or never (GATE_HELD) once the relay is stopping. */
-static enum gate_pass gate_pass(struct relay *r)
-{
-	struct gate *g = &r->gate;
-	for (;;) {
-		enum gate_pass pass = GATE_HELD;
-		uint64_t now = ccp_now_ns(), wait = 0;
-		pthread_mutex_lock(&g->mu);
-		if (!g->paused) {
-			pass = GATE_OPEN;
-		} else if (!g->probing && now >= g->next_ns) {
-			g->probing = true;
-			pass = GATE_PROBE;
-		} else {
-			wait = g->next_ns > now ? g->next_ns - now : 0;
-		}
-		pthread_mutex_unlock(&g->mu);
-		if (pass != GATE_HELD)
-			return pass;
-		if (atomic_load_explicit(&relay_stop, memory_order_relaxed))
-			return GATE_HELD;
-		/* A tenth of a second at most, to see a stop; 10 ms while another
-		 * dispatcher's probe is out. */
-		sleep_ns(wait == 0 ? 10000000u : wait < 100000000u ? wait : 100000000u);
-	}
-}
-
-/*
- * After a batch that went through the gate: OUTAGE is the relay's own
- * failure it met ("" for none), TRIED whether any of it reached an import.
- * A failure pauses deliveries (or, for a probe, puts the next probe off
- * twice as long); a batch that reached the import resumes them.
- */
-static void gate_report(struct relay *r, enum gate_pass pass, const char *outage, bool tried)
-{
-	struct gate *g = &r->gate;
-	const struct ccp_pump_config *pc = &r->cfg->pump;
-	uint64_t now = ccp_now_ns();
-	pthread_mutex_lock(&g->mu);
-	if (pass == GATE_PROBE)
-		g->probing = false;
-	if (outage[0]) {
-		g->batches++;
-		snprintf(g->reason, sizeof(g->reason), "%s", outage);
-		if (!g->paused) {
-			g->paused = true;
-			g->since_ns = now;
-			g->backoff_ns = pc->retry_min_ns;
-			g->next_ns = now + g->backoff_ns;
-			ccp_log(CCP_LOG_WARN, "relay: deliveries paused: %s; the messages wait in the "
-				"spool, the next try in %.1f s", outage, (double)g->backoff_ns / 1e9);
-		} else if (pass == GATE_PROBE) {
-			g->backoff_ns = 2 * g->backoff_ns < pc->retry_max_ns ? 2 * g->backoff_ns
-									: pc->retry_max_ns;
-			g->next_ns = now + g->backoff_ns;
-			ccp_log(CCP_LOG_WARN, "relay: deliveries still paused after %.1f s: %s; the "
-				"next try in %.1f s", (double)(now - g->since_ns) / 1e9, outage,
-				(double)g->backoff_ns / 1e9);
-		}
-	} else if (tried && g->paused) {
-		g->paused = false;
-		ccp_log(CCP_LOG_WARN, "relay: deliveries resumed after %.1f s paused (%llu batches "
-			"postponed)", (double)(now - g->since_ns) / 1e9, (unsigned long long)g->batches);
-		g->batches = 0;
-	}
-	pthread_mutex_unlock(&g->mu);
-}
-
-/* An operator's flush: while paused, the next batch tries at once (the
- * backoff goes on from where it was, should it fail).  Returns how long
- * deliveries have been paused, 0 if they run. */
-static uint64_t gate_try_now(struct relay *r)
-{
-	struct gate *g = &r->gate;
-	uint64_t now = ccp_now_ns(), d = 0;
-	pthread_mutex_lock(&g->mu);
-	if (g->paused) {
-		g->next_ns = now;
-		d = now - g->since_ns;
-	}
-	pthread_mutex_unlock(&g->mu);
-	return d;
-}
-
-/* Paused for this long, or 0 when deliveries run; the reason into WHY. */
-static uint64_t gate_paused_for(struct relay *r, char *why, size_t cap)
-{
-	struct gate *g = &r->gate;
-	uint64_t d = 0;
-	pthread_mutex_lock(&g->mu);
-	if (g->paused) {
-		d = ccp_now_ns() - g->since_ns;
-		snprintf(why, cap, "%s", g->reason);
-	}
-	pthread_mutex_unlock(&g->mu);
-	return d;
-}
-
 static void relay_deliver(void *ctx, unsigned dispatcher, struct ccp_msg *const *msgs, unsigned n,
 			  enum ccp_verdict *verdicts)
 {
@@ -867,8 +668,8 @@ static void relay_deliver(void *ctx, unsigned dispatcher, struct ccp_msg *const 
 		char why[600] = "";
 		int rc = -1;
 		d->outage[0] = '\0';
-		enum gate_pass pass = gate_pass(r);
-		if (pass == GATE_HELD) {
+		enum ccp_gate_pass pass = ccp_gate_pass(&r->gate);
+		if (pass == CCP_GATE_HELD) {
 			/* Stopping while paused: not tried, the messages stay in
 			 * the spool as they are. */
 			k = n - start;
@@ -876,14 +677,14 @@ static void relay_deliver(void *ctx, unsigned dispatcher, struct ccp_msg *const 
 				verdicts[i] = CCP_VERDICT_POSTPONED;
 			d->changed = ccp_realloc(d->changed, k * sizeof(*d->changed));
 			memset(d->changed, 0, k * sizeof(*d->changed));
-			gate_paused_for(r, why, sizeof(why));
+			ccp_gate_paused_for(&r->gate, why, sizeof(why));
 			d->name[0] = '\0';
 			d->dups = d->vanished = 0;
 			d->t_start = d->t_converted = ccp_now_ns();
 		} else {
 			rc = deliver_batch(r, d, msgs + start, n - start, verdicts + start, why,
 					   sizeof(why), &k);
-			gate_report(r, pass, d->outage, rc >= 0);
+			ccp_gate_report(&r->gate, pass, d->outage, rc >= 0);
 			imported |= rc >= 0;
 		}
 		mark_deferred(r, d, msgs + start, k, verdicts + start, rc, why);
@@ -1066,7 +867,7 @@ static void stats_take(struct relay *r, struct ccp_pump *pump, uint64_t last[2],
 	last[0] = now;
 	last[1] = s->ps.delivered;
 	s->pause_reason[0] = '\0';
-	s->paused_ns = gate_paused_for(r, s->pause_reason, sizeof(s->pause_reason));
+	s->paused_ns = ccp_gate_paused_for(&r->gate, s->pause_reason, sizeof(s->pause_reason));
 	s->duplicates = atomic_load(&r->duplicates);
 	s->bad = atomic_load(&r->bad_count);
 	s->imports = atomic_load(&r->imports);
@@ -1170,7 +971,7 @@ static void relay_flush_now(struct relay *r, struct ccp_pump *pump)
 	struct ccp_pump_stats ps;
 	ccp_pump_stats(pump, &ps);
 	ccp_pump_retry_now(pump);
-	uint64_t paused = gate_try_now(r);
+	uint64_t paused = ccp_gate_try_now(&r->gate);
 	if (paused)
 		ccp_log(CCP_LOG_INFO, "relay: flush: retrying %llu deferred messages now; deliveries "
 			"paused for %.0f s: trying a batch now", (unsigned long long)ps.waiting_retry,
@@ -1198,7 +999,7 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 
 	memset(&r, 0, sizeof(r));
 	r.cfg = cfg;
-	pthread_mutex_init(&r.gate.mu, NULL);
+	ccp_gate_init(&r.gate, cfg->pump.retry_min_ns, cfg->pump.retry_max_ns, &relay_stop);
 	r.submit_fd = r.import_fd = r.bad_fd = r.deferred_fd = -1;
 	atomic_store(&relay_stop, 0);
 	if (cfg->spool == NULL || cfg->store == NULL || (cfg->po == NULL && cfg->import_cmd == NULL)) {
@@ -1345,7 +1146,7 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 		/* A cron job's run does not wait out an outage: past --retry-max
 		 * paused, it stops and leaves the mail for the next run. */
 		char why[600];
-		uint64_t paused = cfg->once && !stopping ? gate_paused_for(&r, why, sizeof(why)) : 0;
+		uint64_t paused = cfg->once && !stopping ? ccp_gate_paused_for(&r.gate, why, sizeof(why)) : 0;
 		if (paused > cfg->pump.retry_max_ns) {
 			ccp_log(CCP_LOG_ERROR, "relay: deliveries paused for %.0f s (%s): stopping; the "
 				"messages stay in the spool for the next run", (double)paused / 1e9, why);
@@ -1431,6 +1232,6 @@ out:
 	ccp_free(r.deferred);
 	ccp_free(quarantine);
 	ccp_fpset_free(&r.restore);
-	pthread_mutex_destroy(&r.gate.mu);
+	ccp_gate_destroy(&r.gate);
 	return rc;
 }
