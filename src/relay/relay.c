@@ -36,6 +36,7 @@
 #include "relay/fsutil.h"
 #include "relay/gate.h"
 #include "relay/importcmd.h"
+#include "relay/relaystats.h"
 
 /* The relay warns at start when its batches in flight, at this many
  * recipients a message, could outgrow the post office's dedup window. */
@@ -845,19 +846,10 @@ static void keep_markers(struct relay *r, const char *spool)
 }
 
 /* What the stats line and the stats file say, taken at once. */
-struct stats_snap {
-	struct ccp_pump_stats ps;
-	struct ccp_spool_stats ss;
-	double rate;               /* delivered a second since the last snapshot */
-	uint64_t paused_ns;        /* 0 while deliveries run */
-	char pause_reason[600];
-	uint64_t duplicates, bad, imports, import_failures;
-};
-
 /* *last holds the previous snapshot's time and count of delivered
  * messages, for the rate since then. */
 static void stats_take(struct relay *r, struct ccp_pump *pump, uint64_t last[2],
-		       struct stats_snap *s)
+		       struct ccp_relay_snap *s)
 {
 	ccp_pump_stats(pump, &s->ps);
 	ccp_spool_stats(r->spool, &s->ss);
@@ -874,96 +866,6 @@ static void stats_take(struct relay *r, struct ccp_pump *pump, uint64_t last[2],
 	s->import_failures = atomic_load(&r->import_failures);
 }
 
-static void stats_line(const struct stats_snap *s)
-{
-	char paused[64] = "";
-	if (s->paused_ns)
-		snprintf(paused, sizeof(paused), ", deliveries paused for %.0f s",
-			 (double)s->paused_ns / 1e9);
-	ccp_log(CCP_LOG_INFO,
-		"stats: %.0f msgs/s, delivered %llu, duplicates skipped %llu, bad %llu, "
-		"waiting in ring %llu, in flight %llu, deferred now %llu, imports %llu (failed "
-		"%llu), duplicate notifications suppressed %llu, quarantined %llu, changed while "
-		"read %llu, changed after delivery %llu, postponed %llu%s",
-		s->rate, (unsigned long long)s->ps.delivered, (unsigned long long)s->duplicates,
-		(unsigned long long)s->bad, (unsigned long long)s->ps.in_ring,
-		(unsigned long long)s->ps.in_flight, (unsigned long long)s->ps.waiting_retry,
-		(unsigned long long)s->imports, (unsigned long long)s->import_failures,
-		(unsigned long long)s->ps.claim_conflicts, (unsigned long long)s->ss.quarantined,
-		(unsigned long long)s->ss.changed, (unsigned long long)s->ss.changed_after,
-		(unsigned long long)s->ps.postponed, paused);
-}
-
-/* S as a JSON string: quotes, backslashes and control characters escaped. */
-static void json_string(struct ccp_ccm_buf *b, const char *s)
-{
-	ccp_ccm_buf_adds(b, "\"");
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			ccp_ccm_buf_printf(b, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			ccp_ccm_buf_printf(b, "\\u%04x", c);
-		else
-			ccp_ccm_buf_add(b, s, 1);
-	}
-	ccp_ccm_buf_adds(b, "\"");
-}
-
-/* The name the stats file is written under before it is renamed into
- * place: beside it, so that the rename stays on its file system. */
-static char *stats_tmp_path(const char *path)
-{
-	char *tmp = ccp_malloc(strlen(path) + 32);
-	sprintf(tmp, "%s.tmp-%ld", path, (long)getpid());
-	return tmp;
-}
-
-/*
- * --stats-file: the snapshot as one JSON object, replacing the file whole
- * (written beside it, then renamed), for monitoring to read at any time.
- * STATE is "running", "paused" or "done".  A failure is logged, once until
- * a write succeeds again.
- */
-static void stats_file(struct relay *r, const struct stats_snap *s, const char *state)
-{
-	static bool failing;
-	const char *path = r->cfg->stats_file;
-	struct ccp_ccm_buf b;
-	ccp_ccm_buf_init(&b);
-	ccp_ccm_buf_printf(&b, "{\"time\": %lld, \"pid\": %ld, \"state\": \"%s\", ",
-			   (long long)time(NULL), (long)getpid(), state);
-	ccp_ccm_buf_printf(&b, "\"paused_seconds\": %.1f, \"pause_reason\": ",
-			   (double)s->paused_ns / 1e9);
-	json_string(&b, s->pause_reason);
-	ccp_ccm_buf_printf(&b,
-			   ", \"msgs_per_sec\": %.1f, \"delivered\": %llu, \"duplicates_skipped\": %llu, "
-			   "\"bad\": %llu, \"waiting_in_ring\": %llu, \"in_flight\": %llu, "
-			   "\"deferred_now\": %llu, \"imports\": %llu, \"import_failures\": %llu, "
-			   "\"duplicate_notifications_suppressed\": %llu, \"quarantined\": %llu, "
-			   "\"changed_while_read\": %llu, \"changed_after_delivery\": %llu, "
-			   "\"postponed\": %llu}\n",
-			   s->rate, (unsigned long long)s->ps.delivered,
-			   (unsigned long long)s->duplicates, (unsigned long long)s->bad,
-			   (unsigned long long)s->ps.in_ring, (unsigned long long)s->ps.in_flight,
-			   (unsigned long long)s->ps.waiting_retry, (unsigned long long)s->imports,
-			   (unsigned long long)s->import_failures,
-			   (unsigned long long)s->ps.claim_conflicts,
-			   (unsigned long long)s->ss.quarantined, (unsigned long long)s->ss.changed,
-			   (unsigned long long)s->ss.changed_after, (unsigned long long)s->ps.postponed);
-	char *tmp = stats_tmp_path(path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	int rc = fd < 0 ? -1
-			: ccp_tmp_finish(fd, AT_FDCWD, tmp, path, false,
-					 ccp_write_all(fd, b.data, b.len));
-	if (rc != 0 && !failing)
-		ccp_log(CCP_LOG_ERROR, "cannot write the stats file %s: %s", path, strerror(errno));
-	failing = rc != 0;
-	ccp_free(tmp);
-	ccp_ccm_buf_free(&b);
-}
-
-/* A stats line and, with --stats-file, the file. */
 /* ccp_relay_request_flush(): deferred messages due now, a paused delivery
  * tried at once, and a line saying so. */
 static void relay_flush_now(struct relay *r, struct ccp_pump *pump)
@@ -981,13 +883,15 @@ static void relay_flush_now(struct relay *r, struct ccp_pump *pump)
 			(unsigned long long)ps.waiting_retry);
 }
 
+/* A stats line and, with --stats-file, the file. */
 static void stats_report(struct relay *r, struct ccp_pump *pump, uint64_t last[2], bool done)
 {
-	struct stats_snap s;
+	struct ccp_relay_snap s;
 	stats_take(r, pump, last, &s);
-	stats_line(&s);
+	ccp_relay_snap_log(&s);
 	if (r->cfg->stats_file)
-		stats_file(r, &s, done ? "done" : s.paused_ns ? "paused" : "running");
+		ccp_relay_snap_write(r->cfg->stats_file, &s,
+				     done ? "done" : s.paused_ns ? "paused" : "running");
 }
 
 int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st, char *err,
@@ -1019,21 +923,8 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 		}
 	/* A stats file that could never be written is a mistake in the flags:
 	 * said now, not once deliveries have begun. */
-	if (cfg->stats_file) {
-		char *probe = stats_tmp_path(cfg->stats_file);
-		int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-		int e = errno;
-		if (fd >= 0) {
-			close(fd);
-			unlink(probe);
-		}
-		ccp_free(probe);
-		if (fd < 0) {
-			snprintf(err, errlen, "stats file %s: cannot write beside it: %s",
-				 cfg->stats_file, strerror(e));
-			return 2;
-		}
-	}
+	if (cfg->stats_file && ccp_relay_snap_file_check(cfg->stats_file, err, errlen) != 0)
+		return 2;
 	bool made[3] = { false, false, false }; /* spool, store, post office */
 	for (int i = 0; i < 2; i++) {
 		if (mkdir(dirs[i][1], 0700) == 0)

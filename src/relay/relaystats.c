@@ -1,0 +1,117 @@
+/*
+ * relaystats.c: the relay's stats line and stats file (relaystats.h).
+ */
+#include "relay/relaystats.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ccpump/alloc.h"
+#include "ccpump/ccm.h"
+#include "ccpump/fdio.h"
+#include "ccpump/log.h"
+#include "relay/fsutil.h"
+
+void ccp_relay_snap_log(const struct ccp_relay_snap *s)
+{
+	char paused[64] = "";
+	if (s->paused_ns)
+		snprintf(paused, sizeof(paused), ", deliveries paused for %.0f s",
+			 (double)s->paused_ns / 1e9);
+	ccp_log(CCP_LOG_INFO,
+		"stats: %.0f msgs/s, delivered %llu, duplicates skipped %llu, bad %llu, "
+		"waiting in ring %llu, in flight %llu, deferred now %llu, imports %llu (failed "
+		"%llu), duplicate notifications suppressed %llu, quarantined %llu, changed while "
+		"read %llu, changed after delivery %llu, postponed %llu%s",
+		s->rate, (unsigned long long)s->ps.delivered, (unsigned long long)s->duplicates,
+		(unsigned long long)s->bad, (unsigned long long)s->ps.in_ring,
+		(unsigned long long)s->ps.in_flight, (unsigned long long)s->ps.waiting_retry,
+		(unsigned long long)s->imports, (unsigned long long)s->import_failures,
+		(unsigned long long)s->ps.claim_conflicts, (unsigned long long)s->ss.quarantined,
+		(unsigned long long)s->ss.changed, (unsigned long long)s->ss.changed_after,
+		(unsigned long long)s->ps.postponed, paused);
+}
+
+/* S as a JSON string: quotes, backslashes and control characters escaped. */
+static void json_string(struct ccp_ccm_buf *b, const char *s)
+{
+	ccp_ccm_buf_adds(b, "\"");
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			ccp_ccm_buf_printf(b, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			ccp_ccm_buf_printf(b, "\\u%04x", c);
+		else
+			ccp_ccm_buf_add(b, s, 1);
+	}
+	ccp_ccm_buf_adds(b, "\"");
+}
+
+/* The name the stats file is written under before it is renamed into
+ * place: beside it, so that the rename stays on its file system. */
+static char *stats_tmp_path(const char *path)
+{
+	char *tmp = ccp_malloc(strlen(path) + 32);
+	sprintf(tmp, "%s.tmp-%ld", path, (long)getpid());
+	return tmp;
+}
+
+void ccp_relay_snap_write(const char *path, const struct ccp_relay_snap *s, const char *state)
+{
+	static bool failing; /* one thread writes: the relay's main loop */
+	struct ccp_ccm_buf b;
+	ccp_ccm_buf_init(&b);
+	ccp_ccm_buf_printf(&b, "{\"time\": %lld, \"pid\": %ld, \"state\": \"%s\", ",
+			   (long long)time(NULL), (long)getpid(), state);
+	ccp_ccm_buf_printf(&b, "\"paused_seconds\": %.1f, \"pause_reason\": ",
+			   (double)s->paused_ns / 1e9);
+	json_string(&b, s->pause_reason);
+	ccp_ccm_buf_printf(&b,
+			   ", \"msgs_per_sec\": %.1f, \"delivered\": %llu, \"duplicates_skipped\": %llu, "
+			   "\"bad\": %llu, \"waiting_in_ring\": %llu, \"in_flight\": %llu, "
+			   "\"deferred_now\": %llu, \"imports\": %llu, \"import_failures\": %llu, "
+			   "\"duplicate_notifications_suppressed\": %llu, \"quarantined\": %llu, "
+			   "\"changed_while_read\": %llu, \"changed_after_delivery\": %llu, "
+			   "\"postponed\": %llu}\n",
+			   s->rate, (unsigned long long)s->ps.delivered,
+			   (unsigned long long)s->duplicates, (unsigned long long)s->bad,
+			   (unsigned long long)s->ps.in_ring, (unsigned long long)s->ps.in_flight,
+			   (unsigned long long)s->ps.waiting_retry, (unsigned long long)s->imports,
+			   (unsigned long long)s->import_failures,
+			   (unsigned long long)s->ps.claim_conflicts,
+			   (unsigned long long)s->ss.quarantined, (unsigned long long)s->ss.changed,
+			   (unsigned long long)s->ss.changed_after, (unsigned long long)s->ps.postponed);
+	char *tmp = stats_tmp_path(path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	int rc = fd < 0 ? -1
+			: ccp_tmp_finish(fd, AT_FDCWD, tmp, path, false,
+					 ccp_write_all(fd, b.data, b.len));
+	if (rc != 0 && !failing)
+		ccp_log(CCP_LOG_ERROR, "cannot write the stats file %s: %s", path, strerror(errno));
+	failing = rc != 0;
+	ccp_free(tmp);
+	ccp_ccm_buf_free(&b);
+}
+
+int ccp_relay_snap_file_check(const char *path, char *err, size_t errlen)
+{
+	char *probe = stats_tmp_path(path);
+	int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	int e = errno;
+	if (fd >= 0) {
+		close(fd);
+		unlink(probe);
+	}
+	ccp_free(probe);
+	if (fd < 0) {
+		snprintf(err, errlen, "stats file %s: cannot write beside it: %s", path, strerror(e));
+		return -1;
+	}
+	return 0;
+}
