@@ -32,8 +32,10 @@ CCP_EXPORT int ccp_queue_flush(const char *store, pid_t *pid, char *err, size_t 
  * Moves STORE/Bad/NAME back into SPOOL/new/NAME (a rename, or across file
  * systems a copy through SPOOL/tmp, synced when SYNC, linked into new/),
  * never over an entry already there, and removes NAME.reason, NAME.ndr and
- * STORE/Deferred/NAME.  On failure the message and its records stay in
- * Bad as they were.  Returns 0, or -1 with a line naming NAME in err.
+ * STORE/Deferred/NAME.  Refuses a spool file that changed after its
+ * delivery (CCP_SPOOL_CHANGED_AFTER): the post office would skip it as a
+ * duplicate.  On failure the message and its records stay in Bad as they
+ * were.  Returns 0, or -1 with a line naming NAME in err.
  */
 CCP_EXPORT int ccp_queue_requeue(const char *spool, const char *store, const char *name,
 				 bool sync, char *err, size_t errlen);

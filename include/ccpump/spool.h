@@ -45,6 +45,11 @@
 #include "ccpump/compiler.h"
 #include "ccpump/pump.h"
 
+/* How NAME.reason in the failed folder begins for a spool file that
+ * changed after its delivery: the post office holds the version read
+ * before, and would skip this one as a duplicate key. */
+#define CCP_SPOOL_CHANGED_AFTER "changed after its delivery"
+
 struct ccp_spool_config {
 	const char *dir;            /* the Maildir: dir/tmp, dir/new, dir/cur */
 	unsigned pollers;           /* pollers that will call the source */

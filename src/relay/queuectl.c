@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "ccpump/alloc.h"
+#include "ccpump/spool.h"
 #include "relay/fsutil.h"
 
 /* ---- flush -------------------------------------------------------------- */
@@ -161,6 +162,21 @@ static int move_in(int src_dirfd, const char *name, int tmp_dirfd, int new_dirfd
 	return 0;
 }
 
+/* Whether Bad/NAME is a spool file that changed after its delivery: its
+ * reason says so (spool.c). */
+static bool delivered_before(int bad_fd, const char *name)
+{
+	char rec[NAME_MAX + 16], line[64];
+	snprintf(rec, sizeof(rec), "%s.reason", name);
+	int fd = openat(bad_fd, rec, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, line, sizeof(line) - 1);
+	close(fd);
+	line[n > 0 ? n : 0] = '\0';
+	return strncmp(line, CCP_SPOOL_CHANGED_AFTER, strlen(CCP_SPOOL_CHANGED_AFTER)) == 0;
+}
+
 int ccp_queue_requeue(const char *spool, const char *store, const char *name, bool sync,
 		      char *err, size_t errlen)
 {
@@ -198,8 +214,19 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 		snprintf(err, errlen, "%s: not a message in %s (not a regular file)", name, bad);
 		goto out;
 	}
-	if (fstatat(new_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT) {
+	if (fstatat(new_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		snprintf(err, errlen, "%s: %s/%s is there already: not replaced", name, newdir, name);
+		goto out;
+	}
+	if (errno != ENOENT) {
+		snprintf(err, errlen, "%s: cannot look in %s: %s", name, newdir, strerror(errno));
+		goto out;
+	}
+	if (delivered_before(bad_fd, name)) {
+		snprintf(err, errlen, "%s: delivered before it changed (%s/%s.reason): under its "
+			 "name the post office would skip this version as a duplicate; to deliver "
+			 "it as a message of its own, move it into %s under a new name", name, bad,
+			 name, newdir);
 		goto out;
 	}
 	/* The records go aside under temporary names first, and come back
@@ -233,8 +260,13 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 	for (size_t i = 0; i < NRECORDS; i++)
 		if (moved_aside[i])
 			unlinkat(bad_fd, aside[i], 0);
-	if (sync)
+	/* Both directories' entries made durable before we say it is done.
+	 * (Should a sync fail, the move is made all the same and is not
+	 * undone: the message is in new/ either way.) */
+	if (sync) {
+		fsync(new_fd);
 		fsync(bad_fd);
+	}
 	rc = 0;
 	goto out;
 restore:

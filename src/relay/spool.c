@@ -542,7 +542,7 @@ static bool changed_after_read(struct ccp_spool *s, struct ccp_msg *m)
 			"moved to %s: %s", s->dir, m->key, what, s->failed_dir, strerror(errno));
 		return true; /* left in new/: a restart relays it, and the post office skips it */
 	}
-	int n = snprintf(line, sizeof(line), "changed after its delivery (%s): the post office "
+	int n = snprintf(line, sizeof(line), CCP_SPOOL_CHANGED_AFTER " (%s): the post office "
 			 "holds the %llu bytes read before; this version was not delivered\n",
 			 what, (unsigned long long)read_st->size);
 	snprintf(what, sizeof(what), "%s.reason", m->key);

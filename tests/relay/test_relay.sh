@@ -412,7 +412,14 @@ grep -q 'changed after its delivery' "$d/log" || fail "changed: not logged"
 [ -z "$(ls -A "$d/spool/new")" ] || fail "changed: spool not empty"
 [ "$(field "$d/po" 'distinct keys')" = 20 ] || fail "changed: not 20 messages delivered"
 [ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "changed: duplicates"
-echo "3b. a spool file changed after its import: kept in Bad with the reason, delivered once"
+# It was delivered before it changed: requeued under its name, the post
+# office would skip it as a duplicate and its new text would be lost, so
+# `queue --requeue` refuses it and says what to do instead.
+"$bin" queue --spool "$d/spool" --store "$d/store" --requeue-all >/dev/null 2>"$d/rq.err" &&
+	fail "changed: requeued a message delivered before it changed"
+grep -q "delivered before it changed" "$d/rq.err" || fail "changed: requeue said $(cat "$d/rq.err")"
+[ -f "$d/store/Bad/1764288000.M7P77.test.reason" ] || fail "changed: the refused requeue took the reason"
+echo "3b. a spool file changed after its import: kept in Bad with the reason, delivered once, not requeued"
 
 # Spool files with names no Maildir writer makes: a space, a line break,
 # UTF-8, an invalid octet, a '%', and names that would collide with those
