@@ -537,21 +537,25 @@ static bool changed_after_read(struct ccp_spool *s, struct ccp_msg *m)
 		return false;
 	atomic_fetch_add_explicit(&s->changed_after, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->acked, 1, memory_order_relaxed);
-	if (ccp_move_entry(s->new_fd, m->key, s->failed_fd, true) != 0) {
-		ccp_log(CCP_LOG_ERROR, "spool %s/new/%s changed after its delivery (%s) and cannot be "
-			"moved to %s: %s", s->dir, m->key, what, s->failed_dir, strerror(errno));
-		return true; /* left in new/: a restart relays it, and the post office skips it */
-	}
+	/* The reason first, whole (a temporary name renamed into place), then
+	 * the file: whoever finds the file in the failed folder (`ccpump
+	 * queue --requeue`) finds why it is there. */
 	int n = snprintf(line, sizeof(line), CCP_SPOOL_CHANGED_AFTER " (%s): the post office "
 			 "holds the %llu bytes read before; this version was not delivered\n",
 			 what, (unsigned long long)read_st->size);
-	snprintf(what, sizeof(what), "%s.reason", m->key);
-	int fd = openat(s->failed_fd, what, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+	char rec[NAME_MAX + 16], tmp[64];
+	snprintf(rec, sizeof(rec), "%s.reason", m->key);
+	ccp_tmp_name(tmp, sizeof(tmp));
+	int fd = openat(s->failed_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
 			0600);
-	if (fd >= 0) {
-		if (write(fd, line, (size_t)n) != n)
-			ccp_log(CCP_LOG_ERROR, "short write of %s/%s", s->failed_dir, what);
-		close(fd);
+	if (fd < 0 || ccp_tmp_finish(fd, s->failed_fd, tmp, rec, true,
+				     ccp_write_all(fd, line, (size_t)n)) != 0)
+		ccp_log(CCP_LOG_ERROR, "cannot write %s/%s: %s", s->failed_dir, rec, strerror(errno));
+	if (ccp_move_entry(s->new_fd, m->key, s->failed_fd, true) != 0) {
+		ccp_log(CCP_LOG_ERROR, "spool %s/new/%s changed after its delivery (%s) and cannot be "
+			"moved to %s: %s", s->dir, m->key, what, s->failed_dir, strerror(errno));
+		unlinkat(s->failed_fd, rec, 0);
+		return true; /* left in new/: a restart relays it, and the post office skips it */
 	}
 	ccp_log(CCP_LOG_WARN, "spool %s/new/%s %.*s: moved to %s", s->dir, m->key, n - 1, line,
 		s->failed_dir);
