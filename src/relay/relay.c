@@ -35,7 +35,7 @@
 #include "ccpump/spool.h"
 #include "relay/fsutil.h"
 #include "relay/gate.h"
-#include "relay/importcmd.h"
+#include "relay/runcmd.h"
 #include "relay/relaystats.h"
 
 /* The relay warns at start when its batches in flight, at this many

@@ -1,0 +1,82 @@
+/*
+ * runcmd.c: running the relay's external programs (runcmd.h).
+ */
+#include "relay/runcmd.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ccpump/clock.h"
+
+/* After the timeout's SIGTERM, how long a program has to go before
+ * SIGKILL. */
+#define KILL_GRACE_NS 5000000000ull
+
+/* Waits for PID until DEADLINE_NS (0: none); true with its status. */
+static bool wait_child(pid_t pid, int *status, uint64_t deadline_ns)
+{
+	for (;;) {
+		pid_t w = waitpid(pid, status, deadline_ns ? WNOHANG : 0);
+		if (w == pid)
+			return true;
+		if (w < 0 && errno != EINTR)
+			return false;
+		if (deadline_ns && ccp_now_ns() >= deadline_ns)
+			return false;
+		/* An import takes seconds: a look every 10 ms is plenty. */
+		if (w == 0)
+			nanosleep(&(struct timespec){ 0, 10000000 }, NULL);
+	}
+}
+
+int ccp_run_cmd(const char *cmd, const char *arg, int stdin_fd, uint64_t timeout_ns,
+		const char *limit, const char *what, char *why, size_t whylen)
+{
+	pid_t pid = fork();
+	if (pid < 0) {
+		snprintf(why, whylen, "the %s could not be started: %s", what, strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		/* Async-signal-safe calls only: the relay has threads. */
+		setpgid(0, 0); /* its own group: a timeout ends its children too */
+		if (stdin_fd >= 0 && dup2(stdin_fd, 0) < 0)
+			_exit(127);
+		execl("/bin/sh", "sh", "-c", "exec $0 \"$1\"", cmd, arg, (char *)NULL);
+		_exit(127);
+	}
+	setpgid(pid, pid); /* also here, so the group exists before any kill */
+	int status;
+	uint64_t t0 = ccp_now_ns();
+	if (!wait_child(pid, &status, timeout_ns ? t0 + timeout_ns : 0)) {
+		snprintf(why, whylen, "the %s ran past %s (%.1f s) and was stopped", what, limit,
+			 (double)timeout_ns / 1e9);
+		kill(-pid, SIGTERM);
+		if (!wait_child(pid, &status, ccp_now_ns() + KILL_GRACE_NS)) {
+			kill(-pid, SIGKILL);
+			wait_child(pid, &status, 0);
+		}
+		return -1;
+	}
+	if (!WIFEXITED(status)) {
+		snprintf(why, whylen, "the %s was killed by signal %d", what, WTERMSIG(status));
+		return -1;
+	}
+	if (WEXITSTATUS(status) == 127)
+		snprintf(why, whylen, "the %s could not be run (status 127)", what);
+	return WEXITSTATUS(status);
+}
+
+int ccp_import_cmd_run(const char *cmd, const char *path, uint64_t timeout_ns, char *why,
+		       size_t whylen)
+{
+	int rc = ccp_run_cmd(cmd, path, -1, timeout_ns, "--import-timeout", "import command", why,
+			     whylen);
+	return rc == 0 || rc == 1 || rc == 3 || rc == 4 || rc == 5 ? rc : 1;
+}

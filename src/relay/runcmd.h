@@ -1,0 +1,34 @@
+/*
+ * runcmd.h: running the relay's external programs: the import program, as
+ * the connector ran IMPORT.EXE, and the bounce command (internal to
+ * src/relay).
+ */
+#ifndef CCPUMP_RELAY_RUNCMD_H
+#define CCPUMP_RELAY_RUNCMD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Runs CMD ARG (through /bin/sh: CMD split into words, ARG one word) in a
+ * process group of its own, with STDIN_FD as its standard input (-1: the
+ * relay's), and waits for it.  Returns its exit status; 127 when the
+ * shell could not run it; or -1 when it could not start, was killed, or
+ * ran past TIMEOUT_NS (0: no limit), when its process group gets SIGTERM,
+ * and SIGKILL 5 s later.  A line naming WHAT ("import command") in WHY for
+ * -1 and 127; LIMIT names the timeout in it ("--import-timeout").  A stuck program must not hold a dispatcher, and the relay's
+ * graceful stop, for ever.
+ */
+int ccp_run_cmd(const char *cmd, const char *arg, int stdin_fd, uint64_t timeout_ns,
+		const char *limit, const char *what, char *why, size_t whylen);
+
+/*
+ * The import program on PATH: its exit status when it is one of IMPORT's
+ * answers (0, 1, 3, 4, 5), or 1 (as IMPORT answered for an unreachable
+ * post office) when it answered anything else or ccp_run_cmd() gave -1,
+ * with WHY saying why for the latter.
+ */
+int ccp_import_cmd_run(const char *cmd, const char *path, uint64_t timeout_ns, char *why,
+		       size_t whylen);
+
+#endif
