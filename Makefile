@@ -13,7 +13,7 @@ FUZZ_SECONDS ?= 300
 # Seconds per fuzz target in `make test`: enough to replay the seed corpus
 # and try a few thousand mutations.
 FUZZ_BRIEF   ?= 5
-FUZZ_TARGETS := fuzz_ccm fuzz_convert fuzz_headers fuzz_import
+FUZZ_TARGETS := fuzz_ccm fuzz_convert fuzz_headers fuzz_import fuzz_bounce
 CTEST   := ctest --output-on-failure --timeout 120 -j $(JOBS)
 
 .PHONY: all deps build run test test-unit tsan asan bench fuzz fuzz-build fuzz-brief clean help
@@ -68,7 +68,7 @@ fuzz-build: deps
 
 define fuzz_run
 	mkdir -p $(FUZZ)/corpus/fuzz_ccm $(FUZZ)/corpus/fuzz_convert $(FUZZ)/corpus/fuzz_headers \
-	  $(FUZZ)/corpus/fuzz_import
+	  $(FUZZ)/corpus/fuzz_import $(FUZZ)/corpus/fuzz_bounce
 	ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1" \
 	  ./$(FUZZ)/tests/fuzz/fuzz_ccm -max_total_time=$(1) -timeout=10 -rss_limit_mb=2048 \
 	  -artifact_prefix=$(FUZZ)/ -print_final_stats=1 $(FUZZ)/corpus/fuzz_ccm tests/data/ccm
@@ -81,6 +81,9 @@ define fuzz_run
 	ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1" \
 	  ./$(FUZZ)/tests/fuzz/fuzz_import -max_total_time=$(1) -timeout=10 -rss_limit_mb=2048 \
 	  -artifact_prefix=$(FUZZ)/ -print_final_stats=1 $(FUZZ)/corpus/fuzz_import tests/data/ccm
+	ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1" \
+	  ./$(FUZZ)/tests/fuzz/fuzz_bounce -max_total_time=$(1) -timeout=10 -rss_limit_mb=2048 \
+	  -artifact_prefix=$(FUZZ)/ -print_final_stats=1 $(FUZZ)/corpus/fuzz_bounce tests/data/gen
 endef
 
 fuzz: fuzz-build

@@ -43,6 +43,13 @@ struct ccp_relay_config {
 	const char *stats_file;   /* rewritten as JSON with each stats line; NULL: none */
 	uint64_t min_import_interval_ns; /* pace: wait this long after a batch that was not full */
 	uint64_t max_message_bytes;   /* larger spool files go to Bad */
+	/* A report on each message that goes to Bad is kept as Bad/NAME.ndr
+	 * and, with bounce_cmd, run as CMD ADDRESS with the report on its
+	 * standard input, to send it to the message's return path
+	 * (docs/operations.md).  bounce_from: the report's From address;
+	 * NULL: MAILER-DAEMON@ this host's name. */
+	const char *bounce_cmd;
+	const char *bounce_from;
 	bool keep;                /* delivered spool files to cur/ instead of removing */
 	bool once;                /* relay what is in the spool, then exit */
 	bool sync;                /* fsync batches and the post office */

@@ -111,6 +111,13 @@ enum ccp_spool_read {
 	CCP_SPOOL_READ_FAILED,
 };
 
+/* Reads at most CAP octets from the start of new/KEY (a regular file, not
+ * followed if a link) into BUF, with none of ccp_spool_read_message()'s
+ * checks: for quoting a message's header.  Returns the octets read, or -1
+ * when it cannot be opened. */
+CCP_EXPORT ssize_t ccp_spool_read_head(struct ccp_spool *s, const char *key, char *buf,
+				       size_t cap);
+
 /*
  * Reads new/M->key (O_NOFOLLOW, one fd) into *buf (grown as needed, *cap
  * its size; NUL-terminated after *len bytes).  The read is taken only if

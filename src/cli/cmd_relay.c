@@ -92,6 +92,11 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		"  --max-message-size N   larger spool files go to Bad (%llu bytes)\n"
 		"  --batch-bytes SIZE     a .ccm past this size takes no more of its batch's\n"
 		"                         messages: the rest go into the next (%lluM)\n"
+		"  --bounce-cmd CMD       send each report on a message that went to Bad: run\n"
+		"                         CMD ADDRESS, the report on its input (for example\n"
+		"                         '/usr/sbin/sendmail -oi -f <> --'); without it the\n"
+		"                         reports are only kept in Bad/\n"
+		"  --bounce-from ADDR     the reports' From (MAILER-DAEMON@ this host)\n"
 		"  --help                 this text\n"
 		"The engine's tuning flags (pollers scan the spool; each dispatcher converts\n"
 		"and imports batches of --batch messages, one .ccm each):\n",
@@ -116,7 +121,8 @@ static int seconds_ns(const char *flag, const char *val, double min, uint64_t *o
 int ccp_cmd_relay(int argc, char **argv)
 {
 	enum { O_SPOOL = 256, O_STORE, O_PO, O_CMD, O_RESCAN, O_RMIN, O_RMAX, O_MAXATT, O_MAXAGE, O_PROFILE, O_KEEP, O_ONCE, O_NOSYNC,
-	       O_STATS, O_LOG, O_LOGLEVEL, O_SITE, O_MAP, O_MAXSIZE, O_IMPTIMEOUT, O_BATCHBYTES, O_STATSFILE, O_HELP };
+	       O_STATS, O_LOG, O_LOGLEVEL, O_SITE, O_MAP, O_MAXSIZE, O_IMPTIMEOUT, O_BATCHBYTES, O_STATSFILE, O_BOUNCECMD, O_BOUNCEFROM,
+	       O_HELP };
 	static const struct option lo[] = {
 		{ "spool", required_argument, NULL, O_SPOOL },
 		{ "store", required_argument, NULL, O_STORE },
@@ -139,6 +145,8 @@ int ccp_cmd_relay(int argc, char **argv)
 		{ "map", required_argument, NULL, O_MAP },
 		{ "max-message-size", required_argument, NULL, O_MAXSIZE },
 		{ "batch-bytes", required_argument, NULL, O_BATCHBYTES },
+		{ "bounce-cmd", required_argument, NULL, O_BOUNCECMD },
+		{ "bounce-from", required_argument, NULL, O_BOUNCEFROM },
 		{ "stats-file", required_argument, NULL, O_STATSFILE },
 		{ "help", no_argument, NULL, O_HELP },
 		CCP_PUMP_OPTIONS,
@@ -168,6 +176,8 @@ int ccp_cmd_relay(int argc, char **argv)
 		case O_STORE: cfg.store = optarg; break;
 		case O_PO: cfg.po = optarg; break;
 		case O_CMD: cfg.import_cmd = optarg; break;
+		case O_BOUNCECMD: cfg.bounce_cmd = optarg; break;
+		case O_BOUNCEFROM: cfg.bounce_from = optarg; break;
 		case O_IMPTIMEOUT:
 			if (seconds_ns("--import-timeout", optarg, 0, &cfg.import_timeout_ns))
 				goto out;

@@ -33,6 +33,7 @@
 #include "ccpump/log.h"
 #include "ccpump/po.h"
 #include "ccpump/spool.h"
+#include "relay/bounce.h"
 #include "relay/fsutil.h"
 #include "relay/gate.h"
 #include "relay/runcmd.h"
@@ -123,6 +124,7 @@ struct relay {
 	struct ccp_fpset restore;
 	struct disp *disp;
 	struct ccp_gate gate; /* deliveries paused while we cannot deliver (gate.h) */
+	char bounce_from[320]; /* the reports' From address (bounce.h) */
 	_Atomic uint64_t imports, import_failures, batches, duplicates, bad_count,
 		vanished;
 	/* Deferral markers not written, and when that was last logged
@@ -170,11 +172,57 @@ static bool machine_errno(int e)
 	       e == ENFILE || e == ENOMEM || e == EACCES || e == EPERM;
 }
 
+/* How long a --bounce-cmd may take over one report. */
+#define BOUNCE_TIMEOUT_NS 60000000000ull
+
+/*
+ * --bounce-cmd: hands Bad/NDR_NAME to the program, to be sent to the
+ * message's return path.  The report stays in Bad either way; what became
+ * of it is logged.  A null return path gets nothing: the message was a
+ * report or another automatic message itself.
+ */
+static void send_bounce(struct relay *r, const char *key, const char *ndr_name,
+			enum ccp_bounce_to kind, const char *to, const char *field)
+{
+	char why[600] = "";
+	if (kind == CCP_BOUNCE_TO_NULL) {
+		ccp_log(CCP_LOG_INFO, "message %s: no report sent: its return path is null (<>)",
+			key);
+		return;
+	}
+	if (kind == CCP_BOUNCE_TO_NONE) {
+		if (field)
+			ccp_log(CCP_LOG_WARN, "message %s: no report sent: its %s holds no usable "
+				"address; it stays in %s/%s", key, field, r->bad, ndr_name);
+		else
+			ccp_log(CCP_LOG_WARN, "message %s: no report sent: it has no Return-Path, "
+				"Sender or From; it stays in %s/%s", key, r->bad, ndr_name);
+		return;
+	}
+	int fd = openat(r->bad_fd, ndr_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int rc = fd < 0 ? -1
+			: ccp_run_cmd(r->cfg->bounce_cmd, to, fd, BOUNCE_TIMEOUT_NS, "60 s",
+				      "bounce command", why, sizeof(why));
+	if (fd < 0)
+		snprintf(why, sizeof(why), "cannot open it: %s", strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	if (rc == 0)
+		ccp_log(CCP_LOG_INFO, "message %s: report sent to %s (%s)", key, to, field);
+	else if (rc > 0 && why[0] == '\0')
+		ccp_log(CCP_LOG_WARN, "message %s: the report to %s was not sent: the bounce command "
+			"answered %d; it stays in %s/%s", key, to, rc, r->bad, ndr_name);
+	else
+		ccp_log(CCP_LOG_WARN, "message %s: the report to %s was not sent: %s; it stays in "
+			"%s/%s", key, to, why, r->bad, ndr_name);
+}
+
 /*
  * Records why m goes to Bad: NAME.reason (one line) and NAME.ndr, a report
- * to the sender quoting the original header (when it could be read).
- * Returns 0 when both are written, else the errno, with neither left and a
- * line naming the file in PROBLEM.
+ * to the sender quoting the original header (ORIGINAL, or else read from
+ * the spool file), which --bounce-cmd then sends.  Returns 0 when both are
+ * written, else the errno, with neither left and a line naming the file in
+ * PROBLEM.
  */
 static int to_bad(struct relay *r, struct ccp_msg *m, const char *original, size_t olen,
 		  const char *reason, char *problem, size_t cap)
@@ -189,25 +237,18 @@ static int to_bad(struct relay *r, struct ccp_msg *m, const char *original, size
 		return e;
 	}
 
+	char head[CCP_BOUNCE_HEADER_MAX], to[320];
+	const char *field;
+	if (original == NULL) {
+		ssize_t got = ccp_spool_read_head(r->spool, m->key, head, sizeof(head));
+		original = head;
+		olen = got > 0 ? (size_t)got : 0;
+	}
+	enum ccp_bounce_to kind = ccp_bounce_recipient(original, olen, to, sizeof(to), &field);
 	struct ccp_ccm_buf ndr;
 	ccp_ccm_buf_init(&ndr);
-	ccp_ccm_buf_printf(&ndr,
-			   "From: MAILER-DAEMON (ccpump relay)\r\n"
-			   "Subject: Undeliverable to cc:Mail: %s\r\n"
-			   "Content-Type: text/plain; charset=utf-8\r\n\r\n"
-			   "Your message (spool file %s) could not be delivered to the cc:Mail\r\n"
-			   "post office, and will not be retried.\r\n\r\nReason: %s\r\n",
-			   m->key, m->key, reason);
-	if (original && olen) {
-		size_t h = 0;
-		while (h < olen && h < 8192 &&
-		       !(h + 3 < olen && memcmp(original + h, "\r\n\r\n", 4) == 0) &&
-		       !(h + 1 < olen && memcmp(original + h, "\n\n", 2) == 0))
-			h++;
-		ccp_ccm_buf_adds(&ndr, "\r\n--- The header of your message ---\r\n");
-		ccp_ccm_buf_add(&ndr, original, h);
-		ccp_ccm_buf_adds(&ndr, "\r\n");
-	}
+	ccp_bounce_format(&ndr, r->bounce_from, kind == CCP_BOUNCE_TO_ADDR ? to : NULL, m->key,
+			  reason, original, olen);
 	int e = store_write(r->bad_fd, ndr_name, ndr.data, ndr.len, r->cfg->sync) == 0 ? 0 : errno;
 	ccp_ccm_buf_free(&ndr);
 	if (e) {
@@ -217,6 +258,8 @@ static int to_bad(struct relay *r, struct ccp_msg *m, const char *original, size
 	}
 	ccp_log(CCP_LOG_WARN, "message %s to Bad: %s", m->key, reason);
 	count(&r->bad_count, 1);
+	if (r->cfg->bounce_cmd)
+		send_bounce(r, m->key, ndr_name, kind, to, field);
 	return 0;
 }
 
@@ -903,6 +946,15 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 
 	memset(&r, 0, sizeof(r));
 	r.cfg = cfg;
+	if (cfg->bounce_from && !ccp_bounce_address_usable(cfg->bounce_from)) {
+		snprintf(err, errlen, "--bounce-from %s: not an address (local@domain, no spaces "
+			 "or quotes)", cfg->bounce_from);
+		return 2;
+	}
+	if (cfg->bounce_from)
+		snprintf(r.bounce_from, sizeof(r.bounce_from), "%s", cfg->bounce_from);
+	else
+		ccp_bounce_default_from(r.bounce_from, sizeof(r.bounce_from));
 	ccp_gate_init(&r.gate, cfg->pump.retry_min_ns, cfg->pump.retry_max_ns, &relay_stop);
 	r.submit_fd = r.import_fd = r.bad_fd = r.deferred_fd = -1;
 	atomic_store(&relay_stop, 0);

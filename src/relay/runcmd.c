@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ccpump/alloc.h"
 #include "ccpump/clock.h"
 
 /* After the timeout's SIGTERM, how long a program has to go before
@@ -38,9 +39,19 @@ static bool wait_child(pid_t pid, int *status, uint64_t deadline_ns)
 int ccp_run_cmd(const char *cmd, const char *arg, int stdin_fd, uint64_t timeout_ns,
 		const char *limit, const char *what, char *why, size_t whylen)
 {
+	/* The shell reads CMD as a command line of its own (quotes,
+	 * variables), ARG comes as "$1", one word whatever it holds, and the
+	 * shell becomes the program (exec): the pid we wait for and stop is
+	 * the program's, and we reap it ourselves. */
+	size_t len = strlen(cmd);
+	char *line = ccp_malloc(len + 16);
+	memcpy(line, "exec ", 5);
+	memcpy(line + 5, cmd, len);
+	memcpy(line + 5 + len, " \"$1\"", 6);
 	pid_t pid = fork();
 	if (pid < 0) {
 		snprintf(why, whylen, "the %s could not be started: %s", what, strerror(errno));
+		ccp_free(line);
 		return -1;
 	}
 	if (pid == 0) {
@@ -48,9 +59,10 @@ int ccp_run_cmd(const char *cmd, const char *arg, int stdin_fd, uint64_t timeout
 		setpgid(0, 0); /* its own group: a timeout ends its children too */
 		if (stdin_fd >= 0 && dup2(stdin_fd, 0) < 0)
 			_exit(127);
-		execl("/bin/sh", "sh", "-c", "exec $0 \"$1\"", cmd, arg, (char *)NULL);
+		execl("/bin/sh", "sh", "-c", line, "sh", arg, (char *)NULL);
 		_exit(127);
 	}
+	ccp_free(line);
 	setpgid(pid, pid); /* also here, so the group exists before any kill */
 	int status;
 	uint64_t t0 = ccp_now_ns();
@@ -58,10 +70,12 @@ int ccp_run_cmd(const char *cmd, const char *arg, int stdin_fd, uint64_t timeout
 		snprintf(why, whylen, "the %s ran past %s (%.1f s) and was stopped", what, limit,
 			 (double)timeout_ns / 1e9);
 		kill(-pid, SIGTERM);
-		if (!wait_child(pid, &status, ccp_now_ns() + KILL_GRACE_NS)) {
-			kill(-pid, SIGKILL);
+		bool gone = wait_child(pid, &status, ccp_now_ns() + KILL_GRACE_NS);
+		/* The whole group, even when its leader (the shell) has gone:
+		 * a program that ignores SIGTERM may outlive its shell. */
+		kill(-pid, SIGKILL);
+		if (!gone)
 			wait_child(pid, &status, 0);
-		}
 		return -1;
 	}
 	if (!WIFEXITED(status)) {

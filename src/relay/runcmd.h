@@ -10,7 +10,8 @@
 #include <stdint.h>
 
 /*
- * Runs CMD ARG (through /bin/sh: CMD split into words, ARG one word) in a
+ * Runs CMD ARG (through /bin/sh -c "exec CMD \"$1\"": CMD a simple command
+ * with the shell's quotes and variables; ARG one word whatever it holds) in a
  * process group of its own, with STDIN_FD as its standard input (-1: the
  * relay's), and waits for it.  Returns its exit status; 127 when the
  * shell could not run it; or -1 when it could not start, was killed, or

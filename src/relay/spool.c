@@ -266,6 +266,29 @@ static bool machine_read_errno(int e)
 	return e == EMFILE || e == ENFILE || e == ENOMEM || e == EIO;
 }
 
+ssize_t ccp_spool_read_head(struct ccp_spool *s, const char *key, char *buf, size_t cap)
+{
+	int fd = openat(s->new_fd, key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
+	if (fd < 0)
+		return -1;
+	ssize_t got = -1;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		size_t n = 0;
+		while (n < cap) {
+			ssize_t k = read(fd, buf + n, cap - n);
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0)
+				break;
+			n += (size_t)k;
+		}
+		got = (ssize_t)n;
+	}
+	close(fd);
+	return got;
+}
+
 enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *m,
 					   char **buf, size_t *cap, size_t *len, uint64_t max_bytes,
 					   char *why, size_t whylen)

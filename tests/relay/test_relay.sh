@@ -262,6 +262,57 @@ grep -q "^1 messages requeued" "$d/rq.out" || fail "requeue: $(cat "$d/rq.out")"
 	--log "$d/log" || fail "requeue: relay failed"
 [ "$(field "$d/po" 'distinct keys')" = 31 ] || fail "requeue: not delivered after the requeue"
 [ -z "$(ls -A "$d/store/Bad")" ] || fail "requeue: back in Bad"
+
+# --bounce-cmd: each report on a message that goes to Bad is handed to the
+# command with the message's return path as its last argument (Return-Path,
+# else From), the command line parsed by the shell; never for a null return
+# path, nor for an address that could pass for an option; a command that
+# fails leaves the report in Bad, with a line.
+d=$(fresh bounce --users "$work/users")
+mkdir "$d/sent"
+cat >"$d/bounce.sh" <<EOS
+#!/bin/sh
+{ printf 'ARGS:'; printf ' [%s]' "\$@"; printf '\n'; cat; } >"$d/sent/\$(printf %s "\$*" | sed 's/.* //')"
+[ "\$(printf %s "\$*" | sed 's/.* //')" != fail@example.org ]
+EOS
+chmod +x "$d/bounce.sh"
+msg() { # msg NAME HEADER-LINES...: a message to an unknown recipient
+	local name=$1; shift
+	{ printf '%s\r\n' "$@"; printf 'To: nobody@example.org\r\nSubject: s\r\n\r\nhi\r\n'; } \
+		>"$d/spool/new/1764288000.$name.test"
+}
+msg Mrp 'Return-Path: <rp@example.org>' 'From: "X" <x@example.org>' 'Message-ID: <abc@example.org>'
+msg Mnull 'Return-Path: <>' 'From: MAILER-DAEMON@example.org'
+msg Mfrom 'From: "Y (not <this>)" <y@example.org> (comment)'
+msg Mopt 'From: -oQ/tmp/x@example.org'
+msg Mfail 'From: fail@example.org'
+printf 'To: nobody@example.org\r\nSubject: no sender\r\n\r\nhi\r\n' >"$d/spool/new/1764288000.Mnone.test"
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--bounce-cmd "'$d/bounce.sh' -oi -f '<>' --" --bounce-from postmaster@relay.example \
+	--log "$d/log" || fail "bounce: relay failed"
+[ "$(ls "$d/store/Bad" | grep -c '\.ndr$')" = 6 ] || fail "bounce: not every message has its report"
+[ "$(ls "$d/sent")" = "$(printf '%s\n' fail@example.org rp@example.org y@example.org)" ] ||
+	fail "bounce: reports sent to: $(ls "$d/sent" | tr '\n' ' ')"
+r=$d/sent/rp@example.org
+head -1 "$r" | grep -qx 'ARGS: \[-oi\] \[-f\] \[<>\] \[--\] \[rp@example.org\]' ||
+	fail "bounce: the command got $(head -1 "$r")"
+for h in 'From: Mail Delivery System <postmaster@relay.example>' 'To: <rp@example.org>' \
+	'Auto-Submitted: auto-replied' 'In-Reply-To: <abc@example.org>' \
+	'Subject: Undeliverable to cc:Mail: 1764288000.Mrp.test' 'Return-Path: <rp@example.org>'; do
+	tr -d '\r' <"$r" | grep -qxF "$h" || fail "bounce: the report lacks '$h'"
+done
+tr -d '\r' <"$r" | grep -q '^Message-ID: <ccpump-ndr\..*@relay.example>$' || fail "bounce: Message-ID"
+cmp -s <(tail -n +2 "$r") "$d/store/Bad/1764288000.Mrp.test.ndr" || fail "bounce: sent another text than kept"
+grep -q "message 1764288000.Mnull.test: no report sent: its return path is null" "$d/log" ||
+	fail "bounce: nothing said of the null return path"
+grep -q "message 1764288000.Mopt.test: no report sent: its From holds no usable address" "$d/log" ||
+	fail "bounce: the option-like address"
+grep -q "message 1764288000.Mnone.test: no report sent: it has no Return-Path, Sender or From" \
+	"$d/log" || fail "bounce: the message without a sender"
+grep -q "message 1764288000.Mfail.test: the report to fail@example.org was not sent: the bounce command answered 1; it stays in" \
+	"$d/log" || fail "bounce: a failed bounce command was not logged"
+grep -q "message 1764288000.Mrp.test: report sent to rp@example.org (Return-Path)" "$d/log" ||
+	fail "bounce: the sent report was not logged"
 # A post office that stays locked: the relay defers, `queue` shows it, a
 # stop leaves the messages in the spool, and a later run delivers them.
 d=$(fresh locked)
@@ -306,7 +357,8 @@ grep -q "after attempt 5 " "$d/store/Bad/1764288000.M2P77.test.reason" ||
 [ -z "$(ls -A "$d/store/Deferred")" ] || fail "limits: markers left: $(ls "$d/store/Deferred")"
 grep -q "1 markers of messages no longer waiting removed" "$d/log" || fail "limits: stale marker not reported"
 
-echo "2b. import answers 3 and 5: retried, or to Bad with: $undreason; requeued once known: delivered"
+echo "2b. import answers 3 and 5: retried, or to Bad with: $undreason; requeued once known: delivered;"
+echo "    reports sent by --bounce-cmd to Return-Path or From, never to <> or an option-like address"
 echo "2c. a locked post office: 40 deferred, shown by ccpump queue, kept over a stop, delivered later"
 echo "2d. retry limits across a restart: earlier attempts and age counted, a stale marker dropped"
 

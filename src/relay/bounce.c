@@ -1,0 +1,247 @@
+/*
+ * bounce.c: the non-delivery report and its recipient (bounce.h).
+ */
+#include "relay/bounce.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <netdb.h>
+#include <unistd.h>
+
+#include "ccpump/log.h"
+
+/* The header block's length: through the empty line that ends it, or all
+ * of LEN (up to CCP_BOUNCE_HEADER_MAX) when none is seen. */
+static size_t header_len(const char *h, size_t len)
+{
+	if (len > CCP_BOUNCE_HEADER_MAX)
+		len = CCP_BOUNCE_HEADER_MAX;
+	for (size_t i = 0; i < len; i++) {
+		if (h[i] != '\n')
+			continue;
+		if (i + 1 < len && h[i + 1] == '\n')
+			return i + 1;
+		if (i + 2 < len && h[i + 1] == '\r' && h[i + 2] == '\n')
+			return i + 1;
+	}
+	return len;
+}
+
+/*
+ * The first field NAME of the block H[0..len), unfolded (a line break and
+ * the blank that continues the field become one space; CR and LF dropped)
+ * into OUT, NUL-terminated and cut to CAP.  False when there is none.
+ */
+static bool field_value(const char *h, size_t len, const char *name, char *out, size_t cap)
+{
+	size_t nlen = strlen(name), i = 0;
+	while (i < len) {
+		size_t eol = i;
+		while (eol < len && h[eol] != '\n')
+			eol++;
+		if (eol - i > nlen && h[i + nlen] == ':' && strncasecmp(h + i, name, nlen) == 0) {
+			size_t o = 0;
+			for (size_t k = i + nlen + 1; k < len && o + 1 < cap; k++) {
+				if (h[k] == '\r')
+					continue;
+				if (h[k] == '\n') {
+					if (k + 1 < len && (h[k + 1] == ' ' || h[k + 1] == '\t'))
+						continue; /* a fold: its blank follows */
+					break;
+				}
+				out[o++] = h[k];
+			}
+			out[o] = '\0';
+			return true;
+		}
+		i = eol + 1;
+	}
+	return false;
+}
+
+static char *trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	size_t n = strlen(s);
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		s[--n] = '\0';
+	return s;
+}
+
+/*
+ * From a From or Sender value: the first mailbox's address.  Quoted strings
+ * and comments are skipped over; the address is what is inside the first
+ * angle brackets outside them, or, without any, the value up to a comma
+ * with its comments removed.  In place; returns the address.
+ */
+static char *mailbox_addr(char *v)
+{
+	char *w = v;
+	int depth = 0;
+	bool quoted = false;
+	for (char *p = v; *p; p++) {
+		if (quoted) {
+			if (*p == '\\' && p[1])
+				p++;
+			else if (*p == '"')
+				quoted = false;
+			continue;
+		}
+		if (depth) {
+			if (*p == '\\' && p[1])
+				p++;
+			else if (*p == '(')
+				depth++;
+			else if (*p == ')')
+				depth--;
+			continue;
+		}
+		if (*p == '"') {
+			quoted = true;
+		} else if (*p == '(') {
+			depth = 1;
+		} else if (*p == '<') {
+			char *end = strchr(p + 1, '>');
+			if (end == NULL)
+				return v + strlen(v); /* broken: no address */
+			*end = '\0';
+			return trim(p + 1);
+		} else if (*p == ',') {
+			break;
+		} else {
+			*w++ = *p;
+		}
+	}
+	*w = '\0';
+	return trim(v);
+}
+
+bool ccp_bounce_address_usable(const char *a)
+{
+	const char *at = strrchr(a, '@');
+	if (a[0] == '-' || at == NULL || at == a || at[1] == '\0' || strlen(a) > 254)
+		return false;
+	for (const char *p = a; *p; p++)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f ||
+		    strchr("<>()[]\\\",;:", *p) != NULL)
+			return false;
+	return true;
+}
+
+enum ccp_bounce_to ccp_bounce_recipient(const char *hdr, size_t len, char *addr, size_t cap,
+					const char **field)
+{
+	static const char *const fields[] = { "Return-Path", "Sender", "From" };
+	char v[1024];
+	size_t hlen = header_len(hdr, len);
+	*field = NULL;
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		if (!field_value(hdr, hlen, fields[i], v, sizeof(v)))
+			continue;
+		*field = fields[i];
+		char *a;
+		if (i == 0) {
+			/* path = "<" [ addr-spec ] ">" (RFC 5321); some MTAs
+			 * leave the brackets out. */
+			a = trim(v);
+			if (a[0] == '<') {
+				char *end = strchr(a, '>');
+				if (end)
+					*end = '\0';
+				a = trim(a + 1);
+			}
+			if (a[0] == '\0')
+				return CCP_BOUNCE_TO_NULL;
+		} else {
+			a = mailbox_addr(v);
+		}
+		if (!ccp_bounce_address_usable(a) || strlen(a) >= cap)
+			return CCP_BOUNCE_TO_NONE;
+		strcpy(addr, a);
+		return CCP_BOUNCE_TO_ADDR;
+	}
+	return CCP_BOUNCE_TO_NONE;
+}
+
+/* TEXT as one line of the report: control characters escaped. */
+static void add_line(struct ccp_ccm_buf *b, const char *text)
+{
+	char esc[4 * 1024];
+	ccp_escape_controls(esc, sizeof(esc), text, strlen(text));
+	ccp_ccm_buf_adds(b, esc);
+}
+
+void ccp_bounce_format(struct ccp_ccm_buf *b, const char *from, const char *to, const char *key,
+		       const char *reason, const char *hdr, size_t len)
+{
+	static _Atomic unsigned long seq;
+	time_t now = time(NULL);
+	struct tm tm;
+	char date[64];
+	gmtime_r(&now, &tm);
+	/* RFC 5322 day and month names are English whatever the locale. */
+	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	snprintf(date, sizeof(date), "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday],
+		 tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+		 tm.tm_sec);
+	const char *domain = strrchr(from, '@') ? strrchr(from, '@') + 1 : "localhost";
+	ccp_ccm_buf_printf(b, "From: Mail Delivery System <%s>\r\n", from);
+	if (to)
+		ccp_ccm_buf_printf(b, "To: <%s>\r\n", to);
+	ccp_ccm_buf_printf(b, "Date: %s\r\nMessage-ID: <ccpump-ndr.%lld.%ld.%lu@%s>\r\n", date,
+			   (long long)now, (long)getpid(),
+			   atomic_fetch_add_explicit(&seq, 1, memory_order_relaxed), domain);
+	/* The key is a file name, any octets but '/' and NUL: in a header it
+	 * goes as its spool id (%XX-escaped), so it cannot break the line. */
+	ccp_ccm_buf_adds(b, "Subject: Undeliverable to cc:Mail: ");
+	ccp_ccm_spool_id_add(b, key, strlen(key));
+	char msgid[512];
+	size_t hlen = len ? header_len(hdr, len) : 0;
+	if (hlen && field_value(hdr, hlen, "Message-ID", msgid, sizeof(msgid))) {
+		char *id = trim(msgid);
+		bool ok = id[0] == '<' && id[strlen(id) - 1] == '>';
+		for (char *p = id; ok && *p; p++)
+			ok = (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f;
+		if (ok)
+			ccp_ccm_buf_printf(b, "\r\nIn-Reply-To: %s\r\nReferences: %s", id, id);
+	}
+	ccp_ccm_buf_adds(b, "\r\nAuto-Submitted: auto-replied\r\n"
+			    "MIME-Version: 1.0\r\n"
+			    "Content-Type: text/plain; charset=utf-8\r\n"
+			    "Content-Transfer-Encoding: 8bit\r\n\r\n"
+			    "Your message (spool file ");
+	add_line(b, key);
+	ccp_ccm_buf_adds(b, ") could not be delivered to the cc:Mail\r\n"
+			    "post office, and will not be retried.\r\n\r\nReason: ");
+	add_line(b, reason);
+	ccp_ccm_buf_adds(b, "\r\n");
+	if (hlen) {
+		ccp_ccm_buf_adds(b, "\r\n--- The header of your message ---\r\n");
+		ccp_ccm_buf_add(b, hdr, hlen);
+		ccp_ccm_buf_adds(b, "\r\n");
+	}
+}
+
+void ccp_bounce_default_from(char *out, size_t cap)
+{
+	char host[256] = "localhost";
+	if (gethostname(host, sizeof(host) - 1) != 0)
+		strcpy(host, "localhost");
+	host[sizeof(host) - 1] = '\0';
+	/* The host's full name where its resolver (/etc/hosts) knows one. */
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_flags = AI_CANONNAME }, *ai = NULL;
+	if (strchr(host, '.') == NULL && getaddrinfo(host, NULL, &hints, &ai) == 0 && ai &&
+	    ai->ai_canonname && strchr(ai->ai_canonname, '.') &&
+	    strlen(ai->ai_canonname) < sizeof(host))
+		strcpy(host, ai->ai_canonname);
+	if (ai)
+		freeaddrinfo(ai);
+	snprintf(out, cap, "MAILER-DAEMON@%s", host);
+}
