@@ -7,6 +7,7 @@
  *              import; the relay retries them with backoff)
  * bad:         messages moved to STORE/Bad (each with NAME.reason)
  * quarantined: spool entries that were not regular files
+ * reports:     reports to senders waiting to be sent (STORE/Bounce)
  * Reading only: safe while a relay runs (a snapshot).
  */
 #ifndef CCPUMP_QUEUE_H
@@ -28,6 +29,8 @@ struct ccp_queue_class {
 
 struct ccp_queue_report {
 	struct ccp_queue_class waiting, deferred, bad, quarantined;
+	/* Reports to senders waiting in STORE/Bounce for --bounce-cmd. */
+	uint64_t reports_waiting;
 	/* The directory does not exist yet (the relay makes it on its first
 	 * run): counted as empty. */
 	bool spool_missing, store_missing;

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -84,6 +85,39 @@ void ccp_tmp_name(char *buf, size_t cap)
 	static _Atomic unsigned long long seq;
 	snprintf(buf, cap, CCP_TMP_PREFIX "%ld-%llu", (long)getpid(),
 		 atomic_fetch_add_explicit(&seq, 1, memory_order_relaxed));
+}
+
+static int cmp_names(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+char **ccp_dir_names(DIR *d, bool (*skip)(const char *name), size_t *n)
+{
+	char **names = NULL;
+	size_t cap = 0;
+	struct dirent *de;
+	*n = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || (skip && skip(de->d_name)))
+			continue;
+		if (*n == cap) {
+			cap = cap ? 2 * cap : 64;
+			names = ccp_realloc(names, cap * sizeof(*names));
+		}
+		names[(*n)++] = ccp_strdup(de->d_name);
+	}
+	closedir(d);
+	if (*n > 1)
+		qsort(names, *n, sizeof(*names), cmp_names);
+	return names;
+}
+
+void ccp_dir_names_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		ccp_free(names[i]);
+	ccp_free(names);
 }
 
 void ccp_close_fds(const int *fds, size_t n)

@@ -4,6 +4,7 @@
 #ifndef CCPUMP_RELAY_FSUTIL_H
 #define CCPUMP_RELAY_FSUTIL_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -51,6 +52,15 @@ int ccp_tmp_finish(int fd, int dirfd, const char *tmp, const char *name, bool sy
  * copy closed and in place, or -1 with errno and no copy left.
  */
 int ccp_copy_file(int src, int dst_dirfd, const char *tmp, bool sync);
+
+/*
+ * The names in directory D (closed after), sorted, without dot names and
+ * those SKIP (when not NULL) says to leave out: an array of *N strings, for
+ * ccp_dir_names_free().  For walking a directory whose entries the walk
+ * moves or removes, which readdir() is not bound to see consistently.
+ */
+char **ccp_dir_names(DIR *d, bool (*skip)(const char *name), size_t *n);
+void ccp_dir_names_free(char **names, size_t n);
 
 /* Closes those of the N descriptors that are open (>= 0). */
 void ccp_close_fds(const int *fds, size_t n);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "ccpump/log.h"
+#include "relay/bouncer.h"
 
 const char *const ccp_queue_age_names[CCP_QUEUE_AGES] = { "<1m", "<10m", "<1h", "<4h", "<1d",
 							  ">=1d" };
@@ -108,6 +109,8 @@ int ccp_queue_scan(const char *spool, const char *store, struct ccp_queue_report
 	snprintf(path, sizeof(path), "%s/Quarantine", store);
 	if (rc == 0)
 		rc = scan(path, &rep->quarantined, NULL, -1, false, err, errlen);
+	snprintf(path, sizeof(path), "%s/Bounce", store);
+	rep->reports_waiting = ccp_bouncer_waiting(path);
 	return rc;
 }
 
@@ -176,6 +179,9 @@ void ccp_queue_print(FILE *out, const char *store, const struct ccp_queue_report
 	row(out, "deferred", &r->deferred);
 	row(out, "bad", &r->bad);
 	row(out, "quarantined", &r->quarantined);
+	if (r->reports_waiting)
+		fprintf(out, "reports to senders waiting in %s/Bounce: %" PRIu64 "\n", store,
+			r->reports_waiting);
 	if (list && r->deferred.count) {
 		fprintf(out, "deferred (attempts and last import answer in %s/Deferred):\n", store);
 		list_dir(out, store, "Deferred", "", list);
@@ -202,6 +208,6 @@ void ccp_queue_print_json(FILE *out, const struct ccp_queue_report *r)
 	json_class(out, "waiting", &r->waiting, false);
 	json_class(out, "deferred", &r->deferred, false);
 	json_class(out, "bad", &r->bad, false);
-	json_class(out, "quarantined", &r->quarantined, true);
-	fputs("}\n", out);
+	json_class(out, "quarantined", &r->quarantined, false);
+	fprintf(out, "\"reports_waiting\":%" PRIu64 "}\n", r->reports_waiting);
 }

@@ -189,11 +189,13 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 		return -1;
 	}
 	char *bad = ccp_path_join(store, "Bad"), *deferred = ccp_path_join(store, "Deferred");
+	char *bounce = ccp_path_join(store, "Bounce");
 	char *newdir = ccp_path_join(spool, "new"), *tmpdir = ccp_path_join(spool, "tmp");
 	int bad_fd = open(bad, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int new_fd = open(newdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int tmp_fd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int def_fd = open(deferred, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int bounce_fd = open(bounce, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	char aside[NRECORDS][64];
 	bool moved_aside[NRECORDS] = { false };
 	char rec[NAME_MAX + 16];
@@ -245,6 +247,13 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 			goto restore;
 		}
 	}
+	/* A report on its failure still waiting to be sent is not sent: the
+	 * message goes back to be delivered. */
+	if (bounce_fd >= 0 && unlinkat(bounce_fd, name, 0) != 0 && errno != ENOENT) {
+		snprintf(err, errlen, "%s: cannot remove its queued report in %s: %s", name, bounce,
+			 strerror(errno));
+		goto restore;
+	}
 	/* Its attempts start again: a marker left behind would count the old
 	 * ones. */
 	if (def_fd >= 0 && unlinkat(def_fd, name, 0) != 0 && errno != ENOENT) {
@@ -276,17 +285,13 @@ restore:
 			renameat(bad_fd, aside[i], bad_fd, rec);
 	}
 out:
-	ccp_close_fds((const int[]){ bad_fd, new_fd, tmp_fd, def_fd }, 4);
+	ccp_close_fds((const int[]){ bad_fd, new_fd, tmp_fd, def_fd, bounce_fd }, 5);
 	ccp_free(bad);
 	ccp_free(deferred);
+	ccp_free(bounce);
 	ccp_free(newdir);
 	ccp_free(tmpdir);
 	return rc;
-}
-
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 int ccp_queue_each_bad(const char *store, int (*fn)(void *arg, const char *name), void *arg,
@@ -301,29 +306,13 @@ int ccp_queue_each_bad(const char *store, int (*fn)(void *arg, const char *name)
 		ccp_free(bad);
 		return e == ENOENT ? 0 : -1;
 	}
-	/* The names first, then the calls: fn may move entries out of Bad,
-	 * and readdir() is not bound to a directory that changes under it. */
-	char **names = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.' || is_record(de->d_name))
-			continue;
-		if (n == cap) {
-			cap = cap ? 2 * cap : 64;
-			names = ccp_realloc(names, cap * sizeof(*names));
-		}
-		names[n++] = ccp_strdup(de->d_name);
-	}
-	closedir(d);
+	/* The names first, then the calls: fn may move entries out of Bad. */
+	size_t n;
+	char **names = ccp_dir_names(d, is_record, &n);
 	ccp_free(bad);
-	qsort(names, n, sizeof(*names), cmp_names);
 	int rc = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (rc == 0)
-			rc = fn(arg, names[i]);
-		ccp_free(names[i]);
-	}
-	ccp_free(names);
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = fn(arg, names[i]);
+	ccp_dir_names_free(names, n);
 	return rc;
 }

@@ -34,6 +34,7 @@
 #include "ccpump/po.h"
 #include "ccpump/spool.h"
 #include "relay/bounce.h"
+#include "relay/bouncer.h"
 #include "relay/fsutil.h"
 #include "relay/gate.h"
 #include "relay/runcmd.h"
@@ -125,6 +126,9 @@ struct relay {
 	struct disp *disp;
 	struct ccp_gate gate; /* deliveries paused while we cannot deliver (gate.h) */
 	char bounce_from[320]; /* the reports' From address (bounce.h) */
+	struct ccp_bouncer *bouncer; /* --bounce-cmd: sends the reports (bouncer.h) */
+	char *bounce;                /* STORE/Bounce: the reports waiting to be sent */
+	int bounce_fd;
 	_Atomic uint64_t imports, import_failures, batches, duplicates, bad_count,
 		vanished;
 	/* Deferral markers not written, and when that was last logged
@@ -172,49 +176,27 @@ static bool machine_errno(int e)
 	       e == ENFILE || e == ENOMEM || e == EACCES || e == EPERM;
 }
 
-/* How long a --bounce-cmd may take over one report. */
-#define BOUNCE_TIMEOUT_NS 60000000000ull
-
 /*
- * --bounce-cmd: hands Bad/NDR_NAME to the program, to be sent to the
- * message's return path.  The report stays in Bad either way; what became
- * of it is logged.  A null return path gets nothing: the message was a
- * report or another automatic message itself.
+ * --bounce-cmd: queues Bad/NDR_NAME for the bouncer to send to the
+ * message's return path.  A null return path gets nothing: the message was
+ * a report or another automatic message itself.  The report stays in Bad
+ * whatever happens; what did is logged.
  */
-static void send_bounce(struct relay *r, const char *key, const char *ndr_name,
-			enum ccp_bounce_to kind, const char *to, const char *field)
+static void queue_bounce(struct relay *r, const char *key, const char *ndr_name,
+			 enum ccp_bounce_to kind, const char *field)
 {
-	char why[600] = "";
-	if (kind == CCP_BOUNCE_TO_NULL) {
+	if (kind == CCP_BOUNCE_TO_NULL)
 		ccp_log(CCP_LOG_INFO, "message %s: no report sent: its return path is null (<>)",
 			key);
-		return;
-	}
-	if (kind == CCP_BOUNCE_TO_NONE) {
-		if (field)
-			ccp_log(CCP_LOG_WARN, "message %s: no report sent: its %s holds no usable "
-				"address; it stays in %s/%s", key, field, r->bad, ndr_name);
-		else
-			ccp_log(CCP_LOG_WARN, "message %s: no report sent: it has no Return-Path, "
-				"Sender or From; it stays in %s/%s", key, r->bad, ndr_name);
-		return;
-	}
-	int fd = openat(r->bad_fd, ndr_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	int rc = fd < 0 ? -1
-			: ccp_run_cmd(r->cfg->bounce_cmd, to, fd, BOUNCE_TIMEOUT_NS, "60 s",
-				      "bounce command", why, sizeof(why));
-	if (fd < 0)
-		snprintf(why, sizeof(why), "cannot open it: %s", strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	if (rc == 0)
-		ccp_log(CCP_LOG_INFO, "message %s: report sent to %s (%s)", key, to, field);
-	else if (rc > 0 && why[0] == '\0')
-		ccp_log(CCP_LOG_WARN, "message %s: the report to %s was not sent: the bounce command "
-			"answered %d; it stays in %s/%s", key, to, rc, r->bad, ndr_name);
-	else
-		ccp_log(CCP_LOG_WARN, "message %s: the report to %s was not sent: %s; it stays in "
-			"%s/%s", key, to, why, r->bad, ndr_name);
+	else if (kind == CCP_BOUNCE_TO_NONE && field)
+		ccp_log(CCP_LOG_WARN, "message %s: no report sent: its %s holds no usable address; "
+			"it stays in %s/%s", key, field, r->bad, ndr_name);
+	else if (kind == CCP_BOUNCE_TO_NONE)
+		ccp_log(CCP_LOG_WARN, "message %s: no report sent: it has no Return-Path, Sender or "
+			"From; it stays in %s/%s", key, r->bad, ndr_name);
+	else if (ccp_bouncer_queue(r->bouncer, r->bad_fd, ndr_name, key) != 0)
+		ccp_log(CCP_LOG_ERROR, "message %s: its report cannot be queued in %s: %s; it stays "
+			"in %s/%s", key, r->bounce, strerror(errno), r->bad, ndr_name);
 }
 
 /*
@@ -258,8 +240,8 @@ static int to_bad(struct relay *r, struct ccp_msg *m, const char *original, size
 	}
 	ccp_log(CCP_LOG_WARN, "message %s to Bad: %s", m->key, reason);
 	count(&r->bad_count, 1);
-	if (r->cfg->bounce_cmd)
-		send_bounce(r, m->key, ndr_name, kind, to, field);
+	if (r->bouncer)
+		queue_bounce(r, m->key, ndr_name, kind, field);
 	return 0;
 }
 
@@ -956,7 +938,7 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 	else
 		ccp_bounce_default_from(r.bounce_from, sizeof(r.bounce_from));
 	ccp_gate_init(&r.gate, cfg->pump.retry_min_ns, cfg->pump.retry_max_ns, &relay_stop);
-	r.submit_fd = r.import_fd = r.bad_fd = r.deferred_fd = -1;
+	r.submit_fd = r.import_fd = r.bad_fd = r.deferred_fd = r.bounce_fd = -1;
 	atomic_store(&relay_stop, 0);
 	if (cfg->spool == NULL || cfg->store == NULL || (cfg->po == NULL && cfg->import_cmd == NULL)) {
 		snprintf(err, errlen, "a relay needs --spool, --store and --po (or --import-cmd)");
@@ -1008,6 +990,14 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 	 * removes Deferred/'s as it reads the markers. */
 	ccp_dir_remove_prefixed(r.bad_fd, CCP_TMP_PREFIX);
 	keep_markers(&r, cfg->spool);
+	if (cfg->bounce_cmd) {
+		r.bounce = ccp_path_join(cfg->store, "Bounce");
+		if ((r.bounce_fd = ccp_dir_ensure_open(r.bounce, err, errlen)) < 0 ||
+		    (r.bouncer = ccp_bouncer_start(cfg->bounce_cmd, r.bounce, r.bounce_fd,
+						   cfg->pump.retry_min_ns, cfg->pump.retry_max_ns,
+						   cfg->sync, err, errlen)) == NULL)
+			goto out;
+	}
 
 	if (cfg->import_cmd == NULL) {
 		struct ccp_po_opts po;
@@ -1131,6 +1121,10 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 		}
 	}
 	ccp_pump_wait(pump);
+	/* --once sends what reports it can before it exits; a stop leaves
+	 * them queued for the next run. */
+	ccp_bouncer_stop(r.bouncer, cfg->once && !stopping);
+	r.bouncer = NULL;
 	stats_report(&r, pump, last_stats, true);
 	if (st) {
 		memset(st, 0, sizeof(*st));
@@ -1153,6 +1147,7 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 	rc = 0;
 out:
 	ccp_pump_destroy(pump);
+	ccp_bouncer_stop(r.bouncer, false);
 	if (r.disp) {
 		for (unsigned i = 0; i < cfg->pump.dispatchers; i++) {
 			ccp_convert_free(r.disp[i].conv);
@@ -1166,13 +1161,14 @@ out:
 	ccp_spool_close(r.spool);
 	if (r.po)
 		ccp_po_close(r.po);
-	ccp_close_fds((const int[]){ r.submit_fd, r.import_fd, r.bad_fd, r.deferred_fd, store_lock,
-				     spool_lock },
-		      6);
+	ccp_close_fds((const int[]){ r.submit_fd, r.import_fd, r.bad_fd, r.deferred_fd, r.bounce_fd,
+				     store_lock, spool_lock },
+		      7);
 	ccp_free(r.submit);
 	ccp_free(r.import);
 	ccp_free(r.bad);
 	ccp_free(r.deferred);
+	ccp_free(r.bounce);
 	ccp_free(quarantine);
 	ccp_fpset_free(&r.restore);
 	ccp_gate_destroy(&r.gate);

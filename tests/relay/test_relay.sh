@@ -263,19 +263,24 @@ grep -q "^1 messages requeued" "$d/rq.out" || fail "requeue: $(cat "$d/rq.out")"
 [ "$(field "$d/po" 'distinct keys')" = 31 ] || fail "requeue: not delivered after the requeue"
 [ -z "$(ls -A "$d/store/Bad")" ] || fail "requeue: back in Bad"
 
-# --bounce-cmd: each report on a message that goes to Bad is handed to the
-# command with the message's return path as its last argument (Return-Path,
-# else From), the command line parsed by the shell; never for a null return
-# path, nor for an address that could pass for an option; a command that
-# fails leaves the report in Bad, with a line.
+# --bounce-cmd: each report on a message that goes to Bad is queued in
+# STORE/Bounce and handed by the bouncer thread to the command, with the
+# message's return path as its last argument (Return-Path, else From), the
+# command line parsed by the shell; never for a null return path, nor for an
+# address that could pass for an option.  An answer of 75 keeps the report
+# queued, over a restart; any other failure is final.
 d=$(fresh bounce --users "$work/users")
 mkdir "$d/sent"
 cat >"$d/bounce.sh" <<EOS
 #!/bin/sh
-{ printf 'ARGS:'; printf ' [%s]' "\$@"; printf '\n'; cat; } >"$d/sent/\$(printf %s "\$*" | sed 's/.* //')"
-[ "\$(printf %s "\$*" | sed 's/.* //')" != fail@example.org ]
+for a; do :; done
+{ printf 'ARGS:'; printf ' [%s]' "\$@"; printf '\n'; cat; } >"$d/sent/\$a"
+[ "\$a" = fail@example.org ] && exit 67
+[ "\$a" = temp@example.org ] && [ -f "$d/down" ] && { rm "$d/sent/\$a"; exit 75; }
+exit 0
 EOS
 chmod +x "$d/bounce.sh"
+touch "$d/down"
 msg() { # msg NAME HEADER-LINES...: a message to an unknown recipient
 	local name=$1; shift
 	{ printf '%s\r\n' "$@"; printf 'To: nobody@example.org\r\nSubject: s\r\n\r\nhi\r\n'; } \
@@ -286,13 +291,21 @@ msg Mnull 'Return-Path: <>' 'From: MAILER-DAEMON@example.org'
 msg Mfrom 'From: "Y (not <this>)" <y@example.org> (comment)'
 msg Mopt 'From: -oQ/tmp/x@example.org'
 msg Mfail 'From: fail@example.org'
+msg Mtemp 'From: temp@example.org'
 printf 'To: nobody@example.org\r\nSubject: no sender\r\n\r\nhi\r\n' >"$d/spool/new/1764288000.Mnone.test"
-"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
-	--bounce-cmd "'$d/bounce.sh' -oi -f '<>' --" --bounce-from postmaster@relay.example \
-	--log "$d/log" || fail "bounce: relay failed"
-[ "$(ls "$d/store/Bad" | grep -c '\.ndr$')" = 6 ] || fail "bounce: not every message has its report"
+brelay() {
+	"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+		--bounce-cmd "'$d/bounce.sh' -oi -f '<>' --" --bounce-from postmaster@relay.example \
+		--retry-min 0.05 --retry-max 0.1 --log "$d/log" || fail "bounce: relay failed"
+}
+brelay
+[ "$(ls "$d/store/Bad" | grep -c '\.ndr$')" = 7 ] || fail "bounce: not every message has its report"
 [ "$(ls "$d/sent")" = "$(printf '%s\n' fail@example.org rp@example.org y@example.org)" ] ||
 	fail "bounce: reports sent to: $(ls "$d/sent" | tr '\n' ' ')"
+[ "$(ls "$d/store/Bounce")" = 1764288000.Mtemp.test ] ||
+	fail "bounce: waiting to be sent: $(ls "$d/store/Bounce" | tr '\n' ' ')"
+"$bin" queue --spool "$d/spool" --store "$d/store" | grep -q "^reports to senders waiting .*: 1$" ||
+	fail "bounce: queue does not show the report waiting"
 r=$d/sent/rp@example.org
 head -1 "$r" | grep -qx 'ARGS: \[-oi\] \[-f\] \[<>\] \[--\] \[rp@example.org\]' ||
 	fail "bounce: the command got $(head -1 "$r")"
@@ -303,16 +316,28 @@ for h in 'From: Mail Delivery System <postmaster@relay.example>' 'To: <rp@exampl
 done
 tr -d '\r' <"$r" | grep -q '^Message-ID: <ccpump-ndr\..*@relay.example>$' || fail "bounce: Message-ID"
 cmp -s <(tail -n +2 "$r") "$d/store/Bad/1764288000.Mrp.test.ndr" || fail "bounce: sent another text than kept"
-grep -q "message 1764288000.Mnull.test: no report sent: its return path is null" "$d/log" ||
-	fail "bounce: nothing said of the null return path"
-grep -q "message 1764288000.Mopt.test: no report sent: its From holds no usable address" "$d/log" ||
-	fail "bounce: the option-like address"
-grep -q "message 1764288000.Mnone.test: no report sent: it has no Return-Path, Sender or From" \
-	"$d/log" || fail "bounce: the message without a sender"
-grep -q "message 1764288000.Mfail.test: the report to fail@example.org was not sent: the bounce command answered 1; it stays in" \
-	"$d/log" || fail "bounce: a failed bounce command was not logged"
-grep -q "message 1764288000.Mrp.test: report sent to rp@example.org (Return-Path)" "$d/log" ||
-	fail "bounce: the sent report was not logged"
+for line in "Mnull.test: no report sent: its return path is null" \
+	"Mopt.test: no report sent: its From holds no usable address" \
+	"Mnone.test: no report sent: it has no Return-Path, Sender or From" \
+	"Mfail.test: the report to fail@example.org was not sent: the bounce command answered 67, not a temporary failure (75): not tried again" \
+	"Mtemp.test: the report to temp@example.org was not sent: the bounce command answered 75; tried again in" \
+	"Mrp.test: report sent to rp@example.org"; do
+	grep -qF "message 1764288000.$line" "$d/log" || fail "bounce: no log line '$line'"
+done
+# The relay run again, the command mended: the report left queued is sent.
+rm "$d/down"
+brelay
+[ -f "$d/sent/temp@example.org" ] || fail "bounce: the queued report was not sent by the next run"
+[ -z "$(ls -A "$d/store/Bounce")" ] || fail "bounce: left queued: $(ls "$d/store/Bounce")"
+# A message requeued while its report waits: the report is not sent.
+touch "$d/down"
+msg Mtemp2 'From: temp@example.org'
+brelay
+[ "$(ls "$d/store/Bounce")" = 1764288000.Mtemp2.test ] || fail "bounce: Mtemp2's report not queued"
+"$bin" queue --spool "$d/spool" --store "$d/store" --requeue 1764288000.Mtemp2.test >/dev/null ||
+	fail "bounce: requeue failed"
+[ -z "$(ls -A "$d/store/Bounce")" ] || fail "bounce: the requeued message's report is still queued"
+[ -f "$d/spool/new/1764288000.Mtemp2.test" ] || fail "bounce: not requeued"
 # A post office that stays locked: the relay defers, `queue` shows it, a
 # stop leaves the messages in the spool, and a later run delivers them.
 d=$(fresh locked)
@@ -358,7 +383,8 @@ grep -q "after attempt 5 " "$d/store/Bad/1764288000.M2P77.test.reason" ||
 grep -q "1 markers of messages no longer waiting removed" "$d/log" || fail "limits: stale marker not reported"
 
 echo "2b. import answers 3 and 5: retried, or to Bad with: $undreason; requeued once known: delivered;"
-echo "    reports sent by --bounce-cmd to Return-Path or From, never to <> or an option-like address"
+echo "    reports sent by --bounce-cmd to Return-Path or From, never to <> or an option-like address;"
+echo "    one that failed with 75 kept queued and sent by the next run"
 echo "2c. a locked post office: 40 deferred, shown by ccpump queue, kept over a stop, delivered later"
 echo "2d. retry limits across a restart: earlier attempts and age counted, a stale marker dropped"
 

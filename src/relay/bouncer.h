@@ -1,0 +1,54 @@
+/*
+ * bouncer.h: sending the reports on messages that went to Bad, on a
+ * thread of their own (internal to src/relay).
+ *
+ * A report to send is queued as a hard link to Bad/NAME.ndr named NAME in
+ * STORE/Bounce/: the queue is on disk, so a stop or a crash leaves what
+ * was not sent for the next run.  The bouncer thread runs --bounce-cmd
+ * ADDRESS (the report's To) with each report on its standard input, and
+ * removes the link once the command answered.  A temporary failure (75,
+ * EX_TEMPFAIL, or a program that could not run or ran too long) keeps it
+ * queued: the next pass over the queue comes after --retry-min, doubling
+ * to --retry-max while passes fail.  Any other answer is final, and the
+ * report stays in Bad only.  Dispatchers never wait for a sendmail.
+ *
+ * Delivery of a report is at least once: a crash after the command and
+ * before the link's removal sends that report again.
+ */
+#ifndef CCPUMP_RELAY_BOUNCER_H
+#define CCPUMP_RELAY_BOUNCER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ccp_bouncer;
+
+/*
+ * Starts the bouncer on the queue directory DIRFD (STORE/Bounce, named DIR
+ * in log lines), running CMD.  What an earlier run left queued is sent
+ * first.  Returns NULL with a line in err when its thread cannot start.
+ */
+struct ccp_bouncer *ccp_bouncer_start(const char *cmd, const char *dir, int dirfd,
+				      uint64_t retry_min_ns, uint64_t retry_max_ns, bool sync,
+				      char *err, size_t errlen);
+
+/*
+ * Queues the report BAD_FD/NDR_NAME on message KEY for sending (a link
+ * named KEY; one already there, an older report on the same name, is
+ * replaced).  Any thread.  Returns 0, or -1 with errno (the report then
+ * stays in Bad only; the caller logs it).
+ */
+int ccp_bouncer_queue(struct ccp_bouncer *b, int bad_fd, const char *ndr_name, const char *key);
+
+/*
+ * Stops the bouncer and frees it.  With DRAIN, each report still queued
+ * is tried once more first (`--once`); otherwise it stops after the
+ * command in progress, if any, leaving the rest queued.
+ */
+void ccp_bouncer_stop(struct ccp_bouncer *b, bool drain);
+
+/* Reports waiting in the queue directory DIR (0 when there is none). */
+uint64_t ccp_bouncer_waiting(const char *dir);
+
+#endif
