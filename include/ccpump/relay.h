@@ -87,7 +87,8 @@ CCP_EXPORT int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_rela
 CCP_EXPORT void ccp_relay_request_stop(void);
 /* Asks a running relay to retry its deferred messages now
  * (ccp_pump_retry_now()) and, while deliveries are paused, to try one
- * batch at once; it acts within 50 ms and logs a line.  Async-signal-safe:
+ * batch at once, and to try its queued reports to senders again; it acts
+ * within 50 ms and logs a line.  Async-signal-safe:
  * the relay's SIGUSR1 (`ccpump queue --flush`). */
 CCP_EXPORT void ccp_relay_request_flush(void);
 

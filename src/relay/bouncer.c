@@ -35,6 +35,7 @@ struct ccp_bouncer {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;   /* CLOCK_MONOTONIC */
 	bool kicked;         /* under mu: something was queued since the last scan */
+	bool flushed;        /* under mu: ccp_bouncer_flush() since the last scan */
 	bool stop, drain;    /* under mu */
 };
 
@@ -137,14 +138,16 @@ static void *bouncer_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&b->mu);
 		/* Wait for a report, for the retry after a failure, or a stop. */
-		while (!b->stop && (next ? ccp_now_ns() < next : !b->kicked)) {
+		while (!b->stop && !b->flushed && (next ? ccp_now_ns() < next : !b->kicked)) {
 			uint64_t until = next ? next : ccp_now_ns() + 3600000000000ull;
 			struct timespec ts = { (time_t)(until / 1000000000u),
 					       (long)(until % 1000000000u) };
 			pthread_cond_timedwait(&b->cv, &b->mu, &ts);
 		}
 		bool stop = b->stop, drain = b->drain;
-		b->kicked = false;
+		if (b->flushed)
+			backoff = b->retry_min_ns; /* an operator mended the command */
+		b->kicked = b->flushed = false;
 		pthread_mutex_unlock(&b->mu);
 		if (stop && !drain)
 			break;
@@ -209,6 +212,16 @@ int ccp_bouncer_queue(struct ccp_bouncer *b, int bad_fd, const char *ndr_name, c
 	pthread_cond_signal(&b->cv);
 	pthread_mutex_unlock(&b->mu);
 	return 0;
+}
+
+void ccp_bouncer_flush(struct ccp_bouncer *b)
+{
+	if (b == NULL)
+		return;
+	pthread_mutex_lock(&b->mu);
+	b->flushed = true;
+	pthread_cond_signal(&b->cv);
+	pthread_mutex_unlock(&b->mu);
 }
 
 void ccp_bouncer_stop(struct ccp_bouncer *b, bool drain)

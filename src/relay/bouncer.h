@@ -41,6 +41,10 @@ struct ccp_bouncer *ccp_bouncer_start(const char *cmd, const char *dir, int dirf
  */
 int ccp_bouncer_queue(struct ccp_bouncer *b, int bad_fd, const char *ndr_name, const char *key);
 
+/* A pass over the queue now, whatever the backoff (`queue --flush`): a
+ * report linked into the queue by hand goes out too.  Any thread. */
+void ccp_bouncer_flush(struct ccp_bouncer *b);
+
 /*
  * Stops the bouncer and frees it.  With DRAIN, each report still queued
  * is tried once more first (`--once`); otherwise it stops after the

@@ -892,12 +892,14 @@ static void stats_take(struct relay *r, struct ccp_pump *pump, uint64_t last[2],
 }
 
 /* ccp_relay_request_flush(): deferred messages due now, a paused delivery
- * tried at once, and a line saying so. */
+ * tried at once, the reports to senders tried again, and a line saying
+ * so. */
 static void relay_flush_now(struct relay *r, struct ccp_pump *pump)
 {
 	struct ccp_pump_stats ps;
 	ccp_pump_stats(pump, &ps);
 	ccp_pump_retry_now(pump);
+	ccp_bouncer_flush(r->bouncer);
 	uint64_t paused = ccp_gate_try_now(&r->gate);
 	if (paused)
 		ccp_log(CCP_LOG_INFO, "relay: flush: retrying %llu deferred messages now; deliveries "

@@ -338,6 +338,31 @@ brelay
 	fail "bounce: requeue failed"
 [ -z "$(ls -A "$d/store/Bounce")" ] || fail "bounce: the requeued message's report is still queued"
 [ -f "$d/spool/new/1764288000.Mtemp2.test" ] || fail "bounce: not requeued"
+# A running relay whose bounce command failed (75) waits out its backoff
+# (an hour here); `queue --flush` has it try the queue at once, and a
+# report linked back into the queue by hand goes out with it.
+rm -f "$d/sent/"*
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --stats-interval 0 \
+	--bounce-cmd "'$d/bounce.sh' -oi -f '<>' --" --retry-min 3600 --retry-max 3600 \
+	--log "$d/log" &
+pid=$!
+for ((t = 0; t < 100; t++)); do
+	[ "$(ls "$d/store/Bounce")" = 1764288000.Mtemp2.test ] && break
+	sleep 0.1
+done
+[ "$(ls "$d/store/Bounce")" = 1764288000.Mtemp2.test ] || fail "bounce: Mtemp2 failed again, not queued"
+ln "$d/store/Bad/1764288000.Mrp.test.ndr" "$d/store/Bounce/1764288000.Mrp.test"
+rm "$d/down"
+"$bin" queue --store "$d/store" --flush >/dev/null || fail "bounce: flush failed"
+for ((t = 0; t < 100; t++)); do
+	[ -z "$(ls -A "$d/store/Bounce")" ] && break
+	sleep 0.1
+done
+[ -z "$(ls -A "$d/store/Bounce")" ] || fail "bounce: the flush did not send the queue"
+[ "$(ls "$d/sent")" = "$(printf '%s\n' rp@example.org temp@example.org)" ] ||
+	fail "bounce: the flush sent to $(ls "$d/sent" | tr '\n' ' ')"
+kill -TERM $pid
+wait $pid || fail "bounce: relay exited $?"
 # A post office that stays locked: the relay defers, `queue` shows it, a
 # stop leaves the messages in the spool, and a later run delivers them.
 d=$(fresh locked)
