@@ -10,6 +10,8 @@
  *   STORE/Import/   batches handed to the import
  *   STORE/Bad/      messages that cannot be delivered: the spool file, NAME.reason
  *                   (one line) and NAME.ndr (a non-delivery report to the sender)
+ *   STORE/Deferred/ one marker per deferred message: attempts, first, reason
+ *   STORE/Bounce/   with bounce_cmd: reports to senders waiting to be sent
  *   STORE/Quarantine/  spool entries that were not regular files
  *
  * Crash safety: a spool file leaves new/ only after the import that holds
