@@ -21,8 +21,9 @@ static void usage(FILE *out)
 		"       ccpump queue --spool DIR --store DIR (--requeue NAME ... | --requeue-all)\n"
 		"What waits in the spool, what is deferred and what went to Bad, by age;\n"
 		"lists the first N deferred and bad messages with their reasons (10).\n"
-		"  --flush          ask the relay running on the store to retry its deferred\n"
-		"                   messages now, and a paused delivery at once (SIGUSR1)\n"
+		"  --flush          ask the relay running on the store to retry now (SIGUSR1):\n"
+		"                   its deferred messages, a paused delivery, its reports\n"
+		"                   to senders\n"
 		"  --requeue NAME   move message NAME from Bad back into the spool's new/,\n"
 		"                   its reason, report and attempts dropped (repeatable)\n"
 		"  --requeue-all    the same for every message in Bad\n");

@@ -653,6 +653,13 @@ expect2 relay --spool "$work/race/spool" --store "$work/st" --po "$work/race/po"
 expect2 relay --spool "$work/race/spool" --store "$work/st" --po "$work/race/po" --profile fast
 expect2 relay --spool "$work/race/spool" --store "$work/st" --po "$work/race/po" --log-level loud
 expect2 queue --spool "$work/a-file" --store "$work/st"
+expect2 queue --store "$work/st" --flush --json
+expect2 queue --spool "$work/race/spool" --store "$work/st" --flush --requeue-all
+expect2 queue --flush
+expect2 queue --store "$work/st" --requeue x
+expect2 queue --spool "$work/race/spool" --store "$work/st" stray
+expect2 relay --spool "$work/race/spool" --store "$work/st" --po "$work/race/po" \
+	--bounce-cmd true --bounce-from 'not an address'
 echo "5. bad flags and unusable directories: status 2 with one line"
 
 # ---- 5b. a first run: spool, store and post office are made -------------
