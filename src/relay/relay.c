@@ -889,6 +889,7 @@ static void stats_take(struct relay *r, struct ccp_pump *pump, uint64_t last[2],
 	s->bad = atomic_load(&r->bad_count);
 	s->imports = atomic_load(&r->imports);
 	s->import_failures = atomic_load(&r->import_failures);
+	s->reports_waiting = r->bounce ? (int64_t)ccp_bouncer_waiting(r->bounce) : -1;
 }
 
 /* ccp_relay_request_flush(): deferred messages due now, a paused delivery

@@ -19,22 +19,25 @@
 
 void ccp_relay_snap_log(const struct ccp_relay_snap *s)
 {
-	char paused[64] = "";
+	char paused[64] = "", reports[48] = "";
 	if (s->paused_ns)
 		snprintf(paused, sizeof(paused), ", deliveries paused for %.0f s",
 			 (double)s->paused_ns / 1e9);
+	if (s->reports_waiting >= 0)
+		snprintf(reports, sizeof(reports), ", reports waiting %lld",
+			 (long long)s->reports_waiting);
 	ccp_log(CCP_LOG_INFO,
 		"stats: %.0f msgs/s, delivered %llu, duplicates skipped %llu, bad %llu, "
 		"waiting in ring %llu, in flight %llu, deferred now %llu, imports %llu (failed "
 		"%llu), duplicate notifications suppressed %llu, quarantined %llu, changed while "
-		"read %llu, changed after delivery %llu, postponed %llu%s",
+		"read %llu, changed after delivery %llu, postponed %llu%s%s",
 		s->rate, (unsigned long long)s->ps.delivered, (unsigned long long)s->duplicates,
 		(unsigned long long)s->bad, (unsigned long long)s->ps.in_ring,
 		(unsigned long long)s->ps.in_flight, (unsigned long long)s->ps.waiting_retry,
 		(unsigned long long)s->imports, (unsigned long long)s->import_failures,
 		(unsigned long long)s->ps.claim_conflicts, (unsigned long long)s->ss.quarantined,
 		(unsigned long long)s->ss.changed, (unsigned long long)s->ss.changed_after,
-		(unsigned long long)s->ps.postponed, paused);
+		(unsigned long long)s->ps.postponed, reports, paused);
 }
 
 /* S as a JSON string: quotes, backslashes and control characters escaped. */
@@ -78,7 +81,7 @@ void ccp_relay_snap_write(const char *path, const struct ccp_relay_snap *s, cons
 			   "\"deferred_now\": %llu, \"imports\": %llu, \"import_failures\": %llu, "
 			   "\"duplicate_notifications_suppressed\": %llu, \"quarantined\": %llu, "
 			   "\"changed_while_read\": %llu, \"changed_after_delivery\": %llu, "
-			   "\"postponed\": %llu}\n",
+			   "\"postponed\": %llu, \"reports_waiting\": ",
 			   s->rate, (unsigned long long)s->ps.delivered,
 			   (unsigned long long)s->duplicates, (unsigned long long)s->bad,
 			   (unsigned long long)s->ps.in_ring, (unsigned long long)s->ps.in_flight,
@@ -87,6 +90,10 @@ void ccp_relay_snap_write(const char *path, const struct ccp_relay_snap *s, cons
 			   (unsigned long long)s->ps.claim_conflicts,
 			   (unsigned long long)s->ss.quarantined, (unsigned long long)s->ss.changed,
 			   (unsigned long long)s->ss.changed_after, (unsigned long long)s->ps.postponed);
+	if (s->reports_waiting >= 0)
+		ccp_ccm_buf_printf(&b, "%lld}\n", (long long)s->reports_waiting);
+	else
+		ccp_ccm_buf_adds(&b, "null}\n");
 	char *tmp = stats_tmp_path(path);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 	int rc = fd < 0 ? -1

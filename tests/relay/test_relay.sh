@@ -306,6 +306,8 @@ brelay
 	fail "bounce: waiting to be sent: $(ls "$d/store/Bounce" | tr '\n' ' ')"
 "$bin" queue --spool "$d/spool" --store "$d/store" | grep -q "^reports to senders waiting .*: 1$" ||
 	fail "bounce: queue does not show the report waiting"
+grep 'stats: ' "$d/log" | tail -1 | grep -q ', reports waiting 1' ||
+	fail "bounce: the last stats line does not count the report waiting"
 r=$d/sent/rp@example.org
 head -1 "$r" | grep -qx 'ARGS: \[-oi\] \[-f\] \[<>\] \[--\] \[rp@example.org\]' ||
 	fail "bounce: the command got $(head -1 "$r")"
@@ -344,7 +346,7 @@ brelay
 rm -f "$d/sent/"*
 "$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --stats-interval 0 \
 	--bounce-cmd "'$d/bounce.sh' -oi -f '<>' --" --retry-min 3600 --retry-max 3600 \
-	--log "$d/log" &
+	--stats-file "$d/stats.json" --log "$d/log" &
 pid=$!
 for ((t = 0; t < 100; t++)); do
 	[ "$(ls "$d/store/Bounce")" = 1764288000.Mtemp2.test ] && break
@@ -363,6 +365,8 @@ done
 	fail "bounce: the flush sent to $(ls "$d/sent" | tr '\n' ' ')"
 kill -TERM $pid
 wait $pid || fail "bounce: relay exited $?"
+python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["reports_waiting"] != 0)' \
+	"$d/stats.json" || fail "bounce: the stats file: $(cat "$d/stats.json")"
 # A post office that stays locked: the relay defers, `queue` shows it, a
 # stop leaves the messages in the spool, and a later run delivers them.
 d=$(fresh locked)
