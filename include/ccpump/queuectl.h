@@ -8,6 +8,7 @@
  * requeue: moves a message from STORE/Bad back into SPOOL/new, where the
  *          relay finds it as new mail: its reason, its non-delivery report
  *          and any Deferred/ marker go, so its attempts start again.
+ * resend:  queues a message's report to its sender to be sent again.
  * Both are safe while a relay runs.
  */
 #ifndef CCPUMP_QUEUECTL_H
@@ -41,8 +42,17 @@ CCP_EXPORT int ccp_queue_requeue(const char *spool, const char *store, const cha
 				 bool sync, char *err, size_t errlen);
 
 /*
+ * Queues the report on message NAME, STORE/Bad/NAME.ndr, to be sent again
+ * by a relay with --bounce-cmd: a link STORE/Bounce/NAME, as the relay
+ * makes (over an older one).  A report without a To (no return path was
+ * found for it) is refused.  Returns 0, or -1 with a line naming NAME.
+ */
+CCP_EXPORT int ccp_queue_resend_report(const char *store, const char *name, char *err,
+				       size_t errlen);
+
+/*
  * Calls fn for each message in STORE/Bad (not its .reason and .ndr
- * records), in no particular order, until fn returns non-zero (returned).
+ * records), in name order, until fn returns non-zero (returned).
  * Returns 0 when Bad does not exist; -1 with a line in err when it cannot
  * be read.
  */

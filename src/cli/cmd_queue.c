@@ -1,7 +1,8 @@
 /*
  * cmd_queue.c: `ccpump queue --spool DIR --store DIR [--json] [--list N]`,
- * and the operator's actions: `--flush` (retry deferred messages now) and
- * `--requeue NAME` / `--requeue-all` (Bad back into the spool).
+ * and the operator's actions: `--flush` (retry deferred messages now),
+ * `--requeue NAME` / `--requeue-all` (Bad back into the spool) and
+ * `--resend-report NAME` (a report to its sender sent again).
  */
 #include <getopt.h>
 #include <stdbool.h>
@@ -19,6 +20,7 @@ static void usage(FILE *out)
 		"usage: ccpump queue --spool DIR --store DIR [--json] [--list N]\n"
 		"       ccpump queue --store DIR --flush\n"
 		"       ccpump queue --spool DIR --store DIR (--requeue NAME ... | --requeue-all)\n"
+		"       ccpump queue --store DIR --resend-report NAME ...\n"
 		"What waits in the spool, what is deferred and what went to Bad, by age;\n"
 		"lists the first N deferred and bad messages with their reasons (10).\n"
 		"  --flush          ask the relay running on the store to retry now (SIGUSR1):\n"
@@ -26,7 +28,9 @@ static void usage(FILE *out)
 		"                   to senders\n"
 		"  --requeue NAME   move message NAME from Bad back into the spool's new/,\n"
 		"                   its reason, report and attempts dropped (repeatable)\n"
-		"  --requeue-all    the same for every message in Bad\n");
+		"  --requeue-all    the same for every message in Bad\n"
+		"  --resend-report NAME  queue the report on message NAME in Bad to be sent\n"
+		"                   again to its sender by the relay's --bounce-cmd (repeatable)\n");
 }
 
 struct requeue {
@@ -49,7 +53,8 @@ static int requeue_one(void *arg, const char *name)
 
 int ccp_cmd_queue(int argc, char **argv)
 {
-	enum { O_SPOOL = 256, O_STORE, O_JSON, O_LIST, O_FLUSH, O_REQUEUE, O_REQUEUE_ALL, O_HELP };
+	enum { O_SPOOL = 256, O_STORE, O_JSON, O_LIST, O_FLUSH, O_REQUEUE, O_REQUEUE_ALL, O_RESEND,
+	       O_HELP };
 	static const struct option lo[] = {
 		{ "spool", required_argument, NULL, O_SPOOL },
 		{ "store", required_argument, NULL, O_STORE },
@@ -58,6 +63,7 @@ int ccp_cmd_queue(int argc, char **argv)
 		{ "flush", no_argument, NULL, O_FLUSH },
 		{ "requeue", required_argument, NULL, O_REQUEUE },
 		{ "requeue-all", no_argument, NULL, O_REQUEUE_ALL },
+		{ "resend-report", required_argument, NULL, O_RESEND },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -65,8 +71,8 @@ int ccp_cmd_queue(int argc, char **argv)
 	unsigned list = 10;
 	int json = 0;
 	bool flush = false, requeue_all = false;
-	const char **names = NULL;
-	unsigned nnames = 0;
+	const char **names = NULL, **resend = NULL;
+	unsigned nnames = 0, nresend = 0;
 	int rc = CCP_EXIT_USAGE;
 	char err[600];
 	opterr = 0;
@@ -89,6 +95,10 @@ int ccp_cmd_queue(int argc, char **argv)
 			names[nnames++] = optarg;
 			break;
 		case O_REQUEUE_ALL: requeue_all = true; break;
+		case O_RESEND:
+			resend = ccp_realloc(resend, (nresend + 1) * sizeof(*resend));
+			resend[nresend++] = optarg;
+			break;
 		case O_HELP: usage(stdout); rc = 0; goto out;
 		default:
 			fprintf(stderr, "ccpump queue: unknown option or missing value '%s'\n",
@@ -100,8 +110,33 @@ int ccp_cmd_queue(int argc, char **argv)
 		fprintf(stderr, "ccpump queue: unexpected argument '%s'\n", argv[optind]);
 		goto out;
 	}
-	if ((flush ? 1 : 0) + (nnames || requeue_all ? 1 : 0) + (json ? 1 : 0) > 1) {
-		fprintf(stderr, "ccpump queue: --flush, --requeue and --json do not go together\n");
+	if ((flush ? 1 : 0) + (nnames || requeue_all ? 1 : 0) + (json ? 1 : 0) +
+		    (nresend ? 1 : 0) >
+	    1) {
+		fprintf(stderr, "ccpump queue: --flush, --requeue, --resend-report and --json do not "
+			"go together\n");
+		goto out;
+	}
+	if (nresend) {
+		if (!store) {
+			fprintf(stderr, "ccpump queue: --resend-report needs --store DIR\n");
+			goto out;
+		}
+		unsigned done = 0;
+		for (unsigned i = 0; i < nresend; i++) {
+			if (ccp_queue_resend_report(store, resend[i], err, sizeof(err)) == 0)
+				done++;
+			else
+				fprintf(stderr, "ccpump queue: %s\n", err);
+		}
+		pid_t pid;
+		if (done && ccp_queue_flush(store, &pid, err, sizeof(err)) == 0)
+			printf("%u reports queued; asked the relay on store %s (pid %ld) to send them "
+			       "now\n", done, store, (long)pid);
+		else if (done)
+			printf("%u reports queued in %s/Bounce: a relay with --bounce-cmd sends them "
+			       "(%s)\n", done, store, err);
+		rc = done == nresend ? 0 : 1;
 		goto out;
 	}
 	if (flush) {
@@ -154,5 +189,6 @@ int ccp_cmd_queue(int argc, char **argv)
 	rc = 0;
 out:
 	ccp_free(names);
+	ccp_free(resend);
 	return rc;
 }

@@ -245,3 +245,26 @@ void ccp_bounce_default_from(char *out, size_t cap)
 		freeaddrinfo(ai);
 	snprintf(out, cap, "MAILER-DAEMON@%s", host);
 }
+
+bool ccp_bounce_report_to(int fd, char *addr, size_t cap)
+{
+	char head[CCP_BOUNCE_HEADER_MAX + 1];
+	ssize_t n = pread(fd, head, sizeof(head) - 1, 0);
+	if (n <= 0)
+		return false;
+	head[n] = '\0';
+	/* The header block only: it ends at the first empty line. */
+	for (char *line = head; line && *line && !(line[0] == '\r' && line[1] == '\n');
+	     line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+		if (strncmp(line, "To: <", 5) != 0)
+			continue;
+		char *end = strchr(line + 5, '>');
+		size_t len = end ? (size_t)(end - line - 5) : 0;
+		if (len == 0 || len >= cap)
+			return false;
+		memcpy(addr, line + 5, len);
+		addr[len] = '\0';
+		return ccp_bounce_address_usable(addr);
+	}
+	return false;
+}

@@ -57,6 +57,10 @@ void ccp_bounce_format(struct ccp_ccm_buf *b, const char *from, const char *to, 
  * no leading '-'. */
 bool ccp_bounce_address_usable(const char *a);
 
+/* The To address of a report ccp_bounce_format() made, read from FD
+ * (from its start), into ADDR: false when it has none that is usable. */
+bool ccp_bounce_report_to(int fd, char *addr, size_t cap);
+
 /* MAILER-DAEMON@ this host's name (its full name where the resolver knows
  * one), the reports' From address by default. */
 void ccp_bounce_default_from(char *out, size_t cap);

@@ -39,29 +39,6 @@ struct ccp_bouncer {
 	bool stop, drain;    /* under mu */
 };
 
-/* The report's To address (bounce.c writes "To: <ADDR>"), into ADDR. */
-static bool report_to(int fd, char *addr, size_t cap)
-{
-	char head[CCP_BOUNCE_HEADER_MAX + 1];
-	ssize_t n = pread(fd, head, sizeof(head) - 1, 0);
-	if (n <= 0)
-		return false;
-	head[n] = '\0';
-	for (char *line = head; line && *line && !(line[0] == '\r' && line[1] == '\n');
-	     line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
-		if (strncmp(line, "To: <", 5) != 0)
-			continue;
-		char *end = strchr(line + 5, '>');
-		size_t len = end ? (size_t)(end - line - 5) : 0;
-		if (len == 0 || len >= cap)
-			return false;
-		memcpy(addr, line + 5, len);
-		addr[len] = '\0';
-		return ccp_bounce_address_usable(addr);
-	}
-	return false;
-}
-
 /* Sends the queued report NAME.  Returns false when it should be tried
  * again later (it stays queued). */
 static bool send_one(struct ccp_bouncer *b, const char *name, uint64_t backoff_ns)
@@ -70,7 +47,7 @@ static bool send_one(struct ccp_bouncer *b, const char *name, uint64_t backoff_n
 	int fd = openat(b->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return true; /* gone: requeued, or removed by an operator */
-	if (!report_to(fd, addr, sizeof(addr))) {
+	if (!ccp_bounce_report_to(fd, addr, sizeof(addr))) {
 		close(fd);
 		ccp_log(CCP_LOG_WARN, "message %s: its queued report has no usable To: not sent, "
 			"removed from %s", name, b->dir);

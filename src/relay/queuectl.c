@@ -16,6 +16,7 @@
 
 #include "ccpump/alloc.h"
 #include "ccpump/spool.h"
+#include "relay/bounce.h"
 #include "relay/fsutil.h"
 
 /* ---- flush -------------------------------------------------------------- */
@@ -291,6 +292,48 @@ out:
 	ccp_free(bounce);
 	ccp_free(newdir);
 	ccp_free(tmpdir);
+	return rc;
+}
+
+int ccp_queue_resend_report(const char *store, const char *name, char *err, size_t errlen)
+{
+	char ndr[NAME_MAX + 16], addr[320];
+	if (name[0] == '\0' || name[0] == '.' || strchr(name, '/') != NULL || is_record(name)) {
+		snprintf(err, errlen, "'%s' is not the name of a message in Bad", name);
+		return -1;
+	}
+	snprintf(ndr, sizeof(ndr), "%s.ndr", name);
+	char *bad = ccp_path_join(store, "Bad"), *bounce = ccp_path_join(store, "Bounce");
+	int bad_fd = open(bad, O_RDONLY | O_DIRECTORY | O_CLOEXEC), bounce_fd = -1, fd = -1;
+	int rc = -1;
+	if (bad_fd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", bad, strerror(errno));
+		goto out;
+	}
+	if ((fd = openat(bad_fd, ndr, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		snprintf(err, errlen, "%s: no report %s/%s: %s", name, bad, ndr, strerror(errno));
+		goto out;
+	}
+	if (!ccp_bounce_report_to(fd, addr, sizeof(addr))) {
+		snprintf(err, errlen, "%s: its report has no address to go to (no usable return "
+			 "path was found)", name);
+		goto out;
+	}
+	if ((bounce_fd = ccp_dir_ensure_open(bounce, err, errlen)) < 0)
+		goto out;
+	if (linkat(bad_fd, ndr, bounce_fd, name, 0) != 0 &&
+	    (errno != EEXIST || unlinkat(bounce_fd, name, 0) != 0 ||
+	     linkat(bad_fd, ndr, bounce_fd, name, 0) != 0)) {
+		snprintf(err, errlen, "%s: cannot queue its report in %s: %s", name, bounce,
+			 strerror(errno));
+		goto out;
+	}
+	fsync(bounce_fd);
+	rc = 0;
+out:
+	ccp_close_fds((const int[]){ bad_fd, bounce_fd, fd }, 3);
+	ccp_free(bad);
+	ccp_free(bounce);
 	return rc;
 }
 

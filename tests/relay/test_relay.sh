@@ -341,8 +341,8 @@ brelay
 [ -z "$(ls -A "$d/store/Bounce")" ] || fail "bounce: the requeued message's report is still queued"
 [ -f "$d/spool/new/1764288000.Mtemp2.test" ] || fail "bounce: not requeued"
 # A running relay whose bounce command failed (75) waits out its backoff
-# (an hour here); `queue --flush` has it try the queue at once, and a
-# report linked back into the queue by hand goes out with it.
+# (an hour here); `queue --flush` has it try the queue at once.  `queue
+# --resend-report` queues a report again and asks the relay to send it.
 rm -f "$d/sent/"*
 "$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --stats-interval 0 \
 	--bounce-cmd "'$d/bounce.sh' -oi -f '<>' --" --retry-min 3600 --retry-max 3600 \
@@ -353,7 +353,22 @@ for ((t = 0; t < 100; t++)); do
 	sleep 0.1
 done
 [ "$(ls "$d/store/Bounce")" = 1764288000.Mtemp2.test ] || fail "bounce: Mtemp2 failed again, not queued"
-ln "$d/store/Bad/1764288000.Mrp.test.ndr" "$d/store/Bounce/1764288000.Mrp.test"
+# A report sent already is sent again on request (the relay is asked at
+# once); one without an address, or for no message, is refused.
+"$bin" queue --store "$d/store" --resend-report 1764288000.Mrp.test >"$d/rs.out" ||
+	fail "bounce: --resend-report failed"
+grep -q "^1 reports queued; asked the relay on store .* (pid $pid) to send them now" "$d/rs.out" ||
+	fail "bounce: --resend-report said $(cat "$d/rs.out")"
+for ((t = 0; t < 100; t++)); do
+	[ -f "$d/sent/rp@example.org" ] && break
+	sleep 0.1
+done
+[ -f "$d/sent/rp@example.org" ] || fail "bounce: the resent report was not sent"
+"$bin" queue --store "$d/store" --resend-report 1764288000.Mnone.test 2>"$d/rs.err" &&
+	fail "bounce: resent a report without an address"
+grep -q "has no address to go to" "$d/rs.err" || fail "bounce: --resend-report said $(cat "$d/rs.err")"
+"$bin" queue --store "$d/store" --resend-report 1764288000.nosuch 2>/dev/null &&
+	fail "bounce: resent the report of no message"
 rm "$d/down"
 "$bin" queue --store "$d/store" --flush >/dev/null || fail "bounce: flush failed"
 for ((t = 0; t < 100; t++)); do
