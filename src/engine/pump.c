@@ -267,8 +267,7 @@ static void *poller_main(void *arg)
 			/* Reclamation is behind: take no new work until it catches
 			 * up (the records in the ring keep the dispatchers busy). */
 			ccp_counter_add(&t->c.reclaim_waits, 1);
-			struct timespec ts = { 0, 200000 };
-			nanosleep(&ts, NULL);
+			ccp_sleep_ns(200000u);
 			continue;
 		}
 		unsigned nwon = 0, conflicts = 0, created = 0;

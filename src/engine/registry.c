@@ -274,8 +274,7 @@ static void *reclaimer_main(void *arg)
 		unlinked = fresh;
 		uint64_t spent = ccp_now_ns() - t0;
 		if (spent < CCP_RECLAIM_ROUND_NS) {
-			struct timespec ts = { 0, (long)(CCP_RECLAIM_ROUND_NS - spent) };
-			nanosleep(&ts, NULL);
+			ccp_sleep_ns(CCP_RECLAIM_ROUND_NS - spent);
 		}
 	}
 	rcu_unregister_thread();
@@ -307,8 +306,7 @@ void ccp_registry_reclaim_wait(struct ccp_registry *reg)
 	/* Acquire: pairs with the release in free_batches(), so the caller is
 	 * ordered after the frees it waited for. */
 	while (atomic_load_explicit(&reg->freed, memory_order_acquire) < target) {
-		struct timespec ts = { 0, 200000 };
-		nanosleep(&ts, NULL);
+		ccp_sleep_ns(200000u);
 	}
 }
 

@@ -43,9 +43,7 @@ enum ccp_gate_pass ccp_gate_pass(struct ccp_gate *g)
 			return CCP_GATE_HELD;
 		/* A tenth of a second at most, to see a stop or a flush; 10 ms
 		 * while another dispatcher's probe is out. */
-		uint64_t ns = wait == 0 ? 10000000u : wait < 100000000u ? wait : 100000000u;
-		struct timespec ts = { 0, (long)ns };
-		nanosleep(&ts, NULL);
+		ccp_sleep_ns(wait == 0 ? 10000000u : wait < 100000000u ? wait : 100000000u);
 	}
 }
 

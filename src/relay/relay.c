@@ -141,12 +141,6 @@ static void count(_Atomic uint64_t *c, uint64_t n)
 	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
 }
 
-static void sleep_ns(uint64_t ns)
-{
-	struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
-	nanosleep(&ts, NULL);
-}
-
 /* ---- the store's small files: Bad/ records, Deferred/ markers ---------- */
 
 /*
@@ -577,7 +571,7 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 	if (r->cfg->min_import_interval_ns && d->last_import_ns) {
 		uint64_t due = d->last_import_ns + r->cfg->min_import_interval_ns;
 		while (!atomic_load_explicit(&relay_stop, memory_order_relaxed) && ccp_now_ns() < due) {
-			sleep_ns(100000000u);
+			ccp_sleep_ns(100000000u);
 		}
 	}
 
@@ -1078,7 +1072,7 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 	uint64_t next_dir_check = 0;
 	unsigned flush_seen = atomic_load_explicit(&relay_flush, memory_order_relaxed);
 	while (!ccp_pump_done(pump)) {
-		sleep_ns(50000000u);
+		ccp_sleep_ns(50000000u);
 		/* A cron job's run does not wait out an outage: past --retry-max
 		 * paused, it stops and leaves the mail for the next run. */
 		char why[600];

@@ -32,7 +32,7 @@ static bool wait_child(pid_t pid, int *status, uint64_t deadline_ns)
 			return false;
 		/* An import takes seconds: a look every 10 ms is plenty. */
 		if (w == 0)
-			nanosleep(&(struct timespec){ 0, 10000000 }, NULL);
+			ccp_sleep_ns(10000000u);
 	}
 }
 

@@ -305,11 +305,8 @@ static void synth_wait(void *ctx, unsigned poller, uint64_t deadline_ns)
 	if (s->deadline_ns && due > s->deadline_ns)
 		due = s->deadline_ns;
 	uint64_t now = ccp_now_ns();
-	if (due > now) {
-		struct timespec ts = { .tv_sec = (time_t)((due - now) / 1000000000u),
-				       .tv_nsec = (long)((due - now) % 1000000000u) };
-		nanosleep(&ts, NULL);
-	}
+	if (due > now)
+		ccp_sleep_ns(due - now);
 }
 
 static void synth_init_msg(void *ctx, struct ccp_msg *m)
@@ -458,8 +455,7 @@ int ccp_synth_run(const struct ccp_synth_config *cfg, struct ccp_synth_report *r
 	/* Sample memory once a second (and draw progress) until the pump ends. */
 	uint64_t last_n = 0, last_t = s.start_ns, next_sample = s.start_ns;
 	while (!ccp_pump_done(pump)) {
-		struct timespec ts = { 0, 50000000 };
-		nanosleep(&ts, NULL);
+		ccp_sleep_ns(50000000u);
 		uint64_t now = ccp_now_ns();
 		if (now < next_sample)
 			continue;
