@@ -127,12 +127,10 @@ void ccp_close_fds(const int *fds, size_t n)
 			close(fds[i]);
 }
 
-int ccp_tmp_finish(int fd, int dirfd, const char *tmp, const char *name, bool sync, int rc)
+/* DIRFD/TMP renamed to NAME, over any entry of that name; when the rename
+ * fails (or RC says an earlier step did), TMP is removed, errno kept. */
+static int rename_or_remove(int dirfd, const char *tmp, const char *name, int rc)
 {
-	if (rc == 0 && sync)
-		rc = fsync(fd);
-	if (close(fd) != 0)
-		rc = -1;
 	if (rc == 0)
 		rc = renameat(dirfd, tmp, dirfd, name);
 	if (rc != 0) {
@@ -141,6 +139,25 @@ int ccp_tmp_finish(int fd, int dirfd, const char *tmp, const char *name, bool sy
 		errno = e;
 	}
 	return rc;
+}
+
+int ccp_tmp_finish(int fd, int dirfd, const char *tmp, const char *name, bool sync, int rc)
+{
+	if (rc == 0 && sync)
+		rc = fsync(fd);
+	if (close(fd) != 0)
+		rc = -1;
+	return rename_or_remove(dirfd, tmp, name, rc);
+}
+
+int ccp_store_write(int dirfd, const char *name, const char *data, size_t len, bool sync)
+{
+	char tmp[64];
+	ccp_tmp_name(tmp, sizeof(tmp));
+	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -1;
+	return ccp_tmp_finish(fd, dirfd, tmp, name, sync, ccp_write_all(fd, data, len));
 }
 
 unsigned ccp_dir_remove_prefixed(int dirfd, const char *prefix)
@@ -168,9 +185,7 @@ int ccp_copy_file(int src, int dst_dirfd, const char *tmp, bool sync)
 		return -1;
 	int rc = 0;
 	for (;;) {
-		ssize_t n = read(src, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
+		ssize_t n = ccp_read_full(src, buf, sizeof(buf));
 		if (n <= 0) {
 			rc = n < 0 ? -1 : 0;
 			break;
@@ -200,13 +215,7 @@ static int copy_into(int src, int dst_dirfd, const char *tmp, const char *name, 
 {
 	if (ccp_copy_file(src, dst_dirfd, tmp, sync) != 0)
 		return -1;
-	if (renameat(dst_dirfd, tmp, dst_dirfd, name) != 0) {
-		int e = errno;
-		unlinkat(dst_dirfd, tmp, 0);
-		errno = e;
-		return -1;
-	}
-	return 0;
+	return rename_or_remove(dst_dirfd, tmp, name, 0);
 }
 
 int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync)
@@ -230,11 +239,8 @@ int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync)
 		/* Made under a temporary name and renamed, so that it replaces an
 		 * entry of that name, as a rename would. */
 		rc = symlinkat(target, dst_dirfd, tmp);
-		if (rc == 0 && (rc = renameat(dst_dirfd, tmp, dst_dirfd, name)) != 0) {
-			int e = errno;
-			unlinkat(dst_dirfd, tmp, 0);
-			errno = e;
-		}
+		if (rc == 0)
+			rc = rename_or_remove(dst_dirfd, tmp, name, 0);
 	} else if (S_ISREG(st.st_mode)) {
 		/* O_NONBLOCK: should it have become a fifo since the stat, the open
 		 * must not wait for a writer. */

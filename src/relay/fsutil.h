@@ -47,6 +47,14 @@ void ccp_tmp_name(char *buf, size_t cap);
 int ccp_tmp_finish(int fd, int dirfd, const char *tmp, const char *name, bool sync, int rc);
 
 /*
+ * Writes DIRFD/NAME whole or not at all: under a temporary name, synced
+ * when SYNC, then renamed over NAME, so a reader (`ccpump queue`, the next
+ * run) sees the old file or the new one, never a torn one, and a full disk
+ * leaves nothing behind.  Returns 0, or -1 with errno.
+ */
+int ccp_store_write(int dirfd, const char *name, const char *data, size_t len, bool sync);
+
+/*
  * Copies the open regular file SRC (from its position) into a new file
  * DST_DIRFD/TMP (made exclusively), synced when SYNC.  Returns 0 with the
  * copy closed and in place, or -1 with errno and no copy left.

@@ -141,24 +141,6 @@ static void count(_Atomic uint64_t *c, uint64_t n)
 	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
 }
 
-/* ---- the store's small files: Bad/ records, Deferred/ markers ---------- */
-
-/*
- * Writes DIRFD/NAME whole or not at all: under a temporary name, then
- * renamed over NAME, so a reader (`ccpump queue`, the next run) sees the
- * old file or the new one, never a torn one, and a full disk leaves nothing
- * behind.  Returns 0, or -1 with errno set.
- */
-static int store_write(int dirfd, const char *name, const char *data, size_t len, bool sync)
-{
-	char tmp[64];
-	ccp_tmp_name(tmp, sizeof(tmp));
-	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return -1;
-	return ccp_tmp_finish(fd, dirfd, tmp, name, sync, ccp_write_all(fd, data, len));
-}
-
 /* ---- Bad/: the reason and a non-delivery report ------------------------ */
 
 /* Errors that say the machine cannot write the store or the post office
@@ -207,7 +189,7 @@ static int to_bad(struct relay *r, struct ccp_msg *m, const char *original, size
 	snprintf(name, sizeof(name), "%s.reason", m->key);
 	snprintf(ndr_name, sizeof(ndr_name), "%s.ndr", m->key);
 	int n = snprintf(line, sizeof(line), "%s\n", reason);
-	if (store_write(r->bad_fd, name, line, (size_t)n, r->cfg->sync) != 0) {
+	if (ccp_store_write(r->bad_fd, name, line, (size_t)n, r->cfg->sync) != 0) {
 		int e = errno;
 		snprintf(problem, cap, "cannot write %s/%s: %s", r->bad, name, strerror(e));
 		return e;
@@ -225,7 +207,7 @@ static int to_bad(struct relay *r, struct ccp_msg *m, const char *original, size
 	ccp_ccm_buf_init(&ndr);
 	ccp_bounce_format(&ndr, r->bounce_from, kind == CCP_BOUNCE_TO_ADDR ? to : NULL, m->key,
 			  reason, original, olen);
-	int e = store_write(r->bad_fd, ndr_name, ndr.data, ndr.len, r->cfg->sync) == 0 ? 0 : errno;
+	int e = ccp_store_write(r->bad_fd, ndr_name, ndr.data, ndr.len, r->cfg->sync) == 0 ? 0 : errno;
 	ccp_ccm_buf_free(&ndr);
 	if (e) {
 		snprintf(problem, cap, "cannot write %s/%s: %s", r->bad, ndr_name, strerror(e));
@@ -429,7 +411,7 @@ static void mark_deferred(struct relay *r, const struct disp *d, struct ccp_msg 
 					   first, answer, why);
 			/* Without it the message is still deferred; only a restart
 			 * would count its attempts and age afresh. */
-			if (store_write(r->deferred_fd, m->key, line, (size_t)len, false) != 0) {
+			if (ccp_store_write(r->deferred_fd, m->key, line, (size_t)len, false) != 0) {
 				unwritten++;
 				unwritten_errno = errno;
 			}
@@ -842,7 +824,7 @@ static void keep_markers(struct relay *r, const char *spool)
 	struct stat st;
 	while (dir && (de = readdir(dir)) != NULL) {
 		if (de->d_name[0] == '.') {
-			/* A marker a crash left half made (store_write()). */
+			/* A marker a crash left half made (ccp_store_write()). */
 			if (strncmp(de->d_name, CCP_TMP_PREFIX, strlen(CCP_TMP_PREFIX)) == 0)
 				unlinkat(r->deferred_fd, de->d_name, 0);
 			continue;
@@ -983,7 +965,7 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 		goto out;
 	clear_leftovers(r.submit_fd, r.submit);
 	clear_leftovers(r.import_fd, r.import);
-	/* Bad/ records a crash left half made (store_write()); keep_markers()
+	/* Bad/ records a crash left half made (ccp_store_write()); keep_markers()
 	 * removes Deferred/'s as it reads the markers. */
 	ccp_dir_remove_prefixed(r.bad_fd, CCP_TMP_PREFIX);
 	keep_markers(&r, cfg->spool);

@@ -272,19 +272,7 @@ ssize_t ccp_spool_read_head(struct ccp_spool *s, const char *key, char *buf, siz
 	struct stat st;
 	if (fd < 0)
 		return -1;
-	ssize_t got = -1;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-		size_t n = 0;
-		while (n < cap) {
-			ssize_t k = read(fd, buf + n, cap - n);
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k <= 0)
-				break;
-			n += (size_t)k;
-		}
-		got = (ssize_t)n;
-	}
+	ssize_t got = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? ccp_read_full(fd, buf, cap) : -1;
 	close(fd);
 	return got;
 }
@@ -566,13 +554,9 @@ static bool changed_after_read(struct ccp_spool *s, struct ccp_msg *m)
 	int n = snprintf(line, sizeof(line), CCP_SPOOL_CHANGED_AFTER " (%s): the post office "
 			 "holds the %llu bytes read before; this version was not delivered\n",
 			 what, (unsigned long long)read_st->size);
-	char rec[NAME_MAX + 16], tmp[64];
+	char rec[NAME_MAX + 16];
 	snprintf(rec, sizeof(rec), "%s.reason", m->key);
-	ccp_tmp_name(tmp, sizeof(tmp));
-	int fd = openat(s->failed_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-			0600);
-	if (fd < 0 || ccp_tmp_finish(fd, s->failed_fd, tmp, rec, true,
-				     ccp_write_all(fd, line, (size_t)n)) != 0)
+	if (ccp_store_write(s->failed_fd, rec, line, (size_t)n, true) != 0)
 		ccp_log(CCP_LOG_ERROR, "cannot write %s/%s: %s", s->failed_dir, rec, strerror(errno));
 	if (ccp_move_entry(s->new_fd, m->key, s->failed_fd, true) != 0) {
 		ccp_log(CCP_LOG_ERROR, "spool %s/new/%s changed after its delivery (%s) and cannot be "
