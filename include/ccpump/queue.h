@@ -38,6 +38,13 @@ struct ccp_queue_report {
 
 CCP_EXPORT extern const char *const ccp_queue_age_names[CCP_QUEUE_AGES];
 
+/* The records the relay keeps beside a message NAME in STORE/Bad: NAME
+ * followed by each of these suffixes. */
+#define CCP_QUEUE_RECORDS 2
+CCP_EXPORT extern const char *const ccp_queue_record_suffixes[CCP_QUEUE_RECORDS];
+/* Whether NAME, an entry of STORE/Bad, is one of those records. */
+CCP_EXPORT bool ccp_queue_is_record(const char *name);
+
 /* Fills rep.  A spool or store that does not exist yet counts as empty (and
  * is flagged in rep); one that is not a directory, or cannot be read, is an
  * error.  Returns 0, or -1 with a one-line reason naming the path. */

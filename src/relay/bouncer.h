@@ -34,6 +34,15 @@ struct ccp_bouncer *ccp_bouncer_start(const char *cmd, const char *dir, int dirf
 				      char *err, size_t errlen);
 
 /*
+ * The queue's one write: a link QUEUE_FD/KEY to the report BAD_FD/NDR_NAME,
+ * over an older one of that name, the directory synced when SYNC.  For the
+ * relay and for `ccpump queue --resend-report`.  Returns 0, or -1 with
+ * errno.
+ */
+int ccp_bounce_queue_link(int bad_fd, const char *ndr_name, int queue_fd, const char *key,
+			  bool sync);
+
+/*
  * Queues the report BAD_FD/NDR_NAME on message KEY for sending (a link
  * named KEY; one already there, an older report on the same name, is
  * replaced).  Any thread.  Returns 0, or -1 with errno (the report then

@@ -34,10 +34,17 @@ static void add(struct ccp_queue_class *c, const struct stat *st, time_t now)
 		c->oldest_s = age;
 }
 
-static bool has_suffix(const char *s, const char *suf)
+const char *const ccp_queue_record_suffixes[CCP_QUEUE_RECORDS] = { ".reason", ".ndr" };
+
+bool ccp_queue_is_record(const char *name)
 {
-	size_t a = strlen(s), b = strlen(suf);
-	return a >= b && strcmp(s + a - b, suf) == 0;
+	size_t a = strlen(name);
+	for (size_t i = 0; i < CCP_QUEUE_RECORDS; i++) {
+		size_t b = strlen(ccp_queue_record_suffixes[i]);
+		if (a >= b && strcmp(name + a - b, ccp_queue_record_suffixes[i]) == 0)
+			return true;
+	}
+	return false;
 }
 
 /* Scans dir (missing: empty).  For the spool's new/, deferred_fd >= 0 sorts
@@ -58,7 +65,7 @@ static int scan(const char *dir, struct ccp_queue_class *c, struct ccp_queue_cla
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;
-		if (skip_notes && (has_suffix(de->d_name, ".reason") || has_suffix(de->d_name, ".ndr")))
+		if (skip_notes && ccp_queue_is_record(de->d_name))
 			continue;
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 			continue; /* gone meanwhile */
@@ -133,8 +140,7 @@ static void list_dir(FILE *out, const char *store, const char *sub, const char *
 	struct dirent *de;
 	unsigned n = 0;
 	while (d && n < list && (de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.' || has_suffix(de->d_name, ".reason") ||
-		    has_suffix(de->d_name, ".ndr"))
+		if (de->d_name[0] == '.' || ccp_queue_is_record(de->d_name))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s/%s%s", store, sub, de->d_name, note_suffix);
 		FILE *f = fopen(path, "r");

@@ -15,8 +15,10 @@
 #include <unistd.h>
 
 #include "ccpump/alloc.h"
+#include "ccpump/queue.h"
 #include "ccpump/spool.h"
 #include "relay/bounce.h"
+#include "relay/bouncer.h"
 #include "relay/fsutil.h"
 
 /* ---- flush -------------------------------------------------------------- */
@@ -94,22 +96,11 @@ out:
 
 /* ---- requeue ------------------------------------------------------------ */
 
-static bool has_suffix(const char *s, const char *suf)
+/* A name a message in Bad may have: not empty, no path, no dot name (the
+ * store's temporary names). */
+static bool plain_name(const char *name)
 {
-	size_t a = strlen(s), b = strlen(suf);
-	return a >= b && strcmp(s + a - b, suf) == 0;
-}
-
-/* Bad's records beside a message (relay.c's to_bad()). */
-static const char *const record_suffix[] = { ".reason", ".ndr" };
-#define NRECORDS (sizeof(record_suffix) / sizeof(record_suffix[0]))
-
-static bool is_record(const char *name)
-{
-	for (size_t i = 0; i < NRECORDS; i++)
-		if (has_suffix(name, record_suffix[i]))
-			return true;
-	return false;
+	return name[0] != '\0' && name[0] != '.' && strchr(name, '/') == NULL;
 }
 
 /* Across file systems: SRC_DIRFD/NAME is copied into TMP_DIRFD (the
@@ -181,11 +172,11 @@ static bool delivered_before(int bad_fd, const char *name)
 int ccp_queue_requeue(const char *spool, const char *store, const char *name, bool sync,
 		      char *err, size_t errlen)
 {
-	if (name[0] == '\0' || name[0] == '.' || strchr(name, '/') != NULL) {
+	if (!plain_name(name)) {
 		snprintf(err, errlen, "'%s' is not the name of a message in Bad", name);
 		return -1;
 	}
-	if (is_record(name)) {
+	if (ccp_queue_is_record(name)) {
 		snprintf(err, errlen, "'%s' is a record of Bad, not a message", name);
 		return -1;
 	}
@@ -197,8 +188,8 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 	int tmp_fd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int def_fd = open(deferred, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int bounce_fd = open(bounce, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	char aside[NRECORDS][64];
-	bool moved_aside[NRECORDS] = { false };
+	char aside[CCP_QUEUE_RECORDS][64];
+	bool moved_aside[CCP_QUEUE_RECORDS] = { false };
 	char rec[NAME_MAX + 16];
 	struct stat st;
 	int rc = -1;
@@ -237,8 +228,8 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 	 * records of the message's next trip to Bad, should the relay send it
 	 * there again at once.  (A crash leaves them to the relay's start-up,
 	 * which removes temporary names in Bad.) */
-	for (size_t i = 0; i < NRECORDS; i++) {
-		snprintf(rec, sizeof(rec), "%s%s", name, record_suffix[i]);
+	for (size_t i = 0; i < CCP_QUEUE_RECORDS; i++) {
+		snprintf(rec, sizeof(rec), "%s%s", name, ccp_queue_record_suffixes[i]);
 		ccp_tmp_name(aside[i], sizeof(aside[i]));
 		if (renameat(bad_fd, rec, bad_fd, aside[i]) == 0)
 			moved_aside[i] = true;
@@ -267,7 +258,7 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 			 strerror(errno));
 		goto restore;
 	}
-	for (size_t i = 0; i < NRECORDS; i++)
+	for (size_t i = 0; i < CCP_QUEUE_RECORDS; i++)
 		if (moved_aside[i])
 			unlinkat(bad_fd, aside[i], 0);
 	/* Both directories' entries made durable before we say it is done.
@@ -280,8 +271,8 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 	rc = 0;
 	goto out;
 restore:
-	for (size_t i = 0; i < NRECORDS; i++) {
-		snprintf(rec, sizeof(rec), "%s%s", name, record_suffix[i]);
+	for (size_t i = 0; i < CCP_QUEUE_RECORDS; i++) {
+		snprintf(rec, sizeof(rec), "%s%s", name, ccp_queue_record_suffixes[i]);
 		if (moved_aside[i])
 			renameat(bad_fd, aside[i], bad_fd, rec);
 	}
@@ -298,7 +289,7 @@ out:
 int ccp_queue_resend_report(const char *store, const char *name, char *err, size_t errlen)
 {
 	char ndr[NAME_MAX + 16], addr[320];
-	if (name[0] == '\0' || name[0] == '.' || strchr(name, '/') != NULL || is_record(name)) {
+	if (!plain_name(name) || ccp_queue_is_record(name)) {
 		snprintf(err, errlen, "'%s' is not the name of a message in Bad", name);
 		return -1;
 	}
@@ -321,14 +312,11 @@ int ccp_queue_resend_report(const char *store, const char *name, char *err, size
 	}
 	if ((bounce_fd = ccp_dir_ensure_open(bounce, err, errlen)) < 0)
 		goto out;
-	if (linkat(bad_fd, ndr, bounce_fd, name, 0) != 0 &&
-	    (errno != EEXIST || unlinkat(bounce_fd, name, 0) != 0 ||
-	     linkat(bad_fd, ndr, bounce_fd, name, 0) != 0)) {
+	if (ccp_bounce_queue_link(bad_fd, ndr, bounce_fd, name, true) != 0) {
 		snprintf(err, errlen, "%s: cannot queue its report in %s: %s", name, bounce,
 			 strerror(errno));
 		goto out;
 	}
-	fsync(bounce_fd);
 	rc = 0;
 out:
 	ccp_close_fds((const int[]){ bad_fd, bounce_fd, fd }, 3);
@@ -351,7 +339,7 @@ int ccp_queue_each_bad(const char *store, int (*fn)(void *arg, const char *name)
 	}
 	/* The names first, then the calls: fn may move entries out of Bad. */
 	size_t n;
-	char **names = ccp_dir_names(d, is_record, &n);
+	char **names = ccp_dir_names(d, ccp_queue_is_record, &n);
 	ccp_free(bad);
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++)
