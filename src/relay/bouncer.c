@@ -84,11 +84,8 @@ static bool send_one(struct ccp_bouncer *b, const char *name, uint64_t backoff_n
  * any is to be tried again, or a stop without drain cut the pass short. */
 static bool pass(struct ccp_bouncer *b, uint64_t backoff_ns)
 {
-	int fd = openat(b->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	DIR *d = ccp_dir_reopen(b->dirfd);
 	if (d == NULL) {
-		if (fd >= 0)
-			close(fd);
 		ccp_log(CCP_LOG_ERROR, "cannot read %s: %s", b->dir, strerror(errno));
 		return false;
 	}

@@ -160,12 +160,23 @@ int ccp_store_write(int dirfd, const char *name, const char *data, size_t len, b
 	return ccp_tmp_finish(fd, dirfd, tmp, name, sync, ccp_write_all(fd, data, len));
 }
 
-unsigned ccp_dir_remove_prefixed(int dirfd, const char *prefix)
+DIR *ccp_dir_reopen(int dirfd)
 {
 	/* A description of its own: a dup() would share, and leave at the end,
 	 * the position a later scan of the same fd starts from. */
 	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	if (dir == NULL && fd >= 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+	}
+	return dir;
+}
+
+unsigned ccp_dir_remove_prefixed(int dirfd, const char *prefix)
+{
+	DIR *dir = ccp_dir_reopen(dirfd);
 	struct dirent *de;
 	unsigned n = 0;
 	while (dir && (de = readdir(dir)) != NULL)

@@ -70,6 +70,10 @@ int ccp_copy_file(int src, int dst_dirfd, const char *tmp, bool sync);
 char **ccp_dir_names(DIR *d, bool (*skip)(const char *name), size_t *n);
 void ccp_dir_names_free(char **names, size_t n);
 
+/* A directory stream over DIRFD's directory, reading from its start, with
+ * an open file description of its own (closedir() it); NULL with errno. */
+DIR *ccp_dir_reopen(int dirfd);
+
 /* Closes those of the N descriptors that are open (>= 0). */
 void ccp_close_fds(const int *fds, size_t n);
 

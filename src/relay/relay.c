@@ -817,8 +817,7 @@ static void keep_markers(struct relay *r, const char *spool)
 {
 	char *newdir = ccp_path_join(spool, "new");
 	int nfd = open(newdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int fd = openat(r->deferred_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	DIR *dir = ccp_dir_reopen(r->deferred_fd);
 	struct dirent *de;
 	unsigned kept = 0, gone = 0;
 	struct stat st;

@@ -480,10 +480,7 @@ static int spool_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsign
 	}
 	if (sp->scan == NULL && ccp_now_ns() >= sp->next_scan) {
 		check_still_there(s);
-		int fd = openat(s->new_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		sp->scan = fd >= 0 ? fdopendir(fd) : NULL;
-		if (sp->scan == NULL && fd >= 0)
-			close(fd);
+		sp->scan = ccp_dir_reopen(s->new_fd);
 	}
 	while (n < max && sp->scan) {
 		errno = 0;
