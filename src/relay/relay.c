@@ -845,9 +845,9 @@ static void keep_markers(struct relay *r, const char *spool)
 	ccp_free(newdir);
 }
 
-/* What the stats line and the stats file say, taken at once. */
-/* *last holds the previous snapshot's time and count of delivered
- * messages, for the rate since then. */
+/* What the stats line and the stats file say, taken at once; *last holds
+ * the previous snapshot's time and count of delivered messages, for the
+ * rate since then. */
 static void stats_take(struct relay *r, struct ccp_pump *pump, uint64_t last[2],
 		       struct ccp_relay_snap *s)
 {
