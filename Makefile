@@ -15,6 +15,10 @@ FUZZ_SECONDS ?= 300
 FUZZ_BRIEF   ?= 5
 FUZZ_TARGETS := fuzz_ccm fuzz_convert fuzz_headers fuzz_import fuzz_bounce
 CTEST   := ctest --output-on-failure --timeout 120 -j $(JOBS)
+# ThreadSanitizer's options for the concurrent tests; every process a test
+# starts (the relay, its import program) inherits them.  tests/tsan.supp says
+# what is not judged and why.
+TSAN_OPTS := halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp
 
 .PHONY: all deps build run test test-unit tsan asan bench fuzz fuzz-build fuzz-brief clean help
 
@@ -53,7 +57,7 @@ test-unit: build
 tsan: deps
 	cmake -S . -B $(TSAN) -DCMAKE_C_COMPILER=clang -DCCPUMP_SANITIZE=thread -DCCPUMP_WERROR=$(WERROR) $(CMAKE_FLAGS)
 	cmake --build $(TSAN) -j $(JOBS)
-	cd $(TSAN) && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" $(CTEST) -L concurrent
+	cd $(TSAN) && TSAN_OPTIONS="$(TSAN_OPTS)" $(CTEST) -L concurrent
 
 asan: deps
 	cmake -S . -B $(ASAN) -DCMAKE_C_COMPILER=clang -DCCPUMP_SANITIZE=address -DCCPUMP_WERROR=$(WERROR) $(CMAKE_FLAGS)
