@@ -176,6 +176,23 @@ static void add_line(struct ccp_ccm_buf *b, const char *text)
 	ccp_ccm_buf_adds(b, esc);
 }
 
+/* H[0..len) in the report's line ends: the CRs before each LF, and at the
+ * end (a line the report ends), are dropped, so a header the spool holds in
+ * CRLF reads as the lines around it. */
+static void add_local(struct ccp_ccm_buf *b, const char *h, size_t len)
+{
+	size_t from = 0;
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && h[i] != '\n')
+			continue;
+		size_t e = i;
+		while (e > from && h[e - 1] == '\r')
+			e--;
+		ccp_ccm_buf_add(b, h + from, e - from);
+		from = i; /* the LF, if any, opens the next piece */
+	}
+}
+
 void ccp_bounce_format(struct ccp_ccm_buf *b, const char *from, const char *to, const char *key,
 		       const char *reason, const char *hdr, size_t len)
 {
@@ -192,10 +209,10 @@ void ccp_bounce_format(struct ccp_ccm_buf *b, const char *from, const char *to, 
 		 tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
 		 tm.tm_sec);
 	const char *domain = strrchr(from, '@') ? strrchr(from, '@') + 1 : "localhost";
-	ccp_ccm_buf_printf(b, "From: Mail Delivery System <%s>\r\n", from);
+	ccp_ccm_buf_printf(b, "From: Mail Delivery System <%s>\n", from);
 	if (to)
-		ccp_ccm_buf_printf(b, "To: <%s>\r\n", to);
-	ccp_ccm_buf_printf(b, "Date: %s\r\nMessage-ID: <ccpump-ndr.%lld.%ld.%lu@%s>\r\n", date,
+		ccp_ccm_buf_printf(b, "To: <%s>\n", to);
+	ccp_ccm_buf_printf(b, "Date: %s\nMessage-ID: <ccpump-ndr.%lld.%ld.%lu@%s>\n", date,
 			   (long long)now, (long)getpid(),
 			   atomic_fetch_add_explicit(&seq, 1, memory_order_relaxed), domain);
 	/* The key is a file name, any octets but '/' and NUL: in a header it
@@ -210,22 +227,22 @@ void ccp_bounce_format(struct ccp_ccm_buf *b, const char *from, const char *to, 
 		for (char *p = id; ok && *p; p++)
 			ok = (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f;
 		if (ok)
-			ccp_ccm_buf_printf(b, "\r\nIn-Reply-To: %s\r\nReferences: %s", id, id);
+			ccp_ccm_buf_printf(b, "\nIn-Reply-To: %s\nReferences: %s", id, id);
 	}
-	ccp_ccm_buf_adds(b, "\r\nAuto-Submitted: auto-replied\r\n"
-			    "MIME-Version: 1.0\r\n"
-			    "Content-Type: text/plain; charset=utf-8\r\n"
-			    "Content-Transfer-Encoding: 8bit\r\n\r\n"
+	ccp_ccm_buf_adds(b, "\nAuto-Submitted: auto-replied\n"
+			    "MIME-Version: 1.0\n"
+			    "Content-Type: text/plain; charset=utf-8\n"
+			    "Content-Transfer-Encoding: 8bit\n\n"
 			    "Your message (spool file ");
 	add_line(b, key);
-	ccp_ccm_buf_adds(b, ") could not be delivered to the cc:Mail\r\n"
-			    "post office, and will not be retried.\r\n\r\nReason: ");
+	ccp_ccm_buf_adds(b, ") could not be delivered to the cc:Mail\n"
+			    "post office, and will not be retried.\n\nReason: ");
 	add_line(b, reason);
-	ccp_ccm_buf_adds(b, "\r\n");
+	ccp_ccm_buf_adds(b, "\n");
 	if (hlen) {
-		ccp_ccm_buf_adds(b, "\r\n--- The header of your message ---\r\n");
-		ccp_ccm_buf_add(b, hdr, hlen);
-		ccp_ccm_buf_adds(b, "\r\n");
+		ccp_ccm_buf_adds(b, "\n--- The header of your message ---\n");
+		add_local(b, hdr, hlen);
+		ccp_ccm_buf_adds(b, "\n");
 	}
 }
 
@@ -253,8 +270,10 @@ bool ccp_bounce_report_to(int fd, char *addr, size_t cap)
 	if (n <= 0)
 		return false;
 	head[n] = '\0';
-	/* The header block only: it ends at the first empty line. */
-	for (char *line = head; line && *line && !(line[0] == '\r' && line[1] == '\n');
+	/* The header block only: it ends at the first empty line (in CRLF in
+	 * the reports of earlier versions, which may still wait in Bad). */
+	for (char *line = head;
+	     line && *line && line[0] != '\n' && !(line[0] == '\r' && line[1] == '\n');
 	     line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
 		if (strncmp(line, "To: <", 5) != 0)
 			continue;

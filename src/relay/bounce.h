@@ -47,7 +47,9 @@ enum ccp_bounce_to ccp_bounce_recipient(const char *hdr, size_t len, char *addr,
  * Appends the report on spool file KEY to B: FROM its From address (its
  * domain also the Message-ID's), TO the recipient (NULL: no To field, for
  * a report that is only kept), REASON, and the header of the message found
- * at the start of HDR (LEN octets; 0: none quoted).
+ * at the start of HDR (LEN octets; 0: none quoted).  The report is a Unix
+ * mail file: its lines end in LF, as sendmail-like programs read their input
+ * and a Maildir holds mail (the quoted header's CRLFs become LFs too).
  */
 void ccp_bounce_format(struct ccp_ccm_buf *b, const char *from, const char *to, const char *key,
 		       const char *reason, const char *hdr, size_t len);

@@ -5,9 +5,10 @@
  * file name holds), then the message.  Checked: an address found is one a
  * program may be handed (ccp_bounce_address_usable()); the report's header
  * block is well-formed whatever the name, the reason and the message hold:
- * every line ends in CRLF, no NUL, no bare CR or LF, so nothing from the
+ * lines end in LF, no CR, no NUL, no folded line, so nothing from the
  * outside can add a field (a Bcc, say) to the report; the block ends, and
- * the To field holds the address found.
+ * the To field holds the address found.  The whole report is in one line
+ * end: no CRLF anywhere, the quoted header's included.
  */
 #define _GNU_SOURCE /* memmem() */
 #include <stdint.h>
@@ -49,25 +50,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			  key, key, msg, len);
 	const char *r = (const char *)b.data;
 	size_t end = 0;
-	while (end + 3 < b.len && memcmp(r + end, "\r\n\r\n", 4) != 0)
+	while (end + 1 < b.len && memcmp(r + end, "\n\n", 2) != 0)
 		end++;
-	if (end + 3 >= b.len)
+	if (end + 1 >= b.len)
 		ccp_panic("the report's header block does not end");
-	for (size_t i = 0; i < end + 2; i++) {
+	for (size_t i = 0; i <= end; i++) {
 		if (r[i] == 0)
 			ccp_panic("a NUL in the report's header at %zu", i);
-		if (r[i] == '\n' && (i == 0 || r[i - 1] != '\r'))
-			ccp_panic("a bare LF in the report's header at %zu", i);
-		if (r[i] == '\r' && r[i + 1] != '\n')
-			ccp_panic("a bare CR in the report's header at %zu", i);
+		if (r[i] == '\r')
+			ccp_panic("a CR in the report's header at %zu", i);
 		if (i > 0 && r[i - 1] == '\n' && (r[i] == ' ' || r[i] == '\t'))
 			ccp_panic("a folded line in the report's header at %zu", i);
 	}
+	if (memmem(r, b.len, "\r\n", 2) != NULL)
+		ccp_panic("a CRLF in the report at %zu", (size_t)((const char *)memmem(r, b.len, "\r\n", 2) - r));
 	if (kind == CCP_BOUNCE_TO_ADDR) {
-		int n = snprintf(to_field, sizeof(to_field), "\r\nTo: <%s>\r\n", addr);
-		if (memmem(r, end + 2, to_field, (size_t)n) == NULL)
+		int n = snprintf(to_field, sizeof(to_field), "\nTo: <%s>\n", addr);
+		if (memmem(r, end + 1, to_field, (size_t)n) == NULL)
 			ccp_panic("the report's To is not <%s>", addr);
-	} else if (memmem(r, end, "\r\nTo:", 5) != NULL) {
+	} else if (memmem(r, end, "\nTo:", 4) != NULL) {
 		ccp_panic("a report with no address has a To field");
 	}
 	ccp_ccm_buf_free(&b);

@@ -8,7 +8,8 @@
 # once per recipient, the spool is empty, and nothing went to Bad: procmail
 # delivers by link() into new/ and unlink() of its tmp/ name, which moves
 # the file's ctime after it is in new/, and that is no change of the
-# message.
+# message.  Then procmail is the relay's --bounce-cmd too: the reports on
+# undeliverable messages land in their senders' Maildirs.
 # Skipped (status 77) where procmail is not installed; scripts/deps.sh
 # installs it.
 set -u
@@ -65,4 +66,47 @@ left=$(ls -A "$work/spool/new" "$work/spool/tmp" | grep -v -e "^$" -e ":$")
 	fail "a delivery by link and unlink taken for a change: $(grep -m1 " changed " "$work/log")"
 grep -q "info: batch " "$work/log" || fail "no batch line in the log"
 echo "procmail delivered $n messages into the Maildir; the relay imported each once ($rcpts deliveries)"
+
+# Reports to senders through the same delivery agent.  procmail delivers four
+# messages for a recipient the post office does not know into a second
+# spool; the relay sends them to Bad, and procmail, as its --bounce-cmd
+# (where a mail system would give /usr/sbin/sendmail), files each report
+# into its sender's Maildir.  formail, procmail's header tool, reads them
+# back: one report per sender, to the return path, in reply to the message,
+# marked auto-replied, from --bounce-from; none for the null return path.
+b=$work/bounce
+mkdir -p "$b/reports"
+echo '"alice@example.org" [SMTP:alice@example.org] at EXSITE' >"$b/users"
+"$bin" po init --po "$b/po" --users "$b/users" >/dev/null || fail "bounce: po init"
+printf 'DEFAULT=%s/spool/\nLOGFILE=%s/procmail.log\n' "$b" "$b" >"$b/rc"
+printf 'DEFAULT=%s/reports/$1/\nLOGFILE=%s/reports.log\n' "$b" "$b" >"$b/brc"
+"$bin" relay --spool "$b/spool" --store "$b/store" --po "$b/po" --once --stats-interval 0 \
+	--log "$b/log" || fail "bounce: the first run did not make the spool"
+for i in 1 2 3 0; do
+	rp="<s$i@example.org>"
+	[ $i = 0 ] && rp="<>"
+	printf 'Return-Path: %s\r\nFrom: "S %d" <s%d@example.org>\r\nTo: nobody@example.org\r\nSubject: to nobody %d\r\nMessage-ID: <m%d@example.org>\r\n\r\nhello\r\n' \
+		"$rp" $i $i $i $i | procmail -m "$b/rc" || fail "bounce: procmail failed a delivery"
+done
+"$bin" relay --spool "$b/spool" --store "$b/store" --po "$b/po" --once --stats-interval 0 \
+	--bounce-cmd "procmail -m '$b/brc'" --bounce-from postmaster@relay.example --log "$b/log" ||
+	fail "bounce: relay status $?"
+[ "$(ls "$b/store/Bad" | grep -vc -e '\.ndr$' -e '\.reason$')" = 4 ] || fail "bounce: not four messages in Bad: $(ls "$b/store/Bad")"
+[ "$(ls "$b/reports")" = "$(printf 's%d@example.org\n' 1 2 3)" ] ||
+	fail "bounce: reports filed for: $(ls "$b/reports" | tr '\n' ' ')"
+for i in 1 2 3; do
+	r=$(ls "$b/reports/s$i@example.org/new")
+	[ "$(echo "$r" | wc -l)" = 1 ] || fail "bounce: s$i has $(echo "$r" | wc -l) reports"
+	r=$b/reports/s$i@example.org/new/$r
+	[ "$(formail -zx To: <"$r")" = "<s$i@example.org>" ] || fail "bounce: To: $(formail -zx To: <"$r")"
+	[ "$(formail -zx In-Reply-To: <"$r")" = "<m$i@example.org>" ] ||
+		fail "bounce: In-Reply-To: $(formail -zx In-Reply-To: <"$r")"
+	[ "$(formail -zx Auto-Submitted: <"$r")" = auto-replied ] || fail "bounce: not marked auto-replied"
+	formail -zx From: <"$r" | grep -qF "<postmaster@relay.example>" ||
+		fail "bounce: From: $(formail -zx From: <"$r")"
+	formail -zx Subject: <"$r" | grep -qF "Undeliverable" || fail "bounce: Subject: $(formail -zx Subject: <"$r")"
+	! grep -q $'\r' "$r" || fail "bounce: a CR in the report, which a Unix mail file ends its lines without"
+done
+[ -z "$(ls -A "$b/store/Bounce")" ] || fail "bounce: reports still queued: $(ls "$b/store/Bounce")"
+echo "procmail, as the bounce command, filed a report for each of 3 senders (none for <>)"
 echo "test_mda: ok"
