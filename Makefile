@@ -13,7 +13,7 @@ FUZZ_SECONDS ?= 300
 # Seconds per fuzz target in `make test`: enough to replay the seed corpus
 # and try a few thousand mutations.
 FUZZ_BRIEF   ?= 5
-FUZZ_TARGETS := fuzz_ccm fuzz_convert fuzz_headers fuzz_import fuzz_bounce
+FUZZ_TARGETS := fuzz_ccm fuzz_convert fuzz_headers fuzz_import fuzz_bounce fuzz_und
 CTEST   := ctest --output-on-failure --timeout 120 -j $(JOBS)
 # ThreadSanitizer's options for the concurrent tests; every process a test
 # starts (the relay, its import program) inherits them.  tests/tsan.supp says
@@ -72,7 +72,7 @@ fuzz-build: deps
 
 define fuzz_run
 	mkdir -p $(FUZZ)/corpus/fuzz_ccm $(FUZZ)/corpus/fuzz_convert $(FUZZ)/corpus/fuzz_headers \
-	  $(FUZZ)/corpus/fuzz_import $(FUZZ)/corpus/fuzz_bounce
+	  $(FUZZ)/corpus/fuzz_import $(FUZZ)/corpus/fuzz_bounce $(FUZZ)/corpus/fuzz_und
 	ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1" \
 	  ./$(FUZZ)/tests/fuzz/fuzz_ccm -max_total_time=$(1) -timeout=10 -rss_limit_mb=2048 \
 	  -artifact_prefix=$(FUZZ)/ -print_final_stats=1 $(FUZZ)/corpus/fuzz_ccm tests/data/ccm
@@ -88,6 +88,9 @@ define fuzz_run
 	ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1" \
 	  ./$(FUZZ)/tests/fuzz/fuzz_bounce -max_total_time=$(1) -timeout=10 -rss_limit_mb=2048 \
 	  -artifact_prefix=$(FUZZ)/ -print_final_stats=1 $(FUZZ)/corpus/fuzz_bounce tests/data/gen
+	ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1" \
+	  ./$(FUZZ)/tests/fuzz/fuzz_und -max_total_time=$(1) -timeout=10 -rss_limit_mb=2048 \
+	  -artifact_prefix=$(FUZZ)/ -print_final_stats=1 $(FUZZ)/corpus/fuzz_und tests/data/und
 endef
 
 fuzz: fuzz-build

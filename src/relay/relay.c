@@ -38,6 +38,7 @@
 #include "relay/fsutil.h"
 #include "relay/gate.h"
 #include "relay/runcmd.h"
+#include "relay/und.h"
 #include "relay/relaystats.h"
 
 /* The relay warns at start when its batches in flight, at this many
@@ -333,24 +334,85 @@ static void settle_report(void *arg, const char *key, size_t key_len,
 	}
 }
 
-/* An external import answered 5: the keys in its .und file are
- * undeliverable (X-Spool-Id lines), the rest were imported. */
+/*
+ * An external import answered 5: the messages its .und file lists are
+ * undeliverable, the rest of the batch was imported.  Each entry is read by
+ * ccp_und_entry() (und.h), which goes by the message's size line, and the
+ * message is named by its own X-Spool-Id line: a line of a message's text
+ * that reads "X-Spool-Id: ..." names nothing.  The entry's reason goes
+ * with the message.  When the list cannot be read
+ * whole (no .und, an entry not in that form, a message without an
+ * X-Spool-Id), which messages were imported is not known: the others are
+ * deferred, never taken as delivered, and the post office's keys skip
+ * what it already holds when they come again.
+ */
 static void settle_from_und(struct disp *d, const char *und_path)
 {
-	FILE *f = fopen(und_path, "r");
-	char line[1024];
-	while (f && fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "X-Spool-Id: ", 12) != 0)
-			continue;
-		size_t n = strcspn(line + 12, "\r\n");
-		settle_report(d, line + 12, n, CCP_PO_MSG_UNDELIVERABLE,
-			      "the import program listed it as undeliverable");
+	static const char listed[] = "the import program listed it as undeliverable";
+	struct ccp_ccm_buf b;
+	ccp_ccm_buf_init(&b);
+	char why[160] = "";
+	unsigned named = 0;
+	int fd = open(und_path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		snprintf(why, sizeof(why), "could not be read: %s", strerror(errno));
+	} else if (st.st_size > 0) {
+		ccp_ccm_buf_reserve(&b, (size_t)st.st_size);
+		ssize_t n = ccp_read_full(fd, b.data, (size_t)st.st_size);
+		if (n < 0)
+			snprintf(why, sizeof(why), "could not be read: %s", strerror(errno));
+		else
+			b.len = (size_t)n;
 	}
-	if (f)
-		fclose(f);
-	for (unsigned k = 0; k < d->nincluded; k++)
-		if (d->verdicts[d->included[k]] == CCP_VERDICT_RETRY)
-			d->verdicts[d->included[k]] = CCP_VERDICT_DELIVERED;
+	if (fd >= 0)
+		close(fd);
+	const char *p = b.data ? ccp_und_first(b.data, b.data + b.len) : NULL;
+	const char *end = b.data ? b.data + b.len : NULL;
+	struct ccp_ccm_msg m;
+	ccp_ccm_msg_init(&m);
+	while (!why[0] && p < end) {
+		const char *reason, *msg;
+		size_t reason_len, msg_len;
+		const char *next = ccp_und_entry(p, end, &reason, &reason_len, &msg, &msg_len);
+		if (!next) {
+			snprintf(why, sizeof(why), "is not in IMPORT's form at octet %zu",
+				 (size_t)(p - b.data));
+			break;
+		}
+		struct ccp_ccm_reader rd;
+		ccp_ccm_reader_init(&rd, msg, msg_len, und_path);
+		const struct ccp_ccm_ext *id = ccp_ccm_reader_next(&rd, &m) > 0 ?
+						       ccp_ccm_msg_ext(&m, "X-Spool-Id") : NULL;
+		if (!id) {
+			snprintf(why, sizeof(why), "holds a message without an X-Spool-Id line "
+				 "this relay can read, at octet %zu", (size_t)(msg - b.data));
+			break;
+		}
+		char text[sizeof(listed) + 320];
+		snprintf(text, sizeof(text), "%s: %.*s", listed,
+			 (int)(reason_len < 300 ? reason_len : 300), reason);
+		settle_report(d, id->value, id->value_len, CCP_PO_MSG_UNDELIVERABLE, text);
+		named++;
+		p = next;
+	}
+	ccp_ccm_msg_free(&m);
+	ccp_ccm_buf_free(&b);
+	if (!why[0] && !named)
+		snprintf(why, sizeof(why), "names no message");
+	unsigned rest = 0;
+	for (unsigned k = 0; k < d->nincluded; k++) {
+		enum ccp_verdict *v = &d->verdicts[d->included[k]];
+		if (*v == CCP_VERDICT_RETRY) {
+			rest++;
+			if (!why[0])
+				*v = CCP_VERDICT_DELIVERED;
+		}
+	}
+	if (why[0])
+		ccp_log(CCP_LOG_WARN, "import of %s answered 5, but its list of undeliverable "
+			"messages %s %s: the %u messages it does not name are deferred",
+			d->name, und_path, why, rest);
 }
 
 /* Markers that could not be written: one line every MARKER_LOG_NS at most

@@ -225,15 +225,37 @@ grep -q 'Reason:' "$d/store/Bad/1764288000.M999P77.test.ndr" || fail "undelivera
 undreason=$(head -1 "$d/store/Bad/1764288000.M999P77.test.reason")
 
 # The same through an external import program answering 5: the relay reads
-# the undeliverable keys from the .und file beside the batch.
+# the undeliverable messages from the .und file beside the batch, each named
+# by its X-Spool-Id line, with the program's reason.  A line of a message's
+# text that reads like one (M998's names M1) names nothing: M1 is delivered.
 d2=$(fresh undeliv-ext --users "$work/users")
 gen "$d2/spool" 0 30
 cp "$d/spool/../store/Bad/1764288000.M999P77.test" "$d2/spool/new/"
+printf 'From: "X" <x@example.org>\r\nTo: nobody@example.org\r\nSubject: lost\r\n\r\nhi\r\nX-Spool-Id: 1764288000.M1P77.test\r\n' \
+	>"$d2/spool/new/1764288000.M998P77.test"
 "$bin" relay --spool "$d2/spool" --store "$d2/store" --import-cmd "$bin import --po $d2/po" \
 	--once --stats-interval 0 --log "$d2/log" 2>/dev/null || fail "undeliverable (ext): relay failed"
 [ -s "$d2/store/Bad/1764288000.M999P77.test.reason" ] || fail "undeliverable (ext): not in Bad"
+[ ! -e "$d2/store/Bad/1764288000.M1P77.test" ] ||
+	fail "undeliverable (ext): M1 taken for undeliverable from a line of M998's text"
+[ -e "$d2/store/Bad/1764288000.M998P77.test" ] || fail "undeliverable (ext): M998 not in Bad"
+grep -q "unknown recipient" "$d2/store/Bad/1764288000.M998P77.test.reason" ||
+	fail "undeliverable (ext): the program's reason: $(cat "$d2/store/Bad/1764288000.M998P77.test.reason"; grep -e M998 -e warn "$d2/log")"
 [ "$(field "$d2/po" 'distinct keys')" = 30 ] || fail "undeliverable (ext): the good ones"
 [ -z "$(ls -A "$d2/spool/new")" ] || fail "undeliverable (ext): spool not empty"
+# An import program that answers 5 and lists nothing leaves the relay unable
+# to tell what it imported: the batch is deferred (here, with one attempt
+# allowed, to Bad), never taken as delivered and removed from the spool.
+d3=$(fresh undeliv-nolist)
+gen "$d3/spool" 0 5
+printf '#!/bin/sh\nexit 5\n' >"$d3/import.sh"
+chmod +x "$d3/import.sh"
+"$bin" relay --spool "$d3/spool" --store "$d3/store" --import-cmd "$d3/import.sh" --once \
+	--max-attempts 1 --stats-interval 0 --log "$d3/log" 2>/dev/null || fail "no list: relay failed"
+[ "$(ls "$d3/store/Bad" | grep -vc -e '\.reason$' -e '\.ndr$')" = 5 ] ||
+	fail "no list: in Bad: $(ls "$d3/store/Bad" | tr '\n' ' ')"
+grep -q "answered 5, but its list of undeliverable messages" "$d3/log" ||
+	fail "no list: no log line: $(grep -m2 -e warn -e error "$d3/log")"
 
 # `queue --requeue`: once the user directory knows the recipient, the
 # message in Bad goes back into the spool, its reason, report and attempts
