@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -118,14 +119,17 @@ int ccp_convert_map_load(struct ccp_convert_map *map, const char *path, char **s
 			 char *err, size_t errcap)
 {
 	FILE *f = fopen(path, "r");
-	char line[1024];
+	char *line = NULL;
+	size_t linecap = 0;
 	unsigned ln = 0;
 
 	if (!f) {
 		snprintf(err, errcap, "%s: cannot open: %s", path, strerror(errno));
 		return -1;
 	}
-	while (fgets(line, sizeof(line), f)) {
+	/* Whole lines, however long: a line cut in two would make its tail a
+	 * line of its own (a long comment's end read as a mapping). */
+	while (getline(&line, &linecap, f) >= 0) {
 		ln++;
 		line[strcspn(line, "\r\n#")] = '\0';
 		char *s = line, *kw = word(&s);
@@ -149,12 +153,19 @@ int ccp_convert_map_load(struct ccp_convert_map *map, const char *path, char **s
 		} else {
 			snprintf(err, errcap, "%s: line %u: expected 'native DOMAIN PO', "
 				 "'user ADDR NAME' or 'site SITE'", path, ln);
+			free(line);
 			fclose(f);
 			return -1;
 		}
 	}
+	int rc = 0;
+	if (ferror(f)) {
+		snprintf(err, errcap, "%s: line %u: cannot read: %s", path, ln + 1, strerror(errno));
+		rc = -1;
+	}
+	free(line);
 	fclose(f);
-	return 0;
+	return rc;
 }
 
 /* ---- context --------------------------------------------------------------- */

@@ -7,10 +7,13 @@
  * reason, never crash.  argv[1] is tests/data.
  */
 #include <dirent.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
+#include "ccpump/alloc.h"
 #include "ccpump/ccm.h"
 #include "ccpump/convert.h"
 
@@ -430,6 +433,74 @@ static void test_corpus(struct ccp_convert_map *map)
 	printf("corpus: %d converted, %d refused\n", ok, refused);
 }
 
+/* Writes TEXT to a new temporary file; returns its path (free it). */
+static char *temp_file(const char *text)
+{
+	char *path = strdup("/tmp/ccpump-map-XXXXXX");
+	int fd = mkstemp(path);
+	CHECK(fd >= 0);
+	CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+/* The map file (--map): comments, blanks, CRLF, a site, native domains and
+ * user names; a line of any length read whole; a bad line named by its
+ * number. */
+static void test_map_file(void)
+{
+	/* A comment of 1,023 octets before "user ...": read in 1,024-octet
+	 * pieces, its tail would be a mapping of its own. */
+	char *long_comment = malloc(4096);
+	memset(long_comment, 'x', 1023);
+	long_comment[0] = '#';
+	strcpy(long_comment + 1023, "user evil@example.org Evil at HUB\n");
+	struct ccp_ccm_buf text;
+	ccp_ccm_buf_init(&text);
+	ccp_ccm_buf_adds(&text, "# mapping for the tests\n\nsite   HQSITE\r\n"
+				"native ccmail.example.com HUBPO1   # trailing comment\n");
+	ccp_ccm_buf_adds(&text, long_comment);
+	ccp_ccm_buf_adds(&text, "user\tboss@example.org\tBoss, The at HUB\n");
+	ccp_ccm_buf_add(&text, "", 1);
+	char *path = temp_file(text.data);
+	struct ccp_convert_map *map = ccp_convert_map_new();
+	char *site = NULL, err[512] = "";
+	CHECK(ccp_convert_map_load(map, path, &site, err, sizeof(err)) == 0);
+	CHECK(site && strcmp(site, "HQSITE") == 0);
+	struct ccp_convert_opts o;
+	ccp_convert_opts_default(&o);
+	o.site = site;
+	struct ccp_convert *c = make(&o, map);
+	CHECK(conv(c, "From: jane.roe@ccmail.example.com\r\nTo: boss@example.org\r\n"
+		      "Cc: evil@example.org\r\n\r\nx\r\n", NULL) == CCP_CONVERT_OK);
+	CHECK(eq(m.from, m.from_len, "Roe, Jane at HUBPO1"));
+	CHECK(eq(m.rcpt[0].addr, m.rcpt[0].addr_len, "Boss, The at HUB"));
+	CHECK(eq(m.rcpt[1].addr, m.rcpt[1].addr_len,
+		 "\"evil@example.org\" [SMTP:evil@example.org] at HQSITE"));
+	ccp_convert_free(c);
+	ccp_convert_map_free(map);
+	ccp_free(site);
+	unlink(path);
+	free(path);
+
+	/* Line 3 is not a mapping: refused, with the file and the line. */
+	path = temp_file("site S\nnative ok.example PO\nnative lonely.example\n");
+	map = ccp_convert_map_new();
+	CHECK(ccp_convert_map_load(map, path, NULL, err, sizeof(err)) == -1);
+	char want[512];
+	snprintf(want, sizeof(want), "%s: line 3: expected 'native DOMAIN PO'", path);
+	CHECK(strncmp(err, want, strlen(want)) == 0);
+	ccp_convert_map_free(map);
+	unlink(path);
+	map = ccp_convert_map_new();
+	CHECK(ccp_convert_map_load(map, path, NULL, err, sizeof(err)) == -1);
+	CHECK(strstr(err, "cannot open") != NULL && strncmp(err, path, strlen(path)) == 0);
+	ccp_convert_map_free(map);
+	free(path);
+	free(long_comment);
+	ccp_ccm_buf_free(&text);
+}
+
 int main(int argc, char **argv)
 {
 	CHECK(argc == 2);
@@ -450,6 +521,7 @@ int main(int argc, char **argv)
 	test_text_rendering(map);
 	test_attachments(map);
 	test_corpus(map);
+	test_map_file();
 
 	ccp_convert_map_free(map);
 	ccp_ccm_msg_free(&m);
