@@ -97,8 +97,6 @@ static void test_pointer_values(void)
 	ccp_ring_destroy(r);
 }
 
-/* A pointer with bit 63 set aborts the enqueue, in a child, with a line on
- * stderr that names the check's file; the ring is left as it was. */
 /* The pointer rule on the burst path (n = 3) or the single path (n = 1):
  * the enqueue aborts, naming ring.h and bit 63, and stores nothing. */
 static void check_pointer_rule(unsigned n)

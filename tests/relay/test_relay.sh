@@ -4,7 +4,8 @@
 #   2. import answers 1 and 4 injected, then 3 and 5 from an import program
 #      and a user directory: deferred and retried, or to Bad with a reason,
 #      and requeued from Bad once the recipient is known; retry limits that
-#      count an earlier run's attempts and age; `queue --flush`;
+#      count an earlier run's attempts and age; `queue --flush`; the pace
+#      of --profile ccmc; an import program's list of undeliverables;
 #   3. bad spool entries (symlink, fifo, directory, empty, huge, binary)
 #      moved aside with their reasons while the relay goes on; a spool file
 #      changed after its import kept in Bad, not removed;
@@ -206,6 +207,21 @@ files=$(grep -c "info: batch Msg.*ccm: " "$d/log")
 [ "$(field "$d/po" 'distinct keys')" = 60 ] || fail "batch bytes: not 60 delivered"
 [ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "batch bytes: duplicates"
 echo "2f. --batch-bytes 4K: 60 messages in $files .ccm files, each delivered once"
+
+# --profile ccmc: the connector's pace, one dispatcher importing at most 5
+# messages a run (the wait of 15 s after a batch that was not full is not
+# timed here: six messages make at most one such wait).
+d=$(fresh ccmc)
+gen "$d/spool" 0 6
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --profile ccmc --once \
+	--stats-interval 0 --log "$d/log" || fail "ccmc: relay failed"
+sizes=$(sed -n 's/.* info: batch \(Msg[0-9A-F]*\)\.ccm: \([0-9]*\) messages.*/\1 \2/p' "$d/log")
+[ "$(printf '%s\n' "$sizes" | awk '{s += $2} END {print s + 0}')" = 6 ] || fail "ccmc: batches $sizes"
+printf '%s\n' "$sizes" | awk '$2 > 5 || $1 !~ /^Msg00/ {bad = 1} END {exit bad}' ||
+	fail "ccmc: a batch over 5 messages, or from a second dispatcher: $sizes"
+[ "$(printf '%s\n' "$sizes" | wc -l)" -ge 2 ] || fail "ccmc: six messages in one batch: $sizes"
+[ "$(field "$d/po" 'distinct keys')" = 6 ] || fail "ccmc: not 6 delivered"
+echo "2h. --profile ccmc: $(printf '%s\n' "$sizes" | wc -l) batches of at most 5 on one dispatcher"
 
 # 5: a user directory that knows alice and bob only.  Messages to alice
 # alone are delivered; others deliver in part (carol unknown).
