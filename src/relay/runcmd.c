@@ -57,6 +57,16 @@ int ccp_run_cmd(const char *cmd, const char *arg, int stdin_fd, uint64_t timeout
 	if (pid == 0) {
 		/* Async-signal-safe calls only: the relay has threads. */
 		setpgid(0, 0); /* its own group: a timeout ends its children too */
+		/* The signals a program expects: the relay ignores SIGPIPE for
+		 * itself, and an ignored signal stays ignored across exec, so a
+		 * pipeline in the command would meet EPIPE where it expects to
+		 * stop; nothing blocked either. */
+		struct sigaction dfl = { .sa_handler = SIG_DFL };
+		sigemptyset(&dfl.sa_mask);
+		sigaction(SIGPIPE, &dfl, NULL);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		if (stdin_fd >= 0 && dup2(stdin_fd, 0) < 0)
 			_exit(127);
 		execl("/bin/sh", "sh", "-c", line, "sh", arg, (char *)NULL);

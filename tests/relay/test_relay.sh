@@ -162,6 +162,7 @@ d=$(fresh ext)
 gen "$d/spool" 0 100
 cat >"$d/import.sh" <<EOS
 #!/bin/sh
+grep -e '^SigIgn:' -e '^SigBlk:' /proc/self/status >"$d/signals"
 n=\$(cat "$d/runs" 2>/dev/null || echo 0); echo \$((n + 1)) >"$d/runs"
 [ "\$n" -lt 3 ] && exit 3
 exec "$bin" import --po "$d/po" "\$1"
@@ -172,6 +173,13 @@ chmod +x "$d/import.sh"
 grep -q "answered 3" "$d/log" || fail "ext: answer 3 not seen"
 [ "$(field "$d/po" 'distinct keys')" = 100 ] || fail "ext: not all delivered"
 [ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "ext: duplicates"
+# The program starts with the signals a program expects: none blocked, and
+# SIGPIPE not ignored (the relay ignores it for itself), or a pipeline in
+# it would meet EPIPE where it expects to stop.
+[ "$(sed -n 's/^SigBlk:[[:space:]]*//p' "$d/signals")" = 0000000000000000 ] ||
+	fail "ext: the import program starts with signals blocked: $(cat "$d/signals")"
+(( (16#$(sed -n 's/^SigIgn:[[:space:]]*//p' "$d/signals") & 0x1000) == 0 )) ||
+	fail "ext: the import program starts with SIGPIPE ignored: $(cat "$d/signals")"
 
 # An import program that hangs on its first run, deaf to SIGTERM: past
 # --import-timeout its process group is stopped (SIGKILL after the grace),
