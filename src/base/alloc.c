@@ -118,7 +118,7 @@ uint64_t ccp_peak_rss_bytes(void)
 uint64_t ccp_current_rss_bytes(void)
 {
 	unsigned long size = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
+	FILE *f = fopen("/proc/self/statm", "re");
 	if (f == NULL)
 		return 0;
 	if (fscanf(f, "%lu %lu", &size, &resident) != 2)

@@ -118,7 +118,7 @@ static char *word(char **s)
 int ccp_convert_map_load(struct ccp_convert_map *map, const char *path, char **site,
 			 char *err, size_t errcap)
 {
-	FILE *f = fopen(path, "r");
+	FILE *f = fopen(path, "re");
 	char *line = NULL;
 	size_t linecap = 0;
 	unsigned ln = 0;

@@ -143,7 +143,7 @@ static void list_dir(FILE *out, const char *store, const char *sub, const char *
 		if (de->d_name[0] == '.' || ccp_queue_is_record(de->d_name))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s/%s%s", store, sub, de->d_name, note_suffix);
-		FILE *f = fopen(path, "r");
+		FILE *f = fopen(path, "re");
 		line[0] = '\0';
 		unsigned attempt = 0;
 		bool marker = false;

@@ -163,6 +163,7 @@ gen "$d/spool" 0 100
 cat >"$d/import.sh" <<EOS
 #!/bin/sh
 grep -e '^SigIgn:' -e '^SigBlk:' /proc/self/status >"$d/signals"
+ls /proc/self/fd >"$d/fds"
 n=\$(cat "$d/runs" 2>/dev/null || echo 0); echo \$((n + 1)) >"$d/runs"
 [ "\$n" -lt 3 ] && exit 3
 exec "$bin" import --po "$d/po" "\$1"
@@ -180,6 +181,12 @@ grep -q "answered 3" "$d/log" || fail "ext: answer 3 not seen"
 	fail "ext: the import program starts with signals blocked: $(cat "$d/signals")"
 (( (16#$(sed -n 's/^SigIgn:[[:space:]]*//p' "$d/signals") & 0x1000) == 0 )) ||
 	fail "ext: the import program starts with SIGPIPE ignored: $(cat "$d/signals")"
+# Nor with any descriptor of the relay's: the same as a program this script
+# starts itself has (0, 1, 2, the one ls opens, and what the test's caller
+# passes down).
+base=$(ls /proc/self/fd | sort -n | tr '\n' ' ')
+[ "$(sort -n "$d/fds" | tr '\n' ' ')" = "$base" ] ||
+	fail "ext: the import program has descriptors $(sort -n "$d/fds" | tr '\n' ' '), not $base"
 
 # An import program that hangs on its first run, deaf to SIGTERM: past
 # --import-timeout its process group is stopped (SIGKILL after the grace),
