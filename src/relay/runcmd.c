@@ -4,6 +4,7 @@
 #include "relay/runcmd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -67,7 +68,14 @@ int ccp_run_cmd(const char *cmd, const char *arg, int stdin_fd, uint64_t timeout
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (stdin_fd >= 0 && dup2(stdin_fd, 0) < 0)
+		/* Its input: the report, or nothing (never the relay's own
+		 * input, a terminal, which a program could wait on). */
+		int in = stdin_fd >= 0 ? stdin_fd : open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (in < 0)
+			_exit(127);
+		/* Already 0 when the relay runs with its input closed: then
+		 * dup2() would keep close-on-exec, so it is cleared instead. */
+		if (in == 0 ? fcntl(0, F_SETFD, 0) < 0 : dup2(in, 0) < 0)
 			_exit(127);
 		execl("/bin/sh", "sh", "-c", line, "sh", arg, (char *)NULL);
 		_exit(127);

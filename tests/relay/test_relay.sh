@@ -164,13 +164,15 @@ cat >"$d/import.sh" <<EOS
 #!/bin/sh
 grep -e '^SigIgn:' -e '^SigBlk:' /proc/self/status >"$d/signals"
 ls /proc/self/fd >"$d/fds"
+readlink /proc/self/fd/0 >"$d/stdin"
 n=\$(cat "$d/runs" 2>/dev/null || echo 0); echo \$((n + 1)) >"$d/runs"
 [ "\$n" -lt 3 ] && exit 3
 exec "$bin" import --po "$d/po" "\$1"
 EOS
 chmod +x "$d/import.sh"
 "$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --once --batch 10 \
-	--retry-min 0.01 --retry-max 0.02 --stats-interval 0 --log "$d/log" || fail "ext: relay failed"
+	--retry-min 0.01 --retry-max 0.02 --stats-interval 0 --log "$d/log" <"$d/import.sh" ||
+	fail "ext: relay failed"
 grep -q "answered 3" "$d/log" || fail "ext: answer 3 not seen"
 [ "$(field "$d/po" 'distinct keys')" = 100 ] || fail "ext: not all delivered"
 [ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "ext: duplicates"
@@ -181,6 +183,8 @@ grep -q "answered 3" "$d/log" || fail "ext: answer 3 not seen"
 	fail "ext: the import program starts with signals blocked: $(cat "$d/signals")"
 (( (16#$(sed -n 's/^SigIgn:[[:space:]]*//p' "$d/signals") & 0x1000) == 0 )) ||
 	fail "ext: the import program starts with SIGPIPE ignored: $(cat "$d/signals")"
+# Its input is /dev/null, not the relay's (here a file).
+[ "$(cat "$d/stdin")" = /dev/null ] || fail "ext: the import program reads $(cat "$d/stdin")"
 # Nor with any descriptor of the relay's: the same as a program this script
 # starts itself has (0, 1, 2, the one ls opens, and what the test's caller
 # passes down).
