@@ -340,11 +340,11 @@ static void settle_report(void *arg, const char *key, size_t key_len,
  * ccp_und_entry() (und.h), which goes by the message's size line, and the
  * message is named by its own X-Spool-Id line: a line of a message's text
  * that reads "X-Spool-Id: ..." names nothing.  The entry's reason goes
- * with the message.  When the list cannot be read
- * whole (no .und, an entry not in that form, a message without an
- * X-Spool-Id), which messages were imported is not known: the others are
- * deferred, never taken as delivered, and the post office's keys skip
- * what it already holds when they come again.
+ * with the message.  When the list cannot be read whole (no .und, an entry
+ * not in that form, a message without an X-Spool-Id), which messages were
+ * imported is not known: the others are deferred, never taken as
+ * delivered, and the post office's keys skip what it already holds when
+ * they come again.
  */
 static void settle_from_und(struct disp *d, const char *und_path)
 {
