@@ -70,27 +70,26 @@ fuzz-build: deps
 	cmake -S . -B $(FUZZ) -DCMAKE_C_COMPILER=clang -DCCPUMP_FUZZ=ON -DCCPUMP_SANITIZE=address -DBUILD_TESTING=OFF -DCCPUMP_WERROR=$(WERROR) $(CMAKE_FLAGS)
 	cmake --build $(FUZZ) -j $(JOBS) --target $(FUZZ_TARGETS)
 
+# Each target's seeds, from tests/data.
+FUZZ_SEEDS_fuzz_ccm     := tests/data/ccm
+FUZZ_SEEDS_fuzz_convert := tests/data
+FUZZ_SEEDS_fuzz_headers := tests/data/gen
+FUZZ_SEEDS_fuzz_import  := tests/data/ccm
+FUZZ_SEEDS_fuzz_bounce  := tests/data/gen
+FUZZ_SEEDS_fuzz_und     := tests/data/und
+
+# fuzz_one TARGET SECONDS: one recipe line (the blank line before endef
+# ends it, so that $(foreach) below makes one line a target).
+define fuzz_one
+	ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1" \
+	  ./$(FUZZ)/tests/fuzz/$(1) -max_total_time=$(2) -timeout=10 -rss_limit_mb=2048 \
+	  -artifact_prefix=$(FUZZ)/ -print_final_stats=1 $(FUZZ)/corpus/$(1) $(FUZZ_SEEDS_$(1))
+
+endef
+
 define fuzz_run
-	mkdir -p $(FUZZ)/corpus/fuzz_ccm $(FUZZ)/corpus/fuzz_convert $(FUZZ)/corpus/fuzz_headers \
-	  $(FUZZ)/corpus/fuzz_import $(FUZZ)/corpus/fuzz_bounce $(FUZZ)/corpus/fuzz_und
-	ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1" \
-	  ./$(FUZZ)/tests/fuzz/fuzz_ccm -max_total_time=$(1) -timeout=10 -rss_limit_mb=2048 \
-	  -artifact_prefix=$(FUZZ)/ -print_final_stats=1 $(FUZZ)/corpus/fuzz_ccm tests/data/ccm
-	ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1" \
-	  ./$(FUZZ)/tests/fuzz/fuzz_convert -max_total_time=$(1) -timeout=10 -rss_limit_mb=2048 \
-	  -artifact_prefix=$(FUZZ)/ -print_final_stats=1 $(FUZZ)/corpus/fuzz_convert tests/data
-	ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1" \
-	  ./$(FUZZ)/tests/fuzz/fuzz_headers -max_total_time=$(1) -timeout=10 -rss_limit_mb=2048 \
-	  -artifact_prefix=$(FUZZ)/ -print_final_stats=1 $(FUZZ)/corpus/fuzz_headers tests/data/gen
-	ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1" \
-	  ./$(FUZZ)/tests/fuzz/fuzz_import -max_total_time=$(1) -timeout=10 -rss_limit_mb=2048 \
-	  -artifact_prefix=$(FUZZ)/ -print_final_stats=1 $(FUZZ)/corpus/fuzz_import tests/data/ccm
-	ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1" \
-	  ./$(FUZZ)/tests/fuzz/fuzz_bounce -max_total_time=$(1) -timeout=10 -rss_limit_mb=2048 \
-	  -artifact_prefix=$(FUZZ)/ -print_final_stats=1 $(FUZZ)/corpus/fuzz_bounce tests/data/gen
-	ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1" \
-	  ./$(FUZZ)/tests/fuzz/fuzz_und -max_total_time=$(1) -timeout=10 -rss_limit_mb=2048 \
-	  -artifact_prefix=$(FUZZ)/ -print_final_stats=1 $(FUZZ)/corpus/fuzz_und tests/data/und
+	mkdir -p $(addprefix $(FUZZ)/corpus/,$(FUZZ_TARGETS))
+	$(foreach t,$(FUZZ_TARGETS),$(call fuzz_one,$(t),$(1)))
 endef
 
 fuzz: fuzz-build
