@@ -48,6 +48,12 @@ CCP_EXPORT void ccp_ccm_buf_add(struct ccp_ccm_buf *b, const void *p, size_t n);
 CCP_EXPORT void ccp_ccm_buf_adds(struct ccp_ccm_buf *b, const char *s);
 CCP_EXPORT void ccp_ccm_buf_printf(struct ccp_ccm_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Appends what is left to read of FD, to its end.  Returns 0, or -1 with
+ * errno (what was read before the error stays appended). */
+CCP_EXPORT int ccp_ccm_buf_read_fd(struct ccp_ccm_buf *b, int fd);
+/* Appends the whole of DIRFD/NAME (not followed if a link).  Returns 0, or
+ * -1 with errno. */
+CCP_EXPORT int ccp_ccm_buf_read_at(struct ccp_ccm_buf *b, int dirfd, const char *name);
 /* One character: inline, since writers add most text a character at a time;
  * the buffer grows only on the rare slow path. */
 static inline void ccp_ccm_buf_addc(struct ccp_ccm_buf *b, char c)

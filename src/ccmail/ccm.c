@@ -19,10 +19,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "ccpump/alloc.h"
 #include "ccpump/log.h"
@@ -103,6 +105,33 @@ void ccp_ccm_buf_printf(struct ccp_ccm_buf *b, const char *fmt, ...)
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	b->len += (size_t)n;
+}
+
+int ccp_ccm_buf_read_fd(struct ccp_ccm_buf *b, int fd)
+{
+	char tmp[65536];
+	ssize_t r;
+	while ((r = read(fd, tmp, sizeof(tmp))) != 0) {
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		ccp_ccm_buf_add(b, tmp, (size_t)r);
+	}
+	return 0;
+}
+
+int ccp_ccm_buf_read_at(struct ccp_ccm_buf *b, int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -1;
+	int rc = ccp_ccm_buf_read_fd(b, fd);
+	int e = errno;
+	close(fd);
+	errno = e;
+	return rc;
 }
 
 /* ---- message ----------------------------------------------------------------- */

@@ -283,35 +283,6 @@ size_t ccp_po_mailbox_name(const char *addr, size_t len, char *out, size_t cap)
 	return l;
 }
 
-/* ---- files --------------------------------------------------------------------- */
-
-static int read_fd(int fd, struct ccp_ccm_buf *b)
-{
-	char tmp[65536];
-	ssize_t r;
-	while ((r = read(fd, tmp, sizeof(tmp))) != 0) {
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		ccp_ccm_buf_add(b, tmp, (size_t)r);
-	}
-	return 0;
-}
-
-static int read_at(int dirfd, const char *name, struct ccp_ccm_buf *b)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return -1;
-	int rc = read_fd(fd, b);
-	int e = errno;
-	close(fd);
-	errno = e;
-	return rc;
-}
-
 /* ---- configuration ------------------------------------------------------------ */
 
 struct po_conf {
@@ -348,7 +319,7 @@ static int open_po_dir(const char *dir, int *dirfd, struct po_conf *conf, char *
 	}
 	struct ccp_ccm_buf b;
 	ccp_ccm_buf_init(&b);
-	if (read_at(fd, "po.conf", &b) != 0) {
+	if (ccp_ccm_buf_read_at(&b, fd, "po.conf") != 0) {
 		int e = errno;
 		ccp_errf(err, cap, "%s: not a post office (%s po.conf: %s); make one with "
 			      "'ccpump po init --po %s'", dir, e == ENOENT ? "no" : "unreadable",
@@ -488,7 +459,7 @@ int ccp_po_init(const char *dir, const struct ccp_po_init_opts *o, char *err, si
 	ccp_ccm_buf_init(&b);
 	if (o->users) {
 		int ufd = open(o->users, O_RDONLY | O_CLOEXEC);
-		if (ufd < 0 || read_fd(ufd, &b) != 0) {
+		if (ufd < 0 || ccp_ccm_buf_read_fd(&b, ufd) != 0) {
 			ccp_errf(err, cap, "%s: cannot read the user directory: %s", o->users, strerror(errno));
 			if (ufd >= 0)
 				close(ufd);
@@ -922,7 +893,7 @@ static void maybe_rotate(struct ccp_po *po)
 static void load_users(struct ccp_po *po)
 {
 	ccp_ccm_buf_reset(&po->tmp);
-	if (read_at(po->dirfd, "users", &po->tmp) != 0)
+	if (ccp_ccm_buf_read_at(&po->tmp, po->dirfd, "users") != 0)
 		return;
 	const char *p = po->tmp.data, *end = p + po->tmp.len;
 	while (p < end) {
@@ -1062,7 +1033,7 @@ static int recover(int dirfd, int mboxfd, int storefd, bool dosync, const char *
 {
 	struct ccp_ccm_buf j;
 	ccp_ccm_buf_init(&j);
-	if (read_at(dirfd, JOURNAL, &j) != 0) {
+	if (ccp_ccm_buf_read_at(&j, dirfd, JOURNAL) != 0) {
 		int e = errno;
 		ccp_ccm_buf_free(&j);
 		if (e == ENOENT)
@@ -1762,7 +1733,7 @@ int ccp_po_import_file_report(struct ccp_po *po, const char *path, struct ccp_po
 	struct ccp_ccm_buf data, und;
 	ccp_ccm_buf_init(&data);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || read_fd(fd, &data) != 0) {
+	if (fd < 0 || ccp_ccm_buf_read_fd(&data, fd) != 0) {
 		memset(res, 0, sizeof(*res));
 		ccp_errf(res->reason, sizeof(res->reason), "%s: cannot read: %s", path, strerror(errno));
 		if (fd >= 0)
@@ -1831,7 +1802,7 @@ static int view_read(const char *dir, struct po_view *v, const char *name, struc
 	int rc = view_open(dir, v, err, cap);
 	if (rc)
 		return rc;
-	if (read_at(v->mboxfd, name, b) != 0) {
+	if (ccp_ccm_buf_read_at(b, v->mboxfd, name) != 0) {
 		int e = errno;
 		ccp_errf(err, cap, "%s/mailboxes/%s: cannot read: %s", dir, name, strerror(e));
 		view_close(v);

@@ -346,27 +346,15 @@ static void settle_report(void *arg, const char *key, size_t key_len,
  * delivered, and the post office's keys skip what it already holds when
  * they come again.
  */
-static void settle_from_und(struct disp *d, const char *und_path)
+static void settle_from_und(struct disp *d, const char *und_name, const char *und_path)
 {
 	static const char listed[] = "the import program listed it as undeliverable";
 	struct ccp_ccm_buf b;
 	ccp_ccm_buf_init(&b);
 	char why[160] = "";
 	unsigned named = 0;
-	int fd = open(und_path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) != 0) {
+	if (ccp_ccm_buf_read_at(&b, d->r->import_fd, und_name) != 0)
 		snprintf(why, sizeof(why), "could not be read: %s", strerror(errno));
-	} else if (st.st_size > 0) {
-		ccp_ccm_buf_reserve(&b, (size_t)st.st_size);
-		ssize_t n = ccp_read_full(fd, b.data, (size_t)st.st_size);
-		if (n < 0)
-			snprintf(why, sizeof(why), "could not be read: %s", strerror(errno));
-		else
-			b.len = (size_t)n;
-	}
-	if (fd >= 0)
-		close(fd);
 	const char *p = b.data ? ccp_und_first(b.data, b.data + b.len) : NULL;
 	const char *end = b.data ? b.data + b.len : NULL;
 	struct ccp_ccm_msg m;
@@ -659,7 +647,7 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 			for (unsigned k = 0; k < d->nincluded; k++)
 				verdicts[d->included[k]] = CCP_VERDICT_DELIVERED;
 		else if (rc == 5)
-			settle_from_und(d, und);
+			settle_from_und(d, und_name, und);
 	}
 	count(&r->imports, 1);
 	d->t_imported = ccp_now_ns() - (t_paced - d->t_converted);
