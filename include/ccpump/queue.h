@@ -8,6 +8,8 @@
  * bad:         messages moved to STORE/Bad (each with NAME.reason)
  * quarantined: spool entries that were not regular files
  * reports:     reports to senders waiting to be sent (STORE/Bounce)
+ * partial:     reports on messages delivered to some of their recipients
+ *              only (STORE/Partial: the messages themselves were delivered)
  * Reading only: safe while a relay runs (a snapshot).
  */
 #ifndef CCPUMP_QUEUE_H
@@ -31,6 +33,8 @@ struct ccp_queue_report {
 	struct ccp_queue_class waiting, deferred, bad, quarantined;
 	/* Reports to senders waiting in STORE/Bounce for --bounce-cmd. */
 	uint64_t reports_waiting;
+	/* Reports kept in STORE/Partial, on messages delivered in part. */
+	uint64_t partial_reports;
 	/* The directory does not exist yet (the relay makes it on its first
 	 * run): counted as empty. */
 	bool spool_missing, store_missing;

@@ -42,8 +42,9 @@ CCP_EXPORT int ccp_queue_requeue(const char *spool, const char *store, const cha
 				 bool sync, char *err, size_t errlen);
 
 /*
- * Queues the report on message NAME, STORE/Bad/NAME.ndr, to be sent again
- * by a relay with --bounce-cmd: a link STORE/Bounce/NAME, as the relay
+ * Queues the report on message NAME, STORE/Bad/NAME.ndr (or, for a message
+ * delivered in part, STORE/Partial/NAME.ndr), to be sent again by a relay
+ * with --bounce-cmd: a link STORE/Bounce/NAME, as the relay
  * makes (over an older one).  A report without a To (no return path was
  * found for it) is refused.  Returns 0, or -1 with a line naming NAME.
  */

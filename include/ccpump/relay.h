@@ -69,6 +69,7 @@ struct ccp_relay_stats {
 	struct ccp_pump_stats pump;
 	uint64_t imports, import_failures, batches_written;
 	uint64_t delivered, duplicates, bad, vanished;
+	uint64_t partial;        /* delivered, some recipients not: reported in Partial/ */
 	uint64_t quarantined;
 	uint64_t changed;        /* reads that found the spool file changing (deferred) */
 	uint64_t changed_after;  /* spool files changed after delivery (to Bad) */

@@ -29,8 +29,9 @@ static void usage(FILE *out)
 		"  --requeue NAME   move message NAME from Bad back into the spool's new/,\n"
 		"                   its reason, report and attempts dropped (repeatable)\n"
 		"  --requeue-all    the same for every message in Bad\n"
-		"  --resend-report NAME  queue the report on message NAME in Bad to be sent\n"
-		"                   again to its sender by the relay's --bounce-cmd (repeatable)\n");
+		"  --resend-report NAME  queue the report on message NAME in Bad (or on one\n"
+		"                   delivered in part, in Partial) to be sent again to its\n"
+		"                   sender by the relay's --bounce-cmd (repeatable)\n");
 }
 
 struct requeue {

@@ -293,8 +293,9 @@ int ccp_cmd_relay(int argc, char **argv)
 			fprintf(stderr, "ccpump relay: %s\n", err);
 		goto out;
 	}
-	ccp_log(CCP_LOG_INFO, "relay: done: %llu delivered, %llu bad, %llu deferred left in the spool",
-		(unsigned long long)st.delivered, (unsigned long long)st.bad,
+	ccp_log(CCP_LOG_INFO, "relay: done: %llu delivered (%llu in part), %llu bad, %llu deferred "
+		"left in the spool", (unsigned long long)st.delivered,
+		(unsigned long long)st.partial, (unsigned long long)st.bad,
 		(unsigned long long)st.pump.waiting_retry);
 	rc = st.spool_lost ? 1 : st.gave_up_paused ? 75 : 0;
 out:

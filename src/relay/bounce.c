@@ -193,8 +193,9 @@ static void add_local(struct ccp_ccm_buf *b, const char *h, size_t len)
 	}
 }
 
-void ccp_bounce_format(struct ccp_ccm_buf *b, const char *from, const char *to, const char *key,
-		       const char *reason, const char *hdr, size_t len)
+void ccp_bounce_format(struct ccp_ccm_buf *b, enum ccp_bounce_kind kind, const char *from,
+		       const char *to, const char *key, const char *reason, const char *hdr,
+		       size_t len)
 {
 	static _Atomic unsigned long seq;
 	time_t now = time(NULL);
@@ -217,7 +218,9 @@ void ccp_bounce_format(struct ccp_ccm_buf *b, const char *from, const char *to, 
 			   atomic_fetch_add_explicit(&seq, 1, memory_order_relaxed), domain);
 	/* The key is a file name, any octets but '/' and NUL: in a header it
 	 * goes as its spool id (%XX-escaped), so it cannot break the line. */
-	ccp_ccm_buf_adds(b, "Subject: Undeliverable to cc:Mail: ");
+	ccp_ccm_buf_adds(b, kind == CCP_BOUNCE_PARTIAL
+				    ? "Subject: Undeliverable to some recipients on cc:Mail: "
+				    : "Subject: Undeliverable to cc:Mail: ");
 	ccp_ccm_spool_id_add(b, key, strlen(key));
 	char msgid[512];
 	size_t hlen = len ? header_len(hdr, len) : 0;
@@ -235,8 +238,12 @@ void ccp_bounce_format(struct ccp_ccm_buf *b, const char *from, const char *to, 
 			    "Content-Transfer-Encoding: 8bit\n\n"
 			    "Your message (spool file ");
 	add_line(b, key);
-	ccp_ccm_buf_adds(b, ") could not be delivered to the cc:Mail\n"
-			    "post office, and will not be retried.\n\nReason: ");
+	ccp_ccm_buf_adds(b, kind == CCP_BOUNCE_PARTIAL
+				    ? ") was delivered to the cc:Mail post office\n"
+				      "for its other recipients, but not for the ones named below.\n"
+				      "It will not be retried for them.\n\nReason: "
+				    : ") could not be delivered to the cc:Mail\n"
+				      "post office, and will not be retried.\n\nReason: ");
 	add_line(b, reason);
 	ccp_ccm_buf_adds(b, "\n");
 	if (hlen) {

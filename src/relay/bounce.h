@@ -1,9 +1,10 @@
 /*
- * bounce.h: the non-delivery report of a message that goes to Bad, and
- * whom it goes to (internal to src/relay).
+ * bounce.h: the non-delivery report of a message that goes to Bad or
+ * reached only some of its recipients, and whom it goes to (internal to src/relay).
  *
  * The report is a message of its own (RFC 5322, text/plain, UTF-8), kept
- * as STORE/Bad/NAME.ndr and, with --bounce-cmd, handed to that program
+ * as STORE/Bad/NAME.ndr (STORE/Partial/NAME.ndr for a message delivered to
+ * some of its recipients only) and, with --bounce-cmd, handed to that program
  * (the local MTA's sendmail) to send: From MAILER-DAEMON@HOST, To the
  * message's return path, Auto-Submitted: auto-replied (RFC 3834), the
  * reason, and the header of the message it reports on.
@@ -43,16 +44,24 @@ enum ccp_bounce_to ccp_bounce_recipient(const char *hdr, size_t len, char *addr,
  * file read to find it. */
 #define CCP_BOUNCE_HEADER_MAX 8192
 
+/* What a report says became of the message. */
+enum ccp_bounce_kind {
+	CCP_BOUNCE_UNDELIVERED, /* delivered to no one: the message is in Bad */
+	CCP_BOUNCE_PARTIAL,     /* delivered, but not to the recipients REASON names */
+};
+
 /*
- * Appends the report on spool file KEY to B: FROM its From address (its
- * domain also the Message-ID's), TO the recipient (NULL: no To field, for
- * a report that is only kept), REASON, and the header of the message found
- * at the start of HDR (LEN octets; 0: none quoted).  The report is a Unix
- * mail file: its lines end in LF, as sendmail-like programs read their input
- * and a Maildir holds mail (the quoted header's CRLFs become LFs too).
+ * Appends the report of kind KIND on spool file KEY to B: FROM its From
+ * address (its domain also the Message-ID's), TO the recipient (NULL: no
+ * To field, for a report that is only kept), REASON, and the header of the
+ * message found at the start of HDR (LEN octets; 0: none quoted).  The
+ * report is a Unix mail file: its lines end in LF, as sendmail-like
+ * programs read their input and a Maildir holds mail (the quoted header's
+ * CRLFs become LFs too).
  */
-void ccp_bounce_format(struct ccp_ccm_buf *b, const char *from, const char *to, const char *key,
-		       const char *reason, const char *hdr, size_t len);
+void ccp_bounce_format(struct ccp_ccm_buf *b, enum ccp_bounce_kind kind, const char *from,
+		       const char *to, const char *key, const char *reason, const char *hdr,
+		       size_t len);
 
 /* Whether A is an address a program may be handed as one argument: a
  * local part and a domain of printable ASCII without specials or spaces,

@@ -219,15 +219,3 @@ void ccp_bouncer_stop(struct ccp_bouncer *b, bool drain)
 	ccp_free(b->dir);
 	ccp_free(b);
 }
-
-uint64_t ccp_bouncer_waiting(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	uint64_t n = 0;
-	while (d && (de = readdir(d)) != NULL)
-		n += de->d_name[0] != '.';
-	if (d)
-		closedir(d);
-	return n;
-}

@@ -61,7 +61,4 @@ void ccp_bouncer_flush(struct ccp_bouncer *b);
  */
 void ccp_bouncer_stop(struct ccp_bouncer *b, bool drain);
 
-/* Reports waiting in the queue directory DIR (0 when there is none). */
-uint64_t ccp_bouncer_waiting(const char *dir);
-
 #endif

@@ -120,6 +120,18 @@ void ccp_dir_names_free(char **names, size_t n)
 	ccp_free(names);
 }
 
+uint64_t ccp_dir_count_names(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	uint64_t n = 0;
+	while (d && (de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return n;
+}
+
 void ccp_close_fds(const int *fds, size_t n)
 {
 	for (size_t i = 0; i < n; i++)

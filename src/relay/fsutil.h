@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 
 /* "a/b", allocated (ccp_free it). */
@@ -69,6 +70,10 @@ int ccp_copy_file(int src, int dst_dirfd, const char *tmp, bool sync);
  */
 char **ccp_dir_names(DIR *d, bool (*skip)(const char *name), size_t *n);
 void ccp_dir_names_free(char **names, size_t n);
+
+/* How many names directory DIR holds, dot names (and so CCP_TMP_PREFIX's
+ * half-made records) left out: 0 when it cannot be read. */
+uint64_t ccp_dir_count_names(const char *dir);
 
 /* A directory stream over DIRFD's directory, reading from its start, with
  * an open file description of its own (closedir() it); NULL with errno. */

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "ccpump/log.h"
-#include "relay/bouncer.h"
+#include "relay/fsutil.h"
 
 const char *const ccp_queue_age_names[CCP_QUEUE_AGES] = { "<1m", "<10m", "<1h", "<4h", "<1d",
 							  ">=1d" };
@@ -117,7 +117,9 @@ int ccp_queue_scan(const char *spool, const char *store, struct ccp_queue_report
 	if (rc == 0)
 		rc = scan(path, &rep->quarantined, NULL, -1, false, err, errlen);
 	snprintf(path, sizeof(path), "%s/Bounce", store);
-	rep->reports_waiting = ccp_bouncer_waiting(path);
+	rep->reports_waiting = ccp_dir_count_names(path);
+	snprintf(path, sizeof(path), "%s/Partial", store);
+	rep->partial_reports = ccp_dir_count_names(path);
 	return rc;
 }
 
@@ -188,6 +190,9 @@ void ccp_queue_print(FILE *out, const char *store, const struct ccp_queue_report
 	if (r->reports_waiting)
 		fprintf(out, "reports to senders waiting in %s/Bounce: %" PRIu64 "\n", store,
 			r->reports_waiting);
+	if (r->partial_reports)
+		fprintf(out, "reports on messages delivered in part, in %s/Partial: %" PRIu64 "\n",
+			store, r->partial_reports);
 	if (list && r->deferred.count) {
 		fprintf(out, "deferred (attempts and last import answer in %s/Deferred):\n", store);
 		list_dir(out, store, "Deferred", "", list);
@@ -215,5 +220,6 @@ void ccp_queue_print_json(FILE *out, const struct ccp_queue_report *r)
 	json_class(out, "deferred", &r->deferred, false);
 	json_class(out, "bad", &r->bad, false);
 	json_class(out, "quarantined", &r->quarantined, false);
-	fprintf(out, "\"reports_waiting\":%" PRIu64 "}\n", r->reports_waiting);
+	fprintf(out, "\"reports_waiting\":%" PRIu64 ",\"partial_reports\":%" PRIu64 "}\n",
+		r->reports_waiting, r->partial_reports);
 }

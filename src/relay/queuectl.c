@@ -290,19 +290,28 @@ int ccp_queue_resend_report(const char *store, const char *name, char *err, size
 {
 	char ndr[NAME_MAX + 16], addr[320];
 	if (!plain_name(name) || ccp_queue_is_record(name)) {
-		snprintf(err, errlen, "'%s' is not the name of a message in Bad", name);
+		snprintf(err, errlen, "'%s' is not the name of a message in Bad or Partial", name);
 		return -1;
 	}
 	snprintf(ndr, sizeof(ndr), "%s.ndr", name);
-	char *bad = ccp_path_join(store, "Bad"), *bounce = ccp_path_join(store, "Bounce");
-	int bad_fd = open(bad, O_RDONLY | O_DIRECTORY | O_CLOEXEC), bounce_fd = -1, fd = -1;
+	/* The report on a message in Bad, else on one delivered in part. */
+	char *dirs[2] = { ccp_path_join(store, "Bad"), ccp_path_join(store, "Partial") };
+	char *bounce = ccp_path_join(store, "Bounce");
+	int dir_fd = -1, bounce_fd = -1, fd = -1, e = 0;
 	int rc = -1;
-	if (bad_fd < 0) {
-		snprintf(err, errlen, "cannot open %s: %s", bad, strerror(errno));
-		goto out;
+	unsigned k;
+	for (k = 0; k < 2 && fd < 0; k++) {
+		if (dir_fd >= 0)
+			close(dir_fd);
+		if ((dir_fd = open(dirs[k], O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)
+			fd = openat(dir_fd, ndr, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		/* The first failure other than "not there" is the one to say. */
+		if (fd < 0 && (e == 0 || e == ENOENT))
+			e = errno;
 	}
-	if ((fd = openat(bad_fd, ndr, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-		snprintf(err, errlen, "%s: no report %s/%s: %s", name, bad, ndr, strerror(errno));
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: no report %s/%s or %s/%s: %s", name, dirs[0], ndr,
+			 dirs[1], ndr, strerror(e));
 		goto out;
 	}
 	if (!ccp_bounce_report_to(fd, addr, sizeof(addr))) {
@@ -312,15 +321,16 @@ int ccp_queue_resend_report(const char *store, const char *name, char *err, size
 	}
 	if ((bounce_fd = ccp_dir_ensure_open(bounce, err, errlen)) < 0)
 		goto out;
-	if (ccp_bounce_queue_link(bad_fd, ndr, bounce_fd, name, true) != 0) {
+	if (ccp_bounce_queue_link(dir_fd, ndr, bounce_fd, name, true) != 0) {
 		snprintf(err, errlen, "%s: cannot queue its report in %s: %s", name, bounce,
 			 strerror(errno));
 		goto out;
 	}
 	rc = 0;
 out:
-	ccp_close_fds((const int[]){ bad_fd, bounce_fd, fd }, 3);
-	ccp_free(bad);
+	ccp_close_fds((const int[]){ dir_fd, bounce_fd, fd }, 3);
+	ccp_free(dirs[0]);
+	ccp_free(dirs[1]);
 	ccp_free(bounce);
 	return rc;
 }

@@ -120,7 +120,8 @@ struct relay {
 	struct ccp_spool *spool;
 	struct ccp_po *po;
 	char *submit, *import, *bad, *deferred;
-	int submit_fd, import_fd, bad_fd, deferred_fd;
+	char *partial; /* STORE/Partial: the reports on messages delivered in part */
+	int submit_fd, import_fd, bad_fd, deferred_fd, partial_fd;
 	/* Keys whose Deferred/ marker an earlier run left (fingerprints; read
 	 * only after start, so pollers share it without a lock). */
 	struct ccp_fpset restore;
@@ -131,7 +132,7 @@ struct relay {
 	char *bounce;                /* STORE/Bounce: the reports waiting to be sent */
 	int bounce_fd;
 	_Atomic uint64_t imports, import_failures, batches, duplicates, bad_count,
-		vanished;
+		partial_count, vanished;
 	/* Deferral markers not written, and when that was last logged
 	 * (log_unwritten_markers(); relaxed: counts for a log line). */
 	_Atomic uint64_t markers_unwritten, markers_logged_ns;
@@ -153,50 +154,31 @@ static bool machine_errno(int e)
 	       e == ENFILE || e == ENOMEM || e == EACCES || e == EPERM;
 }
 
-/*
- * --bounce-cmd: queues Bad/NDR_NAME for the bouncer to send to the
- * message's return path.  A null return path gets nothing: the message was
- * a report or another automatic message itself.  The report stays in Bad
- * whatever happens; what did is logged.
- */
-static void queue_bounce(struct relay *r, const char *key, const char *ndr_name,
-			 enum ccp_bounce_to kind, const char *field)
-{
-	if (kind == CCP_BOUNCE_TO_NULL)
-		ccp_log(CCP_LOG_INFO, "message %s: no report sent: its return path is null (<>)",
-			key);
-	else if (kind == CCP_BOUNCE_TO_NONE && field)
-		ccp_log(CCP_LOG_WARN, "message %s: no report sent: its %s holds no usable address; "
-			"it stays in %s/%s", key, field, r->bad, ndr_name);
-	else if (kind == CCP_BOUNCE_TO_NONE)
-		ccp_log(CCP_LOG_WARN, "message %s: no report sent: it has no Return-Path, Sender or "
-			"From; it stays in %s/%s", key, r->bad, ndr_name);
-	else if (ccp_bouncer_queue(r->bouncer, r->bad_fd, ndr_name, key) != 0)
-		ccp_log(CCP_LOG_ERROR, "message %s: its report cannot be queued in %s: %s; it stays "
-			"in %s/%s", key, r->bounce, strerror(errno), r->bad, ndr_name);
-}
+/* A report written by write_report(), to be queued once the caller has
+ * logged what became of its message. */
+struct report {
+	int dir_fd;
+	const char *dir;
+	char ndr_name[512];
+	enum ccp_bounce_to to;
+	const char *field;
+};
 
 /*
- * Records why m goes to Bad: NAME.reason (one line) and NAME.ndr, a report
- * to the sender quoting the original header (ORIGINAL, or else read from
- * the spool file), which --bounce-cmd then sends.  Returns 0 when both are
- * written, else the errno, with neither left and a line naming the file in
- * PROBLEM.
+ * Writes the report of kind REPORT on m, DIR/NAME.ndr (DIR_FD: Bad or
+ * Partial), quoting the original header (ORIGINAL, or else read from the
+ * spool file, which is still there), and fills in *OUT for
+ * queue_bounce().  Returns 0, else the errno, with no report left and a
+ * line naming the file in PROBLEM.
  */
-static int to_bad(struct relay *r, struct ccp_msg *m, const char *original, size_t olen,
-		  const char *reason, char *problem, size_t cap)
+static int write_report(struct relay *r, enum ccp_bounce_kind report, int dir_fd,
+			const char *dir, struct ccp_msg *m, const char *original, size_t olen,
+			const char *reason, struct report *out, char *problem, size_t cap)
 {
-	char name[512], ndr_name[512], line[1200];
-	snprintf(name, sizeof(name), "%s.reason", m->key);
-	snprintf(ndr_name, sizeof(ndr_name), "%s.ndr", m->key);
-	int n = snprintf(line, sizeof(line), "%s\n", reason);
-	if (ccp_store_write(r->bad_fd, name, line, (size_t)n, r->cfg->sync) != 0) {
-		int e = errno;
-		snprintf(problem, cap, "cannot write %s/%s: %s", r->bad, name, strerror(e));
-		return e;
-	}
-
 	char head[CCP_BOUNCE_HEADER_MAX], to[320];
+	out->dir_fd = dir_fd;
+	out->dir = dir;
+	snprintf(out->ndr_name, sizeof(out->ndr_name), "%s.ndr", m->key);
 	const char *field;
 	if (original == NULL) {
 		ssize_t got = ccp_spool_read_head(r->spool, m->key, head, sizeof(head));
@@ -206,19 +188,73 @@ static int to_bad(struct relay *r, struct ccp_msg *m, const char *original, size
 	enum ccp_bounce_to kind = ccp_bounce_recipient(original, olen, to, sizeof(to), &field);
 	struct ccp_ccm_buf ndr;
 	ccp_ccm_buf_init(&ndr);
-	ccp_bounce_format(&ndr, r->bounce_from, kind == CCP_BOUNCE_TO_ADDR ? to : NULL, m->key,
-			  reason, original, olen);
-	int e = ccp_store_write(r->bad_fd, ndr_name, ndr.data, ndr.len, r->cfg->sync) == 0 ? 0 : errno;
+	ccp_bounce_format(&ndr, report, r->bounce_from, kind == CCP_BOUNCE_TO_ADDR ? to : NULL,
+			  m->key, reason, original, olen);
+	int e = 0;
+	if (ccp_store_write(dir_fd, out->ndr_name, ndr.data, ndr.len, r->cfg->sync) != 0)
+		e = errno;
 	ccp_ccm_buf_free(&ndr);
 	if (e) {
-		snprintf(problem, cap, "cannot write %s/%s: %s", r->bad, ndr_name, strerror(e));
+		snprintf(problem, cap, "cannot write %s/%s: %s", dir, out->ndr_name, strerror(e));
+		return e;
+	}
+	out->to = kind;
+	out->field = field;
+	return 0;
+}
+
+/*
+ * --bounce-cmd: the report write_report() wrote on KEY goes to the bouncer,
+ * to be sent to the message's return path.  A null return path gets
+ * nothing: the message was a report or another automatic message itself.
+ * The report stays where it was written whatever happens; what did is
+ * logged.
+ */
+static void queue_bounce(struct relay *r, const char *key, const struct report *rep)
+{
+	if (!r->bouncer)
+		return;
+	if (rep->to == CCP_BOUNCE_TO_NULL)
+		ccp_log(CCP_LOG_INFO, "message %s: no report sent: its return path is null (<>)",
+			key);
+	else if (rep->to == CCP_BOUNCE_TO_NONE && rep->field)
+		ccp_log(CCP_LOG_WARN, "message %s: no report sent: its %s holds no usable address; "
+			"it stays in %s/%s", key, rep->field, rep->dir, rep->ndr_name);
+	else if (rep->to == CCP_BOUNCE_TO_NONE)
+		ccp_log(CCP_LOG_WARN, "message %s: no report sent: it has no Return-Path, Sender or "
+			"From; it stays in %s/%s", key, rep->dir, rep->ndr_name);
+	else if (ccp_bouncer_queue(r->bouncer, rep->dir_fd, rep->ndr_name, key) != 0)
+		ccp_log(CCP_LOG_ERROR, "message %s: its report cannot be queued in %s: %s; it stays "
+			"in %s/%s", key, r->bounce, strerror(errno), rep->dir, rep->ndr_name);
+}
+
+/*
+ * Records why m goes to Bad: NAME.reason (one line) and NAME.ndr, a report
+ * to the sender (write_report()), which --bounce-cmd then sends.  Returns 0
+ * when both are written, else the errno, with neither left and a line
+ * naming the file in PROBLEM.
+ */
+static int to_bad(struct relay *r, struct ccp_msg *m, const char *original, size_t olen,
+		  const char *reason, char *problem, size_t cap)
+{
+	char name[512], line[1200];
+	snprintf(name, sizeof(name), "%s.reason", m->key);
+	int n = snprintf(line, sizeof(line), "%s\n", reason);
+	if (ccp_store_write(r->bad_fd, name, line, (size_t)n, r->cfg->sync) != 0) {
+		int e = errno;
+		snprintf(problem, cap, "cannot write %s/%s: %s", r->bad, name, strerror(e));
+		return e;
+	}
+	struct report rep;
+	int e = write_report(r, CCP_BOUNCE_UNDELIVERED, r->bad_fd, r->bad, m, original, olen,
+			     reason, &rep, problem, cap);
+	if (e) {
 		unlinkat(r->bad_fd, name, 0);
 		return e;
 	}
 	ccp_log(CCP_LOG_WARN, "message %s to Bad: %s", m->key, reason);
 	count(&r->bad_count, 1);
-	if (r->bouncer)
-		queue_bounce(r, m->key, ndr_name, kind, field);
+	queue_bounce(r, m->key, &rep);
 	return 0;
 }
 
@@ -253,6 +289,43 @@ static void bad_or_postpone(struct disp *d, struct ccp_msg *m, const char *origi
 		return;
 	}
 	bad_without_reason(d->r, m, problem, reason);
+}
+
+/*
+ * m was delivered, but not to the recipients REASON names (the post
+ * office's PARTIAL, IMPORT's /PARTIAL): its sender is told, in
+ * Partial/NAME.ndr, which --bounce-cmd sends, and m is settled as
+ * delivered.  The report is written before the spool file goes, so a crash
+ * in between imports m again: the post office skips the recipients it
+ * has, and reports the others once more.  When the store cannot take the
+ * report now (machine_errno()), m is postponed, to be imported again once
+ * it can, with the same outcome; any other failure (a name too long for
+ * the file system) would never pass: m is delivered without its report,
+ * with a log line.
+ */
+static void partial(struct disp *d, struct ccp_msg *m, const char *reason, enum ccp_verdict *v)
+{
+	struct relay *r = d->r;
+	char problem[600];
+	struct report rep;
+	int e = write_report(r, CCP_BOUNCE_PARTIAL, r->partial_fd, r->partial, m, NULL, 0, reason,
+			     &rep, problem, sizeof(problem));
+	*v = CCP_VERDICT_DELIVERED;
+	if (e == 0) {
+		ccp_log(CCP_LOG_WARN, "message %s delivered in part, its sender told in %s/%s: %s",
+			m->key, r->partial, rep.ndr_name, reason);
+		count(&r->partial_count, 1);
+		queue_bounce(r, m->key, &rep);
+		return;
+	}
+	if (machine_errno(e)) {
+		snprintf(d->outage, sizeof(d->outage), "%s", problem);
+		*v = CCP_VERDICT_POSTPONED;
+		return;
+	}
+	ccp_log(CCP_LOG_ERROR, "message %s delivered in part, its sender not told (%s): %s",
+		m->key, problem, reason);
+	count(&r->partial_count, 1);
 }
 
 /* ---- reading and converting one message -------------------------------- */
@@ -322,8 +395,8 @@ static void settle_report(void *arg, const char *key, size_t key_len,
 		d->verdicts[i] = CCP_VERDICT_DELIVERED;
 		break;
 	case CCP_PO_MSG_PARTIAL:
-		ccp_log(CCP_LOG_WARN, "message %s delivered in part: %s", d->msgs[i]->key, reason);
-		d->verdicts[i] = CCP_VERDICT_DELIVERED;
+		partial(d, d->msgs[i], reason && *reason ? reason : "some recipients are unknown",
+			&d->verdicts[i]);
 		break;
 	case CCP_PO_MSG_UNDELIVERABLE:
 		/* Postponed if it cannot go to Bad now: the post office keeps no
@@ -912,9 +985,10 @@ static void stats_take(struct relay *r, struct ccp_pump *pump, uint64_t last[2],
 	s->paused_ns = ccp_gate_paused_for(&r->gate, s->pause_reason, sizeof(s->pause_reason));
 	s->duplicates = atomic_load(&r->duplicates);
 	s->bad = atomic_load(&r->bad_count);
+	s->partial = atomic_load(&r->partial_count);
 	s->imports = atomic_load(&r->imports);
 	s->import_failures = atomic_load(&r->import_failures);
-	s->reports_waiting = r->bounce ? (int64_t)ccp_bouncer_waiting(r->bounce) : -1;
+	s->reports_waiting = r->bounce ? (int64_t)ccp_dir_count_names(r->bounce) : -1;
 }
 
 /* ccp_relay_request_flush(): deferred messages due now, a paused delivery
@@ -966,7 +1040,7 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 	else
 		ccp_bounce_default_from(r.bounce_from, sizeof(r.bounce_from));
 	ccp_gate_init(&r.gate, cfg->pump.retry_min_ns, cfg->pump.retry_max_ns, &relay_stop);
-	r.submit_fd = r.import_fd = r.bad_fd = r.deferred_fd = r.bounce_fd = -1;
+	r.submit_fd = r.import_fd = r.bad_fd = r.deferred_fd = r.partial_fd = r.bounce_fd = -1;
 	atomic_store(&relay_stop, 0);
 	if (cfg->spool == NULL || cfg->store == NULL || (cfg->po == NULL && cfg->import_cmd == NULL)) {
 		snprintf(err, errlen, "a relay needs --spool, --store and --po (or --import-cmd)");
@@ -1000,6 +1074,7 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 	r.import = ccp_path_join(cfg->store, "Import");
 	r.bad = ccp_path_join(cfg->store, "Bad");
 	r.deferred = ccp_path_join(cfg->store, "Deferred");
+	r.partial = ccp_path_join(cfg->store, "Partial");
 	char *quarantine = ccp_path_join(cfg->store, "Quarantine");
 	/* One relay per store and per spool: a second would remove the first's
 	 * batches in flight as a crash's leftovers, and race it for every
@@ -1010,13 +1085,15 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 	if ((r.submit_fd = ccp_dir_ensure_open(r.submit, err, errlen)) < 0 ||
 	    (r.import_fd = ccp_dir_ensure_open(r.import, err, errlen)) < 0 ||
 	    (r.bad_fd = ccp_dir_ensure_open(r.bad, err, errlen)) < 0 ||
-	    (r.deferred_fd = ccp_dir_ensure_open(r.deferred, err, errlen)) < 0)
+	    (r.deferred_fd = ccp_dir_ensure_open(r.deferred, err, errlen)) < 0 ||
+	    (r.partial_fd = ccp_dir_ensure_open(r.partial, err, errlen)) < 0)
 		goto out;
 	clear_leftovers(r.submit_fd, r.submit);
 	clear_leftovers(r.import_fd, r.import);
-	/* Bad/ records a crash left half made (ccp_store_write()); keep_markers()
-	 * removes Deferred/'s as it reads the markers. */
+	/* Bad/ and Partial/ records a crash left half made (ccp_store_write());
+	 * keep_markers() removes Deferred/'s as it reads the markers. */
 	ccp_dir_remove_prefixed(r.bad_fd, CCP_TMP_PREFIX);
+	ccp_dir_remove_prefixed(r.partial_fd, CCP_TMP_PREFIX);
 	keep_markers(&r, cfg->spool);
 	if (cfg->bounce_cmd) {
 		r.bounce = ccp_path_join(cfg->store, "Bounce");
@@ -1165,6 +1242,7 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 		st->delivered = st->pump.delivered;
 		st->duplicates = atomic_load(&r.duplicates);
 		st->bad = atomic_load(&r.bad_count);
+		st->partial = atomic_load(&r.partial_count);
 		st->vanished = atomic_load(&r.vanished);
 		st->quarantined = ss.quarantined;
 		st->changed = ss.changed;
@@ -1189,13 +1267,14 @@ out:
 	ccp_spool_close(r.spool);
 	if (r.po)
 		ccp_po_close(r.po);
-	ccp_close_fds((const int[]){ r.submit_fd, r.import_fd, r.bad_fd, r.deferred_fd, r.bounce_fd,
-				     store_lock, spool_lock },
-		      7);
+	ccp_close_fds((const int[]){ r.submit_fd, r.import_fd, r.bad_fd, r.deferred_fd,
+				     r.partial_fd, r.bounce_fd, store_lock, spool_lock },
+		      8);
 	ccp_free(r.submit);
 	ccp_free(r.import);
 	ccp_free(r.bad);
 	ccp_free(r.deferred);
+	ccp_free(r.partial);
 	ccp_free(r.bounce);
 	ccp_free(quarantine);
 	ccp_fpset_free(&r.restore);

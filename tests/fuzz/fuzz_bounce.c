@@ -8,7 +8,9 @@
  * lines end in LF, no CR, no NUL, no folded line, so nothing from the
  * outside can add a field (a Bcc, say) to the report; the block ends, and
  * the To field holds the address found.  The whole report is in one line
- * end: no CRLF anywhere, the quoted header's included.
+ * end: no CRLF anywhere, the quoted header's included.  Both kinds of
+ * report (undelivered, delivered in part) are made, by the name's first
+ * octet.
  */
 #define _GNU_SOURCE /* memmem() */
 #include <stdint.h>
@@ -46,8 +48,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	struct ccp_ccm_buf b;
 	ccp_ccm_buf_init(&b);
-	ccp_bounce_format(&b, "MAILER-DAEMON@relay.example", kind == CCP_BOUNCE_TO_ADDR ? addr : NULL,
-			  key, key, msg, len);
+	/* Both kinds of report, by the name's first octet. */
+	enum ccp_bounce_kind rk = klen && (key[0] & 1) ? CCP_BOUNCE_PARTIAL : CCP_BOUNCE_UNDELIVERED;
+	ccp_bounce_format(&b, rk, "MAILER-DAEMON@relay.example",
+			  kind == CCP_BOUNCE_TO_ADDR ? addr : NULL, key, key, msg, len);
 	const char *r = (const char *)b.data;
 	size_t end = 0;
 	while (end + 1 < b.len && memcmp(r + end, "\n\n", 2) != 0)

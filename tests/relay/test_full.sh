@@ -18,7 +18,11 @@
 #      in new/, reported once however often the spool is rescanned; a
 #      message requeued from Bad is copied back across;
 #   5. the user's inotify instances all but spent by another program: the
-#      pollers that cannot watch rescan, with a warning.
+#      pollers that cannot watch rescan, with a warning;
+#   6. a message delivered in part whose report to its sender cannot be
+#      written (Partial/ full): postponed, not settled without its report;
+#      given room, imported again, its delivered recipient skipped, and
+#      reported.
 set -u
 bin=$(realpath "$1")
 if [ -z "${CCPUMP_TEST_NS:-}" ]; then
@@ -29,7 +33,7 @@ if [ -z "${CCPUMP_TEST_NS:-}" ]; then
 	CCPUMP_TEST_NS=1 exec unshare -m --propagation private "$0" "$@"
 fi
 work=$(mktemp -d)
-trap 'kill -9 $(jobs -p) 2>/dev/null; umount -l "$work"/*/fs 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill -9 $(jobs -p) 2>/dev/null; umount -l "$work"/*/fs "$work"/*/store/Partial 2>/dev/null; rm -rf "$work"' EXIT
 log=
 fail() { echo "FAIL: $*" >&2; [ -n "$log" ] && [ -f "$log" ] && tail -20 "$log" >&2; exit 1; }
 field() { "$bin" po stats --po "$1" | sed -n "s/^$2: *//p"; }
@@ -241,3 +245,40 @@ grep -q "6 of 8 pollers meant to watch new/ have no inotify watch" "$log" ||
 	fail "inotify: no warning: $(grep inotify "$log")"
 [ "$(field "$d/po" 'distinct keys')" = 5 ] || fail "inotify: not 5 delivered"
 echo "5. the user's inotify instances all but spent: 2 pollers watch, 6 rescan, 5 delivered once"
+
+# ---- 6. the report on a partial delivery, with Partial/ full --------------
+# Partial/ on a full tmpfs of its own.  M1 reaches alice; M2 reaches alice
+# but not nobody, and its report cannot be written: M2 stays in the spool,
+# postponed (not an attempt: --max-attempts 1 does not send it to Bad), and
+# deliveries pause.  Given room, M2 is imported again: alice is skipped, the
+# report is written, and the spool drains.
+d=$work/partial-full
+mkdir -p "$d/spool/tmp" "$d/spool/new" "$d/spool/cur" "$d/store"
+printf 'From: s@example.org\r\nTo: alice@example.org\r\nSubject: 1\r\n\r\nhi\r\n' \
+	>"$d/spool/new/1764288000.M1P9.part"
+"$bin" convert "$d/spool/new/1764288000.M1P9.part" | sed -n 's/^To: //p' | tr -d '\r' >"$d/users"
+"$bin" po init --po "$d/po" --users "$d/users" >/dev/null || fail "partial full: po init"
+printf 'From: s@example.org\r\nTo: alice@example.org\r\nCc: nobody@example.org\r\nSubject: 2\r\n\r\nhi\r\n' \
+	>"$d/spool/new/1764288000.M2P9.part"
+small_fs "$d/store/Partial" 64k
+dd if=/dev/zero of="$d/store/Partial/filler" bs=4k 2>/dev/null
+log=$d/log
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --max-attempts 1 --retry-min 0.05 \
+	--retry-max 0.2 --stats-interval 0 --log "$log" &
+pid=$!
+wait_for 30 grep -qs "deliveries paused: cannot write .*/Partial/1764288000.M2P9.part.ndr: No space left" "$log" ||
+	fail "partial full: deliveries never paused"
+wait_for 10 grep -qs "deliveries still paused" "$log" || fail "partial full: no probe while paused"
+[ "$(ls "$d/spool/new")" = 1764288000.M2P9.part ] ||
+	fail "partial full: the spool holds $(ls "$d/spool/new" | tr '\n' ' ')"
+[ -z "$(ls -A "$d/store/Bad")" ] || fail "partial full: sent to Bad: $(ls "$d/store/Bad")"
+rm "$d/store/Partial/filler"
+wait_for 30 spool_empty "$d/spool" || fail "partial full: M2 not delivered once there was room"
+kill -TERM $pid
+wait $pid || fail "partial full: relay exited $?"
+grep -q 'Subject: Undeliverable to some recipients on cc:Mail: 1764288000.M2P9.part' \
+	"$d/store/Partial/1764288000.M2P9.part.ndr" || fail "partial full: no report"
+[ "$(field "$d/po" delivered)" = 2 ] || fail "partial full: $(field "$d/po" delivered) deliveries, not 2"
+[ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "partial full: duplicate deliveries"
+[ -z "$(ls -A "$d/store/Bad")" ] || fail "partial full: sent to Bad"
+echo "6. a partial delivery's report on a full disk: postponed, then reported once there was room"

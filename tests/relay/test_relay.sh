@@ -6,6 +6,7 @@
 #      and requeued from Bad once the recipient is known; retry limits that
 #      count an earlier run's attempts and age; `queue --flush`; the pace
 #      of --profile ccmc; an import program's list of undeliverables;
+#      messages delivered in part, their senders told in Partial/;
 #   3. bad spool entries (symlink, fifo, directory, empty, huge, binary)
 #      moved aside with their reasons while the relay goes on; a spool file
 #      changed after its import kept in Bad, not removed;
@@ -245,7 +246,7 @@ echo "2h. --profile ccmc: $(printf '%s\n' "$sizes" | wc -l) batches of at most 5
 # 5: a user directory that knows alice and bob only.  Messages to alice
 # alone are delivered; others deliver in part (carol unknown).
 gen "$work" 0 0 2>/dev/null
-probe=$(mktemp -d); mkdir -p "$probe/tmp" "$probe/new"; gen "$probe" 2 1
+probe=$work/probe; mkdir -p "$probe/tmp" "$probe/new"; gen "$probe" 2 1
 "$bin" convert "$probe/new/"* | sed -n 's/^To: //p' | tr -d '\r' | grep -v carol >"$work/users"
 d=$(fresh undeliv --users "$work/users")
 gen "$d/spool" 0 30
@@ -258,6 +259,37 @@ printf 'From: "X" <x@example.org>\r\nTo: nobody@example.org\r\nSubject: lost\r\n
 grep -q 'Reason:' "$d/store/Bad/1764288000.M999P77.test.ndr" || fail "undeliverable: no NDR"
 [ "$(field "$d/po" 'distinct keys')" = 30 ] || fail "undeliverable: the good ones were not delivered"
 undreason=$(head -1 "$d/store/Bad/1764288000.M999P77.test.reason")
+# The messages that reached alice and bob but not carol were delivered in
+# part: each one's sender is told in Partial/NAME.ndr, not Bad/, and the
+# message is settled as delivered.
+want=$(for i in $(seq 2 3 29); do echo "1764288000.M${i}P77.test.ndr"; done | sort)
+[ "$(ls "$d/store/Partial" | sort)" = "$want" ] ||
+	fail "partial: reports in Partial: $(ls "$d/store/Partial" | tr '\n' ' ')"
+[ ! -e "$d/store/Bad/1764288000.M5P77.test" ] || fail "partial: a message delivered in part in Bad"
+pr=$d/store/Partial/1764288000.M5P77.test.ndr
+for h in 'To: <s5@example.org>' 'Subject: Undeliverable to some recipients on cc:Mail: 1764288000.M5P77.test' \
+	'for its other recipients, but not for the ones named below.' 'From: "Sender 5" <s5@example.org>'; do
+	grep -qxF "$h" "$pr" || fail "partial: the report lacks '$h': $(cat "$pr")"
+done
+grep -q '^Reason: .*unknown recipient .*carol' "$pr" || fail "partial: the reason: $(grep Reason "$pr")"
+[ "$(grep -c 'delivered in part, its sender told in .*/Partial/' "$d/log")" = 10 ] ||
+	fail "partial: $(grep -c 'delivered in part' "$d/log") log lines, not 10"
+grep 'relay: done:' "$d/log" | tail -1 | grep -q '(10 in part)' || fail "partial: the done line"
+"$bin" queue --spool "$d/spool" --store "$d/store" --json | grep -q '"partial_reports":10}' ||
+	fail "partial: queue --json: $("$bin" queue --spool "$d/spool" --store "$d/store" --json)"
+"$bin" queue --spool "$d/spool" --store "$d/store" |
+	grep -q "^reports on messages delivered in part, in .*/Partial: 10$" || fail "partial: queue"
+# Imported again, as after a crash between the import and the spool file's
+# removal: alice and bob are skipped, carol is reported once more.
+delivered=$(field "$d/po" delivered)
+rm "$pr" "$probe/new/"*
+gen "$probe" 5 1
+mv "$probe/new/1764288000.M5P77.test" "$d/spool/new/"
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--log "$d/log" || fail "partial again: relay failed"
+[ -s "$pr" ] || fail "partial again: no report"
+[ "$(field "$d/po" delivered)" = "$delivered" ] || fail "partial again: delivered again"
+[ -z "$(ls -A "$d/spool/new")" ] || fail "partial again: left in the spool"
 
 # The same through an external import program answering 5: the relay reads
 # the undeliverable messages from the .und file beside the batch, each named
@@ -349,6 +381,7 @@ msg Mfrom 'From: "Y (not <this>)" <y@example.org> (comment)'
 msg Mopt 'From: -oQ/tmp/x@example.org'
 msg Mfail 'From: fail@example.org'
 msg Mtemp 'From: temp@example.org'
+msg Mpart 'From: part@example.org' 'Cc: alice@example.org' # delivered to alice alone
 printf 'To: nobody@example.org\r\nSubject: no sender\r\n\r\nhi\r\n' >"$d/spool/new/1764288000.Mnone.test"
 brelay() {
 	"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
@@ -357,7 +390,7 @@ brelay() {
 }
 brelay
 [ "$(ls "$d/store/Bad" | grep -c '\.ndr$')" = 7 ] || fail "bounce: not every message has its report"
-[ "$(ls "$d/sent")" = "$(printf '%s\n' fail@example.org rp@example.org y@example.org)" ] ||
+[ "$(ls "$d/sent")" = "$(printf '%s\n' fail@example.org part@example.org rp@example.org y@example.org)" ] ||
 	fail "bounce: reports sent to: $(ls "$d/sent" | tr '\n' ' ')"
 [ "$(ls "$d/store/Bounce")" = 1764288000.Mtemp.test ] ||
 	fail "bounce: waiting to be sent: $(ls "$d/store/Bounce" | tr '\n' ' ')"
@@ -375,6 +408,12 @@ for h in 'From: Mail Delivery System <postmaster@relay.example>' 'To: <rp@exampl
 done
 tr -d '\r' <"$r" | grep -q '^Message-ID: <ccpump-ndr\..*@relay.example>$' || fail "bounce: Message-ID"
 cmp -s <(tail -n +2 "$r") "$d/store/Bad/1764288000.Mrp.test.ndr" || fail "bounce: sent another text than kept"
+# The report on a message delivered in part goes out the same way, from
+# Partial/.
+cmp -s <(tail -n +2 "$d/sent/part@example.org") "$d/store/Partial/1764288000.Mpart.test.ndr" ||
+	fail "bounce: the report on a partial delivery: $(cat "$d/sent/part@example.org")"
+grep -qxF 'Subject: Undeliverable to some recipients on cc:Mail: 1764288000.Mpart.test' \
+	"$d/sent/part@example.org" || fail "bounce: the partial report's subject"
 for line in "Mnull.test: no report sent: its return path is null" \
 	"Mopt.test: no report sent: its From holds no usable address" \
 	"Mnone.test: no report sent: it has no Return-Path, Sender or From" \
@@ -412,15 +451,16 @@ done
 [ "$(ls "$d/store/Bounce")" = 1764288000.Mtemp2.test ] || fail "bounce: Mtemp2 failed again, not queued"
 # A report sent already is sent again on request (the relay is asked at
 # once); one without an address, or for no message, is refused.
-"$bin" queue --store "$d/store" --resend-report 1764288000.Mrp.test >"$d/rs.out" ||
-	fail "bounce: --resend-report failed"
-grep -q "^1 reports queued; asked the relay on store .* (pid $pid) to send them now" "$d/rs.out" ||
+"$bin" queue --store "$d/store" --resend-report 1764288000.Mrp.test \
+	--resend-report 1764288000.Mpart.test >"$d/rs.out" || fail "bounce: --resend-report failed"
+grep -q "^2 reports queued; asked the relay on store .* (pid $pid) to send them now" "$d/rs.out" ||
 	fail "bounce: --resend-report said $(cat "$d/rs.out")"
 for ((t = 0; t < 100; t++)); do
-	[ -f "$d/sent/rp@example.org" ] && break
+	[ -f "$d/sent/rp@example.org" ] && [ -f "$d/sent/part@example.org" ] && break
 	sleep 0.1
 done
 [ -f "$d/sent/rp@example.org" ] || fail "bounce: the resent report was not sent"
+[ -f "$d/sent/part@example.org" ] || fail "bounce: the resent partial report was not sent"
 "$bin" queue --store "$d/store" --resend-report 1764288000.Mnone.test 2>"$d/rs.err" &&
 	fail "bounce: resent a report without an address"
 grep -q "has no address to go to" "$d/rs.err" || fail "bounce: --resend-report said $(cat "$d/rs.err")"
@@ -433,7 +473,7 @@ for ((t = 0; t < 100; t++)); do
 	sleep 0.1
 done
 [ -z "$(ls -A "$d/store/Bounce")" ] || fail "bounce: the flush did not send the queue"
-[ "$(ls "$d/sent")" = "$(printf '%s\n' rp@example.org temp@example.org)" ] ||
+[ "$(ls "$d/sent")" = "$(printf '%s\n' part@example.org rp@example.org temp@example.org)" ] ||
 	fail "bounce: the flush sent to $(ls "$d/sent" | tr '\n' ' ')"
 kill -TERM $pid
 wait $pid || fail "bounce: relay exited $?"
