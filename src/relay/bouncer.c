@@ -10,7 +10,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,11 +41,31 @@ struct ccp_bouncer {
 	bool stop, drain;    /* under mu */
 };
 
+/* Where the report queued as NAME (open on FD) is kept, for the log, into
+ * WHERE: the file in Bad/ or Partial/ beside the queue that is the same
+ * file (the queue holds links). */
+static void kept_in(const struct ccp_bouncer *b, const char *name, int fd, char *where,
+		    size_t cap)
+{
+	static const char *const dirs[] = { "Bad", "Partial" };
+	struct stat q, k;
+	snprintf(where, cap, "the store");
+	for (unsigned i = 0; i < 2 && fstat(fd, &q) == 0; i++) {
+		char path[NAME_MAX + 32];
+		snprintf(path, sizeof(path), "../%s/%s.ndr", dirs[i], name);
+		if (fstatat(b->dirfd, path, &k, AT_SYMLINK_NOFOLLOW) == 0 && k.st_ino == q.st_ino &&
+		    k.st_dev == q.st_dev) {
+			snprintf(where, cap, "%s", path + 3);
+			return;
+		}
+	}
+}
+
 /* Sends the queued report NAME.  Returns false when it should be tried
  * again later (it stays queued). */
 static bool send_one(struct ccp_bouncer *b, const char *name, uint64_t backoff_ns)
 {
-	char addr[320], why[600] = "";
+	char addr[320], why[600] = "", kept[NAME_MAX + 32];
 	int fd = openat(b->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return true; /* gone: requeued, or removed by an operator */
@@ -56,6 +78,8 @@ static bool send_one(struct ccp_bouncer *b, const char *name, uint64_t backoff_n
 	}
 	int rc = ccp_run_cmd(b->cmd, addr, fd, BOUNCE_TIMEOUT_NS, "60 s", "bounce command", why,
 			     sizeof(why));
+	if (rc != 0)
+		kept_in(b, name, fd, kept, sizeof(kept));
 	close(fd);
 	/* 75 (EX_TEMPFAIL), or a program that could not run or was stopped:
 	 * later.  Any other answer is the program's last word on it. */
@@ -74,8 +98,8 @@ static bool send_one(struct ccp_bouncer *b, const char *name, uint64_t backoff_n
 		ccp_log(CCP_LOG_INFO, "message %s: report sent to %s", name, addr);
 	else
 		ccp_log(CCP_LOG_WARN, "message %s: the report to %s was not sent: %s, not a "
-			"temporary failure (75): not tried again; it stays in Bad/%s.ndr", name, addr,
-			why, name);
+			"temporary failure (75): not tried again; it stays in %s", name, addr, why,
+			kept);
 	return true;
 }
 

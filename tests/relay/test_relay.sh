@@ -382,6 +382,7 @@ msg Mopt 'From: -oQ/tmp/x@example.org'
 msg Mfail 'From: fail@example.org'
 msg Mtemp 'From: temp@example.org'
 msg Mpart 'From: part@example.org' 'Cc: alice@example.org' # delivered to alice alone
+msg Mpartfail 'From: fail@example.org' 'Cc: alice@example.org'
 printf 'To: nobody@example.org\r\nSubject: no sender\r\n\r\nhi\r\n' >"$d/spool/new/1764288000.Mnone.test"
 brelay() {
 	"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
@@ -417,7 +418,8 @@ grep -qxF 'Subject: Undeliverable to some recipients on cc:Mail: 1764288000.Mpar
 for line in "Mnull.test: no report sent: its return path is null" \
 	"Mopt.test: no report sent: its From holds no usable address" \
 	"Mnone.test: no report sent: it has no Return-Path, Sender or From" \
-	"Mfail.test: the report to fail@example.org was not sent: the bounce command answered 67, not a temporary failure (75): not tried again" \
+	"Mfail.test: the report to fail@example.org was not sent: the bounce command answered 67, not a temporary failure (75): not tried again; it stays in Bad/1764288000.Mfail.test.ndr" \
+	"Mpartfail.test: the report to fail@example.org was not sent: the bounce command answered 67, not a temporary failure (75): not tried again; it stays in Partial/1764288000.Mpartfail.test.ndr" \
 	"Mtemp.test: the report to temp@example.org was not sent: the bounce command answered 75; tried again in" \
 	"Mrp.test: report sent to rp@example.org"; do
 	grep -qF "message 1764288000.$line" "$d/log" || fail "bounce: no log line '$line'"
