@@ -49,6 +49,19 @@ CCP_EXPORT extern const char *const ccp_queue_record_suffixes[CCP_QUEUE_RECORDS]
 /* Whether NAME, an entry of STORE/Bad, is one of those records. */
 CCP_EXPORT bool ccp_queue_is_record(const char *name);
 
+/* Room for a record's name, its NUL included. */
+#define CCP_QUEUE_RECORD_NAME_MAX 256
+
+/*
+ * The name of message NAME's record SUFFIX (".reason", ".ndr") in
+ * STORE/Bad or STORE/Partial, into BUF (CCP_QUEUE_RECORD_NAME_MAX
+ * octets): NAME then SUFFIX.  A message's name may take all 255 octets a
+ * file name has, so where NAME and the longest suffix do not fit, each of
+ * its records is named by NAME's first octets, '~' and 16 hex digits of a
+ * hash of the whole name (the same on every host and run), then SUFFIX.
+ */
+CCP_EXPORT void ccp_queue_record_name(char *buf, const char *name, const char *suffix);
+
 /* Fills rep.  A spool or store that does not exist yet counts as empty (and
  * is flagged in rep); one that is not a directory, or cannot be read, is an
  * error.  Returns 0, or -1 with a one-line reason naming the path. */

@@ -19,6 +19,7 @@
 #include "ccpump/alloc.h"
 #include "ccpump/clock.h"
 #include "ccpump/log.h"
+#include "ccpump/queue.h"
 #include "relay/bounce.h"
 #include "relay/fsutil.h"
 #include "relay/runcmd.h"
@@ -51,8 +52,9 @@ static void kept_in(const struct ccp_bouncer *b, const char *name, int fd, char 
 	struct stat q, k;
 	snprintf(where, cap, "the store");
 	for (unsigned i = 0; i < 2 && fstat(fd, &q) == 0; i++) {
-		char path[NAME_MAX + 32];
-		snprintf(path, sizeof(path), "../%s/%s.ndr", dirs[i], name);
+		char rec[CCP_QUEUE_RECORD_NAME_MAX], path[CCP_QUEUE_RECORD_NAME_MAX + 16];
+		ccp_queue_record_name(rec, name, ".ndr");
+		snprintf(path, sizeof(path), "../%s/%s", dirs[i], rec);
 		if (fstatat(b->dirfd, path, &k, AT_SYMLINK_NOFOLLOW) == 0 && k.st_ino == q.st_ino &&
 		    k.st_dev == q.st_dev) {
 			snprintf(where, cap, "%s", path + 3);
@@ -65,7 +67,7 @@ static void kept_in(const struct ccp_bouncer *b, const char *name, int fd, char 
  * again later (it stays queued). */
 static bool send_one(struct ccp_bouncer *b, const char *name, uint64_t backoff_ns)
 {
-	char addr[320], why[600] = "", kept[NAME_MAX + 32];
+	char addr[320], why[600] = "", kept[CCP_QUEUE_RECORD_NAME_MAX + 16];
 	int fd = openat(b->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return true; /* gone: requeued, or removed by an operator */

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ccpump/hash.h"
 #include "ccpump/log.h"
 #include "relay/fsutil.h"
 
@@ -35,6 +36,28 @@ static void add(struct ccp_queue_class *c, const struct stat *st, time_t now)
 }
 
 const char *const ccp_queue_record_suffixes[CCP_QUEUE_RECORDS] = { ".reason", ".ndr" };
+
+void ccp_queue_record_name(char *buf, const char *name, const char *suffix)
+{
+	/* One base for all of a message's records: whether NAME is kept whole
+	 * goes by the longest suffix. */
+	const size_t max = CCP_QUEUE_RECORD_NAME_MAX - 1, tail = 1 + 16;
+	size_t n = strlen(name), s = strlen(suffix), longest = s;
+	for (size_t i = 0; i < CCP_QUEUE_RECORDS; i++)
+		if (strlen(ccp_queue_record_suffixes[i]) > longest)
+			longest = strlen(ccp_queue_record_suffixes[i]);
+	if (ccp_unlikely(longest + tail >= max))
+		ccp_panic("record suffix '%s' too long for a file name", suffix);
+	if (n + longest <= max) {
+		memcpy(buf, name, n);
+		memcpy(buf + n, suffix, s + 1);
+		return;
+	}
+	size_t keep = max - longest - tail;
+	memcpy(buf, name, keep);
+	snprintf(buf + keep, CCP_QUEUE_RECORD_NAME_MAX - keep, "~%016" PRIx64 "%s",
+		 ccp_hash_bytes(name, n), suffix);
+}
 
 bool ccp_queue_is_record(const char *name)
 {
@@ -144,7 +167,12 @@ static void list_dir(FILE *out, const char *store, const char *sub, const char *
 	while (d && n < list && (de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.' || ccp_queue_is_record(de->d_name))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s/%s%s", store, sub, de->d_name, note_suffix);
+		char rec[CCP_QUEUE_RECORD_NAME_MAX];
+		if (note_suffix[0])
+			ccp_queue_record_name(rec, de->d_name, note_suffix);
+		else
+			snprintf(rec, sizeof(rec), "%s", de->d_name);
+		snprintf(path, sizeof(path), "%s/%s/%s", store, sub, rec);
 		FILE *f = fopen(path, "re");
 		line[0] = '\0';
 		unsigned attempt = 0;

@@ -158,8 +158,8 @@ static int move_in(int src_dirfd, const char *name, int tmp_dirfd, int new_dirfd
  * reason says so (spool.c). */
 static bool delivered_before(int bad_fd, const char *name)
 {
-	char rec[NAME_MAX + 16], line[64];
-	snprintf(rec, sizeof(rec), "%s.reason", name);
+	char rec[CCP_QUEUE_RECORD_NAME_MAX], line[64];
+	ccp_queue_record_name(rec, name, ".reason");
 	int fd = openat(bad_fd, rec, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return false;
@@ -190,7 +190,7 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 	int bounce_fd = open(bounce, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	char aside[CCP_QUEUE_RECORDS][64];
 	bool moved_aside[CCP_QUEUE_RECORDS] = { false };
-	char rec[NAME_MAX + 16];
+	char rec[CCP_QUEUE_RECORD_NAME_MAX];
 	struct stat st;
 	int rc = -1;
 
@@ -217,10 +217,11 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 		goto out;
 	}
 	if (delivered_before(bad_fd, name)) {
-		snprintf(err, errlen, "%s: delivered before it changed (%s/%s.reason): under its "
+		ccp_queue_record_name(rec, name, ".reason");
+		snprintf(err, errlen, "%s: delivered before it changed (%s/%s): under its "
 			 "name the post office would skip this version as a duplicate; to deliver "
 			 "it as a message of its own, move it into %s under a new name", name, bad,
-			 name, newdir);
+			 rec, newdir);
 		goto out;
 	}
 	/* The records go aside under temporary names first, and come back
@@ -229,7 +230,7 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 	 * there again at once.  (A crash leaves them to the relay's start-up,
 	 * which removes temporary names in Bad.) */
 	for (size_t i = 0; i < CCP_QUEUE_RECORDS; i++) {
-		snprintf(rec, sizeof(rec), "%s%s", name, ccp_queue_record_suffixes[i]);
+		ccp_queue_record_name(rec, name, ccp_queue_record_suffixes[i]);
 		ccp_tmp_name(aside[i], sizeof(aside[i]));
 		if (renameat(bad_fd, rec, bad_fd, aside[i]) == 0)
 			moved_aside[i] = true;
@@ -272,7 +273,7 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 	goto out;
 restore:
 	for (size_t i = 0; i < CCP_QUEUE_RECORDS; i++) {
-		snprintf(rec, sizeof(rec), "%s%s", name, ccp_queue_record_suffixes[i]);
+		ccp_queue_record_name(rec, name, ccp_queue_record_suffixes[i]);
 		if (moved_aside[i])
 			renameat(bad_fd, aside[i], bad_fd, rec);
 	}
@@ -288,12 +289,12 @@ out:
 
 int ccp_queue_resend_report(const char *store, const char *name, char *err, size_t errlen)
 {
-	char ndr[NAME_MAX + 16], addr[320];
+	char ndr[CCP_QUEUE_RECORD_NAME_MAX], addr[320];
 	if (!plain_name(name) || ccp_queue_is_record(name)) {
 		snprintf(err, errlen, "'%s' is not the name of a message in Bad or Partial", name);
 		return -1;
 	}
-	snprintf(ndr, sizeof(ndr), "%s.ndr", name);
+	ccp_queue_record_name(ndr, name, ".ndr");
 	/* The report on a message in Bad, else on one delivered in part. */
 	char *dirs[2] = { ccp_path_join(store, "Bad"), ccp_path_join(store, "Partial") };
 	char *bounce = ccp_path_join(store, "Bounce");

@@ -32,6 +32,7 @@
 #include "ccpump/fpset.h"
 #include "ccpump/log.h"
 #include "ccpump/po.h"
+#include "ccpump/queue.h"
 #include "ccpump/spool.h"
 #include "relay/bounce.h"
 #include "relay/bouncer.h"
@@ -159,7 +160,7 @@ static bool machine_errno(int e)
 struct report {
 	int dir_fd;
 	const char *dir;
-	char ndr_name[512];
+	char ndr_name[CCP_QUEUE_RECORD_NAME_MAX];
 	enum ccp_bounce_to to;
 	const char *field;
 };
@@ -178,7 +179,7 @@ static int write_report(struct relay *r, enum ccp_bounce_kind report, int dir_fd
 	char head[CCP_BOUNCE_HEADER_MAX], to[320];
 	out->dir_fd = dir_fd;
 	out->dir = dir;
-	snprintf(out->ndr_name, sizeof(out->ndr_name), "%s.ndr", m->key);
+	ccp_queue_record_name(out->ndr_name, m->key, ".ndr");
 	const char *field;
 	if (original == NULL) {
 		ssize_t got = ccp_spool_read_head(r->spool, m->key, head, sizeof(head));
@@ -237,8 +238,8 @@ static void queue_bounce(struct relay *r, const char *key, const struct report *
 static int to_bad(struct relay *r, struct ccp_msg *m, const char *original, size_t olen,
 		  const char *reason, char *problem, size_t cap)
 {
-	char name[512], line[1200];
-	snprintf(name, sizeof(name), "%s.reason", m->key);
+	char name[CCP_QUEUE_RECORD_NAME_MAX], line[1200];
+	ccp_queue_record_name(name, m->key, ".reason");
 	int n = snprintf(line, sizeof(line), "%s\n", reason);
 	if (ccp_store_write(r->bad_fd, name, line, (size_t)n, r->cfg->sync) != 0) {
 		int e = errno;

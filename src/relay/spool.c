@@ -34,6 +34,7 @@
 #include "ccpump/fpset.h"
 #include "ccpump/log.h"
 #include "ccpump/parallel.h"
+#include "ccpump/queue.h"
 #include "relay/fsutil.h"
 
 #define EVBUF (64 * (sizeof(struct inotify_event) + NAME_MAX + 1))
@@ -551,8 +552,8 @@ static bool changed_after_read(struct ccp_spool *s, struct ccp_msg *m)
 	int n = snprintf(line, sizeof(line), CCP_SPOOL_CHANGED_AFTER " (%s): the post office "
 			 "holds the %llu bytes read before; this version was not delivered\n",
 			 what, (unsigned long long)read_st->size);
-	char rec[NAME_MAX + 16];
-	snprintf(rec, sizeof(rec), "%s.reason", m->key);
+	char rec[CCP_QUEUE_RECORD_NAME_MAX];
+	ccp_queue_record_name(rec, m->key, ".reason");
 	if (ccp_store_write(s->failed_fd, rec, line, (size_t)n, true) != 0)
 		ccp_log(CCP_LOG_ERROR, "cannot write %s/%s: %s", s->failed_dir, rec, strerror(errno));
 	if (ccp_move_entry(s->new_fd, m->key, s->failed_fd, true) != 0) {

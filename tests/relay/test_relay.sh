@@ -6,7 +6,8 @@
 #      and requeued from Bad once the recipient is known; retry limits that
 #      count an earlier run's attempts and age; `queue --flush`; the pace
 #      of --profile ccmc; an import program's list of undeliverables;
-#      messages delivered in part, their senders told in Partial/;
+#      messages delivered in part, their senders told in Partial/; the
+#      records of names too long to take a suffix;
 #   3. bad spool entries (symlink, fifo, directory, empty, huge, binary)
 #      moved aside with their reasons while the relay goes on; a spool file
 #      changed after its import kept in Bad, not removed;
@@ -351,6 +352,31 @@ grep -q "^1 messages requeued" "$d/rq.out" || fail "requeue: $(cat "$d/rq.out")"
 	--log "$d/log" || fail "requeue: relay failed"
 [ "$(field "$d/po" 'distinct keys')" = 31 ] || fail "requeue: not delivered after the requeue"
 [ -z "$(ls -A "$d/store/Bad")" ] || fail "requeue: back in Bad"
+# Names too long for NAME.reason (250 and 254 octets; a file name holds 255
+# at most): their records go by the name's first octets, '~' and a hash of
+# the whole name, and the queue's tools find them by the message's name.
+x=$(printf '%0233d' 0 | tr 0 x)
+long1=1764288000.M$x.test long2=1764288000.M${x}yyyy.test
+printf 'From: "X" <x@example.org>\r\nTo: stranger@example.org\r\nSubject: long\r\n\r\nhi\r\n' \
+	>"$d/spool/new/$long1"
+printf 'From: "X" <x@example.org>\r\nTo: alice@example.org\r\nCc: stranger@example.org\r\nSubject: long\r\n\r\nhi\r\n' \
+	>"$d/spool/new/$long2"
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--log "$d/log" || fail "long name: relay failed"
+[ -f "$d/store/Bad/$long1" ] || fail "long name: not in Bad"
+[ "$(ls "$d/store/Bad" | grep -c '^1764288000\.Mx*~[0-9a-f]\{16\}\.\(reason\|ndr\)$')" = 2 ] ||
+	fail "long name: its records: $(ls "$d/store/Bad" | cut -c 1-20,230- | tr '\n' ' ')"
+grep -q '^Subject: Undeliverable to some recipients' "$d/store/Partial/"1764288000.Mx*~*.ndr ||
+	fail "long name: no report on the partial delivery"
+! grep -e "without its reason" -e "not told" "$d/log" || fail "long name: a record not written"
+q --list 100 | grep -F "$long1" | grep -q "unknown recipient" || fail "long name: not listed with its reason"
+"$bin" queue --store "$d/store" --resend-report "$long1" --resend-report "$long2" >/dev/null ||
+	fail "long name: --resend-report"
+[ -e "$d/store/Bounce/$long1" ] && [ -e "$d/store/Bounce/$long2" ] || fail "long name: not queued"
+q --requeue "$long1" >/dev/null || fail "long name: requeue"
+[ -z "$(ls -A "$d/store/Bad")" ] || fail "long name: left in Bad: $(ls -A "$d/store/Bad" | cut -c 1-20,230-)"
+[ ! -e "$d/store/Bounce/$long1" ] || fail "long name: its queued report stayed after the requeue"
+rm "$d/spool/new/$long1" "$d/store/Bounce/$long2"
 
 # --bounce-cmd: each report on a message that goes to Bad is queued in
 # STORE/Bounce and handed by the bouncer thread to the command, with the
