@@ -893,7 +893,8 @@ static void maybe_rotate(struct ccp_po *po)
 static void load_users(struct ccp_po *po)
 {
 	ccp_ccm_buf_reset(&po->tmp);
-	if (ccp_ccm_buf_read_at(&po->tmp, po->dirfd, "users") != 0)
+	/* An empty file reads as no buffer at all: nothing to add. */
+	if (ccp_ccm_buf_read_at(&po->tmp, po->dirfd, "users") != 0 || po->tmp.len == 0)
 		return;
 	const char *p = po->tmp.data, *end = p + po->tmp.len;
 	while (p < end) {
@@ -1002,12 +1003,12 @@ void ccp_po_close(struct ccp_po *po)
 /* ---- recovery ------------------------------------------------------------------ */
 
 /* Cuts the append-only file NAME in DIRFD back to OLD octets (-1: it did not
- * exist, remove it).  Something that is not a regular file there is not
- * ours: we could not have appended to it.  Returns 0 or -1 (errno). */
+ * exist, remove it); one no longer than OLD stays as it is.  NAME is a plain
+ * name (recover() checked it).
+ * Something that is not a regular file there is not ours: we could not
+ * have appended to it.  Returns 0 or -1 (errno). */
 static int cut_back(int dirfd, long long old, const char *name, bool dosync)
 {
-	if (strchr(name, '/') || name[0] == '.')
-		ccp_panic("journal names a file outside its directory: %s", name);
 	if (old < 0)
 		return unlinkat(dirfd, name, 0) != 0 && errno != ENOENT ? -1 : 0;
 	int fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -1017,17 +1018,64 @@ static int cut_back(int dirfd, long long old, const char *name, bool dosync)
 	int rc = 0;
 	if (fstat(fd, &st) != 0)
 		rc = -1;
-	else if (S_ISREG(st.st_mode) && (ftruncate(fd, old) != 0 || sync_fd(fd, dosync) != 0))
-		rc = -1;
+	else if (S_ISREG(st.st_mode) && st.st_size > old &&
+		 (ftruncate(fd, old) != 0 || sync_fd(fd, dosync) != 0))
+		rc = -1; /* cut back only: a damaged journal's length never grows a file */
 	int e = errno;
 	close(fd);
 	errno = e;
 	return rc;
 }
 
+/* One file a journal names: "mbox OLD NAME" or "store OLD NAME". */
+struct journal_entry {
+	int dirfd;
+	long long old;
+	char name[256];
+};
+
+/*
+ * Reads the file entries of the journal text J (its lines split in place)
+ * into *OUT (ccp_free it).  Returns how many, or -1 when one names
+ * something other than a plain file name in its directory (a name with
+ * '/', or one starting with '.'): only a damaged journal does, and acting
+ * on it could cut back a file that is not the post office's.
+ */
+static long read_journal(char *j, struct journal_entry **out, int mboxfd, int storefd,
+			 char *bad, size_t cap)
+{
+	size_t n = 0, max = 0;
+	struct journal_entry *e = NULL;
+	char *save = NULL;
+	for (char *l = strtok_r(j, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		struct journal_entry x;
+		char kind[8];
+		if (sscanf(l, "%7s %lld %255s", kind, &x.old, x.name) != 3)
+			continue;
+		x.dirfd = strcmp(kind, "mbox") == 0 ? mboxfd : strcmp(kind, "store") == 0 ? storefd : -1;
+		if (x.dirfd < 0)
+			continue;
+		if (strchr(x.name, '/') || x.name[0] == '.') {
+			/* Escaped: the line goes into a one-line error. */
+			ccp_escape_controls(bad, cap, l, strnlen(l, 200));
+			ccp_free(e);
+			return -1;
+		}
+		if (n == max) {
+			max = max ? 2 * max : 16;
+			e = ccp_realloc(e, max * sizeof(*e));
+		}
+		e[n++] = x;
+	}
+	*out = e;
+	return (long)n;
+}
+
 /* Finishes or undoes an interrupted import (see the top of this file).  The
  * journal names each file to cut back: "store OLD NAME" in store/, "mbox OLD
- * NAME" in mailboxes/. */
+ * NAME" in mailboxes/.  A journal that names a file outside those is
+ * damaged: nothing is cut back, and the post office does not open until it
+ * is looked at. */
 static int recover(int dirfd, int mboxfd, int storefd, bool dosync, const char *dir, char *err,
 		   size_t cap)
 {
@@ -1046,26 +1094,30 @@ static int recover(int dirfd, int mboxfd, int storefd, bool dosync, const char *
 	int rc = 0;
 	if (complete && sscanf(j.data, "ccpump-journal 2\nlog %lld %lld\n", &log_old, &log_new) == 2) {
 		struct stat st;
+		struct journal_entry *e = NULL;
+		char bad[1024];
+		long n;
 		if (fstatat(dirfd, LOG, &st, 0) != 0) {
 			ccp_errf(err, cap, "%s/" LOG ": %s", dir, strerror(errno));
 			rc = CCP_PO_NOT_ACCESSIBLE;
-		} else if (st.st_size < log_new) {
+		} else if (st.st_size >= log_new) {
+			/* Committed: the journal only has to go. */
+		} else if ((n = read_journal(j.data, &e, mboxfd, storefd, bad, sizeof(bad))) < 0) {
+			ccp_errf(err, cap, "%s/" JOURNAL ": damaged: the line '%s' names a file outside "
+				      "the post office; nothing was undone: move the journal aside "
+				      "and run 'ccpump po stats --po %s' to check the post office",
+				 dir, bad, dir);
+			ccp_free(e);
+			ccp_ccm_buf_free(&j);
+			return CCP_PO_MISCONFIGURED;
+		} else {
 			/* Not committed: cut everything back. */
-			char *save = NULL;
-			for (char *l = strtok_r(j.data, "\n", &save); l && !rc;
-			     l = strtok_r(NULL, "\n", &save)) {
-				long long old;
-				char kind[8], name[256];
-				if (sscanf(l, "%7s %lld %255s", kind, &old, name) != 3)
-					continue;
-				int in = strcmp(kind, "mbox") == 0	  ? mboxfd
-					 : strcmp(kind, "store") == 0 ? storefd
-								      : -1;
-				if (in >= 0 && cut_back(in, old, name, dosync) != 0)
+			for (long i = 0; i < n && !rc; i++)
+				if (cut_back(e[i].dirfd, e[i].old, e[i].name, dosync) != 0)
 					rc = CCP_PO_NOT_ACCESSIBLE;
-			}
 			int fd = openat(dirfd, LOG, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-			if (fd < 0 || ftruncate(fd, log_old) != 0 || sync_fd(fd, dosync) != 0)
+			if (fd < 0 || (log_old >= 0 && log_old < st.st_size &&
+				       (ftruncate(fd, log_old) != 0 || sync_fd(fd, dosync) != 0)))
 				rc = CCP_PO_NOT_ACCESSIBLE;
 			if (fd >= 0)
 				close(fd);
@@ -1075,6 +1127,7 @@ static int recover(int dirfd, int mboxfd, int storefd, bool dosync, const char *
 			else
 				ccp_log(CCP_LOG_WARN, "%s: undid an interrupted import", dir);
 		}
+		ccp_free(e);
 	}
 	/* An incomplete journal was written before any file was touched. */
 	if (!rc && unlinkat(dirfd, JOURNAL, 0) != 0 && errno != ENOENT) {

@@ -368,6 +368,33 @@ static void test_recovery(const char *base)
 	CHECK_EQ_U64(res.delivered, 2);
 	/* Two recipients, one stored copy. */
 	CHECK_EQ_U64(file_len(spath), slen + b.len);
+
+	/* A damaged journal that names a file outside the post office (a path,
+	 * a dot name): nothing is cut back, neither that file nor the post
+	 * office's, and the import is refused as misconfigured with a line that
+	 * names the journal, until someone looks. */
+	char vpath[800];
+	snprintf(vpath, sizeof(vpath), "%s/victim", base);
+	write_file(vpath, "not the post office's", 21);
+	llen = file_len(lpath);
+	mlen = file_len(path);
+	n = snprintf(j, sizeof(j), "ccpump-journal 2\nlog 0 %zu\nmbox 0 doe,_john_at_hubpo1.mbx\n"
+			 "mbox 0 ../../victim\nend\n", llen + 100);
+	write_file(jpath, j, (size_t)n);
+	CHECK(ccp_po_import_buffer(po, b.data, b.len, "c3.ccm", NULL, &res) == CCP_PO_MISCONFIGURED);
+	CHECK(strstr(res.reason, "import.journal: damaged: the line 'mbox 0 ../../victim'") != NULL);
+	CHECK(strchr(res.reason, '\n') == NULL);
+	CHECK_EQ_U64(file_len(vpath), 21);
+	CHECK_EQ_U64(file_len(path), mlen);
+	CHECK_EQ_U64(file_len(lpath), llen);
+	CHECK(access(jpath, F_OK) == 0);
+	n = snprintf(j, sizeof(j), "ccpump-journal 2\nlog 0 %zu\nstore 0 .hidden\nend\n", llen + 100);
+	write_file(jpath, j, (size_t)n);
+	CHECK(ccp_po_import_buffer(po, b.data, b.len, "c3.ccm", NULL, &res) == CCP_PO_MISCONFIGURED);
+	CHECK_EQ_U64(file_len(lpath), llen);
+	CHECK(unlink(jpath) == 0);
+	CHECK(ccp_po_import_buffer(po, b.data, b.len, "c3.ccm", NULL, &res) == CCP_PO_OK);
+	CHECK_EQ_U64(res.skipped, 2);
 	ccp_po_close(po);
 	ccp_ccm_buf_free(&b);
 }
