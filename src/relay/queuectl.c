@@ -300,8 +300,7 @@ int ccp_queue_resend_report(const char *store, const char *name, char *err, size
 	char *bounce = ccp_path_join(store, "Bounce");
 	int dir_fd = -1, bounce_fd = -1, fd = -1, e = 0;
 	int rc = -1;
-	unsigned k;
-	for (k = 0; k < 2 && fd < 0; k++) {
+	for (unsigned k = 0; k < 2 && fd < 0; k++) {
 		if (dir_fd >= 0)
 			close(dir_fd);
 		if ((dir_fd = open(dirs[k], O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)
