@@ -293,6 +293,33 @@ struct po_conf {
 	long long log_segment; /* delivery.log is rotated past this many octets */
 };
 
+/*
+ * The users of the directory text P (LEN octets; P may be NULL when LEN is
+ * 0): one address a line, normalised through NORM, CRs, empty lines and
+ * '#' comments left out.  Each goes into INTO when it is not NULL.
+ * Returns how many there are.
+ */
+static size_t each_user(const char *p, size_t len, struct ccp_ccm_buf *norm, struct sset *into)
+{
+	size_t n = 0;
+	const char *end = p ? p + len : p;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *e = nl ? nl : end;
+		size_t k = (size_t)(e - p);
+		if (k && p[k - 1] == '\r')
+			k--;
+		norm_rcpt(norm, p, k);
+		if (norm->len && norm->data[0] != '#') {
+			n++;
+			if (into)
+				sset_add(into, norm->data, norm->len);
+		}
+		p = nl ? nl + 1 : end;
+	}
+	return n;
+}
+
 void ccp_po_init_opts_default(struct ccp_po_init_opts *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -468,6 +495,16 @@ int ccp_po_init(const char *dir, const struct ccp_po_init_opts *o, char *err, si
 		close(ufd);
 		if (b.len && memchr(b.data, '\0', b.len)) {
 			ccp_errf(err, cap, "%s: the user directory holds a NUL octet", o->users);
+			goto out;
+		}
+		struct ccp_ccm_buf norm;
+		ccp_ccm_buf_init(&norm);
+		size_t users = each_user(b.data, b.len, &norm, NULL);
+		ccp_ccm_buf_free(&norm);
+		if (users == 0) {
+			/* It would open as misconfigured (load_users()). */
+			ccp_errf(err, cap, "%s: the user directory names no user", o->users);
+			rc = CCP_PO_MISCONFIGURED;
 			goto out;
 		}
 		int wfd = openat(fd, "users", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
@@ -890,24 +927,33 @@ static void maybe_rotate(struct ccp_po *po)
 	ccp_log(CCP_LOG_INFO, "%s/" LOG ": rotated to %s; a new log begins", po->dir, name);
 }
 
-static void load_users(struct ccp_po *po)
+/*
+ * Reads the user directory into po->users.  With users=yes in po.conf, a
+ * directory that is missing or names no user would make every recipient
+ * unknown: every message would be answered undeliverable, and a relay would
+ * send each to Bad with a report to its sender.  That is a mistake in the
+ * post office (an emptied or lost file), not in the mail, so the post office
+ * is refused as misconfigured instead, as Postfix's soft_bounce guards
+ * against the same mistake.  Returns 0, or a ccp_po_code with a line in
+ * ERR.
+ */
+static int load_users(struct ccp_po *po, char *err, size_t cap)
 {
 	ccp_ccm_buf_reset(&po->tmp);
-	/* An empty file reads as no buffer at all: nothing to add. */
-	if (ccp_ccm_buf_read_at(&po->tmp, po->dirfd, "users") != 0 || po->tmp.len == 0)
-		return;
-	const char *p = po->tmp.data, *end = p + po->tmp.len;
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *e = nl ? nl : end;
-		size_t n = (size_t)(e - p);
-		if (n && p[n - 1] == '\r')
-			n--;
-		norm_rcpt(&po->tmp2, p, n);
-		if (po->tmp2.len && po->tmp2.data[0] != '#')
-			sset_add(&po->users, po->tmp2.data, po->tmp2.len);
-		p = nl ? nl + 1 : end;
+	if (ccp_ccm_buf_read_at(&po->tmp, po->dirfd, "users") != 0) {
+		int e = errno;
+		ccp_errf(err, cap, "%s/users: %s: po.conf says 'users yes', so no recipient could be "
+			      "delivered; restore the user directory, or set 'users no'",
+			 po->dir, strerror(e));
+		return e == ENOENT ? CCP_PO_MISCONFIGURED : CCP_PO_NOT_ACCESSIBLE;
 	}
+	if (each_user(po->tmp.data, po->tmp.len, &po->tmp2, &po->users) == 0) {
+		ccp_errf(err, cap, "%s/users names no user: po.conf says 'users yes', so no "
+			      "recipient could be delivered; restore the user directory, or set "
+			      "'users no'", po->dir);
+		return CCP_PO_MISCONFIGURED;
+	}
+	return 0;
 }
 
 int ccp_po_open(const char *dir, const struct ccp_po_opts *o, struct ccp_po **out, char *err,
@@ -950,9 +996,9 @@ int ccp_po_open(const char *dir, const struct ccp_po_opts *o, struct ccp_po **ou
 		}
 	}
 	po->rng = po->o.fault.seed ? po->o.fault.seed : (uint64_t)time(NULL) ^ (uint64_t)getpid();
-	if (conf.users)
-		load_users(po);
-	rc = catch_up(po, err, cap);
+	rc = conf.users ? load_users(po, err, cap) : 0;
+	if (rc == 0)
+		rc = catch_up(po, err, cap);
 	if (rc) {
 		ccp_po_close(po);
 		return rc;

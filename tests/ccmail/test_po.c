@@ -252,6 +252,30 @@ static void test_users(const char *base)
 	close(lfd);
 	ccp_po_close(other);
 	ccp_po_close(po);
+
+	/* A user directory that names no user, or is gone, would make every
+	 * recipient unknown (a relay would send all its mail to Bad): the
+	 * post office is refused as misconfigured, with a line naming the
+	 * file, and po init refuses such a directory too. */
+	char upath[800];
+	snprintf(upath, sizeof(upath), "%s/users", dir);
+	const char *emptied = "# emptied by mistake\r\n\n";
+	write_file(upath, emptied, strlen(emptied));
+	struct ccp_po *refused = NULL;
+	CHECK(ccp_po_open(dir, NULL, &refused, err, sizeof(err)) == CCP_PO_MISCONFIGURED);
+	CHECK(refused == NULL);
+	CHECK(strstr(err, "/users names no user: po.conf says 'users yes'") != NULL);
+	CHECK(unlink(upath) == 0);
+	CHECK(ccp_po_open(dir, NULL, &refused, err, sizeof(err)) == CCP_PO_MISCONFIGURED);
+	CHECK(strstr(err, "/users: No such file or directory: po.conf says 'users yes'") != NULL);
+	write_file(upath, dirtext, strlen(dirtext));
+	po = open_po(dir);
+	ccp_po_close(po);
+	char dir2[600];
+	snprintf(dir2, sizeof(dir2), "%s/po-nousers", base);
+	write_file(users, "\n# nobody\n", strlen("\n# nobody\n"));
+	CHECK(ccp_po_init(dir2, &io, err, sizeof(err)) == CCP_PO_MISCONFIGURED);
+	CHECK(strstr(err, "the user directory names no user") != NULL);
 	ccp_ccm_buf_free(&b);
 }
 
