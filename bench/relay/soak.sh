@@ -7,12 +7,14 @@
 # A demo spool is written aside, then its files are moved into the relay's
 # spool at about PER_SECOND a second while the relay runs.  The post
 # office's user directory lacks one mailbox, so some messages go to Bad and
-# some are delivered in part; --bounce-cmd is a script that answers 75 (try
+# some are delivered in part (their reports kept in STORE/Partial, one a
+# message); --bounce-cmd is a script that answers 75 (try
 # again) one time in five.  SIGHUP about every 30 s, SIGUSR1 (retry now)
 # about every 20 s.  Every fifty rounds of arrivals (about 5 s) a line
 # gives the relay's RSS, open descriptors and threads; at the end, what the
 # post office holds.  Exits 1 if any message is delivered twice, lost, or
-# left behind.
+# left behind, or if the messages delivered in part and their reports do
+# not match.
 set -u
 secs=${1:-600}
 rate=${2:-100}
@@ -72,7 +74,10 @@ keys=$("$bin" po stats --po "$w/po" | sed -n 's/^distinct keys: *//p')
 dups=$("$bin" po stats --po "$w/po" | sed -n 's/^duplicate deliveries: *//p')
 bad=$(ls "$w/store/Bad" | grep -vc -e '\.reason$' -e '\.ndr$')
 left=$(ls -A "$w/spool/new" | wc -l)
-echo "soak: relay status $rc; moved $moved: delivered $keys, to Bad $bad, left in the spool $left;" \
-	"duplicate deliveries $dups; reports waiting $(ls -A "$w/store/Bounce" | wc -l);" \
-	"error lines $(grep -c ' error: ' "$w/log")"
-[ "$rc" = 0 ] && [ "$dups" = 0 ] && [ "$left" = 0 ] && [ $((keys + bad)) = $moved ]
+inpart=$(sed -n 's/.*relay: done: [0-9]* delivered (\([0-9]*\) in part).*/\1/p' "$w/log")
+partial=$(ls -A "$w/store/Partial" | wc -l)
+echo "soak: relay status $rc; moved $moved: delivered $keys ($inpart in part, $partial reports in" \
+	"Partial), to Bad $bad, left in the spool $left; duplicate deliveries $dups; reports" \
+	"waiting $(ls -A "$w/store/Bounce" | wc -l); error lines $(grep -c ' error: ' "$w/log")"
+[ "$rc" = 0 ] && [ "$dups" = 0 ] && [ "$left" = 0 ] && [ $((keys + bad)) = $moved ] &&
+	[ "$inpart" = "$partial" ]
