@@ -313,7 +313,7 @@ static void partial(struct disp *d, struct ccp_msg *m, const char *reason, enum 
 			     &rep, problem, sizeof(problem));
 	*v = CCP_VERDICT_DELIVERED;
 	if (e == 0) {
-		ccp_log(CCP_LOG_WARN, "message %s delivered in part, its sender told in %s/%s: %s",
+		ccp_log(CCP_LOG_WARN, "message %s delivered in part, its report in %s/%s: %s",
 			m->key, r->partial, rep.ndr_name, reason);
 		count(&r->partial_count, 1);
 		queue_bounce(r, m->key, &rep);
@@ -324,7 +324,7 @@ static void partial(struct disp *d, struct ccp_msg *m, const char *reason, enum 
 		*v = CCP_VERDICT_POSTPONED;
 		return;
 	}
-	ccp_log(CCP_LOG_ERROR, "message %s delivered in part, its sender not told (%s): %s",
+	ccp_log(CCP_LOG_ERROR, "message %s delivered in part, without its report (%s): %s",
 		m->key, problem, reason);
 	count(&r->partial_count, 1);
 }

@@ -19,7 +19,7 @@ struct ccp_relay_snap {
 	uint64_t paused_ns;        /* 0 while deliveries run */
 	char pause_reason[600];
 	uint64_t duplicates, bad, imports, import_failures;
-	uint64_t partial; /* delivered to some recipients only, the sender told */
+	uint64_t partial; /* delivered to some recipients only, reported in Partial/ */
 	/* Reports to senders waiting in STORE/Bounce; -1 without --bounce-cmd
 	 * (then not in the line, null in the file). */
 	int64_t reports_waiting;

@@ -6,7 +6,7 @@
 #      and requeued from Bad once the recipient is known; retry limits that
 #      count an earlier run's attempts and age; `queue --flush`; the pace
 #      of --profile ccmc; an import program's list of undeliverables;
-#      messages delivered in part, their senders told in Partial/; the
+#      messages delivered in part, their reports in Partial/; the
 #      records of names too long to take a suffix;
 #   3. bad spool entries (symlink, fifo, directory, empty, huge, binary)
 #      moved aside with their reasons while the relay goes on; a spool file
@@ -273,7 +273,7 @@ for h in 'To: <s5@example.org>' 'Subject: Undeliverable to some recipients on cc
 	grep -qxF "$h" "$pr" || fail "partial: the report lacks '$h': $(cat "$pr")"
 done
 grep -q '^Reason: .*unknown recipient .*carol' "$pr" || fail "partial: the reason: $(grep Reason "$pr")"
-[ "$(grep -c 'delivered in part, its sender told in .*/Partial/' "$d/log")" = 10 ] ||
+[ "$(grep -c 'delivered in part, its report in .*/Partial/' "$d/log")" = 10 ] ||
 	fail "partial: $(grep -c 'delivered in part' "$d/log") log lines, not 10"
 grep 'relay: done:' "$d/log" | tail -1 | grep -q '(10 in part)' || fail "partial: the done line"
 "$bin" queue --spool "$d/spool" --store "$d/store" --json | grep -q '"partial_reports":10}' ||
@@ -368,7 +368,7 @@ printf 'From: "X" <x@example.org>\r\nTo: alice@example.org\r\nCc: stranger@examp
 	fail "long name: its records: $(ls "$d/store/Bad" | cut -c 1-20,230- | tr '\n' ' ')"
 grep -q '^Subject: Undeliverable to some recipients' "$d/store/Partial/"1764288000.Mx*~*.ndr ||
 	fail "long name: no report on the partial delivery"
-! grep -e "without its reason" -e "not told" "$d/log" || fail "long name: a record not written"
+! grep -e "without its reason" -e "without its report" "$d/log" || fail "long name: a record not written"
 q --list 100 | grep -F "$long1" | grep -q "unknown recipient" || fail "long name: not listed with its reason"
 "$bin" queue --store "$d/store" --resend-report "$long1" --resend-report "$long2" >/dev/null ||
 	fail "long name: --resend-report"
