@@ -1119,9 +1119,9 @@ static long read_journal(char *j, struct journal_entry **out, int mboxfd, int st
 
 /* Finishes or undoes an interrupted import (see the top of this file).  The
  * journal names each file to cut back: "store OLD NAME" in store/, "mbox OLD
- * NAME" in mailboxes/.  A journal that names a file outside those is
- * damaged: nothing is cut back, and the post office does not open until it
- * is looked at. */
+ * NAME" in mailboxes/.  A journal that names anything else (a path, a dot
+ * name) is damaged: nothing is cut back, and every import is refused until
+ * someone looks at it. */
 static int recover(int dirfd, int mboxfd, int storefd, bool dosync, const char *dir, char *err,
 		   size_t cap)
 {
@@ -1149,8 +1149,8 @@ static int recover(int dirfd, int mboxfd, int storefd, bool dosync, const char *
 		} else if (st.st_size >= log_new) {
 			/* Committed: the journal only has to go. */
 		} else if ((n = read_journal(j.data, &e, mboxfd, storefd, bad, sizeof(bad))) < 0) {
-			ccp_errf(err, cap, "%s/" JOURNAL ": damaged: the line '%s' names a file outside "
-				      "the post office; nothing was undone: move the journal aside "
+			ccp_errf(err, cap, "%s/" JOURNAL ": damaged: the line '%s' names no file of "
+				      "mailboxes/ or store/; nothing was undone: move the journal aside "
 				      "and run 'ccpump po stats --po %s' to check the post office",
 				 dir, bad, dir);
 			ccp_free(e);
