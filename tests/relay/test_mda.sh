@@ -9,7 +9,8 @@
 # delivers by link() into new/ and unlink() of its tmp/ name, which moves
 # the file's ctime after it is in new/, and that is no change of the
 # message.  Then procmail is the relay's --bounce-cmd too: the reports on
-# undeliverable messages land in their senders' Maildirs.
+# undeliverable messages, and on one delivered in part, land in their
+# senders' Maildirs.
 # Skipped (status 77) where procmail is not installed; scripts/deps.sh
 # installs it.
 set -u
@@ -69,7 +70,8 @@ echo "procmail delivered $n messages into the Maildir; the relay imported each o
 
 # Reports to senders through the same delivery agent.  procmail delivers four
 # messages for a recipient the post office does not know into a second
-# spool; the relay sends them to Bad, and procmail, as its --bounce-cmd
+# spool, and a fifth for that one and a known one; the relay sends the four
+# to Bad and delivers the fifth in part, and procmail, as its --bounce-cmd
 # (where a mail system would give /usr/sbin/sendmail), files each report
 # into its sender's Maildir.  formail, procmail's header tool, reads them
 # back: one report per sender, to the return path, in reply to the message,
@@ -88,13 +90,16 @@ for i in 1 2 3 0; do
 	printf 'Return-Path: %s\r\nFrom: "S %d" <s%d@example.org>\r\nTo: nobody@example.org\r\nSubject: to nobody %d\r\nMessage-ID: <m%d@example.org>\r\n\r\nhello\r\n' \
 		"$rp" $i $i $i $i | procmail -m "$b/rc" || fail "bounce: procmail failed a delivery"
 done
+# A fifth reaches alice but not nobody: delivered in part, and reported.
+printf 'Return-Path: <s4@example.org>\r\nFrom: s4@example.org\r\nTo: alice@example.org\r\nCc: nobody@example.org\r\nSubject: in part\r\nMessage-ID: <m4@example.org>\r\n\r\nhello\r\n' |
+	procmail -m "$b/rc" || fail "bounce: procmail failed a delivery"
 "$bin" relay --spool "$b/spool" --store "$b/store" --po "$b/po" --once --stats-interval 0 \
 	--bounce-cmd "procmail -m '$b/brc'" --bounce-from postmaster@relay.example --log "$b/log" ||
 	fail "bounce: relay status $?"
 [ "$(ls "$b/store/Bad" | grep -vc -e '\.ndr$' -e '\.reason$')" = 4 ] || fail "bounce: not four messages in Bad: $(ls "$b/store/Bad")"
-[ "$(ls "$b/reports")" = "$(printf 's%d@example.org\n' 1 2 3)" ] ||
+[ "$(ls "$b/reports")" = "$(printf 's%d@example.org\n' 1 2 3 4)" ] ||
 	fail "bounce: reports filed for: $(ls "$b/reports" | tr '\n' ' ')"
-for i in 1 2 3; do
+for i in 1 2 3 4; do
 	r=$(ls "$b/reports/s$i@example.org/new")
 	[ "$(echo "$r" | wc -l)" = 1 ] || fail "bounce: s$i has $(echo "$r" | wc -l) reports"
 	r=$b/reports/s$i@example.org/new/$r
@@ -104,9 +109,13 @@ for i in 1 2 3; do
 	[ "$(formail -zx Auto-Submitted: <"$r")" = auto-replied ] || fail "bounce: not marked auto-replied"
 	formail -zx From: <"$r" | grep -qF "<postmaster@relay.example>" ||
 		fail "bounce: From: $(formail -zx From: <"$r")"
-	formail -zx Subject: <"$r" | grep -qF "Undeliverable" || fail "bounce: Subject: $(formail -zx Subject: <"$r")"
+	want=Undeliverable
+	[ $i = 4 ] && want="Undeliverable to some recipients"
+	formail -zx Subject: <"$r" | grep -qF "$want" || fail "bounce: Subject: $(formail -zx Subject: <"$r")"
 	! grep -q $'\r' "$r" || fail "bounce: a CR in the report, which a Unix mail file ends its lines without"
 done
 [ -z "$(ls -A "$b/store/Bounce")" ] || fail "bounce: reports still queued: $(ls "$b/store/Bounce")"
-echo "procmail, as the bounce command, filed a report for each of 3 senders (none for <>)"
+[ "$(ls "$b/store/Partial" | wc -l)" = 1 ] || fail "bounce: Partial holds $(ls "$b/store/Partial")"
+[ "$(field "$b/po" delivered)" = 1 ] || fail "bounce: $(field "$b/po" delivered) deliveries, not alice's one"
+echo "procmail, as the bounce command, filed a report for each of 4 senders (none for <>), one on a partial delivery"
 echo "test_mda: ok"
