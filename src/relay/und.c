@@ -15,6 +15,14 @@ static bool starts(const char *p, const char *end, const char *s)
 	return (size_t)(end - p) >= n && memcmp(p, s, n) == 0;
 }
 
+/* Past the line end (CRLF or LF) at Q, or NULL when Q is not at one. */
+static const char *line_end(const char *q, const char *end)
+{
+	if (q < end && *q == '\r')
+		q++;
+	return q < end && *q == '\n' ? q + 1 : NULL;
+}
+
 const char *ccp_und_first(const char *p, const char *end)
 {
 	while (p < end && (*p == '\r' || *p == '\n'))
@@ -32,20 +40,16 @@ const char *ccp_und_entry(const char *p, const char *end, const char **reason,
 	while (q < end && *q != '\r' && *q != '\n')
 		q++;
 	*reason_len = (size_t)(q - *reason);
-	if (q < end && *q == '\r')
-		q++;
-	if (q == end || *q != '\n')
+	if ((q = line_end(q, end)) == NULL)
 		return NULL;
-	*msg = ++q;
+	*msg = q;
 	/* "Message:", blanks, the line's end. */
 	if (!starts(q, end, "Message:"))
 		return NULL;
 	q += strlen("Message:");
 	while (q < end && (*q == ' ' || *q == '\t'))
 		q++;
-	if (q < end && *q == '\r')
-		q++;
-	if (q == end || *q++ != '\n')
+	if ((q = line_end(q, end)) == NULL)
 		return NULL;
 	/* The size line: octets after it to the message's end.  Twelve digits
 	 * at most: no .und reaches a terabyte, and the sum cannot wrap. */
@@ -53,11 +57,7 @@ const char *ccp_und_entry(const char *p, const char *end, const char **reason,
 	const char *digits = q;
 	while (q < end && *q >= '0' && *q <= '9' && q - digits < 12)
 		size = size * 10 + (size_t)(*q++ - '0');
-	if (q == digits)
-		return NULL;
-	if (q < end && *q == '\r')
-		q++;
-	if (q == end || *q++ != '\n' || size > (size_t)(end - q))
+	if (q == digits || (q = line_end(q, end)) == NULL || size > (size_t)(end - q))
 		return NULL;
 	q += size;
 	*msg_len = (size_t)(q - *msg);
