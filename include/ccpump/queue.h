@@ -49,6 +49,11 @@ CCP_EXPORT extern const char *const ccp_queue_record_suffixes[CCP_QUEUE_RECORDS]
 /* Whether NAME, an entry of STORE/Bad, is one of those records. */
 CCP_EXPORT bool ccp_queue_is_record(const char *name);
 
+/* The folders of STORE that keep reports to senders, NAME.ndr: Bad (a
+ * message delivered to no one), then Partial (one delivered in part). */
+#define CCP_QUEUE_REPORT_DIRS 2
+CCP_EXPORT extern const char *const ccp_queue_report_dirs[CCP_QUEUE_REPORT_DIRS];
+
 /* Room for a record's name, its NUL included. */
 #define CCP_QUEUE_RECORD_NAME_MAX 256
 

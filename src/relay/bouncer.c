@@ -48,13 +48,14 @@ struct ccp_bouncer {
 static void kept_in(const struct ccp_bouncer *b, const char *name, int fd, char *where,
 		    size_t cap)
 {
-	static const char *const dirs[] = { "Bad", "Partial" };
 	struct stat q, k;
+	char rec[CCP_QUEUE_RECORD_NAME_MAX], path[CCP_QUEUE_RECORD_NAME_MAX + 16];
 	snprintf(where, cap, "the store");
-	for (unsigned i = 0; i < 2 && fstat(fd, &q) == 0; i++) {
-		char rec[CCP_QUEUE_RECORD_NAME_MAX], path[CCP_QUEUE_RECORD_NAME_MAX + 16];
-		ccp_queue_record_name(rec, name, ".ndr");
-		snprintf(path, sizeof(path), "../%s/%s", dirs[i], rec);
+	if (fstat(fd, &q) != 0)
+		return;
+	ccp_queue_record_name(rec, name, ".ndr");
+	for (unsigned i = 0; i < CCP_QUEUE_REPORT_DIRS; i++) {
+		snprintf(path, sizeof(path), "../%s/%s", ccp_queue_report_dirs[i], rec);
 		if (fstatat(b->dirfd, path, &k, AT_SYMLINK_NOFOLLOW) == 0 && k.st_ino == q.st_ino &&
 		    k.st_dev == q.st_dev) {
 			snprintf(where, cap, "%s", path + 3);

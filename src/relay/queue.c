@@ -36,6 +36,7 @@ static void add(struct ccp_queue_class *c, const struct stat *st, time_t now)
 }
 
 const char *const ccp_queue_record_suffixes[CCP_QUEUE_RECORDS] = { ".reason", ".ndr" };
+const char *const ccp_queue_report_dirs[CCP_QUEUE_REPORT_DIRS] = { "Bad", "Partial" };
 
 void ccp_queue_record_name(char *buf, const char *name, const char *suffix)
 {

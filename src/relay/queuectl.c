@@ -296,11 +296,13 @@ int ccp_queue_resend_report(const char *store, const char *name, char *err, size
 	}
 	ccp_queue_record_name(ndr, name, ".ndr");
 	/* The report on a message in Bad, else on one delivered in part. */
-	char *dirs[2] = { ccp_path_join(store, "Bad"), ccp_path_join(store, "Partial") };
+	char *dirs[CCP_QUEUE_REPORT_DIRS];
+	for (unsigned k = 0; k < CCP_QUEUE_REPORT_DIRS; k++)
+		dirs[k] = ccp_path_join(store, ccp_queue_report_dirs[k]);
 	char *bounce = ccp_path_join(store, "Bounce");
 	int dir_fd = -1, bounce_fd = -1, fd = -1, e = 0;
 	int rc = -1;
-	for (unsigned k = 0; k < 2 && fd < 0; k++) {
+	for (unsigned k = 0; k < CCP_QUEUE_REPORT_DIRS && fd < 0; k++) {
 		if (dir_fd >= 0)
 			close(dir_fd);
 		if ((dir_fd = open(dirs[k], O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)
@@ -329,8 +331,8 @@ int ccp_queue_resend_report(const char *store, const char *name, char *err, size
 	rc = 0;
 out:
 	ccp_close_fds((const int[]){ dir_fd, bounce_fd, fd }, 3);
-	ccp_free(dirs[0]);
-	ccp_free(dirs[1]);
+	for (unsigned k = 0; k < CCP_QUEUE_REPORT_DIRS; k++)
+		ccp_free(dirs[k]);
 	ccp_free(bounce);
 	return rc;
 }
