@@ -270,10 +270,24 @@ static void bad_without_reason(struct relay *r, const struct ccp_msg *m, const c
 }
 
 /*
+ * A record for m could not be written, for the reason errno E: when that is
+ * the machine's (machine_errno(): the store full, read-only, failing), m is
+ * postponed (*V) and stays in the spool until the record can be written;
+ * the failure, PROBLEM, goes into d->outage and pauses deliveries.  Returns
+ * whether it did so.  Any other failure would not pass on a retry.
+ */
+static bool postpone_for_outage(struct disp *d, int e, const char *problem, enum ccp_verdict *v)
+{
+	if (!machine_errno(e))
+		return false;
+	snprintf(d->outage, sizeof(d->outage), "%s", problem);
+	*v = CCP_VERDICT_POSTPONED;
+	return true;
+}
+
+/*
  * Sends m to Bad (verdict FAILED).  When the store cannot take its reason
- * now (machine_errno()), m is postponed instead and stays in the spool
- * until it can go with its reason; the failure in d->outage pauses
- * deliveries.  Any other failure (a name too long for the file system)
+ * now, m is postponed instead (postpone_for_outage()).  Any other failure
  * would never pass: m goes to Bad without its reason, with a log line.
  */
 static void bad_or_postpone(struct disp *d, struct ccp_msg *m, const char *original, size_t olen,
@@ -282,14 +296,8 @@ static void bad_or_postpone(struct disp *d, struct ccp_msg *m, const char *origi
 	char problem[600];
 	int e = to_bad(d->r, m, original, olen, reason, problem, sizeof(problem));
 	*v = CCP_VERDICT_FAILED;
-	if (e == 0)
-		return;
-	if (machine_errno(e)) {
-		snprintf(d->outage, sizeof(d->outage), "%s", problem);
-		*v = CCP_VERDICT_POSTPONED;
-		return;
-	}
-	bad_without_reason(d->r, m, problem, reason);
+	if (e != 0 && !postpone_for_outage(d, e, problem, v))
+		bad_without_reason(d->r, m, problem, reason);
 }
 
 /*
@@ -299,10 +307,9 @@ static void bad_or_postpone(struct disp *d, struct ccp_msg *m, const char *origi
  * delivered.  The report is written before the spool file goes, so a crash
  * in between imports m again: the post office skips the recipients it
  * has, and reports the others once more.  When the store cannot take the
- * report now (machine_errno()), m is postponed, to be imported again once
- * it can, with the same outcome; any other failure (a name too long for
- * the file system) would never pass: m is delivered without its report,
- * with a log line.
+ * report now, m is postponed (postpone_for_outage()), to be imported again
+ * once it can, with the same outcome; any other failure would never pass:
+ * m is delivered without its report, with a log line.
  */
 static void partial(struct disp *d, struct ccp_msg *m, const char *reason, enum ccp_verdict *v)
 {
@@ -312,20 +319,16 @@ static void partial(struct disp *d, struct ccp_msg *m, const char *reason, enum 
 	int e = write_report(r, CCP_BOUNCE_PARTIAL, r->partial_fd, r->partial, m, NULL, 0, reason,
 			     &rep, problem, sizeof(problem));
 	*v = CCP_VERDICT_DELIVERED;
+	if (e != 0 && postpone_for_outage(d, e, problem, v))
+		return;
 	if (e == 0) {
 		ccp_log(CCP_LOG_WARN, "message %s delivered in part, its report in %s/%s: %s",
 			m->key, r->partial, rep.ndr_name, reason);
-		count(&r->partial_count, 1);
 		queue_bounce(r, m->key, &rep);
-		return;
+	} else {
+		ccp_log(CCP_LOG_ERROR, "message %s delivered in part, without its report (%s): %s",
+			m->key, problem, reason);
 	}
-	if (machine_errno(e)) {
-		snprintf(d->outage, sizeof(d->outage), "%s", problem);
-		*v = CCP_VERDICT_POSTPONED;
-		return;
-	}
-	ccp_log(CCP_LOG_ERROR, "message %s delivered in part, without its report (%s): %s",
-		m->key, problem, reason);
 	count(&r->partial_count, 1);
 }
 
