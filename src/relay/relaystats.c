@@ -29,8 +29,9 @@ void ccp_relay_snap_log(const struct ccp_relay_snap *s)
 	ccp_log(CCP_LOG_INFO,
 		"stats: %.0f msgs/s, delivered %llu, duplicates skipped %llu, bad %llu, "
 		"delivered in part %llu, waiting in ring %llu, in flight %llu, deferred now %llu, "
-		"imports %llu (failed %llu), duplicate notifications suppressed %llu, quarantined %llu, changed while "
-		"read %llu, changed after delivery %llu, postponed %llu%s%s",
+		"imports %llu (failed %llu), duplicate notifications suppressed %llu, "
+		"quarantined %llu, changed while read %llu, changed after delivery %llu, "
+		"postponed %llu%s%s",
 		s->rate, (unsigned long long)s->ps.delivered, (unsigned long long)s->duplicates,
 		(unsigned long long)s->bad, (unsigned long long)s->partial,
 		(unsigned long long)s->ps.in_ring, (unsigned long long)s->ps.in_flight,
@@ -79,7 +80,8 @@ void ccp_relay_snap_write(const char *path, const struct ccp_relay_snap *s, cons
 	ccp_ccm_buf_printf(&b,
 			   ", \"msgs_per_sec\": %.1f, \"delivered\": %llu, \"duplicates_skipped\": %llu, "
 			   "\"bad\": %llu, \"partial\": %llu, \"waiting_in_ring\": %llu, "
-			   "\"in_flight\": %llu, \"deferred_now\": %llu, \"imports\": %llu, \"import_failures\": %llu, "
+			   "\"in_flight\": %llu, \"deferred_now\": %llu, \"imports\": %llu, "
+			   "\"import_failures\": %llu, "
 			   "\"duplicate_notifications_suppressed\": %llu, \"quarantined\": %llu, "
 			   "\"changed_while_read\": %llu, \"changed_after_delivery\": %llu, "
 			   "\"postponed\": %llu, \"reports_waiting\": ",
