@@ -197,21 +197,21 @@ struct ccp_bouncer *ccp_bouncer_start(const char *cmd, const char *dir, int dirf
 	return b;
 }
 
-int ccp_bounce_queue_link(int bad_fd, const char *ndr_name, int queue_fd, const char *key,
+int ccp_bounce_queue_link(int dir_fd, const char *ndr_name, int queue_fd, const char *key,
 			  bool sync)
 {
 	/* A report already queued under this name is an older one (the
 	 * message was requeued and failed again): the new one replaces it. */
-	if (linkat(bad_fd, ndr_name, queue_fd, key, 0) != 0 &&
+	if (linkat(dir_fd, ndr_name, queue_fd, key, 0) != 0 &&
 	    (errno != EEXIST || unlinkat(queue_fd, key, 0) != 0 ||
-	     linkat(bad_fd, ndr_name, queue_fd, key, 0) != 0))
+	     linkat(dir_fd, ndr_name, queue_fd, key, 0) != 0))
 		return -1;
 	return sync ? fsync(queue_fd) : 0;
 }
 
-int ccp_bouncer_queue(struct ccp_bouncer *b, int bad_fd, const char *ndr_name, const char *key)
+int ccp_bouncer_queue(struct ccp_bouncer *b, int dir_fd, const char *ndr_name, const char *key)
 {
-	if (ccp_bounce_queue_link(bad_fd, ndr_name, b->dirfd, key, b->sync) != 0)
+	if (ccp_bounce_queue_link(dir_fd, ndr_name, b->dirfd, key, b->sync) != 0)
 		return -1;
 	pthread_mutex_lock(&b->mu);
 	b->kicked = true;

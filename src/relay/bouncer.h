@@ -1,8 +1,9 @@
 /*
- * bouncer.h: sending the reports on messages that went to Bad, on a
- * thread of their own (internal to src/relay).
+ * bouncer.h: sending the reports on messages that went to Bad or were
+ * delivered in part, on a thread of their own (internal to src/relay).
  *
- * A report to send is queued as a hard link to Bad/NAME.ndr named NAME in
+ * A report to send is queued as a hard link to Bad/NAME.ndr (or
+ * Partial/NAME.ndr) named NAME in
  * STORE/Bounce/: the queue is on disk, so a stop or a crash leaves what
  * was not sent for the next run.  The bouncer thread runs --bounce-cmd
  * ADDRESS (the report's To) with each report on its standard input, and
@@ -10,7 +11,7 @@
  * EX_TEMPFAIL, or a program that could not run or ran too long) keeps it
  * queued: the next pass over the queue comes after --retry-min, doubling
  * to --retry-max while passes fail.  Any other answer is final, and the
- * report stays in Bad only.  Dispatchers never wait for a sendmail.
+ * report stays in Bad (or Partial) only.  Dispatchers never wait for a sendmail.
  *
  * Delivery of a report is at least once: a crash after the command and
  * before the link's removal sends that report again.
@@ -34,21 +35,21 @@ struct ccp_bouncer *ccp_bouncer_start(const char *cmd, const char *dir, int dirf
 				      char *err, size_t errlen);
 
 /*
- * The queue's one write: a link QUEUE_FD/KEY to the report BAD_FD/NDR_NAME,
- * over an older one of that name, the directory synced when SYNC.  For the
- * relay and for `ccpump queue --resend-report`.  Returns 0, or -1 with
- * errno.
+ * The queue's one write: a link QUEUE_FD/KEY to the report DIR_FD/NDR_NAME
+ * (DIR_FD: Bad or Partial), over an older one of that name, the directory
+ * synced when SYNC.  For the relay and for `ccpump queue --resend-report`.
+ * Returns 0, or -1 with errno.
  */
-int ccp_bounce_queue_link(int bad_fd, const char *ndr_name, int queue_fd, const char *key,
+int ccp_bounce_queue_link(int dir_fd, const char *ndr_name, int queue_fd, const char *key,
 			  bool sync);
 
 /*
- * Queues the report BAD_FD/NDR_NAME on message KEY for sending (a link
+ * Queues the report DIR_FD/NDR_NAME on message KEY for sending (a link
  * named KEY; one already there, an older report on the same name, is
  * replaced).  Any thread.  Returns 0, or -1 with errno (the report then
- * stays in Bad only; the caller logs it).
+ * stays in DIR_FD only; the caller logs it).
  */
-int ccp_bouncer_queue(struct ccp_bouncer *b, int bad_fd, const char *ndr_name, const char *key);
+int ccp_bouncer_queue(struct ccp_bouncer *b, int dir_fd, const char *ndr_name, const char *key);
 
 /* A pass over the queue now, whatever the backoff (`queue --flush`): a
  * report linked into the queue by hand goes out too.  Any thread. */
