@@ -3,15 +3,15 @@
  * delivered in part, on a thread of their own (internal to src/relay).
  *
  * A report to send is queued as a hard link to Bad/NAME.ndr (or
- * Partial/NAME.ndr) named NAME in
- * STORE/Bounce/: the queue is on disk, so a stop or a crash leaves what
- * was not sent for the next run.  The bouncer thread runs --bounce-cmd
- * ADDRESS (the report's To) with each report on its standard input, and
- * removes the link once the command answered.  A temporary failure (75,
- * EX_TEMPFAIL, or a program that could not run or ran too long) keeps it
- * queued: the next pass over the queue comes after --retry-min, doubling
- * to --retry-max while passes fail.  Any other answer is final, and the
- * report stays in Bad (or Partial) only.  Dispatchers never wait for a sendmail.
+ * Partial/NAME.ndr) named NAME in STORE/Bounce/: the queue is on disk, so a
+ * stop or a crash leaves what was not sent for the next run.  The bouncer
+ * thread runs --bounce-cmd ADDRESS (the report's To) with each report on its
+ * standard input, and removes the link once the command answered.  A
+ * temporary failure (75, EX_TEMPFAIL, or a program that could not run or ran
+ * too long) keeps it queued: the next pass over the queue comes after
+ * --retry-min, doubling to --retry-max while passes fail.  Any other answer
+ * is final, and the report stays in Bad (or Partial) only.  Dispatchers never
+ * wait for a sendmail.
  *
  * Delivery of a report is at least once: a crash after the command and
  * before the link's removal sends that report again.
