@@ -1,10 +1,10 @@
 /*
- * bounce.h: the non-delivery report of a message that goes to Bad or
- * reached only some of its recipients, and whom it goes to (internal to src/relay).
+ * bounce.h: the non-delivery report of a message that goes to Bad or reached
+ * only some of its recipients, and whom it goes to (internal to src/relay).
  *
- * The report is a message of its own (RFC 5322, text/plain, UTF-8), kept
- * as STORE/Bad/NAME.ndr (STORE/Partial/NAME.ndr for a message delivered to
- * some of its recipients only) and, with --bounce-cmd, handed to that program
+ * The report is a message of its own (RFC 5322, text/plain, UTF-8), kept as
+ * STORE/Bad/NAME.ndr (STORE/Partial/NAME.ndr for a message delivered to some
+ * of its recipients only) and, with --bounce-cmd, handed to that program
  * (the local MTA's sendmail) to send: From MAILER-DAEMON@HOST, To the
  * message's return path, Auto-Submitted: auto-replied (RFC 3834), the
  * reason, and the header of the message it reports on.
