@@ -415,6 +415,144 @@ static void test_retry_now(enum ccp_claim_mode mode)
 	CHECK_EQ_U64(st.failed, 0);
 }
 
+/* ---- keys that come back after their ack ---- */
+
+#define BKEYS 2000
+
+/*
+ * Each key is a file that is delivered, then put back under its name the
+ * moment its ack() returns (as `queue --requeue` puts a message back), and
+ * must be delivered a second time.  The notification of the second life
+ * meets the first life's record, which stays a tombstone while the
+ * dispatchers are busy: only settled() gets the key reported again.
+ */
+struct comeback {
+	char keys[4][64][16];
+	_Atomic unsigned next;          /* first-life keys handed out */
+	_Atomic unsigned acks[BKEYS];
+	_Atomic bool present[BKEYS];    /* the file is there (either life) */
+	_Atomic uint64_t settled_calls, done;
+	pthread_mutex_t mu;
+	/* Keys to report: second lives (come back), then settled() retries. */
+	unsigned due[4 * BKEYS];
+	unsigned ndue;
+};
+
+static int comeback_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsigned max)
+{
+	struct comeback *c = ctx;
+	unsigned n = 0, cap = max < 64 ? max : 64;
+	if (atomic_load(&c->done) == 2 * BKEYS)
+		return CCP_SOURCE_DONE;
+	pthread_mutex_lock(&c->mu);
+	while (n < cap && c->ndue > 0) {
+		unsigned i = c->due[--c->ndue];
+		/* An observation made now: a file no longer there (its second
+		 * life acknowledged) is not reported. */
+		if (!atomic_load(&c->present[i]))
+			continue;
+		notes[n].len = (uint32_t)snprintf(c->keys[poller][n], 16, "b%u", i);
+		notes[n].key = c->keys[poller][n];
+		n++;
+	}
+	pthread_mutex_unlock(&c->mu);
+	while (n < cap) {
+		unsigned i = atomic_fetch_add(&c->next, 1);
+		if (i >= BKEYS)
+			break;
+		atomic_store(&c->present[i], true);
+		notes[n].len = (uint32_t)snprintf(c->keys[poller][n], 16, "b%u", i);
+		notes[n].key = c->keys[poller][n];
+		n++;
+	}
+	return (int)n;
+}
+
+static void comeback_push(struct comeback *c, unsigned i)
+{
+	pthread_mutex_lock(&c->mu);
+	CHECK(c->ndue < 4 * BKEYS);
+	c->due[c->ndue++] = i;
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void comeback_settled(void *ctx, unsigned poller, const char *key, uint32_t len)
+{
+	struct comeback *c = ctx;
+	CHECK(len > 1 && key[0] == 'b');
+	atomic_fetch_add(&c->settled_calls, 1);
+	/* Looked at again by a later poll: still there (a second life whose
+	 * note met the first life's tombstone), or gone (a stale note). */
+	comeback_push(c, (unsigned)atoi(key + 1));
+}
+
+static void comeback_ack(void *ctx, unsigned d, struct ccp_msg *m, enum ccp_msg_state outcome)
+{
+	struct comeback *c = ctx;
+	unsigned i = (unsigned)atoi(m->key + 1);
+	CHECK(outcome == CCP_MSG_DELIVERED);
+	unsigned life = atomic_fetch_add(&c->acks[i], 1) + 1;
+	CHECK(life <= 2);
+	if (life == 1) {
+		/* Put back at once, and notified once, as inotify would. */
+		comeback_push(c, i);
+	} else {
+		atomic_store(&c->present[i], false);
+	}
+	atomic_fetch_add(&c->done, 1);
+}
+
+static void comeback_deliver(void *ctx, unsigned d, struct ccp_msg *const *msgs, unsigned n,
+			     enum ccp_verdict *v)
+{
+	(void)ctx;
+	for (unsigned k = 0; k < n; k++)
+		v[k] = CCP_VERDICT_DELIVERED;
+}
+
+static void test_comeback(enum ccp_claim_mode mode)
+{
+	static struct comeback c;
+	struct ccp_pump_config cfg;
+	struct ccp_pump_stats st;
+	char err[128];
+	memset(&c, 0, sizeof(c));
+	pthread_mutex_init(&c.mu, NULL);
+	ccp_pump_config_default(&cfg);
+	cfg.mode = mode;
+	cfg.pollers = 3;
+	cfg.dispatchers = 2;
+	cfg.ring_size = 64;
+	cfg.batch = 8;
+	struct ccp_source_ops src = { .poll = comeback_poll, .ack = comeback_ack,
+				      .settled = comeback_settled };
+	struct ccp_sink_ops sink = { .deliver = comeback_deliver };
+	struct ccp_pump *p = ccp_pump_create(&cfg, &src, &c, &sink, &c, err, sizeof(err));
+	CHECK(p != NULL);
+	CHECK(ccp_pump_start(p) == 0);
+	/* Up to 60 s: a deadline against a second life left waiting, not a
+	 * timing check. */
+	for (unsigned k = 0; k < 6000 && atomic_load(&c.done) < 2 * BKEYS; k++) {
+		struct timespec ts = { 0, 10000000 };
+		nanosleep(&ts, NULL);
+	}
+	uint64_t done = atomic_load(&c.done);
+	ccp_pump_stop(p);
+	ccp_pump_wait(p);
+	ccp_pump_stats(p, &st);
+	ccp_pump_destroy(p);
+	pthread_mutex_destroy(&c.mu);
+	printf("  comeback (%s): %llu deliveries, %llu notes met a tombstone\n",
+	       ccp_claim_mode_name(mode), (unsigned long long)done,
+	       (unsigned long long)atomic_load(&c.settled_calls));
+	CHECK_EQ_U64(done, 2 * BKEYS);
+	for (unsigned i = 0; i < BKEYS; i++)
+		CHECK_EQ_U64(atomic_load(&c.acks[i]), 2);
+	CHECK_EQ_U64(st.delivered, 2 * BKEYS);
+	/* The case this is about happened: second lives met tombstones. */
+	CHECK(atomic_load(&c.settled_calls) > 0);
+}
+
 static void test_bad_config(void)
 {
 	struct ccp_pump_config cfg;
@@ -445,6 +583,8 @@ int main(void)
 	test_postponed_age();
 	test_retry_now(CCP_CLAIM_LOCKFREE);
 	test_retry_now(CCP_CLAIM_MUTEX);
+	test_comeback(CCP_CLAIM_LOCKFREE);
+	test_comeback(CCP_CLAIM_MUTEX);
 	puts("test_pump: ok");
 	return 0;
 }

@@ -103,6 +103,12 @@ static inline uint32_t ccp_msg_word_attempt(uint64_t w)
 
 CCP_EXPORT const char *ccp_msg_state_name(enum ccp_msg_state s);
 
+/* Whether S is terminal: DELIVERED or FAILED, which nothing leaves. */
+static inline bool ccp_msg_state_settled(enum ccp_msg_state s)
+{
+	return s == CCP_MSG_DELIVERED || s == CCP_MSG_FAILED;
+}
+
 /* The attempts made on m by the state word W, counting an earlier run's
  * (attempts_before) and leaving out those the sink postponed: what limits,
  * backoff and reports go by.  (The word's own count, which postponements

@@ -75,11 +75,28 @@ struct ccp_source_ops {
 	 * Inside an RCU read-side section, so it must not block: fill up to max
 	 * notes.  The key bytes must stay valid until the next poll by the same
 	 * poller.  Returns the count, 0 for none now, or CCP_SOURCE_DONE when
-	 * this poller will never have more.  Contract: never report a key whose
-	 * ack() completed before this call began (a spool rescans only files
-	 * that still exist).
+	 * this poller will never have more.  Contract: a note is an
+	 * observation made during this call (a spool reports only files that
+	 * exist while it runs), never an older one: a note of a message whose
+	 * ack() completed before the call began could deliver it a second
+	 * time.  A key that comes back after its ack (a file requeued under
+	 * its old name) is a new message, and is reported as one (settled()).
 	 */
 	int (*poll)(void *ctx, unsigned poller, struct ccp_note *notes, unsigned max);
+	/*
+	 * Optional: a note of the last poll met its key's record settled
+	 * (DELIVERED or FAILED: a tombstone awaiting reclamation) and was
+	 * refused.  Most such notes are observations made just before the
+	 * message's ack().  But a key that came back after its ack meets the
+	 * old record too, until it is reclaimed (milliseconds; longer while a
+	 * busy dispatcher fills its retire batch), and no notification of it
+	 * may come again.  A source that can tell (a spool: is the file there
+	 * again?) looks once more a little later and reports the key again,
+	 * rather than leave it to its next rescan.  Called by that poller,
+	 * inside its read-side section, after the poll and before the next:
+	 * must not block.
+	 */
+	void (*settled)(void *ctx, unsigned poller, const char *key, uint32_t len);
 	/* Fills the user area of a new record, before any other thread can
 	 * see it (it may be a record that loses its add race and is dropped).
 	 * Optional. */

@@ -290,10 +290,17 @@ static void *poller_main(void *arg)
 				if (locked)
 					pthread_mutex_unlock(&p->claim_lock);
 				created += added;
-				if (ok)
+				if (ok) {
 					won[nwon++] = m;
-				else
-					conflicts++;
+					continue;
+				}
+				conflicts++;
+				/* A key that came back meets its old record until
+				 * it is reclaimed: the source may look again. */
+				if (p->src.settled &&
+				    ccp_msg_state_settled(ccp_msg_word_state(ccp_msg_load(m))))
+					p->src.settled(p->src_ctx, t->id, notes[i].key,
+						       notes[i].len);
 			}
 		}
 		ccp_rcu_read_unlock();

@@ -843,6 +843,12 @@ static int relay_src_poll(void *ctx, unsigned poller, struct ccp_note *notes, un
 	return ccp_spool_source()->poll(r->spool, poller, notes, max);
 }
 
+static void relay_src_settled(void *ctx, unsigned poller, const char *key, uint32_t len)
+{
+	struct relay *r = ctx;
+	ccp_spool_source()->settled(r->spool, poller, key, len);
+}
+
 /* The Deferred/ marker of KEY as text (mark_deferred() writes it), or
  * false when there is none. */
 static bool read_marker(const struct relay *r, const char *key, char *text, size_t cap)
@@ -923,6 +929,7 @@ static const struct ccp_source_ops relay_src_ops = {
 	.init_msg = relay_src_init_msg,
 	.ack = relay_src_ack,
 	.ack_burst = relay_src_ack_burst,
+	.settled = relay_src_settled,
 };
 
 /* ---- the run ------------------------------------------------------------ */

@@ -10,6 +10,11 @@
  * read-side section and never blocks: the inotify fd is non-blocking, and
  * readdir on a local directory does not wait for anyone.  wait() is where a
  * poller sleeps: poll(2) on its inotify fd until the next rescan is due.
+ *
+ * A name whose note met its message's record settled (delivered or failed,
+ * awaiting reclamation) and that is still in new/ is looked at again a
+ * little later (spool_settled()): a file requeued under its old name
+ * would otherwise wait for the next rescan.
  */
 #define _GNU_SOURCE
 #include "ccpump/spool.h"
@@ -39,6 +44,24 @@
 
 #define EVBUF (64 * (sizeof(struct inotify_event) + NAME_MAX + 1))
 
+/*
+ * A name to look at again (spool_settled()): after RECHECK_FIRST_NS, then
+ * twice as long each time its note meets the old record again, until
+ * RECHECK_TRIES (5 ms to 10 s, 20 s in all, past a busy dispatcher's
+ * retire batch), then it is left to the rescans.  Each poller keeps at most
+ * SPOOL_RECHECKS; more are left to the rescans too.
+ */
+#define SPOOL_RECHECKS 64
+#define RECHECK_FIRST_NS 5000000ull
+#define RECHECK_TRIES 12
+#define RECHECK_REPORTED UINT64_MAX /* due_ns: reported by the last poll */
+
+struct recheck {
+	uint64_t due_ns;
+	unsigned tries;
+	char name[NAME_MAX + 1];
+};
+
 struct spool_poller {
 	int ifd;             /* inotify, watching new/; -1: rescans only */
 	DIR *scan;           /* the scan in progress, or NULL */
@@ -50,6 +73,9 @@ struct spool_poller {
 	/* Names reported by the last poll: valid until the next one. */
 	char (*names)[NAME_MAX + 1];
 	unsigned nnames;
+	/* Names to look at again (SPOOL_RECHECKS, allocated at the first). */
+	struct recheck *rechecks;
+	unsigned nrechecks;
 	/* Counters, read by ccp_spool_stats() (relaxed). */
 	_Atomic uint64_t inotify_events, scanned, vanished, quarantined;
 } CCP_ALIGNED(CCP_CACHE_GUARD);
@@ -238,6 +264,7 @@ void ccp_spool_close(struct ccp_spool *s)
 			if (s->pollers[i].scan)
 				closedir(s->pollers[i].scan);
 			ccp_free(s->pollers[i].names);
+			ccp_free(s->pollers[i].rechecks);
 		}
 		ccp_free(s->pollers);
 	}
@@ -460,6 +487,33 @@ bool ccp_spool_lost(const struct ccp_spool *s)
 	return atomic_load_explicit(&((struct ccp_spool *)s)->lost, memory_order_relaxed) != 0;
 }
 
+/*
+ * The names due to be looked at again, into names[] from n on (up to max):
+ * those still files in new/ are reported, and wait for what their notes
+ * meet; the others are dropped.  An entry reported by the last poll that
+ * settled() did not re-arm was claimed, or met a live record: done.
+ */
+static unsigned due_rechecks(struct ccp_spool *s, struct spool_poller *sp, unsigned n,
+			     unsigned max)
+{
+	uint64_t now = ccp_now_ns();
+	for (unsigned k = 0; k < sp->nrechecks;) {
+		struct recheck *r = &sp->rechecks[k];
+		if (r->due_ns != RECHECK_REPORTED && (r->due_ns > now || n == max)) {
+			k++;
+			continue;
+		}
+		if (r->due_ns != RECHECK_REPORTED && candidate(s, sp, r->name, DT_UNKNOWN)) {
+			strcpy(sp->names[n++], r->name);
+			r->due_ns = RECHECK_REPORTED;
+			k++;
+			continue;
+		}
+		*r = sp->rechecks[--sp->nrechecks];
+	}
+	return n;
+}
+
 static int spool_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsigned max)
 {
 	struct ccp_spool *s = ctx;
@@ -473,6 +527,8 @@ static int spool_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsign
 	if (sp->names == NULL)
 		sp->names = ccp_calloc(max, sizeof(*sp->names));
 
+	if (sp->nrechecks && finish == 0)
+		n = due_rechecks(s, sp, n, max);
 	while (n < max && finish == 0 && (name = next_event(sp)) != NULL) {
 		if (candidate(s, sp, name, DT_UNKNOWN)) {
 			strcpy(sp->names[n], name);
@@ -516,6 +572,9 @@ static void spool_wait(void *ctx, unsigned poller, uint64_t deadline_ns)
 	struct spool_poller *sp = &s->pollers[poller];
 	uint64_t now = ccp_now_ns();
 	uint64_t until = sp->next_scan < deadline_ns ? sp->next_scan : deadline_ns;
+	for (unsigned k = 0; k < sp->nrechecks; k++)
+		if (sp->rechecks[k].due_ns < until)
+			until = sp->rechecks[k].due_ns;
 	if (sp->scan || until <= now)
 		return;
 	struct pollfd pfd = { .fd = sp->ifd, .events = POLLIN };
@@ -630,12 +689,52 @@ static void spool_ack_burst(void *ctx, unsigned dispatcher, struct ccp_msg *cons
 		(double)(ccp_now_ns() - t0) / 1e6);
 }
 
+/*
+ * A note of the last poll met a settled record.  A name no longer in new/
+ * was a note made just before its ack: nothing to do.  One still there is
+ * either being acknowledged now or was put back (`queue --requeue`), a new
+ * message that must wait until the old record is reclaimed: look again
+ * (due_rechecks()).  Inside the poller's read-side section; it does not
+ * block (an fstatat() of a local directory).
+ */
+static void spool_settled(void *ctx, unsigned poller, const char *key, uint32_t len)
+{
+	struct ccp_spool *s = ctx;
+	struct spool_poller *sp = &s->pollers[poller];
+	struct stat st;
+	if (len > NAME_MAX || fstatat(s->new_fd, key, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return;
+	struct recheck *r = NULL;
+	for (unsigned k = 0; k < sp->nrechecks && r == NULL; k++)
+		if (strcmp(sp->rechecks[k].name, key) == 0)
+			r = &sp->rechecks[k];
+	if (r != NULL) {
+		/* Reported again by due_rechecks(), and the old record is still
+		 * there: later, or at last to the rescans. */
+		if (++r->tries == RECHECK_TRIES) {
+			*r = sp->rechecks[--sp->nrechecks];
+			return;
+		}
+	} else {
+		if (sp->rechecks == NULL)
+			sp->rechecks = ccp_calloc(SPOOL_RECHECKS, sizeof(*sp->rechecks));
+		if (sp->nrechecks == SPOOL_RECHECKS)
+			return; /* the rescans find it */
+		r = &sp->rechecks[sp->nrechecks++];
+		r->tries = 0;
+		memcpy(r->name, key, len);
+		r->name[len] = '\0';
+	}
+	r->due_ns = ccp_now_ns() + (RECHECK_FIRST_NS << r->tries);
+}
+
 static const struct ccp_source_ops spool_ops = {
 	.wait = spool_wait,
 	.poll = spool_poll,
 	.init_msg = NULL,
 	.ack = spool_ack,
 	.ack_burst = spool_ack_burst,
+	.settled = spool_settled,
 };
 
 const struct ccp_source_ops *ccp_spool_source(void)

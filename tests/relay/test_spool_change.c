@@ -19,6 +19,11 @@
  * Each must reach the post office exactly once, with its final content,
  * never a torn copy; the quiet messages beside them too; the spool ends
  * empty; nothing is lost.
+ *
+ * Then a running relay, rescans an hour apart: a message that went to Bad
+ * is put back into new/ (`queue --requeue`) while the dispatcher is busy,
+ * so its note meets its first life's record, not yet reclaimed.  It must be
+ * delivered then, not at the next rescan.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -32,9 +37,10 @@
 #include "../ccmail/po_util.h"
 #include "ccpump/log.h"
 #include "ccpump/po.h"
+#include "ccpump/queuectl.h"
 #include "ccpump/relay.h"
 
-static char spool[600];
+static char spool[600], store[600];
 
 /* Messages that do not change: enough for batches whose files leave the
  * spool from several threads (ack_burst). */
@@ -164,22 +170,129 @@ static unsigned count_dir(const char *dir)
 	return n;
 }
 
-int main(void)
+/* A spool (with tmp/, new/, cur/), a store and a fresh post office under
+ * ROOT, their names ending in TAG: spool and store in the globals, the
+ * post office's in PO (600 octets). */
+static void setup(const char *root, const char *tag, char *po)
 {
-	char *root = temp_dir();
-	char po[600], store[600], path[800];
-	snprintf(spool, sizeof(spool), "%s/spool", root);
-	snprintf(po, sizeof(po), "%s/po", root);
-	snprintf(store, sizeof(store), "%s/store", root);
+	char path[800], err[512];
+	snprintf(spool, sizeof(spool), "%s/spool%s", root, tag);
+	snprintf(po, 600, "%s/po%s", root, tag);
+	snprintf(store, sizeof(store), "%s/store%s", root, tag);
 	const char *sub[] = { "", "/tmp", "/new", "/cur" };
 	for (size_t i = 0; i < 4; i++) {
 		snprintf(path, sizeof(path), "%s%s", spool, sub[i]);
 		CHECK(mkdir(path, 0700) == 0);
 	}
-	char err[512];
 	struct ccp_po_init_opts io;
 	ccp_po_init_opts_default(&io);
 	CHECK(ccp_po_init(po, &io, err, sizeof(err)) == 0);
+}
+
+/* The comeback run: "back" changes on every read until it is in Bad; the
+ * first quiet read after that puts it back into new/.  Quiet reads take
+ * 2 ms, so the dispatcher stays busy (its retire batch unflushed) well
+ * past that moment. */
+static _Atomic int back_requeued;
+
+static int comeback_hook(void *arg, const char *name, int fd)
+{
+	(void)arg;
+	(void)fd;
+	char path[800];
+	if (strcmp(name, "back") == 0) {
+		if (atomic_load(&back_requeued) == 0) {
+			snprintf(path, sizeof(path), "%s/new/%s", spool, name);
+			int w = open(path, O_WRONLY | O_APPEND);
+			CHECK(w >= 0);
+			CHECK(write(w, "CHANGE\r\n", 8) == 8);
+			close(w);
+		}
+		return 0;
+	}
+	struct timespec ts = { 0, 2000000 };
+	nanosleep(&ts, NULL);
+	snprintf(path, sizeof(path), "%s/Bad/back", store);
+	if (atomic_load(&back_requeued) == 0 && access(path, F_OK) == 0) {
+		char err[512];
+		atomic_store(&back_requeued, 1);
+		if (ccp_queue_requeue(spool, store, "back", false, err, sizeof(err)) != 0) {
+			fprintf(stderr, "requeue: %s\n", err);
+			CHECK(0);
+		}
+	}
+	return 0;
+}
+
+static struct ccp_relay_config comeback_cfg;
+static struct ccp_relay_stats comeback_st;
+static int comeback_rc;
+
+static void *comeback_relay(void *arg)
+{
+	(void)arg;
+	char err[512];
+	comeback_rc = ccp_relay_run(&comeback_cfg, &comeback_st, err, sizeof(err));
+	if (comeback_rc != 0)
+		fprintf(stderr, "relay: %s\n", err);
+	return NULL;
+}
+
+static void test_comeback(const char *root)
+{
+	char po[600], path[800], err[512], key[64];
+	setup(root, "2", po);
+	deliver("back", "BACK AGAIN");
+	for (int i = 0; i < QUIET; i++) {
+		snprintf(key, sizeof(key), "later%03d", i);
+		deliver(key, "a later message");
+	}
+
+	struct ccp_relay_config *cfg = &comeback_cfg;
+	ccp_relay_config_default(cfg);
+	cfg->spool = spool;
+	cfg->store = store;
+	cfg->po = po;
+	cfg->sync = false;
+	cfg->stats_interval_ns = 0;
+	cfg->rescan_interval_ns = 3600ull * 1000000000ull; /* no rescan in this run */
+	cfg->pump.batch = 4;
+	cfg->pump.dispatchers = 1;
+	cfg->pump.retry_min_ns = 1000000;
+	cfg->pump.retry_max_ns = 1000000;
+	cfg->pump.max_attempts = 2;
+	cfg->read_hook = comeback_hook;
+	pthread_t th;
+	CHECK(pthread_create(&th, NULL, comeback_relay, NULL) == 0);
+	/* Up to 60 s for "back", put back, to leave new/ again: a deadline,
+	 * not a timing check (it waits for the rescan, an hour away, if its
+	 * note is not looked at again). */
+	snprintf(path, sizeof(path), "%s/new/back", spool);
+	for (unsigned k = 0; k < 600 && (atomic_load(&back_requeued) == 0 || access(path, F_OK) == 0);
+	     k++) {
+		struct timespec ts = { 0, 100000000 };
+		nanosleep(&ts, NULL);
+	}
+	ccp_relay_request_stop();
+	CHECK(pthread_join(th, NULL) == 0);
+	CHECK_EQ_U64(comeback_rc, 0);
+	CHECK_EQ_U64(atomic_load(&back_requeued), 1);
+	CHECK_EQ_U64(in_mailboxes(po, "BACK AGAIN"), 1);
+	CHECK_EQ_U64(comeback_st.bad, 1);
+	snprintf(path, sizeof(path), "%s/Bad/back", store);
+	CHECK(access(path, F_OK) != 0);
+	snprintf(path, sizeof(path), "%s/new/back", spool);
+	CHECK(access(path, F_OK) != 0);
+	struct ccp_po_stats ps;
+	CHECK(ccp_po_stats(po, &ps, err, sizeof(err)) == 0);
+	CHECK_EQ_U64(ps.duplicate_deliveries, 0);
+}
+
+int main(void)
+{
+	char *root = temp_dir();
+	char po[600], path[800], err[512];
+	setup(root, "", po);
 
 	char key[64];
 	for (int i = 0; i < QUIET; i++) {
@@ -256,6 +369,8 @@ int main(void)
 	free(reason);
 	snprintf(path, sizeof(path), "%s/Deferred", store);
 	CHECK_EQ_U64(count_dir(path), 0);
+
+	test_comeback(root);
 
 	rm_tree(root);
 	free(root);
