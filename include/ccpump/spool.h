@@ -14,14 +14,25 @@
  *   - a rescan of new/ every rescan interval (the connector's polling),
  *     staggered across pollers.
  *
- * The source contract of pump.h (never report a key whose acknowledgement
- * completed before the poll began) is kept by checking each candidate with
- * fstatat() inside the poll: an inotify event or a buffered directory entry
- * may be older than an unlink, the fstatat() is not.  The same check finds
- * entries that are not regular files (symlinks, directories, fifos,
- * devices): those are never followed or opened but moved into the
- * quarantine folder, with one logged line saying why.  Names starting with
- * '.' are ignored (temporary names of some MTAs).
+ * The source contract of pump.h (a note is an observation made during the
+ * poll, never of a message whose acknowledgement completed before it
+ * began) is kept for inotify's names by checking each with fstatat()
+ * inside the poll: an event may be older than an unlink, the fstatat() is
+ * not.  A scan's entries typed DT_REG are reported without that check (a
+ * stat per message and poller cost a tenth of the relay's CPU), and one
+ * that getdents() buffered in an earlier poll may be older than an unlink.
+ * Such a note meets its message's tombstone or, once that is reclaimed,
+ * makes a record whose read finds no file: it is counted as vanished and
+ * delivers nothing, since what is delivered is the file, never the note.
+ * The fstatat() also finds entries that are not regular files (symlinks,
+ * directories, fifos, devices): those are never followed or opened but
+ * moved into the quarantine folder, with one logged line saying why.
+ * Names starting with '.' are ignored (temporary names of some MTAs).
+ *
+ * A note that meets its message's record settled (delivered or failed,
+ * not yet reclaimed) while the file is in new/ again, put back under its
+ * old name (`ccpump queue --requeue`), is looked at again after 5 ms,
+ * doubling, up to twelve times, rather than left to the next rescan.
  *
  * A file is read only when it is dispatched, by ccp_spool_read_message():
  * through one fd, with fstat() before and after, so a copy torn by a writer
