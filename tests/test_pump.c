@@ -10,6 +10,8 @@
 #include "check.h"
 #include "ccpump/clock.h"
 #include "ccpump/pump.h"
+#include "ccpump/rcu.h"
+#include "ccpump/registry.h"
 #include "ccpump/synth.h"
 
 static struct ccp_synth_report rep;
@@ -100,25 +102,34 @@ static void slow_deliver(void *ctx, unsigned d, struct ccp_msg *const *msgs, uns
 	atomic_fetch_add(&e->delivered_calls, n);
 }
 
-static void test_stop_with_full_ring(enum ccp_claim_mode mode)
+/* Starts a pump on the endless source and the slow sink (SLEEP_US a
+ * batch of 4), with a ring of 8. */
+static struct ccp_pump *start_endless(struct endless *e, enum ccp_claim_mode mode,
+				      unsigned pollers, unsigned dispatchers, unsigned sleep_us)
 {
-	static struct endless e;
 	struct ccp_pump_config cfg;
-	struct ccp_pump_stats st;
 	char err[128];
-	memset(&e, 0, sizeof(e));
-	e.sink_sleep_us = 500;
+	memset(e, 0, sizeof(*e));
+	e->sink_sleep_us = sleep_us;
 	ccp_pump_config_default(&cfg);
 	cfg.mode = mode;
-	cfg.pollers = 3;
-	cfg.dispatchers = 2;
+	cfg.pollers = pollers;
+	cfg.dispatchers = dispatchers;
 	cfg.ring_size = 8;
 	cfg.batch = 4;
 	struct ccp_source_ops src = { .poll = endless_poll, .ack = endless_ack };
 	struct ccp_sink_ops sink = { .deliver = slow_deliver };
-	struct ccp_pump *p = ccp_pump_create(&cfg, &src, &e, &sink, &e, err, sizeof(err));
+	struct ccp_pump *p = ccp_pump_create(&cfg, &src, e, &sink, e, err, sizeof(err));
 	CHECK(p != NULL);
 	CHECK(ccp_pump_start(p) == 0);
+	return p;
+}
+
+static void test_stop_with_full_ring(enum ccp_claim_mode mode)
+{
+	static struct endless e;
+	struct ccp_pump_stats st;
+	struct ccp_pump *p = start_endless(&e, mode, 3, 2, 500);
 	/* Run until the ring has been full many times over. */
 	for (int i = 0; i < 400; i++) {
 		struct timespec ts = { 0, 1000000 };
@@ -144,6 +155,34 @@ static void test_stop_with_full_ring(enum ccp_claim_mode mode)
 	CHECK_EQ_U64(st.claim_conflicts, 0);
 	CHECK_EQ_U64(st.notifications, st.claims);
 	ccp_pump_destroy(p);
+}
+
+/* A dispatcher that never goes idle (an endless source, a slow sink) still
+ * hands its tombstones over for reclamation, long before it has retired a
+ * full list of 512: a key put back under its name would otherwise meet its
+ * old record for as long (pump.h, settled()). */
+static void test_retire_while_busy(void)
+{
+	static struct endless e;
+	struct ccp_pump_stats st;
+	struct ccp_pump *p = start_endless(&e, CCP_CLAIM_LOCKFREE, 1, 1, 1000);
+	/* Until records delivered have been freed (live: the ring, a batch
+	 * and the tombstones not yet reclaimed), or 30 s. */
+	for (unsigned k = 0; k < 30000; k++) {
+		ccp_pump_stats(p, &st);
+		if (st.delivered >= 64 && st.live_records < st.delivered)
+			break;
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	ccp_pump_stop(p);
+	ccp_pump_wait(p);
+	ccp_pump_destroy(p);
+	printf("  retire while busy: %llu delivered, %llu records live\n",
+	       (unsigned long long)st.delivered, (unsigned long long)st.live_records);
+	CHECK(st.delivered >= 64);
+	CHECK(st.live_records < st.delivered);
+	CHECK(st.delivered < CCP_RETIRE_BATCH);
 }
 
 /* ---- retries: a flaky sink ---- */
@@ -422,16 +461,17 @@ static void test_retry_now(enum ccp_claim_mode mode)
 /*
  * Each key is a file that is delivered, then put back under its name the
  * moment its ack() returns (as `queue --requeue` puts a message back), and
- * must be delivered a second time.  The notification of the second life
- * meets the first life's record, which stays a tombstone while the
- * dispatchers are busy: only settled() gets the key reported again.
+ * must be delivered a second time.  A reader of the test holds a read-side
+ * section open until every first life is acknowledged, so no record is
+ * reclaimed before: every second life's notification meets the first
+ * life's tombstone, and only settled() gets the key reported again.
  */
 struct comeback {
 	char keys[4][64][16];
 	_Atomic unsigned next;          /* first-life keys handed out */
 	_Atomic unsigned acks[BKEYS];
 	_Atomic bool present[BKEYS];    /* the file is there (either life) */
-	_Atomic uint64_t settled_calls, done;
+	_Atomic uint64_t settled_calls, first_lives, done;
 	pthread_mutex_t mu;
 	/* Keys to report: second lives (come back), then settled() retries. */
 	unsigned due[4 * BKEYS];
@@ -444,6 +484,16 @@ static int comeback_poll(void *ctx, unsigned poller, struct ccp_note *notes, uns
 	unsigned n = 0, cap = max < 64 ? max : 64;
 	if (atomic_load(&c->done) == 2 * BKEYS)
 		return CCP_SOURCE_DONE;
+	/* New keys first: the keys to report again must not starve them. */
+	while (n < cap) {
+		unsigned i = atomic_fetch_add(&c->next, 1);
+		if (i >= BKEYS)
+			break;
+		atomic_store(&c->present[i], true);
+		notes[n].len = (uint32_t)snprintf(c->keys[poller][n], 16, "b%u", i);
+		notes[n].key = c->keys[poller][n];
+		n++;
+	}
 	pthread_mutex_lock(&c->mu);
 	while (n < cap && c->ndue > 0) {
 		unsigned i = c->due[--c->ndue];
@@ -456,15 +506,6 @@ static int comeback_poll(void *ctx, unsigned poller, struct ccp_note *notes, uns
 		n++;
 	}
 	pthread_mutex_unlock(&c->mu);
-	while (n < cap) {
-		unsigned i = atomic_fetch_add(&c->next, 1);
-		if (i >= BKEYS)
-			break;
-		atomic_store(&c->present[i], true);
-		notes[n].len = (uint32_t)snprintf(c->keys[poller][n], 16, "b%u", i);
-		notes[n].key = c->keys[poller][n];
-		n++;
-	}
 	return (int)n;
 }
 
@@ -496,6 +537,7 @@ static void comeback_ack(void *ctx, unsigned d, struct ccp_msg *m, enum ccp_msg_
 	if (life == 1) {
 		/* Put back at once, and notified once, as inotify would. */
 		comeback_push(c, i);
+		atomic_fetch_add(&c->first_lives, 1);
 	} else {
 		atomic_store(&c->present[i], false);
 	}
@@ -508,6 +550,28 @@ static void comeback_deliver(void *ctx, unsigned d, struct ccp_msg *const *msgs,
 	(void)ctx;
 	for (unsigned k = 0; k < n; k++)
 		v[k] = CCP_VERDICT_DELIVERED;
+}
+
+static _Atomic int reader_in;
+
+static void *comeback_reader(void *arg)
+{
+	struct comeback *c = arg;
+	rcu_register_thread();
+	ccp_rcu_read_lock();
+	atomic_store(&reader_in, 1);
+	/* Until every first life is acknowledged and the notes of second
+	 * lives have met tombstones BKEYS times (each is reported again until
+	 * its tombstone is gone), or 60 s. */
+	for (unsigned k = 0; k < 6000 && (atomic_load(&c->first_lives) < BKEYS ||
+					  atomic_load(&c->settled_calls) < BKEYS);
+	     k++) {
+		struct timespec ts = { 0, 10000000 };
+		nanosleep(&ts, NULL);
+	}
+	ccp_rcu_read_unlock();
+	rcu_unregister_thread();
+	return NULL;
 }
 
 static void test_comeback(enum ccp_claim_mode mode)
@@ -529,6 +593,11 @@ static void test_comeback(enum ccp_claim_mode mode)
 	struct ccp_sink_ops sink = { .deliver = comeback_deliver };
 	struct ccp_pump *p = ccp_pump_create(&cfg, &src, &c, &sink, &c, err, sizeof(err));
 	CHECK(p != NULL);
+	pthread_t rd;
+	atomic_store(&reader_in, 0);
+	CHECK(pthread_create(&rd, NULL, comeback_reader, &c) == 0);
+	while (atomic_load(&reader_in) == 0)
+		sched_yield();
 	CHECK(ccp_pump_start(p) == 0);
 	/* Up to 60 s: a deadline against a second life left waiting, not a
 	 * timing check. */
@@ -537,6 +606,7 @@ static void test_comeback(enum ccp_claim_mode mode)
 		nanosleep(&ts, NULL);
 	}
 	uint64_t done = atomic_load(&c.done);
+	CHECK(pthread_join(rd, NULL) == 0);
 	ccp_pump_stop(p);
 	ccp_pump_wait(p);
 	ccp_pump_stats(p, &st);
@@ -550,7 +620,7 @@ static void test_comeback(enum ccp_claim_mode mode)
 		CHECK_EQ_U64(atomic_load(&c.acks[i]), 2);
 	CHECK_EQ_U64(st.delivered, 2 * BKEYS);
 	/* The case this is about happened: second lives met tombstones. */
-	CHECK(atomic_load(&c.settled_calls) > 0);
+	CHECK(atomic_load(&c.settled_calls) >= BKEYS);
 }
 
 static void test_bad_config(void)
@@ -579,6 +649,7 @@ int main(void)
 	run_synth(CCP_CLAIM_LOCKFREE, CCP_WAIT_BLOCK, 1, 1, 1, 2, 1, 0, 20000);
 	test_stop_with_full_ring(CCP_CLAIM_LOCKFREE);
 	test_stop_with_full_ring(CCP_CLAIM_MUTEX);
+	test_retire_while_busy();
 	test_retries();
 	test_postponed_age();
 	test_retry_now(CCP_CLAIM_LOCKFREE);

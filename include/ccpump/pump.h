@@ -88,9 +88,9 @@ struct ccp_source_ops {
 	 * (DELIVERED or FAILED: a tombstone awaiting reclamation) and was
 	 * refused.  Most such notes are observations made just before the
 	 * message's ack().  But a key that came back after its ack meets the
-	 * old record too, until it is reclaimed (milliseconds; longer while a
-	 * busy dispatcher fills its retire batch), and no notification of it
-	 * may come again.  A source that can tell (a spool: is the file there
+	 * old record too, until it is reclaimed (a few milliseconds: two
+	 * grace periods after its dispatcher hands it over, at its next batch
+	 * at the latest), and no notification of it may come again.  A source that can tell (a spool: is the file there
 	 * again?) looks once more a little later and reports the key again,
 	 * rather than leave it to its next rescan.  Called by that poller,
 	 * inside its read-side section, after the poll and before the next:

@@ -104,7 +104,9 @@ struct ccp_retire_list {
 /*
  * Hands a record in a terminal state (DELIVERED or FAILED), whose outcome
  * was already acknowledged to the source, to the reclamation described
- * above.  Aborts if the record is not terminal.  Flushes when full.
+ * above.  Aborts if the record is not terminal.  Flushes when full (the
+ * pump's dispatchers also flush when idle, and after a batch once a
+ * millisecond has passed since their last flush).
  * The calling thread must be registered with RCU.
  */
 CCP_EXPORT void ccp_registry_retire(struct ccp_retire_list *l, struct ccp_msg *m);

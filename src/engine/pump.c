@@ -386,6 +386,7 @@ struct dispatcher_state {
 	unsigned nacks;
 	struct heap deferred;
 	struct ccp_retire_list retire;
+	uint64_t retire_flushed_ns;      /* when `retire` was last handed over */
 	uint64_t rng;
 	uint32_t retry_gen;              /* the pump's retry_gen last acted on */
 };
@@ -450,10 +451,16 @@ static void settle(struct ccp_pump *p, struct pump_thread *t, struct dispatcher_
 	ds->outcomes[ds->nacks++] = to;
 }
 
+/* The most often a busy dispatcher hands its retired records over on its
+ * own (besides a full list and going idle): as often as the reclaimer's
+ * rounds can take them. */
+#define CCP_RETIRE_FLUSH_NS 1000000ull
+
 /* Acknowledges the batch's final outcomes to the source (all at once when
  * it can), then retires their records: only after the source made each
  * outcome permanent may a record go. */
-static void ack_settled(struct ccp_pump *p, struct pump_thread *t, struct dispatcher_state *ds)
+static void ack_settled(struct ccp_pump *p, struct pump_thread *t, struct dispatcher_state *ds,
+			uint64_t now)
 {
 	if (p->src.ack_burst && ds->nacks > 1)
 		p->src.ack_burst(p->src_ctx, t->id, ds->acks, ds->outcomes, ds->nacks);
@@ -463,9 +470,19 @@ static void ack_settled(struct ccp_pump *p, struct pump_thread *t, struct dispat
 	/* Naive records stay in the registry until the pump is destroyed: one
 	 * of them may sit in the ring twice, and freeing it would turn the
 	 * duplicate into a use-after-free as well. */
-	if (p->cfg.mode != CCP_CLAIM_NAIVE)
+	if (p->cfg.mode != CCP_CLAIM_NAIVE && ds->nacks) {
 		for (unsigned i = 0; i < ds->nacks; i++)
 			ccp_registry_retire(&ds->retire, ds->acks[i]);
+		/* A dispatcher that never goes idle would otherwise keep its
+		 * tombstones until it has retired a full list: at a slow sink
+		 * (an import a batch) that is minutes, in which a key put back
+		 * under its name meets its old record (pump.h, settled()).
+		 * Fast pumps fill the list sooner and are not slowed. */
+		if (now - ds->retire_flushed_ns >= CCP_RETIRE_FLUSH_NS) {
+			ccp_registry_retire_flush(&ds->retire);
+			ds->retire_flushed_ns = now;
+		}
+	}
 	ds->nacks = 0;
 }
 
@@ -492,7 +509,7 @@ static void dispatch(struct ccp_pump *p, struct pump_thread *t, struct dispatche
 	now = ccp_now_ns();
 	for (unsigned i = 0; i < n; i++)
 		settle(p, t, ds, ds->batch[i], ds->words[i], ds->verdicts[i], now);
-	ack_settled(p, t, ds);
+	ack_settled(p, t, ds, now);
 	ccp_counter_add(&t->c.batches, 1);
 	ccp_counter_add(&t->c.dispatched, n);
 	atomic_store_explicit(&t->c.waiting_retry, ds->deferred.n, memory_order_relaxed);

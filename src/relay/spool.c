@@ -47,9 +47,10 @@
 /*
  * A name to look at again (spool_settled()): after RECHECK_FIRST_NS, then
  * twice as long each time its note meets the old record again, until
- * RECHECK_TRIES (5 ms to 10 s, 20 s in all, past a busy dispatcher's
- * retire batch), then it is left to the rescans.  Each poller keeps at most
- * SPOOL_RECHECKS; more are left to the rescans too.
+ * RECHECK_TRIES (5 ms to 10 s, 20 s in all: far past the milliseconds a
+ * record is kept, should the reclaimer be starved of CPU), then it is left
+ * to the rescans.  Each poller keeps at most SPOOL_RECHECKS; more are left
+ * to the rescans too.
  */
 #define SPOOL_RECHECKS 64
 #define RECHECK_FIRST_NS 5000000ull

@@ -21,9 +21,10 @@
  * empty; nothing is lost.
  *
  * Then a running relay, rescans an hour apart: a message that went to Bad
- * is put back into new/ (`queue --requeue`) while the dispatcher is busy,
- * so its note meets its first life's record, not yet reclaimed.  It must be
- * delivered then, not at the next rescan.
+ * is put back into new/ (`queue --requeue`) while a reader of the test
+ * holds a read-side section open, so no record can be reclaimed and the
+ * note of the message put back meets its first life's record.  Once the
+ * reader lets go, the message must be delivered, not wait for a rescan.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -38,6 +39,7 @@
 #include "ccpump/log.h"
 #include "ccpump/po.h"
 #include "ccpump/queuectl.h"
+#include "ccpump/rcu.h"
 #include "ccpump/relay.h"
 
 static char spool[600], store[600];
@@ -190,9 +192,7 @@ static void setup(const char *root, const char *tag, char *po)
 }
 
 /* The comeback run: "back" changes on every read until it is in Bad; the
- * first quiet read after that puts it back into new/.  Quiet reads take
- * 2 ms, so the dispatcher stays busy (its retire batch unflushed) well
- * past that moment. */
+ * first quiet read after that puts it back into new/. */
 static _Atomic int back_requeued;
 
 static int comeback_hook(void *arg, const char *name, int fd)
@@ -210,8 +210,6 @@ static int comeback_hook(void *arg, const char *name, int fd)
 		}
 		return 0;
 	}
-	struct timespec ts = { 0, 2000000 };
-	nanosleep(&ts, NULL);
 	snprintf(path, sizeof(path), "%s/Bad/back", store);
 	if (atomic_load(&back_requeued) == 0 && access(path, F_OK) == 0) {
 		char err[512];
@@ -235,6 +233,24 @@ static void *comeback_relay(void *arg)
 	comeback_rc = ccp_relay_run(&comeback_cfg, &comeback_st, err, sizeof(err));
 	if (comeback_rc != 0)
 		fprintf(stderr, "relay: %s\n", err);
+	return NULL;
+}
+
+/* A reader that keeps every grace period from ending until it is let go. */
+static _Atomic int reader_in, reader_go;
+
+static void *reader(void *arg)
+{
+	(void)arg;
+	rcu_register_thread();
+	ccp_rcu_read_lock();
+	atomic_store(&reader_in, 1);
+	while (atomic_load(&reader_go) == 0) {
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	ccp_rcu_read_unlock();
+	rcu_unregister_thread();
 	return NULL;
 }
 
@@ -262,8 +278,22 @@ static void test_comeback(const char *root)
 	cfg->pump.retry_max_ns = 1000000;
 	cfg->pump.max_attempts = 2;
 	cfg->read_hook = comeback_hook;
-	pthread_t th;
+	pthread_t th, rd;
+	CHECK(pthread_create(&rd, NULL, reader, NULL) == 0);
+	while (atomic_load(&reader_in) == 0)
+		sched_yield();
 	CHECK(pthread_create(&th, NULL, comeback_relay, NULL) == 0);
+	/* Put back; then time for its note to meet the old record, and for a
+	 * few looks at it again (5, 10, 20 ms...) to meet it too. */
+	for (unsigned k = 0; k < 6000 && atomic_load(&back_requeued) == 0; k++) {
+		struct timespec ts = { 0, 10000000 };
+		nanosleep(&ts, NULL);
+	}
+	CHECK(atomic_load(&back_requeued) == 1);
+	struct timespec pause = { 0, 200000000 };
+	nanosleep(&pause, NULL);
+	atomic_store(&reader_go, 1);
+	CHECK(pthread_join(rd, NULL) == 0);
 	/* Up to 60 s for "back", put back, to leave new/ again: a deadline,
 	 * not a timing check (it waits for the rescan, an hour away, if its
 	 * note is not looked at again). */
