@@ -10,7 +10,9 @@
 # some are delivered in part (their reports kept in STORE/Partial, one a
 # message); --bounce-cmd is a script that answers 75 (try
 # again) one time in five.  SIGHUP about every 30 s, SIGUSR1 (retry now)
-# about every 20 s.  Every fifty rounds of arrivals (about 5 s) a line
+# about every 20 s, and about every 10 s every message in Bad is requeued
+# (`queue --requeue-all`), to fail again: some only moments after they
+# went there, while the relay still holds their records.  Every fifty rounds of arrivals (about 5 s) a line
 # gives the relay's RSS, open descriptors and threads; at the end, what the
 # post office holds.  Exits 1 if any message is delivered twice, lost, or
 # left behind, or if the messages delivered in part and their reports do
@@ -40,7 +42,7 @@ pid=$!
 sleep 1
 ls "$w/src/spool/new" >"$w/names"
 echo "soak: $secs s at about $rate files a second, relay pid $pid"
-moved=0 tick=0 start=$SECONDS
+moved=0 tick=0 requeued=0 start=$SECONDS
 exec 3<"$w/names"
 while ((SECONDS - start < secs)); do
 	# A tenth of a second's files, then a tenth of a second's sleep: the
@@ -59,6 +61,11 @@ while ((SECONDS - start < secs)); do
 	fi
 	((tick % 300 == 0)) && kill -HUP $pid
 	((tick % 200 == 0)) && kill -USR1 $pid
+	if ((tick % 100 == 0)); then
+		r=$("$bin" queue --spool "$w/spool" --store "$w/store" --requeue-all 2>&1 |
+			sed -n 's/^\([0-9]*\) messages requeued.*/\1/p')
+		requeued=$((requeued + ${r:-0}))
+	fi
 done
 exec 3<&-
 # Let the last arrivals through, then stop as a service manager would.
@@ -78,6 +85,7 @@ inpart=$(sed -n 's/.*relay: done: [0-9]* delivered (\([0-9]*\) in part).*/\1/p' 
 partial=$(ls -A "$w/store/Partial" | wc -l)
 echo "soak: relay status $rc; moved $moved: delivered $keys ($inpart in part, $partial reports in" \
 	"Partial), to Bad $bad, left in the spool $left; duplicate deliveries $dups; reports" \
-	"waiting $(ls -A "$w/store/Bounce" | wc -l); error lines $(grep -c ' error: ' "$w/log")"
+	"waiting $(ls -A "$w/store/Bounce" | wc -l); error lines $(grep -c ' error: ' "$w/log");" \
+	"requeued from Bad $requeued"
 [ "$rc" = 0 ] && [ "$dups" = 0 ] && [ "$left" = 0 ] && [ $((keys + bad)) = $moved ] &&
 	[ "$inpart" = "$partial" ]
