@@ -1,7 +1,7 @@
 /*
  * Fingerprint sets: exact membership over many strings, growth, and the
  * window's promise (remembered for at least SPAN later additions, gone
- * after 2 * SPAN, memory fixed at init).
+ * after 2 * SPAN, memory following the history up to a bound).
  */
 #include <stdio.h>
 #include <string.h>
@@ -69,11 +69,13 @@ static void test_window(void)
 	const size_t span = 1000;
 	struct ccp_fpwindow w;
 	ccp_fpwindow_init(&w, span);
-	size_t bytes = ccp_fpwindow_bytes(&w);
-	CHECK(bytes > 0);
+	/* Memory follows what is held, up to two tables sized for SPAN. */
+	size_t bound = 2 * 2048 * sizeof(struct ccp_fp); /* 1000 at 3/4 load: 2048 slots */
+	CHECK_EQ_U64(ccp_fpwindow_bytes(&w), 0);
 	const unsigned long n = 25 * span + 123;
 	for (unsigned long i = 0; i < n; i++) {
 		CHECK(ccp_fpwindow_add(&w, fp_num(i)));
+		CHECK(ccp_fpwindow_bytes(&w) <= bound);
 		/* The last SPAN are always there (the one just added too). */
 		if (i % 97 == 0)
 			for (unsigned long k = i + 1 > span ? i + 1 - span : 0; k <= i; k++)
@@ -89,12 +91,26 @@ static void test_window(void)
 	CHECK(!ccp_fpwindow_add(&w, fp_num(n - 1)));
 	CHECK(!ccp_fpwindow_add(&w, fp_num(n - span)));
 	CHECK_EQ_U64(ccp_fpwindow_count(&w), c);
-	/* Memory never moved. */
-	CHECK_EQ_U64(ccp_fpwindow_bytes(&w), bytes);
+	/* Both generations have been full: their tables are at the bound,
+	 * and stay there. */
+	CHECK_EQ_U64(ccp_fpwindow_bytes(&w), bound);
+	for (unsigned long i = n; i < n + 3 * span; i++)
+		CHECK(ccp_fpwindow_add(&w, fp_num(i)));
+	CHECK_EQ_U64(ccp_fpwindow_bytes(&w), bound);
 	ccp_fpwindow_clear(&w);
 	CHECK_EQ_U64(ccp_fpwindow_count(&w), 0);
 	CHECK(!ccp_fpwindow_has(&w, fp_num(n - 1)));
 	CHECK(ccp_fpwindow_add(&w, fp_num(n - 1)));
+	ccp_fpwindow_free(&w);
+
+	/* A window of 2^24 with a short history: memory for the history
+	 * only, not the 512 MiB its span would take. */
+	ccp_fpwindow_init(&w, (size_t)1 << 24);
+	for (unsigned long i = 0; i < 1000; i++)
+		CHECK(ccp_fpwindow_add(&w, fp_num(i)));
+	for (unsigned long i = 0; i < 1000; i++)
+		CHECK(ccp_fpwindow_has(&w, fp_num(i)));
+	CHECK(ccp_fpwindow_bytes(&w) <= 2048 * sizeof(struct ccp_fp));
 	ccp_fpwindow_free(&w);
 
 	/* A window of one: the last one is always remembered. */

@@ -12,10 +12,13 @@
  * 10^-20, far below the disk's own silent error rate.
  *
  * ccp_fpset grows as it fills (for one pass over a whole log: `po stats`).
- * ccp_fpwindow never grows: it keeps two generations of SPAN fingerprints
- * each, and when the newer is full, the older is emptied and becomes the
- * newer.  So each fingerprint is remembered while at least SPAN later ones
- * are added, and at most 2 * SPAN; memory is fixed at open.
+ * ccp_fpwindow keeps two generations of at most SPAN fingerprints each,
+ * and when the newer is full, the older is emptied and becomes the newer.
+ * So each fingerprint is remembered while at least SPAN later ones are
+ * added, and at most 2 * SPAN.  Its tables grow with what they hold up to
+ * the size of SPAN, then no further: memory follows the history, bounded
+ * by the span (a table sized for the span at once was touched all over by
+ * a short history, a page per fingerprint).
  *
  * Not thread-safe: the owner serialises (the post office's mutex).
  */
@@ -45,14 +48,14 @@ struct ccp_fpset {
 	struct ccp_fp *tab;
 	size_t cap; /* a power of two, or 0 before the first add */
 	size_t n;
-	size_t max_n; /* fixed sets: the most it is sized for; 0: grows */
+	size_t max_n; /* bounded sets: the most it may hold; 0: unbounded */
 };
 
 /* An empty set that grows as needed. */
 CCP_EXPORT void ccp_fpset_init(struct ccp_fpset *s);
-/* An empty set of room for MAX_N fingerprints that never grows (adding past
- * MAX_N is a broken invariant and aborts). */
-CCP_EXPORT void ccp_fpset_init_fixed(struct ccp_fpset *s, size_t max_n);
+/* An empty set that grows up to room for MAX_N fingerprints and no further
+ * (adding past MAX_N is a broken invariant and aborts). */
+CCP_EXPORT void ccp_fpset_init_bounded(struct ccp_fpset *s, size_t max_n);
 CCP_EXPORT bool ccp_fpset_has(const struct ccp_fpset *s, struct ccp_fp f);
 /* Adds F; false if it was there already. */
 CCP_EXPORT bool ccp_fpset_add(struct ccp_fpset *s, struct ccp_fp f);

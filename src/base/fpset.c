@@ -37,12 +37,10 @@ void ccp_fpset_init(struct ccp_fpset *s)
 	memset(s, 0, sizeof(*s));
 }
 
-void ccp_fpset_init_fixed(struct ccp_fpset *s, size_t max_n)
+void ccp_fpset_init_bounded(struct ccp_fpset *s, size_t max_n)
 {
 	CCP_ASSERT(max_n >= 1);
-	s->cap = cap_for(max_n);
-	s->tab = ccp_calloc(s->cap, sizeof(*s->tab));
-	s->n = 0;
+	memset(s, 0, sizeof(*s));
 	s->max_n = max_n;
 }
 
@@ -66,7 +64,8 @@ static void grow(struct ccp_fpset *s)
 bool ccp_fpset_add(struct ccp_fpset *s, struct ccp_fp f)
 {
 	CCP_ASSERT(f.b & 1u);
-	if (s->max_n == 0 && (s->n + 1) > s->cap / 4 * 3)
+	/* A bounded set stops growing at the table that holds max_n. */
+	if ((s->n + 1) > s->cap / 4 * 3 && (s->max_n == 0 || s->cap < cap_for(s->max_n)))
 		grow(s);
 	struct ccp_fp *e = slot(s->tab, s->cap, f);
 	if (e->b)
@@ -99,8 +98,8 @@ size_t ccp_fpset_bytes(const struct ccp_fpset *s)
 void ccp_fpwindow_init(struct ccp_fpwindow *w, size_t span)
 {
 	CCP_ASSERT(span >= 1);
-	ccp_fpset_init_fixed(&w->gen[0], span);
-	ccp_fpset_init_fixed(&w->gen[1], span);
+	ccp_fpset_init_bounded(&w->gen[0], span);
+	ccp_fpset_init_bounded(&w->gen[1], span);
 	w->span = span;
 	w->cur = 0;
 }

@@ -653,12 +653,15 @@ static void test_dedup_window(const char *base)
 			CHECK_EQ_U64(res.skipped, 0);
 			ccp_ccm_buf_reset(&b);
 			ccp_po_index_usage(po, &u);
-	pairs = u.pairs;
-	bytes = u.bytes;
+			pairs = u.pairs;
+			bytes = u.bytes;
 			CHECK(pairs <= 2 * w && pairs >= (i + 1 < w ? i + 1 : w));
-			CHECK_EQ_U64(bytes, bytes0);
+			/* Memory follows the pairs held, up to two tables
+			 * sized for the window (1024 at 3/4 load: 2048 slots). */
+			CHECK(bytes <= 2 * 2048 * 16);
 		}
 	}
+	CHECK(bytes0 == 0 && bytes == 2 * 2048 * 16);
 	ccp_ccm_buf_free(&b);
 	/* The last W are skipped; one from the start is delivered again. */
 	for (unsigned i = n - w; i < n; i += 97) {
@@ -697,7 +700,7 @@ static void test_dedup_window(const char *base)
 	pairs = u.pairs;
 	bytes = u.bytes;
 	CHECK(pairs >= w && pairs <= 2 * w);
-	CHECK_EQ_U64(bytes, bytes0);
+	CHECK(bytes > 0 && bytes <= 2 * 2048 * 16);
 	res = import_key(po, "1795882167.M000000P4242.relay.example", "W at HUB");
 	CHECK(res.skipped == 1);
 	snprintf(key, sizeof(key), "1795882167.M%06uP4242.relay.example", n - w);
