@@ -336,6 +336,80 @@ void ccp_po_opts_default(struct ccp_po_opts *o)
 	o->env_fault = true;
 }
 
+/* A decimal number from LO to HI, the whole of V: no sign, no suffix. */
+static bool conf_number(const char *v, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	uint64_t n = 0;
+	if (*v == '\0')
+		return false;
+	for (; *v; v++) {
+		if (*v < '0' || *v > '9' || n > (UINT64_MAX - 9) / 10)
+			return false;
+		n = n * 10 + (uint64_t)(*v - '0');
+	}
+	*out = n;
+	return n >= lo && n <= hi;
+}
+
+/*
+ * One line of po.conf, LINE (NUL-terminated, without its LF): false with
+ * the reason in WHY when it is not one `ccpump po init` writes, or one an
+ * operator edited into something this post office cannot take.
+ */
+static bool conf_line(char *line, struct po_conf *conf, bool *magic, bool *v1, char *why,
+		      size_t whycap)
+{
+	if (strcmp(line, PO_MAGIC) == 0) {
+		*magic = true;
+		return true;
+	}
+	if (strcmp(line, PO_MAGIC_V1) == 0) {
+		*v1 = true;
+		return true;
+	}
+	char k[32], v[32], extra[2];
+	int got = sscanf(line, "%31s %31s %1s", k, v, extra);
+	if (got != 2) {
+		snprintf(why, whycap, got == 3 ? "more than a key and its value"
+						: "not a key and its value");
+		return false;
+	}
+	uint64_t n;
+	if (strcmp(k, "users") == 0 || strcmp(k, "import8") == 0) {
+		bool yes = strcmp(v, "yes") == 0;
+		if (!yes && strcmp(v, "no") != 0) {
+			snprintf(why, whycap, "%s is yes or no", k);
+			return false;
+		}
+		*(k[0] == 'u' ? &conf->users : &conf->import8) = yes;
+	} else if (strcmp(k, "addr_buffer") == 0) {
+		if (!conf_number(v, 64, CCP_CCM_ADDR_BUFFER_LARGE, &n)) {
+			snprintf(why, whycap, "addr_buffer is a number from 64 to %u",
+				 CCP_CCM_ADDR_BUFFER_LARGE);
+			return false;
+		}
+		conf->addr_buffer = (size_t)n;
+	} else if (strcmp(k, "dedup_window") == 0) {
+		if (!conf_number(v, CCP_PO_DEDUP_WINDOW_MIN, CCP_PO_DEDUP_WINDOW_MAX, &n)) {
+			snprintf(why, whycap, "dedup_window is a number from %u to %u",
+				 CCP_PO_DEDUP_WINDOW_MIN, CCP_PO_DEDUP_WINDOW_MAX);
+			return false;
+		}
+		conf->dedup_window = (size_t)n;
+	} else if (strcmp(k, "log_segment") == 0) {
+		if (!conf_number(v, CCP_PO_LOG_SEGMENT_MIN, INT64_MAX, &n)) {
+			snprintf(why, whycap, "log_segment is a number of octets, at least %lld",
+				 CCP_PO_LOG_SEGMENT_MIN);
+			return false;
+		}
+		conf->log_segment = (long long)n;
+	} else {
+		snprintf(why, whycap, "no such key");
+		return false;
+	}
+	return true;
+}
+
 /* Opens DIR and reads po.conf: 0, or 1 (not accessible) / 3 (not a PO). */
 static int open_po_dir(const char *dir, int *dirfd, struct po_conf *conf, char *err, size_t cap)
 {
@@ -360,29 +434,25 @@ static int open_po_dir(const char *dir, int *dirfd, struct po_conf *conf, char *
 	conf->import8 = true;
 	conf->dedup_window = CCP_PO_DEDUP_WINDOW; /* post offices made before the key */
 	conf->log_segment = CCP_PO_LOG_SEGMENT;
-	bool magic = false, bad = false, v1 = false;
-	char *save = NULL;
+	bool magic = false, v1 = false;
+	char *save = NULL, why[120], shown[100];
 	for (char *line = strtok_r(b.data ? b.data : (char *)"", "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
-		char k[32], v[32];
-		if (strcmp(line, PO_MAGIC) == 0)
-			magic = true;
-		else if (strcmp(line, PO_MAGIC_V1) == 0)
-			v1 = true;
-		else if (sscanf(line, "%31s %31s", k, v) != 2)
-			bad = true;
-		else if (strcmp(k, "users") == 0)
-			conf->users = strcmp(v, "yes") == 0;
-		else if (strcmp(k, "import8") == 0)
-			conf->import8 = strcmp(v, "yes") == 0;
-		else if (strcmp(k, "addr_buffer") == 0)
-			conf->addr_buffer = strtoul(v, NULL, 10);
-		else if (strcmp(k, "dedup_window") == 0)
-			conf->dedup_window = strtoul(v, NULL, 10);
-		else if (strcmp(k, "log_segment") == 0)
-			conf->log_segment = strtoll(v, NULL, 10);
-		else
-			bad = true;
+		size_t len = strlen(line);
+		if (len && line[len - 1] == '\r')
+			line[--len] = '\0'; /* an edit that left CRLF line ends */
+		if (conf_line(line, conf, &magic, &v1, why, sizeof(why)))
+			continue;
+		if (v1)
+			break; /* the old layout's own message, below */
+		/* The line as it is, shortened, its controls escaped: an
+		 * operator's edit (po.conf says how) is what went wrong. */
+		ccp_escape_controls(shown, sizeof(shown), line, len < 64 ? len : 64);
+		ccp_errf(err, cap, "%s/po.conf: the line '%s%s': %s", dir, shown,
+			 len > 64 ? "..." : "", why);
+		ccp_ccm_buf_free(&b);
+		close(fd);
+		return CCP_PO_MISCONFIGURED;
 	}
 	ccp_ccm_buf_free(&b);
 	if (v1) {
@@ -394,12 +464,14 @@ static int open_po_dir(const char *dir, int *dirfd, struct po_conf *conf, char *
 		close(fd);
 		return CCP_PO_MISCONFIGURED;
 	}
+	if (!magic) {
+		ccp_errf(err, cap, "%s: not a post office (po.conf has no '" PO_MAGIC "' line)",
+			 dir);
+		close(fd);
+		return CCP_PO_MISCONFIGURED;
+	}
 	struct stat st, ss;
-	if (!magic || bad || conf->addr_buffer < 64 ||
-	    conf->dedup_window < CCP_PO_DEDUP_WINDOW_MIN ||
-	    conf->dedup_window > CCP_PO_DEDUP_WINDOW_MAX ||
-	    conf->log_segment < CCP_PO_LOG_SEGMENT_MIN ||
-	    fstatat(fd, "mailboxes", &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode) ||
+	if (fstatat(fd, "mailboxes", &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode) ||
 	    fstatat(fd, STORE, &ss, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(ss.st_mode)) {
 		ccp_errf(err, cap, "%s: not a post office (po.conf, mailboxes/ or " STORE "/ is damaged)",
 			 dir);

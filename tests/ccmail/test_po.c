@@ -807,11 +807,51 @@ static void test_dedup_window(const char *base)
 	CHECK_EQ_U64(st.duplicate_deliveries, 1);
 	CHECK_EQ_U64(st.skipped_duplicates, 70 + 1 + 1); /* the S lines, the pad, the import */
 
-	/* po.conf with a window out of range is not a post office. */
+	/* po.conf as an operator may edit it: each mistake refuses the post
+	 * office (3) with one line naming the file, the line and what it
+	 * should be; a value is the whole word, never its leading digits. */
+	static const struct {
+		const char *line, *says;
+	} edits[] = {
+		{ "dedup_window 5", "'dedup_window 5': dedup_window is a number from 1024 to" },
+		{ "dedup_window 44892153se", "'dedup_window 44892153se': dedup_window is a number" },
+		{ "dedup_window 999999999999999999999", "dedup_window is a number from 1024" },
+		{ "dedup_window -131072", "dedup_window is a number" },
+		{ "addr_buffer 16", "'addr_buffer 16': addr_buffer is a number from 64 to 163840" },
+		{ "log_segment 4k", "log_segment is a number of octets, at least 4096" },
+		{ "users maybe", "'users maybe': users is yes or no" },
+		{ "import8 Yes", "import8 is yes or no" },
+		{ "users yes no", "'users yes no': more than a key and its value" },
+		{ "dedup-window 131072", "'dedup-window 131072': no such key" },
+		{ "users", "'users': not a key and its value" },
+		{ "users \x1b[2J", "'users \\x1b[2J': users is yes or no" },
+	};
+	char conf[300];
 	snprintf(path, sizeof(path), "%s/po.conf", dir);
-	const char *conf = "ccpump-po 2\nusers no\naddr_buffer 4096\nimport8 yes\ndedup_window 5\n";
+	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+		snprintf(conf, sizeof(conf), "ccpump-po 2\nusers no\n%s\nimport8 yes\n",
+			 edits[i].line);
+		write_file(path, conf, strlen(conf));
+		CHECK(ccp_po_open(dir, NULL, &po, err, sizeof(err)) == CCP_PO_MISCONFIGURED);
+		if (strstr(err, edits[i].says) == NULL || strstr(err, "/po.conf: the line '") == NULL ||
+		    strstr(err, dir) == NULL || strchr(err, '\n') != NULL) {
+			fprintf(stderr, "po.conf line '%s': %s\n", edits[i].line, err);
+			CHECK(0);
+		}
+	}
+	/* No magic line: not a post office, said so. */
+	snprintf(conf, sizeof(conf), "users no\n");
 	write_file(path, conf, strlen(conf));
 	CHECK(ccp_po_open(dir, NULL, &po, err, sizeof(err)) == CCP_PO_MISCONFIGURED);
+	CHECK(strstr(err, "po.conf has no 'ccpump-po 2' line") != NULL);
+	/* Edited with CRLF line ends, and a window raised: taken as meant. */
+	snprintf(conf, sizeof(conf), "ccpump-po 2\r\nusers no\r\naddr_buffer 4096\r\n"
+		 "import8 yes\r\ndedup_window 262144\r\n");
+	write_file(path, conf, strlen(conf));
+	CHECK(ccp_po_open(dir, NULL, &po, err, sizeof(err)) == CCP_PO_OK);
+	ccp_po_index_usage(po, &u);
+	CHECK_EQ_U64(u.window, 262144);
+	ccp_po_close(po);
 }
 
 static unsigned count_segments(const char *dir)
