@@ -88,13 +88,14 @@ struct ccp_source_ops {
 	 * (DELIVERED or FAILED: a tombstone awaiting reclamation) and was
 	 * refused.  Most such notes are observations made just before the
 	 * message's ack().  But a key that came back after its ack meets the
-	 * old record too, until it is reclaimed (a few milliseconds: two
-	 * grace periods after its dispatcher hands it over, at its next batch
-	 * at the latest), and no notification of it may come again.  A source that can tell (a spool: is the file there
-	 * again?) looks once more a little later and reports the key again,
-	 * rather than leave it to its next rescan.  Called by that poller,
-	 * inside its read-side section, after the poll and before the next:
-	 * must not block.
+	 * old record too, until it is reclaimed (milliseconds: its dispatcher
+	 * hands it over after the first batch that ends a millisecond after
+	 * its last handover, and it goes two grace periods later), and no
+	 * notification of it may come again.  A source that can tell (a
+	 * spool: is the file there again?) looks once more a little later and
+	 * reports the key again, rather than leave it to its next rescan.
+	 * Called by that poller, inside its read-side section, after the poll
+	 * and before the next: must not block.
 	 */
 	void (*settled)(void *ctx, unsigned poller, const char *key, uint32_t len);
 	/* Fills the user area of a new record, before any other thread can
