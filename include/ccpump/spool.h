@@ -20,10 +20,13 @@
  * inside the poll: an event may be older than an unlink, the fstatat() is
  * not.  A scan's entries typed DT_REG are reported without that check (a
  * stat per message and poller cost a tenth of the relay's CPU), and one
- * that getdents() buffered in an earlier poll may be older than an unlink.
- * Such a note meets its message's tombstone or, once that is reclaimed,
- * makes a record whose read finds no file: it is counted as vanished and
- * delivers nothing, since what is delivered is the file, never the note.
+ * read from a buffer filled by an earlier poll may be older than an
+ * unlink: glibc's readdir buffer, and ext4's own, which keeps a hash
+ * block's names across getdents calls, so that reading the directory
+ * ourselves would not help.  Such a note meets its message's tombstone
+ * or, once that is reclaimed, makes a record whose read finds no file: it
+ * is counted as vanished and delivers nothing, since what is delivered is
+ * the file, never the note.
  * The fstatat() also finds entries that are not regular files (symlinks,
  * directories, fifos, devices): those are never followed or opened but
  * moved into the quarantine folder, with one logged line saying why.
