@@ -306,6 +306,15 @@ ssize_t ccp_spool_read_head(struct ccp_spool *s, const char *key, char *buf, siz
 	return got;
 }
 
+/* A read that found no file: the stamp of an earlier read no longer says
+ * what the message is (spool_ack() goes by it). */
+static enum ccp_spool_read vanished(struct ccp_msg *m)
+{
+	if (m->user_size >= sizeof(struct spool_stamp))
+		((struct spool_stamp *)ccp_msg_user(m))->set = 0;
+	return CCP_SPOOL_READ_VANISHED;
+}
+
 enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *m,
 					   char **buf, size_t *cap, size_t *len, uint64_t max_bytes,
 					   char *why, size_t whylen)
@@ -317,7 +326,7 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 	int fd = openat(s->new_fd, m->key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno == ENOENT)
-			return CCP_SPOOL_READ_VANISHED;
+			return vanished(m);
 		snprintf(why, whylen, "spool file %s cannot be opened: %s", m->key, strerror(errno));
 		return machine_read_errno(errno) ? CCP_SPOOL_READ_FAILED : CCP_SPOOL_READ_UNUSABLE;
 	}
@@ -362,7 +371,7 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 		snprintf(what, sizeof(what), "shrank to %zu bytes while %zu were read", got, want);
 	else if (!stamp_differs(&before, &after, what, sizeof(what))) {
 		if (fstatat(s->new_fd, m->key, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-			res = CCP_SPOOL_READ_VANISHED;
+			res = vanished(m);
 			goto out;
 		}
 		stamp_of(&st, &before);
@@ -630,6 +639,16 @@ static bool changed_after_read(struct ccp_spool *s, struct ccp_msg *m)
 static void ack_one(struct ccp_spool *s, struct ccp_msg *m, enum ccp_msg_state outcome)
 {
 	int rc;
+	const struct spool_stamp *read_st = ccp_msg_user(m);
+	if (outcome == CCP_MSG_DELIVERED && m->user_size >= sizeof(*read_st) && !read_st->set) {
+		/* Its last read found no file (vanished): nothing of new/NAME
+		 * was delivered, and a file there now is another message, put
+		 * back under the name since (`queue --requeue`): removing it
+		 * would lose it.  It is left for its own note, or the next
+		 * rescan. */
+		atomic_fetch_add_explicit(&s->acked, 1, memory_order_relaxed);
+		return;
+	}
 	if (outcome == CCP_MSG_DELIVERED && changed_after_read(s, m))
 		return;
 	if (outcome == CCP_MSG_DELIVERED)

@@ -25,6 +25,10 @@
  * holds a read-side section open, so no record can be reclaimed and the
  * note of the message put back meets its first life's record.  Once the
  * reader lets go, the message must be delivered, not wait for a rescan.
+ *
+ * Last, the spool alone: a message whose read found its file gone is
+ * settled, and a file put back under its name in the meantime must not be
+ * removed by that settlement: it is another message.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -41,6 +45,7 @@
 #include "ccpump/queuectl.h"
 #include "ccpump/rcu.h"
 #include "ccpump/relay.h"
+#include "ccpump/spool.h"
 
 static char spool[600], store[600];
 
@@ -318,6 +323,75 @@ static void test_comeback(const char *root)
 	CHECK_EQ_U64(ps.duplicate_deliveries, 0);
 }
 
+/* A record for KEY with the spool's user area, as the pump makes one. */
+static struct ccp_msg *spool_record(const char *key)
+{
+	size_t len = strlen(key), user = ccp_spool_user_size();
+	size_t head = (sizeof(struct ccp_msg) + len + 1 + 15) & ~(size_t)15;
+	struct ccp_msg *m = aligned_alloc(16, (head + user + 15) & ~(size_t)15);
+	CHECK(m != NULL);
+	memset(m, 0, head + user);
+	m->key_len = (uint32_t)len;
+	m->user_size = (uint32_t)user;
+	memcpy(m->key, key, len + 1);
+	return m;
+}
+
+static void test_vanished_then_back(const char *root)
+{
+	char po[600], failed[800], quarantine[800], path[800], err[512];
+	setup(root, "4", po);
+	CHECK(mkdir(store, 0700) == 0);
+	snprintf(failed, sizeof(failed), "%s/Bad", store);
+	snprintf(quarantine, sizeof(quarantine), "%s/Quarantine", store);
+	struct ccp_spool_config sc = { .dir = spool, .pollers = 1,
+				       .rescan_interval_ns = 3600ull * 1000000000ull,
+				       .failed_dir = failed, .quarantine_dir = quarantine };
+	struct ccp_spool *sp = ccp_spool_open(&sc, err, sizeof(err));
+	CHECK(sp != NULL);
+	const struct ccp_source_ops *ops = ccp_spool_source();
+	char *buf = NULL;
+	size_t cap = 0, len;
+	char why[300];
+
+	/* Gone before its first read; put back; its settlement leaves the
+	 * new file. */
+	struct ccp_msg *a = spool_record("gone-first");
+	CHECK(ccp_spool_read_message(sp, a, &buf, &cap, &len, 1 << 20, why, sizeof(why)) ==
+	      CCP_SPOOL_READ_VANISHED);
+	deliver("gone-first", "PUT BACK");
+	ops->ack(sp, 0, a, CCP_MSG_DELIVERED);
+	snprintf(path, sizeof(path), "%s/new/gone-first", spool);
+	CHECK(access(path, F_OK) == 0);
+
+	/* Read once, then gone at a retry's read; put back: the same. */
+	deliver("gone-later", "FIRST");
+	struct ccp_msg *b = spool_record("gone-later");
+	CHECK(ccp_spool_read_message(sp, b, &buf, &cap, &len, 1 << 20, why, sizeof(why)) ==
+	      CCP_SPOOL_READ_OK);
+	snprintf(path, sizeof(path), "%s/new/gone-later", spool);
+	CHECK(unlink(path) == 0);
+	CHECK(ccp_spool_read_message(sp, b, &buf, &cap, &len, 1 << 20, why, sizeof(why)) ==
+	      CCP_SPOOL_READ_VANISHED);
+	deliver("gone-later", "PUT BACK");
+	ops->ack(sp, 0, b, CCP_MSG_DELIVERED);
+	CHECK(access(path, F_OK) == 0);
+
+	/* A message read and delivered leaves new/ as ever. */
+	deliver("kept", "DELIVERED");
+	struct ccp_msg *c = spool_record("kept");
+	CHECK(ccp_spool_read_message(sp, c, &buf, &cap, &len, 1 << 20, why, sizeof(why)) ==
+	      CCP_SPOOL_READ_OK);
+	ops->ack(sp, 0, c, CCP_MSG_DELIVERED);
+	snprintf(path, sizeof(path), "%s/new/kept", spool);
+	CHECK(access(path, F_OK) != 0);
+	ccp_spool_close(sp);
+	free(a);
+	free(b);
+	free(c);
+	free(buf);
+}
+
 int main(void)
 {
 	char *root = temp_dir();
@@ -401,6 +475,7 @@ int main(void)
 	CHECK_EQ_U64(count_dir(path), 0);
 
 	test_comeback(root);
+	test_vanished_then_back(root);
 
 	rm_tree(root);
 	free(root);
