@@ -100,7 +100,19 @@ struct ccp_spool {
 	 * main loop, no data hangs on it). */
 	char *new_path;
 	_Atomic int lost;
+	/* Names a settlement found put back under a vanished message's name
+	 * (ack_one()): the next poll of any poller reports them.  The list is
+	 * under again_mu; again_pending (relaxed) only saves pollers the lock
+	 * when it is empty, and a poller that misses it polls again within
+	 * the pump's wait (100 ms). */
+	pthread_mutex_t again_mu;
+	char (*again)[NAME_MAX + 1];
+	unsigned nagain;
+	_Atomic int again_pending;
 };
+
+/* Names waiting in ccp_spool.again at most: more are left to the rescans. */
+#define SPOOL_AGAIN 64
 
 /*
  * What a dispatcher's read saw of a spool file, kept in the message's user
@@ -178,9 +190,11 @@ struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, 
 	struct ccp_spool *s = ccp_calloc(1, sizeof(*s));
 	s->cfg = *cfg;
 	pthread_mutex_init(&s->unmovable_mu, NULL);
+	pthread_mutex_init(&s->again_mu, NULL);
 	ccp_fpset_init(&s->unmovable);
 	s->new_path = ccp_path_join(cfg->dir, "new");
 	atomic_init(&s->lost, 0);
+	atomic_init(&s->again_pending, 0);
 	s->dir = ccp_strdup(cfg->dir);
 	s->failed_dir = ccp_strdup(cfg->failed_dir);
 	s->quarantine_dir = ccp_strdup(cfg->quarantine_dir);
@@ -278,6 +292,8 @@ void ccp_spool_close(struct ccp_spool *s)
 	ccp_free(s->quarantine_dir);
 	ccp_fpset_free(&s->unmovable);
 	pthread_mutex_destroy(&s->unmovable_mu);
+	pthread_mutex_destroy(&s->again_mu);
+	ccp_free(s->again);
 	ccp_free(s->new_path);
 	ccp_free(s);
 }
@@ -524,6 +540,22 @@ static unsigned due_rechecks(struct ccp_spool *s, struct spool_poller *sp, unsig
 	return n;
 }
 
+/* The names ack_one() found put back, into names[] from n on (up to max);
+ * checked as inotify's are. */
+static unsigned take_again(struct ccp_spool *s, struct spool_poller *sp, unsigned n,
+			   unsigned max)
+{
+	pthread_mutex_lock(&s->again_mu);
+	while (n < max && s->nagain > 0) {
+		const char *name = s->again[--s->nagain];
+		if (candidate(s, sp, name, DT_UNKNOWN))
+			strcpy(sp->names[n++], name);
+	}
+	atomic_store_explicit(&s->again_pending, s->nagain > 0, memory_order_relaxed);
+	pthread_mutex_unlock(&s->again_mu);
+	return n;
+}
+
 static int spool_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsigned max)
 {
 	struct ccp_spool *s = ctx;
@@ -539,6 +571,8 @@ static int spool_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsign
 
 	if (sp->nrechecks && finish == 0)
 		n = due_rechecks(s, sp, n, max);
+	if (finish == 0 && atomic_load_explicit(&s->again_pending, memory_order_relaxed))
+		n = take_again(s, sp, n, max);
 	while (n < max && finish == 0 && (name = next_event(sp)) != NULL) {
 		if (candidate(s, sp, name, DT_UNKNOWN)) {
 			strcpy(sp->names[n], name);
@@ -644,8 +678,21 @@ static void ack_one(struct ccp_spool *s, struct ccp_msg *m, enum ccp_msg_state o
 		/* Its last read found no file (vanished): nothing of new/NAME
 		 * was delivered, and a file there now is another message, put
 		 * back under the name since (`queue --requeue`): removing it
-		 * would lose it.  It is left for its own note, or the next
-		 * rescan. */
+		 * would lose it.  Its own note may have been refused while
+		 * this record was live, so the pollers report it again. */
+		struct stat st;
+		if (fstatat(s->new_fd, m->key, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    m->key_len <= NAME_MAX) {
+			pthread_mutex_lock(&s->again_mu);
+			if (s->again == NULL)
+				s->again = ccp_calloc(SPOOL_AGAIN, sizeof(*s->again));
+			if (s->nagain < SPOOL_AGAIN) { /* else the rescans find it */
+				memcpy(s->again[s->nagain], m->key, m->key_len + 1);
+				s->nagain++;
+				atomic_store_explicit(&s->again_pending, 1, memory_order_relaxed);
+			}
+			pthread_mutex_unlock(&s->again_mu);
+		}
 		atomic_fetch_add_explicit(&s->acked, 1, memory_order_relaxed);
 		return;
 	}
