@@ -14,7 +14,9 @@
  * A name whose note met its message's record settled (delivered or failed,
  * awaiting reclamation) and that is still in new/ is looked at again a
  * little later (spool_settled()): a file requeued under its old name
- * would otherwise wait for the next rescan.
+ * would otherwise wait for the next rescan.  So is a file a settlement
+ * finds put back under the name of a message that had vanished (ack_one()),
+ * which it leaves where it is.
  */
 #define _GNU_SOURCE
 #include "ccpump/spool.h"
