@@ -478,6 +478,14 @@ struct comeback {
 	unsigned ndue;
 };
 
+/* Note N of POLLER's poll: key I, formatted into the poller's buffer. */
+static void comeback_note(struct comeback *c, unsigned poller, struct ccp_note *notes,
+			  unsigned n, unsigned i)
+{
+	notes[n].len = (uint32_t)snprintf(c->keys[poller][n], 16, "b%u", i);
+	notes[n].key = c->keys[poller][n];
+}
+
 static int comeback_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsigned max)
 {
 	struct comeback *c = ctx;
@@ -490,9 +498,7 @@ static int comeback_poll(void *ctx, unsigned poller, struct ccp_note *notes, uns
 		if (i >= BKEYS)
 			break;
 		atomic_store(&c->present[i], true);
-		notes[n].len = (uint32_t)snprintf(c->keys[poller][n], 16, "b%u", i);
-		notes[n].key = c->keys[poller][n];
-		n++;
+		comeback_note(c, poller, notes, n++, i);
 	}
 	pthread_mutex_lock(&c->mu);
 	while (n < cap && c->ndue > 0) {
@@ -501,9 +507,7 @@ static int comeback_poll(void *ctx, unsigned poller, struct ccp_note *notes, uns
 		 * life acknowledged) is not reported. */
 		if (!atomic_load(&c->present[i]))
 			continue;
-		notes[n].len = (uint32_t)snprintf(c->keys[poller][n], 16, "b%u", i);
-		notes[n].key = c->keys[poller][n];
-		n++;
+		comeback_note(c, poller, notes, n++, i);
 	}
 	pthread_mutex_unlock(&c->mu);
 	return (int)n;

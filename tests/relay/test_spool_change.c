@@ -338,6 +338,33 @@ static struct ccp_msg *spool_record(const char *key)
 	return m;
 }
 
+/* What the spool's read of M (as a dispatcher's) finds. */
+static enum ccp_spool_read read_record(struct ccp_spool *sp, struct ccp_msg *m)
+{
+	char *buf = NULL, why[300];
+	size_t cap = 0, len;
+	enum ccp_spool_read r =
+		ccp_spool_read_message(sp, m, &buf, &cap, &len, 1 << 20, why, sizeof(why));
+	free(buf);
+	return r;
+}
+
+/* M's last read found its file gone; NAME is put back, then M settled as
+ * delivered: the file stays, and the next poll of poller QUIET (no inotify
+ * watch) reports it again. */
+static void settle_put_back(struct ccp_spool *sp, struct ccp_msg *m, unsigned quiet)
+{
+	const struct ccp_source_ops *ops = ccp_spool_source();
+	struct ccp_note notes[8];
+	char path[800];
+	deliver(m->key, "PUT BACK");
+	ops->ack(sp, 0, m, CCP_MSG_DELIVERED);
+	snprintf(path, sizeof(path), "%s/new/%s", spool, m->key);
+	CHECK(access(path, F_OK) == 0);
+	CHECK(ops->poll(sp, quiet, notes, 8) == 1);
+	CHECK(notes[0].len == m->key_len && memcmp(notes[0].key, m->key, m->key_len) == 0);
+}
+
 static void test_vanished_then_back(const char *root)
 {
 	char po[600], failed[800], quarantine[800], path[800], err[512];
@@ -357,42 +384,26 @@ static void test_vanished_then_back(const char *root)
 	struct ccp_note notes[8];
 	while (ops->poll(sp, quiet, notes, 8) > 0)
 		;
-	char *buf = NULL;
-	size_t cap = 0, len;
-	char why[300];
 
 	/* Gone before its first read; put back; its settlement leaves the
 	 * new file. */
 	struct ccp_msg *a = spool_record("gone-first");
-	CHECK(ccp_spool_read_message(sp, a, &buf, &cap, &len, 1 << 20, why, sizeof(why)) ==
-	      CCP_SPOOL_READ_VANISHED);
-	deliver("gone-first", "PUT BACK");
-	ops->ack(sp, 0, a, CCP_MSG_DELIVERED);
-	snprintf(path, sizeof(path), "%s/new/gone-first", spool);
-	CHECK(access(path, F_OK) == 0);
-	CHECK(ops->poll(sp, quiet, notes, 8) == 1);
-	CHECK(notes[0].len == 10 && memcmp(notes[0].key, "gone-first", 10) == 0);
+	CHECK(read_record(sp, a) == CCP_SPOOL_READ_VANISHED);
+	settle_put_back(sp, a, quiet);
 
 	/* Read once, then gone at a retry's read; put back: the same. */
 	deliver("gone-later", "FIRST");
 	struct ccp_msg *b = spool_record("gone-later");
-	CHECK(ccp_spool_read_message(sp, b, &buf, &cap, &len, 1 << 20, why, sizeof(why)) ==
-	      CCP_SPOOL_READ_OK);
+	CHECK(read_record(sp, b) == CCP_SPOOL_READ_OK);
 	snprintf(path, sizeof(path), "%s/new/gone-later", spool);
 	CHECK(unlink(path) == 0);
-	CHECK(ccp_spool_read_message(sp, b, &buf, &cap, &len, 1 << 20, why, sizeof(why)) ==
-	      CCP_SPOOL_READ_VANISHED);
-	deliver("gone-later", "PUT BACK");
-	ops->ack(sp, 0, b, CCP_MSG_DELIVERED);
-	CHECK(access(path, F_OK) == 0);
-	CHECK(ops->poll(sp, quiet, notes, 8) == 1);
-	CHECK(notes[0].len == 10 && memcmp(notes[0].key, "gone-later", 10) == 0);
+	CHECK(read_record(sp, b) == CCP_SPOOL_READ_VANISHED);
+	settle_put_back(sp, b, quiet);
 
 	/* A message read and delivered leaves new/ as ever. */
 	deliver("kept", "DELIVERED");
 	struct ccp_msg *c = spool_record("kept");
-	CHECK(ccp_spool_read_message(sp, c, &buf, &cap, &len, 1 << 20, why, sizeof(why)) ==
-	      CCP_SPOOL_READ_OK);
+	CHECK(read_record(sp, c) == CCP_SPOOL_READ_OK);
 	ops->ack(sp, 0, c, CCP_MSG_DELIVERED);
 	snprintf(path, sizeof(path), "%s/new/kept", spool);
 	CHECK(access(path, F_OK) != 0);
@@ -401,7 +412,6 @@ static void test_vanished_then_back(const char *root)
 	free(a);
 	free(b);
 	free(c);
-	free(buf);
 }
 
 int main(void)
