@@ -71,6 +71,11 @@ struct ccp_spool_config {
 	bool keep;                  /* delivered files go to cur/ instead of away */
 	const char *failed_dir;     /* FAILED messages go here (created if missing) */
 	const char *quarantine_dir; /* entries that are not regular files */
+	/* Where a delivered message whose file cannot leave new/ (a read-only
+	 * spool, an immutable file) gets a marker with its file's stamp, so
+	 * that it is never imported again: a later read of it answers
+	 * CCP_SPOOL_READ_DELIVERED.  Created if missing; NULL: none. */
+	const char *delivered_dir;
 	/* Fault injection for tests: called by ccp_spool_read_message() after
 	 * its first fstat() and before it reads, with the open fd.  Returns 0,
 	 * or an errno the read then fails with, as if read(2) had.  NULL in
@@ -123,6 +128,10 @@ enum ccp_spool_read {
 	/* The machine could not read it now (out of descriptors or memory, an
 	 * I/O error): not the file's fault, try again later. */
 	CCP_SPOOL_READ_FAILED,
+	/* It was delivered before and its file could not be removed (a marker
+	 * in the delivered folder says so): settle it as delivered, do not
+	 * import it again.  Its ack removes the file if it now can. */
+	CCP_SPOOL_READ_DELIVERED,
 };
 
 /* Reads at most CAP octets from the start of new/KEY (a regular file, not

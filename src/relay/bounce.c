@@ -133,6 +133,30 @@ bool ccp_bounce_address_usable(const char *a)
 	return true;
 }
 
+/* Whether the block H[0..len) is an automatic reply: Auto-Submitted:
+ * auto-replied (RFC 3834), which reports (ours included), vacation
+ * replies and other responders carry.  Its keyword is matched without
+ * case; parameters after ';' and comments are not read. */
+static bool auto_replied(const char *h, size_t len)
+{
+	static const char kw[] = "auto-replied";
+	char v[128];
+	if (!field_value(h, len, "Auto-Submitted", v, sizeof(v)))
+		return false;
+	const char *t = trim(v);
+	size_t n = strlen(kw);
+	return strncasecmp(t, kw, n) == 0 &&
+	       (t[n] == '\0' || t[n] == ';' || t[n] == ' ' || t[n] == '\t' || t[n] == '(');
+}
+
+/* Whether ADDR is a mail system's own: a local part of MAILER-DAEMON,
+ * which no one reads and which may answer a report with one of its own. */
+static bool mailer_daemon(const char *addr)
+{
+	static const char md[] = "mailer-daemon@";
+	return strncasecmp(addr, md, sizeof(md) - 1) == 0;
+}
+
 enum ccp_bounce_to ccp_bounce_recipient(const char *hdr, size_t len, char *addr, size_t cap,
 					const char **field)
 {
@@ -140,6 +164,10 @@ enum ccp_bounce_to ccp_bounce_recipient(const char *hdr, size_t len, char *addr,
 	char v[1024];
 	size_t hlen = header_len(hdr, len);
 	*field = NULL;
+	if (auto_replied(hdr, hlen)) {
+		*field = "Auto-Submitted";
+		return CCP_BOUNCE_TO_AUTO;
+	}
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		if (!field_value(hdr, hlen, fields[i], v, sizeof(v)))
 			continue;
@@ -163,7 +191,7 @@ enum ccp_bounce_to ccp_bounce_recipient(const char *hdr, size_t len, char *addr,
 		if (!ccp_bounce_address_usable(a) || strlen(a) >= cap)
 			return CCP_BOUNCE_TO_NONE;
 		strcpy(addr, a);
-		return CCP_BOUNCE_TO_ADDR;
+		return mailer_daemon(a) ? CCP_BOUNCE_TO_AUTO : CCP_BOUNCE_TO_ADDR;
 	}
 	return CCP_BOUNCE_TO_NONE;
 }

@@ -26,6 +26,10 @@ enum ccp_bounce_to {
 	CCP_BOUNCE_TO_ADDR, /* an address to send the report to */
 	CCP_BOUNCE_TO_NULL, /* a null return path: never reported to */
 	CCP_BOUNCE_TO_NONE, /* no usable address in the header */
+	/* An automatic reply (FIELD "Auto-Submitted"), or a return path that
+	 * is a MAILER-DAEMON (in ADDR): never reported to, since a report
+	 * could start a loop between two systems. */
+	CCP_BOUNCE_TO_AUTO,
 };
 
 /*

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,19 +65,38 @@ static void kept_in(const struct ccp_bouncer *b, const char *name, int fd, char 
 	}
 }
 
+/* Takes the report SENT (the file its send opened) out of the queue.  A
+ * requeued message that failed again while its old report was being sent
+ * has a new report queued under the same name, and that one must stay to
+ * be sent: so only the entry that is still the file sent is removed.
+ * There is no unlink-if-this-inode: a window of two system calls remains,
+ * where the whole run of the command (up to a minute) was one. */
+static void dequeue(struct ccp_bouncer *b, const char *name, const struct stat *sent)
+{
+	struct stat now;
+	if (fstatat(b->dirfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    now.st_dev == sent->st_dev && now.st_ino == sent->st_ino)
+		unlinkat(b->dirfd, name, 0);
+}
+
 /* Sends the queued report NAME.  Returns false when it should be tried
  * again later (it stays queued). */
 static bool send_one(struct ccp_bouncer *b, const char *name, uint64_t backoff_ns)
 {
 	char addr[320], why[600] = "", kept[CCP_QUEUE_RECORD_NAME_MAX + 16];
+	struct stat sent;
 	int fd = openat(b->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return true; /* gone: requeued, or removed by an operator */
+	if (fstat(fd, &sent) != 0) {
+		close(fd);
+		return false;
+	}
 	if (!ccp_bounce_report_to(fd, addr, sizeof(addr))) {
 		close(fd);
 		ccp_log(CCP_LOG_WARN, "message %s: its queued report has no usable To: not sent, "
 			"removed from %s", name, b->dir);
-		unlinkat(b->dirfd, name, 0);
+		dequeue(b, name, &sent);
 		return true;
 	}
 	int rc = ccp_run_cmd(b->cmd, addr, fd, BOUNCE_TIMEOUT_NS, "60 s", "bounce command", why,
@@ -94,7 +114,7 @@ static bool send_one(struct ccp_bouncer *b, const char *name, uint64_t backoff_n
 			"in %.0f s", name, addr, why, (double)backoff_ns / 1e9);
 		return false;
 	}
-	unlinkat(b->dirfd, name, 0);
+	dequeue(b, name, &sent);
 	if (b->sync)
 		fsync(b->dirfd);
 	if (rc == 0)
@@ -106,40 +126,95 @@ static bool send_one(struct ccp_bouncer *b, const char *name, uint64_t backoff_n
 	return true;
 }
 
-/* One pass over the queue, in name order: every report is tried (one
- * address's failure must not hold the others back).  Returns false when
- * any is to be tried again, or a stop without drain cut the pass short. */
-static bool pass(struct ccp_bouncer *b, uint64_t backoff_ns)
+/* A queued report whose last try failed for now: when to try it next, and
+ * the wait after that.  Owned by the bouncer's thread. */
+struct retry {
+	char *name;
+	uint64_t due_ns, backoff_ns;
+};
+
+struct retries {
+	struct retry *a;
+	size_t n, cap;
+};
+
+static struct retry *retry_find(struct retries *r, const char *name)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->a[i].name, name) == 0)
+			return &r->a[i];
+	return NULL;
+}
+
+static void retries_clear(struct retries *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		ccp_free(r->a[i].name);
+	r->n = 0;
+}
+
+/* One pass over the queue, in name order.  Each report has its own
+ * backoff: one that failed for now is tried again after --retry-min,
+ * doubling up to --retry-max, and a pass (a new report queued, or the
+ * retry of another) skips it until then.  So one address's failure holds
+ * back no other report, and a new one is sent at once.  The failed ones'
+ * backoffs move from OLD into a fresh list, which keeps only names still
+ * queued.  Returns the time the next retry is due, 0 when none is, or
+ * UINT64_MAX when a stop without drain cut the pass short. */
+static uint64_t pass(struct ccp_bouncer *b, struct retries *old)
 {
 	DIR *d = ccp_dir_reopen(b->dirfd);
 	if (d == NULL) {
 		ccp_log(CCP_LOG_ERROR, "cannot read %s: %s", b->dir, strerror(errno));
-		return false;
+		return ccp_now_ns() + b->retry_min_ns;
 	}
 	size_t n;
 	char **names = ccp_dir_names(d, NULL, &n);
-	bool ok = true, quit = false;
-	for (size_t i = 0; i < n; i++) {
-		if (!quit) {
-			pthread_mutex_lock(&b->mu);
-			quit = b->stop && !b->drain;
-			pthread_mutex_unlock(&b->mu);
-			ok = (quit ? false : send_one(b, names[i], backoff_ns)) && ok;
+	struct retries kept = { 0 };
+	uint64_t next = 0;
+	bool quit = false;
+	for (size_t i = 0; i < n && !quit; i++) {
+		pthread_mutex_lock(&b->mu);
+		quit = b->stop && !b->drain;
+		bool draining = b->stop;
+		pthread_mutex_unlock(&b->mu);
+		if (quit)
+			break;
+		struct retry *r = retry_find(old, names[i]);
+		uint64_t backoff = r ? r->backoff_ns : b->retry_min_ns;
+		uint64_t due = r ? r->due_ns : 0;
+		/* A drain tries every report once more, as --once says. */
+		if (draining || due <= ccp_now_ns()) {
+			if (send_one(b, names[i], backoff))
+				continue;
+			due = ccp_now_ns() + backoff;
+			backoff = 2 * backoff < b->retry_max_ns ? 2 * backoff : b->retry_max_ns;
 		}
+		if (kept.n == kept.cap) {
+			kept.cap = kept.cap ? 2 * kept.cap : 16;
+			kept.a = ccp_realloc(kept.a, kept.cap * sizeof(*kept.a));
+		}
+		kept.a[kept.n++] = (struct retry){ ccp_strdup(names[i]), due, backoff };
+		if (next == 0 || due < next)
+			next = due;
 	}
 	ccp_dir_names_free(names, n);
-	return ok;
+	retries_clear(old);
+	ccp_free(old->a);
+	*old = kept;
+	return quit ? UINT64_MAX : next;
 }
 
 static void *bouncer_main(void *arg)
 {
 	struct ccp_bouncer *b = arg;
-	uint64_t backoff = b->retry_min_ns, next = 0; /* next pass due (0: now) */
+	struct retries retries = { 0 };
+	uint64_t next = 0; /* the next retry due (0: none) */
 	pthread_setname_np(pthread_self(), "ccp-bounce");
 	for (;;) {
 		pthread_mutex_lock(&b->mu);
-		/* Wait for a report, for the retry after a failure, or a stop. */
-		while (!b->stop && !b->flushed && (next ? ccp_now_ns() < next : !b->kicked)) {
+		/* Wait for a report, for a retry that falls due, or a stop. */
+		while (!b->stop && !b->flushed && !b->kicked && (next == 0 || ccp_now_ns() < next)) {
 			uint64_t until = next ? next : ccp_now_ns() + 3600000000000ull;
 			struct timespec ts = { (time_t)(until / 1000000000u),
 					       (long)(until % 1000000000u) };
@@ -147,22 +222,17 @@ static void *bouncer_main(void *arg)
 		}
 		bool stop = b->stop, drain = b->drain;
 		if (b->flushed)
-			backoff = b->retry_min_ns; /* an operator mended the command */
+			retries_clear(&retries); /* an operator mended the command */
 		b->kicked = b->flushed = false;
 		pthread_mutex_unlock(&b->mu);
 		if (stop && !drain)
 			break;
-		bool ok = pass(b, backoff);
+		next = pass(b, &retries);
 		if (stop)
 			break; /* drained: one more pass was all */
-		if (ok) {
-			backoff = b->retry_min_ns;
-			next = 0;
-		} else {
-			next = ccp_now_ns() + backoff;
-			backoff = 2 * backoff < b->retry_max_ns ? 2 * backoff : b->retry_max_ns;
-		}
 	}
+	retries_clear(&retries);
+	ccp_free(retries.a);
 	return NULL;
 }
 

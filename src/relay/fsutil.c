@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,8 +201,38 @@ unsigned ccp_dir_remove_prefixed(int dirfd, const char *prefix)
 	return n;
 }
 
+/* Whether temporary name NAME (CCP_TMP_PREFIX, pid, '-', number) belongs
+ * to another process that is still running: its file may be in use. */
+static bool tmp_of_live_process(const char *name)
+{
+	const char *p = name + strlen(CCP_TMP_PREFIX);
+	char *end;
+	long pid = strtol(p, &end, 10);
+	if (end == p || *end != '-' || pid <= 0 || pid == (long)getpid())
+		return false;
+	/* EPERM: it runs, as another user. */
+	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+unsigned ccp_dir_remove_stale_tmp(int dirfd)
+{
+	DIR *dir = ccp_dir_reopen(dirfd);
+	struct dirent *de;
+	unsigned n = 0;
+	while (dir && (de = readdir(dir)) != NULL)
+		if (strncmp(de->d_name, CCP_TMP_PREFIX, strlen(CCP_TMP_PREFIX)) == 0 &&
+		    !tmp_of_live_process(de->d_name) && unlinkat(dirfd, de->d_name, 0) == 0)
+			n++;
+	if (dir)
+		closedir(dir);
+	return n;
+}
+
 int ccp_copy_file(int src, int dst_dirfd, const char *tmp, bool sync)
 {
+	struct stat st;
+	if (fstat(src, &st) != 0)
+		return -1;
 	char buf[65536];
 	int out = openat(dst_dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (out < 0)
@@ -218,6 +249,10 @@ int ccp_copy_file(int src, int dst_dirfd, const char *tmp, bool sync)
 			break;
 		}
 	}
+	/* The copy keeps the file's times: a message's age in the spool and in
+	 * Bad is its modification time, the same as after a rename. */
+	if (rc == 0)
+		rc = futimens(out, (const struct timespec[]){ st.st_atim, st.st_mtim });
 	if (rc == 0 && sync)
 		rc = fsync(out);
 	int e = errno;

@@ -31,7 +31,7 @@ int ccp_dir_ensure_open(const char *path, char *err, size_t errlen);
 int ccp_dir_lock(const char *dir, const char *name, const char *what, char *err, size_t errlen);
 
 /* Temporary names in the store: ".tmp-..."; a crash's are removed at start
- * (ccp_dir_remove_prefixed()).  Readers of the store skip dot names. */
+ * (ccp_dir_remove_stale_tmp()).  Readers of the store skip dot names. */
 #define CCP_TMP_PREFIX ".tmp-"
 
 /* Writes a fresh temporary name (CCP_TMP_PREFIX, then this process's pid
@@ -85,6 +85,13 @@ void ccp_close_fds(const int *fds, size_t n);
 /* Removes the entries of DIRFD whose names start with PREFIX; returns how
  * many. */
 unsigned ccp_dir_remove_prefixed(int dirfd, const char *prefix);
+
+/* Removes the temporary names (CCP_TMP_PREFIX) in DIRFD that no running
+ * process can be using: those of this process (none exist at start-up)
+ * and of processes that have exited; keeps another live process's, such
+ * as a `ccpump queue --requeue` running beside the relay.  Returns how
+ * many were removed. */
+unsigned ccp_dir_remove_stale_tmp(int dirfd);
 
 /*
  * Moves entry NAME of directory SRC_DIRFD into directory DST_DIRFD, under

@@ -106,14 +106,15 @@ static bool plain_name(const char *name)
 /* Across file systems: SRC_DIRFD/NAME is copied into TMP_DIRFD (the
  * spool's tmp/, as a Maildir writer does), then linked into
  * NEW_DIRFD/NAME, which fails rather than replace an entry. */
-static int copy_in(int src_dirfd, const char *name, int tmp_dirfd, int new_dirfd, bool sync)
+static int copy_in(int src_dirfd, const char *name, int tmp_dirfd, int new_dirfd, bool sync,
+		   struct stat *copied)
 {
 	char tmp[64];
 	ccp_tmp_name(tmp, sizeof(tmp));
 	int src = openat(src_dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (src < 0)
 		return -1;
-	int rc = ccp_copy_file(src, tmp_dirfd, tmp, sync);
+	int rc = fstat(src, copied) == 0 ? ccp_copy_file(src, tmp_dirfd, tmp, sync) : -1;
 	int e = errno;
 	close(src);
 	if (rc != 0) {
@@ -135,22 +136,32 @@ static int copy_in(int src_dirfd, const char *name, int tmp_dirfd, int new_dirfd
 /* Moves SRC_DIRFD/NAME to NEW_DIRFD/NAME, never over an entry. */
 static int move_in(int src_dirfd, const char *name, int tmp_dirfd, int new_dirfd, bool sync)
 {
+	struct stat moved, now;
 	if (renameat2(src_dirfd, name, new_dirfd, name, RENAME_NOREPLACE) == 0)
 		return 0;
 	if (errno == EXDEV) {
-		if (copy_in(src_dirfd, name, tmp_dirfd, new_dirfd, sync) != 0)
+		if (copy_in(src_dirfd, name, tmp_dirfd, new_dirfd, sync, &moved) != 0)
 			return -1;
 	} else if (errno == EINVAL) {
 		/* A file system without RENAME_NOREPLACE: a link cannot
 		 * replace either. */
-		if (linkat(src_dirfd, name, new_dirfd, name, 0) != 0)
+		if (linkat(src_dirfd, name, new_dirfd, name, 0) != 0 ||
+		    fstatat(new_dirfd, name, &moved, AT_SYMLINK_NOFOLLOW) != 0)
 			return -1;
 	} else {
 		return -1;
 	}
 	/* In the spool now: the copy in Bad goes.  Should it stay, the spool's
-	 * is the message, and Bad's is only a copy of what is delivered. */
-	unlinkat(src_dirfd, name, 0);
+	 * is the message, and Bad's is only a copy of what is delivered.  Only
+	 * the file that was moved goes: from the moment it is in new/, a
+	 * running relay may claim it, fail it again and put a copy of its own
+	 * into Bad under this name (across file systems a move is a copy
+	 * renamed over the name), and that copy is the message now.  There is
+	 * no unlink-if-this-inode, so a window of two system calls remains,
+	 * where the copy to the spool (with its syncs) was one before. */
+	if (fstatat(src_dirfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    now.st_dev == moved.st_dev && now.st_ino == moved.st_ino)
+		unlinkat(src_dirfd, name, 0);
 	return 0;
 }
 
@@ -190,6 +201,8 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 	int bounce_fd = open(bounce, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	char aside[CCP_QUEUE_RECORDS][64];
 	bool moved_aside[CCP_QUEUE_RECORDS] = { false };
+	char report_aside[64];
+	bool report_moved = false;
 	char rec[CCP_QUEUE_RECORD_NAME_MAX];
 	struct stat st;
 	int rc = -1;
@@ -241,10 +254,15 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 		}
 	}
 	/* A report on its failure still waiting to be sent is not sent: the
-	 * message goes back to be delivered. */
-	if (bounce_fd >= 0 && unlinkat(bounce_fd, name, 0) != 0 && errno != ENOENT) {
-		snprintf(err, errlen, "%s: cannot remove its queued report in %s: %s", name, bounce,
-			 strerror(errno));
+	 * message goes back to be delivered.  It goes aside like the records,
+	 * and is removed only once the message is in new/: a failed move
+	 * leaves the message in Bad with its report still queued. */
+	ccp_tmp_name(report_aside, sizeof(report_aside));
+	if (bounce_fd >= 0 && renameat(bounce_fd, name, bounce_fd, report_aside) == 0)
+		report_moved = true;
+	else if (bounce_fd >= 0 && errno != ENOENT) {
+		snprintf(err, errlen, "%s: cannot take its queued report out of %s: %s", name,
+			 bounce, strerror(errno));
 		goto restore;
 	}
 	/* Its attempts start again: a marker left behind would count the old
@@ -262,6 +280,8 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 	for (size_t i = 0; i < CCP_QUEUE_RECORDS; i++)
 		if (moved_aside[i])
 			unlinkat(bad_fd, aside[i], 0);
+	if (report_moved)
+		unlinkat(bounce_fd, report_aside, 0);
 	/* Both directories' entries made durable before we say it is done.
 	 * (Should a sync fail, the move is made all the same and is not
 	 * undone: the message is in new/ either way.) */
@@ -272,6 +292,10 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 	rc = 0;
 	goto out;
 restore:
+	/* The message never left Bad, so no newer report can be queued
+	 * meanwhile (one resent by an operator is this same file). */
+	if (report_moved)
+		renameat(bounce_fd, report_aside, bounce_fd, name);
 	for (size_t i = 0; i < CCP_QUEUE_RECORDS; i++) {
 		ccp_queue_record_name(rec, name, ccp_queue_record_suffixes[i]);
 		if (moved_aside[i])

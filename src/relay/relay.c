@@ -163,6 +163,7 @@ struct report {
 	char ndr_name[CCP_QUEUE_RECORD_NAME_MAX];
 	enum ccp_bounce_to to;
 	const char *field;
+	char addr[320]; /* the return path found, if any */
 };
 
 /*
@@ -176,7 +177,7 @@ static int write_report(struct relay *r, enum ccp_bounce_kind report, int dir_fd
 			const char *dir, struct ccp_msg *m, const char *original, size_t olen,
 			const char *reason, struct report *out, char *problem, size_t cap)
 {
-	char head[CCP_BOUNCE_HEADER_MAX], to[320];
+	char head[CCP_BOUNCE_HEADER_MAX], to[320] = "";
 	out->dir_fd = dir_fd;
 	out->dir = dir;
 	ccp_queue_record_name(out->ndr_name, m->key, ".ndr");
@@ -201,6 +202,7 @@ static int write_report(struct relay *r, enum ccp_bounce_kind report, int dir_fd
 	}
 	out->to = kind;
 	out->field = field;
+	snprintf(out->addr, sizeof(out->addr), "%s", to);
 	return 0;
 }
 
@@ -218,6 +220,12 @@ static void queue_bounce(struct relay *r, const char *key, const struct report *
 	if (rep->to == CCP_BOUNCE_TO_NULL)
 		ccp_log(CCP_LOG_INFO, "message %s: no report sent: its return path is null (<>)",
 			key);
+	else if (rep->to == CCP_BOUNCE_TO_AUTO && rep->addr[0])
+		ccp_log(CCP_LOG_INFO, "message %s: no report sent: its return path %s is a mail "
+			"system's own (MAILER-DAEMON)", key, rep->addr);
+	else if (rep->to == CCP_BOUNCE_TO_AUTO)
+		ccp_log(CCP_LOG_INFO, "message %s: no report sent: it is an automatic reply itself "
+			"(Auto-Submitted: auto-replied)", key);
 	else if (rep->to == CCP_BOUNCE_TO_NONE && rep->field)
 		ccp_log(CCP_LOG_WARN, "message %s: no report sent: its %s holds no usable address; "
 			"it stays in %s/%s", key, rep->field, rep->dir, rep->ndr_name);
@@ -335,7 +343,7 @@ static void partial(struct disp *d, struct ccp_msg *m, const char *reason, enum 
 /* ---- reading and converting one message -------------------------------- */
 
 /* Reads spool file m into d->in.  Returns its length; -1 if it vanished
- * (verdict DELIVERED: nothing left to deliver), -2 if it changed while read
+ * or was delivered before (verdict DELIVERED: nothing left to deliver), -2 if it changed while read
  * (verdict RETRY: read it again once it is stable), -3 if it is unusable
  * (verdict FAILED, to Bad with the reason) or cannot be read now for the
  * machine's reasons (verdict POSTPONED). */
@@ -351,6 +359,10 @@ static ssize_t read_message(struct disp *d, struct ccp_msg *m, enum ccp_verdict 
 	case CCP_SPOOL_READ_VANISHED:
 		count(&r->vanished, 1);
 		d->vanished++;
+		*v = CCP_VERDICT_DELIVERED;
+		return -1;
+	case CCP_SPOOL_READ_DELIVERED:
+		/* Delivered before; its file could not be removed then. */
 		*v = CCP_VERDICT_DELIVERED;
 		return -1;
 	case CCP_SPOOL_READ_CHANGED:
@@ -877,7 +889,15 @@ static void end_retries(struct relay *r, struct ccp_msg *m, enum ccp_msg_state o
 	 * happens here, with its reason if the store takes it. */
 	if (to_bad(r, m, NULL, 0, reason, problem, sizeof(problem)) != 0)
 		bad_without_reason(r, m, problem, reason);
-	unlinkat(r->deferred_fd, m->key, 0);
+}
+
+/* After the spool file has left new/ (for Bad): its marker goes.  Before
+ * that, a crash would leave the message in new/ without its attempts, to
+ * start again from the first while its report was already on its way. */
+static void end_retries_done(struct relay *r, const struct ccp_msg *m, enum ccp_msg_state outcome)
+{
+	if (outcome == CCP_MSG_FAILED)
+		unlinkat(r->deferred_fd, m->key, 0);
 }
 
 static void relay_src_ack(void *ctx, unsigned dispatcher, struct ccp_msg *m,
@@ -886,6 +906,7 @@ static void relay_src_ack(void *ctx, unsigned dispatcher, struct ccp_msg *m,
 	struct relay *r = ctx;
 	end_retries(r, m, outcome);
 	ccp_spool_source()->ack(r->spool, dispatcher, m, outcome);
+	end_retries_done(r, m, outcome);
 }
 
 static void relay_src_ack_burst(void *ctx, unsigned dispatcher, struct ccp_msg *const *msgs,
@@ -895,6 +916,8 @@ static void relay_src_ack_burst(void *ctx, unsigned dispatcher, struct ccp_msg *
 	for (unsigned i = 0; i < n; i++)
 		end_retries(r, msgs[i], outcomes[i]);
 	ccp_spool_source()->ack_burst(r->spool, dispatcher, msgs, outcomes, n);
+	for (unsigned i = 0; i < n; i++)
+		end_retries_done(r, msgs[i], outcomes[i]);
 }
 
 /*
@@ -1087,6 +1110,7 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 	r.deferred = ccp_path_join(cfg->store, "Deferred");
 	r.partial = ccp_path_join(cfg->store, "Partial");
 	char *quarantine = ccp_path_join(cfg->store, "Quarantine");
+	char *delivered = ccp_path_join(cfg->store, "Delivered");
 	/* One relay per store and per spool: a second would remove the first's
 	 * batches in flight as a crash's leftovers, and race it for every
 	 * file.  Taken before anything in them is touched. */
@@ -1103,13 +1127,16 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 	clear_leftovers(r.import_fd, r.import);
 	/* Bad/ and Partial/ records a crash left half made (ccp_store_write());
 	 * keep_markers() removes Deferred/'s as it reads the markers. */
-	ccp_dir_remove_prefixed(r.bad_fd, CCP_TMP_PREFIX);
-	ccp_dir_remove_prefixed(r.partial_fd, CCP_TMP_PREFIX);
+	ccp_dir_remove_stale_tmp(r.bad_fd);
+	ccp_dir_remove_stale_tmp(r.partial_fd);
 	keep_markers(&r, cfg->spool);
 	if (cfg->bounce_cmd) {
 		r.bounce = ccp_path_join(cfg->store, "Bounce");
-		if ((r.bounce_fd = ccp_dir_ensure_open(r.bounce, err, errlen)) < 0 ||
-		    (r.bouncer = ccp_bouncer_start(cfg->bounce_cmd, r.bounce, r.bounce_fd,
+		if ((r.bounce_fd = ccp_dir_ensure_open(r.bounce, err, errlen)) < 0)
+			goto out;
+		/* A report a crashed `queue --requeue` had taken aside. */
+		ccp_dir_remove_stale_tmp(r.bounce_fd);
+		if ((r.bouncer = ccp_bouncer_start(cfg->bounce_cmd, r.bounce, r.bounce_fd,
 						   cfg->pump.retry_min_ns, cfg->pump.retry_max_ns,
 						   cfg->sync, err, errlen)) == NULL)
 			goto out;
@@ -1151,7 +1178,8 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 	struct ccp_spool_config sc = { .dir = cfg->spool, .pollers = cfg->pump.pollers,
 				       .rescan_interval_ns = cfg->rescan_interval_ns,
 				       .keep = cfg->keep, .failed_dir = r.bad,
-				       .quarantine_dir = quarantine, .read_hook = cfg->read_hook,
+				       .quarantine_dir = quarantine, .delivered_dir = delivered,
+				       .read_hook = cfg->read_hook,
 				       .read_hook_arg = cfg->read_hook_arg };
 	r.spool = ccp_spool_open(&sc, err, errlen);
 	if (r.spool == NULL)
@@ -1288,6 +1316,7 @@ out:
 	ccp_free(r.partial);
 	ccp_free(r.bounce);
 	ccp_free(quarantine);
+	ccp_free(delivered);
 	ccp_fpset_free(&r.restore);
 	ccp_gate_destroy(&r.gate);
 	return rc;

@@ -111,6 +111,18 @@ struct ccp_spool {
 	char (*again)[NAME_MAX + 1];
 	unsigned nagain;
 	_Atomic int again_pending;
+	/* Delivered messages whose files could not leave new/ (ack_one()): a
+	 * marker each in delivered_dir, holding what was delivered (its file's
+	 * stamp), and their names' fingerprints here, so that the read of a
+	 * later claim finds the message delivered and never imports it again.
+	 * The set is under delivered_mu and only grows (the marker files say
+	 * which are current); ndelivered (relaxed) spares reads and acks the
+	 * lock while it is empty, as it is on a healthy spool. */
+	pthread_mutex_t delivered_mu;
+	struct ccp_fpset delivered;
+	_Atomic unsigned long ndelivered;
+	int delivered_fd;
+	char *delivered_dir;
 };
 
 /* Names waiting in ccp_spool.again at most: more are left to the rescans. */
@@ -169,6 +181,117 @@ static bool stamp_differs(const struct spool_stamp *a, const struct spool_stamp 
 	return true;
 }
 
+/* ---- delivered, not removed ----------------------------------------- */
+
+/* What a delivered-marker holds: the file that was delivered. */
+static int marker_text(const struct spool_stamp *t, char *buf, size_t cap)
+{
+	return snprintf(buf, cap, "dev %llu\nino %llu\nsize %llu\nmtime_ns %lld\n",
+			(unsigned long long)t->dev, (unsigned long long)t->ino,
+			(unsigned long long)t->size, (long long)t->mtime_ns);
+}
+
+/* Whether the marker delivered_dir/NAME names the file of stamp T (the
+ * same inode, size and modification time: ctime moves with links and
+ * attributes, which do not make it another message). */
+static bool marker_matches(const struct ccp_spool *s, const char *name, const struct spool_stamp *t)
+{
+	char text[256], want[256];
+	int fd = openat(s->delivered_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	int w = marker_text(t, want, sizeof(want));
+	return n == w && memcmp(text, want, (size_t)n) == 0;
+}
+
+static void delivered_note(struct ccp_spool *s, const char *name)
+{
+	pthread_mutex_lock(&s->delivered_mu);
+	if (ccp_fpset_add(&s->delivered, ccp_fp_of(name, strlen(name))))
+		atomic_fetch_add_explicit(&s->ndelivered, 1, memory_order_relaxed);
+	pthread_mutex_unlock(&s->delivered_mu);
+}
+
+static bool delivered_listed(struct ccp_spool *s, const char *name)
+{
+	if (atomic_load_explicit(&s->ndelivered, memory_order_relaxed) == 0)
+		return false;
+	pthread_mutex_lock(&s->delivered_mu);
+	bool has = ccp_fpset_has(&s->delivered, ccp_fp_of(name, strlen(name)));
+	pthread_mutex_unlock(&s->delivered_mu);
+	return has;
+}
+
+/*
+ * Whether new/NAME, open with stamp T, is a message delivered before whose
+ * file could not be removed.  A marker for another file under the name
+ * (one put back since, by hand) is stale, and goes.
+ */
+static bool delivered_before(struct ccp_spool *s, const char *name, const struct spool_stamp *t)
+{
+	if (s->delivered_fd < 0 || !delivered_listed(s, name))
+		return false;
+	if (marker_matches(s, name, t))
+		return true;
+	unlinkat(s->delivered_fd, name, 0);
+	return false;
+}
+
+/*
+ * The file of m, delivered, could not leave new/ (`e`: a read-only spool,
+ * an immutable file): its marker keeps it from being imported again, now
+ * and after a restart, until it can be removed.  Returns whether the marker
+ * was written.
+ */
+static bool keep_as_delivered(struct ccp_spool *s, struct ccp_msg *m)
+{
+	const struct spool_stamp *t = ccp_msg_user(m);
+	char text[256];
+	if (s->delivered_fd < 0 || m->user_size < sizeof(*t) || !t->set)
+		return false;
+	int n = marker_text(t, text, sizeof(text));
+	if (ccp_store_write(s->delivered_fd, m->key, text, (size_t)n, true) != 0) {
+		ccp_log(CCP_LOG_ERROR, "cannot write %s/%s: %s; the message may be imported again",
+			s->delivered_dir, m->key, strerror(errno));
+		return false;
+	}
+	delivered_note(s, m->key);
+	return true;
+}
+
+/* At open: the markers of files still in new/ as they were delivered are
+ * kept and listed; the others (removed since, or another file now) go. */
+static void load_delivered(struct ccp_spool *s)
+{
+	DIR *d = ccp_dir_reopen(s->delivered_fd);
+	struct dirent *de;
+	struct stat st;
+	struct spool_stamp t;
+	unsigned kept = 0;
+	ccp_dir_remove_stale_tmp(s->delivered_fd);
+	while (d && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (fstatat(s->new_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			stamp_of(&st, &t);
+			if (marker_matches(s, de->d_name, &t)) {
+				delivered_note(s, de->d_name);
+				kept++;
+				continue;
+			}
+		}
+		unlinkat(s->delivered_fd, de->d_name, 0);
+	}
+	if (d)
+		closedir(d);
+	if (kept)
+		ccp_log(CCP_LOG_WARN, "spool %s: %u messages delivered before are still in new/ (their "
+			"files could not be removed; see %s): never imported again, removed once "
+			"they can be", s->dir, kept, s->delivered_dir);
+}
+
 struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, size_t errlen)
 {
 	struct stat st;
@@ -193,7 +316,11 @@ struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, 
 	s->cfg = *cfg;
 	pthread_mutex_init(&s->unmovable_mu, NULL);
 	pthread_mutex_init(&s->again_mu, NULL);
+	pthread_mutex_init(&s->delivered_mu, NULL);
 	ccp_fpset_init(&s->unmovable);
+	ccp_fpset_init(&s->delivered);
+	atomic_init(&s->ndelivered, 0);
+	s->delivered_fd = -1;
 	s->new_path = ccp_path_join(cfg->dir, "new");
 	atomic_init(&s->lost, 0);
 	atomic_init(&s->again_pending, 0);
@@ -218,7 +345,13 @@ struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, 
 	    (s->quarantine_fd = ccp_dir_ensure_open(cfg->quarantine_dir, err, errlen)) < 0)
 		goto fail;
 	/* Copies into quarantine that a crash cut short (ccp_move_entry()). */
-	ccp_dir_remove_prefixed(s->quarantine_fd, CCP_TMP_PREFIX);
+	ccp_dir_remove_stale_tmp(s->quarantine_fd);
+	if (cfg->delivered_dir) {
+		s->delivered_dir = ccp_strdup(cfg->delivered_dir);
+		if ((s->delivered_fd = ccp_dir_ensure_open(cfg->delivered_dir, err, errlen)) < 0)
+			goto fail;
+		load_delivered(s);
+	}
 
 	s->pollers = ccp_aligned_alloc(CCP_CACHE_GUARD, cfg->pollers * sizeof(*s->pollers));
 	memset(s->pollers, 0, cfg->pollers * sizeof(*s->pollers));
@@ -285,11 +418,14 @@ void ccp_spool_close(struct ccp_spool *s)
 		}
 		ccp_free(s->pollers);
 	}
-	int fds[] = { s->new_fd, s->cur_fd, s->failed_fd, s->quarantine_fd };
-	for (size_t i = 0; i < 4; i++)
+	int fds[] = { s->new_fd, s->cur_fd, s->failed_fd, s->quarantine_fd, s->delivered_fd };
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	ccp_free(s->dir);
+	ccp_free(s->delivered_dir);
+	ccp_fpset_free(&s->delivered);
+	pthread_mutex_destroy(&s->delivered_mu);
 	ccp_free(s->failed_dir);
 	ccp_free(s->quarantine_dir);
 	ccp_fpset_free(&s->unmovable);
@@ -352,6 +488,13 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 		snprintf(why, whylen, "spool file %s is no longer a regular file", m->key);
 		goto out;
 	}
+	stamp_of(&st, &before);
+	if (delivered_before(s, m->key, &before)) {
+		/* Its ack removes the file if it now can. */
+		*(struct spool_stamp *)ccp_msg_user(m) = before;
+		res = CCP_SPOOL_READ_DELIVERED;
+		goto out;
+	}
 	if (st.st_size == 0) {
 		snprintf(why, whylen, "spool file %s is empty", m->key);
 		goto out;
@@ -361,7 +504,6 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 			 (long long)st.st_size, (unsigned long long)max_bytes);
 		goto out;
 	}
-	stamp_of(&st, &before);
 	int injected = s->cfg.read_hook ? s->cfg.read_hook(s->cfg.read_hook_arg, m->key, fd) : 0;
 	size_t want = (size_t)st.st_size, got = 0;
 	if (*cap < want + 1) {
@@ -431,11 +573,52 @@ static const char *file_kind(mode_t m)
  * (ext4, xfs, btrfs, tmpfs).  Either way the entry may change before it is
  * read: the read opens with O_NOFOLLOW and checks S_ISREG on the fd.
  */
+/*
+ * NAME ends as the records the relay keeps beside a message in Bad do
+ * (NAME.reason, NAME.ndr: queue.h): in Bad it would be taken for one, and
+ * a message of the shorter name sent there would have its record written
+ * over it.  It is renamed within new/ (never over another entry), to be
+ * found again under a name of its own, before anything is read: it has
+ * not been claimed, so no delivery goes by the old name.  One poller at a
+ * time.  Returns false when it was renamed (or is gone), true when it could
+ * not be and is to be delivered under its own name.
+ */
+static bool rename_reserved(struct ccp_spool *s, const char *name)
+{
+	char to[NAME_MAX + 1];
+	size_t n = strlen(name);
+	bool renamed = false, gone = false;
+	int e = 0;
+	pthread_mutex_lock(&s->unmovable_mu);
+	for (unsigned k = 0; k < 10 && !renamed && !gone && n + 2 <= NAME_MAX; k++) {
+		snprintf(to, sizeof(to), k ? "%s_%u" : "%s_", name, k);
+		if (renameat2(s->new_fd, name, s->new_fd, to, RENAME_NOREPLACE) == 0 ||
+		    (errno == EINVAL && linkat(s->new_fd, name, s->new_fd, to, 0) == 0 &&
+		     unlinkat(s->new_fd, name, 0) == 0))
+			renamed = true;
+		else if ((e = errno) == ENOENT)
+			gone = true;
+		else if (e != EEXIST)
+			break;
+	}
+	if (renamed)
+		ccp_log(CCP_LOG_WARN, "spool %s/new/%s: its name ends as a record in %s does: renamed "
+			"%s", s->dir, name, s->failed_dir, to);
+	else if (!gone && ccp_fpset_add(&s->unmovable, ccp_fp_of(name, n)))
+		ccp_log(CCP_LOG_WARN, "spool %s/new/%s: its name ends as a record in %s does, and it "
+			"cannot be renamed (%s): relayed under its name", s->dir, name,
+			s->failed_dir, e ? strerror(e) : "the name is too long");
+	pthread_mutex_unlock(&s->unmovable_mu);
+	return !renamed && !gone;
+}
+
 static bool candidate(struct ccp_spool *s, struct spool_poller *sp, const char *name,
 		      unsigned char type)
 {
 	struct stat st;
 	if (name[0] == '.' || name[0] == '\0')
+		return false;
+	if (ccp_unlikely(ccp_queue_is_record(name)) && !rename_reserved(s, name))
 		return false;
 	if (type == DT_REG)
 		return true;
@@ -708,11 +891,19 @@ static void ack_one(struct ccp_spool *s, struct ccp_msg *m, enum ccp_msg_state o
 	/* ENOENT: the file vanished under us (an operator removed it); the
 	 * message is settled either way. */
 	if (rc != 0 && errno != ENOENT) {
+		int e = errno;
 		atomic_fetch_add_explicit(&s->ack_errors, 1, memory_order_relaxed);
-		ccp_log(CCP_LOG_ERROR, "spool %s/new/%s: cannot %s: %s", s->dir, m->key,
+		/* Delivered, and still in new/: the next rescan would find it
+		 * as new mail and import it again. */
+		bool kept = outcome == CCP_MSG_DELIVERED && keep_as_delivered(s, m);
+		ccp_log(CCP_LOG_ERROR, "spool %s/new/%s: cannot %s: %s%s%s", s->dir, m->key,
 			outcome == CCP_MSG_DELIVERED ? (s->cfg.keep ? "move to cur/" : "remove")
 						     : "move to the failed folder",
-			strerror(errno));
+			strerror(e), kept ? "; delivered, marked so in " : "",
+			kept ? s->delivered_dir : "");
+	} else if (outcome == CCP_MSG_DELIVERED && delivered_listed(s, m->key)) {
+		/* Gone at last: its marker goes too. */
+		unlinkat(s->delivered_fd, m->key, 0);
 	}
 	atomic_fetch_add_explicit(&s->acked, 1, memory_order_relaxed);
 }

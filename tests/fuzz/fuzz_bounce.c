@@ -45,6 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ccp_panic("an unusable address '%s' was found", addr);
 	if (kind == CCP_BOUNCE_TO_NULL && (field == NULL || strcmp(field, "Return-Path") != 0))
 		ccp_panic("a null return path outside Return-Path");
+	if (kind == CCP_BOUNCE_TO_AUTO && field == NULL)
+		ccp_panic("an automatic message without the field that says so");
 
 	struct ccp_ccm_buf b;
 	ccp_ccm_buf_init(&b);
@@ -53,6 +55,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ccp_bounce_format(&b, rk, "MAILER-DAEMON@relay.example",
 			  kind == CCP_BOUNCE_TO_ADDR ? addr : NULL, key, key, msg, len);
 	const char *r = (const char *)b.data;
+	/* A report is never answered with a report: whatever the message
+	 * held, ours says Auto-Submitted. */
+	char again[320];
+	const char *f2;
+	if (ccp_bounce_recipient(r, b.len, again, sizeof(again), &f2) == CCP_BOUNCE_TO_ADDR)
+		ccp_panic("a report would be answered with a report, to %s", again);
 	size_t end = 0;
 	while (end + 1 < b.len && memcmp(r + end, "\n\n", 2) != 0)
 		end++;

@@ -10,7 +10,8 @@
 #      records of names too long to take a suffix;
 #   3. bad spool entries (symlink, fifo, directory, empty, huge, binary)
 #      moved aside with their reasons while the relay goes on; a spool file
-#      changed after its import kept in Bad, not removed;
+#      changed after its import kept in Bad, not removed; a delivered one
+#      that cannot be removed marked delivered, never imported again;
 #   4. a crash loop: kill -9 at random moments while files keep arriving
 #      and delivery.log is rotated, restart, many times; then every message
 #      is in the post office exactly once per recipient, nothing lost, the
@@ -56,6 +57,13 @@ fresh() { # fresh NAME [po init args]: spool, store and post office under $work/
 	mkdir -p "$d/spool/tmp" "$d/spool/new" "$d/spool/cur"
 	"$bin" po init --po "$d/po" "$@" >/dev/null || fail "po init"
 	echo "$d"
+}
+within10() { # within10 CMD...: until CMD succeeds, 10 s at most; its status
+	for ((t = 0; t < 100; t++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	"$@"
 }
 wait_deferred() { # wait_deferred DIR N: until `queue` shows N deferred (10 s at most), in $n
 	for ((t = 0; t < 100; t++)); do
@@ -390,6 +398,8 @@ cat >"$d/bounce.sh" <<EOS
 #!/bin/sh
 for a; do :; done
 { printf 'ARGS:'; printf ' [%s]' "\$@"; printf '\n'; cat; } >"$d/sent/\$a"
+echo >>"$d/sends.\$a"
+[ "\$a" = slow@example.org ] && while [ ! -f "$d/release" ]; do sleep 0.05; done
 [ "\$a" = fail@example.org ] && exit 67
 [ "\$a" = temp@example.org ] && [ -f "$d/down" ] && { rm "$d/sent/\$a"; exit 75; }
 exit 0
@@ -409,6 +419,10 @@ msg Mfail 'From: fail@example.org'
 msg Mtemp 'From: temp@example.org'
 msg Mpart 'From: part@example.org' 'Cc: alice@example.org' # delivered to alice alone
 msg Mpartfail 'From: fail@example.org' 'Cc: alice@example.org'
+# Automatic replies are never answered with a report (a loop between two
+# systems): one that says so, and a return path of a MAILER-DAEMON.
+msg Mauto 'From: ar@example.org' 'Auto-Submitted: Auto-Replied (vacation)'
+msg Mdaemon 'From: "Mail Delivery System" <MAILER-DAEMON@example.org>'
 printf 'To: nobody@example.org\r\nSubject: no sender\r\n\r\nhi\r\n' >"$d/spool/new/1764288000.Mnone.test"
 brelay() {
 	"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
@@ -416,7 +430,11 @@ brelay() {
 		--retry-min 0.05 --retry-max 0.1 --log "$d/log" || fail "bounce: relay failed"
 }
 brelay
-[ "$(ls "$d/store/Bad" | grep -c '\.ndr$')" = 7 ] || fail "bounce: not every message has its report"
+[ "$(ls "$d/store/Bad" | grep -c '\.ndr$')" = 9 ] || fail "bounce: not every message has its report"
+grep -qF "message 1764288000.Mauto.test: no report sent: it is an automatic reply itself" "$d/log" ||
+	fail "bounce: no log line for the automatic reply"
+grep -qF "message 1764288000.Mdaemon.test: no report sent: its return path MAILER-DAEMON@example.org is a mail system's own" \
+	"$d/log" || fail "bounce: no log line for the MAILER-DAEMON return path"
 [ "$(ls "$d/sent")" = "$(printf '%s\n' fail@example.org part@example.org rp@example.org y@example.org)" ] ||
 	fail "bounce: reports sent to: $(ls "$d/sent" | tr '\n' ' ')"
 [ "$(ls "$d/store/Bounce")" = 1764288000.Mtemp.test ] ||
@@ -477,6 +495,28 @@ for ((t = 0; t < 100; t++)); do
 	sleep 0.1
 done
 [ "$(ls "$d/store/Bounce")" = 1764288000.Mtemp2.test ] || fail "bounce: Mtemp2 failed again, not queued"
+# Each report has its own backoff: while Mtemp2's is an hour, a report
+# queued meanwhile is sent at once.
+msg Mnew 'From: new@example.org'
+within10 test -f "$d/sent/new@example.org" || fail "bounce: a new report waited for another's backoff"
+# A message requeued while its report is being sent, and failed again: the
+# new report stays queued and is sent too, not removed with the old one.
+msg Mslow 'From: slow@example.org'
+within10 test -f "$d/sends.slow@example.org" || fail "bounce: Mslow's report was not sent"
+ino() { stat -c %i "$1" 2>/dev/null; }
+old_ndr=$(ino "$d/store/Bad/1764288000.Mslow.test.ndr")
+"$bin" queue --spool "$d/spool" --store "$d/store" --requeue 1764288000.Mslow.test >/dev/null ||
+	fail "bounce: requeue of Mslow failed"
+new_report_queued() {
+	local ndr q
+	ndr=$(ino "$d/store/Bad/1764288000.Mslow.test.ndr") q=$(ino "$d/store/Bounce/1764288000.Mslow.test")
+	[ -n "$ndr" ] && [ "$ndr" != "$old_ndr" ] && [ "$q" = "$ndr" ]
+}
+within10 new_report_queued || fail "bounce: Mslow failed again, its new report not queued"
+touch "$d/release"
+sent_twice() { [ "$(wc -l <"$d/sends.slow@example.org")" = 2 ]; }
+within10 sent_twice ||
+	fail "bounce: the new report on Mslow was not sent ($(wc -l <"$d/sends.slow@example.org") sends)"
 # A report sent already is sent again on request (the relay is asked at
 # once); one without an address, or for no message, is refused.
 "$bin" queue --store "$d/store" --resend-report 1764288000.Mrp.test \
@@ -501,12 +541,74 @@ for ((t = 0; t < 100; t++)); do
 	sleep 0.1
 done
 [ -z "$(ls -A "$d/store/Bounce")" ] || fail "bounce: the flush did not send the queue"
-[ "$(ls "$d/sent")" = "$(printf '%s\n' part@example.org rp@example.org temp@example.org)" ] ||
+[ "$(ls "$d/sent")" = "$(printf '%s\n' new@example.org part@example.org rp@example.org slow@example.org temp@example.org)" ] ||
 	fail "bounce: the flush sent to $(ls "$d/sent" | tr '\n' ' ')"
 kill -TERM $pid
 wait $pid || fail "bounce: relay exited $?"
 python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["reports_waiting"] != 0)' \
 	"$d/stats.json" || fail "bounce: the stats file: $(cat "$d/stats.json")"
+# A requeue that cannot move the message into new/ leaves it in Bad as it
+# was: its records, and its report still queued.  (new/ made immutable,
+# where the file system has the attribute.)
+d=$(fresh rqfail --users "$work/users")
+msg Mstuck 'From: stuck@example.org'
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--log "$d/log" || fail "rqfail: relay failed"
+"$bin" queue --store "$d/store" --resend-report 1764288000.Mstuck.test >/dev/null ||
+	fail "rqfail: the report was not queued"
+if chattr +i "$d/spool/new" 2>/dev/null; then
+	"$bin" queue --spool "$d/spool" --store "$d/store" --requeue 1764288000.Mstuck.test \
+		2>"$d/rq.err" && { chattr -i "$d/spool/new"; fail "rqfail: requeued into an immutable new/"; }
+	chattr -i "$d/spool/new"
+	grep -q "cannot move it into" "$d/rq.err" || fail "rqfail: $(cat "$d/rq.err")"
+	[ "$(ls "$d/store/Bad" | tr '\n' ' ')" = "1764288000.Mstuck.test 1764288000.Mstuck.test.ndr 1764288000.Mstuck.test.reason " ] ||
+		fail "rqfail: Bad holds $(ls -A "$d/store/Bad" | tr '\n' ' ')"
+	[ "$(ls -A "$d/store/Bounce")" = 1764288000.Mstuck.test ] ||
+		fail "rqfail: the queued report is gone: $(ls -A "$d/store/Bounce" | tr '\n' ' ')"
+fi
+# Start-up removes what a crash left under temporary names in Bad/, but
+# not the names of a process still running (a requeue beside the relay).
+sleep 60 &
+live=$!
+: >"$d/store/Bad/.tmp-$live-1"
+: >"$d/store/Bad/.tmp-2147483646-1"
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--log "$d/log" || fail "tmp: relay failed"
+[ -e "$d/store/Bad/.tmp-$live-1" ] || fail "tmp: a running process's temporary file was removed"
+[ ! -e "$d/store/Bad/.tmp-2147483646-1" ] || fail "tmp: a crash's temporary file was left"
+kill $live
+# Across file systems a message's move into Bad is a copy: it keeps the
+# spool file's modification time, so `queue` shows its age since arrival.
+if [ -d /dev/shm ] && [ "$(stat -f -c %i /dev/shm)" != "$(stat -f -c %i "$work")" ]; then
+	x=$(mktemp -d /dev/shm/ccpump-test.XXXXXX)
+	mkdir -p "$x/tmp" "$x/new" "$x/cur"
+	d=$(fresh xfs --users "$work/users")
+	rm -rf "$d/spool"
+	ln -s "$x" "$d/spool"
+	msg Mold 'From: old@example.org'
+	touch -d '2026-11-20 10:00:00' "$d/spool/new/1764288000.Mold.test"
+	"$bin" relay --spool "$x" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+		--log "$d/log" || fail "xfs: relay failed"
+	[ "$(stat -c %Y "$d/store/Bad/1764288000.Mold.test")" = "$(date -d '2026-11-20 10:00:00' +%s)" ] ||
+		fail "xfs: the copy in Bad lost the message's time"
+	rm -rf "$x"
+fi
+# A spool name that ends as a record in Bad does (.ndr, .reason) is renamed
+# within new/ before it is read: in Bad, a record of a message of the
+# shorter name would be written over it.  Both fail here, both stay whole.
+d=$(fresh reserved --users "$work/users")
+msg Mr 'From: r@example.org'
+cp "$d/spool/new/1764288000.Mr.test" "$d/spool/new/1764288000.Mr.test.ndr"
+printf 'X-Mark: the one named .ndr\r\n' >>"$d/spool/new/1764288000.Mr.test.ndr"
+cp "$d/spool/new/1764288000.Mr.test" "$d/spool/new/1764288000.Mr.test.ndr_"
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--log "$d/log" || fail "reserved: relay failed"
+grep -q "new/1764288000.Mr.test.ndr: its name ends as a record in .* does: renamed 1764288000.Mr.test.ndr_1" \
+	"$d/log" || fail "reserved: the rename is not logged"
+grep -q "X-Mark: the one named .ndr" "$d/store/Bad/1764288000.Mr.test.ndr_1" ||
+	fail "reserved: the message named .ndr was lost"
+"$bin" queue --spool "$d/spool" --store "$d/store" --json | grep -q '"bad":{"count":3' ||
+	fail "reserved: queue does not show 3 in Bad: $(ls "$d/store/Bad" | tr '\n' ' ')"
 # A post office that stays locked: the relay defers, `queue` shows it, a
 # stop leaves the messages in the spool, and a later run delivers them.
 d=$(fresh locked)
@@ -667,6 +769,48 @@ grep -q 'changed after its delivery' "$d/log" || fail "changed: not logged"
 grep -q "delivered before it changed" "$d/rq.err" || fail "changed: requeue said $(cat "$d/rq.err")"
 [ -f "$d/store/Bad/1764288000.M7P77.test.reason" ] || fail "changed: the refused requeue took the reason"
 echo "3b. a spool file changed after its import: kept in Bad with the reason, delivered once, not requeued"
+
+# ---- 3e. a delivered message whose spool file cannot be removed ---------
+# (here immutable, where the file system has the attribute).  Rescans find
+# it again and again: it is marked delivered in STORE/Delivered and never
+# imported again, in this run or the next; once it can be removed it goes,
+# its marker with it.
+d=$(fresh stuck)
+gen "$d/spool" 0 3
+stuck="$d/spool/new/1764288000.M1P77.test"
+if chattr +i "$stuck" 2>/dev/null; then
+	cat >"$d/import.sh" <<EOS
+#!/bin/sh
+grep -q 'X-Spool-Id: 1764288000.M1P77.test' "\$1" && echo >>"$d/imports"
+exec "$bin" import --po "$d/po" "\$1"
+EOS
+	chmod +x "$d/import.sh"
+	"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" \
+		--rescan-interval 0.05 --stats-interval 0 --log "$d/log" &
+	pid=$!
+	within10 test -f "$d/store/Delivered/1764288000.M1P77.test"
+	sleep 1 # twenty rescans that find it again
+	kill -TERM $pid
+	wait $pid || { chattr -i "$stuck"; fail "stuck: relay exited $?"; }
+	"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --once \
+		--stats-interval 0 --log "$d/log" || { chattr -i "$stuck"; fail "stuck: second run failed"; }
+	[ -f "$stuck" ] || fail "stuck: an immutable file was removed"
+	chattr -i "$stuck"
+	[ -f "$d/store/Delivered/1764288000.M1P77.test" ] || fail "stuck: no marker in Delivered"
+	[ "$(wc -l <"$d/imports")" = 1 ] || fail "stuck: imported $(wc -l <"$d/imports") times"
+	grep -q "new/1764288000.M1P77.test: cannot remove: .*; delivered, marked so in " "$d/log" ||
+		fail "stuck: the failed removal is not logged"
+	grep -q "1 messages delivered before are still in new/" "$d/log" ||
+		fail "stuck: the second run did not say it found the marker"
+	"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --once \
+		--stats-interval 0 --log "$d/log" || fail "stuck: third run failed"
+	[ ! -e "$stuck" ] || fail "stuck: left in new/ once it could be removed"
+	[ -z "$(ls -A "$d/store/Delivered")" ] || fail "stuck: marker left: $(ls -A "$d/store/Delivered")"
+	[ "$(wc -l <"$d/imports")" = 1 ] || fail "stuck: imported again when removed"
+	[ "$(field "$d/po" 'distinct keys')" = 3 ] || fail "stuck: not 3 messages delivered"
+	[ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "stuck: duplicates"
+	echo "3e. a delivered message that cannot leave the spool: marked delivered, imported once"
+fi
 
 # Spool files with names no Maildir writer makes: a space, a line break,
 # UTF-8, an invalid octet, a '%', and names that would collide with those
