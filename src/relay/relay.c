@@ -536,12 +536,19 @@ static void mark_deferred(struct relay *r, const struct disp *d, struct ccp_msg 
 		if (verdicts[i] == CCP_VERDICT_RETRY || postponed) {
 			/* The attempt being settled counts, unless postponed. */
 			uint32_t attempt = ccp_msg_attempts(m, w) - (postponed ? 1u : 0u);
-			char answer[16] = "none";
+			char answer[16] = "none", said[64];
 			const char *why = "the spool file changed while it was read";
 			if (!d->changed[i]) {
 				if (rc >= 0)
 					snprintf(answer, sizeof(answer), "%d", rc);
-				why = reason && *reason ? reason : "-";
+				/* An import that said nothing: its answer is the
+				 * reason, in the marker and, should retries end,
+				 * in Bad and the report. */
+				if (rc >= 0)
+					snprintf(said, sizeof(said), "the import answered %d", rc);
+				else
+					snprintf(said, sizeof(said), "not imported (the log says why)");
+				why = reason && *reason ? reason : d->outage[0] ? d->outage : said;
 			}
 			long long first = (long long)time(NULL) - (long long)m->age_before_s -
 					  (long long)((ccp_now_ns() - m->first_seen_ns) / 1000000000u);

@@ -110,5 +110,11 @@ int ccp_import_cmd_run(const char *cmd, const char *path, uint64_t timeout_ns, c
 {
 	int rc = ccp_run_cmd(cmd, path, -1, timeout_ns, "--import-timeout", "import command", why,
 			     whylen);
-	return rc == 0 || rc == 1 || rc == 3 || rc == 4 || rc == 5 ? rc : 1;
+	if (rc == 0 || rc == 1 || rc == 3 || rc == 4 || rc == 5)
+		return rc;
+	/* Any other answer is taken as 1 (nothing imported, retry), and the
+	 * log, the marker and, should retries end, Bad say what it was. */
+	if (rc >= 0 && why[0] == '\0')
+		snprintf(why, whylen, "the import command answered %d, taken as 1", rc);
+	return 1;
 }

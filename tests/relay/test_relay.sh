@@ -652,6 +652,27 @@ grep -q "after attempt 5 " "$d/store/Bad/1764288000.M2P77.test.reason" ||
 	fail "limits: a fresh message did not get its 5 attempts"
 [ -z "$(ls -A "$d/store/Deferred")" ] || fail "limits: markers left: $(ls "$d/store/Deferred")"
 grep -q "1 markers of messages no longer waiting removed" "$d/log" || fail "limits: stale marker not reported"
+# An import program that answers without a word: its answer is the reason
+# kept in the marker, in Bad and in the report (an answer other than 0, 1,
+# 3, 4 and 5 is taken as 1, and says so).
+d=$(fresh silent)
+gen "$d/spool" 0 2
+printf '#!/bin/sh
+grep -q M0P77 "$1" && exit 2
+exit 1
+' >"$d/import.sh"
+chmod +x "$d/import.sh"
+"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --once --batch 1 \
+	--max-attempts 2 --retry-min 0.01 --retry-max 0.02 --stats-interval 0 --log "$d/log" ||
+	fail "silent: relay failed"
+grep -qx "retries ended after attempt 2 (the last: the import command answered 2, taken as 1)" \
+	"$d/store/Bad/1764288000.M0P77.test.reason" ||
+	fail "silent: M0's reason: $(cat "$d/store/Bad/1764288000.M0P77.test.reason" 2>&1)"
+grep -qx "retries ended after attempt 2 (the last: the import answered 1)" \
+	"$d/store/Bad/1764288000.M1P77.test.reason" ||
+	fail "silent: M1's reason: $(cat "$d/store/Bad/1764288000.M1P77.test.reason" 2>&1)"
+grep -q "Reason: retries ended after attempt 2 (the last: the import answered 1)" \
+	"$d/store/Bad/1764288000.M1P77.test.ndr" || fail "silent: the report lacks the reason"
 
 echo "2b. import answers 3 and 5: retried, or to Bad with: $undreason; requeued once known: delivered;"
 echo "    reports sent by --bounce-cmd to Return-Path or From, never to <> or an option-like address;"
