@@ -11,6 +11,7 @@
 #include "ccpump/alloc.h"
 #include "ccpump/convert.h"
 #include "cli/commands.h"
+#include "cli/opts.h"
 
 static void usage(FILE *f)
 {
@@ -67,8 +68,9 @@ int ccp_cmd_convert(int argc, char **argv)
 	int c, rc = CCP_EXIT_USAGE;
 
 	ccp_convert_opts_default(&o);
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
+	opterr = 0;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, ":o:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'o': out_path = optarg; break;
 		case O_SITE:
@@ -119,7 +121,7 @@ int ccp_cmd_convert(int argc, char **argv)
 			rc = 0;
 			goto out;
 		default:
-			usage(stderr);
+			ccp_opt_bad("convert", c, argc, argv, lo);
 			goto out;
 		}
 	}

@@ -77,9 +77,9 @@ int ccp_cmd_queue(int argc, char **argv)
 	int rc = CCP_EXIT_USAGE;
 	char err[600];
 	opterr = 0;
-	optind = 1;
+	optind = 0;
 	for (;;) {
-		int c = getopt_long(argc, argv, "", lo, NULL);
+		int c = getopt_long(argc, argv, ":", lo, NULL);
 		if (c == -1)
 			break;
 		switch (c) {
@@ -102,8 +102,7 @@ int ccp_cmd_queue(int argc, char **argv)
 			break;
 		case O_HELP: usage(stdout); rc = 0; goto out;
 		default:
-			fprintf(stderr, "ccpump queue: unknown option or missing value '%s'\n",
-				argv[optind - 1]);
+			ccp_opt_bad("queue", c, argc, argv, lo);
 			goto out;
 		}
 	}

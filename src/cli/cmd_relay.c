@@ -162,12 +162,11 @@ int ccp_cmd_relay(int argc, char **argv)
 
 	ccp_relay_config_default(&cfg);
 	opterr = 0;
-	optind = 1;
+	optind = 0;
 	for (;;) {
-		int c = getopt_long(argc, argv, "", lo, NULL);
+		int c = getopt_long(argc, argv, ":", lo, NULL);
 		if (c == -1)
 			break;
-		const char *flag = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
 		int pr = ccp_opt_pump("relay", c, optarg, &cfg.pump);
 		if (pr < 0)
 			goto out;
@@ -247,11 +246,8 @@ int ccp_cmd_relay(int argc, char **argv)
 				goto out;
 			break;
 		case O_HELP: usage(stdout, &cfg); rc = 0; goto out;
-		case ':':
-			fprintf(stderr, "ccpump relay: %s needs a value\n", flag);
-			goto out;
 		default:
-			fprintf(stderr, "ccpump relay: unknown option '%s' (try --help)\n", flag);
+			ccp_opt_bad("relay", c, argc, argv, lo);
 			goto out;
 		}
 	}

@@ -1,5 +1,6 @@
 /*
- * opts.c: numeric flag values, checked in full ("12x" and "" are errors).
+ * opts.c: numeric flag values, checked in full ("12x" and "" are errors),
+ * and the one line for a flag getopt_long() could not take.
  */
 #include "cli/opts.h"
 
@@ -11,6 +12,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int ccp_opt_u64(const char *cmd, const char *flag, const char *val, uint64_t min, uint64_t max,
 		uint64_t *out)
@@ -144,4 +146,57 @@ void ccp_opt_pump_help(FILE *out, const struct ccp_pump_config *p)
 		"  --pin                  pin threads to CPUs round-robin (%s)\n",
 		p->pollers, p->dispatchers, (unsigned long long)p->ring_size, p->batch,
 		ccp_wait_name(p->wait), p->pin ? "on" : "off");
+}
+
+/* The entry of LO that "--NAME" (LEN octets of it) names: its exact name,
+ * else the one it abbreviates; *MATCHES counts the candidates (more than
+ * one: ambiguous). */
+static const struct option *long_option(const struct option *lo, const char *name, size_t len,
+					unsigned *matches)
+{
+	const struct option *hit = NULL;
+	*matches = 0;
+	for (; lo->name; lo++) {
+		if (strncmp(lo->name, name, len) != 0)
+			continue;
+		if (lo->name[len] == '\0') {
+			*matches = 1;
+			return lo;
+		}
+		hit = lo;
+		(*matches)++;
+	}
+	return hit;
+}
+
+int ccp_opt_bad(const char *cmd, int c, int argc, char *const *argv, const struct option *lo)
+{
+	/* getopt has moved past a long option it refuses, so the argument
+	 * before optind is that option.  Not always a short one's: inside a
+	 * cluster ("-ab") optind stays on the cluster until its last letter,
+	 * and the argument before it is an earlier one; optopt names the
+	 * letter. */
+	const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+	size_t len = strncmp(arg, "--", 2) == 0 ? strcspn(arg + 2, "=") : 0;
+	unsigned matches = 0;
+	const struct option *o = len ? long_option(lo, arg + 2, len, &matches) : NULL;
+	bool is_short = optopt != 0 && !(o && o->val == optopt);
+	if (is_short && c == ':')
+		fprintf(stderr, "ccpump %s: option '-%c' needs a value\n", cmd, optopt);
+	else if (is_short)
+		fprintf(stderr, "ccpump %s: unknown option '-%c' (try --help)\n", cmd,
+			optopt > ' ' && optopt < 127 ? optopt : '?');
+	else if (c == ':')
+		fprintf(stderr, "ccpump %s: option '--%.*s' needs a value\n", cmd, (int)len, arg + 2);
+	else if (o && matches == 1)
+		fprintf(stderr, "ccpump %s: option '--%.*s' takes no value\n", cmd, (int)len, arg + 2);
+	else if (matches > 1)
+		fprintf(stderr, "ccpump %s: option '--%.*s' is ambiguous (try --help)\n", cmd,
+			(int)len, arg + 2);
+	else if (len)
+		fprintf(stderr, "ccpump %s: unknown option '--%.*s' (try --help)\n", cmd, (int)len,
+			arg + 2);
+	else
+		fprintf(stderr, "ccpump %s: unknown option '%s' (try --help)\n", cmd, arg);
+	return -1;
 }

@@ -23,6 +23,15 @@ int ccp_opt_unsigned(const char *cmd, const char *flag, const char *val, unsigne
 int ccp_opt_seconds(const char *cmd, const char *flag, const char *val, double min, double max,
 		    double *out);
 
+/*
+ * Every command parses with getopt_long(), opterr 0 and an optstring that
+ * starts with ':', and hands what getopt returns for a flag it could not
+ * take ('?' or ':') here, with its table LO: one line naming that flag,
+ * as the user typed it ("unknown option '-x'", "option '--batch' needs a
+ * value", "option '--once' takes no value").  Returns -1.
+ */
+int ccp_opt_bad(const char *cmd, int c, int argc, char *const *argv, const struct option *lo);
+
 /* A power of two from min to max (ring sizes). */
 int ccp_opt_pow2(const char *cmd, const char *flag, const char *val, uint64_t min, uint64_t max,
 		 uint64_t *out);

@@ -781,11 +781,16 @@ grep -q "relay: spool" "$d/log.1" || fail "hup: the old log lost its lines"
 echo "4b. SIGHUP reopened the log"
 
 # ---- 5. bad flags and unusable directories: one line, status 2 ---------
-expect2() {
-	local err rc
+expect2() { # expect2 ARGS...: status 2 and one line, kept in $err
+	local rc
 	err=$("$bin" "$@" 2>&1 >/dev/null); rc=$?
 	[ "$rc" -eq 2 ] || fail "'$*' exited $rc, not 2"
 	[ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] || fail "'$*' printed more than one line: $err"
+}
+says() { # says TEXT...: the last expect2's line holds each TEXT
+	for t in "$@"; do
+		case "$err" in *"$t"*) ;; *) fail "the line does not say '$t': $err" ;; esac
+	done
 }
 : >"$work/a-file"
 expect2 relay --spool "$work/a-file" --store "$work/st" --po "$work/race/po"
@@ -804,7 +809,21 @@ expect2 queue --store "$work/st" --requeue x
 expect2 queue --spool "$work/race/spool" --store "$work/st" stray
 expect2 relay --spool "$work/race/spool" --store "$work/st" --po "$work/race/po" \
 	--bounce-cmd true --bounce-from 'not an address'
-echo "5. bad flags and unusable directories: status 2 with one line"
+# The flag named as typed: a value missing at the end, a letter of a
+# cluster (not the argument before it), a value given to a switch.  (Their
+# directories cannot be made: no flag read wrongly starts a relay.)
+nowhere=(--spool "$work/no-parent/spool" --store "$work/no-parent/store" --po "$work/no-parent/po")
+expect2 relay "${nowhere[@]}" --batch
+says "option '--batch' needs a value"
+expect2 relay "${nowhere[@]}" --once -ab
+says "unknown option '-a'"
+expect2 relay "${nowhere[@]}" --once=yes
+says "option '--once' takes no value"
+expect2 queue --store "$work/st" --list 5 -xy
+says "unknown option '-x'"
+expect2 queue --store "$work/st" --requeue
+says "option '--requeue' needs a value"
+echo "5. bad flags and unusable directories: status 2 with one line naming the flag"
 
 # ---- 5b. a first run: spool, store and post office are made -------------
 d="$work/first"
