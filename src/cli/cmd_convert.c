@@ -100,13 +100,11 @@ int ccp_cmd_convert(int argc, char **argv)
 			}
 			break;
 		case O_AB: {
-			char *e;
-			unsigned long v = strtoul(optarg, &e, 10);
-			if (*e || v < 64 || v > CCP_CCM_ADDR_BUFFER_LARGE) {
-				fprintf(stderr, "ccpump convert: --addr-buffer: '%s' is not 64..163840\n", optarg);
+			uint64_t v;
+			if (ccp_opt_u64("convert", "--addr-buffer", optarg, 64,
+					CCP_CCM_ADDR_BUFFER_LARGE, &v) != 0)
 				goto out;
-			}
-			o.addr_buffer = v;
+			o.addr_buffer = (size_t)v;
 			break;
 		}
 		case O_LONG: o.long_names = true; break;

@@ -100,6 +100,8 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		"                         the reports are only kept in Bad/\n"
 		"  --bounce-from ADDR     the reports' From (MAILER-DAEMON@ this host)\n"
 		"  --help                 this text\n"
+		"SEC and N are plain decimal numbers (SEC may have a fraction and an exponent:\n"
+		"1.5, 2e-3); a SEC above 0 that rounds to 0 ns is refused, 0 meaning none.\n"
 		"The engine's tuning flags (pollers scan the spool; each dispatcher converts\n"
 		"and imports batches of --batch messages, one .ccm each):\n",
 		(double)d->import_timeout_ns / 1e9, (double)d->rescan_interval_ns / 1e9,
@@ -113,11 +115,7 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 
 static int seconds_ns(const char *flag, const char *val, double min, uint64_t *out)
 {
-	double s;
-	if (ccp_opt_seconds("relay", flag, val, min, 86400.0 * 365, &s) != 0)
-		return -1;
-	*out = (uint64_t)(s * 1e9);
-	return 0;
+	return ccp_opt_ns("relay", flag, val, min, 86400.0 * 365, out);
 }
 
 int ccp_cmd_relay(int argc, char **argv)

@@ -14,14 +14,49 @@
 #include <stdlib.h>
 #include <string.h>
 
+static size_t count_digits(const char *p)
+{
+	size_t n = 0;
+	while (p[n] >= '0' && p[n] <= '9')
+		n++;
+	return n;
+}
+
+/*
+ * The end of the plain decimal number VAL starts with: digits and, where
+ * FRACTION allows, a fraction and an exponent ("1.5", ".5", "2e-3").  NULL
+ * when VAL does not start with one.  strtoull() and strtod() take more
+ * than a person means by a number: leading space, a sign (strtoull() wraps
+ * "-1" to 2^64 - 1), and strtod() hexadecimal ("0x10" is 16), "inf" and
+ * "nan"; each of them is a typing mistake here, not a value.
+ */
+static const char *number_end(const char *val, bool fraction)
+{
+	size_t whole = count_digits(val), part = 0;
+	const char *p = val + whole;
+	if (fraction && *p == '.') {
+		part = count_digits(p + 1);
+		p += 1 + part;
+	}
+	if (whole + part == 0)
+		return NULL;
+	if (fraction && (*p == 'e' || *p == 'E')) {
+		const char *e = p + 1 + (p[1] == '-' || p[1] == '+');
+		size_t n = count_digits(e);
+		if (n == 0)
+			return NULL;
+		p = e + n;
+	}
+	return p;
+}
+
 int ccp_opt_u64(const char *cmd, const char *flag, const char *val, uint64_t min, uint64_t max,
 		uint64_t *out)
 {
-	char *end;
+	const char *digits_end = number_end(val, false);
 	errno = 0;
-	unsigned long long v = strtoull(val, &end, 10);
-	if (val[0] == '\0' || val[0] == '-' || *end != '\0' || errno == ERANGE || v < min ||
-	    v > max) {
+	unsigned long long v = digits_end ? strtoull(val, NULL, 10) : 0;
+	if (!digits_end || *digits_end != '\0' || errno == ERANGE || v < min || v > max) {
 		fprintf(stderr, "ccpump %s: %s: '%s' is not a whole number from %" PRIu64 " to %" PRIu64 "\n",
 			cmd, flag, val, min, max);
 		return -1;
@@ -33,18 +68,16 @@ int ccp_opt_u64(const char *cmd, const char *flag, const char *val, uint64_t min
 int ccp_opt_size(const char *cmd, const char *flag, const char *val, uint64_t min, uint64_t max,
 		 uint64_t *out)
 {
-	char *end;
+	const char *end = number_end(val, false);
 	errno = 0;
-	unsigned long long v = strtoull(val, &end, 10);
-	bool digits = end != val;
+	unsigned long long v = end ? strtoull(val, NULL, 10) : 0;
 	unsigned shift = 0;
-	switch (*end) {
+	switch (end ? *end : '\0') {
 	case 'K': shift = 10; end++; break;
 	case 'M': shift = 20; end++; break;
 	case 'G': shift = 30; end++; break;
 	}
-	if (!digits || val[0] == '-' || *end != '\0' || errno == ERANGE ||
-	    v > (max >> shift) || (v << shift) < min) {
+	if (!end || *end != '\0' || errno == ERANGE || v > (max >> shift) || (v << shift) < min) {
 		fprintf(stderr,
 			"ccpump %s: %s: '%s' is not a size from %" PRIu64 " to %" PRIu64
 			" octets (a whole number, or with K, M or G)\n",
@@ -68,16 +101,33 @@ int ccp_opt_unsigned(const char *cmd, const char *flag, const char *val, unsigne
 int ccp_opt_seconds(const char *cmd, const char *flag, const char *val, double min, double max,
 		    double *out)
 {
-	char *end;
+	const char *end = number_end(val, true);
 	errno = 0;
-	double v = strtod(val, &end);
-	if (val[0] == '\0' || *end != '\0' || errno == ERANGE || !isfinite(v) || v < min ||
-	    v > max) {
+	double v = end ? strtod(val, NULL) : 0.0;
+	if (!end || *end != '\0' || errno == ERANGE || !isfinite(v) || v < min || v > max) {
 		fprintf(stderr, "ccpump %s: %s: '%s' is not a number of seconds from %g to %g\n",
 			cmd, flag, val, min, max);
 		return -1;
 	}
 	*out = v;
+	return 0;
+}
+
+int ccp_opt_ns(const char *cmd, const char *flag, const char *val, double min, double max,
+	       uint64_t *out)
+{
+	double s;
+	if (ccp_opt_seconds(cmd, flag, val, min, max, &s) != 0)
+		return -1;
+	/* 0 means none (never, no limit): a tiny positive value must not
+	 * become it by rounding. */
+	double ns = nearbyint(s * 1e9);
+	if (s > 0 && ns < 1.0) {
+		fprintf(stderr, "ccpump %s: %s: '%s' rounds to 0 ns, which means none; give 0 or at "
+			"least 1e-9\n", cmd, flag, val);
+		return -1;
+	}
+	*out = (uint64_t)ns;
 	return 0;
 }
 

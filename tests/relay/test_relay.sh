@@ -823,6 +823,19 @@ expect2 queue --store "$work/st" --list 5 -xy
 says "unknown option '-x'"
 expect2 queue --store "$work/st" --requeue
 says "option '--requeue' needs a value"
+# Plain decimal numbers only; a duration under a nanosecond is not 0 (none).
+for v in " 5" +5 0x10; do
+	expect2 queue --spool "$work/race/spool" --store "$work/st" --list "$v"
+	says "--list: '$v'"
+done
+for v in 0x10 inf nan " 1" +1 1e; do
+	expect2 relay "${nowhere[@]}" --retry-min "$v"
+	says "--retry-min: '$v'"
+done
+for f in --import-timeout --max-age --stats-interval; do
+	expect2 relay "${nowhere[@]}" $f 1e-10
+	says "$f: '1e-10' rounds to 0 ns"
+done
 echo "5. bad flags and unusable directories: status 2 with one line naming the flag"
 
 # ---- 5b. a first run: spool, store and post office are made -------------
