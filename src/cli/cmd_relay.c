@@ -118,6 +118,18 @@ static int seconds_ns(const char *flag, const char *val, double min, uint64_t *o
 	return ccp_opt_ns("relay", flag, val, min, 86400.0 * 365, out);
 }
 
+/* A backoff that starts past its own cap is a mistake in the flags, said
+ * before anything is made. */
+static int check_retry(const struct ccp_relay_config *cfg)
+{
+	if (cfg->pump.retry_min_ns <= cfg->pump.retry_max_ns)
+		return 0;
+	fprintf(stderr, "ccpump relay: --retry-min %g is longer than --retry-max %g: the first "
+		"retry's delay must not be longer than the longest\n",
+		(double)cfg->pump.retry_min_ns / 1e9, (double)cfg->pump.retry_max_ns / 1e9);
+	return -1;
+}
+
 int ccp_cmd_relay(int argc, char **argv)
 {
 	enum { O_SPOOL = 256, O_STORE, O_PO, O_CMD, O_RESCAN, O_RMIN, O_RMAX, O_MAXATT, O_MAXAGE, O_PROFILE, O_KEEP, O_ONCE, O_NOSYNC,
@@ -261,6 +273,8 @@ int ccp_cmd_relay(int argc, char **argv)
 		fprintf(stderr, "ccpump relay: give --po or --import-cmd, not both\n");
 		goto out;
 	}
+	if (check_retry(&cfg) != 0)
+		goto out;
 	if (log_path) {
 		int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 		if (fd < 0) {

@@ -836,6 +836,14 @@ for f in --import-timeout --max-age --stats-interval; do
 	expect2 relay "${nowhere[@]}" $f 1e-10
 	says "$f: '1e-10' rounds to 0 ns"
 done
+# Delays that cannot be: refused with both flags, before anything is made.
+mkdir "$work/rr"
+expect2 relay --spool "$work/rr/spool" --store "$work/rr/store" --po "$work/rr/po" \
+	--retry-min 20 --retry-max 10
+says "--retry-min 20" "--retry-max 10"
+[ -z "$(ls -A "$work/rr")" ] || fail "retry delays: made $(ls "$work/rr") before refusing them"
+expect2 relay --spool "$work/rr/spool" --store "$work/rr/store" --po "$work/rr/po" --retry-min 700
+says "--retry-min 700" "--retry-max 600"
 echo "5. bad flags and unusable directories: status 2 with one line naming the flag"
 
 # ---- 5b. a first run: spool, store and post office are made -------------
