@@ -28,6 +28,10 @@
 static const char *log_path;
 static int log_fd = -1;
 
+enum { O_SPOOL = 256, O_STORE, O_PO, O_CMD, O_RESCAN, O_RMIN, O_RMAX, O_MAXATT, O_MAXAGE, O_PROFILE, O_KEEP, O_ONCE, O_NOSYNC,
+       O_STATS, O_LOG, O_LOGLEVEL, O_SITE, O_MAP, O_MAXSIZE, O_IMPTIMEOUT, O_BATCHBYTES, O_STATSFILE, O_BOUNCECMD, O_BOUNCEFROM,
+       O_HELP };
+
 static void on_stop(int sig)
 {
 	(void)sig;
@@ -75,7 +79,9 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		"  --retry-max SEC        longest retry delay, at least --retry-min (%.0f)\n"
 		"  --max-attempts N       then the message goes to Bad, 0 = no limit (%u)\n"
 		"  --max-age SEC          then the message goes to Bad, 0 = no limit (%.0f)\n"
-		"  --profile ccmc         the connector's pace: 5 messages a run, every 15 s\n"
+		"  --profile ccmc         the connector's pace: 5 messages a run, every 15 s,\n"
+		"                         one dispatcher; flags given with it win, before\n"
+		"                         or after it\n"
 		"  --keep                 move delivered spool files to cur/ instead of removing\n"
 		"  --once                 relay what is in the spool, then exit (status 75,\n"
 		"                         mail left in the spool, if deliveries stay paused\n"
@@ -118,6 +124,24 @@ static int seconds_ns(const char *flag, const char *val, double min, uint64_t *o
 	return ccp_opt_ns("relay", flag, val, min, 86400.0 * 365, out);
 }
 
+/* --profile sets defaults, and flags given with it win wherever they
+ * stand: a first pass applies the last --profile before the flags are
+ * read.  Its value is checked when the second pass reaches it. */
+static void apply_profile(int argc, char **argv, const struct option *lo,
+			  struct ccp_relay_config *cfg)
+{
+	const char *profile = NULL;
+	int c;
+	opterr = 0;
+	optind = 0; /* glibc: start afresh */
+	while ((c = getopt_long(argc, argv, ":", lo, NULL)) != -1)
+		if (c == O_PROFILE)
+			profile = optarg;
+	if (profile && strcmp(profile, "ccmc") == 0)
+		ccp_relay_profile_ccmc(cfg);
+	optind = 0;
+}
+
 /* A backoff that starts past its own cap is a mistake in the flags, said
  * before anything is made. */
 static int check_retry(const struct ccp_relay_config *cfg)
@@ -132,9 +156,6 @@ static int check_retry(const struct ccp_relay_config *cfg)
 
 int ccp_cmd_relay(int argc, char **argv)
 {
-	enum { O_SPOOL = 256, O_STORE, O_PO, O_CMD, O_RESCAN, O_RMIN, O_RMAX, O_MAXATT, O_MAXAGE, O_PROFILE, O_KEEP, O_ONCE, O_NOSYNC,
-	       O_STATS, O_LOG, O_LOGLEVEL, O_SITE, O_MAP, O_MAXSIZE, O_IMPTIMEOUT, O_BATCHBYTES, O_STATSFILE, O_BOUNCECMD, O_BOUNCEFROM,
-	       O_HELP };
 	static const struct option lo[] = {
 		{ "spool", required_argument, NULL, O_SPOOL },
 		{ "store", required_argument, NULL, O_STORE },
@@ -171,8 +192,7 @@ int ccp_cmd_relay(int argc, char **argv)
 	int rc = CCP_EXIT_USAGE;
 
 	ccp_relay_config_default(&cfg);
-	opterr = 0;
-	optind = 0;
+	apply_profile(argc, argv, lo, &cfg);
 	for (;;) {
 		int c = getopt_long(argc, argv, ":", lo, NULL);
 		if (c == -1)
@@ -219,8 +239,7 @@ int ccp_cmd_relay(int argc, char **argv)
 				fprintf(stderr, "ccpump relay: --profile: '%s' is not ccmc\n", optarg);
 				goto out;
 			}
-			ccp_relay_profile_ccmc(&cfg);
-			break;
+			break; /* applied first: apply_profile() */
 		case O_KEEP: cfg.keep = true; break;
 		case O_ONCE: cfg.once = true; break;
 		case O_NOSYNC: cfg.sync = false; break;

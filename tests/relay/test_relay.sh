@@ -242,7 +242,14 @@ printf '%s\n' "$sizes" | awk '$2 > 5 || $1 !~ /^Msg00/ {bad = 1} END {exit bad}'
 	fail "ccmc: a batch over 5 messages, or from a second dispatcher: $sizes"
 [ "$(printf '%s\n' "$sizes" | wc -l)" -ge 2 ] || fail "ccmc: six messages in one batch: $sizes"
 [ "$(field "$d/po" 'distinct keys')" = 6 ] || fail "ccmc: not 6 delivered"
-echo "2h. --profile ccmc: $(printf '%s\n' "$sizes" | wc -l) batches of at most 5 on one dispatcher"
+# Flags given with the profile win, before it or after.
+for flags in "--batch 3 --profile ccmc --dispatchers 4" "--dispatchers 4 --profile ccmc --batch 3"; do
+	"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" $flags --once \
+		--stats-interval 0 --log "$d/log.flags" || fail "ccmc: relay $flags failed"
+	grep -q "4 dispatchers, batch 3" "$d/log.flags" || fail "ccmc: $flags gave $(grep dispatchers "$d/log.flags")"
+	rm "$d/log.flags"
+done
+echo "2h. --profile ccmc: $(printf '%s\n' "$sizes" | wc -l) batches of at most 5 on one dispatcher; flags given with it win"
 
 # 5: a user directory that knows alice and bob only.  Messages to alice
 # alone are delivered; others deliver in part (carol unknown).
