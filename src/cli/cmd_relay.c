@@ -10,6 +10,7 @@
  * the post office was moved, removed or replaced while the relay ran; it
  * stopped, to be started again on the new one.
  */
+#define _GNU_SOURCE /* dup3() */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -44,8 +45,11 @@ static void on_usr1(int sig)
 	ccp_relay_request_flush();
 }
 
-/* open() and dup2() are async-signal-safe: the handler swaps the file
- * under the fd that ccp_log writes to, for logrotate. */
+/* The handler swaps the file under the fd that ccp_log writes to, for
+ * logrotate.  dup3(), not dup2(): dup2() clears close-on-exec on the log's
+ * fd, and every import and bounce program started after a reopen would
+ * inherit the log.  open() and dup3() are plain system calls, safe in a
+ * handler. */
 static void on_hup(int sig)
 {
 	(void)sig;
@@ -53,7 +57,7 @@ static void on_hup(int sig)
 	if (log_path && log_fd >= 0) {
 		int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 		if (fd >= 0) {
-			dup2(fd, log_fd);
+			dup3(fd, log_fd, O_CLOEXEC);
 			close(fd);
 		}
 	}

@@ -773,19 +773,32 @@ segs=$(field "$d/po" 'rotated log segments')
 [ "$segs" -ge 3 ] || fail "crash: delivery.log rotated only $segs times"
 echo "4. crash loop: 12 kills, $next messages, each recipient once, $(field "$d/po" 'skipped duplicates') redeliveries skipped by the post office, $segs log segments"
 # ---- SIGHUP reopens the log (logrotate moves it away first) -------------
+# The log reopened is close-on-exec as the first was: an import program
+# started after the reopen has no descriptor of the relay's either.
 d=$(fresh hup)
-"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --stats-interval 0.1 \
-	--log "$d/log" &
+cat >"$d/import.sh" <<EOS
+#!/bin/sh
+ls /proc/self/fd >"$d/fds"
+exec "$bin" import --po "$d/po" "\$1"
+EOS
+chmod +x "$d/import.sh"
+"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --dispatchers 1 \
+	--stats-interval 0.1 --log "$d/log" &
 pid=$!
-sleep 0.5
+for ((t = 0; t < 100; t++)); do grep -qs "relay: spool" "$d/log" && break; sleep 0.1; done
 mv "$d/log" "$d/log.1"
 kill -HUP $pid
-sleep 0.5
+for ((t = 0; t < 100; t++)); do grep -qs "stats:" "$d/log" && break; sleep 0.1; done
+gen "$d/spool" 0 3
+wait_empty "$d/spool" 30 || fail "hup: the messages after the reopen were not delivered"
 kill -TERM $pid
 wait $pid || fail "hup: relay exited $?"
 grep -q "stats:" "$d/log" || fail "hup: the log was not reopened"
 grep -q "relay: spool" "$d/log.1" || fail "hup: the old log lost its lines"
-echo "4b. SIGHUP reopened the log"
+base=$(ls /proc/self/fd | sort -n | tr '\n' ' ')
+[ "$(sort -n "$d/fds" | tr '\n' ' ')" = "$base" ] ||
+	fail "hup: after the reopen the import program has descriptors $(sort -n "$d/fds" | tr '\n' ' '), not $base"
+echo "4b. SIGHUP reopened the log, which programs started after it do not inherit"
 
 # ---- 5. bad flags and unusable directories: one line, status 2 ---------
 expect2() { # expect2 ARGS...: status 2 and one line, kept in $err
