@@ -1032,8 +1032,8 @@ static void stats_report(struct relay *r, struct ccp_pump *pump, uint64_t last[2
 				     done ? "done" : s.paused_ns ? "paused" : "running");
 }
 
-int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st, char *err,
-		  size_t errlen)
+static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st, char *err,
+		     size_t errlen)
 {
 	struct relay r;
 	int rc = 2, store_lock = -1, spool_lock = -1;
@@ -1052,7 +1052,6 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 		ccp_bounce_default_from(r.bounce_from, sizeof(r.bounce_from));
 	ccp_gate_init(&r.gate, cfg->pump.retry_min_ns, cfg->pump.retry_max_ns, &relay_stop);
 	r.submit_fd = r.import_fd = r.bad_fd = r.deferred_fd = r.partial_fd = r.bounce_fd = -1;
-	atomic_store(&relay_stop, 0);
 	if (cfg->spool == NULL || cfg->store == NULL || (cfg->po == NULL && cfg->import_cmd == NULL)) {
 		snprintf(err, errlen, "a relay needs --spool, --store and --po (or --import-cmd)");
 		return 2;
@@ -1290,5 +1289,19 @@ out:
 	ccp_free(quarantine);
 	ccp_fpset_free(&r.restore);
 	ccp_gate_destroy(&r.gate);
+	return rc;
+}
+
+int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st, char *err,
+		  size_t errlen)
+{
+	/* A stop asked for before the run is up (a SIGTERM while the relay
+	 * resolves its host name, or opens the post office) is kept, and the
+	 * run stops as soon as it starts.  The request is cleared once the
+	 * run is over instead, so that a later run in this process (a test's,
+	 * the demo's) starts afresh.  Relaxed: a request, as
+	 * ccp_relay_request_stop() makes it. */
+	int rc = relay_run(cfg, st, err, errlen);
+	atomic_store_explicit(&relay_stop, 0, memory_order_relaxed);
 	return rc;
 }
