@@ -605,16 +605,22 @@ static bool write_batch(struct disp *d, const char *name)
 	}
 	if (fd < 0)
 		goto fail;
-	if (!(direct ? write_batch_direct(d, fd) : ccp_write_all(fd, d->ccm.data, d->ccm.len) == 0)) {
-		int e = errno;
-		close(fd);
-		unlinkat(r->submit_fd, name, 0);
-		errno = e;
-		goto fail;
+	bool ok = direct ? write_batch_direct(d, fd) : ccp_write_all(fd, d->ccm.data, d->ccm.len) == 0;
+	if (ok && r->cfg->sync)
+		ok = fsync(fd) == 0;
+	/* Closed whatever failed before: the batch is removed below, and an
+	 * fd left open on it would pin its blocks, one more at each probe of
+	 * a disk that keeps failing, until the relay runs out of fds. */
+	int e = errno;
+	if (close(fd) != 0 && ok) {
+		ok = false;
+		e = errno;
 	}
-	if ((r->cfg->sync && fsync(fd) != 0) || close(fd) != 0 ||
-	    renameat(r->submit_fd, name, r->import_fd, name) != 0) {
-		int e = errno;
+	if (ok && renameat(r->submit_fd, name, r->import_fd, name) != 0) {
+		ok = false;
+		e = errno;
+	}
+	if (!ok) {
 		unlinkat(r->submit_fd, name, 0);
 		errno = e;
 		goto fail;

@@ -1,13 +1,22 @@
 /*
- * test_relay_run: the relay run in this process.
+ * test_relay_run: the relay run in this process, with fsync() the test's
+ * own (below), which can fail as a failing disk's does.
  *
  *   stop first  a stop asked for before the run is up (a SIGTERM while the
  *               relay starts) stops the run once it is up, not never; and
- *               the next run in the process starts afresh.
+ *               the next run in the process starts afresh;
+ *   fsync fails every batch's fsync fails for a while: deliveries pause
+ *               and each probe's batch is removed, its fd closed (none left
+ *               open on a removed batch); once fsync works again, every
+ *               message is delivered once.
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,6 +25,48 @@
 #include "ccpump/relay.h"
 
 #define MESSAGES 8
+
+/* While set, fsync() of a batch being written (STORE/Submit/Msg...) fails
+ * with EIO; the failures are counted. */
+static _Atomic int fail_batches;
+static _Atomic unsigned batch_failures;
+
+/* Whether FD is open on a path that holds NEEDLE (a deleted file's too:
+ * its link reads "PATH (deleted)"). */
+static bool fd_path_has(int fd, const char *needle)
+{
+	char link[64], path[4096];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, path, sizeof(path) - 1);
+	path[n > 0 ? n : 0] = '\0';
+	return strstr(path, needle) != NULL;
+}
+
+/* Every fsync() of the relay and the post office comes here (this
+ * definition takes the place of libc's in the program). */
+int fsync(int fd)
+{
+	if (atomic_load(&fail_batches) && fd_path_has(fd, "/Submit/Msg")) {
+		atomic_fetch_add(&batch_failures, 1);
+		errno = EIO;
+		return -1;
+	}
+	return (int)syscall(SYS_fsync, fd);
+}
+
+/* Fds of this process open on a batch file (in Submit/, removed or not). */
+static unsigned open_batches(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	CHECK(d != NULL);
+	struct dirent *de;
+	unsigned n = 0;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.' && fd_path_has(atoi(de->d_name), "/Submit/Msg"))
+			n++;
+	closedir(d);
+	return n;
+}
 
 static void sleep_ms(long ms)
 {
@@ -63,6 +114,14 @@ static pthread_t start_relay(const char *root, const char *tag, char *po)
 	return th;
 }
 
+/* Waits up to 60 s for COND (a deadline against a hang, not a timing
+ * check). */
+#define AWAIT(cond)                                                    \
+	do {                                                           \
+		for (unsigned w_ = 0; w_ < 6000 && !(cond); w_++)      \
+			sleep_ms(10);                                  \
+	} while (0)
+
 static void test_stop_first(const char *root)
 {
 	char po[600];
@@ -86,11 +145,37 @@ static void test_stop_first(const char *root)
 	CHECK_EQ_U64(count_dir(path), 0);
 }
 
+static void test_fsync_fails(const char *root)
+{
+	char po[600], path[800], err[512];
+	atomic_store(&fail_batches, 1);
+	pthread_t th = start_relay(root, "-fsync", po);
+	/* Deliveries pause; each probe writes a batch, fails its fsync and
+	 * removes it. */
+	AWAIT(atomic_load(&batch_failures) >= 20 || atomic_load(&run_rc) >= 0);
+	CHECK(atomic_load(&batch_failures) >= 20);
+	atomic_store(&fail_batches, 0);
+	snprintf(path, sizeof(path), "%s/new", spool);
+	AWAIT(count_dir(path) == 0 || atomic_load(&run_rc) >= 0);
+	CHECK_EQ_U64(count_dir(path), 0);
+	/* Idle now: no batch is being written, and none is left open. */
+	CHECK_EQ_U64(open_batches(), 0);
+	ccp_relay_request_stop();
+	CHECK(pthread_join(th, NULL) == 0);
+	CHECK_EQ_U64(atomic_load(&run_rc), 0);
+	CHECK_EQ_U64(run_st.delivered, MESSAGES);
+	struct ccp_po_stats ps;
+	CHECK(ccp_po_stats(po, &ps, err, sizeof(err)) == 0);
+	CHECK_EQ_U64(ps.distinct_keys, MESSAGES);
+	CHECK_EQ_U64(ps.duplicate_deliveries, 0);
+}
+
 int main(void)
 {
 	char *root = temp_dir();
 	ccp_log_set_level(CCP_LOG_ERROR);
 	test_stop_first(root);
+	test_fsync_fails(root);
 	rm_tree(root);
 	free(root);
 	puts("test_relay_run: ok");
