@@ -8,7 +8,9 @@
  *   fsync fails every batch's fsync fails for a while: deliveries pause
  *               and each probe's batch is removed, its fd closed (none left
  *               open on a removed batch); once fsync works again, every
- *               message is delivered once.
+ *               message is delivered once;
+ *   store write a record written with sync has its directory synced too,
+ *               so that its name survives a crash of the machine.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,6 +25,7 @@
 #include "relay_util.h"
 #include "ccpump/log.h"
 #include "ccpump/relay.h"
+#include "relay/fsutil.h"
 
 #define MESSAGES 8
 
@@ -30,6 +33,9 @@
  * with EIO; the failures are counted. */
 static _Atomic int fail_batches;
 static _Atomic unsigned batch_failures;
+/* The last directory fsync() synced. */
+static _Atomic dev_t synced_dev;
+static _Atomic ino_t synced_ino;
 
 /* Whether FD is open on a path that holds NEEDLE (a deleted file's too:
  * its link reads "PATH (deleted)"). */
@@ -46,7 +52,11 @@ static bool fd_path_has(int fd, const char *needle)
  * definition takes the place of libc's in the program). */
 int fsync(int fd)
 {
-	if (atomic_load(&fail_batches) && fd_path_has(fd, "/Submit/Msg")) {
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		atomic_store(&synced_dev, st.st_dev);
+		atomic_store(&synced_ino, st.st_ino);
+	} else if (atomic_load(&fail_batches) && fd_path_has(fd, "/Submit/Msg")) {
 		atomic_fetch_add(&batch_failures, 1);
 		errno = EIO;
 		return -1;
@@ -170,12 +180,30 @@ static void test_fsync_fails(const char *root)
 	CHECK_EQ_U64(ps.duplicate_deliveries, 0);
 }
 
+static void test_store_write(const char *root)
+{
+	char dir[800];
+	snprintf(dir, sizeof(dir), "%s/records", root);
+	CHECK(mkdir(dir, 0700) == 0);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	struct stat st;
+	CHECK(fstat(fd, &st) == 0);
+	atomic_store(&synced_ino, 0);
+	CHECK(ccp_store_write(fd, "unsynced", "a\n", 2, false) == 0);
+	CHECK(atomic_load(&synced_ino) == 0);
+	CHECK(ccp_store_write(fd, "synced", "b\n", 2, true) == 0);
+	CHECK(atomic_load(&synced_dev) == st.st_dev && atomic_load(&synced_ino) == st.st_ino);
+	close(fd);
+}
+
 int main(void)
 {
 	char *root = temp_dir();
 	ccp_log_set_level(CCP_LOG_ERROR);
 	test_stop_first(root);
 	test_fsync_fails(root);
+	test_store_write(root);
 	rm_tree(root);
 	free(root);
 	puts("test_relay_run: ok");
