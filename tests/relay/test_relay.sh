@@ -623,6 +623,16 @@ printf '%s' "$q" | grep -q '"bad":{"count":3,' || fail "bad entries: queue does 
 printf '%s' "$q" | grep -q '"quarantined":{"count":3,' || fail "bad entries: queue does not show 3 quarantined"
 [ -z "$(ls -A "$d/spool/new")" ] || fail "bad entries: spool not empty"
 echo "3. bad entries: symlink, fifo, directory quarantined; empty, huge, unreadable binary to Bad"
+# A reason longer than a line of the listing: its start, cut between two
+# characters and marked "...", not the last piece of it.
+printf 'x\r\n' >"$d/store/Bad/1764288000.Mlong.test"
+{ printf 'START'; for ((i = 0; i < 600; i++)); do printf '\303\251'; done; printf 'END\n'; } \
+	>"$d/store/Bad/1764288000.Mlong.test.reason"
+line=$("$bin" queue --spool "$d/spool" --store "$d/store" --list 10 | grep -a 'Mlong.test')
+case "$line" in *" START"*$'\303\251'...) ;; *) fail "queue: a long reason listed as: $line" ;; esac
+printf '%s' "$line" | python3 -c 'import sys; sys.stdin.buffer.read().decode("utf-8")' ||
+	fail "queue: a long reason cut inside a character: $line"
+rm "$d/store/Bad/1764288000.Mlong.test" "$d/store/Bad/1764288000.Mlong.test.reason"
 # Before the relay's first run the store does not exist: nothing is
 # deferred or bad, said on stderr; a file where a directory belongs is an error.
 q=$("$bin" queue --spool "$d/spool" --store "$d/no-store-yet" --json 2>"$d/q.err") ||
