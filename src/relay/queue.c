@@ -285,3 +285,16 @@ void ccp_queue_print_json(FILE *out, const struct ccp_queue_report *r)
 	fprintf(out, "\"reports_waiting\":%" PRIu64 ",\"partial_reports\":%" PRIu64 "}\n",
 		r->reports_waiting, r->partial_reports);
 }
+
+bool ccp_queue_lock_sends_reports(const char *store)
+{
+	char path[4096], text[128];
+	snprintf(path, sizeof(path), "%s/relay.lock", store);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+	close(fd);
+	text[n > 0 ? n : 0] = '\0';
+	return strstr(text, "\n" CCP_QUEUE_LOCK_SENDS_REPORTS "\n") != NULL;
+}

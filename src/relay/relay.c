@@ -940,6 +940,21 @@ static const struct ccp_source_ops relay_src_ops = {
 
 /* ---- the run ------------------------------------------------------------ */
 
+/* relay.lock holds this relay's pid (ccp_dir_lock()).  One that sends the
+ * reports to senders says so on the next line: `ccpump queue
+ * --resend-report` asks a running relay to send them only if it does
+ * (ccp_queue_lock_sends_reports()). */
+static void lock_note_reports(int lock_fd, const struct ccp_relay_config *cfg)
+{
+	static const char line[] = CCP_QUEUE_LOCK_SENDS_REPORTS "\n";
+	struct stat st;
+	if (cfg->bounce_cmd && fstat(lock_fd, &st) == 0 &&
+	    pwrite(lock_fd, line, sizeof(line) - 1, st.st_size) != (ssize_t)sizeof(line) - 1) {
+		/* The relay sends them all the same; `queue --resend-report`
+		 * only says that it may not. */
+	}
+}
+
 /* Batches left by a crash: their spool files are still in new/, so they are
  * relayed again; the leftover files are removed. */
 static void clear_leftovers(int dirfd, const char *path)
@@ -1098,6 +1113,7 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 	if ((store_lock = ccp_dir_lock(cfg->store, "relay.lock", "store", err, errlen)) < 0 ||
 	    (spool_lock = ccp_dir_lock(cfg->spool, NULL, "spool", err, errlen)) < 0)
 		goto out;
+	lock_note_reports(store_lock, cfg);
 	if ((r.submit_fd = ccp_dir_ensure_open(r.submit, err, errlen)) < 0 ||
 	    (r.import_fd = ccp_dir_ensure_open(r.import, err, errlen)) < 0 ||
 	    (r.bad_fd = ccp_dir_ensure_open(r.bad, err, errlen)) < 0 ||

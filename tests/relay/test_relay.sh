@@ -514,6 +514,20 @@ kill -TERM $pid
 wait $pid || fail "bounce: relay exited $?"
 python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["reports_waiting"] != 0)' \
 	"$d/stats.json" || fail "bounce: the stats file: $(cat "$d/stats.json")"
+# A relay without --bounce-cmd keeps the reports queued: `queue
+# --resend-report` says so, and does not signal it (which would also have
+# it retry its deferred messages at once).
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --stats-interval 0 \
+	--log "$d/log.quiet" &
+pid=$!
+for ((t = 0; t < 100; t++)); do grep -qs "relay: spool" "$d/log.quiet" && break; sleep 0.1; done
+"$bin" queue --store "$d/store" --resend-report 1764288000.Mrp.test >"$d/rs.out" ||
+	fail "bounce: --resend-report with a relay without --bounce-cmd failed"
+grep -q "^1 reports queued in .*/Bounce: a relay with --bounce-cmd sends them (no relay running on this store sends reports)" \
+	"$d/rs.out" || fail "bounce: --resend-report to a relay without --bounce-cmd said $(cat "$d/rs.out")"
+kill -TERM $pid
+wait $pid || fail "bounce: the relay without --bounce-cmd exited $?"
+! grep -q "flush:" "$d/log.quiet" || fail "bounce: a relay without --bounce-cmd was signalled"
 # A post office that stays locked: the relay defers, `queue` shows it, a
 # stop leaves the messages in the spool, and a later run delivers them.
 d=$(fresh locked)
