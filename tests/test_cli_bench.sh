@@ -25,8 +25,18 @@ expect_usage --duration bench --duration -1
 expect_usage --batch bench --batch 12x
 expect_usage --bogus bench --bogus
 expect_usage extra bench extra
-expect_usage --messages bench --messages
 expect_usage frobnicate frobnicate
+# The flag named as typed: a value missing, a letter of a cluster (not the
+# argument before it), a value given to a switch.
+expect_usage "option '--messages' needs a value" bench --messages
+expect_usage "unknown option '-Q'" bench --json -Qx
+expect_usage "option '--json' takes no value" bench --json=yes
+expect_usage "unknown option '-x'" demo --messages 5 -xy
+# Plain decimal numbers only: no sign, space, hexadecimal, inf or nan.
+expect_usage "--pollers: '+2'" bench --messages 1000 --pollers +2
+expect_usage "--dup-factor: ' 2'" bench --messages 1000 --dup-factor " 2"
+expect_usage "--duration: '0x0.1'" bench --duration 0x0.1
+expect_usage "--duration: 'nan'" bench --duration nan
 
 out=$("$bin" bench --help) || fail "--help exited non-zero"
 for f in --mode --pollers --dispatchers --messages --duration --dup-factor --ring-size \

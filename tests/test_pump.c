@@ -199,7 +199,35 @@ struct flaky {
 	_Atomic unsigned charged[RKEYS]; /* ccp_msg_attempts() at the last call */
 	bool postpone_all;               /* test_postponed_age: every answer */
 	bool retry_first;                /* test_retry_now: RETRY, then DELIVERED */
+	/* test_backoff: RETRY or POSTPONED for ever, every wait checked
+	 * against the pump's configuration; when each key's last call ended
+	 * (written and read by the dispatcher that owns the key's record). */
+	const struct ccp_pump_config *backoff;
+	uint64_t last_end[RKEYS];
 };
+
+/* The least a deferred message waits before backoff step STEP's retry:
+ * retry_min doubled STEP - 1 times, within retry_max. */
+static uint64_t least_wait(const struct ccp_pump_config *cfg, unsigned step)
+{
+	uint64_t d = cfg->retry_min_ns;
+	for (unsigned i = 1; i < step && d < cfg->retry_max_ns; i++)
+		d *= 2;
+	return d < cfg->retry_max_ns ? d : cfg->retry_max_ns;
+}
+
+/* test_backoff's answer for key I, call CALLS: even keys fail (RETRY),
+ * odd ones are postponed, and neither ever ends but by max_age.  The
+ * message's due time, set when its last call was settled (after the call
+ * ended), lies at least that step's wait after the end of the call: a
+ * retry never comes sooner, counted by attempts or by postponements. */
+static enum ccp_verdict backoff_verdict(struct flaky *f, unsigned i, unsigned calls,
+					const struct ccp_msg *m)
+{
+	if (calls > 1)
+		CHECK(m->due_ns >= f->last_end[i] + least_wait(f->backoff, calls - 1));
+	return i % 2 ? CCP_VERDICT_POSTPONED : CCP_VERDICT_RETRY;
+}
 
 static unsigned key_idx(const struct ccp_msg *m)
 {
@@ -253,7 +281,9 @@ static void flaky_deliver(void *ctx, unsigned d, struct ccp_msg *const *msgs, un
 		/* Counted attempts, this one included: it counts until the
 		 * pump settles a postponement. */
 		atomic_store(&f->charged[i], ccp_msg_attempts(msgs[k], w));
-		if (f->postpone_all)
+		if (f->backoff)
+			v[k] = backoff_verdict(f, i, calls, msgs[k]);
+		else if (f->postpone_all)
 			v[k] = CCP_VERDICT_POSTPONED;
 		else if (f->retry_first)
 			v[k] = calls == 1 ? CCP_VERDICT_RETRY : CCP_VERDICT_DELIVERED;
@@ -274,6 +304,9 @@ static void flaky_deliver(void *ctx, unsigned d, struct ccp_msg *const *msgs, un
 		else
 			v[k] = CCP_VERDICT_DELIVERED;
 	}
+	uint64_t end = ccp_now_ns();
+	for (unsigned k = 0; k < n && f->backoff; k++)
+		f->last_end[key_idx(msgs[k])] = end;
 }
 
 /* Runs the flaky source and sink to their natural end (deferred messages
@@ -386,6 +419,63 @@ static void test_postponed_age(void)
 	CHECK_EQ_U64(st.delivered, 0);
 	CHECK_EQ_U64(st.postponed, st.deferred);
 	CHECK_EQ_U64(st.dispatched, st.deferred + RKEYS);
+}
+
+/* Deferred messages wait retry_min, then twice as long at each step up to
+ * retry_max, counted by attempts for a failure and by postponements for a
+ * postponed message (which no attempt counts), with jitter that only adds
+ * (flaky_deliver() checks each due time).  So within max_age a message
+ * is tried a few times, not every retry_min: the waits' floors bound the
+ * calls whatever the machine's speed. */
+static void test_backoff(void)
+{
+	static struct flaky f;
+	struct ccp_pump_config cfg;
+	struct ccp_pump_stats st;
+	memset(&f, 0, sizeof(f));
+	flaky_config(&cfg, 2, 2);
+	cfg.retry_max_ns = 32000000;  /* 32 ms */
+	cfg.max_attempts = 0;
+	cfg.max_age_ns = 200000000;   /* 200 ms */
+	f.backoff = &cfg;
+	run_flaky(&f, &cfg, &st);
+	/* Call k + 1 comes at least the floors of steps 1..k after call 1,
+	 * and none comes once the age has reached max_age. */
+	unsigned most = 1;
+	for (uint64_t waited = 0; waited < cfg.max_age_ns; most++)
+		waited += least_wait(&cfg, most);
+	for (unsigned i = 0; i < RKEYS; i++) {
+		CHECK_EQ_U64(atomic_load(&f.acks[i]), 1);
+		CHECK(atomic_load(&f.outcome[i]) == CCP_MSG_FAILED);
+		CHECK(atomic_load(&f.calls[i]) <= most);
+	}
+	CHECK_EQ_U64(st.failed, RKEYS);
+	CHECK(st.postponed > 0 && st.postponed < st.deferred);
+}
+
+/* ccp_pump_retry_delay() at every step: at least the step's wait, at most
+ * half as much again, never past retry_max; and spread. */
+static void test_retry_delay(void)
+{
+	struct ccp_pump_config cfg;
+	ccp_pump_config_default(&cfg);
+	cfg.retry_min_ns = 1000;
+	cfg.retry_max_ns = 100000;
+	uint64_t rng = 1998, first = 0;
+	bool spread = false;
+	for (unsigned step = 0; step < 40; step++) {
+		uint64_t least = least_wait(&cfg, step ? step : 1);
+		for (unsigned n = 0; n < 1000; n++) {
+			uint64_t d = ccp_pump_retry_delay(&cfg, step, &rng);
+			CHECK(d >= least && d <= least + least / 2 && d <= cfg.retry_max_ns);
+			if (step == 1 && n == 0)
+				first = d;
+			spread |= step == 1 && d != first;
+		}
+	}
+	CHECK(spread);
+	cfg.retry_max_ns = cfg.retry_min_ns; /* no room: exactly the one delay */
+	CHECK_EQ_U64(ccp_pump_retry_delay(&cfg, 3, &rng), cfg.retry_min_ns);
 }
 
 /* Polls the pump's figures until `what` holds, for up to 60 s (a deadline
@@ -659,6 +749,8 @@ int main(void)
 	test_retire_while_busy();
 	test_retries();
 	test_postponed_age();
+	test_retry_delay();
+	test_backoff();
 	test_retry_now(CCP_CLAIM_LOCKFREE);
 	test_retry_now(CCP_CLAIM_MUTEX);
 	test_comeback(CCP_CLAIM_LOCKFREE);

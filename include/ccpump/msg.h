@@ -78,9 +78,11 @@ struct ccp_msg {
 	uint32_t attempts_before;
 	uint32_t age_before_s;
 	/* Attempts the sink postponed (CCP_VERDICT_POSTPONED): not the
-	 * message's, so not counted.  Written by the dispatcher that owns the
-	 * record (DISPATCHING), read by it and by later owners, ordered by the
-	 * state word's transitions as the record's other fields are. */
+	 * message's, so not counted, but the step of the postponements' own
+	 * backoff (ccp_pump_retry_delay()).  Written by the dispatcher that
+	 * owns the record (DISPATCHING), read by it and by later owners,
+	 * ordered by the state word's transitions as the record's other
+	 * fields are. */
 	uint32_t postponed;
 	/* NUL-terminated key; the user area starts at the next 16-byte boundary. */
 	char key[];

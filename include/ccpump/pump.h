@@ -50,9 +50,10 @@ enum ccp_verdict {
 	CCP_VERDICT_RETRY,     /* try again later (DEFERRED, backoff) */
 	CCP_VERDICT_FAILED,    /* give up: acknowledged as failed, retired */
 	/* Not tried in substance: the sink could take nothing now for a reason
-	 * of its own (its disk is full).  Retried later as RETRY is, but the
-	 * attempt is not counted toward max_attempts, since it says nothing
-	 * about the message (m->postponed); its age still counts toward
+	 * of its own (its disk is full).  Retried later as RETRY is, with a
+	 * backoff of its own (the step is m->postponed, the postponements so
+	 * far), but the attempt is not counted toward max_attempts, since it
+	 * says nothing about the message; its age still counts toward
 	 * max_age_ns, as an MTA's queue lifetime runs through an outage. */
 	CCP_VERDICT_POSTPONED,
 };
@@ -135,8 +136,8 @@ struct ccp_pump_config {
 	enum ccp_wait_kind wait;
 	bool pin;                  /* pin threads to CPUs round-robin */
 	size_t user_size;          /* bytes of user area per record */
-	uint64_t retry_min_ns;     /* first retry delay */
-	uint64_t retry_max_ns;     /* cap of the doubling delay */
+	uint64_t retry_min_ns;     /* first retry delay (ccp_pump_retry_delay()) */
+	uint64_t retry_max_ns;     /* cap of the doubling delay, >= retry_min_ns */
 	unsigned max_attempts;     /* then FAILED; 0 = no limit (with m->attempts_before) */
 	uint64_t max_age_ns;       /* from first notification, plus m->age_before_s;
 				      then FAILED; 0 = none */
@@ -150,6 +151,18 @@ struct ccp_pump_config {
 
 /* Fills cfg with the defaults shown by `ccpump bench --help`. */
 CCP_EXPORT void ccp_pump_config_default(struct ccp_pump_config *cfg);
+
+/*
+ * The delay before a deferred message is sent again, at backoff step STEP
+ * (1: the first retry): retry_min_ns doubled STEP - 1 times, then up to
+ * half of that more at random from *rng (jitter, so that a batch's
+ * failures do not come back together), never more than retry_max_ns.  So
+ * no retry comes before retry_min_ns or after retry_max_ns.  The step is
+ * the message's counted attempts for a RETRY verdict, and its
+ * postponements for a POSTPONED one.
+ */
+CCP_EXPORT uint64_t ccp_pump_retry_delay(const struct ccp_pump_config *cfg, uint32_t step,
+					 uint64_t *rng);
 
 struct ccp_pump_stats {
 	uint64_t notifications;    /* notes polled */

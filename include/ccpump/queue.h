@@ -67,6 +67,14 @@ CCP_EXPORT extern const char *const ccp_queue_report_dirs[CCP_QUEUE_REPORT_DIRS]
  */
 CCP_EXPORT void ccp_queue_record_name(char *buf, const char *name, const char *suffix);
 
+/* The line a relay that sends reports to senders (--bounce-cmd) writes
+ * into STORE/relay.lock, after its pid. */
+#define CCP_QUEUE_LOCK_SENDS_REPORTS "sends-reports"
+/* Whether STORE/relay.lock says that the relay that took it last sends
+ * reports to senders; false too when it cannot be read (no relay has run
+ * on STORE).  Whether that relay still runs, ccp_queue_flush() tells. */
+CCP_EXPORT bool ccp_queue_lock_sends_reports(const char *store);
+
 /* Fills rep.  A spool or store that does not exist yet counts as empty (and
  * is flagged in rep); one that is not a directory, or cannot be read, is an
  * error.  Returns 0, or -1 with a one-line reason naming the path. */

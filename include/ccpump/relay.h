@@ -86,7 +86,10 @@ struct ccp_relay_stats {
  */
 CCP_EXPORT int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st,
 			     char *err, size_t errlen);
-/* Asks a running relay to stop: graceful drain.  Async-signal-safe. */
+/* Asks a running relay to stop: graceful drain.  Asked before
+ * ccp_relay_run() is up (a signal handler installed before it), the run
+ * stops as soon as it has started; the request ends with the run.
+ * Async-signal-safe. */
 CCP_EXPORT void ccp_relay_request_stop(void);
 /* Asks a running relay to retry its deferred messages now
  * (ccp_pump_retry_now()) and, while deliveries are paused, to try one

@@ -73,12 +73,11 @@ int ccp_cmd_bench(int argc, char **argv)
 
 	ccp_synth_config_default(&cfg);
 	opterr = 0;
-	optind = 1;
+	optind = 0;
 	for (;;) {
-		int c = getopt_long(argc, argv, "", longopts, NULL);
+		int c = getopt_long(argc, argv, ":", longopts, NULL);
 		if (c == -1)
 			break;
-		const char *flag = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
 		int pr = ccp_opt_pump("bench", c, optarg, &cfg.pump);
 		if (pr < 0)
 			return CCP_EXIT_USAGE;
@@ -124,11 +123,8 @@ int ccp_cmd_bench(int argc, char **argv)
 		case O_PROGRESS: progress = 1; break;
 		case O_NO_PROGRESS: progress = 0; break;
 		case O_HELP: usage(stdout, &cfg); return 0;
-		case ':':
-			fprintf(stderr, "ccpump bench: %s needs a value\n", flag);
-			return CCP_EXIT_USAGE;
 		default:
-			fprintf(stderr, "ccpump bench: unknown option '%s' (try --help)\n", flag);
+			ccp_opt_bad("bench", c, argc, argv, longopts);
 			return CCP_EXIT_USAGE;
 		}
 	}

@@ -11,6 +11,7 @@
 #include "ccpump/alloc.h"
 #include "ccpump/convert.h"
 #include "cli/commands.h"
+#include "cli/opts.h"
 
 static void usage(FILE *f)
 {
@@ -67,8 +68,9 @@ int ccp_cmd_convert(int argc, char **argv)
 	int c, rc = CCP_EXIT_USAGE;
 
 	ccp_convert_opts_default(&o);
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
+	opterr = 0;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, ":o:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'o': out_path = optarg; break;
 		case O_SITE:
@@ -98,13 +100,11 @@ int ccp_cmd_convert(int argc, char **argv)
 			}
 			break;
 		case O_AB: {
-			char *e;
-			unsigned long v = strtoul(optarg, &e, 10);
-			if (*e || v < 64 || v > CCP_CCM_ADDR_BUFFER_LARGE) {
-				fprintf(stderr, "ccpump convert: --addr-buffer: '%s' is not 64..163840\n", optarg);
+			uint64_t v;
+			if (ccp_opt_u64("convert", "--addr-buffer", optarg, 64,
+					CCP_CCM_ADDR_BUFFER_LARGE, &v) != 0)
 				goto out;
-			}
-			o.addr_buffer = v;
+			o.addr_buffer = (size_t)v;
 			break;
 		}
 		case O_LONG: o.long_names = true; break;
@@ -119,7 +119,7 @@ int ccp_cmd_convert(int argc, char **argv)
 			rc = 0;
 			goto out;
 		default:
-			usage(stderr);
+			ccp_opt_bad("convert", c, argc, argv, lo);
 			goto out;
 		}
 	}

@@ -50,9 +50,9 @@ int ccp_cmd_demo(int argc, char **argv)
 	 * unless asked. */
 	ccp_log_set_level(CCP_LOG_WARN);
 	opterr = 0;
-	optind = 1;
+	optind = 0;
 	for (;;) {
-		int c = getopt_long(argc, argv, "", lo, NULL);
+		int c = getopt_long(argc, argv, ":", lo, NULL);
 		if (c == -1)
 			break;
 		int pr = ccp_opt_pump("demo", c, optarg, &cfg.pump);
@@ -92,8 +92,7 @@ int ccp_cmd_demo(int argc, char **argv)
 			ccp_opt_pump_help(stdout, &cfg.pump);
 			return 0;
 		default:
-			fprintf(stderr, "ccpump demo: unknown option or missing value '%s'\n",
-				argv[optind - 1]);
+			ccp_opt_bad("demo", c, argc, argv, lo);
 			return CCP_EXIT_USAGE;
 		}
 	}

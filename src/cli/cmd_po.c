@@ -57,8 +57,9 @@ int ccp_cmd_import(int argc, char **argv)
 	int c;
 
 	ccp_po_opts_default(&o);
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:vh", lo, NULL)) != -1) {
+	opterr = 0;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, ":p:vh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'p': dir = optarg; break;
 		case 'v': verbose = true; break;
@@ -71,7 +72,7 @@ int ccp_cmd_import(int argc, char **argv)
 			o.env_fault = false;
 			break;
 		case 'h': import_usage(stdout); return 0;
-		default: import_usage(stderr); return CCP_EXIT_USAGE;
+		default: ccp_opt_bad("import", c, argc, argv, lo); return CCP_EXIT_USAGE;
 		}
 	}
 	if (!dir || optind >= argc) {
@@ -124,8 +125,9 @@ static int po_init(int argc, char **argv)
 	int c;
 
 	ccp_po_init_opts_default(&o);
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:u:h", lo, NULL)) != -1) {
+	opterr = 0;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, ":p:u:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'p': dir = optarg; break;
 		case 'u': o.users = optarg; break;
@@ -164,7 +166,7 @@ static int po_init(int argc, char **argv)
 			       "                        one is kept as delivery.log.NNNNNNNN (default %lld)\n",
 			       CCP_PO_DEDUP_WINDOW, CCP_PO_LOG_SEGMENT);
 			return 0;
-		default: return CCP_EXIT_USAGE;
+		default: ccp_opt_bad("po init", c, argc, argv, lo); return CCP_EXIT_USAGE;
 		}
 	}
 	if (!dir || optind != argc) {
@@ -195,8 +197,9 @@ static int po_stats(int argc, char **argv)
 	char err[512];
 	int c;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:h", lo, NULL)) != -1) {
+	opterr = 0;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, ":p:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'p': dir = optarg; break;
 		case 'j': json = true; break;
@@ -216,7 +219,7 @@ static int po_stats(int argc, char **argv)
 			       "                       runs go to temporary files\n"
 			       "      --tmp-dir DIR    where those go (default $TMPDIR, else /tmp)\n");
 			return 0;
-		default: return CCP_EXIT_USAGE;
+		default: ccp_opt_bad("po stats", c, argc, argv, lo); return CCP_EXIT_USAGE;
 		}
 	}
 	if (!dir || optind != argc) {
@@ -265,8 +268,9 @@ static int po_show(int argc, char **argv)
 	char err[512], name[256];
 	int c;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:h", lo, NULL)) != -1) {
+	opterr = 0;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, ":p:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'p': dir = optarg; break;
 		case 'h':
@@ -275,7 +279,7 @@ static int po_show(int argc, char **argv)
 			       "messages read from the message store in delivery order.\n"
 			       "  -p, --po DIR   the post office\n");
 			return 0;
-		default: return CCP_EXIT_USAGE;
+		default: ccp_opt_bad("po show", c, argc, argv, lo); return CCP_EXIT_USAGE;
 		}
 	}
 	if (!dir || optind + 1 != argc) {

@@ -31,7 +31,8 @@ static void usage(FILE *out)
 		"  --requeue-all    the same for every message in Bad\n"
 		"  --resend-report NAME  queue the report on message NAME in Bad (or on one\n"
 		"                   delivered in part, in Partial) to be sent again to its\n"
-		"                   sender by the relay's --bounce-cmd (repeatable)\n");
+		"                   sender by the relay's --bounce-cmd (repeatable); a\n"
+		"                   running relay with --bounce-cmd is asked to send it now\n");
 }
 
 struct requeue {
@@ -77,9 +78,9 @@ int ccp_cmd_queue(int argc, char **argv)
 	int rc = CCP_EXIT_USAGE;
 	char err[600];
 	opterr = 0;
-	optind = 1;
+	optind = 0;
 	for (;;) {
-		int c = getopt_long(argc, argv, "", lo, NULL);
+		int c = getopt_long(argc, argv, ":", lo, NULL);
 		if (c == -1)
 			break;
 		switch (c) {
@@ -102,8 +103,7 @@ int ccp_cmd_queue(int argc, char **argv)
 			break;
 		case O_HELP: usage(stdout); rc = 0; goto out;
 		default:
-			fprintf(stderr, "ccpump queue: unknown option or missing value '%s'\n",
-				argv[optind - 1]);
+			ccp_opt_bad("queue", c, argc, argv, lo);
 			goto out;
 		}
 	}
@@ -130,13 +130,17 @@ int ccp_cmd_queue(int argc, char **argv)
 			else
 				fprintf(stderr, "ccpump queue: %s\n", err);
 		}
+		/* Only a relay that sends reports is asked to: the signal also
+		 * has it retry its deferred messages at once (--flush). */
 		pid_t pid;
-		if (done && ccp_queue_flush(store, &pid, err, sizeof(err)) == 0)
+		bool sends = ccp_queue_lock_sends_reports(store);
+		if (done && sends && ccp_queue_flush(store, &pid, err, sizeof(err)) == 0)
 			printf("%u reports queued; asked the relay on store %s (pid %ld) to send them "
 			       "now\n", done, store, (long)pid);
 		else if (done)
 			printf("%u reports queued in %s/Bounce: a relay with --bounce-cmd sends them "
-			       "(%s)\n", done, store, err);
+			       "(%s)\n", done, store,
+			       sends ? err : "no relay running on this store sends reports");
 		rc = done == nresend ? 0 : 1;
 		goto out;
 	}

@@ -10,6 +10,7 @@
  * the post office was moved, removed or replaced while the relay ran; it
  * stopped, to be started again on the new one.
  */
+#define _GNU_SOURCE /* dup3() */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -28,6 +29,10 @@
 static const char *log_path;
 static int log_fd = -1;
 
+enum { O_SPOOL = 256, O_STORE, O_PO, O_CMD, O_RESCAN, O_RMIN, O_RMAX, O_MAXATT, O_MAXAGE, O_PROFILE, O_KEEP, O_ONCE, O_NOSYNC,
+       O_STATS, O_LOG, O_LOGLEVEL, O_SITE, O_MAP, O_MAXSIZE, O_IMPTIMEOUT, O_BATCHBYTES, O_STATSFILE, O_BOUNCECMD, O_BOUNCEFROM,
+       O_HELP };
+
 static void on_stop(int sig)
 {
 	(void)sig;
@@ -40,8 +45,11 @@ static void on_usr1(int sig)
 	ccp_relay_request_flush();
 }
 
-/* open() and dup2() are async-signal-safe: the handler swaps the file
- * under the fd that ccp_log writes to, for logrotate. */
+/* The handler swaps the file under the fd that ccp_log writes to, for
+ * logrotate.  dup3(), not dup2(): dup2() clears close-on-exec on the log's
+ * fd, and every import and bounce program started after a reopen would
+ * inherit the log.  open() and dup3() are plain system calls, safe in a
+ * handler. */
 static void on_hup(int sig)
 {
 	(void)sig;
@@ -49,7 +57,7 @@ static void on_hup(int sig)
 	if (log_path && log_fd >= 0) {
 		int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 		if (fd >= 0) {
-			dup2(fd, log_fd);
+			dup3(fd, log_fd, O_CLOEXEC);
 			close(fd);
 		}
 	}
@@ -69,11 +77,15 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		"  --import-timeout SEC   stop an import command past this: answer 1,\n"
 		"                         retried; 0 = never (%.0f)\n"
 		"  --rescan-interval SEC  rescan new/ this often (%.0f)\n"
-		"  --retry-min SEC        first retry after a failed import (%.0f)\n"
-		"  --retry-max SEC        longest retry delay (%.0f)\n"
+		"  --retry-min SEC        first retry after a failed import or a postponed\n"
+		"                         delivery; each later one waits twice as long, and\n"
+		"                         up to half as long again, spread at random (%.0f)\n"
+		"  --retry-max SEC        longest retry delay, at least --retry-min (%.0f)\n"
 		"  --max-attempts N       then the message goes to Bad, 0 = no limit (%u)\n"
 		"  --max-age SEC          then the message goes to Bad, 0 = no limit (%.0f)\n"
-		"  --profile ccmc         the connector's pace: 5 messages a run, every 15 s\n"
+		"  --profile ccmc         the connector's pace: 5 messages a run, every 15 s,\n"
+		"                         one dispatcher; flags given with it win, before\n"
+		"                         or after it\n"
 		"  --keep                 move delivered spool files to cur/ instead of removing\n"
 		"  --once                 relay what is in the spool, then exit (status 75,\n"
 		"                         mail left in the spool, if deliveries stay paused\n"
@@ -98,6 +110,8 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		"                         the reports are only kept in Bad/\n"
 		"  --bounce-from ADDR     the reports' From (MAILER-DAEMON@ this host)\n"
 		"  --help                 this text\n"
+		"SEC and N are plain decimal numbers (SEC may have a fraction and an exponent:\n"
+		"1.5, 2e-3); a SEC above 0 that rounds to 0 ns is refused, 0 meaning none.\n"
 		"The engine's tuning flags (pollers scan the spool; each dispatcher converts\n"
 		"and imports batches of --batch messages, one .ccm each):\n",
 		(double)d->import_timeout_ns / 1e9, (double)d->rescan_interval_ns / 1e9,
@@ -111,18 +125,41 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 
 static int seconds_ns(const char *flag, const char *val, double min, uint64_t *out)
 {
-	double s;
-	if (ccp_opt_seconds("relay", flag, val, min, 86400.0 * 365, &s) != 0)
-		return -1;
-	*out = (uint64_t)(s * 1e9);
-	return 0;
+	return ccp_opt_ns("relay", flag, val, min, 86400.0 * 365, out);
+}
+
+/* --profile sets defaults, and flags given with it win wherever they
+ * stand: a first pass applies the last --profile before the flags are
+ * read.  Its value is checked when the second pass reaches it. */
+static void apply_profile(int argc, char **argv, const struct option *lo,
+			  struct ccp_relay_config *cfg)
+{
+	const char *profile = NULL;
+	int c;
+	opterr = 0;
+	optind = 0; /* glibc: start afresh */
+	while ((c = getopt_long(argc, argv, ":", lo, NULL)) != -1)
+		if (c == O_PROFILE)
+			profile = optarg;
+	if (profile && strcmp(profile, "ccmc") == 0)
+		ccp_relay_profile_ccmc(cfg);
+	optind = 0;
+}
+
+/* A backoff that starts past its own cap is a mistake in the flags, said
+ * before anything is made. */
+static int check_retry(const struct ccp_relay_config *cfg)
+{
+	if (cfg->pump.retry_min_ns <= cfg->pump.retry_max_ns)
+		return 0;
+	fprintf(stderr, "ccpump relay: --retry-min %g is longer than --retry-max %g: the first "
+		"retry's delay must not be longer than the longest\n",
+		(double)cfg->pump.retry_min_ns / 1e9, (double)cfg->pump.retry_max_ns / 1e9);
+	return -1;
 }
 
 int ccp_cmd_relay(int argc, char **argv)
 {
-	enum { O_SPOOL = 256, O_STORE, O_PO, O_CMD, O_RESCAN, O_RMIN, O_RMAX, O_MAXATT, O_MAXAGE, O_PROFILE, O_KEEP, O_ONCE, O_NOSYNC,
-	       O_STATS, O_LOG, O_LOGLEVEL, O_SITE, O_MAP, O_MAXSIZE, O_IMPTIMEOUT, O_BATCHBYTES, O_STATSFILE, O_BOUNCECMD, O_BOUNCEFROM,
-	       O_HELP };
 	static const struct option lo[] = {
 		{ "spool", required_argument, NULL, O_SPOOL },
 		{ "store", required_argument, NULL, O_STORE },
@@ -159,13 +196,11 @@ int ccp_cmd_relay(int argc, char **argv)
 	int rc = CCP_EXIT_USAGE;
 
 	ccp_relay_config_default(&cfg);
-	opterr = 0;
-	optind = 1;
+	apply_profile(argc, argv, lo, &cfg);
 	for (;;) {
-		int c = getopt_long(argc, argv, "", lo, NULL);
+		int c = getopt_long(argc, argv, ":", lo, NULL);
 		if (c == -1)
 			break;
-		const char *flag = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
 		int pr = ccp_opt_pump("relay", c, optarg, &cfg.pump);
 		if (pr < 0)
 			goto out;
@@ -208,8 +243,7 @@ int ccp_cmd_relay(int argc, char **argv)
 				fprintf(stderr, "ccpump relay: --profile: '%s' is not ccmc\n", optarg);
 				goto out;
 			}
-			ccp_relay_profile_ccmc(&cfg);
-			break;
+			break; /* applied first: apply_profile() */
 		case O_KEEP: cfg.keep = true; break;
 		case O_ONCE: cfg.once = true; break;
 		case O_NOSYNC: cfg.sync = false; break;
@@ -245,11 +279,8 @@ int ccp_cmd_relay(int argc, char **argv)
 				goto out;
 			break;
 		case O_HELP: usage(stdout, &cfg); rc = 0; goto out;
-		case ':':
-			fprintf(stderr, "ccpump relay: %s needs a value\n", flag);
-			goto out;
 		default:
-			fprintf(stderr, "ccpump relay: unknown option '%s' (try --help)\n", flag);
+			ccp_opt_bad("relay", c, argc, argv, lo);
 			goto out;
 		}
 	}
@@ -265,6 +296,8 @@ int ccp_cmd_relay(int argc, char **argv)
 		fprintf(stderr, "ccpump relay: give --po or --import-cmd, not both\n");
 		goto out;
 	}
+	if (check_retry(&cfg) != 0)
+		goto out;
 	if (log_path) {
 		int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 		if (fd < 0) {

@@ -1,5 +1,6 @@
 /*
- * opts.c: numeric flag values, checked in full ("12x" and "" are errors).
+ * opts.c: numeric flag values, checked in full ("12x" and "" are errors),
+ * and the one line for a flag getopt_long() could not take.
  */
 #include "cli/opts.h"
 
@@ -11,15 +12,51 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+static size_t count_digits(const char *p)
+{
+	size_t n = 0;
+	while (p[n] >= '0' && p[n] <= '9')
+		n++;
+	return n;
+}
+
+/*
+ * The end of the plain decimal number VAL starts with: digits and, where
+ * FRACTION allows, a fraction and an exponent ("1.5", ".5", "2e-3").  NULL
+ * when VAL does not start with one.  strtoull() and strtod() take more
+ * than a person means by a number: leading space, a sign (strtoull() wraps
+ * "-1" to 2^64 - 1), and strtod() hexadecimal ("0x10" is 16), "inf" and
+ * "nan"; each of them is a typing mistake here, not a value.
+ */
+static const char *number_end(const char *val, bool fraction)
+{
+	size_t whole = count_digits(val), part = 0;
+	const char *p = val + whole;
+	if (fraction && *p == '.') {
+		part = count_digits(p + 1);
+		p += 1 + part;
+	}
+	if (whole + part == 0)
+		return NULL;
+	if (fraction && (*p == 'e' || *p == 'E')) {
+		const char *e = p + 1 + (p[1] == '-' || p[1] == '+');
+		size_t n = count_digits(e);
+		if (n == 0)
+			return NULL;
+		p = e + n;
+	}
+	return p;
+}
 
 int ccp_opt_u64(const char *cmd, const char *flag, const char *val, uint64_t min, uint64_t max,
 		uint64_t *out)
 {
-	char *end;
+	const char *digits_end = number_end(val, false);
 	errno = 0;
-	unsigned long long v = strtoull(val, &end, 10);
-	if (val[0] == '\0' || val[0] == '-' || *end != '\0' || errno == ERANGE || v < min ||
-	    v > max) {
+	unsigned long long v = digits_end ? strtoull(val, NULL, 10) : 0;
+	if (!digits_end || *digits_end != '\0' || errno == ERANGE || v < min || v > max) {
 		fprintf(stderr, "ccpump %s: %s: '%s' is not a whole number from %" PRIu64 " to %" PRIu64 "\n",
 			cmd, flag, val, min, max);
 		return -1;
@@ -31,18 +68,16 @@ int ccp_opt_u64(const char *cmd, const char *flag, const char *val, uint64_t min
 int ccp_opt_size(const char *cmd, const char *flag, const char *val, uint64_t min, uint64_t max,
 		 uint64_t *out)
 {
-	char *end;
+	const char *end = number_end(val, false);
 	errno = 0;
-	unsigned long long v = strtoull(val, &end, 10);
-	bool digits = end != val;
+	unsigned long long v = end ? strtoull(val, NULL, 10) : 0;
 	unsigned shift = 0;
-	switch (*end) {
+	switch (end ? *end : '\0') {
 	case 'K': shift = 10; end++; break;
 	case 'M': shift = 20; end++; break;
 	case 'G': shift = 30; end++; break;
 	}
-	if (!digits || val[0] == '-' || *end != '\0' || errno == ERANGE ||
-	    v > (max >> shift) || (v << shift) < min) {
+	if (!end || *end != '\0' || errno == ERANGE || v > (max >> shift) || (v << shift) < min) {
 		fprintf(stderr,
 			"ccpump %s: %s: '%s' is not a size from %" PRIu64 " to %" PRIu64
 			" octets (a whole number, or with K, M or G)\n",
@@ -66,16 +101,33 @@ int ccp_opt_unsigned(const char *cmd, const char *flag, const char *val, unsigne
 int ccp_opt_seconds(const char *cmd, const char *flag, const char *val, double min, double max,
 		    double *out)
 {
-	char *end;
+	const char *end = number_end(val, true);
 	errno = 0;
-	double v = strtod(val, &end);
-	if (val[0] == '\0' || *end != '\0' || errno == ERANGE || !isfinite(v) || v < min ||
-	    v > max) {
+	double v = end ? strtod(val, NULL) : 0.0;
+	if (!end || *end != '\0' || errno == ERANGE || !isfinite(v) || v < min || v > max) {
 		fprintf(stderr, "ccpump %s: %s: '%s' is not a number of seconds from %g to %g\n",
 			cmd, flag, val, min, max);
 		return -1;
 	}
 	*out = v;
+	return 0;
+}
+
+int ccp_opt_ns(const char *cmd, const char *flag, const char *val, double min, double max,
+	       uint64_t *out)
+{
+	double s;
+	if (ccp_opt_seconds(cmd, flag, val, min, max, &s) != 0)
+		return -1;
+	/* 0 means none (never, no limit): a tiny positive value must not
+	 * become it by rounding. */
+	double ns = nearbyint(s * 1e9);
+	if (s > 0 && ns < 1.0) {
+		fprintf(stderr, "ccpump %s: %s: '%s' rounds to 0 ns, which means none; give 0 or at "
+			"least 1e-9\n", cmd, flag, val);
+		return -1;
+	}
+	*out = (uint64_t)ns;
 	return 0;
 }
 
@@ -144,4 +196,57 @@ void ccp_opt_pump_help(FILE *out, const struct ccp_pump_config *p)
 		"  --pin                  pin threads to CPUs round-robin (%s)\n",
 		p->pollers, p->dispatchers, (unsigned long long)p->ring_size, p->batch,
 		ccp_wait_name(p->wait), p->pin ? "on" : "off");
+}
+
+/* The entry of LO that "--NAME" (LEN octets of it) names: its exact name,
+ * else the one it abbreviates; *MATCHES counts the candidates (more than
+ * one: ambiguous). */
+static const struct option *long_option(const struct option *lo, const char *name, size_t len,
+					unsigned *matches)
+{
+	const struct option *hit = NULL;
+	*matches = 0;
+	for (; lo->name; lo++) {
+		if (strncmp(lo->name, name, len) != 0)
+			continue;
+		if (lo->name[len] == '\0') {
+			*matches = 1;
+			return lo;
+		}
+		hit = lo;
+		(*matches)++;
+	}
+	return hit;
+}
+
+int ccp_opt_bad(const char *cmd, int c, int argc, char *const *argv, const struct option *lo)
+{
+	/* getopt has moved past a long option it refuses, so the argument
+	 * before optind is that option.  Not always a short one's: inside a
+	 * cluster ("-ab") optind stays on the cluster until its last letter,
+	 * and the argument before it is an earlier one; optopt names the
+	 * letter. */
+	const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+	size_t len = strncmp(arg, "--", 2) == 0 ? strcspn(arg + 2, "=") : 0;
+	unsigned matches = 0;
+	const struct option *o = len ? long_option(lo, arg + 2, len, &matches) : NULL;
+	bool is_short = optopt != 0 && !(o && o->val == optopt);
+	if (is_short && c == ':')
+		fprintf(stderr, "ccpump %s: option '-%c' needs a value\n", cmd, optopt);
+	else if (is_short)
+		fprintf(stderr, "ccpump %s: unknown option '-%c' (try --help)\n", cmd,
+			optopt > ' ' && optopt < 127 ? optopt : '?');
+	else if (c == ':')
+		fprintf(stderr, "ccpump %s: option '--%.*s' needs a value\n", cmd, (int)len, arg + 2);
+	else if (o && matches == 1)
+		fprintf(stderr, "ccpump %s: option '--%.*s' takes no value\n", cmd, (int)len, arg + 2);
+	else if (matches > 1)
+		fprintf(stderr, "ccpump %s: option '--%.*s' is ambiguous (try --help)\n", cmd,
+			(int)len, arg + 2);
+	else if (len)
+		fprintf(stderr, "ccpump %s: unknown option '--%.*s' (try --help)\n", cmd, (int)len,
+			arg + 2);
+	else
+		fprintf(stderr, "ccpump %s: unknown option '%s' (try --help)\n", cmd, arg);
+	return -1;
 }

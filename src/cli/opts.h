@@ -1,7 +1,9 @@
 /*
  * opts.h: strict parsing of numeric flag values for the subcommands.
  * Each returns 0, or prints one line naming the flag and the value and
- * returns -1 (the caller exits with status 2).
+ * returns -1 (the caller exits with status 2).  Numbers are plain decimal:
+ * digits, and for seconds a fraction and an exponent; no sign, space,
+ * hexadecimal, "inf" or "nan".
  */
 #ifndef CCPUMP_CLI_OPTS_H
 #define CCPUMP_CLI_OPTS_H
@@ -22,6 +24,19 @@ int ccp_opt_unsigned(const char *cmd, const char *flag, const char *val, unsigne
 		     unsigned max, unsigned *out);
 int ccp_opt_seconds(const char *cmd, const char *flag, const char *val, double min, double max,
 		    double *out);
+/* Seconds as nanoseconds, to the nearest: a positive value that would
+ * round to 0 ns is refused, since 0 means none (never, no limit). */
+int ccp_opt_ns(const char *cmd, const char *flag, const char *val, double min, double max,
+	       uint64_t *out);
+
+/*
+ * Every command parses with getopt_long(), opterr 0 and an optstring that
+ * starts with ':', and hands what getopt returns for a flag it could not
+ * take ('?' or ':') here, with its table LO: one line naming that flag,
+ * as the user typed it ("unknown option '-x'", "option '--batch' needs a
+ * value", "option '--once' takes no value").  Returns -1.
+ */
+int ccp_opt_bad(const char *cmd, int c, int argc, char *const *argv, const struct option *lo);
 
 /* A power of two from min to max (ring sizes). */
 int ccp_opt_pow2(const char *cmd, const char *flag, const char *val, uint64_t min, uint64_t max,

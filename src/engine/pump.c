@@ -391,16 +391,19 @@ struct dispatcher_state {
 	uint32_t retry_gen;              /* the pump's retry_gen last acted on */
 };
 
-static uint64_t retry_delay(const struct ccp_pump_config *cfg, uint32_t attempt, uint64_t *rng)
+uint64_t ccp_pump_retry_delay(const struct ccp_pump_config *cfg, uint32_t step, uint64_t *rng)
 {
 	uint64_t d = cfg->retry_min_ns;
-	for (uint32_t i = 1; i < attempt && d < cfg->retry_max_ns; i++)
+	for (uint32_t i = 1; i < step && d < cfg->retry_max_ns; i++)
 		d *= 2;
 	if (d > cfg->retry_max_ns)
 		d = cfg->retry_max_ns;
-	/* Full jitter over the upper half: spreads a burst of failures so the
-	 * retries do not arrive at the sink together. */
-	return d / 2 + (d > 1 ? rng_next(rng) % (d / 2 + 1) : 0);
+	/* Jitter spreads a burst of failures so that their retries do not
+	 * reach the sink together.  Upward only, by up to half the step, and
+	 * within the cap: a retry never comes before retry_min (nor, after
+	 * the first, before its step) and never after retry_max. */
+	uint64_t j = d + rng_next(rng) % (d / 2 + 1);
+	return j < cfg->retry_max_ns ? j : cfg->retry_max_ns;
 }
 
 /* Settles one message after the sink's verdict; a final outcome is queued
@@ -418,6 +421,11 @@ static void settle(struct ccp_pump *p, struct pump_thread *t, struct dispatcher_
 	if (v == CCP_VERDICT_POSTPONED)
 		m->postponed++;
 	uint32_t attempt = ccp_msg_attempts(m, word);
+	/* The backoff's step: a postponement backs off on its own count.
+	 * Counted by attempts it would never grow (they stay where they
+	 * were), and a message the sink keeps postponing (an unreadable
+	 * file) would come back every retry_min until max_age. */
+	uint32_t step = v == CCP_VERDICT_POSTPONED ? m->postponed : attempt;
 	if (v == CCP_VERDICT_RETRY || v == CCP_VERDICT_POSTPONED) {
 		uint64_t age = now - m->first_seen_ns + (uint64_t)m->age_before_s * 1000000000ull;
 		bool too_many = cfg->max_attempts && attempt >= cfg->max_attempts;
@@ -442,7 +450,7 @@ static void settle(struct ccp_pump *p, struct pump_thread *t, struct dispatcher_
 	}
 
 	if (to == CCP_MSG_DEFERRED) {
-		m->due_ns = now + retry_delay(cfg, attempt, &ds->rng);
+		m->due_ns = now + ccp_pump_retry_delay(cfg, step, &ds->rng);
 		heap_push(&ds->deferred, m);
 		return;
 	}

@@ -170,7 +170,12 @@ int ccp_store_write(int dirfd, const char *name, const char *data, size_t len, b
 	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -1;
-	return ccp_tmp_finish(fd, dirfd, tmp, name, sync, ccp_write_all(fd, data, len));
+	if (ccp_tmp_finish(fd, dirfd, tmp, name, sync, ccp_write_all(fd, data, len)) != 0)
+		return -1;
+	/* The new name too: a record is written before the spool file it
+	 * speaks for is removed, and on another file system the removal can
+	 * outlive a power loss that takes back a rename not synced. */
+	return sync ? fsync(dirfd) : 0;
 }
 
 DIR *ccp_dir_reopen(int dirfd)

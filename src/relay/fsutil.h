@@ -51,7 +51,10 @@ int ccp_tmp_finish(int fd, int dirfd, const char *tmp, const char *name, bool sy
  * Writes DIRFD/NAME whole or not at all: under a temporary name, synced
  * when SYNC, then renamed over NAME, so a reader (`ccpump queue`, the next
  * run) sees the old file or the new one, never a torn one, and a full disk
- * leaves nothing behind.  Returns 0, or -1 with errno.
+ * leaves nothing behind.  With SYNC the directory is synced after the
+ * rename, so that the name is durable too.  Returns 0, or -1 with errno
+ * (when only that last sync failed, NAME is in place but may not survive a
+ * crash of the machine).
  */
 int ccp_store_write(int dirfd, const char *name, const char *data, size_t len, bool sync);
 

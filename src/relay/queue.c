@@ -156,11 +156,53 @@ static void row(FILE *out, const char *name, const struct ccp_queue_class *c)
 }
 
 
-/* Prints up to `list` entries of store/SUB with the first line of NOTE. */
+/* LEN, or less so that S[0..LEN) does not end in part of a UTF-8
+ * character: where a long line is cut. */
+static size_t utf8_cut(const char *s, size_t len)
+{
+	size_t i = len;
+	while (i > 0 && len - i < 3 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
+		i--;
+	unsigned char lead = i > 0 ? (unsigned char)s[i - 1] : 0;
+	size_t need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+	return lead >= 0xc0 && len - (i - 1) < need ? i - 1 : len;
+}
+
+/*
+ * The note to list for a record: its last line (a Bad/NAME.reason has
+ * one; a Deferred/ marker has "attempt N" first and "reason ..." last,
+ * which sets *ATTEMPT and *MARKER), into LINE.  A line longer than LINE
+ * is not read in pieces, the last of which would stand for it: its start
+ * is kept, cut at a character, and "..." follows.
+ */
+static void read_note(FILE *f, char *line, size_t cap, unsigned *attempt, bool *marker)
+{
+	static const char more[] = "...";
+	line[0] = '\0';
+	while (fgets(line, (int)(cap - sizeof(more) + 1), f)) {
+		size_t len = strlen(line);
+		int c = len > 0 && line[len - 1] != '\n' ? getc(f) : '\n';
+		if (c != '\n' && c != EOF) {
+			while ((c = getc(f)) != EOF && c != '\n')
+				;
+			strcpy(line + utf8_cut(line, len), more);
+		}
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, "attempt ", 8) == 0) {
+			*attempt = (unsigned)strtoul(line + 8, NULL, 10);
+			*marker = true;
+		}
+		if (strncmp(line, "reason ", 7) == 0)
+			memmove(line, line + 7, strlen(line + 7) + 1);
+	}
+}
+
+/* Prints up to `list` entries of store/SUB with the note of each
+ * (read_note()). */
 static void list_dir(FILE *out, const char *store, const char *sub, const char *note_suffix,
 		     unsigned list)
 {
-	char path[4096], line[600];
+	char path[4096], line[1024];
 	snprintf(path, sizeof(path), "%s/%s", store, sub);
 	DIR *d = opendir(path);
 	struct dirent *de;
@@ -179,18 +221,9 @@ static void list_dir(FILE *out, const char *store, const char *sub, const char *
 		unsigned attempt = 0;
 		bool marker = false;
 		if (f) {
-			/* Deferred markers: "attempt N" first, the reason last. */
-			while (fgets(line, sizeof(line), f)) {
-				if (strncmp(line, "attempt ", 8) == 0) {
-					attempt = (unsigned)strtoul(line + 8, NULL, 10);
-					marker = true;
-				}
-				if (strncmp(line, "reason ", 7) == 0)
-					memmove(line, line + 7, strlen(line + 7) + 1);
-			}
+			read_note(f, line, sizeof(line), &attempt, &marker);
 			fclose(f);
 		}
-		line[strcspn(line, "\n")] = '\0';
 		/* A file name is anyone's choice: escaped (ccp_escape_controls()),
 		 * it cannot split the listing's lines or move the cursor. */
 		char name[4 * sizeof(de->d_name)], note[4 * sizeof(line)];
@@ -251,4 +284,17 @@ void ccp_queue_print_json(FILE *out, const struct ccp_queue_report *r)
 	json_class(out, "quarantined", &r->quarantined, false);
 	fprintf(out, "\"reports_waiting\":%" PRIu64 ",\"partial_reports\":%" PRIu64 "}\n",
 		r->reports_waiting, r->partial_reports);
+}
+
+bool ccp_queue_lock_sends_reports(const char *store)
+{
+	char path[4096], text[128];
+	snprintf(path, sizeof(path), "%s/relay.lock", store);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+	close(fd);
+	text[n > 0 ? n : 0] = '\0';
+	return strstr(text, "\n" CCP_QUEUE_LOCK_SENDS_REPORTS "\n") != NULL;
 }

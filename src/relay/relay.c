@@ -624,16 +624,22 @@ static bool write_batch(struct disp *d, const char *name)
 	}
 	if (fd < 0)
 		goto fail;
-	if (!(direct ? write_batch_direct(d, fd) : ccp_write_all(fd, d->ccm.data, d->ccm.len) == 0)) {
-		int e = errno;
-		close(fd);
-		unlinkat(r->submit_fd, name, 0);
-		errno = e;
-		goto fail;
+	bool ok = direct ? write_batch_direct(d, fd) : ccp_write_all(fd, d->ccm.data, d->ccm.len) == 0;
+	if (ok && r->cfg->sync)
+		ok = fsync(fd) == 0;
+	/* Closed whatever failed before: the batch is removed below, and an
+	 * fd left open on it would pin its blocks, one more at each probe of
+	 * a disk that keeps failing, until the relay runs out of fds. */
+	int e = errno;
+	if (close(fd) != 0 && ok) {
+		ok = false;
+		e = errno;
 	}
-	if ((r->cfg->sync && fsync(fd) != 0) || close(fd) != 0 ||
-	    renameat(r->submit_fd, name, r->import_fd, name) != 0) {
-		int e = errno;
+	if (ok && renameat(r->submit_fd, name, r->import_fd, name) != 0) {
+		ok = false;
+		e = errno;
+	}
+	if (!ok) {
 		unlinkat(r->submit_fd, name, 0);
 		errno = e;
 		goto fail;
@@ -964,6 +970,21 @@ static const struct ccp_source_ops relay_src_ops = {
 
 /* ---- the run ------------------------------------------------------------ */
 
+/* relay.lock holds this relay's pid (ccp_dir_lock()).  One that sends the
+ * reports to senders says so on the next line: `ccpump queue
+ * --resend-report` asks a running relay to send them only if it does
+ * (ccp_queue_lock_sends_reports()). */
+static void lock_note_reports(int lock_fd, const struct ccp_relay_config *cfg)
+{
+	static const char line[] = CCP_QUEUE_LOCK_SENDS_REPORTS "\n";
+	struct stat st;
+	if (cfg->bounce_cmd && fstat(lock_fd, &st) == 0 &&
+	    pwrite(lock_fd, line, sizeof(line) - 1, st.st_size) != (ssize_t)sizeof(line) - 1) {
+		/* The relay sends them all the same; `queue --resend-report`
+		 * only says that it may not. */
+	}
+}
+
 /* Batches left by a crash: their spool files are still in new/, so they are
  * relayed again; the leftover files are removed. */
 static void clear_leftovers(int dirfd, const char *path)
@@ -1062,8 +1083,8 @@ static void stats_report(struct relay *r, struct ccp_pump *pump, uint64_t last[2
 				     done ? "done" : s.paused_ns ? "paused" : "running");
 }
 
-int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st, char *err,
-		  size_t errlen)
+static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st, char *err,
+		     size_t errlen)
 {
 	struct relay r;
 	int rc = 2, store_lock = -1, spool_lock = -1;
@@ -1082,7 +1103,6 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 		ccp_bounce_default_from(r.bounce_from, sizeof(r.bounce_from));
 	ccp_gate_init(&r.gate, cfg->pump.retry_min_ns, cfg->pump.retry_max_ns, &relay_stop);
 	r.submit_fd = r.import_fd = r.bad_fd = r.deferred_fd = r.partial_fd = r.bounce_fd = -1;
-	atomic_store(&relay_stop, 0);
 	if (cfg->spool == NULL || cfg->store == NULL || (cfg->po == NULL && cfg->import_cmd == NULL)) {
 		snprintf(err, errlen, "a relay needs --spool, --store and --po (or --import-cmd)");
 		return 2;
@@ -1124,6 +1144,7 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 	if ((store_lock = ccp_dir_lock(cfg->store, "relay.lock", "store", err, errlen)) < 0 ||
 	    (spool_lock = ccp_dir_lock(cfg->spool, NULL, "spool", err, errlen)) < 0)
 		goto out;
+	lock_note_reports(store_lock, cfg);
 	if ((r.submit_fd = ccp_dir_ensure_open(r.submit, err, errlen)) < 0 ||
 	    (r.import_fd = ccp_dir_ensure_open(r.import, err, errlen)) < 0 ||
 	    (r.bad_fd = ccp_dir_ensure_open(r.bad, err, errlen)) < 0 ||
@@ -1326,5 +1347,19 @@ out:
 	ccp_free(delivered);
 	ccp_fpset_free(&r.restore);
 	ccp_gate_destroy(&r.gate);
+	return rc;
+}
+
+int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st, char *err,
+		  size_t errlen)
+{
+	/* A stop asked for before the run is up (a SIGTERM while the relay
+	 * resolves its host name, or opens the post office) is kept, and the
+	 * run stops as soon as it starts.  The request is cleared once the
+	 * run is over instead, so that a later run in this process (a test's,
+	 * the demo's) starts afresh.  Relaxed: a request, as
+	 * ccp_relay_request_stop() makes it. */
+	int rc = relay_run(cfg, st, err, errlen);
+	atomic_store_explicit(&relay_stop, 0, memory_order_relaxed);
 	return rc;
 }

@@ -24,6 +24,31 @@ expect 2 "$CCPUMP" po frobnicate
 expect 2 "$CCPUMP" import --po "$T/po" --fault rate=7 x.ccm
 expect 0 "$CCPUMP" convert --help
 grep -q -- "--addr-buffer" "$T/out" || fail "convert --help lacks --addr-buffer"
+# A bad flag: one line that names it as typed (a letter of a cluster, not
+# the argument before it), and numbers in plain decimal only.
+said() { # said TEXT: the last command's stderr is one line, holding TEXT
+	[ "$(wc -l <"$T/err")" = 1 ] && grep -qF -- "$1" "$T/err" ||
+		fail "expected one line saying '$1', got: $(cat "$T/err")"
+}
+expect 2 "$CCPUMP" import --po
+said "ccpump import: option '--po' needs a value"
+expect 2 "$CCPUMP" import --po "$T/po" -vx x.ccm
+said "ccpump import: unknown option '-x'"
+expect 2 "$CCPUMP" import --verbose=2 --po "$T/po" x.ccm
+said "ccpump import: option '--verbose' takes no value"
+expect 2 "$CCPUMP" po init --po "$T/never" --bogus
+said "ccpump po init: unknown option '--bogus'"
+[ ! -e "$T/never" ] || fail "po init made a post office despite a bad flag"
+expect 2 "$CCPUMP" po stats --po
+said "ccpump po stats: option '--po' needs a value"
+expect 2 "$CCPUMP" po show -z
+said "ccpump po show: unknown option '-z'"
+expect 2 "$CCPUMP" convert -o
+said "ccpump convert: option '-o' needs a value"
+expect 2 "$CCPUMP" convert --addr-buffer +100 "$DATA/mixed.eml"
+said "ccpump convert: --addr-buffer: '+100'"
+expect 2 "$CCPUMP" convert --addr-buffer " 100" "$DATA/mixed.eml"
+said "ccpump convert: --addr-buffer: ' 100'"
 
 # convert: a message with a key, and a refusal named with its reason
 expect 0 "$CCPUMP" convert --native ccmail.example.com=HUBPO1 -o "$T/Msg0001.ccm" \
@@ -93,9 +118,9 @@ expect 0 "$CCPUMP" po stats --po "$T/po" --json
 grep -q '"delivered": 4, "distinct_keys": 2, "duplicate_deliveries": 0, "skipped_duplicates": 8' "$T/out" \
 	|| fail "stats: $(cat "$T/out")"
 expect 3 "$CCPUMP" po stats --po "$T/notpo"
-for bad in 12x K 100 -4M 99999999999999999999; do
+for bad in 12x K 100 -4M 99999999999999999999 +4K " 4K"; do
 	expect 2 "$CCPUMP" po stats --po "$T/po" --memory "$bad"
-	grep -q -- "--memory: '$bad'" "$T/err" || fail "bad --memory $bad without its one line"
+	said "--memory: '$bad'"
 done
 expect 0 "$CCPUMP" po stats --po "$T/po" --memory 4K --tmp-dir "$T"
 

@@ -250,7 +250,14 @@ printf '%s\n' "$sizes" | awk '$2 > 5 || $1 !~ /^Msg00/ {bad = 1} END {exit bad}'
 	fail "ccmc: a batch over 5 messages, or from a second dispatcher: $sizes"
 [ "$(printf '%s\n' "$sizes" | wc -l)" -ge 2 ] || fail "ccmc: six messages in one batch: $sizes"
 [ "$(field "$d/po" 'distinct keys')" = 6 ] || fail "ccmc: not 6 delivered"
-echo "2h. --profile ccmc: $(printf '%s\n' "$sizes" | wc -l) batches of at most 5 on one dispatcher"
+# Flags given with the profile win, before it or after.
+for flags in "--batch 3 --profile ccmc --dispatchers 4" "--dispatchers 4 --profile ccmc --batch 3"; do
+	"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" $flags --once \
+		--stats-interval 0 --log "$d/log.flags" || fail "ccmc: relay $flags failed"
+	grep -q "4 dispatchers, batch 3" "$d/log.flags" || fail "ccmc: $flags gave $(grep dispatchers "$d/log.flags")"
+	rm "$d/log.flags"
+done
+echo "2h. --profile ccmc: $(printf '%s\n' "$sizes" | wc -l) batches of at most 5 on one dispatcher; flags given with it win"
 
 # 5: a user directory that knows alice and bob only.  Messages to alice
 # alone are delivered; others deliver in part (carol unknown).
@@ -547,6 +554,20 @@ kill -TERM $pid
 wait $pid || fail "bounce: relay exited $?"
 python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["reports_waiting"] != 0)' \
 	"$d/stats.json" || fail "bounce: the stats file: $(cat "$d/stats.json")"
+# A relay without --bounce-cmd keeps the reports queued: `queue
+# --resend-report` says so, and does not signal it (which would also have
+# it retry its deferred messages at once).
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --stats-interval 0 \
+	--log "$d/log.quiet" &
+pid=$!
+for ((t = 0; t < 100; t++)); do grep -qs "relay: spool" "$d/log.quiet" && break; sleep 0.1; done
+"$bin" queue --store "$d/store" --resend-report 1764288000.Mrp.test >"$d/rs.out" ||
+	fail "bounce: --resend-report with a relay without --bounce-cmd failed"
+grep -q "^1 reports queued in .*/Bounce: a relay with --bounce-cmd sends them (no relay running on this store sends reports)" \
+	"$d/rs.out" || fail "bounce: --resend-report to a relay without --bounce-cmd said $(cat "$d/rs.out")"
+kill -TERM $pid
+wait $pid || fail "bounce: the relay without --bounce-cmd exited $?"
+! grep -q "flush:" "$d/log.quiet" || fail "bounce: a relay without --bounce-cmd was signalled"
 # A requeue that cannot move the message into new/ leaves it in Bad as it
 # was: its records, and its report still queued.  (new/ made immutable,
 # where the file system has the attribute.)
@@ -739,6 +760,16 @@ printf '%s' "$q" | grep -q '"bad":{"count":3,' || fail "bad entries: queue does 
 printf '%s' "$q" | grep -q '"quarantined":{"count":3,' || fail "bad entries: queue does not show 3 quarantined"
 [ -z "$(ls -A "$d/spool/new")" ] || fail "bad entries: spool not empty"
 echo "3. bad entries: symlink, fifo, directory quarantined; empty, huge, unreadable binary to Bad"
+# A reason longer than a line of the listing: its start, cut between two
+# characters and marked "...", not the last piece of it.
+printf 'x\r\n' >"$d/store/Bad/1764288000.Mlong.test"
+{ printf 'START'; for ((i = 0; i < 600; i++)); do printf '\303\251'; done; printf 'END\n'; } \
+	>"$d/store/Bad/1764288000.Mlong.test.reason"
+line=$("$bin" queue --spool "$d/spool" --store "$d/store" --list 10 | grep -a 'Mlong.test')
+case "$line" in *" START"*$'\303\251'...) ;; *) fail "queue: a long reason listed as: $line" ;; esac
+printf '%s' "$line" | python3 -c 'import sys; sys.stdin.buffer.read().decode("utf-8")' ||
+	fail "queue: a long reason cut inside a character: $line"
+rm "$d/store/Bad/1764288000.Mlong.test" "$d/store/Bad/1764288000.Mlong.test.reason"
 # Before the relay's first run the store does not exist: nothing is
 # deferred or bad, said on stderr; a file where a directory belongs is an error.
 q=$("$bin" queue --spool "$d/spool" --store "$d/no-store-yet" --json 2>"$d/q.err") ||
@@ -931,26 +962,44 @@ segs=$(field "$d/po" 'rotated log segments')
 [ "$segs" -ge 3 ] || fail "crash: delivery.log rotated only $segs times"
 echo "4. crash loop: 12 kills, $next messages, each recipient once, $(field "$d/po" 'skipped duplicates') redeliveries skipped by the post office, $segs log segments"
 # ---- SIGHUP reopens the log (logrotate moves it away first) -------------
+# The log reopened is close-on-exec as the first was: an import program
+# started after the reopen has no descriptor of the relay's either.
 d=$(fresh hup)
-"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --stats-interval 0.1 \
-	--log "$d/log" &
+cat >"$d/import.sh" <<EOS
+#!/bin/sh
+ls /proc/self/fd >"$d/fds"
+exec "$bin" import --po "$d/po" "\$1"
+EOS
+chmod +x "$d/import.sh"
+"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --dispatchers 1 \
+	--stats-interval 0.1 --log "$d/log" &
 pid=$!
-sleep 0.5
+for ((t = 0; t < 100; t++)); do grep -qs "relay: spool" "$d/log" && break; sleep 0.1; done
 mv "$d/log" "$d/log.1"
 kill -HUP $pid
-sleep 0.5
+for ((t = 0; t < 100; t++)); do grep -qs "stats:" "$d/log" && break; sleep 0.1; done
+gen "$d/spool" 0 3
+wait_empty "$d/spool" 30 || fail "hup: the messages after the reopen were not delivered"
 kill -TERM $pid
 wait $pid || fail "hup: relay exited $?"
 grep -q "stats:" "$d/log" || fail "hup: the log was not reopened"
 grep -q "relay: spool" "$d/log.1" || fail "hup: the old log lost its lines"
-echo "4b. SIGHUP reopened the log"
+base=$(ls /proc/self/fd | sort -n | tr '\n' ' ')
+[ "$(sort -n "$d/fds" | tr '\n' ' ')" = "$base" ] ||
+	fail "hup: after the reopen the import program has descriptors $(sort -n "$d/fds" | tr '\n' ' '), not $base"
+echo "4b. SIGHUP reopened the log, which programs started after it do not inherit"
 
 # ---- 5. bad flags and unusable directories: one line, status 2 ---------
-expect2() {
-	local err rc
+expect2() { # expect2 ARGS...: status 2 and one line, kept in $err
+	local rc
 	err=$("$bin" "$@" 2>&1 >/dev/null); rc=$?
 	[ "$rc" -eq 2 ] || fail "'$*' exited $rc, not 2"
 	[ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] || fail "'$*' printed more than one line: $err"
+}
+says() { # says TEXT...: the last expect2's line holds each TEXT
+	for t in "$@"; do
+		case "$err" in *"$t"*) ;; *) fail "the line does not say '$t': $err" ;; esac
+	done
 }
 : >"$work/a-file"
 expect2 relay --spool "$work/a-file" --store "$work/st" --po "$work/race/po"
@@ -969,7 +1018,42 @@ expect2 queue --store "$work/st" --requeue x
 expect2 queue --spool "$work/race/spool" --store "$work/st" stray
 expect2 relay --spool "$work/race/spool" --store "$work/st" --po "$work/race/po" \
 	--bounce-cmd true --bounce-from 'not an address'
-echo "5. bad flags and unusable directories: status 2 with one line"
+# The flag named as typed: a value missing at the end, a letter of a
+# cluster (not the argument before it), a value given to a switch.  (Their
+# directories cannot be made: no flag read wrongly starts a relay.)
+nowhere=(--spool "$work/no-parent/spool" --store "$work/no-parent/store" --po "$work/no-parent/po")
+expect2 relay "${nowhere[@]}" --batch
+says "option '--batch' needs a value"
+expect2 relay "${nowhere[@]}" --once -ab
+says "unknown option '-a'"
+expect2 relay "${nowhere[@]}" --once=yes
+says "option '--once' takes no value"
+expect2 queue --store "$work/st" --list 5 -xy
+says "unknown option '-x'"
+expect2 queue --store "$work/st" --requeue
+says "option '--requeue' needs a value"
+# Plain decimal numbers only; a duration under a nanosecond is not 0 (none).
+for v in " 5" +5 0x10; do
+	expect2 queue --spool "$work/race/spool" --store "$work/st" --list "$v"
+	says "--list: '$v'"
+done
+for v in 0x10 inf nan " 1" +1 1e; do
+	expect2 relay "${nowhere[@]}" --retry-min "$v"
+	says "--retry-min: '$v'"
+done
+for f in --import-timeout --max-age --stats-interval; do
+	expect2 relay "${nowhere[@]}" $f 1e-10
+	says "$f: '1e-10' rounds to 0 ns"
+done
+# Delays that cannot be: refused with both flags, before anything is made.
+mkdir "$work/rr"
+expect2 relay --spool "$work/rr/spool" --store "$work/rr/store" --po "$work/rr/po" \
+	--retry-min 20 --retry-max 10
+says "--retry-min 20" "--retry-max 10"
+[ -z "$(ls -A "$work/rr")" ] || fail "retry delays: made $(ls "$work/rr") before refusing them"
+expect2 relay --spool "$work/rr/spool" --store "$work/rr/store" --po "$work/rr/po" --retry-min 700
+says "--retry-min 700" "--retry-max 600"
+echo "5. bad flags and unusable directories: status 2 with one line naming the flag"
 
 # ---- 5b. a first run: spool, store and post office are made -------------
 d="$work/first"

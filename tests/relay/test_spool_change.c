@@ -41,14 +41,13 @@
 #include <unistd.h>
 
 #include "../ccmail/po_util.h"
+#include "relay_util.h"
 #include "ccpump/log.h"
 #include "ccpump/po.h"
 #include "ccpump/queuectl.h"
 #include "ccpump/rcu.h"
 #include "ccpump/relay.h"
 #include "ccpump/spool.h"
-
-static char spool[600], store[600];
 
 /* Messages that do not change: enough for batches whose files leave the
  * spool from several threads (ack_burst). */
@@ -58,25 +57,6 @@ enum { APPEND, TRUNCATE, REPLACE, RESTLESS, FOREVER, EIO_READ, NCASES };
 static const char *const case_name[NCASES] = { "append", "truncate", "replace", "restless",
 					       "forever", "eio" };
 static _Atomic unsigned reads[NCASES];
-
-static void message(char *out, size_t cap, const char *key, const char *body)
-{
-	snprintf(out, cap,
-		 "From: \"Sender\" <s@example.org>\r\nTo: %s@example.org\r\n"
-		 "Subject: %s\r\nDate: Sat, 28 Nov 2026 12:00:00 +0000\r\n\r\n%s\r\n",
-		 key, key, body);
-}
-
-/* Delivers KEY into new/ as an MTA should: tmp/, then rename. */
-static void deliver(const char *key, const char *body)
-{
-	char tmp[800], dst[800], text[2048];
-	message(text, sizeof(text), key, body);
-	snprintf(tmp, sizeof(tmp), "%s/tmp/%s", spool, key);
-	snprintf(dst, sizeof(dst), "%s/new/%s", spool, key);
-	write_file(tmp, text, strlen(text));
-	CHECK(rename(tmp, dst) == 0);
-}
 
 static int case_of(const char *name)
 {
@@ -164,37 +144,6 @@ static unsigned in_mailboxes(const char *po, const char *needle)
 	}
 	closedir(d);
 	return hits;
-}
-
-static unsigned count_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	CHECK(d != NULL);
-	struct dirent *de;
-	unsigned n = 0;
-	while ((de = readdir(d)) != NULL)
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
-/* A spool (with tmp/, new/, cur/), a store and a fresh post office under
- * ROOT, their names ending in TAG: spool and store in the globals, the
- * post office's in PO (600 octets). */
-static void setup(const char *root, const char *tag, char *po)
-{
-	char path[800], err[512];
-	snprintf(spool, sizeof(spool), "%s/spool%s", root, tag);
-	snprintf(po, 600, "%s/po%s", root, tag);
-	snprintf(store, sizeof(store), "%s/store%s", root, tag);
-	const char *sub[] = { "", "/tmp", "/new", "/cur" };
-	for (size_t i = 0; i < 4; i++) {
-		snprintf(path, sizeof(path), "%s%s", spool, sub[i]);
-		CHECK(mkdir(path, 0700) == 0);
-	}
-	struct ccp_po_init_opts io;
-	ccp_po_init_opts_default(&io);
-	CHECK(ccp_po_init(po, &io, err, sizeof(err)) == 0);
 }
 
 /* The comeback run: "back" changes on every read until it is in Bad; the

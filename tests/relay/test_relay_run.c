@@ -1,0 +1,211 @@
+/*
+ * test_relay_run: the relay run in this process, with fsync() the test's
+ * own (below), which can fail as a failing disk's does.
+ *
+ *   stop first  a stop asked for before the run is up (a SIGTERM while the
+ *               relay starts) stops the run once it is up, not never; and
+ *               the next run in the process starts afresh;
+ *   fsync fails every batch's fsync fails for a while: deliveries pause
+ *               and each probe's batch is removed, its fd closed (none left
+ *               open on a removed batch); once fsync works again, every
+ *               message is delivered once;
+ *   store write a record written with sync has its directory synced too,
+ *               so that its name survives a crash of the machine.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "relay_util.h"
+#include "ccpump/log.h"
+#include "ccpump/relay.h"
+#include "relay/fsutil.h"
+
+#define MESSAGES 8
+
+/* While set, fsync() of a batch being written (STORE/Submit/Msg...) fails
+ * with EIO; the failures are counted. */
+static _Atomic int fail_batches;
+static _Atomic unsigned batch_failures;
+/* The last directory fsync() synced. */
+static _Atomic dev_t synced_dev;
+static _Atomic ino_t synced_ino;
+
+/* Whether FD is open on a path that holds NEEDLE (a deleted file's too:
+ * its link reads "PATH (deleted)"). */
+static bool fd_path_has(int fd, const char *needle)
+{
+	char link[64], path[4096];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, path, sizeof(path) - 1);
+	path[n > 0 ? n : 0] = '\0';
+	return strstr(path, needle) != NULL;
+}
+
+/* Every fsync() of the relay and the post office comes here (this
+ * definition takes the place of libc's in the program). */
+int fsync(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		atomic_store(&synced_dev, st.st_dev);
+		atomic_store(&synced_ino, st.st_ino);
+	} else if (atomic_load(&fail_batches) && fd_path_has(fd, "/Submit/Msg")) {
+		atomic_fetch_add(&batch_failures, 1);
+		errno = EIO;
+		return -1;
+	}
+	return (int)syscall(SYS_fsync, fd);
+}
+
+/* Fds of this process open on a batch file (in Submit/, removed or not). */
+static unsigned open_batches(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	CHECK(d != NULL);
+	struct dirent *de;
+	unsigned n = 0;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.' && fd_path_has(atoi(de->d_name), "/Submit/Msg"))
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+	nanosleep(&ts, NULL);
+}
+
+static struct ccp_relay_config run_cfg;
+static struct ccp_relay_stats run_st;
+static _Atomic int run_rc = -1;
+
+static void *relay_thread(void *arg)
+{
+	(void)arg;
+	char err[600];
+	int rc = ccp_relay_run(&run_cfg, &run_st, err, sizeof(err));
+	if (rc != 0)
+		fprintf(stderr, "relay: %s\n", err);
+	atomic_store(&run_rc, rc);
+	return NULL;
+}
+
+/* A running relay (not --once) on a fresh spool of MESSAGES messages
+ * under ROOT, TAG naming its directories; returns the post office. */
+static pthread_t start_relay(const char *root, const char *tag, char *po)
+{
+	setup(root, tag, po);
+	for (int i = 0; i < MESSAGES; i++) {
+		char key[32];
+		snprintf(key, sizeof(key), "m%d", i);
+		deliver(key, "a message");
+	}
+	ccp_relay_config_default(&run_cfg);
+	run_cfg.spool = spool;
+	run_cfg.store = store;
+	run_cfg.po = po;
+	run_cfg.stats_interval_ns = 0;
+	run_cfg.pump.batch = 4;
+	run_cfg.pump.dispatchers = 1; /* GMime is invisible to ThreadSanitizer */
+	run_cfg.pump.retry_min_ns = 1000000; /* 1 ms */
+	run_cfg.pump.retry_max_ns = 2000000; /* 2 ms */
+	atomic_store(&run_rc, -1);
+	pthread_t th;
+	CHECK(pthread_create(&th, NULL, relay_thread, NULL) == 0);
+	return th;
+}
+
+/* Waits up to 60 s for COND (a deadline against a hang, not a timing
+ * check). */
+#define AWAIT(cond)                                                    \
+	do {                                                           \
+		for (unsigned w_ = 0; w_ < 6000 && !(cond); w_++)      \
+			sleep_ms(10);                                  \
+	} while (0)
+
+static void test_stop_first(const char *root)
+{
+	char po[600];
+	ccp_relay_request_stop();
+	pthread_t th = start_relay(root, "-stop", po);
+	/* A run that lost the stop would relay until asked again: 20 s
+	 * (against a start-up of milliseconds) before it is. */
+	for (unsigned w = 0; w < 2000 && atomic_load(&run_rc) < 0; w++)
+		sleep_ms(10);
+	bool stopped = atomic_load(&run_rc) >= 0;
+	if (!stopped)
+		ccp_relay_request_stop();
+	CHECK(pthread_join(th, NULL) == 0);
+	CHECK(stopped);
+	CHECK_EQ_U64(atomic_load(&run_rc), 0);
+	/* The request ended with that run: the next relays the spool. */
+	char err[600], path[800];
+	run_cfg.once = true;
+	CHECK(ccp_relay_run(&run_cfg, &run_st, err, sizeof(err)) == 0);
+	snprintf(path, sizeof(path), "%s/new", spool);
+	CHECK_EQ_U64(count_dir(path), 0);
+}
+
+static void test_fsync_fails(const char *root)
+{
+	char po[600], path[800], err[512];
+	atomic_store(&fail_batches, 1);
+	pthread_t th = start_relay(root, "-fsync", po);
+	/* Deliveries pause; each probe writes a batch, fails its fsync and
+	 * removes it. */
+	AWAIT(atomic_load(&batch_failures) >= 20 || atomic_load(&run_rc) >= 0);
+	CHECK(atomic_load(&batch_failures) >= 20);
+	atomic_store(&fail_batches, 0);
+	snprintf(path, sizeof(path), "%s/new", spool);
+	AWAIT(count_dir(path) == 0 || atomic_load(&run_rc) >= 0);
+	CHECK_EQ_U64(count_dir(path), 0);
+	/* Idle now: no batch is being written, and none is left open. */
+	CHECK_EQ_U64(open_batches(), 0);
+	ccp_relay_request_stop();
+	CHECK(pthread_join(th, NULL) == 0);
+	CHECK_EQ_U64(atomic_load(&run_rc), 0);
+	CHECK_EQ_U64(run_st.delivered, MESSAGES);
+	struct ccp_po_stats ps;
+	CHECK(ccp_po_stats(po, &ps, err, sizeof(err)) == 0);
+	CHECK_EQ_U64(ps.distinct_keys, MESSAGES);
+	CHECK_EQ_U64(ps.duplicate_deliveries, 0);
+}
+
+static void test_store_write(const char *root)
+{
+	char dir[800];
+	snprintf(dir, sizeof(dir), "%s/records", root);
+	CHECK(mkdir(dir, 0700) == 0);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	struct stat st;
+	CHECK(fstat(fd, &st) == 0);
+	atomic_store(&synced_ino, 0);
+	CHECK(ccp_store_write(fd, "unsynced", "a\n", 2, false) == 0);
+	CHECK(atomic_load(&synced_ino) == 0);
+	CHECK(ccp_store_write(fd, "synced", "b\n", 2, true) == 0);
+	CHECK(atomic_load(&synced_dev) == st.st_dev && atomic_load(&synced_ino) == st.st_ino);
+	close(fd);
+}
+
+int main(void)
+{
+	char *root = temp_dir();
+	ccp_log_set_level(CCP_LOG_ERROR);
+	test_stop_first(root);
+	test_fsync_fails(root);
+	test_store_write(root);
+	rm_tree(root);
+	free(root);
+	puts("test_relay_run: ok");
+	return 0;
+}
