@@ -84,6 +84,12 @@ struct ccp_msg {
 	 * ordered by the state word's transitions as the record's other
 	 * fields are. */
 	uint32_t postponed;
+	/* Set when the pump ended the message's retries (max_attempts or
+	 * max_age_ns): its FAILED outcome is the pump's, not the sink's, and
+	 * the source's ack may need to record why (the relay writes Bad's
+	 * reason then).  Written by the owning dispatcher before the FAILED
+	 * transition that publishes it. */
+	uint32_t retries_ended;
 	/* NUL-terminated key; the user area starts at the next 16-byte boundary. */
 	char key[];
 };

@@ -431,6 +431,7 @@ static void settle(struct ccp_pump *p, struct pump_thread *t, struct dispatcher_
 		bool too_many = cfg->max_attempts && attempt >= cfg->max_attempts;
 		bool too_old = cfg->max_age_ns && age >= cfg->max_age_ns;
 		to = (too_many || too_old) ? CCP_MSG_FAILED : CCP_MSG_DEFERRED;
+		m->retries_ended = to == CCP_MSG_FAILED;
 		if (to == CCP_MSG_DEFERRED) {
 			ccp_counter_add(&t->c.deferred, 1);
 			if (v == CCP_VERDICT_POSTPONED)

@@ -887,21 +887,40 @@ static bool read_marker(const struct relay *r, const char *key, char *text, size
 	return true;
 }
 
-static void end_retries(struct relay *r, struct ccp_msg *m, enum ccp_msg_state outcome)
+/*
+ * The pump ended m's retries (--max-attempts, --max-age): it goes to Bad
+ * with "retries ended after attempt N (the last: REASON)", REASON from its
+ * Deferred/ marker.  Returns false when m must stay in the spool instead:
+ * the store cannot take its reason now (full, read-only), and a message
+ * never reaches Bad without its reason and report.  Its record is settled,
+ * but its file stays in new/: a rescan finds it again, and once its record
+ * is reclaimed it is claimed anew, to end the same way when the store can
+ * take the reason.
+ */
+static bool end_retries(struct relay *r, struct ccp_msg *m, enum ccp_msg_state outcome)
 {
-	char marker[800], reason[900];
-	if (outcome != CCP_MSG_FAILED || !read_marker(r, m->key, marker, sizeof(marker)))
-		return;
-	char *last = strstr(marker, "reason ");
-	last = last ? last + 7 : marker;
-	last[strcspn(last, "\n")] = '\0';
+	char marker[800], reason[900], problem[600];
+	if (outcome != CCP_MSG_FAILED || !m->retries_ended)
+		return true;
+	const char *last = "not kept: the store could not take its marker";
+	if (read_marker(r, m->key, marker, sizeof(marker))) {
+		char *l = strstr(marker, "reason ");
+		l = l ? l + 7 : marker;
+		l[strcspn(l, "\n")] = '\0';
+		last = l;
+	}
 	snprintf(reason, sizeof(reason), "retries ended after attempt %u (the last: %s)",
 		 ccp_msg_attempts(m, ccp_msg_load(m)), last);
-	char problem[600];
-	/* The pump has settled it: the spool file goes to Bad whatever
-	 * happens here, with its reason if the store takes it. */
-	if (to_bad(r, m, NULL, 0, reason, problem, sizeof(problem)) != 0)
-		bad_without_reason(r, m, problem, reason);
+	int e = to_bad(r, m, NULL, 0, reason, problem, sizeof(problem));
+	if (e == 0)
+		return true;
+	if (machine_errno(e)) {
+		ccp_log(CCP_LOG_WARN, "message %s: %s, but %s: it waits in the spool until the store "
+			"can take its reason", m->key, reason, problem);
+		return false;
+	}
+	bad_without_reason(r, m, problem, reason);
+	return true;
 }
 
 /* After the spool file has left new/ (for Bad): its marker goes.  Before
@@ -917,7 +936,8 @@ static void relay_src_ack(void *ctx, unsigned dispatcher, struct ccp_msg *m,
 			  enum ccp_msg_state outcome)
 {
 	struct relay *r = ctx;
-	end_retries(r, m, outcome);
+	if (!end_retries(r, m, outcome))
+		return;
 	ccp_spool_source()->ack(r->spool, dispatcher, m, outcome);
 	end_retries_done(r, m, outcome);
 }
@@ -926,11 +946,25 @@ static void relay_src_ack_burst(void *ctx, unsigned dispatcher, struct ccp_msg *
 				const enum ccp_msg_state *outcomes, unsigned n)
 {
 	struct relay *r = ctx;
+	bool *stays = NULL; /* made at the first message end_retries() keeps */
 	for (unsigned i = 0; i < n; i++)
-		end_retries(r, msgs[i], outcomes[i]);
-	ccp_spool_source()->ack_burst(r->spool, dispatcher, msgs, outcomes, n);
+		if (!end_retries(r, msgs[i], outcomes[i])) {
+			if (stays == NULL)
+				stays = ccp_calloc(n, sizeof(*stays));
+			stays[i] = true;
+		}
+	if (stays == NULL) {
+		ccp_spool_source()->ack_burst(r->spool, dispatcher, msgs, outcomes, n);
+	} else {
+		/* A store that cannot take a reason: rare, one at a time. */
+		for (unsigned i = 0; i < n; i++)
+			if (!stays[i])
+				ccp_spool_source()->ack(r->spool, dispatcher, msgs[i], outcomes[i]);
+	}
 	for (unsigned i = 0; i < n; i++)
-		end_retries_done(r, msgs[i], outcomes[i]);
+		if (stays == NULL || !stays[i])
+			end_retries_done(r, msgs[i], outcomes[i]);
+	ccp_free(stays);
 }
 
 /*

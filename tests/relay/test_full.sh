@@ -22,7 +22,10 @@
 #   6. a message delivered in part whose report to its sender cannot be
 #      written (Partial/ full): postponed, not settled without its report;
 #      given room, imported again, its delivered recipient skipped, and
-#      reported.
+#      reported;
+#   7. retries that --max-age ends while the store is full: the message
+#      waits in the spool, not in Bad without its reason; given room, it
+#      is delivered.
 set -u
 bin=$(realpath "$1")
 if [ -z "${CCPUMP_TEST_NS:-}" ]; then
@@ -282,3 +285,33 @@ grep -q 'Subject: Undeliverable to some recipients on cc:Mail: 1764288000.M2P9.p
 [ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "partial full: duplicate deliveries"
 [ -z "$(ls -A "$d/store/Bad")" ] || fail "partial full: sent to Bad"
 echo "6. a partial delivery's report on a full disk: postponed, then reported once there was room"
+
+# ---- 7. retries that end while the store is full ---------------------------
+# The spool and the store on one full tmpfs: the batch cannot be written,
+# the message is postponed until --max-age ends its retries, and then its
+# reason cannot be written either.  It waits in the spool (never in Bad
+# without its reason); given room, a rescan finds it and it is delivered.
+d=$work/retries-full
+small_fs "$d/fs" 256k
+mkdir -p "$d/fs/spool/tmp" "$d/fs/spool/new" "$d/fs/spool/cur"
+"$bin" po init --po "$d/po" >/dev/null || fail "retries full: po init"
+log=$d/log
+"$bin" relay --spool "$d/fs/spool" --store "$d/fs/store" --po "$d/po" --once --stats-interval 0 \
+	--log "$log" || fail "retries full: the first run failed"
+printf 'From: s@example.org\r\nTo: alice@example.org\r\nSubject: 1\r\n\r\nhi\r\n' \
+	>"$d/fs/spool/new/1764288000.M1P9.full"
+dd if=/dev/zero of="$d/fs/filler" bs=4k 2>/dev/null
+"$bin" relay --spool "$d/fs/spool" --store "$d/fs/store" --po "$d/po" --max-age 1 \
+	--retry-min 0.05 --retry-max 0.2 --rescan-interval 0.2 --stats-interval 0 --log "$log" &
+pid=$!
+wait_for 30 grep -qs "message 1764288000.M1P9.full: retries ended after attempt 0 .* it waits in the spool until the store can take its reason" "$log" ||
+	fail "retries full: no line saying it waits"
+[ -f "$d/fs/spool/new/1764288000.M1P9.full" ] || fail "retries full: it left the spool"
+[ -z "$(ls -A "$d/fs/store/Bad")" ] || fail "retries full: in Bad: $(ls -A "$d/fs/store/Bad")"
+rm "$d/fs/filler"
+wait_for 30 spool_empty "$d/fs/spool" || fail "retries full: not delivered once there was room"
+kill -TERM $pid
+wait $pid || fail "retries full: relay exited $?"
+[ "$(field "$d/po" 'distinct keys')" = 1 ] || fail "retries full: not delivered"
+[ -z "$(ls -A "$d/fs/store/Bad")" ] || fail "retries full: in Bad: $(ls -A "$d/fs/store/Bad")"
+echo "7. retries ended on a full store: the message waited in the spool, then was delivered"
