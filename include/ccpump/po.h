@@ -35,8 +35,9 @@
  * Threads: a struct ccp_po may be shared by any number of threads; imports
  * through it run one at a time (a mutex, then the flock), and it keeps its
  * index of delivered pairs in memory between imports, catching up with lines
- * other processes appended.  Imports from another process (or another handle)
- * meanwhile answer 4, as IMPORT did when the post office was locked.
+ * other processes appended; it reads the log only under the lock, after
+ * recovery.  Imports from another process (or another handle) meanwhile
+ * answer 4, as IMPORT did when the post office was locked.
  */
 #ifndef CCPUMP_PO_H
 #define CCPUMP_PO_H
@@ -128,9 +129,13 @@ CCP_EXPORT int ccp_po_init(const char *dir, const struct ccp_po_init_opts *o, ch
 
 struct ccp_po;
 
-/* Opens the post office in DIR and loads its index of deliveries.
- * Returns 0 with *out set, or CCP_PO_NOT_ACCESSIBLE / CCP_PO_MISCONFIGURED
- * with a reason in ERR.  Thread-safe. */
+/* Opens the post office in DIR and loads its index of deliveries, as an
+ * import does: under po.lock, after finishing an interrupted import.  When
+ * another import holds the lock (opening never waits), or the interrupted
+ * import cannot be finished now, the first import through the handle loads
+ * the index instead and answers for what stood in the way.  Returns 0 with
+ * *out set, or CCP_PO_NOT_ACCESSIBLE / CCP_PO_MISCONFIGURED with a reason
+ * in ERR.  Thread-safe. */
 CCP_EXPORT int ccp_po_open(const char *dir, const struct ccp_po_opts *o, struct ccp_po **out,
 			   char *err, size_t errcap);
 /* Closes it.  No import may be running on it, or start: the caller ends

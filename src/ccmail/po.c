@@ -6,7 +6,10 @@
  *     second importer (another process or handle) gets 4, as IMPORT did.
  *  2. Finish an interrupted import, if import.journal says there was one.
  *  3. Catch the in-memory index up with delivery.log (lines appended by
- *     other processes since we last looked; a shorter log means a rebuild).
+ *     other processes since we last looked; a log that is not the one read,
+ *     or changed below where it was read, means a rebuild).  Opening a
+ *     handle takes the lock and does steps 2-3 too (open_index), so a
+ *     handle reads the log only under the lock, after recovery.
  *  4. Parse the whole input with the strict reader and check every message
  *     (From, Date, recipients, the address buffer, the 20 KB text item,
  *     brackets for Import 8.3, the user directory).  Bad messages and
@@ -639,7 +642,8 @@ struct ccp_po {
 	struct sset users;
 	struct ccp_fpwindow index; /* delivered pairs, the last dedup_window at least */
 	off_t indexed;             /* delivery.log octets folded into index */
-	ino_t log_ino;             /* the delivery.log they were read from (0: none yet) */
+	int logfd;                 /* the delivery.log they were read from (-1: none yet),
+				      held open so that its inode cannot be reused */
 	uint64_t rng;
 	/* Scratch kept between imports. */
 	struct ccp_ccm_buf logbuf, und, tmp, tmp2, store, keys;
@@ -864,18 +868,19 @@ static off_t fold_from(struct ccp_po *po, int fd, off_t start)
 }
 
 /*
- * The index from scratch (a first open, a log cut back by recovery, or one
- * rotated by another handle): the last window + 1 D lines of the log,
- * reaching back into rotated segments when the current one holds fewer.
- * CUR is delivery.log, open, with its stat.
+ * The index from scratch (a first open, a log replaced or rotated by
+ * another handle, or one changed under this handle): the last window + 1
+ * D lines of the log, reaching back into rotated segments when the current
+ * one holds fewer.  CUR is delivery.log, open, with its stat.  Returns 0,
+ * or -1 with a line naming the file in ERR.
  */
-static int rebuild(struct ccp_po *po, int cur, const struct stat *cst)
+static int rebuild(struct ccp_po *po, int cur, const struct stat *cst, char *err, size_t cap)
 {
 	ccp_fpwindow_clear(&po->index);
 	size_t need = po->index.span + 1, found;
 	off_t start = scan_back(cur, 0, cst->st_size, need, &found, &po->tmp);
 	if (start < 0)
-		return -1;
+		return ccp_errf(err, cap, "%s/" LOG ": cannot read: %s", po->dir, strerror(errno));
 	if (found < need) {
 		/* Older pairs from the newest segments backwards, each kept open
 		 * from its scan to its fold, folded oldest first. */
@@ -906,45 +911,80 @@ static int rebuild(struct ccp_po *po, int cur, const struct stat *cst)
 		ccp_free(starts);
 		ccp_free(segs);
 		if (rc)
-			return -1;
+			return ccp_errf(err, cap, "%s/" LOG ": cannot read: %s", po->dir,
+					strerror(errno));
 	}
 	off_t got = fold_from(po, cur, start);
 	if (got < 0)
-		return -1;
+		return ccp_errf(err, cap, "%s/" LOG ": cannot read: %s", po->dir, strerror(errno));
 	po->indexed = start + got;
-	po->log_ino = cst->st_ino;
 	return 0;
 }
 
-/* Folds D lines of delivery.log from po->indexed on into the index. */
+/*
+ * Whether delivery.log, with the stat ST, is still the file the index was
+ * folded from, unchanged up to po->indexed.  The held descriptor keeps
+ * that file's inode from being reused, so a log rotated or replaced since
+ * is told apart however the numbers fall.  The handles fold under po.lock,
+ * after recovery, and whole lines only, so recovery cuts only octets past
+ * every handle's offset: a log shorter than it, or without the '\n' that
+ * ended the last line folded, was changed by someone else, and is read
+ * again from scratch, never from the middle of a line.
+ */
+static bool log_unchanged(const struct ccp_po *po, const struct stat *st)
+{
+	struct stat held;
+	char last;
+	if (po->logfd < 0 || fstat(po->logfd, &held) != 0 || held.st_dev != st->st_dev ||
+	    held.st_ino != st->st_ino || st->st_size < po->indexed)
+		return false;
+	return po->indexed == 0 ||
+	       (ccp_pread_full(po->logfd, &last, 1, po->indexed - 1) == 1 && last == '\n');
+}
+
+/* Folds D lines of delivery.log from po->indexed on into the index.  The
+ * caller holds po.lock and has recovered. */
 static int catch_up(struct ccp_po *po, char *err, size_t cap)
 {
 	int fd = openat(po->dirfd, LOG, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	struct stat st;
-	int rc = 0;
 	if (fd < 0 || fstat(fd, &st) != 0) {
-		rc = -1;
-	} else if (st.st_ino != po->log_ino || st.st_size < po->indexed) {
-		rc = rebuild(po, fd, &st);
-	} else if (st.st_size > po->indexed) {
-		/* Lines other processes appended.  Of very many, only those
-		 * after which a window's worth remain matter. */
-		size_t found;
-		off_t start = st.st_size - po->indexed <= LOG_TAIL_SCAN
-				      ? po->indexed
-				      : scan_back(fd, po->indexed, st.st_size, po->index.span + 1,
-						  &found, &po->tmp);
-		off_t got = start < 0 ? -1 : fold_from(po, fd, start);
-		if (got < 0)
-			rc = -1;
-		else
-			po->indexed = start + got;
-	}
-	if (rc)
 		ccp_errf(err, cap, "%s/" LOG ": cannot read: %s", po->dir, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	return rc ? CCP_PO_NOT_ACCESSIBLE : 0;
+		if (fd >= 0)
+			close(fd);
+		return CCP_PO_NOT_ACCESSIBLE;
+	}
+	if (!log_unchanged(po, &st)) {
+		if (po->logfd >= 0)
+			close(po->logfd);
+		po->logfd = -1;
+		if (rebuild(po, fd, &st, err, cap) != 0) {
+			close(fd);
+			return CCP_PO_NOT_ACCESSIBLE;
+		}
+		po->logfd = fd;
+		return 0;
+	}
+	close(fd);
+	if (st.st_size == po->indexed)
+		return 0;
+	/* Lines other processes appended.  Of very many, only those after
+	 * which a window's worth remain matter. */
+	size_t found;
+	off_t start = st.st_size - po->indexed <= LOG_TAIL_SCAN
+			      ? po->indexed
+			      : scan_back(po->logfd, po->indexed, st.st_size, po->index.span + 1,
+					  &found, &po->tmp);
+	off_t got = start < 0 ? -1 : fold_from(po, po->logfd, start);
+	if (got < 0) {
+		ccp_errf(err, cap, "%s/" LOG ": cannot read: %s", po->dir, strerror(errno));
+		/* Some lines may be folded: the next time starts afresh. */
+		close(po->logfd);
+		po->logfd = -1;
+		return CCP_PO_NOT_ACCESSIBLE;
+	}
+	po->indexed = start + got;
+	return 0;
 }
 
 /*
@@ -978,7 +1018,8 @@ static void maybe_rotate(struct ccp_po *po)
 			return;
 		}
 	}
-	int fd = openat(po->dirfd, LOG ".new", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+	/* Read and write: the handle keeps it as the log it indexes. */
+	int fd = openat(po->dirfd, LOG ".new", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
 			0666);
 	if (fd < 0 || sync_fd(fd, po->o.sync) != 0 ||
 	    renameat(po->dirfd, LOG ".new", po->dirfd, LOG) != 0 ||
@@ -991,11 +1032,10 @@ static void maybe_rotate(struct ccp_po *po)
 	}
 	/* This handle has folded the whole old log: it goes on from the new
 	 * one's start without a rebuild. */
-	if (fstat(fd, &st) == 0) {
-		po->log_ino = st.st_ino;
-		po->indexed = 0;
-	}
-	close(fd);
+	if (po->logfd >= 0)
+		close(po->logfd);
+	po->logfd = fd;
+	po->indexed = 0;
 	ccp_log(CCP_LOG_INFO, "%s/" LOG ": rotated to %s; a new log begins", po->dir, name);
 }
 
@@ -1028,6 +1068,35 @@ static int load_users(struct ccp_po *po, char *err, size_t cap)
 	return 0;
 }
 
+static int recover(int dirfd, int mboxfd, int storefd, bool dosync, const char *dir, char *err,
+		   size_t cap);
+
+/*
+ * Builds the index at open as an import would: under po.lock, after
+ * finishing an interrupted import.  Read without them, the log may end in
+ * an interrupted import's lines, which recovery then cuts back while other
+ * imports append their own: the handle would skip pairs that were never
+ * delivered, and go on reading from the middle of another import's line.
+ * When another import holds the lock, or the interrupted import cannot be
+ * finished now (a damaged journal, a file that cannot be cut back), the
+ * first import through this handle builds the index instead, and answers
+ * for what stands in its way: opening waits for no import.
+ */
+static int open_index(struct ccp_po *po, char *err, size_t cap)
+{
+	if (flock(po->lockfd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno == EWOULDBLOCK)
+			return 0;
+		ccp_errf(err, cap, "%s/po.lock: cannot lock: %s", po->dir, strerror(errno));
+		return CCP_PO_NOT_ACCESSIBLE;
+	}
+	int rc = 0;
+	if (recover(po->dirfd, po->mboxfd, po->storefd, po->o.sync, po->dir, NULL, 0) == 0)
+		rc = catch_up(po, err, cap);
+	flock(po->lockfd, LOCK_UN);
+	return rc;
+}
+
 int ccp_po_open(const char *dir, const struct ccp_po_opts *o, struct ccp_po **out, char *err,
 		size_t cap)
 {
@@ -1046,6 +1115,7 @@ int ccp_po_open(const char *dir, const struct ccp_po_opts *o, struct ccp_po **ou
 	struct ccp_po *po = ccp_calloc(1, sizeof(*po));
 	po->dir = ccp_strdup(dir);
 	po->dirfd = dirfd;
+	po->logfd = -1;
 	po->o = *o;
 	po->conf = conf;
 	ccp_fpwindow_init(&po->index, conf.dedup_window);
@@ -1070,7 +1140,7 @@ int ccp_po_open(const char *dir, const struct ccp_po_opts *o, struct ccp_po **ou
 	po->rng = po->o.fault.seed ? po->o.fault.seed : (uint64_t)time(NULL) ^ (uint64_t)getpid();
 	rc = conf.users ? load_users(po, err, cap) : 0;
 	if (rc == 0)
-		rc = catch_up(po, err, cap);
+		rc = open_index(po, err, cap);
 	if (rc) {
 		ccp_po_close(po);
 		return rc;
@@ -1103,6 +1173,8 @@ void ccp_po_close(struct ccp_po *po)
 		close(po->storefd);
 	if (po->lockfd >= 0)
 		close(po->lockfd);
+	if (po->logfd >= 0)
+		close(po->logfd);
 	close(po->dirfd);
 	pthread_mutex_destroy(&po->mu);
 	sset_free(&po->users);
@@ -1587,9 +1659,10 @@ static int adopt_store(struct ccp_po *po, const struct adopt *ad, const char *sn
 	return rc;
 }
 
-/* Step 5: journal, store, mailboxes, log (commit), journal removed. */
+/* Step 5: journal, store, mailboxes, log (commit), journal removed.
+ * *LOG_AT gets the log's length before the import's lines. */
 static int commit(struct ccp_po *po, struct plan *plan, const struct adopt *ad, char *err,
-		  size_t cap, int *sys_errno)
+		  size_t cap, int *sys_errno, off_t *log_at)
 {
 	bool s = po->o.sync;
 	struct stat st;
@@ -1607,6 +1680,7 @@ static int commit(struct ccp_po *po, struct plan *plan, const struct adopt *ad, 
 	logfd = openat(po->dirfd, LOG, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
 	if (logfd < 0 || fstat(logfd, &st) != 0)
 		goto io;
+	*log_at = st.st_size;
 	ccp_ccm_buf_printf(&j, "ccpump-journal 2\nlog %lld %lld\n", (long long)st.st_size,
 			   (long long)st.st_size + (long long)po->logbuf.len);
 	if (plan->n) {
@@ -1863,15 +1937,19 @@ static int import_common(struct ccp_po *po, const char *data, size_t len, const 
 		rc = CCP_PO_UNDELIVERABLE;
 		goto out;
 	}
-	rc = commit(po, &plan, ad, res->reason, sizeof(res->reason), &res->sys_errno);
+	off_t log_at = po->indexed;
+	rc = commit(po, &plan, ad, res->reason, sizeof(res->reason), &res->sys_errno, &log_at);
 	if (rc) {
 		res->delivered = res->skipped = 0;
 		goto out;
 	}
 	res->delivered = plan.n;
-	/* Committed: the batch joins the index, the log is folded in. */
+	/* Committed: the batch joins the index, and its lines count as
+	 * folded when they begin where the index ended (catch_up() folded the
+	 * whole log, under the lock; were they not, it reads them next time). */
 	ccp_fpwindow_add_all(&po->index, &batch);
-	po->indexed += (off_t)po->logbuf.len;
+	if (log_at == po->indexed)
+		po->indexed += (off_t)po->logbuf.len;
 	if (res->undeliverable) {
 		rc = CCP_PO_UNDELIVERABLE;
 		if (und_path && write_und(und_path, &po->und, po->o.sync) != 0)

@@ -28,6 +28,20 @@ static struct ccp_po *open_po(const char *dir)
 	return po;
 }
 
+/* A handle whose every import stops at STEP (enum ccp_po_crash), as if
+ * its process died there. */
+static struct ccp_po *open_crashing(const char *dir, int step)
+{
+	struct ccp_po_opts o;
+	ccp_po_opts_default(&o);
+	o.sync = false;
+	o.env_fault = false;
+	o.fault.crash = step;
+	struct ccp_po *po = NULL;
+	CHECK(ccp_po_open(dir, &o, &po, err, sizeof(err)) == 0);
+	return po;
+}
+
 static void stats(const char *dir, struct ccp_po_stats *st)
 {
 	CHECK(ccp_po_stats(dir, st, err, sizeof(err)) == 0);
@@ -454,11 +468,7 @@ static void test_crash_steps(const char *base)
 			snprintf(key, sizeof(key), "k%d", k);
 			msg_text(&b, key, "A at B", "6/2/98 8:39", r, "s", "again\r\n");
 		}
-		struct ccp_po_opts co;
-		ccp_po_opts_default(&co);
-		co.fault.crash = steps[i];
-		struct ccp_po *crashing;
-		CHECK(ccp_po_open(dir, &co, &crashing, err, sizeof(err)) == 0);
+		struct ccp_po *crashing = open_crashing(dir, steps[i]);
 		CHECK(ccp_po_import_buffer(crashing, b.data, b.len, "k.ccm", NULL, &res) ==
 		      CCP_PO_NOT_ACCESSIBLE);
 		CHECK(strstr(res.reason, "crash injected") != NULL);
@@ -943,6 +953,112 @@ static void test_log_segments(const char *base)
 	ccp_po_close(b);
 }
 
+/* Cuts the file PATH back to its first LINES lines. */
+static void keep_lines(const char *path, unsigned lines)
+{
+	size_t len, at = 0;
+	char *s = read_file(path, &len);
+	CHECK(s != NULL);
+	for (unsigned i = 0; i < lines; i++) {
+		char *nl = memchr(s + at, '\n', len - at);
+		CHECK(nl != NULL);
+		at = (size_t)(nl - s) + 1;
+	}
+	CHECK(at < len);
+	CHECK(truncate(path, (off_t)at) == 0);
+	free(s);
+}
+
+/* A batch of N messages PREFIX0.. to two recipients each. */
+static void two_rcpt_batch(struct ccp_ccm_buf *b, const char *prefix, unsigned n)
+{
+	const char *to[] = { "Doe, John at HUBPO1", "Roe, Jane at HUBPO1", NULL };
+	char key[32];
+	ccp_ccm_buf_reset(b);
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "%s%06u", prefix, i);
+		msg_text(b, key, "A at B", "6/2/98 8:39", to, "s", "text\r\n");
+	}
+}
+
+/*
+ * An import killed inside the write of its log lines: a complete journal,
+ * and only some of its lines.  A handle opened then (a relay starting) must
+ * not take those lines for deliveries: it finishes the import first, under
+ * the lock, as an import would.  Before, it indexed them; another importer
+ * then undid the import and committed its own lines, which the handle read
+ * from the middle of one: the batch handed in again was skipped as
+ * duplicates (lost), and the other importer's was delivered twice.
+ */
+static void test_open_after_torn_commit(const char *base)
+{
+	char dir[600], lpath[700];
+	struct ccp_po_result res;
+	struct ccp_po_stats st;
+	struct ccp_ccm_buf x, y;
+	snprintf(dir, sizeof(dir), "%s/po-torn-commit", base);
+	snprintf(lpath, sizeof(lpath), "%s/delivery.log", dir);
+	CHECK(ccp_po_init(dir, NULL, err, sizeof(err)) == 0);
+	ccp_ccm_buf_init(&x);
+	ccp_ccm_buf_init(&y);
+	two_rcpt_batch(&x, "X-", 3);
+	two_rcpt_batch(&y, "Y-", 5);
+
+	struct ccp_po *crashing = open_crashing(dir, CCP_PO_CRASH_COMMITTED);
+	CHECK(ccp_po_import_buffer(crashing, x.data, x.len, "x.ccm", NULL, &res) ==
+	      CCP_PO_NOT_ACCESSIBLE);
+	ccp_po_close(crashing);
+	keep_lines(lpath, 2); /* killed after 2 of its 6 lines */
+
+	struct ccp_po *h = open_po(dir), *g = open_po(dir);
+	CHECK(ccp_po_import_buffer(g, y.data, y.len, "y.ccm", NULL, &res) == CCP_PO_OK);
+	CHECK_EQ_U64(res.delivered, 10);
+	CHECK(ccp_po_import_buffer(h, x.data, x.len, "x.ccm", NULL, &res) == CCP_PO_OK);
+	CHECK_EQ_U64(res.delivered, 6);
+	CHECK_EQ_U64(res.skipped, 0);
+	CHECK(ccp_po_import_buffer(h, y.data, y.len, "y.ccm", NULL, &res) == CCP_PO_OK);
+	CHECK_EQ_U64(res.delivered, 0);
+	CHECK_EQ_U64(res.skipped, 10);
+	ccp_po_close(h);
+	ccp_po_close(g);
+	stats(dir, &st);
+	CHECK_EQ_U64(st.delivered, 16);
+	CHECK_EQ_U64(count_in_mailbox(dir, "Doe, John at HUBPO1", "X-Spool-Id: X-"), 3);
+	CHECK_EQ_U64(count_in_mailbox(dir, "Roe, Jane at HUBPO1", "X-Spool-Id: Y-"), 5);
+	ccp_ccm_buf_free(&x);
+	ccp_ccm_buf_free(&y);
+}
+
+/*
+ * delivery.log rewritten in place under an open handle (same file, longer
+ * than the handle has read, but not the lines it read): the handle reads
+ * it again from its start rather than from the middle of a line.
+ */
+static void test_log_changed_under_handle(const char *base)
+{
+	char dir[600], lpath[700], key[160], text[512];
+	struct ccp_po_result res;
+	snprintf(dir, sizeof(dir), "%s/po-changed", base);
+	snprintf(lpath, sizeof(lpath), "%s/delivery.log", dir);
+	CHECK(ccp_po_init(dir, NULL, err, sizeof(err)) == 0);
+	struct ccp_po *h = open_po(dir);
+	res = import_key(h, "a1", "Doe at HUB");
+	CHECK(res.delivered == 1);
+	size_t read_to = file_len(lpath);
+	snprintf(key, sizeof(key), "b1-%0100d", 0);
+	int n = snprintf(text, sizeof(text),
+			 "D\t%s\tdoe at hub\tdoe_at_hub.mbx\t1795882167\n"
+			 "D\tb2\tdoe at hub\tdoe_at_hub.mbx\t1795882167\n", key);
+	CHECK((size_t)n > read_to && text[read_to - 1] != '\n');
+	int fd = open(lpath, O_WRONLY | O_TRUNC);
+	CHECK(fd >= 0 && write(fd, text, (size_t)n) == n && close(fd) == 0);
+	res = import_key(h, key, "Doe at HUB");
+	CHECK(res.skipped == 1 && res.delivered == 0);
+	res = import_key(h, "b2", "Doe at HUB");
+	CHECK(res.skipped == 1 && res.delivered == 0);
+	ccp_po_close(h);
+}
+
 /* Writes B to DIR/NAME and opens DIR. */
 static int batch_file(const char *dir, const char *name, const struct ccp_ccm_buf *b)
 {
@@ -1006,12 +1122,7 @@ static void test_adopt(const char *base)
 	int dfd = batch_file(in, "Msg01.ccm", &b);
 	snprintf(path, sizeof(path), "%s/Msg01.ccm", in);
 	snprintf(store, sizeof(store), "%s/store/00000002.msgs", dir);
-	struct ccp_po_opts co;
-	ccp_po_opts_default(&co);
-	co.env_fault = false;
-	co.fault.crash = CCP_PO_CRASH_STORE;
-	struct ccp_po *crashing;
-	CHECK(ccp_po_open(dir, &co, &crashing, err, sizeof(err)) == 0);
+	struct ccp_po *crashing = open_crashing(dir, CCP_PO_CRASH_STORE);
 	CHECK(ccp_po_import_adopt(crashing, b.data, b.len, dfd, "Msg01.ccm", path, NULL, &res, NULL,
 				  NULL) == CCP_PO_NOT_ACCESSIBLE);
 	ccp_po_close(crashing);
@@ -1254,6 +1365,8 @@ int main(int argc, char **argv)
 	test_many_mailboxes(base);
 	test_adopt(base);
 	test_log_segments(base);
+	test_open_after_torn_commit(base);
+	test_log_changed_under_handle(base);
 	test_old_layout(base);
 	test_roundtrip(base, argv[1]);
 	rm_tree(base);
