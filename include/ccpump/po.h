@@ -103,10 +103,14 @@ struct ccp_po_init_opts {
 /* delivery.log is the commit point of every import, so it cannot be cut by
  * logrotate.  An import that finds it at log_segment octets or more first
  * renames it to delivery.log.NNNNNNNN (numbered from 1, oldest first) and
- * starts a new one; `po stats` reads every segment.  Remove old segments
- * when their audit trail is no longer wanted: the index needs only the
- * newest one (what it keeps must fit in a segment, which at 256 MiB holds
- * about 3 million pairs). */
+ * starts a new one; `po stats` reads every segment.  The index is rebuilt
+ * from the last dedup_window delivered pairs, reading back through as many
+ * segments as hold them: a segment may be removed (or compressed) only once
+ * at least dedup_window D lines follow it, or the pairs it held are
+ * forgotten and delivered again if handed in again.  At the defaults (256
+ * MiB, about 3 million pairs; a window of 131,072) that means keeping the
+ * newest; a small log_segment or a large window needs more kept.  A rebuild that
+ * finds a segment missing within the window logs a warning naming it. */
 #define CCP_PO_LOG_SEGMENT (256ll << 20)
 #define CCP_PO_LOG_SEGMENT_MIN 4096ll
 

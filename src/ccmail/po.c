@@ -59,8 +59,8 @@
  * rebuilt at open by reading delivery.log a chunk at a time (memory stays
  * one chunk however long the log is); only the tail that holds the last
  * window of pairs is read, reaching back into rotated segments
- * (delivery.log.NNNNNNNN, maybe_rotate) when the current log holds fewer
- * (scan_back, rebuild).
+ * (delivery.log.NNNNNNNN, maybe_rotate) when the current log holds fewer,
+ * one segment open at a time (scan_back, rebuild, fold_segments).
  */
 #include "ccpump/po.h"
 
@@ -839,9 +839,10 @@ static void segment_name(char *buf, size_t cap, unsigned no)
 }
 
 /* Opens segment NO for reading into *FD with its stat.  Returns 1; 0 when
- * there is nothing to read: removed since it was listed (old audit trail
- * goes at will), or the inode CUR_INO of delivery.log itself (a rotation
- * cut short after its link); -1 with errno. */
+ * there is nothing to read: removed since it was listed (an operator may
+ * remove old audit trail, po.h says when), or the inode CUR_INO of
+ * delivery.log itself (a rotation cut short after its link); -1 with
+ * errno. */
 static int open_segment(int dirfd, unsigned no, ino_t cur_ino, int *fd, struct stat *st)
 {
 	char name[40];
@@ -859,12 +860,128 @@ static int open_segment(int dirfd, unsigned no, ino_t cur_ino, int *fd, struct s
 	return rc;
 }
 
+/* open_segment() of segment NO, listed earlier with inode INO: 0 as well
+ * when its name now holds another file (the listed one was removed, and a
+ * later rotation took its number). */
+static int reopen_segment(int dirfd, unsigned no, ino_t cur_ino, ino_t ino, int *fd)
+{
+	struct stat st;
+	int o = open_segment(dirfd, no, cur_ino, fd, &st);
+	if (o > 0 && st.st_ino != ino) {
+		close(*fd);
+		*fd = -1;
+		o = 0;
+	}
+	return o;
+}
+
+/* The one-line reason a segment could not be read, into ERR; returns -1. */
+static int segment_error(char *err, size_t cap, const char *dir, unsigned no)
+{
+	int e = errno;
+	char name[40];
+	segment_name(name, sizeof(name), no);
+	ccp_errf(err, cap, "%s/%s: cannot read: %s", dir, name, strerror(e));
+	errno = e;
+	return -1;
+}
+
 /* Folds lines of FD from START to its end; the octets read, or -1. */
 static off_t fold_from(struct ccp_po *po, int fd, off_t start)
 {
 	if (lseek(fd, start, SEEK_SET) < 0)
 		return -1;
 	return for_each_line(fd, -1, &po->tmp, index_line, po);
+}
+
+/* A rotated segment the index reads back into: its number, its inode, and
+ * where its part of the window begins (-1: nothing of it to fold). */
+struct seg_part {
+	unsigned no;
+	ino_t ino;
+	off_t start;
+};
+
+/*
+ * Warns that segments the window reaches into are missing: removed, or
+ * compressed under another name, while the window still held pairs of
+ * theirs.  Those pairs are not remembered, so an import that hands one in
+ * again delivers it again.  NEWEST is the newest missing number, MISSING
+ * how many.
+ */
+static void warn_missing_segments(const struct ccp_po *po, unsigned newest, unsigned missing)
+{
+	char name[40], more[40] = "";
+	segment_name(name, sizeof(name), newest);
+	if (missing > 1)
+		snprintf(more, sizeof(more), " (and %u older)", missing - 1);
+	ccp_log(CCP_LOG_WARN, "%s/%s is missing%s, within the last %zu deliveries "
+		"(dedup_window): a pair delivered there is not remembered and would be "
+		"delivered again if handed in again; keep the segments that hold the last "
+		"dedup_window deliveries", po->dir, name, more, po->index.span);
+}
+
+/*
+ * Folds the older pairs of the window, NEED of them, from the rotated
+ * segments: scanned newest first for where their part begins, then folded
+ * oldest first.  Each is opened on its own turn and closed before the
+ * next: a small log_segment under a large dedup_window reaches back into
+ * more segments than the process may hold open.  CUR_INO is delivery.log's
+ * inode (a rotation cut short has a segment of it).  Returns 0, or -1 with
+ * a line naming the segment in ERR.
+ */
+static int fold_segments(struct ccp_po *po, ino_t cur_ino, size_t need, char *err, size_t cap)
+{
+	unsigned *segs, newest_missing = 0, missing = 0;
+	size_t n = list_segments(po->dirfd, &segs), first = n, found = 0;
+	struct seg_part *parts = ccp_malloc((n ? n : 1) * sizeof(*parts));
+	int rc = 0, fd;
+	for (size_t i = n; i-- > 0 && found < need && !rc;) {
+		if (i + 1 < n && segs[i] + 1 != segs[i + 1]) {
+			/* A gap crossed while pairs are still wanted. */
+			newest_missing = newest_missing ? newest_missing : segs[i + 1] - 1;
+			missing += segs[i + 1] - segs[i] - 1;
+		}
+		struct stat st;
+		size_t got = 0;
+		parts[i] = (struct seg_part){ .no = segs[i], .start = -1 };
+		int o = open_segment(po->dirfd, segs[i], cur_ino, &fd, &st);
+		if (o > 0) {
+			parts[i].ino = st.st_ino;
+			parts[i].start = scan_back(fd, 0, st.st_size, need - found, &got, &po->tmp);
+			if (parts[i].start < 0)
+				o = -1;
+			int e = errno;
+			close(fd);
+			errno = e;
+		}
+		if (o < 0)
+			rc = segment_error(err, cap, po->dir, segs[i]);
+		found += got;
+		first = i;
+	}
+	for (size_t i = first; i < n && !rc; i++) {
+		if (parts[i].start < 0)
+			continue;
+		fd = -1;
+		int o = reopen_segment(po->dirfd, parts[i].no, cur_ino, parts[i].ino, &fd);
+		if (o > 0 && fold_from(po, fd, parts[i].start) < 0)
+			o = -1;
+		if (o < 0)
+			rc = segment_error(err, cap, po->dir, parts[i].no);
+		if (fd >= 0)
+			close(fd);
+	}
+	if (!rc && found < need && first < n && segs[first] > 1) {
+		/* Ran out of segments, and older numbers are gone. */
+		newest_missing = newest_missing ? newest_missing : segs[first] - 1;
+		missing += segs[first] - 1;
+	}
+	if (!rc && missing)
+		warn_missing_segments(po, newest_missing, missing);
+	ccp_free(parts);
+	ccp_free(segs);
+	return rc;
 }
 
 /*
@@ -881,39 +998,8 @@ static int rebuild(struct ccp_po *po, int cur, const struct stat *cst, char *err
 	off_t start = scan_back(cur, 0, cst->st_size, need, &found, &po->tmp);
 	if (start < 0)
 		return ccp_errf(err, cap, "%s/" LOG ": cannot read: %s", po->dir, strerror(errno));
-	if (found < need) {
-		/* Older pairs from the newest segments backwards, each kept open
-		 * from its scan to its fold, folded oldest first. */
-		unsigned *segs;
-		size_t n = list_segments(po->dirfd, &segs), first = n;
-		int *fds = ccp_malloc((n ? n : 1) * sizeof(*fds));
-		off_t *starts = ccp_malloc((n ? n : 1) * sizeof(*starts));
-		int rc = 0;
-		for (size_t i = n; i-- > 0;)
-			fds[i] = -1;
-		for (size_t i = n; i-- > 0 && found < need && !rc;) {
-			struct stat st;
-			size_t got = 0;
-			int o = open_segment(po->dirfd, segs[i], cst->st_ino, &fds[i], &st);
-			if (o < 0 || (o && (starts[i] = scan_back(fds[i], 0, st.st_size, need - found,
-								  &got, &po->tmp)) < 0))
-				rc = -1;
-			found += got;
-			first = i;
-		}
-		for (size_t i = first; i < n; i++) {
-			if (!rc && fds[i] >= 0 && fold_from(po, fds[i], starts[i]) < 0)
-				rc = -1;
-			if (fds[i] >= 0)
-				close(fds[i]);
-		}
-		ccp_free(fds);
-		ccp_free(starts);
-		ccp_free(segs);
-		if (rc)
-			return ccp_errf(err, cap, "%s/" LOG ": cannot read: %s", po->dir,
-					strerror(errno));
-	}
+	if (found < need && fold_segments(po, cst->st_ino, need - found, err, cap) != 0)
+		return -1;
 	off_t got = fold_from(po, cur, start);
 	if (got < 0)
 		return ccp_errf(err, cap, "%s/" LOG ": cannot read: %s", po->dir, strerror(errno));
@@ -2189,15 +2275,17 @@ int ccp_po_stats_with(const char *dir, const struct ccp_po_stats_opts *opts,
 	ccp_fpcount_init(&sp.keys, memory / 4, tmp_dir);
 	struct ccp_ccm_buf b;
 	ccp_ccm_buf_init(&b);
-	/* Under the lock, a snapshot: the rotated segments, oldest first, and
-	 * delivery.log to its present length (a segment with its inode is a
-	 * rotation cut short: the same file), each opened, and the mailboxes
-	 * counted.  Then the lock goes, and the files are read through those
-	 * descriptors: the log only grows past the snapshot, and a rotation
-	 * renames the file we hold.  The relay's imports, which take the lock,
-	 * wait for the snapshot only, not for the whole count (seconds on ten
-	 * million deliveries): an import that found it locked would be
-	 * retried as an attempt. */
+	/* Under the lock, a snapshot: the rotated segments, oldest first, with
+	 * their inodes (a segment with delivery.log's inode is a rotation cut
+	 * short: the same file), delivery.log open to its present length, and
+	 * the mailboxes counted.  Then the lock goes, and the files are read:
+	 * the log only grows past the snapshot, and a rotation renames the
+	 * file we hold.  The segments are opened one at a time, each checked
+	 * to be the file listed (one removed since is not read): there may be
+	 * more of them than the process may hold open.  The relay's imports,
+	 * which take the lock, wait for the snapshot only, not for the whole
+	 * count (seconds on ten million deliveries): an import that found it
+	 * locked would be retried as an attempt. */
 	struct stat cst;
 	int fd = openat(v.dirfd, LOG, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 || fstat(fd, &cst) != 0) {
@@ -2206,18 +2294,16 @@ int ccp_po_stats_with(const char *dir, const struct ccp_po_stats_opts *opts,
 	}
 	unsigned *segs = NULL;
 	size_t nseg = rc ? 0 : list_segments(v.dirfd, &segs), nread = 0;
-	int *sfds = ccp_malloc((nseg ? nseg : 1) * sizeof(*sfds));
-	for (size_t i = 0; i < nseg; i++) {
+	ino_t *inos = ccp_malloc((nseg ? nseg : 1) * sizeof(*inos));
+	for (size_t i = 0; i < nseg && !rc; i++) {
 		struct stat sst;
-		int o = rc ? 0 : open_segment(v.dirfd, segs[i], cst.st_ino, &sfds[i], &sst);
-		if (rc)
-			sfds[i] = -1;
-		nread += o > 0;
+		int sfd;
+		int o = open_segment(v.dirfd, segs[i], cst.st_ino, &sfd, &sst);
+		inos[i] = o > 0 ? sst.st_ino : 0; /* 0: not to be read */
+		if (o > 0)
+			close(sfd);
 		if (o < 0) {
-			int e = errno;
-			char name[40];
-			segment_name(name, sizeof(name), segs[i]);
-			ccp_errf(err, cap, "%s/%s: cannot read: %s", dir, name, strerror(e));
+			segment_error(err, cap, dir, segs[i]);
 			rc = CCP_PO_NOT_ACCESSIBLE;
 		}
 	}
@@ -2230,18 +2316,20 @@ int ccp_po_stats_with(const char *dir, const struct ccp_po_stats_opts *opts,
 		closedir(d);
 	}
 	flock(v.lockfd, LOCK_UN);
-	for (size_t i = 0; i < nseg; i++) {
-		if (!rc && sfds[i] >= 0 && for_each_line(sfds[i], -1, &b, stats_line, &sp) < 0) {
-			int e = errno;
-			char name[40];
-			segment_name(name, sizeof(name), segs[i]);
-			ccp_errf(err, cap, "%s/%s: cannot read: %s", dir, name, strerror(e));
+	for (size_t i = 0; i < nseg && !rc; i++) {
+		int sfd = -1;
+		int o = inos[i] ? reopen_segment(v.dirfd, segs[i], cst.st_ino, inos[i], &sfd) : 0;
+		if (o > 0 && for_each_line(sfd, -1, &b, stats_line, &sp) < 0)
+			o = -1;
+		if (o < 0) {
+			segment_error(err, cap, dir, segs[i]);
 			rc = CCP_PO_NOT_ACCESSIBLE;
 		}
-		if (sfds[i] >= 0)
-			close(sfds[i]);
+		if (sfd >= 0)
+			close(sfd);
+		nread += o > 0;
 	}
-	ccp_free(sfds);
+	ccp_free(inos);
 	ccp_free(segs);
 	st->log_segments = nread; /* not a cut-short rotation's link to delivery.log */
 	if (!rc && for_each_line(fd, cst.st_size, &b, stats_line, &sp) < 0) {

@@ -13,6 +13,7 @@
 
 #include "ccpump/ccm.h"
 #include "ccpump/convert.h"
+#include "ccpump/log.h"
 #include "ccpump/po.h"
 
 static char err[512];
@@ -953,6 +954,28 @@ static void test_log_segments(const char *base)
 	ccp_po_close(b);
 }
 
+/* Log lines go to a file of their own under BASE until log_captured(),
+ * which returns what was logged (malloc'd). */
+static int log_prev_fd = -1;
+static char log_path[700];
+
+static void log_capture(const char *base)
+{
+	snprintf(log_path, sizeof(log_path), "%s/captured.log", base);
+	int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	CHECK(fd >= 0);
+	log_prev_fd = ccp_log_set_fd(fd);
+}
+
+static char *log_captured(void)
+{
+	size_t len;
+	close(ccp_log_set_fd(log_prev_fd));
+	char *s = read_file(log_path, &len);
+	CHECK(s != NULL);
+	return s;
+}
+
 /* Cuts the file PATH back to its first LINES lines. */
 static void keep_lines(const char *path, unsigned lines)
 {
@@ -1057,6 +1080,89 @@ static void test_log_changed_under_handle(const char *base)
 	res = import_key(h, "b2", "Doe at HUB");
 	CHECK(res.skipped == 1 && res.delivered == 0);
 	ccp_po_close(h);
+}
+
+/* Writes delivery.log.NNNNNNNN for NO in 1..N, one D line each. */
+static void write_segments(const char *dir, unsigned n)
+{
+	char path[900], line[200];
+	for (unsigned no = 1; no <= n; no++) {
+		snprintf(path, sizeof(path), "%s/delivery.log.%08u", dir, no);
+		int l = snprintf(line, sizeof(line),
+				 "D\tseg%05u\tsam at hub\tsam_at_hub.mbx\t1795882167\n", no);
+		write_file(path, line, (size_t)l);
+	}
+}
+
+/*
+ * Many rotated segments under a window that reaches into all of them (a
+ * small log_segment, a large dedup_window): the index and stats read them
+ * one at a time, so neither needs more descriptors than the process may
+ * open; a segment that cannot be read is named.  Segments removed within
+ * the window are warned of at open, as the pairs they held are forgotten.
+ */
+static void test_many_segments(const char *base)
+{
+	enum { SEGS = 300 };
+	char dir[600], path[900];
+	struct ccp_po_result res;
+	struct ccp_po_stats st;
+	struct ccp_po *po;
+	snprintf(dir, sizeof(dir), "%s/po-many-segments", base);
+	CHECK(ccp_po_init(dir, NULL, err, sizeof(err)) == 0);
+	write_segments(dir, SEGS);
+
+	struct rlimit old, low;
+	CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+	low = old;
+	low.rlim_cur = 64; /* fewer than the segments */
+	CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+	log_capture(base);
+	int rc = ccp_po_open(dir, NULL, &po, err, sizeof(err));
+	if (rc != 0)
+		fprintf(stderr, "open: %s\n", err);
+	CHECK(rc == 0);
+	res = import_key(po, "seg00001", "Sam at HUB"); /* the oldest */
+	CHECK(res.skipped == 1 && res.delivered == 0);
+	ccp_po_close(po);
+	rc = ccp_po_stats(dir, &st, err, sizeof(err));
+	CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+	CHECK(rc == 0);
+	CHECK_EQ_U64(st.log_segments, SEGS);
+	CHECK_EQ_U64(st.delivered, SEGS);
+	char *logged = log_captured();
+	CHECK(strstr(logged, "is missing") == NULL); /* every segment there */
+	free(logged);
+
+	/* Segments removed within the window: the open warns, naming the
+	 * newest missing one. */
+	snprintf(path, sizeof(path), "%s/delivery.log.%08u", dir, 100);
+	CHECK(unlink(path) == 0);
+	log_capture(base);
+	po = open_po(dir);
+	ccp_po_close(po);
+	logged = log_captured();
+	CHECK(strstr(logged, "/delivery.log.00000100 is missing, within the last 131072 "
+			     "deliveries (dedup_window)") != NULL);
+	free(logged);
+	for (unsigned no = 1; no <= 5; no++) {
+		snprintf(path, sizeof(path), "%s/delivery.log.%08u", dir, no);
+		CHECK(unlink(path) == 0);
+	}
+	log_capture(base);
+	po = open_po(dir);
+	ccp_po_close(po);
+	logged = log_captured();
+	CHECK(strstr(logged, "/delivery.log.00000100 is missing (and 5 older)") != NULL);
+	free(logged);
+
+	/* A segment that cannot be read: named, by the open and by stats. */
+	snprintf(path, sizeof(path), "%s/delivery.log.%08u", dir, 150);
+	CHECK(unlink(path) == 0 && mkdir(path, 0777) == 0);
+	CHECK(ccp_po_open(dir, NULL, &po, err, sizeof(err)) == CCP_PO_NOT_ACCESSIBLE);
+	CHECK(strstr(err, "/delivery.log.00000150: cannot read") != NULL);
+	CHECK(ccp_po_stats(dir, &st, err, sizeof(err)) == CCP_PO_NOT_ACCESSIBLE);
+	CHECK(strstr(err, "/delivery.log.00000150: cannot read") != NULL);
 }
 
 /* Writes B to DIR/NAME and opens DIR. */
@@ -1367,6 +1473,7 @@ int main(int argc, char **argv)
 	test_log_segments(base);
 	test_open_after_torn_commit(base);
 	test_log_changed_under_handle(base);
+	test_many_segments(base);
 	test_old_layout(base);
 	test_roundtrip(base, argv[1]);
 	rm_tree(base);
