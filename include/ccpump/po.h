@@ -29,8 +29,10 @@
  * and synced (the commit point); then the journal goes.  After a crash the
  * next import (or stats) finds the journal: when the log holds the commit, it
  * only removes the journal; otherwise it cuts every file back to its old
- * length.  A (message key, recipient) pair the log already holds is never
- * delivered again: it is counted as a skipped duplicate.
+ * length (a journal with a line an import does not write is damaged: nothing
+ * is cut back, and every import answers 3); it also cuts a last log line
+ * without its line end.  A (message key, recipient) pair the log already
+ * holds is never delivered again: it is counted as a skipped duplicate.
  *
  * Threads: a struct ccp_po may be shared by any number of threads; imports
  * through it run one at a time (a mutex, then the flock), and it keeps its

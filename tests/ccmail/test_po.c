@@ -295,6 +295,7 @@ static void test_users(const char *base)
 }
 
 static bool eq(const void *a, size_t al, const void *b, size_t bl);
+static struct ccp_po_result import_key(struct ccp_po *po, const char *key, const char *rcpt);
 
 static size_t file_len(const char *path)
 {
@@ -436,6 +437,63 @@ static void test_recovery(const char *base)
 	CHECK_EQ_U64(res.skipped, 2);
 	ccp_po_close(po);
 	ccp_ccm_buf_free(&b);
+}
+
+/*
+ * A complete journal (it ends in "end") with a line an import does not
+ * write: damaged, so nothing is undone, neither by its good lines nor by
+ * guessing, and every import answers 3 naming the journal and the line,
+ * until someone moves it aside.  Before, a first or log line that did not
+ * parse removed the journal with nothing undone, and a file line that did
+ * not parse was skipped.
+ */
+static void test_damaged_journal(const char *base)
+{
+	/* Each replaces one line of a good journal: the first, the log's,
+	 * or the first file's. */
+	static const struct {
+		int at;
+		const char *line;
+	} bad[] = {
+		{ 0, "ccpump-journal 9" }, { 1, "log zero 1" }, { 1, "log 5 1" }, { 1, "log 0 1 2" },
+		{ 2, "mbox 5" }, { 2, "mbox -5 doe,_john_at_hubpo1.mbx" },
+		{ 2, "mbox 1x doe,_john_at_hubpo1.mbx" }, { 2, "mbox +0 doe,_john_at_hubpo1.mbx" },
+		{ 2, "box 0 doe,_john_at_hubpo1.mbx" }, { 2, "store 0 a b" }, { 2, "" },
+	};
+	char dir[600], mpath[800], lpath[800], jpath[800], j[512];
+	struct ccp_po_result res;
+	snprintf(dir, sizeof(dir), "%s/po-damaged-journal", base);
+	CHECK(ccp_po_init(dir, NULL, err, sizeof(err)) == 0);
+	snprintf(mpath, sizeof(mpath), "%s/mailboxes/doe,_john_at_hubpo1.mbx", dir);
+	snprintf(lpath, sizeof(lpath), "%s/delivery.log", dir);
+	snprintf(jpath, sizeof(jpath), "%s/import.journal", dir);
+	struct ccp_po *po = open_po(dir);
+	import_key(po, "d1", "Doe, John at HUBPO1");
+	size_t mlen = file_len(mpath), llen = file_len(lpath);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		/* Undone, were it read: the log is short of its expected length. */
+		char logl[64];
+		snprintf(logl, sizeof(logl), "log 0 %zu", llen + 100);
+		const char *l[3] = { "ccpump-journal 2", logl, "mbox 0 doe,_john_at_hubpo1.mbx" };
+		l[bad[i].at] = bad[i].line;
+		int n = snprintf(j, sizeof(j), "%s\n%s\n%s\nmbox 0 doe,_john_at_hubpo1.mbx\nend\n",
+				 l[0], l[1], l[2]);
+		write_file(jpath, j, (size_t)n);
+		int rc = ccp_po_import_buffer(po, "", 0, "d.ccm", NULL, &res);
+		char want[300];
+		snprintf(want, sizeof(want), "import.journal: damaged: the line '%s' ", bad[i].line);
+		if (rc != CCP_PO_MISCONFIGURED || strstr(res.reason, want) == NULL) {
+			fprintf(stderr, "journal line '%s': %d %s\n", bad[i].line, rc, res.reason);
+			CHECK(0);
+		}
+		CHECK(strchr(res.reason, '\n') == NULL);
+		CHECK_EQ_U64(file_len(mpath), mlen);
+		CHECK_EQ_U64(file_len(lpath), llen);
+		CHECK(access(jpath, F_OK) == 0);
+	}
+	CHECK(unlink(jpath) == 0);
+	CHECK(ccp_po_import_buffer(po, "", 0, "d.ccm", NULL, &res) == CCP_PO_UNDELIVERABLE);
+	ccp_po_close(po);
 }
 
 /* An injected crash at each step of the commit protocol: the files are
@@ -1082,6 +1140,48 @@ static void test_log_changed_under_handle(const char *base)
 	ccp_po_close(h);
 }
 
+/*
+ * A delivery.log whose last line lost its end (torn by a power loss): the
+ * torn line is cut back, logged, before anything is appended.  Before, the
+ * next import's first line was appended onto it: a delivered pair that
+ * neither the index nor stats could read, delivered again when handed in
+ * again, and not counted as a duplicate.
+ */
+static void test_torn_log_tail(const char *base)
+{
+	char dir[600], lpath[700];
+	struct ccp_po_result res;
+	struct ccp_po_stats st;
+	snprintf(dir, sizeof(dir), "%s/po-torn-tail", base);
+	snprintf(lpath, sizeof(lpath), "%s/delivery.log", dir);
+	CHECK(ccp_po_init(dir, NULL, err, sizeof(err)) == 0);
+	struct ccp_po *po = open_po(dir);
+	res = import_key(po, "t1", "Doe at HUB");
+	ccp_po_close(po);
+	size_t whole = file_len(lpath);
+	append_file(lpath, "D\tt9\tdoe at h");
+	log_capture(base);
+	po = open_po(dir);
+	res = import_key(po, "t2", "Doe at HUB");
+	CHECK(res.delivered == 1);
+	ccp_po_close(po);
+	char *logged = log_captured();
+	CHECK(strstr(logged, "/delivery.log: its last line was cut short") != NULL);
+	CHECK(strstr(logged, "(13 octets at ") != NULL);
+	free(logged);
+	size_t len;
+	char *text = read_file(lpath, &len);
+	CHECK(text != NULL && strstr(text, "t9") == NULL && len > whole);
+	free(text);
+	po = open_po(dir);
+	res = import_key(po, "t2", "Doe at HUB");
+	CHECK(res.skipped == 1 && res.delivered == 0);
+	ccp_po_close(po);
+	stats(dir, &st);
+	CHECK_EQ_U64(st.delivered, 2);
+	CHECK_EQ_U64(st.skipped_duplicates, 1);
+}
+
 /* Writes delivery.log.NNNNNNNN for NO in 1..N, one D line each. */
 static void write_segments(const char *dir, unsigned n)
 {
@@ -1465,6 +1565,7 @@ int main(int argc, char **argv)
 	test_codes(base);
 	test_users(base);
 	test_recovery(base);
+	test_damaged_journal(base);
 	test_crash_steps(base);
 	test_store(base);
 	test_dedup_window(base);
@@ -1473,6 +1574,7 @@ int main(int argc, char **argv)
 	test_log_segments(base);
 	test_open_after_torn_commit(base);
 	test_log_changed_under_handle(base);
+	test_torn_log_tail(base);
 	test_many_segments(base);
 	test_old_layout(base);
 	test_roundtrip(base, argv[1]);
