@@ -2375,6 +2375,26 @@ static int view_read(const char *dir, struct po_view *v, const char *name, struc
 	return 0;
 }
 
+/*
+ * A mailbox line "STORE OFFSET LENGTH KEY" (P up to NL): the store file's
+ * name into SN, its plain name (no '/', no leading '.'); the offset and
+ * length as written, digits only.  sscanf's %zu would take "-1" for
+ * SIZE_MAX, and a damaged reference must be refused, not read.
+ */
+static bool parse_ref(const char *p, const char *nl, char sn[32], uint64_t *off, uint64_t *len)
+{
+	const char *sp = memchr(p, ' ', (size_t)(nl - p));
+	if (!sp || sp == p || sp - p >= 32 || p[0] == '.' || memchr(p, '/', (size_t)(sp - p)))
+		return false;
+	memcpy(sn, p, (size_t)(sp - p));
+	sn[sp - p] = '\0';
+	p = plain_number(sp + 1, off);
+	if (!p || *p != ' ')
+		return false;
+	p = plain_number(p + 1, len);
+	return p && (p == nl || *p == ' ');
+}
+
 int ccp_po_mailbox_read(const char *dir, const char *name, struct ccp_ccm_buf *out, char *err,
 			size_t cap)
 {
@@ -2398,11 +2418,9 @@ int ccp_po_mailbox_read(const char *dir, const char *name, struct ccp_ccm_buf *o
 	while (p < end && !rc) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		char sn[32];
-		long long off;
-		size_t len;
+		uint64_t off, len;
 		lineno++;
-		if (!nl || sscanf(p, "%31s %lld %zu ", sn, &off, &len) != 3 || off < 0 ||
-		    sn[0] == '.' || strchr(sn, '/')) {
+		if (!nl || !parse_ref(p, nl, sn, &off, &len)) {
 			ccp_errf(err, cap, "%s/mailboxes/%s: line %u: not a message reference", dir, name,
 				 lineno);
 			rc = CCP_PO_MISCONFIGURED;
@@ -2419,21 +2437,22 @@ int ccp_po_mailbox_read(const char *dir, const char *name, struct ccp_ccm_buf *o
 				break;
 			}
 		}
-		if ((unsigned long long)off + len > (unsigned long long)ss.st_size) {
+		/* Each compared on its own: off + len could wrap. */
+		if (len > (uint64_t)ss.st_size || off > (uint64_t)ss.st_size - len) {
 			ccp_errf(err, cap, "%s/mailboxes/%s: line %u: points past the end of " STORE "/%s",
 				 dir, name, lineno, sn);
 			rc = CCP_PO_MISCONFIGURED;
 			break;
 		}
-		ccp_ccm_buf_reserve(out, len);
-		ssize_t r = pread(sfd, out->data + out->len, len, off);
-		if (r != (ssize_t)len) {
+		ccp_ccm_buf_reserve(out, (size_t)len);
+		ssize_t r = ccp_pread_full(sfd, out->data + out->len, (size_t)len, (off_t)off);
+		if (r < 0 || (uint64_t)r != len) {
 			ccp_errf(err, cap, "%s/" STORE "/%s: cannot read: %s", dir, sn,
 				 r < 0 ? strerror(errno) : "cut short");
 			rc = CCP_PO_NOT_ACCESSIBLE;
 			break;
 		}
-		out->len += len;
+		out->len += (size_t)len;
 		out->data[out->len] = '\0';
 		p = nl + 1;
 	}

@@ -619,6 +619,33 @@ static void test_store(const char *base)
 	write_file(path, "../x 0 1 s9\n", 12);
 	CHECK(ccp_po_mailbox_read(dir, "p3_at_hub.mbx", &out, err, sizeof(err)) == CCP_PO_MISCONFIGURED);
 	CHECK(strstr(err, "line 1: not a message reference") != NULL);
+	/* Numbers as written, digits only: a sign, a wrap past the end of the
+	 * store, or trailing garbage is refused, never read (a length of -1
+	 * was taken for SIZE_MAX, and an offset and length that wrapped
+	 * passed the end-of-store check). */
+	static const char *const refs[] = {
+		"00000002.msgs 1 -1 s9\n", "00000002.msgs -1 5 s9\n", "00000002.msgs +1 5 s9\n",
+		"00000002.msgs 1 5x s9\n", "00000002.msgs  1 5 s9\n",
+		"00000002.msgs 1 18446744073709551615 s9\n",
+		"00000002.msgs 18446744073709551615 2 s9\n",
+		"00000002.msgs 1 99999999999999999999999 s9\n",
+	};
+	for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++) {
+		write_file(path, refs[i], strlen(refs[i]));
+		ccp_ccm_buf_reset(&out);
+		int rc = ccp_po_mailbox_read(dir, "p3_at_hub.mbx", &out, err, sizeof(err));
+		if (rc != CCP_PO_MISCONFIGURED || strstr(err, "p3_at_hub.mbx: line 1: ") == NULL ||
+		    out.len != 0) {
+			fprintf(stderr, "reference '%s': %d %s\n", refs[i], rc, err);
+			CHECK(0);
+		}
+	}
+	/* The last octet of the store and no further. */
+	char ref[80];
+	snprintf(ref, sizeof(ref), "00000002.msgs %zu 1 s3\n", b3.len - 1);
+	write_file(path, ref, strlen(ref));
+	CHECK(ccp_po_mailbox_read(dir, "p3_at_hub.mbx", &out, err, sizeof(err)) == 0);
+	CHECK(out.len == 1 && out.data[0] == b3.data[b3.len - 1]);
 	CHECK(ccp_po_mailbox_read(dir, "../po.conf", &out, err, sizeof(err)) == CCP_PO_NOT_ACCESSIBLE);
 	ccp_ccm_buf_free(&out);
 	ccp_ccm_buf_free(&in);
