@@ -441,6 +441,14 @@ static int open_po_dir(const char *dir, int *dirfd, struct po_conf *conf, char *
 		close(fd);
 		return e == EACCES ? CCP_PO_NOT_ACCESSIBLE : CCP_PO_MISCONFIGURED;
 	}
+	if (b.len && memchr(b.data, '\0', b.len)) {
+		/* The lines after it would go unread (a damaged file). */
+		ccp_errf(err, cap, "%s/po.conf: holds a NUL octet: not a file 'ccpump po init' "
+			      "writes, nor an edit of one", dir);
+		ccp_ccm_buf_free(&b);
+		close(fd);
+		return CCP_PO_MISCONFIGURED;
+	}
 	memset(conf, 0, sizeof(*conf));
 	conf->addr_buffer = CCP_CCM_ADDR_BUFFER_SMALL;
 	conf->import8 = true;

@@ -935,6 +935,12 @@ static void test_dedup_window(const char *base)
 			CHECK(0);
 		}
 	}
+	/* A NUL octet would hide every line after it: the file is refused,
+	 * named, not read as far as the NUL. */
+	static const char nul_conf[] = "ccpump-po 2\nusers no\n\0dedup_window 5\n";
+	write_file(path, nul_conf, sizeof(nul_conf) - 1);
+	CHECK(ccp_po_open(dir, NULL, &po, err, sizeof(err)) == CCP_PO_MISCONFIGURED);
+	CHECK(strstr(err, "/po.conf: holds a NUL octet") != NULL && strstr(err, dir) != NULL);
 	/* No magic line: not a post office, said so. */
 	snprintf(conf, sizeof(conf), "users no\n");
 	write_file(path, conf, strlen(conf));
