@@ -29,14 +29,17 @@
  * and synced (the commit point); then the journal goes.  After a crash the
  * next import (or stats) finds the journal: when the log holds the commit, it
  * only removes the journal; otherwise it cuts every file back to its old
- * length.  A (message key, recipient) pair the log already holds is never
- * delivered again: it is counted as a skipped duplicate.
+ * length (a journal with a line an import does not write is damaged: nothing
+ * is cut back, and every import answers 3); it also cuts a last log line
+ * without its line end.  A (message key, recipient) pair the log already
+ * holds is never delivered again: it is counted as a skipped duplicate.
  *
  * Threads: a struct ccp_po may be shared by any number of threads; imports
  * through it run one at a time (a mutex, then the flock), and it keeps its
  * index of delivered pairs in memory between imports, catching up with lines
- * other processes appended.  Imports from another process (or another handle)
- * meanwhile answer 4, as IMPORT did when the post office was locked.
+ * other processes appended; it reads the log only under the lock, after
+ * recovery.  Imports from another process (or another handle) meanwhile
+ * answer 4, as IMPORT did when the post office was locked.
  */
 #ifndef CCPUMP_PO_H
 #define CCPUMP_PO_H
@@ -102,10 +105,14 @@ struct ccp_po_init_opts {
 /* delivery.log is the commit point of every import, so it cannot be cut by
  * logrotate.  An import that finds it at log_segment octets or more first
  * renames it to delivery.log.NNNNNNNN (numbered from 1, oldest first) and
- * starts a new one; `po stats` reads every segment.  Remove old segments
- * when their audit trail is no longer wanted: the index needs only the
- * newest one (what it keeps must fit in a segment, which at 256 MiB holds
- * about 3 million pairs). */
+ * starts a new one; `po stats` reads every segment.  The index is rebuilt
+ * from the last dedup_window delivered pairs, reading back through as many
+ * segments as hold them: a segment may be removed (or compressed) only once
+ * at least dedup_window D lines follow it, or the pairs it held are
+ * forgotten and delivered again if handed in again.  At the defaults (256
+ * MiB, about 3 million pairs; a window of 131,072) that means keeping the
+ * newest; a small log_segment or a large window needs more kept.  A rebuild that
+ * finds a segment missing within the window logs a warning naming it. */
 #define CCP_PO_LOG_SEGMENT (256ll << 20)
 #define CCP_PO_LOG_SEGMENT_MIN 4096ll
 
@@ -128,9 +135,13 @@ CCP_EXPORT int ccp_po_init(const char *dir, const struct ccp_po_init_opts *o, ch
 
 struct ccp_po;
 
-/* Opens the post office in DIR and loads its index of deliveries.
- * Returns 0 with *out set, or CCP_PO_NOT_ACCESSIBLE / CCP_PO_MISCONFIGURED
- * with a reason in ERR.  Thread-safe. */
+/* Opens the post office in DIR and loads its index of deliveries, as an
+ * import does: under po.lock, after finishing an interrupted import.  When
+ * another import holds the lock (opening never waits), or the interrupted
+ * import cannot be finished now, the first import through the handle loads
+ * the index instead and answers for what stood in the way.  Returns 0 with
+ * *out set, or CCP_PO_NOT_ACCESSIBLE / CCP_PO_MISCONFIGURED with a reason
+ * in ERR.  Thread-safe. */
 CCP_EXPORT int ccp_po_open(const char *dir, const struct ccp_po_opts *o, struct ccp_po **out,
 			   char *err, size_t errcap);
 /* Closes it.  No import may be running on it, or start: the caller ends

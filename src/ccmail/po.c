@@ -4,9 +4,13 @@
  * HOW AN IMPORT WORKS
  *  1. Take the handle's mutex, then flock(po.lock, LOCK_EX|LOCK_NB): a
  *     second importer (another process or handle) gets 4, as IMPORT did.
- *  2. Finish an interrupted import, if import.journal says there was one.
+ *  2. Finish an interrupted import, if import.journal says there was one,
+ *     and cut a last log line without its '\n' (recover()).
  *  3. Catch the in-memory index up with delivery.log (lines appended by
- *     other processes since we last looked; a shorter log means a rebuild).
+ *     other processes since we last looked; a log that is not the one read,
+ *     or changed below where it was read, means a rebuild).  Opening a
+ *     handle takes the lock and does steps 2-3 too (open_index), so a
+ *     handle reads the log only under the lock, after recovery.
  *  4. Parse the whole input with the strict reader and check every message
  *     (From, Date, recipients, the address buffer, the 20 KB text item,
  *     brackets for Import 8.3, the user directory).  Bad messages and
@@ -56,14 +60,15 @@
  * rebuilt at open by reading delivery.log a chunk at a time (memory stays
  * one chunk however long the log is); only the tail that holds the last
  * window of pairs is read, reaching back into rotated segments
- * (delivery.log.NNNNNNNN, maybe_rotate) when the current log holds fewer
- * (scan_back, rebuild).
+ * (delivery.log.NNNNNNNN, maybe_rotate) when the current log holds fewer,
+ * one segment open at a time (scan_back, rebuild, fold_segments).
  */
 #include "ccpump/po.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -336,19 +341,26 @@ void ccp_po_opts_default(struct ccp_po_opts *o)
 	o->env_fault = true;
 }
 
+/* A decimal number at S, digits only: no sign, no space before it (which
+ * strtoull would take), into *OUT.  Returns its end, or NULL. */
+static const char *plain_number(const char *s, uint64_t *out)
+{
+	if (*s < '0' || *s > '9')
+		return NULL;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno)
+		return NULL;
+	*out = v;
+	return end;
+}
+
 /* A decimal number from LO to HI, the whole of V: no sign, no suffix. */
 static bool conf_number(const char *v, uint64_t lo, uint64_t hi, uint64_t *out)
 {
-	uint64_t n = 0;
-	if (*v == '\0')
-		return false;
-	for (; *v; v++) {
-		if (*v < '0' || *v > '9' || n > (UINT64_MAX - 9) / 10)
-			return false;
-		n = n * 10 + (uint64_t)(*v - '0');
-	}
-	*out = n;
-	return n >= lo && n <= hi;
+	const char *end = plain_number(v, out);
+	return end && *end == '\0' && *out >= lo && *out <= hi;
 }
 
 /*
@@ -429,6 +441,14 @@ static int open_po_dir(const char *dir, int *dirfd, struct po_conf *conf, char *
 		close(fd);
 		return e == EACCES ? CCP_PO_NOT_ACCESSIBLE : CCP_PO_MISCONFIGURED;
 	}
+	if (b.len && memchr(b.data, '\0', b.len)) {
+		/* The lines after it would go unread (a damaged file). */
+		ccp_errf(err, cap, "%s/po.conf: holds a NUL octet: not a file 'ccpump po init' "
+			      "writes, nor an edit of one", dir);
+		ccp_ccm_buf_free(&b);
+		close(fd);
+		return CCP_PO_MISCONFIGURED;
+	}
 	memset(conf, 0, sizeof(*conf));
 	conf->addr_buffer = CCP_CCM_ADDR_BUFFER_SMALL;
 	conf->import8 = true;
@@ -492,8 +512,8 @@ static int sync_fd(int fd, bool on)
  * tens of mailboxes and each fsync waits on the device for most of its
  * time; the syncs are independent of one another (all of them only have to
  * finish before the commit), so their waits can overlap.  Returns 0, or -1
- * with errno of a failed sync (the others still run: the caller undoes the
- * import either way).
+ * with errno of a failed sync and its index in *FAILED (the others still
+ * run: the caller undoes the import either way).
  */
 #define SYNC_WORKERS 8      /* besides the caller */
 #define SYNC_PER_WORKER 4   /* files per thread, at least */
@@ -501,6 +521,7 @@ static int sync_fd(int fd, bool on)
 struct sync_job {
 	const int *fds;
 	_Atomic int err; /* the first failure's errno; read after the joins */
+	size_t failed;   /* its index, written by that failure's thread alone */
 };
 
 /* Mailboxes an import holds open at once (commit()). */
@@ -511,12 +532,13 @@ static void sync_index(void *ctx, size_t i)
 	struct sync_job *j = ctx;
 	if (fsync(j->fds[i]) != 0) {
 		int zero = 0;
-		atomic_compare_exchange_strong_explicit(&j->err, &zero, errno, memory_order_relaxed,
-							memory_order_relaxed);
+		if (atomic_compare_exchange_strong_explicit(&j->err, &zero, errno,
+							    memory_order_relaxed, memory_order_relaxed))
+			j->failed = i;
 	}
 }
 
-static int sync_all(const int *fds, size_t n, bool on)
+static int sync_all(const int *fds, size_t n, bool on, size_t *failed)
 {
 	if (!on || n == 0)
 		return 0;
@@ -525,6 +547,7 @@ static int sync_all(const int *fds, size_t n, bool on)
 	ccp_parallel_each(n, SYNC_PER_WORKER, SYNC_WORKERS, sync_index, &j);
 	int e = atomic_load_explicit(&j.err, memory_order_relaxed);
 	if (e) {
+		*failed = j.failed;
 		errno = e;
 		return -1;
 	}
@@ -639,7 +662,8 @@ struct ccp_po {
 	struct sset users;
 	struct ccp_fpwindow index; /* delivered pairs, the last dedup_window at least */
 	off_t indexed;             /* delivery.log octets folded into index */
-	ino_t log_ino;             /* the delivery.log they were read from (0: none yet) */
+	int logfd;                 /* the delivery.log they were read from (-1: none yet),
+				      held open so that its inode cannot be reused */
 	uint64_t rng;
 	/* Scratch kept between imports. */
 	struct ccp_ccm_buf logbuf, und, tmp, tmp2, store, keys;
@@ -835,9 +859,10 @@ static void segment_name(char *buf, size_t cap, unsigned no)
 }
 
 /* Opens segment NO for reading into *FD with its stat.  Returns 1; 0 when
- * there is nothing to read: removed since it was listed (old audit trail
- * goes at will), or the inode CUR_INO of delivery.log itself (a rotation
- * cut short after its link); -1 with errno. */
+ * there is nothing to read: removed since it was listed (an operator may
+ * remove old audit trail, po.h says when), or the inode CUR_INO of
+ * delivery.log itself (a rotation cut short after its link); -1 with
+ * errno. */
 static int open_segment(int dirfd, unsigned no, ino_t cur_ino, int *fd, struct stat *st)
 {
 	char name[40];
@@ -855,6 +880,32 @@ static int open_segment(int dirfd, unsigned no, ino_t cur_ino, int *fd, struct s
 	return rc;
 }
 
+/* open_segment() of segment NO, listed earlier with inode INO: 0 as well
+ * when its name now holds another file (the listed one was removed, and a
+ * later rotation took its number). */
+static int reopen_segment(int dirfd, unsigned no, ino_t cur_ino, ino_t ino, int *fd)
+{
+	struct stat st;
+	int o = open_segment(dirfd, no, cur_ino, fd, &st);
+	if (o > 0 && st.st_ino != ino) {
+		close(*fd);
+		*fd = -1;
+		o = 0;
+	}
+	return o;
+}
+
+/* The one-line reason a segment could not be read, into ERR; returns -1. */
+static int segment_error(char *err, size_t cap, const char *dir, unsigned no)
+{
+	int e = errno;
+	char name[40];
+	segment_name(name, sizeof(name), no);
+	ccp_errf(err, cap, "%s/%s: cannot read: %s", dir, name, strerror(e));
+	errno = e;
+	return -1;
+}
+
 /* Folds lines of FD from START to its end; the octets read, or -1. */
 static off_t fold_from(struct ccp_po *po, int fd, off_t start)
 {
@@ -863,88 +914,184 @@ static off_t fold_from(struct ccp_po *po, int fd, off_t start)
 	return for_each_line(fd, -1, &po->tmp, index_line, po);
 }
 
+/* A rotated segment the index reads back into: its number, its inode, and
+ * where its part of the window begins (-1: nothing of it to fold). */
+struct seg_part {
+	unsigned no;
+	ino_t ino;
+	off_t start;
+};
+
 /*
- * The index from scratch (a first open, a log cut back by recovery, or one
- * rotated by another handle): the last window + 1 D lines of the log,
- * reaching back into rotated segments when the current one holds fewer.
- * CUR is delivery.log, open, with its stat.
+ * Warns that segments the window reaches into are missing: removed, or
+ * compressed under another name, while the window still held pairs of
+ * theirs.  Those pairs are not remembered, so an import that hands one in
+ * again delivers it again.  NEWEST is the newest missing number, MISSING
+ * how many.
  */
-static int rebuild(struct ccp_po *po, int cur, const struct stat *cst)
+static void warn_missing_segments(const struct ccp_po *po, unsigned newest, unsigned missing)
+{
+	char name[40], more[40] = "";
+	segment_name(name, sizeof(name), newest);
+	if (missing > 1)
+		snprintf(more, sizeof(more), " (and %u older)", missing - 1);
+	ccp_log(CCP_LOG_WARN, "%s/%s is missing%s, within the last %zu deliveries "
+		"(dedup_window): a pair delivered there is not remembered and would be "
+		"delivered again if handed in again; keep the segments that hold the last "
+		"dedup_window deliveries", po->dir, name, more, po->index.span);
+}
+
+/*
+ * Folds the older pairs of the window, NEED of them, from the rotated
+ * segments: scanned newest first for where their part begins, then folded
+ * oldest first.  Each is opened on its own turn and closed before the
+ * next: a small log_segment under a large dedup_window reaches back into
+ * more segments than the process may hold open.  CUR_INO is delivery.log's
+ * inode (a rotation cut short has a segment of it).  Returns 0, or -1 with
+ * a line naming the segment in ERR.
+ */
+static int fold_segments(struct ccp_po *po, ino_t cur_ino, size_t need, char *err, size_t cap)
+{
+	unsigned *segs, newest_missing = 0, missing = 0;
+	size_t n = list_segments(po->dirfd, &segs), first = n, found = 0;
+	struct seg_part *parts = ccp_malloc((n ? n : 1) * sizeof(*parts));
+	int rc = 0, fd;
+	for (size_t i = n; i-- > 0 && found < need && !rc;) {
+		if (i + 1 < n && segs[i] + 1 != segs[i + 1]) {
+			/* A gap crossed while pairs are still wanted. */
+			newest_missing = newest_missing ? newest_missing : segs[i + 1] - 1;
+			missing += segs[i + 1] - segs[i] - 1;
+		}
+		struct stat st;
+		size_t got = 0;
+		parts[i] = (struct seg_part){ .no = segs[i], .start = -1 };
+		int o = open_segment(po->dirfd, segs[i], cur_ino, &fd, &st);
+		if (o > 0) {
+			parts[i].ino = st.st_ino;
+			parts[i].start = scan_back(fd, 0, st.st_size, need - found, &got, &po->tmp);
+			if (parts[i].start < 0)
+				o = -1;
+			int e = errno;
+			close(fd);
+			errno = e;
+		}
+		if (o < 0)
+			rc = segment_error(err, cap, po->dir, segs[i]);
+		found += got;
+		first = i;
+	}
+	for (size_t i = first; i < n && !rc; i++) {
+		if (parts[i].start < 0)
+			continue;
+		fd = -1;
+		int o = reopen_segment(po->dirfd, parts[i].no, cur_ino, parts[i].ino, &fd);
+		if (o > 0 && fold_from(po, fd, parts[i].start) < 0)
+			o = -1;
+		if (o < 0)
+			rc = segment_error(err, cap, po->dir, parts[i].no);
+		if (fd >= 0)
+			close(fd);
+	}
+	if (!rc && found < need && first < n && segs[first] > 1) {
+		/* Ran out of segments, and older numbers are gone. */
+		newest_missing = newest_missing ? newest_missing : segs[first] - 1;
+		missing += segs[first] - 1;
+	}
+	if (!rc && missing)
+		warn_missing_segments(po, newest_missing, missing);
+	ccp_free(parts);
+	ccp_free(segs);
+	return rc;
+}
+
+/*
+ * The index from scratch (a first open, a log replaced or rotated by
+ * another handle, or one changed under this handle): the last window + 1
+ * D lines of the log, reaching back into rotated segments when the current
+ * one holds fewer.  CUR is delivery.log, open, with its stat.  Returns 0,
+ * or -1 with a line naming the file in ERR.
+ */
+static int rebuild(struct ccp_po *po, int cur, const struct stat *cst, char *err, size_t cap)
 {
 	ccp_fpwindow_clear(&po->index);
 	size_t need = po->index.span + 1, found;
 	off_t start = scan_back(cur, 0, cst->st_size, need, &found, &po->tmp);
 	if (start < 0)
+		return ccp_errf(err, cap, "%s/" LOG ": cannot read: %s", po->dir, strerror(errno));
+	if (found < need && fold_segments(po, cst->st_ino, need - found, err, cap) != 0)
 		return -1;
-	if (found < need) {
-		/* Older pairs from the newest segments backwards, each kept open
-		 * from its scan to its fold, folded oldest first. */
-		unsigned *segs;
-		size_t n = list_segments(po->dirfd, &segs), first = n;
-		int *fds = ccp_malloc((n ? n : 1) * sizeof(*fds));
-		off_t *starts = ccp_malloc((n ? n : 1) * sizeof(*starts));
-		int rc = 0;
-		for (size_t i = n; i-- > 0;)
-			fds[i] = -1;
-		for (size_t i = n; i-- > 0 && found < need && !rc;) {
-			struct stat st;
-			size_t got = 0;
-			int o = open_segment(po->dirfd, segs[i], cst->st_ino, &fds[i], &st);
-			if (o < 0 || (o && (starts[i] = scan_back(fds[i], 0, st.st_size, need - found,
-								  &got, &po->tmp)) < 0))
-				rc = -1;
-			found += got;
-			first = i;
-		}
-		for (size_t i = first; i < n; i++) {
-			if (!rc && fds[i] >= 0 && fold_from(po, fds[i], starts[i]) < 0)
-				rc = -1;
-			if (fds[i] >= 0)
-				close(fds[i]);
-		}
-		ccp_free(fds);
-		ccp_free(starts);
-		ccp_free(segs);
-		if (rc)
-			return -1;
-	}
 	off_t got = fold_from(po, cur, start);
 	if (got < 0)
-		return -1;
+		return ccp_errf(err, cap, "%s/" LOG ": cannot read: %s", po->dir, strerror(errno));
 	po->indexed = start + got;
-	po->log_ino = cst->st_ino;
 	return 0;
 }
 
-/* Folds D lines of delivery.log from po->indexed on into the index. */
+/*
+ * Whether delivery.log, with the stat ST, is still the file the index was
+ * folded from, unchanged up to po->indexed.  The held descriptor keeps
+ * that file's inode from being reused, so a log rotated or replaced since
+ * is told apart however the numbers fall.  The handles fold under po.lock,
+ * after recovery, and whole lines only, so recovery and a torn tail's
+ * repair cut only octets past every handle's offset: a log shorter than
+ * it, or without the '\n' that ended the last line folded, was changed by
+ * someone else, and is read again from scratch, never from the middle of
+ * a line.
+ */
+static bool log_unchanged(const struct ccp_po *po, const struct stat *st)
+{
+	struct stat held;
+	char last;
+	if (po->logfd < 0 || fstat(po->logfd, &held) != 0 || held.st_dev != st->st_dev ||
+	    held.st_ino != st->st_ino || st->st_size < po->indexed)
+		return false;
+	return po->indexed == 0 ||
+	       (ccp_pread_full(po->logfd, &last, 1, po->indexed - 1) == 1 && last == '\n');
+}
+
+/* Folds D lines of delivery.log from po->indexed on into the index.  The
+ * caller holds po.lock and has recovered. */
 static int catch_up(struct ccp_po *po, char *err, size_t cap)
 {
 	int fd = openat(po->dirfd, LOG, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	struct stat st;
-	int rc = 0;
 	if (fd < 0 || fstat(fd, &st) != 0) {
-		rc = -1;
-	} else if (st.st_ino != po->log_ino || st.st_size < po->indexed) {
-		rc = rebuild(po, fd, &st);
-	} else if (st.st_size > po->indexed) {
-		/* Lines other processes appended.  Of very many, only those
-		 * after which a window's worth remain matter. */
-		size_t found;
-		off_t start = st.st_size - po->indexed <= LOG_TAIL_SCAN
-				      ? po->indexed
-				      : scan_back(fd, po->indexed, st.st_size, po->index.span + 1,
-						  &found, &po->tmp);
-		off_t got = start < 0 ? -1 : fold_from(po, fd, start);
-		if (got < 0)
-			rc = -1;
-		else
-			po->indexed = start + got;
-	}
-	if (rc)
 		ccp_errf(err, cap, "%s/" LOG ": cannot read: %s", po->dir, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	return rc ? CCP_PO_NOT_ACCESSIBLE : 0;
+		if (fd >= 0)
+			close(fd);
+		return CCP_PO_NOT_ACCESSIBLE;
+	}
+	if (!log_unchanged(po, &st)) {
+		if (po->logfd >= 0)
+			close(po->logfd);
+		po->logfd = -1;
+		if (rebuild(po, fd, &st, err, cap) != 0) {
+			close(fd);
+			return CCP_PO_NOT_ACCESSIBLE;
+		}
+		po->logfd = fd;
+		return 0;
+	}
+	close(fd);
+	if (st.st_size == po->indexed)
+		return 0;
+	/* Lines other processes appended.  Of very many, only those after
+	 * which a window's worth remain matter. */
+	size_t found;
+	off_t start = st.st_size - po->indexed <= LOG_TAIL_SCAN
+			      ? po->indexed
+			      : scan_back(po->logfd, po->indexed, st.st_size, po->index.span + 1,
+					  &found, &po->tmp);
+	off_t got = start < 0 ? -1 : fold_from(po, po->logfd, start);
+	if (got < 0) {
+		ccp_errf(err, cap, "%s/" LOG ": cannot read: %s", po->dir, strerror(errno));
+		/* Some lines may be folded: the next time starts afresh. */
+		close(po->logfd);
+		po->logfd = -1;
+		return CCP_PO_NOT_ACCESSIBLE;
+	}
+	po->indexed = start + got;
+	return 0;
 }
 
 /*
@@ -978,7 +1125,8 @@ static void maybe_rotate(struct ccp_po *po)
 			return;
 		}
 	}
-	int fd = openat(po->dirfd, LOG ".new", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+	/* Read and write: the handle keeps it as the log it indexes. */
+	int fd = openat(po->dirfd, LOG ".new", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
 			0666);
 	if (fd < 0 || sync_fd(fd, po->o.sync) != 0 ||
 	    renameat(po->dirfd, LOG ".new", po->dirfd, LOG) != 0 ||
@@ -991,11 +1139,10 @@ static void maybe_rotate(struct ccp_po *po)
 	}
 	/* This handle has folded the whole old log: it goes on from the new
 	 * one's start without a rebuild. */
-	if (fstat(fd, &st) == 0) {
-		po->log_ino = st.st_ino;
-		po->indexed = 0;
-	}
-	close(fd);
+	if (po->logfd >= 0)
+		close(po->logfd);
+	po->logfd = fd;
+	po->indexed = 0;
 	ccp_log(CCP_LOG_INFO, "%s/" LOG ": rotated to %s; a new log begins", po->dir, name);
 }
 
@@ -1028,6 +1175,35 @@ static int load_users(struct ccp_po *po, char *err, size_t cap)
 	return 0;
 }
 
+static int recover(int dirfd, int mboxfd, int storefd, bool dosync, const char *dir, char *err,
+		   size_t cap);
+
+/*
+ * Builds the index at open as an import would: under po.lock, after
+ * finishing an interrupted import.  Read without them, the log may end in
+ * an interrupted import's lines, which recovery then cuts back while other
+ * imports append their own: the handle would skip pairs that were never
+ * delivered, and go on reading from the middle of another import's line.
+ * When another import holds the lock, or the interrupted import cannot be
+ * finished now (a damaged journal, a file that cannot be cut back), the
+ * first import through this handle builds the index instead, and answers
+ * for what stands in its way: opening waits for no import.
+ */
+static int open_index(struct ccp_po *po, char *err, size_t cap)
+{
+	if (flock(po->lockfd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno == EWOULDBLOCK)
+			return 0;
+		ccp_errf(err, cap, "%s/po.lock: cannot lock: %s", po->dir, strerror(errno));
+		return CCP_PO_NOT_ACCESSIBLE;
+	}
+	int rc = 0;
+	if (recover(po->dirfd, po->mboxfd, po->storefd, po->o.sync, po->dir, NULL, 0) == 0)
+		rc = catch_up(po, err, cap);
+	flock(po->lockfd, LOCK_UN);
+	return rc;
+}
+
 int ccp_po_open(const char *dir, const struct ccp_po_opts *o, struct ccp_po **out, char *err,
 		size_t cap)
 {
@@ -1046,6 +1222,7 @@ int ccp_po_open(const char *dir, const struct ccp_po_opts *o, struct ccp_po **ou
 	struct ccp_po *po = ccp_calloc(1, sizeof(*po));
 	po->dir = ccp_strdup(dir);
 	po->dirfd = dirfd;
+	po->logfd = -1;
 	po->o = *o;
 	po->conf = conf;
 	ccp_fpwindow_init(&po->index, conf.dedup_window);
@@ -1070,7 +1247,7 @@ int ccp_po_open(const char *dir, const struct ccp_po_opts *o, struct ccp_po **ou
 	po->rng = po->o.fault.seed ? po->o.fault.seed : (uint64_t)time(NULL) ^ (uint64_t)getpid();
 	rc = conf.users ? load_users(po, err, cap) : 0;
 	if (rc == 0)
-		rc = catch_up(po, err, cap);
+		rc = open_index(po, err, cap);
 	if (rc) {
 		ccp_po_close(po);
 		return rc;
@@ -1103,6 +1280,8 @@ void ccp_po_close(struct ccp_po *po)
 		close(po->storefd);
 	if (po->lockfd >= 0)
 		close(po->lockfd);
+	if (po->logfd >= 0)
+		close(po->logfd);
 	close(po->dirfd);
 	pthread_mutex_destroy(&po->mu);
 	sset_free(&po->users);
@@ -1121,16 +1300,23 @@ void ccp_po_close(struct ccp_po *po)
 /* ---- recovery ------------------------------------------------------------------ */
 
 /* Cuts the append-only file NAME in DIRFD back to OLD octets (-1: it did not
- * exist, remove it); one no longer than OLD stays as it is.  NAME is a plain
- * name (recover() checked it).
- * Something that is not a regular file there is not ours: we could not
- * have appended to it.  Returns 0 or -1 (errno). */
+ * exist, remove it); one no longer than OLD stays as it is, and is not
+ * opened for writing at all: an import undone before it reached a file
+ * (every mailbox after the one it failed on) must not need that file to be
+ * writable, or a mailbox made read-only would stop every recovery, and so
+ * every import, for good.  NAME is a plain name (parse_journal() checked
+ * it).  Something that is not a regular file there is not ours: we could
+ * not have appended to it.  Returns 0 or -1 (errno). */
 static int cut_back(int dirfd, long long old, const char *name, bool dosync)
 {
 	if (old < 0)
 		return unlinkat(dirfd, name, 0) != 0 && errno != ENOENT ? -1 : 0;
-	int fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 	struct stat st;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISREG(st.st_mode) || st.st_size <= old)
+		return 0;
+	int fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return errno == ENOENT || errno == ELOOP || errno == EISDIR ? 0 : -1;
 	int rc = 0;
@@ -1148,52 +1334,259 @@ static int cut_back(int dirfd, long long old, const char *name, bool dosync)
 /* One file a journal names: "mbox OLD NAME" or "store OLD NAME". */
 struct journal_entry {
 	int dirfd;
+	const char *sub; /* its directory, for messages */
 	long long old;
 	char name[256];
 };
 
-/*
- * Reads the file entries of the journal text J (its lines split in place)
- * into *OUT (ccp_free it).  Returns how many, or -1 when one names
- * something other than a plain file name in its directory (a name with
- * '/', or one starting with '.'): only a damaged journal does, and acting
- * on it could cut back a file that is not the post office's.
- */
-static long read_journal(char *j, struct journal_entry **out, int mboxfd, int storefd,
-			 char *bad, size_t cap)
+/* A complete journal, as commit() writes it. */
+struct journal {
+	long long log_old, log_new;
+	struct journal_entry *e; /* ccp_free it */
+	size_t n;
+};
+
+/* A length in a journal line at S: digits, or "-1" where MINUS_ONE allows
+ * it (a file the import made).  Returns the end, or NULL. */
+static const char *journal_number(const char *s, bool minus_one, long long *out)
 {
-	size_t n = 0, max = 0;
-	struct journal_entry *e = NULL;
-	char *save = NULL;
-	for (char *l = strtok_r(j, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-		struct journal_entry x;
-		char kind[8];
-		if (sscanf(l, "%7s %lld %255s", kind, &x.old, x.name) != 3)
-			continue;
-		x.dirfd = strcmp(kind, "mbox") == 0 ? mboxfd : strcmp(kind, "store") == 0 ? storefd : -1;
-		if (x.dirfd < 0)
-			continue;
-		if (strchr(x.name, '/') || x.name[0] == '.') {
-			/* Escaped: the line goes into a one-line error. */
-			ccp_escape_controls(bad, cap, l, strnlen(l, 200));
-			ccp_free(e);
-			return -1;
-		}
-		if (n == max) {
-			max = max ? 2 * max : 16;
-			e = ccp_realloc(e, max * sizeof(*e));
-		}
-		e[n++] = x;
+	if (minus_one && s[0] == '-' && s[1] == '1') {
+		*out = -1;
+		return s + 2;
 	}
-	*out = e;
-	return (long)n;
+	uint64_t v;
+	const char *end = plain_number(s, &v);
+	if (!end || v > (uint64_t)LLONG_MAX)
+		return NULL;
+	*out = (long long)v;
+	return end;
 }
 
-/* Finishes or undoes an interrupted import (see the top of this file).  The
- * journal names each file to cut back: "store OLD NAME" in store/, "mbox OLD
- * NAME" in mailboxes/.  A journal that names anything else (a path, a dot
- * name) is damaged: nothing is cut back, and every import is refused until
- * someone looks at it. */
+/* "log OLD NEW" into JN. */
+static bool journal_log_line(const char *l, struct journal *jn)
+{
+	const char *p = NULL;
+	if (strncmp(l, "log ", 4) == 0)
+		p = journal_number(l + 4, false, &jn->log_old);
+	if (!p || *p != ' ')
+		return false;
+	p = journal_number(p + 1, false, &jn->log_new);
+	return p && *p == '\0' && jn->log_old <= jn->log_new;
+}
+
+/* "mbox OLD NAME" or "store OLD NAME" into X; false with why in *WHY. */
+static bool journal_file_line(const char *l, int mboxfd, int storefd, struct journal_entry *x,
+			      const char **why)
+{
+	bool mbox = strncmp(l, "mbox ", 5) == 0;
+	const char *p = NULL;
+	if (mbox || strncmp(l, "store ", 6) == 0)
+		p = journal_number(l + (mbox ? 5 : 6), true, &x->old);
+	if (!p || *p++ != ' ' || *p == '\0' || strlen(p) >= sizeof(x->name) || strchr(p, ' '))
+		return false;
+	if (strchr(p, '/') || p[0] == '.') {
+		/* Acting on it could cut back a file that is not the post
+		 * office's. */
+		*why = "names no file of mailboxes/ or store/";
+		return false;
+	}
+	x->dirfd = mbox ? mboxfd : storefd;
+	x->sub = mbox ? "mailboxes" : STORE;
+	strcpy(x->name, p);
+	return true;
+}
+
+/*
+ * Parses the complete journal J (LEN octets ending in "end\n"; its lines
+ * are split in place) into *JN.  An import syncs its journal whole before
+ * it touches a file, so a complete one with a line an import does not
+ * write is damaged: what it says cannot be trusted either way, to undo or
+ * to keep.  Returns true, or false with that line (escaped, for a one-line
+ * error) in BAD and why in *WHY.
+ */
+static bool parse_journal(char *j, size_t len, int mboxfd, int storefd, struct journal *jn,
+			  char *bad, size_t cap, const char **why)
+{
+	size_t lineno = 0, max = 0;
+	char *p = j, *end = j + len;
+	memset(jn, 0, sizeof(*jn));
+	for (char *nl; p < end; p = nl + 1, lineno++) {
+		nl = memchr(p, '\n', (size_t)(end - p)); /* J ends in one */
+		*nl = '\0';
+		struct journal_entry x;
+		bool ok;
+		*why = "is not one an import writes";
+		if (strlen(p) != (size_t)(nl - p))
+			ok = false; /* a NUL octet */
+		else if (lineno == 0)
+			ok = strcmp(p, "ccpump-journal 2") == 0;
+		else if (lineno == 1)
+			ok = journal_log_line(p, jn);
+		else if (nl + 1 == end)
+			ok = strcmp(p, "end") == 0;
+		else
+			ok = journal_file_line(p, mboxfd, storefd, &x, why);
+		if (!ok) {
+			ccp_escape_controls(bad, cap, p, strnlen(p, 200));
+			ccp_free(jn->e);
+			jn->e = NULL;
+			return false;
+		}
+		if (lineno < 2 || nl + 1 == end)
+			continue;
+		if (jn->n == max) {
+			max = max ? 2 * max : 16;
+			jn->e = ccp_realloc(jn->e, max * sizeof(*jn->e));
+		}
+		jn->e[jn->n++] = x;
+	}
+	return true;
+}
+
+/* Syncs the directory SUB (DIRFD) of DIR; 0, or -1 with a line in ERR. */
+static int sync_dir(int dirfd, bool dosync, const char *dir, const char *sub, char *err,
+		    size_t cap)
+{
+	if (sync_fd(dirfd, dosync) == 0)
+		return 0;
+	return ccp_errf(err, cap, "%s%s%s: cannot sync: %s", dir, sub[0] ? "/" : "", sub,
+			strerror(errno));
+}
+
+/* Undoes the import JN describes, which did not commit: every file it
+ * names is cut back, then the log.  Returns 0 or 1, with a line naming the
+ * file in ERR. */
+static int undo_journal(const struct journal *jn, int dirfd, int mboxfd, int storefd, bool dosync,
+			const char *dir, char *err, size_t cap)
+{
+	bool removed[2] = { false, false }; /* in mailboxes/, in store/ */
+	for (size_t i = 0; i < jn->n; i++) {
+		const struct journal_entry *e = &jn->e[i];
+		if (cut_back(e->dirfd, e->old, e->name, dosync) != 0) {
+			ccp_errf(err, cap, "%s/%s/%s: cannot undo an interrupted import: %s", dir,
+				 e->sub, e->name, strerror(errno));
+			return CCP_PO_NOT_ACCESSIBLE;
+		}
+		removed[e->dirfd == storefd] |= e->old < 0;
+	}
+	/* The removals made durable before the journal goes (recover()):
+	 * else a crash could keep a removed mailbox, its references into
+	 * store octets cut back, and lose the journal that said to remove it. */
+	if ((removed[0] && sync_dir(mboxfd, dosync, dir, "mailboxes", err, cap) != 0) ||
+	    (removed[1] && sync_dir(storefd, dosync, dir, STORE, err, cap) != 0))
+		return CCP_PO_NOT_ACCESSIBLE;
+	if (cut_back(dirfd, jn->log_old, LOG, dosync) != 0) {
+		ccp_errf(err, cap, "%s/" LOG ": cannot undo an interrupted import: %s", dir,
+			 strerror(errno));
+		return CCP_PO_NOT_ACCESSIBLE;
+	}
+	ccp_log(CCP_LOG_WARN, "%s: undid an interrupted import", dir);
+	return 0;
+}
+
+/* Keeps or undoes the interrupted import the complete journal J (LEN
+ * octets) describes. */
+static int finish_journal(char *j, size_t len, int dirfd, int mboxfd, int storefd, bool dosync,
+			  const char *dir, char *err, size_t cap)
+{
+	struct journal jn;
+	struct stat st;
+	char bad[1024];
+	const char *why;
+	int rc = 0;
+	if (!parse_journal(j, len, mboxfd, storefd, &jn, bad, sizeof(bad), &why)) {
+		ccp_errf(err, cap, "%s/" JOURNAL ": damaged: the line '%s' %s; nothing was undone: "
+			      "move the journal aside and run 'ccpump po stats --po %s' to check "
+			      "the post office", dir, bad, why, dir);
+		return CCP_PO_MISCONFIGURED;
+	}
+	if (fstatat(dirfd, LOG, &st, 0) != 0) {
+		ccp_errf(err, cap, "%s/" LOG ": %s", dir, strerror(errno));
+		rc = CCP_PO_NOT_ACCESSIBLE;
+	} else if (st.st_size < jn.log_new) {
+		rc = undo_journal(&jn, dirfd, mboxfd, storefd, dosync, dir, err, cap);
+	} /* else committed: the journal only has to go */
+	ccp_free(jn.e);
+	return rc;
+}
+
+/* The length of FD's first SIZE octets through their last '\n' (0: none),
+ * or -1 with errno. */
+static off_t through_last_newline(int fd, off_t size)
+{
+	char b[4096];
+	for (off_t end = size; end > 0;) {
+		off_t lo = end > (off_t)sizeof(b) ? end - (off_t)sizeof(b) : 0;
+		ssize_t r = ccp_pread_full(fd, b, (size_t)(end - lo), lo);
+		if (r != end - lo) {
+			errno = r < 0 ? errno : EIO; /* shrank while read */
+			return -1;
+		}
+		for (size_t i = (size_t)r; i-- > 0;)
+			if (b[i] == '\n')
+				return lo + (off_t)i + 1;
+		end = lo;
+	}
+	return 0;
+}
+
+/*
+ * Cuts a last line without its '\n' off delivery.log.  An import's lines
+ * end in '\n' and are synced before its journal goes, and recovery cuts an
+ * uncommitted import's back, so a torn last line is damage (a power loss
+ * under --no-sync, a disk that lost a tail): no reader takes it, and the
+ * next import's first line, appended onto it, could not be read either,
+ * a pair delivered but neither remembered nor counted.  The torn line is
+ * cut as recovery cuts, and logged with its first octets, so the audit
+ * trail keeps what it held.  Returns 0, or 1 with a line naming the log.
+ */
+static int mend_log_tail(int dirfd, bool dosync, const char *dir, char *err, size_t cap)
+{
+	int fd = openat(dirfd, LOG, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT)
+		return 0; /* its readers say so */
+	struct stat st;
+	char last = '\n', torn[64];
+	ssize_t n = 0;
+	off_t keep = fd < 0 || fstat(fd, &st) != 0 ? -1 : st.st_size;
+	if (keep > 0 && ccp_pread_full(fd, &last, 1, keep - 1) != 1)
+		keep = -1;
+	if (last != '\n') {
+		keep = through_last_newline(fd, st.st_size);
+		if (keep >= 0 && (n = ccp_pread_full(fd, torn, sizeof(torn), keep)) < 0)
+			keep = -1;
+	}
+	int e = errno;
+	if (fd >= 0)
+		close(fd);
+	errno = e;
+	if (keep >= 0 && last != '\n' && cut_back(dirfd, keep, LOG, dosync) != 0)
+		keep = -1;
+	if (keep < 0) {
+		ccp_errf(err, cap, "%s/" LOG ": cannot read or cut back its last line: %s", dir,
+			 strerror(errno));
+		return CCP_PO_NOT_ACCESSIBLE;
+	}
+	if (last != '\n') {
+		char shown[sizeof(torn) * 4 + 1];
+		ccp_escape_controls(shown, sizeof(shown), torn, (size_t)n);
+		ccp_log(CCP_LOG_WARN, "%s/" LOG ": its last line was cut short, without its "
+			"line end (%lld octets at %lld: '%s%s'): cut back to the line before it",
+			dir, (long long)(st.st_size - keep), (long long)keep, shown,
+			st.st_size - keep > n ? "..." : "");
+	}
+	return 0;
+}
+
+/*
+ * Finishes or undoes an interrupted import (see the top of this file), and
+ * leaves delivery.log ending in a whole line.  The journal names each
+ * file to cut back: "store OLD NAME" in store/, "mbox OLD NAME" in
+ * mailboxes/.  A complete journal with a line an import does not write
+ * (one that names a path or a dot name, or does not parse) is damaged:
+ * nothing is cut back, and every import is refused (3) until someone
+ * looks at it.
+ */
 static int recover(int dirfd, int mboxfd, int storefd, bool dosync, const char *dir, char *err,
 		   size_t cap)
 {
@@ -1203,57 +1596,26 @@ static int recover(int dirfd, int mboxfd, int storefd, bool dosync, const char *
 		int e = errno;
 		ccp_ccm_buf_free(&j);
 		if (e == ENOENT)
-			return 0;
+			return mend_log_tail(dirfd, dosync, dir, err, cap);
 		ccp_errf(err, cap, "%s/" JOURNAL ": cannot read: %s", dir, strerror(e));
 		return CCP_PO_NOT_ACCESSIBLE;
 	}
-	long long log_old = -1, log_new = -1;
-	bool complete = j.len >= 4 && memcmp(j.data + j.len - 4, "end\n", 4) == 0;
-	int rc = 0;
-	if (complete && sscanf(j.data, "ccpump-journal 2\nlog %lld %lld\n", &log_old, &log_new) == 2) {
-		struct stat st;
-		struct journal_entry *e = NULL;
-		char bad[1024];
-		long n;
-		if (fstatat(dirfd, LOG, &st, 0) != 0) {
-			ccp_errf(err, cap, "%s/" LOG ": %s", dir, strerror(errno));
-			rc = CCP_PO_NOT_ACCESSIBLE;
-		} else if (st.st_size >= log_new) {
-			/* Committed: the journal only has to go. */
-		} else if ((n = read_journal(j.data, &e, mboxfd, storefd, bad, sizeof(bad))) < 0) {
-			ccp_errf(err, cap, "%s/" JOURNAL ": damaged: the line '%s' names no file of "
-				      "mailboxes/ or store/; nothing was undone: move the journal aside "
-				      "and run 'ccpump po stats --po %s' to check the post office",
-				 dir, bad, dir);
-			ccp_free(e);
-			ccp_ccm_buf_free(&j);
-			return CCP_PO_MISCONFIGURED;
-		} else {
-			/* Not committed: cut everything back. */
-			for (long i = 0; i < n && !rc; i++)
-				if (cut_back(e[i].dirfd, e[i].old, e[i].name, dosync) != 0)
-					rc = CCP_PO_NOT_ACCESSIBLE;
-			int fd = openat(dirfd, LOG, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-			if (fd < 0 || (log_old >= 0 && log_old < st.st_size &&
-				       (ftruncate(fd, log_old) != 0 || sync_fd(fd, dosync) != 0)))
-				rc = CCP_PO_NOT_ACCESSIBLE;
-			if (fd >= 0)
-				close(fd);
-			if (rc)
-				ccp_errf(err, cap, "%s: cannot undo an interrupted import: %s", dir,
-					 strerror(errno));
-			else
-				ccp_log(CCP_LOG_WARN, "%s: undid an interrupted import", dir);
-		}
-		ccp_free(e);
-	}
 	/* An incomplete journal was written before any file was touched. */
-	if (!rc && unlinkat(dirfd, JOURNAL, 0) != 0 && errno != ENOENT) {
-		ccp_errf(err, cap, "%s/" JOURNAL ": cannot remove: %s", dir, strerror(errno));
-		rc = CCP_PO_NOT_ACCESSIBLE;
-	}
+	int rc = 0;
+	if (j.len >= 4 && memcmp(j.data + j.len - 4, "end\n", 4) == 0)
+		rc = finish_journal(j.data, j.len, dirfd, mboxfd, storefd, dosync, dir, err, cap);
 	ccp_ccm_buf_free(&j);
-	return rc;
+	if (rc)
+		return rc;
+	/* Its removal synced too, as the cuts were: what recovery did then
+	 * lasts through a crash as a commit does. */
+	if (unlinkat(dirfd, JOURNAL, 0) != 0 && errno != ENOENT) {
+		ccp_errf(err, cap, "%s/" JOURNAL ": cannot remove: %s", dir, strerror(errno));
+		return CCP_PO_NOT_ACCESSIBLE;
+	}
+	if (sync_dir(dirfd, dosync, dir, "", err, cap) != 0)
+		return CCP_PO_NOT_ACCESSIBLE;
+	return mend_log_tail(dirfd, dosync, dir, err, cap);
 }
 
 /* ---- import -------------------------------------------------------------------- */
@@ -1587,16 +1949,80 @@ static int adopt_store(struct ccp_po *po, const struct adopt *ad, const char *sn
 	return rc;
 }
 
-/* Step 5: journal, store, mailboxes, log (commit), journal removed. */
+/* Sets AT to the file of DIR's post office an import works on now, SUB/NAME
+ * (SUB "" for one in DIR itself), so that a failure names it. */
+static void working_on(char *at, size_t cap, const char *sub, const char *name)
+{
+	snprintf(at, cap, "%s%s%s", sub, sub[0] ? "/" : "", name);
+}
+
+/*
+ * Step 5, the mailboxes: one reference line per delivery, one write per
+ * mailbox; then the mailboxes synced, MBOX_FDS_MAX at once (sync_all), all
+ * before the commit.  A batch to thousands of users would otherwise hold a
+ * descriptor per mailbox and meet the process's limit (1,024 by default):
+ * every such import undone, for ever.  SNAME is the store file, BASE where
+ * the import's octets begin in it.  Returns 0, or -1 with errno and the
+ * mailbox that failed in AT.
+ */
+static int write_mailboxes(struct ccp_po *po, const struct plan *plan, const char *sname,
+			   long long base, char *at, size_t atcap)
+{
+	int *mfds = ccp_malloc(MBOX_FDS_MAX * sizeof(*mfds));
+	const char **names = ccp_malloc(MBOX_FDS_MAX * sizeof(*names));
+	bool wrote = true;
+	for (size_t i = 0; i < plan->n && wrote;) {
+		size_t nm = 0, failed;
+		while (i < plan->n && nm < MBOX_FDS_MAX) {
+			working_on(at, atcap, "mailboxes", plan->d[i].mbox);
+			int fd = openat(po->mboxfd, plan->d[i].mbox,
+					O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+			if (fd < 0) {
+				wrote = false;
+				break;
+			}
+			names[nm] = plan->d[i].mbox;
+			mfds[nm++] = fd;
+			size_t k = i;
+			ccp_ccm_buf_reset(&po->tmp);
+			for (; k < plan->n && strcmp(plan->d[k].mbox, plan->d[i].mbox) == 0; k++)
+				ccp_ccm_buf_printf(&po->tmp, "%s %lld %zu %.*s\n", sname,
+						   base + (long long)plan->d[k].off, plan->d[k].len,
+						   (int)plan->d[k].keylen,
+						   po->keys.data + plan->d[k].keyoff);
+			i = k;
+			if (ccp_write_all(fd, po->tmp.data, po->tmp.len) != 0) {
+				wrote = false;
+				break;
+			}
+		}
+		if (wrote && sync_all(mfds, nm, po->o.sync, &failed) != 0) {
+			wrote = false;
+			working_on(at, atcap, "mailboxes", names[failed]);
+		}
+		int werr = errno;
+		for (size_t m = 0; m < nm; m++)
+			close(mfds[m]);
+		errno = werr;
+	}
+	int werr = errno;
+	ccp_free(mfds);
+	ccp_free(names);
+	errno = werr;
+	return wrote ? 0 : -1;
+}
+
+/* Step 5: journal, store, mailboxes, log (commit), journal removed.
+ * *LOG_AT gets the log's length before the import's lines. */
 static int commit(struct ccp_po *po, struct plan *plan, const struct adopt *ad, char *err,
-		  size_t cap, int *sys_errno)
+		  size_t cap, int *sys_errno, off_t *log_at)
 {
 	bool s = po->o.sync;
 	struct stat st;
 	struct ccp_ccm_buf j;
 	int rc = CCP_PO_NOT_ACCESSIBLE, jfd = -1, logfd = -1, busy;
 	bool created = false;
-	char sname[32];
+	char sname[32] = "", at[300], why[400];
 	long long sold = -1;
 
 	if (po->logbuf.len == 0)
@@ -1604,13 +2030,16 @@ static int commit(struct ccp_po *po, struct plan *plan, const struct adopt *ad, 
 	ccp_ccm_buf_init(&j);
 	if (plan->n > 1)
 		qsort(plan->d, plan->n, sizeof(*plan->d), cmp_delivery);
+	working_on(at, sizeof(at), "", LOG);
 	logfd = openat(po->dirfd, LOG, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
 	if (logfd < 0 || fstat(logfd, &st) != 0)
 		goto io;
+	*log_at = st.st_size;
 	ccp_ccm_buf_printf(&j, "ccpump-journal 2\nlog %lld %lld\n", (long long)st.st_size,
 			   (long long)st.st_size + (long long)po->logbuf.len);
 	if (plan->n) {
 		busy = pick_store(po, sname, sizeof(sname), &sold);
+		working_on(at, sizeof(at), STORE, sname);
 		if (busy < 0)
 			goto io;
 		if (busy) {
@@ -1630,6 +2059,7 @@ static int commit(struct ccp_po *po, struct plan *plan, const struct adopt *ad, 
 		if (i && strcmp(plan->d[i].mbox, plan->d[i - 1].mbox) == 0)
 			continue;
 		long long old;
+		working_on(at, sizeof(at), "mailboxes", plan->d[i].mbox);
 		busy = old_length(po->mboxfd, plan->d[i].mbox, &old);
 		if (busy < 0)
 			goto io;
@@ -1642,6 +2072,7 @@ static int commit(struct ccp_po *po, struct plan *plan, const struct adopt *ad, 
 		ccp_ccm_buf_printf(&j, "mbox %lld %s\n", old, plan->d[i].mbox);
 	}
 	ccp_ccm_buf_adds(&j, "end\n");
+	working_on(at, sizeof(at), "", JOURNAL);
 	jfd = openat(po->dirfd, JOURNAL, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
 	if (jfd < 0 || ccp_write_all(jfd, j.data, j.len) != 0 || sync_fd(jfd, s) != 0 ||
 	    sync_fd(po->dirfd, s) != 0)
@@ -1653,6 +2084,7 @@ static int commit(struct ccp_po *po, struct plan *plan, const struct adopt *ad, 
 
 	/* Each delivered message once, in the store; synced (with store/ when
 	 * the file is new) before any reference to it is written. */
+	working_on(at, sizeof(at), STORE, sname);
 	if (plan->n && ad) {
 		if (adopt_store(po, ad, sname, s) != 0 || sync_fd(po->storefd, s) != 0)
 			goto undo;
@@ -1663,61 +2095,24 @@ static int commit(struct ccp_po *po, struct plan *plan, const struct adopt *ad, 
 			goto undo;
 		if (ccp_write_all(fd, po->store.data, po->store.len) != 0 || sync_fd(fd, s) != 0 ||
 		    (sold < 0 && sync_fd(po->storefd, s) != 0)) {
+			int e = errno;
 			close(fd);
+			errno = e;
 			goto undo;
 		}
 		close(fd);
 	}
 	if (po->o.fault.crash == CCP_PO_CRASH_STORE)
 		goto crash;
-	/* One reference line per delivery, one write per mailbox; then the
-	 * mailboxes synced, MBOX_FDS_MAX at once (sync_all), all before the
-	 * commit.  A batch to thousands of users would otherwise hold a
-	 * descriptor per mailbox and meet the process's limit (1,024 by
-	 * default): every such import undone, for ever. */
-	long long base = sold < 0 ? 0 : sold;
-	int *mfds = ccp_malloc(MBOX_FDS_MAX * sizeof(*mfds));
-	bool wrote = true;
-	for (size_t i = 0; i < plan->n && wrote;) {
-		size_t nm = 0;
-		while (i < plan->n && nm < MBOX_FDS_MAX) {
-			int fd = openat(po->mboxfd, plan->d[i].mbox,
-					O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
-			if (fd < 0) {
-				wrote = false;
-				break;
-			}
-			mfds[nm++] = fd;
-			size_t k = i;
-			ccp_ccm_buf_reset(&po->tmp);
-			for (; k < plan->n && strcmp(plan->d[k].mbox, plan->d[i].mbox) == 0; k++)
-				ccp_ccm_buf_printf(&po->tmp, "%s %lld %zu %.*s\n", sname,
-						   base + (long long)plan->d[k].off, plan->d[k].len,
-						   (int)plan->d[k].keylen,
-						   po->keys.data + plan->d[k].keyoff);
-			i = k;
-			if (ccp_write_all(fd, po->tmp.data, po->tmp.len) != 0) {
-				wrote = false;
-				break;
-			}
-		}
-		if (wrote)
-			wrote = sync_all(mfds, nm, s) == 0;
-		int werr = errno;
-		for (size_t m = 0; m < nm; m++)
-			close(mfds[m]);
-		errno = werr;
-	}
-	int werr = errno;
-	ccp_free(mfds);
-	errno = werr;
-	if (!wrote)
+	if (write_mailboxes(po, plan, sname, sold < 0 ? 0 : sold, at, sizeof(at)) != 0)
 		goto undo;
+	working_on(at, sizeof(at), "mailboxes", "");
 	if (created && sync_fd(po->mboxfd, s) != 0)
 		goto undo;
 	if (po->o.fault.crash == CCP_PO_CRASH_MAILBOXES)
 		goto crash;
 	/* The commit point. */
+	working_on(at, sizeof(at), "", LOG);
 	if (ccp_write_all(logfd, po->logbuf.data, po->logbuf.len) != 0 || sync_fd(logfd, s) != 0)
 		goto undo;
 	if (po->o.fault.crash == CCP_PO_CRASH_COMMITTED)
@@ -1737,21 +2132,21 @@ crash:
 	return CCP_PO_NOT_ACCESSIBLE;
 undo:
 	*sys_errno = errno;
-	ccp_errf(err, cap, "%s: import failed, undone: %s", po->dir, strerror(errno));
+	ccp_errf(err, cap, "%s/%s: import failed, undone: %s", po->dir, at, strerror(errno));
 	/* A log written but not synced may or may not last: cut it back, so
 	 * that recovery undoes the store and mailboxes too and "undone" is true. */
 	if (ftruncate(logfd, st.st_size) != 0)
 		ccp_log(CCP_LOG_WARN, "%s/" LOG ": cannot cut back: %s", po->dir, strerror(errno));
 	close(logfd);
 	logfd = -1;
-	if (recover(po->dirfd, po->mboxfd, po->storefd, s, po->dir, NULL, 0) != 0)
-		ccp_errf(err, cap, "%s: import failed and could not be undone (%s); the next import "
-			      "will retry", po->dir, strerror(errno));
+	if (recover(po->dirfd, po->mboxfd, po->storefd, s, po->dir, why, sizeof(why)) != 0)
+		ccp_errf(err, cap, "%s/%s: import failed (%s) and could not be undone: %s; the next "
+			      "import will retry", po->dir, at, strerror(*sys_errno), why);
 	ccp_ccm_buf_free(&j);
 	return rc;
 io:
 	*sys_errno = errno;
-	ccp_errf(err, cap, "%s: post office not accessible: %s", po->dir, strerror(errno));
+	ccp_errf(err, cap, "%s/%s: post office not accessible: %s", po->dir, at, strerror(errno));
 refused:
 	if (jfd >= 0) {
 		close(jfd);
@@ -1863,15 +2258,19 @@ static int import_common(struct ccp_po *po, const char *data, size_t len, const 
 		rc = CCP_PO_UNDELIVERABLE;
 		goto out;
 	}
-	rc = commit(po, &plan, ad, res->reason, sizeof(res->reason), &res->sys_errno);
+	off_t log_at = po->indexed;
+	rc = commit(po, &plan, ad, res->reason, sizeof(res->reason), &res->sys_errno, &log_at);
 	if (rc) {
 		res->delivered = res->skipped = 0;
 		goto out;
 	}
 	res->delivered = plan.n;
-	/* Committed: the batch joins the index, the log is folded in. */
+	/* Committed: the batch joins the index, and its lines count as
+	 * folded when they begin where the index ended (catch_up() folded the
+	 * whole log, under the lock; were they not, it reads them next time). */
 	ccp_fpwindow_add_all(&po->index, &batch);
-	po->indexed += (off_t)po->logbuf.len;
+	if (log_at == po->indexed)
+		po->indexed += (off_t)po->logbuf.len;
 	if (res->undeliverable) {
 		rc = CCP_PO_UNDELIVERABLE;
 		if (und_path && write_und(und_path, &po->und, po->o.sync) != 0)
@@ -1984,6 +2383,26 @@ static int view_read(const char *dir, struct po_view *v, const char *name, struc
 	return 0;
 }
 
+/*
+ * A mailbox line "STORE OFFSET LENGTH KEY" (P up to NL): the store file's
+ * name into SN, its plain name (no '/', no leading '.'); the offset and
+ * length as written, digits only.  sscanf's %zu would take "-1" for
+ * SIZE_MAX, and a damaged reference must be refused, not read.
+ */
+static bool parse_ref(const char *p, const char *nl, char sn[32], uint64_t *off, uint64_t *len)
+{
+	const char *sp = memchr(p, ' ', (size_t)(nl - p));
+	if (!sp || sp == p || sp - p >= 32 || p[0] == '.' || memchr(p, '/', (size_t)(sp - p)))
+		return false;
+	memcpy(sn, p, (size_t)(sp - p));
+	sn[sp - p] = '\0';
+	p = plain_number(sp + 1, off);
+	if (!p || *p != ' ')
+		return false;
+	p = plain_number(p + 1, len);
+	return p && (p == nl || *p == ' ');
+}
+
 int ccp_po_mailbox_read(const char *dir, const char *name, struct ccp_ccm_buf *out, char *err,
 			size_t cap)
 {
@@ -2007,11 +2426,9 @@ int ccp_po_mailbox_read(const char *dir, const char *name, struct ccp_ccm_buf *o
 	while (p < end && !rc) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		char sn[32];
-		long long off;
-		size_t len;
+		uint64_t off, len;
 		lineno++;
-		if (!nl || sscanf(p, "%31s %lld %zu ", sn, &off, &len) != 3 || off < 0 ||
-		    sn[0] == '.' || strchr(sn, '/')) {
+		if (!nl || !parse_ref(p, nl, sn, &off, &len)) {
 			ccp_errf(err, cap, "%s/mailboxes/%s: line %u: not a message reference", dir, name,
 				 lineno);
 			rc = CCP_PO_MISCONFIGURED;
@@ -2028,21 +2445,22 @@ int ccp_po_mailbox_read(const char *dir, const char *name, struct ccp_ccm_buf *o
 				break;
 			}
 		}
-		if ((unsigned long long)off + len > (unsigned long long)ss.st_size) {
+		/* Each compared on its own: off + len could wrap. */
+		if (len > (uint64_t)ss.st_size || off > (uint64_t)ss.st_size - len) {
 			ccp_errf(err, cap, "%s/mailboxes/%s: line %u: points past the end of " STORE "/%s",
 				 dir, name, lineno, sn);
 			rc = CCP_PO_MISCONFIGURED;
 			break;
 		}
-		ccp_ccm_buf_reserve(out, len);
-		ssize_t r = pread(sfd, out->data + out->len, len, off);
-		if (r != (ssize_t)len) {
+		ccp_ccm_buf_reserve(out, (size_t)len);
+		ssize_t r = ccp_pread_full(sfd, out->data + out->len, (size_t)len, (off_t)off);
+		if (r < 0 || (uint64_t)r != len) {
 			ccp_errf(err, cap, "%s/" STORE "/%s: cannot read: %s", dir, sn,
 				 r < 0 ? strerror(errno) : "cut short");
 			rc = CCP_PO_NOT_ACCESSIBLE;
 			break;
 		}
-		out->len += len;
+		out->len += (size_t)len;
 		out->data[out->len] = '\0';
 		p = nl + 1;
 	}
@@ -2111,15 +2529,17 @@ int ccp_po_stats_with(const char *dir, const struct ccp_po_stats_opts *opts,
 	ccp_fpcount_init(&sp.keys, memory / 4, tmp_dir);
 	struct ccp_ccm_buf b;
 	ccp_ccm_buf_init(&b);
-	/* Under the lock, a snapshot: the rotated segments, oldest first, and
-	 * delivery.log to its present length (a segment with its inode is a
-	 * rotation cut short: the same file), each opened, and the mailboxes
-	 * counted.  Then the lock goes, and the files are read through those
-	 * descriptors: the log only grows past the snapshot, and a rotation
-	 * renames the file we hold.  The relay's imports, which take the lock,
-	 * wait for the snapshot only, not for the whole count (seconds on ten
-	 * million deliveries): an import that found it locked would be
-	 * retried as an attempt. */
+	/* Under the lock, a snapshot: the rotated segments, oldest first, with
+	 * their inodes (a segment with delivery.log's inode is a rotation cut
+	 * short: the same file), delivery.log open to its present length, and
+	 * the mailboxes counted.  Then the lock goes, and the files are read:
+	 * the log only grows past the snapshot, and a rotation renames the
+	 * file we hold.  The segments are opened one at a time, each checked
+	 * to be the file listed (one removed since is not read): there may be
+	 * more of them than the process may hold open.  The relay's imports,
+	 * which take the lock, wait for the snapshot only, not for the whole
+	 * count (seconds on ten million deliveries): an import that found it
+	 * locked would be retried as an attempt. */
 	struct stat cst;
 	int fd = openat(v.dirfd, LOG, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 || fstat(fd, &cst) != 0) {
@@ -2128,18 +2548,16 @@ int ccp_po_stats_with(const char *dir, const struct ccp_po_stats_opts *opts,
 	}
 	unsigned *segs = NULL;
 	size_t nseg = rc ? 0 : list_segments(v.dirfd, &segs), nread = 0;
-	int *sfds = ccp_malloc((nseg ? nseg : 1) * sizeof(*sfds));
-	for (size_t i = 0; i < nseg; i++) {
+	ino_t *inos = ccp_malloc((nseg ? nseg : 1) * sizeof(*inos));
+	for (size_t i = 0; i < nseg && !rc; i++) {
 		struct stat sst;
-		int o = rc ? 0 : open_segment(v.dirfd, segs[i], cst.st_ino, &sfds[i], &sst);
-		if (rc)
-			sfds[i] = -1;
-		nread += o > 0;
+		int sfd;
+		int o = open_segment(v.dirfd, segs[i], cst.st_ino, &sfd, &sst);
+		inos[i] = o > 0 ? sst.st_ino : 0; /* 0: not to be read */
+		if (o > 0)
+			close(sfd);
 		if (o < 0) {
-			int e = errno;
-			char name[40];
-			segment_name(name, sizeof(name), segs[i]);
-			ccp_errf(err, cap, "%s/%s: cannot read: %s", dir, name, strerror(e));
+			segment_error(err, cap, dir, segs[i]);
 			rc = CCP_PO_NOT_ACCESSIBLE;
 		}
 	}
@@ -2152,18 +2570,20 @@ int ccp_po_stats_with(const char *dir, const struct ccp_po_stats_opts *opts,
 		closedir(d);
 	}
 	flock(v.lockfd, LOCK_UN);
-	for (size_t i = 0; i < nseg; i++) {
-		if (!rc && sfds[i] >= 0 && for_each_line(sfds[i], -1, &b, stats_line, &sp) < 0) {
-			int e = errno;
-			char name[40];
-			segment_name(name, sizeof(name), segs[i]);
-			ccp_errf(err, cap, "%s/%s: cannot read: %s", dir, name, strerror(e));
+	for (size_t i = 0; i < nseg && !rc; i++) {
+		int sfd = -1;
+		int o = inos[i] ? reopen_segment(v.dirfd, segs[i], cst.st_ino, inos[i], &sfd) : 0;
+		if (o > 0 && for_each_line(sfd, -1, &b, stats_line, &sp) < 0)
+			o = -1;
+		if (o < 0) {
+			segment_error(err, cap, dir, segs[i]);
 			rc = CCP_PO_NOT_ACCESSIBLE;
 		}
-		if (sfds[i] >= 0)
-			close(sfds[i]);
+		if (sfd >= 0)
+			close(sfd);
+		nread += o > 0;
 	}
-	ccp_free(sfds);
+	ccp_free(inos);
 	ccp_free(segs);
 	st->log_segments = nread; /* not a cut-short rotation's link to delivery.log */
 	if (!rc && for_each_line(fd, cst.st_size, &b, stats_line, &sp) < 0) {

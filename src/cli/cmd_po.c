@@ -29,7 +29,7 @@ static void import_usage(FILE *f)
 		"Exit status (IMPORT's): 0 all imported; 1 post office not accessible or input\n"
 		"unreadable; 3 not a post office; 4 locked by another import; 5 undeliverable\n"
 		"messages (written to FILE.und beside the input with the reason); 2 bad usage.\n"
-		"Files after one that answers 1 or 4 are not imported.\n");
+		"Files after one that answers 1, 3 or 4 are not imported.\n");
 }
 
 static void print_outcome(void *arg, const char *key, size_t key_len, enum ccp_po_outcome outcome,

@@ -94,6 +94,16 @@ flock -n 9 || fail "cannot take the lock for the test"
 expect 4 "$CCPUMP" import --po "$T/po" "$T/Msg0001.ccm"
 grep -q "locked by another import" "$T/err" || fail "4 without its reason"
 exec 9>&-
+# 3 stops the run as 1 and 4 do, and --help says so: a damaged journal
+# refuses every import, so the file after the first is not tried
+expect 0 "$CCPUMP" import --help
+grep -q "Files after one that answers 1, 3 or 4 are not imported" "$T/out" \
+	|| fail "import --help: which answers stop the run"
+printf 'ccpump-journal 9\nend\n' >"$T/po/import.journal"
+expect 3 "$CCPUMP" import --po "$T/po" "$T/Msg0001.ccm" "$T/nope.ccm"
+grep -q "import.journal: damaged" "$T/err" || fail "damaged journal: $(cat "$T/err")"
+grep -q "nope.ccm" "$T/err" && fail "a file after an answer of 3 was imported"
+rm "$T/po/import.journal"
 # a slow import (delay_ms) still imports: here only duplicates, exit 0
 expect 0 env CCPUMP_PO_FAULT="delay_ms=200" "$CCPUMP" import --po "$T/po" "$T/Msg0001.ccm"
 

@@ -13,6 +13,7 @@
 
 #include "ccpump/ccm.h"
 #include "ccpump/convert.h"
+#include "ccpump/log.h"
 #include "ccpump/po.h"
 
 static char err[512];
@@ -23,6 +24,20 @@ static struct ccp_po *open_po(const char *dir)
 	ccp_po_opts_default(&o);
 	o.sync = false; /* tests: correctness, not durability */
 	o.env_fault = false;
+	struct ccp_po *po = NULL;
+	CHECK(ccp_po_open(dir, &o, &po, err, sizeof(err)) == 0);
+	return po;
+}
+
+/* A handle whose every import stops at STEP (enum ccp_po_crash), as if
+ * its process died there. */
+static struct ccp_po *open_crashing(const char *dir, int step)
+{
+	struct ccp_po_opts o;
+	ccp_po_opts_default(&o);
+	o.sync = false;
+	o.env_fault = false;
+	o.fault.crash = step;
 	struct ccp_po *po = NULL;
 	CHECK(ccp_po_open(dir, &o, &po, err, sizeof(err)) == 0);
 	return po;
@@ -280,6 +295,7 @@ static void test_users(const char *base)
 }
 
 static bool eq(const void *a, size_t al, const void *b, size_t bl);
+static struct ccp_po_result import_key(struct ccp_po *po, const char *key, const char *rcpt);
 
 static size_t file_len(const char *path)
 {
@@ -423,6 +439,63 @@ static void test_recovery(const char *base)
 	ccp_ccm_buf_free(&b);
 }
 
+/*
+ * A complete journal (it ends in "end") with a line an import does not
+ * write: damaged, so nothing is undone, neither by its good lines nor by
+ * guessing, and every import answers 3 naming the journal and the line,
+ * until someone moves it aside.  Before, a first or log line that did not
+ * parse removed the journal with nothing undone, and a file line that did
+ * not parse was skipped.
+ */
+static void test_damaged_journal(const char *base)
+{
+	/* Each replaces one line of a good journal: the first, the log's,
+	 * or the first file's. */
+	static const struct {
+		int at;
+		const char *line;
+	} bad[] = {
+		{ 0, "ccpump-journal 9" }, { 1, "log zero 1" }, { 1, "log 5 1" }, { 1, "log 0 1 2" },
+		{ 2, "mbox 5" }, { 2, "mbox -5 doe,_john_at_hubpo1.mbx" },
+		{ 2, "mbox 1x doe,_john_at_hubpo1.mbx" }, { 2, "mbox +0 doe,_john_at_hubpo1.mbx" },
+		{ 2, "box 0 doe,_john_at_hubpo1.mbx" }, { 2, "store 0 a b" }, { 2, "" },
+	};
+	char dir[600], mpath[800], lpath[800], jpath[800], j[512];
+	struct ccp_po_result res;
+	snprintf(dir, sizeof(dir), "%s/po-damaged-journal", base);
+	CHECK(ccp_po_init(dir, NULL, err, sizeof(err)) == 0);
+	snprintf(mpath, sizeof(mpath), "%s/mailboxes/doe,_john_at_hubpo1.mbx", dir);
+	snprintf(lpath, sizeof(lpath), "%s/delivery.log", dir);
+	snprintf(jpath, sizeof(jpath), "%s/import.journal", dir);
+	struct ccp_po *po = open_po(dir);
+	import_key(po, "d1", "Doe, John at HUBPO1");
+	size_t mlen = file_len(mpath), llen = file_len(lpath);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		/* Undone, were it read: the log is short of its expected length. */
+		char logl[64];
+		snprintf(logl, sizeof(logl), "log 0 %zu", llen + 100);
+		const char *l[3] = { "ccpump-journal 2", logl, "mbox 0 doe,_john_at_hubpo1.mbx" };
+		l[bad[i].at] = bad[i].line;
+		int n = snprintf(j, sizeof(j), "%s\n%s\n%s\nmbox 0 doe,_john_at_hubpo1.mbx\nend\n",
+				 l[0], l[1], l[2]);
+		write_file(jpath, j, (size_t)n);
+		int rc = ccp_po_import_buffer(po, "", 0, "d.ccm", NULL, &res);
+		char want[300];
+		snprintf(want, sizeof(want), "import.journal: damaged: the line '%s' ", bad[i].line);
+		if (rc != CCP_PO_MISCONFIGURED || strstr(res.reason, want) == NULL) {
+			fprintf(stderr, "journal line '%s': %d %s\n", bad[i].line, rc, res.reason);
+			CHECK(0);
+		}
+		CHECK(strchr(res.reason, '\n') == NULL);
+		CHECK_EQ_U64(file_len(mpath), mlen);
+		CHECK_EQ_U64(file_len(lpath), llen);
+		CHECK(access(jpath, F_OK) == 0);
+	}
+	CHECK(unlink(jpath) == 0);
+	CHECK(ccp_po_import_buffer(po, "", 0, "d.ccm", NULL, &res) == CCP_PO_UNDELIVERABLE);
+	ccp_po_close(po);
+}
+
 /* An injected crash at each step of the commit protocol: the files are
  * left as a dead process would leave them, and the next import finishes or
  * undoes the import so that every message is delivered exactly once. */
@@ -454,11 +527,7 @@ static void test_crash_steps(const char *base)
 			snprintf(key, sizeof(key), "k%d", k);
 			msg_text(&b, key, "A at B", "6/2/98 8:39", r, "s", "again\r\n");
 		}
-		struct ccp_po_opts co;
-		ccp_po_opts_default(&co);
-		co.fault.crash = steps[i];
-		struct ccp_po *crashing;
-		CHECK(ccp_po_open(dir, &co, &crashing, err, sizeof(err)) == 0);
+		struct ccp_po *crashing = open_crashing(dir, steps[i]);
 		CHECK(ccp_po_import_buffer(crashing, b.data, b.len, "k.ccm", NULL, &res) ==
 		      CCP_PO_NOT_ACCESSIBLE);
 		CHECK(strstr(res.reason, "crash injected") != NULL);
@@ -550,6 +619,33 @@ static void test_store(const char *base)
 	write_file(path, "../x 0 1 s9\n", 12);
 	CHECK(ccp_po_mailbox_read(dir, "p3_at_hub.mbx", &out, err, sizeof(err)) == CCP_PO_MISCONFIGURED);
 	CHECK(strstr(err, "line 1: not a message reference") != NULL);
+	/* Numbers as written, digits only: a sign, a wrap past the end of the
+	 * store, or trailing garbage is refused, never read (a length of -1
+	 * was taken for SIZE_MAX, and an offset and length that wrapped
+	 * passed the end-of-store check). */
+	static const char *const refs[] = {
+		"00000002.msgs 1 -1 s9\n", "00000002.msgs -1 5 s9\n", "00000002.msgs +1 5 s9\n",
+		"00000002.msgs 1 5x s9\n", "00000002.msgs  1 5 s9\n",
+		"00000002.msgs 1 18446744073709551615 s9\n",
+		"00000002.msgs 18446744073709551615 2 s9\n",
+		"00000002.msgs 1 99999999999999999999999 s9\n",
+	};
+	for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++) {
+		write_file(path, refs[i], strlen(refs[i]));
+		ccp_ccm_buf_reset(&out);
+		int rc = ccp_po_mailbox_read(dir, "p3_at_hub.mbx", &out, err, sizeof(err));
+		if (rc != CCP_PO_MISCONFIGURED || strstr(err, "p3_at_hub.mbx: line 1: ") == NULL ||
+		    out.len != 0) {
+			fprintf(stderr, "reference '%s': %d %s\n", refs[i], rc, err);
+			CHECK(0);
+		}
+	}
+	/* The last octet of the store and no further. */
+	char ref[80];
+	snprintf(ref, sizeof(ref), "00000002.msgs %zu 1 s3\n", b3.len - 1);
+	write_file(path, ref, strlen(ref));
+	CHECK(ccp_po_mailbox_read(dir, "p3_at_hub.mbx", &out, err, sizeof(err)) == 0);
+	CHECK(out.len == 1 && out.data[0] == b3.data[b3.len - 1]);
 	CHECK(ccp_po_mailbox_read(dir, "../po.conf", &out, err, sizeof(err)) == CCP_PO_NOT_ACCESSIBLE);
 	ccp_ccm_buf_free(&out);
 	ccp_ccm_buf_free(&in);
@@ -839,6 +935,12 @@ static void test_dedup_window(const char *base)
 			CHECK(0);
 		}
 	}
+	/* A NUL octet would hide every line after it: the file is refused,
+	 * named, not read as far as the NUL. */
+	static const char nul_conf[] = "ccpump-po 2\nusers no\n\0dedup_window 5\n";
+	write_file(path, nul_conf, sizeof(nul_conf) - 1);
+	CHECK(ccp_po_open(dir, NULL, &po, err, sizeof(err)) == CCP_PO_MISCONFIGURED);
+	CHECK(strstr(err, "/po.conf: holds a NUL octet") != NULL && strstr(err, dir) != NULL);
 	/* No magic line: not a post office, said so. */
 	snprintf(conf, sizeof(conf), "users no\n");
 	write_file(path, conf, strlen(conf));
@@ -943,6 +1045,259 @@ static void test_log_segments(const char *base)
 	ccp_po_close(b);
 }
 
+/* Log lines go to a file of their own under BASE until log_captured(),
+ * which returns what was logged (malloc'd). */
+static int log_prev_fd = -1;
+static char log_path[700];
+
+static void log_capture(const char *base)
+{
+	snprintf(log_path, sizeof(log_path), "%s/captured.log", base);
+	int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	CHECK(fd >= 0);
+	log_prev_fd = ccp_log_set_fd(fd);
+}
+
+static char *log_captured(void)
+{
+	size_t len;
+	close(ccp_log_set_fd(log_prev_fd));
+	char *s = read_file(log_path, &len);
+	CHECK(s != NULL);
+	return s;
+}
+
+/* Cuts the file PATH back to its first LINES lines. */
+static void keep_lines(const char *path, unsigned lines)
+{
+	size_t len, at = 0;
+	char *s = read_file(path, &len);
+	CHECK(s != NULL);
+	for (unsigned i = 0; i < lines; i++) {
+		char *nl = memchr(s + at, '\n', len - at);
+		CHECK(nl != NULL);
+		at = (size_t)(nl - s) + 1;
+	}
+	CHECK(at < len);
+	CHECK(truncate(path, (off_t)at) == 0);
+	free(s);
+}
+
+/* A batch of N messages PREFIX0.. to two recipients each. */
+static void two_rcpt_batch(struct ccp_ccm_buf *b, const char *prefix, unsigned n)
+{
+	const char *to[] = { "Doe, John at HUBPO1", "Roe, Jane at HUBPO1", NULL };
+	char key[32];
+	ccp_ccm_buf_reset(b);
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "%s%06u", prefix, i);
+		msg_text(b, key, "A at B", "6/2/98 8:39", to, "s", "text\r\n");
+	}
+}
+
+/*
+ * An import killed inside the write of its log lines: a complete journal,
+ * and only some of its lines.  A handle opened then (a relay starting) must
+ * not take those lines for deliveries: it finishes the import first, under
+ * the lock, as an import would.  Before, it indexed them; another importer
+ * then undid the import and committed its own lines, which the handle read
+ * from the middle of one: the batch handed in again was skipped as
+ * duplicates (lost), and the other importer's was delivered twice.
+ */
+static void test_open_after_torn_commit(const char *base)
+{
+	char dir[600], lpath[700];
+	struct ccp_po_result res;
+	struct ccp_po_stats st;
+	struct ccp_ccm_buf x, y;
+	snprintf(dir, sizeof(dir), "%s/po-torn-commit", base);
+	snprintf(lpath, sizeof(lpath), "%s/delivery.log", dir);
+	CHECK(ccp_po_init(dir, NULL, err, sizeof(err)) == 0);
+	ccp_ccm_buf_init(&x);
+	ccp_ccm_buf_init(&y);
+	two_rcpt_batch(&x, "X-", 3);
+	two_rcpt_batch(&y, "Y-", 5);
+
+	struct ccp_po *crashing = open_crashing(dir, CCP_PO_CRASH_COMMITTED);
+	CHECK(ccp_po_import_buffer(crashing, x.data, x.len, "x.ccm", NULL, &res) ==
+	      CCP_PO_NOT_ACCESSIBLE);
+	ccp_po_close(crashing);
+	keep_lines(lpath, 2); /* killed after 2 of its 6 lines */
+
+	struct ccp_po *h = open_po(dir), *g = open_po(dir);
+	CHECK(ccp_po_import_buffer(g, y.data, y.len, "y.ccm", NULL, &res) == CCP_PO_OK);
+	CHECK_EQ_U64(res.delivered, 10);
+	CHECK(ccp_po_import_buffer(h, x.data, x.len, "x.ccm", NULL, &res) == CCP_PO_OK);
+	CHECK_EQ_U64(res.delivered, 6);
+	CHECK_EQ_U64(res.skipped, 0);
+	CHECK(ccp_po_import_buffer(h, y.data, y.len, "y.ccm", NULL, &res) == CCP_PO_OK);
+	CHECK_EQ_U64(res.delivered, 0);
+	CHECK_EQ_U64(res.skipped, 10);
+	ccp_po_close(h);
+	ccp_po_close(g);
+	stats(dir, &st);
+	CHECK_EQ_U64(st.delivered, 16);
+	CHECK_EQ_U64(count_in_mailbox(dir, "Doe, John at HUBPO1", "X-Spool-Id: X-"), 3);
+	CHECK_EQ_U64(count_in_mailbox(dir, "Roe, Jane at HUBPO1", "X-Spool-Id: Y-"), 5);
+	ccp_ccm_buf_free(&x);
+	ccp_ccm_buf_free(&y);
+}
+
+/*
+ * delivery.log rewritten in place under an open handle (same file, longer
+ * than the handle has read, but not the lines it read): the handle reads
+ * it again from its start rather than from the middle of a line.
+ */
+static void test_log_changed_under_handle(const char *base)
+{
+	char dir[600], lpath[700], key[160], text[512];
+	struct ccp_po_result res;
+	snprintf(dir, sizeof(dir), "%s/po-changed", base);
+	snprintf(lpath, sizeof(lpath), "%s/delivery.log", dir);
+	CHECK(ccp_po_init(dir, NULL, err, sizeof(err)) == 0);
+	struct ccp_po *h = open_po(dir);
+	res = import_key(h, "a1", "Doe at HUB");
+	CHECK(res.delivered == 1);
+	size_t read_to = file_len(lpath);
+	snprintf(key, sizeof(key), "b1-%0100d", 0);
+	int n = snprintf(text, sizeof(text),
+			 "D\t%s\tdoe at hub\tdoe_at_hub.mbx\t1795882167\n"
+			 "D\tb2\tdoe at hub\tdoe_at_hub.mbx\t1795882167\n", key);
+	CHECK((size_t)n > read_to && text[read_to - 1] != '\n');
+	int fd = open(lpath, O_WRONLY | O_TRUNC);
+	CHECK(fd >= 0 && write(fd, text, (size_t)n) == n && close(fd) == 0);
+	res = import_key(h, key, "Doe at HUB");
+	CHECK(res.skipped == 1 && res.delivered == 0);
+	res = import_key(h, "b2", "Doe at HUB");
+	CHECK(res.skipped == 1 && res.delivered == 0);
+	ccp_po_close(h);
+}
+
+/*
+ * A delivery.log whose last line lost its end (torn by a power loss): the
+ * torn line is cut back, logged, before anything is appended.  Before, the
+ * next import's first line was appended onto it: a delivered pair that
+ * neither the index nor stats could read, delivered again when handed in
+ * again, and not counted as a duplicate.
+ */
+static void test_torn_log_tail(const char *base)
+{
+	char dir[600], lpath[700];
+	struct ccp_po_result res;
+	struct ccp_po_stats st;
+	snprintf(dir, sizeof(dir), "%s/po-torn-tail", base);
+	snprintf(lpath, sizeof(lpath), "%s/delivery.log", dir);
+	CHECK(ccp_po_init(dir, NULL, err, sizeof(err)) == 0);
+	struct ccp_po *po = open_po(dir);
+	res = import_key(po, "t1", "Doe at HUB");
+	ccp_po_close(po);
+	size_t whole = file_len(lpath);
+	append_file(lpath, "D\tt9\tdoe at h");
+	log_capture(base);
+	po = open_po(dir);
+	res = import_key(po, "t2", "Doe at HUB");
+	CHECK(res.delivered == 1);
+	ccp_po_close(po);
+	char *logged = log_captured();
+	CHECK(strstr(logged, "/delivery.log: its last line was cut short") != NULL);
+	CHECK(strstr(logged, "(13 octets at ") != NULL);
+	free(logged);
+	size_t len;
+	char *text = read_file(lpath, &len);
+	CHECK(text != NULL && strstr(text, "t9") == NULL && len > whole);
+	free(text);
+	po = open_po(dir);
+	res = import_key(po, "t2", "Doe at HUB");
+	CHECK(res.skipped == 1 && res.delivered == 0);
+	ccp_po_close(po);
+	stats(dir, &st);
+	CHECK_EQ_U64(st.delivered, 2);
+	CHECK_EQ_U64(st.skipped_duplicates, 1);
+}
+
+/* Writes delivery.log.NNNNNNNN for NO in 1..N, one D line each. */
+static void write_segments(const char *dir, unsigned n)
+{
+	char path[900], line[200];
+	for (unsigned no = 1; no <= n; no++) {
+		snprintf(path, sizeof(path), "%s/delivery.log.%08u", dir, no);
+		int l = snprintf(line, sizeof(line),
+				 "D\tseg%05u\tsam at hub\tsam_at_hub.mbx\t1795882167\n", no);
+		write_file(path, line, (size_t)l);
+	}
+}
+
+/*
+ * Many rotated segments under a window that reaches into all of them (a
+ * small log_segment, a large dedup_window): the index and stats read them
+ * one at a time, so neither needs more descriptors than the process may
+ * open; a segment that cannot be read is named.  Segments removed within
+ * the window are warned of at open, as the pairs they held are forgotten.
+ */
+static void test_many_segments(const char *base)
+{
+	enum { SEGS = 300 };
+	char dir[600], path[900];
+	struct ccp_po_result res;
+	struct ccp_po_stats st;
+	struct ccp_po *po;
+	snprintf(dir, sizeof(dir), "%s/po-many-segments", base);
+	CHECK(ccp_po_init(dir, NULL, err, sizeof(err)) == 0);
+	write_segments(dir, SEGS);
+
+	struct rlimit old, low;
+	CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+	low = old;
+	low.rlim_cur = 64; /* fewer than the segments */
+	CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+	log_capture(base);
+	int rc = ccp_po_open(dir, NULL, &po, err, sizeof(err));
+	if (rc != 0)
+		fprintf(stderr, "open: %s\n", err);
+	CHECK(rc == 0);
+	res = import_key(po, "seg00001", "Sam at HUB"); /* the oldest */
+	CHECK(res.skipped == 1 && res.delivered == 0);
+	ccp_po_close(po);
+	rc = ccp_po_stats(dir, &st, err, sizeof(err));
+	CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+	CHECK(rc == 0);
+	CHECK_EQ_U64(st.log_segments, SEGS);
+	CHECK_EQ_U64(st.delivered, SEGS);
+	char *logged = log_captured();
+	CHECK(strstr(logged, "is missing") == NULL); /* every segment there */
+	free(logged);
+
+	/* Segments removed within the window: the open warns, naming the
+	 * newest missing one. */
+	snprintf(path, sizeof(path), "%s/delivery.log.%08u", dir, 100);
+	CHECK(unlink(path) == 0);
+	log_capture(base);
+	po = open_po(dir);
+	ccp_po_close(po);
+	logged = log_captured();
+	CHECK(strstr(logged, "/delivery.log.00000100 is missing, within the last 131072 "
+			     "deliveries (dedup_window)") != NULL);
+	free(logged);
+	for (unsigned no = 1; no <= 5; no++) {
+		snprintf(path, sizeof(path), "%s/delivery.log.%08u", dir, no);
+		CHECK(unlink(path) == 0);
+	}
+	log_capture(base);
+	po = open_po(dir);
+	ccp_po_close(po);
+	logged = log_captured();
+	CHECK(strstr(logged, "/delivery.log.00000100 is missing (and 5 older)") != NULL);
+	free(logged);
+
+	/* A segment that cannot be read: named, by the open and by stats. */
+	snprintf(path, sizeof(path), "%s/delivery.log.%08u", dir, 150);
+	CHECK(unlink(path) == 0 && mkdir(path, 0777) == 0);
+	CHECK(ccp_po_open(dir, NULL, &po, err, sizeof(err)) == CCP_PO_NOT_ACCESSIBLE);
+	CHECK(strstr(err, "/delivery.log.00000150: cannot read") != NULL);
+	CHECK(ccp_po_stats(dir, &st, err, sizeof(err)) == CCP_PO_NOT_ACCESSIBLE);
+	CHECK(strstr(err, "/delivery.log.00000150: cannot read") != NULL);
+}
+
 /* Writes B to DIR/NAME and opens DIR. */
 static int batch_file(const char *dir, const char *name, const struct ccp_ccm_buf *b)
 {
@@ -1006,12 +1361,7 @@ static void test_adopt(const char *base)
 	int dfd = batch_file(in, "Msg01.ccm", &b);
 	snprintf(path, sizeof(path), "%s/Msg01.ccm", in);
 	snprintf(store, sizeof(store), "%s/store/00000002.msgs", dir);
-	struct ccp_po_opts co;
-	ccp_po_opts_default(&co);
-	co.env_fault = false;
-	co.fault.crash = CCP_PO_CRASH_STORE;
-	struct ccp_po *crashing;
-	CHECK(ccp_po_open(dir, &co, &crashing, err, sizeof(err)) == 0);
+	struct ccp_po *crashing = open_crashing(dir, CCP_PO_CRASH_STORE);
 	CHECK(ccp_po_import_adopt(crashing, b.data, b.len, dfd, "Msg01.ccm", path, NULL, &res, NULL,
 				  NULL) == CCP_PO_NOT_ACCESSIBLE);
 	ccp_po_close(crashing);
@@ -1248,12 +1598,17 @@ int main(int argc, char **argv)
 	test_codes(base);
 	test_users(base);
 	test_recovery(base);
+	test_damaged_journal(base);
 	test_crash_steps(base);
 	test_store(base);
 	test_dedup_window(base);
 	test_many_mailboxes(base);
 	test_adopt(base);
 	test_log_segments(base);
+	test_open_after_torn_commit(base);
+	test_log_changed_under_handle(base);
+	test_torn_log_tail(base);
+	test_many_segments(base);
 	test_old_layout(base);
 	test_roundtrip(base, argv[1]);
 	rm_tree(base);

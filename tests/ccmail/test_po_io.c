@@ -1,0 +1,257 @@
+/*
+ * test_po_io: the post office when a system call fails, or must come before
+ * another, seen through link-time wrappers (-Wl,--wrap) of openat, fsync
+ * and unlinkat: a failed import names the file that failed; recovery gets
+ * past a mailbox nobody may write, which it need not cut; and recovery's
+ * removals are synced before its journal goes, the journal's removal after.
+ */
+#include "po_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+
+int __real_openat(int dirfd, const char *path, int flags, ...);
+int __real_fsync(int fd);
+int __real_unlinkat(int dirfd, const char *path, int flags);
+int __wrap_openat(int dirfd, const char *path, int flags, ...);
+int __wrap_fsync(int fd);
+int __wrap_unlinkat(int dirfd, const char *path, int flags);
+
+/* Failures to inject: opening the file of this name for writing (EACCES,
+ * as a file made read-only), syncing the file whose path ends so (EIO). */
+static const char *deny_write, *fail_sync;
+
+/* What happened, in order, one "sync PATH" or "unlink NAME" line each;
+ * syncs run on several threads at once (sync_all). */
+static pthread_mutex_t events_mu = PTHREAD_MUTEX_INITIALIZER;
+static char events[16384];
+static size_t events_len;
+
+static void event(const char *what, const char *name)
+{
+	pthread_mutex_lock(&events_mu);
+	int n = snprintf(events + events_len, sizeof(events) - events_len, "%s %s\n", what, name);
+	CHECK(n > 0 && (size_t)n < sizeof(events) - events_len);
+	events_len += (size_t)n;
+	pthread_mutex_unlock(&events_mu);
+}
+
+int __wrap_openat(int dirfd, const char *path, int flags, ...)
+{
+	int mode = 0;
+	if (flags & O_CREAT) {
+		va_list ap;
+		va_start(ap, flags);
+		mode = va_arg(ap, int); /* mode_t, promoted */
+		va_end(ap);
+	}
+	if (deny_write && (flags & O_ACCMODE) != O_RDONLY && strcmp(path, deny_write) == 0) {
+		errno = EACCES;
+		return -1;
+	}
+	return __real_openat(dirfd, path, flags, mode);
+}
+
+int __wrap_fsync(int fd)
+{
+	char link[64], path[PATH_MAX];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, path, sizeof(path) - 1);
+	path[n > 0 ? n : 0] = '\0';
+	event("sync", path);
+	size_t pl = strlen(path), fl = fail_sync ? strlen(fail_sync) : 0;
+	if (fail_sync && pl >= fl && strcmp(path + pl - fl, fail_sync) == 0) {
+		errno = EIO;
+		return -1;
+	}
+	return __real_fsync(fd);
+}
+
+int __wrap_unlinkat(int dirfd, const char *path, int flags)
+{
+	event("unlink", path);
+	return __real_unlinkat(dirfd, path, flags);
+}
+
+/* Where LINE (a whole line of events) first happens at or after FROM, or
+ * -1. */
+static long event_at(const char *line, long from)
+{
+	char want[PATH_MAX + 16];
+	snprintf(want, sizeof(want), "%s\n", line);
+	for (const char *p = events + from; (p = strstr(p, want)) != NULL; p++)
+		if (p == events || p[-1] == '\n')
+			return (long)(p - events);
+	return -1;
+}
+
+static char err[512];
+
+static struct ccp_po *open_po(const char *dir, bool sync)
+{
+	struct ccp_po_opts o;
+	ccp_po_opts_default(&o);
+	o.sync = sync;
+	o.env_fault = false;
+	struct ccp_po *po = NULL;
+	if (ccp_po_open(dir, &o, &po, err, sizeof(err)) != 0)
+		fprintf(stderr, "open: %s\n", err);
+	CHECK(po != NULL);
+	return po;
+}
+
+static int import_to(struct ccp_po *po, const char *key, const char *rcpt,
+		     struct ccp_po_result *res)
+{
+	const char *to[] = { rcpt, NULL };
+	struct ccp_ccm_buf b;
+	ccp_ccm_buf_init(&b);
+	msg_text(&b, key, "A at B", "6/2/98 8:39", to, "s", "text\r\n");
+	int rc = ccp_po_import_buffer(po, b.data, b.len, "io.ccm", NULL, res);
+	ccp_ccm_buf_free(&b);
+	return rc;
+}
+
+static size_t file_len(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? (size_t)st.st_size : 0;
+}
+
+/*
+ * An import undone by recovery removed the files it made, in mailboxes/
+ * and store/: those directories are synced before the journal goes, else
+ * a crash could keep a removed mailbox (its references into store octets
+ * cut back) and lose the journal that said to remove it; and the
+ * journal's removal is synced after.
+ */
+static void test_undo_syncs(const char *dir)
+{
+	char path[PATH_MAX], real[PATH_MAX], line[PATH_MAX + 16];
+	struct ccp_po_result res;
+	struct ccp_po *po = open_po(dir, false);
+	CHECK(import_to(po, "k1", "Doe, John at HUBPO1", &res) == CCP_PO_OK);
+	ccp_po_close(po);
+	snprintf(path, sizeof(path), "%s/delivery.log", dir);
+	size_t llen = file_len(path);
+	snprintf(path, sizeof(path), "%s/import.journal", dir);
+	char j[256];
+	int n = snprintf(j, sizeof(j), "ccpump-journal 2\nlog %zu %zu\nstore -1 00000002.msgs\n"
+			 "mbox -1 new_at_po.mbx\nend\n", llen, llen + 40);
+	write_file(path, j, (size_t)n);
+	snprintf(path, sizeof(path), "%s/store/00000002.msgs", dir);
+	write_file(path, "partial", 7);
+	snprintf(path, sizeof(path), "%s/mailboxes/new_at_po.mbx", dir);
+	write_file(path, "partial", 7);
+
+	events_len = 0;
+	events[0] = '\0';
+	po = open_po(dir, true); /* recovers at open */
+	ccp_po_close(po);
+	CHECK(access(path, F_OK) != 0);
+	CHECK(realpath(dir, real) != NULL);
+	long mbox_gone = event_at("unlink new_at_po.mbx", 0);
+	long store_gone = event_at("unlink 00000002.msgs", 0);
+	snprintf(line, sizeof(line), "sync %s/mailboxes", real);
+	long mbox_synced = event_at(line, mbox_gone < 0 ? 0 : mbox_gone);
+	snprintf(line, sizeof(line), "sync %s/store", real);
+	long store_synced = event_at(line, store_gone < 0 ? 0 : store_gone);
+	long journal_gone = event_at("unlink import.journal", 0);
+	snprintf(line, sizeof(line), "sync %s", real);
+	long dir_synced = event_at(line, journal_gone < 0 ? 0 : journal_gone);
+	if (mbox_gone < 0 || store_gone < 0 || journal_gone < 0 || mbox_synced < 0 ||
+	    store_synced < 0 || journal_gone < mbox_synced || journal_gone < store_synced ||
+	    dir_synced < 0) {
+		fprintf(stderr, "recovery's calls, in order:\n%s", events);
+		CHECK(0);
+	}
+}
+
+/*
+ * A mailbox nobody may write (made read-only): the import that fails on it
+ * is undone and names it, and recovery gets past it, as it need not cut it
+ * back; before, recovery opened it for writing and failed, and so did
+ * every import after.  A file recovery must cut and cannot is named too.
+ */
+static void test_read_only_mailbox(const char *dir)
+{
+	char jpath[PATH_MAX], mpath[PATH_MAX], j[256];
+	struct ccp_po_result res;
+	struct ccp_po *po = open_po(dir, false);
+	snprintf(jpath, sizeof(jpath), "%s/import.journal", dir);
+	snprintf(mpath, sizeof(mpath), "%s/mailboxes/doe,_john_at_hubpo1.mbx", dir);
+	size_t mlen = file_len(mpath);
+	CHECK(mlen > 0);
+	deny_write = "doe,_john_at_hubpo1.mbx";
+	CHECK(import_to(po, "k2", "Doe, John at HUBPO1", &res) == CCP_PO_NOT_ACCESSIBLE);
+	if (strstr(res.reason, "/mailboxes/doe,_john_at_hubpo1.mbx: import failed, undone: ") == NULL) {
+		fprintf(stderr, "reason: %s\n", res.reason);
+		CHECK(0);
+	}
+	CHECK(access(jpath, F_OK) != 0);
+	CHECK(import_to(po, "k3", "Roe, Jane at HUBPO1", &res) == CCP_PO_OK);
+	CHECK_EQ_U64(res.delivered, 1);
+	CHECK_EQ_U64(file_len(mpath), mlen);
+
+	/* A journal that says to cut that mailbox back, and it is longer. */
+	int n = snprintf(j, sizeof(j), "ccpump-journal 2\nlog 0 99999999\nmbox %zu %s\nend\n",
+			 mlen - 1, deny_write);
+	write_file(jpath, j, (size_t)n);
+	CHECK(import_to(po, "k4", "Roe, Jane at HUBPO1", &res) == CCP_PO_NOT_ACCESSIBLE);
+	if (strstr(res.reason, "/mailboxes/doe,_john_at_hubpo1.mbx: cannot undo an interrupted "
+			       "import: ") == NULL) {
+		fprintf(stderr, "reason: %s\n", res.reason);
+		CHECK(0);
+	}
+	CHECK(unlink(jpath) == 0);
+	deny_write = NULL;
+	ccp_po_close(po);
+}
+
+/* A sync that fails: the import is undone and names the file. */
+static void test_failed_sync_named(const char *dir)
+{
+	static const char *const files[] = { "/store/00000001.msgs",
+					     "/mailboxes/roe,_jane_at_hubpo1.mbx", "/delivery.log" };
+	char want[300], key[16];
+	struct ccp_po_result res;
+	struct ccp_po *po = open_po(dir, true);
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		fail_sync = files[i];
+		snprintf(key, sizeof(key), "s%zu", i);
+		CHECK(import_to(po, key, "Roe, Jane at HUBPO1", &res) == CCP_PO_NOT_ACCESSIBLE);
+		CHECK_EQ_U64(res.sys_errno, EIO);
+		snprintf(want, sizeof(want), "%s: import failed", files[i]);
+		if (strstr(res.reason, want) == NULL) {
+			fprintf(stderr, "reason: %s\n", res.reason);
+			CHECK(0);
+		}
+		fail_sync = NULL;
+		/* Undone, or undone by the next import: delivered once now. */
+		CHECK(import_to(po, key, "Roe, Jane at HUBPO1", &res) == CCP_PO_OK);
+		CHECK_EQ_U64(res.delivered, 1);
+	}
+	ccp_po_close(po);
+	struct ccp_po_stats st;
+	CHECK(ccp_po_stats(dir, &st, err, sizeof(err)) == 0);
+	CHECK_EQ_U64(st.duplicate_deliveries, 0);
+	CHECK_EQ_U64(st.delivered, 2 + 3);
+}
+
+int main(void)
+{
+	char *base = temp_dir(), dir[600];
+	snprintf(dir, sizeof(dir), "%s/po", base);
+	CHECK(ccp_po_init(dir, NULL, err, sizeof(err)) == 0);
+	test_undo_syncs(dir);
+	test_read_only_mailbox(dir);
+	test_failed_sync_named(dir);
+	rm_tree(base);
+	free(base);
+	puts("test_po_io: ok");
+	return 0;
+}
