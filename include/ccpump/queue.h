@@ -31,6 +31,9 @@ struct ccp_queue_class {
 
 struct ccp_queue_report {
 	struct ccp_queue_class waiting, deferred, bad, quarantined;
+	/* In the spool's new/ with a marker in STORE/Delivered: delivered,
+	 * but the file could not be removed (not counted as waiting). */
+	struct ccp_queue_class delivered;
 	/* Reports to senders waiting in STORE/Bounce for --bounce-cmd. */
 	uint64_t reports_waiting;
 	/* Reports kept in STORE/Partial, on messages delivered in part. */

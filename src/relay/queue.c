@@ -71,10 +71,17 @@ bool ccp_queue_is_record(const char *name)
 	return false;
 }
 
-/* Scans dir (missing: empty).  For the spool's new/, deferred_fd >= 0 sorts
- * entries with a marker into `deferred`. */
-static int scan(const char *dir, struct ccp_queue_class *c, struct ccp_queue_class *deferred,
-		int deferred_fd, bool skip_notes, char *err, size_t errlen)
+/* Where scan() sorts the spool's new/ entries that have a marker in one of
+ * the store's folders (fd -1: none). */
+struct marked {
+	int deferred_fd, delivered_fd;
+	struct ccp_queue_class *deferred, *delivered;
+};
+
+/* Scans dir (missing: empty).  For the spool's new/, MARKED sorts entries
+ * with a marker in Deferred/ or Delivered/ into their own classes. */
+static int scan(const char *dir, struct ccp_queue_class *c, const struct marked *marked,
+		bool skip_notes, char *err, size_t errlen)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
@@ -93,8 +100,12 @@ static int scan(const char *dir, struct ccp_queue_class *c, struct ccp_queue_cla
 			continue;
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 			continue; /* gone meanwhile */
-		if (deferred_fd >= 0 && faccessat(deferred_fd, de->d_name, F_OK, 0) == 0)
-			add(deferred, &st, now);
+		if (marked && marked->delivered_fd >= 0 &&
+		    faccessat(marked->delivered_fd, de->d_name, F_OK, 0) == 0)
+			add(marked->delivered, &st, now);
+		else if (marked && marked->deferred_fd >= 0 &&
+			 faccessat(marked->deferred_fd, de->d_name, F_OK, 0) == 0)
+			add(marked->deferred, &st, now);
 		else
 			add(c, &st, now);
 	}
@@ -128,18 +139,20 @@ int ccp_queue_scan(const char *spool, const char *store, struct ccp_queue_report
 	if (dir_or_missing("spool", spool, &rep->spool_missing, err, errlen) != 0 ||
 	    dir_or_missing("store", store, &rep->store_missing, err, errlen) != 0)
 		return -1;
+	struct marked marked = { .deferred = &rep->deferred, .delivered = &rep->delivered };
 	snprintf(path, sizeof(path), "%s/Deferred", store);
-	int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	marked.deferred_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "%s/Delivered", store);
+	marked.delivered_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	snprintf(path, sizeof(path), "%s/new", spool);
-	int rc = scan(path, &rep->waiting, &rep->deferred, dfd, false, err, errlen);
-	if (dfd >= 0)
-		close(dfd);
+	int rc = scan(path, &rep->waiting, &marked, false, err, errlen);
+	ccp_close_fds((const int[]){ marked.deferred_fd, marked.delivered_fd }, 2);
 	snprintf(path, sizeof(path), "%s/Bad", store);
 	if (rc == 0)
-		rc = scan(path, &rep->bad, NULL, -1, true, err, errlen);
+		rc = scan(path, &rep->bad, NULL, true, err, errlen);
 	snprintf(path, sizeof(path), "%s/Quarantine", store);
 	if (rc == 0)
-		rc = scan(path, &rep->quarantined, NULL, -1, false, err, errlen);
+		rc = scan(path, &rep->quarantined, NULL, false, err, errlen);
 	snprintf(path, sizeof(path), "%s/Bounce", store);
 	rep->reports_waiting = ccp_dir_count_names(path);
 	snprintf(path, sizeof(path), "%s/Partial", store);
@@ -249,6 +262,9 @@ void ccp_queue_print(FILE *out, const char *store, const struct ccp_queue_report
 	row(out, "deferred", &r->deferred);
 	row(out, "bad", &r->bad);
 	row(out, "quarantined", &r->quarantined);
+	if (r->delivered.count)
+		fprintf(out, "delivered, but their spool files cannot be removed (markers in "
+			"%s/Delivered; not imported again): %" PRIu64 "\n", store, r->delivered.count);
 	if (r->reports_waiting)
 		fprintf(out, "reports to senders waiting in %s/Bounce: %" PRIu64 "\n", store,
 			r->reports_waiting);
@@ -282,6 +298,7 @@ void ccp_queue_print_json(FILE *out, const struct ccp_queue_report *r)
 	json_class(out, "deferred", &r->deferred, false);
 	json_class(out, "bad", &r->bad, false);
 	json_class(out, "quarantined", &r->quarantined, false);
+	json_class(out, "delivered_not_removed", &r->delivered, false);
 	fprintf(out, "\"reports_waiting\":%" PRIu64 ",\"partial_reports\":%" PRIu64 "}\n",
 		r->reports_waiting, r->partial_reports);
 }

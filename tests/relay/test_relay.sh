@@ -849,6 +849,9 @@ EOS
 	[ -f "$stuck" ] || fail "stuck: an immutable file was removed"
 	chattr -i "$stuck"
 	[ -f "$d/store/Delivered/1764288000.M1P77.test" ] || fail "stuck: no marker in Delivered"
+	"$bin" queue --spool "$d/spool" --store "$d/store" --json |
+		grep -q '"waiting":{"count":0,.*"delivered_not_removed":{"count":1,' ||
+		fail "stuck: queue: $("$bin" queue --spool "$d/spool" --store "$d/store" --json)"
 	[ "$(wc -l <"$d/imports")" = 1 ] || fail "stuck: imported $(wc -l <"$d/imports") times"
 	grep -q "new/1764288000.M1P77.test: cannot remove: .*; delivered, marked so in " "$d/log" ||
 		fail "stuck: the failed removal is not logged"
