@@ -130,6 +130,7 @@ static bool send_one(struct ccp_bouncer *b, const char *name, uint64_t backoff_n
  * the wait after that.  Owned by the bouncer's thread. */
 struct retry {
 	char *name;
+	ino_t ino; /* the report that failed: another under the name is new */
 	uint64_t due_ns, backoff_ns;
 };
 
@@ -181,6 +182,10 @@ static uint64_t pass(struct ccp_bouncer *b, struct retries *old)
 		if (quit)
 			break;
 		struct retry *r = retry_find(old, names[i]);
+		struct stat st;
+		ino_t ino = fstatat(b->dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 ? st.st_ino : 0;
+		if (r && r->ino != ino)
+			r = NULL; /* the message failed again: a new report, sent at once */
 		uint64_t backoff = r ? r->backoff_ns : b->retry_min_ns;
 		uint64_t due = r ? r->due_ns : 0;
 		/* A drain tries every report once more, as --once says. */
@@ -194,7 +199,7 @@ static uint64_t pass(struct ccp_bouncer *b, struct retries *old)
 			kept.cap = kept.cap ? 2 * kept.cap : 16;
 			kept.a = ccp_realloc(kept.a, kept.cap * sizeof(*kept.a));
 		}
-		kept.a[kept.n++] = (struct retry){ ccp_strdup(names[i]), due, backoff };
+		kept.a[kept.n++] = (struct retry){ ccp_strdup(names[i]), ino, due, backoff };
 		if (next == 0 || due < next)
 			next = due;
 	}

@@ -174,8 +174,16 @@ int ccp_store_write(int dirfd, const char *name, const char *data, size_t len, b
 		return -1;
 	/* The new name too: a record is written before the spool file it
 	 * speaks for is removed, and on another file system the removal can
-	 * outlive a power loss that takes back a rename not synced. */
-	return sync ? fsync(dirfd) : 0;
+	 * outlive a power loss that takes back a rename not synced.  Should
+	 * that fail, the record goes: the caller is told it was not written,
+	 * and acts so (none of them leaves a half-kept record behind). */
+	if (sync && fsync(dirfd) != 0) {
+		int e = errno;
+		unlinkat(dirfd, name, 0);
+		errno = e;
+		return -1;
+	}
+	return 0;
 }
 
 DIR *ccp_dir_reopen(int dirfd)

@@ -47,9 +47,10 @@ enum ccp_gate_pass ccp_gate_pass(struct ccp_gate *g)
 	}
 }
 
-void ccp_gate_report(struct ccp_gate *g, enum ccp_gate_pass pass, const char *outage, bool tried)
+bool ccp_gate_report(struct ccp_gate *g, enum ccp_gate_pass pass, const char *outage, bool tried)
 {
 	uint64_t now = ccp_now_ns();
+	bool resumed = false;
 	pthread_mutex_lock(&g->mu);
 	if (pass == CCP_GATE_PROBE)
 		g->probing = false;
@@ -76,8 +77,10 @@ void ccp_gate_report(struct ccp_gate *g, enum ccp_gate_pass pass, const char *ou
 		ccp_log(CCP_LOG_WARN, "relay: deliveries resumed after %.1f s paused (%llu batches "
 			"postponed)", (double)(now - g->since_ns) / 1e9, (unsigned long long)g->batches);
 		g->batches = 0;
+		resumed = true;
 	}
 	pthread_mutex_unlock(&g->mu);
+	return resumed;
 }
 
 uint64_t ccp_gate_try_now(struct ccp_gate *g)

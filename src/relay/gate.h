@@ -67,9 +67,10 @@ enum ccp_gate_pass ccp_gate_pass(struct ccp_gate *g);
  * After a batch that went through the gate: OUTAGE is the relay's own
  * failure it met ("" for none), TRIED whether any of it reached an import.
  * A failure pauses deliveries (or, for a probe, puts the next probe off
- * twice as long); a batch that reached the import resumes them.
+ * twice as long); a batch that reached the import resumes them.  Returns
+ * whether this report resumed them.
  */
-void ccp_gate_report(struct ccp_gate *g, enum ccp_gate_pass pass, const char *outage, bool tried);
+bool ccp_gate_report(struct ccp_gate *g, enum ccp_gate_pass pass, const char *outage, bool tried);
 
 /* An operator's flush: while paused, the next batch tries at once (the
  * backoff goes on from where it was, should it fail).  Returns how long

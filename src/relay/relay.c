@@ -116,6 +116,12 @@ struct disp {
 	uint64_t t_start, t_converted, t_written, t_imported;
 } CCP_ALIGNED(CCP_CACHE_GUARD);
 
+struct withheld {
+	struct ccp_fp fp;  /* of the key */
+	uint32_t attempts; /* made in all */
+	int64_t first_s;   /* wall-clock time of the first */
+};
+
 struct relay {
 	const struct ccp_relay_config *cfg;
 	struct ccp_spool *spool;
@@ -128,6 +134,16 @@ struct relay {
 	struct ccp_fpset restore;
 	struct disp *disp;
 	struct ccp_gate gate; /* deliveries paused while we cannot deliver (gate.h) */
+	_Atomic int resumed;  /* the gate reopened: retry what it postponed */
+	/* Messages whose retries ended while Bad could not take their reason
+	 * (end_retries()): their attempts and age, for the record that claims
+	 * them again (relay_src_init_msg()), so that they end the same way.
+	 * Under withheld_mu; nwithheld (relaxed) spares new records the lock
+	 * while there are none. */
+	pthread_mutex_t withheld_mu;
+	struct withheld *withheld;
+	size_t nwithheld_cap;
+	_Atomic size_t nwithheld;
 	char bounce_from[320]; /* the reports' From address (bounce.h) */
 	struct ccp_bouncer *bouncer; /* --bounce-cmd: sends the reports (bouncer.h) */
 	char *bounce;                /* STORE/Bounce: the reports waiting to be sent */
@@ -362,7 +378,9 @@ static ssize_t read_message(struct disp *d, struct ccp_msg *m, enum ccp_verdict 
 		*v = CCP_VERDICT_DELIVERED;
 		return -1;
 	case CCP_SPOOL_READ_DELIVERED:
-		/* Delivered before; its file could not be removed then. */
+		/* Delivered before; its file could not be removed then.  In
+		 * the batch line: already in the post office. */
+		d->dups++;
 		*v = CCP_VERDICT_DELIVERED;
 		return -1;
 	case CCP_SPOOL_READ_CHANGED:
@@ -679,6 +697,13 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 		if (d->nincluded && d->ccm.len >= r->cfg->batch_bytes)
 			break;
 		verdicts[i] = CCP_VERDICT_RETRY;
+		/* Its retries ended in an earlier claim, and Bad could not take
+		 * it then (withhold()): Bad now, no import. */
+		if (ccp_unlikely(msgs[i]->retries_ended)) {
+			verdicts[i] = CCP_VERDICT_FAILED;
+			d->changed[i] = false;
+			continue;
+		}
 		/* Vanished (an operator removed it, or a crash-restart raced its
 		 * own unlink), changed while read, or unusable: settled here. */
 		ssize_t len = read_message(d, msgs[i], &verdicts[i]);
@@ -838,7 +863,10 @@ static void relay_deliver(void *ctx, unsigned dispatcher, struct ccp_msg *const 
 		} else {
 			rc = deliver_batch(r, d, msgs + start, n - start, verdicts + start, why,
 					   sizeof(why), &k);
-			ccp_gate_report(&r->gate, pass, d->outage, rc >= 0);
+			/* The outage is over: the messages it postponed, each
+			 * backing off on its own, are due now (the main loop). */
+			if (ccp_gate_report(&r->gate, pass, d->outage, rc >= 0))
+				atomic_store_explicit(&r->resumed, 1, memory_order_relaxed);
 			imported |= rc >= 0;
 		}
 		mark_deferred(r, d, msgs + start, k, verdicts + start, rc, why);
@@ -887,6 +915,61 @@ static bool read_marker(const struct relay *r, const char *key, char *text, size
 	return true;
 }
 
+/* m stays in the spool with its retries ended (end_retries()): what it
+ * spent is kept for the record that claims it again, which goes straight
+ * to Bad (no import: its retries are over) with the same reason, whether
+ * or not the store could take its marker. */
+static void withhold(struct relay *r, const struct ccp_msg *m)
+{
+	struct withheld w = {
+		.fp = ccp_fp_of(m->key, m->key_len),
+		.attempts = ccp_msg_attempts(m, ccp_msg_load(m)),
+		.first_s = (int64_t)time(NULL) - (int64_t)m->age_before_s -
+			   (int64_t)((ccp_now_ns() - m->first_seen_ns) / 1000000000u),
+	};
+	pthread_mutex_lock(&r->withheld_mu);
+	size_t n = atomic_load_explicit(&r->nwithheld, memory_order_relaxed), i = 0;
+	while (i < n && (r->withheld[i].fp.a != w.fp.a || r->withheld[i].fp.b != w.fp.b))
+		i++;
+	if (i == n) {
+		if (n == r->nwithheld_cap) {
+			r->nwithheld_cap = n ? 2 * n : 16;
+			r->withheld = ccp_realloc(r->withheld, r->nwithheld_cap * sizeof(w));
+		}
+		atomic_store_explicit(&r->nwithheld, n + 1, memory_order_relaxed);
+	}
+	r->withheld[i] = w;
+	pthread_mutex_unlock(&r->withheld_mu);
+}
+
+/* For a new record: what a withheld message of its key had spent (and the
+ * entry goes).  Returns whether there was one. */
+static bool unwithhold(struct relay *r, struct ccp_msg *m)
+{
+	if (atomic_load_explicit(&r->nwithheld, memory_order_relaxed) == 0)
+		return false;
+	struct ccp_fp fp = ccp_fp_of(m->key, m->key_len);
+	bool found = false;
+	pthread_mutex_lock(&r->withheld_mu);
+	size_t n = atomic_load_explicit(&r->nwithheld, memory_order_relaxed);
+	for (size_t i = 0; i < n && !found; i++) {
+		if (r->withheld[i].fp.a != fp.a || r->withheld[i].fp.b != fp.b)
+			continue;
+		int64_t now = (int64_t)time(NULL), first = r->withheld[i].first_s;
+		/* Its retries have ended: this claim makes no attempt of its own
+		 * (deliver_batch() only sends it to Bad), so the count it shows
+		 * is the one it ended with. */
+		m->attempts_before = r->withheld[i].attempts - 1;
+		m->age_before_s = (uint32_t)(now > first ? now - first : 0);
+		m->retries_ended = 1;
+		r->withheld[i] = r->withheld[n - 1];
+		atomic_store_explicit(&r->nwithheld, n - 1, memory_order_relaxed);
+		found = true;
+	}
+	pthread_mutex_unlock(&r->withheld_mu);
+	return found;
+}
+
 /*
  * The pump ended m's retries (--max-attempts, --max-age): it goes to Bad
  * with "retries ended after attempt N (the last: REASON)", REASON from its
@@ -917,6 +1000,7 @@ static bool end_retries(struct relay *r, struct ccp_msg *m, enum ccp_msg_state o
 	if (machine_errno(e)) {
 		ccp_log(CCP_LOG_WARN, "message %s: %s, but %s: it waits in the spool until the store "
 			"can take its reason", m->key, reason, problem);
+		withhold(r, m);
 		return false;
 	}
 	bad_without_reason(r, m, problem, reason);
@@ -928,7 +1012,9 @@ static bool end_retries(struct relay *r, struct ccp_msg *m, enum ccp_msg_state o
  * start again from the first while its report was already on its way. */
 static void end_retries_done(struct relay *r, const struct ccp_msg *m, enum ccp_msg_state outcome)
 {
-	if (outcome == CCP_MSG_FAILED)
+	/* Still in new/: its move to Bad failed, and a rescan brings it back;
+	 * the marker keeps what it has spent. */
+	if (outcome == CCP_MSG_FAILED && !ccp_spool_holds(r->spool, m->key))
 		unlinkat(r->deferred_fd, m->key, 0);
 }
 
@@ -969,13 +1055,16 @@ static void relay_src_ack_burst(void *ctx, unsigned dispatcher, struct ccp_msg *
 
 /*
  * A new record whose message an earlier run deferred: its attempts and age
- * come back from the Deferred/ marker.  Runs in a poller, before the record
+ * come back from the Deferred/ marker (or, for one this run kept in the
+ * spool after its retries ended, from memory: withhold()).  Runs in a poller, before the record
  * is visible; only for the keys whose markers were there at start (no
  * other message can have one).
  */
 static void relay_src_init_msg(void *ctx, struct ccp_msg *m)
 {
 	struct relay *r = ctx;
+	if (unwithhold(r, m))
+		return;
 	if (r->restore.n == 0 || !ccp_fpset_has(&r->restore, ccp_fp_of(m->key, m->key_len)))
 		return;
 	char text[800];
@@ -1136,6 +1225,7 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 	else
 		ccp_bounce_default_from(r.bounce_from, sizeof(r.bounce_from));
 	ccp_gate_init(&r.gate, cfg->pump.retry_min_ns, cfg->pump.retry_max_ns, &relay_stop);
+	pthread_mutex_init(&r.withheld_mu, NULL);
 	r.submit_fd = r.import_fd = r.bad_fd = r.deferred_fd = r.partial_fd = r.bounce_fd = -1;
 	if (cfg->spool == NULL || cfg->store == NULL || (cfg->po == NULL && cfg->import_cmd == NULL)) {
 		snprintf(err, errlen, "a relay needs --spool, --store and --po (or --import-cmd)");
@@ -1310,6 +1400,9 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 			lost = true;
 			ccp_relay_request_stop();
 		}
+		/* Relaxed: a flag, no data hangs on it. */
+		if (atomic_exchange_explicit(&r.resumed, 0, memory_order_relaxed))
+			ccp_pump_retry_now(pump);
 		unsigned flush = atomic_load_explicit(&relay_flush, memory_order_relaxed);
 		if (flush != flush_seen) {
 			flush_seen = flush;
@@ -1380,6 +1473,8 @@ out:
 	ccp_free(quarantine);
 	ccp_free(delivered);
 	ccp_fpset_free(&r.restore);
+	ccp_free(r.withheld);
+	pthread_mutex_destroy(&r.withheld_mu);
 	ccp_gate_destroy(&r.gate);
 	return rc;
 }

@@ -115,10 +115,11 @@ struct ccp_spool {
 	 * marker each in delivered_dir, holding what was delivered (its file's
 	 * stamp), and their names' fingerprints here, so that the read of a
 	 * later claim finds the message delivered and never imports it again.
-	 * The set is under delivered_mu and only grows (the marker files say
-	 * which are current); ndelivered (relaxed) spares reads and acks the
-	 * lock while it is empty, as it is on a healthy spool. */
-	pthread_mutex_t delivered_mu;
+	 * The set is under delivered_lock (read-mostly: every read and ack
+	 * looks, only a new marker writes) and only grows (the marker files
+	 * say which are current); ndelivered (relaxed) spares reads and acks
+	 * the lock while it is empty, as it is on a healthy spool. */
+	pthread_rwlock_t delivered_lock;
 	struct ccp_fpset delivered;
 	_Atomic unsigned long ndelivered;
 	int delivered_fd;
@@ -191,52 +192,62 @@ static int marker_text(const struct spool_stamp *t, char *buf, size_t cap)
 			(unsigned long long)t->size, (long long)t->mtime_ns);
 }
 
+enum marker { MARKER_NONE, MARKER_MATCHES, MARKER_DIFFERS, MARKER_UNREADABLE };
+
 /* Whether the marker delivered_dir/NAME names the file of stamp T (the
  * same inode, size and modification time: ctime moves with links and
- * attributes, which do not make it another message). */
-static bool marker_matches(const struct ccp_spool *s, const char *name, const struct spool_stamp *t)
+ * attributes, which do not make it another message).  MARKER_UNREADABLE:
+ * the machine could not read it now (out of descriptors, an I/O error):
+ * it may well match, and must not be taken for stale. */
+static enum marker marker_of(const struct ccp_spool *s, const char *name, const struct spool_stamp *t)
 {
 	char text[256], want[256];
 	int fd = openat(s->delivered_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
-		return false;
+		return errno == ENOENT ? MARKER_NONE : MARKER_UNREADABLE;
 	ssize_t n = read(fd, text, sizeof(text) - 1);
 	close(fd);
+	if (n < 0)
+		return MARKER_UNREADABLE;
 	int w = marker_text(t, want, sizeof(want));
-	return n == w && memcmp(text, want, (size_t)n) == 0;
+	return n == w && memcmp(text, want, (size_t)n) == 0 ? MARKER_MATCHES : MARKER_DIFFERS;
 }
 
 static void delivered_note(struct ccp_spool *s, const char *name)
 {
-	pthread_mutex_lock(&s->delivered_mu);
+	pthread_rwlock_wrlock(&s->delivered_lock);
 	if (ccp_fpset_add(&s->delivered, ccp_fp_of(name, strlen(name))))
 		atomic_fetch_add_explicit(&s->ndelivered, 1, memory_order_relaxed);
-	pthread_mutex_unlock(&s->delivered_mu);
+	pthread_rwlock_unlock(&s->delivered_lock);
 }
 
 static bool delivered_listed(struct ccp_spool *s, const char *name)
 {
 	if (atomic_load_explicit(&s->ndelivered, memory_order_relaxed) == 0)
 		return false;
-	pthread_mutex_lock(&s->delivered_mu);
+	pthread_rwlock_rdlock(&s->delivered_lock);
 	bool has = ccp_fpset_has(&s->delivered, ccp_fp_of(name, strlen(name)));
-	pthread_mutex_unlock(&s->delivered_mu);
+	pthread_rwlock_unlock(&s->delivered_lock);
 	return has;
 }
 
 /*
  * Whether new/NAME, open with stamp T, is a message delivered before whose
- * file could not be removed.  A marker for another file under the name
- * (one put back since, by hand) is stale, and goes.
+ * file could not be removed: MARKER_MATCHES.  A marker for another file
+ * under the name (one put back since, by hand) is stale, and goes
+ * (MARKER_NONE); MARKER_UNREADABLE leaves the question open.
  */
-static bool delivered_before(struct ccp_spool *s, const char *name, const struct spool_stamp *t)
+static enum marker delivered_before(struct ccp_spool *s, const char *name,
+				    const struct spool_stamp *t)
 {
 	if (s->delivered_fd < 0 || !delivered_listed(s, name))
-		return false;
-	if (marker_matches(s, name, t))
-		return true;
-	unlinkat(s->delivered_fd, name, 0);
-	return false;
+		return MARKER_NONE;
+	enum marker k = marker_of(s, name, t);
+	if (k == MARKER_DIFFERS) {
+		unlinkat(s->delivered_fd, name, 0);
+		k = MARKER_NONE;
+	}
+	return k;
 }
 
 /*
@@ -245,12 +256,18 @@ static bool delivered_before(struct ccp_spool *s, const char *name, const struct
  * and after a restart, until it can be removed.  Returns whether the marker
  * was written.
  */
-static bool keep_as_delivered(struct ccp_spool *s, struct ccp_msg *m)
+static bool keep_as_delivered(struct ccp_spool *s, struct ccp_msg *m, bool *again)
 {
 	const struct spool_stamp *t = ccp_msg_user(m);
 	char text[256];
+	*again = false;
 	if (s->delivered_fd < 0 || m->user_size < sizeof(*t) || !t->set)
 		return false;
+	/* Marked at an earlier try: a rescan found it again, nothing new. */
+	if (delivered_listed(s, m->key) && marker_of(s, m->key, t) == MARKER_MATCHES) {
+		*again = true;
+		return true;
+	}
 	int n = marker_text(t, text, sizeof(text));
 	if (ccp_store_write(s->delivered_fd, m->key, text, (size_t)n, true) != 0) {
 		ccp_log(CCP_LOG_ERROR, "cannot write %s/%s: %s; the message may be imported again",
@@ -274,13 +291,19 @@ static void load_delivered(struct ccp_spool *s)
 	while (d && (de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;
+		enum marker k = MARKER_NONE;
 		if (fstatat(s->new_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 			stamp_of(&st, &t);
-			if (marker_matches(s, de->d_name, &t)) {
-				delivered_note(s, de->d_name);
-				kept++;
-				continue;
-			}
+			k = marker_of(s, de->d_name, &t);
+		} else if (errno != ENOENT) {
+			k = MARKER_UNREADABLE;
+		}
+		/* Kept when in doubt: a marker wrongly kept costs a look, one
+		 * wrongly removed a second delivery. */
+		if (k == MARKER_MATCHES || k == MARKER_UNREADABLE) {
+			delivered_note(s, de->d_name);
+			kept++;
+			continue;
 		}
 		unlinkat(s->delivered_fd, de->d_name, 0);
 	}
@@ -316,7 +339,7 @@ struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, 
 	s->cfg = *cfg;
 	pthread_mutex_init(&s->unmovable_mu, NULL);
 	pthread_mutex_init(&s->again_mu, NULL);
-	pthread_mutex_init(&s->delivered_mu, NULL);
+	pthread_rwlock_init(&s->delivered_lock, NULL);
 	ccp_fpset_init(&s->unmovable);
 	ccp_fpset_init(&s->delivered);
 	atomic_init(&s->ndelivered, 0);
@@ -425,7 +448,7 @@ void ccp_spool_close(struct ccp_spool *s)
 	ccp_free(s->dir);
 	ccp_free(s->delivered_dir);
 	ccp_fpset_free(&s->delivered);
-	pthread_mutex_destroy(&s->delivered_mu);
+	pthread_rwlock_destroy(&s->delivered_lock);
 	ccp_free(s->failed_dir);
 	ccp_free(s->quarantine_dir);
 	ccp_fpset_free(&s->unmovable);
@@ -447,6 +470,12 @@ void ccp_spool_finish(struct ccp_spool *s, bool drain_first)
 static bool machine_read_errno(int e)
 {
 	return e == EMFILE || e == ENFILE || e == ENOMEM || e == EIO;
+}
+
+bool ccp_spool_holds(const struct ccp_spool *s, const char *key)
+{
+	struct stat st;
+	return fstatat(s->new_fd, key, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
 ssize_t ccp_spool_read_head(struct ccp_spool *s, const char *key, char *buf, size_t cap)
@@ -489,11 +518,19 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 		goto out;
 	}
 	stamp_of(&st, &before);
-	if (delivered_before(s, m->key, &before)) {
+	switch (delivered_before(s, m->key, &before)) {
+	case MARKER_MATCHES:
 		/* Its ack removes the file if it now can. */
 		*(struct spool_stamp *)ccp_msg_user(m) = before;
 		res = CCP_SPOOL_READ_DELIVERED;
 		goto out;
+	case MARKER_UNREADABLE:
+		snprintf(why, whylen, "spool file %s: its marker in %s cannot be read: %s", m->key,
+			 s->delivered_dir, strerror(errno));
+		res = CCP_SPOOL_READ_FAILED;
+		goto out;
+	default:
+		break;
 	}
 	if (st.st_size == 0) {
 		snprintf(why, whylen, "spool file %s is empty", m->key);
@@ -578,10 +615,14 @@ static const char *file_kind(mode_t m)
  * (NAME.reason, NAME.ndr: queue.h): in Bad it would be taken for one, and
  * a message of the shorter name sent there would have its record written
  * over it.  It is renamed within new/ (never over another entry), to be
- * found again under a name of its own, before anything is read: it has
- * not been claimed, so no delivery goes by the old name.  One poller at a
- * time.  Returns false when it was renamed (or is gone), true when it could
- * not be and is to be delivered under its own name.
+ * found again under a name of its own, before anything is read.  Only a
+ * name never claimed is renamed: one that could not be renamed at first
+ * is relayed under its own name (`unmovable`), and one delivered before
+ * under it (a marker in the delivered folder, from this run or an
+ * earlier one) keeps it: renamed, it would be delivered again as another
+ * message.  One poller at a time, so the first look decides.  Returns
+ * false when it was renamed (or is gone), true when it is to be delivered
+ * under its own name.
  */
 static bool rename_reserved(struct ccp_spool *s, const char *name)
 {
@@ -590,6 +631,10 @@ static bool rename_reserved(struct ccp_spool *s, const char *name)
 	bool renamed = false, gone = false;
 	int e = 0;
 	pthread_mutex_lock(&s->unmovable_mu);
+	if (ccp_fpset_has(&s->unmovable, ccp_fp_of(name, n)) || delivered_listed(s, name)) {
+		pthread_mutex_unlock(&s->unmovable_mu);
+		return true;
+	}
 	for (unsigned k = 0; k < 10 && !renamed && !gone && n + 2 <= NAME_MAX; k++) {
 		snprintf(to, sizeof(to), k ? "%s_%u" : "%s_", name, k);
 		if (renameat2(s->new_fd, name, s->new_fd, to, RENAME_NOREPLACE) == 0 ||
@@ -605,6 +650,7 @@ static bool rename_reserved(struct ccp_spool *s, const char *name)
 		ccp_log(CCP_LOG_WARN, "spool %s/new/%s: its name ends as a record in %s does: renamed "
 			"%s", s->dir, name, s->failed_dir, to);
 	else if (!gone && ccp_fpset_add(&s->unmovable, ccp_fp_of(name, n)))
+		/* Listed now, under the lock: no poller renames it later. */
 		ccp_log(CCP_LOG_WARN, "spool %s/new/%s: its name ends as a record in %s does, and it "
 			"cannot be renamed (%s): relayed under its name", s->dir, name,
 			s->failed_dir, e ? strerror(e) : "the name is too long");
@@ -895,8 +941,10 @@ static void ack_one(struct ccp_spool *s, struct ccp_msg *m, enum ccp_msg_state o
 		atomic_fetch_add_explicit(&s->ack_errors, 1, memory_order_relaxed);
 		/* Delivered, and still in new/: the next rescan would find it
 		 * as new mail and import it again. */
-		bool kept = outcome == CCP_MSG_DELIVERED && keep_as_delivered(s, m);
-		ccp_log(CCP_LOG_ERROR, "spool %s/new/%s: cannot %s: %s%s%s", s->dir, m->key,
+		bool again = false;
+		bool kept = outcome == CCP_MSG_DELIVERED && keep_as_delivered(s, m, &again);
+		ccp_log(again ? CCP_LOG_DEBUG : CCP_LOG_ERROR, "spool %s/new/%s: cannot %s: %s%s%s",
+			s->dir, m->key,
 			outcome == CCP_MSG_DELIVERED ? (s->cfg.keep ? "move to cur/" : "remove")
 						     : "move to the failed folder",
 			strerror(e), kept ? "; delivered, marked so in " : "",

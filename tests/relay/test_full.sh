@@ -25,7 +25,7 @@
 #      reported;
 #   7. retries that --max-age ends while the store is full: the message
 #      waits in the spool, not in Bad without its reason; given room, it
-#      is delivered.
+#      goes to Bad with it.
 set -u
 bin=$(realpath "$1")
 if [ -z "${CCPUMP_TEST_NS:-}" ]; then
@@ -290,7 +290,8 @@ echo "6. a partial delivery's report on a full disk: postponed, then reported on
 # The spool and the store on one full tmpfs: the batch cannot be written,
 # the message is postponed until --max-age ends its retries, and then its
 # reason cannot be written either.  It waits in the spool (never in Bad
-# without its reason); given room, a rescan finds it and it is delivered.
+# without its reason); given room, a rescan finds it, and it goes to Bad
+# with its reason (its lifetime is over), not to the post office.
 d=$work/retries-full
 small_fs "$d/fs" 256k
 mkdir -p "$d/fs/spool/tmp" "$d/fs/spool/new" "$d/fs/spool/cur"
@@ -309,9 +310,11 @@ wait_for 30 grep -qs "message 1764288000.M1P9.full: retries ended after attempt 
 [ -f "$d/fs/spool/new/1764288000.M1P9.full" ] || fail "retries full: it left the spool"
 [ -z "$(ls -A "$d/fs/store/Bad")" ] || fail "retries full: in Bad: $(ls -A "$d/fs/store/Bad")"
 rm "$d/fs/filler"
-wait_for 30 spool_empty "$d/fs/spool" || fail "retries full: not delivered once there was room"
+wait_for 30 spool_empty "$d/fs/spool" || fail "retries full: not sent to Bad once there was room"
 kill -TERM $pid
 wait $pid || fail "retries full: relay exited $?"
-[ "$(field "$d/po" 'distinct keys')" = 1 ] || fail "retries full: not delivered"
-[ -z "$(ls -A "$d/fs/store/Bad")" ] || fail "retries full: in Bad: $(ls -A "$d/fs/store/Bad")"
-echo "7. retries ended on a full store: the message waited in the spool, then was delivered"
+[ "$(field "$d/po" 'distinct keys')" = 0 ] || fail "retries full: imported after its retries ended"
+grep -q "^retries ended after attempt 0 (the last: " "$d/fs/store/Bad/1764288000.M1P9.full.reason" ||
+	fail "retries full: Bad's reason: $(cat "$d/fs/store/Bad/1764288000.M1P9.full.reason" 2>&1)"
+[ -f "$d/fs/store/Bad/1764288000.M1P9.full.ndr" ] || fail "retries full: no report"
+echo "7. retries ended on a full store: the message waited in the spool, then went to Bad with its reason"

@@ -827,13 +827,20 @@ echo "3b. a spool file changed after its import: kept in Bad with the reason, de
 # it again and again: it is marked delivered in STORE/Delivered and never
 # imported again, in this run or the next; once it can be removed it goes,
 # its marker with it.
+# A name that ends as a record in Bad does, which could not be renamed at
+# first (immutable too), is relayed under its own name, and keeps it once
+# it could be renamed: renamed after its delivery, it would be delivered
+# again as another message.
 d=$(fresh stuck)
 gen "$d/spool" 0 3
 stuck="$d/spool/new/1764288000.M1P77.test"
-if chattr +i "$stuck" 2>/dev/null; then
+mv "$d/spool/new/1764288000.M2P77.test" "$d/spool/new/1764288000.M2P77.test.ndr"
+stuck2="$d/spool/new/1764288000.M2P77.test.ndr"
+if chattr +i "$stuck" 2>/dev/null && chattr +i "$stuck2"; then
 	cat >"$d/import.sh" <<EOS
 #!/bin/sh
 grep -q 'X-Spool-Id: 1764288000.M1P77.test' "\$1" && echo >>"$d/imports"
+grep -q 'X-Spool-Id: 1764288000.M2P77.test.ndr' "\$1" && echo >>"$d/imports2"
 exec "$bin" import --po "$d/po" "\$1"
 EOS
 	chmod +x "$d/import.sh"
@@ -847,24 +854,61 @@ EOS
 	"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --once \
 		--stats-interval 0 --log "$d/log" || { chattr -i "$stuck"; fail "stuck: second run failed"; }
 	[ -f "$stuck" ] || fail "stuck: an immutable file was removed"
-	chattr -i "$stuck"
+	chattr -i "$stuck" "$stuck2"
 	[ -f "$d/store/Delivered/1764288000.M1P77.test" ] || fail "stuck: no marker in Delivered"
 	"$bin" queue --spool "$d/spool" --store "$d/store" --json |
-		grep -q '"waiting":{"count":0,.*"delivered_not_removed":{"count":1,' ||
+		grep -q '"waiting":{"count":0,.*"delivered_not_removed":{"count":2,' ||
 		fail "stuck: queue: $("$bin" queue --spool "$d/spool" --store "$d/store" --json)"
 	[ "$(wc -l <"$d/imports")" = 1 ] || fail "stuck: imported $(wc -l <"$d/imports") times"
 	grep -q "new/1764288000.M1P77.test: cannot remove: .*; delivered, marked so in " "$d/log" ||
 		fail "stuck: the failed removal is not logged"
-	grep -q "1 messages delivered before are still in new/" "$d/log" ||
+	grep -q "2 messages delivered before are still in new/" "$d/log" ||
 		fail "stuck: the second run did not say it found the marker"
 	"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --once \
 		--stats-interval 0 --log "$d/log" || fail "stuck: third run failed"
 	[ ! -e "$stuck" ] || fail "stuck: left in new/ once it could be removed"
 	[ -z "$(ls -A "$d/store/Delivered")" ] || fail "stuck: marker left: $(ls -A "$d/store/Delivered")"
 	[ "$(wc -l <"$d/imports")" = 1 ] || fail "stuck: imported again when removed"
+	[ "$(wc -l <"$d/imports2")" = 1 ] || fail "stuck: the one named .ndr imported $(wc -l <"$d/imports2") times"
+	[ -z "$(ls -A "$d/spool/new")" ] || fail "stuck: left in new/: $(ls -A "$d/spool/new")"
 	[ "$(field "$d/po" 'distinct keys')" = 3 ] || fail "stuck: not 3 messages delivered"
 	[ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "stuck: duplicates"
 	echo "3e. a delivered message that cannot leave the spool: marked delivered, imported once"
+fi
+
+# ---- 3f. retries that end while Bad cannot take the reason ---------------
+# (Bad immutable, where the file system has the attribute.)  The message
+# stays in the spool; rescans claim it again, but its retries are over: it
+# is not imported again, and once Bad takes it, its reason is the one its
+# retries ended with.
+d=$(fresh badlocked)
+gen "$d/spool" 0 1
+cat >"$d/import.sh" <<EOS
+#!/bin/sh
+echo >>"$d/imports"
+exit 1
+EOS
+chmod +x "$d/import.sh"
+mkdir -p "$d/store/Bad"
+if chattr +i "$d/store/Bad" 2>/dev/null; then
+	"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --max-attempts 2 \
+		--retry-min 0.01 --retry-max 0.02 --rescan-interval 0.05 --stats-interval 0 \
+		--log "$d/log" &
+	pid=$!
+	waits() { [ "$(grep -c "retries ended after attempt 2 .* it waits in the spool" "$d/log")" -ge 3 ]; }
+	within10 waits || { chattr -i "$d/store/Bad"; fail "badlocked: not kept back three times"; }
+	[ "$(wc -l <"$d/imports")" = 2 ] ||
+		{ chattr -i "$d/store/Bad"; fail "badlocked: imported $(wc -l <"$d/imports") times, not 2"; }
+	chattr -i "$d/store/Bad"
+	within10 test -f "$d/store/Bad/1764288000.M0P77.test" || fail "badlocked: not in Bad once it could be"
+	kill -TERM $pid
+	wait $pid || fail "badlocked: relay exited $?"
+	grep -qx "retries ended after attempt 2 (the last: the import answered 1)" \
+		"$d/store/Bad/1764288000.M0P77.test.reason" ||
+		fail "badlocked: reason $(cat "$d/store/Bad/1764288000.M0P77.test.reason")"
+	[ "$(wc -l <"$d/imports")" = 2 ] || fail "badlocked: imported $(wc -l <"$d/imports") times, not 2"
+	[ -z "$(ls -A "$d/spool/new")" ] || fail "badlocked: left in the spool"
+	echo "3f. retries ended while Bad was locked: kept in the spool, not imported again, then to Bad"
 fi
 
 # Spool files with names no Maildir writer makes: a space, a line break,
