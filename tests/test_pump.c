@@ -199,6 +199,9 @@ struct flaky {
 	_Atomic unsigned charged[RKEYS]; /* ccp_msg_attempts() at the last call */
 	bool postpone_all;               /* test_postponed_age: every answer */
 	bool retry_first;                /* test_retry_now: RETRY, then DELIVERED */
+	/* test_retry_postponed_now: even keys POSTPONED, odd ones RETRY, then
+	 * DELIVERED. */
+	bool split_first;
 	/* test_backoff: RETRY or POSTPONED for ever, every wait checked
 	 * against the pump's configuration; when each key's last call ended
 	 * (written and read by the dispatcher that owns the key's record). */
@@ -287,6 +290,9 @@ static void flaky_deliver(void *ctx, unsigned d, struct ccp_msg *const *msgs, un
 			v[k] = CCP_VERDICT_POSTPONED;
 		else if (f->retry_first)
 			v[k] = calls == 1 ? CCP_VERDICT_RETRY : CCP_VERDICT_DELIVERED;
+		else if (f->split_first)
+			v[k] = calls > 1 ? CCP_VERDICT_DELIVERED
+			       : i % 2 ? CCP_VERDICT_RETRY : CCP_VERDICT_POSTPONED;
 		else if (i % 13 == 0)
 			/* Postponed four times, then delivered: max_attempts (3)
 			 * does not end it, since postponements are not counted. */
@@ -544,6 +550,44 @@ static void test_retry_now(enum ccp_claim_mode mode)
 	CHECK_EQ_U64(st.failed, 0);
 }
 
+/* After an outage of the sink's own: ccp_pump_retry_postponed_now() makes
+ * the postponed messages due, and leaves those deferred for their own
+ * failures to their backoff (an hour here). */
+static bool half_delivered(const struct ccp_pump_stats *st)
+{
+	return st->delivered == RKEYS / 2;
+}
+
+static void test_retry_postponed_now(void)
+{
+	static struct flaky f;
+	struct ccp_pump_config cfg;
+	struct ccp_pump_stats st;
+	char err[128];
+	memset(&f, 0, sizeof(f));
+	f.split_first = true;
+	flaky_config(&cfg, 2, 3);
+	cfg.retry_min_ns = cfg.retry_max_ns = 3600ull * 1000000000ull;
+	struct ccp_source_ops src = { .poll = flaky_poll, .ack = flaky_ack };
+	struct ccp_sink_ops sink = { .deliver = flaky_deliver };
+	struct ccp_pump *p = ccp_pump_create(&cfg, &src, &f, &sink, &f, err, sizeof(err));
+	CHECK(p != NULL);
+	CHECK(ccp_pump_start(p) == 0);
+	CHECK(await_stats(p, all_deferred));
+	ccp_pump_retry_postponed_now(p);
+	CHECK(await_stats(p, half_delivered));
+	for (unsigned i = 0; i < RKEYS; i++)
+		CHECK_EQ_U64(atomic_load(&f.calls[i]), i % 2 ? 1 : 2);
+	ccp_pump_stats(p, &st);
+	CHECK_EQ_U64(st.waiting_retry, RKEYS / 2);
+	ccp_pump_retry_now(p); /* the rest, to end the test */
+	CHECK(await_stats(p, all_delivered));
+	ccp_pump_wait(p);
+	ccp_pump_destroy(p);
+	for (unsigned i = 0; i < RKEYS; i++)
+		CHECK_EQ_U64(atomic_load(&f.acks[i]), 1);
+}
+
 /* ---- keys that come back after their ack ---- */
 
 #define BKEYS 2000
@@ -751,6 +795,7 @@ int main(void)
 	test_postponed_age();
 	test_retry_delay();
 	test_backoff();
+	test_retry_postponed_now();
 	test_retry_now(CCP_CLAIM_LOCKFREE);
 	test_retry_now(CCP_CLAIM_MUTEX);
 	test_comeback(CCP_CLAIM_LOCKFREE);

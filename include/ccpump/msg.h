@@ -90,6 +90,9 @@ struct ccp_msg {
 	 * reason then).  Written by the owning dispatcher before the FAILED
 	 * transition that publishes it. */
 	uint32_t retries_ended;
+	/* Whether the sink postponed its last try (ccp_pump_retry_postponed_
+	 * now() makes those due).  Written by the owning dispatcher. */
+	uint32_t last_postponed;
 	/* NUL-terminated key; the user area starts at the next 16-byte boundary. */
 	char key[];
 };

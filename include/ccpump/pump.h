@@ -213,6 +213,14 @@ CCP_EXPORT void ccp_pump_stop(struct ccp_pump *p);
  * called from any thread, any number of times.
  */
 CCP_EXPORT void ccp_pump_retry_now(struct ccp_pump *p);
+
+/*
+ * The same for the deferred messages whose last try the sink postponed
+ * (CCP_VERDICT_POSTPONED) alone: for the end of an outage of the sink's
+ * own, after which they would otherwise wait out their own backoffs.  A
+ * message deferred for a failure of its own keeps its backoff.
+ */
+CCP_EXPORT void ccp_pump_retry_postponed_now(struct ccp_pump *p);
 /*
  * Joins the threads: returns when every poller is done (its source said
  * CCP_SOURCE_DONE, or a stop was asked), the ring is empty, and every

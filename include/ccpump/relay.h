@@ -73,6 +73,9 @@ struct ccp_relay_stats {
 	uint64_t quarantined;
 	uint64_t changed;        /* reads that found the spool file changing (deferred) */
 	uint64_t changed_after;  /* spool files changed after delivery (to Bad) */
+	/* Retries ended, but Bad could not take their reasons: left in the
+	 * spool (end_retries()). */
+	uint64_t withheld;
 	bool gave_up_paused;     /* once: stopped after --retry-max paused */
 	bool spool_lost;         /* stopped: the spool, store or post office was moved */
 };

@@ -87,6 +87,8 @@ struct ccp_pump {
 	 * last acted on.  Relaxed: a request like stop; the records it touches
 	 * are the dispatcher's own (its heap), so nothing else hangs on it. */
 	_Atomic uint32_t retry_gen;
+	/* Raised by ccp_pump_retry_postponed_now(), the same way. */
+	_Atomic uint32_t postponed_gen;
 	/* Pollers still running.  The release decrement by an exiting poller
 	 * pairs with the acquire load in dispatcher_may_exit(): a dispatcher
 	 * that sees 0 sees every enqueue those pollers made. */
@@ -389,6 +391,7 @@ struct dispatcher_state {
 	uint64_t retire_flushed_ns;      /* when `retire` was last handed over */
 	uint64_t rng;
 	uint32_t retry_gen;              /* the pump's retry_gen last acted on */
+	uint32_t postponed_gen;          /* and its postponed_gen */
 };
 
 uint64_t ccp_pump_retry_delay(const struct ccp_pump_config *cfg, uint32_t step, uint64_t *rng)
@@ -420,6 +423,7 @@ static void settle(struct ccp_pump *p, struct pump_thread *t, struct dispatcher_
 	 * (DISPATCHING): a plain write, published by ccp_msg_finish(). */
 	if (v == CCP_VERDICT_POSTPONED)
 		m->postponed++;
+	m->last_postponed = v == CCP_VERDICT_POSTPONED;
 	uint32_t attempt = ccp_msg_attempts(m, word);
 	/* The backoff's step: a postponement backs off on its own count.
 	 * Counted by attempts it would never grow (they stay where they
@@ -556,6 +560,20 @@ static void all_due(struct dispatcher_state *ds, uint64_t now)
 			ds->deferred.a[i]->due_ns = now;
 }
 
+/* ccp_pump_retry_postponed_now(): the deferred messages whose last try
+ * was postponed are due now.  Only some move, so the heap is built again
+ * (a rare call: the end of an outage).  Our own records: plain writes. */
+static void postponed_due(struct dispatcher_state *ds, uint64_t now)
+{
+	size_t n = ds->deferred.n;
+	for (size_t i = 0; i < n; i++)
+		if (ds->deferred.a[i]->last_postponed && ds->deferred.a[i]->due_ns > now)
+			ds->deferred.a[i]->due_ns = now;
+	ds->deferred.n = 0;
+	for (size_t i = 0; i < n; i++)
+		heap_push(&ds->deferred, ds->deferred.a[i]);
+}
+
 static unsigned dequeue_some(struct ccp_pump *p, struct ccp_msg **out, unsigned n,
 			     uint64_t deadline_ns, bool wait)
 {
@@ -601,6 +619,7 @@ static void *dispatcher_main(void *arg)
 	ds.retire.reg = p->reg;
 	ds.rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)t->id << 32) ^ ccp_now_ns();
 	ds.retry_gen = atomic_load_explicit(&p->retry_gen, memory_order_relaxed);
+	ds.postponed_gen = atomic_load_explicit(&p->postponed_gen, memory_order_relaxed);
 	ccp_hist_reset(&t->hist);
 
 	unsigned idle = 0;
@@ -612,6 +631,11 @@ static void *dispatcher_main(void *arg)
 		if (ccp_unlikely(gen != ds.retry_gen)) {
 			ds.retry_gen = gen;
 			all_due(&ds, now);
+		}
+		gen = atomic_load_explicit(&p->postponed_gen, memory_order_relaxed);
+		if (ccp_unlikely(gen != ds.postponed_gen)) {
+			ds.postponed_gen = gen;
+			postponed_due(&ds, now);
 		}
 		unsigned n = ds.deferred.n ? take_due(p, t, &ds, now) : 0;
 		uint32_t snap = ccp_event_snapshot(&p->items);
@@ -771,6 +795,12 @@ void ccp_pump_retry_now(struct ccp_pump *p)
 	/* Wake sleeping dispatchers to act on it now rather than within their
 	 * 100 ms wait (mode mutex waits on its queue: there, within that). */
 	ccp_event_signal(&p->items, 1);
+}
+
+void ccp_pump_retry_postponed_now(struct ccp_pump *p)
+{
+	atomic_fetch_add_explicit(&p->postponed_gen, 1, memory_order_relaxed);
+	ccp_event_signal(&p->items, 1); /* as ccp_pump_retry_now() */
 }
 
 bool ccp_pump_done(struct ccp_pump *p)

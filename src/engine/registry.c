@@ -140,6 +140,7 @@ static struct ccp_msg *msg_new(const char *key, uint32_t len, uint64_t hash, siz
 	m->age_before_s = 0;
 	m->postponed = 0;
 	m->retries_ended = 0;
+	m->last_postponed = 0;
 	m->user_size = (uint32_t)user_size;
 	m->key_len = len;
 	memcpy(m->key, key, len);

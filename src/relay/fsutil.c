@@ -175,15 +175,10 @@ int ccp_store_write(int dirfd, const char *name, const char *data, size_t len, b
 	/* The new name too: a record is written before the spool file it
 	 * speaks for is removed, and on another file system the removal can
 	 * outlive a power loss that takes back a rename not synced.  Should
-	 * that fail, the record goes: the caller is told it was not written,
-	 * and acts so (none of them leaves a half-kept record behind). */
-	if (sync && fsync(dirfd) != 0) {
-		int e = errno;
-		unlinkat(dirfd, name, 0);
-		errno = e;
-		return -1;
-	}
-	return 0;
+	 * that fail, the record is in place but not durable: the caller is
+	 * told (-1), and the record stays (removing it would take the one it
+	 * replaced with it). */
+	return sync ? fsync(dirfd) : 0;
 }
 
 DIR *ccp_dir_reopen(int dirfd)

@@ -117,9 +117,11 @@ struct disp {
 } CCP_ALIGNED(CCP_CACHE_GUARD);
 
 struct withheld {
-	struct ccp_fp fp;  /* of the key */
-	uint32_t attempts; /* made in all */
-	int64_t first_s;   /* wall-clock time of the first */
+	struct ccp_fp fp;    /* of the key */
+	uint64_t ino;        /* its spool file's inode: another file is another message */
+	uint32_t attempts;   /* made in all */
+	int64_t first_s;     /* wall-clock time of the first */
+	char last[200];      /* the reason its last retry was deferred for */
 };
 
 struct relay {
@@ -579,6 +581,9 @@ static void mark_deferred(struct relay *r, const struct disp *d, struct ccp_msg 
 				unwritten++;
 				unwritten_errno = errno;
 			}
+		} else if (m->retries_ended) {
+			/* Sent to Bad for its ended retries: end_retries() reads
+			 * the marker for Bad's reason, and it goes after. */
 		} else if (ccp_msg_word_attempt(w) > 1 ||
 			   (r->restore.n && ccp_fpset_has(&r->restore, ccp_fp_of(m->key, m->key_len)))) {
 			/* Settled after an earlier attempt of this run, or with a
@@ -915,59 +920,107 @@ static bool read_marker(const struct relay *r, const char *key, char *text, size
 	return true;
 }
 
+/* The entry of withheld message FP, or -1.  Under withheld_mu. */
+static ssize_t withheld_find(const struct relay *r, struct ccp_fp fp)
+{
+	size_t n = atomic_load_explicit(&r->nwithheld, memory_order_relaxed);
+	for (size_t i = 0; i < n; i++)
+		if (r->withheld[i].fp.a == fp.a && r->withheld[i].fp.b == fp.b)
+			return (ssize_t)i;
+	return -1;
+}
+
+/* Under withheld_mu. */
+static void withheld_drop(struct relay *r, size_t i)
+{
+	size_t n = atomic_load_explicit(&r->nwithheld, memory_order_relaxed);
+	r->withheld[i] = r->withheld[n - 1];
+	atomic_store_explicit(&r->nwithheld, n - 1, memory_order_relaxed);
+}
+
 /* m stays in the spool with its retries ended (end_retries()): what it
- * spent is kept for the record that claims it again, which goes straight
- * to Bad (no import: its retries are over) with the same reason, whether
- * or not the store could take its marker. */
-static void withhold(struct relay *r, const struct ccp_msg *m)
+ * spent, and the reason of its last retry, are kept for the records that
+ * claim it again, which go straight to Bad (no import: its retries are
+ * over) with the same reason, whether or not the store could take its
+ * marker.  The entry lasts until Bad takes the message: a record that
+ * takes it may lose the race to add itself (registry.h) and be freed. */
+static void withhold(struct relay *r, const struct ccp_msg *m, const char *last)
 {
 	struct withheld w = {
 		.fp = ccp_fp_of(m->key, m->key_len),
+		.ino = ccp_spool_ino(r->spool, m->key),
 		.attempts = ccp_msg_attempts(m, ccp_msg_load(m)),
 		.first_s = (int64_t)time(NULL) - (int64_t)m->age_before_s -
 			   (int64_t)((ccp_now_ns() - m->first_seen_ns) / 1000000000u),
 	};
+	snprintf(w.last, sizeof(w.last), "%.*s", (int)sizeof(w.last) - 1, last);
 	pthread_mutex_lock(&r->withheld_mu);
-	size_t n = atomic_load_explicit(&r->nwithheld, memory_order_relaxed), i = 0;
-	while (i < n && (r->withheld[i].fp.a != w.fp.a || r->withheld[i].fp.b != w.fp.b))
-		i++;
-	if (i == n) {
+	ssize_t i = withheld_find(r, w.fp);
+	if (i < 0) {
+		size_t n = atomic_load_explicit(&r->nwithheld, memory_order_relaxed);
 		if (n == r->nwithheld_cap) {
 			r->nwithheld_cap = n ? 2 * n : 16;
 			r->withheld = ccp_realloc(r->withheld, r->nwithheld_cap * sizeof(w));
 		}
+		i = (ssize_t)n;
 		atomic_store_explicit(&r->nwithheld, n + 1, memory_order_relaxed);
 	}
 	r->withheld[i] = w;
 	pthread_mutex_unlock(&r->withheld_mu);
 }
 
-/* For a new record: what a withheld message of its key had spent (and the
- * entry goes).  Returns whether there was one. */
-static bool unwithhold(struct relay *r, struct ccp_msg *m)
+/* Bad took m (or it is gone): its entry goes. */
+static void unwithhold(struct relay *r, const struct ccp_msg *m)
+{
+	if (atomic_load_explicit(&r->nwithheld, memory_order_relaxed) == 0)
+		return;
+	pthread_mutex_lock(&r->withheld_mu);
+	ssize_t i = withheld_find(r, ccp_fp_of(m->key, m->key_len));
+	if (i >= 0)
+		withheld_drop(r, (size_t)i);
+	pthread_mutex_unlock(&r->withheld_mu);
+}
+
+/* For a new record: what a withheld message of its key had spent, and
+ * its retries marked ended.  Returns whether there was one.  An entry for
+ * another file under the name (the first removed by hand, a new one
+ * delivered since) is stale, and goes. */
+static bool withheld_restore(struct relay *r, struct ccp_msg *m)
 {
 	if (atomic_load_explicit(&r->nwithheld, memory_order_relaxed) == 0)
 		return false;
-	struct ccp_fp fp = ccp_fp_of(m->key, m->key_len);
 	bool found = false;
 	pthread_mutex_lock(&r->withheld_mu);
-	size_t n = atomic_load_explicit(&r->nwithheld, memory_order_relaxed);
-	for (size_t i = 0; i < n && !found; i++) {
-		if (r->withheld[i].fp.a != fp.a || r->withheld[i].fp.b != fp.b)
-			continue;
-		int64_t now = (int64_t)time(NULL), first = r->withheld[i].first_s;
-		/* Its retries have ended: this claim makes no attempt of its own
-		 * (deliver_batch() only sends it to Bad), so the count it shows
-		 * is the one it ended with. */
-		m->attempts_before = r->withheld[i].attempts - 1;
-		m->age_before_s = (uint32_t)(now > first ? now - first : 0);
+	ssize_t i = withheld_find(r, ccp_fp_of(m->key, m->key_len));
+	if (i >= 0 && r->withheld[i].ino != ccp_spool_ino(r->spool, m->key)) {
+		withheld_drop(r, (size_t)i);
+	} else if (i >= 0) {
+		const struct withheld *w = &r->withheld[i];
+		int64_t now = (int64_t)time(NULL);
+		/* This claim makes no attempt of its own (deliver_batch() only
+		 * sends it to Bad), so the count it shows is the one it ended
+		 * with. */
+		m->attempts_before = w->attempts - 1;
+		m->age_before_s = (uint32_t)(now > w->first_s ? now - w->first_s : 0);
 		m->retries_ended = 1;
-		r->withheld[i] = r->withheld[n - 1];
-		atomic_store_explicit(&r->nwithheld, n - 1, memory_order_relaxed);
 		found = true;
 	}
 	pthread_mutex_unlock(&r->withheld_mu);
 	return found;
+}
+
+/* The reason withheld message m's last retry was deferred for, into BUF;
+ * false when it is not withheld. */
+static bool withheld_last(struct relay *r, const struct ccp_msg *m, char *buf, size_t cap)
+{
+	if (atomic_load_explicit(&r->nwithheld, memory_order_relaxed) == 0)
+		return false;
+	pthread_mutex_lock(&r->withheld_mu);
+	ssize_t i = withheld_find(r, ccp_fp_of(m->key, m->key_len));
+	if (i >= 0)
+		snprintf(buf, cap, "%s", r->withheld[i].last);
+	pthread_mutex_unlock(&r->withheld_mu);
+	return i >= 0;
 }
 
 /*
@@ -982,7 +1035,7 @@ static bool unwithhold(struct relay *r, struct ccp_msg *m)
  */
 static bool end_retries(struct relay *r, struct ccp_msg *m, enum ccp_msg_state outcome)
 {
-	char marker[800], reason[900], problem[600];
+	char marker[800], kept[200], reason[900], problem[600];
 	if (outcome != CCP_MSG_FAILED || !m->retries_ended)
 		return true;
 	const char *last = "not kept: the store could not take its marker";
@@ -991,19 +1044,21 @@ static bool end_retries(struct relay *r, struct ccp_msg *m, enum ccp_msg_state o
 		l = l ? l + 7 : marker;
 		l[strcspn(l, "\n")] = '\0';
 		last = l;
+	} else if (withheld_last(r, m, kept, sizeof(kept))) {
+		last = kept;
 	}
 	snprintf(reason, sizeof(reason), "retries ended after attempt %u (the last: %s)",
 		 ccp_msg_attempts(m, ccp_msg_load(m)), last);
 	int e = to_bad(r, m, NULL, 0, reason, problem, sizeof(problem));
-	if (e == 0)
-		return true;
-	if (machine_errno(e)) {
+	if (e != 0 && machine_errno(e)) {
 		ccp_log(CCP_LOG_WARN, "message %s: %s, but %s: it waits in the spool until the store "
 			"can take its reason", m->key, reason, problem);
-		withhold(r, m);
+		withhold(r, m, last);
 		return false;
 	}
-	bad_without_reason(r, m, problem, reason);
+	if (e != 0)
+		bad_without_reason(r, m, problem, reason);
+	unwithhold(r, m);
 	return true;
 }
 
@@ -1063,7 +1118,7 @@ static void relay_src_ack_burst(void *ctx, unsigned dispatcher, struct ccp_msg *
 static void relay_src_init_msg(void *ctx, struct ccp_msg *m)
 {
 	struct relay *r = ctx;
-	if (unwithhold(r, m))
+	if (withheld_restore(r, m))
 		return;
 	if (r->restore.n == 0 || !ccp_fpset_has(&r->restore, ccp_fp_of(m->key, m->key_len)))
 		return;
@@ -1402,7 +1457,7 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 		}
 		/* Relaxed: a flag, no data hangs on it. */
 		if (atomic_exchange_explicit(&r.resumed, 0, memory_order_relaxed))
-			ccp_pump_retry_now(pump);
+			ccp_pump_retry_postponed_now(pump);
 		unsigned flush = atomic_load_explicit(&relay_flush, memory_order_relaxed);
 		if (flush != flush_seen) {
 			flush_seen = flush;
@@ -1438,6 +1493,7 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 		st->bad = atomic_load(&r.bad_count);
 		st->partial = atomic_load(&r.partial_count);
 		st->vanished = atomic_load(&r.vanished);
+		st->withheld = atomic_load_explicit(&r.nwithheld, memory_order_relaxed);
 		st->quarantined = ss.quarantined;
 		st->changed = ss.changed;
 		st->changed_after = ss.changed_after;

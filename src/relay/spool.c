@@ -192,6 +192,14 @@ static int marker_text(const struct spool_stamp *t, char *buf, size_t cap)
 			(unsigned long long)t->size, (long long)t->mtime_ns);
 }
 
+/* Errors opening or reading a spool file that are the machine's, not the
+ * file's: a retry can pass (EACCES stays the file's: issue 4 moves an
+ * unreadable file aside). */
+static bool machine_read_errno(int e)
+{
+	return e == EMFILE || e == ENFILE || e == ENOMEM || e == EIO;
+}
+
 enum marker { MARKER_NONE, MARKER_MATCHES, MARKER_DIFFERS, MARKER_UNREADABLE };
 
 /* Whether the marker delivered_dir/NAME names the file of stamp T (the
@@ -204,11 +212,11 @@ static enum marker marker_of(const struct ccp_spool *s, const char *name, const 
 	char text[256], want[256];
 	int fd = openat(s->delivered_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
-		return errno == ENOENT ? MARKER_NONE : MARKER_UNREADABLE;
+		return machine_read_errno(errno) ? MARKER_UNREADABLE : MARKER_NONE;
 	ssize_t n = read(fd, text, sizeof(text) - 1);
 	close(fd);
 	if (n < 0)
-		return MARKER_UNREADABLE;
+		return machine_read_errno(errno) ? MARKER_UNREADABLE : MARKER_NONE;
 	int w = marker_text(t, want, sizeof(want));
 	return n == w && memcmp(text, want, (size_t)n) == 0 ? MARKER_MATCHES : MARKER_DIFFERS;
 }
@@ -270,9 +278,14 @@ static bool keep_as_delivered(struct ccp_spool *s, struct ccp_msg *m, bool *agai
 	}
 	int n = marker_text(t, text, sizeof(text));
 	if (ccp_store_write(s->delivered_fd, m->key, text, (size_t)n, true) != 0) {
-		ccp_log(CCP_LOG_ERROR, "cannot write %s/%s: %s; the message may be imported again",
-			s->delivered_dir, m->key, strerror(errno));
-		return false;
+		int e = errno;
+		/* In place all the same when only its folder's sync failed: it
+		 * counts, here and after a restart, if not after a power loss. */
+		bool there = marker_of(s, m->key, t) == MARKER_MATCHES;
+		ccp_log(CCP_LOG_ERROR, "cannot write %s/%s: %s%s", s->delivered_dir, m->key,
+			strerror(e), there ? "" : "; the message may be imported again");
+		if (!there)
+			return false;
 	}
 	delivered_note(s, m->key);
 	return true;
@@ -464,18 +477,17 @@ void ccp_spool_finish(struct ccp_spool *s, bool drain_first)
 	atomic_store_explicit(&s->finish, drain_first ? 1 : 2, memory_order_relaxed);
 }
 
-/* Errors opening or reading a spool file that are the machine's, not the
- * file's: a retry can pass (EACCES stays the file's: issue 4 moves an
- * unreadable file aside). */
-static bool machine_read_errno(int e)
-{
-	return e == EMFILE || e == ENFILE || e == ENOMEM || e == EIO;
-}
 
 bool ccp_spool_holds(const struct ccp_spool *s, const char *key)
 {
 	struct stat st;
 	return fstatat(s->new_fd, key, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+uint64_t ccp_spool_ino(const struct ccp_spool *s, const char *key)
+{
+	struct stat st;
+	return fstatat(s->new_fd, key, &st, AT_SYMLINK_NOFOLLOW) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
 ssize_t ccp_spool_read_head(struct ccp_spool *s, const char *key, char *buf, size_t cap)
@@ -615,47 +627,40 @@ static const char *file_kind(mode_t m)
  * (NAME.reason, NAME.ndr: queue.h): in Bad it would be taken for one, and
  * a message of the shorter name sent there would have its record written
  * over it.  It is renamed within new/ (never over another entry), to be
- * found again under a name of its own, before anything is read.  Only a
- * name never claimed is renamed: one that could not be renamed at first
- * is relayed under its own name (`unmovable`), and one delivered before
- * under it (a marker in the delivered folder, from this run or an
- * earlier one) keeps it: renamed, it would be delivered again as another
- * message.  One poller at a time, so the first look decides.  Returns
- * false when it was renamed (or is gone), true when it is to be delivered
- * under its own name.
+ * found again under a name of its own, before it is ever claimed: such a
+ * name is never relayed, so no delivery can go by it, and a rename is
+ * always safe, whenever it comes.  One that cannot be renamed now (an
+ * immutable file, a read-only spool) waits in new/, reported once, until
+ * it can.  One poller at a time.  Returns false: the name is not to be
+ * reported.
  */
 static bool rename_reserved(struct ccp_spool *s, const char *name)
 {
 	char to[NAME_MAX + 1];
 	size_t n = strlen(name);
-	bool renamed = false, gone = false;
+	/* Room for "_9" after it: a name too long loses its last octets. */
+	int keep = n + 2 <= NAME_MAX ? (int)n : NAME_MAX - 2;
+	bool renamed = false;
 	int e = 0;
 	pthread_mutex_lock(&s->unmovable_mu);
-	if (ccp_fpset_has(&s->unmovable, ccp_fp_of(name, n)) || delivered_listed(s, name)) {
-		pthread_mutex_unlock(&s->unmovable_mu);
-		return true;
-	}
-	for (unsigned k = 0; k < 10 && !renamed && !gone && n + 2 <= NAME_MAX; k++) {
-		snprintf(to, sizeof(to), k ? "%s_%u" : "%s_", name, k);
+	for (unsigned k = 0; k < 10 && !renamed; k++) {
+		snprintf(to, sizeof(to), k ? "%.*s_%u" : "%.*s_", keep, name, k);
 		if (renameat2(s->new_fd, name, s->new_fd, to, RENAME_NOREPLACE) == 0 ||
 		    (errno == EINVAL && linkat(s->new_fd, name, s->new_fd, to, 0) == 0 &&
 		     unlinkat(s->new_fd, name, 0) == 0))
 			renamed = true;
-		else if ((e = errno) == ENOENT)
-			gone = true;
-		else if (e != EEXIST)
+		else if ((e = errno) != EEXIST)
 			break;
 	}
 	if (renamed)
 		ccp_log(CCP_LOG_WARN, "spool %s/new/%s: its name ends as a record in %s does: renamed "
 			"%s", s->dir, name, s->failed_dir, to);
-	else if (!gone && ccp_fpset_add(&s->unmovable, ccp_fp_of(name, n)))
-		/* Listed now, under the lock: no poller renames it later. */
+	else if (e != ENOENT && ccp_fpset_add(&s->unmovable, ccp_fp_of(name, n)))
 		ccp_log(CCP_LOG_WARN, "spool %s/new/%s: its name ends as a record in %s does, and it "
-			"cannot be renamed (%s): relayed under its name", s->dir, name,
-			s->failed_dir, e ? strerror(e) : "the name is too long");
+			"cannot be renamed (%s): left in new/, not relayed, until it can be", s->dir,
+			name, s->failed_dir, strerror(e));
 	pthread_mutex_unlock(&s->unmovable_mu);
-	return !renamed && !gone;
+	return false;
 }
 
 static bool candidate(struct ccp_spool *s, struct spool_poller *sp, const char *name,
@@ -664,8 +669,8 @@ static bool candidate(struct ccp_spool *s, struct spool_poller *sp, const char *
 	struct stat st;
 	if (name[0] == '.' || name[0] == '\0')
 		return false;
-	if (ccp_unlikely(ccp_queue_is_record(name)) && !rename_reserved(s, name))
-		return false;
+	if (ccp_unlikely(ccp_queue_is_record(name)))
+		return rename_reserved(s, name);
 	if (type == DT_REG)
 		return true;
 	if (fstatat(s->new_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {

@@ -827,10 +827,10 @@ echo "3b. a spool file changed after its import: kept in Bad with the reason, de
 # it again and again: it is marked delivered in STORE/Delivered and never
 # imported again, in this run or the next; once it can be removed it goes,
 # its marker with it.
-# A name that ends as a record in Bad does, which could not be renamed at
-# first (immutable too), is relayed under its own name, and keeps it once
-# it could be renamed: renamed after its delivery, it would be delivered
-# again as another message.
+# A name that ends as a record in Bad does, which cannot be renamed (it is
+# immutable too), is not relayed under it: it waits, and once it can be
+# renamed it is relayed under its new name, once.  (Relayed under its own
+# name first, a rename after a crash would deliver it again.)
 d=$(fresh stuck)
 gen "$d/spool" 0 3
 stuck="$d/spool/new/1764288000.M1P77.test"
@@ -857,12 +857,15 @@ EOS
 	chattr -i "$stuck" "$stuck2"
 	[ -f "$d/store/Delivered/1764288000.M1P77.test" ] || fail "stuck: no marker in Delivered"
 	"$bin" queue --spool "$d/spool" --store "$d/store" --json |
-		grep -q '"waiting":{"count":0,.*"delivered_not_removed":{"count":2,' ||
+		grep -q '"waiting":{"count":1,.*"delivered_not_removed":{"count":1,' ||
 		fail "stuck: queue: $("$bin" queue --spool "$d/spool" --store "$d/store" --json)"
 	[ "$(wc -l <"$d/imports")" = 1 ] || fail "stuck: imported $(wc -l <"$d/imports") times"
 	grep -q "new/1764288000.M1P77.test: cannot remove: .*; delivered, marked so in " "$d/log" ||
 		fail "stuck: the failed removal is not logged"
-	grep -q "2 messages delivered before are still in new/" "$d/log" ||
+	[ ! -e "$d/imports2" ] || fail "stuck: the one named .ndr was relayed under its name"
+	grep -q "M2P77.test.ndr: its name ends as a record in .* cannot be renamed (Operation not permitted): left in new/, not relayed" \
+		"$d/log" || fail "stuck: the name that cannot be renamed is not logged"
+	grep -q "1 messages delivered before are still in new/" "$d/log" ||
 		fail "stuck: the second run did not say it found the marker"
 	"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --once \
 		--stats-interval 0 --log "$d/log" || fail "stuck: third run failed"
@@ -895,19 +898,47 @@ if chattr +i "$d/store/Bad" 2>/dev/null; then
 		--retry-min 0.01 --retry-max 0.02 --rescan-interval 0.05 --stats-interval 0 \
 		--log "$d/log" &
 	pid=$!
-	waits() { [ "$(grep -c "retries ended after attempt 2 .* it waits in the spool" "$d/log")" -ge 3 ]; }
+	waits() { [ "$(grep -c "retries ended after attempt [23] .* it waits in the spool" "$d/log")" -ge 3 ]; }
 	within10 waits || { chattr -i "$d/store/Bad"; fail "badlocked: not kept back three times"; }
 	[ "$(wc -l <"$d/imports")" = 2 ] ||
 		{ chattr -i "$d/store/Bad"; fail "badlocked: imported $(wc -l <"$d/imports") times, not 2"; }
+	# Restarted while Bad is still locked: the marker brings its count back
+	# (one more import ends it again), and the claims that follow keep the
+	# marker, so Bad's reason is still the import's.
+	kill -TERM $pid
+	wait $pid || { chattr -i "$d/store/Bad"; fail "badlocked: relay exited $?"; }
+	: >"$d/log"
+	"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --max-attempts 2 \
+		--retry-min 0.01 --retry-max 0.02 --rescan-interval 0.05 --stats-interval 0 \
+		--log "$d/log" &
+	pid=$!
+	within10 waits || { chattr -i "$d/store/Bad"; fail "badlocked: not kept back after the restart"; }
+	[ "$(wc -l <"$d/imports")" = 3 ] ||
+		{ chattr -i "$d/store/Bad"; fail "badlocked: imported $(wc -l <"$d/imports") times, not 3"; }
+	[ -f "$d/store/Deferred/1764288000.M0P77.test" ] ||
+		{ chattr -i "$d/store/Bad"; fail "badlocked: its marker went while it waits"; }
 	chattr -i "$d/store/Bad"
 	within10 test -f "$d/store/Bad/1764288000.M0P77.test" || fail "badlocked: not in Bad once it could be"
 	kill -TERM $pid
 	wait $pid || fail "badlocked: relay exited $?"
-	grep -qx "retries ended after attempt 2 (the last: the import answered 1)" \
+	grep -qx "retries ended after attempt 3 (the last: the import answered 1)" \
 		"$d/store/Bad/1764288000.M0P77.test.reason" ||
 		fail "badlocked: reason $(cat "$d/store/Bad/1764288000.M0P77.test.reason")"
-	[ "$(wc -l <"$d/imports")" = 2 ] || fail "badlocked: imported $(wc -l <"$d/imports") times, not 2"
-	[ -z "$(ls -A "$d/spool/new")" ] || fail "badlocked: left in the spool"
+	[ "$(wc -l <"$d/imports")" = 3 ] || fail "badlocked: imported $(wc -l <"$d/imports") times, not 3"
+	[ ! -e "$d/store/Deferred/1764288000.M0P77.test" ] || fail "badlocked: its marker stayed"
+	# --once, as a cron job runs it: such a message is left in the spool,
+	# and the run says so, with status 75.
+	gen "$d/spool" 1 1
+	chattr +i "$d/store/Bad"
+	"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --once \
+		--max-attempts 1 --stats-interval 0 --log "$d/log"
+	rc=$?
+	chattr -i "$d/store/Bad"
+	[ $rc = 75 ] || fail "badlocked: --once exited $rc, not 75"
+	[ -f "$d/spool/new/1764288000.M1P77.test" ] || fail "badlocked: --once did not leave it"
+	grep -q "1 messages whose retries ended are left in the spool" "$d/log" ||
+		fail "badlocked: --once did not say what it left"
+	[ ! -e "$d/spool/new/1764288000.M0P77.test" ] || fail "badlocked: left in the spool"
 	echo "3f. retries ended while Bad was locked: kept in the spool, not imported again, then to Bad"
 fi
 
