@@ -423,7 +423,10 @@ static void settle(struct ccp_pump *p, struct pump_thread *t, struct dispatcher_
 	 * (DISPATCHING): a plain write, published by ccp_msg_finish(). */
 	if (v == CCP_VERDICT_POSTPONED)
 		m->postponed++;
-	m->last_postponed = v == CCP_VERDICT_POSTPONED;
+	/* Written only when it changes: naive mode's racing owners (two may
+	 * settle one record) must not race on a field the mode never uses. */
+	if ((v == CCP_VERDICT_POSTPONED) != (m->last_postponed != 0))
+		m->last_postponed = v == CCP_VERDICT_POSTPONED;
 	uint32_t attempt = ccp_msg_attempts(m, word);
 	/* The backoff's step: a postponement backs off on its own count.
 	 * Counted by attempts it would never grow (they stay where they
