@@ -70,6 +70,8 @@ struct spool_poller {
 	DIR *scan;           /* the scan in progress, or NULL */
 	uint64_t next_scan;  /* monotonic ns */
 	bool first_scan_done;
+	/* The new name candidate() gave a reserved one (rename_reserved()). */
+	char renamed[NAME_MAX + 1];
 	/* Pending inotify names, parsed from evbuf. */
 	char evbuf[EVBUF] __attribute__((aligned(8)));
 	size_t evlen, evpos;
@@ -612,17 +614,6 @@ static const char *file_kind(mode_t m)
 }
 
 /*
- * Decides whether NAME in new/ is a message to report now.  Entries that
- * are not regular files are moved into quarantine, by one poller at a time
- * (the first logs it; the others see it gone); one that cannot be moved
- * (a directory when the store is on another file system) stays, skipped,
- * and is reported once.  `type` is the directory
- * entry's d_type from a scan, DT_UNKNOWN from inotify: a scan's DT_REG
- * needs no stat, since the entry's type is stored in the directory itself
- * (ext4, xfs, btrfs, tmpfs).  Either way the entry may change before it is
- * read: the read opens with O_NOFOLLOW and checks S_ISREG on the fd.
- */
-/*
  * NAME ends as the records the relay keeps beside a message in Bad do
  * (NAME.reason, NAME.ndr: queue.h): in Bad it would be taken for one, and
  * a message of the shorter name sent there would have its record written
@@ -631,12 +622,12 @@ static const char *file_kind(mode_t m)
  * name is never relayed, so no delivery can go by it, and a rename is
  * always safe, whenever it comes.  One that cannot be renamed now (an
  * immutable file, a read-only spool) waits in new/, reported once, until
- * it can.  One poller at a time.  Returns false: the name is not to be
- * reported.
+ * it can.  One poller at a time.  Returns whether it was renamed, into TO
+ * (NAME_MAX + 1 octets): the new name is reported at once, as a scan
+ * under way or a `--once` run's last one may not see it.
  */
-static bool rename_reserved(struct ccp_spool *s, const char *name)
+static bool rename_reserved(struct ccp_spool *s, const char *name, char *to)
 {
-	char to[NAME_MAX + 1];
 	size_t n = strlen(name);
 	/* Room for "_9" after it: a name too long loses its last octets. */
 	int keep = n + 2 <= NAME_MAX ? (int)n : NAME_MAX - 2;
@@ -644,7 +635,7 @@ static bool rename_reserved(struct ccp_spool *s, const char *name)
 	int e = 0;
 	pthread_mutex_lock(&s->unmovable_mu);
 	for (unsigned k = 0; k < 10 && !renamed; k++) {
-		snprintf(to, sizeof(to), k ? "%.*s_%u" : "%.*s_", keep, name, k);
+		snprintf(to, NAME_MAX + 1, k ? "%.*s_%u" : "%.*s_", keep, name, k);
 		if (renameat2(s->new_fd, name, s->new_fd, to, RENAME_NOREPLACE) == 0 ||
 		    (errno == EINVAL && linkat(s->new_fd, name, s->new_fd, to, 0) == 0 &&
 		     unlinkat(s->new_fd, name, 0) == 0))
@@ -660,25 +651,41 @@ static bool rename_reserved(struct ccp_spool *s, const char *name)
 			"cannot be renamed (%s): left in new/, not relayed, until it can be", s->dir,
 			name, s->failed_dir, strerror(e));
 	pthread_mutex_unlock(&s->unmovable_mu);
-	return false;
+	return renamed;
 }
 
-static bool candidate(struct ccp_spool *s, struct spool_poller *sp, const char *name,
-		      unsigned char type)
+/*
+ * Decides whether NAME in new/ is a message to report now.  Entries that
+ * are not regular files are moved into quarantine, by one poller at a time
+ * (the first logs it; the others see it gone); one that cannot be moved
+ * (a directory when the store is on another file system) stays, skipped,
+ * and is reported once.  `type` is the directory
+ * entry's d_type from a scan, DT_UNKNOWN from inotify: a scan's DT_REG
+ * needs no stat, since the entry's type is stored in the directory itself
+ * (ext4, xfs, btrfs, tmpfs).  Either way the entry may change before it is
+ * read: the read opens with O_NOFOLLOW and checks S_ISREG on the fd.
+ * Returns the name to report (another, when it was renamed: see
+ * rename_reserved()), or NULL.
+ */
+static const char *candidate(struct ccp_spool *s, struct spool_poller *sp, const char *name,
+			     unsigned char type)
 {
 	struct stat st;
 	if (name[0] == '.' || name[0] == '\0')
-		return false;
-	if (ccp_unlikely(ccp_queue_is_record(name)))
-		return rename_reserved(s, name);
+		return NULL;
+	if (ccp_unlikely(ccp_queue_is_record(name))) {
+		if (!rename_reserved(s, name, sp->renamed))
+			return NULL;
+		name = sp->renamed; /* the same entry: its type holds */
+	}
 	if (type == DT_REG)
-		return true;
+		return name;
 	if (fstatat(s->new_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
 		ccp_counter_add(&sp->vanished, 1);
-		return false;
+		return NULL;
 	}
 	if (S_ISREG(st.st_mode))
-		return true;
+		return name;
 	/* One poller at a time (a rare path): across file systems a move is a
 	 * copy, and two pollers copying one entry would trip on each other. */
 	pthread_mutex_lock(&s->unmovable_mu);
@@ -686,7 +693,7 @@ static bool candidate(struct ccp_spool *s, struct spool_poller *sp, const char *
 	if (gone || S_ISREG(st.st_mode)) {
 		/* Moved by another poller, or now a file to read. */
 		pthread_mutex_unlock(&s->unmovable_mu);
-		return !gone;
+		return gone ? NULL : name;
 	}
 	if (ccp_move_entry(s->new_fd, name, s->quarantine_fd, true) == 0) {
 		ccp_counter_add(&sp->quarantined, 1);
@@ -699,7 +706,7 @@ static bool candidate(struct ccp_spool *s, struct spool_poller *sp, const char *
 			errno == EXDEV ? "it is on another file system" : strerror(errno));
 	}
 	pthread_mutex_unlock(&s->unmovable_mu);
-	return false;
+	return NULL;
 }
 
 /* Next name from inotify, or NULL when none is pending. */
@@ -765,8 +772,9 @@ static unsigned due_rechecks(struct ccp_spool *s, struct spool_poller *sp, unsig
 			k++;
 			continue;
 		}
-		if (r->due_ns != RECHECK_REPORTED && candidate(s, sp, r->name, DT_UNKNOWN)) {
-			strcpy(sp->names[n++], r->name);
+		const char *c;
+		if (r->due_ns != RECHECK_REPORTED && (c = candidate(s, sp, r->name, DT_UNKNOWN))) {
+			strcpy(sp->names[n++], c);
 			r->due_ns = RECHECK_REPORTED;
 			k++;
 			continue;
@@ -783,9 +791,9 @@ static unsigned take_again(struct ccp_spool *s, struct spool_poller *sp, unsigne
 {
 	pthread_mutex_lock(&s->again_mu);
 	while (n < max && s->nagain > 0) {
-		const char *name = s->again[--s->nagain];
-		if (candidate(s, sp, name, DT_UNKNOWN))
-			strcpy(sp->names[n++], name);
+		const char *c = candidate(s, sp, s->again[--s->nagain], DT_UNKNOWN);
+		if (c)
+			strcpy(sp->names[n++], c);
 	}
 	atomic_store_explicit(&s->again_pending, s->nagain > 0, memory_order_relaxed);
 	pthread_mutex_unlock(&s->again_mu);
@@ -810,8 +818,9 @@ static int spool_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsign
 	if (finish == 0 && atomic_load_explicit(&s->again_pending, memory_order_relaxed))
 		n = take_again(s, sp, n, max);
 	while (n < max && finish == 0 && (name = next_event(sp)) != NULL) {
-		if (candidate(s, sp, name, DT_UNKNOWN)) {
-			strcpy(sp->names[n], name);
+		const char *c = candidate(s, sp, name, DT_UNKNOWN);
+		if (c) {
+			strcpy(sp->names[n], c);
 			n++;
 		}
 	}
@@ -832,8 +841,9 @@ static int spool_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsign
 			break;
 		}
 		ccp_counter_add(&sp->scanned, 1);
-		if (candidate(s, sp, de->d_name, de->d_type)) {
-			strcpy(sp->names[n], de->d_name);
+		const char *c = candidate(s, sp, de->d_name, de->d_type);
+		if (c) {
+			strcpy(sp->names[n], c);
 			n++;
 		}
 	}
