@@ -129,9 +129,11 @@ store_clean "$d/fs/store" "kill paused"
 echo "1b. killed while paused, restarted with room: $rcpts deliveries exactly once, no marker left"
 
 # Paused with the next probe an hour away, the disk given room: `queue
-# --flush` has the relay try a batch at once, and deliveries resume.
+# --flush` has the relay try a batch at once, and deliveries resume.  One
+# dispatcher: with two, the other's batch, in flight when the first met the
+# full disk, could reach the post office and resume deliveries itself.
 on_full_disk "$work/flush-paused" 400 "$work/flush-paused/fs/store" --retry-min 3600 \
-	--retry-max 3600 --stats-interval 0
+	--retry-max 3600 --stats-interval 0 --dispatchers 1
 wait_for 60 grep -qs "deliveries paused: .*next try in 3600.0 s" "$log" ||
 	fail "flush paused: deliveries never paused"
 mount -o remount,size=256m "$d/fs" || fail "cannot grow the tmpfs"
