@@ -17,6 +17,12 @@
  * would otherwise wait for the next rescan.  So is a file a settlement
  * finds put back under the name of a message that had vanished (ack_one()),
  * which it leaves where it is.
+ *
+ * A delivered message whose file cannot leave new/ is marked so in the
+ * delivered folder (keep_as_delivered()), and a later read of it settles
+ * it without an import (CCP_SPOOL_READ_DELIVERED).  A name that ends as a
+ * record in the failed folder does is renamed before it is ever reported
+ * (rename_reserved()).
  */
 #define _GNU_SOURCE
 #include "ccpump/spool.h"
