@@ -19,7 +19,9 @@
 set -u
 bin=$(realpath "$1")
 work=$(mktemp -d)
-trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+shm= # a directory on /dev/shm, for a spool on another file system
+# Files made immutable by a test that failed are released first.
+trap 'kill -9 $(jobs -p) 2>/dev/null; chattr -R -i "$work" 2>/dev/null; rm -rf "$work" ${shm:+"$shm"}' EXIT
 fail() { echo "FAIL: $*" >&2; [ -f "$work/log" ] && tail -20 "$work/log" >&2; exit 1; }
 field() { "$bin" po stats --po "$1" | sed -n "s/^$2: *//p"; }
 
@@ -602,6 +604,7 @@ kill $live
 # spool file's modification time, so `queue` shows its age since arrival.
 if [ -d /dev/shm ] && [ "$(stat -f -c %i /dev/shm)" != "$(stat -f -c %i "$work")" ]; then
 	x=$(mktemp -d /dev/shm/ccpump-test.XXXXXX)
+	shm=$x
 	mkdir -p "$x/tmp" "$x/new" "$x/cur"
 	d=$(fresh xfs --users "$work/users")
 	rm -rf "$d/spool"
