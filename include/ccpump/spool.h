@@ -138,9 +138,8 @@ enum ccp_spool_read {
  * followed if a link) into BUF, with none of ccp_spool_read_message()'s
  * checks: for quoting a message's header.  Returns the octets read, or -1
  * when it cannot be opened. */
-/* Whether new/KEY is there (an fstatat()).  Thread-safe. */
-CCP_EXPORT bool ccp_spool_holds(const struct ccp_spool *s, const char *key);
-/* The inode of new/KEY, 0 when it is not there.  Thread-safe. */
+/* The inode of new/KEY, 0 when it is not there (an fstatat()).
+ * Thread-safe. */
 CCP_EXPORT uint64_t ccp_spool_ino(const struct ccp_spool *s, const char *key);
 
 CCP_EXPORT ssize_t ccp_spool_read_head(struct ccp_spool *s, const char *key, char *buf,

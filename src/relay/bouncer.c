@@ -68,15 +68,12 @@ static void kept_in(const struct ccp_bouncer *b, const char *name, int fd, char 
 /* Takes the report SENT (the file its send opened) out of the queue.  A
  * requeued message that failed again while its old report was being sent
  * has a new report queued under the same name, and that one must stay to
- * be sent: so only the entry that is still the file sent is removed.
- * There is no unlink-if-this-inode: a window of two system calls remains,
- * where the whole run of the command (up to a minute) was one. */
+ * be sent: so only the entry that is still the file sent is removed (the
+ * window left is two system calls, ccp_unlink_if_same(), where the whole
+ * run of the command, up to a minute, was one). */
 static void dequeue(struct ccp_bouncer *b, const char *name, const struct stat *sent)
 {
-	struct stat now;
-	if (fstatat(b->dirfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    now.st_dev == sent->st_dev && now.st_ino == sent->st_ino)
-		unlinkat(b->dirfd, name, 0);
+	ccp_unlink_if_same(b->dirfd, name, sent);
 }
 
 /* Sends the queued report NAME.  Returns false when it should be tried

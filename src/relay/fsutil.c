@@ -222,6 +222,13 @@ static bool tmp_of_live_process(const char *name)
 	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
 }
 
+bool ccp_unlink_if_same(int dirfd, const char *name, const struct stat *was)
+{
+	struct stat now;
+	return fstatat(dirfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_dev == was->st_dev &&
+	       now.st_ino == was->st_ino && unlinkat(dirfd, name, 0) == 0;
+}
+
 unsigned ccp_dir_remove_stale_tmp(int dirfd)
 {
 	DIR *dir = ccp_dir_reopen(dirfd);

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <sys/stat.h>
 
 /* "a/b", allocated (ccp_free it). */
 char *ccp_path_join(const char *a, const char *b);
@@ -88,6 +89,13 @@ void ccp_close_fds(const int *fds, size_t n);
 /* Removes the entries of DIRFD whose names start with PREFIX; returns how
  * many. */
 unsigned ccp_dir_remove_prefixed(int dirfd, const char *prefix);
+
+/* Removes DIRFD/NAME only if it is still the file WAS (the same device
+ * and inode): another put under the name since stays.  There is no
+ * unlink-if-this-inode in the kernel, so a window of two system calls
+ * remains between the look and the unlink.  Returns whether it was
+ * removed. */
+bool ccp_unlink_if_same(int dirfd, const char *name, const struct stat *was);
 
 /* Removes the temporary names (CCP_TMP_PREFIX) in DIRFD that no running
  * process can be using: those of this process (none exist at start-up)

@@ -136,7 +136,7 @@ static int copy_in(int src_dirfd, const char *name, int tmp_dirfd, int new_dirfd
 /* Moves SRC_DIRFD/NAME to NEW_DIRFD/NAME, never over an entry. */
 static int move_in(int src_dirfd, const char *name, int tmp_dirfd, int new_dirfd, bool sync)
 {
-	struct stat moved, now;
+	struct stat moved;
 	if (renameat2(src_dirfd, name, new_dirfd, name, RENAME_NOREPLACE) == 0)
 		return 0;
 	if (errno == EXDEV) {
@@ -156,12 +156,10 @@ static int move_in(int src_dirfd, const char *name, int tmp_dirfd, int new_dirfd
 	 * the file that was moved goes: from the moment it is in new/, a
 	 * running relay may claim it, fail it again and put a copy of its own
 	 * into Bad under this name (across file systems a move is a copy
-	 * renamed over the name), and that copy is the message now.  There is
-	 * no unlink-if-this-inode, so a window of two system calls remains,
-	 * where the copy to the spool (with its syncs) was one before. */
-	if (fstatat(src_dirfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    now.st_dev == moved.st_dev && now.st_ino == moved.st_ino)
-		unlinkat(src_dirfd, name, 0);
+	 * renamed over the name), and that copy is the message now.  The
+	 * window left is two system calls (ccp_unlink_if_same()), where the
+	 * copy to the spool (with its syncs) was one before. */
+	ccp_unlink_if_same(src_dirfd, name, &moved);
 	return 0;
 }
 

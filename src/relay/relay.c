@@ -1069,7 +1069,7 @@ static void end_retries_done(struct relay *r, const struct ccp_msg *m, enum ccp_
 {
 	/* Still in new/: its move to Bad failed, and a rescan brings it back;
 	 * the marker keeps what it has spent. */
-	if (outcome == CCP_MSG_FAILED && !ccp_spool_holds(r->spool, m->key))
+	if (outcome == CCP_MSG_FAILED && ccp_spool_ino(r->spool, m->key) == 0)
 		unlinkat(r->deferred_fd, m->key, 0);
 }
 

@@ -485,13 +485,6 @@ void ccp_spool_finish(struct ccp_spool *s, bool drain_first)
 	atomic_store_explicit(&s->finish, drain_first ? 1 : 2, memory_order_relaxed);
 }
 
-
-bool ccp_spool_holds(const struct ccp_spool *s, const char *key)
-{
-	struct stat st;
-	return fstatat(s->new_fd, key, &st, AT_SYMLINK_NOFOLLOW) == 0;
-}
-
 uint64_t ccp_spool_ino(const struct ccp_spool *s, const char *key)
 {
 	struct stat st;
