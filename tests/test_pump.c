@@ -777,6 +777,121 @@ static void test_bad_config(void)
 	CHECK(strstr(err, "pollers") != NULL);
 }
 
+
+/* ---- the watch hand-over of idle dispatchers (pump.c, WAITING) ---- */
+
+#define WKEYS 3
+
+/* One poller releases keys w0, w1, ... as the test allows; the sink holds
+ * each batch (of one) until the test lets go. */
+struct watch {
+	_Atomic unsigned released, polled, inside, go;
+	_Atomic unsigned by[WKEYS]; /* 1 + the dispatcher that took key i */
+	char keys[WKEYS][8];
+};
+
+static int watch_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsigned max)
+{
+	struct watch *w = ctx;
+	(void)poller;
+	(void)max;
+	unsigned i = atomic_load(&w->polled);
+	if (i == WKEYS)
+		return CCP_SOURCE_DONE;
+	if (i == atomic_load(&w->released))
+		return 0;
+	snprintf(w->keys[i], sizeof(w->keys[i]), "w%u", i);
+	notes[0].key = w->keys[i];
+	notes[0].len = (uint32_t)strlen(w->keys[i]);
+	atomic_store(&w->polled, i + 1);
+	return 1;
+}
+
+static void watch_wait(void *ctx, unsigned poller, uint64_t deadline_ns)
+{
+	(void)ctx;
+	(void)poller;
+	(void)deadline_ns;
+	struct timespec ts = { 0, 1000000 };
+	nanosleep(&ts, NULL);
+}
+
+static void watch_ack(void *ctx, unsigned d, struct ccp_msg *m, enum ccp_msg_state outcome)
+{
+	(void)ctx;
+	(void)d;
+	(void)m;
+	CHECK(outcome == CCP_MSG_DELIVERED);
+}
+
+static void watch_deliver(void *ctx, unsigned d, struct ccp_msg *const *msgs, unsigned n,
+			  enum ccp_verdict *v)
+{
+	struct watch *w = ctx;
+	CHECK_EQ_U64(n, 1);
+	unsigned i = (unsigned)atoi(msgs[0]->key + 1);
+	CHECK(i < WKEYS);
+	CHECK_EQ_U64(atomic_exchange(&w->by[i], d + 1), 0);
+	atomic_fetch_add(&w->inside, 1);
+	/* Held until the test lets go; 30 s bounds a broken run. */
+	uint64_t end = ccp_now_ns() + 30000000000ull;
+	while (!atomic_load(&w->go) && ccp_now_ns() < end) {
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	v[0] = CCP_VERDICT_DELIVERED;
+}
+
+static bool await_inside(struct watch *w, unsigned k)
+{
+	uint64_t end = ccp_now_ns() + 20000000000ull;
+	while (atomic_load(&w->inside) < k && ccp_now_ns() < end) {
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	return atomic_load(&w->inside) >= k;
+}
+
+/* Wait block, three dispatchers: while some deliver (held in the sink), a
+ * message that arrives is taken by one of the idle ones.  Idle dispatchers
+ * that do not watch the ring sleep with no deadline, so only the hand-over
+ * (a watcher leaving to deliver wakes a sleeper) can get them there. */
+static void test_watch_handover(void)
+{
+	static struct watch w;
+	struct ccp_pump_config cfg;
+	struct ccp_pump_stats st;
+	char err[128];
+	memset(&w, 0, sizeof(w));
+	ccp_pump_config_default(&cfg);
+	cfg.pollers = 1;
+	cfg.dispatchers = WKEYS;
+	cfg.batch = 1;
+	cfg.wait = CCP_WAIT_BLOCK;
+	struct ccp_source_ops src = { .poll = watch_poll, .wait = watch_wait, .ack = watch_ack };
+	struct ccp_sink_ops sink = { .deliver = watch_deliver };
+	struct ccp_pump *p = ccp_pump_create(&cfg, &src, &w, &sink, &w, err, sizeof(err));
+	CHECK(p != NULL);
+	CHECK(ccp_pump_start(p) == 0);
+	/* Let the dispatchers settle into their idle waits first. */
+	struct timespec ts = { 0, 50000000 };
+	nanosleep(&ts, NULL);
+	for (unsigned k = 1; k <= WKEYS; k++) {
+		atomic_store(&w.released, k);
+		CHECK(await_inside(&w, k));
+	}
+	atomic_store(&w.go, 1);
+	ccp_pump_wait(p);
+	ccp_pump_stats(p, &st);
+	ccp_pump_destroy(p);
+	CHECK_EQ_U64(st.delivered, WKEYS);
+	/* Each key went to a dispatcher of its own: the others were held. */
+	for (unsigned i = 0; i < WKEYS; i++)
+		for (unsigned j = 0; j < i; j++)
+			CHECK(atomic_load(&w.by[i]) != atomic_load(&w.by[j]));
+	printf("  watch hand-over: %u dispatchers held at once\n", atomic_load(&w.inside));
+}
+
 int main(void)
 {
 	test_bad_config();
@@ -791,6 +906,7 @@ int main(void)
 	test_stop_with_full_ring(CCP_CLAIM_LOCKFREE);
 	test_stop_with_full_ring(CCP_CLAIM_MUTEX);
 	test_retire_while_busy();
+	test_watch_handover();
 	test_retries();
 	test_postponed_age();
 	test_retry_delay();

@@ -19,6 +19,17 @@
  * (nobody else can see them, so no lock) and go to the sink again in a
  * later batch with attempt + 1.
  *
+ * WAITING
+ * With wait block and several dispatchers, one idle dispatcher at a time
+ * watches the ring (it yields, then sleeps on `items`, which every enqueue
+ * signals); the other idle ones sleep on `handover` without yielding.  A
+ * dispatcher about to hand a batch to the sink while nobody watches
+ * signals `handover`, so one sleeper wakes and takes up the watch: an idle
+ * dispatcher is always watching or about to, and messages that arrive while
+ * the others deliver find it.  Letting every idle dispatcher yield made
+ * them take turns yielding to each other on one core, and wake at every
+ * enqueue: twice the context switches (docs/performance.md).
+ *
  * STOPPING
  * Pollers check the stop flag between polls; a poller with claimed
  * messages in hand enqueues them before it exits.  The last poller to exit
@@ -101,6 +112,13 @@ struct ccp_pump {
 	_Atomic uint64_t finished_ns;
 	struct ccp_event items; /* signalled after enqueues: dispatchers wait on it */
 	struct ccp_event space; /* signalled after dequeues: pollers wait on it */
+	/* Wait block with several dispatchers (see WAITING): set while one
+	 * idle dispatcher watches `items`; the others sleep on `handover`,
+	 * signalled when the watcher leaves to deliver, at the end of the
+	 * pollers and by the retry calls.  Relaxed: a hint of who waits how,
+	 * which no data hangs on; the events order everything else. */
+	_Atomic int watching CCP_ALIGNED(CCP_CACHE_GUARD);
+	struct ccp_event handover;
 };
 
 /* ---- names and defaults ---------------------------------------------- */
@@ -328,7 +346,9 @@ static void *poller_main(void *arg)
 	if (atomic_fetch_sub_explicit(&p->pollers_running, 1, memory_order_acq_rel) == 1) {
 		if (p->cfg.mode == CCP_CLAIM_MUTEX)
 			ccp_lockq_close(&p->lockq);
-		ccp_event_signal(&p->items, 1); /* wake dispatchers to see the end */
+		/* Wake dispatchers, watching or not, to see the end. */
+		ccp_event_signal(&p->items, 1);
+		ccp_event_signal(&p->handover, 1);
 	}
 	thread_exit(p);
 	return NULL;
@@ -520,6 +540,12 @@ static void dispatch(struct ccp_pump *p, struct pump_thread *t, struct dispatche
 			ccp_hist_record(&t->hist, now > m->first_seen_ns ? now - m->first_seen_ns : 0);
 	}
 	atomic_store_explicit(&t->c.in_flight, n, memory_order_relaxed);
+	/* Leaving to deliver with nobody watching: wake a sleeper to take up
+	 * the watch (WAITING).  One atomic add when nobody sleeps. */
+	if (p->cfg.wait == CCP_WAIT_BLOCK && p->cfg.dispatchers > 1 &&
+	    p->cfg.mode != CCP_CLAIM_MUTEX &&
+	    atomic_load_explicit(&p->watching, memory_order_relaxed) == 0)
+		ccp_event_signal(&p->handover, 1);
 	p->sink.deliver(p->sink_ctx, t->id, ds->batch, n, ds->verdicts);
 	atomic_store_explicit(&t->c.in_flight, 0, memory_order_relaxed);
 	now = ccp_now_ns();
@@ -595,6 +621,35 @@ static bool ring_empty(struct ccp_pump *p)
 	return ccp_ring_count(p->ring) == 0;
 }
 
+/* One idle wait of a dispatcher on the ring (lockfree and naive modes):
+ * `snap` is the items event as read before the dequeue that found nothing;
+ * `due` the first due time of its timer heap, 0 if it is empty. */
+static void dispatcher_idle_wait(struct ccp_pump *p, uint32_t snap, uint64_t due,
+				 unsigned *idle)
+{
+	/* The watcher looks again every 100 ms even if nothing is signalled. */
+	uint64_t deadline = ccp_now_ns() + 100000000ull;
+	if (due && due < deadline)
+		deadline = due;
+	if (p->cfg.wait != CCP_WAIT_BLOCK || p->cfg.dispatchers == 1) {
+		ccp_wait_step(p->cfg.wait, &p->items, snap, deadline, idle);
+		return;
+	}
+	/* Snapshot before looking at the watch: a watcher that leaves after
+	 * this signals past it, and the sleep below returns at once. */
+	uint32_t hsnap = ccp_event_snapshot(&p->handover);
+	if (atomic_exchange_explicit(&p->watching, 1, memory_order_relaxed) == 0) {
+		ccp_wait_step(CCP_WAIT_BLOCK, &p->items, snap, deadline, idle);
+		atomic_store_explicit(&p->watching, 0, memory_order_relaxed);
+	} else {
+		/* Until handed the watch, or its first retry is due: no
+		 * deadline otherwise, so the hand-over alone keeps messages
+		 * moving (test_pump checks it). */
+		unsigned no_yields = CCP_WAIT_BLOCK_YIELDS;
+		ccp_wait_step(CCP_WAIT_BLOCK, &p->handover, hsnap, due, &no_yields);
+	}
+}
+
 static bool dispatcher_may_exit(struct ccp_pump *p, const struct dispatcher_state *ds)
 {
 	/* A: pairs with the release decrement in poller_main(). */
@@ -652,15 +707,16 @@ static void *dispatcher_main(void *arg)
 		ccp_registry_retire_flush(&ds.retire);
 		if (dispatcher_may_exit(p, &ds))
 			break;
-		uint64_t deadline = ccp_now_ns() + 100000000ull;
-		if (ds.deferred.n && ds.deferred.a[0]->due_ns < deadline)
-			deadline = ds.deferred.a[0]->due_ns;
+		uint64_t due = ds.deferred.n ? ds.deferred.a[0]->due_ns : 0;
 		if (p->cfg.mode == CCP_CLAIM_MUTEX) {
+			uint64_t deadline = ccp_now_ns() + 100000000ull;
+			if (due && due < deadline)
+				deadline = due;
 			n = dequeue_some(p, ds.batch, B, deadline, true);
 			if (n)
 				dispatch(p, t, &ds, n);
 		} else {
-			ccp_wait_step(p->cfg.wait, &p->items, snap, deadline, &idle);
+			dispatcher_idle_wait(p, snap, due, &idle);
 		}
 	}
 	ccp_registry_retire_flush(&ds.retire);
@@ -732,6 +788,8 @@ struct ccp_pump *ccp_pump_create(const struct ccp_pump_config *cfg,
 	}
 	ccp_event_init(&p->items);
 	ccp_event_init(&p->space);
+	ccp_event_init(&p->handover);
+	atomic_init(&p->watching, 0);
 	atomic_init(&p->stop, 0);
 	atomic_init(&p->pollers_running, cfg->pollers);
 	atomic_init(&p->threads_running, cfg->pollers + cfg->dispatchers);
@@ -795,15 +853,18 @@ void ccp_pump_stop(struct ccp_pump *p)
 void ccp_pump_retry_now(struct ccp_pump *p)
 {
 	atomic_fetch_add_explicit(&p->retry_gen, 1, memory_order_relaxed);
-	/* Wake sleeping dispatchers to act on it now rather than within their
-	 * 100 ms wait (mode mutex waits on its queue: there, within that). */
+	/* Wake sleeping dispatchers, watching or not, to act on it now rather
+	 * than within their 100 ms wait (mode mutex waits on its queue: there,
+	 * within that). */
 	ccp_event_signal(&p->items, 1);
+	ccp_event_signal(&p->handover, 1);
 }
 
 void ccp_pump_retry_postponed_now(struct ccp_pump *p)
 {
 	atomic_fetch_add_explicit(&p->postponed_gen, 1, memory_order_relaxed);
 	ccp_event_signal(&p->items, 1); /* as ccp_pump_retry_now() */
+	ccp_event_signal(&p->handover, 1);
 }
 
 bool ccp_pump_done(struct ccp_pump *p)
