@@ -144,8 +144,89 @@ static void test_window(void)
 	ccp_fpset_free(&s);
 }
 
+/* The map against a plain array, under random puts and removals.  Keys
+ * are made to collide (a few home slots, some at the end of the table, so
+ * runs wrap around), which is where a removal can break a lookup. */
+#define MAP_KEYS 600
+
+struct val {
+	unsigned long key, version;
+};
+
+static struct ccp_fp map_key(unsigned long i, size_t spread)
+{
+	/* Home slots 0..spread-1 and the last few of any power-of-two table. */
+	uint64_t a = i % 3 == 0 ? ~(uint64_t)(i % spread) : (uint64_t)(i % spread);
+	struct ccp_fp f = { a, ((uint64_t)i << 1) | 1u };
+	return f;
+}
+
+static void test_map(size_t spread)
+{
+	static bool in[MAP_KEYS];
+	static unsigned long version[MAP_KEYS];
+	struct ccp_fpmap m;
+	uint64_t rng = 0x9e3779b97f4a7c15ull ^ spread;
+	size_t n = 0, most = 0;
+	memset(in, 0, sizeof(in));
+	memset(version, 0, sizeof(version));
+	ccp_fpmap_init(&m, sizeof(struct val));
+	CHECK(ccp_fpmap_get(&m, map_key(1, spread)) == NULL);
+	CHECK(!ccp_fpmap_del(&m, map_key(1, spread)));
+	for (unsigned step = 0; step < 200000; step++) {
+		rng ^= rng << 13;
+		rng ^= rng >> 7;
+		rng ^= rng << 17;
+		unsigned long k = (unsigned long)(rng % MAP_KEYS);
+		/* Grow for a while, then shrink, then grow again. */
+		unsigned phase = (step / 20000) % 3;
+		bool add = (rng >> 32) % 10 < (phase == 1 ? 3u : 7u);
+		if (add) {
+			struct val *v = ccp_fpmap_put(&m, map_key(k, spread));
+			if (!in[k]) {
+				CHECK(v->key == 0 && v->version == 0); /* new: zeroed */
+				in[k] = true;
+				n++;
+			} else {
+				CHECK_EQ_U64(v->key, k);
+				CHECK_EQ_U64(v->version, version[k]);
+			}
+			v->key = k;
+			v->version = ++version[k];
+		} else {
+			CHECK(ccp_fpmap_del(&m, map_key(k, spread)) == in[k]);
+			if (in[k])
+				n--;
+			in[k] = false;
+		}
+		CHECK_EQ_U64(ccp_fpmap_count(&m), n);
+		if (n > most)
+			most = n;
+		if (step % 997 == 0)
+			for (unsigned long i = 0; i < MAP_KEYS; i++) {
+				struct val *v = ccp_fpmap_get(&m, map_key(i, spread));
+				CHECK((v != NULL) == in[i]);
+				if (v) {
+					CHECK_EQ_U64(v->key, i);
+					CHECK_EQ_U64(v->version, version[i]);
+				}
+			}
+	}
+	for (unsigned long i = 0; i < MAP_KEYS; i++)
+		if (in[i])
+			CHECK(ccp_fpmap_del(&m, map_key(i, spread)));
+	CHECK_EQ_U64(ccp_fpmap_count(&m), 0);
+	for (unsigned long i = 0; i < MAP_KEYS; i++)
+		CHECK(ccp_fpmap_get(&m, map_key(i, spread)) == NULL);
+	ccp_fpmap_free(&m);
+	printf("  map, %zu home slots: up to %zu entries\n", spread, most);
+}
+
 int main(void)
 {
+	test_map(1);
+	test_map(7);
+	test_map(4096);
 	test_fingerprint();
 	test_growing();
 	test_window();

@@ -86,4 +86,32 @@ CCP_EXPORT size_t ccp_fpwindow_count(const struct ccp_fpwindow *w);
 /* Octets the two tables take (fixed from init on). */
 CCP_EXPORT size_t ccp_fpwindow_bytes(const struct ccp_fpwindow *w);
 
+/*
+ * A map from fingerprints to values of one fixed size, with removal: for a
+ * few entries that may become many (the relay's withheld messages), where
+ * a list searched at every new record would slow every message down.
+ * Linear probing at most half full; a removal shifts the entries after it
+ * back (no tombstones), so lookups stay short however many come and go.
+ * Not thread-safe.
+ */
+struct ccp_fpmap {
+	struct ccp_fp *keys; /* b == 0: an empty slot */
+	unsigned char *vals; /* cap values of vsize octets, beside their keys */
+	size_t vsize, cap, n;
+};
+
+CCP_EXPORT void ccp_fpmap_init(struct ccp_fpmap *m, size_t value_size);
+CCP_EXPORT void ccp_fpmap_free(struct ccp_fpmap *m);
+/* F's value, or NULL.  Valid until the next put or del. */
+CCP_EXPORT void *ccp_fpmap_get(const struct ccp_fpmap *m, struct ccp_fp f);
+/* F's value, added zeroed if F was absent.  Valid until the next put or
+ * del. */
+CCP_EXPORT void *ccp_fpmap_put(struct ccp_fpmap *m, struct ccp_fp f);
+/* Removes F; false if it was absent. */
+CCP_EXPORT bool ccp_fpmap_del(struct ccp_fpmap *m, struct ccp_fp f);
+static inline size_t ccp_fpmap_count(const struct ccp_fpmap *m)
+{
+	return m->n;
+}
+
 #endif /* CCPUMP_FPSET_H */

@@ -3,8 +3,8 @@
  *
  * Linear probing over 16-octet slots, kept at most three quarters full, so
  * a lookup reads one or two cache lines.  Nothing is ever removed from a
- * table (a window drops a whole generation at once), so probing needs no
- * tombstones.
+ * set's table (a window drops a whole generation at once), so probing
+ * needs no tombstones; a map's removal shifts the entries after it back.
  */
 #include "ccpump/fpset.h"
 
@@ -153,4 +153,99 @@ size_t ccp_fpwindow_count(const struct ccp_fpwindow *w)
 size_t ccp_fpwindow_bytes(const struct ccp_fpwindow *w)
 {
 	return ccp_fpset_bytes(&w->gen[0]) + ccp_fpset_bytes(&w->gen[1]);
+}
+
+/* ---- ccp_fpmap -------------------------------------------------------- */
+
+void ccp_fpmap_init(struct ccp_fpmap *m, size_t value_size)
+{
+	CCP_ASSERT(value_size >= 1);
+	memset(m, 0, sizeof(*m));
+	m->vsize = value_size;
+}
+
+void ccp_fpmap_free(struct ccp_fpmap *m)
+{
+	ccp_free(m->keys);
+	ccp_free(m->vals);
+	m->keys = NULL;
+	m->vals = NULL;
+	m->cap = m->n = 0;
+}
+
+static inline void *map_val(const struct ccp_fpmap *m, size_t i)
+{
+	return m->vals + i * m->vsize;
+}
+
+/* The slot of F, or of the empty slot where it would go. */
+static size_t map_slot(const struct ccp_fpmap *m, struct ccp_fp f)
+{
+	size_t mask = m->cap - 1;
+	size_t i = (size_t)f.a & mask;
+	while (m->keys[i].b != 0 && (m->keys[i].a != f.a || m->keys[i].b != f.b))
+		i = (i + 1) & mask;
+	return i;
+}
+
+void *ccp_fpmap_get(const struct ccp_fpmap *m, struct ccp_fp f)
+{
+	if (m->n == 0)
+		return NULL;
+	size_t i = map_slot(m, f);
+	return m->keys[i].b ? map_val(m, i) : NULL;
+}
+
+static void map_grow(struct ccp_fpmap *m)
+{
+	struct ccp_fpmap bigger = *m;
+	bigger.cap = m->cap ? 2 * m->cap : 16;
+	bigger.keys = ccp_calloc(bigger.cap, sizeof(*bigger.keys));
+	bigger.vals = ccp_calloc(bigger.cap, m->vsize);
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->keys[i].b) {
+			size_t j = map_slot(&bigger, m->keys[i]);
+			bigger.keys[j] = m->keys[i];
+			memcpy(map_val(&bigger, j), map_val(m, i), m->vsize);
+		}
+	ccp_free(m->keys);
+	ccp_free(m->vals);
+	*m = bigger;
+}
+
+void *ccp_fpmap_put(struct ccp_fpmap *m, struct ccp_fp f)
+{
+	CCP_ASSERT(f.b & 1u); /* from ccp_fp_of(): never an empty slot's */
+	if (2 * (m->n + 1) > m->cap)
+		map_grow(m);
+	size_t i = map_slot(m, f);
+	if (m->keys[i].b == 0) {
+		m->keys[i] = f;
+		memset(map_val(m, i), 0, m->vsize);
+		m->n++;
+	}
+	return map_val(m, i);
+}
+
+bool ccp_fpmap_del(struct ccp_fpmap *m, struct ccp_fp f)
+{
+	if (m->n == 0)
+		return false;
+	size_t mask = m->cap - 1, i = map_slot(m, f);
+	if (m->keys[i].b == 0)
+		return false;
+	/* Backward shift: move back each later entry of the run whose home
+	 * slot is not in (i, j], so no lookup meets a hole before its key. */
+	for (size_t j = (i + 1) & mask; m->keys[j].b != 0; j = (j + 1) & mask) {
+		size_t home = (size_t)m->keys[j].a & mask;
+		bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+		if (stays)
+			continue;
+		m->keys[i] = m->keys[j];
+		memcpy(map_val(m, i), map_val(m, j), m->vsize);
+		i = j;
+	}
+	m->keys[i].a = m->keys[i].b = 0;
+	m->n--;
+	return true;
 }

@@ -116,8 +116,7 @@ struct disp {
 	uint64_t t_start, t_converted, t_written, t_imported;
 } CCP_ALIGNED(CCP_CACHE_GUARD);
 
-struct withheld {
-	struct ccp_fp fp;    /* of the key */
+struct withheld {     /* the value of the key's fingerprint in relay.withheld */
 	uint64_t ino;        /* its spool file's inode: another file is another message */
 	uint32_t attempts;   /* made in all */
 	int64_t first_s;     /* wall-clock time of the first */
@@ -140,11 +139,12 @@ struct relay {
 	/* Messages whose retries ended while Bad could not take their reason
 	 * (end_retries()): their attempts and age, for the record that claims
 	 * them again (relay_src_init_msg()), so that they end the same way.
-	 * Under withheld_mu; nwithheld (relaxed) spares new records the lock
-	 * while there are none. */
+	 * Under withheld_mu; nwithheld (relaxed), its count, spares new
+	 * records the lock while there are none.  A map, not a list: every
+	 * new record looks its key up, and a long outage of Bad's disk can
+	 * withhold thousands. */
 	pthread_mutex_t withheld_mu;
-	struct withheld *withheld;
-	size_t nwithheld_cap;
+	struct ccp_fpmap withheld; /* key fingerprint -> struct withheld */
 	_Atomic size_t nwithheld;
 	char bounce_from[320]; /* the reports' From address (bounce.h) */
 	struct ccp_bouncer *bouncer; /* --bounce-cmd: sends the reports (bouncer.h) */
@@ -920,22 +920,12 @@ static bool read_marker(const struct relay *r, const char *key, char *text, size
 	return true;
 }
 
-/* The entry of withheld message FP, or -1.  Under withheld_mu. */
-static ssize_t withheld_find(const struct relay *r, struct ccp_fp fp)
+/* Removes m's entry, if any.  Under withheld_mu. */
+static void withheld_drop(struct relay *r, const struct ccp_msg *m)
 {
-	size_t n = atomic_load_explicit(&r->nwithheld, memory_order_relaxed);
-	for (size_t i = 0; i < n; i++)
-		if (r->withheld[i].fp.a == fp.a && r->withheld[i].fp.b == fp.b)
-			return (ssize_t)i;
-	return -1;
-}
-
-/* Under withheld_mu. */
-static void withheld_drop(struct relay *r, size_t i)
-{
-	size_t n = atomic_load_explicit(&r->nwithheld, memory_order_relaxed);
-	r->withheld[i] = r->withheld[n - 1];
-	atomic_store_explicit(&r->nwithheld, n - 1, memory_order_relaxed);
+	ccp_fpmap_del(&r->withheld, ccp_fp_of(m->key, m->key_len));
+	atomic_store_explicit(&r->nwithheld, ccp_fpmap_count(&r->withheld),
+			      memory_order_relaxed);
 }
 
 /* m stays in the spool with its retries ended (end_retries()): what it
@@ -947,7 +937,6 @@ static void withheld_drop(struct relay *r, size_t i)
 static void withhold(struct relay *r, const struct ccp_msg *m, const char *last)
 {
 	struct withheld w = {
-		.fp = ccp_fp_of(m->key, m->key_len),
 		.ino = ccp_spool_ino(r->spool, m->key),
 		.attempts = ccp_msg_attempts(m, ccp_msg_load(m)),
 		.first_s = (int64_t)time(NULL) - (int64_t)m->age_before_s -
@@ -955,17 +944,9 @@ static void withhold(struct relay *r, const struct ccp_msg *m, const char *last)
 	};
 	snprintf(w.last, sizeof(w.last), "%.*s", (int)sizeof(w.last) - 1, last);
 	pthread_mutex_lock(&r->withheld_mu);
-	ssize_t i = withheld_find(r, w.fp);
-	if (i < 0) {
-		size_t n = atomic_load_explicit(&r->nwithheld, memory_order_relaxed);
-		if (n == r->nwithheld_cap) {
-			r->nwithheld_cap = n ? 2 * n : 16;
-			r->withheld = ccp_realloc(r->withheld, r->nwithheld_cap * sizeof(w));
-		}
-		i = (ssize_t)n;
-		atomic_store_explicit(&r->nwithheld, n + 1, memory_order_relaxed);
-	}
-	r->withheld[i] = w;
+	*(struct withheld *)ccp_fpmap_put(&r->withheld, ccp_fp_of(m->key, m->key_len)) = w;
+	atomic_store_explicit(&r->nwithheld, ccp_fpmap_count(&r->withheld),
+			      memory_order_relaxed);
 	pthread_mutex_unlock(&r->withheld_mu);
 }
 
@@ -975,9 +956,7 @@ static void unwithhold(struct relay *r, const struct ccp_msg *m)
 	if (atomic_load_explicit(&r->nwithheld, memory_order_relaxed) == 0)
 		return;
 	pthread_mutex_lock(&r->withheld_mu);
-	ssize_t i = withheld_find(r, ccp_fp_of(m->key, m->key_len));
-	if (i >= 0)
-		withheld_drop(r, (size_t)i);
+	withheld_drop(r, m);
 	pthread_mutex_unlock(&r->withheld_mu);
 }
 
@@ -991,11 +970,10 @@ static bool withheld_restore(struct relay *r, struct ccp_msg *m)
 		return false;
 	bool found = false;
 	pthread_mutex_lock(&r->withheld_mu);
-	ssize_t i = withheld_find(r, ccp_fp_of(m->key, m->key_len));
-	if (i >= 0 && r->withheld[i].ino != ccp_spool_ino(r->spool, m->key)) {
-		withheld_drop(r, (size_t)i);
-	} else if (i >= 0) {
-		const struct withheld *w = &r->withheld[i];
+	const struct withheld *w = ccp_fpmap_get(&r->withheld, ccp_fp_of(m->key, m->key_len));
+	if (w != NULL && w->ino != ccp_spool_ino(r->spool, m->key)) {
+		withheld_drop(r, m);
+	} else if (w != NULL) {
 		int64_t now = (int64_t)time(NULL);
 		/* This claim makes no attempt of its own (deliver_batch() only
 		 * sends it to Bad), so the count it shows is the one it ended
@@ -1016,11 +994,11 @@ static bool withheld_last(struct relay *r, const struct ccp_msg *m, char *buf, s
 	if (atomic_load_explicit(&r->nwithheld, memory_order_relaxed) == 0)
 		return false;
 	pthread_mutex_lock(&r->withheld_mu);
-	ssize_t i = withheld_find(r, ccp_fp_of(m->key, m->key_len));
-	if (i >= 0)
-		snprintf(buf, cap, "%s", r->withheld[i].last);
+	const struct withheld *w = ccp_fpmap_get(&r->withheld, ccp_fp_of(m->key, m->key_len));
+	if (w != NULL)
+		snprintf(buf, cap, "%s", w->last);
 	pthread_mutex_unlock(&r->withheld_mu);
-	return i >= 0;
+	return w != NULL;
 }
 
 /*
@@ -1281,6 +1259,7 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 		ccp_bounce_default_from(r.bounce_from, sizeof(r.bounce_from));
 	ccp_gate_init(&r.gate, cfg->pump.retry_min_ns, cfg->pump.retry_max_ns, &relay_stop);
 	pthread_mutex_init(&r.withheld_mu, NULL);
+	ccp_fpmap_init(&r.withheld, sizeof(struct withheld));
 	r.submit_fd = r.import_fd = r.bad_fd = r.deferred_fd = r.partial_fd = r.bounce_fd = -1;
 	if (cfg->spool == NULL || cfg->store == NULL || (cfg->po == NULL && cfg->import_cmd == NULL)) {
 		snprintf(err, errlen, "a relay needs --spool, --store and --po (or --import-cmd)");
@@ -1529,7 +1508,7 @@ out:
 	ccp_free(quarantine);
 	ccp_free(delivered);
 	ccp_fpset_free(&r.restore);
-	ccp_free(r.withheld);
+	ccp_fpmap_free(&r.withheld);
 	pthread_mutex_destroy(&r.withheld_mu);
 	ccp_gate_destroy(&r.gate);
 	return rc;
