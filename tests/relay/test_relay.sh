@@ -416,9 +416,13 @@ EOS
 chmod +x "$d/bounce.sh"
 touch "$d/down"
 msg() { # msg NAME HEADER-LINES...: a message to an unknown recipient
+	# Written in tmp/ and renamed into new/, as an MTA delivers: a relay
+	# already running must not find it half written.
 	local name=$1; shift
+	mkdir -p "$d/spool/tmp"
 	{ printf '%s\r\n' "$@"; printf 'To: nobody@example.org\r\nSubject: s\r\n\r\nhi\r\n'; } \
-		>"$d/spool/new/1764288000.$name.test"
+		>"$d/spool/tmp/1764288000.$name.test"
+	mv "$d/spool/tmp/1764288000.$name.test" "$d/spool/new/"
 }
 msg Mrp 'Return-Path: <rp@example.org>' 'From: "X" <x@example.org>' 'Message-ID: <abc@example.org>'
 msg Mnull 'Return-Path: <>' 'From: MAILER-DAEMON@example.org'
