@@ -28,7 +28,7 @@
  * dispatcher is always watching or about to, and messages that arrive while
  * the others deliver find it.  Letting every idle dispatcher yield made
  * them take turns yielding to each other on one core, and wake at every
- * enqueue: twice the context switches (docs/performance.md).
+ * enqueue: two to three times the context switches (docs/performance.md).
  *
  * STOPPING
  * Pollers check the stop flag between polls; a poller with claimed
@@ -115,8 +115,12 @@ struct ccp_pump {
 	/* Wait block with several dispatchers (see WAITING): set while one
 	 * idle dispatcher watches `items`; the others sleep on `handover`,
 	 * signalled when the watcher leaves to deliver, at the end of the
-	 * pollers and by the retry calls.  Relaxed: a hint of who waits how,
-	 * which no data hangs on; the events order everything else. */
+	 * pollers and by the retry calls.  Relaxed: what must not be missed
+	 * is ordered by the event: a watcher clears the flag before it
+	 * signals (a full barrier, lock xadd), and a sleeper takes its
+	 * snapshot (acquire) before it looks at the flag, so a sleeper either
+	 * sees the flag cleared and watches, or has a snapshot older than the
+	 * signal and is woken by it. */
 	_Atomic int watching CCP_ALIGNED(CCP_CACHE_GUARD);
 	struct ccp_event handover;
 };
