@@ -97,8 +97,9 @@ static void test_pointer_values(void)
 	ccp_ring_destroy(r);
 }
 
-/* The pointer rule on the burst path (n = 3) or the single path (n = 1):
- * the enqueue aborts, naming ring.h and bit 63, and stores nothing. */
+/* The pointer rule on the burst path (n = 3; n = 11, whose stores go four
+ * at a time, the bad pointer in the first four stored) or the single path
+ * (n = 1): the enqueue aborts, naming ring.h and bit 63. */
 static void check_pointer_rule(unsigned n)
 {
 	int fds[2];
@@ -107,9 +108,12 @@ static void check_pointer_rule(unsigned n)
 	CHECK(pid >= 0);
 	if (pid == 0) {
 		dup2(fds[1], 2);
-		struct ccp_ring *r = ccp_ring_create(8);
+		struct ccp_ring *r = ccp_ring_create(16);
 		void *bad = (void *)(uintptr_t)(1ull << 63 | 8);
-		void *in[3] = { (void *)(uintptr_t)8, bad, (void *)(uintptr_t)16 };
+		void *in[11];
+		for (unsigned i = 0; i < 11; i++)
+			in[i] = (void *)(uintptr_t)(8 * (i + 1));
+		in[n == 11 ? 8 : 1] = bad;
 		if (n == 1)
 			ccp_ring_enqueue_mpmc(r, bad);
 		else
@@ -133,6 +137,7 @@ static void check_pointer_rule(unsigned n)
 static void test_pointer_rule(void)
 {
 	check_pointer_rule(3);
+	check_pointer_rule(11);
 	check_pointer_rule(1);
 }
 
