@@ -1,7 +1,8 @@
 /*
  * The pump end to end: exactly once with many pollers and a high dup
  * factor (lockfree and mutex modes, every wait strategy), a graceful stop
- * while the ring is full, and retries with attempts, backoff and limits.
+ * while the ring is full, idle dispatchers handing the watch over while
+ * others deliver, and retries with attempts, backoff and limits.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -776,7 +777,6 @@ static void test_bad_config(void)
 	CHECK(ccp_pump_create(&cfg, &src, NULL, &sink, NULL, err, sizeof(err)) == NULL);
 	CHECK(strstr(err, "pollers") != NULL);
 }
-
 
 /* ---- the watch hand-over of idle dispatchers (pump.c, WAITING) ---- */
 
