@@ -134,14 +134,14 @@ enum ccp_spool_read {
 	CCP_SPOOL_READ_DELIVERED,
 };
 
-/* Reads at most CAP octets from the start of new/KEY (a regular file, not
- * followed if a link) into BUF, with none of ccp_spool_read_message()'s
- * checks: for quoting a message's header.  Returns the octets read, or -1
- * when it cannot be opened. */
 /* The inode of new/KEY, 0 when it is not there (an fstatat()).
  * Thread-safe. */
 CCP_EXPORT uint64_t ccp_spool_ino(const struct ccp_spool *s, const char *key);
 
+/* Reads at most CAP octets from the start of new/KEY (a regular file, not
+ * followed if a link) into BUF, with none of ccp_spool_read_message()'s
+ * checks: for quoting a message's header.  Returns the octets read, or -1
+ * when it cannot be opened. */
 CCP_EXPORT ssize_t ccp_spool_read_head(struct ccp_spool *s, const char *key, char *buf,
 				       size_t cap);
 

@@ -208,6 +208,15 @@ static void thread_exit(struct ccp_pump *p)
 		atomic_store_explicit(&p->finished_ns, now, memory_order_release);
 }
 
+/* Wakes every sleeping dispatcher, the one watching the ring and those
+ * waiting to be handed the watch (WAITING), for a change each must see:
+ * the end of the pollers, a retry request. */
+static void wake_dispatchers(struct ccp_pump *p)
+{
+	ccp_event_signal(&p->items, 1);
+	ccp_event_signal(&p->handover, 1);
+}
+
 /* ---- pollers --------------------------------------------------------- */
 
 /* Claims m by the pump's mode.  Returns true if this caller won.  In mode
@@ -350,9 +359,7 @@ static void *poller_main(void *arg)
 	if (atomic_fetch_sub_explicit(&p->pollers_running, 1, memory_order_acq_rel) == 1) {
 		if (p->cfg.mode == CCP_CLAIM_MUTEX)
 			ccp_lockq_close(&p->lockq);
-		/* Wake dispatchers, watching or not, to see the end. */
-		ccp_event_signal(&p->items, 1);
-		ccp_event_signal(&p->handover, 1);
+		wake_dispatchers(p); /* to see the end */
 	}
 	thread_exit(p);
 	return NULL;
@@ -625,16 +632,22 @@ static bool ring_empty(struct ccp_pump *p)
 	return ccp_ring_count(p->ring) == 0;
 }
 
+/* How long an idle dispatcher waits at most: until its first retry is due
+ * (DUE, 0 for none), and never more than 100 ms, after which it looks
+ * again even if nothing was signalled. */
+static uint64_t idle_deadline(uint64_t due)
+{
+	uint64_t deadline = ccp_now_ns() + 100000000ull;
+	return due && due < deadline ? due : deadline;
+}
+
 /* One idle wait of a dispatcher on the ring (lockfree and naive modes):
  * `snap` is the items event as read before the dequeue that found nothing;
  * `due` the first due time of its timer heap, 0 if it is empty. */
 static void dispatcher_idle_wait(struct ccp_pump *p, uint32_t snap, uint64_t due,
 				 unsigned *idle)
 {
-	/* The watcher looks again every 100 ms even if nothing is signalled. */
-	uint64_t deadline = ccp_now_ns() + 100000000ull;
-	if (due && due < deadline)
-		deadline = due;
+	uint64_t deadline = idle_deadline(due);
 	if (p->cfg.wait != CCP_WAIT_BLOCK || p->cfg.dispatchers == 1) {
 		ccp_wait_step(p->cfg.wait, &p->items, snap, deadline, idle);
 		return;
@@ -713,10 +726,7 @@ static void *dispatcher_main(void *arg)
 			break;
 		uint64_t due = ds.deferred.n ? ds.deferred.a[0]->due_ns : 0;
 		if (p->cfg.mode == CCP_CLAIM_MUTEX) {
-			uint64_t deadline = ccp_now_ns() + 100000000ull;
-			if (due && due < deadline)
-				deadline = due;
-			n = dequeue_some(p, ds.batch, B, deadline, true);
+			n = dequeue_some(p, ds.batch, B, idle_deadline(due), true);
 			if (n)
 				dispatch(p, t, &ds, n);
 		} else {
@@ -857,18 +867,15 @@ void ccp_pump_stop(struct ccp_pump *p)
 void ccp_pump_retry_now(struct ccp_pump *p)
 {
 	atomic_fetch_add_explicit(&p->retry_gen, 1, memory_order_relaxed);
-	/* Wake sleeping dispatchers, watching or not, to act on it now rather
-	 * than within their 100 ms wait (mode mutex waits on its queue: there,
-	 * within that). */
-	ccp_event_signal(&p->items, 1);
-	ccp_event_signal(&p->handover, 1);
+	/* To act on it now rather than within their 100 ms wait (mode mutex
+	 * waits on its queue: there, within that). */
+	wake_dispatchers(p);
 }
 
 void ccp_pump_retry_postponed_now(struct ccp_pump *p)
 {
 	atomic_fetch_add_explicit(&p->postponed_gen, 1, memory_order_relaxed);
-	ccp_event_signal(&p->items, 1); /* as ccp_pump_retry_now() */
-	ccp_event_signal(&p->handover, 1);
+	wake_dispatchers(p); /* as ccp_pump_retry_now() */
 }
 
 bool ccp_pump_done(struct ccp_pump *p)

@@ -195,18 +195,25 @@ DIR *ccp_dir_reopen(int dirfd)
 	return dir;
 }
 
-unsigned ccp_dir_remove_prefixed(int dirfd, const char *prefix)
+/* Removes the entries of DIRFD whose names start with PREFIX, but those
+ * KEEP (if not NULL) says to keep.  Returns how many were removed. */
+static unsigned remove_prefixed(int dirfd, const char *prefix, bool (*keep)(const char *name))
 {
 	DIR *dir = ccp_dir_reopen(dirfd);
 	struct dirent *de;
 	unsigned n = 0;
 	while (dir && (de = readdir(dir)) != NULL)
 		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0 &&
-		    unlinkat(dirfd, de->d_name, 0) == 0)
+		    !(keep && keep(de->d_name)) && unlinkat(dirfd, de->d_name, 0) == 0)
 			n++;
 	if (dir)
 		closedir(dir);
 	return n;
+}
+
+unsigned ccp_dir_remove_prefixed(int dirfd, const char *prefix)
+{
+	return remove_prefixed(dirfd, prefix, NULL);
 }
 
 /* Whether temporary name NAME (CCP_TMP_PREFIX, pid, '-', number) belongs
@@ -231,16 +238,7 @@ bool ccp_unlink_if_same(int dirfd, const char *name, const struct stat *was)
 
 unsigned ccp_dir_remove_stale_tmp(int dirfd)
 {
-	DIR *dir = ccp_dir_reopen(dirfd);
-	struct dirent *de;
-	unsigned n = 0;
-	while (dir && (de = readdir(dir)) != NULL)
-		if (strncmp(de->d_name, CCP_TMP_PREFIX, strlen(CCP_TMP_PREFIX)) == 0 &&
-		    !tmp_of_live_process(de->d_name) && unlinkat(dirfd, de->d_name, 0) == 0)
-			n++;
-	if (dir)
-		closedir(dir);
-	return n;
+	return remove_prefixed(dirfd, CCP_TMP_PREFIX, tmp_of_live_process);
 }
 
 int ccp_copy_file(int src, int dst_dirfd, const char *tmp, bool sync)

@@ -534,6 +534,15 @@ static void log_unwritten_markers(struct relay *r, unsigned n, int e)
 		(unsigned long long)total, r->deferred, strerror(e));
 }
 
+/* When m was first seen, in wall-clock seconds: this run's first sight of
+ * it, less the age an earlier run had given it (m->age_before_s).  What a
+ * Deferred/ marker and a withheld message keep. */
+static int64_t first_seen_s(const struct ccp_msg *m)
+{
+	return (int64_t)time(NULL) - (int64_t)m->age_before_s -
+	       (int64_t)((ccp_now_ns() - m->first_seen_ns) / 1000000000u);
+}
+
 /*
  * Deferred/KEY records a message waiting for a retry, for `ccpump queue`
  * and for the next run: "attempt N\nfirst UNIXTIME\nanswer RC\nreason
@@ -570,8 +579,7 @@ static void mark_deferred(struct relay *r, const struct disp *d, struct ccp_msg 
 					snprintf(said, sizeof(said), "not imported (the log says why)");
 				why = reason && *reason ? reason : d->outage[0] ? d->outage : said;
 			}
-			long long first = (long long)time(NULL) - (long long)m->age_before_s -
-					  (long long)((ccp_now_ns() - m->first_seen_ns) / 1000000000u);
+			long long first = (long long)first_seen_s(m);
 			int len = snprintf(line, sizeof(line),
 					   "attempt %u\nfirst %lld\nanswer %s\nreason %s\n", attempt,
 					   first, answer, why);
@@ -939,8 +947,7 @@ static void withhold(struct relay *r, const struct ccp_msg *m, const char *last)
 	struct withheld w = {
 		.ino = ccp_spool_ino(r->spool, m->key),
 		.attempts = ccp_msg_attempts(m, ccp_msg_load(m)),
-		.first_s = (int64_t)time(NULL) - (int64_t)m->age_before_s -
-			   (int64_t)((ccp_now_ns() - m->first_seen_ns) / 1000000000u),
+		.first_s = first_seen_s(m),
 	};
 	snprintf(w.last, sizeof(w.last), "%.*s", (int)sizeof(w.last) - 1, last);
 	pthread_mutex_lock(&r->withheld_mu);
