@@ -17,6 +17,11 @@
 #define CCP_CACHELINE 64
 #define CCP_CACHE_GUARD 128
 #define CCP_ALIGNED(n) __attribute__((aligned(n)))
+/* Kept out of line: for a slow path whose register saves would otherwise
+ * land on its inline caller's fast path too.  Defined in a header (static,
+ * not inline, which GCC will not combine with noinline), so "unused" keeps
+ * quiet the files that include it and never call it. */
+#define CCP_NOINLINE __attribute__((noinline, unused))
 
 #define ccp_likely(x) __builtin_expect(!!(x), 1)
 #define ccp_unlikely(x) __builtin_expect(!!(x), 0)
