@@ -2,8 +2,9 @@
  * po.c: the stand-in post office and its all-or-nothing IMPORT.
  *
  * HOW AN IMPORT WORKS
- *  1. Take the handle's mutex, then flock(po.lock, LOCK_EX|LOCK_NB): a
- *     second importer (another process or handle) gets 4, as IMPORT did.
+ *  1. Take the handle's mutex, then flock(po.lock, LOCK_EX|LOCK_NB) and
+ *     the same on the directory (lock_po()): a second importer (another
+ *     process or handle) gets 4, as IMPORT did.
  *  2. Finish an interrupted import, if import.journal says there was one,
  *     and cut a last log line without its '\n' (recover()).
  *  3. Catch the in-memory index up with delivery.log (lines appended by
@@ -1179,6 +1180,66 @@ static int recover(int dirfd, int mboxfd, int storefd, bool dosync, const char *
 		   size_t cap);
 
 /*
+ * Takes the post office's lock: flock() on po.lock, then on the directory
+ * itself (OP: LOCK_EX, with LOCK_NB or without).  Returns 0, or -1 with
+ * errno (EWOULDBLOCK: another importer holds it).
+ *
+ * Why both.  A flock is on an inode, and a descriptor keeps its inode
+ * after the name is removed or replaced (an operator clearing "stale"
+ * locks, a restore).  Whoever opens po.lock afterwards locks another file;
+ * with that file alone, two imports would run at once, the second undoing
+ * the first's journal as an interrupted import.  The directory cannot be
+ * swapped under a post office that is in use, so its lock is what keeps
+ * imports apart.  po.lock stays the lock that tools outside ccpump take
+ * (flock(1) around a backup, say), and every lock checks that the file it
+ * locked is still the one named po.lock, opening the name again (creating
+ * it if it is gone) when not: two processes that find it gone both open
+ * the one file the first of them created (O_CREAT without O_EXCL).
+ * Files first, then the directory: one order for every taker.
+ *
+ * Where the directory cannot be flock()ed (NFS emulates flock with POSIX
+ * locks, which want a descriptor open for writing), the file lock alone
+ * serves, as it did before the directory's lock was added.
+ */
+static int lock_po(int dirfd, int *lockfd, int op)
+{
+	for (;;) {
+		if (flock(*lockfd, op) != 0)
+			return -1;
+		struct stat held, named;
+		if (fstat(*lockfd, &held) != 0)
+			goto fail;
+		if (fstatat(dirfd, "po.lock", &named, AT_SYMLINK_NOFOLLOW) == 0) {
+			if (named.st_dev == held.st_dev && named.st_ino == held.st_ino)
+				break;
+		} else if (errno != ENOENT) {
+			goto fail;
+		}
+		int fd = openat(dirfd, "po.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+		if (fd < 0)
+			goto fail;
+		/* Closing the old descriptor lets go of its lock too. */
+		close(*lockfd);
+		*lockfd = fd;
+	}
+	if (flock(dirfd, op) != 0 && errno != EBADF && errno != ENOLCK && errno != EINVAL)
+		goto fail;
+	return 0;
+fail:;
+	int e = errno;
+	flock(*lockfd, LOCK_UN);
+	errno = e;
+	return -1;
+}
+
+/* Lets go of what lock_po() took. */
+static void unlock_po(int dirfd, int lockfd)
+{
+	flock(dirfd, LOCK_UN);
+	flock(lockfd, LOCK_UN);
+}
+
+/*
  * Builds the index at open as an import would: under po.lock, after
  * finishing an interrupted import.  Read without them, the log may end in
  * an interrupted import's lines, which recovery then cuts back while other
@@ -1191,7 +1252,7 @@ static int recover(int dirfd, int mboxfd, int storefd, bool dosync, const char *
  */
 static int open_index(struct ccp_po *po, char *err, size_t cap)
 {
-	if (flock(po->lockfd, LOCK_EX | LOCK_NB) != 0) {
+	if (lock_po(po->dirfd, &po->lockfd, LOCK_EX | LOCK_NB) != 0) {
 		if (errno == EWOULDBLOCK)
 			return 0;
 		ccp_errf(err, cap, "%s/po.lock: cannot lock: %s", po->dir, strerror(errno));
@@ -1200,7 +1261,7 @@ static int open_index(struct ccp_po *po, char *err, size_t cap)
 	int rc = 0;
 	if (recover(po->dirfd, po->mboxfd, po->storefd, po->o.sync, po->dir, NULL, 0) == 0)
 		rc = catch_up(po, err, cap);
-	flock(po->lockfd, LOCK_UN);
+	unlock_po(po->dirfd, po->lockfd);
 	return rc;
 }
 
@@ -2215,7 +2276,7 @@ static int import_common(struct ccp_po *po, const char *data, size_t len, const 
 		pthread_mutex_unlock(&po->mu);
 		return rc;
 	}
-	if (flock(po->lockfd, LOCK_EX | LOCK_NB) != 0) {
+	if (lock_po(po->dirfd, &po->lockfd, LOCK_EX | LOCK_NB) != 0) {
 		rc = errno == EWOULDBLOCK ? CCP_PO_LOCKED : CCP_PO_NOT_ACCESSIBLE;
 		ccp_errf(res->reason, sizeof(res->reason), "%s: %s", po->dir,
 			 rc == CCP_PO_LOCKED ? "post office locked by another import"
@@ -2278,7 +2339,7 @@ static int import_common(struct ccp_po *po, const char *data, size_t len, const 
 				"are recorded in %s/" LOG ")", und_path, strerror(errno), po->dir);
 	}
 out:
-	flock(po->lockfd, LOCK_UN);
+	unlock_po(po->dirfd, po->lockfd);
 	pthread_mutex_unlock(&po->mu);
 	/* Only a committed import has outcomes to report. */
 	if (rc == CCP_PO_OK || rc == CCP_PO_UNDELIVERABLE)
@@ -2352,7 +2413,8 @@ static int view_open(const char *dir, struct po_view *v, char *err, size_t cap)
 	v->lockfd = openat(v->dirfd, "po.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
 	v->mboxfd = openat(v->dirfd, "mailboxes", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	v->storefd = openat(v->dirfd, STORE, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	if (v->lockfd < 0 || v->mboxfd < 0 || v->storefd < 0 || flock(v->lockfd, LOCK_EX) != 0) {
+	if (v->lockfd < 0 || v->mboxfd < 0 || v->storefd < 0 ||
+	    lock_po(v->dirfd, &v->lockfd, LOCK_EX) != 0) {
 		ccp_errf(err, cap, "%s: post office not accessible: %s", dir, strerror(errno));
 		rc = CCP_PO_NOT_ACCESSIBLE;
 	} else {
@@ -2569,7 +2631,7 @@ int ccp_po_stats_with(const char *dir, const struct ccp_po_stats_opts *opts,
 				st->mailboxes++;
 		closedir(d);
 	}
-	flock(v.lockfd, LOCK_UN);
+	unlock_po(v.dirfd, v.lockfd);
 	for (size_t i = 0; i < nseg && !rc; i++) {
 		int sfd = -1;
 		int o = inos[i] ? reopen_segment(v.dirfd, segs[i], cst.st_ino, inos[i], &sfd) : 0;

@@ -7,6 +7,7 @@
 #include "po_util.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -1556,6 +1557,109 @@ static void test_roundtrip(const char *base, const char *data)
 	ccp_convert_map_free(map);
 }
 
+struct slow_import {
+	struct ccp_po *po;
+	struct ccp_ccm_buf in;
+	struct ccp_po_result res;
+	int rc;
+};
+
+static void *slow_import_main(void *arg)
+{
+	struct slow_import *si = arg;
+	si->rc = ccp_po_import_buffer(si->po, si->in.data, si->in.len, "slow.ccm", NULL, &si->res);
+	return NULL;
+}
+
+/* po.lock removed, or replaced, while a handle is open: the handle's
+ * descriptor still leads to the old file, which nobody else locks any
+ * more.  Whoever holds the file now named po.lock must keep the handle's
+ * imports out (4), and once it lets go the handle imports again, under
+ * the new file. */
+static void test_lock_file_replaced(const char *base)
+{
+	char dir[600], path[700];
+	struct ccp_po_result res;
+	struct ccp_ccm_buf b;
+	const char *r[] = { "Doe, John at HUBPO1", NULL };
+
+	snprintf(dir, sizeof(dir), "%s/po-relock", base);
+	CHECK(ccp_po_init(dir, NULL, err, sizeof(err)) == 0);
+	struct ccp_po *po = open_po(dir);
+	snprintf(path, sizeof(path), "%s/po.lock", dir);
+	ccp_ccm_buf_init(&b);
+	msg_text(&b, "k1", "Smith, Sally at EXSITE", "6/2/98 8:39", r, "one", "1\r\n");
+
+	for (int replace = 0; replace < 2; replace++) {
+		CHECK(unlink(path) == 0);
+		if (replace)
+			write_file(path, "", 0); /* a restore puts a new file there */
+		/* Another importer: it opens the name, so the new file, and locks it. */
+		int lfd = open(path, O_RDWR | O_CREAT, 0666);
+		CHECK(lfd >= 0);
+		CHECK(flock(lfd, LOCK_EX) == 0);
+		CHECK(ccp_po_import_buffer(po, b.data, b.len, "a.ccm", NULL, &res) == CCP_PO_LOCKED);
+		CHECK(flock(lfd, LOCK_UN) == 0);
+		CHECK(ccp_po_import_buffer(po, b.data, b.len, "a.ccm", NULL, &res) == CCP_PO_OK);
+		/* Delivered the first time, a skipped duplicate the second. */
+		CHECK_EQ_U64(res.delivered, replace ? 0 : 1);
+		CHECK_EQ_U64(res.skipped, replace ? 1 : 0);
+		/* The handle let go of the file named po.lock after it. */
+		CHECK(flock(lfd, LOCK_EX | LOCK_NB) == 0);
+		CHECK(flock(lfd, LOCK_UN) == 0);
+		close(lfd);
+	}
+	/* Removed while an import runs (the case that matters): the import
+	 * holds the old file, and a second handle that opens the name locks
+	 * a new one.  The directory's lock must still keep it out, or its
+	 * recovery would undo the running import's journal. */
+	struct ccp_po_opts so;
+	ccp_po_opts_default(&so);
+	so.sync = false;
+	so.env_fault = false;
+	so.fault.delay_ms = 300; /* holds the lock that long before importing */
+	struct ccp_po *slow;
+	CHECK(ccp_po_open(dir, &so, &slow, err, sizeof(err)) == 0);
+	struct slow_import si = { .po = slow, .rc = -1 };
+	ccp_ccm_buf_init(&si.in);
+	msg_text(&si.in, "k-slow", "Smith, Sally at EXSITE", "6/2/98 8:41", r, "slow", "s\r\n");
+	pthread_t th;
+	CHECK(pthread_create(&th, NULL, slow_import_main, &si) == 0);
+	for (;;) { /* until the slow import holds po.lock */
+		int probe = open(path, O_RDWR);
+		CHECK(probe >= 0);
+		int held = flock(probe, LOCK_EX | LOCK_NB) != 0;
+		close(probe);
+		if (held)
+			break;
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	CHECK(unlink(path) == 0);
+	struct ccp_po *other = open_po(dir);
+	ccp_ccm_buf_reset(&b);
+	msg_text(&b, "k-other", "Smith, Sally at EXSITE", "6/2/98 8:42", r, "other", "o\r\n");
+	CHECK(ccp_po_import_buffer(other, b.data, b.len, "o.ccm", NULL, &res) == CCP_PO_LOCKED);
+	CHECK(pthread_join(th, NULL) == 0);
+	CHECK(si.rc == CCP_PO_OK);
+	CHECK_EQ_U64(si.res.delivered, 1);
+	CHECK(ccp_po_import_buffer(other, b.data, b.len, "o.ccm", NULL, &res) == CCP_PO_OK);
+	CHECK_EQ_U64(res.delivered, 1);
+	ccp_ccm_buf_free(&si.in);
+	ccp_po_close(slow);
+	ccp_po_close(other);
+
+	/* Gone for good: the handle makes it again. */
+	CHECK(unlink(path) == 0);
+	ccp_ccm_buf_reset(&b);
+	msg_text(&b, "k2", "Smith, Sally at EXSITE", "6/2/98 8:40", r, "two", "2\r\n");
+	CHECK(ccp_po_import_buffer(po, b.data, b.len, "b.ccm", NULL, &res) == CCP_PO_OK);
+	CHECK_EQ_U64(res.delivered, 1);
+	CHECK(access(path, F_OK) == 0);
+	ccp_ccm_buf_free(&b);
+	ccp_po_close(po);
+}
+
 static void test_mailbox_names(void)
 {
 	char mb[256];
@@ -1596,6 +1700,7 @@ int main(int argc, char **argv)
 	char *base = temp_dir();
 	test_mailbox_names();
 	test_codes(base);
+	test_lock_file_replaced(base);
 	test_users(base);
 	test_recovery(base);
 	test_damaged_journal(base);
