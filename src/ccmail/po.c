@@ -2478,6 +2478,14 @@ int ccp_po_mailbox_read(const char *dir, const char *name, struct ccp_ccm_buf *o
 	int rc = view_read(dir, &v, name, &idx, err, cap);
 	if (rc)
 		return rc;
+	/* The lock only while the mailbox is read, as stats lets go after its
+	 * snapshot: an import that found it held would answer 4 and be tried
+	 * again as an attempt, for as long as a big mailbox takes to read.
+	 * What idx holds is committed (recovery ran under the lock), and a
+	 * committed reference names octets no import moves: the store is only
+	 * appended to, and an undo cuts back to lengths at or past every
+	 * committed reference's end. */
+	unlock_po(v.dirfd, v.lockfd);
 	/* "STORE OFFSET LENGTH KEY\n" per message; the store file stays open
 	 * while consecutive lines name it. */
 	char open_name[32] = "";

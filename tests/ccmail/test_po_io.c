@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 int __real_openat(int dirfd, const char *path, int flags, ...);
@@ -24,6 +25,21 @@ int __wrap_unlinkat(int dirfd, const char *path, int flags);
 /* Failures to inject: opening the file of this name for writing (EACCES,
  * as a file made read-only), syncing the file whose path ends so (EIO). */
 static const char *deny_write, *fail_sync;
+
+/* While set, an open of a store file for reading records in
+ * lock_free_at_store_read whether this po.lock was free at that moment. */
+static const char *lock_probe;
+static int lock_free_at_store_read = -1;
+
+/* Whether nobody holds PATH's flock (a new descriptor, its own lock). */
+static int probe_lock_free(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	CHECK(fd >= 0);
+	int free_now = flock(fd, LOCK_EX | LOCK_NB) == 0;
+	close(fd);
+	return free_now;
+}
 
 /* What happened, in order, one "sync PATH" or "unlink NAME" line each;
  * syncs run on several threads at once (sync_all). */
@@ -53,6 +69,8 @@ int __wrap_openat(int dirfd, const char *path, int flags, ...)
 		errno = EACCES;
 		return -1;
 	}
+	if (lock_probe && (flags & O_ACCMODE) == O_RDONLY && strstr(path, ".msgs"))
+		lock_free_at_store_read = probe_lock_free(lock_probe);
 	return __real_openat(dirfd, path, flags, mode);
 }
 
@@ -242,6 +260,24 @@ static void test_failed_sync_named(const char *dir)
 	CHECK_EQ_U64(st.delivered, 2 + 3);
 }
 
+/* Reading a mailbox holds the lock only while it reads the mailbox: the
+ * store's octets are read with po.lock free, so a running relay's imports
+ * are not refused (4) for as long as a big mailbox takes. */
+static void test_mailbox_read_unlocked(const char *dir)
+{
+	char lock[PATH_MAX];
+	struct ccp_ccm_buf out;
+	snprintf(lock, sizeof(lock), "%s/po.lock", dir);
+	ccp_ccm_buf_init(&out);
+	lock_probe = lock;
+	lock_free_at_store_read = -1;
+	CHECK(ccp_po_mailbox_read(dir, "roe,_jane_at_hubpo1.mbx", &out, err, sizeof(err)) == 0);
+	lock_probe = NULL;
+	CHECK(lock_free_at_store_read == 1);
+	CHECK(out.len > 0 && strstr(out.data, "Roe, Jane at HUBPO1") != NULL);
+	ccp_ccm_buf_free(&out);
+}
+
 int main(void)
 {
 	char *base = temp_dir(), dir[600];
@@ -250,6 +286,7 @@ int main(void)
 	test_undo_syncs(dir);
 	test_read_only_mailbox(dir);
 	test_failed_sync_named(dir);
+	test_mailbox_read_unlocked(dir);
 	rm_tree(base);
 	free(base);
 	puts("test_po_io: ok");
