@@ -2196,8 +2196,15 @@ undo:
 	ccp_errf(err, cap, "%s/%s: import failed, undone: %s", po->dir, at, strerror(errno));
 	/* A log written but not synced may or may not last: cut it back, so
 	 * that recovery undoes the store and mailboxes too and "undone" is true. */
-	if (ftruncate(logfd, st.st_size) != 0)
+	if (ftruncate(logfd, st.st_size) != 0) {
+		/* Then recovery may find the log complete and keep the import:
+		 * not "undone".  The answer stays a failure (the log's sync
+		 * failed), and a retry skips the pairs the log holds. */
 		ccp_log(CCP_LOG_WARN, "%s/" LOG ": cannot cut back: %s", po->dir, strerror(errno));
+		ccp_errf(err, cap, "%s/%s: import failed: %s; " LOG " could not be cut back, so the "
+			      "import may stand (a retry skips what it delivered)", po->dir, at,
+			 strerror(*sys_errno));
+	}
 	close(logfd);
 	logfd = -1;
 	if (recover(po->dirfd, po->mboxfd, po->storefd, s, po->dir, why, sizeof(why)) != 0)

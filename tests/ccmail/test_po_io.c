@@ -1,9 +1,11 @@
 /*
  * test_po_io: the post office when a system call fails, or must come before
- * another, seen through link-time wrappers (-Wl,--wrap) of openat, fsync
- * and unlinkat: a failed import names the file that failed; recovery gets
- * past a mailbox nobody may write, which it need not cut; and recovery's
- * removals are synced before its journal goes, the journal's removal after.
+ * another, seen through link-time wrappers (-Wl,--wrap) of openat, fsync,
+ * unlinkat and ftruncate: a failed import names the file that failed;
+ * recovery gets past a mailbox nobody may write, which it need not cut;
+ * recovery's removals are synced before its journal goes, the journal's
+ * removal after; a log that cannot be cut back is not called undone; and a
+ * mailbox read leaves po.lock free while it reads the store.
  */
 #include "po_util.h"
 
@@ -18,13 +20,27 @@
 int __real_openat(int dirfd, const char *path, int flags, ...);
 int __real_fsync(int fd);
 int __real_unlinkat(int dirfd, const char *path, int flags);
+int __real_ftruncate(int fd, off_t len);
 int __wrap_openat(int dirfd, const char *path, int flags, ...);
 int __wrap_fsync(int fd);
 int __wrap_unlinkat(int dirfd, const char *path, int flags);
+int __wrap_ftruncate(int fd, off_t len);
 
 /* Failures to inject: opening the file of this name for writing (EACCES,
  * as a file made read-only), syncing the file whose path ends so (EIO). */
 static const char *deny_write, *fail_sync;
+
+/* While set, every ftruncate fails (EIO). */
+static bool fail_truncate;
+
+int __wrap_ftruncate(int fd, off_t len)
+{
+	if (fail_truncate) {
+		errno = EIO;
+		return -1;
+	}
+	return __real_ftruncate(fd, len);
+}
 
 /* While set, an open of a store file for reading records in
  * lock_free_at_store_read whether this po.lock was free at that moment. */
@@ -260,6 +276,31 @@ static void test_failed_sync_named(const char *dir)
 	CHECK_EQ_U64(st.delivered, 2 + 3);
 }
 
+/* The log's sync fails and it cannot be cut back either: recovery may
+ * then keep the import, so the answer must not say "undone"; it stays a
+ * failure, and the retry skips what the log holds. */
+static void test_log_not_cut_back(const char *dir)
+{
+	struct ccp_po_result res;
+	struct ccp_po *po = open_po(dir, true);
+	fail_sync = "/delivery.log";
+	fail_truncate = true;
+	CHECK(import_to(po, "t1", "Roe, Jane at HUBPO1", &res) == CCP_PO_NOT_ACCESSIBLE);
+	fail_sync = NULL;
+	fail_truncate = false;
+	if (strstr(res.reason, "undone") != NULL ||
+	    strstr(res.reason, "could not be cut back, so the import may stand") == NULL) {
+		fprintf(stderr, "reason: %s\n", res.reason);
+		CHECK(0);
+	}
+	CHECK(import_to(po, "t1", "Roe, Jane at HUBPO1", &res) == CCP_PO_OK);
+	CHECK_EQ_U64(res.delivered + res.skipped, 1);
+	ccp_po_close(po);
+	struct ccp_po_stats st;
+	CHECK(ccp_po_stats(dir, &st, err, sizeof(err)) == 0);
+	CHECK_EQ_U64(st.duplicate_deliveries, 0);
+}
+
 /* Reading a mailbox holds the lock only while it reads the mailbox: the
  * store's octets are read with po.lock free, so a running relay's imports
  * are not refused (4) for as long as a big mailbox takes. */
@@ -287,6 +328,7 @@ int main(void)
 	test_read_only_mailbox(dir);
 	test_failed_sync_named(dir);
 	test_mailbox_read_unlocked(dir);
+	test_log_not_cut_back(dir);
 	rm_tree(base);
 	free(base);
 	puts("test_po_io: ok");
