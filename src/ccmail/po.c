@@ -562,13 +562,37 @@ int ccp_po_init(const char *dir, const struct ccp_po_init_opts *o, char *err, si
 		ccp_po_init_opts_default(&def);
 		o = &def;
 	}
-	if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+	/* po.conf's text first, each line through the parser open uses: the
+	 * options a post office cannot open with are refused before anything
+	 * is made. */
+	struct ccp_ccm_buf conf;
+	ccp_ccm_buf_init(&conf);
+	ccp_ccm_buf_printf(&conf,
+			   PO_MAGIC "\nusers %s\naddr_buffer %zu\nimport8 %s\ndedup_window %zu\n"
+				    "log_segment %lld\n",
+			   o->users ? "yes" : "no", o->addr_buffer, o->import8 ? "yes" : "no",
+			   o->dedup_window, o->log_segment);
+	for (char *line = conf.data, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+		char one[64], why[128];
+		struct po_conf pc;
+		bool magic = false, v1 = false;
+		snprintf(one, sizeof(one), "%.*s", (int)(nl - line), line);
+		if (!conf_line(one, &pc, &magic, &v1, why, sizeof(why))) {
+			ccp_errf(err, cap, "%s: %s", dir, why);
+			ccp_ccm_buf_free(&conf);
+			return CCP_PO_MISCONFIGURED;
+		}
+	}
+	bool made = mkdir(dir, 0777) == 0;
+	if (!made && errno != EEXIST) {
 		ccp_errf(err, cap, "%s: cannot create: %s", dir, strerror(errno));
+		ccp_ccm_buf_free(&conf);
 		return CCP_PO_NOT_ACCESSIBLE;
 	}
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		ccp_errf(err, cap, "%s: not accessible: %s", dir, strerror(errno));
+		ccp_ccm_buf_free(&conf);
 		return CCP_PO_NOT_ACCESSIBLE;
 	}
 	struct stat st;
@@ -627,15 +651,16 @@ int ccp_po_init(const char *dir, const struct ccp_po_init_opts *o, char *err, si
 		}
 		close(f);
 	}
+	/* What was made so far reaches the disk before po.conf names the
+	 * directory a post office: the entries above, with one sync of the
+	 * directory (the files are empty, or synced: users). */
+	if (fsync(fd) != 0) {
+		ccp_errf(err, cap, "%s: cannot sync: %s", dir, strerror(errno));
+		goto out;
+	}
 	/* po.conf last, by rename: a directory with po.conf is complete. */
-	ccp_ccm_buf_reset(&b);
-	ccp_ccm_buf_printf(&b,
-			   PO_MAGIC "\nusers %s\naddr_buffer %zu\nimport8 %s\ndedup_window %zu\n"
-				    "log_segment %lld\n",
-			   o->users ? "yes" : "no", o->addr_buffer, o->import8 ? "yes" : "no",
-			   o->dedup_window, o->log_segment);
 	int cfd = openat(fd, "po.conf.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-	if (cfd < 0 || ccp_write_all(cfd, b.data, b.len) != 0 || fsync(cfd) != 0 ||
+	if (cfd < 0 || ccp_write_all(cfd, conf.data, conf.len) != 0 || fsync(cfd) != 0 ||
 	    renameat(fd, "po.conf.tmp", fd, "po.conf") != 0) {
 		ccp_errf(err, cap, "%s/po.conf: cannot write: %s", dir, strerror(errno));
 		if (cfd >= 0)
@@ -643,10 +668,25 @@ int ccp_po_init(const char *dir, const struct ccp_po_init_opts *o, char *err, si
 		goto out;
 	}
 	close(cfd);
-	fsync(fd);
+	if (fsync(fd) != 0) {
+		ccp_errf(err, cap, "%s: cannot sync: %s", dir, strerror(errno));
+		goto out;
+	}
+	/* A directory made here is an entry of its parent. */
+	if (made) {
+		int pfd = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (pfd < 0 || fsync(pfd) != 0) {
+			ccp_errf(err, cap, "%s/..: cannot sync: %s", dir, strerror(errno));
+			if (pfd >= 0)
+				close(pfd);
+			goto out;
+		}
+		close(pfd);
+	}
 	rc = 0;
 out:
 	ccp_ccm_buf_free(&b);
+	ccp_ccm_buf_free(&conf);
 	close(fd);
 	return rc;
 }

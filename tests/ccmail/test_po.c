@@ -1557,6 +1557,41 @@ static void test_roundtrip(const char *base, const char *data)
 	ccp_convert_map_free(map);
 }
 
+/* ccp_po_init refuses what ccp_po_open would refuse in po.conf, naming
+ * the option, and makes nothing; the defaults open. */
+static void test_init_options(const char *base)
+{
+	char dir[600];
+	struct ccp_po_init_opts io;
+	snprintf(dir, sizeof(dir), "%s/po-opts", base);
+	struct {
+		size_t addr_buffer, dedup_window;
+		long long log_segment;
+		const char *named;
+	} bad[] = {
+		{ CCP_CCM_ADDR_BUFFER_SMALL, 0, CCP_PO_LOG_SEGMENT, "dedup_window" },
+		{ CCP_CCM_ADDR_BUFFER_SMALL, CCP_PO_DEDUP_WINDOW_MAX + 1ull, CCP_PO_LOG_SEGMENT,
+		  "dedup_window" },
+		{ CCP_CCM_ADDR_BUFFER_SMALL, CCP_PO_DEDUP_WINDOW, CCP_PO_LOG_SEGMENT_MIN - 1,
+		  "log_segment" },
+		{ 10, CCP_PO_DEDUP_WINDOW, CCP_PO_LOG_SEGMENT, "addr_buffer" },
+		{ CCP_CCM_ADDR_BUFFER_LARGE + 1ull, CCP_PO_DEDUP_WINDOW, CCP_PO_LOG_SEGMENT,
+		  "addr_buffer" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ccp_po_init_opts_default(&io);
+		io.addr_buffer = bad[i].addr_buffer;
+		io.dedup_window = bad[i].dedup_window;
+		io.log_segment = bad[i].log_segment;
+		CHECK(ccp_po_init(dir, &io, err, sizeof(err)) == CCP_PO_MISCONFIGURED);
+		CHECK(strstr(err, bad[i].named) != NULL && strstr(err, dir) != NULL);
+		CHECK(access(dir, F_OK) != 0); /* nothing made */
+	}
+	ccp_po_init_opts_default(&io);
+	CHECK(ccp_po_init(dir, &io, err, sizeof(err)) == 0);
+	ccp_po_close(open_po(dir));
+}
+
 struct slow_import {
 	struct ccp_po *po;
 	struct ccp_ccm_buf in;
@@ -1701,6 +1736,7 @@ int main(int argc, char **argv)
 	test_mailbox_names();
 	test_codes(base);
 	test_lock_file_replaced(base);
+	test_init_options(base);
 	test_users(base);
 	test_recovery(base);
 	test_damaged_journal(base);

@@ -4,8 +4,9 @@
  * unlinkat and ftruncate: a failed import names the file that failed;
  * recovery gets past a mailbox nobody may write, which it need not cut;
  * recovery's removals are synced before its journal goes, the journal's
- * removal after; a log that cannot be cut back is not called undone; and a
- * mailbox read leaves po.lock free while it reads the store.
+ * removal after; a log that cannot be cut back is not called undone; a
+ * mailbox read leaves po.lock free while it reads the store; and init
+ * syncs what it made before po.conf names it a post office.
  */
 #include "po_util.h"
 
@@ -276,6 +277,34 @@ static void test_failed_sync_named(const char *dir)
 	CHECK_EQ_U64(st.delivered, 2 + 3);
 }
 
+/* A post office made by init is on disk before po.conf names it one: its
+ * directory synced before po.conf is written, again after the rename, and
+ * the parent of a directory init made. */
+static void test_init_syncs(const char *base)
+{
+	char dir[PATH_MAX], real[PATH_MAX + 16], parent[PATH_MAX], line[PATH_MAX + 64];
+	snprintf(dir, sizeof(dir), "%s/po-made", base);
+	CHECK(realpath(base, parent) != NULL);
+	snprintf(real, sizeof(real), "%s/po-made", parent);
+	pthread_mutex_lock(&events_mu);
+	events_len = 0;
+	events[0] = '\0';
+	pthread_mutex_unlock(&events_mu);
+	CHECK(ccp_po_init(dir, NULL, err, sizeof(err)) == 0);
+	snprintf(line, sizeof(line), "sync %s", real);
+	long before = event_at(line, 0);
+	snprintf(line, sizeof(line), "sync %s/po.conf.tmp", real);
+	long conf = before < 0 ? -1 : event_at(line, before);
+	snprintf(line, sizeof(line), "sync %s", real);
+	long after = conf < 0 ? -1 : event_at(line, conf);
+	snprintf(line, sizeof(line), "sync %s", parent);
+	long up = after < 0 ? -1 : event_at(line, after);
+	if (before < 0 || conf < 0 || after < 0 || up < 0) {
+		fprintf(stderr, "events:\n%s", events);
+		CHECK(0);
+	}
+}
+
 /* The log's sync fails and it cannot be cut back either: recovery may
  * then keep the import, so the answer must not say "undone"; it stays a
  * failure, and the retry skips what the log holds. */
@@ -322,6 +351,7 @@ static void test_mailbox_read_unlocked(const char *dir)
 int main(void)
 {
 	char *base = temp_dir(), dir[600];
+	test_init_syncs(base);
 	snprintf(dir, sizeof(dir), "%s/po", base);
 	CHECK(ccp_po_init(dir, NULL, err, sizeof(err)) == 0);
 	test_undo_syncs(dir);
