@@ -31,11 +31,13 @@
  * only removes the journal; otherwise it cuts every file back to its old
  * length (a journal with a line an import does not write is damaged: nothing
  * is cut back, and every import answers 3); it also cuts a last log line
- * without its line end.  A (message key, recipient) pair the log already
- * holds is never delivered again: it is counted as a skipped duplicate.
+ * without its line end.  A (message key, recipient) pair among the last
+ * dedup_window the log holds (below) is not delivered again: it is counted
+ * as a skipped duplicate.  Older pairs handed in again are delivered again,
+ * and `po stats`, which reads the whole log, counts them as duplicates.
  *
  * Threads: a struct ccp_po may be shared by any number of threads; imports
- * through it run one at a time (a mutex, then the flock), and it keeps its
+ * through it run one at a time (a mutex, then the flocks), and it keeps its
  * index of delivered pairs in memory between imports, catching up with lines
  * other processes appended; it reads the log only under the lock, after
  * recovery.  Imports from another process (or another handle) meanwhile

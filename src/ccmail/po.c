@@ -734,9 +734,16 @@ int ccp_po_fault_parse(const char *spec, struct ccp_po_fault *f, char *err, size
 			if (f->code != CCP_PO_NOT_ACCESSIBLE && f->code != CCP_PO_LOCKED)
 				rc = -1;
 		} else if (strcmp(kv, "delay_ms") == 0) {
-			f->delay_ms = (unsigned)strtoul(eq, &end, 10);
+			/* strtoul takes "-1" for ULONG_MAX: digits only, and at most
+			 * a minute (the delay is spent holding the lock). */
+			unsigned long ms = strtoul(eq, &end, 10);
+			if (eq[0] < '0' || eq[0] > '9' || ms > 60000)
+				rc = -1;
+			f->delay_ms = (unsigned)ms;
 		} else if (strcmp(kv, "seed") == 0) {
 			f->seed = strtoull(eq, &end, 10);
+			if (eq[0] < '0' || eq[0] > '9')
+				rc = -1;
 		} else if (strcmp(kv, "crash") == 0) {
 			f->crash = (int)strtol(eq, &end, 10);
 			if (f->crash < CCP_PO_CRASH_NONE || f->crash > CCP_PO_CRASH_COMMITTED)
@@ -750,7 +757,7 @@ int ccp_po_fault_parse(const char *spec, struct ccp_po_fault *f, char *err, size
 		}
 	}
 	if (rc)
-		ccp_errf(err, cap, "fault spec '%s': expected rate=0..1,code=1|4,delay_ms=N,seed=N,crash=0..4",
+		ccp_errf(err, cap, "fault spec '%s': expected rate=0..1,code=1|4,delay_ms=0..60000,seed=N,crash=0..4",
 			 spec);
 	ccp_free(copy);
 	return rc;
@@ -2678,13 +2685,27 @@ int ccp_po_stats_with(const char *dir, const struct ccp_po_stats_opts *opts,
 			rc = CCP_PO_NOT_ACCESSIBLE;
 		}
 	}
-	DIR *d = rc ? NULL : fdopendir(openat(v.mboxfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-	if (d) {
-		struct dirent *e;
-		while ((e = readdir(d)))
-			if (e->d_name[0] != '.')
-				st->mailboxes++;
-		closedir(d);
+	if (!rc) {
+		int mfd = openat(v.mboxfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		DIR *d = mfd < 0 ? NULL : fdopendir(mfd);
+		if (d == NULL) {
+			ccp_errf(err, cap, "%s/mailboxes: cannot list: %s", dir, strerror(errno));
+			if (mfd >= 0)
+				close(mfd);
+			rc = CCP_PO_NOT_ACCESSIBLE;
+		} else {
+			struct dirent *e;
+			errno = 0;
+			while ((e = readdir(d)))
+				if (e->d_name[0] != '.')
+					st->mailboxes++;
+			if (errno) {
+				ccp_errf(err, cap, "%s/mailboxes: cannot list: %s", dir,
+					 strerror(errno));
+				rc = CCP_PO_NOT_ACCESSIBLE;
+			}
+			closedir(d);
+		}
 	}
 	unlock_po(v.dirfd, v.lockfd);
 	for (size_t i = 0; i < nseg && !rc; i++) {

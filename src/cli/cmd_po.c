@@ -95,7 +95,12 @@ int ccp_cmd_import(int argc, char **argv)
 			       "%zu undeliverable\n", argv[i], res.messages, res.delivered,
 			       res.skipped, res.undeliverable);
 		if (rc) {
-			fprintf(stderr, "ccpump import: %s\n", res.reason);
+			/* Which input, when the reason names only the post
+			 * office's own file (a lock, a commit, a recovery). */
+			if (strstr(res.reason, argv[i]) == NULL)
+				fprintf(stderr, "ccpump import: %s: %s\n", argv[i], res.reason);
+			else
+				fprintf(stderr, "ccpump import: %s\n", res.reason);
 			worst = rc;
 		}
 		if (rc == CCP_PO_NOT_ACCESSIBLE || rc == CCP_PO_LOCKED ||

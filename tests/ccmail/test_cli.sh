@@ -93,6 +93,7 @@ exec 9>>"$T/po/po.lock"
 flock -n 9 || fail "cannot take the lock for the test"
 expect 4 "$CCPUMP" import --po "$T/po" "$T/Msg0001.ccm"
 grep -q "locked by another import" "$T/err" || fail "4 without its reason"
+grep -q "^ccpump import: $T/Msg0001.ccm: " "$T/err" || fail "4 without the input's name"
 exec 9>&-
 # 3 stops the run as 1 and 4 do, and --help says so: a damaged journal
 # refuses every import, so the file after the first is not tried

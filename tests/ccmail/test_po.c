@@ -181,6 +181,12 @@ static void test_codes(const char *base)
 	CHECK(ccp_po_fault_parse("rate=2", &o.fault, err, sizeof(err)) != 0);
 	CHECK(ccp_po_fault_parse("code=3", &o.fault, err, sizeof(err)) != 0);
 	CHECK(ccp_po_fault_parse("bogus=1", &o.fault, err, sizeof(err)) != 0);
+	/* strtoul would take -1 for ULONG_MAX: a 49-day sleep under the lock. */
+	CHECK(ccp_po_fault_parse("delay_ms=-1", &o.fault, err, sizeof(err)) != 0);
+	CHECK(ccp_po_fault_parse("delay_ms=60001", &o.fault, err, sizeof(err)) != 0);
+	CHECK(ccp_po_fault_parse("seed=-7", &o.fault, err, sizeof(err)) != 0);
+	CHECK(ccp_po_fault_parse("delay_ms=60000,seed=7", &o.fault, err, sizeof(err)) == 0);
+	CHECK(o.fault.delay_ms == 60000 && o.fault.seed == 7);
 	ccp_po_opts_default(&o);
 	setenv("CCPUMP_PO_FAULT", "rate=1,code=4,seed=3", 1);
 	CHECK(ccp_po_open(dir, &o, &po, err, sizeof(err)) == 0);
