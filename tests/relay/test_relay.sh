@@ -810,8 +810,11 @@ grep -q 'X-Spool-Id: 1764288000.M7P77.test' "\$1" && [ ! -f "$d/appended" ] && {
 exec "$bin" import --po "$d/po" "\$1"
 EOS
 chmod +x "$d/import.sh"
+# One dispatcher: with two, the import that appends can meet the other
+# dispatcher's at the lock and answer 4; the retry then reads the file
+# with its late line and delivers that, which is right, but not this case.
 "$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --once \
-	--stats-interval 0 --log "$d/log" || fail "changed: relay failed"
+	--dispatchers 1 --stats-interval 0 --log "$d/log" || fail "changed: relay failed"
 [ -f "$d/store/Bad/1764288000.M7P77.test" ] || fail "changed: not kept in Bad"
 grep -q 'late line' "$d/store/Bad/1764288000.M7P77.test" || fail "changed: the late line was lost"
 grep -q 'changed after its delivery' "$d/store/Bad/1764288000.M7P77.test.reason" ||
