@@ -403,10 +403,11 @@ static ssize_t read_message(struct disp *d, struct ccp_msg *m, enum ccp_verdict 
 
 /* ---- importing ---------------------------------------------------------- */
 
-static void settle_report(void *arg, const char *key, size_t key_len,
-			  enum ccp_po_outcome outcome, const char *reason)
+/* Settles the batch's message named KEY by the import's OUTCOME.  Returns
+ * false, having logged it, when no message of the batch has that key. */
+static bool settle_one(struct disp *d, const char *key, size_t key_len,
+		       enum ccp_po_outcome outcome, const char *reason)
 {
-	struct disp *d = arg;
 	/* Reports come in input order: try the next included message first. */
 	unsigned hit = UINT32_MAX;
 	for (unsigned k = 0; k < d->nincluded && hit == UINT32_MAX; k++) {
@@ -416,9 +417,9 @@ static void settle_report(void *arg, const char *key, size_t key_len,
 			hit = j;
 	}
 	if (hit == UINT32_MAX) {
-		ccp_log(CCP_LOG_ERROR, "import reported a message key %.*s not in its batch",
-			(int)key_len, key);
-		return;
+		ccp_log(CCP_LOG_ERROR, "import of %s reported a message key %.*s not in its batch",
+			d->name, (int)key_len, key);
+		return false;
 	}
 	d->cursor = hit + 1;
 	unsigned i = d->included[hit];
@@ -441,6 +442,13 @@ static void settle_report(void *arg, const char *key, size_t key_len,
 				reason && *reason ? reason : "undeliverable", &d->verdicts[i]);
 		break;
 	}
+	return true;
+}
+
+static void settle_report(void *arg, const char *key, size_t key_len,
+			  enum ccp_po_outcome outcome, const char *reason)
+{
+	settle_one(arg, key, key_len, outcome, reason);
 }
 
 /*
@@ -450,7 +458,8 @@ static void settle_report(void *arg, const char *key, size_t key_len,
  * message is named by its own X-Spool-Id line: a line of a message's text
  * that reads "X-Spool-Id: ..." names nothing.  The entry's reason goes
  * with the message.  When the list cannot be read whole (no .und, an entry
- * not in that form, a message without an X-Spool-Id), which messages were
+ * not in that form, a message without an X-Spool-Id or with one that is
+ * not the batch's), which messages were
  * imported is not known: the others are deferred, never taken as
  * delivered, and the post office's keys skip what it already holds when
  * they come again.
@@ -489,7 +498,14 @@ static void settle_from_und(struct disp *d, const char *und_name, const char *un
 		char text[sizeof(listed) + 320];
 		snprintf(text, sizeof(text), "%s: %.*s", listed,
 			 (int)(reason_len < 300 ? reason_len : 300), reason);
-		settle_report(d, id->value, id->value_len, CCP_PO_MSG_UNDELIVERABLE, text);
+		/* A key not in the batch (mis-encoded by the program, cut short)
+		 * names none of ours: which one it meant is not known, so the
+		 * list is not read whole. */
+		if (!settle_one(d, id->value, id->value_len, CCP_PO_MSG_UNDELIVERABLE, text)) {
+			snprintf(why, sizeof(why), "names a message not in the batch (X-Spool-Id "
+				 "%.*s)", (int)(id->value_len < 80 ? id->value_len : 80), id->value);
+			break;
+		}
 		named++;
 		p = next;
 	}

@@ -341,6 +341,29 @@ chmod +x "$d3/import.sh"
 	fail "no list: in Bad: $(ls "$d3/store/Bad" | tr '\n' ' ')"
 grep -q "answered 5, but its list of undeliverable messages" "$d3/log" ||
 	fail "no list: no log line: $(grep -m2 -e warn -e error "$d3/log")"
+# A list that names a message by an X-Spool-Id not in the batch (the
+# program mangled it) does not say which of ours it meant: the messages it
+# does not name are not taken as delivered either.  The one the program
+# refused must not leave the spool without a trace: here (one attempt) it
+# goes to Bad with the rest.
+d4=$(fresh undeliv-mangled --users "$work/users")
+gen "$d4/spool" 0 3
+printf 'From: "X" <x@example.org>\r\nTo: nobody@example.org\r\nSubject: lost\r\n\r\nhi\r\n' \
+	>"$d4/spool/new/1764288000.M997P77.test"
+cat >"$d4/import.sh" <<EOS
+#!/bin/sh
+"$bin" import --po "$d4/po" "\$1"; rc=\$?
+und="\${1%.ccm}.und"
+[ -f "\$und" ] && sed -i 's/X-Spool-Id: 1764288000.M997P77.test/X-Spool-Id: 1764288000.M997P77.tesT/' "\$und"
+exit \$rc
+EOS
+chmod +x "$d4/import.sh"
+"$bin" relay --spool "$d4/spool" --store "$d4/store" --import-cmd "$d4/import.sh" --once \
+	--max-attempts 1 --stats-interval 0 --log "$d4/log" 2>/dev/null || fail "mangled list: relay failed"
+[ -e "$d4/store/Bad/1764288000.M997P77.test" ] ||
+	fail "mangled list: the refused message left the spool as delivered"
+grep -q "names a message not in the batch" "$d4/log" ||
+	fail "mangled list: no log line: $(grep -m2 -e warn -e error "$d4/log")"
 
 # `queue --requeue`: once the user directory knows the recipient, the
 # message in Bad goes back into the spool, its reason, report and attempts
