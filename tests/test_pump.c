@@ -2,10 +2,14 @@
  * The pump end to end: exactly once with many pollers and a high dup
  * factor (lockfree and mutex modes, every wait strategy), a graceful stop
  * while the ring is full, idle dispatchers handing the watch over while
- * others deliver, and retries with attempts, backoff and limits.
+ * others deliver, retries with attempts, backoff and limits, and a stop
+ * while every dispatcher waits for a retry an hour away.
  */
+#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "check.h"
@@ -551,6 +555,91 @@ static void test_retry_now(enum ccp_claim_mode mode)
 	CHECK_EQ_U64(st.failed, 0);
 }
 
+/* Polls ccp_pump_done() for up to 60 s (a deadline against a hang). */
+static bool await_done(struct ccp_pump *p)
+{
+	for (unsigned i = 0; i < 6000; i++) {
+		if (ccp_pump_done(p))
+			return true;
+		struct timespec ts = { 0, 10000000 };
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}
+
+/* The state letter of the pump thread named NAME (/proc: R running or
+ * runnable, S asleep), or 0 if there is none. */
+static char thread_state(const char *name)
+{
+	DIR *d = opendir("/proc/self/task");
+	CHECK(d != NULL);
+	struct dirent *e;
+	char state = 0;
+	while (state == 0 && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[300], buf[512];
+		snprintf(path, sizeof(path), "/proc/self/task/%s/stat", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		/* "TID (COMM) S ...": COMM may hold spaces, the last ')' ends it. */
+		char *open = strchr(buf, '('), *close = strrchr(buf, ')');
+		if (open && close && close > open && (size_t)(close - open - 1) == strlen(name) &&
+		    memcmp(open + 1, name, strlen(name)) == 0 && close[1] == ' ')
+			state = close[2];
+	}
+	closedir(d);
+	return state;
+}
+
+/* A stop after the pollers' natural end, with every message deferred for
+ * an hour: the dispatchers asleep until then must act on the stop now, and
+ * the messages stay at the source.  In mode mutex the dispatchers sleep
+ * meanwhile (the closed queue's wait returns at once: they spun on it). */
+static void test_stop_after_end(enum ccp_claim_mode mode, unsigned dispatchers)
+{
+	static struct flaky f;
+	struct ccp_pump_config cfg;
+	struct ccp_pump_stats st;
+	char err[128];
+	memset(&f, 0, sizeof(f));
+	f.retry_first = true;
+	flaky_config(&cfg, 2, dispatchers);
+	cfg.mode = mode;
+	cfg.retry_min_ns = cfg.retry_max_ns = 3600ull * 1000000000ull;
+	struct ccp_source_ops src = { .poll = flaky_poll, .ack = flaky_ack };
+	struct ccp_sink_ops sink = { .deliver = flaky_deliver };
+	struct ccp_pump *p = ccp_pump_create(&cfg, &src, &f, &sink, &f, err, sizeof(err));
+	CHECK(p != NULL);
+	CHECK(ccp_pump_start(p) == 0);
+	CHECK(await_stats(p, all_deferred));
+	if (dispatchers == 1) {
+		/* Asleep, not running: a spinning thread is R at every look. */
+		unsigned running = 0;
+		for (unsigned i = 0; i < 40; i++) {
+			char c = thread_state("ccp-disp/0");
+			CHECK(c != 0);
+			running += c == 'R';
+			struct timespec ts = { 0, 5000000 };
+			nanosleep(&ts, NULL);
+		}
+		CHECK(running < 20);
+	}
+	ccp_pump_stop(p);
+	CHECK(await_done(p));
+	ccp_pump_wait(p);
+	ccp_pump_stats(p, &st);
+	ccp_pump_destroy(p);
+	CHECK_EQ_U64(st.delivered, 0);
+	CHECK_EQ_U64(st.waiting_retry, RKEYS);
+	for (unsigned i = 0; i < RKEYS; i++)
+		CHECK_EQ_U64(atomic_load(&f.acks[i]), 0);
+}
+
 /* After an outage of the sink's own: ccp_pump_retry_postponed_now() makes
  * the postponed messages due, and leaves those deferred for their own
  * failures to their backoff (an hour here). */
@@ -914,6 +1003,9 @@ int main(void)
 	test_retry_postponed_now();
 	test_retry_now(CCP_CLAIM_LOCKFREE);
 	test_retry_now(CCP_CLAIM_MUTEX);
+	test_stop_after_end(CCP_CLAIM_LOCKFREE, 3);
+	test_stop_after_end(CCP_CLAIM_MUTEX, 3);
+	test_stop_after_end(CCP_CLAIM_MUTEX, 1);
 	test_comeback(CCP_CLAIM_LOCKFREE);
 	test_comeback(CCP_CLAIM_MUTEX);
 	puts("test_pump: ok");

@@ -126,6 +126,10 @@ struct ccp_sink_ops {
 			enum ccp_verdict *verdicts);
 };
 
+/* The longest retry delay a pump takes: 100 years, so that a due time,
+ * now + delay in nanoseconds, stays far from 2^64. */
+#define CCP_PUMP_RETRY_MAX_NS (100ull * 365 * 24 * 3600 * 1000000000ull)
+
 struct ccp_pump_config {
 	enum ccp_claim_mode mode;
 	unsigned pollers;          /* >= 1 */
@@ -137,7 +141,8 @@ struct ccp_pump_config {
 	bool pin;                  /* pin threads to CPUs round-robin */
 	size_t user_size;          /* bytes of user area per record */
 	uint64_t retry_min_ns;     /* first retry delay (ccp_pump_retry_delay()) */
-	uint64_t retry_max_ns;     /* cap of the doubling delay, >= retry_min_ns */
+	uint64_t retry_max_ns;     /* cap of the doubling delay, >= retry_min_ns,
+				      <= CCP_PUMP_RETRY_MAX_NS */
 	unsigned max_attempts;     /* then FAILED; 0 = no limit (with m->attempts_before) */
 	uint64_t max_age_ns;       /* from first notification, plus m->age_before_s;
 				      then FAILED; 0 = none */

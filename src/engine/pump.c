@@ -24,11 +24,21 @@
  * watches the ring (it yields, then sleeps on `items`, which every enqueue
  * signals); the other idle ones sleep on `handover` without yielding.  A
  * dispatcher about to hand a batch to the sink while nobody watches
- * signals `handover`, so one sleeper wakes and takes up the watch: an idle
- * dispatcher is always watching or about to, and messages that arrive while
- * the others deliver find it.  Letting every idle dispatcher yield made
- * them take turns yielding to each other on one core, and wake at every
- * enqueue: two to three times the context switches (docs/performance.md).
+ * signals `handover`, so the sleepers wake (ck_ec wakes them all) and one
+ * takes up the watch: an idle dispatcher is always watching or about to,
+ * and messages that arrive while the others deliver find it.  Letting every
+ * idle dispatcher yield made them take turns yielding to each other on one
+ * core, and wake at every enqueue: two to three times the context switches
+ * (docs/performance.md).
+ *
+ * A sleeper must also not sleep through what ends its wait: the end of the
+ * pollers, a stop, a retry call.  Each of these changes its state, then
+ * signals both events; a dispatcher reads that state once a round (`struct
+ * seen`), decides by it, takes its event snapshot, and before sleeping
+ * reads the state again: changed since, it goes round once more instead.
+ * A change after the snapshot signals past it, so the sleep returns.  A
+ * dispatcher that exits signals `handover` too, so a sleeper that was
+ * waiting for nothing but that watcher's leaving looks again.
  *
  * STOPPING
  * Pollers check the stop flag between polls; a poller with claimed
@@ -89,7 +99,11 @@ struct ccp_pump {
 	struct ccp_lockq lockq;     /* mutex */
 	pthread_mutex_t claim_lock; /* mutex: the one lock around find-and-claim */
 	struct pump_thread *pollers, *dispatchers;
-	bool started, joined;
+	bool started; /* by the thread that starts, waits and destroys */
+	/* Set by ccp_pump_wait() after the joins; ccp_pump_stats(), on any
+	 * thread, merges the histograms only once it reads it set (release
+	 * store, acquire load: the dispatchers' last writes come first). */
+	_Atomic bool joined;
 
 	/* Set by ccp_pump_stop(); read by every thread (relaxed: it is a
 	 * request, and the threads re-check it; no data hangs on it). */
@@ -101,7 +115,7 @@ struct ccp_pump {
 	/* Raised by ccp_pump_retry_postponed_now(), the same way. */
 	_Atomic uint32_t postponed_gen;
 	/* Pollers still running.  The release decrement by an exiting poller
-	 * pairs with the acquire load in dispatcher_may_exit(): a dispatcher
+	 * pairs with the acquire load in seen_now(): a dispatcher
 	 * that sees 0 sees every enqueue those pollers made. */
 	_Atomic unsigned pollers_running CCP_ALIGNED(CCP_CACHE_GUARD);
 	/* Threads not yet exited: ccp_pump_done() polls it (release on exit,
@@ -355,7 +369,7 @@ static void *poller_main(void *arg)
 	rcu_unregister_thread();
 	ccp_free(notes);
 	ccp_free(won);
-	/* R: pairs with the acquire in dispatcher_may_exit(). */
+	/* R: pairs with the acquire in seen_now(). */
 	if (atomic_fetch_sub_explicit(&p->pollers_running, 1, memory_order_acq_rel) == 1) {
 		if (p->cfg.mode == CCP_CLAIM_MUTEX)
 			ccp_lockq_close(&p->lockq);
@@ -551,8 +565,9 @@ static void dispatch(struct ccp_pump *p, struct pump_thread *t, struct dispatche
 			ccp_hist_record(&t->hist, now > m->first_seen_ns ? now - m->first_seen_ns : 0);
 	}
 	atomic_store_explicit(&t->c.in_flight, n, memory_order_relaxed);
-	/* Leaving to deliver with nobody watching: wake a sleeper to take up
-	 * the watch (WAITING).  One atomic add when nobody sleeps. */
+	/* Leaving to deliver with nobody watching: wake the sleepers, one of
+	 * which takes up the watch (WAITING).  One atomic add when nobody
+	 * sleeps. */
 	if (p->cfg.wait == CCP_WAIT_BLOCK && p->cfg.dispatchers > 1 &&
 	    p->cfg.mode != CCP_CLAIM_MUTEX &&
 	    atomic_load_explicit(&p->watching, memory_order_relaxed) == 0)
@@ -641,10 +656,41 @@ static uint64_t idle_deadline(uint64_t due)
 	return due && due < deadline ? due : deadline;
 }
 
+/* What an idle dispatcher decided by, read once a round (WAITING); the
+ * retry calls' generations are in its dispatcher_state. */
+struct seen {
+	bool pollers_done;
+	bool stop;
+};
+
+static struct seen seen_now(struct ccp_pump *p)
+{
+	/* A: pairs with the release decrement in poller_main(): a dispatcher
+	 * that sees 0 sees every enqueue of the pollers. */
+	return (struct seen){
+		.pollers_done = atomic_load_explicit(&p->pollers_running, memory_order_acquire) == 0,
+		.stop = stopping(p),
+	};
+}
+
+/* Whether anything an idle dispatcher decided by has changed since it read
+ * SEEN and its generations: then it must look again rather than sleep.
+ * Called after the event snapshot: what changed before it is seen here,
+ * what changes after it signals past it. */
+static bool seen_moved(struct ccp_pump *p, const struct dispatcher_state *ds,
+		       const struct seen *seen)
+{
+	struct seen now = seen_now(p);
+	return now.pollers_done != seen->pollers_done || now.stop != seen->stop ||
+	       atomic_load_explicit(&p->retry_gen, memory_order_relaxed) != ds->retry_gen ||
+	       atomic_load_explicit(&p->postponed_gen, memory_order_relaxed) != ds->postponed_gen;
+}
+
 /* One idle wait of a dispatcher on the ring (lockfree and naive modes):
  * `snap` is the items event as read before the dequeue that found nothing;
  * `due` the first due time of its timer heap, 0 if it is empty. */
-static void dispatcher_idle_wait(struct ccp_pump *p, uint32_t snap, uint64_t due,
+static void dispatcher_idle_wait(struct ccp_pump *p, const struct dispatcher_state *ds,
+				 const struct seen *seen, uint32_t snap, uint64_t due,
 				 unsigned *idle)
 {
 	uint64_t deadline = idle_deadline(due);
@@ -652,9 +698,12 @@ static void dispatcher_idle_wait(struct ccp_pump *p, uint32_t snap, uint64_t due
 		ccp_wait_step(p->cfg.wait, &p->items, snap, deadline, idle);
 		return;
 	}
-	/* Snapshot before looking at the watch: a watcher that leaves after
-	 * this signals past it, and the sleep below returns at once. */
+	/* Snapshot before looking at the watch and the state: a watcher that
+	 * leaves after this, or a change after it, signals past it, and the
+	 * sleep below returns at once. */
 	uint32_t hsnap = ccp_event_snapshot(&p->handover);
+	if (seen_moved(p, ds, seen))
+		return;
 	if (atomic_exchange_explicit(&p->watching, 1, memory_order_relaxed) == 0) {
 		ccp_wait_step(CCP_WAIT_BLOCK, &p->items, snap, deadline, idle);
 		atomic_store_explicit(&p->watching, 0, memory_order_relaxed);
@@ -667,15 +716,28 @@ static void dispatcher_idle_wait(struct ccp_pump *p, uint32_t snap, uint64_t due
 	}
 }
 
-static bool dispatcher_may_exit(struct ccp_pump *p, const struct dispatcher_state *ds)
+/* Mode mutex once the pollers are gone: the queue is closed, and its wait
+ * returns at once, so a dispatcher with retries still to come sleeps on
+ * `handover` until the first is due (or a stop, a retry call). */
+static void dispatcher_closed_wait(struct ccp_pump *p, const struct dispatcher_state *ds,
+				   const struct seen *seen, uint64_t due)
 {
-	/* A: pairs with the release decrement in poller_main(). */
-	if (atomic_load_explicit(&p->pollers_running, memory_order_acquire) != 0)
+	uint32_t hsnap = ccp_event_snapshot(&p->handover);
+	if (seen_moved(p, ds, seen))
+		return;
+	unsigned no_yields = CCP_WAIT_BLOCK_YIELDS;
+	ccp_wait_step(CCP_WAIT_BLOCK, &p->handover, hsnap, idle_deadline(due), &no_yields);
+}
+
+static bool dispatcher_may_exit(struct ccp_pump *p, const struct dispatcher_state *ds,
+				const struct seen *seen)
+{
+	if (!seen->pollers_done)
 		return false;
 	if (!ring_empty(p))
 		return false;
 	/* After a stop, deferred messages stay at the source for next time. */
-	return ds->deferred.n == 0 || stopping(p);
+	return ds->deferred.n == 0 || seen->stop;
 }
 
 static void *dispatcher_main(void *arg)
@@ -722,17 +784,22 @@ static void *dispatcher_main(void *arg)
 		}
 		/* Idle: let tombstones go before sleeping. */
 		ccp_registry_retire_flush(&ds.retire);
-		if (dispatcher_may_exit(p, &ds))
+		struct seen seen = seen_now(p);
+		if (dispatcher_may_exit(p, &ds, &seen))
 			break;
 		uint64_t due = ds.deferred.n ? ds.deferred.a[0]->due_ns : 0;
-		if (p->cfg.mode == CCP_CLAIM_MUTEX) {
+		if (p->cfg.mode == CCP_CLAIM_MUTEX && seen.pollers_done) {
+			dispatcher_closed_wait(p, &ds, &seen, due);
+		} else if (p->cfg.mode == CCP_CLAIM_MUTEX) {
 			n = dequeue_some(p, ds.batch, B, idle_deadline(due), true);
 			if (n)
 				dispatch(p, t, &ds, n);
 		} else {
-			dispatcher_idle_wait(p, snap, due, &idle);
+			dispatcher_idle_wait(p, &ds, &seen, snap, due, &idle);
 		}
 	}
+	/* A sleeper may have been waiting for this one to leave the watch. */
+	ccp_event_signal(&p->handover, 1);
 	ccp_registry_retire_flush(&ds.retire);
 	rcu_unregister_thread();
 	atomic_store_explicit(&t->c.waiting_retry, ds.deferred.n, memory_order_relaxed);
@@ -771,8 +838,10 @@ struct ccp_pump *ccp_pump_create(const struct ccp_pump_config *cfg,
 	if (cfg->max_live_records && cfg->max_live_records < in_hand)
 		BAD("max live records (%llu) must hold the ring, the batches and the polls (%llu)",
 		    (unsigned long long)cfg->max_live_records, (unsigned long long)in_hand);
-	if (cfg->retry_min_ns == 0 || cfg->retry_max_ns < cfg->retry_min_ns)
-		BAD("retry delays must satisfy 0 < min <= max");
+	/* Due times are now + delay in 64 bits: a century is plenty. */
+	if (cfg->retry_min_ns == 0 || cfg->retry_max_ns < cfg->retry_min_ns ||
+	    cfg->retry_max_ns > CCP_PUMP_RETRY_MAX_NS)
+		BAD("retry delays must satisfy 0 < min <= max <= 100 years");
 	if (src == NULL || src->poll == NULL || src->ack == NULL || sink == NULL ||
 	    sink->deliver == NULL)
 		BAD("a pump needs a source with poll and ack, and a sink with deliver");
@@ -862,6 +931,10 @@ int ccp_pump_start(struct ccp_pump *p)
 void ccp_pump_stop(struct ccp_pump *p)
 {
 	atomic_store_explicit(&p->stop, 1, memory_order_relaxed);
+	/* Dispatchers asleep until a retry is due, after a natural end, act
+	 * on it now.  An atomic add and a futex wake: safe in a signal
+	 * handler. */
+	wake_dispatchers(p);
 }
 
 void ccp_pump_retry_now(struct ccp_pump *p)
@@ -891,13 +964,13 @@ uint64_t ccp_pump_finished_ns(struct ccp_pump *p)
 
 void ccp_pump_wait(struct ccp_pump *p)
 {
-	if (!p->started || p->joined)
+	if (!p->started || atomic_load_explicit(&p->joined, memory_order_relaxed))
 		return;
 	for (unsigned i = 0; i < p->cfg.pollers; i++)
 		pthread_join(p->pollers[i].tid, NULL);
 	for (unsigned i = 0; i < p->cfg.dispatchers; i++)
 		pthread_join(p->dispatchers[i].tid, NULL);
-	p->joined = true;
+	atomic_store_explicit(&p->joined, true, memory_order_release);
 }
 
 #define LOAD(x) ccp_counter_read(&(x))
@@ -929,8 +1002,8 @@ void ccp_pump_stats(struct ccp_pump *p, struct ccp_pump_stats *out)
 	out->in_ring = p->cfg.mode == CCP_CLAIM_MUTEX ? ccp_lockq_count(&p->lockq)
 						       : ccp_ring_count(p->ring);
 	out->live_records = ccp_registry_live(p->reg);
-	out->finished = p->joined;
-	if (p->joined)
+	out->finished = atomic_load_explicit(&p->joined, memory_order_acquire);
+	if (out->finished)
 		for (unsigned i = 0; i < p->cfg.dispatchers; i++)
 			ccp_hist_merge(&out->latency, &p->dispatchers[i].hist);
 }
