@@ -517,24 +517,37 @@ static bool all_delivered(const struct ccp_pump_stats *st)
 /* ccp_pump_retry_now(): every message fails its first attempt and waits
  * for a retry an hour away; one call sends them all again at once, as
  * ordinary attempts, and each is delivered exactly once. */
-static void test_retry_now(enum ccp_claim_mode mode)
+/* A pump of 2 pollers and DISPATCHERS whose sink fails every message's
+ * first attempt, the retry an hour away; started, and returned once every
+ * message waits for it.  BEFORE_START, if set, is called on the pump first. */
+static struct ccp_pump *start_hour_retries(struct flaky *f, enum ccp_claim_mode mode,
+					   unsigned dispatchers,
+					   void (*before_start)(struct ccp_pump *))
 {
-	static struct flaky f;
 	struct ccp_pump_config cfg;
-	struct ccp_pump_stats st;
 	char err[128];
-	memset(&f, 0, sizeof(f));
-	f.retry_first = true;
-	flaky_config(&cfg, 2, 3);
+	memset(f, 0, sizeof(*f));
+	f->retry_first = true;
+	flaky_config(&cfg, 2, dispatchers);
 	cfg.mode = mode;
 	cfg.retry_min_ns = cfg.retry_max_ns = 3600ull * 1000000000ull;
 	struct ccp_source_ops src = { .poll = flaky_poll, .ack = flaky_ack };
 	struct ccp_sink_ops sink = { .deliver = flaky_deliver };
-	struct ccp_pump *p = ccp_pump_create(&cfg, &src, &f, &sink, &f, err, sizeof(err));
+	struct ccp_pump *p = ccp_pump_create(&cfg, &src, f, &sink, f, err, sizeof(err));
 	CHECK(p != NULL);
-	ccp_pump_retry_now(p); /* nothing deferred yet: changes nothing */
+	if (before_start)
+		before_start(p);
 	CHECK(ccp_pump_start(p) == 0);
 	CHECK(await_stats(p, all_deferred));
+	return p;
+}
+
+static void test_retry_now(enum ccp_claim_mode mode)
+{
+	static struct flaky f;
+	struct ccp_pump_stats st;
+	/* Nothing deferred yet: changes nothing. */
+	struct ccp_pump *p = start_hour_retries(&f, mode, 3, ccp_pump_retry_now);
 	ccp_pump_stats(p, &st);
 	CHECK_EQ_U64(st.delivered, 0);
 	CHECK_EQ_U64(st.requeued, 0);
@@ -603,20 +616,8 @@ static char thread_state(const char *name)
 static void test_stop_after_end(enum ccp_claim_mode mode, unsigned dispatchers)
 {
 	static struct flaky f;
-	struct ccp_pump_config cfg;
 	struct ccp_pump_stats st;
-	char err[128];
-	memset(&f, 0, sizeof(f));
-	f.retry_first = true;
-	flaky_config(&cfg, 2, dispatchers);
-	cfg.mode = mode;
-	cfg.retry_min_ns = cfg.retry_max_ns = 3600ull * 1000000000ull;
-	struct ccp_source_ops src = { .poll = flaky_poll, .ack = flaky_ack };
-	struct ccp_sink_ops sink = { .deliver = flaky_deliver };
-	struct ccp_pump *p = ccp_pump_create(&cfg, &src, &f, &sink, &f, err, sizeof(err));
-	CHECK(p != NULL);
-	CHECK(ccp_pump_start(p) == 0);
-	CHECK(await_stats(p, all_deferred));
+	struct ccp_pump *p = start_hour_retries(&f, mode, dispatchers, NULL);
 	if (dispatchers == 1) {
 		/* Asleep, not running: a spinning thread is R at every look. */
 		unsigned running = 0;
