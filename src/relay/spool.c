@@ -192,12 +192,18 @@ static bool stamp_differs(const struct spool_stamp *a, const struct spool_stamp 
 
 /* ---- delivered, not removed ----------------------------------------- */
 
-/* What a delivered-marker holds: the file that was delivered. */
+/* What a delivered-marker holds: the file that was delivered, by inode,
+ * size and modification time.  Not by device: the marker's folder belongs
+ * to this spool, whose files share one file system, and a device number
+ * need not survive a reboot or a remount (btrfs, overlay, LVM, NFS, loop
+ * devices renumber): a marker that went stale with it would let a message
+ * whose file could not be removed be imported again.  Markers written with
+ * a first "dev N" line, as they were, still match (marker_of()). */
 static int marker_text(const struct spool_stamp *t, char *buf, size_t cap)
 {
-	return snprintf(buf, cap, "dev %llu\nino %llu\nsize %llu\nmtime_ns %lld\n",
-			(unsigned long long)t->dev, (unsigned long long)t->ino,
-			(unsigned long long)t->size, (long long)t->mtime_ns);
+	return snprintf(buf, cap, "ino %llu\nsize %llu\nmtime_ns %lld\n",
+			(unsigned long long)t->ino, (unsigned long long)t->size,
+			(long long)t->mtime_ns);
 }
 
 /* Errors opening or reading a spool file that are the machine's, not the
@@ -225,8 +231,15 @@ static enum marker marker_of(const struct ccp_spool *s, const char *name, const 
 	close(fd);
 	if (n < 0)
 		return machine_read_errno(errno) ? MARKER_UNREADABLE : MARKER_NONE;
+	text[n] = '\0';
+	const char *body = text;
+	if (strncmp(text, "dev ", 4) == 0) { /* an older marker's device line */
+		const char *nl = strchr(text, '\n');
+		body = nl ? nl + 1 : text + n;
+	}
+	size_t blen = (size_t)(text + n - body);
 	int w = marker_text(t, want, sizeof(want));
-	return n == w && memcmp(text, want, (size_t)n) == 0 ? MARKER_MATCHES : MARKER_DIFFERS;
+	return blen == (size_t)w && memcmp(body, want, blen) == 0 ? MARKER_MATCHES : MARKER_DIFFERS;
 }
 
 static void delivered_note(struct ccp_spool *s, const char *name)

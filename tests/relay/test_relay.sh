@@ -884,6 +884,11 @@ EOS
 	sleep 1 # twenty rescans that find it again
 	kill -TERM $pid
 	wait $pid || { chattr -i "$stuck"; fail "stuck: relay exited $?"; }
+	# The marker must not depend on the device number, which a reboot or
+	# remount can change: one that names another device (as markers that
+	# held it did) still keeps the file from a second import.
+	marker="$d/store/Delivered/1764288000.M1P77.test"
+	{ echo "dev 4242"; cat "$marker"; } >"$d/marker" && mv "$d/marker" "$marker"
 	"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --once \
 		--stats-interval 0 --log "$d/log" || { chattr -i "$stuck"; fail "stuck: second run failed"; }
 	[ -f "$stuck" ] || fail "stuck: an immutable file was removed"
