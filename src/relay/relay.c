@@ -1181,6 +1181,13 @@ static void keep_markers(struct relay *r, const char *spool)
 {
 	char *newdir = ccp_path_join(spool, "new");
 	int nfd = open(newdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (nfd < 0) {
+		/* Which messages still wait is not known (new/ not mounted yet,
+		 * not ours, not a directory): every marker stays.  The spool's
+		 * own open says what is wrong. */
+		ccp_free(newdir);
+		return;
+	}
 	DIR *dir = ccp_dir_reopen(r->deferred_fd);
 	struct dirent *de;
 	unsigned kept = 0, gone = 0;
@@ -1192,16 +1199,17 @@ static void keep_markers(struct relay *r, const char *spool)
 				unlinkat(r->deferred_fd, de->d_name, 0);
 			continue;
 		}
-		if (nfd >= 0 && fstatat(nfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (fstatat(nfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT) {
+			/* Waiting still, or not known to have gone: kept. */
 			ccp_fpset_add(&r->restore, ccp_fp_of(de->d_name, strlen(de->d_name)));
 			kept++;
-		} else if (unlinkat(r->deferred_fd, de->d_name, 0) == 0)
+		} else if (unlinkat(r->deferred_fd, de->d_name, 0) == 0) {
 			gone++;
+		}
 	}
 	if (dir)
 		closedir(dir);
-	if (nfd >= 0)
-		close(nfd);
+	close(nfd);
 	if (kept || gone)
 		ccp_log(CCP_LOG_INFO, "%s: %u messages deferred by an earlier run keep their "
 			"attempts and age; %u markers of messages no longer waiting removed",

@@ -692,6 +692,15 @@ now=$(date +%s)
 printf 'attempt 6\nfirst %d\nanswer 4\nreason locked\n' $((now - 60)) >"$d/store/Deferred/1764288000.M0P77.test"
 printf 'attempt 1\nfirst %d\nanswer 4\nreason locked\n' $((now - 7200)) >"$d/store/Deferred/1764288000.M1P77.test"
 printf 'attempt 9\nfirst %d\nanswer 4\nreason locked\n' $((now - 60)) >"$d/store/Deferred/1764288000.M99P77.gone"
+# A spool whose new/ cannot be read (not mounted yet, not a directory):
+# which messages still wait is not known, so no marker goes; the relay
+# refuses to start.
+mv "$d/spool/new" "$d/spool/new.away" && : >"$d/spool/new"
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--log "$d/log" 2>/dev/null && fail "limits: a relay started on a spool without new/"
+[ "$(ls "$d/store/Deferred" | wc -l)" = 3 ] ||
+	fail "limits: markers removed while new/ could not be read: $(ls "$d/store/Deferred")"
+rm "$d/spool/new" && mv "$d/spool/new.away" "$d/spool/new"
 CCPUMP_PO_FAULT="rate=1,code=4" "$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once \
 	--max-attempts 5 --max-age 3600 --retry-min 0.01 --retry-max 0.02 --stats-interval 0 \
 	--log "$d/log" || fail "limits: relay failed"
