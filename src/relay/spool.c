@@ -75,6 +75,10 @@ struct spool_poller {
 	int ifd;             /* inotify, watching new/; -1: rescans only */
 	DIR *scan;           /* the scan in progress, or NULL */
 	uint64_t next_scan;  /* monotonic ns */
+	/* Events were lost (IN_Q_OVERFLOW) while a scan was under way: the
+	 * files they named may lie behind that scan's position, so another
+	 * scan follows it at once. */
+	bool rescan_after;
 	bool first_scan_done;
 	/* The new name candidate() gave a reserved one (rename_reserved()). */
 	char renamed[NAME_MAX + 1];
@@ -735,7 +739,12 @@ static const char *next_event(struct spool_poller *sp)
 		struct inotify_event *ev = (struct inotify_event *)(void *)(sp->evbuf + sp->evpos);
 		sp->evpos += sizeof(*ev) + ev->len;
 		if (ev->mask & IN_Q_OVERFLOW) {
-			sp->next_scan = 0; /* events were lost: rescan at once */
+			/* Events were lost: rescan at once, or right after the
+			 * scan under way (its end would set the next one an
+			 * interval away). */
+			sp->next_scan = 0;
+			if (sp->scan != NULL)
+				sp->rescan_after = true;
 			continue;
 		}
 		if (ev->len && !(ev->mask & IN_ISDIR)) {
@@ -850,6 +859,10 @@ static int spool_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsign
 			/* Stagger the pollers' rescans across the interval. */
 			sp->next_scan = ccp_now_ns() + s->cfg.rescan_interval_ns +
 					s->cfg.rescan_interval_ns * poller / s->cfg.pollers / 2;
+			if (sp->rescan_after) {
+				sp->rescan_after = false;
+				sp->next_scan = 0;
+			}
 			break;
 		}
 		ccp_counter_add(&sp->scanned, 1);
