@@ -34,6 +34,9 @@ struct ccp_queue_report {
 	/* In the spool's new/ with a marker in STORE/Delivered: delivered,
 	 * but the file could not be removed (not counted as waiting). */
 	struct ccp_queue_class delivered;
+	/* The same with a marker that says "failed": sent to Bad (its reason
+	 * and report are there), but the file could not be moved there. */
+	struct ccp_queue_class failed_not_moved;
 	/* Reports to senders waiting in STORE/Bounce for --bounce-cmd. */
 	uint64_t reports_waiting;
 	/* Reports kept in STORE/Partial, on messages delivered in part. */

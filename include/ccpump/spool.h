@@ -132,6 +132,11 @@ enum ccp_spool_read {
 	 * in the delivered folder says so): settle it as delivered, do not
 	 * import it again.  Its ack removes the file if it now can. */
 	CCP_SPOOL_READ_DELIVERED,
+	/* It failed before, its reason and report are in the failed folder,
+	 * and its file could not be moved there (the same marker, saying
+	 * so): settle it as failed, do not convert or report it again.  Its
+	 * ack moves the file if it now can. */
+	CCP_SPOOL_READ_FAILED_BEFORE,
 };
 
 /* The inode of new/KEY, 0 when it is not there (an fstatat()).

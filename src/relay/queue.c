@@ -75,8 +75,21 @@ bool ccp_queue_is_record(const char *name)
  * the store's folders (fd -1: none). */
 struct marked {
 	int deferred_fd, delivered_fd;
-	struct ccp_queue_class *deferred, *delivered;
+	struct ccp_queue_class *deferred, *delivered, *failed;
 };
+
+/* Whether the marker NAME in Delivered/ says the message failed (its first
+ * line, spool.c's MARKER_FAILED_LINE), rather than delivered. */
+static bool marker_says_failed(int delivered_fd, const char *name)
+{
+	char head[8] = "";
+	int fd = openat(delivered_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, head, sizeof(head) - 1);
+	close(fd);
+	return n >= 7 && memcmp(head, "failed\n", 7) == 0;
+}
 
 /* Scans dir (missing: empty).  For the spool's new/, MARKED sorts entries
  * with a marker in Deferred/ or Delivered/ into their own classes. */
@@ -102,7 +115,9 @@ static int scan(const char *dir, struct ccp_queue_class *c, const struct marked 
 			continue; /* gone meanwhile */
 		if (marked && marked->delivered_fd >= 0 &&
 		    faccessat(marked->delivered_fd, de->d_name, F_OK, 0) == 0)
-			add(marked->delivered, &st, now);
+			add(marker_says_failed(marked->delivered_fd, de->d_name) ? marked->failed
+										  : marked->delivered,
+			    &st, now);
 		else if (marked && marked->deferred_fd >= 0 &&
 			 faccessat(marked->deferred_fd, de->d_name, F_OK, 0) == 0)
 			add(marked->deferred, &st, now);
@@ -139,7 +154,8 @@ int ccp_queue_scan(const char *spool, const char *store, struct ccp_queue_report
 	if (dir_or_missing("spool", spool, &rep->spool_missing, err, errlen) != 0 ||
 	    dir_or_missing("store", store, &rep->store_missing, err, errlen) != 0)
 		return -1;
-	struct marked marked = { .deferred = &rep->deferred, .delivered = &rep->delivered };
+	struct marked marked = { .deferred = &rep->deferred, .delivered = &rep->delivered,
+				 .failed = &rep->failed_not_moved };
 	snprintf(path, sizeof(path), "%s/Deferred", store);
 	marked.deferred_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	snprintf(path, sizeof(path), "%s/Delivered", store);
@@ -265,6 +281,10 @@ void ccp_queue_print(FILE *out, const char *store, const struct ccp_queue_report
 	if (r->delivered.count)
 		fprintf(out, "delivered, but their spool files cannot be removed (markers in "
 			"%s/Delivered; not imported again): %" PRIu64 "\n", store, r->delivered.count);
+	if (r->failed_not_moved.count)
+		fprintf(out, "sent to Bad, but their spool files cannot be moved there (markers in "
+			"%s/Delivered; reasons and reports in %s/Bad; not reported again): %" PRIu64
+			"\n", store, store, r->failed_not_moved.count);
 	if (r->reports_waiting)
 		fprintf(out, "reports to senders waiting in %s/Bounce: %" PRIu64 "\n", store,
 			r->reports_waiting);
@@ -299,6 +319,7 @@ void ccp_queue_print_json(FILE *out, const struct ccp_queue_report *r)
 	json_class(out, "bad", &r->bad, false);
 	json_class(out, "quarantined", &r->quarantined, false);
 	json_class(out, "delivered_not_removed", &r->delivered, false);
+	json_class(out, "failed_not_moved", &r->failed_not_moved, false);
 	fprintf(out, "\"reports_waiting\":%" PRIu64 ",\"partial_reports\":%" PRIu64 "}\n",
 		r->reports_waiting, r->partial_reports);
 }

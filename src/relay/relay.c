@@ -361,7 +361,8 @@ static void partial(struct disp *d, struct ccp_msg *m, const char *reason, enum 
 /* ---- reading and converting one message -------------------------------- */
 
 /* Reads spool file m into d->in.  Returns its length; -1 if it vanished
- * or was delivered before (verdict DELIVERED: nothing left to deliver), -2 if it changed while read
+ * or was delivered before (verdict DELIVERED: nothing left to deliver) or
+ * failed before (verdict FAILED: its reason is in Bad), -2 if it changed while read
  * (verdict RETRY: read it again once it is stable), -3 if it is unusable
  * (verdict FAILED, to Bad with the reason) or cannot be read now for the
  * machine's reasons (verdict POSTPONED). */
@@ -384,6 +385,11 @@ static ssize_t read_message(struct disp *d, struct ccp_msg *m, enum ccp_verdict 
 		 * the batch line: already in the post office. */
 		d->dups++;
 		*v = CCP_VERDICT_DELIVERED;
+		return -1;
+	case CCP_SPOOL_READ_FAILED_BEFORE:
+		/* Sent to Bad before, reason and report written; its file
+		 * could not be moved then.  Nothing is written or sent again. */
+		*v = CCP_VERDICT_FAILED;
 		return -1;
 	case CCP_SPOOL_READ_CHANGED:
 		*v = CCP_VERDICT_RETRY;

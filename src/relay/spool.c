@@ -19,8 +19,10 @@
  * which it leaves where it is.
  *
  * A delivered message whose file cannot leave new/ is marked so in the
- * delivered folder (keep_as_delivered()), and a later read of it settles
- * it without an import (CCP_SPOOL_READ_DELIVERED).  A name that ends as a
+ * delivered folder (keep_settled()), and a later read of it settles it
+ * without an import (CCP_SPOOL_READ_DELIVERED); so is a failed one whose
+ * file cannot be moved to the failed folder, settled again as failed
+ * without a second report (CCP_SPOOL_READ_FAILED_BEFORE).  A name that ends as a
  * record in the failed folder does is renamed before it is ever reported
  * (rename_reserved()).
  */
@@ -210,6 +212,12 @@ static int marker_text(const struct spool_stamp *t, char *buf, size_t cap)
 			(long long)t->mtime_ns);
 }
 
+/* The first line of the marker of a message that failed (its reason and
+ * report are in the failed folder) and whose file could not be moved
+ * there: it is not converted, imported or reported again, only moved once
+ * it can be. */
+#define MARKER_FAILED_LINE "failed\n"
+
 /* Errors opening or reading a spool file that are the machine's, not the
  * file's: a retry can pass (EACCES stays the file's: issue 4 moves an
  * unreadable file aside). */
@@ -218,7 +226,13 @@ static bool machine_read_errno(int e)
 	return e == EMFILE || e == ENFILE || e == ENOMEM || e == EIO;
 }
 
-enum marker { MARKER_NONE, MARKER_MATCHES, MARKER_DIFFERS, MARKER_UNREADABLE };
+enum marker {
+	MARKER_NONE,
+	MARKER_MATCHES,        /* delivered, the file could not be removed */
+	MARKER_MATCHES_FAILED, /* failed, the file could not be moved */
+	MARKER_DIFFERS,
+	MARKER_UNREADABLE,
+};
 
 /* Whether the marker delivered_dir/NAME names the file of stamp T (the
  * same inode, size and modification time: ctime moves with links and
@@ -237,13 +251,18 @@ static enum marker marker_of(const struct ccp_spool *s, const char *name, const 
 		return machine_read_errno(errno) ? MARKER_UNREADABLE : MARKER_NONE;
 	text[n] = '\0';
 	const char *body = text;
-	if (strncmp(text, "dev ", 4) == 0) { /* an older marker's device line */
-		const char *nl = strchr(text, '\n');
+	bool failed = strncmp(body, MARKER_FAILED_LINE, strlen(MARKER_FAILED_LINE)) == 0;
+	if (failed)
+		body += strlen(MARKER_FAILED_LINE);
+	if (strncmp(body, "dev ", 4) == 0) { /* an older marker's device line */
+		const char *nl = strchr(body, '\n');
 		body = nl ? nl + 1 : text + n;
 	}
 	size_t blen = (size_t)(text + n - body);
 	int w = marker_text(t, want, sizeof(want));
-	return blen == (size_t)w && memcmp(body, want, blen) == 0 ? MARKER_MATCHES : MARKER_DIFFERS;
+	if (blen != (size_t)w || memcmp(body, want, blen) != 0)
+		return MARKER_DIFFERS;
+	return failed ? MARKER_MATCHES_FAILED : MARKER_MATCHES;
 }
 
 static void delivered_note(struct ccp_spool *s, const char *name)
@@ -266,8 +285,9 @@ static bool delivered_listed(struct ccp_spool *s, const char *name)
 
 /*
  * Whether new/NAME, open with stamp T, is a message delivered before whose
- * file could not be removed: MARKER_MATCHES.  A marker for another file
- * under the name (one put back since, by hand) is stale, and goes
+ * file could not be removed (MARKER_MATCHES), or one that failed before
+ * and could not be moved (MARKER_MATCHES_FAILED).  A marker for another
+ * file under the name (one put back since, by hand) is stale, and goes
  * (MARKER_NONE); MARKER_UNREADABLE leaves the question open.
  */
 static enum marker delivered_before(struct ccp_spool *s, const char *name,
@@ -284,31 +304,35 @@ static enum marker delivered_before(struct ccp_spool *s, const char *name,
 }
 
 /*
- * The file of m, delivered, could not leave new/ (`e`: a read-only spool,
- * an immutable file): its marker keeps it from being imported again, now
- * and after a restart, until it can be removed.  Returns whether the marker
- * was written.
+ * The file of m, settled (delivered, or FAILED with its reason and report
+ * written), could not leave new/ (a read-only spool, an immutable file, a
+ * failed folder on another file system that is full): its marker keeps it
+ * from being imported, or converted and reported, again, now and after a
+ * restart, until it can leave.  Returns whether the marker was written.
  */
-static bool keep_as_delivered(struct ccp_spool *s, struct ccp_msg *m, bool *again)
+static bool keep_settled(struct ccp_spool *s, struct ccp_msg *m, bool failed, bool *again)
 {
 	const struct spool_stamp *t = ccp_msg_user(m);
+	enum marker want = failed ? MARKER_MATCHES_FAILED : MARKER_MATCHES;
 	char text[256];
 	*again = false;
 	if (s->delivered_fd < 0 || m->user_size < sizeof(*t) || !t->set)
 		return false;
 	/* Marked at an earlier try: a rescan found it again, nothing new. */
-	if (delivered_listed(s, m->key) && marker_of(s, m->key, t) == MARKER_MATCHES) {
+	if (delivered_listed(s, m->key) && marker_of(s, m->key, t) == want) {
 		*again = true;
 		return true;
 	}
-	int n = marker_text(t, text, sizeof(text));
+	int n = snprintf(text, sizeof(text), "%s", failed ? MARKER_FAILED_LINE : "");
+	n += marker_text(t, text + n, sizeof(text) - (size_t)n);
 	if (ccp_store_write(s->delivered_fd, m->key, text, (size_t)n, true) != 0) {
 		int e = errno;
 		/* In place all the same when only its folder's sync failed: it
 		 * counts, here and after a restart, if not after a power loss. */
-		bool there = marker_of(s, m->key, t) == MARKER_MATCHES;
+		bool there = marker_of(s, m->key, t) == want;
 		ccp_log(CCP_LOG_ERROR, "cannot write %s/%s: %s%s", s->delivered_dir, m->key,
-			strerror(e), there ? "" : "; the message may be imported again");
+			strerror(e), there ? "" : failed ? "; the message may be reported again"
+							 : "; the message may be imported again");
 		if (!there)
 			return false;
 	}
@@ -316,7 +340,7 @@ static bool keep_as_delivered(struct ccp_spool *s, struct ccp_msg *m, bool *agai
 	return true;
 }
 
-/* At open: the markers of files still in new/ as they were delivered are
+/* At open: the markers of files still in new/ as they were settled are
  * kept and listed; the others (removed since, or another file now) go. */
 static void load_delivered(struct ccp_spool *s)
 {
@@ -324,7 +348,7 @@ static void load_delivered(struct ccp_spool *s)
 	struct dirent *de;
 	struct stat st;
 	struct spool_stamp t;
-	unsigned kept = 0;
+	unsigned kept = 0, kept_failed = 0;
 	ccp_dir_remove_stale_tmp(s->delivered_fd);
 	while (d && (de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
@@ -338,9 +362,12 @@ static void load_delivered(struct ccp_spool *s)
 		}
 		/* Kept when in doubt: a marker wrongly kept costs a look, one
 		 * wrongly removed a second delivery. */
-		if (k == MARKER_MATCHES || k == MARKER_UNREADABLE) {
+		if (k == MARKER_MATCHES || k == MARKER_MATCHES_FAILED || k == MARKER_UNREADABLE) {
 			delivered_note(s, de->d_name);
-			kept++;
+			if (k == MARKER_MATCHES_FAILED)
+				kept_failed++;
+			else
+				kept++;
 			continue;
 		}
 		unlinkat(s->delivered_fd, de->d_name, 0);
@@ -351,6 +378,11 @@ static void load_delivered(struct ccp_spool *s)
 		ccp_log(CCP_LOG_WARN, "spool %s: %u messages delivered before are still in new/ (their "
 			"files could not be removed; see %s): never imported again, removed once "
 			"they can be", s->dir, kept, s->delivered_dir);
+	if (kept_failed)
+		ccp_log(CCP_LOG_WARN, "spool %s: %u messages that failed before are still in new/ "
+			"(their files could not be moved to %s; see %s): their reasons and reports "
+			"are there, they are never imported or reported again, moved once they can "
+			"be", s->dir, kept_failed, s->failed_dir, s->delivered_dir);
 }
 
 struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, size_t errlen)
@@ -553,6 +585,11 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 		/* Its ack removes the file if it now can. */
 		*(struct spool_stamp *)ccp_msg_user(m) = before;
 		res = CCP_SPOOL_READ_DELIVERED;
+		goto out;
+	case MARKER_MATCHES_FAILED:
+		/* Its ack moves the file to the failed folder if it now can. */
+		*(struct spool_stamp *)ccp_msg_user(m) = before;
+		res = CCP_SPOOL_READ_FAILED_BEFORE;
 		goto out;
 	case MARKER_UNREADABLE:
 		snprintf(why, whylen, "spool file %s: its marker in %s cannot be read: %s", m->key,
@@ -991,17 +1028,20 @@ static void ack_one(struct ccp_spool *s, struct ccp_msg *m, enum ccp_msg_state o
 	if (rc != 0 && errno != ENOENT) {
 		int e = errno;
 		atomic_fetch_add_explicit(&s->ack_errors, 1, memory_order_relaxed);
-		/* Delivered, and still in new/: the next rescan would find it
-		 * as new mail and import it again. */
-		bool again = false;
-		bool kept = outcome == CCP_MSG_DELIVERED && keep_as_delivered(s, m, &again);
+		/* Settled, and still in new/: the next rescan would find it as
+		 * new mail and import it again, or convert it and send its
+		 * sender another report. */
+		bool again = false, delivered = outcome == CCP_MSG_DELIVERED;
+		bool kept = keep_settled(s, m, !delivered, &again);
 		ccp_log(again ? CCP_LOG_DEBUG : CCP_LOG_ERROR, "spool %s/new/%s: cannot %s: %s%s%s",
 			s->dir, m->key,
-			outcome == CCP_MSG_DELIVERED ? (s->cfg.keep ? "move to cur/" : "remove")
-						     : "move to the failed folder",
-			strerror(e), kept ? "; delivered, marked so in " : "",
+			delivered ? (s->cfg.keep ? "move to cur/" : "remove")
+				  : "move to the failed folder",
+			strerror(e),
+			!kept ? "" : delivered ? "; delivered, marked so in "
+					       : "; failed (its reason is there), marked so in ",
 			kept ? s->delivered_dir : "");
-	} else if (outcome == CCP_MSG_DELIVERED && delivered_listed(s, m->key)) {
+	} else if (delivered_listed(s, m->key)) {
 		/* Gone at last: its marker goes too. */
 		unlinkat(s->delivered_fd, m->key, 0);
 	}

@@ -926,6 +926,48 @@ EOS
 	echo "3e. a delivered message that cannot leave the spool: marked delivered, imported once"
 fi
 
+# ---- 3e2. a message for Bad whose spool file cannot leave new/ ----------
+# Its reason and report are written once and the file is marked failed:
+# rescans and restarts do not convert it or send its sender another
+# report; once it can be moved it goes to Bad, its marker with it.
+d=$(fresh stuckbad)
+stuckbad="$d/spool/new/1764288000.M5P77.test"
+printf 'Return-Path: <sender@example.org>\r\nTo: alice@example.org\r\nSubject: x\r\n\r\nhi\r\n' \
+	>"$d/spool/tmp/m" && mv "$d/spool/tmp/m" "$stuckbad"
+if chattr +i "$stuckbad" 2>/dev/null; then
+	printf '#!/bin/sh\necho sent >>"%s/sent"\ncat >/dev/null\n' "$d" >"$d/bounce.sh"
+	chmod +x "$d/bounce.sh"
+	"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --rescan-interval 0.05 \
+		--bounce-cmd "$d/bounce.sh" --stats-interval 0 --log "$d/log" &
+	pid=$!
+	within10 test -f "$d/store/Delivered/1764288000.M5P77.test"
+	sleep 1 # twenty rescans that find it again
+	kill -TERM $pid
+	wait $pid || { chattr -i "$stuckbad"; fail "stuckbad: relay exited $?"; }
+	"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once \
+		--bounce-cmd "$d/bounce.sh" --stats-interval 0 --log "$d/log" ||
+		{ chattr -i "$stuckbad"; fail "stuckbad: second run failed"; }
+	chattr -i "$stuckbad"
+	[ "$(grep -c 'message 1764288000.M5P77.test to Bad' "$d/log")" = 1 ] ||
+		fail "stuckbad: sent to Bad $(grep -c 'message 1764288000.M5P77.test to Bad' "$d/log") times"
+	[ "$(wc -l <"$d/sent")" = 1 ] || fail "stuckbad: $(wc -l <"$d/sent") reports sent"
+	head -1 "$d/store/Delivered/1764288000.M5P77.test" | grep -qx failed ||
+		fail "stuckbad: the marker does not say failed"
+	"$bin" queue --spool "$d/spool" --store "$d/store" --json |
+		grep -q '"failed_not_moved":{"count":1,' ||
+		fail "stuckbad: queue: $("$bin" queue --spool "$d/spool" --store "$d/store" --json)"
+	grep -q "1 messages that failed before are still in new/" "$d/log" ||
+		fail "stuckbad: the second run did not say it found the marker"
+	"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once \
+		--bounce-cmd "$d/bounce.sh" --stats-interval 0 --log "$d/log" || fail "stuckbad: third run failed"
+	[ ! -e "$stuckbad" ] || fail "stuckbad: left in new/ once it could be moved"
+	[ -e "$d/store/Bad/1764288000.M5P77.test" ] || fail "stuckbad: not in Bad"
+	[ -s "$d/store/Bad/1764288000.M5P77.test.reason" ] || fail "stuckbad: its reason is gone"
+	[ -z "$(ls -A "$d/store/Delivered")" ] || fail "stuckbad: marker left"
+	[ "$(wc -l <"$d/sent")" = 1 ] || fail "stuckbad: reported again when moved"
+	echo "3e2. a message for Bad that cannot leave the spool: marked failed, reported once"
+fi
+
 # ---- 3f. retries that end while Bad cannot take the reason ---------------
 # (Bad immutable, where the file system has the attribute.)  The message
 # stays in the spool; rescans claim it again, but its retries are over: it
