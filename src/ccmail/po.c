@@ -596,14 +596,14 @@ int ccp_po_init(const char *dir, const struct ccp_po_init_opts *o, char *err, si
 		return CCP_PO_NOT_ACCESSIBLE;
 	}
 	struct stat st;
-	if (fstatat(fd, "po.conf", &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		ccp_errf(err, cap, "%s: already a post office", dir);
-		close(fd);
-		return CCP_PO_MISCONFIGURED;
-	}
 	int rc = CCP_PO_NOT_ACCESSIBLE;
 	struct ccp_ccm_buf b;
 	ccp_ccm_buf_init(&b);
+	if (fstatat(fd, "po.conf", &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		ccp_errf(err, cap, "%s: already a post office", dir);
+		rc = CCP_PO_MISCONFIGURED;
+		goto out;
+	}
 	if (o->users) {
 		int ufd = open(o->users, O_RDONLY | O_CLOEXEC);
 		if (ufd < 0 || ccp_ccm_buf_read_fd(&b, ufd) != 0) {
