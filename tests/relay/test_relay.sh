@@ -460,13 +460,17 @@ msg Mpartfail 'From: fail@example.org' 'Cc: alice@example.org'
 msg Mauto 'From: ar@example.org' 'Auto-Submitted: Auto-Replied (vacation)'
 msg Mdaemon 'From: "Mail Delivery System" <MAILER-DAEMON@example.org>'
 printf 'To: nobody@example.org\r\nSubject: no sender\r\n\r\nhi\r\n' >"$d/spool/new/1764288000.Mnone.test"
+# No header at all (a blank first line): the lines of its body are not a
+# header, and no report goes to an address written there.
+printf '\r\nFrom: victim@example.org\r\nTo: nobody@example.org\r\n\r\nhi\r\n' \
+	>"$d/spool/new/1764288000.Mblank.test"
 brelay() {
 	"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
 		--bounce-cmd "'$d/bounce.sh' -oi -f '<>' --" --bounce-from postmaster@relay.example \
 		--retry-min 0.05 --retry-max 0.1 --log "$d/log" || fail "bounce: relay failed"
 }
 brelay
-[ "$(ls "$d/store/Bad" | grep -c '\.ndr$')" = 9 ] || fail "bounce: not every message has its report"
+[ "$(ls "$d/store/Bad" | grep -c '\.ndr$')" = 10 ] || fail "bounce: not every message has its report"
 grep -qF "message 1764288000.Mauto.test: no report sent: it is an automatic reply itself" "$d/log" ||
 	fail "bounce: no log line for the automatic reply"
 grep -qF "message 1764288000.Mdaemon.test: no report sent: its return path MAILER-DAEMON@example.org is a mail system's own" \
@@ -498,6 +502,7 @@ grep -qxF 'Subject: Undeliverable to some recipients on cc:Mail: 1764288000.Mpar
 for line in "Mnull.test: no report sent: its return path is null" \
 	"Mopt.test: no report sent: its From holds no usable address" \
 	"Mnone.test: no report sent: it has no Return-Path, Sender or From" \
+	"Mblank.test: no report sent: it has no Return-Path, Sender or From" \
 	"Mfail.test: the report to fail@example.org was not sent: the bounce command answered 67, not a temporary failure (75): not tried again; it stays in Bad/1764288000.Mfail.test.ndr" \
 	"Mpartfail.test: the report to fail@example.org was not sent: the bounce command answered 67, not a temporary failure (75): not tried again; it stays in Partial/1764288000.Mpartfail.test.ndr" \
 	"Mtemp.test: the report to temp@example.org was not sent: the bounce command answered 75; tried again in" \
