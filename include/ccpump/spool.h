@@ -139,6 +139,18 @@ enum ccp_spool_read {
 	CCP_SPOOL_READ_FAILED_BEFORE,
 };
 
+/*
+ * Marks m, about to go to the failed folder with its reason and report,
+ * as failed in the delivered folder, before its report is queued: should
+ * the process die before m's ack moves its file (the rest of its batch is
+ * still importing), the next read settles it as failed again
+ * (CCP_SPOOL_READ_FAILED_BEFORE) rather than report it a second time.
+ * The ack's move removes the marker.  Returns whether it was written (not
+ * for a message without a stamp: one whose read found no file).  Called
+ * by the dispatcher that owns m.
+ */
+CCP_EXPORT bool ccp_spool_mark_failed(struct ccp_spool *s, struct ccp_msg *m);
+
 /* The inode of new/KEY, 0 when it is not there (an fstatat()).
  * Thread-safe. */
 CCP_EXPORT uint64_t ccp_spool_ino(const struct ccp_spool *s, const char *key);

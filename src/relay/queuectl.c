@@ -190,13 +190,16 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 		return -1;
 	}
 	char *bad = ccp_path_join(store, "Bad"), *deferred = ccp_path_join(store, "Deferred");
-	char *bounce = ccp_path_join(store, "Bounce");
+	char *bounce = ccp_path_join(store, "Bounce"), *delivered = ccp_path_join(store, "Delivered");
 	char *newdir = ccp_path_join(spool, "new"), *tmpdir = ccp_path_join(spool, "tmp");
-	int bad_fd = open(bad, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int new_fd = open(newdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int tmp_fd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* Each required folder's errno kept as it is opened: the message
+	 * names the one that failed, with its own reason. */
+	int bad_fd = open(bad, O_RDONLY | O_DIRECTORY | O_CLOEXEC), bad_e = errno;
+	int new_fd = open(newdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), new_e = errno;
+	int tmp_fd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), tmp_e = errno;
 	int def_fd = open(deferred, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int bounce_fd = open(bounce, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int del_fd = open(delivered, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	char aside[CCP_QUEUE_RECORDS][64];
 	bool moved_aside[CCP_QUEUE_RECORDS] = { false };
 	char report_aside[64];
@@ -207,7 +210,8 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 
 	if (bad_fd < 0 || new_fd < 0 || tmp_fd < 0) {
 		const char *which = bad_fd < 0 ? bad : new_fd < 0 ? newdir : tmpdir;
-		snprintf(err, errlen, "cannot open %s: %s", which, strerror(errno));
+		int e = bad_fd < 0 ? bad_e : new_fd < 0 ? new_e : tmp_e;
+		snprintf(err, errlen, "%s: cannot open %s: %s", name, which, strerror(e));
 		goto out;
 	}
 	if (fstatat(bad_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -270,6 +274,15 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 			 strerror(errno));
 		goto restore;
 	}
+	/* A "failed" marker that outlived the move to Bad (a crash between
+	 * the two) would match the file again, moved back with its inode:
+	 * the relay would send it straight back to Bad, without the reason
+	 * and report just removed. */
+	if (del_fd >= 0 && unlinkat(del_fd, name, 0) != 0 && errno != ENOENT) {
+		snprintf(err, errlen, "%s: cannot remove its marker in %s: %s", name, delivered,
+			 strerror(errno));
+		goto restore;
+	}
 	if (move_in(bad_fd, name, tmp_fd, new_fd, sync) != 0) {
 		snprintf(err, errlen, "%s: cannot move it into %s: %s", name, newdir,
 			 strerror(errno));
@@ -300,10 +313,11 @@ restore:
 			renameat(bad_fd, aside[i], bad_fd, rec);
 	}
 out:
-	ccp_close_fds((const int[]){ bad_fd, new_fd, tmp_fd, def_fd, bounce_fd }, 5);
+	ccp_close_fds((const int[]){ bad_fd, new_fd, tmp_fd, def_fd, bounce_fd, del_fd }, 6);
 	ccp_free(bad);
 	ccp_free(deferred);
 	ccp_free(bounce);
+	ccp_free(delivered);
 	ccp_free(newdir);
 	ccp_free(tmpdir);
 	return rc;

@@ -281,6 +281,10 @@ static int to_bad(struct relay *r, struct ccp_msg *m, const char *original, size
 	}
 	ccp_log(CCP_LOG_WARN, "message %s to Bad: %s", m->key, reason);
 	count(&r->bad_count, 1);
+	/* Marked before the report is queued: a crash before the ack moves
+	 * the file (the rest of the batch still importing) must not bring a
+	 * second report at the next start. */
+	ccp_spool_mark_failed(r->spool, m);
 	queue_bounce(r, m->key, &rep);
 	return 0;
 }

@@ -152,6 +152,10 @@ struct spool_stamp {
 	uint64_t dev, ino, size, nlink;
 	int64_t mtime_ns, ctime_ns;
 	uint32_t set;
+	/* ccp_spool_mark_failed() wrote this message's "failed" marker (before
+	 * its report was queued): a failure of its move is then news, not a
+	 * rescan finding it again. */
+	uint32_t marked;
 };
 
 size_t ccp_spool_user_size(void)
@@ -168,6 +172,7 @@ static void stamp_of(const struct stat *st, struct spool_stamp *t)
 	t->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
 	t->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
 	t->set = 1;
+	t->marked = 0;
 }
 
 /* Says in why how b differs from a; returns false when it does not. */
@@ -380,9 +385,10 @@ static void load_delivered(struct ccp_spool *s)
 			"they can be", s->dir, kept, s->delivered_dir);
 	if (kept_failed)
 		ccp_log(CCP_LOG_WARN, "spool %s: %u messages that failed before are still in new/ "
-			"(their files could not be moved to %s; see %s): their reasons and reports "
-			"are there, they are never imported or reported again, moved once they can "
-			"be", s->dir, kept_failed, s->failed_dir, s->delivered_dir);
+			"(their files were not moved to %s: they could not be, or the relay stopped "
+			"first; see %s): their reasons and reports are there, they are never "
+			"imported or reported again, moved once they can be", s->dir, kept_failed,
+			s->failed_dir, s->delivered_dir);
 }
 
 struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, size_t errlen)
@@ -599,6 +605,9 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 	default:
 		break;
 	}
+	/* What goes to Bad for the file itself is stamped too, for its
+	 * "failed" marker (ccp_spool_mark_failed()). */
+	*(struct spool_stamp *)ccp_msg_user(m) = before;
 	if (st.st_size == 0) {
 		snprintf(why, whylen, "spool file %s is empty", m->key);
 		goto out;
@@ -1033,6 +1042,10 @@ static void ack_one(struct ccp_spool *s, struct ccp_msg *m, enum ccp_msg_state o
 		 * sender another report. */
 		bool again = false, delivered = outcome == CCP_MSG_DELIVERED;
 		bool kept = keep_settled(s, m, !delivered, &again);
+		/* Marked by this record before its report was queued: the
+		 * first failure, not a rescan finding it again. */
+		if (m->user_size >= sizeof(*read_st) && read_st->marked)
+			again = false;
 		ccp_log(again ? CCP_LOG_DEBUG : CCP_LOG_ERROR, "spool %s/new/%s: cannot %s: %s%s%s",
 			s->dir, m->key,
 			delivered ? (s->cfg.keep ? "move to cur/" : "remove")
@@ -1046,6 +1059,15 @@ static void ack_one(struct ccp_spool *s, struct ccp_msg *m, enum ccp_msg_state o
 		unlinkat(s->delivered_fd, m->key, 0);
 	}
 	atomic_fetch_add_explicit(&s->acked, 1, memory_order_relaxed);
+}
+
+bool ccp_spool_mark_failed(struct ccp_spool *s, struct ccp_msg *m)
+{
+	bool again;
+	if (!keep_settled(s, m, true, &again))
+		return false;
+	((struct spool_stamp *)ccp_msg_user(m))->marked = 1;
+	return true;
 }
 
 static void spool_ack(void *ctx, unsigned dispatcher, struct ccp_msg *m, enum ccp_msg_state outcome)

@@ -973,6 +973,39 @@ if chattr +i "$stuckbad" 2>/dev/null; then
 	echo "3e2. a message for Bad that cannot leave the spool: marked failed, reported once"
 fi
 
+# ---- 3e3. a crash between a message's report and its move to Bad --------
+# Its report is queued (and here sent) while the rest of its batch still
+# imports; killed then, the relay finds the file in new/ at its next start.
+# Its "failed" marker, written before the report was queued, settles it
+# again without a second report.
+d=$(fresh crashbad)
+gen "$d/spool" 0 1
+head -c 3000 /dev/zero | tr '\0' 'x' >"$d/big"
+{ printf 'From: big@example.org\r\nTo: alice@example.org\r\nSubject: big\r\n\r\n'; cat "$d/big"; } \
+	>"$d/spool/new/1764288000.M9P77.test"
+printf '#!/bin/sh\necho sent >>"%s/sent"\ncat >/dev/null\n' "$d" >"$d/bounce.sh"
+printf '#!/bin/sh\necho $$ >"%s/import.pid"\nexec sleep 30\n' "$d" >"$d/import.sh" # never answers
+chmod +x "$d/bounce.sh" "$d/import.sh"
+"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" \
+	--max-message-size 2000 --bounce-cmd "$d/bounce.sh" --stats-interval 0 --log "$d/log" &
+pid=$!
+within10 test -s "$d/sent"
+kill -KILL $pid
+wait $pid 2>/dev/null
+within10 test -s "$d/import.pid"
+kill -KILL "$(cat "$d/import.pid")" 2>/dev/null
+[ -e "$d/spool/new/1764288000.M9P77.test" ] || fail "crashbad: moved before the kill"
+printf '#!/bin/sh\nexec "%s" import --po "%s/po" "$1"\n' "$bin" "$d" >"$d/import.sh"
+"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --once \
+	--max-message-size 2000 --bounce-cmd "$d/bounce.sh" --stats-interval 0 --log "$d/log" ||
+	fail "crashbad: the run after the crash failed"
+[ "$(wc -l <"$d/sent")" = 1 ] || fail "crashbad: $(wc -l <"$d/sent") reports sent"
+[ -e "$d/store/Bad/1764288000.M9P77.test" ] || fail "crashbad: not in Bad"
+[ -s "$d/store/Bad/1764288000.M9P77.test.reason" ] || fail "crashbad: no reason in Bad"
+[ -z "$(ls -A "$d/store/Delivered")" ] || fail "crashbad: marker left"
+[ "$(field "$d/po" 'distinct keys')" = 1 ] || fail "crashbad: the good message"
+echo "3e3. killed between a message's report and its move to Bad: reported once"
+
 # ---- 3f. retries that end while Bad cannot take the reason ---------------
 # (Bad immutable, where the file system has the attribute.)  The message
 # stays in the spool; rescans claim it again, but its retries are over: it
