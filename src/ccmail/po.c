@@ -869,7 +869,9 @@ static size_t list_segments(int dirfd, unsigned **out)
 {
 	size_t n = 0, cap = 0;
 	unsigned *v = NULL;
-	int fd = dup(dirfd);
+	/* Close-on-exec like every descriptor here: an import runs while the
+	 * relay's bouncer may be starting --bounce-cmd. */
+	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (d == NULL && fd >= 0)
 		close(fd);

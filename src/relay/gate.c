@@ -30,6 +30,9 @@ enum ccp_gate_pass ccp_gate_pass(struct ccp_gate *g)
 		pthread_mutex_lock(&g->mu);
 		if (!g->paused) {
 			pass = CCP_GATE_OPEN;
+		} else if (atomic_load_explicit(g->stop, memory_order_relaxed)) {
+			/* Paused and stopping: no probe (an import of up to
+			 * --import-timeout) on the way out (gate.h). */
 		} else if (!g->probing && now >= g->next_ns) {
 			g->probing = true;
 			pass = CCP_GATE_PROBE;
