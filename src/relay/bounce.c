@@ -3,6 +3,7 @@
  */
 #include "relay/bounce.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -306,7 +307,10 @@ bool ccp_bounce_report_to(int fd, char *addr, size_t cap)
 {
 	char head[CCP_BOUNCE_HEADER_MAX + 1];
 	ssize_t n = pread(fd, head, sizeof(head) - 1, 0);
-	if (n <= 0)
+	if (n < 0)
+		return false; /* errno says why */
+	errno = 0;
+	if (n == 0)
 		return false;
 	head[n] = '\0';
 	/* The header block only: it ends at the first empty line (in CRLF in

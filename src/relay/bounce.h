@@ -73,7 +73,8 @@ void ccp_bounce_format(struct ccp_ccm_buf *b, enum ccp_bounce_kind kind, const c
 bool ccp_bounce_address_usable(const char *a);
 
 /* The To address of a report ccp_bounce_format() made, read from FD
- * (from its start), into ADDR: false when it has none that is usable. */
+ * (from its start), into ADDR: false when it has none that is usable
+ * (errno 0), or when FD could not be read (errno says why). */
 bool ccp_bounce_report_to(int fd, char *addr, size_t cap);
 
 /* MAILER-DAEMON@ this host's name (its full name where the resolver knows

@@ -71,30 +71,55 @@ static void kept_in(const struct ccp_bouncer *b, const char *name, int fd, char 
  * be sent: so only the entry that is still the file sent is removed (the
  * window left is two system calls, ccp_unlink_if_same(), where the whole
  * run of the command, up to a minute, was one). */
-static void dequeue(struct ccp_bouncer *b, const char *name, const struct stat *sent)
+static bool dequeue(struct ccp_bouncer *b, const char *name, const struct stat *sent)
 {
-	ccp_unlink_if_same(b->dirfd, name, sent);
+	if (ccp_unlink_if_same(b->dirfd, name, sent) || errno == ENOENT)
+		return true;
+	ccp_log(CCP_LOG_ERROR, "message %s: its report cannot be taken out of %s: %s; it is not "
+		"sent again while this relay runs", name, b->dir, strerror(errno));
+	return false;
 }
 
-/* Sends the queued report NAME.  Returns false when it should be tried
- * again later (it stays queued). */
-static bool send_one(struct ccp_bouncer *b, const char *name, uint64_t backoff_ns)
+/* What became of a queued report. */
+enum sent_state {
+	SEND_DONE,  /* sent, or never to be: out of the queue */
+	SEND_LATER, /* stays queued, tried again after its backoff */
+	SEND_STUCK, /* done, but its queue entry could not be removed: kept
+		       out of every later pass while it is that file */
+};
+
+/* Sends the queued report NAME. */
+static enum sent_state send_one(struct ccp_bouncer *b, const char *name, uint64_t backoff_ns)
 {
 	char addr[320], why[600] = "", kept[CCP_QUEUE_RECORD_NAME_MAX + 16];
 	struct stat sent;
 	int fd = openat(b->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return true; /* gone: requeued, or removed by an operator */
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return SEND_DONE; /* gone: requeued, or removed by an operator */
+		ccp_log(CCP_LOG_WARN, "message %s: its queued report cannot be opened in %s: %s; "
+			"tried again in %.0f s", name, b->dir, strerror(errno),
+			(double)backoff_ns / 1e9);
+		return SEND_LATER;
+	}
 	if (fstat(fd, &sent) != 0) {
 		close(fd);
-		return false;
+		return SEND_LATER;
 	}
 	if (!ccp_bounce_report_to(fd, addr, sizeof(addr))) {
+		int e = errno;
 		close(fd);
+		if (e != 0) {
+			/* Unreadable now: not the same as a report without a
+			 * recipient, which would be dropped. */
+			ccp_log(CCP_LOG_WARN, "message %s: its queued report cannot be read in %s: "
+				"%s; tried again in %.0f s", name, b->dir, strerror(e),
+				(double)backoff_ns / 1e9);
+			return SEND_LATER;
+		}
 		ccp_log(CCP_LOG_WARN, "message %s: its queued report has no usable To: not sent, "
 			"removed from %s", name, b->dir);
-		dequeue(b, name, &sent);
-		return true;
+		return dequeue(b, name, &sent) ? SEND_DONE : SEND_STUCK;
 	}
 	int rc = ccp_run_cmd(b->cmd, addr, fd, BOUNCE_TIMEOUT_NS, "60 s", "bounce command", why,
 			     sizeof(why));
@@ -109,9 +134,9 @@ static bool send_one(struct ccp_bouncer *b, const char *name, uint64_t backoff_n
 	if (rc != 0 && again) {
 		ccp_log(CCP_LOG_WARN, "message %s: the report to %s was not sent: %s; tried again "
 			"in %.0f s", name, addr, why, (double)backoff_ns / 1e9);
-		return false;
+		return SEND_LATER;
 	}
-	dequeue(b, name, &sent);
+	bool out = dequeue(b, name, &sent);
 	if (b->sync)
 		fsync(b->dirfd);
 	if (rc == 0)
@@ -120,7 +145,7 @@ static bool send_one(struct ccp_bouncer *b, const char *name, uint64_t backoff_n
 		ccp_log(CCP_LOG_WARN, "message %s: the report to %s was not sent: %s, not a "
 			"temporary failure (75): not tried again; it stays in %s", name, addr, why,
 			kept);
-	return true;
+	return out ? SEND_DONE : SEND_STUCK;
 }
 
 /* A queued report whose last try failed for now: when to try it next, and
@@ -157,8 +182,10 @@ static void retries_clear(struct retries *r)
  * retry of another) skips it until then.  So one address's failure holds
  * back no other report, and a new one is sent at once.  The failed ones'
  * backoffs move from OLD into a fresh list, which keeps only names still
- * queued.  Returns the time the next retry is due, 0 when none is, or
- * UINT64_MAX when a stop without drain cut the pass short. */
+ * queued.  A report done with but stuck in the queue (its entry could not
+ * be removed) is kept with a due time of "never" while it is that file.
+ * Returns the time the next retry is due, 0 when none is, or UINT64_MAX
+ * when a stop without drain cut the pass short. */
 static uint64_t pass(struct ccp_bouncer *b, struct retries *old)
 {
 	DIR *d = ccp_dir_reopen(b->dirfd);
@@ -185,19 +212,26 @@ static uint64_t pass(struct ccp_bouncer *b, struct retries *old)
 			r = NULL; /* the message failed again: a new report, sent at once */
 		uint64_t backoff = r ? r->backoff_ns : b->retry_min_ns;
 		uint64_t due = r ? r->due_ns : 0;
-		/* A drain tries every report once more, as --once says. */
-		if (draining || due <= ccp_now_ns()) {
-			if (send_one(b, names[i], backoff))
+		/* A drain tries every report once more, as --once says; one
+		 * that was done but stuck in the queue (due "never") is not. */
+		if (due != UINT64_MAX && (draining || due <= ccp_now_ns())) {
+			enum sent_state st1 = send_one(b, names[i], backoff);
+			if (st1 == SEND_DONE)
 				continue;
-			due = ccp_now_ns() + backoff;
-			backoff = 2 * backoff < b->retry_max_ns ? 2 * backoff : b->retry_max_ns;
+			if (st1 == SEND_STUCK) {
+				due = UINT64_MAX;
+			} else {
+				due = ccp_now_ns() + backoff;
+				backoff = 2 * backoff < b->retry_max_ns ? 2 * backoff
+									: b->retry_max_ns;
+			}
 		}
 		if (kept.n == kept.cap) {
 			kept.cap = kept.cap ? 2 * kept.cap : 16;
 			kept.a = ccp_realloc(kept.a, kept.cap * sizeof(*kept.a));
 		}
 		kept.a[kept.n++] = (struct retry){ ccp_strdup(names[i]), ino, due, backoff };
-		if (next == 0 || due < next)
+		if (due != UINT64_MAX && (next == 0 || due < next))
 			next = due;
 	}
 	ccp_dir_names_free(names, n);

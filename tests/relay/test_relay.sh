@@ -973,6 +973,26 @@ if chattr +i "$stuckbad" 2>/dev/null; then
 	echo "3e2. a message for Bad that cannot leave the spool: marked failed, reported once"
 fi
 
+# ---- 3e4. a report sent whose queue entry cannot be removed --------------
+# (Bounce/ made immutable by the command itself, after it sent.)  It is
+# not sent again: not by a later pass, nor by --once's last drain.
+d=$(fresh stuckreport)
+printf 'Return-Path: <s@example.org>\r\nTo: alice@example.org\r\nSubject: no From\r\n\r\nhi\r\n' \
+	>"$d/spool/new/1764288000.M6P77.test"
+printf '#!/bin/sh\necho sent >>"%s/sent"\ncat >/dev/null\nchattr +i "%s/store/Bounce"\n' "$d" "$d" \
+	>"$d/bounce.sh"
+chmod +x "$d/bounce.sh"
+if chattr +i "$d/bounce.sh" 2>/dev/null && chattr -i "$d/bounce.sh"; then
+	"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once \
+		--bounce-cmd "$d/bounce.sh" --stats-interval 0 --log "$d/log" ||
+		{ chattr -i "$d/store/Bounce"; fail "stuckreport: relay failed"; }
+	chattr -i "$d/store/Bounce"
+	[ "$(wc -l <"$d/sent")" = 1 ] || fail "stuckreport: sent $(wc -l <"$d/sent") times"
+	grep -q "its report cannot be taken out of .*; it is not sent again while this relay runs" \
+		"$d/log" || fail "stuckreport: not logged"
+	echo "3e4. a report sent whose queue entry cannot be removed: not sent again"
+fi
+
 # ---- 3e3. a crash between a message's report and its move to Bad --------
 # Its report is queued (and here sent) while the rest of its batch still
 # imports; killed then, the relay finds the file in new/ at its next start.
