@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "ccpump/alloc.h"
+#include "ccpump/fpset.h"
 #include "ccpump/headers.h"
 #include "ccpump/log.h"
 
@@ -193,6 +194,13 @@ struct ccp_convert {
 	struct tm date;
 	char stamp[32];
 	size_t nfiles;
+	/* The message's File item names so far, as fingerprints of their
+	 * ASCII upper case (name_taken()), and per 8.3 base the next ~N to
+	 * try (file_name()): with a scan of the items and a count from ~1,
+	 * N attachments of one name cost N^3/3 comparisons, minutes for a
+	 * message of a few hundred KB. */
+	struct ccp_fpset file_names;
+	struct ccp_fpmap next_suffix; /* values: unsigned */
 	struct ccp_convert_stats st;
 	char err[512];
 };
@@ -243,6 +251,8 @@ struct ccp_convert *ccp_convert_new(const struct ccp_convert_opts *o)
 	ccp_ccm_buf_init(&c->u8);
 	ccp_ccm_buf_init(&c->tmp);
 	c->dec = g_byte_array_new();
+	ccp_fpset_init(&c->file_names);
+	ccp_fpmap_init(&c->next_suffix, sizeof(unsigned));
 	return c;
 }
 
@@ -275,6 +285,8 @@ void ccp_convert_free(struct ccp_convert *c)
 	ccp_ccm_buf_free(&c->u8);
 	ccp_ccm_buf_free(&c->tmp);
 	g_byte_array_unref(c->dec);
+	ccp_fpset_free(&c->file_names);
+	ccp_fpmap_free(&c->next_suffix);
 	ccp_free(c->hdr_addrs);
 	ccp_free(c->site);
 	ccp_free(c);
@@ -584,9 +596,25 @@ static const char *part_charset(GMimeContentType *ct)
 	return in ? in : cs;
 }
 
+/* The fingerprint name_taken() goes by: NAME's ASCII upper case, as the
+ * strncasecmp() it replaces compared. */
+static struct ccp_fp name_fp(const char *name, size_t n)
+{
+	char up[256];
+	if (n > sizeof(up))
+		n = sizeof(up);
+	for (size_t i = 0; i < n; i++)
+		up[i] = (char)toupper((unsigned char)name[i]);
+	return ccp_fp_of(up, n);
+}
+
+static const char *file_name(struct ccp_convert *c, const char *filename, GMimeContentType *ct,
+			     size_t *len);
+
 static void add_file(struct ccp_convert *c, const char *name, size_t name_len,
 		     const void *data, size_t len)
 {
+	ccp_fpset_add(&c->file_names, name_fp(name, name_len));
 	struct ccp_ccm_item *it = ccp_ccm_msg_add_item(&c->msg, CCP_CCM_ITEM_FILE);
 	it->title = name;
 	it->title_len = name_len;
@@ -606,13 +634,22 @@ static void add_text(struct ccp_convert *c, const char *s, size_t n)
 {
 	crlf_lines(&c->u8, s, n);
 	if (c->u8.len > CCP_CCM_TEXT_ITEM_MAX) {
-		static const char note[] = "The message text is in the attached file UNNAMED.TXT.\r\n";
+		/* UNNAMED.TXT, or (a second such part) a name of its own, as
+		 * every attachment gets: two items of one name overwrite each
+		 * other when detached.  The text first goes to the arena:
+		 * file_name() may use c->u8 as scratch. */
+		size_t tl = c->u8.len, nl;
+		const char *text = arena_dup(c, c->u8.data, tl);
+		const char *name = file_name(c, "UNNAMED.TXT", NULL, &nl);
+		char note[96];
+		int k = snprintf(note, sizeof(note),
+				 "The message text is in the attached file %.*s.\r\n", (int)nl, name);
 		struct ccp_ccm_item *t = ccp_ccm_msg_add_item(&c->msg, CCP_CCM_ITEM_TEXT);
-		t->data = (const uint8_t *)note;
-		t->len = sizeof(note) - 1;
+		t->data = (const uint8_t *)arena_dup(c, note, (size_t)k);
+		t->len = (size_t)k;
 		c->st.text_items++;
 		c->st.body_as_file = true;
-		add_file(c, "UNNAMED.TXT", 11, c->u8.data, c->u8.len);
+		add_file(c, name, nl, text, tl);
 		return;
 	}
 	struct ccp_ccm_item *it = ccp_ccm_msg_add_item(&c->msg, CCP_CCM_ITEM_TEXT);
@@ -793,15 +830,12 @@ static const char *ext_for(GMimeContentType *ct)
 	return "BIN";
 }
 
+/* Whether a File item of the message has the name S (ASCII case aside).
+ * By fingerprint: two names that shared one (a 1 in 2^64 chance) would
+ * only make the second try another. */
 static bool name_taken(const struct ccp_convert *c, const char *s, size_t n)
 {
-	for (size_t i = 0; i < c->msg.nitem; i++) {
-		const struct ccp_ccm_item *it = &c->msg.item[i];
-		if (it->kind == CCP_CCM_ITEM_FILE && it->title_len == n &&
-		    strncasecmp(it->title, s, n) == 0)
-			return true;
-	}
-	return false;
+	return ccp_fpset_has(&c->file_names, name_fp(s, n));
 }
 
 /* DOS 8.3 characters besides letters and digits. */
@@ -863,7 +897,18 @@ static const char *file_name(struct ccp_convert *c, const char *filename, GMimeC
 		memcpy(ext, e, el);
 		lossy = false;
 	}
-	for (unsigned n = 0; n < 100000; n++) {
+	/* Where the last name of this base stopped: every ~N below it is
+	 * taken (names are only added), so the search goes on from there. */
+	char hkey[16 + 8 + 2];
+	size_t hl = 0;
+	memcpy(hkey, base, bl);
+	hl += bl;
+	hkey[hl++] = '.';
+	memcpy(hkey + hl, ext, el);
+	hl += el;
+	hkey[hl++] = lossy ? '1' : '0';
+	unsigned *hint = ccp_fpmap_put(&c->next_suffix, name_fp(hkey, hl));
+	for (unsigned n = *hint; n < 100000; n++) {
 		char suf[8] = "";
 		size_t sl = 0, keep = bl;
 		if (lossy || n > 0) {
@@ -874,6 +919,7 @@ static const char *file_name(struct ccp_convert *c, const char *filename, GMimeC
 		int l = snprintf(cand, sizeof(cand), "%.*s%s%s%.*s", (int)keep, base, suf,
 				 el ? "." : "", (int)el, ext);
 		if (!name_taken(c, cand, (size_t)l)) {
+			*hint = n + 1;
 			*len = (size_t)l;
 			return arena_dup(c, cand, (size_t)l);
 		}
@@ -1657,6 +1703,16 @@ enum ccp_convert_status ccp_convert_message(struct ccp_convert *c,
 	memset(&c->st, 0, sizeof(c->st));
 	c->nhdr = 0;
 	c->nfiles = 0;
+	/* Freed rather than cleared: one message of many names must not leave
+	 * a large table for every later message to wipe. */
+	if (c->file_names.n) {
+		ccp_fpset_free(&c->file_names);
+		ccp_fpset_init(&c->file_names);
+	}
+	if (ccp_fpmap_count(&c->next_suffix)) {
+		ccp_fpmap_free(&c->next_suffix);
+		ccp_fpmap_init(&c->next_suffix, sizeof(unsigned));
+	}
 	c->err[0] = '\0';
 	c->name = in->name ? in->name : "(message)";
 

@@ -98,6 +98,14 @@ static struct ccp_convert *make(struct ccp_convert_opts *o, struct ccp_convert_m
 	return c;
 }
 
+static size_t count_kind(enum ccp_ccm_item_kind k)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < m.nitem; i++)
+		n += m.item[i].kind == k;
+	return n;
+}
+
 static void test_addresses(struct ccp_convert_map *map)
 {
 	struct ccp_convert_opts o;
@@ -268,6 +276,37 @@ static void test_limits(struct ccp_convert_map *map)
 	CHECK(conv(c, b.data, NULL) == CCP_CONVERT_OK);
 	CHECK_EQ_U64(m.nitem, 2);
 	CHECK_EQ_U64(m.item[1].len, 20483);
+	/* Two such parts: two files of their own names, each note naming its
+	 * own; with long names too (the text must survive the naming). */
+	for (int pass = 0; pass < 2; pass++) {
+		ccp_ccm_buf_reset(&b);
+		ccp_ccm_buf_adds(&b, "From: a@x.org\r\nTo: b@y.org\r\nMIME-Version: 1.0\r\n"
+				     "Content-Type: multipart/mixed; boundary=B\r\n\r\n");
+		for (int part = 0; part < 2; part++) {
+			ccp_ccm_buf_adds(&b, "--B\r\nContent-Type: text/plain\r\n\r\n");
+			for (int i = 0; i < 400; i++)
+				ccp_ccm_buf_printf(&b, "%c%061d\r\n", 'a' + part, i);
+		}
+		ccp_ccm_buf_adds(&b, "--B--\r\n");
+		CHECK(conv(c, b.data, NULL) == CCP_CONVERT_OK);
+		CHECK_EQ_U64(count_kind(CCP_CCM_ITEM_FILE), 2);
+		const struct ccp_ccm_item *f1 = NULL, *f2 = NULL;
+		for (size_t i = 0; i < m.nitem; i++)
+			if (m.item[i].kind == CCP_CCM_ITEM_FILE)
+				*(f1 ? &f2 : &f1) = &m.item[i];
+		CHECK(eq(f1->title, f1->title_len, "UNNAMED.TXT"));
+		CHECK(!eq(f2->title, f2->title_len, "UNNAMED.TXT"));
+		CHECK(f1->len == 400 * 64 && f1->data[0] == 'a');
+		CHECK(f2->len == 400 * 64 && f2->data[0] == 'b');
+		char want[64];
+		snprintf(want, sizeof(want), "attached file %.*s.", (int)f2->title_len, f2->title);
+		CHECK(contains(m.item[2].data, m.item[2].len, want) ||
+		      contains(m.item[1].data, m.item[1].len, want) ||
+		      contains(m.item[0].data, m.item[0].len, want));
+		ccp_convert_free(c);
+		o.long_names = true;
+		c = make(&o, map);
+	}
 	ccp_ccm_buf_free(&b);
 	ccp_convert_free(c);
 }
@@ -328,14 +367,6 @@ static void test_text_rendering(struct ccp_convert_map *map)
 	ccp_convert_free(c);
 }
 
-static size_t count_kind(enum ccp_ccm_item_kind k)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < m.nitem; i++)
-		n += m.item[i].kind == k;
-	return n;
-}
-
 static void test_attachments(struct ccp_convert_map *map)
 {
 	struct ccp_convert_opts o;
@@ -357,6 +388,27 @@ static void test_attachments(struct ccp_convert_map *map)
 		for (size_t k = 1; k < i; k++)
 			CHECK(!(m.item[i].title_len == m.item[k].title_len &&
 				memcmp(m.item[i].title, m.item[k].title, m.item[i].title_len) == 0));
+	}
+
+	/* 8,000 attachments of one name (a message of about 0.9 MB): each gets
+	 * a name of its own, the ~N counting on from the last one given.  A
+	 * count from ~1 against a scan of every item took minutes here. */
+	{
+		struct ccp_ccm_buf big;
+		ccp_ccm_buf_init(&big);
+		ccp_ccm_buf_adds(&big, "From: a@example.org\r\nTo: b@example.org\r\nSubject: many\r\n"
+				       "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n"
+				       "\r\n--B\r\nContent-Type: text/plain\r\n\r\nhi\r\n");
+		for (int i = 0; i < 8000; i++)
+			ccp_ccm_buf_adds(&big, "--B\r\nContent-Type: text/plain\r\nContent-Disposition: "
+					       "attachment; filename=A.TXT\r\n\r\nx\r\n");
+		ccp_ccm_buf_adds(&big, "--B--\r\n");
+		CHECK(conv(c, big.data, "many") == CCP_CONVERT_OK);
+		CHECK_EQ_U64(count_kind(CCP_CCM_ITEM_FILE), 8000);
+		CHECK(eq(m.item[1].title, m.item[1].title_len, "A.TXT"));
+		CHECK(eq(m.item[2].title, m.item[2].title_len, "A~2.TXT"));
+		CHECK(eq(m.item[8000].title, m.item[8000].title_len, "A~8000.TXT"));
+		ccp_ccm_buf_free(&big);
 	}
 
 	CHECK(conv_file(c, "gen/nested.eml") == CCP_CONVERT_OK);
