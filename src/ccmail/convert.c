@@ -732,7 +732,11 @@ static void html_to_text(const char *s, size_t n, bool utf8, struct ccp_ccm_buf 
 	ccp_ccm_buf_reset(out);
 	while (i < n) {
 		char ch = s[i];
-		if (ch == '<') {
+		/* A tag starts with '<' and a letter, '/', '!' or '?', as HTML
+		 * reads it; any other '<' is text ("qty < 5"): taken for a tag,
+		 * it swallowed everything up to the next '>'. */
+		unsigned char next = i + 1 < n ? (unsigned char)s[i + 1] : 0;
+		if (ch == '<' && (isalpha(next) || next == '/' || next == '!' || next == '?')) {
 			if (n - i >= 4 && memcmp(s + i, "<!--", 4) == 0) {
 				const char *e = g_strstr_len(s + i + 4, (gssize)(n - i - 4), "-->");
 				i = e ? (size_t)(e - s) + 3 : n;

@@ -364,6 +364,13 @@ static void test_text_rendering(struct ccp_convert_map *map)
 	CHECK(eq(m.item[0].data, m.item[0].len,
 		 "Hello & welcome, dear friend\r\n\r\na<b \x82 &bogus; x\r\n\r\n"
 		 "keep  two\r\n  spaces\r\nend\r\n"));
+	/* A '<' that starts no tag is text: what follows it is kept. */
+	snprintf(text, sizeof(text), "%sMIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n"
+		 "<p>Orders of qty < 5 ship free.\r\nThe deadline is Friday.</p><p>1<2, 3 <= 4</p>",
+		 head);
+	CHECK(conv(c, text, "k4") == CCP_CONVERT_OK);
+	CHECK(eq(m.item[0].data, m.item[0].len,
+		 "Orders of qty < 5 ship free. The deadline is Friday.\r\n\r\n1<2, 3 <= 4\r\n"));
 	ccp_convert_free(c);
 }
 
