@@ -453,6 +453,27 @@ static void native_name(struct ccp_ccm_buf *b, const char *display, const char *
 	b->data[start] = (char)toupper((unsigned char)b->data[start]);
 }
 
+/* The local part ADDR[0..n) as the mailbox it names: a quoted string
+ * ("jane.roe", as GMime keeps it) without its quotes and backslashes.
+ * Freed with g_free(). */
+static char *unquoted_local(const char *addr, size_t n)
+{
+	char *out = g_malloc(n + 1);
+	size_t k = 0;
+	bool quoted = false;
+	for (size_t i = 0; i < n; i++) {
+		if (addr[i] == '"') {
+			quoted = !quoted;
+			continue;
+		}
+		if (quoted && addr[i] == '\\' && i + 1 < n)
+			i++;
+		out[k++] = addr[i];
+	}
+	out[k] = '\0';
+	return out;
+}
+
 /* The cc:Mail address of one RFC 5322 mailbox, in the code page. */
 static const char *map_mailbox(struct ccp_convert *c, InternetAddress *ia, size_t *len)
 {
@@ -460,22 +481,29 @@ static const char *map_mailbox(struct ccp_convert *c, InternetAddress *ia, size_
 	const char *name = internet_address_get_name(ia);
 	const struct ccp_convert_map *map = c->o.map;
 	const char *at = addr ? strrchr(addr, '@') : NULL;
-	const char *mapped = map ? pair_find(map->user, map->nuser, addr ? addr : "") : NULL;
+	/* "boss"@example.org is boss@example.org: a quoted local part names
+	 * the same mailbox, for the map and for a native name. */
+	char *local = at ? unquoted_local(addr, (size_t)(at - addr)) : NULL;
+	char *plain = local ? g_strconcat(local, at, NULL) : NULL;
+	const char *mapped = map ? pair_find(map->user, map->nuser,
+					     plain ? plain : addr ? addr : "") : NULL;
 	const char *po = (map && at) ? pair_find(map->native, map->nnative, at + 1) : NULL;
+	g_free(plain);
 
 	ccp_ccm_buf_reset(&c->u8);
 	if (mapped) {
+		g_free(local);
 		ccp_ccm_buf_adds(&c->u8, mapped);
 		return u8_to_cp(c, NULL, c->u8.data, c->u8.len, c->o.import8, len);
 	}
 	if (po) {
-		char *local = g_strndup(addr, (gsize)(at - addr));
 		native_name(&c->u8, name, local);
 		g_free(local);
 		ccp_ccm_buf_adds(&c->u8, " at ");
 		ccp_ccm_buf_adds(&c->u8, po);
 		return u8_to_cp(c, NULL, c->u8.data, c->u8.len, c->o.import8, len);
 	}
+	g_free(local);
 	/* Foreign: "Display; Name" [SMTP:user@domain] at SITE (KB Q179677). */
 	ccp_ccm_buf_addc(&c->u8, '"');
 	add_mapped(&c->u8, name && *name ? name : (addr ? addr : ""), ",\"[]", ";'()");

@@ -132,6 +132,19 @@ static void test_addresses(struct ccp_convert_map *map)
 	CHECK(eq(m.item[1].data, m.item[1].len, "\x00\x01\x02\x03\x04\x05") ||
 	      (m.item[1].len == 6 && memcmp(m.item[1].data, "\x00\x01\x02\x03\x04\x05", 6) == 0));
 
+	/* A quoted local part names the same mailbox: "jane.roe"@ is
+	 * jane.roe@, for a native name and for the user map. */
+	{
+		static const char text[] = "From: \"jane.roe\"@ccmail.example.com\r\n"
+					   "To: \"john.doe\"@ccmail.example.com, \"boss\"@example.org\r\n"
+					   "Subject: q\r\n\r\nhi\r\n";
+		CHECK(conv(c, text, "quoted") == CCP_CONVERT_OK);
+		CHECK(eq(m.from, m.from_len, "Roe, Jane at HUBPO1"));
+		CHECK_EQ_U64(m.nrcpt, 2);
+		CHECK(eq(m.rcpt[0].addr, m.rcpt[0].addr_len, "Doe, John at HUBPO1"));
+		CHECK(eq(m.rcpt[1].addr, m.rcpt[1].addr_len, "Boss, The at HUB"));
+	}
+
 	/* A spool file named with a space, a line break and UTF-8: its id
 	 * carries the name exactly (not through the code page), and the line
 	 * stays one header line. */
