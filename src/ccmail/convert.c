@@ -896,8 +896,11 @@ static const char *file_name(struct ccp_convert *c, const char *filename, GMimeC
 	if (filename && *filename && c->o.long_names) {
 		ccp_ccm_buf_reset(&c->u8);
 		add_trimmed(&c->u8, filename, strnlen(filename, 200));
+		/* Control characters (DEL too, which the code page would turn
+		 * into a space: a name of spaces reads back as none) and ':'. */
 		for (size_t i = 0; i < c->u8.len; i++)
-			if ((unsigned char)c->u8.data[i] < 0x20 || c->u8.data[i] == ':')
+			if ((unsigned char)c->u8.data[i] < 0x20 || c->u8.data[i] == 0x7f ||
+			    c->u8.data[i] == ':')
 				c->u8.data[i] = '_';
 		if (c->u8.len && !name_taken(c, c->u8.data, c->u8.len))
 			return u8_to_cp(c, NULL, c->u8.data, c->u8.len, c->o.import8, len);

@@ -103,7 +103,7 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		"                         error: the least a line must be to be logged (info)\n"
 		"  --site NAME            the cc:Mail site of foreign addresses (%s)\n"
 		"  --map FILE             address mapping file (docs/ccmail-format.md)\n"
-		"  --max-message-size N   larger spool files go to Bad (%llu bytes)\n"
+		"  --max-message-size N   larger spool files go to Bad, below 4 GiB (%llu bytes)\n"
 		"  --batch-bytes SIZE     a .ccm past this size takes no more of its batch's\n"
 		"                         messages: the rest go into the next (%lluM)\n"
 		"  --bounce-cmd CMD       send each report on a message that went to Bad: run\n"
@@ -270,7 +270,9 @@ int ccp_cmd_relay(int argc, char **argv)
 				cfg.convert.site = map_site;
 			break;
 		case O_MAXSIZE:
-			if (ccp_opt_u64("relay", "--max-message-size", optarg, 1, 1ull << 40,
+			/* Below 4 GiB: the converter hands a part's length to
+			 * GMime's decoders as 32 bits. */
+			if (ccp_opt_u64("relay", "--max-message-size", optarg, 1, (1ull << 32) - 1,
 					&cfg.max_message_bytes))
 				goto out;
 			break;

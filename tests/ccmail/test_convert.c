@@ -468,6 +468,17 @@ static void test_attachments(struct ccp_convert_map *map)
 	CHECK_EQ_U64(m.item[1].stamp_len, 0);
 	CHECK(conv_file(c, "gen/html-only.eml") == CCP_CONVERT_OK);
 	CHECK(m.item[0].kind == CCP_CCM_ITEM_FILE && eq(m.item[0].title, m.item[0].title_len, "BODY.HTM"));
+	/* A DEL in a long name is a control character like the others: the
+	 * code page would make it a space, and a name of spaces reads back
+	 * as none (the import refused the message). */
+	CHECK(conv(c, "From: a@example.org\r\nTo: b@example.org\r\nMIME-Version: 1.0\r\n"
+		      "Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n"
+		      "Content-Type: text/plain\r\n\r\nhi\r\n--B\r\n"
+		      "Content-Type: application/octet-stream\r\n"
+		      "Content-Disposition: attachment; filename*=utf-8''%7F\r\n\r\nx\r\n--B--\r\n",
+		   "del") == CCP_CONVERT_OK);
+	CHECK_EQ_U64(count_kind(CCP_CCM_ITEM_FILE), 1);
+	CHECK(eq(m.item[1].title, m.item[1].title_len, "_"));
 	ccp_convert_free(c);
 }
 

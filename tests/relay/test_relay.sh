@@ -831,6 +831,12 @@ rc=$?
 grep -q "stats file $work/no/such/dir/stats.json: cannot write" "$work/sf.err" ||
 	fail "stats file: the refusal: $(cat "$work/sf.err")"
 [ ! -e "$work/sf" ] || fail "stats file: the relay made directories before it refused"
+# A size limit past what the converter's decoders take (4 GiB - 1): refused.
+rc=0
+"$bin" relay --spool "$work/sz/spool" --store "$work/sz/store" --po "$work/sz/po" --once \
+	--max-message-size 4294967296 2>"$work/sz.err" || rc=$?
+[ "$rc" = 2 ] && grep -q -- "--max-message-size: '4294967296' is not a whole number from 1 to 4294967295" \
+	"$work/sz.err" || fail "max size: rc $rc: $(cat "$work/sz.err")"
 echo "3a. ccpump queue before the first run: empty, with a note; a file as the store, an unwritable stats file: status 2"
 
 # ---- 3b. a spool file that changes after it was read and imported ------
