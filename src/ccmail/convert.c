@@ -1000,7 +1000,22 @@ static void add_leaf(struct ccp_convert *c, GMimeContentType *ct, GMimeContentDi
 	    g_mime_content_type_is_type(ct, "text", "html")) {
 		const char *cs = part_charset(ct);
 		bool utf8 = strcasecmp(cs, "UTF-8") == 0;
-		html_to_text((const char *)c->dec->data, c->dec->len, utf8, &c->u8);
+		const char *h = (const char *)c->dec->data;
+		size_t hl = c->dec->len;
+		/* In UTF-8 first, where the charset converts whole: a numeric
+		 * entity (&#233;) then becomes its character, not '?'. */
+		gchar *in_u8 = NULL;
+		gsize u8len = 0;
+		if (!utf8)
+			in_u8 = g_convert(h, (gssize)hl, "UTF-8", cs, NULL, &u8len, NULL);
+		if (in_u8) {
+			h = in_u8;
+			hl = u8len;
+			utf8 = true;
+			cs = "UTF-8";
+		}
+		html_to_text(h, hl, utf8, &c->u8);
+		g_free(in_u8);
 		ccp_ccm_buf_reset(&c->tmp);
 		c->st.substitutions += ccp_codepage_from(c->cp, cs, c->u8.data, c->u8.len, &c->tmp);
 		add_text(c, c->tmp.data, c->tmp.len);

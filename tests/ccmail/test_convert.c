@@ -377,6 +377,12 @@ static void test_text_rendering(struct ccp_convert_map *map)
 	CHECK(eq(m.item[0].data, m.item[0].len,
 		 "Hello & welcome, dear friend\r\n\r\na<b \x82 &bogus; x\r\n\r\n"
 		 "keep  two\r\n  spaces\r\nend\r\n"));
+	/* A numeric entity in HTML of another charset is its character too
+	 * (é: CP437 0x82), as the charset's own octets are. */
+	snprintf(text, sizeof(text), "%sMIME-Version: 1.0\r\nContent-Type: text/html; "
+		 "charset=iso-8859-1\r\n\r\n<p>Caf&#233; \xe9t&#xE9;</p>", head);
+	CHECK(conv(c, text, "k5") == CCP_CONVERT_OK);
+	CHECK(eq(m.item[0].data, m.item[0].len, "Caf\x82 \x82t\x82\r\n"));
 	/* A '<' that starts no tag is text: what follows it is kept. */
 	snprintf(text, sizeof(text), "%sMIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n"
 		 "<p>Orders of qty < 5 ship free.\r\nThe deadline is Friday.</p><p>1<2, 3 <= 4</p>",
