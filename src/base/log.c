@@ -8,6 +8,7 @@
  */
 #include "ccpump/log.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -102,7 +103,12 @@ static void log_line(const char *tag, const char *where, const char *fmt, va_lis
 	if (n > sizeof(buf) - 2)
 		n = sizeof(buf) - 2;
 	buf[n++] = '\n';
-	ssize_t w = write(atomic_load_explicit(&log_fd, memory_order_relaxed), buf, n);
+	/* Again when a signal interrupted it (a full pipe to a logger at a
+	 * stop): a line is under PIPE_BUF, so a write is all of it or none. */
+	ssize_t w;
+	do
+		w = write(atomic_load_explicit(&log_fd, memory_order_relaxed), buf, n);
+	while (w < 0 && errno == EINTR);
 	(void)w; /* nowhere left to report a failed log write */
 }
 

@@ -341,9 +341,17 @@ int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync)
 		errno = e;
 		return -1;
 	}
-	/* The copy is in place: the source goes.  Gone already is as good;
-	 * should it stay, so does it alone, reported as not moved. */
-	if (unlinkat(src_dirfd, name, 0) != 0 && errno != ENOENT) {
+	/* The copy is in place: the source goes, if it is still the file
+	 * copied.  Gone already is as good; another file under the name now
+	 * (one put back since: a requeue) is not ours, and stays.  By inode
+	 * and change time: a file made after ours was removed can be given its
+	 * inode number.  Should the source stay, so does it alone, reported as
+	 * not moved. */
+	struct stat now;
+	if (fstatat(src_dirfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_dev == st.st_dev &&
+	    now.st_ino == st.st_ino && now.st_ctim.tv_sec == st.st_ctim.tv_sec &&
+	    now.st_ctim.tv_nsec == st.st_ctim.tv_nsec && unlinkat(src_dirfd, name, 0) != 0 &&
+	    errno != ENOENT) {
 		int e = errno;
 		unlinkat(dst_dirfd, name, 0);
 		errno = e;

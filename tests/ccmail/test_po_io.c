@@ -5,10 +5,12 @@
  * recovery gets past a mailbox nobody may write, which it need not cut;
  * recovery's removals are synced before its journal goes, the journal's
  * removal after; a log that cannot be cut back is not called undone; a
- * mailbox read leaves po.lock free while it reads the store; and init
- * syncs what it made before po.conf names it a post office.
+ * mailbox read leaves po.lock free while it reads the store; init syncs
+ * what it made before po.conf names it a post office; and a move
+ * across file systems removes only the file it copied.
  */
 #include "po_util.h"
+#include "relay/fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -91,8 +93,17 @@ int __wrap_openat(int dirfd, const char *path, int flags, ...)
 	return __real_openat(dirfd, path, flags, mode);
 }
 
+/* Called once, then cleared, at the first fsync of a directory. */
+static void (*on_dir_sync)(void);
+
 int __wrap_fsync(int fd)
 {
+	struct stat fst;
+	if (on_dir_sync && fstat(fd, &fst) == 0 && S_ISDIR(fst.st_mode)) {
+		void (*hook)(void) = on_dir_sync;
+		on_dir_sync = NULL;
+		hook();
+	}
 	char link[64], path[PATH_MAX];
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
 	ssize_t n = readlink(link, path, sizeof(path) - 1);
@@ -348,10 +359,63 @@ static void test_mailbox_read_unlocked(const char *dir)
 	ccp_ccm_buf_free(&out);
 }
 
+/* ccp_move_entry() across file systems (a copy): should another file be
+ * put under the name while the copy is made durable (a requeue), that file
+ * stays; only the file copied may be removed.  /var/tmp and /dev/shm are
+ * two file systems here; where they are one, the move is a rename and the
+ * case does not arise. */
+static char move_src[PATH_MAX];
+
+static void put_another(void)
+{
+	char path[PATH_MAX + 8];
+	snprintf(path, sizeof(path), "%s/NAME", move_src);
+	CHECK(unlink(path) == 0);
+	write_file(path, "message B\n", 10);
+}
+
+static void test_move_keeps_a_new_file(void)
+{
+	char dst[] = "/dev/shm/ccpump-move-XXXXXX", path[PATH_MAX + 8], buf[32];
+	snprintf(move_src, sizeof(move_src), "/var/tmp/ccpump-move-XXXXXX");
+	if (mkdtemp(move_src) == NULL || mkdtemp(dst) == NULL)
+		return; /* no second file system to copy across */
+	snprintf(path, sizeof(path), "%s/NAME", move_src);
+	write_file(path, "message A\n", 10);
+	int s = open(move_src, O_RDONLY | O_DIRECTORY), d = open(dst, O_RDONLY | O_DIRECTORY);
+	CHECK(s >= 0 && d >= 0);
+	struct stat a, b;
+	CHECK(fstat(s, &a) == 0 && fstat(d, &b) == 0);
+	if (a.st_dev != b.st_dev) {
+		on_dir_sync = put_another;
+		CHECK(ccp_move_entry(s, "NAME", d, true) == 0);
+		on_dir_sync = NULL;
+		int f = open(path, O_RDONLY);
+		CHECK(f >= 0); /* message B stayed */
+		ssize_t n = read(f, buf, sizeof(buf));
+		close(f);
+		CHECK(n == 10 && memcmp(buf, "message B\n", 10) == 0);
+		snprintf(path, sizeof(path), "%s/NAME", dst);
+		f = open(path, O_RDONLY);
+		CHECK(f >= 0); /* message A moved */
+		n = read(f, buf, sizeof(buf));
+		close(f);
+		CHECK(n == 10 && memcmp(buf, "message A\n", 10) == 0);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/NAME", move_src);
+	}
+	unlink(path);
+	close(s);
+	close(d);
+	rmdir(move_src);
+	rmdir(dst);
+}
+
 int main(void)
 {
 	char *base = temp_dir(), dir[600];
 	test_init_syncs(base);
+	test_move_keeps_a_new_file();
 	snprintf(dir, sizeof(dir), "%s/po", base);
 	CHECK(ccp_po_init(dir, NULL, err, sizeof(err)) == 0);
 	test_undo_syncs(dir);
