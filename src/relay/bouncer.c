@@ -73,7 +73,7 @@ static void kept_in(const struct ccp_bouncer *b, const char *name, int fd, char 
  * run of the command, up to a minute, was one). */
 static bool dequeue(struct ccp_bouncer *b, const char *name, const struct stat *sent)
 {
-	if (ccp_unlink_if_same(b->dirfd, name, sent) || errno == ENOENT)
+	if (ccp_unlink_if_same(b->dirfd, name, sent) == 0)
 		return true;
 	ccp_log(CCP_LOG_ERROR, "message %s: its report cannot be taken out of %s: %s; it is not "
 		"sent again while this relay runs", name, b->dir, strerror(errno));

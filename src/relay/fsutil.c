@@ -229,11 +229,14 @@ static bool tmp_of_live_process(const char *name)
 	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
 }
 
-bool ccp_unlink_if_same(int dirfd, const char *name, const struct stat *was)
+int ccp_unlink_if_same(int dirfd, const char *name, const struct stat *was)
 {
 	struct stat now;
-	return fstatat(dirfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_dev == was->st_dev &&
-	       now.st_ino == was->st_ino && unlinkat(dirfd, name, 0) == 0;
+	if (fstatat(dirfd, name, &now, AT_SYMLINK_NOFOLLOW) != 0)
+		return errno == ENOENT ? 0 : -1;
+	if (now.st_dev != was->st_dev || now.st_ino != was->st_ino)
+		return 0;
+	return unlinkat(dirfd, name, 0) == 0 || errno == ENOENT ? 0 : -1;
 }
 
 unsigned ccp_dir_remove_stale_tmp(int dirfd)
@@ -289,6 +292,15 @@ static int copy_into(int src, int dst_dirfd, const char *tmp, const char *name, 
 	return rename_or_remove(dst_dirfd, tmp, name, 0);
 }
 
+/* Removes the copy DIRFD/NAME of a move that did not complete, leaving
+ * errno as the failure that stopped it. */
+static void unlink_keeping_errno(int dirfd, const char *name)
+{
+	int e = errno;
+	unlinkat(dirfd, name, 0);
+	errno = e;
+}
+
 int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync)
 {
 	if (renameat(src_dirfd, name, dst_dirfd, name) == 0)
@@ -298,7 +310,7 @@ int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync)
 	struct stat st;
 	if (fstatat(src_dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 		return -1;
-	int rc;
+	int rc, held = -1;
 	char tmp[64];
 	ccp_tmp_name(tmp, sizeof(tmp));
 	if (S_ISLNK(st.st_mode)) {
@@ -324,38 +336,30 @@ int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync)
 			return -1;
 		}
 		rc = copy_into(src, dst_dirfd, tmp, name, sync);
-		int e = errno;
-		close(src);
-		errno = e;
+		/* Open until the source's removal below: while it is, no new
+		 * file can be given its inode number. */
+		held = src;
 	} else {
 		errno = EXDEV;
 		return -1;
 	}
-	if (rc != 0)
-		return -1;
 	/* The copy's name must last before the source's goes: a crash between
-	 * them then leaves both, never neither. */
-	if (sync && fsync(dst_dirfd) != 0) {
-		int e = errno;
-		unlinkat(dst_dirfd, name, 0);
-		errno = e;
-		return -1;
+	 * them then leaves both, never neither.  Then the source goes, if it
+	 * is still the file copied: gone already is as good, and another file
+	 * under the name now (one put back since: a requeue) is not ours and
+	 * stays.  Should the source stay, so does it alone, reported as not
+	 * moved. */
+	if (rc == 0 && sync && fsync(dst_dirfd) != 0) {
+		unlink_keeping_errno(dst_dirfd, name);
+		rc = -1;
+	} else if (rc == 0 && ccp_unlink_if_same(src_dirfd, name, &st) != 0) {
+		unlink_keeping_errno(dst_dirfd, name);
+		rc = -1;
 	}
-	/* The copy is in place: the source goes, if it is still the file
-	 * copied.  Gone already is as good; another file under the name now
-	 * (one put back since: a requeue) is not ours, and stays.  By inode
-	 * and change time: a file made after ours was removed can be given its
-	 * inode number.  Should the source stay, so does it alone, reported as
-	 * not moved. */
-	struct stat now;
-	if (fstatat(src_dirfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_dev == st.st_dev &&
-	    now.st_ino == st.st_ino && now.st_ctim.tv_sec == st.st_ctim.tv_sec &&
-	    now.st_ctim.tv_nsec == st.st_ctim.tv_nsec && unlinkat(src_dirfd, name, 0) != 0 &&
-	    errno != ENOENT) {
+	if (held >= 0) {
 		int e = errno;
-		unlinkat(dst_dirfd, name, 0);
+		close(held);
 		errno = e;
-		return -1;
 	}
-	return 0;
+	return rc == 0 ? 0 : -1;
 }

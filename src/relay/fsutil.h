@@ -93,9 +93,12 @@ unsigned ccp_dir_remove_prefixed(int dirfd, const char *prefix);
 /* Removes DIRFD/NAME only if it is still the file WAS (the same device
  * and inode): another put under the name since stays.  There is no
  * unlink-if-this-inode in the kernel, so a window of two system calls
- * remains between the look and the unlink.  Returns whether it was
- * removed. */
-bool ccp_unlink_if_same(int dirfd, const char *name, const struct stat *was);
+ * remains between the look and the unlink; a caller that holds the file
+ * open meanwhile at least keeps its inode number from going to a new
+ * file.  Returns 0 when it was removed, or when the name no longer leads
+ * to it (gone, or another file there now); -1 with errno when it is still
+ * there and could not be removed, or could not be looked at. */
+int ccp_unlink_if_same(int dirfd, const char *name, const struct stat *was);
 
 /* Removes the temporary names (CCP_TMP_PREFIX) in DIRFD that no running
  * process can be using: those of this process (none exist at start-up)
