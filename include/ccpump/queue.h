@@ -55,6 +55,11 @@ CCP_EXPORT extern const char *const ccp_queue_record_suffixes[CCP_QUEUE_RECORDS]
 /* Whether NAME, an entry of STORE/Bad, is one of those records. */
 CCP_EXPORT bool ccp_queue_is_record(const char *name);
 
+/* The first line of a marker in STORE/Delivered for a message sent to Bad
+ * whose spool file has not been moved there (spool.c); markers without it
+ * are of delivered messages. */
+#define CCP_QUEUE_MARKER_FAILED "failed\n"
+
 /* The folders of STORE that keep reports to senders, NAME.ndr: Bad (a
  * message delivered to no one), then Partial (one delivered in part). */
 #define CCP_QUEUE_REPORT_DIRS 2

@@ -1228,6 +1228,12 @@ static int load_users(struct ccp_po *po, char *err, size_t cap)
 static int recover(int dirfd, int mboxfd, int storefd, bool dosync, const char *dir, char *err,
 		   size_t cap);
 
+/* Opens DIRFD/po.lock, making it if it is gone (lock_po()). */
+static int open_po_lock(int dirfd)
+{
+	return openat(dirfd, "po.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+}
+
 /*
  * Takes the post office's lock: flock() on po.lock, then on the directory
  * itself (OP: LOCK_EX, with LOCK_NB or without).  Returns 0, or -1 with
@@ -1264,7 +1270,7 @@ static int lock_po(int dirfd, int *lockfd, int op)
 		} else if (errno != ENOENT) {
 			goto fail;
 		}
-		int fd = openat(dirfd, "po.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+		int fd = open_po_lock(dirfd);
 		if (fd < 0)
 			goto fail;
 		/* Closing the old descriptor lets go of its lock too. */
@@ -1340,7 +1346,7 @@ int ccp_po_open(const char *dir, const struct ccp_po_opts *o, struct ccp_po **ou
 	ccp_ccm_msg_init(&po->msg);
 	po->mboxfd = openat(dirfd, "mailboxes", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	po->storefd = openat(dirfd, STORE, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	po->lockfd = openat(dirfd, "po.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+	po->lockfd = open_po_lock(dirfd);
 	if (po->mboxfd < 0 || po->storefd < 0 || po->lockfd < 0) {
 		ccp_errf(err, cap, "%s: post office not accessible: %s", dir, strerror(errno));
 		ccp_po_close(po);
@@ -2466,7 +2472,7 @@ static int view_open(const char *dir, struct po_view *v, char *err, size_t cap)
 	int rc = open_po_dir(dir, &v->dirfd, &v->conf, err, cap);
 	if (rc)
 		return rc;
-	v->lockfd = openat(v->dirfd, "po.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+	v->lockfd = open_po_lock(v->dirfd);
 	v->mboxfd = openat(v->dirfd, "mailboxes", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	v->storefd = openat(v->dirfd, STORE, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (v->lockfd < 0 || v->mboxfd < 0 || v->storefd < 0 ||

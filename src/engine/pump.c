@@ -128,8 +128,9 @@ struct ccp_pump {
 	struct ccp_event space; /* signalled after dequeues: pollers wait on it */
 	/* Wait block with several dispatchers (see WAITING): set while one
 	 * idle dispatcher watches `items`; the others sleep on `handover`,
-	 * signalled when the watcher leaves to deliver, at the end of the
-	 * pollers and by the retry calls.  Relaxed: what must not be missed
+	 * signalled when the watcher leaves to deliver, by an exiting
+	 * dispatcher, and with `items` (wake_dispatchers()) at the end of the
+	 * pollers, a stop and the retry calls.  Relaxed: what must not be missed
 	 * is ordered by the event: a watcher clears the flag before it
 	 * signals (a full barrier, lock xadd), and a sleeper takes its
 	 * snapshot (acquire) before it looks at the flag, so a sleeper either
@@ -224,7 +225,7 @@ static void thread_exit(struct ccp_pump *p)
 
 /* Wakes every sleeping dispatcher, the one watching the ring and those
  * waiting to be handed the watch (WAITING), for a change each must see:
- * the end of the pollers, a retry request. */
+ * the end of the pollers, a stop, a retry request. */
 static void wake_dispatchers(struct ccp_pump *p)
 {
 	ccp_event_signal(&p->items, 1);

@@ -79,16 +79,17 @@ struct marked {
 };
 
 /* Whether the marker NAME in Delivered/ says the message failed (its first
- * line, spool.c's MARKER_FAILED_LINE), rather than delivered. */
+ * line, CCP_QUEUE_MARKER_FAILED), rather than delivered. */
 static bool marker_says_failed(int delivered_fd, const char *name)
 {
-	char head[8] = "";
+	static const char line[] = CCP_QUEUE_MARKER_FAILED;
+	char head[sizeof(line)];
 	int fd = openat(delivered_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return false;
-	ssize_t n = read(fd, head, sizeof(head) - 1);
+	ssize_t n = read(fd, head, sizeof(line) - 1);
 	close(fd);
-	return n >= 7 && memcmp(head, "failed\n", 7) == 0;
+	return n == (ssize_t)sizeof(line) - 1 && memcmp(head, line, sizeof(line) - 1) == 0;
 }
 
 /* Scans dir (missing: empty).  For the spool's new/, MARKED sorts entries

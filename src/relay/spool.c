@@ -220,8 +220,8 @@ static int marker_text(const struct spool_stamp *t, char *buf, size_t cap)
 /* The first line of the marker of a message that failed (its reason and
  * report are in the failed folder) and whose file could not be moved
  * there: it is not converted, imported or reported again, only moved once
- * it can be. */
-#define MARKER_FAILED_LINE "failed\n"
+ * it can be.  `ccpump queue` reads it too (queue.h). */
+#define MARKER_FAILED_LINE CCP_QUEUE_MARKER_FAILED
 
 /* Errors opening or reading a spool file that are the machine's, not the
  * file's: a retry can pass (EACCES stays the file's: issue 4 moves an
