@@ -937,6 +937,22 @@ EOS
 	echo "3e. a delivered message that cannot leave the spool: marked delivered, imported once"
 fi
 
+# A bounce command that counts what it sends in DIR/sent (one line each),
+# then runs the shell line EXTRA, if given.
+counting_bounce() { # counting_bounce DIR [EXTRA]
+	printf '#!/bin/sh\necho sent >>"%s/sent"\ncat >/dev/null\n%s\n' "$1" "${2:-}" >"$1/bounce.sh"
+	chmod +x "$1/bounce.sh"
+}
+# Spool file KEY of relay DIR settled in Bad once: out of new/, in Bad with
+# its reason, no marker left in Delivered/, one report sent.
+bad_once() { # bad_once DIR KEY TAG
+	[ ! -e "$1/spool/new/$2" ] || fail "$3: left in new/"
+	[ -e "$1/store/Bad/$2" ] || fail "$3: not in Bad"
+	[ -s "$1/store/Bad/$2.reason" ] || fail "$3: no reason in Bad"
+	[ -z "$(ls -A "$1/store/Delivered")" ] || fail "$3: marker left"
+	[ "$(wc -l <"$1/sent")" = 1 ] || fail "$3: $(wc -l <"$1/sent") reports sent"
+}
+
 # ---- 3e2. a message for Bad whose spool file cannot leave new/ ----------
 # Its reason and report are written once and the file is marked failed:
 # rescans and restarts do not convert it or send its sender another
@@ -946,8 +962,7 @@ stuckbad="$d/spool/new/1764288000.M5P77.test"
 printf 'Return-Path: <sender@example.org>\r\nTo: alice@example.org\r\nSubject: x\r\n\r\nhi\r\n' \
 	>"$d/spool/tmp/m" && mv "$d/spool/tmp/m" "$stuckbad"
 if chattr +i "$stuckbad" 2>/dev/null; then
-	printf '#!/bin/sh\necho sent >>"%s/sent"\ncat >/dev/null\n' "$d" >"$d/bounce.sh"
-	chmod +x "$d/bounce.sh"
+	counting_bounce "$d"
 	"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --rescan-interval 0.05 \
 		--bounce-cmd "$d/bounce.sh" --stats-interval 0 --log "$d/log" &
 	pid=$!
@@ -971,32 +986,8 @@ if chattr +i "$stuckbad" 2>/dev/null; then
 		fail "stuckbad: the second run did not say it found the marker"
 	"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once \
 		--bounce-cmd "$d/bounce.sh" --stats-interval 0 --log "$d/log" || fail "stuckbad: third run failed"
-	[ ! -e "$stuckbad" ] || fail "stuckbad: left in new/ once it could be moved"
-	[ -e "$d/store/Bad/1764288000.M5P77.test" ] || fail "stuckbad: not in Bad"
-	[ -s "$d/store/Bad/1764288000.M5P77.test.reason" ] || fail "stuckbad: its reason is gone"
-	[ -z "$(ls -A "$d/store/Delivered")" ] || fail "stuckbad: marker left"
-	[ "$(wc -l <"$d/sent")" = 1 ] || fail "stuckbad: reported again when moved"
+	bad_once "$d" 1764288000.M5P77.test "stuckbad, once it could be moved"
 	echo "3e2. a message for Bad that cannot leave the spool: marked failed, reported once"
-fi
-
-# ---- 3e4. a report sent whose queue entry cannot be removed --------------
-# (Bounce/ made immutable by the command itself, after it sent.)  It is
-# not sent again: not by a later pass, nor by --once's last drain.
-d=$(fresh stuckreport)
-printf 'Return-Path: <s@example.org>\r\nTo: alice@example.org\r\nSubject: no From\r\n\r\nhi\r\n' \
-	>"$d/spool/new/1764288000.M6P77.test"
-printf '#!/bin/sh\necho sent >>"%s/sent"\ncat >/dev/null\nchattr +i "%s/store/Bounce"\n' "$d" "$d" \
-	>"$d/bounce.sh"
-chmod +x "$d/bounce.sh"
-if chattr +i "$d/bounce.sh" 2>/dev/null && chattr -i "$d/bounce.sh"; then
-	"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once \
-		--bounce-cmd "$d/bounce.sh" --stats-interval 0 --log "$d/log" ||
-		{ chattr -i "$d/store/Bounce"; fail "stuckreport: relay failed"; }
-	chattr -i "$d/store/Bounce"
-	[ "$(wc -l <"$d/sent")" = 1 ] || fail "stuckreport: sent $(wc -l <"$d/sent") times"
-	grep -q "its report cannot be taken out of .*; it is not sent again while this relay runs" \
-		"$d/log" || fail "stuckreport: not logged"
-	echo "3e4. a report sent whose queue entry cannot be removed: not sent again"
 fi
 
 # ---- 3e3. a crash between a message's report and its move to Bad --------
@@ -1009,9 +1000,9 @@ gen "$d/spool" 0 1
 head -c 3000 /dev/zero | tr '\0' 'x' >"$d/big"
 { printf 'From: big@example.org\r\nTo: alice@example.org\r\nSubject: big\r\n\r\n'; cat "$d/big"; } \
 	>"$d/spool/new/1764288000.M9P77.test"
-printf '#!/bin/sh\necho sent >>"%s/sent"\ncat >/dev/null\n' "$d" >"$d/bounce.sh"
+counting_bounce "$d"
 printf '#!/bin/sh\necho $$ >"%s/import.pid"\nexec sleep 30\n' "$d" >"$d/import.sh" # never answers
-chmod +x "$d/bounce.sh" "$d/import.sh"
+chmod +x "$d/import.sh"
 "$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" \
 	--max-message-size 2000 --bounce-cmd "$d/bounce.sh" --stats-interval 0 --log "$d/log" &
 pid=$!
@@ -1025,12 +1016,27 @@ printf '#!/bin/sh\nexec "%s" import --po "%s/po" "$1"\n' "$bin" "$d" >"$d/import
 "$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --once \
 	--max-message-size 2000 --bounce-cmd "$d/bounce.sh" --stats-interval 0 --log "$d/log" ||
 	fail "crashbad: the run after the crash failed"
-[ "$(wc -l <"$d/sent")" = 1 ] || fail "crashbad: $(wc -l <"$d/sent") reports sent"
-[ -e "$d/store/Bad/1764288000.M9P77.test" ] || fail "crashbad: not in Bad"
-[ -s "$d/store/Bad/1764288000.M9P77.test.reason" ] || fail "crashbad: no reason in Bad"
-[ -z "$(ls -A "$d/store/Delivered")" ] || fail "crashbad: marker left"
+bad_once "$d" 1764288000.M9P77.test crashbad
 [ "$(field "$d/po" 'distinct keys')" = 1 ] || fail "crashbad: the good message"
 echo "3e3. killed between a message's report and its move to Bad: reported once"
+
+# ---- 3e4. a report sent whose queue entry cannot be removed --------------
+# (Bounce/ made immutable by the command itself, after it sent.)  It is
+# not sent again: not by a later pass, nor by --once's last drain.
+d=$(fresh stuckreport)
+printf 'Return-Path: <s@example.org>\r\nTo: alice@example.org\r\nSubject: no From\r\n\r\nhi\r\n' \
+	>"$d/spool/new/1764288000.M6P77.test"
+counting_bounce "$d" "chattr +i '$d/store/Bounce'"
+if chattr +i "$d/bounce.sh" 2>/dev/null && chattr -i "$d/bounce.sh"; then
+	"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once \
+		--bounce-cmd "$d/bounce.sh" --stats-interval 0 --log "$d/log" ||
+		{ chattr -i "$d/store/Bounce"; fail "stuckreport: relay failed"; }
+	chattr -i "$d/store/Bounce"
+	[ "$(wc -l <"$d/sent")" = 1 ] || fail "stuckreport: sent $(wc -l <"$d/sent") times"
+	grep -q "its report cannot be taken out of .*; it is not sent again while this relay runs" \
+		"$d/log" || fail "stuckreport: not logged"
+	echo "3e4. a report sent whose queue entry cannot be removed: not sent again"
+fi
 
 # ---- 3f. retries that end while Bad cannot take the reason ---------------
 # (Bad immutable, where the file system has the attribute.)  The message
