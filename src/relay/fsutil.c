@@ -14,10 +14,13 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+#include <pthread.h>
 
 #include "ccpump/alloc.h"
 #include "ccpump/fdio.h"
+#include "ccpump/log.h"
 
 char *ccp_path_join(const char *a, const char *b)
 {
@@ -79,13 +82,89 @@ int ccp_dir_lock(const char *dir, const char *name, const char *what, char *err,
 	return fd;
 }
 
+/*
+ * Who made a temporary name.  `ccpump queue --requeue` makes temporary
+ * names in the directories a running relay makes its own in, and a relay
+ * starting removes those of processes that are gone.  The pid alone cannot
+ * say which: a pid is reused, and one from another pid namespace (a relay
+ * in a container, a `queue` on the host, one store) names some other
+ * process or none.  So a name carries its maker's start time (clock ticks
+ * since boot, /proc/PID/stat) and pid namespace (the inode of
+ * /proc/self/ns/pid), each 0 where /proc does not say.
+ */
+struct tmp_owner {
+	long pid;
+	unsigned long long start, ns;
+};
+
+/* The start time of process PID: 0, or -1 when /proc has no such process
+ * (errno ENOENT) or cannot be read. */
+static int proc_start_time(long pid, unsigned long long *out)
+{
+	char path[48], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = ccp_read_full(fd, buf, sizeof(buf) - 1);
+	int e = errno;
+	close(fd);
+	if (n <= 0) {
+		errno = n < 0 ? e : EIO;
+		return -1;
+	}
+	buf[n] = '\0';
+	/* Field 2, the command, may hold spaces and ')': the fields after it
+	 * start after the last ')'.  The start time is field 22. */
+	char *p = strrchr(buf, ')');
+	for (int field = 2; p != NULL && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	char *end;
+	errno = 0;
+	unsigned long long v = p ? strtoull(p + 1, &end, 10) : 0;
+	if (p == NULL || end == p + 1 || errno != 0) {
+		errno = EIO;
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static struct tmp_owner owner_now(void)
+{
+	struct tmp_owner o = { .pid = (long)getpid() };
+	struct stat st;
+	if (proc_start_time(o.pid, &o.start) != 0)
+		o.start = 0;
+	if (stat("/proc/self/ns/pid", &st) == 0)
+		o.ns = (unsigned long long)st.st_ino;
+	return o;
+}
+
+static struct tmp_owner cached_owner;
+static void cache_owner(void)
+{
+	cached_owner = owner_now();
+}
+
+/* This process's identity: read once (the temporary names of a relay are
+ * made at every delivery), and again in a child forked since. */
+static struct tmp_owner self_owner(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, cache_owner);
+	return cached_owner.pid == (long)getpid() ? cached_owner : owner_now();
+}
+
 void ccp_tmp_name(char *buf, size_t cap)
 {
-	/* The pid too: `ccpump queue --requeue` makes temporary names in
-	 * the directories a running relay makes its own in. */
 	static _Atomic unsigned long long seq;
-	snprintf(buf, cap, CCP_TMP_PREFIX "%ld-%llu", (long)getpid(),
-		 atomic_fetch_add_explicit(&seq, 1, memory_order_relaxed));
+	struct tmp_owner me = self_owner();
+	int n = snprintf(buf, cap, CCP_TMP_PREFIX "%ld.%llu.%llu-%llu", me.pid, me.start, me.ns,
+			 atomic_fetch_add_explicit(&seq, 1, memory_order_relaxed));
+	/* Cut short, two names could meet. */
+	if (n < 0 || (size_t)n >= cap)
+		ccp_panic("temporary name buffer of %zu octets too short", cap);
 }
 
 static int cmp_names(const void *x, const void *y)
@@ -165,7 +244,7 @@ int ccp_tmp_finish(int fd, int dirfd, const char *tmp, const char *name, bool sy
 
 int ccp_store_write(int dirfd, const char *name, const char *data, size_t len, bool sync)
 {
-	char tmp[64];
+	char tmp[CCP_TMP_NAME_MAX];
 	ccp_tmp_name(tmp, sizeof(tmp));
 	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
@@ -197,14 +276,15 @@ DIR *ccp_dir_reopen(int dirfd)
 
 /* Removes the entries of DIRFD whose names start with PREFIX, but those
  * KEEP (if not NULL) says to keep.  Returns how many were removed. */
-static unsigned remove_prefixed(int dirfd, const char *prefix, bool (*keep)(const char *name))
+static unsigned remove_prefixed(int dirfd, const char *prefix,
+				bool (*keep)(int dirfd, const char *name))
 {
 	DIR *dir = ccp_dir_reopen(dirfd);
 	struct dirent *de;
 	unsigned n = 0;
 	while (dir && (de = readdir(dir)) != NULL)
 		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0 &&
-		    !(keep && keep(de->d_name)) && unlinkat(dirfd, de->d_name, 0) == 0)
+		    !(keep && keep(dirfd, de->d_name)) && unlinkat(dirfd, de->d_name, 0) == 0)
 			n++;
 	if (dir)
 		closedir(dir);
@@ -216,17 +296,46 @@ unsigned ccp_dir_remove_prefixed(int dirfd, const char *prefix)
 	return remove_prefixed(dirfd, prefix, NULL);
 }
 
-/* Whether temporary name NAME (CCP_TMP_PREFIX, pid, '-', number) belongs
- * to another process that is still running: its file may be in use. */
-static bool tmp_of_live_process(const char *name)
+/* Whether process PID runs, by signal 0 (EPERM: as another user). */
+static bool pid_runs(long pid)
+{
+	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+/* Whether temporary name NAME in DIRFD belongs to another process that may
+ * still be running: its file may be in use.  NAME is CCP_TMP_PREFIX, then
+ * pid.start.ns-number (ccp_tmp_name()), or pid-number (before the start
+ * time and namespace were in it: the pid alone decides). */
+static bool tmp_of_live_process(int dirfd, const char *name)
 {
 	const char *p = name + strlen(CCP_TMP_PREFIX);
 	char *end;
+	errno = 0;
 	long pid = strtol(p, &end, 10);
-	if (end == p || *end != '-' || pid <= 0 || pid == (long)getpid())
+	if (end == p || errno != 0 || pid <= 0)
 		return false;
-	/* EPERM: it runs, as another user. */
-	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+	struct tmp_owner me = self_owner();
+	if (*end == '-')
+		return pid != me.pid && pid_runs(pid);
+	struct tmp_owner o = { .pid = pid };
+	if (sscanf(end, ".%llu.%llu-", &o.start, &o.ns) != 2)
+		return false;
+	if (o.ns != 0 && me.ns != 0 && o.ns != me.ns) {
+		/* Another pid namespace's process, which this one cannot see:
+		 * its file is kept while it is young enough to be in use. */
+		struct stat st;
+		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			return false;
+		return time(NULL) - st.st_mtime < CCP_TMP_FOREIGN_KEEP_S;
+	}
+	if (o.pid == me.pid && o.start == me.start)
+		return false; /* ours: this process is starting */
+	unsigned long long start;
+	if (o.start != 0 && proc_start_time(pid, &start) == 0)
+		return start == o.start; /* the same pid may be another process */
+	if (o.start != 0 && errno == ENOENT)
+		return false;
+	return pid != me.pid && pid_runs(pid); /* without /proc */
 }
 
 int ccp_unlink_if_same(int dirfd, const char *name, const struct stat *was)
@@ -311,7 +420,7 @@ int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync)
 	if (fstatat(src_dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 		return -1;
 	int rc, held = -1;
-	char tmp[64];
+	char tmp[CCP_TMP_NAME_MAX];
 	ccp_tmp_name(tmp, sizeof(tmp));
 	if (S_ISLNK(st.st_mode)) {
 		char target[PATH_MAX];

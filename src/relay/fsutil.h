@@ -35,8 +35,16 @@ int ccp_dir_lock(const char *dir, const char *name, const char *what, char *err,
  * (ccp_dir_remove_stale_tmp()).  Readers of the store skip dot names. */
 #define CCP_TMP_PREFIX ".tmp-"
 
-/* Writes a fresh temporary name (CCP_TMP_PREFIX, then this process's pid
- * and a number unique in it) into buf. */
+/* The room a temporary name needs, its NUL included. */
+#define CCP_TMP_NAME_MAX 96
+
+/* A temporary name from another pid namespace is kept this long after its
+ * last change: the process that made it cannot be seen from here. */
+#define CCP_TMP_FOREIGN_KEEP_S (24 * 3600)
+
+/* Writes a fresh temporary name into buf (CAP octets, at least
+ * CCP_TMP_NAME_MAX): CCP_TMP_PREFIX, then this process's pid, start time
+ * and pid namespace, and a number unique in it. */
 void ccp_tmp_name(char *buf, size_t cap);
 
 /*

@@ -109,7 +109,7 @@ static bool plain_name(const char *name)
 static int copy_in(int src_dirfd, const char *name, int tmp_dirfd, int new_dirfd, bool sync,
 		   struct stat *copied)
 {
-	char tmp[64];
+	char tmp[CCP_TMP_NAME_MAX];
 	ccp_tmp_name(tmp, sizeof(tmp));
 	int src = openat(src_dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (src < 0)
@@ -200,9 +200,9 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 	int def_fd = open(deferred, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int bounce_fd = open(bounce, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int del_fd = open(delivered, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	char aside[CCP_QUEUE_RECORDS][64];
+	char aside[CCP_QUEUE_RECORDS][CCP_TMP_NAME_MAX];
 	bool moved_aside[CCP_QUEUE_RECORDS] = { false };
-	char report_aside[64];
+	char report_aside[CCP_TMP_NAME_MAX];
 	bool report_moved = false;
 	char rec[CCP_QUEUE_RECORD_NAME_MAX];
 	struct stat st;

@@ -623,14 +623,26 @@ if chattr +i "$d/spool/new" 2>/dev/null; then
 fi
 # Start-up removes what a crash left under temporary names in Bad/, but
 # not the names of a process still running (a requeue beside the relay).
+# A name holds its maker's pid, start time (field 22 of /proc/PID/stat)
+# and pid namespace (/proc/self/ns/pid's inode); older names the pid alone.
 sleep 60 &
 live=$!
-: >"$d/store/Bad/.tmp-$live-1"
-: >"$d/store/Bad/.tmp-2147483646-1"
+start=$(sed 's/.*) //' "/proc/$live/stat" | cut -d' ' -f20)
+ns=$(stat -L -c %i /proc/self/ns/pid)
+keep=".tmp-$live-1 .tmp-$live.$start.$ns-1 .tmp-2147483646.5.$((ns + 1))-1"
+gone=".tmp-2147483646-1 .tmp-2147483646.5.$ns-1 .tmp-$live.$((start + 1)).$ns-1 .tmp-2147483646.5.$((ns + 1))-2"
+for f in $keep $gone; do : >"$d/store/Bad/$f"; done
+# Another namespace's process cannot be seen: its names go once a day old.
+touch -d '2 days ago' "$d/store/Bad/.tmp-2147483646.5.$((ns + 1))-2"
 "$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
 	--log "$d/log" || fail "tmp: relay failed"
-[ -e "$d/store/Bad/.tmp-$live-1" ] || fail "tmp: a running process's temporary file was removed"
-[ ! -e "$d/store/Bad/.tmp-2147483646-1" ] || fail "tmp: a crash's temporary file was left"
+for f in $keep; do
+	[ -e "$d/store/Bad/$f" ] || fail "tmp: $f, a running process's temporary file, was removed"
+done
+for f in $gone; do
+	[ ! -e "$d/store/Bad/$f" ] || fail "tmp: $f, a gone process's temporary file, was left"
+done
+for f in $keep; do rm -f "$d/store/Bad/$f"; done
 kill $live
 # Across file systems a message's move into Bad is a copy: it keeps the
 # spool file's modification time, so `queue` shows its age since arrival.
