@@ -77,6 +77,26 @@ echo "naive mode: $dups duplicates in 200000 messages (exit $rc)"
 # A duration run stops by itself and still accounts for every message.
 json=$("$bin" bench --duration 0.5 --json --no-progress) || fail "duration run not exactly once"
 printf '%s' "$json" | grep -q '"lost":0,' || fail "duration run lost messages: $json"
+# demo: a stray argument is refused (it is not the directory); SIGTERM
+# during the relay stops it gracefully: the batch in hand finishes, the
+# summary is printed, and the post office has no import to undo.
+w=$(mktemp -d)
+expect_usage "unexpected argument '$w/x'" demo --messages 10 --spool-only "$w/x"
+[ ! -e ccpump-demo ] || fail "demo with a stray argument made ./ccpump-demo"
+"$bin" demo --dir "$w/d" --messages 2000 --max-body 512 --batch 1 --dispatchers 1 \
+	>"$w/out" 2>"$w/err" &
+pid=$!
+for _ in $(seq 1 6000); do [ -d "$w/d/store" ] && break; sleep 0.01; done
+kill -TERM $pid
+wait $pid
+rc=$?
+[ "$rc" -eq 0 ] || fail "demo stopped by SIGTERM exited $rc: $(cat "$w/out" "$w/err")"
+grep -q "stopped early *yes" "$w/out" || fail "demo after SIGTERM: $(cat "$w/out")"
+grep -q "exactly once *yes" "$w/out" || fail "demo after SIGTERM: $(cat "$w/out")"
+"$bin" po stats --po "$w/d/po" >/dev/null 2>"$w/stats.err" || fail "po stats after the demo"
+[ ! -s "$w/stats.err" ] || fail "demo stopped in an import: $(cat "$w/stats.err")"
+rm -rf "$w"
+
 # ccpump-bench (the bench-only front end a static build carries to other
 # machines) runs the same command, and knows no other.
 if [ -n "${2:-}" ]; then

@@ -725,29 +725,36 @@ int ccp_po_fault_parse(const char *spec, struct ccp_po_fault *f, char *err, size
 		}
 		*eq++ = '\0';
 		errno = 0;
+		/* Plain decimal numbers only: strtod and strtol would also take
+		 * signs, spaces, "0x", "nan" and "inf", and a long cast to int
+		 * wraps. */
+		if (eq[0] < '0' || eq[0] > '9' ||
+		    strspn(eq, "0123456789.") != strlen(eq)) {
+			rc = -1;
+			break;
+		}
 		if (strcmp(kv, "rate") == 0) {
 			f->rate = strtod(eq, &end);
-			if (f->rate < 0 || f->rate > 1)
+			if (!(f->rate >= 0 && f->rate <= 1))
 				rc = -1;
 		} else if (strcmp(kv, "code") == 0) {
-			f->code = (int)strtol(eq, &end, 10);
-			if (f->code != CCP_PO_NOT_ACCESSIBLE && f->code != CCP_PO_LOCKED)
+			long v = strtol(eq, &end, 10);
+			if (v != CCP_PO_NOT_ACCESSIBLE && v != CCP_PO_LOCKED)
 				rc = -1;
+			f->code = (int)v;
 		} else if (strcmp(kv, "delay_ms") == 0) {
-			/* strtoul takes "-1" for ULONG_MAX: digits only, and at most
-			 * a minute (the delay is spent holding the lock). */
+			/* At most a minute: the delay is spent holding the lock. */
 			unsigned long ms = strtoul(eq, &end, 10);
-			if (eq[0] < '0' || eq[0] > '9' || ms > 60000)
+			if (ms > 60000)
 				rc = -1;
 			f->delay_ms = (unsigned)ms;
 		} else if (strcmp(kv, "seed") == 0) {
 			f->seed = strtoull(eq, &end, 10);
-			if (eq[0] < '0' || eq[0] > '9')
-				rc = -1;
 		} else if (strcmp(kv, "crash") == 0) {
-			f->crash = (int)strtol(eq, &end, 10);
-			if (f->crash < CCP_PO_CRASH_NONE || f->crash > CCP_PO_CRASH_COMMITTED)
+			long v = strtol(eq, &end, 10);
+			if (v < CCP_PO_CRASH_NONE || v > CCP_PO_CRASH_COMMITTED)
 				rc = -1;
+			f->crash = (int)v;
 		} else {
 			rc = -1;
 		}

@@ -2,16 +2,54 @@
  * cmd_convert.c: ccpump convert FILE... -> cc:Mail Import text.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ccpump/alloc.h"
 #include "ccpump/convert.h"
+#include "ccpump/fdio.h"
 #include "cli/commands.h"
 #include "cli/opts.h"
+#include "relay/fsutil.h"
+
+/* Writes BUF to PATH under a temporary name beside it, synced, then renamed
+ * over PATH: a failure leaves PATH as it was, and a reader never sees half
+ * a file. */
+static int write_output(const char *path, const struct ccp_ccm_buf *buf)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = ccp_strdup(slash ? path : ".");
+	if (slash)
+		dir[slash == path ? 1 : slash - path] = '\0';
+	const char *base = slash ? slash + 1 : path;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ccp_free(dir);
+	if (dfd < 0)
+		return -1;
+	if (base[0] == '\0') {
+		close(dfd);
+		errno = EISDIR;
+		return -1;
+	}
+	char tmp[CCP_TMP_NAME_MAX];
+	ccp_tmp_name(tmp, sizeof(tmp));
+	/* 0666: the umask decides, as for any file a command writes. */
+	int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
+	int rc = fd < 0 ? -1
+			: ccp_tmp_finish(fd, dfd, tmp, base, true,
+					 ccp_write_all(fd, buf->data, buf->len));
+	if (rc == 0)
+		rc = fsync(dfd);
+	int e = errno;
+	close(dfd);
+	errno = e;
+	return rc;
+}
 
 static void usage(FILE *f)
 {
@@ -151,17 +189,19 @@ int ccp_cmd_convert(int argc, char **argv)
 		}
 	}
 	ccp_convert_free(cv);
-	FILE *f = out_path ? fopen(out_path, "wb") : stdout;
-	if (!f) {
-		fprintf(stderr, "ccpump convert: %s: cannot create: %s\n", out_path, strerror(errno));
-		rc = 1;
-	} else {
-		bool ok = buf.len == 0 || fwrite(buf.data, 1, buf.len, f) == buf.len;
-		ok = (out_path ? fclose(f) : fflush(f)) == 0 && ok;
-		if (!ok) {
-			fprintf(stderr, "ccpump convert: %s: write failed\n", out_path ? out_path : "stdout");
+	if (out_path && buf.len == 0 && rc != 0) {
+		fprintf(stderr, "ccpump convert: %s: left as it was: nothing converted\n", out_path);
+	} else if (out_path) {
+		if (write_output(out_path, &buf) != 0) {
+			fprintf(stderr, "ccpump convert: %s: cannot write: %s\n", out_path,
+				strerror(errno));
 			rc = 1;
 		}
+	} else if ((buf.len && fwrite(buf.data, 1, buf.len, stdout) != buf.len) ||
+		   fflush(stdout) != 0) {
+		fprintf(stderr, "ccpump convert: standard output: write failed: %s\n",
+			strerror(errno));
+		rc = 1;
 	}
 	ccp_ccm_buf_free(&buf);
 	ccp_convert_shutdown();

@@ -1,6 +1,7 @@
 /*
  * cmd_po.c: ccpump import (the stand-in for IMPORT.EXE) and ccpump po.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -42,10 +43,11 @@ static void print_outcome(void *arg, const char *key, size_t key_len, enum ccp_p
 
 int ccp_cmd_import(int argc, char **argv)
 {
+	enum { O_NOSYNC = 256, O_FAULT };
 	static const struct option lo[] = {
 		{ "po", required_argument, NULL, 'p' },
-		{ "no-sync", no_argument, NULL, 'S' },
-		{ "fault", required_argument, NULL, 'F' },
+		{ "no-sync", no_argument, NULL, O_NOSYNC },
+		{ "fault", required_argument, NULL, O_FAULT },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -63,8 +65,8 @@ int ccp_cmd_import(int argc, char **argv)
 		switch (c) {
 		case 'p': dir = optarg; break;
 		case 'v': verbose = true; break;
-		case 'S': o.sync = false; break;
-		case 'F':
+		case O_NOSYNC: o.sync = false; break;
+		case O_FAULT:
 			if (ccp_po_fault_parse(optarg, &o.fault, err, sizeof(err)) != 0) {
 				fprintf(stderr, "ccpump import: --fault: %s\n", err);
 				return CCP_EXIT_USAGE;
@@ -113,13 +115,14 @@ int ccp_cmd_import(int argc, char **argv)
 
 static int po_init(int argc, char **argv)
 {
+	enum { O_AB = 256, O_KEEP, O_DEDUP, O_LOGSEG };
 	static const struct option lo[] = {
 		{ "po", required_argument, NULL, 'p' },
 		{ "users", required_argument, NULL, 'u' },
-		{ "addr-buffer", required_argument, NULL, 'a' },
-		{ "keep-brackets", no_argument, NULL, 'k' },
-		{ "dedup-window", required_argument, NULL, 'd' },
-		{ "log-segment", required_argument, NULL, 'l' },
+		{ "addr-buffer", required_argument, NULL, O_AB },
+		{ "keep-brackets", no_argument, NULL, O_KEEP },
+		{ "dedup-window", required_argument, NULL, O_DEDUP },
+		{ "log-segment", required_argument, NULL, O_LOGSEG },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -136,20 +139,20 @@ static int po_init(int argc, char **argv)
 		switch (c) {
 		case 'p': dir = optarg; break;
 		case 'u': o.users = optarg; break;
-		case 'a':
+		case O_AB:
 			if (ccp_opt_u64("po init", "--addr-buffer", optarg, 64,
 					CCP_CCM_ADDR_BUFFER_LARGE, &v) != 0)
 				return CCP_EXIT_USAGE;
 			o.addr_buffer = (size_t)v;
 			break;
-		case 'k': o.import8 = false; break;
-		case 'd':
+		case O_KEEP: o.import8 = false; break;
+		case O_DEDUP:
 			if (ccp_opt_u64("po init", "--dedup-window", optarg, CCP_PO_DEDUP_WINDOW_MIN,
 					CCP_PO_DEDUP_WINDOW_MAX, &v) != 0)
 				return CCP_EXIT_USAGE;
 			o.dedup_window = (size_t)v;
 			break;
-		case 'l':
+		case O_LOGSEG:
 			if (ccp_opt_u64("po init", "--log-segment", optarg, CCP_PO_LOG_SEGMENT_MIN,
 					INT64_MAX, &v) != 0)
 				return CCP_EXIT_USAGE;
@@ -162,7 +165,8 @@ static int po_init(int argc, char **argv)
 			       "  -u, --users FILE      user directory: one cc:Mail address per line, as in\n"
 			       "                        To: lines; unknown recipients are undeliverable\n"
 			       "                        (default: none, every address is accepted)\n"
-			       "      --addr-buffer N   Import's address buffer (default 4096; 163840 for 8.2x+)\n"
+			       "      --addr-buffer N   Import's address buffer: 4096 (Import 8.2x and earlier,\n"
+			       "                        the default) or up to 163840 (later versions)\n"
 			       "      --keep-brackets   accept [ ] in Subject (default: refuse, as Import 8.3)\n"
 			       "      --dedup-window N  delivered (message, recipient) pairs an import\n"
 			       "                        remembers at least, to skip them if handed in\n"
@@ -186,10 +190,10 @@ static int po_init(int argc, char **argv)
 
 static int po_stats(int argc, char **argv)
 {
-	enum { O_MEMORY = 0x100, O_TMP };
+	enum { O_MEMORY = 0x100, O_TMP, O_JSON };
 	static const struct option lo[] = {
 		{ "po", required_argument, NULL, 'p' },
-		{ "json", no_argument, NULL, 'j' },
+		{ "json", no_argument, NULL, O_JSON },
 		{ "memory", required_argument, NULL, O_MEMORY },
 		{ "tmp-dir", required_argument, NULL, O_TMP },
 		{ "help", no_argument, NULL, 'h' },
@@ -207,7 +211,7 @@ static int po_stats(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":p:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'p': dir = optarg; break;
-		case 'j': json = true; break;
+		case O_JSON: json = true; break;
 		case O_MEMORY:
 			if (ccp_opt_size("po stats", "--memory", optarg, 4096, (uint64_t)1 << 40,
 					 &memory) != 0)
@@ -295,10 +299,12 @@ static int po_show(int argc, char **argv)
 	struct ccp_ccm_buf b;
 	ccp_ccm_buf_init(&b);
 	int rc = ccp_po_mailbox_read(dir, name, &b, err, sizeof(err));
-	if (rc)
+	if (rc) {
 		fprintf(stderr, "ccpump po show: %s\n", err);
-	else if (b.len && fwrite(b.data, 1, b.len, stdout) != b.len)
+	} else if ((b.len && fwrite(b.data, 1, b.len, stdout) != b.len) || fflush(stdout) != 0) {
+		fprintf(stderr, "ccpump po show: standard output: write failed: %s\n", strerror(errno));
 		rc = CCP_PO_NOT_ACCESSIBLE;
+	}
 	ccp_ccm_buf_free(&b);
 	return rc;
 }
@@ -312,9 +318,10 @@ int ccp_cmd_po(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "show") == 0)
 		return po_show(argc - 1, argv + 1);
 	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		printf("usage: ccpump po init --po DIR [--users FILE]   make a post office\n"
-		       "       ccpump po stats --po DIR [--json]        count its deliveries\n"
-		       "       ccpump po show --po DIR ADDRESS          write a mailbox as .ccm\n");
+		printf("usage: ccpump po init --po DIR [OPTIONS]    make a post office\n"
+		       "       ccpump po stats --po DIR [OPTIONS]   count its deliveries\n"
+		       "       ccpump po show --po DIR ADDRESS      write a mailbox as .ccm\n"
+		       "'ccpump po COMMAND --help' lists a command's options with their defaults.\n");
 		return 0;
 	}
 	fprintf(stderr, "ccpump po: expected 'init', 'stats' or 'show' (try 'ccpump po --help')\n");

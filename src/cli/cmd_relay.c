@@ -194,6 +194,7 @@ int ccp_cmd_relay(int argc, char **argv)
 	struct ccp_relay_config cfg;
 	struct ccp_convert_map *map = NULL;
 	char *map_site = NULL;
+	bool site_given = false;
 	char err[600];
 	int rc = CCP_EXIT_USAGE;
 
@@ -258,7 +259,7 @@ int ccp_cmd_relay(int argc, char **argv)
 			if (ccp_opt_log_level("relay", optarg) != 0)
 				goto out;
 			break;
-		case O_SITE: cfg.convert.site = optarg; break;
+		case O_SITE: cfg.convert.site = optarg; site_given = true; break;
 		case O_MAP:
 			map = map ? map : ccp_convert_map_new();
 			if (ccp_convert_map_load(map, optarg, &map_site, err, sizeof(err)) != 0) {
@@ -266,8 +267,6 @@ int ccp_cmd_relay(int argc, char **argv)
 				goto out;
 			}
 			cfg.convert.map = map;
-			if (map_site && !cfg.convert.site)
-				cfg.convert.site = map_site;
 			break;
 		case O_MAXSIZE:
 			/* Below 4 GiB: the converter hands a part's length to
@@ -288,6 +287,8 @@ int ccp_cmd_relay(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (map_site && !site_given)
+		cfg.convert.site = map_site; /* --site wins over the map's site line */
 	if (optind < argc) {
 		fprintf(stderr, "ccpump relay: unexpected argument '%s'\n", argv[optind]);
 		goto out;

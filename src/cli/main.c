@@ -6,6 +6,8 @@
  * nothing of GMime, so it can be linked statically and carried to a machine
  * without the packages (docs/performance.md).
  */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -50,8 +52,18 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	for (size_t i = 0; commands[i].name; i++)
-		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].run(argc - 1, argv + 1);
+		if (strcmp(argv[1], commands[i].name) == 0) {
+			int rc = commands[i].run(argc - 1, argv + 1);
+			/* A report cut short by a full disk or a closed pipe is
+			 * not a success.  (A command that failed has said why.) */
+			bool flushed = fflush(stdout) == 0;
+			if ((!flushed || ferror(stdout)) && rc == 0) {
+				fprintf(stderr, "ccpump %s: standard output: write failed%s%s\n",
+					argv[1], flushed ? "" : ": ", flushed ? "" : strerror(errno));
+				rc = 1;
+			}
+			return rc;
+		}
 	fprintf(stderr, "ccpump: unknown command '%s' (try 'ccpump --help')\n", argv[1]);
 	return CCP_EXIT_USAGE;
 }

@@ -56,6 +56,23 @@ expect 0 "$CCPUMP" convert --native ccmail.example.com=HUBPO1 -o "$T/Msg0001.ccm
 grep -q "X-Spool-Id: mixed.eml" "$T/Msg0001.ccm" || fail "no X-Spool-Id line"
 expect 1 "$CCPUMP" convert -o "$T/refused.ccm" "$DATA/gen/no-from.eml"
 grep -q "no-from.eml: refused: empty or missing From" "$T/err" || fail "refusal reason"
+# -o: a run that converts nothing leaves the file as it was, and one that
+# converts writes it whole (a temporary name renamed over it).
+echo precious >"$T/keep.ccm"
+expect 1 "$CCPUMP" convert -o "$T/keep.ccm" "$T/no-such.eml"
+[ "$(cat "$T/keep.ccm")" = precious ] || fail "convert -o: a failed run emptied the file"
+grep -q "keep.ccm: left as it was" "$T/err" || fail "convert -o: $(cat "$T/err")"
+expect 0 "$CCPUMP" convert -o "$T/keep.ccm" "$DATA/mixed.eml"
+grep -q "X-Spool-Id: mixed.eml" "$T/keep.ccm" || fail "convert -o: not replaced"
+[ -z "$(ls -A "$T" | grep '^\.tmp-')" ] || fail "convert -o: a temporary file left"
+expect 1 "$CCPUMP" convert -o "$T/" "$DATA/mixed.eml"
+said "ccpump convert: $T/: cannot write: Is a directory"
+# Standard output that cannot be written is a failure, named, by every
+# command that reports there.
+if [ -w /dev/full ]; then
+	"$CCPUMP" convert "$DATA/mixed.eml" >/dev/full 2>"$T/err" && fail "convert into a full disk: status 0"
+	said "ccpump convert: standard output: write failed: No space left on device"
+fi
 expect 0 "$CCPUMP" convert --no-spool-id "$DATA/mixed.eml"
 grep -q "X-Spool-Id" "$T/out" && fail "--no-spool-id still wrote X-Spool-Id"
 
@@ -77,6 +94,24 @@ rcpt=$(tr -d '\r' <"$T/Msg0001.ccm" | sed -n 's/^To: //p' | head -1)
 expect 0 "$CCPUMP" po show --po "$T/po" "$rcpt"
 [ "$(grep -c "X-Spool-Id: mixed.eml" "$T/out")" = 1 ] || fail "po show: not the message once"
 expect 1 "$CCPUMP" po show --po "$T/po" "Nobody at NOWHERE"
+if [ -w /dev/full ]; then
+	"$CCPUMP" po show --po "$T/po" "$rcpt" >/dev/full 2>"$T/err" && fail "po show into a full disk: status 0"
+	said "ccpump po show: standard output: write failed: No space left on device"
+	"$CCPUMP" po stats --po "$T/po" >/dev/full 2>"$T/err" && fail "po stats into a full disk: status 0"
+	said "ccpump po: standard output: write failed: No space left on device"
+fi
+# A letter of a cluster after a long option whose value was that letter is
+# named as typed.
+expect 2 "$CCPUMP" po init --po "$T/never" --keep-brackets -kv
+said "ccpump po init: unknown option '-k'"
+expect 2 "$CCPUMP" import --no-sync -Sv --po "$T/po" x.ccm
+said "ccpump import: unknown option '-S'"
+expect 2 "$CCPUMP" po stats --json -jh --po "$T/po"
+said "ccpump po stats: unknown option '-j'"
+for spec in rate=nan rate=0x1 "rate= 1" code=4294967297; do
+	expect 2 "$CCPUMP" import --po "$T/po" --fault "$spec" x.ccm
+	said "fault spec '$spec'"
+done
 # the first layout (a copy per mailbox) is refused with what to do
 mkdir -p "$T/oldpo/mailboxes"
 printf 'ccpump-po 1\nusers no\naddr_buffer 4096\nimport8 yes\n' >"$T/oldpo/po.conf"

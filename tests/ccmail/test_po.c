@@ -185,6 +185,16 @@ static void test_codes(const char *base)
 	CHECK(ccp_po_fault_parse("delay_ms=-1", &o.fault, err, sizeof(err)) != 0);
 	CHECK(ccp_po_fault_parse("delay_ms=60001", &o.fault, err, sizeof(err)) != 0);
 	CHECK(ccp_po_fault_parse("seed=-7", &o.fault, err, sizeof(err)) != 0);
+	/* Plain decimals only: nan injected nothing, 0x1 was 1, and a code
+	 * past int's range wrapped to one allowed. */
+	CHECK(ccp_po_fault_parse("rate=nan", &o.fault, err, sizeof(err)) != 0);
+	CHECK(ccp_po_fault_parse("rate=0x1", &o.fault, err, sizeof(err)) != 0);
+	CHECK(ccp_po_fault_parse("rate= 1", &o.fault, err, sizeof(err)) != 0);
+	CHECK(ccp_po_fault_parse("rate=-0", &o.fault, err, sizeof(err)) != 0);
+	CHECK(ccp_po_fault_parse("code=4294967297", &o.fault, err, sizeof(err)) != 0);
+	CHECK(ccp_po_fault_parse("crash=4294967297", &o.fault, err, sizeof(err)) != 0);
+	CHECK(ccp_po_fault_parse("rate=0.25,code=4,crash=2", &o.fault, err, sizeof(err)) == 0);
+	CHECK(o.fault.rate == 0.25 && o.fault.code == 4 && o.fault.crash == 2);
 	CHECK(ccp_po_fault_parse("delay_ms=60000,seed=7", &o.fault, err, sizeof(err)) == 0);
 	CHECK(o.fault.delay_ms == 60000 && o.fault.seed == 7);
 	ccp_po_opts_default(&o);

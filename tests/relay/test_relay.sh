@@ -261,6 +261,22 @@ for flags in "--batch 3 --profile ccmc --dispatchers 4" "--dispatchers 4 --profi
 done
 echo "2h. --profile ccmc: $(printf '%s\n' "$sizes" | wc -l) batches of at most 5 on one dispatcher; flags given with it win"
 
+# The site of foreign addresses: a map file's `site` line, unless --site.
+for site in MAPSITE OTHER; do
+	d=$(fresh "site$site")
+	gen "$d/spool" 0 1
+	printf 'site MAPSITE\nnative ccmail.example.com HUBPO1\n' >"$d/map"
+	flags="--map $d/map"
+	[ $site = OTHER ] && flags="--site OTHER --map $d/map"
+	"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" $flags --once \
+		--stats-interval 0 --log "$d/log" || fail "site: relay $flags failed"
+	"$bin" po show --po "$d/po" '"alice@example.org" [SMTP:alice@example.org] at '$site \
+		>"$d/show" 2>&1 || fail "site: $flags: no mailbox at $site: $(cat "$d/show")"
+	grep -q '^From: "Sender 0" \[SMTP:s0@example.org\] at '$site "$d/show" ||
+		fail "site: $flags: $(grep From: "$d/show")"
+done
+echo "2i. the site of foreign addresses from the map's site line, --site over it"
+
 # 5: a user directory that knows alice and bob only.  Messages to alice
 # alone are delivered; others deliver in part (carol unknown).
 gen "$work" 0 0 2>/dev/null
