@@ -77,12 +77,52 @@ echo "naive mode: $dups duplicates in 200000 messages (exit $rc)"
 # A duration run stops by itself and still accounts for every message.
 json=$("$bin" bench --duration 0.5 --json --no-progress) || fail "duration run not exactly once"
 printf '%s' "$json" | grep -q '"lost":0,' || fail "duration run lost messages: $json"
+printf '%s' "$json" | grep -q '"ended":"duration",' || fail "duration run: why it ended: $json"
+json=$("$bin" bench --messages 5000 --json --no-progress) || fail "5000 messages"
+printf '%s' "$json" | grep -q '"ended":"messages",' || fail "message run: why it ended: $json"
+# The notifications a message got on average, stale copies left out.
+npm=$(printf '%s' "$json" | sed -n 's/.*"notifications_per_message":\([0-9.]*\),.*/\1/p')
+nots=$(printf '%s' "$json" | sed -n 's/.*"notifications":\([0-9]*\),.*/\1/p')
+[ "$(awk -v a="$nots" 'BEGIN {printf "%.3f", a / 5000}')" = "$npm" ] ||
+	fail "notifications_per_message $npm for $nots notifications of 5000 messages"
+# A run cut short by a signal says so (a sweep must not take it for a
+# full run), and stops at once even under --rate, between chunks.
+sig=$(mktemp)
+"$bin" bench --messages 1000 --rate 4 --json --no-progress >"$sig" 2>/dev/null &
+pid=$!
+sleep 0.5
+kill -INT $pid
+t0=$(date +%s%N)
+wait $pid
+t1=$(date +%s%N)
+grep -q '"ended":"signal",' "$sig" || fail "a run stopped by SIGINT: $(cat "$sig")"
+[ $(((t1 - t0) / 1000000)) -lt 5000 ] || fail "SIGINT under --rate 4 took $(((t1 - t0) / 1000000)) ms"
+rm -f "$sig"
+# The peak of allocated memory is the peak: a ring held full of records
+# with 4 KiB payloads (16384 of them, 64 MiB) is in it.
+json=$("$bin" bench --messages 100000 --payload 4096 --dispatchers 1 --json --no-progress) ||
+	fail "payload run"
+case "$json" in
+*'"allocator":"jemalloc'*)
+	waits=$(printf '%s' "$json" | sed -n 's/.*"ring_full_waits":\([0-9]*\),.*/\1/p')
+	peak=$(printf '%s' "$json" | sed -n 's/.*"allocated_bytes":\([0-9]*\),.*/\1/p')
+	[ "$waits" -eq 0 ] || [ "$peak" -ge $((48 << 20)) ] ||
+		fail "allocated peak $peak with the ring full $waits times: $json" ;;
+esac
 # demo: a stray argument is refused (it is not the directory); SIGTERM
 # during the relay stops it gracefully: the batch in hand finishes, the
 # summary is printed, and the post office has no import to undo.
 w=$(mktemp -d)
 expect_usage "unexpected argument '$w/x'" demo --messages 10 --spool-only "$w/x"
 [ ! -e ccpump-demo ] || fail "demo with a stray argument made ./ccpump-demo"
+# Its Latin-1 and UTF-8 bodies hold what their labels say: octets past
+# ASCII, for the relay's code-page conversion to work on.
+"$bin" demo --dir "$w/s" --messages 300 --no-sync --spool-only >/dev/null || fail "demo spool"
+latin=$(grep -l 'charset=iso-8859-1' "$w"/s/spool/new/* | head -1)
+[ -n "$latin" ] && LC_ALL=C grep -q "Caf$(printf '\351')" "$latin" ||
+	fail "demo: a Latin-1 body without Latin-1 octets ($latin)"
+LC_ALL=C grep -lq "Caf$(printf '\303\251')" "$w"/s/spool/new/* ||
+	fail "demo: no UTF-8 body with UTF-8 octets"
 "$bin" demo --dir "$w/d" --messages 2000 --max-body 512 --batch 1 --dispatchers 1 \
 	>"$w/out" 2>"$w/err" &
 pid=$!

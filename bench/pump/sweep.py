@@ -23,11 +23,11 @@ import time
 COLUMNS = ["sweep", "value", "mode", "pollers", "dispatchers", "batch", "dup_factor",
            "ring_size", "wait", "messages", "reps", "msgs_per_sec", "msgs_per_sec_min",
            "msgs_per_sec_max", "notifications_per_sec", "latency_p50_us", "latency_p99_us",
-           "cpu_cores", "claim_conflicts", "duplicates", "lost", "exactly_once"]
+           "cpu_cores", "claim_conflicts", "notifications_per_message", "duplicates", "lost",
+           "exactly_once"]
 
 SETS = {
-    # Under a minute on 2 cores.  A run's end is seen at a 50 ms tick, so
-    # a run shorter than about half a second reads up to 10% slow.
+    # Under a minute on 2 cores.
     "quick": dict(messages=1000000, reps=1, pollers=[1, 2, 4], dispatchers=[1, 2, 4],
                   batch=[1, 8, 32, 128], dup_factor=[1, 2, 4, 8],
                   ring_size=[256, 4096, 65536], wait=["spin", "yield", "block"]),
@@ -57,6 +57,9 @@ def run_one(ccpump, mode, point, messages, reps, pin):
         except ValueError:
             sys.exit("sweep: '%s' gave no JSON report (exit %d): %s"
                      % (" ".join(cmd), p.returncode, p.stderr.strip()))
+        if rep.get("ended") not in (None, "messages"):
+            sys.exit("sweep: '%s' ended early (%s): not a full run"
+                     % (" ".join(cmd), rep["ended"]))
         reports.append(rep)
     rates = [r["msgs_per_sec"] for r in reports]
     med = statistics.median(rates)
@@ -69,6 +72,7 @@ def run_one(ccpump, mode, point, messages, reps, pin):
         latency_p99_us=round(rep["latency_ns"]["p99"] / 1e3, 2),
         cpu_cores=round(rep["cpu_seconds"] / rep["seconds"], 2) if rep["seconds"] else 0,
         claim_conflicts=rep["claim_conflicts"],
+        notifications_per_message=rep.get("notifications_per_message", 0),
         duplicates=max(r["duplicates"] for r in reports),
         lost=max(r["lost"] for r in reports),
         exactly_once=all(r["exactly_once"] for r in reports),

@@ -11,7 +11,8 @@
  * dup_factor times: notification j of message i goes to poller
  * (i + j) mod P, so with several pollers the copies of one message race
  * on different threads.  Pollers walk the messages in chunks of 64, all in
- * the same order and from the same moment, a poller's copies of a message
+ * the same order and from the same moment (none is handed a notification
+ * before every one has polled once), a poller's copies of a message
  * back to back, and no poller more than 8 chunks ahead of another: the
  * copies of a message arrive close together in time, as when the connector
  * started on a backlog.  A notification for a message whose
@@ -48,8 +49,23 @@ CCP_EXPORT void ccp_synth_config_default(struct ccp_synth_config *cfg);
 
 #define CCP_SYNTH_MAX_SAMPLES 3600
 
+/* Why the source stopped notifying. */
+enum ccp_synth_end {
+	CCP_SYNTH_END_MESSAGES, /* every one of --messages was notified */
+	CCP_SYNTH_END_DURATION, /* --duration ran out */
+	CCP_SYNTH_END_CAP,      /* a duration run reached the message cap */
+	CCP_SYNTH_END_SIGNAL,   /* ccp_synth_request_stop(): cut short */
+};
+
+CCP_EXPORT const char *ccp_synth_end_name(enum ccp_synth_end e);
+
 struct ccp_synth_report {
 	struct ccp_synth_config cfg;
+	enum ccp_synth_end ended;
+	/* The most messages a duration run without --messages may notify:
+	 * its check-off tables (and in mode naive, whose records are never
+	 * retired, the records) kept to half the machine's memory. */
+	uint64_t message_cap;
 	uint64_t messages;        /* distinct messages notified */
 	uint64_t notifications;   /* notifications emitted to pollers */
 	uint64_t stale;           /* not emitted: already acknowledged */
@@ -67,7 +83,8 @@ struct ccp_synth_report {
 	uint64_t latency_p50, latency_p99, latency_p999, latency_max;
 	uint64_t peak_rss_bytes;       /* the check-off tables included */
 	uint64_t checkoff_bytes;       /* the bench's own per-message tables */
-	uint64_t allocated_bytes;      /* peak of jemalloc's stats.allocated, sampled */
+	uint64_t allocated_bytes;      /* peak of jemalloc's stats.allocated, read every 5 ms
+					* (50 ms with a rate) */
 	uint64_t allocated_bytes_end;  /* after the drain, before teardown */
 	const char *allocator;
 	unsigned nsamples;             /* allocated bytes once a second */

@@ -104,10 +104,13 @@ static void message(struct ccp_ccm_buf *b, uint64_t n, uint64_t *s, size_t max_b
 		ccp_ccm_buf_printf(b, "Content-Type: text/plain; charset=%s\r\n\r\n",
 				   kind < 20 ? "iso-8859-1" : "us-ascii");
 		text(b, s, body);
+		if (kind < 20) /* Latin-1 octets, as the label says */
+			ccp_ccm_buf_adds(b, "Caf\xe9 cr\xe8me, \xa3 12.\r\n");
 	} else if (kind < 85) { /* text and an attachment */
 		ccp_ccm_buf_adds(b, "Content-Type: multipart/mixed; boundary=\"=_b\"\r\n\r\n"
 				    "--=_b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n");
 		text(b, s, body / 2);
+		ccp_ccm_buf_adds(b, "Caf\xc3\xa9 \xe2\x82\xac 12.\r\n");
 		ccp_ccm_buf_printf(b, "--=_b\r\nContent-Type: application/octet-stream\r\n"
 				      "Content-Disposition: attachment; filename=\"%s %s %llu.xlsx\"\r\n"
 				      "Content-Transfer-Encoding: base64\r\n\r\n",
@@ -118,6 +121,7 @@ static void message(struct ccp_ccm_buf *b, uint64_t n, uint64_t *s, size_t max_b
 	} else { /* HTML only */
 		ccp_ccm_buf_adds(b, "Content-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>");
 		text(b, s, body);
+		ccp_ccm_buf_adds(b, "Caf\xc3\xa9 \xe2\x82\xac 12.\r\n");
 		ccp_ccm_buf_adds(b, "</p><ul><li>one</li><li>two</li></ul></body></html>\r\n");
 	}
 }

@@ -18,8 +18,14 @@ void ccp_synth_print_table(FILE *out, const struct ccp_synth_report *r)
 		ccp_claim_mode_name(p->mode), p->pollers, p->dispatchers, p->ring_size, p->batch,
 		ccp_wait_name(p->wait), r->cfg.dup_factor, r->cfg.payload);
 	fprintf(out, "  messages            %14" PRIu64 "\n", r->messages);
-	fprintf(out, "  notifications       %14" PRIu64 "   (%" PRIu64 " stale, not sent)\n",
-		r->notifications, r->stale);
+	if (r->ended == CCP_SYNTH_END_SIGNAL)
+		fprintf(out, "  ended                   by a signal   (cut short: not a full run)\n");
+	else if (r->ended == CCP_SYNTH_END_CAP)
+		fprintf(out, "  ended               %14s   (%" PRIu64 " messages: half this machine's "
+			     "memory; give --messages)\n", "at the cap", r->message_cap);
+	fprintf(out, "  notifications       %14" PRIu64 "   (%" PRIu64 " stale, not sent; %.2f per message)\n",
+		r->notifications, r->stale,
+		r->messages ? (double)r->notifications / (double)r->messages : 0.0);
 	fprintf(out, "  delivered           %14" PRIu64 "   (%" PRIu64 " deliveries)\n",
 		r->delivered, r->deliveries);
 	fprintf(out, "  duplicates          %14" PRIu64 "\n", r->duplicates);
@@ -53,6 +59,9 @@ void ccp_synth_print_json(FILE *out, const struct ccp_synth_report *r)
 		     ",\"batch\":%u,\"wait\":\"%s\",\"dup_factor\":%u,\"payload\":%zu,",
 		ccp_claim_mode_name(p->mode), p->pollers, p->dispatchers, p->ring_size, p->batch,
 		ccp_wait_name(p->wait), r->cfg.dup_factor, r->cfg.payload);
+	fprintf(out, "\"ended\":\"%s\",\"notifications_per_message\":%.3f,",
+		ccp_synth_end_name(r->ended),
+		r->messages ? (double)r->notifications / (double)r->messages : 0.0);
 	fprintf(out, "\"messages\":%" PRIu64 ",\"notifications\":%" PRIu64
 		     ",\"stale_notifications\":%" PRIu64 ",\"delivered\":%" PRIu64
 		     ",\"deliveries\":%" PRIu64 ",\"duplicates\":%" PRIu64 ",\"lost\":%" PRIu64

@@ -35,10 +35,38 @@
 #define KEY_SUFFIX_LEN 11u
 /* Without --messages, a duration run can notify up to this many messages:
  * the check-off tables are reserved, not committed, so only what is used
- * costs memory (two bytes per message). */
+ * costs memory (two bytes per message).  message_cap() lowers it to what
+ * the machine holds. */
 #define UNBOUNDED_MESSAGES (1ull << 34)
 
 static _Atomic int stop_requested;
+
+const char *ccp_synth_end_name(enum ccp_synth_end e)
+{
+	switch (e) {
+	case CCP_SYNTH_END_MESSAGES: return "messages";
+	case CCP_SYNTH_END_DURATION: return "duration";
+	case CCP_SYNTH_END_CAP: return "message_cap";
+	case CCP_SYNTH_END_SIGNAL: return "signal";
+	}
+	return "?";
+}
+
+/* How many messages a duration run may notify: what it keeps per message
+ * (two bytes of check-off tables; in mode naive the record too, since that
+ * mode never retires one) in half the machine's memory.  A run of hours
+ * at millions a second would otherwise take all of it. */
+static uint64_t message_cap(const struct ccp_synth_config *cfg)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	if (pages <= 0 || page <= 0)
+		return UNBOUNDED_MESSAGES;
+	uint64_t per = 2;
+	if (cfg->pump.mode == CCP_CLAIM_NAIVE)
+		per += sizeof(struct ccp_msg) + KEY_MAX + cfg->payload + 16;
+	uint64_t cap = (uint64_t)pages / 2 * (uint64_t)page / per;
+	return cap < UNBOUNDED_MESSAGES ? cap : UNBOUNDED_MESSAGES;
+}
 
 void ccp_synth_request_stop(void)
 {
@@ -64,6 +92,8 @@ struct poller_state {
 	 * poller handled.  Written by the poller, read after the join. */
 	uint64_t done_upto;
 	bool finished;
+	bool arrived;      /* counted in synth.arrived */
+	bool begun;        /* every poller has arrived */
 	/* The last key formatted: a poller's copies of a message come one after
 	 * the other, and the next message's key is one more, so most keys are a
 	 * copy or a decimal increment of this one (key_of()). */
@@ -81,6 +111,9 @@ struct synth {
 	_Atomic uint8_t *count;         /* deliveries per message (sink) */
 	_Atomic uint8_t *acked;         /* acknowledged per message (ack) */
 	_Atomic uint64_t corrupted;
+	/* Pollers that have polled once: none notifies before all have. */
+	_Atomic unsigned arrived;
+	struct ccp_event all_in;
 	struct poller_state **ps;
 };
 
@@ -219,7 +252,30 @@ static int synth_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsign
 
 	if (st->finished)
 		return CCP_SOURCE_DONE;
+	if (ccp_unlikely(!st->begun)) {
+		/* All pollers begin at once, as at the connector's start-up:
+		 * none notifies before every one has polled.  Threads start
+		 * one after another, and a first poller that ran ahead alone
+		 * would deliver its messages before the second saw them, whose
+		 * copies would then all be stale: no race to lose. */
+		if (!st->arrived) {
+			st->arrived = true;
+			/* The count alone is shared; the event wakes the
+			 * waiters (synth_wait()). */
+			if (atomic_fetch_add_explicit(&s->arrived, 1, memory_order_relaxed) + 1 ==
+			    s->P)
+				ccp_event_signal(&s->all_in, 1);
+		}
+		if (atomic_load_explicit(&s->arrived, memory_order_relaxed) < s->P)
+			return 0;
+		st->begun = true;
+	}
 	if (st->at_start) {
+		/* A stop must not wait for the next chunk to fall due. */
+		if (atomic_load_explicit(&stop_requested, memory_order_relaxed)) {
+			finish(s, st);
+			return CCP_SOURCE_DONE;
+		}
 		uint64_t now = s->cfg->rate ? ccp_now_ns() : 0;
 		if (s->cfg->rate && now < chunk_due(s, st->chunk)) {
 			/* The next chunk is not due: idle, to the end of the run at most. */
@@ -280,6 +336,13 @@ static void synth_wait(void *ctx, unsigned poller, uint64_t deadline_ns)
 {
 	struct synth *s = ctx;
 	struct poller_state *st = s->ps[poller];
+	/* Snapshot, then look: an arrival after the look signals past it. */
+	uint32_t in_snap = ccp_event_snapshot(&s->all_in);
+	if (!st->begun && atomic_load_explicit(&s->arrived, memory_order_relaxed) < s->P) {
+		unsigned no_yields = CCP_WAIT_BLOCK_YIELDS;
+		ccp_wait_step(CCP_WAIT_BLOCK, &s->all_in, in_snap, deadline_ns, &no_yields);
+		return;
+	}
 	int lag = laggard(s, poller, st->chunk);
 	if (lag >= 0) {
 		/* Sleep until that peer moves on.  Yielding instead cost a sixth
@@ -415,7 +478,8 @@ int ccp_synth_run(const struct ccp_synth_config *cfg, struct ccp_synth_report *r
 	s.cfg = cfg;
 	s.P = cfg->pump.pollers;
 	s.K = cfg->dup_factor;
-	s.limit = cfg->messages ? cfg->messages : UNBOUNDED_MESSAGES;
+	rep->message_cap = cfg->messages ? 0 : message_cap(cfg);
+	s.limit = cfg->messages ? cfg->messages : rep->message_cap;
 	s.count = reserve(s.limit);
 	s.acked = reserve(s.limit);
 	if (s.count == NULL || s.acked == NULL) {
@@ -424,6 +488,8 @@ int ccp_synth_run(const struct ccp_synth_config *cfg, struct ccp_synth_report *r
 		goto out;
 	}
 	atomic_init(&s.corrupted, 0);
+	atomic_init(&s.arrived, 0);
+	ccp_event_init(&s.all_in);
 	atomic_store_explicit(&stop_requested, 0, memory_order_relaxed);
 
 	struct ccp_pump_config pcfg = cfg->pump;
@@ -452,17 +518,21 @@ int ccp_synth_run(const struct ccp_synth_config *cfg, struct ccp_synth_report *r
 	s.deadline_ns = cfg->duration_s > 0 ? s.start_ns + (uint64_t)(cfg->duration_s * 1e9) : 0;
 	ccp_pump_start(pump);
 
-	/* Sample memory once a second (and draw progress) until the pump ends. */
+	/* Read the allocated bytes for their peak every 5 ms (a full ring of
+	 * records with payloads comes and goes in tens of milliseconds), every
+	 * 50 ms under --rate, where an idle pump's CPU is what is measured;
+	 * keep a sample once a second, and draw progress, until the pump ends. */
+	uint64_t tick = cfg->rate ? 50000000u : 5000000u;
 	uint64_t last_n = 0, last_t = s.start_ns, next_sample = s.start_ns;
 	while (!ccp_pump_done(pump)) {
-		ccp_sleep_ns(50000000u);
+		ccp_sleep_ns(tick);
 		uint64_t now = ccp_now_ns();
-		if (now < next_sample)
-			continue;
-		next_sample += 1000000000ull;
 		ccp_alloc_stats_read(&as);
 		if (as.allocated > rep->allocated_bytes)
 			rep->allocated_bytes = as.allocated;
+		if (now < next_sample)
+			continue;
+		next_sample += 1000000000ull;
 		if (rep->nsamples < CCP_SYNTH_MAX_SAMPLES)
 			rep->allocated_samples[rep->nsamples++] = as.allocated;
 		if (cfg->progress)
@@ -470,7 +540,7 @@ int ccp_synth_run(const struct ccp_synth_config *cfg, struct ccp_synth_report *r
 	}
 	ccp_pump_wait(pump);
 	/* The pump's own end stamp: the sampling loop above notices the end
-	 * only on its next 50 ms tick. */
+	 * only on its next tick. */
 	uint64_t end = ccp_pump_finished_ns(pump);
 	rep->cpu_seconds = cpu_now() - cpu0;
 	if (cfg->progress) {
@@ -512,6 +582,12 @@ int ccp_synth_run(const struct ccp_synth_config *cfg, struct ccp_synth_report *r
 			rep->duplicates += c - 1u;
 		}
 	}
+	if (atomic_load_explicit(&stop_requested, memory_order_relaxed))
+		rep->ended = CCP_SYNTH_END_SIGNAL;
+	else if (top < s.limit)
+		rep->ended = CCP_SYNTH_END_DURATION;
+	else
+		rep->ended = cfg->messages ? CCP_SYNTH_END_MESSAGES : CCP_SYNTH_END_CAP;
 	rep->corrupted = atomic_load_explicit(&s.corrupted, memory_order_relaxed);
 	rep->checkoff_bytes = 2 * top; /* count and acked: one byte each */
 	rep->seconds = (double)(end - s.start_ns) / 1e9;
