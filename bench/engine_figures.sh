@@ -14,13 +14,19 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p')"
 echo "command: $bin bench --mode MODE ${common[*]}"
 declare -A rates dups
+bad=0 # lockfree and mutex runs not exactly once: the script fails at the end
 for ((i = 1; i <= reps; i++)); do
 	for mode in lockfree mutex naive; do
-		out=$("$bin" bench --mode "$mode" "${common[@]}" || true)
+		rc=0
+		out=$("$bin" bench --mode "$mode" "${common[@]}") || rc=$?
 		r=$(printf '%s' "$out" | field msgs_per_sec)
 		d=$(printf '%s' "$out" | field duplicates)
 		l=$(printf '%s' "$out" | field lost)
 		printf 'run %d %-8s %12.0f msgs/s  duplicates %6d  lost %d\n' "$i" "$mode" "$r" "$d" "$l"
+		if [ "$mode" != naive ] && [ "$rc/$d/$l" != 0/0/0 ]; then
+			echo "run $i $mode: NOT exactly once (exit $rc)"
+			bad=$((bad + 1))
+		fi
 		rates[$mode]+="$r "
 		dups[$mode]+="$d "
 	done
@@ -46,3 +52,7 @@ printf 'long run: %s messages, duplicates %s, lost %s, %s msgs/s, peak rss %s by
 	"$(printf '%s' "$out" | field messages)" "$(printf '%s' "$out" | field duplicates)" \
 	"$(printf '%s' "$out" | field lost)" "$(printf '%s' "$out" | field msgs_per_sec)" \
 	"$(printf '%s' "$out" | field peak_rss_bytes)" "$(printf '%s' "$out" | field checkoff_bytes)"
+if [ "$(printf '%s' "$out" | field duplicates)/$(printf '%s' "$out" | field lost)" != 0/0 ]; then
+	bad=$((bad + 1))
+fi
+[ "$bad" -eq 0 ] || { echo "engine_figures: $bad runs were not exactly once" >&2; exit 3; }

@@ -27,7 +27,7 @@ png() { # png BASENAME: the same plot again into BASENAME.png
 }
 
 if [ -f "$dir/ring.csv" ]; then
-	for ratio in $(awk -F, 'NR > 1 { print $2 "x" $3 }' "$dir/ring.csv" | sort -u -t x -k1,1n); do
+	for ratio in $(awk -F, 'NR > 1 { print $2 "x" $3 }' "$dir/ring.csv" | sort -u -t x -k1,1n -k2,2n); do
 		p=${ratio%x*} c=${ratio#*x}
 		plot=""
 		for q in $(awk -F, 'NR > 1 { print $1 }' "$dir/ring.csv" | awk '!seen[$0]++'); do
@@ -37,6 +37,10 @@ if [ -f "$dir/ring.csv" ]; then
 			[ -s "$tmp/$q-$ratio.dat" ] || continue
 			plot+="${plot:+, }\"$tmp/$q-$ratio.dat\" using 1:2 with linespoints lw 2 title \"$q\""
 		done
+		if [ -z "$plot" ]; then
+			echo "plot: ring $p:$c: every queue stalled or failed; no plot" >&2
+			continue
+		fi
 		gnuplot <<-GP
 			set title "Ring throughput, $p producers : $c consumers (median)"
 			set xlabel "burst (items per call)"; set ylabel "Mops/s (items per second, millions)"

@@ -4,7 +4,8 @@
 # exact apt-get line and fails, so nothing is half set up.
 set -euo pipefail
 
-# Build, libraries, fuzzing, and procmail as a test peer (tests/relay/test_mda.sh).
+# Build, libraries, fuzzing, procmail as a test peer (tests/relay/test_mda.sh),
+# and systemd for systemd-analyze, which checks the unit file (test_service).
 # Keep in step with docs/design.md.
 pkgs=(
   build-essential cmake pkg-config
@@ -13,6 +14,7 @@ pkgs=(
   clang libclang-rt-14-dev
   python3
   procmail
+  systemd
 )
 if [ -n "${CCPUMP_EXTRA_PKGS:-}" ]; then
   read -r -a extra <<<"$CCPUMP_EXTRA_PKGS"

@@ -60,6 +60,13 @@ def run_one(ccpump, mode, point, messages, reps, pin):
         if rep.get("ended") not in (None, "messages"):
             sys.exit("sweep: '%s' ended early (%s): not a full run"
                      % (" ".join(cmd), rep["ended"]))
+        # The exit status must agree with the report (0 exactly once, 3
+        # not), and the report must be of the messages asked for: a run
+        # that crashed after printing is no result.
+        if (p.returncode not in (0, 3) or (p.returncode == 0) != bool(rep["exactly_once"])
+                or rep["messages"] != messages):
+            sys.exit("sweep: '%s' exited %d; its report disagrees: %s"
+                     % (" ".join(cmd), p.returncode, line))
         reports.append(rep)
     rates = [r["msgs_per_sec"] for r in reports]
     med = statistics.median(rates)

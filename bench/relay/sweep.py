@@ -13,6 +13,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -39,8 +40,13 @@ def po_stats(ccpump, po):
 def run_one(ccpump, work, batch, dispatchers, messages, sync, max_body):
     d = os.path.join(work, "run")
     shutil.rmtree(d, ignore_errors=True)
-    subprocess.run([ccpump, "demo", "--dir", d, "--messages", str(messages), "--max-body",
-                    str(max_body), "--spool-only"], check=True, capture_output=True)
+    demo = subprocess.run([ccpump, "demo", "--dir", d, "--messages", str(messages),
+                           "--max-body", str(max_body), "--spool-only"], check=True,
+                          capture_output=True, text=True).stdout
+    m = re.search(r"(\d+) recipients", demo)
+    if not m:
+        sys.exit("relay sweep: demo printed no recipient count: " + demo)
+    recipients = int(m.group(1))
     cmd = [ccpump, "relay", "--spool", d + "/spool", "--store", d + "/store", "--po",
            d + "/po", "--once", "--stats-interval", "0", "--batch", str(batch),
            "--dispatchers", str(dispatchers)]
@@ -51,7 +57,10 @@ def run_one(ccpump, work, batch, dispatchers, messages, sync, max_body):
     secs = time.monotonic() - t0
     st = po_stats(ccpump, d + "/po")
     left = len(os.listdir(d + "/spool/new"))
-    once = st["duplicate_deliveries"] == 0 and st["distinct_keys"] == messages and left == 0
+    # Once per message and once per recipient: no duplicate, every
+    # message, and one delivery for each recipient the spool held.
+    once = (st["duplicate_deliveries"] == 0 and st["distinct_keys"] == messages
+            and st["delivered"] == recipients and left == 0)
     shutil.rmtree(d, ignore_errors=True)
     return dict(batch=batch, dispatchers=dispatchers, messages=messages, sync=int(sync),
                 seconds=round(secs, 3), msgs_per_sec=round(messages / secs, 1),

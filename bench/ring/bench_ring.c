@@ -513,6 +513,8 @@ static int run_isolated(const struct bq_ops *ops, unsigned np, unsigned nc, unsi
 		close(fds[0]);
 		struct outcome o = { 0 };
 		int rc = run_once(ops, np, nc, burst, items, capacity, pin, &o);
+		if (rc != 0)
+			_exit(3); /* no outcome: the parent reads the status */
 		ssize_t w = write(fds[1], &o, sizeof(o));
 		_exit(rc == 0 && w == (ssize_t)sizeof(o) ? 0 : 3);
 	}

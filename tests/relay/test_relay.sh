@@ -24,6 +24,18 @@ shm= # a directory on /dev/shm, for a spool on another file system
 trap 'kill -9 $(jobs -p) 2>/dev/null; chattr -R -i "$work" 2>/dev/null; rm -rf "$work" ${shm:+"$shm"}' EXIT
 fail() { echo "FAIL: $*" >&2; [ -f "$work/log" ] && tail -20 "$work/log" >&2; exit 1; }
 field() { "$bin" po stats --po "$1" | sed -n "s/^$2: *//p"; }
+# Some cases need the immutable attribute (chattr +i: root, and a file
+# system that has it) or /dev/shm on a file system of its own.  Where one
+# is missing they are skipped, said on one line; under CI, whose machine
+# has both, that is a failure.
+skip() { echo "SKIP: $*"; [ "${CI:-}" != true ] || fail "not run under CI: $*"; }
+: >"$work/.probe"
+if chattr +i "$work/.probe" 2>/dev/null; then
+	chattr -i "$work/.probe"
+else
+	skip "chattr +i does not work here: the cases of files that cannot be moved or removed"
+fi
+rm -f "$work/.probe"
 
 # gen SPOOL FIRST COUNT: messages of varied size and 1-3 recipients, written
 # into tmp/ and renamed into new/, as an MTA delivers into a Maildir.
@@ -676,6 +688,8 @@ if [ -d /dev/shm ] && [ "$(stat -f -c %i /dev/shm)" != "$(stat -f -c %i "$work")
 	[ "$(stat -c %Y "$d/store/Bad/1764288000.Mold.test")" = "$(date -d '2026-11-20 10:00:00' +%s)" ] ||
 		fail "xfs: the copy in Bad lost the message's time"
 	rm -rf "$x"
+else
+	skip "/dev/shm is not a file system of its own: the moves across file systems"
 fi
 # A spool name that ends as a record in Bad does (.ndr, .reason) is renamed
 # within new/ before it is read: in Bad, a record of a message of the
