@@ -84,7 +84,7 @@ struct ccp_synth_report {
 	uint64_t peak_rss_bytes;       /* the check-off tables included */
 	uint64_t checkoff_bytes;       /* the bench's own per-message tables */
 	uint64_t allocated_bytes;      /* peak of jemalloc's stats.allocated, read every 5 ms
-					* (50 ms with a rate) */
+					* (once a second with a rate) */
 	uint64_t allocated_bytes_end;  /* after the drain, before teardown */
 	const char *allocator;
 	unsigned nsamples;             /* allocated bytes once a second */

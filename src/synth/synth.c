@@ -519,14 +519,17 @@ int ccp_synth_run(const struct ccp_synth_config *cfg, struct ccp_synth_report *r
 	ccp_pump_start(pump);
 
 	/* Read the allocated bytes for their peak every 5 ms (a full ring of
-	 * records with payloads comes and goes in tens of milliseconds), every
-	 * 50 ms under --rate, where an idle pump's CPU is what is measured;
-	 * keep a sample once a second, and draw progress, until the pump ends. */
-	uint64_t tick = cfg->rate ? 50000000u : 5000000u;
+	 * records with payloads comes and goes in tens of milliseconds); under
+	 * --rate, a paced load where an idle pump's CPU is what is measured,
+	 * once a second.  Keep a sample once a second, and draw progress,
+	 * until the pump ends. */
+	bool paced = cfg->rate != 0;
 	uint64_t last_n = 0, last_t = s.start_ns, next_sample = s.start_ns;
 	while (!ccp_pump_done(pump)) {
-		ccp_sleep_ns(tick);
+		ccp_sleep_ns(paced ? 50000000u : 5000000u);
 		uint64_t now = ccp_now_ns();
+		if (paced && now < next_sample)
+			continue;
 		ccp_alloc_stats_read(&as);
 		if (as.allocated > rep->allocated_bytes)
 			rep->allocated_bytes = as.allocated;
