@@ -4,6 +4,8 @@
 set -u
 bin="$1"
 fail() { echo "FAIL: $*" >&2; exit 1; }
+sig= w=
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf ${sig:+"$sig"} ${w:+"$w"}' EXIT
 
 expect_usage() { # expect_usage WORD ARGS...: exit 2, one stderr line mentioning WORD
 	local word="$1"; shift

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ccpump/alloc.h"
@@ -17,11 +18,33 @@
 #include "cli/opts.h"
 #include "relay/fsutil.h"
 
-/* Writes BUF to PATH under a temporary name beside it, synced, then renamed
- * over PATH: a failure leaves PATH as it was, and a reader never sees half
- * a file. */
+/* Writes BUF into the file open as FD, and closes it. */
+static int write_and_close(int fd, const struct ccp_ccm_buf *buf)
+{
+	int rc = ccp_write_all(fd, buf->data, buf->len);
+	int e = errno;
+	if (close(fd) != 0 && rc == 0)
+		return -1;
+	errno = e;
+	return rc;
+}
+
+/*
+ * Writes BUF to PATH.  A regular file (or a new name) is written under a
+ * temporary name beside it, synced, then renamed over it, with the old
+ * file's mode (and, as root, owner): a failure leaves PATH as it was, and a
+ * reader never sees half a file.  Anything else (a symbolic link, a device
+ * such as /dev/null, a fifo), or a directory we cannot write a temporary
+ * name into, is written in place, as any command writes its output.
+ */
 static int write_output(const char *path, const struct ccp_ccm_buf *buf)
 {
+	struct stat st;
+	bool exists = lstat(path, &st) == 0;
+	if (exists && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+		int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+		return fd < 0 ? -1 : write_and_close(fd, buf);
+	}
 	const char *slash = strrchr(path, '/');
 	char *dir = ccp_strdup(slash ? path : ".");
 	if (slash)
@@ -31,18 +54,30 @@ static int write_output(const char *path, const struct ccp_ccm_buf *buf)
 	ccp_free(dir);
 	if (dfd < 0)
 		return -1;
-	if (base[0] == '\0') {
+	if (base[0] == '\0' || (exists && S_ISDIR(st.st_mode))) {
 		close(dfd);
 		errno = EISDIR;
 		return -1;
 	}
 	char tmp[CCP_TMP_NAME_MAX];
 	ccp_tmp_name(tmp, sizeof(tmp));
-	/* 0666: the umask decides, as for any file a command writes. */
+	/* 0666 for a new file: the umask decides, as for any file a command
+	 * writes. */
 	int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
-	int rc = fd < 0 ? -1
-			: ccp_tmp_finish(fd, dfd, tmp, base, true,
-					 ccp_write_all(fd, buf->data, buf->len));
+	if (fd < 0 && (errno == EACCES || errno == EPERM || errno == EROFS)) {
+		close(dfd);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+		return fd < 0 ? -1 : write_and_close(fd, buf);
+	}
+	int rc = fd < 0 ? -1 : 0;
+	if (rc == 0 && exists) {
+		rc = fchmod(fd, st.st_mode & 07777);
+		if (rc == 0 && geteuid() == 0)
+			rc = fchown(fd, st.st_uid, st.st_gid);
+	}
+	if (fd >= 0)
+		rc = ccp_tmp_finish(fd, dfd, tmp, base, true,
+				    rc == 0 ? ccp_write_all(fd, buf->data, buf->len) : -1);
 	if (rc == 0)
 		rc = fsync(dfd);
 	int e = errno;

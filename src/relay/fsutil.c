@@ -296,6 +296,19 @@ unsigned ccp_dir_remove_prefixed(int dirfd, const char *prefix)
 	return remove_prefixed(dirfd, prefix, NULL);
 }
 
+/* How long another pid namespace's temporary names are kept:
+ * CCP_TMP_FOREIGN_KEEP_S, or CCPUMP_TMP_FOREIGN_KEEP_S seconds from the
+ * environment (0: not at all; the tests use it, as may an operator who
+ * knows no such process runs). */
+static long long tmp_foreign_keep_s(void)
+{
+	const char *v = getenv("CCPUMP_TMP_FOREIGN_KEEP_S");
+	char *end;
+	errno = 0;
+	long long s = v && *v >= '0' && *v <= '9' ? strtoll(v, &end, 10) : -1;
+	return s >= 0 && errno == 0 && *end == '\0' ? s : CCP_TMP_FOREIGN_KEEP_S;
+}
+
 /* Whether process PID runs, by signal 0 (EPERM: as another user). */
 static bool pid_runs(long pid)
 {
@@ -322,20 +335,24 @@ static bool tmp_of_live_process(int dirfd, const char *name)
 		return false;
 	if (o.ns != 0 && me.ns != 0 && o.ns != me.ns) {
 		/* Another pid namespace's process, which this one cannot see:
-		 * its file is kept while it is young enough to be in use. */
+		 * its file is kept while it is young enough to be in use.  By
+		 * its last change of either kind: a name put aside by rename
+		 * (a requeue's records) keeps its old mtime, and its ctime is
+		 * the rename's. */
 		struct stat st;
 		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 			return false;
-		return time(NULL) - st.st_mtime < CCP_TMP_FOREIGN_KEEP_S;
+		time_t changed = st.st_ctime > st.st_mtime ? st.st_ctime : st.st_mtime;
+		return time(NULL) - changed < tmp_foreign_keep_s();
 	}
 	if (o.pid == me.pid && o.start == me.start)
 		return false; /* ours: this process is starting */
 	unsigned long long start;
 	if (o.start != 0 && proc_start_time(pid, &start) == 0)
 		return start == o.start; /* the same pid may be another process */
-	if (o.start != 0 && errno == ENOENT)
-		return false;
-	return pid != me.pid && pid_runs(pid); /* without /proc */
+	/* No /proc/PID to read: the process is gone, or hidden from us (no
+	 * /proc mounted, hidepid): the signal test tells those apart. */
+	return pid != me.pid && pid_runs(pid);
 }
 
 int ccp_unlink_if_same(int dirfd, const char *name, const struct stat *was)

@@ -39,7 +39,8 @@ int ccp_dir_lock(const char *dir, const char *name, const char *what, char *err,
 #define CCP_TMP_NAME_MAX 96
 
 /* A temporary name from another pid namespace is kept this long after its
- * last change: the process that made it cannot be seen from here. */
+ * last change (mtime or ctime): the process that made it cannot be seen
+ * from here.  CCPUMP_TMP_FOREIGN_KEEP_S in the environment overrides it. */
 #define CCP_TMP_FOREIGN_KEEP_S (24 * 3600)
 
 /* Writes a fresh temporary name into buf (CAP octets, at least

@@ -65,6 +65,22 @@ grep -q "keep.ccm: left as it was" "$T/err" || fail "convert -o: $(cat "$T/err")
 expect 0 "$CCPUMP" convert -o "$T/keep.ccm" "$DATA/mixed.eml"
 grep -q "X-Spool-Id: mixed.eml" "$T/keep.ccm" || fail "convert -o: not replaced"
 [ -z "$(ls -A "$T" | grep '^\.tmp-')" ] || fail "convert -o: a temporary file left"
+# The old file's mode stays; a symbolic link's target is written, the link
+# kept; a fifo is written into, not replaced.
+chmod 600 "$T/keep.ccm"
+expect 0 "$CCPUMP" convert -o "$T/keep.ccm" "$DATA/mixed.eml"
+[ "$(stat -c %a "$T/keep.ccm")" = 600 ] || fail "convert -o: mode $(stat -c %a "$T/keep.ccm"), not 600"
+echo old >"$T/target.ccm"
+ln -s target.ccm "$T/link.ccm"
+expect 0 "$CCPUMP" convert -o "$T/link.ccm" "$DATA/mixed.eml"
+[ -L "$T/link.ccm" ] && grep -q "X-Spool-Id: mixed.eml" "$T/target.ccm" ||
+	fail "convert -o through a symbolic link: $(ls -l "$T/link.ccm")"
+mkfifo "$T/fifo"
+cat "$T/fifo" >"$T/from-fifo" &
+expect 0 "$CCPUMP" convert -o "$T/fifo" "$DATA/mixed.eml"
+wait
+[ -p "$T/fifo" ] && grep -q "X-Spool-Id: mixed.eml" "$T/from-fifo" ||
+	fail "convert -o into a fifo: $(ls -l "$T/fifo")"
 expect 1 "$CCPUMP" convert -o "$T/" "$DATA/mixed.eml"
 said "ccpump convert: $T/: cannot write: Is a directory"
 # Standard output that cannot be written is a failure, named, by every

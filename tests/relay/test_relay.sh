@@ -658,10 +658,10 @@ live=$!
 start=$(sed 's/.*) //' "/proc/$live/stat" | cut -d' ' -f20)
 ns=$(stat -L -c %i /proc/self/ns/pid)
 keep=".tmp-$live-1 .tmp-$live.$start.$ns-1 .tmp-2147483646.5.$((ns + 1))-1"
-gone=".tmp-2147483646-1 .tmp-2147483646.5.$ns-1 .tmp-$live.$((start + 1)).$ns-1 .tmp-2147483646.5.$((ns + 1))-2"
+gone=".tmp-2147483646-1 .tmp-2147483646.5.$ns-1 .tmp-$live.$((start + 1)).$ns-1"
 for f in $keep $gone; do : >"$d/store/Bad/$f"; done
-# Another namespace's process cannot be seen: its names go once a day old.
-touch -d '2 days ago' "$d/store/Bad/.tmp-2147483646.5.$((ns + 1))-2"
+# A name put aside by rename keeps its old mtime: it counts as changed now.
+touch -d '3 days ago' "$d/store/Bad/.tmp-2147483646.5.$((ns + 1))-1"
 "$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
 	--log "$d/log" || fail "tmp: relay failed"
 for f in $keep; do
@@ -670,6 +670,25 @@ done
 for f in $gone; do
 	[ ! -e "$d/store/Bad/$f" ] || fail "tmp: $f, a gone process's temporary file, was left"
 done
+# Another namespace's process cannot be seen: its names go once they are
+# older than the window (a day; here 0 s).
+CCPUMP_TMP_FOREIGN_KEEP_S=0 "$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" \
+	--once --stats-interval 0 --log "$d/log" || fail "tmp: relay failed"
+[ ! -e "$d/store/Bad/.tmp-2147483646.5.$((ns + 1))-1" ] ||
+	fail "tmp: another namespace's name past the window was left"
+# Without /proc to read (not mounted, or hidepid), a running process's
+# name stays: the signal test still sees the process.
+if unshare -m --propagation private true 2>/dev/null; then
+	: >"$d/store/Bad/.tmp-$live.$start.$ns-2"
+	unshare -m --propagation private sh -c 'mount -t tmpfs none /proc && exec "$@"' sh \
+		"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once \
+		--stats-interval 0 --log "$d/log" || fail "tmp: relay without /proc failed"
+	[ -e "$d/store/Bad/.tmp-$live.$start.$ns-2" ] ||
+		fail "tmp: without /proc, a running process's temporary file was removed"
+	rm -f "$d/store/Bad/.tmp-$live.$start.$ns-2"
+else
+	skip "unshare -m does not work here: temporary names judged without /proc"
+fi
 for f in $keep; do rm -f "$d/store/Bad/$f"; done
 kill $live
 # Across file systems a message's move into Bad is a copy: it keeps the
