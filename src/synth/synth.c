@@ -52,6 +52,33 @@ const char *ccp_synth_end_name(enum ccp_synth_end e)
 	return "?";
 }
 
+/* Refuses a run whose pump would hold more than half the machine's memory
+ * when its ring is full: the ring's slots, and a record with its payload
+ * for every message the ring, the batches in hand and the polls hold (no
+ * more than the run has).  Left to run, it would end in the OOM killer or
+ * an out-of-memory abort. */
+static int check_memory(const struct ccp_synth_config *cfg, char *err, size_t errlen)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	if (pages <= 0 || page <= 0)
+		return 0;
+	const struct ccp_pump_config *p = &cfg->pump;
+	uint64_t held = p->ring_size + (uint64_t)p->dispatchers * p->batch +
+			(uint64_t)p->pollers * p->notes_per_poll;
+	if (cfg->messages && held > cfg->messages)
+		held = cfg->messages;
+	double need = (double)p->ring_size * 8.0 +
+		      (double)held * (double)(sizeof(struct ccp_msg) + KEY_MAX + cfg->payload);
+	double half = (double)pages / 2.0 * (double)page;
+	if (need <= half)
+		return 0;
+	snprintf(err, errlen, "a full ring (--ring-size %llu) of messages with %zu-octet payloads "
+		 "(--payload) needs %.1f GiB, over half this machine's memory (%.1f GiB): give a "
+		 "smaller --ring-size or --payload", (unsigned long long)p->ring_size, cfg->payload,
+		 need / 1073741824.0, half / 1073741824.0);
+	return -1;
+}
+
 /* How many messages a duration run may notify: what it keeps per message
  * (two bytes of check-off tables; in mode naive the record too, since that
  * mode never retires one) in half the machine's memory.  A run of hours
@@ -475,6 +502,8 @@ int ccp_synth_run(const struct ccp_synth_config *cfg, struct ccp_synth_report *r
 		snprintf(err, errlen, "give a message count or a duration");
 		return -1;
 	}
+	if (check_memory(cfg, err, errlen) != 0)
+		return -1;
 	s.cfg = cfg;
 	s.P = cfg->pump.pollers;
 	s.K = cfg->dup_factor;

@@ -676,11 +676,14 @@ CCPUMP_TMP_FOREIGN_KEEP_S=0 "$bin" relay --spool "$d/spool" --store "$d/store" -
 	--once --stats-interval 0 --log "$d/log" || fail "tmp: relay failed"
 [ ! -e "$d/store/Bad/.tmp-2147483646.5.$((ns + 1))-1" ] ||
 	fail "tmp: another namespace's name past the window was left"
-# Without /proc to read (not mounted, or hidepid), a running process's
-# name stays: the signal test still sees the process.
+# Without its /proc entry to read (no /proc mounted, or hidepid), a
+# running process's name stays: the signal test still sees the process.
+# (Only that process's entry is hidden: ThreadSanitizer reads /proc/self.)
 if unshare -m --propagation private true 2>/dev/null; then
 	: >"$d/store/Bad/.tmp-$live.$start.$ns-2"
-	unshare -m --propagation private sh -c 'mount -t tmpfs none /proc && exec "$@"' sh \
+	mkdir -p "$d/empty"
+	unshare -m --propagation private sh -c 'mount --bind "$1" "/proc/$2" && shift 2 && exec "$@"' \
+		sh "$d/empty" "$live" \
 		"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once \
 		--stats-interval 0 --log "$d/log" || fail "tmp: relay without /proc failed"
 	[ -e "$d/store/Bad/.tmp-$live.$start.$ns-2" ] ||
