@@ -224,6 +224,17 @@ static uint64_t least_wait(const struct ccp_pump_config *cfg, unsigned step)
 	return d < cfg->retry_max_ns ? d : cfg->retry_max_ns;
 }
 
+/* The earliest a retry at STEP may come: its wait, or where its jitter
+ * could pass retry_max, the bottom of the quarter below retry_max. */
+static uint64_t earliest_retry(const struct ccp_pump_config *cfg, unsigned step)
+{
+	uint64_t d = least_wait(cfg, step);
+	if (d + d / 2 <= cfg->retry_max_ns)
+		return d;
+	uint64_t floor = cfg->retry_max_ns - cfg->retry_max_ns / 4;
+	return floor > cfg->retry_min_ns ? floor : cfg->retry_min_ns;
+}
+
 /* test_backoff's answer for key I, call CALLS: even keys fail (RETRY),
  * odd ones are postponed, and neither ever ends but by max_age.  The
  * message's due time, set when its last call was settled (after the call
@@ -233,7 +244,7 @@ static enum ccp_verdict backoff_verdict(struct flaky *f, unsigned i, unsigned ca
 					const struct ccp_msg *m)
 {
 	if (calls > 1)
-		CHECK(m->due_ns >= f->last_end[i] + least_wait(f->backoff, calls - 1));
+		CHECK(m->due_ns >= f->last_end[i] + earliest_retry(f->backoff, calls - 1));
 	return i % 2 ? CCP_VERDICT_POSTPONED : CCP_VERDICT_RETRY;
 }
 
@@ -434,8 +445,8 @@ static void test_postponed_age(void)
 
 /* Deferred messages wait retry_min, then twice as long at each step up to
  * retry_max, counted by attempts for a failure and by postponements for a
- * postponed message (which no attempt counts), with jitter that only adds
- * (flaky_deliver() checks each due time).  So within max_age a message
+ * postponed message (which no attempt counts), with jitter that adds, and
+ * near the cap spreads below it (flaky_deliver() checks each due time).  So within max_age a message
  * is tried a few times, not every retry_min: the waits' floors bound the
  * calls whatever the machine's speed. */
 static void test_backoff(void)
@@ -454,7 +465,7 @@ static void test_backoff(void)
 	 * and none comes once the age has reached max_age. */
 	unsigned most = 1;
 	for (uint64_t waited = 0; waited < cfg.max_age_ns; most++)
-		waited += least_wait(&cfg, most);
+		waited += earliest_retry(&cfg, most);
 	for (unsigned i = 0; i < RKEYS; i++) {
 		CHECK_EQ_U64(atomic_load(&f.acks[i]), 1);
 		CHECK(atomic_load(&f.outcome[i]) == CCP_MSG_FAILED);
@@ -465,26 +476,37 @@ static void test_backoff(void)
 }
 
 /* ccp_pump_retry_delay() at every step: at least the step's wait, at most
- * half as much again, never past retry_max; and spread. */
+ * half as much again, while that fits under retry_max; past it, in the
+ * quarter below retry_max; never past retry_max, never before retry_min;
+ * and spread, at the cap too. */
 static void test_retry_delay(void)
 {
 	struct ccp_pump_config cfg;
 	ccp_pump_config_default(&cfg);
 	cfg.retry_min_ns = 1000;
 	cfg.retry_max_ns = 100000;
-	uint64_t rng = 1998, first = 0;
-	bool spread = false;
+	uint64_t rng = 1998, first = 0, capped_first = 0;
+	bool spread = false, capped_spread = false;
 	for (unsigned step = 0; step < 40; step++) {
 		uint64_t least = least_wait(&cfg, step ? step : 1);
+		bool capped = least + least / 2 > cfg.retry_max_ns;
 		for (unsigned n = 0; n < 1000; n++) {
 			uint64_t d = ccp_pump_retry_delay(&cfg, step, &rng);
-			CHECK(d >= least && d <= least + least / 2 && d <= cfg.retry_max_ns);
+			CHECK(d >= cfg.retry_min_ns && d <= cfg.retry_max_ns);
+			if (!capped) {
+				CHECK(d >= least && d <= least + least / 2);
+			} else {
+				CHECK(d >= cfg.retry_max_ns - cfg.retry_max_ns / 4);
+				if (n == 0)
+					capped_first = d;
+				capped_spread |= d != capped_first;
+			}
 			if (step == 1 && n == 0)
 				first = d;
 			spread |= step == 1 && d != first;
 		}
 	}
-	CHECK(spread);
+	CHECK(spread && capped_spread);
 	cfg.retry_max_ns = cfg.retry_min_ns; /* no room: exactly the one delay */
 	CHECK_EQ_U64(ccp_pump_retry_delay(&cfg, 3, &rng), cfg.retry_min_ns);
 }

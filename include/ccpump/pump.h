@@ -161,8 +161,10 @@ CCP_EXPORT void ccp_pump_config_default(struct ccp_pump_config *cfg);
  * The delay before a deferred message is sent again, at backoff step STEP
  * (1: the first retry): retry_min_ns doubled STEP - 1 times, then up to
  * half of that more at random from *rng (jitter, so that a batch's
- * failures do not come back together), never more than retry_max_ns.  So
- * no retry comes before retry_min_ns or after retry_max_ns.  The step is
+ * failures do not come back together).  A step whose jitter could pass
+ * retry_max_ns falls anywhere in the quarter below it instead (never below
+ * retry_min_ns).  So no retry comes before retry_min_ns or after
+ * retry_max_ns, and retries at the cap are spread too.  The step is
  * the message's counted attempts for a RETRY verdict, and its
  * postponements for a POSTPONED one.
  */

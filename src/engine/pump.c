@@ -448,11 +448,19 @@ uint64_t ccp_pump_retry_delay(const struct ccp_pump_config *cfg, uint32_t step, 
 	if (d > cfg->retry_max_ns)
 		d = cfg->retry_max_ns;
 	/* Jitter spreads a burst of failures so that their retries do not
-	 * reach the sink together.  Upward only, by up to half the step, and
-	 * within the cap: a retry never comes before retry_min (nor, after
-	 * the first, before its step) and never after retry_max. */
-	uint64_t j = d + rng_next(rng) % (d / 2 + 1);
-	return j < cfg->retry_max_ns ? j : cfg->retry_max_ns;
+	 * reach the sink together.  Upward, by up to half the step, while
+	 * that stays within the cap; a step that would pass it is spread over
+	 * the quarter below the cap instead, or messages that failed
+	 * together would all wait exactly retry_max and come back together
+	 * at every try from then on.  Never before retry_min, never after
+	 * retry_max. */
+	uint64_t r = rng_next(rng);
+	if (d <= cfg->retry_max_ns - d / 2)
+		return d + r % (d / 2 + 1);
+	uint64_t floor = cfg->retry_max_ns - cfg->retry_max_ns / 4;
+	if (floor < cfg->retry_min_ns)
+		floor = cfg->retry_min_ns;
+	return cfg->retry_max_ns - r % (cfg->retry_max_ns - floor + 1);
 }
 
 /* Settles one message after the sink's verdict; a final outcome is queued
