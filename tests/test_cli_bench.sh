@@ -30,6 +30,7 @@ expect_usage extra bench extra
 expect_usage frobnicate frobnicate
 # A run the machine cannot hold is refused, not left to the OOM killer.
 expect_usage "smaller --ring-size or --payload" bench --ring-size 1073741824 --payload 1048576
+expect_usage "fewer --messages" bench --mode naive --messages 4000000000 --payload 1048576
 # The flag named as typed: a value missing, a letter of a cluster (not the
 # argument before it), a value given to a switch.
 expect_usage "option '--messages' needs a value" bench --messages

@@ -55,8 +55,9 @@ const char *ccp_synth_end_name(enum ccp_synth_end e)
 /* Refuses a run whose pump would hold more than half the machine's memory
  * when its ring is full: the ring's slots, and a record with its payload
  * for every message the ring, the batches in hand and the polls hold (no
- * more than the run has).  Left to run, it would end in the OOM killer or
- * an out-of-memory abort. */
+ * more than the run has; in mode naive, which never retires a record,
+ * every message of a --messages run).  Left to run, it would end in the
+ * OOM killer or an out-of-memory abort. */
 static int check_memory(const struct ccp_synth_config *cfg, char *err, size_t errlen)
 {
 	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
@@ -65,17 +66,25 @@ static int check_memory(const struct ccp_synth_config *cfg, char *err, size_t er
 	const struct ccp_pump_config *p = &cfg->pump;
 	uint64_t held = p->ring_size + (uint64_t)p->dispatchers * p->batch +
 			(uint64_t)p->pollers * p->notes_per_poll;
-	if (cfg->messages && held > cfg->messages)
+	if (cfg->messages && (held > cfg->messages || p->mode == CCP_CLAIM_NAIVE))
 		held = cfg->messages;
 	double need = (double)p->ring_size * 8.0 +
 		      (double)held * (double)(sizeof(struct ccp_msg) + KEY_MAX + cfg->payload);
 	double half = (double)pages / 2.0 * (double)page;
 	if (need <= half)
 		return 0;
-	snprintf(err, errlen, "a full ring (--ring-size %llu) of messages with %zu-octet payloads "
-		 "(--payload) needs %.1f GiB, over half this machine's memory (%.1f GiB): give a "
-		 "smaller --ring-size or --payload", (unsigned long long)p->ring_size, cfg->payload,
-		 need / 1073741824.0, half / 1073741824.0);
+	if (p->mode == CCP_CLAIM_NAIVE && cfg->messages)
+		snprintf(err, errlen, "mode naive keeps every record: %llu messages (--messages) "
+			 "with %zu-octet payloads need %.1f GiB, over half this machine's memory "
+			 "(%.1f GiB): give fewer --messages or a smaller --payload",
+			 (unsigned long long)cfg->messages, cfg->payload, need / 1073741824.0,
+			 half / 1073741824.0);
+	else
+		snprintf(err, errlen, "a full ring (--ring-size %llu) of messages with %zu-octet "
+			 "payloads (--payload) needs %.1f GiB, over half this machine's memory "
+			 "(%.1f GiB): give a smaller --ring-size or --payload",
+			 (unsigned long long)p->ring_size, cfg->payload, need / 1073741824.0,
+			 half / 1073741824.0);
 	return -1;
 }
 
