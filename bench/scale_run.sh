@@ -27,6 +27,10 @@ say() { printf '%s\n' "$*" | tee -a "$sum"; }
 field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
+# Runs that were not exactly once (the engine's), or whose items were lost
+# or doubled (the ring's), or a sweep that failed its own check: counted,
+# said in the summary, and the script's status is 3 at the end.
+bad=0
 messages=4000000 items=4000000 reps=3 threads=1:1,2:2,4:4,8:8 sweepset=quick
 t_engine=150 t_ring=150 t_pump=120 t_relay=120
 if [ "$quick" = --quick ]; then
@@ -55,6 +59,7 @@ engine_cell() { # POLLERS DISPATCHERS
 			printf '%s\n' "$r" >>"$out/res/engine.jsonl"
 			if [ "$(printf '%s' "$r" | field duplicates)/$(printf '%s' "$r" | field lost)" != 0/0 ]; then
 				say "engine: $mode $p:$d NOT exactly once, or no report: ${r:-none}"
+				bad=$((bad + 1))
 				continue
 			fi
 			rates[$mode]+="$(printf '%s' "$r" | field msgs_per_sec) "
@@ -89,6 +94,11 @@ if [ -f "$out/res/ring.csv" ]; then
 				k, c32, r32, (r32 > 0 ? sprintf("%.2f", c32 / r32) : "n/a"),
 				c1, k1, (k1 > 0 ? sprintf("%.2f", c1 / k1) : "n/a") } }' \
 		"$out/res/ring.csv" | sort | tee -a "$sum"
+	lost=$(awk -F, 'NR > 1 && $11 != "ok" && $11 != "stalled"' "$out/res/ring.csv" | wc -l)
+	if [ "$lost" -gt 0 ]; then
+		say "ring: $lost cells lost or doubled items"
+		bad=$((bad + lost))
+	fi
 fi
 
 # 3 and 4. The sweeps, where python3 is there.
@@ -96,14 +106,20 @@ say ""
 if command -v python3 >/dev/null; then
 	say "== 3. pump sweeps: sweep.py --set $sweepset --scale 4"
 	timeout $t_pump python3 "$here/pump/sweep.py" --set $sweepset --ccpump "$tools/ccpump" \
-		--scale 4 "$out/res" >"$out/res/pump.txt" 2>&1 ||
-		say "pump sweeps: stopped after ${t_pump}s or failed (status $?)"
+		--scale 4 "$out/res" >"$out/res/pump.txt" 2>&1 || {
+		st=$?
+		say "pump sweeps: stopped after ${t_pump}s or failed (status $st)"
+		[ "$st" -eq 124 ] || bad=$((bad + 1))
+	}
 	tail -n 40 "$out/res/pump.txt" >>"$sum"
 	say ""
 	say "== 4. relay sweeps: relay/sweep.py --set $sweepset --scale 4"
 	timeout $t_relay python3 "$here/relay/sweep.py" --set $sweepset --ccpump "$tools/ccpump" \
-		--scale 4 "$out/res/relay" >"$out/res/relay.txt" 2>&1 ||
-		say "relay sweeps: stopped after ${t_relay}s or failed (status $?)"
+		--scale 4 "$out/res/relay" >"$out/res/relay.txt" 2>&1 || {
+		st=$?
+		say "relay sweeps: stopped after ${t_relay}s or failed (status $st)"
+		[ "$st" -eq 124 ] || bad=$((bad + 1))
+	}
 	tail -n 30 "$out/res/relay.txt" >>"$sum"
 else
 	say "== 3, 4: no python3 here: sweeps skipped"
@@ -115,3 +131,7 @@ say "ended: $(date -u +%FT%TZ)"
 find "$out/res" -type d \( -name spool -o -name store -o -name po -o -name work \) -prune \
 	-exec rm -rf {} + 2>/dev/null
 tar -C "$out" -czf "$out/scale.tar.gz" res && rm -rf "$out/res"
+if [ "$bad" -gt 0 ]; then
+	say "NOT EXACTLY ONCE: $bad runs or cells (above)"
+	exit 3
+fi
