@@ -5,6 +5,13 @@
 
 #include "ccpump/synth.h"
 
+/* Notifications handed to the pollers per message: under --dup-factor,
+ * by the copies that came after a delivery and were not sent (stale). */
+static double per_message(const struct ccp_synth_report *r)
+{
+	return r->messages ? (double)r->notifications / (double)r->messages : 0.0;
+}
+
 static const char *yesno(bool b)
 {
 	return b ? "yes" : "NO";
@@ -24,8 +31,7 @@ void ccp_synth_print_table(FILE *out, const struct ccp_synth_report *r)
 		fprintf(out, "  ended               %14s   (%" PRIu64 " messages: half this machine's "
 			     "memory; give --messages)\n", "at the cap", r->message_cap);
 	fprintf(out, "  notifications       %14" PRIu64 "   (%" PRIu64 " stale, not sent; %.2f per message)\n",
-		r->notifications, r->stale,
-		r->messages ? (double)r->notifications / (double)r->messages : 0.0);
+		r->notifications, r->stale, per_message(r));
 	fprintf(out, "  delivered           %14" PRIu64 "   (%" PRIu64 " deliveries)\n",
 		r->delivered, r->deliveries);
 	fprintf(out, "  duplicates          %14" PRIu64 "\n", r->duplicates);
@@ -60,8 +66,7 @@ void ccp_synth_print_json(FILE *out, const struct ccp_synth_report *r)
 		ccp_claim_mode_name(p->mode), p->pollers, p->dispatchers, p->ring_size, p->batch,
 		ccp_wait_name(p->wait), r->cfg.dup_factor, r->cfg.payload);
 	fprintf(out, "\"ended\":\"%s\",\"notifications_per_message\":%.3f,",
-		ccp_synth_end_name(r->ended),
-		r->messages ? (double)r->notifications / (double)r->messages : 0.0);
+		ccp_synth_end_name(r->ended), per_message(r));
 	fprintf(out, "\"messages\":%" PRIu64 ",\"notifications\":%" PRIu64
 		     ",\"stale_notifications\":%" PRIu64 ",\"delivered\":%" PRIu64
 		     ",\"deliveries\":%" PRIu64 ",\"duplicates\":%" PRIu64 ",\"lost\":%" PRIu64

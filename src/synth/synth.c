@@ -52,6 +52,21 @@ const char *ccp_synth_end_name(enum ccp_synth_end e)
 	return "?";
 }
 
+/* Half the machine's memory in octets, what a run may take at most; 0 when
+ * the system does not say. */
+static double half_memory(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	return pages > 0 && page > 0 ? (double)pages / 2.0 * (double)page : 0;
+}
+
+/* The octets one record of this run takes: the record, its key, its
+ * payload. */
+static uint64_t record_bytes(const struct ccp_synth_config *cfg)
+{
+	return sizeof(struct ccp_msg) + KEY_MAX + cfg->payload;
+}
+
 /* Refuses a run whose pump would hold more than half the machine's memory
  * when its ring is full: the ring's slots, and a record with its payload
  * for every message the ring, the batches in hand and the polls hold (no
@@ -60,17 +75,15 @@ const char *ccp_synth_end_name(enum ccp_synth_end e)
  * OOM killer or an out-of-memory abort. */
 static int check_memory(const struct ccp_synth_config *cfg, char *err, size_t errlen)
 {
-	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-	if (pages <= 0 || page <= 0)
+	double half = half_memory();
+	if (half == 0)
 		return 0;
 	const struct ccp_pump_config *p = &cfg->pump;
 	uint64_t held = p->ring_size + (uint64_t)p->dispatchers * p->batch +
 			(uint64_t)p->pollers * p->notes_per_poll;
 	if (cfg->messages && (held > cfg->messages || p->mode == CCP_CLAIM_NAIVE))
 		held = cfg->messages;
-	double need = (double)p->ring_size * 8.0 +
-		      (double)held * (double)(sizeof(struct ccp_msg) + KEY_MAX + cfg->payload);
-	double half = (double)pages / 2.0 * (double)page;
+	double need = (double)p->ring_size * 8.0 + (double)held * (double)record_bytes(cfg);
 	if (need <= half)
 		return 0;
 	if (p->mode == CCP_CLAIM_NAIVE && cfg->messages)
@@ -94,14 +107,13 @@ static int check_memory(const struct ccp_synth_config *cfg, char *err, size_t er
  * at millions a second would otherwise take all of it. */
 static uint64_t message_cap(const struct ccp_synth_config *cfg)
 {
-	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-	if (pages <= 0 || page <= 0)
+	double half = half_memory();
+	if (half == 0)
 		return UNBOUNDED_MESSAGES;
-	uint64_t per = 2;
-	if (cfg->pump.mode == CCP_CLAIM_NAIVE)
-		per += sizeof(struct ccp_msg) + KEY_MAX + cfg->payload + 16;
-	uint64_t cap = (uint64_t)pages / 2 * (uint64_t)page / per;
-	return cap < UNBOUNDED_MESSAGES ? cap : UNBOUNDED_MESSAGES;
+	/* 16 more per record in mode naive: its allocation's rounding. */
+	uint64_t per = 2 + (cfg->pump.mode == CCP_CLAIM_NAIVE ? record_bytes(cfg) + 16 : 0);
+	double cap = half / (double)per;
+	return cap < (double)UNBOUNDED_MESSAGES ? (uint64_t)cap : UNBOUNDED_MESSAGES;
 }
 
 void ccp_synth_request_stop(void)
