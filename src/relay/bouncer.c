@@ -137,8 +137,11 @@ static enum sent_state send_one(struct ccp_bouncer *b, const char *name, uint64_
 		return SEND_LATER;
 	}
 	bool out = dequeue(b, name, &sent);
-	if (b->sync)
-		fsync(b->dirfd);
+	/* The removal made durable, or said not to be: undone by a crash, it
+	 * would send the report again. */
+	if (out && b->sync && fsync(b->dirfd) != 0)
+		ccp_log(CCP_LOG_WARN, "message %s: its sent report's removal from %s cannot be "
+			"synced: %s; a crash now could send it again", name, b->dir, strerror(errno));
 	if (rc == 0)
 		ccp_log(CCP_LOG_INFO, "message %s: report sent to %s", name, addr);
 	else

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "ccpump/alloc.h"
+#include "ccpump/log.h"
 #include "ccpump/queue.h"
 #include "ccpump/spool.h"
 #include "relay/bounce.h"
@@ -295,11 +296,11 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 		unlinkat(bounce_fd, report_aside, 0);
 	/* Both directories' entries made durable before we say it is done.
 	 * (Should a sync fail, the move is made all the same and is not
-	 * undone: the message is in new/ either way.) */
-	if (sync) {
-		fsync(new_fd);
-		fsync(bad_fd);
-	}
+	 * undone: the message is in new/ either way.  It is said: a crash
+	 * could then take back part of the move.) */
+	if (sync && (fsync(new_fd) != 0 || fsync(bad_fd) != 0))
+		ccp_log(CCP_LOG_WARN, "%s: moved into %s, but the move cannot be synced: %s; it "
+			"may not survive a crash", name, newdir, strerror(errno));
 	rc = 0;
 	goto out;
 restore:

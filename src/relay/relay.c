@@ -113,6 +113,9 @@ struct disp {
 	/* for the batch's log line */
 	char name[64];       /* its .ccm, "" when none was written */
 	unsigned dups, vanished;
+	/* Settled by their Delivered/ markers: files that could not leave
+	 * new/, found again by a rescan. */
+	unsigned marked;
 	uint64_t t_start, t_converted, t_written, t_imported;
 } CCP_ALIGNED(CCP_CACHE_GUARD);
 
@@ -388,11 +391,13 @@ static ssize_t read_message(struct disp *d, struct ccp_msg *m, enum ccp_verdict 
 		/* Delivered before; its file could not be removed then.  In
 		 * the batch line: already in the post office. */
 		d->dups++;
+		d->marked++;
 		*v = CCP_VERDICT_DELIVERED;
 		return -1;
 	case CCP_SPOOL_READ_FAILED_BEFORE:
 		/* Sent to Bad before, reason and report written; its file
 		 * could not be moved then.  Nothing is written or sent again. */
+		d->marked++;
 		*v = CCP_VERDICT_FAILED;
 		return -1;
 	case CCP_SPOOL_READ_CHANGED:
@@ -701,8 +706,11 @@ static bool write_batch(struct disp *d, const char *name)
 		errno = e;
 		goto fail;
 	}
-	if (r->cfg->sync)
-		fsync(r->import_fd);
+	/* Import/ itself is not synced: no restart needs its entries (a
+	 * crash's batches there are removed, clear_leftovers(), and their
+	 * messages, still in new/, relayed again), and the post office makes
+	 * its own link to the file durable (adopt_store()).  A sync here cost
+	 * a journal commit per batch for nothing. */
 	count(&r->batches, 1);
 	return true;
 fail:
@@ -722,7 +730,7 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 	d->nincluded = 0;
 	d->cursor = 0;
 	d->name[0] = '\0';
-	d->dups = d->vanished = 0;
+	d->dups = d->vanished = d->marked = 0;
 	d->t_start = ccp_now_ns();
 	d->included = ccp_realloc(d->included, n * sizeof(*d->included));
 	d->changed = ccp_realloc(d->changed, n * sizeof(*d->changed));
@@ -858,7 +866,12 @@ static void log_batch(const struct disp *d, unsigned n, const enum ccp_verdict *
 		snprintf(extra, sizeof(extra), " (%u already in the post office, %u vanished)",
 			 d->dups, d->vanished);
 	if (d->name[0] == '\0') {
-		ccp_log(CCP_LOG_INFO, "batch of %u messages, none imported: %u delivered%s, "
+		/* A batch of files that cannot leave new/, settled again from
+		 * their markers: at every rescan that finds them, so not at
+		 * info.  Their first settling, the failed removal or move, and
+		 * the count at start-up are logged. */
+		enum ccp_log_level level = d->marked == n ? CCP_LOG_DEBUG : CCP_LOG_INFO;
+		ccp_log(level, "batch of %u messages, none imported: %u delivered%s, "
 			"%u deferred, %u to Bad; read and convert %.0f ms", n,
 			v[CCP_VERDICT_DELIVERED], extra, v[CCP_VERDICT_RETRY], v[CCP_VERDICT_FAILED],
 			(double)(d->t_converted - d->t_start) / 1e6);
@@ -897,7 +910,7 @@ static void relay_deliver(void *ctx, unsigned dispatcher, struct ccp_msg *const 
 			memset(d->changed, 0, k * sizeof(*d->changed));
 			ccp_gate_paused_for(&r->gate, why, sizeof(why));
 			d->name[0] = '\0';
-			d->dups = d->vanished = 0;
+			d->dups = d->vanished = d->marked = 0;
 			d->t_start = d->t_converted = ccp_now_ns();
 		} else {
 			rc = deliver_batch(r, d, msgs + start, n - start, verdicts + start, why,

@@ -984,6 +984,10 @@ EOS
 	[ "$(wc -l <"$d/imports")" = 1 ] || fail "stuck: imported $(wc -l <"$d/imports") times"
 	grep -q "new/1764288000.M1P77.test: cannot remove: .*; delivered, marked so in " "$d/log" ||
 		fail "stuck: the failed removal is not logged"
+	# Said once, not at each of the rescans that settle it again.
+	[ "$(grep -c "cannot remove" "$d/log")" = 1 ] ||
+		fail "stuck: the failed removal logged $(grep -c "cannot remove" "$d/log") times"
+	! grep "none imported" "$d/log" || fail "stuck: a batch line at each rescan"
 	[ ! -e "$d/imports2" ] || fail "stuck: the one named .ndr was relayed under its name"
 	grep -q "M2P77.test.ndr: its name ends as a record in .* cannot be renamed (Operation not permitted): left in new/, not relayed" \
 		"$d/log" || fail "stuck: the name that cannot be renamed is not logged"
@@ -1041,6 +1045,9 @@ if chattr +i "$stuckbad" 2>/dev/null; then
 	[ "$(grep -c 'message 1764288000.M5P77.test to Bad' "$d/log")" = 1 ] ||
 		fail "stuckbad: sent to Bad $(grep -c 'message 1764288000.M5P77.test to Bad' "$d/log") times"
 	[ "$(wc -l <"$d/sent")" = 1 ] || fail "stuckbad: $(wc -l <"$d/sent") reports sent"
+	# A batch line for its first settling at most, not one at each rescan.
+	[ "$(grep -c "none imported" "$d/log")" -le 1 ] ||
+		fail "stuckbad: $(grep -c "none imported" "$d/log") batch lines for one message"
 	head -1 "$d/store/Delivered/1764288000.M5P77.test" | grep -qx failed ||
 		fail "stuckbad: the marker does not say failed"
 	"$bin" queue --spool "$d/spool" --store "$d/store" --json |

@@ -10,12 +10,17 @@
  *               open on a removed batch); once fsync works again, every
  *               message is delivered once;
  *   store write a record written with sync has its directory synced too,
- *               so that its name survives a crash of the machine.
+ *               so that its name survives a crash of the machine;
+ *   Import/     is never synced: no restart needs its entries;
+ *   dir syncs   a requeue and a sent report whose directory's sync fails
+ *   that fail   are done all the same, and say that a crash could undo
+ *               them.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <string.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -24,7 +29,9 @@
 
 #include "relay_util.h"
 #include "ccpump/log.h"
+#include "ccpump/queuectl.h"
 #include "ccpump/relay.h"
+#include "relay/bouncer.h"
 #include "relay/fsutil.h"
 
 #define MESSAGES 8
@@ -36,6 +43,10 @@ static _Atomic unsigned batch_failures;
 /* The last directory fsync() synced. */
 static _Atomic dev_t synced_dev;
 static _Atomic ino_t synced_ino;
+/* Syncs of a directory named .../Import (the store's). */
+static _Atomic unsigned import_syncs;
+/* While set, fsync() of a directory whose path holds it fails with EIO. */
+static const char *_Atomic fail_dirs;
 
 /* Whether FD is open on a path that holds NEEDLE (a deleted file's too:
  * its link reads "PATH (deleted)"). */
@@ -54,6 +65,13 @@ int fsync(int fd)
 {
 	struct stat st;
 	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		const char *failing = atomic_load(&fail_dirs);
+		if (failing && fd_path_has(fd, failing)) {
+			errno = EIO;
+			return -1;
+		}
+		if (fd_path_has(fd, "/Import"))
+			atomic_fetch_add(&import_syncs, 1);
 		atomic_store(&synced_dev, st.st_dev);
 		atomic_store(&synced_ino, st.st_ino);
 	} else if (atomic_load(&fail_batches) && fd_path_has(fd, "/Submit/Msg")) {
@@ -174,6 +192,11 @@ static void test_fsync_fails(const char *root)
 	CHECK(pthread_join(th, NULL) == 0);
 	CHECK_EQ_U64(atomic_load(&run_rc), 0);
 	CHECK_EQ_U64(run_st.delivered, MESSAGES);
+	/* Synced batches were imported (sync is on by default), and their
+	 * folder Import/ was never synced. */
+	CHECK(run_cfg.sync);
+	CHECK(run_st.batches_written > 0);
+	CHECK_EQ_U64(atomic_load(&import_syncs), 0);
 	struct ccp_po_stats ps;
 	CHECK(ccp_po_stats(po, &ps, err, sizeof(err)) == 0);
 	CHECK_EQ_U64(ps.distinct_keys, MESSAGES);
@@ -197,6 +220,76 @@ static void test_store_write(const char *root)
 	close(fd);
 }
 
+/* The log's lines (WARN and up) go to a file under ROOT while F runs;
+ * returns whether a line held NEEDLE. */
+static bool logged(const char *root, void (*f)(const char *), const char *needle)
+{
+	char path[800], text[8192];
+	snprintf(path, sizeof(path), "%s/log", root);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CHECK(fd >= 0);
+	int was = ccp_log_set_fd(fd);
+	ccp_log_set_level(CCP_LOG_WARN);
+	f(root);
+	ccp_log_set_level(CCP_LOG_ERROR);
+	ccp_log_set_fd(was);
+	ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+	close(fd);
+	text[n > 0 ? n : 0] = '\0';
+	if (strstr(text, needle) == NULL) {
+		fprintf(stderr, "not logged: %s\nthe log:\n%s", needle, text);
+		return false;
+	}
+	return true;
+}
+
+/* A message in Bad requeued while its directories' syncs fail. */
+static void requeue_unsynced(const char *root)
+{
+	char po[600], path[800], err[600];
+	setup(root, "-requeue", po);
+	snprintf(path, sizeof(path), "%s/Bad", store);
+	CHECK(mkdir(store, 0700) == 0 && mkdir(path, 0700) == 0);
+	snprintf(path, sizeof(path), "%s/Bad/m1", store);
+	write_file(path, "a message\n", 10);
+	atomic_store(&fail_dirs, "/new");
+	int rc = ccp_queue_requeue(spool, store, "m1", true, err, sizeof(err));
+	atomic_store(&fail_dirs, NULL);
+	CHECK_EQ_U64(rc, 0);
+	snprintf(path, sizeof(path), "%s/new/m1", spool);
+	CHECK(access(path, F_OK) == 0);
+}
+
+/* A report sent while its queue's directory cannot be synced: out of the
+ * queue all the same. */
+static void report_unsynced(const char *root)
+{
+	char path[800], err[600];
+	snprintf(path, sizeof(path), "%s/report", root);
+	CHECK(mkdir(path, 0700) == 0);
+	snprintf(path, sizeof(path), "%s/report/Bounce", root);
+	CHECK(mkdir(path, 0700) == 0);
+	int qfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(qfd >= 0);
+	snprintf(path, sizeof(path), "%s/report/m1.ndr", root);
+	const char *ndr = "To: <sender@example.org>\nSubject: undeliverable\n\nnot delivered\n";
+	write_file(path, ndr, strlen(ndr));
+	snprintf(path, sizeof(path), "%s/report", root);
+	int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(dfd >= 0);
+	CHECK(ccp_bounce_queue_link(dfd, "m1.ndr", qfd, "m1", false) == 0);
+	snprintf(path, sizeof(path), "%s/report/Bounce", root);
+	atomic_store(&fail_dirs, "/report/Bounce");
+	struct ccp_bouncer *b = ccp_bouncer_start("true", path, qfd, 1000000, 2000000,
+						  true, err, sizeof(err));
+	CHECK(b != NULL);
+	ccp_bouncer_stop(b, true);
+	atomic_store(&fail_dirs, NULL);
+	CHECK_EQ_U64(count_dir(path), 0);
+	close(qfd);
+	close(dfd);
+}
+
 int main(void)
 {
 	char *root = temp_dir();
@@ -204,6 +297,9 @@ int main(void)
 	test_stop_first(root);
 	test_fsync_fails(root);
 	test_store_write(root);
+	CHECK(logged(root, requeue_unsynced,
+		     "but the move cannot be synced: Input/output error; it may not survive a crash"));
+	CHECK(logged(root, report_unsynced, "m1: its sent report's removal from "));
 	rm_tree(root);
 	free(root);
 	puts("test_relay_run: ok");
