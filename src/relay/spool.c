@@ -35,6 +35,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -557,6 +558,30 @@ ssize_t ccp_spool_read_head(struct ccp_spool *s, const char *key, char *buf, siz
 	return got;
 }
 
+/*
+ * Whether FD's file is open for writing, by any process: then a writer that
+ * made it in new/ itself (not in tmp/, renamed in when complete) may not
+ * have written all of it, however still it stands while it is read.  Asked
+ * of the kernel with a read lease, which is refused (EAGAIN) while any fd
+ * on the file is open for writing, and given back at once when granted.  A
+ * writer's open in the moment between waits for that; the lease's break
+ * notice is sent as SIGURG, which is ignored unless handled (ccpump does
+ * not), so it cannot end the process as the default SIGIO would.  Where no
+ * lease can be had (the file is another user's and the relay lacks
+ * CAP_LEASE, a file system without leases, fs.leases-enable 0), the answer
+ * is "no": the fstat()s around the read remain the only check.
+ */
+static bool open_for_writing(int fd)
+{
+	if (fcntl(fd, F_SETSIG, SIGURG) != 0)
+		return false;
+	if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0) {
+		fcntl(fd, F_SETLEASE, F_UNLCK);
+		return false;
+	}
+	return errno == EAGAIN;
+}
+
 /* A read that found no file: the stamp of an earlier read no longer says
  * what the message is (spool_ack() goes by it). */
 static enum ccp_spool_read vanished(struct ccp_msg *m)
@@ -618,6 +643,14 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 		goto out;
 	}
 	int injected = s->cfg.read_hook ? s->cfg.read_hook(s->cfg.read_hook_arg, m->key, fd) : 0;
+	if (!injected && open_for_writing(fd)) {
+		snprintf(why, whylen, "spool file %s is still open for writing", m->key);
+		atomic_fetch_add_explicit(&s->changed, 1, memory_order_relaxed);
+		ccp_log(CCP_LOG_WARN, "spool %s/new/%s is still open for writing: deferred, to be "
+			"read again", s->dir, m->key);
+		res = CCP_SPOOL_READ_CHANGED;
+		goto out;
+	}
 	size_t want = (size_t)st.st_size, got = 0;
 	if (*cap < want + 1) {
 		*cap = want + 1;

@@ -14,7 +14,12 @@
  *             with the reason (and its Deferred/ marker gone);
  *   eio       its first seven reads fail with EIO, as a failing disk's would:
  *             postponed each time, so not counted against --max-attempts
- *             (6, which seven counted failures would pass), then delivered.
+ *             (6, which seven counted failures would pass), then delivered;
+ *   open      made in new/ itself, not renamed in, and still open for
+ *             writing at its first two reads (its first half not changing
+ *             at the first, its second half written at the second):
+ *             deferred each time, then closed before the third, and
+ *             delivered whole.
  *
  * Each must reach the post office exactly once, with its final content,
  * never a torn copy; the quiet messages beside them too; the spool ends
@@ -53,10 +58,12 @@
  * spool from several threads (ack_burst). */
 #define QUIET 300
 
-enum { APPEND, TRUNCATE, REPLACE, RESTLESS, FOREVER, EIO_READ, NCASES };
+enum { APPEND, TRUNCATE, REPLACE, RESTLESS, FOREVER, EIO_READ, OPEN, NCASES };
 static const char *const case_name[NCASES] = { "append", "truncate", "replace", "restless",
-					       "forever", "eio" };
+					       "forever", "eio", "open" };
 static _Atomic unsigned reads[NCASES];
+/* The writer's fd on new/open, open until its third read. */
+static int open_fd = -1;
 
 static int case_of(const char *name)
 {
@@ -114,6 +121,14 @@ static int hook(void *arg, const char *name, int fd)
 	case EIO_READ:
 		if (n <= 7)
 			return EIO;
+		break;
+	case OPEN:
+		if (n == 2) {
+			const char more[] = "SECOND-HALF of open\r\n";
+			CHECK(write(open_fd, more, sizeof(more) - 1) == (ssize_t)(sizeof(more) - 1));
+		} else if (n == 3) {
+			CHECK(close(open_fd) == 0);
+		}
 		break;
 	}
 	return 0;
@@ -379,6 +394,13 @@ int main(void)
 	deliver("restless", "RESTLESS first");
 	deliver("forever", "FOREVER first");
 	deliver("eio", "EIO at last read");
+	/* Written in new/ itself, and left open. */
+	char text[2048];
+	message(text, sizeof(text), "open", "FIRST-HALF of open");
+	snprintf(path, sizeof(path), "%s/new/open", spool);
+	open_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	CHECK(open_fd >= 0);
+	CHECK(write(open_fd, text, strlen(text)) == (ssize_t)strlen(text));
 
 	ccp_log_set_level(CCP_LOG_ERROR);
 	struct ccp_relay_config cfg;
@@ -405,10 +427,11 @@ int main(void)
 	CHECK_EQ_U64(atomic_load(&reads[RESTLESS]), 4);
 	CHECK_EQ_U64(atomic_load(&reads[FOREVER]), 6);
 	CHECK_EQ_U64(atomic_load(&reads[EIO_READ]), 8);
+	CHECK_EQ_U64(atomic_load(&reads[OPEN]), 3);
 	CHECK_EQ_U64(st.pump.postponed, 7); /* the pump's count of postponed deferrals */
-	CHECK_EQ_U64(st.changed, 1 + 1 + 1 + 3 + 6);
+	CHECK_EQ_U64(st.changed, 1 + 1 + 1 + 3 + 6 + 2);
 	CHECK_EQ_U64(st.changed_after, 0);
-	CHECK_EQ_U64(st.delivered, QUIET + 5);
+	CHECK_EQ_U64(st.delivered, QUIET + 6);
 	CHECK_EQ_U64(st.bad, 1);
 
 	/* The post office holds the final versions once, never a torn copy. */
@@ -424,9 +447,11 @@ int main(void)
 	CHECK_EQ_U64(in_mailboxes(po, "CHANGE 3"), 1);
 	CHECK_EQ_U64(in_mailboxes(po, "FOREVER first"), 0);
 	CHECK_EQ_U64(in_mailboxes(po, "EIO at last read"), 1);
+	CHECK_EQ_U64(in_mailboxes(po, "FIRST-HALF of open"), 1);
+	CHECK_EQ_U64(in_mailboxes(po, "SECOND-HALF of open"), 1);
 	struct ccp_po_stats ps;
 	CHECK(ccp_po_stats(po, &ps, err, sizeof(err)) == 0);
-	CHECK_EQ_U64(ps.delivered, QUIET + 5);
+	CHECK_EQ_U64(ps.delivered, QUIET + 6);
 	CHECK_EQ_U64(ps.duplicate_deliveries, 0);
 
 	/* Nothing lost: the spool is empty; the restless one waits in Bad. */
