@@ -8,7 +8,8 @@
 # once per recipient, the spool is empty, and nothing went to Bad: procmail
 # delivers by link() into new/ and unlink() of its tmp/ name, which moves
 # the file's ctime after it is in new/, and that is no change of the
-# message.  Then procmail is the relay's --bounce-cmd too: the reports on
+# message, nor is it a file still open for writing.  Then procmail is the
+# relay's --bounce-cmd too: the reports on
 # undeliverable messages, and on one delivered in part, land in their
 # senders' Maildirs.
 # Skipped (status 77) where procmail is not installed; scripts/deps.sh
@@ -70,6 +71,10 @@ left=$(ls -A "$work/spool/new" "$work/spool/tmp" | grep -v -e "^$" -e ":$")
 [ -z "$(ls -A "$work/store/Bad")" ] || fail "messages in Bad: $(ls "$work/store/Bad")"
 ! grep -q -e "changed after its delivery" -e "changed while it was read" "$work/log" ||
 	fail "a delivery by link and unlink taken for a change: $(grep -m1 " changed " "$work/log")"
+# procmail closes its file before it links it into new/: never deferred as
+# one still being written.
+! grep -q "still open for writing" "$work/log" ||
+	fail "a finished delivery taken for one still written: $(grep -m1 "still open" "$work/log")"
 grep -q "info: batch " "$work/log" || fail "no batch line in the log"
 echo "procmail delivered $n messages into the Maildir; the relay imported each once ($rcpts deliveries)"
 
