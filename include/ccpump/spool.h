@@ -124,6 +124,9 @@ enum ccp_spool_read {
 	CCP_SPOOL_READ_OK,       /* a stable copy is in the buffer */
 	CCP_SPOOL_READ_VANISHED, /* new/NAME is gone: nothing to deliver */
 	CCP_SPOOL_READ_CHANGED,  /* it changed while read: defer, read it again later */
+	/* Some process has it open for writing: it may be incomplete however
+	 * still it stands; defer, read it again later. */
+	CCP_SPOOL_READ_BEING_WRITTEN,
 	CCP_SPOOL_READ_UNUSABLE, /* it cannot be relayed (unreadable, empty, too big) */
 	/* The machine could not read it now (out of descriptors or memory, an
 	 * I/O error): not the file's fault, try again later. */

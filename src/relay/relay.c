@@ -106,7 +106,9 @@ struct disp {
 	struct ccp_msg *const *msgs;
 	enum ccp_verdict *verdicts;
 	unsigned *included, nincluded, cursor;
-	bool *changed;       /* changed while read: deferred without import */
+	/* Deferred without import, as changed while read (1) or still open
+	 * for writing (2); else 0. */
+	uint8_t *changed;
 	/* What stopped the batch that is not the messages' fault (the store
 	 * cannot be written, the post office's disk is full): "" if nothing. */
 	char outage[600];
@@ -372,7 +374,8 @@ static void partial(struct disp *d, struct ccp_msg *m, const char *reason, enum 
  * failed before (verdict FAILED: its reason is in Bad), -2 if it changed while read
  * (verdict RETRY: read it again once it is stable), -3 if it is unusable
  * (verdict FAILED, to Bad with the reason) or cannot be read now for the
- * machine's reasons (verdict POSTPONED). */
+ * machine's reasons (verdict POSTPONED), -4 if it is still open for writing
+ * (verdict RETRY, as -2). */
 static ssize_t read_message(struct disp *d, struct ccp_msg *m, enum ccp_verdict *v)
 {
 	struct relay *r = d->r;
@@ -403,6 +406,9 @@ static ssize_t read_message(struct disp *d, struct ccp_msg *m, enum ccp_verdict 
 	case CCP_SPOOL_READ_CHANGED:
 		*v = CCP_VERDICT_RETRY;
 		return -2;
+	case CCP_SPOOL_READ_BEING_WRITTEN:
+		*v = CCP_VERDICT_RETRY;
+		return -4;
 	case CCP_SPOOL_READ_FAILED:
 		/* The machine's failure, for this file alone (one bad sector
 		 * must not pause all mail): postponed, read again later. */
@@ -597,7 +603,9 @@ static void mark_deferred(struct relay *r, const struct disp *d, struct ccp_msg 
 			/* The attempt being settled counts, unless postponed. */
 			uint32_t attempt = ccp_msg_attempts(m, w) - (postponed ? 1u : 0u);
 			char answer[16] = "none", said[64];
-			const char *why = "the spool file changed while it was read";
+			const char *why = d->changed[i] == 2
+						  ? "the spool file was still open for writing"
+						  : "the spool file changed while it was read";
 			if (!d->changed[i]) {
 				if (rc >= 0)
 					snprintf(answer, sizeof(answer), "%d", rc);
@@ -748,13 +756,13 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 		 * it then (withhold()): Bad now, no import. */
 		if (ccp_unlikely(msgs[i]->retries_ended)) {
 			verdicts[i] = CCP_VERDICT_FAILED;
-			d->changed[i] = false;
+			d->changed[i] = 0;
 			continue;
 		}
 		/* Vanished (an operator removed it, or a crash-restart raced its
 		 * own unlink), changed while read, or unusable: settled here. */
 		ssize_t len = read_message(d, msgs[i], &verdicts[i]);
-		d->changed[i] = len == -2;
+		d->changed[i] = len == -2 ? 1 : len == -4 ? 2 : 0;
 		if (len < 0)
 			continue;
 		size_t mark = d->ccm.len;

@@ -648,7 +648,7 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 		atomic_fetch_add_explicit(&s->changed, 1, memory_order_relaxed);
 		ccp_log(CCP_LOG_WARN, "spool %s/new/%s is still open for writing: deferred, to be "
 			"read again", s->dir, m->key);
-		res = CCP_SPOOL_READ_CHANGED;
+		res = CCP_SPOOL_READ_BEING_WRITTEN;
 		goto out;
 	}
 	size_t want = (size_t)st.st_size, got = 0;

@@ -64,6 +64,8 @@ static const char *const case_name[NCASES] = { "append", "truncate", "replace", 
 static _Atomic unsigned reads[NCASES];
 /* The writer's fd on new/open, open until its third read. */
 static int open_fd = -1;
+/* Whether its Deferred/ marker, at its second read, gave the reason. */
+static _Atomic int open_marker_said;
 
 static int case_of(const char *name)
 {
@@ -124,6 +126,13 @@ static int hook(void *arg, const char *name, int fd)
 		break;
 	case OPEN:
 		if (n == 2) {
+			size_t mlen;
+			snprintf(path, sizeof(path), "%s/Deferred/open", store);
+			char *marker = read_file(path, &mlen);
+			atomic_store(&open_marker_said,
+				     marker && strstr(marker, "reason the spool file was still open "
+							      "for writing\n") != NULL);
+			free(marker);
 			const char more[] = "SECOND-HALF of open\r\n";
 			CHECK(write(open_fd, more, sizeof(more) - 1) == (ssize_t)(sizeof(more) - 1));
 		} else if (n == 3) {
@@ -428,6 +437,7 @@ int main(void)
 	CHECK_EQ_U64(atomic_load(&reads[FOREVER]), 6);
 	CHECK_EQ_U64(atomic_load(&reads[EIO_READ]), 8);
 	CHECK_EQ_U64(atomic_load(&reads[OPEN]), 3);
+	CHECK(atomic_load(&open_marker_said));
 	CHECK_EQ_U64(st.pump.postponed, 7); /* the pump's count of postponed deferrals */
 	CHECK_EQ_U64(st.changed, 1 + 1 + 1 + 3 + 6 + 2);
 	CHECK_EQ_U64(st.changed_after, 0);
