@@ -117,6 +117,10 @@ struct ccp_spool {
 	 * main loop, no data hangs on it). */
 	char *new_path;
 	_Atomic int lost;
+	/* Whether a rescan could not open new/ (out of descriptors or
+	 * memory): logged once when it begins and once when it ends (relaxed:
+	 * only says which poller logs). */
+	_Atomic int scan_failing;
 	/* Names a settlement found put back under a vanished message's name
 	 * (ack_one()): the next poll of any poller reports them.  The list is
 	 * under again_mu; again_pending (relaxed) only saves pollers the lock
@@ -229,7 +233,10 @@ static int marker_text(const struct spool_stamp *t, char *buf, size_t cap)
  * unreadable file aside). */
 static bool machine_read_errno(int e)
 {
-	return e == EMFILE || e == ENFILE || e == ENOMEM || e == EIO;
+	/* EWOULDBLOCK: the open (O_NONBLOCK) met another's lease on the
+	 * file (Samba's oplocks, an NFS server's delegation): not the file's
+	 * fault either. */
+	return e == EMFILE || e == ENFILE || e == ENOMEM || e == EIO || e == EWOULDBLOCK;
 }
 
 enum marker {
@@ -423,6 +430,7 @@ struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, 
 	s->delivered_fd = -1;
 	s->new_path = ccp_path_join(cfg->dir, "new");
 	atomic_init(&s->lost, 0);
+	atomic_init(&s->scan_failing, 0);
 	atomic_init(&s->again_pending, 0);
 	s->dir = ccp_strdup(cfg->dir);
 	s->failed_dir = ccp_strdup(cfg->failed_dir);
@@ -633,6 +641,17 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 	/* What goes to Bad for the file itself is stamped too, for its
 	 * "failed" marker (ccp_spool_mark_failed()). */
 	*(struct spool_stamp *)ccp_msg_user(m) = before;
+	int injected = s->cfg.read_hook ? s->cfg.read_hook(s->cfg.read_hook_arg, m->key, fd) : 0;
+	/* Before the file is judged by its size: a writer that made it in
+	 * new/ may not have written a byte of it yet. */
+	if (!injected && open_for_writing(fd)) {
+		snprintf(why, whylen, "spool file %s is still open for writing", m->key);
+		atomic_fetch_add_explicit(&s->changed, 1, memory_order_relaxed);
+		ccp_log(CCP_LOG_WARN, "spool %s/new/%s is still open for writing: deferred, to be "
+			"read again", s->dir, m->key);
+		res = CCP_SPOOL_READ_BEING_WRITTEN;
+		goto out;
+	}
 	if (st.st_size == 0) {
 		snprintf(why, whylen, "spool file %s is empty", m->key);
 		goto out;
@@ -640,15 +659,6 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 	if ((uint64_t)st.st_size > max_bytes) {
 		snprintf(why, whylen, "spool file %s has %lld bytes, over the limit of %llu", m->key,
 			 (long long)st.st_size, (unsigned long long)max_bytes);
-		goto out;
-	}
-	int injected = s->cfg.read_hook ? s->cfg.read_hook(s->cfg.read_hook_arg, m->key, fd) : 0;
-	if (!injected && open_for_writing(fd)) {
-		snprintf(why, whylen, "spool file %s is still open for writing", m->key);
-		atomic_fetch_add_explicit(&s->changed, 1, memory_order_relaxed);
-		ccp_log(CCP_LOG_WARN, "spool %s/new/%s is still open for writing: deferred, to be "
-			"read again", s->dir, m->key);
-		res = CCP_SPOOL_READ_BEING_WRITTEN;
 		goto out;
 	}
 	size_t want = (size_t)st.st_size, got = 0;
@@ -868,6 +878,32 @@ bool ccp_spool_lost(const struct ccp_spool *s)
 	return atomic_load_explicit(&((struct ccp_spool *)s)->lost, memory_order_relaxed) != 0;
 }
 
+/* Opens the rescan of new/.  When it cannot be opened (out of descriptors
+ * or memory), the next try is a second away (or a rescan interval, if
+ * shorter), not at once: a poller must not spin on it. */
+static void start_scan(struct ccp_spool *s, struct spool_poller *sp)
+{
+	check_still_there(s);
+	sp->scan = ccp_dir_reopen(s->new_fd);
+	int was = 1;
+	if (sp->scan != NULL) {
+		if (atomic_load_explicit(&s->scan_failing, memory_order_relaxed) &&
+		    atomic_compare_exchange_strong_explicit(&s->scan_failing, &was, 0,
+							    memory_order_relaxed,
+							    memory_order_relaxed))
+			ccp_log(CCP_LOG_INFO, "spool %s: rescans resumed", s->new_path);
+		return;
+	}
+	int e = errno, zero = 0;
+	uint64_t wait = s->cfg.rescan_interval_ns < 1000000000u ? s->cfg.rescan_interval_ns
+								 : 1000000000u;
+	sp->next_scan = ccp_now_ns() + wait;
+	if (atomic_compare_exchange_strong_explicit(&s->scan_failing, &zero, 1,
+						    memory_order_relaxed, memory_order_relaxed))
+		ccp_log(CCP_LOG_ERROR, "spool %s cannot be rescanned: %s; tried again every %.1f s",
+			s->new_path, strerror(e), (double)wait / 1e9);
+}
+
 /*
  * The names due to be looked at again, into names[] from n on (up to max):
  * those still files in new/ are reported, and wait for what their notes
@@ -936,10 +972,8 @@ static int spool_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsign
 			n++;
 		}
 	}
-	if (sp->scan == NULL && ccp_now_ns() >= sp->next_scan) {
-		check_still_there(s);
-		sp->scan = ccp_dir_reopen(s->new_fd);
-	}
+	if (sp->scan == NULL && ccp_now_ns() >= sp->next_scan)
+		start_scan(s, sp);
 	while (n < max && sp->scan) {
 		errno = 0;
 		struct dirent *de = readdir(sp->scan);

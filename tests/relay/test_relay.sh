@@ -1297,6 +1297,27 @@ base=$(ls /proc/self/fd | sort -n | tr '\n' ' ')
 	fail "hup: after the reopen the import program has descriptors $(sort -n "$d/fds" | tr '\n' ' '), not $base"
 echo "4b. SIGHUP reopened the log, which programs started after it do not inherit"
 
+# ---- 4c. out of file descriptors: rescans fail, said once, retried -----
+# With the fewest descriptors the relay starts with, none is left for a
+# rescan's open of new/: it is logged once and tried again a second later
+# (it used to be tried again at once, a poller spinning without a word).
+d=$(fresh nofds)
+started=
+for n in $(seq 12 64); do
+	rm -f "$d/log"
+	(ulimit -n $n && exec timeout 2.5 "$bin" relay --spool "$d/spool" --store "$d/store" \
+		--po "$d/po" --stats-interval 0 --log "$d/log" 2>/dev/null)
+	rc=$?
+	[ $rc = 2 ] && continue
+	[ $rc = 124 ] || fail "nofds: relay with $n descriptors exited $rc"
+	started=$n
+	break
+done
+[ -n "$started" ] || fail "nofds: the relay never started with 64 descriptors or fewer"
+[ "$(grep -c "spool $d/spool/new cannot be rescanned: Too many open files; tried again every 1.0 s" \
+	"$d/log")" = 1 ] || fail "nofds: with $started descriptors: $(cat "$d/log")"
+echo "4c. out of file descriptors: a rescan that cannot open new/ is said once and tried again"
+
 # ---- 5. bad flags and unusable directories: one line, status 2 ---------
 expect2() { # expect2 ARGS...: status 2 and one line, kept in $err
 	local rc

@@ -19,7 +19,9 @@
  *             writing at its first two reads (its first half not changing
  *             at the first, its second half written at the second):
  *             deferred each time, then closed before the third, and
- *             delivered whole.
+ *             delivered whole;
+ *   opening   the same, made empty: empty at its first read, written at its
+ *             second, so never taken for an empty file and sent to Bad.
  *
  * Each must reach the post office exactly once, with its final content,
  * never a torn copy; the quiet messages beside them too; the spool ends
@@ -58,12 +60,13 @@
  * spool from several threads (ack_burst). */
 #define QUIET 300
 
-enum { APPEND, TRUNCATE, REPLACE, RESTLESS, FOREVER, EIO_READ, OPEN, NCASES };
+enum { APPEND, TRUNCATE, REPLACE, RESTLESS, FOREVER, EIO_READ, OPEN, OPENING, NCASES };
 static const char *const case_name[NCASES] = { "append", "truncate", "replace", "restless",
-					       "forever", "eio", "open" };
+					       "forever", "eio", "open", "opening" };
 static _Atomic unsigned reads[NCASES];
-/* The writer's fd on new/open, open until its third read. */
-static int open_fd = -1;
+/* The writers' fds on new/open and new/opening, open until their third
+ * reads. */
+static int open_fd = -1, opening_fd = -1;
 /* Whether its Deferred/ marker, at its second read, gave the reason. */
 static _Atomic int open_marker_said;
 
@@ -137,6 +140,14 @@ static int hook(void *arg, const char *name, int fd)
 			CHECK(write(open_fd, more, sizeof(more) - 1) == (ssize_t)(sizeof(more) - 1));
 		} else if (n == 3) {
 			CHECK(close(open_fd) == 0);
+		}
+		break;
+	case OPENING:
+		if (n == 2) {
+			message(text, sizeof(text), name, "WRITTEN after opening");
+			CHECK(write(opening_fd, text, strlen(text)) == (ssize_t)strlen(text));
+		} else if (n == 3) {
+			CHECK(close(opening_fd) == 0);
 		}
 		break;
 	}
@@ -410,6 +421,9 @@ int main(void)
 	open_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	CHECK(open_fd >= 0);
 	CHECK(write(open_fd, text, strlen(text)) == (ssize_t)strlen(text));
+	snprintf(path, sizeof(path), "%s/new/opening", spool);
+	opening_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	CHECK(opening_fd >= 0);
 
 	ccp_log_set_level(CCP_LOG_ERROR);
 	struct ccp_relay_config cfg;
@@ -437,11 +451,12 @@ int main(void)
 	CHECK_EQ_U64(atomic_load(&reads[FOREVER]), 6);
 	CHECK_EQ_U64(atomic_load(&reads[EIO_READ]), 8);
 	CHECK_EQ_U64(atomic_load(&reads[OPEN]), 3);
+	CHECK_EQ_U64(atomic_load(&reads[OPENING]), 3);
 	CHECK(atomic_load(&open_marker_said));
 	CHECK_EQ_U64(st.pump.postponed, 7); /* the pump's count of postponed deferrals */
-	CHECK_EQ_U64(st.changed, 1 + 1 + 1 + 3 + 6 + 2);
+	CHECK_EQ_U64(st.changed, 1 + 1 + 1 + 3 + 6 + 2 + 2);
 	CHECK_EQ_U64(st.changed_after, 0);
-	CHECK_EQ_U64(st.delivered, QUIET + 6);
+	CHECK_EQ_U64(st.delivered, QUIET + 7);
 	CHECK_EQ_U64(st.bad, 1);
 
 	/* The post office holds the final versions once, never a torn copy. */
@@ -459,9 +474,10 @@ int main(void)
 	CHECK_EQ_U64(in_mailboxes(po, "EIO at last read"), 1);
 	CHECK_EQ_U64(in_mailboxes(po, "FIRST-HALF of open"), 1);
 	CHECK_EQ_U64(in_mailboxes(po, "SECOND-HALF of open"), 1);
+	CHECK_EQ_U64(in_mailboxes(po, "WRITTEN after opening"), 1);
 	struct ccp_po_stats ps;
 	CHECK(ccp_po_stats(po, &ps, err, sizeof(err)) == 0);
-	CHECK_EQ_U64(ps.delivered, QUIET + 6);
+	CHECK_EQ_U64(ps.delivered, QUIET + 7);
 	CHECK_EQ_U64(ps.duplicate_deliveries, 0);
 
 	/* Nothing lost: the spool is empty; the restless one waits in Bad. */
