@@ -655,7 +655,7 @@ static void mark_deferred(struct relay *r, const struct disp *d, struct ccp_msg 
  * aligned: the dispatcher's buffer is aligned (ccp_ccm_buf_init_aligned), its
  * aligned head goes direct, and the tail, under DIRECT_ALIGN octets, through
  * the page cache once F_SETFL has cleared O_DIRECT.  The caller's fsync
- * makes both durable.  A file system without O_DIRECT (tmpfs) gets plain
+ * makes both durable.  A file system without O_DIRECT (ramfs) gets plain
  * writes, and so does an external import command, which reads the file.
  */
 #define DIRECT_ALIGN 4096
@@ -689,6 +689,12 @@ static bool write_batch(struct disp *d, const char *name)
 	bool direct = r->po && r->cfg->sync && d->ccm.len >= DIRECT_ALIGN;
 	int fd = direct ? openat(r->submit_fd, name, flags | O_DIRECT, 0600) : -1;
 	if (fd < 0) {
+		/* EINVAL: a file system without O_DIRECT (tmpfs before Linux
+		 * 6.6, ramfs) refuses the open only after it made the file, so
+		 * the plain open below would meet it (O_EXCL).  The name is this
+		 * dispatcher's alone: the empty file is ours to remove. */
+		if (direct && errno == EINVAL)
+			unlinkat(r->submit_fd, name, 0);
 		direct = false;
 		fd = openat(r->submit_fd, name, flags, 0600);
 	}

@@ -25,7 +25,9 @@
 #      reported;
 #   7. retries that --max-age ends while the store is full: the message
 #      waits in the spool, not in Bad without its reason; given room, it
-#      goes to Bad with it.
+#      goes to Bad with it;
+#   8. the store and the post office on a file system without O_DIRECT
+#      (ramfs): batches written plainly, every message delivered once.
 set -u
 bin=$(realpath "$1")
 if [ -z "${CCPUMP_TEST_NS:-}" ]; then
@@ -321,3 +323,21 @@ grep -q "^retries ended after attempt 0 (the last: " "$d/fs/store/Bad/1764288000
 	fail "retries full: Bad's reason: $(cat "$d/fs/store/Bad/1764288000.M1P9.full.reason" 2>&1)"
 [ -f "$d/fs/store/Bad/1764288000.M1P9.full.ndr" ] || fail "retries full: no report"
 echo "7. retries ended on a full store: the message waited in the spool, then went to Bad with its reason"
+
+# ---- 8. a store on a file system without O_DIRECT ------------------------
+# ramfs has none on any kernel (tmpfs had none before Linux 6.6).  Such a
+# file system refuses an O_DIRECT open only after it made the file: the
+# batch must then be written plainly, not fail on its own empty file
+# (O_EXCL) and pause deliveries for good.
+d=$work/nodirect
+mkdir -p "$d/fs"
+mount -t ramfs ramfs "$d/fs" || fail "nodirect: cannot mount a ramfs"
+spool_of "$d" 40
+log=$d/log
+"$bin" relay --spool "$d/d/spool" --store "$d/fs/store" --po "$d/fs/po" --once --stats-interval 0 \
+	--log "$log" || fail "nodirect: relay exited $?"
+exactly_once "$d/fs/po" "$d/d/spool" "$rcpts" 40 nodirect
+store_clean "$d/fs/store" nodirect
+[ -z "$(ls -A "$d/fs/store/Submit")" ] || fail "nodirect: left in Submit: $(ls "$d/fs/store/Submit")"
+umount "$d/fs"
+echo "8. a store without O_DIRECT: batches written plainly, every message delivered once"
