@@ -116,6 +116,7 @@ struct ccp_spool {
 	 * directory (check_still_there(); relaxed: a flag for the relay's
 	 * main loop, no data hangs on it). */
 	char *new_path;
+	char *cur_path; /* watched like new/ with --keep (check_still_there()) */
 	_Atomic int lost;
 	/* Whether a rescan could not open new/ (out of descriptors or
 	 * memory): logged once when it begins and once when it ends (relaxed:
@@ -445,9 +446,8 @@ struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, 
 	s->new_fd = ccp_dir_ensure_open(s->new_path, err, errlen);
 	if (s->new_fd < 0)
 		goto fail;
-	p = ccp_path_join(cfg->dir, "cur");
-	s->cur_fd = ccp_dir_ensure_open(p, err, errlen);
-	ccp_free(p);
+	s->cur_path = ccp_path_join(cfg->dir, "cur");
+	s->cur_fd = ccp_dir_ensure_open(s->cur_path, err, errlen);
 	if (s->cur_fd < 0 ||
 	    (s->failed_fd = ccp_dir_ensure_open(cfg->failed_dir, err, errlen)) < 0 ||
 	    (s->quarantine_fd = ccp_dir_ensure_open(cfg->quarantine_dir, err, errlen)) < 0)
@@ -541,6 +541,7 @@ void ccp_spool_close(struct ccp_spool *s)
 	pthread_mutex_destroy(&s->again_mu);
 	ccp_free(s->again);
 	ccp_free(s->new_path);
+	ccp_free(s->cur_path);
 	ccp_free(s);
 }
 
@@ -816,11 +817,17 @@ static const char *candidate(struct ccp_spool *s, struct spool_poller *sp, const
 		ccp_counter_add(&sp->quarantined, 1);
 		ccp_log(CCP_LOG_WARN, "spool %s/new/%s is %s: moved to %s, never opened", s->dir,
 			name, file_kind(st.st_mode), s->quarantine_dir);
-	} else if (errno != ENOENT &&
-		   ccp_fpset_add(&s->unmovable, ccp_fp_of(name, strlen(name)))) {
-		ccp_log(CCP_LOG_WARN, "spool %s/new/%s is %s and cannot be moved to %s: %s; left in "
-			"new/, never opened", s->dir, name, file_kind(st.st_mode), s->quarantine_dir,
-			errno == EXDEV ? "it is on another file system" : strerror(errno));
+	} else {
+		/* ENOENT with the entry still there: the quarantine folder is
+		 * gone, which is said, not taken for the entry's removal. */
+		int e = errno;
+		struct stat still;
+		if ((e != ENOENT || fstatat(s->new_fd, name, &still, AT_SYMLINK_NOFOLLOW) == 0) &&
+		    ccp_fpset_add(&s->unmovable, ccp_fp_of(name, strlen(name))))
+			ccp_log(CCP_LOG_WARN, "spool %s/new/%s is %s and cannot be moved to %s: %s; "
+				"left in new/, never opened", s->dir, name, file_kind(st.st_mode),
+				s->quarantine_dir,
+				e == EXDEV ? "it is on another file system" : strerror(e));
 	}
 	pthread_mutex_unlock(&s->unmovable_mu);
 	return NULL;
@@ -864,13 +871,18 @@ static const char *next_event(struct spool_poller *sp)
  */
 static void check_still_there(struct ccp_spool *s)
 {
-	if (ccp_fd_is_path(s->new_fd, s->new_path))
+	/* With --keep, cur/ too: delivered files renamed into a removed cur/
+	 * would fail (ENOENT), and stay in new/. */
+	const char *gone = !ccp_fd_is_path(s->new_fd, s->new_path) ? s->new_path
+			   : s->cfg.keep && !ccp_fd_is_path(s->cur_fd, s->cur_path) ? s->cur_path
+										 : NULL;
+	if (gone == NULL)
 		return;
 	int zero = 0;
 	if (atomic_compare_exchange_strong_explicit(&s->lost, &zero, 1, memory_order_relaxed,
 						    memory_order_relaxed))
 		ccp_log(CCP_LOG_ERROR, "spool %s is no longer the directory this relay opened "
-			"(moved, removed or replaced)", s->new_path);
+			"(moved, removed or replaced)", gone);
 }
 
 bool ccp_spool_lost(const struct ccp_spool *s)
@@ -1100,9 +1112,15 @@ static void ack_one(struct ccp_spool *s, struct ccp_msg *m, enum ccp_msg_state o
 	else
 		rc = ccp_move_entry(s->new_fd, m->key, s->failed_fd, true);
 	/* ENOENT: the file vanished under us (an operator removed it); the
-	 * message is settled either way. */
-	if (rc != 0 && errno != ENOENT) {
-		int e = errno;
+	 * message is settled either way.  Unless the file is still there:
+	 * then the folder it was to go to is gone (cur/ or the failed folder
+	 * removed), and the file must not stay in new/ unmarked, to be
+	 * imported again at the next rescan. */
+	int e = rc != 0 ? errno : 0;
+	struct stat left;
+	if (e == ENOENT && fstatat(s->new_fd, m->key, &left, AT_SYMLINK_NOFOLLOW) != 0)
+		e = 0;
+	if (e != 0) {
 		atomic_fetch_add_explicit(&s->ack_errors, 1, memory_order_relaxed);
 		/* Settled, and still in new/: the next rescan would find it as
 		 * new mail and import it again, or convert it and send its

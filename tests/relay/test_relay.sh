@@ -1109,6 +1109,46 @@ if chattr +i "$d/bounce.sh" 2>/dev/null && chattr -i "$d/bounce.sh"; then
 	echo "3e4. a report sent whose queue entry cannot be removed: not sent again"
 fi
 
+# ---- 3e5. --keep and a cur/ removed under the relay ---------------------
+# The import removes cur/, so each delivered file's rename into it fails
+# with ENOENT, as a vanished file's would.  The files are still in new/:
+# marked delivered, not left to be imported again.  The next run, which
+# makes cur/ again, moves them there without an import.
+d=$(fresh keepcur)
+gen "$d/spool" 0 3
+cat >"$d/import.sh" <<EOS
+#!/bin/sh
+echo >>"$d/imports"
+rm -rf "$d/spool/cur"
+exec "$bin" import --po "$d/po" "\$1"
+EOS
+chmod +x "$d/import.sh"
+"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --keep --once \
+	--stats-interval 0 --log "$d/log" || fail "keepcur: relay exited $?"
+[ "$(grep -c "cannot move to cur/: No such file or directory; delivered, marked so in " \
+	"$d/log")" = 3 ] || fail "keepcur: the failed moves are not said: $(cat "$d/log")"
+[ "$(ls "$d/store/Delivered" | wc -l)" = 3 ] || fail "keepcur: not marked delivered"
+"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --keep --once \
+	--stats-interval 0 --log "$d/log" || fail "keepcur: second run exited $?"
+[ "$(wc -l <"$d/imports")" = 1 ] || fail "keepcur: imported $(wc -l <"$d/imports") times"
+[ -z "$(ls -A "$d/spool/new")" ] || fail "keepcur: left in new/: $(ls "$d/spool/new")"
+[ "$(ls "$d/spool/cur" | wc -l)" = 3 ] || fail "keepcur: $(ls "$d/spool/cur" | wc -l) in cur/"
+[ -z "$(ls -A "$d/store/Delivered")" ] || fail "keepcur: markers left"
+[ "$(field "$d/po" 'distinct keys')" = 3 ] || fail "keepcur: not 3 messages delivered"
+# A relay left running sees cur/ (made again by the second run) go, and
+# stops (status 1) for a restart.
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --keep --rescan-interval 0.05 \
+	--stats-interval 0 --log "$d/log2" &
+pid=$!
+within10 grep -qs "relay: spool " "$d/log2" || fail "keepcur: the running relay did not start"
+rm -rf "$d/spool/cur"
+wait $pid
+rc=$?
+[ $rc = 1 ] || fail "keepcur: the running relay exited $rc with cur/ removed"
+grep -q "spool $d/spool/cur is no longer the directory this relay opened" "$d/log2" ||
+	fail "keepcur: $(cat "$d/log2")"
+echo "3e5. --keep with cur/ removed: delivered files marked, never imported again; a running relay stops"
+
 # ---- 3f. retries that end while Bad cannot take the reason ---------------
 # (Bad immutable, where the file system has the attribute.)  The message
 # stays in the spool; rescans claim it again, but its retries are over: it
