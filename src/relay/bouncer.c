@@ -34,6 +34,7 @@ struct ccp_bouncer {
 	int dirfd;
 	uint64_t retry_min_ns, retry_max_ns;
 	bool sync;
+	const _Atomic int *stop_now; /* may be NULL */
 	pthread_t thread;
 
 	pthread_mutex_t mu;
@@ -206,6 +207,9 @@ static uint64_t pass(struct ccp_bouncer *b, struct retries *old)
 		quit = b->stop && !b->drain;
 		bool draining = b->stop;
 		pthread_mutex_unlock(&b->mu);
+		/* Relaxed: a request, set by a signal handler; no data hangs
+		 * on it. */
+		quit |= b->stop_now && atomic_load_explicit(b->stop_now, memory_order_relaxed);
 		if (quit)
 			break;
 		struct retry *r = retry_find(old, names[i]);
@@ -277,9 +281,10 @@ static void *bouncer_main(void *arg)
 
 struct ccp_bouncer *ccp_bouncer_start(const char *cmd, const char *dir, int dirfd,
 				      uint64_t retry_min_ns, uint64_t retry_max_ns, bool sync,
-				      char *err, size_t errlen)
+				      const _Atomic int *stop_now, char *err, size_t errlen)
 {
 	struct ccp_bouncer *b = ccp_calloc(1, sizeof(*b));
+	b->stop_now = stop_now;
 	b->cmd = ccp_strdup(cmd);
 	b->dir = ccp_strdup(dir);
 	b->dirfd = dirfd;

@@ -19,6 +19,7 @@
 #ifndef CCPUMP_RELAY_BOUNCER_H
 #define CCPUMP_RELAY_BOUNCER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,11 +29,14 @@ struct ccp_bouncer;
 /*
  * Starts the bouncer on the queue directory DIRFD (STORE/Bounce, named DIR
  * in log lines), running CMD.  What an earlier run left queued is sent
- * first.  Returns NULL with a line in err when its thread cannot start.
+ * first.  STOP_NOW, when not NULL, is a flag a signal handler may set (the
+ * relay's stop request): once it is, a pass ends after the command in
+ * progress, a drain's too (ccp_bouncer_stop()).  Returns NULL with a line
+ * in err when its thread cannot start.
  */
 struct ccp_bouncer *ccp_bouncer_start(const char *cmd, const char *dir, int dirfd,
 				      uint64_t retry_min_ns, uint64_t retry_max_ns, bool sync,
-				      char *err, size_t errlen);
+				      const _Atomic int *stop_now, char *err, size_t errlen);
 
 /*
  * The queue's one write: a link QUEUE_FD/KEY to the report DIR_FD/NDR_NAME
@@ -57,8 +61,9 @@ void ccp_bouncer_flush(struct ccp_bouncer *b);
 
 /*
  * Stops the bouncer and frees it.  With DRAIN, each report still queued
- * is tried once more first (`--once`); otherwise it stops after the
- * command in progress, if any, leaving the rest queued.
+ * is tried once more first (`--once`), unless STOP_NOW is or becomes set;
+ * otherwise it stops after the command in progress, if any, leaving the
+ * rest queued.
  */
 void ccp_bouncer_stop(struct ccp_bouncer *b, bool drain);
 

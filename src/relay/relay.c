@@ -1392,7 +1392,7 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 		ccp_dir_remove_stale_tmp(r.bounce_fd);
 		if ((r.bouncer = ccp_bouncer_start(cfg->bounce_cmd, r.bounce, r.bounce_fd,
 						   cfg->pump.retry_min_ns, cfg->pump.retry_max_ns,
-						   cfg->sync, err, errlen)) == NULL)
+						   cfg->sync, &relay_stop, err, errlen)) == NULL)
 			goto out;
 	}
 

@@ -1091,6 +1091,28 @@ bad_once "$d" 1764288000.M9P77.test crashbad
 [ "$(field "$d/po" 'distinct keys')" = 1 ] || fail "crashbad: the good message"
 echo "3e3. killed between a message's report and its move to Bad: reported once"
 
+# ---- 3e3b. SIGTERM during --once's last sending of reports -------------
+# Five reports, each command a second long: a SIGTERM once the first is
+# sent ends the sending after the command in progress, the rest left
+# queued for the next run, as a stop leaves them (it used to send all).
+d=$(fresh termreports)
+for i in 1 2 3 4 5; do
+	printf 'Return-Path: <s%d@example.org>\r\nTo: alice@example.org\r\nSubject: no From\r\n\r\nhi\r\n' \
+		$i >"$d/spool/new/1764288000.M${i}P78.test"
+done
+counting_bounce "$d" "sleep 1"
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--bounce-cmd "$d/bounce.sh" --log "$d/log" &
+pid=$!
+within10 test -s "$d/sent" || fail "termreports: no report sent"
+kill -TERM $pid
+wait $pid || fail "termreports: relay exited $? on SIGTERM"
+sent=$(wc -l <"$d/sent")
+[ "$sent" -le 2 ] || fail "termreports: $sent reports sent after the SIGTERM"
+[ "$(ls "$d/store/Bounce" | wc -l)" = $((5 - sent)) ] ||
+	fail "termreports: $(ls "$d/store/Bounce" | wc -l) queued, $sent sent"
+echo "3e3b. SIGTERM during --once's last reports: sending ends, the rest stays queued"
+
 # ---- 3e4. a report sent whose queue entry cannot be removed --------------
 # (Bounce/ made immutable by the command itself, after it sent.)  It is
 # not sent again: not by a later pass, nor by --once's last drain.

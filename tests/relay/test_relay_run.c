@@ -281,7 +281,7 @@ static void report_unsynced(const char *root)
 	snprintf(path, sizeof(path), "%s/report/Bounce", root);
 	atomic_store(&fail_dirs, "/report/Bounce");
 	struct ccp_bouncer *b = ccp_bouncer_start("true", path, qfd, 1000000, 2000000,
-						  true, err, sizeof(err));
+						  true, NULL, err, sizeof(err));
 	CHECK(b != NULL);
 	ccp_bouncer_stop(b, true);
 	atomic_store(&fail_dirs, NULL);
