@@ -76,14 +76,17 @@ struct ccp_relay_stats {
 	/* Retries ended, but Bad could not take their reasons: left in the
 	 * spool (end_retries()). */
 	uint64_t withheld;
-	bool gave_up_paused;     /* once: stopped after --retry-max paused */
+	/* once: stopped after --retry-max paused, or after twice --retry-max
+	 * of messages only postponed one by one (files it cannot read now) */
+	bool gave_up_paused;
 	bool spool_lost;         /* stopped: the spool, store or post office was moved */
 };
 
 /*
  * Runs the relay until ccp_relay_request_stop() (graceful drain) or, with
  * once, until the spool has been drained (or deliveries have been paused
- * longer than retry_max: st->gave_up_paused).  Returns 0, or 2 with a one-line
+ * longer than retry_max, or what is left has only been postponed for
+ * twice that: st->gave_up_paused).  Returns 0, or 2 with a one-line
  * reason in err for a configuration it cannot use (a directory, the post
  * office).  Fills *st at the end when not NULL.  One relay per process.
  */

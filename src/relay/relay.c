@@ -106,9 +106,13 @@ struct disp {
 	struct ccp_msg *const *msgs;
 	enum ccp_verdict *verdicts;
 	unsigned *included, nincluded, cursor;
-	/* Deferred without import, as changed while read (1) or still open
-	 * for writing (2); else 0. */
+	/* Deferred without import, as changed while read (1), still open
+	 * for writing (2), or postponed by a failed read (3, its reason at
+	 * read_why[read_at[i]]); else 0. */
 	uint8_t *changed;
+	uint32_t *read_at;
+	struct ccp_ccm_buf read_why; /* the batch's read failures, each NUL-ended */
+	char last_read_why[600];     /* read_message()'s, for the caller */
 	/* What stopped the batch that is not the messages' fault (the store
 	 * cannot be written, the post office's disk is full): "" if nothing. */
 	char outage[600];
@@ -375,7 +379,8 @@ static void partial(struct disp *d, struct ccp_msg *m, const char *reason, enum 
  * (verdict RETRY: read it again once it is stable), -3 if it is unusable
  * (verdict FAILED, to Bad with the reason) or cannot be read now for the
  * machine's reasons (verdict POSTPONED), -4 if it is still open for writing
- * (verdict RETRY, as -2). */
+ * (verdict RETRY, as -2), -5 if the machine failed its read (verdict
+ * POSTPONED, the reason in d->last_read_why). */
 static ssize_t read_message(struct disp *d, struct ccp_msg *m, enum ccp_verdict *v)
 {
 	struct relay *r = d->r;
@@ -411,10 +416,12 @@ static ssize_t read_message(struct disp *d, struct ccp_msg *m, enum ccp_verdict 
 		return -4;
 	case CCP_SPOOL_READ_FAILED:
 		/* The machine's failure, for this file alone (one bad sector
-		 * must not pause all mail): postponed, read again later. */
+		 * must not pause all mail): postponed, read again later.  The
+		 * reason goes into its marker too (-5). */
 		ccp_log(CCP_LOG_WARN, "%s: postponed, to be read again", reason);
+		snprintf(d->last_read_why, sizeof(d->last_read_why), "%s", reason);
 		*v = CCP_VERDICT_POSTPONED;
-		return -3;
+		return -5;
 	case CCP_SPOOL_READ_UNUSABLE:
 		break;
 	}
@@ -603,9 +610,9 @@ static void mark_deferred(struct relay *r, const struct disp *d, struct ccp_msg 
 			/* The attempt being settled counts, unless postponed. */
 			uint32_t attempt = ccp_msg_attempts(m, w) - (postponed ? 1u : 0u);
 			char answer[16] = "none", said[64];
-			const char *why = d->changed[i] == 2
-						  ? "the spool file was still open for writing"
-						  : "the spool file changed while it was read";
+			const char *why = d->changed[i] == 3   ? d->read_why.data + d->read_at[i]
+					  : d->changed[i] == 2 ? "the spool file was still open for writing"
+							       : "the spool file changed while it was read";
 			if (!d->changed[i]) {
 				if (rc >= 0)
 					snprintf(answer, sizeof(answer), "%d", rc);
@@ -748,6 +755,8 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 	d->t_start = ccp_now_ns();
 	d->included = ccp_realloc(d->included, n * sizeof(*d->included));
 	d->changed = ccp_realloc(d->changed, n * sizeof(*d->changed));
+	d->read_at = ccp_realloc(d->read_at, n * sizeof(*d->read_at));
+	ccp_ccm_buf_reset(&d->read_why);
 	ccp_ccm_buf_reset(&d->ccm);
 
 	unsigned i;
@@ -768,7 +777,11 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 		/* Vanished (an operator removed it, or a crash-restart raced its
 		 * own unlink), changed while read, or unusable: settled here. */
 		ssize_t len = read_message(d, msgs[i], &verdicts[i]);
-		d->changed[i] = len == -2 ? 1 : len == -4 ? 2 : 0;
+		d->changed[i] = len == -2 ? 1 : len == -4 ? 2 : len == -5 ? 3 : 0;
+		if (len == -5) {
+			d->read_at[i] = (uint32_t)d->read_why.len;
+			ccp_ccm_buf_add(&d->read_why, d->last_read_why, strlen(d->last_read_why) + 1);
+		}
 		if (len < 0)
 			continue;
 		size_t mark = d->ccm.len;
@@ -1307,6 +1320,42 @@ static void stats_report(struct relay *r, struct ccp_pump *pump, uint64_t last[2
 				     done ? "done" : s.paused_ns ? "paused" : "running");
 }
 
+/*
+ * --once ends when what is left cannot be done now.  A pause of all
+ * deliveries (the gate) ends it past --retry-max; so must messages that
+ * are only postponed one by one (a file on a failing sector, the process
+ * out of descriptors), which are not attempts, so --max-attempts never
+ * ends them, and which pause nothing.  only_postponed() says when, for
+ * more than twice --retry-max, messages waited and none was delivered,
+ * failed or deferred for an attempt (a counted retry comes within
+ * --retry-max), while postponements went on, and now none is in the ring
+ * or a batch.
+ */
+struct once_watch {
+	uint64_t progress, postponed, since_ns, waiting;
+};
+
+static bool only_postponed(struct once_watch *w, struct ccp_pump *pump,
+			   const struct ccp_relay_config *cfg)
+{
+	struct ccp_pump_stats ps;
+	ccp_pump_stats(pump, &ps);
+	uint64_t now = ccp_now_ns();
+	uint64_t progress = ps.delivered + ps.failed + (ps.deferred - ps.postponed);
+	if (progress != w->progress || w->since_ns == 0) {
+		w->progress = progress;
+		w->postponed = ps.postponed;
+		w->since_ns = now;
+		return false;
+	}
+	/* A postponed message's retry is in a batch for a moment: that is
+	 * no progress, but a batch that is there when the time is up may be
+	 * an import that takes long; it is waited for. */
+	w->waiting = ps.waiting_retry;
+	return ps.waiting_retry > 0 && ps.in_ring == 0 && ps.in_flight == 0 &&
+	       ps.postponed > w->postponed && now - w->since_ns > 2 * cfg->pump.retry_max_ns;
+}
+
 static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st, char *err,
 		     size_t errlen)
 {
@@ -1446,6 +1495,7 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 		r.disp[i].id = i;
 		r.disp[i].seq = (uint64_t)time(NULL) << 8;
 		ccp_ccm_buf_init_aligned(&r.disp[i].ccm, DIRECT_ALIGN);
+		ccp_ccm_buf_init(&r.disp[i].read_why);
 	}
 	struct ccp_sink_ops sink = { .deliver = relay_deliver };
 	struct ccp_pump_config pc = cfg->pump;
@@ -1471,6 +1521,7 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 	uint64_t last_stats[2] = { ccp_now_ns(), 0 };
 	bool stopping = false, gave_up = false, lost = false;
 	uint64_t next_dir_check = 0;
+	struct once_watch once_watch = { 0 };
 	unsigned flush_seen = atomic_load_explicit(&relay_flush, memory_order_relaxed);
 	while (!ccp_pump_done(pump)) {
 		ccp_sleep_ns(50000000u);
@@ -1481,6 +1532,14 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 		if (paused > cfg->pump.retry_max_ns) {
 			ccp_log(CCP_LOG_ERROR, "relay: deliveries paused for %.0f s (%s): stopping; the "
 				"messages stay in the spool for the next run", (double)paused / 1e9, why);
+			gave_up = true;
+			ccp_relay_request_stop();
+		} else if (cfg->once && !stopping && only_postponed(&once_watch, pump, cfg)) {
+			ccp_log(CCP_LOG_ERROR, "relay: %llu messages only postponed (files the machine "
+				"cannot read now), nothing else done, for %.1f s: stopping; they stay in "
+				"the spool for the next run",
+				(unsigned long long)once_watch.waiting,
+				(double)(ccp_now_ns() - once_watch.since_ns) / 1e9);
 			gave_up = true;
 			ccp_relay_request_stop();
 		}
@@ -1558,6 +1617,8 @@ out:
 			ccp_free(r.disp[i].in);
 			ccp_free(r.disp[i].included);
 			ccp_free(r.disp[i].changed);
+			ccp_free(r.disp[i].read_at);
+			ccp_ccm_buf_free(&r.disp[i].read_why);
 		}
 		ccp_free(r.disp);
 	}

@@ -33,10 +33,13 @@
  * note of the message put back meets its first life's record.  Once the
  * reader lets go, the message must be delivered, not wait for a rescan.
  *
- * Last, the spool alone: a message whose read found its file gone is
+ * Then the spool alone: a message whose read found its file gone is
  * settled, and a file put back under its name in the meantime must not be
  * removed by that settlement: it is another message, and the next poll
  * reports it again (its own note may have met the live record).
+ *
+ * Last, --once with a file that can never be read: the run ends, leaving
+ * it in the spool, instead of lasting until --max-age.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -69,6 +72,20 @@ static _Atomic unsigned reads[NCASES];
 static int open_fd = -1, opening_fd = -1;
 /* Whether its Deferred/ marker, at its second read, gave the reason. */
 static _Atomic int open_marker_said;
+/* The same for new/eio, whose first read failed with EIO. */
+static _Atomic int eio_marker_said;
+
+/* Whether the Deferred/ marker of NAME holds the line WANT. */
+static bool marker_says(const char *name, const char *want)
+{
+	char path[800];
+	size_t len;
+	snprintf(path, sizeof(path), "%s/Deferred/%s", store, name);
+	char *marker = read_file(path, &len);
+	bool says = marker && strstr(marker, want) != NULL;
+	free(marker);
+	return says;
+}
 
 static int case_of(const char *name)
 {
@@ -124,18 +141,18 @@ static int hook(void *arg, const char *name, int fd)
 		}
 		break;
 	case EIO_READ:
+		if (n == 2)
+			atomic_store(&eio_marker_said,
+				     marker_says(name, "reason spool file eio cannot be read: "
+						       "Input/output error\n"));
 		if (n <= 7)
 			return EIO;
 		break;
 	case OPEN:
 		if (n == 2) {
-			size_t mlen;
-			snprintf(path, sizeof(path), "%s/Deferred/open", store);
-			char *marker = read_file(path, &mlen);
 			atomic_store(&open_marker_said,
-				     marker && strstr(marker, "reason the spool file was still open "
-							      "for writing\n") != NULL);
-			free(marker);
+				     marker_says(name, "reason the spool file was still open for "
+						       "writing\n"));
 			const char more[] = "SECOND-HALF of open\r\n";
 			CHECK(write(open_fd, more, sizeof(more) - 1) == (ssize_t)(sizeof(more) - 1));
 		} else if (n == 3) {
@@ -397,6 +414,47 @@ static void test_vanished_then_back(const char *root)
 	free(c);
 }
 
+/* --once with a file that never reads (EIO each time): postponed, never
+ * an attempt, so --max-attempts cannot end it; the run must end all the
+ * same, past twice --retry-max of nothing but postponements (it used to
+ * last until --max-age), the file left in the spool with the read's
+ * reason in its marker, the other message delivered. */
+static int sick_hook(void *arg, const char *name, int fd)
+{
+	(void)arg;
+	(void)fd;
+	return strcmp(name, "sick") == 0 ? EIO : 0;
+}
+
+static void test_once_unreadable(const char *root)
+{
+	char po[600], path[800], err[512];
+	setup(root, "5", po);
+	deliver("fine", "a readable message");
+	deliver("sick", "never read");
+	struct ccp_relay_config cfg;
+	ccp_relay_config_default(&cfg);
+	cfg.spool = spool;
+	cfg.store = store;
+	cfg.po = po;
+	cfg.once = true;
+	cfg.sync = false;
+	cfg.stats_interval_ns = 0;
+	cfg.pump.dispatchers = 1;
+	cfg.pump.retry_min_ns = 1000000;  /* 1 ms */
+	cfg.pump.retry_max_ns = 20000000; /* 20 ms */
+	cfg.pump.max_attempts = 2;
+	cfg.read_hook = sick_hook;
+	struct ccp_relay_stats st;
+	CHECK(ccp_relay_run(&cfg, &st, err, sizeof(err)) == 0);
+	CHECK(st.gave_up_paused);
+	CHECK_EQ_U64(st.delivered, 1);
+	CHECK_EQ_U64(st.bad, 0);
+	snprintf(path, sizeof(path), "%s/new/sick", spool);
+	CHECK(access(path, F_OK) == 0);
+	CHECK(marker_says("sick", "reason spool file sick cannot be read: Input/output error\n"));
+}
+
 int main(void)
 {
 	char *root = temp_dir();
@@ -453,6 +511,7 @@ int main(void)
 	CHECK_EQ_U64(atomic_load(&reads[OPEN]), 3);
 	CHECK_EQ_U64(atomic_load(&reads[OPENING]), 3);
 	CHECK(atomic_load(&open_marker_said));
+	CHECK(atomic_load(&eio_marker_said));
 	CHECK_EQ_U64(st.pump.postponed, 7); /* the pump's count of postponed deferrals */
 	CHECK_EQ_U64(st.changed, 1 + 1 + 1 + 3 + 6 + 2 + 2);
 	CHECK_EQ_U64(st.changed_after, 0);
@@ -497,6 +556,7 @@ int main(void)
 
 	test_comeback(root);
 	test_vanished_then_back(root);
+	test_once_unreadable(root);
 
 	rm_tree(root);
 	free(root);
