@@ -414,6 +414,25 @@ static void test_vanished_then_back(const char *root)
 	free(c);
 }
 
+/* A --once relay of the test's spool into PO, read through HOOK, retries
+ * 1 to 10 ms apart, MAX_ATTEMPTS of them. */
+static void once_config(struct ccp_relay_config *cfg, const char *po,
+			int (*read_hook)(void *, const char *, int), unsigned max_attempts)
+{
+	ccp_relay_config_default(cfg);
+	cfg->spool = spool;
+	cfg->store = store;
+	cfg->po = po;
+	cfg->once = true;
+	cfg->sync = false;
+	cfg->stats_interval_ns = 0;
+	cfg->pump.dispatchers = 1; /* GMime is invisible to ThreadSanitizer: one converting thread */
+	cfg->pump.retry_min_ns = 1000000;  /* 1 ms */
+	cfg->pump.retry_max_ns = 10000000; /* 10 ms */
+	cfg->pump.max_attempts = max_attempts;
+	cfg->read_hook = read_hook;
+}
+
 /* --once with a file that never reads (EIO each time): postponed, never
  * an attempt, so --max-attempts cannot end it; the run must end all the
  * same, past twice --retry-max of nothing but postponements (it used to
@@ -433,18 +452,8 @@ static void test_once_unreadable(const char *root)
 	deliver("fine", "a readable message");
 	deliver("sick", "never read");
 	struct ccp_relay_config cfg;
-	ccp_relay_config_default(&cfg);
-	cfg.spool = spool;
-	cfg.store = store;
-	cfg.po = po;
-	cfg.once = true;
-	cfg.sync = false;
-	cfg.stats_interval_ns = 0;
-	cfg.pump.dispatchers = 1;
-	cfg.pump.retry_min_ns = 1000000;  /* 1 ms */
+	once_config(&cfg, po, sick_hook, 2);
 	cfg.pump.retry_max_ns = 20000000; /* 20 ms */
-	cfg.pump.max_attempts = 2;
-	cfg.read_hook = sick_hook;
 	struct ccp_relay_stats st;
 	CHECK(ccp_relay_run(&cfg, &st, err, sizeof(err)) == 0);
 	CHECK(st.gave_up_paused);
@@ -485,19 +494,8 @@ int main(void)
 
 	ccp_log_set_level(CCP_LOG_ERROR);
 	struct ccp_relay_config cfg;
-	ccp_relay_config_default(&cfg);
-	cfg.spool = spool;
-	cfg.store = store;
-	cfg.po = po;
-	cfg.once = true;
-	cfg.sync = false;
-	cfg.stats_interval_ns = 0;
+	once_config(&cfg, po, hook, 6);
 	cfg.pump.batch = 128;
-	cfg.pump.dispatchers = 1; /* GMime is invisible to ThreadSanitizer: one converting thread */
-	cfg.pump.retry_min_ns = 1000000;   /* 1 ms */
-	cfg.pump.retry_max_ns = 10000000;  /* 10 ms */
-	cfg.pump.max_attempts = 6;
-	cfg.read_hook = hook;
 	struct ccp_relay_stats st;
 	CHECK(ccp_relay_run(&cfg, &st, err, sizeof(err)) == 0);
 
