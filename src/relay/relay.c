@@ -464,6 +464,10 @@ static bool settle_one(struct disp *d, const char *key, size_t key_len,
 			&d->verdicts[i]);
 		break;
 	case CCP_PO_MSG_UNDELIVERABLE:
+		/* Listed twice (an import program's .und): settled by the first
+		 * entry; a second would count it, and report it, again. */
+		if (d->verdicts[i] != CCP_VERDICT_RETRY)
+			break;
 		/* Postponed if it cannot go to Bad now: the post office keeps no
 		 * delivery of it, so a later import reports it again. */
 		bad_or_postpone(d, d->msgs[i], NULL, 0,

@@ -55,6 +55,12 @@ gen() {
 		mv "$spool/tmp/m$i" "$spool/new/1764288000.M${i}P77.test"
 	done
 }
+# A bounce command that counts what it sends in DIR/sent (one line each),
+# then runs the shell line EXTRA, if given.
+counting_bounce() { # counting_bounce DIR [EXTRA]
+	printf '#!/bin/sh\necho sent >>"%s/sent"\ncat >/dev/null\n%s\n' "$1" "${2:-}" >"$1/bounce.sh"
+	chmod +x "$1/bounce.sh"
+}
 # batch_sum LOG FIELD: FIELD (delivered, deferred) summed over the log's
 # per-batch lines.
 batch_sum() {
@@ -392,6 +398,29 @@ chmod +x "$d4/import.sh"
 	fail "mangled list: the refused message left the spool as delivered"
 grep -q "names a message not in the batch" "$d4/log" ||
 	fail "mangled list: no log line: $(grep -m2 -e warn -e error "$d4/log")"
+# A list that names one message twice: it goes to Bad once, counted and
+# reported once.
+d5=$(fresh undeliv-twice --users "$work/users")
+gen "$d5/spool" 0 2 # to alice and bob, whom the post office knows
+printf 'Return-Path: <x@example.org>\r\nFrom: "X" <x@example.org>\r\nTo: nobody@example.org\r\nSubject: lost\r\n\r\nhi\r\n' \
+	>"$d5/spool/new/1764288000.M996P77.test"
+cat >"$d5/import.sh" <<EOS
+#!/bin/sh
+"$bin" import --po "$d5/po" "\$1"; rc=\$?
+und="\${1%.ccm}.und"
+[ -f "\$und" ] && cat "\$und" "\$und" >"\$und.2" && mv "\$und.2" "\$und"
+exit \$rc
+EOS
+chmod +x "$d5/import.sh"
+counting_bounce "$d5"
+"$bin" relay --spool "$d5/spool" --store "$d5/store" --import-cmd "$d5/import.sh" --once \
+	--bounce-cmd "$d5/bounce.sh" --stats-interval 0 --log "$d5/log" 2>/dev/null ||
+	fail "listed twice: relay failed"
+grep -q "relay: done: 2 delivered (0 in part), 1 bad," "$d5/log" ||
+	fail "listed twice: $(grep "relay: done" "$d5/log")"
+[ "$(grep -c "message 1764288000.M996P77.test to Bad" "$d5/log")" = 1 ] ||
+	fail "listed twice: sent to Bad $(grep -c "message 1764288000.M996P77.test to Bad" "$d5/log") times"
+[ "$(wc -l <"$d5/sent")" = 1 ] || fail "listed twice: $(wc -l <"$d5/sent") reports sent"
 
 # `queue --requeue`: once the user directory knows the recipient, the
 # message in Bad goes back into the spool, its reason, report and attempts
@@ -1005,12 +1034,6 @@ EOS
 	echo "3e. a delivered message that cannot leave the spool: marked delivered, imported once"
 fi
 
-# A bounce command that counts what it sends in DIR/sent (one line each),
-# then runs the shell line EXTRA, if given.
-counting_bounce() { # counting_bounce DIR [EXTRA]
-	printf '#!/bin/sh\necho sent >>"%s/sent"\ncat >/dev/null\n%s\n' "$1" "${2:-}" >"$1/bounce.sh"
-	chmod +x "$1/bounce.sh"
-}
 # Spool file KEY of relay DIR settled in Bad once: out of new/, in Bad with
 # its reason, no marker left in Delivered/, one report sent.
 bad_once() { # bad_once DIR KEY TAG
