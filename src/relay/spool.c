@@ -1068,10 +1068,25 @@ static bool changed_after_read(struct ccp_spool *s, struct ccp_msg *m)
 	if (ccp_store_write(s->failed_fd, rec, line, (size_t)n, true) != 0)
 		ccp_log(CCP_LOG_ERROR, "cannot write %s/%s: %s", s->failed_dir, rec, strerror(errno));
 	if (ccp_move_entry(s->new_fd, m->key, s->failed_fd, true) != 0) {
+		/* Left in new/ as it is, the next rescan would relay it again:
+		 * an import program would deliver the new version a second
+		 * time, and the built-in post office would skip it as a
+		 * duplicate and the file would go, never seen.  So it is marked
+		 * failed, by the stamp it has now, as a message whose move to
+		 * the failed folder failed is: later reads settle it as failed,
+		 * and its ack moves it there, to its reason, once it can. */
+		int e = errno;
+		bool again;
+		*(struct spool_stamp *)ccp_msg_user(m) = now;
+		bool kept = keep_settled(s, m, true, &again);
 		ccp_log(CCP_LOG_ERROR, "spool %s/new/%s changed after its delivery (%s) and cannot be "
-			"moved to %s: %s", s->dir, m->key, what, s->failed_dir, strerror(errno));
-		unlinkat(s->failed_fd, rec, 0);
-		return true; /* left in new/: a restart relays it, and the post office skips it */
+			"moved to %s: %s; %s%s", s->dir, m->key, what, s->failed_dir, strerror(e),
+			kept ? "it waits in new/, not relayed again, marked so in "
+			     : "it cannot be marked either, and may be relayed again",
+			kept ? s->delivered_dir : "");
+		if (!kept)
+			unlinkat(s->failed_fd, rec, 0);
+		return true;
 	}
 	ccp_log(CCP_LOG_WARN, "spool %s/new/%s %.*s: moved to %s", s->dir, m->key, n - 1, line,
 		s->failed_dir);

@@ -968,6 +968,43 @@ grep -q "delivered before it changed" "$d/rq.err" || fail "changed: requeue said
 [ -f "$d/store/Bad/1764288000.M7P77.test.reason" ] || fail "changed: the refused requeue took the reason"
 echo "3b. a spool file changed after its import: kept in Bad with the reason, delivered once, not requeued"
 
+# ---- 3b2. changed after its import, and Bad cannot take it -------------
+# (Bad made immutable by the import program, after the append.)  The file
+# waits in new/, marked failed, and is not relayed again by a rescan or a
+# later run; once Bad can take it, it goes there.
+d=$(fresh changed-stuck)
+gen "$d/spool" 0 5
+victim="$d/spool/new/1764288000.M3P77.test"
+cat >"$d/import.sh" <<EOS
+#!/bin/sh
+grep -q 'X-Spool-Id: 1764288000.M3P77.test' "\$1" && echo >>"$d/imports"
+grep -q 'X-Spool-Id: 1764288000.M3P77.test' "\$1" && [ ! -f "$d/appended" ] && {
+	printf 'late line\r\n' >>"$victim"; : >"$d/appended"; chattr +i "$d/store/Bad"; }
+exec "$bin" import --po "$d/po" "\$1"
+EOS
+chmod +x "$d/import.sh"
+mkdir -p "$d/store/Bad"
+if chattr +i "$d/store/Bad" 2>/dev/null && chattr -i "$d/store/Bad"; then
+	"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --once \
+		--dispatchers 1 --rescan-interval 0.05 --stats-interval 0 --log "$d/log" ||
+		{ chattr -i "$d/store/Bad"; fail "changed-stuck: relay failed"; }
+	"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --once \
+		--dispatchers 1 --stats-interval 0 --log "$d/log" ||
+		{ chattr -i "$d/store/Bad"; fail "changed-stuck: second run failed"; }
+	chattr -i "$d/store/Bad"
+	[ "$(wc -l <"$d/imports")" = 1 ] || fail "changed-stuck: imported $(wc -l <"$d/imports") times"
+	[ -f "$victim" ] || fail "changed-stuck: gone from new/ while Bad could not take it"
+	grep -q "M3P77.test changed after its delivery .* cannot be moved to .*; it waits in new/, not relayed again" \
+		"$d/log" || fail "changed-stuck: $(grep -e error -e warn "$d/log")"
+	"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --once \
+		--dispatchers 1 --stats-interval 0 --log "$d/log" || fail "changed-stuck: third run failed"
+	[ ! -e "$victim" ] || fail "changed-stuck: still in new/ once Bad could take it"
+	grep -q 'late line' "$d/store/Bad/1764288000.M3P77.test" || fail "changed-stuck: not in Bad"
+	[ "$(wc -l <"$d/imports")" = 1 ] || fail "changed-stuck: imported again"
+	[ -z "$(ls -A "$d/store/Delivered")" ] || fail "changed-stuck: marker left"
+	echo "3b2. changed after its import while Bad could not take it: waited in new/, never relayed again"
+fi
+
 # ---- 3e. a delivered message whose spool file cannot be removed ---------
 # (here immutable, where the file system has the attribute).  Rescans find
 # it again and again: it is marked delivered in STORE/Delivered and never
