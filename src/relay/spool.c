@@ -610,10 +610,29 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 	enum ccp_spool_read res = CCP_SPOOL_READ_UNUSABLE;
 	int fd = openat(s->new_fd, m->key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
-		if (errno == ENOENT)
+		int e = errno;
+		if (e == ENOENT)
 			return vanished(m);
-		snprintf(why, whylen, "spool file %s cannot be opened: %s", m->key, strerror(errno));
-		return machine_read_errno(errno) ? CCP_SPOOL_READ_FAILED : CCP_SPOOL_READ_UNUSABLE;
+		/* Not the machine's fault (not ours to read): stamped by its
+		 * name, so that a marker can speak for it, as for any file
+		 * settled that cannot leave new/ (one not ours to read may not
+		 * be ours to move either, in a sticky new/): else each rescan
+		 * would send it to the failed folder again. */
+		if (!machine_read_errno(e) && fstatat(s->new_fd, m->key, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode)) {
+			stamp_of(&st, &before);
+			*(struct spool_stamp *)ccp_msg_user(m) = before;
+			switch (delivered_before(s, m->key, &before)) {
+			case MARKER_MATCHES:
+				return CCP_SPOOL_READ_DELIVERED;
+			case MARKER_MATCHES_FAILED:
+				return CCP_SPOOL_READ_FAILED_BEFORE;
+			default:
+				break;
+			}
+		}
+		snprintf(why, whylen, "spool file %s cannot be opened: %s", m->key, strerror(e));
+		return machine_read_errno(e) ? CCP_SPOOL_READ_FAILED : CCP_SPOOL_READ_UNUSABLE;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		snprintf(why, whylen, "spool file %s is no longer a regular file", m->key);

@@ -1191,6 +1191,35 @@ if chattr +i "$d/bounce.sh" 2>/dev/null && chattr -i "$d/bounce.sh"; then
 	echo "3e4. a report sent whose queue entry cannot be removed: not sent again"
 fi
 
+# ---- 3e4b. a file the relay may neither read nor move ------------------
+# The relay runs as nobody; the file is root's (0600) in a sticky new/.  It
+# goes to Bad once (its copy cannot be read: the reason alone), marked
+# failed by the stamp of its name; the rescans that find it again settle
+# it from that marker instead of sending it to Bad again.
+d=$(fresh unreadable-stuck)
+chmod 755 "$work"
+f="$d/spool/new/1764288000.M1P79.test"
+printf 'From: a@example.org\r\nTo: alice@example.org\r\nSubject: x\r\n\r\nhi\r\n' >"$f"
+chmod 600 "$f"
+mkdir -p "$d/store"
+chown -R nobody: "$d" && chown root: "$f" "$d/spool/new" && chmod 1777 "$d/spool/new" ||
+	fail "unreadable-stuck: cannot give the directories to nobody"
+setpriv --reuid=nobody --regid=nogroup --clear-groups "$bin" relay --spool "$d/spool" \
+	--store "$d/store" --po "$d/po" --rescan-interval 0.05 --stats-interval 0 --log "$d/log" &
+pid=$!
+within10 grep -qs "relay: spool " "$d/log" || fail "unreadable-stuck: the relay did not start"
+sleep 1 # twenty rescans that find it again
+kill -TERM $pid
+wait $pid || fail "unreadable-stuck: relay exited $?"
+[ -f "$f" ] || fail "unreadable-stuck: the file left new/"
+[ "$(grep -c "M1P79.test to Bad" "$d/log")" = 1 ] ||
+	fail "unreadable-stuck: sent to Bad $(grep -c "M1P79.test to Bad" "$d/log") times"
+grep -q "cannot be opened: Permission denied" "$d/store/Bad/1764288000.M1P79.test.reason" ||
+	fail "unreadable-stuck: Bad's reason: $(cat "$d/store/Bad/1764288000.M1P79.test.reason" 2>&1)"
+head -1 "$d/store/Delivered/1764288000.M1P79.test" | grep -qx failed ||
+	fail "unreadable-stuck: not marked failed"
+echo "3e4b. a file the relay may neither read nor move: to Bad once, not again at each rescan"
+
 # ---- 3e5. --keep and a cur/ removed under the relay ---------------------
 # The import removes cur/, so each delivered file's rename into it fails
 # with ENOENT, as a vanished file's would.  The files are still in new/:
