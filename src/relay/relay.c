@@ -119,8 +119,9 @@ struct disp {
 	/* for the batch's log line */
 	char name[64];       /* its .ccm, "" when none was written */
 	unsigned dups, vanished;
-	/* Settled by their Delivered/ markers: files that could not leave
-	 * new/, found again by a rescan. */
+	/* Settled without an import, found again by a rescan: by their
+	 * Delivered/ markers (files that could not leave new/), or kept in
+	 * new/ after their retries ended (withhold()). */
 	unsigned marked;
 	uint64_t t_start, t_converted, t_written, t_imported;
 } CCP_ALIGNED(CCP_CACHE_GUARD);
@@ -776,6 +777,7 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 		if (ccp_unlikely(msgs[i]->retries_ended)) {
 			verdicts[i] = CCP_VERDICT_FAILED;
 			d->changed[i] = 0;
+			d->marked++; /* the batch line: no news (end_retries() says it) */
 			continue;
 		}
 		/* Vanished (an operator removed it, or a crash-restart raced its
@@ -1104,10 +1106,14 @@ static bool end_retries(struct relay *r, struct ccp_msg *m, enum ccp_msg_state o
 	}
 	snprintf(reason, sizeof(reason), "retries ended after attempt %u (the last: %s)",
 		 ccp_msg_attempts(m, ccp_msg_load(m)), last);
+	char before[200];
+	bool again = withheld_last(r, m, before, sizeof(before));
 	int e = to_bad(r, m, NULL, 0, reason, problem, sizeof(problem));
 	if (e != 0 && machine_errno(e)) {
-		ccp_log(CCP_LOG_WARN, "message %s: %s, but %s: it waits in the spool until the store "
-			"can take its reason", m->key, reason, problem);
+		/* Said once: each rescan claims it again while the store is
+		 * full, which is no news. */
+		ccp_log(again ? CCP_LOG_DEBUG : CCP_LOG_WARN, "message %s: %s, but %s: it waits in "
+			"the spool until the store can take its reason", m->key, reason, problem);
 		withhold(r, m, last);
 		return false;
 	}
@@ -1190,6 +1196,9 @@ static void relay_src_init_msg(void *ctx, struct ccp_msg *m)
 		m->age_before_s = (uint32_t)(now - first > UINT32_MAX ? UINT32_MAX : now - first);
 	/* A damaged or hand-edited count cannot wrap the attempt number. */
 	m->attempts_before = attempt < (1u << 24) ? attempt : (1u << 24);
+	/* Past this run's limits already, it still gets one try before they
+	 * end it, as an MTA's queue lifetime ends a message only after a
+	 * failed delivery attempt: whatever failed may be mended. */
 }
 
 static const struct ccp_source_ops relay_src_ops = {

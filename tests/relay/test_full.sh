@@ -27,7 +27,11 @@
 #      waits in the spool, not in Bad without its reason; given room, it
 #      goes to Bad with it;
 #   8. the store and the post office on a file system without O_DIRECT
-#      (ramfs): batches written plainly, every message delivered once.
+#      (ramfs): batches written plainly, every message delivered once;
+#   9. retries ended (--max-attempts 1) while Bad/ alone is full: the
+#      message waits in the spool, said once a run however often a rescan
+#      finds it; a restarted relay tries it once more (its marker keeps the
+#      count), no more; given room, it goes to Bad.
 set -u
 bin=$(realpath "$1")
 if [ -z "${CCPUMP_TEST_NS:-}" ]; then
@@ -39,7 +43,7 @@ if [ -z "${CCPUMP_TEST_NS:-}" ]; then
 	CCPUMP_TEST_NS=1 exec unshare -m --propagation private "$0" "$@"
 fi
 work=$(mktemp -d)
-trap 'kill -9 $(jobs -p) 2>/dev/null; umount -l "$work"/*/fs "$work"/*/store/Partial 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill -9 $(jobs -p) 2>/dev/null; umount -l "$work"/*/fs "$work"/*/store/Partial "$work"/*/store/Bad 2>/dev/null; rm -rf "$work"' EXIT
 log=
 fail() { echo "FAIL: $*" >&2; [ -n "$log" ] && [ -f "$log" ] && tail -20 "$log" >&2; exit 1; }
 field() { "$bin" po stats --po "$1" | sed -n "s/^$2: *//p"; }
@@ -341,3 +345,41 @@ store_clean "$d/fs/store" nodirect
 [ -z "$(ls -A "$d/fs/store/Submit")" ] || fail "nodirect: left in Submit: $(ls "$d/fs/store/Submit")"
 umount "$d/fs"
 echo "8. a store without O_DIRECT: batches written plainly, every message delivered once"
+
+# ---- 9. retries ended while Bad/ alone is full, over a restart -----------
+d=$work/ended-bad-full
+mkdir -p "$d/spool/tmp" "$d/spool/new" "$d/spool/cur"
+"$bin" po init --po "$d/po" >/dev/null || fail "bad full: po init"
+log=$d/log
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--log "$log" || fail "bad full: the first run failed"
+small_fs "$d/store/Bad" 64k
+dd if=/dev/zero of="$d/store/Bad/filler" bs=4k 2>/dev/null
+printf 'From: s@example.org\r\nTo: alice@example.org\r\nSubject: 1\r\n\r\nhi\r\n' \
+	>"$d/spool/new/1764288000.M1P9.ended"
+printf '#!/bin/sh\necho >>"%s/imports"\nexit 1\n' "$d" >"$d/import.sh"
+chmod +x "$d/import.sh"
+# (exec: run in the background, the relay is the job, not a shell around it)
+ended() { exec "$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" \
+	--max-attempts 1 --stats-interval 0 --log "$log" "$@"; }
+(ended --once)
+[ $? = 75 ] || fail "bad full: --once did not end with 75 while Bad was full"
+# A restarted relay, left running: rescans find it again and again.
+ended --rescan-interval 0.05 &
+pid=$!
+sleep 1 # twenty rescans
+kill -TERM $pid
+wait $pid || fail "bad full: the running relay exited $?"
+[ "$(wc -l <"$d/imports")" = 2 ] || fail "bad full: imported $(wc -l <"$d/imports") times in two runs"
+[ "$(grep -c "M1P9.ended: retries ended after attempt [12] .* it waits in the spool" "$log")" = 2 ] ||
+	fail "bad full: the wait said $(grep -c "M1P9.ended: retries ended" "$log") times in two runs"
+[ -f "$d/spool/new/1764288000.M1P9.ended" ] || fail "bad full: it left the spool"
+rm "$d/store/Bad/filler"
+(ended --once) || fail "bad full: the run with room failed"
+[ -f "$d/store/Bad/1764288000.M1P9.ended" ] || fail "bad full: not in Bad once it had room"
+grep -q "^retries ended after attempt 3 (the last: the import answered 1)" \
+	"$d/store/Bad/1764288000.M1P9.ended.reason" ||
+	fail "bad full: Bad's reason: $(cat "$d/store/Bad/1764288000.M1P9.ended.reason" 2>&1)"
+[ "$(wc -l <"$d/imports")" = 3 ] || fail "bad full: $(wc -l <"$d/imports") imports in three runs"
+umount "$d/store/Bad"
+echo "9. retries ended while Bad was full: waited in the spool, said once a run, one more try a restart"
