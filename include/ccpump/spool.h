@@ -93,6 +93,9 @@ struct ccp_spool_stats {
 	uint64_t changed_after;  /* files changed after their delivery: to failed */
 	uint64_t acked;
 	uint64_t ack_errors;
+	/* Names marked in the delivered folder now: settled files that could
+	 * not leave new/, and failed ones on their way to the failed folder. */
+	uint64_t marked;
 };
 
 struct ccp_spool;

@@ -136,11 +136,15 @@ struct ccp_spool {
 	 * stamp), and their names' fingerprints here, so that the read of a
 	 * later claim finds the message delivered and never imports it again.
 	 * The set is under delivered_lock (read-mostly: every read and ack
-	 * looks, only a new marker writes) and only grows (the marker files
-	 * say which are current); ndelivered (relaxed) spares reads and acks
-	 * the lock while it is empty, as it is on a healthy spool. */
+	 * looks, only a marker written or removed writes); a name leaves it
+	 * with its marker (delivered_forget()), so it holds the files stuck
+	 * now, not every message ever sent to the failed folder (each is
+	 * marked on its way there).  A name's notes and its forgetting never
+	 * race: they come from the one live record of the name, in turn.
+	 * ndelivered (relaxed) spares reads and acks the lock while it is
+	 * empty, as it is on a healthy spool. */
 	pthread_rwlock_t delivered_lock;
-	struct ccp_fpset delivered;
+	struct ccp_fpmap delivered; /* the values (one octet) are unused */
 	_Atomic unsigned long ndelivered;
 	int delivered_fd;
 	char *delivered_dir;
@@ -282,8 +286,11 @@ static enum marker marker_of(const struct ccp_spool *s, const char *name, const 
 static void delivered_note(struct ccp_spool *s, const char *name)
 {
 	pthread_rwlock_wrlock(&s->delivered_lock);
-	if (ccp_fpset_add(&s->delivered, ccp_fp_of(name, strlen(name))))
+	struct ccp_fp f = ccp_fp_of(name, strlen(name));
+	if (ccp_fpmap_get(&s->delivered, f) == NULL) {
+		ccp_fpmap_put(&s->delivered, f);
 		atomic_fetch_add_explicit(&s->ndelivered, 1, memory_order_relaxed);
+	}
 	pthread_rwlock_unlock(&s->delivered_lock);
 }
 
@@ -292,9 +299,22 @@ static bool delivered_listed(struct ccp_spool *s, const char *name)
 	if (atomic_load_explicit(&s->ndelivered, memory_order_relaxed) == 0)
 		return false;
 	pthread_rwlock_rdlock(&s->delivered_lock);
-	bool has = ccp_fpset_has(&s->delivered, ccp_fp_of(name, strlen(name)));
+	bool has = ccp_fpmap_get(&s->delivered, ccp_fp_of(name, strlen(name))) != NULL;
 	pthread_rwlock_unlock(&s->delivered_lock);
 	return has;
+}
+
+/* NAME's marker is removed: NAME leaves the set (a lookup from then on
+ * spares the marker's open).  Called by the owner of NAME's live record. */
+static void delivered_forget(struct ccp_spool *s, const char *name)
+{
+	unlinkat(s->delivered_fd, name, 0);
+	if (atomic_load_explicit(&s->ndelivered, memory_order_relaxed) == 0)
+		return;
+	pthread_rwlock_wrlock(&s->delivered_lock);
+	if (ccp_fpmap_del(&s->delivered, ccp_fp_of(name, strlen(name))))
+		atomic_fetch_sub_explicit(&s->ndelivered, 1, memory_order_relaxed);
+	pthread_rwlock_unlock(&s->delivered_lock);
 }
 
 /*
@@ -311,7 +331,7 @@ static enum marker delivered_before(struct ccp_spool *s, const char *name,
 		return MARKER_NONE;
 	enum marker k = marker_of(s, name, t);
 	if (k == MARKER_DIFFERS) {
-		unlinkat(s->delivered_fd, name, 0);
+		delivered_forget(s, name);
 		k = MARKER_NONE;
 	}
 	return k;
@@ -426,7 +446,7 @@ struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, 
 	pthread_mutex_init(&s->again_mu, NULL);
 	pthread_rwlock_init(&s->delivered_lock, NULL);
 	ccp_fpset_init(&s->unmovable);
-	ccp_fpset_init(&s->delivered);
+	ccp_fpmap_init(&s->delivered, 1);
 	atomic_init(&s->ndelivered, 0);
 	s->delivered_fd = -1;
 	s->new_path = ccp_path_join(cfg->dir, "new");
@@ -532,7 +552,7 @@ void ccp_spool_close(struct ccp_spool *s)
 			close(fds[i]);
 	ccp_free(s->dir);
 	ccp_free(s->delivered_dir);
-	ccp_fpset_free(&s->delivered);
+	ccp_fpmap_free(&s->delivered);
 	pthread_rwlock_destroy(&s->delivered_lock);
 	ccp_free(s->failed_dir);
 	ccp_free(s->quarantine_dir);
@@ -1175,7 +1195,7 @@ static void ack_one(struct ccp_spool *s, struct ccp_msg *m, enum ccp_msg_state o
 			kept ? s->delivered_dir : "");
 	} else if (delivered_listed(s, m->key)) {
 		/* Gone at last: its marker goes too. */
-		unlinkat(s->delivered_fd, m->key, 0);
+		delivered_forget(s, m->key);
 	}
 	atomic_fetch_add_explicit(&s->acked, 1, memory_order_relaxed);
 }
@@ -1298,4 +1318,5 @@ void ccp_spool_stats(const struct ccp_spool *s, struct ccp_spool_stats *out)
 	out->ack_errors = atomic_load_explicit(&w->ack_errors, memory_order_relaxed);
 	out->changed = atomic_load_explicit(&w->changed, memory_order_relaxed);
 	out->changed_after = atomic_load_explicit(&w->changed_after, memory_order_relaxed);
+	out->marked = atomic_load_explicit(&w->ndelivered, memory_order_relaxed);
 }

@@ -414,6 +414,45 @@ static void test_vanished_then_back(const char *root)
 	free(c);
 }
 
+/* A message on its way to the failed folder is marked failed first
+ * (ccp_spool_mark_failed()); once its file is there the marker goes, and
+ * so does its name from the spool's set: the set holds what is stuck now,
+ * not every message that ever failed. */
+static void test_marks_forgotten(const char *root)
+{
+	char po[600], failed[800], quarantine[800], marks[800], path[900], err[512];
+	setup(root, "6", po);
+	CHECK(mkdir(store, 0700) == 0);
+	snprintf(failed, sizeof(failed), "%s/Bad", store);
+	snprintf(quarantine, sizeof(quarantine), "%s/Quarantine", store);
+	snprintf(marks, sizeof(marks), "%s/Delivered", store);
+	struct ccp_spool_config sc = { .dir = spool, .pollers = 1,
+				       .rescan_interval_ns = 3600ull * 1000000000ull,
+				       .failed_dir = failed, .quarantine_dir = quarantine,
+				       .delivered_dir = marks };
+	struct ccp_spool *sp = ccp_spool_open(&sc, err, sizeof(err));
+	CHECK(sp != NULL);
+	struct ccp_spool_stats ss;
+	for (int i = 0; i < 3; i++) {
+		char key[32];
+		snprintf(key, sizeof(key), "bad%d", i);
+		deliver(key, "to the failed folder");
+		struct ccp_msg *m = spool_record(key);
+		CHECK(read_record(sp, m) == CCP_SPOOL_READ_OK);
+		CHECK(ccp_spool_mark_failed(sp, m));
+		ccp_spool_stats(sp, &ss);
+		CHECK_EQ_U64(ss.marked, 1);
+		ccp_spool_source()->ack(sp, 0, m, CCP_MSG_FAILED);
+		snprintf(path, sizeof(path), "%s/%s", failed, key);
+		CHECK(access(path, F_OK) == 0);
+		ccp_spool_stats(sp, &ss);
+		CHECK_EQ_U64(ss.marked, 0);
+		free(m);
+	}
+	CHECK_EQ_U64(count_dir(marks), 0);
+	ccp_spool_close(sp);
+}
+
 /* A --once relay of the test's spool into PO, read through HOOK, retries
  * 1 to 10 ms apart, MAX_ATTEMPTS of them. */
 static void once_config(struct ccp_relay_config *cfg, const char *po,
@@ -555,6 +594,7 @@ int main(void)
 	test_comeback(root);
 	test_vanished_then_back(root);
 	test_once_unreadable(root);
+	test_marks_forgotten(root);
 
 	rm_tree(root);
 	free(root);
