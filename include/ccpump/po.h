@@ -166,9 +166,10 @@ struct ccp_po_result {
 	size_t skipped;       /* pairs already delivered: skipped duplicates */
 	size_t undeliverable; /* messages or recipients that went to the .und */
 	char reason[512];     /* the first problem, one line naming the input */
-	/* The errno behind an import that failed writing the post office, 0
-	 * otherwise: ENOSPC, EDQUOT, EROFS or EIO say a fault of the machine,
-	 * not of the messages. */
+	/* The errno behind an import that failed writing the post office (or
+	 * finishing an earlier import, or reading its log first), 0 otherwise:
+	 * ENOSPC, EDQUOT, EROFS or EIO say a fault of the machine, not of the
+	 * messages. */
 	int sys_errno;
 };
 

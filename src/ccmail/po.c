@@ -2347,6 +2347,8 @@ static int import_common(struct ccp_po *po, const char *data, size_t len, const 
 	}
 	if (lock_po(po->dirfd, &po->lockfd, LOCK_EX | LOCK_NB) != 0) {
 		rc = errno == EWOULDBLOCK ? CCP_PO_LOCKED : CCP_PO_NOT_ACCESSIBLE;
+		if (rc == CCP_PO_NOT_ACCESSIBLE)
+			res->sys_errno = errno; /* the post office's, as below */
 		ccp_errf(res->reason, sizeof(res->reason), "%s: %s", po->dir,
 			 rc == CCP_PO_LOCKED ? "post office locked by another import"
 					: "cannot lock the post office");
@@ -2363,8 +2365,15 @@ static int import_common(struct ccp_po *po, const char *data, size_t len, const 
 		     sizeof(res->reason));
 	if (!rc)
 		rc = catch_up(po, res->reason, sizeof(res->reason));
-	if (rc)
+	if (rc) {
+		/* Finishing an earlier import, or reading the log, failed: the
+		 * post office's disk, never this batch, so the caller learns
+		 * which errno (a relay postpones on a failing disk rather than
+		 * count an attempt against the messages). */
+		if (rc == CCP_PO_NOT_ACCESSIBLE)
+			res->sys_errno = errno;
 		goto out;
+	}
 	maybe_rotate(po);
 
 	ccp_ccm_buf_init(&rep.str);

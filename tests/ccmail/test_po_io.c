@@ -6,8 +6,9 @@
  * recovery's removals are synced before its journal goes, the journal's
  * removal after; a log that cannot be cut back is not called undone; a
  * mailbox read leaves po.lock free while it reads the store; init syncs
- * what it made before po.conf names it a post office; and a move
- * across file systems removes only the file it copied.
+ * what it made before po.conf names it a post office; a recovery that
+ * fails gives its errno; and a move across file systems removes only the
+ * file it copied.
  */
 #include "po_util.h"
 #include "relay/fsutil.h"
@@ -341,6 +342,35 @@ static void test_log_not_cut_back(const char *dir)
 	CHECK_EQ_U64(st.duplicate_deliveries, 0);
 }
 
+/* An import left half made (a crash after its mailboxes, its journal
+ * left) is undone by the next import's recovery; when that cannot cut the
+ * files back (the disk fails), the answer gives the errno, as a failed
+ * commit's does: the disk's failure, not the batch's, so a relay postpones
+ * instead of counting an attempt against the messages. */
+static void test_recovery_errno(const char *dir)
+{
+	struct ccp_po_result res;
+	struct ccp_po_opts o;
+	ccp_po_opts_default(&o);
+	o.env_fault = false;
+	o.fault.crash = CCP_PO_CRASH_MAILBOXES;
+	struct ccp_po *po = NULL;
+	CHECK(ccp_po_open(dir, &o, &po, err, sizeof(err)) == 0);
+	CHECK(import_to(po, "r1", "Roe, Jane at HUBPO1", &res) == CCP_PO_NOT_ACCESSIBLE);
+	ccp_po_close(po);
+	fail_truncate = true;
+	po = open_po(dir, true);
+	CHECK(import_to(po, "r2", "Roe, Jane at HUBPO1", &res) == CCP_PO_NOT_ACCESSIBLE);
+	CHECK_EQ_U64(res.sys_errno, EIO);
+	fail_truncate = false;
+	CHECK(import_to(po, "r2", "Roe, Jane at HUBPO1", &res) == CCP_PO_OK);
+	CHECK_EQ_U64(res.delivered, 1);
+	ccp_po_close(po);
+	struct ccp_po_stats st;
+	CHECK(ccp_po_stats(dir, &st, err, sizeof(err)) == 0);
+	CHECK_EQ_U64(st.duplicate_deliveries, 0);
+}
+
 /* Reading a mailbox holds the lock only while it reads the mailbox: the
  * store's octets are read with po.lock free, so a running relay's imports
  * are not refused (4) for as long as a big mailbox takes. */
@@ -423,6 +453,7 @@ int main(void)
 	test_failed_sync_named(dir);
 	test_mailbox_read_unlocked(dir);
 	test_log_not_cut_back(dir);
+	test_recovery_errno(dir);
 	rm_tree(base);
 	free(base);
 	puts("test_po_io: ok");
