@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,6 +191,20 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 		snprintf(err, errlen, "'%s' is a record of Bad, not a message", name);
 		return -1;
 	}
+	/* From the records' move aside to their removal the requeue must not
+	 * be cut short: the records would stay under temporary names, which
+	 * the relay's start-up removes, leaving the message in Bad without its
+	 * reason and its waiting report.  So the signals that end a process by
+	 * default (a Ctrl-C during --requeue-all, a service manager's TERM)
+	 * wait for the end of this message: they are held here, and acted on
+	 * when the mask is given back at the end. */
+	sigset_t hold, was;
+	sigemptyset(&hold);
+	sigaddset(&hold, SIGINT);
+	sigaddset(&hold, SIGTERM);
+	sigaddset(&hold, SIGHUP);
+	sigaddset(&hold, SIGQUIT);
+	pthread_sigmask(SIG_BLOCK, &hold, &was);
 	char *bad = ccp_path_join(store, "Bad"), *deferred = ccp_path_join(store, "Deferred");
 	char *bounce = ccp_path_join(store, "Bounce"), *delivered = ccp_path_join(store, "Delivered");
 	char *newdir = ccp_path_join(spool, "new"), *tmpdir = ccp_path_join(spool, "tmp");
@@ -321,6 +336,9 @@ out:
 	ccp_free(delivered);
 	ccp_free(newdir);
 	ccp_free(tmpdir);
+	int e = errno;
+	pthread_sigmask(SIG_SETMASK, &was, NULL);
+	errno = e;
 	return rc;
 }
 

@@ -14,12 +14,17 @@
  *   Import/     is never synced: no restart needs its entries;
  *   dir syncs   a requeue and a sent report whose directory's sync fails
  *   that fail   are done all the same, and say that a crash could undo
- *               them.
+ *               them;
+ *   a SIGTERM   in the middle of a requeue (here, at the message's move,
+ *               its records already aside) acts only once the requeue is
+ *               done: the message is in new/ by then, no record aside.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <signal.h>
 #include <string.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
@@ -80,6 +85,19 @@ int fsync(int fd)
 		return -1;
 	}
 	return (int)syscall(SYS_fsync, fd);
+}
+
+/* While set, the rename of a file of this name with RENAME_NOREPLACE (a
+ * requeue's move into new/) first raises SIGTERM. */
+static const char *_Atomic term_at_rename;
+
+int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+	      unsigned int flags)
+{
+	const char *name = atomic_load(&term_at_rename);
+	if (name && (flags & RENAME_NOREPLACE) && strcmp(oldpath, name) == 0)
+		raise(SIGTERM);
+	return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
 }
 
 /* Fds of this process open on a batch file (in Submit/, removed or not). */
@@ -290,6 +308,52 @@ static void report_unsynced(const char *root)
 	close(dfd);
 }
 
+/* What the SIGTERM handler saw when it ran: whether the requeued message
+ * was in new/ yet (access() is async-signal-safe). */
+static volatile sig_atomic_t term_ran, term_saw_new;
+static char term_new[900];
+
+static void on_term(int sig)
+{
+	(void)sig;
+	term_ran = 1;
+	term_saw_new = access(term_new, F_OK) == 0;
+}
+
+static void test_requeue_term(const char *root)
+{
+	char po[600], path[900], err[600];
+	setup(root, "-term", po);
+	snprintf(path, sizeof(path), "%s/Bad", store);
+	CHECK(mkdir(store, 0700) == 0 && mkdir(path, 0700) == 0);
+	snprintf(path, sizeof(path), "%s/Bad/m1", store);
+	write_file(path, "a message\n", 10);
+	snprintf(path, sizeof(path), "%s/Bad/m1.reason", store);
+	write_file(path, "unknown recipient\n", 18);
+	snprintf(term_new, sizeof(term_new), "%s/new/m1", spool);
+	struct sigaction sa = { .sa_handler = on_term }, old;
+	sigemptyset(&sa.sa_mask);
+	CHECK(sigaction(SIGTERM, &sa, &old) == 0);
+	atomic_store(&term_at_rename, "m1");
+	int rc = ccp_queue_requeue(spool, store, "m1", true, err, sizeof(err));
+	atomic_store(&term_at_rename, NULL);
+	CHECK(sigaction(SIGTERM, &old, NULL) == 0);
+	CHECK_EQ_U64(rc, 0);
+	CHECK(term_ran);
+	CHECK(term_saw_new);
+	/* Nothing left in Bad, aside (temporary names) or not: the records
+	 * went with the message. */
+	snprintf(path, sizeof(path), "%s/Bad", store);
+	DIR *d = opendir(path);
+	CHECK(d != NULL);
+	struct dirent *de;
+	unsigned left = 0;
+	while ((de = readdir(d)) != NULL)
+		left += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+	closedir(d);
+	CHECK_EQ_U64(left, 0);
+}
+
 int main(void)
 {
 	char *root = temp_dir();
@@ -300,6 +364,7 @@ int main(void)
 	CHECK(logged(root, requeue_unsynced,
 		     "but the move cannot be synced: Input/output error; it may not survive a crash"));
 	CHECK(logged(root, report_unsynced, "m1: its sent report's removal from "));
+	test_requeue_term(root);
 	rm_tree(root);
 	free(root);
 	puts("test_relay_run: ok");
