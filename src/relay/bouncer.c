@@ -180,6 +180,18 @@ static void retries_clear(struct retries *r)
 	r->n = 0;
 }
 
+/* A flush (`queue --flush`): every report waiting for its retry is due now,
+ * its backoff afresh; one sent but stuck in the queue (due "never") stays
+ * so: sending it again would send it twice. */
+static void retries_flush(struct retries *r, uint64_t retry_min_ns)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->a[i].due_ns != UINT64_MAX) {
+			r->a[i].due_ns = 0;
+			r->a[i].backoff_ns = retry_min_ns;
+		}
+}
+
 /* One pass over the queue, in name order.  Each report has its own
  * backoff: one that failed for now is tried again after --retry-min,
  * doubling up to --retry-max, and a pass (a new report queued, or the
@@ -265,7 +277,7 @@ static void *bouncer_main(void *arg)
 		}
 		bool stop = b->stop, drain = b->drain;
 		if (b->flushed)
-			retries_clear(&retries); /* an operator mended the command */
+			retries_flush(&retries, b->retry_min_ns); /* an operator mended the command */
 		b->kicked = b->flushed = false;
 		pthread_mutex_unlock(&b->mu);
 		if (stop && !drain)

@@ -1188,7 +1188,27 @@ if chattr +i "$d/bounce.sh" 2>/dev/null && chattr -i "$d/bounce.sh"; then
 	[ "$(wc -l <"$d/sent")" = 1 ] || fail "stuckreport: sent $(wc -l <"$d/sent") times"
 	grep -q "its report cannot be taken out of .*; it is not sent again while this relay runs" \
 		"$d/log" || fail "stuckreport: not logged"
-	echo "3e4. a report sent whose queue entry cannot be removed: not sent again"
+	# A running relay, flushed three times (`queue --flush`, as after an
+	# operator mended the command): still not sent again.
+	d=$(fresh stuckreport-flush)
+	printf 'Return-Path: <s@example.org>\r\nTo: alice@example.org\r\nSubject: no From\r\n\r\nhi\r\n' \
+		>"$d/spool/new/1764288000.M6P77.test"
+	counting_bounce "$d" "chattr +i '$d/store/Bounce'"
+	"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --bounce-cmd "$d/bounce.sh" \
+		--stats-interval 0 --log "$d/log" &
+	pid=$!
+	within10 grep -qs "its report cannot be taken out of" "$d/log" ||
+		{ chattr -i "$d/store/Bounce"; fail "stuckreport: the running relay did not send"; }
+	for i in 1 2 3; do
+		"$bin" queue --spool "$d/spool" --store "$d/store" --flush >/dev/null ||
+			{ chattr -i "$d/store/Bounce"; fail "stuckreport: queue --flush failed"; }
+		sleep 0.3 # the flushed pass, which must not send it
+	done
+	kill -TERM $pid
+	wait $pid
+	chattr -i "$d/store/Bounce"
+	[ "$(wc -l <"$d/sent")" = 1 ] || fail "stuckreport: sent $(wc -l <"$d/sent") times with flushes"
+	echo "3e4. a report sent whose queue entry cannot be removed: not sent again, flushed or not"
 fi
 
 # ---- 3e4b. a file the relay may neither read nor move ------------------
