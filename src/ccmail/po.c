@@ -2266,6 +2266,15 @@ undo:
 		ccp_errf(err, cap, "%s/%s: import failed: %s; " LOG " could not be cut back, so the "
 			      "import may stand (a retry skips what it delivered)", po->dir, at,
 			 strerror(*sys_errno));
+	} else if (sync_fd(logfd, s) != 0) {
+		/* Cut, but maybe not for good: recovery finds the log at its
+		 * old length and removes the journal, and on a file system
+		 * whose other syncs do not carry this file's size (btrfs,
+		 * ext2), a power loss could then bring back the undone lines
+		 * with no journal left to undo them. */
+		ccp_log(CCP_LOG_WARN, "%s/" LOG ": cut back, but the cut cannot be synced: %s; a "
+			"power loss now could bring back lines of the undone import", po->dir,
+			strerror(errno));
 	}
 	close(logfd);
 	logfd = -1;

@@ -7,8 +7,8 @@
  * removal after; a log that cannot be cut back is not called undone; a
  * mailbox read leaves po.lock free while it reads the store; init syncs
  * what it made before po.conf names it a post office; a recovery that
- * fails gives its errno; and a move across file systems removes only the
- * file it copied.
+ * fails gives its errno; a log cut back after a failed sync is synced;
+ * and a move across file systems removes only the file it copied.
  */
 #include "po_util.h"
 #include "relay/fsutil.h"
@@ -342,6 +342,30 @@ static void test_log_not_cut_back(const char *dir)
 	CHECK_EQ_U64(st.duplicate_deliveries, 0);
 }
 
+/* A commit whose log sync fails cuts the log back, and syncs the cut:
+ * recovery will find the log at its old length and remove the journal, so
+ * an unsynced cut could come back after a power loss with nothing left to
+ * undo it. */
+static void test_cut_synced(const char *dir)
+{
+	struct ccp_po_result res;
+	struct ccp_po *po = open_po(dir, true);
+	pthread_mutex_lock(&events_mu);
+	events_len = 0;
+	events[0] = '\0';
+	pthread_mutex_unlock(&events_mu);
+	fail_sync = "/delivery.log";
+	CHECK(import_to(po, "c1", "Roe, Jane at HUBPO1", &res) == CCP_PO_NOT_ACCESSIBLE);
+	fail_sync = NULL;
+	unsigned syncs = 0;
+	for (const char *p = events; (p = strstr(p, "/delivery.log\n")) != NULL; p++)
+		syncs++;
+	CHECK_EQ_U64(syncs, 2); /* the commit's, which failed, then the cut's */
+	CHECK(import_to(po, "c1", "Roe, Jane at HUBPO1", &res) == CCP_PO_OK);
+	CHECK_EQ_U64(res.delivered, 1);
+	ccp_po_close(po);
+}
+
 /* An import left half made (a crash after its mailboxes, its journal
  * left) is undone by the next import's recovery; when that cannot cut the
  * files back (the disk fails), the answer gives the errno, as a failed
@@ -454,6 +478,7 @@ int main(void)
 	test_mailbox_read_unlocked(dir);
 	test_log_not_cut_back(dir);
 	test_recovery_errno(dir);
+	test_cut_synced(dir);
 	rm_tree(base);
 	free(base);
 	puts("test_po_io: ok");
