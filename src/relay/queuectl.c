@@ -70,8 +70,11 @@ int ccp_queue_flush(const char *store, pid_t *pid, char *err, size_t errlen)
 	buf[n] = '\0';
 	char *end;
 	long v = strtol(buf, &end, 10);
-	int held = v > 0 && (*end == '\n' || *end == '\0') ? holds_file((pid_t)v, st.st_dev, st.st_ino)
-							   : 0;
+	/* Our own pid (a stale lock's, reused by this process, which has the
+	 * file open too) is no relay: signalled, we would end ourselves. */
+	int held = v > 0 && (pid_t)v != getpid() && (*end == '\n' || *end == '\0')
+			   ? holds_file((pid_t)v, st.st_dev, st.st_ino)
+			   : 0;
 	if (held < 0) {
 		snprintf(err, errlen, "cannot tell whether pid %ld runs the relay on store %s: %s", v,
 			 store, strerror(errno));

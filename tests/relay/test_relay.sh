@@ -869,6 +869,13 @@ wait $pid || fail "flush: relay exited $?"
 [ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "flush: duplicates"
 "$bin" queue --store "$d/store" --flush 2>"$d/flush.err" && fail "flush: relay gone, yet status 0"
 grep -q "no ccpump relay is running on store" "$d/flush.err" || fail "flush: $(cat "$d/flush.err")"
+# A relay.lock whose pid is the queue command's own (a stale lock, the pid
+# reused): no relay, not a signal to itself.
+sh -c 'echo $$ >"$1/store/relay.lock"; exec "$2" queue --store "$1/store" --flush' sh "$d" "$bin" \
+	>/dev/null 2>"$d/self.err"
+rc=$?
+[ $rc = 1 ] || fail "flush: with its own pid in relay.lock, queue --flush exited $rc"
+grep -q "no ccpump relay is running on store" "$d/self.err" || fail "flush: $(cat "$d/self.err")"
 echo "2g. queue --flush: 25 messages deferred for an hour retried at once, each delivered once"
 
 # ---- 3. bad spool entries ------------------------------------------------
