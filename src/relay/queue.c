@@ -114,6 +114,11 @@ static int scan(const char *dir, struct ccp_queue_class *c, const struct marked 
 			continue;
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 			continue; /* gone meanwhile */
+		/* In the spool, only files are messages: the relay moves other
+		 * entries to Quarantine, or leaves them in new/ unopened (one it
+		 * cannot move), and never relays them. */
+		if (marked && !S_ISREG(st.st_mode))
+			continue;
 		if (marked && marked->delivered_fd >= 0 &&
 		    faccessat(marked->delivered_fd, de->d_name, F_OK, 0) == 0)
 			add(marker_says_failed(marked->delivered_fd, de->d_name) ? marked->failed

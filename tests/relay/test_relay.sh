@@ -903,6 +903,12 @@ q=$("$bin" queue --spool "$d/spool" --store "$d/store" --json)
 printf '%s' "$q" | grep -q '"bad":{"count":3,' || fail "bad entries: queue does not show 3 bad: $q"
 printf '%s' "$q" | grep -q '"quarantined":{"count":3,' || fail "bad entries: queue does not show 3 quarantined"
 [ -z "$(ls -A "$d/spool/new")" ] || fail "bad entries: spool not empty"
+# Entries in new/ that are not files are no messages waiting (before a
+# relay quarantines them, or one it cannot move): queue does not count them.
+mkdir "$d/spool/new/1764288000.Mdir2.test" && mkfifo "$d/spool/new/1764288000.Mfifo2.test"
+q=$("$bin" queue --spool "$d/spool" --store "$d/store" --json)
+printf '%s' "$q" | grep -q '"waiting":{"count":0,' || fail "bad entries: a directory and a fifo waiting: $q"
+rmdir "$d/spool/new/1764288000.Mdir2.test" && rm "$d/spool/new/1764288000.Mfifo2.test"
 echo "3. bad entries: symlink, fifo, directory quarantined; empty, huge, unreadable binary to Bad"
 # A reason longer than a line of the listing: its start, cut between two
 # characters and marked "...", not the last piece of it.
