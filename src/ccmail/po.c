@@ -871,21 +871,33 @@ static off_t scan_back(int fd, off_t from, off_t size, size_t need, size_t *foun
 	return from;
 }
 
-/* The numbers of the rotated segments delivery.log.NNNNNNNN, ascending. */
-static size_t list_segments(int dirfd, unsigned **out)
+/* The numbers of the rotated segments delivery.log.NNNNNNNN, ascending,
+ * into *OUT (freed by the caller).  Returns how many, or -1 with errno (and
+ * *OUT NULL) when the folder cannot be listed: a listing cut short (out of
+ * descriptors, an I/O error) must not pass for "no segments", or a rebuild
+ * would forget the pairs they hold and deliver them again. */
+static ssize_t list_segments(int dirfd, unsigned **out)
 {
 	size_t n = 0, cap = 0;
 	unsigned *v = NULL;
+	*out = NULL;
 	/* Close-on-exec like every descriptor here: an import runs while the
 	 * relay's bouncer may be starting --bounce-cmd. */
 	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (d == NULL && fd >= 0)
-		close(fd);
-	if (d)
-		rewinddir(d); /* a dup shares the offset an earlier listing left at the end */
+	if (d == NULL) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		errno = e;
+		return -1;
+	}
+	rewinddir(d); /* a dup shares the offset an earlier listing left at the end */
 	struct dirent *e;
-	while (d && (e = readdir(d)) != NULL) {
+	for (;;) {
+		errno = 0;
+		if ((e = readdir(d)) == NULL)
+			break;
 		unsigned no;
 		char tail;
 		if (strncmp(e->d_name, LOG ".", sizeof(LOG)) != 0 ||
@@ -898,8 +910,13 @@ static size_t list_segments(int dirfd, unsigned **out)
 		}
 		v[n++] = no;
 	}
-	if (d)
-		closedir(d);
+	int read_errno = errno;
+	closedir(d);
+	if (read_errno != 0) {
+		ccp_free(v);
+		errno = read_errno;
+		return -1;
+	}
 	for (size_t i = 1; i < n; i++) /* insertion sort: a handful, rarely more */
 		for (size_t k = i; k > 0 && v[k - 1] > v[k]; k--) {
 			unsigned t = v[k];
@@ -907,7 +924,7 @@ static size_t list_segments(int dirfd, unsigned **out)
 			v[k - 1] = t;
 		}
 	*out = v;
-	return n;
+	return (ssize_t)n;
 }
 
 static void segment_name(char *buf, size_t cap, unsigned no)
@@ -1010,7 +1027,13 @@ static void warn_missing_segments(const struct ccp_po *po, unsigned newest, unsi
 static int fold_segments(struct ccp_po *po, ino_t cur_ino, size_t need, char *err, size_t cap)
 {
 	unsigned *segs, newest_missing = 0, missing = 0;
-	size_t n = list_segments(po->dirfd, &segs), first = n, found = 0;
+	ssize_t listed = list_segments(po->dirfd, &segs);
+	if (listed < 0) {
+		ccp_errf(err, cap, "%s: cannot list the log's segments: %s", po->dir,
+			 strerror(errno));
+		return -1;
+	}
+	size_t n = (size_t)listed, first = n, found = 0;
 	struct seg_part *parts = ccp_malloc((n ? n : 1) * sizeof(*parts));
 	int rc = 0, fd;
 	for (size_t i = n; i-- > 0 && found < need && !rc;) {
@@ -1167,7 +1190,9 @@ static void maybe_rotate(struct ccp_po *po)
 	    st.st_size < po->conf.log_segment)
 		return;
 	unsigned *segs;
-	size_t n = list_segments(po->dirfd, &segs);
+	ssize_t n = list_segments(po->dirfd, &segs);
+	if (n < 0)
+		return; /* the next import rotates it */
 	unsigned last = n ? segs[n - 1] : 0;
 	ccp_free(segs);
 	char name[40];
@@ -2704,7 +2729,13 @@ int ccp_po_stats_with(const char *dir, const struct ccp_po_stats_opts *opts,
 		rc = CCP_PO_NOT_ACCESSIBLE;
 	}
 	unsigned *segs = NULL;
-	size_t nseg = rc ? 0 : list_segments(v.dirfd, &segs), nread = 0;
+	ssize_t listed = rc ? 0 : list_segments(v.dirfd, &segs);
+	if (listed < 0) {
+		ccp_errf(err, cap, "%s: cannot list the log's segments: %s", dir, strerror(errno));
+		rc = CCP_PO_NOT_ACCESSIBLE;
+		listed = 0;
+	}
+	size_t nseg = (size_t)listed, nread = 0;
 	ino_t *inos = ccp_malloc((nseg ? nseg : 1) * sizeof(*inos));
 	for (size_t i = 0; i < nseg && !rc; i++) {
 		struct stat sst;

@@ -7,12 +7,14 @@
  * removal after; a log that cannot be cut back is not called undone; a
  * mailbox read leaves po.lock free while it reads the store; init syncs
  * what it made before po.conf names it a post office; a recovery that
- * fails gives its errno; a log cut back after a failed sync is synced;
- * and a move across file systems removes only the file it copied.
+ * fails gives its errno; a log cut back after a failed sync is synced; a
+ * failed listing of the log's segments is a failure; and a move across
+ * file systems removes only the file it copied.
  */
 #include "po_util.h"
 #include "relay/fsutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -29,10 +31,31 @@ int __wrap_openat(int dirfd, const char *path, int flags, ...);
 int __wrap_fsync(int fd);
 int __wrap_unlinkat(int dirfd, const char *path, int flags);
 int __wrap_ftruncate(int fd, off_t len);
+struct dirent *__real_readdir(DIR *d);
+struct dirent *__wrap_readdir(DIR *d);
 
 /* Failures to inject: opening the file of this name for writing (EACCES,
  * as a file made read-only), syncing the file whose path ends so (EIO). */
 static const char *deny_write, *fail_sync;
+
+/* While set, reading a directory whose path ends so fails (EIO). */
+static const char *fail_readdir;
+
+struct dirent *__wrap_readdir(DIR *d)
+{
+	if (fail_readdir) {
+		char link[64], path[PATH_MAX];
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd(d));
+		ssize_t n = readlink(link, path, sizeof(path) - 1);
+		path[n > 0 ? n : 0] = '\0';
+		size_t pl = strlen(path), fl = strlen(fail_readdir);
+		if (pl >= fl && strcmp(path + pl - fl, fail_readdir) == 0) {
+			errno = EIO;
+			return NULL;
+		}
+	}
+	return __real_readdir(d);
+}
 
 /* While set, every ftruncate fails (EIO). */
 static bool fail_truncate;
@@ -366,6 +389,23 @@ static void test_cut_synced(const char *dir)
 	ccp_po_close(po);
 }
 
+/* A listing of the log's rotated segments that fails is a failure, not
+ * "no segments": `po stats` would count too little, and a rebuild forget
+ * the pairs they hold. */
+static void test_segments_unlisted(const char *dir)
+{
+	struct ccp_po_stats st;
+	fail_readdir = "/po";
+	int rc = ccp_po_stats(dir, &st, err, sizeof(err));
+	fail_readdir = NULL;
+	CHECK(rc != 0);
+	if (strstr(err, "cannot list the log's segments: Input/output error") == NULL) {
+		fprintf(stderr, "stats said: %s\n", err);
+		CHECK(0);
+	}
+	CHECK(ccp_po_stats(dir, &st, err, sizeof(err)) == 0);
+}
+
 /* An import left half made (a crash after its mailboxes, its journal
  * left) is undone by the next import's recovery; when that cannot cut the
  * files back (the disk fails), the answer gives the errno, as a failed
@@ -479,6 +519,7 @@ int main(void)
 	test_log_not_cut_back(dir);
 	test_recovery_errno(dir);
 	test_cut_synced(dir);
+	test_segments_unlisted(dir);
 	rm_tree(base);
 	free(base);
 	puts("test_po_io: ok");
