@@ -365,6 +365,47 @@ int ccp_unlink_if_same(int dirfd, const char *name, const struct stat *was)
 	return unlinkat(dirfd, name, 0) == 0 || errno == ENOENT ? 0 : -1;
 }
 
+void ccp_tmp_name_for(char *buf, size_t cap, const char *what)
+{
+	ccp_tmp_name(buf, cap);
+	size_t n = strlen(buf), w = strlen(what);
+	if (n + 1 + w <= NAME_MAX && n + 1 + w < cap) {
+		buf[n] = '~';
+		memcpy(buf + n + 1, what, w + 1);
+	}
+}
+
+unsigned ccp_dir_stale_asides(int dirfd, bool (*fn)(void *arg, const char *aside, const char *what),
+			      void *arg)
+{
+	/* The names first, then the renames: a directory renamed into while
+	 * it is read may show an entry twice, or not at all. */
+	DIR *dir = ccp_dir_reopen(dirfd);
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	while (dir && (de = readdir(dir)) != NULL) {
+		const char *tilde = strchr(de->d_name, '~');
+		if (strncmp(de->d_name, CCP_TMP_PREFIX, strlen(CCP_TMP_PREFIX)) != 0 || !tilde ||
+		    !tilde[1])
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 8;
+			names = ccp_realloc(names, cap * sizeof(*names));
+		}
+		names[n++] = ccp_strdup(de->d_name);
+	}
+	if (dir)
+		closedir(dir);
+	unsigned back = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!tmp_of_live_process(dirfd, names[i]) &&
+		    fn(arg, names[i], strchr(names[i], '~') + 1))
+			back++;
+	ccp_dir_names_free(names, n);
+	return back;
+}
+
 unsigned ccp_dir_remove_stale_tmp(int dirfd)
 {
 	return remove_prefixed(dirfd, CCP_TMP_PREFIX, tmp_of_live_process);

@@ -48,6 +48,25 @@ int ccp_dir_lock(const char *dir, const char *name, const char *what, char *err,
  * and pid namespace, and a number unique in it. */
 void ccp_tmp_name(char *buf, size_t cap);
 
+/* The room an aside name needs (ccp_tmp_name_for()), its NUL included. */
+#define CCP_ASIDE_NAME_MAX (CCP_TMP_NAME_MAX + 1 + 256)
+
+/* A temporary name for entry WHAT put aside (buf: CAP octets, at least
+ * CCP_ASIDE_NAME_MAX): ccp_tmp_name()'s, then '~' and WHAT, so that should
+ * its maker die before it puts the entry back or removes it, a later
+ * process can tell what it was (ccp_dir_stale_asides()).  A name too long
+ * for that is a plain temporary name. */
+void ccp_tmp_name_for(char *buf, size_t cap, const char *what);
+
+/*
+ * Calls FN(ARG, ASIDE, WHAT) for each aside name in DIRFD
+ * (ccp_tmp_name_for()) whose maker no longer runs, WHAT the entry it put
+ * aside; FN may rename it back.  Run before ccp_dir_remove_stale_tmp(),
+ * which removes what is left.  Returns how many FN said it put back.
+ */
+unsigned ccp_dir_stale_asides(int dirfd, bool (*fn)(void *arg, const char *aside, const char *what),
+			      void *arg);
+
 /*
  * Ends a file written under the temporary name TMP in DIRFD through FD:
  * when RC is 0 it is synced (when SYNC), closed and renamed to NAME, over

@@ -219,9 +219,9 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 	int def_fd = open(deferred, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int bounce_fd = open(bounce, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int del_fd = open(delivered, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	char aside[CCP_QUEUE_RECORDS][CCP_TMP_NAME_MAX];
+	char aside[CCP_QUEUE_RECORDS][CCP_ASIDE_NAME_MAX];
 	bool moved_aside[CCP_QUEUE_RECORDS] = { false };
-	char report_aside[CCP_TMP_NAME_MAX];
+	char report_aside[CCP_ASIDE_NAME_MAX];
 	bool report_moved = false;
 	char rec[CCP_QUEUE_RECORD_NAME_MAX];
 	struct stat st;
@@ -261,11 +261,12 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 	/* The records go aside under temporary names first, and come back
 	 * if the move fails: removed after it, they could take with them the
 	 * records of the message's next trip to Bad, should the relay send it
-	 * there again at once.  (A crash leaves them to the relay's start-up,
-	 * which removes temporary names in Bad.) */
+	 * there again at once.  (A crash leaves them to the relay's start-up:
+	 * each name says the record it holds (ccp_tmp_name_for()), and one
+	 * whose message is still in Bad is put back, the rest removed.) */
 	for (size_t i = 0; i < CCP_QUEUE_RECORDS; i++) {
 		ccp_queue_record_name(rec, name, ccp_queue_record_suffixes[i]);
-		ccp_tmp_name(aside[i], sizeof(aside[i]));
+		ccp_tmp_name_for(aside[i], sizeof(aside[i]), rec);
 		if (renameat(bad_fd, rec, bad_fd, aside[i]) == 0)
 			moved_aside[i] = true;
 		else if (errno != ENOENT) {
@@ -278,7 +279,7 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 	 * message goes back to be delivered.  It goes aside like the records,
 	 * and is removed only once the message is in new/: a failed move
 	 * leaves the message in Bad with its report still queued. */
-	ccp_tmp_name(report_aside, sizeof(report_aside));
+	ccp_tmp_name_for(report_aside, sizeof(report_aside), name);
 	if (bounce_fd >= 0 && renameat(bounce_fd, name, bounce_fd, report_aside) == 0)
 		report_moved = true;
 	else if (bounce_fd >= 0 && errno != ENOENT) {

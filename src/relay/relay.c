@@ -1227,6 +1227,49 @@ static void lock_note_reports(int lock_fd, const struct ccp_relay_config *cfg)
 	}
 }
 
+/*
+ * A `queue --requeue` that died (a SIGKILL, a power loss) between moving a
+ * message's records aside and moving the message leaves the message in Bad
+ * and its records under temporary names that say what they are
+ * (ccp_tmp_name_for()).  Each is put back where its message still is in
+ * Bad and nothing has taken its name since; the rest (the message left
+ * Bad: the requeue was done with it) are removed by the caller.
+ */
+static bool message_in_bad(const struct relay *r, const char *name)
+{
+	struct stat st;
+	return fstatat(r->bad_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+}
+
+static bool put_back(int dirfd, const char *dir, const char *aside, const char *what)
+{
+	if (renameat2(dirfd, aside, dirfd, what, RENAME_NOREPLACE) != 0)
+		return false;
+	ccp_log(CCP_LOG_WARN, "%s/%s put back: a requeue that did not finish had put it aside",
+		dir, what);
+	return true;
+}
+
+static bool put_back_record(void *arg, const char *aside, const char *what)
+{
+	const struct relay *r = arg;
+	for (size_t i = 0; i < CCP_QUEUE_RECORDS; i++) {
+		size_t n = strlen(what), k = strlen(ccp_queue_record_suffixes[i]);
+		if (n <= k || strcmp(what + n - k, ccp_queue_record_suffixes[i]) != 0)
+			continue;
+		char name[CCP_QUEUE_RECORD_NAME_MAX];
+		snprintf(name, sizeof(name), "%.*s", (int)(n - k), what);
+		return message_in_bad(r, name) && put_back(r->bad_fd, r->bad, aside, what);
+	}
+	return false;
+}
+
+static bool put_back_report(void *arg, const char *aside, const char *what)
+{
+	const struct relay *r = arg;
+	return message_in_bad(r, what) && put_back(r->bounce_fd, r->bounce, aside, what);
+}
+
 /* Batches left by a crash: their spool files are still in new/, so they are
  * relayed again; the leftover files are removed. */
 static void clear_leftovers(int dirfd, const char *path)
@@ -1442,7 +1485,10 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 	clear_leftovers(r.submit_fd, r.submit);
 	clear_leftovers(r.import_fd, r.import);
 	/* Bad/ and Partial/ records a crash left half made (ccp_store_write());
-	 * keep_markers() removes Deferred/'s as it reads the markers. */
+	 * keep_markers() removes Deferred/'s as it reads the markers.  First,
+	 * the records a requeue put aside and did not finish with: back, for
+	 * a message still in Bad. */
+	ccp_dir_stale_asides(r.bad_fd, put_back_record, &r);
 	ccp_dir_remove_stale_tmp(r.bad_fd);
 	ccp_dir_remove_stale_tmp(r.partial_fd);
 	keep_markers(&r, cfg->spool);
@@ -1450,7 +1496,9 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 		r.bounce = ccp_path_join(cfg->store, "Bounce");
 		if ((r.bounce_fd = ccp_dir_ensure_open(r.bounce, err, errlen)) < 0)
 			goto out;
-		/* A report a crashed `queue --requeue` had taken aside. */
+		/* A report a crashed `queue --requeue` had taken aside: back,
+		 * for a message still in Bad; else removed. */
+		ccp_dir_stale_asides(r.bounce_fd, put_back_report, &r);
 		ccp_dir_remove_stale_tmp(r.bounce_fd);
 		if ((r.bouncer = ccp_bouncer_start(cfg->bounce_cmd, r.bounce, r.bounce_fd,
 						   cfg->pump.retry_min_ns, cfg->pump.retry_max_ns,

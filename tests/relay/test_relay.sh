@@ -1253,6 +1253,45 @@ head -1 "$d/store/Delivered/1764288000.M1P79.test" | grep -qx failed ||
 	fail "unreadable-stuck: not marked failed"
 echo "3e4b. a file the relay may neither read nor move: to Bad once, not again at each rescan"
 
+# ---- 3e4c. a requeue that died with a message's records aside -----------
+# (Made by hand here: a SIGKILL between the records' move aside and the
+# message's.)  The aside names say what they hold: the relay's start-up
+# puts back the records and the waiting report of a message still in Bad,
+# and removes those of one that left it.
+d=$(fresh requeue-died)
+printf 'Return-Path: <s@example.org>\r\nTo: alice@example.org\r\nSubject: no From\r\n\r\nhi\r\n' \
+	>"$d/spool/new/1764288000.M7P80.test"
+printf 'Return-Path: <s@example.org>\r\nTo: alice@example.org\r\nSubject: no From\r\n\r\nhi\r\n' \
+	>"$d/spool/new/1764288000.M8P80.test"
+printf '#!/bin/sh\ncat >/dev/null\nexit 75\n' >"$d/later.sh" # a sendmail that is down
+chmod +x "$d/later.sh"
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--bounce-cmd "$d/later.sh" --log "$d/log" || fail "requeue-died: first run failed"
+[ -f "$d/store/Bounce/1764288000.M7P80.test" ] || fail "requeue-died: no report queued"
+( : ) &
+dead=$!
+wait $dead
+m7=1764288000.M7P80.test m8=1764288000.M8P80.test
+for f in "$m7.reason" "$m7.ndr" "$m8.reason"; do
+	mv "$d/store/Bad/$f" "$d/store/Bad/.tmp-$dead.1.0-1~$f"
+done
+mv "$d/store/Bounce/$m7" "$d/store/Bounce/.tmp-$dead.1.0-2~$m7"
+mv "$d/store/Bounce/$m8" "$d/store/Bounce/.tmp-$dead.1.0-2~$m8"
+mv "$d/store/Bad/$m8" "$d/gone" # M8 had left Bad
+counting_bounce "$d"
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--bounce-cmd "$d/bounce.sh" --log "$d/log" || fail "requeue-died: second run failed"
+[ -s "$d/store/Bad/$m7.reason" ] && [ -s "$d/store/Bad/$m7.ndr" ] ||
+	fail "requeue-died: records not put back: $(ls -A "$d/store/Bad")"
+[ "$(wc -l <"$d/sent" 2>/dev/null)" = 1 ] ||
+	fail "requeue-died: $(wc -l <"$d/sent" 2>/dev/null) reports sent, not M7's alone"
+[ -z "$(ls -A "$d/store/Bad" | grep '^\.tmp')" ] || fail "requeue-died: left aside: $(ls -A "$d/store/Bad")"
+[ ! -e "$d/store/Bad/$m8.reason" ] && [ -z "$(ls -A "$d/store/Bounce")" ] ||
+	fail "requeue-died: a record or report put back for a message gone"
+grep -q "Bad/$m7.reason put back: a requeue that did not finish had put it aside" "$d/log" ||
+	fail "requeue-died: not logged"
+echo "3e4c. a requeue that died midway: its message's records and report put back at start-up"
+
 # ---- 3e5. --keep and a cur/ removed under the relay ---------------------
 # The import removes cur/, so each delivered file's rename into it fails
 # with ENOENT, as a vanished file's would.  The files are still in new/:
