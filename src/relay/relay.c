@@ -1233,12 +1233,30 @@ static void lock_note_reports(int lock_fd, const struct ccp_relay_config *cfg)
  * and its records under temporary names that say what they are
  * (ccp_tmp_name_for()).  Each is put back where its message still is in
  * Bad and nothing has taken its name since; the rest (the message left
- * Bad: the requeue was done with it) are removed by the caller.
+ * Bad: the requeue was done with it, or is now, by message_in_bad()) are
+ * removed by the caller.
  */
 static bool message_in_bad(const struct relay *r, const char *name)
 {
 	struct stat st;
-	return fstatat(r->bad_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+	if (fstatat(r->bad_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+		return false;
+	/* Across file systems a requeue copies the message into the spool
+	 * (its modification time kept), links it into new/, then removes it
+	 * from Bad: one that died in between left it in both.  The spool's
+	 * copy is the message then, and the requeue is finished here. */
+	char path[PATH_MAX];
+	struct stat sp;
+	snprintf(path, sizeof(path), "%s/new/%s", r->cfg->spool, name);
+	if (lstat(path, &sp) == 0 && S_ISREG(sp.st_mode) && sp.st_size == st.st_size &&
+	    sp.st_mtim.tv_sec == st.st_mtim.tv_sec && sp.st_mtim.tv_nsec == st.st_mtim.tv_nsec &&
+	    (sp.st_dev != st.st_dev || sp.st_ino != st.st_ino)) {
+		if (ccp_unlink_if_same(r->bad_fd, name, &st) == 0)
+			ccp_log(CCP_LOG_WARN, "%s/%s removed: a requeue that did not finish had "
+				"already put its copy into %s", r->bad, name, path);
+		return false;
+	}
+	return true;
 }
 
 static bool put_back(int dirfd, const char *dir, const char *aside, const char *what)

@@ -1257,7 +1257,8 @@ echo "3e4b. a file the relay may neither read nor move: to Bad once, not again a
 # (Made by hand here: a SIGKILL between the records' move aside and the
 # message's.)  The aside names say what they hold: the relay's start-up
 # puts back the records and the waiting report of a message still in Bad,
-# and removes those of one that left it.
+# and removes those of one that left it, or whose copy (another file
+# system) had reached new/: that copy is the message.
 d=$(fresh requeue-died)
 printf 'Return-Path: <s@example.org>\r\nTo: alice@example.org\r\nSubject: no From\r\n\r\nhi\r\n' \
 	>"$d/spool/new/1764288000.M7P80.test"
@@ -1278,6 +1279,12 @@ done
 mv "$d/store/Bounce/$m7" "$d/store/Bounce/.tmp-$dead.1.0-2~$m7"
 mv "$d/store/Bounce/$m8" "$d/store/Bounce/.tmp-$dead.1.0-2~$m8"
 mv "$d/store/Bad/$m8" "$d/gone" # M8 had left Bad
+# M9 was copied into new/ (another file system: a copy keeping the mtime)
+# but not yet removed from Bad: the spool's copy is the message.
+m9=1764288000.M9P80.test
+printf 'From: s@example.org\r\nTo: alice@example.org\r\nSubject: nine\r\n\r\nhi\r\n' >"$d/store/Bad/$m9"
+echo "reason" >"$d/store/Bad/.tmp-$dead.1.0-3~$m9.reason"
+cp -p "$d/store/Bad/$m9" "$d/spool/new/$m9"
 counting_bounce "$d"
 "$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
 	--bounce-cmd "$d/bounce.sh" --log "$d/log" || fail "requeue-died: second run failed"
@@ -1290,6 +1297,11 @@ counting_bounce "$d"
 	fail "requeue-died: a record or report put back for a message gone"
 grep -q "Bad/$m7.reason put back: a requeue that did not finish had put it aside" "$d/log" ||
 	fail "requeue-died: not logged"
+[ ! -e "$d/store/Bad/$m9" ] && [ ! -e "$d/store/Bad/$m9.reason" ] ||
+	fail "requeue-died: M9 left in Bad beside its copy in the spool"
+grep -q "Bad/$m9 removed: a requeue that did not finish had already put its copy into" "$d/log" ||
+	fail "requeue-died: M9's removal not logged"
+[ "$(field "$d/po" 'distinct keys')" = 1 ] || fail "requeue-died: M9 not delivered once"
 echo "3e4c. a requeue that died midway: its message's records and report put back at start-up"
 
 # ---- 3e5. --keep and a cur/ removed under the relay ---------------------
