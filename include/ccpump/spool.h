@@ -109,6 +109,10 @@ CCP_EXPORT struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, 
 					    size_t errlen);
 CCP_EXPORT void ccp_spool_close(struct ccp_spool *s);
 
+/* Since when (monotonic ns) no scan of new/ could be opened (out of
+ * descriptors or memory); 0 while they open.  Any thread. */
+CCP_EXPORT uint64_t ccp_spool_scan_failing_since(const struct ccp_spool *s);
+
 /* The source operations; pass the spool as the pump's src_ctx. */
 CCP_EXPORT const struct ccp_source_ops *ccp_spool_source(void);
 

@@ -112,7 +112,7 @@ static bool plain_name(const char *name)
  * spool's tmp/, as a Maildir writer does), then linked into
  * NEW_DIRFD/NAME, which fails rather than replace an entry. */
 static int copy_in(int src_dirfd, const char *name, int tmp_dirfd, int new_dirfd, bool sync,
-		   struct stat *copied)
+		   struct stat *copied, void (*in_new)(void *), void *arg)
 {
 	char tmp[CCP_TMP_NAME_MAX];
 	ccp_tmp_name(tmp, sizeof(tmp));
@@ -128,6 +128,8 @@ static int copy_in(int src_dirfd, const char *name, int tmp_dirfd, int new_dirfd
 	}
 	rc = linkat(tmp_dirfd, tmp, new_dirfd, name, 0);
 	e = errno;
+	if (rc == 0)
+		in_new(arg);
 	unlinkat(tmp_dirfd, tmp, 0);
 	if (rc == 0 && sync && fsync(new_dirfd) != 0) {
 		e = errno;
@@ -139,19 +141,26 @@ static int copy_in(int src_dirfd, const char *name, int tmp_dirfd, int new_dirfd
 }
 
 /* Moves SRC_DIRFD/NAME to NEW_DIRFD/NAME, never over an entry. */
-static int move_in(int src_dirfd, const char *name, int tmp_dirfd, int new_dirfd, bool sync)
+static int move_in(int src_dirfd, const char *name, int tmp_dirfd, int new_dirfd, bool sync,
+		   void (*in_new)(void *), void *arg)
 {
 	struct stat moved;
-	if (renameat2(src_dirfd, name, new_dirfd, name, RENAME_NOREPLACE) == 0)
+	/* IN_NEW(ARG) runs as soon as the message is in new/, before the
+	 * copy in Bad is removed where there is one. */
+	if (renameat2(src_dirfd, name, new_dirfd, name, RENAME_NOREPLACE) == 0) {
+		in_new(arg);
 		return 0;
+	}
 	if (errno == EXDEV) {
-		if (copy_in(src_dirfd, name, tmp_dirfd, new_dirfd, sync, &moved) != 0)
+		if (copy_in(src_dirfd, name, tmp_dirfd, new_dirfd, sync, &moved, in_new, arg) != 0)
 			return -1;
 	} else if (errno == EINVAL) {
 		/* A file system without RENAME_NOREPLACE: a link cannot
 		 * replace either. */
-		if (linkat(src_dirfd, name, new_dirfd, name, 0) != 0 ||
-		    fstatat(new_dirfd, name, &moved, AT_SYMLINK_NOFOLLOW) != 0)
+		if (linkat(src_dirfd, name, new_dirfd, name, 0) != 0)
+			return -1;
+		in_new(arg);
+		if (fstatat(new_dirfd, name, &moved, AT_SYMLINK_NOFOLLOW) != 0)
 			return -1;
 	} else {
 		return -1;
@@ -166,6 +175,40 @@ static int move_in(int src_dirfd, const char *name, int tmp_dirfd, int new_dirfd
 	 * copy to the spool (with its syncs) was one before. */
 	ccp_unlink_if_same(src_dirfd, name, &moved);
 	return 0;
+}
+
+/* Renames aside name NAME (CAP octets) in DIRFD to a plain temporary
+ * name, which says nothing of what it holds: never put back. */
+static void demote_aside(int dirfd, char *name, size_t cap)
+{
+	char plain[CCP_TMP_NAME_MAX];
+	ccp_tmp_name(plain, sizeof(plain));
+	if (renameat(dirfd, name, dirfd, plain) == 0)
+		snprintf(name, cap, "%s", plain);
+}
+
+/* A requeue's records and report put aside. */
+struct asides {
+	int bad_fd, bounce_fd;
+	char (*rec)[CCP_ASIDE_NAME_MAX];
+	const bool *rec_moved;
+	char *report;
+	bool report_moved;
+};
+
+/* The message is in new/: its asides are no longer to be put back,
+ * whatever comes (a crash before their removal, or the copy left in Bad
+ * across file systems, which a start-up would take for the message still
+ * there).  A move undone after this (a failed sync) renames them back by
+ * their new names all the same. */
+static void demote_asides(void *arg)
+{
+	struct asides *a = arg;
+	for (size_t i = 0; i < CCP_QUEUE_RECORDS; i++)
+		if (a->rec_moved[i])
+			demote_aside(a->bad_fd, a->rec[i], CCP_ASIDE_NAME_MAX);
+	if (a->report_moved)
+		demote_aside(a->bounce_fd, a->report, CCP_ASIDE_NAME_MAX);
 }
 
 /* Whether Bad/NAME is a spool file that changed after its delivery: its
@@ -238,6 +281,11 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 			 errno == ENOENT ? "" : strerror(errno));
 		goto out;
 	}
+	/* The message as found, for the aside names (below). */
+	char ident[48];
+	snprintf(ident, sizeof(ident), "%llx.%llx", (unsigned long long)st.st_ino,
+		 (unsigned long long)st.st_ctim.tv_sec * 1000000000ull +
+			 (unsigned long long)st.st_ctim.tv_nsec);
 	if (!S_ISREG(st.st_mode)) {
 		snprintf(err, errlen, "%s: not a message in %s (not a regular file)", name, bad);
 		goto out;
@@ -262,11 +310,16 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 	 * if the move fails: removed after it, they could take with them the
 	 * records of the message's next trip to Bad, should the relay send it
 	 * there again at once.  (A crash leaves them to the relay's start-up:
-	 * each name says the record it holds (ccp_tmp_name_for()), and one
-	 * whose message is still in Bad is put back, the rest removed.) */
+	 * each name says the record it holds and the message it belongs to,
+	 * "INO.CTIME~NAME.reason" (ccp_tmp_name_for()), and is put back only
+	 * while Bad/NAME is still that very file, untouched; once the message
+	 * has left, the names are made plain (demote_asides()), and the
+	 * start-up removes them.) */
+	char what[CCP_QUEUE_RECORD_NAME_MAX + 64];
 	for (size_t i = 0; i < CCP_QUEUE_RECORDS; i++) {
 		ccp_queue_record_name(rec, name, ccp_queue_record_suffixes[i]);
-		ccp_tmp_name_for(aside[i], sizeof(aside[i]), rec);
+		snprintf(what, sizeof(what), "%s~%s", ident, rec);
+		ccp_tmp_name_for(aside[i], sizeof(aside[i]), what);
 		if (renameat(bad_fd, rec, bad_fd, aside[i]) == 0)
 			moved_aside[i] = true;
 		else if (errno != ENOENT) {
@@ -279,7 +332,8 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 	 * message goes back to be delivered.  It goes aside like the records,
 	 * and is removed only once the message is in new/: a failed move
 	 * leaves the message in Bad with its report still queued. */
-	ccp_tmp_name_for(report_aside, sizeof(report_aside), name);
+	snprintf(what, sizeof(what), "%s~%s", ident, name);
+	ccp_tmp_name_for(report_aside, sizeof(report_aside), what);
 	if (bounce_fd >= 0 && renameat(bounce_fd, name, bounce_fd, report_aside) == 0)
 		report_moved = true;
 	else if (bounce_fd >= 0 && errno != ENOENT) {
@@ -303,7 +357,10 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 			 strerror(errno));
 		goto restore;
 	}
-	if (move_in(bad_fd, name, tmp_fd, new_fd, sync) != 0) {
+	struct asides as = { .bad_fd = bad_fd, .bounce_fd = bounce_fd, .rec = aside,
+			     .rec_moved = moved_aside, .report = report_aside,
+			     .report_moved = report_moved };
+	if (move_in(bad_fd, name, tmp_fd, new_fd, sync, demote_asides, &as) != 0) {
 		snprintf(err, errlen, "%s: cannot move it into %s: %s", name, newdir,
 			 strerror(errno));
 		goto restore;

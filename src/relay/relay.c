@@ -1231,15 +1231,24 @@ static void lock_note_reports(int lock_fd, const struct ccp_relay_config *cfg)
  * A `queue --requeue` that died (a SIGKILL, a power loss) between moving a
  * message's records aside and moving the message leaves the message in Bad
  * and its records under temporary names that say what they are
- * (ccp_tmp_name_for()).  Each is put back where its message still is in
- * Bad and nothing has taken its name since; the rest (the message left
+ * (ccp_tmp_name_for(): the message's inode and ctime, and the entry).
+ * Each is put back where that very message is still in Bad, untouched,
+ * and nothing has taken the entry's name since; the rest (the message left
  * Bad: the requeue was done with it, or is now, by message_in_bad()) are
- * removed by the caller.
+ * removed by the caller.  A requeue makes its aside names plain as soon as
+ * the message is in new/, so none of them says to put anything back.
  */
-static bool message_in_bad(const struct relay *r, const char *name)
+static bool message_in_bad(const struct relay *r, const char *name, unsigned long long ino,
+			   unsigned long long ctime_ns)
 {
 	struct stat st;
 	if (fstatat(r->bad_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+		return false;
+	/* Still the very file the requeue found, untouched since: not one a
+	 * relay put there after a later requeue, nor one renamed in. */
+	if ((unsigned long long)st.st_ino != ino ||
+	    (unsigned long long)st.st_ctim.tv_sec * 1000000000ull +
+			    (unsigned long long)st.st_ctim.tv_nsec != ctime_ns)
 		return false;
 	/* Across file systems a requeue copies the message into the spool
 	 * (its modification time kept), links it into new/, then removes it
@@ -1268,16 +1277,30 @@ static bool put_back(int dirfd, const char *dir, const char *aside, const char *
 	return true;
 }
 
+/* WHAT of an aside name: "INO.CTIME~ENTRY" (queuectl.c), the message as
+ * the requeue found it, in hex.  Returns ENTRY, or NULL for another form. */
+static const char *aside_entry(const char *what, unsigned long long *ino,
+			       unsigned long long *ctime_ns)
+{
+	int used = 0;
+	if (sscanf(what, "%llx.%llx~%n", ino, ctime_ns, &used) != 2 || used == 0 || !what[used])
+		return NULL;
+	return what + used;
+}
+
 static bool put_back_record(void *arg, const char *aside, const char *what)
 {
 	const struct relay *r = arg;
-	for (size_t i = 0; i < CCP_QUEUE_RECORDS; i++) {
-		size_t n = strlen(what), k = strlen(ccp_queue_record_suffixes[i]);
-		if (n <= k || strcmp(what + n - k, ccp_queue_record_suffixes[i]) != 0)
+	unsigned long long ino, ctime_ns;
+	const char *rec = aside_entry(what, &ino, &ctime_ns);
+	for (size_t i = 0; rec && i < CCP_QUEUE_RECORDS; i++) {
+		size_t n = strlen(rec), k = strlen(ccp_queue_record_suffixes[i]);
+		if (n <= k || strcmp(rec + n - k, ccp_queue_record_suffixes[i]) != 0)
 			continue;
 		char name[CCP_QUEUE_RECORD_NAME_MAX];
-		snprintf(name, sizeof(name), "%.*s", (int)(n - k), what);
-		return message_in_bad(r, name) && put_back(r->bad_fd, r->bad, aside, what);
+		snprintf(name, sizeof(name), "%.*s", (int)(n - k), rec);
+		return message_in_bad(r, name, ino, ctime_ns) &&
+		       put_back(r->bad_fd, r->bad, aside, rec);
 	}
 	return false;
 }
@@ -1285,7 +1308,10 @@ static bool put_back_record(void *arg, const char *aside, const char *what)
 static bool put_back_report(void *arg, const char *aside, const char *what)
 {
 	const struct relay *r = arg;
-	return message_in_bad(r, what) && put_back(r->bounce_fd, r->bounce, aside, what);
+	unsigned long long ino, ctime_ns;
+	const char *name = aside_entry(what, &ino, &ctime_ns);
+	return name && message_in_bad(r, name, ino, ctime_ns) &&
+	       put_back(r->bounce_fd, r->bounce, aside, name);
 }
 
 /* Batches left by a crash: their spool files are still in new/, so they are
@@ -1608,9 +1634,18 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 		 * paused, it stops and leaves the mail for the next run. */
 		char why[600];
 		uint64_t paused = cfg->once && !stopping ? ccp_gate_paused_for(&r.gate, why, sizeof(why)) : 0;
+		uint64_t unscanned = ccp_spool_scan_failing_since(r.spool);
 		if (paused > cfg->pump.retry_max_ns) {
 			ccp_log(CCP_LOG_ERROR, "relay: deliveries paused for %.0f s (%s): stopping; the "
 				"messages stay in the spool for the next run", (double)paused / 1e9, why);
+			gave_up = true;
+			ccp_relay_request_stop();
+		} else if (cfg->once && !stopping && unscanned &&
+			   ccp_now_ns() - unscanned > cfg->pump.retry_max_ns) {
+			/* No scan, so no end of one: --once would wait for ever. */
+			ccp_log(CCP_LOG_ERROR, "relay: the spool could not be scanned for %.1f s: "
+				"stopping; its messages stay for the next run",
+				(double)(ccp_now_ns() - unscanned) / 1e9);
 			gave_up = true;
 			ccp_relay_request_stop();
 		} else if (cfg->once && !stopping && only_postponed(&once_watch, pump, cfg)) {

@@ -122,6 +122,7 @@ struct ccp_spool {
 	 * memory): logged once when it begins and once when it ends (relaxed:
 	 * only says which poller logs). */
 	_Atomic int scan_failing;
+	_Atomic uint64_t scan_failing_since; /* monotonic ns; 0 while scans open */
 	/* Names a settlement found put back under a vanished message's name
 	 * (ack_one()): the next poll of any poller reports them.  The list is
 	 * under again_mu; again_pending (relaxed) only saves pollers the lock
@@ -452,6 +453,7 @@ struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, 
 	s->new_path = ccp_path_join(cfg->dir, "new");
 	atomic_init(&s->lost, 0);
 	atomic_init(&s->scan_failing, 0);
+	atomic_init(&s->scan_failing_since, 0);
 	atomic_init(&s->again_pending, 0);
 	s->dir = ccp_strdup(cfg->dir);
 	s->failed_dir = ccp_strdup(cfg->failed_dir);
@@ -941,8 +943,10 @@ static void start_scan(struct ccp_spool *s, struct spool_poller *sp)
 		if (atomic_load_explicit(&s->scan_failing, memory_order_relaxed) &&
 		    atomic_compare_exchange_strong_explicit(&s->scan_failing, &was, 0,
 							    memory_order_relaxed,
-							    memory_order_relaxed))
+							    memory_order_relaxed)) {
+			atomic_store_explicit(&s->scan_failing_since, 0, memory_order_relaxed);
 			ccp_log(CCP_LOG_INFO, "spool %s: rescans resumed", s->new_path);
+		}
 		return;
 	}
 	int e = errno, zero = 0;
@@ -950,9 +954,17 @@ static void start_scan(struct ccp_spool *s, struct spool_poller *sp)
 								 : 1000000000u;
 	sp->next_scan = ccp_now_ns() + wait;
 	if (atomic_compare_exchange_strong_explicit(&s->scan_failing, &zero, 1,
-						    memory_order_relaxed, memory_order_relaxed))
+						    memory_order_relaxed, memory_order_relaxed)) {
+		atomic_store_explicit(&s->scan_failing_since, ccp_now_ns(), memory_order_relaxed);
 		ccp_log(CCP_LOG_ERROR, "spool %s cannot be rescanned: %s; tried again every %.1f s",
 			s->new_path, strerror(e), (double)wait / 1e9);
+	}
+}
+
+uint64_t ccp_spool_scan_failing_since(const struct ccp_spool *s)
+{
+	return atomic_load_explicit(&((struct ccp_spool *)s)->scan_failing_since,
+				    memory_order_relaxed);
 }
 
 /*

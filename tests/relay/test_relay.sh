@@ -1178,6 +1178,10 @@ counting_bounce "$d" "sleep 1"
 	--bounce-cmd "$d/bounce.sh" --log "$d/log" &
 pid=$!
 within10 test -s "$d/sent" || fail "termreports: no report sent"
+# Past the main loop (the spool empty, a moment for the pump to end), so
+# that the SIGTERM lands in the last sending, not before it.
+within10 test -z "$(ls -A "$d/spool/new")" || fail "termreports: the spool did not empty"
+sleep 0.3
 kill -TERM $pid
 wait $pid || fail "termreports: relay exited $? on SIGTERM"
 sent=$(wc -l <"$d/sent")
@@ -1272,19 +1276,25 @@ chmod +x "$d/later.sh"
 ( : ) &
 dead=$!
 wait $dead
-m7=1764288000.M7P80.test m8=1764288000.M8P80.test
-for f in "$m7.reason" "$m7.ndr" "$m8.reason"; do
-	mv "$d/store/Bad/$f" "$d/store/Bad/.tmp-$dead.1.0-1~$f"
-done
-mv "$d/store/Bounce/$m7" "$d/store/Bounce/.tmp-$dead.1.0-2~$m7"
-mv "$d/store/Bounce/$m8" "$d/store/Bounce/.tmp-$dead.1.0-2~$m8"
+# An aside's name: the dead maker's temporary name, then the message as
+# the requeue found it (inode and ctime in ns, hex), then what it holds.
+ident() { local ct; ct=$(stat -c %.9Z "$1"); printf '%x.%x' "$(stat -c %i "$1")" "${ct/./}"; }
+m7=1764288000.M7P80.test m8=1764288000.M8P80.test m9=1764288000.M9P80.test m10=1764288000.M10P80.test
+i7=$(ident "$d/store/Bad/$m7") i8=$(ident "$d/store/Bad/$m8")
+for f in reason ndr; do mv "$d/store/Bad/$m7.$f" "$d/store/Bad/.tmp-$dead.1.0-1~$i7~$m7.$f"; done
+mv "$d/store/Bad/$m8.reason" "$d/store/Bad/.tmp-$dead.1.0-1~$i8~$m8.reason"
+mv "$d/store/Bounce/$m7" "$d/store/Bounce/.tmp-$dead.1.0-2~$i7~$m7"
+mv "$d/store/Bounce/$m8" "$d/store/Bounce/.tmp-$dead.1.0-2~$i8~$m8"
 mv "$d/store/Bad/$m8" "$d/gone" # M8 had left Bad
 # M9 was copied into new/ (another file system: a copy keeping the mtime)
 # but not yet removed from Bad: the spool's copy is the message.
-m9=1764288000.M9P80.test
 printf 'From: s@example.org\r\nTo: alice@example.org\r\nSubject: nine\r\n\r\nhi\r\n' >"$d/store/Bad/$m9"
-echo "reason" >"$d/store/Bad/.tmp-$dead.1.0-3~$m9.reason"
+echo "reason" >"$d/store/Bad/.tmp-$dead.1.0-3~$(ident "$d/store/Bad/$m9")~$m9.reason"
 cp -p "$d/store/Bad/$m9" "$d/spool/new/$m9"
+# M10 is in Bad again, but not the file its aside was made from (another
+# requeue took it, a relay failed it again): nothing of the old goes back.
+printf 'x\r\n' >"$d/store/Bad/$m10"
+echo "old reason" >"$d/store/Bad/.tmp-$dead.1.0-4~0.0~$m10.reason"
 counting_bounce "$d"
 "$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
 	--bounce-cmd "$d/bounce.sh" --log "$d/log" || fail "requeue-died: second run failed"
@@ -1302,6 +1312,7 @@ grep -q "Bad/$m7.reason put back: a requeue that did not finish had put it aside
 grep -q "Bad/$m9 removed: a requeue that did not finish had already put its copy into" "$d/log" ||
 	fail "requeue-died: M9's removal not logged"
 [ "$(field "$d/po" 'distinct keys')" = 1 ] || fail "requeue-died: M9 not delivered once"
+[ ! -e "$d/store/Bad/$m10.reason" ] || fail "requeue-died: an old reason put back beside another M10"
 echo "3e4c. a requeue that died midway: its message's records and report put back at start-up"
 
 # ---- 3e5. --keep and a cur/ removed under the relay ---------------------
@@ -1537,7 +1548,8 @@ echo "4b. SIGHUP reopened the log, which programs started after it do not inheri
 # ---- 4c. out of file descriptors: rescans fail, said once, retried -----
 # With the fewest descriptors the relay starts with, none is left for a
 # rescan's open of new/: it is logged once and tried again a second later
-# (it used to be tried again at once, a poller spinning without a word).
+# (it used to be tried again at once, a poller spinning without a word);
+# --once, which would wait for ever, stops past --retry-max.
 d=$(fresh nofds)
 started=
 for n in $(seq 12 64); do
@@ -1553,6 +1565,13 @@ done
 [ -n "$started" ] || fail "nofds: the relay never started with 64 descriptors or fewer"
 [ "$(grep -c "spool $d/spool/new cannot be rescanned: Too many open files; tried again every 1.0 s" \
 	"$d/log")" = 1 ] || fail "nofds: with $started descriptors: $(cat "$d/log")"
+# --once, whose scan never ends then, gives up past --retry-max (75).
+(ulimit -n $started && exec timeout 20 "$bin" relay --spool "$d/spool" --store "$d/store" \
+	--po "$d/po" --once --retry-min 0.1 --retry-max 0.5 --stats-interval 0 --log "$d/log" 2>/dev/null)
+rc=$?
+[ $rc = 75 ] || fail "nofds: --once exited $rc"
+grep -q "relay: the spool could not be scanned for .* s: stopping" "$d/log" ||
+	fail "nofds: --once did not say why it stopped"
 echo "4c. out of file descriptors: a rescan that cannot open new/ is said once and tried again"
 
 # ---- 5. bad flags and unusable directories: one line, status 2 ---------
