@@ -2073,6 +2073,30 @@ static int pick_store(struct ccp_po *po, char *name, size_t cap, long long *old)
 
 /* Adopting: gives the input file its store name (sname, new), or copies
  * its octets there when no second name can be made; synced. */
+/* The mode the post office's own files get (0666 less the process's
+ * umask, as /proc/self/status tells it without changing it), or -1 when it
+ * cannot be read. */
+static int made_mode(void)
+{
+	static _Atomic int cached = -2; /* relaxed: any thread finds the same */
+	int m = atomic_load_explicit(&cached, memory_order_relaxed);
+	if (m != -2)
+		return m;
+	m = -1;
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[128];
+	unsigned mask;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Umask: %o", &mask) == 1) {
+			m = (int)(0666 & ~mask);
+			break;
+		}
+	if (f)
+		fclose(f);
+	atomic_store_explicit(&cached, m, memory_order_relaxed);
+	return m;
+}
+
 static int adopt_store(struct ccp_po *po, const struct adopt *ad, const char *sname, bool s)
 {
 	if (linkat(ad->dirfd, ad->file, po->storefd, sname, 0) == 0) {
@@ -2080,6 +2104,13 @@ static int adopt_store(struct ccp_po *po, const struct adopt *ad, const char *sn
 		 * nothing; it makes sure. */
 		int fd = openat(po->storefd, sname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		int rc = fd >= 0 && sync_fd(fd, s) == 0 ? 0 : -1;
+		/* With the mode a store file the post office writes gets: the
+		 * writer's (a relay's batch, 0600) would keep `po show`, run
+		 * by another user, from this store file alone.  Best effort:
+		 * a file not ours to change keeps its mode. */
+		int mode = made_mode();
+		if (fd >= 0 && mode >= 0)
+			(void)fchmod(fd, (mode_t)mode);
 		if (fd >= 0)
 			close(fd);
 		return rc;

@@ -1377,6 +1377,7 @@ static void test_adopt(const char *base)
 	 * itself untouched. */
 	int dfd = batch_file(in, "Msg01.ccm", &b);
 	snprintf(path, sizeof(path), "%s/Msg01.ccm", in);
+	CHECK(chmod(path, 0600) == 0); /* as a relay writes its batches */
 	snprintf(store, sizeof(store), "%s/store/00000002.msgs", dir);
 	struct ccp_po *crashing = open_crashing(dir, CCP_PO_CRASH_STORE);
 	CHECK(ccp_po_import_adopt(crashing, b.data, b.len, dfd, "Msg01.ccm", path, NULL, &res, NULL,
@@ -1392,6 +1393,14 @@ static void test_adopt(const char *base)
 	CHECK_EQ_U64(res.delivered, 1);
 	CHECK_EQ_U64(res.skipped, 2);
 	CHECK(inode_of(store, &links) == inode_of(path, NULL) && links == 2);
+	/* A store file with the mode the post office gives its own (0666
+	 * less the umask), not the batch's 0600: `po show` by another user
+	 * reads it as it reads a copied one. */
+	mode_t mask = umask(0);
+	umask(mask);
+	struct stat sst;
+	CHECK(stat(store, &sst) == 0);
+	CHECK_EQ_U64(sst.st_mode & 0777, 0666 & ~mask);
 	/* The relay removes its batch: the store keeps the octets. */
 	CHECK(unlinkat(dfd, "Msg01.ccm", 0) == 0);
 	CHECK(inode_of(store, &links) != 0 && links == 1);
