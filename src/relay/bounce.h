@@ -45,8 +45,10 @@ enum ccp_bounce_to ccp_bounce_recipient(const char *hdr, size_t len, char *addr,
 					const char **field);
 
 /* How long the header quoted in a report may be, and the most of a spool
- * file read to find it. */
-#define CCP_BOUNCE_HEADER_MAX 8192
+ * file read to find it: whole for any header a mail system passes on (a
+ * long chain of Received, DKIM and ARC fields runs past 8 KiB), so that an
+ * Auto-Submitted or Return-Path field far down is seen. */
+#define CCP_BOUNCE_HEADER_MAX 65536
 
 /* What a report says became of the message. */
 enum ccp_bounce_kind {

@@ -1164,6 +1164,29 @@ bad_once "$d" 1764288000.M9P77.test crashbad
 [ "$(field "$d/po" 'distinct keys')" = 1 ] || fail "crashbad: the good message"
 echo "3e3. killed between a message's report and its move to Bad: reported once"
 
+# ---- 3e3a. an automatic reply whose header is long ----------------------
+# Its Auto-Submitted field comes after 12 KB of Received lines: it is seen
+# all the same, and no report goes back to the responder.
+d=$(fresh longhead --users "$work/users")
+{
+	printf 'Return-Path: <ar@example.org>\r\n'
+	for ((i = 0; i < 150; i++)); do
+		printf 'Received: from relay%d.example.org by relay%d.example.org with ESMTP id %08d\r\n' \
+			$i $((i + 1)) $i
+	done
+	printf 'Auto-Submitted: auto-replied\r\nFrom: ar@example.org\r\nTo: nobody@example.org\r\n'
+	printf 'Subject: away\r\n\r\nhi\r\n'
+} >"$d/spool/new/1764288000.Mlong.test"
+[ "$(stat -c %s "$d/spool/new/1764288000.Mlong.test")" -gt 12000 ] || fail "longhead: header too short"
+counting_bounce "$d"
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--bounce-cmd "$d/bounce.sh" --log "$d/log" || fail "longhead: relay failed"
+[ -f "$d/store/Bad/1764288000.Mlong.test" ] || fail "longhead: not in Bad"
+[ ! -e "$d/sent" ] || fail "longhead: a report was sent to an automatic reply"
+grep -qF "message 1764288000.Mlong.test: no report sent: it is an automatic reply itself" "$d/log" ||
+	fail "longhead: $(grep -e Mlong -e report "$d/log")"
+echo "3e3a. an automatic reply with 12 KB of header before its Auto-Submitted: no report"
+
 # ---- 3e3b. SIGTERM during --once's last sending of reports -------------
 # Five reports, each command a second long: a SIGTERM once the first is
 # sent ends the sending after the command in progress, the rest left
