@@ -166,7 +166,9 @@ enum ccp_bounce_to ccp_bounce_recipient(const char *hdr, size_t len, char *addr,
 					const char **field)
 {
 	static const char *const fields[] = { "Return-Path", "Sender", "From" };
-	char v[1024];
+	/* A whole field: a display name or comment may run long, and a value
+	 * cut inside it leaves no address to find. */
+	char v[8192];
 	size_t hlen = header_len(hdr, len);
 	*field = NULL;
 	if (auto_replied(hdr, hlen)) {

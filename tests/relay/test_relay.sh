@@ -1185,7 +1185,21 @@ counting_bounce "$d"
 [ ! -e "$d/sent" ] || fail "longhead: a report was sent to an automatic reply"
 grep -qF "message 1764288000.Mlong.test: no report sent: it is an automatic reply itself" "$d/log" ||
 	fail "longhead: $(grep -e Mlong -e report "$d/log")"
-echo "3e3a. an automatic reply with 12 KB of header before its Auto-Submitted: no report"
+# A sender named by From alone, with a display name of 1,500 octets: the
+# report still finds the address after it.
+d=$(fresh longfrom --users "$work/users")
+{
+	printf 'From: "'
+	for ((i = 0; i < 100; i++)); do printf 'Somebody Long '; done
+	printf '" <long@example.org>\r\nTo: nobody@example.org\r\nSubject: x\r\n\r\nhi\r\n'
+} >"$d/spool/new/1764288000.Mlongfrom.test"
+counting_bounce "$d"
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--bounce-cmd "$d/bounce.sh" --log "$d/log" || fail "longfrom: relay failed"
+grep -qF "message 1764288000.Mlongfrom.test: report sent to long@example.org" "$d/log" ||
+	fail "longfrom: $(grep -e Mlongfrom -e report "$d/log")"
+echo "3e3a. an automatic reply with 12 KB of header before its Auto-Submitted: no report;"
+echo "      a From with a display name of 1,500 octets: its report sent"
 
 # ---- 3e3b. SIGTERM during --once's last sending of reports -------------
 # Five reports, each command a second long: a SIGTERM once the first is
