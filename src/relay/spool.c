@@ -118,11 +118,11 @@ struct ccp_spool {
 	char *new_path;
 	char *cur_path; /* watched like new/ with --keep (check_still_there()) */
 	_Atomic int lost;
-	/* Whether a rescan could not open new/ (out of descriptors or
-	 * memory): logged once when it begins and once when it ends (relaxed:
-	 * only says which poller logs). */
-	_Atomic int scan_failing;
-	_Atomic uint64_t scan_failing_since; /* monotonic ns; 0 while scans open */
+	/* Since when (monotonic ns) no rescan could open new/ (out of
+	 * descriptors or memory), 0 while they open: the failure is logged
+	 * once when it begins and once when it ends, by the poller whose
+	 * exchange moved it (relaxed: only says which poller logs). */
+	_Atomic uint64_t scan_failing_since;
 	/* Names a settlement found put back under a vanished message's name
 	 * (ack_one()): the next poll of any poller reports them.  The list is
 	 * under again_mu; again_pending (relaxed) only saves pollers the lock
@@ -452,7 +452,6 @@ struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, 
 	s->delivered_fd = -1;
 	s->new_path = ccp_path_join(cfg->dir, "new");
 	atomic_init(&s->lost, 0);
-	atomic_init(&s->scan_failing, 0);
 	atomic_init(&s->scan_failing_since, 0);
 	atomic_init(&s->again_pending, 0);
 	s->dir = ccp_strdup(cfg->dir);
@@ -938,27 +937,21 @@ static void start_scan(struct ccp_spool *s, struct spool_poller *sp)
 {
 	check_still_there(s);
 	sp->scan = ccp_dir_reopen(s->new_fd);
-	int was = 1;
 	if (sp->scan != NULL) {
-		if (atomic_load_explicit(&s->scan_failing, memory_order_relaxed) &&
-		    atomic_compare_exchange_strong_explicit(&s->scan_failing, &was, 0,
-							    memory_order_relaxed,
-							    memory_order_relaxed)) {
-			atomic_store_explicit(&s->scan_failing_since, 0, memory_order_relaxed);
+		if (atomic_load_explicit(&s->scan_failing_since, memory_order_relaxed) &&
+		    atomic_exchange_explicit(&s->scan_failing_since, 0, memory_order_relaxed))
 			ccp_log(CCP_LOG_INFO, "spool %s: rescans resumed", s->new_path);
-		}
 		return;
 	}
-	int e = errno, zero = 0;
+	int e = errno;
+	uint64_t now = ccp_now_ns(), none = 0;
 	uint64_t wait = s->cfg.rescan_interval_ns < 1000000000u ? s->cfg.rescan_interval_ns
 								 : 1000000000u;
-	sp->next_scan = ccp_now_ns() + wait;
-	if (atomic_compare_exchange_strong_explicit(&s->scan_failing, &zero, 1,
-						    memory_order_relaxed, memory_order_relaxed)) {
-		atomic_store_explicit(&s->scan_failing_since, ccp_now_ns(), memory_order_relaxed);
+	sp->next_scan = now + wait;
+	if (atomic_compare_exchange_strong_explicit(&s->scan_failing_since, &none, now,
+						    memory_order_relaxed, memory_order_relaxed))
 		ccp_log(CCP_LOG_ERROR, "spool %s cannot be rescanned: %s; tried again every %.1f s",
 			s->new_path, strerror(e), (double)wait / 1e9);
-	}
 }
 
 uint64_t ccp_spool_scan_failing_since(const struct ccp_spool *s)
