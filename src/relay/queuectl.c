@@ -310,15 +310,15 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 	 * if the move fails: removed after it, they could take with them the
 	 * records of the message's next trip to Bad, should the relay send it
 	 * there again at once.  (A crash leaves them to the relay's start-up:
-	 * each name says the record it holds and the message it belongs to,
-	 * "INO.CTIME~NAME.reason" (ccp_tmp_name_for()), and is put back only
+	 * each name says the message it belongs to and the record it holds,
+	 * "INO.CTIME.reason~NAME" (ccp_tmp_name_for()), and is put back only
 	 * while Bad/NAME is still that very file, untouched; once the message
-	 * has left, the names are made plain (demote_asides()), and the
+	 * is in new/, the names are made plain (demote_asides()), and the
 	 * start-up removes them.) */
 	char what[CCP_QUEUE_RECORD_NAME_MAX + 64];
 	for (size_t i = 0; i < CCP_QUEUE_RECORDS; i++) {
 		ccp_queue_record_name(rec, name, ccp_queue_record_suffixes[i]);
-		snprintf(what, sizeof(what), "%s~%s", ident, rec);
+		snprintf(what, sizeof(what), "%s%s~%s", ident, ccp_queue_record_suffixes[i], name);
 		ccp_tmp_name_for(aside[i], sizeof(aside[i]), what);
 		if (renameat(bad_fd, rec, bad_fd, aside[i]) == 0)
 			moved_aside[i] = true;

@@ -1231,7 +1231,8 @@ static void lock_note_reports(int lock_fd, const struct ccp_relay_config *cfg)
  * A `queue --requeue` that died (a SIGKILL, a power loss) between moving a
  * message's records aside and moving the message leaves the message in Bad
  * and its records under temporary names that say what they are
- * (ccp_tmp_name_for(): the message's inode and ctime, and the entry).
+ * (ccp_tmp_name_for(): the message's inode and ctime, the record, its
+ * name).
  * Each is put back where that very message is still in Bad, untouched,
  * and nothing has taken the entry's name since; the rest (the message left
  * Bad: the requeue was done with it, or is now, by message_in_bad()) are
@@ -1277,40 +1278,49 @@ static bool put_back(int dirfd, const char *dir, const char *aside, const char *
 	return true;
 }
 
-/* WHAT of an aside name: "INO.CTIME~ENTRY" (queuectl.c), the message as
- * the requeue found it, in hex.  Returns ENTRY, or NULL for another form. */
-static const char *aside_entry(const char *what, unsigned long long *ino,
-			       unsigned long long *ctime_ns)
+/* What an aside name holds: WHAT is "INO.CTIME" (the message as the
+ * requeue found it, in hex), the suffix of the record it holds (none for
+ * the queued report), '~' and the message's name (queuectl.c).  Returns
+ * the name and sets *RECORD to the suffix's index in
+ * ccp_queue_record_suffixes, or -1 for the report; NULL for another form. */
+static const char *aside_of(const char *what, unsigned long long *ino,
+			    unsigned long long *ctime_ns, int *record)
 {
 	int used = 0;
-	if (sscanf(what, "%llx.%llx~%n", ino, ctime_ns, &used) != 2 || used == 0 || !what[used])
+	if (sscanf(what, "%llx.%llx%n", ino, ctime_ns, &used) != 2 || used == 0)
 		return NULL;
-	return what + used;
+	const char *suffix = what + used, *tilde = strchr(suffix, '~');
+	if (tilde == NULL || !tilde[1])
+		return NULL;
+	size_t len = (size_t)(tilde - suffix);
+	*record = -1;
+	for (int i = 0; len && i < CCP_QUEUE_RECORDS; i++)
+		if (strlen(ccp_queue_record_suffixes[i]) == len &&
+		    memcmp(ccp_queue_record_suffixes[i], suffix, len) == 0)
+			*record = i;
+	return len && *record < 0 ? NULL : tilde + 1;
 }
 
 static bool put_back_record(void *arg, const char *aside, const char *what)
 {
 	const struct relay *r = arg;
 	unsigned long long ino, ctime_ns;
-	const char *rec = aside_entry(what, &ino, &ctime_ns);
-	for (size_t i = 0; rec && i < CCP_QUEUE_RECORDS; i++) {
-		size_t n = strlen(rec), k = strlen(ccp_queue_record_suffixes[i]);
-		if (n <= k || strcmp(rec + n - k, ccp_queue_record_suffixes[i]) != 0)
-			continue;
-		char name[CCP_QUEUE_RECORD_NAME_MAX];
-		snprintf(name, sizeof(name), "%.*s", (int)(n - k), rec);
-		return message_in_bad(r, name, ino, ctime_ns) &&
-		       put_back(r->bad_fd, r->bad, aside, rec);
-	}
-	return false;
+	int i;
+	const char *name = aside_of(what, &ino, &ctime_ns, &i);
+	if (name == NULL || i < 0)
+		return false;
+	char rec[CCP_QUEUE_RECORD_NAME_MAX];
+	ccp_queue_record_name(rec, name, ccp_queue_record_suffixes[i]);
+	return message_in_bad(r, name, ino, ctime_ns) && put_back(r->bad_fd, r->bad, aside, rec);
 }
 
 static bool put_back_report(void *arg, const char *aside, const char *what)
 {
 	const struct relay *r = arg;
 	unsigned long long ino, ctime_ns;
-	const char *name = aside_entry(what, &ino, &ctime_ns);
-	return name && message_in_bad(r, name, ino, ctime_ns) &&
+	int i;
+	const char *name = aside_of(what, &ino, &ctime_ns, &i);
+	return name && i < 0 && message_in_bad(r, name, ino, ctime_ns) &&
 	       put_back(r->bounce_fd, r->bounce, aside, name);
 }
 

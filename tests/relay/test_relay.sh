@@ -1314,24 +1314,25 @@ chmod +x "$d/later.sh"
 dead=$!
 wait $dead
 # An aside's name: the dead maker's temporary name, then the message as
-# the requeue found it (inode and ctime in ns, hex), then what it holds.
+# the requeue found it (inode and ctime in ns, hex), the record it holds
+# (none for the report), and the message's name.
 ident() { local ct; ct=$(stat -c %.9Z "$1"); printf '%x.%x' "$(stat -c %i "$1")" "${ct/./}"; }
 m7=1764288000.M7P80.test m8=1764288000.M8P80.test m9=1764288000.M9P80.test m10=1764288000.M10P80.test
 i7=$(ident "$d/store/Bad/$m7") i8=$(ident "$d/store/Bad/$m8")
-for f in reason ndr; do mv "$d/store/Bad/$m7.$f" "$d/store/Bad/.tmp-$dead.1.0-1~$i7~$m7.$f"; done
-mv "$d/store/Bad/$m8.reason" "$d/store/Bad/.tmp-$dead.1.0-1~$i8~$m8.reason"
+for f in reason ndr; do mv "$d/store/Bad/$m7.$f" "$d/store/Bad/.tmp-$dead.1.0-1~$i7.$f~$m7"; done
+mv "$d/store/Bad/$m8.reason" "$d/store/Bad/.tmp-$dead.1.0-1~$i8.reason~$m8"
 mv "$d/store/Bounce/$m7" "$d/store/Bounce/.tmp-$dead.1.0-2~$i7~$m7"
 mv "$d/store/Bounce/$m8" "$d/store/Bounce/.tmp-$dead.1.0-2~$i8~$m8"
 mv "$d/store/Bad/$m8" "$d/gone" # M8 had left Bad
 # M9 was copied into new/ (another file system: a copy keeping the mtime)
 # but not yet removed from Bad: the spool's copy is the message.
 printf 'From: s@example.org\r\nTo: alice@example.org\r\nSubject: nine\r\n\r\nhi\r\n' >"$d/store/Bad/$m9"
-echo "reason" >"$d/store/Bad/.tmp-$dead.1.0-3~$(ident "$d/store/Bad/$m9")~$m9.reason"
+echo "reason" >"$d/store/Bad/.tmp-$dead.1.0-3~$(ident "$d/store/Bad/$m9").reason~$m9"
 cp -p "$d/store/Bad/$m9" "$d/spool/new/$m9"
 # M10 is in Bad again, but not the file its aside was made from (another
 # requeue took it, a relay failed it again): nothing of the old goes back.
 printf 'x\r\n' >"$d/store/Bad/$m10"
-echo "old reason" >"$d/store/Bad/.tmp-$dead.1.0-4~0.0~$m10.reason"
+echo "old reason" >"$d/store/Bad/.tmp-$dead.1.0-4~0.0.reason~$m10"
 counting_bounce "$d"
 "$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
 	--bounce-cmd "$d/bounce.sh" --log "$d/log" || fail "requeue-died: second run failed"
