@@ -172,14 +172,16 @@ static int cmp_names(const void *x, const void *y)
 	return strcmp(*(char *const *)x, *(char *const *)y);
 }
 
-char **ccp_dir_names(DIR *d, bool (*skip)(const char *name), size_t *n)
+/* The names of D's entries but those SKIP (if not NULL) says to skip, and
+ * dot names unless DOTS, into a new array of *N; D is closed. */
+static char **collect_names(DIR *d, bool dots, bool (*skip)(const char *name), size_t *n)
 {
 	char **names = NULL;
 	size_t cap = 0;
 	struct dirent *de;
 	*n = 0;
 	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.' || (skip && skip(de->d_name)))
+		if ((!dots && de->d_name[0] == '.') || (skip && skip(de->d_name)))
 			continue;
 		if (*n == cap) {
 			cap = cap ? 2 * cap : 64;
@@ -188,6 +190,12 @@ char **ccp_dir_names(DIR *d, bool (*skip)(const char *name), size_t *n)
 		names[(*n)++] = ccp_strdup(de->d_name);
 	}
 	closedir(d);
+	return names;
+}
+
+char **ccp_dir_names(DIR *d, bool (*skip)(const char *name), size_t *n)
+{
+	char **names = collect_names(d, false, skip, n);
 	if (*n > 1)
 		qsort(names, *n, sizeof(*names), cmp_names);
 	return names;
@@ -375,28 +383,21 @@ void ccp_tmp_name_for(char *buf, size_t cap, const char *what)
 	}
 }
 
+/* Whether NAME is not an aside name (ccp_tmp_name_for()). */
+static bool not_aside(const char *name)
+{
+	const char *tilde = strchr(name, '~');
+	return strncmp(name, CCP_TMP_PREFIX, strlen(CCP_TMP_PREFIX)) != 0 || !tilde || !tilde[1];
+}
+
 unsigned ccp_dir_stale_asides(int dirfd, bool (*fn)(void *arg, const char *aside, const char *what),
 			      void *arg)
 {
 	/* The names first, then the renames: a directory renamed into while
 	 * it is read may show an entry twice, or not at all. */
 	DIR *dir = ccp_dir_reopen(dirfd);
-	char **names = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-	while (dir && (de = readdir(dir)) != NULL) {
-		const char *tilde = strchr(de->d_name, '~');
-		if (strncmp(de->d_name, CCP_TMP_PREFIX, strlen(CCP_TMP_PREFIX)) != 0 || !tilde ||
-		    !tilde[1])
-			continue;
-		if (n == cap) {
-			cap = cap ? 2 * cap : 8;
-			names = ccp_realloc(names, cap * sizeof(*names));
-		}
-		names[n++] = ccp_strdup(de->d_name);
-	}
-	if (dir)
-		closedir(dir);
+	size_t n = 0;
+	char **names = dir ? collect_names(dir, true, not_aside, &n) : NULL;
 	unsigned back = 0;
 	for (size_t i = 0; i < n; i++)
 		if (!tmp_of_live_process(dirfd, names[i]) &&
