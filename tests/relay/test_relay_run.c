@@ -261,15 +261,23 @@ static bool logged(const char *root, void (*f)(const char *), const char *needle
 	return true;
 }
 
-/* A message in Bad requeued while its directories' syncs fail. */
-static void requeue_unsynced(const char *root)
+/* A spool and a store under ROOT (TAG naming them) with message m1 in
+ * Bad, for a requeue. */
+static void m1_in_bad(const char *root, const char *tag)
 {
-	char po[600], path[800], err[600];
-	setup(root, "-requeue", po);
+	char po[600], path[900];
+	setup(root, tag, po);
 	snprintf(path, sizeof(path), "%s/Bad", store);
 	CHECK(mkdir(store, 0700) == 0 && mkdir(path, 0700) == 0);
 	snprintf(path, sizeof(path), "%s/Bad/m1", store);
 	write_file(path, "a message\n", 10);
+}
+
+/* A message in Bad requeued while its directories' syncs fail. */
+static void requeue_unsynced(const char *root)
+{
+	char path[800], err[600];
+	m1_in_bad(root, "-requeue");
 	atomic_store(&fail_dirs, "/new");
 	int rc = ccp_queue_requeue(spool, store, "m1", true, err, sizeof(err));
 	atomic_store(&fail_dirs, NULL);
@@ -322,12 +330,8 @@ static void on_term(int sig)
 
 static void test_requeue_term(const char *root)
 {
-	char po[600], path[900], err[600];
-	setup(root, "-term", po);
-	snprintf(path, sizeof(path), "%s/Bad", store);
-	CHECK(mkdir(store, 0700) == 0 && mkdir(path, 0700) == 0);
-	snprintf(path, sizeof(path), "%s/Bad/m1", store);
-	write_file(path, "a message\n", 10);
+	char path[900], err[600];
+	m1_in_bad(root, "-term");
 	snprintf(path, sizeof(path), "%s/Bad/m1.reason", store);
 	write_file(path, "unknown recipient\n", 18);
 	snprintf(term_new, sizeof(term_new), "%s/new/m1", spool);
