@@ -25,10 +25,30 @@
 
 /* ---- flush -------------------------------------------------------------- */
 
-/* Whether process PID has a descriptor open on the file (dev, ino): 1 yes,
+/* Whether descriptor FD of process PID holds a flock() write lock: its
+ * fdinfo lists the locks held through that open file, one "lock:" line
+ * each ("lock:\t1: FLOCK  ADVISORY  WRITE 1234 fe:00:5678 0 EOF"). */
+static bool fd_holds_write_flock(pid_t pid, const char *fd)
+{
+	char path[320], line[256]; /* fd names are numbers; the size is what d_name allows */
+	snprintf(path, sizeof(path), "/proc/%ld/fdinfo/%s", (long)pid, fd);
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return false;
+	bool held = false;
+	while (!held && fgets(line, sizeof(line), f) != NULL)
+		held = strncmp(line, "lock:", 5) == 0 && strstr(line, " FLOCK ") != NULL &&
+		       strstr(line, " WRITE ") != NULL;
+	fclose(f);
+	return held;
+}
+
+/* Whether process PID holds the relay's lock on the file (dev, ino): 1 yes,
  * 0 no (or no such process), -1 with errno when its descriptors cannot be
- * read (another user's process). */
-static int holds_file(pid_t pid, dev_t dev, ino_t ino)
+ * read (another user's process).  Having the file open is not enough: a
+ * `ccpump queue` reading it has it open too, and may have been given the
+ * pid of a relay that left a stale lock behind. */
+static int holds_lock(pid_t pid, dev_t dev, ino_t ino)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
@@ -43,7 +63,7 @@ static int holds_file(pid_t pid, dev_t dev, ino_t ino)
 			continue;
 		/* stat() follows the magic link to the open file itself. */
 		if (fstatat(dirfd(d), de->d_name, &st, 0) == 0 && st.st_dev == dev &&
-		    st.st_ino == ino)
+		    st.st_ino == ino && fd_holds_write_flock(pid, de->d_name))
 			found = 1;
 	}
 	closedir(d);
@@ -70,10 +90,10 @@ int ccp_queue_flush(const char *store, pid_t *pid, char *err, size_t errlen)
 	buf[n] = '\0';
 	char *end;
 	long v = strtol(buf, &end, 10);
-	/* Our own pid (a stale lock's, reused by this process, which has the
-	 * file open too) is no relay: signalled, we would end ourselves. */
+	/* Our own pid (a stale lock's, reused by this process) is no relay:
+	 * signalled, we would end ourselves. */
 	int held = v > 0 && (pid_t)v != getpid() && (*end == '\n' || *end == '\0')
-			   ? holds_file((pid_t)v, st.st_dev, st.st_ino)
+			   ? holds_lock((pid_t)v, st.st_dev, st.st_ino)
 			   : 0;
 	if (held < 0) {
 		snprintf(err, errlen, "cannot tell whether pid %ld runs the relay on store %s: %s", v,

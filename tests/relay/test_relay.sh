@@ -876,6 +876,18 @@ sh -c 'echo $$ >"$1/store/relay.lock"; exec "$2" queue --store "$1/store" --flus
 rc=$?
 [ $rc = 1 ] || fail "flush: with its own pid in relay.lock, queue --flush exited $rc"
 grep -q "no ccpump relay is running on store" "$d/self.err" || fail "flush: $(cat "$d/self.err")"
+# A stale relay.lock whose pid now belongs to another process that has the
+# file open without its lock (another `ccpump queue`, reading it): not the
+# relay, and not to be signalled (SIGUSR1 would end a sleep).
+sleep 60 9<"$d/store/relay.lock" &
+other=$!
+echo $other >"$d/store/relay.lock"
+"$bin" queue --store "$d/store" --flush >/dev/null 2>"$d/other.err"
+rc=$?
+kill -0 $other 2>/dev/null || fail "flush: signalled pid $other, which only had relay.lock open"
+kill $other; wait $other 2>/dev/null
+[ $rc = 1 ] || fail "flush: with an unlocked reader's pid in relay.lock, queue --flush exited $rc"
+grep -q "no ccpump relay is running on store" "$d/other.err" || fail "flush: $(cat "$d/other.err")"
 echo "2g. queue --flush: 25 messages deferred for an hour retried at once, each delivered once"
 
 # ---- 3. bad spool entries ------------------------------------------------
