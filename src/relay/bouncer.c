@@ -66,12 +66,14 @@ static void kept_in(const struct ccp_bouncer *b, const char *name, int fd, char 
 	}
 }
 
-/* Takes the report SENT (the file its send opened) out of the queue.  A
- * requeued message that failed again while its old report was being sent
- * has a new report queued under the same name, and that one must stay to
- * be sent: so only the entry that is still the file sent is removed (the
- * window left is two system calls, ccp_unlink_if_same(), where the whole
- * run of the command, up to a minute, was one). */
+/* Takes the report SENT (the file its send opened, still open) out of the
+ * queue.  A requeued message that failed again while its old report was
+ * being sent has a new report queued under the same name, and that one
+ * must stay to be sent: so only the entry that is still the file sent is
+ * removed (the window left is two system calls, ccp_unlink_if_same(),
+ * where the whole run of the command, up to a minute, was one).  The
+ * caller keeps the file open until then, so that no new file can be given
+ * its inode number. */
 static bool dequeue(struct ccp_bouncer *b, const char *name, const struct stat *sent)
 {
 	if (ccp_unlink_if_same(b->dirfd, name, sent) == 0)
@@ -109,8 +111,8 @@ static enum sent_state send_one(struct ccp_bouncer *b, const char *name, uint64_
 	}
 	if (!ccp_bounce_report_to(fd, addr, sizeof(addr))) {
 		int e = errno;
-		close(fd);
 		if (e != 0) {
+			close(fd);
 			/* Unreadable now: not the same as a report without a
 			 * recipient, which would be dropped. */
 			ccp_log(CCP_LOG_WARN, "message %s: its queued report cannot be read in %s: "
@@ -120,13 +122,14 @@ static enum sent_state send_one(struct ccp_bouncer *b, const char *name, uint64_
 		}
 		ccp_log(CCP_LOG_WARN, "message %s: its queued report has no usable To: not sent, "
 			"removed from %s", name, b->dir);
-		return dequeue(b, name, &sent) ? SEND_DONE : SEND_STUCK;
+		bool out = dequeue(b, name, &sent);
+		close(fd);
+		return out ? SEND_DONE : SEND_STUCK;
 	}
 	int rc = ccp_run_cmd(b->cmd, addr, fd, BOUNCE_TIMEOUT_NS, "60 s", "bounce command", why,
 			     sizeof(why));
 	if (rc != 0)
 		kept_in(b, name, fd, kept, sizeof(kept));
-	close(fd);
 	/* 75 (EX_TEMPFAIL), or a program that could not run or was stopped:
 	 * later.  Any other answer is the program's last word on it. */
 	bool again = rc < 0 || rc == 75 || rc == 126 || rc == 127;
@@ -135,9 +138,11 @@ static enum sent_state send_one(struct ccp_bouncer *b, const char *name, uint64_
 	if (rc != 0 && again) {
 		ccp_log(CCP_LOG_WARN, "message %s: the report to %s was not sent: %s; tried again "
 			"in %.0f s", name, addr, why, (double)backoff_ns / 1e9);
+		close(fd);
 		return SEND_LATER;
 	}
 	bool out = dequeue(b, name, &sent);
+	close(fd);
 	/* The removal made durable, or said not to be: undone by a crash, it
 	 * would send the report again. */
 	if (out && b->sync && fsync(b->dirfd) != 0)
@@ -156,9 +161,23 @@ static enum sent_state send_one(struct ccp_bouncer *b, const char *name, uint64_
  * the wait after that.  Owned by the bouncer's thread. */
 struct retry {
 	char *name;
-	ino_t ino; /* the report that failed: another under the name is new */
+	/* The report that failed: another file under the name is new.  Its
+	 * inode number alone does not say so: ext4 gives a freed number to
+	 * the next file made, and a requeued message's new report is made
+	 * just after its old one is removed.  A new file's ctime is its
+	 * making. */
+	ino_t ino;
+	struct timespec ctime;
 	uint64_t due_ns, backoff_ns;
 };
+
+/* Whether ST (zeroed: the name could not be looked at) is the file R
+ * tried. */
+static bool retry_same_file(const struct retry *r, const struct stat *st)
+{
+	return r->ino == st->st_ino && r->ctime.tv_sec == st->st_ctim.tv_sec &&
+	       r->ctime.tv_nsec == st->st_ctim.tv_nsec;
+}
 
 struct retries {
 	struct retry *a;
@@ -226,8 +245,9 @@ static uint64_t pass(struct ccp_bouncer *b, struct retries *old)
 			break;
 		struct retry *r = retry_find(old, names[i]);
 		struct stat st;
-		ino_t ino = fstatat(b->dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 ? st.st_ino : 0;
-		if (r && r->ino != ino)
+		if (fstatat(b->dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW) != 0)
+			memset(&st, 0, sizeof(st));
+		if (r && !retry_same_file(r, &st))
 			r = NULL; /* the message failed again: a new report, sent at once */
 		uint64_t backoff = r ? r->backoff_ns : b->retry_min_ns;
 		uint64_t due = r ? r->due_ns : 0;
@@ -249,7 +269,8 @@ static uint64_t pass(struct ccp_bouncer *b, struct retries *old)
 			kept.cap = kept.cap ? 2 * kept.cap : 16;
 			kept.a = ccp_realloc(kept.a, kept.cap * sizeof(*kept.a));
 		}
-		kept.a[kept.n++] = (struct retry){ ccp_strdup(names[i]), ino, due, backoff };
+		kept.a[kept.n++] = (struct retry){ ccp_strdup(names[i]), st.st_ino, st.st_ctim, due,
+						   backoff };
 		if (due != UINT64_MAX && (next == 0 || due < next))
 			next = due;
 	}

@@ -32,6 +32,9 @@
 #      message waits in the spool, said once a run however often a rescan
 #      finds it; a restarted relay tries it once more (its marker keeps the
 #      count), no more; given room, it goes to Bad.
+#  10. a report to a sender waiting out its backoff, its message requeued
+#      and failed again, the store on a small ext4 that gives the new
+#      report the old one's inode number: the new report is sent at once.
 set -u
 bin=$(realpath "$1")
 if [ -z "${CCPUMP_TEST_NS:-}" ]; then
@@ -43,7 +46,7 @@ if [ -z "${CCPUMP_TEST_NS:-}" ]; then
 	CCPUMP_TEST_NS=1 exec unshare -m --propagation private "$0" "$@"
 fi
 work=$(mktemp -d)
-trap 'kill -9 $(jobs -p) 2>/dev/null; umount -l "$work"/*/fs "$work"/*/store/Partial "$work"/*/store/Bad 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill -9 $(jobs -p) 2>/dev/null; umount -l "$work"/*/fs "$work"/*/store/Partial "$work"/*/store/Bad "$work"/*/store 2>/dev/null; rm -rf "$work"' EXIT
 log=
 fail() { echo "FAIL: $*" >&2; [ -n "$log" ] && [ -f "$log" ] && tail -20 "$log" >&2; exit 1; }
 field() { "$bin" po stats --po "$1" | sed -n "s/^$2: *//p"; }
@@ -383,3 +386,46 @@ grep -q "^retries ended after attempt 3 (the last: the import answered 1)" \
 [ "$(wc -l <"$d/imports")" = 3 ] || fail "bad full: $(wc -l <"$d/imports") imports in three runs"
 umount "$d/store/Bad"
 echo "9. retries ended while Bad was full: waited in the spool, said once a run, one more try a restart"
+
+# ---- 10. a report's backoff is not handed to a new report ----------------
+# A report waiting out its backoff (an hour) whose message is requeued and
+# fails again: the new report is sent at once.  On a fresh small ext4 the
+# new report gets the freed inode number of the old one, so the bouncer
+# must tell the two files apart by more than their inode number.
+d=$work/report-ino
+mkdir -p "$d/spool/tmp" "$d/spool/new" "$d/spool/cur" "$d/store" "$d/sent"
+echo alice@example.org >"$d/users"
+"$bin" po init --po "$d/po" --users "$d/users" >/dev/null || fail "report ino: po init"
+truncate -s 16M "$d/ext4.img" && mkfs.ext4 -q -F "$d/ext4.img" ||
+	fail "report ino: cannot make an ext4 image"
+mount -o loop "$d/ext4.img" "$d/store" || fail "report ino: cannot mount an ext4 image"
+cat >"$d/bounce.sh" <<EOS
+#!/bin/sh
+for a; do :; done
+cat >"$d/sent/\$a"
+[ -f "$d/down" ] && { rm "$d/sent/\$a"; exit 75; }
+exit 0
+EOS
+chmod +x "$d/bounce.sh"
+touch "$d/down"
+log=$d/log
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --stats-interval 0 \
+	--bounce-cmd "'$d/bounce.sh'" --retry-min 3600 --retry-max 3600 --log "$log" &
+pid=$!
+printf 'From: s@example.org\r\nTo: nobody@example.org\r\nSubject: s\r\n\r\nhi\r\n' \
+	>"$d/spool/tmp/1764288000.M1.ino"
+mv "$d/spool/tmp/1764288000.M1.ino" "$d/spool/new/"
+wait_for 10 grep -qs "M1.ino: the report to s@example.org was not sent" "$log" ||
+	fail "report ino: the report was not tried"
+old=$(stat -c %i "$d/store/Bounce/1764288000.M1.ino")
+rm "$d/down"
+"$bin" queue --spool "$d/spool" --store "$d/store" --requeue 1764288000.M1.ino >/dev/null ||
+	fail "report ino: requeue failed"
+wait_for 10 test -f "$d/sent/s@example.org" ||
+	fail "report ino: the new report (inode $(stat -c %i "$d/store/Bad/1764288000.M1.ino.ndr" 2>&1), the old one's $old) waited for the old one's backoff"
+same=no
+[ "$(stat -c %i "$d/store/Bad/1764288000.M1.ino.ndr")" = "$old" ] && same=yes
+kill -TERM $pid
+wait $pid || fail "report ino: the relay exited $?"
+umount "$d/store"
+echo "10. a requeued message's new report sent at once, not after the old one's backoff (same inode: $same)"
