@@ -234,6 +234,13 @@ static int marker_text(const struct spool_stamp *t, char *buf, size_t cap)
  * it can be.  `ccpump queue` reads it too (queue.h). */
 #define MARKER_FAILED_LINE CCP_QUEUE_MARKER_FAILED
 
+/* What may follow a failed marker's stamp: "reason TEXT", the line its
+ * failed folder could not take when it was marked (a spool file changed
+ * after its delivery, changed_after_read()).  It is written there before
+ * the file is moved (write_marker_reason()). */
+#define MARKER_REASON "reason "
+#define MARKER_MAX 1024 /* a marker's size, its reason included */
+
 /* Errors opening or reading a spool file that are the machine's, not the
  * file's: a retry can pass (EACCES stays the file's: issue 4 moves an
  * unreadable file aside). */
@@ -260,7 +267,7 @@ enum marker {
  * it may well match, and must not be taken for stale. */
 static enum marker marker_of(const struct ccp_spool *s, const char *name, const struct spool_stamp *t)
 {
-	char text[256], want[256];
+	char text[MARKER_MAX], want[256];
 	int fd = openat(s->delivered_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return machine_read_errno(errno) ? MARKER_UNREADABLE : MARKER_NONE;
@@ -279,9 +286,34 @@ static enum marker marker_of(const struct ccp_spool *s, const char *name, const 
 	}
 	size_t blen = (size_t)(text + n - body);
 	int w = marker_text(t, want, sizeof(want));
-	if (blen != (size_t)w || memcmp(body, want, blen) != 0)
+	if (blen < (size_t)w || memcmp(body, want, (size_t)w) != 0)
+		return MARKER_DIFFERS;
+	/* A failed marker may carry the reason its failed folder could not
+	 * take yet (MARKER_REASON); nothing else may follow the stamp. */
+	if (blen > (size_t)w && !(failed && strncmp(body + w, MARKER_REASON, strlen(MARKER_REASON)) == 0))
 		return MARKER_DIFFERS;
 	return failed ? MARKER_MATCHES_FAILED : MARKER_MATCHES;
+}
+
+/* The reason a failed marker NAME carries (MARKER_REASON), without its
+ * newline, into BUF: true when it carries one. */
+static bool marker_reason(const struct ccp_spool *s, const char *name, char *buf, size_t cap)
+{
+	char text[MARKER_MAX];
+	int fd = openat(s->delivered_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	text[n] = '\0';
+	const char *r = strstr(text, "\n" MARKER_REASON);
+	if (r == NULL)
+		return false;
+	r += 1 + strlen(MARKER_REASON);
+	snprintf(buf, cap, "%.*s", (int)strcspn(r, "\n"), r);
+	return true;
 }
 
 static void delivered_note(struct ccp_spool *s, const char *name)
@@ -345,11 +377,12 @@ static enum marker delivered_before(struct ccp_spool *s, const char *name,
  * from being imported, or converted and reported, again, now and after a
  * restart, until it can leave.  Returns whether the marker was written.
  */
-static bool keep_settled(struct ccp_spool *s, struct ccp_msg *m, bool failed, bool *again)
+static bool keep_settled_why(struct ccp_spool *s, struct ccp_msg *m, bool failed,
+			    const char *reason, bool *again)
 {
 	const struct spool_stamp *t = ccp_msg_user(m);
 	enum marker want = failed ? MARKER_MATCHES_FAILED : MARKER_MATCHES;
-	char text[256];
+	char text[MARKER_MAX];
 	*again = false;
 	if (s->delivered_fd < 0 || m->user_size < sizeof(*t) || !t->set)
 		return false;
@@ -360,6 +393,12 @@ static bool keep_settled(struct ccp_spool *s, struct ccp_msg *m, bool failed, bo
 	}
 	int n = snprintf(text, sizeof(text), "%s", failed ? MARKER_FAILED_LINE : "");
 	n += marker_text(t, text + n, sizeof(text) - (size_t)n);
+	if (reason) { /* its first line, cut to fit */
+		size_t len = strcspn(reason, "\n"), room = sizeof(text) - (size_t)n -
+							   strlen(MARKER_REASON) - 2;
+		n += snprintf(text + n, sizeof(text) - (size_t)n, MARKER_REASON "%.*s\n",
+			      (int)(len < room ? len : room), reason);
+	}
 	if (ccp_store_write(s->delivered_fd, m->key, text, (size_t)n, true) != 0) {
 		int e = errno;
 		/* In place all the same when only its folder's sync failed: it
@@ -375,6 +414,11 @@ static bool keep_settled(struct ccp_spool *s, struct ccp_msg *m, bool failed, bo
 	return true;
 }
 
+static bool keep_settled(struct ccp_spool *s, struct ccp_msg *m, bool failed, bool *again)
+{
+	return keep_settled_why(s, m, failed, NULL, again);
+}
+
 /* At open: the markers of files still in new/ as they were settled are
  * kept and listed; the others (removed since, or another file now) go. */
 static void load_delivered(struct ccp_spool *s)
@@ -383,7 +427,7 @@ static void load_delivered(struct ccp_spool *s)
 	struct dirent *de;
 	struct stat st;
 	struct spool_stamp t;
-	unsigned kept = 0, kept_failed = 0;
+	unsigned kept = 0, kept_failed = 0, kept_reason = 0;
 	ccp_dir_remove_stale_tmp(s->delivered_fd);
 	while (d && (de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
@@ -399,7 +443,11 @@ static void load_delivered(struct ccp_spool *s)
 		 * wrongly removed a second delivery. */
 		if (k == MARKER_MATCHES || k == MARKER_MATCHES_FAILED || k == MARKER_UNREADABLE) {
 			delivered_note(s, de->d_name);
-			if (k == MARKER_MATCHES_FAILED)
+			char why[MARKER_MAX];
+			if (k == MARKER_MATCHES_FAILED &&
+			    marker_reason(s, de->d_name, why, sizeof(why)))
+				kept_reason++;
+			else if (k == MARKER_MATCHES_FAILED)
 				kept_failed++;
 			else
 				kept++;
@@ -419,6 +467,11 @@ static void load_delivered(struct ccp_spool *s)
 			"first; see %s): their reasons and reports are there, they are never "
 			"imported or reported again, moved once they can be", s->dir, kept_failed,
 			s->failed_dir, s->delivered_dir);
+	if (kept_reason)
+		ccp_log(CCP_LOG_WARN, "spool %s: %u messages that changed after their delivery are "
+			"still in new/ (their reasons could not be written to %s; see %s): never "
+			"imported again, moved once their reasons can be written", s->dir,
+			kept_reason, s->failed_dir, s->delivered_dir);
 }
 
 struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, size_t errlen)
@@ -1109,8 +1162,29 @@ static bool changed_after_read(struct ccp_spool *s, struct ccp_msg *m)
 			 what, (unsigned long long)read_st->size);
 	char rec[CCP_QUEUE_RECORD_NAME_MAX];
 	ccp_queue_record_name(rec, m->key, ".reason");
-	if (ccp_store_write(s->failed_fd, rec, line, (size_t)n, true) != 0)
-		ccp_log(CCP_LOG_ERROR, "cannot write %s/%s: %s", s->failed_dir, rec, strerror(errno));
+	if (ccp_store_write(s->failed_fd, rec, line, (size_t)n, true) != 0) {
+		/* Moved now, the file would be in the failed folder without
+		 * why, and a requeue would hand its new text to a post office
+		 * that skips it.  So it waits in new/, marked failed by the
+		 * stamp it has now with its reason in the marker, which is
+		 * written to the failed folder before the file is moved there
+		 * (ack_one()).  Only if it cannot be marked either does it go
+		 * without its reason: left unmarked, a rescan would relay it
+		 * again. */
+		int e = errno;
+		bool again;
+		*(struct spool_stamp *)ccp_msg_user(m) = now;
+		if (keep_settled_why(s, m, true, line, &again)) {
+			ccp_log(CCP_LOG_ERROR, "spool %s/new/%s changed after its delivery (%s), and "
+				"its reason cannot be written to %s/%s: %s; it waits in new/, not "
+				"relayed again, marked so in %s with its reason, and is moved once "
+				"the reason can be written", s->dir, m->key, what, s->failed_dir, rec,
+				strerror(e), s->delivered_dir);
+			return true;
+		}
+		ccp_log(CCP_LOG_ERROR, "cannot write %s/%s: %s; the file goes without it",
+			s->failed_dir, rec, strerror(e));
+	}
 	if (ccp_move_entry(s->new_fd, m->key, s->failed_fd, true) != 0) {
 		/* Left in new/ as it is, the next rescan would relay it again:
 		 * an import program would deliver the new version a second
@@ -1135,6 +1209,28 @@ static bool changed_after_read(struct ccp_spool *s, struct ccp_msg *m)
 	ccp_log(CCP_LOG_WARN, "spool %s/new/%s %.*s: moved to %s", s->dir, m->key, n - 1, line,
 		s->failed_dir);
 	return true;
+}
+
+/* A failed file about to be moved to the failed folder: the reason its
+ * marker carries (keep_settled_why()), if any, is written there first.
+ * False when it cannot be: the file then stays in new/, marked. */
+static bool write_marker_reason(struct ccp_spool *s, struct ccp_msg *m)
+{
+	char reason[MARKER_MAX], rec[CCP_QUEUE_RECORD_NAME_MAX];
+	struct stat st;
+	if (!delivered_listed(s, m->key) || !marker_reason(s, m->key, reason, sizeof(reason) - 1))
+		return true;
+	ccp_queue_record_name(rec, m->key, ".reason");
+	/* Written at an earlier try whose move then failed. */
+	if (fstatat(s->failed_fd, rec, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+		return true;
+	strcat(reason, "\n");
+	if (ccp_store_write(s->failed_fd, rec, reason, strlen(reason), true) == 0)
+		return true;
+	/* Said once when it was marked; a rescan finds it again and again. */
+	ccp_log(CCP_LOG_DEBUG, "spool %s/new/%s: its reason still cannot be written to %s/%s: %s; "
+		"it waits in new/", s->dir, m->key, s->failed_dir, rec, strerror(errno));
+	return false;
 }
 
 static void ack_one(struct ccp_spool *s, struct ccp_msg *m, enum ccp_msg_state outcome)
@@ -1165,6 +1261,10 @@ static void ack_one(struct ccp_spool *s, struct ccp_msg *m, enum ccp_msg_state o
 	}
 	if (outcome == CCP_MSG_DELIVERED && changed_after_read(s, m))
 		return;
+	if (outcome != CCP_MSG_DELIVERED && !write_marker_reason(s, m)) {
+		atomic_fetch_add_explicit(&s->acked, 1, memory_order_relaxed);
+		return;
+	}
 	if (outcome == CCP_MSG_DELIVERED)
 		rc = s->cfg.keep ? renameat(s->new_fd, m->key, s->cur_fd, m->key)
 				 : unlinkat(s->new_fd, m->key, 0);

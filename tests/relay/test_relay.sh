@@ -10,7 +10,9 @@
 #      records of names too long to take a suffix;
 #   3. bad spool entries (symlink, fifo, directory, empty, huge, binary)
 #      moved aside with their reasons while the relay goes on; a spool file
-#      changed after its import kept in Bad, not removed; a delivered one
+#      changed after its import kept in Bad, not removed, and never
+#      without its reason (waiting in new/ while Bad cannot take either);
+#      a delivered one
 #      that cannot be removed marked delivered, never imported again;
 #   4. a crash loop: kill -9 at random moments while files keep arriving
 #      and delivery.log is rotated, restart, many times; then every message
@@ -993,42 +995,102 @@ grep -q "delivered before it changed" "$d/rq.err" || fail "changed: requeue said
 [ -f "$d/store/Bad/1764288000.M7P77.test.reason" ] || fail "changed: the refused requeue took the reason"
 echo "3b. a spool file changed after its import: kept in Bad with the reason, delivered once, not requeued"
 
-# ---- 3b2. changed after its import, and Bad cannot take it -------------
-# (Bad made immutable by the import program, after the append.)  The file
-# waits in new/, marked failed, and is not relayed again by a rescan or a
-# later run; once Bad can take it, it goes there.
-d=$(fresh changed-stuck)
-gen "$d/spool" 0 5
-victim="$d/spool/new/1764288000.M3P77.test"
-cat >"$d/import.sh" <<EOS
+# ---- 3b2. changed after its import, and it cannot go to Bad -------------
+# Made immutable by the import program, after the append: Bad (neither its
+# reason nor the file can go there), or the file itself (its reason can,
+# the file cannot leave new/).  The file waits in new/, marked failed, and
+# is not relayed again by a rescan or a later run; once it can, it goes to
+# Bad, with its reason.
+changed_stuck() { # changed_stuck OBSTACLE: Bad or file
+	local obstacle=$1 d victim what said
+	d=$(fresh "changed-stuck-$obstacle")
+	gen "$d/spool" 0 5
+	victim="$d/spool/new/1764288000.M3P77.test"
+	what=$d/store/Bad
+	[ "$obstacle" = file ] && what=$victim
+	cat >"$d/import.sh" <<EOS
 #!/bin/sh
 grep -q 'X-Spool-Id: 1764288000.M3P77.test' "\$1" && echo >>"$d/imports"
 grep -q 'X-Spool-Id: 1764288000.M3P77.test' "\$1" && [ ! -f "$d/appended" ] && {
-	printf 'late line\r\n' >>"$victim"; : >"$d/appended"; chattr +i "$d/store/Bad"; }
+	printf 'late line\r\n' >>"$victim"; : >"$d/appended"; chattr +i "$what"; }
+exec "$bin" import --po "$d/po" "\$1"
+EOS
+	chmod +x "$d/import.sh"
+	mkdir -p "$d/store/Bad"
+	stuck_run() {
+		"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" \
+			--once --dispatchers 1 --stats-interval 0 --log "$d/log" "$@" ||
+			{ chattr -i "$what"; fail "changed-stuck-$obstacle: relay failed"; }
+	}
+	stuck_run --rescan-interval 0.05
+	stuck_run
+	chattr -i "$what"
+	[ "$(wc -l <"$d/imports")" = 1 ] ||
+		fail "changed-stuck-$obstacle: imported $(wc -l <"$d/imports") times"
+	[ -f "$victim" ] || fail "changed-stuck-$obstacle: gone from new/ while it could not go to Bad"
+	said="its reason cannot be written to"
+	[ "$obstacle" = file ] && said="cannot be moved to"
+	[ "$(grep -c "M3P77.test changed after its delivery .* $said .*; it waits in new/, not relayed again" "$d/log")" = 1 ] ||
+		fail "changed-stuck-$obstacle: $(grep -e error -e warn "$d/log")"
+	stuck_run
+	[ ! -e "$victim" ] || fail "changed-stuck-$obstacle: still in new/ once it could go to Bad"
+	grep -q 'late line' "$d/store/Bad/1764288000.M3P77.test" ||
+		fail "changed-stuck-$obstacle: not in Bad"
+	grep -q 'changed after its delivery' "$d/store/Bad/1764288000.M3P77.test.reason" ||
+		fail "changed-stuck-$obstacle: in Bad without its reason"
+	[ "$(wc -l <"$d/imports")" = 1 ] || fail "changed-stuck-$obstacle: imported again"
+	[ -z "$(ls -A "$d/store/Delivered")" ] || fail "changed-stuck-$obstacle: marker left"
+}
+mkdir -p "$work/.chattr"
+if chattr +i "$work/.chattr" 2>/dev/null && chattr -i "$work/.chattr"; then
+	changed_stuck Bad
+	changed_stuck file
+	echo "3b2. changed after its import while it could not go to Bad (Bad, or the file, immutable): waited in new/, not relayed again, then went there with its reason"
+fi
+
+# ---- 3b3. changed after its import, and its reason cannot be written -----
+# (A directory in the way of Bad/NAME.reason.)  Moved to Bad now, it would
+# be there without why, and a requeue would hand its new text to a post
+# office that skips it.  It waits in new/, marked failed with its reason,
+# is not relayed again, and goes to Bad with its reason once that can be
+# written.
+d=$(fresh changed-noreason)
+gen "$d/spool" 0 5
+victim="$d/spool/new/1764288000.M2P77.test"
+cat >"$d/import.sh" <<EOS
+#!/bin/sh
+grep -q 'X-Spool-Id: 1764288000.M2P77.test' "\$1" && echo >>"$d/imports"
+grep -q 'X-Spool-Id: 1764288000.M2P77.test' "\$1" && [ ! -f "$d/appended" ] && {
+	printf 'late line\r\n' >>"$victim"; : >"$d/appended"; }
 exec "$bin" import --po "$d/po" "\$1"
 EOS
 chmod +x "$d/import.sh"
-mkdir -p "$d/store/Bad"
-if chattr +i "$d/store/Bad" 2>/dev/null && chattr -i "$d/store/Bad"; then
+mkdir -p "$d/store/Bad/1764288000.M2P77.test.reason"
+noreason() {
 	"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --once \
-		--dispatchers 1 --rescan-interval 0.05 --stats-interval 0 --log "$d/log" ||
-		{ chattr -i "$d/store/Bad"; fail "changed-stuck: relay failed"; }
-	"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --once \
-		--dispatchers 1 --stats-interval 0 --log "$d/log" ||
-		{ chattr -i "$d/store/Bad"; fail "changed-stuck: second run failed"; }
-	chattr -i "$d/store/Bad"
-	[ "$(wc -l <"$d/imports")" = 1 ] || fail "changed-stuck: imported $(wc -l <"$d/imports") times"
-	[ -f "$victim" ] || fail "changed-stuck: gone from new/ while Bad could not take it"
-	grep -q "M3P77.test changed after its delivery .* cannot be moved to .*; it waits in new/, not relayed again" \
-		"$d/log" || fail "changed-stuck: $(grep -e error -e warn "$d/log")"
-	"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --once \
-		--dispatchers 1 --stats-interval 0 --log "$d/log" || fail "changed-stuck: third run failed"
-	[ ! -e "$victim" ] || fail "changed-stuck: still in new/ once Bad could take it"
-	grep -q 'late line' "$d/store/Bad/1764288000.M3P77.test" || fail "changed-stuck: not in Bad"
-	[ "$(wc -l <"$d/imports")" = 1 ] || fail "changed-stuck: imported again"
-	[ -z "$(ls -A "$d/store/Delivered")" ] || fail "changed-stuck: marker left"
-	echo "3b2. changed after its import while Bad could not take it: waited in new/, never relayed again"
-fi
+		--dispatchers 1 --stats-interval 0 --log "$d/log" "$@" || fail "changed-noreason: relay failed"
+}
+noreason --rescan-interval 0.05
+noreason
+[ -f "$victim" ] || fail "changed-noreason: moved to Bad without its reason"
+[ ! -e "$d/store/Bad/1764288000.M2P77.test" ] || fail "changed-noreason: in Bad without its reason"
+[ "$(wc -l <"$d/imports")" = 1 ] || fail "changed-noreason: imported $(wc -l <"$d/imports") times"
+[ "$(grep -c "M2P77.test changed after its delivery .*, and its reason cannot be written to .*; it waits in new/, not relayed again" "$d/log")" = 1 ] ||
+	fail "changed-noreason: $(grep -e error -e warn "$d/log")"
+grep -q "1 messages that changed after their delivery are still in new/" "$d/log" ||
+	fail "changed-noreason: the second run's start did not say so"
+rmdir "$d/store/Bad/1764288000.M2P77.test.reason"
+noreason
+[ ! -e "$victim" ] || fail "changed-noreason: still in new/ once its reason could be written"
+grep -q 'late line' "$d/store/Bad/1764288000.M2P77.test" || fail "changed-noreason: not in Bad"
+grep -q '^changed after its delivery (.*): the post office holds the [0-9]* bytes read before; this version was not delivered$' \
+	"$d/store/Bad/1764288000.M2P77.test.reason" ||
+	fail "changed-noreason: its reason: $(cat "$d/store/Bad/1764288000.M2P77.test.reason" 2>&1)"
+[ "$(wc -l <"$d/imports")" = 1 ] || fail "changed-noreason: imported again"
+[ -z "$(ls -A "$d/store/Delivered")" ] || fail "changed-noreason: marker left"
+[ "$(field "$d/po" 'distinct keys')" = 5 ] || fail "changed-noreason: not 5 messages delivered"
+[ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "changed-noreason: duplicates"
+echo "3b3. changed after its import, its reason blocked: waited in new/, then went to Bad with its reason"
 
 # ---- 3e. a delivered message whose spool file cannot be removed ---------
 # (here immutable, where the file system has the attribute).  Rescans find
