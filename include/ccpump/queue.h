@@ -60,6 +60,34 @@ CCP_EXPORT bool ccp_queue_is_record(const char *name);
  * are of delivered messages. */
 #define CCP_QUEUE_MARKER_FAILED "failed\n"
 
+/* What may follow a failed marker's stamp: "reason TEXT", the one line
+ * Bad could not take when the message was marked (spool.c writes it to
+ * Bad before the file goes there). */
+#define CCP_QUEUE_MARKER_REASON "reason "
+
+/* A marker's size at most, its reason included. */
+#define CCP_QUEUE_MARKER_MAX 1024
+
+/* A marker in STORE/Delivered names the spool file it was written for by
+ * inode, size and modification time (not device: a reboot or remount can
+ * renumber it; ctime: links and attributes move it).  Writes the stamp
+ * lines into BUF; returns their length, as snprintf(). */
+CCP_EXPORT int ccp_queue_marker_stamp(char *buf, size_t cap, uint64_t ino, uint64_t size,
+				      int64_t mtime_ns);
+
+/* What the marker STORE/Delivered/NAME (DELIVERED_FD) says of the spool
+ * file of that stamp. */
+enum ccp_queue_marker {
+	CCP_QUEUE_MARKER_NONE,       /* no marker */
+	CCP_QUEUE_MARKER_DELIVERED,  /* delivered; its file could not be removed */
+	CCP_QUEUE_MARKER_SENT_TO_BAD, /* failed; its file could not be moved */
+	CCP_QUEUE_MARKER_STALE,      /* written for another file under the name */
+	CCP_QUEUE_MARKER_UNREADABLE, /* could not be read now: errno says why */
+};
+CCP_EXPORT enum ccp_queue_marker ccp_queue_marker_read(int delivered_fd, const char *name,
+							uint64_t ino, uint64_t size,
+							int64_t mtime_ns);
+
 /* The folders of STORE that keep reports to senders, NAME.ndr: Bad (a
  * message delivered to no one), then Partial (one delivered in part). */
 #define CCP_QUEUE_REPORT_DIRS 2

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -78,18 +79,45 @@ struct marked {
 	struct ccp_queue_class *deferred, *delivered, *failed;
 };
 
-/* Whether the marker NAME in Delivered/ says the message failed (its first
- * line, CCP_QUEUE_MARKER_FAILED), rather than delivered. */
-static bool marker_says_failed(int delivered_fd, const char *name)
+int ccp_queue_marker_stamp(char *buf, size_t cap, uint64_t ino, uint64_t size, int64_t mtime_ns)
 {
-	static const char line[] = CCP_QUEUE_MARKER_FAILED;
-	char head[sizeof(line)];
+	return snprintf(buf, cap, "ino %" PRIu64 "\nsize %" PRIu64 "\nmtime_ns %" PRId64 "\n", ino,
+			size, mtime_ns);
+}
+
+enum ccp_queue_marker ccp_queue_marker_read(int delivered_fd, const char *name, uint64_t ino,
+					     uint64_t size, int64_t mtime_ns)
+{
+	char text[CCP_QUEUE_MARKER_MAX], want[128];
 	int fd = openat(delivered_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
-		return false;
-	ssize_t n = read(fd, head, sizeof(line) - 1);
+		return errno == ENOENT ? CCP_QUEUE_MARKER_NONE : CCP_QUEUE_MARKER_UNREADABLE;
+	ssize_t n = read(fd, text, sizeof(text) - 1);
+	int e = errno;
 	close(fd);
-	return n == (ssize_t)sizeof(line) - 1 && memcmp(head, line, sizeof(line) - 1) == 0;
+	if (n < 0) {
+		errno = e;
+		return CCP_QUEUE_MARKER_UNREADABLE;
+	}
+	text[n] = '\0';
+	const char *body = text;
+	size_t flen = strlen(CCP_QUEUE_MARKER_FAILED);
+	bool failed = strncmp(body, CCP_QUEUE_MARKER_FAILED, flen) == 0;
+	if (failed)
+		body += flen;
+	if (strncmp(body, "dev ", 4) == 0) { /* an older marker's device line */
+		const char *nl = strchr(body, '\n');
+		body = nl ? nl + 1 : text + n;
+	}
+	size_t blen = (size_t)(text + n - body);
+	size_t w = (size_t)ccp_queue_marker_stamp(want, sizeof(want), ino, size, mtime_ns);
+	if (blen < w || memcmp(body, want, w) != 0)
+		return CCP_QUEUE_MARKER_STALE;
+	/* After the stamp, a failed marker's reason alone. */
+	if (blen > w && !(failed && strncmp(body + w, CCP_QUEUE_MARKER_REASON,
+					    strlen(CCP_QUEUE_MARKER_REASON)) == 0))
+		return CCP_QUEUE_MARKER_STALE;
+	return failed ? CCP_QUEUE_MARKER_SENT_TO_BAD : CCP_QUEUE_MARKER_DELIVERED;
 }
 
 /* Scans dir (missing: empty).  For the spool's new/, MARKED sorts entries
@@ -119,11 +147,19 @@ static int scan(const char *dir, struct ccp_queue_class *c, const struct marked 
 		 * cannot move), and never relays them. */
 		if (marked && !S_ISREG(st.st_mode))
 			continue;
-		if (marked && marked->delivered_fd >= 0 &&
-		    faccessat(marked->delivered_fd, de->d_name, F_OK, 0) == 0)
-			add(marker_says_failed(marked->delivered_fd, de->d_name) ? marked->failed
-										  : marked->delivered,
-			    &st, now);
+		/* A marker counts only for the file it was written for: one
+		 * left by another file under the name (the relay removes it
+		 * when it next reads the name) says nothing of this one. */
+		enum ccp_queue_marker k = CCP_QUEUE_MARKER_NONE;
+		if (marked && marked->delivered_fd >= 0)
+			k = ccp_queue_marker_read(
+				marked->delivered_fd, de->d_name, (uint64_t)st.st_ino,
+				(uint64_t)st.st_size,
+				(int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec);
+		if (k == CCP_QUEUE_MARKER_SENT_TO_BAD)
+			add(marked->failed, &st, now);
+		else if (k == CCP_QUEUE_MARKER_DELIVERED || k == CCP_QUEUE_MARKER_UNREADABLE)
+			add(marked->delivered, &st, now); /* unreadable: as the relay, in doubt */
 		else if (marked && marked->deferred_fd >= 0 &&
 			 faccessat(marked->deferred_fd, de->d_name, F_OK, 0) == 0)
 			add(marked->deferred, &st, now);
@@ -289,8 +325,9 @@ void ccp_queue_print(FILE *out, const char *store, const struct ccp_queue_report
 			"%s/Delivered; not imported again): %" PRIu64 "\n", store, r->delivered.count);
 	if (r->failed_not_moved.count)
 		fprintf(out, "sent to Bad, but their spool files cannot be moved there (markers in "
-			"%s/Delivered; reasons and reports in %s/Bad; not reported again): %" PRIu64
-			"\n", store, store, r->failed_not_moved.count);
+			"%s/Delivered; reasons and reports in %s/Bad, or a reason Bad could not "
+			"take in the marker; not reported again): %" PRIu64 "\n", store, store,
+			r->failed_not_moved.count);
 	if (r->reports_waiting)
 		fprintf(out, "reports to senders waiting in %s/Bounce: %" PRIu64 "\n", store,
 			r->reports_waiting);

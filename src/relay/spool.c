@@ -215,17 +215,16 @@ static bool stamp_differs(const struct spool_stamp *a, const struct spool_stamp 
 /* ---- delivered, not removed ----------------------------------------- */
 
 /* What a delivered-marker holds: the file that was delivered, by inode,
- * size and modification time.  Not by device: the marker's folder belongs
- * to this spool, whose files share one file system, and a device number
- * need not survive a reboot or a remount (btrfs, overlay, LVM, NFS, loop
- * devices renumber): a marker that went stale with it would let a message
- * whose file could not be removed be imported again.  Markers written with
- * a first "dev N" line, as they were, still match (marker_of()). */
+ * size and modification time (ccp_queue_marker_stamp()).  Not by device:
+ * the marker's folder belongs to this spool, whose files share one file
+ * system, and a device number need not survive a reboot or a remount
+ * (btrfs, overlay, LVM, NFS, loop devices renumber): a marker that went
+ * stale with it would let a message whose file could not be removed be
+ * imported again.  Markers written with a first "dev N" line, as they
+ * were, still match (ccp_queue_marker_read()). */
 static int marker_text(const struct spool_stamp *t, char *buf, size_t cap)
 {
-	return snprintf(buf, cap, "ino %llu\nsize %llu\nmtime_ns %lld\n",
-			(unsigned long long)t->ino, (unsigned long long)t->size,
-			(long long)t->mtime_ns);
+	return ccp_queue_marker_stamp(buf, cap, t->ino, t->size, t->mtime_ns);
 }
 
 /* The first line of the marker of a message that failed (its reason and
@@ -234,12 +233,12 @@ static int marker_text(const struct spool_stamp *t, char *buf, size_t cap)
  * it can be.  `ccpump queue` reads it too (queue.h). */
 #define MARKER_FAILED_LINE CCP_QUEUE_MARKER_FAILED
 
-/* What may follow a failed marker's stamp: "reason TEXT", the line its
- * failed folder could not take when it was marked (a spool file changed
- * after its delivery, changed_after_read()).  It is written there before
- * the file is moved (write_marker_reason()). */
-#define MARKER_REASON "reason "
-#define MARKER_MAX 1024 /* a marker's size, its reason included */
+/* What may follow a failed marker's stamp: the reason its failed folder
+ * could not take when it was marked (a spool file changed after its
+ * delivery, changed_after_read()).  It is written there before the file
+ * is moved (write_marker_reason()). */
+#define MARKER_REASON CCP_QUEUE_MARKER_REASON
+#define MARKER_MAX CCP_QUEUE_MARKER_MAX
 
 /* Errors opening or reading a spool file that are the machine's, not the
  * file's: a retry can pass (EACCES stays the file's: issue 4 moves an
@@ -267,32 +266,15 @@ enum marker {
  * it may well match, and must not be taken for stale. */
 static enum marker marker_of(const struct ccp_spool *s, const char *name, const struct spool_stamp *t)
 {
-	char text[MARKER_MAX], want[256];
-	int fd = openat(s->delivered_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
+	switch (ccp_queue_marker_read(s->delivered_fd, name, t->ino, t->size, t->mtime_ns)) {
+	case CCP_QUEUE_MARKER_DELIVERED: return MARKER_MATCHES;
+	case CCP_QUEUE_MARKER_SENT_TO_BAD: return MARKER_MATCHES_FAILED;
+	case CCP_QUEUE_MARKER_STALE: return MARKER_DIFFERS;
+	case CCP_QUEUE_MARKER_UNREADABLE:
 		return machine_read_errno(errno) ? MARKER_UNREADABLE : MARKER_NONE;
-	ssize_t n = read(fd, text, sizeof(text) - 1);
-	close(fd);
-	if (n < 0)
-		return machine_read_errno(errno) ? MARKER_UNREADABLE : MARKER_NONE;
-	text[n] = '\0';
-	const char *body = text;
-	bool failed = strncmp(body, MARKER_FAILED_LINE, strlen(MARKER_FAILED_LINE)) == 0;
-	if (failed)
-		body += strlen(MARKER_FAILED_LINE);
-	if (strncmp(body, "dev ", 4) == 0) { /* an older marker's device line */
-		const char *nl = strchr(body, '\n');
-		body = nl ? nl + 1 : text + n;
+	case CCP_QUEUE_MARKER_NONE: break;
 	}
-	size_t blen = (size_t)(text + n - body);
-	int w = marker_text(t, want, sizeof(want));
-	if (blen < (size_t)w || memcmp(body, want, (size_t)w) != 0)
-		return MARKER_DIFFERS;
-	/* A failed marker may carry the reason its failed folder could not
-	 * take yet (MARKER_REASON); nothing else may follow the stamp. */
-	if (blen > (size_t)w && !(failed && strncmp(body + w, MARKER_REASON, strlen(MARKER_REASON)) == 0))
-		return MARKER_DIFFERS;
-	return failed ? MARKER_MATCHES_FAILED : MARKER_MATCHES;
+	return MARKER_NONE;
 }
 
 /* The reason a failed marker NAME carries (MARKER_REASON), without its

@@ -1079,6 +1079,8 @@ noreason
 	fail "changed-noreason: $(grep -e error -e warn "$d/log")"
 grep -q "1 messages that changed after their delivery are still in new/" "$d/log" ||
 	fail "changed-noreason: the second run's start did not say so"
+"$bin" queue --spool "$d/spool" --store "$d/store" --json | grep -q '"failed_not_moved":{"count":1,' ||
+	fail "changed-noreason: queue: $("$bin" queue --spool "$d/spool" --store "$d/store" --json)"
 rmdir "$d/store/Bad/1764288000.M2P77.test.reason"
 noreason
 [ ! -e "$victim" ] || fail "changed-noreason: still in new/ once its reason could be written"
@@ -1090,6 +1092,17 @@ grep -q '^changed after its delivery (.*): the post office holds the [0-9]* byte
 [ -z "$(ls -A "$d/store/Delivered")" ] || fail "changed-noreason: marker left"
 [ "$(field "$d/po" 'distinct keys')" = 5 ] || fail "changed-noreason: not 5 messages delivered"
 [ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "changed-noreason: duplicates"
+# `ccpump queue` trusts a marker only for the file it was written for: a
+# marker left for another file under the name (the relay removes it when
+# it next reads the name) does not make this one delivered.
+printf 'From: s@example.org\r\nTo: alice@example.org\r\n\r\nhi\r\n' \
+	>"$d/spool/new/1764288000.Mstale.test"
+printf 'ino 1\nsize 1\nmtime_ns 1\n' >"$d/store/Delivered/1764288000.Mstale.test"
+q=$("$bin" queue --spool "$d/spool" --store "$d/store" --json)
+case $q in
+*'"waiting":{"count":1,'*'"delivered_not_removed":{"count":0,'*) ;;
+*) fail "changed-noreason: with a stale marker, queue says $q" ;;
+esac
 echo "3b3. changed after its import, its reason blocked: waited in new/, then went to Bad with its reason"
 
 # ---- 3e. a delivered message whose spool file cannot be removed ---------
