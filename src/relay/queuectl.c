@@ -207,6 +207,22 @@ static void demote_aside(int dirfd, char *name, size_t cap)
 		snprintf(name, cap, "%s", plain);
 }
 
+/* The aside name (CCP_ASIDE_NAME_MAX octets) of the record SUFFIX ("" for
+ * the queued report) of message NAME, found as IDENT ("INO.CTIME"): the
+ * temporary name, '~', IDENT, SUFFIX, '~' and NAME; where NAME is too long
+ * for a file name with all that, the same without NAME: the relay's
+ * start-up then finds the message in Bad by its inode and ctime. */
+static void aside_name(char *buf, const char *ident, const char *suffix, const char *name)
+{
+	char what[CCP_QUEUE_RECORD_NAME_MAX + 64];
+	snprintf(what, sizeof(what), "%s%s~%s", ident, suffix, name);
+	ccp_tmp_name_for(buf, CCP_ASIDE_NAME_MAX, what);
+	if (strchr(buf, '~') == NULL) {
+		snprintf(what, sizeof(what), "%s%s~", ident, suffix);
+		ccp_tmp_name_for(buf, CCP_ASIDE_NAME_MAX, what);
+	}
+}
+
 /* A requeue's records and report put aside. */
 struct asides {
 	int bad_fd, bounce_fd;
@@ -331,15 +347,13 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 	 * records of the message's next trip to Bad, should the relay send it
 	 * there again at once.  (A crash leaves them to the relay's start-up:
 	 * each name says the message it belongs to and the record it holds,
-	 * "INO.CTIME.reason~NAME" (ccp_tmp_name_for()), and is put back only
-	 * while Bad/NAME is still that very file, untouched; once the message
-	 * is in new/, the names are made plain (demote_asides()), and the
-	 * start-up removes them.) */
-	char what[CCP_QUEUE_RECORD_NAME_MAX + 64];
+	 * "INO.CTIME.reason~NAME" (aside_name()), and is put back only while
+	 * Bad/NAME is still that very file, untouched; once the message is in
+	 * new/, the names are made plain (demote_asides()), and the start-up
+	 * removes them.) */
 	for (size_t i = 0; i < CCP_QUEUE_RECORDS; i++) {
 		ccp_queue_record_name(rec, name, ccp_queue_record_suffixes[i]);
-		snprintf(what, sizeof(what), "%s%s~%s", ident, ccp_queue_record_suffixes[i], name);
-		ccp_tmp_name_for(aside[i], sizeof(aside[i]), what);
+		aside_name(aside[i], ident, ccp_queue_record_suffixes[i], name);
 		if (renameat(bad_fd, rec, bad_fd, aside[i]) == 0)
 			moved_aside[i] = true;
 		else if (errno != ENOENT) {
@@ -352,8 +366,7 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 	 * message goes back to be delivered.  It goes aside like the records,
 	 * and is removed only once the message is in new/: a failed move
 	 * leaves the message in Bad with its report still queued. */
-	snprintf(what, sizeof(what), "%s~%s", ident, name);
-	ccp_tmp_name_for(report_aside, sizeof(report_aside), what);
+	aside_name(report_aside, ident, "", name);
 	if (bounce_fd >= 0 && renameat(bounce_fd, name, bounce_fd, report_aside) == 0)
 		report_moved = true;
 	else if (bounce_fd >= 0 && errno != ENOENT) {

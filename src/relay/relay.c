@@ -1278,19 +1278,48 @@ static bool put_back(int dirfd, const char *dir, const char *aside, const char *
 	return true;
 }
 
+/* The name of the message in Bad that is the file (INO, CTIME_NS), into
+ * NAME (CCP_QUEUE_RECORD_NAME_MAX octets): an aside of a name too long to
+ * be written in it names the message by these alone.  False when none is. */
+static bool find_in_bad(const struct relay *r, unsigned long long ino,
+			unsigned long long ctime_ns, char *name)
+{
+	DIR *d = ccp_dir_reopen(r->bad_fd);
+	struct dirent *de;
+	struct stat st;
+	bool found = false;
+	while (!found && d && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || ccp_queue_is_record(de->d_name) ||
+		    (de->d_type != DT_UNKNOWN && de->d_type != DT_REG) ||
+		    fstatat(r->bad_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			continue;
+		if ((unsigned long long)st.st_ino == ino &&
+		    (unsigned long long)st.st_ctim.tv_sec * 1000000000ull +
+				    (unsigned long long)st.st_ctim.tv_nsec == ctime_ns) {
+			snprintf(name, CCP_QUEUE_RECORD_NAME_MAX, "%s", de->d_name);
+			found = true;
+		}
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
 /* What an aside name holds: WHAT is "INO.CTIME" (the message as the
  * requeue found it, in hex), the suffix of the record it holds (none for
- * the queued report), '~' and the message's name (queuectl.c).  Returns
- * the name and sets *RECORD to the suffix's index in
- * ccp_queue_record_suffixes, or -1 for the report; NULL for another form. */
-static const char *aside_of(const char *what, unsigned long long *ino,
-			    unsigned long long *ctime_ns, int *record)
+ * the queued report), '~' and the message's name, or nothing for a name
+ * too long to be written there (queuectl.c's aside_name()).  Returns the
+ * name, from WHAT or found in Bad (into NAMEBUF), and sets *RECORD to the
+ * suffix's index in ccp_queue_record_suffixes, or -1 for the report; NULL
+ * for another form, or a message no longer in Bad. */
+static const char *aside_of(const struct relay *r, const char *what, unsigned long long *ino,
+			    unsigned long long *ctime_ns, int *record, char *namebuf)
 {
 	int used = 0;
 	if (sscanf(what, "%llx.%llx%n", ino, ctime_ns, &used) != 2 || used == 0)
 		return NULL;
 	const char *suffix = what + used, *tilde = strchr(suffix, '~');
-	if (tilde == NULL || !tilde[1])
+	if (tilde == NULL)
 		return NULL;
 	size_t len = (size_t)(tilde - suffix);
 	*record = -1;
@@ -1298,7 +1327,11 @@ static const char *aside_of(const char *what, unsigned long long *ino,
 		if (strlen(ccp_queue_record_suffixes[i]) == len &&
 		    memcmp(ccp_queue_record_suffixes[i], suffix, len) == 0)
 			*record = i;
-	return len && *record < 0 ? NULL : tilde + 1;
+	if (len && *record < 0)
+		return NULL;
+	if (tilde[1])
+		return tilde + 1;
+	return find_in_bad(r, *ino, *ctime_ns, namebuf) ? namebuf : NULL;
 }
 
 static bool put_back_record(void *arg, const char *aside, const char *what)
@@ -1306,7 +1339,8 @@ static bool put_back_record(void *arg, const char *aside, const char *what)
 	const struct relay *r = arg;
 	unsigned long long ino, ctime_ns;
 	int i;
-	const char *name = aside_of(what, &ino, &ctime_ns, &i);
+	char found[CCP_QUEUE_RECORD_NAME_MAX];
+	const char *name = aside_of(r, what, &ino, &ctime_ns, &i, found);
 	if (name == NULL || i < 0)
 		return false;
 	char rec[CCP_QUEUE_RECORD_NAME_MAX];
@@ -1319,7 +1353,8 @@ static bool put_back_report(void *arg, const char *aside, const char *what)
 	const struct relay *r = arg;
 	unsigned long long ino, ctime_ns;
 	int i;
-	const char *name = aside_of(what, &ino, &ctime_ns, &i);
+	char found[CCP_QUEUE_RECORD_NAME_MAX];
+	const char *name = aside_of(r, what, &ino, &ctime_ns, &i, found);
 	return name && i < 0 && message_in_bad(r, name, ino, ctime_ns) &&
 	       put_back(r->bounce_fd, r->bounce, aside, name);
 }

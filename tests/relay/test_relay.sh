@@ -1392,6 +1392,11 @@ printf 'Return-Path: <s@example.org>\r\nTo: alice@example.org\r\nSubject: no Fro
 	>"$d/spool/new/1764288000.M7P80.test"
 printf 'Return-Path: <s@example.org>\r\nTo: alice@example.org\r\nSubject: no From\r\n\r\nhi\r\n' \
 	>"$d/spool/new/1764288000.M8P80.test"
+# M11's name is too long to be written in an aside name: its asides name
+# it by inode and ctime alone, and the start-up finds it in Bad by them.
+m11=1764288000.M11P80.$(printf 'x%.0s' {1..200}).test
+printf 'Return-Path: <s@example.org>\r\nTo: alice@example.org\r\nSubject: no From\r\n\r\nhi\r\n' \
+	>"$d/spool/new/$m11"
 printf '#!/bin/sh\ncat >/dev/null\nexit 75\n' >"$d/later.sh" # a sendmail that is down
 chmod +x "$d/later.sh"
 "$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
@@ -1411,6 +1416,9 @@ mv "$d/store/Bad/$m8.reason" "$d/store/Bad/.tmp-$dead.1.0-1~$i8.reason~$m8"
 mv "$d/store/Bounce/$m7" "$d/store/Bounce/.tmp-$dead.1.0-2~$i7~$m7"
 mv "$d/store/Bounce/$m8" "$d/store/Bounce/.tmp-$dead.1.0-2~$i8~$m8"
 mv "$d/store/Bad/$m8" "$d/gone" # M8 had left Bad
+i11=$(ident "$d/store/Bad/$m11")
+for f in reason ndr; do mv "$d/store/Bad/$m11.$f" "$d/store/Bad/.tmp-$dead.1.0-5~$i11.$f~"; done
+mv "$d/store/Bounce/$m11" "$d/store/Bounce/.tmp-$dead.1.0-6~$i11~"
 # M9 was copied into new/ (another file system: a copy keeping the mtime)
 # but not yet removed from Bad: the spool's copy is the message.
 printf 'From: s@example.org\r\nTo: alice@example.org\r\nSubject: nine\r\n\r\nhi\r\n' >"$d/store/Bad/$m9"
@@ -1425,8 +1433,10 @@ counting_bounce "$d"
 	--bounce-cmd "$d/bounce.sh" --log "$d/log" || fail "requeue-died: second run failed"
 [ -s "$d/store/Bad/$m7.reason" ] && [ -s "$d/store/Bad/$m7.ndr" ] ||
 	fail "requeue-died: records not put back: $(ls -A "$d/store/Bad")"
-[ "$(wc -l <"$d/sent" 2>/dev/null)" = 1 ] ||
-	fail "requeue-died: $(wc -l <"$d/sent" 2>/dev/null) reports sent, not M7's alone"
+[ -s "$d/store/Bad/$m11.reason" ] && [ -s "$d/store/Bad/$m11.ndr" ] ||
+	fail "requeue-died: the long name's records not put back: $(ls -A "$d/store/Bad")"
+[ "$(wc -l <"$d/sent" 2>/dev/null)" = 2 ] ||
+	fail "requeue-died: $(wc -l <"$d/sent" 2>/dev/null) reports sent, not M7's and M11's alone"
 [ -z "$(ls -A "$d/store/Bad" | grep '^\.tmp')" ] || fail "requeue-died: left aside: $(ls -A "$d/store/Bad")"
 [ ! -e "$d/store/Bad/$m8.reason" ] && [ -z "$(ls -A "$d/store/Bounce")" ] ||
 	fail "requeue-died: a record or report put back for a message gone"

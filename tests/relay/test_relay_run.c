@@ -17,9 +17,12 @@
  *               them;
  *   a SIGTERM   in the middle of a requeue (here, at the message's move,
  *               its records already aside) acts only once the requeue is
- *               done: the message is in new/ by then, no record aside.
+ *               done: the message is in new/ by then, no record aside;
+ *   long names  a requeued message's name too long for its asides' names:
+ *               they name it by inode and ctime.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -91,12 +94,34 @@ int fsync(int fd)
  * requeue's move into new/) first raises SIGTERM. */
 static const char *_Atomic term_at_rename;
 
+/* While set, the rename of a file of this name with RENAME_NOREPLACE
+ * first lists the entries of its directory into seen_at_rename, each
+ * followed by '/'. */
+static const char *_Atomic list_at_rename;
+static char seen_at_rename[8192];
+
+static void list_dirfd(int dirfd, char *out, size_t cap)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	size_t n = 0;
+	out[0] = '\0';
+	while (d && (de = readdir(d)) != NULL && n < cap)
+		n += (size_t)snprintf(out + n, cap - n, "%s/", de->d_name);
+	if (d)
+		closedir(d);
+}
+
 int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
 	      unsigned int flags)
 {
 	const char *name = atomic_load(&term_at_rename);
 	if (name && (flags & RENAME_NOREPLACE) && strcmp(oldpath, name) == 0)
 		raise(SIGTERM);
+	name = atomic_load(&list_at_rename);
+	if (name && (flags & RENAME_NOREPLACE) && strcmp(oldpath, name) == 0)
+		list_dirfd(olddirfd, seen_at_rename, sizeof(seen_at_rename));
 	return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
 }
 
@@ -358,6 +383,38 @@ static void test_requeue_term(const char *root)
 	CHECK_EQ_U64(left, 0);
 }
 
+/* A requeue of a message whose name is too long to be written in an aside
+ * name beside a temporary name: its records' asides name it by inode and
+ * ctime alone ("INO.CTIME.reason~"), not by a plain temporary name, so
+ * that a start-up after a crash can still find it and put them back
+ * (test_relay 3e4c). */
+static void test_requeue_long_name(const char *root)
+{
+	char po[600], name[256], path[1200], err[600], want[128];
+	struct stat st;
+	setup(root, "-long", po);
+	snprintf(path, sizeof(path), "%s/Bad", store);
+	CHECK(mkdir(store, 0700) == 0 && mkdir(path, 0700) == 0);
+	snprintf(name, sizeof(name), "1764288000.M1P1.%0200d.test", 0);
+	snprintf(path, sizeof(path), "%s/Bad/%s", store, name);
+	write_file(path, "a message\n", 10);
+	CHECK(stat(path, &st) == 0);
+	snprintf(want, sizeof(want), "~%llx.%llx.reason~/", (unsigned long long)st.st_ino,
+		 (unsigned long long)st.st_ctim.tv_sec * 1000000000ull +
+			 (unsigned long long)st.st_ctim.tv_nsec);
+	snprintf(path, sizeof(path), "%s/Bad/%s.reason", store, name);
+	write_file(path, "unknown recipient\n", 18);
+	atomic_store(&list_at_rename, name);
+	int rc = ccp_queue_requeue(spool, store, name, true, err, sizeof(err));
+	atomic_store(&list_at_rename, NULL);
+	CHECK_EQ_U64(rc, 0);
+	if (strstr(seen_at_rename, want) == NULL)
+		fprintf(stderr, "Bad at the move: %s (no entry ending %s)\n", seen_at_rename, want);
+	CHECK(strstr(seen_at_rename, want) != NULL);
+	snprintf(path, sizeof(path), "%s/new/%s", spool, name);
+	CHECK(access(path, F_OK) == 0);
+}
+
 int main(void)
 {
 	char *root = temp_dir();
@@ -369,6 +426,7 @@ int main(void)
 		     "but the move cannot be synced: Input/output error; it may not survive a crash"));
 	CHECK(logged(root, report_unsynced, "m1: its sent report's removal from "));
 	test_requeue_term(root);
+	test_requeue_long_name(root);
 	rm_tree(root);
 	free(root);
 	puts("test_relay_run: ok");
