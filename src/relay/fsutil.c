@@ -1,6 +1,7 @@
 /*
  * fsutil.c: the relay's directory helpers.
  */
+#define _GNU_SOURCE /* renameat2 */
 #include "relay/fsutil.h"
 
 #include <dirent.h>
@@ -371,6 +372,21 @@ int ccp_unlink_if_same(int dirfd, const char *name, const struct stat *was)
 	if (now.st_dev != was->st_dev || now.st_ino != was->st_ino)
 		return 0;
 	return unlinkat(dirfd, name, 0) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+int ccp_rename_noreplace(int olddirfd, const char *old, int newdirfd, const char *new_name)
+{
+	if (renameat2(olddirfd, old, newdirfd, new_name, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL || linkat(olddirfd, old, newdirfd, new_name, 0) != 0)
+		return -1;
+	if (unlinkat(olddirfd, old, 0) == 0)
+		return 0;
+	/* Left, the two names would be two entries (in new/, two messages). */
+	int e = errno;
+	unlinkat(newdirfd, new_name, 0);
+	errno = e;
+	return -1;
 }
 
 void ccp_tmp_name_for(char *buf, size_t cap, const char *what)

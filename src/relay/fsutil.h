@@ -128,6 +128,13 @@ unsigned ccp_dir_remove_prefixed(int dirfd, const char *prefix);
  * there and could not be removed, or could not be looked at. */
 int ccp_unlink_if_same(int dirfd, const char *name, const struct stat *was);
 
+/* Renames OLDDIRFD/OLD to NEWDIRFD/NEW unless NEW exists (EEXIST then).
+ * Where the file system does not know RENAME_NOREPLACE (NFS, some FUSE),
+ * by a link, which cannot replace either, and the old name's removal; if
+ * that removal fails, the new link goes again and -1 is returned with the
+ * removal's errno. */
+int ccp_rename_noreplace(int olddirfd, const char *old, int newdirfd, const char *new_name);
+
 /* Removes the temporary names (CCP_TMP_PREFIX) in DIRFD that no running
  * process can be using: those of this process (none exist at start-up)
  * and of processes that have exited; keeps another live process's, such

@@ -1271,7 +1271,7 @@ static bool message_in_bad(const struct relay *r, const char *name, unsigned lon
 
 static bool put_back(int dirfd, const char *dir, const char *aside, const char *what)
 {
-	if (renameat2(dirfd, aside, dirfd, what, RENAME_NOREPLACE) != 0)
+	if (ccp_rename_noreplace(dirfd, aside, dirfd, what) != 0)
 		return false;
 	ccp_log(CCP_LOG_WARN, "%s/%s put back: a requeue that did not finish had put it aside",
 		dir, what);

@@ -817,24 +817,14 @@ static bool rename_reserved(struct ccp_spool *s, const char *name, char *to)
 	pthread_mutex_lock(&s->unmovable_mu);
 	for (unsigned k = 0; k < 10 && !renamed; k++) {
 		snprintf(to, NAME_MAX + 1, k ? "%.*s_%u" : "%.*s_", keep, name, k);
-		if (renameat2(s->new_fd, name, s->new_fd, to, RENAME_NOREPLACE) == 0) {
+		/* Where RENAME_NOREPLACE is not known, a link and the old
+		 * name's removal; should that fail (a sticky new/ and another
+		 * user's file), the new link goes again: left, each rescan
+		 * would add one more name, each a message of its own. */
+		if (ccp_rename_noreplace(s->new_fd, name, s->new_fd, to) == 0)
 			renamed = true;
-		} else if (errno == EINVAL && linkat(s->new_fd, name, s->new_fd, to, 0) == 0) {
-			/* Where RENAME_NOREPLACE is not known (NFS, some FUSE): a
-			 * link, then the old name's removal.  Should that fail (a
-			 * sticky new/ and another user's file), the new link goes
-			 * again: left, each rescan would add one more name, each
-			 * a message of its own. */
-			if (unlinkat(s->new_fd, name, 0) == 0) {
-				renamed = true;
-			} else {
-				e = errno;
-				unlinkat(s->new_fd, to, 0);
-				break;
-			}
-		} else if ((e = errno) != EEXIST) {
+		else if ((e = errno) != EEXIST)
 			break;
-		}
 	}
 	if (renamed)
 		ccp_log(CCP_LOG_WARN, "spool %s/new/%s: its name ends as a record in %s does: renamed "

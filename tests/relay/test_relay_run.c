@@ -19,7 +19,9 @@
  *               its records already aside) acts only once the requeue is
  *               done: the message is in new/ by then, no record aside;
  *   long names  a requeued message's name too long for its asides' names:
- *               they name it by inode and ctime.
+ *               they name it by inode and ctime;
+ *   put back    a dead requeue's aside is put back at start-up on a file
+ *               system without RENAME_NOREPLACE.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -32,6 +34,7 @@
 #include <stdatomic.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -113,9 +116,17 @@ static void list_dirfd(int dirfd, char *out, size_t cap)
 		closedir(d);
 }
 
+/* While set, renameat2() with RENAME_NOREPLACE fails with EINVAL, as on
+ * a file system that does not know the flag (NFS, some FUSE). */
+static _Atomic int no_noreplace;
+
 int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
 	      unsigned int flags)
 {
+	if (atomic_load(&no_noreplace) && (flags & RENAME_NOREPLACE)) {
+		errno = EINVAL;
+		return -1;
+	}
 	const char *name = atomic_load(&term_at_rename);
 	if (name && (flags & RENAME_NOREPLACE) && strcmp(oldpath, name) == 0)
 		raise(SIGTERM);
@@ -415,6 +426,46 @@ static void test_requeue_long_name(const char *root)
 	CHECK(access(path, F_OK) == 0);
 }
 
+/* A start-up after a requeue that died with m1's reason aside, on a file
+ * system without RENAME_NOREPLACE: the reason is put back all the same
+ * (by a link, which cannot replace either), not removed. */
+static void test_put_back_without_noreplace(const char *root)
+{
+	char po[600], path[1200], err[600];
+	struct stat st;
+	pid_t dead = fork();
+	CHECK(dead >= 0);
+	if (dead == 0)
+		_exit(0);
+	CHECK(waitpid(dead, NULL, 0) == dead);
+	m1_in_bad(root, "-putback");
+	snprintf(po, sizeof(po), "%s/po-putback", root);
+	snprintf(path, sizeof(path), "%s/Bad/m1", store);
+	CHECK(stat(path, &st) == 0);
+	snprintf(path, sizeof(path), "%s/Bad/.tmp-%ld.1.0-1~%llx.%llx.reason~m1", store, (long)dead,
+		 (unsigned long long)st.st_ino,
+		 (unsigned long long)st.st_ctim.tv_sec * 1000000000ull +
+			 (unsigned long long)st.st_ctim.tv_nsec);
+	write_file(path, "unknown recipient\n", 18);
+	ccp_relay_config_default(&run_cfg);
+	run_cfg.spool = spool;
+	run_cfg.store = store;
+	run_cfg.po = po;
+	run_cfg.once = true;
+	run_cfg.stats_interval_ns = 0;
+	run_cfg.pump.dispatchers = 1;
+	atomic_store(&no_noreplace, 1);
+	int rc = ccp_relay_run(&run_cfg, &run_st, err, sizeof(err));
+	atomic_store(&no_noreplace, 0);
+	if (rc != 0)
+		fprintf(stderr, "relay: %s\n", err);
+	CHECK_EQ_U64(rc, 0);
+	snprintf(path, sizeof(path), "%s/Bad/m1.reason", store);
+	CHECK(access(path, F_OK) == 0);
+	snprintf(path, sizeof(path), "%s/Bad", store);
+	CHECK_EQ_U64(count_dir(path), 2); /* m1 and its reason, nothing aside */
+}
+
 int main(void)
 {
 	char *root = temp_dir();
@@ -427,6 +478,7 @@ int main(void)
 	CHECK(logged(root, report_unsynced, "m1: its sent report's removal from "));
 	test_requeue_term(root);
 	test_requeue_long_name(root);
+	test_put_back_without_noreplace(root);
 	rm_tree(root);
 	free(root);
 	puts("test_relay_run: ok");
