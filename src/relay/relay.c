@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -849,7 +850,7 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 	} else {
 		res.reason[0] = '\0';
 		rc = ccp_import_cmd_run(r->cfg->import_cmd, path, r->cfg->import_timeout_ns, res.reason,
-				    sizeof(res.reason));
+					sizeof(res.reason), &res.sys_errno);
 		if (rc == 0)
 			for (unsigned k = 0; k < d->nincluded; k++)
 				verdicts[d->included[k]] = CCP_VERDICT_DELIVERED;
@@ -858,10 +859,12 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 	}
 	count(&r->imports, 1);
 	d->t_imported = ccp_now_ns() - (t_paced - d->t_converted);
-	if (r->po && rc == CCP_PO_NOT_ACCESSIBLE && machine_errno(res.sys_errno)) {
+	if (rc == CCP_PO_NOT_ACCESSIBLE && (machine_errno(res.sys_errno) ||
+					    (!r->po && res.sys_errno == EAGAIN))) {
 		/* The post office undid the import because its disk is full,
-		 * read-only or failing: the machine's fault, not the messages'.
-		 * Postponed; deliveries pause. */
+		 * read-only or failing, or the import program could not be
+		 * started (out of processes or memory): the machine's fault,
+		 * not the messages'.  Postponed; deliveries pause. */
 		snprintf(d->outage, sizeof(d->outage), "%s", res.reason);
 		for (unsigned k = 0; k < d->nincluded; k++)
 			verdicts[d->included[k]] = CCP_VERDICT_POSTPONED;
@@ -1811,6 +1814,21 @@ int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st
 	 * run is over instead, so that a later run in this process (a test's,
 	 * the demo's) starts afresh.  Relaxed: a request, as
 	 * ccp_relay_request_stop() makes it. */
+	/* The relay reads its programs' exit statuses itself.  Started with
+	 * SIGCHLD ignored (a supervisor's or an entrypoint's habit, which
+	 * exec keeps), the kernel would reap them first: every import would
+	 * lose its answer and count as failed, and be delivered again at
+	 * its retry. */
+	struct sigaction chld;
+	if (sigaction(SIGCHLD, NULL, &chld) == 0 &&
+	    (chld.sa_handler == SIG_IGN || (chld.sa_flags & SA_NOCLDWAIT))) {
+		struct sigaction dfl = { .sa_handler = SIG_DFL };
+		sigemptyset(&dfl.sa_mask);
+		sigaction(SIGCHLD, &dfl, NULL);
+		ccp_log(CCP_LOG_INFO, "relay: SIGCHLD was ignored by whoever started the relay; set "
+			"back to its default, so that the relay can read its programs' exit "
+			"statuses");
+	}
 	int rc = relay_run(cfg, st, err, errlen);
 	atomic_store_explicit(&relay_stop, 0, memory_order_relaxed);
 	return rc;

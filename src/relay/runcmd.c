@@ -20,17 +20,23 @@
  * SIGKILL. */
 #define KILL_GRACE_NS 5000000000ull
 
-/* Waits for PID until DEADLINE_NS (0: none); true with its status. */
-static bool wait_child(pid_t pid, int *status, uint64_t deadline_ns)
+enum waited {
+	WAITED,    /* its status in *status */
+	TIMED_OUT, /* still running at the deadline */
+	LOST,      /* waitpid() failed (errno): its status is gone */
+};
+
+/* Waits for PID until DEADLINE_NS (0: none). */
+static enum waited wait_child(pid_t pid, int *status, uint64_t deadline_ns)
 {
 	for (;;) {
 		pid_t w = waitpid(pid, status, deadline_ns ? WNOHANG : 0);
 		if (w == pid)
-			return true;
+			return WAITED;
 		if (w < 0 && errno != EINTR)
-			return false;
+			return LOST;
 		if (deadline_ns && ccp_now_ns() >= deadline_ns)
-			return false;
+			return TIMED_OUT;
 		/* An import takes seconds: a look every 10 ms is plenty. */
 		if (w == 0)
 			ccp_sleep_ns(10000000u);
@@ -51,20 +57,26 @@ int ccp_run_cmd(const char *cmd, const char *arg, int stdin_fd, uint64_t timeout
 	memcpy(line + 5 + len, " \"$1\"", 6);
 	pid_t pid = fork();
 	if (pid < 0) {
-		snprintf(why, whylen, "the %s could not be started: %s", what, strerror(errno));
+		int e = errno;
+		snprintf(why, whylen, "the %s could not be started: %s", what, strerror(e));
 		ccp_free(line);
-		return -1;
+		errno = e;
+		return CCP_RUN_NOT_STARTED;
 	}
 	if (pid == 0) {
 		/* Async-signal-safe calls only: the relay has threads. */
 		setpgid(0, 0); /* its own group: a timeout ends its children too */
-		/* The signals a program expects: the relay ignores SIGPIPE for
-		 * itself, and an ignored signal stays ignored across exec, so a
-		 * pipeline in the command would meet EPIPE where it expects to
-		 * stop; nothing blocked either. */
+		/* The signals a program expects, every one at its default: an
+		 * ignored signal stays ignored across exec, and the relay
+		 * ignores SIGPIPE for itself (a pipeline in the command would
+		 * meet EPIPE where it expects to stop), and may have been
+		 * started with others ignored (nohup, `cmd &` in a script, a
+		 * supervisor); nothing blocked either. */
 		struct sigaction dfl = { .sa_handler = SIG_DFL };
 		sigemptyset(&dfl.sa_mask);
-		sigaction(SIGPIPE, &dfl, NULL);
+		for (int sig = 1; sig < NSIG; sig++)
+			if (sig != SIGKILL && sig != SIGSTOP)
+				sigaction(sig, &dfl, NULL);
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
@@ -84,11 +96,23 @@ int ccp_run_cmd(const char *cmd, const char *arg, int stdin_fd, uint64_t timeout
 	setpgid(pid, pid); /* also here, so the group exists before any kill */
 	int status;
 	uint64_t t0 = ccp_now_ns();
-	if (!wait_child(pid, &status, timeout_ns ? t0 + timeout_ns : 0)) {
+	enum waited w = wait_child(pid, &status, timeout_ns ? t0 + timeout_ns : 0);
+	if (w == LOST) {
+		/* Its status is gone (SIGCHLD ignored: the kernel reaped it;
+		 * ccp_relay_run() sets it back to its default).  Not a timeout:
+		 * the program is not stopped, nor its group signalled, which
+		 * may be another's by now. */
+		snprintf(why, whylen, "the %s's exit status was lost: %s", what, strerror(errno));
+		return -1;
+	}
+	if (w == TIMED_OUT) {
 		snprintf(why, whylen, "the %s ran past %s (%.1f s) and was stopped", what, limit,
 			 (double)timeout_ns / 1e9);
 		kill(-pid, SIGTERM);
-		bool gone = wait_child(pid, &status, ccp_now_ns() + KILL_GRACE_NS);
+		/* A program stopped (SIGSTOP, or SIGTTIN reading a terminal)
+		 * acts on SIGTERM only once it runs again. */
+		kill(-pid, SIGCONT);
+		bool gone = wait_child(pid, &status, ccp_now_ns() + KILL_GRACE_NS) == WAITED;
 		/* The whole group, even when its leader (the shell) has gone:
 		 * a program that ignores SIGTERM may outlive its shell. */
 		kill(-pid, SIGKILL);
@@ -106,10 +130,15 @@ int ccp_run_cmd(const char *cmd, const char *arg, int stdin_fd, uint64_t timeout
 }
 
 int ccp_import_cmd_run(const char *cmd, const char *path, uint64_t timeout_ns, char *why,
-		       size_t whylen)
+		       size_t whylen, int *sys_errno)
 {
+	*sys_errno = 0;
 	int rc = ccp_run_cmd(cmd, path, -1, timeout_ns, "--import-timeout", "import command", why,
 			     whylen);
+	if (rc == CCP_RUN_NOT_STARTED) {
+		*sys_errno = errno;
+		return 1;
+	}
 	if (rc == 0 || rc == 1 || rc == 3 || rc == 4 || rc == 5)
 		return rc;
 	/* Any other answer is taken as 1 (nothing imported, retry), and the

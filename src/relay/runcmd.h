@@ -9,14 +9,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* ccp_run_cmd(): the program could not be started (fork() failed: the
+ * machine out of processes or memory), errno set. */
+#define CCP_RUN_NOT_STARTED (-2)
+
 /*
  * Runs CMD ARG (through /bin/sh -c "exec CMD \"$1\"": CMD a simple command
  * with the shell's quotes and variables; ARG one word whatever it holds) in a
  * process group of its own, with STDIN_FD as its standard input (-1: the
- * relay's), and waits for it.  Returns its exit status; 127 when the
- * shell could not run it; or -1 when it could not start, was killed, or
- * ran past TIMEOUT_NS (0: no limit), when its process group gets SIGTERM,
- * and SIGKILL 5 s later.  A line naming WHAT ("import command") in WHY for
+ * relay's), and waits for it, every signal at its default and none
+ * blocked in it.  Returns its exit status; 127 when the shell could not
+ * run it; CCP_RUN_NOT_STARTED when it could not start; or -1 when it was
+ * killed, its status was lost, or it ran past TIMEOUT_NS (0: no limit),
+ * when its process group gets SIGTERM (and SIGCONT), and SIGKILL 5 s
+ * later.  A line naming WHAT ("import command") in WHY for
  * -1 and 127; LIMIT names the timeout in it ("--import-timeout").  A stuck program must not hold a dispatcher, and the relay's
  * graceful stop, for ever.
  */
@@ -26,10 +32,11 @@ int ccp_run_cmd(const char *cmd, const char *arg, int stdin_fd, uint64_t timeout
 /*
  * The import program on PATH: its exit status when it is one of IMPORT's
  * answers (0, 1, 3, 4, 5), or 1 (as IMPORT answered for an unreachable
- * post office) when it answered anything else or ccp_run_cmd() gave -1,
- * with WHY saying why for the latter.
+ * post office) when it answered anything else or could not be run, with
+ * WHY saying why for the latter.  *SYS_ERRNO: the errno when it could not
+ * be started at all (the machine's failure, not the messages'), else 0.
  */
 int ccp_import_cmd_run(const char *cmd, const char *path, uint64_t timeout_ns, char *why,
-		       size_t whylen);
+		       size_t whylen, int *sys_errno);
 
 #endif

@@ -21,10 +21,13 @@
  *   long names  a requeued message's name too long for its asides' names:
  *               they name it by inode and ctime;
  *   put back    a dead requeue's aside is put back at start-up on a file
- *               system without RENAME_NOREPLACE.
+ *               system without RENAME_NOREPLACE;
+ *   no fork     an import program that cannot be started postpones its
+ *               batch and pauses deliveries, no attempt counted.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -114,6 +117,22 @@ static void list_dirfd(int dirfd, char *out, size_t cap)
 		n += (size_t)snprintf(out + n, cap - n, "%s/", de->d_name);
 	if (d)
 		closedir(d);
+}
+
+/* While set, fork() fails with EAGAIN, as when the machine is out of
+ * processes. */
+static _Atomic int fail_fork;
+
+pid_t fork(void)
+{
+	static pid_t (*real_fork)(void);
+	if (atomic_load(&fail_fork)) {
+		errno = EAGAIN;
+		return -1;
+	}
+	if (real_fork == NULL)
+		real_fork = (pid_t(*)(void))dlsym(RTLD_NEXT, "fork");
+	return real_fork();
 }
 
 /* While set, renameat2() with RENAME_NOREPLACE fails with EINVAL, as on
@@ -426,6 +445,28 @@ static void test_requeue_long_name(const char *root)
 	CHECK(access(path, F_OK) == 0);
 }
 
+/* A --once run of the relay on the spool and store of the last setup(),
+ * into the post office PO or through IMPORT_CMD, with --max-attempts 1 and
+ * retries of 1 to 20 ms; its stats in run_st. */
+static int run_once(const char *po, const char *import_cmd, char *err, size_t errlen)
+{
+	ccp_relay_config_default(&run_cfg);
+	run_cfg.spool = spool;
+	run_cfg.store = store;
+	run_cfg.po = po;
+	run_cfg.import_cmd = import_cmd;
+	run_cfg.once = true;
+	run_cfg.stats_interval_ns = 0;
+	run_cfg.pump.dispatchers = 1;
+	run_cfg.pump.max_attempts = 1;
+	run_cfg.pump.retry_min_ns = 1000000;  /* 1 ms */
+	run_cfg.pump.retry_max_ns = 20000000; /* 20 ms */
+	int rc = ccp_relay_run(&run_cfg, &run_st, err, errlen);
+	if (rc != 0)
+		fprintf(stderr, "relay: %s\n", err);
+	return rc;
+}
+
 /* A start-up after a requeue that died with m1's reason aside, on a file
  * system without RENAME_NOREPLACE: the reason is put back all the same
  * (by a link, which cannot replace either), not removed. */
@@ -447,23 +488,35 @@ static void test_put_back_without_noreplace(const char *root)
 		 (unsigned long long)st.st_ctim.tv_sec * 1000000000ull +
 			 (unsigned long long)st.st_ctim.tv_nsec);
 	write_file(path, "unknown recipient\n", 18);
-	ccp_relay_config_default(&run_cfg);
-	run_cfg.spool = spool;
-	run_cfg.store = store;
-	run_cfg.po = po;
-	run_cfg.once = true;
-	run_cfg.stats_interval_ns = 0;
-	run_cfg.pump.dispatchers = 1;
 	atomic_store(&no_noreplace, 1);
-	int rc = ccp_relay_run(&run_cfg, &run_st, err, sizeof(err));
+	int rc = run_once(po, NULL, err, sizeof(err));
 	atomic_store(&no_noreplace, 0);
-	if (rc != 0)
-		fprintf(stderr, "relay: %s\n", err);
 	CHECK_EQ_U64(rc, 0);
 	snprintf(path, sizeof(path), "%s/Bad/m1.reason", store);
 	CHECK(access(path, F_OK) == 0);
 	snprintf(path, sizeof(path), "%s/Bad", store);
 	CHECK_EQ_U64(count_dir(path), 2); /* m1 and its reason, nothing aside */
+}
+
+/* An import program that cannot be started (fork() fails: out of
+ * processes) is the machine's failure, not the messages': the batch is
+ * postponed and deliveries pause, no attempt is counted, so even with
+ * --max-attempts 1 nothing goes to Bad; --once ends past --retry-max
+ * paused, the message still in the spool. */
+static void test_import_not_started(const char *root)
+{
+	char po[600], path[900], err[600];
+	setup(root, "-nofork", po);
+	deliver("m1", "a message");
+	atomic_store(&fail_fork, 1);
+	int rc = run_once(NULL, "true", err, sizeof(err));
+	atomic_store(&fail_fork, 0);
+	CHECK_EQ_U64(rc, 0);
+	CHECK(run_st.gave_up_paused);
+	CHECK_EQ_U64(run_st.bad, 0);
+	CHECK_EQ_U64(run_st.delivered, 0);
+	snprintf(path, sizeof(path), "%s/new/m1", spool);
+	CHECK(access(path, F_OK) == 0);
 }
 
 int main(void)
@@ -479,6 +532,7 @@ int main(void)
 	test_requeue_term(root);
 	test_requeue_long_name(root);
 	test_put_back_without_noreplace(root);
+	test_import_not_started(root);
 	rm_tree(root);
 	free(root);
 	puts("test_relay_run: ok");
