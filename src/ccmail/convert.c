@@ -876,6 +876,19 @@ static bool dos_char(unsigned char ch)
 	return isalnum(ch) || (ch && strchr("!#$%&'()-@^_`{}~", ch));
 }
 
+/* Whether BASE (upper case, BL octets) names a DOS device: a file of that
+ * name, whatever its extension, is the device on DOS and Windows, where
+ * the cc:Mail clients detach attachments. */
+static bool dos_device(const char *base, size_t bl)
+{
+	static const char *const dev[] = { "CON", "PRN", "AUX", "NUL", "CLOCK$" };
+	for (size_t i = 0; i < sizeof(dev) / sizeof(dev[0]); i++)
+		if (bl == strlen(dev[i]) && memcmp(base, dev[i], bl) == 0)
+			return true;
+	return bl == 4 && (memcmp(base, "COM", 3) == 0 || memcmp(base, "LPT", 3) == 0) &&
+	       base[3] >= '1' && base[3] <= '9';
+}
+
 /* The File item name for FILENAME (UTF-8, may be NULL): 8.3 upper case and
  * unique in the message by default (NAME~1.EXT as DOS did), else the long
  * name made safe.  Returns an arena string in the code page. */
@@ -902,8 +915,13 @@ static const char *file_name(struct ccp_convert *c, const char *filename, GMimeC
 			if ((unsigned char)c->u8.data[i] < 0x20 || c->u8.data[i] == 0x7f ||
 			    c->u8.data[i] == ':')
 				c->u8.data[i] = '_';
-		if (c->u8.len && !name_taken(c, c->u8.data, c->u8.len))
-			return u8_to_cp(c, NULL, c->u8.data, c->u8.len, c->o.import8, len);
+		/* Taken or not as the item will be named: in the code page,
+		 * where two names may become one ("?" for what it lacks). */
+		if (c->u8.len) {
+			const char *cp = u8_to_cp(c, NULL, c->u8.data, c->u8.len, c->o.import8, len);
+			if (!name_taken(c, cp, *len))
+				return cp;
+		}
 	}
 	if (filename && *filename) {
 		const char *dot = strrchr(filename, '.');
@@ -926,11 +944,19 @@ static const char *file_name(struct ccp_convert *c, const char *filename, GMimeC
 		}
 	}
 	if (bl == 0) {
-		bl = (size_t)snprintf(base, sizeof(base), "ATT%05zu", c->nfiles + 1);
-		const char *e = ext_for(ct);
-		el = strlen(e);
-		memcpy(ext, e, el);
+		/* The file's number, its last five digits past 99,999 (the ~N
+		 * below tells apart two that share them); the name's own
+		 * extension where it had one (a name all in another script,
+		 * "отчет.xlsx"), else one for its type. */
+		bl = (size_t)snprintf(base, sizeof(base), "ATT%05zu", (c->nfiles + 1) % 100000);
+		if (el == 0) {
+			const char *e = ext_for(ct);
+			el = strlen(e);
+			memcpy(ext, e, el);
+		}
 		lossy = false;
+	} else if (dos_device(base, bl)) {
+		lossy = true; /* CON.TXT -> CON~1.TXT */
 	}
 	/* Where the last name of this base stopped: every ~N below it is
 	 * taken (names are only added), so the search goes on from there. */
@@ -943,7 +969,8 @@ static const char *file_name(struct ccp_convert *c, const char *filename, GMimeC
 	hl += el;
 	hkey[hl++] = lossy ? '1' : '0';
 	unsigned *hint = ccp_fpmap_put(&c->next_suffix, name_fp(hkey, hl));
-	for (unsigned n = *hint; n < 100000; n++) {
+	/* ~N takes up to the whole base: ~9999999. */
+	for (unsigned n = *hint; n < 9999999; n++) {
 		char suf[8] = "";
 		size_t sl = 0, keep = bl;
 		if (lossy || n > 0) {
@@ -959,7 +986,18 @@ static const char *file_name(struct ccp_convert *c, const char *filename, GMimeC
 			return arena_dup(c, cand, (size_t)l);
 		}
 	}
-	ccp_panic("no free 8.3 name for an attachment");
+	/* Ten million files of one name (a message of as many parts): the
+	 * rest get F and the file's number in seven hex digits.  A message
+	 * under 4 GiB has fewer than 2^28 parts, so one of these is free. */
+	for (size_t k = 0; k < 0x10000000; k++) {
+		int l = snprintf(cand, sizeof(cand), "F%07zX%s%.*s", (c->nfiles + k) & 0xFFFFFFF,
+				 el ? "." : "", (int)el, ext);
+		if (!name_taken(c, cand, (size_t)l)) {
+			*len = (size_t)l;
+			return arena_dup(c, cand, (size_t)l);
+		}
+	}
+	ccp_panic("no free 8.3 name among 2^28 for an attachment");
 }
 
 static void walk(struct ccp_convert *c, GMimeObject *obj, int depth);

@@ -437,6 +437,60 @@ static void test_attachments(struct ccp_convert_map *map)
 		ccp_ccm_buf_free(&big);
 	}
 
+	/* 100,001 attachments of one name and one without (5 MB): past
+	 * ~99999 the suffix takes more of the base, and an unnamed file past
+	 * number 99,999 is still 8.3.  There were 100,000 names of one base,
+	 * then a panic: one crafted message ended the relay. */
+	{
+		struct ccp_ccm_buf big;
+		ccp_ccm_buf_init(&big);
+		ccp_ccm_buf_adds(&big, "From: a@example.org\r\nTo: b@example.org\r\nSubject: more\r\n"
+				       "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n"
+				       "\r\n--B\r\nContent-Type: text/plain\r\n\r\nhi\r\n");
+		for (int i = 0; i < 100001; i++)
+			ccp_ccm_buf_adds(&big, "--B\r\nContent-Type: text/plain\r\nContent-Disposition: "
+					       "attachment; filename=A.TXT\r\n\r\nx\r\n");
+		ccp_ccm_buf_adds(&big, "--B\r\nContent-Type: application/octet-stream\r\n\r\ny\r\n"
+				       "--B--\r\n");
+		CHECK(conv(c, big.data, "more") == CCP_CONVERT_OK);
+		CHECK_EQ_U64(count_kind(CCP_CCM_ITEM_FILE), 100002);
+		CHECK(eq(m.item[100000].title, m.item[100000].title_len, "A~100000.TXT"));
+		CHECK(eq(m.item[100001].title, m.item[100001].title_len, "A~100001.TXT"));
+		CHECK(eq(m.item[100002].title, m.item[100002].title_len, "ATT00002.BIN"));
+		/* All 8.3, all different. */
+		char (*names)[16] = calloc(100002, sizeof(*names));
+		CHECK(names != NULL);
+		for (size_t i = 1; i < m.nitem; i++) {
+			CHECK(m.item[i].title_len <= 12);
+			memcpy(names[i - 1], m.item[i].title, m.item[i].title_len);
+		}
+		qsort(names, 100002, sizeof(*names), (int (*)(const void *, const void *))strcmp);
+		for (size_t i = 1; i < 100002; i++)
+			CHECK(strcmp(names[i - 1], names[i]) != 0);
+		free(names);
+		ccp_ccm_buf_free(&big);
+	}
+
+	/* A DOS device name is no file name on the clients that detach the
+	 * item (CON.TXT is the console): it takes a ~N.  A name all in
+	 * another script keeps its extension. */
+	CHECK(conv(c, "From: a@example.org\r\nTo: b@example.org\r\nMIME-Version: 1.0\r\n"
+		      "Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n"
+		      "Content-Type: text/plain\r\n\r\nhi\r\n--B\r\n"
+		      "Content-Type: text/plain; name=con.txt\r\n\r\nc\r\n--B\r\n"
+		      "Content-Type: application/octet-stream; name=nul\r\n\r\nn\r\n--B\r\n"
+		      "Content-Type: application/octet-stream; name=lpt1.dat\r\n\r\nl\r\n--B\r\n"
+		      "Content-Type: application/octet-stream; name=com10.dat\r\n\r\nk\r\n--B\r\n"
+		      "Content-Type: application/octet-stream;\r\n name*=utf-8''%D0%BE%D1%82%D1%87%D0%B5%D1%82.xlsx\r\n"
+		      "\r\nx\r\n--B--\r\n",
+		   "dos") == CCP_CONVERT_OK);
+	CHECK_EQ_U64(count_kind(CCP_CCM_ITEM_FILE), 5);
+	CHECK(eq(m.item[1].title, m.item[1].title_len, "CON~1.TXT"));
+	CHECK(eq(m.item[2].title, m.item[2].title_len, "NUL~1"));
+	CHECK(eq(m.item[3].title, m.item[3].title_len, "LPT1~1.DAT"));
+	CHECK(eq(m.item[4].title, m.item[4].title_len, "COM10.DAT"));
+	CHECK(eq(m.item[5].title, m.item[5].title_len, "ATT00005.XLS"));
+
 	CHECK(conv_file(c, "gen/nested.eml") == CCP_CONVERT_OK);
 	/* plain (not the HTML alternative), the PNG, the embedded message. */
 	CHECK_EQ_U64(m.nitem, 3);
@@ -485,6 +539,22 @@ static void test_attachments(struct ccp_convert_map *map)
 		   "del") == CCP_CONVERT_OK);
 	CHECK_EQ_U64(count_kind(CCP_CCM_ITEM_FILE), 1);
 	CHECK(eq(m.item[1].title, m.item[1].title_len, "_"));
+	/* Two long names that are one in the code page (the same name twice,
+	 * or names of characters it lacks, both "?.txt"): the second is made
+	 * 8.3 rather than written twice, which a detach would overwrite. */
+	CHECK(conv(c, "From: a@example.org\r\nTo: b@example.org\r\nMIME-Version: 1.0\r\n"
+		      "Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n"
+		      "Content-Type: text/plain\r\n\r\nhi\r\n--B\r\n"
+		      "Content-Type: text/plain; name*=utf-8''caf%C3%A9.txt\r\n\r\n1\r\n--B\r\n"
+		      "Content-Type: text/plain; name*=utf-8''caf%C3%A9.txt\r\n\r\n2\r\n--B\r\n"
+		      "Content-Type: text/plain; name*=utf-8''%E2%82%AC.txt\r\n\r\n3\r\n--B\r\n"
+		      "Content-Type: text/plain; name*=utf-8''%E2%84%A2.txt\r\n\r\n4\r\n--B--\r\n",
+		   "dup") == CCP_CONVERT_OK);
+	CHECK_EQ_U64(count_kind(CCP_CCM_ITEM_FILE), 4);
+	CHECK(eq(m.item[1].title, m.item[1].title_len, "caf\x82.txt")); /* é: CP437 0x82 */
+	CHECK(eq(m.item[2].title, m.item[2].title_len, "CAF~1.TXT"));
+	CHECK(eq(m.item[3].title, m.item[3].title_len, "?.txt"));
+	CHECK(eq(m.item[4].title, m.item[4].title_len, "ATT00004.TXT"));
 	ccp_convert_free(c);
 }
 
