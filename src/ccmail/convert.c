@@ -35,7 +35,7 @@
 #include "ccpump/log.h"
 
 #define ARENA_BLOCK 65536
-#define MAX_DEPTH 64     /* MIME nesting we follow; deeper parts are skipped */
+#define MAX_DEPTH 64     /* MIME nesting we follow; a message deeper is refused */
 #define LIGHT_FIELDS 256 /* header fields the light path reads; more: full parse */
 
 /* ---- address map ----------------------------------------------------------- */
@@ -185,6 +185,7 @@ struct ccp_convert {
 	struct ccp_ccm_msg msg;
 	struct ccp_ccm_buf u8, tmp; /* UTF-8 scratch, code page scratch */
 	GByteArray *dec;            /* decoded part content */
+	bool too_deep;              /* walk() met parts below MAX_DEPTH */
 	const char **hdr_addrs;     /* addresses seen in To/Cc/Bcc */
 	size_t nhdr, chdr;
 	struct ccp_header_field field[LIGHT_FIELDS]; /* the light path's header spans */
@@ -1092,8 +1093,14 @@ static bool is_body_text(GMimeObject *o, const char *sub)
 
 static void walk(struct ccp_convert *c, GMimeObject *obj, int depth)
 {
-	if (!obj || depth > MAX_DEPTH)
+	if (!obj)
 		return;
+	if (depth > MAX_DEPTH) {
+		/* Dropped, its content would be lost without a word: the
+		 * message is refused instead (convert_full()). */
+		c->too_deep = true;
+		return;
+	}
 	if (GMIME_IS_MESSAGE_PART(obj)) {
 		add_embedded(c, GMIME_MESSAGE_PART(obj), obj);
 	} else if (GMIME_IS_MULTIPART(obj)) {
@@ -1228,6 +1235,10 @@ static enum ccp_convert_status convert_full(struct ccp_convert *c,
 	if (st == CCP_CONVERT_OK)
 		walk(c, g_mime_message_get_mime_part(gm), 0);
 	g_object_unref(gm); /* every string of c->msg is in the arena */
+	if (st == CCP_CONVERT_OK && c->too_deep)
+		st = refuse(c, CCP_CONVERT_ERR_PARSE,
+			    "MIME parts nested more than %d levels deep, whose content would "
+			    "be lost; deliver it by other means", MAX_DEPTH);
 	return st;
 }
 
@@ -1803,6 +1814,7 @@ enum ccp_convert_status ccp_convert_message(struct ccp_convert *c,
 	}
 	c->err[0] = '\0';
 	c->name = in->name ? in->name : "(message)";
+	c->too_deep = false;
 
 	enum ccp_convert_status st;
 	if (c->o.full_parse || !convert_light(c, in, &st))

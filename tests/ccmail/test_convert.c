@@ -232,6 +232,35 @@ static void test_limits(struct ccp_convert_map *map)
 	CHECK(conv(c, "From: <>\r\nTo: b@y.org\r\n\r\nhi\r\n", NULL) == CCP_CONVERT_ERR_NO_FROM);
 	CHECK(conv(c, "From: a@x.org\r\n\r\nhi\r\n", NULL) == CCP_CONVERT_ERR_NO_RCPT);
 
+	/* MIME nested deeper than the converter follows (64 levels): refused,
+	 * not converted without the content down there.  63 levels convert
+	 * whole. */
+	for (int levels = 63; levels <= 70; levels += 7) {
+		struct ccp_ccm_buf deep;
+		ccp_ccm_buf_init(&deep);
+		ccp_ccm_buf_adds(&deep, "From: a@x.org\r\nTo: b@y.org\r\nMIME-Version: 1.0\r\n");
+		char line[96];
+		for (int i = 0; i < levels; i++) {
+			snprintf(line, sizeof(line),
+				 "Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n", i, i);
+			ccp_ccm_buf_adds(&deep, line);
+		}
+		ccp_ccm_buf_adds(&deep, "Content-Type: text/plain\r\n\r\nDEEP TEXT\r\n");
+		for (int i = levels - 1; i >= 0; i--) {
+			snprintf(line, sizeof(line), "--b%d--\r\n", i);
+			ccp_ccm_buf_adds(&deep, line);
+		}
+		if (levels == 63) {
+			CHECK(conv(c, deep.data, "deep") == CCP_CONVERT_OK);
+			CHECK_EQ_U64(m.nitem, 1);
+			CHECK(eq(m.item[0].data, m.item[0].len, "DEEP TEXT\r\n"));
+		} else {
+			CHECK(conv(c, deep.data, "deep") == CCP_CONVERT_ERR_PARSE);
+			CHECK(strstr(ccp_convert_error(c), "nested more than 64 levels deep") != NULL);
+		}
+		ccp_ccm_buf_free(&deep);
+	}
+
 	/* The address buffer: find the recipient count where it overflows,
 	 * and check the boundary octet by octet. */
 	struct ccp_ccm_buf t;
