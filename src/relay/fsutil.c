@@ -449,6 +449,15 @@ int ccp_copy_file(int src, int dst_dirfd, const char *tmp, bool sync)
 			break;
 		}
 	}
+	/* The copy keeps the file's owner and mode, as a rename would: a
+	 * requeue run as root must not leave the relay, run as another user,
+	 * a file of root's it cannot read.  The owner only where this process
+	 * may give it (root); the mode after it (a change of owner may clear
+	 * bits). */
+	if (rc == 0 && geteuid() == 0 && (st.st_uid != geteuid() || st.st_gid != getegid()))
+		rc = fchown(out, st.st_uid, st.st_gid);
+	if (rc == 0)
+		rc = fchmod(out, st.st_mode & 07777);
 	/* The copy keeps the file's times: a message's age in the spool and in
 	 * Bad is its modification time, the same as after a rename. */
 	if (rc == 0)

@@ -214,11 +214,18 @@ cmp -s "$d/store/Bad/1764288000.MnofromP9.xdev" - <<<"$(printf 'To: alice@exampl
 	fail "xdev: the directory reported $(grep -c 'MdirP9.xdev is a directory' "$log") times, not once"
 [ -z "$(ls -A "$d/store/Bad" | grep '^\.tmp')" ] || fail "xdev: temporary copies left in Bad"
 # Requeued from Bad across the file systems: copied through the spool's
-# tmp/, the same octets in new/, nothing left behind in Bad or tmp/.
+# tmp/, the same octets in new/, nothing left behind in Bad or tmp/.  The
+# copy keeps the file's owner and mode, as a rename would: a requeue run
+# as root for a relay that runs as another user must not leave it a file
+# of root's that it cannot read.
 cp "$d/store/Bad/1764288000.MnofromP9.xdev" "$d/copy"
+chown nobody:nogroup "$d/store/Bad/1764288000.MnofromP9.xdev"
+chmod 0640 "$d/store/Bad/1764288000.MnofromP9.xdev"
 "$bin" queue --spool "$spool" --store "$d/store" --requeue 1764288000.MnofromP9.xdev >/dev/null ||
 	fail "xdev: requeue failed"
 cmp -s "$d/copy" "$spool/new/1764288000.MnofromP9.xdev" || fail "xdev: requeued another text"
+[ "$(stat -c '%U:%G %a' "$spool/new/1764288000.MnofromP9.xdev")" = "nobody:nogroup 640" ] ||
+	fail "xdev: the requeued copy is $(stat -c '%U:%G %a' "$spool/new/1764288000.MnofromP9.xdev"), not nobody:nogroup 640"
 [ -z "$(ls -A "$d/store/Bad")" ] || fail "xdev: left in Bad after the requeue: $(ls -A "$d/store/Bad")"
 [ -z "$(ls -A "$spool/tmp")" ] || fail "xdev: the requeue left $(ls -A "$spool/tmp") in tmp/"
 echo "4. spool on another file system: Bad and Quarantine by copy, a directory reported once, requeued by copy"
