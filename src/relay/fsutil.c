@@ -378,8 +378,21 @@ int ccp_rename_noreplace(int olddirfd, const char *old, int newdirfd, const char
 {
 	if (renameat2(olddirfd, old, newdirfd, new_name, RENAME_NOREPLACE) == 0)
 		return 0;
-	if (errno != EINVAL || linkat(olddirfd, old, newdirfd, new_name, 0) != 0)
+	if (errno != EINVAL)
 		return -1;
+	if (linkat(olddirfd, old, newdirfd, new_name, 0) != 0) {
+		/* NEW already the same file: a move cut short between its link
+		 * and its unlink (a crash).  It is finished here; else the two
+		 * names would stay, two entries for one file. */
+		struct stat o, n;
+		int e = errno;
+		if (e == EEXIST && fstatat(olddirfd, old, &o, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    fstatat(newdirfd, new_name, &n, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    o.st_dev == n.st_dev && o.st_ino == n.st_ino)
+			return unlinkat(olddirfd, old, 0) == 0 ? 0 : -1;
+		errno = e;
+		return -1;
+	}
 	if (unlinkat(olddirfd, old, 0) == 0)
 		return 0;
 	/* Left, the two names would be two entries (in new/, two messages). */

@@ -132,7 +132,8 @@ int ccp_unlink_if_same(int dirfd, const char *name, const struct stat *was);
  * Where the file system does not know RENAME_NOREPLACE (NFS, some FUSE),
  * by a link, which cannot replace either, and the old name's removal; if
  * that removal fails, the new link goes again and -1 is returned with the
- * removal's errno. */
+ * removal's errno.  A NEW that is already OLD's file (such a move cut
+ * short by a crash) is finished: OLD goes, and 0 is returned. */
 int ccp_rename_noreplace(int olddirfd, const char *old, int newdirfd, const char *new_name);
 
 /* Removes the temporary names (CCP_TMP_PREFIX) in DIRFD that no running

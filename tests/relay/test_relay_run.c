@@ -23,7 +23,9 @@
  *   put back    a dead requeue's aside is put back at start-up on a file
  *               system without RENAME_NOREPLACE;
  *   no fork     an import program that cannot be started postpones its
- *               batch and pauses deliveries, no attempt counted.
+ *               batch and pauses deliveries, no attempt counted;
+ *   cut short   a rename by link and unlink that a crash cut short is
+ *               finished, not made a second message.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -43,6 +45,7 @@
 
 #include "relay_util.h"
 #include "ccpump/log.h"
+#include "ccpump/po.h"
 #include "ccpump/queuectl.h"
 #include "ccpump/relay.h"
 #include "relay/bouncer.h"
@@ -519,6 +522,31 @@ static void test_import_not_started(const char *root)
 	CHECK(access(path, F_OK) == 0);
 }
 
+/* A spool file whose name ends as a record's (a.reason) is renamed before
+ * it is relayed (a.reason_).  On a file system without RENAME_NOREPLACE
+ * that is a link and an unlink; a crash between them left both names, one
+ * file.  The next run finishes that move (the old name goes) rather than
+ * make a third name: two names would be two messages, delivered twice. */
+static void test_rename_cut_short(const char *root)
+{
+	char po[600], path[900], link_to[900], err[600];
+	setup(root, "-cutshort", po);
+	deliver("a.reason", "a message");
+	snprintf(path, sizeof(path), "%s/new/a.reason", spool);
+	snprintf(link_to, sizeof(link_to), "%s/new/a.reason_", spool);
+	CHECK(link(path, link_to) == 0);
+	atomic_store(&no_noreplace, 1);
+	int rc = run_once(po, NULL, err, sizeof(err));
+	atomic_store(&no_noreplace, 0);
+	CHECK_EQ_U64(rc, 0);
+	CHECK_EQ_U64(run_st.delivered, 1);
+	struct ccp_po_stats ps;
+	CHECK(ccp_po_stats(po, &ps, err, sizeof(err)) == 0);
+	CHECK_EQ_U64(ps.delivered, 1);
+	snprintf(path, sizeof(path), "%s/new", spool);
+	CHECK_EQ_U64(count_dir(path), 0);
+}
+
 int main(void)
 {
 	char *root = temp_dir();
@@ -533,6 +561,7 @@ int main(void)
 	test_requeue_long_name(root);
 	test_put_back_without_noreplace(root);
 	test_import_not_started(root);
+	test_rename_cut_short(root);
 	rm_tree(root);
 	free(root);
 	puts("test_relay_run: ok");
