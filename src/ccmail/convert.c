@@ -1157,8 +1157,11 @@ static enum ccp_convert_status build(struct ccp_convert *c, const struct head *h
 	GDateTime *dt = h->date;
 	time_t now = in->now ? in->now : time(NULL);
 	time_t t = dt ? (time_t)g_date_time_to_unix(dt) : now;
-	if (!localtime_r(&t, &c->date) && !localtime_r(&now, &c->date))
-		ccp_panic("localtime_r fails for the current time");
+	/* Two-digit years read back as 1970-2069: a date outside that would
+	 * come back in the wrong century, and is taken as no date. */
+	if (!localtime_r(&t, &c->date) || c->date.tm_year < 70 || c->date.tm_year > 169)
+		if (!localtime_r(&now, &c->date))
+			ccp_panic("localtime_r fails for the current time");
 	char date[32];
 	size_t dl = ccp_ccm_format_date(date, sizeof(date), &c->date);
 	m->date = arena_dup(c, date, dl);

@@ -210,6 +210,21 @@ static void test_envelope_and_date(struct ccp_convert_map *map)
 	CHECK(eq(m.item[0].data, m.item[0].len, "?rsted met M\x81ller.\r\n"));
 	ccp_convert_free(c);
 
+	/* The two-digit year reads back as 1970-2069: a date outside that
+	 * (12/31/69 would be 2069) takes the conversion time, as a message
+	 * without a Date does. */
+	c = make(&o, map);
+	CHECK(conv(c, "From: a@x.org\r\nTo: b@y.org\r\nDate: Wed, 31 Dec 1969 23:00:00 +0000\r\n"
+		      "\r\nhi\r\n", NULL) == CCP_CONVERT_OK);
+	CHECK(eq(m.date, m.date_len, "1/1/71 0:00")); /* conv()'s now: 365 days past 1970 */
+	CHECK(conv(c, "From: a@x.org\r\nTo: b@y.org\r\nDate: Fri, 1 Jan 2072 10:00:00 +0000\r\n"
+		      "\r\nhi\r\n", NULL) == CCP_CONVERT_OK);
+	CHECK(eq(m.date, m.date_len, "1/1/71 0:00"));
+	CHECK(conv(c, "From: a@x.org\r\nTo: b@y.org\r\nDate: Sat, 31 Dec 2069 23:59:00 +0000\r\n"
+		      "\r\nhi\r\n", NULL) == CCP_CONVERT_OK);
+	CHECK(eq(m.date, m.date_len, "12/31/69 23:59"));
+	ccp_convert_free(c);
+
 	/* CP850 has Ø (0x9D). */
 	o.codepage = CCP_CP850;
 	c = make(&o, map);
