@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -72,11 +73,20 @@ int ccp_run_cmd(const char *cmd, const char *arg, int stdin_fd, uint64_t timeout
 		 * meet EPIPE where it expects to stop), and may have been
 		 * started with others ignored (nohup, `cmd &` in a script, a
 		 * supervisor); nothing blocked either. */
-		struct sigaction dfl = { .sa_handler = SIG_DFL };
-		sigemptyset(&dfl.sa_mask);
-		for (int sig = 1; sig < NSIG; sig++)
+		/* By the system call: glibc's sigaction() refuses the two
+		 * signals it keeps for its threads (32 and 33), which a starter
+		 * may have left ignored all the same.  Handler SIG_DFL (0) and
+		 * every other field 0 (no flags, an empty mask): the same
+		 * struct in every layout of the kernel's. */
+		struct {
+			void *handler;
+			unsigned long flags;
+			void *restorer;
+			unsigned long mask;
+		} dfl = { 0 };
+		for (int sig = 1; sig <= 64; sig++)
 			if (sig != SIGKILL && sig != SIGSTOP)
-				sigaction(sig, &dfl, NULL);
+				syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(dfl.mask));
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
