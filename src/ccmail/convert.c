@@ -1078,11 +1078,17 @@ static void add_part(struct ccp_convert *c, GMimePart *part)
 }
 
 /* Whether a leaf of content type CT and disposition D (may be NULL) is
- * body text of subtype SUB: what multipart/alternative picks. */
+ * body text of subtype SUB: what multipart/alternative picks.  As
+ * add_leaf() takes a part for text: not an attachment, and without a file
+ * name (the disposition's filename, else the type's name, as
+ * g_mime_part_get_filename() finds it), which would make it a File item
+ * and leave the message without its text. */
 static bool body_text(GMimeContentType *ct, GMimeContentDisposition *d, const char *sub)
 {
 	return ct && g_mime_content_type_is_type(ct, "text", sub) &&
-	       !(d && g_mime_content_disposition_is_attachment(d));
+	       !(d && g_mime_content_disposition_is_attachment(d)) &&
+	       !(d && g_mime_content_disposition_get_parameter(d, "filename")) &&
+	       !g_mime_content_type_get_parameter(ct, "name");
 }
 
 static bool is_body_text(GMimeObject *o, const char *sub)

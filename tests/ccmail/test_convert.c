@@ -547,6 +547,23 @@ static void test_attachments(struct ccp_convert_map *map)
 	CHECK_EQ_U64(m.nitem, 1);
 	CHECK(eq(m.item[0].data, m.item[0].len,
 		 "Title\r\n\r\nFirst & second <para>!\r\n\r\n* one\r\n* two\r\n"));
+	/* A multipart/alternative whose plain part carries a file name: that
+	 * part would be a File item, so the text comes from the HTML, and the
+	 * message keeps its text.  Both paths pick the same. */
+	for (int full = 0; full < 2; full++) {
+		struct ccp_convert_opts fo = o;
+		fo.full_parse = full;
+		struct ccp_convert *fc = make(&fo, map);
+		CHECK(conv(fc, "From: a@x.org\r\nTo: b@y.org\r\nMIME-Version: 1.0\r\n"
+			       "Content-Type: multipart/alternative; boundary=B\r\n\r\n--B\r\n"
+			       "Content-Type: text/plain\r\nContent-Disposition: inline; filename=x.txt\r\n"
+			       "\r\nplain\r\n--B\r\nContent-Type: text/html\r\n\r\n<b>rich</b>\r\n--B--\r\n",
+			   "alt") == CCP_CONVERT_OK);
+		CHECK_EQ_U64(m.nitem, 1);
+		CHECK(m.item[0].kind == CCP_CCM_ITEM_TEXT);
+		CHECK(eq(m.item[0].data, m.item[0].len, "rich\r\n"));
+		ccp_convert_free(fc);
+	}
 	/* Groups are expanded (an empty one adds nobody); an RFC 2231 file
 	 * name is decoded and made 8.3. */
 	CHECK(conv_file(c, "group-rfc2231.eml") == CCP_CONVERT_OK);
