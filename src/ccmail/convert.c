@@ -475,11 +475,32 @@ static char *unquoted_local(const char *addr, size_t n)
 	return out;
 }
 
+/* Whether display name S is none: empty, or spaces alone, Unicode ones
+ * too (U+2003 EM SPACE, U+00A0): else it would name a native mailbox "?"
+ * and a foreign address by nothing readable. */
+static bool blank_name(const char *s)
+{
+	if (s == NULL)
+		return true;
+	if (!g_utf8_validate(s, -1, NULL)) {
+		while (*s && isspace((unsigned char)*s))
+			s++;
+		return *s == '\0';
+	}
+	for (; *s; s = g_utf8_next_char(s))
+		if (!g_unichar_isspace(g_utf8_get_char(s)) && g_utf8_get_char(s) != 0xA0 &&
+		    g_utf8_get_char(s) != 0x200B && g_utf8_get_char(s) != 0xFEFF)
+			return false;
+	return true;
+}
+
 /* The cc:Mail address of one RFC 5322 mailbox, in the code page. */
 static const char *map_mailbox(struct ccp_convert *c, InternetAddress *ia, size_t *len)
 {
 	const char *addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
 	const char *name = internet_address_get_name(ia);
+	if (blank_name(name))
+		name = NULL;
 	const struct ccp_convert_map *map = c->o.map;
 	const char *at = addr ? strrchr(addr, '@') : NULL;
 	/* "boss"@example.org is boss@example.org: a quoted local part names

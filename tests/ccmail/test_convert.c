@@ -128,6 +128,15 @@ static void test_addresses(struct ccp_convert_map *map)
 	CHECK(eq(m.item[0].data, m.item[0].len, "Caf\x82 is open.\r\nBye\r\n"));
 	CHECK(m.item[1].kind == CCP_CCM_ITEM_FILE);
 	CHECK(eq(m.item[1].title, m.item[1].title_len, "QUARTE~1.XLS"));
+	/* A display name of spaces alone, Unicode ones too, is none: the
+	 * native name comes from the local part, the foreign one is the
+	 * address ("?" before: an em space has no place in CP437). */
+	CHECK(conv(c, "From: =?utf-8?q?=E2=80=83?= <jane.roe@ccmail.example.com>\r\n"
+		      "To: =?utf-8?q?=C2=A0_?= <x@foreign.example>\r\n\r\nhi\r\n", NULL) ==
+	      CCP_CONVERT_OK);
+	CHECK(eq(m.from, m.from_len, "Roe, Jane at HUBPO1"));
+	CHECK(eq(m.rcpt[0].addr, m.rcpt[0].addr_len,
+		 "\"x@foreign.example\" [SMTP:x@foreign.example] at EXSITE"));
 	CHECK(m.item[1].stamp_len > 0);
 	CHECK(eq(m.item[1].data, m.item[1].len, "\x00\x01\x02\x03\x04\x05") ||
 	      (m.item[1].len == 6 && memcmp(m.item[1].data, "\x00\x01\x02\x03\x04\x05", 6) == 0));
