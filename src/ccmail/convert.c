@@ -930,7 +930,22 @@ static const char *file_name(struct ccp_convert *c, const char *filename, GMimeC
 	}
 	if (filename && *filename && c->o.long_names) {
 		ccp_ccm_buf_reset(&c->u8);
-		add_trimmed(&c->u8, filename, strnlen(filename, 200));
+		/* At most 200 octets: cut between two characters, and the
+		 * extension (16 octets at most) kept. */
+		size_t fl = strlen(filename);
+		if (fl > 200) {
+			const char *dot = strrchr(filename, '.');
+			size_t xl = dot && (size_t)(filename + fl - dot) <= 16
+					    ? (size_t)(filename + fl - dot)
+					    : 0;
+			size_t keep = 200 - xl;
+			while (keep > 0 && ((unsigned char)filename[keep] & 0xC0) == 0x80)
+				keep--;
+			add_trimmed(&c->u8, filename, keep);
+			ccp_ccm_buf_add(&c->u8, filename + fl - xl, xl);
+		} else {
+			add_trimmed(&c->u8, filename, fl);
+		}
 		/* Control characters (DEL too, which the code page would turn
 		 * into a space: a name of spaces reads back as none) and ':'. */
 		for (size_t i = 0; i < c->u8.len; i++)

@@ -625,6 +625,27 @@ static void test_attachments(struct ccp_convert_map *map)
 	CHECK(eq(m.item[2].title, m.item[2].title_len, "CAF~1.TXT"));
 	CHECK(eq(m.item[3].title, m.item[3].title_len, "?.txt"));
 	CHECK(eq(m.item[4].title, m.item[4].title_len, "ATT00004.TXT"));
+	/* A long name is cut to 200 octets between two characters, its
+	 * extension kept: 150 e-acute (300 octets) and .pdf give 98 of them
+	 * (196 octets) and .pdf, not a '?' for half a character. */
+	{
+		struct ccp_ccm_buf msg;
+		ccp_ccm_buf_init(&msg);
+		ccp_ccm_buf_adds(&msg, "From: a@example.org\r\nTo: b@example.org\r\nMIME-Version: 1.0\r\n"
+				       "Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n"
+				       "Content-Type: text/plain\r\n\r\nhi\r\n--B\r\n"
+				       "Content-Type: application/pdf\r\n"
+				       "Content-Disposition: attachment; filename*=utf-8''");
+		for (int i = 0; i < 150; i++)
+			ccp_ccm_buf_adds(&msg, "%C3%A9");
+		ccp_ccm_buf_adds(&msg, ".pdf\r\n\r\nx\r\n--B--\r\n");
+		CHECK(conv(c, msg.data, "longname") == CCP_CONVERT_OK);
+		CHECK_EQ_U64(m.item[1].title_len, 98 + 4);
+		for (size_t i = 0; i < 98; i++)
+			CHECK((uint8_t)m.item[1].title[i] == 0x82); /* e-acute in CP437 */
+		CHECK(memcmp(m.item[1].title + 98, ".pdf", 4) == 0);
+		ccp_ccm_buf_free(&msg);
+	}
 	ccp_convert_free(c);
 }
 
