@@ -75,7 +75,11 @@ bool ccp_gate_report(struct ccp_gate *g, enum ccp_gate_pass pass, const char *ou
 				"next try in %.1f s", (double)(now - g->since_ns) / 1e9, outage,
 				(double)g->backoff_ns / 1e9);
 		}
-	} else if (tried && g->paused) {
+	} else if (tried && g->paused && pass == CCP_GATE_PROBE) {
+		/* Only a probe says the outage is over: a batch let through
+		 * before the pause began (another dispatcher's, in its import
+		 * when this one met the outage) proves nothing of it, and
+		 * resuming on it would start the next pause's backoff afresh. */
 		g->paused = false;
 		ccp_log(CCP_LOG_WARN, "relay: deliveries resumed after %.1f s paused (%llu batches "
 			"postponed)", (double)(now - g->since_ns) / 1e9, (unsigned long long)g->batches);

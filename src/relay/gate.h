@@ -13,8 +13,9 @@
  * deferred, retried, not counted as an attempt; its age still counts), and
  * deliveries pause.  Dispatchers hold their next batch at the gate; after
  * a backoff from --retry-min, doubling to --retry-max, one of them tries
- * its batch (the probe).  The first batch that reaches the import again
- * resumes deliveries.  One log line when deliveries pause, one per failed
+ * its batch (the probe).  The first probe that reaches the import again
+ * resumes deliveries; a batch let through before the pause began, whose
+ * import ends during it, does not.  One log line when deliveries pause, one per failed
  * probe, one when they resume.
  *
  * Other import answers 1, 3 and 4 (an external import command's, or the
