@@ -44,6 +44,22 @@ static enum waited wait_child(pid_t pid, int *status, uint64_t deadline_ns)
 	}
 }
 
+/* Waits until PID has exited or DEADLINE_NS, without reaping it: while it
+ * is a zombie its pid, which is its process group's id, cannot go to
+ * another process.  True when it has exited. */
+static bool exited_unreaped(pid_t pid, uint64_t deadline_ns)
+{
+	for (;;) {
+		siginfo_t info = { 0 };
+		if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+		    info.si_pid == pid)
+			return true;
+		if (ccp_now_ns() >= deadline_ns)
+			return false;
+		ccp_sleep_ns(10000000u);
+	}
+}
+
 int ccp_run_cmd(const char *cmd, const char *arg, int stdin_fd, uint64_t timeout_ns,
 		const char *limit, const char *what, char *why, size_t whylen)
 {
@@ -122,12 +138,13 @@ int ccp_run_cmd(const char *cmd, const char *arg, int stdin_fd, uint64_t timeout
 		/* A program stopped (SIGSTOP, or SIGTTIN reading a terminal)
 		 * acts on SIGTERM only once it runs again. */
 		kill(-pid, SIGCONT);
-		bool gone = wait_child(pid, &status, ccp_now_ns() + KILL_GRACE_NS) == WAITED;
+		exited_unreaped(pid, ccp_now_ns() + KILL_GRACE_NS);
 		/* The whole group, even when its leader (the shell) has gone:
-		 * a program that ignores SIGTERM may outlive its shell. */
+		 * a program that ignores SIGTERM may outlive its shell.  The
+		 * leader is not reaped yet, so the group's id is still its
+		 * own, never a process that took the pid since. */
 		kill(-pid, SIGKILL);
-		if (!gone)
-			wait_child(pid, &status, 0);
+		wait_child(pid, &status, 0);
 		return -1;
 	}
 	if (!WIFEXITED(status)) {
