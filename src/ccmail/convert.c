@@ -708,6 +708,59 @@ static void add_text(struct ccp_convert *c, const char *s, size_t n)
 	c->st.text_items++;
 }
 
+/* Code point V into OUT: in UTF-8 when the text is, else '?' past ASCII. */
+static void html_codepoint(unsigned long v, bool utf8, struct ccp_ccm_buf *out)
+{
+	if (v == 0 || v > 0x10ffff) {
+		ccp_ccm_buf_addc(out, '?');
+	} else if (v < 0x80) {
+		ccp_ccm_buf_addc(out, (char)v);
+	} else if (utf8) {
+		char tmp[8];
+		int l = g_unichar_to_utf8((gunichar)v, tmp);
+		ccp_ccm_buf_add(out, tmp, (size_t)l);
+	} else {
+		ccp_ccm_buf_addc(out, '?');
+	}
+}
+
+/* The named entities of Latin-1 (HTML 4: U+00A1 to U+00FF, in order; nbsp
+ * is a plain space above) and the typographic ones mail uses most. */
+static const char *const html_latin1[] = {
+	"iexcl", "cent", "pound", "curren", "yen", "brvbar", "sect", "uml", "copy", "ordf",
+	"laquo", "not", "shy", "reg", "macr", "deg", "plusmn", "sup2", "sup3", "acute",
+	"micro", "para", "middot", "cedil", "sup1", "ordm", "raquo", "frac14", "frac12",
+	"frac34", "iquest", "Agrave", "Aacute", "Acirc", "Atilde", "Auml", "Aring", "AElig",
+	"Ccedil", "Egrave", "Eacute", "Ecirc", "Euml", "Igrave", "Iacute", "Icirc", "Iuml",
+	"ETH", "Ntilde", "Ograve", "Oacute", "Ocirc", "Otilde", "Ouml", "times", "Oslash",
+	"Ugrave", "Uacute", "Ucirc", "Uuml", "Yacute", "THORN", "szlig", "agrave", "aacute",
+	"acirc", "atilde", "auml", "aring", "aelig", "ccedil", "egrave", "eacute", "ecirc",
+	"euml", "igrave", "iacute", "icirc", "iuml", "eth", "ntilde", "ograve", "oacute",
+	"ocirc", "otilde", "ouml", "divide", "oslash", "ugrave", "uacute", "ucirc", "uuml",
+	"yacute", "thorn", "yuml",
+};
+static const struct { const char *name; unsigned short cp; } html_symbols[] = {
+	{ "OElig", 0x152 },   { "oelig", 0x153 },   { "Scaron", 0x160 }, { "scaron", 0x161 },
+	{ "Yuml", 0x178 },    { "fnof", 0x192 },    { "circ", 0x2c6 },   { "tilde", 0x2dc },
+	{ "ensp", 0x2002 },   { "emsp", 0x2003 },   { "thinsp", 0x2009 }, { "ndash", 0x2013 },
+	{ "mdash", 0x2014 },  { "lsquo", 0x2018 },  { "rsquo", 0x2019 }, { "sbquo", 0x201a },
+	{ "ldquo", 0x201c },  { "rdquo", 0x201d },  { "bdquo", 0x201e }, { "dagger", 0x2020 },
+	{ "Dagger", 0x2021 }, { "bull", 0x2022 },   { "hellip", 0x2026 }, { "permil", 0x2030 },
+	{ "lsaquo", 0x2039 }, { "rsaquo", 0x203a }, { "euro", 0x20ac },  { "trade", 0x2122 },
+};
+
+/* The code point of named entity NAME (NL octets, case as written), or 0. */
+static unsigned long html_named(const char *name, size_t nl)
+{
+	for (size_t i = 0; i < sizeof(html_latin1) / sizeof(html_latin1[0]); i++)
+		if (strlen(html_latin1[i]) == nl && memcmp(html_latin1[i], name, nl) == 0)
+			return 0xa1 + i;
+	for (size_t i = 0; i < sizeof(html_symbols) / sizeof(html_symbols[0]); i++)
+		if (strlen(html_symbols[i].name) == nl && memcmp(html_symbols[i].name, name, nl) == 0)
+			return html_symbols[i].cp;
+	return 0;
+}
+
 /* Decodes one HTML entity at s (after '&'); returns its length or 0. */
 static size_t html_entity(const char *s, size_t n, bool utf8, struct ccp_ccm_buf *out)
 {
@@ -735,20 +788,17 @@ static size_t html_entity(const char *s, size_t n, bool utf8, struct ccp_ccm_buf
 		}
 		if (i == d0 || i >= n || s[i] != ';')
 			return 0;
-		if (v == 0 || v > 0x10ffff) {
-			ccp_ccm_buf_addc(out, '?');
-		} else if (v < 0x80) {
-			ccp_ccm_buf_addc(out, (char)v);
-		} else if (utf8) {
-			char tmp[8];
-			int l = g_unichar_to_utf8((gunichar)v, tmp);
-			ccp_ccm_buf_add(out, tmp, (size_t)l);
-		} else {
-			ccp_ccm_buf_addc(out, '?');
-		}
+		html_codepoint(v, utf8, out);
 		return i + 1;
 	}
-	return 0;
+	size_t nl = 0;
+	while (nl < n && nl < 8 && isalnum((unsigned char)s[nl]))
+		nl++;
+	unsigned long v = nl < n && s[nl] == ';' ? html_named(s, nl) : 0;
+	if (v == 0)
+		return 0;
+	html_codepoint(v, utf8, out);
+	return nl + 1;
 }
 
 static bool tag_is(const char *t, size_t tl, const char *name)

@@ -436,6 +436,16 @@ static void test_text_rendering(struct ccp_convert_map *map)
 		 "charset=iso-8859-1\r\n\r\n<p>Caf&#233; \xe9t&#xE9;</p>", head);
 	CHECK(conv(c, text, "k5") == CCP_CONVERT_OK);
 	CHECK(eq(m.item[0].data, m.item[0].len, "Caf\x82 \x82t\x82\r\n"));
+	/* Named entities: Latin-1's and the typographic ones, by their case
+	 * (e-acute 0x82, E-acute 0x90, the pound 0x9C in CP437; the euro and
+	 * the dash have no place there); an unknown name, or one without its
+	 * ';', stays as written. */
+	snprintf(text, sizeof(text), "%sMIME-Version: 1.0\r\nContent-Type: text/html; "
+		 "charset=utf-8\r\n\r\n<p>&eacute;t&eacute; caf&Eacute; &pound;5 &euro;5 "
+		 "&mdash; &foo; &eacute</p>", head);
+	CHECK(conv(c, text, "k6") == CCP_CONVERT_OK);
+	CHECK(eq(m.item[0].data, m.item[0].len,
+		 "\x82t\x82 caf\x90 \x9c" "5 ?5 ? &foo; &eacute\r\n"));
 	/* A '<' that starts no tag is text: what follows it is kept. */
 	snprintf(text, sizeof(text), "%sMIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n"
 		 "<p>Orders of qty < 5 ship free.\r\nThe deadline is Friday.</p><p>1<2, 3 <= 4</p>",
