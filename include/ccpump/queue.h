@@ -88,6 +88,12 @@ CCP_EXPORT enum ccp_queue_marker ccp_queue_marker_read(int delivered_fd, const c
 							uint64_t ino, uint64_t size,
 							int64_t mtime_ns);
 
+/* The reason (CCP_QUEUE_MARKER_REASON) the failed marker
+ * STORE/Delivered/NAME carries, without its newline, into BUF (CAP
+ * octets): true when it carries one. */
+CCP_EXPORT bool ccp_queue_marker_reason(int delivered_fd, const char *name, char *buf,
+					size_t cap);
+
 /* The folders of STORE that keep reports to senders, NAME.ndr: Bad (a
  * message delivered to no one), then Partial (one delivered in part). */
 #define CCP_QUEUE_REPORT_DIRS 2

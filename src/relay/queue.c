@@ -85,6 +85,25 @@ int ccp_queue_marker_stamp(char *buf, size_t cap, uint64_t ino, uint64_t size, i
 			size, mtime_ns);
 }
 
+bool ccp_queue_marker_reason(int delivered_fd, const char *name, char *buf, size_t cap)
+{
+	char text[CCP_QUEUE_MARKER_MAX];
+	int fd = openat(delivered_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	text[n] = '\0';
+	const char *r = strstr(text, "\n" CCP_QUEUE_MARKER_REASON);
+	if (r == NULL)
+		return false;
+	r += 1 + strlen(CCP_QUEUE_MARKER_REASON);
+	snprintf(buf, cap, "%.*s", (int)strcspn(r, "\n"), r);
+	return true;
+}
+
 enum ccp_queue_marker ccp_queue_marker_read(int delivered_fd, const char *name, uint64_t ino,
 					     uint64_t size, int64_t mtime_ns)
 {

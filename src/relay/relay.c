@@ -1337,29 +1337,38 @@ static const char *aside_of(const struct relay *r, const char *what, unsigned lo
 	return find_in_bad(r, *ino, *ctime_ns, namebuf) ? namebuf : NULL;
 }
 
+/* The message the aside WHAT of a record (REPORT false) or of the queued
+ * report (true) belongs to, while it is still in Bad as the requeue found
+ * it (message_in_bad()); its record's index in *RECORD.  NULL otherwise. */
+static const char *aside_message(const struct relay *r, const char *what, bool report,
+				 int *record, char *namebuf)
+{
+	unsigned long long ino, ctime_ns;
+	const char *name = aside_of(r, what, &ino, &ctime_ns, record, namebuf);
+	if (name == NULL || (*record < 0) != report)
+		return NULL;
+	return message_in_bad(r, name, ino, ctime_ns) ? name : NULL;
+}
+
 static bool put_back_record(void *arg, const char *aside, const char *what)
 {
 	const struct relay *r = arg;
-	unsigned long long ino, ctime_ns;
 	int i;
-	char found[CCP_QUEUE_RECORD_NAME_MAX];
-	const char *name = aside_of(r, what, &ino, &ctime_ns, &i, found);
-	if (name == NULL || i < 0)
+	char found[CCP_QUEUE_RECORD_NAME_MAX], rec[CCP_QUEUE_RECORD_NAME_MAX];
+	const char *name = aside_message(r, what, false, &i, found);
+	if (name == NULL)
 		return false;
-	char rec[CCP_QUEUE_RECORD_NAME_MAX];
 	ccp_queue_record_name(rec, name, ccp_queue_record_suffixes[i]);
-	return message_in_bad(r, name, ino, ctime_ns) && put_back(r->bad_fd, r->bad, aside, rec);
+	return put_back(r->bad_fd, r->bad, aside, rec);
 }
 
 static bool put_back_report(void *arg, const char *aside, const char *what)
 {
 	const struct relay *r = arg;
-	unsigned long long ino, ctime_ns;
 	int i;
 	char found[CCP_QUEUE_RECORD_NAME_MAX];
-	const char *name = aside_of(r, what, &ino, &ctime_ns, &i, found);
-	return name && i < 0 && message_in_bad(r, name, ino, ctime_ns) &&
-	       put_back(r->bounce_fd, r->bounce, aside, name);
+	const char *name = aside_message(r, what, true, &i, found);
+	return name && put_back(r->bounce_fd, r->bounce, aside, name);
 }
 
 /* Batches left by a crash: their spool files are still in new/, so they are

@@ -277,27 +277,6 @@ static enum marker marker_of(const struct ccp_spool *s, const char *name, const 
 	return MARKER_NONE;
 }
 
-/* The reason a failed marker NAME carries (MARKER_REASON), without its
- * newline, into BUF: true when it carries one. */
-static bool marker_reason(const struct ccp_spool *s, const char *name, char *buf, size_t cap)
-{
-	char text[MARKER_MAX];
-	int fd = openat(s->delivered_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return false;
-	ssize_t n = read(fd, text, sizeof(text) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	text[n] = '\0';
-	const char *r = strstr(text, "\n" MARKER_REASON);
-	if (r == NULL)
-		return false;
-	r += 1 + strlen(MARKER_REASON);
-	snprintf(buf, cap, "%.*s", (int)strcspn(r, "\n"), r);
-	return true;
-}
-
 static void delivered_note(struct ccp_spool *s, const char *name)
 {
 	pthread_rwlock_wrlock(&s->delivered_lock);
@@ -427,7 +406,7 @@ static void load_delivered(struct ccp_spool *s)
 			delivered_note(s, de->d_name);
 			char why[MARKER_MAX];
 			if (k == MARKER_MATCHES_FAILED &&
-			    marker_reason(s, de->d_name, why, sizeof(why)))
+			    ccp_queue_marker_reason(s->delivered_fd, de->d_name, why, sizeof(why)))
 				kept_reason++;
 			else if (k == MARKER_MATCHES_FAILED)
 				kept_failed++;
@@ -1190,7 +1169,7 @@ static bool write_marker_reason(struct ccp_spool *s, struct ccp_msg *m)
 {
 	char reason[MARKER_MAX], rec[CCP_QUEUE_RECORD_NAME_MAX];
 	struct stat st;
-	if (!delivered_listed(s, m->key) || !marker_reason(s, m->key, reason, sizeof(reason) - 1))
+	if (!delivered_listed(s, m->key) || !ccp_queue_marker_reason(s->delivered_fd, m->key, reason, sizeof(reason) - 1))
 		return true;
 	ccp_queue_record_name(rec, m->key, ".reason");
 	/* Written at an earlier try whose move then failed. */

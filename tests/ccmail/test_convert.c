@@ -31,6 +31,13 @@ static bool contains(const void *p, size_t n, const char *s)
 	return memmem(p, n, s, strlen(s)) != NULL;
 }
 
+/* The start of a multipart/mixed test message: its header, a text part
+ * "hi", and the boundary before the part that follows. */
+#define MIXED_HI                                                                \
+	"From: a@example.org\r\nTo: b@example.org\r\nMIME-Version: 1.0\r\n"     \
+	"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n"              \
+	"Content-Type: text/plain\r\n\r\nhi\r\n--B\r\n"
+
 /* Converts a string; on success reads the result back into m (exactly one
  * message, no size warnings). */
 static enum ccp_convert_status conv(struct ccp_convert *c, const char *text, const char *key)
@@ -537,9 +544,7 @@ static void test_attachments(struct ccp_convert_map *map)
 	/* A DOS device name is no file name on the clients that detach the
 	 * item (CON.TXT is the console): it takes a ~N.  A name all in
 	 * another script keeps its extension. */
-	CHECK(conv(c, "From: a@example.org\r\nTo: b@example.org\r\nMIME-Version: 1.0\r\n"
-		      "Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n"
-		      "Content-Type: text/plain\r\n\r\nhi\r\n--B\r\n"
+	CHECK(conv(c, MIXED_HI
 		      "Content-Type: text/plain; name=con.txt\r\n\r\nc\r\n--B\r\n"
 		      "Content-Type: application/octet-stream; name=nul\r\n\r\nn\r\n--B\r\n"
 		      "Content-Type: application/octet-stream; name=lpt1.dat\r\n\r\nl\r\n--B\r\n"
@@ -611,9 +616,7 @@ static void test_attachments(struct ccp_convert_map *map)
 	/* A DEL in a long name is a control character like the others: the
 	 * code page would make it a space, and a name of spaces reads back
 	 * as none (the import refused the message). */
-	CHECK(conv(c, "From: a@example.org\r\nTo: b@example.org\r\nMIME-Version: 1.0\r\n"
-		      "Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n"
-		      "Content-Type: text/plain\r\n\r\nhi\r\n--B\r\n"
+	CHECK(conv(c, MIXED_HI
 		      "Content-Type: application/octet-stream\r\n"
 		      "Content-Disposition: attachment; filename*=utf-8''%7F\r\n\r\nx\r\n--B--\r\n",
 		   "del") == CCP_CONVERT_OK);
@@ -622,9 +625,7 @@ static void test_attachments(struct ccp_convert_map *map)
 	/* Two long names that are one in the code page (the same name twice,
 	 * or names of characters it lacks, both "?.txt"): the second is made
 	 * 8.3 rather than written twice, which a detach would overwrite. */
-	CHECK(conv(c, "From: a@example.org\r\nTo: b@example.org\r\nMIME-Version: 1.0\r\n"
-		      "Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n"
-		      "Content-Type: text/plain\r\n\r\nhi\r\n--B\r\n"
+	CHECK(conv(c, MIXED_HI
 		      "Content-Type: text/plain; name*=utf-8''caf%C3%A9.txt\r\n\r\n1\r\n--B\r\n"
 		      "Content-Type: text/plain; name*=utf-8''caf%C3%A9.txt\r\n\r\n2\r\n--B\r\n"
 		      "Content-Type: text/plain; name*=utf-8''%E2%82%AC.txt\r\n\r\n3\r\n--B\r\n"
@@ -641,9 +642,7 @@ static void test_attachments(struct ccp_convert_map *map)
 	{
 		struct ccp_ccm_buf msg;
 		ccp_ccm_buf_init(&msg);
-		ccp_ccm_buf_adds(&msg, "From: a@example.org\r\nTo: b@example.org\r\nMIME-Version: 1.0\r\n"
-				       "Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n"
-				       "Content-Type: text/plain\r\n\r\nhi\r\n--B\r\n"
+		ccp_ccm_buf_adds(&msg, MIXED_HI
 				       "Content-Type: application/pdf\r\n"
 				       "Content-Disposition: attachment; filename*=utf-8''");
 		for (int i = 0; i < 150; i++)
