@@ -89,13 +89,17 @@ int ccp_dir_lock(const char *dir, const char *name, const char *what, char *err,
  * starting removes those of processes that are gone.  The pid alone cannot
  * say which: a pid is reused, and one from another pid namespace (a relay
  * in a container, a `queue` on the host, one store) names some other
- * process or none.  So a name carries its maker's start time (clock ticks
- * since boot, /proc/PID/stat) and pid namespace (the inode of
- * /proc/self/ns/pid), each 0 where /proc does not say.
+ * process or none.  Nor can the namespace: every host's first pid
+ * namespace has the same inode number, so on a store two hosts share (NFS)
+ * the other host's pids look like this one's.  So a name carries its
+ * maker's start time (clock ticks since boot, /proc/PID/stat), pid
+ * namespace (the inode of /proc/self/ns/pid) and boot (the first 32 bits
+ * of /proc/sys/kernel/random/boot_id, new at every boot of every host),
+ * each 0 where /proc does not say.
  */
 struct tmp_owner {
 	long pid;
-	unsigned long long start, ns;
+	unsigned long long start, ns, boot;
 };
 
 /* The start time of process PID: 0, or -1 when /proc has no such process
@@ -131,9 +135,27 @@ static int proc_start_time(long pid, unsigned long long *out)
 	return 0;
 }
 
+/* The first 32 bits of this boot's id (a UUID, "xxxxxxxx-xxxx-..."), or 0
+ * where it cannot be read. */
+static unsigned long long boot_id32(void)
+{
+	char buf[64];
+	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = ccp_read_full(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 8)
+		return 0;
+	buf[8] = '\0';
+	char *end;
+	unsigned long long v = strtoull(buf, &end, 16);
+	return end == buf + 8 ? v : 0;
+}
+
 static struct tmp_owner owner_now(void)
 {
-	struct tmp_owner o = { .pid = (long)getpid() };
+	struct tmp_owner o = { .pid = (long)getpid(), .boot = boot_id32() };
 	struct stat st;
 	if (proc_start_time(o.pid, &o.start) != 0)
 		o.start = 0;
@@ -161,8 +183,8 @@ void ccp_tmp_name(char *buf, size_t cap)
 {
 	static _Atomic unsigned long long seq;
 	struct tmp_owner me = self_owner();
-	int n = snprintf(buf, cap, CCP_TMP_PREFIX "%ld.%llu.%llu-%llu", me.pid, me.start, me.ns,
-			 atomic_fetch_add_explicit(&seq, 1, memory_order_relaxed));
+	int n = snprintf(buf, cap, CCP_TMP_PREFIX "%ld.%llu.%llu.%llx-%llu", me.pid, me.start, me.ns,
+			 me.boot, atomic_fetch_add_explicit(&seq, 1, memory_order_relaxed));
 	/* Cut short, two names could meet. */
 	if (n < 0 || (size_t)n >= cap)
 		ccp_panic("temporary name buffer of %zu octets too short", cap);
@@ -324,35 +346,79 @@ static bool pid_runs(long pid)
 	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
 }
 
+/* When NAME in DIRFD last changed, of either kind: a name put aside by
+ * rename (a requeue's records) keeps its old mtime, and its ctime is the
+ * rename's.  -1 when it cannot be read. */
+static time_t last_change(int dirfd, const char *name)
+{
+	struct stat st;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return -1;
+	return st.st_ctime > st.st_mtime ? st.st_ctime : st.st_mtime;
+}
+
+/* When this host booted, on the clock file times are in. */
+static time_t boot_time(void)
+{
+	struct timespec now, up;
+	clock_gettime(CLOCK_REALTIME, &now);
+	clock_gettime(CLOCK_BOOTTIME, &up);
+	return now.tv_sec - up.tv_sec;
+}
+
+/* Parses .start.ns[.boot]-number, what follows the pid in a temporary
+ * name, into *o; false if it is not that.  A name without its boot (made
+ * before the boot was in it) gets boot 0. */
+static bool parse_tmp_owner(const char *p, struct tmp_owner *o)
+{
+	int used = 0;
+	if (sscanf(p, ".%llu.%llu%n", &o->start, &o->ns, &used) != 2 || used == 0)
+		return false;
+	const char *rest = p + used;
+	o->boot = 0;
+	if (*rest == '.') {
+		char *end;
+		o->boot = strtoull(rest + 1, &end, 16);
+		if (end == rest + 1)
+			return false;
+		rest = end;
+	}
+	return *rest == '-';
+}
+
 /* Whether temporary name NAME in DIRFD belongs to another process that may
  * still be running: its file may be in use.  NAME is CCP_TMP_PREFIX, then
- * pid.start.ns-number (ccp_tmp_name()), or pid-number (before the start
- * time and namespace were in it: the pid alone decides). */
+ * pid.start.ns.boot-number (ccp_tmp_name()), pid.start.ns-number or
+ * pid-number (names of earlier versions: what they lack is not judged). */
 static bool tmp_of_live_process(int dirfd, const char *name)
 {
 	const char *p = name + strlen(CCP_TMP_PREFIX);
+	struct tmp_owner me = self_owner();
 	char *end;
 	errno = 0;
 	long pid = strtol(p, &end, 10);
 	if (end == p || errno != 0 || pid <= 0)
 		return false;
-	struct tmp_owner me = self_owner();
 	if (*end == '-')
 		return pid != me.pid && pid_runs(pid);
 	struct tmp_owner o = { .pid = pid };
-	if (sscanf(end, ".%llu.%llu-", &o.start, &o.ns) != 2)
+	if (!parse_tmp_owner(end, &o))
 		return false;
+	if (o.boot != 0 && me.boot != 0 && o.boot != me.boot) {
+		/* Made in another boot: an earlier one of this host, whose
+		 * processes are all gone, or one of another host sharing the
+		 * store, whose processes cannot be seen from here.  A name last
+		 * changed before this host booted is taken for the first (a
+		 * crash's, to be cleaned up now rather than a day later); one
+		 * changed since is kept while young enough to be in use. */
+		time_t changed = last_change(dirfd, name);
+		return changed >= boot_time() && time(NULL) - changed < tmp_foreign_keep_s();
+	}
 	if (o.ns != 0 && me.ns != 0 && o.ns != me.ns) {
 		/* Another pid namespace's process, which this one cannot see:
-		 * its file is kept while it is young enough to be in use.  By
-		 * its last change of either kind: a name put aside by rename
-		 * (a requeue's records) keeps its old mtime, and its ctime is
-		 * the rename's. */
-		struct stat st;
-		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-			return false;
-		time_t changed = st.st_ctime > st.st_mtime ? st.st_ctime : st.st_mtime;
-		return time(NULL) - changed < tmp_foreign_keep_s();
+		 * its file is kept while it is young enough to be in use. */
+		time_t changed = last_change(dirfd, name);
+		return changed >= 0 && time(NULL) - changed < tmp_foreign_keep_s();
 	}
 	if (o.pid == me.pid && o.start == me.start)
 		return false; /* ours: this process is starting */

@@ -36,16 +36,16 @@ int ccp_dir_lock(const char *dir, const char *name, const char *what, char *err,
 #define CCP_TMP_PREFIX ".tmp-"
 
 /* The room a temporary name needs, its NUL included. */
-#define CCP_TMP_NAME_MAX 96
+#define CCP_TMP_NAME_MAX 112
 
-/* A temporary name from another pid namespace is kept this long after its
- * last change (mtime or ctime): the process that made it cannot be seen
- * from here.  CCPUMP_TMP_FOREIGN_KEEP_S in the environment overrides it. */
+/* A temporary name from another pid namespace, or from another host's
+ * boot (a store shared over NFS), is kept this long after its last change
+ * (mtime or ctime): the process that made it cannot be seen from here.  CCPUMP_TMP_FOREIGN_KEEP_S in the environment overrides it. */
 #define CCP_TMP_FOREIGN_KEEP_S (24 * 3600)
 
 /* Writes a fresh temporary name into buf (CAP octets, at least
- * CCP_TMP_NAME_MAX): CCP_TMP_PREFIX, then this process's pid, start time
- * and pid namespace, and a number unique in it. */
+ * CCP_TMP_NAME_MAX): CCP_TMP_PREFIX, then this process's pid, start time,
+ * pid namespace and boot, and a number unique in it. */
 void ccp_tmp_name(char *buf, size_t cap);
 
 /* The room an aside name needs (ccp_tmp_name_for()), its NUL included. */
