@@ -7,7 +7,9 @@
  * well defined in UTF-8, and a stateful charset (ISO-2022-JP) must never have
  * its shift state reset in the middle of a run.  Handles for other source
  * charsets are kept in a small per-object cache, because a relay meets the
- * same few charsets (us-ascii, utf-8, iso-8859-1, windows-1252) over and over.
+ * same few charsets (us-ascii, utf-8, iso-8859-1, windows-1252) over and over;
+ * each is asked once, when opened, whether ASCII is itself in its charset, so
+ * that ASCII text skips iconv where that is safe (not in EBCDIC's cp037).
  */
 #include "ccpump/codepage.h"
 
@@ -25,6 +27,7 @@
 struct cp_handle {
 	char charset[40];
 	iconv_t cd; /* (iconv_t)-1: iconv does not know this charset */
+	bool ascii_is_itself; /* ascii_maps_to_itself(cd), asked once at open */
 	unsigned long used;
 };
 
@@ -100,12 +103,15 @@ static bool is_utf8(const char *cs)
 	return cs == NULL || strcasecmp(cs, "UTF-8") == 0 || strcasecmp(cs, "utf8") == 0;
 }
 
-/* Charsets in which an octet below 0x80 is that ASCII character. */
-static bool ascii_compatible(const char *cs)
+/* Charsets known by name to be ASCII in every octet below 0x80.  "cp" is
+ * not among them: cp037, cp500, cp1047, cp1140... are EBCDIC, where 0x40 is
+ * a space and 0x4B a '.'.  Any other name is asked of iconv instead
+ * (ascii_maps_to_itself()). */
+static bool surely_ascii_compatible(const char *cs)
 {
 	static const char *const prefixes[] = { "utf-8", "utf8", "us-ascii", "ascii",
-						"iso-8859", "iso8859", "windows-", "cp",
-						"koi8", "ansi_x3.4" };
+						"iso-8859", "iso8859", "windows-", "koi8",
+						"ansi_x3.4" };
 	if (cs == NULL)
 		return true;
 	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
@@ -114,17 +120,46 @@ static bool ascii_compatible(const char *cs)
 	return false;
 }
 
-/* A handle CHARSET -> UTF-8, or (iconv_t)-1 when iconv does not know it. */
-static iconv_t handle_for(struct ccp_codepage *cp, const char *charset)
+/* The octets of plain ASCII text: TAB, LF, CR and space to '~'.  Not the
+ * other controls: ESC, SO and SI shift ISO-2022-JP and its kind, whose
+ * ASCII is otherwise itself. */
+static bool plain_ascii_octet(unsigned char c)
+{
+	return (c >= 0x20 && c <= 0x7e) || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Whether CD (a charset to UTF-8) turns every plain ASCII octet, all in one
+ * run, into itself: then plain ASCII text in that charset may be copied as
+ * it is.  EBCDIC fails, and so do UTF-7 ('+' shifts) and UTF-16. */
+static bool ascii_maps_to_itself(iconv_t cd)
+{
+	char probe[128], utf8[4 * sizeof(probe)];
+	size_t n = 0;
+	for (unsigned c = 0; c < 0x80; c++)
+		if (plain_ascii_octet((unsigned char)c))
+			probe[n++] = (char)c;
+	char *ip = probe, *op = utf8;
+	size_t il = n, ol = sizeof(utf8);
+	iconv(cd, NULL, NULL, NULL, NULL);
+	bool same = iconv(cd, &ip, &il, &op, &ol) == 0 &&
+		    iconv(cd, NULL, NULL, &op, &ol) == 0 && (size_t)(op - utf8) == n &&
+		    memcmp(utf8, probe, n) == 0;
+	iconv(cd, NULL, NULL, NULL, NULL);
+	return same;
+}
+
+/* The handle CHARSET -> UTF-8 from the cache, opened (and probed) on a
+ * miss; NULL when iconv does not know CHARSET. */
+static const struct cp_handle *handle_for(struct ccp_codepage *cp, const char *charset)
 {
 	if (strlen(charset) >= sizeof(cp->cache[0].charset))
-		return (iconv_t)-1;
+		return NULL;
 	struct cp_handle *victim = &cp->cache[0];
 	for (int i = 0; i < CP_CACHE; i++) {
 		struct cp_handle *h = &cp->cache[i];
 		if (h->charset[0] && strcasecmp(h->charset, charset) == 0) {
 			h->used = ++cp->tick;
-			return h->cd;
+			return h->cd == (iconv_t)-1 ? NULL : h;
 		}
 		if (h->used < victim->used)
 			victim = h;
@@ -134,7 +169,10 @@ static iconv_t handle_for(struct ccp_codepage *cp, const char *charset)
 	strcpy(victim->charset, charset);
 	victim->cd = iconv_open("UTF-8", charset);
 	victim->used = ++cp->tick;
-	return victim->cd;
+	if (victim->cd == (iconv_t)-1)
+		return NULL;
+	victim->ascii_is_itself = ascii_maps_to_itself(victim->cd);
+	return victim;
 }
 
 /* Length of the UTF-8 sequence that starts with octet c (1 for a stray one). */
@@ -200,33 +238,52 @@ static size_t run_iconv(iconv_t cd, bool src_utf8, const char *in, size_t len,
 	return subst;
 }
 
+/* Whether IN has no octet above 0x7F: 8 octets at a time, the rest one by
+ * one. */
+static bool all_below_0x80(const char *in, size_t len)
+{
+	size_t i = 0;
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+		memcpy(&w, in + i, 8);
+		if (w & 0x8080808080808080ull)
+			return false;
+	}
+	while (i < len && (unsigned char)in[i] < 0x80)
+		i++;
+	return i == len;
+}
+
+/* Whether IN is of plain_ascii_octet()s alone: what the probe vouches
+ * for. */
+static bool all_plain_ascii(const char *in, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (!plain_ascii_octet((unsigned char)in[i]))
+			return false;
+	return true;
+}
+
 size_t ccp_codepage_from(struct ccp_codepage *cp, const char *charset, const char *in,
 			 size_t len, struct ccp_ccm_buf *out)
 {
-	if (ascii_compatible(charset)) {
-		/* Pure ASCII is copied as it is: test 8 octets at a time for a
-		 * high bit, the rest one by one. */
-		size_t i = 0;
-		for (; i + 8 <= len; i += 8) {
-			uint64_t w;
-			memcpy(&w, in + i, 8);
-			if (w & 0x8080808080808080ull)
-				break;
-		}
-		while (i < len && (unsigned char)in[i] < 0x80)
-			i++;
-		if (i == len) {
-			ccp_ccm_buf_add(out, in, len);
-			return 0;
-		}
+	/* Text that reads the same in CHARSET and in the code page (both
+	 * ASCII there) is copied as it is. */
+	if (surely_ascii_compatible(charset) && all_below_0x80(in, len)) {
+		ccp_ccm_buf_add(out, in, len);
+		return 0;
 	}
 	if (is_utf8(charset))
 		return run_iconv(cp->from_utf8, true, in, len, out);
-	iconv_t cd = handle_for(cp, charset);
-	if (cd == (iconv_t)-1) /* unknown charset: read it as UTF-8 */
+	const struct cp_handle *h = handle_for(cp, charset);
+	if (h == NULL) /* unknown charset: read it as UTF-8 */
 		return run_iconv(cp->from_utf8, true, in, len, out);
+	if (h->ascii_is_itself && all_plain_ascii(in, len)) {
+		ccp_ccm_buf_add(out, in, len);
+		return 0;
+	}
 	ccp_ccm_buf_reset(&cp->mid);
-	size_t bad = run_iconv(cd, false, in, len, &cp->mid);
+	size_t bad = run_iconv(h->cd, false, in, len, &cp->mid);
 	return bad + run_iconv(cp->from_utf8, true, cp->mid.data, cp->mid.len, out);
 }
 

@@ -475,9 +475,9 @@ static char *unquoted_local(const char *addr, size_t n)
 	return out;
 }
 
-/* Whether display name S is none: empty, or spaces alone, Unicode ones
- * too (U+2003 EM SPACE, U+00A0): else it would name a native mailbox "?"
- * and a foreign address by nothing readable. */
+/* Whether display name S (or a local part) is none: empty, or spaces
+ * alone, Unicode ones too (U+2003 EM SPACE, U+00A0): else it would name a
+ * native mailbox "?" and a foreign address by nothing readable. */
 static bool blank_name(const char *s)
 {
 	if (s == NULL)
@@ -492,6 +492,14 @@ static bool blank_name(const char *s)
 		    g_utf8_get_char(s) != 0x200B && g_utf8_get_char(s) != 0xFEFF)
 			return false;
 	return true;
+}
+
+/* Whether native_name() has a name to give: a display name, or else a
+ * local part, that is not blank.  ""@DOMAIN has neither: its cc:Mail name
+ * would be empty ("To:  at PO"), which names no user. */
+static bool has_native_name(const char *display, const char *local)
+{
+	return !blank_name(display) || !blank_name(local);
 }
 
 /* The cc:Mail address of one RFC 5322 mailbox, in the code page. */
@@ -518,7 +526,10 @@ static const char *map_mailbox(struct ccp_convert *c, InternetAddress *ia, size_
 		ccp_ccm_buf_adds(&c->u8, mapped);
 		return u8_to_cp(c, NULL, c->u8.data, c->u8.len, c->o.import8, len);
 	}
-	if (po) {
+	/* A native address without a name to give is written as a foreign
+	 * one, the address itself: the reader sees whom it was for, where an
+	 * empty name would say nothing. */
+	if (po && has_native_name(name, local)) {
 		native_name(&c->u8, name, local);
 		g_free(local);
 		ccp_ccm_buf_adds(&c->u8, " at ");

@@ -161,6 +161,24 @@ static void test_addresses(struct ccp_convert_map *map)
 		CHECK(eq(m.rcpt[1].addr, m.rcpt[1].addr_len, "Boss, The at HUB"));
 	}
 
+	/* An empty or blank quoted local part at a native domain names no
+	 * user: without a display name it is written as a foreign address,
+	 * not as " at HUBPO1" with no name before it.  A display name still
+	 * names it natively. */
+	CHECK(conv(c, "From: <\"\"@ccmail.example.com>\r\n"
+		      "To: <\"\"@ccmail.example.com>, \" \"@ccmail.example.com\r\n"
+		      "Cc: John Doe <\"\"@ccmail.example.com>\r\n\r\nhi\r\n",
+		   "empty-local") == CCP_CONVERT_OK);
+	CHECK(eq(m.from, m.from_len,
+		 "\"''@ccmail.example.com\" [SMTP:''@ccmail.example.com] at EXSITE"));
+	CHECK_EQ_U64(m.nrcpt, 3);
+	CHECK(eq(m.rcpt[0].addr, m.rcpt[0].addr_len,
+		 "\"''@ccmail.example.com\" [SMTP:''@ccmail.example.com] at EXSITE"));
+	CHECK(eq(m.rcpt[1].addr, m.rcpt[1].addr_len,
+		 "\"' '@ccmail.example.com\" [SMTP:'_'@ccmail.example.com] at EXSITE"));
+	CHECK(m.rcpt[2].kind == CCP_CCM_CC &&
+	      eq(m.rcpt[2].addr, m.rcpt[2].addr_len, "Doe, John at HUBPO1"));
+
 	/* A spool file named with a space, a line break and UTF-8: its id
 	 * carries the name exactly (not through the code page), and the line
 	 * stays one header line. */
@@ -407,6 +425,34 @@ static void test_charsets(struct ccp_convert_map *map)
 	CHECK(eq(m.item[0].data, m.item[0].len, "????????\r\n"));
 	CHECK(conv_file(c, "gen/unknown-charset.eml") == CCP_CONVERT_OK);
 	CHECK(eq(m.item[0].data, m.item[0].len, "caf?\r\n"));
+	/* EBCDIC (cp037): its octets below 0x80 are punctuation of other
+	 * places (0x4D '(', 0x5E ';', 0x7A ':', 0x60 '-', 0x5D ')', 0x40 ' ',
+	 * 0x5A '!', 0x7D an apostrophe, 0x4B '.'), so a body of them alone is
+	 * converted, not copied as if ASCII.  Twice: the second time the
+	 * cached handle answers. */
+	static const char ebcdic[] = "From: a@example.org\r\nTo: b@example.org\r\n"
+				     "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=cp037\r\n\r\n"
+				     "\x4d\x5e\x7a\x60\x5d\x40\x5a\x5a\x40\x7d\x4b\x4b\x4b\x7d";
+	CHECK(conv(c, ebcdic, "ebcdic") == CCP_CONVERT_OK);
+	CHECK(eq(m.item[0].data, m.item[0].len, "(;:-) !! '...'\r\n"));
+	/* cp850 and cp1252 have ASCII below 0x80: copied as it is, and an
+	 * octet above still converts (e-acute: 0x82 in CP437). */
+	CHECK(conv(c, "From: a@example.org\r\nTo: b@example.org\r\nMIME-Version: 1.0\r\n"
+		      "Content-Type: text/plain; charset=cp850\r\n\r\nPlain\tASCII, as is.\r\n",
+		   "cp850") == CCP_CONVERT_OK);
+	CHECK(eq(m.item[0].data, m.item[0].len, "Plain\tASCII, as is.\r\n"));
+	CHECK(conv(c, "From: a@example.org\r\nTo: b@example.org\r\nMIME-Version: 1.0\r\n"
+		      "Content-Type: text/plain; charset=cp1252\r\n\r\n{[(ASCII)]} ~ \\ |\r\n",
+		   "cp1252") == CCP_CONVERT_OK);
+	CHECK(eq(m.item[0].data, m.item[0].len, "{[(ASCII)]} ~ \\ |\r\n"));
+	CHECK(conv(c, "From: a@example.org\r\nTo: b@example.org\r\nMIME-Version: 1.0\r\n"
+		      "Content-Type: text/plain; charset=cp1252\r\n\r\ncaf\xe9\r\n",
+		   "cp1252-e") == CCP_CONVERT_OK);
+	CHECK(eq(m.item[0].data, m.item[0].len, "caf\x82\r\n"));
+	CHECK(conv(c, ebcdic, "ebcdic") == CCP_CONVERT_OK);
+	CHECK(eq(m.item[0].data, m.item[0].len, "(;:-) !! '...'\r\n"));
+	ccp_convert_last_stats(c, &st);
+	CHECK_EQ_U64(st.substitutions, 0);
 	ccp_convert_free(c);
 }
 
