@@ -76,17 +76,24 @@ CCP_EXPORT int ccp_queue_marker_stamp(char *buf, size_t cap, uint64_t ino, uint6
 				      int64_t mtime_ns);
 
 /* What the marker STORE/Delivered/NAME (DELIVERED_FD) says of the spool
- * file of that stamp. */
+ * file of that stamp.  The inode says which file the marker was written
+ * for; a size or modification time that moved since says that file was
+ * written to after it was settled (a writer that broke the Maildir rule). */
 enum ccp_queue_marker {
 	CCP_QUEUE_MARKER_NONE,       /* no marker */
 	CCP_QUEUE_MARKER_DELIVERED,  /* delivered; its file could not be removed */
-	CCP_QUEUE_MARKER_SENT_TO_BAD, /* failed; its file could not be moved */
+	CCP_QUEUE_MARKER_DELIVERED_CHANGED, /* the same, and its file changed since */
+	CCP_QUEUE_MARKER_SENT_TO_BAD, /* failed; its file could not be moved (changed
+				       * since or not: it is still the failed one) */
 	CCP_QUEUE_MARKER_STALE,      /* written for another file under the name */
 	CCP_QUEUE_MARKER_UNREADABLE, /* could not be read now: errno says why */
 };
+/* WAS_SIZE and WAS_MTIME_NS (either may be NULL) get the size and mtime
+ * the marker recorded, for CCP_QUEUE_MARKER_DELIVERED_CHANGED. */
 CCP_EXPORT enum ccp_queue_marker ccp_queue_marker_read(int delivered_fd, const char *name,
 							uint64_t ino, uint64_t size,
-							int64_t mtime_ns);
+							int64_t mtime_ns, uint64_t *was_size,
+							int64_t *was_mtime_ns);
 
 /* The reason (CCP_QUEUE_MARKER_REASON) the failed marker
  * STORE/Delivered/NAME carries, without its newline, into BUF (CAP

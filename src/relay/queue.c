@@ -105,7 +105,8 @@ bool ccp_queue_marker_reason(int delivered_fd, const char *name, char *buf, size
 }
 
 enum ccp_queue_marker ccp_queue_marker_read(int delivered_fd, const char *name, uint64_t ino,
-					     uint64_t size, int64_t mtime_ns)
+					     uint64_t size, int64_t mtime_ns, uint64_t *was_size,
+					     int64_t *was_mtime_ns)
 {
 	char text[CCP_QUEUE_MARKER_MAX], want[128];
 	int fd = openat(delivered_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
@@ -129,14 +130,30 @@ enum ccp_queue_marker ccp_queue_marker_read(int delivered_fd, const char *name, 
 		body = nl ? nl + 1 : text + n;
 	}
 	size_t blen = (size_t)(text + n - body);
-	size_t w = (size_t)ccp_queue_marker_stamp(want, sizeof(want), ino, size, mtime_ns);
+	uint64_t m_ino, m_size;
+	int64_t m_mtime;
+	if (sscanf(body, "ino %" SCNu64 " size %" SCNu64 " mtime_ns %" SCNd64, &m_ino, &m_size,
+		   &m_mtime) != 3)
+		return CCP_QUEUE_MARKER_STALE;
+	/* The stamp exactly as written, no more and no less. */
+	size_t w = (size_t)ccp_queue_marker_stamp(want, sizeof(want), m_ino, m_size, m_mtime);
 	if (blen < w || memcmp(body, want, w) != 0)
 		return CCP_QUEUE_MARKER_STALE;
 	/* After the stamp, a failed marker's reason alone. */
 	if (blen > w && !(failed && strncmp(body + w, CCP_QUEUE_MARKER_REASON,
 					    strlen(CCP_QUEUE_MARKER_REASON)) == 0))
 		return CCP_QUEUE_MARKER_STALE;
-	return failed ? CCP_QUEUE_MARKER_SENT_TO_BAD : CCP_QUEUE_MARKER_DELIVERED;
+	if (m_ino != ino)
+		return CCP_QUEUE_MARKER_STALE;
+	if (failed)
+		return CCP_QUEUE_MARKER_SENT_TO_BAD;
+	if (m_size == size && m_mtime == mtime_ns)
+		return CCP_QUEUE_MARKER_DELIVERED;
+	if (was_size)
+		*was_size = m_size;
+	if (was_mtime_ns)
+		*was_mtime_ns = m_mtime;
+	return CCP_QUEUE_MARKER_DELIVERED_CHANGED;
 }
 
 /* Scans dir (missing: empty).  For the spool's new/, MARKED sorts entries
@@ -174,8 +191,10 @@ static int scan(const char *dir, struct ccp_queue_class *c, const struct marked 
 			k = ccp_queue_marker_read(
 				marked->delivered_fd, de->d_name, (uint64_t)st.st_ino,
 				(uint64_t)st.st_size,
-				(int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec);
-		if (k == CCP_QUEUE_MARKER_SENT_TO_BAD)
+				(int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec, NULL,
+				NULL);
+		/* Changed after its delivery: the relay sends it to Bad. */
+		if (k == CCP_QUEUE_MARKER_SENT_TO_BAD || k == CCP_QUEUE_MARKER_DELIVERED_CHANGED)
 			add(marked->failed, &st, now);
 		else if (k == CCP_QUEUE_MARKER_DELIVERED || k == CCP_QUEUE_MARKER_UNREADABLE)
 			add(marked->delivered, &st, now); /* unreadable: as the relay, in doubt */

@@ -254,20 +254,35 @@ static bool machine_read_errno(int e)
 enum marker {
 	MARKER_NONE,
 	MARKER_MATCHES,        /* delivered, the file could not be removed */
+	MARKER_CHANGED,        /* the same, and the file was written to since */
 	MARKER_MATCHES_FAILED, /* failed, the file could not be moved */
 	MARKER_DIFFERS,
 	MARKER_UNREADABLE,
 };
 
-/* Whether the marker delivered_dir/NAME names the file of stamp T (the
- * same inode, size and modification time: ctime moves with links and
- * attributes, which do not make it another message).  MARKER_UNREADABLE:
- * the machine could not read it now (out of descriptors, an I/O error):
- * it may well match, and must not be taken for stale. */
-static enum marker marker_of(const struct ccp_spool *s, const char *name, const struct spool_stamp *t)
+/* Whether the marker delivered_dir/NAME names the file of stamp T: the
+ * same inode (ctime moves with links and attributes, which do not make it
+ * another message), and the same size and modification time, or else
+ * MARKER_CHANGED, with WAS (may be NULL) set to T as it was when the
+ * marker was written.  A failed one's file is the failed message, changed
+ * or not.  MARKER_UNREADABLE: the machine could not read it now (out of
+ * descriptors, an I/O error): it may well match, and must not be taken
+ * for stale. */
+static enum marker marker_of(const struct ccp_spool *s, const char *name, const struct spool_stamp *t,
+			     struct spool_stamp *was)
 {
-	switch (ccp_queue_marker_read(s->delivered_fd, name, t->ino, t->size, t->mtime_ns)) {
+	uint64_t size;
+	int64_t mtime_ns;
+	switch (ccp_queue_marker_read(s->delivered_fd, name, t->ino, t->size, t->mtime_ns, &size,
+				      &mtime_ns)) {
 	case CCP_QUEUE_MARKER_DELIVERED: return MARKER_MATCHES;
+	case CCP_QUEUE_MARKER_DELIVERED_CHANGED:
+		if (was) {
+			*was = *t;
+			was->size = size;
+			was->mtime_ns = mtime_ns;
+		}
+		return MARKER_CHANGED;
 	case CCP_QUEUE_MARKER_SENT_TO_BAD: return MARKER_MATCHES_FAILED;
 	case CCP_QUEUE_MARKER_STALE: return MARKER_DIFFERS;
 	case CCP_QUEUE_MARKER_UNREADABLE:
@@ -313,17 +328,18 @@ static void delivered_forget(struct ccp_spool *s, const char *name)
 
 /*
  * Whether new/NAME, open with stamp T, is a message delivered before whose
- * file could not be removed (MARKER_MATCHES), or one that failed before
- * and could not be moved (MARKER_MATCHES_FAILED).  A marker for another
- * file under the name (one put back since, by hand) is stale, and goes
- * (MARKER_NONE); MARKER_UNREADABLE leaves the question open.
+ * file could not be removed (MARKER_MATCHES; MARKER_CHANGED if it was
+ * written to since, WAS then its stamp as delivered), or one that failed
+ * before and could not be moved (MARKER_MATCHES_FAILED).  A marker for
+ * another file under the name (one put back since, by hand) is stale, and
+ * goes (MARKER_NONE); MARKER_UNREADABLE leaves the question open.
  */
 static enum marker delivered_before(struct ccp_spool *s, const char *name,
-				    const struct spool_stamp *t)
+				    const struct spool_stamp *t, struct spool_stamp *was)
 {
 	if (s->delivered_fd < 0 || !delivered_listed(s, name))
 		return MARKER_NONE;
-	enum marker k = marker_of(s, name, t);
+	enum marker k = marker_of(s, name, t, was);
 	if (k == MARKER_DIFFERS) {
 		delivered_forget(s, name);
 		k = MARKER_NONE;
@@ -348,7 +364,7 @@ static bool keep_settled_why(struct ccp_spool *s, struct ccp_msg *m, bool failed
 	if (s->delivered_fd < 0 || m->user_size < sizeof(*t) || !t->set)
 		return false;
 	/* Marked at an earlier try: a rescan found it again, nothing new. */
-	if (delivered_listed(s, m->key) && marker_of(s, m->key, t) == want) {
+	if (delivered_listed(s, m->key) && marker_of(s, m->key, t, NULL) == want) {
 		*again = true;
 		return true;
 	}
@@ -364,7 +380,7 @@ static bool keep_settled_why(struct ccp_spool *s, struct ccp_msg *m, bool failed
 		int e = errno;
 		/* In place all the same when only its folder's sync failed: it
 		 * counts, here and after a restart, if not after a power loss. */
-		bool there = marker_of(s, m->key, t) == want;
+		bool there = marker_of(s, m->key, t, NULL) == want;
 		ccp_log(CCP_LOG_ERROR, "cannot write %s/%s: %s%s", s->delivered_dir, m->key,
 			strerror(e), there ? "" : failed ? "; the message may be reported again"
 							 : "; the message may be imported again");
@@ -388,7 +404,7 @@ static void load_delivered(struct ccp_spool *s)
 	struct dirent *de;
 	struct stat st;
 	struct spool_stamp t;
-	unsigned kept = 0, kept_failed = 0, kept_reason = 0;
+	unsigned kept = 0, kept_failed = 0, kept_reason = 0, kept_changed = 0;
 	ccp_dir_remove_stale_tmp(s->delivered_fd);
 	while (d && (de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
@@ -396,16 +412,19 @@ static void load_delivered(struct ccp_spool *s)
 		enum marker k = MARKER_NONE;
 		if (fstatat(s->new_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 			stamp_of(&st, &t);
-			k = marker_of(s, de->d_name, &t);
+			k = marker_of(s, de->d_name, &t, NULL);
 		} else if (errno != ENOENT) {
 			k = MARKER_UNREADABLE;
 		}
 		/* Kept when in doubt: a marker wrongly kept costs a look, one
 		 * wrongly removed a second delivery. */
-		if (k == MARKER_MATCHES || k == MARKER_MATCHES_FAILED || k == MARKER_UNREADABLE) {
+		if (k == MARKER_MATCHES || k == MARKER_CHANGED || k == MARKER_MATCHES_FAILED ||
+		    k == MARKER_UNREADABLE) {
 			delivered_note(s, de->d_name);
 			char why[MARKER_MAX];
-			if (k == MARKER_MATCHES_FAILED &&
+			if (k == MARKER_CHANGED)
+				kept_changed++;
+			else if (k == MARKER_MATCHES_FAILED &&
 			    ccp_queue_marker_reason(s->delivered_fd, de->d_name, why, sizeof(why)))
 				kept_reason++;
 			else if (k == MARKER_MATCHES_FAILED)
@@ -433,6 +452,10 @@ static void load_delivered(struct ccp_spool *s)
 			"still in new/ (their reasons could not be written to %s; see %s): never "
 			"imported again, moved once their reasons can be written", s->dir,
 			kept_reason, s->failed_dir, s->delivered_dir);
+	if (kept_changed)
+		ccp_log(CCP_LOG_WARN, "spool %s: %u messages delivered before are still in new/ and "
+			"have been written to since (see %s): never imported again, they go to %s "
+			"with the reason", s->dir, kept_changed, s->delivered_dir, s->failed_dir);
 }
 
 struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, size_t errlen)
@@ -657,8 +680,12 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 		    S_ISREG(st.st_mode)) {
 			stamp_of(&st, &before);
 			*(struct spool_stamp *)ccp_msg_user(m) = before;
-			switch (delivered_before(s, m->key, &before)) {
+			switch (delivered_before(s, m->key, &before, &after)) {
 			case MARKER_MATCHES:
+				return CCP_SPOOL_READ_DELIVERED;
+			case MARKER_CHANGED:
+				/* Its ack sees it changed since (changed_after_read()). */
+				*(struct spool_stamp *)ccp_msg_user(m) = after;
 				return CCP_SPOOL_READ_DELIVERED;
 			case MARKER_MATCHES_FAILED:
 				return CCP_SPOOL_READ_FAILED_BEFORE;
@@ -674,10 +701,20 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 		goto out;
 	}
 	stamp_of(&st, &before);
-	switch (delivered_before(s, m->key, &before)) {
+	switch (delivered_before(s, m->key, &before, &after)) {
 	case MARKER_MATCHES:
 		/* Its ack removes the file if it now can. */
 		*(struct spool_stamp *)ccp_msg_user(m) = before;
+		res = CCP_SPOOL_READ_DELIVERED;
+		goto out;
+	case MARKER_CHANGED:
+		/* Delivered, and written to since: its ack finds it changed
+		 * after its delivery, by the stamp it was delivered with, and
+		 * sends it to the failed folder with the reason
+		 * (changed_after_read()), as when the change comes before the
+		 * file could be removed.  Relayed again, its new text would go
+		 * to a post office that skips it as a duplicate. */
+		*(struct spool_stamp *)ccp_msg_user(m) = after;
 		res = CCP_SPOOL_READ_DELIVERED;
 		goto out;
 	case MARKER_MATCHES_FAILED:
@@ -1159,7 +1196,28 @@ static bool changed_after_read(struct ccp_spool *s, struct ccp_msg *m)
 	}
 	ccp_log(CCP_LOG_WARN, "spool %s/new/%s %.*s: moved to %s", s->dir, m->key, n - 1, line,
 		s->failed_dir);
+	/* A delivered marker it had (its file could not be removed then)
+	 * goes with it. */
+	if (delivered_listed(s, m->key))
+		delivered_forget(s, m->key);
 	return true;
+}
+
+/* Whether DIRFD/NAME is a file that holds TEXT and nothing else. */
+static bool record_holds(int dirfd, const char *name, const char *text)
+{
+	char buf[MARKER_MAX + 1];
+	size_t len = strlen(text);
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return false;
+	struct stat st;
+	ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size == len &&
+				len <= MARKER_MAX
+			    ? ccp_read_full(fd, buf, len)
+			    : -1;
+	close(fd);
+	return n == (ssize_t)len && memcmp(buf, text, len) == 0;
 }
 
 /* A failed file about to be moved to the failed folder: the reason its
@@ -1168,14 +1226,15 @@ static bool changed_after_read(struct ccp_spool *s, struct ccp_msg *m)
 static bool write_marker_reason(struct ccp_spool *s, struct ccp_msg *m)
 {
 	char reason[MARKER_MAX], rec[CCP_QUEUE_RECORD_NAME_MAX];
-	struct stat st;
 	if (!delivered_listed(s, m->key) || !ccp_queue_marker_reason(s->delivered_fd, m->key, reason, sizeof(reason) - 1))
 		return true;
 	ccp_queue_record_name(rec, m->key, ".reason");
-	/* Written at an earlier try whose move then failed. */
-	if (fstatat(s->failed_fd, rec, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
-		return true;
 	strcat(reason, "\n");
+	/* Written at an earlier try whose move then failed: not written
+	 * again.  Only if it is this reason: another there is an older
+	 * message's of the name, and the file would go under it. */
+	if (record_holds(s->failed_fd, rec, reason))
+		return true;
 	if (ccp_store_write(s->failed_fd, rec, reason, strlen(reason), true) == 0)
 		return true;
 	/* Said once when it was marked; a rescan finds it again and again. */

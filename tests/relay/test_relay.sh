@@ -1127,10 +1127,18 @@ grep -q "1 messages that changed after their delivery are still in new/" "$d/log
 	fail "changed-noreason: the second run's start did not say so"
 "$bin" queue --spool "$d/spool" --store "$d/store" --json | grep -q '"failed_not_moved":{"count":1,' ||
 	fail "changed-noreason: queue: $("$bin" queue --spool "$d/spool" --store "$d/store" --json)"
+# Written to once more while it waits: still the same file (its inode),
+# still not relayed.
+printf 'later line\r\n' >>"$victim"
+noreason
+[ -f "$victim" ] || fail "changed-noreason: changed again, moved to Bad without its reason"
+[ "$(wc -l <"$d/imports")" = 1 ] || fail "changed-noreason: changed again, imported again"
+# An older message's reason under the name is not taken for its own.
 rmdir "$d/store/Bad/1764288000.M2P77.test.reason"
+echo "spool file 1764288000.M2P77.test is empty" >"$d/store/Bad/1764288000.M2P77.test.reason"
 noreason
 [ ! -e "$victim" ] || fail "changed-noreason: still in new/ once its reason could be written"
-grep -q 'late line' "$d/store/Bad/1764288000.M2P77.test" || fail "changed-noreason: not in Bad"
+grep -q 'later line' "$d/store/Bad/1764288000.M2P77.test" || fail "changed-noreason: not in Bad"
 grep -q '^changed after its delivery (.*): the post office holds the [0-9]* bytes read before; this version was not delivered$' \
 	"$d/store/Bad/1764288000.M2P77.test.reason" ||
 	fail "changed-noreason: its reason: $(cat "$d/store/Bad/1764288000.M2P77.test.reason" 2>&1)"
@@ -1215,6 +1223,51 @@ EOS
 	[ "$(field "$d/po" 'distinct keys')" = 3 ] || fail "stuck: not 3 messages delivered"
 	[ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "stuck: duplicates"
 	echo "3e. a delivered message that cannot leave the spool: marked delivered, imported once"
+fi
+
+# ---- 3e1. a delivered message that cannot leave the spool, written to ----
+# Its marker names it by inode, size and mtime.  A writer that breaks the
+# Maildir rule and appends to it afterwards leaves the inode as it was:
+# the file is the delivered one, changed after its delivery, and goes to
+# Bad with that reason, never imported again (the post office would skip
+# the new text as a duplicate, or an import program deliver it twice).
+# Each run is a new process: the start-up keeps such a marker.
+d=$(fresh changedstuck)
+gen "$d/spool" 0 1
+cs="$d/spool/new/1764288000.M0P77.test"
+if chattr +i "$d/spool/new" 2>/dev/null; then
+	cat >"$d/import.sh" <<EOS
+#!/bin/sh
+echo >>"$d/imports"
+exec "$bin" import --po "$d/po" "\$1"
+EOS
+	chmod +x "$d/import.sh"
+	cs_run() {
+		"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" \
+			--once --stats-interval 0 --log "$d/log" ||
+			{ chattr -i "$d/spool/new"; fail "changedstuck: relay failed ($1)"; }
+	}
+	cs_run 1
+	[ -f "$d/store/Delivered/1764288000.M0P77.test" ] || fail "changedstuck: no marker"
+	printf 'a line written after its delivery\r\n' >>"$cs"
+	cs_run 2 # moving it to Bad fails: marked failed, its reason already in Bad
+	head -1 "$d/store/Delivered/1764288000.M0P77.test" | grep -qx failed ||
+		fail "changedstuck: not marked failed: $(cat "$d/store/Delivered/1764288000.M0P77.test")"
+	printf 'and another\r\n' >>"$cs"
+	cs_run 3
+	chattr -i "$d/spool/new"
+	cs_run 4
+	[ "$(wc -l <"$d/imports")" = 1 ] || fail "changedstuck: imported $(wc -l <"$d/imports") times"
+	[ ! -e "$cs" ] || fail "changedstuck: left in new/"
+	grep -q "a line written after its delivery" "$d/store/Bad/1764288000.M0P77.test" ||
+		fail "changedstuck: not in Bad as changed"
+	grep -q "^changed after its delivery (size " "$d/store/Bad/1764288000.M0P77.test.reason" ||
+		fail "changedstuck: reason: $(cat "$d/store/Bad/1764288000.M0P77.test.reason")"
+	[ -z "$(ls -A "$d/store/Delivered")" ] || fail "changedstuck: marker left"
+	[ "$(field "$d/po" 'skipped duplicates')" = 0 ] || fail "changedstuck: relayed again"
+	echo "3e1. a delivered message that cannot leave the spool, written to later: to Bad, imported once"
+else
+	skip "chattr +i does not work here: a delivered file written to later"
 fi
 
 # Spool file KEY of relay DIR settled in Bad once: out of new/, in Bad with
