@@ -159,24 +159,46 @@ static enum sent_state send_one(struct ccp_bouncer *b, const char *name, uint64_
 
 /* A queued report whose last try failed for now: when to try it next, and
  * the wait after that.  Owned by the bouncer's thread. */
+struct report_file {
+	uint64_t ino;
+	/* When it was made: its birth time where the file system keeps one
+	 * (ext4 with its usual 256-octet inodes, XFS, Btrfs, tmpfs), else its
+	 * ctime. */
+	struct statx_timestamp made;
+	bool birth;
+};
+
 struct retry {
 	char *name;
 	/* The report that failed: another file under the name is new.  Its
 	 * inode number alone does not say so: ext4 gives a freed number to
 	 * the next file made, and a requeued message's new report is made
-	 * just after its old one is removed.  A new file's ctime is its
-	 * making. */
-	ino_t ino;
-	struct timespec ctime;
+	 * just after its old one is removed.  Its birth time does; a ctime
+	 * says so too, but moves with every link, rename and chmod of the
+	 * file (a failed requeue renames its .ndr aside and back), after
+	 * which a report sent but stuck in the queue would be sent again. */
+	struct report_file file;
 	uint64_t due_ns, backoff_ns;
 };
 
-/* Whether ST (zeroed: the name could not be looked at) is the file R
- * tried. */
-static bool retry_same_file(const struct retry *r, const struct stat *st)
+/* The report file DIRFD/NAME; zeroed where it cannot be looked at. */
+static struct report_file report_file_of(int dirfd, const char *name)
 {
-	return r->ino == st->st_ino && r->ctime.tv_sec == st->st_ctim.tv_sec &&
-	       r->ctime.tv_nsec == st->st_ctim.tv_nsec;
+	struct statx sx;
+	struct report_file f = { 0 };
+	if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW, STATX_INO | STATX_CTIME | STATX_BTIME, &sx) != 0)
+		return f;
+	f.ino = sx.stx_ino;
+	f.birth = (sx.stx_mask & STATX_BTIME) != 0;
+	f.made = f.birth ? sx.stx_btime : sx.stx_ctime;
+	return f;
+}
+
+/* Whether F is the file R tried. */
+static bool retry_same_file(const struct retry *r, const struct report_file *f)
+{
+	return r->file.ino == f->ino && r->file.birth == f->birth &&
+	       r->file.made.tv_sec == f->made.tv_sec && r->file.made.tv_nsec == f->made.tv_nsec;
 }
 
 struct retries {
@@ -244,10 +266,8 @@ static uint64_t pass(struct ccp_bouncer *b, struct retries *old)
 		if (quit)
 			break;
 		struct retry *r = retry_find(old, names[i]);
-		struct stat st;
-		if (fstatat(b->dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW) != 0)
-			memset(&st, 0, sizeof(st));
-		if (r && !retry_same_file(r, &st))
+		struct report_file file = report_file_of(b->dirfd, names[i]);
+		if (r && !retry_same_file(r, &file))
 			r = NULL; /* the message failed again: a new report, sent at once */
 		uint64_t backoff = r ? r->backoff_ns : b->retry_min_ns;
 		uint64_t due = r ? r->due_ns : 0;
@@ -269,8 +289,7 @@ static uint64_t pass(struct ccp_bouncer *b, struct retries *old)
 			kept.cap = kept.cap ? 2 * kept.cap : 16;
 			kept.a = ccp_realloc(kept.a, kept.cap * sizeof(*kept.a));
 		}
-		kept.a[kept.n++] = (struct retry){ ccp_strdup(names[i]), st.st_ino, st.st_ctim, due,
-						   backoff };
+		kept.a[kept.n++] = (struct retry){ ccp_strdup(names[i]), file, due, backoff };
 		if (due != UINT64_MAX && (next == 0 || due < next))
 			next = due;
 	}

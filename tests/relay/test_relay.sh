@@ -1439,6 +1439,11 @@ if chattr +i "$d/bounce.sh" 2>/dev/null && chattr -i "$d/bounce.sh"; then
 	pid=$!
 	within10 grep -qs "its report cannot be taken out of" "$d/log" ||
 		{ chattr -i "$d/store/Bounce"; fail "stuckreport: the running relay did not send"; }
+	# Its ctime moved (a chmod here; a failed requeue's renames of the
+	# .ndr aside and back do it too): still the report that was sent.
+	sleep 0.01
+	chmod g+r "$d/store/Bad/1764288000.M6P77.test.ndr" ||
+		{ chattr -i "$d/store/Bounce"; fail "stuckreport: chmod"; }
 	for i in 1 2 3; do
 		"$bin" queue --spool "$d/spool" --store "$d/store" --flush >/dev/null ||
 			{ chattr -i "$d/store/Bounce"; fail "stuckreport: queue --flush failed"; }
