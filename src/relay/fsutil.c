@@ -461,9 +461,19 @@ int ccp_rename_noreplace(int olddirfd, const char *old, int newdirfd, const char
 	}
 	if (unlinkat(olddirfd, old, 0) == 0)
 		return 0;
-	/* Left, the two names would be two entries (in new/, two messages). */
 	int e = errno;
-	unlinkat(newdirfd, new_name, 0);
+	/* OLD gone already: NEW is the file's one name, the move is done.  (An
+	 * NFS client answers so when its REMOVE was retransmitted after the
+	 * server carried it out.)  Removing NEW now would lose the file. */
+	if (e == ENOENT)
+		return 0;
+	/* Left, the two names would be two entries (in new/, two messages):
+	 * NEW goes, while OLD is still there and still the same file. */
+	struct stat o, n;
+	if (fstatat(olddirfd, old, &o, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    fstatat(newdirfd, new_name, &n, AT_SYMLINK_NOFOLLOW) == 0 && o.st_dev == n.st_dev &&
+	    o.st_ino == n.st_ino)
+		unlinkat(newdirfd, new_name, 0);
 	errno = e;
 	return -1;
 }

@@ -25,7 +25,9 @@
  *   no fork     an import program that cannot be started postpones its
  *               batch and pauses deliveries, no attempt counted;
  *   cut short   a rename by link and unlink that a crash cut short is
- *               finished, not made a second message.
+ *               finished, not made a second message;
+ *   ENOENT      a rename by link and unlink whose unlink finds the old
+ *               name gone already is done: the new name is not removed.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -156,6 +158,23 @@ int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpa
 	if (name && (flags & RENAME_NOREPLACE) && strcmp(oldpath, name) == 0)
 		list_dirfd(olddirfd, seen_at_rename, sizeof(seen_at_rename));
 	return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+/* While it names a file, the next unlinkat() of that name removes it and
+ * answers ENOENT, as an NFS client does when its REMOVE is retransmitted
+ * after the server carried it out. */
+static const char *_Atomic enoent_after_unlink;
+
+int unlinkat(int dirfd, const char *path, int flags)
+{
+	int rc = (int)syscall(SYS_unlinkat, dirfd, path, flags);
+	const char *name = atomic_load(&enoent_after_unlink);
+	if (rc == 0 && name && strcmp(path, name) == 0) {
+		atomic_store(&enoent_after_unlink, NULL);
+		errno = ENOENT;
+		return -1;
+	}
+	return rc;
 }
 
 /* Fds of this process open on a batch file (in Submit/, removed or not). */
@@ -547,6 +566,28 @@ static void test_rename_cut_short(const char *root)
 	CHECK_EQ_U64(count_dir(path), 0);
 }
 
+/* A rename by link and unlink whose unlink answers ENOENT (the old name
+ * gone already) is done: the new name, the file's only one now, stays. */
+static void test_rename_unlink_enoent(const char *root)
+{
+	char dir[600], path[700];
+	snprintf(dir, sizeof(dir), "%s/enoent", root);
+	CHECK(mkdir(dir, 0700) == 0);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(dfd >= 0);
+	snprintf(path, sizeof(path), "%s/a", dir);
+	FILE *f = fopen(path, "w");
+	CHECK(f != NULL && fputs("a message\n", f) >= 0 && fclose(f) == 0);
+	atomic_store(&no_noreplace, 1);
+	atomic_store(&enoent_after_unlink, "a");
+	CHECK_EQ_U64(ccp_rename_noreplace(dfd, "a", dfd, "b"), 0);
+	atomic_store(&no_noreplace, 0);
+	CHECK(atomic_load(&enoent_after_unlink) == NULL);
+	CHECK(faccessat(dfd, "a", F_OK, 0) != 0 && errno == ENOENT);
+	CHECK(faccessat(dfd, "b", F_OK, 0) == 0);
+	close(dfd);
+}
+
 int main(void)
 {
 	char *root = temp_dir();
@@ -562,6 +603,7 @@ int main(void)
 	test_put_back_without_noreplace(root);
 	test_import_not_started(root);
 	test_rename_cut_short(root);
+	test_rename_unlink_enoent(root);
 	rm_tree(root);
 	free(root);
 	puts("test_relay_run: ok");
