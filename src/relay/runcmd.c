@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -93,16 +94,29 @@ int ccp_run_cmd(const char *cmd, const char *arg, int stdin_fd, uint64_t timeout
 		 * signals it keeps for its threads (32 and 33), which a starter
 		 * may have left ignored all the same.  Handler SIG_DFL (0) and
 		 * every other field 0 (no flags, an empty mask): the same
-		 * struct in every layout of the kernel's. */
+		 * struct in every layout of the kernel's, given room for the
+		 * largest mask.  The mask's size is the kernel's signal set:
+		 * (_NSIG - 1) / 8 octets, 8 (16 on MIPS), on 32-bit systems
+		 * too, where a long is 4. */
 		struct {
 			void *handler;
 			unsigned long flags;
 			void *restorer;
-			unsigned long mask;
+			uint64_t mask[2];
 		} dfl = { 0 };
-		for (int sig = 1; sig <= 64; sig++)
-			if (sig != SIGKILL && sig != SIGSTOP)
-				syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(dfl.mask));
+		_Static_assert((_NSIG - 1) / 8 <= sizeof(dfl.mask), "room for the kernel's mask");
+		for (int sig = 1; sig < _NSIG; sig++) {
+			if (sig == SIGKILL || sig == SIGSTOP ||
+			    syscall(SYS_rt_sigaction, sig, &dfl, NULL, (size_t)(_NSIG - 1) / 8) == 0)
+				continue;
+			/* Never on Linux; loudly if ever, not a program started
+			 * with its signals as they happened to be. */
+			static const char msg[] = "ccpump: cannot set the command's signals to "
+						  "their defaults\n";
+			ssize_t w = write(2, msg, sizeof(msg) - 1);
+			(void)w;
+			_exit(127);
+		}
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
