@@ -93,13 +93,14 @@ int ccp_dir_lock(const char *dir, const char *name, const char *what, char *err,
  * namespace has the same inode number, so on a store two hosts share (NFS)
  * the other host's pids look like this one's.  So a name carries its
  * maker's start time (clock ticks since boot, /proc/PID/stat), pid
- * namespace (the inode of /proc/self/ns/pid) and boot (the first 32 bits
- * of /proc/sys/kernel/random/boot_id, new at every boot of every host),
- * each 0 where /proc does not say.
+ * namespace (the inode of /proc/self/ns/pid), boot (the first 32 bits of
+ * /proc/sys/kernel/random/boot_id, new at every boot of every host) and
+ * host (the first 32 bits of /etc/machine-id, the same at every boot),
+ * each 0 where it cannot be read.
  */
 struct tmp_owner {
 	long pid;
-	unsigned long long start, ns, boot;
+	unsigned long long start, ns, boot, host;
 };
 
 /* The start time of process PID: 0, or -1 when /proc has no such process
@@ -135,12 +136,12 @@ static int proc_start_time(long pid, unsigned long long *out)
 	return 0;
 }
 
-/* The first 32 bits of this boot's id (a UUID, "xxxxxxxx-xxxx-..."), or 0
- * where it cannot be read. */
-static unsigned long long boot_id32(void)
+/* The first 32 bits of the id in file PATH (hex: a UUID
+ * "xxxxxxxx-xxxx-...", or 32 hex digits), or 0 where it cannot be read. */
+static unsigned long long id32_of(const char *path)
 {
 	char buf[64];
-	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
 	ssize_t n = ccp_read_full(fd, buf, sizeof(buf) - 1);
@@ -155,7 +156,9 @@ static unsigned long long boot_id32(void)
 
 static struct tmp_owner owner_now(void)
 {
-	struct tmp_owner o = { .pid = (long)getpid(), .boot = boot_id32() };
+	struct tmp_owner o = { .pid = (long)getpid(),
+			       .boot = id32_of("/proc/sys/kernel/random/boot_id"),
+			       .host = id32_of("/etc/machine-id") };
 	struct stat st;
 	if (proc_start_time(o.pid, &o.start) != 0)
 		o.start = 0;
@@ -183,8 +186,9 @@ void ccp_tmp_name(char *buf, size_t cap)
 {
 	static _Atomic unsigned long long seq;
 	struct tmp_owner me = self_owner();
-	int n = snprintf(buf, cap, CCP_TMP_PREFIX "%ld.%llu.%llu.%llx-%llu", me.pid, me.start, me.ns,
-			 me.boot, atomic_fetch_add_explicit(&seq, 1, memory_order_relaxed));
+	int n = snprintf(buf, cap, CCP_TMP_PREFIX "%ld.%llu.%llu.%llx.%llx-%llu", me.pid, me.start,
+			 me.ns, me.boot, me.host,
+			 atomic_fetch_add_explicit(&seq, 1, memory_order_relaxed));
 	/* Cut short, two names could meet. */
 	if (n < 0 || (size_t)n >= cap)
 		ccp_panic("temporary name buffer of %zu octets too short", cap);
@@ -357,6 +361,14 @@ static time_t last_change(int dirfd, const char *name)
 	return st.st_ctime > st.st_mtime ? st.st_ctime : st.st_mtime;
 }
 
+/* Whether NAME in DIRFD, made by a process that cannot be seen from here,
+ * changed recently enough to be in use still (tmp_foreign_keep_s()). */
+static bool tmp_young(int dirfd, const char *name)
+{
+	time_t changed = last_change(dirfd, name);
+	return changed >= 0 && time(NULL) - changed < tmp_foreign_keep_s();
+}
+
 /* When this host booted, on the clock file times are in. */
 static time_t boot_time(void)
 {
@@ -366,19 +378,22 @@ static time_t boot_time(void)
 	return now.tv_sec - up.tv_sec;
 }
 
-/* Parses .start.ns[.boot]-number, what follows the pid in a temporary
- * name, into *o; false if it is not that.  A name without its boot (made
- * before the boot was in it) gets boot 0. */
+/* Parses .start.ns[.boot[.host]]-number, what follows the pid in a
+ * temporary name, into *o; false if it is not that.  A name without its
+ * boot or host (made before they were in it) gets 0 for them. */
 static bool parse_tmp_owner(const char *p, struct tmp_owner *o)
 {
 	int used = 0;
 	if (sscanf(p, ".%llu.%llu%n", &o->start, &o->ns, &used) != 2 || used == 0)
 		return false;
 	const char *rest = p + used;
-	o->boot = 0;
-	if (*rest == '.') {
+	unsigned long long *hex[] = { &o->boot, &o->host };
+	for (size_t i = 0; i < sizeof(hex) / sizeof(hex[0]); i++) {
+		*hex[i] = 0;
+		if (*rest != '.')
+			continue;
 		char *end;
-		o->boot = strtoull(rest + 1, &end, 16);
+		*hex[i] = strtoull(rest + 1, &end, 16);
 		if (end == rest + 1)
 			return false;
 		rest = end;
@@ -388,8 +403,9 @@ static bool parse_tmp_owner(const char *p, struct tmp_owner *o)
 
 /* Whether temporary name NAME in DIRFD belongs to another process that may
  * still be running: its file may be in use.  NAME is CCP_TMP_PREFIX, then
- * pid.start.ns.boot-number (ccp_tmp_name()), pid.start.ns-number or
- * pid-number (names of earlier versions: what they lack is not judged). */
+ * pid.start.ns.boot.host-number (ccp_tmp_name()), or one of the names of
+ * earlier versions, pid.start.ns.boot-number, pid.start.ns-number and
+ * pid-number (what they lack is not judged). */
 static bool tmp_of_live_process(int dirfd, const char *name)
 {
 	const char *p = name + strlen(CCP_TMP_PREFIX);
@@ -406,19 +422,20 @@ static bool tmp_of_live_process(int dirfd, const char *name)
 		return false;
 	if (o.boot != 0 && me.boot != 0 && o.boot != me.boot) {
 		/* Made in another boot: an earlier one of this host, whose
-		 * processes are all gone, or one of another host sharing the
-		 * store, whose processes cannot be seen from here.  A name last
-		 * changed before this host booted is taken for the first (a
-		 * crash's, to be cleaned up now rather than a day later); one
-		 * changed since is kept while young enough to be in use. */
-		time_t changed = last_change(dirfd, name);
-		return changed >= boot_time() && time(NULL) - changed < tmp_foreign_keep_s();
+		 * processes are all gone (a crash's names, cleaned up now rather
+		 * than a day later), or one of another host sharing the store,
+		 * whose processes cannot be seen from here: kept while young
+		 * enough to be in use.  The host says which; where one is not
+		 * known, a name last changed before this host booted is taken
+		 * for its own earlier boot's. */
+		if (o.host != 0 && me.host != 0)
+			return o.host != me.host && tmp_young(dirfd, name);
+		return last_change(dirfd, name) >= boot_time() && tmp_young(dirfd, name);
 	}
 	if (o.ns != 0 && me.ns != 0 && o.ns != me.ns) {
 		/* Another pid namespace's process, which this one cannot see:
 		 * its file is kept while it is young enough to be in use. */
-		time_t changed = last_change(dirfd, name);
-		return changed >= 0 && time(NULL) - changed < tmp_foreign_keep_s();
+		return tmp_young(dirfd, name);
 	}
 	if (o.pid == me.pid && o.start == me.start)
 		return false; /* ours: this process is starting */

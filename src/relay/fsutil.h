@@ -45,7 +45,7 @@ int ccp_dir_lock(const char *dir, const char *name, const char *what, char *err,
 
 /* Writes a fresh temporary name into buf (CAP octets, at least
  * CCP_TMP_NAME_MAX): CCP_TMP_PREFIX, then this process's pid, start time,
- * pid namespace and boot, and a number unique in it. */
+ * pid namespace, boot and host, and a number unique in it. */
 void ccp_tmp_name(char *buf, size_t cap);
 
 /* The room an aside name needs (ccp_tmp_name_for()), its NUL included. */

@@ -701,8 +701,9 @@ fi
 # Start-up removes what a crash left under temporary names in Bad/, but
 # not the names of a process still running (a requeue beside the relay).
 # A name holds its maker's pid, start time (field 22 of /proc/PID/stat),
-# pid namespace (/proc/self/ns/pid's inode) and boot (the first 32 bits of
-# the boot id, in hex); older names lack the boot, or all but the pid.
+# pid namespace (/proc/self/ns/pid's inode), boot and host (the first 32
+# bits of the boot id and of /etc/machine-id, in hex); older names lack the
+# host, the boot too, or all but the pid.
 sleep 60 &
 live=$!
 start=$(sed 's/.*) //' "/proc/$live/stat" | cut -d' ' -f20)
@@ -714,6 +715,15 @@ keep=".tmp-$live-1 .tmp-$live.$start.$ns-1 .tmp-2147483646.5.$((ns + 1))-1
 	.tmp-$live.$start.$ns.$boot-1 .tmp-2147483646.5.$ns.$other-1"
 gone=".tmp-2147483646-1 .tmp-2147483646.5.$ns-1 .tmp-$live.$((start + 1)).$ns-1
 	.tmp-2147483646.5.$ns.$boot-1 .tmp-$live.$((start + 1)).$ns.$boot-1"
+host=
+if [ -r /etc/machine-id ]; then
+	host=$(printf %x "0x$(cut -c1-8 /etc/machine-id)")
+	otherhost=$(printf %x $((0x$host ^ 1)))
+	# This host's earlier boot: gone at once, however recent; another
+	# host's: kept.
+	keep="$keep .tmp-$live.$start.$ns.$boot.$host-1 .tmp-2147483646.5.$ns.$other.$otherhost-1"
+	gone="$gone .tmp-2147483646.5.$ns.$boot.$host-1 .tmp-2147483646.5.$ns.$other.$host-1"
+fi
 for f in $keep $gone; do : >"$d/store/Bad/$f"; done
 # A name put aside by rename keeps its old mtime: it counts as changed now.
 touch -d '3 days ago' "$d/store/Bad/.tmp-2147483646.5.$((ns + 1))-1"
@@ -733,11 +743,15 @@ CCPUMP_TMP_FOREIGN_KEEP_S=0 "$bin" relay --spool "$d/spool" --store "$d/store" -
 	fail "tmp: another namespace's name past the window was left"
 [ ! -e "$d/store/Bad/.tmp-2147483646.5.$ns.$other-1" ] ||
 	fail "tmp: another boot's name past the window was left"
-# A name of another boot last changed before this host booted is an
-# earlier boot's: gone at once, though a process of its pid and start time
-# runs now.  One changed since is another host's, kept.  (A time namespace
-# moves this host's boot to a second ago.)
+[ -z "$host" ] || [ ! -e "$d/store/Bad/.tmp-2147483646.5.$ns.$other.$otherhost-1" ] ||
+	fail "tmp: another host's name past the window was left"
+# Without the host in it, a name of another boot last changed before this
+# host booted is taken for an earlier boot's: gone at once, though a
+# process of its pid and start time runs now.  One changed since is
+# another host's, kept.  With the host, another host's is kept however
+# old.  (A time namespace moves this host's boot to a second ago.)
 : >"$d/store/Bad/.tmp-$live.$start.$ns.$other-3"
+[ -z "$host" ] || : >"$d/store/Bad/.tmp-2147483646.5.$ns.$other.$otherhost-5"
 sleep 3
 : >"$d/store/Bad/.tmp-2147483646.5.$ns.$other-4"
 up=$(cut -d. -f1 /proc/uptime)
@@ -749,10 +763,13 @@ if unshare --time --boottime "-$((up - 1))" --fork true 2>/dev/null; then
 		fail "tmp: a name of an earlier boot was left"
 	[ -e "$d/store/Bad/.tmp-2147483646.5.$ns.$other-4" ] ||
 		fail "tmp: another host's name, changed since this boot, was removed"
+	[ -z "$host" ] || [ -e "$d/store/Bad/.tmp-2147483646.5.$ns.$other.$otherhost-5" ] ||
+		fail "tmp: another host's name, changed before this boot, was removed"
 else
 	skip "unshare --time does not work here: names of an earlier boot not tested"
 fi
-rm -f "$d/store/Bad/.tmp-$live.$start.$ns.$other-3" "$d/store/Bad/.tmp-2147483646.5.$ns.$other-4"
+rm -f "$d/store/Bad/.tmp-$live.$start.$ns.$other-3" "$d/store/Bad/.tmp-2147483646.5.$ns.$other-4" \
+	"$d/store/Bad/.tmp-2147483646.5.$ns.$other.$otherhost-5"
 # Without its /proc entry to read (no /proc mounted, or hidepid), a
 # running process's name stays: the signal test still sees the process.
 # (Only that process's entry is hidden: ThreadSanitizer reads /proc/self.)
