@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gmime/gmime.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -476,7 +477,9 @@ static char *unquoted_local(const char *addr, size_t n)
 }
 
 /* Whether display name S (or a local part) is none: empty, or spaces
- * alone, Unicode ones too (U+2003 EM SPACE, U+00A0): else it would name a
+ * alone, Unicode ones too (U+2003 EM SPACE, U+00A0), and format characters,
+ * which show nothing (U+200B ZERO WIDTH SPACE, U+200D ZERO WIDTH JOINER,
+ * U+2060 WORD JOINER, U+00AD SOFT HYPHEN, U+FEFF): else it would name a
  * native mailbox "?" and a foreign address by nothing readable. */
 static bool blank_name(const char *s)
 {
@@ -487,11 +490,30 @@ static bool blank_name(const char *s)
 			s++;
 		return *s == '\0';
 	}
-	for (; *s; s = g_utf8_next_char(s))
-		if (!g_unichar_isspace(g_utf8_get_char(s)) && g_utf8_get_char(s) != 0xA0 &&
-		    g_utf8_get_char(s) != 0x200B && g_utf8_get_char(s) != 0xFEFF)
+	for (; *s; s = g_utf8_next_char(s)) {
+		gunichar u = g_utf8_get_char(s);
+		if (!g_unichar_isspace(u) && u != 0xA0 && g_unichar_type(u) != G_UNICODE_FORMAT)
 			return false;
+	}
 	return true;
+}
+
+/* Whether display name S, once in the code page, names someone: has a
+ * letter or a digit there.  A name all in characters the code page lacks
+ * (CJK, a lone U+200D) comes out as "???" or "?", which names no user; so
+ * does one of punctuation alone.  Judged on the code page's own octets,
+ * read back as UTF-8, so "José Müller" (é, ü are in CP437 and CP850)
+ * passes.  Uses c->tmp and c->u8 as scratch. */
+static bool name_in_cp(struct ccp_convert *c, const char *s)
+{
+	ccp_ccm_buf_reset(&c->tmp);
+	ccp_codepage_from(c->cp, NULL, s, strlen(s), &c->tmp);
+	ccp_ccm_buf_reset(&c->u8);
+	ccp_codepage_to_utf8(c->cp, c->tmp.data, c->tmp.len, &c->u8);
+	for (const char *p = c->u8.data; p < c->u8.data + c->u8.len; p = g_utf8_next_char(p))
+		if (g_unichar_isalnum(g_utf8_get_char(p)))
+			return true;
+	return false;
 }
 
 /* Whether native_name() has a name to give: a display name, or else a
@@ -519,6 +541,10 @@ static const char *map_mailbox(struct ccp_convert *c, InternetAddress *ia, size_
 					     plain ? plain : addr ? addr : "") : NULL;
 	const char *po = (map && at) ? pair_find(map->native, map->nnative, at + 1) : NULL;
 	g_free(plain);
+	/* A native user named "???" is no one: such a display name counts as
+	 * none, and the local part names the user. */
+	if (po && !mapped && name && !name_in_cp(c, name))
+		name = NULL;
 
 	ccp_ccm_buf_reset(&c->u8);
 	if (mapped) {
@@ -945,6 +971,13 @@ static const char *ext_for(GMimeContentType *ct)
 	return "BIN";
 }
 
+/* The last ~N of an 8.3 name, which takes the whole base: "~9999999".
+ * The string is the number's, so a check at compile time sees its length. */
+#define NAME_SUFFIX_LAST 9999999
+#define NAME_STR_(x) #x
+#define NAME_STR(x) NAME_STR_(x)
+#define NAME_SUFFIX_LAST_STR "~" NAME_STR(NAME_SUFFIX_LAST)
+
 /* Whether a File item of the message has the name S (ASCII case aside).
  * By fingerprint: two names that shared one (a 1 in 2^64 chance) would
  * only make the second try another. */
@@ -1067,9 +1100,15 @@ static const char *file_name(struct ccp_convert *c, const char *filename, GMimeC
 	hl += el;
 	hkey[hl++] = lossy ? '1' : '0';
 	unsigned *hint = ccp_fpmap_put(&c->next_suffix, name_fp(hkey, hl));
-	/* ~N takes up to the whole base: ~9999999. */
-	for (unsigned n = *hint; n < 9999999; n++) {
-		char suf[8] = "";
+	/* ~N takes up to the whole base: ~9999999.  SUF holds "~" and any
+	 * unsigned, more than a base's eight octets: at eight in all,
+	 * snprintf() cut "~1000000" to "~100000", so seven digits made the
+	 * names six had made, nine tries in ten failed, and a base had
+	 * under two million names, not ten. */
+	_Static_assert(UINT_MAX <= 4294967295u, "suf holds ~ and any unsigned");
+	_Static_assert(sizeof(NAME_SUFFIX_LAST_STR) - 1 <= 8, "the last ~N fits a base");
+	for (unsigned n = *hint; n < NAME_SUFFIX_LAST; n++) {
+		char suf[sizeof("~4294967295")] = "";
 		size_t sl = 0, keep = bl;
 		if (lossy || n > 0) {
 			sl = (size_t)snprintf(suf, sizeof(suf), "~%u", n + 1);

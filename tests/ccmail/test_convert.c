@@ -16,6 +16,11 @@
 #include "ccpump/alloc.h"
 #include "ccpump/ccm.h"
 #include "ccpump/convert.h"
+/* The converter itself, for test_name_suffixes(): the ~N of 8.3 names past
+ * a million is reached only by a message of a million parts (60 MB, 14 s
+ * in an optimized build), or by starting file_name()'s search there.  The
+ * library's convert.o is then not linked: this file defines its symbols. */
+#include "ccmail/convert.c"
 
 static const char *datadir;
 static struct ccp_ccm_buf out, u8;
@@ -147,6 +152,54 @@ static void test_addresses(struct ccp_convert_map *map)
 	CHECK(m.item[1].stamp_len > 0);
 	CHECK(eq(m.item[1].data, m.item[1].len, "\x00\x01\x02\x03\x04\x05") ||
 	      (m.item[1].len == 6 && memcmp(m.item[1].data, "\x00\x01\x02\x03\x04\x05", 6) == 0));
+
+	/* A display name that has no letter or digit once in the code page
+	 * names no one ("? at HUBPO1", "??? at HUBPO1" before): format
+	 * characters alone (U+200D ZERO WIDTH JOINER, U+2060 WORD JOINER,
+	 * U+00AD SOFT HYPHEN) and a name all in CJK count as none, so the
+	 * local part names the user, and with no local part either the
+	 * address is written as foreign.  A name the code page can show is
+	 * kept: é and ü are 0x82 and 0x81 in CP437.  The light path and the
+	 * full parse agree. */
+	{
+		static const char text[] =
+			"From: =?utf-8?q?=E2=80=8D?= <bob@ccmail.example.com>\r\n"
+			"To: =?utf-8?b?5p2O5bCP6b6Z?= <bruce.lee@ccmail.example.com>,\r\n"
+			" =?utf-8?q?Jos=C3=A9_M=C3=BCller?= <jm@ccmail.example.com>,\r\n"
+			" =?utf-8?q?=E2=81=A0?= <ann@ccmail.example.com>,\r\n"
+			" =?utf-8?b?5p2O5bCP6b6Z?= <\"\"@ccmail.example.com>,\r\n"
+			" =?utf-8?q?=E2=80=8D?= <x@foreign.example>\r\n"
+			"Cc: =?utf-8?q?=C2=AD?= <al@ccmail.example.com>\r\n\r\nhi\r\n";
+		static const char *const want[] = {
+			"Lee, Bruce at HUBPO1",
+			"M\x81ller, Jos\x82 at HUBPO1",
+			"Ann at HUBPO1",
+			"\"''@ccmail.example.com\" [SMTP:''@ccmail.example.com] at EXSITE",
+			"\"x@foreign.example\" [SMTP:x@foreign.example] at EXSITE",
+			"Al at HUBPO1", /* the Cc */
+		};
+		CHECK(conv(c, text, "unshown") == CCP_CONVERT_OK);
+		CHECK(eq(m.from, m.from_len, "Bob at HUBPO1"));
+		CHECK_EQ_U64(m.nrcpt, CCP_ARRAY_LEN(want));
+		for (size_t i = 0; i < CCP_ARRAY_LEN(want); i++)
+			CHECK(eq(m.rcpt[i].addr, m.rcpt[i].addr_len, want[i]));
+		CHECK(m.rcpt[5].kind == CCP_CCM_CC);
+		struct ccp_convert_stats st;
+		ccp_convert_last_stats(c, &st);
+		CHECK(st.light_parse);
+		struct ccp_ccm_buf light;
+		ccp_ccm_buf_init(&light);
+		ccp_ccm_buf_add(&light, out.data, out.len);
+		o.full_parse = true;
+		struct ccp_convert *full = make(&o, map);
+		CHECK(conv(full, text, "unshown") == CCP_CONVERT_OK);
+		ccp_convert_last_stats(full, &st);
+		CHECK(!st.light_parse);
+		CHECK(out.len == light.len && memcmp(out.data, light.data, out.len) == 0);
+		ccp_convert_free(full);
+		o.full_parse = false;
+		ccp_ccm_buf_free(&light);
+	}
 
 	/* A quoted local part names the same mailbox: "jane.roe"@ is
 	 * jane.roe@, for a native name and for the user map. */
@@ -704,6 +757,42 @@ static void test_attachments(struct ccp_convert_map *map)
 	ccp_convert_free(c);
 }
 
+/* The ~N past a million and up to ~9999999: file_name() with its search
+ * started where a million files of one name would have left it.  The
+ * suffix was cut to seven octets: ~1000000 to ~1000009 all came out as
+ * ~100000, and the next free name was ~1000010's "~100001". */
+static void test_name_suffixes(void)
+{
+	struct ccp_convert_opts o;
+	ccp_convert_opts_default(&o);
+	struct ccp_convert *c = make(&o, NULL);
+	static const struct {
+		unsigned from;
+		const char *names[4];
+	} runs[] = {
+		{ 999997, { "A~999998.TXT", "A~999999.TXT", "~1000000.TXT", "~1000001.TXT" } },
+		{ 1000008, { "~1000009.TXT", "~1000010.TXT", "~1000011.TXT", "~1000012.TXT" } },
+		/* The last of the ~N, then the F names. */
+		{ 9999997, { "~9999998.TXT", "~9999999.TXT", "F0000000.TXT", "F0000001.TXT" } },
+	};
+	for (size_t r = 0; r < CCP_ARRAY_LEN(runs); r++) {
+		/* Under the key file_name() keeps the next ~N by: base, '.',
+		 * extension, '0' for a name that lost nothing. */
+		*(unsigned *)ccp_fpmap_put(&c->next_suffix, name_fp("A.TXT0", 6)) = runs[r].from;
+		for (size_t i = 0; i < 4; i++) {
+			size_t len;
+			const char *name = file_name(c, "A.TXT", NULL, &len);
+			if (!eq(name, len, runs[r].names[i]))
+				fprintf(stderr, "got %.*s, want %s\n", (int)len, name,
+					runs[r].names[i]);
+			CHECK(eq(name, len, runs[r].names[i]));
+			/* Taken, as add_file() marks it. */
+			ccp_fpset_add(&c->file_names, name_fp(name, len));
+		}
+	}
+	ccp_convert_free(c);
+}
+
 /* Every file of the generated corpus converts or is refused with a reason. */
 static void test_corpus(struct ccp_convert_map *map)
 {
@@ -825,6 +914,7 @@ int main(int argc, char **argv)
 	test_charsets(map);
 	test_text_rendering(map);
 	test_attachments(map);
+	test_name_suffixes();
 	test_corpus(map);
 	test_map_file();
 
