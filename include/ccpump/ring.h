@@ -65,8 +65,10 @@
  * keeps bit 63 for the kernel half); so does any integer below 2^63 cast to
  * a pointer.  A pointer that breaks the rule, such as a top-byte-tagged
  * pointer on AArch64 (HWASan, MTE) whose tag sets bit 63, makes the enqueue
- * abort with file, line and the pointer (ccp_panic) before it is stored:
- * a bad pointer is a bug in the caller, never a corrupted ring.
+ * abort with file, line and the pointer (ccp_panic) before it is stored
+ * (a single pointer before its slot is claimed; in a burst, the slots
+ * after it may hold theirs by then): a bad pointer is a bug in the caller,
+ * never a corrupted ring, and the process ends.
  *
  * ORDER
  * Items of one producer are dequeued in the order it enqueued them (its
@@ -458,7 +460,11 @@ static inline uint64_t ccp_ring_count(const struct ccp_ring *r)
 {
 	uint64_t c = atomic_load_explicit(&r->cons_pos, memory_order_acquire);
 	uint64_t p = atomic_load_explicit(&r->prod_pos, memory_order_acquire);
-	return p > c ? p - c : 0;
+	/* Modular, as every other use of the positions: across their wrap
+	 * p < c with items inside.  Negative: consumers passed the p loaded
+	 * first (a snapshot). */
+	uint64_t d = p - c;
+	return (int64_t)d > 0 ? d : 0;
 }
 
 static inline uint64_t ccp_ring_capacity(const struct ccp_ring *r)
