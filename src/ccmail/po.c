@@ -837,6 +837,24 @@ static void index_line(void *ctx, const char *p, size_t n)
 		ccp_fpwindow_add(&po->index, ccp_fp_of(pair, len));
 }
 
+/* Indexes the D lines of B, whole lines, in their order.  In log order,
+ * not a set's: the window drops its oldest pairs when full, so a batch
+ * larger than its room must come in oldest first, or the pairs it drops
+ * are any of the batch's, the newest among them. */
+static void index_buf(struct ccp_po *po, const struct ccp_ccm_buf *b)
+{
+	const char *p = b->data, *e = b->data + b->len;
+	while (p < e) {
+		const char *nl = memchr(p, '\n', (size_t)(e - p));
+		if (nl == NULL) {
+			index_line(po, p, (size_t)(e - p));
+			break;
+		}
+		index_line(po, p, (size_t)(nl - p));
+		p = nl + 1;
+	}
+}
+
 /*
  * Reads FD backwards from SIZE down to FROM (a line start), a chunk at a
  * time, for the start of the line after which NEED D lines remain.
@@ -2472,7 +2490,7 @@ static int import_common(struct ccp_po *po, const char *data, size_t len, const 
 	/* Committed: the batch joins the index, and its lines count as
 	 * folded when they begin where the index ended (catch_up() folded the
 	 * whole log, under the lock; were they not, it reads them next time). */
-	ccp_fpwindow_add_all(&po->index, &batch);
+	index_buf(po, &po->logbuf);
 	if (log_at == po->indexed)
 		po->indexed += (off_t)po->logbuf.len;
 	if (res->undeliverable) {

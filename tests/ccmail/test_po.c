@@ -993,6 +993,42 @@ static unsigned count_segments(const char *dir)
  * sees the new inode and rebuilds across segments) and in a fresh one; a
  * rotation cut short after its link is neither counted twice nor repeated.
  */
+/* A batch larger than the window's room: the pairs it keeps are the
+ * newest, as the log orders them, so each of the last dedup_window pairs
+ * is skipped when handed in again to the same handle, not some of them
+ * forgotten by the order of a hash table. */
+static void test_dedup_window_big_batch(const char *base)
+{
+	char dir[600], key[64];
+	struct ccp_po_init_opts io;
+	struct ccp_po_result res;
+	const unsigned w = CCP_PO_DEDUP_WINDOW_MIN, first = 1000, second = w + 76;
+	const char *to[] = { "W at HUB", NULL };
+	struct ccp_ccm_buf b;
+
+	snprintf(dir, sizeof(dir), "%s/po-window-big", base);
+	ccp_po_init_opts_default(&io);
+	io.dedup_window = w;
+	CHECK(ccp_po_init(dir, &io, err, sizeof(err)) == 0);
+	struct ccp_po *po = open_po(dir);
+	ccp_ccm_buf_init(&b);
+	for (unsigned batch = 0; batch < 3; batch++) {
+		/* p0..p999; then q0..q1099; then q76..q1099 again, the last w. */
+		unsigned from = batch == 2 ? second - w : 0, to_n = batch == 0 ? first : second;
+		ccp_ccm_buf_reset(&b);
+		for (unsigned i = from; i < to_n; i++) {
+			snprintf(key, sizeof(key), "1795882167.M%c%06uP4242.relay.example",
+				 batch == 0 ? 'p' : 'q', i);
+			msg_text(&b, key, "A at B", "6/2/98 8:39", to, "w", "window\r\n");
+		}
+		CHECK(ccp_po_import_buffer(po, b.data, b.len, "w.ccm", NULL, &res) == CCP_PO_OK);
+		CHECK_EQ_U64(res.delivered, batch == 2 ? 0 : to_n - from);
+		CHECK_EQ_U64(res.skipped, batch == 2 ? w : 0);
+	}
+	ccp_ccm_buf_free(&b);
+	ccp_po_close(po);
+}
+
 static void test_log_segments(const char *base)
 {
 	char dir[600], key[64], path[900], seg[900];
@@ -1768,6 +1804,7 @@ int main(int argc, char **argv)
 	test_crash_steps(base);
 	test_store(base);
 	test_dedup_window(base);
+	test_dedup_window_big_batch(base);
 	test_many_mailboxes(base);
 	test_adopt(base);
 	test_log_segments(base);
