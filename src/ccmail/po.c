@@ -889,12 +889,31 @@ static off_t scan_back(int fd, off_t from, off_t size, size_t need, size_t *foun
 	return from;
 }
 
+/* The number of rotated segment NAME, delivery.log.NNNNNNNN: eight digits
+ * exactly (no sign, no space), not 0.  With SUFFIXED, also such a name with
+ * a suffix after a '.' (delivery.log.00000003.gz: compressed).  0 for any
+ * other name. */
+static unsigned segment_number(const char *name, bool suffixed)
+{
+	if (strncmp(name, LOG ".", sizeof(LOG)) != 0)
+		return 0;
+	const char *digits = name + sizeof(LOG);
+	if (strspn(digits, "0123456789") != 8)
+		return 0;
+	char tail = digits[8];
+	if (tail != '\0' && !(suffixed && tail == '.'))
+		return 0;
+	return (unsigned)strtoul(digits, NULL, 10);
+}
+
 /* The numbers of the rotated segments delivery.log.NNNNNNNN, ascending,
- * into *OUT (freed by the caller).  Returns how many, or -1 with errno (and
- * *OUT NULL) when the folder cannot be listed: a listing cut short (out of
- * descriptors, an I/O error) must not pass for "no segments", or a rebuild
- * would forget the pairs they hold and deliver them again. */
-static ssize_t list_segments(int dirfd, unsigned **out)
+ * into *OUT (freed by the caller); with SUFFIXED, those of the segments
+ * compressed since too (segment_number()).  Returns how many, or -1 with
+ * errno (and *OUT NULL) when the folder cannot be listed: a listing cut
+ * short (out of descriptors, an I/O error) must not pass for "no
+ * segments", or a rebuild would forget the pairs they hold and deliver
+ * them again. */
+static ssize_t list_segments(int dirfd, bool suffixed, unsigned **out)
 {
 	size_t n = 0, cap = 0;
 	unsigned *v = NULL;
@@ -916,11 +935,8 @@ static ssize_t list_segments(int dirfd, unsigned **out)
 		errno = 0;
 		if ((e = readdir(d)) == NULL)
 			break;
-		unsigned no;
-		char tail;
-		if (strncmp(e->d_name, LOG ".", sizeof(LOG)) != 0 ||
-		    strlen(e->d_name) != sizeof(LOG) + 8 ||
-		    sscanf(e->d_name + sizeof(LOG), "%8u%c", &no, &tail) != 1 || no == 0)
+		unsigned no = segment_number(e->d_name, suffixed);
+		if (no == 0)
 			continue;
 		if (n == cap) {
 			cap = cap ? 2 * cap : 16;
@@ -1045,7 +1061,7 @@ static void warn_missing_segments(const struct ccp_po *po, unsigned newest, unsi
 static int fold_segments(struct ccp_po *po, ino_t cur_ino, size_t need, char *err, size_t cap)
 {
 	unsigned *segs, newest_missing = 0, missing = 0;
-	ssize_t listed = list_segments(po->dirfd, &segs);
+	ssize_t listed = list_segments(po->dirfd, false, &segs);
 	if (listed < 0) {
 		ccp_errf(err, cap, "%s: cannot list the log's segments: %s", po->dir,
 			 strerror(errno));
@@ -1208,13 +1224,18 @@ static void maybe_rotate(struct ccp_po *po)
 	    st.st_size < po->conf.log_segment)
 		return;
 	unsigned *segs;
-	ssize_t n = list_segments(po->dirfd, &segs);
+	/* Compressed segments too: numbered on from the highest ever made,
+	 * the next is never one an operator compressed or removed (a new
+	 * 00000001 beside 00000001.gz, which gzip -f would overwrite). */
+	ssize_t n = list_segments(po->dirfd, true, &segs);
 	if (n < 0)
 		return; /* the next import rotates it */
 	unsigned last = n ? segs[n - 1] : 0;
 	ccp_free(segs);
 	char name[40];
 	segment_name(name, sizeof(name), last);
+	/* A rotation cut short by a crash between its link and its rename
+	 * left the log linked as the last segment already. */
 	bool linked = last && fstatat(po->dirfd, name, &ss, AT_SYMLINK_NOFOLLOW) == 0 &&
 		      ss.st_ino == st.st_ino;
 	if (!linked) {
@@ -2778,7 +2799,7 @@ int ccp_po_stats_with(const char *dir, const struct ccp_po_stats_opts *opts,
 		rc = CCP_PO_NOT_ACCESSIBLE;
 	}
 	unsigned *segs = NULL;
-	ssize_t listed = rc ? 0 : list_segments(v.dirfd, &segs);
+	ssize_t listed = rc ? 0 : list_segments(v.dirfd, false, &segs);
 	if (listed < 0) {
 		ccp_errf(err, cap, "%s: cannot list the log's segments: %s", dir, strerror(errno));
 		rc = CCP_PO_NOT_ACCESSIBLE;

@@ -1094,6 +1094,39 @@ static void test_log_segments(const char *base)
 	CHECK_EQ_U64(st.delivered, n + more);
 	CHECK_EQ_U64(st.duplicate_deliveries, 0);
 	CHECK_EQ_U64(st.log_segments, segs + 1);
+
+	/* Every segment compressed (renamed NAME.gz), and names that are not
+	 * eight digits beside them: the next rotation numbers on from the
+	 * highest segment made, not from 1 again (beside 00000001.gz, which
+	 * gzip -f would overwrite), and the odd names are no segments ("-" is
+	 * not read as 4294967295, nor "+" as 1). */
+	const unsigned made = segs + 1;
+	for (unsigned i = 1; i <= made; i++) {
+		char gz[920];
+		snprintf(seg, sizeof(seg), "%s/delivery.log.%08u", dir, i);
+		snprintf(gz, sizeof(gz), "%s.gz", seg);
+		CHECK(rename(seg, gz) == 0);
+	}
+	static const char *const odd[] = { "-0000001", "+0000001", " 0000001" };
+	for (size_t i = 0; i < CCP_ARRAY_LEN(odd); i++) {
+		snprintf(seg, sizeof(seg), "%s/delivery.log.%s", dir, odd[i]);
+		FILE *f = fopen(seg, "w");
+		CHECK(f != NULL && fclose(f) == 0);
+	}
+	CHECK(ccp_po_stats(dir, &st, err, sizeof(err)) == 0);
+	CHECK_EQ_U64(st.log_segments, 0);
+	snprintf(seg, sizeof(seg), "%s/delivery.log.%08u", dir, made + 1);
+	while (access(seg, F_OK) != 0) {
+		snprintf(key, sizeof(key), "gz%05u", more++);
+		res = import_key(a, key, "Sam at HUB");
+		CHECK(res.delivered == 1);
+		CHECK(more < 10000);
+	}
+	CHECK(count_segments(dir) == 0); /* no new 00000001 */
+	snprintf(seg, sizeof(seg), "%s/delivery.log.%08u", dir, 0u);
+	CHECK(access(seg, F_OK) != 0);
+	CHECK(ccp_po_stats(dir, &st, err, sizeof(err)) == 0);
+	CHECK_EQ_U64(st.log_segments, 1);
 	ccp_po_close(a);
 	ccp_po_close(b);
 }
