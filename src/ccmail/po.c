@@ -837,24 +837,6 @@ static void index_line(void *ctx, const char *p, size_t n)
 		ccp_fpwindow_add(&po->index, ccp_fp_of(pair, len));
 }
 
-/* Indexes the D lines of B, whole lines, in their order.  In log order,
- * not a set's: the window drops its oldest pairs when full, so a batch
- * larger than its room must come in oldest first, or the pairs it drops
- * are any of the batch's, the newest among them. */
-static void index_buf(struct ccp_po *po, const struct ccp_ccm_buf *b)
-{
-	const char *p = b->data, *e = b->data + b->len;
-	while (p < e) {
-		const char *nl = memchr(p, '\n', (size_t)(e - p));
-		if (nl == NULL) {
-			index_line(po, p, (size_t)(e - p));
-			break;
-		}
-		index_line(po, p, (size_t)(nl - p));
-		p = nl + 1;
-	}
-}
-
 /*
  * Reads FD backwards from SIZE down to FROM (a line start), a chunk at a
  * time, for the start of the line after which NEED D lines remain.
@@ -1811,6 +1793,7 @@ struct delivery {
 	size_t off, len;       /* the message in po->store, the store file's new tail
 				  (adopting: in the adopted file) */
 	size_t keyoff, keylen; /* its escaped key in po->keys */
+	struct ccp_fp fp;      /* its (key, recipient) pair's, for the index */
 	char mbox[224];
 };
 
@@ -2038,6 +2021,7 @@ static bool plan_import(struct ccp_po *po, const char *data, size_t len, const c
 			d->len = mlen;
 			d->keyoff = koff;
 			d->keylen = klen;
+			d->fp = fp;
 			mailbox_name_of_norm(po->tmp2.data, po->tmp2.len, d->mbox, sizeof(d->mbox));
 			log_line(po, 'D', key, keylen, po->tmp2.data, po->tmp2.len, d->mbox, now);
 			delivered++;
@@ -2511,7 +2495,12 @@ static int import_common(struct ccp_po *po, const char *data, size_t len, const 
 	/* Committed: the batch joins the index, and its lines count as
 	 * folded when they begin where the index ended (catch_up() folded the
 	 * whole log, under the lock; were they not, it reads them next time). */
-	index_buf(po, &po->logbuf);
+	/* In the log's order, not the batch set's: the window drops its
+	 * oldest pairs when full, so a batch larger than its room must come
+	 * in oldest first, or the pairs it drops are any of the batch's, the
+	 * newest among them. */
+	for (size_t i = 0; i < plan.n; i++)
+		ccp_fpwindow_add(&po->index, plan.d[i].fp);
 	if (log_at == po->indexed)
 		po->indexed += (off_t)po->logbuf.len;
 	if (res->undeliverable) {
