@@ -1,6 +1,6 @@
 /*
  * fpset.h: sets of 128-bit fingerprints of byte strings, and a window of
- * the most recent ones in fixed memory.
+ * the most recent ones in bounded memory.
  *
  * The post office remembers every (message, recipient) pair it delivered,
  * so that an import handed to it again skips what it already has.  Keeping
@@ -15,7 +15,7 @@
  * ccp_fpwindow keeps two generations of at most SPAN fingerprints each,
  * and when the newer is full, the older is emptied and becomes the newer.
  * So each fingerprint is remembered while at least SPAN later ones are
- * added, and at most 2 * SPAN.  Its tables grow with what they hold up to
+ * added (counted from its last add), and at most 2 * SPAN.  Its tables grow with what they hold up to
  * the size of SPAN, then no further: memory follows the history, bounded
  * by the span (a table sized for the span at once was touched all over by
  * a short history, a page per fingerprint).
@@ -74,16 +74,18 @@ struct ccp_fpwindow {
 /* SPAN >= 1. */
 CCP_EXPORT void ccp_fpwindow_init(struct ccp_fpwindow *w, size_t span);
 CCP_EXPORT bool ccp_fpwindow_has(const struct ccp_fpwindow *w, struct ccp_fp f);
-/* Adds F; false if it was remembered already. */
+/* Adds F, as the newest: false if it was remembered already.  One that
+ * was is remembered afresh, from this add on. */
 CCP_EXPORT bool ccp_fpwindow_add(struct ccp_fpwindow *w, struct ccp_fp f);
-/* Adds every fingerprint of S (in no particular order). */
-CCP_EXPORT void ccp_fpwindow_add_all(struct ccp_fpwindow *w, const struct ccp_fpset *s);
 /* Forgets everything (the log it mirrors was cut back). */
 CCP_EXPORT void ccp_fpwindow_clear(struct ccp_fpwindow *w);
 CCP_EXPORT void ccp_fpwindow_free(struct ccp_fpwindow *w);
-/* Fingerprints remembered now. */
+/* Fingerprints remembered now, between SPAN and 2 * SPAN once SPAN have
+ * been added (one added again while the older generation held it counts
+ * twice until that generation goes). */
 CCP_EXPORT size_t ccp_fpwindow_count(const struct ccp_fpwindow *w);
-/* Octets the two tables take (fixed from init on). */
+/* Octets the two tables take now (they grow with what they hold, up to
+ * room for SPAN each). */
 CCP_EXPORT size_t ccp_fpwindow_bytes(const struct ccp_fpwindow *w);
 
 /*

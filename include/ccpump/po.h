@@ -120,7 +120,8 @@ struct ccp_po_init_opts {
 
 /* The index of delivered (key, recipient) pairs keeps at least the last
  * dedup_window of them and at most twice that, in 32 to 43 octets a pair
- * fixed at open (fpset.h): 131,072 pairs take 8 MiB.  An import handed in
+ * once the window is full, less before (the tables grow with the history,
+ * fpset.h): 131,072 pairs take 8 MiB.  An import handed in
  * again skips the pairs still remembered; ccpump's relay hands in again only
  * what was in flight at a crash (dispatchers x batch messages). */
 #define CCP_PO_DEDUP_WINDOW 131072u
@@ -156,7 +157,8 @@ CCP_EXPORT bool ccp_po_still_there(const struct ccp_po *po);
 struct ccp_po_index_usage {
 	size_t window; /* po.conf's dedup_window: pairs remembered at least */
 	size_t pairs;  /* pairs remembered now (at most twice the window) */
-	size_t bytes;  /* octets its tables take: fixed at open, whatever the history */
+	size_t bytes;  /* octets its tables take now: they grow with the history, up
+			* to room for the window in each of two generations */
 };
 CCP_EXPORT void ccp_po_index_usage(struct ccp_po *po, struct ccp_po_index_usage *u);
 

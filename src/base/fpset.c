@@ -111,8 +111,11 @@ bool ccp_fpwindow_has(const struct ccp_fpwindow *w, struct ccp_fp f)
 
 bool ccp_fpwindow_add(struct ccp_fpwindow *w, struct ccp_fp f)
 {
-	if (ccp_fpset_has(&w->gen[w->cur ^ 1u], f))
-		return false;
+	/* In the older generation: remembered, but added again now it is
+	 * the newest, and goes into the newer one too; else it would go at
+	 * the next swap, with fewer than SPAN added after it (a pair the log
+	 * holds twice, delivered again once it had left the window). */
+	bool old = ccp_fpset_has(&w->gen[w->cur ^ 1u], f);
 	if (w->gen[w->cur].n == w->span) {
 		if (ccp_fpset_has(&w->gen[w->cur], f))
 			return false;
@@ -122,14 +125,7 @@ bool ccp_fpwindow_add(struct ccp_fpwindow *w, struct ccp_fp f)
 		ccp_fpset_clear(&w->gen[w->cur]);
 	}
 	/* Not full, the newer one is probed once: adding finds F or its slot. */
-	return ccp_fpset_add(&w->gen[w->cur], f);
-}
-
-void ccp_fpwindow_add_all(struct ccp_fpwindow *w, const struct ccp_fpset *s)
-{
-	for (size_t i = 0; i < s->cap; i++)
-		if (s->tab[i].b)
-			ccp_fpwindow_add(w, s->tab[i]);
+	return ccp_fpset_add(&w->gen[w->cur], f) && !old;
 }
 
 void ccp_fpwindow_clear(struct ccp_fpwindow *w)

@@ -52,8 +52,8 @@
  * The index remembers the fingerprints (fpset.h) of the last delivered
  * "key<TAB>recipient" strings (escaped as in the log): at least the last
  * dedup_window of them (po.conf, default CCP_PO_DEDUP_WINDOW), at most
- * twice that, in memory fixed at open (16 octets a slot, 32 to 43 octets a
- * pair).  A pair handed in again while remembered is skipped; one older
+ * twice that, in memory bounded by the window (16 octets a slot, 32 to 43
+ * octets a pair once it is full).  A pair handed in again while remembered is skipped; one older
  * than the window would be delivered again, and `po stats`, which reads
  * the whole log, counts it as a duplicate delivery, so it cannot hide.
  * What can come back is what was in flight at a crash: the relay's

@@ -993,40 +993,80 @@ static unsigned count_segments(const char *dir)
  * sees the new inode and rebuilds across segments) and in a fresh one; a
  * rotation cut short after its link is neither counted twice nor repeated.
  */
+/* Imports messages PREFIX000FROM.. PREFIX..TO (exclusive) to one
+ * recipient, as one batch. */
+static struct ccp_po_result import_range(struct ccp_po *po, const char *prefix, unsigned from,
+					 unsigned to_n)
+{
+	const char *to[] = { "W at HUB", NULL };
+	struct ccp_po_result res;
+	struct ccp_ccm_buf b;
+	char key[64];
+	ccp_ccm_buf_init(&b);
+	for (unsigned i = from; i < to_n; i++) {
+		snprintf(key, sizeof(key), "%s%06u", prefix, i);
+		msg_text(&b, key, "A at B", "6/2/98 8:39", to, "w", "window\r\n");
+	}
+	CHECK(ccp_po_import_buffer(po, b.data, b.len, "w.ccm", NULL, &res) == CCP_PO_OK);
+	ccp_ccm_buf_free(&b);
+	return res;
+}
+
 /* A batch larger than the window's room: the pairs it keeps are the
  * newest, as the log orders them, so each of the last dedup_window pairs
  * is skipped when handed in again to the same handle, not some of them
  * forgotten by the order of a hash table. */
 static void test_dedup_window_big_batch(const char *base)
 {
-	char dir[600], key[64];
+	char dir[600];
 	struct ccp_po_init_opts io;
 	struct ccp_po_result res;
 	const unsigned w = CCP_PO_DEDUP_WINDOW_MIN, first = 1000, second = w + 76;
-	const char *to[] = { "W at HUB", NULL };
-	struct ccp_ccm_buf b;
 
 	snprintf(dir, sizeof(dir), "%s/po-window-big", base);
 	ccp_po_init_opts_default(&io);
 	io.dedup_window = w;
 	CHECK(ccp_po_init(dir, &io, err, sizeof(err)) == 0);
 	struct ccp_po *po = open_po(dir);
-	ccp_ccm_buf_init(&b);
-	for (unsigned batch = 0; batch < 3; batch++) {
-		/* p0..p999; then q0..q1099; then q76..q1099 again, the last w. */
-		unsigned from = batch == 2 ? second - w : 0, to_n = batch == 0 ? first : second;
-		ccp_ccm_buf_reset(&b);
-		for (unsigned i = from; i < to_n; i++) {
-			snprintf(key, sizeof(key), "1795882167.M%c%06uP4242.relay.example",
-				 batch == 0 ? 'p' : 'q', i);
-			msg_text(&b, key, "A at B", "6/2/98 8:39", to, "w", "window\r\n");
-		}
-		CHECK(ccp_po_import_buffer(po, b.data, b.len, "w.ccm", NULL, &res) == CCP_PO_OK);
-		CHECK_EQ_U64(res.delivered, batch == 2 ? 0 : to_n - from);
-		CHECK_EQ_U64(res.skipped, batch == 2 ? w : 0);
-	}
-	ccp_ccm_buf_free(&b);
+	CHECK_EQ_U64(import_range(po, "p", 0, first).delivered, first);
+	CHECK_EQ_U64(import_range(po, "q", 0, second).delivered, second);
+	/* The last w again. */
+	res = import_range(po, "q", second - w, second);
+	CHECK(res.delivered == 0 && res.skipped == w);
 	ccp_po_close(po);
+}
+
+/* The log may hold a pair twice: delivered again once older than the
+ * window.  Its second D line is then the newest, for every handle: one
+ * opened in between, whose older generation still held the first, must
+ * not forget it at its next swap and deliver it a third time while that
+ * line is among the last dedup_window. */
+static void test_dedup_window_readded(const char *base)
+{
+	char dir[600];
+	struct ccp_po_init_opts io;
+	const unsigned w = CCP_PO_DEDUP_WINDOW_MIN;
+
+	snprintf(dir, sizeof(dir), "%s/po-window-readd", base);
+	ccp_po_init_opts_default(&io);
+	io.dedup_window = w;
+	CHECK(ccp_po_init(dir, &io, err, sizeof(err)) == 0);
+	struct ccp_po *h1 = open_po(dir);
+	CHECK_EQ_U64(import_range(h1, "P", 0, w - 1).delivered, w - 1);
+	CHECK_EQ_U64(import_range(h1, "X", 0, 1).delivered, 1);
+	CHECK_EQ_U64(import_range(h1, "A", 0, w).delivered, w);
+	/* Opened here, h2's generations split the log elsewhere than h1's:
+	 * its older one holds X. */
+	struct ccp_po *h2 = open_po(dir);
+	CHECK_EQ_U64(import_range(h1, "B", 0, w - 3).delivered, w - 3);
+	/* Out of h1's window: delivered again, as the window allows. */
+	CHECK_EQ_U64(import_range(h1, "X", 0, 1).delivered, 1);
+	CHECK_EQ_U64(import_range(h2, "Y", 0, 3).delivered, 3);
+	/* X's second D line is 4th from the end of the log. */
+	struct ccp_po_result res = import_range(h2, "X", 0, 1);
+	CHECK(res.delivered == 0 && res.skipped == 1);
+	ccp_po_close(h1);
+	ccp_po_close(h2);
 }
 
 static void test_log_segments(const char *base)
@@ -1838,6 +1878,7 @@ int main(int argc, char **argv)
 	test_store(base);
 	test_dedup_window(base);
 	test_dedup_window_big_batch(base);
+	test_dedup_window_readded(base);
 	test_many_mailboxes(base);
 	test_adopt(base);
 	test_log_segments(base);
