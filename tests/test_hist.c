@@ -26,6 +26,20 @@ int main(void)
 	ccp_hist_merge(&g, &h);
 	CHECK_EQ_U64(g.count, 100010);
 	CHECK_EQ_U64(g.max, 100000);
+	/* Nearest rank, ceil(q * count): of 1..10 the median is 5, p90 9;
+	 * of 999 samples of 3 and one of 5 s, p99.9 is 3, not the outlier. */
+	ccp_hist_reset(&g);
+	for (uint64_t v = 1; v <= 10; v++)
+		ccp_hist_record(&g, v);
+	CHECK_EQ_U64(ccp_hist_quantile(&g, 0.5), 5);
+	CHECK_EQ_U64(ccp_hist_quantile(&g, 0.9), 9);
+	CHECK_EQ_U64(ccp_hist_quantile(&g, 0.0), 1);
+	ccp_hist_reset(&g);
+	for (int i = 0; i < 999; i++)
+		ccp_hist_record(&g, 3);
+	ccp_hist_record(&g, 5000000000ull);
+	CHECK_EQ_U64(ccp_hist_quantile(&g, 0.999), 3);
+	CHECK_EQ_U64(ccp_hist_quantile(&g, 1.0), 5000000000ull);
 	/* Every index is in range, up to the largest value. */
 	CHECK(ccp_hist_index(UINT64_MAX) < CCP_HIST_BUCKETS);
 	puts("test_hist: ok");

@@ -40,13 +40,22 @@ uint64_t ccp_hist_quantile(const struct ccp_hist *h, double q)
 		q = 0;
 	if (q >= 1)
 		return h->max;
-	uint64_t rank = (uint64_t)(q * (double)h->count);
-	if (rank >= h->count)
-		rank = h->count - 1;
+	/* Nearest rank: the ceil(q * count)-th smallest sample (1-based), as
+	 * HdrHistogram takes it.  The floor, taken 0-based, was one sample
+	 * higher whenever q * count is whole: with 1,000 samples and one
+	 * outlier, p99.9 was the outlier. */
+	double exact = q * (double)h->count;
+	uint64_t rank = (uint64_t)exact;
+	if ((double)rank < exact)
+		rank++;
+	if (rank < 1)
+		rank = 1;
+	if (rank > h->count)
+		rank = h->count;
 	uint64_t seen = 0;
 	for (unsigned i = 0; i < CCP_HIST_BUCKETS; i++) {
 		seen += h->bucket[i];
-		if (seen > rank) {
+		if (seen >= rank) {
 			uint64_t v = bucket_upper(i);
 			return v < h->max ? v : h->max;
 		}
