@@ -145,6 +145,11 @@ int main(void)
 	test_second_half();
 	test_bad_tmp_dir();
 	test_run_cut_short();
+	/* A bound near SIZE_MAX: the table's size is worked out without
+	 * overflow (the product wrapped to 0, and the init never returned). */
+	struct ccp_fpcount big;
+	ccp_fpcount_init(&big, SIZE_MAX, NULL);
+	ccp_fpcount_free(&big);
 	puts("test_fpcount: ok");
 	return 0;
 }

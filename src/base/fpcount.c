@@ -38,7 +38,9 @@ void ccp_fpcount_init(struct ccp_fpcount *c, size_t memory, const char *tmp_dir)
 	 * table it grows from, and what it holds before the set would grow
 	 * past it (fpset grows at three quarters full). */
 	size_t cap = 64;
-	while (cap * 2 * sizeof(struct ccp_fp) / 2 * 3 <= memory)
+	/* cap * 3 * 16 <= memory, divided rather than multiplied: a bound
+	 * near SIZE_MAX wrapped the product to 0 and the loop never ended. */
+	while (cap <= memory / (3 * sizeof(struct ccp_fp)))
 		cap *= 2;
 	c->max_in_set = cap / 4 * 3;
 	if (!tmp_dir || !*tmp_dir) {
