@@ -750,8 +750,23 @@ fail:
 static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const *msgs, unsigned n,
 			 enum ccp_verdict *verdicts, char *why, size_t whylen, unsigned *taken)
 {
-	if (d->conv == NULL)
-		d->conv = ccp_convert_new(&r->cfg->convert);
+	if (d->conv == NULL && (d->conv = ccp_convert_new(&r->cfg->convert)) == NULL) {
+		/* The machine's, not the messages' (the start-up made one, so
+		 * this is out of memory or descriptors): postponed, and
+		 * deliveries pause, as for a batch that cannot be written. */
+		snprintf(d->outage, sizeof(d->outage), "cannot convert to code page %d: %s",
+			 (int)r->cfg->convert.codepage, strerror(errno));
+		snprintf(why, whylen, "%s", d->outage);
+		for (unsigned k = 0; k < n; k++)
+			verdicts[k] = CCP_VERDICT_POSTPONED;
+		*taken = n;
+		d->changed = ccp_realloc(d->changed, n * sizeof(*d->changed));
+		memset(d->changed, 0, n * sizeof(*d->changed));
+		d->name[0] = '\0';
+		d->dups = d->vanished = d->marked = 0;
+		d->t_start = d->t_converted = d->t_written = d->t_imported = ccp_now_ns();
+		return -1;
+	}
 	d->msgs = msgs;
 	d->verdicts = verdicts;
 	d->nincluded = 0;
@@ -1550,6 +1565,19 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 			snprintf(err, errlen, "%s %s: not a directory", dirs[i][0], dirs[i][1]);
 			return 2;
 		}
+	/* The code page's converter, which every dispatcher makes: one that
+	 * iconv cannot give (glibc's gconv modules not installed, a wrong
+	 * GCONV_PATH, as in a bare container) is said now, in one line, not
+	 * met by the first batch. */
+	struct ccp_convert *probe = ccp_convert_new(&cfg->convert);
+	if (probe == NULL) {
+		snprintf(err, errlen, "cannot convert to code page %d: iconv has no converter for it "
+			 "(%s); glibc's gconv modules must be installed (IBM%d.so), or GCONV_PATH "
+			 "name their folder", (int)cfg->convert.codepage, strerror(errno),
+			 (int)cfg->convert.codepage);
+		return 2;
+	}
+	ccp_convert_free(probe);
 	/* A stats file that could never be written is a mistake in the flags:
 	 * said now, not once deliveries have begun. */
 	if (cfg->stats_file && ccp_relay_snap_file_check(cfg->stats_file, err, errlen) != 0)

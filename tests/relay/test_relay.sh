@@ -1897,6 +1897,23 @@ says "--retry-min 20" "--retry-max 10"
 [ -z "$(ls -A "$work/rr")" ] || fail "retry delays: made $(ls "$work/rr") before refusing them"
 expect2 relay --spool "$work/rr/spool" --store "$work/rr/store" --po "$work/rr/po" --retry-min 700
 says "--retry-min 700" "--retry-max 600"
+# Without glibc's converters for the code page (gconv modules not
+# installed, as in a bare container; here hidden by a mount), the relay
+# says so at start, status 2, one line, and makes nothing.
+gconv=$(dirname "$(find /usr/lib /usr/lib64 -name IBM437.so -path '*gconv*' 2>/dev/null | head -1)")
+if [ -d "$gconv" ] && unshare -m --propagation private true 2>/dev/null; then
+	mkdir -p "$work/gc/empty"
+	err=$(unshare -m --propagation private sh -c 'mount --bind "$1" "$2" && shift 2 && exec "$@"' \
+		sh "$work/gc/empty" "$gconv" "$bin" relay --spool "$work/gc/spool" \
+		--store "$work/gc/store" --po "$work/gc/po" --once 2>&1 >/dev/null)
+	rc=$?
+	[ "$rc" -eq 2 ] || fail "no gconv: relay exited $rc, not 2: $err"
+	[ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] || fail "no gconv: more than one line: $err"
+	says "cannot convert to code page 437" "GCONV_PATH"
+	[ ! -e "$work/gc/spool" ] && [ ! -e "$work/gc/store" ] || fail "no gconv: made directories first"
+else
+	skip "no gconv folder, or unshare -m does not work here: a relay without converters"
+fi
 echo "5. bad flags and unusable directories: status 2 with one line naming the flag"
 
 # ---- 5b. a first run: spool, store and post office are made -------------
