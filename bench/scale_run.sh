@@ -13,11 +13,21 @@
 #   3. the pump's sweeps with thread counts scaled by 4 (needs python3);
 #   4. the relay's sweeps over batch and dispatchers, scaled by 4 (python3).
 # OUT gets summary.txt (the medians and ratios the targets name) and
-# scale.tar.gz (every CSV and JSON, for bench/plot.sh here).  --quick: tiny
-# counts, to check the script itself.
+# scale.tar.gz (every CSV and JSON, for bench/plot.sh here: tar -xzf it and
+# run bench/plot.sh on its res/).  --quick: tiny counts, to check the
+# script itself.
+#
+# Exit status: 0 all done and exactly once; 3 a run was not exactly once or
+# a ring cell lost, doubled or reordered an item; 4 (if not 3) a stage or
+# run did not finish: timed out, crashed, or gave no report; 2 no TOOLS.
 set -uo pipefail
-tools=$(cd "${1:?usage: bench/scale_run.sh TOOLS OUT [--quick]}" && pwd)
-out=${2:?usage: bench/scale_run.sh TOOLS OUT [--quick]}
+usage="usage: bench/scale_run.sh TOOLS OUT [--quick]"
+[ -d "${1:?$usage}" ] || { echo "scale_run: no tools folder '$1' (bench/portable.sh makes it)" >&2; exit 2; }
+tools=$(cd "$1" && pwd)
+for t in ccpump bench_ring; do
+	[ -x "$tools/$t" ] || { echo "scale_run: $tools/$t: missing (bench/portable.sh makes it)" >&2; exit 2; }
+done
+out=${2:?$usage}
 quick=${3:-}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$out/res"
@@ -27,15 +37,30 @@ say() { printf '%s\n' "$*" | tee -a "$sum"; }
 field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
-# Runs that were not exactly once (the engine's), or whose items were lost
-# or doubled (the ring's), or a sweep that failed its own check: counted,
-# said in the summary, and the script's status is 3 at the end.
-bad=0
+# bad: runs that were not exactly once (the engine's), ring cells whose items
+# were lost, doubled or reordered, a sweep that failed its own check.
+# broken: a stage or run that did not finish (timed out, crashed, no
+# report), so its figures are missing, not wrong.  Both are said in the
+# summary and set the script's status at the end.
+bad=0 broken=0
 messages=4000000 items=4000000 reps=3 threads=1:1,2:2,4:4,8:8 sweepset=quick
-t_engine=150 t_ring=150 t_pump=120 t_relay=120
+ring_limit=10 t_engine=150 t_pump=120 t_relay=120
 if [ "$quick" = --quick ]; then
-	messages=200000 items=200000 reps=1 threads=1:1,2:2 t_pump=60 t_relay=60
+	messages=200000 items=200000 reps=1 threads=1:1,2:2 ring_limit=3 t_pump=60 t_relay=60
 fi
+ring_queues=ccp_ring,rte_ring,ck_ring,wfcqueue,ccp_lockq ring_bursts=1,32
+# The ring stage's limit, from its cells: (reps + the warm-up) runs a cell,
+# each allowed 2 s per 4M items (every queue moves more than 2 Mops/s when
+# it does not stall), and one run limit and the watch after it (3 s) for
+# each cell of rte_ring and ck_ring with more threads than CPUs, which may
+# stall.  bench_ring writes its CSV after each group of cells, so a stage
+# cut short keeps the groups it finished.
+ring_cells=0 ring_stalls=0
+for pc in ${threads//,/ }; do
+	ring_cells=$((ring_cells + 5 * 2))
+	if ((${pc%:*} + ${pc#*:} > $(nproc))); then ring_stalls=$((ring_stalls + 2 * 2)); fi
+done
+t_ring=$((ring_cells * (reps + 1) * 2 * ((items + 3999999) / 4000000) + ring_stalls * (ring_limit + 3) + 30))
 
 say "machine: $(nproc) CPUs, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)," \
 	"$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), Linux $(uname -r)"
@@ -56,10 +81,24 @@ engine_cell() { # POLLERS DISPATCHERS
 			fi
 			r=$(timeout 60 "$tools/ccpump" bench --mode $mode --pollers "$p" --dispatchers "$d" \
 				--dup-factor 4 --batch 32 --messages $messages --json --no-progress)
+			st=$?
 			printf '%s\n' "$r" >>"$out/res/engine.jsonl"
-			if [ "$(printf '%s' "$r" | field duplicates)/$(printf '%s' "$r" | field lost)" != 0/0 ]; then
-				say "engine: $mode $p:$d NOT exactly once, or no report: ${r:-none}"
+			dl="$(printf '%s' "$r" | field duplicates)/$(printf '%s' "$r" | field lost)"
+			if [ "$st" = 124 ]; then
+				say "engine: $mode $p:$d timed out after 60 s: no figure"
+				broken=$((broken + 1))
+				continue
+			elif [ "$dl" = / ]; then
+				say "engine: $mode $p:$d gave no report (status $st): ${r:-nothing}"
+				broken=$((broken + 1))
+				continue
+			elif [ "$dl" != 0/0 ]; then
+				say "engine: $mode $p:$d NOT exactly once (duplicates/lost $dl): $r"
 				bad=$((bad + 1))
+				continue
+			elif [ "$st" != 0 ]; then
+				say "engine: $mode $p:$d exited $st after its report: no figure"
+				broken=$((broken + 1))
 				continue
 			fi
 			rates[$mode]+="$(printf '%s' "$r" | field msgs_per_sec) "
@@ -80,10 +119,18 @@ engine_cell 8 8
 
 # 2. The ring against its peers, unpinned (pinning is a flag of its own).
 say ""
-say "== 2. ring: bench_ring --queues ccp_ring,rte_ring,ck_ring,wfcqueue,ccp_lockq --threads $threads --bursts 1,32 --reps $reps --items $items"
-timeout $t_ring "$tools/bench_ring" --queues ccp_ring,rte_ring,ck_ring,wfcqueue,ccp_lockq \
-	--threads "$threads" --bursts 1,32 --reps $reps --items $items --run-limit 20 --quiet "$out/res" ||
-	say "ring: stopped after ${t_ring}s or failed (status $?)"
+say "== 2. ring: bench_ring --queues $ring_queues --threads $threads --bursts $ring_bursts --reps $reps --items $items --run-limit $ring_limit (stage limit ${t_ring}s)"
+timeout $t_ring "$tools/bench_ring" --queues $ring_queues --threads "$threads" \
+	--bursts $ring_bursts --reps $reps --items $items --run-limit $ring_limit --quiet "$out/res"
+st=$?
+case $st in
+0) ;;
+1) ;; # cells that lost, doubled or reordered items: counted from the CSV below
+124) say "ring: stopped at the stage's ${t_ring}s: the cells not in ring.csv were not run"
+	broken=$((broken + 1)) ;;
+*) say "ring: bench_ring failed (status $st; 127: not found, 2: could not run)"
+	broken=$((broken + 1)) ;;
+esac
 if [ -f "$out/res/ring.csv" ]; then
 	# ccp_ring over rte_ring at burst 32, over ck_ring at burst 1, per P:C.
 	awk -F, 'NR > 1 { m[$1 "," $2 ":" $3 "," $4] = $7; pc[$2 ":" $3] = 1 }
@@ -96,31 +143,43 @@ if [ -f "$out/res/ring.csv" ]; then
 		"$out/res/ring.csv" | sort | tee -a "$sum"
 	lost=$(awk -F, 'NR > 1 && $11 != "ok" && $11 != "stalled"' "$out/res/ring.csv" | wc -l)
 	if [ "$lost" -gt 0 ]; then
-		say "ring: $lost cells lost or doubled items"
+		say "ring: $lost cells lost, doubled or reordered items (census LOST or FAIL):"
+		awk -F, 'NR > 1 && $11 != "ok" && $11 != "stalled" { print "  " $1, $2 ":" $3, "burst " $4, $11 }' \
+			"$out/res/ring.csv" | tee -a "$sum"
 		bad=$((bad + lost))
 	fi
 fi
 
-# 3 and 4. The sweeps, where python3 is there.
+# 3 and 4. The sweeps, where python3 is there.  A sweep's own check failing
+# (its output says so) is bad; a timeout or an error is broken.
+sweep_status() { # NAME STATUS LIMIT NOT-ONCE-TEXT WHAT-A-TIMEOUT-KEEPS
+	case $2 in
+	0) ;;
+	124) say "$1 sweeps: stopped at the stage's $3s: $5"
+		broken=$((broken + 1)) ;;
+	*) if grep -q "$4" "$out/res/$1.txt"; then
+			say "$1 sweeps: a run was NOT exactly once (status $2; $1.txt below)"
+			bad=$((bad + 1))
+		else
+			say "$1 sweeps: failed (status $2; $1.txt below says why)"
+			broken=$((broken + 1))
+		fi ;;
+	esac
+}
 say ""
 if command -v python3 >/dev/null; then
 	say "== 3. pump sweeps: sweep.py --set $sweepset --scale 4"
 	timeout $t_pump python3 "$here/pump/sweep.py" --set $sweepset --ccpump "$tools/ccpump" \
-		--scale 4 "$out/res" >"$out/res/pump.txt" 2>&1 || {
-		st=$?
-		say "pump sweeps: stopped after ${t_pump}s or failed (status $st)"
-		[ "$st" -eq 124 ] || bad=$((bad + 1))
-	}
-	tail -n 40 "$out/res/pump.txt" >>"$sum"
+		--scale 4 "$out/res" >"$out/res/pump.txt" 2>&1
+	sweep_status pump $? $t_pump "were not exactly once" "pump.csv holds the points it finished"
+	cat "$out/res/pump.txt" >>"$sum"
 	say ""
 	say "== 4. relay sweeps: relay/sweep.py --set $sweepset --scale 4"
+	# Into res/ itself, next to the others, where bench/plot.sh looks.
 	timeout $t_relay python3 "$here/relay/sweep.py" --set $sweepset --ccpump "$tools/ccpump" \
-		--scale 4 "$out/res/relay" >"$out/res/relay.txt" 2>&1 || {
-		st=$?
-		say "relay sweeps: stopped after ${t_relay}s or failed (status $st)"
-		[ "$st" -eq 124 ] || bad=$((bad + 1))
-	}
-	tail -n 30 "$out/res/relay.txt" >>"$sum"
+		--scale 4 "$out/res" >"$out/res/relay.txt" 2>&1
+	sweep_status relay $? $t_relay "exactly once NO" "no relay.csv (the relay sweep writes it at the end)"
+	cat "$out/res/relay.txt" >>"$sum"
 else
 	say "== 3, 4: no python3 here: sweeps skipped"
 fi
@@ -133,5 +192,9 @@ find "$out/res" -type d \( -name spool -o -name store -o -name po -o -name work 
 tar -C "$out" -czf "$out/scale.tar.gz" res && rm -rf "$out/res"
 if [ "$bad" -gt 0 ]; then
 	say "NOT EXACTLY ONCE: $bad runs or cells (above)"
-	exit 3
 fi
+if [ "$broken" -gt 0 ]; then
+	say "INCOMPLETE: $broken stages or runs did not finish (above); their figures are missing"
+fi
+[ "$bad" -eq 0 ] || exit 3
+[ "$broken" -eq 0 ] || exit 4

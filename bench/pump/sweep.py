@@ -4,12 +4,15 @@
 Each swept parameter (pollers, dispatchers, batch, dup factor, ring size,
 wait strategy) is run for the lock-free and the mutex claim; the mode sweep
 also runs the 1998 race (naive), whose duplicates are recorded, not fatal.
-Every run repeats --reps times and the median msgs/s is kept.  Thread counts
-are flags, so the same sweep runs on a bigger machine (--scale multiplies the
-thread counts swept).
+Every point runs --reps times, its modes interleaved (repetition r of each
+mode before repetition r+1 of any, so machine noise hits them alike), and
+the median msgs/s is kept.  Thread counts are flags, so the same sweep runs
+on a bigger machine (--scale multiplies the thread counts swept).
 
-Writes pump.csv and pump.json into the results folder and prints a table.
-Exits 1 when a lock-free or mutex run is not exactly once.
+Writes pump.csv and pump.json into the results folder, afresh after each
+point (so a sweep cut short keeps the points it finished; pump.json says
+"complete": false until the end), and prints a table.  Exits 1 when a
+lock-free or mutex run is not exactly once.
 """
 import argparse
 import csv
@@ -41,37 +44,42 @@ FLAG = dict(pollers="--pollers", dispatchers="--dispatchers", batch="--batch",
             dup_factor="--dup-factor", ring_size="--ring-size", wait="--wait")
 
 
-def run_one(ccpump, mode, point, messages, reps, pin):
+def command(ccpump, mode, point, messages, pin):
     cmd = [ccpump, "bench", "--json", "--no-progress", "--mode", mode,
            "--messages", str(messages)]
     for k, v in point.items():
         cmd += [FLAG[k], str(v)]
     if pin:
         cmd.append("--pin")
-    reports = []
-    for _ in range(reps):
-        p = subprocess.run(cmd, capture_output=True, text=True)
-        line = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else ""
-        try:
-            rep = json.loads(line)
-        except ValueError:
-            sys.exit("sweep: '%s' gave no JSON report (exit %d): %s"
-                     % (" ".join(cmd), p.returncode, p.stderr.strip()))
-        if rep.get("ended") not in (None, "messages"):
-            sys.exit("sweep: '%s' ended early (%s): not a full run"
-                     % (" ".join(cmd), rep["ended"]))
-        # The exit status must agree with the report (0 exactly once, 3
-        # not), and the report must be of the messages asked for: a run
-        # that crashed after printing is no result.
-        if (p.returncode not in (0, 3) or (p.returncode == 0) != bool(rep["exactly_once"])
-                or rep["messages"] != messages):
-            sys.exit("sweep: '%s' exited %d; its report disagrees: %s"
-                     % (" ".join(cmd), p.returncode, line))
-        reports.append(rep)
+    return cmd
+
+
+def run_once(cmd, messages):
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    line = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else ""
+    try:
+        rep = json.loads(line)
+    except ValueError:
+        sys.exit("sweep: '%s' gave no JSON report (exit %d): %s"
+                 % (" ".join(cmd), p.returncode, p.stderr.strip()))
+    if rep.get("ended") not in (None, "messages"):
+        sys.exit("sweep: '%s' ended early (%s): not a full run"
+                 % (" ".join(cmd), rep["ended"]))
+    # The exit status must agree with the report (0 exactly once, 3
+    # not), and the report must be of the messages asked for: a run
+    # that crashed after printing is no result.
+    if (p.returncode not in (0, 3) or (p.returncode == 0) != bool(rep["exactly_once"])
+            or rep["messages"] != messages):
+        sys.exit("sweep: '%s' exited %d; its report disagrees: %s"
+                 % (" ".join(cmd), p.returncode, line))
+    return rep
+
+
+def summary(mode, point, reports, messages, reps):
     rates = [r["msgs_per_sec"] for r in reports]
     med = statistics.median(rates)
     rep = min(reports, key=lambda r: abs(r["msgs_per_sec"] - med))
-    return cmd, reports, dict(
+    return dict(
         mode=mode, messages=messages, reps=reps, msgs_per_sec=round(med, 1),
         msgs_per_sec_min=round(min(rates), 1), msgs_per_sec_max=round(max(rates), 1),
         notifications_per_sec=round(rep["notifications_per_sec"], 1),
@@ -84,6 +92,35 @@ def run_one(ccpump, mode, point, messages, reps, pin):
         lost=max(r["lost"] for r in reports),
         exactly_once=all(r["exactly_once"] for r in reports),
         **point)
+
+
+def run_point(ccpump, modes, point, messages, reps, pin):
+    """Every mode at one point, the repetitions interleaved across modes.
+    Returns (mode, command, reports, row) per mode."""
+    cmds = {m: command(ccpump, m, point, messages, pin) for m in modes}
+    reports = {m: [] for m in modes}
+    for _ in range(reps):
+        for m in modes:
+            reports[m].append(run_once(cmds[m], messages))
+    return [(m, cmds[m], reports[m], summary(m, point, reports[m], messages, reps))
+            for m in modes]
+
+
+def write_results(folder, rows, raw, meta, complete):
+    """pump.csv and pump.json afresh, through a rename each."""
+    path = os.path.join(folder, "pump.csv")
+    with open(path + ".tmp", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r[k] for k in COLUMNS})
+    os.replace(path + ".tmp", path)
+    path = os.path.join(folder, "pump.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(dict(benchmark="pump", complete=complete, rows=rows, runs=raw, **meta), f,
+                  indent=1)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
 
 
 def main():
@@ -117,28 +154,25 @@ def main():
     os.makedirs(a.results, exist_ok=True)
 
     rows, raw = [], []
+    meta = dict(set=a.set, base=base, messages=messages, reps=reps)
     t0 = time.time()
     for name, values in sweeps:
-        for v in values:
-            modes = [v] if name == "mode" else ["lockfree", "mutex"]
+        # The mode sweep is one point: its three modes interleaved.
+        points = [(name, values)] if name == "mode" else [(v, ["lockfree", "mutex"])
+                                                          for v in values]
+        for v, modes in points:
             point = dict(base)
             if name != "mode":
                 point[name] = v
-            for mode in modes:
-                cmd, reports, row = run_one(a.ccpump, mode, point, messages, reps, a.pin)
-                row.update(sweep=name, value=v)
+            for mode, cmd, reports, row in run_point(a.ccpump, modes, point, messages, reps,
+                                                     a.pin):
+                value = mode if name == "mode" else v
+                row.update(sweep=name, value=value)
                 rows.append(row)
-                raw.append(dict(sweep=name, value=v, command=" ".join(cmd), reports=reports))
-
-    with open(os.path.join(a.results, "pump.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: r[k] for k in COLUMNS})
-    with open(os.path.join(a.results, "pump.json"), "w") as f:
-        json.dump(dict(benchmark="pump", set=a.set, base=base, messages=messages, reps=reps,
-                       rows=rows, runs=raw), f, indent=1)
-        f.write("\n")
+                raw.append(dict(sweep=name, value=value, command=" ".join(cmd),
+                                reports=reports))
+            write_results(a.results, rows, raw, meta, False)
+    write_results(a.results, rows, raw, meta, True)
 
     print("%-12s %-9s %-9s %14s %10s %10s %6s" % ("sweep", "value", "mode", "msgs/s",
                                                    "p50 us", "p99 us", "once"))

@@ -45,16 +45,14 @@ static struct bq *rte_create(uint64_t capacity, unsigned flags)
 	return (struct bq *)r;
 }
 
-static struct bq *rte_create_mpmc(uint64_t capacity, uint64_t items)
+static struct bq *rte_create_mpmc(const struct bq_shape *shape)
 {
-	(void)items;
-	return rte_create(capacity, 0);
+	return rte_create(shape->capacity, 0);
 }
 
-static struct bq *rte_create_rts(uint64_t capacity, uint64_t items)
+static struct bq *rte_create_rts(const struct bq_shape *shape)
 {
-	(void)items;
-	return rte_create(capacity, RING_F_MP_RTS_ENQ | RING_F_MC_RTS_DEQ);
+	return rte_create(shape->capacity, RING_F_MP_RTS_ENQ | RING_F_MC_RTS_DEQ);
 }
 
 static void rte_destroy(struct bq *q)

@@ -11,22 +11,29 @@
  * census bitmap.  When every producer is done, the last one enqueues one
  * pill per consumer; pills come after every item, so a consumer that sees
  * the pill count reach the number of consumers has nothing left to take.
- * After the run the bitmaps are merged: every item must be in exactly one,
- * or the run fails with a nonzero exit.
+ * After the run the queue is drained (anything still in it came after the
+ * pills: a doubled pill or item) and the bitmaps are merged: every item
+ * must be in exactly one, and there must be one pill per consumer, or the
+ * run fails with a nonzero exit.
  *
  * Waiting is the harness's, the same for every queue: spin with a pause,
  * and yield after a while, so 4:4 on 2 cores still moves.  A cell's time
  * runs from releasing the threads to joining them.  Cells run interleaved:
  * repetition r of every queue before repetition r+1 of any, so a noisy
  * neighbour hurts all queues alike; the median of the repetitions is
- * reported.
+ * reported.  The CSV and JSON are rewritten after each (ratio, burst)
+ * group, and on SIGTERM or SIGINT, so a run cut short keeps what it did.
  *
  * Each run is a child process with a time limit (--run-limit).  With more
  * threads than CPUs, queues whose threads wait for each other in turn
- * (rte_ring's default mode, ck_ring's MPMC) can crawl: a cell that hits the
- * limit is reported as "stalled", with no figure, and is not run again.
- * A stall is a finding, not a failure; only a lost, doubled or reordered
- * item fails the run.
+ * (rte_ring's default mode, ck_ring's MPMC) can crawl.  At the limit the
+ * child watches the threads' counts of items moved: if any moves, the
+ * queue is crawling and the cell is reported as "stalled", with no figure,
+ * and is not run again (a finding, not a failure).  If nothing moves for
+ * QUIET_S seconds, no thread is waiting for another to be scheduled: the
+ * queue has stopped for good (a slot claimed and never written, a lost
+ * pill), and the cell is reported as "LOST" and fails the run.  Only a
+ * lost, doubled or reordered item fails the run.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -57,6 +64,7 @@
 #define MAX_THREADS 256
 #define MAX_BURST 1024
 #define PROD_SHIFT 40
+#define SEQ_MASK (((uint64_t)1 << PROD_SHIFT) - 1)
 #define PILL ((uintptr_t)1 << 62)
 #define SPINS_BEFORE_YIELD 256
 
@@ -71,10 +79,9 @@ static void *guard_alloc(size_t size)
 }
 
 /* ccpump's ring. */
-static struct bq *ours_create(uint64_t capacity, uint64_t items)
+static struct bq *ours_create(const struct bq_shape *shape)
 {
-	(void)items;
-	return (struct bq *)ccp_ring_create(capacity);
+	return (struct bq *)ccp_ring_create(shape->capacity);
 }
 static void ours_destroy(struct bq *q)
 {
@@ -90,14 +97,15 @@ static unsigned ours_deq(struct bq *q, uintptr_t *w, unsigned n)
 }
 
 /* ck_ring MPMC: no burst call, so a burst is a loop that stops at the first
- * refusal, as a caller of ck would write it. */
+ * refusal, as a caller of ck would write it.  Like rte_ring, it holds one
+ * item fewer than its slots. */
 struct ckq {
 	struct ck_ring ring;
 	ck_ring_buffer_t *buf;
 };
-static struct bq *ck_create(uint64_t capacity, uint64_t items)
+static struct bq *ck_create(const struct bq_shape *shape)
 {
-	(void)items;
+	uint64_t capacity = shape->capacity;
 	struct ckq *q = guard_alloc(sizeof(*q));
 	if (!q)
 		return NULL;
@@ -134,9 +142,13 @@ static unsigned ck_deq(struct bq *q, uintptr_t *w, unsigned n)
 }
 
 /* liburcu wfcqueue: unbounded, intrusive.  Nodes are preallocated, one per
- * item (and pill), and handed out by a shared counter, so allocation is not
- * measured; a burst enqueue is n wait-free enqueues and a burst dequeue is n
- * dequeues under one hold of the dequeue lock. */
+ * item and pill, so allocation is not measured.  Each producer has its own
+ * slice of them: an item's node is found from the item itself (producer
+ * times items per producer, plus its sequence), so no counter is shared
+ * between producers, which the other queues do not pay for either.  The
+ * pills' nodes follow the items'; only the last producer takes them.  A
+ * burst enqueue is n wait-free enqueues and a burst dequeue is n dequeues
+ * under one hold of the dequeue lock. */
 struct wfnode {
 	struct cds_wfcq_node node;
 	uintptr_t word;
@@ -146,24 +158,24 @@ struct wfq {
 	char pad0[CCP_CACHE_GUARD];
 	struct cds_wfcq_tail tail;
 	char pad1[CCP_CACHE_GUARD];
-	_Atomic uint64_t next_node;
-	char pad2[CCP_CACHE_GUARD];
 	struct wfnode *nodes;
-	uint64_t n_nodes;
+	uint64_t per_producer, n_items, n_nodes;
+	_Atomic uint64_t next_pill; /* the pill sender's alone */
 };
-static struct bq *wf_create(uint64_t capacity, uint64_t items)
+static struct bq *wf_create(const struct bq_shape *shape)
 {
-	(void)capacity;
 	struct wfq *q = guard_alloc(sizeof(*q));
 	if (!q)
 		return NULL;
-	q->nodes = calloc(items, sizeof(*q->nodes));
+	q->per_producer = shape->per_producer;
+	q->n_items = shape->per_producer * shape->producers;
+	q->n_nodes = q->n_items + shape->consumers;
+	q->nodes = calloc(q->n_nodes, sizeof(*q->nodes));
 	if (!q->nodes) {
 		free(q);
 		return NULL;
 	}
-	q->n_nodes = items;
-	atomic_init(&q->next_node, 0);
+	atomic_init(&q->next_pill, q->n_items);
 	cds_wfcq_init(&q->head, &q->tail);
 	return (struct bq *)q;
 }
@@ -177,14 +189,20 @@ static void wf_destroy(struct bq *q)
 static unsigned wf_enq(struct bq *q, const uintptr_t *w, unsigned n)
 {
 	struct wfq *f = (struct wfq *)q;
-	/* One fetch-add per burst hands this producer n private nodes. */
-	uint64_t first = atomic_fetch_add_explicit(&f->next_node, n, memory_order_relaxed);
-	if (first + n > f->n_nodes) {
-		fprintf(stderr, "bench_ring: wfcqueue node pool exhausted\n");
-		abort();
-	}
 	for (unsigned i = 0; i < n; i++) {
-		struct wfnode *nd = &f->nodes[first + i];
+		uint64_t v = (uint64_t)w[i], k;
+		if (ccp_likely(v != PILL)) {
+			v -= 1;
+			k = (v >> PROD_SHIFT) * f->per_producer + (v & SEQ_MASK);
+		} else {
+			k = atomic_fetch_add_explicit(&f->next_pill, 1, memory_order_relaxed);
+		}
+		if (ccp_unlikely(k >= f->n_nodes)) {
+			fprintf(stderr, "bench_ring: wfcqueue: no node for word %#" PRIx64 "\n",
+				(uint64_t)w[i]);
+			abort();
+		}
+		struct wfnode *nd = &f->nodes[k];
 		cds_wfcq_node_init(&nd->node);
 		nd->word = w[i];
 		cds_wfcq_enqueue(&f->head, &f->tail, &nd->node);
@@ -208,11 +226,10 @@ static unsigned wf_deq(struct bq *q, uintptr_t *w, unsigned n)
 
 /* ccpump's mutex ring, non-blocking calls so the harness waits for it as it
  * does for the others. */
-static struct bq *lq_create(uint64_t capacity, uint64_t items)
+static struct bq *lq_create(const struct bq_shape *shape)
 {
-	(void)items;
 	struct ccp_lockq *q = guard_alloc(sizeof(*q));
-	if (q && ccp_lockq_init(q, capacity) != 0) {
+	if (q && ccp_lockq_init(q, shape->capacity) != 0) {
 		free(q);
 		return NULL;
 	}
@@ -238,7 +255,83 @@ static const struct bq_ops ck_ops = { "ck_ring", true, ck_create, ck_destroy, ck
 static const struct bq_ops wf_ops = { "wfcqueue", true, wf_create, wf_destroy, wf_enq, wf_deq };
 static const struct bq_ops lq_ops = { "ccp_lockq", true, lq_create, lq_destroy, lq_enq, lq_deq };
 
+/* ---- test only: a ccp_ring broken on purpose (--inject-fault) ---------
+ *
+ * Proves that the harness fails a run that loses or doubles an item, in
+ * each of the ways a real defect would show (bench/ring/smoke.sh runs
+ * them).  Once per run, at half the items:
+ *   hole  claims a slot (moves prod_pos) and never writes it, and says the
+ *         item went in: consumers stop at the slot, as they must, and the
+ *         run stops moving (census LOST)
+ *   drop  says an item went in without enqueueing it (census LOST)
+ *   pill  enqueues the first pill twice (census FAIL: doubled)
+ * Each run is its own child process, so the state below starts afresh. */
+enum fault { FAULT_NONE, FAULT_HOLE, FAULT_DROP, FAULT_PILL };
+static const char *const fault_names[] = { "none", "hole", "drop", "pill" };
+static enum fault fault;
+static uint64_t fault_at;
+static _Atomic uint64_t fault_seen;
+static _Atomic bool fault_done;
+
+static struct bq *faulty_create(const struct bq_shape *shape)
+{
+	fault_at = shape->per_producer * shape->producers / 2;
+	return ours_create(shape);
+}
+static bool fault_claim(void)
+{
+	return !atomic_exchange_explicit(&fault_done, true, memory_order_relaxed);
+}
+static unsigned faulty_enq(struct bq *q, const uintptr_t *w, unsigned n)
+{
+	if (atomic_load_explicit(&fault_done, memory_order_relaxed))
+		return ours_enq(q, w, n);
+	if (fault == FAULT_PILL) {
+		if (w[0] != PILL)
+			return ours_enq(q, w, n);
+		unsigned k = ours_enq(q, w, 1);
+		if (k == 1 && fault_claim())
+			while (ours_enq(q, w, 1) == 0)
+				sched_yield();
+		return k;
+	}
+	if (w[0] == PILL ||
+	    atomic_fetch_add_explicit(&fault_seen, n, memory_order_relaxed) + n <= fault_at)
+		return ours_enq(q, w, n);
+	if (!fault_claim())
+		return ours_enq(q, w, n);
+	if (fault == FAULT_DROP)
+		return 1;
+	/* FAULT_HOLE: the claim of __ccp_ring_enqueue_one() without its store. */
+	struct ccp_ring *r = (struct ccp_ring *)q;
+	for (;;) {
+		uint64_t pos = atomic_load_explicit(&r->prod_pos, memory_order_acquire);
+		uint64_t c = atomic_load_explicit(&r->cons_pos, memory_order_acquire);
+		if (pos + 1 - c <= r->capacity &&
+		    atomic_compare_exchange_strong_explicit(&r->prod_pos, &pos, pos + 1,
+							    memory_order_acquire,
+							    memory_order_acquire))
+			return 1;
+		sched_yield();
+	}
+}
+static char faulty_name[32];
+static const struct bq_ops faulty_ops = { faulty_name, true, faulty_create, ours_destroy,
+					  faulty_enq, ours_deq };
+
 /* ---- one run ------------------------------------------------------------- */
+
+/* Past the run limit, a queue that moves nothing for this long is stuck:
+ * no thread is waiting for another to be scheduled, since a preempted
+ * thread runs again within milliseconds. */
+#define QUIET_S 2.0
+#define WATCH_TICK_S 0.01
+/* After a stuck verdict, how long the threads have to see the abort. */
+#define ABORT_JOIN_S 1.0
+
+/* The CPUs this process may run on (sched_getaffinity), in order. */
+static int cpus[CPU_SETSIZE];
+static int ncpus;
 
 struct run {
 	const struct bq_ops *ops;
@@ -246,10 +339,11 @@ struct run {
 	unsigned producers, consumers, burst;
 	uint64_t per_producer;
 	bool pin;
-	long ncpu;
 	_Atomic unsigned ready;
 	_Atomic bool go;
+	_Atomic bool abort; /* stuck: threads waiting on the queue give up */
 	_Atomic unsigned producers_done;
+	_Atomic uint64_t pills_sent;
 	_Atomic unsigned pills_seen;
 	_Atomic uint64_t order_errors;
 	_Atomic uint64_t doubles;
@@ -257,52 +351,72 @@ struct run {
 };
 
 struct worker {
+	/* Items a producer has enqueued, or words a consumer has dequeued:
+	 * the watch's measure of progress, and the census's of what went in.
+	 * Written by its thread alone, on a line of its own. */
+	_Atomic uint64_t moved CCP_ALIGNED(CCP_CACHE_GUARD);
 	struct run *run;
 	unsigned id; /* producer id, or consumer index */
-	unsigned cpu;
+	int cpu;
 	pthread_t tid;
 };
 
-static void pin_to(unsigned cpu)
-{
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-}
-
 static void wait_start(struct worker *w)
 {
-	if (w->run->pin)
-		pin_to(w->cpu);
+	if (w->run->pin) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(w->cpu, &set);
+		int e = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+		if (e) {
+			/* A run labelled pinned must be pinned: the parent stops. */
+			fprintf(stderr, "bench_ring: --pin: cannot pin a thread to CPU %d: %s\n",
+				w->cpu, strerror(e));
+			_exit(4);
+		}
+	}
 	atomic_fetch_add_explicit(&w->run->ready, 1, memory_order_acq_rel);
 	while (!atomic_load_explicit(&w->run->go, memory_order_acquire))
 		ccp_cpu_relax();
 }
 
-/* The harness's wait, the same for every queue. */
-static inline void backoff(unsigned *spins)
+/* The harness's wait, the same for every queue.  True when it yielded. */
+static inline bool backoff(unsigned *spins)
 {
 	if (++*spins < SPINS_BEFORE_YIELD) {
 		ccp_cpu_relax();
-	} else {
-		*spins = 0;
-		sched_yield();
+		return false;
 	}
+	*spins = 0;
+	sched_yield();
+	return true;
 }
 
-static void enqueue_all(struct run *r, const uintptr_t *words, unsigned n)
+static inline void count_moved(_Atomic uint64_t *moved, uint64_t k)
+{
+	atomic_store_explicit(moved, atomic_load_explicit(moved, memory_order_relaxed) + k,
+			      memory_order_relaxed);
+}
+
+/* False when the run was aborted while the queue was full. */
+static bool enqueue_all(struct run *r, _Atomic uint64_t *moved, const uintptr_t *words,
+			unsigned n)
 {
 	unsigned spins = 0;
 	while (n > 0) {
 		unsigned k = r->ops->enq(r->q, words, n);
+		if (k == 0) {
+			if (backoff(&spins) &&
+			    atomic_load_explicit(&r->abort, memory_order_relaxed))
+				return false;
+			continue;
+		}
 		words += k;
 		n -= k;
-		if (k == 0)
-			backoff(&spins);
-		else
-			spins = 0;
+		spins = 0;
+		count_moved(moved, k);
 	}
+	return true;
 }
 
 static void *producer_main(void *arg)
@@ -318,7 +432,8 @@ static void *producer_main(void *arg)
 			n = (unsigned)(r->per_producer - s);
 		for (unsigned i = 0; i < n; i++)
 			words[i] = (uintptr_t)(base + s + i);
-		enqueue_all(r, words, n);
+		if (!enqueue_all(r, &w->moved, words, n))
+			return NULL;
 		s += n;
 	}
 	/* The last producer out sends the pills: acq_rel orders every other
@@ -327,10 +442,33 @@ static void *producer_main(void *arg)
 	    r->producers) {
 		for (unsigned i = 0; i < r->consumers; i++) {
 			uintptr_t pill = PILL;
-			enqueue_all(r, &pill, 1);
+			if (!enqueue_all(r, &r->pills_sent, &pill, 1))
+				return NULL;
 		}
 	}
 	return NULL;
+}
+
+/* Checks one dequeued item into a census bitmap (the consumer's, or the
+ * drain's): its producer's sequence must grow, and its bit be new. */
+static inline void check_in(struct run *r, uint64_t *bits, uint64_t *last, uint64_t v,
+			    uint64_t *order_errors, uint64_t *doubles)
+{
+	v -= 1;
+	unsigned p = (unsigned)(v >> PROD_SHIFT);
+	uint64_t seq = v & SEQ_MASK;
+	if (ccp_unlikely(p >= r->producers || seq >= r->per_producer)) {
+		++*order_errors;
+		return;
+	}
+	if (r->ops->fifo && ccp_unlikely(seq + 1 <= last[p]))
+		++*order_errors;
+	last[p] = seq + 1;
+	uint64_t idx = (uint64_t)p * r->per_producer + seq;
+	uint64_t bit = (uint64_t)1 << (idx & 63);
+	if (ccp_unlikely(bits[idx >> 6] & bit))
+		++*doubles;
+	bits[idx >> 6] |= bit;
 }
 
 static void *consumer_main(void *arg)
@@ -346,36 +484,26 @@ static void *consumer_main(void *arg)
 	for (;;) {
 		unsigned n = r->ops->deq(r->q, words, r->burst);
 		if (n == 0) {
-			if (atomic_load_explicit(&r->pills_seen, memory_order_acquire) ==
+			/* At least: pills past the count are doubles, left to
+			 * the census. */
+			if (atomic_load_explicit(&r->pills_seen, memory_order_acquire) >=
 			    r->consumers)
 				break;
-			backoff(&spins);
+			if (backoff(&spins) &&
+			    atomic_load_explicit(&r->abort, memory_order_relaxed))
+				break;
 			continue;
 		}
 		spins = 0;
 		unsigned pills = 0;
 		for (unsigned i = 0; i < n; i++) {
-			uint64_t v = (uint64_t)words[i];
-			if (ccp_unlikely(v == PILL)) {
+			if (ccp_unlikely(words[i] == PILL))
 				pills++;
-				continue;
-			}
-			v -= 1;
-			unsigned p = (unsigned)(v >> PROD_SHIFT);
-			uint64_t seq = v & (((uint64_t)1 << PROD_SHIFT) - 1);
-			if (ccp_unlikely(p >= r->producers || seq >= r->per_producer)) {
-				order_errors++;
-				continue;
-			}
-			if (r->ops->fifo && ccp_unlikely(seq + 1 <= last[p]))
-				order_errors++;
-			last[p] = seq + 1;
-			uint64_t idx = (uint64_t)p * r->per_producer + seq;
-			uint64_t bit = (uint64_t)1 << (idx & 63);
-			if (ccp_unlikely(bits[idx >> 6] & bit))
-				doubles++;
-			bits[idx >> 6] |= bit;
+			else
+				check_in(r, bits, last, (uint64_t)words[i], &order_errors,
+					 &doubles);
 		}
+		count_moved(&w->moved, n);
 		if (pills)
 			atomic_fetch_add_explicit(&r->pills_seen, pills, memory_order_acq_rel);
 	}
@@ -391,35 +519,119 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+static struct timespec monotonic_after(double s)
+{
+	double t = now_s() + s;
+	struct timespec ts = { .tv_sec = (time_t)t };
+	ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+	return ts;
+}
+
+/* Joins the threads from *joined on, in order, until one is still running
+ * at `until`.  True when all are joined. */
+static bool join_until(struct worker *ws, unsigned nt, unsigned *joined, struct timespec until)
+{
+	while (*joined < nt &&
+	       pthread_clockjoin_np(ws[*joined].tid, NULL, CLOCK_MONOTONIC, &until) == 0)
+		++*joined;
+	return *joined == nt;
+}
+
 struct outcome {
 	double seconds;
 	uint64_t items;
 	uint64_t lost, doubled, misordered;
 	bool ok;
-	bool stalled; /* killed at the run time limit */
+	bool stalled; /* past the limit and moving: no figure */
+	bool stuck;   /* past the limit and frozen: items lost (census LOST) */
+	bool producers_finished; /* when stuck: every item and pill went in */
 };
 
-/* Runs one cell once.  Returns -1 when the queue cannot be made. */
-static int run_once(const struct bq_ops *ops, unsigned np, unsigned nc, unsigned burst,
-		    uint64_t items, uint64_t capacity, bool pin, struct outcome *out)
+enum watch { W_FINISHED, W_MOVING, W_STUCK };
+
+/* Past the run limit: the run finishes, moves (a crawl) or stops. */
+static enum watch watch(struct run *r, struct worker *ws, unsigned nt, unsigned *joined)
 {
+	uint64_t last = UINT64_MAX;
+	double quiet = 0, prev = now_s();
+	for (;;) {
+		uint64_t moved = atomic_load(&r->pills_sent);
+		for (unsigned i = 0; i < nt; i++)
+			moved += atomic_load_explicit(&ws[i].moved, memory_order_relaxed);
+		if (last != UINT64_MAX && moved != last)
+			return W_MOVING;
+		last = moved;
+		if (join_until(ws, nt, joined, monotonic_after(WATCH_TICK_S)))
+			return W_FINISHED;
+		double t = now_s();
+		/* A late tick means this thread could not run either: that time
+		 * says nothing of the queue. */
+		if (t - prev < 25 * WATCH_TICK_S)
+			quiet += t - prev;
+		prev = t;
+		if (quiet >= QUIET_S)
+			return W_STUCK;
+	}
+}
+
+/* The census over producer p's items: those it enqueued (`sent`) must each
+ * be in one bitmap; none of its items may be in two. */
+static void census_of(struct run *r, unsigned p, uint64_t sent, uint64_t *lost,
+		      uint64_t *doubled)
+{
+	uint64_t lo = (uint64_t)p * r->per_producer, hi = lo + r->per_producer;
+	uint64_t want_hi = lo + sent;
+	if (lo == hi)
+		return;
+	for (uint64_t i = lo >> 6; i <= (hi - 1) >> 6; i++) {
+		uint64_t any = 0, twice = 0;
+		for (unsigned c = 0; c < r->consumers; c++) {
+			twice |= any & r->census[c][i];
+			any |= r->census[c][i];
+		}
+		/* The bits of word i inside [lo, hi) and [lo, want_hi). */
+		uint64_t first = i << 6;
+		uint64_t below_lo = lo > first ? ((uint64_t)1 << (lo - first)) - 1 : 0;
+		uint64_t mine = ~below_lo;
+		if (hi < first + 64)
+			mine &= ((uint64_t)1 << (hi - first)) - 1;
+		uint64_t want = 0;
+		if (want_hi > first) {
+			want = ~below_lo;
+			if (want_hi < first + 64)
+				want &= ((uint64_t)1 << (want_hi - first)) - 1;
+		}
+		*lost += (uint64_t)__builtin_popcountll(want & ~any);
+		*doubled += (uint64_t)__builtin_popcountll(mine & twice);
+	}
+}
+
+/*
+ * Runs one cell once, in the calling (child) process; past limit_s, watches
+ * (see watch()).  Returns -1 when the queue cannot be made.  Frees nothing
+ * when a thread is still running: the child exits right after.
+ */
+static int run_once(const struct bq_ops *ops, unsigned np, unsigned nc, unsigned burst,
+		    uint64_t items, uint64_t capacity, bool pin, double limit_s,
+		    struct outcome *out)
+{
+	unsigned nt = np + nc;
 	struct run *r = calloc(1, sizeof(*r));
-	struct worker *ws = calloc(np + nc, sizeof(*ws));
+	struct worker *ws = guard_alloc(nt * sizeof(*ws));
 	if (!r || !ws) {
 		fprintf(stderr, "bench_ring: out of memory\n");
 		exit(2);
 	}
+	memset(ws, 0, nt * sizeof(*ws));
 	r->ops = ops;
 	r->producers = np;
 	r->consumers = nc;
 	r->burst = burst;
 	r->per_producer = items / np;
 	r->pin = pin;
-	r->ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	if (r->ncpu < 1)
-		r->ncpu = 1;
 	uint64_t total = r->per_producer * np;
-	r->q = ops->create(capacity, total + nc);
+	struct bq_shape shape = { capacity, r->per_producer, np, nc };
+	r->q = ops->create(&shape);
 	if (!r->q) {
 		free(ws);
 		free(r);
@@ -434,12 +646,13 @@ static int run_once(const struct bq_ops *ops, unsigned np, unsigned nc, unsigned
 			exit(2);
 		}
 	}
-	/* Producer i and consumer i share CPU i (mod the CPU count): a pair
-	 * per core, as an application would place a stage and its peer. */
-	for (unsigned i = 0; i < np + nc; i++) {
+	/* Producer i and consumer i share the i-th allowed CPU (mod their
+	 * count): a pair per core, as an application would place a stage and
+	 * its peer. */
+	for (unsigned i = 0; i < nt; i++) {
 		ws[i].run = r;
 		ws[i].id = i < np ? i : i - np;
-		ws[i].cpu = (unsigned)((i < np ? i : i - np) % (unsigned long)r->ncpu);
+		ws[i].cpu = cpus[ws[i].id % (unsigned)ncpus];
 		int e = pthread_create(&ws[i].tid, NULL, i < np ? producer_main : consumer_main,
 				       &ws[i]);
 		if (e) {
@@ -447,34 +660,90 @@ static int run_once(const struct bq_ops *ops, unsigned np, unsigned nc, unsigned
 			exit(2);
 		}
 	}
-	while (atomic_load_explicit(&r->ready, memory_order_acquire) < np + nc)
+	while (atomic_load_explicit(&r->ready, memory_order_acquire) < nt)
 		sched_yield();
 	double t0 = now_s();
 	atomic_store_explicit(&r->go, true, memory_order_release);
-	for (unsigned i = 0; i < np + nc; i++)
-		pthread_join(ws[i].tid, NULL);
+	unsigned joined = 0;
+	bool finished = join_until(ws, nt, &joined, monotonic_after(limit_s));
 	double t1 = now_s();
-
-	/* Census: every item in exactly one consumer's bitmap. */
-	uint64_t lost = 0, doubled = atomic_load(&r->doubles);
-	for (size_t i = 0; i < words; i++) {
-		uint64_t any = 0, twice = 0;
-		for (unsigned c = 0; c < nc; c++) {
-			twice |= any & r->census[c][i];
-			any |= r->census[c][i];
-		}
-		uint64_t want = ~(uint64_t)0;
-		if (i == words - 1 && total % 64)
-			want = ((uint64_t)1 << (total % 64)) - 1;
-		lost += (uint64_t)__builtin_popcountll(want & ~any);
-		doubled += (uint64_t)__builtin_popcountll(twice);
-	}
+	memset(out, 0, sizeof(*out));
 	out->seconds = t1 - t0;
 	out->items = total;
+	if (!finished) {
+		enum watch v = watch(r, ws, nt, &joined);
+		if (v == W_MOVING) {
+			out->stalled = true;
+			out->ok = true; /* nothing was seen lost or doubled; too slow to tell */
+			return 0;
+		}
+		if (v == W_STUCK) {
+			out->stuck = true;
+			out->producers_finished =
+				atomic_load(&r->producers_done) == np &&
+				atomic_load(&r->pills_sent) == nc;
+			atomic_store(&r->abort, true);
+			finished = join_until(ws, nt, &joined, monotonic_after(ABORT_JOIN_S));
+		} else {
+			out->stalled = true; /* finished, but past the limit */
+		}
+	}
+
+	/* Anything left in the queue came after the pills: a doubled pill or
+	 * item (or, out of a FIFO queue, an item after the pills).  Not while
+	 * a thread may still be inside the queue. */
+	uint64_t pills = atomic_load(&r->pills_seen), late = 0, doubles = atomic_load(&r->doubles);
+	uint64_t order_errors = atomic_load(&r->order_errors);
+	if (finished && total > 0) {
+		uintptr_t buf[MAX_BURST];
+		uint64_t *last = calloc(np, sizeof(*last));
+		uint64_t *drained = calloc(words, sizeof(uint64_t));
+		unsigned n;
+		while (last && drained && (n = ops->deq(r->q, buf, MAX_BURST)) > 0) {
+			for (unsigned i = 0; i < n; i++) {
+				if (buf[i] == PILL) {
+					pills++;
+					continue;
+				}
+				uint64_t v = (uint64_t)buf[i] - 1;
+				uint64_t idx = (v >> PROD_SHIFT) * r->per_producer + (v & SEQ_MASK);
+				bool seen = false;
+				for (unsigned c = 0; c < nc && idx < total; c++)
+					seen = seen || (r->census[c][idx >> 6] >> (idx & 63) & 1);
+				if (seen) {
+					doubles++;
+					continue;
+				}
+				if (r->ops->fifo)
+					late++;
+				check_in(r, drained, last, (uint64_t)buf[i], &order_errors, &doubles);
+			}
+		}
+		/* The drained items, in no consumer's bitmap, join the census. */
+		for (size_t i = 0; drained && i < words; i++)
+			r->census[0][i] |= drained[i];
+		free(drained);
+		free(last);
+	}
+
+	/* Census: every item a producer enqueued in exactly one bitmap, and one
+	 * pill per consumer.  A stuck run counts what its producers had
+	 * enqueued; threads not joined may still write, so its count is a
+	 * snapshot. */
+	uint64_t lost = 0, doubled = doubles;
+	for (unsigned p = 0; p < np; p++)
+		census_of(r, p, atomic_load(&ws[p].moved), &lost, &doubled);
+	uint64_t sent = atomic_load(&r->pills_sent);
+	if (pills > sent)
+		doubled += pills - sent;
+	else if (out->stuck)
+		lost += sent - pills; /* pills that never reached a consumer */
 	out->lost = lost;
 	out->doubled = doubled;
-	out->misordered = atomic_load(&r->order_errors);
-	out->ok = lost == 0 && doubled == 0 && out->misordered == 0;
+	out->misordered = order_errors + late;
+	out->ok = !out->stuck && lost == 0 && doubled == 0 && out->misordered == 0;
+	if (!finished)
+		return 0;
 
 	for (unsigned c = 0; c < nc; c++)
 		free(r->census[c]);
@@ -485,18 +754,26 @@ static int run_once(const struct bq_ops *ops, unsigned np, unsigned nc, unsigned
 	return 0;
 }
 
+/* Set by SIGTERM, SIGINT or SIGHUP: write what is done and stop. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop(int sig)
+{
+	stop_signal = sig;
+}
+
+enum run_rc { RUN_OK = 0, RUN_NO_QUEUE = -1, RUN_NO_PIN = -2, RUN_STOPPED = -3 };
+
 /*
- * Runs one cell once in a child process, killed after limit_s seconds.
- * Queues whose producers (or consumers) wait for each other in turn, as
- * rte_ring's default mode and ck_ring's MPMC calls do, can crawl for
- * minutes when there are more threads than CPUs: each item waits for the
- * right preempted thread to be scheduled again.  A child can be killed
- * where such a thread cannot, so the sweep goes on and reports the cell as
- * stalled.  Returns -1 when the queue cannot be made.
+ * Runs one cell once in a child process, which decides at the run limit
+ * whether the queue crawls (stalled) or has stopped (stuck, LOST): see
+ * watch().  A child can be left behind where a crawling thread cannot, so
+ * the sweep goes on.  The child that gives no answer well past the limit
+ * is killed and fails the cell.
  */
-static int run_isolated(const struct bq_ops *ops, unsigned np, unsigned nc, unsigned burst,
-			uint64_t items, uint64_t capacity, bool pin, double limit_s,
-			struct outcome *out)
+static enum run_rc run_isolated(const struct bq_ops *ops, unsigned np, unsigned nc,
+				unsigned burst, uint64_t items, uint64_t capacity, bool pin,
+				double limit_s, struct outcome *out)
 {
 	int fds[2];
 	if (pipe(fds) != 0) {
@@ -510,34 +787,50 @@ static int run_isolated(const struct bq_ops *ops, unsigned np, unsigned nc, unsi
 		exit(2);
 	}
 	if (pid == 0) {
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
 		close(fds[0]);
-		struct outcome o = { 0 };
-		int rc = run_once(ops, np, nc, burst, items, capacity, pin, &o);
+		struct outcome o;
+		int rc = run_once(ops, np, nc, burst, items, capacity, pin, limit_s, &o);
 		if (rc != 0)
 			_exit(3); /* no outcome: the parent reads the status */
 		ssize_t w = write(fds[1], &o, sizeof(o));
-		_exit(rc == 0 && w == (ssize_t)sizeof(o) ? 0 : 3);
+		_exit(w == (ssize_t)sizeof(o) ? 0 : 5);
 	}
 	close(fds[1]);
-	struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
-	int ready = poll(&pfd, 1, (int)(limit_s * 1000));
-	int rc = 0;
 	memset(out, 0, sizeof(*out));
-	if (ready == 1 && read(fds[0], out, sizeof(*out)) == (ssize_t)sizeof(*out)) {
-		int st;
+	struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
+	double until = now_s() + limit_s + QUIET_S + ABORT_JOIN_S + 10;
+	int ready;
+	do {
+		double left = until - now_s();
+		ready = left > 0 ? poll(&pfd, 1, (int)(left * 1000) + 1) : 0;
+	} while (ready < 0 && errno == EINTR && !stop_signal);
+	enum run_rc rc = RUN_OK;
+	int st = 0;
+	if (stop_signal) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		rc = RUN_STOPPED;
+	} else if (ready == 1 && read(fds[0], out, sizeof(*out)) == (ssize_t)sizeof(*out)) {
 		waitpid(pid, &st, 0);
 	} else if (ready == 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
-		out->stalled = true;
-		out->ok = true; /* nothing was seen lost or doubled; too slow to tell */
+		fprintf(stderr, "bench_ring: %s %u:%u burst %u: the run gave no answer %.0f s "
+				"past its limit; killed\n",
+			ops->name, np, nc, burst, QUIET_S + ABORT_JOIN_S + 10);
+		out->ok = false;
 	} else {
-		/* No outcome: the queue could not be made (exit 3), or the run
-		 * crashed, which fails the cell like a lost item. */
-		int st = 0;
+		/* No outcome: the queue could not be made (exit 3), a thread
+		 * could not be pinned (4), or the run crashed, which fails the
+		 * cell like a lost item. */
 		waitpid(pid, &st, 0);
 		if (WIFEXITED(st) && WEXITSTATUS(st) == 3) {
-			rc = -1;
+			rc = RUN_NO_QUEUE;
+		} else if (WIFEXITED(st) && WEXITSTATUS(st) == 4) {
+			rc = RUN_NO_PIN;
 		} else {
 			fprintf(stderr, "bench_ring: %s %u:%u burst %u: the run crashed (status %d)\n",
 				ops->name, np, nc, burst, st);
@@ -561,7 +854,10 @@ struct cell {
 	double *secs; /* one per repetition */
 	unsigned done;
 	bool ok;
-	bool stalled; /* a run hit the time limit; no figure */
+	bool stalled; /* a run hit the time limit and was still moving; no figure */
+	bool stuck;   /* a run hit the time limit and had stopped: LOST */
+	bool producers_finished; /* when stuck: every item and pill had gone in */
+	bool ran; /* something to report: a repetition, a stall or a failure */
 	uint64_t items, lost, doubled, misordered;
 };
 
@@ -577,11 +873,157 @@ static double median(double *v, unsigned n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* ok, stalled, LOST (an item or pill never reached a consumer) or FAIL
+ * (doubled, reordered, or the run crashed). */
+static const char *census_word(const struct cell *c)
+{
+	if (!c->ok)
+		return c->stuck || c->lost > 0 ? "LOST" : "FAIL";
+	return c->stalled ? "stalled" : "ok";
+}
+
+struct figures {
+	double mops, ns, mmin, mmax;
+};
+
+static struct figures figures_of(struct cell *c)
+{
+	struct figures f = { 0, 0, 0, 0 };
+	if (c->done == 0 || c->stalled || c->items == 0)
+		return f;
+	double lo = 1e300, hi = 0;
+	for (unsigned r = 0; r < c->done; r++) {
+		if (c->secs[r] < lo)
+			lo = c->secs[r];
+		if (c->secs[r] > hi)
+			hi = c->secs[r];
+	}
+	double med = median(c->secs, c->done), n = (double)c->items;
+	f.mops = n / med / 1e6;
+	f.ns = med * 1e9 / n;
+	f.mmin = n / hi / 1e6;
+	f.mmax = n / lo / 1e6;
+	return f;
+}
+
+struct outputs {
+	const char *csv, *json;
+	uint64_t capacity, items;
+	unsigned reps;
+	bool pin;
+};
+
+static FILE *open_tmp(const char *path, char *tmp, size_t size)
+{
+	snprintf(tmp, size, "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	if (!f) {
+		fprintf(stderr, "bench_ring: cannot write '%s': %s\n", tmp, strerror(errno));
+		exit(2);
+	}
+	return f;
+}
+
+static void close_tmp(FILE *f, const char *tmp, const char *path)
+{
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		fprintf(stderr, "bench_ring: cannot write '%s': %s\n", path, strerror(errno));
+		exit(2);
+	}
+}
+
+/* Writes the CSV and the JSON afresh (through a rename, so a reader or a
+ * kill never sees half a file) with every cell that has run so far;
+ * `complete` says whether the sweep ended. */
+static void write_results(const struct outputs *o, struct cell *cells, unsigned ncells,
+			  bool complete, bool all_ok)
+{
+	char tmp[4200];
+	if (o->csv) {
+		FILE *f = open_tmp(o->csv, tmp, sizeof(tmp));
+		fprintf(f, "queue,producers,consumers,burst,items,reps,mops_median,"
+			   "ns_per_item_median,mops_min,mops_max,census\n");
+		for (unsigned i = 0; i < ncells; i++) {
+			struct cell *c = &cells[i];
+			if (!c->ran)
+				continue;
+			struct figures g = figures_of(c);
+			fprintf(f, "%s,%u,%u,%u,%" PRIu64 ",%u,%.3f,%.3f,%.3f,%.3f,%s\n",
+				c->ops->name, c->ratio.p, c->ratio.c, c->burst, c->items, c->done,
+				g.mops, g.ns, g.mmin, g.mmax, census_word(c));
+		}
+		close_tmp(f, tmp, o->csv);
+	}
+	if (o->json) {
+		FILE *f = open_tmp(o->json, tmp, sizeof(tmp));
+		fprintf(f, "{\"benchmark\":\"ring\",\"capacity\":%" PRIu64 ",\"items\":%" PRIu64
+			   ",\"reps\":%u,\"pin\":%s,\"cpus\":%d,\"complete\":%s,\"cells\":[\n",
+			o->capacity, o->items, o->reps, o->pin ? "true" : "false", ncpus,
+			complete ? "true" : "false");
+		bool first = true;
+		for (unsigned i = 0; i < ncells; i++) {
+			struct cell *c = &cells[i];
+			if (!c->ran)
+				continue;
+			struct figures g = figures_of(c);
+			fprintf(f,
+				"%s{\"queue\":\"%s\",\"producers\":%u,\"consumers\":%u,\"burst\":%u,"
+				"\"items\":%" PRIu64 ",\"reps\":%u,\"mops_median\":%.3f,"
+				"\"ns_per_item_median\":%.3f,\"mops_min\":%.3f,\"mops_max\":%.3f,"
+				"\"lost\":%" PRIu64 ",\"doubled\":%" PRIu64 ",\"misordered\":%" PRIu64
+				",\"census\":\"%s\"}",
+				first ? "" : ",\n", c->ops->name, c->ratio.p, c->ratio.c, c->burst,
+				c->items, c->done, g.mops, g.ns, g.mmin, g.mmax, c->lost, c->doubled,
+				c->misordered, census_word(c));
+			first = false;
+		}
+		fprintf(f, "\n],\"census\":\"%s\"}\n", all_ok ? "ok" : "FAIL");
+		close_tmp(f, tmp, o->json);
+	}
+}
+
+static void print_table(struct cell *cells, unsigned ncells)
+{
+	printf("%-13s %5s %5s %12s %12s %12s %12s  %s\n", "queue", "P:C", "burst", "Mops/s",
+	       "ns/item", "min Mops/s", "max Mops/s", "census");
+	for (unsigned i = 0; i < ncells; i++) {
+		struct cell *c = &cells[i];
+		if (!c->ran)
+			continue;
+		struct figures g = figures_of(c);
+		printf("%-13s %2u:%-2u %5u %12.2f %12.2f %12.2f %12.2f  %s\n", c->ops->name,
+		       c->ratio.p, c->ratio.c, c->burst, g.mops, g.ns, g.mmin, g.mmax,
+		       census_word(c));
+	}
+}
+
+/* Adds one run's outcome to its cell; `measured` keeps its time. */
+static void add_outcome(struct cell *c, const struct outcome *o, bool measured)
+{
+	if (measured || o->stalled || !o->ok)
+		c->ran = true;
+	if (o->stuck) {
+		c->stuck = true;
+		c->producers_finished = o->producers_finished;
+	}
+	if (o->stalled)
+		c->stalled = true;
+	if (!o->ok)
+		c->ok = false;
+	if (o->items == 0) /* crashed, or no answer: no census */
+		return;
+	c->lost += o->lost;
+	c->doubled += o->doubled;
+	c->misordered += o->misordered;
+	if (measured && o->ok && !o->stalled)
+		c->secs[c->done++] = o->seconds;
+}
+
 static const struct bq_ops *queue_by_name(const char *name, bool *known)
 {
 	*known = true;
 	if (!strcmp(name, "ccp_ring") || !strcmp(name, "ours"))
-		return &ours_ops;
+		return fault != FAULT_NONE ? &faulty_ops : &ours_ops;
 	if (!strcmp(name, "ck_ring") || !strcmp(name, "ck"))
 		return &ck_ops;
 	if (!strcmp(name, "wfcqueue") || !strcmp(name, "wfcq"))
@@ -607,15 +1049,21 @@ static void usage(FILE *f)
 		"  --reps N         repetitions; the median is reported (5)\n"
 		"  --capacity N     ring slots, a power of two (4096)\n"
 		"  --warmup N       items of an unmeasured run before each cell (items/10)\n"
-		"  --pin            pin producer i and consumer i to CPU i mod CPUs\n"
+		"  --pin            pin producer i and consumer i to the i-th CPU this\n"
+		"                   process may use (mod their count); exits 2 if it cannot\n"
 		"  --quick          the short set: items 1000000, reps 3, run limit 3 s\n"
 		"  --csv PATH       CSV output (RESULTS_DIR/ring.csv)\n"
 		"  --json PATH      JSON output (RESULTS_DIR/ring.json)\n"
-		"  --run-limit S    seconds before a run is killed and its cell marked\n"
-		"                   stalled (30; --quick: 3)\n"
+		"  --run-limit S    seconds before a run is judged: still moving, its cell\n"
+		"                   is stalled; moving nothing for %.0f s more, LOST (30;\n"
+		"                   --quick: 3)\n"
 		"  --quiet          no table on stdout\n"
-		"Exits 1 when any run loses, doubles or reorders an item.\n",
-		MAX_BURST);
+		"  --inject-fault F test only: ccp_ring, renamed ccp_ring+F, breaks once a\n"
+		"                   run: hole, drop or pill (bench/ring/smoke.sh)\n"
+		"The CSV and JSON are rewritten after each (ratio, burst) group and on\n"
+		"SIGTERM or SIGINT.  Exits 1 when any run loses, doubles or reorders an item\n"
+		"(census LOST or FAIL), 2 on a usage or setup error.\n",
+		MAX_BURST, QUIET_S);
 }
 
 static int parse_list(const char *s, unsigned *out, unsigned max_n, unsigned lo, unsigned hi)
@@ -635,14 +1083,46 @@ static int parse_list(const char *s, unsigned *out, unsigned max_n, unsigned lo,
 	return (int)n;
 }
 
-static FILE *open_out(const char *path)
+/* The CPUs this process may run on, as src/engine/pump.c finds them. */
+static void find_cpus(void)
 {
-	FILE *f = fopen(path, "w");
-	if (!f) {
-		fprintf(stderr, "bench_ring: cannot write '%s': %s\n", path, strerror(errno));
+	cpu_set_t set;
+	ncpus = 0;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		for (int c = 0; c < CPU_SETSIZE; c++)
+			if (CPU_ISSET(c, &set))
+				cpus[ncpus++] = c;
+	if (ncpus == 0) {
+		fprintf(stderr, "bench_ring: sched_getaffinity: %s\n", strerror(errno));
 		exit(2);
 	}
-	return f;
+}
+
+static void report_group(struct cell *cells, unsigned nq, double limit_s)
+{
+	for (unsigned k = 0; k < nq; k++) {
+		struct cell *c = &cells[k];
+		if (c->stalled && c->ok)
+			fprintf(stderr,
+				"bench_ring: %s %u:%u burst %u stalled: a run did not finish in "
+				"%.0f s, still moving (%u threads on %d CPUs)\n",
+				c->ops->name, c->ratio.p, c->ratio.c, c->burst, limit_s,
+				c->ratio.p + c->ratio.c, ncpus);
+		if (c->stuck)
+			fprintf(stderr,
+				"bench_ring: LOST %s %u:%u burst %u: a run stopped moving for %.0f s "
+				"past its %.0f s limit, %s\n",
+				c->ops->name, c->ratio.p, c->ratio.c, c->burst, QUIET_S, limit_s,
+				c->producers_finished
+					? "with every item and pill enqueued: consumers cannot reach them"
+					: "its producers finding it full and its consumers empty");
+		if (!c->ok)
+			fprintf(stderr,
+				"bench_ring: %s %s %u:%u burst %u: %" PRIu64 " lost, %" PRIu64
+				" doubled, %" PRIu64 " out of order\n",
+				census_word(c), c->ops->name, c->ratio.p, c->ratio.c, c->burst,
+				c->lost, c->doubled, c->misordered);
+	}
 }
 
 int main(int argc, char **argv)
@@ -658,7 +1138,7 @@ int main(int argc, char **argv)
 	double limit_s = 30;
 
 	enum { O_QUEUES = 256, O_THREADS, O_BURSTS, O_ITEMS, O_REPS, O_CAP, O_WARM, O_PIN,
-	       O_QUICK, O_CSV, O_JSON, O_QUIET, O_LIMIT, O_HELP };
+	       O_QUICK, O_CSV, O_JSON, O_QUIET, O_LIMIT, O_FAULT, O_HELP };
 	static const struct option longopts[] = {
 		{ "queues", required_argument, NULL, O_QUEUES },
 		{ "threads", required_argument, NULL, O_THREADS },
@@ -673,6 +1153,7 @@ int main(int argc, char **argv)
 		{ "json", required_argument, NULL, O_JSON },
 		{ "quiet", no_argument, NULL, O_QUIET },
 		{ "run-limit", required_argument, NULL, O_LIMIT },
+		{ "inject-fault", required_argument, NULL, O_FAULT },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -718,6 +1199,14 @@ int main(int argc, char **argv)
 			if (*end || !(limit_s > 0 && limit_s < 86400))
 				goto bad;
 			break;
+		case O_FAULT:
+			for (unsigned f = FAULT_HOLE; f <= FAULT_PILL; f++)
+				if (!strcmp(optarg, fault_names[f]))
+					fault = (enum fault)f;
+			if (fault == FAULT_NONE)
+				goto bad;
+			snprintf(faulty_name, sizeof(faulty_name), "ccp_ring+%s", optarg);
+			break;
 		case O_HELP: usage(stdout); return 0;
 		default:
 			fprintf(stderr, "bench_ring: unknown option or missing value (try --help)\n");
@@ -738,6 +1227,7 @@ int main(int argc, char **argv)
 	}
 	if (warmup == UINT64_MAX)
 		warmup = items / 10;
+	find_cpus();
 	char pathbuf[2][4096];
 	if (optind < argc) {
 		const char *dir = argv[optind];
@@ -811,130 +1301,75 @@ int main(int argc, char **argv)
 		cells[i].ratio = ratios[i / (nq * (unsigned)nb)];
 		cells[i].secs = calloc(reps, sizeof(double));
 		cells[i].ok = true;
+		cells[i].items = items / cells[i].ratio.p * cells[i].ratio.p;
 	}
+	const struct outputs outs = { csv_path, json_path, capacity, items, reps, pin };
 
-	/* For each (ratio, burst): warm every queue, then interleave the
-	 * repetitions across queues (ABAB...). */
+	/* A stop signal ends the sweep between runs, or kills the run under
+	 * way; what is done is written. */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+
+	/* For each (ratio, burst): a warm-up run of every queue, then the
+	 * repetitions interleaved across queues (ABAB...).  The warm-up is a
+	 * child of its own, like every run: it does not warm the measured
+	 * runs' memory, but finds a stalling or failing queue early and spares
+	 * its repetitions. */
 	bool all_ok = true;
-	for (unsigned g = 0; g < ncells; g += nq) {
-		for (unsigned k = 0; k < nq; k++) {
-			struct cell *c = &cells[g + k];
-			struct outcome o;
-			if (warmup > 0 &&
-			    run_isolated(c->ops, c->ratio.p, c->ratio.c, c->burst, warmup, capacity,
-					 pin, limit_s, &o) == 0) {
-				c->ok = c->ok && o.ok;
-				c->stalled = o.stalled;
-			}
-		}
-		for (unsigned rep = 0; rep < reps; rep++) {
-			for (unsigned k = 0; k < nq; k++) {
+	for (unsigned g = 0; g < ncells && !stop_signal; g += nq) {
+		for (unsigned rep = 0; rep <= reps && !stop_signal; rep++) {
+			bool measured = rep > 0;
+			if (!measured && warmup == 0)
+				continue;
+			for (unsigned k = 0; k < nq && !stop_signal; k++) {
 				struct cell *c = &cells[g + k];
 				struct outcome o;
-				/* A stalled cell is not run again: one limit's wait says it. */
-				if (c->stalled)
+				/* A stalled or failed cell is not run again: one
+				 * limit's wait says it. */
+				if (c->stalled || !c->ok)
 					continue;
-				if (run_isolated(c->ops, c->ratio.p, c->ratio.c, c->burst, items,
-						 capacity, pin, limit_s, &o) != 0) {
+				enum run_rc rc = run_isolated(c->ops, c->ratio.p, c->ratio.c, c->burst,
+							      measured ? items : warmup, capacity, pin,
+							      limit_s, &o);
+				if (rc == RUN_STOPPED)
+					break;
+				if (rc == RUN_NO_QUEUE) {
 					fprintf(stderr, "bench_ring: %s: cannot create the queue\n",
 						c->ops->name);
 					return 2;
 				}
-				if (o.stalled) {
-					c->stalled = true;
-					continue;
-				}
-				if (o.items == 0) { /* crashed: no time to keep */
-					c->ok = false;
-					continue;
-				}
-				c->secs[c->done++] = o.seconds;
-				c->items = o.items;
-				c->lost += o.lost;
-				c->doubled += o.doubled;
-				c->misordered += o.misordered;
-				if (!o.ok)
-					c->ok = false;
+				if (rc == RUN_NO_PIN)
+					return 2;
+				add_outcome(c, &o, measured);
 			}
 		}
-		for (unsigned k = 0; k < nq; k++) {
-			struct cell *c = &cells[g + k];
-			if (c->stalled)
-				fprintf(stderr,
-					"bench_ring: %s %u:%u burst %u stalled: a run did not finish in "
-					"%.0f s (%u threads on %ld CPUs)\n",
-					c->ops->name, c->ratio.p, c->ratio.c, c->burst, limit_s,
-					c->ratio.p + c->ratio.c, sysconf(_SC_NPROCESSORS_ONLN));
-		}
-		for (unsigned k = 0; k < nq; k++) {
-			struct cell *c = &cells[g + k];
-			if (!c->ok) {
-				all_ok = false;
-				fprintf(stderr,
-					"bench_ring: FAIL %s %u:%u burst %u: %" PRIu64 " lost, %" PRIu64
-					" doubled, %" PRIu64 " out of order\n",
-					c->ops->name, c->ratio.p, c->ratio.c, c->burst, c->lost,
-					c->doubled, c->misordered);
-			}
-		}
+		if (stop_signal)
+			break;
+		report_group(&cells[g], nq, limit_s);
+		for (unsigned k = 0; k < nq; k++)
+			all_ok = all_ok && cells[g + k].ok;
+		write_results(&outs, cells, ncells, false, all_ok);
 	}
-
-	FILE *csv = csv_path ? open_out(csv_path) : NULL;
-	FILE *js = json_path ? open_out(json_path) : NULL;
-	if (csv)
-		fprintf(csv, "queue,producers,consumers,burst,items,reps,mops_median,"
-			     "ns_per_item_median,mops_min,mops_max,census\n");
-	if (js)
-		fprintf(js, "{\"benchmark\":\"ring\",\"capacity\":%" PRIu64 ",\"items\":%" PRIu64
-			    ",\"reps\":%u,\"pin\":%s,\"cpus\":%ld,\"cells\":[\n",
-			capacity, items, reps, pin ? "true" : "false",
-			sysconf(_SC_NPROCESSORS_ONLN));
-	if (!quiet)
-		printf("%-13s %5s %5s %12s %12s %12s %12s  %s\n", "queue", "P:C", "burst",
-		       "Mops/s", "ns/item", "min Mops/s", "max Mops/s", "census");
-	for (unsigned i = 0; i < ncells; i++) {
-		struct cell *c = &cells[i];
-		double lo = 1e300, hi = 0;
-		for (unsigned r = 0; r < c->done; r++) {
-			if (c->secs[r] < lo)
-				lo = c->secs[r];
-			if (c->secs[r] > hi)
-				hi = c->secs[r];
-		}
-		double mops = 0, ns = 0, mmin = 0, mmax = 0;
-		if (c->done > 0 && !c->stalled) {
-			double med = median(c->secs, c->done), n = (double)c->items;
-			mops = n / med / 1e6;
-			ns = med * 1e9 / n;
-			mmin = n / hi / 1e6;
-			mmax = n / lo / 1e6;
-		}
-		const char *census = !c->ok ? "FAIL" : c->stalled ? "stalled" : "ok";
+	if (stop_signal) {
+		for (unsigned i = 0; i < ncells; i++)
+			all_ok = all_ok && cells[i].ok;
+		write_results(&outs, cells, ncells, false, all_ok);
+		fprintf(stderr, "bench_ring: stopped by signal %d; the cells done so far are "
+				"written\n", (int)stop_signal);
 		if (!quiet)
-			printf("%-13s %2u:%-2u %5u %12.2f %12.2f %12.2f %12.2f  %s\n", c->ops->name,
-			       c->ratio.p, c->ratio.c, c->burst, mops, ns, mmin, mmax, census);
-		if (csv)
-			fprintf(csv, "%s,%u,%u,%u,%" PRIu64 ",%u,%.3f,%.3f,%.3f,%.3f,%s\n",
-				c->ops->name, c->ratio.p, c->ratio.c, c->burst, c->items, c->done,
-				mops, ns, mmin, mmax, census);
-		if (js)
-			fprintf(js,
-				"%s{\"queue\":\"%s\",\"producers\":%u,\"consumers\":%u,\"burst\":%u,"
-				"\"items\":%" PRIu64 ",\"reps\":%u,\"mops_median\":%.3f,"
-				"\"ns_per_item_median\":%.3f,\"mops_min\":%.3f,\"mops_max\":%.3f,"
-				"\"lost\":%" PRIu64 ",\"doubled\":%" PRIu64 ",\"misordered\":%" PRIu64
-				",\"census\":\"%s\"}",
-				i ? ",\n" : "", c->ops->name, c->ratio.p, c->ratio.c, c->burst,
-				c->items, c->done, mops, ns, mmin, mmax, c->lost, c->doubled,
-				c->misordered, census);
-		free(c->secs);
+			print_table(cells, ncells);
+		return 128 + stop_signal;
 	}
-	if (js) {
-		fprintf(js, "\n],\"census\":\"%s\"}\n", all_ok ? "ok" : "FAIL");
-		fclose(js);
-	}
-	if (csv)
-		fclose(csv);
+	write_results(&outs, cells, ncells, true, all_ok);
+	if (!quiet)
+		print_table(cells, ncells);
+	for (unsigned i = 0; i < ncells; i++)
+		free(cells[i].secs);
 	free(cells);
 	return all_ok ? 0 : 1;
 }

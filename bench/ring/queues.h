@@ -16,13 +16,21 @@
 
 struct bq;
 
+/* One run's queue: its slots, and what will pass through it. */
+struct bq_shape {
+	uint64_t capacity;	/* slots, a power of two (bounded queues) */
+	uint64_t per_producer;	/* items each producer enqueues */
+	unsigned producers;
+	unsigned consumers;	/* one pill each, after every item */
+};
+
 struct bq_ops {
 	const char *name;
 	/* Per-producer FIFO: consumers check it when true. */
 	bool fifo;
-	/* capacity: a power of two; items: every item and pill the run will
-	 * enqueue (unbounded queues preallocate their nodes from it). */
-	struct bq *(*create)(uint64_t capacity, uint64_t items);
+	/* A queue for one run (unbounded queues preallocate their nodes from
+	 * the shape). */
+	struct bq *(*create)(const struct bq_shape *shape);
 	void (*destroy)(struct bq *q);
 	/* Up to n words; returns how many were taken.  Called by any number of
 	 * producers (enq) and consumers (deq) at once. */

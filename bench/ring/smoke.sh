@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Smoke test of bench_ring: every queue at 1:1 and 2:2 with tiny counts must
-# pass the census (exit 0) and write a CSV with the documented columns.
+# Smoke test of bench_ring: every queue at 1:1, 2:2 and 3:1 with tiny counts
+# must pass the census (exit 0) and write a CSV with the documented columns;
+# then ccp_ring broken on purpose (--inject-fault) must fail it, each way a
+# queue can lose or double an item: a slot claimed and never written (the
+# run stops moving: LOST), an item dropped (LOST), a pill enqueued twice
+# (FAIL).
 set -euo pipefail
 bin=$1
 dir=$(mktemp -d)
@@ -18,9 +22,27 @@ if [ "$rows" -lt 36 ]; then
 	echo "smoke: CSV has $rows rows, want at least 36 (4 queues x 3 ratios x 3 bursts)" >&2
 	exit 1
 fi
-if grep -q FAIL "$dir/ring.csv"; then
+if grep -Eq 'FAIL|LOST' "$dir/ring.csv"; then
 	echo "smoke: a census failed" >&2
 	exit 1
 fi
+grep -q '"complete":true' "$dir/ring.json"
 grep -q '"census":"ok"}' "$dir/ring.json"
-echo "smoke: bench_ring ok ($rows cells)"
+
+# The faults.  hole at capacity 64 stops the producers on a full ring, at
+# capacity 65536 after every item and pill went in; each waits the run
+# limit (1 s) and 2 s of quiet.
+for f in hole:64 hole:65536 drop:64 pill:64; do
+	st=0
+	"$bin" --queues ccp_ring --threads 2:2 --bursts 8 --items 20000 --reps 1 --warmup 0 \
+		--capacity "${f#*:}" --run-limit 1 --inject-fault "${f%:*}" --quiet \
+		--csv "$dir/fault.csv" --json "$dir/fault.json" 2>"$dir/fault.err" || st=$?
+	case ${f%:*} in pill) census=FAIL ;; *) census=LOST ;; esac
+	if [ "$st" != 1 ] || ! grep -q ",$census\$" "$dir/fault.csv" ||
+		! grep -q "\"census\":\"$census\"}" "$dir/fault.json"; then
+		echo "smoke: --inject-fault ${f%:*} (capacity ${f#*:}): status $st, want 1 and $census:" >&2
+		cat "$dir/fault.csv" "$dir/fault.err" >&2
+		exit 1
+	fi
+done
+echo "smoke: bench_ring ok ($rows cells; the injected faults fail the census)"
