@@ -157,8 +157,7 @@ static enum sent_state send_one(struct ccp_bouncer *b, const char *name, uint64_
 	return out ? SEND_DONE : SEND_STUCK;
 }
 
-/* A queued report whose last try failed for now: when to try it next, and
- * the wait after that.  Owned by the bouncer's thread. */
+/* Which file a queued report was, by inode and when it was made. */
 struct report_file {
 	uint64_t ino;
 	/* When it was made: its birth time where the file system keeps one
@@ -168,6 +167,8 @@ struct report_file {
 	bool birth;
 };
 
+/* A queued report whose last try failed for now: when to try it next, and
+ * the wait after that.  Owned by the bouncer's thread. */
 struct retry {
 	char *name;
 	/* The report that failed: another file under the name is new.  Its
