@@ -701,6 +701,52 @@ static void test_retry_postponed_now(void)
 		CHECK_EQ_U64(atomic_load(&f.acks[i]), 1);
 }
 
+/* A message an earlier run left past max_attempts (attempts_before 5,
+ * max 3) gets one more try: the first postponed and the second delivered,
+ * it is delivered, not failed at the postponement (no try was made); with
+ * that try failed, it fails after it. */
+static void restored_past_limit(void *ctx, struct ccp_msg *m)
+{
+	(void)ctx;
+	m->attempts_before = 5;
+}
+
+static void test_restored_past_limit(void)
+{
+	static struct flaky f;
+	struct ccp_pump_config cfg;
+	struct ccp_pump_stats st;
+	char err[128];
+	for (int failing = 0; failing < 2; failing++) {
+		memset(&f, 0, sizeof(f));
+		f.split_first = true; /* even keys POSTPONED, odd RETRY, then DELIVERED */
+		flaky_config(&cfg, 2, 2);
+		cfg.max_attempts = 3;
+		struct ccp_source_ops src = { .poll = flaky_poll, .ack = flaky_ack,
+					      .init_msg = restored_past_limit };
+		struct ccp_sink_ops sink = { .deliver = flaky_deliver };
+		struct ccp_pump *p = ccp_pump_create(&cfg, &src, &f, &sink, &f, err, sizeof(err));
+		CHECK(p != NULL);
+		CHECK(ccp_pump_start(p) == 0);
+		ccp_pump_wait(p);
+		ccp_pump_stats(p, &st);
+		ccp_pump_destroy(p);
+		for (unsigned i = 0; i < RKEYS; i++) {
+			CHECK_EQ_U64(atomic_load(&f.acks[i]), 1);
+			if (i % 2 == 0) { /* postponed, then tried and delivered */
+				CHECK_EQ_U64(atomic_load(&f.calls[i]), 2);
+				CHECK(atomic_load(&f.outcome[i]) == CCP_MSG_DELIVERED);
+			} else { /* tried and failed: its one more try */
+				CHECK_EQ_U64(atomic_load(&f.calls[i]), 1);
+				CHECK(atomic_load(&f.outcome[i]) == CCP_MSG_FAILED);
+			}
+		}
+		CHECK_EQ_U64(st.failed, RKEYS / 2);
+		CHECK_EQ_U64(st.delivered, RKEYS / 2);
+		(void)failing;
+	}
+}
+
 /* ---- keys that come back after their ack ---- */
 
 #define BKEYS 2000
@@ -1024,6 +1070,7 @@ int main(void)
 	test_retry_delay();
 	test_backoff();
 	test_retry_postponed_now();
+	test_restored_past_limit();
 	test_retry_now(CCP_CLAIM_LOCKFREE);
 	test_retry_now(CCP_CLAIM_MUTEX);
 	test_stop_after_end(CCP_CLAIM_LOCKFREE, 3);

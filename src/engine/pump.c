@@ -489,10 +489,19 @@ static void settle(struct ccp_pump *p, struct pump_thread *t, struct dispatcher_
 	uint32_t step = v == CCP_VERDICT_POSTPONED ? m->postponed : attempt;
 	if (v == CCP_VERDICT_RETRY || v == CCP_VERDICT_POSTPONED) {
 		uint64_t age = now - m->first_seen_ns + (uint64_t)m->age_before_s * 1000000000ull;
-		bool too_many = cfg->max_attempts && attempt >= cfg->max_attempts;
+		/* The attempts end a message after a failed try only.  A
+		 * postponement is no try: a message an earlier run left past
+		 * max_attempts (its source's attempts_before) gets its one more
+		 * try first, however often the machine puts that off.  The age
+		 * runs on through an outage. */
+		bool too_many = v == CCP_VERDICT_RETRY && cfg->max_attempts &&
+				attempt >= cfg->max_attempts;
 		bool too_old = cfg->max_age_ns && age >= cfg->max_age_ns;
 		to = (too_many || too_old) ? CCP_MSG_FAILED : CCP_MSG_DEFERRED;
-		m->retries_ended = to == CCP_MSG_FAILED;
+		/* Ended by the source before (its retries ended in an earlier
+		 * claim) stays ended through a postponement. */
+		m->retries_ended = to == CCP_MSG_FAILED ||
+				   (v == CCP_VERDICT_POSTPONED && m->retries_ended);
 		if (to == CCP_MSG_DEFERRED) {
 			ccp_counter_add(&t->c.deferred, 1);
 			if (v == CCP_VERDICT_POSTPONED)
