@@ -27,13 +27,14 @@
  * Each run is a child process with a time limit (--run-limit).  With more
  * threads than CPUs, queues whose threads wait for each other in turn
  * (rte_ring's default mode, ck_ring's MPMC) can crawl.  At the limit the
- * child watches the threads' counts of items moved: if any moves, the
- * queue is crawling and the cell is reported as "stalled", with no figure,
- * and is not run again (a finding, not a failure).  If nothing moves for
- * QUIET_S seconds, no thread is waiting for another to be scheduled: the
- * queue has stopped for good (a slot claimed and never written, a lost
- * pill), and the cell is reported as "LOST" and fails the run.  Only a
- * lost, doubled or reordered item fails the run.
+ * child watches the threads' counts of items moved until they move (a
+ * crawl) or stay still for QUIET_S seconds (a freeze), then stops the
+ * threads, drains the queue and takes the census of what they moved: a
+ * lost item (behind a slot claimed and never written, which the drain
+ * cannot pass) is "LOST", a doubled one "FAIL"; with every item accounted
+ * for, the cell is "stalled", with no figure, and is not run again (a
+ * finding, not a failure).  Only a lost, doubled or reordered item fails
+ * the run.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -672,20 +673,27 @@ static int run_once(const struct bq_ops *ops, unsigned np, unsigned nc, unsigned
 	out->items = total;
 	if (!finished) {
 		enum watch v = watch(r, ws, nt, &joined);
-		if (v == W_MOVING) {
-			out->stalled = true;
-			out->ok = true; /* nothing was seen lost or doubled; too slow to tell */
-			return 0;
-		}
-		if (v == W_STUCK) {
-			out->stuck = true;
+		out->stalled = true; /* past the limit: no figure */
+		if (v != W_FINISHED) {
+			/* Crawling or frozen: the threads are stopped, and what they
+			 * moved is counted below, so that a crawl hides no lost or
+			 * doubled item, and a freeze that was only the machine's
+			 * (threads that got no CPU) is not taken for a loss: the
+			 * census decides. */
+			out->stuck = v == W_STUCK;
 			out->producers_finished =
 				atomic_load(&r->producers_done) == np &&
 				atomic_load(&r->pills_sent) == nc;
 			atomic_store(&r->abort, true);
 			finished = join_until(ws, nt, &joined, monotonic_after(ABORT_JOIN_S));
-		} else {
-			out->stalled = true; /* finished, but past the limit */
+			if (!finished) {
+				/* A thread still inside the queue (a peer's spin that
+				 * does not see the abort): the queue cannot be read
+				 * now, so nothing can be told; stalled. */
+				out->stuck = false;
+				out->ok = true;
+				return 0;
+			}
 		}
 	}
 
@@ -694,10 +702,10 @@ static int run_once(const struct bq_ops *ops, unsigned np, unsigned nc, unsigned
 	 * a thread may still be inside the queue. */
 	uint64_t pills = atomic_load(&r->pills_seen), late = 0, doubles = atomic_load(&r->doubles);
 	uint64_t order_errors = atomic_load(&r->order_errors);
-	if (finished && total > 0) {
+	if (finished) {
 		uintptr_t buf[MAX_BURST];
 		uint64_t *last = calloc(np, sizeof(*last));
-		uint64_t *drained = calloc(words, sizeof(uint64_t));
+		uint64_t *drained = calloc(words ? words : 1, sizeof(uint64_t));
 		unsigned n;
 		while (last && drained && (n = ops->deq(r->q, buf, MAX_BURST)) > 0) {
 			for (unsigned i = 0; i < n; i++) {
@@ -714,7 +722,9 @@ static int run_once(const struct bq_ops *ops, unsigned np, unsigned nc, unsigned
 					doubles++;
 					continue;
 				}
-				if (r->ops->fifo)
+				/* Left behind by consumers that were stopped (an
+				 * aborted run) is not late. */
+				if (r->ops->fifo && !atomic_load(&r->abort))
 					late++;
 				check_in(r, drained, last, (uint64_t)buf[i], &order_errors, &doubles);
 			}
@@ -736,14 +746,16 @@ static int run_once(const struct bq_ops *ops, unsigned np, unsigned nc, unsigned
 	uint64_t sent = atomic_load(&r->pills_sent);
 	if (pills > sent)
 		doubled += pills - sent;
-	else if (out->stuck)
+	else
 		lost += sent - pills; /* pills that never reached a consumer */
 	out->lost = lost;
 	out->doubled = doubled;
 	out->misordered = order_errors + late;
-	out->ok = !out->stuck && lost == 0 && doubled == 0 && out->misordered == 0;
-	if (!finished)
-		return 0;
+	out->ok = lost == 0 && doubled == 0 && out->misordered == 0;
+	/* Frozen with every item and pill accounted for: the machine's
+	 * stall, not the queue's loss. */
+	if (out->ok)
+		out->stuck = false;
 
 	for (unsigned c = 0; c < nc; c++)
 		free(r->census[c]);
@@ -1054,8 +1066,8 @@ static void usage(FILE *f)
 		"  --quick          the short set: items 1000000, reps 3, run limit 3 s\n"
 		"  --csv PATH       CSV output (RESULTS_DIR/ring.csv)\n"
 		"  --json PATH      JSON output (RESULTS_DIR/ring.json)\n"
-		"  --run-limit S    seconds before a run is judged: still moving, its cell\n"
-		"                   is stalled; moving nothing for %.0f s more, LOST (30;\n"
+		"  --run-limit S    seconds before a run is stopped and judged by its census\n"
+		"                   (after %.0f s more at most): clean, stalled; lost, LOST (30;\n"
 		"                   --quick: 3)\n"
 		"  --quiet          no table on stdout\n"
 		"  --inject-fault F test only: ccp_ring, renamed ccp_ring+F, breaks once a\n"
@@ -1200,6 +1212,7 @@ int main(int argc, char **argv)
 				goto bad;
 			break;
 		case O_FAULT:
+			fault = FAULT_NONE; /* the last --inject-fault, checked on its own */
 			for (unsigned f = FAULT_HOLE; f <= FAULT_PILL; f++)
 				if (!strcmp(optarg, fault_names[f]))
 					fault = (enum fault)f;
