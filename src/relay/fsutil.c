@@ -361,11 +361,11 @@ static time_t last_change(int dirfd, const char *name)
 	return st.st_ctime > st.st_mtime ? st.st_ctime : st.st_mtime;
 }
 
-/* Whether NAME in DIRFD, made by a process that cannot be seen from here,
- * changed recently enough to be in use still (tmp_foreign_keep_s()). */
-static bool tmp_young(int dirfd, const char *name)
+/* Whether a name last changed at CHANGED (last_change(): -1, unknown),
+ * made by a process that cannot be seen from here, is recent enough to be
+ * in use still (tmp_foreign_keep_s()). */
+static bool tmp_young(time_t changed)
 {
-	time_t changed = last_change(dirfd, name);
 	return changed >= 0 && time(NULL) - changed < tmp_foreign_keep_s();
 }
 
@@ -428,14 +428,15 @@ static bool tmp_of_live_process(int dirfd, const char *name)
 		 * enough to be in use.  The host says which; where one is not
 		 * known, a name last changed before this host booted is taken
 		 * for its own earlier boot's. */
+		time_t changed = last_change(dirfd, name);
 		if (o.host != 0 && me.host != 0)
-			return o.host != me.host && tmp_young(dirfd, name);
-		return last_change(dirfd, name) >= boot_time() && tmp_young(dirfd, name);
+			return o.host != me.host && tmp_young(changed);
+		return changed >= boot_time() && tmp_young(changed);
 	}
 	if (o.ns != 0 && me.ns != 0 && o.ns != me.ns) {
 		/* Another pid namespace's process, which this one cannot see:
 		 * its file is kept while it is young enough to be in use. */
-		return tmp_young(dirfd, name);
+		return tmp_young(last_change(dirfd, name));
 	}
 	if (o.pid == me.pid && o.start == me.start)
 		return false; /* ours: this process is starting */
@@ -457,6 +458,15 @@ int ccp_unlink_if_same(int dirfd, const char *name, const struct stat *was)
 	return unlinkat(dirfd, name, 0) == 0 || errno == ENOENT ? 0 : -1;
 }
 
+/* Whether OLD in OLDDIRFD and NEW_NAME in NEWDIRFD are names of one file. */
+static bool same_file_names(int olddirfd, const char *old, int newdirfd, const char *new_name)
+{
+	struct stat o, n;
+	return fstatat(olddirfd, old, &o, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       fstatat(newdirfd, new_name, &n, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       o.st_dev == n.st_dev && o.st_ino == n.st_ino;
+}
+
 int ccp_rename_noreplace(int olddirfd, const char *old, int newdirfd, const char *new_name)
 {
 	if (renameat2(olddirfd, old, newdirfd, new_name, RENAME_NOREPLACE) == 0)
@@ -467,11 +477,8 @@ int ccp_rename_noreplace(int olddirfd, const char *old, int newdirfd, const char
 		/* NEW already the same file: a move cut short between its link
 		 * and its unlink (a crash).  It is finished here; else the two
 		 * names would stay, two entries for one file. */
-		struct stat o, n;
 		int e = errno;
-		if (e == EEXIST && fstatat(olddirfd, old, &o, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    fstatat(newdirfd, new_name, &n, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    o.st_dev == n.st_dev && o.st_ino == n.st_ino)
+		if (e == EEXIST && same_file_names(olddirfd, old, newdirfd, new_name))
 			return unlinkat(olddirfd, old, 0) == 0 ? 0 : -1;
 		errno = e;
 		return -1;
@@ -486,10 +493,7 @@ int ccp_rename_noreplace(int olddirfd, const char *old, int newdirfd, const char
 		return 0;
 	/* Left, the two names would be two entries (in new/, two messages):
 	 * NEW goes, while OLD is still there and still the same file. */
-	struct stat o, n;
-	if (fstatat(olddirfd, old, &o, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    fstatat(newdirfd, new_name, &n, AT_SYMLINK_NOFOLLOW) == 0 && o.st_dev == n.st_dev &&
-	    o.st_ino == n.st_ino)
+	if (same_file_names(olddirfd, old, newdirfd, new_name))
 		unlinkat(newdirfd, new_name, 0);
 	errno = e;
 	return -1;
