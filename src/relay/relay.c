@@ -745,6 +745,20 @@ fail:
 	return false;
 }
 
+/* The N messages of a batch, none read or tried, are postponed: their
+ * verdicts, and the batch's record for mark_deferred() and log_batch()
+ * (nothing changed, no .ccm, no counts, no time spent). */
+static void postpone_untried(struct disp *d, enum ccp_verdict *verdicts, unsigned n)
+{
+	for (unsigned k = 0; k < n; k++)
+		verdicts[k] = CCP_VERDICT_POSTPONED;
+	d->changed = ccp_realloc(d->changed, n * sizeof(*d->changed));
+	memset(d->changed, 0, n * sizeof(*d->changed));
+	d->name[0] = '\0';
+	d->dups = d->vanished = d->marked = 0;
+	d->t_start = d->t_converted = d->t_written = d->t_imported = ccp_now_ns();
+}
+
 /* Converts, writes and imports one batch, setting every verdict.  Returns
  * the import's answer (-1 when nothing reached the import) and its reason. */
 static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const *msgs, unsigned n,
@@ -757,14 +771,8 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 		snprintf(d->outage, sizeof(d->outage), "cannot convert to code page %d: %s",
 			 (int)r->cfg->convert.codepage, strerror(errno));
 		snprintf(why, whylen, "%s", d->outage);
-		for (unsigned k = 0; k < n; k++)
-			verdicts[k] = CCP_VERDICT_POSTPONED;
+		postpone_untried(d, verdicts, n);
 		*taken = n;
-		d->changed = ccp_realloc(d->changed, n * sizeof(*d->changed));
-		memset(d->changed, 0, n * sizeof(*d->changed));
-		d->name[0] = '\0';
-		d->dups = d->vanished = d->marked = 0;
-		d->t_start = d->t_converted = d->t_written = d->t_imported = ccp_now_ns();
 		return -1;
 	}
 	d->msgs = msgs;
@@ -955,14 +963,8 @@ static void relay_deliver(void *ctx, unsigned dispatcher, struct ccp_msg *const 
 			/* Stopping while paused: not tried, the messages stay in
 			 * the spool as they are. */
 			k = n - start;
-			for (unsigned i = start; i < n; i++)
-				verdicts[i] = CCP_VERDICT_POSTPONED;
-			d->changed = ccp_realloc(d->changed, k * sizeof(*d->changed));
-			memset(d->changed, 0, k * sizeof(*d->changed));
+			postpone_untried(d, verdicts + start, k);
 			ccp_gate_paused_for(&r->gate, why, sizeof(why));
-			d->name[0] = '\0';
-			d->dups = d->vanished = d->marked = 0;
-			d->t_start = d->t_converted = ccp_now_ns();
 		} else {
 			rc = deliver_batch(r, d, msgs + start, n - start, verdicts + start, why,
 					   sizeof(why), &k);
