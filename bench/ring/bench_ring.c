@@ -360,7 +360,19 @@ struct worker {
 	unsigned id; /* producer id, or consumer index */
 	int cpu;
 	pthread_t tid;
+	/* When its thread finished: the run's end is the last of these, not
+	 * when the main thread saw the joins.  Written by the thread before it
+	 * exits, read after the join. */
+	double end_s;
 };
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 
 static void wait_start(struct worker *w)
 {
@@ -420,7 +432,7 @@ static bool enqueue_all(struct run *r, _Atomic uint64_t *moved, const uintptr_t 
 	return true;
 }
 
-static void *producer_main(void *arg)
+static void *producer_run(void *arg)
 {
 	struct worker *w = arg;
 	struct run *r = w->run;
@@ -472,7 +484,7 @@ static inline void check_in(struct run *r, uint64_t *bits, uint64_t *last, uint6
 	bits[idx >> 6] |= bit;
 }
 
-static void *consumer_main(void *arg)
+static void *consumer_run(void *arg)
 {
 	struct worker *w = arg;
 	struct run *r = w->run;
@@ -513,28 +525,24 @@ static void *consumer_main(void *arg)
 	return NULL;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static struct timespec monotonic_after(double s)
-{
-	double t = now_s() + s;
-	struct timespec ts = { .tv_sec = (time_t)t };
-	ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
-	return ts;
-}
-
 /* Joins the threads from *joined on, in order, until one is still running
- * at `until`.  True when all are joined. */
-static bool join_until(struct worker *ws, unsigned nt, unsigned *joined, struct timespec until)
+ * `for_s` seconds from now.  True when all are joined.  A try-join every
+ * millisecond rather than pthread_clockjoin_np(): the deadline stays on
+ * the monotonic clock, and ThreadSanitizer (clang 14) knows try-join but
+ * not clockjoin, so the bench can be run under it. */
+static bool join_until(struct worker *ws, unsigned nt, unsigned *joined, double for_s)
 {
-	while (*joined < nt &&
-	       pthread_clockjoin_np(ws[*joined].tid, NULL, CLOCK_MONOTONIC, &until) == 0)
-		++*joined;
+	double until = now_s() + for_s;
+	while (*joined < nt) {
+		if (pthread_tryjoin_np(ws[*joined].tid, NULL) == 0) {
+			++*joined;
+			continue;
+		}
+		if (now_s() >= until)
+			break;
+		struct timespec ms = { .tv_sec = 0, .tv_nsec = 1000000 };
+		nanosleep(&ms, NULL);
+	}
 	return *joined == nt;
 }
 
@@ -562,7 +570,7 @@ static enum watch watch(struct run *r, struct worker *ws, unsigned nt, unsigned 
 		if (last != UINT64_MAX && moved != last)
 			return W_MOVING;
 		last = moved;
-		if (join_until(ws, nt, joined, monotonic_after(WATCH_TICK_S)))
+		if (join_until(ws, nt, joined, WATCH_TICK_S))
 			return W_FINISHED;
 		double t = now_s();
 		/* A late tick means this thread could not run either: that time
@@ -605,6 +613,20 @@ static void census_of(struct run *r, unsigned p, uint64_t sent, uint64_t *lost,
 		*lost += (uint64_t)__builtin_popcountll(want & ~any);
 		*doubled += (uint64_t)__builtin_popcountll(mine & twice);
 	}
+}
+
+static void *producer_main(void *arg)
+{
+	void *ret = producer_run(arg);
+	((struct worker *)arg)->end_s = now_s();
+	return ret;
+}
+
+static void *consumer_main(void *arg)
+{
+	void *ret = consumer_run(arg);
+	((struct worker *)arg)->end_s = now_s();
+	return ret;
 }
 
 /*
@@ -666,10 +688,13 @@ static int run_once(const struct bq_ops *ops, unsigned np, unsigned nc, unsigned
 	double t0 = now_s();
 	atomic_store_explicit(&r->go, true, memory_order_release);
 	unsigned joined = 0;
-	bool finished = join_until(ws, nt, &joined, monotonic_after(limit_s));
-	double t1 = now_s();
+	bool finished = join_until(ws, nt, &joined, limit_s);
+	double t1 = t0;
+	for (unsigned i = 0; finished && i < nt; i++)
+		if (ws[i].end_s > t1)
+			t1 = ws[i].end_s;
 	memset(out, 0, sizeof(*out));
-	out->seconds = t1 - t0;
+	out->seconds = finished ? t1 - t0 : now_s() - t0;
 	out->items = total;
 	if (!finished) {
 		enum watch v = watch(r, ws, nt, &joined);
@@ -685,7 +710,7 @@ static int run_once(const struct bq_ops *ops, unsigned np, unsigned nc, unsigned
 				atomic_load(&r->producers_done) == np &&
 				atomic_load(&r->pills_sent) == nc;
 			atomic_store(&r->abort, true);
-			finished = join_until(ws, nt, &joined, monotonic_after(ABORT_JOIN_S));
+			finished = join_until(ws, nt, &joined, ABORT_JOIN_S);
 			if (!finished) {
 				/* A thread still inside the queue (a peer's spin that
 				 * does not see the abort): the queue cannot be read
@@ -814,11 +839,28 @@ static enum run_rc run_isolated(const struct bq_ops *ops, unsigned np, unsigned 
 	memset(out, 0, sizeof(*out));
 	struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
 	double until = now_s() + limit_s + QUIET_S + ABORT_JOIN_S + 10;
-	int ready;
-	do {
+	/* The stop signals stay blocked but inside ppoll(), which unblocks
+	 * them atomically: one that lands between the check of stop_signal
+	 * and the wait ends the wait at once instead of after the run. */
+	sigset_t stops, unblocked;
+	sigemptyset(&stops);
+	sigaddset(&stops, SIGTERM);
+	sigaddset(&stops, SIGINT);
+	sigaddset(&stops, SIGHUP);
+	sigprocmask(SIG_BLOCK, &stops, &unblocked);
+	int ready = -1;
+	errno = EINTR;
+	while (ready < 0 && errno == EINTR && !stop_signal) {
 		double left = until - now_s();
-		ready = left > 0 ? poll(&pfd, 1, (int)(left * 1000) + 1) : 0;
-	} while (ready < 0 && errno == EINTR && !stop_signal);
+		if (left <= 0) {
+			ready = 0;
+			break;
+		}
+		struct timespec ts = { .tv_sec = (time_t)left };
+		ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
+		ready = ppoll(&pfd, 1, &ts, &unblocked);
+	}
+	sigprocmask(SIG_SETMASK, &unblocked, NULL);
 	enum run_rc rc = RUN_OK;
 	int st = 0;
 	if (stop_signal) {
