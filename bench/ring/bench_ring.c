@@ -838,7 +838,12 @@ static enum run_rc run_isolated(const struct bq_ops *ops, unsigned np, unsigned 
 	close(fds[1]);
 	memset(out, 0, sizeof(*out));
 	struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
-	double until = now_s() + limit_s + QUIET_S + ABORT_JOIN_S + 10;
+	/* The child's answer is due within this much time in which the
+	 * machine ran: waited for in slices of at most a second, where a
+	 * slice that came back much later than asked (a paused or starved
+	 * VM: the monotonic clock jumps on resume) does not count. */
+	const double budget = limit_s + QUIET_S + ABORT_JOIN_S + 10;
+	double spent = 0;
 	/* The stop signals stay blocked but inside ppoll(), which unblocks
 	 * them atomically: one that lands between the check of stop_signal
 	 * and the wait ends the wait at once instead of after the run. */
@@ -850,15 +855,21 @@ static enum run_rc run_isolated(const struct bq_ops *ops, unsigned np, unsigned 
 	sigprocmask(SIG_BLOCK, &stops, &unblocked);
 	int ready = -1;
 	errno = EINTR;
-	while (ready < 0 && errno == EINTR && !stop_signal) {
-		double left = until - now_s();
-		if (left <= 0) {
+	while ((ready == 0 || (ready < 0 && errno == EINTR)) && !stop_signal) {
+		double slice = budget - spent;
+		if (slice <= 0) {
 			ready = 0;
 			break;
 		}
-		struct timespec ts = { .tv_sec = (time_t)left };
-		ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
+		if (slice > 1)
+			slice = 1;
+		struct timespec ts = { .tv_sec = (time_t)slice };
+		ts.tv_nsec = (long)((slice - (double)ts.tv_sec) * 1e9);
+		double t = now_s();
 		ready = ppoll(&pfd, 1, &ts, &unblocked);
+		double took = now_s() - t;
+		if (took < slice + 2)
+			spent += took;
 	}
 	sigprocmask(SIG_SETMASK, &unblocked, NULL);
 	enum run_rc rc = RUN_OK;
