@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -28,8 +30,37 @@ enum waited {
 	LOST,      /* waitpid() failed (errno): its status is gone */
 };
 
-/* Waits for PID until DEADLINE_NS (0: none). */
-static enum waited wait_child(pid_t pid, int *status, uint64_t deadline_ns)
+/* A descriptor that becomes readable when PID exits (pidfd_open(), Linux
+ * 5.3), or -1 where there is none: then the waits below look every 10 ms.
+ * PID is our unreaped child, so it cannot name another process yet.  The
+ * kernel sets close-on-exec on it. */
+static int open_pidfd(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+	(void)pid;
+	return -1;
+#endif
+}
+
+/* Sleeps until PID may have exited (PIDFD readable) or DEADLINE_NS.  The
+ * callers look again either way, so an early return (a signal) is fine. */
+static void await_exit(int pidfd, uint64_t deadline_ns)
+{
+	if (pidfd < 0) {
+		/* An import takes seconds: a look every 10 ms is plenty. */
+		ccp_sleep_ns(10000000u);
+		return;
+	}
+	uint64_t now = ccp_now_ns();
+	uint64_t ms = deadline_ns > now ? (deadline_ns - now + 999999u) / 1000000u : 0;
+	struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+	poll(&pfd, 1, ms > INT_MAX ? INT_MAX : (int)ms);
+}
+
+/* Waits for PID until DEADLINE_NS (0: none); PIDFD as open_pidfd() gave. */
+static enum waited wait_child(pid_t pid, int pidfd, int *status, uint64_t deadline_ns)
 {
 	for (;;) {
 		pid_t w = waitpid(pid, status, deadline_ns ? WNOHANG : 0);
@@ -39,16 +70,15 @@ static enum waited wait_child(pid_t pid, int *status, uint64_t deadline_ns)
 			return LOST;
 		if (deadline_ns && ccp_now_ns() >= deadline_ns)
 			return TIMED_OUT;
-		/* An import takes seconds: a look every 10 ms is plenty. */
 		if (w == 0)
-			ccp_sleep_ns(10000000u);
+			await_exit(pidfd, deadline_ns);
 	}
 }
 
 /* Waits until PID has exited or DEADLINE_NS, without reaping it: while it
  * is a zombie its pid, which is its process group's id, cannot go to
  * another process.  True when it has exited. */
-static bool exited_unreaped(pid_t pid, uint64_t deadline_ns)
+static bool exited_unreaped(pid_t pid, int pidfd, uint64_t deadline_ns)
 {
 	for (;;) {
 		siginfo_t info = { 0 };
@@ -57,7 +87,7 @@ static bool exited_unreaped(pid_t pid, uint64_t deadline_ns)
 			return true;
 		if (ccp_now_ns() >= deadline_ns)
 			return false;
-		ccp_sleep_ns(10000000u);
+		await_exit(pidfd, deadline_ns);
 	}
 }
 
@@ -136,13 +166,16 @@ int ccp_run_cmd(const char *cmd, const char *arg, int stdin_fd, uint64_t timeout
 	setpgid(pid, pid); /* also here, so the group exists before any kill */
 	int status;
 	uint64_t t0 = ccp_now_ns();
-	enum waited w = wait_child(pid, &status, timeout_ns ? t0 + timeout_ns : 0);
+	int pidfd = timeout_ns ? open_pidfd(pid) : -1; /* without a timeout, waitpid() blocks */
+	enum waited w = wait_child(pid, pidfd, &status, timeout_ns ? t0 + timeout_ns : 0);
 	if (w == LOST) {
 		/* Its status is gone (SIGCHLD ignored: the kernel reaped it;
 		 * ccp_relay_run() sets it back to its default).  Not a timeout:
 		 * the program is not stopped, nor its group signalled, which
 		 * may be another's by now. */
 		snprintf(why, whylen, "the %s's exit status was lost: %s", what, strerror(errno));
+		if (pidfd >= 0)
+			close(pidfd);
 		return -1;
 	}
 	if (w == TIMED_OUT) {
@@ -152,15 +185,18 @@ int ccp_run_cmd(const char *cmd, const char *arg, int stdin_fd, uint64_t timeout
 		/* A program stopped (SIGSTOP, or SIGTTIN reading a terminal)
 		 * acts on SIGTERM only once it runs again. */
 		kill(-pid, SIGCONT);
-		exited_unreaped(pid, ccp_now_ns() + KILL_GRACE_NS);
+		exited_unreaped(pid, pidfd, ccp_now_ns() + KILL_GRACE_NS);
 		/* The whole group, even when its leader (the shell) has gone:
 		 * a program that ignores SIGTERM may outlive its shell.  The
 		 * leader is not reaped yet, so the group's id is still its
 		 * own, never a process that took the pid since. */
 		kill(-pid, SIGKILL);
-		wait_child(pid, &status, 0);
-		return -1;
+		wait_child(pid, pidfd, &status, 0);
 	}
+	if (pidfd >= 0)
+		close(pidfd);
+	if (w == TIMED_OUT)
+		return -1;
 	if (!WIFEXITED(status)) {
 		snprintf(why, whylen, "the %s was killed by signal %d", what, WTERMSIG(status));
 		return -1;

@@ -1,0 +1,138 @@
+/*
+ * test_runcmd: the relay's external programs (src/relay/runcmd.c), with
+ * waitpid() counted by the test's own wrapper (below).
+ *
+ *   status      a program's exit status comes back as it gave it; 127
+ *               and a signal are named in the reason;
+ *   argument    the argument reaches the program as one word, quotes and
+ *               spaces and all;
+ *   timeout     a program past its timeout is stopped with its children
+ *               (its process group), -1 and the reason;
+ *   wakes       the relay waits for a program with a timeout by its exit,
+ *               not by looking every few milliseconds: a program that
+ *               runs half a second is looked for a handful of times, not
+ *               fifty.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "relay/runcmd.h"
+
+static _Atomic unsigned waitpid_calls;
+
+pid_t waitpid(pid_t pid, int *status, int options)
+{
+	static pid_t (*real_waitpid)(pid_t, int *, int);
+	if (real_waitpid == NULL)
+		real_waitpid = (pid_t(*)(pid_t, int *, int))dlsym(RTLD_NEXT, "waitpid");
+	atomic_fetch_add_explicit(&waitpid_calls, 1, memory_order_relaxed);
+	return real_waitpid(pid, status, options);
+}
+
+static int failures;
+
+#define CHECK(cond, ...)                                                                          \
+	do {                                                                                      \
+		if (!(cond)) {                                                                    \
+			fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                           \
+			fprintf(stderr, __VA_ARGS__);                                             \
+			fputc('\n', stderr);                                                      \
+			failures++;                                                               \
+		}                                                                                 \
+	} while (0)
+
+static int run(const char *cmd, const char *arg, double timeout_s, char *why, size_t whylen)
+{
+	why[0] = '\0';
+	return ccp_run_cmd(cmd, arg, -1, (uint64_t)(timeout_s * 1e9), "--import-timeout",
+			   "import command", why, whylen);
+}
+
+static void test_status(void)
+{
+	char why[256];
+	int rc = run("sh -c 'exit 3' #", "x", 10, why, sizeof(why));
+	CHECK(rc == 3, "exit 3: got %d", rc);
+	rc = run("true", "x", 0, why, sizeof(why));
+	CHECK(rc == 0, "true without a timeout: got %d", rc);
+	rc = run("/nonexistent/importer", "x", 10, why, sizeof(why));
+	CHECK(rc == 127 && strstr(why, "could not be run (status 127)"),
+	      "a missing program: got %d, '%s'", rc, why);
+	rc = run("kill -KILL $$ #", "x", 10, why, sizeof(why));
+	CHECK(rc == -1 && strstr(why, "killed by signal 9"), "killed: got %d, '%s'", rc, why);
+}
+
+static void test_argument(void)
+{
+	char why[256], dir[] = "/tmp/test_runcmd.XXXXXX", cmd[512], got[256] = "";
+	CHECK(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
+	snprintf(cmd, sizeof(cmd), "printf %%s >%s/arg", dir);
+	const char *arg = "a b \"c\" 'd' $HOME;e";
+	int rc = run(cmd, arg, 10, why, sizeof(why));
+	CHECK(rc == 0, "printf: got %d, '%s'", rc, why);
+	char path[300];
+	snprintf(path, sizeof(path), "%s/arg", dir);
+	FILE *f = fopen(path, "r");
+	if (f) {
+		size_t n = fread(got, 1, sizeof(got) - 1, f);
+		got[n] = '\0';
+		fclose(f);
+	}
+	CHECK(strcmp(got, arg) == 0, "the argument came as '%s', not '%s'", got, arg);
+	unlink(path);
+	rmdir(dir);
+}
+
+static void test_timeout(void)
+{
+	char why[256], dir[] = "/tmp/test_runcmd.XXXXXX", cmd[512], path[300];
+	CHECK(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/child", dir);
+	/* A child of the program that would outlive it: the group's SIGTERM
+	 * ends it too, before it writes its file. */
+	snprintf(cmd, sizeof(cmd), "sh -c '(sleep 2; touch %s) & sleep 30' #", path);
+	int rc = run(cmd, "x", 0.3, why, sizeof(why));
+	CHECK(rc == -1 && strstr(why, "ran past --import-timeout (0.3 s)"),
+	      "past its timeout: got %d, '%s'", rc, why);
+	sleep(3);
+	CHECK(access(path, F_OK) != 0, "the program's child outlived the timeout");
+	unlink(path);
+	rmdir(dir);
+}
+
+static void test_wakes(void)
+{
+	char why[256];
+	atomic_store_explicit(&waitpid_calls, 0, memory_order_relaxed);
+	int rc = run("sleep 0.5 #", "x", 600, why, sizeof(why));
+	unsigned calls = atomic_load_explicit(&waitpid_calls, memory_order_relaxed);
+	CHECK(rc == 0, "sleep 0.5: got %d, '%s'", rc, why);
+	/* By its exit: one look before the wait, one after, and one more
+	 * for each signal that cut the wait short (none here).  Looking
+	 * every 10 ms would be about 50. */
+	CHECK(calls <= 4, "waitpid() called %u times for a program of half a second", calls);
+}
+
+int main(void)
+{
+	/* The relay sets SIGCHLD to its default too (its status is ours). */
+	signal(SIGCHLD, SIG_DFL);
+	test_status();
+	test_argument();
+	test_timeout();
+	test_wakes();
+	if (failures) {
+		fprintf(stderr, "test_runcmd: %d failure(s)\n", failures);
+		return 1;
+	}
+	printf("test_runcmd: ok\n");
+	return 0;
+}
