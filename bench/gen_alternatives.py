@@ -2,8 +2,9 @@
 """gen_alternatives.py DIR [N]: writes N messages (400) of the shape most
 mailers send with an attachment, multipart/mixed around a
 multipart/alternative of text and HTML, plus a 6 KB PDF in base64, into
-DIR (which must not exist).  The conversion figures of docs/performance.md
-run `ccpump convert` over them, with and without --full-parse."""
+DIR (which must not exist).  The conversion figures of
+docs/performance-history.md run `ccpump convert` over them, with and without
+--full-parse."""
 import base64
 import os
 import random

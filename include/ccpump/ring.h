@@ -273,8 +273,8 @@ static inline unsigned __ccp_ring_room(struct ccp_ring *r, uint64_t pos, uint64_
  * the loop over slots.  A caller moving items one at a time pays two
  * compare-and-swaps per item on either ring; the setup of a burst (the
  * split, the loop) was most of the rest, and this path skips it
- * (docs/performance.md).  The orderings are the burst's: A0, A4, then A1
- * and R3 in __ccp_ring_room(), R1.
+ * (docs/performance-history.md).  The orderings are the burst's: A0, A4,
+ * then A1 and R3 in __ccp_ring_room(), R1.
  */
 static inline bool __ccp_ring_enqueue_one(struct ccp_ring *r, void *obj)
 {
@@ -347,7 +347,8 @@ static CCP_NOINLINE unsigned __ccp_ring_enqueue_burst(struct ccp_ring *r, void *
  * One pointer takes the inline path; a burst calls out.  Inlined together,
  * the burst's unrolled loops made the compiler save six registers on
  * entry for one item too, which cost one pointer a tenth of its time
- * (docs/performance.md); a call per burst costs a fraction of a slot.
+ * (docs/performance-history.md); a call per burst costs a fraction of a
+ * slot.
  */
 static inline unsigned ccp_ring_enqueue_burst_mpmc(struct ccp_ring *r, void *const *objs,
 						   unsigned n)

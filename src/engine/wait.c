@@ -40,7 +40,8 @@ static const struct ck_ec_ops ccp_ec_ops = {
 	.wake32 = ec_wake32,
 	/* A short spin before the futex.  ck_ec's default of 100 pauses
 	 * kept idle dispatchers on a CPU the pollers needed: on 2 cores
-	 * `ccpump bench` moved 4 to 12% more with 10 (docs/performance.md).
+	 * `ccpump bench` moved 4 to 12% more with 10
+	 * (docs/performance-history.md).
 	 * Waits that end within the spin are rare here; a waker that comes
 	 * later finds the sleeper by ck_ec's waiter flag either way. */
 	.busy_loop_iter = 10,

@@ -1337,8 +1337,8 @@ static void spool_ack(void *ctx, unsigned dispatcher, struct ccp_msg *m, enum cc
  * a few threads overlap those waits (30,000 files: 3.0 s from one thread,
  * 1.3 s from four, 0.8 s from sixteen on the test machine).  In the relay,
  * 24 workers beat 8 by about 5% in throughput and CPU per message
- * (docs/performance.md); starting them costs about half a millisecond a
- * batch.  The workers run from ccp_parallel_each().
+ * (docs/performance-history.md); starting them costs about half a
+ * millisecond a batch.  The workers run from ccp_parallel_each().
  */
 #define ACK_WORKERS 24       /* besides the dispatcher itself */
 #define ACK_PER_WORKER 32    /* files per thread, at least */
