@@ -7,14 +7,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 sig= w=
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf ${sig:+"$sig"} ${w:+"$w"}' EXIT
 
-expect_usage() { # expect_usage WORD ARGS...: exit 2, one stderr line mentioning WORD
-	local word="$1"; shift
-	local err rc
-	err=$("$bin" "$@" 2>&1 >/dev/null); rc=$?
-	[ "$rc" -eq 2 ] || fail "'$*' exited $rc, not 2"
-	[ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] || fail "'$*' printed more than one line: $err"
-	case "$err" in *"$word"*) ;; *) fail "'$*' error does not name '$word': $err" ;; esac
-}
+. "$(dirname "$0")/expect_usage.sh"
 
 expect_usage --pollers bench --pollers abc
 expect_usage --pollers bench --pollers 0

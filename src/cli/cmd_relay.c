@@ -148,6 +148,17 @@ static void apply_profile(int argc, char **argv, const struct option *lo,
 	optind = 0;
 }
 
+/* A command the shell is given to run with one more argument: one of
+ * blanks only would leave that argument (the batch's file, a sender's
+ * address) to be run as the program itself. */
+static int check_cmd(const char *flag, const char *cmd)
+{
+	if (cmd == NULL || cmd[strspn(cmd, " \t\n")] != '\0')
+		return 0;
+	fprintf(stderr, "ccpump relay: %s: empty or blank: it names no command\n", flag);
+	return -1;
+}
+
 /* A backoff that starts past its own cap is a mistake in the flags, said
  * before anything is made. */
 static int check_retry(const struct ccp_relay_config *cfg)
@@ -301,7 +312,8 @@ int ccp_cmd_relay(int argc, char **argv)
 		fprintf(stderr, "ccpump relay: give --po or --import-cmd, not both\n");
 		goto out;
 	}
-	if (check_retry(&cfg) != 0)
+	if (check_cmd("--import-cmd", cfg.import_cmd) != 0 ||
+	    check_cmd("--bounce-cmd", cfg.bounce_cmd) != 0 || check_retry(&cfg) != 0)
 		goto out;
 	if (log_path) {
 		int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# ccpump relay and ccpump queue from the command line: flags and
+# combinations that cannot work are refused (status 2, one line naming the
+# flag), before anything is made or run.  (The relay at work:
+# test_relay.sh; bench and demo: ../test_cli_bench.sh; convert, import and
+# po: ../ccmail/test_cli.sh.)
+set -u
+bin=$(realpath "$1")
+work=$(mktemp -d)
+trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+. "$(dirname "$0")/../expect_usage.sh"
+
+# An empty command: the shell would run the relay's argument itself (the
+# batch's file, or a sender's address) as the program.
+d="$work/cmd"
+mkdir "$d"
+expect_usage "--import-cmd" relay --spool "$d/spool" --store "$d/store" --import-cmd "" --once
+expect_usage "--bounce-cmd" relay --spool "$d/spool" --store "$d/store" --po "$d/po" \
+	--bounce-cmd $' \n\t' --once
+[ -z "$(ls -A "$d")" ] || fail "empty commands: made $(ls "$d") before refusing them"
+echo "1. an empty --import-cmd or --bounce-cmd is refused"
+
+echo "test_cli_relay: ok"
