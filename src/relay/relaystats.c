@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -112,6 +113,14 @@ void ccp_relay_snap_write(const char *path, const struct ccp_relay_snap *s, cons
 
 int ccp_relay_snap_file_check(const char *path, char *err, size_t errlen)
 {
+	/* Each write renames a new file over PATH: no rename puts a file
+	 * in place of a directory, or under no name. */
+	struct stat st;
+	if (path[0] == '\0' || (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))) {
+		snprintf(err, errlen, "stats file %s%s", path,
+			 path[0] ? ": a directory is there, not a file" : "'': no file name given");
+		return -1;
+	}
 	char *probe = stats_tmp_path(path);
 	int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
 	int e = errno;

@@ -22,4 +22,15 @@ expect_usage "--bounce-cmd" relay --spool "$d/spool" --store "$d/store" --po "$d
 [ -z "$(ls -A "$d")" ] || fail "empty commands: made $(ls "$d") before refusing them"
 echo "1. an empty --import-cmd or --bounce-cmd is refused"
 
+# A stats file that could never be written: a directory where it would
+# go, or no name at all (the rename into place fails at every write).
+d="$work/stats"
+mkdir -p "$d/st.json"
+expect_usage "stats file $d/st.json: " relay --spool "$d/spool" --store "$d/store" \
+	--po "$d/po" --stats-file "$d/st.json" --once
+expect_usage "stats file ''" relay --spool "$d/spool" --store "$d/store" --po "$d/po" \
+	--stats-file "" --once
+[ "$(ls -A "$d")" = st.json ] || fail "stats file: made $(ls "$d") before refusing it"
+echo "2. a --stats-file that is a directory, or empty, is refused"
+
 echo "test_cli_relay: ok"
