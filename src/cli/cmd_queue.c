@@ -17,7 +17,7 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: ccpump queue --spool DIR --store DIR [--json] [--list N]\n"
+		"usage: ccpump queue --spool DIR --store DIR [--json | --list N]\n"
 		"       ccpump queue --store DIR --flush\n"
 		"       ccpump queue --spool DIR --store DIR (--requeue NAME ... | --requeue-all)\n"
 		"       ccpump queue --store DIR --resend-report NAME ...\n"
@@ -26,7 +26,8 @@ static void usage(FILE *out)
 		"  --spool DIR      the spool (a Maildir: tmp/, new/, cur/)\n"
 		"  --store DIR      the relay's store (Bad/, Deferred/, Delivered/, ...)\n"
 		"  --json           one JSON object (default: a table)\n"
-		"  --list N         list the first N deferred and bad messages (10)\n"
+		"  --list N         list the first N deferred and bad messages (10); the\n"
+		"                   table only, not with --json or an action\n"
 		"  --flush          ask the relay running on the store to retry now (SIGUSR1):\n"
 		"                   its deferred messages, a paused delivery, its reports\n"
 		"                   to senders\n"
@@ -76,7 +77,7 @@ int ccp_cmd_queue(int argc, char **argv)
 	const char *spool = NULL, *store = NULL;
 	unsigned list = 10;
 	int json = 0;
-	bool flush = false, requeue_all = false;
+	bool flush = false, requeue_all = false, list_given = false;
 	const char **names = NULL, **resend = NULL;
 	unsigned nnames = 0, nresend = 0;
 	int rc = CCP_EXIT_USAGE;
@@ -94,6 +95,7 @@ int ccp_cmd_queue(int argc, char **argv)
 		case O_LIST:
 			if (ccp_opt_unsigned("queue", "--list", optarg, 0, 100000, &list))
 				goto out;
+			list_given = true;
 			break;
 		case O_FLUSH: flush = true; break;
 		case O_REQUEUE:
@@ -120,6 +122,13 @@ int ccp_cmd_queue(int argc, char **argv)
 	    1) {
 		fprintf(stderr, "ccpump queue: --flush, --requeue, --resend-report and --json do not "
 			"go together\n");
+		goto out;
+	}
+	/* The listing is the table's: JSON has none, and an action prints
+	 * none. */
+	if (list_given && (json || flush || nnames || requeue_all || nresend)) {
+		fprintf(stderr, "ccpump queue: --list goes with the table only, not with --json, "
+			"--flush, --requeue or --resend-report\n");
 		goto out;
 	}
 	if (nresend) {

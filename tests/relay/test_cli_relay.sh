@@ -33,4 +33,17 @@ expect_usage "stats file ''" relay --spool "$d/spool" --store "$d/store" --po "$
 [ "$(ls -A "$d")" = st.json ] || fail "stats file: made $(ls "$d") before refusing it"
 echo "2. a --stats-file that is a directory, or empty, is refused"
 
+# --list lists in the table only: with --json (which has no listing) or an
+# action it would be dropped without a word.
+d="$work/queue"
+mkdir -p "$d/spool/new" "$d/spool/tmp" "$d/spool/cur" "$d/store"
+expect_usage "--list" queue --spool "$d/spool" --store "$d/store" --json --list 50
+expect_usage "--list" queue --spool "$d/spool" --store "$d/store" --list 5 --json
+expect_usage "--list" queue --store "$d/store" --flush --list 5
+expect_usage "--list" queue --spool "$d/spool" --store "$d/store" --requeue-all --list 5
+expect_usage "--list" queue --store "$d/store" --resend-report x --list 5
+"$bin" queue --spool "$d/spool" --store "$d/store" --list 5 >/dev/null ||
+	fail "queue --list 5 alone: status $?"
+echo "3. queue --list with --json or an action is refused"
+
 echo "test_cli_relay: ok"
