@@ -40,6 +40,19 @@ static void usage(FILE *out)
 	fprintf(out, "\n'ccpump COMMAND --help' lists a command's options and their defaults.\n");
 }
 
+/* A report cut short by a full disk or a closed pipe is not a success.
+ * (A command that failed has said why.)  WHO names the command. */
+static int flushed(const char *who, int rc)
+{
+	bool ok = fflush(stdout) == 0;
+	if ((!ok || ferror(stdout)) && rc == 0) {
+		fprintf(stderr, "%s: standard output: write failed%s%s\n", who, ok ? "" : ": ",
+			ok ? "" : strerror(errno));
+		rc = 1;
+	}
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -49,20 +62,13 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		usage(stdout);
-		return 0;
+		return flushed("ccpump", 0);
 	}
 	for (size_t i = 0; commands[i].name; i++)
 		if (strcmp(argv[1], commands[i].name) == 0) {
-			int rc = commands[i].run(argc - 1, argv + 1);
-			/* A report cut short by a full disk or a closed pipe is
-			 * not a success.  (A command that failed has said why.) */
-			bool flushed = fflush(stdout) == 0;
-			if ((!flushed || ferror(stdout)) && rc == 0) {
-				fprintf(stderr, "ccpump %s: standard output: write failed%s%s\n",
-					argv[1], flushed ? "" : ": ", flushed ? "" : strerror(errno));
-				rc = 1;
-			}
-			return rc;
+			char who[32];
+			snprintf(who, sizeof(who), "ccpump %s", argv[1]);
+			return flushed(who, commands[i].run(argc - 1, argv + 1));
 		}
 	fprintf(stderr, "ccpump: unknown command '%s' (try 'ccpump --help')\n", argv[1]);
 	return CCP_EXIT_USAGE;

@@ -115,6 +115,8 @@ if [ -w /dev/full ]; then
 	said "ccpump po show: standard output: write failed: No space left on device"
 	"$CCPUMP" po stats --po "$T/po" >/dev/full 2>"$T/err" && fail "po stats into a full disk: status 0"
 	said "ccpump po: standard output: write failed: No space left on device"
+	"$CCPUMP" --help >/dev/full 2>"$T/err" && fail "ccpump --help into a full disk: status 0"
+	said "ccpump: standard output: write failed: No space left on device"
 fi
 # A letter of a cluster after a long option whose value was that letter is
 # named as typed.
