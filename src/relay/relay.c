@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -1530,6 +1531,75 @@ static bool only_postponed(struct once_watch *w, struct ccp_pump *pump,
 	       ps.postponed > w->postponed && now - w->since_ns > 2 * cfg->pump.retry_max_ns;
 }
 
+/* PATH as the relay will find it: resolved if it is there, else its
+ * parent resolved and its last name added (as it will be made), else as
+ * given.  OUT holds PATH_MAX octets. */
+static void resolved_path(const char *path, char *out)
+{
+	char copy[PATH_MAX], dir[PATH_MAX];
+	if (realpath(path, out))
+		return;
+	snprintf(copy, sizeof(copy), "%s", path);
+	size_t n = strlen(copy);
+	while (n > 1 && copy[n - 1] == '/')
+		copy[--n] = '\0';
+	char *slash = strrchr(copy, '/');
+	const char *base = slash ? slash + 1 : copy, *parent = ".";
+	if (slash) {
+		*slash = '\0';
+		parent = copy[0] ? copy : "/";
+	}
+	if (base[0] == '\0' || realpath(parent, dir) == NULL) {
+		snprintf(out, PATH_MAX, "%s", path);
+		return;
+	}
+	size_t dl = strcmp(dir, "/") != 0 ? strlen(dir) : 0, bl = strlen(base);
+	if (dl + bl + 2 > PATH_MAX) {
+		snprintf(out, PATH_MAX, "%s", path);
+		return;
+	}
+	memcpy(out, dir, dl);
+	out[dl] = '/';
+	memcpy(out + dl + 1, base, bl + 1);
+}
+
+/* Whether the resolved path A is B or inside it. */
+static bool path_within(const char *a, const char *b)
+{
+	size_t n = strlen(b);
+	return strncmp(a, b, n) == 0 && (a[n] == '\0' || a[n] == '/' || (n == 1 && b[0] == '/'));
+}
+
+/* The spool is a Maildir that an MTA fills: the store and the post office
+ * are made beside it, not in it, and are two directories.  (One path given
+ * for two flags would mix the relay's folders into the spool, or a store
+ * into the post office; the store in the spool's new/ is taken for mail.) */
+static int check_apart(const struct ccp_relay_config *cfg, char *err, size_t errlen)
+{
+	char spool[PATH_MAX], store[PATH_MAX], po[PATH_MAX];
+	resolved_path(cfg->spool, spool);
+	resolved_path(cfg->store, store);
+	if (path_within(store, spool)) {
+		snprintf(err, errlen, "--store %s is the spool (--spool %s) or inside it: the "
+			 "relay's store must be apart from the Maildir", cfg->store, cfg->spool);
+		return -1;
+	}
+	if (cfg->po == NULL)
+		return 0;
+	resolved_path(cfg->po, po);
+	if (path_within(po, spool)) {
+		snprintf(err, errlen, "--po %s is the spool (--spool %s) or inside it: the post "
+			 "office must be apart from the Maildir", cfg->po, cfg->spool);
+		return -1;
+	}
+	if (strcmp(po, store) == 0) {
+		snprintf(err, errlen, "--po %s and --store %s are one directory: give each its own",
+			 cfg->po, cfg->store);
+		return -1;
+	}
+	return 0;
+}
+
 static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st, char *err,
 		     size_t errlen)
 {
@@ -1567,6 +1637,8 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 			snprintf(err, errlen, "%s %s: not a directory", dirs[i][0], dirs[i][1]);
 			return 2;
 		}
+	if (check_apart(cfg, err, errlen) != 0)
+		return 2;
 	/* The code page's converter, which every dispatcher makes: one that
 	 * iconv cannot give (glibc's gconv modules not installed, a wrong
 	 * GCONV_PATH, as in a bare container) is said now, in one line, not

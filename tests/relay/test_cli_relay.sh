@@ -46,4 +46,20 @@ expect_usage "--list" queue --store "$d/store" --resend-report x --list 5
 	fail "queue --list 5 alone: status $?"
 echo "3. queue --list with --json or an action is refused"
 
+# The spool, the store and the post office are apart: one path given for
+# two of them (a slip in a unit file), or the store inside the Maildir, is
+# refused before anything is made.
+d="$work/apart"
+mkdir -p "$d/m"
+expect_usage "--store $d/m is the spool" relay --spool "$d/m" --store "$d/m" --po "$d/po" --once
+expect_usage "--store $d/m/new is the spool" relay --spool "$d/m" --store "$d/m/new" --po "$d/po" --once
+expect_usage "--po $d/m/../m is the spool" relay --spool "$d/m" --store "$d/st" --po "$d/m/../m" --once
+expect_usage "--po $d/x and --store $d/x/ are one directory" relay --spool "$d/m" \
+	--store "$d/x/" --po "$d/x" --once
+ln -s m "$d/link"
+expect_usage "--store $d/link is the spool" relay --spool "$d/m" --store "$d/link" --po "$d/po" --once
+[ "$(ls -A "$d" | tr '\n' ' ')" = "link m " ] && [ -z "$(ls -A "$d/m")" ] ||
+	fail "apart: made $(ls -R "$d") before refusing"
+echo "4. the spool, the store and the post office given as one directory: refused"
+
 echo "test_cli_relay: ok"
