@@ -102,7 +102,8 @@ static void usage(FILE *f)
 		"      --long-names      keep long attachment names (default 8.3)\n"
 		"      --v8-attachments  no date stamp after file names (default: stamp)\n"
 		"      --no-spool-id     no X-Spool-Id line: strict Lotus output (default: on)\n"
-		"      --key KEY         message key for X-Spool-Id (default: the file's name)\n"
+		"      --key KEY         message key for X-Spool-Id, one FILE only (default: the\n"
+		"                        file's name; not with --no-spool-id)\n"
 		"      --keep-brackets   do not map [ ] for Import 8.x (default: map)\n"
 		"      --html-as-file    HTML-only mail as BODY.HTM (default: text rendering)\n"
 		"      --full-parse      GMime's full parse for every message (default: a\n"
@@ -202,6 +203,11 @@ int ccp_cmd_convert(int argc, char **argv)
 	}
 	if (key && argc - optind > 1) {
 		fprintf(stderr, "ccpump convert: --key needs exactly one FILE\n");
+		goto out;
+	}
+	if (key && !o.spool_id) {
+		fprintf(stderr, "ccpump convert: --key names the X-Spool-Id line, which --no-spool-id "
+			"leaves out\n");
 		goto out;
 	}
 	if (site)

@@ -49,6 +49,9 @@ expect 2 "$CCPUMP" convert --addr-buffer +100 "$DATA/mixed.eml"
 said "ccpump convert: --addr-buffer: '+100'"
 expect 2 "$CCPUMP" convert --addr-buffer " 100" "$DATA/mixed.eml"
 said "ccpump convert: --addr-buffer: ' 100'"
+# --key names the X-Spool-Id line, which --no-spool-id leaves out.
+expect 2 "$CCPUMP" convert --no-spool-id --key k1 "$DATA/mixed.eml"
+said "ccpump convert: --key"
 
 # convert: a message with a key, and a refusal named with its reason
 expect 0 "$CCPUMP" convert --native ccmail.example.com=HUBPO1 -o "$T/Msg0001.ccm" \
