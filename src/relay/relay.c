@@ -1631,9 +1631,10 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 	 * defaults.  Something else in their place is an error, found before
 	 * anything is made; what was made is logged once the relay is up. */
 	struct stat sst;
-	const char *const dirs[2][2] = { { "spool", cfg->spool }, { "store", cfg->store } };
-	for (int i = 0; i < 2; i++)
-		if (stat(dirs[i][1], &sst) == 0 && !S_ISDIR(sst.st_mode)) {
+	const char *const dirs[3][2] = { { "spool", cfg->spool }, { "store", cfg->store },
+					 { "post office", cfg->po } };
+	for (int i = 0; i < 3; i++)
+		if (dirs[i][1] && stat(dirs[i][1], &sst) == 0 && !S_ISDIR(sst.st_mode)) {
 			snprintf(err, errlen, "%s %s: not a directory", dirs[i][0], dirs[i][1]);
 			return 2;
 		}

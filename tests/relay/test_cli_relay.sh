@@ -62,4 +62,14 @@ expect_usage "--store $d/link is the spool" relay --spool "$d/m" --store "$d/lin
 	fail "apart: made $(ls -R "$d") before refusing"
 echo "4. the spool, the store and the post office given as one directory: refused"
 
+# A file where the post office belongs: refused before the spool and the
+# store are made, as a file at either of theirs is.
+d="$work/pofile"
+mkdir "$d"
+: >"$d/po"
+expect_usage "post office $d/po: not a directory" relay --spool "$d/spool" --store "$d/store" \
+	--po "$d/po" --once
+[ "$(ls -A "$d")" = po ] || fail "a file as the post office: made $(ls "$d") before refusing it"
+echo "5. a file at --po is refused before anything is made"
+
 echo "test_cli_relay: ok"
