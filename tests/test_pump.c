@@ -1042,6 +1042,31 @@ static void test_watch_handover(void)
 	printf("  watch hand-over: %u dispatchers held at once\n", atomic_load(&w.inside));
 }
 
+/* A stop asked for before a run begins (a Ctrl-C while the bench sets up)
+ * stops that run, which says so; the run after it is not stopped. */
+static void test_stop_before_run(void)
+{
+	struct ccp_synth_config cfg;
+	char err[256];
+	ccp_synth_config_default(&cfg);
+	cfg.pump.pollers = 2;
+	cfg.pump.dispatchers = 2;
+	cfg.messages = 0;
+	cfg.duration_s = 20; /* ended by the stop long before */
+	ccp_synth_request_stop();
+	CHECK(ccp_synth_run(&cfg, &rep, err, sizeof(err)) == 0);
+	CHECK(rep.ended == CCP_SYNTH_END_SIGNAL);
+	CHECK_EQ_U64(rep.duplicates, 0);
+	CHECK_EQ_U64(rep.lost, 0);
+	cfg.messages = 20000;
+	cfg.duration_s = 0;
+	CHECK(ccp_synth_run(&cfg, &rep, err, sizeof(err)) == 0);
+	CHECK(rep.ended == CCP_SYNTH_END_MESSAGES);
+	CHECK_EQ_U64(rep.messages, 20000);
+	CHECK(ccp_synth_exactly_once(&rep));
+	printf("  stop before the run: stopped after %.3f s, the next run whole\n", rep.seconds);
+}
+
 int main(void)
 {
 	test_bad_config();
@@ -1070,6 +1095,7 @@ int main(void)
 	test_stop_after_end(CCP_CLAIM_MUTEX, 1);
 	test_comeback(CCP_CLAIM_LOCKFREE);
 	test_comeback(CCP_CLAIM_MUTEX);
+	test_stop_before_run();
 	puts("test_pump: ok");
 	return 0;
 }

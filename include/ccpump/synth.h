@@ -91,7 +91,9 @@ struct ccp_synth_report {
 	uint64_t allocated_samples[CCP_SYNTH_MAX_SAMPLES];
 };
 
-/* Asks a running ccp_synth_run() to stop notifying and drain (async-signal-safe). */
+/* Asks a running ccp_synth_run() to stop notifying and drain, or, before
+ * one begins, the next one to stop at once; the run that stops clears the
+ * request (async-signal-safe). */
 CCP_EXPORT void ccp_synth_request_stop(void);
 
 /*

@@ -540,7 +540,6 @@ int ccp_synth_run(const struct ccp_synth_config *cfg, struct ccp_synth_report *r
 	atomic_init(&s.corrupted, 0);
 	atomic_init(&s.arrived, 0);
 	ccp_event_init(&s.all_in);
-	atomic_store_explicit(&stop_requested, 0, memory_order_relaxed);
 
 	struct ccp_pump_config pcfg = cfg->pump;
 	pcfg.user_size = cfg->payload;
@@ -635,7 +634,11 @@ int ccp_synth_run(const struct ccp_synth_config *cfg, struct ccp_synth_report *r
 			rep->duplicates += c - 1u;
 		}
 	}
-	if (atomic_load_explicit(&stop_requested, memory_order_relaxed))
+	/* Read and cleared for the next run in the process.  Cleared here,
+	 * not when a run begins: a signal that came while the caller set up
+	 * (its handler installed, the run not yet begun) still stops this
+	 * one. */
+	if (atomic_exchange_explicit(&stop_requested, 0, memory_order_relaxed))
 		rep->ended = CCP_SYNTH_END_SIGNAL;
 	else if (top < s.limit)
 		rep->ended = CCP_SYNTH_END_DURATION;
