@@ -586,21 +586,75 @@ int ccp_copy_file(int src, int dst_dirfd, const char *tmp, bool sync)
 	return rc;
 }
 
-/* The copy behind ccp_move_entry() across file systems: SRC (an open
- * regular file) into DST_DIRFD/TMP, then renamed to NAME. */
-static int copy_into(int src, int dst_dirfd, const char *tmp, const char *name, bool sync)
-{
-	if (ccp_copy_file(src, dst_dirfd, tmp, sync) != 0)
-		return -1;
-	return rename_or_remove(dst_dirfd, tmp, name, 0);
-}
-
-/* Removes the copy DIRFD/NAME of a move that did not complete, leaving
+/* Removes DIRFD/NAME, what a move that did not complete made, leaving
  * errno as the failure that stopped it. */
 static void unlink_keeping_errno(int dirfd, const char *name)
 {
 	int e = errno;
 	unlinkat(dirfd, name, 0);
+	errno = e;
+}
+
+/*
+ * Puts the copy DIRFD/TMP of a move in place as NAME.  What NAME held is
+ * not lost with it: should a later step of the move fail, it must be there
+ * again as it was.  So an entry there is swapped with the copy in one step
+ * (RENAME_EXCHANGE) and is then under the name TMP; where the file system
+ * cannot swap, it gets a second name ASIDE by a link before the copy is
+ * renamed over it.  *KEPT says whether it is kept so, under ASIDE (CAP
+ * octets, at least CCP_TMP_NAME_MAX), for place_undo() or its removal.
+ * A directory under NAME is refused (EISDIR), as a rename over it is.
+ * Returns 0, or -1 with errno and TMP and NAME as they were.
+ */
+static int place_copy(int dirfd, const char *tmp, const char *name, char *aside, size_t cap,
+		      bool *kept)
+{
+	struct stat there;
+	*kept = false;
+	if (fstatat(dirfd, name, &there, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(there.st_mode)) {
+		errno = EISDIR;
+		return -1;
+	}
+	/* An entry made under NAME between two steps sends us round again. */
+	for (unsigned tries = 0; tries < 8; tries++) {
+		if (renameat2(dirfd, tmp, dirfd, name, RENAME_EXCHANGE) == 0) {
+			snprintf(aside, cap, "%s", tmp);
+			*kept = true;
+			return 0;
+		}
+		if (errno == EINVAL) {
+			ccp_tmp_name(aside, cap);
+			if (linkat(dirfd, name, dirfd, aside, 0) == 0) {
+				if (renameat(dirfd, tmp, dirfd, name) == 0) {
+					*kept = true;
+					return 0;
+				}
+				unlink_keeping_errno(dirfd, aside);
+				return -1;
+			}
+		}
+		if (errno != ENOENT)
+			return -1;
+		/* Nothing under NAME: the copy goes in, but never over an entry
+		 * made there since. */
+		if (ccp_rename_noreplace(dirfd, tmp, dirfd, name) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return -1;
+	}
+	return -1;
+}
+
+/* A move whose copy place_copy() put in place failed after all: what NAME
+ * held goes back over the copy, or the copy (of stat COPY) goes. */
+static void place_undo(int dirfd, const char *name, const char *aside, bool kept,
+		       const struct stat *copy)
+{
+	int e = errno;
+	if (kept)
+		renameat(dirfd, aside, dirfd, name);
+	else
+		ccp_unlink_if_same(dirfd, name, copy);
 	errno = e;
 }
 
@@ -610,11 +664,12 @@ int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync)
 		return 0;
 	if (errno != EXDEV)
 		return -1;
-	struct stat st;
+	struct stat st, copy;
 	if (fstatat(src_dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 		return -1;
 	int rc, held = -1;
-	char tmp[CCP_TMP_NAME_MAX];
+	char tmp[CCP_TMP_NAME_MAX], aside[CCP_TMP_NAME_MAX];
+	bool kept = false;
 	ccp_tmp_name(tmp, sizeof(tmp));
 	if (S_ISLNK(st.st_mode)) {
 		char target[PATH_MAX];
@@ -622,11 +677,7 @@ int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync)
 		if (n < 0)
 			return -1;
 		target[n] = '\0';
-		/* Made under a temporary name and renamed, so that it replaces an
-		 * entry of that name, as a rename would. */
 		rc = symlinkat(target, dst_dirfd, tmp);
-		if (rc == 0)
-			rc = rename_or_remove(dst_dirfd, tmp, name, 0);
 	} else if (S_ISREG(st.st_mode)) {
 		/* O_NONBLOCK: should it have become a fifo since the stat, the open
 		 * must not wait for a writer. */
@@ -638,7 +689,7 @@ int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync)
 			errno = EXDEV; /* no longer a file to copy */
 			return -1;
 		}
-		rc = copy_into(src, dst_dirfd, tmp, name, sync);
+		rc = ccp_copy_file(src, dst_dirfd, tmp, sync);
 		/* Open until the source's removal below: while it is, no new
 		 * file can be given its inode number. */
 		held = src;
@@ -646,23 +697,35 @@ int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync)
 		errno = EXDEV;
 		return -1;
 	}
-	/* The copy's name must last before the source's goes: a crash between
-	 * them then leaves both, never neither.  Then the source goes, if it
-	 * is still the file copied: gone already is as good, and another file
-	 * under the name now (one put back since: a requeue) is not ours and
-	 * stays.  Should the source stay, so does it alone, reported as not
-	 * moved. */
-	if (rc == 0 && sync && fsync(dst_dirfd) != 0) {
-		unlink_keeping_errno(dst_dirfd, name);
+	/* Made under a temporary name, then put in place: it replaces an
+	 * entry of that name, as a rename would, but only once the move is
+	 * done.  Held open (O_PATH: a link too) until then, so that should it
+	 * be taken back, no new file can have been given its inode number. */
+	int copy_fd = rc == 0 ? openat(dst_dirfd, tmp, O_PATH | O_NOFOLLOW | O_CLOEXEC) : -1;
+	if (rc == 0 && (copy_fd < 0 || fstat(copy_fd, &copy) != 0 ||
+			place_copy(dst_dirfd, tmp, name, aside, sizeof(aside), &kept) != 0)) {
+		unlink_keeping_errno(dst_dirfd, tmp);
 		rc = -1;
-	} else if (rc == 0 && ccp_unlink_if_same(src_dirfd, name, &st) != 0) {
-		unlink_keeping_errno(dst_dirfd, name);
-		rc = -1;
+	} else if (rc == 0) {
+		/* The copy's name must last before the source's goes: a crash
+		 * between them then leaves both, never neither.  Then the
+		 * source goes, if it is still the file copied: gone already is
+		 * as good, and another file under the name now (one put back
+		 * since: a requeue) is not ours and stays.  Should the source
+		 * stay, so does the destination as it was (what the name held
+		 * put back), and the move is reported as not made. */
+		if ((sync && fsync(dst_dirfd) != 0) ||
+		    ccp_unlink_if_same(src_dirfd, name, &st) != 0) {
+			place_undo(dst_dirfd, name, aside, kept, &copy);
+			rc = -1;
+		} else if (kept) {
+			/* Replaced, as by a rename.  (A crash before this leaves it
+			 * under a temporary name, which the next start removes.) */
+			unlinkat(dst_dirfd, aside, 0);
+		}
 	}
-	if (held >= 0) {
-		int e = errno;
-		close(held);
-		errno = e;
-	}
+	int e = errno;
+	ccp_close_fds((const int[]){ held, copy_fd }, 2);
+	errno = e;
 	return rc == 0 ? 0 : -1;
 }

@@ -148,10 +148,14 @@ unsigned ccp_dir_remove_stale_tmp(int dirfd);
  * the same name.  A rename where one can do it.  Across file systems
  * (EXDEV: a spool and a store on two disks), a regular file is copied into
  * a temporary name in the destination (ccp_tmp_name()), synced when SYNC,
- * renamed into place, and only then removed from the source; a symbolic
- * link is made anew there, never followed.  Other kinds (directories,
- * fifos, sockets, devices) cannot be copied: EXDEV.  Returns 0, or -1 with
- * errno and the source as it was (a copy that failed is removed).
+ * put in place, and only then removed from the source; a symbolic link is
+ * made anew there, never followed.  Other kinds (directories, fifos,
+ * sockets, devices) cannot be copied: EXDEV.  An entry of that name in the
+ * destination is replaced, as a rename replaces it, but only once the move
+ * is done: until then it is kept (swapped out with RENAME_EXCHANGE, or
+ * given a second name by a link where the file system cannot swap), and a
+ * move that fails puts it back.  Returns 0, or -1 with errno, the source
+ * as it was and the destination as it was (a copy that failed is removed).
  */
 int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync);
 

@@ -27,7 +27,13 @@
  *   cut short   a rename by link and unlink that a crash cut short is
  *               finished, not made a second message;
  *   ENOENT      a rename by link and unlink whose unlink finds the old
- *               name gone already is done: the new name is not removed.
+ *               name gone already is done: the new name is not removed;
+ *   across file a move between two file systems (renameat() answering
+ *   systems     EXDEV) that fails (the copy's write, its folder's sync, the
+ *               source's removal, a source gone) leaves the destination's
+ *               entry of that name as it was, and the source; one that
+ *               succeeds replaces that entry, as a rename does; with and
+ *               without RENAME_EXCHANGE and RENAME_NOREPLACE.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -140,14 +146,30 @@ pid_t fork(void)
 	return real_fork();
 }
 
+/* Whether the two descriptors are open on one directory. */
+static bool same_dir(int a, int b)
+{
+	struct stat x, y;
+	return a == b || (fstat(a, &x) == 0 && fstat(b, &y) == 0 && x.st_dev == y.st_dev &&
+			  x.st_ino == y.st_ino);
+}
+
+/* While set, renameat() from one directory into another fails with EXDEV,
+ * as between two file systems (a spool and a store on two disks). */
+static _Atomic int exdev_renames;
+
 /* While set, renameat2() with RENAME_NOREPLACE fails with EINVAL, as on
  * a file system that does not know the flag (NFS, some FUSE). */
 static _Atomic int no_noreplace;
+/* While set, renameat2() with any flag fails with EINVAL, as on a file
+ * system that knows neither RENAME_NOREPLACE nor RENAME_EXCHANGE. */
+static _Atomic int no_rename_flags;
 
 int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
 	      unsigned int flags)
 {
-	if (atomic_load(&no_noreplace) && (flags & RENAME_NOREPLACE)) {
+	if ((atomic_load(&no_noreplace) && (flags & RENAME_NOREPLACE)) ||
+	    (atomic_load_explicit(&no_rename_flags, memory_order_relaxed) && flags != 0)) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -160,13 +182,52 @@ int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpa
 	return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
 }
 
+int renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath)
+{
+	if (atomic_load_explicit(&exdev_renames, memory_order_relaxed) &&
+	    !same_dir(olddirfd, newdirfd)) {
+		errno = EXDEV;
+		return -1;
+	}
+	return (int)syscall(SYS_renameat, olddirfd, oldpath, newdirfd, newpath);
+}
+
+/* While set, write() to a file whose path holds it fails with ENOSPC, as
+ * on a full disk. */
+static const char *_Atomic fail_writes_in;
+
+/* Whether FD is open on a path that holds what WHERE names now: a
+ * failure is to be injected there. */
+static bool injected_at(const char *_Atomic *where, int fd)
+{
+	const char *needle = atomic_load_explicit(where, memory_order_relaxed);
+	return needle && fd_path_has(fd, needle);
+}
+
+ssize_t write(int fd, const void *buf, size_t n)
+{
+	if (injected_at(&fail_writes_in, fd)) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return syscall(SYS_write, fd, buf, n);
+}
+
 /* While it names a file, the next unlinkat() of that name removes it and
  * answers ENOENT, as an NFS client does when its REMOVE is retransmitted
  * after the server carried it out. */
 static const char *_Atomic enoent_after_unlink;
 
+/* While set, unlinkat() in a directory whose path holds it fails with
+ * EPERM, as in a sticky folder, or of an immutable file. */
+static const char *_Atomic fail_unlink_in;
+
 int unlinkat(int dirfd, const char *path, int flags)
 {
+	if (injected_at(&fail_unlink_in, dirfd)) {
+		errno = EPERM;
+		return -1;
+	}
 	int rc = (int)syscall(SYS_unlinkat, dirfd, path, flags);
 	const char *name = atomic_load(&enoent_after_unlink);
 	if (rc == 0 && name && strcmp(path, name) == 0) {
@@ -195,6 +256,39 @@ static void sleep_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
 	nanosleep(&ts, NULL);
+}
+
+/* Whether DIRFD/NAME is a file holding TEXT, or, when LINK, a symbolic
+ * link to TEXT. */
+static bool entry_is(int dirfd, const char *name, bool link, const char *text)
+{
+	char buf[256];
+	struct stat st;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || S_ISLNK(st.st_mode) != link)
+		return false;
+	ssize_t n;
+	if (link) {
+		n = readlinkat(dirfd, name, buf, sizeof(buf));
+	} else {
+		int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		CHECK(fd >= 0);
+		n = read(fd, buf, sizeof(buf));
+		close(fd);
+	}
+	return n == (ssize_t)strlen(text) && memcmp(buf, text, (size_t)n) == 0;
+}
+
+/* The entries of DIR, dot names (a temporary name left behind) counted. */
+static unsigned count_all(const char *dir)
+{
+	DIR *d = opendir(dir);
+	CHECK(d != NULL);
+	struct dirent *de;
+	unsigned n = 0;
+	while ((de = readdir(d)) != NULL)
+		n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+	closedir(d);
+	return n;
 }
 
 static struct ccp_relay_config run_cfg;
@@ -425,14 +519,7 @@ static void test_requeue_term(const char *root)
 	/* Nothing left in Bad, aside (temporary names) or not: the records
 	 * went with the message. */
 	snprintf(path, sizeof(path), "%s/Bad", store);
-	DIR *d = opendir(path);
-	CHECK(d != NULL);
-	struct dirent *de;
-	unsigned left = 0;
-	while ((de = readdir(d)) != NULL)
-		left += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
-	closedir(d);
-	CHECK_EQ_U64(left, 0);
+	CHECK_EQ_U64(count_all(path), 0);
 }
 
 /* A requeue of a message whose name is too long to be written in an aside
@@ -588,6 +675,128 @@ static void test_rename_unlink_enoent(const char *root)
 	close(dfd);
 }
 
+/* ---- a move across file systems ------------------------------------- */
+
+/* How a move across file systems is made to fail. */
+enum move_failure {
+	MOVE_OK,             /* it does not */
+	MOVE_WRITE_FAILS,    /* the copy's write: a full disk */
+	MOVE_SYNC_FAILS,     /* the sync of the destination folder */
+	MOVE_REMOVAL_FAILS,  /* the source's removal (EPERM) */
+	MOVE_SOURCE_GONE,    /* no source to move */
+};
+
+/*
+ * ccp_move_entry() of src/NAME into dst/ under ROOT/TAG, renames between
+ * the two answering EXDEV, so that the move is a copy.  The source is a
+ * file holding "the message moved" (a symbolic link to it, when LINK);
+ * dst/NAME is, before, what OLD says: nothing (0), a file holding "an
+ * older entry" (1), a directory (2).  FAIL says what fails.  A move that
+ * fails leaves dst/NAME as it was and the source where it was; one that
+ * succeeds leaves the source's copy in dst/NAME, replacing a file there,
+ * as a rename does.  Either way nothing else is left in dst/.
+ */
+static void move_across(const char *root, const char *tag, bool link, int old,
+			enum move_failure fail)
+{
+	static const char moved[] = "the message moved", older[] = "an older entry";
+	char base[700], src[800], dst[800], path[900];
+	snprintf(base, sizeof(base), "%s/xdev-%s", root, tag);
+	snprintf(src, sizeof(src), "%s/from", base);
+	snprintf(dst, sizeof(dst), "%s/into", base);
+	CHECK(mkdir(base, 0700) == 0 && mkdir(src, 0700) == 0 && mkdir(dst, 0700) == 0);
+	snprintf(path, sizeof(path), "%s/NAME", src);
+	if (link)
+		CHECK(symlink(moved, path) == 0);
+	else if (fail != MOVE_SOURCE_GONE)
+		write_file(path, moved, strlen(moved));
+	snprintf(path, sizeof(path), "%s/NAME", dst);
+	if (old == 1)
+		write_file(path, older, strlen(older));
+	else if (old == 2)
+		CHECK(mkdir(path, 0700) == 0);
+	int s = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int d = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(s >= 0 && d >= 0);
+	struct stat was;
+	CHECK(fstatat(d, "NAME", &was, AT_SYMLINK_NOFOLLOW) == 0 || old == 0);
+
+	atomic_store_explicit(&exdev_renames, 1, memory_order_relaxed);
+	if (fail == MOVE_WRITE_FAILS)
+		atomic_store_explicit(&fail_writes_in, "/into/", memory_order_relaxed);
+	else if (fail == MOVE_SYNC_FAILS)
+		atomic_store(&fail_dirs, "/into");
+	else if (fail == MOVE_REMOVAL_FAILS)
+		atomic_store_explicit(&fail_unlink_in, "/from", memory_order_relaxed);
+	int rc = ccp_move_entry(s, "NAME", d, true), e = errno;
+	atomic_store_explicit(&fail_unlink_in, NULL, memory_order_relaxed);
+	atomic_store(&fail_dirs, NULL);
+	atomic_store_explicit(&fail_writes_in, NULL, memory_order_relaxed);
+	atomic_store_explicit(&exdev_renames, 0, memory_order_relaxed);
+
+	static const int want_errno[] = { [MOVE_WRITE_FAILS] = ENOSPC, [MOVE_SYNC_FAILS] = EIO,
+					   [MOVE_REMOVAL_FAILS] = EPERM,
+					   [MOVE_SOURCE_GONE] = ENOENT };
+	bool fails = fail != MOVE_OK || old == 2;
+	if (rc != (fails ? -1 : 0) || (fails && e != (old == 2 ? EISDIR : want_errno[fail])))
+		fprintf(stderr, "move %s: answered %d (%s)\n", tag, rc, strerror(e));
+	CHECK_EQ_U64(rc, fails ? -1 : 0);
+	if (fails) {
+		CHECK_EQ_U64(e, old == 2 ? EISDIR : want_errno[fail]);
+		/* The source where it was... */
+		CHECK(fail == MOVE_SOURCE_GONE || entry_is(s, "NAME", link, moved));
+		/* ...and the destination as it was: the same entry, untouched,
+		 * and nothing besides. */
+		struct stat now;
+		bool there = fstatat(d, "NAME", &now, AT_SYMLINK_NOFOLLOW) == 0;
+		bool kept = old == 0 ? !there
+				     : there && now.st_ino == was.st_ino &&
+					       now.st_mode == was.st_mode &&
+					       (old == 2 || entry_is(d, "NAME", false, older));
+		if (!kept)
+			fprintf(stderr, "move %s: failed, and the destination's NAME %s\n", tag,
+				there ? "is another entry now" : "is gone");
+		CHECK(kept);
+		CHECK_EQ_U64(count_all(dst), old != 0);
+	} else {
+		CHECK(faccessat(s, "NAME", F_OK, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT);
+		CHECK(entry_is(d, "NAME", link, moved));
+		CHECK_EQ_U64(count_all(dst), 1);
+	}
+	close(s);
+	close(d);
+	rm_tree(base);
+}
+
+/* Every case, on a file system with RENAME_EXCHANGE and RENAME_NOREPLACE
+ * (SUFFIX "") and on one without either ("-noflags"). */
+static void test_move_across(const char *root, const char *suffix)
+{
+	static const struct {
+		const char *tag;
+		bool link;
+		int old;
+		enum move_failure fail;
+	} cases[] = {
+		{ "ok", false, 0, MOVE_OK },
+		{ "ok-over", false, 1, MOVE_OK },
+		{ "link-ok-over", true, 1, MOVE_OK },
+		{ "full", false, 1, MOVE_WRITE_FAILS },
+		{ "sync", false, 1, MOVE_SYNC_FAILS },
+		{ "sync-none", false, 0, MOVE_SYNC_FAILS },
+		{ "link-sync", true, 1, MOVE_SYNC_FAILS },
+		{ "stays", false, 1, MOVE_REMOVAL_FAILS },
+		{ "link-stays", true, 1, MOVE_REMOVAL_FAILS },
+		{ "gone", false, 1, MOVE_SOURCE_GONE },
+		{ "over-dir", false, 2, MOVE_OK },
+	};
+	char tag[64];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(tag, sizeof(tag), "%s%s", cases[i].tag, suffix);
+		move_across(root, tag, cases[i].link, cases[i].old, cases[i].fail);
+	}
+}
+
 int main(void)
 {
 	char *root = temp_dir();
@@ -604,6 +813,10 @@ int main(void)
 	test_import_not_started(root);
 	test_rename_cut_short(root);
 	test_rename_unlink_enoent(root);
+	test_move_across(root, "");
+	atomic_store_explicit(&no_rename_flags, 1, memory_order_relaxed);
+	test_move_across(root, "-noflags");
+	atomic_store_explicit(&no_rename_flags, 0, memory_order_relaxed);
 	rm_tree(root);
 	free(root);
 	puts("test_relay_run: ok");
