@@ -146,16 +146,22 @@ static int copy_in(int src_dirfd, const char *name, int tmp_dirfd, int new_dirfd
 		errno = e;
 		return -1;
 	}
-	rc = linkat(tmp_dirfd, tmp, new_dirfd, name, 0);
+	/* The copy as made: a failed sync takes back our link, never an entry
+	 * put under the name since.  Its name in tmp/ stays until then, so
+	 * that no new file can be given its inode number meanwhile. */
+	struct stat copy;
+	rc = fstatat(tmp_dirfd, tmp, &copy, AT_SYMLINK_NOFOLLOW);
+	if (rc == 0)
+		rc = linkat(tmp_dirfd, tmp, new_dirfd, name, 0);
 	e = errno;
 	if (rc == 0)
 		in_new(arg);
-	unlinkat(tmp_dirfd, tmp, 0);
 	if (rc == 0 && sync && fsync(new_dirfd) != 0) {
 		e = errno;
-		unlinkat(new_dirfd, name, 0);
+		ccp_unlink_if_same(new_dirfd, name, &copy);
 		rc = -1;
 	}
+	unlinkat(tmp_dirfd, tmp, 0);
 	errno = e;
 	return rc;
 }

@@ -15,6 +15,10 @@
  *   dir syncs   a requeue and a sent report whose directory's sync fails
  *   that fail   are done all the same, and say that a crash could undo
  *               them;
+ *   across, not a requeue across file systems whose sync of new/ fails
+ *   synced      takes back its own link only: a file put under the name in
+ *               that moment (given the copy's freed inode number, as ext4
+ *               does) stays, and so does the message in Bad;
  *   a SIGTERM   in the middle of a requeue (here, at the message's move,
  *               its records already aside) acts only once the requeue is
  *               done: the message is in new/ by then, no record aside;
@@ -72,6 +76,9 @@ static _Atomic ino_t synced_ino;
 static _Atomic unsigned import_syncs;
 /* While set, fsync() of a directory whose path holds it fails with EIO. */
 static const char *_Atomic fail_dirs;
+/* While set, such a failing fsync() first puts another file at this path
+ * (its text: "another message\n"), as a writer could in that moment. */
+static const char *_Atomic replace_at_failed_sync;
 
 /* Whether FD is open on a path that holds NEEDLE (a deleted file's too:
  * its link reads "PATH (deleted)"). */
@@ -92,6 +99,12 @@ int fsync(int fd)
 	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
 		const char *failing = atomic_load(&fail_dirs);
 		if (failing && fd_path_has(fd, failing)) {
+			const char *put = atomic_exchange_explicit(&replace_at_failed_sync, NULL,
+								   memory_order_relaxed);
+			if (put) {
+				unlink(put);
+				write_file(put, "another message\n", 16);
+			}
 			errno = EIO;
 			return -1;
 		}
@@ -168,6 +181,11 @@ static _Atomic int no_rename_flags;
 int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
 	      unsigned int flags)
 {
+	if (atomic_load_explicit(&exdev_renames, memory_order_relaxed) &&
+	    !same_dir(olddirfd, newdirfd)) {
+		errno = EXDEV;
+		return -1;
+	}
 	if ((atomic_load(&no_noreplace) && (flags & RENAME_NOREPLACE)) ||
 	    (atomic_load_explicit(&no_rename_flags, memory_order_relaxed) && flags != 0)) {
 		errno = EINVAL;
@@ -485,6 +503,34 @@ static void report_unsynced(const char *root)
 	CHECK_EQ_U64(count_dir(path), 0);
 	close(qfd);
 	close(dfd);
+}
+
+/* A requeue across file systems (the copy linked into new/) whose sync of
+ * new/ fails takes back its own link, and only that: another file put
+ * under the name in that moment stays, and the message stays in Bad. */
+static void test_requeue_across_unsynced(const char *root)
+{
+	char path[900], bad[900], err[600];
+	m1_in_bad(root, "-xdev-requeue");
+	snprintf(path, sizeof(path), "%s/new/m1", spool);
+	snprintf(bad, sizeof(bad), "%s/Bad", store);
+	atomic_store_explicit(&replace_at_failed_sync, path, memory_order_relaxed);
+	atomic_store(&fail_dirs, "/new");
+	atomic_store_explicit(&exdev_renames, 1, memory_order_relaxed);
+	int rc = ccp_queue_requeue(spool, store, "m1", true, err, sizeof(err));
+	atomic_store_explicit(&exdev_renames, 0, memory_order_relaxed);
+	atomic_store(&fail_dirs, NULL);
+	CHECK(atomic_load_explicit(&replace_at_failed_sync, memory_order_relaxed) == NULL);
+	CHECK_EQ_U64(rc, -1);
+	CHECK(strstr(err, "Input/output error") != NULL);
+	snprintf(path, sizeof(path), "%s/new", spool);
+	int nfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int bfd = open(bad, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(nfd >= 0 && bfd >= 0);
+	CHECK(entry_is(nfd, "m1", false, "another message\n"));
+	CHECK(entry_is(bfd, "m1", false, "a message\n"));
+	close(nfd);
+	close(bfd);
 }
 
 /* What the SIGTERM handler saw when it ran: whether the requeued message
@@ -807,6 +853,7 @@ int main(void)
 	CHECK(logged(root, requeue_unsynced,
 		     "but the move cannot be synced: Input/output error; it may not survive a crash"));
 	CHECK(logged(root, report_unsynced, "m1: its sent report's removal from "));
+	test_requeue_across_unsynced(root);
 	test_requeue_term(root);
 	test_requeue_long_name(root);
 	test_put_back_without_noreplace(root);
