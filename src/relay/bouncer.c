@@ -161,9 +161,8 @@ static enum sent_state send_one(struct ccp_bouncer *b, const char *name, uint64_
 struct report_file {
 	uint64_t ino;
 	/* When it was made: its birth time where the file system keeps one
-	 * (ext4 with its usual 256-octet inodes, XFS, Btrfs, tmpfs), else its
-	 * ctime. */
-	struct statx_timestamp made;
+	 * (ccp_statx_birth()), else its ctime. */
+	int64_t made_ns;
 	bool birth;
 };
 
@@ -187,19 +186,19 @@ static struct report_file report_file_of(int dirfd, const char *name)
 {
 	struct statx sx;
 	struct report_file f = { 0 };
-	if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW, STATX_INO | STATX_CTIME | STATX_BTIME, &sx) != 0)
+	if (ccp_statx(dirfd, name, AT_SYMLINK_NOFOLLOW, &sx) != 0)
 		return f;
 	f.ino = sx.stx_ino;
-	f.birth = (sx.stx_mask & STATX_BTIME) != 0;
-	f.made = f.birth ? sx.stx_btime : sx.stx_ctime;
+	f.birth = ccp_statx_birth(&sx, &f.made_ns);
+	if (!f.birth)
+		f.made_ns = ccp_statx_ns(&sx.stx_ctime);
 	return f;
 }
 
 /* Whether F is the file R tried. */
 static bool retry_same_file(const struct retry *r, const struct report_file *f)
 {
-	return r->file.ino == f->ino && r->file.birth == f->birth &&
-	       r->file.made.tv_sec == f->made.tv_sec && r->file.made.tv_nsec == f->made.tv_nsec;
+	return r->file.ino == f->ino && r->file.birth == f->birth && r->file.made_ns == f->made_ns;
 }
 
 struct retries {

@@ -23,6 +23,24 @@
 #include "ccpump/fdio.h"
 #include "ccpump/log.h"
 
+int ccp_statx(int dirfd, const char *name, int flags, struct statx *sx)
+{
+	return statx(dirfd, name, flags, STATX_BASIC_STATS | STATX_BTIME, sx);
+}
+
+int64_t ccp_statx_ns(const struct statx_timestamp *t)
+{
+	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
+}
+
+bool ccp_statx_birth(const struct statx *sx, int64_t *ns)
+{
+	if ((sx->stx_mask & STATX_BTIME) == 0)
+		return false;
+	*ns = ccp_statx_ns(&sx->stx_btime);
+	return true;
+}
+
 char *ccp_path_join(const char *a, const char *b)
 {
 	size_t n = strlen(a) + strlen(b) + 2;

@@ -10,6 +10,30 @@
 #include <stddef.h>
 #include <sys/stat.h>
 
+/* <sys/stat.h> defines these with _GNU_SOURCE only. */
+struct statx;
+struct statx_timestamp;
+
+/*
+ * statx() of DIRFD/NAME with FLAGS (AT_SYMLINK_NOFOLLOW; NAME "" with
+ * AT_EMPTY_PATH: DIRFD's own file), asking for the basic fields and the
+ * birth time.  Returns 0, or -1 with errno.
+ */
+int ccp_statx(int dirfd, const char *name, int flags, struct statx *sx);
+
+/* A statx timestamp in nanoseconds since the epoch. */
+int64_t ccp_statx_ns(const struct statx_timestamp *t);
+
+/*
+ * When the file of SX was made, into *NS: its birth time, where its file
+ * system keeps one (ext4 with its usual 256-octet inodes, XFS, Btrfs,
+ * tmpfs; not ext4 with 128-octet inodes, nor NFS).  What tells two files
+ * apart that had one inode number in turn: ext4 gives a freed number to
+ * the next file made, and a file's ctime moves with every link, rename
+ * and chmod.  False where there is none (*NS untouched).
+ */
+bool ccp_statx_birth(const struct statx *sx, int64_t *ns);
+
 /* "a/b", allocated (ccp_free it). */
 char *ccp_path_join(const char *a, const char *b);
 
