@@ -70,15 +70,28 @@ CCP_EXPORT bool ccp_queue_is_record(const char *name);
 
 /* A marker in STORE/Delivered names the spool file it was written for by
  * inode, size and modification time (not device: a reboot or remount can
- * renumber it; ctime: links and attributes move it).  Writes the stamp
- * lines into BUF; returns their length, as snprintf(). */
-CCP_EXPORT int ccp_queue_marker_stamp(char *buf, size_t cap, uint64_t ino, uint64_t size,
-				      int64_t mtime_ns);
+ * renumber it; ctime: links and attributes move it), and by birth time
+ * where the file system keeps one: the inode number alone does not say
+ * which file it was, since ext4 gives a freed number to the next file
+ * made.  BTIME_NS is CCP_QUEUE_BTIME_NONE where there is none. */
+#define CCP_QUEUE_BTIME_NONE INT64_MIN
+struct ccp_queue_stamp {
+	uint64_t ino, size;
+	int64_t mtime_ns, btime_ns;
+};
+
+/* Writes the stamp lines of F into BUF ("ino", "size", "mtime_ns", and
+ * "btime_ns" where F has a birth time); returns their length, as
+ * snprintf(). */
+CCP_EXPORT int ccp_queue_marker_stamp(char *buf, size_t cap, const struct ccp_queue_stamp *f);
 
 /* What the marker STORE/Delivered/NAME (DELIVERED_FD) says of the spool
- * file of that stamp.  The inode says which file the marker was written
- * for; a size or modification time that moved since says that file was
- * written to after it was settled (a writer that broke the Maildir rule). */
+ * file of stamp F.  The inode, and the birth time where both the marker
+ * and F have one, say which file the marker was written for (a marker
+ * without one, written before markers had it or on a file system that
+ * keeps none, goes by the inode alone); a size or modification time that
+ * moved since says that file was written to after it was settled (a
+ * writer that broke the Maildir rule). */
 enum ccp_queue_marker {
 	CCP_QUEUE_MARKER_NONE,       /* no marker */
 	CCP_QUEUE_MARKER_DELIVERED,  /* delivered; its file could not be removed */
@@ -88,12 +101,11 @@ enum ccp_queue_marker {
 	CCP_QUEUE_MARKER_STALE,      /* written for another file under the name */
 	CCP_QUEUE_MARKER_UNREADABLE, /* could not be read now: errno says why */
 };
-/* WAS_SIZE and WAS_MTIME_NS (either may be NULL) get the size and mtime
- * the marker recorded, for CCP_QUEUE_MARKER_DELIVERED_CHANGED. */
+/* WAS (may be NULL) gets the stamp the marker recorded, for
+ * CCP_QUEUE_MARKER_DELIVERED_CHANGED. */
 CCP_EXPORT enum ccp_queue_marker ccp_queue_marker_read(int delivered_fd, const char *name,
-							uint64_t ino, uint64_t size,
-							int64_t mtime_ns, uint64_t *was_size,
-							int64_t *was_mtime_ns);
+							const struct ccp_queue_stamp *f,
+							struct ccp_queue_stamp *was);
 
 /* The reason (CCP_QUEUE_MARKER_REASON) the failed marker
  * STORE/Delivered/NAME carries, without its newline, into BUF (CAP

@@ -1,6 +1,7 @@
 /*
  * queue.c: the spool and store by age (include/ccpump/queue.h).
  */
+#define _GNU_SOURCE /* statx */
 #include "ccpump/queue.h"
 
 #include <dirent.h>
@@ -22,16 +23,17 @@
 const char *const ccp_queue_age_names[CCP_QUEUE_AGES] = { "<1m", "<10m", "<1h", "<4h", "<1d",
 							  ">=1d" };
 
-static void add(struct ccp_queue_class *c, const struct stat *st, time_t now)
+static void add(struct ccp_queue_class *c, const struct statx *st, time_t now)
 {
 	static const uint64_t limits[CCP_QUEUE_AGES - 1] = { 60, 600, 3600, 14400, 86400 };
-	uint64_t age = now > st->st_mtime ? (uint64_t)(now - st->st_mtime) : 0;
+	time_t mtime = (time_t)st->stx_mtime.tv_sec;
+	uint64_t age = now > mtime ? (uint64_t)(now - mtime) : 0;
 	unsigned b = 0;
 	while (b < CCP_QUEUE_AGES - 1 && age >= limits[b])
 		b++;
 	c->by_age[b]++;
 	c->count++;
-	c->bytes += (uint64_t)st->st_size;
+	c->bytes += st->stx_size;
 	if (age > c->oldest_s)
 		c->oldest_s = age;
 }
@@ -79,10 +81,15 @@ struct marked {
 	struct ccp_queue_class *deferred, *delivered, *failed;
 };
 
-int ccp_queue_marker_stamp(char *buf, size_t cap, uint64_t ino, uint64_t size, int64_t mtime_ns)
+/* A marker's stamp lines, before its birth time (where it has one). */
+#define MARKER_STAMP "ino %" PRIu64 "\nsize %" PRIu64 "\nmtime_ns %" PRId64 "\n"
+
+int ccp_queue_marker_stamp(char *buf, size_t cap, const struct ccp_queue_stamp *f)
 {
-	return snprintf(buf, cap, "ino %" PRIu64 "\nsize %" PRIu64 "\nmtime_ns %" PRId64 "\n", ino,
-			size, mtime_ns);
+	if (f->btime_ns == CCP_QUEUE_BTIME_NONE)
+		return snprintf(buf, cap, MARKER_STAMP, f->ino, f->size, f->mtime_ns);
+	return snprintf(buf, cap, MARKER_STAMP "btime_ns %" PRId64 "\n", f->ino, f->size,
+			f->mtime_ns, f->btime_ns);
 }
 
 bool ccp_queue_marker_reason(int delivered_fd, const char *name, char *buf, size_t cap)
@@ -104,11 +111,11 @@ bool ccp_queue_marker_reason(int delivered_fd, const char *name, char *buf, size
 	return true;
 }
 
-enum ccp_queue_marker ccp_queue_marker_read(int delivered_fd, const char *name, uint64_t ino,
-					     uint64_t size, int64_t mtime_ns, uint64_t *was_size,
-					     int64_t *was_mtime_ns)
+enum ccp_queue_marker ccp_queue_marker_read(int delivered_fd, const char *name,
+					     const struct ccp_queue_stamp *f,
+					     struct ccp_queue_stamp *was)
 {
-	char text[CCP_QUEUE_MARKER_MAX], want[128];
+	char text[CCP_QUEUE_MARKER_MAX], want[160];
 	int fd = openat(delivered_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return errno == ENOENT ? CCP_QUEUE_MARKER_NONE : CCP_QUEUE_MARKER_UNREADABLE;
@@ -130,29 +137,37 @@ enum ccp_queue_marker ccp_queue_marker_read(int delivered_fd, const char *name, 
 		body = nl ? nl + 1 : text + n;
 	}
 	size_t blen = (size_t)(text + n - body);
-	uint64_t m_ino, m_size;
-	int64_t m_mtime;
-	if (sscanf(body, "ino %" SCNu64 " size %" SCNu64 " mtime_ns %" SCNd64, &m_ino, &m_size,
-		   &m_mtime) != 3)
+	/* A birth time is read where the marker has one: those written
+	 * before markers had it, or on a file system that keeps none, end
+	 * at the mtime. */
+	struct ccp_queue_stamp m = { .btime_ns = CCP_QUEUE_BTIME_NONE };
+	int got = sscanf(body, "ino %" SCNu64 " size %" SCNu64 " mtime_ns %" SCNd64 " btime_ns %" SCNd64,
+			 &m.ino, &m.size, &m.mtime_ns, &m.btime_ns);
+	if (got < 3)
 		return CCP_QUEUE_MARKER_STALE;
 	/* The stamp exactly as written, no more and no less. */
-	size_t w = (size_t)ccp_queue_marker_stamp(want, sizeof(want), m_ino, m_size, m_mtime);
-	if (blen < w || memcmp(body, want, w) != 0)
+	size_t w = (size_t)ccp_queue_marker_stamp(want, sizeof(want), &m);
+	if (w >= sizeof(want) || blen < w || memcmp(body, want, w) != 0)
 		return CCP_QUEUE_MARKER_STALE;
 	/* After the stamp, a failed marker's reason alone. */
 	if (blen > w && !(failed && strncmp(body + w, CCP_QUEUE_MARKER_REASON,
 					    strlen(CCP_QUEUE_MARKER_REASON)) == 0))
 		return CCP_QUEUE_MARKER_STALE;
-	if (m_ino != ino)
+	if (m.ino != f->ino)
+		return CCP_QUEUE_MARKER_STALE;
+	/* The same number, and yet another file: the one the marker was
+	 * written for was removed (by hand, once it could be), and a new
+	 * one under the name got its number.  It is a new message, not the
+	 * settled one changed. */
+	if (m.btime_ns != CCP_QUEUE_BTIME_NONE && f->btime_ns != CCP_QUEUE_BTIME_NONE &&
+	    m.btime_ns != f->btime_ns)
 		return CCP_QUEUE_MARKER_STALE;
 	if (failed)
 		return CCP_QUEUE_MARKER_SENT_TO_BAD;
-	if (m_size == size && m_mtime == mtime_ns)
+	if (m.size == f->size && m.mtime_ns == f->mtime_ns)
 		return CCP_QUEUE_MARKER_DELIVERED;
-	if (was_size)
-		*was_size = m_size;
-	if (was_mtime_ns)
-		*was_mtime_ns = m_mtime;
+	if (was)
+		*was = m;
 	return CCP_QUEUE_MARKER_DELIVERED_CHANGED;
 }
 
@@ -163,7 +178,7 @@ static int scan(const char *dir, struct ccp_queue_class *c, const struct marked 
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
-	struct stat st;
+	struct statx st;
 	time_t now = time(NULL);
 	if (d == NULL) {
 		if (errno == ENOENT)
@@ -176,23 +191,24 @@ static int scan(const char *dir, struct ccp_queue_class *c, const struct marked 
 			continue;
 		if (skip_notes && ccp_queue_is_record(de->d_name))
 			continue;
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		if (ccp_statx(dirfd(d), de->d_name, AT_SYMLINK_NOFOLLOW, &st) != 0)
 			continue; /* gone meanwhile */
 		/* In the spool, only files are messages: the relay moves other
 		 * entries to Quarantine, or leaves them in new/ unopened (one it
 		 * cannot move), and never relays them. */
-		if (marked && !S_ISREG(st.st_mode))
+		if (marked && !S_ISREG(st.stx_mode))
 			continue;
 		/* A marker counts only for the file it was written for: one
 		 * left by another file under the name (the relay removes it
 		 * when it next reads the name) says nothing of this one. */
 		enum ccp_queue_marker k = CCP_QUEUE_MARKER_NONE;
-		if (marked && marked->delivered_fd >= 0)
-			k = ccp_queue_marker_read(
-				marked->delivered_fd, de->d_name, (uint64_t)st.st_ino,
-				(uint64_t)st.st_size,
-				(int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec, NULL,
-				NULL);
+		if (marked && marked->delivered_fd >= 0) {
+			struct ccp_queue_stamp f = { .ino = st.stx_ino, .size = st.stx_size,
+						     .mtime_ns = ccp_statx_ns(&st.stx_mtime),
+						     .btime_ns = CCP_QUEUE_BTIME_NONE };
+			ccp_statx_birth(&st, &f.btime_ns);
+			k = ccp_queue_marker_read(marked->delivered_fd, de->d_name, &f, NULL);
+		}
 		/* Changed after its delivery: the relay sends it to Bad. */
 		if (k == CCP_QUEUE_MARKER_SENT_TO_BAD || k == CCP_QUEUE_MARKER_DELIVERED_CHANGED)
 			add(marked->failed, &st, now);

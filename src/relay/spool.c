@@ -41,6 +41,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "ccpump/alloc.h"
@@ -162,6 +163,9 @@ struct ccp_spool {
 struct spool_stamp {
 	uint64_t dev, ino, size, nlink;
 	int64_t mtime_ns, ctime_ns;
+	/* Its birth time, CCP_QUEUE_BTIME_NONE where the file system keeps
+	 * none (ccp_statx_birth()). */
+	int64_t btime_ns;
 	uint32_t set;
 	/* ccp_spool_mark_failed() wrote this message's "failed" marker (before
 	 * its report was queued): a failure of its move is then news, not a
@@ -174,14 +178,16 @@ size_t ccp_spool_user_size(void)
 	return sizeof(struct spool_stamp);
 }
 
-static void stamp_of(const struct stat *st, struct spool_stamp *t)
+static void stamp_of(const struct statx *st, struct spool_stamp *t)
 {
-	t->dev = (uint64_t)st->st_dev;
-	t->ino = (uint64_t)st->st_ino;
-	t->size = (uint64_t)st->st_size;
-	t->nlink = (uint64_t)st->st_nlink;
-	t->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
-	t->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+	t->dev = (uint64_t)makedev(st->stx_dev_major, st->stx_dev_minor);
+	t->ino = st->stx_ino;
+	t->size = st->stx_size;
+	t->nlink = st->stx_nlink;
+	t->mtime_ns = ccp_statx_ns(&st->stx_mtime);
+	t->ctime_ns = ccp_statx_ns(&st->stx_ctime);
+	if (!ccp_statx_birth(st, &t->btime_ns))
+		t->btime_ns = CCP_QUEUE_BTIME_NONE;
 	t->set = 1;
 	t->marked = 0;
 }
@@ -190,7 +196,11 @@ static void stamp_of(const struct stat *st, struct spool_stamp *t)
 static bool stamp_differs(const struct spool_stamp *a, const struct spool_stamp *b, char *why,
 			  size_t whylen)
 {
-	if (a->dev != b->dev || a->ino != b->ino)
+	/* The same inode number with another birth time is another file
+	 * too: ext4 gives a freed number to the next file made. */
+	if (a->dev != b->dev || a->ino != b->ino ||
+	    (a->btime_ns != CCP_QUEUE_BTIME_NONE && b->btime_ns != CCP_QUEUE_BTIME_NONE &&
+	     a->btime_ns != b->btime_ns))
 		snprintf(why, whylen, "replaced by another file");
 	else if (a->size != b->size)
 		snprintf(why, whylen, "size %llu -> %llu bytes", (unsigned long long)a->size,
@@ -215,16 +225,24 @@ static bool stamp_differs(const struct spool_stamp *a, const struct spool_stamp 
 /* ---- delivered, not removed ----------------------------------------- */
 
 /* What a delivered-marker holds: the file that was delivered, by inode,
- * size and modification time (ccp_queue_marker_stamp()).  Not by device:
+ * size and modification time, and birth time where the file system keeps
+ * one (ccp_queue_marker_stamp()).  Not by device:
  * the marker's folder belongs to this spool, whose files share one file
  * system, and a device number need not survive a reboot or a remount
  * (btrfs, overlay, LVM, NFS, loop devices renumber): a marker that went
  * stale with it would let a message whose file could not be removed be
  * imported again.  Markers written with a first "dev N" line, as they
  * were, still match (ccp_queue_marker_read()). */
+static struct ccp_queue_stamp marker_stamp(const struct spool_stamp *t)
+{
+	return (struct ccp_queue_stamp){ .ino = t->ino, .size = t->size, .mtime_ns = t->mtime_ns,
+					 .btime_ns = t->btime_ns };
+}
+
 static int marker_text(const struct spool_stamp *t, char *buf, size_t cap)
 {
-	return ccp_queue_marker_stamp(buf, cap, t->ino, t->size, t->mtime_ns);
+	struct ccp_queue_stamp f = marker_stamp(t);
+	return ccp_queue_marker_stamp(buf, cap, &f);
 }
 
 /* The first line of the marker of a message that failed (its reason and
@@ -262,7 +280,9 @@ enum marker {
 
 /* Whether the marker delivered_dir/NAME names the file of stamp T: the
  * same inode (ctime moves with links and attributes, which do not make it
- * another message), and the same size and modification time, or else
+ * another message) and, where both have one, the same birth time (a new
+ * file given a freed inode number is a new message), and the same size
+ * and modification time, or else
  * MARKER_CHANGED, with WAS (may be NULL) set to T as it was when the
  * marker was written.  A failed one's file is the failed message, changed
  * or not.  MARKER_UNREADABLE: the machine could not read it now (out of
@@ -271,16 +291,14 @@ enum marker {
 static enum marker marker_of(const struct ccp_spool *s, const char *name, const struct spool_stamp *t,
 			     struct spool_stamp *was)
 {
-	uint64_t size;
-	int64_t mtime_ns;
-	switch (ccp_queue_marker_read(s->delivered_fd, name, t->ino, t->size, t->mtime_ns, &size,
-				      &mtime_ns)) {
+	struct ccp_queue_stamp f = marker_stamp(t), m;
+	switch (ccp_queue_marker_read(s->delivered_fd, name, &f, &m)) {
 	case CCP_QUEUE_MARKER_DELIVERED: return MARKER_MATCHES;
 	case CCP_QUEUE_MARKER_DELIVERED_CHANGED:
 		if (was) {
 			*was = *t;
-			was->size = size;
-			was->mtime_ns = mtime_ns;
+			was->size = m.size;
+			was->mtime_ns = m.mtime_ns;
 		}
 		return MARKER_CHANGED;
 	case CCP_QUEUE_MARKER_SENT_TO_BAD: return MARKER_MATCHES_FAILED;
@@ -402,7 +420,7 @@ static void load_delivered(struct ccp_spool *s)
 {
 	DIR *d = ccp_dir_reopen(s->delivered_fd);
 	struct dirent *de;
-	struct stat st;
+	struct statx st;
 	struct spool_stamp t;
 	unsigned kept = 0, kept_failed = 0, kept_reason = 0, kept_changed = 0;
 	ccp_dir_remove_stale_tmp(s->delivered_fd);
@@ -410,7 +428,7 @@ static void load_delivered(struct ccp_spool *s)
 		if (de->d_name[0] == '.')
 			continue;
 		enum marker k = MARKER_NONE;
-		if (fstatat(s->new_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (ccp_statx(s->new_fd, de->d_name, AT_SYMLINK_NOFOLLOW, &st) == 0) {
 			stamp_of(&st, &t);
 			k = marker_of(s, de->d_name, &t, NULL);
 		} else if (errno != ENOENT) {
@@ -662,7 +680,7 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 					   char **buf, size_t *cap, size_t *len, uint64_t max_bytes,
 					   char *why, size_t whylen)
 {
-	struct stat st;
+	struct statx st;
 	struct spool_stamp before, after;
 	char what[160];
 	enum ccp_spool_read res = CCP_SPOOL_READ_UNUSABLE;
@@ -676,8 +694,9 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 		 * settled that cannot leave new/ (one not ours to read may not
 		 * be ours to move either, in a sticky new/): else each rescan
 		 * would send it to the failed folder again. */
-		if (!machine_read_errno(e) && fstatat(s->new_fd, m->key, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISREG(st.st_mode)) {
+		if (!machine_read_errno(e) &&
+		    ccp_statx(s->new_fd, m->key, AT_SYMLINK_NOFOLLOW, &st) == 0 &&
+		    S_ISREG(st.stx_mode)) {
 			stamp_of(&st, &before);
 			*(struct spool_stamp *)ccp_msg_user(m) = before;
 			switch (delivered_before(s, m->key, &before, &after)) {
@@ -696,7 +715,7 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 		snprintf(why, whylen, "spool file %s cannot be opened: %s", m->key, strerror(e));
 		return machine_read_errno(e) ? CCP_SPOOL_READ_FAILED : CCP_SPOOL_READ_UNUSABLE;
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+	if (ccp_statx(fd, "", AT_EMPTY_PATH, &st) != 0 || !S_ISREG(st.stx_mode)) {
 		snprintf(why, whylen, "spool file %s is no longer a regular file", m->key);
 		goto out;
 	}
@@ -744,16 +763,16 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 		res = CCP_SPOOL_READ_BEING_WRITTEN;
 		goto out;
 	}
-	if (st.st_size == 0) {
+	if (st.stx_size == 0) {
 		snprintf(why, whylen, "spool file %s is empty", m->key);
 		goto out;
 	}
-	if ((uint64_t)st.st_size > max_bytes) {
+	if (st.stx_size > max_bytes) {
 		snprintf(why, whylen, "spool file %s has %lld bytes, over the limit of %llu", m->key,
-			 (long long)st.st_size, (unsigned long long)max_bytes);
+			 (long long)st.stx_size, (unsigned long long)max_bytes);
 		goto out;
 	}
-	size_t want = (size_t)st.st_size, got = 0;
+	size_t want = (size_t)st.stx_size, got = 0;
 	if (*cap < want + 1) {
 		*cap = want + 1;
 		*buf = ccp_realloc(*buf, *cap);
@@ -769,7 +788,7 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 	/* The fd's inode before and after the read, then the name: does new/NAME
 	 * still lead to it?  (A writer that renames a new version over the name
 	 * leaves our fd on the old one.) */
-	if (fstat(fd, &st) != 0) {
+	if (ccp_statx(fd, "", AT_EMPTY_PATH, &st) != 0) {
 		snprintf(why, whylen, "spool file %s cannot be read: %s", m->key, strerror(errno));
 		goto out;
 	}
@@ -778,7 +797,7 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 	if (got < want)
 		snprintf(what, sizeof(what), "shrank to %zu bytes while %zu were read", got, want);
 	else if (!stamp_differs(&before, &after, what, sizeof(what))) {
-		if (fstatat(s->new_fd, m->key, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+		if (ccp_statx(s->new_fd, m->key, AT_SYMLINK_NOFOLLOW, &st) != 0) {
 			res = vanished(m);
 			goto out;
 		}
@@ -1132,10 +1151,10 @@ static bool changed_after_read(struct ccp_spool *s, struct ccp_msg *m)
 {
 	const struct spool_stamp *read_st = ccp_msg_user(m);
 	struct spool_stamp now;
-	struct stat st;
+	struct statx st;
 	char what[160], line[400];
 	if (m->user_size < sizeof(*read_st) || !read_st->set ||
-	    fstatat(s->new_fd, m->key, &st, AT_SYMLINK_NOFOLLOW) != 0)
+	    ccp_statx(s->new_fd, m->key, AT_SYMLINK_NOFOLLOW, &st) != 0)
 		return false;
 	stamp_of(&st, &now);
 	if (!stamp_differs(read_st, &now, what, sizeof(what)))

@@ -13,7 +13,8 @@
 #      changed after its import kept in Bad, not removed, and never
 #      without its reason (waiting in new/ while Bad cannot take either);
 #      a delivered one
-#      that cannot be removed marked delivered, never imported again;
+#      that cannot be removed marked delivered, never imported again, and a
+#      new file put under its name on its inode number relayed as new;
 #   4. a crash loop: kill -9 at random moments while files keep arriving
 #      and delivery.log is rotated, restart, many times; then every message
 #      is in the post office exactly once per recipient, nothing lost, the
@@ -27,9 +28,10 @@ trap 'kill -9 $(jobs -p) 2>/dev/null; chattr -R -i "$work" 2>/dev/null; rm -rf "
 fail() { echo "FAIL: $*" >&2; [ -f "$work/log" ] && tail -20 "$work/log" >&2; exit 1; }
 field() { "$bin" po stats --po "$1" | sed -n "s/^$2: *//p"; }
 # Some cases need the immutable attribute (chattr +i: root, and a file
-# system that has it) or /dev/shm on a file system of its own.  Where one
-# is missing they are skipped, said on one line; under CI, whose machine
-# has both, that is a failure.
+# system that has it), birth times (statx's btime, as ext4 and tmpfs keep
+# them) or /dev/shm on a file system of its own.  Where one is missing
+# they are skipped, said on one line; under CI, whose machine has them
+# all, that is a failure.
 skip() { echo "SKIP: $*"; [ "${CI:-}" != true ] || fail "not run under CI: $*"; }
 : >"$work/.probe"
 if chattr +i "$work/.probe" 2>/dev/null; then
@@ -62,6 +64,20 @@ gen() {
 counting_bounce() { # counting_bounce DIR [EXTRA]
 	printf '#!/bin/sh\necho sent >>"%s/sent"\ncat >/dev/null\n%s\n' "$1" "${2:-}" >"$1/bounce.sh"
 	chmod +x "$1/bounce.sh"
+}
+# An import program, DIR/import.sh, that counts its runs in DIR/imports,
+# then imports into DIR/po.
+counting_import() { # counting_import DIR
+	printf '#!/bin/sh\necho >>"%s/imports"\nexec "%s" import --po "%s/po" "$1"\n' \
+		"$1" "$bin" "$1" >"$1/import.sh"
+	chmod +x "$1/import.sh"
+}
+# One --once run of the relay on DIR through its counting_import, new/
+# made immutable by the caller and released should the run fail.
+once_stuck() { # once_stuck DIR WHAT
+	"$bin" relay --spool "$1/spool" --store "$1/store" --import-cmd "$1/import.sh" \
+		--once --stats-interval 0 --log "$1/log" ||
+		{ chattr -i "$1/spool/new"; fail "$2: relay failed"; }
 }
 # batch_sum LOG FIELD: FIELD (delivered, deferred) summed over the log's
 # per-batch lines.
@@ -1253,17 +1269,8 @@ d=$(fresh changedstuck)
 gen "$d/spool" 0 1
 cs="$d/spool/new/1764288000.M0P77.test"
 if chattr +i "$d/spool/new" 2>/dev/null; then
-	cat >"$d/import.sh" <<EOS
-#!/bin/sh
-echo >>"$d/imports"
-exec "$bin" import --po "$d/po" "\$1"
-EOS
-	chmod +x "$d/import.sh"
-	cs_run() {
-		"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" \
-			--once --stats-interval 0 --log "$d/log" ||
-			{ chattr -i "$d/spool/new"; fail "changedstuck: relay failed ($1)"; }
-	}
+	counting_import "$d"
+	cs_run() { once_stuck "$d" "changedstuck ($1)"; }
 	cs_run 1
 	[ -f "$d/store/Delivered/1764288000.M0P77.test" ] || fail "changedstuck: no marker"
 	printf 'a line written after its delivery\r\n' >>"$cs"
@@ -1285,6 +1292,60 @@ EOS
 	echo "3e1. a delivered message that cannot leave the spool, written to later: to Bad, imported once"
 else
 	skip "chattr +i does not work here: a delivered file written to later"
+fi
+
+# ---- 3e1b. a new file under a delivered one's name and inode number ------
+# A delivered file that could not leave new/ is removed by hand once it
+# can be, and a new message is put under its name.  ext4 gives the new
+# file the inode number just freed, and its marker, not yet removed,
+# names that number: by inode, size and mtime alone the new message looked
+# like the delivered one written to since, and went to Bad "changed after
+# its delivery".  The marker's birth time tells them apart: it is relayed
+# as the new message it is.  (Where ext4 gives it another number, the
+# marker is made to name the new one, as a stale marker on a reused number
+# reads.)  A marker without a birth time, as relays wrote them before,
+# still names its own file.  Skipped where the file system keeps no birth
+# time.
+d=$(fresh reused)
+gen "$d/spool" 0 1
+ru="$d/spool/new/1764288000.M0P77.test"
+if [ "$(stat -c %W "$ru")" = 0 ] || [ "$(stat -c %W "$ru")" = '?' ]; then
+	skip "no birth time on this file system: a new file on a delivered one's inode number"
+elif chattr +i "$d/spool/new" 2>/dev/null; then
+	counting_import "$d"
+	ru_run() { once_stuck "$d" "reused ($1)"; }
+	marker="$d/store/Delivered/1764288000.M0P77.test"
+	ru_run 1
+	[ -f "$marker" ] || { chattr -i "$d/spool/new"; fail "reused: no marker"; }
+	cp "$marker" "$d/marker.relay"
+	# As an older relay wrote it: no birth time.  It still names the file.
+	grep -v '^btime_ns ' "$d/marker.relay" >"$marker"
+	ru_run 2
+	chattr -i "$d/spool/new"
+	[ "$(wc -l <"$d/imports")" = 1 ] || fail "reused: an older marker's file imported again"
+	[ -f "$marker" ] || fail "reused: an older marker's file taken for another"
+	ino=$(stat -c %i "$ru")
+	rm "$ru"
+	printf 'From: s@example.org\r\nTo: bob@example.org\r\nSubject: another\r\n\r\nanother message\r\n' \
+		>"$d/spool/tmp/another"
+	mv "$d/spool/tmp/another" "$ru"
+	sed "s/^ino .*/ino $(stat -c %i "$ru")/" "$d/marker.relay" >"$marker"
+	[ "$(stat -c %i "$ru")" = "$ino" ] || echo "   (3e1b: ext4 gave the new file another inode number; the marker names it)"
+	"$bin" queue --spool "$d/spool" --store "$d/store" --json |
+		grep -q '"waiting":{"count":1,.*"delivered_not_removed":{"count":0,.*"failed_not_moved":{"count":0,' ||
+		fail "reused: queue: $("$bin" queue --spool "$d/spool" --store "$d/store" --json)"
+	ru_run 3
+	[ ! -e "$d/store/Bad/1764288000.M0P77.test" ] ||
+		fail "reused: a new message sent to Bad: $(cat "$d/store/Bad/1764288000.M0P77.test.reason")"
+	[ ! -e "$ru" ] || fail "reused: left in new/"
+	[ "$(wc -l <"$d/imports")" = 2 ] || fail "reused: the new message imported $(($(wc -l <"$d/imports") - 1)) times"
+	[ -z "$(ls -A "$d/store/Delivered")" ] || fail "reused: marker left"
+	# Alice got the first message, Bob the new one, each once.
+	[ "$(field "$d/po" delivered)" = 2 ] && [ "$(field "$d/po" 'duplicate deliveries')" = 0 ] ||
+		fail "reused: $("$bin" po stats --po "$d/po" | tr '\n' ' ')"
+	echo "3e1b. a new file under a delivered one's name and inode number: relayed as new; an older marker still names its file"
+else
+	skip "chattr +i does not work here: a new file under a delivered one's name and inode number"
 fi
 
 # Spool file KEY of relay DIR settled in Bad once: out of new/, in Bad with

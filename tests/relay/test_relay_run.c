@@ -32,6 +32,11 @@
  *               finished, not made a second message;
  *   ENOENT      a rename by link and unlink whose unlink finds the old
  *               name gone already is done: the new name is not removed;
+ *   markers     a Delivered/ marker names its file by inode and, where
+ *               both have one, birth time: the same number with another
+ *               birth time is another file (stale); one without (older
+ *               markers) goes by the inode; a failed marker's reason
+ *               follows the stamp;
  *   across file a move between two file systems (renameat() answering
  *   systems     EXDEV) that fails (the copy's write, its folder's sync, the
  *               source's removal, a source gone) leaves the destination's
@@ -58,6 +63,7 @@
 #include "relay_util.h"
 #include "ccpump/log.h"
 #include "ccpump/po.h"
+#include "ccpump/queue.h"
 #include "ccpump/queuectl.h"
 #include "ccpump/relay.h"
 #include "relay/bouncer.h"
@@ -721,6 +727,67 @@ static void test_rename_unlink_enoent(const char *root)
 	close(dfd);
 }
 
+static void test_markers(const char *root)
+{
+	/* The stamp of the file a marker was written for, and others. */
+	enum { BORN, WRITTEN_TO, BORN_LATER, NO_BIRTH };
+	static const struct ccp_queue_stamp files[] = {
+		[BORN] = { .ino = 12, .size = 345, .mtime_ns = 6789, .btime_ns = 1000 },
+		[WRITTEN_TO] = { .ino = 12, .size = 400, .mtime_ns = 6789, .btime_ns = 1000 },
+		/* Its inode number given to a file made later. */
+		[BORN_LATER] = { .ino = 12, .size = 345, .mtime_ns = 6789, .btime_ns = 2000 },
+		/* A file system that gives no birth time (now). */
+		[NO_BIRTH] = { .ino = 12, .size = 400, .mtime_ns = 6789,
+			       .btime_ns = CCP_QUEUE_BTIME_NONE },
+	};
+	static const char stamp[] = "ino 12\nsize 345\nmtime_ns 6789\nbtime_ns 1000\n";
+	static const struct {
+		const char *text;
+		int file;
+		enum ccp_queue_marker says;
+	} cases[] = {
+		{ stamp, BORN, CCP_QUEUE_MARKER_DELIVERED },
+		{ stamp, WRITTEN_TO, CCP_QUEUE_MARKER_DELIVERED_CHANGED },
+		{ stamp, BORN_LATER, CCP_QUEUE_MARKER_STALE },
+		{ stamp, NO_BIRTH, CCP_QUEUE_MARKER_DELIVERED_CHANGED },
+		{ "failed\nino 12\nsize 345\nmtime_ns 6789\nbtime_ns 1000\nreason changed\n", BORN,
+		  CCP_QUEUE_MARKER_SENT_TO_BAD },
+		{ "failed\nino 12\nsize 345\nmtime_ns 6789\nbtime_ns 1000\nreason changed\n",
+		  BORN_LATER, CCP_QUEUE_MARKER_STALE },
+		/* Written before markers had a birth time (and before that, with
+		 * a device line): by the inode alone. */
+		{ "ino 12\nsize 345\nmtime_ns 6789\n", BORN_LATER, CCP_QUEUE_MARKER_DELIVERED },
+		{ "dev 2049\nino 12\nsize 345\nmtime_ns 6789\n", BORN_LATER,
+		  CCP_QUEUE_MARKER_DELIVERED },
+		{ "failed\nino 12\nsize 345\nmtime_ns 6789\nreason r\n", BORN_LATER,
+		  CCP_QUEUE_MARKER_SENT_TO_BAD },
+		/* Anything but the stamp exactly as written is not ours. */
+		{ "ino 12\nsize 345\nmtime_ns 6789 btime_ns 1000\n", BORN, CCP_QUEUE_MARKER_STALE },
+		{ "ino 12\nsize 345\nmtime_ns 6789\nbtime_ns 1000\nx\n", BORN, CCP_QUEUE_MARKER_STALE },
+		{ "ino 12\nsize 345\nmtime_ns 6789\nbtime_ns 01000\n", BORN, CCP_QUEUE_MARKER_STALE },
+	};
+	char dir[700], text[CCP_QUEUE_MARKER_MAX];
+	CHECK_EQ_U64(ccp_queue_marker_stamp(text, sizeof(text), &files[BORN]), strlen(stamp));
+	CHECK(strcmp(text, stamp) == 0);
+	snprintf(dir, sizeof(dir), "%s/markers", root);
+	CHECK(mkdir(dir, 0700) == 0);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(dfd >= 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ccp_queue_stamp was = { 0 };
+		CHECK(ccp_store_write(dfd, "NAME", cases[i].text, strlen(cases[i].text), false) == 0);
+		enum ccp_queue_marker k = ccp_queue_marker_read(dfd, "NAME", &files[cases[i].file],
+								&was);
+		if (k != cases[i].says)
+			fprintf(stderr, "marker %zu: %d, not %d\n", i, (int)k, (int)cases[i].says);
+		CHECK(k == cases[i].says);
+		/* A file changed since gets the stamp it was settled with. */
+		CHECK(k != CCP_QUEUE_MARKER_DELIVERED_CHANGED ||
+		      memcmp(&was, &files[BORN], sizeof(was)) == 0);
+	}
+	close(dfd);
+}
+
 /* ---- a move across file systems ------------------------------------- */
 
 /* How a move across file systems is made to fail. */
@@ -860,6 +927,7 @@ int main(void)
 	test_import_not_started(root);
 	test_rename_cut_short(root);
 	test_rename_unlink_enoent(root);
+	test_markers(root);
 	test_move_across(root, "");
 	atomic_store_explicit(&no_rename_flags, 1, memory_order_relaxed);
 	test_move_across(root, "-noflags");
