@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 #include <pthread.h>
@@ -23,9 +24,44 @@
 #include "ccpump/fdio.h"
 #include "ccpump/log.h"
 
+static struct statx_timestamp statx_time(struct timespec t)
+{
+	return (struct statx_timestamp){ .tv_sec = t.tv_sec, .tv_nsec = (uint32_t)t.tv_nsec };
+}
+
 int ccp_statx(int dirfd, const char *name, int flags, struct statx *sx)
 {
-	return statx(dirfd, name, flags, STATX_BASIC_STATS | STATX_BTIME, sx);
+	if (statx(dirfd, name, flags, STATX_BASIC_STATS | STATX_BTIME, sx) == 0)
+		return 0;
+	/* No statx at all: a kernel before 4.11 (ENOSYS, where libc does not
+	 * stand in for it), or a sandbox whose seccomp filter predates it
+	 * (Docker's before 18.04 answer EPERM).  Every spool file's stamp
+	 * comes from here, so fstatat() stands in, with all but the birth
+	 * time, as for a file system that keeps none. */
+	if (errno != ENOSYS && errno != EPERM)
+		return -1;
+	struct stat st;
+	if (fstatat(dirfd, name, &st, flags) != 0)
+		return -1;
+	*sx = (struct statx){
+		.stx_mask = STATX_BASIC_STATS,
+		.stx_blksize = (uint32_t)st.st_blksize,
+		.stx_nlink = (uint32_t)st.st_nlink,
+		.stx_uid = st.st_uid,
+		.stx_gid = st.st_gid,
+		.stx_mode = (uint16_t)st.st_mode,
+		.stx_ino = st.st_ino,
+		.stx_size = (uint64_t)st.st_size,
+		.stx_blocks = (uint64_t)st.st_blocks,
+		.stx_atime = statx_time(st.st_atim),
+		.stx_ctime = statx_time(st.st_ctim),
+		.stx_mtime = statx_time(st.st_mtim),
+		.stx_rdev_major = major(st.st_rdev),
+		.stx_rdev_minor = minor(st.st_rdev),
+		.stx_dev_major = major(st.st_dev),
+		.stx_dev_minor = minor(st.st_dev),
+	};
+	return 0;
 }
 
 int64_t ccp_statx_ns(const struct statx_timestamp *t)

@@ -17,7 +17,9 @@ struct statx_timestamp;
 /*
  * statx() of DIRFD/NAME with FLAGS (AT_SYMLINK_NOFOLLOW; NAME "" with
  * AT_EMPTY_PATH: DIRFD's own file), asking for the basic fields and the
- * birth time.  Returns 0, or -1 with errno.
+ * birth time.  Where statx() itself is refused (ENOSYS, or EPERM from a
+ * seccomp filter older than it), fstatat()'s fields without a birth time.
+ * Returns 0, or -1 with errno.
  */
 int ccp_statx(int dirfd, const char *name, int flags, struct statx *sx);
 

@@ -37,6 +37,9 @@
  *               birth time is another file (stale); one without (older
  *               markers) goes by the inode; a failed marker's reason
  *               follows the stamp;
+ *   no statx    where statx() is refused (a seccomp filter older than it
+ *               answers EPERM), ccp_statx() stands in with fstatat(), no
+ *               birth time, and the relay delivers as before;
  *   across file a move between two file systems (renameat() answering
  *   systems     EXDEV) that fails (the copy's write, its folder's sync, the
  *               source's removal, a source gone) leaves the destination's
@@ -235,6 +238,19 @@ ssize_t write(int fd, const void *buf, size_t n)
 		return -1;
 	}
 	return syscall(SYS_write, fd, buf, n);
+}
+
+/* While set, statx() fails with EPERM, as under a seccomp filter older
+ * than it. */
+static _Atomic int no_statx;
+
+int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *sx)
+{
+	if (atomic_load_explicit(&no_statx, memory_order_relaxed)) {
+		errno = EPERM;
+		return -1;
+	}
+	return (int)syscall(SYS_statx, dirfd, path, flags, mask, sx);
 }
 
 /* While it names a file, the next unlinkat() of that name removes it and
@@ -788,6 +804,40 @@ static void test_markers(const char *root)
 	close(dfd);
 }
 
+/* Without statx: ccp_statx() gives fstatat()'s fields and no birth time,
+ * and a relay's run delivers every message, none to Bad. */
+static void test_no_statx(const char *root)
+{
+	char po[600], path[900], err[600];
+	setup(root, "-nostatx", po);
+	deliver("m1", "a message");
+	deliver("m2", "another message");
+	snprintf(path, sizeof(path), "%s/new", spool);
+	int nfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(nfd >= 0);
+	struct statx real, stood_in;
+	CHECK(ccp_statx(nfd, "m1", AT_SYMLINK_NOFOLLOW, &real) == 0);
+	atomic_store_explicit(&no_statx, 1, memory_order_relaxed);
+	CHECK(ccp_statx(nfd, "m1", AT_SYMLINK_NOFOLLOW, &stood_in) == 0);
+	CHECK(ccp_statx(nfd, "m9", AT_SYMLINK_NOFOLLOW, &stood_in) != 0 && errno == ENOENT);
+	CHECK(ccp_statx(nfd, "m1", AT_SYMLINK_NOFOLLOW, &stood_in) == 0);
+	int rc = run_once(po, NULL, err, sizeof(err));
+	atomic_store_explicit(&no_statx, 0, memory_order_relaxed);
+	int64_t birth;
+	CHECK(!ccp_statx_birth(&stood_in, &birth));
+	CHECK(stood_in.stx_ino == real.stx_ino && stood_in.stx_size == real.stx_size &&
+	      stood_in.stx_mode == real.stx_mode && stood_in.stx_nlink == real.stx_nlink &&
+	      stood_in.stx_dev_major == real.stx_dev_major &&
+	      stood_in.stx_dev_minor == real.stx_dev_minor &&
+	      ccp_statx_ns(&stood_in.stx_mtime) == ccp_statx_ns(&real.stx_mtime) &&
+	      ccp_statx_ns(&stood_in.stx_ctime) == ccp_statx_ns(&real.stx_ctime));
+	close(nfd);
+	CHECK_EQ_U64(rc, 0);
+	CHECK_EQ_U64(run_st.delivered, 2);
+	CHECK_EQ_U64(run_st.bad, 0);
+	CHECK_EQ_U64(count_dir(path), 0);
+}
+
 /* ---- a move across file systems ------------------------------------- */
 
 /* How a move across file systems is made to fail. */
@@ -928,6 +978,7 @@ int main(void)
 	test_rename_cut_short(root);
 	test_rename_unlink_enoent(root);
 	test_markers(root);
+	test_no_statx(root);
 	test_move_across(root, "");
 	atomic_store_explicit(&no_rename_flags, 1, memory_order_relaxed);
 	test_move_across(root, "-noflags");
