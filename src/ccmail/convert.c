@@ -357,45 +357,55 @@ static enum ccp_convert_status refuse(struct ccp_convert *c, enum ccp_convert_st
 
 /* ---- strings in the code page ------------------------------------------------ */
 
-/* c->u8 (UTF-8) -> arena string in the code page, with [ ] mapped if asked. */
-static const char *u8_to_cp(struct ccp_convert *c, const char *cs, const char *s, size_t n,
-			    bool map_brackets, size_t *outlen)
+/* Appends S (N octets of UTF-8) to OUT in the code page, its '?'
+ * counted. */
+static void cp_add(struct ccp_convert *c, struct ccp_ccm_buf *out, const char *s, size_t n)
 {
-	ccp_ccm_buf_reset(&c->tmp);
-	c->st.substitutions += ccp_codepage_from(c->cp, cs, s, n, &c->tmp);
-	for (size_t i = 0; i < c->tmp.len; i++) {
-		unsigned char ch = (unsigned char)c->tmp.data[i];
-		if (ch < 0x20 || ch == 0x7f)
-			c->tmp.data[i] = ' '; /* no control character in a header */
-		else if (map_brackets && ch == '[')
-			c->tmp.data[i] = '(';
-		else if (map_brackets && ch == ']')
-			c->tmp.data[i] = ')';
-	}
-	*outlen = c->tmp.len;
-	return arena_dup(c, c->tmp.data, c->tmp.len);
+	c->st.substitutions += ccp_codepage_from(c->cp, NULL, s, n, out);
 }
 
-/* Appends S to c->u8 with every character of FROM replaced by the same
- * position in TO. */
-static void add_mapped(struct ccp_ccm_buf *b, const char *s, const char *from, const char *to)
+/* Code page text B made fit for a header line, as an arena string: control
+ * characters become spaces, and [ ] become ( ) if asked. */
+static const char *cp_header(struct ccp_convert *c, struct ccp_ccm_buf *b, bool map_brackets,
+			     size_t *outlen)
 {
-	size_t n = strlen(s);
-	ccp_ccm_buf_reserve(b, n);
-	char *d = b->data + b->len;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
+	for (size_t i = 0; i < b->len; i++) {
+		unsigned char ch = (unsigned char)b->data[i];
+		if (ch < 0x20 || ch == 0x7f)
+			b->data[i] = ' '; /* no control character in a header */
+		else if (map_brackets && ch == '[')
+			b->data[i] = '(';
+		else if (map_brackets && ch == ']')
+			b->data[i] = ')';
+	}
+	*outlen = b->len;
+	return arena_dup(c, b->data, b->len);
+}
+
+/* S (N octets of UTF-8) -> arena string in the code page, fit for a header
+ * line (cp_header()).  Uses c->tmp as scratch. */
+static const char *u8_to_cp(struct ccp_convert *c, const char *s, size_t n, bool map_brackets,
+			    size_t *outlen)
+{
+	ccp_ccm_buf_reset(&c->tmp);
+	cp_add(c, &c->tmp, s, n);
+	return cp_header(c, &c->tmp, map_brackets, outlen);
+}
+
+/* Replaces, in B from octet START on, every character of FROM by the one
+ * at the same position in TO: ASCII alone, which is itself in the code
+ * page. */
+static void map_chars(struct ccp_ccm_buf *b, size_t start, const char *from, const char *to)
+{
+	for (size_t i = start; i < b->len; i++) {
 		/* FROM is a few characters: a loop, not a strchr call each. */
 		for (size_t k = 0; from[k]; k++) {
-			if (from[k] == ch) {
-				ch = to[k];
+			if (from[k] == b->data[i]) {
+				b->data[i] = to[k];
 				break;
 			}
 		}
-		d[i] = ch;
 	}
-	b->len += n;
-	b->data[b->len] = '\0';
 }
 
 static void add_trimmed(struct ccp_ccm_buf *b, const char *s, size_t n)
@@ -476,11 +486,10 @@ static char *unquoted_local(const char *addr, size_t n)
 	return out;
 }
 
-/* Whether display name S (or a local part) is none: empty, or spaces
- * alone, Unicode ones too (U+2003 EM SPACE, U+00A0), and format characters,
- * which show nothing (U+200B ZERO WIDTH SPACE, U+200D ZERO WIDTH JOINER,
- * U+2060 WORD JOINER, U+00AD SOFT HYPHEN, U+FEFF): else it would name a
- * native mailbox "?" and a foreign address by nothing readable. */
+/* Whether local part S is none: empty, or spaces alone, Unicode ones too
+ * (U+2003 EM SPACE, U+00A0), and format characters, which show nothing
+ * (U+200B ZERO WIDTH SPACE, U+200D ZERO WIDTH JOINER, U+2060 WORD JOINER,
+ * U+00AD SOFT HYPHEN, U+FEFF): else it would name a native mailbox "?". */
 static bool blank_name(const char *s)
 {
 	if (s == NULL)
@@ -498,79 +507,101 @@ static bool blank_name(const char *s)
 	return true;
 }
 
-/* Whether display name S, once in the code page, names someone: has a
- * letter or a digit there.  A name all in characters the code page lacks
- * (CJK, a lone U+200D) comes out as "???" or "?", which names no user; so
- * does one of punctuation alone.  Judged on the code page's own octets,
- * read back as UTF-8, so "José Müller" (é, ü are in CP437 and CP850)
- * passes.  Uses c->tmp and c->u8 as scratch. */
-static bool name_in_cp(struct ccp_convert *c, const char *s)
+/*
+ * Display name S (UTF-8; may be NULL) in the code page, as an arena string
+ * of *LEN octets; NULL when it names no one there, having no letter and no
+ * digit once converted.  A name all in characters the code page lacks
+ * ("???" for a CJK name), of spaces alone (U+2003 EM SPACE, U+00A0 too),
+ * of format characters alone (U+200D) or of punctuation names no cc:Mail
+ * user and tells a reader of a foreign address nothing: such a name counts
+ * as none, for native and foreign addresses alike.  Judged on the code
+ * page's own octets, read back as UTF-8, so "José Müller" (é, ü are in
+ * CP437 and CP850) passes.  A name that passes is written as converted
+ * here, so its '?' count here.  Uses c->tmp and c->u8 as scratch.
+ */
+static const char *cp_name(struct ccp_convert *c, const char *s, size_t *len)
 {
+	if (s == NULL)
+		return NULL;
 	ccp_ccm_buf_reset(&c->tmp);
-	ccp_codepage_from(c->cp, NULL, s, strlen(s), &c->tmp);
-	ccp_ccm_buf_reset(&c->u8);
-	ccp_codepage_to_utf8(c->cp, c->tmp.data, c->tmp.len, &c->u8);
-	for (const char *p = c->u8.data; p < c->u8.data + c->u8.len; p = g_utf8_next_char(p))
-		if (g_unichar_isalnum(g_utf8_get_char(p)))
-			return true;
-	return false;
+	size_t lost = ccp_codepage_from(c->cp, NULL, s, strlen(s), &c->tmp);
+	bool names = false;
+	/* An ASCII letter or digit decides it without the read-back. */
+	for (size_t i = 0; i < c->tmp.len && !names; i++)
+		names = g_ascii_isalnum(c->tmp.data[i]);
+	if (!names) {
+		ccp_ccm_buf_reset(&c->u8);
+		ccp_codepage_to_utf8(c->cp, c->tmp.data, c->tmp.len, &c->u8);
+		for (const char *p = c->u8.data; p < c->u8.data + c->u8.len && !names;
+		     p = g_utf8_next_char(p))
+			names = g_unichar_isalnum(g_utf8_get_char(p));
+	}
+	if (!names)
+		return NULL;
+	c->st.substitutions += lost;
+	*len = c->tmp.len;
+	return arena_dup(c, c->tmp.data, c->tmp.len);
 }
 
-/* Whether native_name() has a name to give: a display name, or else a
- * local part, that is not blank.  ""@DOMAIN has neither: its cc:Mail name
- * would be empty ("To:  at PO"), which names no user. */
-static bool has_native_name(const char *display, const char *local)
-{
-	return !blank_name(display) || !blank_name(local);
-}
-
-/* The cc:Mail address of one RFC 5322 mailbox, in the code page. */
+/* The cc:Mail address of one RFC 5322 mailbox, in the code page.  Each
+ * part is converted once, and the parts laid out in the code page: the
+ * characters laid out (" at ", the quotes, [SMTP:...]) are ASCII, which is
+ * itself there. */
 static const char *map_mailbox(struct ccp_convert *c, InternetAddress *ia, size_t *len)
 {
 	const char *addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
-	const char *name = internet_address_get_name(ia);
-	if (blank_name(name))
-		name = NULL;
+	if (!addr)
+		addr = "";
 	const struct ccp_convert_map *map = c->o.map;
-	const char *at = addr ? strrchr(addr, '@') : NULL;
+	const char *at = strrchr(addr, '@');
 	/* "boss"@example.org is boss@example.org: a quoted local part names
 	 * the same mailbox, for the map and for a native name. */
 	char *local = at ? unquoted_local(addr, (size_t)(at - addr)) : NULL;
 	char *plain = local ? g_strconcat(local, at, NULL) : NULL;
-	const char *mapped = map ? pair_find(map->user, map->nuser,
-					     plain ? plain : addr ? addr : "") : NULL;
+	const char *mapped = map ? pair_find(map->user, map->nuser, plain ? plain : addr) : NULL;
 	const char *po = (map && at) ? pair_find(map->native, map->nnative, at + 1) : NULL;
 	g_free(plain);
-	/* A native user named "???" is no one: such a display name counts as
-	 * none, and the local part names the user. */
-	if (po && !mapped && name && !name_in_cp(c, name))
-		name = NULL;
-
-	ccp_ccm_buf_reset(&c->u8);
 	if (mapped) {
 		g_free(local);
-		ccp_ccm_buf_adds(&c->u8, mapped);
-		return u8_to_cp(c, NULL, c->u8.data, c->u8.len, c->o.import8, len);
+		return u8_to_cp(c, mapped, strlen(mapped), c->o.import8, len);
 	}
+	/* A display name that names no one ("???") counts as none: the local
+	 * part names a native user, the address a foreign one. */
+	size_t dl = 0;
+	const char *display = cp_name(c, internet_address_get_name(ia), &dl);
+	const char *native_local = NULL;
+	if (po && !display && !blank_name(local)) {
+		ccp_ccm_buf_reset(&c->tmp);
+		cp_add(c, &c->tmp, local, strlen(local));
+		native_local = arena_dup(c, c->tmp.data, c->tmp.len);
+	}
+	g_free(local);
+	ccp_ccm_buf_reset(&c->tmp);
 	/* A native address without a name to give is written as a foreign
 	 * one, the address itself: the reader sees whom it was for, where an
 	 * empty name would say nothing. */
-	if (po && has_native_name(name, local)) {
-		native_name(&c->u8, name, local);
-		g_free(local);
-		ccp_ccm_buf_adds(&c->u8, " at ");
-		ccp_ccm_buf_adds(&c->u8, po);
-		return u8_to_cp(c, NULL, c->u8.data, c->u8.len, c->o.import8, len);
+	if (po && (display || native_local)) {
+		native_name(&c->tmp, display, native_local);
+		ccp_ccm_buf_adds(&c->tmp, " at ");
+		cp_add(c, &c->tmp, po, strlen(po));
+		return cp_header(c, &c->tmp, c->o.import8, len);
 	}
-	g_free(local);
-	/* Foreign: "Display; Name" [SMTP:user@domain] at SITE (KB Q179677). */
-	ccp_ccm_buf_addc(&c->u8, '"');
-	add_mapped(&c->u8, name && *name ? name : (addr ? addr : ""), ",\"[]", ";'()");
-	ccp_ccm_buf_adds(&c->u8, "\" [SMTP:");
-	add_mapped(&c->u8, addr ? addr : "", "\"[] ", "'()_");
-	ccp_ccm_buf_adds(&c->u8, "] at ");
-	ccp_ccm_buf_adds(&c->u8, c->site);
-	return u8_to_cp(c, NULL, c->u8.data, c->u8.len, false, len);
+	/* Foreign: "Display; Name" [SMTP:user@domain] at SITE (KB Q179677),
+	 * the address standing for a display name there is none of. */
+	ccp_ccm_buf_addc(&c->tmp, '"');
+	size_t start = c->tmp.len;
+	if (display)
+		ccp_ccm_buf_add(&c->tmp, display, dl);
+	else
+		cp_add(c, &c->tmp, addr, strlen(addr));
+	map_chars(&c->tmp, start, ",\"[]", ";'()");
+	ccp_ccm_buf_adds(&c->tmp, "\" [SMTP:");
+	start = c->tmp.len;
+	cp_add(c, &c->tmp, addr, strlen(addr));
+	map_chars(&c->tmp, start, "\"[] ", "'()_");
+	ccp_ccm_buf_adds(&c->tmp, "] at ");
+	cp_add(c, &c->tmp, c->site, strlen(c->site));
+	return cp_header(c, &c->tmp, false, len);
 }
 
 static bool mailbox_ok(InternetAddress *ia)
@@ -1049,7 +1080,7 @@ static const char *file_name(struct ccp_convert *c, const char *filename, GMimeC
 		/* Taken or not as the item will be named: in the code page,
 		 * where two names may become one ("?" for what it lacks). */
 		if (c->u8.len) {
-			const char *cp = u8_to_cp(c, NULL, c->u8.data, c->u8.len, c->o.import8, len);
+			const char *cp = u8_to_cp(c, c->u8.data, c->u8.len, c->o.import8, len);
 			if (!name_taken(c, cp, *len))
 				return cp;
 		}
@@ -1340,7 +1371,7 @@ static enum ccp_convert_status build(struct ccp_convert *c, const struct head *h
 
 	const char *subj = h->subject;
 	if (subj) {
-		m->subject = u8_to_cp(c, NULL, subj, strlen(subj), c->o.import8, &len);
+		m->subject = u8_to_cp(c, subj, strlen(subj), c->o.import8, &len);
 		m->subject_len = len;
 	}
 	if (in->key && c->o.spool_id) {

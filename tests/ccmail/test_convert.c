@@ -68,6 +68,15 @@ static enum ccp_convert_status conv(struct ccp_convert *c, const char *text, con
 	return st;
 }
 
+/* Checks that m is from FROM and to the N addresses WANT, as written. */
+static void check_addrs(const char *from, const char *const *want, size_t n)
+{
+	CHECK(eq(m.from, m.from_len, from));
+	CHECK_EQ_U64(m.nrcpt, n);
+	for (size_t i = 0; i < n; i++)
+		CHECK(eq(m.rcpt[i].addr, m.rcpt[i].addr_len, want[i]));
+}
+
 static char *slurp(const char *name, size_t *len)
 {
 	char path[1024];
@@ -199,6 +208,28 @@ static void test_addresses(struct ccp_convert_map *map)
 		ccp_convert_free(full);
 		o.full_parse = false;
 		ccp_ccm_buf_free(&light);
+	}
+
+	/* A foreign display name is judged as a native one: with no letter
+	 * or digit in the code page (all CJK, punctuation alone) it counts as
+	 * none and the address stands for it, where it was written "???"
+	 * before; a name the code page shows in part keeps its '?', which
+	 * say that something is missing.  The '?' counted are those written. */
+	{
+		static const char text[] =
+			"From: =?utf-8?b?5p2O5bCP6b6Z?= <bruce@foreign.example>\r\n"
+			"To: =?utf-8?q?Jos=C3=A9_=E6=9D=8E?= <jl@foreign.example>,\r\n"
+			" \"--\" <dash@foreign.example>\r\n\r\nhi\r\n";
+		static const char *const want[] = {
+			"\"Jos\x82 ?\" [SMTP:jl@foreign.example] at EXSITE",
+			"\"dash@foreign.example\" [SMTP:dash@foreign.example] at EXSITE",
+		};
+		CHECK(conv(c, text, "foreign-unshown") == CCP_CONVERT_OK);
+		check_addrs("\"bruce@foreign.example\" [SMTP:bruce@foreign.example] at EXSITE",
+			    want, CCP_ARRAY_LEN(want));
+		struct ccp_convert_stats st;
+		ccp_convert_last_stats(c, &st);
+		CHECK_EQ_U64(st.substitutions, 1);
 	}
 
 	/* A quoted local part names the same mailbox: "jane.roe"@ is
