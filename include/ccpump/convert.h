@@ -22,7 +22,8 @@
  *   anyone else (foreign):
  *       "Display; Name" [SMTP:user@domain] at SITE
  *   a display name with no letter or digit in the code page ("???") counts
- *   as none: the local part names a native user, the address a foreign one
+ *   as none: the local part names a native user, the address a foreign one;
+ *   a native address whose local part has none either is written as foreign
  *   commas in display names become ';', square brackets become '(' ')'
  *   (Import 8.x rejects brackets in addresses and subjects, KB Q232687,
  *   Q234350).  The brackets of "[SMTP:...]" are the connector's own syntax

@@ -486,35 +486,16 @@ static char *unquoted_local(const char *addr, size_t n)
 	return out;
 }
 
-/* Whether local part S is none: empty, or spaces alone, Unicode ones too
- * (U+2003 EM SPACE, U+00A0), and format characters, which show nothing
- * (U+200B ZERO WIDTH SPACE, U+200D ZERO WIDTH JOINER, U+2060 WORD JOINER,
- * U+00AD SOFT HYPHEN, U+FEFF): else it would name a native mailbox "?". */
-static bool blank_name(const char *s)
-{
-	if (s == NULL)
-		return true;
-	if (!g_utf8_validate(s, -1, NULL)) {
-		while (*s && isspace((unsigned char)*s))
-			s++;
-		return *s == '\0';
-	}
-	for (; *s; s = g_utf8_next_char(s)) {
-		gunichar u = g_utf8_get_char(s);
-		if (!g_unichar_isspace(u) && u != 0xA0 && g_unichar_type(u) != G_UNICODE_FORMAT)
-			return false;
-	}
-	return true;
-}
-
 /*
- * Display name S (UTF-8; may be NULL) in the code page, as an arena string
- * of *LEN octets; NULL when it names no one there, having no letter and no
- * digit once converted.  A name all in characters the code page lacks
- * ("???" for a CJK name), of spaces alone (U+2003 EM SPACE, U+00A0 too),
- * of format characters alone (U+200D) or of punctuation names no cc:Mail
- * user and tells a reader of a foreign address nothing: such a name counts
- * as none, for native and foreign addresses alike.  Judged on the code
+ * Name S (UTF-8; may be NULL: a display name, or a local part that names a
+ * native user) in the code page, as an arena string of *LEN octets; NULL
+ * when it names no one there, having no letter and no digit once
+ * converted.  A name all in characters the code page lacks ("???" for a
+ * CJK name, "?" for a local part in one), empty, of spaces alone (U+2003
+ * EM SPACE, U+00A0 too), of format characters alone (U+200D) or of
+ * punctuation names no cc:Mail user and tells a reader of a foreign
+ * address nothing: such a name counts as none, for display names and
+ * local parts, native and foreign addresses alike.  Judged on the code
  * page's own octets, read back as UTF-8, so "José Müller" (é, ü are in
  * CP437 and CP850) passes.  A name that passes is written as converted
  * here, so its '?' count here.  Uses c->tmp and c->u8 as scratch.
@@ -567,19 +548,16 @@ static const char *map_mailbox(struct ccp_convert *c, InternetAddress *ia, size_
 	}
 	/* A display name that names no one ("???") counts as none: the local
 	 * part names a native user, the address a foreign one. */
-	size_t dl = 0;
+	size_t dl = 0, ll = 0;
 	const char *display = cp_name(c, internet_address_get_name(ia), &dl);
-	const char *native_local = NULL;
-	if (po && !display && !blank_name(local)) {
-		ccp_ccm_buf_reset(&c->tmp);
-		cp_add(c, &c->tmp, local, strlen(local));
-		native_local = arena_dup(c, c->tmp.data, c->tmp.len);
-	}
+	const char *native_local = po && !display ? cp_name(c, local, &ll) : NULL;
 	g_free(local);
 	ccp_ccm_buf_reset(&c->tmp);
-	/* A native address without a name to give is written as a foreign
-	 * one, the address itself: the reader sees whom it was for, where an
-	 * empty name would say nothing. */
+	/* A native address without a name to give (""@DOMAIN, or a local
+	 * part the code page cannot show: "? at PO" names no user) is written
+	 * as a foreign one, the address itself: the reader sees whom it was
+	 * for, as far as the code page shows it, where the name would say
+	 * nothing. */
 	if (po && (display || native_local)) {
 		native_name(&c->tmp, display, native_local);
 		ccp_ccm_buf_adds(&c->tmp, " at ");

@@ -232,6 +232,26 @@ static void test_addresses(struct ccp_convert_map *map)
 		CHECK_EQ_U64(st.substitutions, 1);
 	}
 
+	/* So is a local part that stands for a native name: all in
+	 * characters the code page lacks (an SMTPUTF8 address) it named the
+	 * user "?" ("? at HUBPO1"); it is written as a foreign address now,
+	 * the address as far as the code page shows it.  A local part the code
+	 * page shows (ö is 0x94), and a display name, still name the user. */
+	{
+		static const char text[] =
+			"From: \xe6\x9d\x8e@ccmail.example.com\r\n"
+			"To: j\xc3\xb6rg@ccmail.example.com, -@ccmail.example.com,\r\n"
+			" Bruce Lee <\xe6\x9d\x8e\xe5\xb0\x8f@ccmail.example.com>\r\n\r\nhi\r\n";
+		static const char *const want[] = {
+			"J\x94rg at HUBPO1",
+			"\"-@ccmail.example.com\" [SMTP:-@ccmail.example.com] at EXSITE",
+			"Lee, Bruce at HUBPO1",
+		};
+		CHECK(conv(c, text, "local-unshown") == CCP_CONVERT_OK);
+		check_addrs("\"?@ccmail.example.com\" [SMTP:?@ccmail.example.com] at EXSITE", want,
+			    CCP_ARRAY_LEN(want));
+	}
+
 	/* A quoted local part names the same mailbox: "jane.roe"@ is
 	 * jane.roe@, for a native name and for the user map. */
 	{
