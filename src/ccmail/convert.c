@@ -364,6 +364,47 @@ static void cp_add(struct ccp_convert *c, struct ccp_ccm_buf *out, const char *s
 	c->st.substitutions += ccp_codepage_from(c->cp, NULL, s, n, out);
 }
 
+/*
+ * S (*N octets of UTF-8) without its format characters, Unicode's general
+ * category Cf: U+200B ZERO WIDTH SPACE, U+200D ZERO WIDTH JOINER, U+2060
+ * WORD JOINER, U+00AD SOFT HYPHEN, U+FEFF, the bidirectional controls
+ * (U+200E, U+200F, U+202A-U+202E, U+2066-U+2069) and their kin.  They show
+ * nothing, and the code page has none of them but CP850's soft hyphen: in
+ * a name each became a '?' ("Bob?" for Bob and a ZWJ), and the soft hyphen
+ * a character no user's name holds.  S itself when it has none, else a
+ * copy in the arena; *N is set to its length.  Octets that are not UTF-8
+ * stay, for the code page to replace.
+ */
+static const char *without_format(struct ccp_convert *c, const char *s, size_t *n)
+{
+	const char *end = s + *n, *p = s;
+	while (p < end && (unsigned char)*p < 0x80) /* ASCII has none */
+		p++;
+	char *d = NULL;
+	size_t k = 0;
+	while (p < end) {
+		gunichar u = g_utf8_get_char_validated(p, (gssize)(end - p));
+		bool valid = u < 0x110000; /* (gunichar)-1 and -2: not UTF-8 */
+		size_t l = valid ? (size_t)(g_utf8_next_char(p) - p) : 1;
+		if (valid && g_unichar_type(u) == G_UNICODE_FORMAT) {
+			if (!d) {
+				d = arena_alloc(c, *n);
+				k = (size_t)(p - s);
+				memcpy(d, s, k);
+			}
+		} else if (d) {
+			memcpy(d + k, p, l);
+			k += l;
+		}
+		p += l;
+	}
+	if (!d)
+		return s;
+	d[k] = '\0';
+	*n = k;
+	return d;
+}
+
 /* Code page text B made fit for a header line, as an arena string: control
  * characters become spaces, and [ ] become ( ) if asked. */
 static const char *cp_header(struct ccp_convert *c, struct ccp_ccm_buf *b, bool map_brackets,
@@ -382,11 +423,13 @@ static const char *cp_header(struct ccp_convert *c, struct ccp_ccm_buf *b, bool 
 	return arena_dup(c, b->data, b->len);
 }
 
-/* S (N octets of UTF-8) -> arena string in the code page, fit for a header
- * line (cp_header()).  Uses c->tmp as scratch. */
+/* Text S (N octets of UTF-8) -> arena string in the code page, without
+ * its format characters (without_format()) and fit for a header line
+ * (cp_header()).  Uses c->tmp as scratch. */
 static const char *u8_to_cp(struct ccp_convert *c, const char *s, size_t n, bool map_brackets,
 			    size_t *outlen)
 {
+	s = without_format(c, s, &n);
 	ccp_ccm_buf_reset(&c->tmp);
 	cp_add(c, &c->tmp, s, n);
 	return cp_header(c, &c->tmp, map_brackets, outlen);
@@ -488,11 +531,12 @@ static char *unquoted_local(const char *addr, size_t n)
 
 /*
  * Name S (UTF-8; may be NULL: a display name, or a local part that names a
- * native user) in the code page, as an arena string of *LEN octets; NULL
- * when it names no one there, having no letter and no digit once
- * converted.  A name all in characters the code page lacks ("???" for a
- * CJK name, "?" for a local part in one), empty, of spaces alone (U+2003
- * EM SPACE, U+00A0 too), of format characters alone (U+200D) or of
+ * native user) in the code page, without its format characters
+ * (without_format()), as an arena string of *LEN octets; NULL when it
+ * names no one there, having no letter and no digit once converted.  A
+ * name all in characters the code page lacks ("???" for a CJK name, "?"
+ * for a local part in one), empty, of spaces alone (U+2003 EM SPACE,
+ * U+00A0 too), of format characters alone (U+200D) or of
  * punctuation names no cc:Mail user and tells a reader of a foreign
  * address nothing: such a name counts as none, for display names and
  * local parts, native and foreign addresses alike.  Judged on the code
@@ -504,8 +548,10 @@ static const char *cp_name(struct ccp_convert *c, const char *s, size_t *len)
 {
 	if (s == NULL)
 		return NULL;
+	size_t n = strlen(s);
+	s = without_format(c, s, &n);
 	ccp_ccm_buf_reset(&c->tmp);
-	size_t lost = ccp_codepage_from(c->cp, NULL, s, strlen(s), &c->tmp);
+	size_t lost = ccp_codepage_from(c->cp, NULL, s, n, &c->tmp);
 	bool names = false;
 	/* An ASCII letter or digit decides it without the read-back. */
 	for (size_t i = 0; i < c->tmp.len && !names; i++)
@@ -1030,6 +1076,10 @@ static const char *file_name(struct ccp_convert *c, const char *filename, GMimeC
 			slash = bs;
 		if (slash)
 			filename = slash + 1;
+		/* Format characters show nothing: "re<U+200B>port.pdf" is
+		 * REPORT.PDF, not a lossy REPORT~1.PDF. */
+		size_t fl = strlen(filename);
+		filename = without_format(c, filename, &fl);
 	}
 	if (filename && *filename && c->o.long_names) {
 		ccp_ccm_buf_reset(&c->u8);

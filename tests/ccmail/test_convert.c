@@ -68,9 +68,12 @@ static enum ccp_convert_status conv(struct ccp_convert *c, const char *text, con
 	return st;
 }
 
-/* Checks that m is from FROM and to the N addresses WANT, as written. */
-static void check_addrs(const char *from, const char *const *want, size_t n)
+/* Converts TEXT with C and checks that it is from FROM and to the N
+ * addresses WANT, as written. */
+static void conv_addrs(struct ccp_convert *c, const char *text, const char *from,
+		       const char *const *want, size_t n)
 {
+	CHECK(conv(c, text, NULL) == CCP_CONVERT_OK);
 	CHECK(eq(m.from, m.from_len, from));
 	CHECK_EQ_U64(m.nrcpt, n);
 	for (size_t i = 0; i < n; i++)
@@ -224,9 +227,9 @@ static void test_addresses(struct ccp_convert_map *map)
 			"\"Jos\x82 ?\" [SMTP:jl@foreign.example] at EXSITE",
 			"\"dash@foreign.example\" [SMTP:dash@foreign.example] at EXSITE",
 		};
-		CHECK(conv(c, text, "foreign-unshown") == CCP_CONVERT_OK);
-		check_addrs("\"bruce@foreign.example\" [SMTP:bruce@foreign.example] at EXSITE",
-			    want, CCP_ARRAY_LEN(want));
+		conv_addrs(c, text,
+			   "\"bruce@foreign.example\" [SMTP:bruce@foreign.example] at EXSITE",
+			   want, CCP_ARRAY_LEN(want));
 		struct ccp_convert_stats st;
 		ccp_convert_last_stats(c, &st);
 		CHECK_EQ_U64(st.substitutions, 1);
@@ -247,9 +250,41 @@ static void test_addresses(struct ccp_convert_map *map)
 			"\"-@ccmail.example.com\" [SMTP:-@ccmail.example.com] at EXSITE",
 			"Lee, Bruce at HUBPO1",
 		};
-		CHECK(conv(c, text, "local-unshown") == CCP_CONVERT_OK);
-		check_addrs("\"?@ccmail.example.com\" [SMTP:?@ccmail.example.com] at EXSITE", want,
-			    CCP_ARRAY_LEN(want));
+		conv_addrs(c, text,
+			   "\"?@ccmail.example.com\" [SMTP:?@ccmail.example.com] at EXSITE",
+			   want, CCP_ARRAY_LEN(want));
+	}
+
+	/* Format characters (Unicode's Cf) show nothing and are dropped
+	 * before the code page, not made '?' ("Bob?" before): U+200D ZERO
+	 * WIDTH JOINER, U+00AD SOFT HYPHEN, the bidi controls U+202A-U+202E
+	 * and U+2066-U+2069, U+FEFF, U+200B in names and in the Subject.  The
+	 * address itself keeps what it has: without it, it is another
+	 * address.  CP850 has the soft hyphen (0xF0), no letter of a name:
+	 * dropped there too. */
+	{
+		static const char text[] =
+			"From: =?utf-8?q?Bob=E2=80=8D?= <bob@foreign.example>\r\n"
+			"To: =?utf-8?q?Al=C2=ADice_=E2=80=AARoe=E2=80=AC?=\r\n"
+			" <ar@ccmail.example.com>,\r\n"
+			" =?utf-8?q?=E2=81=A6Ann=E2=81=A9_=EF=BB=BFLee=E2=80=AE?=\r\n"
+			" <al@ccmail.example.com>,\r\n"
+			" =?utf-8?q?=E2=80=8D?= <z\xe2\x80\x8d@foreign.example>\r\n"
+			"Subject: =?utf-8?q?hi=E2=80=8Bthere?=\r\n\r\nhi\r\n";
+		static const char *const want[] = {
+			"Roe, Alice at HUBPO1",
+			"Lee, Ann at HUBPO1",
+			"\"z?@foreign.example\" [SMTP:z?@foreign.example] at EXSITE",
+		};
+		conv_addrs(c, text, "\"Bob\" [SMTP:bob@foreign.example] at EXSITE", want,
+			   CCP_ARRAY_LEN(want));
+		CHECK(eq(m.subject, m.subject_len, "hithere"));
+		struct ccp_convert_opts o850 = o;
+		o850.codepage = CCP_CP850;
+		struct ccp_convert *c850 = make(&o850, map);
+		conv_addrs(c850, text, "\"Bob\" [SMTP:bob@foreign.example] at EXSITE", want,
+			   CCP_ARRAY_LEN(want));
+		ccp_convert_free(c850);
 	}
 
 	/* A quoted local part names the same mailbox: "jane.roe"@ is
@@ -708,6 +743,13 @@ static void test_attachments(struct ccp_convert_map *map)
 	CHECK(eq(m.item[3].title, m.item[3].title_len, "LPT1~1.DAT"));
 	CHECK(eq(m.item[4].title, m.item[4].title_len, "COM10.DAT"));
 	CHECK(eq(m.item[5].title, m.item[5].title_len, "ATT00005.XLS"));
+	/* A format character in a file name shows nothing: dropped, the name
+	 * is whole (REPORT~1.PDF before). */
+	CHECK(conv(c, MIXED_HI
+		      "Content-Type: application/pdf; name*=utf-8''re%E2%80%8Bport.pdf\r\n"
+		      "\r\nx\r\n--B--\r\n",
+		   "zwsp") == CCP_CONVERT_OK);
+	CHECK(eq(m.item[1].title, m.item[1].title_len, "REPORT.PDF"));
 
 	CHECK(conv_file(c, "gen/nested.eml") == CCP_CONVERT_OK);
 	/* plain (not the HTML alternative), the PNG, the embedded message. */
@@ -772,6 +814,13 @@ static void test_attachments(struct ccp_convert_map *map)
 		   "del") == CCP_CONVERT_OK);
 	CHECK_EQ_U64(count_kind(CCP_CCM_ITEM_FILE), 1);
 	CHECK(eq(m.item[1].title, m.item[1].title_len, "_"));
+	/* Nor does a long name keep its format characters ("re?port.pdf"
+	 * before). */
+	CHECK(conv(c, MIXED_HI
+		      "Content-Type: application/pdf; name*=utf-8''re%E2%80%8Bport%C2%AD.pdf\r\n"
+		      "\r\nx\r\n--B--\r\n",
+		   "zwsp") == CCP_CONVERT_OK);
+	CHECK(eq(m.item[1].title, m.item[1].title_len, "report.pdf"));
 	/* Two long names that are one in the code page (the same name twice,
 	 * or names of characters it lacks, both "?.txt"): the second is made
 	 * 8.3 rather than written twice, which a detach would overwrite. */
