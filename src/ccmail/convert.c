@@ -1047,17 +1047,64 @@ static bool dos_char(unsigned char ch)
 	return isalnum(ch) || (ch && strchr("!#$%&'()-@^_`{}~", ch));
 }
 
-/* Whether BASE (upper case, BL octets) names a DOS device: a file of that
+/* Whether BASE (BL octets, any case) names a DOS device: a file of that
  * name, whatever its extension, is the device on DOS and Windows, where
- * the cc:Mail clients detach attachments. */
+ * the cc:Mail clients detach attachments.  Windows takes the superscripts
+ * ¹ ² ³ (UTF-8 here) for digits of COM and LPT too, and has CONIN$ and
+ * CONOUT$ besides DOS's devices. */
 static bool dos_device(const char *base, size_t bl)
 {
-	static const char *const dev[] = { "CON", "PRN", "AUX", "NUL", "CLOCK$" };
+	static const char *const dev[] = { "CON",    "PRN",    "AUX",    "NUL",
+					   "CLOCK$", "CONIN$", "CONOUT$" };
 	for (size_t i = 0; i < sizeof(dev) / sizeof(dev[0]); i++)
-		if (bl == strlen(dev[i]) && memcmp(base, dev[i], bl) == 0)
+		if (bl == strlen(dev[i]) && strncasecmp(base, dev[i], bl) == 0)
 			return true;
-	return bl == 4 && (memcmp(base, "COM", 3) == 0 || memcmp(base, "LPT", 3) == 0) &&
-	       base[3] >= '1' && base[3] <= '9';
+	if (bl < 4 || (strncasecmp(base, "COM", 3) != 0 && strncasecmp(base, "LPT", 3) != 0))
+		return false;
+	const char *d = base + 3;
+	return (bl == 4 && d[0] >= '1' && d[0] <= '9') ||
+	       (bl == 5 && (memcmp(d, "\xC2\xB9", 2) == 0 || memcmp(d, "\xC2\xB2", 2) == 0 ||
+			    memcmp(d, "\xC2\xB3", 2) == 0));
+}
+
+/* How long the DOS device name is that long file name S (N octets) is,
+ * taken without its extensions and the spaces before them, as Windows
+ * takes it ("con.txt", "AUX .doc", "nul.tar.gz" and "PRN" are devices);
+ * 0 when it is none. */
+static size_t device_name_len(const char *s, size_t n)
+{
+	const char *dot = memchr(s, '.', n);
+	size_t bl = dot ? (size_t)(dot - s) : n;
+	while (bl && s[bl - 1] == ' ')
+		bl--;
+	return dos_device(s, bl) ? bl : 0;
+}
+
+/* Long file name FILENAME (UTF-8) made safe, into c->u8: at most MAX
+ * octets, cut between two characters with the extension (16 octets at
+ * most) kept; control characters (DEL too, which the code page would turn
+ * into a space: a name of spaces reads back as none) and ':' as '_'. */
+static void long_name(struct ccp_convert *c, const char *filename, size_t max)
+{
+	ccp_ccm_buf_reset(&c->u8);
+	size_t fl = strlen(filename);
+	if (fl > max) {
+		const char *dot = strrchr(filename, '.');
+		size_t xl = dot && (size_t)(filename + fl - dot) <= 16
+				    ? (size_t)(filename + fl - dot)
+				    : 0;
+		size_t keep = max - xl;
+		while (keep > 0 && ((unsigned char)filename[keep] & 0xC0) == 0x80)
+			keep--;
+		add_trimmed(&c->u8, filename, keep);
+		ccp_ccm_buf_add(&c->u8, filename + fl - xl, xl);
+	} else {
+		add_trimmed(&c->u8, filename, fl);
+	}
+	for (size_t i = 0; i < c->u8.len; i++)
+		if ((unsigned char)c->u8.data[i] < 0x20 || c->u8.data[i] == 0x7f ||
+		    c->u8.data[i] == ':')
+			c->u8.data[i] = '_';
 }
 
 /* The File item name for FILENAME (UTF-8, may be NULL): 8.3 upper case and
@@ -1082,29 +1129,22 @@ static const char *file_name(struct ccp_convert *c, const char *filename, GMimeC
 		filename = without_format(c, filename, &fl);
 	}
 	if (filename && *filename && c->o.long_names) {
-		ccp_ccm_buf_reset(&c->u8);
-		/* At most 200 octets: cut between two characters, and the
-		 * extension (16 octets at most) kept. */
-		size_t fl = strlen(filename);
-		if (fl > 200) {
-			const char *dot = strrchr(filename, '.');
-			size_t xl = dot && (size_t)(filename + fl - dot) <= 16
-					    ? (size_t)(filename + fl - dot)
-					    : 0;
-			size_t keep = 200 - xl;
-			while (keep > 0 && ((unsigned char)filename[keep] & 0xC0) == 0x80)
-				keep--;
-			add_trimmed(&c->u8, filename, keep);
-			ccp_ccm_buf_add(&c->u8, filename + fl - xl, xl);
-		} else {
-			add_trimmed(&c->u8, filename, fl);
+		long_name(c, filename, 200);
+		/* A device name, whatever its extension, is the device itself
+		 * where the file is detached (con.txt is the console, nul.doc
+		 * the bit bucket): an underscore after it makes a file's name of
+		 * it, con_.txt, as CON~1.TXT is for 8.3 names.  Room is made
+		 * for it within the 200 octets. */
+		size_t dev = device_name_len(c->u8.data, c->u8.len);
+		if (dev && c->u8.len >= 200) {
+			long_name(c, filename, 199);
+			dev = device_name_len(c->u8.data, c->u8.len);
 		}
-		/* Control characters (DEL too, which the code page would turn
-		 * into a space: a name of spaces reads back as none) and ':'. */
-		for (size_t i = 0; i < c->u8.len; i++)
-			if ((unsigned char)c->u8.data[i] < 0x20 || c->u8.data[i] == 0x7f ||
-			    c->u8.data[i] == ':')
-				c->u8.data[i] = '_';
+		if (dev) {
+			ccp_ccm_buf_addc(&c->u8, '_');
+			memmove(c->u8.data + dev + 1, c->u8.data + dev, c->u8.len - 1 - dev);
+			c->u8.data[dev] = '_';
+		}
 		/* Taken or not as the item will be named: in the code page,
 		 * where two names may become one ("?" for what it lacks). */
 		if (c->u8.len) {

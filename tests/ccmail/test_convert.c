@@ -80,6 +80,22 @@ static void conv_addrs(struct ccp_convert *c, const char *text, const char *from
 		CHECK(eq(m.rcpt[i].addr, m.rcpt[i].addr_len, want[i]));
 }
 
+/* Converts with C a message with one attachment, named PREFIX, N times
+ * UNIT and SUFFIX (RFC 2231: UTF-8, percent-encoded), into m. */
+static void conv_named(struct ccp_convert *c, const char *prefix, const char *unit, int n,
+		       const char *suffix)
+{
+	struct ccp_ccm_buf msg;
+	ccp_ccm_buf_init(&msg);
+	ccp_ccm_buf_printf(&msg, "%sContent-Type: application/octet-stream\r\n"
+			   "Content-Disposition: attachment; filename*=utf-8''%s", MIXED_HI, prefix);
+	for (int i = 0; i < n; i++)
+		ccp_ccm_buf_adds(&msg, unit);
+	ccp_ccm_buf_printf(&msg, "%s\r\n\r\nx\r\n--B--\r\n", suffix);
+	CHECK(conv(c, msg.data, "named") == CCP_CONVERT_OK);
+	ccp_ccm_buf_free(&msg);
+}
+
 static char *slurp(const char *name, size_t *len)
 {
 	char path[1024];
@@ -750,6 +766,10 @@ static void test_attachments(struct ccp_convert_map *map)
 		      "\r\nx\r\n--B--\r\n",
 		   "zwsp") == CCP_CONVERT_OK);
 	CHECK(eq(m.item[1].title, m.item[1].title_len, "REPORT.PDF"));
+	/* Windows's console devices are devices too. */
+	CHECK(conv(c, MIXED_HI "Content-Type: text/plain; name=conin$.txt\r\n\r\nx\r\n--B--\r\n",
+		   "conin") == CCP_CONVERT_OK);
+	CHECK(eq(m.item[1].title, m.item[1].title_len, "CONIN$~1.TXT"));
 
 	CHECK(conv_file(c, "gen/nested.eml") == CCP_CONVERT_OK);
 	/* plain (not the HTML alternative), the PNG, the embedded message. */
@@ -821,6 +841,36 @@ static void test_attachments(struct ccp_convert_map *map)
 		      "\r\nx\r\n--B--\r\n",
 		   "zwsp") == CCP_CONVERT_OK);
 	CHECK(eq(m.item[1].title, m.item[1].title_len, "report.pdf"));
+	/* A long name keeps no DOS device name either, whatever its case
+	 * and extensions (the console, the printer, the bit bucket where the
+	 * client detaches it): an underscore follows the device's name.
+	 * Windows reads "lpt1 .txt" as LPT1, COM² as COM2, and knows CONOUT$;
+	 * com0, com10 and console are files.  A name so made that is taken
+	 * already is made 8.3, as any taken long name is. */
+	{
+		static const char *const names[][2] = {
+			{ "con.txt", "con_.txt" },      { "PRN", "PRN_" },
+			{ "aux.doc", "aux_.doc" },      { "Nul.tar.gz", "Nul_.tar.gz" },
+			{ "COM9", "COM9_" },            { "lpt1 .txt", "lpt1_ .txt" },
+			{ "com%C2%B2.txt", "com\xfd_.txt" }, /* ²: CP437 0xFD */
+			{ "conout$.log", "conout$_.log" }, { "com0.txt", "com0.txt" },
+			{ "com10.txt", "com10.txt" },   { "console.txt", "console.txt" },
+			{ "con_.txt", "CON_~2.TXT" },
+		};
+		struct ccp_ccm_buf msg;
+		ccp_ccm_buf_init(&msg);
+		ccp_ccm_buf_adds(&msg, MIXED_HI);
+		for (size_t i = 0; i < CCP_ARRAY_LEN(names); i++)
+			ccp_ccm_buf_printf(&msg, "%sContent-Type: application/octet-stream;"
+					   " name*=utf-8''%s\r\n\r\nx\r\n",
+					   i ? "--B\r\n" : "", names[i][0]);
+		ccp_ccm_buf_adds(&msg, "--B--\r\n");
+		CHECK(conv(c, msg.data, "devices") == CCP_CONVERT_OK);
+		CHECK_EQ_U64(count_kind(CCP_CCM_ITEM_FILE), CCP_ARRAY_LEN(names));
+		for (size_t i = 0; i < CCP_ARRAY_LEN(names); i++)
+			CHECK(eq(m.item[i + 1].title, m.item[i + 1].title_len, names[i][1]));
+		ccp_ccm_buf_free(&msg);
+	}
 	/* Two long names that are one in the code page (the same name twice,
 	 * or names of characters it lacks, both "?.txt"): the second is made
 	 * 8.3 rather than written twice, which a detach would overwrite. */
@@ -838,22 +888,15 @@ static void test_attachments(struct ccp_convert_map *map)
 	/* A long name is cut to 200 octets between two characters, its
 	 * extension kept: 150 e-acute (300 octets) and .pdf give 98 of them
 	 * (196 octets) and .pdf, not a '?' for half a character. */
-	{
-		struct ccp_ccm_buf msg;
-		ccp_ccm_buf_init(&msg);
-		ccp_ccm_buf_adds(&msg, MIXED_HI
-				       "Content-Type: application/pdf\r\n"
-				       "Content-Disposition: attachment; filename*=utf-8''");
-		for (int i = 0; i < 150; i++)
-			ccp_ccm_buf_adds(&msg, "%C3%A9");
-		ccp_ccm_buf_adds(&msg, ".pdf\r\n\r\nx\r\n--B--\r\n");
-		CHECK(conv(c, msg.data, "longname") == CCP_CONVERT_OK);
-		CHECK_EQ_U64(m.item[1].title_len, 98 + 4);
-		for (size_t i = 0; i < 98; i++)
-			CHECK((uint8_t)m.item[1].title[i] == 0x82); /* e-acute in CP437 */
-		CHECK(memcmp(m.item[1].title + 98, ".pdf", 4) == 0);
-		ccp_ccm_buf_free(&msg);
-	}
+	conv_named(c, "", "%C3%A9", 150, ".pdf");
+	CHECK_EQ_U64(m.item[1].title_len, 98 + 4);
+	for (size_t i = 0; i < 98; i++)
+		CHECK((uint8_t)m.item[1].title[i] == 0x82); /* e-acute in CP437 */
+	CHECK(memcmp(m.item[1].title + 98, ".pdf", 4) == 0);
+	/* A device name's underscore is within the 200 octets too. */
+	conv_named(c, "con.", "x", 250, "");
+	CHECK_EQ_U64(m.item[1].title_len, 200);
+	CHECK(memcmp(m.item[1].title, "con_.xxx", 8) == 0);
 	ccp_convert_free(c);
 }
 
