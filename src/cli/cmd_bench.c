@@ -33,7 +33,7 @@ static void usage(FILE *out, const struct ccp_synth_config *d)
 		"  --notes-per-poll N   notifications per poll (%u)\n"
 		"  --json               print the report as one JSON object\n"
 		"  --progress / --no-progress  live progress line (on when stderr is a terminal)\n"
-		"  --help               this text\n"
+		"  -h, --help           this text\n"
 		"The engine's tuning flags:\n",
 		ccp_claim_mode_name(p->mode), (unsigned long long)d->messages, d->dup_factor,
 		d->payload, (unsigned long long)d->rate, p->notes_per_poll);
@@ -75,7 +75,7 @@ int ccp_cmd_bench(int argc, char **argv)
 	opterr = 0;
 	optind = 0;
 	for (;;) {
-		int c = getopt_long(argc, argv, ":", longopts, NULL);
+		int c = getopt_long(argc, argv, ":h", longopts, NULL);
 		if (c == -1)
 			break;
 		int pr = ccp_opt_pump("bench", c, optarg, &cfg.pump);
@@ -122,6 +122,7 @@ int ccp_cmd_bench(int argc, char **argv)
 		case O_JSON: json = true; break;
 		case O_PROGRESS: progress = 1; break;
 		case O_NO_PROGRESS: progress = 0; break;
+		case 'h':
 		case O_HELP: usage(stdout, &cfg); return 0;
 		default:
 			ccp_opt_bad("bench", c, argc, argv, longopts);

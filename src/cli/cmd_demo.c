@@ -64,7 +64,7 @@ int ccp_cmd_demo(int argc, char **argv)
 	opterr = 0;
 	optind = 0;
 	for (;;) {
-		int c = getopt_long(argc, argv, ":", lo, NULL);
+		int c = getopt_long(argc, argv, ":h", lo, NULL);
 		if (c == -1)
 			break;
 		int pr = ccp_opt_pump("demo", c, optarg, &cfg.pump);
@@ -88,6 +88,7 @@ int ccp_cmd_demo(int argc, char **argv)
 			if (ccp_opt_log_level("demo", optarg) != 0)
 				return CCP_EXIT_USAGE;
 			break;
+		case 'h':
 		case O_HELP:
 			printf("usage: ccpump demo [--dir DIR] [--messages N] [--no-sync]\n"
 			       "                   [--max-body BYTES] [--spool-only]\n"

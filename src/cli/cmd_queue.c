@@ -85,7 +85,7 @@ int ccp_cmd_queue(int argc, char **argv)
 	opterr = 0;
 	optind = 0;
 	for (;;) {
-		int c = getopt_long(argc, argv, ":", lo, NULL);
+		int c = getopt_long(argc, argv, ":h", lo, NULL);
 		if (c == -1)
 			break;
 		switch (c) {
@@ -107,6 +107,7 @@ int ccp_cmd_queue(int argc, char **argv)
 			resend = ccp_realloc(resend, (nresend + 1) * sizeof(*resend));
 			resend[nresend++] = optarg;
 			break;
+		case 'h':
 		case O_HELP: usage(stdout); rc = 0; goto out;
 		default:
 			ccp_opt_bad("queue", c, argc, argv, lo);

@@ -111,7 +111,7 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		"                         \"/usr/sbin/sendmail -oi -f '<>' --\"); without it\n"
 		"                         the reports are only kept in Bad/\n"
 		"  --bounce-from ADDR     the reports' From (MAILER-DAEMON@ this host)\n"
-		"  --help                 this text\n"
+		"  -h, --help             this text\n"
 		"SEC and N are plain decimal numbers (SEC may have a fraction and an exponent:\n"
 		"1.5, 2e-3); a SEC above 0 that rounds to 0 ns is refused, 0 meaning none.\n"
 		"The engine's tuning flags (pollers scan the spool; each dispatcher converts\n"
@@ -212,7 +212,7 @@ int ccp_cmd_relay(int argc, char **argv)
 	ccp_relay_config_default(&cfg);
 	apply_profile(argc, argv, lo, &cfg);
 	for (;;) {
-		int c = getopt_long(argc, argv, ":", lo, NULL);
+		int c = getopt_long(argc, argv, ":h", lo, NULL);
 		if (c == -1)
 			break;
 		int pr = ccp_opt_pump("relay", c, optarg, &cfg.pump);
@@ -292,6 +292,7 @@ int ccp_cmd_relay(int argc, char **argv)
 					 &cfg.batch_bytes))
 				goto out;
 			break;
+		case 'h':
 		case O_HELP: usage(stdout, &cfg); rc = 0; goto out;
 		default:
 			ccp_opt_bad("relay", c, argc, argv, lo);

@@ -72,4 +72,14 @@ expect_usage "post office $d/po: not a directory" relay --spool "$d/spool" --sto
 [ "$(ls -A "$d")" = po ] || fail "a file as the post office: made $(ls "$d") before refusing it"
 echo "5. a file at --po is refused before anything is made"
 
+# -h is --help for every command: its usage on standard output, status 0,
+# nothing run.
+for cmd in bench relay queue demo convert import po "po init" "po stats" "po show"; do
+	out=$("$bin" $cmd -h 2>"$work/h.err") || fail "$cmd -h: status $?: $(cat "$work/h.err")"
+	[ "$(printf '%s\n' "$out" | head -n 1 | cut -d' ' -f1-2)" = "usage: ccpump" ] ||
+		fail "$cmd -h printed: $(printf '%s\n' "$out" | head -n 1)"
+	[ "$out" = "$("$bin" $cmd --help)" ] || fail "$cmd: -h and --help differ"
+done
+echo "6. -h is --help for every command"
+
 echo "test_cli_relay: ok"
