@@ -169,12 +169,15 @@ int ccp_cmd_demo(int argc, char **argv)
 		return CCP_EXIT_USAGE;
 	}
 	uint64_t left = q.waiting.count + q.deferred.count;
+	/* Cut short only if a stop left something: a signal that came once
+	 * the relay had done everything stopped nothing. */
+	bool cut = stopped && left > 0;
 	/* Every message delivered once, in Bad, or (after a stop) still
 	 * waiting: none twice, none lost; and once to each of its recipients,
 	 * which with every message delivered is one delivery for each
 	 * recipient the spool held (fewer with some in Bad or waiting). */
 	bool whole = rs.bad == 0 && left == 0;
-	bool once = ps.duplicate_deliveries == 0 && (left == 0 || stopped) &&
+	bool once = ps.duplicate_deliveries == 0 && (left == 0 || cut) &&
 		    ps.distinct_keys + rs.bad + left == ds.messages &&
 		    (whole ? ps.delivered == ds.recipients : ps.delivered <= ds.recipients);
 	printf("relay: %u pollers, %u dispatchers, batch %u, %s batches\n", cfg.pump.pollers,
@@ -185,7 +188,7 @@ int ccp_cmd_demo(int argc, char **argv)
 	       rs.imports ? (double)rs.delivered / (double)rs.imports : 0.0);
 	printf("  to Bad             %10llu\n", (unsigned long long)rs.bad);
 	printf("  left in the spool  %10llu\n", (unsigned long long)left);
-	if (stopped)
+	if (cut)
 		printf("  stopped early             yes (by a signal; what was left waits in %s)\n",
 		       spool);
 	printf("  peak rss           %10.1f MiB\n", (double)ccp_peak_rss_bytes() / 1048576.0);
