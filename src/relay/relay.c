@@ -1600,6 +1600,38 @@ static int check_apart(const struct ccp_relay_config *cfg, char *err, size_t err
 	return 0;
 }
 
+/* Whether DIR/NAME is a directory. */
+static bool is_dir_in(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	return (size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) < sizeof(path) &&
+	       stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* A spool given as a Maildir's new/ (or cur/, tmp/) rather than the
+ * Maildir: the relay would make new/, cur/ and tmp/ inside it and watch
+ * those, while the MTA delivers beside them, and no message would ever be
+ * relayed, without a word.  Refused when the folder above holds all three,
+ * as a Maildir does. */
+static int check_spool_is_maildir(const struct ccp_relay_config *cfg, char *err, size_t errlen)
+{
+	char spool[PATH_MAX];
+	resolved_path(cfg->spool, spool);
+	char *slash = strrchr(spool, '/');
+	if (slash == NULL || slash == spool)
+		return 0;
+	const char *base = slash + 1;
+	if (strcmp(base, "new") != 0 && strcmp(base, "cur") != 0 && strcmp(base, "tmp") != 0)
+		return 0;
+	*slash = '\0';
+	if (!is_dir_in(spool, "new") || !is_dir_in(spool, "cur") || !is_dir_in(spool, "tmp"))
+		return 0;
+	snprintf(err, errlen, "--spool %s is the %s/ folder of the Maildir %s: give the Maildir "
+		 "itself", cfg->spool, base, spool);
+	return -1;
+}
+
 static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st, char *err,
 		     size_t errlen)
 {
@@ -1638,7 +1670,7 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 			snprintf(err, errlen, "%s %s: not a directory", dirs[i][0], dirs[i][1]);
 			return 2;
 		}
-	if (check_apart(cfg, err, errlen) != 0)
+	if (check_apart(cfg, err, errlen) != 0 || check_spool_is_maildir(cfg, err, errlen) != 0)
 		return 2;
 	/* The code page's converter, which every dispatcher makes: one that
 	 * iconv cannot give (glibc's gconv modules not installed, a wrong

@@ -72,6 +72,20 @@ expect_usage "post office $d/po: not a directory" relay --spool "$d/spool" --sto
 [ "$(ls -A "$d")" = po ] || fail "a file as the post office: made $(ls "$d") before refusing it"
 echo "5. a file at --po is refused before anything is made"
 
+# A spool given as a Maildir's new/ (or cur/): the MTA's mail would never be
+# relayed.  Refused before anything is made; the Maildir itself is taken.
+d="$work/md"
+mkdir -p "$d/mail/new" "$d/mail/cur" "$d/mail/tmp"
+for sub in new cur; do
+	expect_usage "is the $sub/ folder of the Maildir" relay --spool "$d/mail/$sub" \
+		--store "$d/store" --po "$d/po" --once
+done
+[ "$(ls -A "$d")" = mail ] && [ -z "$(ls -A "$d/mail/new")" ] ||
+	fail "a Maildir's new/ as the spool: made $(ls -R "$d") before refusing it"
+"$bin" relay --spool "$d/mail" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	2>"$work/md.err" || fail "the Maildir itself as the spool: $(cat "$work/md.err")"
+echo "6. a Maildir's new/ or cur/ given as the spool is refused"
+
 # -h is --help for every command: its usage on standard output, status 0,
 # nothing run.
 for cmd in bench relay queue demo convert import po "po init" "po stats" "po show"; do
@@ -80,6 +94,6 @@ for cmd in bench relay queue demo convert import po "po init" "po stats" "po sho
 		fail "$cmd -h printed: $(printf '%s\n' "$out" | head -n 1)"
 	[ "$out" = "$("$bin" $cmd --help)" ] || fail "$cmd: -h and --help differ"
 done
-echo "6. -h is --help for every command"
+echo "7. -h is --help for every command"
 
 echo "test_cli_relay: ok"
