@@ -103,7 +103,8 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		"                         error: the least a line must be to be logged (info)\n"
 		"  --site NAME            the cc:Mail site of foreign addresses (%s)\n"
 		"  --map FILE             address mapping file (docs/ccmail-format.md)\n"
-		"  --max-message-size N   larger spool files go to Bad, below 4 GiB (%llu bytes)\n"
+		"  --max-message-size SIZE\n"
+		"                         larger spool files go to Bad, below 4 GiB (%lluM)\n"
 		"  --batch-bytes SIZE     a .ccm past this size takes no more of its batch's\n"
 		"                         messages: the rest go into the next (%lluM)\n"
 		"  --bounce-cmd CMD       send each report on a message that went to Bad: run\n"
@@ -120,7 +121,7 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		(double)d->pump.retry_min_ns / 1e9,
 		(double)d->pump.retry_max_ns / 1e9, d->pump.max_attempts,
 		(double)d->pump.max_age_ns / 1e9, (double)d->stats_interval_ns / 1e9,
-		d->convert.site ? d->convert.site : "", (unsigned long long)d->max_message_bytes,
+		d->convert.site ? d->convert.site : "", (unsigned long long)(d->max_message_bytes >> 20),
 		(unsigned long long)(d->batch_bytes >> 20));
 	ccp_opt_pump_help(out, &d->pump);
 }
@@ -282,8 +283,8 @@ int ccp_cmd_relay(int argc, char **argv)
 		case O_MAXSIZE:
 			/* Below 4 GiB: the converter hands a part's length to
 			 * GMime's decoders as 32 bits. */
-			if (ccp_opt_u64("relay", "--max-message-size", optarg, 1, (1ull << 32) - 1,
-					&cfg.max_message_bytes))
+			if (ccp_opt_size("relay", "--max-message-size", optarg, 1, (1ull << 32) - 1,
+					 &cfg.max_message_bytes))
 				goto out;
 			break;
 		case O_STATSFILE: cfg.stats_file = optarg; break;

@@ -982,7 +982,7 @@ head -c 300000 /dev/urandom >"$d/spool/new/1764288000.Mbinary.test"
 head -c 2000000 /dev/zero | tr '\0' 'x' >"$d/spool/new/1764288000.Mhuge.test"
 chmod 000 "$d/spool/new/1764288000.Mbinary.test"
 "$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
-	--max-message-size 1000000 --log "$d/log" || fail "bad entries: relay failed"
+	--max-message-size 1M --log "$d/log" || fail "bad entries: relay failed"
 for k in symlink fifo dir; do
 	[ -e "$d/store/Quarantine/1764288000.M$k.test" ] || [ -L "$d/store/Quarantine/1764288000.M$k.test" ] ||
 		fail "bad entries: $k not quarantined"
@@ -1034,8 +1034,14 @@ grep -q "stats file $work/no/such/dir/stats.json: cannot write" "$work/sf.err" |
 rc=0
 "$bin" relay --spool "$work/sz/spool" --store "$work/sz/store" --po "$work/sz/po" --once \
 	--max-message-size 4294967296 2>"$work/sz.err" || rc=$?
-[ "$rc" = 2 ] && grep -q -- "--max-message-size: '4294967296' is not a whole number from 1 to 4294967295" \
+[ "$rc" = 2 ] && grep -q -- "--max-message-size: '4294967296' is not a size from 1 to 4294967295 octets" \
 	"$work/sz.err" || fail "max size: rc $rc: $(cat "$work/sz.err")"
+# With K, M or G as --batch-bytes takes them: 4G is one octet too many.
+rc=0
+"$bin" relay --spool "$work/sz/spool" --store "$work/sz/store" --po "$work/sz/po" --once \
+	--max-message-size 4G 2>"$work/sz.err" || rc=$?
+[ "$rc" = 2 ] && grep -q -- "--max-message-size: '4G' is not a size" "$work/sz.err" ||
+	fail "max size 4G: rc $rc: $(cat "$work/sz.err")"
 echo "3a. ccpump queue before the first run: empty, with a note; a file as the store, an unwritable stats file: status 2"
 
 # ---- 3b. a spool file that changes after it was read and imported ------
