@@ -158,6 +158,9 @@ int ccp_cmd_demo(int argc, char **argv)
 		return CCP_EXIT_USAGE;
 	}
 	double secs = (double)(ccp_now_ns() - t0) / 1e9;
+	/* Stopped if the signal came while the relay ran; one that comes
+	 * while the post office is counted below stopped nothing. */
+	bool cut = stopped;
 	struct ccp_po_stats ps;
 	if (ccp_po_stats(po, &ps, err, sizeof(err)) != 0) {
 		fprintf(stderr, "ccpump demo: %s\n", err);
@@ -169,9 +172,6 @@ int ccp_cmd_demo(int argc, char **argv)
 		return CCP_EXIT_USAGE;
 	}
 	uint64_t left = q.waiting.count + q.deferred.count;
-	/* Cut short only if a stop left something: a signal that came once
-	 * the relay had done everything stopped nothing. */
-	bool cut = stopped && left > 0;
 	/* Every message delivered once, in Bad, or (after a stop) still
 	 * waiting: none twice, none lost; and once to each of its recipients,
 	 * which with every message delivered is one delivery for each
@@ -188,9 +188,12 @@ int ccp_cmd_demo(int argc, char **argv)
 	       rs.imports ? (double)rs.delivered / (double)rs.imports : 0.0);
 	printf("  to Bad             %10llu\n", (unsigned long long)rs.bad);
 	printf("  left in the spool  %10llu\n", (unsigned long long)left);
-	if (cut)
+	if (cut && left)
 		printf("  stopped early             yes (by a signal; what was left waits in %s)\n",
 		       spool);
+	else if (cut)
+		printf("  stopped early             yes (by a signal; what it had taken was "
+		       "delivered)\n");
 	printf("  peak rss           %10.1f MiB\n", (double)ccp_peak_rss_bytes() / 1048576.0);
 	printf("post office %s:\n", po);
 	printf("  mailboxes          %10llu\n", (unsigned long long)ps.mailboxes);
