@@ -77,13 +77,18 @@ static enum waited wait_child(pid_t pid, int pidfd, int *status, uint64_t deadli
 
 /* Waits until PID has exited or DEADLINE_NS, without reaping it: while it
  * is a zombie its pid, which is its process group's id, cannot go to
- * another process.  True when it has exited. */
+ * another process.  True when it has exited, or was reaped by someone else
+ * (SIGCHLD ignored: the kernel): no child of ours by that pid is left to
+ * wait for, and its pidfd, readable from its exit on, would have the waits
+ * below return at once, spinning until the deadline. */
 static bool exited_unreaped(pid_t pid, int pidfd, uint64_t deadline_ns)
 {
 	for (;;) {
 		siginfo_t info = { 0 };
-		if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-		    info.si_pid == pid)
+		int rc = waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT);
+		if (rc == 0 && info.si_pid == pid)
+			return true;
+		if (rc != 0 && errno != EINTR)
 			return true;
 		if (ccp_now_ns() >= deadline_ns)
 			return false;
@@ -189,7 +194,10 @@ int ccp_run_cmd(const char *cmd, const char *arg, int stdin_fd, uint64_t timeout
 		/* The whole group, even when its leader (the shell) has gone:
 		 * a program that ignores SIGTERM may outlive its shell.  The
 		 * leader is not reaped yet, so the group's id is still its
-		 * own, never a process that took the pid since. */
+		 * own, never a process that took the pid since.  (Reaped by
+		 * someone else, it is still the group's while any member
+		 * lives; a process that took the pid since is in its parent's
+		 * group, not one of that id.) */
 		kill(-pid, SIGKILL);
 		wait_child(pid, pidfd, &status, 0);
 	}

@@ -11,7 +11,11 @@
  *   wakes       the relay waits for a program with a timeout by its exit,
  *               not by looking every few milliseconds: a program that
  *               runs half a second is looked for a handful of times, not
- *               fifty.
+ *               fifty;
+ *   reaped      a program stopped at its timeout whose status someone else
+ *   elsewhere   takes (here the kernel: SIGCHLD ignored) is not waited
+ *               for through its grace period, nor with the CPU spinning
+ *               on its pidfd, which stays readable.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -21,7 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "relay/runcmd.h"
@@ -121,6 +127,36 @@ static void test_wakes(void)
 	CHECK(calls <= 4, "waitpid() called %u times for a program of half a second", calls);
 }
 
+static double seconds(struct timeval t)
+{
+	return (double)t.tv_sec + (double)t.tv_usec / 1e6;
+}
+
+static void test_reaped_elsewhere(void)
+{
+	char why[256];
+	struct rusage r0, r1;
+	struct timespec t0, t1;
+	/* The kernel reaps the program the moment it ends: its status is
+	 * lost to us, and its pidfd is readable from then on. */
+	signal(SIGCHLD, SIG_IGN);
+	getrusage(RUSAGE_SELF, &r0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc = run("sleep 30 #", "x", 0.2, why, sizeof(why));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	getrusage(RUSAGE_SELF, &r1);
+	signal(SIGCHLD, SIG_DFL);
+	double cpu = seconds(r1.ru_utime) - seconds(r0.ru_utime) + seconds(r1.ru_stime) -
+		     seconds(r0.ru_stime);
+	double wall = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	CHECK(rc == -1 && strstr(why, "ran past --import-timeout"),
+	      "reaped elsewhere: got %d, '%s'", rc, why);
+	/* It ends at SIGTERM: nothing to wait 5 s for before the SIGKILL. */
+	CHECK(wall < 3, "a program reaped elsewhere was waited for %.1f s after its SIGTERM",
+	      wall);
+	CHECK(cpu < 0.5, "waiting for a program reaped elsewhere took %.2f s of CPU", cpu);
+}
+
 int main(void)
 {
 	/* The relay sets SIGCHLD to its default too (its status is ours). */
@@ -129,6 +165,7 @@ int main(void)
 	test_argument();
 	test_timeout();
 	test_wakes();
+	test_reaped_elsewhere();
 	if (failures) {
 		fprintf(stderr, "test_runcmd: %d failure(s)\n", failures);
 		return 1;
