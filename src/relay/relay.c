@@ -1531,36 +1531,57 @@ static bool only_postponed(struct once_watch *w, struct ccp_pump *pump,
 	       ps.postponed > w->postponed && now - w->since_ns > 2 * cfg->pump.retry_max_ns;
 }
 
-/* PATH as the relay will find it: resolved if it is there, else its
- * parent resolved and its last name added (as it will be made), else as
- * given.  OUT holds PATH_MAX octets. */
+/* PATH as the relay will find it once it has made what is missing: the
+ * longest leading part that is there resolved (links, "..", relative to
+ * the working directory), and the names after it added as they will be
+ * made.  Not only the last name may be missing: the relay makes the spool
+ * before the store, so a store given as "SPOOL/store" (or through a link
+ * to the spool's parent) for a spool not made yet lies inside it all the
+ * same.  The names that are not there yet cannot be links, so they are
+ * added as they read ("." dropped, ".." taking one back: a path that
+ * needs a missing folder's ".." cannot be made anyway).  Else, as given.
+ * OUT holds PATH_MAX octets. */
 static void resolved_path(const char *path, char *out)
 {
-	char copy[PATH_MAX], dir[PATH_MAX];
+	char copy[PATH_MAX], cur[PATH_MAX], next[PATH_MAX], res[PATH_MAX];
 	if (realpath(path, out))
 		return;
-	snprintf(copy, sizeof(copy), "%s", path);
-	size_t n = strlen(copy);
-	while (n > 1 && copy[n - 1] == '/')
-		copy[--n] = '\0';
-	char *slash = strrchr(copy, '/');
-	const char *base = slash ? slash + 1 : copy, *parent = ".";
-	if (slash) {
-		*slash = '\0';
-		parent = copy[0] ? copy : "/";
-	}
-	if (base[0] == '\0' || realpath(parent, dir) == NULL) {
+	size_t len = strlen(path);
+	if (len == 0 || len >= sizeof(copy) || (path[0] != '/' && realpath(".", cur) == NULL)) {
 		snprintf(out, PATH_MAX, "%s", path);
 		return;
 	}
-	size_t dl = strcmp(dir, "/") != 0 ? strlen(dir) : 0, bl = strlen(base);
-	if (dl + bl + 2 > PATH_MAX) {
-		snprintf(out, PATH_MAX, "%s", path);
-		return;
+	memcpy(copy, path, len + 1);
+	if (path[0] == '/')
+		memcpy(cur, "/", 2);
+	bool there = true;
+	char *save = NULL;
+	for (char *name = strtok_r(copy, "/", &save); name; name = strtok_r(NULL, "/", &save)) {
+		if (strcmp(name, ".") == 0)
+			continue;
+		size_t cl = strcmp(cur, "/") != 0 ? strlen(cur) : 0, nl = strlen(name);
+		if (cl + 1 + nl >= sizeof(next)) {
+			snprintf(out, PATH_MAX, "%s", path);
+			return;
+		}
+		memcpy(next, cur, cl);
+		next[cl] = '/';
+		memcpy(next + cl + 1, name, nl + 1);
+		/* Into a buffer of its own: a failed realpath() may leave a
+		 * part of its path in it. */
+		if (there && realpath(next, res)) {
+			memcpy(cur, res, strlen(res) + 1);
+			continue;
+		}
+		there = false;
+		if (strcmp(name, "..") == 0) {
+			char *slash = strrchr(cur, '/');
+			slash[slash == cur] = '\0'; /* "/a" -> "/", "/a/b" -> "/a" */
+		} else {
+			memcpy(cur, next, strlen(next) + 1);
+		}
 	}
-	memcpy(out, dir, dl);
-	out[dl] = '/';
-	memcpy(out + dl + 1, base, bl + 1);
+	memcpy(out, cur, strlen(cur) + 1);
 }
 
 /* Whether the resolved path A is B or inside it. */

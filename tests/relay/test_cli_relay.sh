@@ -62,6 +62,26 @@ expect_usage "--store $d/link is the spool" relay --spool "$d/m" --store "$d/lin
 	fail "apart: made $(ls -R "$d") before refusing"
 echo "4. the spool, the store and the post office given as one directory: refused"
 
+# The same when the spool is not there yet: the relay makes it first, and
+# then the store (or the post office) inside it, however the path is spelt
+# (relative to the working directory, through a link to the spool's parent).
+d="$work/apart-new"
+mkdir -p "$d/real"
+ln -s real "$d/ln"
+(cd "$d" && expect_usage "--store sp/store is the spool" relay --spool sp --store sp/store \
+	--po po --once) || exit 1
+(cd "$d" && expect_usage "--po ./sp/./po is the spool" relay --spool sp --store st \
+	--po ./sp/./po --once) || exit 1
+(cd "$d" && expect_usage "--po sp/x/../po is the spool" relay --spool sp --store st \
+	--po sp/x/../po --once) || exit 1
+expect_usage "--store $d/ln/m/store is the spool" relay --spool "$d/ln/m" \
+	--store "$d/ln/m/store" --po "$d/po" --once
+expect_usage "--store $d/real/m/new is the spool" relay --spool "$d/ln/m" \
+	--store "$d/real/m/new" --po "$d/po" --once
+[ "$(ls -A "$d" | tr '\n' ' ')" = "ln real " ] && [ -z "$(ls -A "$d/real")" ] ||
+	fail "apart, spool not made yet: made $(ls -R "$d") before refusing"
+echo "5. a store or post office inside a spool not made yet: refused"
+
 # A file where the post office belongs: refused before the spool and the
 # store are made, as a file at either of theirs is.
 d="$work/pofile"
@@ -70,7 +90,7 @@ mkdir "$d"
 expect_usage "post office $d/po: not a directory" relay --spool "$d/spool" --store "$d/store" \
 	--po "$d/po" --once
 [ "$(ls -A "$d")" = po ] || fail "a file as the post office: made $(ls "$d") before refusing it"
-echo "5. a file at --po is refused before anything is made"
+echo "6. a file at --po is refused before anything is made"
 
 # A spool given as a Maildir's new/ (or cur/): the MTA's mail would never be
 # relayed.  Refused before anything is made; the Maildir itself is taken.
