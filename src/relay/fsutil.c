@@ -655,7 +655,7 @@ static void unlink_keeping_errno(int dirfd, const char *name)
  * again as it was.  So an entry there is swapped with the copy in one step
  * (RENAME_EXCHANGE) and is then under the name TMP; where the file system
  * cannot swap, it gets a second name ASIDE by a link before the copy is
- * renamed over it.  *KEPT says whether it is kept so, under ASIDE (CAP
+ * renamed over it, or, without hard links too, is renamed to ASIDE.  *KEPT says whether it is kept so, under ASIDE (CAP
  * octets, at least CCP_TMP_NAME_MAX), for place_undo() or its removal.
  * A directory under NAME is refused (EISDIR), as a rename over it is.
  * Returns 0, or -1 with errno and TMP and NAME as they were.
@@ -684,6 +684,24 @@ static int place_copy(int dirfd, const char *tmp, const char *name, char *aside,
 					return 0;
 				}
 				unlink_keeping_errno(dirfd, aside);
+				return -1;
+			}
+			/* No hard links either (FAT and exFAT have neither, nor
+			 * some FUSE file systems): the entry itself goes aside by
+			 * a rename, and the copy takes its name.  NAME is empty for
+			 * that moment, which only a crash there makes last: the
+			 * entry is then under ASIDE, which the next start removes,
+			 * as after a crash once the copy is in place; the source
+			 * is still in the spool.  Refused, the move would fail over
+			 * every name already there, where a rename replaced it. */
+			if (errno != ENOENT && renameat(dirfd, name, dirfd, aside) == 0) {
+				if (renameat(dirfd, tmp, dirfd, name) == 0) {
+					*kept = true;
+					return 0;
+				}
+				int e = errno;
+				renameat(dirfd, aside, dirfd, name);
+				errno = e;
 				return -1;
 			}
 		}

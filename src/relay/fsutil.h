@@ -179,8 +179,9 @@ unsigned ccp_dir_remove_stale_tmp(int dirfd);
  * sockets, devices) cannot be copied: EXDEV.  An entry of that name in the
  * destination is replaced, as a rename replaces it, but only once the move
  * is done: until then it is kept (swapped out with RENAME_EXCHANGE, or
- * given a second name by a link where the file system cannot swap), and a
- * move that fails puts it back.  Returns 0, or -1 with errno, the source
+ * given a second name by a link where the file system cannot swap, or
+ * renamed aside where it has no hard links either), and a move that fails
+ * puts it back.  Returns 0, or -1 with errno, the source
  * as it was and the destination as it was (a copy that failed is removed).
  */
 int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync);

@@ -45,7 +45,8 @@
  *               source's removal, a source gone) leaves the destination's
  *               entry of that name as it was, and the source; one that
  *               succeeds replaces that entry, as a rename does; with and
- *               without RENAME_EXCHANGE and RENAME_NOREPLACE.
+ *               without RENAME_EXCHANGE and RENAME_NOREPLACE, and on a
+ *               file system with neither RENAME_EXCHANGE nor hard links.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -187,6 +188,24 @@ static _Atomic int no_noreplace;
  * system that knows neither RENAME_NOREPLACE nor RENAME_EXCHANGE. */
 static _Atomic int no_rename_flags;
 
+/* While set, renameat2() with RENAME_EXCHANGE fails with EINVAL (and
+ * RENAME_NOREPLACE works), as on exFAT, or FAT before Linux 6.0. */
+static _Atomic int no_exchange;
+/* While set, linkat() of an entry that is there fails with EPERM, as on a
+ * file system without hard links (FAT, exFAT, some FUSE). */
+static _Atomic int no_links;
+
+int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)
+{
+	struct stat st;
+	if (atomic_load_explicit(&no_links, memory_order_relaxed) &&
+	    fstatat(olddirfd, oldpath, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		errno = EPERM;
+		return -1;
+	}
+	return (int)syscall(SYS_linkat, olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
 int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
 	      unsigned int flags)
 {
@@ -196,6 +215,8 @@ int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpa
 		return -1;
 	}
 	if ((atomic_load(&no_noreplace) && (flags & RENAME_NOREPLACE)) ||
+	    (atomic_load_explicit(&no_exchange, memory_order_relaxed) &&
+	     (flags & RENAME_EXCHANGE)) ||
 	    (atomic_load_explicit(&no_rename_flags, memory_order_relaxed) && flags != 0)) {
 		errno = EINVAL;
 		return -1;
@@ -983,6 +1004,11 @@ int main(void)
 	atomic_store_explicit(&no_rename_flags, 1, memory_order_relaxed);
 	test_move_across(root, "-noflags");
 	atomic_store_explicit(&no_rename_flags, 0, memory_order_relaxed);
+	atomic_store_explicit(&no_exchange, 1, memory_order_relaxed);
+	atomic_store_explicit(&no_links, 1, memory_order_relaxed);
+	test_move_across(root, "-nolinks");
+	atomic_store_explicit(&no_links, 0, memory_order_relaxed);
+	atomic_store_explicit(&no_exchange, 0, memory_order_relaxed);
 	rm_tree(root);
 	free(root);
 	puts("test_relay_run: ok");
