@@ -104,7 +104,7 @@ done
 	fail "a Maildir's new/ as the spool: made $(ls -R "$d") before refusing it"
 "$bin" relay --spool "$d/mail" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
 	2>"$work/md.err" || fail "the Maildir itself as the spool: $(cat "$work/md.err")"
-echo "6. a Maildir's new/ or cur/ given as the spool is refused"
+echo "7. a Maildir's new/ or cur/ given as the spool is refused"
 
 # -h is --help for every command: its usage on standard output, status 0,
 # nothing run.
@@ -114,6 +114,6 @@ for cmd in bench relay queue demo convert import po "po init" "po stats" "po sho
 		fail "$cmd -h printed: $(printf '%s\n' "$out" | head -n 1)"
 	[ "$out" = "$("$bin" $cmd --help)" ] || fail "$cmd: -h and --help differ"
 done
-echo "7. -h is --help for every command"
+echo "8. -h is --help for every command"
 
 echo "test_cli_relay: ok"
