@@ -37,6 +37,16 @@ CCP_EXPORT enum ccp_codepage_id ccp_codepage_id(const struct ccp_codepage *cp);
  */
 CCP_EXPORT size_t ccp_codepage_from(struct ccp_codepage *cp, const char *charset,
 				    const char *in, size_t len, struct ccp_ccm_buf *out);
+/*
+ * As ccp_codepage_from(), for text a person reads (names, the Subject, the
+ * body), where what shows nothing must not show as '?': a format character
+ * (Unicode's Cf: U+200B ZERO WIDTH SPACE, U+200D ZERO WIDTH JOINER, U+FEFF
+ * as a byte order mark, the bidi controls...) is dropped, CP850's soft
+ * hyphen too, and is no substitution.  An address is not such text:
+ * without the character it would be another address.
+ */
+CCP_EXPORT size_t ccp_codepage_text(struct ccp_codepage *cp, const char *charset,
+				    const char *in, size_t len, struct ccp_ccm_buf *out);
 /* Appends IN (code page octets) to OUT as UTF-8.  Every CP437/850 octet maps. */
 CCP_EXPORT void ccp_codepage_to_utf8(struct ccp_codepage *cp, const char *in, size_t len,
 				     struct ccp_ccm_buf *out);

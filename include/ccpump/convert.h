@@ -24,8 +24,9 @@
  *   a display name with no letter or digit in the code page ("???") counts
  *   as none: the local part names a native user, the address a foreign one;
  *   a native address whose local part has none either is written as foreign
- *   format characters (Unicode's Cf: U+200D, U+00AD, bidi controls...) show
- *   nothing and are dropped from names, the Subject and file names
+ *   format characters (Unicode's Cf: U+200D, U+00AD, U+FEFF, bidi
+ *   controls...) show nothing and are dropped from names, the Subject, file
+ *   names and body text (not from the address in [SMTP:...])
  *   commas in display names become ';', square brackets become '(' ')'
  *   (Import 8.x rejects brackets in addresses and subjects, KB Q232687,
  *   Q234350).  The brackets of "[SMTP:...]" are the connector's own syntax

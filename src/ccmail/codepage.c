@@ -10,10 +10,16 @@
  * same few charsets (us-ascii, utf-8, iso-8859-1, windows-1252) over and over;
  * each is asked once, when opened, whether ASCII is itself in its charset, so
  * that ASCII text skips iconv where that is safe (not in EBCDIC's cp037).
+ *
+ * Text a person reads (ccp_codepage_text()) loses its format characters
+ * here, at the one place every string and body passes: iconv stops at each
+ * (the code pages have none but CP850's soft hyphen, dropped afterwards),
+ * so the ASCII fast path and runs of mappable text cost nothing more.
  */
 #include "ccpump/codepage.h"
 
 #include <errno.h>
+#include <glib.h>
 #include <iconv.h>
 #include <stdint.h>
 #include <string.h>
@@ -37,7 +43,21 @@ struct ccp_codepage {
 	struct cp_handle cache[CP_CACHE];
 	unsigned long tick;
 	struct ccp_ccm_buf mid; /* the UTF-8 stage of other charsets */
+	/* The code page's octets that are format characters (CP850's soft
+	 * hyphen, 0xF0; CP437 has none), which text drops: iconv maps them,
+	 * so they are not met where it stops. */
+	char format_octets[8];
+	size_t nformat;
 };
+
+/* Whether U, a character, is a format character (Unicode's general
+ * category Cf: U+200B ZERO WIDTH SPACE, U+200D ZERO WIDTH JOINER, U+00AD
+ * SOFT HYPHEN, U+FEFF as a byte order mark, the bidi controls...): it
+ * shows nothing, so text reads the same without it. */
+static bool is_format(gunichar u)
+{
+	return g_unichar_type(u) == G_UNICODE_FORMAT;
+}
 
 bool ccp_codepage_parse(const char *name, enum ccp_codepage_id *id)
 {
@@ -77,6 +97,16 @@ struct ccp_codepage *ccp_codepage_open(enum ccp_codepage_id id)
 	for (int i = 0; i < CP_CACHE; i++)
 		cp->cache[i].cd = (iconv_t)-1;
 	ccp_ccm_buf_init(&cp->mid);
+	for (unsigned o = 0x80; o < 0x100; o++) {
+		char oct = (char)o, u8[8];
+		char *ip = &oct, *op = u8;
+		size_t il = 1, ol = sizeof(u8);
+		if (iconv(t, &ip, &il, &op, &ol) != (size_t)-1 && op > u8 &&
+		    is_format(g_utf8_get_char_validated(u8, op - u8)) &&
+		    cp->nformat < sizeof(cp->format_octets))
+			cp->format_octets[cp->nformat++] = oct;
+	}
+	iconv(t, NULL, NULL, NULL, NULL);
 	return cp;
 }
 
@@ -187,7 +217,10 @@ static size_t utf8_len(unsigned char c)
 	return 1;
 }
 
-static size_t run_iconv(iconv_t cd, bool src_utf8, const char *in, size_t len,
+/* Appends IN, converted by CD, to OUT; a character CD cannot carry
+ * becomes '?' (counted), or, in TEXT from UTF-8, is dropped when it is a
+ * format character (not counted: nothing was lost that showed). */
+static size_t run_iconv(iconv_t cd, bool src_utf8, bool text, const char *in, size_t len,
 			struct ccp_ccm_buf *out)
 {
 	size_t subst = 0;
@@ -206,6 +239,16 @@ static size_t run_iconv(iconv_t cd, bool src_utf8, const char *in, size_t len,
 		if (errno == E2BIG)
 			continue;
 		/* EILSEQ or EINVAL: one character we cannot carry. */
+		if (text && src_utf8) {
+			gunichar u = g_utf8_get_char_validated(ip, (gssize)il);
+			if (u < 0x110000 && is_format(u)) { /* not (gunichar)-1 or -2 */
+				size_t l = (size_t)(g_utf8_next_char(ip) - ip);
+				ip += l;
+				il -= l;
+				iconv(cd, NULL, NULL, NULL, NULL);
+				continue;
+			}
+		}
 		ccp_ccm_buf_addc(out, '?');
 		subst++;
 		if (!src_utf8) {
@@ -264,32 +307,72 @@ static bool all_plain_ascii(const char *in, size_t len)
 	return true;
 }
 
-size_t ccp_codepage_from(struct ccp_codepage *cp, const char *charset, const char *in,
-			 size_t len, struct ccp_ccm_buf *out)
+/* Drops from OUT, from octet FROM on, the code page's format characters
+ * (CP850's soft hyphen): iconv maps them, and they show there, a hyphen
+ * in the middle of a word.  memchr() finds that there are none. */
+static void drop_format_octets(const struct ccp_codepage *cp, struct ccp_ccm_buf *out,
+			       size_t from)
+{
+	char *first = NULL;
+	for (size_t i = 0; i < cp->nformat; i++) {
+		char *p = memchr(out->data + from, cp->format_octets[i], out->len - from);
+		if (p && (!first || p < first))
+			first = p;
+	}
+	if (!first)
+		return;
+	char *d = first;
+	for (const char *s = first; s < out->data + out->len; s++)
+		if (!memchr(cp->format_octets, *s, cp->nformat))
+			*d++ = *s;
+	out->len = (size_t)(d - out->data);
+	out->data[out->len] = '\0';
+}
+
+/* IN, of CHARSET, into the code page: ccp_codepage_from(), and with TEXT
+ * ccp_codepage_text(). */
+static size_t convert(struct ccp_codepage *cp, const char *charset, bool text, const char *in,
+		      size_t len, struct ccp_ccm_buf *out)
 {
 	/* Text that reads the same in CHARSET and in the code page (both
-	 * ASCII there) is copied as it is. */
+	 * ASCII there) is copied as it is.  ASCII has no format character. */
 	if (surely_ascii_compatible(charset) && all_below_0x80(in, len)) {
 		ccp_ccm_buf_add(out, in, len);
 		return 0;
 	}
-	if (is_utf8(charset))
-		return run_iconv(cp->from_utf8, true, in, len, out);
-	const struct cp_handle *h = handle_for(cp, charset);
-	if (h == NULL) /* unknown charset: read it as UTF-8 */
-		return run_iconv(cp->from_utf8, true, in, len, out);
-	if (h->ascii_is_itself && all_plain_ascii(in, len)) {
+	const struct cp_handle *h = is_utf8(charset) ? NULL : handle_for(cp, charset);
+	if (h && h->ascii_is_itself && all_plain_ascii(in, len)) {
 		ccp_ccm_buf_add(out, in, len);
 		return 0;
 	}
-	ccp_ccm_buf_reset(&cp->mid);
-	size_t bad = run_iconv(h->cd, false, in, len, &cp->mid);
-	return bad + run_iconv(cp->from_utf8, true, cp->mid.data, cp->mid.len, out);
+	size_t start = out->len, bad = 0;
+	if (h == NULL) { /* UTF-8, or an unknown charset read as UTF-8 */
+		bad = run_iconv(cp->from_utf8, true, text, in, len, out);
+	} else {
+		ccp_ccm_buf_reset(&cp->mid);
+		bad = run_iconv(h->cd, false, false, in, len, &cp->mid);
+		bad += run_iconv(cp->from_utf8, true, text, cp->mid.data, cp->mid.len, out);
+	}
+	if (text && cp->nformat)
+		drop_format_octets(cp, out, start);
+	return bad;
+}
+
+size_t ccp_codepage_from(struct ccp_codepage *cp, const char *charset, const char *in,
+			 size_t len, struct ccp_ccm_buf *out)
+{
+	return convert(cp, charset, false, in, len, out);
+}
+
+size_t ccp_codepage_text(struct ccp_codepage *cp, const char *charset, const char *in,
+			 size_t len, struct ccp_ccm_buf *out)
+{
+	return convert(cp, charset, true, in, len, out);
 }
 
 void ccp_codepage_to_utf8(struct ccp_codepage *cp, const char *in, size_t len,
 			  struct ccp_ccm_buf *out)
 {
-	size_t subst = run_iconv(cp->to_utf8, false, in, len, out);
+	size_t subst = run_iconv(cp->to_utf8, false, false, in, len, out);
 	(void)subst; /* CP437 and CP850 map all 256 octets */
 }

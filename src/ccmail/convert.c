@@ -358,22 +358,31 @@ static enum ccp_convert_status refuse(struct ccp_convert *c, enum ccp_convert_st
 /* ---- strings in the code page ------------------------------------------------ */
 
 /* Appends S (N octets of UTF-8) to OUT in the code page, its '?'
- * counted. */
+ * counted: every character, as an address needs. */
 static void cp_add(struct ccp_convert *c, struct ccp_ccm_buf *out, const char *s, size_t n)
 {
 	c->st.substitutions += ccp_codepage_from(c->cp, NULL, s, n, out);
+}
+
+/* As cp_add(), for text a person reads: what shows nothing (format
+ * characters) is dropped rather than made '?' (ccp_codepage_text()). */
+static void cp_text(struct ccp_convert *c, struct ccp_ccm_buf *out, const char *charset,
+		    const char *s, size_t n)
+{
+	c->st.substitutions += ccp_codepage_text(c->cp, charset, s, n, out);
 }
 
 /*
  * S (*N octets of UTF-8) without its format characters, Unicode's general
  * category Cf: U+200B ZERO WIDTH SPACE, U+200D ZERO WIDTH JOINER, U+2060
  * WORD JOINER, U+00AD SOFT HYPHEN, U+FEFF, the bidirectional controls
- * (U+200E, U+200F, U+202A-U+202E, U+2066-U+2069) and their kin.  They show
- * nothing, and the code page has none of them but CP850's soft hyphen: in
- * a name each became a '?' ("Bob?" for Bob and a ZWJ), and the soft hyphen
- * a character no user's name holds.  S itself when it has none, else a
- * copy in the arena; *N is set to its length.  Octets that are not UTF-8
- * stay, for the code page to replace.
+ * (U+200E, U+200F, U+202A-U+202E, U+2066-U+2069) and their kin.  For a
+ * file name, which is judged in UTF-8 (its 8.3 form, a device name) before
+ * the code page: "re<U+200B>port.pdf" is REPORT.PDF, not a lossy
+ * REPORT~1.PDF.  (Text into the code page loses them there,
+ * ccp_codepage_text().)  S itself when it has none, else a copy in the
+ * arena; *N is set to its length.  Octets that are not UTF-8 stay, for the
+ * code page to replace.
  */
 static const char *without_format(struct ccp_convert *c, const char *s, size_t *n)
 {
@@ -424,14 +433,13 @@ static const char *cp_header(struct ccp_convert *c, struct ccp_ccm_buf *b, bool 
 }
 
 /* Text S (N octets of UTF-8) -> arena string in the code page, without
- * its format characters (without_format()) and fit for a header line
+ * its format characters (cp_text()) and fit for a header line
  * (cp_header()).  Uses c->tmp as scratch. */
 static const char *u8_to_cp(struct ccp_convert *c, const char *s, size_t n, bool map_brackets,
 			    size_t *outlen)
 {
-	s = without_format(c, s, &n);
 	ccp_ccm_buf_reset(&c->tmp);
-	cp_add(c, &c->tmp, s, n);
+	cp_text(c, &c->tmp, NULL, s, n);
 	return cp_header(c, &c->tmp, map_brackets, outlen);
 }
 
@@ -532,7 +540,7 @@ static char *unquoted_local(const char *addr, size_t n)
 /*
  * Name S (UTF-8; may be NULL: a display name, or a local part that names a
  * native user) in the code page, without its format characters
- * (without_format()), as an arena string of *LEN octets; NULL when it
+ * (ccp_codepage_text()), as an arena string of *LEN octets; NULL when it
  * names no one there, having no letter and no digit once converted.  A
  * name all in characters the code page lacks ("???" for a CJK name, "?"
  * for a local part in one), empty, of spaces alone (U+2003 EM SPACE,
@@ -548,10 +556,8 @@ static const char *cp_name(struct ccp_convert *c, const char *s, size_t *len)
 {
 	if (s == NULL)
 		return NULL;
-	size_t n = strlen(s);
-	s = without_format(c, s, &n);
 	ccp_ccm_buf_reset(&c->tmp);
-	size_t lost = ccp_codepage_from(c->cp, NULL, s, n, &c->tmp);
+	size_t lost = ccp_codepage_text(c->cp, NULL, s, strlen(s), &c->tmp);
 	bool names = false;
 	/* An ASCII letter or digit decides it without the read-back. */
 	for (size_t i = 0; i < c->tmp.len && !names; i++)
@@ -1265,8 +1271,7 @@ static void add_leaf(struct ccp_convert *c, GMimeContentType *ct, GMimeContentDi
 	if (!attachment && !fn && ct && g_mime_content_type_is_type(ct, "text", "plain")) {
 		const char *cs = part_charset(ct);
 		ccp_ccm_buf_reset(&c->tmp);
-		c->st.substitutions += ccp_codepage_from(c->cp, cs, (const char *)c->dec->data,
-							 c->dec->len, &c->tmp);
+		cp_text(c, &c->tmp, cs, (const char *)c->dec->data, c->dec->len);
 		add_text(c, c->tmp.data, c->tmp.len); /* add_text uses u8, not tmp */
 		return;
 	}
@@ -1288,10 +1293,17 @@ static void add_leaf(struct ccp_convert *c, GMimeContentType *ct, GMimeContentDi
 			utf8 = true;
 			cs = "UTF-8";
 		}
+		/* A byte order mark that starts the page is no text before its
+		 * first paragraph: the code page would drop it, but the blank
+		 * line the paragraph then leaves would stay. */
+		if (utf8 && hl >= 3 && memcmp(h, "\xef\xbb\xbf", 3) == 0) {
+			h += 3;
+			hl -= 3;
+		}
 		html_to_text(h, hl, utf8, &c->u8);
 		g_free(in_u8);
 		ccp_ccm_buf_reset(&c->tmp);
-		c->st.substitutions += ccp_codepage_from(c->cp, cs, c->u8.data, c->u8.len, &c->tmp);
+		cp_text(c, &c->tmp, cs, c->u8.data, c->u8.len);
 		add_text(c, c->tmp.data, c->tmp.len);
 		return;
 	}

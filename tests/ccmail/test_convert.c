@@ -662,6 +662,45 @@ static void test_text_rendering(struct ccp_convert_map *map)
 	CHECK(eq(m.item[0].data, m.item[0].len,
 		 "Orders of qty < 5 ship free. The deadline is Friday.\r\n\r\n1<2, 3 <= 4\r\n"));
 	ccp_convert_free(c);
+
+	/* Format characters (Unicode's Cf) show nothing, in a body as in a
+	 * name: a byte order mark (U+FEFF) that starts a text from Windows,
+	 * zero-width characters (U+200B, U+200D, U+2060), a bidi mark
+	 * (U+200F) and soft hyphens are dropped, not made '?' ("?Hello?
+	 * world" before), and no '?' is counted for them; the euro sign,
+	 * which the code page lacks and which shows, still is one.  In plain
+	 * text and HTML (&#8203;, &shy;), from UTF-8 and from windows-1252
+	 * (whose soft hyphen is 0xAD), in CP437 and in CP850, which has the
+	 * soft hyphen (0xF0) and would show it as a hyphen inside a word. */
+	static const struct {
+		const char *type, *body, *want;
+		size_t subst;
+	} unshown[] = {
+		{ "text/plain; charset=utf-8",
+		  "\xef\xbb\xbfHello\xe2\x80\x8b world\xe2\x80\x8d, caf\xc3\xa9\xe2\x81\xa0 \xe2\x82\xac" "5",
+		  "Hello world, caf\x82 ?5\r\n", 1 },
+		{ "text/plain; charset=utf-8", "Al\xc2\xadice \xe2\x80\x8fRoe", "Alice Roe\r\n", 0 },
+		{ "text/html; charset=utf-8", "\xef\xbb\xbf<p>a&#8203;b&shy;c \xe2\x80\x8d" "d</p>",
+		  "abc d\r\n", 0 },
+		{ "text/plain; charset=windows-1252", "Al\xadice caf\xe9", "Alice caf\x82\r\n", 0 },
+	};
+	for (int cp = 0; cp < 2; cp++) {
+		o.codepage = cp ? CCP_CP850 : CCP_CP437;
+		c = make(&o, map);
+		for (size_t i = 0; i < CCP_ARRAY_LEN(unshown); i++) {
+			snprintf(text, sizeof(text), "%sMIME-Version: 1.0\r\nContent-Type: %s\r\n\r\n%s",
+				 head, unshown[i].type, unshown[i].body);
+			CHECK(conv(c, text, "unshown") == CCP_CONVERT_OK);
+			if (!eq(m.item[0].data, m.item[0].len, unshown[i].want))
+				fprintf(stderr, "CP%d, case %zu: got '%.*s'\n", cp ? 850 : 437, i,
+					(int)m.item[0].len, (const char *)m.item[0].data);
+			CHECK(eq(m.item[0].data, m.item[0].len, unshown[i].want));
+			struct ccp_convert_stats st;
+			ccp_convert_last_stats(c, &st);
+			CHECK_EQ_U64(st.substitutions, unshown[i].subst);
+		}
+		ccp_convert_free(c);
+	}
 }
 
 static void test_attachments(struct ccp_convert_map *map)
