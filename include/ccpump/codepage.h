@@ -42,7 +42,10 @@ CCP_EXPORT size_t ccp_codepage_from(struct ccp_codepage *cp, const char *charset
  * body), where what shows nothing must not show as '?': a format character
  * (Unicode's Cf: U+200B ZERO WIDTH SPACE, U+200D ZERO WIDTH JOINER, U+FEFF
  * as a byte order mark, the bidi controls...) is dropped, CP850's soft
- * hyphen too, and is no substitution.  An address is not such text:
+ * hyphen too; a space separator the code page lacks (Unicode's Zs: U+2009
+ * THIN SPACE, U+202F NARROW NO-BREAK SPACE, U+3000 IDEOGRAPHIC SPACE...)
+ * is a plain space, while NO-BREAK SPACE, which CP437 and CP850 have,
+ * stays itself.  Neither is a substitution.  An address is not such text:
  * without the character it would be another address.
  */
 CCP_EXPORT size_t ccp_codepage_text(struct ccp_codepage *cp, const char *charset,

@@ -12,9 +12,10 @@
  * that ASCII text skips iconv where that is safe (not in EBCDIC's cp037).
  *
  * Text a person reads (ccp_codepage_text()) loses its format characters
- * here, at the one place every string and body passes: iconv stops at each
- * (the code pages have none but CP850's soft hyphen, dropped afterwards),
- * so the ASCII fast path and runs of mappable text cost nothing more.
+ * here, and its spaces the code page lacks are plain spaces, at the one
+ * place every string and body passes: iconv stops at each (the code pages
+ * have no such character but CP850's soft hyphen, dropped afterwards), so
+ * the ASCII fast path and runs of mappable text cost nothing more.
  */
 #include "ccpump/codepage.h"
 
@@ -219,7 +220,11 @@ static size_t utf8_len(unsigned char c)
 
 /* Appends IN, converted by CD, to OUT; a character CD cannot carry
  * becomes '?' (counted), or, in TEXT from UTF-8, is dropped when it is a
- * format character (not counted: nothing was lost that showed). */
+ * format character and a space when it is a space separator (Unicode's
+ * Zs: U+2002 EN SPACE, U+2009 THIN SPACE, U+202F NARROW NO-BREAK SPACE,
+ * U+3000 IDEOGRAPHIC SPACE...), neither counted: nothing was lost that
+ * showed.  A space the code page has (NO-BREAK SPACE, 0xFF in CP437 and
+ * CP850) never stops iconv, and stays itself. */
 static size_t run_iconv(iconv_t cd, bool src_utf8, bool text, const char *in, size_t len,
 			struct ccp_ccm_buf *out)
 {
@@ -241,7 +246,11 @@ static size_t run_iconv(iconv_t cd, bool src_utf8, bool text, const char *in, si
 		/* EILSEQ or EINVAL: one character we cannot carry. */
 		if (text && src_utf8) {
 			gunichar u = g_utf8_get_char_validated(ip, (gssize)il);
-			if (u < 0x110000 && is_format(u)) { /* not (gunichar)-1 or -2 */
+			/* (gunichar)-1 and -2: not UTF-8, or cut short. */
+			GUnicodeType t = u < 0x110000 ? g_unichar_type(u) : G_UNICODE_UNASSIGNED;
+			if (t == G_UNICODE_FORMAT || t == G_UNICODE_SPACE_SEPARATOR) {
+				if (t == G_UNICODE_SPACE_SEPARATOR)
+					ccp_ccm_buf_addc(out, ' ');
 				size_t l = (size_t)(g_utf8_next_char(ip) - ip);
 				ip += l;
 				il -= l;

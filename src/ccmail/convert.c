@@ -365,7 +365,8 @@ static void cp_add(struct ccp_convert *c, struct ccp_ccm_buf *out, const char *s
 }
 
 /* As cp_add(), for text a person reads: what shows nothing (format
- * characters) is dropped rather than made '?' (ccp_codepage_text()). */
+ * characters) is dropped, and a space the code page lacks is a plain one,
+ * rather than a '?' (ccp_codepage_text()). */
 static void cp_text(struct ccp_convert *c, struct ccp_ccm_buf *out, const char *charset,
 		    const char *s, size_t n)
 {

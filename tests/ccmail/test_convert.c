@@ -701,6 +701,39 @@ static void test_text_rendering(struct ccp_convert_map *map)
 		}
 		ccp_convert_free(c);
 	}
+
+	/* A space the code page lacks (Unicode's Zs: U+2002 EN SPACE, U+2003
+	 * EM SPACE, U+2009 THIN SPACE, U+200A HAIR SPACE, U+202F NARROW
+	 * NO-BREAK SPACE, U+205F, U+3000 IDEOGRAPHIC SPACE; &thinsp; and
+	 * &emsp; in HTML) is a plain space, in names, the Subject and the
+	 * body, and no '?' ("10?km" before): "Ann<U+202F>Lee" is two names,
+	 * Lee, Ann.  NO-BREAK SPACE is 0xFF in CP437 and CP850, and stays. */
+	static const char spaced[] =
+		"From: =?utf-8?q?Ann=E2=80=AFLee?= <al@ccmail.example.com>\r\n"
+		"To: =?utf-8?q?Jos=C3=A9=E2=80=89M=C3=BCller?= <jm@foreign.example>\r\n"
+		"Subject: =?utf-8?q?10=E2=80=AFkm=E3=80=80run=C2=A0x?=\r\n"
+		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n"
+		"--B\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+		"a\xe2\x80\x82" "b\xe2\x80\x83" "c\xe2\x80\x89" "d\xe2\x80\x8a" "e\xe2\x80\xaf"
+		"f\xe2\x81\x9f" "g\xe3\x80\x80h\xc2\xa0i\r\n"
+		"--B\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+		"<p>1&thinsp;000&emsp;m&nbsp;\xc2\xa0x</p>\r\n--B--\r\n";
+	for (int cp = 0; cp < 2; cp++) {
+		o.codepage = cp ? CCP_CP850 : CCP_CP437;
+		c = make(&o, map);
+		CHECK(conv(c, spaced, "spaced") == CCP_CONVERT_OK);
+		CHECK(eq(m.from, m.from_len, "Lee, Ann at HUBPO1"));
+		CHECK(eq(m.rcpt[0].addr, m.rcpt[0].addr_len,
+			 "\"Jos\x82 M\x81ller\" [SMTP:jm@foreign.example] at EXSITE"));
+		CHECK(eq(m.subject, m.subject_len, "10 km run\xffx"));
+		CHECK_EQ_U64(m.nitem, 2);
+		CHECK(eq(m.item[0].data, m.item[0].len, "a b c d e f g h\xffi\r\n"));
+		CHECK(eq(m.item[1].data, m.item[1].len, "1 000 m \xffx\r\n"));
+		struct ccp_convert_stats st;
+		ccp_convert_last_stats(c, &st);
+		CHECK_EQ_U64(st.substitutions, 0);
+		ccp_convert_free(c);
+	}
 }
 
 static void test_attachments(struct ccp_convert_map *map)
