@@ -30,6 +30,9 @@
 #include "ccpump/log.h"
 
 #define CP_CACHE 6
+/* The window UTF-8 goes into iconv in after a character it stops at
+ * (run_iconv()). */
+#define WINDOW_MIN 64
 
 struct cp_handle {
 	char charset[40];
@@ -231,18 +234,42 @@ static size_t run_iconv(iconv_t cd, bool src_utf8, bool text, const char *in, si
 	size_t subst = 0;
 	char *ip = (char *)in;
 	size_t il = len;
+	/* glibc's iconv, stopped by a character the code page lacks, converts
+	 * again what it had read ahead to UCS-4 (up to 8,160 characters) to
+	 * find where it stopped: some 16 us a stop, 5 s for a megabyte of
+	 * Chinese.  So after a stop, UTF-8 goes in windows of WINDOW_MIN
+	 * octets, doubled each time one converts whole: a character the code
+	 * page lacks costs a short window, and text it has is soon back to
+	 * one call.  Other charsets are never cut: a window could end inside
+	 * a shift sequence. */
+	size_t win = SIZE_MAX;
 
 	iconv(cd, NULL, NULL, NULL, NULL);
 	while (il > 0) {
-		ccp_ccm_buf_reserve(out, il * 2 + 16);
+		size_t wl = il;
+		if (src_utf8 && win < il) {
+			/* Before a character, not inside one, which would stop
+			 * iconv as a bad one does: back over up to three
+			 * continuation octets.  A fourth is no character's. */
+			wl = win;
+			for (int k = 0; k < 3 && ((unsigned char)ip[wl] & 0xc0) == 0x80; k++)
+				wl--;
+			if (((unsigned char)ip[wl] & 0xc0) == 0x80)
+				wl = win;
+		}
+		ccp_ccm_buf_reserve(out, wl * 2 + 16);
 		char *op = out->data + out->len;
-		size_t ol = out->cap - out->len - 1;
-		size_t r = iconv(cd, &ip, &il, &op, &ol);
+		size_t ol = out->cap - out->len - 1, left = wl;
+		size_t r = iconv(cd, &ip, &left, &op, &ol);
+		il -= wl - left;
 		out->len = (size_t)(op - out->data);
-		if (r != (size_t)-1)
-			break;
+		if (r != (size_t)-1) {
+			win = win <= SIZE_MAX / 2 ? win * 2 : SIZE_MAX;
+			continue;
+		}
 		if (errno == E2BIG)
 			continue;
+		win = WINDOW_MIN;
 		/* EILSEQ or EINVAL: one character we cannot carry. */
 		if (text && src_utf8) {
 			gunichar u = g_utf8_get_char_validated(ip, (gssize)il);

@@ -608,6 +608,44 @@ static void test_charsets(struct ccp_convert_map *map)
 	CHECK(eq(m.item[0].data, m.item[0].len, "(;:-) !! '...'\r\n"));
 	ccp_convert_last_stats(c, &st);
 	CHECK_EQ_U64(st.substitutions, 0);
+
+	/* Text the code page lacks among text it has: after a '?' the UTF-8
+	 * goes to iconv in short windows, each cut before a character, never
+	 * inside one (a cut 'é' would be a '?' of its own).  Runs of e-acute
+	 * (0x82) longer than a window, at every offset, after the euro, an
+	 * emoji or a CJK character, some with a ZWSP (dropped). */
+	{
+		static const char *const lacks[] = { "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xe5\x9b\x9b" };
+		struct ccp_ccm_buf msg, want;
+		ccp_ccm_buf_init(&msg);
+		ccp_ccm_buf_init(&want);
+		ccp_ccm_buf_adds(&msg, "From: a@example.org\r\nTo: b@example.org\r\nMIME-Version: 1.0\r\n"
+				       "Content-Type: text/plain; charset=utf-8\r\n\r\n");
+		size_t subst = 0;
+		for (int i = 0; i < 600; i++) {
+			ccp_ccm_buf_adds(&msg, lacks[i % 3]);
+			ccp_ccm_buf_addc(&want, '?');
+			subst++;
+			if (i % 4 == 0)
+				ccp_ccm_buf_adds(&msg, "\xe2\x80\x8b");
+			for (int k = 0; k < i % 7; k++) {
+				ccp_ccm_buf_addc(&msg, 'a');
+				ccp_ccm_buf_addc(&want, 'a');
+			}
+			for (int k = 0; k < 30 + i % 50; k++) {
+				ccp_ccm_buf_adds(&msg, "\xc3\xa9");
+				ccp_ccm_buf_addc(&want, '\x82');
+			}
+		}
+		ccp_ccm_buf_adds(&want, "\r\n");
+		CHECK(conv(c, msg.data, "dense") == CCP_CONVERT_OK);
+		const struct ccp_ccm_item *t = &m.item[m.nitem - 1]; /* a Text item, or UNNAMED.TXT */
+		CHECK(eq(t->data, t->len, want.data));
+		ccp_convert_last_stats(c, &st);
+		CHECK_EQ_U64(st.substitutions, subst);
+		ccp_ccm_buf_free(&msg);
+		ccp_ccm_buf_free(&want);
+	}
 	ccp_convert_free(c);
 }
 
