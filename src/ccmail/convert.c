@@ -577,6 +577,35 @@ static const char *cp_name(struct ccp_convert *c, const char *s, size_t *len)
 	return arena_dup(c, c->tmp.data, c->tmp.len);
 }
 
+/*
+ * Appends ADDR (UTF-8) to OUT as the SMTP gateway is to route it, in the
+ * code page: a domain beyond ASCII (bücher.example, or
+ * xn--bcher-kva.example, which GMime hands over decoded) in its ASCII
+ * form, IDNA's xn--bcher-kva.example.  Through the code page it was
+ * "b\x81cher" or "b?cher", a domain nobody has, and a reply through the
+ * gateway could not reach it.  A local part beyond ASCII has no ASCII form
+ * (only SMTPUTF8 carries it) and goes through the code page as before.
+ * The domain stays as it is where IDNA refuses it, where it is a literal
+ * ([...]), and where it holds a format character, which IDNA drops: the
+ * domain left would be another one.
+ */
+static void add_smtp_addr(struct ccp_convert *c, struct ccp_ccm_buf *out, const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+	const char *dom = at ? at + 1 : "";
+	size_t dl = strlen(dom);
+	char *ascii = NULL;
+	if (*dom != '[' && !g_str_is_ascii(dom) && without_format(c, dom, &dl) == dom)
+		ascii = g_hostname_to_ascii(dom);
+	if (!ascii) {
+		cp_add(c, out, addr, strlen(addr));
+		return;
+	}
+	cp_add(c, out, addr, (size_t)(dom - addr));
+	ccp_ccm_buf_adds(out, ascii); /* ASCII, itself in the code page */
+	g_free(ascii);
+}
+
 /* The cc:Mail address of one RFC 5322 mailbox, in the code page.  Each
  * part is converted once, and the parts laid out in the code page: the
  * characters laid out (" at ", the quotes, [SMTP:...]) are ASCII, which is
@@ -628,7 +657,7 @@ static const char *map_mailbox(struct ccp_convert *c, InternetAddress *ia, size_
 	map_chars(&c->tmp, start, ",\"[]", ";'()");
 	ccp_ccm_buf_adds(&c->tmp, "\" [SMTP:");
 	start = c->tmp.len;
-	cp_add(c, &c->tmp, addr, strlen(addr));
+	add_smtp_addr(c, &c->tmp, addr);
 	map_chars(&c->tmp, start, "\"[] ", "'()_");
 	ccp_ccm_buf_adds(&c->tmp, "] at ");
 	cp_add(c, &c->tmp, c->site, strlen(c->site));

@@ -303,6 +303,31 @@ static void test_addresses(struct ccp_convert_map *map)
 		ccp_convert_free(c850);
 	}
 
+	/* An internationalized domain is written in [SMTP:...] in its ASCII
+	 * form (IDNA), which a reply through the SMTP gateway can reach: in
+	 * the code page bücher was "b\x81cher" and 例え "??".  The name shown
+	 * keeps the characters the code page has.  A local part beyond ASCII
+	 * has no ASCII form and stays; so does a domain with a format
+	 * character (IDNA drops it: another domain) and a domain literal. */
+	{
+		static const char text[] =
+			"From: user@b\xc3\xbc" "cher.example\r\n"
+			"To: Bob <bob@\xe4\xbe\x8b\xe3\x81\x88.example>,\r\n"
+			" \xe6\x9d\x8e@\xe4\xbe\x8b\xe3\x81\x88.example,\r\n"
+			" z@a\xe2\x80\x8d" "b.example, u@[b\xc3\xbc],\r\n"
+			" Ann <ann@xn--bcher-kva.example>\r\n\r\nhi\r\n";
+		static const char *const want[] = {
+			"\"Bob\" [SMTP:bob@xn--r8jz45g.example] at EXSITE",
+			"\"?@??.example\" [SMTP:?@xn--r8jz45g.example] at EXSITE",
+			"\"z@a?b.example\" [SMTP:z@a?b.example] at EXSITE",
+			"\"u@(b\x81)\" [SMTP:u@(b\x81)] at EXSITE",
+			"\"Ann\" [SMTP:ann@xn--bcher-kva.example] at EXSITE",
+		};
+		conv_addrs(c, text,
+			   "\"user@b\x81" "cher.example\" [SMTP:user@xn--bcher-kva.example] at EXSITE",
+			   want, CCP_ARRAY_LEN(want));
+	}
+
 	/* A quoted local part names the same mailbox: "jane.roe"@ is
 	 * jane.roe@, for a native name and for the user map. */
 	{
