@@ -1116,10 +1116,37 @@ static size_t device_name_len(const char *s, size_t n)
 	return dos_device(s, bl) ? bl : 0;
 }
 
+/* How long file name S (N octets of UTF-8) is without the dots and spaces
+ * that end it, Unicode's spaces (Zs) included, which the code page writes
+ * as plain ones; not NO-BREAK SPACE, which it has (0xFF).  Windows drops
+ * them from a name: "report.pdf." and "report.pdf" are one file there
+ * (two attachments so named overwrite each other when detached), a name
+ * of dots alone is none, and a name written with them cannot be opened. */
+static size_t name_end(const char *s, size_t n)
+{
+	while (n > 0) {
+		if (s[n - 1] == '.' || s[n - 1] == ' ') {
+			n--;
+			continue;
+		}
+		size_t b = n - 1; /* where the last character starts */
+		while (b > 0 && n - b < 4 && ((unsigned char)s[b] & 0xc0) == 0x80)
+			b--;
+		gunichar u = g_utf8_get_char_validated(s + b, (gssize)(n - b));
+		if (u >= 0x110000 || g_utf8_next_char(s + b) != s + n || u == 0xa0 ||
+		    g_unichar_type(u) != G_UNICODE_SPACE_SEPARATOR)
+			break;
+		n = b;
+	}
+	return n;
+}
+
 /* Long file name FILENAME (UTF-8) made safe, into c->u8: at most MAX
  * octets, cut between two characters with the extension (16 octets at
  * most) kept; control characters (DEL too, which the code page would turn
- * into a space: a name of spaces reads back as none) and ':' as '_'. */
+ * into a space: a name of spaces reads back as none) and ':' as '_'; no
+ * dot or space at the end (name_end()), where the cut or the trim of
+ * other white space may have left one. */
 static void long_name(struct ccp_convert *c, const char *filename, size_t max)
 {
 	ccp_ccm_buf_reset(&c->u8);
@@ -1141,6 +1168,8 @@ static void long_name(struct ccp_convert *c, const char *filename, size_t max)
 		if ((unsigned char)c->u8.data[i] < 0x20 || c->u8.data[i] == 0x7f ||
 		    c->u8.data[i] == ':')
 			c->u8.data[i] = '_';
+	c->u8.len = name_end(c->u8.data, c->u8.len);
+	c->u8.data[c->u8.len] = '\0';
 }
 
 /* The File item name for FILENAME (UTF-8, may be NULL): 8.3 upper case and
@@ -1160,9 +1189,15 @@ static const char *file_name(struct ccp_convert *c, const char *filename, GMimeC
 		if (slash)
 			filename = slash + 1;
 		/* Format characters show nothing: "re<U+200B>port.pdf" is
-		 * REPORT.PDF, not a lossy REPORT~1.PDF. */
-		size_t fl = strlen(filename);
-		filename = without_format(c, filename, &fl);
+		 * REPORT.PDF, not a lossy REPORT~1.PDF.  Nor do the dots and
+		 * spaces that end a name, as Windows reads it: "report.pdf."
+		 * is REPORT.PDF (REPORT~1 before, without its extension), and
+		 * a name of them alone is as good as none. */
+		size_t n = strlen(filename);
+		filename = without_format(c, filename, &n);
+		size_t end = name_end(filename, n);
+		if (end < n)
+			filename = arena_dup(c, filename, end);
 	}
 	if (filename && *filename && c->o.long_names) {
 		long_name(c, filename, 200);

@@ -146,6 +146,30 @@ static size_t count_kind(enum ccp_ccm_item_kind k)
 	return n;
 }
 
+/* Converts with C a message with N attachments, the i-th named
+ * NAMES[i][0] (RFC 2231: UTF-8, percent-encoded), and checks that its File
+ * item is named NAMES[i][1], as written. */
+static void conv_names(struct ccp_convert *c, const char *const (*names)[2], size_t n)
+{
+	struct ccp_ccm_buf msg;
+	ccp_ccm_buf_init(&msg);
+	ccp_ccm_buf_adds(&msg, MIXED_HI);
+	for (size_t i = 0; i < n; i++)
+		ccp_ccm_buf_printf(&msg, "%sContent-Type: application/octet-stream;"
+				   " name*=utf-8''%s\r\n\r\nx\r\n",
+				   i ? "--B\r\n" : "", names[i][0]);
+	ccp_ccm_buf_adds(&msg, "--B--\r\n");
+	CHECK(conv(c, msg.data, "names") == CCP_CONVERT_OK);
+	CHECK_EQ_U64(count_kind(CCP_CCM_ITEM_FILE), n);
+	for (size_t i = 0; i < n; i++) {
+		if (!eq(m.item[i + 1].title, m.item[i + 1].title_len, names[i][1]))
+			fprintf(stderr, "%s: got '%.*s'\n", names[i][0], (int)m.item[i + 1].title_len,
+				m.item[i + 1].title);
+		CHECK(eq(m.item[i + 1].title, m.item[i + 1].title_len, names[i][1]));
+	}
+	ccp_ccm_buf_free(&msg);
+}
+
 static void test_addresses(struct ccp_convert_map *map)
 {
 	struct ccp_convert_opts o;
@@ -901,6 +925,15 @@ static void test_attachments(struct ccp_convert_map *map)
 		      "\r\nx\r\n--B--\r\n",
 		   "zwsp") == CCP_CONVERT_OK);
 	CHECK(eq(m.item[1].title, m.item[1].title_len, "REPORT.PDF"));
+	/* A name's dots and spaces at the end are none to Windows: without
+	 * them "report.pdf." is REPORT.PDF (REPORT~1, without its extension,
+	 * before) and "memo.txt " MEMO.TXT (MEMO~1.TXT). */
+	CHECK(conv(c, MIXED_HI
+		      "Content-Type: application/pdf; name=\"report.pdf.\"\r\n\r\nx\r\n--B\r\n"
+		      "Content-Type: text/plain; name=\"memo.txt \"\r\n\r\ny\r\n--B--\r\n",
+		   "dot83") == CCP_CONVERT_OK);
+	CHECK(eq(m.item[1].title, m.item[1].title_len, "REPORT.PDF"));
+	CHECK(eq(m.item[2].title, m.item[2].title_len, "MEMO.TXT"));
 	/* Windows's console devices are devices too. */
 	CHECK(conv(c, MIXED_HI "Content-Type: text/plain; name=conin$.txt\r\n\r\nx\r\n--B--\r\n",
 		   "conin") == CCP_CONVERT_OK);
@@ -992,20 +1025,34 @@ static void test_attachments(struct ccp_convert_map *map)
 			{ "com10.txt", "com10.txt" },   { "console.txt", "console.txt" },
 			{ "con_.txt", "CON_~2.TXT" },
 		};
-		struct ccp_ccm_buf msg;
-		ccp_ccm_buf_init(&msg);
-		ccp_ccm_buf_adds(&msg, MIXED_HI);
-		for (size_t i = 0; i < CCP_ARRAY_LEN(names); i++)
-			ccp_ccm_buf_printf(&msg, "%sContent-Type: application/octet-stream;"
-					   " name*=utf-8''%s\r\n\r\nx\r\n",
-					   i ? "--B\r\n" : "", names[i][0]);
-		ccp_ccm_buf_adds(&msg, "--B--\r\n");
-		CHECK(conv(c, msg.data, "devices") == CCP_CONVERT_OK);
-		CHECK_EQ_U64(count_kind(CCP_CCM_ITEM_FILE), CCP_ARRAY_LEN(names));
-		for (size_t i = 0; i < CCP_ARRAY_LEN(names); i++)
-			CHECK(eq(m.item[i + 1].title, m.item[i + 1].title_len, names[i][1]));
-		ccp_ccm_buf_free(&msg);
+		conv_names(c, names, CCP_ARRAY_LEN(names));
 	}
+	/* Windows drops the dots and spaces that end a file name: a long name
+	 * written with them could not be opened, "report.pdf." and
+	 * "report.pdf" overwrote each other, and "..." named nothing.  They
+	 * are dropped here, Unicode spaces too (the code page makes U+3000 a
+	 * space), but not NO-BREAK SPACE, 0xFF in the code page, which
+	 * Windows keeps; a name of nothing else is as one without a name
+	 * (ATTnnnnn.EXT), and a device name is judged without them. */
+	{
+		static const char *const names[][2] = {
+			{ "report.pdf.", "report.pdf" },
+			{ "report.pdf", "REPORT~2.PDF" }, /* taken by the one before */
+			{ "notes . .", "notes" },
+			{ "ideo%E3%80%80", "ideo" },
+			{ "nbsp%C2%A0", "nbsp\xff" },
+			{ "dots.%E2%80%AF.", "dots" },
+			{ "...", "ATT00007.BIN" },
+			{ ". .", "ATT00008.BIN" },
+			{ "con.", "con_" },
+		};
+		conv_names(c, names, CCP_ARRAY_LEN(names));
+	}
+	/* A name cut to 200 octets, without an extension to keep, ends where
+	 * the cut falls: not in the dot it fell after. */
+	conv_named(c, "", "x", 199, ".%E2%80%94no extension at all%E2%80%94");
+	CHECK_EQ_U64(m.item[1].title_len, 199);
+	CHECK(m.item[1].title[198] == 'x');
 	/* Two long names that are one in the code page (the same name twice,
 	 * or names of characters it lacks, both "?.txt"): the second is made
 	 * 8.3 rather than written twice, which a detach would overwrite. */
