@@ -2,9 +2,18 @@
  * fuzz_convert: RFC 5322/MIME -> cc:Mail on any input.  Each input converts
  * or is refused with a reason naming it; what converts must read back as
  * exactly one message with every size right.  And the light path must agree
- * with GMime's full parse: the same status, octets and reason.  With
- * --long-names (whose file names are made otherwise) it converts or is
- * refused alike, and what converts reads back as well.
+ * with GMime's full parse: the same status, octets and reason.
+ *
+ * A third conversion takes options the input chooses, each a bit of the last
+ * octet XORed with the length, from the lowest: CP850, --keep-brackets,
+ * --long-names, --html-as-file, --v8-attachments, --no-spool-id and the
+ * large address buffer (choose()).
+ * The message is the whole input all the same, so a seed (an RFC 5322
+ * message of tests/data) means what it did, and seeds of other lengths try
+ * other options though all end in a line end.  It converts or is refused as
+ * the default conversion is (but a Header Buffer Full the large buffer may
+ * hold), reads back as well, keeps no bracket in the Subject unless asked
+ * to, and with no option chosen gives the default's very octets.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,32 +26,58 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static struct ccp_convert *conv, *full, *longn;
+/* The sets of options an input may choose: seven bits. */
+#define OPTION_SETS 128
+
+static struct ccp_convert *conv, *full;
+/* A context per set of options, made when an input first chooses it. */
+static struct ccp_convert *chosen[OPTION_SETS];
 static struct ccp_convert_map *map;
+
+static void opts_base(struct ccp_convert_opts *o)
+{
+	ccp_convert_opts_default(o);
+	o->map = map;
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	struct ccp_convert_opts o;
-	ccp_convert_opts_default(&o);
 	map = ccp_convert_map_new();
 	ccp_convert_map_add_native(map, "ccmail.example.com", "HUBPO1");
-	o.map = map;
+	struct ccp_convert_opts o;
+	opts_base(&o);
 	conv = ccp_convert_new(&o);
 	o.full_parse = true;
 	full = ccp_convert_new(&o);
-	o.full_parse = false;
-	o.long_names = true;
-	longn = ccp_convert_new(&o);
-	CCP_ASSERT(conv != NULL && full != NULL && longn != NULL);
+	CCP_ASSERT(conv != NULL && full != NULL);
 	return 0;
 }
 
-/* OUT, a conversion, reads back as exactly one message with every size
- * right, a sender, recipients within the address buffer, text items
- * within their limit and every file named. */
-static void check_read_back(const struct ccp_ccm_buf *out)
+/* The options of set BITS (below OPTION_SETS) into O, and the context
+ * that converts with them. */
+static struct ccp_convert *choose(unsigned bits, struct ccp_convert_opts *o)
+{
+	opts_base(o);
+	o->codepage = bits & 1 ? CCP_CP850 : CCP_CP437;
+	o->import8 = !(bits & 2); /* --keep-brackets */
+	o->long_names = bits & 4;
+	o->html_as_file = bits & 8;
+	o->v8_attachments = bits & 16;
+	o->spool_id = !(bits & 32); /* --no-spool-id */
+	o->addr_buffer = bits & 64 ? CCP_CCM_ADDR_BUFFER_LARGE : CCP_CCM_ADDR_BUFFER_SMALL;
+	if (!chosen[bits])
+		chosen[bits] = ccp_convert_new(o);
+	CCP_ASSERT(chosen[bits] != NULL);
+	return chosen[bits];
+}
+
+/* OUT, a conversion with options O, reads back as exactly one message with
+ * every size right, a sender, recipients within the address buffer, text
+ * items within their limit, every file named, and no bracket in the
+ * Subject where Import 8.x would refuse one. */
+static void check_read_back(const struct ccp_ccm_buf *out, const struct ccp_convert_opts *o)
 {
 	struct ccp_ccm_reader r;
 	struct ccp_ccm_msg m;
@@ -51,7 +86,9 @@ static void check_read_back(const struct ccp_ccm_buf *out)
 	CCP_ASSERT(ccp_ccm_reader_next(&r, &m) == 1);
 	CCP_ASSERT(m.warnings == 0);
 	CCP_ASSERT(m.nrcpt > 0 && m.from_len > 0);
-	CCP_ASSERT(ccp_ccm_addr_bytes(&m) <= CCP_CCM_ADDR_BUFFER_SMALL);
+	CCP_ASSERT(ccp_ccm_addr_bytes(&m) <= o->addr_buffer);
+	CCP_ASSERT(!o->import8 || m.subject_len == 0 ||
+		   (!memchr(m.subject, '[', m.subject_len) && !memchr(m.subject, ']', m.subject_len)));
 	for (size_t i = 0; i < m.nitem; i++) {
 		CCP_ASSERT(m.item[i].kind != CCP_CCM_ITEM_TEXT ||
 			   m.item[i].len <= CCP_CCM_TEXT_ITEM_MAX);
@@ -78,17 +115,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CCP_ASSERT(st == CCP_CONVERT_OK ||
 		   strcmp(ccp_convert_error(conv), ccp_convert_error(full)) == 0);
 	ccp_ccm_buf_free(&out_full);
-	struct ccp_ccm_buf out_long;
-	ccp_ccm_buf_init(&out_long);
-	CCP_ASSERT(ccp_convert_message(longn, &in, &out_long) == st);
+
+	struct ccp_convert_opts def, o;
+	opts_base(&def);
+	unsigned bits = size ? (data[size - 1] ^ (unsigned)size) % OPTION_SETS : 0;
+	struct ccp_convert *cv = choose(bits, &o);
+	struct ccp_ccm_buf out_opt;
+	ccp_ccm_buf_init(&out_opt);
+	enum ccp_convert_status st_opt = ccp_convert_message(cv, &in, &out_opt);
+	CCP_ASSERT(st_opt == st || (st == CCP_CONVERT_ERR_HEADER_FULL &&
+				    o.addr_buffer > def.addr_buffer && st_opt == CCP_CONVERT_OK));
 	if (st == CCP_CONVERT_OK) {
-		check_read_back(&out);
-		check_read_back(&out_long);
+		check_read_back(&out, &def);
 	} else {
 		CCP_ASSERT(out.len == 0);
 		CCP_ASSERT(strncmp(ccp_convert_error(conv), "fuzz.eml: refused: ", 19) == 0);
 	}
+	if (st_opt == CCP_CONVERT_OK)
+		check_read_back(&out_opt, &o);
+	if (bits == 0)
+		CCP_ASSERT(out_opt.len == out.len &&
+			   (out.len == 0 || memcmp(out_opt.data, out.data, out.len) == 0));
 	ccp_ccm_buf_free(&out);
-	ccp_ccm_buf_free(&out_long);
+	ccp_ccm_buf_free(&out_opt);
 	return 0;
 }
