@@ -1103,29 +1103,17 @@ static bool dos_device(const char *base, size_t bl)
 			    memcmp(d, "\xC2\xB3", 2) == 0));
 }
 
-/* How long the DOS device name is that long file name S (N octets) is,
- * taken without its extensions and the spaces before them, as Windows
- * takes it ("con.txt", "AUX .doc", "nul.tar.gz" and "PRN" are devices);
- * 0 when it is none. */
-static size_t device_name_len(const char *s, size_t n)
-{
-	const char *dot = memchr(s, '.', n);
-	size_t bl = dot ? (size_t)(dot - s) : n;
-	while (bl && s[bl - 1] == ' ')
-		bl--;
-	return dos_device(s, bl) ? bl : 0;
-}
-
-/* How long file name S (N octets of UTF-8) is without the dots and spaces
- * that end it, Unicode's spaces (Zs) included, which the code page writes
- * as plain ones; not NO-BREAK SPACE, which it has (0xFF).  Windows drops
- * them from a name: "report.pdf." and "report.pdf" are one file there
- * (two attachments so named overwrite each other when detached), a name
- * of dots alone is none, and a name written with them cannot be opened. */
-static size_t name_end(const char *s, size_t n)
+/* How long file name S (N octets of UTF-8) is without the spaces that end
+ * it, and its dots too when DOTS: Unicode's spaces (Zs) included, which
+ * the code page writes as plain ones; not NO-BREAK SPACE, which it has
+ * (0xFF).  Windows drops them from a name: "report.pdf." and "report.pdf"
+ * are one file there (two attachments so named overwrite each other when
+ * detached), a name of dots alone is none, and a name written with them
+ * cannot be opened. */
+static size_t name_end(const char *s, size_t n, bool dots)
 {
 	while (n > 0) {
-		if (s[n - 1] == '.' || s[n - 1] == ' ') {
+		if ((dots && s[n - 1] == '.') || s[n - 1] == ' ') {
 			n--;
 			continue;
 		}
@@ -1139,6 +1127,18 @@ static size_t name_end(const char *s, size_t n)
 		n = b;
 	}
 	return n;
+}
+
+/* How long the DOS device name is that long file name S (N octets of
+ * UTF-8) is, taken without its extensions and the spaces before them, as
+ * Windows takes it ("con.txt", "AUX .doc", "nul.tar.gz" and "PRN" are
+ * devices; so is "lpt1<U+3000>.txt", whose space the code page makes a
+ * plain one); 0 when it is none. */
+static size_t device_name_len(const char *s, size_t n)
+{
+	const char *dot = memchr(s, '.', n);
+	size_t bl = name_end(s, dot ? (size_t)(dot - s) : n, false);
+	return dos_device(s, bl) ? bl : 0;
 }
 
 /* Long file name FILENAME (UTF-8) made safe, into c->u8: at most MAX
@@ -1168,7 +1168,7 @@ static void long_name(struct ccp_convert *c, const char *filename, size_t max)
 		if ((unsigned char)c->u8.data[i] < 0x20 || c->u8.data[i] == 0x7f ||
 		    c->u8.data[i] == ':')
 			c->u8.data[i] = '_';
-	c->u8.len = name_end(c->u8.data, c->u8.len);
+	c->u8.len = name_end(c->u8.data, c->u8.len, true);
 	c->u8.data[c->u8.len] = '\0';
 }
 
@@ -1195,7 +1195,7 @@ static const char *file_name(struct ccp_convert *c, const char *filename, GMimeC
 		 * a name of them alone is as good as none. */
 		size_t n = strlen(filename);
 		filename = without_format(c, filename, &n);
-		size_t end = name_end(filename, n);
+		size_t end = name_end(filename, n, true);
 		if (end < n)
 			filename = arena_dup(c, filename, end);
 	}

@@ -1012,9 +1012,10 @@ static void test_attachments(struct ccp_convert_map *map)
 	/* A long name keeps no DOS device name either, whatever its case
 	 * and extensions (the console, the printer, the bit bucket where the
 	 * client detaches it): an underscore follows the device's name.
-	 * Windows reads "lpt1 .txt" as LPT1, COM² as COM2, and knows CONOUT$;
-	 * com0, com10 and console are files.  A name so made that is taken
-	 * already is made 8.3, as any taken long name is. */
+	 * Windows reads "lpt1 .txt" as LPT1 (and so "lpt2<U+3000>.txt" as
+	 * LPT2: the code page writes U+3000 as a space), COM² as COM2, and
+	 * knows CONOUT$; com0, com10 and console are files.  A name so made that is taken already
+	 * is made 8.3, as any taken long name is. */
 	{
 		static const char *const names[][2] = {
 			{ "con.txt", "con_.txt" },      { "PRN", "PRN_" },
@@ -1023,7 +1024,8 @@ static void test_attachments(struct ccp_convert_map *map)
 			{ "com%C2%B2.txt", "com\xfd_.txt" }, /* ²: CP437 0xFD */
 			{ "conout$.log", "conout$_.log" }, { "com0.txt", "com0.txt" },
 			{ "com10.txt", "com10.txt" },   { "console.txt", "console.txt" },
-			{ "con_.txt", "CON_~2.TXT" },
+			{ "con_.txt", "CON_~2.TXT" },   { "lpt2%E3%80%80.txt", "lpt2_ .txt" },
+			{ "con%E2%80%89.log", "con_ .log" },
 		};
 		conv_names(c, names, CCP_ARRAY_LEN(names));
 	}
