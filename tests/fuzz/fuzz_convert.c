@@ -11,9 +11,12 @@
  * The message is the whole input all the same, so a seed (an RFC 5322
  * message of tests/data) means what it did, and seeds of other lengths try
  * other options though all end in a line end.  It converts or is refused as
- * the default conversion is (but a Header Buffer Full the large buffer may
- * hold), reads back as well, keeps no bracket in the Subject unless asked
- * to, and with no option chosen gives the default's very octets.
+ * the default conversion is (but for a Header Buffer Full, which the large
+ * buffer may hold, and which CP850, whose address lines may be longer or
+ * shorter, may bring or take away), reads back as well, keeps no bracket in
+ * the Subject unless asked to, and with no option chosen gives the
+ * default's very octets.  Inputs that once broke these rules are seeds of
+ * their own, in tests/data/fuzz/.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -123,8 +126,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ccp_ccm_buf out_opt;
 	ccp_ccm_buf_init(&out_opt);
 	enum ccp_convert_status st_opt = ccp_convert_message(cv, &in, &out_opt);
-	CCP_ASSERT(st_opt == st || (st == CCP_CONVERT_ERR_HEADER_FULL &&
-				    o.addr_buffer > def.addr_buffer && st_opt == CCP_CONVERT_OK));
+	/* The default's status, but for a Header Buffer Full: the large
+	 * buffer may hold what the small one cannot, and in the other code
+	 * page the address lines are of another length (a name with no letter
+	 * or digit in one code page counts as none there, and the address
+	 * stands for it), so they may go over the buffer or come under it. */
+	bool cp_other = o.codepage != def.codepage;
+	CCP_ASSERT(st_opt == st ||
+		   (st == CCP_CONVERT_ERR_HEADER_FULL && st_opt == CCP_CONVERT_OK &&
+		    (o.addr_buffer > def.addr_buffer || cp_other)) ||
+		   (st == CCP_CONVERT_OK && st_opt == CCP_CONVERT_ERR_HEADER_FULL && cp_other));
 	if (st == CCP_CONVERT_OK) {
 		check_read_back(&out, &def);
 	} else {
