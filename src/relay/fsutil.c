@@ -308,18 +308,13 @@ void ccp_close_fds(const int *fds, size_t n)
 			close(fds[i]);
 }
 
-/* DIRFD/TMP renamed to NAME, over any entry of that name; when the rename
- * fails (or RC says an earlier step did), TMP is removed, errno kept. */
-static int rename_or_remove(int dirfd, const char *tmp, const char *name, int rc)
+/* Removes DIRFD/NAME, what a write or a move that did not complete made,
+ * leaving errno as the failure that stopped it. */
+static void unlink_keeping_errno(int dirfd, const char *name)
 {
-	if (rc == 0)
-		rc = renameat(dirfd, tmp, dirfd, name);
-	if (rc != 0) {
-		int e = errno;
-		unlinkat(dirfd, tmp, 0);
-		errno = e;
-	}
-	return rc;
+	int e = errno;
+	unlinkat(dirfd, name, 0);
+	errno = e;
 }
 
 int ccp_tmp_finish(int fd, int dirfd, const char *tmp, const char *name, bool sync, int rc)
@@ -328,7 +323,12 @@ int ccp_tmp_finish(int fd, int dirfd, const char *tmp, const char *name, bool sy
 		rc = fsync(fd);
 	if (close(fd) != 0)
 		rc = -1;
-	return rename_or_remove(dirfd, tmp, name, rc);
+	/* Renamed over any entry of that name; else TMP goes. */
+	if (rc == 0)
+		rc = renameat(dirfd, tmp, dirfd, name);
+	if (rc != 0)
+		unlink_keeping_errno(dirfd, tmp);
+	return rc;
 }
 
 int ccp_store_write(int dirfd, const char *name, const char *data, size_t len, bool sync)
@@ -638,15 +638,6 @@ int ccp_copy_file(int src, int dst_dirfd, const char *tmp, bool sync)
 		errno = e;
 	}
 	return rc;
-}
-
-/* Removes DIRFD/NAME, what a move that did not complete made, leaving
- * errno as the failure that stopped it. */
-static void unlink_keeping_errno(int dirfd, const char *name)
-{
-	int e = errno;
-	unlinkat(dirfd, name, 0);
-	errno = e;
 }
 
 /*
