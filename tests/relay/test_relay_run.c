@@ -1,6 +1,8 @@
 /*
  * test_relay_run: the relay run in this process, with fsync() the test's
- * own (below), which can fail as a failing disk's does.
+ * own (below), which can fail as a failing disk's does; renameat(),
+ * renameat2(), linkat(), write(), unlinkat() and statx() are the test's
+ * too, to fail as other file systems and full disks do.
  *
  *   stop first  a stop asked for before the run is up (a SIGTERM while the
  *               relay starts) stops the run once it is up, not never; and
@@ -17,8 +19,9 @@
  *               them;
  *   across, not a requeue across file systems whose sync of new/ fails
  *   synced      takes back its own link only: a file put under the name in
- *               that moment (given the copy's freed inode number, as ext4
- *               does) stays, and so does the message in Bad;
+ *               that moment stays (the copy's tmp/ name holds its inode
+ *               number until then, which ext4 would give the next file
+ *               made), and so does the message in Bad;
  *   a SIGTERM   in the middle of a requeue (here, at the message's move,
  *               its records already aside) acts only once the requeue is
  *               done: the message is in new/ by then, no record aside;
@@ -953,7 +956,8 @@ static void move_across(const char *root, const char *tag, bool link, int old,
 }
 
 /* Every case, on a file system with RENAME_EXCHANGE and RENAME_NOREPLACE
- * (SUFFIX "") and on one without either ("-noflags"). */
+ * (SUFFIX "") and on one without either ("-noflags"), or, as main() sets
+ * it, without RENAME_EXCHANGE and hard links ("-nolinks"). */
 static void test_move_across(const char *root, const char *suffix)
 {
 	static const struct {
