@@ -18,7 +18,10 @@
 #   4. a crash loop: kill -9 at random moments while files keep arriving
 #      and delivery.log is rotated, restart, many times; then every message
 #      is in the post office exactly once per recipient, nothing lost, the
-#      spool empty.
+#      spool empty; a SIGHUP's reopened log; a rescan out of descriptors;
+#   5. bad flags and unusable directories (status 2, one line naming the
+#      flag), and a first run that makes the spool, the store and the post
+#      office.
 set -u
 bin=$(realpath "$1")
 work=$(mktemp -d)
