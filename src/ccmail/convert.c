@@ -1350,7 +1350,9 @@ static void add_leaf(struct ccp_convert *c, GMimeContentType *ct, GMimeContentDi
 		 * entity (&#233;) then becomes its character, not '?'. */
 		gchar *in_u8 = NULL;
 		gsize u8len = 0;
-		if (!utf8)
+		/* Not for an empty part: its buffer may hold no string at all,
+		 * which g_convert() refuses with a GLib critical. */
+		if (!utf8 && hl > 0)
 			in_u8 = g_convert(h, (gssize)hl, "UTF-8", cs, NULL, &u8len, NULL);
 		if (in_u8) {
 			h = in_u8;
