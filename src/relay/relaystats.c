@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <glib.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -43,36 +44,6 @@ void ccp_relay_snap_log(const struct ccp_relay_snap *s)
 		reports, paused);
 }
 
-/* The length of the UTF-8 sequence at S, or 0 when none starts there
- * (a stray continuation octet, an overlong form, a surrogate, past
- * U+10FFFF, or cut short by the NUL, which no continuation matches). */
-static size_t utf8_len(const unsigned char *s)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t n;
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		n = 2;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		n = 3;
-		lo = s[0] == 0xe0 ? 0xa0 : lo; /* overlong */
-		hi = s[0] == 0xed ? 0x9f : hi; /* surrogates */
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4;
-		lo = s[0] == 0xf0 ? 0x90 : lo; /* overlong */
-		hi = s[0] == 0xf4 ? 0x8f : hi; /* past U+10FFFF */
-	} else {
-		return 0;
-	}
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return n;
-}
-
 /* S as a JSON string: quotes, backslashes and control characters escaped,
  * and an octet that is not UTF-8 (a path's name in another charset, in a
  * reason) written as U+FFFD: JSON is UTF-8, and one such octet would make
@@ -82,7 +53,14 @@ static void json_string(struct ccp_ccm_buf *b, const char *s)
 	ccp_ccm_buf_adds(b, "\"");
 	while (*s) {
 		unsigned char c = (unsigned char)*s;
-		size_t n = utf8_len((const unsigned char *)s);
+		/* 0 where no valid character starts: GLib answers (gunichar)-1
+		 * or -2 for a stray octet, an overlong form, a surrogate, or a
+		 * character cut short by the NUL. */
+		size_t n = 1;
+		if (c >= 0x80)
+			n = g_utf8_get_char_validated(s, -1) < 0x110000
+				    ? (size_t)(g_utf8_next_char(s) - s)
+				    : 0;
 		if (c == '"' || c == '\\')
 			ccp_ccm_buf_printf(b, "\\%c", c);
 		else if (c < 0x20 || c == 0x7f)
