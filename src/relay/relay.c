@@ -1591,36 +1591,6 @@ static bool path_within(const char *a, const char *b)
 	return strncmp(a, b, n) == 0 && (a[n] == '\0' || a[n] == '/' || (n == 1 && b[0] == '/'));
 }
 
-/* The spool is a Maildir that an MTA fills: the store and the post office
- * are made beside it, not in it, and are two directories.  (One path given
- * for two flags would mix the relay's folders into the spool, or a store
- * into the post office; the store in the spool's new/ is taken for mail.) */
-static int check_apart(const struct ccp_relay_config *cfg, char *err, size_t errlen)
-{
-	char spool[PATH_MAX], store[PATH_MAX], po[PATH_MAX];
-	resolved_path(cfg->spool, spool);
-	resolved_path(cfg->store, store);
-	if (path_within(store, spool)) {
-		snprintf(err, errlen, "--store %s is the spool (--spool %s) or inside it: the "
-			 "relay's store must be apart from the Maildir", cfg->store, cfg->spool);
-		return -1;
-	}
-	if (cfg->po == NULL)
-		return 0;
-	resolved_path(cfg->po, po);
-	if (path_within(po, spool)) {
-		snprintf(err, errlen, "--po %s is the spool (--spool %s) or inside it: the post "
-			 "office must be apart from the Maildir", cfg->po, cfg->spool);
-		return -1;
-	}
-	if (strcmp(po, store) == 0) {
-		snprintf(err, errlen, "--po %s and --store %s are one directory: give each its own",
-			 cfg->po, cfg->store);
-		return -1;
-	}
-	return 0;
-}
-
 /* Whether DIR/NAME is a directory. */
 static bool is_dir_in(const char *dir, const char *name)
 {
@@ -1634,23 +1604,56 @@ static bool is_dir_in(const char *dir, const char *name)
  * Maildir: the relay would make new/, cur/ and tmp/ inside it and watch
  * those, while the MTA delivers beside them, and no message would ever be
  * relayed, without a word.  Refused when the folder above holds all three,
- * as a Maildir does. */
-static int check_spool_is_maildir(const struct ccp_relay_config *cfg, char *err, size_t errlen)
+ * as a Maildir does.  SPOOL is --spool resolved (resolved_path()). */
+static int check_spool_is_maildir(const struct ccp_relay_config *cfg, const char *spool,
+				  char *err, size_t errlen)
 {
-	char spool[PATH_MAX];
-	resolved_path(cfg->spool, spool);
-	char *slash = strrchr(spool, '/');
-	if (slash == NULL || slash == spool)
+	char above[PATH_MAX];
+	snprintf(above, sizeof(above), "%s", spool);
+	char *slash = strrchr(above, '/');
+	if (slash == NULL || slash == above)
 		return 0;
-	const char *base = slash + 1;
+	const char *base = spool + (slash - above) + 1;
 	if (strcmp(base, "new") != 0 && strcmp(base, "cur") != 0 && strcmp(base, "tmp") != 0)
 		return 0;
 	*slash = '\0';
-	if (!is_dir_in(spool, "new") || !is_dir_in(spool, "cur") || !is_dir_in(spool, "tmp"))
+	if (!is_dir_in(above, "new") || !is_dir_in(above, "cur") || !is_dir_in(above, "tmp"))
 		return 0;
 	snprintf(err, errlen, "--spool %s is the %s/ folder of the Maildir %s: give the Maildir "
-		 "itself", cfg->spool, base, spool);
+		 "itself", cfg->spool, base, above);
 	return -1;
+}
+
+/* The spool is a Maildir that an MTA fills: the store and the post office
+ * are made beside it, not in it, and are two directories.  (One path given
+ * for two flags would mix the relay's folders into the spool, or a store
+ * into the post office; the store in the spool's new/ is taken for mail.)
+ * And the spool is the Maildir, not a folder of one. */
+static int check_paths(const struct ccp_relay_config *cfg, char *err, size_t errlen)
+{
+	char spool[PATH_MAX], store[PATH_MAX], po[PATH_MAX];
+	resolved_path(cfg->spool, spool);
+	resolved_path(cfg->store, store);
+	if (path_within(store, spool)) {
+		snprintf(err, errlen, "--store %s is the spool (--spool %s) or inside it: the "
+			 "relay's store must be apart from the Maildir", cfg->store, cfg->spool);
+		return -1;
+	}
+	if (cfg->po != NULL) {
+		resolved_path(cfg->po, po);
+		if (path_within(po, spool)) {
+			snprintf(err, errlen, "--po %s is the spool (--spool %s) or inside it: the "
+				 "post office must be apart from the Maildir", cfg->po, cfg->spool);
+			return -1;
+		}
+		if (strcmp(po, store) == 0) {
+			snprintf(err, errlen,
+				 "--po %s and --store %s are one directory: give each its own",
+				 cfg->po, cfg->store);
+			return -1;
+		}
+	}
+	return check_spool_is_maildir(cfg, spool, err, errlen);
 }
 
 static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st, char *err,
@@ -1691,7 +1694,7 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 			snprintf(err, errlen, "%s %s: not a directory", dirs[i][0], dirs[i][1]);
 			return 2;
 		}
-	if (check_apart(cfg, err, errlen) != 0 || check_spool_is_maildir(cfg, err, errlen) != 0)
+	if (check_paths(cfg, err, errlen) != 0)
 		return 2;
 	/* The code page's converter, which every dispatcher makes: one that
 	 * iconv cannot give (glibc's gconv modules not installed, a wrong
