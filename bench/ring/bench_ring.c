@@ -56,6 +56,7 @@
 #include <ck_ring.h>
 #include <urcu/wfcqueue.h>
 
+#include "ccpump/clock.h"
 #include "ccpump/compiler.h"
 #include "ccpump/lockq.h"
 #include "ccpump/ring.h"
@@ -540,8 +541,7 @@ static bool join_until(struct worker *ws, unsigned nt, unsigned *joined, double 
 		}
 		if (now_s() >= until)
 			break;
-		struct timespec ms = { .tv_sec = 0, .tv_nsec = 1000000 };
-		nanosleep(&ms, NULL);
+		ccp_sleep_ns(1000000u);
 	}
 	return *joined == nt;
 }
