@@ -44,4 +44,17 @@
 		}                                                              \
 	} while (0)
 
+/* CHECK with a reason: the printf-style message after the condition says
+ * what was seen, for checks whose expression alone would not. */
+#define CHECK_MSG(cond, ...)                                                   \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__,  \
+				__LINE__, #cond);                              \
+			fprintf(stderr, __VA_ARGS__);                          \
+			fputc('\n', stderr);                                   \
+			exit(1);                                               \
+		}                                                              \
+	} while (0)
+
 #endif
