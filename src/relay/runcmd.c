@@ -173,16 +173,11 @@ int ccp_run_cmd(const char *cmd, const char *arg, int stdin_fd, uint64_t timeout
 	uint64_t t0 = ccp_now_ns();
 	int pidfd = timeout_ns ? open_pidfd(pid) : -1; /* without a timeout, waitpid() blocks */
 	enum waited w = wait_child(pid, pidfd, &status, timeout_ns ? t0 + timeout_ns : 0);
-	if (w == LOST) {
-		/* Its status is gone (SIGCHLD ignored: the kernel reaped it;
-		 * ccp_relay_run() sets it back to its default).  Not a timeout:
-		 * the program is not stopped, nor its group signalled, which
-		 * may be another's by now. */
-		snprintf(why, whylen, "the %s's exit status was lost: %s", what, strerror(errno));
-		if (pidfd >= 0)
-			close(pidfd);
-		return -1;
-	}
+	int lost_errno = errno;
+	/* LOST: its status is gone (SIGCHLD ignored: the kernel reaped it;
+	 * ccp_relay_run() sets it back to its default).  Not a timeout: the
+	 * program is not stopped, nor its group signalled, which may be
+	 * another's by now. */
 	if (w == TIMED_OUT) {
 		snprintf(why, whylen, "the %s ran past %s (%.1f s) and was stopped", what, limit,
 			 (double)timeout_ns / 1e9);
@@ -203,6 +198,11 @@ int ccp_run_cmd(const char *cmd, const char *arg, int stdin_fd, uint64_t timeout
 	}
 	if (pidfd >= 0)
 		close(pidfd);
+	if (w == LOST) {
+		snprintf(why, whylen, "the %s's exit status was lost: %s", what,
+			 strerror(lost_errno));
+		return -1;
+	}
 	if (w == TIMED_OUT)
 		return -1;
 	if (!WIFEXITED(status)) {
