@@ -107,6 +107,19 @@ static void slow_deliver(void *ctx, unsigned d, struct ccp_msg *const *msgs, uns
 	atomic_fetch_add(&e->delivered_calls, n);
 }
 
+/* The config of a small pump: MODE, POLLERS and DISPATCHERS, a ring of
+ * RING, batches of BATCH, the rest by default. */
+static void small_config(struct ccp_pump_config *cfg, enum ccp_claim_mode mode, unsigned pollers,
+			 unsigned dispatchers, uint64_t ring, unsigned batch)
+{
+	ccp_pump_config_default(cfg);
+	cfg->mode = mode;
+	cfg->pollers = pollers;
+	cfg->dispatchers = dispatchers;
+	cfg->ring_size = ring;
+	cfg->batch = batch;
+}
+
 /* Starts a pump on the endless source and the slow sink (SLEEP_US a
  * batch of 4), with a ring of 8. */
 static struct ccp_pump *start_endless(struct endless *e, enum ccp_claim_mode mode,
@@ -116,12 +129,7 @@ static struct ccp_pump *start_endless(struct endless *e, enum ccp_claim_mode mod
 	char err[128];
 	memset(e, 0, sizeof(*e));
 	e->sink_sleep_us = sleep_us;
-	ccp_pump_config_default(&cfg);
-	cfg.mode = mode;
-	cfg.pollers = pollers;
-	cfg.dispatchers = dispatchers;
-	cfg.ring_size = 8;
-	cfg.batch = 4;
+	small_config(&cfg, mode, pollers, dispatchers, 8, 4);
 	struct ccp_source_ops src = { .poll = endless_poll, .ack = endless_ack };
 	struct ccp_sink_ops sink = { .deliver = slow_deliver };
 	struct ccp_pump *p = ccp_pump_create(&cfg, &src, e, &sink, e, err, sizeof(err));
@@ -159,6 +167,77 @@ static void test_stop_with_full_ring(enum ccp_claim_mode mode)
 	/* The endless source only sends distinct keys: no conflicts. */
 	CHECK_EQ_U64(st.claim_conflicts, 0);
 	CHECK_EQ_U64(st.notifications, st.claims);
+	ccp_pump_destroy(p);
+}
+
+/* ---- a stop that leaves what is queued ---- */
+
+struct gated {
+	struct endless e;
+	_Atomic unsigned in_sink; /* dispatchers inside deliver() */
+	_Atomic int open;         /* 0: deliver() waits */
+};
+
+static void gated_deliver(void *ctx, unsigned d, struct ccp_msg *const *msgs, unsigned n,
+			  enum ccp_verdict *v)
+{
+	struct gated *g = ctx;
+	atomic_fetch_add(&g->in_sink, 1);
+	while (!atomic_load_explicit(&g->open, memory_order_acquire)) {
+		struct timespec ts = { 0, 200000 };
+		nanosleep(&ts, NULL);
+	}
+	for (unsigned i = 0; i < n; i++)
+		v[i] = CCP_VERDICT_DELIVERED;
+	atomic_fetch_add(&g->e.delivered_calls, n);
+}
+
+static bool in_sink_ring_full(const struct ccp_pump_stats *st)
+{
+	return st->in_flight == 8 && st->in_ring == 8;
+}
+
+static bool await_stats(struct ccp_pump *p, bool (*what)(const struct ccp_pump_stats *));
+
+/* Two dispatchers hold a batch of 4 each in the sink, the ring of 8 is
+ * full, the pollers come to it with more claimed: a stop that leaves what
+ * is queued delivers and acknowledges the two batches in the sink's hands,
+ * and nothing else; every other claim is left, counted, unacknowledged.
+ * Either kind of stop asked after it does not take it back. */
+static void test_stop_leaving_queued(enum ccp_claim_mode mode, bool drain_too)
+{
+	static struct gated g;
+	struct ccp_pump_config cfg;
+	struct ccp_pump_stats st;
+	char err[128];
+	memset(&g, 0, sizeof(g));
+	small_config(&cfg, mode, 3, 2, 8, 4);
+	struct ccp_source_ops src = { .poll = endless_poll, .ack = endless_ack };
+	struct ccp_sink_ops sink = { .deliver = gated_deliver };
+	struct ccp_pump *p = ccp_pump_create(&cfg, &src, &g.e, &sink, &g, err, sizeof(err));
+	CHECK(p != NULL);
+	CHECK(ccp_pump_start(p) == 0);
+	CHECK(await_stats(p, in_sink_ring_full));
+	ccp_pump_stop_leaving_queued(p);
+	if (drain_too)
+		ccp_pump_stop(p);
+	/* Release: the dispatchers that see the sink open see the stop. */
+	atomic_store_explicit(&g.open, 1, memory_order_release);
+	ccp_pump_wait(p);
+	ccp_pump_stats(p, &st);
+	printf("  stop leaving queued (%s%s): claimed %llu, delivered %llu, left %llu\n",
+	       ccp_claim_mode_name(mode), drain_too ? ", then a draining stop" : "",
+	       (unsigned long long)st.claims, (unsigned long long)st.delivered,
+	       (unsigned long long)st.left);
+	CHECK_EQ_U64(atomic_load(&g.in_sink), 2);
+	CHECK_EQ_U64(st.delivered, 8);
+	CHECK_EQ_U64(st.dispatched, 8);
+	CHECK_EQ_U64(atomic_load(&g.e.delivered_calls), 8);
+	CHECK_EQ_U64(atomic_load(&g.e.acked), 8);
+	/* The ring's 8 at least, and whatever the pollers held. */
+	CHECK(st.left >= 8);
+	CHECK_EQ_U64(st.claims, st.delivered + st.left);
+	CHECK_EQ_U64(st.in_ring, 0);
 	ccp_pump_destroy(p);
 }
 
@@ -871,12 +950,7 @@ static void test_comeback(enum ccp_claim_mode mode)
 	char err[128];
 	memset(&c, 0, sizeof(c));
 	pthread_mutex_init(&c.mu, NULL);
-	ccp_pump_config_default(&cfg);
-	cfg.mode = mode;
-	cfg.pollers = 3;
-	cfg.dispatchers = 2;
-	cfg.ring_size = 64;
-	cfg.batch = 8;
+	small_config(&cfg, mode, 3, 2, 64, 8);
 	struct ccp_source_ops src = { .poll = comeback_poll, .ack = comeback_ack,
 				      .settled = comeback_settled };
 	struct ccp_sink_ops sink = { .deliver = comeback_deliver };
@@ -1080,6 +1154,9 @@ int main(void)
 	run_synth(CCP_CLAIM_LOCKFREE, CCP_WAIT_BLOCK, 1, 1, 1, 2, 1, 0, 5000);
 	test_stop_with_full_ring(CCP_CLAIM_LOCKFREE);
 	test_stop_with_full_ring(CCP_CLAIM_MUTEX);
+	test_stop_leaving_queued(CCP_CLAIM_LOCKFREE, false);
+	test_stop_leaving_queued(CCP_CLAIM_MUTEX, false);
+	test_stop_leaving_queued(CCP_CLAIM_LOCKFREE, true);
 	test_retire_while_busy();
 	test_watch_handover();
 	test_retries();

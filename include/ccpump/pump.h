@@ -14,7 +14,9 @@
  *   - its final outcome (delivered or failed) is acknowledged to the source
  *     exactly once, and only then is its record retired;
  *   - nothing is dropped: pollers wait while the ring is full, and a stop
- *     drains the ring and finishes in-flight batches.
+ *     drains the ring and finishes in-flight batches; or, for a source
+ *     that keeps its messages (a spool), a stop that leaves what is
+ *     queued unacknowledged at the source for the next run.
  *
  * Mode naive reproduces the 1998 connector (check the state, then set it,
  * in two steps) to show the race.  Never use it for mail.
@@ -189,6 +191,8 @@ struct ccp_pump_stats {
 	uint64_t in_ring;          /* snapshot */
 	uint64_t in_flight;        /* snapshot: in batches the sink holds now */
 	uint64_t live_records;     /* registry population, tombstones included */
+	uint64_t left;             /* claimed, then left at the source by
+				      ccp_pump_stop_leaving_queued() */
 	bool finished;             /* threads joined: the histogram is valid */
 	struct ccp_hist latency;   /* first notification -> dispatch, ns */
 };
@@ -211,6 +215,17 @@ CCP_EXPORT int ccp_pump_start(struct ccp_pump *p);
  * at the source for the next run.  Returns at once.  Async-signal-safe.
  */
 CCP_EXPORT void ccp_pump_stop(struct ccp_pump *p);
+/*
+ * Asks for a prompt stop, for a source whose messages outlive the process
+ * (a spool): pollers take no more notifications; the batches in the
+ * sink's hands finish and are acknowledged; every message still queued
+ * (in the ring, or claimed by a poller on its way there) is not delivered
+ * and not acknowledged: it stays at the source, as a deferred message
+ * does, for the next run, and is counted in `left`.  So a stop takes one
+ * batch's time, not the ring's.  Wins over ccp_pump_stop(), before or
+ * after it.  Returns at once.  Async-signal-safe.
+ */
+CCP_EXPORT void ccp_pump_stop_leaving_queued(struct ccp_pump *p);
 /*
  * Makes every deferred message due now, as Postfix's `postqueue -f` does:
  * each dispatcher sends its deferred messages again at its next turn

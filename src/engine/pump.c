@@ -75,7 +75,7 @@ struct counters {
 	_Atomic uint64_t notifications, created, claims, claim_conflicts, ring_full_waits,
 		reclaim_waits;
 	_Atomic uint64_t batches, dispatched, delivered, deferred, postponed, requeued, failed,
-		waiting_retry, in_flight;
+		waiting_retry, in_flight, left;
 };
 
 struct pump_thread {
@@ -105,8 +105,9 @@ struct ccp_pump {
 	 * store, acquire load: the dispatchers' last writes come first). */
 	_Atomic bool joined;
 
-	/* Set by ccp_pump_stop(); read by every thread (relaxed: it is a
-	 * request, and the threads re-check it; no data hangs on it). */
+	/* STOP_DRAIN and STOP_LEAVE, set by ccp_pump_stop() and ccp_pump_stop_
+	 * leaving_queued(); read by every thread (relaxed: it is a request,
+	 * and the threads re-check it; no data hangs on it). */
 	_Atomic int stop CCP_ALIGNED(CCP_CACHE_GUARD);
 	/* Raised by ccp_pump_retry_now(); each dispatcher keeps the value it
 	 * last acted on.  Relaxed: a request like stop; the records it touches
@@ -183,9 +184,20 @@ void ccp_pump_config_default(struct ccp_pump_config *cfg)
 
 /* ---- small helpers --------------------------------------------------- */
 
+/* The stop word's bits: ccp_pump_stop() sets DRAIN, ccp_pump_stop_leaving_
+ * queued() LEAVE; either stops the pollers, and LEAVE, once set, wins. */
+#define STOP_DRAIN 1
+#define STOP_LEAVE 2
+
 static inline bool stopping(const struct ccp_pump *p)
 {
 	return atomic_load_explicit(&((struct ccp_pump *)p)->stop, memory_order_relaxed) != 0;
+}
+
+static inline bool leaving_queued(const struct ccp_pump *p)
+{
+	return (atomic_load_explicit(&((struct ccp_pump *)p)->stop, memory_order_relaxed) &
+		STOP_LEAVE) != 0;
 }
 
 /* Names the thread (top -H, perf, gdb show it) and pins it if asked. */
@@ -601,6 +613,19 @@ static void dispatch(struct ccp_pump *p, struct pump_thread *t, struct dispatche
 	atomic_store_explicit(&t->c.waiting_retry, ds->deferred.n, memory_order_relaxed);
 }
 
+/* Hands the N messages taken to the sink, or, once a stop leaves what is
+ * queued, leaves them: QUEUED, unacknowledged, at the source for the next
+ * run; their records go with the registry when the pump is destroyed. */
+static void dispatch_or_leave(struct ccp_pump *p, struct pump_thread *t,
+			      struct dispatcher_state *ds, unsigned n)
+{
+	if (ccp_unlikely(leaving_queued(p))) {
+		ccp_counter_add(&t->c.left, n);
+		return;
+	}
+	dispatch(p, t, ds, n);
+}
+
 /* Moves due retries into the batch (DEFERRED -> QUEUED, attempt + 1). */
 static unsigned take_due(struct ccp_pump *p, struct pump_thread *t, struct dispatcher_state *ds,
 			 uint64_t now)
@@ -792,11 +817,12 @@ static void *dispatcher_main(void *arg)
 			ds.postponed_gen = gen;
 			postponed_due(&ds, now);
 		}
-		unsigned n = ds.deferred.n ? take_due(p, t, &ds, now) : 0;
+		/* A stop that leaves what is queued leaves the deferred too. */
+		unsigned n = ds.deferred.n && !leaving_queued(p) ? take_due(p, t, &ds, now) : 0;
 		uint32_t snap = ccp_event_snapshot(&p->items);
 		n += dequeue_some(p, ds.batch + n, B - n, 0, false);
 		if (n) {
-			dispatch(p, t, &ds, n);
+			dispatch_or_leave(p, t, &ds, n);
 			idle = 0;
 			continue;
 		}
@@ -811,7 +837,7 @@ static void *dispatcher_main(void *arg)
 		} else if (p->cfg.mode == CCP_CLAIM_MUTEX) {
 			n = dequeue_some(p, ds.batch, B, idle_deadline(due), true);
 			if (n)
-				dispatch(p, t, &ds, n);
+				dispatch_or_leave(p, t, &ds, n);
 		} else {
 			dispatcher_idle_wait(p, &ds, &seen, snap, due, &idle);
 		}
@@ -948,10 +974,19 @@ int ccp_pump_start(struct ccp_pump *p)
 
 void ccp_pump_stop(struct ccp_pump *p)
 {
-	atomic_store_explicit(&p->stop, 1, memory_order_relaxed);
+	/* Relaxed: a request; what it ends is ordered by the joins.  An OR,
+	 * so that it never takes back a stop that leaves what is queued. */
+	atomic_fetch_or_explicit(&p->stop, STOP_DRAIN, memory_order_relaxed);
 	/* Dispatchers asleep until a retry is due, after a natural end, act
 	 * on it now.  An atomic add and a futex wake: safe in a signal
 	 * handler. */
+	wake_dispatchers(p);
+}
+
+void ccp_pump_stop_leaving_queued(struct ccp_pump *p)
+{
+	/* Relaxed, as ccp_pump_stop(); lock-free, so async-signal-safe. */
+	atomic_fetch_or_explicit(&p->stop, STOP_LEAVE, memory_order_relaxed);
 	wake_dispatchers(p);
 }
 
@@ -1016,6 +1051,7 @@ void ccp_pump_stats(struct ccp_pump *p, struct ccp_pump_stats *out)
 		out->failed += LOAD(c->failed);
 		out->waiting_retry += LOAD(c->waiting_retry);
 		out->in_flight += LOAD(c->in_flight);
+		out->left += LOAD(c->left);
 	}
 	out->in_ring = p->cfg.mode == CCP_CLAIM_MUTEX ? ccp_lockq_count(&p->lockq)
 						       : ccp_ring_count(p->ring);
