@@ -83,7 +83,7 @@ struct ccp_relay_stats {
 };
 
 /*
- * Runs the relay until ccp_relay_request_stop() (graceful drain) or, with
+ * Runs the relay until ccp_relay_request_stop() (graceful stop) or, with
  * once, until the spool has been drained (or deliveries have been paused
  * longer than retry_max, or what is left has only been postponed for
  * twice that: st->gave_up_paused).  Returns 0, or 2 with a one-line
@@ -92,7 +92,8 @@ struct ccp_relay_stats {
  */
 CCP_EXPORT int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st,
 			     char *err, size_t errlen);
-/* Asks a running relay to stop: graceful drain.  Asked before
+/* Asks a running relay to stop: the batches in flight finish, what is only
+ * queued stays in the spool (ccp_pump_stop_leaving_queued()).  Asked before
  * ccp_relay_run() is up (a signal handler installed before it), the run
  * stops as soon as it has started; the request ends with the run.
  * Async-signal-safe. */

@@ -27,8 +27,8 @@
 
 static volatile sig_atomic_t stopped;
 
-/* SIGINT, SIGTERM: the relay stops taking messages and drains what it
- * holds, as `ccpump relay` does; the rest stay in the spool. */
+/* SIGINT, SIGTERM: the relay stops taking messages and finishes the
+ * batches in flight, as `ccpump relay` does; the rest stay in the spool. */
 static void on_stop(int sig)
 {
 	(void)sig;

@@ -1,7 +1,8 @@
 /*
  * cmd_relay.c: `ccpump relay`, the deployed product (docs/operations.md).
  *
- * SIGTERM or SIGINT: graceful drain, exit 0.  SIGHUP: reopen the log file.
+ * SIGTERM or SIGINT: graceful stop (the batches in flight finish, the rest
+ * stays in the spool), exit 0.  SIGHUP: reopen the log file.
  * SIGUSR1: retry the deferred messages now (`ccpump queue --flush`).
  * Exit status 2: a bad flag or an unusable directory, with one line.  Exit
  * status 75 (EX_TEMPFAIL): --once stopped because deliveries stayed paused
@@ -346,9 +347,9 @@ int ccp_cmd_relay(int argc, char **argv)
 		goto out;
 	}
 	ccp_log(CCP_LOG_INFO, "relay: done: %llu delivered (%llu in part), %llu bad, %llu deferred "
-		"left in the spool", (unsigned long long)st.delivered,
+		"and %llu queued left in the spool", (unsigned long long)st.delivered,
 		(unsigned long long)st.partial, (unsigned long long)st.bad,
-		(unsigned long long)st.pump.waiting_retry);
+		(unsigned long long)st.pump.waiting_retry, (unsigned long long)st.pump.left);
 	if (st.withheld)
 		ccp_log(CCP_LOG_WARN, "relay: %llu messages whose retries ended are left in the spool: "
 			"the store could not take their reasons in Bad",

@@ -1900,9 +1900,15 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 			relay_flush_now(&r, pump);
 		}
 		if (!stopping && atomic_load_explicit(&relay_stop, memory_order_relaxed)) {
-			ccp_log(CCP_LOG_INFO, "relay: stopping: draining the ring and in-flight batches");
+			/* The batches in hand finish; what is only queued stays in
+			 * the spool, as a restart would find it anyway: a stop
+			 * takes one batch's time, not the ring's (a slow import
+			 * program would otherwise outlast systemd's stop timeout
+			 * and be killed in the middle of a batch). */
+			ccp_log(CCP_LOG_INFO, "relay: stopping: finishing the batches in flight; "
+				"queued messages stay in the spool");
 			ccp_spool_finish(r.spool, false);
-			ccp_pump_stop(pump);
+			ccp_pump_stop_leaving_queued(pump);
 			stopping = true;
 		}
 		if (cfg->stats_interval_ns && ccp_now_ns() >= next_stats) {

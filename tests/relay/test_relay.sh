@@ -149,7 +149,7 @@ wait $pid || fail "race: relay exited $? after SIGTERM"
 [ "$(field "$d/po" delivered)" = "$(recipients 0 1500)" ] || fail "race: deliveries"
 supp=$(grep -o 'duplicate notifications suppressed [0-9]*' "$d/log" | tail -1 | awk '{print $4}')
 [ "${supp:-0}" -gt 0 ] || fail "race: no duplicate notification was ever suppressed"
-grep -q 'stopping: draining' "$d/log" || fail "race: no graceful stop in the log"
+grep -q 'stopping: finishing the batches in flight' "$d/log" || fail "race: no graceful stop in the log"
 grep 'stats: ' "$d/log" | tail -1 | grep -q 'msgs/s, delivered 1500, .*waiting in ring 0, in flight 0, deferred now 0' ||
 	fail "race: the last stats line does not show 1500 delivered and nothing left"
 grep -q 'stats: [1-9][0-9]* msgs/s' "$d/log" || fail "race: no stats line with a rate"
@@ -1502,6 +1502,40 @@ sent=$(wc -l <"$d/sent")
 [ "$(ls "$d/store/Bounce" | wc -l)" = $((5 - sent)) ] ||
 	fail "termreports: $(ls "$d/store/Bounce" | wc -l) queued, $sent sent"
 echo "3e3b. SIGTERM during --once's last reports: sending ends, the rest stays queued"
+
+# ---- 3e3c. SIGTERM while an import runs: queued messages stay ----------
+# Forty messages, one a batch, an import program held until the test lets
+# it go: a SIGTERM while the first import runs ends the relay after that
+# batch; the other 39 stay in the spool, none imported, none in Bad, and a
+# run after it delivers each of the forty exactly once.
+d=$(fresh termqueued)
+gen "$d/spool" 1 40
+printf '#!/bin/sh
+echo >>"%s/imports"
+while [ ! -e "%s/go" ]; do sleep 0.05; done
+exec "%s" import --po "%s/po" "$1"
+' \
+	"$d" "$d" "$bin" "$d" >"$d/import.sh"
+chmod +x "$d/import.sh"
+"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --batch 1 \
+	--pollers 1 --dispatchers 1 --stats-interval 0 --log "$d/log" &
+pid=$!
+within10 test -s "$d/imports" || fail "termqueued: no import started"
+kill -TERM $pid
+sleep 0.2 # the stop reaches the pump while the import is held
+: >"$d/go"
+wait $pid || fail "termqueued: relay exited $? on SIGTERM"
+[ "$(wc -l <"$d/imports")" = 1 ] || fail "termqueued: $(wc -l <"$d/imports") imports after the SIGTERM"
+[ "$(ls "$d/spool/new" | wc -l)" = 39 ] || fail "termqueued: $(ls "$d/spool/new" | wc -l) left in new/"
+[ -z "$(ls -A "$d/store/Bad")" ] || fail "termqueued: Bad holds $(ls "$d/store/Bad")"
+grep -q 'relay: done: 1 delivered .*queued left in the spool' "$d/log" ||
+	fail "termqueued: no done line with what was left"
+"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --once \
+	--stats-interval 0 --log "$d/log" || fail "termqueued: the run after it failed"
+[ -z "$(ls -A "$d/spool/new")" ] || fail "termqueued: the run after it left $(ls "$d/spool/new" | wc -l)"
+[ "$(field "$d/po" 'distinct keys')" = 40 ] || fail "termqueued: $(field "$d/po" 'distinct keys') distinct"
+[ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "termqueued: duplicates"
+echo "3e3c. SIGTERM while an import runs: that batch ends, the 39 queued stay, then once each"
 
 # ---- 3e4. a report sent whose queue entry cannot be removed --------------
 # (Bounce/ made immutable by the command itself, after it sent.)  It is
