@@ -61,10 +61,13 @@ struct ccp_convert_map;
 
 CCP_EXPORT struct ccp_convert_map *ccp_convert_map_new(void);
 CCP_EXPORT void ccp_convert_map_free(struct ccp_convert_map *map);
-/* Addresses @DOMAIN (case-insensitive) are cc:Mail users of post office PO. */
+/* Addresses @DOMAIN (case-insensitive) are cc:Mail users of post office PO.
+ * An internationalized domain matches in either spelling, as given here and
+ * as mail writes it: bücher.example or xn--bcher-kva.example (IDNA). */
 CCP_EXPORT void ccp_convert_map_add_native(struct ccp_convert_map *map, const char *domain,
 					   const char *po);
-/* ADDR (user@domain) is the cc:Mail user CCNAME (written as given, e.g.
+/* ADDR (user@domain, case-insensitive, the domain in either spelling as
+ * above) is the cc:Mail user CCNAME (written as given, e.g.
  * "Doe, John at HUBPO1"). */
 CCP_EXPORT void ccp_convert_map_add_user(struct ccp_convert_map *map, const char *addr,
 					 const char *ccname);

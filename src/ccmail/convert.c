@@ -73,13 +73,69 @@ void ccp_convert_map_free(struct ccp_convert_map *map)
 	ccp_free(map);
 }
 
+/* Whether S (UTF-8) holds a format character (Unicode's Cf), which IDNA
+ * drops.  Octets that are not UTF-8 are passed over. */
+static bool has_format(const char *s)
+{
+	const char *p = s;
+	while (*p) {
+		gunichar u = g_utf8_get_char_validated(p, -1);
+		if (u >= 0x110000) { /* (gunichar)-1 and -2: not UTF-8 */
+			p++;
+			continue;
+		}
+		if (g_unichar_type(u) == G_UNICODE_FORMAT)
+			return true;
+		p = g_utf8_next_char(p);
+	}
+	return false;
+}
+
+/*
+ * Domain DOM (UTF-8) in its ASCII form (IDNA, GLib's g_hostname_to_ascii()):
+ * bücher.example is xn--bcher-kva.example.  g_free() it.  NULL where DOM
+ * is ASCII already, where IDNA refuses it, where it is a literal ([...]),
+ * and where it holds a format character, which IDNA drops: the domain left
+ * would be another one.  Where NULL, DOM is the domain's one form.
+ */
+static char *idna_ascii(const char *dom)
+{
+	if (*dom == '[' || g_str_is_ascii(dom) || has_format(dom))
+		return NULL;
+	return g_hostname_to_ascii(dom);
+}
+
+/*
+ * ADDR (user@domain, or a domain alone) as map keys hold it, g_free() it:
+ * the domain in its ASCII form (idna_ascii()) and lower case, the local
+ * part as given.  A domain has two spellings, bücher.example and
+ * xn--bcher-kva.example, and GMime hands over the Unicode one whichever
+ * the mail wrote: compared as written, a map line in one spelling missed
+ * mail in the other.  Keys are compared with strcasecmp() (pair_find()),
+ * so a lookup needs only the ASCII form, in any case.
+ */
+static char *addr_key(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+	const char *dom = at ? at + 1 : addr;
+	char *ascii = idna_ascii(dom);
+	char *key = g_strdup_printf("%.*s%s", (int)(dom - addr), addr, ascii ? ascii : dom);
+	g_free(ascii);
+	for (char *d = key + (dom - addr); *d; d++)
+		*d = g_ascii_tolower(*d);
+	return key;
+}
+
+/* Adds K, as its key (addr_key()), and V. */
 static void pair_add(struct map_pair **arr, size_t *n, size_t *cap, const char *k, const char *v)
 {
 	if (*n == *cap) {
 		*cap = *cap ? *cap * 2 : 8;
 		*arr = ccp_realloc(*arr, *cap * sizeof(**arr));
 	}
-	(*arr)[(*n)++] = (struct map_pair){ ccp_strdup(k), ccp_strdup(v) };
+	char *key = addr_key(k);
+	(*arr)[(*n)++] = (struct map_pair){ ccp_strdup(key), ccp_strdup(v) };
+	g_free(key);
 }
 
 void ccp_convert_map_add_native(struct ccp_convert_map *map, const char *domain, const char *po)
@@ -581,29 +637,21 @@ static const char *cp_name(struct ccp_convert *c, const char *s, size_t *len)
  * Appends ADDR (UTF-8) to OUT as the SMTP gateway is to route it, in the
  * code page: a domain beyond ASCII (bücher.example, or
  * xn--bcher-kva.example, which GMime hands over decoded) in its ASCII
- * form, IDNA's xn--bcher-kva.example.  Through the code page it was
- * "b\x81cher" or "b?cher", a domain nobody has, and a reply through the
- * gateway could not reach it.  A local part beyond ASCII has no ASCII form
- * (only SMTPUTF8 carries it) and goes through the code page as before.
- * The domain stays as it is where IDNA refuses it, where it is a literal
- * ([...]), and where it holds a format character, which IDNA drops: the
- * domain left would be another one.
+ * form, ASCII (idna_ascii() of it; NULL where it has none other).  Through
+ * the code page it was "b\x81cher" or "b?cher", a domain nobody has, and a
+ * reply through the gateway could not reach it.  A local part beyond ASCII
+ * has no ASCII form (only SMTPUTF8 carries it) and goes through the code
+ * page as before.
  */
-static void add_smtp_addr(struct ccp_convert *c, struct ccp_ccm_buf *out, const char *addr)
+static void add_smtp_addr(struct ccp_convert *c, struct ccp_ccm_buf *out, const char *addr,
+			  const char *ascii)
 {
-	const char *at = strrchr(addr, '@');
-	const char *dom = at ? at + 1 : "";
-	size_t dl = strlen(dom);
-	char *ascii = NULL;
-	if (*dom != '[' && !g_str_is_ascii(dom) && without_format(c, dom, &dl) == dom)
-		ascii = g_hostname_to_ascii(dom);
 	if (!ascii) {
 		cp_add(c, out, addr, strlen(addr));
 		return;
 	}
-	cp_add(c, out, addr, (size_t)(dom - addr));
+	cp_add(c, out, addr, (size_t)(strrchr(addr, '@') + 1 - addr));
 	ccp_ccm_buf_adds(out, ascii); /* ASCII, itself in the code page */
-	g_free(ascii);
 }
 
 /* The cc:Mail address of one RFC 5322 mailbox, in the code page.  Each
@@ -618,14 +666,19 @@ static const char *map_mailbox(struct ccp_convert *c, InternetAddress *ia, size_
 	const struct ccp_convert_map *map = c->o.map;
 	const char *at = strrchr(addr, '@');
 	/* "boss"@example.org is boss@example.org: a quoted local part names
-	 * the same mailbox, for the map and for a native name. */
+	 * the same mailbox, for the map and for a native name.  The domain is
+	 * looked up in its ASCII form, as the map keeps it (addr_key()), and
+	 * written so in [SMTP:...]. */
 	char *local = at ? unquoted_local(addr, (size_t)(at - addr)) : NULL;
-	char *plain = local ? g_strconcat(local, at, NULL) : NULL;
+	char *ascii = at ? idna_ascii(at + 1) : NULL;
+	const char *dom = ascii ? ascii : at ? at + 1 : NULL;
+	char *plain = local ? g_strconcat(local, "@", dom, NULL) : NULL;
 	const char *mapped = map ? pair_find(map->user, map->nuser, plain ? plain : addr) : NULL;
-	const char *po = (map && at) ? pair_find(map->native, map->nnative, at + 1) : NULL;
+	const char *po = (map && dom) ? pair_find(map->native, map->nnative, dom) : NULL;
 	g_free(plain);
 	if (mapped) {
 		g_free(local);
+		g_free(ascii);
 		return u8_to_cp(c, mapped, strlen(mapped), c->o.import8, len);
 	}
 	/* A display name that names no one ("???") counts as none: the local
@@ -641,6 +694,7 @@ static const char *map_mailbox(struct ccp_convert *c, InternetAddress *ia, size_
 	 * for, as far as the code page shows it, where the name would say
 	 * nothing. */
 	if (po && (display || native_local)) {
+		g_free(ascii);
 		native_name(&c->tmp, display, native_local);
 		ccp_ccm_buf_adds(&c->tmp, " at ");
 		cp_add(c, &c->tmp, po, strlen(po));
@@ -657,7 +711,8 @@ static const char *map_mailbox(struct ccp_convert *c, InternetAddress *ia, size_
 	map_chars(&c->tmp, start, ",\"[]", ";'()");
 	ccp_ccm_buf_adds(&c->tmp, "\" [SMTP:");
 	start = c->tmp.len;
-	add_smtp_addr(c, &c->tmp, addr);
+	add_smtp_addr(c, &c->tmp, addr, ascii);
+	g_free(ascii);
 	map_chars(&c->tmp, start, "\"[] ", "'()_");
 	ccp_ccm_buf_adds(&c->tmp, "] at ");
 	cp_add(c, &c->tmp, c->site, strlen(c->site));

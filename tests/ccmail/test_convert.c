@@ -1231,6 +1231,43 @@ static void test_map_file(void)
 	ccp_ccm_buf_free(&text);
 }
 
+/* A domain has two spellings, Unicode and IDNA's ASCII (bücher.example
+ * and xn--bcher-kva.example), and GMime hands over the Unicode one
+ * whichever the mail wrote (but for an XN-- in upper case, which it
+ * leaves).  A native domain or a user named in the map in either spelling,
+ * in any case, matches mail in either: compared as written,
+ * "native xn--bcher-kva.example" missed ann@bücher.example, which was
+ * written as a foreign address, and "user boss@münchen.example" missed
+ * boss@XN--MNCHEN-3YA.example. */
+static void test_domain_spellings(void)
+{
+	char *path = temp_file("native xn--bcher-kva.example BPO\n"
+			       "native M\xc3\xbcnchen.example MPO\n"
+			       "user Chef@XN--BCHER-KVA.EXAMPLE Chef, Der at BPO\n"
+			       "user boss@m\xc3\xbcnchen.example Boss, Die at MPO\n");
+	struct ccp_convert_map *map = ccp_convert_map_new();
+	char err[512] = "";
+	CHECK(ccp_convert_map_load(map, path, NULL, err, sizeof(err)) == 0);
+	unlink(path);
+	free(path);
+	struct ccp_convert_opts o;
+	ccp_convert_opts_default(&o);
+	struct ccp_convert *c = make(&o, map);
+	static const char text[] =
+		"From: Ann Lee <ann@b\xc3\xbc" "cher.example>\r\n"
+		"To: bob@xn--mnchen-3ya.example, Carl <carl@B\xc3\x9c" "CHER.example>,\r\n"
+		" chef@b\xc3\xbc" "cher.example, boss@XN--MNCHEN-3YA.example,\r\n"
+		" Boss@xn--mnchen-3ya.example, dora@xn--bcher-kva.example\r\n\r\nhi\r\n";
+	static const char *const want[] = {
+		"Bob at MPO", "Carl at BPO", "Chef, Der at BPO", "Boss, Die at MPO",
+		"Boss, Die at MPO", /* the user map was case-insensitive, and is */
+		"Dora at BPO",
+	};
+	conv_addrs(c, text, "Lee, Ann at BPO", want, CCP_ARRAY_LEN(want));
+	ccp_convert_free(c);
+	ccp_convert_map_free(map);
+}
+
 int main(int argc, char **argv)
 {
 	CHECK(argc == 2);
@@ -1256,6 +1293,7 @@ int main(int argc, char **argv)
 	test_name_suffixes();
 	test_corpus(map);
 	test_map_file();
+	test_domain_spellings();
 
 	ccp_convert_map_free(map);
 	ccp_ccm_msg_free(&m);
