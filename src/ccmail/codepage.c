@@ -11,11 +11,13 @@
  * each is asked once, when opened, whether ASCII is itself in its charset, so
  * that ASCII text skips iconv where that is safe (not in EBCDIC's cp037).
  *
- * Text a person reads (ccp_codepage_text()) loses its format characters
- * here, and its spaces the code page lacks are plain spaces, at the one
- * place every string and body passes: iconv stops at each (the code pages
- * have no such character but CP850's soft hyphen, dropped afterwards), so
- * the ASCII fast path and runs of mappable text cost nothing more.
+ * Text a person reads (ccp_codepage_text(), and ccp_codepage_body() for
+ * bodies) loses its format characters here, its spaces the code page lacks
+ * are plain spaces, and its line and paragraph separators are spaces in a
+ * header line and line breaks in a body, at the one place every string and
+ * body passes: iconv stops at each (the code pages have no such character
+ * but CP850's soft hyphen, dropped afterwards), so the ASCII fast path and
+ * runs of mappable text cost nothing more.
  */
 #include "ccpump/codepage.h"
 
@@ -28,11 +30,17 @@
 
 #include "ccpump/alloc.h"
 #include "ccpump/log.h"
+#include "codepage_body.h"
 
 #define CP_CACHE 6
 /* The window UTF-8 goes into iconv in after a character it stops at
  * (run_iconv()). */
 #define WINDOW_MIN 64
+
+/* What a conversion is for: an address, where every character counts and
+ * one the code page lacks is a '?'; text of a header line (a name, the
+ * Subject, a file name); or a body. */
+enum cp_mode { CP_ADDR, CP_LINE, CP_BODY };
 
 struct cp_handle {
 	char charset[40];
@@ -221,15 +229,39 @@ static size_t utf8_len(unsigned char c)
 	return 1;
 }
 
+/*
+ * What text (MODE CP_LINE or CP_BODY) has for a character of type T the
+ * code page lacks, or NULL for a '?': nothing for a format character, a
+ * space for a space separator (Unicode's Zs: U+2002 EN SPACE, U+2009 THIN
+ * SPACE, U+202F NARROW NO-BREAK SPACE, U+3000 IDEOGRAPHIC SPACE...).  A
+ * LINE SEPARATOR (U+2028, all of Zl) is a line break in a body and a PARAGRAPH
+ * SEPARATOR (U+2029, all of Zp) an empty line, as the text shows them; a
+ * header line has room for neither, and a space parts the words there as
+ * the break did.
+ */
+static const char *stand_in(GUnicodeType t, enum cp_mode mode)
+{
+	switch (t) {
+	case G_UNICODE_FORMAT:
+		return "";
+	case G_UNICODE_SPACE_SEPARATOR:
+		return " ";
+	case G_UNICODE_LINE_SEPARATOR:
+		return mode == CP_BODY ? "\n" : " ";
+	case G_UNICODE_PARAGRAPH_SEPARATOR:
+		return mode == CP_BODY ? "\n\n" : " ";
+	default:
+		return NULL;
+	}
+}
+
 /* Appends IN, converted by CD, to OUT; a character CD cannot carry
- * becomes '?' (counted), or, in TEXT from UTF-8, is dropped when it is a
- * format character and a space when it is a space separator (Unicode's
- * Zs: U+2002 EN SPACE, U+2009 THIN SPACE, U+202F NARROW NO-BREAK SPACE,
- * U+3000 IDEOGRAPHIC SPACE...), neither counted: nothing was lost that
+ * becomes '?' (counted), or, in text (MODE) from UTF-8, what stand_in()
+ * has for it when it has something, not counted: nothing was lost that
  * showed.  A space the code page has (NO-BREAK SPACE, 0xFF in CP437 and
  * CP850) never stops iconv, and stays itself. */
-static size_t run_iconv(iconv_t cd, bool src_utf8, bool text, const char *in, size_t len,
-			struct ccp_ccm_buf *out)
+static size_t run_iconv(iconv_t cd, bool src_utf8, enum cp_mode mode, const char *in,
+			size_t len, struct ccp_ccm_buf *out)
 {
 	size_t subst = 0;
 	char *ip = (char *)in;
@@ -271,13 +303,13 @@ static size_t run_iconv(iconv_t cd, bool src_utf8, bool text, const char *in, si
 			continue;
 		win = WINDOW_MIN;
 		/* EILSEQ or EINVAL: one character we cannot carry. */
-		if (text && src_utf8) {
+		if (mode != CP_ADDR && src_utf8) {
 			gunichar u = g_utf8_get_char_validated(ip, (gssize)il);
 			/* (gunichar)-1 and -2: not UTF-8, or cut short. */
 			GUnicodeType t = u < 0x110000 ? g_unichar_type(u) : G_UNICODE_UNASSIGNED;
-			if (t == G_UNICODE_FORMAT || t == G_UNICODE_SPACE_SEPARATOR) {
-				if (t == G_UNICODE_SPACE_SEPARATOR)
-					ccp_ccm_buf_addc(out, ' ');
+			const char *put = stand_in(t, mode);
+			if (put) {
+				ccp_ccm_buf_adds(out, put);
 				size_t l = (size_t)(g_utf8_next_char(ip) - ip);
 				ip += l;
 				il -= l;
@@ -365,10 +397,10 @@ static void drop_format_octets(const struct ccp_codepage *cp, struct ccp_ccm_buf
 	out->data[out->len] = '\0';
 }
 
-/* IN, of CHARSET, into the code page: ccp_codepage_from(), and with TEXT
- * ccp_codepage_text(). */
-static size_t convert(struct ccp_codepage *cp, const char *charset, bool text, const char *in,
-		      size_t len, struct ccp_ccm_buf *out)
+/* IN, of CHARSET, into the code page: ccp_codepage_from(),
+ * ccp_codepage_text() or ccp_codepage_body(), as MODE says. */
+static size_t convert(struct ccp_codepage *cp, const char *charset, enum cp_mode mode,
+		      const char *in, size_t len, struct ccp_ccm_buf *out)
 {
 	/* Text that reads the same in CHARSET and in the code page (both
 	 * ASCII there) is copied as it is.  ASCII has no format character. */
@@ -383,13 +415,13 @@ static size_t convert(struct ccp_codepage *cp, const char *charset, bool text, c
 	}
 	size_t start = out->len, bad = 0;
 	if (h == NULL) { /* UTF-8, or an unknown charset read as UTF-8 */
-		bad = run_iconv(cp->from_utf8, true, text, in, len, out);
+		bad = run_iconv(cp->from_utf8, true, mode, in, len, out);
 	} else {
 		ccp_ccm_buf_reset(&cp->mid);
-		bad = run_iconv(h->cd, false, false, in, len, &cp->mid);
-		bad += run_iconv(cp->from_utf8, true, text, cp->mid.data, cp->mid.len, out);
+		bad = run_iconv(h->cd, false, CP_ADDR, in, len, &cp->mid);
+		bad += run_iconv(cp->from_utf8, true, mode, cp->mid.data, cp->mid.len, out);
 	}
-	if (text && cp->nformat)
+	if (mode != CP_ADDR && cp->nformat)
 		drop_format_octets(cp, out, start);
 	return bad;
 }
@@ -397,18 +429,24 @@ static size_t convert(struct ccp_codepage *cp, const char *charset, bool text, c
 size_t ccp_codepage_from(struct ccp_codepage *cp, const char *charset, const char *in,
 			 size_t len, struct ccp_ccm_buf *out)
 {
-	return convert(cp, charset, false, in, len, out);
+	return convert(cp, charset, CP_ADDR, in, len, out);
 }
 
 size_t ccp_codepage_text(struct ccp_codepage *cp, const char *charset, const char *in,
 			 size_t len, struct ccp_ccm_buf *out)
 {
-	return convert(cp, charset, true, in, len, out);
+	return convert(cp, charset, CP_LINE, in, len, out);
+}
+
+size_t ccp_codepage_body(struct ccp_codepage *cp, const char *charset, const char *in,
+			 size_t len, struct ccp_ccm_buf *out)
+{
+	return convert(cp, charset, CP_BODY, in, len, out);
 }
 
 void ccp_codepage_to_utf8(struct ccp_codepage *cp, const char *in, size_t len,
 			  struct ccp_ccm_buf *out)
 {
-	size_t subst = run_iconv(cp->to_utf8, false, false, in, len, out);
+	size_t subst = run_iconv(cp->to_utf8, false, CP_ADDR, in, len, out);
 	(void)subst; /* CP437 and CP850 map all 256 octets */
 }

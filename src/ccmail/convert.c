@@ -34,6 +34,7 @@
 #include "ccpump/fpset.h"
 #include "ccpump/headers.h"
 #include "ccpump/log.h"
+#include "codepage_body.h"
 
 #define ARENA_BLOCK 65536
 #define MAX_DEPTH 64     /* MIME nesting we follow; a message deeper is refused */
@@ -420,13 +421,13 @@ static void cp_add(struct ccp_convert *c, struct ccp_ccm_buf *out, const char *s
 	c->st.substitutions += ccp_codepage_from(c->cp, NULL, s, n, out);
 }
 
-/* As cp_add(), for text a person reads: what shows nothing (format
- * characters) is dropped, and a space the code page lacks is a plain one,
- * rather than a '?' (ccp_codepage_text()). */
-static void cp_text(struct ccp_convert *c, struct ccp_ccm_buf *out, const char *charset,
-		    const char *s, size_t n)
+/* As cp_add(), for text of a header line a person reads: what shows
+ * nothing (format characters) is dropped, and a space, line or paragraph
+ * separator the code page lacks is a plain space, rather than a '?'
+ * (ccp_codepage_text()). */
+static void cp_text(struct ccp_convert *c, struct ccp_ccm_buf *out, const char *s, size_t n)
 {
-	c->st.substitutions += ccp_codepage_text(c->cp, charset, s, n, out);
+	c->st.substitutions += ccp_codepage_text(c->cp, NULL, s, n, out);
 }
 
 /*
@@ -496,7 +497,7 @@ static const char *u8_to_cp(struct ccp_convert *c, const char *s, size_t n, bool
 			    size_t *outlen)
 {
 	ccp_ccm_buf_reset(&c->tmp);
-	cp_text(c, &c->tmp, NULL, s, n);
+	cp_text(c, &c->tmp, s, n);
 	return cp_header(c, &c->tmp, map_brackets, outlen);
 }
 
@@ -891,6 +892,18 @@ static void add_text(struct ccp_convert *c, const char *s, size_t n)
 	c->st.text_items++;
 }
 
+/* Body text S (N octets of CHARSET, an iconv name) as a Text item (or
+ * UNNAMED.TXT), in the code page: ccp_codepage_body(), whose line and
+ * paragraph separators (U+2028, U+2029) the code page lacks are line
+ * breaks there, as the text shows them, not '?'.  S may be c->u8, which
+ * add_text() uses after the code page has had it. */
+static void add_body(struct ccp_convert *c, const char *charset, const char *s, size_t n)
+{
+	ccp_ccm_buf_reset(&c->tmp);
+	c->st.substitutions += ccp_codepage_body(c->cp, charset, s, n, &c->tmp);
+	add_text(c, c->tmp.data, c->tmp.len); /* add_text uses u8, not tmp */
+}
+
 /* Code point V into OUT: in UTF-8 when the text is, else '?' past ASCII. */
 static void html_codepoint(unsigned long v, bool utf8, struct ccp_ccm_buf *out)
 {
@@ -1159,12 +1172,13 @@ static bool dos_device(const char *base, size_t bl)
 }
 
 /* How long file name S (N octets of UTF-8) is without the spaces that end
- * it, and its dots too when DOTS: Unicode's spaces (Zs) included, which
- * the code page writes as plain ones; not NO-BREAK SPACE, which it has
- * (0xFF).  Windows drops them from a name: "report.pdf." and "report.pdf"
- * are one file there (two attachments so named overwrite each other when
- * detached), a name of dots alone is none, and a name written with them
- * cannot be opened. */
+ * it, and its dots too when DOTS: Unicode's spaces (Zs) included, and the
+ * line and paragraph separators (U+2028, U+2029), which the code page
+ * writes as plain spaces in a name (ccp_codepage_text()); not NO-BREAK
+ * SPACE, which it has (0xFF).  Windows drops them from a name:
+ * "report.pdf." and "report.pdf" are one file there (two attachments so
+ * named overwrite each other when detached), a name of dots alone is none,
+ * and a name written with them cannot be opened. */
 static size_t name_end(const char *s, size_t n, bool dots)
 {
 	while (n > 0) {
@@ -1176,8 +1190,10 @@ static size_t name_end(const char *s, size_t n, bool dots)
 		while (b > 0 && n - b < 4 && ((unsigned char)s[b] & 0xc0) == 0x80)
 			b--;
 		gunichar u = g_utf8_get_char_validated(s + b, (gssize)(n - b));
+		GUnicodeType t = u < 0x110000 ? g_unichar_type(u) : G_UNICODE_UNASSIGNED;
 		if (u >= 0x110000 || g_utf8_next_char(s + b) != s + n || u == 0xa0 ||
-		    g_unichar_type(u) != G_UNICODE_SPACE_SEPARATOR)
+		    (t != G_UNICODE_SPACE_SEPARATOR && t != G_UNICODE_LINE_SEPARATOR &&
+		     t != G_UNICODE_PARAGRAPH_SEPARATOR))
 			break;
 		n = b;
 	}
@@ -1389,10 +1405,7 @@ static void add_leaf(struct ccp_convert *c, GMimeContentType *ct, GMimeContentDi
 	bool attachment = d && g_mime_content_disposition_is_attachment(d);
 
 	if (!attachment && !fn && ct && g_mime_content_type_is_type(ct, "text", "plain")) {
-		const char *cs = part_charset(ct);
-		ccp_ccm_buf_reset(&c->tmp);
-		cp_text(c, &c->tmp, cs, (const char *)c->dec->data, c->dec->len);
-		add_text(c, c->tmp.data, c->tmp.len); /* add_text uses u8, not tmp */
+		add_body(c, part_charset(ct), (const char *)c->dec->data, c->dec->len);
 		return;
 	}
 	if (!attachment && !fn && !c->o.html_as_file && ct &&
@@ -1424,9 +1437,7 @@ static void add_leaf(struct ccp_convert *c, GMimeContentType *ct, GMimeContentDi
 		}
 		html_to_text(h, hl, utf8, &c->u8);
 		g_free(in_u8);
-		ccp_ccm_buf_reset(&c->tmp);
-		cp_text(c, &c->tmp, cs, c->u8.data, c->u8.len);
-		add_text(c, c->tmp.data, c->tmp.len);
+		add_body(c, cs, c->u8.data, c->u8.len);
 		return;
 	}
 	size_t nl;

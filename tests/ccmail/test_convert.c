@@ -80,6 +80,14 @@ static void conv_addrs(struct ccp_convert *c, const char *text, const char *from
 		CHECK(eq(m.rcpt[i].addr, m.rcpt[i].addr_len, want[i]));
 }
 
+/* Checks that m is from FROM, to RCPT0 first, about SUBJECT, as written. */
+static void check_head(const char *from, const char *rcpt0, const char *subject)
+{
+	CHECK(eq(m.from, m.from_len, from));
+	CHECK(m.nrcpt > 0 && eq(m.rcpt[0].addr, m.rcpt[0].addr_len, rcpt0));
+	CHECK(eq(m.subject, m.subject_len, subject));
+}
+
 /* Converts with C a message with one attachment, named PREFIX, N times
  * UNIT and SUFFIX (RFC 2231: UTF-8, percent-encoded), into m. */
 static void conv_named(struct ccp_convert *c, const char *prefix, const char *unit, int n,
@@ -818,10 +826,9 @@ static void test_text_rendering(struct ccp_convert_map *map)
 		o.codepage = cp ? CCP_CP850 : CCP_CP437;
 		c = make(&o, map);
 		CHECK(conv(c, spaced, "spaced") == CCP_CONVERT_OK);
-		CHECK(eq(m.from, m.from_len, "Lee, Ann at HUBPO1"));
-		CHECK(eq(m.rcpt[0].addr, m.rcpt[0].addr_len,
-			 "\"Jos\x82 M\x81ller\" [SMTP:jm@foreign.example] at EXSITE"));
-		CHECK(eq(m.subject, m.subject_len, "10 km run\xffx"));
+		check_head("Lee, Ann at HUBPO1",
+			   "\"Jos\x82 M\x81ller\" [SMTP:jm@foreign.example] at EXSITE",
+			   "10 km run\xffx");
 		CHECK_EQ_U64(m.nitem, 2);
 		CHECK(eq(m.item[0].data, m.item[0].len, "a b c d e f g h\xffi\r\n"));
 		CHECK(eq(m.item[1].data, m.item[1].len, "1 000 m \xffx\r\n"));
@@ -829,6 +836,57 @@ static void test_text_rendering(struct ccp_convert_map *map)
 		ccp_convert_last_stats(c, &st);
 		CHECK_EQ_U64(st.substitutions, 0);
 		ccp_convert_free(c);
+	}
+}
+
+/* LINE SEPARATOR (U+2028) and PARAGRAPH SEPARATOR (U+2029), which the code
+ * page lacks, were each a '?'.  In a body they break the line, the second
+ * with an empty line after it: in plain text and in HTML (&#8233; too),
+ * from UTF-8, UTF-16 and GB18030.  A header line has room for neither: in
+ * the Subject, a display name (where a space parts the names as the break
+ * did: Lee, Ann) and a file name each is a space, and one that ends a file
+ * name is dropped as a space there is.  No '?' is counted. */
+static void test_separators(struct ccp_convert_map *map)
+{
+	static const char text[] =
+		"From: =?utf-8?q?Ann=E2=80=A8Lee?= <al@ccmail.example.com>\r\n"
+		"To: =?utf-8?q?Jos=C3=A9=E2=80=A9M=C3=BCller?= <jm@foreign.example>\r\n"
+		"Subject: =?utf-8?q?x=E2=80=A8y=E2=80=A9z?=\r\n"
+		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n"
+		"--B\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+		"one\xe2\x80\xa8two\xe2\x80\xa9three\r\n"
+		"--B\r\nContent-Type: text/plain; charset=utf-16le\r\n"
+		"Content-Transfer-Encoding: base64\r\n\r\nbwBuAGUAKCB0AHcAbwApIHQAaAByAGUAZQA=\r\n"
+		"--B\r\nContent-Type: text/plain; charset=gb18030\r\n\r\n"
+		"one\x81\x36\xa6\x35two\x81\x36\xa6\x36three\r\n"
+		"--B\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+		"<p>one\xe2\x80\xa8two&#8233;three</p>\r\n"
+		"--B\r\nContent-Type: application/pdf;\r\n"
+		" name*=utf-8''re%E2%80%A8port.pdf%E2%80%A9\r\n\r\nx\r\n--B--\r\n";
+	struct ccp_convert_opts o;
+	ccp_convert_opts_default(&o);
+	for (int cp = 0; cp < 2; cp++) {
+		o.codepage = cp ? CCP_CP850 : CCP_CP437;
+		for (int ln = 0; ln < 2; ln++) {
+			o.long_names = ln;
+			struct ccp_convert *c = make(&o, map);
+			CHECK(conv(c, text, "separators") == CCP_CONVERT_OK);
+			check_head("Lee, Ann at HUBPO1",
+				   "\"Jos\x82 M\x81ller\" [SMTP:jm@foreign.example] at EXSITE",
+				   "x y z");
+			CHECK_EQ_U64(m.nitem, 5);
+			for (size_t i = 0; i < 4; i++) {
+				if (!eq(m.item[i].data, m.item[i].len, "one\r\ntwo\r\n\r\nthree\r\n"))
+					fprintf(stderr, "item %zu: got '%.*s'\n", i, (int)m.item[i].len,
+						(const char *)m.item[i].data);
+				CHECK(eq(m.item[i].data, m.item[i].len, "one\r\ntwo\r\n\r\nthree\r\n"));
+			}
+			CHECK(eq(m.item[4].title, m.item[4].title_len, ln ? "re port.pdf" : "REPORT~1.PDF"));
+			struct ccp_convert_stats st;
+			ccp_convert_last_stats(c, &st);
+			CHECK_EQ_U64(st.substitutions, 0);
+			ccp_convert_free(c);
+		}
 	}
 }
 
@@ -1289,6 +1347,7 @@ int main(int argc, char **argv)
 	test_limits(map);
 	test_charsets(map);
 	test_text_rendering(map);
+	test_separators(map);
 	test_attachments(map);
 	test_name_suffixes();
 	test_corpus(map);
