@@ -27,7 +27,8 @@
  *   format characters (Unicode's Cf: U+200D, U+00AD, U+FEFF, bidi
  *   controls...) show nothing and are dropped from names, the Subject, file
  *   names and body text (not from the address in [SMTP:...]); a space the
- *   code page lacks (Unicode's Zs: U+2009, U+202F, U+3000...) is ' ' there
+ *   code page lacks (Unicode's Zs: U+2009, U+202F, U+3000...) is ' ' there,
+ *   and so is NO-BREAK SPACE, which it has, in a native name
  *   LINE and PARAGRAPH SEPARATOR (U+2028, U+2029) break a body's lines (the
  *   second leaves an empty line) and are ' ' in names, Subject, file names
  *   the domain in [SMTP:...] is in its ASCII form (IDNA): xn--bcher-kva.example

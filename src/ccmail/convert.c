@@ -574,6 +574,32 @@ static void native_name(struct ccp_ccm_buf *b, const char *display, const char *
 	b->data[start] = (char)toupper((unsigned char)b->data[start]);
 }
 
+/*
+ * Display name S (UTF-8; may be NULL) with each NO-BREAK SPACE (U+00A0) a
+ * plain space, for a native name.  native_name() splits a name into words
+ * at its spaces ("First Last" is "Last, First"), and a cc:Mail user's name
+ * has plain ones.  The code page has NO-BREAK SPACE (0xFF in CP437 and
+ * CP850), so it came through as itself: "Ann<U+00A0>Lee" was one word,
+ * the user "Ann\xffLee", where "Ann Lee" is "Lee, Ann".  The spaces the
+ * code page lacks (U+202F NARROW NO-BREAK SPACE...) are plain ones there
+ * already (ccp_codepage_text()).  S itself when it has none, else a copy
+ * in the arena.
+ */
+static const char *nbsp_as_space(struct ccp_convert *c, const char *s)
+{
+	if (!s || !strstr(s, "\xc2\xa0"))
+		return s;
+	size_t n = strlen(s), k = 0;
+	char *d = arena_alloc(c, n);
+	for (size_t i = 0; i < n; i++) {
+		bool nbsp = s[i] == '\xc2' && s[i + 1] == '\xa0';
+		d[k++] = nbsp ? ' ' : s[i];
+		i += nbsp; /* the second octet too */
+	}
+	d[k] = '\0';
+	return d;
+}
+
 /* The local part ADDR[0..n) as the mailbox it names: a quoted string
  * ("jane.roe", as GMime keeps it) without its quotes and backslashes.
  * Freed with g_free(). */
@@ -685,7 +711,8 @@ static const char *map_mailbox(struct ccp_convert *c, InternetAddress *ia, size_
 	/* A display name that names no one ("???") counts as none: the local
 	 * part names a native user, the address a foreign one. */
 	size_t dl = 0, ll = 0;
-	const char *display = cp_name(c, internet_address_get_name(ia), &dl);
+	const char *name = internet_address_get_name(ia);
+	const char *display = cp_name(c, po ? nbsp_as_space(c, name) : name, &dl);
 	const char *native_local = po && !display ? cp_name(c, local, &ll) : NULL;
 	g_free(local);
 	ccp_ccm_buf_reset(&c->tmp);

@@ -335,6 +335,33 @@ static void test_addresses(struct ccp_convert_map *map)
 		ccp_convert_free(c850);
 	}
 
+	/* A NO-BREAK SPACE (U+00A0, 0xFF in CP437 and CP850) in a native
+	 * display name parts its words as a space does: "Ann<U+00A0>Lee" was
+	 * the one word "Ann\xffLee at HUBPO1".  So does U+202F NARROW NO-BREAK
+	 * SPACE, which the code page lacks.  At the end of a name it is
+	 * trimmed as a space is, and a name with a comma, kept, has plain
+	 * spaces.  A foreign display name keeps it: it shows as a space. */
+	{
+		static const char text[] =
+			"From: =?utf-8?q?Ann=C2=A0Lee?= <al@ccmail.example.com>\r\n"
+			"To: =?utf-8?q?Mary=C2=A0Ann_Lee=C2=A0?= <ml@ccmail.example.com>,\r\n"
+			" =?utf-8?q?Bo=E2=80=AFKim?= <bk@ccmail.example.com>,\r\n"
+			" =?utf-8?q?Doe,=C2=A0John?= <jd@ccmail.example.com>,\r\n"
+			" =?utf-8?q?Ann=C2=A0Lee?= <al@foreign.example>\r\n\r\nhi\r\n";
+		static const char *const want[] = {
+			"Lee, Mary Ann at HUBPO1",
+			"Kim, Bo at HUBPO1",
+			"Doe, John at HUBPO1",
+			"\"Ann\xffLee\" [SMTP:al@foreign.example] at EXSITE",
+		};
+		conv_addrs(c, text, "Lee, Ann at HUBPO1", want, CCP_ARRAY_LEN(want));
+		struct ccp_convert_opts o850 = o;
+		o850.codepage = CCP_CP850;
+		struct ccp_convert *c850 = make(&o850, map);
+		conv_addrs(c850, text, "Lee, Ann at HUBPO1", want, CCP_ARRAY_LEN(want));
+		ccp_convert_free(c850);
+	}
+
 	/* An internationalized domain is written in [SMTP:...] in its ASCII
 	 * form (IDNA), which a reply through the SMTP gateway can reach: in
 	 * the code page bücher was "b\x81cher" and 例え "??".  The name shown
