@@ -848,13 +848,55 @@ static void crlf_lines(struct ccp_ccm_buf *out, const char *s, size_t n)
 	out->data[out->len] = '\0';
 }
 
-static const char *part_charset(GMimeContentType *ct)
+/* Whether CS, an iconv name of a charset, is US-ASCII, by any of the names
+ * it goes by. */
+static bool is_us_ascii(const char *cs)
+{
+	static const char *const names[] = { "us-ascii", "ascii", "us", "ansi_x3.4-1968",
+					     "ansi_x3.4-1986", "iso646-us", "iso_646.irv:1991",
+					     "iso-ir-6", "csascii", "cp367", "ibm367" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcasecmp(cs, names[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Whether S (N octets) is UTF-8, NUL octets allowed (GLib refuses them). */
+static bool utf8_valid(const char *s, size_t n)
+{
+	const char *end;
+	while (!g_utf8_validate_len(s, n, &end)) {
+		if (*end != '\0')
+			return false;
+		n -= (size_t)(end + 1 - s);
+		s = end + 1;
+	}
+	return true;
+}
+
+/*
+ * The charset (an iconv name) to read the content S (N octets) of a text
+ * part of content type CT in: its charset parameter, US-ASCII when it has
+ * none (RFC 2045's default).  But a part said to be US-ASCII that holds
+ * octets past 0x7F is mislabelled (or not labelled at all) by its mailer,
+ * and read as US-ASCII each such octet was a '?': it is read as UTF-8 when
+ * it is valid UTF-8, else as Windows-1252 (ISO-8859-1 with the quotes and
+ * dashes Windows mailers write), as mail readers read it.
+ */
+static const char *part_charset(GMimeContentType *ct, const char *s, size_t n)
 {
 	const char *cs = ct ? g_mime_content_type_get_parameter(ct, "charset") : NULL;
-	if (!cs || !*cs)
+	const char *in = cs && *cs ? g_mime_charset_iconv_name(cs) : NULL;
+	if (cs && *cs && !in)
+		in = cs;
+	if (in && !is_us_ascii(in))
+		return in;
+	size_t i = 0;
+	while (i < n && !(s[i] & 0x80))
+		i++;
+	if (i == n)
 		return "us-ascii";
-	const char *in = g_mime_charset_iconv_name(cs);
-	return in ? in : cs;
+	return utf8_valid(s + i, n - i) ? "UTF-8" : "WINDOWS-1252";
 }
 
 /* The fingerprint name_taken() goes by: NAME's ASCII upper case, as the
@@ -1432,15 +1474,16 @@ static void add_leaf(struct ccp_convert *c, GMimeContentType *ct, GMimeContentDi
 	bool attachment = d && g_mime_content_disposition_is_attachment(d);
 
 	if (!attachment && !fn && ct && g_mime_content_type_is_type(ct, "text", "plain")) {
-		add_body(c, part_charset(ct), (const char *)c->dec->data, c->dec->len);
+		const char *s = (const char *)c->dec->data;
+		add_body(c, part_charset(ct, s, c->dec->len), s, c->dec->len);
 		return;
 	}
 	if (!attachment && !fn && !c->o.html_as_file && ct &&
 	    g_mime_content_type_is_type(ct, "text", "html")) {
-		const char *cs = part_charset(ct);
-		bool utf8 = strcasecmp(cs, "UTF-8") == 0;
 		const char *h = (const char *)c->dec->data;
 		size_t hl = c->dec->len;
+		const char *cs = part_charset(ct, h, hl);
+		bool utf8 = strcasecmp(cs, "UTF-8") == 0;
 		/* In UTF-8 first, where the charset converts whole: a numeric
 		 * entity (&#233;) then becomes its character, not '?'. */
 		gchar *in_u8 = NULL;

@@ -693,6 +693,49 @@ static void test_charsets(struct ccp_convert_map *map)
 	ccp_convert_last_stats(c, &st);
 	CHECK_EQ_U64(st.substitutions, 0);
 
+	/* A part said to be US-ASCII (by name, or by having no charset: RFC
+	 * 2045's default) that holds octets past 0x7F: read as UTF-8 when it is
+	 * valid UTF-8, else as Windows-1252, as mail readers do, where each
+	 * such octet was a '?' ("caf??" for UTF-8's é).  Plain text and HTML
+	 * alike, through either parse; a part that is ASCII indeed is as it
+	 * was.  In CP437: é 0x82, è 0x8A, ü 0x81, ß 0xE1, ï 0x8B. */
+	{
+		static const struct {
+			const char *type, *body, *want;
+		} mislabelled[] = {
+			{ "text/plain; charset=us-ascii", "caf\xc3\xa9 cr\xc3\xa8me, Gr\xc3\xbc\xc3\x9f" "e",
+			  "caf\x82 cr\x8ame, Gr\x81\xe1" "e\r\n" },
+			{ "text/plain", "caf\xc3\xa9 cr\xc3\xa8me", "caf\x82 cr\x8ame\r\n" },
+			{ "text/plain; charset=US-ASCII", "na\xefve caf\xe9", "na\x8bve caf\x82\r\n" },
+			{ "text/plain", "na\xefve caf\xe9", "na\x8bve caf\x82\r\n" },
+			{ "text/html; charset=us-ascii", "<p>caf\xc3\xa9 &#233;t\xc3\xa9</p>",
+			  "caf\x82 \x82t\x82\r\n" },
+			{ "text/html; charset=ascii", "<p>na\xefve caf\xe9</p>", "na\x8bve caf\x82\r\n" },
+			{ "text/html", "<p>na\xefve caf\xe9</p>", "na\x8bve caf\x82\r\n" },
+			{ "text/plain; charset=us-ascii", "plain ASCII", "plain ASCII\r\n" },
+		};
+		for (size_t i = 0; i < CCP_ARRAY_LEN(mislabelled); i++) {
+			char text[512];
+			snprintf(text, sizeof(text), "From: a@example.org\r\nTo: b@example.org\r\n"
+				 "MIME-Version: 1.0\r\nContent-Type: %s\r\n"
+				 "Content-Transfer-Encoding: 8bit\r\n\r\n%s\r\n",
+				 mislabelled[i].type, mislabelled[i].body);
+			for (int full = 0; full < 2; full++) {
+				o.full_parse = full;
+				struct ccp_convert *f = make(&o, map);
+				CHECK(conv(f, text, "mislabelled") == CCP_CONVERT_OK);
+				if (!eq(m.item[0].data, m.item[0].len, mislabelled[i].want))
+					fprintf(stderr, "case %zu: got '%.*s'\n", i, (int)m.item[0].len,
+						(const char *)m.item[0].data);
+				CHECK(eq(m.item[0].data, m.item[0].len, mislabelled[i].want));
+				ccp_convert_last_stats(f, &st);
+				CHECK_EQ_U64(st.substitutions, 0);
+				ccp_convert_free(f);
+			}
+		}
+		o.full_parse = false;
+	}
+
 	/* Text the code page lacks among text it has: after a '?' the UTF-8
 	 * goes to iconv in short windows, each cut before a character, never
 	 * inside one (a cut 'é' would be a '?' of its own).  Runs of e-acute
