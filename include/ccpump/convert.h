@@ -23,7 +23,9 @@
  *       "Display; Name" [SMTP:user@domain] at SITE
  *   a display name with no letter or digit in the code page ("???") counts
  *   as none: the local part names a native user, the address a foreign one;
- *   a native address whose local part has none either is written as foreign
+ *   a native address whose local part has none either is written as foreign;
+ *   a native name (display name, or local part) the code page shows only in
+ *   part ("Lee, ?") names no user, and counts as none in the same way
  *   format characters (Unicode's Cf: U+200D, U+00AD, U+FEFF, bidi
  *   controls...) show nothing and are dropped from names, the Subject, file
  *   names and body text (not from the address in [SMTP:...]); a space the

@@ -633,15 +633,17 @@ static char *unquoted_local(const char *addr, size_t n)
  * address nothing: such a name counts as none, for display names and
  * local parts, native and foreign addresses alike.  Judged on the code
  * page's own octets, read back as UTF-8, so "José Müller" (é, ü are in
- * CP437 and CP850) passes.  A name that passes is written as converted
- * here, so its '?' count here.  Uses c->tmp and c->u8 as scratch.
+ * CP437 and CP850) passes.  *LOST is set to the '?' in a name that passes
+ * (the characters the code page lacks), for the caller to count if it
+ * writes the name: whether it may have any is its to judge.  Uses c->tmp
+ * and c->u8 as scratch.
  */
-static const char *cp_name(struct ccp_convert *c, const char *s, size_t *len)
+static const char *cp_name(struct ccp_convert *c, const char *s, size_t *len, size_t *lost)
 {
 	if (s == NULL)
 		return NULL;
 	ccp_ccm_buf_reset(&c->tmp);
-	size_t lost = ccp_codepage_text(c->cp, NULL, s, strlen(s), &c->tmp);
+	*lost = ccp_codepage_text(c->cp, NULL, s, strlen(s), &c->tmp);
 	bool names = false;
 	/* An ASCII letter or digit decides it without the read-back. */
 	for (size_t i = 0; i < c->tmp.len && !names; i++)
@@ -655,7 +657,6 @@ static const char *cp_name(struct ccp_convert *c, const char *s, size_t *len)
 	}
 	if (!names)
 		return NULL;
-	c->st.substitutions += lost;
 	*len = c->tmp.len;
 	return arena_dup(c, c->tmp.data, c->tmp.len);
 }
@@ -710,10 +711,23 @@ static const char *map_mailbox(struct ccp_convert *c, InternetAddress *ia, size_
 	}
 	/* A display name that names no one ("???") counts as none: the local
 	 * part names a native user, the address a foreign one. */
-	size_t dl = 0, ll = 0;
+	size_t dl = 0, ll = 0, dlost = 0, llost = 0;
 	const char *name = internet_address_get_name(ia);
-	const char *display = cp_name(c, po ? nbsp_as_space(c, name) : name, &dl);
-	const char *native_local = po && !display ? cp_name(c, local, &ll) : NULL;
+	const char *display = cp_name(c, po ? nbsp_as_space(c, name) : name, &dl, &dlost);
+	/* A native user's name is the name of a mailbox of the post office,
+	 * which the address list shows and IMPORT delivers to: the code page
+	 * shows it whole or it names no user.  "? Lee" (a given name in CJK)
+	 * was "Lee, ? at PO", and a '?' there is noise, or another user's
+	 * name; dropping the '?' ("Lee at PO") would name another user, as
+	 * like as not.  So a display name the code page shows only in part
+	 * counts as none for a native name, and the local part, the
+	 * mailbox's own name, names the user ("Lee, Bruce" from bruce.lee),
+	 * as when the name shows nothing; a local part shown only in part
+	 * names no user either. */
+	const char *native_display = po && dlost == 0 ? display : NULL;
+	const char *native_local = po && !native_display ? cp_name(c, local, &ll, &llost) : NULL;
+	if (llost)
+		native_local = NULL;
 	g_free(local);
 	ccp_ccm_buf_reset(&c->tmp);
 	/* A native address without a name to give (""@DOMAIN, or a local
@@ -721,9 +735,9 @@ static const char *map_mailbox(struct ccp_convert *c, InternetAddress *ia, size_
 	 * as a foreign one, the address itself: the reader sees whom it was
 	 * for, as far as the code page shows it, where the name would say
 	 * nothing. */
-	if (po && (display || native_local)) {
+	if (po && (native_display || native_local)) {
 		g_free(ascii);
-		native_name(&c->tmp, display, native_local);
+		native_name(&c->tmp, native_display, native_local);
 		ccp_ccm_buf_adds(&c->tmp, " at ");
 		cp_add(c, &c->tmp, po, strlen(po));
 		return cp_header(c, &c->tmp, c->o.import8, len);
@@ -732,10 +746,15 @@ static const char *map_mailbox(struct ccp_convert *c, InternetAddress *ia, size_
 	 * the address standing for a display name there is none of. */
 	ccp_ccm_buf_addc(&c->tmp, '"');
 	size_t start = c->tmp.len;
-	if (display)
+	/* A foreign display name the code page shows in part keeps its '?'
+	 * ("José ?"): they say that the name has more than the reader sees,
+	 * and the address after it names the mailbox. */
+	if (display) {
 		ccp_ccm_buf_add(&c->tmp, display, dl);
-	else
+		c->st.substitutions += dlost;
+	} else {
 		cp_add(c, &c->tmp, addr, strlen(addr));
+	}
 	map_chars(&c->tmp, start, ",\"[]", ";'()");
 	ccp_ccm_buf_adds(&c->tmp, "\" [SMTP:");
 	start = c->tmp.len;

@@ -303,6 +303,42 @@ static void test_addresses(struct ccp_convert_map *map)
 			   want, CCP_ARRAY_LEN(want));
 	}
 
+	/* A native name the code page shows only in part names no user: a
+	 * cc:Mail name is a mailbox of the post office.  "小龙 Lee" was
+	 * "Lee, ?? at HUBPO1" and "José 李" "?, José at HUBPO1"; now, as a name
+	 * it shows nothing of, such a display name counts as none and the
+	 * local part names the user.  A local part shown in part names none
+	 * either ("J\x94rg? at HUBPO1" before), and with no name to give the
+	 * address is written as foreign, whose display name keeps its '?'.
+	 * The '?' counted are those written.  Both parses agree. */
+	{
+		static const char text[] =
+			"From: a@example.org\r\n"
+			"To: =?utf-8?q?=E5=B0=8F=E9=BE=99_Lee?= <bruce.lee@ccmail.example.com>,\r\n"
+			" =?utf-8?q?Jos=C3=A9_=E6=9D=8E?= <jl@ccmail.example.com>,\r\n"
+			" =?utf-8?q?=E6=9D=8E_Bruce?= <\xe6\x9d\x8e@ccmail.example.com>,\r\n"
+			" j\xc3\xb6rg\xe6\x9d\x8e@ccmail.example.com,\r\n"
+			" =?utf-8?q?Jos=C3=A9_M=C3=BCller?= <jm@ccmail.example.com>\r\n\r\nhi\r\n";
+		static const char *const want[] = {
+			"Lee, Bruce at HUBPO1",
+			"Jl at HUBPO1",
+			"\"? Bruce\" [SMTP:?@ccmail.example.com] at EXSITE",
+			"\"j\x94rg?@ccmail.example.com\" [SMTP:j\x94rg?@ccmail.example.com] at EXSITE",
+			"M\x81ller, Jos\x82 at HUBPO1",
+		};
+		for (int full = 0; full < 2; full++) {
+			struct ccp_convert_opts of = o;
+			of.full_parse = full;
+			struct ccp_convert *f = make(&of, map);
+			conv_addrs(f, text, "\"a@example.org\" [SMTP:a@example.org] at EXSITE", want,
+				   CCP_ARRAY_LEN(want));
+			struct ccp_convert_stats st;
+			ccp_convert_last_stats(f, &st);
+			CHECK_EQ_U64(st.substitutions, 4);
+			ccp_convert_free(f);
+		}
+	}
+
 	/* Format characters (Unicode's Cf) show nothing and are dropped
 	 * before the code page, not made '?' ("Bob?" before): U+200D ZERO
 	 * WIDTH JOINER, U+00AD SOFT HYPHEN, the bidi controls U+202A-U+202E
