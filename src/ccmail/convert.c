@@ -1611,6 +1611,43 @@ struct head {
 	const char *subject;                       /* decoded (UTF-8); NULL: none */
 };
 
+/*
+ * Adds the envelope recipients of IN that are not in To, Cc or Bcc
+ * (c->hdr_addrs) as Bcc, as the connector did for distribution-list
+ * members (KB Q243184).  Addresses are compared as the map compares them
+ * (addr_key()): the domain in its ASCII form, the whole in any case, as
+ * before.  GMime hands over To's user@xn--bcher-kva.example decoded,
+ * user@bücher.example, and the envelope's, compared as written, did not
+ * match it: the recipient got the message twice, once as a Bcc.
+ */
+static void add_envelope(struct ccp_convert *c, const struct ccp_convert_input *in)
+{
+	if (in->nenvelope == 0)
+		return;
+	/* The header's addresses as keys, once for all the envelope's. */
+	for (size_t k = 0; k < c->nhdr; k++) {
+		char *key = addr_key(c->hdr_addrs[k]);
+		c->hdr_addrs[k] = arena_dup(c, key, strlen(key));
+		g_free(key);
+	}
+	for (size_t i = 0; i < in->nenvelope; i++) {
+		char *key = addr_key(in->envelope[i]);
+		bool seen = false;
+		for (size_t k = 0; k < c->nhdr && !seen; k++)
+			seen = strcasecmp(c->hdr_addrs[k], key) == 0;
+		g_free(key);
+		if (seen)
+			continue;
+		InternetAddress *ia = internet_address_mailbox_new(NULL, in->envelope[i]);
+		if (mailbox_ok(ia)) {
+			size_t len;
+			const char *a = map_mailbox(c, ia, &len);
+			ccp_ccm_msg_add_rcpt(&c->msg, CCP_CCM_BCC, a, len);
+		}
+		g_object_unref(ia);
+	}
+}
+
 /* The header's part of the cc:Mail message: From, Date, the recipients,
  * Subject and X-Spool-Id; or the refusal. */
 static enum ccp_convert_status build(struct ccp_convert *c, const struct head *h,
@@ -1646,19 +1683,7 @@ static enum ccp_convert_status build(struct ccp_convert *c, const struct head *h
 	add_list(c, h->to, CCP_CCM_TO, 0);
 	add_list(c, h->cc, CCP_CCM_CC, 0);
 	add_list(c, h->bcc, CCP_CCM_BCC, 0);
-	for (size_t i = 0; i < in->nenvelope; i++) {
-		bool seen = false;
-		for (size_t k = 0; k < c->nhdr && !seen; k++)
-			seen = strcasecmp(c->hdr_addrs[k], in->envelope[i]) == 0;
-		if (seen)
-			continue;
-		InternetAddress *ia = internet_address_mailbox_new(NULL, in->envelope[i]);
-		if (mailbox_ok(ia)) {
-			const char *a = map_mailbox(c, ia, &len);
-			ccp_ccm_msg_add_rcpt(m, CCP_CCM_BCC, a, len);
-		}
-		g_object_unref(ia);
-	}
+	add_envelope(c, in);
 	if (m->nrcpt == 0)
 		return refuse(c, CCP_CONVERT_ERR_NO_RCPT,
 			      "no recipient (no To, Cc, Bcc or envelope address); "

@@ -517,6 +517,31 @@ static void test_envelope_and_date(struct ccp_convert_map *map)
 	CHECK(eq(m.date, m.date_len, "1/1/26 4:59"));
 	/* UTF-8 body into CP437: Ø has no place in CP437, ü is 0x81. */
 	CHECK(eq(m.item[0].data, m.item[0].len, "?rsted met M\x81ller.\r\n"));
+
+	/* An envelope recipient already in To/Cc/Bcc is not added again,
+	 * whichever spelling of an internationalized domain each has: GMime
+	 * hands over To's domains decoded (bücher.example), and an envelope's
+	 * user@xn--bcher-kva.example was a Bcc of its own, the same mailbox
+	 * twice.  Case does not matter, in the domain or (as before) in the
+	 * local part.  A recipient the header lacks is still a Bcc. */
+	{
+		static const char hdr[] =
+			"From: a@example.org\r\nTo: user@b\xc3\xbc" "cher.example, bob@example.org\r\n"
+			"Cc: ann@xn--bcher-kva.example\r\nBcc: dora@XN--BCHER-KVA.example\r\n\r\nhi\r\n";
+		const char *spelt[] = { "user@xn--bcher-kva.example", "ANN@B\xc3\x9c" "CHER.example",
+					"Bob@Example.ORG", "dora@b\xc3\xbc" "cher.example",
+					"carl@xn--bcher-kva.example" };
+		struct ccp_convert_input ein = { .data = hdr, .len = sizeof(hdr) - 1, .name = "idn",
+						 .envelope = spelt, .nenvelope = 5 };
+		ccp_ccm_buf_reset(&out);
+		CHECK(ccp_convert_message(c, &ein, &out) == CCP_CONVERT_OK);
+		ccp_ccm_reader_init(&r, out.data, out.len, "o");
+		CHECK(ccp_ccm_reader_next(&r, &m) == 1);
+		CHECK_EQ_U64(m.nrcpt, 5);
+		CHECK(m.rcpt[4].kind == CCP_CCM_BCC &&
+		      eq(m.rcpt[4].addr, m.rcpt[4].addr_len,
+			 "\"carl@b\x81" "cher.example\" [SMTP:carl@xn--bcher-kva.example] at EXSITE"));
+	}
 	ccp_convert_free(c);
 
 	/* The two-digit year reads back as 1970-2069: a date outside that
