@@ -38,17 +38,27 @@ CCP_EXPORT enum ccp_codepage_id ccp_codepage_id(const struct ccp_codepage *cp);
 CCP_EXPORT size_t ccp_codepage_from(struct ccp_codepage *cp, const char *charset,
 				    const char *in, size_t len, struct ccp_ccm_buf *out);
 /*
- * As ccp_codepage_from(), for text a person reads (names, the Subject, the
- * body), where what shows nothing must not show as '?': a format character
- * (Unicode's Cf: U+200B ZERO WIDTH SPACE, U+200D ZERO WIDTH JOINER, U+FEFF
- * as a byte order mark, the bidi controls...) is dropped, CP850's soft
- * hyphen too; a space separator the code page lacks (Unicode's Zs: U+2009
- * THIN SPACE, U+202F NARROW NO-BREAK SPACE, U+3000 IDEOGRAPHIC SPACE...)
- * is a plain space, while NO-BREAK SPACE, which CP437 and CP850 have,
- * stays itself.  Neither is a substitution.  An address is not such text:
- * without the character it would be another address.
+ * As ccp_codepage_from(), for text a person reads on one line (names, the
+ * Subject, file names), where what shows nothing must not show as '?': a
+ * format character (Unicode's Cf: U+200B ZERO WIDTH SPACE, U+200D ZERO
+ * WIDTH JOINER, U+FEFF as a byte order mark, the bidi controls...) is
+ * dropped, CP850's soft hyphen too; a space separator the code page lacks
+ * (Unicode's Zs: U+2009 THIN SPACE, U+202F NARROW NO-BREAK SPACE, U+3000
+ * IDEOGRAPHIC SPACE...), and a line or paragraph separator (U+2028,
+ * U+2029), is a plain space, while NO-BREAK SPACE, which CP437 and CP850
+ * have, stays itself.  None is a substitution.  An address is not such
+ * text: without the character it would be another address.
  */
 CCP_EXPORT size_t ccp_codepage_text(struct ccp_codepage *cp, const char *charset,
+				    const char *in, size_t len, struct ccp_ccm_buf *out);
+/*
+ * As ccp_codepage_text(), for a body, whose lines it may break: a LINE
+ * SEPARATOR (U+2028) the code page lacks is a line end (LF) and a
+ * PARAGRAPH SEPARATOR (U+2029) an empty line (LF LF), where
+ * ccp_codepage_text(), for one line, has a space for each.  Neither is a
+ * substitution.
+ */
+CCP_EXPORT size_t ccp_codepage_body(struct ccp_codepage *cp, const char *charset,
 				    const char *in, size_t len, struct ccp_ccm_buf *out);
 /* Appends IN (code page octets) to OUT as UTF-8.  Every CP437/850 octet maps. */
 CCP_EXPORT void ccp_codepage_to_utf8(struct ccp_codepage *cp, const char *in, size_t len,

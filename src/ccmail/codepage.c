@@ -30,7 +30,6 @@
 
 #include "ccpump/alloc.h"
 #include "ccpump/log.h"
-#include "codepage_body.h"
 
 #define CP_CACHE 6
 /* The window UTF-8 goes into iconv in after a character it stops at

@@ -34,7 +34,6 @@
 #include "ccpump/fpset.h"
 #include "ccpump/headers.h"
 #include "ccpump/log.h"
-#include "codepage_body.h"
 
 #define ARENA_BLOCK 65536
 #define MAX_DEPTH 64     /* MIME nesting we follow; a message deeper is refused */
