@@ -76,8 +76,8 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		"  --store DIR            the connector store: Submit/, Import/, Bad/, Quarantine/\n"
 		"  --po DIR               the built-in post office (made by 'ccpump po init')\n"
 		"  --import-cmd CMD       run CMD FILE.ccm instead; IMPORT's exit codes\n"
-		"  --import-timeout SEC   stop an import command past this: answer 1,\n"
-		"                         retried; 0 = never (%.0f)\n"
+		"  --import-timeout SEC   with --import-cmd: stop the command past this:\n"
+		"                         answer 1, retried; 0 = never (%.0f)\n"
 		"  --rescan-interval SEC  rescan new/ this often (%.0f)\n"
 		"  --retry-min SEC        first retry after a failed import or a postponed\n"
 		"                         delivery; each later one waits twice as long, and\n"
@@ -161,6 +161,19 @@ static int check_cmd(const char *flag, const char *cmd)
 	return -1;
 }
 
+/* A flag of the import program's, given with the built-in post office
+ * (which runs none): it would do nothing, and a relay's flags are not
+ * dropped without a word.  --import-timeout is the only flag that belongs
+ * to one of the two; every other applies to both. */
+static int check_import_only(const struct ccp_relay_config *cfg, bool timeout_given)
+{
+	if (cfg->po == NULL || !timeout_given)
+		return 0;
+	fprintf(stderr, "ccpump relay: --import-timeout applies to --import-cmd only: the built-in "
+		"post office (--po) runs no import program\n");
+	return -1;
+}
+
 /* A backoff that starts past its own cap is a mistake in the flags, said
  * before anything is made. */
 static int check_retry(const struct ccp_relay_config *cfg)
@@ -207,7 +220,7 @@ int ccp_cmd_relay(int argc, char **argv)
 	struct ccp_relay_config cfg;
 	struct ccp_convert_map *map = NULL;
 	char *map_site = NULL;
-	bool site_given = false;
+	bool site_given = false, import_timeout_given = false;
 	char err[600];
 	int rc = CCP_EXIT_USAGE;
 
@@ -232,6 +245,7 @@ int ccp_cmd_relay(int argc, char **argv)
 		case O_IMPTIMEOUT:
 			if (seconds_ns("--import-timeout", optarg, 0, &cfg.import_timeout_ns))
 				goto out;
+			import_timeout_given = true;
 			break;
 		case O_RESCAN:
 			if (seconds_ns("--rescan-interval", optarg, 0.01, &cfg.rescan_interval_ns))
@@ -316,7 +330,8 @@ int ccp_cmd_relay(int argc, char **argv)
 		goto out;
 	}
 	if (check_cmd("--import-cmd", cfg.import_cmd) != 0 ||
-	    check_cmd("--bounce-cmd", cfg.bounce_cmd) != 0 || check_retry(&cfg) != 0)
+	    check_cmd("--bounce-cmd", cfg.bounce_cmd) != 0 ||
+	    check_import_only(&cfg, import_timeout_given) != 0 || check_retry(&cfg) != 0)
 		goto out;
 	if (log_path) {
 		int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);

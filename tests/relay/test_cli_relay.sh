@@ -106,6 +106,22 @@ done
 	2>"$work/md.err" || fail "the Maildir itself as the spool: $(cat "$work/md.err")"
 echo "7. a Maildir's new/ or cur/ given as the spool is refused"
 
+# A flag of the import program's with the built-in post office, which
+# runs none: it would do nothing, and is refused rather than dropped,
+# naming both flags, before anything is made (either order).  With
+# --import-cmd it is taken.
+d="$work/imponly"
+mkdir "$d"
+expect_usage "--import-timeout applies to --import-cmd only: the built-in post office (--po)" \
+	relay --spool "$d/spool" --store "$d/store" --po "$d/po" --import-timeout 30 --once
+expect_usage "--import-timeout applies to --import-cmd only" relay --import-timeout 0 \
+	--spool "$d/spool" --store "$d/store" --po "$d/po" --once
+[ -z "$(ls -A "$d")" ] || fail "--import-timeout with --po: made $(ls "$d") before refusing it"
+"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd true --import-timeout 30 \
+	--once --stats-interval 0 2>"$work/imponly.err" ||
+	fail "--import-timeout with --import-cmd: status $?: $(cat "$work/imponly.err")"
+echo "8. --import-timeout with --po (no import program) is refused"
+
 # -h is --help for every command: its usage on standard output, status 0,
 # nothing run.
 for cmd in bench relay queue demo convert import po "po init" "po stats" "po show"; do
@@ -114,6 +130,6 @@ for cmd in bench relay queue demo convert import po "po init" "po stats" "po sho
 		fail "$cmd -h printed: $(printf '%s\n' "$out" | head -n 1)"
 	[ "$out" = "$("$bin" $cmd --help)" ] || fail "$cmd: -h and --help differ"
 done
-echo "8. -h is --help for every command"
+echo "9. -h is --help for every command"
 
 echo "test_cli_relay: ok"
