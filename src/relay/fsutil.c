@@ -4,6 +4,7 @@
 #define _GNU_SOURCE /* renameat2 */
 #include "relay/fsutil.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -590,6 +591,47 @@ unsigned ccp_dir_stale_asides(int dirfd, bool (*fn)(void *arg, const char *aside
 unsigned ccp_dir_remove_stale_tmp(int dirfd)
 {
 	return remove_prefixed(dirfd, CCP_TMP_PREFIX, tmp_of_live_process);
+}
+
+/* Past a run of at least one character IS accepts, or NULL for none. */
+static const char *past_run(const char *p, int (*is)(int))
+{
+	const char *q = p;
+	while (*q && is((unsigned char)*q))
+		q++;
+	return q > p ? q : NULL;
+}
+
+/* Whether NAME is a temporary name as ccp_tmp_name() makes it, or as an
+ * earlier version did, whole: CCP_TMP_PREFIX, the pid, then .start.ns,
+ * .start.ns.boot or .start.ns.boot.host (decimal, decimal, hex, hex) or
+ * none of them, '-' and a number, and nothing after.  In a folder that is
+ * not ccpump's (a Maildir's tmp/), a name that only begins so may be
+ * another program's. */
+static bool tmp_name_whole(const char *name)
+{
+	if (strncmp(name, CCP_TMP_PREFIX, strlen(CCP_TMP_PREFIX)) != 0)
+		return false;
+	const char *p = past_run(name + strlen(CCP_TMP_PREFIX), isdigit);
+	int fields = 0;
+	for (; p && *p == '.' && fields < 4; fields++)
+		p = past_run(p + 1, fields < 2 ? isdigit : isxdigit);
+	if (p == NULL || fields == 1 || *p != '-')
+		return false;
+	p = past_run(p + 1, isdigit);
+	return p && *p == '\0';
+}
+
+/* Keeps what ccp_dir_remove_stale_own_tmp() must not remove: another
+ * program's entry, or a live process's temporary name. */
+static bool not_own_stale_tmp(int dirfd, const char *name)
+{
+	return !tmp_name_whole(name) || tmp_of_live_process(dirfd, name);
+}
+
+unsigned ccp_dir_remove_stale_own_tmp(int dirfd)
+{
+	return remove_prefixed(dirfd, CCP_TMP_PREFIX, not_own_stale_tmp);
 }
 
 int ccp_copy_file(int src, int dst_dirfd, const char *tmp, bool sync)

@@ -170,6 +170,19 @@ int ccp_rename_noreplace(int olddirfd, const char *old, int newdirfd, const char
 unsigned ccp_dir_remove_stale_tmp(int dirfd);
 
 /*
+ * The same for a folder that is not ccpump's alone, the spool's tmp/ (where
+ * `queue --requeue` copies a message across file systems, and an MTA
+ * writes its own): only names that are a temporary name of ccpump's whole
+ * (ccp_tmp_name(), or an earlier version's form) go, and of those only
+ * the ones no running process can be using, judged as above (a maker of
+ * this host and pid namespace at once, by its pid and start time; one that
+ * cannot be seen from here once it has not changed for
+ * CCP_TMP_FOREIGN_KEEP_S).  Every other entry stays, whatever its age.
+ * Returns how many were removed.
+ */
+unsigned ccp_dir_remove_stale_own_tmp(int dirfd);
+
+/*
  * Moves entry NAME of directory SRC_DIRFD into directory DST_DIRFD, under
  * the same name.  A rename where one can do it.  Across file systems
  * (EXDEV: a spool and a store on two disks), a regular file is copied into

@@ -318,6 +318,11 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 		snprintf(err, errlen, "%s: cannot open %s: %s", name, which, strerror(e));
 		goto out;
 	}
+	/* A requeue killed (SIGKILL, a power loss) in the middle of a copy
+	 * across file systems left the copy's name in tmp/ (copy_in()),
+	 * linked into new/ or not: gone now that its maker is.  Only ccpump's
+	 * own temporary names; this process makes none but within one call. */
+	ccp_dir_remove_stale_own_tmp(tmp_fd);
 	if (fstatat(bad_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
 		snprintf(err, errlen, "%s: not in %s%s%s", name, bad, errno == ENOENT ? "" : ": ",
 			 errno == ENOENT ? "" : strerror(errno));

@@ -515,9 +515,18 @@ struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, 
 	s->new_fd = s->cur_fd = s->failed_fd = s->quarantine_fd = -1;
 	char *p = ccp_path_join(cfg->dir, "tmp");
 	int tmp_fd = ccp_dir_ensure_open(p, err, errlen);
-	ccp_free(p);
-	if (tmp_fd < 0)
+	if (tmp_fd < 0) {
+		ccp_free(p);
 		goto fail;
+	}
+	/* The copies of `queue --requeue`s cut short (a SIGKILL, a power
+	 * loss) in the middle of a move across file systems: ccpump's own
+	 * temporary names whose makers are gone, never the MTA's files. */
+	unsigned stale = ccp_dir_remove_stale_own_tmp(tmp_fd);
+	if (stale)
+		ccp_log(CCP_LOG_INFO, "spool %s: removed %u copies that requeues cut short left "
+			"(ccpump's temporary names)", p, stale);
+	ccp_free(p);
 	close(tmp_fd);
 	s->new_fd = ccp_dir_ensure_open(s->new_path, err, errlen);
 	if (s->new_fd < 0)

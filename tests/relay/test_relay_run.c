@@ -29,6 +29,11 @@
  *               they name it by inode and ctime;
  *   put back    a dead requeue's aside is put back at start-up on a file
  *               system without RENAME_NOREPLACE;
+ *   killed      a requeue across file systems killed (SIGKILL) at its sync
+ *   requeue     of new/ leaves its copy's name in the spool's tmp/: the
+ *               next requeue removes it, and so does the relay's start-up;
+ *               nothing else in tmp/ goes (an MTA's file, names that only
+ *               begin as ccpump's, a live process's temporary name);
  *   no fork     an import program that cannot be started postpones its
  *               batch and pauses deliveries, no attempt counted;
  *   cut short   a rename by link and unlink that a crash cut short is
@@ -104,12 +109,19 @@ static bool fd_path_has(int fd, const char *needle)
 	return strstr(path, needle) != NULL;
 }
 
+/* While set, fsync() of a directory whose path holds it kills the
+ * process (SIGKILL), as a kill -9 in that moment would. */
+static const char *_Atomic kill_at_dir_sync;
+
 /* Every fsync() of the relay and the post office comes here (this
  * definition takes the place of libc's in the program). */
 int fsync(int fd)
 {
 	struct stat st;
 	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		const char *killing = atomic_load_explicit(&kill_at_dir_sync, memory_order_relaxed);
+		if (killing && fd_path_has(fd, killing))
+			raise(SIGKILL);
 		const char *failing = atomic_load(&fail_dirs);
 		if (failing && fd_path_has(fd, failing)) {
 			const char *put = atomic_exchange_explicit(&replace_at_failed_sync, NULL,
@@ -699,6 +711,105 @@ static void test_put_back_without_noreplace(const char *root)
 	CHECK_EQ_U64(count_dir(path), 2); /* m1 and its reason, nothing aside */
 }
 
+/* Message NAME, put in Bad, is requeued across file systems by a child
+ * process killed (SIGKILL) at its sync of new/, its copy linked there by
+ * then: the copy's name in the spool's tmp/ is left, a second link to
+ * new/NAME. */
+static void requeue_killed(const char *name)
+{
+	char path[900], err[600];
+	snprintf(path, sizeof(path), "%s/Bad/%s", store, name);
+	write_file(path, "a message\n", 10);
+	pid_t child = fork();
+	CHECK(child >= 0);
+	if (child == 0) {
+		atomic_store_explicit(&kill_at_dir_sync, "/new", memory_order_relaxed);
+		atomic_store_explicit(&exdev_renames, 1, memory_order_relaxed);
+		ccp_queue_requeue(spool, store, name, true, err, sizeof(err));
+		_exit(1);
+	}
+	int status;
+	struct stat st;
+	CHECK(waitpid(child, &status, 0) == child);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	snprintf(path, sizeof(path), "%s/new/%s", spool, name);
+	CHECK(stat(path, &st) == 0 && st.st_nlink == 2);
+}
+
+/* Whether the spool's tmp/ holds the N names of KEEP and nothing else. */
+static bool tmp_holds_only(const char *const *keep, unsigned n)
+{
+	char path[900];
+	snprintf(path, sizeof(path), "%s/tmp", spool);
+	if (count_all(path) != n)
+		return false;
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/tmp/%s", spool, keep[i]);
+		if (access(path, F_OK) != 0)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A requeue killed in the middle of a move across file systems leaves its
+ * copy's name in the spool's tmp/: the next requeue removes it, and so
+ * does the relay's start-up.  Nothing else there goes: an MTA's file being
+ * written, names that only begin as ccpump's do (of a dead pid), and a
+ * live ccpump process's temporary name.
+ */
+static void test_requeue_killed(const char *root)
+{
+	char po[600], path[900], err[600], dead_tmp[64], dead_aside[64], live[CCP_TMP_NAME_MAX];
+	m1_in_bad(root, "-killed");
+	snprintf(po, sizeof(po), "%s/po-killed", root);
+	pid_t dead = fork();
+	CHECK(dead >= 0);
+	if (dead == 0)
+		_exit(0);
+	CHECK(waitpid(dead, NULL, 0) == dead);
+	snprintf(dead_tmp, sizeof(dead_tmp), ".tmp-%ld-1.part", (long)dead);
+	snprintf(dead_aside, sizeof(dead_aside), ".tmp-%ld.1.0-1~m1", (long)dead);
+	/* The live process: it makes its name, says it, and runs until the
+	 * test closes its end of the pipe (or dies). */
+	int ready[2], hold[2];
+	CHECK(pipe2(ready, O_CLOEXEC) == 0 && pipe2(hold, O_CLOEXEC) == 0);
+	pid_t holder = fork();
+	CHECK(holder >= 0);
+	if (holder == 0) {
+		close(hold[1]);
+		ccp_tmp_name(live, sizeof(live));
+		snprintf(path, sizeof(path), "%s/tmp/%s", spool, live);
+		write_file(path, "being copied\n", 13);
+		CHECK(write(ready[1], live, sizeof(live)) == (ssize_t)sizeof(live));
+		char c;
+		while (read(hold[0], &c, 1) != 0)
+			;
+		_exit(0);
+	}
+	close(hold[0]);
+	CHECK(read(ready[0], live, sizeof(live)) == (ssize_t)sizeof(live));
+	const char *const keep[] = { "1764288000.M1P1.test", ".tmp-mine", dead_tmp, dead_aside,
+				     live };
+	for (unsigned i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "%s/tmp/%s", spool, keep[i]);
+		write_file(path, "being written\n", 14);
+	}
+	requeue_killed("m1");
+	CHECK(!tmp_holds_only(keep, 5));
+	snprintf(path, sizeof(path), "%s/Bad/m2", store);
+	write_file(path, "a message\n", 10);
+	CHECK_EQ_U64(ccp_queue_requeue(spool, store, "m2", true, err, sizeof(err)), 0);
+	CHECK(tmp_holds_only(keep, 5));
+	requeue_killed("m3");
+	CHECK_EQ_U64(run_once(po, NULL, err, sizeof(err)), 0);
+	CHECK(tmp_holds_only(keep, 5));
+	close(hold[1]);
+	CHECK(waitpid(holder, NULL, 0) == holder);
+	close(ready[0]);
+	close(ready[1]);
+}
+
 /* An import program that cannot be started (fork() fails: out of
  * processes) is the machine's failure, not the messages': the batch is
  * postponed and deliveries pause, no attempt is counted, so even with
@@ -999,6 +1110,7 @@ int main(void)
 	test_requeue_term(root);
 	test_requeue_long_name(root);
 	test_put_back_without_noreplace(root);
+	test_requeue_killed(root);
 	test_import_not_started(root);
 	test_rename_cut_short(root);
 	test_rename_unlink_enoent(root);
