@@ -682,6 +682,17 @@ int ccp_copy_file(int src, int dst_dirfd, const char *tmp, bool sync)
 	return rc;
 }
 
+/* After an undo in DIRFD, what the undo changed is synced when SYNC, as a
+ * move's steps are; errno stays the failure the undo answers. */
+static void sync_undo(int dirfd, bool sync)
+{
+	int e = errno;
+	if (sync && fsync(dirfd) != 0) {
+		/* Nothing more can be done: the move reports its own failure. */
+	}
+	errno = e;
+}
+
 /*
  * Puts the copy DIRFD/TMP of a move in place as NAME.  What NAME held is
  * not lost with it: should a later step of the move fail, it must be there
@@ -691,10 +702,11 @@ int ccp_copy_file(int src, int dst_dirfd, const char *tmp, bool sync)
  * renamed over it, or, without hard links too, is renamed to ASIDE.  *KEPT says whether it is kept so, under ASIDE (CAP
  * octets, at least CCP_TMP_NAME_MAX), for place_undo() or its removal.
  * A directory under NAME is refused (EISDIR), as a rename over it is.
- * Returns 0, or -1 with errno and TMP and NAME as they were.
+ * Returns 0, or -1 with errno and TMP and NAME as they were (an entry put
+ * back synced when SYNC: sync_undo()).
  */
 static int place_copy(int dirfd, const char *tmp, const char *name, char *aside, size_t cap,
-		      bool *kept)
+		      bool *kept, bool sync)
 {
 	struct stat there;
 	*kept = false;
@@ -732,9 +744,14 @@ static int place_copy(int dirfd, const char *tmp, const char *name, char *aside,
 					*kept = true;
 					return 0;
 				}
+				/* Back, and for good: the rename aside may reach
+				 * the disk before the put-back, and a crash in
+				 * between would leave the entry under ASIDE,
+				 * which the next start removes. */
 				int e = errno;
 				renameat(dirfd, aside, dirfd, name);
 				errno = e;
+				sync_undo(dirfd, sync);
 				return -1;
 			}
 		}
@@ -751,9 +768,15 @@ static int place_copy(int dirfd, const char *tmp, const char *name, char *aside,
 }
 
 /* A move whose copy place_copy() put in place failed after all: what NAME
- * held goes back over the copy, or the copy (of stat COPY) goes. */
+ * held goes back over the copy, or the copy (of stat COPY) goes.  With
+ * SYNC the folder is synced after (sync_undo()), as the move synced it
+ * after placing the copy: that sync may have made the copy's entry
+ * durable, and a crash that kept it and lost the undo would leave the
+ * copy under NAME (a second one of the message the source still holds)
+ * and what NAME held under a temporary name, which the next start
+ * removes. */
 static void place_undo(int dirfd, const char *name, const char *aside, bool kept,
-		       const struct stat *copy)
+		       const struct stat *copy, bool sync)
 {
 	int e = errno;
 	if (kept)
@@ -761,6 +784,7 @@ static void place_undo(int dirfd, const char *name, const char *aside, bool kept
 	else
 		ccp_unlink_if_same(dirfd, name, copy);
 	errno = e;
+	sync_undo(dirfd, sync);
 }
 
 int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync)
@@ -808,7 +832,7 @@ int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync)
 	 * be taken back, no new file can have been given its inode number. */
 	int copy_fd = rc == 0 ? openat(dst_dirfd, tmp, O_PATH | O_NOFOLLOW | O_CLOEXEC) : -1;
 	if (rc == 0 && (copy_fd < 0 || fstat(copy_fd, &copy) != 0 ||
-			place_copy(dst_dirfd, tmp, name, aside, sizeof(aside), &kept) != 0)) {
+			place_copy(dst_dirfd, tmp, name, aside, sizeof(aside), &kept, sync) != 0)) {
 		unlink_keeping_errno(dst_dirfd, tmp);
 		rc = -1;
 	} else if (rc == 0) {
@@ -821,7 +845,7 @@ int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync)
 		 * put back), and the move is reported as not made. */
 		if ((sync && fsync(dst_dirfd) != 0) ||
 		    ccp_unlink_if_same(src_dirfd, name, &st) != 0) {
-			place_undo(dst_dirfd, name, aside, kept, &copy);
+			place_undo(dst_dirfd, name, aside, kept, &copy, sync);
 			rc = -1;
 		} else if (kept) {
 			/* Replaced, as by a rename.  (A crash before this leaves it

@@ -50,8 +50,10 @@
  *               birth time, and the relay delivers as before;
  *   across file a move between two file systems (renameat() answering
  *   systems     EXDEV) that fails (the copy's write, its folder's sync, the
- *               source's removal, a source gone) leaves the destination's
- *               entry of that name as it was, and the source; one that
+ *               source's removal, a source gone, the copy's rename over
+ *               the name) leaves the destination's entry of that name as
+ *               it was, and the source, and syncs the destination's
+ *               folder after its undo as after the copy; one that
  *               succeeds replaces that entry, as a rename does; with and
  *               without RENAME_EXCHANGE and RENAME_NOREPLACE, and on a
  *               file system with neither RENAME_EXCHANGE nor hard links.
@@ -109,9 +111,21 @@ static bool fd_path_has(int fd, const char *needle)
 	return strstr(path, needle) != NULL;
 }
 
+/* Whether FD is open on a path that holds what WHERE names now: a
+ * failure is to be injected there. */
+static bool injected_at(const char *_Atomic *where, int fd)
+{
+	const char *needle = atomic_load_explicit(where, memory_order_relaxed);
+	return needle && fd_path_has(fd, needle);
+}
+
 /* While set, fsync() of a directory whose path holds it kills the
  * process (SIGKILL), as a kill -9 in that moment would. */
 static const char *_Atomic kill_at_dir_sync;
+/* While set, fsync() calls on a directory whose path holds it, failed or
+ * not, are counted in dir_syncs. */
+static const char *_Atomic count_syncs_in;
+static _Atomic unsigned dir_syncs;
 
 /* Every fsync() of the relay and the post office comes here (this
  * definition takes the place of libc's in the program). */
@@ -119,6 +133,8 @@ int fsync(int fd)
 {
 	struct stat st;
 	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		if (injected_at(&count_syncs_in, fd))
+			atomic_fetch_add_explicit(&dir_syncs, 1, memory_order_relaxed);
 		const char *killing = atomic_load_explicit(&kill_at_dir_sync, memory_order_relaxed);
 		if (killing && fd_path_has(fd, killing))
 			raise(SIGKILL);
@@ -210,6 +226,22 @@ static _Atomic int no_exchange;
  * file system without hard links (FAT, exFAT, some FUSE). */
 static _Atomic int no_links;
 
+/* While it names an entry, the next rename of a temporary name (a move's
+ * copy) over that name, renameat() or renameat2(), fails with EIO, once. */
+static const char *_Atomic fail_place_once;
+
+/* Whether the rename of OLD over NEW is the one fail_place_once names;
+ * it is then no longer named. */
+static bool place_fails(const char *old, const char *new_name)
+{
+	const char *name = atomic_load_explicit(&fail_place_once, memory_order_relaxed);
+	if (name == NULL || strncmp(old, ".tmp-", 5) != 0 || strcmp(new_name, name) != 0)
+		return false;
+	atomic_store_explicit(&fail_place_once, NULL, memory_order_relaxed);
+	errno = EIO;
+	return true;
+}
+
 int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)
 {
 	struct stat st;
@@ -236,6 +268,8 @@ int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpa
 		errno = EINVAL;
 		return -1;
 	}
+	if (place_fails(oldpath, newpath))
+		return -1;
 	const char *name = atomic_load(&term_at_rename);
 	if (name && (flags & RENAME_NOREPLACE) && strcmp(oldpath, name) == 0)
 		raise(SIGTERM);
@@ -252,20 +286,14 @@ int renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpat
 		errno = EXDEV;
 		return -1;
 	}
+	if (place_fails(oldpath, newpath))
+		return -1;
 	return (int)syscall(SYS_renameat, olddirfd, oldpath, newdirfd, newpath);
 }
 
 /* While set, write() to a file whose path holds it fails with ENOSPC, as
  * on a full disk. */
 static const char *_Atomic fail_writes_in;
-
-/* Whether FD is open on a path that holds what WHERE names now: a
- * failure is to be injected there. */
-static bool injected_at(const char *_Atomic *where, int fd)
-{
-	const char *needle = atomic_load_explicit(where, memory_order_relaxed);
-	return needle && fd_path_has(fd, needle);
-}
 
 ssize_t write(int fd, const void *buf, size_t n)
 {
@@ -982,6 +1010,7 @@ enum move_failure {
 	MOVE_SYNC_FAILS,     /* the sync of the destination folder */
 	MOVE_REMOVAL_FAILS,  /* the source's removal (EPERM) */
 	MOVE_SOURCE_GONE,    /* no source to move */
+	MOVE_PLACE_FAILS,    /* the copy's rename over the name (EIO) */
 };
 
 /*
@@ -992,7 +1021,11 @@ enum move_failure {
  * older entry" (1), a directory (2).  FAIL says what fails.  A move that
  * fails leaves dst/NAME as it was and the source where it was; one that
  * succeeds leaves the source's copy in dst/NAME, replacing a file there,
- * as a rename does.  Either way nothing else is left in dst/.
+ * as a rename does.  Either way nothing else is left in dst/, and dst/ is
+ * synced after each change a crash must not take back: once with the
+ * copy in place, and again once that is undone, or once what NAME held
+ * was put back from aside (a file system without hard links, where it
+ * is renamed aside before the copy takes its place).
  */
 static void move_across(const char *root, const char *tag, bool link, int old,
 			enum move_failure fail)
@@ -1026,7 +1059,13 @@ static void move_across(const char *root, const char *tag, bool link, int old,
 		atomic_store(&fail_dirs, "/into");
 	else if (fail == MOVE_REMOVAL_FAILS)
 		atomic_store_explicit(&fail_unlink_in, "/from", memory_order_relaxed);
+	else if (fail == MOVE_PLACE_FAILS)
+		atomic_store_explicit(&fail_place_once, "NAME", memory_order_relaxed);
+	atomic_store_explicit(&dir_syncs, 0, memory_order_relaxed);
+	atomic_store_explicit(&count_syncs_in, "/into", memory_order_relaxed);
 	int rc = ccp_move_entry(s, "NAME", d, true), e = errno;
+	atomic_store_explicit(&count_syncs_in, NULL, memory_order_relaxed);
+	atomic_store_explicit(&fail_place_once, NULL, memory_order_relaxed);
 	atomic_store_explicit(&fail_unlink_in, NULL, memory_order_relaxed);
 	atomic_store(&fail_dirs, NULL);
 	atomic_store_explicit(&fail_writes_in, NULL, memory_order_relaxed);
@@ -1034,7 +1073,19 @@ static void move_across(const char *root, const char *tag, bool link, int old,
 
 	static const int want_errno[] = { [MOVE_WRITE_FAILS] = ENOSPC, [MOVE_SYNC_FAILS] = EIO,
 					   [MOVE_REMOVAL_FAILS] = EPERM,
-					   [MOVE_SOURCE_GONE] = ENOENT };
+					   [MOVE_SOURCE_GONE] = ENOENT, [MOVE_PLACE_FAILS] = EIO };
+	/* The syncs of dst/: the copy in place; and its undo.  A copy that
+	 * never took the name changed nothing, but where what NAME held went
+	 * aside by a rename first (no hard links), and came back. */
+	bool renamed_aside = atomic_load_explicit(&no_links, memory_order_relaxed) && old == 1;
+	unsigned want_syncs = fail == MOVE_SYNC_FAILS || fail == MOVE_REMOVAL_FAILS ? 2
+			      : fail == MOVE_OK && old != 2				    ? 1
+			      : fail == MOVE_PLACE_FAILS && renamed_aside		    ? 1
+											    : 0;
+	if (atomic_load_explicit(&dir_syncs, memory_order_relaxed) != want_syncs)
+		fprintf(stderr, "move %s: %u syncs of its destination, not %u\n", tag,
+			atomic_load_explicit(&dir_syncs, memory_order_relaxed), want_syncs);
+	CHECK_EQ_U64(atomic_load_explicit(&dir_syncs, memory_order_relaxed), want_syncs);
 	bool fails = fail != MOVE_OK || old == 2;
 	if (rc != (fails ? -1 : 0) || (fails && e != (old == 2 ? EISDIR : want_errno[fail])))
 		fprintf(stderr, "move %s: answered %d (%s)\n", tag, rc, strerror(e));
@@ -1087,6 +1138,7 @@ static void test_move_across(const char *root, const char *suffix)
 		{ "stays", false, 1, MOVE_REMOVAL_FAILS },
 		{ "link-stays", true, 1, MOVE_REMOVAL_FAILS },
 		{ "gone", false, 1, MOVE_SOURCE_GONE },
+		{ "place", false, 1, MOVE_PLACE_FAILS },
 		{ "over-dir", false, 2, MOVE_OK },
 	};
 	char tag[64];
