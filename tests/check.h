@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define CHECK(cond)                                                           \
 	do {                                                                  \
@@ -56,5 +58,32 @@
 			exit(1);                                               \
 		}                                                              \
 	} while (0)
+
+/* Runs FN(ARG) in a child process, its standard error caught into SAID
+ * (CAP octets, NUL-ended), and returns the child's wait status: for the
+ * checks that a broken rule aborts with file and line (ccp_panic()). */
+static inline int check_child(void (*fn)(void *), void *arg, char *said, size_t cap)
+{
+	int fds[2];
+	CHECK(pipe(fds) == 0);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		dup2(fds[1], 2);
+		fn(arg);
+		_exit(0); /* not reached if the rule holds */
+	}
+	close(fds[1]);
+	size_t got = 0;
+	ssize_t k;
+	while (got < cap - 1 && (k = read(fds[0], said + got, cap - 1 - got)) > 0)
+		got += (size_t)k;
+	said[got] = '\0';
+	close(fds[0]);
+	int st = 0;
+	CHECK(waitpid(pid, &st, 0) == pid);
+	return st;
+}
 
 #endif

@@ -97,38 +97,30 @@ static void test_pointer_values(void)
 	ccp_ring_destroy(r);
 }
 
-/* The pointer rule on the burst path (n = 3; n = 11, whose stores go four
+/* The pointer rule on the burst path (*ARG = 3; 11, whose stores go four
  * at a time, the bad pointer in the first four stored) or the single path
- * (n = 1): the enqueue aborts, naming ring.h and bit 63. */
+ * (1): the enqueue aborts. */
+static void enqueue_bad_pointer(void *arg)
+{
+	unsigned n = *(const unsigned *)arg;
+	struct ccp_ring *r = ccp_ring_create(16);
+	void *bad = (void *)(uintptr_t)(1ull << 63 | 8);
+	void *in[11];
+	for (unsigned i = 0; i < 11; i++)
+		in[i] = (void *)(uintptr_t)(8 * (i + 1));
+	in[n == 11 ? 8 : 1] = bad;
+	if (n == 1)
+		ccp_ring_enqueue_mpmc(r, bad);
+	else
+		ccp_ring_enqueue_burst_mpmc(r, in, n);
+}
+
+/* The pointer rule with N as above: the enqueue aborts, naming ring.h and
+ * bit 63. */
 static void check_pointer_rule(unsigned n)
 {
-	int fds[2];
-	CHECK(pipe(fds) == 0);
-	pid_t pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		dup2(fds[1], 2);
-		struct ccp_ring *r = ccp_ring_create(16);
-		void *bad = (void *)(uintptr_t)(1ull << 63 | 8);
-		void *in[11];
-		for (unsigned i = 0; i < 11; i++)
-			in[i] = (void *)(uintptr_t)(8 * (i + 1));
-		in[n == 11 ? 8 : 1] = bad;
-		if (n == 1)
-			ccp_ring_enqueue_mpmc(r, bad);
-		else
-			ccp_ring_enqueue_burst_mpmc(r, in, n);
-		_exit(0); /* not reached if the rule holds */
-	}
-	close(fds[1]);
-	char buf[1024] = { 0 };
-	size_t got = 0;
-	ssize_t k;
-	while (got < sizeof(buf) - 1 && (k = read(fds[0], buf + got, sizeof(buf) - 1 - got)) > 0)
-		got += (size_t)k;
-	close(fds[0]);
-	int st = 0;
-	CHECK(waitpid(pid, &st, 0) == pid);
+	char buf[1024];
+	int st = check_child(enqueue_bad_pointer, &n, buf, sizeof(buf));
 	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
 	CHECK(strstr(buf, "ring.h") != NULL);
 	CHECK(strstr(buf, "bit 63") != NULL);

@@ -71,10 +71,10 @@ static void kept_in(const struct ccp_bouncer *b, const char *name, int fd, char 
  * being sent has a new report queued under the same name, and that one
  * must stay to be sent: so only the entry that is still the file sent is
  * removed (the window left is two system calls, ccp_unlink_if_same(),
- * where the whole run of the command, up to a minute, was one).  The
- * caller keeps the file open until then, so that no new file can be given
- * its inode number. */
-static bool dequeue(struct ccp_bouncer *b, const char *name, const struct stat *sent)
+ * where the whole run of the command, up to a minute, was one).  SENT is
+ * the caller's descriptor of it, open until then, so that no new file can
+ * be given its inode number. */
+static bool dequeue(struct ccp_bouncer *b, const char *name, int sent)
 {
 	if (ccp_unlink_if_same(b->dirfd, name, sent) == 0)
 		return true;
@@ -95,7 +95,6 @@ enum sent_state {
 static enum sent_state send_one(struct ccp_bouncer *b, const char *name, uint64_t backoff_ns)
 {
 	char addr[320], why[600] = "", kept[CCP_QUEUE_RECORD_NAME_MAX + 16];
-	struct stat sent;
 	int fd = openat(b->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT)
@@ -103,10 +102,6 @@ static enum sent_state send_one(struct ccp_bouncer *b, const char *name, uint64_
 		ccp_log(CCP_LOG_WARN, "message %s: its queued report cannot be opened in %s: %s; "
 			"tried again in %.0f s", name, b->dir, strerror(errno),
 			(double)backoff_ns / 1e9);
-		return SEND_LATER;
-	}
-	if (fstat(fd, &sent) != 0) {
-		close(fd);
 		return SEND_LATER;
 	}
 	if (!ccp_bounce_report_to(fd, addr, sizeof(addr))) {
@@ -122,7 +117,7 @@ static enum sent_state send_one(struct ccp_bouncer *b, const char *name, uint64_
 		}
 		ccp_log(CCP_LOG_WARN, "message %s: its queued report has no usable To: not sent, "
 			"removed from %s", name, b->dir);
-		bool out = dequeue(b, name, &sent);
+		bool out = dequeue(b, name, fd);
 		close(fd);
 		return out ? SEND_DONE : SEND_STUCK;
 	}
@@ -141,7 +136,7 @@ static enum sent_state send_one(struct ccp_bouncer *b, const char *name, uint64_
 		close(fd);
 		return SEND_LATER;
 	}
-	bool out = dequeue(b, name, &sent);
+	bool out = dequeue(b, name, fd);
 	close(fd);
 	/* The removal made durable, or said not to be: undone by a crash, it
 	 * would send the report again. */

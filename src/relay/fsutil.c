@@ -503,12 +503,17 @@ static bool tmp_of_live_process(int dirfd, const char *name)
 	return pid != me.pid && pid_runs(pid);
 }
 
-int ccp_unlink_if_same(int dirfd, const char *name, const struct stat *was)
+int ccp_unlink_if_same(int dirfd, const char *name, int held)
 {
-	struct stat now;
+	struct stat was, now;
+	/* Without the file held, its inode number may be another file's by
+	 * now, and the comparison below would remove that one. */
+	if (fstat(held, &was) != 0)
+		ccp_panic("ccp_unlink_if_same(%s): descriptor %d is not open (%s): the file must "
+			  "be held open for its inode number to name it", name, held, strerror(errno));
 	if (fstatat(dirfd, name, &now, AT_SYMLINK_NOFOLLOW) != 0)
 		return errno == ENOENT ? 0 : -1;
-	if (now.st_dev != was->st_dev || now.st_ino != was->st_ino)
+	if (now.st_dev != was.st_dev || now.st_ino != was.st_ino)
 		return 0;
 	return unlinkat(dirfd, name, 0) == 0 || errno == ENOENT ? 0 : -1;
 }
@@ -768,15 +773,15 @@ static int place_copy(int dirfd, const char *tmp, const char *name, char *aside,
 }
 
 /* A move whose copy place_copy() put in place failed after all: what NAME
- * held goes back over the copy, or the copy (of stat COPY) goes.  With
+ * held goes back over the copy, or the copy (held open on COPY) goes.  With
  * SYNC the folder is synced after (sync_undo()), as the move synced it
  * after placing the copy: that sync may have made the copy's entry
  * durable, and a crash that kept it and lost the undo would leave the
  * copy under NAME (a second one of the message the source still holds)
  * and what NAME held under a temporary name, which the next start
  * removes. */
-static void place_undo(int dirfd, const char *name, const char *aside, bool kept,
-		       const struct stat *copy, bool sync)
+static void place_undo(int dirfd, const char *name, const char *aside, bool kept, int copy,
+		       bool sync)
 {
 	int e = errno;
 	if (kept)
@@ -793,7 +798,7 @@ int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync)
 		return 0;
 	if (errno != EXDEV)
 		return -1;
-	struct stat st, copy;
+	struct stat st;
 	if (fstatat(src_dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 		return -1;
 	int rc, held = -1;
@@ -801,10 +806,17 @@ int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync)
 	bool kept = false;
 	ccp_tmp_name(tmp, sizeof(tmp));
 	if (S_ISLNK(st.st_mode)) {
+		/* Held open (O_PATH: the link itself) until the source's
+		 * removal below, as a file is, and read through that. */
 		char target[PATH_MAX];
-		ssize_t n = readlinkat(src_dirfd, name, target, sizeof(target) - 1);
-		if (n < 0)
+		held = openat(src_dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		ssize_t n = held >= 0 ? readlinkat(held, "", target, sizeof(target) - 1) : -1;
+		if (n < 0) {
+			int e = errno;
+			ccp_close_fds(&held, 1);
+			errno = e;
 			return -1;
+		}
 		target[n] = '\0';
 		rc = symlinkat(target, dst_dirfd, tmp);
 	} else if (S_ISREG(st.st_mode)) {
@@ -831,7 +843,7 @@ int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync)
 	 * done.  Held open (O_PATH: a link too) until then, so that should it
 	 * be taken back, no new file can have been given its inode number. */
 	int copy_fd = rc == 0 ? openat(dst_dirfd, tmp, O_PATH | O_NOFOLLOW | O_CLOEXEC) : -1;
-	if (rc == 0 && (copy_fd < 0 || fstat(copy_fd, &copy) != 0 ||
+	if (rc == 0 && (copy_fd < 0 ||
 			place_copy(dst_dirfd, tmp, name, aside, sizeof(aside), &kept, sync) != 0)) {
 		unlink_keeping_errno(dst_dirfd, tmp);
 		rc = -1;
@@ -844,8 +856,8 @@ int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync)
 		 * stay, so does the destination as it was (what the name held
 		 * put back), and the move is reported as not made. */
 		if ((sync && fsync(dst_dirfd) != 0) ||
-		    ccp_unlink_if_same(src_dirfd, name, &st) != 0) {
-			place_undo(dst_dirfd, name, aside, kept, &copy, sync);
+		    ccp_unlink_if_same(src_dirfd, name, held) != 0) {
+			place_undo(dst_dirfd, name, aside, kept, copy_fd, sync);
 			rc = -1;
 		} else if (kept) {
 			/* Replaced, as by a rename.  (A crash before this leaves it

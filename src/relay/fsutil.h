@@ -144,15 +144,21 @@ void ccp_close_fds(const int *fds, size_t n);
  * many. */
 unsigned ccp_dir_remove_prefixed(int dirfd, const char *prefix);
 
-/* Removes DIRFD/NAME only if it is still the file WAS (the same device
- * and inode): another put under the name since stays.  There is no
+/* Removes DIRFD/NAME only if it is still the file open on HELD (the same
+ * device and inode): another put under the name since stays.  The device
+ * and inode say which file it is only while the file is held open: once
+ * it is gone, the file system gives its inode number to the next file
+ * made (ext4 at once), which a stat taken earlier would take for it, and
+ * a birth time, which would tell the two apart, is not kept everywhere
+ * (ext4 with 128-octet inodes, NFS).  So the caller hands over the
+ * descriptor it holds (O_PATH will do, a symbolic link's too) rather than
+ * a stat; one that is not open aborts (ccp_panic()).  There is no
  * unlink-if-this-inode in the kernel, so a window of two system calls
- * remains between the look and the unlink; a caller that holds the file
- * open meanwhile at least keeps its inode number from going to a new
- * file.  Returns 0 when it was removed, or when the name no longer leads
- * to it (gone, or another file there now); -1 with errno when it is still
- * there and could not be removed, or could not be looked at. */
-int ccp_unlink_if_same(int dirfd, const char *name, const struct stat *was);
+ * remains between the look and the unlink.  Returns 0 when it was
+ * removed, or when the name no longer leads to it (gone, or another file
+ * there now); -1 with errno when it is still there and could not be
+ * removed, or could not be looked at. */
+int ccp_unlink_if_same(int dirfd, const char *name, int held);
 
 /* Renames OLDDIRFD/OLD to NEWDIRFD/NEW unless NEW exists (EEXIST then).
  * Where the file system does not know RENAME_NOREPLACE (NFS, some FUSE),

@@ -128,40 +128,31 @@ static bool plain_name(const char *name)
 	return name[0] != '\0' && name[0] != '.' && strchr(name, '/') == NULL;
 }
 
-/* Across file systems: SRC_DIRFD/NAME is copied into TMP_DIRFD (the
+/* Across file systems: the file open on SRC is copied into TMP_DIRFD (the
  * spool's tmp/, as a Maildir writer does), then linked into
  * NEW_DIRFD/NAME, which fails rather than replace an entry. */
-static int copy_in(int src_dirfd, const char *name, int tmp_dirfd, int new_dirfd, bool sync,
-		   struct stat *copied, void (*in_new)(void *), void *arg)
+static int copy_in(int src, const char *name, int tmp_dirfd, int new_dirfd, bool sync,
+		   void (*in_new)(void *), void *arg)
 {
 	char tmp[CCP_TMP_NAME_MAX];
 	ccp_tmp_name(tmp, sizeof(tmp));
-	int src = openat(src_dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	if (src < 0)
+	if (ccp_copy_file(src, tmp_dirfd, tmp, sync) != 0)
 		return -1;
-	int rc = fstat(src, copied) == 0 ? ccp_copy_file(src, tmp_dirfd, tmp, sync) : -1;
+	/* The copy as made, held open until then: a failed sync takes back
+	 * our link, never an entry put under the name since
+	 * (ccp_unlink_if_same()). */
+	int copy = openat(tmp_dirfd, tmp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	int rc = copy >= 0 ? linkat(tmp_dirfd, tmp, new_dirfd, name, 0) : -1;
 	int e = errno;
-	close(src);
-	if (rc != 0) {
-		errno = e;
-		return -1;
-	}
-	/* The copy as made: a failed sync takes back our link, never an entry
-	 * put under the name since.  Its name in tmp/ stays until then, so
-	 * that no new file can be given its inode number meanwhile. */
-	struct stat copy;
-	rc = fstatat(tmp_dirfd, tmp, &copy, AT_SYMLINK_NOFOLLOW);
-	if (rc == 0)
-		rc = linkat(tmp_dirfd, tmp, new_dirfd, name, 0);
-	e = errno;
 	if (rc == 0)
 		in_new(arg);
 	if (rc == 0 && sync && fsync(new_dirfd) != 0) {
 		e = errno;
-		ccp_unlink_if_same(new_dirfd, name, &copy);
+		ccp_unlink_if_same(new_dirfd, name, copy);
 		rc = -1;
 	}
 	unlinkat(tmp_dirfd, tmp, 0);
+	ccp_close_fds(&copy, 1);
 	errno = e;
 	return rc;
 }
@@ -170,26 +161,30 @@ static int copy_in(int src_dirfd, const char *name, int tmp_dirfd, int new_dirfd
 static int move_in(int src_dirfd, const char *name, int tmp_dirfd, int new_dirfd, bool sync,
 		   void (*in_new)(void *), void *arg)
 {
-	struct stat moved;
 	/* IN_NEW(ARG) runs as soon as the message is in new/, before the
 	 * copy in Bad is removed where there is one. */
 	if (renameat2(src_dirfd, name, new_dirfd, name, RENAME_NOREPLACE) == 0) {
 		in_new(arg);
 		return 0;
 	}
-	if (errno == EXDEV) {
-		if (copy_in(src_dirfd, name, tmp_dirfd, new_dirfd, sync, &moved, in_new, arg) != 0)
-			return -1;
-	} else if (errno == EINVAL) {
-		/* A file system without RENAME_NOREPLACE: a link cannot
-		 * replace either. */
-		if (linkat(src_dirfd, name, new_dirfd, name, 0) != 0)
-			return -1;
-		in_new(arg);
-		if (fstatat(new_dirfd, name, &moved, AT_SYMLINK_NOFOLLOW) != 0)
-			return -1;
-	} else {
+	int how = errno;
+	if (how != EXDEV && how != EINVAL)
 		return -1;
+	/* The file moved, held open until its removal from Bad below
+	 * (ccp_unlink_if_same()): across file systems it is what is copied;
+	 * on a file system without RENAME_NOREPLACE it is linked, as a link
+	 * cannot replace either. */
+	int held = openat(src_dirfd, name,
+			  (how == EXDEV ? O_RDONLY | O_NONBLOCK : O_PATH) | O_NOFOLLOW | O_CLOEXEC);
+	if (held < 0)
+		return -1;
+	int rc;
+	if (how == EXDEV) {
+		rc = copy_in(held, name, tmp_dirfd, new_dirfd, sync, in_new, arg);
+	} else {
+		rc = linkat(src_dirfd, name, new_dirfd, name, 0);
+		if (rc == 0)
+			in_new(arg);
 	}
 	/* In the spool now: the copy in Bad goes.  Should it stay, the spool's
 	 * is the message, and Bad's is only a copy of what is delivered.  Only
@@ -199,8 +194,12 @@ static int move_in(int src_dirfd, const char *name, int tmp_dirfd, int new_dirfd
 	 * renamed over the name), and that copy is the message now.  The
 	 * window left is two system calls (ccp_unlink_if_same()), where the
 	 * copy to the spool (with its syncs) was one before. */
-	ccp_unlink_if_same(src_dirfd, name, &moved);
-	return 0;
+	if (rc == 0)
+		ccp_unlink_if_same(src_dirfd, name, held);
+	int e = errno;
+	close(held);
+	errno = e;
+	return rc;
 }
 
 /* Renames aside name NAME (CAP octets) in DIRFD to a plain temporary

@@ -1264,14 +1264,16 @@ static bool message_in_bad(const struct relay *r, const char *name, unsigned lon
 			   unsigned long long ctime_ns)
 {
 	struct stat st;
-	if (fstatat(r->bad_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
-		return false;
+	/* Held open while it is looked at and perhaps removed: its inode
+	 * number names it only while it is (ccp_unlink_if_same()). */
+	int fd = openat(r->bad_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	bool in_bad = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 	/* Still the very file the requeue found, untouched since: not one a
 	 * relay put there after a later requeue, nor one renamed in. */
-	if ((unsigned long long)st.st_ino != ino ||
-	    (unsigned long long)st.st_ctim.tv_sec * 1000000000ull +
-			    (unsigned long long)st.st_ctim.tv_nsec != ctime_ns)
-		return false;
+	if (in_bad && ((unsigned long long)st.st_ino != ino ||
+		       (unsigned long long)st.st_ctim.tv_sec * 1000000000ull +
+				       (unsigned long long)st.st_ctim.tv_nsec != ctime_ns))
+		in_bad = false;
 	/* Across file systems a requeue copies the message into the spool
 	 * (its modification time kept), links it into new/, then removes it
 	 * from Bad: one that died in between left it in both.  The spool's
@@ -1279,15 +1281,16 @@ static bool message_in_bad(const struct relay *r, const char *name, unsigned lon
 	char path[PATH_MAX];
 	struct stat sp;
 	snprintf(path, sizeof(path), "%s/new/%s", r->cfg->spool, name);
-	if (lstat(path, &sp) == 0 && S_ISREG(sp.st_mode) && sp.st_size == st.st_size &&
+	if (in_bad && lstat(path, &sp) == 0 && S_ISREG(sp.st_mode) && sp.st_size == st.st_size &&
 	    sp.st_mtim.tv_sec == st.st_mtim.tv_sec && sp.st_mtim.tv_nsec == st.st_mtim.tv_nsec &&
 	    (sp.st_dev != st.st_dev || sp.st_ino != st.st_ino)) {
-		if (ccp_unlink_if_same(r->bad_fd, name, &st) == 0)
+		if (ccp_unlink_if_same(r->bad_fd, name, fd) == 0)
 			ccp_log(CCP_LOG_WARN, "%s/%s removed: a requeue that did not finish had "
 				"already put its copy into %s", r->bad, name, path);
-		return false;
+		in_bad = false;
 	}
-	return true;
+	ccp_close_fds(&fd, 1);
+	return in_bad;
 }
 
 static bool put_back(int dirfd, const char *dir, const char *aside, const char *what)

@@ -40,6 +40,11 @@
  *               finished, not made a second message;
  *   ENOENT      a rename by link and unlink whose unlink finds the old
  *               name gone already is done: the new name is not removed;
+ *   held open   ccp_unlink_if_same() removes a name only while it leads
+ *               to the file the caller holds open, and aborts on a
+ *               descriptor that is not open; its callers (a move across
+ *               file systems, a link's too; a requeue's; a start-up's
+ *               finishing of a dead requeue) hold the file they remove;
  *   markers     a Delivered/ marker names its file by inode and, where
  *               both have one, birth time: the same number with another
  *               birth time is another file (stale); one without (older
@@ -326,20 +331,63 @@ static const char *_Atomic enoent_after_unlink;
  * EPERM, as in a sticky folder, or of an immutable file. */
 static const char *_Atomic fail_unlink_in;
 
+/* While both are set, an unlinkat() of the name HELD_NAME in a directory
+ * whose path holds HELD_DIR is counted in unlinks_checked, and in
+ * unlinks_unheld when the file it removes is not open in this process:
+ * a removal by inode number (ccp_unlink_if_same()) of a file not held
+ * open could take another file given its number since. */
+static const char *_Atomic held_name, *_Atomic held_dir;
+static _Atomic unsigned unlinks_checked, unlinks_unheld;
+
+/* Whether DIRFD/NAME is a file some descriptor of this process is open
+ * on (O_PATH ones too). */
+static bool open_here(int dirfd, const char *name)
+{
+	struct stat f, o;
+	if (fstatat(dirfd, name, &f, AT_SYMLINK_NOFOLLOW) != 0)
+		return false;
+	DIR *fds = opendir("/proc/self/fd");
+	CHECK(fds != NULL);
+	struct dirent *de;
+	bool found = false;
+	while (!found && (de = readdir(fds)) != NULL)
+		found = de->d_name[0] != '.' && fstat(atoi(de->d_name), &o) == 0 &&
+			o.st_dev == f.st_dev && o.st_ino == f.st_ino;
+	closedir(fds);
+	return found;
+}
+
 int unlinkat(int dirfd, const char *path, int flags)
 {
+	const char *name = atomic_load_explicit(&held_name, memory_order_relaxed);
+	if (name && strcmp(path, name) == 0 && injected_at(&held_dir, dirfd)) {
+		atomic_fetch_add_explicit(&unlinks_checked, 1, memory_order_relaxed);
+		if (!open_here(dirfd, path))
+			atomic_fetch_add_explicit(&unlinks_unheld, 1, memory_order_relaxed);
+	}
 	if (injected_at(&fail_unlink_in, dirfd)) {
 		errno = EPERM;
 		return -1;
 	}
 	int rc = (int)syscall(SYS_unlinkat, dirfd, path, flags);
-	const char *name = atomic_load(&enoent_after_unlink);
+	name = atomic_load(&enoent_after_unlink);
 	if (rc == 0 && name && strcmp(path, name) == 0) {
 		atomic_store(&enoent_after_unlink, NULL);
 		errno = ENOENT;
 		return -1;
 	}
 	return rc;
+}
+
+/* Checks from now on that each removal of NAME in a directory whose path
+ * holds DIR is of a file held open (unlinkat()); NULL, NULL: no more. */
+static void check_held(const char *name, const char *dir)
+{
+	atomic_store_explicit(&held_name, NULL, memory_order_relaxed);
+	atomic_store_explicit(&held_dir, dir, memory_order_relaxed);
+	atomic_store_explicit(&unlinks_checked, 0, memory_order_relaxed);
+	atomic_store_explicit(&unlinks_unheld, 0, memory_order_relaxed);
+	atomic_store_explicit(&held_name, name, memory_order_relaxed);
 }
 
 /* Fds of this process open on a batch file (in Submit/, removed or not). */
@@ -393,6 +441,16 @@ static unsigned count_all(const char *dir)
 		n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
 	closedir(d);
 	return n;
+}
+
+/* Makes folder ROOT/NAME, its path into DIR (CAP octets), and opens it. */
+static int new_dir(const char *root, const char *name, char *dir, size_t cap)
+{
+	snprintf(dir, cap, "%s/%s", root, name);
+	CHECK(mkdir(dir, 0700) == 0);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	return fd;
 }
 
 static struct ccp_relay_config run_cfg;
@@ -499,10 +557,7 @@ static void test_fsync_fails(const char *root)
 static void test_store_write(const char *root)
 {
 	char dir[800];
-	snprintf(dir, sizeof(dir), "%s/records", root);
-	CHECK(mkdir(dir, 0700) == 0);
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	CHECK(fd >= 0);
+	int fd = new_dir(root, "records", dir, sizeof(dir));
 	struct stat st;
 	CHECK(fstat(fd, &st) == 0);
 	atomic_store(&synced_ino, 0);
@@ -889,10 +944,7 @@ static void test_rename_cut_short(const char *root)
 static void test_rename_unlink_enoent(const char *root)
 {
 	char dir[600], path[700];
-	snprintf(dir, sizeof(dir), "%s/enoent", root);
-	CHECK(mkdir(dir, 0700) == 0);
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	CHECK(dfd >= 0);
+	int dfd = new_dir(root, "enoent", dir, sizeof(dir));
 	snprintf(path, sizeof(path), "%s/a", dir);
 	FILE *f = fopen(path, "w");
 	CHECK(f != NULL && fputs("a message\n", f) >= 0 && fclose(f) == 0);
@@ -904,6 +956,98 @@ static void test_rename_unlink_enoent(const char *root)
 	CHECK(faccessat(dfd, "a", F_OK, 0) != 0 && errno == ENOENT);
 	CHECK(faccessat(dfd, "b", F_OK, 0) == 0);
 	close(dfd);
+}
+
+/* ccp_unlink_if_same() in the folder open on *ARG, without a file held. */
+static void unlink_unheld(void *arg)
+{
+	ccp_unlink_if_same(*(const int *)arg, "a", -1);
+}
+
+/*
+ * ccp_unlink_if_same() removes a name only while it leads to the file the
+ * caller holds open: another file under the name stays, a name gone is
+ * done; a descriptor that is not open aborts, naming fsutil.c, since
+ * without the file held its inode number could be another file's.
+ */
+static void test_unlink_if_same(const char *root)
+{
+	char dir[700], path[800];
+	int dfd = new_dir(root, "same", dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/a", dir);
+	write_file(path, "first\n", 6);
+	int first = openat(dfd, "a", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	CHECK(first >= 0);
+	snprintf(path, sizeof(path), "%s/b", dir);
+	write_file(path, "second\n", 7);
+	CHECK(renameat(dfd, "b", dfd, "a") == 0);
+	CHECK_EQ_U64(ccp_unlink_if_same(dfd, "a", first), 0);
+	CHECK(entry_is(dfd, "a", false, "second\n"));
+	int second = openat(dfd, "a", O_RDONLY | O_CLOEXEC);
+	CHECK(second >= 0);
+	CHECK_EQ_U64(ccp_unlink_if_same(dfd, "a", second), 0);
+	CHECK(faccessat(dfd, "a", F_OK, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT);
+	CHECK_EQ_U64(ccp_unlink_if_same(dfd, "a", second), 0);
+	close(first);
+	close(second);
+
+	char said[1024];
+	int st = check_child(unlink_unheld, &dfd, said, sizeof(said));
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+	CHECK(strstr(said, "fsutil.c") != NULL && strstr(said, "not open") != NULL);
+	close(dfd);
+}
+
+/*
+ * The callers of ccp_unlink_if_same() hold the file open when they remove
+ * it by its inode: a requeue across file systems, the message it leaves
+ * Bad; and a relay's start-up, Bad/m1 of a requeue that died after its
+ * copy reached new/ (its record aside names m1 by inode and ctime; the
+ * spool's copy has its size and modification time).
+ */
+static void test_removed_held(const char *root)
+{
+	char po[600], path[900], aside[1000], err[600];
+	struct stat st;
+	m1_in_bad(root, "-held");
+	snprintf(po, sizeof(po), "%s/po-held", root);
+	atomic_store_explicit(&exdev_renames, 1, memory_order_relaxed);
+	check_held("m1", "/Bad");
+	int rc = ccp_queue_requeue(spool, store, "m1", true, err, sizeof(err));
+	unsigned checked = atomic_load_explicit(&unlinks_checked, memory_order_relaxed);
+	unsigned unheld = atomic_load_explicit(&unlinks_unheld, memory_order_relaxed);
+	check_held(NULL, NULL);
+	atomic_store_explicit(&exdev_renames, 0, memory_order_relaxed);
+	CHECK_EQ_U64(rc, 0);
+	CHECK_EQ_U64(checked, 1);
+	CHECK_EQ_U64(unheld, 0);
+
+	pid_t dead = fork();
+	CHECK(dead >= 0);
+	if (dead == 0)
+		_exit(0);
+	CHECK(waitpid(dead, NULL, 0) == dead);
+	snprintf(path, sizeof(path), "%s/Bad/m1", store);
+	write_file(path, "a message\n", 10);
+	CHECK(stat(path, &st) == 0);
+	snprintf(aside, sizeof(aside), "%s/Bad/.tmp-%ld.1.0-1~%llx.%llx.reason~m1", store,
+		 (long)dead, (unsigned long long)st.st_ino,
+		 (unsigned long long)st.st_ctim.tv_sec * 1000000000ull +
+			 (unsigned long long)st.st_ctim.tv_nsec);
+	write_file(aside, "unknown recipient\n", 18);
+	snprintf(path, sizeof(path), "%s/new/m1", spool);
+	CHECK(unlink(path) == 0);
+	write_file(path, "a message\n", 10);
+	CHECK(utimensat(AT_FDCWD, path, (const struct timespec[]){ st.st_atim, st.st_mtim }, 0) ==
+	      0);
+	check_held("m1", "/Bad");
+	rc = run_once(po, NULL, err, sizeof(err));
+	checked = atomic_load_explicit(&unlinks_checked, memory_order_relaxed);
+	unheld = atomic_load_explicit(&unlinks_unheld, memory_order_relaxed);
+	check_held(NULL, NULL);
+	CHECK_EQ_U64(rc, 0);
+	CHECK_EQ_U64(checked, 1);
+	CHECK_EQ_U64(unheld, 0);
 }
 
 static void test_markers(const char *root)
@@ -948,10 +1092,7 @@ static void test_markers(const char *root)
 	char dir[700], text[CCP_QUEUE_MARKER_MAX];
 	CHECK_EQ_U64(ccp_queue_marker_stamp(text, sizeof(text), &files[BORN]), strlen(stamp));
 	CHECK(strcmp(text, stamp) == 0);
-	snprintf(dir, sizeof(dir), "%s/markers", root);
-	CHECK(mkdir(dir, 0700) == 0);
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	CHECK(dfd >= 0);
+	int dfd = new_dir(root, "markers", dir, sizeof(dir));
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct ccp_queue_stamp was = { 0 };
 		CHECK(ccp_store_write(dfd, "NAME", cases[i].text, strlen(cases[i].text), false) == 0);
@@ -1063,7 +1204,10 @@ static void move_across(const char *root, const char *tag, bool link, int old,
 		atomic_store_explicit(&fail_place_once, "NAME", memory_order_relaxed);
 	atomic_store_explicit(&dir_syncs, 0, memory_order_relaxed);
 	atomic_store_explicit(&count_syncs_in, "/into", memory_order_relaxed);
+	check_held("NAME", "/xdev-");
 	int rc = ccp_move_entry(s, "NAME", d, true), e = errno;
+	unsigned unheld = atomic_load_explicit(&unlinks_unheld, memory_order_relaxed);
+	check_held(NULL, NULL);
 	atomic_store_explicit(&count_syncs_in, NULL, memory_order_relaxed);
 	atomic_store_explicit(&fail_place_once, NULL, memory_order_relaxed);
 	atomic_store_explicit(&fail_unlink_in, NULL, memory_order_relaxed);
@@ -1086,6 +1230,12 @@ static void move_across(const char *root, const char *tag, bool link, int old,
 		fprintf(stderr, "move %s: %u syncs of its destination, not %u\n", tag,
 			atomic_load_explicit(&dir_syncs, memory_order_relaxed), want_syncs);
 	CHECK_EQ_U64(atomic_load_explicit(&dir_syncs, memory_order_relaxed), want_syncs);
+	/* The source removed only while held open, a link too; and the copy
+	 * taken back so. */
+	if (unheld)
+		fprintf(stderr, "move %s: %u removals by inode of an entry not held open\n", tag,
+			unheld);
+	CHECK_EQ_U64(unheld, 0);
 	bool fails = fail != MOVE_OK || old == 2;
 	if (rc != (fails ? -1 : 0) || (fails && e != (old == 2 ? EISDIR : want_errno[fail])))
 		fprintf(stderr, "move %s: answered %d (%s)\n", tag, rc, strerror(e));
@@ -1167,6 +1317,8 @@ int main(void)
 	test_rename_cut_short(root);
 	test_rename_unlink_enoent(root);
 	test_markers(root);
+	test_unlink_if_same(root);
+	test_removed_held(root);
 	test_no_statx(root);
 	test_move_across(root, "");
 	atomic_store_explicit(&no_rename_flags, 1, memory_order_relaxed);
