@@ -102,10 +102,14 @@ enum ccp_queue_marker {
 	CCP_QUEUE_MARKER_UNREADABLE, /* could not be read now: errno says why */
 };
 /* WAS (may be NULL) gets the stamp the marker recorded, for
- * CCP_QUEUE_MARKER_DELIVERED_CHANGED. */
+ * CCP_QUEUE_MARKER_DELIVERED_CHANGED; REASON (may be NULL; REASON_CAP
+ * octets) the reason a failed marker carries (CCP_QUEUE_MARKER_REASON,
+ * without its newline), for CCP_QUEUE_MARKER_SENT_TO_BAD, or "" where it
+ * carries none: what the marker says, read once. */
 CCP_EXPORT enum ccp_queue_marker ccp_queue_marker_read(int delivered_fd, const char *name,
 							const struct ccp_queue_stamp *f,
-							struct ccp_queue_stamp *was);
+							struct ccp_queue_stamp *was, char *reason,
+							size_t reason_cap);
 
 /* The reason (CCP_QUEUE_MARKER_REASON) the failed marker
  * STORE/Delivered/NAME carries, without its newline, into BUF (CAP

@@ -92,6 +92,18 @@ int ccp_queue_marker_stamp(char *buf, size_t cap, const struct ccp_queue_stamp *
 			f->mtime_ns, f->btime_ns);
 }
 
+/* The reason line of a marker's TEXT (after its stamp), without its
+ * newline, into BUF (CAP octets): true when it has one. */
+static bool reason_in(const char *text, char *buf, size_t cap)
+{
+	const char *r = strstr(text, "\n" CCP_QUEUE_MARKER_REASON);
+	if (r == NULL)
+		return false;
+	r += 1 + strlen(CCP_QUEUE_MARKER_REASON);
+	snprintf(buf, cap, "%.*s", (int)strcspn(r, "\n"), r);
+	return true;
+}
+
 bool ccp_queue_marker_reason(int delivered_fd, const char *name, char *buf, size_t cap)
 {
 	char text[CCP_QUEUE_MARKER_MAX];
@@ -103,18 +115,16 @@ bool ccp_queue_marker_reason(int delivered_fd, const char *name, char *buf, size
 	if (n <= 0)
 		return false;
 	text[n] = '\0';
-	const char *r = strstr(text, "\n" CCP_QUEUE_MARKER_REASON);
-	if (r == NULL)
-		return false;
-	r += 1 + strlen(CCP_QUEUE_MARKER_REASON);
-	snprintf(buf, cap, "%.*s", (int)strcspn(r, "\n"), r);
-	return true;
+	return reason_in(text, buf, cap);
 }
 
 enum ccp_queue_marker ccp_queue_marker_read(int delivered_fd, const char *name,
 					     const struct ccp_queue_stamp *f,
-					     struct ccp_queue_stamp *was)
+					     struct ccp_queue_stamp *was, char *reason,
+					     size_t reason_cap)
 {
+	if (reason)
+		reason[0] = '\0';
 	char text[CCP_QUEUE_MARKER_MAX], want[160];
 	int fd = openat(delivered_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
@@ -162,8 +172,11 @@ enum ccp_queue_marker ccp_queue_marker_read(int delivered_fd, const char *name,
 	if (m.btime_ns != CCP_QUEUE_BTIME_NONE && f->btime_ns != CCP_QUEUE_BTIME_NONE &&
 	    m.btime_ns != f->btime_ns)
 		return CCP_QUEUE_MARKER_STALE;
-	if (failed)
+	if (failed) {
+		if (reason)
+			reason_in(body + w - 1, reason, reason_cap);
 		return CCP_QUEUE_MARKER_SENT_TO_BAD;
+	}
 	if (m.size == f->size && m.mtime_ns == f->mtime_ns)
 		return CCP_QUEUE_MARKER_DELIVERED;
 	if (was)
@@ -207,7 +220,7 @@ static int scan(const char *dir, struct ccp_queue_class *c, const struct marked 
 						     .mtime_ns = ccp_statx_ns(&st.stx_mtime),
 						     .btime_ns = CCP_QUEUE_BTIME_NONE };
 			ccp_statx_birth(&st, &f.btime_ns);
-			k = ccp_queue_marker_read(marked->delivered_fd, de->d_name, &f, NULL);
+			k = ccp_queue_marker_read(marked->delivered_fd, de->d_name, &f, NULL, NULL, 0);
 		}
 		/* Changed after its delivery: the relay sends it to Bad. */
 		if (k == CCP_QUEUE_MARKER_SENT_TO_BAD || k == CCP_QUEUE_MARKER_DELIVERED_CHANGED)

@@ -285,14 +285,15 @@ enum marker {
  * and modification time, or else
  * MARKER_CHANGED, with WAS (may be NULL) set to T as it was when the
  * marker was written.  A failed one's file is the failed message, changed
- * or not.  MARKER_UNREADABLE: the machine could not read it now (out of
+ * or not; REASON (may be NULL; CAP octets) gets the reason it carries, ""
+ * for none.  MARKER_UNREADABLE: the machine could not read it now (out of
  * descriptors, an I/O error): it may well match, and must not be taken
  * for stale. */
 static enum marker marker_of(const struct ccp_spool *s, const char *name, const struct spool_stamp *t,
-			     struct spool_stamp *was)
+			     struct spool_stamp *was, char *reason, size_t cap)
 {
 	struct ccp_queue_stamp f = marker_stamp(t), m;
-	switch (ccp_queue_marker_read(s->delivered_fd, name, &f, &m)) {
+	switch (ccp_queue_marker_read(s->delivered_fd, name, &f, &m, reason, cap)) {
 	case CCP_QUEUE_MARKER_DELIVERED: return MARKER_MATCHES;
 	case CCP_QUEUE_MARKER_DELIVERED_CHANGED:
 		if (was) {
@@ -357,7 +358,7 @@ static enum marker delivered_before(struct ccp_spool *s, const char *name,
 {
 	if (s->delivered_fd < 0 || !delivered_listed(s, name))
 		return MARKER_NONE;
-	enum marker k = marker_of(s, name, t, was);
+	enum marker k = marker_of(s, name, t, was, NULL, 0);
 	if (k == MARKER_DIFFERS) {
 		delivered_forget(s, name);
 		k = MARKER_NONE;
@@ -382,7 +383,7 @@ static bool keep_settled_why(struct ccp_spool *s, struct ccp_msg *m, bool failed
 	if (s->delivered_fd < 0 || m->user_size < sizeof(*t) || !t->set)
 		return false;
 	/* Marked at an earlier try: a rescan found it again, nothing new. */
-	if (delivered_listed(s, m->key) && marker_of(s, m->key, t, NULL) == want) {
+	if (delivered_listed(s, m->key) && marker_of(s, m->key, t, NULL, NULL, 0) == want) {
 		*again = true;
 		return true;
 	}
@@ -398,7 +399,7 @@ static bool keep_settled_why(struct ccp_spool *s, struct ccp_msg *m, bool failed
 		int e = errno;
 		/* In place all the same when only its folder's sync failed: it
 		 * counts, here and after a restart, if not after a power loss. */
-		bool there = marker_of(s, m->key, t, NULL) == want;
+		bool there = marker_of(s, m->key, t, NULL, NULL, 0) == want;
 		ccp_log(CCP_LOG_ERROR, "cannot write %s/%s: %s%s", s->delivered_dir, m->key,
 			strerror(e), there ? "" : failed ? "; the message may be reported again"
 							 : "; the message may be imported again");
@@ -428,9 +429,12 @@ static void load_delivered(struct ccp_spool *s)
 		if (de->d_name[0] == '.')
 			continue;
 		enum marker k = MARKER_NONE;
+		/* A failed marker's reason with its verdict: the marker is read
+		 * once. */
+		char why[MARKER_MAX] = "";
 		if (ccp_statx(s->new_fd, de->d_name, AT_SYMLINK_NOFOLLOW, &st) == 0) {
 			stamp_of(&st, &t);
-			k = marker_of(s, de->d_name, &t, NULL);
+			k = marker_of(s, de->d_name, &t, NULL, why, sizeof(why));
 		} else if (errno != ENOENT) {
 			k = MARKER_UNREADABLE;
 		}
@@ -439,11 +443,9 @@ static void load_delivered(struct ccp_spool *s)
 		if (k == MARKER_MATCHES || k == MARKER_CHANGED || k == MARKER_MATCHES_FAILED ||
 		    k == MARKER_UNREADABLE) {
 			delivered_note(s, de->d_name);
-			char why[MARKER_MAX];
 			if (k == MARKER_CHANGED)
 				kept_changed++;
-			else if (k == MARKER_MATCHES_FAILED &&
-			    ccp_queue_marker_reason(s->delivered_fd, de->d_name, why, sizeof(why)))
+			else if (k == MARKER_MATCHES_FAILED && why[0])
 				kept_reason++;
 			else if (k == MARKER_MATCHES_FAILED)
 				kept_failed++;

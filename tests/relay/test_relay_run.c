@@ -49,7 +49,8 @@
  *               both have one, birth time: the same number with another
  *               birth time is another file (stale); one without (older
  *               markers) goes by the inode; a failed marker's reason
- *               follows the stamp;
+ *               follows the stamp, and comes with its verdict: a
+ *               start-up reads a failed marker once;
  *   no statx    where statx() is refused (a seccomp filter older than it
  *               answers EPERM), ccp_statx() stands in with fstatat(), no
  *               birth time, and the relay delivers as before;
@@ -71,6 +72,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <string.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
@@ -85,6 +87,7 @@
 #include "ccpump/queue.h"
 #include "ccpump/queuectl.h"
 #include "ccpump/relay.h"
+#include "ccpump/spool.h"
 #include "relay/bouncer.h"
 #include "relay/fsutil.h"
 
@@ -388,6 +391,26 @@ static void check_held(const char *name, const char *dir)
 	atomic_store_explicit(&unlinks_checked, 0, memory_order_relaxed);
 	atomic_store_explicit(&unlinks_unheld, 0, memory_order_relaxed);
 	atomic_store_explicit(&held_name, name, memory_order_relaxed);
+}
+
+/* While set, each openat() of this name in a folder whose path holds
+ * "/Delivered" (a marker) is counted in marker_opens. */
+static const char *_Atomic count_opens_of;
+static _Atomic unsigned marker_opens;
+
+int openat(int dirfd, const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	if (flags & (O_CREAT | O_TMPFILE)) {
+		va_list ap;
+		va_start(ap, flags);
+		mode = va_arg(ap, mode_t);
+		va_end(ap);
+	}
+	const char *name = atomic_load_explicit(&count_opens_of, memory_order_relaxed);
+	if (name && strcmp(path, name) == 0 && fd_path_has(dirfd, "/Delivered"))
+		atomic_fetch_add_explicit(&marker_opens, 1, memory_order_relaxed);
+	return (int)syscall(SYS_openat, dirfd, path, flags, mode);
 }
 
 /* Fds of this process open on a batch file (in Submit/, removed or not). */
@@ -1095,17 +1118,61 @@ static void test_markers(const char *root)
 	int dfd = new_dir(root, "markers", dir, sizeof(dir));
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct ccp_queue_stamp was = { 0 };
+		char reason[64] = "not read";
 		CHECK(ccp_store_write(dfd, "NAME", cases[i].text, strlen(cases[i].text), false) == 0);
 		enum ccp_queue_marker k = ccp_queue_marker_read(dfd, "NAME", &files[cases[i].file],
-								&was);
+								&was, reason, sizeof(reason));
 		if (k != cases[i].says)
 			fprintf(stderr, "marker %zu: %d, not %d\n", i, (int)k, (int)cases[i].says);
 		CHECK(k == cases[i].says);
 		/* A file changed since gets the stamp it was settled with. */
 		CHECK(k != CCP_QUEUE_MARKER_DELIVERED_CHANGED ||
 		      memcmp(&was, &files[BORN], sizeof(was)) == 0);
+		/* A failed marker's reason comes with its verdict. */
+		CHECK_STREQ(reason, k != CCP_QUEUE_MARKER_SENT_TO_BAD ? ""
+				    : strstr(cases[i].text, "reason r\n") ? "r"
+									 : "changed");
 	}
 	close(dfd);
+}
+
+/* A spool whose m1 is marked failed in Delivered/, the marker carrying the
+ * reason Bad could not take, is opened: the start-up reads the marker once
+ * (its reason with its verdict), and says that one message waits for its
+ * reason to be written. */
+static void open_with_failed_marker(const char *root)
+{
+	char po[600], path[1000], bad[800], quarantine[800], delivered[800], err[600];
+	char text[CCP_QUEUE_MARKER_MAX];
+	setup(root, "-failedmark", po);
+	deliver("m1", "a message");
+	snprintf(path, sizeof(path), "%s/new/m1", spool);
+	struct statx sx;
+	CHECK(ccp_statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, &sx) == 0);
+	struct ccp_queue_stamp f = { .ino = sx.stx_ino, .size = sx.stx_size,
+				     .mtime_ns = ccp_statx_ns(&sx.stx_mtime),
+				     .btime_ns = CCP_QUEUE_BTIME_NONE };
+	ccp_statx_birth(&sx, &f.btime_ns);
+	int n = snprintf(text, sizeof(text), CCP_QUEUE_MARKER_FAILED);
+	n += ccp_queue_marker_stamp(text + n, sizeof(text) - (size_t)n, &f);
+	n += snprintf(text + n, sizeof(text) - (size_t)n,
+		      CCP_QUEUE_MARKER_REASON "changed after its delivery (size 3 -> 4 bytes)\n");
+	snprintf(bad, sizeof(bad), "%s/Bad", store);
+	snprintf(quarantine, sizeof(quarantine), "%s/Quarantine", store);
+	snprintf(delivered, sizeof(delivered), "%s/Delivered", store);
+	CHECK(mkdir(store, 0700) == 0 && mkdir(delivered, 0700) == 0);
+	snprintf(path, sizeof(path), "%s/m1", delivered);
+	write_file(path, text, (size_t)n);
+	struct ccp_spool_config sc = { .dir = spool, .pollers = 1,
+				       .rescan_interval_ns = 1000000000ull, .failed_dir = bad,
+				       .quarantine_dir = quarantine, .delivered_dir = delivered };
+	atomic_store_explicit(&marker_opens, 0, memory_order_relaxed);
+	atomic_store_explicit(&count_opens_of, "m1", memory_order_relaxed);
+	struct ccp_spool *sp = ccp_spool_open(&sc, err, sizeof(err));
+	atomic_store_explicit(&count_opens_of, NULL, memory_order_relaxed);
+	CHECK(sp != NULL);
+	ccp_spool_close(sp);
+	CHECK_EQ_U64(atomic_load_explicit(&marker_opens, memory_order_relaxed), 1);
 }
 
 /* Without statx: ccp_statx() gives fstatat()'s fields and no birth time,
@@ -1317,6 +1384,8 @@ int main(void)
 	test_rename_cut_short(root);
 	test_rename_unlink_enoent(root);
 	test_markers(root);
+	CHECK(logged(root, open_with_failed_marker,
+		     "1 messages that changed after their delivery are still in new/"));
 	test_unlink_if_same(root);
 	test_removed_held(root);
 	test_no_statx(root);
