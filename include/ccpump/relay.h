@@ -76,6 +76,9 @@ struct ccp_relay_stats {
 	/* Retries ended, but Bad could not take their reasons: left in the
 	 * spool (end_retries()). */
 	uint64_t withheld;
+	/* Delivered in part, but Partial could not take their reports: left
+	 * in the spool, never sent to Bad (partial()). */
+	uint64_t unreported;
 	/* once: stopped after --retry-max paused, or after twice --retry-max
 	 * of messages only postponed one by one (files it cannot read now) */
 	bool gave_up_paused;

@@ -161,6 +161,20 @@ enum ccp_spool_read {
  */
 CCP_EXPORT bool ccp_spool_mark_failed(struct ccp_spool *s, struct ccp_msg *m);
 
+/* What a read of m's spool file saw (ccp_spool_read_message(): its stamp),
+ * as opaque octets, copied out of m's user area (ccp_spool_stamp_get())
+ * and into another record's (ccp_spool_stamp_set()).  For a message
+ * delivered by one record and acknowledged by a later one of its key (the
+ * relay writes a report the store held back without reading or importing
+ * the message again): the ack then judges the file by the read that was
+ * delivered, so a file changed since goes to the failed folder as changed
+ * after its delivery, and one unchanged leaves new/. */
+struct ccp_spool_stamp {
+	uint64_t octets[12];
+};
+CCP_EXPORT void ccp_spool_stamp_get(struct ccp_msg *m, struct ccp_spool_stamp *out);
+CCP_EXPORT void ccp_spool_stamp_set(struct ccp_msg *m, const struct ccp_spool_stamp *in);
+
 /* The inode of new/KEY, 0 when it is not there (an fstatat()).
  * Thread-safe. */
 CCP_EXPORT uint64_t ccp_spool_ino(const struct ccp_spool *s, const char *key);

@@ -7,8 +7,9 @@
  * Exit status 2: a bad flag or an unusable directory, with one line.  Exit
  * status 75 (EX_TEMPFAIL): --once stopped because deliveries stayed paused
  * (the store or the post office could not be written) past --retry-max,
- * or left a message whose retries ended because Bad could not take it;
- * the mail is still in the spool.  Exit status 1: the spool, the store or
+ * or left a message whose retries ended because Bad could not take it, or
+ * one delivered in part whose report Partial could not take; the mail is
+ * still in the spool.  Exit status 1: the spool, the store or
  * the post office was moved, removed or replaced while the relay ran; it
  * stopped, to be started again on the new one.
  */
@@ -93,7 +94,8 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		"                         mail left in the spool, if deliveries stay paused\n"
 		"                         longer than --retry-max: the store or the post\n"
 		"                         office cannot be written; or if Bad cannot take\n"
-		"                         a message whose retries ended)\n"
+		"                         a message whose retries ended, or Partial the\n"
+		"                         report on one delivered in part)\n"
 		"  --no-sync              do not fsync batches (faster, not crash-safe)\n"
 		"  --stats-interval SEC   a stats line this often, 0 = never (%.0f)\n"
 		"  --stats-file FILE      rewrite FILE with each stats line: the same\n"
@@ -369,9 +371,15 @@ int ccp_cmd_relay(int argc, char **argv)
 		ccp_log(CCP_LOG_WARN, "relay: %llu messages whose retries ended are left in the spool: "
 			"the store could not take their reasons in Bad",
 			(unsigned long long)st.withheld);
+	if (st.unreported)
+		ccp_log(CCP_LOG_WARN, "relay: %llu messages delivered in part are left in the spool: "
+			"the store could not take their reports in Partial",
+			(unsigned long long)st.unreported);
 	/* 75: mail left in the spool for the store's failure, to a cron job
 	 * that runs --once. */
-	rc = st.spool_lost ? 1 : st.gave_up_paused || (cfg.once && st.withheld) ? 75 : 0;
+	rc = st.spool_lost ? 1
+	     : st.gave_up_paused || (cfg.once && (st.withheld || st.unreported)) ? 75
+										  : 0;
 out:
 	ccp_convert_map_free(map);
 	ccp_free(map_site);

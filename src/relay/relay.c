@@ -125,14 +125,37 @@ struct disp {
 	 * Delivered/ markers (files that could not leave new/), or kept in
 	 * new/ after their retries ended (withhold()). */
 	unsigned marked;
+	/* Reports written without an import, on messages delivered in part
+	 * before (partial()): the store takes what it could not. */
+	unsigned reported;
 	uint64_t t_start, t_converted, t_written, t_imported;
 } CCP_ALIGNED(CCP_CACHE_GUARD);
+
+/* Messages left in the spool for the store's failure, by their keys'
+ * fingerprints: a map (kept_get(), kept_put(), kept_forget()) whose every
+ * value begins with its spool file's inode (another file under the name
+ * is another message), under relay.kept_mu, and its count n (relaxed, as
+ * the relay's flags: it only spares new records and batches the lock
+ * while the map is empty; the map under the lock is what they go by).  A
+ * map, not a list: every new record, and every message a dispatcher
+ * takes, looks its key up, and a long outage of the store's disk can
+ * leave thousands. */
+struct kept {
+	struct ccp_fpmap map;
+	_Atomic size_t n;
+};
 
 struct withheld {     /* the value of the key's fingerprint in relay.withheld */
 	uint64_t ino;        /* its spool file's inode: another file is another message */
 	uint32_t attempts;   /* made in all */
 	int64_t first_s;     /* wall-clock time of the first */
 	char last[200];      /* the reason its last retry was deferred for */
+};
+
+struct unreported {   /* the value of the key's fingerprint in relay.unreported */
+	uint64_t ino;        /* as struct withheld's */
+	struct ccp_spool_stamp read; /* the read that was delivered */
+	char reason[512];    /* the recipients it did not reach (partial()) */
 };
 
 struct relay {
@@ -151,13 +174,12 @@ struct relay {
 	/* Messages whose retries ended while Bad could not take their reason
 	 * (end_retries()): their attempts and age, for the record that claims
 	 * them again (relay_src_init_msg()), so that they end the same way.
-	 * Under withheld_mu; nwithheld (relaxed), its count, spares new
-	 * records the lock while there are none.  A map, not a list: every
-	 * new record looks its key up, and a long outage of Bad's disk can
-	 * withhold thousands. */
-	pthread_mutex_t withheld_mu;
-	struct ccp_fpmap withheld; /* key fingerprint -> struct withheld */
-	_Atomic size_t nwithheld;
+	 * And messages delivered in part whose reports Partial could not take
+	 * (partial()): the recipients they missed, for the try that writes
+	 * the report without importing them again (deliver_batch()). */
+	pthread_mutex_t kept_mu;
+	struct kept withheld;   /* struct withheld each */
+	struct kept unreported; /* struct unreported each */
 	char bounce_from[320]; /* the reports' From address (bounce.h) */
 	struct ccp_bouncer *bouncer; /* --bounce-cmd: sends the reports (bouncer.h) */
 	char *bounce;                /* STORE/Bounce: the reports waiting to be sent */
@@ -172,6 +194,58 @@ struct relay {
 static void count(_Atomic uint64_t *c, uint64_t n)
 {
 	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+/* ---- messages left in the spool (struct kept) -------------------------- */
+
+/* Removes m's entry from K, if any.  Under kept_mu. */
+static void kept_drop(struct kept *k, const struct ccp_msg *m)
+{
+	ccp_fpmap_del(&k->map, ccp_fp_of(m->key, m->key_len));
+	atomic_store_explicit(&k->n, ccp_fpmap_count(&k->map), memory_order_relaxed);
+}
+
+/* m's entry in K becomes VALUE (of K's value size, beginning with the
+ * inode). */
+static void kept_put(struct relay *r, struct kept *k, const struct ccp_msg *m, const void *value)
+{
+	pthread_mutex_lock(&r->kept_mu);
+	memcpy(ccp_fpmap_put(&k->map, ccp_fp_of(m->key, m->key_len)), value, k->map.vsize);
+	atomic_store_explicit(&k->n, ccp_fpmap_count(&k->map), memory_order_relaxed);
+	pthread_mutex_unlock(&r->kept_mu);
+}
+
+/* m's entry in K goes: the store took what it was kept for, or the
+ * message is gone. */
+static void kept_forget(struct relay *r, struct kept *k, const struct ccp_msg *m)
+{
+	if (atomic_load_explicit(&k->n, memory_order_relaxed) == 0)
+		return;
+	pthread_mutex_lock(&r->kept_mu);
+	kept_drop(k, m);
+	pthread_mutex_unlock(&r->kept_mu);
+}
+
+/* m's entry in K, copied into OUT (K's value size): false when it has
+ * none, or one for another file under the name (the first removed by
+ * hand, a new one delivered since), which is stale and goes. */
+static bool kept_get(struct relay *r, struct kept *k, const struct ccp_msg *m, void *out)
+{
+	if (atomic_load_explicit(&k->n, memory_order_relaxed) == 0)
+		return false;
+	uint64_t ino = ccp_spool_ino(r->spool, m->key);
+	pthread_mutex_lock(&r->kept_mu);
+	const void *v = ccp_fpmap_get(&k->map, ccp_fp_of(m->key, m->key_len));
+	uint64_t was = 0;
+	if (v != NULL)
+		memcpy(&was, v, sizeof(was));
+	bool found = v != NULL && was == ino;
+	if (found)
+		memcpy(out, v, k->map.vsize);
+	else if (v != NULL)
+		kept_drop(k, m);
+	pthread_mutex_unlock(&r->kept_mu);
+	return found;
 }
 
 /* ---- Bad/: the reason and a non-delivery report ------------------------ */
@@ -349,9 +423,11 @@ static void bad_or_postpone(struct disp *d, struct ccp_msg *m, const char *origi
  * delivered.  The report is written before the spool file goes, so a crash
  * in between imports m again: the post office skips the recipients it
  * has, and reports the others once more.  When the store cannot take the
- * report now, m is postponed (postpone_for_outage()), to be imported again
- * once it can, with the same outcome; any other failure would never pass:
- * m is delivered without its report, with a log line.
+ * report now, m is postponed (postpone_for_outage()), and kept with REASON
+ * in relay.unreported: its later tries write the report, not import it
+ * again (deliver_batch()), and --max-age does not send it to Bad
+ * (end_retries()), since it was delivered.  Any other failure would never
+ * pass: m is delivered without its report, with a log line.
  */
 static void partial(struct disp *d, struct ccp_msg *m, const char *reason, enum ccp_verdict *v)
 {
@@ -361,8 +437,14 @@ static void partial(struct disp *d, struct ccp_msg *m, const char *reason, enum 
 	int e = write_report(r, CCP_BOUNCE_PARTIAL, r->partial_fd, r->partial, m, NULL, 0, reason,
 			     &rep, problem, sizeof(problem));
 	*v = CCP_VERDICT_DELIVERED;
-	if (e != 0 && postpone_for_outage(d, e, problem, v))
+	if (e != 0 && postpone_for_outage(d, e, problem, v)) {
+		struct unreported u = { .ino = ccp_spool_ino(r->spool, m->key) };
+		ccp_spool_stamp_get(m, &u.read);
+		snprintf(u.reason, sizeof(u.reason), "%s", reason);
+		kept_put(r, &r->unreported, m, &u);
 		return;
+	}
+	kept_forget(r, &r->unreported, m);
 	if (e == 0) {
 		ccp_log(CCP_LOG_WARN, "message %s delivered in part, its report in %s/%s: %s",
 			m->key, r->partial, rep.ndr_name, reason);
@@ -756,8 +838,30 @@ static void postpone_untried(struct disp *d, enum ccp_verdict *verdicts, unsigne
 	d->changed = ccp_realloc(d->changed, n * sizeof(*d->changed));
 	memset(d->changed, 0, n * sizeof(*d->changed));
 	d->name[0] = '\0';
-	d->dups = d->vanished = d->marked = 0;
+	d->dups = d->vanished = d->marked = d->reported = 0;
 	d->t_start = d->t_converted = d->t_written = d->t_imported = ccp_now_ns();
+}
+
+/* Whether m was delivered in part and its report could not be written
+ * then (relay.unreported): if so, the report is written now, and m settled
+ * by that (*V) without a second read or import: delivered, or postponed
+ * again while the store still cannot take it.  It carries the read that
+ * was delivered, for its ack to judge the file by (a record claimed anew
+ * has none of its own).  Its Deferred/ marker goes with it: this may be
+ * the first try of such a record. */
+static bool report_again(struct disp *d, struct ccp_msg *m, enum ccp_verdict *v)
+{
+	struct relay *r = d->r;
+	struct unreported u;
+	if (!kept_get(r, &r->unreported, m, &u))
+		return false;
+	ccp_spool_stamp_set(m, &u.read);
+	partial(d, m, u.reason, v);
+	if (*v == CCP_VERDICT_DELIVERED) {
+		d->reported++;
+		unlinkat(r->deferred_fd, m->key, 0);
+	}
+	return true;
 }
 
 /* Converts, writes and imports one batch, setting every verdict.  Returns
@@ -781,7 +885,7 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 	d->nincluded = 0;
 	d->cursor = 0;
 	d->name[0] = '\0';
-	d->dups = d->vanished = d->marked = 0;
+	d->dups = d->vanished = d->marked = d->reported = 0;
 	d->t_start = ccp_now_ns();
 	d->included = ccp_realloc(d->included, n * sizeof(*d->included));
 	d->changed = ccp_realloc(d->changed, n * sizeof(*d->changed));
@@ -803,6 +907,12 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 			verdicts[i] = CCP_VERDICT_FAILED;
 			d->changed[i] = 0;
 			d->marked++; /* the batch line: no news (end_retries() says it) */
+			continue;
+		}
+		/* Delivered in part before, its report held back by the store
+		 * (partial()): the report is tried again, not the delivery. */
+		if (ccp_unlikely(report_again(d, msgs[i], &verdicts[i]))) {
+			d->changed[i] = 0;
 			continue;
 		}
 		/* Vanished (an operator removed it, or a crash-restart raced its
@@ -970,8 +1080,10 @@ static void relay_deliver(void *ctx, unsigned dispatcher, struct ccp_msg *const 
 			rc = deliver_batch(r, d, msgs + start, n - start, verdicts + start, why,
 					   sizeof(why), &k);
 			/* The outage is over: the messages it postponed, each
-			 * backing off on its own, are due now (the main loop). */
-			if (ccp_gate_report(&r->gate, pass, d->outage, rc >= 0))
+			 * backing off on its own, are due now (the main loop).
+			 * A report the store took that it could not before
+			 * says so as an import does. */
+			if (ccp_gate_report(&r->gate, pass, d->outage, rc >= 0 || d->reported))
 				atomic_store_explicit(&r->resumed, 1, memory_order_relaxed);
 			imported |= rc >= 0;
 		}
@@ -1021,14 +1133,6 @@ static bool read_marker(const struct relay *r, const char *key, char *text, size
 	return true;
 }
 
-/* Removes m's entry, if any.  Under withheld_mu. */
-static void withheld_drop(struct relay *r, const struct ccp_msg *m)
-{
-	ccp_fpmap_del(&r->withheld, ccp_fp_of(m->key, m->key_len));
-	atomic_store_explicit(&r->nwithheld, ccp_fpmap_count(&r->withheld),
-			      memory_order_relaxed);
-}
-
 /* m stays in the spool with its retries ended (end_retries()): what it
  * spent, and the reason of its last retry, are kept for the records that
  * claim it again, which go straight to Bad (no import: its retries are
@@ -1043,62 +1147,34 @@ static void withhold(struct relay *r, const struct ccp_msg *m, const char *last)
 		.first_s = first_seen_s(m),
 	};
 	snprintf(w.last, sizeof(w.last), "%.*s", (int)sizeof(w.last) - 1, last);
-	pthread_mutex_lock(&r->withheld_mu);
-	*(struct withheld *)ccp_fpmap_put(&r->withheld, ccp_fp_of(m->key, m->key_len)) = w;
-	atomic_store_explicit(&r->nwithheld, ccp_fpmap_count(&r->withheld),
-			      memory_order_relaxed);
-	pthread_mutex_unlock(&r->withheld_mu);
-}
-
-/* Bad took m (or it is gone): its entry goes. */
-static void unwithhold(struct relay *r, const struct ccp_msg *m)
-{
-	if (atomic_load_explicit(&r->nwithheld, memory_order_relaxed) == 0)
-		return;
-	pthread_mutex_lock(&r->withheld_mu);
-	withheld_drop(r, m);
-	pthread_mutex_unlock(&r->withheld_mu);
+	kept_put(r, &r->withheld, m, &w);
 }
 
 /* For a new record: what a withheld message of its key had spent, and
- * its retries marked ended.  Returns whether there was one.  An entry for
- * another file under the name (the first removed by hand, a new one
- * delivered since) is stale, and goes. */
+ * its retries marked ended.  Returns whether there was one. */
 static bool withheld_restore(struct relay *r, struct ccp_msg *m)
 {
-	if (atomic_load_explicit(&r->nwithheld, memory_order_relaxed) == 0)
+	struct withheld w;
+	if (!kept_get(r, &r->withheld, m, &w))
 		return false;
-	bool found = false;
-	pthread_mutex_lock(&r->withheld_mu);
-	const struct withheld *w = ccp_fpmap_get(&r->withheld, ccp_fp_of(m->key, m->key_len));
-	if (w != NULL && w->ino != ccp_spool_ino(r->spool, m->key)) {
-		withheld_drop(r, m);
-	} else if (w != NULL) {
-		int64_t now = (int64_t)time(NULL);
-		/* This claim makes no attempt of its own (deliver_batch() only
-		 * sends it to Bad), so the count it shows is the one it ended
-		 * with. */
-		m->attempts_before = w->attempts - 1;
-		m->age_before_s = (uint32_t)(now > w->first_s ? now - w->first_s : 0);
-		m->retries_ended = 1;
-		found = true;
-	}
-	pthread_mutex_unlock(&r->withheld_mu);
-	return found;
+	int64_t now = (int64_t)time(NULL);
+	/* This claim makes no attempt of its own (deliver_batch() only sends
+	 * it to Bad), so the count it shows is the one it ended with. */
+	m->attempts_before = w.attempts - 1;
+	m->age_before_s = (uint32_t)(now > w.first_s ? now - w.first_s : 0);
+	m->retries_ended = 1;
+	return true;
 }
 
 /* The reason withheld message m's last retry was deferred for, into BUF;
  * false when it is not withheld. */
 static bool withheld_last(struct relay *r, const struct ccp_msg *m, char *buf, size_t cap)
 {
-	if (atomic_load_explicit(&r->nwithheld, memory_order_relaxed) == 0)
+	struct withheld w;
+	if (!kept_get(r, &r->withheld, m, &w))
 		return false;
-	pthread_mutex_lock(&r->withheld_mu);
-	const struct withheld *w = ccp_fpmap_get(&r->withheld, ccp_fp_of(m->key, m->key_len));
-	if (w != NULL)
-		snprintf(buf, cap, "%s", w->last);
-	pthread_mutex_unlock(&r->withheld_mu);
-	return w != NULL;
+	snprintf(buf, cap, "%s", w.last);
+	return true;
 }
 
 /*
@@ -1116,6 +1192,18 @@ static bool end_retries(struct relay *r, struct ccp_msg *m, enum ccp_msg_state o
 	char marker[800], kept[200], reason[900], problem[600];
 	if (outcome != CCP_MSG_FAILED || !m->retries_ended)
 		return true;
+	/* Delivered in part, its report held back by the store (partial()):
+	 * the message was delivered, and its retries were the report's.  It
+	 * is no message for Bad: it stays in the spool, and the record that
+	 * claims it again writes the report once the store can take it. */
+	struct unreported u;
+	if (kept_get(r, &r->unreported, m, &u)) {
+		ccp_log(CCP_LOG_WARN, "message %s was delivered in part, and its report still "
+			"cannot be written to %s: not sent to Bad past --max-age; it waits in the "
+			"spool, not imported again, until the report can be written", m->key,
+			r->partial);
+		return false;
+	}
 	const char *last = "not kept: the store could not take its marker";
 	if (read_marker(r, m->key, marker, sizeof(marker))) {
 		char *l = strstr(marker, "reason ");
@@ -1140,7 +1228,7 @@ static bool end_retries(struct relay *r, struct ccp_msg *m, enum ccp_msg_state o
 	}
 	if (e != 0)
 		bad_without_reason(r, m, problem, reason);
-	unwithhold(r, m);
+	kept_forget(r, &r->withheld, m);
 	return true;
 }
 
@@ -1201,6 +1289,12 @@ static void relay_src_init_msg(void *ctx, struct ccp_msg *m)
 {
 	struct relay *r = ctx;
 	if (withheld_restore(r, m))
+		return;
+	/* Delivered in part, only its report held back (partial()): what an
+	 * earlier claim spent is no longer the message's, and its age starts
+	 * afresh, so that a marker's does not end each claim at once. */
+	struct unreported u;
+	if (kept_get(r, &r->unreported, m, &u))
 		return;
 	if (r->restore.n == 0 || !ccp_fpset_has(&r->restore, ccp_fp_of(m->key, m->key_len)))
 		return;
@@ -1678,8 +1772,9 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 	else
 		ccp_bounce_default_from(r.bounce_from, sizeof(r.bounce_from));
 	ccp_gate_init(&r.gate, cfg->pump.retry_min_ns, cfg->pump.retry_max_ns, &relay_stop);
-	pthread_mutex_init(&r.withheld_mu, NULL);
-	ccp_fpmap_init(&r.withheld, sizeof(struct withheld));
+	pthread_mutex_init(&r.kept_mu, NULL);
+	ccp_fpmap_init(&r.withheld.map, sizeof(struct withheld));
+	ccp_fpmap_init(&r.unreported.map, sizeof(struct unreported));
 	r.submit_fd = r.import_fd = r.bad_fd = r.deferred_fd = r.partial_fd = r.bounce_fd = -1;
 	if (cfg->spool == NULL || cfg->store == NULL || (cfg->po == NULL && cfg->import_cmd == NULL)) {
 		snprintf(err, errlen, "a relay needs --spool, --store and --po (or --import-cmd)");
@@ -1938,7 +2033,8 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 		st->bad = atomic_load(&r.bad_count);
 		st->partial = atomic_load(&r.partial_count);
 		st->vanished = atomic_load(&r.vanished);
-		st->withheld = atomic_load_explicit(&r.nwithheld, memory_order_relaxed);
+		st->withheld = atomic_load_explicit(&r.withheld.n, memory_order_relaxed);
+		st->unreported = atomic_load_explicit(&r.unreported.n, memory_order_relaxed);
 		st->quarantined = ss.quarantined;
 		st->changed = ss.changed;
 		st->changed_after = ss.changed_after;
@@ -1976,8 +2072,9 @@ out:
 	ccp_free(quarantine);
 	ccp_free(delivered);
 	ccp_fpset_free(&r.restore);
-	ccp_fpmap_free(&r.withheld);
-	pthread_mutex_destroy(&r.withheld_mu);
+	ccp_fpmap_free(&r.withheld.map);
+	ccp_fpmap_free(&r.unreported.map);
+	pthread_mutex_destroy(&r.kept_mu);
 	ccp_gate_destroy(&r.gate);
 	return rc;
 }

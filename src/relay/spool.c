@@ -178,6 +178,22 @@ size_t ccp_spool_user_size(void)
 	return sizeof(struct spool_stamp);
 }
 
+_Static_assert(sizeof(struct spool_stamp) <= sizeof(struct ccp_spool_stamp),
+	       "struct ccp_spool_stamp holds a spool_stamp");
+
+void ccp_spool_stamp_get(struct ccp_msg *m, struct ccp_spool_stamp *out)
+{
+	CCP_ASSERT(m->user_size >= sizeof(struct spool_stamp));
+	memset(out, 0, sizeof(*out));
+	memcpy(out, ccp_msg_user(m), sizeof(struct spool_stamp));
+}
+
+void ccp_spool_stamp_set(struct ccp_msg *m, const struct ccp_spool_stamp *in)
+{
+	CCP_ASSERT(m->user_size >= sizeof(struct spool_stamp));
+	memcpy(ccp_msg_user(m), in, sizeof(struct spool_stamp));
+}
+
 static void stamp_of(const struct statx *st, struct spool_stamp *t)
 {
 	t->dev = (uint64_t)makedev(st->stx_dev_major, st->stx_dev_minor);

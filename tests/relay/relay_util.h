@@ -64,4 +64,16 @@ static inline void setup(const char *root, const char *tag, char *po)
 	CHECK(ccp_po_init(po, &io, err, sizeof(err)) == 0);
 }
 
+/* Makes a post office at PO that knows one user, USER (a line of a user
+ * directory), written into the file USERS first. */
+static inline void po_knowing(const char *po, const char *users, const char *user)
+{
+	char err[512];
+	struct ccp_po_init_opts io;
+	write_file(users, user, strlen(user));
+	ccp_po_init_opts_default(&io);
+	io.users = users;
+	CHECK(ccp_po_init(po, &io, err, sizeof(err)) == 0);
+}
+
 #endif

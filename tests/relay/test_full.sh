@@ -21,8 +21,10 @@
 #      pollers that cannot watch rescan, with a warning;
 #   6. a message delivered in part whose report to its sender cannot be
 #      written (Partial/ full): postponed, not settled without its report;
-#      given room, imported again, its delivered recipient skipped, and
-#      reported;
+#      given room, reported, not imported again; under --once with
+#      --max-age passing, not sent to Bad but left in the spool (status
+#      75), and reported by the next run (imported once more, its
+#      delivered recipient skipped);
 #   7. retries that --max-age ends while the store is full: the message
 #      waits in the spool, not in Bad without its reason; given room, it
 #      goes to Bad with it;
@@ -272,8 +274,8 @@ echo "5. the user's inotify instances all but spent: 2 pollers watch, 6 rescan, 
 # Partial/ on a full tmpfs of its own.  M1 reaches alice; M2 reaches alice
 # but not nobody, and its report cannot be written: M2 stays in the spool,
 # postponed (not an attempt: --max-attempts 1 does not send it to Bad), and
-# deliveries pause.  Given room, M2 is imported again: alice is skipped, the
-# report is written, and the spool drains.
+# deliveries pause.  Given room, M2's report is written (M2 is not imported
+# again), and the spool drains.
 d=$work/partial-full
 mkdir -p "$d/spool/tmp" "$d/spool/new" "$d/spool/cur" "$d/store"
 printf 'From: s@example.org\r\nTo: alice@example.org\r\nSubject: 1\r\n\r\nhi\r\n' \
@@ -303,7 +305,34 @@ grep -q 'Subject: Undeliverable to some recipients on cc:Mail: 1764288000.M2P9.p
 [ "$(field "$d/po" delivered)" = 2 ] || fail "partial full: $(field "$d/po" delivered) deliveries, not 2"
 [ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "partial full: duplicate deliveries"
 [ -z "$(ls -A "$d/store/Bad")" ] || fail "partial full: sent to Bad"
-echo "6. a partial delivery's report on a full disk: postponed, then reported once there was room"
+[ "$(field "$d/po" 'distinct keys')" = 2 ] || fail "partial full: $(field "$d/po" 'distinct keys') keys"
+# The same outage under --once while --max-age passes (at once): M3,
+# delivered in part, is no message for Bad.  It stays in the spool, with a
+# line, and the run exits 75.  The next run, given room, imports it once
+# more (a restart forgets what the last one knew: the post office skips
+# alice), writes its report and drains the spool.
+printf 'From: s@example.org\r\nTo: alice@example.org\r\nCc: nobody@example.org\r\nSubject: 3\r\n\r\nhi\r\n' \
+	>"$d/spool/new/1764288000.M3P9.part"
+dd if=/dev/zero of="$d/store/Partial/filler" bs=4k 2>/dev/null
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --max-age 1e-6 \
+	--retry-min 0.001 --retry-max 60 --stats-interval 0 --log "$d/log-once"
+rc=$?
+[ $rc = 75 ] || fail "partial once: exited $rc, not 75: $(tail -3 "$d/log-once")"
+grep -q "message 1764288000.M3P9.part was delivered in part, and its report still cannot be written" \
+	"$d/log-once" || fail "partial once: no line for M3"
+grep -q "relay: 1 messages delivered in part are left in the spool" "$d/log-once" ||
+	fail "partial once: no count of what was left"
+[ "$(ls "$d/spool/new")" = 1764288000.M3P9.part ] ||
+	fail "partial once: the spool holds $(ls "$d/spool/new" | tr '\n' ' ')"
+[ -z "$(ls -A "$d/store/Bad")" ] || fail "partial once: sent to Bad: $(ls "$d/store/Bad")"
+rm "$d/store/Partial/filler"
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--log "$d/log-once" || fail "partial once: the next run exited $?"
+spool_empty "$d/spool" || fail "partial once: M3 left in the spool"
+[ -f "$d/store/Partial/1764288000.M3P9.part.ndr" ] || fail "partial once: no report"
+[ "$(field "$d/po" delivered)" = 3 ] || fail "partial once: $(field "$d/po" delivered) deliveries, not 3"
+[ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "partial once: duplicate deliveries"
+echo "6. a partial delivery's report on a full disk: postponed, then reported once there was room; not sent to Bad past --max-age"
 
 # ---- 7. retries that end while the store is full ---------------------------
 # The spool and the store on one full tmpfs: the batch cannot be written,

@@ -300,12 +300,14 @@ int renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpat
 }
 
 /* While set, write() to a file whose path holds it fails with ENOSPC, as
- * on a full disk. */
+ * on a full disk; each such failure is counted in writes_failed. */
 static const char *_Atomic fail_writes_in;
+static _Atomic unsigned writes_failed;
 
 ssize_t write(int fd, const void *buf, size_t n)
 {
 	if (injected_at(&fail_writes_in, fd)) {
+		atomic_fetch_add_explicit(&writes_failed, 1, memory_order_relaxed);
 		errno = ENOSPC;
 		return -1;
 	}
@@ -916,6 +918,68 @@ static void test_requeue_killed(const char *root)
 	close(ready[1]);
 }
 
+/*
+ * A message delivered in part (alice is in the post office's user
+ * directory, nobody is not) whose report Partial/ cannot take (its writes
+ * fail: a full disk) while --max-age passes (1 ns: at every try): it was
+ * delivered, so it does not go to Bad.  Its report is tried again, not its
+ * delivery: once Partial/ takes it, the report is written, the message
+ * leaves the spool, and the post office was given it once.
+ */
+static void test_partial_unreported(const char *root)
+{
+	char po[600], users[700], path[900], tmp[900], err[600];
+	setup(root, "-unreported", po);
+	snprintf(po, sizeof(po), "%s/po-unreported-users", root);
+	snprintf(users, sizeof(users), "%s/users-unreported", root);
+	po_knowing(po, users, "\"alice@example.org\" [SMTP:alice@example.org] at EXSITE\n");
+	const char *text = "From: \"Sender\" <s@example.org>\r\nTo: alice@example.org\r\n"
+			   "Cc: nobody@example.org\r\nSubject: m1\r\n"
+			   "Date: Sat, 28 Nov 2026 12:00:00 +0000\r\n\r\nhi\r\n";
+	snprintf(tmp, sizeof(tmp), "%s/tmp/m1", spool);
+	snprintf(path, sizeof(path), "%s/new/m1", spool);
+	write_file(tmp, text, strlen(text));
+	CHECK(rename(tmp, path) == 0);
+
+	atomic_store_explicit(&writes_failed, 0, memory_order_relaxed);
+	atomic_store_explicit(&fail_writes_in, "/Partial/", memory_order_relaxed);
+	ccp_relay_config_default(&run_cfg);
+	run_cfg.spool = spool;
+	run_cfg.store = store;
+	run_cfg.po = po;
+	run_cfg.stats_interval_ns = 0;
+	run_cfg.rescan_interval_ns = 10000000; /* 10 ms: the rescan that finds it again */
+	run_cfg.pump.dispatchers = 1;
+	run_cfg.pump.max_age_ns = 1;
+	run_cfg.pump.retry_min_ns = 1000000;  /* 1 ms */
+	run_cfg.pump.retry_max_ns = 2000000;  /* 2 ms */
+	atomic_store(&run_rc, -1);
+	pthread_t th;
+	CHECK(pthread_create(&th, NULL, relay_thread, NULL) == 0);
+	/* Tried, ended by --max-age, found again and tried again. */
+	snprintf(tmp, sizeof(tmp), "%s/Bad/m1", store);
+	AWAIT(atomic_load_explicit(&writes_failed, memory_order_relaxed) >= 3 ||
+	      access(tmp, F_OK) == 0 || atomic_load(&run_rc) >= 0);
+	CHECK(access(tmp, F_OK) != 0);
+	CHECK(access(path, F_OK) == 0);
+	atomic_store_explicit(&fail_writes_in, NULL, memory_order_relaxed);
+	AWAIT(access(path, F_OK) != 0 || atomic_load(&run_rc) >= 0);
+	ccp_relay_request_stop();
+	CHECK(pthread_join(th, NULL) == 0);
+	CHECK_EQ_U64(atomic_load(&run_rc), 0);
+	CHECK(access(path, F_OK) != 0);
+	CHECK(access(tmp, F_OK) != 0);
+	CHECK_EQ_U64(run_st.bad, 0);
+	CHECK_EQ_U64(run_st.partial, 1);
+	CHECK_EQ_U64(run_st.imports, 1);
+	snprintf(path, sizeof(path), "%s/Partial/m1.ndr", store);
+	CHECK(access(path, F_OK) == 0);
+	struct ccp_po_stats ps;
+	CHECK(ccp_po_stats(po, &ps, err, sizeof(err)) == 0);
+	CHECK_EQ_U64(ps.delivered, 1);
+	CHECK_EQ_U64(ps.duplicate_deliveries, 0);
+}
+
 /* An import program that cannot be started (fork() fails: out of
  * processes) is the machine's failure, not the messages': the batch is
  * postponed and deliveries pause, no attempt is counted, so even with
@@ -1380,6 +1444,7 @@ int main(void)
 	test_requeue_long_name(root);
 	test_put_back_without_noreplace(root);
 	test_requeue_killed(root);
+	test_partial_unreported(root);
 	test_import_not_started(root);
 	test_rename_cut_short(root);
 	test_rename_unlink_enoent(root);
