@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
-# docs/ccpump-relay.service: systemd takes it without a word
-# (systemd-analyze verify), its writable paths cover every directory its
-# command line names, and that command line, with its directories moved
-# under a temporary one, relays a spool.
+# docs/ccpump-relay.service: its note on SIGTERM says what a stop does,
+# systemd takes it without a word (systemd-analyze verify), its writable
+# paths cover every directory its command line names, and that command
+# line, with its directories moved under a temporary one, relays a spool.
 set -u
 bin=$(realpath "$1")
 unit=$(realpath "$2")
+fail() { echo "FAIL: $*" >&2; exit 1; }
+# Its note on SIGTERM says what a stop does (the relay's own log line at
+# a stop: the batches in flight finish, queued messages stay in the
+# spool), not the drain of the ring it once did.
+note=$(sed -n '/^# SIGTERM/,/^KillSignal=/p' "$unit")
+grep -q 'queued messages stay in the spool' <<<"$note" ||
+	fail "its note on SIGTERM does not say queued messages stay in the spool: $note"
+! grep -qi 'drain\|ring empties' <<<"$note" ||
+	fail "its note on SIGTERM says the ring is drained: $note"
 # Under CI, which installs it, its absence is a failure, not a skip.
 command -v systemd-analyze >/dev/null || {
 	echo "SKIP: no systemd-analyze"
@@ -14,7 +23,6 @@ command -v systemd-analyze >/dev/null || {
 }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
 sed "s#/usr/local/bin/ccpump#$bin#" "$unit" >"$work/ccpump-relay.service"
 out=$(cd "$work" && systemd-analyze verify ./ccpump-relay.service 2>&1) || fail "verify: $out"
