@@ -1522,7 +1522,11 @@ chmod +x "$d/import.sh"
 pid=$!
 within10 test -s "$d/imports" || fail "termqueued: no import started"
 kill -TERM $pid
-sleep 0.2 # the stop reaches the pump while the import is held
+# Let go only once the stop is asked of the pump (the line is logged after
+# it): a wait of a fixed time let a loaded machine's relay see the SIGTERM
+# after the held import ended, and import a second batch.
+within10 grep -q 'relay: stopping: finishing the batches in flight' "$d/log" ||
+	fail "termqueued: no stop logged"
 : >"$d/go"
 wait $pid || fail "termqueued: relay exited $? on SIGTERM"
 [ "$(wc -l <"$d/imports")" = 1 ] || fail "termqueued: $(wc -l <"$d/imports") imports after the SIGTERM"
