@@ -116,9 +116,10 @@ struct ccp_convert_input {
 	const char *name; /* names the input in refusals (a path) */
 	const char *key;  /* the message key for X-Spool-Id; NULL: none */
 	/* Envelope recipients (addr-specs); those missing from To/Cc/Bcc are
-	 * written as Bcc, as the connector did for DL members (KB Q243184).
-	 * Compared in any case, an internationalized domain in either
-	 * spelling (bücher.example is xn--bcher-kva.example). */
+	 * written as Bcc, as the connector did for DL members (KB Q243184),
+	 * each mailbox once however often it is listed.  Compared in any
+	 * case, an internationalized domain in either spelling (bücher.example
+	 * is xn--bcher-kva.example). */
 	const char *const *envelope;
 	size_t nenvelope;
 	time_t now; /* the Date when the message has none (0: time(NULL)) */

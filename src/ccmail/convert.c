@@ -107,12 +107,14 @@ static char *idna_ascii(const char *dom)
 
 /*
  * ADDR (user@domain, or a domain alone) as map keys hold it, g_free() it:
- * the domain in its ASCII form (idna_ascii()) and lower case, the local
- * part as given.  A domain has two spellings, bücher.example and
- * xn--bcher-kva.example, and GMime hands over the Unicode one whichever
- * the mail wrote: compared as written, a map line in one spelling missed
- * mail in the other.  Keys are compared with strcasecmp() (pair_find()),
- * so a lookup needs only the ASCII form, in any case.
+ * the domain in its ASCII form (idna_ascii()), the local part as given,
+ * the whole in ASCII lower case.  A domain has two spellings,
+ * bücher.example and xn--bcher-kva.example, and GMime hands over the
+ * Unicode one whichever the mail wrote: compared as written, a map line
+ * in one spelling missed mail in the other.  Keys are compared with
+ * strcasecmp() (pair_find()), so a lookup needs only the ASCII form, in
+ * any case; lower case all through lets a hash set of keys
+ * (add_envelope()) tell them apart as strcasecmp() does.
  */
 static char *addr_key(const char *addr)
 {
@@ -121,7 +123,7 @@ static char *addr_key(const char *addr)
 	char *ascii = idna_ascii(dom);
 	char *key = g_strdup_printf("%.*s%s", (int)(dom - addr), addr, ascii ? ascii : dom);
 	g_free(ascii);
-	for (char *d = key + (dom - addr); *d; d++)
+	for (char *d = key; *d; d++)
 		*d = g_ascii_tolower(*d);
 	return key;
 }
@@ -1610,32 +1612,40 @@ struct head {
 	const char *subject;                       /* decoded (UTF-8); NULL: none */
 };
 
+/* ADDR's key (addr_key()) as an arena string, for add_envelope()'s set. */
+static char *rcpt_key(struct ccp_convert *c, const char *addr)
+{
+	char *key = addr_key(addr);
+	char *d = (char *)arena_dup(c, key, strlen(key));
+	g_free(key);
+	return d;
+}
+
 /*
  * Adds the envelope recipients of IN that are not in To, Cc or Bcc
  * (c->hdr_addrs) as Bcc, as the connector did for distribution-list
- * members (KB Q243184).  Addresses are compared as the map compares them
- * (addr_key()): the domain in its ASCII form, the whole in any case, as
- * before.  GMime hands over To's user@xn--bcher-kva.example decoded,
+ * members (KB Q243184), each mailbox once.  Addresses are compared as the
+ * map compares them (addr_key()): the domain in its ASCII form, the whole
+ * in any case.  GMime hands over To's user@xn--bcher-kva.example decoded,
  * user@bücher.example, and the envelope's, compared as written, did not
- * match it: the recipient got the message twice, once as a Bcc.
+ * match it: the recipient got the message twice, once as a Bcc.  An
+ * envelope that names one mailbox twice (as given, in another case or the
+ * other spelling of its domain: two aliases expanded to one address) made
+ * a Bcc line of each, and IMPORT delivers each line.  So every mailbox
+ * added joins the set the later ones are looked up in: a hash set, as an
+ * envelope may list thousands.
  */
 static void add_envelope(struct ccp_convert *c, const struct ccp_convert_input *in)
 {
 	if (in->nenvelope == 0)
 		return;
-	/* The header's addresses as keys, once for all the envelope's. */
-	for (size_t k = 0; k < c->nhdr; k++) {
-		char *key = addr_key(c->hdr_addrs[k]);
-		c->hdr_addrs[k] = arena_dup(c, key, strlen(key));
-		g_free(key);
-	}
+	GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
+	for (size_t k = 0; k < c->nhdr; k++)
+		g_hash_table_add(seen, rcpt_key(c, c->hdr_addrs[k]));
 	for (size_t i = 0; i < in->nenvelope; i++) {
-		char *key = addr_key(in->envelope[i]);
-		bool seen = false;
-		for (size_t k = 0; k < c->nhdr && !seen; k++)
-			seen = strcasecmp(c->hdr_addrs[k], key) == 0;
-		g_free(key);
-		if (seen)
+		/* False when the mailbox is there already: in the header, or
+		 * added from the envelope before. */
+		if (!g_hash_table_add(seen, rcpt_key(c, in->envelope[i])))
 			continue;
 		InternetAddress *ia = internet_address_mailbox_new(NULL, in->envelope[i]);
 		if (mailbox_ok(ia)) {
@@ -1645,6 +1655,7 @@ static void add_envelope(struct ccp_convert *c, const struct ccp_convert_input *
 		}
 		g_object_unref(ia);
 	}
+	g_hash_table_destroy(seen);
 }
 
 /* The header's part of the cc:Mail message: From, Date, the recipients,

@@ -80,6 +80,19 @@ static void conv_addrs(struct ccp_convert *c, const char *text, const char *from
 		CHECK(eq(m.rcpt[i].addr, m.rcpt[i].addr_len, want[i]));
 }
 
+/* Converts TEXT with C and the N envelope recipients ENV into m. */
+static void conv_envelope(struct ccp_convert *c, const char *text, const char *const *env,
+			  size_t n)
+{
+	struct ccp_convert_input in = { .data = text, .len = strlen(text), .name = "env",
+					.envelope = env, .nenvelope = n };
+	ccp_ccm_buf_reset(&out);
+	CHECK(ccp_convert_message(c, &in, &out) == CCP_CONVERT_OK);
+	struct ccp_ccm_reader r;
+	ccp_ccm_reader_init(&r, out.data, out.len, "o");
+	CHECK(ccp_ccm_reader_next(&r, &m) == 1);
+}
+
 /* Checks that m is from FROM, to RCPT0 first, about SUBJECT, as written. */
 static void check_head(const char *from, const char *rcpt0, const char *subject)
 {
@@ -531,16 +544,36 @@ static void test_envelope_and_date(struct ccp_convert_map *map)
 		const char *spelt[] = { "user@xn--bcher-kva.example", "ANN@B\xc3\x9c" "CHER.example",
 					"Bob@Example.ORG", "dora@b\xc3\xbc" "cher.example",
 					"carl@xn--bcher-kva.example" };
-		struct ccp_convert_input ein = { .data = hdr, .len = sizeof(hdr) - 1, .name = "idn",
-						 .envelope = spelt, .nenvelope = 5 };
-		ccp_ccm_buf_reset(&out);
-		CHECK(ccp_convert_message(c, &ein, &out) == CCP_CONVERT_OK);
-		ccp_ccm_reader_init(&r, out.data, out.len, "o");
-		CHECK(ccp_ccm_reader_next(&r, &m) == 1);
+		conv_envelope(c, hdr, spelt, CCP_ARRAY_LEN(spelt));
 		CHECK_EQ_U64(m.nrcpt, 5);
 		CHECK(m.rcpt[4].kind == CCP_CCM_BCC &&
 		      eq(m.rcpt[4].addr, m.rcpt[4].addr_len,
 			 "\"carl@b\x81" "cher.example\" [SMTP:carl@xn--bcher-kva.example] at EXSITE"));
+	}
+	/* Each mailbox of the envelope is one Bcc, however often the envelope
+	 * names it (two aliases expanded to one address): as given, in
+	 * another case, or with the other spelling of its domain.  Each line
+	 * was a delivery of its own.  A mailbox To and Cc both name (as
+	 * written, each a line of its own) gets nothing more from the
+	 * envelope. */
+	{
+		static const char hdr[] = "From: a@example.org\r\nTo: bob@example.org\r\n"
+					  "Cc: Bob@EXAMPLE.org\r\n\r\nhi\r\n";
+		const char *twice[] = { "carl@example.org", "bob@example.org", "carl@example.org",
+					"CARL@Example.Org", "dora@xn--bcher-kva.example",
+					("Dora@B\xc3\x9c" "CHER.example"), "BOB@example.org" };
+		static const char *const want[] = {
+			"\"bob@example.org\" [SMTP:bob@example.org] at EXSITE",
+			"\"Bob@EXAMPLE.org\" [SMTP:Bob@EXAMPLE.org] at EXSITE",
+			"\"carl@example.org\" [SMTP:carl@example.org] at EXSITE",
+			("\"dora@b\x81" "cher.example\" [SMTP:dora@xn--bcher-kva.example] at EXSITE"),
+		};
+		conv_envelope(c, hdr, twice, CCP_ARRAY_LEN(twice));
+		CHECK_EQ_U64(m.nrcpt, CCP_ARRAY_LEN(want));
+		for (size_t i = 0; i < m.nrcpt && i < CCP_ARRAY_LEN(want); i++) {
+			CHECK(m.rcpt[i].kind == (i == 0 ? CCP_CCM_TO : i == 1 ? CCP_CCM_CC : CCP_CCM_BCC));
+			CHECK(eq(m.rcpt[i].addr, m.rcpt[i].addr_len, want[i]));
+		}
 	}
 	ccp_convert_free(c);
 
