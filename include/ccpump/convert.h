@@ -72,7 +72,8 @@ CCP_EXPORT void ccp_convert_map_free(struct ccp_convert_map *map);
 CCP_EXPORT void ccp_convert_map_add_native(struct ccp_convert_map *map, const char *domain,
 					   const char *po);
 /* ADDR (user@domain, case-insensitive, the domain in either spelling as
- * above) is the cc:Mail user CCNAME (written as given, e.g.
+ * above, a quoted local part as its unquoted one: "jane.roe" is
+ * jane.roe) is the cc:Mail user CCNAME (written as given, e.g.
  * "Doe, John at HUBPO1"). */
 CCP_EXPORT void ccp_convert_map_add_user(struct ccp_convert_map *map, const char *addr,
 					 const char *ccname);
@@ -119,7 +120,8 @@ struct ccp_convert_input {
 	 * written as Bcc, as the connector did for DL members (KB Q243184),
 	 * each mailbox once however often it is listed.  Compared in any
 	 * case, an internationalized domain in either spelling (bücher.example
-	 * is xn--bcher-kva.example). */
+	 * is xn--bcher-kva.example), a quoted local part as its unquoted one
+	 * ("jane.roe"@x.example is jane.roe@x.example). */
 	const char *const *envelope;
 	size_t nenvelope;
 	time_t now; /* the Date when the message has none (0: time(NULL)) */

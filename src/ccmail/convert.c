@@ -105,23 +105,49 @@ static char *idna_ascii(const char *dom)
 	return g_hostname_to_ascii(dom);
 }
 
+/* The local part ADDR[0..n) as the mailbox it names: a quoted string
+ * ("jane.roe", as GMime keeps it) without its quotes and backslashes.
+ * Freed with g_free(). */
+static char *unquoted_local(const char *addr, size_t n)
+{
+	char *out = g_malloc(n + 1);
+	size_t k = 0;
+	bool quoted = false;
+	for (size_t i = 0; i < n; i++) {
+		if (addr[i] == '"') {
+			quoted = !quoted;
+			continue;
+		}
+		if (quoted && addr[i] == '\\' && i + 1 < n)
+			i++;
+		out[k++] = addr[i];
+	}
+	out[k] = '\0';
+	return out;
+}
+
 /*
  * ADDR (user@domain, or a domain alone) as map keys hold it, g_free() it:
- * the domain in its ASCII form (idna_ascii()), the local part as given,
- * the whole in ASCII lower case.  A domain has two spellings,
- * bücher.example and xn--bcher-kva.example, and GMime hands over the
- * Unicode one whichever the mail wrote: compared as written, a map line
- * in one spelling missed mail in the other.  Keys are compared with
- * strcasecmp() (pair_find()), so a lookup needs only the ASCII form, in
- * any case; lower case all through lets a hash set of keys
- * (add_envelope()) tell them apart as strcasecmp() does.
+ * the domain in its ASCII form (idna_ascii()), the local part as the
+ * mailbox it names (unquoted_local()), the whole in ASCII lower case.  A
+ * domain has two spellings, bücher.example and xn--bcher-kva.example, and
+ * GMime hands over the Unicode one whichever the mail wrote: compared as
+ * written, a map line in one spelling missed mail in the other.  A local
+ * part has two as well, "jane.roe" and jane.roe, and GMime keeps the
+ * quotes: compared as written, the envelope's jane.roe@x.example missed
+ * To's "jane.roe"@x.example, while map_mailbox() looks users up unquoted.
+ * Keys are compared with strcasecmp() (pair_find()), so a lookup needs
+ * only the ASCII form, in any case; lower case all through lets a hash
+ * set of keys (add_envelope()) tell them apart as strcasecmp() does.
  */
 static char *addr_key(const char *addr)
 {
 	const char *at = strrchr(addr, '@');
 	const char *dom = at ? at + 1 : addr;
+	char *local = at ? unquoted_local(addr, (size_t)(at - addr)) : NULL;
 	char *ascii = idna_ascii(dom);
-	char *key = g_strdup_printf("%.*s%s", (int)(dom - addr), addr, ascii ? ascii : dom);
+	char *key = g_strconcat(local ? local : "", at ? "@" : "", ascii ? ascii : dom, NULL);
+	g_free(local);
 	g_free(ascii);
 	for (char *d = key; *d; d++)
 		*d = g_ascii_tolower(*d);
@@ -599,27 +625,6 @@ static const char *nbsp_as_space(struct ccp_convert *c, const char *s)
 	}
 	d[k] = '\0';
 	return d;
-}
-
-/* The local part ADDR[0..n) as the mailbox it names: a quoted string
- * ("jane.roe", as GMime keeps it) without its quotes and backslashes.
- * Freed with g_free(). */
-static char *unquoted_local(const char *addr, size_t n)
-{
-	char *out = g_malloc(n + 1);
-	size_t k = 0;
-	bool quoted = false;
-	for (size_t i = 0; i < n; i++) {
-		if (addr[i] == '"') {
-			quoted = !quoted;
-			continue;
-		}
-		if (quoted && addr[i] == '\\' && i + 1 < n)
-			i++;
-		out[k++] = addr[i];
-	}
-	out[k] = '\0';
-	return out;
 }
 
 /*
@@ -1625,10 +1630,12 @@ static char *rcpt_key(struct ccp_convert *c, const char *addr)
  * Adds the envelope recipients of IN that are not in To, Cc or Bcc
  * (c->hdr_addrs) as Bcc, as the connector did for distribution-list
  * members (KB Q243184), each mailbox once.  Addresses are compared as the
- * map compares them (addr_key()): the domain in its ASCII form, the whole
- * in any case.  GMime hands over To's user@xn--bcher-kva.example decoded,
- * user@bücher.example, and the envelope's, compared as written, did not
- * match it: the recipient got the message twice, once as a Bcc.  An
+ * map compares them (addr_key()): the domain in its ASCII form, a quoted
+ * local part unquoted, the whole in any case.  GMime hands over To's
+ * user@xn--bcher-kva.example decoded, user@bücher.example, and keeps the
+ * quotes of "jane.roe"@x.example; the envelope's, compared as written,
+ * did not match either: the recipient got the message twice, once as a
+ * Bcc.  An
  * envelope that names one mailbox twice (as given, in another case or the
  * other spelling of its domain: two aliases expanded to one address) made
  * a Bcc line of each, and IMPORT delivers each line.  So every mailbox

@@ -575,6 +575,21 @@ static void test_envelope_and_date(struct ccp_convert_map *map)
 			CHECK(eq(m.rcpt[i].addr, m.rcpt[i].addr_len, want[i]));
 		}
 	}
+	/* A quoted local part names the mailbox its unquoted form does, as
+	 * the user map takes it: "jane.roe"@x.example of To is the envelope's
+	 * jane.roe@x.example, in any case, and "do\ra" is dora.  Compared as
+	 * written, each was a Bcc of its own. */
+	{
+		static const char hdr[] = "From: a@example.org\r\nTo: \"jane.roe\"@x.example\r\n"
+					  "\r\nhi\r\n";
+		const char *quoted[] = { "jane.roe@x.example", "\"JANE.roe\"@x.example",
+					 "dora@x.example", "\"do\\ra\"@X.example" };
+		conv_envelope(c, hdr, quoted, CCP_ARRAY_LEN(quoted));
+		CHECK_EQ_U64(m.nrcpt, 2);
+		CHECK(m.rcpt[1].kind == CCP_CCM_BCC &&
+		      eq(m.rcpt[1].addr, m.rcpt[1].addr_len,
+			 "\"dora@x.example\" [SMTP:dora@x.example] at EXSITE"));
+	}
 	ccp_convert_free(c);
 
 	/* The two-digit year reads back as 1970-2069: a date outside that
@@ -1466,7 +1481,8 @@ static void test_domain_spellings(void)
 	char *path = temp_file("native xn--bcher-kva.example BPO\n"
 			       "native M\xc3\xbcnchen.example MPO\n"
 			       "user Chef@XN--BCHER-KVA.EXAMPLE Chef, Der at BPO\n"
-			       "user boss@m\xc3\xbcnchen.example Boss, Die at MPO\n");
+			       "user boss@m\xc3\xbcnchen.example Boss, Die at MPO\n"
+			       "user \"eve.lee\"@x.example Lee, Eve at HUB\n");
 	struct ccp_convert_map *map = ccp_convert_map_new();
 	char err[512] = "";
 	CHECK(ccp_convert_map_load(map, path, NULL, err, sizeof(err)) == 0);
@@ -1479,11 +1495,15 @@ static void test_domain_spellings(void)
 		"From: Ann Lee <ann@b\xc3\xbc" "cher.example>\r\n"
 		"To: bob@xn--mnchen-3ya.example, Carl <carl@B\xc3\x9c" "CHER.example>,\r\n"
 		" chef@b\xc3\xbc" "cher.example, boss@XN--MNCHEN-3YA.example,\r\n"
-		" Boss@xn--mnchen-3ya.example, dora@xn--bcher-kva.example\r\n\r\nhi\r\n";
+		" Boss@xn--mnchen-3ya.example, dora@xn--bcher-kva.example,\r\n"
+		" Eve.Lee@x.example, \"eve.lee\"@x.example\r\n\r\nhi\r\n";
 	static const char *const want[] = {
 		"Bob at MPO", "Carl at BPO", "Chef, Der at BPO", "Boss, Die at MPO",
 		"Boss, Die at MPO", /* the user map was case-insensitive, and is */
 		"Dora at BPO",
+		/* A user line's quoted local part is its unquoted one, as mail's
+		 * is: written as given, the line matched no mail. */
+		"Lee, Eve at HUB", "Lee, Eve at HUB",
 	};
 	conv_addrs(c, text, "Lee, Ann at BPO", want, CCP_ARRAY_LEN(want));
 	ccp_convert_free(c);
