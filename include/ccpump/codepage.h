@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ccpump/ccm.h"
 #include "ccpump/compiler.h"
@@ -44,22 +45,29 @@ CCP_EXPORT size_t ccp_codepage_from(struct ccp_codepage *cp, const char *charset
  * WIDTH JOINER, U+FEFF as a byte order mark, the bidi controls...) is
  * dropped, CP850's soft hyphen too; a space separator the code page lacks
  * (Unicode's Zs: U+2009 THIN SPACE, U+202F NARROW NO-BREAK SPACE, U+3000
- * IDEOGRAPHIC SPACE...), and a line or paragraph separator (U+2028,
- * U+2029), is a plain space, while NO-BREAK SPACE, which CP437 and CP850
- * have, stays itself.  None is a substitution.  An address is not such
- * text: without the character it would be another address.
+ * IDEOGRAPHIC SPACE...), and a line break (ccp_codepage_line_break():
+ * NEXT LINE, LINE and PARAGRAPH SEPARATOR), is a plain space, while
+ * NO-BREAK SPACE, which CP437 and CP850 have, stays itself.  None is a
+ * substitution.  An address is not such text: without the character it
+ * would be another address.
  */
 CCP_EXPORT size_t ccp_codepage_text(struct ccp_codepage *cp, const char *charset,
 				    const char *in, size_t len, struct ccp_ccm_buf *out);
 /*
- * As ccp_codepage_text(), for a body, whose lines it may break: a LINE
- * SEPARATOR (U+2028) the code page lacks is a line end (LF) and a
- * PARAGRAPH SEPARATOR (U+2029) an empty line (LF LF), where
- * ccp_codepage_text(), for one line, has a space for each.  Neither is a
- * substitution.
+ * As ccp_codepage_text(), for a body, whose lines it may break: a line
+ * break the code page lacks is what ccp_codepage_line_break() has for it,
+ * where ccp_codepage_text(), for one line, has a space for each.  None is
+ * a substitution.
  */
 CCP_EXPORT size_t ccp_codepage_body(struct ccp_codepage *cp, const char *charset,
 				    const char *in, size_t len, struct ccp_ccm_buf *out);
+/*
+ * What a body has for U, a character that breaks a line and that CP437 and
+ * CP850 lack: a line end (LF) for NEXT LINE (U+0085) and LINE SEPARATOR
+ * (U+2028), an empty line (LF LF) for PARAGRAPH SEPARATOR (U+2029); NULL
+ * for any other character.
+ */
+CCP_EXPORT const char *ccp_codepage_line_break(uint32_t u);
 /* Appends IN (code page octets) to OUT as UTF-8.  Every CP437/850 octet maps. */
 CCP_EXPORT void ccp_codepage_to_utf8(struct ccp_codepage *cp, const char *in, size_t len,
 				     struct ccp_ccm_buf *out);

@@ -13,11 +13,12 @@
  *
  * Text a person reads (ccp_codepage_text(), and ccp_codepage_body() for
  * bodies) loses its format characters here, its spaces the code page lacks
- * are plain spaces, and its line and paragraph separators are spaces in a
- * header line and line breaks in a body, at the one place every string and
- * body passes: iconv stops at each (the code pages have no such character
- * but CP850's soft hyphen, dropped afterwards), so the ASCII fast path and
- * runs of mappable text cost nothing more.
+ * are plain spaces, and its line breaks (NEXT LINE, line and paragraph
+ * separators) are spaces in a header line and line breaks in a body, at
+ * the one place every string and body passes: iconv stops at each (the
+ * code pages have no such character but CP850's soft hyphen, dropped
+ * afterwards), so the ASCII fast path and runs of mappable text cost
+ * nothing more.
  */
 #include "ccpump/codepage.h"
 
@@ -228,27 +229,45 @@ static size_t utf8_len(unsigned char c)
 	return 1;
 }
 
-/*
- * What text (MODE CP_LINE or CP_BODY) has for a character of type T the
- * code page lacks, or NULL for a '?': nothing for a format character, a
- * space for a space separator (Unicode's Zs: U+2002 EN SPACE, U+2009 THIN
- * SPACE, U+202F NARROW NO-BREAK SPACE, U+3000 IDEOGRAPHIC SPACE...).  A
- * LINE SEPARATOR (U+2028, all of Zl) is a line break in a body and a PARAGRAPH
- * SEPARATOR (U+2029, all of Zp) an empty line, as the text shows them; a
- * header line has room for neither, and a space parts the words there as
- * the break did.
- */
-static const char *stand_in(GUnicodeType t, enum cp_mode mode)
+/* The one list of the characters that break a line, for stand_in() and
+ * for the converter, which trims them from file names as spaces: two lists
+ * would drift apart. */
+const char *ccp_codepage_line_break(uint32_t u)
 {
-	switch (t) {
+	switch (u) {
+	case 0x85:   /* NEXT LINE: a control character, but a line end */
+	case 0x2028: /* LINE SEPARATOR, all of Unicode's Zl */
+		return "\n";
+	case 0x2029: /* PARAGRAPH SEPARATOR, all of Zp */
+		return "\n\n";
+	default:
+		return NULL;
+	}
+}
+
+/*
+ * What text (MODE CP_LINE or CP_BODY) has for character U (or (gunichar)-1
+ * or -2, not UTF-8) the code page lacks, or NULL for a '?': nothing for a
+ * format character, a space for a space separator (Unicode's Zs: U+2002
+ * EN SPACE, U+2009 THIN SPACE, U+202F NARROW NO-BREAK SPACE, U+3000
+ * IDEOGRAPHIC SPACE...).  A line break (ccp_codepage_line_break(): NEXT
+ * LINE, LINE and PARAGRAPH SEPARATOR) is one in a body, as the text shows
+ * it; a header line has room for none, and a space parts the words there
+ * as the break did.  NEXT LINE (U+0085) is a control character (Cc), not
+ * a separator, by its type, and was a '?' for that: but Unicode makes it
+ * a line end (UAX #14's class NL), as EBCDIC's NL and ISO 6429's NEL
+ * were.
+ */
+static const char *stand_in(gunichar u, enum cp_mode mode)
+{
+	const char *brk = ccp_codepage_line_break(u);
+	if (brk)
+		return mode == CP_BODY ? brk : " ";
+	switch (u < 0x110000 ? g_unichar_type(u) : G_UNICODE_UNASSIGNED) {
 	case G_UNICODE_FORMAT:
 		return "";
 	case G_UNICODE_SPACE_SEPARATOR:
 		return " ";
-	case G_UNICODE_LINE_SEPARATOR:
-		return mode == CP_BODY ? "\n" : " ";
-	case G_UNICODE_PARAGRAPH_SEPARATOR:
-		return mode == CP_BODY ? "\n\n" : " ";
 	default:
 		return NULL;
 	}
@@ -303,10 +322,9 @@ static size_t run_iconv(iconv_t cd, bool src_utf8, enum cp_mode mode, const char
 		win = WINDOW_MIN;
 		/* EILSEQ or EINVAL: one character we cannot carry. */
 		if (mode != CP_ADDR && src_utf8) {
-			gunichar u = g_utf8_get_char_validated(ip, (gssize)il);
 			/* (gunichar)-1 and -2: not UTF-8, or cut short. */
-			GUnicodeType t = u < 0x110000 ? g_unichar_type(u) : G_UNICODE_UNASSIGNED;
-			const char *put = stand_in(t, mode);
+			gunichar u = g_utf8_get_char_validated(ip, (gssize)il);
+			const char *put = stand_in(u, mode);
 			if (put) {
 				ccp_ccm_buf_adds(out, put);
 				size_t l = (size_t)(g_utf8_next_char(ip) - ip);

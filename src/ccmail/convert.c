@@ -449,9 +449,9 @@ static void cp_add(struct ccp_convert *c, struct ccp_ccm_buf *out, const char *s
 }
 
 /* As cp_add(), for text of a header line a person reads: what shows
- * nothing (format characters) is dropped, and a space, line or paragraph
- * separator the code page lacks is a plain space, rather than a '?'
- * (ccp_codepage_text()). */
+ * nothing (format characters) is dropped, and a space or a line break
+ * (NEXT LINE, line or paragraph separator) the code page lacks is a plain
+ * space, rather than a '?' (ccp_codepage_text()). */
 static void cp_text(struct ccp_convert *c, struct ccp_ccm_buf *out, const char *s, size_t n)
 {
 	c->st.substitutions += ccp_codepage_text(c->cp, NULL, s, n, out);
@@ -987,9 +987,10 @@ static void add_text(struct ccp_convert *c, const char *s, size_t n)
 }
 
 /* Body text S (N octets of CHARSET, an iconv name) as a Text item (or
- * UNNAMED.TXT), in the code page: ccp_codepage_body(), whose line and
- * paragraph separators (U+2028, U+2029) the code page lacks are line
- * breaks there, as the text shows them, not '?'.  S may be c->u8, which
+ * UNNAMED.TXT), in the code page: ccp_codepage_body(), whose line breaks
+ * the code page lacks (NEXT LINE, LINE and PARAGRAPH SEPARATOR: U+0085,
+ * U+2028, U+2029) are line breaks there, as the text shows them, not
+ * '?'.  S may be c->u8, which
  * add_text() uses after the code page has had it. */
 static void add_body(struct ccp_convert *c, const char *charset, const char *s, size_t n)
 {
@@ -1267,9 +1268,9 @@ static bool dos_device(const char *base, size_t bl)
 
 /* How long file name S (N octets of UTF-8) is without the spaces that end
  * it, and its dots too when DOTS: Unicode's spaces (Zs) included, and the
- * line and paragraph separators (U+2028, U+2029), which the code page
- * writes as plain spaces in a name (ccp_codepage_text()); not NO-BREAK
- * SPACE, which it has (0xFF).  Windows drops them from a name:
+ * line breaks (ccp_codepage_line_break(): NEXT LINE, LINE and PARAGRAPH
+ * SEPARATOR), which the code page writes as plain spaces in a name
+ * (ccp_codepage_text()); not NO-BREAK SPACE, which it has (0xFF).  Windows drops them from a name:
  * "report.pdf." and "report.pdf" are one file there (two attachments so
  * named overwrite each other when detached), a name of dots alone is none,
  * and a name written with them cannot be opened. */
@@ -1284,10 +1285,8 @@ static size_t name_end(const char *s, size_t n, bool dots)
 		while (b > 0 && n - b < 4 && ((unsigned char)s[b] & 0xc0) == 0x80)
 			b--;
 		gunichar u = g_utf8_get_char_validated(s + b, (gssize)(n - b));
-		GUnicodeType t = u < 0x110000 ? g_unichar_type(u) : G_UNICODE_UNASSIGNED;
 		if (u >= 0x110000 || g_utf8_next_char(s + b) != s + n || u == 0xa0 ||
-		    (t != G_UNICODE_SPACE_SEPARATOR && t != G_UNICODE_LINE_SEPARATOR &&
-		     t != G_UNICODE_PARAGRAPH_SEPARATOR))
+		    (g_unichar_type(u) != G_UNICODE_SPACE_SEPARATOR && !ccp_codepage_line_break(u)))
 			break;
 		n = b;
 	}

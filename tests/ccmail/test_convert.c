@@ -1018,13 +1018,50 @@ static void test_text_rendering(struct ccp_convert_map *map)
 	}
 }
 
+/* Converts TEXT, whose header and last part are test_separators()' own,
+ * in CP437 and CP850, with 8.3 and long file names, and checks that its
+ * first NBODY items are BODY and that it has no '?'. */
+static void check_breaks(struct ccp_convert_map *map, const char *text, size_t nbody,
+			 const char *body)
+{
+	struct ccp_convert_opts o;
+	ccp_convert_opts_default(&o);
+	for (int cp = 0; cp < 2; cp++) {
+		o.codepage = cp ? CCP_CP850 : CCP_CP437;
+		for (int ln = 0; ln < 2; ln++) {
+			o.long_names = ln;
+			struct ccp_convert *c = make(&o, map);
+			CHECK(conv(c, text, "separators") == CCP_CONVERT_OK);
+			check_head("Lee, Ann at HUBPO1",
+				   "\"Jos\x82 M\x81ller\" [SMTP:jm@foreign.example] at EXSITE",
+				   "x y z");
+			CHECK_EQ_U64(m.nitem, nbody + 1);
+			for (size_t i = 0; i < nbody; i++) {
+				if (!eq(m.item[i].data, m.item[i].len, body))
+					fprintf(stderr, "item %zu: got '%.*s'\n", i, (int)m.item[i].len,
+						(const char *)m.item[i].data);
+				CHECK(eq(m.item[i].data, m.item[i].len, body));
+			}
+			CHECK(eq(m.item[nbody].title, m.item[nbody].title_len,
+				 ln ? "re port.pdf" : "REPORT~1.PDF"));
+			struct ccp_convert_stats st;
+			ccp_convert_last_stats(c, &st);
+			CHECK_EQ_U64(st.substitutions, 0);
+			ccp_convert_free(c);
+		}
+	}
+}
+
 /* LINE SEPARATOR (U+2028) and PARAGRAPH SEPARATOR (U+2029), which the code
  * page lacks, were each a '?'.  In a body they break the line, the second
  * with an empty line after it: in plain text and in HTML (&#8233; too),
  * from UTF-8, UTF-16 and GB18030.  A header line has room for neither: in
  * the Subject, a display name (where a space parts the names as the break
  * did: Lee, Ann) and a file name each is a space, and one that ends a file
- * name is dropped as a space there is.  No '?' is counted. */
+ * name is dropped as a space there is.  No '?' is counted.  NEXT LINE
+ * (U+0085), a control character by its type, was a '?' everywhere, and is
+ * a line end as LINE SEPARATOR is: from UTF-8 and from ISO-8859-1 (0x85),
+ * in plain text and in HTML. */
 static void test_separators(struct ccp_convert_map *map)
 {
 	static const char text[] =
@@ -1042,31 +1079,18 @@ static void test_separators(struct ccp_convert_map *map)
 		"<p>one\xe2\x80\xa8two&#8233;three</p>\r\n"
 		"--B\r\nContent-Type: application/pdf;\r\n"
 		" name*=utf-8''re%E2%80%A8port.pdf%E2%80%A9\r\n\r\nx\r\n--B--\r\n";
-	struct ccp_convert_opts o;
-	ccp_convert_opts_default(&o);
-	for (int cp = 0; cp < 2; cp++) {
-		o.codepage = cp ? CCP_CP850 : CCP_CP437;
-		for (int ln = 0; ln < 2; ln++) {
-			o.long_names = ln;
-			struct ccp_convert *c = make(&o, map);
-			CHECK(conv(c, text, "separators") == CCP_CONVERT_OK);
-			check_head("Lee, Ann at HUBPO1",
-				   "\"Jos\x82 M\x81ller\" [SMTP:jm@foreign.example] at EXSITE",
-				   "x y z");
-			CHECK_EQ_U64(m.nitem, 5);
-			for (size_t i = 0; i < 4; i++) {
-				if (!eq(m.item[i].data, m.item[i].len, "one\r\ntwo\r\n\r\nthree\r\n"))
-					fprintf(stderr, "item %zu: got '%.*s'\n", i, (int)m.item[i].len,
-						(const char *)m.item[i].data);
-				CHECK(eq(m.item[i].data, m.item[i].len, "one\r\ntwo\r\n\r\nthree\r\n"));
-			}
-			CHECK(eq(m.item[4].title, m.item[4].title_len, ln ? "re port.pdf" : "REPORT~1.PDF"));
-			struct ccp_convert_stats st;
-			ccp_convert_last_stats(c, &st);
-			CHECK_EQ_U64(st.substitutions, 0);
-			ccp_convert_free(c);
-		}
-	}
+	check_breaks(map, text, 4, "one\r\ntwo\r\n\r\nthree\r\n");
+	static const char nel[] =
+		"From: =?utf-8?q?Ann=C2=85Lee?= <al@ccmail.example.com>\r\n"
+		"To: =?utf-8?q?Jos=C3=A9=C2=85M=C3=BCller?= <jm@foreign.example>\r\n"
+		"Subject: =?utf-8?q?x=C2=85y=C2=85z?=\r\n"
+		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n"
+		"--B\r\nContent-Type: text/plain; charset=utf-8\r\n\r\none\xc2\x85two\r\n"
+		"--B\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\none\x85two\r\n"
+		"--B\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>one\xc2\x85two</p>\r\n"
+		"--B\r\nContent-Type: application/pdf;\r\n"
+		" name*=utf-8''re%C2%85port.pdf%C2%85\r\n\r\nx\r\n--B--\r\n";
+	check_breaks(map, nel, 3, "one\r\ntwo\r\n");
 }
 
 static void test_attachments(struct ccp_convert_map *map)
