@@ -32,8 +32,9 @@
  *   code page lacks (Unicode's Zs: U+2009, U+202F, U+3000...) is ' ' there,
  *   and so is NO-BREAK SPACE, which it has, in a native name
  *   NEXT LINE, LINE and PARAGRAPH SEPARATOR (U+0085, U+2028, U+2029) break
- *   a body's lines (the last leaves an empty line) and are ' ' in names,
- *   Subject, file names
+ *   a body's lines (the last leaves an empty line; in HTML the spaces
+ *   around them go, as around <br>) and are ' ' in names, Subject, file
+ *   names
  *   the domain in [SMTP:...] is in its ASCII form (IDNA): xn--bcher-kva.example
  *   commas in display names become ';', square brackets become '(' ')'
  *   (Import 8.x rejects brackets in addresses and subjects, KB Q232687,

@@ -1099,19 +1099,112 @@ static bool tag_is(const char *t, size_t tl, const char *name)
 }
 
 /* Where a run of ordinary HTML text stops: 1 at a tag or an entity, 2 at
- * white space (isspace() of the C locale). */
+ * white space (isspace() of the C locale).  And the octets of a line
+ * break character in UTF-8 (html_break()): 4 the first (0xC2 of NEXT
+ * LINE, 0xE2 of LINE and PARAGRAPH SEPARATOR), 8 the last (0x85, 0xA8,
+ * 0xA9); a run does not stop at them, but is looked at where it starts
+ * and ends (html_add_run()). */
 static const uint8_t html_stops[256] = {
 	['<'] = 1, ['&'] = 1, [' '] = 2, ['\t'] = 2, ['\n'] = 2, ['\v'] = 2, ['\f'] = 2, ['\r'] = 2,
+	[0xc2] = 4, [0xe2] = 4, [0x85] = 8, [0xa8] = 8, [0xa9] = 8,
 };
 
-/* isspace() of the C locale, without a locale lookup per character. */
-static inline bool html_space(char c)
+/* The line break (ccp_codepage_line_break()) that UTF-8 text S (N > 0
+ * octets) starts with, as a body has it, and *LEN its octets; NULL when S
+ * starts with another character.  The table turns away at once the octets
+ * that start none; the two it lets by lead a sequence of two octets (0xC2)
+ * and of three (0xE2), decoded here rather than by a call into GLib. */
+static inline const char *html_break(const char *s, size_t n, size_t *len)
 {
-	return html_stops[(unsigned char)c] & 2;
+	const unsigned char *p = (const unsigned char *)s;
+	if (!(html_stops[p[0]] & 4))
+		return NULL;
+	size_t l = p[0] < 0xe0 ? 2 : 3;
+	if (n < l)
+		return NULL;
+	uint32_t u = p[0] & (l == 2 ? 0x1fu : 0x0fu);
+	for (size_t k = 1; k < l; k++) {
+		if ((p[k] & 0xc0) != 0x80) /* cut short: not UTF-8 */
+			return NULL;
+		u = u << 6 | (p[k] & 0x3fu);
+	}
+	*len = l;
+	return ccp_codepage_line_break(u);
+}
+
+/*
+ * Writes the line break that UTF-8 text S (N octets) starts with, if it
+ * starts with one (html_break()), into OUT at octet FROM, over what OUT
+ * has from there (a space put before it; the break itself, an entity
+ * decoded), and clears *SPACE, the white space met since the last text.
+ * Returns its octets, or 0 (nothing written) for another character.  A
+ * line break ends a line as <br> does, and HTML's rendering drops the
+ * white space at the end and at the start of a line: "a <br> b" is "a",
+ * "b", and so is "a", U+2028, "b" with spaces around it, where the spaces
+ * stayed, one ending a line and one starting the next.  Out of line, as
+ * html_add_run() and html_after_entity() are: inline, their registers
+ * weighed on html_to_text()'s loop for all text, which has few breaks.
+ */
+static CCP_NOINLINE size_t html_add_break(struct ccp_ccm_buf *out, size_t from, const char *s,
+					  size_t n, bool *space)
+{
+	size_t bl;
+	const char *brk = html_break(s, n, &bl);
+	if (!brk)
+		return 0;
+	out->len = from;
+	ccp_ccm_buf_adds(out, brk);
+	*space = false;
+	return bl;
+}
+
+/* Settles the entity OUT holds from octet AT, decoded, with *SPACE, the
+ * white space met before it: a line break (&#8232; and the like, where
+ * BREAKS: in UTF-8 outside <pre>) takes it, as html_add_break() writes;
+ * other text gets the one space it collapses to, put before the entity,
+ * but at the start of a line, as html_to_text() puts it before a run. */
+static CCP_NOINLINE void html_after_entity(struct ccp_ccm_buf *out, size_t at, bool breaks,
+					   bool *space)
+{
+	if (breaks && html_add_break(out, at, out->data + at, out->len - at, space))
+		return;
+	if (*space && at > 0 && out->data[at - 1] != '\n') {
+		ccp_ccm_buf_addc(out, ' ');
+		memmove(out->data + at + 1, out->data + at, out->len - 1 - at);
+		out->data[at] = ' ';
+	}
+	*space = false;
+}
+
+/* Appends to OUT the run of ordinary UTF-8 text S (N octets), whose last
+ * octet may end a line break character (html_stops' 8), with the breaks
+ * that end it written as breaks (html_add_break()), so that the white
+ * space after them goes.  A break inside a run stays as it is, for the
+ * code page to break the line at (ccp_codepage_body()): no white space is
+ * next to it, and one that starts a run was written before the run.  The
+ * ends are looked at, not each octet: a stop at every quote and dash
+ * (0xE2) made typographic HTML a twentieth slower. */
+static CCP_NOINLINE void html_add_run(struct ccp_ccm_buf *out, const char *s, size_t n,
+				      bool *space)
+{
+	size_t end = n, bl;
+	while (end > 0 && (html_stops[(unsigned char)s[end - 1]] & 8)) {
+		size_t b = end - 1; /* back to where the last character starts */
+		while (b > 0 && end - b < 3 && ((unsigned char)s[b] & 0xc0) == 0x80)
+			b--;
+		if (!html_break(s + b, end - b, &bl) || bl != end - b)
+			break;
+		end = b;
+	}
+	ccp_ccm_buf_add(out, s, end);
+	while (end < n)
+		end += html_add_break(out, out->len, s + end, n - end, space);
 }
 
 /* A readable text rendering of HTML: tags dropped, block ends as line
- * breaks, script and style skipped, entities decoded, spaces collapsed. */
+ * breaks, script and style skipped, entities decoded, spaces collapsed,
+ * and dropped around a line break (<br>, or a line break character:
+ * html_put_break()). */
 static void html_to_text(const char *s, size_t n, bool utf8, struct ccp_ccm_buf *out)
 {
 	/* Paragraph-like blocks leave an empty line; the others a line break. */
@@ -1119,6 +1212,13 @@ static void html_to_text(const char *s, size_t n, bool utf8, struct ccp_ccm_buf 
 					     "blockquote", "ul", "ol" };
 	static const char *const lines[] = { "div", "tr", "li", "hr", "pre" };
 	bool space = false, pre = false;
+	/* What html_stops tells apart from ordinary text: white space (2),
+	 * collapsed outside <pre>, and in UTF-8 the first and the last octet
+	 * of a line break character (4, 8), which outside <pre> takes the
+	 * white space about it.  Inside <pre> white space is text, and
+	 * stays. */
+	const unsigned text_mask = utf8 ? 14u : 2u;
+	unsigned mask = text_mask;
 	size_t i = 0;
 	ccp_ccm_buf_reset(out);
 	while (i < n) {
@@ -1161,8 +1261,10 @@ static void html_to_text(const char *s, size_t n, bool utf8, struct ccp_ccm_buf 
 				}
 				continue;
 			}
-			if (tag_is(tag, tl, "pre"))
+			if (tag_is(tag, tl, "pre")) {
 				pre = !close;
+				mask = pre ? 0u : text_mask;
+			}
 			bool para = false, line = tag_is(tag, tl, "br");
 			for (size_t k = 0; k < sizeof(paras) / sizeof(paras[0]); k++)
 				para |= tag_is(tag, tl, paras[k]);
@@ -1182,21 +1284,32 @@ static void html_to_text(const char *s, size_t n, bool utf8, struct ccp_ccm_buf 
 				space = false;
 			continue;
 		}
-		if (!pre && html_space(ch)) {
-			space = true;
-			i++;
-			continue;
-		}
-		if (space && out->len && out->data[out->len - 1] != '\n')
-			ccp_ccm_buf_addc(out, ' ');
-		space = false;
-		if (ch == '&') {
-			size_t l = html_entity(s + i + 1, n - i - 1, utf8, out);
+		unsigned kind = html_stops[(unsigned char)ch] & mask;
+		size_t l;
+		if (kind) {
+			if (kind & 2) {
+				space = true;
+				i++;
+				continue;
+			}
+			l = html_add_break(out, out->len, s + i, n - i, &space);
 			if (l) {
+				i += l;
+				continue;
+			}
+		}
+		if (ch == '&') {
+			size_t at = out->len;
+			l = html_entity(s + i + 1, n - i - 1, utf8, out);
+			if (l) {
+				html_after_entity(out, at, mask & 4, &space);
 				i += l + 1;
 				continue;
 			}
 		}
+		if (space && out->len && out->data[out->len - 1] != '\n')
+			ccp_ccm_buf_addc(out, ' ');
+		space = false;
 		/* This character and the ordinary text after it, up to the next
 		 * tag, entity or (outside <pre>) white space, in one copy: a call
 		 * per character was the converter's hottest loop on HTML mail. */
@@ -1204,7 +1317,10 @@ static void html_to_text(const char *s, size_t n, bool utf8, struct ccp_ccm_buf 
 		size_t j = i + 1;
 		while (j < n && !(html_stops[(unsigned char)s[j]] & stop))
 			j++;
-		ccp_ccm_buf_add(out, s + i, j - i);
+		if (html_stops[(unsigned char)s[j - 1]] & mask & 8)
+			html_add_run(out, s + i, j - i, &space);
+		else
+			ccp_ccm_buf_add(out, s + i, j - i);
 		i = j;
 	}
 	while (out->len && out->data[out->len - 1] == '\n')

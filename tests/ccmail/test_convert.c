@@ -1093,6 +1093,48 @@ static void test_separators(struct ccp_convert_map *map)
 	check_breaks(map, nel, 3, "one\r\ntwo\r\n");
 }
 
+/* HTML's rendering drops the white space at the end and at the start of
+ * a line, so "a <br> b" is "a", "b".  A line break written as a
+ * character (U+2028, U+2029, NEXT LINE; &#8232; and the like; NEXT LINE
+ * from ISO-8859-1's 0x85 too) broke the line but kept its spaces, one at
+ * the end of a line and one at the start of the next: it takes them as
+ * <br> does.  Inside <pre> spaces are text and stay, and plain text keeps
+ * them as written. */
+static void test_html_breaks(struct ccp_convert_map *map)
+{
+	static const struct {
+		const char *type, *body, *want;
+	} cases[] = {
+		{ "text/html; charset=utf-8", "<p>a <br> b</p>", "a\r\nb\r\n" },
+		{ "text/html; charset=utf-8",
+		  "<p>a \xe2\x80\xa8 b  \xe2\x80\xa9\r\n c \xc2\x85\td</p>",
+		  "a\r\nb\r\n\r\nc\r\nd\r\n" },
+		{ "text/html; charset=utf-8", "<p>a &#8232; b &#x2029; c &eacute; d</p>",
+		  "a\r\nb\r\n\r\nc \x82 d\r\n" },
+		{ "text/html; charset=utf-8",
+		  "<p>a\xe2\x80\xa8\xe2\x80\xa8 b\xe2\x80\xa8" "c \xe2\x80\xa8</p><p>d</p>",
+		  "a\r\n\r\nb\r\nc\r\n\r\nd\r\n" },
+		{ "text/html; charset=iso-8859-1", "<p>a \x85 b</p>", "a\r\nb\r\n" },
+		{ "text/html; charset=utf-8", "<pre>a \xe2\x80\xa8 b</pre>", "a \r\n b\r\n" },
+		{ "text/plain; charset=utf-8", "a \xe2\x80\xa8 b \xc2\x85 c", "a \r\n b \r\n c\r\n" },
+	};
+	struct ccp_convert_opts o;
+	ccp_convert_opts_default(&o);
+	struct ccp_convert *c = make(&o, map);
+	char text[512];
+	for (size_t i = 0; i < CCP_ARRAY_LEN(cases); i++) {
+		snprintf(text, sizeof(text), "From: a@example.org\r\nTo: b@example.org\r\n"
+			 "MIME-Version: 1.0\r\nContent-Type: %s\r\n\r\n%s",
+			 cases[i].type, cases[i].body);
+		CHECK(conv(c, text, "breaks") == CCP_CONVERT_OK);
+		if (!eq(m.item[0].data, m.item[0].len, cases[i].want))
+			fprintf(stderr, "case %zu: got '%.*s'\n", i, (int)m.item[0].len,
+				(const char *)m.item[0].data);
+		CHECK(eq(m.item[0].data, m.item[0].len, cases[i].want));
+	}
+	ccp_convert_free(c);
+}
+
 static void test_attachments(struct ccp_convert_map *map)
 {
 	struct ccp_convert_opts o;
@@ -1556,6 +1598,7 @@ int main(int argc, char **argv)
 	test_charsets(map);
 	test_text_rendering(map);
 	test_separators(map);
+	test_html_breaks(map);
 	test_attachments(map);
 	test_name_suffixes();
 	test_corpus(map);
