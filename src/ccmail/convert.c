@@ -873,6 +873,15 @@ static void crlf_lines(struct ccp_ccm_buf *out, const char *s, size_t n)
 	out->data[out->len] = '\0';
 }
 
+/* Whether CS is one of the N charset NAMES, in any case. */
+static bool charset_in(const char *cs, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(cs, names[i]) == 0)
+			return true;
+	return false;
+}
+
 /* Whether CS, an iconv name of a charset, is US-ASCII, by any of the names
  * it goes by. */
 static bool is_us_ascii(const char *cs)
@@ -880,10 +889,16 @@ static bool is_us_ascii(const char *cs)
 	static const char *const names[] = { "us-ascii", "ascii", "us", "ansi_x3.4-1968",
 					     "ansi_x3.4-1986", "iso646-us", "iso_646.irv:1991",
 					     "iso-ir-6", "csascii", "cp367", "ibm367" };
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcasecmp(cs, names[i]) == 0)
-			return true;
-	return false;
+	return charset_in(cs, names, sizeof(names) / sizeof(names[0]));
+}
+
+/* Whether CS is ISO-8859-1, by any of the names it goes by. */
+static bool is_latin1(const char *cs)
+{
+	static const char *const names[] = { "iso-8859-1", "iso8859-1", "iso_8859-1",
+					     "iso_8859-1:1987", "iso-ir-100", "latin1", "l1",
+					     "cp819", "ibm819", "csisolatin1", "8859_1" };
+	return charset_in(cs, names, sizeof(names) / sizeof(names[0]));
 }
 
 /* Whether S (N octets) is UTF-8, NUL octets allowed (GLib refuses them). */
@@ -906,7 +921,13 @@ static bool utf8_valid(const char *s, size_t n)
  * octets past 0x7F is mislabelled (or not labelled at all) by its mailer,
  * and read as US-ASCII each such octet was a '?': it is read as UTF-8 when
  * it is valid UTF-8, else as Windows-1252 (ISO-8859-1 with the quotes and
- * dashes Windows mailers write), as mail readers read it.
+ * dashes Windows mailers write), as mail readers read it.  A part said to
+ * be ISO-8859-1 is read as Windows-1252 too, as browsers and mail readers
+ * read that label (the WHATWG Encoding Standard): its 0x80-0x9F are C1
+ * controls in ISO-8859-1, which no mail means, and in Windows-1252 the
+ * quotes, dashes and ellipsis (0x85) that Windows mailers wrote under the
+ * ISO-8859-1 label; read as ISO-8859-1 an ellipsis was a NEXT LINE, and
+ * broke the line.
  */
 static const char *part_charset(GMimeContentType *ct, const char *s, size_t n)
 {
@@ -914,6 +935,8 @@ static const char *part_charset(GMimeContentType *ct, const char *s, size_t n)
 	const char *in = cs && *cs ? g_mime_charset_iconv_name(cs) : NULL;
 	if (cs && *cs && !in)
 		in = cs;
+	if (in && is_latin1(in))
+		return "WINDOWS-1252";
 	if (in && !is_us_ascii(in))
 		return in;
 	size_t i = 0;
@@ -1000,8 +1023,24 @@ static void add_body(struct ccp_convert *c, const char *charset, const char *s, 
 }
 
 /* Code point V into OUT: in UTF-8 when the text is, else '?' past ASCII. */
+/* The character a numeric reference to 0x80-0x9F stands for: HTML reads
+ * those numbers as Windows-1252 octets (&#133; is an ellipsis, &#150; an
+ * en dash), as pages written on Windows meant them; the five octets
+ * Windows-1252 leaves unassigned stay as they are. */
+static unsigned long html_c1(unsigned long v)
+{
+	static const uint16_t cp1252[32] = {
+		0x20ac, 0x81,   0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021,
+		0x02c6, 0x2030, 0x0160, 0x2039, 0x0152, 0x8d,   0x017d, 0x8f,
+		0x90,   0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014,
+		0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0x9d,   0x017e, 0x0178,
+	};
+	return v >= 0x80 && v <= 0x9f ? cp1252[v - 0x80] : v;
+}
+
 static void html_codepoint(unsigned long v, bool utf8, struct ccp_ccm_buf *out)
 {
+	v = html_c1(v);
 	if (v == 0 || v > 0x10ffff) {
 		ccp_ccm_buf_addc(out, '?');
 	} else if (v < 0x80) {
