@@ -677,6 +677,40 @@ static const char *cp_name(struct ccp_convert *c, const char *s, size_t *len, si
  * has no ASCII form (only SMTPUTF8 carries it) and goes through the code
  * page as before.
  */
+/* Whether S is a dot-atom (RFC 5322 3.2.3, with RFC 6532's non-ASCII
+ * octets): atext in runs parted by single dots, none at either end. */
+static bool dot_atom(const char *s)
+{
+	bool after_dot = true; /* at the start, as after a dot: no dot here */
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '.') {
+			if (after_dot)
+				return false;
+			after_dot = true;
+			continue;
+		}
+		if (!(ch >= 0x80 || g_ascii_isalnum(ch) || strchr("!#$%&'*+-/=?^_`{|}~", ch)))
+			return false;
+		after_dot = false;
+	}
+	return !after_dot;
+}
+
+/* ADDR, whose '@' is AT, with its local part unquoted where quoting it
+ * was needless ("jane.roe"@x is jane.roe@x, RFC 5321 4.1.2 asks for the
+ * unquoted form): g_free() it; NULL when ADDR is as it should be written,
+ * or its quoted local part needs its quotes ("john smith"). */
+static char *needless_quotes_off(const char *addr, const char *at)
+{
+	if (!at || !memchr(addr, '"', (size_t)(at - addr)))
+		return NULL;
+	char *local = unquoted_local(addr, (size_t)(at - addr));
+	char *plain = dot_atom(local) ? g_strconcat(local, at, NULL) : NULL;
+	g_free(local);
+	return plain;
+}
+
 static void add_smtp_addr(struct ccp_convert *c, struct ccp_ccm_buf *out, const char *addr,
 			  const char *ascii)
 {
@@ -749,7 +783,12 @@ static const char *map_mailbox(struct ccp_convert *c, InternetAddress *ia, size_
 		return cp_header(c, &c->tmp, c->o.import8, len);
 	}
 	/* Foreign: "Display; Name" [SMTP:user@domain] at SITE (KB Q179677),
-	 * the address standing for a display name there is none of. */
+	 * the address standing for a display name there is none of.  A
+	 * local part quoted for nothing is written bare: its quotes would
+	 * be ' here ("[]\"" cannot be in the line), another address. */
+	char *bare = needless_quotes_off(addr, at);
+	if (bare)
+		addr = bare;
 	ccp_ccm_buf_addc(&c->tmp, '"');
 	size_t start = c->tmp.len;
 	/* A foreign display name the code page shows in part keeps its '?'
@@ -766,6 +805,7 @@ static const char *map_mailbox(struct ccp_convert *c, InternetAddress *ia, size_
 	start = c->tmp.len;
 	add_smtp_addr(c, &c->tmp, addr, ascii);
 	g_free(ascii);
+	g_free(bare);
 	map_chars(&c->tmp, start, "\"[] ", "'()_");
 	ccp_ccm_buf_adds(&c->tmp, "] at ");
 	cp_add(c, &c->tmp, c->site, strlen(c->site));

@@ -473,6 +473,25 @@ static void test_addresses(struct ccp_convert_map *map)
 		CHECK(eq(m.rcpt[1].addr, m.rcpt[1].addr_len, "Boss, The at HUB"));
 	}
 
+	/* A foreign address's local part quoted for nothing is written bare:
+	 * its quotes can only be ' in the line, and 'jane.roe'@x.example is
+	 * another address.  One that needs its quotes ("john smith", two
+	 * dots in a row) keeps them as before. */
+	{
+		static const char text[] = "From: \"jane.roe\"@x.example\r\n"
+					   "To: \"john smith\"@y.example, \"a..b\"@z.example, "
+					   "\"a.b\"@z.example\r\nSubject: q\r\n\r\nhi\r\n";
+		CHECK(conv(c, text, "quoted foreign") == CCP_CONVERT_OK);
+		CHECK(eq(m.from, m.from_len, "\"jane.roe@x.example\" [SMTP:jane.roe@x.example] at EXSITE"));
+		CHECK_EQ_U64(m.nrcpt, 3);
+		CHECK(eq(m.rcpt[0].addr, m.rcpt[0].addr_len,
+			 "\"'john smith'@y.example\" [SMTP:'john_smith'@y.example] at EXSITE"));
+		CHECK(eq(m.rcpt[1].addr, m.rcpt[1].addr_len,
+			 "\"'a..b'@z.example\" [SMTP:'a..b'@z.example] at EXSITE"));
+		CHECK(eq(m.rcpt[2].addr, m.rcpt[2].addr_len,
+			 "\"a.b@z.example\" [SMTP:a.b@z.example] at EXSITE"));
+	}
+
 	/* An empty or blank quoted local part at a native domain names no
 	 * user: without a display name it is written as a foreign address,
 	 * not as " at HUBPO1" with no name before it.  A display name still
