@@ -35,6 +35,9 @@
  *   a body's lines (the last leaves an empty line; in HTML the spaces
  *   around them go, as around <br>) and are ' ' in names, Subject, file
  *   names
+ *   typographic punctuation the code page lacks is its ASCII there: curly
+ *   quotes ' and ", dashes '-', the ellipsis "...", bullets '*', the euro
+ *   "EUR" (not counted as substitutions; an address keeps them as '?')
  *   the domain in [SMTP:...] is in its ASCII form (IDNA): xn--bcher-kva.example
  *   commas in display names become ';', square brackets become '(' ')'
  *   (Import 8.x rejects brackets in addresses and subjects, KB Q232687,

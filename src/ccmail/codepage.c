@@ -256,13 +256,54 @@ const char *ccp_codepage_line_break(uint32_t u)
  * as the break did.  NEXT LINE (U+0085) is a control character (Cc), not
  * a separator, by its type, and was a '?' for that: but Unicode makes it
  * a line end (UAX #14's class NL), as EBCDIC's NL and ISO 6429's NEL
- * were.
+ * were.  Typographic punctuation is its ASCII (ascii_stand_in()).
  */
+/*
+ * The ASCII a reader takes for typographic character U, or NULL: curly
+ * quotes, dashes, the ellipsis, bullets, and the letters and signs of
+ * Windows-1252 that CP437 and CP850 lack.  Nearly every message from a
+ * Windows mailer has them, and each was a '?' ("don?t", "1990?2000"),
+ * which reads as damage; as glibc's //TRANSLIT does, "'", "-" and "..."
+ * say what was meant.  Nothing is lost that a reader of the code page
+ * could have seen.
+ */
+static const char *ascii_stand_in(gunichar u)
+{
+	switch (u) {
+	case 0x2018: case 0x2019: case 0x201a: case 0x201b: case 0x2032: case 0x2035:
+		return "'";
+	case 0x201c: case 0x201d: case 0x201e: case 0x201f: case 0x2033: case 0x2036:
+		return "\"";
+	case 0x2010: case 0x2011: case 0x2012: case 0x2013: case 0x2014: case 0x2015:
+	case 0x2212:
+		return "-";
+	case 0x2026: return "...";
+	case 0x2022: case 0x2023: case 0x2043: case 0x25e6: return "*";
+	case 0x2039: return "<";
+	case 0x203a: return ">";
+	case 0x20ac: return "EUR";
+	case 0x2122: return "(TM)";
+	case 0x02c6: return "^";
+	case 0x02dc: return "~";
+	case 0x0152: return "OE";
+	case 0x0153: return "oe";
+	case 0x0160: return "S";
+	case 0x0161: return "s";
+	case 0x017d: return "Z";
+	case 0x017e: return "z";
+	case 0x0178: return "Y";
+	default: return NULL;
+	}
+}
+
 static const char *stand_in(gunichar u, enum cp_mode mode)
 {
 	const char *brk = ccp_codepage_line_break(u);
 	if (brk)
 		return mode == CP_BODY ? brk : " ";
+	const char *ascii = ascii_stand_in(u);
+	if (ascii)
+		return ascii;
 	switch (u < 0x110000 ? g_unichar_type(u) : G_UNICODE_UNASSIGNED) {
 	case G_UNICODE_FORMAT:
 		return "";
