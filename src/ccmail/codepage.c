@@ -246,19 +246,6 @@ const char *ccp_codepage_line_break(uint32_t u)
 }
 
 /*
- * What text (MODE CP_LINE or CP_BODY) has for character U (or (gunichar)-1
- * or -2, not UTF-8) the code page lacks, or NULL for a '?': nothing for a
- * format character, a space for a space separator (Unicode's Zs: U+2002
- * EN SPACE, U+2009 THIN SPACE, U+202F NARROW NO-BREAK SPACE, U+3000
- * IDEOGRAPHIC SPACE...).  A line break (ccp_codepage_line_break(): NEXT
- * LINE, LINE and PARAGRAPH SEPARATOR) is one in a body, as the text shows
- * it; a header line has room for none, and a space parts the words there
- * as the break did.  NEXT LINE (U+0085) is a control character (Cc), not
- * a separator, by its type, and was a '?' for that: but Unicode makes it
- * a line end (UAX #14's class NL), as EBCDIC's NL and ISO 6429's NEL
- * were.  Typographic punctuation is its ASCII (ascii_stand_in()).
- */
-/*
  * The ASCII a reader takes for typographic character U, or NULL: curly
  * quotes, dashes, the ellipsis, bullets, and the letters and signs of
  * Windows-1252 that CP437 and CP850 lack.  Nearly every message from a
@@ -296,6 +283,19 @@ static const char *ascii_stand_in(gunichar u)
 	}
 }
 
+/*
+ * What text (MODE CP_LINE or CP_BODY) has for character U (or (gunichar)-1
+ * or -2, not UTF-8) the code page lacks, or NULL for a '?': nothing for a
+ * format character, a space for a space separator (Unicode's Zs: U+2002
+ * EN SPACE, U+2009 THIN SPACE, U+202F NARROW NO-BREAK SPACE, U+3000
+ * IDEOGRAPHIC SPACE...).  A line break (ccp_codepage_line_break(): NEXT
+ * LINE, LINE and PARAGRAPH SEPARATOR) is one in a body, as the text shows
+ * it; a header line has room for none, and a space parts the words there
+ * as the break did.  NEXT LINE (U+0085) is a control character (Cc), not
+ * a separator, by its type, and was a '?' for that: but Unicode makes it
+ * a line end (UAX #14's class NL), as EBCDIC's NL and ISO 6429's NEL
+ * were.  Typographic punctuation is its ASCII (ascii_stand_in()).
+ */
 static const char *stand_in(gunichar u, enum cp_mode mode)
 {
 	const char *brk = ccp_codepage_line_break(u);

@@ -667,16 +667,6 @@ static const char *cp_name(struct ccp_convert *c, const char *s, size_t *len, si
 	return arena_dup(c, c->tmp.data, c->tmp.len);
 }
 
-/*
- * Appends ADDR (UTF-8) to OUT as the SMTP gateway is to route it, in the
- * code page: a domain beyond ASCII (bücher.example, or
- * xn--bcher-kva.example, which GMime hands over decoded) in its ASCII
- * form, ASCII (idna_ascii() of it; NULL where it has none other).  Through
- * the code page it was "b\x81cher" or "b?cher", a domain nobody has, and a
- * reply through the gateway could not reach it.  A local part beyond ASCII
- * has no ASCII form (only SMTPUTF8 carries it) and goes through the code
- * page as before.
- */
 /* Whether S is a dot-atom (RFC 5322 3.2.3, with RFC 6532's non-ASCII
  * octets): atext in runs parted by single dots, none at either end. */
 static bool dot_atom(const char *s)
@@ -711,6 +701,16 @@ static char *needless_quotes_off(const char *addr, const char *at)
 	return plain;
 }
 
+/*
+ * Appends ADDR (UTF-8) to OUT as the SMTP gateway is to route it, in the
+ * code page: a domain beyond ASCII (bücher.example, or
+ * xn--bcher-kva.example, which GMime hands over decoded) in its ASCII
+ * form, ASCII (idna_ascii() of it; NULL where it has none other).  Through
+ * the code page it was "b\x81cher" or "b?cher", a domain nobody has, and a
+ * reply through the gateway could not reach it.  A local part beyond ASCII
+ * has no ASCII form (only SMTPUTF8 carries it) and goes through the code
+ * page as before.
+ */
 static void add_smtp_addr(struct ccp_convert *c, struct ccp_ccm_buf *out, const char *addr,
 			  const char *ascii)
 {
