@@ -126,7 +126,8 @@ struct ccp_convert_input {
 	 * each mailbox once however often it is listed.  Compared in any
 	 * case, an internationalized domain in either spelling (bücher.example
 	 * is xn--bcher-kva.example), a quoted local part as its unquoted one
-	 * ("jane.roe"@x.example is jane.roe@x.example). */
+	 * ("jane.roe"@x.example is jane.roe@x.example).  A NULL entry is
+	 * skipped. */
 	const char *const *envelope;
 	size_t nenvelope;
 	time_t now; /* the Date when the message has none (0: time(NULL)) */

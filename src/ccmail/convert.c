@@ -1844,6 +1844,8 @@ static void add_envelope(struct ccp_convert *c, const struct ccp_convert_input *
 	for (size_t k = 0; k < c->nhdr; k++)
 		g_hash_table_add(seen, rcpt_key(c, c->hdr_addrs[k]));
 	for (size_t i = 0; i < in->nenvelope; i++) {
+		if (in->envelope[i] == NULL)
+			continue; /* a hole in the caller's list names no one */
 		/* False when the mailbox is there already: in the header, or
 		 * added from the envelope before. */
 		if (!g_hash_table_add(seen, rcpt_key(c, in->envelope[i])))

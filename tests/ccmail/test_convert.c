@@ -626,7 +626,8 @@ static void test_envelope_and_date(struct ccp_convert_map *map)
 	{
 		static const char hdr[] = "From: a@example.org\r\nTo: \"jane.roe\"@x.example\r\n"
 					  "\r\nhi\r\n";
-		const char *quoted[] = { "jane.roe@x.example", "\"JANE.roe\"@x.example",
+		/* A NULL entry (a caller's list with a hole) is skipped. */
+		const char *quoted[] = { "jane.roe@x.example", "\"JANE.roe\"@x.example", NULL,
 					 "dora@x.example", "\"do\\ra\"@X.example" };
 		conv_envelope(c, hdr, quoted, CCP_ARRAY_LEN(quoted));
 		CHECK_EQ_U64(m.nrcpt, 2);
