@@ -687,18 +687,16 @@ static bool dot_atom(const char *s)
 	return !after_dot;
 }
 
-/* ADDR, whose '@' is AT, with its local part unquoted where quoting it
- * was needless ("jane.roe"@x is jane.roe@x, RFC 5321 4.1.2 asks for the
- * unquoted form): g_free() it; NULL when ADDR is as it should be written,
- * or its quoted local part needs its quotes ("john smith"). */
-static char *needless_quotes_off(const char *addr, const char *at)
+/* ADDR, whose '@' is AT and whose local part is LOCAL unquoted
+ * (unquoted_local()), written with LOCAL where quoting it was needless
+ * ("jane.roe"@x is jane.roe@x, RFC 5321 4.1.2 asks for the unquoted
+ * form): g_free() it; NULL when ADDR is as it should be written, or its
+ * quoted local part needs its quotes ("john smith"). */
+static char *needless_quotes_off(const char *addr, const char *at, const char *local)
 {
-	if (!at || !memchr(addr, '"', (size_t)(at - addr)))
+	if (!at || !memchr(addr, '"', (size_t)(at - addr)) || !dot_atom(local))
 		return NULL;
-	char *local = unquoted_local(addr, (size_t)(at - addr));
-	char *plain = dot_atom(local) ? g_strconcat(local, at, NULL) : NULL;
-	g_free(local);
-	return plain;
+	return g_strconcat(local, at, NULL);
 }
 
 /*
@@ -768,7 +766,6 @@ static const char *map_mailbox(struct ccp_convert *c, InternetAddress *ia, size_
 	const char *native_local = po && !native_display ? cp_name(c, local, &ll, &llost) : NULL;
 	if (llost)
 		native_local = NULL;
-	g_free(local);
 	ccp_ccm_buf_reset(&c->tmp);
 	/* A native address without a name to give (""@DOMAIN, or a local
 	 * part the code page cannot show: "? at PO" names no user) is written
@@ -776,6 +773,7 @@ static const char *map_mailbox(struct ccp_convert *c, InternetAddress *ia, size_
 	 * for, as far as the code page shows it, where the name would say
 	 * nothing. */
 	if (po && (native_display || native_local)) {
+		g_free(local);
 		g_free(ascii);
 		native_name(&c->tmp, native_display, native_local);
 		ccp_ccm_buf_adds(&c->tmp, " at ");
@@ -786,7 +784,8 @@ static const char *map_mailbox(struct ccp_convert *c, InternetAddress *ia, size_
 	 * the address standing for a display name there is none of.  A
 	 * local part quoted for nothing is written bare: its quotes would
 	 * be ' here ("[]\"" cannot be in the line), another address. */
-	char *bare = needless_quotes_off(addr, at);
+	char *bare = needless_quotes_off(addr, at, local);
+	g_free(local);
 	if (bare)
 		addr = bare;
 	ccp_ccm_buf_addc(&c->tmp, '"');
