@@ -135,6 +135,15 @@ CCP_EXPORT void ccp_ccm_msg_clear(struct ccp_ccm_msg *m); /* keeps the arrays */
 CCP_EXPORT void ccp_ccm_msg_free(struct ccp_ccm_msg *m);
 CCP_EXPORT void ccp_ccm_msg_add_rcpt(struct ccp_ccm_msg *m, enum ccp_ccm_rcpt_kind kind,
 				     const char *addr, size_t len);
+/*
+ * A recipient as the post office compares it: trimmed, runs of blanks made
+ * one space, ASCII letters folded (cc:Mail names are unique without regard
+ * to case, KB Q237588), so "Lee,  Bruce" and "lee, bruce" are one mailbox.
+ * Writes at most n octets to out (out may not overlap s) and returns how
+ * many.  The post office indexes its deliveries by it, and the converter
+ * writes each mailbox once by it.
+ */
+CCP_EXPORT size_t ccp_ccm_rcpt_norm(char *out, const char *s, size_t n);
 CCP_EXPORT void ccp_ccm_msg_add_ext(struct ccp_ccm_msg *m, const char *name,
 				    const char *value, size_t value_len);
 /* Appends an item and returns it zeroed but for kind, for the caller to fill. */

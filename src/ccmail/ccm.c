@@ -180,6 +180,24 @@ void ccp_ccm_msg_add_rcpt(struct ccp_ccm_msg *m, enum ccp_ccm_rcpt_kind kind,
 	m->rcpt[m->nrcpt++] = (struct ccp_ccm_rcpt){ kind, addr, len };
 }
 
+size_t ccp_ccm_rcpt_norm(char *out, const char *s, size_t n)
+{
+	size_t len = 0;
+	bool sp = false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == ' ' || c == '\t') {
+			sp = len > 0;
+			continue;
+		}
+		if (sp)
+			out[len++] = ' ';
+		sp = false;
+		out[len++] = (char)((unsigned)(c - 'A') < 26u ? c + ('a' - 'A') : c);
+	}
+	return len;
+}
+
 void ccp_ccm_msg_add_ext(struct ccp_ccm_msg *m, const char *name, const char *value,
 			 size_t value_len)
 {

@@ -273,6 +273,9 @@ struct ccp_convert {
 	bool too_deep;              /* walk() met parts below MAX_DEPTH */
 	const char **hdr_addrs;     /* addresses seen in To/Cc/Bcc */
 	size_t nhdr, chdr;
+	/* The message's recipient lines so far, as fingerprints of their
+	 * post-office form (add_rcpt()). */
+	struct ccp_fpset rcpt_seen;
 	struct ccp_header_field field[LIGHT_FIELDS]; /* the light path's header spans */
 	/* A part's spans, while field holds the message's. */
 	struct ccp_header_field part_field[LIGHT_FIELDS];
@@ -338,6 +341,7 @@ struct ccp_convert *ccp_convert_new(const struct ccp_convert_opts *o)
 	ccp_ccm_buf_init(&c->tmp);
 	c->dec = g_byte_array_new();
 	ccp_fpset_init(&c->file_names);
+	ccp_fpset_init(&c->rcpt_seen);
 	ccp_fpmap_init(&c->next_suffix, sizeof(unsigned));
 	return c;
 }
@@ -372,6 +376,7 @@ void ccp_convert_free(struct ccp_convert *c)
 	ccp_ccm_buf_free(&c->tmp);
 	g_byte_array_unref(c->dec);
 	ccp_fpset_free(&c->file_names);
+	ccp_fpset_free(&c->rcpt_seen);
 	ccp_fpmap_free(&c->next_suffix);
 	ccp_free(c->hdr_addrs);
 	ccp_free(c->site);
@@ -819,6 +824,28 @@ static bool mailbox_ok(InternetAddress *ia)
 	return a && *a;
 }
 
+/*
+ * Adds the recipient line A (LEN octets, as map_mailbox() wrote it) unless
+ * the message names that mailbox already.  IMPORT delivers each recipient
+ * line: two addresses that map to one cc:Mail user (jane@x.example and
+ * Jane.Roe@x.example in the user map, or native roe@po and "Roe, Jane"
+ * <jroe@po>) made two lines and two copies in her mailbox, and so did a
+ * mailbox named in To and again in Cc.  Lines are compared as the post
+ * office compares its users (ccp_ccm_rcpt_norm()); the first one stays, so
+ * To before Cc before Bcc before the envelope's.
+ */
+static void add_rcpt(struct ccp_convert *c, enum ccp_ccm_rcpt_kind kind, const char *a,
+		     size_t len)
+{
+	char small[256];
+	char *norm = len <= sizeof(small) ? small : ccp_malloc(len);
+	struct ccp_fp fp = ccp_fp_of(norm, ccp_ccm_rcpt_norm(norm, a, len));
+	if (norm != small)
+		ccp_free(norm);
+	if (ccp_fpset_add(&c->rcpt_seen, fp))
+		ccp_ccm_msg_add_rcpt(&c->msg, kind, a, len);
+}
+
 static void add_list(struct ccp_convert *c, InternetAddressList *l, enum ccp_ccm_rcpt_kind kind,
 		     int depth)
 {
@@ -835,7 +862,7 @@ static void add_list(struct ccp_convert *c, InternetAddressList *l, enum ccp_ccm
 			continue;
 		size_t len;
 		const char *a = map_mailbox(c, ia, &len);
-		ccp_ccm_msg_add_rcpt(&c->msg, kind, a, len);
+		add_rcpt(c, kind, a, len);
 		if (c->nhdr == c->chdr) {
 			c->chdr = c->chdr ? c->chdr * 2 : 16;
 			c->hdr_addrs = ccp_realloc(c->hdr_addrs, c->chdr * sizeof(char *));
@@ -1853,7 +1880,7 @@ static void add_envelope(struct ccp_convert *c, const struct ccp_convert_input *
 		if (mailbox_ok(ia)) {
 			size_t len;
 			const char *a = map_mailbox(c, ia, &len);
-			ccp_ccm_msg_add_rcpt(&c->msg, CCP_CCM_BCC, a, len);
+			add_rcpt(c, CCP_CCM_BCC, a, len);
 		}
 		g_object_unref(ia);
 	}
@@ -2522,6 +2549,14 @@ enum ccp_convert_status ccp_convert_message(struct ccp_convert *c,
 	if (c->file_names.n) {
 		ccp_fpset_free(&c->file_names);
 		ccp_fpset_init(&c->file_names);
+	}
+	/* Every message has a recipient: a small table is kept and wiped,
+	 * one a large list grew is freed. */
+	if (c->rcpt_seen.cap > 64) {
+		ccp_fpset_free(&c->rcpt_seen);
+		ccp_fpset_init(&c->rcpt_seen);
+	} else {
+		ccp_fpset_clear(&c->rcpt_seen);
 	}
 	if (ccp_fpmap_count(&c->next_suffix)) {
 		ccp_fpmap_free(&c->next_suffix);

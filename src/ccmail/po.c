@@ -191,35 +191,11 @@ static void esc(struct ccp_ccm_buf *b, const char *s, size_t n)
 	ccp_ccm_buf_add(b, s + run, n - run);
 }
 
-/*
- * A recipient as the post office compares it: trimmed, runs of white space
- * made one space, ASCII letters folded (cc:Mail names are unique without
- * regard to case, KB Q237588).  Writes at most n octets to out and returns
- * how many.
- */
-static size_t norm_rcpt_to(char *out, const char *s, size_t n)
-{
-	size_t len = 0;
-	bool sp = false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == ' ' || c == '\t') {
-			sp = len > 0;
-			continue;
-		}
-		if (sp)
-			out[len++] = ' ';
-		sp = false;
-		out[len++] = (char)((unsigned)(c - 'A') < 26u ? c + ('a' - 'A') : c);
-	}
-	return len;
-}
-
 static void norm_rcpt(struct ccp_ccm_buf *b, const char *s, size_t n)
 {
 	ccp_ccm_buf_reset(b);
 	ccp_ccm_buf_reserve(b, n);
-	b->len = norm_rcpt_to(b->data, s, n);
+	b->len = ccp_ccm_rcpt_norm(b->data, s, n);
 	b->data[b->len] = '\0';
 }
 
@@ -232,7 +208,7 @@ static bool mbox_plain(unsigned char c)
 	       c == '-';
 }
 
-/* The mailbox file name of n[0..nlen), a recipient norm_rcpt_to() wrote. */
+/* The mailbox file name of n[0..nlen), a recipient ccp_ccm_rcpt_norm() wrote. */
 static size_t mailbox_name_of_norm(const char *n, size_t nlen, char *out, size_t cap)
 {
 	static const char hex[] = "0123456789ABCDEF";
@@ -283,7 +259,7 @@ size_t ccp_po_mailbox_name(const char *addr, size_t len, char *out, size_t cap)
 	small[0] = '\0';
 	/* Normalizing never lengthens. */
 	char *n = len <= sizeof(small) ? small : ccp_malloc(len);
-	size_t l = mailbox_name_of_norm(n, norm_rcpt_to(n, addr, len), out, cap);
+	size_t l = mailbox_name_of_norm(n, ccp_ccm_rcpt_norm(n, addr, len), out, cap);
 	if (n != small)
 		ccp_free(n);
 	return l;

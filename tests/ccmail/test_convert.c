@@ -596,10 +596,11 @@ static void test_envelope_and_date(struct ccp_convert_map *map)
 	}
 	/* Each mailbox of the envelope is one Bcc, however often the envelope
 	 * names it (two aliases expanded to one address): as given, in
+
 	 * another case, or with the other spelling of its domain.  Each line
-	 * was a delivery of its own.  A mailbox To and Cc both name (as
-	 * written, each a line of its own) gets nothing more from the
-	 * envelope. */
+	 * was a delivery of its own.  A mailbox To and Cc both name is one
+	 * line, To's (each was a line of its own, and IMPORT delivers every
+	 * line), and gets nothing more from the envelope. */
 	{
 		static const char hdr[] = "From: a@example.org\r\nTo: bob@example.org\r\n"
 					  "Cc: Bob@EXAMPLE.org\r\n\r\nhi\r\n";
@@ -608,14 +609,13 @@ static void test_envelope_and_date(struct ccp_convert_map *map)
 					("Dora@B\xc3\x9c" "CHER.example"), "BOB@example.org" };
 		static const char *const want[] = {
 			"\"bob@example.org\" [SMTP:bob@example.org] at EXSITE",
-			"\"Bob@EXAMPLE.org\" [SMTP:Bob@EXAMPLE.org] at EXSITE",
 			"\"carl@example.org\" [SMTP:carl@example.org] at EXSITE",
 			("\"dora@b\x81" "cher.example\" [SMTP:dora@xn--bcher-kva.example] at EXSITE"),
 		};
 		conv_envelope(c, hdr, twice, CCP_ARRAY_LEN(twice));
 		CHECK_EQ_U64(m.nrcpt, CCP_ARRAY_LEN(want));
 		for (size_t i = 0; i < m.nrcpt && i < CCP_ARRAY_LEN(want); i++) {
-			CHECK(m.rcpt[i].kind == (i == 0 ? CCP_CCM_TO : i == 1 ? CCP_CCM_CC : CCP_CCM_BCC));
+			CHECK(m.rcpt[i].kind == (i == 0 ? CCP_CCM_TO : CCP_CCM_BCC));
 			CHECK(eq(m.rcpt[i].addr, m.rcpt[i].addr_len, want[i]));
 		}
 	}
@@ -636,6 +636,47 @@ static void test_envelope_and_date(struct ccp_convert_map *map)
 			 "\"dora@x.example\" [SMTP:dora@x.example] at EXSITE"));
 	}
 	ccp_convert_free(c);
+
+	/* Two addresses that name one cc:Mail user make one recipient line,
+	 * the first: IMPORT delivers every line, so each was a copy of its
+	 * own in the user's mailbox.  Two SMTP addresses the user map gives
+	 * one user (in another case and spacing too); a native display name
+	 * and a native local part naming the same user; and envelope
+	 * addresses the header lacks that map to users already there. */
+	{
+		struct ccp_convert_map *two = ccp_convert_map_new();
+		ccp_convert_map_add_native(two, "ccmail.example.com", "HUBPO1");
+		ccp_convert_map_add_user(two, "boss@example.org", "Boss, The at HUB");
+		ccp_convert_map_add_user(two, "the.boss@example.org", "Boss, The at HUB");
+		ccp_convert_map_add_user(two, "chief@example.org", "boss,   the at hub");
+		c = make(&o, two);
+		static const char hdr[] =
+			"From: a@example.org\r\n"
+			"To: \"Lee, Pat\" <plee@ccmail.example.com>, boss@example.org\r\n"
+			"Cc: pat.lee@ccmail.example.com, the.boss@example.org, "
+			"ann@ccmail.example.com\r\n"
+			"Bcc: \"LEE,  pat\" <p@ccmail.example.com>\r\n\r\nhi\r\n";
+		const char *aliases[] = { "chief@example.org", "Pat.Lee@ccmail.example.com",
+					  "carl@example.org" };
+		static const struct {
+			enum ccp_ccm_rcpt_kind kind;
+			const char *addr;
+		} want[] = {
+			{ CCP_CCM_TO, "Lee, Pat at HUBPO1" },
+			{ CCP_CCM_TO, "Boss, The at HUB" },
+			{ CCP_CCM_CC, "Ann at HUBPO1" },
+			{ CCP_CCM_BCC, "\"carl@example.org\" [SMTP:carl@example.org] at EXSITE" },
+		};
+		conv_envelope(c, hdr, aliases, CCP_ARRAY_LEN(aliases));
+		CHECK_EQ_U64(m.nrcpt, CCP_ARRAY_LEN(want));
+		for (size_t i = 0; i < m.nrcpt && i < CCP_ARRAY_LEN(want); i++)
+			CHECK_MSG(m.rcpt[i].kind == want[i].kind &&
+					  eq(m.rcpt[i].addr, m.rcpt[i].addr_len, want[i].addr),
+				  "recipient %zu is '%.*s'", i, (int)m.rcpt[i].addr_len,
+				  m.rcpt[i].addr);
+		ccp_convert_free(c);
+		ccp_convert_map_free(two);
+	}
 
 	/* The two-digit year reads back as 1970-2069: a date outside that
 	 * (12/31/69 would be 2069) takes the conversion time, as a message
@@ -1633,12 +1674,15 @@ static void test_domain_spellings(void)
 		" Boss@xn--mnchen-3ya.example, dora@xn--bcher-kva.example,\r\n"
 		" Eve.Lee@x.example, \"eve.lee\"@x.example\r\n\r\nhi\r\n";
 	static const char *const want[] = {
+		/* The user map was case-insensitive, and is: Boss@ is boss@, one
+		 * user, named once (a line of its own would be a second copy;
+		 * a miss, a foreign line). */
 		"Bob at MPO", "Carl at BPO", "Chef, Der at BPO", "Boss, Die at MPO",
-		"Boss, Die at MPO", /* the user map was case-insensitive, and is */
 		"Dora at BPO",
 		/* A user line's quoted local part is its unquoted one, as mail's
-		 * is: written as given, the line matched no mail. */
-		"Lee, Eve at HUB", "Lee, Eve at HUB",
+		 * is: written as given, the line matched no mail.  Both
+		 * addresses are Eve, named once. */
+		"Lee, Eve at HUB",
 	};
 	conv_addrs(c, text, "Lee, Ann at BPO", want, CCP_ARRAY_LEN(want));
 	ccp_convert_free(c);
