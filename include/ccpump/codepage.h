@@ -45,9 +45,11 @@ CCP_EXPORT size_t ccp_codepage_from(struct ccp_codepage *cp, const char *charset
  * WIDTH JOINER, U+FEFF as a byte order mark, the bidi controls...) is
  * dropped, CP850's soft hyphen too; a space separator the code page lacks
  * (Unicode's Zs: U+2009 THIN SPACE, U+202F NARROW NO-BREAK SPACE, U+3000
- * IDEOGRAPHIC SPACE...), and a line break (ccp_codepage_line_break():
- * NEXT LINE, LINE and PARAGRAPH SEPARATOR), is a plain space, while
- * NO-BREAK SPACE, which CP437 and CP850 have, stays itself.  None is a
+ * IDEOGRAPHIC SPACE...), and a line break (LINE and PARAGRAPH
+ * SEPARATOR), is a plain space, while NO-BREAK SPACE, which CP437 and
+ * CP850 have, stays itself.  A C1 control is Windows-1252's character
+ * (ccp_codepage_c1_as_1252(): NEXT LINE an ellipsis, U+0092 an
+ * apostrophe), as the header that holds it meant.  None is a
  * substitution.  An address is not such text: without the character it
  * would be another address.
  */
@@ -68,6 +70,15 @@ CCP_EXPORT size_t ccp_codepage_body(struct ccp_codepage *cp, const char *charset
  * for any other character.
  */
 CCP_EXPORT const char *ccp_codepage_line_break(uint32_t u);
+/*
+ * The character Windows-1252 has at octet U, for U a C1 control
+ * (U+0080-U+009F): U+2026 HORIZONTAL ELLIPSIS for U+0085, U+2019 RIGHT
+ * SINGLE QUOTATION MARK for U+0092...; U itself for the five octets
+ * Windows-1252 leaves unassigned and for any other U.  A C1 control in
+ * mail is an octet of Windows-1252 read as ISO-8859-1: no message means
+ * the control.
+ */
+CCP_EXPORT uint32_t ccp_codepage_c1_as_1252(uint32_t u);
 /* Appends IN (code page octets) to OUT as UTF-8.  Every CP437/850 octet maps. */
 CCP_EXPORT void ccp_codepage_to_utf8(struct ccp_codepage *cp, const char *in, size_t len,
 				     struct ccp_ccm_buf *out);

@@ -245,6 +245,17 @@ const char *ccp_codepage_line_break(uint32_t u)
 	}
 }
 
+uint32_t ccp_codepage_c1_as_1252(uint32_t u)
+{
+	static const uint16_t cp1252[32] = {
+		0x20ac, 0x81,   0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021,
+		0x02c6, 0x2030, 0x0160, 0x2039, 0x0152, 0x8d,   0x017d, 0x8f,
+		0x90,   0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014,
+		0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0x9d,   0x017e, 0x0178,
+	};
+	return u >= 0x80 && u <= 0x9f ? cp1252[u - 0x80] : u;
+}
+
 /*
  * The ASCII a reader takes for typographic character U, or NULL: curly
  * quotes, dashes, the ellipsis, bullets, and the letters and signs of
@@ -298,6 +309,18 @@ static const char *ascii_stand_in(gunichar u)
  */
 static const char *stand_in(gunichar u, enum cp_mode mode)
 {
+	/* One line of text is a header's: a C1 control there is an octet of
+	 * Windows-1252 that an encoded word labelled ISO-8859-1
+	 * (=?iso-8859-1?Q?It=92s_done=85?=), or an 8-bit header read as
+	 * ISO-8859-1, made a control, as Windows mailers label their text.
+	 * GMime decodes the label as written, and "It?s done " was shown for
+	 * "It's done...".  A body labelled so is read as Windows-1252
+	 * already (the converter's part_charset()), and a control in a body
+	 * came as one. */
+	if (mode == CP_LINE && u >= 0x80 && u <= 0x9f) {
+		gunichar w = ccp_codepage_c1_as_1252(u);
+		return w == u ? NULL : ascii_stand_in(w);
+	}
 	const char *brk = ccp_codepage_line_break(u);
 	if (brk)
 		return mode == CP_BODY ? brk : " ";

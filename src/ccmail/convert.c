@@ -1088,25 +1088,14 @@ static void add_body(struct ccp_convert *c, const char *charset, const char *s, 
 	add_text(c, c->tmp.data, c->tmp.len); /* add_text uses u8, not tmp */
 }
 
-/* Code point V into OUT: in UTF-8 when the text is, else '?' past ASCII. */
-/* The character a numeric reference to 0x80-0x9F stands for: HTML reads
+/* Code point V into OUT: in UTF-8 when the text is, else '?' past ASCII.
+ * A numeric reference to 0x80-0x9F is Windows-1252's character: HTML reads
  * those numbers as Windows-1252 octets (&#133; is an ellipsis, &#150; an
- * en dash), as pages written on Windows meant them; the five octets
- * Windows-1252 leaves unassigned stay as they are. */
-static unsigned long html_c1(unsigned long v)
-{
-	static const uint16_t cp1252[32] = {
-		0x20ac, 0x81,   0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021,
-		0x02c6, 0x2030, 0x0160, 0x2039, 0x0152, 0x8d,   0x017d, 0x8f,
-		0x90,   0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014,
-		0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0x9d,   0x017e, 0x0178,
-	};
-	return v >= 0x80 && v <= 0x9f ? cp1252[v - 0x80] : v;
-}
-
+ * en dash), as pages written on Windows meant them. */
 static void html_codepoint(unsigned long v, bool utf8, struct ccp_ccm_buf *out)
 {
-	v = html_c1(v);
+	if (v <= 0x9f)
+		v = ccp_codepage_c1_as_1252((uint32_t)v);
 	if (v == 0 || v > 0x10ffff) {
 		ccp_ccm_buf_addc(out, '?');
 	} else if (v < 0x80) {
@@ -1489,9 +1478,11 @@ static bool dos_device(const char *base, size_t bl)
 
 /* How long file name S (N octets of UTF-8) is without the spaces that end
  * it, and its dots too when DOTS: Unicode's spaces (Zs) included, and the
- * line breaks (ccp_codepage_line_break(): NEXT LINE, LINE and PARAGRAPH
- * SEPARATOR), which the code page writes as plain spaces in a name
- * (ccp_codepage_text()); not NO-BREAK SPACE, which it has (0xFF).  Windows drops them from a name:
+ * line breaks LINE and PARAGRAPH SEPARATOR, which the code page writes as
+ * plain spaces in a name (ccp_codepage_text()); not NEXT LINE, an
+ * ellipsis there (ccp_codepage_c1_as_1252()), nor NO-BREAK SPACE, which
+ * the code page has (0xFF).  With DOTS an ellipsis (U+2026, or NEXT LINE)
+ * goes as the dots it is written as.  Windows drops them from a name:
  * "report.pdf." and "report.pdf" are one file there (two attachments so
  * named overwrite each other when detached), a name of dots alone is none,
  * and a name written with them cannot be opened. */
@@ -1506,8 +1497,13 @@ static size_t name_end(const char *s, size_t n, bool dots)
 		while (b > 0 && n - b < 4 && ((unsigned char)s[b] & 0xc0) == 0x80)
 			b--;
 		gunichar u = g_utf8_get_char_validated(s + b, (gssize)(n - b));
+		if (dots && (u == 0x2026 || u == 0x85) && g_utf8_next_char(s + b) == s + n) {
+			n = b;
+			continue;
+		}
 		if (u >= 0x110000 || g_utf8_next_char(s + b) != s + n || u == 0xa0 ||
-		    (g_unichar_type(u) != G_UNICODE_SPACE_SEPARATOR && !ccp_codepage_line_break(u)))
+		    (g_unichar_type(u) != G_UNICODE_SPACE_SEPARATOR &&
+		     (u <= 0x9f || !ccp_codepage_line_break(u))))
 			break;
 		n = b;
 	}

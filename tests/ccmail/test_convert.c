@@ -1135,9 +1135,9 @@ static void check_breaks(struct ccp_convert_map *map, const char *text, size_t n
  * did: Lee, Ann) and a file name each is a space, and one that ends a file
  * name is dropped as a space there is.  No '?' is counted.  NEXT LINE
  * (U+0085), a control character by its type, was a '?' everywhere, and is
- * a line end as LINE SEPARATOR is, in plain text and in HTML.  (Octet
- * 0x85 under an ISO-8859-1 label is Windows-1252's ellipsis:
- * test_latin1_as_1252().) */
+ * a line end in a body as LINE SEPARATOR is, in plain text and in HTML.
+ * (Octet 0x85 under an ISO-8859-1 label is Windows-1252's ellipsis, and
+ * so is U+0085 in a header: test_latin1_as_1252().) */
 static void test_separators(struct ccp_convert_map *map)
 {
 	static const char text[] =
@@ -1157,14 +1157,14 @@ static void test_separators(struct ccp_convert_map *map)
 		" name*=utf-8''re%E2%80%A8port.pdf%E2%80%A9\r\n\r\nx\r\n--B--\r\n";
 	check_breaks(map, text, 4, "one\r\ntwo\r\n\r\nthree\r\n");
 	static const char nel[] =
-		"From: =?utf-8?q?Ann=C2=85Lee?= <al@ccmail.example.com>\r\n"
-		"To: =?utf-8?q?Jos=C3=A9=C2=85M=C3=BCller?= <jm@foreign.example>\r\n"
-		"Subject: =?utf-8?q?x=C2=85y=C2=85z?=\r\n"
+		"From: Ann Lee <al@ccmail.example.com>\r\n"
+		"To: =?utf-8?q?Jos=C3=A9_M=C3=BCller?= <jm@foreign.example>\r\n"
+		"Subject: x y z\r\n"
 		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n"
 		"--B\r\nContent-Type: text/plain; charset=utf-8\r\n\r\none\xc2\x85two\r\n"
 		"--B\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>one\xc2\x85two</p>\r\n"
 		"--B\r\nContent-Type: application/pdf;\r\n"
-		" name*=utf-8''re%C2%85port.pdf%C2%85\r\n\r\nx\r\n--B--\r\n";
+		" name*=utf-8''re%20port.pdf\r\n\r\nx\r\n--B--\r\n";
 	check_breaks(map, nel, 2, "one\r\ntwo\r\n");
 }
 
@@ -1215,7 +1215,14 @@ static void test_html_breaks(struct ccp_convert_map *map)
  * 0x85 (NEXT LINE) a line broken in the middle of "wait...".  HTML's
  * numeric references to 128-159 are Windows-1252's too (&#133; an
  * ellipsis, &#131; the florin, which CP437 and CP850 have at 0x9F).  The
- * ellipsis, quotes and dashes the code pages lack read as their ASCII. */
+ * ellipsis, quotes and dashes the code pages lack read as their ASCII.
+ * So do a header's: GMime decodes an encoded word labelled ISO-8859-1 as
+ * ISO-8859-1, and =?iso-8859-1?Q?It=92s_done=85?= was "It?s done " (the
+ * ellipsis a NEXT LINE, a space in one line).  A C1 control in a header
+ * is never meant (a UTF-8 one is Windows-1252 read as ISO-8859-1 on its
+ * way to UTF-8), so every one is Windows-1252's character there, in a
+ * name, the Subject and a file name; the five octets Windows-1252 lacks
+ * stay '?'. */
 static void test_latin1_as_1252(struct ccp_convert_map *map)
 {
 	static const struct body_case cases[] = {
@@ -1241,8 +1248,44 @@ static void test_latin1_as_1252(struct ccp_convert_map *map)
 		CHECK(eq(m.from, m.from_len,
 			 "\"Ann 'Al' Lee\" [SMTP:al@foreign.example] at EXSITE"));
 		CHECK(eq(m.subject, m.subject_len, "don't - stop... EUR5"));
+		CHECK(conv(c, "From: =?iso-8859-1?Q?=93Ren=E9=94_Roe?= <rr@foreign.example>\r\n"
+			      "To: =?ISO-8859-1?Q?Ann=85Lee?= <al@ccmail.example.com>\r\n"
+			      "Subject: =?iso-8859-1?Q?It=92s_done=85?= =?utf-8?q?_=C2=96_ok=C2=81?=\r\n"
+			      "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n"
+			      "--B\r\nContent-Type: text/plain\r\n\r\nhi\r\n"
+			      "--B\r\nContent-Type: application/pdf;\r\n"
+			      " name*=iso-8859-1''it%92s%85\r\n\r\nx\r\n--B--\r\n",
+			      "latin1-header") == CCP_CONVERT_OK);
+		CHECK(eq(m.from, m.from_len,
+			 "\"'Ren\x82' Roe\" [SMTP:rr@foreign.example] at EXSITE"));
+		CHECK(m.nrcpt == 1 && eq(m.rcpt[0].addr, m.rcpt[0].addr_len, "Ann...Lee at HUBPO1"));
+		CHECK(eq(m.subject, m.subject_len, "It's done... - ok?"));
+		CHECK(m.nitem == 2 && m.item[1].kind == CCP_CCM_ITEM_FILE);
+		struct ccp_convert_stats st;
+		ccp_convert_last_stats(c, &st);
+		CHECK_EQ_U64(st.substitutions, 1);
 		ccp_convert_free(c);
 	}
+	/* A long file name has them too; an ellipsis that ends it goes, as
+	 * the dots it is written as would (Windows drops them: "it's..." is
+	 * "it's" there), whether NEXT LINE or U+2026. */
+	o.long_names = true;
+	struct ccp_convert *c = make(&o, map);
+	CHECK(conv(c, "From: a@example.org\r\nTo: b@example.org\r\n"
+		      "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n"
+		      "--B\r\nContent-Type: text/plain\r\n\r\nhi\r\n"
+		      "--B\r\nContent-Type: application/pdf;\r\n"
+		      " name*=iso-8859-1''it%92s%85\r\n\r\nx\r\n--B--\r\n",
+		      "latin1-name") == CCP_CONVERT_OK);
+	CHECK(m.nitem == 2 && eq(m.item[1].title, m.item[1].title_len, "it's"));
+	CHECK(conv(c, "From: a@example.org\r\nTo: b@example.org\r\n"
+		      "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n"
+		      "--B\r\nContent-Type: text/plain\r\n\r\nhi\r\n"
+		      "--B\r\nContent-Type: application/pdf;\r\n"
+		      " name*=utf-8''a%E2%80%A6b%E2%80%A6%20%E2%80%A6\r\n\r\nx\r\n--B--\r\n",
+		      "ellipsis-name") == CCP_CONVERT_OK);
+	CHECK(m.nitem == 2 && eq(m.item[1].title, m.item[1].title_len, "a...b"));
+	ccp_convert_free(c);
 }
 
 static void test_attachments(struct ccp_convert_map *map)
