@@ -2,7 +2,7 @@
  * bench_ccmail: conversions per second and imports per second of 1 KB, 10 KB
  * and 100 KB messages, on one core.  Prints numbers; never fails on them.
  *
- *   bench_ccmail [--seconds S] [--po-dir DIR]
+ *   bench_ccmail [--seconds S] [--po-dir DIR] [--map-users N]
  *
  * Conversion: one converter context converts the same message over and over
  * (parse with GMime, map, transcode, write the .ccm), as a dispatcher thread
@@ -10,6 +10,9 @@
  * imported into a post office in DIR (default: a new directory under /tmp),
  * in batches of 1 and of 5 messages (the connector's default batch), with
  * fsync on (the default) and off.  A directory it made itself is removed.
+ * --map-users N puts N user lines in the address map beside its native
+ * domain, as a post office's user list would (none of them the message's:
+ * every address is looked up and missed).
  */
 #define _GNU_SOURCE /* nftw flags */
 #include <ftw.h>
@@ -152,18 +155,22 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "seconds", required_argument, NULL, 's' },
 		{ "po-dir", required_argument, NULL, 'd' },
+		{ "map-users", required_argument, NULL, 'u' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	double secs = 2.0;
 	const char *podir = NULL;
+	unsigned long map_users = 0;
 	int ch;
-	while ((ch = getopt_long(argc, argv, "s:d:h", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "s:d:u:h", lo, NULL)) != -1) {
 		switch (ch) {
 		case 's': secs = atof(optarg); break;
 		case 'd': podir = optarg; break;
+		case 'u': map_users = strtoul(optarg, NULL, 10); break;
 		case 'h':
-			printf("usage: bench_ccmail [--seconds S (2)] [--po-dir DIR (new dir in /tmp)]\n");
+			printf("usage: bench_ccmail [--seconds S (2)] [--po-dir DIR (new dir in /tmp)] "
+			       "[--map-users N (0)]\n");
 			return 0;
 		default: return 2;
 		}
@@ -178,6 +185,12 @@ int main(int argc, char **argv)
 	}
 	struct ccp_convert_map *map = ccp_convert_map_new();
 	ccp_convert_map_add_native(map, "ccmail.example.com", "HUBPO1");
+	for (unsigned long i = 0; i < map_users; i++) {
+		char addr[64], name[64];
+		snprintf(addr, sizeof(addr), "user%lu@exchange.example.com", i);
+		snprintf(name, sizeof(name), "User, No%lu at HUBPO1", i);
+		ccp_convert_map_add_user(map, addr, name);
+	}
 	struct ccp_convert_opts o;
 	ccp_convert_opts_default(&o);
 	o.map = map;

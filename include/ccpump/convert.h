@@ -82,6 +82,10 @@ CCP_EXPORT void ccp_convert_map_add_native(struct ccp_convert_map *map, const ch
  * "Doe, John at HUBPO1"). */
 CCP_EXPORT void ccp_convert_map_add_user(struct ccp_convert_map *map, const char *addr,
 					 const char *ccname);
+/* How many native domains and users MAP holds (a key given twice counts
+ * once: its first line is the one used). */
+CCP_EXPORT size_t ccp_convert_map_natives(const struct ccp_convert_map *map);
+CCP_EXPORT size_t ccp_convert_map_users(const struct ccp_convert_map *map);
 /*
  * Reads a mapping file into MAP.  Lines (# starts a comment):
  *   native DOMAIN PO

@@ -41,36 +41,41 @@
 
 /* ---- address map ----------------------------------------------------------- */
 
-struct map_pair {
-	char *key, *value;
-};
-
+/* Native domains and users, each a hash table from its key (addr_key())
+ * to its value.  A post office's user list runs to thousands of lines,
+ * and every recipient of every message looks its address up in it: a
+ * scan of the lines compared each one.  Written while the map is read in,
+ * then only read, by any number of converters at once (a GHashTable
+ * lookup writes nothing). */
 struct ccp_convert_map {
-	struct map_pair *native, *user;
-	size_t nnative, nuser, cnative, cuser;
+	GHashTable *native, *user;
 };
 
 struct ccp_convert_map *ccp_convert_map_new(void)
 {
-	return ccp_calloc(1, sizeof(struct ccp_convert_map));
-}
-
-static void pairs_free(struct map_pair *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		ccp_free(p[i].key);
-		ccp_free(p[i].value);
-	}
-	ccp_free(p);
+	struct ccp_convert_map *map = ccp_calloc(1, sizeof(struct ccp_convert_map));
+	map->native = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	map->user = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	return map;
 }
 
 void ccp_convert_map_free(struct ccp_convert_map *map)
 {
 	if (!map)
 		return;
-	pairs_free(map->native, map->nnative);
-	pairs_free(map->user, map->nuser);
+	g_hash_table_destroy(map->native);
+	g_hash_table_destroy(map->user);
 	ccp_free(map);
+}
+
+size_t ccp_convert_map_natives(const struct ccp_convert_map *map)
+{
+	return g_hash_table_size(map->native);
+}
+
+size_t ccp_convert_map_users(const struct ccp_convert_map *map)
+{
+	return g_hash_table_size(map->user);
 }
 
 /* Whether S (UTF-8) holds a format character (Unicode's Cf), which IDNA
@@ -136,9 +141,8 @@ static char *unquoted_local(const char *addr, size_t n)
  * part has two as well, "jane.roe" and jane.roe, and GMime keeps the
  * quotes: compared as written, the envelope's jane.roe@x.example missed
  * To's "jane.roe"@x.example, while map_mailbox() looks users up unquoted.
- * Keys are compared with strcasecmp() (pair_find()), so a lookup needs
- * only the ASCII form, in any case; lower case all through lets a hash
- * set of keys (add_envelope()) tell them apart as strcasecmp() does.
+ * Keys are in ASCII lower case all through, so that a hash table of them
+ * (the map's, add_envelope()'s) tells them apart as strcasecmp() would.
  */
 static char *addr_key(const char *addr)
 {
@@ -154,34 +158,41 @@ static char *addr_key(const char *addr)
 	return key;
 }
 
-/* Adds K, as its key (addr_key()), and V. */
-static void pair_add(struct map_pair **arr, size_t *n, size_t *cap, const char *k, const char *v)
+/* Adds K, as its key (addr_key()), and V, unless K has a value already:
+ * the first line of a key wins, as when the lines were scanned. */
+static void pair_add(GHashTable *t, const char *k, const char *v)
 {
-	if (*n == *cap) {
-		*cap = *cap ? *cap * 2 : 8;
-		*arr = ccp_realloc(*arr, *cap * sizeof(**arr));
-	}
 	char *key = addr_key(k);
-	(*arr)[(*n)++] = (struct map_pair){ ccp_strdup(key), ccp_strdup(v) };
-	g_free(key);
+	if (g_hash_table_contains(t, key))
+		g_free(key);
+	else
+		g_hash_table_insert(t, key, g_strdup(v));
 }
 
 void ccp_convert_map_add_native(struct ccp_convert_map *map, const char *domain, const char *po)
 {
-	pair_add(&map->native, &map->nnative, &map->cnative, domain, po);
+	pair_add(map->native, domain, po);
 }
 
 void ccp_convert_map_add_user(struct ccp_convert_map *map, const char *addr, const char *ccname)
 {
-	pair_add(&map->user, &map->nuser, &map->cuser, addr, ccname);
+	pair_add(map->user, addr, ccname);
 }
 
-static const char *pair_find(const struct map_pair *p, size_t n, const char *key)
+/* The value of KEY (a key's ASCII form, in any case), or NULL. */
+static const char *pair_find(GHashTable *t, const char *key)
 {
-	for (size_t i = 0; i < n; i++)
-		if (strcasecmp(p[i].key, key) == 0)
-			return p[i].value;
-	return NULL;
+	if (g_hash_table_size(t) == 0)
+		return NULL;
+	char small[256];
+	size_t n = strlen(key);
+	char *lower = n < sizeof(small) ? small : g_malloc(n + 1);
+	for (size_t i = 0; i <= n; i++)
+		lower[i] = g_ascii_tolower(key[i]);
+	const char *v = g_hash_table_lookup(t, lower);
+	if (lower != small)
+		g_free(lower);
+	return v;
 }
 
 /* Splits off the next space-separated word of *s. */
@@ -744,8 +755,8 @@ static const char *map_mailbox(struct ccp_convert *c, InternetAddress *ia, size_
 	char *ascii = at ? idna_ascii(at + 1) : NULL;
 	const char *dom = ascii ? ascii : at ? at + 1 : NULL;
 	char *plain = local ? g_strconcat(local, "@", dom, NULL) : NULL;
-	const char *mapped = map ? pair_find(map->user, map->nuser, plain ? plain : addr) : NULL;
-	const char *po = (map && dom) ? pair_find(map->native, map->nnative, dom) : NULL;
+	const char *mapped = map ? pair_find(map->user, plain ? plain : addr) : NULL;
+	const char *po = (map && dom) ? pair_find(map->native, dom) : NULL;
 	g_free(plain);
 	if (mapped) {
 		g_free(local);

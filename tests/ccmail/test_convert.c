@@ -1647,12 +1647,18 @@ static void test_map_file(void)
 				"native ccmail.example.com HUBPO1   # trailing comment\n");
 	ccp_ccm_buf_adds(&text, long_comment);
 	ccp_ccm_buf_adds(&text, "user\tboss@example.org\tBoss, The at HUB\n");
+	/* A key given again, in another case or spelling, keeps its first
+	 * line, as when the lines were scanned in order. */
+	ccp_ccm_buf_adds(&text, "user BOSS@Example.ORG Other, An at HUB\n"
+				"native CCMAIL.example.com OTHERPO\n");
 	ccp_ccm_buf_add(&text, "", 1);
 	char *path = temp_file(text.data);
 	struct ccp_convert_map *map = ccp_convert_map_new();
 	char *site = NULL, err[512] = "";
 	CHECK(ccp_convert_map_load(map, path, &site, err, sizeof(err)) == 0);
 	CHECK(site && strcmp(site, "HQSITE") == 0);
+	CHECK_EQ_U64(ccp_convert_map_natives(map), 1);
+	CHECK_EQ_U64(ccp_convert_map_users(map), 1);
 	struct ccp_convert_opts o;
 	ccp_convert_opts_default(&o);
 	o.site = site;
@@ -1668,6 +1674,26 @@ static void test_map_file(void)
 	ccp_free(site);
 	unlink(path);
 	free(path);
+
+	/* A post office's user list: the one the mail names is found among
+	 * thousands, in any case; one the map lacks is foreign. */
+	map = ccp_convert_map_new();
+	for (int i = 0; i < 5000; i++) {
+		char a[64], n[64];
+		snprintf(a, sizeof(a), "user%d@example.org", i);
+		snprintf(n, sizeof(n), "User, No%d at HUB", i);
+		ccp_convert_map_add_user(map, a, n);
+	}
+	CHECK_EQ_U64(ccp_convert_map_users(map), 5000);
+	ccp_convert_opts_default(&o);
+	c = make(&o, map);
+	CHECK(conv(c, "From: a@x.example\r\nTo: USER4321@Example.Org, user5000@example.org\r\n\r\nx\r\n",
+		   NULL) == CCP_CONVERT_OK);
+	CHECK(m.nrcpt == 2 && eq(m.rcpt[0].addr, m.rcpt[0].addr_len, "User, No4321 at HUB"));
+	CHECK(eq(m.rcpt[1].addr, m.rcpt[1].addr_len,
+		 "\"user5000@example.org\" [SMTP:user5000@example.org] at EXSITE"));
+	ccp_convert_free(c);
+	ccp_convert_map_free(map);
 
 	/* Line 3 is not a mapping: refused, with the file and the line. */
 	path = temp_file("site S\nnative ok.example PO\nnative lonely.example\n");
