@@ -52,6 +52,15 @@ struct ccp_relay_config {
 	 * NULL: MAILER-DAEMON@ this host's name. */
 	const char *bounce_cmd;
 	const char *bounce_from;
+	/* The address map's files (--map), read in order at the start, and
+	 * again at each ccp_relay_request_reload() (SIGHUP), after which the
+	 * batches begun convert with the new map; one that cannot be read
+	 * then leaves the map in use.  Their site line gives convert.site
+	 * unless site_fixed (--site given).  Without files, convert.map and
+	 * convert.site are used as given. */
+	const char *const *map_files;
+	size_t nmap_files;
+	bool site_fixed;
 	bool keep;                /* delivered spool files to cur/ instead of removing */
 	bool once;                /* relay what is in the spool, then exit */
 	bool sync;                /* fsync batches and the post office */
@@ -107,5 +116,9 @@ CCP_EXPORT void ccp_relay_request_stop(void);
  * within 50 ms and logs a line.  Async-signal-safe:
  * the relay's SIGUSR1 (`ccpump queue --flush`). */
 CCP_EXPORT void ccp_relay_request_flush(void);
+/* Asks a running relay to read its map files (map_files) again; it acts
+ * within 50 ms and logs a line: the new map's size, or why the map in use
+ * stays.  Async-signal-safe: the relay's SIGHUP. */
+CCP_EXPORT void ccp_relay_request_reload(void);
 
 #endif /* CCPUMP_RELAY_H */

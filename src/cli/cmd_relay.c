@@ -2,7 +2,8 @@
  * cmd_relay.c: `ccpump relay`, the deployed product (docs/operations.md).
  *
  * SIGTERM or SIGINT: graceful stop (the batches in flight finish, the rest
- * stays in the spool), exit 0.  SIGHUP: reopen the log file.
+ * stays in the spool), exit 0.  SIGHUP: reopen the log file, and read the
+ * --map files again.
  * SIGUSR1: retry the deferred messages now (`ccpump queue --flush`).
  * Exit status 2: a bad flag or an unusable directory, with one line.  Exit
  * status 75 (EX_TEMPFAIL): --once stopped because deliveries stayed paused
@@ -48,8 +49,8 @@ static void on_usr1(int sig)
 	ccp_relay_request_flush();
 }
 
-/* The handler swaps the file under the fd that ccp_log writes to, for
- * logrotate.  dup3(), not dup2(): dup2() clears close-on-exec on the log's
+/* The handler asks the relay to read its --map files again, and swaps
+ * the file under the fd that ccp_log writes to, for logrotate.  dup3(), not dup2(): dup2() clears close-on-exec on the log's
  * fd, and every import and bounce program started after a reopen would
  * inherit the log.  open() and dup3() are plain system calls, safe in a
  * handler. */
@@ -57,6 +58,7 @@ static void on_hup(int sig)
 {
 	(void)sig;
 	int saved = errno;
+	ccp_relay_request_reload();
 	if (log_path && log_fd >= 0) {
 		int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 		if (fd >= 0) {
@@ -105,7 +107,8 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		"  --log-level LEVEL      debug, info (one line per batch), warning or\n"
 		"                         error: the least a line must be to be logged (info)\n"
 		"  --site NAME            the cc:Mail site of foreign addresses (%s)\n"
-		"  --map FILE             address mapping file (docs/ccmail-format.md)\n"
+		"  --map FILE             address mapping file (docs/ccmail-format.md);\n"
+		"                         repeatable; SIGHUP reads the files again\n"
 		"  --max-message-size SIZE\n"
 		"                         larger spool files go to Bad, below 4 GiB (%lluM)\n"
 		"  --batch-bytes SIZE     a .ccm past this size takes no more of its batch's\n"
@@ -220,8 +223,10 @@ int ccp_cmd_relay(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ccp_relay_config cfg;
-	struct ccp_convert_map *map = NULL;
-	char *map_site = NULL;
+	/* The --map files: the relay reads them (and again at SIGHUP); each
+	 * is read here too, so that a bad one is a flag's one-line error. */
+	const char **map_files = NULL;
+	size_t nmap_files = 0;
 	bool site_given = false, import_timeout_given = false;
 	char err[600];
 	int rc = CCP_EXIT_USAGE;
@@ -289,14 +294,18 @@ int ccp_cmd_relay(int argc, char **argv)
 				goto out;
 			break;
 		case O_SITE: cfg.convert.site = optarg; site_given = true; break;
-		case O_MAP:
-			map = map ? map : ccp_convert_map_new();
-			if (ccp_convert_map_load(map, optarg, &map_site, err, sizeof(err)) != 0) {
+		case O_MAP: {
+			struct ccp_convert_map *map = ccp_convert_map_new();
+			int bad = ccp_convert_map_load(map, optarg, NULL, err, sizeof(err));
+			ccp_convert_map_free(map);
+			if (bad) {
 				fprintf(stderr, "ccpump relay: --map: %s\n", err);
 				goto out;
 			}
-			cfg.convert.map = map;
+			map_files = ccp_realloc(map_files, (nmap_files + 1) * sizeof(*map_files));
+			map_files[nmap_files++] = optarg;
 			break;
+		}
 		case O_MAXSIZE:
 			/* Below 4 GiB: the converter hands a part's length to
 			 * GMime's decoders as 32 bits. */
@@ -317,8 +326,9 @@ int ccp_cmd_relay(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (map_site && !site_given)
-		cfg.convert.site = map_site; /* --site wins over the map's site line */
+	cfg.map_files = map_files;
+	cfg.nmap_files = nmap_files;
+	cfg.site_fixed = site_given; /* --site wins over the map's site line */
 	if (optind < argc) {
 		fprintf(stderr, "ccpump relay: unexpected argument '%s'\n", argv[optind]);
 		goto out;
@@ -381,8 +391,7 @@ int ccp_cmd_relay(int argc, char **argv)
 	     : st.gave_up_paused || (cfg.once && (st.withheld || st.unreported)) ? 75
 										  : 0;
 out:
-	ccp_convert_map_free(map);
-	ccp_free(map_site);
+	ccp_free(map_files);
 	ccp_convert_shutdown();
 	return rc;
 }

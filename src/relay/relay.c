@@ -53,6 +53,8 @@ static _Atomic int relay_stop;
  * Relaxed, as relay_stop: a request, no data hangs on it (a lock-free
  * atomic, so safe in a signal handler). */
 static _Atomic unsigned relay_flush;
+/* Raised by ccp_relay_request_reload(), as relay_flush. */
+static _Atomic unsigned relay_reload;
 
 void ccp_relay_request_stop(void)
 {
@@ -62,6 +64,11 @@ void ccp_relay_request_stop(void)
 void ccp_relay_request_flush(void)
 {
 	atomic_fetch_add_explicit(&relay_flush, 1, memory_order_relaxed);
+}
+
+void ccp_relay_request_reload(void)
+{
+	atomic_fetch_add_explicit(&relay_reload, 1, memory_order_relaxed);
 }
 
 void ccp_relay_config_default(struct ccp_relay_config *cfg)
@@ -95,10 +102,25 @@ void ccp_relay_profile_ccmc(struct ccp_relay_config *cfg)
 
 struct relay;
 
+/* The address map of the --map files as last read (relay_map_read()).  A
+ * dispatcher's converter points into it, so each dispatcher holds a
+ * reference, and the relay one to the map in use: a reload frees the map
+ * it replaces once the last batch converting with it is over. */
+struct relay_map {
+	struct ccp_convert_map *map;
+	char *site;    /* the files' site line, or NULL */
+	unsigned refs; /* under relay.map_mu */
+};
+
 struct disp {
 	struct relay *r;
 	unsigned id;
 	struct ccp_convert *conv;
+	/* The map conv converts with (NULL without --map files), and the
+	 * relay's map_gen it was taken at: a reload makes the next batch take
+	 * the new one (disp_converter()). */
+	struct relay_map *map;
+	uint64_t map_gen;
 	struct ccp_ccm_buf ccm; /* DIRECT_ALIGN-aligned, for write_batch_direct() */
 	char *in;
 	size_t incap;
@@ -180,6 +202,13 @@ struct relay {
 	pthread_mutex_t kept_mu;
 	struct kept withheld;   /* struct withheld each */
 	struct kept unreported; /* struct unreported each */
+	/* The --map files' map (struct relay_map), and a count of the maps
+	 * read, which the dispatchers compare theirs with before each batch
+	 * (acquire; the release is relay_map_publish()'s, after the map is
+	 * in place). */
+	pthread_mutex_t map_mu;
+	struct relay_map *map;
+	_Atomic uint64_t map_gen;
 	char bounce_from[320]; /* the reports' From address (bounce.h) */
 	struct ccp_bouncer *bouncer; /* --bounce-cmd: sends the reports (bouncer.h) */
 	char *bounce;                /* STORE/Bounce: the reports waiting to be sent */
@@ -194,6 +223,116 @@ struct relay {
 static void count(_Atomic uint64_t *c, uint64_t n)
 {
 	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+/* ---- the address map (--map) ------------------------------------------- */
+
+static void relay_map_free(struct relay_map *m)
+{
+	if (!m)
+		return;
+	ccp_convert_map_free(m->map);
+	ccp_free(m->site);
+	ccp_free(m);
+}
+
+/* The --map files read in order into a new map (one reference, the
+ * caller's), or NULL with the first file's problem in ERR. */
+static struct relay_map *relay_map_read(const struct ccp_relay_config *cfg, char *err,
+					size_t errlen)
+{
+	struct relay_map *m = ccp_calloc(1, sizeof(*m));
+	m->map = ccp_convert_map_new();
+	m->refs = 1;
+	for (size_t i = 0; i < cfg->nmap_files; i++)
+		if (ccp_convert_map_load(m->map, cfg->map_files[i], &m->site, err, errlen) != 0) {
+			relay_map_free(m);
+			return NULL;
+		}
+	return m;
+}
+
+/* Drops a reference to M (NULL: none). */
+static void relay_map_put(struct relay *r, struct relay_map *m)
+{
+	if (!m)
+		return;
+	pthread_mutex_lock(&r->map_mu);
+	bool last = --m->refs == 0;
+	pthread_mutex_unlock(&r->map_mu);
+	if (last)
+		relay_map_free(m);
+}
+
+/* M, with the reference the caller had, becomes the map in use; the map
+ * it replaces goes once no dispatcher converts with it. */
+static void relay_map_publish(struct relay *r, struct relay_map *m)
+{
+	pthread_mutex_lock(&r->map_mu);
+	struct relay_map *old = r->map;
+	r->map = m;
+	/* R: pairs with the acquire in disp_converter(). */
+	atomic_fetch_add_explicit(&r->map_gen, 1, memory_order_release);
+	pthread_mutex_unlock(&r->map_mu);
+	relay_map_put(r, old);
+}
+
+/* ccp_relay_request_reload(): the --map files read again; the batches
+ * begun after convert with what they say.  A file that cannot be read, or
+ * has a line that is no rule, leaves the map in use as it was: half a map
+ * would send mail for the users it lost to the wrong place. */
+static void relay_reload_now(struct relay *r)
+{
+	const struct ccp_relay_config *cfg = r->cfg;
+	if (cfg->nmap_files == 0) {
+		ccp_log(CCP_LOG_INFO, "relay: reload: no --map file to read again");
+		return;
+	}
+	char err[600];
+	struct relay_map *m = relay_map_read(cfg, err, sizeof(err));
+	if (m == NULL) {
+		ccp_log(CCP_LOG_ERROR, "relay: reload: %s: the map in use stays", err);
+		return;
+	}
+	size_t natives = ccp_convert_map_natives(m->map), users = ccp_convert_map_users(m->map);
+	relay_map_publish(r, m);
+	ccp_log(CCP_LOG_INFO, "relay: reload: %zu --map files read again: %zu native domains, %zu "
+		"users; batches begun from now on use them", cfg->nmap_files, natives, users);
+}
+
+/* Makes D's converter, or makes it again with the map in use when a
+ * reload has replaced the one it has.  False, errno set, when it cannot
+ * be made (out of memory or descriptors: iconv); D's old one is kept, to
+ * be freed, and made again at the next batch. */
+static bool disp_converter(struct relay *r, struct disp *d)
+{
+	/* A: pairs with the release in relay_map_publish(). */
+	if (d->conv && d->map_gen == atomic_load_explicit(&r->map_gen, memory_order_acquire))
+		return true;
+	struct ccp_convert_opts o = r->cfg->convert;
+	struct relay_map *m = NULL;
+	uint64_t gen = 0;
+	if (r->cfg->nmap_files) {
+		pthread_mutex_lock(&r->map_mu);
+		m = r->map;
+		m->refs++;
+		gen = atomic_load_explicit(&r->map_gen, memory_order_relaxed);
+		pthread_mutex_unlock(&r->map_mu);
+		o.map = m->map;
+		if (m->site && !r->cfg->site_fixed)
+			o.site = m->site; /* --site wins over a site line */
+	}
+	struct ccp_convert *c = ccp_convert_new(&o);
+	if (c == NULL) {
+		relay_map_put(r, m);
+		return false;
+	}
+	ccp_convert_free(d->conv);
+	relay_map_put(r, d->map);
+	d->conv = c;
+	d->map = m;
+	d->map_gen = gen;
+	return true;
 }
 
 /* ---- messages left in the spool (struct kept) -------------------------- */
@@ -869,10 +1008,11 @@ static bool report_again(struct disp *d, struct ccp_msg *m, enum ccp_verdict *v)
 static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const *msgs, unsigned n,
 			 enum ccp_verdict *verdicts, char *why, size_t whylen, unsigned *taken)
 {
-	if (d->conv == NULL && (d->conv = ccp_convert_new(&r->cfg->convert)) == NULL) {
+	if (!disp_converter(r, d)) {
 		/* The machine's, not the messages' (the start-up made one, so
 		 * this is out of memory or descriptors): postponed, and
-		 * deliveries pause, as for a batch that cannot be written. */
+		 * deliveries pause, as for a batch that cannot be written.
+		 * Not converted with the map a reload replaced either. */
 		snprintf(d->outage, sizeof(d->outage), "cannot convert to code page %d: %s",
 			 (int)r->cfg->convert.codepage, strerror(errno));
 		snprintf(why, whylen, "%s", d->outage);
@@ -1773,6 +1913,7 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 		ccp_bounce_default_from(r.bounce_from, sizeof(r.bounce_from));
 	ccp_gate_init(&r.gate, cfg->pump.retry_min_ns, cfg->pump.retry_max_ns, &relay_stop);
 	pthread_mutex_init(&r.kept_mu, NULL);
+	pthread_mutex_init(&r.map_mu, NULL);
 	ccp_fpmap_init(&r.withheld.map, sizeof(struct withheld));
 	ccp_fpmap_init(&r.unreported.map, sizeof(struct unreported));
 	r.submit_fd = r.import_fd = r.bad_fd = r.deferred_fd = r.partial_fd = r.bounce_fd = -1;
@@ -1834,6 +1975,13 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 	    (spool_lock = ccp_dir_lock(cfg->spool, NULL, "spool", err, errlen)) < 0)
 		goto out;
 	lock_note_reports(store_lock, cfg);
+	if (cfg->nmap_files) {
+		char merr[600];
+		if ((r.map = relay_map_read(cfg, merr, sizeof(merr))) == NULL) {
+			snprintf(err, errlen, "--map: %s", merr);
+			goto out;
+		}
+	}
 	if ((r.submit_fd = ccp_dir_ensure_open(r.submit, err, errlen)) < 0 ||
 	    (r.import_fd = ccp_dir_ensure_open(r.import, err, errlen)) < 0 ||
 	    (r.bad_fd = ccp_dir_ensure_open(r.bad, err, errlen)) < 0 ||
@@ -1942,6 +2090,7 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 	uint64_t next_dir_check = 0;
 	struct once_watch once_watch = { 0 };
 	unsigned flush_seen = atomic_load_explicit(&relay_flush, memory_order_relaxed);
+	unsigned reload_seen = atomic_load_explicit(&relay_reload, memory_order_relaxed);
 	while (!ccp_pump_done(pump)) {
 		ccp_sleep_ns(50000000u);
 		/* A cron job's run does not wait out an outage: past --retry-max
@@ -1997,6 +2146,11 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 			flush_seen = flush;
 			relay_flush_now(&r, pump);
 		}
+		unsigned reload = atomic_load_explicit(&relay_reload, memory_order_relaxed);
+		if (reload != reload_seen) {
+			reload_seen = reload;
+			relay_reload_now(&r);
+		}
 		if (!stopping && atomic_load_explicit(&relay_stop, memory_order_relaxed)) {
 			/* The batches in hand finish; what is only queued stays in
 			 * the spool, as a restart would find it anyway: a stop
@@ -2050,6 +2204,7 @@ out:
 	if (r.disp) {
 		for (unsigned i = 0; i < cfg->pump.dispatchers; i++) {
 			ccp_convert_free(r.disp[i].conv);
+			relay_map_put(&r, r.disp[i].map);
 			ccp_ccm_buf_free(&r.disp[i].ccm);
 			ccp_free(r.disp[i].in);
 			ccp_free(r.disp[i].included);
@@ -2077,6 +2232,8 @@ out:
 	ccp_fpmap_free(&r.withheld.map);
 	ccp_fpmap_free(&r.unreported.map);
 	pthread_mutex_destroy(&r.kept_mu);
+	relay_map_put(&r, r.map);
+	pthread_mutex_destroy(&r.map_mu);
 	ccp_gate_destroy(&r.gate);
 	return rc;
 }

@@ -1912,6 +1912,45 @@ base=$(ls /proc/self/fd | sort -n | tr '\n' ' ')
 	fail "hup: after the reopen the import program has descriptors $(sort -n "$d/fds" | tr '\n' ' '), not $base"
 echo "4b. SIGHUP reopened the log, which programs started after it do not inherit"
 
+# ---- SIGHUP reads the --map files again ---------------------------------
+# alice is Alpha's until the map says Beta and the relay is told: the
+# message after that goes to Beta, with the site line the new map adds;
+# a map that cannot be read leaves Beta's map in use, Gamma gets nothing.
+# (Messages 0, 3 and 6 are to alice alone.)
+d=$(fresh reload)
+printf 'user alice@example.org Alpha, Ann at HUB\n' >"$d/map"
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --map "$d/map" --dispatchers 1 \
+	--stats-interval 0 --log "$d/log" &
+pid=$!
+gen "$d/spool" 0 1
+wait_empty "$d/spool" 30 || fail "reload: message 0 was not delivered"
+printf 'user alice@example.org Beta, Ann at HUB\nsite NEWSITE\nnative x.example XPO\n' >"$d/map"
+kill -HUP $pid
+within10 grep -q "relay: reload: 1 --map files read again: 1 native domains, 1 users" "$d/log" ||
+	fail "reload: no line for the map read again"
+gen "$d/spool" 3 1
+wait_empty "$d/spool" 30 || fail "reload: message 3 was not delivered"
+printf 'user alice@example.org Gamma, Ann at HUB\nuser bob\n' >"$d/map"
+kill -HUP $pid
+within10 grep -q "error: relay: reload: $d/map: line 2: .*: the map in use stays" "$d/log" ||
+	fail "reload: no line for the map that could not be read"
+gen "$d/spool" 6 1
+wait_empty "$d/spool" 30 || fail "reload: message 6 was not delivered"
+kill -TERM $pid
+wait $pid || fail "reload: relay exited $?"
+"$bin" po show --po "$d/po" 'Alpha, Ann at HUB' >"$d/alpha" || fail "reload: nothing for Alpha"
+"$bin" po show --po "$d/po" 'Beta, Ann at HUB' >"$d/beta" || fail "reload: nothing for Beta"
+[ "$(grep -c '^Subject: ' "$d/alpha")" = 1 ] && grep -q '^Subject: message 0' "$d/alpha" ||
+	fail "reload: Alpha has $(grep '^Subject: ' "$d/alpha" | tr '\n' ' ')"
+[ "$(grep -c '^Subject: ' "$d/beta")" = 2 ] && grep -q '^Subject: message 3' "$d/beta" &&
+	grep -q '^Subject: message 6' "$d/beta" ||
+	fail "reload: Beta has $(grep '^Subject: ' "$d/beta" | tr '\n' ' ')"
+grep -q '^From: "Sender 3" \[SMTP:s3@example.org\] at NEWSITE' "$d/beta" ||
+	fail "reload: the new map's site line was not used: $(grep From: "$d/beta")"
+! "$bin" po show --po "$d/po" 'Gamma, Ann at HUB' >/dev/null 2>&1 ||
+	fail "reload: a map that could not be read was used"
+echo "4b2. SIGHUP read the --map files again: the next batches used the new map; a bad one left it"
+
 # ---- 4c. out of file descriptors: rescans fail, said once, retried -----
 # With the fewest descriptors the relay starts with, none is left for a
 # rescan's open of new/: it is logged once and tried again a second later

@@ -34,6 +34,9 @@
  *               next requeue removes it, and so does the relay's start-up;
  *               nothing else in tmp/ goes (an MTA's file, names that only
  *               begin as ccpump's, a live process's temporary name);
+ *   reload      the map files read again while messages flow: each is
+ *               delivered once, under one map or the other; after the
+ *               last reload, under its names and site;
  *   no fork     an import program that cannot be started postpones its
  *               batch and pauses deliveries, no attempt counted;
  *   cut short   a rename by link and unlink that a crash cut short is
@@ -980,6 +983,93 @@ static void test_partial_unreported(const char *root)
 	CHECK_EQ_U64(ps.duplicate_deliveries, 0);
 }
 
+/* Whether the log file FD holds NEEDLE. */
+static bool log_has(int fd, const char *needle)
+{
+	static char text[65536];
+	ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+	text[n > 0 ? n : 0] = '\0';
+	return strstr(text, needle) != NULL;
+}
+
+/* Puts TEXT in the map file PATH whole (tmp/, then rename): a reload
+ * reads the one map or the other, as an editor's save leaves it. */
+static void write_map(const char *path, const char *text)
+{
+	char tmp[800];
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	write_file(tmp, text, strlen(text));
+	CHECK(rename(tmp, path) == 0);
+}
+
+/* reload: ccp_relay_request_reload() (SIGHUP) while messages flow, the
+ * map file changed between two post offices' names each time: every
+ * message is delivered once, under the one name or the other; once the
+ * last reload is logged, the next message goes to the last map's user,
+ * from its site (the sender is foreign to that map).  Under ThreadSanitizer: the dispatcher takes each
+ * new map while the main loop publishes it and drops the one before. */
+static void test_map_reload(const char *root)
+{
+	char po[600], map[700], path[800], err[600];
+	setup(root, "-reload", po);
+	snprintf(map, sizeof(map), "%s/reload.map", root);
+	write_map(map, "native example.org APO\n");
+	snprintf(path, sizeof(path), "%s/reload.log", root);
+	int lfd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CHECK(lfd >= 0);
+	int was = ccp_log_set_fd(lfd);
+	ccp_log_set_level(CCP_LOG_INFO);
+	const char *files[] = { map };
+	ccp_relay_config_default(&run_cfg);
+	run_cfg.spool = spool;
+	run_cfg.store = store;
+	run_cfg.po = po;
+	run_cfg.map_files = files;
+	run_cfg.nmap_files = 1;
+	run_cfg.stats_interval_ns = 0;
+	run_cfg.rescan_interval_ns = 10000000; /* 10 ms */
+	run_cfg.pump.batch = 2;
+	run_cfg.pump.dispatchers = 1;
+	atomic_store(&run_rc, -1);
+	pthread_t th;
+	CHECK(pthread_create(&th, NULL, relay_thread, NULL) == 0);
+	for (int i = 0; i < 40; i++) {
+		char key[32];
+		snprintf(key, sizeof(key), "r%d", i);
+		deliver(key, "a message");
+		if (i % 4 == 3) {
+			write_map(map, i % 8 == 3 ? "native example.org BPO\n" : "native example.org APO\n");
+			ccp_relay_request_reload();
+		}
+		sleep_ms(3);
+	}
+	write_map(map, "native y.example YPO\nsite CSITE\nuser last@example.org Last at CPO\n");
+	ccp_relay_request_reload();
+	AWAIT(log_has(lfd, "1 native domains, 1 users") || atomic_load(&run_rc) >= 0);
+	deliver("last", "a message");
+	snprintf(path, sizeof(path), "%s/new", spool);
+	AWAIT(count_dir(path) == 0 || atomic_load(&run_rc) >= 0);
+	ccp_relay_request_stop();
+	CHECK(pthread_join(th, NULL) == 0);
+	ccp_log_set_level(CCP_LOG_ERROR);
+	ccp_log_set_fd(was);
+	CHECK_EQ_U64(atomic_load(&run_rc), 0);
+	CHECK(log_has(lfd, "relay: reload: 1 --map files read again: 1 native domains, 1 users"));
+	close(lfd);
+	CHECK_EQ_U64(count_dir(path), 0);
+	struct ccp_po_stats ps;
+	CHECK(ccp_po_stats(po, &ps, err, sizeof(err)) == 0);
+	CHECK_EQ_U64(ps.delivered, 41);
+	CHECK_EQ_U64(ps.distinct_keys, 41);
+	CHECK_EQ_U64(ps.duplicate_deliveries, 0);
+	CHECK_EQ_U64(ps.undeliverable, 0);
+	size_t len;
+	char *box = read_mailbox(po, "Last at CPO", &len);
+	CHECK(box != NULL && strstr(box, "Subject: last\r\n") != NULL &&
+	      strstr(box, "From: \"Sender\" [SMTP:s@example.org] at CSITE\r\n") != NULL);
+	free(box);
+}
+
 /* An import program that cannot be started (fork() fails: out of
  * processes) is the machine's failure, not the messages': the batch is
  * postponed and deliveries pause, no attempt is counted, so even with
@@ -1445,6 +1535,7 @@ int main(void)
 	test_put_back_without_noreplace(root);
 	test_requeue_killed(root);
 	test_partial_unreported(root);
+	test_map_reload(root);
 	test_import_not_started(root);
 	test_rename_cut_short(root);
 	test_rename_unlink_enoent(root);
