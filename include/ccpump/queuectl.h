@@ -42,6 +42,18 @@ CCP_EXPORT int ccp_queue_requeue(const char *spool, const char *store, const cha
 				 bool sync, char *err, size_t errlen);
 
 /*
+ * Removes message STORE/Bad/NAME for good, with its records (NAME.reason,
+ * NAME.ndr), its report if it still waits in STORE/Bounce, and any
+ * STORE/Deferred/NAME marker; the message first, so that no failure
+ * leaves it without its reason.  Bad is synced after, when SYNC.
+ * Returns 0; -1 with a line naming NAME in err when it is not a message
+ * in Bad or cannot be removed (nothing removed), or when something after
+ * the message could not be (the message is gone).
+ */
+CCP_EXPORT int ccp_queue_delete(const char *store, const char *name, bool sync, char *err,
+				size_t errlen);
+
+/*
  * Queues the report on message NAME, STORE/Bad/NAME.ndr (or, for a message
  * delivered in part, STORE/Partial/NAME.ndr), to be sent again by a relay
  * with --bounce-cmd: a link STORE/Bounce/NAME, as the relay

@@ -1,7 +1,8 @@
 /*
  * cmd_queue.c: `ccpump queue --spool DIR --store DIR [--json] [--list N]`,
  * and the operator's actions: `--flush` (retry deferred messages now),
- * `--requeue NAME` / `--requeue-all` (Bad back into the spool) and
+ * `--requeue NAME` / `--requeue-all` (Bad back into the spool),
+ * `--delete NAME` / `--delete-all` (Bad's messages removed for good) and
  * `--resend-report NAME` (a report to its sender sent again).
  */
 #include <getopt.h>
@@ -20,6 +21,7 @@ static void usage(FILE *out)
 		"usage: ccpump queue --spool DIR --store DIR [--json | --list N]\n"
 		"       ccpump queue --store DIR --flush\n"
 		"       ccpump queue --spool DIR --store DIR (--requeue NAME ... | --requeue-all)\n"
+		"       ccpump queue --store DIR (--delete NAME ... | --delete-all)\n"
 		"       ccpump queue --store DIR --resend-report NAME ...\n"
 		"What waits in the spool, what is deferred and what went to Bad, by age;\n"
 		"lists the first N deferred and bad messages with their reasons (10).\n"
@@ -34,6 +36,9 @@ static void usage(FILE *out)
 		"  --requeue NAME   move message NAME from Bad back into the spool's new/,\n"
 		"                   its reason, report and attempts dropped (repeatable)\n"
 		"  --requeue-all    the same for every message in Bad\n"
+		"  --delete NAME    remove message NAME from Bad for good, with its reason\n"
+		"                   and report, sent or still waiting (repeatable)\n"
+		"  --delete-all     the same for every message in Bad\n"
 		"  --resend-report NAME  queue the report on message NAME in Bad (or on one\n"
 		"                   delivered in part, in Partial) to be sent again to its\n"
 		"                   sender by the relay's --bounce-cmd (repeatable); a\n"
@@ -42,14 +47,18 @@ static void usage(FILE *out)
 
 struct requeue {
 	const char *spool, *store;
+	bool delete;
 	unsigned done, failed;
 };
 
+/* Requeues (or deletes) message NAME of Bad, and counts it. */
 static int requeue_one(void *arg, const char *name)
 {
 	struct requeue *q = arg;
 	char err[1200];
-	if (ccp_queue_requeue(q->spool, q->store, name, true, err, sizeof(err)) == 0) {
+	int r = q->delete ? ccp_queue_delete(q->store, name, true, err, sizeof(err))
+			  : ccp_queue_requeue(q->spool, q->store, name, true, err, sizeof(err));
+	if (r == 0) {
 		q->done++;
 	} else {
 		fprintf(stderr, "ccpump queue: %s\n", err);
@@ -58,10 +67,23 @@ static int requeue_one(void *arg, const char *name)
 	return 0;
 }
 
+/* Requeues (or deletes) the N messages NAMES, then with ALL every message
+ * in Bad; the counts in Q. */
+static void act_on(struct requeue *q, const char **names, unsigned n, bool all)
+{
+	char err[600];
+	for (unsigned i = 0; i < n; i++)
+		requeue_one(q, names[i]);
+	if (all && ccp_queue_each_bad(q->store, requeue_one, q, err, sizeof(err)) != 0) {
+		fprintf(stderr, "ccpump queue: %s\n", err);
+		q->failed++;
+	}
+}
+
 int ccp_cmd_queue(int argc, char **argv)
 {
 	enum { O_SPOOL = 256, O_STORE, O_JSON, O_LIST, O_FLUSH, O_REQUEUE, O_REQUEUE_ALL, O_RESEND,
-	       O_HELP };
+	       O_DELETE, O_DELETE_ALL, O_HELP };
 	static const struct option lo[] = {
 		{ "spool", required_argument, NULL, O_SPOOL },
 		{ "store", required_argument, NULL, O_STORE },
@@ -71,15 +93,17 @@ int ccp_cmd_queue(int argc, char **argv)
 		{ "requeue", required_argument, NULL, O_REQUEUE },
 		{ "requeue-all", no_argument, NULL, O_REQUEUE_ALL },
 		{ "resend-report", required_argument, NULL, O_RESEND },
+		{ "delete", required_argument, NULL, O_DELETE },
+		{ "delete-all", no_argument, NULL, O_DELETE_ALL },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *spool = NULL, *store = NULL;
 	unsigned list = 10;
 	int json = 0;
-	bool flush = false, requeue_all = false, list_given = false;
-	const char **names = NULL, **resend = NULL;
-	unsigned nnames = 0, nresend = 0;
+	bool flush = false, requeue_all = false, delete_all = false, list_given = false;
+	const char **names = NULL, **resend = NULL, **deletes = NULL;
+	unsigned nnames = 0, nresend = 0, ndeletes = 0;
 	int rc = CCP_EXIT_USAGE;
 	char err[600];
 	opterr = 0;
@@ -103,6 +127,11 @@ int ccp_cmd_queue(int argc, char **argv)
 			names[nnames++] = optarg;
 			break;
 		case O_REQUEUE_ALL: requeue_all = true; break;
+		case O_DELETE:
+			deletes = ccp_realloc(deletes, (ndeletes + 1) * sizeof(*deletes));
+			deletes[ndeletes++] = optarg;
+			break;
+		case O_DELETE_ALL: delete_all = true; break;
 		case O_RESEND:
 			resend = ccp_realloc(resend, (nresend + 1) * sizeof(*resend));
 			resend[nresend++] = optarg;
@@ -118,18 +147,31 @@ int ccp_cmd_queue(int argc, char **argv)
 		fprintf(stderr, "ccpump queue: unexpected argument '%s'\n", argv[optind]);
 		goto out;
 	}
+	bool deleting = ndeletes || delete_all;
 	if ((flush ? 1 : 0) + (nnames || requeue_all ? 1 : 0) + (json ? 1 : 0) +
-		    (nresend ? 1 : 0) >
+		    (nresend ? 1 : 0) + (deleting ? 1 : 0) >
 	    1) {
-		fprintf(stderr, "ccpump queue: --flush, --requeue, --resend-report and --json do not "
-			"go together\n");
+		fprintf(stderr, "ccpump queue: --flush, --requeue, --delete, --resend-report and "
+			"--json do not go together\n");
 		goto out;
 	}
 	/* The listing is the table's: JSON has none, and an action prints
 	 * none. */
-	if (list_given && (json || flush || nnames || requeue_all || nresend)) {
+	if (list_given && (json || flush || nnames || requeue_all || nresend || deleting)) {
 		fprintf(stderr, "ccpump queue: --list goes with the table only, not with --json, "
-			"--flush, --requeue or --resend-report\n");
+			"--flush, --requeue, --delete or --resend-report\n");
+		goto out;
+	}
+	if (deleting) {
+		if (!store) {
+			fprintf(stderr, "ccpump queue: --delete needs --store DIR\n");
+			goto out;
+		}
+		struct requeue q = { .store = store, .delete = true };
+		act_on(&q, deletes, ndeletes, delete_all);
+		printf("%u messages deleted from %s/Bad%s\n", q.done, store,
+		       q.failed ? "; some were not, or not all of their records (see above)" : "");
+		rc = q.failed ? 1 : 0;
 		goto out;
 	}
 	if (nresend) {
@@ -179,12 +221,7 @@ int ccp_cmd_queue(int argc, char **argv)
 	}
 	if (nnames || requeue_all) {
 		struct requeue q = { .spool = spool, .store = store };
-		for (unsigned i = 0; i < nnames; i++)
-			requeue_one(&q, names[i]);
-		if (requeue_all && ccp_queue_each_bad(store, requeue_one, &q, err, sizeof(err)) != 0) {
-			fprintf(stderr, "ccpump queue: %s\n", err);
-			q.failed++;
-		}
+		act_on(&q, names, nnames, requeue_all);
 		printf("%u messages requeued from %s/Bad into %s/new%s\n", q.done, store, spool,
 		       q.failed ? "; some were not (see above)" : "");
 		rc = q.failed ? 1 : 0;
@@ -209,5 +246,6 @@ int ccp_cmd_queue(int argc, char **argv)
 out:
 	ccp_free(names);
 	ccp_free(resend);
+	ccp_free(deletes);
 	return rc;
 }

@@ -128,6 +128,44 @@ static bool plain_name(const char *name)
 	return name[0] != '\0' && name[0] != '.' && strchr(name, '/') == NULL;
 }
 
+/* Whether NAME may be a message of Bad (not a path, not a record); if
+ * not, a line in ERR. */
+static bool bad_message_name(const char *name, char *err, size_t errlen)
+{
+	if (!plain_name(name)) {
+		snprintf(err, errlen, "'%s' is not the name of a message in Bad", name);
+		return false;
+	}
+	if (ccp_queue_is_record(name)) {
+		snprintf(err, errlen, "'%s' is a record of Bad, not a message", name);
+		return false;
+	}
+	return true;
+}
+
+/* Holds the signals that end a process by default (a Ctrl-C during an
+ * --all action, a service manager's TERM) until release_signals(): one
+ * message's steps are not cut short. */
+static void hold_signals(sigset_t *was)
+{
+	sigset_t hold;
+	sigemptyset(&hold);
+	sigaddset(&hold, SIGINT);
+	sigaddset(&hold, SIGTERM);
+	sigaddset(&hold, SIGHUP);
+	sigaddset(&hold, SIGQUIT);
+	pthread_sigmask(SIG_BLOCK, &hold, was);
+}
+
+/* Gives back the mask hold_signals() took (a signal held is acted on
+ * now), errno kept. */
+static void release_signals(const sigset_t *was)
+{
+	int e = errno;
+	pthread_sigmask(SIG_SETMASK, was, NULL);
+	errno = e;
+}
+
 /* Across file systems: the file open on SRC is copied into TMP_DIRFD (the
  * spool's tmp/, as a Maildir writer does), then linked into
  * NEW_DIRFD/NAME, which fails rather than replace an entry. */
@@ -270,14 +308,8 @@ static bool delivered_before(int bad_fd, const char *name)
 int ccp_queue_requeue(const char *spool, const char *store, const char *name, bool sync,
 		      char *err, size_t errlen)
 {
-	if (!plain_name(name)) {
-		snprintf(err, errlen, "'%s' is not the name of a message in Bad", name);
+	if (!bad_message_name(name, err, errlen))
 		return -1;
-	}
-	if (ccp_queue_is_record(name)) {
-		snprintf(err, errlen, "'%s' is a record of Bad, not a message", name);
-		return -1;
-	}
 	/* From the records' move aside to their removal the requeue must not
 	 * be cut short: the records would stay under temporary names, which
 	 * the relay's start-up removes, leaving the message in Bad without its
@@ -285,13 +317,8 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 	 * default (a Ctrl-C during --requeue-all, a service manager's TERM)
 	 * wait for the end of this message: they are held here, and acted on
 	 * when the mask is given back at the end. */
-	sigset_t hold, was;
-	sigemptyset(&hold);
-	sigaddset(&hold, SIGINT);
-	sigaddset(&hold, SIGTERM);
-	sigaddset(&hold, SIGHUP);
-	sigaddset(&hold, SIGQUIT);
-	pthread_sigmask(SIG_BLOCK, &hold, &was);
+	sigset_t was;
+	hold_signals(&was);
 	char *bad = ccp_path_join(store, "Bad"), *deferred = ccp_path_join(store, "Deferred");
 	char *bounce = ccp_path_join(store, "Bounce"), *delivered = ccp_path_join(store, "Delivered");
 	char *newdir = ccp_path_join(spool, "new"), *tmpdir = ccp_path_join(spool, "tmp");
@@ -440,9 +467,7 @@ out:
 	ccp_free(delivered);
 	ccp_free(newdir);
 	ccp_free(tmpdir);
-	int e = errno;
-	pthread_sigmask(SIG_SETMASK, &was, NULL);
-	errno = e;
+	release_signals(&was);
 	return rc;
 }
 
@@ -493,6 +518,78 @@ out:
 	for (unsigned k = 0; k < CCP_QUEUE_REPORT_DIRS; k++)
 		ccp_free(dirs[k]);
 	ccp_free(bounce);
+	return rc;
+}
+
+/* ---- delete ------------------------------------------------------------- */
+
+int ccp_queue_delete(const char *store, const char *name, bool sync, char *err, size_t errlen)
+{
+	if (!bad_message_name(name, err, errlen))
+		return -1;
+	/* As a requeue's: a Ctrl-C in the middle of --delete-all would leave
+	 * a message's records without it; the signals wait for its end. */
+	sigset_t was;
+	hold_signals(&was);
+	char *bad = ccp_path_join(store, "Bad"), *bounce = ccp_path_join(store, "Bounce");
+	char *deferred = ccp_path_join(store, "Deferred");
+	int bad_fd = open(bad, O_RDONLY | O_DIRECTORY | O_CLOEXEC), bad_e = errno;
+	int bounce_fd = open(bounce, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int def_fd = open(deferred, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char rec[CCP_QUEUE_RECORD_NAME_MAX];
+	struct stat st;
+	int rc = -1;
+	if (bad_fd < 0) {
+		snprintf(err, errlen, "%s: cannot open %s: %s", name, bad, strerror(bad_e));
+		goto out;
+	}
+	if (fstatat(bad_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+		snprintf(err, errlen, "%s: not in %s%s%s", name, bad, errno == ENOENT ? "" : ": ",
+			 errno == ENOENT ? "" : strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a message in %s (not a regular file)", name, bad);
+		goto out;
+	}
+	/* The message first: should a step after it fail (or a crash come),
+	 * what is left is records of no message, which a later delete or an
+	 * operator removes, never a message in Bad without its reason. */
+	if (unlinkat(bad_fd, name, 0) != 0) {
+		snprintf(err, errlen, "%s: cannot remove it from %s: %s", name, bad, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+	for (size_t i = 0; i < CCP_QUEUE_RECORDS; i++) {
+		ccp_queue_record_name(rec, name, ccp_queue_record_suffixes[i]);
+		if (unlinkat(bad_fd, rec, 0) != 0 && errno != ENOENT) {
+			snprintf(err, errlen, "%s: removed, but not its record %s/%s: %s", name, bad,
+				 rec, strerror(errno));
+			rc = -1;
+		}
+	}
+	/* Its report, if it still waits to be sent: the message it is about
+	 * is gone at the operator's word, as Postfix's postsuper -d sends no
+	 * bounce.  And a Deferred/ marker, had a crash left one. */
+	if (bounce_fd >= 0 && unlinkat(bounce_fd, name, 0) != 0 && errno != ENOENT) {
+		snprintf(err, errlen, "%s: removed, but not its queued report %s/%s: %s", name,
+			 bounce, name, strerror(errno));
+		rc = -1;
+	}
+	if (def_fd >= 0 && unlinkat(def_fd, name, 0) != 0 && errno != ENOENT) {
+		snprintf(err, errlen, "%s: removed, but not its marker %s/%s: %s", name, deferred,
+			 name, strerror(errno));
+		rc = -1;
+	}
+	if (sync && fsync(bad_fd) != 0)
+		ccp_log(CCP_LOG_WARN, "%s: removed from %s, but the removal cannot be synced: %s; "
+			"a crash may bring it back", name, bad, strerror(errno));
+out:
+	ccp_close_fds((const int[]){ bad_fd, bounce_fd, def_fd }, 3);
+	ccp_free(bad);
+	ccp_free(bounce);
+	ccp_free(deferred);
+	release_signals(&was);
 	return rc;
 }
 

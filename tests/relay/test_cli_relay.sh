@@ -42,9 +42,14 @@ expect_usage "--list" queue --spool "$d/spool" --store "$d/store" --list 5 --jso
 expect_usage "--list" queue --store "$d/store" --flush --list 5
 expect_usage "--list" queue --spool "$d/spool" --store "$d/store" --requeue-all --list 5
 expect_usage "--list" queue --store "$d/store" --resend-report x --list 5
+expect_usage "--list" queue --store "$d/store" --delete x --list 5
+# --delete is an action of its own, and needs the store.
+expect_usage "--delete" queue --store "$d/store" --delete x --flush
+expect_usage "--delete" queue --spool "$d/spool" --store "$d/store" --requeue y --delete-all
+expect_usage "--store" queue --delete x
 "$bin" queue --spool "$d/spool" --store "$d/store" --list 5 >/dev/null ||
 	fail "queue --list 5 alone: status $?"
-echo "3. queue --list with --json or an action is refused"
+echo "3. queue --list with --json or an action is refused; --delete with another action too"
 
 # The spool, the store and the post office are apart: one path given for
 # two of them (a slip in a unit file), or the store inside the Maildir, is

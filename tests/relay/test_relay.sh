@@ -717,6 +717,28 @@ if chattr +i "$d/spool/new" 2>/dev/null; then
 	[ "$(ls -A "$d/store/Bounce")" = 1764288000.Mstuck.test ] ||
 		fail "rqfail: the queued report is gone: $(ls -A "$d/store/Bounce" | tr '\n' ' ')"
 fi
+# `queue --delete` removes a message of Bad for good: its reason and
+# report, and its report still queued; names not of a message are
+# refused and touch nothing.  --delete-all empties Bad.
+q() { "$bin" queue --store "$d/store" "$@"; }
+q --delete 1764288000.nosuch 2>"$d/del.err" && fail "delete: a message not in Bad"
+grep -q "1764288000.nosuch: not in .*/Bad" "$d/del.err" || fail "delete: $(cat "$d/del.err")"
+q --delete 1764288000.Mstuck.test.reason 2>/dev/null && fail "delete: a record's name"
+q --delete ../spool 2>/dev/null && fail "delete: a path"
+[ "$(ls "$d/store/Bad" | wc -l)" = 3 ] || fail "delete: a refused delete touched Bad: $(ls "$d/store/Bad")"
+q --delete 1764288000.Mstuck.test >"$d/del.out" || fail "delete: failed"
+grep -q "^1 messages deleted from $d/store/Bad$" "$d/del.out" || fail "delete: $(cat "$d/del.out")"
+[ -z "$(ls -A "$d/store/Bad")" ] || fail "delete: left in Bad: $(ls -A "$d/store/Bad")"
+[ -z "$(ls -A "$d/store/Bounce")" ] || fail "delete: its queued report stayed"
+msg Mgone1 'From: gone1@example.org'
+msg Mgone2 'From: gone2@example.org'
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--log "$d/log" || fail "delete: relay failed"
+[ "$(ls "$d/store/Bad" | wc -l)" = 6 ] || fail "delete: Bad holds $(ls "$d/store/Bad")"
+q --delete-all >"$d/del.out" || fail "delete: --delete-all failed"
+grep -q "^2 messages deleted" "$d/del.out" || fail "delete: --delete-all said $(cat "$d/del.out")"
+[ -z "$(ls -A "$d/store/Bad")" ] || fail "delete: --delete-all left $(ls -A "$d/store/Bad")"
+echo "2m. queue --delete and --delete-all: a message of Bad gone with its records and queued report"
 # Start-up removes what a crash left under temporary names in Bad/, but
 # not the names of a process still running (a requeue beside the relay).
 # A name holds its maker's pid, start time (field 22 of /proc/PID/stat),
