@@ -365,9 +365,10 @@ static void kept_forget(struct relay *r, struct kept *k, const struct ccp_msg *m
 	pthread_mutex_unlock(&r->kept_mu);
 }
 
-/* m's entry in K, copied into OUT (K's value size): false when it has
- * none, or one for another file under the name (the first removed by
- * hand, a new one delivered since), which is stale and goes. */
+/* m's entry in K, copied into OUT (K's value size; NULL: whether it has
+ * one, nothing copied): false when it has none, or one for another file
+ * under the name (the first removed by hand, a new one delivered since),
+ * which is stale and goes. */
 static bool kept_get(struct relay *r, struct kept *k, const struct ccp_msg *m, void *out)
 {
 	if (atomic_load_explicit(&k->n, memory_order_relaxed) == 0)
@@ -379,10 +380,10 @@ static bool kept_get(struct relay *r, struct kept *k, const struct ccp_msg *m, v
 	if (v != NULL)
 		memcpy(&was, v, sizeof(was));
 	bool found = v != NULL && was == ino;
-	if (found)
-		memcpy(out, v, k->map.vsize);
-	else if (v != NULL)
+	if (!found && v != NULL)
 		kept_drop(k, m);
+	else if (found && out != NULL)
+		memcpy(out, v, k->map.vsize);
 	pthread_mutex_unlock(&r->kept_mu);
 	return found;
 }
@@ -1336,8 +1337,7 @@ static bool end_retries(struct relay *r, struct ccp_msg *m, enum ccp_msg_state o
 	 * the message was delivered, and its retries were the report's.  It
 	 * is no message for Bad: it stays in the spool, and the record that
 	 * claims it again writes the report once the store can take it. */
-	struct unreported u;
-	if (kept_get(r, &r->unreported, m, &u)) {
+	if (kept_get(r, &r->unreported, m, NULL)) {
 		ccp_log(CCP_LOG_WARN, "message %s was delivered in part, and its report still "
 			"cannot be written to %s: not sent to Bad past --max-age; it waits in the "
 			"spool, not imported again, until the report can be written", m->key,
@@ -1433,8 +1433,7 @@ static void relay_src_init_msg(void *ctx, struct ccp_msg *m)
 	/* Delivered in part, only its report held back (partial()): what an
 	 * earlier claim spent is no longer the message's, and its age starts
 	 * afresh, so that a marker's does not end each claim at once. */
-	struct unreported u;
-	if (kept_get(r, &r->unreported, m, &u))
+	if (kept_get(r, &r->unreported, m, NULL))
 		return;
 	if (r->restore.n == 0 || !ccp_fpset_has(&r->restore, ccp_fp_of(m->key, m->key_len)))
 		return;
