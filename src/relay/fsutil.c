@@ -552,9 +552,14 @@ int ccp_rename_noreplace(int olddirfd, const char *old, int newdirfd, const char
 	if (e == ENOENT)
 		return 0;
 	/* Left, the two names would be two entries (in new/, two messages):
-	 * NEW goes, while OLD is still there and still the same file. */
-	if (same_file_names(olddirfd, old, newdirfd, new_name))
-		unlinkat(newdirfd, new_name, 0);
+	 * NEW goes, while OLD is still there and still the same file.  And
+	 * the folder is synced after: the link may have reached the disk
+	 * already (a journal commit in between), and a crash that kept it
+	 * and lost its removal would leave the two names all the same.  A
+	 * failure's path, so the sync costs nothing the moves pay. */
+	if (same_file_names(olddirfd, old, newdirfd, new_name) &&
+	    unlinkat(newdirfd, new_name, 0) == 0)
+		fsync(newdirfd);
 	errno = e;
 	return -1;
 }

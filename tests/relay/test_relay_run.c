@@ -43,6 +43,8 @@
  *               finished, not made a second message;
  *   ENOENT      a rename by link and unlink whose unlink finds the old
  *               name gone already is done: the new name is not removed;
+ *   unlink      one whose unlink fails takes its link back, and syncs
+ *   fails       the folder after;
  *   held open   ccp_unlink_if_same() removes a name only while it leads
  *               to the file the caller holds open, and aborts on a
  *               descriptor that is not open; its callers (a move across
@@ -1135,6 +1137,34 @@ static void test_rename_unlink_enoent(const char *root)
 	close(dfd);
 }
 
+/* A rename by link and unlink whose unlink fails takes its link back, and
+ * syncs the link's folder after: the link may have reached the disk (a
+ * journal commit in between), and a crash that kept it and lost its
+ * removal would leave the file under two names, in new/ two messages. */
+static void test_rename_unlink_fails(const char *root)
+{
+	char from[600], to[600], path[700];
+	int ffd = new_dir(root, "undo-from", from, sizeof(from));
+	int tfd = new_dir(root, "undo-to", to, sizeof(to));
+	snprintf(path, sizeof(path), "%s/a", from);
+	write_file(path, "a message\n", 10);
+	atomic_store(&no_noreplace, 1);
+	atomic_store_explicit(&fail_unlink_in, "/undo-from", memory_order_relaxed);
+	atomic_store_explicit(&dir_syncs, 0, memory_order_relaxed);
+	atomic_store_explicit(&count_syncs_in, "/undo-to", memory_order_relaxed);
+	int rc = ccp_rename_noreplace(ffd, "a", tfd, "b");
+	int e = errno;
+	atomic_store_explicit(&count_syncs_in, NULL, memory_order_relaxed);
+	atomic_store_explicit(&fail_unlink_in, NULL, memory_order_relaxed);
+	atomic_store(&no_noreplace, 0);
+	CHECK(rc == -1 && e == EPERM);
+	CHECK(faccessat(ffd, "a", F_OK, 0) == 0);
+	CHECK(faccessat(tfd, "b", F_OK, 0) != 0 && errno == ENOENT);
+	CHECK(atomic_load_explicit(&dir_syncs, memory_order_relaxed) >= 1);
+	close(ffd);
+	close(tfd);
+}
+
 /* ccp_unlink_if_same() in the folder open on *ARG, without a file held. */
 static void unlink_unheld(void *arg)
 {
@@ -1539,6 +1569,7 @@ int main(void)
 	test_import_not_started(root);
 	test_rename_cut_short(root);
 	test_rename_unlink_enoent(root);
+	test_rename_unlink_fails(root);
 	test_markers(root);
 	CHECK(logged(root, open_with_failed_marker,
 		     "1 messages that changed after their delivery are still in new/"));
