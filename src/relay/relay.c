@@ -1898,6 +1898,9 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 	struct relay r;
 	int rc = 2, store_lock = -1, spool_lock = -1;
 	struct ccp_pump *pump = NULL;
+	/* Taken before the --map files are first read: a reload asked for
+	 * after that (a SIGHUP while the relay starts) is acted on. */
+	unsigned reload_seen = atomic_load_explicit(&relay_reload, memory_order_relaxed);
 
 	memset(&r, 0, sizeof(r));
 	r.cfg = cfg;
@@ -2089,7 +2092,6 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 	uint64_t next_dir_check = 0;
 	struct once_watch once_watch = { 0 };
 	unsigned flush_seen = atomic_load_explicit(&relay_flush, memory_order_relaxed);
-	unsigned reload_seen = atomic_load_explicit(&relay_reload, memory_order_relaxed);
 	while (!ccp_pump_done(pump)) {
 		ccp_sleep_ns(50000000u);
 		/* A cron job's run does not wait out an outage: past --retry-max
