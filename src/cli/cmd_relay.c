@@ -50,10 +50,11 @@ static void on_usr1(int sig)
 }
 
 /* The handler asks the relay to read its --map files again, and swaps
- * the file under the fd that ccp_log writes to, for logrotate.  dup3(), not dup2(): dup2() clears close-on-exec on the log's
- * fd, and every import and bounce program started after a reopen would
- * inherit the log.  open() and dup3() are plain system calls, safe in a
- * handler. */
+ * the file under the fd that ccp_log writes to, for logrotate.  dup3(),
+ * not dup2(): dup2() clears close-on-exec on the log's fd, and every
+ * import and bounce program started after a reopen would inherit the log.
+ * open() and dup3() are plain system calls, and the request a lock-free
+ * atomic add: safe in a handler. */
 static void on_hup(int sig)
 {
 	(void)sig;
