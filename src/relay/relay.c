@@ -1983,6 +1983,9 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 			snprintf(err, errlen, "--map: %s", merr);
 			goto out;
 		}
+		ccp_log(CCP_LOG_INFO, "relay: %zu --map files read: %zu native domains, %zu users",
+			cfg->nmap_files, ccp_convert_map_natives(r.map->map),
+			ccp_convert_map_users(r.map->map));
 	}
 	if ((r.submit_fd = ccp_dir_ensure_open(r.submit, err, errlen)) < 0 ||
 	    (r.import_fd = ccp_dir_ensure_open(r.import, err, errlen)) < 0 ||

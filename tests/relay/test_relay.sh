@@ -1946,6 +1946,8 @@ printf 'user alice@example.org Alpha, Ann at HUB\n' >"$d/map"
 pid=$!
 gen "$d/spool" 0 1
 wait_empty "$d/spool" 30 || fail "reload: message 0 was not delivered"
+grep -q "relay: 1 --map files read: 0 native domains, 1 users" "$d/log" ||
+	fail "reload: no line for the map read at start"
 printf 'user alice@example.org Beta, Ann at HUB\nsite NEWSITE\nnative x.example XPO\n' >"$d/map"
 kill -HUP $pid
 within10 grep -q "relay: reload: 1 --map files read again: 1 native domains, 1 users" "$d/log" ||
