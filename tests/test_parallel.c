@@ -43,9 +43,19 @@ static void wait_for_company(void *arg, size_t i)
 		     t++)
 			nanosleep(&ts, NULL);
 		CHECK(atomic_load_explicit(&company, memory_order_acquire) == 2);
-	} else if (atomic_load_explicit(&company, memory_order_acquire) == 1 &&
-		   !pthread_equal(first, pthread_self())) {
-		atomic_store_explicit(&company, 2, memory_order_release);
+	} else {
+		/* Not before the call of index 0 has begun: index 0 is handed out
+		 * first, so it is on its way, but a thread descheduled between
+		 * taking it and saying so (a loaded machine, ThreadSanitizer)
+		 * let the other threads run every other call meanwhile, and then
+		 * no call was left to meet it: the test failed, not the code. */
+		struct timespec ts = { 0, 1000000 };
+		for (int t = 0; t < 10000 && atomic_load_explicit(&company, memory_order_acquire) == 0;
+		     t++)
+			nanosleep(&ts, NULL);
+		if (atomic_load_explicit(&company, memory_order_acquire) == 1 &&
+		    !pthread_equal(first, pthread_self()))
+			atomic_store_explicit(&company, 2, memory_order_release);
 	}
 	mark(x, i);
 }
