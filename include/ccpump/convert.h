@@ -108,6 +108,20 @@ struct ccp_convert_opts {
 	bool html_as_file;             /* HTML-only mail as BODY.HTM, not as text (false) */
 	bool full_parse;               /* GMime's full parse for every message (false) */
 	const struct ccp_convert_map *map; /* may be NULL; must outlive the context */
+	/*
+	 * The header field in which the MTA that delivered the message wrote
+	 * the envelope recipients it delivered this copy for (Postfix's
+	 * X-Original-To or Delivered-To; NULL: none, the default).  Where
+	 * its top-most occurrence names a mailbox, those mailboxes are the
+	 * recipients written, and no other: each as To or Cc where the
+	 * header names it so, else as Bcc (a Bcc the header no longer shows,
+	 * a list's member).  An MTA that writes a copy per recipient would
+	 * otherwise have each copy delivered to every recipient of the
+	 * header, and one that writes a single copy leaves a Bcc recipient
+	 * out.  A message without it goes by its header
+	 * (ccp_convert_stats.envelope_missing).  Must outlive the context.
+	 */
+	const char *envelope_field;
 };
 
 /* Fills O with the defaults shown above. */
@@ -158,6 +172,9 @@ struct ccp_convert_stats {
 	size_t text_items, file_items;
 	bool body_as_file; /* the body went as UNNAMED.TXT (over 20 KB) */
 	bool light_parse;  /* converted by the light path, without GMime's tree */
+	/* opts.envelope_field is set and the message has no such field with
+	 * a mailbox in it: its header's recipients were written. */
+	bool envelope_missing;
 };
 CCP_EXPORT void ccp_convert_last_stats(const struct ccp_convert *c, struct ccp_convert_stats *s);
 

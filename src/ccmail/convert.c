@@ -287,6 +287,10 @@ struct ccp_convert {
 	/* The message's recipient lines so far, as fingerprints of their
 	 * post-office form (add_rcpt()). */
 	struct ccp_fpset rcpt_seen;
+	/* While build() writes the recipients of a message whose envelope
+	 * field names them (opts.envelope_field): their keys (addr_key()),
+	 * the only header recipients written; NULL otherwise. */
+	GHashTable *only;
 	struct ccp_header_field field[LIGHT_FIELDS]; /* the light path's header spans */
 	/* A part's spans, while field holds the message's. */
 	struct ccp_header_field part_field[LIGHT_FIELDS];
@@ -835,6 +839,16 @@ static bool mailbox_ok(InternetAddress *ia)
 	return a && *a;
 }
 
+/* ADDR's key (addr_key()) as an arena string, for the sets of add_list() and
+ * add_envelope(). */
+static char *rcpt_key(struct ccp_convert *c, const char *addr)
+{
+	char *key = addr_key(addr);
+	char *d = (char *)arena_dup(c, key, strlen(key));
+	g_free(key);
+	return d;
+}
+
 /*
  * Adds the recipient line A (LEN octets, as map_mailbox() wrote it) unless
  * the message names that mailbox already.  IMPORT delivers each recipient
@@ -871,6 +885,9 @@ static void add_list(struct ccp_convert *c, InternetAddressList *l, enum ccp_ccm
 		}
 		if (!mailbox_ok(ia))
 			continue;
+		const char *addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
+		if (c->only && !g_hash_table_contains(c->only, rcpt_key(c, addr)))
+			continue; /* not one this copy was delivered for */
 		size_t len;
 		const char *a = map_mailbox(c, ia, &len);
 		add_rcpt(c, kind, a, len);
@@ -878,8 +895,7 @@ static void add_list(struct ccp_convert *c, InternetAddressList *l, enum ccp_ccm
 			c->chdr = c->chdr ? c->chdr * 2 : 16;
 			c->hdr_addrs = ccp_realloc(c->hdr_addrs, c->chdr * sizeof(char *));
 		}
-		c->hdr_addrs[c->nhdr++] =
-			internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
+		c->hdr_addrs[c->nhdr++] = addr;
 	}
 }
 
@@ -1840,18 +1856,12 @@ static void walk(struct ccp_convert *c, GMimeObject *obj, int depth)
 /* What the conversion reads of a message's header, from either parse. */
 struct head {
 	InternetAddressList *from, *to, *cc, *bcc; /* NULL: no such field */
+	/* The top-most opts.envelope_field, parsed; NULL: none, or no such
+	 * option. */
+	InternetAddressList *env;
 	GDateTime *date;                           /* NULL: none, or unreadable */
 	const char *subject;                       /* decoded (UTF-8); NULL: none */
 };
-
-/* ADDR's key (addr_key()) as an arena string, for add_envelope()'s set. */
-static char *rcpt_key(struct ccp_convert *c, const char *addr)
-{
-	char *key = addr_key(addr);
-	char *d = (char *)arena_dup(c, key, strlen(key));
-	g_free(key);
-	return d;
-}
 
 /*
  * Adds the envelope recipients of IN that are not in To, Cc or Bcc
@@ -1869,21 +1879,21 @@ static char *rcpt_key(struct ccp_convert *c, const char *addr)
  * added joins the set the later ones are looked up in: a hash set, as an
  * envelope may list thousands.
  */
-static void add_envelope(struct ccp_convert *c, const struct ccp_convert_input *in)
+static void add_envelope(struct ccp_convert *c, const char *const *envelope, size_t n)
 {
-	if (in->nenvelope == 0)
+	if (n == 0)
 		return;
 	GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
 	for (size_t k = 0; k < c->nhdr; k++)
 		g_hash_table_add(seen, rcpt_key(c, c->hdr_addrs[k]));
-	for (size_t i = 0; i < in->nenvelope; i++) {
-		if (in->envelope[i] == NULL)
+	for (size_t i = 0; i < n; i++) {
+		if (envelope[i] == NULL)
 			continue; /* a hole in the caller's list names no one */
 		/* False when the mailbox is there already: in the header, or
 		 * added from the envelope before. */
-		if (!g_hash_table_add(seen, rcpt_key(c, in->envelope[i])))
+		if (!g_hash_table_add(seen, rcpt_key(c, envelope[i])))
 			continue;
-		InternetAddress *ia = internet_address_mailbox_new(NULL, in->envelope[i]);
+		InternetAddress *ia = internet_address_mailbox_new(NULL, envelope[i]);
 		if (mailbox_ok(ia)) {
 			size_t len;
 			const char *a = map_mailbox(c, ia, &len);
@@ -1892,6 +1902,30 @@ static void add_envelope(struct ccp_convert *c, const struct ccp_convert_input *
 		g_object_unref(ia);
 	}
 	g_hash_table_destroy(seen);
+}
+
+/* Appends the addresses of L's mailboxes (groups opened, as add_list()
+ * does) to *OUT (*N of *CAP). */
+static void env_mailboxes(InternetAddressList *l, const char ***out, size_t *n, size_t *cap,
+			  int depth)
+{
+	int len = internet_address_list_length(l);
+	for (int i = 0; i < len; i++) {
+		InternetAddress *ia = internet_address_list_get_address(l, i);
+		if (INTERNET_ADDRESS_IS_GROUP(ia)) {
+			if (depth < 4)
+				env_mailboxes(internet_address_group_get_members(
+						      INTERNET_ADDRESS_GROUP(ia)), out, n, cap, depth + 1);
+			continue;
+		}
+		if (!mailbox_ok(ia))
+			continue;
+		if (*n == *cap) {
+			*cap = *cap ? *cap * 2 : 4;
+			*out = ccp_realloc(*out, *cap * sizeof(**out));
+		}
+		(*out)[(*n)++] = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
+	}
 }
 
 /* The header's part of the cc:Mail message: From, Date, the recipients,
@@ -1926,10 +1960,30 @@ static enum ccp_convert_status build(struct ccp_convert *c, const struct head *h
 	m->date_len = dl;
 	ccp_ccm_format_stamp(c->stamp, sizeof(c->stamp), &c->date);
 
+	/* The envelope field's mailboxes, when the message has some: the
+	 * recipients this copy was delivered for, and the only ones written
+	 * (as To or Cc where the header names them so, else as Bcc). */
+	size_t nenv = 0, cenv = 0;
+	const char **env = NULL;
+	if (h->env)
+		env_mailboxes(h->env, &env, &nenv, &cenv, 0);
+	if (c->o.envelope_field && nenv == 0)
+		c->st.envelope_missing = true;
+	if (nenv) {
+		c->only = g_hash_table_new(g_str_hash, g_str_equal);
+		for (size_t i = 0; i < nenv; i++)
+			g_hash_table_add(c->only, rcpt_key(c, env[i]));
+	}
 	add_list(c, h->to, CCP_CCM_TO, 0);
 	add_list(c, h->cc, CCP_CCM_CC, 0);
 	add_list(c, h->bcc, CCP_CCM_BCC, 0);
-	add_envelope(c, in);
+	if (c->only) {
+		g_hash_table_destroy(c->only);
+		c->only = NULL;
+	}
+	add_envelope(c, env, nenv);
+	ccp_free(env);
+	add_envelope(c, in->envelope, in->nenvelope);
 	if (m->nrcpt == 0)
 		return refuse(c, CCP_CONVERT_ERR_NO_RCPT,
 			      "no recipient (no To, Cc, Bcc or envelope address); "
@@ -1972,7 +2026,18 @@ static enum ccp_convert_status convert_full(struct ccp_convert *c,
 	if (!gm)
 		return refuse(c, CCP_CONVERT_ERR_PARSE,
 			      "not an RFC 5322 message (no header block could be parsed)");
+	InternetAddressList *env = NULL;
+	if (c->o.envelope_field) {
+		/* The first of its fields is the top-most: the one the last MTA,
+		 * which delivered this copy, wrote. */
+		GMimeHeader *f = g_mime_header_list_get_header(
+			g_mime_object_get_header_list(GMIME_OBJECT(gm)), c->o.envelope_field);
+		const char *raw = f ? g_mime_header_get_raw_value(f) : NULL;
+		if (raw)
+			env = internet_address_list_parse(NULL, raw);
+	}
 	const struct head h = {
+		.env = env,
 		.from = g_mime_message_get_from(gm),
 		.to = g_mime_message_get_addresses(gm, GMIME_ADDRESS_TYPE_TO),
 		.cc = g_mime_message_get_addresses(gm, GMIME_ADDRESS_TYPE_CC),
@@ -1981,6 +2046,8 @@ static enum ccp_convert_status convert_full(struct ccp_convert *c,
 		.subject = g_mime_message_get_subject(gm),
 	};
 	enum ccp_convert_status st = build(c, &h, in);
+	if (env)
+		g_object_unref(env);
 	if (st == CCP_CONVERT_OK)
 		walk(c, g_mime_message_get_mime_part(gm), 0);
 	g_object_unref(gm); /* every string of c->msg is in the arena */
@@ -2031,6 +2098,7 @@ static enum ccp_convert_status convert_full(struct ccp_convert *c,
 
 struct light {
 	const struct ccp_header_field *from, *to, *cc, *bcc, *subject, *date;
+	const struct ccp_header_field *env; /* the top-most opts.envelope_field */
 	const struct ccp_header_field *type, *disposition, *encoding;
 	bool multipart; /* the type is multipart/... (checked further on) */
 	size_t body;    /* offset of the content */
@@ -2099,6 +2167,13 @@ static bool light_fields(struct ccp_convert *c, const char *data, size_t len, bo
 	for (size_t i = 0; i < n; i++) {
 		const struct ccp_header_field *f = &fields[i];
 		const struct ccp_header_field **addr = NULL;
+		/* The first one, as the full parse takes it; a comment in it
+		 * declines, as in an address field. */
+		if (!part && c->o.envelope_field && !l->env && ccp_header_is(f, c->o.envelope_field)) {
+			if (has_octet(f, '('))
+				return false;
+			l->env = f;
+		}
 		switch (f->name[0] | 0x20) {
 		case 'b':
 			if (!part && ccp_header_is(f, "Bcc"))
@@ -2519,6 +2594,7 @@ static bool convert_light(struct ccp_convert *c, const struct ccp_convert_input 
 	char *subject = light_value(c, l.subject);
 	char *date = light_value(c, l.date);
 	struct head h = {
+		.env = light_addresses(c, l.env),
 		.from = light_addresses(c, l.from),
 		.to = light_addresses(c, l.to),
 		.cc = light_addresses(c, l.cc),
@@ -2531,8 +2607,8 @@ static bool convert_light(struct ccp_convert *c, const struct ccp_convert_input 
 		light_emit(c, t, 0);
 		c->st.light_parse = true;
 	}
-	InternetAddressList *lists[] = { h.from, h.to, h.cc, h.bcc };
-	for (size_t i = 0; i < 4; i++)
+	InternetAddressList *lists[] = { h.from, h.to, h.cc, h.bcc, h.env };
+	for (size_t i = 0; i < CCP_ARRAY_LEN(lists); i++)
 		if (lists[i])
 			g_object_unref(lists[i]);
 	if (h.date)

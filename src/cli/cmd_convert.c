@@ -106,6 +106,11 @@ static void usage(FILE *f)
 		"                        file's name; not with --no-spool-id)\n"
 		"      --keep-brackets   do not map [ ] for Import 8.x (default: map)\n"
 		"      --html-as-file    HTML-only mail as BODY.HTM (default: text rendering)\n"
+		"      --envelope-field NAME\n"
+		"                        the header field holding the envelope recipients\n"
+		"                        (X-Original-To, Delivered-To): they alone are\n"
+		"                        written; a message without it goes by its header\n"
+		"                        (default: none)\n"
 		"      --full-parse      GMime's full parse for every message (default: a\n"
 		"                        light path for single-part messages and for\n"
 		"                        multipart mixed, alternative and related ones;\n"
@@ -117,7 +122,7 @@ static void usage(FILE *f)
 int ccp_cmd_convert(int argc, char **argv)
 {
 	enum { O_SITE = 256, O_NATIVE, O_MAP, O_CP, O_AB, O_LONG, O_V8, O_NOSPOOL, O_KEY,
-	       O_BRACKETS, O_HTML, O_FULL };
+	       O_BRACKETS, O_HTML, O_FULL, O_ENVELOPE };
 	static const struct option lo[] = {
 		{ "out", required_argument, NULL, 'o' },
 		{ "site", required_argument, NULL, O_SITE },
@@ -132,6 +137,7 @@ int ccp_cmd_convert(int argc, char **argv)
 		{ "keep-brackets", no_argument, NULL, O_BRACKETS },
 		{ "html-as-file", no_argument, NULL, O_HTML },
 		{ "full-parse", no_argument, NULL, O_FULL },
+		{ "envelope-field", required_argument, NULL, O_ENVELOPE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -188,6 +194,11 @@ int ccp_cmd_convert(int argc, char **argv)
 		case O_BRACKETS: o.import8 = false; break;
 		case O_HTML: o.html_as_file = true; break;
 		case O_FULL: o.full_parse = true; break;
+		case O_ENVELOPE:
+			if (ccp_opt_field_name("convert", "--envelope-field", optarg) != 0)
+				goto out;
+			o.envelope_field = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			rc = 0;

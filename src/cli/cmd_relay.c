@@ -35,7 +35,7 @@ static int log_fd = -1;
 
 enum { O_SPOOL = 256, O_STORE, O_PO, O_CMD, O_RESCAN, O_RMIN, O_RMAX, O_MAXATT, O_MAXAGE, O_PROFILE, O_KEEP, O_ONCE, O_NOSYNC,
        O_STATS, O_LOG, O_LOGLEVEL, O_SITE, O_MAP, O_MAXSIZE, O_IMPTIMEOUT, O_BATCHBYTES, O_STATSFILE, O_BOUNCECMD, O_BOUNCEFROM,
-       O_HELP };
+       O_ENVELOPE, O_HELP };
 
 static void on_stop(int sig)
 {
@@ -110,6 +110,10 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		"  --site NAME            the cc:Mail site of foreign addresses (%s)\n"
 		"  --map FILE             address mapping file (docs/ccmail-format.md);\n"
 		"                         repeatable; SIGHUP reads the files again\n"
+		"  --envelope-field NAME  the header field in which the MTA wrote the\n"
+		"                         recipients it delivered each spool file for\n"
+		"                         (X-Original-To, Delivered-To): each file goes to\n"
+		"                         those alone; one without it by its header (none)\n"
 		"  --max-message-size SIZE\n"
 		"                         larger spool files go to Bad, below 4 GiB (%lluM)\n"
 		"  --batch-bytes SIZE     a .ccm past this size takes no more of its batch's\n"
@@ -214,6 +218,7 @@ int ccp_cmd_relay(int argc, char **argv)
 		{ "log-level", required_argument, NULL, O_LOGLEVEL },
 		{ "site", required_argument, NULL, O_SITE },
 		{ "map", required_argument, NULL, O_MAP },
+		{ "envelope-field", required_argument, NULL, O_ENVELOPE },
 		{ "max-message-size", required_argument, NULL, O_MAXSIZE },
 		{ "batch-bytes", required_argument, NULL, O_BATCHBYTES },
 		{ "bounce-cmd", required_argument, NULL, O_BOUNCECMD },
@@ -295,6 +300,11 @@ int ccp_cmd_relay(int argc, char **argv)
 				goto out;
 			break;
 		case O_SITE: cfg.convert.site = optarg; site_given = true; break;
+		case O_ENVELOPE:
+			if (ccp_opt_field_name("relay", "--envelope-field", optarg) != 0)
+				goto out;
+			cfg.convert.envelope_field = optarg;
+			break;
 		case O_MAP: {
 			struct ccp_convert_map *map = ccp_convert_map_new();
 			int bad = ccp_convert_map_load(map, optarg, NULL, err, sizeof(err));

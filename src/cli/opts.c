@@ -153,6 +153,18 @@ int ccp_opt_wait(const char *cmd, const char *val, enum ccp_wait_kind *out)
 	return -1;
 }
 
+int ccp_opt_field_name(const char *cmd, const char *flag, const char *val)
+{
+	const unsigned char *p = (const unsigned char *)val;
+	for (; *p; p++)
+		if (*p < 33 || *p > 126 || *p == ':')
+			break;
+	if (*val && !*p)
+		return 0;
+	fprintf(stderr, "ccpump %s: %s: '%s' is not a header field's name\n", cmd, flag, val);
+	return -1;
+}
+
 int ccp_opt_log_level(const char *cmd, const char *val)
 {
 	enum ccp_log_level level;

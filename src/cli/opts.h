@@ -41,6 +41,9 @@ int ccp_opt_bad(const char *cmd, int c, int argc, char *const *argv, const struc
 /* A power of two from min to max (ring sizes). */
 int ccp_opt_pow2(const char *cmd, const char *flag, const char *val, uint64_t min, uint64_t max,
 		 uint64_t *out);
+/* --envelope-field: a header field's name (RFC 5322: printable ASCII but
+ * ':', not empty). */
+int ccp_opt_field_name(const char *cmd, const char *flag, const char *val);
 /* --log-level: debug, info, warning or error; sets the threshold. */
 int ccp_opt_log_level(const char *cmd, const char *val);
 /* spin, yield or block. */

@@ -1075,6 +1075,14 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 					&verdicts[i]);
 			continue;
 		}
+		if (r->cfg->convert.envelope_field) {
+			struct ccp_convert_stats cs;
+			ccp_convert_last_stats(d->conv, &cs);
+			if (cs.envelope_missing)
+				ccp_log(CCP_LOG_WARN, "message %s has no %s field naming a recipient: "
+					"delivered to the recipients of its header", msgs[i]->key,
+					r->cfg->convert.envelope_field);
+		}
 		d->included[d->nincluded++] = i;
 	}
 	*taken = i;

@@ -553,6 +553,74 @@ static void test_addresses(struct ccp_convert_map *map)
 	ccp_convert_free(c);
 }
 
+/* --envelope-field: where the MTA wrote the recipients it delivered this
+ * copy for, they alone are written: a header recipient not among them
+ * (another copy's, or another domain's) is left out, a Bcc recipient the
+ * header no longer shows is a Bcc line, and each keeps the kind the header
+ * gives it.  The top-most field counts (the last MTA's).  A message
+ * without it, or with none that names a mailbox, goes by its header, and
+ * says so in its stats.  Both parses alike. */
+static void test_envelope_field(struct ccp_convert_map *map)
+{
+	static const char head[] =
+		"From: s@example.org\r\n"
+		"To: \"Lee, Pat\" <plee@ccmail.example.com>, bob@ext.example\r\n"
+		"Cc: ann@ccmail.example.com, dave@ext.example\r\n";
+	static const struct {
+		const char *fields; /* before the header above */
+		size_t n;
+		enum ccp_ccm_rcpt_kind kind[2];
+		const char *addr[2];
+		bool missing;
+	} cases[] = {
+		{ "X-Original-To: ann@ccmail.example.com\r\n", 1, { CCP_CCM_CC },
+		  { "Ann at HUBPO1" }, false },
+		{ "X-Original-To: carol@ccmail.example.com\r\n", 1, { CCP_CCM_BCC },
+		  { "Carol at HUBPO1" }, false },
+		{ "X-Original-To: ANN@ccmail.example.com, <plee@CCMAIL.example.com>\r\n", 2,
+		  { CCP_CCM_TO, CCP_CCM_CC }, { "Lee, Pat at HUBPO1", "Ann at HUBPO1" }, false },
+		{ "X-Original-To: plee@ccmail.example.com\r\nX-Original-To: relay@hub.example\r\n", 1,
+		  { CCP_CCM_TO }, { "Lee, Pat at HUBPO1" }, false },
+		{ "", 4, { CCP_CCM_TO, CCP_CCM_TO }, { "Lee, Pat at HUBPO1" }, true },
+		{ "X-Original-To: \r\n", 4, { CCP_CCM_TO, CCP_CCM_TO }, { "Lee, Pat at HUBPO1" }, true },
+	};
+	struct ccp_convert_opts o;
+	ccp_convert_opts_default(&o);
+	o.envelope_field = "x-original-to";
+	for (int full = 0; full < 2; full++) {
+		o.full_parse = full;
+		struct ccp_convert *c = make(&o, map);
+		for (size_t i = 0; i < CCP_ARRAY_LEN(cases); i++) {
+			char text[1024];
+			snprintf(text, sizeof(text), "%s%sSubject: s\r\n\r\nhi\r\n", cases[i].fields,
+				 head);
+			CHECK(conv(c, text, "envelope-field") == CCP_CONVERT_OK);
+			CHECK_MSG(m.nrcpt == cases[i].n, "case %zu (%s): %zu recipients", i,
+				  full ? "full" : "light", m.nrcpt);
+			for (size_t k = 0; k < m.nrcpt && k < 2 && cases[i].addr[k]; k++)
+				CHECK_MSG(m.rcpt[k].kind == cases[i].kind[k] &&
+						  eq(m.rcpt[k].addr, m.rcpt[k].addr_len, cases[i].addr[k]),
+					  "case %zu (%s): recipient %zu is '%.*s'", i,
+					  full ? "full" : "light", k, (int)m.rcpt[k].addr_len,
+					  m.rcpt[k].addr);
+			struct ccp_convert_stats st;
+			ccp_convert_last_stats(c, &st);
+			CHECK(st.envelope_missing == cases[i].missing);
+			CHECK(st.light_parse == !full);
+		}
+		ccp_convert_free(c);
+	}
+	/* Without the option the field is an ordinary one: the header's four. */
+	o.envelope_field = NULL;
+	o.full_parse = false;
+	struct ccp_convert *c = make(&o, map);
+	char text[1024];
+	snprintf(text, sizeof(text), "%s%sSubject: s\r\n\r\nhi\r\n", cases[0].fields, head);
+	CHECK(conv(c, text, "no-envelope-field") == CCP_CONVERT_OK);
+	CHECK_EQ_U64(m.nrcpt, 4);
+	ccp_convert_free(c);
+}
+
 static void test_envelope_and_date(struct ccp_convert_map *map)
 {
 	struct ccp_convert_opts o;
@@ -1776,6 +1844,7 @@ int main(int argc, char **argv)
 
 	test_addresses(map);
 	test_envelope_and_date(map);
+	test_envelope_field(map);
 	test_limits(map);
 	test_charsets(map);
 	test_text_rendering(map);

@@ -51,6 +51,14 @@ expect_usage "--store" queue --delete x
 	fail "queue --list 5 alone: status $?"
 echo "3. queue --list with --json or an action is refused; --delete with another action too"
 
+# --envelope-field takes a header field's name, nothing else.
+for bad in "" "X Original" "X-Original-To:" "$(printf 'X\tY')"; do
+	expect_usage "--envelope-field" relay --spool "$d/spool" --store "$d/store" --po "$d/po" \
+		--once --envelope-field "$bad"
+	expect_usage "--envelope-field" convert --envelope-field "$bad" /dev/null
+done
+echo "3b. --envelope-field refuses what is not a header field's name"
+
 # The spool, the store and the post office are apart: one path given for
 # two of them (a slip in a unit file), or the store inside the Maildir, is
 # refused before anything is made.

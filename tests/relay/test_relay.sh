@@ -334,6 +334,34 @@ for site in MAPSITE OTHER; do
 done
 echo "2i. the site of foreign addresses from the map's site line, --site over it"
 
+# --envelope-field: an MTA that writes a copy per recipient (Postfix's
+# virtual(8) into one Maildir) gives each copy the recipient it is for, in
+# X-Original-To.  Each copy goes to that recipient alone: alice and bob
+# once each (by the header, each of the three copies went to both), carol,
+# whom the sender had in Bcc and the header no longer shows, once.  A copy
+# without the field goes by its header, with a warning.
+d=$(fresh envelope)
+for r in alice bob carol; do
+	printf 'X-Original-To: %s@example.org\r\nFrom: s@example.org\r\nTo: alice@example.org, bob@example.org\r\nSubject: one message\r\n\r\nhi\r\n' \
+		$r >"$d/spool/tmp/1764288000.Menv$r.test"
+	mv "$d/spool/tmp/1764288000.Menv$r.test" "$d/spool/new/"
+done
+printf 'From: s@example.org\r\nTo: alice@example.org\r\nSubject: no field\r\n\r\nhi\r\n' \
+	>"$d/spool/new/1764288000.Mnofield.test"
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --envelope-field X-Original-To \
+	--once --stats-interval 0 --log "$d/log" || fail "envelope: relay failed"
+[ "$(field "$d/po" delivered)" = 4 ] || fail "envelope: $(field "$d/po" delivered) deliveries, not 4"
+[ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "envelope: duplicate deliveries"
+for r in alice bob carol; do
+	"$bin" po show --po "$d/po" "\"$r@example.org\" [SMTP:$r@example.org] at EXSITE" >"$d/show" ||
+		fail "envelope: nothing for $r"
+	[ "$(grep -c '^Subject: ' "$d/show")" = "$([ $r = alice ] && echo 2 || echo 1)" ] ||
+		fail "envelope: $r has $(grep '^Subject: ' "$d/show" | tr '\n' ' ')"
+done
+grep -q "warning: message 1764288000.Mnofield.test has no X-Original-To field naming a recipient: delivered to the recipients of its header" \
+	"$d/log" || fail "envelope: no warning for the copy without the field"
+echo "2j. --envelope-field: a copy per recipient goes to that recipient alone; a Bcc reaches its recipient"
+
 # 5: a user directory that knows alice and bob only.  Messages to alice
 # alone are delivered; others deliver in part (carol unknown).
 gen "$work" 0 0 2>/dev/null
