@@ -1864,7 +1864,8 @@ struct head {
 };
 
 /*
- * Adds the envelope recipients of IN that are not in To, Cc or Bcc
+ * Adds the N envelope recipients ENVELOPE (a caller's, or the envelope
+ * field's) that are not among the header's recipients written
  * (c->hdr_addrs) as Bcc, as the connector did for distribution-list
  * members (KB Q243184), each mailbox once.  Addresses are compared as the
  * map compares them (addr_key()): the domain in its ASCII form, a quoted
