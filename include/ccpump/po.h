@@ -92,6 +92,11 @@ struct ccp_po_opts {
 	bool env_fault;     /* read CCPUMP_PO_FAULT at open when no fault is
 			       set in FAULT (true) */
 	struct ccp_po_fault fault;
+	/* Tests only (NULL normally): called with the post office locked, as
+	 * an import begins, so that a test can hold the lock as long as it
+	 * needs and no longer, instead of guessing a delay. */
+	void (*locked_hook)(void *arg);
+	void *locked_hook_arg;
 };
 
 CCP_EXPORT void ccp_po_opts_default(struct ccp_po_opts *o);

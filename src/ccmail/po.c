@@ -2425,6 +2425,8 @@ static int import_common(struct ccp_po *po, const char *data, size_t len, const 
 		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 			;
 	}
+	if (po->o.locked_hook)
+		po->o.locked_hook(po->o.locked_hook_arg);
 	rc = recover(po->dirfd, po->mboxfd, po->storefd, po->o.sync, po->dir, res->reason,
 		     sizeof(res->reason));
 	if (!rc)

@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -1731,7 +1732,20 @@ struct slow_import {
 	struct ccp_ccm_buf in;
 	struct ccp_po_result res;
 	int rc;
+	/* The import holds the lock (1) until the test lets it go on (1). */
+	_Atomic int holding, go_on;
 };
+
+/* The slow import's locked_hook: says it holds the lock, and keeps it
+ * until the test is done with it (60 s at most, against a hang). */
+static void hold_lock(void *arg)
+{
+	struct slow_import *si = arg;
+	atomic_store_explicit(&si->holding, 1, memory_order_release);
+	struct timespec ts = { 0, 1000000 };
+	for (int t = 0; t < 60000 && !atomic_load_explicit(&si->go_on, memory_order_acquire); t++)
+		nanosleep(&ts, NULL);
+}
 
 static void *slow_import_main(void *arg)
 {
@@ -1786,29 +1800,33 @@ static void test_lock_file_replaced(const char *base)
 	ccp_po_opts_default(&so);
 	so.sync = false;
 	so.env_fault = false;
-	so.fault.delay_ms = 300; /* holds the lock that long before importing */
+	struct slow_import si = { .rc = -1 };
+	/* Holds the lock until the second handle has been kept out: a fixed
+	 * delay (300 ms) was outrun on a loaded machine under ASan. */
+	so.locked_hook = hold_lock;
+	so.locked_hook_arg = &si;
 	struct ccp_po *slow;
 	CHECK(ccp_po_open(dir, &so, &slow, err, sizeof(err)) == 0);
-	struct slow_import si = { .po = slow, .rc = -1 };
+	si.po = slow;
 	ccp_ccm_buf_init(&si.in);
 	msg_text(&si.in, "k-slow", "Smith, Sally at EXSITE", "6/2/98 8:41", r, "slow", "s\r\n");
 	pthread_t th;
 	CHECK(pthread_create(&th, NULL, slow_import_main, &si) == 0);
-	for (;;) { /* until the slow import holds po.lock */
-		int probe = open(path, O_RDWR);
-		CHECK(probe >= 0);
-		int held = flock(probe, LOCK_EX | LOCK_NB) != 0;
-		close(probe);
-		if (held)
-			break;
+	for (int t = 0; t < 60000 && !atomic_load_explicit(&si.holding, memory_order_acquire); t++) {
 		struct timespec ts = { 0, 1000000 };
 		nanosleep(&ts, NULL);
 	}
+	CHECK(atomic_load_explicit(&si.holding, memory_order_acquire));
+	/* It holds po.lock. */
+	int probe = open(path, O_RDWR);
+	CHECK(probe >= 0 && flock(probe, LOCK_EX | LOCK_NB) != 0);
+	close(probe);
 	CHECK(unlink(path) == 0);
 	struct ccp_po *other = open_po(dir);
 	ccp_ccm_buf_reset(&b);
 	msg_text(&b, "k-other", "Smith, Sally at EXSITE", "6/2/98 8:42", r, "other", "o\r\n");
 	CHECK(ccp_po_import_buffer(other, b.data, b.len, "o.ccm", NULL, &res) == CCP_PO_LOCKED);
+	atomic_store_explicit(&si.go_on, 1, memory_order_release);
 	CHECK(pthread_join(th, NULL) == 0);
 	CHECK(si.rc == CCP_PO_OK);
 	CHECK_EQ_U64(si.res.delivered, 1);
