@@ -13,9 +13,10 @@
  *
  * Text a person reads (ccp_codepage_text(), and ccp_codepage_body() for
  * bodies) loses its format characters here, its spaces the code page lacks
- * are plain spaces, and its line breaks (NEXT LINE, line and paragraph
- * separators) are spaces in a header line and line breaks in a body, at
- * the one place every string and body passes: iconv stops at each (the
+ * are plain spaces, its line breaks (NEXT LINE, line and paragraph
+ * separators) are line breaks in a body and the separators spaces in a
+ * header line, where a C1 control (NEXT LINE among them) is Windows-1252's
+ * character, at the one place every string and body passes: iconv stops at each (the
  * code pages have no such character but CP850's soft hyphen, dropped
  * afterwards), so the ASCII fast path and runs of mappable text cost
  * nothing more.
@@ -230,8 +231,8 @@ static size_t utf8_len(unsigned char c)
 }
 
 /* The one list of the characters that break a line, for stand_in() and
- * for the converter, which trims them from file names as spaces: two lists
- * would drift apart. */
+ * for the converter, which trims the separators from file names as
+ * spaces: two lists would drift apart. */
 const char *ccp_codepage_line_break(uint32_t u)
 {
 	switch (u) {
@@ -302,10 +303,11 @@ static const char *ascii_stand_in(gunichar u)
  * IDEOGRAPHIC SPACE...).  A line break (ccp_codepage_line_break(): NEXT
  * LINE, LINE and PARAGRAPH SEPARATOR) is one in a body, as the text shows
  * it; a header line has room for none, and a space parts the words there
- * as the break did.  NEXT LINE (U+0085) is a control character (Cc), not
- * a separator, by its type, and was a '?' for that: but Unicode makes it
- * a line end (UAX #14's class NL), as EBCDIC's NL and ISO 6429's NEL
- * were.  Typographic punctuation is its ASCII (ascii_stand_in()).
+ * as the separators did, while NEXT LINE, a C1 control, is Windows-1252's
+ * ellipsis there (below).  NEXT LINE (U+0085) is a control character
+ * (Cc), not a separator, by its type, and was a '?' for that: but Unicode
+ * makes it a line end (UAX #14's class NL), as EBCDIC's NL and ISO 6429's
+ * NEL were.  Typographic punctuation is its ASCII (ascii_stand_in()).
  */
 static const char *stand_in(gunichar u, enum cp_mode mode)
 {
