@@ -469,9 +469,9 @@ static void cp_add(struct ccp_convert *c, struct ccp_ccm_buf *out, const char *s
 }
 
 /* As cp_add(), for text of a header line a person reads: what shows
- * nothing (format characters) is dropped, and a space or a line break
- * (NEXT LINE, line or paragraph separator) the code page lacks is a plain
- * space, rather than a '?' (ccp_codepage_text()). */
+ * nothing (format characters) is dropped, a space or a line or paragraph
+ * separator the code page lacks is a plain space, and a C1 control
+ * Windows-1252's character, rather than a '?' (ccp_codepage_text()). */
 static void cp_text(struct ccp_convert *c, struct ccp_ccm_buf *out, const char *s, size_t n)
 {
 	c->st.substitutions += ccp_codepage_text(c->cp, NULL, s, n, out);
@@ -1325,7 +1325,7 @@ static CCP_NOINLINE void html_add_run(struct ccp_ccm_buf *out, const char *s, si
 /* A readable text rendering of HTML: tags dropped, block ends as line
  * breaks, script and style skipped, entities decoded, spaces collapsed,
  * and dropped around a line break (<br>, or a line break character:
- * html_put_break()). */
+ * html_add_break()). */
 static void html_to_text(const char *s, size_t n, bool utf8, struct ccp_ccm_buf *out)
 {
 	/* Paragraph-like blocks leave an empty line; the others a line break. */
