@@ -2172,7 +2172,7 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 			ccp_spool_finish(r.spool, false);
 			ccp_pump_stop_leaving_queued(pump);
 			/* Logged once asked: a batch that ends after this line
-			 * hands no other to the sink (test_relay.sh, 3e3c). */
+			 * hands no other to the sink (test_relay_spool.sh, 3e3c). */
 			ccp_log(CCP_LOG_INFO, "relay: stopping: finishing the batches in flight; "
 				"queued messages stay in the spool");
 			stopping = true;

@@ -2,7 +2,7 @@
 # ccpump relay and ccpump queue from the command line: flags and
 # combinations that cannot work are refused (status 2, one line naming the
 # flag), before anything is made or run.  (The relay at work:
-# test_relay.sh; bench and demo: ../test_cli_bench.sh; convert, import and
+# test_relay_*.sh; bench and demo: ../test_cli_bench.sh; convert, import and
 # po: ../ccmail/test_cli.sh.)
 set -u
 bin=$(realpath "$1")

@@ -743,7 +743,7 @@ static void test_requeue_term(const char *root)
  * name beside a temporary name: its records' asides name it by inode and
  * ctime alone ("INO.CTIME.reason~"), not by a plain temporary name, so
  * that a start-up after a crash can still find it and put them back
- * (test_relay 3e4c). */
+ * (test_relay_spool.sh, 3e4c). */
 static void test_requeue_long_name(const char *root)
 {
 	char po[600], name[256], path[1200], err[600], want[128];
