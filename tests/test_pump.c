@@ -718,6 +718,26 @@ static char thread_state(const char *name)
 	return state;
 }
 
+/* Until the pump's N dispatcher threads are all asleep (S) at one look;
+ * false after 20 s. */
+static bool await_dispatchers_asleep(unsigned n)
+{
+	uint64_t end = ccp_now_ns() + 20000000000ull;
+	do {
+		unsigned asleep = 0;
+		for (unsigned i = 0; i < n; i++) {
+			char name[32];
+			snprintf(name, sizeof(name), "ccp-disp/%u", i);
+			asleep += thread_state(name) == 'S';
+		}
+		if (asleep == n)
+			return true;
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	} while (ccp_now_ns() < end);
+	return false;
+}
+
 /* A stop after the pollers' natural end, with every message deferred for
  * an hour: the dispatchers asleep until then must act on the stop now, and
  * the messages stay at the source.  In mode mutex the dispatchers sleep
@@ -1102,9 +1122,11 @@ static void test_watch_handover(void)
 	struct ccp_pump *p = ccp_pump_create(&cfg, &src, &w, &sink, &w, err, sizeof(err));
 	CHECK(p != NULL);
 	CHECK(ccp_pump_start(p) == 0);
-	/* Let the dispatchers settle into their idle waits first. */
-	struct timespec ts = { 0, 50000000 };
-	nanosleep(&ts, NULL);
+	/* Let the dispatchers settle into their idle waits first: all of them
+	 * asleep at one look (20 s bounds a broken run), so that the keys
+	 * below find only the watcher awake and the others must be handed
+	 * the watch. */
+	CHECK(await_dispatchers_asleep(WKEYS));
 	for (unsigned k = 1; k <= WKEYS; k++) {
 		atomic_store(&w.released, k);
 		CHECK(await_inside(&w, k));

@@ -21,6 +21,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,20 +95,58 @@ static void test_argument(void)
 	rmdir(dir);
 }
 
+/* Whether process PID has ended: no /proc entry, or a zombie left for its
+ * reaper (it runs nothing more either way). */
+static bool process_ended(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return true;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* "PID (COMM) S ...": the last ')' ends COMM. */
+	const char *close = strrchr(buf, ')');
+	return close != NULL && close[1] == ' ' && (close[2] == 'Z' || close[2] == 'X');
+}
+
 static void test_timeout(void)
 {
-	char why[256], dir[] = "/tmp/test_runcmd.XXXXXX", cmd[512], path[300];
+	char why[256], dir[] = "/tmp/test_runcmd.XXXXXX", cmd[2048], path[300], pidpath[300];
 	CHECK_MSG(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
 	snprintf(path, sizeof(path), "%s/child", dir);
-	/* A child of the program that would outlive it: the group's SIGTERM
-	 * ends it too, before it writes its file. */
-	snprintf(cmd, sizeof(cmd), "sh -c '(sleep 2; touch %s) & sleep 30' #", path);
-	int rc = run(cmd, "x", 0.3, why, sizeof(why));
-	CHECK_MSG(rc == -1 && strstr(why, "ran past --import-timeout (0.3 s)"),
-	      "past its timeout: got %d, '%s'", rc, why);
-	sleep(3);
+	snprintf(pidpath, sizeof(pidpath), "%s/pid", dir);
+	/* A child of the program that would outlive it: it writes its pid,
+	 * which the program waits for, then its file 5 s later.  The group's
+	 * SIGTERM at the timeout ends it too: once it has ended, its file is
+	 * not there. */
+	snprintf(cmd, sizeof(cmd),
+		 "sh -c 'sh -c \"echo \\$\\$ >%s.tmp; mv %s.tmp %s; sleep 5; touch %s\" & "
+		 "while [ ! -e %s ]; do sleep 0.01; done; sleep 30' #",
+		 pidpath, pidpath, pidpath, path, pidpath);
+	int rc = run(cmd, "x", 2, why, sizeof(why));
+	CHECK_MSG(rc == -1 && strstr(why, "ran past --import-timeout (2.0 s)"),
+		  "past its timeout: got %d, '%s'", rc, why);
+	int pid = 0;
+	FILE *f = fopen(pidpath, "r");
+	if (f != NULL) {
+		if (fscanf(f, "%d", &pid) != 1)
+			pid = 0;
+		fclose(f);
+	}
+	CHECK_MSG(pid > 0, "the program's child did not start within the timeout");
+	/* 10 s bounds a child that was not stopped: it writes its file and
+	 * ends by then, and the check below fails. */
+	for (unsigned k = 0; k < 1000 && !process_ended((pid_t)pid); k++) {
+		struct timespec ts = { 0, 10000000 };
+		nanosleep(&ts, NULL);
+	}
+	CHECK_MSG(process_ended((pid_t)pid), "the program's child %d still runs", pid);
 	CHECK_MSG(access(path, F_OK) != 0, "the program's child outlived the timeout");
 	unlink(path);
+	unlink(pidpath);
 	rmdir(dir);
 }
 
