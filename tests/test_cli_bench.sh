@@ -90,7 +90,16 @@ nots=$(printf '%s' "$json" | sed -n 's/.*"notifications":\([0-9]*\),.*/\1/p')
 sig=$(mktemp)
 "$bin" bench --messages 1000 --rate 4 --json --no-progress >"$sig" 2>/dev/null &
 pid=$!
-sleep 0.5
+# Once it catches SIGINT (its SigCgt mask in /proc; SIGINT is bit 1):
+# sent before, the signal would end it unreported.  30 s bounds a bench
+# that never installs its handler.
+catches_int() {
+	local mask
+	mask=$(sed -n 's/^SigCgt:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null)
+	[ -n "$mask" ] && (((0x$mask & 2) != 0))
+}
+for _ in $(seq 1 3000); do catches_int $pid && break; sleep 0.01; done
+catches_int $pid || fail "the bench under --rate 4 did not catch SIGINT within 30 s"
 kill -INT $pid
 wait $pid
 grep -q '"ended":"signal",' "$sig" || fail "a run stopped by SIGINT: $(cat "$sig")"
