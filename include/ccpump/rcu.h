@@ -1,12 +1,22 @@
 /*
- * rcu.h: ccpump's use of liburcu (the memb flavour).
+ * rcu.h: ccpump's use of liburcu (the mb flavour).
  *
  * Every thread that touches the registry registers with RCU.  Pollers look
  * records up inside read-side critical sections; retired records are freed
- * only after grace periods (registry.h).  The memb flavour's read side is a
- * few instructions when sys_membarrier is available, and needs no periodic
- * quiescent-state reports (QSBR would), so threads may block outside read
- * sections without telling anyone.
+ * only after grace periods (registry.h).  Threads may block outside read
+ * sections without telling anyone: no flavour that needs quiescent-state
+ * reports (QSBR).
+ *
+ * Why mb and not memb, liburcu's default: memb's read side has no fence,
+ * so its synchronize_rcu() makes one with membarrier(), an IPI to every CPU
+ * running a thread of the process, at every grace period: on a virtual
+ * machine each is a trap to the hypervisor, and the pump's reclaimer waits
+ * for up to a thousand grace periods a second.  mb's read side pays two
+ * full fences a read section instead, and a poller holds one section for a
+ * whole poll (up to notes_per_poll notifications); its grace periods need
+ * no IPI.  On 2 vCPUs `ccpump bench` moved 7 to 11% more lock-free with
+ * mb, mutex mode the same (docs/performance.md).  CMakeLists.txt defines
+ * RCU_MB for every file, so that all of them map to one flavour.
  *
  * ThreadSanitizer cannot see the ordering a grace period provides: to it, a
  * free after synchronize_rcu() races with a reader that finished long
@@ -25,6 +35,9 @@
 #ifndef CCPUMP_RCU_H
 #define CCPUMP_RCU_H
 
+#ifndef RCU_MB
+#error "ccpump is built with liburcu's mb flavour: RCU_MB (CMakeLists.txt)"
+#endif
 #include <urcu.h>
 
 #include "ccpump/compiler.h"

@@ -36,8 +36,9 @@ char ccp_rcu_tsan_token;
 #endif
 
 /* The shortest round: batches what a busy pump retires in that time under
- * one grace period, and keeps the reclaimer's membarrier() calls (an IPI to
- * every CPU running the process) to at most a thousand a second. */
+ * one grace period, and keeps the reclaimer's grace periods (each a pass
+ * over every registered thread's read-side counter) to at most a thousand a
+ * second. */
 #define CCP_RECLAIM_ROUND_NS 1000000ull
 
 struct ccp_registry {
