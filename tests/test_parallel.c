@@ -31,6 +31,17 @@ static void mark(void *arg, size_t i)
 static _Atomic int company;
 static pthread_t first;
 
+/* Until `company` (which only grows: 0, 1, 2) is at least AT_LEAST, 10 s
+ * at most; its value then.  Acquire: pairs with the release stores below. */
+static int await_company(int at_least)
+{
+	struct timespec ts = { 0, 1000000 };
+	for (int t = 0; t < 10000 && atomic_load_explicit(&company, memory_order_acquire) < at_least;
+	     t++)
+		nanosleep(&ts, NULL);
+	return atomic_load_explicit(&company, memory_order_acquire);
+}
+
 static void wait_for_company(void *arg, size_t i)
 {
 	struct ctx *x = arg;
@@ -38,23 +49,14 @@ static void wait_for_company(void *arg, size_t i)
 		first = pthread_self();
 		/* Release: pairs with the acquire below; others compare to first. */
 		atomic_store_explicit(&company, 1, memory_order_release);
-		struct timespec ts = { 0, 1000000 };
-		for (int t = 0; t < 10000 && atomic_load_explicit(&company, memory_order_acquire) != 2;
-		     t++)
-			nanosleep(&ts, NULL);
-		CHECK(atomic_load_explicit(&company, memory_order_acquire) == 2);
+		CHECK(await_company(2) == 2);
 	} else {
 		/* Not before the call of index 0 has begun: index 0 is handed out
 		 * first, so it is on its way, but a thread descheduled between
 		 * taking it and saying so (a loaded machine, ThreadSanitizer)
 		 * let the other threads run every other call meanwhile, and then
 		 * no call was left to meet it: the test failed, not the code. */
-		struct timespec ts = { 0, 1000000 };
-		for (int t = 0; t < 10000 && atomic_load_explicit(&company, memory_order_acquire) == 0;
-		     t++)
-			nanosleep(&ts, NULL);
-		if (atomic_load_explicit(&company, memory_order_acquire) == 1 &&
-		    !pthread_equal(first, pthread_self()))
+		if (await_company(1) == 1 && !pthread_equal(first, pthread_self()))
 			atomic_store_explicit(&company, 2, memory_order_release);
 	}
 	mark(x, i);

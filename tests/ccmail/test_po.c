@@ -1736,15 +1736,23 @@ struct slow_import {
 	_Atomic int holding, go_on;
 };
 
+/* Until *FLAG is set by the other thread (acquire: pairs with its release
+ * store), 60 s at most, against a hang; whether it was. */
+static bool await_flag(_Atomic int *flag)
+{
+	struct timespec ts = { 0, 1000000 };
+	for (int t = 0; t < 60000 && !atomic_load_explicit(flag, memory_order_acquire); t++)
+		nanosleep(&ts, NULL);
+	return atomic_load_explicit(flag, memory_order_acquire) != 0;
+}
+
 /* The slow import's locked_hook: says it holds the lock, and keeps it
- * until the test is done with it (60 s at most, against a hang). */
+ * until the test is done with it. */
 static void hold_lock(void *arg)
 {
 	struct slow_import *si = arg;
 	atomic_store_explicit(&si->holding, 1, memory_order_release);
-	struct timespec ts = { 0, 1000000 };
-	for (int t = 0; t < 60000 && !atomic_load_explicit(&si->go_on, memory_order_acquire); t++)
-		nanosleep(&ts, NULL);
+	(void)await_flag(&si->go_on);
 }
 
 static void *slow_import_main(void *arg)
@@ -1812,11 +1820,7 @@ static void test_lock_file_replaced(const char *base)
 	msg_text(&si.in, "k-slow", "Smith, Sally at EXSITE", "6/2/98 8:41", r, "slow", "s\r\n");
 	pthread_t th;
 	CHECK(pthread_create(&th, NULL, slow_import_main, &si) == 0);
-	for (int t = 0; t < 60000 && !atomic_load_explicit(&si.holding, memory_order_acquire); t++) {
-		struct timespec ts = { 0, 1000000 };
-		nanosleep(&ts, NULL);
-	}
-	CHECK(atomic_load_explicit(&si.holding, memory_order_acquire));
+	CHECK(await_flag(&si.holding));
 	/* It holds po.lock. */
 	int probe = open(path, O_RDWR);
 	CHECK(probe >= 0 && flock(probe, LOCK_EX | LOCK_NB) != 0);
