@@ -871,32 +871,61 @@ static void add_rcpt(struct ccp_convert *c, enum ccp_ccm_rcpt_kind kind, const c
 		ccp_ccm_msg_add_rcpt(&c->msg, kind, a, len);
 }
 
-static void add_list(struct ccp_convert *c, InternetAddressList *l, enum ccp_ccm_rcpt_kind kind,
-		     int depth)
+/* Calls FN(CTX, IA) for each mailbox IA of L (NULL: none) that names one
+ * (mailbox_ok()), in order, a group's members in its place (to a depth of
+ * 4). */
+static void each_mailbox(InternetAddressList *l, void (*fn)(void *ctx, InternetAddress *ia),
+			 void *ctx, int depth)
 {
 	int n = l ? internet_address_list_length(l) : 0;
 	for (int i = 0; i < n; i++) {
 		InternetAddress *ia = internet_address_list_get_address(l, i);
 		if (INTERNET_ADDRESS_IS_GROUP(ia)) {
 			if (depth < 4)
-				add_list(c, internet_address_group_get_members(
-						    INTERNET_ADDRESS_GROUP(ia)), kind, depth + 1);
+				each_mailbox(internet_address_group_get_members(
+						     INTERNET_ADDRESS_GROUP(ia)), fn, ctx, depth + 1);
 			continue;
 		}
-		if (!mailbox_ok(ia))
-			continue;
-		const char *addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
-		if (c->only && !g_hash_table_contains(c->only, rcpt_key(c, addr)))
-			continue; /* not one this copy was delivered for */
-		size_t len;
-		const char *a = map_mailbox(c, ia, &len);
-		add_rcpt(c, kind, a, len);
-		if (c->nhdr == c->chdr) {
-			c->chdr = c->chdr ? c->chdr * 2 : 16;
-			c->hdr_addrs = ccp_realloc(c->hdr_addrs, c->chdr * sizeof(char *));
-		}
-		c->hdr_addrs[c->nhdr++] = addr;
+		if (mailbox_ok(ia))
+			fn(ctx, ia);
 	}
+}
+
+/* Appends ADDR to *A (*N of *CAP entries). */
+static void push_addr(const char ***a, size_t *n, size_t *cap, const char *addr)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		*a = ccp_realloc(*a, *cap * sizeof(**a));
+	}
+	(*a)[(*n)++] = addr;
+}
+
+struct list_add {
+	struct ccp_convert *c;
+	enum ccp_ccm_rcpt_kind kind;
+};
+
+/* add_list()'s step: the recipient line of IA, and its address among the
+ * header's (c->hdr_addrs). */
+static void add_list_mailbox(void *arg, InternetAddress *ia)
+{
+	const struct list_add *la = arg;
+	struct ccp_convert *c = la->c;
+	const char *addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
+	if (c->only && !g_hash_table_contains(c->only, rcpt_key(c, addr)))
+		return; /* not one this copy was delivered for */
+	size_t len;
+	const char *a = map_mailbox(c, ia, &len);
+	add_rcpt(c, la->kind, a, len);
+	push_addr(&c->hdr_addrs, &c->nhdr, &c->chdr, addr);
+}
+
+/* Adds the recipient lines of L's mailboxes as KIND. */
+static void add_list(struct ccp_convert *c, InternetAddressList *l, enum ccp_ccm_rcpt_kind kind)
+{
+	struct list_add la = { .c = c, .kind = kind };
+	each_mailbox(l, add_list_mailbox, &la, 0);
 }
 
 static InternetAddress *first_mailbox(InternetAddressList *l, int depth)
@@ -1905,28 +1934,17 @@ static void add_envelope(struct ccp_convert *c, const char *const *envelope, siz
 	g_hash_table_destroy(seen);
 }
 
-/* Appends the addresses of L's mailboxes (groups opened, as add_list()
- * does) to *OUT (*N of *CAP). */
-static void env_mailboxes(InternetAddressList *l, const char ***out, size_t *n, size_t *cap,
-			  int depth)
+struct addr_list {
+	const char **a;
+	size_t n, cap;
+};
+
+/* each_mailbox()'s step that collects the addresses into an addr_list. */
+static void collect_mailbox(void *arg, InternetAddress *ia)
 {
-	int len = internet_address_list_length(l);
-	for (int i = 0; i < len; i++) {
-		InternetAddress *ia = internet_address_list_get_address(l, i);
-		if (INTERNET_ADDRESS_IS_GROUP(ia)) {
-			if (depth < 4)
-				env_mailboxes(internet_address_group_get_members(
-						      INTERNET_ADDRESS_GROUP(ia)), out, n, cap, depth + 1);
-			continue;
-		}
-		if (!mailbox_ok(ia))
-			continue;
-		if (*n == *cap) {
-			*cap = *cap ? *cap * 2 : 4;
-			*out = ccp_realloc(*out, *cap * sizeof(**out));
-		}
-		(*out)[(*n)++] = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
-	}
+	struct addr_list *al = arg;
+	push_addr(&al->a, &al->n, &al->cap,
+		  internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia)));
 }
 
 /* The header's part of the cc:Mail message: From, Date, the recipients,
@@ -1964,26 +1982,24 @@ static enum ccp_convert_status build(struct ccp_convert *c, const struct head *h
 	/* The envelope field's mailboxes, when the message has some: the
 	 * recipients this copy was delivered for, and the only ones written
 	 * (as To or Cc where the header names them so, else as Bcc). */
-	size_t nenv = 0, cenv = 0;
-	const char **env = NULL;
-	if (h->env)
-		env_mailboxes(h->env, &env, &nenv, &cenv, 0);
-	if (c->o.envelope_field && nenv == 0)
+	struct addr_list env = { 0 };
+	each_mailbox(h->env, collect_mailbox, &env, 0);
+	if (c->o.envelope_field && env.n == 0)
 		c->st.envelope_missing = true;
-	if (nenv) {
+	if (env.n) {
 		c->only = g_hash_table_new(g_str_hash, g_str_equal);
-		for (size_t i = 0; i < nenv; i++)
-			g_hash_table_add(c->only, rcpt_key(c, env[i]));
+		for (size_t i = 0; i < env.n; i++)
+			g_hash_table_add(c->only, rcpt_key(c, env.a[i]));
 	}
-	add_list(c, h->to, CCP_CCM_TO, 0);
-	add_list(c, h->cc, CCP_CCM_CC, 0);
-	add_list(c, h->bcc, CCP_CCM_BCC, 0);
+	add_list(c, h->to, CCP_CCM_TO);
+	add_list(c, h->cc, CCP_CCM_CC);
+	add_list(c, h->bcc, CCP_CCM_BCC);
 	if (c->only) {
 		g_hash_table_destroy(c->only);
 		c->only = NULL;
 	}
-	add_envelope(c, env, nenv);
-	ccp_free(env);
+	add_envelope(c, env.a, env.n);
+	ccp_free(env.a);
 	add_envelope(c, in->envelope, in->nenvelope);
 	if (m->nrcpt == 0)
 		return refuse(c, CCP_CONVERT_ERR_NO_RCPT,
