@@ -8,6 +8,19 @@
 #include <stdio.h>
 #include <string.h>
 
+/* gcc says ASan with __SANITIZE_ADDRESS__, clang with __has_feature. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_ASAN 1
+#endif
+#endif
+#ifdef TEST_ASAN
+#include <sanitizer/asan_interface.h>
+#define RECORD_FREED(m) __asan_address_is_poisoned(m)
+#endif
+
 #include "check.h"
 #include "ccpump/hash.h"
 #include "ccpump/rcu.h"
@@ -173,6 +186,85 @@ static void test_retire_many(void)
 	rcu_unregister_thread();
 }
 
+/* Records made, claimed and settled by the calling thread, for retiring. */
+static void settled_records(struct ccp_msg **out, unsigned n, unsigned first)
+{
+	char key[64];
+	for (unsigned i = 0; i < n; i++) {
+		unsigned len = key_of(first + i, key);
+		bool added;
+		ccp_rcu_read_lock();
+		out[i] = ccp_registry_find_or_add(reg, key, len, ccp_hash_bytes(key, len), 0, 1,
+						  NULL, NULL, &added);
+		ccp_rcu_read_unlock();
+		CHECK(added && ccp_msg_claim(out[i]));
+		uint64_t w = ccp_msg_begin_dispatch(out[i]);
+		CHECK(ccp_msg_finish(out[i], w, CCP_MSG_DELIVERED));
+	}
+}
+
+#define LATER_BATCHES 8
+static struct ccp_msg *mine[CCP_RETIRE_BATCH];
+static struct ccp_msg *later[LATER_BATCHES][CCP_RETIRE_BATCH];
+
+/* Flushes LATER_BATCHES full lists as soon as the main thread has flushed
+ * its own, while it is on its way into ccp_registry_reclaim_wait(). */
+static void *later_flusher(void *arg)
+{
+	(void)arg;
+	static struct ccp_retire_list rl;
+	rl.reg = reg;
+	rcu_register_thread();
+	pthread_barrier_wait(&phase);
+	for (unsigned b = 0; b < LATER_BATCHES; b++)
+		for (unsigned i = 0; i < CCP_RETIRE_BATCH; i++)
+			ccp_registry_retire(&rl, later[b][i]); /* flushes at each 512 */
+	rcu_unregister_thread();
+	return NULL;
+}
+
+/* ccp_registry_reclaim_wait() returns only once the caller's own records
+ * are freed, even when other threads flushed more right after them, into
+ * the same round of the reclaimer: it waits for a count of frees, which
+ * says so only if batches are freed in the order they were flushed.  The
+ * ASan build checks each record's memory; every build checks the count. */
+static void test_reclaim_wait_order(void)
+{
+	static struct ccp_retire_list rl;
+	reg = ccp_registry_create(1024);
+	rl.reg = reg;
+	rcu_register_thread();
+	uint64_t retired = 0;
+	for (unsigned trial = 0; trial < 40; trial++) {
+		pthread_t t;
+		unsigned base = 100000 + trial * (LATER_BATCHES + 1) * CCP_RETIRE_BATCH;
+		settled_records(mine, CCP_RETIRE_BATCH, base);
+		for (unsigned b = 0; b < LATER_BATCHES; b++)
+			settled_records(later[b], CCP_RETIRE_BATCH,
+					base + (b + 1) * CCP_RETIRE_BATCH);
+		pthread_barrier_init(&phase, NULL, 2);
+		pthread_create(&t, NULL, later_flusher, NULL);
+		for (unsigned i = 0; i < CCP_RETIRE_BATCH; i++)
+			ccp_registry_retire(&rl, mine[i]); /* the 512th flushes */
+		pthread_barrier_wait(&phase);
+		ccp_registry_reclaim_wait(reg);
+		retired += CCP_RETIRE_BATCH;
+		CHECK(ccp_registry_freed(reg) >= retired);
+#ifdef RECORD_FREED
+		for (unsigned i = 0; i < CCP_RETIRE_BATCH; i++)
+			CHECK(RECORD_FREED(mine[i]));
+#endif
+		pthread_join(t, NULL);
+		ccp_registry_reclaim_wait(reg);
+		retired += LATER_BATCHES * CCP_RETIRE_BATCH;
+		CHECK_EQ_U64(ccp_registry_freed(reg), retired);
+		pthread_barrier_destroy(&phase);
+	}
+	CHECK_EQ_U64(ccp_registry_live(reg), 0);
+	ccp_registry_destroy(reg);
+	rcu_unregister_thread();
+}
+
 /* The hash against a plain byte-at-a-time statement of its definition:
  * little-endian 8-byte words, the last 1-7 bytes zero-extended.  Every
  * length from 0 to 70 at every alignment, so the tail's overlapping load
@@ -228,6 +320,7 @@ int main(void)
 	test_find_or_add();
 	test_retire();
 	test_retire_many();
+	test_reclaim_wait_order();
 	puts("test_registry: ok");
 	return 0;
 }

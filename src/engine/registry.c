@@ -223,13 +223,15 @@ static void unlink_batches(struct ccp_registry *reg, struct retire_batch *b)
 	rcu_read_unlock();
 }
 
-/* Takes every flushed batch out of the pending queue, as a list. */
+/* Takes every flushed batch out of the pending queue, as a list in the
+ * order they were flushed: the rounds free them in that order, which is
+ * what lets ccp_registry_reclaim_wait() wait on a count of frees. */
 static struct retire_batch *take_pending(struct ccp_registry *reg)
 {
 	struct cds_wfcq_head head;
 	struct cds_wfcq_tail tail;
 	struct cds_wfcq_node *node, *next;
-	struct retire_batch *list = NULL;
+	struct retire_batch *list = NULL, **end = &list;
 
 	cds_wfcq_init(&head, &tail);
 	if (cds_wfcq_splice_blocking(&head, &tail, &reg->pending_head, &reg->pending_tail) ==
@@ -240,8 +242,8 @@ static struct retire_batch *take_pending(struct ccp_registry *reg)
 		/* The queue's exchange is inline assembly: pairs with the
 		 * PUBLISH in ccp_registry_retire_flush(). */
 		CCP_TSAN_SUBSCRIBE(b);
-		b->next = list;
-		list = b;
+		*end = b;
+		end = &b->next;
 	}
 	return list;
 }
@@ -305,6 +307,10 @@ void ccp_registry_retire_flush(struct ccp_retire_list *l)
 
 void ccp_registry_reclaim_wait(struct ccp_registry *reg)
 {
+	/* Every batch flushed before this call counted itself in `retired`
+	 * before it was enqueued, and batches are freed in queue order: once
+	 * `freed` reaches the count read here, every batch up to the caller's
+	 * own has been freed, whatever was flushed after it. */
 	uint64_t target = atomic_load_explicit(&reg->retired, memory_order_relaxed);
 	/* Acquire: pairs with the release in free_batches(), so the caller is
 	 * ordered after the frees it waited for. */
