@@ -614,12 +614,15 @@ static void dispatch(struct ccp_pump *p, struct pump_thread *t, struct dispatche
 }
 
 /* Hands the N messages taken to the sink, or, once a stop leaves what is
- * queued, leaves them: QUEUED, unacknowledged, at the source for the next
- * run; their records go with the registry when the pump is destroyed. */
+ * queued (LEAVING, read once a round), leaves them: QUEUED, unacknowledged,
+ * at the source for the next run; their records go with the registry when
+ * the pump is destroyed.  A round that took due retries read LEAVING false
+ * before it took them, so a retry taken (counted requeued) is always
+ * dispatched, never left. */
 static void dispatch_or_leave(struct ccp_pump *p, struct pump_thread *t,
-			      struct dispatcher_state *ds, unsigned n)
+			      struct dispatcher_state *ds, unsigned n, bool leaving)
 {
-	if (ccp_unlikely(leaving_queued(p))) {
+	if (ccp_unlikely(leaving)) {
 		ccp_counter_add(&t->c.left, n);
 		return;
 	}
@@ -817,12 +820,16 @@ static void *dispatcher_main(void *arg)
 			ds.postponed_gen = gen;
 			postponed_due(&ds, now);
 		}
-		/* A stop that leaves what is queued leaves the deferred too. */
-		unsigned n = ds.deferred.n && !leaving_queued(p) ? take_due(p, t, &ds, now) : 0;
+		/* A stop that leaves what is queued leaves the deferred too.
+		 * Read once: the round takes due retries and dispatches or
+		 * leaves its batch by the same answer (a stop that comes in
+		 * between takes effect at the next round). */
+		bool leaving = leaving_queued(p);
+		unsigned n = ds.deferred.n && !leaving ? take_due(p, t, &ds, now) : 0;
 		uint32_t snap = ccp_event_snapshot(&p->items);
 		n += dequeue_some(p, ds.batch + n, B - n, 0, false);
 		if (n) {
-			dispatch_or_leave(p, t, &ds, n);
+			dispatch_or_leave(p, t, &ds, n, leaving);
 			idle = 0;
 			continue;
 		}
@@ -831,13 +838,15 @@ static void *dispatcher_main(void *arg)
 		struct seen seen = seen_now(p);
 		if (dispatcher_may_exit(p, &ds, &seen))
 			break;
-		uint64_t due = ds.deferred.n ? ds.deferred.a[0]->due_ns : 0;
+		/* Leaving, no retry will be taken: a due time in the past would
+		 * make every wait return at once, a spin until the pollers end. */
+		uint64_t due = ds.deferred.n && !leaving ? ds.deferred.a[0]->due_ns : 0;
 		if (p->cfg.mode == CCP_CLAIM_MUTEX && seen.pollers_done) {
 			dispatcher_closed_wait(p, &ds, &seen, due);
 		} else if (p->cfg.mode == CCP_CLAIM_MUTEX) {
 			n = dequeue_some(p, ds.batch, B, idle_deadline(due), true);
 			if (n)
-				dispatch_or_leave(p, t, &ds, n);
+				dispatch_or_leave(p, t, &ds, n, leaving_queued(p));
 		} else {
 			dispatcher_idle_wait(p, &ds, &seen, snap, due, &idle);
 		}
