@@ -14,6 +14,8 @@ expect_usage --pollers bench --pollers 0
 expect_usage --dispatchers bench --dispatchers 5000
 expect_usage --mode bench --mode quick
 expect_usage --wait bench --wait sleep
+expect_usage --wait bench --wait yield,sleep
+expect_usage --wait bench --wait block,
 expect_usage "power of two" bench --ring-size 1000
 expect_usage --dup-factor bench --dup-factor 0
 expect_usage --duration bench --duration -1
@@ -55,6 +57,12 @@ printf '%s' "$json" | grep -q '"messages":30000,' || fail "wrong message count: 
 printf '%s' "$json" | grep -q '"delivered":30000,' || fail "not all delivered: $json"
 printf '%s' "$json" | grep -q '"duplicates":0,' || fail "duplicates in lockfree mode: $json"
 printf '%s' "$json" | grep -q '"lost":0,' || fail "losses in lockfree mode: $json"
+
+# Each side its own wait: pollers yield on a full ring, dispatchers block.
+json=$("$bin" bench --messages 20000 --ring-size 8 --wait yield,block --json --no-progress) ||
+	fail "bench --wait yield,block failed: $json"
+printf '%s' "$json" | grep -q '"wait":"yield,block",' || fail "--wait yield,block: $json"
+printf '%s' "$json" | grep -q '"exactly_once":true' || fail "--wait yield,block: $json"
 
 table=$("$bin" bench --messages 20000 --mode mutex --no-progress) || fail "mutex bench failed"
 printf '%s\n' "$table" | grep -q "exactly once *yes" || fail "mutex table: $table"

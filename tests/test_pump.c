@@ -21,15 +21,20 @@
 
 static struct ccp_synth_report rep;
 
-static void run_synth(enum ccp_claim_mode mode, enum ccp_wait_kind wait, unsigned pollers,
-		      unsigned dispatchers, unsigned dup, uint64_t ring, unsigned batch,
-		      size_t payload, uint64_t messages)
+/* As run_synth(), with each side's own wait: pollers POLL_WAIT on a full
+ * ring, dispatchers DISPATCH_WAIT on an empty one. */
+static void run_synth_sides(enum ccp_claim_mode mode, enum ccp_wait_kind poll_wait,
+			    enum ccp_wait_kind dispatch_wait, unsigned pollers,
+			    unsigned dispatchers, unsigned dup, uint64_t ring, unsigned batch,
+			    size_t payload, uint64_t messages)
 {
 	struct ccp_synth_config cfg;
 	char err[256];
+	char wait[CCP_PUMP_WAIT_NAME_MAX];
 	ccp_synth_config_default(&cfg);
 	cfg.pump.mode = mode;
-	cfg.pump.wait = wait;
+	cfg.pump.poll_wait = poll_wait;
+	cfg.pump.dispatch_wait = dispatch_wait;
 	cfg.pump.pollers = pollers;
 	cfg.pump.dispatchers = dispatchers;
 	cfg.pump.ring_size = ring;
@@ -40,7 +45,8 @@ static void run_synth(enum ccp_claim_mode mode, enum ccp_wait_kind wait, unsigne
 	CHECK(ccp_synth_run(&cfg, &rep, err, sizeof(err)) == 0);
 	printf("  %s/%s P%u D%u K%u ring %llu batch %u: %llu msgs, %llu notes, %llu stale, "
 	       "%llu conflicts, %llu full waits\n",
-	       ccp_claim_mode_name(mode), ccp_wait_name(wait), pollers, dispatchers, dup,
+	       ccp_claim_mode_name(mode), ccp_pump_wait_name(&cfg.pump, wait), pollers,
+	       dispatchers, dup,
 	       (unsigned long long)ring, batch, (unsigned long long)rep.messages,
 	       (unsigned long long)rep.notifications, (unsigned long long)rep.stale,
 	       (unsigned long long)rep.pump.claim_conflicts,
@@ -64,6 +70,14 @@ static void run_synth(enum ccp_claim_mode mode, enum ccp_wait_kind wait, unsigne
 	CHECK(rep.pump.batches >= (messages + batch - 1) / batch);
 	CHECK_EQ_U64(rep.pump.latency.count, messages);
 	CHECK(rep.pump.finished);
+}
+
+static void run_synth(enum ccp_claim_mode mode, enum ccp_wait_kind wait, unsigned pollers,
+		      unsigned dispatchers, unsigned dup, uint64_t ring, unsigned batch,
+		      size_t payload, uint64_t messages)
+{
+	run_synth_sides(mode, wait, wait, pollers, dispatchers, dup, ring, batch, payload,
+			messages);
 }
 
 /* ---- a source of endless distinct keys, and a slow sink ---- */
@@ -1116,7 +1130,7 @@ static void test_watch_handover(void)
 	cfg.pollers = 1;
 	cfg.dispatchers = WKEYS;
 	cfg.batch = 1;
-	cfg.wait = CCP_WAIT_BLOCK;
+	cfg.dispatch_wait = CCP_WAIT_BLOCK;
 	struct ccp_source_ops src = { .poll = watch_poll, .wait = watch_wait, .ack = watch_ack };
 	struct ccp_sink_ops sink = { .deliver = watch_deliver };
 	struct ccp_pump *p = ccp_pump_create(&cfg, &src, &w, &sink, &w, err, sizeof(err));
@@ -1175,6 +1189,8 @@ int main(void)
 	run_synth(CCP_CLAIM_MUTEX, CCP_WAIT_BLOCK, 6, 3, 16, 64, 16, 0, 50000);
 	run_synth(CCP_CLAIM_LOCKFREE, CCP_WAIT_YIELD, 3, 2, 8, 1024, 32, 24, 50000);
 	run_synth(CCP_CLAIM_LOCKFREE, CCP_WAIT_SPIN, 2, 2, 4, 16, 1, 0, 20000);
+	run_synth_sides(CCP_CLAIM_LOCKFREE, CCP_WAIT_YIELD, CCP_WAIT_BLOCK, 3, 2, 4, 8, 2, 0, 20000);
+	run_synth_sides(CCP_CLAIM_LOCKFREE, CCP_WAIT_BLOCK, CCP_WAIT_YIELD, 3, 2, 4, 8, 2, 0, 20000);
 	/* A ring of 2 with blocking waits: a wake-up per message, which a
 	 * loaded machine pays a time slice for; 5,000 is enough to hit every
 	 * edge many times. */

@@ -139,7 +139,10 @@ struct ccp_pump_config {
 	uint64_t ring_size;        /* power of two */
 	unsigned batch;            /* messages per sink call, >= 1 */
 	unsigned notes_per_poll;   /* notifications per read-side section */
-	enum ccp_wait_kind wait;
+	/* How each side waits: pollers for space in a full ring, dispatchers
+	 * for messages in an empty one (`--wait`, one kind or POLL,DISPATCH). */
+	enum ccp_wait_kind poll_wait;
+	enum ccp_wait_kind dispatch_wait;
 	bool pin;                  /* pin threads to CPUs round-robin */
 	size_t user_size;          /* bytes of user area per record */
 	uint64_t retry_min_ns;     /* first retry delay (ccp_pump_retry_delay()) */
@@ -155,6 +158,13 @@ struct ccp_pump_config {
 	 * batches and the polls, at least 2^18).  Mode naive has no bound. */
 	uint64_t max_live_records;
 };
+
+/* The wait kinds of cfg as `--wait` takes them: one name when both sides
+ * wait alike, else POLLERS,DISPATCHERS ("yield,block").  Returns buf's
+ * text or a constant. */
+#define CCP_PUMP_WAIT_NAME_MAX 16
+CCP_EXPORT const char *ccp_pump_wait_name(const struct ccp_pump_config *cfg,
+					  char buf[CCP_PUMP_WAIT_NAME_MAX]);
 
 /* Fills cfg with the defaults shown by `ccpump bench --help`. */
 CCP_EXPORT void ccp_pump_config_default(struct ccp_pump_config *cfg);

@@ -145,11 +145,24 @@ int ccp_opt_pow2(const char *cmd, const char *flag, const char *val, uint64_t mi
 	return 0;
 }
 
-int ccp_opt_wait(const char *cmd, const char *val, enum ccp_wait_kind *out)
+int ccp_opt_wait(const char *cmd, const char *val, struct ccp_pump_config *p)
 {
-	if (ccp_wait_parse(val, out) == 0)
-		return 0;
-	fprintf(stderr, "ccpump %s: --wait: '%s' is not spin, yield or block\n", cmd, val);
+	char first[16];
+	const char *comma = strchr(val, ',');
+	size_t n = comma ? (size_t)(comma - val) : strlen(val);
+	enum ccp_wait_kind poll, dispatch;
+	if (n < sizeof(first)) {
+		memcpy(first, val, n);
+		first[n] = '\0';
+		if (ccp_wait_parse(first, &poll) == 0 &&
+		    (comma ? ccp_wait_parse(comma + 1, &dispatch) : (dispatch = poll, 0)) == 0) {
+			p->poll_wait = poll;
+			p->dispatch_wait = dispatch;
+			return 0;
+		}
+	}
+	fprintf(stderr, "ccpump %s: --wait: '%s' is not spin, yield or block, or two of them "
+			"as POLLERS,DISPATCHERS\n", cmd, val);
 	return -1;
 }
 
@@ -189,7 +202,7 @@ int ccp_opt_pump(const char *cmd, int c, const char *val, struct ccp_pump_config
 	case CCP_OPT_BATCH:
 		return ccp_opt_unsigned(cmd, "--batch", val, 1, 65536, &p->batch);
 	case CCP_OPT_WAIT:
-		return ccp_opt_wait(cmd, val, &p->wait);
+		return ccp_opt_wait(cmd, val, p);
 	case CCP_OPT_PIN:
 		p->pin = true;
 		return 0;
@@ -199,15 +212,17 @@ int ccp_opt_pump(const char *cmd, int c, const char *val, struct ccp_pump_config
 
 void ccp_opt_pump_help(FILE *out, const struct ccp_pump_config *p)
 {
+	char wait[CCP_PUMP_WAIT_NAME_MAX];
 	fprintf(out,
 		"  --pollers N            poller threads, 1..1024 (%u)\n"
 		"  --dispatchers N        dispatcher threads, 1..1024 (%u)\n"
 		"  --ring-size N          ring slots, a power of two (%llu)\n"
 		"  --batch N              messages per dispatch, 1..65536 (%u)\n"
-		"  --wait spin|yield|block  how idle threads wait (%s)\n"
+		"  --wait spin|yield|block  how idle threads wait; POLLERS,DISPATCHERS (e.g.\n"
+		"                         yield,block) for each side its own (%s)\n"
 		"  --pin                  pin threads to CPUs round-robin (%s)\n",
 		p->pollers, p->dispatchers, (unsigned long long)p->ring_size, p->batch,
-		ccp_wait_name(p->wait), p->pin ? "on" : "off");
+		ccp_pump_wait_name(p, wait), p->pin ? "on" : "off");
 }
 
 /* The entry of LO that "--NAME" (LEN octets of it) names: its exact name,

@@ -46,8 +46,8 @@ int ccp_opt_pow2(const char *cmd, const char *flag, const char *val, uint64_t mi
 int ccp_opt_field_name(const char *cmd, const char *flag, const char *val);
 /* --log-level: debug, info, warning or error; sets the threshold. */
 int ccp_opt_log_level(const char *cmd, const char *val);
-/* spin, yield or block. */
-int ccp_opt_wait(const char *cmd, const char *val, enum ccp_wait_kind *out);
+/* --wait: spin, yield or block for both sides, or POLLERS,DISPATCHERS. */
+int ccp_opt_wait(const char *cmd, const char *val, struct ccp_pump_config *p);
 
 /*
  * The engine's tuning flags, one spelling, one set of bounds (the pump's own,

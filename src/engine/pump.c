@@ -165,6 +165,16 @@ int ccp_claim_mode_parse(const char *s, enum ccp_claim_mode *out)
 	return -1;
 }
 
+const char *ccp_pump_wait_name(const struct ccp_pump_config *cfg,
+			       char buf[CCP_PUMP_WAIT_NAME_MAX])
+{
+	if (cfg->poll_wait == cfg->dispatch_wait)
+		return ccp_wait_name(cfg->poll_wait);
+	snprintf(buf, CCP_PUMP_WAIT_NAME_MAX, "%s,%s", ccp_wait_name(cfg->poll_wait),
+		 ccp_wait_name(cfg->dispatch_wait));
+	return buf;
+}
+
 void ccp_pump_config_default(struct ccp_pump_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -174,7 +184,8 @@ void ccp_pump_config_default(struct ccp_pump_config *cfg)
 	cfg->ring_size = 16384;
 	cfg->batch = 32;
 	cfg->notes_per_poll = 64;
-	cfg->wait = CCP_WAIT_BLOCK;
+	cfg->poll_wait = CCP_WAIT_BLOCK;
+	cfg->dispatch_wait = CCP_WAIT_BLOCK;
 	cfg->retry_min_ns = 1000000000ull;     /* 1 s */
 	cfg->retry_max_ns = 3600000000000ull;  /* 1 h */
 	cfg->max_attempts = 0;
@@ -296,7 +307,7 @@ static void enqueue_all(struct ccp_pump *p, struct pump_thread *t, struct ccp_ms
 		if (k) {
 			done += k;
 			idle = 0;
-			if (p->cfg.wait == CCP_WAIT_BLOCK)
+			if (p->cfg.dispatch_wait == CCP_WAIT_BLOCK)
 				ccp_event_signal(&p->items, k);
 			continue;
 		}
@@ -304,7 +315,7 @@ static void enqueue_all(struct ccp_pump *p, struct pump_thread *t, struct ccp_ms
 			ccp_counter_add(&t->c.ring_full_waits, 1);
 			counted = true;
 		}
-		ccp_wait_step(p->cfg.wait, &p->space, snap, ccp_now_ns() + 100000000ull, &idle);
+		ccp_wait_step(p->cfg.poll_wait, &p->space, snap, ccp_now_ns() + 100000000ull, &idle);
 	}
 }
 
@@ -598,7 +609,7 @@ static void dispatch(struct ccp_pump *p, struct pump_thread *t, struct dispatche
 	/* Leaving to deliver with nobody watching: wake the sleepers, one of
 	 * which takes up the watch (WAITING).  One atomic add when nobody
 	 * sleeps. */
-	if (p->cfg.wait == CCP_WAIT_BLOCK && p->cfg.dispatchers > 1 &&
+	if (p->cfg.dispatch_wait == CCP_WAIT_BLOCK && p->cfg.dispatchers > 1 &&
 	    p->cfg.mode != CCP_CLAIM_MUTEX &&
 	    atomic_load_explicit(&p->watching, memory_order_relaxed) == 0)
 		ccp_event_signal(&p->handover, 1);
@@ -681,7 +692,7 @@ static unsigned dequeue_some(struct ccp_pump *p, struct ccp_msg **out, unsigned 
 	if (p->cfg.mode == CCP_CLAIM_MUTEX)
 		return ccp_lockq_dequeue_burst(&p->lockq, (void **)out, n, wait, deadline_ns);
 	unsigned k = ccp_ring_dequeue_burst_mpmc(p->ring, (void **)out, n);
-	if (k && p->cfg.wait == CCP_WAIT_BLOCK)
+	if (k && p->cfg.poll_wait == CCP_WAIT_BLOCK)
 		ccp_event_signal(&p->space, k);
 	return k;
 }
@@ -740,8 +751,8 @@ static void dispatcher_idle_wait(struct ccp_pump *p, const struct dispatcher_sta
 				 unsigned *idle)
 {
 	uint64_t deadline = idle_deadline(due);
-	if (p->cfg.wait != CCP_WAIT_BLOCK || p->cfg.dispatchers == 1) {
-		ccp_wait_step(p->cfg.wait, &p->items, snap, deadline, idle);
+	if (p->cfg.dispatch_wait != CCP_WAIT_BLOCK || p->cfg.dispatchers == 1) {
+		ccp_wait_step(p->cfg.dispatch_wait, &p->items, snap, deadline, idle);
 		return;
 	}
 	/* Snapshot before looking at the watch and the state: a watcher that

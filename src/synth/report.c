@@ -20,10 +20,11 @@ static const char *yesno(bool b)
 void ccp_synth_print_table(FILE *out, const struct ccp_synth_report *r)
 {
 	const struct ccp_pump_config *p = &r->cfg.pump;
+	char wait[CCP_PUMP_WAIT_NAME_MAX];
 	fprintf(out, "ccpump bench: mode %s, %u pollers, %u dispatchers, ring %" PRIu64
 		     ", batch %u, wait %s, dup factor %u, payload %zu B\n",
 		ccp_claim_mode_name(p->mode), p->pollers, p->dispatchers, p->ring_size, p->batch,
-		ccp_wait_name(p->wait), r->cfg.dup_factor, r->cfg.payload);
+		ccp_pump_wait_name(p, wait), r->cfg.dup_factor, r->cfg.payload);
 	fprintf(out, "  messages            %14" PRIu64 "\n", r->messages);
 	if (r->ended == CCP_SYNTH_END_SIGNAL)
 		fprintf(out, "  ended                   by a signal   (cut short: not a full run)\n");
@@ -61,10 +62,11 @@ void ccp_synth_print_table(FILE *out, const struct ccp_synth_report *r)
 void ccp_synth_print_json(FILE *out, const struct ccp_synth_report *r)
 {
 	const struct ccp_pump_config *p = &r->cfg.pump;
+	char wait[CCP_PUMP_WAIT_NAME_MAX];
 	fprintf(out, "{\"mode\":\"%s\",\"pollers\":%u,\"dispatchers\":%u,\"ring_size\":%" PRIu64
 		     ",\"batch\":%u,\"wait\":\"%s\",\"dup_factor\":%u,\"payload\":%zu,",
 		ccp_claim_mode_name(p->mode), p->pollers, p->dispatchers, p->ring_size, p->batch,
-		ccp_wait_name(p->wait), r->cfg.dup_factor, r->cfg.payload);
+		ccp_pump_wait_name(p, wait), r->cfg.dup_factor, r->cfg.payload);
 	fprintf(out, "\"ended\":\"%s\",\"notifications_per_message\":%.3f,",
 		ccp_synth_end_name(r->ended), per_message(r));
 	fprintf(out, "\"messages\":%" PRIu64 ",\"notifications\":%" PRIu64
