@@ -26,6 +26,16 @@ expect_usage frobnicate frobnicate
 # A run the machine cannot hold is refused, not left to the OOM killer.
 expect_usage "smaller --ring-size or --payload" bench --ring-size 1073741824 --payload 1048576
 expect_usage "fewer --messages" bench --mode naive --messages 4000000000 --payload 1048576
+# A run the machine then refuses (here its address space, for check-off
+# tables of 2 x 16 GiB) is not a bad flag: status 1, one line.  Not under a
+# sanitizer, whose shadow memory needs more address space than the limit.
+if [ "${CCPUMP_SANITIZE:-none}" = none ]; then
+	err=$( (ulimit -v 2000000 && "$bin" bench --messages 17179869184 --no-progress) 2>&1)
+	rc=$?
+	[ "$rc" -eq 1 ] || fail "refused check-off tables: exit $rc, not 1: $err"
+	[ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] && [ "${err#*cannot reserve check-off}" != "$err" ] ||
+		fail "refused check-off tables: not one line naming them: $err"
+fi
 # The flag named as typed: a value missing, a letter of a cluster (not the
 # argument before it), a value given to a switch.
 expect_usage "option '--messages' needs a value" bench --messages

@@ -96,10 +96,16 @@ struct ccp_synth_report {
  * request (async-signal-safe). */
 CCP_EXPORT void ccp_synth_request_stop(void);
 
+/* ccp_synth_run()'s failure other than a bad configuration (-1): the
+ * machine refused what the run needs. */
+#define CCP_SYNTH_NO_RESOURCES (-2)
+
 /*
  * Runs the load through a pump built from cfg->pump and fills rep.  Returns
- * 0, or -1 with a one-line reason in err (bad configuration, no memory for
- * the check-off table).  The calling thread must not be registered with RCU.
+ * 0; -1 with a one-line reason in err for a configuration the pump refuses
+ * (a flag can fix it); CCP_SYNTH_NO_RESOURCES with one when the machine
+ * could not give the check-off tables.  The calling thread must not be
+ * registered with RCU.
  */
 CCP_EXPORT int ccp_synth_run(const struct ccp_synth_config *cfg, struct ccp_synth_report *rep,
 			     char *err, size_t errlen);

@@ -2,7 +2,8 @@
  * cmd_bench.c: `ccpump bench`, the pump under a synthetic load.
  *
  * Exit status: 0 when every message was delivered exactly once; 3 when any
- * was duplicated or lost (whatever the mode); 2 for a bad flag.
+ * was duplicated or lost (whatever the mode); 2 for a bad flag; 1 when the
+ * machine could not give the run its check-off tables.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include "cli/commands.h"
 #include "cli/opts.h"
 
+#define EXIT_NO_RESOURCES 1
 #define EXIT_NOT_EXACTLY_ONCE 3
 
 static void usage(FILE *out, const struct ccp_synth_config *d)
@@ -23,7 +25,7 @@ static void usage(FILE *out, const struct ccp_synth_config *d)
 		"usage: ccpump bench [OPTIONS]\n"
 		"Runs the exactly-once pump on a synthetic spool and a null sink that checks\n"
 		"off every delivery.  Exit status 0: exactly once; 3: duplicates or losses;\n"
-		"2: bad flag.\n\n"
+		"2: bad flag; 1: no memory for the check-off tables.\n\n"
 		"  --mode lockfree|mutex|naive  claim by CAS, by one lock, or the 1998 race (%s)\n"
 		"  --messages N         distinct messages (%llu; with --duration, an upper bound)\n"
 		"  --duration SECONDS   notify for this long instead of a fixed count (off)\n"
@@ -31,7 +33,7 @@ static void usage(FILE *out, const struct ccp_synth_config *d)
 		"  --payload BYTES      bytes carried and verified per message (%zu)\n"
 		"  --rate N             messages per second to notify, 0 = unlimited (%llu)\n"
 		"  --notes-per-poll N   notifications per poll (%u)\n"
-		"  --json               print the report as one JSON object\n"
+		"  --json               print the report as one JSON object (off: a table)\n"
 		"  --progress / --no-progress  live progress line (on when stderr is a terminal)\n"
 		"  -h, --help           this text\n"
 		"The engine's tuning flags:\n",
@@ -145,9 +147,10 @@ int ccp_cmd_bench(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 
 	static struct ccp_synth_report rep;
-	if (ccp_synth_run(&cfg, &rep, err, sizeof(err)) != 0) {
+	int rc = ccp_synth_run(&cfg, &rep, err, sizeof(err));
+	if (rc != 0) {
 		fprintf(stderr, "ccpump bench: %s\n", err);
-		return CCP_EXIT_USAGE;
+		return rc == CCP_SYNTH_NO_RESOURCES ? EXIT_NO_RESOURCES : CCP_EXIT_USAGE;
 	}
 	if (json)
 		ccp_synth_print_json(stdout, &rep);

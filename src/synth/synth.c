@@ -535,6 +535,7 @@ int ccp_synth_run(const struct ccp_synth_config *cfg, struct ccp_synth_report *r
 	if (s.count == NULL || s.acked == NULL) {
 		snprintf(err, errlen, "cannot reserve check-off tables for %llu messages: %s",
 			 (unsigned long long)s.limit, strerror(errno));
+		rc = CCP_SYNTH_NO_RESOURCES;
 		goto out;
 	}
 	atomic_init(&s.corrupted, 0);
