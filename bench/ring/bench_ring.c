@@ -267,9 +267,11 @@ static const struct bq_ops lq_ops = { "ccp_lockq", true, lq_create, lq_destroy, 
  *         run stops moving (census LOST)
  *   drop  says an item went in without enqueueing it (census LOST)
  *   pill  enqueues the first pill twice (census FAIL: doubled)
+ *   twice enqueues an item a second time, after its burst (census FAIL:
+ *         doubled)
  * Each run is its own child process, so the state below starts afresh. */
-enum fault { FAULT_NONE, FAULT_HOLE, FAULT_DROP, FAULT_PILL };
-static const char *const fault_names[] = { "none", "hole", "drop", "pill" };
+enum fault { FAULT_NONE, FAULT_HOLE, FAULT_DROP, FAULT_PILL, FAULT_TWICE };
+static const char *const fault_names[] = { "none", "hole", "drop", "pill", "twice" };
 static enum fault fault;
 static uint64_t fault_at;
 static _Atomic uint64_t fault_seen;
@@ -304,6 +306,15 @@ static unsigned faulty_enq(struct bq *q, const uintptr_t *w, unsigned n)
 		return ours_enq(q, w, n);
 	if (fault == FAULT_DROP)
 		return 1;
+	if (fault == FAULT_TWICE) {
+		/* The fault is claimed: it must happen now, full ring or not. */
+		unsigned k;
+		while ((k = ours_enq(q, w, n)) == 0)
+			sched_yield();
+		while (ours_enq(q, w, 1) == 0)
+			sched_yield();
+		return k;
+	}
 	/* FAULT_HOLE: the claim of __ccp_ring_enqueue_one() without its store. */
 	struct ccp_ring *r = (struct ccp_ring *)q;
 	for (;;) {
@@ -1124,7 +1135,7 @@ static void usage(FILE *f)
 		"                   --quick: 3)\n"
 		"  --quiet          no table on stdout\n"
 		"  --inject-fault F test only: ccp_ring, renamed ccp_ring+F, breaks once a\n"
-		"                   run: hole, drop or pill (bench/ring/smoke.sh)\n"
+		"                   run: hole, drop, pill or twice (bench/ring/smoke.sh)\n"
 		"The CSV and JSON are rewritten after each (ratio, burst) group and on\n"
 		"SIGTERM or SIGINT.  Exits 1 when any run loses, doubles or reorders an item\n"
 		"(census LOST or FAIL), 2 on a usage or setup error.\n",
@@ -1222,11 +1233,17 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
+	opterr = 0; /* one line of our own for a bad flag */
 	for (;;) {
-		int c = getopt_long(argc, argv, "", longopts, NULL);
+		int li = -1;
+		int c = getopt_long(argc, argv, "", longopts, &li);
 		if (c == -1)
 			break;
 		char *end = NULL;
+		/* strtoull() takes "-5" as a huge number: no sign, no spaces. */
+		if (optarg && c != O_QUEUES && c != O_THREADS && c != O_BURSTS && c != O_CSV &&
+		    c != O_JSON && c != O_FAULT && !(optarg[0] >= '0' && optarg[0] <= '9'))
+			goto bad;
 		switch (c) {
 		case O_QUEUES: queues = optarg; break;
 		case O_THREADS: threads = optarg; break;
@@ -1250,7 +1267,7 @@ int main(int argc, char **argv)
 			break;
 		case O_WARM:
 			warmup = strtoull(optarg, &end, 10);
-			if (*end)
+			if (*end || warmup >= (1ull << PROD_SHIFT))
 				goto bad;
 			break;
 		case O_PIN: pin = true; break;
@@ -1266,7 +1283,7 @@ int main(int argc, char **argv)
 			break;
 		case O_FAULT:
 			fault = FAULT_NONE; /* the last --inject-fault, checked on its own */
-			for (unsigned f = FAULT_HOLE; f <= FAULT_PILL; f++)
+			for (unsigned f = FAULT_HOLE; f <= FAULT_TWICE; f++)
 				if (!strcmp(optarg, fault_names[f]))
 					fault = (enum fault)f;
 			if (fault == FAULT_NONE)
@@ -1275,11 +1292,12 @@ int main(int argc, char **argv)
 			break;
 		case O_HELP: usage(stdout); return 0;
 		default:
-			fprintf(stderr, "bench_ring: unknown option or missing value (try --help)\n");
+			fprintf(stderr, "bench_ring: unknown option or missing value: %s "
+					"(try --help)\n", argv[optind - 1]);
 			return 2;
 		bad:
-			fprintf(stderr, "bench_ring: bad value '%s' for %s\n", optarg,
-				argv[optind - 1]);
+			fprintf(stderr, "bench_ring: bad value '%s' for --%s\n", optarg,
+				longopts[li].name);
 			return 2;
 		}
 	}
@@ -1354,7 +1372,12 @@ int main(int argc, char **argv)
 	}
 	unsigned bursts[32];
 	int nb = parse_list(bursts_s, bursts, CCP_ARRAY_LEN(bursts), 1, MAX_BURST);
-	if (nb <= 0 || nq == 0 || nr == 0) {
+	if (nb <= 0) {
+		fprintf(stderr, "bench_ring: bad --bursts '%s' (a list of 1..%d)\n", bursts_s,
+			MAX_BURST);
+		return 2;
+	}
+	if (nq == 0 || nr == 0) {
 		fprintf(stderr, "bench_ring: nothing to run (check --queues, --threads, --bursts)\n");
 		return 2;
 	}

@@ -4,7 +4,7 @@
 # then ccp_ring broken on purpose (--inject-fault) must fail it, each way a
 # queue can lose or double an item: a slot claimed and never written (the
 # run stops moving: LOST), an item dropped (LOST), a pill enqueued twice
-# (FAIL).
+# (FAIL), an item enqueued twice (FAIL).
 set -euo pipefail
 bin=$1
 dir=$(mktemp -d)
@@ -32,16 +32,28 @@ grep -q '"census":"ok"}' "$dir/ring.json"
 # The faults.  hole at capacity 64 stops the producers on a full ring, at
 # capacity 65536 after every item and pill went in; each waits the run
 # limit (1 s) and 2 s of quiet.
-for f in hole:64 hole:65536 drop:64 pill:64; do
+for f in hole:64 hole:65536 drop:64 pill:64 twice:64; do
 	st=0
 	"$bin" --queues ccp_ring --threads 2:2 --bursts 8 --items 20000 --reps 1 --warmup 0 \
 		--capacity "${f#*:}" --run-limit 1 --inject-fault "${f%:*}" --quiet \
 		--csv "$dir/fault.csv" --json "$dir/fault.json" 2>"$dir/fault.err" || st=$?
-	case ${f%:*} in pill) census=FAIL ;; *) census=LOST ;; esac
+	case ${f%:*} in pill | twice) census=FAIL ;; *) census=LOST ;; esac
 	if [ "$st" != 1 ] || ! grep -q ",$census\$" "$dir/fault.csv" ||
 		! grep -q "\"census\":\"$census\"}" "$dir/fault.json"; then
 		echo "smoke: --inject-fault ${f%:*} (capacity ${f#*:}): status $st, want 1 and $census:" >&2
 		cat "$dir/fault.csv" "$dir/fault.err" >&2
+		exit 1
+	fi
+done
+# Bad flags: status 2 and one line that names the flag.
+for bad in "--warmup -5" "--items 0" "--reps x" "--bursts 0" "--capacity 3" "--bogus"; do
+	st=0
+	# shellcheck disable=SC2086 # the flag and its value are two words
+	"$bin" $bad --quiet "$dir" 2>"$dir/bad.err" >/dev/null || st=$?
+	if [ "$st" != 2 ] || [ "$(wc -l <"$dir/bad.err")" != 1 ] ||
+		! grep -q -- "${bad%% *}" "$dir/bad.err"; then
+		echo "smoke: '$bad': status $st, want 2 and one line naming ${bad%% *}:" >&2
+		cat "$dir/bad.err" >&2
 		exit 1
 	fi
 done
