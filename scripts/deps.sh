@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure every Debian package ccpump needs is installed.
 # As root it installs what is missing with apt-get; otherwise it prints the
-# exact apt-get line and fails, so nothing is half set up.
+# exact apt-get line and fails, so nothing is half set up.  Packages named in
+# CCPUMP_EXTRA_PKGS are required the same way; those in CCPUMP_OPTIONAL_PKGS
+# are installed where they can be and otherwise named and left out.
 set -euo pipefail
 
 # Build, libraries, fuzzing, procmail as a test peer (tests/relay/test_mda.sh),
@@ -21,23 +23,56 @@ if [ -n "${CCPUMP_EXTRA_PKGS:-}" ]; then
   pkgs+=("${extra[@]}")
 fi
 
-missing=()
-for p in "${pkgs[@]}"; do
-  st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
-  [ "$st" = installed ] || missing+=("$p")
-done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# Optional packages (CCPUMP_OPTIONAL_PKGS): installed as root where apt-get
+# can, otherwise named in one line and left out; what needs them skips them.
+optional=()
+if [ -n "${CCPUMP_OPTIONAL_PKGS:-}" ]; then
+  read -r -a optional <<<"$CCPUMP_OPTIONAL_PKGS"
+fi
 
-line="apt-get install -y --no-install-recommends ${missing[*]}"
-if [ "$(id -u)" -ne 0 ]; then
-  echo "ccpump: missing Debian packages; run as root: apt-get update && $line" >&2
-  exit 1
+not_installed() {
+  local p st
+  for p in "$@"; do
+    st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+    [ "$st" = installed ] || echo "$p"
+  done
+}
+
+mapfile -t missing < <(not_installed "${pkgs[@]}")
+mapfile -t missing_optional < <(not_installed "${optional[@]}")
+[ ${#missing[@]} -eq 0 ] && [ ${#missing_optional[@]} -eq 0 ] && exit 0
+
+can_install=yes
+[ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null || can_install=no
+
+if [ ${#missing[@]} -gt 0 ]; then
+  line="apt-get install -y --no-install-recommends ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "ccpump: missing Debian packages; run as root: apt-get update && $line" >&2
+    exit 1
+  fi
+  if ! command -v apt-get >/dev/null; then
+    echo "ccpump: missing packages (${missing[*]}) and no apt-get on this machine" >&2
+    exit 1
+  fi
 fi
-if ! command -v apt-get >/dev/null; then
-  echo "ccpump: missing packages (${missing[*]}) and no apt-get on this machine" >&2
-  exit 1
+
+if [ $can_install = no ]; then
+  echo "ccpump: optional packages not installed (${missing_optional[*]}): what needs" \
+       "them is skipped; as root: apt-get install -y --no-install-recommends" \
+       "${missing_optional[*]}" >&2
+  exit 0
 fi
-echo "ccpump: installing ${missing[*]}" >&2
+
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "ccpump: installing ${missing[*]}" >&2
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if [ ${#missing_optional[@]} -gt 0 ]; then
+  echo "ccpump: installing the optional ${missing_optional[*]}" >&2
+  apt-get install -y -qq --no-install-recommends "${missing_optional[@]}" ||
+    echo "ccpump: could not install the optional ${missing_optional[*]}:" \
+         "what needs them is skipped" >&2
+fi
