@@ -1329,6 +1329,14 @@ int main(int argc, char **argv)
 		}
 	}
 
+	/* Bursts first: a bad one is named alone, before any queue is skipped. */
+	unsigned bursts[32];
+	int nb = parse_list(bursts_s, bursts, CCP_ARRAY_LEN(bursts), 1, MAX_BURST);
+	if (nb <= 0) {
+		fprintf(stderr, "bench_ring: bad --bursts '%s' (a list of 1..%d)\n", bursts_s,
+			MAX_BURST);
+		return 2;
+	}
 	/* Queues. */
 	const struct bq_ops *qs[16];
 	unsigned nq = 0;
@@ -1369,13 +1377,6 @@ int main(int argc, char **argv)
 			ratios[nr++] = (struct ratio){ p, c };
 		}
 		free(copy);
-	}
-	unsigned bursts[32];
-	int nb = parse_list(bursts_s, bursts, CCP_ARRAY_LEN(bursts), 1, MAX_BURST);
-	if (nb <= 0) {
-		fprintf(stderr, "bench_ring: bad --bursts '%s' (a list of 1..%d)\n", bursts_s,
-			MAX_BURST);
-		return 2;
 	}
 	if (nq == 0 || nr == 0) {
 		fprintf(stderr, "bench_ring: nothing to run (check --queues, --threads, --bursts)\n");
