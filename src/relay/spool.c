@@ -432,16 +432,32 @@ static bool keep_settled(struct ccp_spool *s, struct ccp_msg *m, bool failed, bo
 }
 
 /* At open: the markers of files still in new/ as they were settled are
- * kept and listed; the others (removed since, or another file now) go. */
-static void load_delivered(struct ccp_spool *s)
+ * kept and listed; the others (removed since, or another file now) go.
+ * Returns -1 with the reason in err when the folder cannot be read through:
+ * a marker not listed is not looked at, and its file would be imported
+ * again. */
+static int load_delivered(struct ccp_spool *s, char *err, size_t errlen)
 {
 	DIR *d = ccp_dir_reopen(s->delivered_fd);
 	struct dirent *de;
 	struct statx st;
 	struct spool_stamp t;
 	unsigned kept = 0, kept_failed = 0, kept_reason = 0, kept_changed = 0;
+	if (d == NULL) {
+		snprintf(err, errlen, "cannot read %s: %s", s->delivered_dir, strerror(errno));
+		return -1;
+	}
 	ccp_dir_remove_stale_tmp(s->delivered_fd);
-	while (d && (de = readdir(d)) != NULL) {
+	for (;;) {
+		errno = 0;
+		if ((de = readdir(d)) == NULL) {
+			int e = errno;
+			closedir(d);
+			if (e == 0)
+				break;
+			snprintf(err, errlen, "cannot read %s: %s", s->delivered_dir, strerror(e));
+			return -1;
+		}
 		if (de->d_name[0] == '.')
 			continue;
 		enum marker k = MARKER_NONE;
@@ -471,8 +487,6 @@ static void load_delivered(struct ccp_spool *s)
 		}
 		unlinkat(s->delivered_fd, de->d_name, 0);
 	}
-	if (d)
-		closedir(d);
 	if (kept)
 		ccp_log(CCP_LOG_WARN, "spool %s: %u messages delivered before are still in new/ (their "
 			"files could not be removed; see %s): never imported again, removed once "
@@ -492,6 +506,7 @@ static void load_delivered(struct ccp_spool *s)
 		ccp_log(CCP_LOG_WARN, "spool %s: %u messages delivered before are still in new/ and "
 			"have been written to since (see %s): never imported again, they go to %s "
 			"with the reason", s->dir, kept_changed, s->delivered_dir, s->failed_dir);
+	return 0;
 }
 
 struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, size_t errlen)
@@ -561,7 +576,8 @@ struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, 
 		s->delivered_dir = ccp_strdup(cfg->delivered_dir);
 		if ((s->delivered_fd = ccp_dir_ensure_open(cfg->delivered_dir, err, errlen)) < 0)
 			goto fail;
-		load_delivered(s);
+		if (load_delivered(s, err, errlen) != 0)
+			goto fail;
 	}
 
 	s->pollers = ccp_aligned_alloc(CCP_CACHE_GUARD, cfg->pollers * sizeof(*s->pollers));
@@ -1020,17 +1036,11 @@ bool ccp_spool_lost(const struct ccp_spool *s)
 /* Opens the rescan of new/.  When it cannot be opened (out of descriptors
  * or memory), the next try is a second away (or a rescan interval, if
  * shorter), not at once: a poller must not spin on it. */
-static void start_scan(struct ccp_spool *s, struct spool_poller *sp)
+/* A scan that could not be made or finished (error E): tried again within a
+ * second, logged once until a scan is finished; --once waits for one
+ * (ccp_spool_scan_failing_since()). */
+static void scan_failed(struct ccp_spool *s, struct spool_poller *sp, int e)
 {
-	check_still_there(s);
-	sp->scan = ccp_dir_reopen(s->new_fd);
-	if (sp->scan != NULL) {
-		if (atomic_load_explicit(&s->scan_failing_since, memory_order_relaxed) &&
-		    atomic_exchange_explicit(&s->scan_failing_since, 0, memory_order_relaxed))
-			ccp_log(CCP_LOG_INFO, "spool %s: rescans resumed", s->new_path);
-		return;
-	}
-	int e = errno;
 	uint64_t now = ccp_now_ns(), none = 0;
 	uint64_t wait = s->cfg.rescan_interval_ns < 1000000000u ? s->cfg.rescan_interval_ns
 								 : 1000000000u;
@@ -1039,6 +1049,14 @@ static void start_scan(struct ccp_spool *s, struct spool_poller *sp)
 						    memory_order_relaxed, memory_order_relaxed))
 		ccp_log(CCP_LOG_ERROR, "spool %s cannot be rescanned: %s; tried again every %.1f s",
 			s->new_path, strerror(e), (double)wait / 1e9);
+}
+
+static void start_scan(struct ccp_spool *s, struct spool_poller *sp)
+{
+	check_still_there(s);
+	sp->scan = ccp_dir_reopen(s->new_fd);
+	if (sp->scan == NULL)
+		scan_failed(s, sp, errno);
 }
 
 uint64_t ccp_spool_scan_failing_since(const struct ccp_spool *s)
@@ -1121,8 +1139,18 @@ static int spool_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsign
 		errno = 0;
 		struct dirent *de = readdir(sp->scan);
 		if (de == NULL) {
+			int e = errno;
 			closedir(sp->scan);
 			sp->scan = NULL;
+			if (e != 0) {
+				/* A read error is not the end of new/: the names
+				 * past it were not seen, so the scan is not done. */
+				scan_failed(s, sp, e);
+				break;
+			}
+			if (atomic_load_explicit(&s->scan_failing_since, memory_order_relaxed) &&
+			    atomic_exchange_explicit(&s->scan_failing_since, 0, memory_order_relaxed))
+				ccp_log(CCP_LOG_INFO, "spool %s: rescans resumed", s->new_path);
 			sp->first_scan_done = true;
 			/* Stagger the pollers' rescans across the interval. */
 			sp->next_scan = ccp_now_ns() + s->cfg.rescan_interval_ns +

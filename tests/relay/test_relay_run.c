@@ -14,6 +14,10 @@
  *   store write a record written with sync has its directory synced too,
  *               so that its name survives a crash of the machine;
  *   Import/     is never synced: no restart needs its entries;
+ *   unreadable  a rescan whose read of new/ fails part way (EIO) is not
+ *   folders     the end of new/: a --once run scans again and relays it
+ *               all once it reads through; a Delivered/ that cannot be
+ *               read through at start-up stops the relay from starting;
  *   dir syncs   a requeue and a sent report whose directory's sync fails
  *   that fail   are done all the same, and say that a crash could undo
  *               them;
@@ -389,6 +393,31 @@ int unlinkat(int dirfd, const char *path, int flags)
 	return rc;
 }
 
+/* While set, readdir() of a directory whose path holds it returns its
+ * first READDIR_OK_ENTRIES names (dot names aside) over the whole time it
+ * is set, then fails with EIO, as a folder with a bad block does; the
+ * failures are counted. */
+#define READDIR_OK_ENTRIES 3
+static const char *_Atomic fail_readdir_in;
+static _Atomic unsigned readdir_served, readdir_failures;
+
+struct dirent *readdir(DIR *d)
+{
+	static struct dirent *(*real_readdir)(DIR *);
+	if (real_readdir == NULL)
+		real_readdir = (struct dirent * (*)(DIR *)) dlsym(RTLD_NEXT, "readdir");
+	if (!injected_at(&fail_readdir_in, dirfd(d)))
+		return real_readdir(d);
+	struct dirent *de = real_readdir(d);
+	if (de == NULL || de->d_name[0] == '.')
+		return de;
+	if (atomic_fetch_add(&readdir_served, 1) < READDIR_OK_ENTRIES)
+		return de;
+	atomic_fetch_add(&readdir_failures, 1);
+	errno = EIO;
+	return NULL;
+}
+
 /* Checks from now on that each removal of NAME in a directory whose path
  * holds DIR is of a file held open (unlinkat()); NULL, NULL: no more. */
 static void check_held(const char *name, const char *dir)
@@ -498,9 +527,9 @@ static void *relay_thread(void *arg)
 	return NULL;
 }
 
-/* A running relay (not --once) on a fresh spool of MESSAGES messages
- * under ROOT, TAG naming its directories; returns the post office. */
-static pthread_t start_relay(const char *root, const char *tag, char *po)
+/* A relay's config (not --once) in run_cfg, for a fresh spool of MESSAGES
+ * messages under ROOT, TAG naming its directories; the post office in PO. */
+static void prepare_relay(const char *root, const char *tag, char *po)
 {
 	setup(root, tag, po);
 	for (int i = 0; i < MESSAGES; i++) {
@@ -517,10 +546,23 @@ static pthread_t start_relay(const char *root, const char *tag, char *po)
 	run_cfg.pump.dispatchers = 1; /* GMime is invisible to ThreadSanitizer */
 	run_cfg.pump.retry_min_ns = 1000000; /* 1 ms */
 	run_cfg.pump.retry_max_ns = 2000000; /* 2 ms */
+}
+
+/* That relay, running in a thread of its own. */
+static pthread_t run_relay(void)
+{
 	atomic_store(&run_rc, -1);
 	pthread_t th;
 	CHECK(pthread_create(&th, NULL, relay_thread, NULL) == 0);
 	return th;
+}
+
+/* A running relay (not --once) on a fresh spool of MESSAGES messages
+ * under ROOT, TAG naming its directories; returns the post office. */
+static pthread_t start_relay(const char *root, const char *tag, char *po)
+{
+	prepare_relay(root, tag, po);
+	return run_relay();
 }
 
 /* Waits up to 60 s for COND (a deadline against a hang, not a timing
@@ -582,6 +624,70 @@ static void test_fsync_fails(const char *root)
 	CHECK(ccp_po_stats(po, &ps, err, sizeof(err)) == 0);
 	CHECK_EQ_U64(ps.distinct_keys, MESSAGES);
 	CHECK_EQ_U64(ps.duplicate_deliveries, 0);
+}
+
+/* A rescan whose read of new/ fails part way (an I/O error) has not seen
+ * the names past the error: a --once run does not end on it, as on the
+ * end of new/, with the rest of the spool never looked at; it scans again
+ * and relays everything once the folder reads through. */
+static void test_scan_read_fails(const char *root)
+{
+	char po[600], path[800];
+	atomic_store(&readdir_served, 0);
+	atomic_store(&readdir_failures, 0);
+	atomic_store(&fail_readdir_in, "/spool-readdir/new");
+	prepare_relay(root, "-readdir", po);
+	run_cfg.once = true;
+	run_cfg.pump.retry_max_ns = 60000000000ull; /* no giving up on the spool */
+	pthread_t th = run_relay();
+	/* Rescans of new/ fail, one a second: the run goes on meanwhile. */
+	AWAIT(atomic_load(&readdir_failures) >= 3 || atomic_load(&run_rc) >= 0);
+	CHECK(atomic_load(&readdir_failures) >= 3);
+	CHECK(atomic_load(&run_rc) < 0);
+	atomic_store(&fail_readdir_in, NULL);
+	AWAIT(atomic_load(&run_rc) >= 0);
+	CHECK(pthread_join(th, NULL) == 0);
+	CHECK_EQ_U64(atomic_load(&run_rc), 0);
+	CHECK(!run_st.gave_up_paused);
+	snprintf(path, sizeof(path), "%s/new", spool);
+	CHECK_EQ_U64(count_dir(path), 0);
+	struct ccp_po_stats ps;
+	char err[512];
+	CHECK(ccp_po_stats(po, &ps, err, sizeof(err)) == 0);
+	CHECK_EQ_U64(ps.distinct_keys, MESSAGES);
+	CHECK_EQ_U64(ps.duplicate_deliveries, 0);
+}
+
+/* Delivered/ read part way at start-up: the markers past the error were
+ * not looked at, and their files would be imported again, so the relay
+ * does not start; it names the folder and the error. */
+static void test_markers_unread(const char *root)
+{
+	char po[600], path[800], err[600];
+	prepare_relay(root, "-markers-unread", po);
+	run_cfg.once = true;
+	CHECK(mkdir(store, 0700) == 0);
+	snprintf(path, sizeof(path), "%s/Delivered", store);
+	CHECK(mkdir(path, 0700) == 0);
+	for (int i = 0; i < READDIR_OK_ENTRIES + 2; i++) {
+		snprintf(path, sizeof(path), "%s/Delivered/gone%d", store, i);
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		CHECK(fd >= 0);
+		close(fd);
+	}
+	atomic_store(&readdir_served, 0);
+	atomic_store(&fail_readdir_in, "/store-markers-unread/Delivered");
+	int rc = ccp_relay_run(&run_cfg, &run_st, err, sizeof(err));
+	atomic_store(&fail_readdir_in, NULL);
+	CHECK(rc != 0);
+	CHECK(strstr(err, "/store-markers-unread/Delivered: Input/output error") != NULL);
+	snprintf(path, sizeof(path), "%s/new", spool);
+	CHECK_EQ_U64(count_dir(path), MESSAGES);
+	/* Read through, the stale markers go and the spool is relayed. */
+	CHECK(ccp_relay_run(&run_cfg, &run_st, err, sizeof(err)) == 0);
+	CHECK_EQ_U64(count_dir(path), 0);
+	snprintf(path, sizeof(path), "%s/Delivered", store);
+	CHECK_EQ_U64(count_dir(path), 0);
 }
 
 static void test_store_write(const char *root)
@@ -1556,6 +1662,9 @@ int main(void)
 	test_stop_first(root);
 	test_fsync_fails(root);
 	test_store_write(root);
+	test_markers_unread(root);
+	CHECK(logged(root, test_scan_read_fails,
+		     "/new cannot be rescanned: Input/output error; tried again every"));
 	CHECK(logged(root, requeue_unsynced,
 		     "but the move cannot be synced: Input/output error; it may not survive a crash"));
 	CHECK(logged(root, report_unsynced, "m1: its sent report's removal from "));
