@@ -161,6 +161,17 @@ enum ccp_spool_read {
  */
 CCP_EXPORT bool ccp_spool_mark_failed(struct ccp_spool *s, struct ccp_msg *m);
 
+/*
+ * Stamps m, when no read of this record stamped it, by what new/KEY is now
+ * (a statx(), as a read's stamp, the file left unopened): a record settled
+ * without a read (the relay sends a message whose retries ended to the
+ * failed folder by its marker alone) must carry one, or neither
+ * ccp_spool_mark_failed() nor its ack's marker, should the move fail, can
+ * keep the file from being imported as new mail at the next rescan.
+ * Returns whether m has a stamp.  Called by the dispatcher that owns m.
+ */
+CCP_EXPORT bool ccp_spool_stamp_unread(struct ccp_spool *s, struct ccp_msg *m);
+
 /* What a read of m's spool file saw (ccp_spool_read_message(): its stamp),
  * as opaque octets, copied out of m's user area (ccp_spool_stamp_get())
  * and into another record's (ccp_spool_stamp_set()).  For a message

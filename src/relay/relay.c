@@ -1365,6 +1365,10 @@ static bool end_retries(struct relay *r, struct ccp_msg *m, enum ccp_msg_state o
 		 ccp_msg_attempts(m, ccp_msg_load(m)), last);
 	char before[200];
 	bool again = withheld_last(r, m, before, sizeof(before));
+	/* Not read in this claim (deliver_batch()): stamped now, so that its
+	 * failed marker, and its ack's should the move to Bad fail, keep the
+	 * file from coming back as new mail after its report has gone. */
+	ccp_spool_stamp_unread(r->spool, m);
 	int e = to_bad(r, m, NULL, 0, reason, problem, sizeof(problem));
 	if (e != 0 && machine_errno(e)) {
 		/* Said once: each rescan claims it again while the store is

@@ -1389,6 +1389,20 @@ static void ack_one(struct ccp_spool *s, struct ccp_msg *m, enum ccp_msg_state o
 	atomic_fetch_add_explicit(&s->acked, 1, memory_order_relaxed);
 }
 
+bool ccp_spool_stamp_unread(struct ccp_spool *s, struct ccp_msg *m)
+{
+	struct spool_stamp *t = ccp_msg_user(m);
+	struct statx st;
+	if (m->user_size < sizeof(*t))
+		return false;
+	if (t->set)
+		return true;
+	if (ccp_statx(s->new_fd, m->key, AT_SYMLINK_NOFOLLOW, &st) != 0 || !S_ISREG(st.stx_mode))
+		return false;
+	stamp_of(&st, t);
+	return true;
+}
+
 bool ccp_spool_mark_failed(struct ccp_spool *s, struct ccp_msg *m)
 {
 	bool again;

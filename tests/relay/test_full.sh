@@ -27,7 +27,8 @@
 #      delivered recipient skipped);
 #   7. retries that --max-age ends while the store is full: the message
 #      waits in the spool, not in Bad without its reason; given room, it
-#      goes to Bad with it;
+#      goes to Bad with it; and where its move to Bad then fails, its
+#      failed marker keeps it from being imported after its report;
 #   8. the store and the post office on a file system without O_DIRECT
 #      (ramfs): batches written plainly, every message delivered once;
 #   9. retries ended (--max-attempts 1) while Bad/ alone is full: the
@@ -340,21 +341,33 @@ echo "6. a partial delivery's report on a full disk: postponed, then reported on
 # reason cannot be written either.  It waits in the spool (never in Bad
 # without its reason); given room, a rescan finds it, and it goes to Bad
 # with its reason (its lifetime is over), not to the post office.
-d=$work/retries-full
-small_fs "$d/fs" 256k
-mkdir -p "$d/fs/spool/tmp" "$d/fs/spool/new" "$d/fs/spool/cur"
-"$bin" po init --po "$d/po" >/dev/null || fail "retries full: po init"
-log=$d/log
-"$bin" relay --spool "$d/fs/spool" --store "$d/fs/store" --po "$d/po" --once --stats-interval 0 \
-	--log "$log" || fail "retries full: the first run failed"
-printf 'From: s@example.org\r\nTo: alice@example.org\r\nSubject: 1\r\n\r\nhi\r\n' \
-	>"$d/fs/spool/new/1764288000.M1P9.full"
-dd if=/dev/zero of="$d/fs/filler" bs=4k 2>/dev/null
-"$bin" relay --spool "$d/fs/spool" --store "$d/fs/store" --po "$d/po" --max-age 1 \
-	--retry-min 0.05 --retry-max 0.2 --rescan-interval 0.2 --stats-interval 0 --log "$log" &
-pid=$!
-wait_for 30 grep -qs "message 1764288000.M1P9.full: retries ended after attempt 0 .* it waits in the spool until the store can take its reason" "$log" ||
-	fail "retries full: no line saying it waits"
+
+# retries_withheld DIR NAME WHAT [PREPARE...]: a full tmpfs at DIR/fs with
+# the spool and the store, one message NAME whose retries --max-age ends
+# there; PREPARE runs before the message is put in new/; returns once the
+# relay (pid in $pid, log in $log) says the message waits in the spool.
+retries_withheld() {
+	local name=$2 what=$3
+	d=$1
+	small_fs "$d/fs" 256k
+	mkdir -p "$d/fs/spool/tmp" "$d/fs/spool/new" "$d/fs/spool/cur"
+	"$bin" po init --po "$d/po" >/dev/null || fail "$what: po init"
+	log=$d/log
+	"$bin" relay --spool "$d/fs/spool" --store "$d/fs/store" --po "$d/po" --once \
+		--stats-interval 0 --log "$log" || fail "$what: the first run failed"
+	shift 3
+	[ $# -eq 0 ] || "$@" || fail "$what: $*"
+	printf 'From: s@example.org\r\nTo: alice@example.org\r\nSubject: 1\r\n\r\nhi\r\n' \
+		>"$d/fs/spool/new/$name"
+	dd if=/dev/zero of="$d/fs/filler" bs=4k 2>/dev/null
+	"$bin" relay --spool "$d/fs/spool" --store "$d/fs/store" --po "$d/po" --max-age 1 \
+		--retry-min 0.05 --retry-max 0.2 --rescan-interval 0.2 --stats-interval 0 \
+		--log "$log" &
+	pid=$!
+	wait_for 30 grep -qs "message $name: retries ended after attempt 0 .* it waits in the spool until the store can take its reason" "$log" ||
+		fail "$what: no line saying it waits"
+}
+retries_withheld "$work/retries-full" 1764288000.M1P9.full "retries full"
 [ -f "$d/fs/spool/new/1764288000.M1P9.full" ] || fail "retries full: it left the spool"
 [ -z "$(ls -A "$d/fs/store/Bad")" ] || fail "retries full: in Bad: $(ls -A "$d/fs/store/Bad")"
 rm "$d/fs/filler"
@@ -366,6 +379,28 @@ grep -q "^retries ended after attempt 0 (the last: " "$d/fs/store/Bad/1764288000
 	fail "retries full: Bad's reason: $(cat "$d/fs/store/Bad/1764288000.M1P9.full.reason" 2>&1)"
 [ -f "$d/fs/store/Bad/1764288000.M1P9.full.ndr" ] || fail "retries full: no report"
 echo "7. retries ended on a full store: the message waited in the spool, then went to Bad with its reason"
+
+# The same, but given room its move to Bad fails (a folder holds its name
+# there): its reason and report are written, so it must never be imported
+# as new mail after; its failed marker in Delivered/ keeps it in new/,
+# settled.  The record that sends it to Bad never read the file, and
+# without a stamp no marker was written: the next rescan imported it.
+name=1764288000.M1P9.unmovable
+taken() { mkdir -p "$d/fs/store/Bad/$name" && echo x >"$d/fs/store/Bad/$name/x"; }
+retries_withheld "$work/retries-full-unmovable" "$name" "retries unmovable" taken
+rm "$d/fs/filler"
+wait_for 30 test -f "$d/fs/store/Bad/$name.ndr" || fail "retries unmovable: no report"
+wait_for 30 grep -qs "^failed" "$d/fs/store/Delivered/$name" ||
+	fail "retries unmovable: no failed marker: $(cat "$d/fs/store/Delivered/$name" 2>&1)"
+# Ten rescans at least, each of which used to import it.
+sleep 2
+kill -TERM $pid
+wait $pid || fail "retries unmovable: relay exited $?"
+[ "$(field "$d/po" 'distinct keys')" = 0 ] || fail "retries unmovable: imported after its report"
+[ -f "$d/fs/spool/new/$name" ] || fail "retries unmovable: it left new/"
+[ "$(grep -c "message $name to Bad: retries ended" "$log")" = 1 ] ||
+	fail "retries unmovable: sent to Bad $(grep -c "message $name to Bad: retries ended" "$log") times"
+echo "7b. the same, its move to Bad failing: marked failed in new/, never imported after its report"
 
 # ---- 8. a store on a file system without O_DIRECT ------------------------
 # ramfs has none on any kernel (tmpfs had none before Linux 6.6).  Such a
