@@ -215,6 +215,10 @@ struct relay {
 	int bounce_fd;
 	_Atomic uint64_t imports, import_failures, batches, duplicates, bad_count,
 		partial_count, vanished;
+	/* Files delivered before that could not leave new/, settled again by
+	 * their Delivered/ markers at each rescan: DELIVERED verdicts that are
+	 * no delivery (delivered_now()). */
+	_Atomic uint64_t resettled;
 	/* Deferral markers not written, and when that was last logged
 	 * (log_unwritten_markers(); relaxed: counts for a log line). */
 	_Atomic uint64_t markers_unwritten, markers_logged_ns;
@@ -625,6 +629,7 @@ static ssize_t read_message(struct disp *d, struct ccp_msg *m, enum ccp_verdict 
 		 * the batch line: already in the post office. */
 		d->dups++;
 		d->marked++;
+		count(&r->resettled, 1);
 		*v = CCP_VERDICT_DELIVERED;
 		return -1;
 	case CCP_SPOOL_READ_FAILED_BEFORE:
@@ -1693,16 +1698,32 @@ static void keep_markers(struct relay *r, const char *spool)
 /* What the stats line and the stats file say, taken at once; *last holds
  * the previous snapshot's time and count of delivered messages, for the
  * rate since then. */
+/* The messages delivered, each once: the pump's DELIVERED verdicts less
+ * the files that a marker settled again (one that cannot leave new/ is
+ * claimed at every rescan).  A resettle is counted when its file is read,
+ * its verdict when the batch is settled: while a batch is in hand this
+ * reads low by its resettles, exact once the pump is done. */
+static uint64_t delivered_now(struct relay *r, const struct ccp_pump_stats *ps)
+{
+	uint64_t again = atomic_load(&r->resettled);
+	return ps->delivered > again ? ps->delivered - again : 0;
+}
+
 static void stats_take(struct relay *r, struct ccp_pump *pump, uint64_t last[2],
 		       struct ccp_relay_snap *s)
 {
 	ccp_pump_stats(pump, &s->ps);
 	ccp_spool_stats(r->spool, &s->ss);
+	/* Never less than the last snapshot's, which a batch in hand could
+	 * make it (delivered_now()). */
+	s->delivered = delivered_now(r, &s->ps);
+	if (s->delivered < last[1])
+		s->delivered = last[1];
 	uint64_t now = ccp_now_ns();
-	s->rate = now > last[0] ? (double)(s->ps.delivered - last[1]) * 1e9 / (double)(now - last[0])
+	s->rate = now > last[0] ? (double)(s->delivered - last[1]) * 1e9 / (double)(now - last[0])
 				: 0.0;
 	last[0] = now;
-	last[1] = s->ps.delivered;
+	last[1] = s->delivered;
 	s->pause_reason[0] = '\0';
 	s->paused_ns = ccp_gate_paused_for(&r->gate, s->pause_reason, sizeof(s->pause_reason));
 	s->duplicates = atomic_load(&r->duplicates);
@@ -2200,7 +2221,7 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 		st->imports = atomic_load(&r.imports);
 		st->import_failures = atomic_load(&r.import_failures);
 		st->batches_written = atomic_load(&r.batches);
-		st->delivered = st->pump.delivered;
+		st->delivered = delivered_now(&r, &st->pump);
 		st->duplicates = atomic_load(&r.duplicates);
 		st->bad = atomic_load(&r.bad_count);
 		st->partial = atomic_load(&r.partial_count);

@@ -34,7 +34,7 @@ void ccp_relay_snap_log(const struct ccp_relay_snap *s)
 		"imports %llu (failed %llu), duplicate notifications suppressed %llu, "
 		"quarantined %llu, changed while read %llu, changed after delivery %llu, "
 		"postponed %llu%s%s",
-		s->rate, (unsigned long long)s->ps.delivered, (unsigned long long)s->duplicates,
+		s->rate, (unsigned long long)s->delivered, (unsigned long long)s->duplicates,
 		(unsigned long long)s->bad, (unsigned long long)s->partial,
 		(unsigned long long)s->ps.in_ring, (unsigned long long)s->ps.in_flight,
 		(unsigned long long)s->ps.waiting_retry, (unsigned long long)s->imports,
@@ -101,7 +101,7 @@ void ccp_relay_snap_write(const char *path, const struct ccp_relay_snap *s, cons
 			   "\"duplicate_notifications_suppressed\": %llu, \"quarantined\": %llu, "
 			   "\"changed_while_read\": %llu, \"changed_after_delivery\": %llu, "
 			   "\"postponed\": %llu, \"reports_waiting\": ",
-			   s->rate, (unsigned long long)s->ps.delivered,
+			   s->rate, (unsigned long long)s->delivered,
 			   (unsigned long long)s->duplicates, (unsigned long long)s->bad,
 			   (unsigned long long)s->partial, (unsigned long long)s->ps.in_ring,
 			   (unsigned long long)s->ps.in_flight,

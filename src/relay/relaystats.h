@@ -15,6 +15,7 @@
 struct ccp_relay_snap {
 	struct ccp_pump_stats ps;
 	struct ccp_spool_stats ss;
+	uint64_t delivered;        /* each message once (delivered_now()) */
 	double rate;               /* delivered a second since the last snapshot */
 	uint64_t paused_ns;        /* 0 while deliveries run */
 	char pause_reason[600];

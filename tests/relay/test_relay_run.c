@@ -18,6 +18,9 @@
  *   folders     the end of new/: a --once run scans again and relays it
  *               all once it reads through; a Delivered/ that cannot be
  *               read through at start-up stops the relay from starting;
+ *   resettled   files delivered that cannot leave new/ are settled again
+ *               by their markers at every rescan, and not counted as
+ *               delivered again;
  *   dir syncs   a requeue and a sent report whose directory's sync fails
  *   that fail   are done all the same, and say that a crash could undo
  *               them;
@@ -400,14 +403,22 @@ int unlinkat(int dirfd, const char *path, int flags)
 #define READDIR_OK_ENTRIES 3
 static const char *_Atomic fail_readdir_in;
 static _Atomic unsigned readdir_served, readdir_failures;
+/* While set, the ends of reads of a directory whose path holds it (a scan
+ * read through) are counted in scans_done. */
+static const char *_Atomic count_scans_in;
+static _Atomic unsigned scans_done;
 
 struct dirent *readdir(DIR *d)
 {
 	static struct dirent *(*real_readdir)(DIR *);
 	if (real_readdir == NULL)
 		real_readdir = (struct dirent * (*)(DIR *)) dlsym(RTLD_NEXT, "readdir");
-	if (!injected_at(&fail_readdir_in, dirfd(d)))
-		return real_readdir(d);
+	if (!injected_at(&fail_readdir_in, dirfd(d))) {
+		struct dirent *de = real_readdir(d);
+		if (de == NULL && injected_at(&count_scans_in, dirfd(d)))
+			atomic_fetch_add(&scans_done, 1);
+		return de;
+	}
 	struct dirent *de = real_readdir(d);
 	if (de == NULL || de->d_name[0] == '.')
 		return de;
@@ -688,6 +699,41 @@ static void test_markers_unread(const char *root)
 	CHECK_EQ_U64(count_dir(path), 0);
 	snprintf(path, sizeof(path), "%s/Delivered", store);
 	CHECK_EQ_U64(count_dir(path), 0);
+}
+
+/* Files delivered that cannot leave new/ (every removal there refused)
+ * are marked in Delivered/ and settled again by their markers at each
+ * rescan: the relay's count of delivered messages stays the number of
+ * messages, however many rescans claim them again. */
+static void test_resettled_not_counted(const char *root)
+{
+	char po[600], path[800], err[512];
+	prepare_relay(root, "-resettle", po);
+	run_cfg.rescan_interval_ns = 20000000; /* 20 ms */
+	atomic_store(&fail_unlink_in, "/spool-resettle/new");
+	pthread_t th = run_relay();
+	snprintf(path, sizeof(path), "%s/Delivered", store);
+	AWAIT((access(path, F_OK) == 0 && count_dir(path) == MESSAGES) ||
+	      atomic_load(&run_rc) >= 0);
+	CHECK_EQ_U64(count_dir(path), MESSAGES);
+	atomic_store(&scans_done, 0);
+	atomic_store(&count_scans_in, "/spool-resettle/new");
+	/* Each rescan claims every file again. */
+	AWAIT(atomic_load(&scans_done) >= 10 || atomic_load(&run_rc) >= 0);
+	CHECK(atomic_load(&scans_done) >= 10);
+	ccp_relay_request_stop();
+	CHECK(pthread_join(th, NULL) == 0);
+	atomic_store(&count_scans_in, NULL);
+	atomic_store(&fail_unlink_in, NULL);
+	CHECK_EQ_U64(atomic_load(&run_rc), 0);
+	CHECK(run_st.pump.delivered > MESSAGES); /* the claims again, as verdicts */
+	CHECK_EQ_U64(run_st.delivered, MESSAGES);
+	snprintf(path, sizeof(path), "%s/new", spool);
+	CHECK_EQ_U64(count_dir(path), MESSAGES);
+	struct ccp_po_stats ps;
+	CHECK(ccp_po_stats(po, &ps, err, sizeof(err)) == 0);
+	CHECK_EQ_U64(ps.distinct_keys, MESSAGES);
+	CHECK_EQ_U64(ps.duplicate_deliveries, 0);
 }
 
 static void test_store_write(const char *root)
@@ -1663,6 +1709,7 @@ int main(void)
 	test_fsync_fails(root);
 	test_store_write(root);
 	test_markers_unread(root);
+	test_resettled_not_counted(root);
 	CHECK(logged(root, test_scan_read_fails,
 		     "/new cannot be rescanned: Input/output error; tried again every"));
 	CHECK(logged(root, requeue_unsynced,
