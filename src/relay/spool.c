@@ -1383,8 +1383,18 @@ static void ack_one(struct ccp_spool *s, struct ccp_msg *m, enum ccp_msg_state o
 					       : "; failed (its reason is there), marked so in ",
 			kept ? s->delivered_dir : "");
 	} else if (delivered_listed(s, m->key)) {
-		/* Gone at last: its marker goes too. */
-		delivered_forget(s, m->key);
+		/* Gone at last: its marker goes too, once the file's leaving
+		 * new/ is on disk.  With the store on another file system a
+		 * power loss could keep the marker's removal and lose the
+		 * file's, and the file would come back unmarked, to be imported
+		 * (or reported) again.  Kept when the sync fails: the start-up
+		 * removes a marker whose file is gone. */
+		if (fsync(s->new_fd) == 0)
+			delivered_forget(s, m->key);
+		else
+			ccp_log(CCP_LOG_WARN, "spool %s: cannot sync it after %s left: %s; its "
+				"marker in %s stays until the next start", s->new_path, m->key,
+				strerror(errno), s->delivered_dir);
 	}
 	atomic_fetch_add_explicit(&s->acked, 1, memory_order_relaxed);
 }

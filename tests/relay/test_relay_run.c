@@ -20,7 +20,8 @@
  *               read through at start-up stops the relay from starting;
  *   resettled   files delivered that cannot leave new/ are settled again
  *               by their markers at every rescan, and not counted as
- *               delivered again;
+ *               delivered again; once they leave, each marker is removed
+ *               only after new/ is synced;
  *   dir syncs   a requeue and a sent report whose directory's sync fails
  *   that fail   are done all the same, and say that a crash could undo
  *               them;
@@ -348,6 +349,13 @@ static const char *_Atomic enoent_after_unlink;
  * EPERM, as in a sticky folder, or of an immutable file. */
 static const char *_Atomic fail_unlink_in;
 
+/* While set, each unlinkat() in a directory whose path holds it (a marker
+ * leaving Delivered/) is counted in forgets, and in forgets_unsynced when
+ * the syncs counted in dir_syncs (count_syncs_in) are fewer than the
+ * removals so far: each must follow a sync of the folder its file left. */
+static const char *_Atomic forget_in;
+static _Atomic unsigned forgets, forgets_unsynced;
+
 /* While both are set, an unlinkat() of the name HELD_NAME in a directory
  * whose path holds HELD_DIR is counted in unlinks_checked, and in
  * unlinks_unheld when the file it removes is not open in this process:
@@ -386,6 +394,9 @@ int unlinkat(int dirfd, const char *path, int flags)
 		errno = EPERM;
 		return -1;
 	}
+	if (injected_at(&forget_in, dirfd) &&
+	    atomic_fetch_add(&forgets, 1) + 1 > atomic_load(&dir_syncs))
+		atomic_fetch_add(&forgets_unsynced, 1);
 	int rc = (int)syscall(SYS_unlinkat, dirfd, path, flags);
 	name = atomic_load(&enoent_after_unlink);
 	if (rc == 0 && name && strcmp(path, name) == 0) {
@@ -704,7 +715,8 @@ static void test_markers_unread(const char *root)
 /* Files delivered that cannot leave new/ (every removal there refused)
  * are marked in Delivered/ and settled again by their markers at each
  * rescan: the relay's count of delivered messages stays the number of
- * messages, however many rescans claim them again. */
+ * messages, however many rescans claim them again.  Once they can leave,
+ * each marker goes after new/ is synced. */
 static void test_resettled_not_counted(const char *root)
 {
 	char po[600], path[800], err[512];
@@ -721,15 +733,29 @@ static void test_resettled_not_counted(const char *root)
 	/* Each rescan claims every file again. */
 	AWAIT(atomic_load(&scans_done) >= 10 || atomic_load(&run_rc) >= 0);
 	CHECK(atomic_load(&scans_done) >= 10);
+	/* Removals allowed again: each file leaves new/, and its marker goes
+	 * only after new/ is synced, should the store be on another file
+	 * system than the spool. */
+	atomic_store(&dir_syncs, 0);
+	atomic_store(&count_syncs_in, "/spool-resettle/new");
+	atomic_store(&forgets, 0);
+	atomic_store(&forgets_unsynced, 0);
+	atomic_store(&forget_in, "/store-resettle/Delivered");
+	atomic_store(&fail_unlink_in, NULL);
+	AWAIT((count_dir(path) == 0 && atomic_load(&forgets) == MESSAGES) ||
+	      atomic_load(&run_rc) >= 0);
+	CHECK_EQ_U64(atomic_load(&forgets), MESSAGES);
+	CHECK_EQ_U64(atomic_load(&forgets_unsynced), 0);
+	atomic_store(&forget_in, NULL);
+	atomic_store(&count_syncs_in, NULL);
 	ccp_relay_request_stop();
 	CHECK(pthread_join(th, NULL) == 0);
 	atomic_store(&count_scans_in, NULL);
-	atomic_store(&fail_unlink_in, NULL);
 	CHECK_EQ_U64(atomic_load(&run_rc), 0);
 	CHECK(run_st.pump.delivered > MESSAGES); /* the claims again, as verdicts */
 	CHECK_EQ_U64(run_st.delivered, MESSAGES);
 	snprintf(path, sizeof(path), "%s/new", spool);
-	CHECK_EQ_U64(count_dir(path), MESSAGES);
+	CHECK_EQ_U64(count_dir(path), 0);
 	struct ccp_po_stats ps;
 	CHECK(ccp_po_stats(po, &ps, err, sizeof(err)) == 0);
 	CHECK_EQ_U64(ps.distinct_keys, MESSAGES);
