@@ -1033,11 +1033,10 @@ bool ccp_spool_lost(const struct ccp_spool *s)
 	return atomic_load_explicit(&((struct ccp_spool *)s)->lost, memory_order_relaxed) != 0;
 }
 
-/* Opens the rescan of new/.  When it cannot be opened (out of descriptors
- * or memory), the next try is a second away (or a rescan interval, if
- * shorter), not at once: a poller must not spin on it. */
-/* A scan that could not be made or finished (error E): tried again within a
- * second, logged once until a scan is finished; --once waits for one
+/* A scan that could not be made or finished (error E: out of descriptors
+ * or memory, an I/O error in new/): the next try is a second away (or a
+ * rescan interval, if shorter), not at once, for a poller must not spin on
+ * it; logged once until a scan reads through, which --once waits for
  * (ccp_spool_scan_failing_since()). */
 static void scan_failed(struct ccp_spool *s, struct spool_poller *sp, int e)
 {
@@ -1051,6 +1050,7 @@ static void scan_failed(struct ccp_spool *s, struct spool_poller *sp, int e)
 			s->new_path, strerror(e), (double)wait / 1e9);
 }
 
+/* Opens the rescan of new/. */
 static void start_scan(struct ccp_spool *s, struct spool_poller *sp)
 {
 	check_still_there(s);
