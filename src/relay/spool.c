@@ -1317,6 +1317,22 @@ static bool write_marker_reason(struct ccp_spool *s, struct ccp_msg *m)
 	return false;
 }
 
+/* --keep: moves delivered new/NAME into cur/, beside an earlier kept copy
+ * of the name rather than over it (a message requeued under its name and
+ * delivered again): NAME.1, NAME.2 and so on, cut to fit. */
+static int keep_in_cur(struct ccp_spool *s, const char *name)
+{
+	char alt[NAME_MAX + 1];
+	if (ccp_rename_noreplace(s->new_fd, name, s->cur_fd, name) == 0)
+		return 0;
+	for (unsigned i = 1; errno == EEXIST && i <= 1000; i++) {
+		snprintf(alt, sizeof(alt), "%.*s.%u", NAME_MAX - 5, name, i);
+		if (ccp_rename_noreplace(s->new_fd, name, s->cur_fd, alt) == 0)
+			return 0;
+	}
+	return -1;
+}
+
 static void ack_one(struct ccp_spool *s, struct ccp_msg *m, enum ccp_msg_state outcome)
 {
 	int rc;
@@ -1350,8 +1366,7 @@ static void ack_one(struct ccp_spool *s, struct ccp_msg *m, enum ccp_msg_state o
 		return;
 	}
 	if (outcome == CCP_MSG_DELIVERED)
-		rc = s->cfg.keep ? renameat(s->new_fd, m->key, s->cur_fd, m->key)
-				 : unlinkat(s->new_fd, m->key, 0);
+		rc = s->cfg.keep ? keep_in_cur(s, m->key) : unlinkat(s->new_fd, m->key, 0);
 	else
 		rc = ccp_move_entry(s->new_fd, m->key, s->failed_fd, true);
 	/* ENOENT: the file vanished under us (an operator removed it); the

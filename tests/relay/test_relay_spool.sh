@@ -759,6 +759,22 @@ grep -q "spool $d/spool/cur is no longer the directory this relay opened" "$d/lo
 	fail "keepcur: $(cat "$d/log2")"
 echo "3e5. --keep with cur/ removed: delivered files marked, never imported again; a running relay stops"
 
+# ---- 3e6. --keep and a name delivered twice ------------------------------
+# A message requeued under the name of one kept in cur/ before (another
+# message, or the same sent again) is kept beside it, not over it.
+d=$(fresh keeptwice)
+name=1764288000.M1P5.keep
+for body in first second; do
+	printf 'From: s@example.org\r\nTo: alice@example.org\r\nSubject: %s\r\n\r\n%s\r\n' \
+		"$body" "$body" >"$d/spool/new/$name"
+	"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --keep --once \
+		--stats-interval 0 --log "$d/log" || fail "keeptwice: relay exited $?"
+done
+[ -z "$(ls -A "$d/spool/new")" ] || fail "keeptwice: left in new/: $(ls "$d/spool/new")"
+grep -q "^first" "$d/spool/cur/$name" || fail "keeptwice: the first copy: $(ls "$d/spool/cur")"
+grep -q "^second" "$d/spool/cur/$name.1" || fail "keeptwice: the second copy: $(ls "$d/spool/cur")"
+echo "3e6. --keep: a name delivered twice keeps both copies in cur/"
+
 # ---- 3f. retries that end while Bad cannot take the reason ---------------
 # (Bad immutable, where the file system has the attribute.)  The message
 # stays in the spool; rescans claim it again, but its retries are over: it
