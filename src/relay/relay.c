@@ -132,7 +132,9 @@ struct disp {
 	unsigned *included, nincluded, cursor;
 	/* Deferred without import, as changed while read (1), still open
 	 * for writing (2), or postponed by a failed read (3, its reason at
-	 * read_why[read_at[i]]); else 0. */
+	 * read_why[read_at[i]]); postponed after its import because Bad/
+	 * could not take it (4, the store's failure at read_why[read_at[i]]);
+	 * else 0. */
 	uint8_t *changed;
 	uint32_t *read_at;
 	struct ccp_ccm_buf read_why; /* the batch's read failures, each NUL-ended */
@@ -545,6 +547,18 @@ static bool postpone_for_outage(struct disp *d, int e, const char *problem, enum
 	return true;
 }
 
+/* The message of verdict V (in d->verdicts) was postponed because the store
+ * could not take its reason or report (PROBLEM): that goes into its
+ * Deferred/ marker (mark_deferred()), where the batch's outage and reason
+ * might be another message's. */
+static void postponed_by_store(struct disp *d, const enum ccp_verdict *v, const char *problem)
+{
+	size_t i = (size_t)(v - d->verdicts);
+	d->changed[i] = 4;
+	d->read_at[i] = (uint32_t)d->read_why.len;
+	ccp_ccm_buf_add(&d->read_why, problem, strlen(problem) + 1);
+}
+
 /*
  * Sends m to Bad (verdict FAILED).  When the store cannot take its reason
  * now, m is postponed instead (postpone_for_outage()).  Any other failure
@@ -558,6 +572,8 @@ static void bad_or_postpone(struct disp *d, struct ccp_msg *m, const char *origi
 	*v = CCP_VERDICT_FAILED;
 	if (e != 0 && !postpone_for_outage(d, e, problem, v))
 		bad_without_reason(d->r, m, problem, reason);
+	if (*v == CCP_VERDICT_POSTPONED)
+		postponed_by_store(d, v, problem);
 }
 
 /*
@@ -586,6 +602,7 @@ static void partial(struct disp *d, struct ccp_msg *m, const char *reason, enum 
 		ccp_spool_stamp_get(m, &u.read);
 		snprintf(u.reason, sizeof(u.reason), "%s", reason);
 		kept_put(r, &r->unreported, m, &u);
+		postponed_by_store(d, v, problem);
 		return;
 	}
 	kept_forget(r, &r->unreported, m);
@@ -841,12 +858,18 @@ static void mark_deferred(struct relay *r, const struct disp *d, struct ccp_msg 
 		uint64_t w = ccp_msg_load(m);
 		bool postponed = verdicts[i] == CCP_VERDICT_POSTPONED;
 		if (verdicts[i] == CCP_VERDICT_RETRY || postponed) {
-			/* The attempt being settled counts, unless postponed. */
-			uint32_t attempt = ccp_msg_attempts(m, w) - (postponed ? 1u : 0u);
+			/* The attempt being settled counts, unless postponed
+			 * (none to take back from a record that made none: one
+			 * restored from a withheld message only ever postponed). */
+			uint32_t attempt = ccp_msg_attempts(m, w);
+			if (postponed && attempt > 0)
+				attempt--;
 			char answer[16] = "none", said[64];
-			const char *why = d->changed[i] == 3   ? d->read_why.data + d->read_at[i]
+			const char *why = d->changed[i] >= 3   ? d->read_why.data + d->read_at[i]
 					  : d->changed[i] == 2 ? "the spool file was still open for writing"
 							       : "the spool file changed while it was read";
+			if (d->changed[i] == 4 && rc >= 0)
+				snprintf(answer, sizeof(answer), "%d", rc);
 			if (!d->changed[i]) {
 				if (rc >= 0)
 					snprintf(answer, sizeof(answer), "%d", rc);
@@ -857,7 +880,14 @@ static void mark_deferred(struct relay *r, const struct disp *d, struct ccp_msg 
 					snprintf(said, sizeof(said), "the import answered %d", rc);
 				else
 					snprintf(said, sizeof(said), "not imported (the log says why)");
-				why = reason && *reason ? reason : d->outage[0] ? d->outage : said;
+				/* Postponed with the whole batch by the relay's own
+				 * failure (the batch unwritable, the import undone):
+				 * that is why, not the post office's first problem
+				 * line, which may be another message's. */
+				why = postponed && d->outage[0] ? d->outage
+				      : reason && *reason       ? reason
+				      : d->outage[0]            ? d->outage
+								: said;
 			}
 			long long first = (long long)first_seen_s(m);
 			int len = snprintf(line, sizeof(line),
@@ -1047,24 +1077,23 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 		if (d->nincluded && d->ccm.len >= r->cfg->batch_bytes)
 			break;
 		verdicts[i] = CCP_VERDICT_RETRY;
+		d->changed[i] = 0; /* postponed_by_store() may set it */
 		/* Its retries ended in an earlier claim, and Bad could not take
 		 * it then (withhold()): Bad now, no import. */
 		if (ccp_unlikely(msgs[i]->retries_ended)) {
 			verdicts[i] = CCP_VERDICT_FAILED;
-			d->changed[i] = 0;
 			d->marked++; /* the batch line: no news (end_retries() says it) */
 			continue;
 		}
 		/* Delivered in part before, its report held back by the store
 		 * (partial()): the report is tried again, not the delivery. */
-		if (ccp_unlikely(report_again(d, msgs[i], &verdicts[i]))) {
-			d->changed[i] = 0;
+		if (ccp_unlikely(report_again(d, msgs[i], &verdicts[i])))
 			continue;
-		}
 		/* Vanished (an operator removed it, or a crash-restart raced its
 		 * own unlink), changed while read, or unusable: settled here. */
 		ssize_t len = read_message(d, msgs[i], &verdicts[i]);
-		d->changed[i] = len == -2 ? 1 : len == -4 ? 2 : len == -5 ? 3 : 0;
+		if (len != -3) /* -3: by bad_or_postpone() */
+			d->changed[i] = len == -2 ? 1 : len == -4 ? 2 : len == -5 ? 3 : 0;
 		if (len == -5) {
 			d->read_at[i] = (uint32_t)d->read_why.len;
 			ccp_ccm_buf_add(&d->read_why, d->last_read_why, strlen(d->last_read_why) + 1);

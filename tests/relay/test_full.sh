@@ -35,6 +35,8 @@
 #      message waits in the spool, said once a run however often a rescan
 #      finds it; a restarted relay tries it once more (its marker keeps the
 #      count), no more; given room, it goes to Bad.
+#      Two undeliverable messages postponed while Bad/ is full: each
+#      marker gives that reason, not the other message's recipient.
 #  10. a report to a sender waiting out its backoff, its message requeued
 #      and failed again, the store on a small ext4 that gives the new
 #      report the old one's inode number: the new report is sent at once.
@@ -457,6 +459,37 @@ grep -q "^retries ended after attempt 3 (the last: the import answered 1)" \
 [ "$(wc -l <"$d/imports")" = 3 ] || fail "bad full: $(wc -l <"$d/imports") imports in three runs"
 umount "$d/store/Bad"
 echo "9. retries ended while Bad was full: waited in the spool, said once a run, one more try a restart"
+
+# Two undeliverable messages in one batch while Bad/ is full: each is
+# postponed, and each one's Deferred/ marker says why it was: Bad/ could
+# not take its own reason.  (Both markers used to carry the post office's
+# first problem line, one message's unknown recipient.)
+d=$work/undeliverable-bad-full
+mkdir -p "$d/spool/tmp" "$d/spool/new" "$d/spool/cur"
+printf 'From: s@example.org\r\nTo: alice@example.org\r\nSubject: u\r\n\r\nhi\r\n' >"$d/alice"
+"$bin" convert "$d/alice" | sed -n 's/^To: //p' | tr -d '\r' >"$d/users"
+"$bin" po init --po "$d/po" --users "$d/users" >/dev/null || fail "undeliverable bad full: po init"
+log=$d/log
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--log "$log" || fail "undeliverable bad full: the first run failed"
+small_fs "$d/store/Bad" 64k
+dd if=/dev/zero of="$d/store/Bad/filler" bs=4k 2>/dev/null
+for i in 1 2; do
+	printf 'From: s%d@example.org\r\nTo: ghost%d@example.org\r\nSubject: %d\r\n\r\nhi\r\n' \
+		$i $i $i >"$d/spool/new/1764288000.M${i}P9.ghost"
+done
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --retry-min 0.1 \
+	--retry-max 0.5 --stats-interval 0 --log "$log"
+[ $? = 75 ] || fail "undeliverable bad full: --once did not end with 75 while Bad was full"
+for i in 1 2; do
+	m=$d/store/Deferred/1764288000.M${i}P9.ghost
+	grep -q "^reason cannot write .*/Bad/1764288000.M${i}P9.ghost.reason: No space left on device" "$m" ||
+		fail "undeliverable bad full: the marker of message $i: $(cat "$m" 2>&1)"
+	! grep -q "ghost$((3 - i))" "$m" ||
+		fail "undeliverable bad full: message $i's marker names the other's recipient: $(cat "$m")"
+done
+umount "$d/store/Bad"
+echo "9b. two undeliverable messages postponed while Bad was full: each marker says Bad/ could not take it"
 
 # ---- 10. a report's backoff is not handed to a new report ----------------
 # A report waiting out its backoff (an hour) whose message is requeued and
