@@ -530,7 +530,8 @@ pid=$!
 within10 test -s "$d/sent" || fail "termreports: no report sent"
 # Past the main loop (the spool empty, a moment for the pump to end), so
 # that the SIGTERM lands in the last sending, not before it.
-within10 test -z "$(ls -A "$d/spool/new")" || fail "termreports: the spool did not empty"
+within10 test -z "$(ls -A "$d/spool/new")" ||
+	fail "termreports: the spool did not empty: $(ls "$d/spool/new"; cat "$d/log")"
 sleep 0.3
 kill -TERM $pid
 wait $pid || fail "termreports: relay exited $? on SIGTERM"
