@@ -132,12 +132,12 @@ struct disp {
 	unsigned *included, nincluded, cursor;
 	/* Deferred without import, as changed while read (1), still open
 	 * for writing (2), or postponed by a failed read (3, its reason at
-	 * read_why[read_at[i]]); postponed after its import because Bad/
-	 * could not take it (4, the store's failure at read_why[read_at[i]]);
-	 * else 0. */
+	 * read_why[read_at[i]]); postponed because the store could not take
+	 * its reason or report (4, postponed_by_store(): which file, and why,
+	 * at read_why[read_at[i]]); else 0. */
 	uint8_t *changed;
 	uint32_t *read_at;
-	struct ccp_ccm_buf read_why; /* the batch's read failures, each NUL-ended */
+	struct ccp_ccm_buf read_why; /* changed 3 and 4: the reasons, each NUL-ended */
 	char last_read_why[600];     /* read_message()'s, for the caller */
 	/* What stopped the batch that is not the messages' fault (the store
 	 * cannot be written, the post office's disk is full): "" if nothing. */
@@ -1724,9 +1724,6 @@ static void keep_markers(struct relay *r, const char *spool)
 	ccp_free(newdir);
 }
 
-/* What the stats line and the stats file say, taken at once; *last holds
- * the previous snapshot's time and count of delivered messages, for the
- * rate since then. */
 /* The messages delivered, each once: the pump's DELIVERED verdicts less
  * the files that a marker settled again (one that cannot leave new/ is
  * claimed at every rescan).  A resettle is counted when its file is read,
@@ -1737,6 +1734,10 @@ static uint64_t delivered_now(struct relay *r, const struct ccp_pump_stats *ps)
 	uint64_t again = atomic_load(&r->resettled);
 	return ps->delivered > again ? ps->delivered - again : 0;
 }
+
+/* What the stats line and the stats file say, taken at once; *last holds
+ * the previous snapshot's time and count of delivered messages, for the
+ * rate since then. */
 
 static void stats_take(struct relay *r, struct ccp_pump *pump, uint64_t last[2],
 		       struct ccp_relay_snap *s)
