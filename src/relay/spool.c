@@ -730,7 +730,11 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 	int fd = openat(s->new_fd, m->key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		int e = errno;
-		if (e == ENOENT)
+		/* ELOOP: a symbolic link now (O_NOFOLLOW), put under the name
+		 * since the scan saw a file: no file of the message is left,
+		 * and the entry is the pollers' to quarantine (candidate(),
+		 * once the ack has them look again). */
+		if (e == ENOENT || e == ELOOP)
 			return vanished(m);
 		/* Not the machine's fault (not ours to read): stamped by its
 		 * name, so that a marker can speak for it, as for any file
@@ -758,9 +762,17 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 		snprintf(why, whylen, "spool file %s cannot be opened: %s", m->key, strerror(e));
 		return machine_read_errno(e) ? CCP_SPOOL_READ_FAILED : CCP_SPOOL_READ_UNUSABLE;
 	}
-	if (ccp_statx(fd, "", AT_EMPTY_PATH, &st) != 0 || !S_ISREG(st.stx_mode)) {
-		snprintf(why, whylen, "spool file %s is no longer a regular file", m->key);
+	if (ccp_statx(fd, "", AT_EMPTY_PATH, &st) != 0) {
+		snprintf(why, whylen, "spool file %s cannot be examined: %s", m->key,
+			 strerror(errno));
 		goto out;
+	}
+	if (!S_ISREG(st.stx_mode)) {
+		/* Swapped since the scan for a FIFO, a device or a folder (O_
+		 * NONBLOCK opened it without waiting): as for a symbolic link
+		 * above, quarantined by the pollers, not sent to Bad. */
+		close(fd);
+		return vanished(m);
 	}
 	stamp_of(&st, &before);
 	switch (delivered_before(s, m->key, &before, &after)) {

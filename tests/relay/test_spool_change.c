@@ -400,6 +400,29 @@ static void test_vanished_then_back(const char *root)
 	CHECK(read_record(sp, b) == CCP_SPOOL_READ_VANISHED);
 	settle_put_back(sp, b, quiet);
 
+	/* Swapped for a FIFO, or a symbolic link, between the scan and its
+	 * read: no file of the message is left; the entry is quarantined by
+	 * the pollers once the settlement has them look again, not sent to
+	 * the failed folder as an unusable message. */
+	static const char *const swapped[] = { "swapped-fifo", "swapped-link" };
+	struct ccp_msg *sw[2];
+	for (unsigned k = 0; k < 2; k++) {
+		deliver(swapped[k], "SWAPPED");
+		sw[k] = spool_record(swapped[k]);
+		snprintf(path, sizeof(path), "%s/new/%s", spool, swapped[k]);
+		CHECK(unlink(path) == 0);
+		CHECK(k == 0 ? mkfifo(path, 0600) == 0 : symlink("/etc/hostname", path) == 0);
+		CHECK(read_record(sp, sw[k]) == CCP_SPOOL_READ_VANISHED);
+		ops->ack(sp, 0, sw[k], CCP_MSG_DELIVERED);
+		CHECK(ops->poll(sp, quiet, notes, 8) == 0);
+		char moved[1700];
+		struct stat q;
+		snprintf(moved, sizeof(moved), "%s/%s", quarantine, swapped[k]);
+		CHECK(lstat(moved, &q) == 0 && !S_ISREG(q.st_mode));
+		snprintf(moved, sizeof(moved), "%s/%s", failed, swapped[k]);
+		CHECK(lstat(moved, &q) != 0 && errno == ENOENT);
+	}
+
 	/* A message read and delivered leaves new/ as ever. */
 	deliver("kept", "DELIVERED");
 	struct ccp_msg *c = spool_record("kept");
@@ -412,6 +435,8 @@ static void test_vanished_then_back(const char *root)
 	free(a);
 	free(b);
 	free(c);
+	free(sw[0]);
+	free(sw[1]);
 }
 
 /* A message on its way to the failed folder is marked failed first
