@@ -868,11 +868,11 @@ static void mark_deferred(struct relay *r, const struct disp *d, struct ccp_msg 
 			const char *why = d->changed[i] >= 3   ? d->read_why.data + d->read_at[i]
 					  : d->changed[i] == 2 ? "the spool file was still open for writing"
 							       : "the spool file changed while it was read";
-			if (d->changed[i] == 4 && rc >= 0)
+			/* The batch's import answer; none for a message
+			 * deferred at its read (1 to 3). */
+			if ((d->changed[i] == 0 || d->changed[i] == 4) && rc >= 0)
 				snprintf(answer, sizeof(answer), "%d", rc);
 			if (!d->changed[i]) {
-				if (rc >= 0)
-					snprintf(answer, sizeof(answer), "%d", rc);
 				/* An import that said nothing: its answer is the
 				 * reason, in the marker and, should retries end,
 				 * in Bad and the report. */

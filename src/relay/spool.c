@@ -712,6 +712,17 @@ static bool open_for_writing(int fd)
 
 /* A read that found no file: the stamp of an earlier read no longer says
  * what the message is (spool_ack() goes by it). */
+/* The stamp of new/NAME as it is now, the file left unopened: whether it
+ * is a regular file, stamped into *T. */
+static bool stamp_by_name(const struct ccp_spool *s, const char *name, struct spool_stamp *t)
+{
+	struct statx st;
+	if (ccp_statx(s->new_fd, name, AT_SYMLINK_NOFOLLOW, &st) != 0 || !S_ISREG(st.stx_mode))
+		return false;
+	stamp_of(&st, t);
+	return true;
+}
+
 static enum ccp_spool_read vanished(struct ccp_msg *m)
 {
 	if (m->user_size >= sizeof(struct spool_stamp))
@@ -741,10 +752,7 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 		 * settled that cannot leave new/ (one not ours to read may not
 		 * be ours to move either, in a sticky new/): else each rescan
 		 * would send it to the failed folder again. */
-		if (!machine_read_errno(e) &&
-		    ccp_statx(s->new_fd, m->key, AT_SYMLINK_NOFOLLOW, &st) == 0 &&
-		    S_ISREG(st.stx_mode)) {
-			stamp_of(&st, &before);
+		if (!machine_read_errno(e) && stamp_by_name(s, m->key, &before)) {
 			*(struct spool_stamp *)ccp_msg_user(m) = before;
 			switch (delivered_before(s, m->key, &before, &after)) {
 			case MARKER_MATCHES:
@@ -1429,15 +1437,9 @@ static void ack_one(struct ccp_spool *s, struct ccp_msg *m, enum ccp_msg_state o
 bool ccp_spool_stamp_unread(struct ccp_spool *s, struct ccp_msg *m)
 {
 	struct spool_stamp *t = ccp_msg_user(m);
-	struct statx st;
 	if (m->user_size < sizeof(*t))
 		return false;
-	if (t->set)
-		return true;
-	if (ccp_statx(s->new_fd, m->key, AT_SYMLINK_NOFOLLOW, &st) != 0 || !S_ISREG(st.stx_mode))
-		return false;
-	stamp_of(&st, t);
-	return true;
+	return t->set || stamp_by_name(s, m->key, t);
 }
 
 bool ccp_spool_mark_failed(struct ccp_spool *s, struct ccp_msg *m)
