@@ -1142,6 +1142,26 @@ static void usage(FILE *f)
 		MAX_BURST, QUIET_S);
 }
 
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* A flag's count: plain decimal digits (strtoull() would take "-5" as a
+ * huge number, and spaces and signs before it), within [LO, HI]. */
+static bool parse_count(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	char *end;
+	if (!is_digit(s[0]))
+		return false;
+	errno = 0;
+	uint64_t v = strtoull(s, &end, 10);
+	if (*end || errno || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
 static int parse_list(const char *s, unsigned *out, unsigned max_n, unsigned lo, unsigned hi)
 {
 	unsigned n = 0;
@@ -1240,34 +1260,29 @@ int main(int argc, char **argv)
 		if (c == -1)
 			break;
 		char *end = NULL;
-		/* strtoull() takes "-5" as a huge number: no sign, no spaces. */
-		if (optarg && c != O_QUEUES && c != O_THREADS && c != O_BURSTS && c != O_CSV &&
-		    c != O_JSON && c != O_FAULT && !(optarg[0] >= '0' && optarg[0] <= '9'))
-			goto bad;
 		switch (c) {
 		case O_QUEUES: queues = optarg; break;
 		case O_THREADS: threads = optarg; break;
 		case O_BURSTS: bursts_s = optarg; break;
 		case O_ITEMS:
-			items = strtoull(optarg, &end, 10);
 			items_given = true;
-			if (*end || items < 1 || items >= (1ull << PROD_SHIFT))
+			if (!parse_count(optarg, 1, (1ull << PROD_SHIFT) - 1, &items))
 				goto bad;
 			break;
-		case O_REPS:
-			reps = (unsigned)strtoul(optarg, &end, 10);
+		case O_REPS: {
+			uint64_t v;
 			reps_given = true;
-			if (*end || reps < 1 || reps > 1000)
+			if (!parse_count(optarg, 1, 1000, &v))
 				goto bad;
+			reps = (unsigned)v;
 			break;
+		}
 		case O_CAP:
-			capacity = strtoull(optarg, &end, 10);
-			if (*end || capacity < 2 || capacity > (1u << 30) || (capacity & (capacity - 1)))
+			if (!parse_count(optarg, 2, 1u << 30, &capacity) || (capacity & (capacity - 1)))
 				goto bad;
 			break;
 		case O_WARM:
-			warmup = strtoull(optarg, &end, 10);
-			if (*end || warmup >= (1ull << PROD_SHIFT))
+			if (!parse_count(optarg, 0, (1ull << PROD_SHIFT) - 1, &warmup))
 				goto bad;
 			break;
 		case O_PIN: pin = true; break;
@@ -1278,7 +1293,8 @@ int main(int argc, char **argv)
 		case O_LIMIT:
 			limit_s = strtod(optarg, &end);
 			limit_given = true;
-			if (*end || !(limit_s > 0 && limit_s < 86400))
+			/* strtod() takes signs, spaces, hex, inf and nan. */
+			if (!is_digit(optarg[0]) || *end || !(limit_s > 0 && limit_s < 86400))
 				goto bad;
 			break;
 		case O_FAULT:
