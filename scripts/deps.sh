@@ -42,22 +42,25 @@ mapfile -t missing < <(not_installed "${pkgs[@]}")
 mapfile -t missing_optional < <(not_installed "${optional[@]}")
 [ ${#missing[@]} -eq 0 ] && [ ${#missing_optional[@]} -eq 0 ] && exit 0
 
-can_install=yes
-[ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null || can_install=no
-
-if [ ${#missing[@]} -gt 0 ]; then
-  line="apt-get install -y --no-install-recommends ${missing[*]}"
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "ccpump: missing Debian packages; run as root: apt-get update && $line" >&2
-    exit 1
-  fi
-  if ! command -v apt-get >/dev/null; then
-    echo "ccpump: missing packages (${missing[*]}) and no apt-get on this machine" >&2
-    exit 1
-  fi
+# Why nothing can be installed here, if so: one look, for both kinds.
+cannot=
+if [ "$(id -u)" -ne 0 ]; then
+  cannot=root
+elif ! command -v apt-get >/dev/null; then
+  cannot=apt
 fi
 
-if [ $can_install = no ]; then
+if [ ${#missing[@]} -gt 0 ] && [ -n "$cannot" ]; then
+  line="apt-get install -y --no-install-recommends ${missing[*]}"
+  if [ $cannot = root ]; then
+    echo "ccpump: missing Debian packages; run as root: apt-get update && $line" >&2
+  else
+    echo "ccpump: missing packages (${missing[*]}) and no apt-get on this machine" >&2
+  fi
+  exit 1
+fi
+
+if [ -n "$cannot" ]; then
   echo "ccpump: optional packages not installed (${missing_optional[*]}): what needs" \
        "them is skipped; as root: apt-get install -y --no-install-recommends" \
        "${missing_optional[*]}" >&2
