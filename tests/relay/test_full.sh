@@ -423,14 +423,22 @@ umount "$d/fs"
 echo "8. a store without O_DIRECT: batches written plainly, every message delivered once"
 
 # ---- 9. retries ended while Bad/ alone is full, over a restart -----------
-d=$work/ended-bad-full
-mkdir -p "$d/spool/tmp" "$d/spool/new" "$d/spool/cur"
-"$bin" po init --po "$d/po" >/dev/null || fail "bad full: po init"
-log=$d/log
-"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
-	--log "$log" || fail "bad full: the first run failed"
-small_fs "$d/store/Bad" 64k
-dd if=/dev/zero of="$d/store/Bad/filler" bs=4k 2>/dev/null
+# bad_full DIR WHAT [PO-INIT-ARGS...]: an empty spool, a post office (made
+# with PO-INIT-ARGS) and a store at DIR ($d), the store's Bad/ a full tmpfs;
+# the log in $log.
+bad_full() {
+	local what=$2
+	d=$1
+	shift 2
+	mkdir -p "$d/spool/tmp" "$d/spool/new" "$d/spool/cur"
+	"$bin" po init --po "$d/po" "$@" >/dev/null || fail "$what: po init"
+	log=$d/log
+	"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once \
+		--stats-interval 0 --log "$log" || fail "$what: the first run failed"
+	small_fs "$d/store/Bad" 64k
+	dd if=/dev/zero of="$d/store/Bad/filler" bs=4k 2>/dev/null
+}
+bad_full "$work/ended-bad-full" "bad full"
 printf 'From: s@example.org\r\nTo: alice@example.org\r\nSubject: 1\r\n\r\nhi\r\n' \
 	>"$d/spool/new/1764288000.M1P9.ended"
 printf '#!/bin/sh\necho >>"%s/imports"\nexit 1\n' "$d" >"$d/import.sh"
@@ -464,16 +472,11 @@ echo "9. retries ended while Bad was full: waited in the spool, said once a run,
 # postponed, and each one's Deferred/ marker says why it was: Bad/ could
 # not take its own reason.  (Both markers used to carry the post office's
 # first problem line, one message's unknown recipient.)
-d=$work/undeliverable-bad-full
-mkdir -p "$d/spool/tmp" "$d/spool/new" "$d/spool/cur"
-printf 'From: s@example.org\r\nTo: alice@example.org\r\nSubject: u\r\n\r\nhi\r\n' >"$d/alice"
-"$bin" convert "$d/alice" | sed -n 's/^To: //p' | tr -d '\r' >"$d/users"
-"$bin" po init --po "$d/po" --users "$d/users" >/dev/null || fail "undeliverable bad full: po init"
-log=$d/log
-"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
-	--log "$log" || fail "undeliverable bad full: the first run failed"
-small_fs "$d/store/Bad" 64k
-dd if=/dev/zero of="$d/store/Bad/filler" bs=4k 2>/dev/null
+# The post office knows alice alone (her cc:Mail name as convert writes it).
+printf 'From: s@example.org\r\nTo: alice@example.org\r\nSubject: u\r\n\r\nhi\r\n' \
+	>"$work/alice"
+"$bin" convert "$work/alice" | sed -n 's/^To: //p' | tr -d '\r' >"$work/alice-only"
+bad_full "$work/undeliverable-bad-full" "undeliverable bad full" --users "$work/alice-only"
 for i in 1 2; do
 	printf 'From: s%d@example.org\r\nTo: ghost%d@example.org\r\nSubject: %d\r\n\r\nhi\r\n' \
 		$i $i $i >"$d/spool/new/1764288000.M${i}P9.ghost"
