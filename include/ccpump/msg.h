@@ -62,7 +62,6 @@ struct ccp_msg {
 	_Atomic uint64_t state;
 	/* Registry linkage (liburcu lock-free hash table node). */
 	struct cds_lfht_node node;
-	uint64_t hash;
 	/* First notification, monotonic ns: the start of the latency clock. */
 	uint64_t first_seen_ns;
 	/* DEFERRED only: when the retry is due (monotonic ns).  Owner-written. */

@@ -126,15 +126,13 @@ struct ccp_msg *ccp_registry_find(struct ccp_registry *reg, const char *key, uin
 	return node ? caa_container_of(node, struct ccp_msg, node) : NULL;
 }
 
-static struct ccp_msg *msg_new(const char *key, uint32_t len, uint64_t hash, size_t user_size,
-			       uint64_t now_ns)
+static struct ccp_msg *msg_new(const char *key, uint32_t len, size_t user_size, uint64_t now_ns)
 {
 	size_t head = sizeof(struct ccp_msg) + len + 1;
 	size_t size = ((head + 15) & ~(size_t)15) + user_size;
 	struct ccp_msg *m = ccp_aligned_alloc(16, size);
 	atomic_init(&m->state, ccp_msg_word(CCP_MSG_NEW, 0));
 	cds_lfht_node_init(&m->node);
-	m->hash = hash;
 	m->first_seen_ns = now_ns;
 	m->due_ns = 0;
 	m->attempts_before = 0;
@@ -162,7 +160,7 @@ struct ccp_msg *ccp_registry_find_or_add(struct ccp_registry *reg, const char *k
 		*added = false;
 		return m;
 	}
-	struct ccp_msg *fresh = msg_new(key, len, hash, user_size, now_ns);
+	struct ccp_msg *fresh = msg_new(key, len, user_size, now_ns);
 	if (init)
 		init(init_ctx, fresh);
 	/* Linking publishes the record (a release CAS inside cds_lfht). */
