@@ -1769,12 +1769,12 @@ struct delivery {
 	size_t off, len;       /* the message in po->store, the store file's new tail
 				  (adopting: in the adopted file) */
 	size_t keyoff, keylen; /* its escaped key in po->keys */
-	struct ccp_fp fp;      /* its (key, recipient) pair's, for the index */
 	char mbox[224];
 };
 
 struct plan {
-	struct delivery *d;
+	struct delivery *d; /* sorted by mailbox for the commit (cmp_delivery()) */
+	struct ccp_fp *fp;  /* d's pairs in the order of their log lines */
 	size_t n, cap;
 };
 
@@ -1991,13 +1991,14 @@ static bool plan_import(struct ccp_po *po, const char *data, size_t len, const c
 			if (plan->n == plan->cap) {
 				plan->cap = plan->cap ? plan->cap * 2 : 16;
 				plan->d = ccp_realloc(plan->d, plan->cap * sizeof(*plan->d));
+				plan->fp = ccp_realloc(plan->fp, plan->cap * sizeof(*plan->fp));
 			}
+			plan->fp[plan->n] = fp;
 			struct delivery *d = &plan->d[plan->n++];
 			d->off = off;
 			d->len = mlen;
 			d->keyoff = koff;
 			d->keylen = klen;
-			d->fp = fp;
 			mailbox_name_of_norm(po->tmp2.data, po->tmp2.len, d->mbox, sizeof(d->mbox));
 			log_line(po, 'D', key, keylen, po->tmp2.data, po->tmp2.len, d->mbox, now);
 			delivered++;
@@ -2473,12 +2474,13 @@ static int import_common(struct ccp_po *po, const char *data, size_t len, const 
 	/* Committed: the batch joins the index, and its lines count as
 	 * folded when they begin where the index ended (catch_up() folded the
 	 * whole log, under the lock; were they not, it reads them next time). */
-	/* In the log's order, not the batch set's: the window drops its
-	 * oldest pairs when full, so a batch larger than its room must come
-	 * in oldest first, or the pairs it drops are any of the batch's, the
-	 * newest among them. */
+	/* In the log's order, not the batch set's nor the commit's (by
+	 * mailbox): the window drops its oldest pairs when full, so a batch
+	 * larger than its room must come in oldest first, or the pairs it
+	 * drops are any of the batch's, the newest among them, and a handle
+	 * kept open would forget a pair sooner than one that reads the log. */
 	for (size_t i = 0; i < plan.n; i++)
-		ccp_fpwindow_add(&po->index, plan.d[i].fp);
+		ccp_fpwindow_add(&po->index, plan.fp[i]);
 	if (log_at == po->indexed)
 		po->indexed += (off_t)po->logbuf.len;
 	if (res->undeliverable) {
@@ -2498,6 +2500,7 @@ out:
 	ccp_free(rep.r);
 	ccp_ccm_buf_free(&rep.str);
 	ccp_free(plan.d);
+	ccp_free(plan.fp);
 	ccp_fpset_free(&batch);
 	return rc;
 }

@@ -1037,6 +1037,50 @@ static void test_dedup_window_big_batch(const char *base)
 	ccp_po_close(po);
 }
 
+/* One message to many recipients, its To lines in the reverse of their
+ * mailboxes' order: the commit writes the mailboxes in their order, but
+ * the window takes the pairs in the log's, so a handle kept open forgets
+ * a pair no sooner than one that reads the log.  With the window's table
+ * swap inside the batch, the pair logged last (r000, first by mailbox)
+ * must land in the newer table and be skipped after fewer than
+ * dedup_window later pairs. */
+static void test_dedup_window_log_order(const char *base)
+{
+	char dir[600], rcpt[100][16];
+	const char *to[101];
+	struct ccp_po_init_opts io;
+	struct ccp_po_result res;
+	const unsigned w = CCP_PO_DEDUP_WINDOW_MIN;
+
+	snprintf(dir, sizeof(dir), "%s/po-window-order", base);
+	ccp_po_init_opts_default(&io);
+	io.dedup_window = w;
+	CHECK(ccp_po_init(dir, &io, err, sizeof(err)) == 0);
+	struct ccp_po *po = open_po(dir);
+	CHECK_EQ_U64(import_range(po, "p", 0, w - 50).delivered, w - 50);
+	for (unsigned i = 0; i < 100; i++) {
+		snprintf(rcpt[i], sizeof(rcpt[i]), "r%03u at HUB", 99 - i);
+		to[i] = rcpt[i];
+	}
+	to[100] = NULL;
+	struct ccp_ccm_buf b;
+	ccp_ccm_buf_init(&b);
+	msg_text(&b, "K", "A at B", "6/2/98 8:39", to, "w", "window\r\n");
+	CHECK(ccp_po_import_buffer(po, b.data, b.len, "k.ccm", NULL, &res) == CCP_PO_OK);
+	CHECK_EQ_U64(res.delivered, 100);
+	ccp_ccm_buf_free(&b);
+	/* r000's D line is the newest of K's; w - 49 pairs after it. */
+	CHECK_EQ_U64(import_range(po, "q", 0, w - 49).delivered, w - 49);
+	res = import_key(po, "K", "r000 at HUB");
+	CHECK(res.delivered == 0 && res.skipped == 1);
+	ccp_po_close(po);
+	/* Read from the log, the same answer. */
+	po = open_po(dir);
+	res = import_key(po, "K", "r000 at HUB");
+	CHECK(res.delivered == 0 && res.skipped == 1);
+	ccp_po_close(po);
+}
+
 /* The log may hold a pair twice: delivered again once older than the
  * window.  Its second D line is then the newest, for every handle: one
  * opened in between, whose older generation still held the first, must
@@ -1900,6 +1944,7 @@ int main(int argc, char **argv)
 	test_store(base);
 	test_dedup_window(base);
 	test_dedup_window_big_batch(base);
+	test_dedup_window_log_order(base);
 	test_dedup_window_readded(base);
 	test_many_mailboxes(base);
 	test_adopt(base);
