@@ -568,6 +568,29 @@ static bool kw_item(const char *p, const char *end, size_t *kwlen)
 	return true;
 }
 
+/* Past the blank lines (nothing but spaces and tabs) from p on: the
+ * grammar's *blank-line, which may follow any message. */
+static const char *past_blank_lines(const char *p, const char *end)
+{
+	while (p < end) {
+		const char *ce, *next = next_line(p, end, &ce), *s = p;
+		while (s < ce && (*s == ' ' || *s == '\t'))
+			s++;
+		if (s != ce)
+			break;
+		p = next;
+	}
+	return p;
+}
+
+/* Does a message end at p: only blank lines before the end of the input,
+ * or before the next "Message:" line? */
+static bool message_ends_at(const char *p, const char *end)
+{
+	p = past_blank_lines(p, end);
+	return p == end || kw_message(p, end);
+}
+
 static void advance_to(struct ccp_ccm_reader *r, const char *q)
 {
 	CCP_ASSERT(q >= r->p && q <= r->end);
@@ -662,8 +685,7 @@ static int parse_message(struct ccp_ccm_reader *r, struct ccp_ccm_msg *m, const 
 	advance_to(r, next_line(r->p, r->end, &ce)); /* "Message:" */
 	if (read_size(r, &v) == SIZE_OK) {
 		const char *body = r->p;
-		if (v <= (size_t)(r->end - body) &&
-		    (v == (size_t)(r->end - body) || kw_message(body + v, r->end)))
+		if (v <= (size_t)(r->end - body) && message_ends_at(body + v, r->end))
 			*msg_end = body + v;
 		else
 			m->warnings++;
@@ -731,13 +753,21 @@ static int parse_message(struct ccp_ccm_reader *r, struct ccp_ccm_msg *m, const 
 
 	size_t csize = 0;
 	bool csize_ok = read_size(r, &csize) == SIZE_OK;
-	const char *items = r->p;
+	const char *items = r->p, *items_end = NULL;
 
 	while (r->p < limit) {
 		unsigned ln = r->line;
 		size_t kwlen = 0;
-		if (!*msg_end && kw_message(r->p, limit))
+		/* The items end where blank lines alone stand before the
+		 * message's end (or the next message, its size unknown): left to
+		 * ccp_ccm_reader_next(), or passed when the size counts them. */
+		const char *after = past_blank_lines(r->p, limit);
+		if (after == limit || (!*msg_end && kw_message(after, limit))) {
+			items_end = r->p;
+			if (*msg_end)
+				advance_to(r, after);
 			break;
+		}
 		next = next_line(r->p, limit, &ce);
 		if (!kw_item(r->p, ce, &kwlen))
 			return fail(r, ln, "expected an item ('Text item:', 'File item:')");
@@ -770,7 +800,7 @@ static int parse_message(struct ccp_ccm_reader *r, struct ccp_ccm_msg *m, const 
 			/* Binary data need not end in CRLF: the size ends it, and
 			 * the next keyword follows at once. */
 			const char *q = data + v;
-			if (q == limit || kw_item(q, limit, NULL) || kw_message(q, limit))
+			if (kw_item(q, limit, NULL) || message_ends_at(q, limit))
 				land = q;
 		}
 		if (!land) {
@@ -793,7 +823,9 @@ static int parse_message(struct ccp_ccm_reader *r, struct ccp_ccm_msg *m, const 
 		if (land > data && land[-1] != '\n' && land < limit)
 			r->line++; /* the keyword after unterminated data starts a line */
 	}
-	if (csize_ok && csize != (size_t)(r->p - items))
+	if (!items_end)
+		items_end = r->p;
+	if (csize_ok && csize != (size_t)(items_end - items))
 		m->warnings++;
 	if (*msg_end && r->p != *msg_end)
 		return fail(r, r->line, "message ends before its size says");
@@ -807,15 +839,7 @@ int ccp_ccm_reader_next(struct ccp_ccm_reader *r, struct ccp_ccm_msg *m)
 	ccp_ccm_msg_clear(m);
 	r->error[0] = '\0';
 	/* Blank lines between messages carry nothing. */
-	while (r->p < r->end) {
-		const char *next = next_line(r->p, r->end, &ce);
-		const char *s = r->p;
-		while (s < ce && (*s == ' ' || *s == '\t'))
-			s++;
-		if (s != ce)
-			break;
-		advance_to(r, next);
-	}
+	advance_to(r, past_blank_lines(r->p, r->end));
 	if (r->p == r->end)
 		return 0;
 

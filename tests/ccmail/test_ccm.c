@@ -260,6 +260,66 @@ static void test_reader_fallbacks(void)
 	CHECK_EQ_U64(ok + bad, 0);
 }
 
+/* One message of exact sizes with one item (a File item when FILE) of
+ * DATA, appended to OUT. */
+static void exact_msg(char *out, size_t cap, const char *key, bool file, const char *data)
+{
+	char hdr[256], items[256], body[600];
+	snprintf(hdr, sizeof(hdr), "From: A at X\r\nDate: 6/2/98 8:39\r\nTo: B at HUB\r\n"
+		 "X-Spool-Id: %s\r\n", key);
+	snprintf(items, sizeof(items), "%s\r\n%zu\r\n%s", file ? "File item: Q3.TXT" : "Text item:",
+		 strlen(data), data);
+	snprintf(body, sizeof(body), "%sContents:\r\n%zu\r\n%s", hdr, strlen(items), items);
+	size_t n = strlen(out);
+	snprintf(out + n, cap - n, "Message:\r\n%zu\r\n%s", strlen(body), body);
+}
+
+/* The grammar's *blank-line after each message: blank lines (spaces and
+ * tabs allowed) between messages and at the end of the input are no
+ * part of either message's items, whose sizes land before them; the same
+ * when a message's size counts them. */
+static void test_blank_lines_after_messages(void)
+{
+	const char *data = "Region,Total\r\nNorth,100\r\n";
+	for (int file = 0; file <= 1; file++) {
+		char text[4096] = "";
+		exact_msg(text, sizeof(text), "k1", file, data);
+		strcat(text, "\r\n \t\r\n");
+		exact_msg(text, sizeof(text), "k2", file, data);
+		strcat(text, "\r\n");
+		struct ccp_ccm_reader r;
+		struct ccp_ccm_msg m;
+		ccp_ccm_msg_init(&m);
+		ccp_ccm_reader_init(&r, text, strlen(text), "blank.ccm");
+		for (int i = 0; i < 2; i++) {
+			int rc = ccp_ccm_reader_next(&r, &m);
+			if (rc < 0)
+				fprintf(stderr, "%s\n", r.error);
+			CHECK(rc == 1);
+			CHECK_EQ_U64(m.warnings, 0);
+			CHECK_EQ_U64(m.nitem, 1);
+			CHECK(m.item[0].kind == (file ? CCP_CCM_ITEM_FILE : CCP_CCM_ITEM_TEXT));
+			CHECK(m.item[0].len == strlen(data) &&
+			      memcmp(m.item[0].data, data, strlen(data)) == 0);
+		}
+		CHECK(ccp_ccm_reader_next(&r, &m) == 0);
+		ccp_ccm_msg_free(&m);
+	}
+	/* A message size that counts the blank line after its item. */
+	char text[4096] = "", one[2048] = "";
+	exact_msg(one, sizeof(one), "k3", true, data);
+	const char *body = strstr(one, "\r\n") + 2;
+	body = strstr(body, "\r\n") + 2;
+	snprintf(text, sizeof(text), "Message:\r\n%zu\r\n%s\r\n", strlen(body) + 2, body);
+	int ok, bad;
+	unsigned warn;
+	char err[256] = "";
+	read_all(text, &ok, &bad, &warn, err, sizeof(err));
+	CHECK_EQ_U64(ok, 1);
+	CHECK_EQ_U64(bad, 0);
+	CHECK_EQ_U64(warn, 0);
+}
+
 /* Every prefix of a valid file is read without a crash or an overread, and
  * every message the reader accepts from it is a prefix-consistent one. */
 static void test_truncations(void)
@@ -386,6 +446,7 @@ int main(void)
 	test_writer_hand_counts();
 	test_reader_roundtrip();
 	test_reader_fallbacks();
+	test_blank_lines_after_messages();
 	test_truncations();
 	test_dates();
 	puts("test_ccm: ok");
