@@ -513,11 +513,16 @@ static int to_bad(struct relay *r, struct ccp_msg *m, const char *original, size
 	}
 	ccp_log(CCP_LOG_WARN, "message %s to Bad: %s", m->key, reason);
 	count(&r->bad_count, 1);
-	/* Marked before the report is queued: a crash before the ack moves
-	 * the file (the rest of the batch still importing) must not bring a
-	 * second report at the next start. */
-	ccp_spool_mark_failed(r->spool, m);
+	/* Queued, then marked: a crash after the marker and before the ack
+	 * moves the file (the rest of the batch still importing) brings no
+	 * second report at the next start, which moves the file to Bad on
+	 * the marker's word.  The other order lost the report to a crash in
+	 * between: the marker said reported, and nothing was queued.  A crash
+	 * between the two now sends Bad the message again at the next start,
+	 * and the report replaces its unsent copy in the queue, or follows
+	 * the one sent: at least once, as every report. */
 	queue_bounce(r, m->key, &rep);
+	ccp_spool_mark_failed(r->spool, m);
 	return 0;
 }
 

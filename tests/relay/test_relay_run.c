@@ -952,7 +952,8 @@ static void test_requeue_long_name(const char *root)
 /* A --once run of the relay on the spool and store of the last setup(),
  * into the post office PO or through IMPORT_CMD, with --max-attempts 1 and
  * retries of 1 to 20 ms; its stats in run_st. */
-static int run_once(const char *po, const char *import_cmd, char *err, size_t errlen)
+/* A --once relay's config in run_cfg, on the spool and store of setup(). */
+static void once_config(const char *po, const char *import_cmd)
 {
 	ccp_relay_config_default(&run_cfg);
 	run_cfg.spool = spool;
@@ -965,10 +966,63 @@ static int run_once(const char *po, const char *import_cmd, char *err, size_t er
 	run_cfg.pump.max_attempts = 1;
 	run_cfg.pump.retry_min_ns = 1000000;  /* 1 ms */
 	run_cfg.pump.retry_max_ns = 20000000; /* 20 ms */
+}
+
+static int run_once(const char *po, const char *import_cmd, char *err, size_t errlen)
+{
+	once_config(po, import_cmd);
 	int rc = ccp_relay_run(&run_cfg, &run_st, err, errlen);
 	if (rc != 0)
 		fprintf(stderr, "relay: %s\n", err);
 	return rc;
+}
+
+/* A message without From sent to Bad, the relay killed (SIGKILL) at the
+ * sync of its failed marker in Delivered/: its report was queued before
+ * the marker, and the next run sends it.  A marker written first left
+ * the report unqueued, and the next start moved the message to Bad on
+ * the marker's word, reported to no one. */
+static void test_report_before_failed_marker(const char *root)
+{
+	char po[600], path[900], sent[900], cmd[900], err[600];
+	setup(root, "-reportfirst", po);
+	snprintf(path, sizeof(path), "%s/new/m1", spool);
+	const char *text = "Return-Path: <s@example.org>\r\nTo: m1@example.org\r\n"
+			   "Subject: no From\r\n\r\nhi\r\n";
+	write_file(path, text, strlen(text));
+	snprintf(sent, sizeof(sent), "%s/sent-reportfirst", root);
+	snprintf(cmd, sizeof(cmd), "%s/bounce-reportfirst.sh", root);
+	char script[2000];
+	snprintf(script, sizeof(script), "#!/bin/sh\necho \"$1\" >>'%s'\ncat >/dev/null\n", sent);
+	write_file(cmd, script, strlen(script));
+	CHECK(chmod(cmd, 0755) == 0);
+	pid_t child = fork();
+	CHECK(child >= 0);
+	if (child == 0) {
+		atomic_store(&kill_at_dir_sync, "/Delivered");
+		once_config(po, NULL);
+		run_cfg.bounce_cmd = cmd; /* it may send the report before it dies */
+		ccp_relay_run(&run_cfg, &run_st, err, sizeof(err));
+		_exit(0); /* not killed: the test fails below */
+	}
+	int status;
+	CHECK(waitpid(child, &status, 0) == child);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	once_config(po, NULL);
+	run_cfg.bounce_cmd = cmd;
+	CHECK_EQ_U64(ccp_relay_run(&run_cfg, &run_st, err, sizeof(err)), 0);
+	char got[200] = "";
+	FILE *f = fopen(sent, "r");
+	if (f) {
+		if (!fgets(got, sizeof(got), f))
+			got[0] = '\0';
+		fclose(f);
+	}
+	CHECK(strcmp(got, "s@example.org\n") == 0);
+	snprintf(path, sizeof(path), "%s/Bad/m1", store);
+	CHECK(access(path, F_OK) == 0);
+	snprintf(path, sizeof(path), "%s/new", spool);
+	CHECK_EQ_U64(count_dir(path), 0);
 }
 
 /* A start-up after a requeue that died with m1's reason aside, on a file
@@ -1745,6 +1799,7 @@ int main(void)
 	test_requeue_term(root);
 	test_requeue_long_name(root);
 	test_put_back_without_noreplace(root);
+	test_report_before_failed_marker(root);
 	test_requeue_killed(root);
 	test_partial_unreported(root);
 	test_map_reload(root);
