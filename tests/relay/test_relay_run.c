@@ -88,6 +88,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <stdatomic.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -977,6 +978,18 @@ static int run_once(const char *po, const char *import_cmd, char *err, size_t er
 	return rc;
 }
 
+/* Whether no process holds the lock PATH (flock), as a relay holds its
+ * store's. */
+static bool lock_free(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	bool free_now = flock(fd, LOCK_EX | LOCK_NB) == 0;
+	close(fd);
+	return free_now;
+}
+
 /* A message without From sent to Bad, the relay killed (SIGKILL) at the
  * sync of its failed marker in Delivered/: its report was queued before
  * the marker, and the next run sends it.  A marker written first left
@@ -1008,9 +1021,16 @@ static void test_report_before_failed_marker(const char *root)
 	int status;
 	CHECK(waitpid(child, &status, 0) == child);
 	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	/* A report command it was starting holds the store's lock until its
+	 * exec (close-on-exec). */
+	snprintf(path, sizeof(path), "%s/relay.lock", store);
+	AWAIT(lock_free(path));
 	once_config(po, NULL);
 	run_cfg.bounce_cmd = cmd;
-	CHECK_EQ_U64(ccp_relay_run(&run_cfg, &run_st, err, sizeof(err)), 0);
+	int rc = ccp_relay_run(&run_cfg, &run_st, err, sizeof(err));
+	if (rc != 0)
+		fprintf(stderr, "relay: %s\n", err);
+	CHECK_EQ_U64(rc, 0);
 	char got[200] = "";
 	FILE *f = fopen(sent, "r");
 	if (f) {
