@@ -416,6 +416,29 @@ struct report {
 	char addr[320]; /* the return path found, if any */
 };
 
+/* REASON as a sender's report gives it: without the batch file and line
+ * the post office names it by (STORE/Import/MsgXXXX.ccm: line N: ), which
+ * mean nothing to the sender and show where the store is on this server.
+ * Bad's NAME.reason and the log keep them. */
+static const char *reason_for_sender(const struct relay *r, const char *reason)
+{
+	size_t n = strlen(r->import);
+	if (strncmp(reason, r->import, n) != 0 || reason[n] != '/')
+		return reason;
+	const char *p = strstr(reason + n, ": ");
+	if (p == NULL)
+		return reason;
+	p += 2;
+	const char *q = p;
+	if (strncmp(q, "line ", 5) == 0) {
+		for (q += 5; *q >= '0' && *q <= '9'; q++)
+			;
+		if (q > p + 5 && q[0] == ':' && q[1] == ' ')
+			p = q + 2;
+	}
+	return p;
+}
+
 /*
  * Writes the report of kind REPORT on m, DIR/NAME.ndr (DIR_FD: Bad or
  * Partial), quoting the original header (ORIGINAL, or else read from the
@@ -441,7 +464,7 @@ static int write_report(struct relay *r, enum ccp_bounce_kind report, int dir_fd
 	struct ccp_ccm_buf ndr;
 	ccp_ccm_buf_init(&ndr);
 	ccp_bounce_format(&ndr, report, r->bounce_from, kind == CCP_BOUNCE_TO_ADDR ? to : NULL,
-			  m->key, reason, original, olen);
+			  m->key, reason_for_sender(r, reason), original, olen);
 	int e = 0;
 	if (ccp_store_write(dir_fd, out->ndr_name, ndr.data, ndr.len, r->cfg->sync) != 0)
 		e = errno;

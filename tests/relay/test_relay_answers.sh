@@ -216,7 +216,14 @@ for h in 'To: <s5@example.org>' 'Subject: Undeliverable to some recipients on cc
 	'for its other recipients, but not for the ones named below.' 'From: "Sender 5" <s5@example.org>'; do
 	grep -qxF "$h" "$pr" || fail "partial: the report lacks '$h': $(cat "$pr")"
 done
-grep -q '^Reason: .*unknown recipient .*carol' "$pr" || fail "partial: the reason: $(grep Reason "$pr")"
+grep -q '^Reason: unknown recipient .*carol' "$pr" || fail "partial: the reason: $(grep Reason "$pr")"
+# The sender is told the reason, not the store's place nor the batch's line:
+# those stay in the log and Bad's reasons.
+for f in "$pr" "$d/store/Bad/1764288000.M999P77.test.ndr"; do
+	! grep -q 'Import/Msg\|store/\|: line [0-9]' "$f" || fail "reports: the store's path or a batch line in $f: $(grep Reason "$f")"
+done
+grep -q '/Import/Msg.*: line [0-9]*: ' "$d/store/Bad/1764288000.M999P77.test.reason" ||
+	fail "reports: Bad's reason lost its batch and line: $undreason"
 [ "$(grep -c 'delivered in part, its report in .*/Partial/' "$d/log")" = 10 ] ||
 	fail "partial: $(grep -c 'delivered in part' "$d/log") log lines, not 10"
 grep 'relay: done:' "$d/log" | tail -1 | grep -q '(10 in part)' || fail "partial: the done line"
