@@ -253,6 +253,7 @@ int ccp_cmd_convert(int argc, char **argv)
 		   fflush(stdout) != 0) {
 		fprintf(stderr, "ccpump convert: standard output: write failed: %s\n",
 			strerror(errno));
+		clearerr(stdout); /* said, with its reason: main() need not say it again */
 		rc = 1;
 	}
 	ccp_ccm_buf_free(&buf);

@@ -303,6 +303,7 @@ static int po_show(int argc, char **argv)
 		fprintf(stderr, "ccpump po show: %s\n", err);
 	} else if ((b.len && fwrite(b.data, 1, b.len, stdout) != b.len) || fflush(stdout) != 0) {
 		fprintf(stderr, "ccpump po show: standard output: write failed: %s\n", strerror(errno));
+		clearerr(stdout); /* said, with its reason: main() need not say it again */
 		rc = CCP_PO_NOT_ACCESSIBLE;
 	}
 	ccp_ccm_buf_free(&b);

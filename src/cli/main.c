@@ -40,15 +40,18 @@ static void usage(FILE *out)
 	fprintf(out, "\n'ccpump COMMAND --help' lists a command's options and their defaults.\n");
 }
 
-/* A report cut short by a full disk or a closed pipe is not a success.
- * (A command that failed has said why.)  WHO names the command. */
+/* A report cut short by a full disk or a closed pipe is not a success,
+ * and is said whatever the command's own status: an import that exits 5
+ * (some messages undeliverable) lost its summary too.  A status other than
+ * 0 is the command's and stays.  WHO names the command. */
 static int flushed(const char *who, int rc)
 {
 	bool ok = fflush(stdout) == 0;
-	if ((!ok || ferror(stdout)) && rc == 0) {
+	if (!ok || ferror(stdout)) {
 		fprintf(stderr, "%s: standard output: write failed%s%s\n", who, ok ? "" : ": ",
 			ok ? "" : strerror(errno));
-		rc = 1;
+		if (rc == 0)
+			rc = 1;
 	}
 	return rc;
 }

@@ -168,6 +168,14 @@ expect 0 env CCPUMP_PO_FAULT="delay_ms=200" "$CCPUMP" import --po "$T/po" "$T/Ms
 printf 'Message:\r\n\r\nFrom: A at B\r\nDate: 13/45/98 8:39\r\nTo: C at D\r\nContents:\r\n\r\n' >"$T/Msg0002.ccm"
 expect 5 "$CCPUMP" import --po "$T/po" "$T/Msg0002.ccm"
 grep -q "Unknown Date Format" "$T/Msg0002.und" || fail ".und lacks the reason"
+# Its summary lost to a full disk: said, the import's own status kept.
+if [ -w /dev/full ]; then
+	rc=0
+	"$CCPUMP" import --po "$T/po" -v "$T/Msg0002.ccm" >/dev/full 2>"$T/err" || rc=$?
+	[ "$rc" = 5 ] || fail "undeliverable into a full disk: status $rc, not 5"
+	[ "$(grep -c "^ccpump import: standard output: write failed" "$T/err")" = 1 ] ||
+		fail "undeliverable into a full disk: $(cat "$T/err")"
+fi
 
 # a user directory: unknown recipients are undeliverable, known ones delivered
 printf 'Doe, John at HUBPO1\nAdmin at HUBPO1\n' >"$T/users"
