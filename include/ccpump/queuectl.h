@@ -57,8 +57,10 @@ CCP_EXPORT int ccp_queue_delete(const char *store, const char *name, bool sync, 
  * Queues the report on message NAME, STORE/Bad/NAME.ndr (or, for a message
  * delivered in part, STORE/Partial/NAME.ndr), to be sent again by a relay
  * with --bounce-cmd: a link STORE/Bounce/NAME, as the relay
- * makes (over an older one).  A report without a To (no return path was
- * found for it) is refused.  Returns 0, or -1 with a line naming NAME.
+ * makes (over an older one).  A missing STORE/Bounce is made, and run as
+ * root, given the store's owner and group: the relay's user must open it.
+ * A report without a To (no return path was found for it) is refused.
+ * Returns 0, or -1 with a line naming NAME.
  */
 CCP_EXPORT int ccp_queue_resend_report(const char *store, const char *name, char *err,
 				       size_t errlen);

@@ -86,16 +86,55 @@ char *ccp_path_join(const char *a, const char *b)
 	return p;
 }
 
-int ccp_dir_ensure_open(const char *path, char *err, size_t errlen)
+/* Makes directory NAME of DIRFD if it is missing (0700) and opens it; one
+ * made here is given OWNER's owner and group when OWNER is not NULL and
+ * this process may give them (root).  PATH names it in ERR. */
+static int dir_ensure_open_at(int dirfd, const char *name, const char *path,
+			      const struct stat *owner, char *err, size_t errlen)
 {
-	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+	bool made = mkdirat(dirfd, name, 0700) == 0;
+	if (!made && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
 		return -1;
 	}
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
 		snprintf(err, errlen, "cannot open %s: %s", path,
 			 errno == ENOTDIR || errno == ELOOP ? "not a directory" : strerror(errno));
+		return -1;
+	}
+	/* Through the descriptor: should the name have been replaced since
+	 * the mkdir (only the directory's owner can), what is given away is
+	 * what is open, never a link's target. */
+	if (made && owner != NULL && geteuid() == 0 &&
+	    (owner->st_uid != geteuid() || owner->st_gid != getegid()) &&
+	    fchown(fd, owner->st_uid, owner->st_gid) != 0) {
+		snprintf(err, errlen, "cannot give %s to the owner of the directory it is in: %s",
+			 path, strerror(errno));
+		close(fd);
+		unlinkat(dirfd, name, AT_REMOVEDIR);
+		return -1;
+	}
+	return fd;
+}
+
+int ccp_dir_ensure_open(const char *path, char *err, size_t errlen)
+{
+	return dir_ensure_open_at(AT_FDCWD, path, path, NULL, err, errlen);
+}
+
+int ccp_dir_ensure_open_in(const char *parent, const char *name, char *err, size_t errlen)
+{
+	char *path = ccp_path_join(parent, name);
+	struct stat st;
+	int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd = -1;
+	if (pfd < 0 || fstat(pfd, &st) != 0)
+		snprintf(err, errlen, "cannot open %s: %s", parent, strerror(errno));
+	else
+		fd = dir_ensure_open_at(pfd, name, path, &st, err, errlen);
+	if (pfd >= 0)
+		close(pfd);
+	ccp_free(path);
 	return fd;
 }
 

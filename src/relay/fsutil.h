@@ -47,6 +47,16 @@ char *ccp_path_join(const char *a, const char *b);
 int ccp_dir_ensure_open(const char *path, char *err, size_t errlen);
 
 /*
+ * The same for directory NAME in directory PARENT, made by an operator's
+ * command (`ccpump queue`) in a store that a relay of another user runs
+ * on: one it makes is given PARENT's owner and group where this process
+ * may give them (root), as the relay would have made it; left as root's,
+ * that relay could not open it.  Returns the fd, or -1 with a line naming
+ * the path in err (a directory made and not given away is removed).
+ */
+int ccp_dir_ensure_open_in(const char *parent, const char *name, char *err, size_t errlen);
+
+/*
  * Takes the lock of directory DIR for this process's lifetime: an
  * exclusive flock on DIR/NAME, which then holds this process's pid, or,
  * with NAME NULL, on DIR itself (no file is made in it: for a directory

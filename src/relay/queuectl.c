@@ -505,7 +505,11 @@ int ccp_queue_resend_report(const char *store, const char *name, char *err, size
 			 "path was found)", name);
 		goto out;
 	}
-	if ((bounce_fd = ccp_dir_ensure_open(bounce, err, errlen)) < 0)
+	/* Made, where it is not there yet, as the store's owner's: run as root
+	 * on the store of a relay run as its own user (the shipped service),
+	 * a Bounce/ of root's would stop that relay, once given --bounce-cmd,
+	 * at its start. */
+	if ((bounce_fd = ccp_dir_ensure_open_in(store, "Bounce", err, errlen)) < 0)
 		goto out;
 	if (ccp_bounce_queue_link(dir_fd, ndr, bounce_fd, name, true) != 0) {
 		snprintf(err, errlen, "%s: cannot queue its report in %s: %s", name, bounce,

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# ccpump queue's actions on a store another user's relay runs on
+# (relay_lib.sh holds what the relay's tests share):
+#   1. `queue --resend-report` run as root on a store of the relay's user
+#      that has no Bounce/ yet (a relay without --bounce-cmd): the Bounce/
+#      it makes is the store owner's, and a relay of that user with
+#      --bounce-cmd then sends the report.
+set -u
+. "$(dirname "$0")/relay_lib.sh"
+
+# undeliverable DIR NAME: a message from s@example.org to a recipient the
+# post office does not know, in DIR's spool under NAME.
+undeliverable() {
+	printf 'From: s@example.org\r\nTo: nobody@example.org\r\nSubject: s\r\n\r\nhi\r\n' \
+		>"$1/spool/tmp/$2"
+	mv "$1/spool/tmp/$2" "$1/spool/new/$2"
+}
+
+# ---- 1. a resend as root, the relay as its own user ----------------------
+if [ "$(id -u)" != 0 ] || ! command -v runuser >/dev/null; then
+	skip "not root, or no runuser: a resend as root on a store of another user"
+else
+	# The relay runs as nobody, as the service runs as ccpump: everything
+	# on the way to its store must be open to it.
+	chmod 755 "$work"
+	d=$(fresh owner --users "$(users)")
+	counting_bounce "$d"
+	chmod 755 "$d/bounce.sh"
+	undeliverable "$d" 1764288000.Mown.test
+	chown -R nobody:nogroup "$d"
+	nrelay() { # nrelay LOG [ARGS]: one --once run of the relay as nobody
+		local log=$1; shift
+		runuser -u nobody -- "$bin" relay --spool "$d/spool" --store "$d/store" \
+			--po "$d/po" --once --stats-interval 0 --log "$d/$log" "$@"
+	}
+	nrelay log || fail "owner: the relay as nobody exited $?"
+	[ -f "$d/store/Bad/1764288000.Mown.test.ndr" ] ||
+		fail "owner: the message has no report in Bad"
+	[ ! -e "$d/store/Bounce" ] || fail "owner: a relay without --bounce-cmd made Bounce/"
+	"$bin" queue --store "$d/store" --resend-report 1764288000.Mown.test >/dev/null ||
+		fail "owner: --resend-report as root failed"
+	[ "$(stat -c '%U:%G %a' "$d/store/Bounce")" = "nobody:nogroup 700" ] ||
+		fail "owner: Bounce/ made by root is $(stat -c '%U:%G %a' "$d/store/Bounce")"
+	nrelay log.bounce --bounce-cmd "$d/bounce.sh" || fail "owner: the relay as nobody with" \
+		"--bounce-cmd exited $?: $(tail -1 "$d/log.bounce")"
+	[ "$(cat "$d/sent" 2>/dev/null)" = sent ] || fail "owner: the report was not sent once"
+	[ -z "$(ls -A "$d/store/Bounce")" ] || fail "owner: left queued: $(ls "$d/store/Bounce")"
+	echo "1. a resend as root: Bounce/ is the store owner's, and the relay as nobody sends it"
+fi
+
+echo "test_queue_ops: ok"
