@@ -8,8 +8,10 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "ccpump/alloc.h"
+#include "ccpump/log.h"
 #include "ccpump/queue.h"
 #include "ccpump/queuectl.h"
 #include "cli/commands.h"
@@ -45,6 +47,20 @@ static void usage(FILE *out)
 		"                   running relay with --bounce-cmd is asked to send it now\n");
 }
 
+/* The longest error line of an action (ccp_queue_requeue()'s). */
+#define ERR_MAX 1200
+
+/* "ccpump queue: LINE" on stderr, each control character in it written as
+ * \xHH (ccp_escape_controls()), as the listing writes names: a message's
+ * name is anyone's choice (a spool file's), and shown as it is, it could
+ * move the terminal's cursor, recolour it or forge a line. */
+static void say_error(const char *line)
+{
+	char shown[4 * ERR_MAX + 1];
+	ccp_escape_controls(shown, sizeof(shown), line, strlen(line));
+	fprintf(stderr, "ccpump queue: %s\n", shown);
+}
+
 struct requeue {
 	const char *spool, *store;
 	bool delete;
@@ -55,13 +71,13 @@ struct requeue {
 static int requeue_one(void *arg, const char *name)
 {
 	struct requeue *q = arg;
-	char err[1200];
+	char err[ERR_MAX];
 	int r = q->delete ? ccp_queue_delete(q->store, name, true, err, sizeof(err))
 			  : ccp_queue_requeue(q->spool, q->store, name, true, err, sizeof(err));
 	if (r == 0) {
 		q->done++;
 	} else {
-		fprintf(stderr, "ccpump queue: %s\n", err);
+		say_error(err);
 		q->failed++;
 	}
 	return 0;
@@ -75,7 +91,7 @@ static void act_on(struct requeue *q, const char **names, unsigned n, bool all)
 	for (unsigned i = 0; i < n; i++)
 		requeue_one(q, names[i]);
 	if (all && ccp_queue_each_bad(q->store, requeue_one, q, err, sizeof(err)) != 0) {
-		fprintf(stderr, "ccpump queue: %s\n", err);
+		say_error(err);
 		q->failed++;
 	}
 }
@@ -144,7 +160,8 @@ int ccp_cmd_queue(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "ccpump queue: unexpected argument '%s'\n", argv[optind]);
+		snprintf(err, sizeof(err), "unexpected argument '%s'", argv[optind]);
+		say_error(err);
 		goto out;
 	}
 	bool deleting = ndeletes || delete_all;
@@ -184,7 +201,7 @@ int ccp_cmd_queue(int argc, char **argv)
 			if (ccp_queue_resend_report(store, resend[i], err, sizeof(err)) == 0)
 				done++;
 			else
-				fprintf(stderr, "ccpump queue: %s\n", err);
+				say_error(err);
 		}
 		/* Only a relay that sends reports is asked to: the signal also
 		 * has it retry its deferred messages at once (--flush). */
@@ -211,7 +228,7 @@ int ccp_cmd_queue(int argc, char **argv)
 			printf("asked the relay on store %s (pid %ld) to retry its deferred messages "
 			       "now\n", store, (long)pid);
 		else
-			fprintf(stderr, "ccpump queue: %s\n", err);
+			say_error(err);
 		rc = r == 0 ? 0 : 1;
 		goto out;
 	}
@@ -229,7 +246,7 @@ int ccp_cmd_queue(int argc, char **argv)
 	}
 	struct ccp_queue_report rep;
 	if (ccp_queue_scan(spool, store, &rep, err, sizeof(err)) != 0) {
-		fprintf(stderr, "ccpump queue: %s\n", err);
+		say_error(err);
 		goto out;
 	}
 	if (rep.spool_missing)

@@ -5,6 +5,8 @@
 #      that has no Bounce/ yet (a relay without --bounce-cmd): the Bounce/
 #      it makes is the store owner's, and a relay of that user with
 #      --bounce-cmd then sends the report.
+#   2. names with control characters in the command's error lines: escaped
+#      (\xHH), as in the listing, never sent to the terminal as they are.
 set -u
 . "$(dirname "$0")/relay_lib.sh"
 
@@ -47,5 +49,27 @@ else
 	[ -z "$(ls -A "$d/store/Bounce")" ] || fail "owner: left queued: $(ls "$d/store/Bounce")"
 	echo "1. a resend as root: Bounce/ is the store owner's, and the relay as nobody sends it"
 fi
+
+# ---- 2. control characters in the names of error lines ------------------
+d=$(fresh escape --users "$(users)")
+undeliverable "$d" "$(printf '1764288000.M\033[31mred.test')"
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--log "$d/log" || fail "escape: relay failed"
+red=$(printf '\033[31mred')
+# Each action's refusals: a name not in Bad, not a plain name, a record's
+# name, a message already in new/ (the message itself, in Bad), no report
+# to resend, and a word that is no flag.
+cp "$d/store/Bad/1764288000.M${red}.test" "$d/spool/new/"
+q() { "$bin" queue --spool "$d/spool" --store "$d/store" "$@" 2>>"$d/err" >/dev/null; }
+q --delete "a${red}x" --delete "a${red}/x" --delete "a${red}x.reason"
+q --requeue "a${red}x" --requeue "1764288000.M${red}.test"
+q --resend-report "a${red}x" --resend-report "a${red}/x"
+q "a${red}x"
+[ "$(grep -c . "$d/err")" = 8 ] || fail "escape: not one line per refusal: $(cat -v "$d/err")"
+! tr -d '\n' <"$d/err" | LC_ALL=C grep -q '[[:cntrl:]]' ||
+	fail "escape: a control character in an error line: $(cat -v "$d/err")"
+[ "$(grep -cF 'a\x1b[31mredx' "$d/err")" -ge 4 ] ||
+	fail "escape: the names not shown: $(cat "$d/err")"
+echo "2. control characters in the names of error lines: escaped"
 
 echo "test_queue_ops: ok"
