@@ -45,7 +45,10 @@ CCP_EXPORT int ccp_queue_requeue(const char *spool, const char *store, const cha
  * Removes message STORE/Bad/NAME for good, with its records (NAME.reason,
  * NAME.ndr), its report if it still waits in STORE/Bounce, and any
  * STORE/Deferred/NAME marker; the message first, so that no failure
- * leaves it without its reason.  Bad is synced after, when SYNC.
+ * leaves it without its reason.  When SYNC, each directory is synced
+ * after it, before the return: Bounce and Deferred where something was
+ * removed from them, then Bad (a crash between leaves no report queued on
+ * a message that is gone).
  * Returns 0; -1 with a line naming NAME in err when it is not a message
  * in Bad or cannot be removed (nothing removed), or when something after
  * the message could not be (the message is gone).

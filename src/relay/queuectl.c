@@ -527,6 +527,15 @@ out:
 
 /* ---- delete ------------------------------------------------------------- */
 
+/* Syncs directory DIRFD (DIR) after NAME's removal from it; a failure is
+ * said, not undone: the removal is made either way. */
+static void sync_removal(int dirfd, const char *name, const char *dir)
+{
+	if (fsync(dirfd) != 0)
+		ccp_log(CCP_LOG_WARN, "%s: removed from %s, but the removal cannot be synced: %s; "
+			"a crash may bring it back", name, dir, strerror(errno));
+}
+
 int ccp_queue_delete(const char *store, const char *name, bool sync, char *err, size_t errlen)
 {
 	if (!bad_message_name(name, err, errlen))
@@ -575,19 +584,31 @@ int ccp_queue_delete(const char *store, const char *name, bool sync, char *err, 
 	/* Its report, if it still waits to be sent: the message it is about
 	 * is gone at the operator's word, as Postfix's postsuper -d sends no
 	 * bounce.  And a Deferred/ marker, had a crash left one. */
-	if (bounce_fd >= 0 && unlinkat(bounce_fd, name, 0) != 0 && errno != ENOENT) {
+	bool report_gone = bounce_fd >= 0 && unlinkat(bounce_fd, name, 0) == 0;
+	if (bounce_fd >= 0 && !report_gone && errno != ENOENT) {
 		snprintf(err, errlen, "%s: removed, but not its queued report %s/%s: %s", name,
 			 bounce, name, strerror(errno));
 		rc = -1;
 	}
-	if (def_fd >= 0 && unlinkat(def_fd, name, 0) != 0 && errno != ENOENT) {
+	bool marker_gone = def_fd >= 0 && unlinkat(def_fd, name, 0) == 0;
+	if (def_fd >= 0 && !marker_gone && errno != ENOENT) {
 		snprintf(err, errlen, "%s: removed, but not its marker %s/%s: %s", name, deferred,
 			 name, strerror(errno));
 		rc = -1;
 	}
-	if (sync && fsync(bad_fd) != 0)
-		ccp_log(CCP_LOG_WARN, "%s: removed from %s, but the removal cannot be synced: %s; "
-			"a crash may bring it back", name, bad, strerror(errno));
+	/* Every removal made durable before we say it is done, the report's
+	 * first: a queued report is a link to the .ndr, which it keeps, and
+	 * brought back by a crash without its removal, it would be sent on a
+	 * message the operator deleted.  Should the crash come between two
+	 * syncs, what comes back is at worst the message in Bad without its
+	 * report (sent by no one; deleted again by the operator), never the
+	 * report without its message. */
+	if (sync && report_gone)
+		sync_removal(bounce_fd, name, bounce);
+	if (sync && marker_gone)
+		sync_removal(def_fd, name, deferred);
+	if (sync)
+		sync_removal(bad_fd, name, bad);
 out:
 	ccp_close_fds((const int[]){ bad_fd, bounce_fd, def_fd }, 3);
 	ccp_free(bad);

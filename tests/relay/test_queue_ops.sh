@@ -7,6 +7,11 @@
 #      --bounce-cmd then sends the report.
 #   2. names with control characters in the command's error lines: escaped
 #      (\xHH), as in the listing, never sent to the terminal as they are.
+#   3. `queue --delete` of a message whose report waits in Bounce/ and
+#      which a crash left a Deferred/ marker: both go, each directory is
+#      synced after its removal (Bounce/ before Bad/) and before the
+#      command says it is done (seen with strace, where it is installed),
+#      and a relay that sends reports sends none on it.
 set -u
 . "$(dirname "$0")/relay_lib.sh"
 
@@ -71,5 +76,44 @@ q "a${red}x"
 [ "$(grep -cF 'a\x1b[31mredx' "$d/err")" -ge 4 ] ||
 	fail "escape: the names not shown: $(cat "$d/err")"
 echo "2. control characters in the names of error lines: escaped"
+
+# ---- 3. a delete's removals synced -------------------------------------
+d=$(fresh delete --users "$(users)")
+counting_bounce "$d" "exit 75"
+undeliverable "$d" 1764288000.Mdel.test
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--bounce-cmd "$d/bounce.sh" --retry-min 0.05 --retry-max 0.1 --log "$d/log" ||
+	fail "delete: relay failed"
+[ "$(ls "$d/store/Bounce")" = 1764288000.Mdel.test ] || fail "delete: the report is not queued"
+: >"$d/store/Deferred/1764288000.Mdel.test" # as a crash between marker and move leaves it
+del=("$bin" queue --store "$d/store" --delete 1764288000.Mdel.test)
+if strace -o /dev/null true 2>/dev/null; then
+	strace -y -e trace=unlinkat,fsync,write -o "$d/trace" "${del[@]}" >"$d/del.out" ||
+		fail "delete: --delete failed: $(cat "$d/del.out")"
+	# The line (in the trace) of the first call matching the pattern; 0: none.
+	at() { grep -n -m1 -e "$1" "$d/trace" | cut -d: -f1 | grep . || echo 0; }
+	said=$(at '^write(1<')
+	for dir in Bounce Deferred Bad; do
+		gone=$(at "^unlinkat([0-9]*<[^>]*/store/$dir>, \"1764288000.Mdel.test\", 0) = 0")
+		synced=$(at "^fsync([0-9]*<[^>]*/store/$dir>) = 0")
+		[ "$gone" -gt 0 ] && [ "$synced" -gt "$gone" ] && [ "$said" -gt "$synced" ] ||
+			fail "delete: $dir/ not synced before the answer: $(cat "$d/trace")"
+		eval "synced_$dir=$synced"
+	done
+	[ "$synced_Bounce" -lt "$synced_Bad" ] ||
+		fail "delete: Bad/ synced before Bounce/: $(cat "$d/trace")"
+else
+	echo "NOTE: no strace here: the syncs of a delete are not looked at, only its result"
+	"${del[@]}" >"$d/del.out" || fail "delete: --delete failed: $(cat "$d/del.out")"
+fi
+grep -q "^1 messages deleted from .*/Bad$" "$d/del.out" || fail "delete: said $(cat "$d/del.out")"
+left=$(find "$d/store/Bad" "$d/store/Bounce" "$d/store/Deferred" -mindepth 1)
+[ -z "$left" ] || fail "delete: left behind: $left"
+counting_bounce "$d"
+rm -f "$d/sent"
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--bounce-cmd "$d/bounce.sh" --log "$d/log" || fail "delete: the second relay failed"
+[ ! -e "$d/sent" ] || fail "delete: a report was sent on the deleted message"
+echo "3. a delete: the message, its records, queued report and marker gone, each synced"
 
 echo "test_queue_ops: ok"
