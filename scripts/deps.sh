@@ -7,7 +7,8 @@
 set -euo pipefail
 
 # Build, libraries, fuzzing, procmail as a test peer (tests/relay/test_mda.sh),
-# and systemd for systemd-analyze, which checks the unit file (test_service).
+# systemd for systemd-analyze, which checks the unit file (test_service), and
+# strace, which shows a test the order of a command's syncs (test_queue_ops).
 # Keep in step with docs/design.md.
 pkgs=(
   build-essential cmake pkg-config
@@ -17,6 +18,7 @@ pkgs=(
   python3
   procmail
   systemd
+  strace
 )
 if [ -n "${CCPUMP_EXTRA_PKGS:-}" ]; then
   read -r -a extra <<<"$CCPUMP_EXTRA_PKGS"
