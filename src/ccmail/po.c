@@ -1913,7 +1913,10 @@ static bool plan_import(struct ccp_po *po, const char *data, size_t len, const c
 	ccp_ccm_reader_init(&r, data, len, name);
 	while ((rc = ccp_ccm_reader_next(&r, m)) != 0) {
 		res->messages++;
-		const struct ccp_ccm_ext *x = rc > 0 ? ccp_ccm_msg_ext(m, "X-Spool-Id") : NULL;
+		/* A message the reader refused still has the key lines read
+		 * before its error: reported under its key, a relay finds its
+		 * file again (docs/ccmail-format.md, section 5). */
+		const struct ccp_ccm_ext *x = ccp_ccm_msg_ext(m, "X-Spool-Id");
 		const char *key;
 		size_t keylen;
 		if (x && x->value_len) {

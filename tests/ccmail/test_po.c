@@ -267,11 +267,16 @@ static void test_users(const char *base)
 	msg_text(&b, "u3", "A at B", "6/2/98 8:39", r, "s", "x\r\n");
 	msg_text(&b, "u4", "A at B", "6/2/98 8:39", nobody, "s", "x\r\n");
 	msg_text(&b, "u5", "A at B", "6/2/98 99:39", known, "s", "x\r\n");
+	/* One the reader refuses after its key (a File item's size that does
+	 * not fit): reported under its key, which a relay finds its file by. */
+	ccp_ccm_buf_adds(&b, "Message:\r\n\r\nFrom: A at B\r\nDate: 6/2/98 8:39\r\n"
+			     "To: Doe, John at HUBPO1\r\nX-Spool-Id: u6\r\nContents:\r\n\r\n"
+			     "File item: X.BIN\r\n500\r\n\x01\x02\r\n");
 	struct outcome_log ol = { "" };
 	CHECK(ccp_po_import_report(po, b.data, b.len, "r.ccm", NULL, &res, note_outcome, &ol) ==
 	      CCP_PO_UNDELIVERABLE);
 	CHECK_STREQ(ol.text, "u2=delivered;u1=duplicate;u3=partial+reason;u4=undeliverable+reason;"
-			     "u5=undeliverable+reason;");
+			     "u5=undeliverable+reason;u6=undeliverable+reason;");
 	/* Nothing imported (locked): nothing reported. */
 	struct ccp_po *other = open_po(dir);
 	char lock[800];
