@@ -2006,12 +2006,16 @@ static enum ccp_convert_status build(struct ccp_convert *c, const struct head *h
 			      "no recipient (no To, Cc, Bcc or envelope address); "
 			      "address the message to someone");
 	size_t ab = ccp_ccm_addr_bytes(m);
+	/* The larger buffer is advice only where it is not the one set. */
 	if (ab > c->o.addr_buffer)
 		return refuse(c, CCP_CONVERT_ERR_HEADER_FULL,
 			      "Header Buffer Full: the address lines take %zu octets, over the "
 			      "%zu-octet buffer of cc:Mail Import (%zu recipients); split the "
-			      "recipients, or allow 163840 octets for Import/Export 8.2x and later",
-			      ab, c->o.addr_buffer, m->nrcpt);
+			      "recipients%s",
+			      ab, c->o.addr_buffer, m->nrcpt,
+			      c->o.addr_buffer < CCP_CCM_ADDR_BUFFER_LARGE
+				      ? ", or allow 163840 octets for Import/Export 8.2x and later"
+				      : "");
 
 	const char *subj = h->subject;
 	if (subj) {

@@ -818,6 +818,7 @@ static void test_limits(struct ccp_convert_map *map)
 	ccp_ccm_buf_adds(&t, "\r\n\r\nhi\r\n");
 	CHECK(conv(c, t.data, NULL) == CCP_CONVERT_ERR_HEADER_FULL);
 	CHECK(strstr(ccp_convert_error(c), "Header Buffer Full") != NULL);
+	CHECK(strstr(ccp_convert_error(c), "or allow 163840 octets") != NULL);
 	/* From line: 6 + 45 + 2; each To line: 4 + 50 + 2 = 56 octets. */
 	size_t from_line = 6 + strlen("\"a@x.org\" [SMTP:a@x.org] at EXSITE") + 2;
 	size_t to_line = 4 + strlen("\"u000@y.org\" [SMTP:u000@y.org] at EXSITE") + 2;
@@ -842,6 +843,16 @@ static void test_limits(struct ccp_convert_map *map)
 	c = make(&o, map);
 	CHECK(conv(c, t.data, NULL) == CCP_CONVERT_OK);
 	CHECK_EQ_U64(m.nrcpt, fit + 1);
+	/* Over that buffer, there is no larger one to advise. */
+	ccp_ccm_buf_reset(&t);
+	ccp_ccm_buf_adds(&t, "From: a@x.org\r\nTo: ");
+	for (size_t i = 0; i < 4000; i++)
+		ccp_ccm_buf_printf(&t, "%su%04zu@y.org", i ? ", " : "", i);
+	ccp_ccm_buf_adds(&t, "\r\n\r\nhi\r\n");
+	CHECK(conv(c, t.data, NULL) == CCP_CONVERT_ERR_HEADER_FULL);
+	CHECK(strstr(ccp_convert_error(c), "split the recipients") != NULL);
+	CHECK(strstr(ccp_convert_error(c), "163840") != NULL); /* the buffer's size */
+	CHECK(strstr(ccp_convert_error(c), "allow") == NULL);
 	ccp_ccm_buf_free(&t);
 
 	/* A body over 20 KB goes as UNNAMED.TXT; 20480 octets still fit. */
