@@ -20,7 +20,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gmime/gmime.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -299,12 +298,17 @@ struct ccp_convert {
 	char stamp[32];
 	size_t nfiles;
 	/* The message's File item names so far, as fingerprints of their
-	 * ASCII upper case (name_taken()), and per 8.3 base the next ~N to
-	 * try (file_name()): with a scan of the items and a count from ~1,
+	 * ASCII upper case (name_taken()), and per prefix and width of ~N
+	 * the next ~N to try (suffix_hint()): with a scan of the items and a
+	 * count from ~1,
 	 * N attachments of one name cost N^3/3 comparisons, minutes for a
 	 * message of a few hundred KB. */
 	struct ccp_fpset file_names;
 	struct ccp_fpmap next_suffix; /* values: unsigned */
+	/* File names looked up in file_names over the context's life, for
+	 * test_convert: what suffix_hint() saves is lookups, which a test
+	 * can count where it could not hold a name to a time. */
+	size_t name_lookups;
 	struct ccp_convert_stats st;
 	char err[512];
 };
@@ -1498,11 +1502,31 @@ static const char *ext_for(GMimeContentType *ct)
 #define NAME_STR(x) NAME_STR_(x)
 #define NAME_SUFFIX_LAST_STR "~" NAME_STR(NAME_SUFFIX_LAST)
 
+/* The first ~N not known to be taken among the 8.3 names of prefix BASE
+ * (KEEP octets), a suffix "~N" of SL octets and extension EXT (EL
+ * octets): every such name below it is taken, and names are only added.
+ * Keyed by what those names are written with, not by the base they were
+ * made for: the bases ABCDEFGH and ABCDEFXY both make ABCDE~10.EXT, and a
+ * count per base started each new one at ~10 again, through every name
+ * another had taken (N such attachments cost N^2/2 lookups, 40 s for
+ * 20,000). */
+static unsigned *suffix_hint(struct ccp_convert *c, const char *base, size_t keep,
+			     const char *ext, size_t el, unsigned sl)
+{
+	char key[8 + 1 + 3 + 1];
+	memcpy(key, base, keep);
+	key[keep] = '.'; /* no 8.3 character: the prefix ends here */
+	memcpy(key + keep + 1, ext, el);
+	key[keep + 1 + el] = (char)('0' + sl);
+	return ccp_fpmap_put(&c->next_suffix, name_fp(key, keep + el + 2));
+}
+
 /* Whether a File item of the message has the name S (ASCII case aside).
  * By fingerprint: two names that shared one (a 1 in 2^64 chance) would
  * only make the second try another. */
-static bool name_taken(const struct ccp_convert *c, const char *s, size_t n)
+static bool name_taken(struct ccp_convert *c, const char *s, size_t n)
 {
+	c->name_lookups++;
 	return ccp_fpset_has(&c->file_names, name_fp(s, n));
 }
 
@@ -1696,39 +1720,39 @@ static const char *file_name(struct ccp_convert *c, const char *filename, GMimeC
 	} else if (dos_device(base, bl)) {
 		lossy = true; /* CON.TXT -> CON~1.TXT */
 	}
-	/* Where the last name of this base stopped: every ~N below it is
-	 * taken (names are only added), so the search goes on from there. */
-	char hkey[16 + 8 + 2];
-	size_t hl = 0;
-	memcpy(hkey, base, bl);
-	hl += bl;
-	hkey[hl++] = '.';
-	memcpy(hkey + hl, ext, el);
-	hl += el;
-	hkey[hl++] = lossy ? '1' : '0';
-	unsigned *hint = ccp_fpmap_put(&c->next_suffix, name_fp(hkey, hl));
-	/* ~N takes up to the whole base: ~9999999.  SUF holds "~" and any
-	 * unsigned, more than a base's eight octets: at eight in all,
-	 * snprintf() cut "~1000000" to "~100000", so seven digits made the
-	 * names six had made, nine tries in ten failed, and a base had
-	 * under two million names, not ten. */
-	_Static_assert(UINT_MAX <= 4294967295u, "suf holds ~ and any unsigned");
-	_Static_assert(sizeof(NAME_SUFFIX_LAST_STR) - 1 <= 8, "the last ~N fits a base");
-	for (unsigned n = *hint; n < NAME_SUFFIX_LAST; n++) {
-		char suf[sizeof("~4294967295")] = "";
-		size_t sl = 0, keep = bl;
-		if (lossy || n > 0) {
-			sl = (size_t)snprintf(suf, sizeof(suf), "~%u", n + 1);
-			if (keep + sl > 8)
-				keep = 8 - sl;
-		}
-		int l = snprintf(cand, sizeof(cand), "%.*s%s%s%.*s", (int)keep, base, suf,
-				 el ? "." : "", (int)el, ext);
+	if (!lossy) {
+		int l = snprintf(cand, sizeof(cand), "%.*s%s%.*s", (int)bl, base, el ? "." : "",
+				 (int)el, ext);
 		if (!name_taken(c, cand, (size_t)l)) {
-			*hint = n + 1;
 			*len = (size_t)l;
 			return arena_dup(c, cand, (size_t)l);
 		}
+	}
+	/* ~N takes up to the whole base: ~9999999, ten million names of one
+	 * base.  The ~N go by their width SL ("~" and the digits), from ~1-~9
+	 * (a name that lost nothing starts at ~2, as DOS did) to
+	 * ~1000000-~9999999, each width from where the names of its prefix
+	 * stopped (suffix_hint()). */
+	_Static_assert(sizeof(NAME_SUFFIX_LAST_STR) - 1 <= 8, "the last ~N fits a base");
+	for (unsigned sl = 2, lo = 1; sl <= 8; sl++, lo *= 10) {
+		unsigned hi = lo * 10 - 1 < NAME_SUFFIX_LAST ? lo * 10 - 1 : NAME_SUFFIX_LAST;
+		size_t keep = bl + sl > 8 ? 8 - sl : bl;
+		unsigned *hint = suffix_hint(c, base, keep, ext, el, sl);
+		unsigned first = lossy || lo > 1 ? lo : 2;
+		/* Past a ~1 skipped and not looked up, the hint cannot go. */
+		bool known = *hint >= first || first == lo;
+		for (unsigned k = *hint > first ? *hint : first; k <= hi; k++) {
+			int l = snprintf(cand, sizeof(cand), "%.*s~%u%s%.*s", (int)keep, base, k,
+					 el ? "." : "", (int)el, ext);
+			if (!name_taken(c, cand, (size_t)l)) {
+				if (known)
+					*hint = k + 1;
+				*len = (size_t)l;
+				return arena_dup(c, cand, (size_t)l);
+			}
+		}
+		if (known)
+			*hint = hi + 1;
 	}
 	/* Ten million files of one name (a message of as many parts): the
 	 * rest get F and the file's number in seven hex digits.  A message
