@@ -1590,25 +1590,38 @@ static size_t name_end(const char *s, size_t n, bool dots)
 	return n;
 }
 
-/* How long the DOS device name is that long file name S (N octets of
- * UTF-8) is, taken without its extensions and the spaces before them, as
- * Windows takes it ("con.txt", "AUX .doc", "nul.tar.gz" and "PRN" are
- * devices; so is "lpt1<U+3000>.txt", whose space the code page makes a
- * plain one); 0 when it is none. */
-static size_t device_name_len(const char *s, size_t n)
+/* How long the DOS device name is that long file name S (N octets in the
+ * code page, as the item is written) is, taken without its extensions and
+ * the spaces before them, as Windows takes it ("con.txt", "AUX .doc",
+ * "nul.tar.gz" and "PRN" are devices; so are "lpt1<U+3000>.txt" and
+ * "con<U+2026>txt", which the code page writes "lpt1 .txt" and
+ * "con...txt"); 0 when it is none.  Uses c->tmp as scratch. */
+static size_t device_name_len(struct ccp_convert *c, const char *s, size_t n)
 {
 	const char *dot = memchr(s, '.', n);
-	size_t bl = name_end(s, dot ? (size_t)(dot - s) : n, false);
-	return dos_device(s, bl) ? bl : 0;
+	size_t bl = dot ? (size_t)(dot - s) : n;
+	while (bl > 0 && s[bl - 1] == ' ')
+		bl--;
+	if (bl > strlen("CONOUT$"))
+		return 0;
+	/* In Unicode, as the client reads the name: CP850's 0xFB is the ¹
+	 * of COM¹. */
+	ccp_ccm_buf_reset(&c->tmp);
+	ccp_codepage_to_utf8(c->cp, s, bl, &c->tmp);
+	return dos_device(c->tmp.data, c->tmp.len) ? bl : 0;
 }
 
-/* Long file name FILENAME (UTF-8) made safe, into c->u8: at most MAX
- * octets, cut between two characters with the extension (16 octets at
- * most) kept; control characters (DEL too, which the code page would turn
- * into a space: a name of spaces reads back as none) and ':' as '_'; no
- * dot or space at the end (name_end()), where the cut or the trim of
- * other white space may have left one. */
-static void long_name(struct ccp_convert *c, const char *filename, size_t max)
+/* Long file name FILENAME (UTF-8) made safe, into c->u8 in the code page:
+ * at most MAX octets (of UTF-8), cut between two characters with the
+ * extension (16 octets at most) kept; control characters (DEL too, which
+ * the code page would turn into a space: a name of spaces reads back as
+ * none) and ':' as '_'; no space at the start, nor dot or space at the
+ * end (name_end()), where the cut or the trim of other white space may
+ * have left one.  Trimmed in the code page too, where a Unicode space is
+ * a plain one and an ellipsis three dots: " report.txt" reads back as
+ * "report.txt", another attachment's name.  Returns the characters
+ * written as '?', for the caller to count once. */
+static size_t long_name(struct ccp_convert *c, const char *filename, size_t max)
 {
 	ccp_ccm_buf_reset(&c->u8);
 	size_t fl = strlen(filename);
@@ -1630,7 +1643,14 @@ static void long_name(struct ccp_convert *c, const char *filename, size_t max)
 		    c->u8.data[i] == ':')
 			c->u8.data[i] = '_';
 	c->u8.len = name_end(c->u8.data, c->u8.len, true);
+	ccp_ccm_buf_reset(&c->tmp);
+	size_t subst = ccp_codepage_text(c->cp, NULL, c->u8.data, c->u8.len, &c->tmp);
+	ccp_ccm_buf_reset(&c->u8);
+	add_trimmed(&c->u8, c->tmp.data, c->tmp.len);
+	while (c->u8.len && (c->u8.data[c->u8.len - 1] == '.' || c->u8.data[c->u8.len - 1] == ' '))
+		c->u8.len--;
 	c->u8.data[c->u8.len] = '\0';
+	return subst;
 }
 
 /* The File item name for FILENAME (UTF-8, may be NULL): 8.3 upper case and
@@ -1661,17 +1681,18 @@ static const char *file_name(struct ccp_convert *c, const char *filename, GMimeC
 			filename = arena_dup(c, filename, end);
 	}
 	if (filename && *filename && c->o.long_names) {
-		long_name(c, filename, 200);
+		size_t subst = long_name(c, filename, 200);
 		/* A device name, whatever its extension, is the device itself
 		 * where the file is detached (con.txt is the console, nul.doc
 		 * the bit bucket): an underscore after it makes a file's name of
 		 * it, con_.txt, as CON~1.TXT is for 8.3 names.  Room is made
 		 * for it within the 200 octets. */
-		size_t dev = device_name_len(c->u8.data, c->u8.len);
+		size_t dev = device_name_len(c, c->u8.data, c->u8.len);
 		if (dev && c->u8.len >= 200) {
-			long_name(c, filename, 199);
-			dev = device_name_len(c->u8.data, c->u8.len);
+			subst = long_name(c, filename, 199);
+			dev = device_name_len(c, c->u8.data, c->u8.len);
 		}
+		c->st.substitutions += subst;
 		if (dev) {
 			ccp_ccm_buf_addc(&c->u8, '_');
 			memmove(c->u8.data + dev + 1, c->u8.data + dev, c->u8.len - 1 - dev);
@@ -1680,7 +1701,7 @@ static const char *file_name(struct ccp_convert *c, const char *filename, GMimeC
 		/* Taken or not as the item will be named: in the code page,
 		 * where two names may become one ("?" for what it lacks). */
 		if (c->u8.len) {
-			const char *cp = u8_to_cp(c, c->u8.data, c->u8.len, c->o.import8, len);
+			const char *cp = cp_header(c, &c->u8, c->o.import8, len);
 			if (!name_taken(c, cp, *len))
 				return cp;
 		}

@@ -1634,6 +1634,29 @@ static void test_attachments(struct ccp_convert_map *map)
 		};
 		conv_names(c, names, CCP_ARRAY_LEN(names));
 	}
+	/* A device as the code page writes the name: an ellipsis (U+2026, or
+	 * NEXT LINE, Windows-1252's at 0x85) is three dots there, and
+	 * "con...txt" is the console ("con...txt" before). */
+	{
+		static const char *const names[][2] = {
+			{ "con%E2%80%A6txt", "con_...txt" },
+			{ "aux%C2%85doc", "aux_...doc" },
+			{ "nul%E2%80%A6", "nul_" },
+		};
+		conv_names(c, names, CCP_ARRAY_LEN(names));
+	}
+	/* Nor does a long name start with a space, a Unicode one (U+3000,
+	 * U+2003) that the code page writes as a plain space either: the
+	 * reader takes " report.txt" for "report.txt", which is taken, and
+	 * two attachments were one file when detached. */
+	{
+		static const char *const names[][2] = {
+			{ "report.txt", "report.txt" },
+			{ "%E3%80%80report.txt", "REPORT~1.TXT" },
+			{ "%E2%80%83memo.txt", "memo.txt" },
+		};
+		conv_names(c, names, CCP_ARRAY_LEN(names));
+	}
 	/* Windows drops the dots and spaces that end a file name: a long name
 	 * written with them could not be opened, "report.pdf." and
 	 * "report.pdf" overwrote each other, and "..." named nothing.  They
