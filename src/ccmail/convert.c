@@ -1611,42 +1611,38 @@ static size_t device_name_len(struct ccp_convert *c, const char *s, size_t n)
 	return dos_device(c->tmp.data, c->tmp.len) ? bl : 0;
 }
 
-/* Long file name FILENAME (UTF-8) made safe, into c->u8 in the code page:
- * at most MAX octets (of UTF-8), cut between two characters with the
- * extension (16 octets at most) kept; control characters (DEL too, which
- * the code page would turn into a space: a name of spaces reads back as
- * none) and ':' as '_'; no space at the start, nor dot or space at the
- * end (name_end()), where the cut or the trim of other white space may
- * have left one.  Trimmed in the code page too, where a Unicode space is
- * a plain one and an ellipsis three dots: " report.txt" reads back as
- * "report.txt", another attachment's name.  Returns the characters
- * written as '?', for the caller to count once. */
+/* Long file name FILENAME (UTF-8) made safe, into c->u8 in the code page,
+ * as it is written: there a Unicode space is a plain one, an ellipsis
+ * three dots, U+2122 "(TM)", four octets for three.  At most MAX octets,
+ * cut with the extension (16 octets at most) kept; control characters
+ * (DEL too, which cp_header() would turn into a space: a name of spaces
+ * reads back as none) and ':' as '_'; no space at the start (" report.txt"
+ * reads back as "report.txt", another attachment's name), nor dot or space
+ * at the end (name_end()), where the cut or the trim of other white space
+ * may have left one.  Returns the characters written as '?', for the
+ * caller to count once. */
 static size_t long_name(struct ccp_convert *c, const char *filename, size_t max)
 {
+	ccp_ccm_buf_reset(&c->tmp);
+	size_t subst = ccp_codepage_text(c->cp, NULL, filename, strlen(filename), &c->tmp);
+	/* One octet a character: a cut anywhere falls between two. */
+	const char *s = c->tmp.data;
+	size_t fl = c->tmp.len;
 	ccp_ccm_buf_reset(&c->u8);
-	size_t fl = strlen(filename);
 	if (fl > max) {
-		const char *dot = strrchr(filename, '.');
-		size_t xl = dot && (size_t)(filename + fl - dot) <= 16
-				    ? (size_t)(filename + fl - dot)
-				    : 0;
-		size_t keep = max - xl;
-		while (keep > 0 && ((unsigned char)filename[keep] & 0xC0) == 0x80)
-			keep--;
-		add_trimmed(&c->u8, filename, keep);
-		ccp_ccm_buf_add(&c->u8, filename + fl - xl, xl);
+		size_t xl = 0; /* the extension: from the last dot, if within 16 */
+		for (size_t k = 1; k <= 16 && !xl; k++)
+			if (s[fl - k] == '.')
+				xl = k;
+		add_trimmed(&c->u8, s, max - xl);
+		ccp_ccm_buf_add(&c->u8, s + fl - xl, xl);
 	} else {
-		add_trimmed(&c->u8, filename, fl);
+		add_trimmed(&c->u8, s, fl);
 	}
 	for (size_t i = 0; i < c->u8.len; i++)
 		if ((unsigned char)c->u8.data[i] < 0x20 || c->u8.data[i] == 0x7f ||
 		    c->u8.data[i] == ':')
 			c->u8.data[i] = '_';
-	c->u8.len = name_end(c->u8.data, c->u8.len, true);
-	ccp_ccm_buf_reset(&c->tmp);
-	size_t subst = ccp_codepage_text(c->cp, NULL, c->u8.data, c->u8.len, &c->tmp);
-	ccp_ccm_buf_reset(&c->u8);
-	add_trimmed(&c->u8, c->tmp.data, c->tmp.len);
 	while (c->u8.len && (c->u8.data[c->u8.len - 1] == '.' || c->u8.data[c->u8.len - 1] == ' '))
 		c->u8.len--;
 	c->u8.data[c->u8.len] = '\0';

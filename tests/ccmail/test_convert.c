@@ -1697,14 +1697,25 @@ static void test_attachments(struct ccp_convert_map *map)
 	CHECK(eq(m.item[2].title, m.item[2].title_len, "CAF~1.TXT"));
 	CHECK(eq(m.item[3].title, m.item[3].title_len, "?.txt"));
 	CHECK(eq(m.item[4].title, m.item[4].title_len, "ATT00004.TXT"));
-	/* A long name is cut to 200 octets between two characters, its
-	 * extension kept: 150 e-acute (300 octets) and .pdf give 98 of them
-	 * (196 octets) and .pdf, not a '?' for half a character. */
-	conv_named(c, "", "%C3%A9", 150, ".pdf");
-	CHECK_EQ_U64(m.item[1].title_len, 98 + 4);
-	for (size_t i = 0; i < 98; i++)
+	/* A long name is cut to 200 octets as written, in the code page,
+	 * its extension kept: 250 e-acute (500 octets of UTF-8) and .pdf
+	 * give 196 of them and .pdf, and 150 (300 octets of UTF-8, 150 in
+	 * the code page) are not cut at all (98 of them before, cut in
+	 * UTF-8). */
+	conv_named(c, "", "%C3%A9", 250, ".pdf");
+	CHECK_EQ_U64(m.item[1].title_len, 196 + 4);
+	for (size_t i = 0; i < 196; i++)
 		CHECK((uint8_t)m.item[1].title[i] == 0x82); /* e-acute in CP437 */
-	CHECK(memcmp(m.item[1].title + 98, ".pdf", 4) == 0);
+	CHECK(memcmp(m.item[1].title + 196, ".pdf", 4) == 0);
+	conv_named(c, "", "%C3%A9", 150, ".pdf");
+	CHECK_EQ_U64(m.item[1].title_len, 150 + 4);
+	/* A character the code page writes longer than its UTF-8 (U+2122,
+	 * 3 octets, as "(TM)") does not take a name past 200 octets (264
+	 * before). */
+	conv_named(c, "", "%E2%84%A2", 70, ".pdf");
+	CHECK_EQ_U64(m.item[1].title_len, 200);
+	CHECK(memcmp(m.item[1].title, "(TM)(TM)", 8) == 0);
+	CHECK(memcmp(m.item[1].title + 196, ".pdf", 4) == 0);
 	/* A device name's underscore is within the 200 octets too. */
 	conv_named(c, "con.", "x", 250, "");
 	CHECK_EQ_U64(m.item[1].title_len, 200);
