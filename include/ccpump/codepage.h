@@ -79,6 +79,16 @@ CCP_EXPORT const char *ccp_codepage_line_break(uint32_t u);
  * the control.
  */
 CCP_EXPORT uint32_t ccp_codepage_c1_as_1252(uint32_t u);
+/*
+ * Appends IN (LEN octets of text in CHARSET, an iconv name; NULL means
+ * UTF-8) to OUT in UTF-8, as ccp_codepage_from() reads it on its way to
+ * the code page: an octet CHARSET leaves undefined (0x81 in Windows-1252)
+ * becomes '?', and an unknown CHARSET is read as UTF-8, copied as it is.
+ * For text to work on in Unicode first (HTML, whose entities name
+ * characters of any charset).  Returns the number of '?' substitutions.
+ */
+CCP_EXPORT size_t ccp_codepage_utf8(struct ccp_codepage *cp, const char *charset,
+				    const char *in, size_t len, struct ccp_ccm_buf *out);
 /* Appends IN (code page octets) to OUT as UTF-8.  Every CP437/850 octet maps. */
 CCP_EXPORT void ccp_codepage_to_utf8(struct ccp_codepage *cp, const char *in, size_t len,
 				     struct ccp_ccm_buf *out);

@@ -527,6 +527,17 @@ size_t ccp_codepage_body(struct ccp_codepage *cp, const char *charset, const cha
 	return convert(cp, charset, CP_BODY, in, len, out);
 }
 
+size_t ccp_codepage_utf8(struct ccp_codepage *cp, const char *charset, const char *in,
+			 size_t len, struct ccp_ccm_buf *out)
+{
+	const struct cp_handle *h = is_utf8(charset) ? NULL : handle_for(cp, charset);
+	if (h == NULL || (h->ascii_is_itself && all_plain_ascii(in, len))) {
+		ccp_ccm_buf_add(out, in, len);
+		return 0;
+	}
+	return run_iconv(h->cd, false, CP_ADDR, in, len, out);
+}
+
 void ccp_codepage_to_utf8(struct ccp_codepage *cp, const char *in, size_t len,
 			  struct ccp_ccm_buf *out)
 {

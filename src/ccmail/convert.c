@@ -1148,24 +1148,19 @@ static void add_body(struct ccp_convert *c, const char *charset, const char *s, 
 	add_text(c, c->tmp.data, c->tmp.len); /* add_text uses u8, not tmp */
 }
 
-/* Code point V into OUT: in UTF-8 when the text is, else '?' past ASCII.
- * A numeric reference to 0x80-0x9F is Windows-1252's character: HTML reads
+/* Code point V into OUT, in UTF-8.  A numeric reference to 0x80-0x9F is Windows-1252's character: HTML reads
  * those numbers as Windows-1252 octets (&#133; is an ellipsis, &#150; an
  * en dash), as pages written on Windows meant them. */
-static void html_codepoint(unsigned long v, bool utf8, struct ccp_ccm_buf *out)
+static void html_codepoint(unsigned long v, struct ccp_ccm_buf *out)
 {
 	if (v <= 0x9f)
 		v = ccp_codepage_c1_as_1252((uint32_t)v);
 	if (v == 0 || v > 0x10ffff) {
 		ccp_ccm_buf_addc(out, '?');
-	} else if (v < 0x80) {
-		ccp_ccm_buf_addc(out, (char)v);
-	} else if (utf8) {
+	} else {
 		char tmp[8];
 		int l = g_unichar_to_utf8((gunichar)v, tmp);
 		ccp_ccm_buf_add(out, tmp, (size_t)l);
-	} else {
-		ccp_ccm_buf_addc(out, '?');
 	}
 }
 
@@ -1207,7 +1202,7 @@ static unsigned long html_named(const char *name, size_t nl)
 }
 
 /* Decodes one HTML entity at s (after '&'); returns its length or 0. */
-static size_t html_entity(const char *s, size_t n, bool utf8, struct ccp_ccm_buf *out)
+static size_t html_entity(const char *s, size_t n, struct ccp_ccm_buf *out)
 {
 	static const struct { const char *name; char ch; } ents[] = {
 		{ "amp;", '&' }, { "lt;", '<' }, { "gt;", '>' }, { "quot;", '"' },
@@ -1233,7 +1228,7 @@ static size_t html_entity(const char *s, size_t n, bool utf8, struct ccp_ccm_buf
 		}
 		if (i == d0 || i >= n || s[i] != ';')
 			return 0;
-		html_codepoint(v, utf8, out);
+		html_codepoint(v, out);
 		return i + 1;
 	}
 	size_t nl = 0;
@@ -1242,7 +1237,7 @@ static size_t html_entity(const char *s, size_t n, bool utf8, struct ccp_ccm_buf
 	unsigned long v = nl < n && s[nl] == ';' ? html_named(s, nl) : 0;
 	if (v == 0)
 		return 0;
-	html_codepoint(v, utf8, out);
+	html_codepoint(v, out);
 	return nl + 1;
 }
 
@@ -1355,11 +1350,11 @@ static CCP_NOINLINE void html_add_run(struct ccp_ccm_buf *out, const char *s, si
 		end += html_add_break(out, out->len, s + end, n - end, space);
 }
 
-/* A readable text rendering of HTML: tags dropped, block ends as line
- * breaks, script and style skipped, entities decoded, spaces collapsed,
- * and dropped around a line break (<br>, or a line break character:
- * html_add_break()). */
-static void html_to_text(const char *s, size_t n, bool utf8, struct ccp_ccm_buf *out)
+/* A readable text rendering of HTML S (N octets of UTF-8): tags dropped,
+ * block ends as line breaks, script and style skipped, entities decoded,
+ * spaces collapsed, and dropped around a line break (<br>, or a line break
+ * character: html_add_break()). */
+static void html_to_text(const char *s, size_t n, struct ccp_ccm_buf *out)
 {
 	/* Paragraph-like blocks leave an empty line; the others a line break. */
 	static const char *const paras[] = { "p", "h1", "h2", "h3", "h4", "h5", "h6", "table",
@@ -1367,11 +1362,10 @@ static void html_to_text(const char *s, size_t n, bool utf8, struct ccp_ccm_buf 
 	static const char *const lines[] = { "div", "tr", "li", "hr", "pre" };
 	bool space = false, pre = false;
 	/* What html_stops tells apart from ordinary text: white space (2),
-	 * collapsed outside <pre>, and in UTF-8 the first and the last octet
-	 * of a line break character (4, 8), which outside <pre> takes the
-	 * white space about it.  Inside <pre> white space is text, and
-	 * stays. */
-	const unsigned text_mask = utf8 ? 14u : 2u;
+	 * collapsed outside <pre>, and the first and the last octet of a
+	 * line break character (4, 8), which outside <pre> takes the white
+	 * space about it.  Inside <pre> white space is text, and stays. */
+	const unsigned text_mask = 14u;
 	unsigned mask = text_mask;
 	size_t i = 0;
 	ccp_ccm_buf_reset(out);
@@ -1454,7 +1448,7 @@ static void html_to_text(const char *s, size_t n, bool utf8, struct ccp_ccm_buf 
 		}
 		if (ch == '&') {
 			size_t at = out->len;
-			l = html_entity(s + i + 1, n - i - 1, utf8, out);
+			l = html_entity(s + i + 1, n - i - 1, out);
 			if (l) {
 				html_after_entity(out, at, mask & 4, &space);
 				i += l + 1;
@@ -1821,31 +1815,26 @@ static void add_leaf(struct ccp_convert *c, GMimeContentType *ct, GMimeContentDi
 		const char *h = (const char *)c->dec->data;
 		size_t hl = c->dec->len;
 		const char *cs = part_charset(ct, h, hl);
-		bool utf8 = strcasecmp(cs, "UTF-8") == 0;
-		/* In UTF-8 first, where the charset converts whole: a numeric
-		 * entity (&#233;) then becomes its character, not '?'. */
-		gchar *in_u8 = NULL;
-		gsize u8len = 0;
-		/* Not for an empty part: its buffer may hold no string at all,
-		 * which g_convert() refuses with a GLib critical. */
-		if (!utf8 && hl > 0)
-			in_u8 = g_convert(h, (gssize)hl, "UTF-8", cs, NULL, &u8len, NULL);
-		if (in_u8) {
-			h = in_u8;
-			hl = u8len;
-			utf8 = true;
-			cs = "UTF-8";
+		/* In UTF-8 first, as the code page reads the charset for plain
+		 * text (an octet it leaves undefined a '?', an unknown charset
+		 * as UTF-8): an entity (&eacute;, &#8364;) then becomes its
+		 * character.  Where g_convert() refused the charset or an
+		 * octet, every entity past ASCII was a '?', uncounted. */
+		if (strcasecmp(cs, "UTF-8") != 0) {
+			ccp_ccm_buf_reset(&c->tmp);
+			c->st.substitutions += ccp_codepage_utf8(c->cp, cs, h, hl, &c->tmp);
+			h = c->tmp.data; /* add_body() reuses c->tmp after the rendering */
+			hl = c->tmp.len;
 		}
 		/* A byte order mark that starts the page is no text before its
 		 * first paragraph: the code page would drop it, but the blank
 		 * line the paragraph then leaves would stay. */
-		if (utf8 && hl >= 3 && memcmp(h, "\xef\xbb\xbf", 3) == 0) {
+		if (hl >= 3 && memcmp(h, "\xef\xbb\xbf", 3) == 0) {
 			h += 3;
 			hl -= 3;
 		}
-		html_to_text(h, hl, utf8, &c->u8);
-		g_free(in_u8);
-		add_body(c, cs, c->u8.data, c->u8.len);
+		html_to_text(h, hl, &c->u8);
+		add_body(c, "UTF-8", c->u8.data, c->u8.len);
 		return;
 	}
 	size_t nl;

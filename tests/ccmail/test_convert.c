@@ -1304,6 +1304,17 @@ static void test_latin1_as_1252(struct ccp_convert_map *map)
 		{ "text/plain; charset=latin1", "wait\x85 \x93q\x94 \x83", "wait... \"q\" \x9f\r\n", 0 },
 		{ "text/html; charset=iso-8859-1", "<p>a \x85 b\x83</p>", "a ... b\x9f\r\n", 0 },
 		{ "text/html; charset=utf-8", "<p>&#131; &#133; &#x83; &#150;</p>", "\x9f ... \x9f -\r\n", 0 },
+		/* An octet Windows-1252 leaves unassigned (0x81) is a '?', and
+		 * the page's entities are still its characters (each a '?',
+		 * and not counted, before); so are they in a charset iconv does
+		 * not know, read as UTF-8, and in a part without a charset that
+		 * is no UTF-8, read as Windows-1252. */
+		{ "text/html; charset=iso-8859-1",
+		  "<p>caf\xe9 &eacute; &mdash; &#8364; &hellip; &#233; \x81</p>",
+		  "caf\x82 \x82 - EUR ... \x82 ?\r\n", 1 },
+		{ "text/html; charset=x-no-such-charset", "<p>caf\xc3\xa9 &eacute; &euro;</p>",
+		  "caf\x82 \x82 EUR\r\n", 0 },
+		{ "text/html", "<p>caf\xe9 &eacute;\x81 &mdash;</p>", "caf\x82 \x82? -\r\n", 1 },
 	};
 	struct ccp_convert_opts o;
 	ccp_convert_opts_default(&o);
