@@ -162,13 +162,28 @@ static void apply_profile(int argc, char **argv, const struct option *lo,
 
 /* A command the shell is given to run with one more argument: one of
  * blanks only would leave that argument (the batch's file, a sender's
- * address) to be run as the program itself. */
+ * address) to be run as the program itself.  The shell runs it as `exec
+ * CMD "$1"` (the pid waited for is the program's), where a first word
+ * NAME=VALUE is no assignment but a program of that name: every run
+ * would fail with 127, and every message be deferred until its retries
+ * ended. */
 static int check_cmd(const char *flag, const char *cmd)
 {
-	if (cmd == NULL || cmd[strspn(cmd, " \t\n")] != '\0')
+	if (cmd == NULL)
 		return 0;
-	fprintf(stderr, "ccpump relay: %s: empty or blank: it names no command\n", flag);
-	return -1;
+	const char *w = cmd + strspn(cmd, " \t\n");
+	if (*w == '\0') {
+		fprintf(stderr, "ccpump relay: %s: empty or blank: it names no command\n", flag);
+		return -1;
+	}
+	size_t name = strspn(w, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_0123456789");
+	if (name > 0 && !(w[0] >= '0' && w[0] <= '9') && w[name] == '=') {
+		fprintf(stderr, "ccpump relay: %s: starts with the assignment %.*s=...: the command "
+			"is run by exec, which takes it for a program; write 'env %.*s=... "
+			"PROGRAM'\n", flag, (int)name, w, (int)name, w);
+		return -1;
+	}
+	return 0;
 }
 
 /* A flag of the import program's, given with the built-in post office

@@ -19,8 +19,14 @@ mkdir "$d"
 expect_usage "--import-cmd" relay --spool "$d/spool" --store "$d/store" --import-cmd "" --once
 expect_usage "--bounce-cmd" relay --spool "$d/spool" --store "$d/store" --po "$d/po" \
 	--bounce-cmd $' \n\t' --once
+# A command that starts with an assignment: run by exec, it would name a
+# program FOO=1 and fail with 127 at every batch.
+expect_usage "--import-cmd: starts with the assignment FOO=" relay --spool "$d/spool" \
+	--store "$d/store" --import-cmd "FOO=1 ccpump-import" --once
+expect_usage "--bounce-cmd: starts with the assignment _X1=" relay --spool "$d/spool" \
+	--store "$d/store" --po "$d/po" --bounce-cmd " _X1=a sendmail" --once
 [ -z "$(ls -A "$d")" ] || fail "empty commands: made $(ls "$d") before refusing them"
-echo "1. an empty --import-cmd or --bounce-cmd is refused"
+echo "1. an empty --import-cmd or --bounce-cmd, or one that starts with an assignment, is refused"
 
 # A stats file that could never be written: a directory where it would
 # go, or no name at all (the rename into place fails at every write).
