@@ -7,9 +7,13 @@
  * without the packages (docs/performance.md).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 
@@ -56,8 +60,27 @@ static int flushed(const char *who, int rc)
 	return rc;
 }
 
+/* Descriptors 0, 1 and 2 open, on /dev/null where they were closed: a
+ * program started with one closed (`2>&-`, a supervisor's habit) would
+ * hand that number to the first file it opens, and its log lines or
+ * reports would be written there (the relay's first is the store's lock,
+ * whose pid `ccpump queue` reads). */
+static void standard_fds_open(void)
+{
+	for (;;) {
+		int fd = open("/dev/null", O_RDWR);
+		if (fd < 0)
+			exit(EX_OSERR); /* no /dev/null, and perhaps nothing to say it on */
+		if (fd > 2) {
+			close(fd);
+			return;
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
+	standard_fds_open();
 	if (argc < 2) {
 		usage(stderr);
 		return CCP_EXIT_USAGE;

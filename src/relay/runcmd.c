@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -73,6 +74,24 @@ static enum waited wait_child(pid_t pid, int pidfd, int *status, uint64_t deadli
 		if (w == 0)
 			await_exit(pidfd, deadline_ns);
 	}
+}
+
+/* Closes every descriptor from FIRST on, in a child between fork and
+ * exec: system calls alone (close_range(2) since Linux 5.9, else one
+ * close a descriptor up to the limit). */
+static void close_from(int first)
+{
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, (unsigned)first, ~0u, 0u) == 0)
+		return;
+#endif
+	struct rlimit rl;
+	long max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+			   rl.rlim_cur < 1048576
+		   ? (long)rl.rlim_cur
+		   : 1048576;
+	for (long fd = first; fd < max; fd++)
+		close((int)fd);
 }
 
 /* Waits until PID has exited or DEADLINE_NS, without reaping it: while it
@@ -164,6 +183,11 @@ int ccp_run_cmd(const char *cmd, const char *arg, int stdin_fd, uint64_t timeout
 		 * dup2() would keep close-on-exec, so it is cleared instead. */
 		if (in == 0 ? fcntl(0, F_SETFD, 0) < 0 : dup2(in, 0) < 0)
 			_exit(127);
+		/* Nothing past 0, 1 and 2: what the relay opens is close-on-exec,
+		 * but not what it inherited (a cron job's `flock LOCK ccpump
+		 * relay` hands it the lock), which a program's leftover child
+		 * would hold after the relay is gone. */
+		close_from(3);
 		execl("/bin/sh", "sh", "-c", line, "sh", arg, (char *)NULL);
 		_exit(127);
 	}

@@ -16,9 +16,9 @@
 /*
  * Runs CMD ARG (through /bin/sh -c "exec CMD \"$1\"": CMD a simple command
  * with the shell's quotes and variables; ARG one word whatever it holds) in a
- * process group of its own, with STDIN_FD as its standard input (-1: the
- * relay's), and waits for it, every signal at its default and none
- * blocked in it.  Returns its exit status; 127 when the shell could not
+ * process group of its own, with STDIN_FD as its standard input (-1:
+ * /dev/null) and no other descriptor past 2, and waits for it, every
+ * signal at its default and none blocked in it.  Returns its exit status; 127 when the shell could not
  * run it; CCP_RUN_NOT_STARTED when it could not start; or -1 when it was
  * killed, its status was lost, or it ran past TIMEOUT_NS (0: no limit),
  * when its process group gets SIGTERM (and SIGCONT), and SIGKILL 5 s

@@ -83,12 +83,10 @@ grep -q "SIGCHLD was ignored by whoever started the relay; set back to its defau
 	fail "ext: the import program starts with signals ignored: $(cat "$d/signals")"
 # Its input is /dev/null, not the relay's (here a file).
 [ "$(cat "$d/stdin")" = /dev/null ] || fail "ext: the import program reads $(cat "$d/stdin")"
-# Nor with any descriptor of the relay's: the same as a program this script
-# starts itself has (0, 1, 2, the one ls opens, and what the test's caller
-# passes down).
-base=$(ls /proc/self/fd | sort -n | tr '\n' ' ')
-[ "$(sort -n "$d/fds" | tr '\n' ' ')" = "$base" ] ||
-	fail "ext: the import program has descriptors $(sort -n "$d/fds" | tr '\n' ' '), not $base"
+# Nor with any descriptor of the relay's, nor any the relay was handed by
+# the test's caller: 0, 1, 2 and the one ls opens to list them.
+[ "$(sort -n "$d/fds" | tr '\n' ' ')" = "0 1 2 3 " ] ||
+	fail "ext: the import program has descriptors $(sort -n "$d/fds" | tr '\n' ' '), not 0 1 2 3"
 
 # An import program that hangs on its first run, deaf to SIGTERM: past
 # --import-timeout its process group is stopped (SIGKILL after the grace),
@@ -856,4 +854,30 @@ kill $other; wait $other 2>/dev/null
 [ $rc = 1 ] || fail "flush: with an unlocked reader's pid in relay.lock, queue --flush exited $rc"
 grep -q "no ccpump relay is running on store" "$d/other.err" || fail "flush: $(cat "$d/other.err")"
 echo "2g. queue --flush: 25 messages deferred for an hour retried at once, each delivered once"
+
+# ---- 2h. what an import program is handed ------------------------------
+# The relay started with a descriptor of its starter's open (as `flock
+# LOCK ccpump relay` in a cron job leaves the lock) and its standard error
+# closed: the program has nothing open past 0, 1 and 2 (a leftover child
+# of it would hold that lock on), and the relay's first file, the store's
+# lock, did not take number 2 (its log lines would have overwritten the
+# pid that `queue` reads there).
+d=$(fresh handed)
+gen "$d/spool" 0 3
+printf '#!/bin/sh
+ls /proc/$$/fd >>"%s/fds"
+exec "%s" import --po "%s/po" "$1"
+' \
+	"$d" "$bin" "$d" >"$d/import.sh"
+chmod +x "$d/import.sh"
+(exec 9>"$d/held"; "$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd \
+	"$d/import.sh" --once --stats-interval 0 2>&-) >/dev/null || fail "handed: relay failed"
+[ -s "$d/fds" ] || fail "handed: the import program never ran"
+extra=$(grep -vx '[012]' "$d/fds" | sort -u | tr '\n' ' ')
+# The shell keeps the script it reads open, on a descriptor of its own
+# from 10 up; anything under 10 besides 0-2 was handed over.
+! printf '%s' "$extra" | grep -qw '[3-9]' || fail "handed: descriptors $extra were open in it"
+grep -qx '[0-9]*' "$d/store/relay.lock" || fail "handed: relay.lock holds $(head -c 100 "$d/store/relay.lock")"
+[ "$(field "$d/po" 'distinct keys')" = 3 ] || fail "handed: not delivered"
+echo "2h. an import program gets no descriptor past 2, and a closed stderr is not the store's lock"
 echo "test_relay_answers: ok"
