@@ -60,9 +60,9 @@ kill -TERM $pid
 wait $pid || fail "hup: relay exited $?"
 grep -q "stats:" "$d/log" || fail "hup: the log was not reopened"
 grep -q "relay: spool" "$d/log.1" || fail "hup: the old log lost its lines"
-base=$(ls /proc/self/fd | sort -n | tr '\n' ' ')
-[ "$(sort -n "$d/fds" | tr '\n' ' ')" = "$base" ] ||
-	fail "hup: after the reopen the import program has descriptors $(sort -n "$d/fds" | tr '\n' ' '), not $base"
+# 0, 1, 2 and the one ls opens to list them: not the reopened log.
+[ "$(sort -n "$d/fds" | tr '\n' ' ')" = "0 1 2 3 " ] ||
+	fail "hup: after the reopen the import program has descriptors $(sort -n "$d/fds" | tr '\n' ' '), not 0 1 2 3"
 echo "4b. SIGHUP reopened the log, which programs started after it do not inherit"
 
 # ---- SIGHUP reads the --map files again ---------------------------------
