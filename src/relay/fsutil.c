@@ -78,6 +78,14 @@ bool ccp_statx_birth(const struct statx *sx, int64_t *ns)
 	return true;
 }
 
+bool ccp_machine_read_errno(int e)
+{
+	/* EWOULDBLOCK: the open (O_NONBLOCK) met another's lease on the
+	 * file (Samba's oplocks, an NFS server's delegation): not the file's
+	 * fault either. */
+	return e == EMFILE || e == ENFILE || e == ENOMEM || e == EIO || e == EWOULDBLOCK;
+}
+
 char *ccp_path_join(const char *a, const char *b)
 {
 	size_t n = strlen(a) + strlen(b) + 2;

@@ -36,6 +36,12 @@ int64_t ccp_statx_ns(const struct statx_timestamp *t);
  */
 bool ccp_statx_birth(const struct statx *sx, int64_t *ns);
 
+/* Whether errno E, met opening or reading a spool file or a marker, is the
+ * machine's, not the file's: out of descriptors or memory, an I/O error,
+ * another's lease.  A retry can pass; a marker that cannot be read for it
+ * may well be there and match.  (EACCES, EISDIR, ELOOP are the file's.) */
+bool ccp_machine_read_errno(int e);
+
 /* "a/b", allocated (ccp_free it). */
 char *ccp_path_join(const char *a, const char *b);
 

@@ -221,6 +221,12 @@ static int scan(const char *dir, struct ccp_queue_class *c, const struct marked 
 						     .btime_ns = CCP_QUEUE_BTIME_NONE };
 			ccp_statx_birth(&st, &f.btime_ns);
 			k = ccp_queue_marker_read(marked->delivered_fd, de->d_name, &f, NULL, NULL, 0);
+			/* Unreadable for a reason of the file's own (a directory,
+			 * a symbolic link, no permission): no marker to the relay,
+			 * which imports the file; in doubt only for the machine's
+			 * (out of descriptors, an I/O error), as the relay. */
+			if (k == CCP_QUEUE_MARKER_UNREADABLE && !ccp_machine_read_errno(errno))
+				k = CCP_QUEUE_MARKER_NONE;
 		}
 		/* Changed after its delivery: the relay sends it to Bad. */
 		if (k == CCP_QUEUE_MARKER_SENT_TO_BAD || k == CCP_QUEUE_MARKER_DELIVERED_CHANGED)
@@ -335,6 +341,22 @@ static void read_note(FILE *f, char *line, size_t cap, unsigned *attempt, bool *
 	}
 }
 
+/* The note at PATH (a reason, a Deferred/ marker) open for reading, or
+ * NULL: a regular file only.  The store is the relay's user's, and an
+ * operator lists it as root: a FIFO there would hang the listing, and a
+ * symbolic link would print the last line of any file root can read. */
+static FILE *open_note(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0)
+		return NULL;
+	FILE *f = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? fdopen(fd, "r") : NULL;
+	if (f == NULL)
+		close(fd);
+	return f;
+}
+
 /* Prints up to `list` entries of store/SUB with the note of each
  * (read_note()). */
 static void list_dir(FILE *out, const char *store, const char *sub, const char *note_suffix,
@@ -354,7 +376,7 @@ static void list_dir(FILE *out, const char *store, const char *sub, const char *
 		else
 			snprintf(rec, sizeof(rec), "%s", de->d_name);
 		snprintf(path, sizeof(path), "%s/%s/%s", store, sub, rec);
-		FILE *f = fopen(path, "re");
+		FILE *f = open_note(path);
 		line[0] = '\0';
 		unsigned attempt = 0;
 		bool marker = false;

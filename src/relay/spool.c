@@ -274,17 +274,6 @@ static int marker_text(const struct spool_stamp *t, char *buf, size_t cap)
 #define MARKER_REASON CCP_QUEUE_MARKER_REASON
 #define MARKER_MAX CCP_QUEUE_MARKER_MAX
 
-/* Errors opening or reading a spool file that are the machine's, not the
- * file's: a retry can pass (EACCES stays the file's: issue 4 moves an
- * unreadable file aside). */
-static bool machine_read_errno(int e)
-{
-	/* EWOULDBLOCK: the open (O_NONBLOCK) met another's lease on the
-	 * file (Samba's oplocks, an NFS server's delegation): not the file's
-	 * fault either. */
-	return e == EMFILE || e == ENFILE || e == ENOMEM || e == EIO || e == EWOULDBLOCK;
-}
-
 enum marker {
 	MARKER_NONE,
 	MARKER_MATCHES,        /* delivered, the file could not be removed */
@@ -321,7 +310,7 @@ static enum marker marker_of(const struct ccp_spool *s, const char *name, const 
 	case CCP_QUEUE_MARKER_SENT_TO_BAD: return MARKER_MATCHES_FAILED;
 	case CCP_QUEUE_MARKER_STALE: return MARKER_DIFFERS;
 	case CCP_QUEUE_MARKER_UNREADABLE:
-		return machine_read_errno(errno) ? MARKER_UNREADABLE : MARKER_NONE;
+		return ccp_machine_read_errno(errno) ? MARKER_UNREADABLE : MARKER_NONE;
 	case CCP_QUEUE_MARKER_NONE: break;
 	}
 	return MARKER_NONE;
@@ -752,7 +741,7 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 		 * settled that cannot leave new/ (one not ours to read may not
 		 * be ours to move either, in a sticky new/): else each rescan
 		 * would send it to the failed folder again. */
-		if (!machine_read_errno(e) && stamp_by_name(s, m->key, &before)) {
+		if (!ccp_machine_read_errno(e) && stamp_by_name(s, m->key, &before)) {
 			*(struct spool_stamp *)ccp_msg_user(m) = before;
 			switch (delivered_before(s, m->key, &before, &after)) {
 			case MARKER_MATCHES:
@@ -768,7 +757,7 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 			}
 		}
 		snprintf(why, whylen, "spool file %s cannot be opened: %s", m->key, strerror(e));
-		return machine_read_errno(e) ? CCP_SPOOL_READ_FAILED : CCP_SPOOL_READ_UNUSABLE;
+		return ccp_machine_read_errno(e) ? CCP_SPOOL_READ_FAILED : CCP_SPOOL_READ_UNUSABLE;
 	}
 	if (ccp_statx(fd, "", AT_EMPTY_PATH, &st) != 0) {
 		snprintf(why, whylen, "spool file %s cannot be examined: %s", m->key,
@@ -843,7 +832,7 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 	ssize_t n = injected ? (errno = injected, -1) : ccp_read_full(fd, *buf, want);
 	if (n < 0) {
 		snprintf(why, whylen, "spool file %s cannot be read: %s", m->key, strerror(errno));
-		if (machine_read_errno(errno))
+		if (ccp_machine_read_errno(errno))
 			res = CCP_SPOOL_READ_FAILED;
 		goto out;
 	}

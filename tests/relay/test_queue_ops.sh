@@ -12,6 +12,9 @@
 #      synced after its removal (Bounce/ before Bad/) and before the
 #      command says it is done (seen with strace, where it is installed),
 #      and a relay that sends reports sends none on it.
+#   4. the listing: a note that is no regular file is not read (a FIFO
+#      would hang it, a link show another file's line), and a marker that
+#      is a directory is none, as for the relay.
 set -u
 . "$(dirname "$0")/relay_lib.sh"
 
@@ -118,5 +121,31 @@ rm -f "$d/sent"
 	--bounce-cmd "$d/bounce.sh" --log "$d/log" || fail "delete: the second relay failed"
 [ ! -e "$d/sent" ] || fail "delete: a report was sent on the deleted message"
 echo "3. a delete: the message, its records, queued report and marker gone, each synced"
+
+# ---- 4. the listing reads notes that are files, and markers as the relay --
+# (The store is the relay's user's; the listing is an operator's, often
+# root's.)  A FIFO as a message's reason does not hang it, a symbolic link
+# as one does not print the file it points to; a Delivered/ marker that is
+# a directory is no marker, as the relay takes it: the file is waiting.
+d=$(fresh notes)
+mkdir -p "$d/store/Bad" "$d/store/Delivered"
+echo "a message" >"$d/store/Bad/1764288000.Mfifo.test"
+mkfifo "$d/store/Bad/1764288000.Mfifo.test.reason"
+echo "a message" >"$d/store/Bad/1764288000.Mlink.test"
+echo "secret line of another file" >"$d/secret"
+ln -s "$d/secret" "$d/store/Bad/1764288000.Mlink.test.reason"
+gen "$d/spool" 0 1
+mkdir "$d/store/Delivered/1764288000.M0P77.test"
+out=$(timeout 20 "$bin" queue --spool "$d/spool" --store "$d/store" --list 10) ||
+	fail "notes: queue exited $? (a FIFO as a reason hangs it?)"
+printf '%s\n' "$out" | grep -q '1764288000.Mfifo.test' || fail "notes: the FIFO's message not listed: $out"
+! printf '%s\n' "$out" | grep -q 'secret line' || fail "notes: a symlinked reason was read: $out"
+json=$("$bin" queue --spool "$d/spool" --store "$d/store" --json)
+printf '%s' "$json" | grep -q '"waiting":{"count":1,' ||
+	fail "notes: a directory as a marker made the file not waiting: $json"
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--log "$d/log" || fail "notes: relay failed"
+[ "$(field "$d/po" 'distinct keys')" = 1 ] || fail "notes: the relay did not deliver the file"
+echo "4. the listing: a FIFO or a link as a reason is not read, a directory as a marker is none"
 
 echo "test_queue_ops: ok"
