@@ -254,9 +254,12 @@ static int dir_or_missing(const char *what, const char *dir, bool *missing, char
 			*missing = true;
 			return 0;
 		}
-	} else if (S_ISDIR(st.st_mode)) {
-		return 0;
+		/* Denied, a loop of links, an I/O error: said as it is. */
+		snprintf(err, errlen, "%s %s cannot be looked at: %s", what, dir, strerror(errno));
+		return -1;
 	}
+	if (S_ISDIR(st.st_mode))
+		return 0;
 	snprintf(err, errlen, "%s %s is not a directory", what, dir);
 	return -1;
 }

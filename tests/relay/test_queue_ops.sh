@@ -15,6 +15,7 @@
 #   4. the listing: a note that is no regular file is not read (a FIFO
 #      would hang it, a link show another file's line), and a marker that
 #      is a directory is none, as for the relay.
+#   5. a spool that cannot be looked at: the error itself.
 set -u
 . "$(dirname "$0")/relay_lib.sh"
 
@@ -147,5 +148,14 @@ printf '%s' "$json" | grep -q '"waiting":{"count":1,' ||
 	--log "$d/log" || fail "notes: relay failed"
 [ "$(field "$d/po" 'distinct keys')" = 1 ] || fail "notes: the relay did not deliver the file"
 echo "4. the listing: a FIFO or a link as a reason is not read, a directory as a marker is none"
+
+# ---- 5. a spool that cannot be looked at is said as it is ---------------
+ln -s loop "$work/loop"
+rc=0
+"$bin" queue --spool "$work/loop" --store "$d/store" 2>"$work/loop.err" >/dev/null || rc=$?
+[ $rc = 2 ] || fail "loop: queue exited $rc"
+grep -q "spool $work/loop cannot be looked at: Too many levels of symbolic links" "$work/loop.err" ||
+	fail "loop: $(cat "$work/loop.err")"
+echo "5. a spool behind a loop of links: the error itself, not 'not a directory'"
 
 echo "test_queue_ops: ok"
