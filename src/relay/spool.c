@@ -699,8 +699,6 @@ static bool open_for_writing(int fd)
 	return errno == EAGAIN;
 }
 
-/* A read that found no file: the stamp of an earlier read no longer says
- * what the message is (spool_ack() goes by it). */
 /* The stamp of new/NAME as it is now, the file left unopened: whether it
  * is a regular file, stamped into *T. */
 static bool stamp_by_name(const struct ccp_spool *s, const char *name, struct spool_stamp *t)
@@ -712,6 +710,8 @@ static bool stamp_by_name(const struct ccp_spool *s, const char *name, struct sp
 	return true;
 }
 
+/* A read that found no file: the stamp of an earlier read no longer says
+ * what the message is (spool_ack() goes by it). */
 static enum ccp_spool_read vanished(struct ccp_msg *m)
 {
 	if (m->user_size >= sizeof(struct spool_stamp))
