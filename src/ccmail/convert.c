@@ -486,8 +486,8 @@ static void cp_text(struct ccp_convert *c, struct ccp_ccm_buf *out, const char *
  * category Cf: U+200B ZERO WIDTH SPACE, U+200D ZERO WIDTH JOINER, U+2060
  * WORD JOINER, U+00AD SOFT HYPHEN, U+FEFF, the bidirectional controls
  * (U+200E, U+200F, U+202A-U+202E, U+2066-U+2069) and their kin.  For a
- * file name, which is judged in UTF-8 (its 8.3 form, a device name) before
- * the code page: "re<U+200B>port.pdf" is REPORT.PDF, not a lossy
+ * file name, whose 8.3 form (and an 8.3 name's device) is judged in UTF-8
+ * before the code page: "re<U+200B>port.pdf" is REPORT.PDF, not a lossy
  * REPORT~1.PDF.  (Text into the code page loses them there,
  * ccp_codepage_text().)  S itself when it has none, else a copy in the
  * arena; *N is set to its length.  Octets that are not UTF-8 stay, for the
@@ -1550,20 +1550,20 @@ static bool dos_device(const char *base, size_t bl)
 			    memcmp(d, "\xC2\xB3", 2) == 0));
 }
 
-/* How long file name S (N octets of UTF-8) is without the spaces that end
- * it, and its dots too when DOTS: Unicode's spaces (Zs) included, and the
- * line breaks LINE and PARAGRAPH SEPARATOR, which the code page writes as
- * plain spaces in a name (ccp_codepage_text()); not NEXT LINE, an
- * ellipsis there (ccp_codepage_c1_as_1252()), nor NO-BREAK SPACE, which
- * the code page has (0xFF).  With DOTS an ellipsis (U+2026, or NEXT LINE)
- * goes as the dots it is written as.  Windows drops them from a name:
+/* How long file name S (N octets of UTF-8) is without the spaces and dots
+ * that end it: Unicode's spaces (Zs) included, and the line breaks LINE
+ * and PARAGRAPH SEPARATOR, which the code page writes as plain spaces in a
+ * name (ccp_codepage_text()); not NEXT LINE, an ellipsis there
+ * (ccp_codepage_c1_as_1252()), nor NO-BREAK SPACE, which the code page
+ * has (0xFF).  An ellipsis (U+2026, or NEXT LINE) goes as the dots it is
+ * written as.  Windows drops them from a name:
  * "report.pdf." and "report.pdf" are one file there (two attachments so
  * named overwrite each other when detached), a name of dots alone is none,
  * and a name written with them cannot be opened. */
-static size_t name_end(const char *s, size_t n, bool dots)
+static size_t name_end(const char *s, size_t n)
 {
 	while (n > 0) {
-		if ((dots && s[n - 1] == '.') || s[n - 1] == ' ') {
+		if (s[n - 1] == '.' || s[n - 1] == ' ') {
 			n--;
 			continue;
 		}
@@ -1571,7 +1571,7 @@ static size_t name_end(const char *s, size_t n, bool dots)
 		while (b > 0 && n - b < 4 && ((unsigned char)s[b] & 0xc0) == 0x80)
 			b--;
 		gunichar u = g_utf8_get_char_validated(s + b, (gssize)(n - b));
-		if (dots && (u == 0x2026 || u == 0x85) && g_utf8_next_char(s + b) == s + n) {
+		if ((u == 0x2026 || u == 0x85) && g_utf8_next_char(s + b) == s + n) {
 			n = b;
 			continue;
 		}
@@ -1612,8 +1612,8 @@ static size_t device_name_len(struct ccp_convert *c, const char *s, size_t n)
  * (DEL too, which cp_header() would turn into a space: a name of spaces
  * reads back as none) and ':' as '_'; no space at the start (" report.txt"
  * reads back as "report.txt", another attachment's name), nor dot or space
- * at the end (name_end()), where the cut or the trim of other white space
- * may have left one.  Returns the characters written as '?', for the
+ * at the end (as name_end() trims a UTF-8 name), where the cut or the
+ * trim of other white space may have left one.  Returns the characters written as '?', for the
  * caller to count once. */
 static size_t long_name(struct ccp_convert *c, const char *filename, size_t max)
 {
@@ -1666,7 +1666,7 @@ static const char *file_name(struct ccp_convert *c, const char *filename, GMimeC
 		 * a name of them alone is as good as none. */
 		size_t n = strlen(filename);
 		filename = without_format(c, filename, &n);
-		size_t end = name_end(filename, n, true);
+		size_t end = name_end(filename, n);
 		if (end < n)
 			filename = arena_dup(c, filename, end);
 	}
