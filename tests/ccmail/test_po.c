@@ -1018,6 +1018,18 @@ static struct ccp_po_result import_range(struct ccp_po *po, const char *prefix, 
 	return res;
 }
 
+/* A post office DIR (CAP octets) under BASE, named NAME, with the
+ * smallest dedup_window, open: the window's edge comes soonest. */
+static struct ccp_po *open_min_window(char *dir, size_t cap, const char *base, const char *name)
+{
+	struct ccp_po_init_opts io;
+	snprintf(dir, cap, "%s/%s", base, name);
+	ccp_po_init_opts_default(&io);
+	io.dedup_window = CCP_PO_DEDUP_WINDOW_MIN;
+	CHECK(ccp_po_init(dir, &io, err, sizeof(err)) == 0);
+	return open_po(dir);
+}
+
 /* A batch larger than the window's room: the pairs it keeps are the
  * newest, as the log orders them, so each of the last dedup_window pairs
  * is skipped when handed in again to the same handle, not some of them
@@ -1025,15 +1037,10 @@ static struct ccp_po_result import_range(struct ccp_po *po, const char *prefix, 
 static void test_dedup_window_big_batch(const char *base)
 {
 	char dir[600];
-	struct ccp_po_init_opts io;
 	struct ccp_po_result res;
 	const unsigned w = CCP_PO_DEDUP_WINDOW_MIN, first = 1000, second = w + 76;
 
-	snprintf(dir, sizeof(dir), "%s/po-window-big", base);
-	ccp_po_init_opts_default(&io);
-	io.dedup_window = w;
-	CHECK(ccp_po_init(dir, &io, err, sizeof(err)) == 0);
-	struct ccp_po *po = open_po(dir);
+	struct ccp_po *po = open_min_window(dir, sizeof(dir), base, "po-window-big");
 	CHECK_EQ_U64(import_range(po, "p", 0, first).delivered, first);
 	CHECK_EQ_U64(import_range(po, "q", 0, second).delivered, second);
 	/* The last w again. */
@@ -1053,15 +1060,10 @@ static void test_dedup_window_log_order(const char *base)
 {
 	char dir[600], rcpt[100][16];
 	const char *to[101];
-	struct ccp_po_init_opts io;
 	struct ccp_po_result res;
 	const unsigned w = CCP_PO_DEDUP_WINDOW_MIN;
 
-	snprintf(dir, sizeof(dir), "%s/po-window-order", base);
-	ccp_po_init_opts_default(&io);
-	io.dedup_window = w;
-	CHECK(ccp_po_init(dir, &io, err, sizeof(err)) == 0);
-	struct ccp_po *po = open_po(dir);
+	struct ccp_po *po = open_min_window(dir, sizeof(dir), base, "po-window-order");
 	CHECK_EQ_U64(import_range(po, "p", 0, w - 50).delivered, w - 50);
 	for (unsigned i = 0; i < 100; i++) {
 		snprintf(rcpt[i], sizeof(rcpt[i]), "r%03u at HUB", 99 - i);
@@ -1094,14 +1096,9 @@ static void test_dedup_window_log_order(const char *base)
 static void test_dedup_window_readded(const char *base)
 {
 	char dir[600];
-	struct ccp_po_init_opts io;
 	const unsigned w = CCP_PO_DEDUP_WINDOW_MIN;
 
-	snprintf(dir, sizeof(dir), "%s/po-window-readd", base);
-	ccp_po_init_opts_default(&io);
-	io.dedup_window = w;
-	CHECK(ccp_po_init(dir, &io, err, sizeof(err)) == 0);
-	struct ccp_po *h1 = open_po(dir);
+	struct ccp_po *h1 = open_min_window(dir, sizeof(dir), base, "po-window-readd");
 	CHECK_EQ_U64(import_range(h1, "P", 0, w - 1).delivered, w - 1);
 	CHECK_EQ_U64(import_range(h1, "X", 0, 1).delivered, 1);
 	CHECK_EQ_U64(import_range(h1, "A", 0, w).delivered, w);
