@@ -413,7 +413,8 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 	}
 	/* Its attempts start again: a marker left behind would count the old
 	 * ones. */
-	if (def_fd >= 0 && unlinkat(def_fd, name, 0) != 0 && errno != ENOENT) {
+	bool def_gone = def_fd >= 0 && unlinkat(def_fd, name, 0) == 0;
+	if (def_fd >= 0 && !def_gone && errno != ENOENT) {
 		snprintf(err, errlen, "%s: cannot remove its marker in %s: %s", name, deferred,
 			 strerror(errno));
 		goto restore;
@@ -422,9 +423,24 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 	 * the two) would match the file again, moved back with its inode:
 	 * the relay would send it straight back to Bad, without the reason
 	 * and report just removed. */
-	if (del_fd >= 0 && unlinkat(del_fd, name, 0) != 0 && errno != ENOENT) {
+	bool del_gone = del_fd >= 0 && unlinkat(del_fd, name, 0) == 0;
+	if (del_fd >= 0 && !del_gone && errno != ENOENT) {
 		snprintf(err, errlen, "%s: cannot remove its marker in %s: %s", name, delivered,
 			 strerror(errno));
+		goto restore;
+	}
+	/* Each of those changes made durable before the message is in new/,
+	 * where a relay may take it at once: brought back by a crash after
+	 * the move, the queued report would be sent on a message going out
+	 * again, and the failed marker would send it back to Bad.  A sync
+	 * that fails stops the requeue here, the message still in Bad with
+	 * its records and report. */
+	const char *unsynced = sync && report_moved && fsync(bounce_fd) != 0 ? bounce
+			       : sync && def_gone && fsync(def_fd) != 0     ? deferred
+			       : sync && del_gone && fsync(del_fd) != 0     ? delivered
+									    : NULL;
+	if (unsynced != NULL) {
+		snprintf(err, errlen, "%s: cannot sync %s: %s", name, unsynced, strerror(errno));
 		goto restore;
 	}
 	struct asides as = { .bad_fd = bad_fd, .bounce_fd = bounce_fd, .rec = aside,

@@ -16,6 +16,8 @@
 #      would hang it, a link show another file's line), and a marker that
 #      is a directory is none, as for the relay.
 #   5. a spool that cannot be looked at: the error itself.
+#   6. a requeue: the queued report and the markers it removes are synced
+#      before the message is back in new/ (strace, where installed).
 set -u
 . "$(dirname "$0")/relay_lib.sh"
 
@@ -26,6 +28,32 @@ undeliverable() {
 		>"$1/spool/tmp/$2"
 	mv "$1/spool/tmp/$2" "$1/spool/new/$2"
 }
+
+# in_bad_reported TAG NAME: a fresh store (as $d) where message NAME is in
+# Bad with its report queued in Bounce/ (the bounce program fails), and a
+# Deferred/ marker of it, as a crash between marker and move leaves one.
+in_bad_reported() {
+	d=$(fresh "$1" --users "$(users)")
+	counting_bounce "$d" "exit 75"
+	undeliverable "$d" "$2"
+	"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once \
+		--stats-interval 0 --bounce-cmd "$d/bounce.sh" --retry-min 0.05 \
+		--retry-max 0.1 --log "$d/log" || fail "$1: relay failed"
+	[ "$(ls "$d/store/Bounce")" = "$2" ] || fail "$1: the report is not queued"
+	: >"$d/store/Deferred/$2"
+}
+
+# traced CALLS OUT CMD...: runs CMD under strace (the system calls CALLS,
+# into $d/trace), its output into OUT.  LeakSanitizer cannot run under
+# ptrace (the ASan build): off for this one command, whose leaks the other
+# runs of it check.
+traced() {
+	local calls=$1 out=$2; shift 2
+	ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
+		strace -y -e trace="$calls" -o "$d/trace" "$@" >"$out"
+}
+# at PATTERN: the line of $d/trace of the first call matching; 0: none.
+at() { grep -n -m1 -e "$1" "$d/trace" | cut -d: -f1 | grep . || echo 0; }
 
 # ---- 1. a resend as root, the relay as its own user ----------------------
 if [ "$(id -u)" != 0 ] || ! command -v runuser >/dev/null; then
@@ -82,23 +110,11 @@ q "a${red}x"
 echo "2. control characters in the names of error lines: escaped"
 
 # ---- 3. a delete's removals synced -------------------------------------
-d=$(fresh delete --users "$(users)")
-counting_bounce "$d" "exit 75"
-undeliverable "$d" 1764288000.Mdel.test
-"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
-	--bounce-cmd "$d/bounce.sh" --retry-min 0.05 --retry-max 0.1 --log "$d/log" ||
-	fail "delete: relay failed"
-[ "$(ls "$d/store/Bounce")" = 1764288000.Mdel.test ] || fail "delete: the report is not queued"
-: >"$d/store/Deferred/1764288000.Mdel.test" # as a crash between marker and move leaves it
+in_bad_reported delete 1764288000.Mdel.test
 del=("$bin" queue --store "$d/store" --delete 1764288000.Mdel.test)
 if strace -o /dev/null true 2>/dev/null; then
-	# LeakSanitizer cannot run under ptrace (the ASan build): off for this
-	# one command, whose leaks the other runs of it check.
-	ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
-		strace -y -e trace=unlinkat,fsync,write -o "$d/trace" "${del[@]}" >"$d/del.out" ||
+	traced unlinkat,fsync,write "$d/del.out" "${del[@]}" ||
 		fail "delete: --delete failed: $(cat "$d/del.out")"
-	# The line (in the trace) of the first call matching the pattern; 0: none.
-	at() { grep -n -m1 -e "$1" "$d/trace" | cut -d: -f1 | grep . || echo 0; }
 	said=$(at '^write(1<')
 	for dir in Bounce Deferred Bad; do
 		gone=$(at "^unlinkat([0-9]*<[^>]*/store/$dir>, \"1764288000.Mdel.test\", 0) = 0")
@@ -157,5 +173,41 @@ rc=0
 grep -q "spool $work/loop cannot be looked at: Too many levels of symbolic links" "$work/loop.err" ||
 	fail "loop: $(cat "$work/loop.err")"
 echo "5. a spool behind a loop of links: the error itself, not 'not a directory'"
+
+# ---- 6. a requeue's changes synced before the message is in new/ --------
+# Its queued report taken out of Bounce/, its markers in Deferred/ and
+# Delivered/ removed: each made durable before the message enters new/,
+# where a relay may take it at once (a crash could otherwise bring back the
+# report, sent on a message going out again, or the failed marker, which
+# sends it back to Bad).
+in_bad_reported requeue 1764288000.Mrq.test
+# The failed marker a crash between marker and move to Bad leaves.
+mkdir -p "$d/store/Delivered"
+: >"$d/store/Delivered/1764288000.Mrq.test"
+rq=("$bin" queue --spool "$d/spool" --store "$d/store" --requeue 1764288000.Mrq.test)
+if strace -o /dev/null true 2>/dev/null; then
+	traced renameat,renameat2,unlinkat,fsync "$d/rq.out" "${rq[@]}" ||
+		fail "requeue: --requeue failed: $(cat "$d/rq.out")"
+	moved=$(at '^renameat2([0-9]*<[^>]*/store/Bad>, "1764288000.Mrq.test", [0-9]*<[^>]*/spool/new>')
+	[ "$moved" -gt 0 ] || fail "requeue: no move into new/ seen: $(cat "$d/trace")"
+	for dir in Bounce Deferred Delivered; do
+		# The report is renamed aside, the markers removed.
+		if [ $dir = Bounce ]; then
+			changed=$(at "^renameat([0-9]*<[^>]*/store/$dir>, \"1764288000.Mrq.test\", ")
+		else
+			changed=$(at "^unlinkat([0-9]*<[^>]*/store/$dir>, \"1764288000.Mrq.test\", 0) = 0")
+		fi
+		synced=$(at "^fsync([0-9]*<[^>]*/store/$dir>) = 0")
+		[ "$changed" -gt 0 ] && [ "$synced" -gt "$changed" ] && [ "$moved" -gt "$synced" ] ||
+			fail "requeue: $dir/ not synced before the move into new/: $(cat "$d/trace")"
+	done
+else
+	skip "no strace (scripts/deps.sh installs it): the syncs of a requeue, only its result"
+	"${rq[@]}" >"$d/rq.out" || fail "requeue: --requeue failed: $(cat "$d/rq.out")"
+fi
+[ -f "$d/spool/new/1764288000.Mrq.test" ] || fail "requeue: the message is not in new/"
+left=$(find "$d/store/Bad" "$d/store/Bounce" "$d/store/Deferred" "$d/store/Delivered" -mindepth 1)
+[ -z "$left" ] || fail "requeue: left behind: $left"
+echo "6. a requeue: report and markers gone, each synced before the message is in new/"
 
 echo "test_queue_ops: ok"
