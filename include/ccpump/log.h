@@ -29,10 +29,16 @@ CCP_EXPORT int ccp_log_set_fd(int fd);
 
 /*
  * Copies SRC[0..len) into DST (CAP octets, NUL-terminated) with each
- * control character written as \xHH, so that text from outside (a spool
- * file's name) stays on one line and moves no terminal's cursor.  Stops
- * before what would not fit whole.  Returns the octets written, NUL not
- * counted.  The log escapes every line so; `ccpump queue` its listings.
+ * octet of a control character written as \xHH, so that text from outside
+ * (a spool file's name) stays on one line, moves no terminal's cursor and
+ * shows its characters in their order: the C0 controls and DEL; the C1
+ * controls (U+0080 to U+009F, in UTF-8); the line and paragraph separators
+ * and the bidirectional formatting characters (U+061C, U+200E, U+200F,
+ * U+202A to U+202E, U+2066 to U+2069); and every octet that is not part of
+ * well-formed UTF-8 (in an 8-bit terminal 0x9B is a CSI).  Other UTF-8
+ * characters are copied whole.  Stops before what would not fit whole.
+ * Returns the octets written, NUL not counted.  The log escapes every line
+ * so; `ccpump queue` its listings.
  */
 CCP_EXPORT size_t ccp_escape_controls(char *dst, size_t cap, const char *src, size_t len);
 

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -22,20 +23,64 @@ static _Atomic int log_fd = 2;
 
 static const char *const level_names[] = { "debug", "info", "warning", "error" };
 
+/* The length of the well-formed UTF-8 sequence at S (at most LEN octets)
+ * and its code point in *CP; 0 for an octet that starts none (a stray
+ * continuation, an overlong form, a surrogate, past U+10FFFF, cut short). */
+static size_t utf8_sequence(const unsigned char *s, size_t len, uint32_t *cp)
+{
+	unsigned char c = s[0];
+	size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+	if (n == 0 || n > len || c > 0xf4)
+		return 0;
+	uint32_t v = c & (0x7f >> n);
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		v = v << 6 | (s[i] & 0x3f);
+	}
+	static const uint32_t least[5] = { 0, 0, 0x80, 0x800, 0x10000 };
+	if (v < least[n] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+		return 0;
+	*cp = v;
+	return n;
+}
+
+/* Characters that are well-formed but act on a terminal or on the order
+ * of what is shown: C1 controls (U+009B is a CSI to some terminals), the
+ * line and paragraph separators, and the bidirectional marks, embeddings,
+ * overrides and isolates, which can show a name reversed or a line's
+ * parts in another order. */
+static bool unsafe_char(uint32_t cp)
+{
+	return (cp >= 0x80 && cp <= 0x9f) || cp == 0x061c || cp == 0x200e || cp == 0x200f ||
+	       (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
 size_t ccp_escape_controls(char *dst, size_t cap, const char *src, size_t len)
 {
+	const unsigned char *s = (const unsigned char *)src;
 	size_t n = 0;
 	if (cap == 0)
 		return 0;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)src[i];
-		bool plain = c >= 0x20 && c != 0x7f;
-		if (n + (plain ? 1 : 4) >= cap)
+	for (size_t i = 0; i < len;) {
+		size_t k = 1;
+		bool plain = s[i] >= 0x20 && s[i] != 0x7f;
+		if (s[i] >= 0x80) {
+			uint32_t cp = 0;
+			k = utf8_sequence(s + i, len - i, &cp);
+			plain = k > 0 && !unsafe_char(cp);
+			if (k == 0)
+				k = 1; /* the octet alone, escaped; go on from the next */
+		}
+		if (n + (plain ? k : 4 * k) >= cap)
 			break;
-		if (plain)
-			dst[n++] = (char)c;
-		else
-			n += (size_t)snprintf(dst + n, 5, "\\x%02x", c);
+		for (size_t j = 0; j < k; j++) {
+			if (plain)
+				dst[n++] = (char)s[i + j];
+			else
+				n += (size_t)snprintf(dst + n, 5, "\\x%02x", s[i + j]);
+		}
+		i += k;
 	}
 	dst[n] = '\0';
 	return n;
