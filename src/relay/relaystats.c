@@ -75,11 +75,17 @@ static void json_string(struct ccp_ccm_buf *b, const char *s)
 }
 
 /* The name the stats file is written under before it is renamed into
- * place: beside it, so that the rename stays on its file system. */
+ * place: beside it, so that the rename stays on its file system, and one
+ * of ccpump's temporary names (ccp_tmp_name()), so that what a crash in
+ * the middle of a write leaves there is known as a dead process's and
+ * removed by the next start (ccp_relay_snap_file_check()). */
 static char *stats_tmp_path(const char *path)
 {
-	char *tmp = ccp_malloc(strlen(path) + 32);
-	sprintf(tmp, "%s.tmp-%ld", path, (long)getpid());
+	const char *slash = strrchr(path, '/');
+	size_t dir = slash ? (size_t)(slash - path) + 1 : 0;
+	char *tmp = ccp_malloc(dir + CCP_TMP_NAME_MAX);
+	memcpy(tmp, path, dir);
+	ccp_tmp_name(tmp + dir, CCP_TMP_NAME_MAX);
 	return tmp;
 }
 
@@ -143,10 +149,22 @@ int ccp_relay_snap_file_check(const char *path, char *err, size_t errlen)
 		close(fd);
 		unlink(probe);
 	}
-	ccp_free(probe);
 	if (fd < 0) {
+		ccp_free(probe);
 		snprintf(err, errlen, "stats file %s: cannot write beside it: %s", path, strerror(e));
 		return -1;
 	}
+	/* A relay killed in the middle of a write left its temporary file:
+	 * ccpump's temporary names whose maker is gone go (another relay's
+	 * live one, and every other name, stay). */
+	char *base = strrchr(probe, '/');
+	if (base)
+		base[1] = '\0';
+	int dirfd = open(base ? probe : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd >= 0) {
+		ccp_dir_remove_stale_own_tmp(dirfd);
+		close(dirfd);
+	}
+	ccp_free(probe);
 	return 0;
 }
