@@ -736,6 +736,13 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 		 * once the ack has them look again). */
 		if (e == ENOENT || e == ELOOP)
 			return vanished(m);
+		/* The same for what cannot be opened for being no file: a
+		 * socket (ENXIO), a device without its driver (ENXIO, ENODEV) or
+		 * on a nodev mount (EACCES). */
+		struct stat ls;
+		if (fstatat(s->new_fd, m->key, &ls, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    !S_ISREG(ls.st_mode))
+			return vanished(m);
 		/* Not the machine's fault (not ours to read): stamped by its
 		 * name, so that a marker can speak for it, as for any file
 		 * settled that cannot leave new/ (one not ours to read may not
@@ -762,6 +769,10 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 	if (ccp_statx(fd, "", AT_EMPTY_PATH, &st) != 0) {
 		snprintf(why, whylen, "spool file %s cannot be examined: %s", m->key,
 			 strerror(errno));
+		/* An I/O error is the machine's, as for the read below:
+		 * postponed, not the message's fault. */
+		if (ccp_machine_read_errno(errno))
+			res = CCP_SPOOL_READ_FAILED;
 		goto out;
 	}
 	if (!S_ISREG(st.stx_mode)) {
@@ -842,6 +853,8 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 	 * leaves our fd on the old one.) */
 	if (ccp_statx(fd, "", AT_EMPTY_PATH, &st) != 0) {
 		snprintf(why, whylen, "spool file %s cannot be read: %s", m->key, strerror(errno));
+		if (ccp_machine_read_errno(errno))
+			res = CCP_SPOOL_READ_FAILED;
 		goto out;
 	}
 	stamp_of(&st, &after);
@@ -1202,6 +1215,23 @@ static void spool_wait(void *ctx, unsigned poller, uint64_t deadline_ns)
 	poll(&pfd, 1, ms > INT_MAX ? INT_MAX : (int)ms);
 }
 
+/* Has the pollers look at new/NAME again (a running relay's; --once
+ * leaves it to the next run's scan). */
+static void look_again(struct ccp_spool *s, const struct ccp_msg *m)
+{
+	if (m->key_len > NAME_MAX)
+		return;
+	pthread_mutex_lock(&s->again_mu);
+	if (s->again == NULL)
+		s->again = ccp_calloc(SPOOL_AGAIN, sizeof(*s->again));
+	if (s->nagain < SPOOL_AGAIN) { /* else the rescans find it */
+		memcpy(s->again[s->nagain], m->key, m->key_len + 1);
+		s->nagain++;
+		atomic_store_explicit(&s->again_pending, 1, memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&s->again_mu);
+}
+
 /*
  * Before a delivered file leaves new/: is it still what was read?  A file
  * that changed after its read (a writer that broke the Maildir rule) holds
@@ -1220,6 +1250,15 @@ static bool changed_after_read(struct ccp_spool *s, struct ccp_msg *m)
 	if (m->user_size < sizeof(*read_st) || !read_st->set ||
 	    ccp_statx(s->new_fd, m->key, AT_SYMLINK_NOFOLLOW, &st) != 0)
 		return false;
+	if (!S_ISREG(st.stx_mode)) {
+		/* Put out of the way for an entry that is no message (a
+		 * socket, a device, a folder, a link): what was delivered is
+		 * gone, and the entry is the pollers' to quarantine, never the
+		 * failed folder's. */
+		look_again(s, m);
+		atomic_fetch_add_explicit(&s->acked, 1, memory_order_relaxed);
+		return true;
+	}
 	stamp_of(&st, &now);
 	if (!stamp_differs(read_st, &now, what, sizeof(what)))
 		return false;
@@ -1346,25 +1385,25 @@ static void ack_one(struct ccp_spool *s, struct ccp_msg *m, enum ccp_msg_state o
 {
 	int rc;
 	const struct spool_stamp *read_st = ccp_msg_user(m);
+	struct stat st;
 	if (outcome == CCP_MSG_DELIVERED && m->user_size >= sizeof(*read_st) && !read_st->set) {
 		/* Its last read found no file (vanished): nothing of new/NAME
 		 * was delivered, and a file there now is another message, put
 		 * back under the name since (`queue --requeue`): removing it
 		 * would lose it.  Its own note may have been refused while
-		 * this record was live, so the pollers report it again. */
-		struct stat st;
-		if (fstatat(s->new_fd, m->key, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    m->key_len <= NAME_MAX) {
-			pthread_mutex_lock(&s->again_mu);
-			if (s->again == NULL)
-				s->again = ccp_calloc(SPOOL_AGAIN, sizeof(*s->again));
-			if (s->nagain < SPOOL_AGAIN) { /* else the rescans find it */
-				memcpy(s->again[s->nagain], m->key, m->key_len + 1);
-				s->nagain++;
-				atomic_store_explicit(&s->again_pending, 1, memory_order_relaxed);
-			}
-			pthread_mutex_unlock(&s->again_mu);
-		}
+		 * this record was live, so the pollers look at it again. */
+		if (fstatat(s->new_fd, m->key, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			look_again(s, m);
+		atomic_fetch_add_explicit(&s->acked, 1, memory_order_relaxed);
+		return;
+	}
+	if (outcome != CCP_MSG_DELIVERED &&
+	    fstatat(s->new_fd, m->key, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
+		/* The file was put out of the way since its read, for an entry
+		 * that is no message (as in changed_after_read()): not the
+		 * failed message, and the quarantine's, not the failed
+		 * folder's. */
+		look_again(s, m);
 		atomic_fetch_add_explicit(&s->acked, 1, memory_order_relaxed);
 		return;
 	}

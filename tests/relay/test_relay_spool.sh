@@ -7,7 +7,9 @@
 #      without its reason (waiting in new/ while Bad cannot take either);
 #      a delivered one that cannot be removed marked delivered, never
 #      imported again, and a new file put under its name on its inode
-#      number relayed as new.
+#      number relayed as new; a message swapped for an entry that is no
+#      file, before its read or before its ack, quarantined, not sent to
+#      Bad.
 set -u
 . "$(dirname "$0")/relay_lib.sh"
 
@@ -915,4 +917,57 @@ gen "$d/spool" 5 3
 	--log "$d/log" || fail "moved po: the restart failed"
 [ "$(field "$d/po" 'distinct keys')" = 3 ] || fail "moved po: the new post office did not get the 3"
 echo "3d. the spool, then the post office, replaced under a running relay: exit 1, the restart uses the new ones"
+# ---- 3g. messages swapped for entries that are no files -----------------
+# Between the scan and the read, or the read and the ack, a message's name
+# may come to hold something else.  A device node (one of no driver: its
+# open fails, ENXIO) in place of a message waiting in the ring, and in
+# place of one already read and being imported: neither goes to Bad (with
+# a reason and a report on a message that was never it); both are
+# quarantined, by the next scan.  One dispatcher, batches of one, and an
+# import that waits for the test's word: which message is read first is
+# the relay's choice, and the test swaps the others while it waits.
+if [ "$(id -u)" != 0 ]; then
+	skip "not root: mknod, for messages swapped for device nodes"
+else
+	d=$(fresh swapped)
+	gen "$d/spool" 0 3
+	# Each run numbered, its batch kept; each waits for $d/go.
+	cat >"$d/import.sh" <<-EOF
+	#!/bin/sh
+	n=\$((\$(cat "$d/runs" 2>/dev/null || echo 0) + 1))
+	echo \$n >"$d/runs"
+	cp "\$1" "$d/batch\$n"
+	while [ ! -e "$d/go" ]; do sleep 0.05; done
+	exec "$bin" import --po "$d/po" "\$1"
+	EOF
+	chmod +x "$d/import.sh"
+	"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" \
+		--pollers 1 --dispatchers 1 --batch 1 --once --stats-interval 0 --log "$d/log" &
+	relay=$!
+	within10 test -s "$d/batch1" || fail "swapped: no first import"
+	# The one read (in the first batch), and the first of the two waiting,
+	# each become a device of no driver; the last stays a message.
+	first= waiting=()
+	for i in 0 1 2; do
+		name=1764288000.M${i}P77.test
+		if grep -qF "$name" "$d/batch1"; then first=$name; else waiting+=("$name"); fi
+	done
+	for name in "$first" "${waiting[0]}"; do
+		[ -n "$name" ] || continue
+		rm "$d/spool/new/$name"
+		mknod "$d/spool/new/$name" c 240 0
+	done
+	[ -n "$first" ] || fail "swapped: the first batch names none of the messages"
+	: >"$d/go"
+	wait $relay || fail "swapped: relay failed"
+	bad=$(ls -A "$d/store/Bad" 2>/dev/null)
+	[ -z "$bad" ] || fail "swapped: to Bad: $bad ($(grep -i bad "$d/log"))"
+	"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --once \
+		--stats-interval 0 --log "$d/log" || fail "swapped: second relay failed"
+	quarantined=$(find "$d/store/Quarantine" -type c | wc -l)
+	[ -z "$(ls -A "$d/store/Bad" 2>/dev/null)" ] && [ -z "$(ls -A "$d/spool/new")" ] &&
+		[ "$quarantined" = 2 ] && [ "$(ls "$d/store/Quarantine" | wc -l)" = 2 ] ||
+		fail "swapped: Quarantine $(ls "$d/store/Quarantine"), Bad $(ls -A "$d/store/Bad"), new/ $(ls -A "$d/spool/new")"
+	echo "3g. messages swapped for device nodes before their read or their ack: quarantined, not sent to Bad"
+fi
 echo "test_relay_spool: ok"

@@ -47,7 +47,10 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "../ccmail/po_util.h"
@@ -324,6 +327,41 @@ static void test_comeback(const char *root)
 	CHECK_EQ_U64(ps.duplicate_deliveries, 0);
 }
 
+/* A disk (a FUSE or NFS server) that fails a stat of an open file: the
+ * test's statx() stands in for the C library's (the library's calls bind
+ * to it), and fails with EIO the STATX_FAIL_AT-th stat through a
+ * descriptor (statx(fd, "", AT_EMPTY_PATH)) of a file named STATX_FAIL_NAME
+ * in new/, counted from when it is set, once. */
+static char statx_fail_name[64];
+static _Atomic unsigned statx_fail_at, statx_seen;
+
+int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *sx)
+{
+	if (atomic_load(&statx_fail_at) != 0 && path[0] == '\0' && (flags & AT_EMPTY_PATH)) {
+		char link[64], target[1024], want[80];
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd);
+		ssize_t n = readlink(link, target, sizeof(target) - 1);
+		target[n > 0 ? n : 0] = '\0';
+		snprintf(want, sizeof(want), "/new/%s", statx_fail_name);
+		size_t tl = strlen(target), wl = strlen(want);
+		if (tl >= wl && strcmp(target + tl - wl, want) == 0 &&
+		    atomic_fetch_add(&statx_seen, 1) + 1 == atomic_load(&statx_fail_at)) {
+			atomic_store(&statx_fail_at, 0);
+			errno = EIO;
+			return -1;
+		}
+	}
+	return (int)syscall(SYS_statx, dirfd, path, flags, mask, sx);
+}
+
+/* Fails the AT-th stat through a descriptor of new/NAME from now on. */
+static void statx_fail(const char *name, unsigned at)
+{
+	snprintf(statx_fail_name, sizeof(statx_fail_name), "%s", name);
+	atomic_store(&statx_seen, 0);
+	atomic_store(&statx_fail_at, at);
+}
+
 /* A record for KEY with the spool's user area, as the pump makes one. */
 static struct ccp_msg *spool_record(const char *key)
 {
@@ -423,6 +461,55 @@ static void test_vanished_then_back(const char *root)
 		CHECK(lstat(moved, &q) != 0 && errno == ENOENT);
 	}
 
+	/* Swapped for a socket (whose open fails, ENXIO) before its read: the
+	 * same.  And swapped for a FIFO after its read, then failed: not the
+	 * failed message, so not sent to the failed folder with its reason;
+	 * quarantined too. */
+	deliver("swapped-socket", "SWAPPED");
+	struct ccp_msg *so = spool_record("swapped-socket");
+	snprintf(path, sizeof(path), "%s/new/swapped-socket", spool);
+	CHECK(unlink(path) == 0);
+	int sock = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	CHECK(sock >= 0 && strlen(path) < sizeof(sun.sun_path));
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	CHECK(bind(sock, (struct sockaddr *)&sun, sizeof(sun)) == 0);
+	CHECK(read_record(sp, so) == CCP_SPOOL_READ_VANISHED);
+	ops->ack(sp, 0, so, CCP_MSG_FAILED);
+	close(sock);
+	deliver("swapped-late", "SWAPPED AFTER ITS READ");
+	struct ccp_msg *late = spool_record("swapped-late");
+	CHECK(read_record(sp, late) == CCP_SPOOL_READ_OK);
+	snprintf(path, sizeof(path), "%s/new/swapped-late", spool);
+	CHECK(unlink(path) == 0 && mkfifo(path, 0600) == 0);
+	ops->ack(sp, 0, late, CCP_MSG_FAILED);
+	CHECK(ops->poll(sp, quiet, notes, 8) == 0);
+	for (unsigned k = 0; k < 2; k++) {
+		const char *name = k == 0 ? "swapped-socket" : "swapped-late";
+		char moved[1700];
+		struct stat q;
+		snprintf(moved, sizeof(moved), "%s/%s", quarantine, name);
+		CHECK(lstat(moved, &q) == 0 && !S_ISREG(q.st_mode));
+		snprintf(moved, sizeof(moved), "%s/%s", failed, name);
+		CHECK(lstat(moved, &q) != 0 && errno == ENOENT);
+	}
+
+	/* A stat of the open file that fails with EIO, before the read or
+	 * after it: the machine's failure, postponed like a read's
+	 * (CCP_SPOOL_READ_FAILED), never the message's (to the failed
+	 * folder); the next read delivers it. */
+	deliver("statx-eio", "READ AT LAST");
+	struct ccp_msg *se = spool_record("statx-eio");
+	for (unsigned at = 1; at <= 2; at++) {
+		statx_fail("statx-eio", at);
+		CHECK(read_record(sp, se) == CCP_SPOOL_READ_FAILED);
+		CHECK_EQ_U64(atomic_load(&statx_fail_at), 0); /* the failure was met */
+	}
+	CHECK(read_record(sp, se) == CCP_SPOOL_READ_OK);
+	ops->ack(sp, 0, se, CCP_MSG_DELIVERED);
+	snprintf(path, sizeof(path), "%s/new/statx-eio", spool);
+	CHECK(access(path, F_OK) != 0);
+
 	/* A message read and delivered leaves new/ as ever. */
 	deliver("kept", "DELIVERED");
 	struct ccp_msg *c = spool_record("kept");
@@ -437,6 +524,9 @@ static void test_vanished_then_back(const char *root)
 	free(c);
 	free(sw[0]);
 	free(sw[1]);
+	free(so);
+	free(late);
+	free(se);
 }
 
 /* A message on its way to the failed folder is marked failed first
