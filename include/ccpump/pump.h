@@ -188,7 +188,7 @@ struct ccp_pump_stats {
 	uint64_t created;          /* records added to the registry */
 	uint64_t claims;           /* claims won (enqueues) */
 	uint64_t claim_conflicts;  /* claims lost: message already claimed */
-	uint64_t ring_full_waits;  /* times a poller found the ring full */
+	uint64_t ring_full_waits;  /* bursts a poller found the ring full for (once each) */
 	uint64_t reclaim_waits;    /* times a poller waited for reclamation */
 	uint64_t batches;          /* sink calls */
 	uint64_t dispatched;       /* messages handed to the sink (all attempts) */

@@ -285,7 +285,7 @@ static bool claim(struct ccp_pump *p, struct ccp_msg *m)
 		}
 		return false;
 	}
-	return false;
+	ccp_panic("claim mode %u, which ccp_pump_create() refuses", (unsigned)p->cfg.mode);
 }
 
 /* Enqueues all n claimed messages, waiting while the ring is full. */
@@ -295,7 +295,9 @@ static void enqueue_all(struct ccp_pump *p, struct pump_thread *t, struct ccp_ms
 	if (p->cfg.mode == CCP_CLAIM_MUTEX) {
 		uint64_t waits = 0;
 		ccp_lockq_enqueue_burst(&p->lockq, (void *const *)msgs, n, true, &waits);
-		ccp_counter_add(&t->c.ring_full_waits, waits);
+		/* Once a burst, as below: the queue counts each time round its
+		 * wait, which a burst trickling in as slots free is many. */
+		ccp_counter_add(&t->c.ring_full_waits, waits != 0);
 		return;
 	}
 	unsigned done = 0, idle = 0;
@@ -885,6 +887,12 @@ struct ccp_pump *ccp_pump_create(const struct ccp_pump_config *cfg,
 				 size_t errlen)
 {
 #define BAD(...) do { snprintf(err, errlen, __VA_ARGS__); return NULL; } while (0)
+	/* Unsigned: a value cast from out of range is large, not negative. */
+	if ((unsigned)cfg->mode > CCP_CLAIM_NAIVE)
+		BAD("claim mode must be lockfree, mutex or naive (got %u)", (unsigned)cfg->mode);
+	if ((unsigned)cfg->poll_wait > CCP_WAIT_BLOCK || (unsigned)cfg->dispatch_wait > CCP_WAIT_BLOCK)
+		BAD("wait kinds must be spin, yield or block (got %u for pollers, %u for "
+		    "dispatchers)", (unsigned)cfg->poll_wait, (unsigned)cfg->dispatch_wait);
 	if (cfg->pollers < 1 || cfg->pollers > 1024)
 		BAD("pollers must be 1..1024 (got %u)", cfg->pollers);
 	if (cfg->dispatchers < 1 || cfg->dispatchers > 1024)
