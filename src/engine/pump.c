@@ -782,7 +782,11 @@ static void dispatcher_closed_wait(struct ccp_pump *p, const struct dispatcher_s
 				   const struct seen *seen, uint64_t due)
 {
 	uint32_t hsnap = ccp_event_snapshot(&p->handover);
-	if (seen_moved(p, ds, seen))
+	/* The last poller's messages may have come in after this round's
+	 * dequeue found none (its enqueue signals the queue, not `handover`):
+	 * every one of them is in by now (SEEN saw the pollers end), so one
+	 * look says whether to take them rather than sleep. */
+	if (seen_moved(p, ds, seen) || !ring_empty(p))
 		return;
 	unsigned no_yields = CCP_WAIT_BLOCK_YIELDS;
 	ccp_wait_step(CCP_WAIT_BLOCK, &p->handover, hsnap, idle_deadline(due), &no_yields);
