@@ -844,9 +844,10 @@ static void place_undo(int dirfd, const char *name, const char *aside, bool kept
 	sync_undo(dirfd, sync);
 }
 
-int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync)
+int ccp_move_entry_as(int src_dirfd, const char *name, int dst_dirfd, const char *dst_name,
+		      bool sync)
 {
-	if (renameat(src_dirfd, name, dst_dirfd, name) == 0)
+	if (renameat(src_dirfd, name, dst_dirfd, dst_name) == 0)
 		return 0;
 	if (errno != EXDEV)
 		return -1;
@@ -896,7 +897,7 @@ int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync)
 	 * be taken back, no new file can have been given its inode number. */
 	int copy_fd = rc == 0 ? openat(dst_dirfd, tmp, O_PATH | O_NOFOLLOW | O_CLOEXEC) : -1;
 	if (rc == 0 && (copy_fd < 0 ||
-			place_copy(dst_dirfd, tmp, name, aside, sizeof(aside), &kept, sync) != 0)) {
+			place_copy(dst_dirfd, tmp, dst_name, aside, sizeof(aside), &kept, sync) != 0)) {
 		unlink_keeping_errno(dst_dirfd, tmp);
 		rc = -1;
 	} else if (rc == 0) {
@@ -909,7 +910,7 @@ int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync)
 		 * put back), and the move is reported as not made. */
 		if ((sync && fsync(dst_dirfd) != 0) ||
 		    ccp_unlink_if_same(src_dirfd, name, held) != 0) {
-			place_undo(dst_dirfd, name, aside, kept, copy_fd, sync);
+			place_undo(dst_dirfd, dst_name, aside, kept, copy_fd, sync);
 			rc = -1;
 		} else if (kept) {
 			/* Replaced, as by a rename.  (A crash before this leaves it
@@ -921,4 +922,9 @@ int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync)
 	ccp_close_fds((const int[]){ held, copy_fd }, 2);
 	errno = e;
 	return rc == 0 ? 0 : -1;
+}
+
+int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync)
+{
+	return ccp_move_entry_as(src_dirfd, name, dst_dirfd, name, sync);
 }

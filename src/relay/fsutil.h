@@ -220,5 +220,8 @@ unsigned ccp_dir_remove_stale_own_tmp(int dirfd);
  * as it was and the destination as it was (a copy that failed is removed).
  */
 int ccp_move_entry(int src_dirfd, const char *name, int dst_dirfd, bool sync);
+/* The same, into DST_NAME in the destination. */
+int ccp_move_entry_as(int src_dirfd, const char *name, int dst_dirfd, const char *dst_name,
+		      bool sync);
 
 #endif

@@ -950,6 +950,24 @@ static bool rename_reserved(struct ccp_spool *s, const char *name, char *to)
  * Returns the name to report (another, when it was renamed: see
  * rename_reserved()), or NULL.
  */
+/* The name new/NAME is quarantined under, into OUT (NAME_MAX + 1 octets):
+ * NAME, or where the quarantine holds that already (an entry quarantined
+ * before under the name: evidence, not to be replaced), NAME.1, NAME.2
+ * and so on, cut to fit, as keep_in_cur() names.  False, with errno, when
+ * none can be had. */
+static bool quarantine_name(const struct ccp_spool *s, const char *name, char *out)
+{
+	struct stat st;
+	snprintf(out, NAME_MAX + 1, "%s", name);
+	for (unsigned i = 1; i <= 1000; i++) {
+		if (fstatat(s->quarantine_fd, out, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			return errno == ENOENT;
+		snprintf(out, NAME_MAX + 1, "%.*s.%u", NAME_MAX - 5, name, i);
+	}
+	errno = EEXIST;
+	return false;
+}
+
 static const char *candidate(struct ccp_spool *s, struct spool_poller *sp, const char *name,
 			     unsigned char type)
 {
@@ -978,10 +996,15 @@ static const char *candidate(struct ccp_spool *s, struct spool_poller *sp, const
 		pthread_mutex_unlock(&s->unmovable_mu);
 		return gone ? NULL : name;
 	}
-	if (ccp_move_entry(s->new_fd, name, s->quarantine_fd, true) == 0) {
+	char qname[NAME_MAX + 1];
+	if (quarantine_name(s, name, qname) &&
+	    ccp_move_entry_as(s->new_fd, name, s->quarantine_fd, qname, true) == 0) {
 		ccp_counter_add(&sp->quarantined, 1);
-		ccp_log(CCP_LOG_WARN, "spool %s/new/%s is %s: moved to %s, never opened", s->dir,
-			name, file_kind(st.st_mode), s->quarantine_dir);
+		bool renamed = strcmp(qname, name) != 0;
+		ccp_log(CCP_LOG_WARN, "spool %s/new/%s is %s: moved to %s%s%s, never opened%s",
+			s->dir, name, file_kind(st.st_mode), s->quarantine_dir,
+			renamed ? " as " : "", renamed ? qname : "",
+			renamed ? " (an entry of its name is there already)" : "");
 	} else {
 		/* ENOENT with the entry still there: the quarantine folder is
 		 * gone, which is said, not taken for the entry's removal. */

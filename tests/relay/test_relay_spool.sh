@@ -970,4 +970,25 @@ else
 		fail "swapped: Quarantine $(ls "$d/store/Quarantine"), Bad $(ls -A "$d/store/Bad"), new/ $(ls -A "$d/spool/new")"
 	echo "3g. messages swapped for device nodes before their read or their ack: quarantined, not sent to Bad"
 fi
+# ---- 3h. a name quarantined twice keeps both ----------------------------
+# What is quarantined is evidence: a second entry of a name already there
+# (a link to another file, a folder) comes in beside it, never over it.
+d=$(fresh quarantine2)
+q2() {
+	"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+		--log "$d/log" || fail "quarantine twice: relay failed"
+}
+ln -s /etc/passwd "$d/spool/new/1764288000.Mq.test"
+q2
+ln -s /etc/hostname "$d/spool/new/1764288000.Mq.test"
+q2
+mkdir "$d/spool/new/1764288000.Mq.test"
+q2
+Q=$d/store/Quarantine/1764288000.Mq.test
+[ "$(readlink "$Q")" = /etc/passwd ] && [ "$(readlink "$Q.1")" = /etc/hostname ] && [ -d "$Q.2" ] &&
+	[ -z "$(ls -A "$d/spool/new")" ] ||
+	fail "quarantine twice: $(ls -l "$d/store/Quarantine"); new/: $(ls -A "$d/spool/new")"
+grep -q "moved to $d/store/Quarantine as 1764288000.Mq.test.2, never opened" "$d/log" ||
+	fail "quarantine twice: the new name not said: $(grep Mq "$d/log")"
+echo "3h. a name quarantined again: beside the first (NAME.1, NAME.2), not over it"
 echo "test_relay_spool: ok"
