@@ -28,7 +28,12 @@ CCP_EXPORT ssize_t ccp_read_full(int fd, void *p, size_t n);
 CCP_EXPORT ssize_t ccp_pread_full(int fd, void *p, size_t n, off_t off);
 
 /* Whether FD, an open file or directory, is still what PATH leads to (not
- * moved, removed or replaced since it was opened). */
+ * moved, removed or replaced since it was opened).  False only when PATH
+ * leads to something else, or nowhere (ENOENT, ENOTDIR, ELOOP); a look
+ * that fails for another reason (EACCES while a parent's mode is being
+ * changed, EIO, ENOMEM) says neither, and counts as still there: the
+ * relay, which stops when a directory it works in is gone, must not stop
+ * for a passing fault. */
 CCP_EXPORT bool ccp_fd_is_path(int fd, const char *path);
 
 #endif /* CCPUMP_FDIO_H */

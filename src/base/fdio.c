@@ -60,6 +60,9 @@ ssize_t ccp_pread_full(int fd, void *p, size_t n, off_t off)
 bool ccp_fd_is_path(int fd, const char *path)
 {
 	struct stat a, b;
-	return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
-	       a.st_ino == b.st_ino;
+	if (fstat(fd, &a) != 0)
+		return false;
+	if (stat(path, &b) != 0)
+		return errno != ENOENT && errno != ENOTDIR && errno != ELOOP;
+	return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
