@@ -1754,13 +1754,15 @@ static void keep_markers(struct relay *r, const char *spool)
 
 /* The messages delivered, each once: the pump's DELIVERED verdicts less
  * the files that a marker settled again (one that cannot leave new/ is
- * claimed at every rescan).  A resettle is counted when its file is read,
- * its verdict when the batch is settled: while a batch is in hand this
- * reads low by its resettles, exact once the pump is done. */
+ * claimed at every rescan) and those whose read found no file (settled as
+ * delivered, with nothing delivered: a scan's note of a file already
+ * gone, an entry swapped for one that is no file).  Those are counted
+ * when the file is read, the verdict when the batch is settled: while a
+ * batch is in hand this reads low by them, exact once the pump is done. */
 static uint64_t delivered_now(struct relay *r, const struct ccp_pump_stats *ps)
 {
-	uint64_t again = atomic_load(&r->resettled);
-	return ps->delivered > again ? ps->delivered - again : 0;
+	uint64_t none = atomic_load(&r->resettled) + atomic_load(&r->vanished);
+	return ps->delivered > none ? ps->delivered - none : 0;
 }
 
 /* What the stats line and the stats file say, taken at once; *last holds

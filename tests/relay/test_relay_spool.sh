@@ -962,6 +962,10 @@ else
 	wait $relay || fail "swapped: relay failed"
 	bad=$(ls -A "$d/store/Bad" 2>/dev/null)
 	[ -z "$bad" ] || fail "swapped: to Bad: $bad ($(grep -i bad "$d/log"))"
+	# The one read was imported, the last too; the one swapped before its
+	# read vanished, and is not counted as delivered.
+	grep -q "relay: done: 2 delivered (0 in part), 0 bad," "$d/log" ||
+		fail "swapped: $(grep 'relay: done' "$d/log")"
 	"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --once \
 		--stats-interval 0 --log "$d/log" || fail "swapped: second relay failed"
 	quarantined=$(find "$d/store/Quarantine" -type c | wc -l)
