@@ -416,27 +416,45 @@ struct report {
 	char addr[320]; /* the return path found, if any */
 };
 
-/* REASON as a sender's report gives it: without the batch file and line
- * the post office names it by (STORE/Import/MsgXXXX.ccm: line N: ), which
- * mean nothing to the sender and show where the store is on this server.
- * Bad's NAME.reason and the log keep them. */
-static const char *reason_for_sender(const struct relay *r, const char *reason)
+/* REASON as a sender's report gives it, into BUF (CAP octets): without
+ * the batch file and line the post office names it by
+ * (STORE/Import/MsgXXXX.ccm: line N: ), which mean nothing to the sender
+ * and show where the store is on this server, wherever they are in it
+ * (a reason may quote the post office's: "the import program listed it
+ * as undeliverable: ...", "retries ended after attempt N (the last:
+ * ...)").  Bad's NAME.reason and the log keep them. */
+static const char *reason_for_sender(const struct relay *r, const char *reason, char *buf,
+				     size_t cap)
 {
-	size_t n = strlen(r->import);
-	if (strncmp(reason, r->import, n) != 0 || reason[n] != '/')
-		return reason;
-	const char *p = strstr(reason + n, ": ");
-	if (p == NULL)
-		return reason;
-	p += 2;
-	const char *q = p;
-	if (strncmp(q, "line ", 5) == 0) {
-		for (q += 5; *q >= '0' && *q <= '9'; q++)
-			;
-		if (q > p + 5 && q[0] == ':' && q[1] == ' ')
-			p = q + 2;
+	size_t n = strlen(r->import), len = 0;
+	const char *from = reason;
+	for (const char *at = strstr(from, r->import); at != NULL; at = strstr(at + 1, r->import)) {
+		if (at[n] != '/')
+			continue;
+		const char *p = strstr(at + n, ": ");
+		if (p == NULL)
+			break;
+		p += 2;
+		const char *q = p;
+		if (strncmp(q, "line ", 5) == 0) {
+			for (q += 5; *q >= '0' && *q <= '9'; q++)
+				;
+			if (q > p + 5 && q[0] == ':' && q[1] == ' ')
+				p = q + 2;
+		}
+		/* What comes before the batch's name, then on past it. */
+		size_t k = (size_t)(at - from);
+		if (len + k >= cap)
+			break;
+		memcpy(buf + len, from, k);
+		len += k;
+		from = p;
+		at = p - 1;
 	}
-	return p;
+	if (from == reason)
+		return reason;
+	snprintf(buf + len, cap - len, "%s", from);
+	return buf;
 }
 
 /*
@@ -450,7 +468,7 @@ static int write_report(struct relay *r, enum ccp_bounce_kind report, int dir_fd
 			const char *dir, struct ccp_msg *m, const char *original, size_t olen,
 			const char *reason, struct report *out, char *problem, size_t cap)
 {
-	char head[CCP_BOUNCE_HEADER_MAX], to[320] = "";
+	char head[CCP_BOUNCE_HEADER_MAX], to[320] = "", shown[1024];
 	out->dir_fd = dir_fd;
 	out->dir = dir;
 	ccp_queue_record_name(out->ndr_name, m->key, ".ndr");
@@ -464,7 +482,7 @@ static int write_report(struct relay *r, enum ccp_bounce_kind report, int dir_fd
 	struct ccp_ccm_buf ndr;
 	ccp_ccm_buf_init(&ndr);
 	ccp_bounce_format(&ndr, report, r->bounce_from, kind == CCP_BOUNCE_TO_ADDR ? to : NULL,
-			  m->key, reason_for_sender(r, reason), original, olen);
+			  m->key, reason_for_sender(r, reason, shown, sizeof(shown)), original, olen);
 	int e = 0;
 	if (ccp_store_write(dir_fd, out->ndr_name, ndr.data, ndr.len, r->cfg->sync) != 0)
 		e = errno;

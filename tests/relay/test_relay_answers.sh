@@ -222,6 +222,21 @@ for f in "$pr" "$d/store/Bad/1764288000.M999P77.test.ndr"; do
 done
 grep -q '/Import/Msg.*: line [0-9]*: ' "$d/store/Bad/1764288000.M999P77.test.reason" ||
 	fail "reports: Bad's reason lost its batch and line: $undreason"
+# The same through an import program, whose listing the relay quotes
+# ("the import program listed it as undeliverable: STORE/Import/...: line
+# N: ..."): the batch and line go from the middle of the reason too.
+dp=$(fresh undprog --users "$(users)")
+counting_import "$dp"
+cp "$d/store/Bad/1764288000.M999P77.test" "$dp/spool/new/"
+"$bin" relay --spool "$dp/spool" --store "$dp/store" --import-cmd "$dp/import.sh" --once \
+	--stats-interval 0 --log "$dp/log" || fail "reports: the relay with an import program failed"
+f=$dp/store/Bad/1764288000.M999P77.test.ndr
+grep -q "^Reason: the import program listed it as undeliverable: unknown recipient" "$f" &&
+	! grep -q 'Import/Msg\|store/\|: line [0-9]' "$f" ||
+	fail "reports: through an import program: $(grep -A1 Reason "$f")"
+grep -q 'listed it as undeliverable: .*/Import/Msg.*: line [0-9]*: ' \
+	"$dp/store/Bad/1764288000.M999P77.test.reason" ||
+	fail "reports: Bad's reason lost its batch and line: $(cat "$dp/store/Bad/1764288000.M999P77.test.reason")"
 [ "$(grep -c 'delivered in part, its report in .*/Partial/' "$d/log")" = 10 ] ||
 	fail "partial: $(grep -c 'delivered in part' "$d/log") log lines, not 10"
 grep 'relay: done:' "$d/log" | tail -1 | grep -q '(10 in part)' || fail "partial: the done line"
