@@ -176,10 +176,14 @@ struct withheld {     /* the value of the key's fingerprint in relay.withheld */
 	char last[200];      /* the reason its last retry was deferred for */
 };
 
-struct unreported {   /* the value of the key's fingerprint in relay.unreported */
+/* The value of the key's fingerprint in relay.unreported and
+ * relay.unfailed. */
+struct held_reason {
 	uint64_t ino;        /* as struct withheld's */
-	struct ccp_spool_stamp read; /* the read that was delivered */
-	char reason[512];    /* the recipients it did not reach (partial()) */
+	struct ccp_spool_stamp read; /* the read that was imported */
+	/* The recipients it did not reach (partial()), or why the import
+	 * found it undeliverable (undeliverable()). */
+	char reason[600];
 };
 
 struct relay {
@@ -203,7 +207,12 @@ struct relay {
 	 * the report without importing them again (deliver_batch()). */
 	pthread_mutex_t kept_mu;
 	struct kept withheld;   /* struct withheld each */
-	struct kept unreported; /* struct unreported each */
+	struct kept unreported; /* struct held_reason each */
+	/* And messages an import found undeliverable whose reasons Bad could
+	 * not take (undeliverable()): tried again, they go to Bad from here,
+	 * not through a second import, which could deliver again to the
+	 * recipients an import program reached before listing them. */
+	struct kept unfailed;   /* struct held_reason each */
 	/* The --map files' map (struct relay_map), and a count of the maps
 	 * read, which the dispatchers compare theirs with before each batch
 	 * (acquire; the release is relay_map_publish()'s, after the map is
@@ -392,6 +401,26 @@ static bool kept_get(struct relay *r, struct kept *k, const struct ccp_msg *m, v
 		memcpy(out, v, k->map.vsize);
 	pthread_mutex_unlock(&r->kept_mu);
 	return found;
+}
+
+/* Keeps m in K with REASON and the read that was imported. */
+static void hold_reason(struct relay *r, struct kept *k, struct ccp_msg *m, const char *reason)
+{
+	struct held_reason u = { .ino = ccp_spool_ino(r->spool, m->key) };
+	ccp_spool_stamp_get(m, &u.read);
+	snprintf(u.reason, sizeof(u.reason), "%s", reason);
+	kept_put(r, k, m, &u);
+}
+
+/* Whether m is held in K (hold_reason()): if so, its reason into *U, and
+ * m carries the read that was imported, for its ack to judge the file by
+ * (a record claimed anew has none of its own). */
+static bool held_again(struct relay *r, struct kept *k, struct ccp_msg *m, struct held_reason *u)
+{
+	if (!kept_get(r, k, m, u))
+		return false;
+	ccp_spool_stamp_set(m, &u->read);
+	return true;
 }
 
 /* ---- Bad/: the reason and a non-delivery report ------------------------ */
@@ -644,10 +673,7 @@ static void partial(struct disp *d, struct ccp_msg *m, const char *reason, enum 
 			     &rep, problem, sizeof(problem));
 	*v = CCP_VERDICT_DELIVERED;
 	if (e != 0 && postpone_for_outage(d, e, problem, v)) {
-		struct unreported u = { .ino = ccp_spool_ino(r->spool, m->key) };
-		ccp_spool_stamp_get(m, &u.read);
-		snprintf(u.reason, sizeof(u.reason), "%s", reason);
-		kept_put(r, &r->unreported, m, &u);
+		hold_reason(r, &r->unreported, m, reason);
 		postponed_by_store(d, v, problem);
 		return;
 	}
@@ -661,6 +687,39 @@ static void partial(struct disp *d, struct ccp_msg *m, const char *reason, enum 
 			m->key, problem, reason);
 	}
 	count(&r->partial_count, 1);
+}
+
+/*
+ * m was found undeliverable by the import (REASON): to Bad.  When the store
+ * cannot take its reason now, m is postponed (bad_or_postpone()), and kept
+ * with REASON in relay.unfailed: its later tries send it to Bad from there
+ * (fail_again()), not through another import.  The built-in post office
+ * keeps no delivery of it, but an import program may have reached some of
+ * its recipients before listing it, and would reach them again at each
+ * try while the outage lasts.
+ */
+static void undeliverable(struct disp *d, struct ccp_msg *m, const char *reason,
+			  enum ccp_verdict *v)
+{
+	struct relay *r = d->r;
+	bad_or_postpone(d, m, NULL, 0, reason, v);
+	if (*v == CCP_VERDICT_POSTPONED)
+		hold_reason(r, &r->unfailed, m, reason);
+	else
+		kept_forget(r, &r->unfailed, m);
+}
+
+/* Whether m was found undeliverable by an earlier import whose reason Bad
+ * could not take (relay.unfailed): if so, it goes to Bad now (*V), or is
+ * postponed again while the store still cannot take it, without a second
+ * read or import. */
+static bool fail_again(struct disp *d, struct ccp_msg *m, enum ccp_verdict *v)
+{
+	struct held_reason u;
+	if (!held_again(d->r, &d->r->unfailed, m, &u))
+		return false;
+	undeliverable(d, m, u.reason, v);
+	return true;
 }
 
 /* ---- reading and converting one message -------------------------------- */
@@ -761,10 +820,8 @@ static bool settle_one(struct disp *d, const char *key, size_t key_len,
 		 * entry; a second would count it, and report it, again. */
 		if (d->verdicts[i] != CCP_VERDICT_RETRY)
 			break;
-		/* Postponed if it cannot go to Bad now: the post office keeps no
-		 * delivery of it, so a later import reports it again. */
-		bad_or_postpone(d, d->msgs[i], NULL, 0,
-				reason && *reason ? reason : "undeliverable", &d->verdicts[i]);
+		undeliverable(d, d->msgs[i], reason && *reason ? reason : "undeliverable",
+			      &d->verdicts[i]);
 		break;
 	}
 	return true;
@@ -1073,10 +1130,9 @@ static void postpone_untried(struct disp *d, enum ccp_verdict *verdicts, unsigne
 static bool report_again(struct disp *d, struct ccp_msg *m, enum ccp_verdict *v)
 {
 	struct relay *r = d->r;
-	struct unreported u;
-	if (!kept_get(r, &r->unreported, m, &u))
+	struct held_reason u;
+	if (!held_again(r, &r->unreported, m, &u))
 		return false;
-	ccp_spool_stamp_set(m, &u.read);
 	partial(d, m, u.reason, v);
 	if (*v == CCP_VERDICT_DELIVERED) {
 		d->reported++;
@@ -1134,6 +1190,10 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 		/* Delivered in part before, its report held back by the store
 		 * (partial()): the report is tried again, not the delivery. */
 		if (ccp_unlikely(report_again(d, msgs[i], &verdicts[i])))
+			continue;
+		/* Found undeliverable before, Bad unable to take it then
+		 * (undeliverable()): Bad now, not another import. */
+		if (ccp_unlikely(fail_again(d, msgs[i], &verdicts[i])))
 			continue;
 		/* Vanished (an operator removed it, or a crash-restart raced its
 		 * own unlink), changed while read, or unusable: settled here. */
@@ -2028,7 +2088,8 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 	pthread_mutex_init(&r.kept_mu, NULL);
 	pthread_mutex_init(&r.map_mu, NULL);
 	ccp_fpmap_init(&r.withheld.map, sizeof(struct withheld));
-	ccp_fpmap_init(&r.unreported.map, sizeof(struct unreported));
+	ccp_fpmap_init(&r.unreported.map, sizeof(struct held_reason));
+	ccp_fpmap_init(&r.unfailed.map, sizeof(struct held_reason));
 	r.submit_fd = r.import_fd = r.bad_fd = r.deferred_fd = r.partial_fd = r.bounce_fd = -1;
 	if (cfg->spool == NULL || cfg->store == NULL || (cfg->po == NULL && cfg->import_cmd == NULL)) {
 		snprintf(err, errlen, "a relay needs --spool, --store and --po (or --import-cmd)");
@@ -2346,6 +2407,7 @@ out:
 	ccp_fpset_free(&r.restore);
 	ccp_fpmap_free(&r.withheld.map);
 	ccp_fpmap_free(&r.unreported.map);
+	ccp_fpmap_free(&r.unfailed.map);
 	pthread_mutex_destroy(&r.kept_mu);
 	relay_map_put(&r, r.map);
 	pthread_mutex_destroy(&r.map_mu);

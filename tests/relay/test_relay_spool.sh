@@ -849,6 +849,35 @@ if chattr +i "$d/store/Bad" 2>/dev/null; then
 	echo "3f. retries ended while Bad was locked: kept in the spool, not imported again, then to Bad"
 fi
 
+# ---- 3f2. a message an import program lists, while Bad cannot take it ----
+# The program delivered it to alice and listed it (nobody unknown).  While
+# Bad is locked the message is postponed; its later tries must not import
+# it again: a program without the post office's duplicates window (IMPORT)
+# would deliver it to alice at each one.
+d=$(fresh unfailed --users "$(users)")
+counting_import "$d"
+printf 'From: s@example.org\r\nTo: alice@example.org, nobody@example.org\r\nSubject: s\r\n\r\nhi\r\n' \
+	>"$d/spool/new/1764288000.Mlisted.test"
+mkdir -p "$d/store/Bad"
+if chattr +i "$d/store/Bad" 2>/dev/null; then
+	"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" \
+		--retry-min 0.05 --retry-max 0.1 --stats-interval 0 --log "$d/log" &
+	pid=$!
+	# The import, then two tries since, each postponed again.
+	tries() { [ -f "$d/log" ] && [ "$(grep -c ' 1 deferred, 0 to Bad' "$d/log")" -ge 3 ]; }
+	within10 tries || { chattr -i "$d/store/Bad"; fail "unfailed: not tried three times"; }
+	chattr -i "$d/store/Bad"
+	within10 test -f "$d/store/Bad/1764288000.Mlisted.test" || fail "unfailed: not in Bad once it could be"
+	kill -TERM $pid
+	wait $pid || fail "unfailed: relay exited $?"
+	[ "$(wc -l <"$d/imports")" = 1 ] || fail "unfailed: imported $(wc -l <"$d/imports") times, not once"
+	grep -q "^the import program listed it as undeliverable: .*unknown recipient" \
+		"$d/store/Bad/1764288000.Mlisted.test.reason" ||
+		fail "unfailed: reason $(cat "$d/store/Bad/1764288000.Mlisted.test.reason")"
+	[ "$(field "$d/po" 'skipped duplicates')" = 0 ] || fail "unfailed: handed to the post office again"
+	echo "3f2. a message an import program listed, Bad locked: postponed, not imported again, then to Bad"
+fi
+
 # Spool files with names no Maildir writer makes: a space, a line break,
 # UTF-8, an invalid octet, a '%', and names that would collide with those
 # if they were not escaped in X-Spool-Id.  Each is delivered once, none
