@@ -92,7 +92,10 @@ enum sent_state {
 };
 
 /* Sends the queued report NAME. */
-static enum sent_state send_one(struct ccp_bouncer *b, const char *name, uint64_t backoff_ns)
+/* Sends the report queued as NAME.  AGAIN says when a report not sent
+ * for now is tried again ("tried again in 2 s"; a drain's last pass: "left
+ * queued for the next run"). */
+static enum sent_state send_one(struct ccp_bouncer *b, const char *name, const char *again_when)
 {
 	char addr[320], why[600] = "", kept[CCP_QUEUE_RECORD_NAME_MAX + 16];
 	int fd = openat(b->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -100,8 +103,7 @@ static enum sent_state send_one(struct ccp_bouncer *b, const char *name, uint64_
 		if (errno == ENOENT)
 			return SEND_DONE; /* gone: requeued, or removed by an operator */
 		ccp_log(CCP_LOG_WARN, "message %s: its queued report cannot be opened in %s: %s; "
-			"tried again in %.0f s", name, b->dir, strerror(errno),
-			(double)backoff_ns / 1e9);
+			"%s", name, b->dir, strerror(errno), again_when);
 		return SEND_LATER;
 	}
 	if (!ccp_bounce_report_to(fd, addr, sizeof(addr))) {
@@ -111,8 +113,7 @@ static enum sent_state send_one(struct ccp_bouncer *b, const char *name, uint64_
 			/* Unreadable now: not the same as a report without a
 			 * recipient, which would be dropped. */
 			ccp_log(CCP_LOG_WARN, "message %s: its queued report cannot be read in %s: "
-				"%s; tried again in %.0f s", name, b->dir, strerror(e),
-				(double)backoff_ns / 1e9);
+				"%s; %s", name, b->dir, strerror(e), again_when);
 			return SEND_LATER;
 		}
 		ccp_log(CCP_LOG_WARN, "message %s: its queued report has no usable To: not sent, "
@@ -131,8 +132,8 @@ static enum sent_state send_one(struct ccp_bouncer *b, const char *name, uint64_
 	if (rc != 0 && why[0] == '\0')
 		snprintf(why, sizeof(why), "the bounce command answered %d", rc);
 	if (rc != 0 && again) {
-		ccp_log(CCP_LOG_WARN, "message %s: the report to %s was not sent: %s; tried again "
-			"in %.0f s", name, addr, why, (double)backoff_ns / 1e9);
+		ccp_log(CCP_LOG_WARN, "message %s: the report to %s was not sent: %s; %s", name,
+			addr, why, again_when);
 		close(fd);
 		return SEND_LATER;
 	}
@@ -269,7 +270,14 @@ static uint64_t pass(struct ccp_bouncer *b, struct retries *old)
 		/* A drain tries every report once more, as --once says; one
 		 * that was done but stuck in the queue (due "never") is not. */
 		if (due != UINT64_MAX && (draining || due <= ccp_now_ns())) {
-			enum sent_state st1 = send_one(b, names[i], backoff);
+			/* A drain's pass is this run's last: a report not sent
+			 * waits for the next run, whenever that comes (a cron
+			 * job's, hours away), not for its backoff. */
+			char when[64] = "left queued for the next run";
+			if (!draining)
+				snprintf(when, sizeof(when), "tried again in %.0f s",
+					 (double)backoff / 1e9);
+			enum sent_state st1 = send_one(b, names[i], when);
 			if (st1 == SEND_DONE)
 				continue;
 			if (st1 == SEND_STUCK) {
