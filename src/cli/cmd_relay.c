@@ -18,10 +18,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ccpump/alloc.h"
@@ -167,6 +170,68 @@ static void apply_profile(int argc, char **argv, const struct option *lo,
  * NAME=VALUE is no assignment but a program of that name: every run
  * would fail with 127, and every message be deferred until its retries
  * ended. */
+/* Whether WORD is one the shell runs itself (a builtin or a keyword), so
+ * that no program of that name need be found. */
+static bool shell_word(const char *word)
+{
+	static const char *const words[] = {
+		".", ":", "[", "alias", "break", "cd", "command", "continue", "echo", "eval",
+		"exec", "exit", "export", "false", "getopts", "hash", "kill", "local", "printf",
+		"pwd", "read", "readonly", "return", "set", "shift", "test", "times", "trap",
+		"true", "type", "ulimit", "umask", "unalias", "unset", "wait", "if", "while",
+		"until", "for", "case", "{", "!",
+	};
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strcmp(word, words[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Whether PATH is an executable file; else why not, into WHY. */
+static bool runnable(const char *path, const char **why)
+{
+	struct stat st;
+	if (stat(path, &st) != 0) {
+		*why = errno == ENOENT ? "no such file" : strerror(errno);
+		return false;
+	}
+	if (!S_ISREG(st.st_mode) || access(path, X_OK) != 0) {
+		*why = "not an executable file";
+		return false;
+	}
+	return true;
+}
+
+/* The program PROG (a command's first word) as the shell would find it:
+ * by its path when it has a '/', else in $PATH.  Returns 0, or -1 with a
+ * line that names FLAG and PROG. */
+static int check_program(const char *flag, const char *prog)
+{
+	const char *why = NULL;
+	if (strchr(prog, '/')) {
+		if (runnable(prog, &why))
+			return 0;
+		fprintf(stderr, "ccpump relay: %s: %s: %s\n", flag, prog, why);
+		return -1;
+	}
+	const char *path = getenv("PATH");
+	if (path == NULL || *path == '\0')
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (const char *p = path;;) {
+		size_t n = strcspn(p, ":");
+		char full[PATH_MAX];
+		if (snprintf(full, sizeof(full), "%.*s/%s", n ? (int)n : 1, n ? p : ".", prog) <
+			    (int)sizeof(full) &&
+		    runnable(full, &why))
+			return 0;
+		if (p[n] == '\0')
+			break;
+		p += n + 1;
+	}
+	fprintf(stderr, "ccpump relay: %s: %s: not found in PATH (%s)\n", flag, prog, path);
+	return -1;
+}
+
 static int check_cmd(const char *flag, const char *cmd)
 {
 	if (cmd == NULL)
@@ -182,6 +247,18 @@ static int check_cmd(const char *flag, const char *cmd)
 			"is run by exec, which takes it for a program; write 'env %.*s=... "
 			"PROGRAM'\n", flag, (int)name, w, (int)name, w);
 		return -1;
+	}
+	/* The program, where the first word names it plainly (nothing the
+	 * shell would unquote or expand first, no builtin): one not found
+	 * would fail every run with 127, and every message be retried until
+	 * its retries ended, then sent to Bad with a report to its sender. */
+	size_t len = strcspn(w, " \t\n");
+	char prog[PATH_MAX];
+	if (len < sizeof(prog) && strcspn(w, "'\"\\$`;&|()<>*?[]{}~=#") >= len) {
+		memcpy(prog, w, len);
+		prog[len] = '\0';
+		if (!shell_word(prog))
+			return check_program(flag, prog);
 	}
 	return 0;
 }

@@ -25,8 +25,24 @@ expect_usage "--import-cmd: starts with the assignment FOO=" relay --spool "$d/s
 	--store "$d/store" --import-cmd "FOO=1 ccpump-import" --once
 expect_usage "--bounce-cmd: starts with the assignment _X1=" relay --spool "$d/spool" \
 	--store "$d/store" --po "$d/po" --bounce-cmd " _X1=a sendmail" --once
+# A program that is not there, or is no executable file: every run would
+# fail with 127 (or 126), and every message be retried until its retries
+# ended, then sent to Bad with a report.  By path, or searched in PATH.
+expect_usage "--import-cmd: $d/nonexistent/imp: no such file" relay --spool "$d/spool" \
+	--store "$d/store" --import-cmd "$d/nonexistent/imp --flag" --once
+expect_usage "--import-cmd: /etc: not an executable file" relay --spool "$d/spool" \
+	--store "$d/store" --import-cmd "/etc" --once
+PATH=/usr/bin:/bin expect_usage "--bounce-cmd: ccpump-no-such-sendmail: not found in PATH (/usr/bin:/bin)" \
+	relay --spool "$d/spool" --store "$d/store" --po "$d/po" \
+	--bounce-cmd "ccpump-no-such-sendmail -t" --once
 [ -z "$(ls -A "$d")" ] || fail "empty commands: made $(ls "$d") before refusing them"
-echo "1. an empty --import-cmd or --bounce-cmd, or one that starts with an assignment, is refused"
+# What the shell would unquote or expand first, and its builtins, are
+# left to it: these pass the check (and fail later, as the shell says).
+for cmd in "'$d/quoted prog'" '$HOME/imp' 'exec true' "cd $d && true"; do
+	"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$cmd" --once \
+		--stats-interval 0 --log "$work/shell.log" || fail "shell words: '$cmd' refused"
+done
+echo "1. an empty --import-cmd or --bounce-cmd, one that starts with an assignment, or names no program, is refused"
 
 # A stats file that could never be written: a directory where it would
 # go, or no name at all (the rename into place fails at every write).
