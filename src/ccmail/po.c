@@ -2051,8 +2051,19 @@ static int old_length(int dirfd, const char *name, long long *old)
 	return 0;
 }
 
+/* Whether store file NAME has another name too: an adopted batch
+ * (ccp_po_import_adopt()) that is still its caller's file. */
+static bool store_shared(const struct ccp_po *po, const char *name)
+{
+	struct stat st;
+	return fstatat(po->storefd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_nlink > 1;
+}
+
 /* Chooses the store file this import appends to: the newest, or the next
- * number when the newest has reached STORE_ROLL.  Returns as old_length(). */
+ * number when the newest has reached STORE_ROLL, or is an adopted batch its
+ * caller still holds under its own name (po.h: nobody changes it
+ * afterwards, and appended to it would grow the caller's file).  Returns as
+ * old_length(). */
 static int pick_store(struct ccp_po *po, char *name, size_t cap, long long *old)
 {
 	unsigned no = po->store_no ? po->store_no : 1;
@@ -2066,7 +2077,7 @@ static int pick_store(struct ccp_po *po, char *name, size_t cap, long long *old)
 		rc = old_length(po->storefd, name, old);
 		if (rc)
 			return rc;
-		if (next < 0 && *old < STORE_ROLL)
+		if (next < 0 && *old < STORE_ROLL && !(*old >= 0 && store_shared(po, name)))
 			break;
 		no++;
 	}

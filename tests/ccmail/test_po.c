@@ -1557,6 +1557,21 @@ static void test_adopt(const char *base)
 	struct stat sst;
 	CHECK(stat(store, &sst) == 0);
 	CHECK_EQ_U64(sst.st_mode & 0777, 0666 & ~mask);
+	/* An ordinary import while the batch is still the caller's file: it
+	 * goes into a store file of its own, never appended to the adopted
+	 * one (which would grow the caller's batch). */
+	const char *k5[] = { "Cy at HUB", NULL };
+	struct ccp_ccm_buf b5;
+	ccp_ccm_buf_init(&b5);
+	msg_text(&b5, "a5", "A at B", "6/2/98 8:39", k5, "five", "after the adopt\r\n");
+	CHECK(ccp_po_import_buffer(po, b5.data, b5.len, "five.ccm", NULL, &res) == CCP_PO_OK);
+	CHECK_EQ_U64(res.delivered, 1);
+	struct stat bst;
+	CHECK(stat(path, &bst) == 0 && (size_t)bst.st_size == b.len);
+	char third[900];
+	snprintf(third, sizeof(third), "%s/store/00000003.msgs", dir);
+	CHECK(access(third, F_OK) == 0);
+	ccp_ccm_buf_free(&b5);
 	/* The relay removes its batch: the store keeps the octets. */
 	CHECK(unlinkat(dfd, "Msg01.ccm", 0) == 0);
 	CHECK(inode_of(store, &links) != 0 && links == 1);
@@ -1574,7 +1589,7 @@ static void test_adopt(const char *base)
 	CHECK(ccp_po_import_adopt(po, b.data, b.len, dfd, "Msg02.ccm", path, NULL, &res, NULL,
 				  NULL) == CCP_PO_OK);
 	CHECK(res.delivered == 0 && res.skipped == 3);
-	snprintf(store, sizeof(store), "%s/store/00000003.msgs", dir);
+	snprintf(store, sizeof(store), "%s/store/00000004.msgs", dir);
 	CHECK(access(store, F_OK) != 0);
 	inode_of(path, &links);
 	CHECK_EQ_U64(links, 1);
