@@ -1649,6 +1649,37 @@ static void test_adopt(const char *base)
 
 /* A post office of the first layout is refused with one line that says
  * what to do. */
+/*
+ * One recipient named twice in one message (as a hand-written batch may
+ * name one): one delivery, and no duplicate counted or logged, for nothing
+ * was handed in twice; handed in again, the pair is one skip, not two.
+ */
+static void test_named_twice(const char *base)
+{
+	char dir[600];
+	struct ccp_po_result res;
+	struct ccp_po_stats st;
+	snprintf(dir, sizeof(dir), "%s/po-twice", base);
+	CHECK(ccp_po_init(dir, NULL, err, sizeof(err)) == 0);
+	struct ccp_po *po = open_po(dir);
+	struct ccp_ccm_buf b;
+	ccp_ccm_buf_init(&b);
+	const char *r[] = { "Ann at HUB", "Bob at HUB", "ANN  at hub", NULL };
+	msg_text(&b, "t1", "A at B", "6/2/98 8:39", r, "s", "x\r\n");
+	CHECK(ccp_po_import_buffer(po, b.data, b.len, "t.ccm", NULL, &res) == CCP_PO_OK);
+	CHECK_EQ_U64(res.delivered, 2);
+	CHECK_EQ_U64(res.skipped, 0);
+	CHECK(ccp_po_import_buffer(po, b.data, b.len, "t.ccm", NULL, &res) == CCP_PO_OK);
+	CHECK_EQ_U64(res.delivered, 0);
+	CHECK_EQ_U64(res.skipped, 2);
+	CHECK(ccp_po_stats(dir, &st, err, sizeof(err)) == 0);
+	CHECK_EQ_U64(st.delivered, 2);
+	CHECK_EQ_U64(st.skipped_duplicates, 2);
+	CHECK_EQ_U64(st.duplicate_deliveries, 0);
+	ccp_ccm_buf_free(&b);
+	ccp_po_close(po);
+}
+
 static void test_old_layout(const char *base)
 {
 	char dir[600], path[800];
@@ -1965,6 +1996,7 @@ int main(int argc, char **argv)
 	test_dedup_window_readded(base);
 	test_many_mailboxes(base);
 	test_adopt(base);
+	test_named_twice(base);
 	test_log_segments(base);
 	test_open_after_torn_commit(base);
 	test_log_changed_under_handle(base);
