@@ -21,6 +21,11 @@ expect_usage --dup-factor bench --dup-factor 0
 expect_usage --duration bench --duration -1
 expect_usage --batch bench --batch 12x
 expect_usage --bogus bench --bogus
+# An unknown option that holds control characters (a script's variable) is
+# named escaped: the line cannot recolour the terminal or split in two.
+expect_usage "'--x\\x1b[31my\\x0az'" bench $'--x\e[31my\nz'
+! "$bin" bench $'--x\e[31my' 2>&1 | tr -d '\n' | LC_ALL=C grep -q '[[:cntrl:]]' ||
+	fail "an unknown option's control characters reached the error line"
 expect_usage extra bench extra
 expect_usage frobnicate frobnicate
 # A run the machine cannot hold is refused, not left to the OOM killer.

@@ -258,22 +258,28 @@ int ccp_opt_bad(const char *cmd, int c, int argc, char *const *argv, const struc
 	unsigned matches = 0;
 	const struct option *o = len ? long_option(lo, arg + 2, len, &matches) : NULL;
 	bool is_short = optopt != 0 && !(o && o->val == optopt);
+	/* The option as given, escaped (ccp_escape_controls()): a script may
+	 * pass a variable that holds anything, and this line goes to a
+	 * terminal. */
+	char shown[1024];
+	if (len)
+		ccp_escape_controls(shown, sizeof(shown), arg + 2, len);
+	else
+		ccp_escape_controls(shown, sizeof(shown), arg, strlen(arg));
 	if (is_short && c == ':')
 		fprintf(stderr, "ccpump %s: option '-%c' needs a value\n", cmd, optopt);
 	else if (is_short)
 		fprintf(stderr, "ccpump %s: unknown option '-%c' (try --help)\n", cmd,
 			optopt > ' ' && optopt < 127 ? optopt : '?');
 	else if (c == ':')
-		fprintf(stderr, "ccpump %s: option '--%.*s' needs a value\n", cmd, (int)len, arg + 2);
+		fprintf(stderr, "ccpump %s: option '--%s' needs a value\n", cmd, shown);
 	else if (o && matches == 1)
-		fprintf(stderr, "ccpump %s: option '--%.*s' takes no value\n", cmd, (int)len, arg + 2);
+		fprintf(stderr, "ccpump %s: option '--%s' takes no value\n", cmd, shown);
 	else if (matches > 1)
-		fprintf(stderr, "ccpump %s: option '--%.*s' is ambiguous (try --help)\n", cmd,
-			(int)len, arg + 2);
+		fprintf(stderr, "ccpump %s: option '--%s' is ambiguous (try --help)\n", cmd, shown);
 	else if (len)
-		fprintf(stderr, "ccpump %s: unknown option '--%.*s' (try --help)\n", cmd, (int)len,
-			arg + 2);
+		fprintf(stderr, "ccpump %s: unknown option '--%s' (try --help)\n", cmd, shown);
 	else
-		fprintf(stderr, "ccpump %s: unknown option '%s' (try --help)\n", cmd, arg);
+		fprintf(stderr, "ccpump %s: unknown option '%s' (try --help)\n", cmd, shown);
 	return -1;
 }
