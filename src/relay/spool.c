@@ -937,6 +937,32 @@ static bool rename_reserved(struct ccp_spool *s, const char *name, char *to)
 	return renamed;
 }
 
+/* The Nth name beside NAME (N >= 1) where NAME is taken, into OUT
+ * (NAME_MAX + 1 octets): NAME.N, NAME cut to fit.  For up to 1000. */
+#define SPOOL_BESIDE_MAX 1000
+static void name_beside(char *out, const char *name, unsigned n)
+{
+	snprintf(out, NAME_MAX + 1, "%.*s.%u", NAME_MAX - 5, name, n);
+}
+
+/* The name new/NAME is quarantined under, into OUT (NAME_MAX + 1 octets):
+ * NAME, or where the quarantine holds that already (an entry quarantined
+ * before under the name: evidence, not to be replaced), NAME.1, NAME.2
+ * and so on (name_beside()), as keep_in_cur() names.  False, with errno, when
+ * none can be had. */
+static bool quarantine_name(const struct ccp_spool *s, const char *name, char *out)
+{
+	struct stat st;
+	snprintf(out, NAME_MAX + 1, "%s", name);
+	for (unsigned i = 1; i <= SPOOL_BESIDE_MAX; i++) {
+		if (fstatat(s->quarantine_fd, out, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			return errno == ENOENT;
+		name_beside(out, name, i);
+	}
+	errno = EEXIST;
+	return false;
+}
+
 /*
  * Decides whether NAME in new/ is a message to report now.  Entries that
  * are not regular files are moved into quarantine, by one poller at a time
@@ -950,24 +976,6 @@ static bool rename_reserved(struct ccp_spool *s, const char *name, char *to)
  * Returns the name to report (another, when it was renamed: see
  * rename_reserved()), or NULL.
  */
-/* The name new/NAME is quarantined under, into OUT (NAME_MAX + 1 octets):
- * NAME, or where the quarantine holds that already (an entry quarantined
- * before under the name: evidence, not to be replaced), NAME.1, NAME.2
- * and so on, cut to fit, as keep_in_cur() names.  False, with errno, when
- * none can be had. */
-static bool quarantine_name(const struct ccp_spool *s, const char *name, char *out)
-{
-	struct stat st;
-	snprintf(out, NAME_MAX + 1, "%s", name);
-	for (unsigned i = 1; i <= 1000; i++) {
-		if (fstatat(s->quarantine_fd, out, &st, AT_SYMLINK_NOFOLLOW) != 0)
-			return errno == ENOENT;
-		snprintf(out, NAME_MAX + 1, "%.*s.%u", NAME_MAX - 5, name, i);
-	}
-	errno = EEXIST;
-	return false;
-}
-
 static const char *candidate(struct ccp_spool *s, struct spool_poller *sp, const char *name,
 			     unsigned char type)
 {
@@ -1396,8 +1404,8 @@ static int keep_in_cur(struct ccp_spool *s, const char *name)
 	char alt[NAME_MAX + 1];
 	if (ccp_rename_noreplace(s->new_fd, name, s->cur_fd, name) == 0)
 		return 0;
-	for (unsigned i = 1; errno == EEXIST && i <= 1000; i++) {
-		snprintf(alt, sizeof(alt), "%.*s.%u", NAME_MAX - 5, name, i);
+	for (unsigned i = 1; errno == EEXIST && i <= SPOOL_BESIDE_MAX; i++) {
+		name_beside(alt, name, i);
 		if (ccp_rename_noreplace(s->new_fd, name, s->cur_fd, alt) == 0)
 			return 0;
 	}
