@@ -1282,11 +1282,12 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 	}
 	count(&r->imports, 1);
 	d->t_imported = ccp_now_ns() - (t_paced - d->t_converted);
-	if (rc == CCP_PO_NOT_ACCESSIBLE && (machine_errno(res.sys_errno) ||
-					    (!r->po && res.sys_errno == EAGAIN))) {
+	if (rc == CCP_PO_NOT_ACCESSIBLE &&
+	    (r->po ? machine_errno(res.sys_errno) : res.sys_errno != 0)) {
 		/* The post office undid the import because its disk is full,
-		 * read-only or failing, or the import program could not be
-		 * started (out of processes or memory): the machine's fault,
+		 * read-only or failing, or the import program did not run
+		 * (the machine out of processes or memory, or the program
+		 * gone or unexecutable since the start): the machine's fault,
 		 * not the messages'.  Postponed; deliveries pause. */
 		snprintf(d->outage, sizeof(d->outage), "%s", res.reason);
 		for (unsigned k = 0; k < d->nincluded; k++)

@@ -233,8 +233,14 @@ int ccp_run_cmd(const char *cmd, const char *arg, int stdin_fd, uint64_t timeout
 		snprintf(why, whylen, "the %s was killed by signal %d", what, WTERMSIG(status));
 		return -1;
 	}
+	/* The shell's answers for a program it could not find (127) or
+	 * could not execute (126), and ours for a child that could not be
+	 * set up (127). */
 	if (WEXITSTATUS(status) == 127)
-		snprintf(why, whylen, "the %s could not be run (status 127)", what);
+		snprintf(why, whylen, "the %s could not be run (status 127: not found)", what);
+	else if (WEXITSTATUS(status) == 126)
+		snprintf(why, whylen, "the %s could not be run (status 126: not executable)",
+			 what);
 	return WEXITSTATUS(status);
 }
 
@@ -250,6 +256,15 @@ int ccp_import_cmd_run(const char *cmd, const char *path, uint64_t timeout_ns, c
 	}
 	if (rc == 0 || rc == 1 || rc == 3 || rc == 4 || rc == 5)
 		return rc;
+	/* Not run: the program removed, renamed or made unexecutable while
+	 * the relay runs (at its start it was there: cmd_relay.c), or a
+	 * child that could not be set up.  The relay's fault, not the
+	 * messages': counted as an attempt, a typo'd path would end every
+	 * message in Bad once its retries ran out. */
+	if (rc == 126 || rc == 127) {
+		*sys_errno = rc == 127 ? ENOENT : EACCES;
+		return 1;
+	}
 	/* Any other answer is taken as 1 (nothing imported, retry), and the
 	 * log, the marker and, should retries end, Bad say what it was. */
 	if (rc >= 0 && why[0] == '\0')

@@ -47,6 +47,8 @@
  *               last reload, under its names and site;
  *   no fork     an import program that cannot be started postpones its
  *               batch and pauses deliveries, no attempt counted;
+ *   gone        so does one removed or made unexecutable since the
+ *               start (the shell's 127 and 126); back, it delivers;
  *   cut short   a rename by link and unlink that a crash cut short is
  *               finished, not made a second message;
  *   ENOENT      a rename by link and unlink whose unlink finds the old
@@ -1324,6 +1326,17 @@ static void test_map_reload(const char *root)
 	free(box);
 }
 
+/* A --once run (status RC) that ended paused, nothing delivered or sent
+ * to Bad, the spool file PATH still there. */
+static void check_paused_kept(int rc, const char *path)
+{
+	CHECK_EQ_U64(rc, 0);
+	CHECK(run_st.gave_up_paused);
+	CHECK_EQ_U64(run_st.bad, 0);
+	CHECK_EQ_U64(run_st.delivered, 0);
+	CHECK(access(path, F_OK) == 0);
+}
+
 /* An import program that cannot be started (fork() fails: out of
  * processes) is the machine's failure, not the messages': the batch is
  * postponed and deliveries pause, no attempt is counted, so even with
@@ -1337,12 +1350,37 @@ static void test_import_not_started(const char *root)
 	atomic_store(&fail_fork, 1);
 	int rc = run_once(NULL, "true", err, sizeof(err));
 	atomic_store(&fail_fork, 0);
-	CHECK_EQ_U64(rc, 0);
-	CHECK(run_st.gave_up_paused);
-	CHECK_EQ_U64(run_st.bad, 0);
-	CHECK_EQ_U64(run_st.delivered, 0);
 	snprintf(path, sizeof(path), "%s/new/m1", spool);
-	CHECK(access(path, F_OK) == 0);
+	check_paused_kept(rc, path);
+}
+
+/* An import program gone since the relay's start (the shell answers 127)
+ * or made unexecutable (126) is the relay's failure, as one that cannot
+ * be started: postponed, deliveries pause, no attempt counted.  Taken as
+ * IMPORT's 1, each batch was an attempt, and --max-attempts 1 sent the
+ * message to Bad with a report to its sender.  Once the program is back,
+ * the message goes out. */
+static void test_import_gone(const char *root)
+{
+	char po[600], path[900], prog[900], err[600];
+	setup(root, "-gone", po);
+	deliver("m1", "a message");
+	snprintf(prog, sizeof(prog), "%s/imp-gone.sh", root);
+	snprintf(path, sizeof(path), "%s/new/m1", spool);
+	check_paused_kept(run_once(NULL, prog, err, sizeof(err)), path);
+	/* There, but not executable: 126. */
+	const char *script = "#!/bin/sh\nexit 0\n";
+	write_file(prog, script, strlen(script));
+	CHECK(chmod(prog, 0644) == 0);
+	check_paused_kept(run_once(NULL, prog, err, sizeof(err)), path);
+	/* Back: delivered, at its first attempt. */
+	CHECK(chmod(prog, 0755) == 0);
+	int rc = run_once(NULL, prog, err, sizeof(err));
+	CHECK_EQ_U64(rc, 0);
+	CHECK(!run_st.gave_up_paused);
+	CHECK_EQ_U64(run_st.bad, 0);
+	CHECK_EQ_U64(run_st.delivered, 1);
+	CHECK(access(path, F_OK) != 0 && errno == ENOENT);
 }
 
 /* A spool file whose name ends as a record's (a.reason) is renamed before
@@ -1824,6 +1862,7 @@ int main(void)
 	test_partial_unreported(root);
 	test_map_reload(root);
 	test_import_not_started(root);
+	test_import_gone(root);
 	test_rename_cut_short(root);
 	test_rename_unlink_enoent(root);
 	test_rename_unlink_fails(root);

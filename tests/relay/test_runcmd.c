@@ -2,7 +2,7 @@
  * test_runcmd: the relay's external programs (src/relay/runcmd.c), with
  * waitpid() and waitid() counted by the test's own wrappers (below).
  *
- *   status      a program's exit status comes back as it gave it; 127
+ *   status      a program's exit status comes back as it gave it; 126, 127
  *               and a signal are named in the reason;
  *   argument    the argument reaches the program as one word, quotes and
  *               spaces and all;
@@ -68,8 +68,11 @@ static void test_status(void)
 	rc = run("true", "x", 0, why, sizeof(why));
 	CHECK_MSG(rc == 0, "true without a timeout: got %d", rc);
 	rc = run("/nonexistent/importer", "x", 10, why, sizeof(why));
-	CHECK_MSG(rc == 127 && strstr(why, "could not be run (status 127)"),
+	CHECK_MSG(rc == 127 && strstr(why, "could not be run (status 127: not found)"),
 	      "a missing program: got %d, '%s'", rc, why);
+	rc = run("/dev/null", "x", 10, why, sizeof(why));
+	CHECK_MSG(rc == 126 && strstr(why, "could not be run (status 126: not executable)"),
+	      "a file that is no program: got %d, '%s'", rc, why);
 	rc = run("kill -KILL $$ #", "x", 10, why, sizeof(why));
 	CHECK_MSG(rc == -1 && strstr(why, "killed by signal 9"), "killed: got %d, '%s'", rc, why);
 }
