@@ -148,7 +148,12 @@ expect_usage "unexpected argument '$w/x'" demo --messages 10 --spool-only "$w/x"
 [ ! -e ccpump-demo ] || fail "demo with a stray argument made ./ccpump-demo"
 # Its Latin-1 and UTF-8 bodies hold what their labels say: octets past
 # ASCII, for the relay's code-page conversion to work on.
-"$bin" demo --dir "$w/s" --messages 300 --no-sync --spool-only >/dev/null || fail "demo spool"
+"$bin" demo --dir "$w/s" --messages 300 --spool-only >/dev/null || fail "demo spool"
+# The relay's flags do nothing with --spool-only: refused, not dropped.
+expect_usage "--no-sync is for the relay's run, which --spool-only leaves out" demo \
+	--dir "$w/n" --messages 3 --spool-only --no-sync
+expect_usage "--pollers is for the relay's run" demo --dir "$w/n" --pollers=4 --spool-only
+[ ! -e "$w/n" ] || fail "demo --spool-only with a relay's flag made $w/n"
 latin=$(grep -l 'charset=iso-8859-1' "$w"/s/spool/new/* | head -1)
 [ -n "$latin" ] && LC_ALL=C grep -q "Caf$(printf '\351')" "$latin" ||
 	fail "demo: a Latin-1 body without Latin-1 octets ($latin)"

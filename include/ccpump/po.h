@@ -158,6 +158,10 @@ CCP_EXPORT void ccp_po_close(struct ccp_po *po);
 /* Whether the post office's directory, as opened, is still the one at its
  * path (not moved aside, removed or replaced since).  Thread-safe. */
 CCP_EXPORT bool ccp_po_still_there(const struct ccp_po *po);
+/* What the post office's imports take (po.conf, as po init set it): its
+ * address buffer in octets, and whether it refuses '[' and ']' in a
+ * Subject as Import 8.3 did.  The relay converts for them. */
+CCP_EXPORT void ccp_po_import_limits(const struct ccp_po *po, size_t *addr_buffer, bool *import8);
 /* The index of delivered pairs now. */
 struct ccp_po_index_usage {
 	size_t window; /* po.conf's dedup_window: pairs remembered at least */

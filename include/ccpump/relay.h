@@ -39,6 +39,10 @@ struct ccp_relay_config {
 	uint64_t import_timeout_ns; /* import_cmd killed past it, answer 1; 0: none */
 	uint64_t batch_bytes;     /* a .ccm past this takes no more messages */
 	struct ccp_pump_config pump;
+	/* How messages are converted.  With po, addr_buffer and import8 are
+	 * the post office's own (ccp_po_import_limits()), whatever they are
+	 * here: converted for another, a message with many recipients that
+	 * it takes would go to Bad as "Header Buffer Full". */
 	struct ccp_convert_opts convert;
 	uint64_t rescan_interval_ns;
 	uint64_t stats_interval_ns;   /* 0: no stats lines */

@@ -1416,6 +1416,12 @@ bool ccp_po_still_there(const struct ccp_po *po)
 	return ccp_fd_is_path(po->dirfd, po->dir);
 }
 
+void ccp_po_import_limits(const struct ccp_po *po, size_t *addr_buffer, bool *import8)
+{
+	*addr_buffer = po->conf.addr_buffer;
+	*import8 = po->conf.import8;
+}
+
 void ccp_po_close(struct ccp_po *po)
 {
 	if (!po)

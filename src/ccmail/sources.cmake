@@ -10,4 +10,5 @@ list(APPEND CCP_CCMAIL_SOURCES
 list(APPEND CCP_CLI_SOURCES
   cli/cmd_convert.c
   cli/cmd_po.c
+  cli/opts_format.c
 )

@@ -89,7 +89,7 @@ int ccp_cmd_bench(int argc, char **argv)
 		case O_MODE:
 			if (ccp_claim_mode_parse(optarg, &cfg.pump.mode) != 0) {
 				fprintf(stderr, "ccpump bench: --mode: '%s' is not lockfree, mutex or naive\n",
-					optarg);
+					ccp_opt_shown(optarg));
 				return CCP_EXIT_USAGE;
 			}
 			break;
@@ -132,7 +132,8 @@ int ccp_cmd_bench(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "ccpump bench: unexpected argument '%s'\n", argv[optind]);
+		fprintf(stderr, "ccpump bench: unexpected argument '%s'\n",
+			ccp_opt_shown(argv[optind]));
 		return CCP_EXIT_USAGE;
 	}
 	if (cfg.duration_s > 0 && !messages_given)

@@ -92,7 +92,8 @@ static void usage(FILE *f)
 		"usage: ccpump convert [OPTIONS] FILE...\n"
 		"Converts RFC 5322 messages to one cc:Mail Import file (docs/ccmail-format.md).\n\n"
 		"  -o, --out FILE        write to FILE instead of standard output\n"
-		"      --site NAME       'at SITE' of foreign addresses (default EXSITE)\n"
+		"      --site NAME       'at SITE' of foreign addresses; wins over a --map's\n"
+		"                        site line (default EXSITE)\n"
 		"      --native DOM=PO   addresses @DOM are users of cc:Mail post office PO\n"
 		"                        (repeatable; default none)\n"
 		"      --map FILE        address rules: 'native DOM PO', 'user ADDR NAME', 'site S'\n"
@@ -121,46 +122,47 @@ static void usage(FILE *f)
 
 int ccp_cmd_convert(int argc, char **argv)
 {
-	enum { O_SITE = 256, O_NATIVE, O_MAP, O_CP, O_AB, O_LONG, O_V8, O_NOSPOOL, O_KEY,
-	       O_BRACKETS, O_HTML, O_FULL, O_ENVELOPE };
+	enum { O_SITE = 256, O_NATIVE, O_MAP, O_NOSPOOL, O_KEY, O_FULL, O_ENVELOPE };
 	static const struct option lo[] = {
 		{ "out", required_argument, NULL, 'o' },
 		{ "site", required_argument, NULL, O_SITE },
 		{ "native", required_argument, NULL, O_NATIVE },
 		{ "map", required_argument, NULL, O_MAP },
-		{ "codepage", required_argument, NULL, O_CP },
-		{ "addr-buffer", required_argument, NULL, O_AB },
-		{ "long-names", no_argument, NULL, O_LONG },
-		{ "v8-attachments", no_argument, NULL, O_V8 },
 		{ "no-spool-id", no_argument, NULL, O_NOSPOOL },
 		{ "key", required_argument, NULL, O_KEY },
-		{ "keep-brackets", no_argument, NULL, O_BRACKETS },
-		{ "html-as-file", no_argument, NULL, O_HTML },
 		{ "full-parse", no_argument, NULL, O_FULL },
 		{ "envelope-field", required_argument, NULL, O_ENVELOPE },
 		{ "help", no_argument, NULL, 'h' },
+		CCP_FORMAT_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ccp_convert_opts o;
 	struct ccp_convert_map *map = ccp_convert_map_new();
-	const char *out_path = NULL, *key = NULL;
-	char *site = NULL, err[512];
+	const char *out_path = NULL, *key = NULL, *cli_site = NULL;
+	char *site = NULL, err[512]; /* site: a --map's site line */
 	int c, rc = CCP_EXIT_USAGE;
 
 	ccp_convert_opts_default(&o);
 	opterr = 0;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, ":o:h", lo, NULL)) != -1) {
+		int fr = ccp_opt_format("convert", c, optarg, &o);
+		if (fr < 0)
+			goto out;
+		if (fr == 0)
+			continue;
 		switch (c) {
 		case 'o': out_path = optarg; break;
 		case O_SITE:
-			ccp_free(site);
-			site = ccp_strdup(optarg);
+			if (ccp_opt_site("convert", optarg) != 0)
+				goto out;
+			cli_site = optarg;
 			break;
 		case O_NATIVE: {
 			char *eq = strchr(optarg, '=');
 			if (!eq || eq == optarg || !eq[1]) {
-				fprintf(stderr, "ccpump convert: --native wants DOMAIN=PO, got '%s'\n", optarg);
+				fprintf(stderr, "ccpump convert: --native wants DOMAIN=PO, got '%s'\n",
+					ccp_opt_shown(optarg));
 				goto out;
 			}
 			*eq = '\0';
@@ -173,26 +175,8 @@ int ccp_cmd_convert(int argc, char **argv)
 				goto out;
 			}
 			break;
-		case O_CP:
-			if (!ccp_codepage_parse(optarg, &o.codepage)) {
-				fprintf(stderr, "ccpump convert: --codepage: '%s' is not 437 or 850\n", optarg);
-				goto out;
-			}
-			break;
-		case O_AB: {
-			uint64_t v;
-			if (ccp_opt_u64("convert", "--addr-buffer", optarg, 64,
-					CCP_CCM_ADDR_BUFFER_LARGE, &v) != 0)
-				goto out;
-			o.addr_buffer = (size_t)v;
-			break;
-		}
-		case O_LONG: o.long_names = true; break;
-		case O_V8: o.v8_attachments = true; break;
 		case O_NOSPOOL: o.spool_id = false; break;
 		case O_KEY: key = optarg; break;
-		case O_BRACKETS: o.import8 = false; break;
-		case O_HTML: o.html_as_file = true; break;
 		case O_FULL: o.full_parse = true; break;
 		case O_ENVELOPE:
 			if (ccp_opt_field_name("convert", "--envelope-field", optarg) != 0)
@@ -221,8 +205,10 @@ int ccp_cmd_convert(int argc, char **argv)
 			"leaves out\n");
 		goto out;
 	}
-	if (site)
-		o.site = site;
+	/* --site wins over a map's site line, wherever it stands, as in the
+	 * relay. */
+	if (cli_site || site)
+		o.site = cli_site ? cli_site : site;
 	o.map = map;
 	struct ccp_convert *cv = ccp_convert_new(&o);
 	if (!cv) {

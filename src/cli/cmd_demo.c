@@ -54,6 +54,7 @@ int ccp_cmd_demo(int argc, char **argv)
 	const char *dir = "ccpump-demo";
 	uint64_t messages = 200000, max_body = 0;
 	bool spool_only = false;
+	const char *relay_flag = NULL; /* the last flag given for the relay's run */
 	char err[600], spool[4096], store[4096], po[4096];
 
 	ccp_relay_config_default(&cfg);
@@ -64,12 +65,15 @@ int ccp_cmd_demo(int argc, char **argv)
 	opterr = 0;
 	optind = 0;
 	for (;;) {
-		int c = getopt_long(argc, argv, ":h", lo, NULL);
+		int li = -1;
+		int c = getopt_long(argc, argv, ":h", lo, &li);
 		if (c == -1)
 			break;
 		int pr = ccp_opt_pump("demo", c, optarg, &cfg.pump);
 		if (pr < 0)
 			return CCP_EXIT_USAGE;
+		if ((pr == 0 || c == O_NOSYNC || c == O_LOGLEVEL) && li >= 0)
+			relay_flag = lo[li].name;
 		if (pr == 0)
 			continue;
 		switch (c) {
@@ -97,7 +101,8 @@ int ccp_cmd_demo(int argc, char **argv)
 			       "not exist yet), relays it into a fresh post office with the relay's\n"
 			       "defaults, and prints the throughput and the exactly-once check.\n"
 			       "--max-body caps each message's text (under 1024: plain text only);\n"
-			       "--spool-only makes DIR/spool and a post office DIR/po, and stops.\n"
+			       "--spool-only makes DIR/spool and a post office DIR/po, and stops (the\n"
+			       "relay's flags, --no-sync, --log-level and TUNING, are refused with it).\n"
 			       "The relay's log goes to stderr at --log-level warning; info adds a\n"
 			       "line per batch and a stats line every 5 s.\n"
 			       "TUNING, the engine's flags, as for ccpump relay:\n",
@@ -111,7 +116,14 @@ int ccp_cmd_demo(int argc, char **argv)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "ccpump demo: unexpected argument '%s' (the directory is --dir DIR)\n",
-			argv[optind]);
+			ccp_opt_shown(argv[optind]));
+		return CCP_EXIT_USAGE;
+	}
+	if (spool_only && relay_flag) {
+		/* Dropped without a word, a script would believe it had set up
+		 * a tuned or unsynced run. */
+		fprintf(stderr, "ccpump demo: --%s is for the relay's run, which --spool-only leaves "
+			"out\n", relay_flag);
 		return CCP_EXIT_USAGE;
 	}
 	if (mkdir(dir, 0700) != 0) {

@@ -75,6 +75,7 @@ static void on_hup(int sig)
 
 static void usage(FILE *out, const struct ccp_relay_config *d)
 {
+	char maxsize[32], batchbytes[32];
 	fprintf(out,
 		"usage: ccpump relay --spool DIR --store DIR (--po DIR | --import-cmd CMD) [OPTIONS]\n"
 		"Relays the messages of a Maildir spool into the cc:Mail post office, each\n"
@@ -84,14 +85,14 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		"  --po DIR               the built-in post office (made by 'ccpump po init')\n"
 		"  --import-cmd CMD       run CMD FILE.ccm instead; IMPORT's exit codes\n"
 		"  --import-timeout SEC   with --import-cmd: stop the command past this:\n"
-		"                         answer 1, retried; 0 = never (%.0f)\n"
-		"  --rescan-interval SEC  rescan new/ this often (%.0f)\n"
+		"                         answer 1, retried; 0 = never (%g)\n"
+		"  --rescan-interval SEC  rescan new/ this often (%g)\n"
 		"  --retry-min SEC        first retry after a failed import or a postponed\n"
 		"                         delivery; each later one waits twice as long, and\n"
-		"                         up to half as long again, spread at random (%.0f)\n"
-		"  --retry-max SEC        longest retry delay, at least --retry-min (%.0f)\n"
+		"                         up to half as long again, spread at random (%g)\n"
+		"  --retry-max SEC        longest retry delay, at least --retry-min (%g)\n"
 		"  --max-attempts N       then the message goes to Bad, 0 = no limit (%u)\n"
-		"  --max-age SEC          then the message goes to Bad, 0 = no limit (%.0f)\n"
+		"  --max-age SEC          then the message goes to Bad, 0 = no limit (%g)\n"
 		"  --profile ccmc         the connector's pace: 5 messages a run, every 15 s,\n"
 		"                         one dispatcher; flags given with it win, before\n"
 		"                         or after it\n"
@@ -103,7 +104,7 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		"                         a message whose retries ended, or Partial the\n"
 		"                         report on one delivered in part)\n"
 		"  --no-sync              do not fsync batches (faster, not crash-safe)\n"
-		"  --stats-interval SEC   a stats line this often, 0 = never (%.0f)\n"
+		"  --stats-interval SEC   a stats line this often, 0 = never (%g)\n"
 		"  --stats-file FILE      rewrite FILE with each stats line: the same\n"
 		"                         figures and the state (running, paused, done) as\n"
 		"                         one JSON object, for monitoring\n"
@@ -117,10 +118,20 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		"                         recipients it delivered each spool file for\n"
 		"                         (X-Original-To, Delivered-To): each file goes to\n"
 		"                         those alone; one without it by its header (none)\n"
+		"  --codepage CP          the post office's code page, 437 or 850 (%d)\n"
+		"  --long-names           keep long attachment names (%s: 8.3 names)\n"
+		"  --v8-attachments       no date stamp after attachment names (%s)\n"
+		"  --html-as-file         HTML-only mail as the attachment BODY.HTM (%s:\n"
+		"                         as text)\n"
+		"  --addr-buffer N        with --import-cmd: IMPORT's address buffer, 64 to\n"
+		"                         163840 octets (%zu); with --po, the post office's\n"
+		"  --keep-brackets        with --import-cmd: leave [ ] in a Subject, which\n"
+		"                         Import 8.x refuses (%s: mapped); with --po, the\n"
+		"                         post office's\n"
 		"  --max-message-size SIZE\n"
-		"                         larger spool files go to Bad, below 4 GiB (%lluM)\n"
+		"                         larger spool files go to Bad, below 4 GiB (%s)\n"
 		"  --batch-bytes SIZE     a .ccm past this size takes no more of its batch's\n"
-		"                         messages: the rest go into the next (%lluM)\n"
+		"                         messages: the rest go into the next (%s)\n"
 		"  --bounce-cmd CMD       send each report on a message that went to Bad: run\n"
 		"                         CMD ADDRESS, the report on its input (for example\n"
 		"                         \"/usr/sbin/sendmail -oi -f '<>' --\"); without it\n"
@@ -135,8 +146,11 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		(double)d->pump.retry_min_ns / 1e9,
 		(double)d->pump.retry_max_ns / 1e9, d->pump.max_attempts,
 		(double)d->pump.max_age_ns / 1e9, (double)d->stats_interval_ns / 1e9,
-		d->convert.site ? d->convert.site : "", (unsigned long long)(d->max_message_bytes >> 20),
-		(unsigned long long)(d->batch_bytes >> 20));
+		d->convert.site ? d->convert.site : "", (int)d->convert.codepage,
+		d->convert.long_names ? "on" : "off", d->convert.v8_attachments ? "on" : "off",
+		d->convert.html_as_file ? "on" : "off", d->convert.addr_buffer,
+		d->convert.import8 ? "off" : "on", ccp_opt_size_text(d->max_message_bytes, maxsize),
+		ccp_opt_size_text(d->batch_bytes, batchbytes));
 	ccp_opt_pump_help(out, &d->pump);
 }
 
@@ -264,15 +278,22 @@ static int check_cmd(const char *flag, const char *cmd)
 }
 
 /* A flag of the import program's, given with the built-in post office
- * (which runs none): it would do nothing, and a relay's flags are not
- * dropped without a word.  --import-timeout is the only flag that belongs
- * to one of the two; every other applies to both. */
-static int check_import_only(const struct ccp_relay_config *cfg, bool timeout_given)
+ * (which runs none and has its own settings): it would do nothing, and a
+ * relay's flags are not dropped without a word.  --import-timeout stops
+ * the program; --addr-buffer and --keep-brackets say what IMPORT takes,
+ * which for the built-in post office po.conf says (po init's flags of
+ * those names).  Every other flag applies to both. */
+static int check_import_only(const struct ccp_relay_config *cfg, const char *flag)
 {
-	if (cfg->po == NULL || !timeout_given)
+	if (cfg->po == NULL || flag == NULL)
 		return 0;
-	fprintf(stderr, "ccpump relay: --import-timeout applies to --import-cmd only: the built-in "
-		"post office (--po) runs no import program\n");
+	if (strcmp(flag, "--import-timeout") == 0)
+		fprintf(stderr, "ccpump relay: --import-timeout applies to --import-cmd only: the "
+			"built-in post office (--po) runs no import program\n");
+	else
+		fprintf(stderr, "ccpump relay: %s applies to --import-cmd only: with --po the "
+			"relay converts for the post office's own setting (po.conf; 'ccpump po "
+			"init %s' sets it)\n", flag, flag);
 	return -1;
 }
 
@@ -318,6 +339,7 @@ int ccp_cmd_relay(int argc, char **argv)
 		{ "stats-file", required_argument, NULL, O_STATSFILE },
 		{ "help", no_argument, NULL, O_HELP },
 		CCP_PUMP_OPTIONS,
+		CCP_FORMAT_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ccp_relay_config cfg;
@@ -325,7 +347,9 @@ int ccp_cmd_relay(int argc, char **argv)
 	 * is read here too, so that a bad one is a flag's one-line error. */
 	const char **map_files = NULL;
 	size_t nmap_files = 0;
-	bool site_given = false, import_timeout_given = false;
+	bool site_given = false;
+	/* The last flag given that applies to --import-cmd alone. */
+	const char *import_only = NULL;
 	char err[600];
 	int rc = CCP_EXIT_USAGE;
 
@@ -336,8 +360,12 @@ int ccp_cmd_relay(int argc, char **argv)
 		if (c == -1)
 			break;
 		int pr = ccp_opt_pump("relay", c, optarg, &cfg.pump);
+		if (pr > 0)
+			pr = ccp_opt_format("relay", c, optarg, &cfg.convert);
 		if (pr < 0)
 			goto out;
+		if (c == CCP_OPT_ADDR_BUFFER || c == CCP_OPT_KEEP_BRACKETS)
+			import_only = c == CCP_OPT_ADDR_BUFFER ? "--addr-buffer" : "--keep-brackets";
 		if (pr == 0)
 			continue;
 		switch (c) {
@@ -350,7 +378,7 @@ int ccp_cmd_relay(int argc, char **argv)
 		case O_IMPTIMEOUT:
 			if (seconds_ns("--import-timeout", optarg, 0, &cfg.import_timeout_ns))
 				goto out;
-			import_timeout_given = true;
+			import_only = "--import-timeout";
 			break;
 		case O_RESCAN:
 			if (seconds_ns("--rescan-interval", optarg, 0.01, &cfg.rescan_interval_ns))
@@ -375,7 +403,8 @@ int ccp_cmd_relay(int argc, char **argv)
 			break;
 		case O_PROFILE:
 			if (strcmp(optarg, "ccmc") != 0) {
-				fprintf(stderr, "ccpump relay: --profile: '%s' is not ccmc\n", optarg);
+				fprintf(stderr, "ccpump relay: --profile: '%s' is not ccmc\n",
+					ccp_opt_shown(optarg));
 				goto out;
 			}
 			break; /* applied first: apply_profile() */
@@ -391,7 +420,12 @@ int ccp_cmd_relay(int argc, char **argv)
 			if (ccp_opt_log_level("relay", optarg) != 0)
 				goto out;
 			break;
-		case O_SITE: cfg.convert.site = optarg; site_given = true; break;
+		case O_SITE:
+			if (ccp_opt_site("relay", optarg) != 0)
+				goto out;
+			cfg.convert.site = optarg;
+			site_given = true;
+			break;
 		case O_ENVELOPE:
 			if (ccp_opt_field_name("relay", "--envelope-field", optarg) != 0)
 				goto out;
@@ -433,7 +467,8 @@ int ccp_cmd_relay(int argc, char **argv)
 	cfg.nmap_files = nmap_files;
 	cfg.site_fixed = site_given; /* --site wins over the map's site line */
 	if (optind < argc) {
-		fprintf(stderr, "ccpump relay: unexpected argument '%s'\n", argv[optind]);
+		fprintf(stderr, "ccpump relay: unexpected argument '%s'\n",
+			ccp_opt_shown(argv[optind]));
 		goto out;
 	}
 	if (!cfg.spool || !cfg.store || (!cfg.po && !cfg.import_cmd)) {
@@ -446,7 +481,7 @@ int ccp_cmd_relay(int argc, char **argv)
 	}
 	if (check_cmd("--import-cmd", cfg.import_cmd) != 0 ||
 	    check_cmd("--bounce-cmd", cfg.bounce_cmd) != 0 ||
-	    check_import_only(&cfg, import_timeout_given) != 0 || check_retry(&cfg) != 0)
+	    check_import_only(&cfg, import_only) != 0 || check_retry(&cfg) != 0)
 		goto out;
 	if (log_path) {
 		int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);

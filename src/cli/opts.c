@@ -14,6 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *ccp_opt_shown(const char *val)
+{
+	static char buf[1024];
+	ccp_escape_controls(buf, sizeof(buf), val, strlen(val));
+	return buf;
+}
+
 static size_t count_digits(const char *p)
 {
 	size_t n = 0;
@@ -58,7 +65,7 @@ int ccp_opt_u64(const char *cmd, const char *flag, const char *val, uint64_t min
 	unsigned long long v = digits_end ? strtoull(val, NULL, 10) : 0;
 	if (!digits_end || *digits_end != '\0' || errno == ERANGE || v < min || v > max) {
 		fprintf(stderr, "ccpump %s: %s: '%s' is not a whole number from %" PRIu64 " to %" PRIu64 "\n",
-			cmd, flag, val, min, max);
+			cmd, flag, ccp_opt_shown(val), min, max);
 		return -1;
 	}
 	*out = v;
@@ -81,11 +88,25 @@ int ccp_opt_size(const char *cmd, const char *flag, const char *val, uint64_t mi
 		fprintf(stderr,
 			"ccpump %s: %s: '%s' is not a size from %" PRIu64 " to %" PRIu64
 			" octets (a whole number, or with K, M or G)\n",
-			cmd, flag, val, min, max);
+			cmd, flag, ccp_opt_shown(val), min, max);
 		return -1;
 	}
 	*out = (uint64_t)v << shift;
 	return 0;
+}
+
+const char *ccp_opt_size_text(uint64_t v, char buf[static 32])
+{
+	static const char units[] = "GMK";
+	for (int i = 0; i < 3; i++) {
+		unsigned shift = 30 - 10 * (unsigned)i;
+		if (v && v % (1ull << shift) == 0) {
+			snprintf(buf, 32, "%" PRIu64 "%c", v >> shift, units[i]);
+			return buf;
+		}
+	}
+	snprintf(buf, 32, "%" PRIu64, v);
+	return buf;
 }
 
 int ccp_opt_unsigned(const char *cmd, const char *flag, const char *val, unsigned min,
@@ -106,7 +127,7 @@ int ccp_opt_seconds(const char *cmd, const char *flag, const char *val, double m
 	double v = end ? strtod(val, NULL) : 0.0;
 	if (!end || *end != '\0' || errno == ERANGE || !isfinite(v) || v < min || v > max) {
 		fprintf(stderr, "ccpump %s: %s: '%s' is not a number of seconds from %g to %g\n",
-			cmd, flag, val, min, max);
+			cmd, flag, ccp_opt_shown(val), min, max);
 		return -1;
 	}
 	*out = v;
@@ -124,7 +145,7 @@ int ccp_opt_ns(const char *cmd, const char *flag, const char *val, double min, d
 	double ns = nearbyint(s * 1e9);
 	if (s > 0 && ns < 1.0) {
 		fprintf(stderr, "ccpump %s: %s: '%s' rounds to 0 ns, which means none; give 0 or at "
-			"least 1e-9\n", cmd, flag, val);
+			"least 1e-9\n", cmd, flag, ccp_opt_shown(val));
 		return -1;
 	}
 	*out = (uint64_t)ns;
@@ -138,7 +159,8 @@ int ccp_opt_pow2(const char *cmd, const char *flag, const char *val, uint64_t mi
 	if (ccp_opt_u64(cmd, flag, val, min, max, &v) != 0)
 		return -1;
 	if (v & (v - 1)) {
-		fprintf(stderr, "ccpump %s: %s: '%s' is not a power of two\n", cmd, flag, val);
+		fprintf(stderr, "ccpump %s: %s: '%s' is not a power of two\n", cmd, flag,
+			ccp_opt_shown(val));
 		return -1;
 	}
 	*out = v;
@@ -162,7 +184,7 @@ int ccp_opt_wait(const char *cmd, const char *val, struct ccp_pump_config *p)
 		}
 	}
 	fprintf(stderr, "ccpump %s: --wait: '%s' is not spin, yield or block, or two of them "
-			"as POLLERS,DISPATCHERS\n", cmd, val);
+			"as POLLERS,DISPATCHERS\n", cmd, ccp_opt_shown(val));
 	return -1;
 }
 
@@ -174,7 +196,8 @@ int ccp_opt_field_name(const char *cmd, const char *flag, const char *val)
 			break;
 	if (*val && !*p)
 		return 0;
-	fprintf(stderr, "ccpump %s: %s: '%s' is not a header field's name\n", cmd, flag, val);
+	fprintf(stderr, "ccpump %s: %s: '%s' is not a header field's name\n", cmd, flag,
+		ccp_opt_shown(val));
 	return -1;
 }
 
@@ -183,7 +206,7 @@ int ccp_opt_log_level(const char *cmd, const char *val)
 	enum ccp_log_level level;
 	if (ccp_log_level_parse(val, &level) != 0) {
 		fprintf(stderr, "ccpump %s: --log-level: '%s' is not debug, info, warning or error\n",
-			cmd, val);
+			cmd, ccp_opt_shown(val));
 		return -1;
 	}
 	ccp_log_set_level(level);

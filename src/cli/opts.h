@@ -12,14 +12,24 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "ccpump/convert.h"
 #include "ccpump/pump.h"
 #include "ccpump/wait.h"
+
+/* VAL as an error line shows it: its control characters, and octets of
+ * no UTF-8 character, escaped (ccp_escape_controls()), since a script may
+ * pass a variable that holds anything and the line goes to a terminal.
+ * In a buffer the next call reuses. */
+const char *ccp_opt_shown(const char *val);
 
 int ccp_opt_u64(const char *cmd, const char *flag, const char *val, uint64_t min, uint64_t max,
 		uint64_t *out);
 /* Octets: a whole number, or one with K, M or G (powers of 1024). */
 int ccp_opt_size(const char *cmd, const char *flag, const char *val, uint64_t min, uint64_t max,
 		 uint64_t *out);
+/* V as ccp_opt_size() reads it back: with G, M or K where one divides it
+ * exactly, else in octets (a help text's default). */
+const char *ccp_opt_size_text(uint64_t v, char buf[static 32]);
 int ccp_opt_unsigned(const char *cmd, const char *flag, const char *val, unsigned min,
 		     unsigned max, unsigned *out);
 int ccp_opt_seconds(const char *cmd, const char *flag, const char *val, double min, double max,
@@ -44,6 +54,10 @@ int ccp_opt_pow2(const char *cmd, const char *flag, const char *val, uint64_t mi
 /* --envelope-field: a header field's name (RFC 5322: printable ASCII but
  * ':', not empty). */
 int ccp_opt_field_name(const char *cmd, const char *flag, const char *val);
+/* --site: the name in "at SITE" of every foreign address: not empty or
+ * blank (the default would stand in for it without a word), and no
+ * control character (a line break would end the Import line). */
+int ccp_opt_site(const char *cmd, const char *val);
 /* --log-level: debug, info, warning or error; sets the threshold. */
 int ccp_opt_log_level(const char *cmd, const char *val);
 /* --wait: spin, yield or block for both sides, or POLLERS,DISPATCHERS. */
@@ -79,5 +93,32 @@ int ccp_opt_pump(const char *cmd, int c, const char *val, struct ccp_pump_config
 
 /* The help lines of the pump flags, with p's values as the defaults. */
 void ccp_opt_pump_help(FILE *out, const struct ccp_pump_config *p);
+
+/*
+ * The Import format's flags, for the cc:Mail release that takes the
+ * output: one spelling and one set of bounds for convert and relay, which
+ * list CCP_FORMAT_OPTIONS in their tables and hand every option to
+ * ccp_opt_format() before their own switch.
+ */
+enum ccp_format_opt {
+	CCP_OPT_CODEPAGE = 0x1100,
+	CCP_OPT_ADDR_BUFFER,
+	CCP_OPT_LONG_NAMES,
+	CCP_OPT_V8_ATTACHMENTS,
+	CCP_OPT_KEEP_BRACKETS,
+	CCP_OPT_HTML_AS_FILE,
+};
+
+#define CCP_FORMAT_OPTIONS                                                  \
+	{ "codepage", required_argument, NULL, CCP_OPT_CODEPAGE },          \
+	{ "addr-buffer", required_argument, NULL, CCP_OPT_ADDR_BUFFER },    \
+	{ "long-names", no_argument, NULL, CCP_OPT_LONG_NAMES },            \
+	{ "v8-attachments", no_argument, NULL, CCP_OPT_V8_ATTACHMENTS },    \
+	{ "keep-brackets", no_argument, NULL, CCP_OPT_KEEP_BRACKETS },      \
+	{ "html-as-file", no_argument, NULL, CCP_OPT_HTML_AS_FILE }
+
+/* Applies option c with value val to o: 0 when c is a format flag and val
+ * is good, -1 when val is bad (one line printed), 1 when c is not one. */
+int ccp_opt_format(const char *cmd, int c, const char *val, struct ccp_convert_opts *o);
 
 #endif

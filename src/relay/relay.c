@@ -188,6 +188,8 @@ struct held_reason {
 
 struct relay {
 	const struct ccp_relay_config *cfg;
+	/* cfg->convert, with the post office's limits when it is built in. */
+	struct ccp_convert_opts convert;
 	struct ccp_spool *spool;
 	struct ccp_po *po;
 	char *submit, *import, *bad, *deferred;
@@ -324,7 +326,7 @@ static bool disp_converter(struct relay *r, struct disp *d)
 	/* A: pairs with the release in relay_map_publish(). */
 	if (d->conv && d->map_gen == atomic_load_explicit(&r->map_gen, memory_order_acquire))
 		return true;
-	struct ccp_convert_opts o = r->cfg->convert;
+	struct ccp_convert_opts o = r->convert;
 	struct relay_map *m = NULL;
 	uint64_t gen = 0;
 	if (r->cfg->nmap_files) {
@@ -2076,6 +2078,7 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 
 	memset(&r, 0, sizeof(r));
 	r.cfg = cfg;
+	r.convert = cfg->convert;
 	if (cfg->bounce_from && !ccp_bounce_address_usable(cfg->bounce_from)) {
 		snprintf(err, errlen, "--bounce-from %s: not an address (local@domain, no spaces "
 			 "or quotes)", cfg->bounce_from);
@@ -2209,6 +2212,7 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 			snprintf(err, errlen, "%s", poerr);
 			goto out;
 		}
+		ccp_po_import_limits(r.po, &r.convert.addr_buffer, &r.convert.import8);
 		/* After a crash the relay hands in again at most what was in
 		 * flight; the post office skips it only while it remembers it. */
 		struct ccp_po_index_usage u;

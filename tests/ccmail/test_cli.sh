@@ -52,6 +52,18 @@ said "ccpump convert: --addr-buffer: ' 100'"
 # --key names the X-Spool-Id line, which --no-spool-id leaves out.
 expect 2 "$CCPUMP" convert --no-spool-id --key k1 "$DATA/mixed.eml"
 said "ccpump convert: --key"
+# --site wins over a --map's site line wherever it stands, as in the
+# relay; an empty one is refused (EXSITE would stand in without a word).
+printf 'site MAPSITE\n' >"$T/site.map"
+for order in "--site CLI --map $T/site.map" "--map $T/site.map --site CLI"; do
+	expect 0 "$CCPUMP" convert $order "$DATA/mixed.eml"
+	grep -q " at CLI" "$T/out" && ! grep -q " at MAPSITE" "$T/out" ||
+		fail "convert $order: the map's site won over --site"
+done
+expect 0 "$CCPUMP" convert --map "$T/site.map" "$DATA/mixed.eml"
+grep -q " at MAPSITE" "$T/out" || fail "convert --map: its site line not used"
+expect 2 "$CCPUMP" convert --site "" "$DATA/mixed.eml"
+said "ccpump convert: --site: '' is not a site's name"
 
 # convert: a message with a key, and a refusal named with its reason
 expect 0 "$CCPUMP" convert --native ccmail.example.com=HUBPO1 -o "$T/Msg0001.ccm" \

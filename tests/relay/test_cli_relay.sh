@@ -155,7 +155,16 @@ expect_usage "--import-timeout applies to --import-cmd only" relay --import-time
 "$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd true --import-timeout 30 \
 	--once --stats-interval 0 2>"$work/imponly.err" ||
 	fail "--import-timeout with --import-cmd: status $?: $(cat "$work/imponly.err")"
-echo "8. --import-timeout with --po (no import program) is refused"
+# --addr-buffer and --keep-brackets say what IMPORT takes; with --po the
+# post office's po.conf says it, and the relay converts for that.
+d="$work/poformat"
+mkdir "$d"
+expect_usage "--addr-buffer applies to --import-cmd only: with --po the relay converts for the post office's own setting (po.conf; 'ccpump po init --addr-buffer' sets it)" \
+	relay --spool "$d/spool" --store "$d/store" --po "$d/po" --addr-buffer 163840 --once
+expect_usage "--keep-brackets applies to --import-cmd only" relay --keep-brackets \
+	--spool "$d/spool" --store "$d/store" --po "$d/po" --once
+[ -z "$(ls -A "$d")" ] || fail "--addr-buffer with --po: made $(ls "$d") before refusing it"
+echo "8. --import-timeout, --addr-buffer or --keep-brackets with --po is refused"
 
 # -h is --help for every command: its usage on standard output, status 0,
 # nothing run.
@@ -166,5 +175,34 @@ for cmd in bench relay queue demo convert import po "po init" "po stats" "po sho
 	[ "$out" = "$("$bin" $cmd --help)" ] || fail "$cmd: -h and --help differ"
 done
 echo "9. -h is --help for every command"
+
+# A value or a stray argument goes into its one line escaped: a newline
+# would make two lines (the second one forged), an escape sequence would
+# reach the terminal.
+d="$work/shown"
+mkdir "$d"
+expect_usage "--batch: '5\\x0accpump relay: all good' is not" relay --spool "$d/spool" \
+	--store "$d/store" --po "$d/po" --batch $'5\nccpump relay: all good'
+expect_usage "unexpected argument 'x\\x1b[31m'" relay --spool "$d/spool" --store "$d/store" \
+	--po "$d/po" $'x\e[31m'
+expect_usage "unknown command 'a\\x0ab'" $'a\nb'
+# --site: not empty or blank (EXSITE would stand in without a word), no
+# control character (a line break would end the Import file's line).
+expect_usage "--site: '' is not a site's name" relay --spool "$d/spool" --store "$d/store" \
+	--po "$d/po" --site ""
+expect_usage "--site: 'A\\x0d\\x0aTo: x' is not a site's name" relay --spool "$d/spool" \
+	--store "$d/store" --po "$d/po" --site $'A\r\nTo: x'
+[ -z "$(ls -A "$d")" ] || fail "bad values: made $(ls "$d") before refusing them"
+echo "10. values and stray arguments are shown escaped; a bad --site is refused"
+
+# --help gives each default as the flags before it set it, not rounded:
+# a 0.4 s timeout is not "never" (0), 1500K is not 1M.
+out=$("$bin" relay --import-timeout 0.4 --retry-min 0.25 --max-message-size 1500K \
+	--batch-bytes 5G --help)
+for want in "0 = never (0.4)" "spread at random (0.25)" "below 4 GiB (1500K)" \
+	"the rest go into the next (5G)"; do
+	case "$out" in *"$want"*) ;; *) fail "relay --help does not show '$want'" ;; esac
+done
+echo "11. --help shows the defaults as given"
 
 echo "test_cli_relay: ok"

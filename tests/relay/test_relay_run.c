@@ -49,6 +49,9 @@
  *               batch and pauses deliveries, no attempt counted;
  *   gone        so does one removed or made unexecutable since the
  *               start (the shell's 127 and 126); back, it delivers;
+ *   po limits   the relay converts for the post office's address buffer
+ *               and [ ] setting (po.conf); for an import program, for
+ *               its own flags;
  *   cut short   a rename by link and unlink that a crash cut short is
  *               finished, not made a second message;
  *   ENOENT      a rename by link and unlink whose unlink finds the old
@@ -1383,6 +1386,62 @@ static void test_import_gone(const char *root)
 	CHECK(access(path, F_OK) != 0 && errno == ENOENT);
 }
 
+/* The converter takes the post office's limits (po.conf): one made with
+ * the large address buffer and without Import 8.3's [ ] refusal (po init
+ * --addr-buffer 163840 --keep-brackets) gets a message of 300 recipients
+ * (about 15,000 octets of address lines) with its Subject as written;
+ * converted for the defaults, the relay sent it to Bad as "Header Buffer
+ * Full" and mapped the brackets.  With --import-cmd, the relay's own
+ * settings: the default buffer sends it to Bad, the large one passes it. */
+static void test_po_limits(const char *root)
+{
+	char po[600], path[900], err[600], text[32768];
+	size_t n = (size_t)snprintf(text, sizeof(text), "From: s@example.org\r\nTo: ");
+	for (int i = 0; i < 300; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "%su%d@example.org",
+				      i ? ",\r\n " : "", i);
+	n += (size_t)snprintf(text + n, sizeof(text) - n,
+			      "\r\nSubject: [list] many\r\nDate: Sat, 28 Nov 2026 12:00:00 +0000"
+			      "\r\n\r\nhi\r\n");
+	CHECK(n < sizeof(text));
+	setup(root, "-limits", po);
+	snprintf(po, 600, "%s/po-large", root); /* setup()'s has the defaults */
+	struct ccp_po_init_opts io;
+	ccp_po_init_opts_default(&io);
+	io.addr_buffer = CCP_CCM_ADDR_BUFFER_LARGE;
+	io.import8 = false;
+	CHECK(ccp_po_init(po, &io, err, sizeof(err)) == 0);
+	snprintf(path, sizeof(path), "%s/new/many", spool);
+	write_file(path, text, n);
+	CHECK_EQ_U64(run_once(po, NULL, err, sizeof(err)), 0);
+	CHECK_EQ_U64(run_st.bad, 0);
+	CHECK_EQ_U64(run_st.delivered, 1);
+	struct ccp_po_stats ps;
+	CHECK(ccp_po_stats(po, &ps, err, sizeof(err)) == 0);
+	CHECK_EQ_U64(ps.delivered, 300);
+	size_t len;
+	char *box = read_mailbox(po, "\"u7@example.org\" [SMTP:u7@example.org] at EXSITE", &len);
+	CHECK(box != NULL && strstr(box, "Subject: [list] many\r\n") != NULL);
+	free(box);
+
+	/* An import program: the relay's settings, the defaults first. */
+	char cmd[1000], got[900];
+	snprintf(got, sizeof(got), "%s/imported-limits", root);
+	CHECK(mkdir(got, 0700) == 0);
+	snprintf(cmd, sizeof(cmd), "cp -t %s", got);
+	write_file(path, text, n);
+	CHECK_EQ_U64(run_once(NULL, cmd, err, sizeof(err)), 0);
+	CHECK_EQ_U64(run_st.bad, 1);
+	CHECK_EQ_U64(run_st.delivered, 0);
+	write_file(path, text, n);
+	once_config(NULL, cmd);
+	run_cfg.convert.addr_buffer = CCP_CCM_ADDR_BUFFER_LARGE;
+	CHECK_EQ_U64(ccp_relay_run(&run_cfg, &run_st, err, sizeof(err)), 0);
+	CHECK_EQ_U64(run_st.bad, 0);
+	CHECK_EQ_U64(run_st.delivered, 1);
+	CHECK_EQ_U64(count_dir(got), 1);
+}
+
 /* A spool file whose name ends as a record's (a.reason) is renamed before
  * it is relayed (a.reason_).  On a file system without RENAME_NOREPLACE
  * that is a link and an unlink; a crash between them left both names, one
@@ -1863,6 +1922,7 @@ int main(void)
 	test_map_reload(root);
 	test_import_not_started(root);
 	test_import_gone(root);
+	test_po_limits(root);
 	test_rename_cut_short(root);
 	test_rename_unlink_enoent(root);
 	test_rename_unlink_fails(root);
