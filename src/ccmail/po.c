@@ -1773,6 +1773,12 @@ static int recover(int dirfd, int mboxfd, int storefd, bool dosync, const char *
 
 /* ---- import -------------------------------------------------------------------- */
 
+/* The octets of a message's reason that name its unknown recipients; those
+ * past them are counted ("and 34 more"), so that the reason, with the
+ * batch's path before it, fits its 512 octets whole and never names a
+ * part of the list as all of it. */
+#define UNKNOWN_NAMED 320
+
 struct delivery {
 	size_t off, len;       /* the message in po->store, the store file's new tail
 				  (adopting: in the adopted file) */
@@ -1974,14 +1980,21 @@ static bool plan_import(struct ccp_po *po, const char *data, size_t len, const c
 		}
 		esc(&po->keys, key, keylen);
 		size_t klen = po->keys.len - koff;
+		/* The unknown recipients, named in the message's reason (the
+		 * sender's report quotes it) while they fit, then counted. */
 		struct ccp_ccm_buf unknown;
 		ccp_ccm_buf_init(&unknown);
+		size_t nunknown = 0, unnamed = 0;
 		ccp_ccm_buf_reset(&po->msgfps);
 		for (size_t i = 0; i < m->nrcpt; i++) {
 			norm_rcpt(&po->tmp2, m->rcpt[i].addr, m->rcpt[i].addr_len);
 			if (po->conf.users && !sset_has(&po->users, po->tmp2.data, po->tmp2.len)) {
-				ccp_ccm_buf_printf(&unknown, "%s'%.*s'", unknown.len ? ", " : "",
-						   (int)m->rcpt[i].addr_len, m->rcpt[i].addr);
+				if (unnamed == 0 && unknown.len + m->rcpt[i].addr_len + 4 <= UNKNOWN_NAMED)
+					ccp_ccm_buf_printf(&unknown, "%s'%.*s'", unknown.len ? ", " : "",
+							   (int)m->rcpt[i].addr_len, m->rcpt[i].addr);
+				else
+					unnamed++;
+				nunknown++;
 				char line[400];
 				snprintf(line, sizeof(line), "%s: line %u: unknown recipient", name, m->line);
 				log_line(po, 'U', key, keylen, po->tmp2.data, po->tmp2.len, line, now);
@@ -2033,10 +2046,14 @@ static bool plan_import(struct ccp_po *po, const char *data, size_t len, const c
 				po->store.len = off;
 			po->keys.len = koff;
 		}
-		if (unknown.len) {
-			char line[sizeof(res->reason)];
-			snprintf(line, sizeof(line), "%s: line %u: unknown recipient %s", name,
-				 m->line, unknown.data);
+		if (nunknown) {
+			char line[sizeof(res->reason)], more[48] = "";
+			if (unnamed)
+				snprintf(more, sizeof(more), "%s%zu more", unknown.len ? " and " : "",
+					 unnamed);
+			snprintf(line, sizeof(line), "%s: line %u: unknown recipient%s %s%s", name,
+				 m->line, nunknown > 1 ? "s" : "", unknown.len ? unknown.data : "",
+				 more);
 			if (!res->reason[0])
 				snprintf(res->reason, sizeof(res->reason), "%s", line);
 			und_add(po, line, m->raw, m->raw_len);

@@ -3,6 +3,7 @@
  */
 #include "relay/bounce.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -13,6 +14,7 @@
 #include <netdb.h>
 #include <unistd.h>
 
+#include "ccpump/alloc.h"
 #include "ccpump/log.h"
 
 /* The header block's length: through the empty line that ends it, or all
@@ -138,15 +140,13 @@ bool ccp_bounce_address_usable(const char *a)
 	return true;
 }
 
-/* Whether the block H[0..len) is an automatic reply: Auto-Submitted:
- * auto-replied (RFC 3834), which reports (ours included), vacation
- * replies and other responders carry.  Its keyword is matched without
- * case; parameters after ';' and comments are not read. */
-static bool auto_replied(const char *h, size_t len)
+/* Whether the field NAME of the block H[0..len) holds the keyword KW (its
+ * value's first word, matched without case; parameters after ';' and
+ * comments are not read). */
+static bool field_is(const char *h, size_t len, const char *name, const char *kw)
 {
-	static const char kw[] = "auto-replied";
 	char v[128];
-	if (!field_value(h, len, "Auto-Submitted", v, sizeof(v)))
+	if (!field_value(h, len, name, v, sizeof(v)))
 		return false;
 	const char *t = trim(v);
 	size_t n = strlen(kw);
@@ -171,8 +171,18 @@ enum ccp_bounce_to ccp_bounce_recipient(const char *hdr, size_t len, char *addr,
 	char v[8192];
 	size_t hlen = header_len(hdr, len);
 	*field = NULL;
-	if (auto_replied(hdr, hlen)) {
+	/* An automatic reply (RFC 3834), which reports (ours included),
+	 * vacation replies and other responders say they are; and a report
+	 * (RFC 6522: a delivery status notification, RFC 3464, or a
+	 * disposition notification), which is never answered with another,
+	 * even without its null Return-Path (a spool fed by procmail or a
+	 * script). */
+	if (field_is(hdr, hlen, "Auto-Submitted", "auto-replied")) {
 		*field = "Auto-Submitted";
+		return CCP_BOUNCE_TO_AUTO;
+	}
+	if (field_is(hdr, hlen, "Content-Type", "multipart/report")) {
+		*field = "Content-Type";
 		return CCP_BOUNCE_TO_AUTO;
 	}
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
@@ -211,9 +221,75 @@ static void add_line(struct ccp_ccm_buf *b, const char *text)
 	ccp_ccm_buf_adds(b, esc);
 }
 
-/* H[0..len) in the report's line ends: the CRs before each LF, and at the
- * end (a line the report ends), are dropped, so a header the spool holds in
- * CRLF reads as the lines around it. */
+/* The longest line of a quoted header in a report: under SMTP's 998
+ * octets (RFC 5321), with room for the continuation's indent. */
+#define QUOTED_LINE_MAX 900
+
+/* The octets of the escaped text E that a piece of at most MAX octets may
+ * end after: whole characters and whole \xHH escapes, at its last space
+ * or tab where there is one in its last third. */
+static size_t piece_end(const char *e, size_t len, size_t max)
+{
+	const unsigned char *u = (const unsigned char *)e;
+	size_t i = 0, cut = 0, blank = 0;
+	while (i < len) {
+		size_t k = 1;
+		if (u[i] == '\\' && i + 3 < len && u[i + 1] == 'x' && isxdigit(u[i + 2]) &&
+		    isxdigit(u[i + 3]))
+			k = 4;
+		else if (u[i] >= 0xf0)
+			k = 4;
+		else if (u[i] >= 0xe0)
+			k = 3;
+		else if (u[i] >= 0xc0)
+			k = 2;
+		if (k > len - i)
+			k = len - i; /* "\\x" or a lead octet of the text itself, at its end */
+		if (i + k > max)
+			break;
+		i += k;
+		cut = i;
+		if (u[i - 1] == ' ' || u[i - 1] == '\t')
+			blank = i;
+	}
+	return blank > max - max / 3 ? blank : cut ? cut : (len < max ? len : max);
+}
+
+/* One line of a header H[0..len) (its line end dropped), quoted: every
+ * control but TAB (a NUL, a bare CR, an escape sequence) and every octet
+ * of no UTF-8 character (a Latin-1 subject) written \xHH, as the log
+ * writes them, since the report is text/plain in UTF-8 and a receiving
+ * server may refuse a NUL; and a line longer than QUOTED_LINE_MAX
+ * continued on the next, indented, as a folded field. */
+static void add_quoted_line(struct ccp_ccm_buf *b, const char *h, size_t len)
+{
+	char *esc = ccp_malloc(4 * len + 1);
+	size_t n = 0;
+	for (size_t from = 0; from <= len;) {
+		const char *tab = memchr(h + from, '\t', len - from);
+		size_t to = tab ? (size_t)(tab - h) : len;
+		n += ccp_escape_controls(esc + n, 4 * len + 1 - n, h + from, to - from);
+		if (!tab)
+			break;
+		esc[n++] = '\t';
+		esc[n] = '\0';
+		from = to + 1;
+	}
+	for (size_t at = 0; at < n || n == 0;) {
+		size_t k = piece_end(esc + at, n - at, QUOTED_LINE_MAX);
+		if (at)
+			ccp_ccm_buf_adds(b, "\n    ");
+		ccp_ccm_buf_add(b, esc + at, k);
+		at += k;
+		if (n == 0)
+			break;
+	}
+	ccp_free(esc);
+}
+
+/* The header H[0..len) quoted line by line in the report's line ends: the
+ * CRs before each LF, and at its end, dropped, so a header the spool
+ * holds in CRLF reads as the lines around it. */
 static void add_local(struct ccp_ccm_buf *b, const char *h, size_t len)
 {
 	size_t from = 0;
@@ -223,8 +299,10 @@ static void add_local(struct ccp_ccm_buf *b, const char *h, size_t len)
 		size_t e = i;
 		while (e > from && h[e - 1] == '\r')
 			e--;
-		ccp_ccm_buf_add(b, h + from, e - from);
-		from = i; /* the LF, if any, opens the next piece */
+		if (from)
+			ccp_ccm_buf_adds(b, "\n");
+		add_quoted_line(b, h + from, e - from);
+		from = i + 1;
 	}
 }
 

@@ -26,7 +26,8 @@ enum ccp_bounce_to {
 	CCP_BOUNCE_TO_ADDR, /* an address to send the report to */
 	CCP_BOUNCE_TO_NULL, /* a null return path: never reported to */
 	CCP_BOUNCE_TO_NONE, /* no usable address in the header */
-	/* An automatic reply (FIELD "Auto-Submitted"), or a return path that
+	/* An automatic reply (FIELD "Auto-Submitted"), a report itself (FIELD
+	 * "Content-Type": multipart/report, RFC 6522), or a return path that
 	 * is a MAILER-DAEMON (in ADDR): never reported to, since a report
 	 * could start a loop between two systems. */
 	CCP_BOUNCE_TO_AUTO,
@@ -39,7 +40,8 @@ enum ccp_bounce_to {
  * comments, is in ADDR.  An address that could be taken for a program's
  * option (a leading '-') or holds spaces, controls or quotes is not
  * usable.  *FIELD names the field it came from ("Return-Path", "Sender",
- * "From"), or is NULL.
+ * "From", or for CCP_BOUNCE_TO_AUTO "Auto-Submitted" or "Content-Type"),
+ * or is NULL.
  */
 enum ccp_bounce_to ccp_bounce_recipient(const char *hdr, size_t len, char *addr, size_t cap,
 					const char **field);

@@ -545,6 +545,10 @@ static void queue_bounce(struct relay *r, const char *key, const struct report *
 	else if (rep->to == CCP_BOUNCE_TO_AUTO && rep->addr[0])
 		ccp_log(CCP_LOG_INFO, "message %s: no report sent: its return path %s is a mail "
 			"system's own (MAILER-DAEMON)", key, rep->addr);
+	else if (rep->to == CCP_BOUNCE_TO_AUTO && rep->field &&
+		 strcmp(rep->field, "Content-Type") == 0)
+		ccp_log(CCP_LOG_INFO, "message %s: no report sent: it is a report itself "
+			"(Content-Type: multipart/report)", key);
 	else if (rep->to == CCP_BOUNCE_TO_AUTO)
 		ccp_log(CCP_LOG_INFO, "message %s: no report sent: it is an automatic reply itself "
 			"(Auto-Submitted: auto-replied)", key);
@@ -879,9 +883,11 @@ static void settle_from_und(struct disp *d, const char *und_name, const char *un
 				 "this relay can read, at octet %zu", (size_t)(msg - b.data));
 			break;
 		}
+		/* Its first 300 octets, said to be cut where they are. */
 		char text[sizeof(listed) + 320];
-		snprintf(text, sizeof(text), "%s: %.*s", listed,
-			 (int)(reason_len < 300 ? reason_len : 300), reason);
+		snprintf(text, sizeof(text), "%s: %.*s%s", listed,
+			 (int)(reason_len < 300 ? reason_len : 300), reason,
+			 reason_len > 300 ? " [...]" : "");
 		/* A key not in the batch (mis-encoded by the program, cut short)
 		 * names none of ours: which one it meant is not known, so the
 		 * list is not read whole. */

@@ -257,6 +257,28 @@ static void test_users(const char *base)
 	CHECK_EQ_U64(res.undeliverable, 1);
 	CHECK(strstr(res.reason, "unknown recipient 'Nobody, Here at HUBPO1'") != NULL);
 
+	/* Forty unknown recipients: the reason names those that fit and
+	 * counts the rest, never a part of the list as all of it. */
+	const char *many[41];
+	char names[40][40];
+	for (int i = 0; i < 40; i++) {
+		snprintf(names[i], sizeof(names[i]), "Unknown Person Number %d at HUBPO1", i);
+		many[i] = names[i];
+	}
+	many[40] = NULL;
+	ccp_ccm_buf_reset(&b);
+	msg_text(&b, "u0", "A at B", "6/2/98 8:39", many, "s", "x\r\n");
+	CHECK(ccp_po_import_buffer(po, b.data, b.len, "u.ccm", NULL, &res) == CCP_PO_UNDELIVERABLE);
+	CHECK_EQ_U64(res.undeliverable, 40);
+	CHECK(strstr(res.reason, "unknown recipients 'Unknown Person Number 0 at HUBPO1', ") != NULL);
+	const char *more = strstr(res.reason, "' and ");
+	unsigned named = 0, rest = 0;
+	for (const char *q = res.reason; (q = strstr(q, "'Unknown Person")) != NULL; q++)
+		named++;
+	CHECK(more != NULL && sscanf(more, "' and %u more", &rest) == 1);
+	CHECK_MSG(named + rest == 40 && named >= 5, "named %u, and %u more: %s", named, rest,
+		  res.reason);
+
 	/* Each message's outcome, in input order, for a relay to settle its
 	 * spool entries: new, already delivered, partly unknown, unknown, bad. */
 	ccp_ccm_buf_reset(&b);

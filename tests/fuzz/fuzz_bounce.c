@@ -7,8 +7,9 @@
  * block is well-formed whatever the name, the reason and the message hold:
  * lines end in LF, no CR, no NUL, no folded line, so nothing from the
  * outside can add a field (a Bcc, say) to the report; the block ends, and
- * the To field holds the address found.  The whole report is in one line
- * end: no CRLF anywhere, the quoted header's included.  Both kinds of
+ * the To field holds the address found.  The whole report, the quoted
+ * header's lines included, holds no NUL and no CR (one line end, LF), and
+ * no line past 998 octets.  Both kinds of
  * report (undelivered, delivered in part) are made, by the name's first
  * octet.
  */
@@ -74,8 +75,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (i > 0 && r[i - 1] == '\n' && (r[i] == ' ' || r[i] == '\t'))
 			ccp_panic("a folded line in the report's header at %zu", i);
 	}
-	if (memmem(r, b.len, "\r\n", 2) != NULL)
-		ccp_panic("a CRLF in the report at %zu", (size_t)((const char *)memmem(r, b.len, "\r\n", 2) - r));
+	/* The body too, the quoted header included: text a mail server
+	 * takes, no NUL, no CR, no line past SMTP's 998 octets. */
+	if (memchr(r, '\0', b.len) != NULL)
+		ccp_panic("a NUL in the report at %zu", (size_t)((const char *)memchr(r, 0, b.len) - r));
+	if (memchr(r, '\r', b.len) != NULL)
+		ccp_panic("a CR in the report at %zu", (size_t)((const char *)memchr(r, '\r', b.len) - r));
+	for (size_t i = 0, line = 0; i < b.len; i++, line++) {
+		if (r[i] == '\n')
+			line = (size_t)-1;
+		else if (line >= 998)
+			ccp_panic("a report line past 998 octets, at %zu", i);
+	}
 	if (kind == CCP_BOUNCE_TO_ADDR) {
 		int n = snprintf(to_field, sizeof(to_field), "\nTo: <%s>\n", addr);
 		if (memmem(r, end + 1, to_field, (size_t)n) == NULL)

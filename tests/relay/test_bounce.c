@@ -1,0 +1,95 @@
+/*
+ * test_bounce: the reports to senders (src/relay/bounce.c).
+ *
+ *   report      a delivery or disposition report (Content-Type:
+ *               multipart/report) is never answered with another, even
+ *               without its null Return-Path (a spool fed by a script);
+ *               one in another part's type is;
+ *   quoted      the quoted header of the message reported on comes out
+ *               as text a mail server takes: no NUL, no bare CR, no
+ *               escape sequence, no octet of no UTF-8 character (each
+ *               written \xHH), TABs kept, and a line past 998 octets
+ *               continued on the next, indented, its text all there.
+ */
+#include <stdbool.h>
+#include <string.h>
+
+#include "check.h"
+#include "ccpump/ccm.h"
+#include "relay/bounce.h"
+
+static enum ccp_bounce_to recipient(const char *hdr, char *addr, const char **field)
+{
+	return ccp_bounce_recipient(hdr, strlen(hdr), addr, 320, field);
+}
+
+static void test_report(void)
+{
+	char addr[320];
+	const char *field;
+	const char *dsn = "From: postmaster@remote.example\r\nTo: nobody@example.org\r\n"
+			  "Content-Type: Multipart/Report; report-type=delivery-status;\r\n"
+			  "\tboundary=\"b\"\r\n\r\n--b\r\n";
+	CHECK_EQ_U64(recipient(dsn, addr, &field), CCP_BOUNCE_TO_AUTO);
+	CHECK_STREQ(field, "Content-Type");
+	const char *mdn = "From: alice@remote.example\r\nContent-Type: multipart/report "
+			  "(read receipt); report-type=disposition-notification\r\n\r\n";
+	CHECK_EQ_U64(recipient(mdn, addr, &field), CCP_BOUNCE_TO_AUTO);
+	const char *mixed = "From: bob@remote.example\r\nContent-Type: multipart/reports\r\n"
+			    "X-Type: multipart/report\r\n\r\n";
+	CHECK_EQ_U64(recipient(mixed, addr, &field), CCP_BOUNCE_TO_ADDR);
+	CHECK_STREQ(addr, "bob@remote.example");
+	CHECK_STREQ(field, "From");
+}
+
+/* The lines of the report's body after the line MARK, each checked. */
+static void test_quoted(void)
+{
+	char hdr[4096];
+	char longv[1501];
+	memset(longv, 'v', 1500);
+	longv[1500] = '\0';
+	memcpy(longv + 700, "MIDDLE", 6);
+	int n = snprintf(hdr, sizeof(hdr),
+			 "Return-Path: <s@example.org>\r\nSubject: caf\xe9 \x1b[31mred\r\n"
+			 "X-Nul: a%cb\rY\r\nX-Long: %s\r\nReceived: from x\r\n\tby y\r\n"
+			 "X-Utf8: J\xc3\xbcrgen\r\n\r\nbody\r\n",
+			 0, longv);
+	struct ccp_ccm_buf b;
+	ccp_ccm_buf_init(&b);
+	ccp_bounce_format(&b, CCP_BOUNCE_UNDELIVERED, "MAILER-DAEMON@relay.example", "s@example.org",
+			  "m1", "unknown recipient", hdr, (size_t)n);
+	const char *r = b.data;
+	const char *q = strstr(r, "--- The header of your message ---\n");
+	CHECK(q != NULL);
+	CHECK(memchr(r, '\0', b.len) == NULL && memchr(r, '\r', b.len) == NULL &&
+	      memchr(r, '\x1b', b.len) == NULL);
+	for (const char *line = r; line < r + b.len;) {
+		const char *nl = memchr(line, '\n', (size_t)(r + b.len - line));
+		size_t len = nl ? (size_t)(nl - line) : (size_t)(r + b.len - line);
+		CHECK_MSG(len <= 998, "a report line of %zu octets", len);
+		line += len + 1;
+	}
+	CHECK(strstr(q, "Subject: caf\\xe9 \\x1b[31mred\n") != NULL);
+	CHECK(strstr(q, "X-Nul: a\\x00b\\x0dY\n") != NULL);
+	CHECK(strstr(q, "Received: from x\n\tby y\n") != NULL);
+	CHECK(strstr(q, "X-Utf8: J\xc3\xbcrgen\n") != NULL);
+	/* The long line: all of it, in pieces, each continued indented. */
+	const char *lv = strstr(q, "X-Long: ");
+	CHECK(lv != NULL && strstr(lv, "MIDDLE") != NULL);
+	size_t vs = 0;
+	const char *p = lv + 8;
+	for (; *p && *p != 'R'; p++)
+		vs += *p == 'v';
+	CHECK_EQ_U64(vs, 1494);
+	CHECK(strstr(lv, "\n    v") != NULL);
+	ccp_ccm_buf_free(&b);
+}
+
+int main(void)
+{
+	test_report();
+	test_quoted();
+	printf("test_bounce: ok\n");
+	return 0;
+}
