@@ -747,9 +747,15 @@ static void add_smtp_addr(struct ccp_convert *c, struct ccp_ccm_buf *out, const 
 /* The cc:Mail address of one RFC 5322 mailbox, in the code page.  Each
  * part is converted once, and the parts laid out in the code page: the
  * characters laid out (" at ", the quotes, [SMTP:...]) are ASCII, which is
- * itself there. */
-static const char *map_mailbox(struct ccp_convert *c, InternetAddress *ia, size_t *len)
+ * itself there.  *FOREIGN (may be NULL): whether it is a foreign address,
+ * "..." [SMTP:...] at SITE, which names its mailbox by the address alone;
+ * a native user is named by the display name (or the local part), and a
+ * user of the map by the map's line. */
+static const char *map_mailbox(struct ccp_convert *c, InternetAddress *ia, size_t *len,
+			       bool *foreign)
 {
+	if (foreign)
+		*foreign = false;
 	const char *addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
 	if (!addr)
 		addr = "";
@@ -808,6 +814,8 @@ static const char *map_mailbox(struct ccp_convert *c, InternetAddress *ia, size_
 	 * the address standing for a display name there is none of.  A
 	 * local part quoted for nothing is written bare: its quotes would
 	 * be ' here ("[]\"" cannot be in the line), another address. */
+	if (foreign)
+		*foreign = true;
 	char *bare = needless_quotes_off(addr, at, local);
 	g_free(local);
 	if (bare)
@@ -860,18 +868,39 @@ static char *rcpt_key(struct ccp_convert *c, const char *addr)
  * Jane.Roe@x.example in the user map, or native roe@po and "Roe, Jane"
  * <jroe@po>) made two lines and two copies in her mailbox, and so did a
  * mailbox named in To and again in Cc.  Lines are compared as the post
- * office compares its users (ccp_ccm_rcpt_norm()); the first one stays, so
- * To before Cc before Bcc before the envelope's.
+ * office compares its users (ccp_ccm_rcpt_norm()).  FOREIGN, for a foreign
+ * line, is its address: one address under two display names
+ * (bob@x.example, "Bob Jones" <Bob@x.example>, as a reply to all writes
+ * it) made two lines, "bob@x.example" [SMTP:...] and "Bob Jones"
+ * [SMTP:...], two copies to one person, so a foreign line is left out too
+ * when its address is there already, compared as the map compares them
+ * (addr_key()).  (A native user is named by the display name, so two
+ * names at one native address are two users.)  The first one stays, so To
+ * before Cc before Bcc before the envelope's.
  */
-static void add_rcpt(struct ccp_convert *c, enum ccp_ccm_rcpt_kind kind, const char *a,
-		     size_t len)
+static void add_rcpt(struct ccp_convert *c, enum ccp_ccm_rcpt_kind kind, const char *foreign,
+		     const char *a, size_t len)
 {
 	char small[256];
 	char *norm = len <= sizeof(small) ? small : ccp_malloc(len);
-	struct ccp_fp fp = ccp_fp_of(norm, ccp_ccm_rcpt_norm(norm, a, len));
+	struct ccp_fp line = ccp_fp_of(norm, ccp_ccm_rcpt_norm(norm, a, len));
 	if (norm != small)
 		ccp_free(norm);
-	if (ccp_fpset_add(&c->rcpt_seen, fp))
+	bool fresh = ccp_fpset_add(&c->rcpt_seen, line);
+	if (foreign) {
+		/* In the same set, marked apart from the lines by a first octet
+		 * no line holds. */
+		char *key = addr_key(foreign);
+		size_t klen = strlen(key);
+		char *marked = klen < sizeof(small) ? small : ccp_malloc(klen + 1);
+		marked[0] = '\001';
+		memcpy(marked + 1, key, klen);
+		fresh &= ccp_fpset_add(&c->rcpt_seen, ccp_fp_of(marked, klen + 1));
+		if (marked != small)
+			ccp_free(marked);
+		g_free(key);
+	}
+	if (fresh)
 		ccp_ccm_msg_add_rcpt(&c->msg, kind, a, len);
 }
 
@@ -920,8 +949,9 @@ static void add_list_mailbox(void *arg, InternetAddress *ia)
 	if (c->only && !g_hash_table_contains(c->only, rcpt_key(c, addr)))
 		return; /* not one this copy was delivered for */
 	size_t len;
-	const char *a = map_mailbox(c, ia, &len);
-	add_rcpt(c, la->kind, a, len);
+	bool foreign;
+	const char *a = map_mailbox(c, ia, &len, &foreign);
+	add_rcpt(c, la->kind, foreign ? addr : NULL, a, len);
 	push_addr(&c->hdr_addrs, &c->nhdr, &c->chdr, addr);
 }
 
@@ -1956,8 +1986,9 @@ static void add_envelope(struct ccp_convert *c, const char *const *envelope, siz
 		InternetAddress *ia = internet_address_mailbox_new(NULL, envelope[i]);
 		if (mailbox_ok(ia)) {
 			size_t len;
-			const char *a = map_mailbox(c, ia, &len);
-			add_rcpt(c, CCP_CCM_BCC, a, len);
+			bool foreign;
+			const char *a = map_mailbox(c, ia, &len, &foreign);
+			add_rcpt(c, CCP_CCM_BCC, foreign ? envelope[i] : NULL, a, len);
 		}
 		g_object_unref(ia);
 	}
@@ -1991,7 +2022,7 @@ static enum ccp_convert_status build(struct ccp_convert *c, const struct head *h
 		return refuse(c, CCP_CONVERT_ERR_NO_FROM,
 			      "empty or missing From (cc:Mail IMPORT would leave the message "
 			      "stuck in the queue, KB Q192594); give it a From: address");
-	m->from = map_mailbox(c, from, &len);
+	m->from = map_mailbox(c, from, &len, NULL);
 	m->from_len = len;
 
 	/* Date, in the post office's local time. */

@@ -682,6 +682,23 @@ static void test_envelope_and_date(struct ccp_convert_map *map)
 			CHECK(eq(m.rcpt[i].addr, m.rcpt[i].addr_len, want[i]));
 		}
 	}
+	/* One address under two display names (a reply to all writes the
+	 * bare address and the named one) is one mailbox: one line, the
+	 * first.  Compared as lines ("bob@..." [SMTP:...] and "Bob Jones"
+	 * [SMTP:...]), each was a copy of its own. */
+	{
+		static const char hdr[] = "From: a@example.org\r\nTo: bob@example.org\r\n"
+					  "Cc: Bob Jones <bob@example.org>, \"Bob J.\" "
+					  "<BOB@Example.org>, carol@example.org\r\n\r\nhi\r\n";
+		conv_envelope(c, hdr, NULL, 0);
+		CHECK_EQ_U64(m.nrcpt, 2);
+		CHECK(m.rcpt[0].kind == CCP_CCM_TO &&
+		      eq(m.rcpt[0].addr, m.rcpt[0].addr_len,
+			 "\"bob@example.org\" [SMTP:bob@example.org] at EXSITE"));
+		CHECK(m.rcpt[1].kind == CCP_CCM_CC &&
+		      eq(m.rcpt[1].addr, m.rcpt[1].addr_len,
+			 "\"carol@example.org\" [SMTP:carol@example.org] at EXSITE"));
+	}
 	/* A quoted local part names the mailbox its unquoted form does, as
 	 * the user map takes it: "jane.roe"@x.example of To is the envelope's
 	 * jane.roe@x.example, in any case, and "do\ra" is dora.  Compared as
