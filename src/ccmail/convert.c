@@ -2095,6 +2095,77 @@ static enum ccp_convert_status build(struct ccp_convert *c, const struct head *h
 	return CCP_CONVERT_OK;
 }
 
+/* ---- address fields -------------------------------------------------------------- */
+
+/*
+ * An address field's value V, parsed: each ';' that ends no group taken
+ * for the ',' it stands for.  Outlook, web forms and scripts write
+ * "bob@x.example; carol@x.example", and GMime's list parse stops at the
+ * ';': every recipient after it was dropped without a word.  A ';' in a
+ * quoted string, a comment, an angle-addr or a domain literal is left, as
+ * is the one that closes a group ("team: a@x, b@x;").
+ */
+static InternetAddressList *parse_addresses(const char *v)
+{
+	char *w = g_strdup(v);
+	bool quoted = false, group = false;
+	int comment = 0;
+	char close = '\0'; /* '>' or ']' while in an angle-addr or domain literal */
+	for (char *p = w; *p; p++) {
+		if ((quoted || comment) && *p == '\\' && p[1]) {
+			p++;
+		} else if (quoted) {
+			quoted = *p != '"';
+		} else if (comment) {
+			comment += *p == '(' ? 1 : *p == ')' ? -1 : 0;
+		} else if (close) {
+			if (*p == close)
+				close = '\0';
+		} else if (*p == '"') {
+			quoted = true;
+		} else if (*p == '(') {
+			comment = 1;
+		} else if (*p == '<' || *p == '[') {
+			close = *p == '<' ? '>' : ']';
+		} else if (*p == ':') {
+			group = true;
+		} else if (*p == ';') {
+			if (group)
+				group = false;
+			else
+				*p = ',';
+		}
+	}
+	InternetAddressList *l = internet_address_list_parse(NULL, w);
+	g_free(w);
+	return l;
+}
+
+/* The addresses of every field NAME of GM's header, in order, parsed by
+ * parse_addresses(); NULL when there is none. */
+static InternetAddressList *full_addresses(GMimeMessage *gm, const char *name)
+{
+	GMimeHeaderList *hl = g_mime_object_get_header_list(GMIME_OBJECT(gm));
+	InternetAddressList *all = NULL;
+	int n = g_mime_header_list_get_count(hl);
+	for (int i = 0; i < n; i++) {
+		GMimeHeader *f = g_mime_header_list_get_header_at(hl, i);
+		const char *raw = g_mime_header_get_raw_value(f);
+		if (g_ascii_strcasecmp(g_mime_header_get_name(f), name) != 0 || raw == NULL)
+			continue;
+		InternetAddressList *l = parse_addresses(raw);
+		if (l == NULL)
+			continue;
+		if (all == NULL) {
+			all = l;
+			continue;
+		}
+		internet_address_list_append(all, l);
+		g_object_unref(l);
+	}
+	return all;
+}
+
 /* ---- the full parse ---------------------------------------------------------- */
 
 static enum ccp_convert_status convert_full(struct ccp_convert *c,
@@ -2116,20 +2187,22 @@ static enum ccp_convert_status convert_full(struct ccp_convert *c,
 			g_mime_object_get_header_list(GMIME_OBJECT(gm)), c->o.envelope_field);
 		const char *raw = f ? g_mime_header_get_raw_value(f) : NULL;
 		if (raw)
-			env = internet_address_list_parse(NULL, raw);
+			env = parse_addresses(raw);
 	}
 	const struct head h = {
 		.env = env,
 		.from = g_mime_message_get_from(gm),
-		.to = g_mime_message_get_addresses(gm, GMIME_ADDRESS_TYPE_TO),
-		.cc = g_mime_message_get_addresses(gm, GMIME_ADDRESS_TYPE_CC),
-		.bcc = g_mime_message_get_addresses(gm, GMIME_ADDRESS_TYPE_BCC),
+		.to = full_addresses(gm, "To"),
+		.cc = full_addresses(gm, "Cc"),
+		.bcc = full_addresses(gm, "Bcc"),
 		.date = g_mime_message_get_date(gm),
 		.subject = g_mime_message_get_subject(gm),
 	};
 	enum ccp_convert_status st = build(c, &h, in);
-	if (env)
-		g_object_unref(env);
+	InternetAddressList *owned[] = { env, h.to, h.cc, h.bcc };
+	for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++)
+		if (owned[i])
+			g_object_unref(owned[i]);
 	if (st == CCP_CONVERT_OK)
 		walk(c, g_mime_message_get_mime_part(gm), 0);
 	g_object_unref(gm); /* every string of c->msg is in the arena */
@@ -2325,7 +2398,7 @@ static char *light_value(struct ccp_convert *c, const struct ccp_header_field *f
 static InternetAddressList *light_addresses(struct ccp_convert *c,
 					    const struct ccp_header_field *f)
 {
-	return f ? internet_address_list_parse(NULL, light_raw(c, f)) : NULL;
+	return f ? parse_addresses(light_raw(c, f)) : NULL;
 }
 
 /* The transfer encoding of a Content-Transfer-Encoding field (NULL: none). */

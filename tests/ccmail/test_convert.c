@@ -555,6 +555,40 @@ static void test_addresses(struct ccp_convert_map *map)
  * gives it.  The top-most field counts (the last MTA's).  A message
  * without it, or with none that names a mailbox, goes by its header, and
  * says so in its stats.  Both parses alike. */
+/* A ';' between addresses (Outlook's, a web form's) is the ',' it stands
+ * for: GMime's list parse stopped at it, and every recipient after it was
+ * dropped without a word.  One in a quoted display name, a comment or an
+ * angle-addr is text, and one that closes a group ends the group; two To
+ * fields are both read.  On the light path and the full one alike. */
+static void test_semicolons(struct ccp_convert_map *map)
+{
+	static const char text[] =
+		"From: s@example.org\r\nTo: bob@example.org; carol@example.org\r\n"
+		"Cc: team: d@example.org, e@example.org;, \"x;y\" <f@example.org>;\r\n"
+		" g@example.org (a;b)\r\nTo: h@example.org\r\nSubject: s\r\n\r\nhi\r\n";
+	static const char *const want[] = { "bob", "carol", "h", "d", "e", "x;y", "a;b" };
+	struct ccp_convert_opts o;
+	ccp_convert_opts_default(&o);
+	for (int full = 0; full < 2; full++) {
+		o.full_parse = full;
+		struct ccp_convert *c = make(&o, map);
+		CHECK(conv(c, text, "semicolons") == CCP_CONVERT_OK);
+		CHECK_MSG(m.nrcpt == CCP_ARRAY_LEN(want), "%s: %zu recipients",
+			  full ? "full" : "light", m.nrcpt);
+		for (size_t i = 0; i < m.nrcpt; i++) {
+			char line[128];
+			snprintf(line, sizeof(line), "\"%s%s\"", want[i],
+				 strchr(want[i], ';') ? "" : "@example.org");
+			CHECK_MSG(m.rcpt[i].addr_len > strlen(line) &&
+					  memcmp(m.rcpt[i].addr, line, strlen(line)) == 0 &&
+					  m.rcpt[i].kind == (i < 3 ? CCP_CCM_TO : CCP_CCM_CC),
+				  "%s: recipient %zu is '%.*s'", full ? "full" : "light", i,
+				  (int)m.rcpt[i].addr_len, m.rcpt[i].addr);
+		}
+		ccp_convert_free(c);
+	}
+}
+
 static void test_envelope_field(struct ccp_convert_map *map)
 {
 	static const char head[] =
@@ -1988,6 +2022,7 @@ int main(int argc, char **argv)
 	test_html_breaks(map);
 	test_latin1_as_1252(map);
 	test_attachments(map);
+	test_semicolons(map);
 	test_name_suffixes();
 	test_corpus(map);
 	test_map_file();
