@@ -463,6 +463,132 @@ static enum ccp_convert_status refuse(struct ccp_convert *c, enum ccp_convert_st
 	return st;
 }
 
+/* ---- encoded words -------------------------------------------------------------- */
+
+/* The end of the encoded word at P ("=?charset?E?text?=", RFC 2047), past
+ * its "?=", with *ENC its encoding letter and [*TEXT, *TEND) its text;
+ * NULL when P starts none. */
+static const char *encoded_word(const char *p, char *enc, const char **text, const char **tend)
+{
+	if (p[0] != '=' || p[1] != '?')
+		return NULL;
+	const char *q = p + 2;
+	while (*q && *q != '?' && *q != ' ' && *q != '\t')
+		q++;
+	if (q == p + 2 || q[0] != '?' || !q[1] || q[2] != '?')
+		return NULL;
+	*enc = q[1];
+	*text = q + 3;
+	const char *e = strstr(*text, "?=");
+	if (e == NULL || memchr(*text, ' ', (size_t)(e - *text)) != NULL)
+		return NULL;
+	*tend = e;
+	return e + 2;
+}
+
+/*
+ * V with each base64 encoded word that ends in padding ('=') and is
+ * followed, across blanks only, by another encoded word rewritten as the
+ * same octets in Q (g_free it); NULL when V has none.  GMime joins the
+ * texts of adjacent base64 words of one charset before decoding them, and
+ * a decode stops at the first word's padding: "=?UTF-8?B?...bw==?=
+ * =?UTF-8?B?...?=" (a long subject, name or file name split as mailers
+ * split them) lost all of its second word without a word.  A Q word is not
+ * joined to a base64 one, and its octets are the same.
+ */
+static char *unjoin_padded_words(const char *v)
+{
+	GString *out = NULL;
+	const char *copied = v;
+	for (const char *p = strstr(v, "=?"); p; p = strstr(p + 1, "=?")) {
+		char enc;
+		const char *text, *tend;
+		const char *end = encoded_word(p, &enc, &text, &tend);
+		if (end == NULL || (enc != 'B' && enc != 'b') || tend == text || tend[-1] != '=')
+			continue;
+		const char *next = end + strspn(end, " \t\r\n");
+		char e2;
+		const char *t2, *te2;
+		if (encoded_word(next, &e2, &t2, &te2) == NULL)
+			continue;
+		char *b64 = g_strndup(text, (size_t)(tend - text));
+		gsize n = 0;
+		guchar *octets = g_base64_decode(b64, &n);
+		g_free(b64);
+		if (out == NULL)
+			out = g_string_new(NULL);
+		g_string_append_len(out, copied, text - 2 - copied); /* up to "=?charset?" */
+		g_string_append(out, "Q?");
+		for (gsize i = 0; i < n; i++) {
+			if (g_ascii_isalnum(octets[i]))
+				g_string_append_c(out, (char)octets[i]);
+			else
+				g_string_append_printf(out, "=%02X", octets[i]);
+		}
+		g_string_append(out, "?=");
+		g_free(octets);
+		copied = end;
+		p = end - 1;
+	}
+	if (out == NULL)
+		return NULL;
+	g_string_append(out, copied);
+	return g_string_free(out, FALSE);
+}
+
+/* V as GMime should read it (unjoin_padded_words()), as an arena string:
+ * V itself when it needs nothing. */
+static const char *words_unjoined(struct ccp_convert *c, const char *v)
+{
+	if (v == NULL || strstr(v, "=?") == NULL)
+		return v;
+	char *fixed = unjoin_padded_words(v);
+	if (fixed == NULL)
+		return v;
+	const char *d = arena_dup(c, fixed, strlen(fixed));
+	g_free(fixed);
+	return d;
+}
+
+/* The raw value of OBJ's (a message or a part) first field NAME, NULL when none. */
+static const char *full_raw(GMimeObject *obj, const char *name)
+{
+	GMimeHeader *f = g_mime_header_list_get_header(g_mime_object_get_header_list(obj), name);
+	return f ? g_mime_header_get_raw_value(f) : NULL;
+}
+
+/*
+ * The file name of the part OBJ: GMime's NAME (the disposition's filename,
+ * else the type's name), unless the field it came from has encoded words
+ * to unjoin (unjoin_padded_words()), when that field is parsed again,
+ * unjoined.
+ */
+static const char *full_file_name(struct ccp_convert *c, GMimeObject *obj, const char *name)
+{
+	const char *raw = full_raw(obj, "Content-Disposition");
+	bool disposition = raw && strstr(raw, "filename");
+	if (!disposition)
+		raw = full_raw(obj, "Content-Type");
+	const char *fixed = words_unjoined(c, raw);
+	if (fixed == raw)
+		return name;
+	const char *fn = NULL;
+	GObject *parsed;
+	if (disposition) {
+		GMimeContentDisposition *d = g_mime_content_disposition_parse(NULL, fixed);
+		fn = d ? g_mime_content_disposition_get_parameter(d, "filename") : NULL;
+		parsed = d ? G_OBJECT(d) : NULL;
+	} else {
+		GMimeContentType *ct = g_mime_content_type_parse(NULL, fixed);
+		fn = ct ? g_mime_content_type_get_parameter(ct, "name") : NULL;
+		parsed = ct ? G_OBJECT(ct) : NULL;
+	}
+	const char *r = fn ? arena_dup(c, fn, strlen(fn)) : name;
+	if (parsed)
+		g_object_unref(parsed);
+	return r;
+}
+
 /* ---- strings in the code page ------------------------------------------------ */
 
 /* Appends S (N octets of UTF-8) to OUT in the code page, its '?'
@@ -1823,6 +1949,8 @@ static void add_embedded(struct ccp_convert *c, GMimeMessagePart *mp, GMimeObjec
 	}
 	GMimeContentDisposition *d = g_mime_object_get_content_disposition(obj);
 	const char *fn = d ? g_mime_content_disposition_get_parameter(d, "filename") : NULL;
+	if (fn)
+		fn = full_file_name(c, obj, fn);
 	size_t nl;
 	const char *name = file_name(c, fn ? fn : "MESSAGE.EML", NULL, &nl);
 	add_file(c, name, nl, c->dec->data, c->dec->len);
@@ -1881,7 +2009,7 @@ static void add_part(struct ccp_convert *c, GMimePart *part)
 	GMimeObject *obj = GMIME_OBJECT(part);
 	decode_part(c, part);
 	add_leaf(c, g_mime_object_get_content_type(obj), g_mime_object_get_content_disposition(obj),
-		 g_mime_part_get_filename(part));
+		 full_file_name(c, obj, g_mime_part_get_filename(part)));
 }
 
 /* Whether a leaf of content type CT and disposition D (may be NULL) is
@@ -2098,8 +2226,9 @@ static enum ccp_convert_status build(struct ccp_convert *c, const struct head *h
 /* ---- address fields -------------------------------------------------------------- */
 
 /*
- * An address field's value V, parsed: each ';' that ends no group taken
- * for the ',' it stands for.  Outlook, web forms and scripts write
+ * An address field's value V, parsed (its encoded words unjoined first:
+ * unjoin_padded_words()): each ';' that ends no group taken for the ','
+ * it stands for.  Outlook, web forms and scripts write
  * "bob@x.example; carol@x.example", and GMime's list parse stops at the
  * ';': every recipient after it was dropped without a word.  A ';' in a
  * quoted string, a comment, an angle-addr or a domain literal is left, as
@@ -2107,7 +2236,9 @@ static enum ccp_convert_status build(struct ccp_convert *c, const struct head *h
  */
 static InternetAddressList *parse_addresses(const char *v)
 {
-	char *w = g_strdup(v);
+	char *w = unjoin_padded_words(v); /* display names: GMime decodes them */
+	if (w == NULL)
+		w = g_strdup(v);
 	bool quoted = false, group = false;
 	int comment = 0;
 	char close = '\0'; /* '>' or ']' while in an angle-addr or domain literal */
@@ -2168,6 +2299,23 @@ static InternetAddressList *full_addresses(GMimeMessage *gm, const char *name)
 
 /* ---- the full parse ---------------------------------------------------------- */
 
+/* GM's Subject, decoded: GMime's, unless its encoded words need unjoining
+ * (unjoin_padded_words()), when it is decoded here from the raw value, as
+ * the light path decodes it. */
+static const char *full_subject(struct ccp_convert *c, GMimeMessage *gm)
+{
+	const char *raw = full_raw(GMIME_OBJECT(gm), "Subject");
+	const char *fixed = words_unjoined(c, raw);
+	if (fixed == raw)
+		return g_mime_message_get_subject(gm);
+	char *unfolded = g_mime_utils_header_unfold(fixed);
+	char *v = g_mime_utils_header_decode_text(NULL, unfolded);
+	const char *d = arena_dup(c, v, strlen(v));
+	g_free(unfolded);
+	g_free(v);
+	return d;
+}
+
 static enum ccp_convert_status convert_full(struct ccp_convert *c,
 					    const struct ccp_convert_input *in)
 {
@@ -2191,15 +2339,15 @@ static enum ccp_convert_status convert_full(struct ccp_convert *c,
 	}
 	const struct head h = {
 		.env = env,
-		.from = g_mime_message_get_from(gm),
+		.from = full_addresses(gm, "From"),
 		.to = full_addresses(gm, "To"),
 		.cc = full_addresses(gm, "Cc"),
 		.bcc = full_addresses(gm, "Bcc"),
 		.date = g_mime_message_get_date(gm),
-		.subject = g_mime_message_get_subject(gm),
+		.subject = full_subject(c, gm),
 	};
 	enum ccp_convert_status st = build(c, &h, in);
-	InternetAddressList *owned[] = { env, h.to, h.cc, h.bcc };
+	InternetAddressList *owned[] = { env, h.from, h.to, h.cc, h.bcc };
 	for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++)
 		if (owned[i])
 			g_object_unref(owned[i]);
@@ -2389,7 +2537,7 @@ static char *light_value(struct ccp_convert *c, const struct ccp_header_field *f
 {
 	if (!f)
 		return NULL;
-	char *unfolded = g_mime_utils_header_unfold(light_raw(c, f));
+	char *unfolded = g_mime_utils_header_unfold(words_unjoined(c, light_raw(c, f)));
 	char *v = g_mime_utils_header_decode_text(NULL, unfolded);
 	g_free(unfolded);
 	return v;

@@ -555,6 +555,45 @@ static void test_addresses(struct ccp_convert_map *map)
  * gives it.  The top-most field counts (the last MTA's).  A message
  * without it, or with none that names a mailbox, goes by its header, and
  * says so in its stats.  Both parses alike. */
+/* Adjacent base64 encoded words of one charset, the first padded (a long
+ * subject, name or file name split as mailers split them): GMime joins
+ * their texts before decoding and stopped at the padding, so all of the
+ * second word was lost.  Each is read whole, in a Subject, a display name
+ * and an attachment's file name, on the light path and the full one. */
+static void test_split_words(struct ccp_convert_map *map)
+{
+	static const char text[] =
+		"From: =?UTF-8?B?QW5uYSBM?= =?UTF-8?B?ZWU=?= <a@example.org>\r\n"
+		"To: =?utf-8?b?Qm9i?= =?UTF-8?B?IEpvbmVz?= <b@example.org>\r\n"
+		"Subject: =?UTF-8?B?UsOpdW5pb24gZHUgY29taXTDqSBkZSBkaXJlY3Rpb24=?=\r\n"
+		" =?UTF-8?B?IC0gb3JkcmUgZHUgam91cg==?=\r\nMIME-Version: 1.0\r\n"
+		"Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+		"--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\n"
+		"Content-Type: application/pdf\r\nContent-Disposition: attachment;\r\n"
+		" filename=\"=?UTF-8?B?UmVwb3J0IFE=?= =?UTF-8?B?My5wZGY=?=\"\r\n"
+		"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n";
+	struct ccp_convert_opts o;
+	ccp_convert_opts_default(&o);
+	o.long_names = true;
+	for (int full = 0; full < 2; full++) {
+		o.full_parse = full;
+		struct ccp_convert *c = make(&o, map);
+		CHECK(conv(c, text, "split") == CCP_CONVERT_OK);
+		CHECK_MSG(eq(m.subject, m.subject_len,
+			     "R\x82union du comit\x82 de direction - ordre du jour"),
+			  "%s: subject '%.*s'", full ? "full" : "light", (int)m.subject_len, m.subject);
+		CHECK_MSG(eq(m.from, m.from_len, "\"Anna Lee\" [SMTP:a@example.org] at EXSITE"),
+			  "%s: from '%.*s'", full ? "full" : "light", (int)m.from_len, m.from);
+		CHECK(m.nrcpt == 1 && eq(m.rcpt[0].addr, m.rcpt[0].addr_len,
+					 "\"Bob Jones\" [SMTP:b@example.org] at EXSITE"));
+		CHECK(m.nitem == 2 && m.item[1].kind == CCP_CCM_ITEM_FILE);
+		CHECK_MSG(eq(m.item[1].title, m.item[1].title_len, "Report Q3.pdf"),
+			  "%s: file '%.*s'", full ? "full" : "light", (int)m.item[1].title_len,
+			  m.item[1].title);
+		ccp_convert_free(c);
+	}
+}
+
 /* A ';' between addresses (Outlook's, a web form's) is the ',' it stands
  * for: GMime's list parse stopped at it, and every recipient after it was
  * dropped without a word.  One in a quoted display name, a comment or an
@@ -2023,6 +2062,7 @@ int main(int argc, char **argv)
 	test_latin1_as_1252(map);
 	test_attachments(map);
 	test_semicolons(map);
+	test_split_words(map);
 	test_name_suffixes();
 	test_corpus(map);
 	test_map_file();
