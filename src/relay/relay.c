@@ -533,12 +533,17 @@ static int write_report(struct relay *r, enum ccp_bounce_kind report, int dir_fd
  * to be sent to the message's return path.  A null return path gets
  * nothing: the message was a report or another automatic message itself.
  * The report stays where it was written whatever happens; what did is
- * logged.
+ * logged.  Returns 0, or the errno of a queueing that failed for the
+ * machine's reasons (machine_errno(): the store full, read-only, failing,
+ * Bounce/ made immutable), with PROBLEM, and nothing logged: the caller
+ * takes its report back and postpones the message, since nothing would
+ * ever queue the report again.  Any other failure is logged.
  */
-static void queue_bounce(struct relay *r, const char *key, const struct report *rep)
+static int queue_bounce(struct relay *r, const char *key, const struct report *rep,
+			char *problem, size_t cap)
 {
 	if (!r->bouncer)
-		return;
+		return 0;
 	if (rep->to == CCP_BOUNCE_TO_NULL)
 		ccp_log(CCP_LOG_INFO, "message %s: no report sent: its return path is null (<>)",
 			key);
@@ -558,9 +563,17 @@ static void queue_bounce(struct relay *r, const char *key, const struct report *
 	else if (rep->to == CCP_BOUNCE_TO_NONE)
 		ccp_log(CCP_LOG_WARN, "message %s: no report sent: it has no Return-Path, Sender or "
 			"From; it stays in %s/%s", key, rep->dir, rep->ndr_name);
-	else if (ccp_bouncer_queue(r->bouncer, rep->dir_fd, rep->ndr_name, key) != 0)
+	else if (ccp_bouncer_queue(r->bouncer, rep->dir_fd, rep->ndr_name, key) != 0) {
+		int e = errno;
+		if (machine_errno(e)) {
+			snprintf(problem, cap, "cannot queue its report in %s: %s", r->bounce,
+				 strerror(e));
+			return e;
+		}
 		ccp_log(CCP_LOG_ERROR, "message %s: its report cannot be queued in %s: %s; it stays "
-			"in %s/%s", key, r->bounce, strerror(errno), rep->dir, rep->ndr_name);
+			"in %s/%s", key, r->bounce, strerror(e), rep->dir, rep->ndr_name);
+	}
+	return 0;
 }
 
 /*
@@ -583,12 +596,6 @@ static int to_bad(struct relay *r, struct ccp_msg *m, const char *original, size
 	struct report rep;
 	int e = write_report(r, CCP_BOUNCE_UNDELIVERED, r->bad_fd, r->bad, m, original, olen,
 			     reason, &rep, problem, cap);
-	if (e) {
-		unlinkat(r->bad_fd, name, 0);
-		return e;
-	}
-	ccp_log(CCP_LOG_WARN, "message %s to Bad: %s", m->key, reason);
-	count(&r->bad_count, 1);
 	/* Queued, then marked: a crash after the marker and before the ack
 	 * moves the file (the rest of the batch still importing) brings no
 	 * second report at the next start, which moves the file to Bad on
@@ -596,8 +603,18 @@ static int to_bad(struct relay *r, struct ccp_msg *m, const char *original, size
 	 * between: the marker said reported, and nothing was queued.  A crash
 	 * between the two now sends Bad the message again at the next start,
 	 * and the report replaces its unsent copy in the queue, or follows
-	 * the one sent: at least once, as every report. */
-	queue_bounce(r, m->key, &rep);
+	 * the one sent: at least once, as every report.  A report the queue
+	 * cannot take now is taken back with the reason: the message waits,
+	 * postponed, as for a report Bad cannot take, since in Bad nothing
+	 * would queue its report again. */
+	if (e == 0 && (e = queue_bounce(r, m->key, &rep, problem, cap)) != 0)
+		unlinkat(r->bad_fd, rep.ndr_name, 0);
+	if (e) {
+		unlinkat(r->bad_fd, name, 0);
+		return e;
+	}
+	ccp_log(CCP_LOG_WARN, "message %s to Bad: %s", m->key, reason);
+	count(&r->bad_count, 1);
 	ccp_spool_mark_failed(r->spool, m);
 	return 0;
 }
@@ -677,6 +694,9 @@ static void partial(struct disp *d, struct ccp_msg *m, const char *reason, enum 
 	struct report rep;
 	int e = write_report(r, CCP_BOUNCE_PARTIAL, r->partial_fd, r->partial, m, NULL, 0, reason,
 			     &rep, problem, sizeof(problem));
+	/* Queued before it is settled, as in to_bad(). */
+	if (e == 0 && (e = queue_bounce(r, m->key, &rep, problem, sizeof(problem))) != 0)
+		unlinkat(r->partial_fd, rep.ndr_name, 0);
 	*v = CCP_VERDICT_DELIVERED;
 	if (e != 0 && postpone_for_outage(d, e, problem, v)) {
 		hold_reason(r, &r->unreported, m, reason);
@@ -687,7 +707,6 @@ static void partial(struct disp *d, struct ccp_msg *m, const char *reason, enum 
 	if (e == 0) {
 		ccp_log(CCP_LOG_WARN, "message %s delivered in part, its report in %s/%s: %s",
 			m->key, r->partial, rep.ndr_name, reason);
-		queue_bounce(r, m->key, &rep);
 	} else {
 		ccp_log(CCP_LOG_ERROR, "message %s delivered in part, without its report (%s): %s",
 			m->key, problem, reason);

@@ -49,6 +49,8 @@
  *               batch and pauses deliveries, no attempt counted;
  *   gone        so does one removed or made unexecutable since the
  *               start (the shell's 127 and 126); back, it delivers;
+ *   queue fails a report Bounce/ cannot take postpones its message;
+ *               once it can, the message goes to Bad, its report sent;
  *   po limits   the relay converts for the post office's address buffer
  *               and [ ] setting (po.conf); for an import program, for
  *               its own flags;
@@ -269,9 +271,19 @@ static bool place_fails(const char *old, const char *new_name)
 	return true;
 }
 
+/* While set, linkat() of a report (NAME.ndr) fails with EPERM, as the
+ * queueing of a report in an immutable Bounce/ does. */
+static _Atomic int fail_report_links;
+
 int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)
 {
 	struct stat st;
+	size_t ol = strlen(oldpath);
+	if (atomic_load_explicit(&fail_report_links, memory_order_relaxed) && ol > 4 &&
+	    strcmp(oldpath + ol - 4, ".ndr") == 0) {
+		errno = EPERM;
+		return -1;
+	}
 	if (atomic_load_explicit(&no_links, memory_order_relaxed) &&
 	    fstatat(olddirfd, oldpath, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		errno = EPERM;
@@ -1386,6 +1398,48 @@ static void test_import_gone(const char *root)
 	CHECK(access(path, F_OK) != 0 && errno == ENOENT);
 }
 
+/* A report the queue (Bounce/) cannot take for the machine's reasons
+ * (EPERM: made immutable; a full or read-only store) postpones its
+ * message, as a report Bad cannot take does: sent to Bad regardless, its
+ * report stayed unqueued for good, its sender never told.  Once the
+ * queue takes it, the message goes to Bad and its report is sent. */
+static void test_report_queue_fails(const char *root)
+{
+	char po[600], path[900], sent[900], cmd[900], err[600], ndr[900];
+	setup(root, "-queuefail", po);
+	snprintf(path, sizeof(path), "%s/new/m1", spool);
+	const char *text = "Return-Path: <s@example.org>\r\nTo: m1@example.org\r\n"
+			   "Subject: no From\r\n\r\nhi\r\n";
+	write_file(path, text, strlen(text));
+	snprintf(sent, sizeof(sent), "%s/sent-queuefail", root);
+	snprintf(cmd, sizeof(cmd), "%s/bounce-queuefail.sh", root);
+	char script[2000];
+	snprintf(script, sizeof(script), "#!/bin/sh\necho \"$1\" >>'%s'\ncat >/dev/null\n", sent);
+	write_file(cmd, script, strlen(script));
+	CHECK(chmod(cmd, 0755) == 0);
+	snprintf(ndr, sizeof(ndr), "%s/Bad/m1.ndr", store);
+	atomic_store(&fail_report_links, 1);
+	once_config(po, NULL);
+	run_cfg.bounce_cmd = cmd;
+	int rc = ccp_relay_run(&run_cfg, &run_st, err, sizeof(err));
+	atomic_store(&fail_report_links, 0);
+	CHECK_EQ_U64(rc, 0);
+	CHECK(run_st.gave_up_paused);
+	CHECK_EQ_U64(run_st.bad, 0);
+	CHECK(access(path, F_OK) == 0);
+	CHECK(access(ndr, F_OK) != 0 && errno == ENOENT);
+	CHECK(access(sent, F_OK) != 0);
+	once_config(po, NULL);
+	run_cfg.bounce_cmd = cmd;
+	CHECK_EQ_U64(ccp_relay_run(&run_cfg, &run_st, err, sizeof(err)), 0);
+	CHECK_EQ_U64(run_st.bad, 1);
+	CHECK(access(ndr, F_OK) == 0);
+	size_t len;
+	char *got = read_file(sent, &len);
+	CHECK(got != NULL && strcmp(got, "s@example.org\n") == 0);
+	free(got);
+}
+
 /* The converter takes the post office's limits (po.conf): one made with
  * the large address buffer and without Import 8.3's [ ] refusal (po init
  * --addr-buffer 163840 --keep-brackets) gets a message of 300 recipients
@@ -1923,6 +1977,7 @@ int main(void)
 	test_import_not_started(root);
 	test_import_gone(root);
 	test_po_limits(root);
+	test_report_queue_fails(root);
 	test_rename_cut_short(root);
 	test_rename_unlink_enoent(root);
 	test_rename_unlink_fails(root);
