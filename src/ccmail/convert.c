@@ -1936,6 +1936,8 @@ static const char *file_name(struct ccp_convert *c, const char *filename, GMimeC
 }
 
 static void walk(struct ccp_convert *c, GMimeObject *obj, int depth);
+static void walk_attachments(struct ccp_convert *c, GMimeObject *obj, bool in_related,
+			     int depth);
 
 static void add_embedded(struct ccp_convert *c, GMimeMessagePart *mp, GMimeObject *obj)
 {
@@ -2032,6 +2034,53 @@ static bool is_body_text(GMimeObject *o, const char *sub)
 					     g_mime_object_get_content_disposition(o), sub);
 }
 
+/*
+ * Whether a leaf within an alternative not picked (within a multipart of
+ * it: an alternative that is a leaf is a rendering of the same text) is
+ * kept, as a File item: one its sender attached (Content-Disposition:
+ * attachment, or a file name),
+ * unless it is a resource of an HTML rendering (a part with a Content-ID
+ * in a multipart/related: an inline image, a signature's logo).  Apple
+ * Mail sends an inline PDF inside the HTML alternative (text/plain beside
+ * multipart/mixed of HTML, the PDF, HTML): with the plain text picked, the
+ * PDF was dropped without a word.
+ */
+static bool kept_from_alternative(GMimeContentDisposition *d, const char *fn, bool content_id,
+				  bool in_related)
+{
+	return ((d && g_mime_content_disposition_is_attachment(d)) || (fn && *fn)) &&
+	       !(in_related && content_id);
+}
+
+/* Adds what kept_from_alternative() keeps of OBJ and what is under it: OBJ
+ * an alternative walk() did not pick; IN_RELATED whether it is in a
+ * multipart/related. */
+static void walk_attachments(struct ccp_convert *c, GMimeObject *obj, bool in_related,
+			     int depth)
+{
+	if (!obj)
+		return;
+	if (depth > MAX_DEPTH) {
+		c->too_deep = true;
+		return;
+	}
+	if (GMIME_IS_MESSAGE_PART(obj)) {
+		add_embedded(c, GMIME_MESSAGE_PART(obj), obj); /* a message attached */
+	} else if (GMIME_IS_MULTIPART(obj)) {
+		GMimeMultipart *mp = GMIME_MULTIPART(obj);
+		GMimeContentType *ct = g_mime_object_get_content_type(obj);
+		bool related = in_related ||
+			       (ct && g_mime_content_type_is_type(ct, "multipart", "related"));
+		for (int i = 0; i < g_mime_multipart_get_count(mp); i++)
+			walk_attachments(c, g_mime_multipart_get_part(mp, i), related, depth + 1);
+	} else if (GMIME_IS_PART(obj) &&
+		   kept_from_alternative(g_mime_object_get_content_disposition(obj),
+					 g_mime_part_get_filename(GMIME_PART(obj)),
+					 g_mime_object_get_content_id(obj) != NULL, in_related)) {
+		add_part(c, GMIME_PART(obj));
+	}
+}
+
 static void walk(struct ccp_convert *c, GMimeObject *obj, int depth)
 {
 	if (!obj)
@@ -2058,7 +2107,15 @@ static void walk(struct ccp_convert *c, GMimeObject *obj, int depth)
 			for (int i = 0; i < n && !pick; i++)
 				if (is_body_text(g_mime_multipart_get_part(mp, i), "html"))
 					pick = g_mime_multipart_get_part(mp, i);
-			walk(c, pick ? pick : g_mime_multipart_get_part(mp, n - 1), depth + 1);
+			pick = pick ? pick : g_mime_multipart_get_part(mp, n - 1);
+			walk(c, pick, depth + 1);
+			/* The others are renderings of the same text, but a
+			 * multipart among them may hold attachments. */
+			for (int i = 0; i < n; i++) {
+				GMimeObject *alt = g_mime_multipart_get_part(mp, i);
+				if (alt != pick && GMIME_IS_MULTIPART(alt))
+					walk_attachments(c, alt, false, depth + 1);
+			}
 			return;
 		}
 		for (int i = 0; i < n; i++)
@@ -2404,6 +2461,7 @@ struct light {
 	const struct ccp_header_field *env; /* the top-most opts.envelope_field */
 	const struct ccp_header_field *type, *disposition, *encoding;
 	bool multipart; /* the type is multipart/... (checked further on) */
+	bool content_id; /* a part with a Content-ID field */
 	size_t body;    /* offset of the content */
 };
 
@@ -2500,6 +2558,8 @@ static bool light_fields(struct ccp_convert *c, const char *data, size_t len, bo
 				if (ccp_header_is(f, "Content-Transfer-Encoding") &&
 				    !light_once(&l->encoding, f))
 					return false;
+				if (ccp_header_is(f, "Content-ID"))
+					l->content_id = true;
 			}
 			break;
 		case 'd':
@@ -2565,7 +2625,7 @@ static GMimeContentEncoding light_encoding(struct ccp_convert *c,
  * every part) and its content, still transfer-encoded. */
 struct light_leaf {
 	struct ccp_header_field type, disposition;
-	bool has_type, has_disposition;
+	bool has_type, has_disposition, content_id;
 	GMimeContentEncoding enc;
 	const char *content;
 	size_t len;
@@ -2579,6 +2639,7 @@ static void light_leaf_of(struct light_leaf *o, const struct light *l, GMimeCont
 		o->type = *l->type;
 	if ((o->has_disposition = l->disposition != NULL))
 		o->disposition = *l->disposition;
+	o->content_id = l->content_id;
 	o->enc = enc;
 	o->content = content;
 	o->len = len;
@@ -2648,7 +2709,7 @@ static void light_add_leaf(struct ccp_convert *c, const struct light_leaf *p)
 /* The light path's MIME tree: a leaf, or a multipart whose children are a
  * list.  Nodes are numbered in the order GMime meets them. */
 struct light_node {
-	bool container, alternative;
+	bool container, alternative, related;
 	int first, last, next; /* children, and the next sibling; -1: none */
 	struct light_leaf leaf; /* leaves only */
 };
@@ -2689,15 +2750,16 @@ static int light_node_new(struct light_tree *t, int parent, bool container)
  * *ALTERNATIVE, and *B and *BL to the boundary (in the arena).
  */
 static bool light_multipart(struct ccp_convert *c, const struct light *l, bool *alternative,
-			    const char **b, size_t *bl)
+			    bool *related, const char **b, size_t *bl)
 {
 	if (!l->multipart || l->encoding)
 		return false;
 	char *type = light_value(c, l->type);
 	GMimeContentType *ct = g_mime_content_type_parse(NULL, type);
 	*alternative = g_mime_content_type_is_type(ct, "multipart", "alternative");
+	*related = g_mime_content_type_is_type(ct, "multipart", "related");
 	const char *v = *alternative || g_mime_content_type_is_type(ct, "multipart", "mixed") ||
-				g_mime_content_type_is_type(ct, "multipart", "related")
+				*related
 				? g_mime_content_type_get_parameter(ct, "boundary")
 				: NULL;
 	bool ok = v && *v && strlen(v) <= 200;
@@ -2744,15 +2806,17 @@ static bool light_part(struct ccp_convert *c, struct light_tree *t, int parent, 
 		 * alternatives and inline images comes; deeper than LIGHT_LEVELS
 		 * takes the full parse.  Its body runs to the enclosing boundary
 		 * line: its own epilogue is ignored. */
-		bool alternative;
+		bool alternative, related;
 		const char *ib;
 		size_t ibl;
-		if (depth + 2 > LIGHT_LEVELS || !light_multipart(c, &pl, &alternative, &ib, &ibl))
+		if (depth + 2 > LIGHT_LEVELS ||
+		    !light_multipart(c, &pl, &alternative, &related, &ib, &ibl))
 			return false;
 		int i = light_node_new(t, parent, true);
 		if (i < 0)
 			return false;
 		t->n[i].alternative = alternative;
+		t->n[i].related = related;
 		return light_split(c, t, i, part + pl.body, (size_t)(p - (part + pl.body)), ib, ibl,
 				   depth + 1);
 	}
@@ -2850,17 +2914,44 @@ static int light_pick_alternative(struct ccp_convert *c, const struct light_tree
 	return t->n[a].last;
 }
 
+/* Adds what kept_from_alternative() keeps of node I and what is under it,
+ * as walk_attachments() does. */
+static void light_emit_attachments(struct ccp_convert *c, const struct light_tree *t, int i,
+				   bool in_related)
+{
+	const struct light_node *n = &t->n[i];
+	if (n->container) {
+		for (int k = n->first; k >= 0; k = t->n[k].next)
+			light_emit_attachments(c, t, k, in_related || n->related);
+		return;
+	}
+	struct light_meta m;
+	light_meta_open(c, &n->leaf, &m);
+	const char *fn = m.d ? g_mime_content_disposition_get_parameter(m.d, "filename") : NULL;
+	if (!fn)
+		fn = g_mime_content_type_get_parameter(m.ct, "name");
+	bool kept = kept_from_alternative(m.d, fn, n->leaf.content_id, in_related);
+	light_meta_close(&m);
+	if (kept)
+		light_add_leaf(c, &n->leaf);
+}
+
 /* Converts node I and what is under it, as walk() converts GMime's tree. */
 static void light_emit(struct ccp_convert *c, const struct light_tree *t, int i)
 {
 	const struct light_node *n = &t->n[i];
-	if (!n->container)
+	if (!n->container) {
 		light_add_leaf(c, &n->leaf);
-	else if (n->alternative)
-		light_emit(c, t, light_pick_alternative(c, t, i));
-	else
+	} else if (n->alternative) {
+		int pick = light_pick_alternative(c, t, i);
+		light_emit(c, t, pick);
+		for (int k = n->first; k >= 0; k = t->n[k].next)
+			if (k != pick && t->n[k].container)
+				light_emit_attachments(c, t, k, false);
+	} else {
 		for (int k = n->first; k >= 0; k = t->n[k].next)
 			light_emit(c, t, k);
+	}
 }
 
 /* Converts IN by the light path into *ST; false (nothing done) when IN needs
@@ -2880,13 +2971,14 @@ static bool convert_light(struct ccp_convert *c, const struct ccp_convert_input 
 	struct light_tree tree, *t = &tree; /* about 5 KiB of stack */
 	t->count = 0;
 	if (l.multipart) {
-		bool alternative;
+		bool alternative, related;
 		const char *b;
 		size_t bl;
-		if (!light_multipart(c, &l, &alternative, &b, &bl))
+		if (!light_multipart(c, &l, &alternative, &related, &b, &bl))
 			return false;
 		int root = light_node_new(t, -1, true);
 		t->n[root].alternative = alternative;
+		t->n[root].related = related;
 		if (!light_split(c, t, root, in->data + l.body, in->len - l.body, b, bl, 0))
 			return false;
 	} else {

@@ -594,6 +594,49 @@ static void test_split_words(struct ccp_convert_map *map)
 	}
 }
 
+/* An alternative not picked keeps its attachments: Apple Mail's inline
+ * PDF sits in the HTML alternative (text/plain beside multipart/mixed of
+ * HTML, the PDF, HTML), and with the plain text picked it was dropped
+ * without a word.  A resource of the HTML (a part with a Content-ID in a
+ * multipart/related: Outlook's signature logo) is not an attachment and
+ * stays out; one without a Content-ID there is kept.  Both paths. */
+static void test_alternative_attachments(struct ccp_convert_map *map)
+{
+	static const char text[] =
+		"From: a@example.org\r\nTo: b@example.org\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+		"Content-Type: multipart/alternative; boundary=\"a\"\r\n\r\n"
+		"--a\r\nContent-Type: text/plain\r\n\r\nHere is the contract.\r\n"
+		"--a\r\nContent-Type: multipart/mixed; boundary=\"m\"\r\n\r\n"
+		"--m\r\nContent-Type: text/html\r\n\r\n<p>Here is</p>\r\n"
+		"--m\r\nContent-Type: application/pdf; name=contract.pdf\r\n"
+		"Content-Disposition: inline; filename=contract.pdf\r\n"
+		"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n"
+		"--m\r\nContent-Type: multipart/related; boundary=\"r\"\r\n\r\n"
+		"--r\r\nContent-Type: text/html\r\n\r\n<img src=\"cid:logo\">\r\n"
+		"--r\r\nContent-Type: image/png; name=logo.png\r\nContent-ID: <logo>\r\n"
+		"Content-Disposition: inline; filename=logo.png\r\n\r\nPNG\r\n"
+		"--r\r\nContent-Type: text/csv\r\n"
+		"Content-Disposition: attachment; filename=totals.csv\r\n\r\na,b\r\n"
+		"--r--\r\n--m--\r\n--a--\r\n";
+	struct ccp_convert_opts o;
+	ccp_convert_opts_default(&o);
+	for (int full = 0; full < 2; full++) {
+		o.full_parse = full;
+		struct ccp_convert *c = make(&o, map);
+		CHECK(conv(c, text, "apple") == CCP_CONVERT_OK);
+		CHECK_MSG(m.nitem == 3, "%s: %zu items", full ? "full" : "light", m.nitem);
+		CHECK(m.item[0].kind == CCP_CCM_ITEM_TEXT);
+		CHECK(m.item[1].kind == CCP_CCM_ITEM_FILE &&
+		      eq(m.item[1].title, m.item[1].title_len, "CONTRACT.PDF"));
+		CHECK(m.item[2].kind == CCP_CCM_ITEM_FILE &&
+		      eq(m.item[2].title, m.item[2].title_len, "TOTALS.CSV"));
+		struct ccp_convert_stats st;
+		ccp_convert_last_stats(c, &st);
+		CHECK(st.light_parse == !full);
+		ccp_convert_free(c);
+	}
+}
+
 /* A ';' between addresses (Outlook's, a web form's) is the ',' it stands
  * for: GMime's list parse stopped at it, and every recipient after it was
  * dropped without a word.  One in a quoted display name, a comment or an
@@ -2063,6 +2106,7 @@ int main(int argc, char **argv)
 	test_attachments(map);
 	test_semicolons(map);
 	test_split_words(map);
+	test_alternative_attachments(map);
 	test_name_suffixes();
 	test_corpus(map);
 	test_map_file();
