@@ -1506,12 +1506,96 @@ static CCP_NOINLINE void html_add_run(struct ccp_ccm_buf *out, const char *s, si
 		end += html_add_break(out, out->len, s + end, n - end, space);
 }
 
+/* The value of the attribute NAME in the tag's attributes A (N octets, up
+ * to its '>'), entities decoded, into OUT (reset); false when it has
+ * none. */
+static bool html_attr(const char *a, size_t n, const char *name, struct ccp_ccm_buf *out)
+{
+	size_t nl = strlen(name);
+	ccp_ccm_buf_reset(out);
+	for (size_t i = 0; i + nl < n; i++) {
+		if (strncasecmp(a + i, name, nl) != 0 ||
+		    (i > 0 && (isalnum((unsigned char)a[i - 1]) || a[i - 1] == '-')))
+			continue; /* another attribute's name ends so (data-href) */
+		size_t j = i + nl;
+		while (j < n && isspace((unsigned char)a[j]))
+			j++;
+		if (j >= n || a[j] != '=')
+			continue;
+		j++;
+		while (j < n && isspace((unsigned char)a[j]))
+			j++;
+		char q = j < n && (a[j] == '"' || a[j] == '\'') ? a[j++] : '\0';
+		size_t e = j;
+		while (e < n && (q ? a[e] != q : !isspace((unsigned char)a[e]) && a[e] != '>'))
+			e++;
+		for (size_t k = j; k < e;) {
+			size_t l = a[k] == '&' ? html_entity(a + k + 1, e - k - 1, out) : 0;
+			if (l) {
+				k += l + 1;
+			} else {
+				ccp_ccm_buf_addc(out, a[k]);
+				k++;
+			}
+		}
+		return true;
+	}
+	return false;
+}
+
+/* Whether the link URL (LEN octets) is one a reader can follow from the
+ * text: a web, FTP or mail address, not a script, an anchor in the page or
+ * a part of the message (cid:). */
+static bool html_link_shown(const char *url, size_t len)
+{
+	static const char *const schemes[] = { "http://", "https://", "ftp://", "mailto:" };
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+		size_t sl = strlen(schemes[i]);
+		if (len > sl && strncasecmp(url, schemes[i], sl) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* After a link's text (OUT from AT): its target, " <URL>", where the text
+ * does not say it already ("here", a button's words), so that the one
+ * thing the link was for is not lost.  A mailto: link shows its address. */
+static void html_end_link(struct ccp_ccm_buf *out, size_t at, const struct ccp_ccm_buf *url)
+{
+	if (url->len == 0 || !html_link_shown(url->data, url->len))
+		return;
+	const char *u = url->data;
+	size_t ul = url->len;
+	if (strncasecmp(u, "mailto:", 7) == 0) {
+		u += 7;
+		ul -= 7;
+		ul = strcspn(u, "?") < ul ? strcspn(u, "?") : ul; /* no ?subject= */
+	}
+	const char *t = out->data ? out->data + at : "";
+	size_t tl = out->len - at;
+	while (tl && (*t == ' ' || *t == '\n'))
+		t++, tl--;
+	while (tl && (t[tl - 1] == ' ' || t[tl - 1] == '\n'))
+		tl--;
+	if (ul == 0 || (tl == ul && strncasecmp(t, u, ul) == 0) ||
+	    (tl == url->len && strncasecmp(t, url->data, tl) == 0))
+		return;
+	ccp_ccm_buf_adds(out, tl ? " <" : "<");
+	ccp_ccm_buf_add(out, u, ul);
+	ccp_ccm_buf_addc(out, '>');
+}
+
 /* A readable text rendering of HTML S (N octets of UTF-8): tags dropped,
- * block ends as line breaks, script and style skipped, entities decoded,
- * spaces collapsed, and dropped around a line break (<br>, or a line break
- * character: html_add_break()). */
+ * block ends as line breaks, table cells apart, a link's target after its
+ * text, script, style and the title (which a page does not show) skipped,
+ * entities decoded, spaces collapsed, and dropped around a line break
+ * (<br>, or a line break character: html_add_break()). */
 static void html_to_text(const char *s, size_t n, struct ccp_ccm_buf *out)
 {
+	struct ccp_ccm_buf url; /* the open link's target */
+	ccp_ccm_buf_init(&url);
+	size_t link_at = 0;
+	bool in_link = false;
 	/* Paragraph-like blocks leave an empty line; the others a line break. */
 	static const char *const paras[] = { "p", "h1", "h2", "h3", "h4", "h5", "h6", "table",
 					     "blockquote", "ul", "ol" };
@@ -1548,7 +1632,16 @@ static void html_to_text(const char *s, size_t n, struct ccp_ccm_buf *out)
 			size_t tl = j - t0;
 			const char *gt = memchr(s + j, '>', n - j);
 			i = gt ? (size_t)(gt - s) + 1 : n;
-			if (!close && (tag_is(tag, tl, "script") || tag_is(tag, tl, "style"))) {
+			if (tag_is(tag, tl, "a")) {
+				if (in_link)
+					html_end_link(out, link_at, &url);
+				in_link = !close && html_attr(s + j, (size_t)(i - j), "href", &url);
+				link_at = out->len;
+			}
+			if (!close && (tag_is(tag, tl, "td") || tag_is(tag, tl, "th")))
+				space = true; /* cells apart: "Total 100.00", not "Total100.00" */
+			if (!close && (tag_is(tag, tl, "script") || tag_is(tag, tl, "style") ||
+				       tag_is(tag, tl, "title"))) {
 				/* Skip to the closing tag. */
 				while (i < n) {
 					const char *lt = memchr(s + i, '<', n - i);
@@ -1627,6 +1720,9 @@ static void html_to_text(const char *s, size_t n, struct ccp_ccm_buf *out)
 			ccp_ccm_buf_add(out, s + i, j - i);
 		i = j;
 	}
+	if (in_link)
+		html_end_link(out, link_at, &url);
+	ccp_ccm_buf_free(&url);
 	while (out->len && out->data[out->len - 1] == '\n')
 		out->data[--out->len] = '\0';
 }

@@ -33,6 +33,7 @@
 #include "ccpump/fdio.h"
 #include "ccpump/fpset.h"
 #include "ccpump/log.h"
+#include "ccpump/codepage.h"
 #include "ccpump/po.h"
 #include "ccpump/queue.h"
 #include "ccpump/spool.h"
@@ -116,6 +117,10 @@ struct disp {
 	struct relay *r;
 	unsigned id;
 	struct ccp_convert *conv;
+	/* The code page's, for the post office's reasons (po_reason_utf8());
+	 * opened at the first. */
+	struct ccp_codepage *cp;
+	struct ccp_ccm_buf reason_u8;
 	/* The map conv converts with (NULL without --map files), and the
 	 * relay's map_gen it was taken at: a reload makes the next batch take
 	 * the new one (disp_converter()). */
@@ -852,10 +857,38 @@ static bool settle_one(struct disp *d, const char *key, size_t key_len,
 	return true;
 }
 
+/*
+ * The built-in post office's REASON in UTF-8, as the log, Bad's record and
+ * the sender's report are written: after the batch's path and line
+ * ("STORE/Import/MsgXXXX.ccm: line N: ", kept as it is) it quotes the
+ * batch's recipient lines, in the code page, where "J\x81rgen" was
+ * "Jürgen".  REASON itself when it holds no octet past ASCII there, or the
+ * code page cannot be opened.
+ */
+static const char *po_reason_utf8(struct disp *d, const char *reason)
+{
+	const char *line = strstr(reason, ".ccm: line ");
+	const char *text = line ? line + 11 + strspn(line + 11, "0123456789") : reason;
+	if (strncmp(text, ": ", 2) == 0)
+		text += 2;
+	const char *p = text;
+	while (*p && (unsigned char)*p < 0x80)
+		p++;
+	if (*p == '\0')
+		return reason;
+	if (d->cp == NULL && (d->cp = ccp_codepage_open(d->r->convert.codepage)) == NULL)
+		return reason;
+	ccp_ccm_buf_reset(&d->reason_u8);
+	ccp_ccm_buf_add(&d->reason_u8, reason, (size_t)(text - reason));
+	ccp_codepage_to_utf8(d->cp, text, strlen(text), &d->reason_u8);
+	ccp_ccm_buf_addc(&d->reason_u8, '\0');
+	return d->reason_u8.data;
+}
+
 static void settle_report(void *arg, const char *key, size_t key_len,
 			  enum ccp_po_outcome outcome, const char *reason)
 {
-	settle_one(arg, key, key_len, outcome, reason);
+	settle_one(arg, key, key_len, outcome, reason ? po_reason_utf8(arg, reason) : reason);
 }
 
 /*
@@ -2270,6 +2303,7 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 		r.disp[i].seq = (uint64_t)time(NULL) << 8;
 		ccp_ccm_buf_init_aligned(&r.disp[i].ccm, DIRECT_ALIGN);
 		ccp_ccm_buf_init(&r.disp[i].read_why);
+		ccp_ccm_buf_init(&r.disp[i].reason_u8);
 	}
 	struct ccp_sink_ops sink = { .deliver = relay_deliver };
 	struct ccp_pump_config pc = cfg->pump;
@@ -2410,6 +2444,9 @@ out:
 	if (r.disp) {
 		for (unsigned i = 0; i < cfg->pump.dispatchers; i++) {
 			ccp_convert_free(r.disp[i].conv);
+			if (r.disp[i].cp)
+				ccp_codepage_close(r.disp[i].cp);
+			ccp_ccm_buf_free(&r.disp[i].reason_u8);
 			relay_map_put(&r, r.disp[i].map);
 			ccp_ccm_buf_free(&r.disp[i].ccm);
 			ccp_free(r.disp[i].in);

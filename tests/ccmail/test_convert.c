@@ -1382,6 +1382,34 @@ static void test_separators(struct ccp_convert_map *map)
  * the end of a line and one at the start of the next: it takes them as
  * <br> does.  Inside <pre> spaces are text and stay, and plain text keeps
  * them as written. */
+/* HTML-only mail is mostly tables and links: cells come apart ("Total
+ * 100.00", not "Total100.00"), a link's target follows its text where the
+ * text does not say it ("here <https://...>", entities decoded; a mailto:
+ * its address), but not an anchor in the page; the title, which a page
+ * does not show, is left out. */
+static void test_html_links_cells(struct ccp_convert_map *map)
+{
+	static const char text[] =
+		"From: a@example.org\r\nTo: b@example.org\r\nMIME-Version: 1.0\r\n"
+		"Content-Type: text/html\r\n\r\n<html><head><title>Invoice 4711</title></head>"
+		"<body><p>Reset your password <a href=\"https://example.org/r?t=a&amp;u=1\">here"
+		"</a>.</p><p>See <a href='https://example.org/x'>https://example.org/x</a> or "
+		"<a HREF=\"mailto:help@example.org?subject=hi\">write us</a>, <a href=\"#top\">"
+		"top</a>, <a data-href=\"x\" href=http://e.org/y>y</a></p><table><tr><th>Item"
+		"</th><th>Sum</th></tr><tr><td>Total</td><td>100.00</td></tr></table></body>"
+		"</html>";
+	struct ccp_convert_opts o;
+	ccp_convert_opts_default(&o);
+	struct ccp_convert *c = make(&o, map);
+	CHECK(conv(c, text, "html") == CCP_CONVERT_OK);
+	const char *want = "Reset your password here <https://example.org/r?t=a&u=1>.\r\n\r\n"
+			   "See https://example.org/x or write us <help@example.org>, top, y "
+			   "<http://e.org/y>\r\n\r\nItem Sum\r\nTotal 100.00\r\n";
+	CHECK_MSG(eq(m.item[0].data, m.item[0].len, want), "got '%.*s'", (int)m.item[0].len,
+		  (const char *)m.item[0].data);
+	ccp_convert_free(c);
+}
+
 static void test_html_breaks(struct ccp_convert_map *map)
 {
 	static const struct {
@@ -2102,6 +2130,7 @@ int main(int argc, char **argv)
 	test_text_rendering(map);
 	test_separators(map);
 	test_html_breaks(map);
+	test_html_links_cells(map);
 	test_latin1_as_1252(map);
 	test_attachments(map);
 	test_semicolons(map);
