@@ -339,6 +339,30 @@ static const char *stand_in(gunichar u, enum cp_mode mode)
 	}
 }
 
+/* For a C1 control U in one line of text (MODE CP_LINE; stand_in()):
+ * Windows-1252's character at that octet, appended to OUT in the code page
+ * by CD where the code page has it and no ASCII stands in for it (U+0083
+ * is U+0192 ƒ, CP437's 0x9F).  Returns whether it did. */
+static bool c1_in_code_page(iconv_t cd, gunichar u, enum cp_mode mode, struct ccp_ccm_buf *out)
+{
+	if (mode != CP_LINE || u < 0x80 || u > 0x9f)
+		return false;
+	gunichar w = ccp_codepage_c1_as_1252(u);
+	char u8[8];
+	char *wp = u8;
+	size_t wl = (size_t)g_unichar_to_utf8(w, u8);
+	if (w == u)
+		return false;
+	ccp_ccm_buf_reserve(out, 16);
+	char *op = out->data + out->len;
+	size_t ol = out->cap - out->len - 1;
+	iconv(cd, NULL, NULL, NULL, NULL);
+	if (iconv(cd, &wp, &wl, &op, &ol) == (size_t)-1)
+		return false;
+	out->len = (size_t)(op - out->data);
+	return true;
+}
+
 /* Appends IN, converted by CD, to OUT; a character CD cannot carry
  * becomes '?' (counted), or, in text (MODE) from UTF-8, what stand_in()
  * has for it when it has something, not counted: nothing was lost that
@@ -391,8 +415,9 @@ static size_t run_iconv(iconv_t cd, bool src_utf8, enum cp_mode mode, const char
 			/* (gunichar)-1 and -2: not UTF-8, or cut short. */
 			gunichar u = g_utf8_get_char_validated(ip, (gssize)il);
 			const char *put = stand_in(u, mode);
-			if (put) {
-				ccp_ccm_buf_adds(out, put);
+			if (put || c1_in_code_page(cd, u, mode, out)) {
+				if (put)
+					ccp_ccm_buf_adds(out, put);
 				size_t l = (size_t)(g_utf8_next_char(ip) - ip);
 				ip += l;
 				il -= l;

@@ -1510,6 +1510,12 @@ static void test_latin1_as_1252(struct ccp_convert_map *map)
 		struct ccp_convert_stats st;
 		ccp_convert_last_stats(c, &st);
 		CHECK_EQ_U64(st.substitutions, 1);
+		/* One the code page has, with no ASCII for it: the florin
+		 * (0x83), CP437's 0x9F; it was a '?'. */
+		CHECK(conv(c, "From: a@example.org\r\nTo: b@example.org\r\n"
+			      "Subject: =?iso-8859-1?Q?price_=83_5?=\r\n\r\nhi\r\n",
+			      "florin") == CCP_CONVERT_OK);
+		CHECK(eq(m.subject, m.subject_len, "price \x9f 5"));
 		ccp_convert_free(c);
 	}
 	/* A long file name has them too; an ellipsis that ends it goes, as
