@@ -50,9 +50,16 @@ static bool field_value(const char *h, size_t len, const char *name, char *out, 
 		size_t eol = i;
 		while (eol < len && h[eol] != '\n')
 			eol++;
-		if (eol - i > nlen && h[i + nlen] == ':' && strncasecmp(h + i, name, nlen) == 0) {
+		/* The name, then blanks before the colon, as RFC 5322's
+		 * obsolete syntax allows and older mailers wrote
+		 * ("Return-Path : <>"). */
+		size_t colon = i + nlen;
+		while (colon < eol && (h[colon] == ' ' || h[colon] == '\t'))
+			colon++;
+		if (eol - i > nlen && colon < eol && h[colon] == ':' &&
+		    strncasecmp(h + i, name, nlen) == 0) {
 			size_t o = 0;
-			for (size_t k = i + nlen + 1; k < len && o + 1 < cap; k++) {
+			for (size_t k = colon + 1; k < len && o + 1 < cap; k++) {
 				if (h[k] == '\r')
 					continue;
 				if (h[k] == '\n') {

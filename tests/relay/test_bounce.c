@@ -4,7 +4,8 @@
  *   report      a delivery or disposition report (Content-Type:
  *               multipart/report) is never answered with another, even
  *               without its null Return-Path (a spool fed by a script);
- *               one in another part's type is;
+ *               one in another part's type is; a Return-Path with
+ *               blanks before its colon (obsolete syntax) is read;
  *   quoted      the quoted header of the message reported on comes out
  *               as text a mail server takes: no NUL, no bare CR, no
  *               escape sequence, no octet of no UTF-8 character (each
@@ -40,6 +41,14 @@ static void test_report(void)
 	CHECK_EQ_U64(recipient(mixed, addr, &field), CCP_BOUNCE_TO_ADDR);
 	CHECK_STREQ(addr, "bob@remote.example");
 	CHECK_STREQ(field, "From");
+	/* Blanks before the colon, as RFC 5322's obsolete syntax allows: a
+	 * null return path is still one. */
+	CHECK_EQ_U64(recipient("Return-Path : <>\r\nFrom: c@remote.example\r\n\r\n", addr,
+			       &field),
+		     CCP_BOUNCE_TO_NULL);
+	CHECK_EQ_U64(recipient("Return-Pathx: <>\r\nFrom: c@remote.example\r\n\r\n", addr,
+			       &field),
+		     CCP_BOUNCE_TO_ADDR);
 }
 
 /* The lines of the report's body after the line MARK, each checked. */
