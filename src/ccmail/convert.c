@@ -14,6 +14,7 @@
  * address lines over the 4 KB / 160 KB buffer ("Header Buffer Full", KB
  * Q166499, Q266711), and a message with nobody to deliver to.
  */
+#define _GNU_SOURCE /* strcasestr() */
 #include "ccpump/convert.h"
 
 #include <ctype.h>
@@ -566,7 +567,7 @@ static const char *full_raw(GMimeObject *obj, const char *name)
 static const char *full_file_name(struct ccp_convert *c, GMimeObject *obj, const char *name)
 {
 	const char *raw = full_raw(obj, "Content-Disposition");
-	bool disposition = raw && strstr(raw, "filename");
+	bool disposition = raw && strcasestr(raw, "filename");
 	if (!disposition)
 		raw = full_raw(obj, "Content-Type");
 	const char *fixed = words_unjoined(c, raw);
@@ -1244,6 +1245,18 @@ static struct ccp_fp name_fp(const char *name, size_t n)
 static const char *file_name(struct ccp_convert *c, const char *filename, GMimeContentType *ct,
 			     size_t *len);
 
+/* Whether the message has a File item of DATA (LEN octets) already. */
+static bool file_already(const struct ccp_convert *c, const void *data, size_t len)
+{
+	for (size_t i = 0; i < c->msg.nitem; i++) {
+		const struct ccp_ccm_item *it = &c->msg.item[i];
+		if (it->kind == CCP_CCM_ITEM_FILE && it->len == len &&
+		    (len == 0 || memcmp(it->data, data, len) == 0))
+			return true;
+	}
+	return false;
+}
+
 static void add_file(struct ccp_convert *c, const char *name, size_t name_len,
 		     const void *data, size_t len)
 {
@@ -1508,20 +1521,31 @@ static CCP_NOINLINE void html_add_run(struct ccp_ccm_buf *out, const char *s, si
 
 /* The value of the attribute NAME in the tag's attributes A (N octets, up
  * to its '>'), entities decoded, into OUT (reset); false when it has
- * none. */
+ * none.  Attribute by attribute, as HTML reads them: "href=" inside
+ * another's value (onclick="location.href='...'") is that value's text. */
 static bool html_attr(const char *a, size_t n, const char *name, struct ccp_ccm_buf *out)
 {
-	size_t nl = strlen(name);
+	size_t nl = strlen(name), i = 0;
 	ccp_ccm_buf_reset(out);
-	for (size_t i = 0; i + nl < n; i++) {
-		if (strncasecmp(a + i, name, nl) != 0 ||
-		    (i > 0 && (isalnum((unsigned char)a[i - 1]) || a[i - 1] == '-')))
-			continue; /* another attribute's name ends so (data-href) */
-		size_t j = i + nl;
+	while (i < n) {
+		while (i < n && (isspace((unsigned char)a[i]) || a[i] == '/'))
+			i++;
+		size_t n0 = i;
+		while (i < n && !isspace((unsigned char)a[i]) && a[i] != '=' && a[i] != '>' &&
+		       a[i] != '/')
+			i++;
+		if (i == n0) {
+			i++; /* a stray '=' */
+			continue;
+		}
+		bool wanted = i - n0 == nl && strncasecmp(a + n0, name, nl) == 0;
+		size_t j = i;
 		while (j < n && isspace((unsigned char)a[j]))
 			j++;
-		if (j >= n || a[j] != '=')
-			continue;
+		if (j >= n || a[j] != '=') {
+			i = j;
+			continue; /* an attribute without a value */
+		}
 		j++;
 		while (j < n && isspace((unsigned char)a[j]))
 			j++;
@@ -1529,16 +1553,19 @@ static bool html_attr(const char *a, size_t n, const char *name, struct ccp_ccm_
 		size_t e = j;
 		while (e < n && (q ? a[e] != q : !isspace((unsigned char)a[e]) && a[e] != '>'))
 			e++;
-		for (size_t k = j; k < e;) {
-			size_t l = a[k] == '&' ? html_entity(a + k + 1, e - k - 1, out) : 0;
-			if (l) {
-				k += l + 1;
-			} else {
-				ccp_ccm_buf_addc(out, a[k]);
-				k++;
+		if (wanted) {
+			for (size_t k = j; k < e;) {
+				size_t l = a[k] == '&' ? html_entity(a + k + 1, e - k - 1, out) : 0;
+				if (l) {
+					k += l + 1;
+				} else {
+					ccp_ccm_buf_addc(out, a[k]);
+					k++;
+				}
 			}
+			return true;
 		}
-		return true;
+		i = e < n && q ? e + 1 : e;
 	}
 	return false;
 }
@@ -1580,7 +1607,11 @@ static void html_end_link(struct ccp_ccm_buf *out, size_t at, const struct ccp_c
 	if (ul == 0 || (tl == ul && strncasecmp(t, u, ul) == 0) ||
 	    (tl == url->len && strncasecmp(t, url->data, tl) == 0))
 		return;
-	ccp_ccm_buf_adds(out, tl ? " <" : "<");
+	/* A link without text (an image) still stands apart from the word
+	 * before it. */
+	bool apart = out->len == 0 || out->data[out->len - 1] == ' ' ||
+		     out->data[out->len - 1] == '\n';
+	ccp_ccm_buf_adds(out, apart ? "<" : " <");
 	ccp_ccm_buf_add(out, u, ul);
 	ccp_ccm_buf_addc(out, '>');
 }
@@ -2102,12 +2133,18 @@ static void add_leaf(struct ccp_convert *c, GMimeContentType *ct, GMimeContentDi
 	add_file(c, name, nl, c->dec->data, c->dec->len);
 }
 
-static void add_part(struct ccp_convert *c, GMimePart *part)
+/* PART, its content decoded into c->dec already (decode_part()). */
+static void add_decoded_part(struct ccp_convert *c, GMimePart *part)
 {
 	GMimeObject *obj = GMIME_OBJECT(part);
-	decode_part(c, part);
 	add_leaf(c, g_mime_object_get_content_type(obj), g_mime_object_get_content_disposition(obj),
 		 full_file_name(c, obj, g_mime_part_get_filename(part)));
+}
+
+static void add_part(struct ccp_convert *c, GMimePart *part)
+{
+	decode_part(c, part);
+	add_decoded_part(c, part);
 }
 
 /* Whether a leaf of content type CT and disposition D (may be NULL) is
@@ -2161,7 +2198,12 @@ static void walk_attachments(struct ccp_convert *c, GMimeObject *obj, bool in_re
 		return;
 	}
 	if (GMIME_IS_MESSAGE_PART(obj)) {
-		add_embedded(c, GMIME_MESSAGE_PART(obj), obj); /* a message attached */
+		GMimeContentDisposition *d = g_mime_object_get_content_disposition(obj);
+		if (kept_from_alternative(d, d ? g_mime_content_disposition_get_parameter(
+							 d, "filename")
+					       : NULL,
+					  false, in_related))
+			add_embedded(c, GMIME_MESSAGE_PART(obj), obj);
 	} else if (GMIME_IS_MULTIPART(obj)) {
 		GMimeMultipart *mp = GMIME_MULTIPART(obj);
 		GMimeContentType *ct = g_mime_object_get_content_type(obj);
@@ -2173,7 +2215,10 @@ static void walk_attachments(struct ccp_convert *c, GMimeObject *obj, bool in_re
 		   kept_from_alternative(g_mime_object_get_content_disposition(obj),
 					 g_mime_part_get_filename(GMIME_PART(obj)),
 					 g_mime_object_get_content_id(obj) != NULL, in_related)) {
-		add_part(c, GMIME_PART(obj));
+		/* Not a second time: every alternative may carry it. */
+		decode_part(c, GMIME_PART(obj));
+		if (!file_already(c, c->dec->data, c->dec->len))
+			add_decoded_part(c, GMIME_PART(obj));
 	}
 }
 
@@ -2787,7 +2832,9 @@ static void light_meta_close(struct light_meta *m)
 }
 
 /* Adds leaf P to the message, as add_part() adds GMime's part. */
-static void light_add_leaf(struct ccp_convert *c, const struct light_leaf *p)
+/* Adds the leaf P, as add_part(); with ONCE, not when the message has a
+ * File item of its content already (walk_attachments()). */
+static void light_add_leaf(struct ccp_convert *c, const struct light_leaf *p, bool once)
 {
 	struct light_meta m;
 	light_meta_open(c, p, &m);
@@ -2795,7 +2842,8 @@ static void light_add_leaf(struct ccp_convert *c, const struct light_leaf *p)
 	if (!fn)
 		fn = g_mime_content_type_get_parameter(m.ct, "name");
 	light_decode(c, p->content, p->len, p->enc);
-	add_leaf(c, m.ct, m.d, fn);
+	if (!once || !file_already(c, c->dec->data, c->dec->len))
+		add_leaf(c, m.ct, m.d, fn);
 	light_meta_close(&m);
 }
 
@@ -3029,7 +3077,7 @@ static void light_emit_attachments(struct ccp_convert *c, const struct light_tre
 	bool kept = kept_from_alternative(m.d, fn, n->leaf.content_id, in_related);
 	light_meta_close(&m);
 	if (kept)
-		light_add_leaf(c, &n->leaf);
+		light_add_leaf(c, &n->leaf, true);
 }
 
 /* Converts node I and what is under it, as walk() converts GMime's tree. */
@@ -3037,7 +3085,7 @@ static void light_emit(struct ccp_convert *c, const struct light_tree *t, int i)
 {
 	const struct light_node *n = &t->n[i];
 	if (!n->container) {
-		light_add_leaf(c, &n->leaf);
+		light_add_leaf(c, &n->leaf, false);
 	} else if (n->alternative) {
 		int pick = light_pick_alternative(c, t, i);
 		light_emit(c, t, pick);

@@ -1774,9 +1774,9 @@ static int recover(int dirfd, int mboxfd, int storefd, bool dosync, const char *
 /* ---- import -------------------------------------------------------------------- */
 
 /* The octets of a message's reason that name its unknown recipients; those
- * past them are counted ("and 34 more"), so that the reason, with the
- * batch's path before it, fits its 512 octets whole and never names a
- * part of the list as all of it. */
+ * that do not fit in them are counted ("and 34 more"), so that the
+ * reason, with the batch's path before it, fits its 512 octets whole and
+ * never names a part of the list as all of it. */
 #define UNKNOWN_NAMED 320
 
 struct delivery {
@@ -1989,7 +1989,7 @@ static bool plan_import(struct ccp_po *po, const char *data, size_t len, const c
 		for (size_t i = 0; i < m->nrcpt; i++) {
 			norm_rcpt(&po->tmp2, m->rcpt[i].addr, m->rcpt[i].addr_len);
 			if (po->conf.users && !sset_has(&po->users, po->tmp2.data, po->tmp2.len)) {
-				if (unnamed == 0 && unknown.len + m->rcpt[i].addr_len + 4 <= UNKNOWN_NAMED)
+				if (unknown.len + m->rcpt[i].addr_len + 4 <= UNKNOWN_NAMED)
 					ccp_ccm_buf_printf(&unknown, "%s'%.*s'", unknown.len ? ", " : "",
 							   (int)m->rcpt[i].addr_len, m->rcpt[i].addr);
 				else
@@ -2047,9 +2047,11 @@ static bool plan_import(struct ccp_po *po, const char *data, size_t len, const c
 			po->keys.len = koff;
 		}
 		if (nunknown) {
-			char line[sizeof(res->reason)], more[48] = "";
-			if (unnamed)
-				snprintf(more, sizeof(more), "%s%zu more", unknown.len ? " and " : "",
+			char line[sizeof(res->reason)], more[64] = "";
+			if (unnamed && unknown.len)
+				snprintf(more, sizeof(more), " and %zu more", unnamed);
+			else if (unnamed) /* each too long to name here */
+				snprintf(more, sizeof(more), "(%zu, their lines too long to name here)",
 					 unnamed);
 			snprintf(line, sizeof(line), "%s: line %u: unknown recipient%s %s%s", name,
 				 m->line, nunknown > 1 ? "s" : "", unknown.len ? unknown.data : "",

@@ -239,6 +239,8 @@ static size_t piece_end(const char *e, size_t len, size_t max)
 {
 	const unsigned char *u = (const unsigned char *)e;
 	size_t i = 0, cut = 0, blank = 0;
+	if (len <= max)
+		return len;
 	while (i < len) {
 		size_t k = 1;
 		if (u[i] == '\\' && i + 3 < len && u[i + 1] == 'x' && isxdigit(u[i + 2]) &&

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <glib.h> /* g_utf8_validate() */
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -858,15 +859,18 @@ static bool settle_one(struct disp *d, const char *key, size_t key_len,
 }
 
 /*
- * The built-in post office's REASON in UTF-8, as the log, Bad's record and
- * the sender's report are written: after the batch's path and line
+ * The post office's REASON in UTF-8, as the log, Bad's record and the
+ * sender's report are written: after the batch's path and line
  * ("STORE/Import/MsgXXXX.ccm: line N: ", kept as it is) it quotes the
  * batch's recipient lines, in the code page, where "J\x81rgen" was
  * "Jürgen".  REASON itself when it holds no octet past ASCII there, or the
- * code page cannot be opened.
+ * code page cannot be opened; with UNLESS_UTF8 (an import program's, which
+ * may write either), when it is UTF-8 already.
  */
-static const char *po_reason_utf8(struct disp *d, const char *reason)
+static const char *po_reason_utf8(struct disp *d, const char *reason, bool unless_utf8)
 {
+	if (unless_utf8 && g_utf8_validate(reason, -1, NULL))
+		return reason;
 	const char *line = strstr(reason, ".ccm: line ");
 	const char *text = line ? line + 11 + strspn(line + 11, "0123456789") : reason;
 	if (strncmp(text, ": ", 2) == 0)
@@ -888,7 +892,7 @@ static const char *po_reason_utf8(struct disp *d, const char *reason)
 static void settle_report(void *arg, const char *key, size_t key_len,
 			  enum ccp_po_outcome outcome, const char *reason)
 {
-	settle_one(arg, key, key_len, outcome, reason ? po_reason_utf8(arg, reason) : reason);
+	settle_one(arg, key, key_len, outcome, reason ? po_reason_utf8(arg, reason, false) : reason);
 }
 
 /*
@@ -943,7 +947,8 @@ static void settle_from_und(struct disp *d, const char *und_name, const char *un
 		/* A key not in the batch (mis-encoded by the program, cut short)
 		 * names none of ours: which one it meant is not known, so the
 		 * list is not read whole. */
-		if (!settle_one(d, id->value, id->value_len, CCP_PO_MSG_UNDELIVERABLE, text)) {
+		if (!settle_one(d, id->value, id->value_len, CCP_PO_MSG_UNDELIVERABLE,
+				po_reason_utf8(d, text, true))) {
 			snprintf(why, sizeof(why), "names a message not in the batch (X-Spool-Id "
 				 "%.*s)", (int)(id->value_len < 80 ? id->value_len : 80), id->value);
 			break;

@@ -559,7 +559,8 @@ static void test_addresses(struct ccp_convert_map *map)
  * subject, name or file name split as mailers split them): GMime joins
  * their texts before decoding and stopped at the padding, so all of the
  * second word was lost.  Each is read whole, in a Subject, a display name
- * and an attachment's file name, on the light path and the full one. */
+ * and an attachment's file name (its parameter's name in any case), on
+ * the light path and the full one. */
 static void test_split_words(struct ccp_convert_map *map)
 {
 	static const char text[] =
@@ -570,7 +571,7 @@ static void test_split_words(struct ccp_convert_map *map)
 		"Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
 		"--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\n"
 		"Content-Type: application/pdf\r\nContent-Disposition: attachment;\r\n"
-		" filename=\"=?UTF-8?B?UmVwb3J0IFE=?= =?UTF-8?B?My5wZGY=?=\"\r\n"
+		" FILENAME=\"=?UTF-8?B?UmVwb3J0IFE=?= =?UTF-8?B?My5wZGY=?=\"\r\n"
 		"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n";
 	struct ccp_convert_opts o;
 	ccp_convert_opts_default(&o);
@@ -633,6 +634,21 @@ static void test_alternative_attachments(struct ccp_convert_map *map)
 		struct ccp_convert_stats st;
 		ccp_convert_last_stats(c, &st);
 		CHECK(st.light_parse == !full);
+		/* An attachment every alternative carries is one File item. */
+		CHECK(conv(c, "From: a@example.org\r\nTo: b@example.org\r\nMIME-Version: 1.0\r\n"
+			      "Content-Type: multipart/alternative; boundary=\"a\"\r\n\r\n"
+			      "--a\r\nContent-Type: multipart/mixed; boundary=\"m\"\r\n\r\n"
+			      "--m\r\nContent-Type: text/plain\r\n\r\nplain\r\n--m\r\n"
+			      "Content-Type: application/pdf\r\n"
+			      "Content-Disposition: attachment; filename=r.pdf\r\n\r\nPDF\r\n"
+			      "--m--\r\n--a\r\nContent-Type: multipart/mixed; boundary=\"n\"\r\n\r\n"
+			      "--n\r\nContent-Type: text/html\r\n\r\n<p>rich</p>\r\n--n\r\n"
+			      "Content-Type: application/pdf\r\n"
+			      "Content-Disposition: attachment; filename=r.pdf\r\n\r\nPDF\r\n"
+			      "--n--\r\n--a--\r\n",
+			   "twice") == CCP_CONVERT_OK);
+		CHECK_MSG(count_kind(CCP_CCM_ITEM_FILE) == 1, "%s: %zu files",
+			  full ? "full" : "light", count_kind(CCP_CCM_ITEM_FILE));
 		ccp_convert_free(c);
 	}
 }
@@ -1395,7 +1411,9 @@ static void test_html_links_cells(struct ccp_convert_map *map)
 		"<body><p>Reset your password <a href=\"https://example.org/r?t=a&amp;u=1\">here"
 		"</a>.</p><p>See <a href='https://example.org/x'>https://example.org/x</a> or "
 		"<a HREF=\"mailto:help@example.org?subject=hi\">write us</a>, <a href=\"#top\">"
-		"top</a>, <a data-href=\"x\" href=http://e.org/y>y</a></p><table><tr><th>Item"
+		"top</a>, <a data-href=\"x\" href=http://e.org/y>y</a>, <a onclick=\"location.href="
+		"'https://t.example/c'\" href=\"https://bank.example/r\">bank</a>, see <a "
+		"href=\"http://x.example/\"><img src=\"cid:i\"></a> now</p><table><tr><th>Item"
 		"</th><th>Sum</th></tr><tr><td>Total</td><td>100.00</td></tr></table></body>"
 		"</html>";
 	struct ccp_convert_opts o;
@@ -1404,7 +1422,8 @@ static void test_html_links_cells(struct ccp_convert_map *map)
 	CHECK(conv(c, text, "html") == CCP_CONVERT_OK);
 	const char *want = "Reset your password here <https://example.org/r?t=a&u=1>.\r\n\r\n"
 			   "See https://example.org/x or write us <help@example.org>, top, y "
-			   "<http://e.org/y>\r\n\r\nItem Sum\r\nTotal 100.00\r\n";
+			   "<http://e.org/y>, bank <https://bank.example/r>, see <http://x.example/> "
+			   "now\r\n\r\nItem Sum\r\nTotal 100.00\r\n";
 	CHECK_MSG(eq(m.item[0].data, m.item[0].len, want), "got '%.*s'", (int)m.item[0].len,
 		  (const char *)m.item[0].data);
 	ccp_convert_free(c);

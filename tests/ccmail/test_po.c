@@ -278,6 +278,24 @@ static void test_users(const char *base)
 	CHECK(more != NULL && sscanf(more, "' and %u more", &rest) == 1);
 	CHECK_MSG(named + rest == 40 && named >= 5, "named %u, and %u more: %s", named, rest,
 		  res.reason);
+	/* One too long to name first: the others are named all the same. */
+	char longname[360];
+	memset(longname, 'L', 330);
+	snprintf(longname + 330, sizeof(longname) - 330, " at HUBPO1");
+	const char *some[] = { longname, "Short One at HUBPO1", "Short Two at HUBPO1", NULL };
+	ccp_ccm_buf_reset(&b);
+	msg_text(&b, "u00", "A at B", "6/2/98 8:39", some, "s", "x\r\n");
+	CHECK(ccp_po_import_buffer(po, b.data, b.len, "u.ccm", NULL, &res) == CCP_PO_UNDELIVERABLE);
+	CHECK_MSG(strstr(res.reason, "unknown recipients 'Short One at HUBPO1', 'Short Two at "
+				     "HUBPO1' and 1 more") != NULL,
+		  "%s", res.reason);
+	ccp_ccm_buf_reset(&b);
+	const char *only_long[] = { longname, NULL };
+	msg_text(&b, "u01", "A at B", "6/2/98 8:39", only_long, "s", "x\r\n");
+	CHECK(ccp_po_import_buffer(po, b.data, b.len, "u.ccm", NULL, &res) == CCP_PO_UNDELIVERABLE);
+	CHECK_MSG(strstr(res.reason, "unknown recipient (1, their lines too long to name here)") !=
+			  NULL,
+		  "%s", res.reason);
 
 	/* Each message's outcome, in input order, for a relay to settle its
 	 * spool entries: new, already delivered, partly unknown, unknown, bad. */

@@ -93,6 +93,20 @@ static void test_quoted(void)
 	CHECK_EQ_U64(vs, 1494);
 	CHECK(strstr(lv, "\n    v") != NULL);
 	ccp_ccm_buf_free(&b);
+
+	/* A line under 900 octets stays one line, wherever its blanks are. */
+	char mid[708];
+	memset(mid, 'm', sizeof(mid) - 1);
+	mid[sizeof(mid) - 1] = '\0';
+	mid[640] = ' ';
+	n = snprintf(hdr, sizeof(hdr), "X-Mid: %s\r\n\r\n", mid);
+	ccp_ccm_buf_init(&b);
+	ccp_bounce_format(&b, CCP_BOUNCE_UNDELIVERED, "MAILER-DAEMON@relay.example", NULL, "m2",
+			  "r", hdr, (size_t)n);
+	char want[800];
+	snprintf(want, sizeof(want), "\nX-Mid: %s\n", mid);
+	CHECK(strstr(b.data, want) != NULL);
+	ccp_ccm_buf_free(&b);
 }
 
 int main(void)

@@ -195,21 +195,17 @@ d=$(fresh undeliv --users "$(users)")
 gen "$d/spool" 0 30
 printf 'From: "X" <x@example.org>\r\nTo: nobody@example.org\r\nSubject: lost\r\n\r\nhi\r\n' \
 	>"$d/spool/new/1764288000.M999P77.test"
-# An unknown recipient with a name past ASCII: the post office's reason
-# quotes its line in the code page, and the report (UTF-8) says the name.
-printf 'From: "X" <x@example.org>\r\nTo: alice@example.org, =?utf-8?q?J=C3=BCrgen_M=C3=BCller?= <jm@example.org>\r\nSubject: name\r\n\r\nhi\r\n' \
-	>"$d/spool/new/1764288000.M997P77.test"
 "$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
 	--log "$d/log" || fail "undeliverable: relay failed"
 [ -f "$d/store/Bad/1764288000.M999P77.test" ] || fail "undeliverable: not moved to Bad"
 [ -s "$d/store/Bad/1764288000.M999P77.test.reason" ] || fail "undeliverable: no reason"
 grep -q 'Reason:' "$d/store/Bad/1764288000.M999P77.test.ndr" || fail "undeliverable: no NDR"
-[ "$(field "$d/po" 'distinct keys')" = 31 ] || fail "undeliverable: the good ones were not delivered"
+[ "$(field "$d/po" 'distinct keys')" = 30 ] || fail "undeliverable: the good ones were not delivered"
 undreason=$(head -1 "$d/store/Bad/1764288000.M999P77.test.reason")
 # The messages that reached alice and bob but not carol were delivered in
 # part: each one's sender is told in Partial/NAME.ndr, not Bad/, and the
 # message is settled as delivered.
-want=$(for i in $(seq 2 3 29) 997; do echo "1764288000.M${i}P77.test.ndr"; done | sort)
+want=$(for i in $(seq 2 3 29); do echo "1764288000.M${i}P77.test.ndr"; done | sort)
 [ "$(ls "$d/store/Partial" | sort)" = "$want" ] ||
 	fail "partial: reports in Partial: $(ls "$d/store/Partial" | tr '\n' ' ')"
 [ ! -e "$d/store/Bad/1764288000.M5P77.test" ] || fail "partial: a message delivered in part in Bad"
@@ -219,9 +215,6 @@ for h in 'To: <s5@example.org>' 'Subject: Undeliverable to some recipients on cc
 	grep -qxF "$h" "$pr" || fail "partial: the report lacks '$h': $(cat "$pr")"
 done
 grep -q '^Reason: unknown recipient .*carol' "$pr" || fail "partial: the reason: $(grep Reason "$pr")"
-grep -q "^Reason: unknown recipient '\"Jürgen Müller\" \[SMTP:jm@example.org\] at EXSITE'$" \
-	"$d/store/Partial/1764288000.M997P77.test.ndr" ||
-	fail "partial: a name past ASCII: $(grep Reason "$d/store/Partial/1764288000.M997P77.test.ndr")"
 # The sender is told the reason, not the store's place nor the batch's line:
 # those stay in the log and Bad's reasons.
 for f in "$pr" "$d/store/Bad/1764288000.M999P77.test.ndr"; do
@@ -368,7 +361,7 @@ grep -q "^1 messages requeued" "$d/rq.out" || fail "requeue: $(cat "$d/rq.out")"
 [ ! -e "$d/store/Deferred/$und" ] || fail "requeue: the old marker stayed"
 "$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
 	--log "$d/log" || fail "requeue: relay failed"
-[ "$(field "$d/po" 'distinct keys')" = 32 ] || fail "requeue: not delivered after the requeue"
+[ "$(field "$d/po" 'distinct keys')" = 31 ] || fail "requeue: not delivered after the requeue"
 [ -z "$(ls -A "$d/store/Bad")" ] || fail "requeue: back in Bad"
 # Names too long for NAME.reason (250 and 254 octets; a file name holds 255
 # at most): their records go by the name's first octets, '~' and a hash of
@@ -908,4 +901,31 @@ extra=$(grep -vx '[012]' "$d/fds" | sort -u | tr '\n' ' ')
 grep -qx '[0-9]*' "$d/store/relay.lock" || fail "handed: relay.lock holds $(head -c 100 "$d/store/relay.lock")"
 [ "$(field "$d/po" 'distinct keys')" = 3 ] || fail "handed: not delivered"
 echo "2h. an import program gets no descriptor past 2, and a closed stderr is not the store's lock"
+# An unknown recipient with a name past ASCII: the post office's reason
+# quotes the recipient's line in the code page, and the report (UTF-8),
+# the log and Bad's record give it in UTF-8, not as "J\x81rgen".
+d=$(fresh umlaut --users "$(users)")
+printf 'From: "X" <x@example.org>\r\nTo: alice@example.org, =?utf-8?q?J=C3=BCrgen_M=C3=BCller?= <jm@example.org>\r\nSubject: name\r\n\r\nhi\r\n' \
+	>"$d/spool/new/m1"
+printf 'From: "X" <x@example.org>\r\nTo: =?utf-8?q?J=C3=BCrgen_M=C3=BCller?= <jm@example.org>\r\nSubject: name\r\n\r\nhi\r\n' \
+	>"$d/spool/new/m2"
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--log "$d/log" || fail "umlaut: relay failed"
+want="unknown recipient '\"Jürgen Müller\" [SMTP:jm@example.org] at EXSITE'"
+grep -qxF "Reason: $want" "$d/store/Partial/m1.ndr" ||
+	fail "umlaut: the partial report: $(grep Reason "$d/store/Partial/m1.ndr")"
+grep -qxF "Reason: $want" "$d/store/Bad/m2.ndr" ||
+	fail "umlaut: the report: $(grep Reason "$d/store/Bad/m2.ndr")"
+grep -qF ": $want" "$d/store/Bad/m2.reason" || fail "umlaut: Bad's reason: $(cat "$d/store/Bad/m2.reason")"
+grep -qF "$want" "$d/log" || fail "umlaut: the log"
+# Through an import program (one that lists its reasons in the code
+# page, as IMPORT does): the same.
+dp=$(fresh umlautprog --users "$(users)")
+counting_import "$dp"
+cp "$d/store/Bad/m2" "$dp/spool/new/m2"
+"$bin" relay --spool "$dp/spool" --store "$dp/store" --import-cmd "$dp/import.sh" --once \
+	--stats-interval 0 --log "$dp/log" || fail "umlaut: the relay with an import program failed"
+grep -qxF "Reason: the import program listed it as undeliverable: $want" "$dp/store/Bad/m2.ndr" ||
+	fail "umlaut: through an import program: $(grep Reason "$dp/store/Bad/m2.ndr")"
+echo "2j. a recipient's name past ASCII is in UTF-8 in the reports, Bad's reason and the log"
 echo "test_relay_answers: ok"
