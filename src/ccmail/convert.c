@@ -2831,9 +2831,9 @@ static void light_meta_close(struct light_meta *m)
 	g_free(m->disp);
 }
 
-/* Adds leaf P to the message, as add_part() adds GMime's part. */
-/* Adds the leaf P, as add_part(); with ONCE, not when the message has a
- * File item of its content already (walk_attachments()). */
+/* Adds the leaf P to the message, as add_part() adds GMime's part; with
+ * ONCE, not when the message has a File item of its content already
+ * (walk_attachments()). */
 static void light_add_leaf(struct ccp_convert *c, const struct light_leaf *p, bool once)
 {
 	struct light_meta m;
@@ -3157,6 +3157,24 @@ static bool convert_light(struct ccp_convert *c, const struct ccp_convert_input 
 	return true;
 }
 
+/* The length of the header block DATA (LEN octets) begins with, through
+ * the empty line that ends it (all of DATA when none does). */
+static size_t header_block_len(const char *data, size_t len)
+{
+	if (len && data[0] == '\n')
+		return 1;
+	if (len > 1 && data[0] == '\r' && data[1] == '\n')
+		return 2;
+	for (const char *p = data; (p = memchr(p, '\n', len - (size_t)(p - data))) != NULL; p++) {
+		size_t at = (size_t)(p - data) + 1;
+		if (at < len && data[at] == '\n')
+			return at + 1;
+		if (at + 1 < len && data[at] == '\r' && data[at + 1] == '\n')
+			return at + 2;
+	}
+	return len;
+}
+
 enum ccp_convert_status ccp_convert_message(struct ccp_convert *c,
 					    const struct ccp_convert_input *in,
 					    struct ccp_ccm_buf *out)
@@ -3187,6 +3205,22 @@ enum ccp_convert_status ccp_convert_message(struct ccp_convert *c,
 	c->err[0] = '\0';
 	c->name = in->name ? in->name : "(message)";
 	c->too_deep = false;
+
+	/* A NUL in the header block (no valid header holds one) ended the
+	 * field it was in, as a C string ends: "Subject: before\0after" was
+	 * "before".  The block is read with each NUL a space, as the
+	 * Subject's other controls are (the body is left as it is). */
+	struct ccp_convert_input fixed;
+	size_t hl = header_block_len(in->data, in->len);
+	if (hl && memchr(in->data, '\0', hl) != NULL) {
+		char *copy = arena_alloc(c, in->len);
+		memcpy(copy, in->data, in->len);
+		for (char *p = copy; (p = memchr(p, '\0', hl - (size_t)(p - copy))) != NULL; p++)
+			*p = ' ';
+		fixed = *in;
+		fixed.data = copy;
+		in = &fixed;
+	}
 
 	enum ccp_convert_status st;
 	if (c->o.full_parse || !convert_light(c, in, &st))

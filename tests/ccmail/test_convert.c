@@ -653,6 +653,32 @@ static void test_alternative_attachments(struct ccp_convert_map *map)
 	}
 }
 
+/* A NUL in the header block ended the field it was in ("Subject:
+ * before\0after" was "before"): it is read as a space, on both paths; a
+ * NUL in the body is the body's. */
+static void test_nul_in_header(struct ccp_convert_map *map)
+{
+	static const char text[] = "From: a@example.org\r\nTo: b@example.org\r\n"
+				   "Subject: before\0after\r\n\r\nhi\0there\r\n";
+	struct ccp_convert_opts o;
+	ccp_convert_opts_default(&o);
+	for (int full = 0; full < 2; full++) {
+		o.full_parse = full;
+		struct ccp_convert *c = make(&o, map);
+		struct ccp_convert_input in = { .data = text, .len = sizeof(text) - 1, .name = "nul" };
+		ccp_ccm_buf_reset(&out);
+		CHECK(ccp_convert_message(c, &in, &out) == CCP_CONVERT_OK);
+		struct ccp_ccm_reader r;
+		ccp_ccm_reader_init(&r, out.data, out.len, "o");
+		CHECK(ccp_ccm_reader_next(&r, &m) == 1);
+		CHECK_MSG(eq(m.subject, m.subject_len, "before after"), "%s: '%.*s'",
+			  full ? "full" : "light", (int)m.subject_len, m.subject);
+		CHECK(m.nitem >= 1 && m.item[0].len > 3 && memchr(m.item[0].data, 'h', 1) &&
+		      contains(m.item[0].data, m.item[0].len, "there"));
+		ccp_convert_free(c);
+	}
+}
+
 /* A ';' between addresses (Outlook's, a web form's) is the ',' it stands
  * for: GMime's list parse stopped at it, and every recipient after it was
  * dropped without a word.  One in a quoted display name, a comment or an
@@ -2161,6 +2187,7 @@ int main(int argc, char **argv)
 	test_semicolons(map);
 	test_split_words(map);
 	test_alternative_attachments(map);
+	test_nul_in_header(map);
 	test_name_suffixes();
 	test_corpus(map);
 	test_map_file();
