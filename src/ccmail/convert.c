@@ -1916,9 +1916,12 @@ static size_t long_name(struct ccp_convert *c, const char *filename, size_t max)
 	} else {
 		add_trimmed(&c->u8, s, fl);
 	}
+	/* What Windows refuses in a name, where the attachment is detached:
+	 * controls, and : * ? " < > | (a '?' the code page wrote for a
+	 * character it lacks among them; / and \ went with the path). */
 	for (size_t i = 0; i < c->u8.len; i++)
 		if ((unsigned char)c->u8.data[i] < 0x20 || c->u8.data[i] == 0x7f ||
-		    c->u8.data[i] == ':')
+		    strchr(":*?\"<>|", c->u8.data[i]) != NULL)
 			c->u8.data[i] = '_';
 	while (c->u8.len && (c->u8.data[c->u8.len - 1] == '.' || c->u8.data[c->u8.len - 1] == ' '))
 		c->u8.len--;

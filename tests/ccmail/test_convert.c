@@ -1907,8 +1907,9 @@ static void test_attachments(struct ccp_convert_map *map)
 	CHECK_EQ_U64(m.item[1].title_len, 199);
 	CHECK(m.item[1].title[198] == 'x');
 	/* Two long names that are one in the code page (the same name twice,
-	 * or names of characters it lacks, both "?.txt"): the second is made
-	 * 8.3 rather than written twice, which a detach would overwrite. */
+	 * or names of characters it lacks, both "_.txt": the code page's '?'
+	 * is no character of a Windows name): the second is made 8.3 rather
+	 * than written twice, which a detach would overwrite. */
 	CHECK(conv(c, MIXED_HI
 		      "Content-Type: text/plain; name*=utf-8''caf%C3%A9.txt\r\n\r\n1\r\n--B\r\n"
 		      "Content-Type: text/plain; name*=utf-8''caf%C3%A9.txt\r\n\r\n2\r\n--B\r\n"
@@ -1918,8 +1919,13 @@ static void test_attachments(struct ccp_convert_map *map)
 	CHECK_EQ_U64(count_kind(CCP_CCM_ITEM_FILE), 4);
 	CHECK(eq(m.item[1].title, m.item[1].title_len, "caf\x82.txt")); /* é: CP437 0x82 */
 	CHECK(eq(m.item[2].title, m.item[2].title_len, "CAF~1.TXT"));
-	CHECK(eq(m.item[3].title, m.item[3].title_len, "?.txt"));
+	CHECK(eq(m.item[3].title, m.item[3].title_len, "_.txt"));
 	CHECK(eq(m.item[4].title, m.item[4].title_len, "ATT00004.TXT"));
+	/* What Windows refuses in a name: made '_'. */
+	CHECK(conv(c, MIXED_HI "Content-Type: text/plain; name=\"a*b?c<d>e|f.txt\"\r\n\r\n1\r\n"
+			       "--B--\r\n",
+		   "windows") == CCP_CONVERT_OK);
+	CHECK(eq(m.item[1].title, m.item[1].title_len, "a_b_c_d_e_f.txt"));
 	/* A long name is cut to 200 octets as written, in the code page,
 	 * its extension kept: 250 e-acute (500 octets of UTF-8) and .pdf
 	 * give 196 of them and .pdf, and 150 (300 octets of UTF-8, 150 in
