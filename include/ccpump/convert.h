@@ -133,6 +133,9 @@ struct ccp_convert;
  * code page.  Thread-safe: any thread may create contexts at any time. */
 CCP_EXPORT struct ccp_convert *ccp_convert_new(const struct ccp_convert_opts *o);
 CCP_EXPORT void ccp_convert_free(struct ccp_convert *c);
+/* The context's code page handles (codepage.h), for text of the post
+ * office's to be read back; the context's thread only. */
+CCP_EXPORT struct ccp_codepage *ccp_convert_codepage(struct ccp_convert *c);
 
 struct ccp_convert_input {
 	const char *data; /* the RFC 5322 message */

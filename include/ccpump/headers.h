@@ -48,6 +48,15 @@ struct ccp_header_field {
 CCP_EXPORT size_t ccp_headers_scan(const char *data, size_t len, struct ccp_header_field *f,
 				   size_t max, size_t *body);
 
+/*
+ * The length of the header block at the start of DATA (LEN octets), by its
+ * lines alone (whatever they hold: any block, not only those
+ * ccp_headers_scan() accepts): through the LF that ends its last field,
+ * the empty line after it left out; 0 when DATA starts with the empty
+ * line; LEN when no empty line ends the block.
+ */
+CCP_EXPORT size_t ccp_headers_block_len(const char *data, size_t len);
+
 /* Whether field F is named NAME (ASCII, case-insensitive). */
 CCP_EXPORT bool ccp_header_is(const struct ccp_header_field *f, const char *name);
 

@@ -428,6 +428,11 @@ static const char *arena_dup(struct ccp_convert *c, const void *p, size_t n)
 	return d;
 }
 
+struct ccp_codepage *ccp_convert_codepage(struct ccp_convert *c)
+{
+	return c->cp;
+}
+
 const char *ccp_convert_error(const struct ccp_convert *c)
 {
 	return c->err;
@@ -535,6 +540,16 @@ static char *unjoin_padded_words(const char *v)
 		return NULL;
 	g_string_append(out, copied);
 	return g_string_free(out, FALSE);
+}
+
+/* The raw field value V (its encoded words unjoined: words_unjoined())
+ * unfolded and decoded, as GMime's header object gives it (g_free it). */
+static char *decoded_text(const char *v)
+{
+	char *unfolded = g_mime_utils_header_unfold(v);
+	char *d = g_mime_utils_header_decode_text(NULL, unfolded);
+	g_free(unfolded);
+	return d;
 }
 
 /* V as GMime should read it (unjoin_padded_words()), as an arena string:
@@ -2170,6 +2185,18 @@ static bool is_body_text(GMimeObject *o, const char *sub)
 					     g_mime_object_get_content_disposition(o), sub);
 }
 
+/* Whether walk() and walk_attachments() go into OBJ at DEPTH: not past
+ * MAX_DEPTH, where it would be dropped, its content lost without a word:
+ * the message is refused instead (convert_full()). */
+static bool walk_enters(struct ccp_convert *c, GMimeObject *obj, int depth)
+{
+	if (!obj)
+		return false;
+	if (depth > MAX_DEPTH)
+		c->too_deep = true;
+	return depth <= MAX_DEPTH;
+}
+
 /*
  * Whether a leaf within an alternative not picked (within a multipart of
  * it: an alternative that is a leaf is a rendering of the same text) is
@@ -2194,12 +2221,8 @@ static bool kept_from_alternative(GMimeContentDisposition *d, const char *fn, bo
 static void walk_attachments(struct ccp_convert *c, GMimeObject *obj, bool in_related,
 			     int depth)
 {
-	if (!obj)
+	if (!walk_enters(c, obj, depth))
 		return;
-	if (depth > MAX_DEPTH) {
-		c->too_deep = true;
-		return;
-	}
 	if (GMIME_IS_MESSAGE_PART(obj)) {
 		GMimeContentDisposition *d = g_mime_object_get_content_disposition(obj);
 		if (kept_from_alternative(d, d ? g_mime_content_disposition_get_parameter(
@@ -2227,14 +2250,8 @@ static void walk_attachments(struct ccp_convert *c, GMimeObject *obj, bool in_re
 
 static void walk(struct ccp_convert *c, GMimeObject *obj, int depth)
 {
-	if (!obj)
+	if (!walk_enters(c, obj, depth))
 		return;
-	if (depth > MAX_DEPTH) {
-		/* Dropped, its content would be lost without a word: the
-		 * message is refused instead (convert_full()). */
-		c->too_deep = true;
-		return;
-	}
 	if (GMIME_IS_MESSAGE_PART(obj)) {
 		add_embedded(c, GMIME_MESSAGE_PART(obj), obj);
 	} else if (GMIME_IS_MULTIPART(obj)) {
@@ -2509,10 +2526,8 @@ static const char *full_subject(struct ccp_convert *c, GMimeMessage *gm)
 	const char *fixed = words_unjoined(c, raw);
 	if (fixed == raw)
 		return g_mime_message_get_subject(gm);
-	char *unfolded = g_mime_utils_header_unfold(fixed);
-	char *v = g_mime_utils_header_decode_text(NULL, unfolded);
+	char *v = decoded_text(fixed);
 	const char *d = arena_dup(c, v, strlen(v));
-	g_free(unfolded);
 	g_free(v);
 	return d;
 }
@@ -2739,12 +2754,7 @@ static const char *light_raw(struct ccp_convert *c, const struct ccp_header_fiel
  * (g_free it). */
 static char *light_value(struct ccp_convert *c, const struct ccp_header_field *f)
 {
-	if (!f)
-		return NULL;
-	char *unfolded = g_mime_utils_header_unfold(words_unjoined(c, light_raw(c, f)));
-	char *v = g_mime_utils_header_decode_text(NULL, unfolded);
-	g_free(unfolded);
-	return v;
+	return f ? decoded_text(words_unjoined(c, light_raw(c, f))) : NULL;
 }
 
 static InternetAddressList *light_addresses(struct ccp_convert *c,
@@ -2834,6 +2844,14 @@ static void light_meta_close(struct light_meta *m)
 	g_free(m->disp);
 }
 
+/* A leaf's file name, as g_mime_part_get_filename() finds a part's: the
+ * disposition's filename, else the type's name; NULL when none. */
+static const char *light_file_name(const struct light_meta *m)
+{
+	const char *fn = m->d ? g_mime_content_disposition_get_parameter(m->d, "filename") : NULL;
+	return fn ? fn : g_mime_content_type_get_parameter(m->ct, "name");
+}
+
 /* Adds the leaf P to the message, as add_part() adds GMime's part; with
  * ONCE, not when the message has a File item of its content already
  * (walk_attachments()). */
@@ -2841,9 +2859,7 @@ static void light_add_leaf(struct ccp_convert *c, const struct light_leaf *p, bo
 {
 	struct light_meta m;
 	light_meta_open(c, p, &m);
-	const char *fn = m.d ? g_mime_content_disposition_get_parameter(m.d, "filename") : NULL;
-	if (!fn)
-		fn = g_mime_content_type_get_parameter(m.ct, "name");
+	const char *fn = light_file_name(&m);
 	light_decode(c, p->content, p->len, p->enc);
 	if (!once || !file_already(c, c->dec->data, c->dec->len))
 		add_leaf(c, m.ct, m.d, fn);
@@ -3074,10 +3090,8 @@ static void light_emit_attachments(struct ccp_convert *c, const struct light_tre
 	}
 	struct light_meta m;
 	light_meta_open(c, &n->leaf, &m);
-	const char *fn = m.d ? g_mime_content_disposition_get_parameter(m.d, "filename") : NULL;
-	if (!fn)
-		fn = g_mime_content_type_get_parameter(m.ct, "name");
-	bool kept = kept_from_alternative(m.d, fn, n->leaf.content_id, in_related);
+	bool kept = kept_from_alternative(m.d, light_file_name(&m), n->leaf.content_id,
+					  in_related);
 	light_meta_close(&m);
 	if (kept)
 		light_add_leaf(c, &n->leaf, true);
@@ -3160,24 +3174,6 @@ static bool convert_light(struct ccp_convert *c, const struct ccp_convert_input 
 	return true;
 }
 
-/* The length of the header block DATA (LEN octets) begins with, through
- * the empty line that ends it (all of DATA when none does). */
-static size_t header_block_len(const char *data, size_t len)
-{
-	if (len && data[0] == '\n')
-		return 1;
-	if (len > 1 && data[0] == '\r' && data[1] == '\n')
-		return 2;
-	for (const char *p = data; (p = memchr(p, '\n', len - (size_t)(p - data))) != NULL; p++) {
-		size_t at = (size_t)(p - data) + 1;
-		if (at < len && data[at] == '\n')
-			return at + 1;
-		if (at + 1 < len && data[at] == '\r' && data[at + 1] == '\n')
-			return at + 2;
-	}
-	return len;
-}
-
 enum ccp_convert_status ccp_convert_message(struct ccp_convert *c,
 					    const struct ccp_convert_input *in,
 					    struct ccp_ccm_buf *out)
@@ -3214,7 +3210,7 @@ enum ccp_convert_status ccp_convert_message(struct ccp_convert *c,
 	 * "before".  The block is read with each NUL a space, as the
 	 * Subject's other controls are (the body is left as it is). */
 	struct ccp_convert_input fixed;
-	size_t hl = header_block_len(in->data, in->len);
+	size_t hl = ccp_headers_block_len(in->data, in->len);
 	if (hl && memchr(in->data, '\0', hl) != NULL) {
 		char *copy = arena_alloc(c, in->len);
 		memcpy(copy, in->data, in->len);

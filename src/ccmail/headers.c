@@ -66,3 +66,18 @@ bool ccp_header_is(const struct ccp_header_field *f, const char *name)
 			return false;
 	return i == f->name_len && name[i] == '\0';
 }
+
+size_t ccp_headers_block_len(const char *data, size_t len)
+{
+	if ((len >= 1 && data[0] == '\n') || (len >= 2 && data[0] == '\r' && data[1] == '\n'))
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		if (data[i] != '\n')
+			continue;
+		if (i + 1 < len && data[i + 1] == '\n')
+			return i + 1;
+		if (i + 2 < len && data[i + 1] == '\r' && data[i + 2] == '\n')
+			return i + 1;
+	}
+	return len;
+}

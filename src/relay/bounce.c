@@ -15,27 +15,16 @@
 #include <unistd.h>
 
 #include "ccpump/alloc.h"
+#include "ccpump/headers.h"
 #include "ccpump/log.h"
 
-/* The header block's length: through the empty line that ends it, or all
- * of LEN (up to CCP_BOUNCE_HEADER_MAX) when none is seen.  0 when the
- * message starts with that empty line: it has no header, and what follows
- * is its body, where no report address or quoted header may come from. */
+/* The header block's length (ccp_headers_block_len()), looked for in the
+ * first CCP_BOUNCE_HEADER_MAX octets.  0 when the message starts with the
+ * empty line: it has no header, and what follows is its body, where no
+ * report address or quoted header may come from. */
 static size_t header_len(const char *h, size_t len)
 {
-	if (len > CCP_BOUNCE_HEADER_MAX)
-		len = CCP_BOUNCE_HEADER_MAX;
-	if ((len >= 1 && h[0] == '\n') || (len >= 2 && h[0] == '\r' && h[1] == '\n'))
-		return 0;
-	for (size_t i = 0; i < len; i++) {
-		if (h[i] != '\n')
-			continue;
-		if (i + 1 < len && h[i + 1] == '\n')
-			return i + 1;
-		if (i + 2 < len && h[i + 1] == '\r' && h[i + 2] == '\n')
-			return i + 1;
-	}
-	return len;
+	return ccp_headers_block_len(h, len > CCP_BOUNCE_HEADER_MAX ? CCP_BOUNCE_HEADER_MAX : len);
 }
 
 /*
