@@ -118,10 +118,7 @@ struct disp {
 	struct relay *r;
 	unsigned id;
 	struct ccp_convert *conv;
-	/* The code page's, for the post office's reasons (po_reason_utf8());
-	 * opened at the first. */
-	struct ccp_codepage *cp;
-	struct ccp_ccm_buf reason_u8;
+	struct ccp_ccm_buf reason_u8; /* po_reason_utf8()'s */
 	/* The map conv converts with (NULL without --map files), and the
 	 * relay's map_gen it was taken at: a reload makes the next batch take
 	 * the new one (disp_converter()). */
@@ -460,17 +457,19 @@ struct report {
  * (a reason may quote the post office's: "the import program listed it
  * as undeliverable: ...", "retries ended after attempt N (the last:
  * ...)").  Bad's NAME.reason and the log keep them. */
-static const char *reason_for_sender(const struct relay *r, const char *reason, char *buf,
-				     size_t cap)
+/* The next mention of a batch in REASON from FROM on: its path
+ * (STORE/Import/NAME), which begins at *AT, and the ": line N: " after it
+ * if any.  Returns where the text after them begins; NULL when there is
+ * none. */
+static const char *batch_mention(const struct relay *r, const char *from, const char **at)
 {
-	size_t n = strlen(r->import), len = 0;
-	const char *from = reason;
-	for (const char *at = strstr(from, r->import); at != NULL; at = strstr(at + 1, r->import)) {
-		if (at[n] != '/')
+	size_t n = strlen(r->import);
+	for (const char *a = strstr(from, r->import); a != NULL; a = strstr(a + 1, r->import)) {
+		if (a[n] != '/')
 			continue;
-		const char *p = strstr(at + n, ": ");
+		const char *p = strstr(a + n, ": ");
 		if (p == NULL)
-			break;
+			return NULL;
 		p += 2;
 		const char *q = p;
 		if (strncmp(q, "line ", 5) == 0) {
@@ -479,6 +478,18 @@ static const char *reason_for_sender(const struct relay *r, const char *reason, 
 			if (q > p + 5 && q[0] == ':' && q[1] == ' ')
 				p = q + 2;
 		}
+		*at = a;
+		return p;
+	}
+	return NULL;
+}
+
+static const char *reason_for_sender(const struct relay *r, const char *reason, char *buf,
+				     size_t cap)
+{
+	size_t len = 0;
+	const char *from = reason, *at, *p;
+	while ((p = batch_mention(r, from, &at)) != NULL) {
 		/* What comes before the batch's name, then on past it. */
 		size_t k = (size_t)(at - from);
 		if (len + k >= cap)
@@ -486,7 +497,6 @@ static const char *reason_for_sender(const struct relay *r, const char *reason, 
 		memcpy(buf + len, from, k);
 		len += k;
 		from = p;
-		at = p - 1;
 	}
 	if (from == reason)
 		return reason;
@@ -863,28 +873,26 @@ static bool settle_one(struct disp *d, const char *key, size_t key_len,
  * sender's report are written: after the batch's path and line
  * ("STORE/Import/MsgXXXX.ccm: line N: ", kept as it is) it quotes the
  * batch's recipient lines, in the code page, where "J\x81rgen" was
- * "Jürgen".  REASON itself when it holds no octet past ASCII there, or the
- * code page cannot be opened; with UNLESS_UTF8 (an import program's, which
+ * "Jürgen".  REASON itself when it holds no octet past ASCII there; with
+ * UNLESS_UTF8 (an import program's, which
  * may write either), when it is UTF-8 already.
  */
 static const char *po_reason_utf8(struct disp *d, const char *reason, bool unless_utf8)
 {
 	if (unless_utf8 && g_utf8_validate(reason, -1, NULL))
 		return reason;
-	const char *line = strstr(reason, ".ccm: line ");
-	const char *text = line ? line + 11 + strspn(line + 11, "0123456789") : reason;
-	if (strncmp(text, ": ", 2) == 0)
-		text += 2;
+	const char *text = reason, *at, *after;
+	while ((after = batch_mention(d->r, text, &at)) != NULL)
+		text = after;
 	const char *p = text;
 	while (*p && (unsigned char)*p < 0x80)
 		p++;
-	if (*p == '\0')
-		return reason;
-	if (d->cp == NULL && (d->cp = ccp_codepage_open(d->r->convert.codepage)) == NULL)
+	/* The batch was converted by d->conv: its code page's handles. */
+	if (*p == '\0' || d->conv == NULL)
 		return reason;
 	ccp_ccm_buf_reset(&d->reason_u8);
 	ccp_ccm_buf_add(&d->reason_u8, reason, (size_t)(text - reason));
-	ccp_codepage_to_utf8(d->cp, text, strlen(text), &d->reason_u8);
+	ccp_codepage_to_utf8(ccp_convert_codepage(d->conv), text, strlen(text), &d->reason_u8);
 	ccp_ccm_buf_addc(&d->reason_u8, '\0');
 	return d->reason_u8.data;
 }
@@ -2449,8 +2457,6 @@ out:
 	if (r.disp) {
 		for (unsigned i = 0; i < cfg->pump.dispatchers; i++) {
 			ccp_convert_free(r.disp[i].conv);
-			if (r.disp[i].cp)
-				ccp_codepage_close(r.disp[i].cp);
 			ccp_ccm_buf_free(&r.disp[i].reason_u8);
 			relay_map_put(&r, r.disp[i].map);
 			ccp_ccm_buf_free(&r.disp[i].ccm);
