@@ -1007,6 +1007,25 @@ static bool lock_free(const char *path)
 	return free_now;
 }
 
+/* A message without From in the spool, new/m1 (its path into PATH, 900
+ * octets), which goes to Bad with a report to its Return-Path; and a
+ * bounce command, CMD (900), that writes each address it is given into
+ * the file SENT (900).  TAG names them apart under ROOT. */
+static void no_from_with_bounce(const char *root, const char *tag, char *path, char *sent,
+				char *cmd)
+{
+	snprintf(path, 900, "%s/new/m1", spool);
+	const char *text = "Return-Path: <s@example.org>\r\nTo: m1@example.org\r\n"
+			   "Subject: no From\r\n\r\nhi\r\n";
+	write_file(path, text, strlen(text));
+	snprintf(sent, 900, "%s/sent-%s", root, tag);
+	snprintf(cmd, 900, "%s/bounce-%s.sh", root, tag);
+	char script[2000];
+	snprintf(script, sizeof(script), "#!/bin/sh\necho \"$1\" >>'%s'\ncat >/dev/null\n", sent);
+	write_file(cmd, script, strlen(script));
+	CHECK(chmod(cmd, 0755) == 0);
+}
+
 /* A message without From sent to Bad, the relay killed (SIGKILL) at the
  * sync of its failed marker in Delivered/: its report was queued before
  * the marker, and the next run sends it.  A marker written first left
@@ -1016,16 +1035,7 @@ static void test_report_before_failed_marker(const char *root)
 {
 	char po[600], path[900], sent[900], cmd[900], err[600];
 	setup(root, "-reportfirst", po);
-	snprintf(path, sizeof(path), "%s/new/m1", spool);
-	const char *text = "Return-Path: <s@example.org>\r\nTo: m1@example.org\r\n"
-			   "Subject: no From\r\n\r\nhi\r\n";
-	write_file(path, text, strlen(text));
-	snprintf(sent, sizeof(sent), "%s/sent-reportfirst", root);
-	snprintf(cmd, sizeof(cmd), "%s/bounce-reportfirst.sh", root);
-	char script[2000];
-	snprintf(script, sizeof(script), "#!/bin/sh\necho \"$1\" >>'%s'\ncat >/dev/null\n", sent);
-	write_file(cmd, script, strlen(script));
-	CHECK(chmod(cmd, 0755) == 0);
+	no_from_with_bounce(root, "reportfirst", path, sent, cmd);
 	pid_t child = fork();
 	CHECK(child >= 0);
 	if (child == 0) {
@@ -1407,16 +1417,7 @@ static void test_report_queue_fails(const char *root)
 {
 	char po[600], path[900], sent[900], cmd[900], err[600], ndr[900];
 	setup(root, "-queuefail", po);
-	snprintf(path, sizeof(path), "%s/new/m1", spool);
-	const char *text = "Return-Path: <s@example.org>\r\nTo: m1@example.org\r\n"
-			   "Subject: no From\r\n\r\nhi\r\n";
-	write_file(path, text, strlen(text));
-	snprintf(sent, sizeof(sent), "%s/sent-queuefail", root);
-	snprintf(cmd, sizeof(cmd), "%s/bounce-queuefail.sh", root);
-	char script[2000];
-	snprintf(script, sizeof(script), "#!/bin/sh\necho \"$1\" >>'%s'\ncat >/dev/null\n", sent);
-	write_file(cmd, script, strlen(script));
-	CHECK(chmod(cmd, 0755) == 0);
+	no_from_with_bounce(root, "queuefail", path, sent, cmd);
 	snprintf(ndr, sizeof(ndr), "%s/Bad/m1.ndr", store);
 	atomic_store(&fail_report_links, 1);
 	once_config(po, NULL);
