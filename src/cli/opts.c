@@ -14,11 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *ccp_opt_shown(const char *val)
+/* The first LEN octets of VAL, as ccp_opt_shown() shows VAL. */
+static const char *shown_n(const char *val, size_t len)
 {
 	static char buf[1024];
-	ccp_escape_controls(buf, sizeof(buf), val, strlen(val));
+	ccp_escape_controls(buf, sizeof(buf), val, len);
 	return buf;
+}
+
+const char *ccp_opt_shown(const char *val)
+{
+	return shown_n(val, strlen(val));
 }
 
 static size_t count_digits(const char *p)
@@ -281,14 +287,8 @@ int ccp_opt_bad(const char *cmd, int c, int argc, char *const *argv, const struc
 	unsigned matches = 0;
 	const struct option *o = len ? long_option(lo, arg + 2, len, &matches) : NULL;
 	bool is_short = optopt != 0 && !(o && o->val == optopt);
-	/* The option as given, escaped (ccp_escape_controls()): a script may
-	 * pass a variable that holds anything, and this line goes to a
-	 * terminal. */
-	char shown[1024];
-	if (len)
-		ccp_escape_controls(shown, sizeof(shown), arg + 2, len);
-	else
-		ccp_escape_controls(shown, sizeof(shown), arg, strlen(arg));
+	/* The option as given, escaped (ccp_opt_shown()). */
+	const char *shown = len ? shown_n(arg + 2, len) : ccp_opt_shown(arg);
 	if (is_short && c == ':')
 		fprintf(stderr, "ccpump %s: option '-%c' needs a value\n", cmd, optopt);
 	else if (is_short)
