@@ -107,6 +107,12 @@ struct ccp_convert_opts {
 	bool import8;                  /* map [ ] for Import 8.x (true) */
 	bool html_as_file;             /* HTML-only mail as BODY.HTM, not as text (false) */
 	bool full_parse;               /* GMime's full parse for every message (false) */
+	/* Name a native user by the local part alone (alice.smith@DOMAIN is
+	 * "Smith, Alice at PO" whatever display name the sender wrote), not
+	 * by the display name first (false).  The display name is the
+	 * sender's, from the sender's address book: "Jones, Bob"
+	 * <alice.smith@DOMAIN> would deliver Alice's mail to Bob Jones. */
+	bool native_by_address;
 	const struct ccp_convert_map *map; /* may be NULL; must outlive the context */
 	/*
 	 * The header field in which the MTA that delivered the message wrote

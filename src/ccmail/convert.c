@@ -891,8 +891,9 @@ static void add_smtp_addr(struct ccp_convert *c, struct ccp_ccm_buf *out, const 
  * characters laid out (" at ", the quotes, [SMTP:...]) are ASCII, which is
  * itself there.  *FOREIGN (may be NULL): whether it is a foreign address,
  * "..." [SMTP:...] at SITE, which names its mailbox by the address alone;
- * a native user is named by the display name (or the local part), and a
- * user of the map by the map's line. */
+ * a native user is named by the display name (or the local part; the local
+ * part alone with native_by_address), and a user of the map by the map's
+ * line. */
 static const char *map_mailbox(struct ccp_convert *c, InternetAddress *ia, size_t *len,
 			       bool *foreign)
 {
@@ -934,7 +935,7 @@ static const char *map_mailbox(struct ccp_convert *c, InternetAddress *ia, size_
 	 * mailbox's own name, names the user ("Lee, Bruce" from bruce.lee),
 	 * as when the name shows nothing; a local part shown only in part
 	 * names no user either. */
-	const char *native_display = po && dlost == 0 ? display : NULL;
+	const char *native_display = po && dlost == 0 && !c->o.native_by_address ? display : NULL;
 	const char *native_local = po && !native_display ? cp_name(c, local, &ll, &llost) : NULL;
 	if (llost)
 		native_local = NULL;
@@ -1017,7 +1018,8 @@ static char *rcpt_key(struct ccp_convert *c, const char *addr)
  * [SMTP:...], two copies to one person, so a foreign line is left out too
  * when its address is there already, compared as the map compares them
  * (addr_key()).  (A native user is named by the display name, so two
- * names at one native address are two users.)  The first one stays, so To
+ * names at one native address are two users; named by the local part,
+ * with native_by_address, they are one line.)  The first one stays, so To
  * before Cc before Bcc before the envelope's.
  */
 static void add_rcpt(struct ccp_convert *c, enum ccp_ccm_rcpt_kind kind, const char *foreign,

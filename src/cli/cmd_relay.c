@@ -114,6 +114,9 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		"  --site NAME            the cc:Mail site of foreign addresses (%s)\n"
 		"  --map FILE             address mapping file (docs/ccmail-format.md);\n"
 		"                         repeatable; SIGHUP reads the files again\n"
+		"  --native-names HOW     a native user named by the display name, else the\n"
+		"                         local part (display), or by the local part alone\n"
+		"                         (address) (%s)\n"
 		"  --envelope-field NAME  the header field in which the MTA wrote the\n"
 		"                         recipients it delivered each spool file for\n"
 		"                         (X-Original-To, Delivered-To): each file goes to\n"
@@ -146,7 +149,8 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		(double)d->pump.retry_min_ns / 1e9,
 		(double)d->pump.retry_max_ns / 1e9, d->pump.max_attempts,
 		(double)d->pump.max_age_ns / 1e9, (double)d->stats_interval_ns / 1e9,
-		d->convert.site ? d->convert.site : "", (int)d->convert.codepage,
+		d->convert.site ? d->convert.site : "",
+		d->convert.native_by_address ? "address" : "display", (int)d->convert.codepage,
 		d->convert.long_names ? "on" : "off", d->convert.v8_attachments ? "on" : "off",
 		d->convert.html_as_file ? "on" : "off", d->convert.addr_buffer,
 		d->convert.import8 ? "off" : "on", ccp_opt_size_text(d->max_message_bytes, maxsize),

@@ -107,6 +107,7 @@ enum ccp_format_opt {
 	CCP_OPT_V8_ATTACHMENTS,
 	CCP_OPT_KEEP_BRACKETS,
 	CCP_OPT_HTML_AS_FILE,
+	CCP_OPT_NATIVE_NAMES,
 };
 
 #define CCP_FORMAT_OPTIONS                                                  \
@@ -115,7 +116,8 @@ enum ccp_format_opt {
 	{ "long-names", no_argument, NULL, CCP_OPT_LONG_NAMES },            \
 	{ "v8-attachments", no_argument, NULL, CCP_OPT_V8_ATTACHMENTS },    \
 	{ "keep-brackets", no_argument, NULL, CCP_OPT_KEEP_BRACKETS },      \
-	{ "html-as-file", no_argument, NULL, CCP_OPT_HTML_AS_FILE }
+	{ "html-as-file", no_argument, NULL, CCP_OPT_HTML_AS_FILE },        \
+	{ "native-names", required_argument, NULL, CCP_OPT_NATIVE_NAMES }
 
 /* Applies option c with value val to o: 0 when c is a format flag and val
  * is good, -1 when val is bad (one line printed), 1 when c is not one. */

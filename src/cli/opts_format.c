@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "ccpump/ccm.h"
 #include "ccpump/codepage.h"
@@ -47,6 +48,14 @@ int ccp_opt_format(const char *cmd, int c, const char *val, struct ccp_convert_o
 	case CCP_OPT_V8_ATTACHMENTS: o->v8_attachments = true; return 0;
 	case CCP_OPT_KEEP_BRACKETS: o->import8 = false; return 0;
 	case CCP_OPT_HTML_AS_FILE: o->html_as_file = true; return 0;
+	case CCP_OPT_NATIVE_NAMES:
+		if (strcmp(val, "display") == 0 || strcmp(val, "address") == 0) {
+			o->native_by_address = val[0] == 'a';
+			return 0;
+		}
+		fprintf(stderr, "ccpump %s: --native-names: '%s' is not display or address\n", cmd,
+			ccp_opt_shown(val));
+		return -1;
 	}
 	return 1;
 }

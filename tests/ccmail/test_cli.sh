@@ -65,6 +65,16 @@ grep -q " at MAPSITE" "$T/out" || fail "convert --map: its site line not used"
 expect 2 "$CCPUMP" convert --site "" "$DATA/mixed.eml"
 said "ccpump convert: --site: '' is not a site's name"
 
+# --native-names: a native user by the local part alone, not by the
+# display name the sender wrote; any other value is refused.
+printf 'From: "Jones, Bob" <alice.smith@ccmail.example.com>\nTo: x@y.example\n\nhi\n' >"$T/named.eml"
+expect 0 "$CCPUMP" convert --native ccmail.example.com=PO --native-names address "$T/named.eml"
+grep -q "^From: Smith, Alice at PO" "$T/out" || fail "--native-names address: $(grep '^From' "$T/out")"
+expect 0 "$CCPUMP" convert --native ccmail.example.com=PO "$T/named.eml"
+grep -q "^From: Jones, Bob at PO" "$T/out" || fail "--native-names display: $(grep '^From' "$T/out")"
+expect 2 "$CCPUMP" convert --native-names local "$T/named.eml"
+said "ccpump convert: --native-names: 'local' is not display or address"
+
 # convert: a message with a key, and a refusal named with its reason
 expect 0 "$CCPUMP" convert --native ccmail.example.com=HUBPO1 -o "$T/Msg0001.ccm" \
 	"$DATA/mixed.eml" "$DATA/envelope.eml"

@@ -916,6 +916,52 @@ static void test_envelope_and_date(struct ccp_convert_map *map)
 		ccp_convert_map_free(two);
 	}
 
+	/* native_by_address (--native-names address): a native user is named
+	 * by the local part alone, whatever display name the sender wrote:
+	 * "Jones, Bob" <alice.smith@...> is Alice's mail, not Bob Jones's,
+	 * and two display names at one native address are one line.  A
+	 * display name still names nobody at a foreign address, and the map's
+	 * user line still wins.  Both parses. */
+	{
+		static const char named[] =
+			"From: \"Jones, Bob\" <alice.smith@ccmail.example.com>\r\n"
+			"To: Carol King <dave.lee@ccmail.example.com>, \"Lee, Dave\" "
+			"<dave.lee@ccmail.example.com>, Eve <eve@foreign.example>, "
+			"Big Boss <boss@example.org>\r\n\r\nhi\r\n";
+		static const char *const want[] = {
+			"Lee, Dave at HUBPO1",
+			"\"Eve\" [SMTP:eve@foreign.example] at EXSITE",
+			"Boss, The at HUB",
+		};
+		struct ccp_convert_map *nm = ccp_convert_map_new();
+		ccp_convert_map_add_native(nm, "ccmail.example.com", "HUBPO1");
+		ccp_convert_map_add_user(nm, "boss@example.org", "Boss, The at HUB");
+		for (int full_parse = 0; full_parse <= 1; full_parse++) {
+			o.full_parse = full_parse;
+			o.native_by_address = true;
+			c = make(&o, nm);
+			CHECK(conv(c, named, NULL) == CCP_CONVERT_OK);
+			CHECK(eq(m.from, m.from_len, "Smith, Alice at HUBPO1"));
+			CHECK_EQ_U64(m.nrcpt, CCP_ARRAY_LEN(want));
+			for (size_t i = 0; i < m.nrcpt && i < CCP_ARRAY_LEN(want); i++)
+				CHECK_MSG(eq(m.rcpt[i].addr, m.rcpt[i].addr_len, want[i]),
+					  "recipient %zu is '%.*s'", i, (int)m.rcpt[i].addr_len,
+					  m.rcpt[i].addr);
+			ccp_convert_free(c);
+			/* The default names them by the display names: the
+			 * sender's "Jones, Bob" picks the user. */
+			o.native_by_address = false;
+			c = make(&o, nm);
+			CHECK(conv(c, named, NULL) == CCP_CONVERT_OK);
+			CHECK(eq(m.from, m.from_len, "Jones, Bob at HUBPO1"));
+			CHECK_EQ_U64(m.nrcpt, 4);
+			CHECK(eq(m.rcpt[0].addr, m.rcpt[0].addr_len, "King, Carol at HUBPO1"));
+			ccp_convert_free(c);
+		}
+		o.full_parse = false;
+		ccp_convert_map_free(nm);
+	}
+
 	/* The two-digit year reads back as 1970-2069: a date outside that
 	 * (12/31/69 would be 2069) takes the conversion time, as a message
 	 * without a Date does. */

@@ -166,6 +166,25 @@ expect_usage "--keep-brackets applies to --import-cmd only" relay --keep-bracket
 [ -z "$(ls -A "$d")" ] || fail "--addr-buffer with --po: made $(ls "$d") before refusing it"
 echo "8. --import-timeout, --addr-buffer or --keep-brackets with --po is refused"
 
+# --native-names reaches the relay's conversion: with "address" the .ccm
+# the import program gets names the native sender by the local part, not
+# by the display name the sender wrote; a bad value is refused.
+d="$work/native"
+mkdir -p "$d/spool/new" "$d/spool/cur" "$d/spool/tmp"
+printf 'From: "Jones, Bob" <alice.smith@cc.example>\nTo: x@y.example\nSubject: n\n\nhi\n' \
+	>"$d/spool/new/1764288000.M1P1.test"
+printf '#!/bin/sh\ncat "$1" >>"%s/got.ccm"\n' "$d" >"$d/import.sh"
+chmod +x "$d/import.sh"
+echo "native cc.example PO" >"$d/map"
+"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --once \
+	--map "$d/map" --native-names address --stats-interval 0 --log "$d/log" ||
+	fail "--native-names address: relay failed: $(cat "$d/log")"
+grep -q "^From: Smith, Alice at PO" "$d/got.ccm" ||
+	fail "--native-names address: $(grep '^From' "$d/got.ccm")"
+expect_usage "--native-names: 'Address' is not display or address" relay --spool "$d/spool" \
+	--store "$d/store" --po "$d/po" --native-names Address --once
+echo "8b. --native-names address names a native sender by the local part in the relay"
+
 # -h is --help for every command: its usage on standard output, status 0,
 # nothing run.
 for cmd in bench relay queue demo convert import po "po init" "po stats" "po show"; do
