@@ -1633,15 +1633,56 @@ static void html_end_link(struct ccp_ccm_buf *out, size_t at, const struct ccp_c
 	ccp_ccm_buf_addc(out, '>');
 }
 
+/* An image's (or an image map area's) alternative text, the attribute
+ * "alt" of the tag's attributes A (N octets), as "[text]", its white space
+ * collapsed: what the image says ("[Download the invoice]", a button)
+ * where a reader of the text sees no image.  An empty alt marks an image
+ * as decoration (HTML's rule), and an image without one says nothing:
+ * neither writes anything.  *SPACE: white space before the tag, written
+ * first.  ALT is scratch.  Returns whether it wrote. */
+static bool html_add_alt(struct ccp_ccm_buf *out, const char *a, size_t n, bool *space,
+			 struct ccp_ccm_buf *alt)
+{
+	if (!html_attr(a, n, "alt", alt))
+		return false;
+	size_t at = out->len;
+	bool gap = false;
+	for (size_t k = 0; k < alt->len; k++) {
+		unsigned char ch = (unsigned char)alt->data[k];
+		if (isspace(ch)) {
+			gap = out->len > at;
+			continue;
+		}
+		if (out->len == at) {
+			if (*space && out->len && out->data[out->len - 1] != '\n')
+				ccp_ccm_buf_addc(out, ' ');
+			ccp_ccm_buf_addc(out, '[');
+			at = out->len;
+		} else if (gap) {
+			ccp_ccm_buf_addc(out, ' ');
+		}
+		gap = false;
+		ccp_ccm_buf_addc(out, (char)ch);
+	}
+	if (out->len == at)
+		return false; /* empty, or blanks: decoration */
+	ccp_ccm_buf_addc(out, ']');
+	*space = false;
+	return true;
+}
+
 /* A readable text rendering of HTML S (N octets of UTF-8): tags dropped,
  * block ends as line breaks, table cells apart, a link's target after its
- * text, script, style and the title (which a page does not show) skipped,
+ * text, an image's alt text in brackets, script, style and the title
+ * (which a page does not show) skipped,
  * entities decoded, spaces collapsed, and dropped around a line break
  * (<br>, or a line break character: html_add_break()). */
 static void html_to_text(const char *s, size_t n, struct ccp_ccm_buf *out)
 {
 	struct ccp_ccm_buf url; /* the open link's target */
+	struct ccp_ccm_buf attr; /* scratch: an image's alt, an area's target */
 	ccp_ccm_buf_init(&url);
+	ccp_ccm_buf_init(&attr);
 	size_t link_at = 0;
 	bool in_link = false;
 	/* Paragraph-like blocks leave an empty line; the others a line break. */
@@ -1685,6 +1726,19 @@ static void html_to_text(const char *s, size_t n, struct ccp_ccm_buf *out)
 					html_end_link(out, link_at, &url);
 				in_link = !close && html_attr(s + j, (size_t)(i - j), "href", &url);
 				link_at = out->len;
+			}
+			if (!close && (tag_is(tag, tl, "img") || tag_is(tag, tl, "area"))) {
+				size_t at = out->len;
+				html_add_alt(out, s + j, (size_t)(i - j), &space, &attr);
+				/* An image map's area is a link of its own, with
+				 * no text but its alt: its target after it. */
+				if (tag_is(tag, tl, "area") &&
+				    html_attr(s + j, (size_t)(i - j), "href", &attr)) {
+					size_t before = out->len;
+					html_end_link(out, at, &attr);
+					space &= out->len == before;
+				}
+				continue;
 			}
 			if (!close && (tag_is(tag, tl, "td") || tag_is(tag, tl, "th")))
 				space = true; /* cells apart: "Total 100.00", not "Total100.00" */
@@ -1771,6 +1825,7 @@ static void html_to_text(const char *s, size_t n, struct ccp_ccm_buf *out)
 	if (in_link)
 		html_end_link(out, link_at, &url);
 	ccp_ccm_buf_free(&url);
+	ccp_ccm_buf_free(&attr);
 	while (out->len && out->data[out->len - 1] == '\n')
 		out->data[--out->len] = '\0';
 }

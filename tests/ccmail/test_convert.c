@@ -1498,6 +1498,24 @@ static void test_html_links_cells(struct ccp_convert_map *map)
 			   "now\r\n\r\nItem Sum\r\nTotal 100.00\r\n";
 	CHECK_MSG(eq(m.item[0].data, m.item[0].len, want), "got '%.*s'", (int)m.item[0].len,
 		  (const char *)m.item[0].data);
+
+	/* An image's alt text is the image's words, "[...]", its white space
+	 * collapsed and entities decoded: a linked image (a button) says what
+	 * its link is for.  An empty alt (decoration) and no alt say nothing.
+	 * An image map's area is a link: its alt, then its target. */
+	static const char images[] =
+		"From: a@example.org\r\nTo: b@example.org\r\nMIME-Version: 1.0\r\n"
+		"Content-Type: text/html\r\n\r\n<p><img src=\"cid:logo\" alt=\"ACME\n  Corp\">"
+		"</p><p>Your invoice: <a href=\"https://acme.example/inv\"><img src=x "
+		"alt='Download &amp; pay'></a> today<img src=\"https://t.example/p.gif\" "
+		"alt=\"\" width=1><img src=y alt=\"  \"><img src=z>.</p><map><area "
+		"href=\"https://acme.example/help\" alt=Help><area href=\"https://acme.example/"
+		"faq\"></map>";
+	CHECK(conv(c, images, "images") == CCP_CONVERT_OK);
+	want = "[ACME Corp]\r\n\r\nYour invoice: [Download & pay] <https://acme.example/inv> "
+	       "today.\r\n\r\n[Help] <https://acme.example/help> <https://acme.example/faq>\r\n";
+	CHECK_MSG(eq(m.item[0].data, m.item[0].len, want), "got '%.*s'", (int)m.item[0].len,
+		  (const char *)m.item[0].data);
 	ccp_convert_free(c);
 }
 
