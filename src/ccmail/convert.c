@@ -794,6 +794,62 @@ static const char *nbsp_as_space(struct ccp_convert *c, const char *s)
 }
 
 /*
+ * Display name S (UTF-8; may be NULL) as a name: each run of white space
+ * (a fold's CR LF TAB that GMime keeps, a TAB) one space, none at either
+ * end, and the single quotes Outlook puts around a name ('Pat Lee') off.
+ * Folded as "Pat CRLF TAB Lee", a native name was "Pat   Lee at PO" (its
+ * words are parted at spaces alone), a user nobody has; quoted, it was
+ * "Lee', 'Pat at PO".  S itself when it needs neither, else a copy in the
+ * arena.
+ */
+static const char *display_as_name(struct ccp_convert *c, const char *s)
+{
+	if (!s)
+		return s;
+	size_t n = strlen(s), b = 0;
+	while (b < n && g_ascii_isspace(s[b]))
+		b++;
+	while (n > b && g_ascii_isspace(s[n - 1]))
+		n--;
+	if (n - b >= 2 && s[b] == '\'' && s[n - 1] == '\'') {
+		b++, n--;
+		while (b < n && g_ascii_isspace(s[b]))
+			b++;
+		while (n > b && g_ascii_isspace(s[n - 1]))
+			n--;
+	}
+	bool plain = b == 0 && s[n] == '\0';
+	for (size_t i = b; i < n && plain; i++)
+		plain = !g_ascii_isspace(s[i]) || (s[i] == ' ' && !g_ascii_isspace(s[i + 1]));
+	if (plain)
+		return s;
+	char *d = arena_alloc(c, n - b);
+	size_t k = 0;
+	for (size_t i = b; i < n; i++) {
+		if (!g_ascii_isspace(s[i]))
+			d[k++] = s[i];
+		else if (!g_ascii_isspace(s[i + 1]))
+			d[k++] = ' '; /* a run's last: within b..n, never the end */
+	}
+	d[k] = '\0';
+	return d;
+}
+
+/*
+ * LOCAL (a local part, unquoted) without its sub-address, g_free() it:
+ * "pat.lee+news" is pat.lee's mailbox, the "+news" a tag the MTA delivers
+ * to it (Postfix's recipient_delimiter, Exchange's and Gmail's plus
+ * addressing).  As a native name it made "Lee+news, Pat", a user nobody
+ * has.  NULL when it has none (a local part that begins with '+' is
+ * whole).
+ */
+static char *untagged_local(const char *local)
+{
+	const char *plus = local && *local ? strchr(local + 1, '+') : NULL;
+	return plus ? g_strndup(local, (size_t)(plus - local)) : NULL;
+}
+
+/*
  * Name S (UTF-8; may be NULL: a display name, or a local part that names a
  * native user) in the code page, without its format characters
  * (ccp_codepage_text()), as an arena string of *LEN octets; NULL when it
@@ -915,7 +971,18 @@ static const char *map_mailbox(struct ccp_convert *c, InternetAddress *ia, size_
 	const char *mapped = map ? pair_find(map->user, plain ? plain : addr) : NULL;
 	const char *po = (map && dom) ? pair_find(map->native, dom) : NULL;
 	g_free(plain);
+	/* A sub-address is its mailbox's: a user line for pat.lee@ names
+	 * pat.lee+news@ too, unless the tagged address has a line of its own,
+	 * and a native name is the untagged local part's.  (The address in
+	 * [SMTP:...] keeps its tag: it is the one to reply to.) */
+	char *untagged = untagged_local(local);
+	if (untagged && map && !mapped) {
+		plain = g_strconcat(untagged, "@", dom, NULL);
+		mapped = pair_find(map->user, plain);
+		g_free(plain);
+	}
 	if (mapped) {
+		g_free(untagged);
 		g_free(local);
 		g_free(ascii);
 		return u8_to_cp(c, mapped, strlen(mapped), c->o.import8, len);
@@ -924,6 +991,13 @@ static const char *map_mailbox(struct ccp_convert *c, InternetAddress *ia, size_
 	 * part names a native user, the address a foreign one. */
 	size_t dl = 0, ll = 0, dlost = 0, llost = 0;
 	const char *name = internet_address_get_name(ia);
+	name = display_as_name(c, name);
+	/* An address for a display name (Outlook writes one for a contact
+	 * without a name: "pat.lee@DOMAIN" <pat.lee@DOMAIN>) names no native
+	 * user: "pat.lee@DOMAIN at PO" was no user's name.  The local part
+	 * names the user. */
+	if (po && name && strchr(name, '@'))
+		name = NULL;
 	const char *display = cp_name(c, po ? nbsp_as_space(c, name) : name, &dl, &dlost);
 	/* A native user's name is the name of a mailbox of the post office,
 	 * which the address list shows and IMPORT delivers to: the code page
@@ -936,7 +1010,9 @@ static const char *map_mailbox(struct ccp_convert *c, InternetAddress *ia, size_
 	 * as when the name shows nothing; a local part shown only in part
 	 * names no user either. */
 	const char *native_display = po && dlost == 0 && !c->o.native_by_address ? display : NULL;
-	const char *native_local = po && !native_display ? cp_name(c, local, &ll, &llost) : NULL;
+	const char *native_local =
+		po && !native_display ? cp_name(c, untagged ? untagged : local, &ll, &llost) : NULL;
+	g_free(untagged);
 	if (llost)
 		native_local = NULL;
 	ccp_ccm_buf_reset(&c->tmp);
@@ -2579,7 +2655,17 @@ static InternetAddressList *full_addresses(GMimeMessage *gm, const char *name)
  * the light path decodes it. */
 static const char *full_subject(struct ccp_convert *c, GMimeMessage *gm)
 {
-	const char *raw = full_raw(GMIME_OBJECT(gm), "Subject");
+	/* The last Subject field, the one GMime's subject (and the light
+	 * path) takes where a message has two (a script that passes it both
+	 * as a parameter and among its extra fields): the first one's words
+	 * were unjoined and decoded instead, another subject. */
+	GMimeHeaderList *hl = g_mime_object_get_header_list(GMIME_OBJECT(gm));
+	const char *raw = NULL;
+	for (int i = g_mime_header_list_get_count(hl) - 1; i >= 0 && !raw; i--) {
+		GMimeHeader *f = g_mime_header_list_get_header_at(hl, i);
+		if (g_ascii_strcasecmp(g_mime_header_get_name(f), "Subject") == 0)
+			raw = g_mime_header_get_raw_value(f);
+	}
 	const char *fixed = words_unjoined(c, raw);
 	if (fixed == raw)
 		return g_mime_message_get_subject(gm);

@@ -2020,6 +2020,53 @@ static void test_attachments(struct ccp_convert_map *map)
  * started where a million files of one name would have left it.  The
  * suffix was cut to seven octets: ~1000000 to ~1000009 all came out as
  * ~100000, and the next free name was ~1000010's "~100001". */
+/* What real mailers write as a name: Outlook's address for a contact with
+ * no name, and its single quotes; a name folded with a TAB; a sub-address
+ * (+tag).  Each named "Lee, Pat at HUBPO1", a user the post office has,
+ * where they were "pat.lee@ccmail.example.com at HUBPO1", "Lee', 'Pat at
+ * HUBPO1", "Pat   Lee at HUBPO1" and "Lee+news, Pat at HUBPO1", users
+ * nobody has (IMPORT refuses the message).  A user line names its
+ * address's tagged forms too; a foreign address keeps its tag.  And of two
+ * Subject fields both parses take the last, its padded words unjoined.
+ * Both parses, the same lines. */
+static void test_display_forms(struct ccp_convert_map *map)
+{
+	static const char text[] =
+		"From: \"pat.lee@ccmail.example.com\" <pat.lee@ccmail.example.com>\r\n"
+		"To: 'Pat Lee' <pat.lee@ccmail.example.com>, \"'Roe, Jo'\" <jo@ccmail.example.com>,"
+		"\r\n Pat\r\n\tLee <pat.lee@ccmail.example.com>, pat.lee+news@ccmail.example.com,"
+		"\r\n Ann\r\n\tFoe <ann@foreign.example>, boss+x@example.org, <+x@ccmail.example.com>,"
+		"\r\n Bob <bob+lists@foreign.example>\r\n"
+		"Subject: plain first\r\n"
+		"Subject: =?UTF-8?B?R3LDvMOfZSBhdXMgTQ==?=\r\n =?UTF-8?B?w7xuY2hlbiB1bmQgQmVybGlu?=\r\n"
+		"\r\nhi\r\n";
+	static const char *const want[] = {
+		"Lee, Pat at HUBPO1",
+		"Roe, Jo at HUBPO1",
+		"\"Ann Foe\" [SMTP:ann@foreign.example] at EXSITE",
+		"Boss, The at HUB",
+		"+x at HUBPO1",
+		"\"Bob\" [SMTP:bob+lists@foreign.example] at EXSITE",
+	};
+	for (int full = 0; full <= 1; full++) {
+		struct ccp_convert_opts o;
+		ccp_convert_opts_default(&o);
+		o.full_parse = full;
+		struct ccp_convert *c = make(&o, map);
+		CHECK(conv(c, text, "forms") == CCP_CONVERT_OK);
+		CHECK_MSG(eq(m.from, m.from_len, "Lee, Pat at HUBPO1"), "from '%.*s'",
+			  (int)m.from_len, m.from);
+		CHECK_EQ_U64(m.nrcpt, CCP_ARRAY_LEN(want));
+		for (size_t i = 0; i < m.nrcpt && i < CCP_ARRAY_LEN(want); i++)
+			CHECK_MSG(eq(m.rcpt[i].addr, m.rcpt[i].addr_len, want[i]),
+				  "full %d: recipient %zu is '%.*s'", full, i,
+				  (int)m.rcpt[i].addr_len, m.rcpt[i].addr);
+		CHECK_MSG(eq(m.subject, m.subject_len, "Gr\x81\xe1" "e aus M\x81nchen und Berlin"),
+			  "full %d: subject '%.*s'", full, (int)m.subject_len, m.subject);
+		ccp_convert_free(c);
+	}
+}
+
 static void test_name_suffixes(void)
 {
 	struct ccp_convert_opts o;
@@ -2258,6 +2305,7 @@ int main(int argc, char **argv)
 	test_split_words(map);
 	test_alternative_attachments(map);
 	test_nul_in_header(map);
+	test_display_forms(map);
 	test_name_suffixes();
 	test_corpus(map);
 	test_map_file();
