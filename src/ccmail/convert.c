@@ -2623,14 +2623,14 @@ static InternetAddressList *parse_addresses(const char *v)
 	return l;
 }
 
-/* The addresses of every field NAME of GM's header, in order, parsed by
- * parse_addresses(); NULL when there is none. */
-static InternetAddressList *full_addresses(GMimeMessage *gm, const char *name)
+/* The addresses of every field NAME among the fields FIRST to END - 1 of
+ * the header HL, in order, parsed by parse_addresses(); NULL when there is
+ * none. */
+static InternetAddressList *full_addresses_in(GMimeHeaderList *hl, const char *name, int first,
+					      int end)
 {
-	GMimeHeaderList *hl = g_mime_object_get_header_list(GMIME_OBJECT(gm));
 	InternetAddressList *all = NULL;
-	int n = g_mime_header_list_get_count(hl);
-	for (int i = 0; i < n; i++) {
+	for (int i = first; i < end; i++) {
 		GMimeHeader *f = g_mime_header_list_get_header_at(hl, i);
 		const char *raw = g_mime_header_get_raw_value(f);
 		if (g_ascii_strcasecmp(g_mime_header_get_name(f), name) != 0 || raw == NULL)
@@ -2646,6 +2646,47 @@ static InternetAddressList *full_addresses(GMimeMessage *gm, const char *name)
 		g_object_unref(l);
 	}
 	return all;
+}
+
+static InternetAddressList *full_addresses(GMimeMessage *gm, const char *name)
+{
+	GMimeHeaderList *hl = g_mime_object_get_header_list(GMIME_OBJECT(gm));
+	return full_addresses_in(hl, name, 0, g_mime_header_list_get_count(hl));
+}
+
+/* Whether header field NAME is one of a resent block's recipients. */
+static bool resent_recipients_field(const char *name, size_t len)
+{
+	return (len == 9 && g_ascii_strncasecmp(name, "Resent-To", 9) == 0) ||
+	       (len == 9 && g_ascii_strncasecmp(name, "Resent-Cc", 9) == 0) ||
+	       (len == 10 && g_ascii_strncasecmp(name, "Resent-Bcc", 10) == 0);
+}
+
+/*
+ * The fields *FIRST to *END - 1 of HL: its top-most resent block (RFC 5322
+ * 3.6.6: the Resent-* fields a resend puts above the message, the latest
+ * on top), when it names recipients; false when there is none.  A message
+ * resent (mutt's and Evolution's bounce, a redirect) is for the block's
+ * Resent-To, Resent-Cc and Resent-Bcc, not for the To and Cc of its
+ * first sending, who had it then: as sendmail -t reads it.
+ */
+static bool full_resent_block(GMimeHeaderList *hl, int *first, int *end)
+{
+	int n = g_mime_header_list_get_count(hl), i = 0;
+	while (i < n && g_ascii_strncasecmp(
+				g_mime_header_get_name(g_mime_header_list_get_header_at(hl, i)),
+				"Resent-", 7) != 0)
+		i++;
+	*first = i;
+	bool named = false;
+	for (; i < n; i++) {
+		const char *name = g_mime_header_get_name(g_mime_header_list_get_header_at(hl, i));
+		if (g_ascii_strncasecmp(name, "Resent-", 7) != 0)
+			break;
+		named |= resent_recipients_field(name, strlen(name));
+	}
+	*end = i;
+	return named;
 }
 
 /* ---- the full parse ---------------------------------------------------------- */
@@ -2696,12 +2737,16 @@ static enum ccp_convert_status convert_full(struct ccp_convert *c,
 		if (raw)
 			env = parse_addresses(raw);
 	}
+	GMimeHeaderList *hl = g_mime_object_get_header_list(GMIME_OBJECT(gm));
+	int rb, re;
+	bool resent = full_resent_block(hl, &rb, &re);
 	const struct head h = {
 		.env = env,
 		.from = full_addresses(gm, "From"),
-		.to = full_addresses(gm, "To"),
-		.cc = full_addresses(gm, "Cc"),
-		.bcc = full_addresses(gm, "Bcc"),
+		.to = resent ? full_addresses_in(hl, "Resent-To", rb, re) : full_addresses(gm, "To"),
+		.cc = resent ? full_addresses_in(hl, "Resent-Cc", rb, re) : full_addresses(gm, "Cc"),
+		.bcc = resent ? full_addresses_in(hl, "Resent-Bcc", rb, re)
+			      : full_addresses(gm, "Bcc"),
 		.date = g_mime_message_get_date(gm),
 		.subject = full_subject(c, gm),
 	};
@@ -2871,6 +2916,12 @@ static bool light_fields(struct ccp_convert *c, const char *data, size_t len, bo
 		case 'f':
 			if (!part && ccp_header_is(f, "From"))
 				addr = &l->from;
+			break;
+		case 'r':
+			/* A resent message's recipients are its top-most
+			 * resent block's: the full parse finds the block. */
+			if (!part && resent_recipients_field(f->name, f->name_len))
+				return false;
 			break;
 		case 's':
 			if (!part && ccp_header_is(f, "Subject"))

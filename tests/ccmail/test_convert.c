@@ -2067,6 +2067,52 @@ static void test_display_forms(struct ccp_convert_map *map)
 	}
 }
 
+/* A resent message (mutt's bounce, a redirect) is for its top-most resent
+ * block's Resent-To, Resent-Cc and Resent-Bcc, not for the To of its first
+ * sending: Jo, whom it was resent to, was left out and Pat, who had it
+ * already, got it again.  An earlier block below is history; a block that
+ * names no recipients leaves the message's own.  Both parses. */
+static void test_resent(struct ccp_convert_map *map)
+{
+	static const char resent[] =
+		"Received: from a by b; Tue, 2 Dec 2025 09:00:01 +0000\r\n"
+		"Resent-From: Pat Lee <pat.lee@ccmail.example.com>\r\n"
+		"Resent-To: Jo Roe <jo.roe@ccmail.example.com>\r\n"
+		"Resent-Cc: ann@foreign.example\r\n"
+		"Resent-Bcc: Bob Ray <bob.ray@ccmail.example.com>\r\n"
+		"Resent-Date: Tue, 2 Dec 2025 09:00:00 +0000\r\n"
+		"Received: from c by d; Mon, 1 Dec 2025 10:00:01 +0000\r\n"
+		"Resent-To: old@foreign.example\r\n"
+		"Resent-Date: Mon, 1 Dec 2025 12:00:00 +0000\r\n"
+		"From: alice@ext.example\r\nTo: Pat Lee <pat.lee@ccmail.example.com>\r\n"
+		"Cc: carl@foreign.example\r\nSubject: report\r\n\r\nhi\r\n";
+	static const char unnamed[] =
+		"Resent-From: Pat Lee <pat.lee@ccmail.example.com>\r\n"
+		"Resent-Date: Tue, 2 Dec 2025 09:00:00 +0000\r\n"
+		"From: alice@ext.example\r\nTo: Pat Lee <pat.lee@ccmail.example.com>\r\n"
+		"Subject: report\r\n\r\nhi\r\n";
+	for (int full = 0; full <= 1; full++) {
+		struct ccp_convert_opts o;
+		ccp_convert_opts_default(&o);
+		o.full_parse = full;
+		struct ccp_convert *c = make(&o, map);
+		CHECK(conv(c, resent, "resent") == CCP_CONVERT_OK);
+		CHECK_EQ_U64(m.nrcpt, 3);
+		CHECK(m.nrcpt == 3 && m.rcpt[0].kind == CCP_CCM_TO &&
+		      eq(m.rcpt[0].addr, m.rcpt[0].addr_len, "Roe, Jo at HUBPO1"));
+		CHECK(m.nrcpt == 3 && m.rcpt[1].kind == CCP_CCM_CC &&
+		      eq(m.rcpt[1].addr, m.rcpt[1].addr_len,
+			 "\"ann@foreign.example\" [SMTP:ann@foreign.example] at EXSITE"));
+		CHECK(m.nrcpt == 3 && m.rcpt[2].kind == CCP_CCM_BCC &&
+		      eq(m.rcpt[2].addr, m.rcpt[2].addr_len, "Ray, Bob at HUBPO1"));
+		CHECK(eq(m.from, m.from_len,
+			 "\"alice@ext.example\" [SMTP:alice@ext.example] at EXSITE"));
+		CHECK(conv(c, unnamed, "unnamed") == CCP_CONVERT_OK);
+		CHECK(m.nrcpt == 1 && eq(m.rcpt[0].addr, m.rcpt[0].addr_len, "Lee, Pat at HUBPO1"));
+		ccp_convert_free(c);
+	}
+}
+
 static void test_name_suffixes(void)
 {
 	struct ccp_convert_opts o;
@@ -2306,6 +2352,7 @@ int main(int argc, char **argv)
 	test_alternative_attachments(map);
 	test_nul_in_header(map);
 	test_display_forms(map);
+	test_resent(map);
 	test_name_suffixes();
 	test_corpus(map);
 	test_map_file();
