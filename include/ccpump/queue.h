@@ -111,6 +111,18 @@ CCP_EXPORT enum ccp_queue_marker ccp_queue_marker_read(int delivered_fd, const c
 							struct ccp_queue_stamp *was, char *reason,
 							size_t reason_cap);
 
+/* What the marker text TEXT (a NUL-terminated marker's contents, as
+ * ccp_queue_marker_read() reads them from its file) says of the spool file
+ * of stamp F: ccp_queue_marker_read() without the file, for a marker the
+ * store could not take and the relay holds in memory. */
+CCP_EXPORT enum ccp_queue_marker ccp_queue_marker_parse(const char *text,
+							 const struct ccp_queue_stamp *f,
+							 struct ccp_queue_stamp *was, char *reason,
+							 size_t reason_cap);
+
+/* The reason a failed marker's TEXT carries, as ccp_queue_marker_reason(). */
+CCP_EXPORT bool ccp_queue_marker_text_reason(const char *text, char *buf, size_t cap);
+
 /* The reason (CCP_QUEUE_MARKER_REASON) the failed marker
  * STORE/Delivered/NAME carries, without its newline, into BUF (CAP
  * octets): true when it carries one. */

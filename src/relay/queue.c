@@ -118,6 +118,11 @@ bool ccp_queue_marker_reason(int delivered_fd, const char *name, char *buf, size
 	return reason_in(text, buf, cap);
 }
 
+bool ccp_queue_marker_text_reason(const char *text, char *buf, size_t cap)
+{
+	return reason_in(text, buf, cap);
+}
+
 enum ccp_queue_marker ccp_queue_marker_read(int delivered_fd, const char *name,
 					     const struct ccp_queue_stamp *f,
 					     struct ccp_queue_stamp *was, char *reason,
@@ -125,7 +130,7 @@ enum ccp_queue_marker ccp_queue_marker_read(int delivered_fd, const char *name,
 {
 	if (reason)
 		reason[0] = '\0';
-	char text[CCP_QUEUE_MARKER_MAX], want[160];
+	char text[CCP_QUEUE_MARKER_MAX];
 	int fd = openat(delivered_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return errno == ENOENT ? CCP_QUEUE_MARKER_NONE : CCP_QUEUE_MARKER_UNREADABLE;
@@ -137,6 +142,17 @@ enum ccp_queue_marker ccp_queue_marker_read(int delivered_fd, const char *name,
 		return CCP_QUEUE_MARKER_UNREADABLE;
 	}
 	text[n] = '\0';
+	return ccp_queue_marker_parse(text, f, was, reason, reason_cap);
+}
+
+enum ccp_queue_marker ccp_queue_marker_parse(const char *text, const struct ccp_queue_stamp *f,
+					      struct ccp_queue_stamp *was, char *reason,
+					      size_t reason_cap)
+{
+	if (reason)
+		reason[0] = '\0';
+	char want[160];
+	size_t n = strlen(text);
 	const char *body = text;
 	size_t flen = strlen(CCP_QUEUE_MARKER_FAILED);
 	bool failed = strncmp(body, CCP_QUEUE_MARKER_FAILED, flen) == 0;

@@ -1575,8 +1575,16 @@ static bool end_retries(struct relay *r, struct ccp_msg *m, enum ccp_msg_state o
 	} else if (withheld_last(r, m, kept, sizeof(kept))) {
 		last = kept;
 	}
-	snprintf(reason, sizeof(reason), "retries ended after attempt %u (the last: %s)",
-		 ccp_msg_attempts(m, ccp_msg_load(m)), last);
+	/* Found undeliverable by an import while Bad could not take that
+	 * (undeliverable()): its retries were Bad's, and the import's reason
+	 * is the message's, not the store's failure (which named the store's
+	 * path to the sender). */
+	struct held_reason u;
+	if (kept_get(r, &r->unfailed, m, &u))
+		snprintf(reason, sizeof(reason), "%s", u.reason);
+	else
+		snprintf(reason, sizeof(reason), "retries ended after attempt %u (the last: %s)",
+			 ccp_msg_attempts(m, ccp_msg_load(m)), last);
 	char before[200];
 	bool again = withheld_last(r, m, before, sizeof(before));
 	/* Not read in this claim (deliver_batch()): stamped now, so that its
@@ -1595,6 +1603,9 @@ static bool end_retries(struct relay *r, struct ccp_msg *m, enum ccp_msg_state o
 	if (e != 0)
 		bad_without_reason(r, m, problem, reason);
 	kept_forget(r, &r->withheld, m);
+	/* In Bad now: a requeue of it (the same inode) is imported again,
+	 * not sent back to Bad by fail_again() on the entry's word. */
+	kept_forget(r, &r->unfailed, m);
 	return true;
 }
 

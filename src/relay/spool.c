@@ -146,7 +146,9 @@ struct ccp_spool {
 	 * ndelivered (relaxed) spares reads and acks the lock while it is
 	 * empty, as it is on a healthy spool. */
 	pthread_rwlock_t delivered_lock;
-	struct ccp_fpmap delivered; /* the values (one octet) are unused */
+	/* Each value: NULL, or the text of a marker the store could not take
+	 * (full, read-only), held in memory instead (keep_settled_why()). */
+	struct ccp_fpmap delivered;
 	_Atomic unsigned long ndelivered;
 	int delivered_fd;
 	char *delivered_dir;
@@ -294,11 +296,18 @@ enum marker {
  * for none.  MARKER_UNREADABLE: the machine could not read it now (out of
  * descriptors, an I/O error): it may well match, and must not be taken
  * for stale. */
-static enum marker marker_of(const struct ccp_spool *s, const char *name, const struct spool_stamp *t,
+static bool delivered_held(struct ccp_spool *s, const char *name, char *buf);
+
+static enum marker marker_of(struct ccp_spool *s, const char *name, const struct spool_stamp *t,
 			     struct spool_stamp *was, char *reason, size_t cap)
 {
 	struct ccp_queue_stamp f = marker_stamp(t), m;
-	switch (ccp_queue_marker_read(s->delivered_fd, name, &f, &m, reason, cap)) {
+	char held[MARKER_MAX];
+	enum ccp_queue_marker k =
+		delivered_held(s, name, held)
+			? ccp_queue_marker_parse(held, &f, &m, reason, cap)
+			: ccp_queue_marker_read(s->delivered_fd, name, &f, &m, reason, cap);
+	switch (k) {
 	case CCP_QUEUE_MARKER_DELIVERED: return MARKER_MATCHES;
 	case CCP_QUEUE_MARKER_DELIVERED_CHANGED:
 		if (was) {
@@ -316,15 +325,40 @@ static enum marker marker_of(const struct ccp_spool *s, const char *name, const 
 	return MARKER_NONE;
 }
 
-static void delivered_note(struct ccp_spool *s, const char *name)
+/* NAME has a marker: on disk (HELD NULL), or held in memory as the text
+ * HELD, which the store could not take. */
+static void delivered_note_held(struct ccp_spool *s, const char *name, const char *held)
 {
 	pthread_rwlock_wrlock(&s->delivered_lock);
 	struct ccp_fp f = ccp_fp_of(name, strlen(name));
-	if (ccp_fpmap_get(&s->delivered, f) == NULL) {
-		ccp_fpmap_put(&s->delivered, f);
+	char **v = ccp_fpmap_get(&s->delivered, f);
+	if (v == NULL) {
+		v = ccp_fpmap_put(&s->delivered, f);
 		atomic_fetch_add_explicit(&s->ndelivered, 1, memory_order_relaxed);
 	}
+	ccp_free(*v);
+	*v = held ? ccp_strdup(held) : NULL;
 	pthread_rwlock_unlock(&s->delivered_lock);
+}
+
+static void delivered_note(struct ccp_spool *s, const char *name)
+{
+	delivered_note_held(s, name, NULL);
+}
+
+/* The text of NAME's marker held in memory, into BUF (MARKER_MAX octets):
+ * false when it has none there. */
+static bool delivered_held(struct ccp_spool *s, const char *name, char *buf)
+{
+	if (atomic_load_explicit(&s->ndelivered, memory_order_relaxed) == 0)
+		return false;
+	pthread_rwlock_rdlock(&s->delivered_lock);
+	char **v = ccp_fpmap_get(&s->delivered, ccp_fp_of(name, strlen(name)));
+	bool held = v && *v;
+	if (held)
+		snprintf(buf, MARKER_MAX, "%s", *v);
+	pthread_rwlock_unlock(&s->delivered_lock);
+	return held;
 }
 
 static bool delivered_listed(struct ccp_spool *s, const char *name)
@@ -345,8 +379,13 @@ static void delivered_forget(struct ccp_spool *s, const char *name)
 	if (atomic_load_explicit(&s->ndelivered, memory_order_relaxed) == 0)
 		return;
 	pthread_rwlock_wrlock(&s->delivered_lock);
-	if (ccp_fpmap_del(&s->delivered, ccp_fp_of(name, strlen(name))))
+	struct ccp_fp f = ccp_fp_of(name, strlen(name));
+	char **v = ccp_fpmap_get(&s->delivered, f);
+	if (v != NULL) {
+		ccp_free(*v);
+		ccp_fpmap_del(&s->delivered, f);
 		atomic_fetch_sub_explicit(&s->ndelivered, 1, memory_order_relaxed);
+	}
 	pthread_rwlock_unlock(&s->delivered_lock);
 }
 
@@ -405,14 +444,32 @@ static bool keep_settled_why(struct ccp_spool *s, struct ccp_msg *m, bool failed
 		/* In place all the same when only its folder's sync failed: it
 		 * counts, here and after a restart, if not after a power loss. */
 		bool there = marker_of(s, m->key, t, NULL, NULL, 0) == want;
+		/* Else it is held in memory, read as the file would be: the
+		 * store full or read-only, this run still never imports or
+		 * reports the message again while its file waits in new/ (a
+		 * report sent twice, or a changed file's new text delivered to
+		 * a post office that skips it, were the cost).  A restart
+		 * before the store takes the marker or the file forgets it. */
 		ccp_log(CCP_LOG_ERROR, "cannot write %s/%s: %s%s", s->delivered_dir, m->key,
-			strerror(e), there ? "" : failed ? "; the message may be reported again"
-							 : "; the message may be imported again");
-		if (!there)
-			return false;
+			strerror(e), there ? "" : "; held in memory: this run does not relay it "
+						  "again, a restart before the store can take it may");
+		if (!there) {
+			text[n] = '\0';
+			delivered_note_held(s, m->key, text);
+			return true;
+		}
 	}
 	delivered_note(s, m->key);
 	return true;
+}
+
+/* Where NAME's marker is, for the log: its folder, or memory when the
+ * store could not take it (keep_settled_why()). */
+static const char *marked_in(struct ccp_spool *s, const char *name)
+{
+	char held[MARKER_MAX];
+	return delivered_held(s, name, held) ? "memory (the store cannot take its marker)"
+					     : s->delivered_dir;
 }
 
 static bool keep_settled(struct ccp_spool *s, struct ccp_msg *m, bool failed, bool *again)
@@ -524,7 +581,7 @@ struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, 
 	pthread_mutex_init(&s->again_mu, NULL);
 	pthread_rwlock_init(&s->delivered_lock, NULL);
 	ccp_fpset_init(&s->unmovable);
-	ccp_fpmap_init(&s->delivered, 1);
+	ccp_fpmap_init(&s->delivered, sizeof(char *));
 	atomic_init(&s->ndelivered, 0);
 	s->delivered_fd = -1;
 	s->new_path = ccp_path_join(cfg->dir, "new");
@@ -640,6 +697,9 @@ void ccp_spool_close(struct ccp_spool *s)
 			close(fds[i]);
 	ccp_free(s->dir);
 	ccp_free(s->delivered_dir);
+	for (size_t i = 0; i < s->delivered.cap; i++)
+		if (s->delivered.keys[i].b)
+			ccp_free(*(char **)(s->delivered.vals + i * s->delivered.vsize));
 	ccp_fpmap_free(&s->delivered);
 	pthread_rwlock_destroy(&s->delivered_lock);
 	ccp_free(s->failed_dir);
@@ -1320,7 +1380,7 @@ static bool changed_after_read(struct ccp_spool *s, struct ccp_msg *m)
 				"its reason cannot be written to %s/%s: %s; it waits in new/, not "
 				"relayed again, marked so in %s with its reason, and is moved once "
 				"the reason can be written", s->dir, m->key, what, s->failed_dir, rec,
-				strerror(e), s->delivered_dir);
+				strerror(e), marked_in(s, m->key));
 			return true;
 		}
 		ccp_log(CCP_LOG_ERROR, "cannot write %s/%s: %s; the file goes without it",
@@ -1342,7 +1402,7 @@ static bool changed_after_read(struct ccp_spool *s, struct ccp_msg *m)
 			"moved to %s: %s; %s%s", s->dir, m->key, what, s->failed_dir, strerror(e),
 			kept ? "it waits in new/, not relayed again, marked so in "
 			     : "it cannot be marked either, and may be relayed again",
-			kept ? s->delivered_dir : "");
+			kept ? marked_in(s, m->key) : "");
 		if (!kept)
 			unlinkat(s->failed_fd, rec, 0);
 		return true;
@@ -1379,7 +1439,11 @@ static bool record_holds(int dirfd, const char *name, const char *text)
 static bool write_marker_reason(struct ccp_spool *s, struct ccp_msg *m)
 {
 	char reason[MARKER_MAX], rec[CCP_QUEUE_RECORD_NAME_MAX];
-	if (!delivered_listed(s, m->key) || !ccp_queue_marker_reason(s->delivered_fd, m->key, reason, sizeof(reason) - 1))
+	char held[MARKER_MAX];
+	if (!delivered_listed(s, m->key) ||
+	    !(delivered_held(s, m->key, held)
+		      ? ccp_queue_marker_text_reason(held, reason, sizeof(reason) - 1)
+		      : ccp_queue_marker_reason(s->delivered_fd, m->key, reason, sizeof(reason) - 1)))
 		return true;
 	ccp_queue_record_name(rec, m->key, ".reason");
 	strcat(reason, "\n");
@@ -1475,7 +1539,7 @@ static void ack_one(struct ccp_spool *s, struct ccp_msg *m, enum ccp_msg_state o
 			strerror(e),
 			!kept ? "" : delivered ? "; delivered, marked so in "
 					       : "; failed (its reason is there), marked so in ",
-			kept ? s->delivered_dir : "");
+			kept ? marked_in(s, m->key) : "");
 	} else if (delivered_listed(s, m->key)) {
 		/* Gone at last: its marker goes too, once the file's leaving
 		 * new/ is on disk.  With the store on another file system a

@@ -40,6 +40,18 @@
 #  10. a report to a sender waiting out its backoff, its message requeued
 #      and failed again, the store on a small ext4 that gives the new
 #      report the old one's inode number: the new report is sent at once.
+#  11. the store on another file system than the spool, with room for a
+#      bad message's reason and report but not for its failed marker nor
+#      its copy: the marker is held in memory, the report sent once, and
+#      the message goes to Bad once there is room (it was converted and
+#      reported again at each rescan).
+#  12. an undeliverable message whose reason Bad/ cannot take while
+#      --max-age passes: it goes to Bad with the import's reason, not the
+#      store's failure, and requeued once its recipient exists, it is
+#      imported and delivered, not sent back to Bad on the old reason.
+#  13. a spool file written to after its delivery while the store (on
+#      another file system) is full: held out of the import, it goes to
+#      Bad with its reason once there is room, never imported again.
 set -u
 bin=$(realpath "$1")
 if [ -z "${CCPUMP_TEST_NS:-}" ]; then
@@ -539,3 +551,118 @@ kill -TERM $pid
 wait $pid || fail "report ino: the relay exited $?"
 umount "$d/store"
 echo "10. a requeued message's new report sent at once, not after the old one's backoff (same inode: $same)"
+
+# ---- 11. a failed marker the full store cannot take ----------------------
+d=$work/marker-full
+mkdir -p "$d/spool/tmp" "$d/spool/new" "$d/spool/cur" "$d/sent"
+small_fs "$d/fs" 1m
+"$bin" po init --po "$d/po" >/dev/null || fail "marker full: po init"
+printf '#!/bin/sh\nfor a; do :; done\necho "$a" >>"%s/sent/all"\ncat >/dev/null\n' "$d" >"$d/bounce.sh"
+chmod +x "$d/bounce.sh"
+"$bin" relay --spool "$d/spool" --store "$d/fs/store" --po "$d/po" --once --stats-interval 0 \
+	--log "$d/log0" || fail "marker full: first run"
+# Room for the reason and the report (a page each), none for the marker.
+dd if=/dev/zero of="$d/fs/filler" bs=4k 2>/dev/null
+truncate -s -8192 "$d/fs/filler"
+name=1764288000.M1P9.nofrom
+printf 'Sender: s@example.org\r\nTo: alice@example.org\r\nSubject: no From\r\n\r\nhi\r\n' \
+	>"$d/spool/tmp/$name"
+mv "$d/spool/tmp/$name" "$d/spool/new/$name"
+log=$d/log
+"$bin" relay --spool "$d/spool" --store "$d/fs/store" --po "$d/po" --retry-min 0.2 \
+	--retry-max 0.5 --rescan-interval 0.2 --stats-interval 0 --bounce-cmd "$d/bounce.sh" \
+	--log "$log" &
+pid=$!
+wait_for 10 grep -qs "Delivered/$name: No space left on device; held in memory" "$log" ||
+	fail "marker full: the marker was not held in memory"
+wait_for 10 test -s "$d/sent/all" || fail "marker full: no report sent"
+sleep 2 # ten rescans, each of which converted it and sent another report
+rm "$d/fs/filler"
+wait_for 10 test -f "$d/fs/store/Bad/$name" || fail "marker full: not moved to Bad given room"
+kill -TERM $pid
+wait $pid || fail "marker full: relay exited $?"
+[ "$(wc -l <"$d/sent/all")" = 1 ] || fail "marker full: $(wc -l <"$d/sent/all") reports sent"
+[ "$(grep -c "message $name to Bad" "$log")" = 1 ] ||
+	fail "marker full: sent to Bad $(grep -c "message $name to Bad" "$log") times"
+spool_empty "$d/spool" || fail "marker full: left in new/"
+umount "$d/fs"
+echo "11. a failed marker the full store cannot take: held in memory, reported once, to Bad given room"
+
+# ---- 12. undeliverable while Bad/ cannot take it, past --max-age ---------
+d=$work/unfailed-age
+mkdir -p "$d/spool/tmp" "$d/spool/new" "$d/spool/cur"
+for u in alice carol; do
+	printf 'From: s@example.org\r\nTo: %s@example.org\r\nSubject: x\r\n\r\nhi\r\n' $u >"$d/probe"
+	"$bin" convert "$d/probe" | sed -n 's/^To: //p' | tr -d '\r' >"$d/users.$u"
+done
+"$bin" po init --po "$d/po" --users "$d/users.alice" >/dev/null || fail "unfailed: po init"
+printf '#!/bin/sh\nfor a; do :; done\necho "$a" >>"%s/sent"\ncat >/dev/null\n' "$d" >"$d/bounce.sh"
+printf '#!/bin/sh\necho run >>"%s/imports"\nexec "%s" import --po "%s/po" "$1"\n' "$d" "$bin" "$d" \
+	>"$d/import.sh"
+chmod +x "$d/bounce.sh" "$d/import.sh"
+"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --once \
+	--stats-interval 0 --log "$d/log0" || fail "unfailed: first run"
+chattr +i "$d/store/Bad" || fail "unfailed: chattr"
+name=1764288000.M1P9.carol
+printf 'From: s@example.org\r\nTo: carol@example.org\r\nSubject: 1\r\n\r\nhi\r\n' >"$d/spool/tmp/x"
+mv "$d/spool/tmp/x" "$d/spool/new/$name"
+log=$d/log
+"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --max-age 1 \
+	--retry-min 0.2 --retry-max 0.3 --rescan-interval 0.3 --stats-interval 0 \
+	--bounce-cmd "$d/bounce.sh" --log "$log" &
+pid=$!
+wait_for 10 grep -qs "retries ended\|waits in the spool until the store" "$log" ||
+	{ chattr -i "$d/store/Bad"; fail "unfailed: --max-age did not end its retries"; }
+chattr -i "$d/store/Bad"
+wait_for 10 test -f "$d/store/Bad/$name.reason" || fail "unfailed: not sent to Bad given room"
+grep -q "unknown recipient" "$d/store/Bad/$name.reason" ||
+	fail "unfailed: Bad's reason is not the import's: $(cat "$d/store/Bad/$name.reason")"
+runs=$(wc -l <"$d/imports")
+cat "$d/users.alice" "$d/users.carol" >"$d/po/users"
+"$bin" queue --spool "$d/spool" --store "$d/store" --requeue "$name" >/dev/null ||
+	fail "unfailed: requeue"
+delivered_one() { [ "$(field "$d/po" delivered)" = 1 ]; }
+wait_for 10 delivered_one ||
+	fail "unfailed: requeued, not delivered: $(ls "$d/store/Bad") imports $(wc -l <"$d/imports") (were $runs)"
+kill -TERM $pid
+wait $pid || fail "unfailed: relay exited $?"
+[ "$(wc -l <"$d/sent")" = 1 ] || fail "unfailed: $(wc -l <"$d/sent") reports sent"
+echo "12. undeliverable past --max-age while Bad/ was unwritable: the import's reason; requeued, delivered"
+
+# ---- 13. a file changed after its delivery while the store is full ------
+d=$work/changed-full
+mkdir -p "$d/spool/tmp" "$d/spool/new" "$d/spool/cur"
+small_fs "$d/fs" 1m
+"$bin" po init --po "$d/po" >/dev/null || fail "changed full: po init"
+name=1764288000.M1P9.changed
+cat >"$d/import.sh" <<EOS
+#!/bin/sh
+echo run >>"$d/runs"
+"$bin" import --po "$d/po" "\$1" || exit \$?
+if [ ! -f "$d/once" ]; then
+	touch "$d/once"
+	printf 'P.S. the second half\r\n' >>"$d/spool/new/$name"
+	dd if=/dev/zero of="$d/fs/filler" bs=4k 2>/dev/null
+fi
+exit 0
+EOS
+chmod +x "$d/import.sh"
+printf 'From: s@example.org\r\nTo: alice@example.org\r\nSubject: 1\r\n\r\nfirst half\r\n' \
+	>"$d/spool/tmp/x"
+mv "$d/spool/tmp/x" "$d/spool/new/$name"
+log=$d/log
+"$bin" relay --spool "$d/spool" --store "$d/fs/store" --import-cmd "$d/import.sh" \
+	--retry-min 0.2 --retry-max 0.5 --rescan-interval 0.2 --stats-interval 0 --log "$log" &
+pid=$!
+wait_for 10 grep -qs "changed after its delivery" "$log" || fail "changed full: the change not seen"
+sleep 2 # ten rescans, each of which imported it again
+rm "$d/fs/filler"
+wait_for 10 test -f "$d/fs/store/Bad/$name" || fail "changed full: not in Bad given room"
+kill -TERM $pid
+wait $pid || fail "changed full: relay exited $?"
+[ "$(wc -l <"$d/runs")" = 1 ] || fail "changed full: imported $(wc -l <"$d/runs") times"
+grep -q "changed after its delivery" "$d/fs/store/Bad/$name.reason" ||
+	fail "changed full: Bad's reason: $(cat "$d/fs/store/Bad/$name.reason" 2>&1)"
+grep -q "second half" "$d/fs/store/Bad/$name" || fail "changed full: Bad's copy lacks the change"
+umount "$d/fs"
+echo "13. a file changed after its delivery on a full store: held out of the import, to Bad given room"
