@@ -2590,12 +2590,17 @@ static InternetAddressList *parse_addresses(const char *v)
 	char *w = unjoin_padded_words(v); /* display names: GMime decodes them */
 	if (w == NULL)
 		w = g_strdup(v);
+	GString *out = g_string_sized_new(strlen(w) + 8);
+again:;
 	bool quoted = false, group = false;
 	int comment = 0;
 	char close = '\0'; /* '>' or ']' while in an angle-addr or domain literal */
+	char last = '\0';  /* the last octet outside white space, at the top level */
+	char *opened = NULL; /* the '"' that opened the quoted string we are in */
+	g_string_truncate(out, 0);
 	for (char *p = w; *p; p++) {
 		if ((quoted || comment) && *p == '\\' && p[1]) {
-			p++;
+			g_string_append_c(out, *p++);
 		} else if (quoted) {
 			quoted = *p != '"';
 		} else if (comment) {
@@ -2605,21 +2610,48 @@ static InternetAddressList *parse_addresses(const char *v)
 				close = '\0';
 		} else if (*p == '"') {
 			quoted = true;
+			opened = p;
 		} else if (*p == '(') {
 			comment = 1;
+		} else if (*p == '[' && last != '@') {
+			/* Brackets in a display name ("[EXT] Bob <bob@x>", a
+			 * gateway's tag): GMime dropped the whole mailbox.  Read
+			 * as the text they are, quoted; only after an '@' are
+			 * they a domain literal. */
+			size_t n = strcspn(p, "]\"<>,;()");
+			if (p[n] == ']') {
+				g_string_append_c(out, '"');
+				g_string_append_len(out, p, (gssize)n + 1);
+				g_string_append_c(out, '"');
+				p += n;
+				last = ']';
+				continue;
+			}
+			close = ']';
 		} else if (*p == '<' || *p == '[') {
 			close = *p == '<' ? '>' : ']';
 		} else if (*p == ':') {
 			group = true;
 		} else if (*p == ';') {
-			if (group)
-				group = false;
-			else
+			if (!group)
 				*p = ',';
+			group = false;
 		}
+		if (!quoted && !comment && !close && !g_ascii_isspace(*p))
+			last = *p;
+		g_string_append_c(out, *p);
 	}
-	InternetAddressList *l = internet_address_list_parse(NULL, w);
+	if (quoted) {
+		/* A '"' that no other closes (Bob O"Neil <bob@x>; carol@x) is
+		 * a mark in a name, not a quoted string to the end, which hid
+		 * every ';' after it: carol was dropped.  Read again without it,
+		 * as GMime reads such a name. */
+		memmove(opened, opened + 1, strlen(opened + 1) + 1);
+		goto again;
+	}
 	g_free(w);
+	InternetAddressList *l = internet_address_list_parse(NULL, out->str);
+	g_string_free(out, TRUE);
 	return l;
 }
 

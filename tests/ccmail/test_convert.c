@@ -709,6 +709,25 @@ static void test_semicolons(struct ccp_convert_map *map)
 				  "%s: recipient %zu is '%.*s'", full ? "full" : "light", i,
 				  (int)m.rcpt[i].addr_len, m.rcpt[i].addr);
 		}
+		/* Brackets in a display name (a gateway's "[EXT]" tag) are
+		 * its text: GMime dropped the whole mailbox.  After an '@'
+		 * they are a domain literal still. */
+		CHECK(conv(c, "From: s@example.org\r\nTo: [EXT] Bob <bob@example.org>, "
+			      "Ann [HR] <ann@example.org>; carol@[192.0.2.1]\r\n\r\nhi\r\n",
+			   "brackets") == CCP_CONVERT_OK);
+		CHECK_EQ_U64(m.nrcpt, 3);
+		CHECK(m.nrcpt == 3 &&
+		      eq(m.rcpt[0].addr, m.rcpt[0].addr_len,
+			 "\"(EXT) Bob\" [SMTP:bob@example.org] at EXSITE") &&
+		      eq(m.rcpt[1].addr, m.rcpt[1].addr_len,
+			 "\"Ann (HR)\" [SMTP:ann@example.org] at EXSITE") &&
+		      memcmp(m.rcpt[2].addr, "\"carol@", 7) == 0);
+		/* A '"' that no other closes is a mark in a name: the ';'
+		 * after it still parts the addresses. */
+		CHECK(conv(c, "From: s@example.org\r\nTo: Bob O\"Neil <bob@example.org>; "
+			      "carol@example.org\r\n\r\nhi\r\n", "lone quote") == CCP_CONVERT_OK);
+		CHECK_MSG(m.nrcpt == 2 && memcmp(m.rcpt[1].addr, "\"carol@example.org\"", 19) == 0,
+			  "%s: %zu recipients", full ? "full" : "light", m.nrcpt);
 		ccp_convert_free(c);
 	}
 }
