@@ -2649,6 +2649,11 @@ again:;
 		memmove(opened, opened + 1, strlen(opened + 1) + 1);
 		goto again;
 	}
+	/* A comment left open at the end ("bob@x (Bob") is closed there:
+	 * GMime found no mailbox in the field, and a message with no other
+	 * recipient was refused. */
+	while (comment-- > 0)
+		g_string_append_c(out, ')');
 	g_free(w);
 	InternetAddressList *l = internet_address_list_parse(NULL, out->str);
 	g_string_free(out, TRUE);

@@ -728,6 +728,11 @@ static void test_semicolons(struct ccp_convert_map *map)
 			      "carol@example.org\r\n\r\nhi\r\n", "lone quote") == CCP_CONVERT_OK);
 		CHECK_MSG(m.nrcpt == 2 && memcmp(m.rcpt[1].addr, "\"carol@example.org\"", 19) == 0,
 			  "%s: %zu recipients", full ? "full" : "light", m.nrcpt);
+		/* A comment left open is closed at the field's end. */
+		CHECK(conv(c, "From: s@example.org\r\nTo: bob@example.org (Bob\r\n\r\nhi\r\n",
+			   "open comment") == CCP_CONVERT_OK);
+		CHECK(m.nrcpt == 1 && eq(m.rcpt[0].addr, m.rcpt[0].addr_len,
+					 "\"Bob\" [SMTP:bob@example.org] at EXSITE"));
 		ccp_convert_free(c);
 	}
 }
