@@ -494,13 +494,15 @@ static const char *encoded_word(const char *p, char *enc, const char **text, con
 
 /*
  * V with each base64 encoded word that ends in padding ('=') and is
- * followed, across blanks only, by another encoded word rewritten as the
- * same octets in Q (g_free it); NULL when V has none.  GMime joins the
- * texts of adjacent base64 words of one charset before decoding them, and
- * a decode stops at the first word's padding: "=?UTF-8?B?...bw==?=
- * =?UTF-8?B?...?=" (a long subject, name or file name split as mailers
- * split them) lost all of its second word without a word.  A Q word is not
- * joined to a base64 one, and its octets are the same.
+ * followed, across blanks only, by another encoded word rewritten (g_free
+ * it); NULL when V has none.  GMime joins the texts of adjacent base64
+ * words of one charset before decoding them, and a decode stops at the
+ * first word's padding: "=?UTF-8?B?...bw==?= =?UTF-8?B?...?=" (a long
+ * subject, name or file name split as mailers split them) lost all of its
+ * second word without a word.  A run of base64 words of its charset
+ * becomes one base64 word of their octets, so that a character split
+ * between two of them is whole again; before any other word it becomes
+ * the same octets in Q, which is not joined to a base64 one.
  */
 static char *unjoin_padded_words(const char *v)
 {
@@ -517,12 +519,49 @@ static char *unjoin_padded_words(const char *v)
 		const char *t2, *te2;
 		if (encoded_word(next, &e2, &t2, &te2) == NULL)
 			continue;
+		if (out == NULL)
+			out = g_string_new(NULL);
+		size_t cslen = (size_t)(text - 3 - (p + 2)); /* "=?CHARSET?B?" */
+		if ((e2 == 'B' || e2 == 'b') && (size_t)(t2 - 3 - (next + 2)) == cslen &&
+		    g_ascii_strncasecmp(p + 2, next + 2, cslen) == 0) {
+			/* Followed by base64 of its charset: the run of them is one
+			 * word of their octets, which GMime decodes whole, a
+			 * character split between two words too ("caf\xC3" and
+			 * "\xA9 au lait": "café au lait", where two words each
+			 * decoded alone were "caf??"). */
+			GByteArray *run = g_byte_array_new();
+			const char *wt = text, *wte = tend, *we = end;
+			for (;;) {
+				char *b64 = g_strndup(wt, (size_t)(wte - wt));
+				gsize n = 0;
+				guchar *octets = g_base64_decode(b64, &n);
+				g_byte_array_append(run, octets, (guint)n);
+				g_free(octets);
+				g_free(b64);
+				const char *nx = we + strspn(we, " \t\r\n");
+				char en;
+				const char *nt, *nte;
+				const char *ne = encoded_word(nx, &en, &nt, &nte);
+				if (ne == NULL || (en != 'B' && en != 'b') ||
+				    (size_t)(nt - 3 - (nx + 2)) != cslen ||
+				    g_ascii_strncasecmp(p + 2, nx + 2, cslen) != 0)
+					break;
+				wt = nt, wte = nte, we = ne;
+			}
+			g_string_append_len(out, copied, text - copied); /* up to "=?charset?B?" */
+			char *b64 = g_base64_encode(run->data, run->len);
+			g_string_append(out, b64);
+			g_string_append(out, "?=");
+			g_free(b64);
+			g_byte_array_free(run, TRUE);
+			copied = we;
+			p = we - 1;
+			continue;
+		}
 		char *b64 = g_strndup(text, (size_t)(tend - text));
 		gsize n = 0;
 		guchar *octets = g_base64_decode(b64, &n);
 		g_free(b64);
-		if (out == NULL)
-			out = g_string_new(NULL);
 		g_string_append_len(out, copied, text - 2 - copied); /* up to "=?charset?" */
 		g_string_append(out, "Q?");
 		for (gsize i = 0; i < n; i++) {

@@ -591,6 +591,14 @@ static void test_split_words(struct ccp_convert_map *map)
 		CHECK_MSG(eq(m.item[1].title, m.item[1].title_len, "Report Q3.pdf"),
 			  "%s: file '%.*s'", full ? "full" : "light", (int)m.item[1].title_len,
 			  m.item[1].title);
+		/* A character split between a padded word and the next
+		 * ("caf\xC3", "\xA9 au lait"): the words' octets decoded as
+		 * one, "café", not two halves each a '?'. */
+		CHECK(conv(c, "From: a@example.org\r\nTo: b@example.org\r\nSubject: "
+			      "=?UTF-8?B?Y2Fmww==?=\r\n =?utf-8?b?qSBhdSBsYWl0?=\r\n\r\nhi\r\n",
+			   "split char") == CCP_CONVERT_OK);
+		CHECK_MSG(eq(m.subject, m.subject_len, "caf\x82 au lait"), "%s: subject '%.*s'",
+			  full ? "full" : "light", (int)m.subject_len, m.subject);
 		ccp_convert_free(c);
 	}
 }
