@@ -191,6 +191,17 @@ static size_t count_kind(enum ccp_ccm_item_kind k)
 	return n;
 }
 
+/* Checks that the last conversion's recipient lines are WANT (N of them);
+ * WHAT names the case in a failure. */
+static void check_rcpts(const char *what, const char *const *want, size_t n)
+{
+	CHECK_MSG(m.nrcpt == n, "%s: %zu recipients, not %zu", what, m.nrcpt, n);
+	for (size_t i = 0; i < m.nrcpt && i < n; i++)
+		CHECK_MSG(eq(m.rcpt[i].addr, m.rcpt[i].addr_len, want[i]),
+			  "%s: recipient %zu is '%.*s'", what, i, (int)m.rcpt[i].addr_len,
+			  m.rcpt[i].addr);
+}
+
 /* Converts with C a message with N attachments, the i-th named
  * NAMES[i][0] (RFC 2231: UTF-8, percent-encoded), and checks that its File
  * item is named NAMES[i][1], as written. */
@@ -548,13 +559,6 @@ static void test_addresses(struct ccp_convert_map *map)
 	ccp_convert_free(c);
 }
 
-/* --envelope-field: where the MTA wrote the recipients it delivered this
- * copy for, they alone are written: a header recipient not among them
- * (another copy's, or another domain's) is left out, a Bcc recipient the
- * header no longer shows is a Bcc line, and each keeps the kind the header
- * gives it.  The top-most field counts (the last MTA's).  A message
- * without it, or with none that names a mailbox, goes by its header, and
- * says so in its stats.  Both parses alike. */
 /* Adjacent base64 encoded words of one charset, the first padded (a long
  * subject, name or file name split as mailers split them): GMime joins
  * their texts before decoding and stopped at the padding, so all of the
@@ -745,6 +749,13 @@ static void test_semicolons(struct ccp_convert_map *map)
 	}
 }
 
+/* --envelope-field: where the MTA wrote the recipients it delivered this
+ * copy for, they alone are written: a header recipient not among them
+ * (another copy's, or another domain's) is left out, a Bcc recipient the
+ * header no longer shows is a Bcc line, and each keeps the kind the header
+ * gives it.  The top-most field counts (the last MTA's).  A message
+ * without it, or with none that names a mailbox, goes by its header, and
+ * says so in its stats.  Both parses alike. */
 static void test_envelope_field(struct ccp_convert_map *map)
 {
 	static const char head[] =
@@ -974,11 +985,7 @@ static void test_envelope_and_date(struct ccp_convert_map *map)
 			c = make(&o, nm);
 			CHECK(conv(c, named, NULL) == CCP_CONVERT_OK);
 			CHECK(eq(m.from, m.from_len, "Smith, Alice at HUBPO1"));
-			CHECK_EQ_U64(m.nrcpt, CCP_ARRAY_LEN(want));
-			for (size_t i = 0; i < m.nrcpt && i < CCP_ARRAY_LEN(want); i++)
-				CHECK_MSG(eq(m.rcpt[i].addr, m.rcpt[i].addr_len, want[i]),
-					  "recipient %zu is '%.*s'", i, (int)m.rcpt[i].addr_len,
-					  m.rcpt[i].addr);
+			check_rcpts("native by address", want, CCP_ARRAY_LEN(want));
 			ccp_convert_free(c);
 			/* The default names them by the display names: the
 			 * sender's "Jones, Bob" picks the user. */
@@ -2088,11 +2095,7 @@ static void test_display_forms(struct ccp_convert_map *map)
 		CHECK(conv(c, text, "forms") == CCP_CONVERT_OK);
 		CHECK_MSG(eq(m.from, m.from_len, "Lee, Pat at HUBPO1"), "from '%.*s'",
 			  (int)m.from_len, m.from);
-		CHECK_EQ_U64(m.nrcpt, CCP_ARRAY_LEN(want));
-		for (size_t i = 0; i < m.nrcpt && i < CCP_ARRAY_LEN(want); i++)
-			CHECK_MSG(eq(m.rcpt[i].addr, m.rcpt[i].addr_len, want[i]),
-				  "full %d: recipient %zu is '%.*s'", full, i,
-				  (int)m.rcpt[i].addr_len, m.rcpt[i].addr);
+		check_rcpts(full ? "forms, full" : "forms, light", want, CCP_ARRAY_LEN(want));
 		CHECK_MSG(eq(m.subject, m.subject_len, "Gr\x81\xe1" "e aus M\x81nchen und Berlin"),
 			  "full %d: subject '%.*s'", full, (int)m.subject_len, m.subject);
 		ccp_convert_free(c);
