@@ -506,7 +506,14 @@ static const char *encoded_word(const char *p, char *enc, const char **text, con
  */
 static char *unjoin_padded_words(const char *v)
 {
-	GString *out = NULL;
+	/* Our buffer, not GLib's GString or GByteArray: with GLib 2.74 their
+	 * headers come from its slice allocator, whose hand-over between
+	 * threads ThreadSanitizer cannot see (GLib is not instrumented), and
+	 * every converter thread runs this. */
+	struct ccp_ccm_buf out, run;
+	bool any = false;
+	ccp_ccm_buf_init(&out);
+	ccp_ccm_buf_init(&run);
 	const char *copied = v;
 	for (const char *p = strstr(v, "=?"); p; p = strstr(p + 1, "=?")) {
 		char enc;
@@ -519,8 +526,7 @@ static char *unjoin_padded_words(const char *v)
 		const char *t2, *te2;
 		if (encoded_word(next, &e2, &t2, &te2) == NULL)
 			continue;
-		if (out == NULL)
-			out = g_string_new(NULL);
+		any = true;
 		size_t cslen = (size_t)(text - 3 - (p + 2)); /* "=?CHARSET?B?" */
 		if ((e2 == 'B' || e2 == 'b') && (size_t)(t2 - 3 - (next + 2)) == cslen &&
 		    g_ascii_strncasecmp(p + 2, next + 2, cslen) == 0) {
@@ -529,13 +535,13 @@ static char *unjoin_padded_words(const char *v)
 			 * character split between two words too ("caf\xC3" and
 			 * "\xA9 au lait": "café au lait", where two words each
 			 * decoded alone were "caf??"). */
-			GByteArray *run = g_byte_array_new();
+			ccp_ccm_buf_reset(&run);
 			const char *wt = text, *wte = tend, *we = end;
 			for (;;) {
 				char *b64 = g_strndup(wt, (size_t)(wte - wt));
 				gsize n = 0;
 				guchar *octets = g_base64_decode(b64, &n);
-				g_byte_array_append(run, octets, (guint)n);
+				ccp_ccm_buf_add(&run, octets, n);
 				g_free(octets);
 				g_free(b64);
 				const char *nx = we + strspn(we, " \t\r\n");
@@ -548,12 +554,11 @@ static char *unjoin_padded_words(const char *v)
 					break;
 				wt = nt, wte = nte, we = ne;
 			}
-			g_string_append_len(out, copied, text - copied); /* up to "=?charset?B?" */
-			char *b64 = g_base64_encode(run->data, run->len);
-			g_string_append(out, b64);
-			g_string_append(out, "?=");
+			ccp_ccm_buf_add(&out, copied, (size_t)(text - copied)); /* "=?charset?B?" */
+			char *b64 = g_base64_encode((const guchar *)run.data, run.len);
+			ccp_ccm_buf_adds(&out, b64);
+			ccp_ccm_buf_adds(&out, "?=");
 			g_free(b64);
-			g_byte_array_free(run, TRUE);
 			copied = we;
 			p = we - 1;
 			continue;
@@ -562,23 +567,27 @@ static char *unjoin_padded_words(const char *v)
 		gsize n = 0;
 		guchar *octets = g_base64_decode(b64, &n);
 		g_free(b64);
-		g_string_append_len(out, copied, text - 2 - copied); /* up to "=?charset?" */
-		g_string_append(out, "Q?");
+		ccp_ccm_buf_add(&out, copied, (size_t)(text - 2 - copied)); /* "=?charset?" */
+		ccp_ccm_buf_adds(&out, "Q?");
 		for (gsize i = 0; i < n; i++) {
 			if (g_ascii_isalnum(octets[i]))
-				g_string_append_c(out, (char)octets[i]);
+				ccp_ccm_buf_addc(&out, (char)octets[i]);
 			else
-				g_string_append_printf(out, "=%02X", octets[i]);
+				ccp_ccm_buf_printf(&out, "=%02X", octets[i]);
 		}
-		g_string_append(out, "?=");
+		ccp_ccm_buf_adds(&out, "?=");
 		g_free(octets);
 		copied = end;
 		p = end - 1;
 	}
-	if (out == NULL)
-		return NULL;
-	g_string_append(out, copied);
-	return g_string_free(out, FALSE);
+	char *r = NULL;
+	if (any) {
+		ccp_ccm_buf_adds(&out, copied);
+		r = g_strndup(out.data, out.len);
+	}
+	ccp_ccm_buf_free(&out);
+	ccp_ccm_buf_free(&run);
+	return r;
 }
 
 /* The raw field value V (its encoded words unjoined: words_unjoined())
@@ -2629,17 +2638,18 @@ static InternetAddressList *parse_addresses(const char *v)
 	char *w = unjoin_padded_words(v); /* display names: GMime decodes them */
 	if (w == NULL)
 		w = g_strdup(v);
-	GString *out = g_string_sized_new(strlen(w) + 8);
+	struct ccp_ccm_buf out; /* not a GString: see unjoin_padded_words() */
+	ccp_ccm_buf_init(&out);
 again:;
 	bool quoted = false, group = false;
 	int comment = 0;
 	char close = '\0'; /* '>' or ']' while in an angle-addr or domain literal */
 	char last = '\0';  /* the last octet outside white space, at the top level */
 	char *opened = NULL; /* the '"' that opened the quoted string we are in */
-	g_string_truncate(out, 0);
+	ccp_ccm_buf_reset(&out);
 	for (char *p = w; *p; p++) {
 		if ((quoted || comment) && *p == '\\' && p[1]) {
-			g_string_append_c(out, *p++);
+			ccp_ccm_buf_addc(&out, *p++);
 		} else if (quoted) {
 			quoted = *p != '"';
 		} else if (comment) {
@@ -2659,9 +2669,9 @@ again:;
 			 * they a domain literal. */
 			size_t n = strcspn(p, "]\"<>,;()");
 			if (p[n] == ']') {
-				g_string_append_c(out, '"');
-				g_string_append_len(out, p, (gssize)n + 1);
-				g_string_append_c(out, '"');
+				ccp_ccm_buf_addc(&out, '"');
+				ccp_ccm_buf_add(&out, p, n + 1);
+				ccp_ccm_buf_addc(&out, '"');
 				p += n;
 				last = ']';
 				continue;
@@ -2678,7 +2688,7 @@ again:;
 		}
 		if (!quoted && !comment && !close && !g_ascii_isspace(*p))
 			last = *p;
-		g_string_append_c(out, *p);
+		ccp_ccm_buf_addc(&out, *p);
 	}
 	if (quoted) {
 		/* A '"' that no other closes (Bob O"Neil <bob@x>; carol@x) is
@@ -2692,10 +2702,10 @@ again:;
 	 * GMime found no mailbox in the field, and a message with no other
 	 * recipient was refused. */
 	while (comment-- > 0)
-		g_string_append_c(out, ')');
+		ccp_ccm_buf_addc(&out, ')');
 	g_free(w);
-	InternetAddressList *l = internet_address_list_parse(NULL, out->str);
-	g_string_free(out, TRUE);
+	InternetAddressList *l = internet_address_list_parse(NULL, out.data ? out.data : "");
+	ccp_ccm_buf_free(&out);
 	return l;
 }
 
