@@ -1271,13 +1271,18 @@ static void crlf_lines(struct ccp_ccm_buf *out, const char *s, size_t n)
 	 * local pointer (a call per octet was the converter's largest cost). */
 	ccp_ccm_buf_reserve(out, 2 * n + 2);
 	char *d = out->data;
-	size_t i = 0;
+	size_t i = 0, end = 0;
 	while (i < n) {
 		/* A line at a time: its text up to the first CR or LF in one
 		 * copy (memchr finds both ends fast), then one CRLF for CRLF, CR
-		 * or LF. */
-		const char *lf = memchr(s + i, '\n', n - i);
-		size_t end = lf ? (size_t)(lf - s) : n;
+		 * or LF.  The next LF is looked for again only once it is
+		 * passed: looked for at every line, text of CR line ends (an
+		 * old Mac's, a device's) was read to its end once per line, and
+		 * 2 MB of short lines took a minute. */
+		if (end < i || i == 0) {
+			const char *lf = memchr(s + i, '\n', n - i);
+			end = lf ? (size_t)(lf - s) : n;
+		}
 		const char *cr = memchr(s + i, '\r', end - i);
 		size_t stop = cr ? (size_t)(cr - s) : end;
 		memcpy(d, s + i, stop - i);
@@ -1956,11 +1961,24 @@ static void html_to_text(const char *s, size_t n, struct ccp_ccm_buf *out)
 
 static const char *ext_for(GMimeContentType *ct)
 {
+	/* The types mail carries unnamed every day: a calendar invitation,
+	 * a delivery report's parts (message/delivery-status,
+	 * text/rfc822-headers), a contact card; any other text is text.  As
+	 * .BIN they opened as nothing a user could read once detached. */
 	static const struct { const char *type, *sub, *ext; } t[] = {
 		{ "text", "plain", "TXT" }, { "text", "html", "HTM" },
 		{ "image", "jpeg", "JPG" }, { "image", "png", "PNG" },
 		{ "image", "gif", "GIF" }, { "application", "pdf", "PDF" },
 		{ "message", "rfc822", "EML" }, { "application", "zip", "ZIP" },
+		{ "text", "calendar", "ICS" }, { "application", "ics", "ICS" },
+		{ "text", "vcard", "VCF" }, { "text", "x-vcard", "VCF" },
+		{ "text", "csv", "CSV" }, { "text", "xml", "XML" },
+		{ "application", "xml", "XML" }, { "image", "bmp", "BMP" },
+		{ "image", "tiff", "TIF" }, { "application", "msword", "DOC" },
+		{ "application", "vnd.ms-excel", "XLS" },
+		{ "message", "delivery-status", "TXT" },
+		{ "message", "disposition-notification", "TXT" },
+		{ "text", "*", "TXT" },
 	};
 	for (size_t i = 0; ct && i < sizeof(t) / sizeof(t[0]); i++)
 		if (g_mime_content_type_is_type(ct, t[i].type, t[i].sub))
@@ -2125,6 +2143,22 @@ static size_t long_name(struct ccp_convert *c, const char *filename, size_t max)
 	return subst;
 }
 
+/* S, unless it is empty: a parameter given as "" names nothing. */
+static const char *named(const char *s)
+{
+	return s && *s ? s : NULL;
+}
+
+/* A leaf's file name, as g_mime_part_get_filename() finds a part's: the
+ * disposition's filename, else the type's name; NULL when none.  An
+ * empty one (filename="") is none: the part was an attachment
+ * "ATT00001.TXT" and the message had no text. */
+static const char *leaf_file_name(GMimeContentType *ct, GMimeContentDisposition *d)
+{
+	const char *fn = d ? named(g_mime_content_disposition_get_parameter(d, "filename")) : NULL;
+	return fn ? fn : ct ? named(g_mime_content_type_get_parameter(ct, "name")) : NULL;
+}
+
 /* The File item name for FILENAME (UTF-8, may be NULL): 8.3 upper case and
  * unique in the message by default (NAME~1.EXT as DOS did), else the long
  * name made safe.  Returns an arena string in the code page. */
@@ -2272,11 +2306,18 @@ static void add_embedded(struct ccp_convert *c, GMimeMessagePart *mp, GMimeObjec
 	if (inner) {
 		GMimeStream *s = g_mime_stream_mem_new_with_byte_array(c->dec);
 		g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(s), FALSE);
-		g_mime_object_write_to_stream(GMIME_OBJECT(inner), NULL, s);
+		/* Written with CRLF line ends, as mail is sent and as the
+		 * Windows and DOS clients that detach it read text: GMime's
+		 * default, LF, made a forwarded message one long line in
+		 * Notepad and no longer the message as it was sent. */
+		GMimeFormatOptions *fo = g_mime_format_options_new();
+		g_mime_format_options_set_newline_format(fo, GMIME_NEWLINE_FORMAT_DOS);
+		g_mime_object_write_to_stream(GMIME_OBJECT(inner), fo, s);
+		g_mime_format_options_free(fo);
 		g_object_unref(s);
 	}
 	GMimeContentDisposition *d = g_mime_object_get_content_disposition(obj);
-	const char *fn = d ? g_mime_content_disposition_get_parameter(d, "filename") : NULL;
+	const char *fn = leaf_file_name(NULL, d);
 	if (fn)
 		fn = full_file_name(c, obj, fn);
 	size_t nl;
@@ -2336,8 +2377,10 @@ static void add_leaf(struct ccp_convert *c, GMimeContentType *ct, GMimeContentDi
 static void add_decoded_part(struct ccp_convert *c, GMimePart *part)
 {
 	GMimeObject *obj = GMIME_OBJECT(part);
-	add_leaf(c, g_mime_object_get_content_type(obj), g_mime_object_get_content_disposition(obj),
-		 full_file_name(c, obj, g_mime_part_get_filename(part)));
+	GMimeContentType *ct = g_mime_object_get_content_type(obj);
+	GMimeContentDisposition *d = g_mime_object_get_content_disposition(obj);
+	const char *fn = leaf_file_name(ct, d);
+	add_leaf(c, ct, d, fn ? full_file_name(c, obj, fn) : NULL);
 }
 
 static void add_part(struct ccp_convert *c, GMimePart *part)
@@ -2355,9 +2398,7 @@ static void add_part(struct ccp_convert *c, GMimePart *part)
 static bool body_text(GMimeContentType *ct, GMimeContentDisposition *d, const char *sub)
 {
 	return ct && g_mime_content_type_is_type(ct, "text", sub) &&
-	       !(d && g_mime_content_disposition_is_attachment(d)) &&
-	       !(d && g_mime_content_disposition_get_parameter(d, "filename")) &&
-	       !g_mime_content_type_get_parameter(ct, "name");
+	       !(d && g_mime_content_disposition_is_attachment(d)) && !leaf_file_name(ct, d);
 }
 
 static bool is_body_text(GMimeObject *o, const char *sub)
@@ -2406,10 +2447,7 @@ static void walk_attachments(struct ccp_convert *c, GMimeObject *obj, bool in_re
 		return;
 	if (GMIME_IS_MESSAGE_PART(obj)) {
 		GMimeContentDisposition *d = g_mime_object_get_content_disposition(obj);
-		if (kept_from_alternative(d, d ? g_mime_content_disposition_get_parameter(
-							 d, "filename")
-					       : NULL,
-					  false, in_related))
+		if (kept_from_alternative(d, leaf_file_name(NULL, d), false, in_related))
 			add_embedded(c, GMIME_MESSAGE_PART(obj), obj);
 	} else if (GMIME_IS_MULTIPART(obj)) {
 		GMimeMultipart *mp = GMIME_MULTIPART(obj);
@@ -2420,7 +2458,8 @@ static void walk_attachments(struct ccp_convert *c, GMimeObject *obj, bool in_re
 			walk_attachments(c, g_mime_multipart_get_part(mp, i), related, depth + 1);
 	} else if (GMIME_IS_PART(obj) &&
 		   kept_from_alternative(g_mime_object_get_content_disposition(obj),
-					 g_mime_part_get_filename(GMIME_PART(obj)),
+					 leaf_file_name(g_mime_object_get_content_type(obj),
+							g_mime_object_get_content_disposition(obj)),
 					 g_mime_object_get_content_id(obj) != NULL, in_related)) {
 		/* Not a second time: every alternative may carry it. */
 		decode_part(c, GMIME_PART(obj));
@@ -3124,12 +3163,10 @@ static void light_meta_close(struct light_meta *m)
 	g_free(m->disp);
 }
 
-/* A leaf's file name, as g_mime_part_get_filename() finds a part's: the
- * disposition's filename, else the type's name; NULL when none. */
+/* A leaf's file name, as leaf_file_name() finds a part's. */
 static const char *light_file_name(const struct light_meta *m)
 {
-	const char *fn = m->d ? g_mime_content_disposition_get_parameter(m->d, "filename") : NULL;
-	return fn ? fn : g_mime_content_type_get_parameter(m->ct, "name");
+	return leaf_file_name(m->ct, m->d);
 }
 
 /* Adds the leaf P to the message, as add_part() adds GMime's part; with

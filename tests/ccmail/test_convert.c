@@ -1865,6 +1865,35 @@ static void test_attachments(struct ccp_convert_map *map)
 		   "dot83") == CCP_CONVERT_OK);
 	CHECK(eq(m.item[1].title, m.item[1].title_len, "REPORT.PDF"));
 	CHECK(eq(m.item[2].title, m.item[2].title_len, "MEMO.TXT"));
+	/* An empty file name is none: a text part with filename="" (or
+	 * name="") is the message's text, not an attachment ATT00001.TXT
+	 * that left it without any.  Both parses. */
+	for (int full = 0; full < 2; full++) {
+		struct ccp_convert_opts fo;
+		ccp_convert_opts_default(&fo);
+		fo.full_parse = full;
+		struct ccp_convert *f = make(&fo, map);
+		CHECK(conv(f, "From: a@x.org\r\nTo: b@y.org\r\nContent-Type: text/plain; "
+			      "charset=utf-8\r\nContent-Disposition: inline; filename=\"\"\r\n\r\n"
+			      "Hello body\r\n", "empty name") == CCP_CONVERT_OK);
+		CHECK(m.nitem == 1 && m.item[0].kind == CCP_CCM_ITEM_TEXT &&
+		      eq(m.item[0].data, m.item[0].len, "Hello body\r\n"));
+		CHECK(conv(f, MIXED_HI "Content-Type: text/plain; name=\"\"\r\n\r\nmore\r\n--B--\r\n",
+			   "empty name mixed") == CCP_CONVERT_OK);
+		CHECK_EQ_U64(count_kind(CCP_CCM_ITEM_FILE), 0);
+		/* Unnamed parts of the types mail carries every day are named
+		 * for their type: an invitation .ICS, a delivery report's
+		 * parts .TXT, not .BIN. */
+		CHECK(conv(f, MIXED_HI "Content-Type: text/calendar; method=REQUEST\r\n"
+			      "Content-Disposition: attachment\r\n\r\nBEGIN:VCALENDAR\r\n--B\r\n"
+			      "Content-Type: message/delivery-status\r\n\r\nStatus: 5.1.1\r\n--B\r\n"
+			      "Content-Type: text/rfc822-headers\r\n\r\nSubject: x\r\n--B--\r\n",
+			   "types") == CCP_CONVERT_OK);
+		CHECK(m.nitem == 4 && eq(m.item[1].title, m.item[1].title_len, "ATT00001.ICS") &&
+		      eq(m.item[2].title, m.item[2].title_len, "ATT00002.TXT") &&
+		      eq(m.item[3].title, m.item[3].title_len, "ATT00003.TXT"));
+		ccp_convert_free(f);
+	}
 	/* Windows's console devices are devices too. */
 	CHECK(conv(c, MIXED_HI "Content-Type: text/plain; name=conin$.txt\r\n\r\nx\r\n--B--\r\n",
 		   "conin") == CCP_CONVERT_OK);
@@ -1877,6 +1906,10 @@ static void test_attachments(struct ccp_convert_map *map)
 	CHECK(eq(m.item[1].title, m.item[1].title_len, "ATT00001.PNG"));
 	CHECK(eq(m.item[2].title, m.item[2].title_len, "MESSAGE.EML"));
 	CHECK(contains(m.item[2].data, m.item[2].len, "inner body"));
+	/* The embedded message as it was sent, CRLF line ends: written with
+	 * GMime's default, LF, it was one long line in Notepad. */
+	CHECK(contains(m.item[2].data, m.item[2].len, "From: inner@example.org\r\n"));
+	CHECK(!contains(m.item[2].data, m.item[2].len, "org\n"));
 
 	CHECK(conv_file(c, "gen/html-only.eml") == CCP_CONVERT_OK);
 	CHECK_EQ_U64(m.nitem, 1);
