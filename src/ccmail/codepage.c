@@ -348,11 +348,11 @@ static bool c1_in_code_page(iconv_t cd, gunichar u, enum cp_mode mode, struct cc
 	if (mode != CP_LINE || u < 0x80 || u > 0x9f)
 		return false;
 	gunichar w = ccp_codepage_c1_as_1252(u);
+	if (w == u)
+		return false;
 	char u8[8];
 	char *wp = u8;
 	size_t wl = (size_t)g_unichar_to_utf8(w, u8);
-	if (w == u)
-		return false;
 	ccp_ccm_buf_reserve(out, 16);
 	char *op = out->data + out->len;
 	size_t ol = out->cap - out->len - 1;

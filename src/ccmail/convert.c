@@ -492,6 +492,27 @@ static const char *encoded_word(const char *p, char *enc, const char **text, con
 	return e + 2;
 }
 
+/* Appends the octets of the base64 text [T, TE) of an encoded word to OUT. */
+static void add_b64_octets(struct ccp_ccm_buf *out, const char *t, const char *te)
+{
+	char *b64 = g_strndup(t, (size_t)(te - t));
+	gsize n = 0;
+	guchar *octets = g_base64_decode(b64, &n);
+	ccp_ccm_buf_add(out, octets, n);
+	g_free(octets);
+	g_free(b64);
+}
+
+/* Whether the encoded word at Q (its text from QT) is base64 in the
+ * charset of the one at P (its text from PT), named in any case. */
+static bool b64_in_charset_of(const char *p, const char *pt, const char *q, char qenc,
+			      const char *qt)
+{
+	size_t cs = (size_t)(pt - 3 - (p + 2)); /* "=?CHARSET?B?" */
+	return (qenc == 'B' || qenc == 'b') && (size_t)(qt - 3 - (q + 2)) == cs &&
+	       g_ascii_strncasecmp(p + 2, q + 2, cs) == 0;
+}
+
 /*
  * V with each base64 encoded word that ends in padding ('=') and is
  * followed, across blanks only, by another encoded word rewritten (g_free
@@ -524,61 +545,45 @@ static char *unjoin_padded_words(const char *v)
 		const char *next = end + strspn(end, " \t\r\n");
 		char e2;
 		const char *t2, *te2;
-		if (encoded_word(next, &e2, &t2, &te2) == NULL)
+		const char *next_end = encoded_word(next, &e2, &t2, &te2);
+		if (next_end == NULL)
 			continue;
 		any = true;
-		size_t cslen = (size_t)(text - 3 - (p + 2)); /* "=?CHARSET?B?" */
-		if ((e2 == 'B' || e2 == 'b') && (size_t)(t2 - 3 - (next + 2)) == cslen &&
-		    g_ascii_strncasecmp(p + 2, next + 2, cslen) == 0) {
-			/* Followed by base64 of its charset: the run of them is one
-			 * word of their octets, which GMime decodes whole, a
-			 * character split between two words too ("caf\xC3" and
-			 * "\xA9 au lait": "café au lait", where two words each
-			 * decoded alone were "caf??"). */
-			ccp_ccm_buf_reset(&run);
-			const char *wt = text, *wte = tend, *we = end;
-			for (;;) {
-				char *b64 = g_strndup(wt, (size_t)(wte - wt));
-				gsize n = 0;
-				guchar *octets = g_base64_decode(b64, &n);
-				ccp_ccm_buf_add(&run, octets, n);
-				g_free(octets);
-				g_free(b64);
-				const char *nx = we + strspn(we, " \t\r\n");
-				char en;
-				const char *nt, *nte;
-				const char *ne = encoded_word(nx, &en, &nt, &nte);
-				if (ne == NULL || (en != 'B' && en != 'b') ||
-				    (size_t)(nt - 3 - (nx + 2)) != cslen ||
-				    g_ascii_strncasecmp(p + 2, nx + 2, cslen) != 0)
-					break;
-				wt = nt, wte = nte, we = ne;
-			}
+		/* The word's octets, and those of the base64 words of its
+		 * charset that follow it across blanks: a run of them is one
+		 * word of all their octets, which GMime decodes whole, a
+		 * character split between two words too ("caf\xC3" and "\xA9
+		 * au lait": "café au lait", where two words each decoded alone
+		 * were "caf??"). */
+		ccp_ccm_buf_reset(&run);
+		add_b64_octets(&run, text, tend);
+		const char *run_end = end;
+		while (next_end && b64_in_charset_of(p, text, next, e2, t2)) {
+			add_b64_octets(&run, t2, te2);
+			run_end = next_end;
+			next = run_end + strspn(run_end, " \t\r\n");
+			next_end = encoded_word(next, &e2, &t2, &te2);
+		}
+		if (run_end != end) {
 			ccp_ccm_buf_add(&out, copied, (size_t)(text - copied)); /* "=?charset?B?" */
 			char *b64 = g_base64_encode((const guchar *)run.data, run.len);
 			ccp_ccm_buf_adds(&out, b64);
-			ccp_ccm_buf_adds(&out, "?=");
 			g_free(b64);
-			copied = we;
-			p = we - 1;
-			continue;
-		}
-		char *b64 = g_strndup(text, (size_t)(tend - text));
-		gsize n = 0;
-		guchar *octets = g_base64_decode(b64, &n);
-		g_free(b64);
-		ccp_ccm_buf_add(&out, copied, (size_t)(text - 2 - copied)); /* "=?charset?" */
-		ccp_ccm_buf_adds(&out, "Q?");
-		for (gsize i = 0; i < n; i++) {
-			if (g_ascii_isalnum(octets[i]))
-				ccp_ccm_buf_addc(&out, (char)octets[i]);
-			else
-				ccp_ccm_buf_printf(&out, "=%02X", octets[i]);
+		} else {
+			/* Before a word of another kind: the same octets in Q. */
+			ccp_ccm_buf_add(&out, copied, (size_t)(text - 2 - copied)); /* "=?charset?" */
+			ccp_ccm_buf_adds(&out, "Q?");
+			for (size_t i = 0; i < run.len; i++) {
+				unsigned char o = (unsigned char)run.data[i];
+				if (g_ascii_isalnum(o))
+					ccp_ccm_buf_addc(&out, (char)o);
+				else
+					ccp_ccm_buf_printf(&out, "=%02X", o);
+			}
 		}
 		ccp_ccm_buf_adds(&out, "?=");
-		g_free(octets);
-		copied = end;
-		p = end - 1;
+		copied = run_end;
+		p = run_end - 1;
 	}
 	char *r = NULL;
 	if (any) {
@@ -1622,6 +1627,15 @@ static CCP_NOINLINE size_t html_add_break(struct ccp_ccm_buf *out, size_t from, 
 	return bl;
 }
 
+/* The white space met before text (*SPACE) as the one space it collapses
+ * to, written before the text that follows, but at the start of a line. */
+static inline void html_put_space(struct ccp_ccm_buf *out, bool *space)
+{
+	if (*space && out->len && out->data[out->len - 1] != '\n')
+		ccp_ccm_buf_addc(out, ' ');
+	*space = false;
+}
+
 /* Settles the entity OUT holds from octet AT, decoded, with *SPACE, the
  * white space met before it: a line break (&#8232; and the like, where
  * BREAKS: in UTF-8 outside <pre>) takes it, as html_add_break() writes;
@@ -1768,12 +1782,12 @@ static void html_end_link(struct ccp_ccm_buf *out, size_t at, const struct ccp_c
  * where a reader of the text sees no image.  An empty alt marks an image
  * as decoration (HTML's rule), and an image without one says nothing:
  * neither writes anything.  *SPACE: white space before the tag, written
- * first.  ALT is scratch.  Returns whether it wrote. */
-static bool html_add_alt(struct ccp_ccm_buf *out, const char *a, size_t n, bool *space,
+ * first (html_put_space()).  ALT is scratch. */
+static void html_add_alt(struct ccp_ccm_buf *out, const char *a, size_t n, bool *space,
 			 struct ccp_ccm_buf *alt)
 {
 	if (!html_attr(a, n, "alt", alt))
-		return false;
+		return;
 	size_t at = out->len;
 	bool gap = false;
 	for (size_t k = 0; k < alt->len; k++) {
@@ -1783,8 +1797,7 @@ static bool html_add_alt(struct ccp_ccm_buf *out, const char *a, size_t n, bool 
 			continue;
 		}
 		if (out->len == at) {
-			if (*space && out->len && out->data[out->len - 1] != '\n')
-				ccp_ccm_buf_addc(out, ' ');
+			html_put_space(out, space);
 			ccp_ccm_buf_addc(out, '[');
 			at = out->len;
 		} else if (gap) {
@@ -1793,11 +1806,8 @@ static bool html_add_alt(struct ccp_ccm_buf *out, const char *a, size_t n, bool 
 		gap = false;
 		ccp_ccm_buf_addc(out, (char)ch);
 	}
-	if (out->len == at)
-		return false; /* empty, or blanks: decoration */
-	ccp_ccm_buf_addc(out, ']');
-	*space = false;
-	return true;
+	if (out->len > at) /* an empty or blank alt (decoration) wrote nothing */
+		ccp_ccm_buf_addc(out, ']');
 }
 
 /* A readable text rendering of HTML S (N octets of UTF-8): tags dropped,
@@ -1935,9 +1945,7 @@ static void html_to_text(const char *s, size_t n, struct ccp_ccm_buf *out)
 				continue;
 			}
 		}
-		if (space && out->len && out->data[out->len - 1] != '\n')
-			ccp_ccm_buf_addc(out, ' ');
-		space = false;
+		html_put_space(out, &space);
 		/* This character and the ordinary text after it, up to the next
 		 * tag, entity or (outside <pre>) white space, in one copy: a call
 		 * per character was the converter's hottest loop on HTML mail. */
@@ -3163,12 +3171,6 @@ static void light_meta_close(struct light_meta *m)
 	g_free(m->disp);
 }
 
-/* A leaf's file name, as leaf_file_name() finds a part's. */
-static const char *light_file_name(const struct light_meta *m)
-{
-	return leaf_file_name(m->ct, m->d);
-}
-
 /* Adds the leaf P to the message, as add_part() adds GMime's part; with
  * ONCE, not when the message has a File item of its content already
  * (walk_attachments()). */
@@ -3176,7 +3178,7 @@ static void light_add_leaf(struct ccp_convert *c, const struct light_leaf *p, bo
 {
 	struct light_meta m;
 	light_meta_open(c, p, &m);
-	const char *fn = light_file_name(&m);
+	const char *fn = leaf_file_name(m.ct, m.d);
 	light_decode(c, p->content, p->len, p->enc);
 	if (!once || !file_already(c, c->dec->data, c->dec->len))
 		add_leaf(c, m.ct, m.d, fn);
@@ -3407,7 +3409,7 @@ static void light_emit_attachments(struct ccp_convert *c, const struct light_tre
 	}
 	struct light_meta m;
 	light_meta_open(c, &n->leaf, &m);
-	bool kept = kept_from_alternative(m.d, light_file_name(&m), n->leaf.content_id,
+	bool kept = kept_from_alternative(m.d, leaf_file_name(m.ct, m.d), n->leaf.content_id,
 					  in_related);
 	light_meta_close(&m);
 	if (kept)
