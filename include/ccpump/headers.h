@@ -48,13 +48,41 @@ struct ccp_header_field {
 CCP_EXPORT size_t ccp_headers_scan(const char *data, size_t len, struct ccp_header_field *f,
 				   size_t max, size_t *body);
 
+/* How a header block ends (ccp_headers_block()). */
+enum ccp_header_end {
+	CCP_HEADER_END_EMPTY,  /* at an empty line ("\n" or "\r\n"), as RFC 5322 has it */
+	CCP_HEADER_END_BLANKS, /* at a line of blanks alone (SP, HT, CR): the empty
+				* line its writer meant, with trailing blanks or
+				* a doubled CR (CR CR LF) */
+	CCP_HEADER_END_TEXT,   /* at a line that is neither a field nor a fold: the
+				* body's first line, with no empty line before it */
+	CCP_HEADER_END_NONE,   /* at the end of the data */
+};
+
+struct ccp_header_block {
+	size_t len;  /* through the LF that ends its last field (0: none) */
+	size_t body; /* offset of the body's first octet */
+	enum ccp_header_end end;
+};
+
 /*
- * The length of the header block at the start of DATA (LEN octets), by its
- * lines alone (whatever they hold: any block, not only those
- * ccp_headers_scan() accepts): through the LF that ends its last field,
- * the empty line after it left out; 0 when DATA starts with the empty
- * line; LEN when no empty line ends the block.
+ * Finds the end of the header block at the start of DATA (LEN octets) by its
+ * lines alone (any block, not only those ccp_headers_scan() accepts), the
+ * way MTAs read it (Postfix's cleanup, Sendmail's collect, Exim's receive):
+ * after a first line that is a field (a name of octets other than SP, HT,
+ * CR, LF and ':', blanks, then ':'), each line is a field, a fold (it starts
+ * with SP or HT and holds more than blanks), or the end of the block: the
+ * empty line, a line of blanks, or any other line, which is then the body's
+ * first.  GMime's parser reads every line up to an empty one as header, so
+ * a message whose writer left out the empty line, or wrote it with
+ * trailing blanks or as CR CR LF, lost its whole body there without a word.
+ * A block whose first line is not a field (an mbox "From " line, a fold)
+ * runs to the first empty line, as GMime reads it.
  */
+CCP_EXPORT void ccp_headers_block(const char *data, size_t len, struct ccp_header_block *b);
+
+/* The header block's length (ccp_headers_block()): 0 when DATA starts with
+ * the empty line; LEN when nothing ends the block. */
 CCP_EXPORT size_t ccp_headers_block_len(const char *data, size_t len);
 
 /* Whether field F is named NAME (ASCII, case-insensitive). */

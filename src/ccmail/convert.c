@@ -2680,6 +2680,38 @@ static enum ccp_convert_status build(struct ccp_convert *c, const struct head *h
  * quoted string, a comment, an angle-addr or a domain literal is left, as
  * is the one that closes a group ("team: a@x, b@x;").
  */
+/*
+ * When P starts a Q encoded word whose text holds an address list's
+ * specials, raw ("=?UTF-8?Q?Re:_Bob?=", "=?UTF-8?Q?Lee,_Ann?=", as some
+ * mailers write them though RFC 2047 5(3) forbids it), appends it to OUT
+ * with each special written =XX, which decodes to the same octet, sets
+ * *AT to the word's last octet and returns true.  GMime read the word's ':' as
+ * a group's and its ',' as the list's: the name was garbled ("_Bob?=") or
+ * the mailbox split in two.
+ */
+static bool q_word_specials(struct ccp_ccm_buf *out, const char *p, char **at)
+{
+	char enc;
+	const char *text, *tend;
+	const char *end = encoded_word(p, &enc, &text, &tend);
+	if (end == NULL || (enc != 'Q' && enc != 'q'))
+		return false;
+	static const char specials[] = "()<>@,;:\"[]\\";
+	size_t n = (size_t)(tend - text);
+	if (strcspn(text, specials) >= n || strcspn(text, " \t\r\n") < n)
+		return false;
+	ccp_ccm_buf_add(out, p, (size_t)(text - p));
+	for (const char *t = text; t < tend; t++) {
+		if (strchr(specials, *t))
+			ccp_ccm_buf_printf(out, "=%02X", (unsigned char)*t);
+		else
+			ccp_ccm_buf_addc(out, *t);
+	}
+	ccp_ccm_buf_adds(out, "?=");
+	*at = (char *)end - 1;
+	return true;
+}
+
 static InternetAddressList *parse_addresses(const char *v)
 {
 	char *w = unjoin_padded_words(v); /* display names: GMime decodes them */
@@ -2704,6 +2736,9 @@ again:;
 		} else if (close) {
 			if (*p == close)
 				close = '\0';
+		} else if (*p == '=' && p[1] == '?' && q_word_specials(&out, p, &p)) {
+			last = '=';
+			continue;
 		} else if (*p == '"') {
 			quoted = true;
 			opened = p;
@@ -3524,11 +3559,30 @@ enum ccp_convert_status ccp_convert_message(struct ccp_convert *c,
 	c->name = in->name ? in->name : "(message)";
 	c->too_deep = false;
 
+	/* A header block ended by a line of blanks or by the body's first
+	 * line, with no empty line (ccp_headers_block()): GMime read the
+	 * whole message as header, and the body was lost.  Both paths read
+	 * it with the empty line in its place, as an MTA would have; a line
+	 * of blanks is that line, a line of text the body's first. */
+	struct ccp_convert_input ended, fixed;
+	struct ccp_header_block hb;
+	ccp_headers_block(in->data, in->len, &hb);
+	if (hb.end == CCP_HEADER_END_BLANKS || hb.end == CCP_HEADER_END_TEXT) {
+		bool crlf = hb.len >= 2 && in->data[hb.len - 2] == '\r';
+		size_t sep = crlf ? 2 : 1, rest = in->len - hb.body;
+		char *copy = arena_alloc(c, hb.len + sep + rest);
+		memcpy(copy, in->data, hb.len);
+		memcpy(copy + hb.len, crlf ? "\r\n" : "\n", sep);
+		memcpy(copy + hb.len + sep, in->data + hb.body, rest);
+		ended = *in;
+		ended.data = copy;
+		ended.len = hb.len + sep + rest;
+		in = &ended;
+	}
 	/* A NUL in the header block (no valid header holds one) ended the
 	 * field it was in, as a C string ends: "Subject: before\0after" was
 	 * "before".  The block is read with each NUL a space, as the
 	 * Subject's other controls are (the body is left as it is). */
-	struct ccp_convert_input fixed;
 	size_t hl = ccp_headers_block_len(in->data, in->len);
 	if (hl && memchr(in->data, '\0', hl) != NULL) {
 		char *copy = arena_alloc(c, in->len);

@@ -67,17 +67,73 @@ bool ccp_header_is(const struct ccp_header_field *f, const char *name)
 	return i == f->name_len && name[i] == '\0';
 }
 
+/* Whether the line [P, EOL) (EOL at its LF) holds
+ * nothing but blanks and CRs, at least one. */
+static bool blank_line(const char *p, const char *eol)
+{
+	if (p == eol)
+		return false;
+	for (; p < eol; p++)
+		if (*p != ' ' && *p != '\t' && *p != '\r')
+			return false;
+	return true;
+}
+
+/* Whether the line [P, EOL) is a field: a name, blanks, ':' (the blanks
+ * are RFC 5322's obsolete syntax, "Subject : x"). */
+static bool field_line(const char *p, const char *eol)
+{
+	const char *q = p;
+	while (q < eol && *q != ' ' && *q != '\t' && *q != '\r' && *q != ':')
+		q++;
+	if (q == p)
+		return false;
+	while (q < eol && (*q == ' ' || *q == '\t'))
+		q++;
+	return q < eol && *q == ':';
+}
+
+void ccp_headers_block(const char *data, size_t len, struct ccp_header_block *b)
+{
+	const char *p = data, *end = data + len;
+	/* Only after a first field are other lines the body's: before one,
+	 * GMime's rule, an mbox "From " line being no body. */
+	bool fields = false;
+
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		/* A last line without its LF ends nothing: a file cut short
+		 * in its header is read as GMime reads it (refused). */
+		if (!eol)
+			break;
+		const char *next = eol + 1;
+		b->len = (size_t)(p - data);
+		if (p == eol || (p[0] == '\r' && p + 1 == eol)) {
+			b->body = (size_t)(next - data);
+			b->end = CCP_HEADER_END_EMPTY;
+			return;
+		}
+		if (fields && blank_line(p, eol)) {
+			b->body = (size_t)(next - data);
+			b->end = CCP_HEADER_END_BLANKS;
+			return;
+		}
+		if (p == data)
+			fields = field_line(p, eol);
+		else if (fields && p[0] != ' ' && p[0] != '\t' && !field_line(p, eol)) {
+			b->body = b->len;
+			b->end = CCP_HEADER_END_TEXT;
+			return;
+		}
+		p = next;
+	}
+	b->len = b->body = len;
+	b->end = CCP_HEADER_END_NONE;
+}
+
 size_t ccp_headers_block_len(const char *data, size_t len)
 {
-	if ((len >= 1 && data[0] == '\n') || (len >= 2 && data[0] == '\r' && data[1] == '\n'))
-		return 0;
-	for (size_t i = 0; i < len; i++) {
-		if (data[i] != '\n')
-			continue;
-		if (i + 1 < len && data[i + 1] == '\n')
-			return i + 1;
-		if (i + 2 < len && data[i + 1] == '\r' && data[i + 2] == '\n')
-			return i + 1;
-	}
-	return len;
+	struct ccp_header_block b;
+	ccp_headers_block(data, len, &b);
+	return b.len;
 }

@@ -691,11 +691,54 @@ static void test_nul_in_header(struct ccp_convert_map *map)
 	}
 }
 
+/* A header block that no empty line ends (a script's mail, a line of
+ * blanks or CR CR LF where the empty line should be): GMime read the whole
+ * message as header and the body was lost without a word.  The body is
+ * what an MTA takes for it, on both paths, and it is all there. */
+static void test_header_block_end(struct ccp_convert_map *map)
+{
+	static const struct {
+		const char *text, *subject, *body;
+	} cases[] = {
+		{ "From: a@example.org\r\nTo: b@example.org\r\nSubject: blanks\r\n  \r\n"
+		  "Hello Bob,\r\nbye\r\n", "blanks", "Hello Bob,\r\nbye\r\n" },
+		{ "From: a@example.org\nTo: b@example.org\nSubject: tab\n\t\nHello Bob,\n",
+		  "tab", "Hello Bob,\r\n" },
+		{ "From: a@example.org\r\r\nTo: b@example.org\r\r\nSubject: cr cr lf\r\r\n"
+		  "\r\r\nHello Bob,\r\r\n", "cr cr lf", "Hello Bob," },
+		{ "From: a@example.org\nTo: b@example.org\nSubject: none\nHello Bob,\n"
+		  "Note: a line like a field\n\nbye\n", "none",
+		  "Hello Bob,\r\nNote: a line like a field\r\n\r\nbye\r\n" },
+		{ "From: a@example.org\r\nSubject: text\r\nTo: b@example.org\r\nDear all: hi\r\n",
+		  "text", "Dear all: hi\r\n" },
+	};
+	struct ccp_convert_opts o;
+	ccp_convert_opts_default(&o);
+	for (int full = 0; full < 2; full++) {
+		o.full_parse = full;
+		struct ccp_convert *c = make(&o, map);
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			CHECK(conv(c, cases[i].text, NULL) == CCP_CONVERT_OK);
+			CHECK_MSG(eq(m.subject, m.subject_len, cases[i].subject), "%s: '%.*s'",
+				  cases[i].subject, (int)m.subject_len, m.subject);
+			CHECK_EQ_U64(m.nrcpt, 1);
+			CHECK(m.nitem == 1 && m.item[0].kind == CCP_CCM_ITEM_TEXT);
+			size_t bl = strlen(cases[i].body);
+			CHECK_MSG(m.item[0].len >= bl && memcmp(m.item[0].data, cases[i].body, bl) == 0,
+				  "%s (%s): '%.*s'", cases[i].subject, full ? "full" : "light",
+				  (int)m.item[0].len, m.item[0].data);
+		}
+		ccp_convert_free(c);
+	}
+}
+
 /* A ';' between addresses (Outlook's, a web form's) is the ',' it stands
  * for: GMime's list parse stopped at it, and every recipient after it was
  * dropped without a word.  One in a quoted display name, a comment or an
  * angle-addr is text, and one that closes a group ends the group; two To
- * fields are both read.  On the light path and the full one alike. */
+ * fields are both read.  So are other marks GMime misread (brackets, a
+ * lone quote, an open comment, a ':' in an encoded word).  On the light
+ * path and the full one alike. */
 static void test_semicolons(struct ccp_convert_map *map)
 {
 	static const char text[] =
@@ -745,6 +788,19 @@ static void test_semicolons(struct ccp_convert_map *map)
 			   "open comment") == CCP_CONVERT_OK);
 		CHECK(m.nrcpt == 1 && eq(m.rcpt[0].addr, m.rcpt[0].addr_len,
 					 "\"Bob\" [SMTP:bob@example.org] at EXSITE"));
+		/* A ':' raw in a Q encoded word is the name's, not a group's:
+		 * GMime took "=?UTF-8?Q?Re:" for a group and the name was
+		 * "_Bob?=". */
+		CHECK(conv(c, "From: s@example.org\r\nTo: =?UTF-8?Q?Re:_Bob?= <bob@example.org>, "
+			      "carol@example.org\r\nCc: Team: =?utf-8?q?x:y?= <x@example.org>;\r\n"
+			      "\r\nhi\r\n", "colon in a word") == CCP_CONVERT_OK);
+		static const char *const words[] = {
+			"\"Re: Bob\" [SMTP:bob@example.org] at EXSITE",
+			"\"carol@example.org\" [SMTP:carol@example.org] at EXSITE",
+			"\"x:y\" [SMTP:x@example.org] at EXSITE",
+		};
+		check_rcpts(full ? "colon in a word, full" : "colon in a word, light", words,
+			    CCP_ARRAY_LEN(words));
 		ccp_convert_free(c);
 	}
 }
@@ -2419,6 +2475,7 @@ int main(int argc, char **argv)
 	test_split_words(map);
 	test_alternative_attachments(map);
 	test_nul_in_header(map);
+	test_header_block_end(map);
 	test_display_forms(map);
 	test_resent(map);
 	test_name_suffixes();

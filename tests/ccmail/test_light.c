@@ -85,6 +85,46 @@ static void test_scanner(void)
 	CHECK_EQ_U64(body, 9);
 }
 
+/* Where ccp_headers_block() ends a block, and how. */
+static void test_block_end(void)
+{
+	static const struct {
+		const char *text;
+		size_t len, body;
+		enum ccp_header_end end;
+	} cases[] = {
+		{ "To: x\r\nSubject: s\r\n\r\nbody\r\n", 19, 21, CCP_HEADER_END_EMPTY },
+		{ "\r\nbody\r\n", 0, 2, CCP_HEADER_END_EMPTY },
+		{ "\nbody\n", 0, 1, CCP_HEADER_END_EMPTY },
+		/* The empty line written with blanks, or with a doubled CR. */
+		{ "To: x\r\n  \r\nbody\r\n", 7, 11, CCP_HEADER_END_BLANKS },
+		{ "To: x\n\t\nbody\n", 6, 8, CCP_HEADER_END_BLANKS },
+		{ "To: x\r\r\n\r\r\nbody\r\r\n", 8, 11, CCP_HEADER_END_BLANKS },
+		/* No empty line: the first line that is no field is the body's. */
+		{ "To: x\nSubject: s\nHello Bob,\nbye\n", 17, 17, CCP_HEADER_END_TEXT },
+		{ "To: x\nX Y: z\n\nb\n", 6, 6, CCP_HEADER_END_TEXT },
+		{ "To: x,\ny@z\nSubject: s\n\nb\n", 7, 7, CCP_HEADER_END_TEXT },
+		/* Fields (a blank before the colon too) and folds are the block's. */
+		{ "Subject : s\n folded\nTo:\n\nb\n", 24, 25, CCP_HEADER_END_EMPTY },
+		/* Nothing ends it; a last line without its LF ends nothing. */
+		{ "To: x\nSubject: s\n", 17, 17, CCP_HEADER_END_NONE },
+		{ "To: x\nSubject: s\nMI", 19, 19, CCP_HEADER_END_NONE },
+		{ "To: x\n  ", 8, 8, CCP_HEADER_END_NONE },
+		/* A first line that is no field: GMime's rule, to the empty line. */
+		{ "From a@b Sat Nov 28 12:00:00 2026\nTo: x\n \nb\n\nc\n", 44, 45,
+		  CCP_HEADER_END_EMPTY },
+		{ " To: x\nnot a field\n", 19, 19, CCP_HEADER_END_NONE },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ccp_header_block b;
+		size_t n = strlen(cases[i].text);
+		ccp_headers_block(cases[i].text, n, &b);
+		CHECK_MSG(b.len == cases[i].len && b.body == cases[i].body && b.end == cases[i].end,
+			  "case %zu: len %zu body %zu end %d", i, b.len, b.body, (int)b.end);
+		CHECK_EQ_U64(ccp_headers_block_len(cases[i].text, n), cases[i].len);
+	}
+}
+
 static struct ccp_convert *light, *full;
 static struct ccp_ccm_buf out_light, out_full;
 static size_t n_light, n_full;
@@ -438,6 +478,7 @@ int main(int argc, char **argv)
 	setenv("TZ", "UTC", 1);
 	tzset();
 	test_scanner();
+	test_block_end();
 
 	struct ccp_convert_map *map = ccp_convert_map_new();
 	ccp_convert_map_add_native(map, "ccmail.example.com", "HUBPO1");

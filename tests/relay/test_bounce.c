@@ -5,7 +5,9 @@
  *               multipart/report) is never answered with another, even
  *               without its null Return-Path (a spool fed by a script);
  *               one in another part's type is; a Return-Path with
- *               blanks before its colon (obsolete syntax) is read;
+ *               blanks before its colon (obsolete syntax) is read; a
+ *               header no empty line ends stops at the body's first
+ *               line;
  *   quoted      the quoted header of the message reported on comes out
  *               as text a mail server takes: no NUL, no bare CR, no
  *               escape sequence, no octet of no UTF-8 character (each
@@ -49,6 +51,16 @@ static void test_report(void)
 	CHECK_EQ_U64(recipient("Return-Pathx: <>\r\nFrom: c@remote.example\r\n\r\n", addr,
 			       &field),
 		     CCP_BOUNCE_TO_ADDR);
+	/* A header that no empty line ends stops at the body's first line,
+	 * as the converter reads it: a quoted From in the body is not the
+	 * sender's. */
+	CHECK_EQ_U64(recipient("To: b@example.org\r\nSubject: fwd\r\n---- Forwarded ----\r\n"
+			       "From: d@remote.example\r\n", addr, &field),
+		     CCP_BOUNCE_TO_NONE);
+	CHECK_EQ_U64(recipient("Sender: e@remote.example\r\nSubject: s\r\n \r\n"
+			       "From: d@remote.example\r\n", addr, &field),
+		     CCP_BOUNCE_TO_ADDR);
+	CHECK_STREQ(addr, "e@remote.example");
 }
 
 /* The lines of the report's body after the line MARK, each checked. */
