@@ -81,6 +81,10 @@ struct ccp_header_block {
  */
 CCP_EXPORT void ccp_headers_block(const char *data, size_t len, struct ccp_header_block *b);
 
+/* Whether the line of LEN octets at LINE (without its line end) is a field
+ * by ccp_headers_block()'s rule: a name, blanks, ':'. */
+CCP_EXPORT bool ccp_headers_field_line(const char *line, size_t len);
+
 /* The header block's length (ccp_headers_block()): 0 when DATA starts with
  * the empty line; LEN when nothing ends the block. */
 CCP_EXPORT size_t ccp_headers_block_len(const char *data, size_t len);

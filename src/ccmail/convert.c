@@ -311,6 +311,16 @@ struct ccp_convert {
 	 * can count where it could not hold a name to a time. */
 	size_t name_lookups;
 	struct ccp_convert_stats st;
+	/* The full parse's options: its warnings report where a part's
+	 * content began without the empty line (on_parser_warning()). */
+	GMimeParserOptions *popts;
+	struct {
+		const char *data; /* the input being parsed */
+		size_t len;
+		size_t *at, n, cap; /* where content began: an empty line goes there */
+		gint64 last;        /* the last line reported, or -1 */
+		bool cut;           /* a header ended at a boundary since */
+	} slip;
 	char err[512];
 };
 
@@ -342,6 +352,52 @@ void ccp_convert_opts_default(struct ccp_convert_opts *o)
 	o->import8 = true;
 }
 
+/*
+ * GMime's parser reads a part's header up to its first empty line, or to a
+ * boundary line, and drops each line that is no field: a part whose writer
+ * left out the empty line before its content (a script's multipart, a
+ * forwarded message whose header was cut from its body) lost its content
+ * without a word.  Each such line is reported (GMIME_CRIT_INVALID_HEADER_
+ * NAME, at the line's offset), and so is a header a boundary ended
+ * (GMIME_WARN_PART_WITHOUT_CONTENT).  The first reported line of a header
+ * that is no field by ccp_headers_block()'s rule, nor a fold, is where its
+ * content began, as an MTA would have read it; the next such line is of
+ * another header when a boundary or an empty line came between.
+ * convert_full() parses again with an empty line before each.
+ */
+static void on_parser_warning(gint64 offset, GMimeParserWarning e, const gchar *item, gpointer arg)
+{
+	(void)item;
+	struct ccp_convert *c = arg;
+	if (e == GMIME_WARN_PART_WITHOUT_CONTENT) {
+		c->slip.cut = true;
+		return;
+	}
+	/* Reported in the order of the input: one after the last is new. */
+	if (e != GMIME_CRIT_INVALID_HEADER_NAME || offset <= 0 || offset <= c->slip.last ||
+	    (size_t)offset >= c->slip.len)
+		return;
+	const char *d = c->slip.data, *p = d + offset;
+	const char *eol = memchr(p, '\n', c->slip.len - (size_t)offset);
+	if (p[-1] != '\n' || eol == NULL || p[0] == ' ' || p[0] == '\t' ||
+	    ccp_headers_field_line(p, (size_t)(eol - p)))
+		return;
+	bool first = c->slip.last < 0 || c->slip.cut;
+	for (const char *q = d + c->slip.last; !first && (q = memchr(q, '\n', (size_t)(p - q)));) {
+		q++;
+		first = q < p && (q[0] == '\n' || (q[0] == '\r' && q + 1 < p && q[1] == '\n'));
+	}
+	c->slip.last = offset;
+	c->slip.cut = false;
+	if (!first)
+		return;
+	if (c->slip.n == c->slip.cap) {
+		c->slip.cap = c->slip.cap ? 2 * c->slip.cap : 8;
+		c->slip.at = ccp_realloc(c->slip.at, c->slip.cap * sizeof(*c->slip.at));
+	}
+	c->slip.at[c->slip.n++] = (size_t)offset;
+}
+
 struct ccp_convert *ccp_convert_new(const struct ccp_convert_opts *o)
 {
 	pthread_once(&gmime_once, gmime_start);
@@ -363,6 +419,8 @@ struct ccp_convert *ccp_convert_new(const struct ccp_convert_opts *o)
 	ccp_fpset_init(&c->file_names);
 	ccp_fpset_init(&c->rcpt_seen);
 	ccp_fpmap_init(&c->next_suffix, sizeof(unsigned));
+	c->popts = g_mime_parser_options_new();
+	g_mime_parser_options_set_warning_callback(c->popts, on_parser_warning, c);
 	return c;
 }
 
@@ -400,6 +458,8 @@ void ccp_convert_free(struct ccp_convert *c)
 	ccp_fpmap_free(&c->next_suffix);
 	ccp_free(c->hdr_addrs);
 	ccp_free(c->site);
+	g_mime_parser_options_free(c->popts);
+	ccp_free(c->slip.at);
 	ccp_free(c);
 }
 
@@ -2884,14 +2944,60 @@ static const char *full_subject(struct ccp_convert *c, GMimeMessage *gm)
 	return d;
 }
 
+/* IN with an empty line put at each of the N offsets AT, in increasing
+ * order, in the line end of the line before it; the first one in place of
+ * the SKIP octets there (a line of blanks, or none).  Into *OUT (its data
+ * in the arena); returns OUT. */
+static const struct ccp_convert_input *with_empty_lines(struct ccp_convert *c,
+							const struct ccp_convert_input *in,
+							const size_t *at, size_t n, size_t skip,
+							struct ccp_convert_input *out)
+{
+	char *copy = arena_alloc(c, in->len + 2 * n);
+	size_t from = 0, len = 0;
+	for (size_t i = 0; i < n; i++) {
+		bool crlf = at[i] >= 2 && in->data[at[i] - 2] == '\r';
+		memcpy(copy + len, in->data + from, at[i] - from);
+		len += at[i] - from;
+		memcpy(copy + len, crlf ? "\r\n" : "\n", crlf ? 2 : 1);
+		len += crlf ? 2 : 1;
+		from = at[i] + (i == 0 ? skip : 0);
+	}
+	memcpy(copy + len, in->data + from, in->len - from);
+	len += in->len - from;
+	*out = *in;
+	out->data = copy;
+	out->len = len;
+	return out;
+}
+
+/* Parses of one message at most: the first, and one per round of mends
+ * (on_parser_warning()); one round mends every header it saw, and a mend
+ * can bring another to light only inside the content it gave back. */
+#define FULL_PARSES 4
+
 static enum ccp_convert_status convert_full(struct ccp_convert *c,
 					    const struct ccp_convert_input *in)
 {
-	GMimeStream *s = g_mime_stream_mem_new_with_buffer(in->data, in->len);
-	GMimeParser *p = g_mime_parser_new_with_stream(s);
-	g_object_unref(s);
-	GMimeMessage *gm = g_mime_parser_construct_message(p, NULL);
-	g_object_unref(p);
+	GMimeMessage *gm = NULL;
+	struct ccp_convert_input mended;
+	for (unsigned round = 0; round < FULL_PARSES; round++) {
+		if (round > 0)
+			in = with_empty_lines(c, in, c->slip.at, c->slip.n, 0, &mended);
+		c->slip.data = in->data;
+		c->slip.len = in->len;
+		c->slip.n = 0;
+		c->slip.last = -1;
+		c->slip.cut = false;
+		GMimeStream *s = g_mime_stream_mem_new_with_buffer(in->data, in->len);
+		GMimeParser *p = g_mime_parser_new_with_stream(s);
+		g_object_unref(s);
+		gm = g_mime_parser_construct_message(p, c->popts);
+		g_object_unref(p);
+		if (gm == NULL || c->slip.n == 0 || round + 1 == FULL_PARSES)
+			break;
+		g_object_unref(gm);
+	}
 	if (!gm)
 		return refuse(c, CCP_CONVERT_ERR_PARSE,
 			      "not an RFC 5322 message (no header block could be parsed)");
@@ -3567,18 +3673,8 @@ enum ccp_convert_status ccp_convert_message(struct ccp_convert *c,
 	struct ccp_convert_input ended, fixed;
 	struct ccp_header_block hb;
 	ccp_headers_block(in->data, in->len, &hb);
-	if (hb.end == CCP_HEADER_END_BLANKS || hb.end == CCP_HEADER_END_TEXT) {
-		bool crlf = hb.len >= 2 && in->data[hb.len - 2] == '\r';
-		size_t sep = crlf ? 2 : 1, rest = in->len - hb.body;
-		char *copy = arena_alloc(c, hb.len + sep + rest);
-		memcpy(copy, in->data, hb.len);
-		memcpy(copy + hb.len, crlf ? "\r\n" : "\n", sep);
-		memcpy(copy + hb.len + sep, in->data + hb.body, rest);
-		ended = *in;
-		ended.data = copy;
-		ended.len = hb.len + sep + rest;
-		in = &ended;
-	}
+	if (hb.end == CCP_HEADER_END_BLANKS || hb.end == CCP_HEADER_END_TEXT)
+		in = with_empty_lines(c, in, &hb.len, 1, hb.body - hb.len, &ended);
 	/* A NUL in the header block (no valid header holds one) ended the
 	 * field it was in, as a C string ends: "Subject: before\0after" was
 	 * "before".  The block is read with each NUL a space, as the

@@ -93,6 +93,11 @@ static bool field_line(const char *p, const char *eol)
 	return q < eol && *q == ':';
 }
 
+bool ccp_headers_field_line(const char *line, size_t len)
+{
+	return field_line(line, line + len);
+}
+
 void ccp_headers_block(const char *data, size_t len, struct ccp_header_block *b)
 {
 	const char *p = data, *end = data + len;

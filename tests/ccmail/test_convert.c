@@ -732,6 +732,41 @@ static void test_header_block_end(struct ccp_convert_map *map)
 	}
 }
 
+/* The same in a part: GMime read a part's lines up to its first empty line
+ * or boundary as its header, and a part whose content followed its header
+ * at once (a script's multipart, an embedded message whose header was cut
+ * from its body) lost all of it.  Its content is there, on both paths (the
+ * light one takes the full parse for such a part). */
+static void test_part_header_end(struct ccp_convert_map *map)
+{
+	static const char text[] =
+		"From: a@example.org\r\nTo: b@example.org\r\nSubject: parts\r\n"
+		"Content-Type: multipart/mixed; boundary=B\r\n\r\n"
+		"--B\r\nContent-Type: text/plain\r\nHello Bob,\r\nNote: bye\r\n"
+		"--B\r\nContent-Type: text/plain; name=a.txt\r\n  \r\nfile text\r\n"
+		"--B\r\nContent-Type: message/rfc822\r\n\r\nFrom: c@example.org\r\n"
+		"Subject: inner\r\nInner body\r\n--B--\r\n";
+	struct ccp_convert_opts o;
+	ccp_convert_opts_default(&o);
+	for (int full = 0; full < 2; full++) {
+		o.full_parse = full;
+		struct ccp_convert *c = make(&o, map);
+		CHECK(conv(c, text, NULL) == CCP_CONVERT_OK);
+		CHECK_MSG(m.nitem == 3, "%s: %zu items", full ? "full" : "light", m.nitem);
+		if (m.nitem == 3) {
+			CHECK(m.item[0].kind == CCP_CCM_ITEM_TEXT &&
+			      eq(m.item[0].data, m.item[0].len, "Hello Bob,\r\nNote: bye\r\n"));
+			CHECK(m.item[1].kind == CCP_CCM_ITEM_FILE &&
+			      eq(m.item[1].title, m.item[1].title_len, "A.TXT") &&
+			      eq(m.item[1].data, m.item[1].len, "file text"));
+			CHECK(m.item[2].kind == CCP_CCM_ITEM_FILE &&
+			      contains(m.item[2].data, m.item[2].len, "Subject: inner\r\n\r\n"
+								      "Inner body"));
+		}
+		ccp_convert_free(c);
+	}
+}
+
 /* A ';' between addresses (Outlook's, a web form's) is the ',' it stands
  * for: GMime's list parse stopped at it, and every recipient after it was
  * dropped without a word.  One in a quoted display name, a comment or an
@@ -2476,6 +2511,7 @@ int main(int argc, char **argv)
 	test_alternative_attachments(map);
 	test_nul_in_header(map);
 	test_header_block_end(map);
+	test_part_header_end(map);
 	test_display_forms(map);
 	test_resent(map);
 	test_name_suffixes();
