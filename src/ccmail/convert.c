@@ -2365,7 +2365,7 @@ static const char *file_name(struct ccp_convert *c, const char *filename, GMimeC
 
 static void walk(struct ccp_convert *c, GMimeObject *obj, int depth);
 static void walk_attachments(struct ccp_convert *c, GMimeObject *obj, bool in_related,
-			     int depth);
+			     bool direct, int depth);
 
 static void add_embedded(struct ccp_convert *c, GMimeMessagePart *mp, GMimeObject *obj)
 {
@@ -2488,34 +2488,47 @@ static bool walk_enters(struct ccp_convert *c, GMimeObject *obj, int depth)
 }
 
 /*
- * Whether a leaf within an alternative not picked (within a multipart of
- * it: an alternative that is a leaf is a rendering of the same text) is
- * kept, as a File item: one its sender attached (Content-Disposition:
- * attachment, or a file name),
- * unless it is a resource of an HTML rendering (a part with a Content-ID
- * in a multipart/related: an inline image, a signature's logo).  Apple
- * Mail sends an inline PDF inside the HTML alternative (text/plain beside
- * multipart/mixed of HTML, the PDF, HTML): with the plain text picked, the
- * PDF was dropped without a word.
+ * Whether a leaf among or within the alternatives not picked is kept, as a
+ * File item: one its sender attached (Content-Disposition: attachment, or
+ * a file name), or a calendar (text/calendar: no rendering of the text,
+ * but the meeting itself), unless it is a resource of an HTML rendering (a
+ * part with a Content-ID in a multipart/related: an inline image, a
+ * signature's logo).  Outlook's meeting request is text, HTML and the
+ * invitation side by side in one multipart/alternative; Apple Mail sends
+ * an inline PDF inside the HTML alternative (text/plain beside
+ * multipart/mixed of HTML, the PDF, HTML): with the plain text picked,
+ * both were dropped without a word.  CT is NULL for an embedded message.
  */
-static bool kept_from_alternative(GMimeContentDisposition *d, const char *fn, bool content_id,
-				  bool in_related)
+static bool kept_from_alternative(GMimeContentType *ct, GMimeContentDisposition *d,
+				  const char *fn, bool content_id, bool in_related)
 {
-	return ((d && g_mime_content_disposition_is_attachment(d)) || (fn && *fn)) &&
+	return ((d && g_mime_content_disposition_is_attachment(d)) || (fn && *fn) ||
+		(ct && g_mime_content_type_is_type(ct, "text", "calendar"))) &&
 	       !(in_related && content_id);
 }
 
+/* Whether a leaf that is itself an alternative not picked is a rendering of
+ * the text, which kept_from_alternative() does not keep for its file name
+ * alone: text of a subtype other than calendar, not an attachment. */
+static bool alternative_rendering(GMimeContentType *ct, GMimeContentDisposition *d)
+{
+	return (!ct || g_mime_content_type_is_type(ct, "text", "*")) &&
+	       !(ct && g_mime_content_type_is_type(ct, "text", "calendar")) &&
+	       !(d && g_mime_content_disposition_is_attachment(d));
+}
+
 /* Adds what kept_from_alternative() keeps of OBJ and what is under it: OBJ
- * an alternative walk() did not pick; IN_RELATED whether it is in a
- * multipart/related. */
+ * an alternative walk() did not pick, or a part of one; IN_RELATED whether
+ * it is in a multipart/related; DIRECT whether OBJ is the alternative
+ * itself. */
 static void walk_attachments(struct ccp_convert *c, GMimeObject *obj, bool in_related,
-			     int depth)
+			     bool direct, int depth)
 {
 	if (!walk_enters(c, obj, depth))
 		return;
 	if (GMIME_IS_MESSAGE_PART(obj)) {
 		GMimeContentDisposition *d = g_mime_object_get_content_disposition(obj);
-		if (kept_from_alternative(d, leaf_file_name(NULL, d), false, in_related))
+		if (kept_from_alternative(NULL, d, leaf_file_name(NULL, d), false, in_related))
 			add_embedded(c, GMIME_MESSAGE_PART(obj), obj);
 	} else if (GMIME_IS_MULTIPART(obj)) {
 		GMimeMultipart *mp = GMIME_MULTIPART(obj);
@@ -2523,12 +2536,16 @@ static void walk_attachments(struct ccp_convert *c, GMimeObject *obj, bool in_re
 		bool related = in_related ||
 			       (ct && g_mime_content_type_is_type(ct, "multipart", "related"));
 		for (int i = 0; i < g_mime_multipart_get_count(mp); i++)
-			walk_attachments(c, g_mime_multipart_get_part(mp, i), related, depth + 1);
+			walk_attachments(c, g_mime_multipart_get_part(mp, i), related, false,
+					 depth + 1);
 	} else if (GMIME_IS_PART(obj) &&
-		   kept_from_alternative(g_mime_object_get_content_disposition(obj),
+		   kept_from_alternative(g_mime_object_get_content_type(obj),
+					 g_mime_object_get_content_disposition(obj),
 					 leaf_file_name(g_mime_object_get_content_type(obj),
 							g_mime_object_get_content_disposition(obj)),
-					 g_mime_object_get_content_id(obj) != NULL, in_related)) {
+					 g_mime_object_get_content_id(obj) != NULL, in_related) &&
+		   !(direct && alternative_rendering(g_mime_object_get_content_type(obj),
+						     g_mime_object_get_content_disposition(obj)))) {
 		/* Not a second time: every alternative may carry it. */
 		decode_part(c, GMIME_PART(obj));
 		if (!file_already(c, c->dec->data, c->dec->len))
@@ -2546,7 +2563,19 @@ static void walk(struct ccp_convert *c, GMimeObject *obj, int depth)
 		GMimeMultipart *mp = GMIME_MULTIPART(obj);
 		GMimeContentType *ct = g_mime_object_get_content_type(obj);
 		int n = g_mime_multipart_get_count(mp);
-		if (ct && g_mime_content_type_is_type(ct, "multipart", "alternative") && n > 0) {
+		if (n == 0) {
+			/* No part at all: no boundary parameter, or one its
+			 * body never uses (MIME built by hand, a boundary
+			 * parameter on a line of its own).  GMime keeps the
+			 * whole body as the prologue, which was dropped: the
+			 * message arrived empty.  It is the text, MIME lines
+			 * and all. */
+			const char *pro = g_mime_multipart_get_prologue(mp);
+			if (pro && *pro)
+				add_body(c, part_charset(NULL, pro, strlen(pro)), pro, strlen(pro));
+			return;
+		}
+		if (ct && g_mime_content_type_is_type(ct, "multipart", "alternative")) {
 			/* One rendering: plain text if there is one, else HTML,
 			 * else the last (richest) alternative. */
 			GMimeObject *pick = NULL;
@@ -2558,12 +2587,13 @@ static void walk(struct ccp_convert *c, GMimeObject *obj, int depth)
 					pick = g_mime_multipart_get_part(mp, i);
 			pick = pick ? pick : g_mime_multipart_get_part(mp, n - 1);
 			walk(c, pick, depth + 1);
-			/* The others are renderings of the same text, but a
-			 * multipart among them may hold attachments. */
+			/* The others are renderings of the same text, but one
+			 * may be an attachment or a calendar, or a multipart
+			 * holding them. */
 			for (int i = 0; i < n; i++) {
 				GMimeObject *alt = g_mime_multipart_get_part(mp, i);
-				if (alt != pick && GMIME_IS_MULTIPART(alt))
-					walk_attachments(c, alt, false, depth + 1);
+				if (alt != pick)
+					walk_attachments(c, alt, false, true, depth + 1);
 			}
 			return;
 		}
@@ -3540,18 +3570,19 @@ static int light_pick_alternative(struct ccp_convert *c, const struct light_tree
 /* Adds what kept_from_alternative() keeps of node I and what is under it,
  * as walk_attachments() does. */
 static void light_emit_attachments(struct ccp_convert *c, const struct light_tree *t, int i,
-				   bool in_related)
+				   bool in_related, bool direct)
 {
 	const struct light_node *n = &t->n[i];
 	if (n->container) {
 		for (int k = n->first; k >= 0; k = t->n[k].next)
-			light_emit_attachments(c, t, k, in_related || n->related);
+			light_emit_attachments(c, t, k, in_related || n->related, false);
 		return;
 	}
 	struct light_meta m;
 	light_meta_open(c, &n->leaf, &m);
-	bool kept = kept_from_alternative(m.d, leaf_file_name(m.ct, m.d), n->leaf.content_id,
-					  in_related);
+	bool kept = kept_from_alternative(m.ct, m.d, leaf_file_name(m.ct, m.d),
+					  n->leaf.content_id, in_related) &&
+		    !(direct && alternative_rendering(m.ct, m.d));
 	light_meta_close(&m);
 	if (kept)
 		light_add_leaf(c, &n->leaf, true);
@@ -3567,8 +3598,8 @@ static void light_emit(struct ccp_convert *c, const struct light_tree *t, int i)
 		int pick = light_pick_alternative(c, t, i);
 		light_emit(c, t, pick);
 		for (int k = n->first; k >= 0; k = t->n[k].next)
-			if (k != pick && t->n[k].container)
-				light_emit_attachments(c, t, k, false);
+			if (k != pick)
+				light_emit_attachments(c, t, k, false, true);
 	} else {
 		for (int k = n->first; k >= 0; k = t->n[k].next)
 			light_emit(c, t, k);

@@ -767,6 +767,41 @@ static void test_part_header_end(struct ccp_convert_map *map)
 	}
 }
 
+/* A multipart with no part at all (no boundary parameter, or one its body
+ * never uses: MIME built by hand) arrived empty: GMime keeps its body as
+ * the prologue, which was dropped.  It is the text now, on both paths. */
+static void test_multipart_without_parts(struct ccp_convert_map *map)
+{
+	static const struct {
+		const char *type, *body, *text;
+	} cases[] = {
+		{ "multipart/mixed", "--b1\r\nContent-Type: text/plain\r\n\r\nHello body\r\n--b1--\r\n",
+		  "--b1\r\nContent-Type: text/plain\r\n\r\nHello body\r\n--b1--\r\n" },
+		{ "multipart/mixed; boundary=b1", "Hello body, no boundary\r\n",
+		  "Hello body, no boundary\r\n" },
+		{ "multipart/alternative; boundary=b1", "caf\xc3\xa9\r\n", "caf\x82\r\n" },
+	};
+	struct ccp_convert_opts o;
+	ccp_convert_opts_default(&o);
+	for (int full = 0; full < 2; full++) {
+		o.full_parse = full;
+		struct ccp_convert *c = make(&o, map);
+		for (size_t i = 0; i < CCP_ARRAY_LEN(cases); i++) {
+			char text[512];
+			snprintf(text, sizeof(text),
+				 "From: a@example.org\r\nTo: b@example.org\r\nMIME-Version: 1.0\r\n"
+				 "Content-Type: %s\r\n\r\n%s", cases[i].type, cases[i].body);
+			CHECK(conv(c, text, NULL) == CCP_CONVERT_OK);
+			CHECK_MSG(m.nitem == 1 && m.item[0].kind == CCP_CCM_ITEM_TEXT &&
+					  eq(m.item[0].data, m.item[0].len, cases[i].text),
+				  "%s (%s): %zu items, '%.*s'", cases[i].type, full ? "full" : "light",
+				  m.nitem, m.nitem ? (int)m.item[0].len : 0,
+				  m.nitem ? (const char *)m.item[0].data : "");
+		}
+		ccp_convert_free(c);
+	}
+}
+
 /* A ';' between addresses (Outlook's, a web form's) is the ',' it stands
  * for: GMime's list parse stopped at it, and every recipient after it was
  * dropped without a word.  One in a quoted display name, a comment or an
@@ -2021,6 +2056,24 @@ static void test_attachments(struct ccp_convert_map *map)
 		CHECK_EQ_U64(m.nitem, 1);
 		CHECK(m.item[0].kind == CCP_CCM_ITEM_TEXT);
 		CHECK(eq(m.item[0].data, m.item[0].len, "rich\r\n"));
+		/* Outlook's meeting request: the invitation is an alternative
+		 * beside text and HTML, and so may be an attachment.  Neither
+		 * is a rendering of the text: both are kept. */
+		CHECK(conv(fc, "From: a@x.org\r\nTo: b@y.org\r\nMIME-Version: 1.0\r\n"
+			       "Content-Type: multipart/alternative; boundary=B\r\n\r\n--B\r\n"
+			       "Content-Type: text/plain\r\n\r\nMeeting\r\n--B\r\n"
+			       "Content-Type: text/html\r\n\r\n<p>Meeting</p>\r\n--B\r\n"
+			       "Content-Type: text/calendar; method=REQUEST\r\n"
+			       "Content-Transfer-Encoding: base64\r\n\r\n"
+			       "QkVHSU46VkNBTEVOREFSDQpFTkQ6VkNBTEVOREFSDQo=\r\n--B\r\n"
+			       "Content-Type: application/pdf\r\n"
+			       "Content-Disposition: attachment; filename=r.pdf\r\n\r\n%PDF\r\n--B--\r\n",
+			   "invitation") == CCP_CONVERT_OK);
+		CHECK_MSG(m.nitem == 3, "%s: %zu items", full ? "full" : "light", m.nitem);
+		CHECK(m.nitem == 3 && eq(m.item[0].data, m.item[0].len, "Meeting\r\n") &&
+		      eq(m.item[1].title, m.item[1].title_len, "ATT00001.ICS") &&
+		      eq(m.item[1].data, m.item[1].len, "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n") &&
+		      eq(m.item[2].title, m.item[2].title_len, "R.PDF"));
 		ccp_convert_free(fc);
 	}
 	/* Groups are expanded (an empty one adds nobody); an RFC 2231 file
@@ -2512,6 +2565,7 @@ int main(int argc, char **argv)
 	test_nul_in_header(map);
 	test_header_block_end(map);
 	test_part_header_end(map);
+	test_multipart_without_parts(map);
 	test_display_forms(map);
 	test_resent(map);
 	test_name_suffixes();
