@@ -552,10 +552,22 @@ static const char *encoded_word(const char *p, char *enc, const char **text, con
 	return e + 2;
 }
 
-/* Appends the octets of the base64 text [T, TE) of an encoded word to OUT. */
+/* The '=' an unpadded base64 text of N characters lacks (0 for a whole
+ * one, and for one of a length no padding mends). */
+static size_t b64_padding(size_t n)
+{
+	return n % 4 == 2 ? 2 : n % 4 == 3 ? 1 : 0;
+}
+
+/* Appends the octets of the base64 text [T, TE) of an encoded word to OUT,
+ * its missing padding supplied. */
 static void add_b64_octets(struct ccp_ccm_buf *out, const char *t, const char *te)
 {
-	char *b64 = g_strndup(t, (size_t)(te - t));
+	size_t len = (size_t)(te - t), pad = b64_padding(len);
+	char *b64 = g_malloc(len + pad + 1);
+	memcpy(b64, t, len);
+	memcpy(b64 + len, "==", pad);
+	b64[len + pad] = '\0';
 	gsize n = 0;
 	guchar *octets = g_base64_decode(b64, &n);
 	ccp_ccm_buf_add(out, octets, n);
@@ -583,7 +595,8 @@ static bool b64_in_charset_of(const char *p, const char *pt, const char *q, char
  * second word without a word.  A run of base64 words of its charset
  * becomes one base64 word of their octets, so that a character split
  * between two of them is whole again; before any other word it becomes
- * the same octets in Q, which is not joined to a base64 one.
+ * the same octets in Q, which is not joined to a base64 one.  And a base64
+ * word that lacks its padding, with no word after it, gets it.
  */
 static char *unjoin_padded_words(const char *v)
 {
@@ -600,13 +613,28 @@ static char *unjoin_padded_words(const char *v)
 		char enc;
 		const char *text, *tend;
 		const char *end = encoded_word(p, &enc, &text, &tend);
-		if (end == NULL || (enc != 'B' && enc != 'b') || tend == text || tend[-1] != '=')
+		if (end == NULL || (enc != 'B' && enc != 'b') || tend == text)
 			continue;
 		const char *next = end + strspn(end, " \t\r\n");
 		char e2;
 		const char *t2, *te2;
 		const char *next_end = encoded_word(next, &e2, &t2, &te2);
-		if (next_end == NULL)
+		size_t pad = b64_padding((size_t)(tend - text));
+		if (next_end == NULL && pad) {
+			/* A word without its padding ("=?utf-8?B?w6k?=", from a
+			 * few encoders): GMime's decode dropped its last
+			 * character.  Padded here; one followed by another word
+			 * is left to GMime, which joins them, as encoders that
+			 * split one base64 text across words need. */
+			any = true;
+			ccp_ccm_buf_add(&out, copied, (size_t)(tend - copied));
+			ccp_ccm_buf_add(&out, "==", pad);
+			ccp_ccm_buf_adds(&out, "?=");
+			copied = end;
+			p = end - 1;
+			continue;
+		}
+		if (tend[-1] != '=' || next_end == NULL)
 			continue;
 		any = true;
 		/* The word's octets, and those of the base64 words of its
@@ -1545,7 +1573,9 @@ static void html_codepoint(unsigned long v, struct ccp_ccm_buf *out)
 }
 
 /* The named entities of Latin-1 (HTML 4: U+00A1 to U+00FF, in order; nbsp
- * is a plain space above) and the typographic ones mail uses most. */
+ * is a plain space above) and the rest of HTML 4's: typography, Greek,
+ * arrows, mathematics, and the format characters marketing mail pads its
+ * preview text with (zwnj), which the code page then drops. */
 static const char *const html_latin1[] = {
 	"iexcl", "cent", "pound", "curren", "yen", "brvbar", "sect", "uml", "copy", "ordf",
 	"laquo", "not", "shy", "reg", "macr", "deg", "plusmn", "sup2", "sup3", "acute",
@@ -1567,6 +1597,37 @@ static const struct { const char *name; unsigned short cp; } html_symbols[] = {
 	{ "ldquo", 0x201c },  { "rdquo", 0x201d },  { "bdquo", 0x201e }, { "dagger", 0x2020 },
 	{ "Dagger", 0x2021 }, { "bull", 0x2022 },   { "hellip", 0x2026 }, { "permil", 0x2030 },
 	{ "lsaquo", 0x2039 }, { "rsaquo", 0x203a }, { "euro", 0x20ac },  { "trade", 0x2122 },
+	{ "Alpha", 0x391 }, { "Beta", 0x392 }, { "Gamma", 0x393 }, { "Delta", 0x394 },
+	{ "Epsilon", 0x395 }, { "Zeta", 0x396 }, { "Eta", 0x397 }, { "Theta", 0x398 },
+	{ "Iota", 0x399 }, { "Kappa", 0x39a }, { "Lambda", 0x39b }, { "Mu", 0x39c },
+	{ "Nu", 0x39d }, { "Xi", 0x39e }, { "Omicron", 0x39f }, { "Pi", 0x3a0 }, { "Rho", 0x3a1 },
+	{ "Sigma", 0x3a3 }, { "Tau", 0x3a4 }, { "Upsilon", 0x3a5 }, { "Phi", 0x3a6 },
+	{ "Chi", 0x3a7 }, { "Psi", 0x3a8 }, { "Omega", 0x3a9 }, { "alpha", 0x3b1 },
+	{ "beta", 0x3b2 }, { "gamma", 0x3b3 }, { "delta", 0x3b4 }, { "epsilon", 0x3b5 },
+	{ "zeta", 0x3b6 }, { "eta", 0x3b7 }, { "theta", 0x3b8 }, { "iota", 0x3b9 },
+	{ "kappa", 0x3ba }, { "lambda", 0x3bb }, { "mu", 0x3bc }, { "nu", 0x3bd },
+	{ "xi", 0x3be }, { "omicron", 0x3bf }, { "pi", 0x3c0 }, { "rho", 0x3c1 },
+	{ "sigmaf", 0x3c2 }, { "sigma", 0x3c3 }, { "tau", 0x3c4 }, { "upsilon", 0x3c5 },
+	{ "phi", 0x3c6 }, { "chi", 0x3c7 }, { "psi", 0x3c8 }, { "omega", 0x3c9 },
+	{ "thetasym", 0x3d1 }, { "upsih", 0x3d2 }, { "piv", 0x3d6 }, { "zwnj", 0x200c },
+	{ "zwj", 0x200d }, { "lrm", 0x200e }, { "rlm", 0x200f }, { "prime", 0x2032 },
+	{ "Prime", 0x2033 }, { "oline", 0x203e }, { "frasl", 0x2044 }, { "weierp", 0x2118 },
+	{ "image", 0x2111 }, { "real", 0x211c }, { "alefsym", 0x2135 }, { "larr", 0x2190 },
+	{ "uarr", 0x2191 }, { "rarr", 0x2192 }, { "darr", 0x2193 }, { "harr", 0x2194 },
+	{ "crarr", 0x21b5 }, { "lArr", 0x21d0 }, { "uArr", 0x21d1 }, { "rArr", 0x21d2 },
+	{ "dArr", 0x21d3 }, { "hArr", 0x21d4 }, { "forall", 0x2200 }, { "part", 0x2202 },
+	{ "exist", 0x2203 }, { "empty", 0x2205 }, { "nabla", 0x2207 }, { "isin", 0x2208 },
+	{ "notin", 0x2209 }, { "ni", 0x220b }, { "prod", 0x220f }, { "sum", 0x2211 },
+	{ "minus", 0x2212 }, { "lowast", 0x2217 }, { "radic", 0x221a }, { "prop", 0x221d },
+	{ "infin", 0x221e }, { "ang", 0x2220 }, { "and", 0x2227 }, { "or", 0x2228 },
+	{ "cap", 0x2229 }, { "cup", 0x222a }, { "int", 0x222b }, { "there4", 0x2234 },
+	{ "sim", 0x223c }, { "cong", 0x2245 }, { "asymp", 0x2248 }, { "ne", 0x2260 },
+	{ "equiv", 0x2261 }, { "le", 0x2264 }, { "ge", 0x2265 }, { "sub", 0x2282 },
+	{ "sup", 0x2283 }, { "nsub", 0x2284 }, { "sube", 0x2286 }, { "supe", 0x2287 },
+	{ "oplus", 0x2295 }, { "otimes", 0x2297 }, { "perp", 0x22a5 }, { "sdot", 0x22c5 },
+	{ "lceil", 0x2308 }, { "rceil", 0x2309 }, { "lfloor", 0x230a }, { "rfloor", 0x230b },
+	{ "lang", 0x2329 }, { "rang", 0x232a }, { "loz", 0x25ca }, { "spades", 0x2660 },
+	{ "clubs", 0x2663 }, { "hearts", 0x2665 }, { "diams", 0x2666 },
 };
 
 /* The code point of named entity NAME (NL octets, case as written), or 0. */
@@ -1593,6 +1654,13 @@ static size_t html_entity(const char *s, size_t n, struct ccp_ccm_buf *out)
 		if (n >= l && strncasecmp(s, ents[i].name, l) == 0) {
 			ccp_ccm_buf_addc(out, ents[i].ch);
 			return l;
+		}
+		/* Without its ';' ("&amp f", "AT&amp T"), as browsers read
+		 * these, where no letter or digit follows. */
+		if (n >= l - 1 && strncasecmp(s, ents[i].name, l - 1) == 0 &&
+		    (n == l - 1 || !isalnum((unsigned char)s[l - 1]))) {
+			ccp_ccm_buf_addc(out, ents[i].ch);
+			return l - 1;
 		}
 	}
 	if (n >= 3 && s[0] == '#') {
@@ -1876,6 +1944,39 @@ static void html_add_alt(struct ccp_ccm_buf *out, const char *a, size_t n, bool 
  * (which a page does not show) skipped,
  * entities decoded, spaces collapsed, and dropped around a line break
  * (<br>, or a line break character: html_add_break()). */
+/* The longest quoted attribute value html_tag_end() looks through: past
+ * it, the first '>' ends the tag, and a quote never closed costs no more
+ * than this per tag. */
+#define HTML_QUOTED_MAX 4096
+
+/*
+ * The '>' that ends the tag whose attributes start at S[J] (N octets in
+ * all), or NULL: the first one outside an attribute's quoted value, as a
+ * browser reads it (title="go > now"; the first '>' ended the tag, and
+ * now"> was text); the first one at all where a quoted value is not
+ * closed within HTML_QUOTED_MAX octets.
+ */
+static const char *html_tag_end(const char *s, size_t j, size_t n)
+{
+	for (size_t k = j; k < n; k++) {
+		if (s[k] == '>')
+			return s + k;
+		if (s[k] != '=')
+			continue;
+		size_t v = k + 1;
+		while (v < n && g_ascii_isspace(s[v]))
+			v++;
+		if (v < n && (s[v] == '"' || s[v] == '\'')) {
+			size_t lim = n - v - 1 < HTML_QUOTED_MAX ? n - v - 1 : HTML_QUOTED_MAX;
+			const char *close = memchr(s + v + 1, s[v], lim);
+			if (close == NULL)
+				return memchr(s + j, '>', n - j);
+			k = (size_t)(close - s);
+		}
+	}
+	return NULL;
+}
+
 static void html_to_text(const char *s, size_t n, struct ccp_ccm_buf *out)
 {
 	struct ccp_ccm_buf url; /* the open link's target */
@@ -1918,7 +2019,7 @@ static void html_to_text(const char *s, size_t n, struct ccp_ccm_buf *out)
 				j++;
 			const char *tag = s + t0;
 			size_t tl = j - t0;
-			const char *gt = memchr(s + j, '>', n - j);
+			const char *gt = html_tag_end(s, j, n);
 			i = gt ? (size_t)(gt - s) + 1 : n;
 			if (tag_is(tag, tl, "a")) {
 				if (in_link)

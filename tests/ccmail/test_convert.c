@@ -1681,7 +1681,48 @@ static void test_html_links_cells(struct ccp_convert_map *map)
 	       "today.\r\n\r\n[Help] <https://acme.example/help> <https://acme.example/faq>\r\n";
 	CHECK_MSG(eq(m.item[0].data, m.item[0].len, want), "got '%.*s'", (int)m.item[0].len,
 		  (const char *)m.item[0].data);
+
+	/* A '>' in a quoted attribute value is the value's (one in a quote
+	 * never closed ends the tag still).  HTML 4's named entities, the
+	 * format characters marketing mail pads its preview with among
+	 * them, and &amp; without its ';' where no letter follows. */
+	static const char marks[] =
+		"From: a@example.org\r\nTo: b@example.org\r\nMIME-Version: 1.0\r\n"
+		"Content-Type: text/html\r\n\r\n<p><a href=\"https://e.example/\" title=\"go > now\">"
+		"click</a> <img alt='a > b' src=x> a&zwnj;&nbsp;&zwnj;b&lrm;c &alpha;&le;&infin; "
+		"AT&amp T &ampx <b class=\"x>y</p>";
+	CHECK(conv(c, marks, "marks") == CCP_CONVERT_OK);
+	want = "click <https://e.example/> [a > b] a bc \xe0\xf3\xec AT& T &ampx y\r\n";
+	CHECK_MSG(eq(m.item[0].data, m.item[0].len, want), "got '%.*s'", (int)m.item[0].len,
+		  (const char *)m.item[0].data);
 	ccp_convert_free(c);
+}
+
+/* A base64 encoded word without its padding ("=?utf-8?B?Y2Fmw6k?=", from a
+ * few encoders) lost its last character (the Subject was "caf"); one that
+ * ends a run of words GMime joins is padded too.  Both paths. */
+static void test_unpadded_words(struct ccp_convert_map *map)
+{
+	static const char *const subjects[] = {
+		"=?utf-8?B?Y2Fmw6k?=", "=?utf-8?B?Y2Fm?= =?utf-8?B?w6k?=", "=?UTF-8?b?Y2Fmw6k?=",
+	};
+	struct ccp_convert_opts o;
+	ccp_convert_opts_default(&o);
+	for (int full = 0; full < 2; full++) {
+		o.full_parse = full;
+		struct ccp_convert *c = make(&o, map);
+		for (size_t i = 0; i < CCP_ARRAY_LEN(subjects); i++) {
+			char text[256];
+			snprintf(text, sizeof(text),
+				 "From: =?utf-8?B?w6k?= <x@foreign.example>\r\nTo: b@example.org\r\n"
+				 "Subject: %s\r\n\r\nhi\r\n", subjects[i]);
+			CHECK(conv(c, text, NULL) == CCP_CONVERT_OK);
+			CHECK_MSG(eq(m.subject, m.subject_len, "caf\x82"), "%s: '%.*s'", subjects[i],
+				  (int)m.subject_len, m.subject);
+			CHECK(eq(m.from, m.from_len, "\"\x82\" [SMTP:x@foreign.example] at EXSITE"));
+		}
+		ccp_convert_free(c);
+	}
 }
 
 static void test_html_breaks(struct ccp_convert_map *map)
@@ -2566,6 +2607,7 @@ int main(int argc, char **argv)
 	test_header_block_end(map);
 	test_part_header_end(map);
 	test_multipart_without_parts(map);
+	test_unpadded_words(map);
 	test_display_forms(map);
 	test_resent(map);
 	test_name_suffixes();
