@@ -1030,24 +1030,25 @@ static const char *cp_name(struct ccp_convert *c, const char *s, size_t *len, si
 	return arena_dup(c, c->tmp.data, c->tmp.len);
 }
 
-/* Whether S is a dot-atom (RFC 5322 3.2.3, with RFC 6532's non-ASCII
- * octets): atext in runs parted by single dots, none at either end. */
-static bool dot_atom(const char *s)
+/* Whether CH may be in an unquoted local part: atext (RFC 5322), '.', or
+ * an octet beyond ASCII (RFC 6532). */
+static bool local_octet(unsigned char ch)
 {
-	bool after_dot = true; /* at the start, as after a dot: no dot here */
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '.') {
-			if (after_dot)
-				return false;
-			after_dot = true;
-			continue;
-		}
-		if (!(ch >= 0x80 || g_ascii_isalnum(ch) || strchr("!#$%&'*+-/=?^_`{|}~", ch)))
+	return g_ascii_isalnum(ch) || ch >= 0x80 || (ch && strchr("!#$%&'*+-/=?^_`{|}~.", ch));
+}
+
+/* Whether S is written bare in an address: a dot-atom (RFC 5322 3.2.3,
+ * with RFC 6532's non-ASCII octets), or atext whose dots are where a
+ * dot-atom has none (taro.@, hanako..y@: quote_dotted_locals()), as the
+ * mailboxes' own carriers write them. */
+static bool bare_local(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!local_octet((unsigned char)*s))
 			return false;
-		after_dot = false;
-	}
-	return !after_dot;
+	return true;
 }
 
 /* ADDR, whose '@' is AT and whose local part is LOCAL unquoted
@@ -1057,7 +1058,7 @@ static bool dot_atom(const char *s)
  * quoted local part needs its quotes ("john smith"). */
 static char *needless_quotes_off(const char *addr, const char *at, const char *local)
 {
-	if (!at || !memchr(addr, '"', (size_t)(at - addr)) || !dot_atom(local))
+	if (!at || !memchr(addr, '"', (size_t)(at - addr)) || !bare_local(local))
 		return NULL;
 	return g_strconcat(local, at, NULL);
 }
@@ -2903,6 +2904,48 @@ static bool q_word_specials(struct ccp_ccm_buf *out, const char *p, char **at)
 	return true;
 }
 
+/*
+ * IN (N octets) with each local part that has a dot at its start or its
+ * end or two together (taro.@docomo.ne.jp, hanako..y@ezweb.ne.jp: Japanese
+ * mobile carriers gave out millions of them) quoted, as RFC 5322 writes
+ * such a local part, into OUT: GMime's parse wants a dot-atom there and
+ * dropped the mailbox without a word.  Nothing in a quoted string or a
+ * comment is touched.
+ */
+static void quote_dotted_locals(const char *in, size_t n, struct ccp_ccm_buf *out)
+{
+	bool quoted = false;
+	int comment = 0;
+	size_t copied = 0;
+	for (size_t i = 0; i < n; i++) {
+		char ch = in[i];
+		if ((quoted || comment) && ch == '\\' && i + 1 < n) {
+			i++;
+		} else if (quoted) {
+			quoted = ch != '"';
+		} else if (comment) {
+			comment += ch == '(' ? 1 : ch == ')' ? -1 : 0;
+		} else if (ch == '"') {
+			quoted = true;
+		} else if (ch == '(') {
+			comment = 1;
+		} else if (ch == '@') {
+			size_t s = i;
+			while (s > copied && local_octet((unsigned char)in[s - 1]))
+				s--;
+			if (s < i && (in[s] == '.' || in[i - 1] == '.' ||
+				      memmem(in + s, i - s, "..", 2) != NULL)) {
+				ccp_ccm_buf_add(out, in + copied, s - copied);
+				ccp_ccm_buf_addc(out, '"');
+				ccp_ccm_buf_add(out, in + s, i - s);
+				ccp_ccm_buf_addc(out, '"');
+				copied = i;
+			}
+		}
+	}
+	ccp_ccm_buf_add(out, in + copied, n - copied);
+}
+
 static InternetAddressList *parse_addresses(const char *v)
 {
 	char *w = unjoin_padded_words(v); /* display names: GMime decodes them */
@@ -2977,7 +3020,12 @@ again:;
 	while (comment-- > 0)
 		ccp_ccm_buf_addc(&out, ')');
 	g_free(w);
-	InternetAddressList *l = internet_address_list_parse(NULL, out.data ? out.data : "");
+	struct ccp_ccm_buf quoted_locals;
+	ccp_ccm_buf_init(&quoted_locals);
+	quote_dotted_locals(out.data ? out.data : "", out.len, &quoted_locals);
+	ccp_ccm_buf_addc(&quoted_locals, '\0');
+	InternetAddressList *l = internet_address_list_parse(NULL, quoted_locals.data);
+	ccp_ccm_buf_free(&quoted_locals);
 	ccp_ccm_buf_free(&out);
 	return l;
 }

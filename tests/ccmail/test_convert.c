@@ -484,16 +484,21 @@ static void test_addresses(struct ccp_convert_map *map)
 
 	/* A foreign address's local part quoted for nothing is written bare:
 	 * its quotes can only be ' in the line, and 'jane.roe'@x.example is
-	 * another address.  One that needs its quotes ("john smith", two
-	 * dots in a row) keeps them as before. */
+	 * another address.  So is one whose dots alone want the quotes (two
+	 * in a row, one at an end: Japanese carriers' mailboxes, written bare
+	 * by their owners), quoted or not: unquoted, GMime dropped it.  One
+	 * that needs its quotes ("john smith") keeps them as ' as before. */
 	{
 		static const char text[] = "From: \"jane.roe\"@x.example\r\n"
 					   "To: \"john smith\"@y.example, \"a..b\"@z.example, "
-					   "\"a.b\"@z.example\r\nSubject: q\r\n\r\nhi\r\n";
+					   "\"a.b\"@z.example, taro.@docomo.example, Taro <t..y@"
+					   "au.example>\r\nSubject: q\r\n\r\nhi\r\n";
 		static const char *const want[] = {
 			"\"'john smith'@y.example\" [SMTP:'john_smith'@y.example] at EXSITE",
-			"\"'a..b'@z.example\" [SMTP:'a..b'@z.example] at EXSITE",
+			"\"a..b@z.example\" [SMTP:a..b@z.example] at EXSITE",
 			"\"a.b@z.example\" [SMTP:a.b@z.example] at EXSITE",
+			"\"taro.@docomo.example\" [SMTP:taro.@docomo.example] at EXSITE",
+			"\"Taro\" [SMTP:t..y@au.example] at EXSITE",
 		};
 		conv_addrs(c, text, "\"jane.roe@x.example\" [SMTP:jane.roe@x.example] at EXSITE",
 			   want, CCP_ARRAY_LEN(want));
