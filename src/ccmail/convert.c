@@ -1939,12 +1939,6 @@ static void html_add_alt(struct ccp_ccm_buf *out, const char *a, size_t n, bool 
 		ccp_ccm_buf_addc(out, ']');
 }
 
-/* A readable text rendering of HTML S (N octets of UTF-8): tags dropped,
- * block ends as line breaks, table cells apart, a link's target after its
- * text, an image's alt text in brackets, script, style and the title
- * (which a page does not show) skipped,
- * entities decoded, spaces collapsed, and dropped around a line break
- * (<br>, or a line break character: html_add_break()). */
 /* The longest quoted attribute value html_tag_end() looks through: past
  * it, the first '>' ends the tag, and a quote never closed costs no more
  * than this per tag. */
@@ -1978,6 +1972,12 @@ static const char *html_tag_end(const char *s, size_t j, size_t n)
 	return NULL;
 }
 
+/* A readable text rendering of HTML S (N octets of UTF-8): tags dropped,
+ * block ends as line breaks, table cells apart, a link's target after its
+ * text, an image's alt text in brackets, script, style and the title
+ * (which a page does not show) skipped,
+ * entities decoded, spaces collapsed, and dropped around a line break
+ * (<br>, or a line break character: html_add_break()). */
 static void html_to_text(const char *s, size_t n, struct ccp_ccm_buf *out)
 {
 	struct ccp_ccm_buf url; /* the open link's target */
@@ -2864,22 +2864,13 @@ static enum ccp_convert_status build(struct ccp_convert *c, const struct head *h
 /* ---- address fields -------------------------------------------------------------- */
 
 /*
- * An address field's value V, parsed (its encoded words unjoined first:
- * unjoin_padded_words()): each ';' that ends no group taken for the ','
- * it stands for.  Outlook, web forms and scripts write
- * "bob@x.example; carol@x.example", and GMime's list parse stops at the
- * ';': every recipient after it was dropped without a word.  A ';' in a
- * quoted string, a comment, an angle-addr or a domain literal is left, as
- * is the one that closes a group ("team: a@x, b@x;").
- */
-/*
  * When P starts a Q encoded word whose text holds an address list's
  * specials, raw ("=?UTF-8?Q?Re:_Bob?=", "=?UTF-8?Q?Lee,_Ann?=", as some
  * mailers write them though RFC 2047 5(3) forbids it), appends it to OUT
  * with each special written =XX, which decodes to the same octet, sets
- * *AT to the word's last octet and returns true.  GMime read the word's ':' as
- * a group's and its ',' as the list's: the name was garbled ("_Bob?=") or
- * the mailbox split in two.
+ * *AT to the word's last octet and returns true.  GMime read the word's
+ * ':' as a group's and its ',' as the list's: the name was garbled
+ * ("_Bob?=") or the mailbox split in two.
  */
 static bool q_word_specials(struct ccp_ccm_buf *out, const char *p, char **at)
 {
@@ -2946,6 +2937,19 @@ static void quote_dotted_locals(const char *in, size_t n, struct ccp_ccm_buf *ou
 	ccp_ccm_buf_add(out, in + copied, n - copied);
 }
 
+/*
+ * An address field's value V, parsed (its encoded words unjoined first:
+ * unjoin_padded_words()): each ';' that ends no group taken for the ','
+ * it stands for.  Outlook, web forms and scripts write
+ * "bob@x.example; carol@x.example", and GMime's list parse stops at the
+ * ';': every recipient after it was dropped without a word.  A ';' in a
+ * quoted string, a comment, an angle-addr or a domain literal is left, as
+ * is the one that closes a group ("team: a@x, b@x;").  So are the other
+ * marks GMime misread: brackets in a display name, a lone '"', a comment
+ * left open, an address list's specials raw in a Q encoded word
+ * (q_word_specials()), dots where a dot-atom has none
+ * (quote_dotted_locals()).
+ */
 static InternetAddressList *parse_addresses(const char *v)
 {
 	char *w = unjoin_padded_words(v); /* display names: GMime decodes them */

@@ -108,7 +108,7 @@ void ccp_headers_block(const char *data, size_t len, struct ccp_header_block *b)
 	while (p < end) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p));
 		/* A last line without its LF ends nothing: a file cut short
-		 * in its header is read as GMime reads it (refused). */
+		 * in its header is read as GMime reads it. */
 		if (!eol)
 			break;
 		const char *next = eol + 1;
