@@ -2938,6 +2938,96 @@ static void quote_dotted_locals(const char *in, size_t n, struct ccp_ccm_buf *ou
 }
 
 /*
+ * IN (N octets) with the address of each mailbox written as a phrase and a
+ * bare address ("Bob Smith bob@x.example", "\"Lee, Ann\" ann@x.example",
+ * as scripts and web forms write them), or as a bare address and a phrase
+ * ("bob@x.example Bob Smith"), put in angle brackets after the phrase,
+ * into OUT: GMime's parse found no mailbox there and dropped it without a
+ * word.  Only where the mailbox has one word with an '@' and words on one
+ * side of it alone; nothing in a quoted string, a comment, an angle-addr
+ * or a domain literal is looked at.
+ */
+static void angle_bare_addresses(const char *in, size_t n, struct ccp_ccm_buf *out)
+{
+	bool quoted = false, angle = false, words = false, before = false, after = false;
+	bool second = false; /* another word with an '@' */
+	int comment = 0;
+	char close = '\0';
+	/* The token being read, and the one that holds the mailbox's '@'. */
+	size_t copied = 0, ts = SIZE_MAX, as = SIZE_MAX, ae = 0;
+	bool words_before_ts = false;
+	for (size_t i = 0; i <= n; i++) {
+		/* The end of the input ends the last mailbox, whatever is
+		 * open there. */
+		char ch = i < n ? in[i] : ',';
+		if (i < n && (quoted || comment || close)) {
+			if ((quoted || comment) && ch == '\\' && i + 1 < n)
+				i++;
+			else if (quoted)
+				quoted = ch != '"';
+			else if (comment)
+				comment += ch == '(' ? 1 : ch == ')' ? -1 : 0;
+			else if (ch == close)
+				close = '\0';
+			continue;
+		}
+		bool blank = ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+		bool ends = ch == ',' || ch == ';' || ch == ':';
+		if (ts != SIZE_MAX && (blank || ends || ch == '(' || ch == '<')) {
+			if (as == ts)
+				ae = i;
+			ts = SIZE_MAX;
+		}
+		if (ends) {
+			if (!angle && as != SIZE_MAX && !second && before != after) {
+				ccp_ccm_buf_add(out, in + copied, as - copied);
+				if (after) {
+					/* The phrase first: "Bob Smith <bob@x>". */
+					size_t ws = ae + strspn(in + ae, " \t\r\n");
+					ccp_ccm_buf_add(out, in + ws, i - ws);
+					ccp_ccm_buf_addc(out, ' ');
+				}
+				ccp_ccm_buf_addc(out, '<');
+				ccp_ccm_buf_add(out, in + as, ae - as);
+				ccp_ccm_buf_addc(out, '>');
+				copied = after ? i : ae;
+			}
+			angle = words = before = after = second = false;
+			as = SIZE_MAX;
+			continue;
+		}
+		if (blank)
+			continue;
+		if (ch == '(') {
+			comment = 1;
+			continue;
+		}
+		if (ch == '<') {
+			angle = true;
+			close = '>';
+			continue;
+		}
+		if (ts == SIZE_MAX) {
+			ts = i;
+			after |= as != SIZE_MAX;
+			words_before_ts = words;
+			words = true;
+		}
+		if (ch == '"')
+			quoted = true;
+		else if (ch == '[')
+			close = ']';
+		else if (ch == '@' && as == SIZE_MAX) {
+			as = ts;
+			before = words_before_ts;
+		} else if (ch == '@' && ts != as) {
+			second = true;
+		}
+	}
+	ccp_ccm_buf_add(out, in + copied, n - copied);
+}
+
+/*
  * An address field's value V, parsed (its encoded words unjoined first:
  * unjoin_padded_words()): each ';' that ends no group taken for the ','
  * it stands for.  Outlook, web forms and scripts write
@@ -2948,7 +3038,8 @@ static void quote_dotted_locals(const char *in, size_t n, struct ccp_ccm_buf *ou
  * marks GMime misread: brackets in a display name, a lone '"', a comment
  * left open, an address list's specials raw in a Q encoded word
  * (q_word_specials()), dots where a dot-atom has none
- * (quote_dotted_locals()).
+ * (quote_dotted_locals()), a phrase before a bare address
+ * (angle_bare_addresses()).
  */
 static InternetAddressList *parse_addresses(const char *v)
 {
@@ -3027,8 +3118,11 @@ again:;
 	struct ccp_ccm_buf quoted_locals;
 	ccp_ccm_buf_init(&quoted_locals);
 	quote_dotted_locals(out.data ? out.data : "", out.len, &quoted_locals);
-	ccp_ccm_buf_addc(&quoted_locals, '\0');
-	InternetAddressList *l = internet_address_list_parse(NULL, quoted_locals.data);
+	ccp_ccm_buf_reset(&out);
+	angle_bare_addresses(quoted_locals.data ? quoted_locals.data : "", quoted_locals.len,
+			     &out);
+	ccp_ccm_buf_addc(&out, '\0');
+	InternetAddressList *l = internet_address_list_parse(NULL, out.data);
 	ccp_ccm_buf_free(&quoted_locals);
 	ccp_ccm_buf_free(&out);
 	return l;

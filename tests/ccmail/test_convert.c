@@ -876,6 +876,23 @@ static void test_semicolons(struct ccp_convert_map *map)
 		};
 		check_rcpts(full ? "colon in a word, full" : "colon in a word, light", words,
 			    CCP_ARRAY_LEN(words));
+		/* A phrase and a bare address, either way round (a script's,
+		 * a web form's): GMime found no mailbox and dropped it.  Two
+		 * bare addresses a blank apart stay two. */
+		CHECK(conv(c, "From: s@example.org\r\nTo: Bob Smith bob@example.org, \"Lee, Ann\" "
+			      "ann@example.org (HR), carol@example.org Carol Roe, d@example.org "
+			      "e@example.org, Team: Fay f@example.org;\r\n\r\nhi\r\n",
+			   "phrase and bare address") == CCP_CONVERT_OK);
+		static const char *const bare[] = {
+			"\"Bob Smith\" [SMTP:bob@example.org] at EXSITE",
+			"\"Lee; Ann\" [SMTP:ann@example.org] at EXSITE",
+			"\"Carol Roe\" [SMTP:carol@example.org] at EXSITE",
+			"\"d@example.org\" [SMTP:d@example.org] at EXSITE",
+			"\"e@example.org\" [SMTP:e@example.org] at EXSITE",
+			"\"Fay\" [SMTP:f@example.org] at EXSITE",
+		};
+		check_rcpts(full ? "phrase and bare address, full" : "phrase and bare address, light",
+			    bare, CCP_ARRAY_LEN(bare));
 		ccp_convert_free(c);
 	}
 }
