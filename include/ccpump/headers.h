@@ -51,9 +51,9 @@ CCP_EXPORT size_t ccp_headers_scan(const char *data, size_t len, struct ccp_head
 /* How a header block ends (ccp_headers_block()). */
 enum ccp_header_end {
 	CCP_HEADER_END_EMPTY,  /* at an empty line ("\n" or "\r\n"), as RFC 5322 has it */
-	CCP_HEADER_END_BLANKS, /* at a line of blanks alone (SP, HT, CR): the empty
-				* line its writer meant, with trailing blanks or
-				* a doubled CR (CR CR LF) */
+	CCP_HEADER_END_BLANKS, /* at a line of a CR and blanks alone: the empty
+				* line its writer meant, its CR doubled (CR CR
+				* LF, text-mode line ends written twice) */
 	CCP_HEADER_END_TEXT,   /* at a line that is neither a field nor a fold: the
 				* body's first line, with no empty line before it */
 	CCP_HEADER_END_NONE,   /* at the end of the data */
@@ -71,11 +71,11 @@ struct ccp_header_block {
  * way MTAs read it (Postfix's cleanup, Sendmail's collect, Exim's receive):
  * after a first line that is a field (a name of octets other than SP, HT,
  * CR, LF and ':', blanks, then ':'), each line is a field, a fold (it starts
- * with SP or HT and holds more than blanks), or the end of the block: the
- * empty line, a line of blanks, or any other line, which is then the body's
- * first.  GMime's parser reads every line up to an empty one as header, so
- * a message whose writer left out the empty line, or wrote it with
- * trailing blanks or as CR CR LF, lost its whole body there without a word.
+ * with SP or HT), or the end of the block: the empty line, a CR and blanks
+ * alone (CR CR LF), or any other line, which is then the body's first.
+ * GMime's parser reads every line up to an empty one as header, so a
+ * message whose writer left out the empty line, or wrote it as CR CR LF,
+ * lost its whole body there without a word.
  * A block whose first line is not a field (an mbox "From " line, a fold)
  * runs to the first empty line, as GMime reads it.
  */

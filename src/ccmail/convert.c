@@ -3223,8 +3223,8 @@ static const char *full_subject(struct ccp_convert *c, GMimeMessage *gm)
 
 /* IN with an empty line put at each of the N offsets AT, in increasing
  * order, in the line end of the line before it; the first one in place of
- * the SKIP octets there (a line of blanks, or none).  Into *OUT (its data
- * in the arena); returns OUT. */
+ * the SKIP octets there (a CR and blanks, or none).  Into *OUT (its data in
+ * the arena); returns OUT. */
 static const struct ccp_convert_input *with_empty_lines(struct ccp_convert *c,
 							const struct ccp_convert_input *in,
 							const size_t *at, size_t n, size_t skip,
@@ -3943,11 +3943,11 @@ enum ccp_convert_status ccp_convert_message(struct ccp_convert *c,
 	c->name = in->name ? in->name : "(message)";
 	c->too_deep = false;
 
-	/* A header block ended by a line of blanks or by the body's first
-	 * line, with no empty line (ccp_headers_block()): GMime read the
-	 * whole message as header, and the body was lost.  Both paths read
-	 * it with the empty line in its place, as an MTA would have; a line
-	 * of blanks is that line, a line of text the body's first. */
+	/* A header block ended by CR CR LF or by the body's first line, with
+	 * no empty line (ccp_headers_block()): GMime read the whole message
+	 * as header, and the body was lost.  Both paths read it with the
+	 * empty line in its place, as an MTA would have; CR CR LF is that
+	 * line, a line of text the body's first. */
 	struct ccp_convert_input ended, fixed;
 	struct ccp_header_block hb;
 	ccp_headers_block(in->data, in->len, &hb);

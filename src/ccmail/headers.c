@@ -118,7 +118,10 @@ void ccp_headers_block(const char *data, size_t len, struct ccp_header_block *b)
 			b->end = CCP_HEADER_END_EMPTY;
 			return;
 		}
-		if (fields && blank_line(p, eol)) {
+		/* Blanks after a CR: the empty line meant, its CR doubled.  A
+		 * line of blanks that starts with SP or HT is a fold, as in
+		 * Postfix (a field that follows it is still one). */
+		if (fields && p[0] == '\r' && blank_line(p, eol)) {
 			b->body = (size_t)(next - data);
 			b->end = CCP_HEADER_END_BLANKS;
 			return;

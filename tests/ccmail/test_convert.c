@@ -716,6 +716,10 @@ static void test_header_block_end(struct ccp_convert_map *map)
 		  "Hello Bob,\r\nNote: a line like a field\r\n\r\nbye\r\n" },
 		{ "From: a@example.org\r\nSubject: text\r\nTo: b@example.org\r\nDear all: hi\r\n",
 		  "text", "Dear all: hi\r\n" },
+		/* A line of blanks is a fold, as in Postfix: a field after it
+		 * is still one. */
+		{ "From: a@example.org\r\nSubject: fold\r\n  \r\nTo: b@example.org\r\n\r\n"
+		  "Hello\r\n", "fold", "Hello\r\n" },
 	};
 	struct ccp_convert_opts o;
 	ccp_convert_opts_default(&o);

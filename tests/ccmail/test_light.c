@@ -96,10 +96,12 @@ static void test_block_end(void)
 		{ "To: x\r\nSubject: s\r\n\r\nbody\r\n", 19, 21, CCP_HEADER_END_EMPTY },
 		{ "\r\nbody\r\n", 0, 2, CCP_HEADER_END_EMPTY },
 		{ "\nbody\n", 0, 1, CCP_HEADER_END_EMPTY },
-		/* The empty line written with blanks, or with a doubled CR. */
-		{ "To: x\r\n  \r\nbody\r\n", 7, 11, CCP_HEADER_END_BLANKS },
-		{ "To: x\n\t\nbody\n", 6, 8, CCP_HEADER_END_BLANKS },
+		/* The empty line written with a doubled CR; a line of blanks
+		 * is a fold, and the text after it the body's. */
 		{ "To: x\r\r\n\r\r\nbody\r\r\n", 8, 11, CCP_HEADER_END_BLANKS },
+		{ "To: x\r\n\r \r\nbody\r\n", 7, 11, CCP_HEADER_END_BLANKS },
+		{ "To: x\r\n  \r\nbody\r\n", 11, 11, CCP_HEADER_END_TEXT },
+		{ "To: x\n\t\nSubject: s\n\nbody\n", 19, 20, CCP_HEADER_END_EMPTY },
 		/* No empty line: the first line that is no field is the body's. */
 		{ "To: x\nSubject: s\nHello Bob,\nbye\n", 17, 17, CCP_HEADER_END_TEXT },
 		{ "To: x\nX Y: z\n\nb\n", 6, 6, CCP_HEADER_END_TEXT },

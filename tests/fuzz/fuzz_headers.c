@@ -2,7 +2,11 @@
  * fuzz_headers: the header scanner (headers.h) against a plain restatement
  * of its rules, octet by octet, on any input: the same decision, the same
  * field spans, the same body offset; and the limit on fields honoured.
+ * And where ccp_headers_block() ends a block, against its own restatement:
+ * the same length, body offset and kind of end, a block the scanner takes
+ * ending at its empty line.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,8 +59,62 @@ static size_t reference(const uint8_t *d, size_t len, struct ref_field *f, size_
 	}
 }
 
+/* Whether [A, B) is a field line: octets but SP, HT, CR and ':', blanks,
+ * then ':'. */
+static bool ref_field_line(const uint8_t *d, size_t a, size_t b)
+{
+	size_t k = a;
+	while (k < b && d[k] != ' ' && d[k] != '\t' && d[k] != '\r' && d[k] != ':')
+		k++;
+	if (k == a)
+		return false;
+	while (k < b && (d[k] == ' ' || d[k] == '\t'))
+		k++;
+	return k < b && d[k] == ':';
+}
+
+/* ccp_headers_block()'s rules, one line at a time, by offsets. */
+static void ref_block(const uint8_t *d, size_t len, struct ccp_header_block *b)
+{
+	bool fields = false;
+	for (size_t at = 0; at < len;) {
+		size_t eol = at;
+		while (eol < len && d[eol] != '\n')
+			eol++;
+		if (eol == len)
+			break;
+		size_t line = eol - at;
+		bool blanks = line > 0;
+		for (size_t i = at; i < eol; i++)
+			blanks &= d[i] == ' ' || d[i] == '\t' || d[i] == '\r';
+		if (line == 0 || (line == 1 && d[at] == '\r')) {
+			*b = (struct ccp_header_block){ at, eol + 1, CCP_HEADER_END_EMPTY };
+			return;
+		}
+		if (fields && blanks && d[at] == '\r') {
+			*b = (struct ccp_header_block){ at, eol + 1, CCP_HEADER_END_BLANKS };
+			return;
+		}
+		if (at == 0) {
+			fields = ref_field_line(d, at, eol);
+		} else if (fields && d[at] != ' ' && d[at] != '\t' && !ref_field_line(d, at, eol)) {
+			*b = (struct ccp_header_block){ at, at, CCP_HEADER_END_TEXT };
+			return;
+		}
+		at = eol + 1;
+	}
+	*b = (struct ccp_header_block){ len, len, CCP_HEADER_END_NONE };
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	struct ccp_header_block hb, rb;
+	ccp_headers_block((const char *)data, size, &hb);
+	ref_block(data, size, &rb);
+	CCP_ASSERT(hb.len == rb.len && hb.body == rb.body && hb.end == rb.end);
+	CCP_ASSERT(hb.len <= hb.body && hb.body <= size);
+	CCP_ASSERT(ccp_headers_block_len((const char *)data, size) == hb.len);
+
 	static struct ccp_header_field got[MAXF];
 	static struct ref_field want[MAXF];
 	const char *d = (const char *)data;
@@ -67,6 +125,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (n == 0)
 		return 0;
 	CCP_ASSERT(body == rbody && body <= size);
+	/* A block the scanner takes ends at its empty line. */
+	CCP_ASSERT(hb.end == CCP_HEADER_END_EMPTY && hb.body == body);
 	for (size_t i = 0; i < n; i++) {
 		CCP_ASSERT(got[i].name == d + want[i].name && got[i].name_len == want[i].name_len);
 		CCP_ASSERT(got[i].raw == d + want[i].raw && got[i].raw_len == want[i].raw_len);
