@@ -2895,6 +2895,32 @@ static bool q_word_specials(struct ccp_ccm_buf *out, const char *p, char **at)
 	return true;
 }
 
+/* Where the address rewrites below are in a field's value: a quoted
+ * string, a comment, or (CLOSE set) an angle-addr or a domain literal. */
+struct addr_scan {
+	bool quoted;
+	int comment;
+	char close;
+};
+
+/* Whether IN[*I] (N octets in all) is inside what SC says is open, taking
+ * it into account, and stepping over the octet a '\\' escapes there. */
+static bool addr_scan_inside(struct addr_scan *sc, const char *in, size_t n, size_t *i)
+{
+	char ch = in[*i];
+	if (!sc->quoted && !sc->comment && !sc->close)
+		return false;
+	if ((sc->quoted || sc->comment) && ch == '\\' && *i + 1 < n)
+		++*i;
+	else if (sc->quoted)
+		sc->quoted = ch != '"';
+	else if (sc->comment)
+		sc->comment += ch == '(' ? 1 : ch == ')' ? -1 : 0;
+	else if (ch == sc->close)
+		sc->close = '\0';
+	return true;
+}
+
 /*
  * IN (N octets) with each local part that has a dot at its start or its
  * end or two together (taro.@docomo.ne.jp, hanako..y@ezweb.ne.jp: Japanese
@@ -2905,21 +2931,16 @@ static bool q_word_specials(struct ccp_ccm_buf *out, const char *p, char **at)
  */
 static void quote_dotted_locals(const char *in, size_t n, struct ccp_ccm_buf *out)
 {
-	bool quoted = false;
-	int comment = 0;
+	struct addr_scan sc = { 0 }; /* an angle-addr's local part is looked at too */
 	size_t copied = 0;
 	for (size_t i = 0; i < n; i++) {
 		char ch = in[i];
-		if ((quoted || comment) && ch == '\\' && i + 1 < n) {
-			i++;
-		} else if (quoted) {
-			quoted = ch != '"';
-		} else if (comment) {
-			comment += ch == '(' ? 1 : ch == ')' ? -1 : 0;
+		if (addr_scan_inside(&sc, in, n, &i)) {
+			continue;
 		} else if (ch == '"') {
-			quoted = true;
+			sc.quoted = true;
 		} else if (ch == '(') {
-			comment = 1;
+			sc.comment = 1;
 		} else if (ch == '@') {
 			size_t s = i;
 			while (s > copied && local_octet((unsigned char)in[s - 1]))
@@ -2949,10 +2970,9 @@ static void quote_dotted_locals(const char *in, size_t n, struct ccp_ccm_buf *ou
  */
 static void angle_bare_addresses(const char *in, size_t n, struct ccp_ccm_buf *out)
 {
-	bool quoted = false, angle = false, words = false, before = false, after = false;
+	struct addr_scan sc = { 0 };
+	bool angle = false, words = false, before = false, after = false;
 	bool second = false; /* another word with an '@' */
-	int comment = 0;
-	char close = '\0';
 	/* The token being read, and the one that holds the mailbox's '@'. */
 	size_t copied = 0, ts = SIZE_MAX, as = SIZE_MAX, ae = 0;
 	bool words_before_ts = false;
@@ -2960,17 +2980,8 @@ static void angle_bare_addresses(const char *in, size_t n, struct ccp_ccm_buf *o
 		/* The end of the input ends the last mailbox, whatever is
 		 * open there. */
 		char ch = i < n ? in[i] : ',';
-		if (i < n && (quoted || comment || close)) {
-			if ((quoted || comment) && ch == '\\' && i + 1 < n)
-				i++;
-			else if (quoted)
-				quoted = ch != '"';
-			else if (comment)
-				comment += ch == '(' ? 1 : ch == ')' ? -1 : 0;
-			else if (ch == close)
-				close = '\0';
+		if (i < n && addr_scan_inside(&sc, in, n, &i))
 			continue;
-		}
 		bool blank = ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
 		bool ends = ch == ',' || ch == ';' || ch == ':';
 		if (ts != SIZE_MAX && (blank || ends || ch == '(' || ch == '<')) {
@@ -2999,12 +3010,12 @@ static void angle_bare_addresses(const char *in, size_t n, struct ccp_ccm_buf *o
 		if (blank)
 			continue;
 		if (ch == '(') {
-			comment = 1;
+			sc.comment = 1;
 			continue;
 		}
 		if (ch == '<') {
 			angle = true;
-			close = '>';
+			sc.close = '>';
 			continue;
 		}
 		if (ts == SIZE_MAX) {
@@ -3014,9 +3025,9 @@ static void angle_bare_addresses(const char *in, size_t n, struct ccp_ccm_buf *o
 			words = true;
 		}
 		if (ch == '"')
-			quoted = true;
+			sc.quoted = true;
 		else if (ch == '[')
-			close = ']';
+			sc.close = ']';
 		else if (ch == '@' && as == SIZE_MAX) {
 			as = ts;
 			before = words_before_ts;
@@ -3956,8 +3967,9 @@ enum ccp_convert_status ccp_convert_message(struct ccp_convert *c,
 	/* A NUL in the header block (no valid header holds one) ended the
 	 * field it was in, as a C string ends: "Subject: before\0after" was
 	 * "before".  The block is read with each NUL a space, as the
-	 * Subject's other controls are (the body is left as it is). */
-	size_t hl = ccp_headers_block_len(in->data, in->len);
+	 * Subject's other controls are (the body is left as it is).  The
+	 * block is hb's: a mend above put the empty line right after it. */
+	size_t hl = hb.len;
 	if (hl && memchr(in->data, '\0', hl) != NULL) {
 		char *copy = arena_alloc(c, in->len);
 		memcpy(copy, in->data, in->len);
