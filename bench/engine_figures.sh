@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The figures of docs/performance.md for the engine (issue 2), in one run:
 # lockfree, mutex and naive interleaved (ABCABC...) so that machine noise hits
-# every mode alike, then the idle pump, then a long run for memory.
+# every mode alike, then the idle pump, then a long run for memory.  Each run
+# also gives the host's cache-line round trip between two CPUs, before and
+# after it (src/base/hostprobe.c): the figure that tells a slow host apart.
 #   bench/engine_figures.sh [REPS] [LONG_SECONDS]
 set -euo pipefail
 bin=${CCPUMP:-./build/ccpump}
@@ -22,7 +24,11 @@ for ((i = 1; i <= reps; i++)); do
 		r=$(printf '%s' "$out" | field msgs_per_sec)
 		d=$(printf '%s' "$out" | field duplicates)
 		l=$(printf '%s' "$out" | field lost)
-		printf 'run %d %-8s %12.0f msgs/s  duplicates %6d  lost %d\n' "$i" "$mode" "$r" "$d" "$l"
+		# The host's cache-line round trip before and after the run: a
+		# slow host shows here, not only in the rate.
+		rt=$(printf '%s' "$out" | sed -n 's/.*"host_round_trip_ns":{"before":\([0-9.nul]*\),"after":\([0-9.nul]*\)}.*/\1 \2/p')
+		printf 'run %d %-8s %12.0f msgs/s  duplicates %6d  lost %d  host round trip %s ns\n' \
+			"$i" "$mode" "$r" "$d" "$l" "${rt/ //}"
 		if [ "$mode" != naive ] && [ "$rc/$d/$l" != 0/0/0 ]; then
 			echo "run $i $mode: NOT exactly once (exit $rc)"
 			bad=$((bad + 1))

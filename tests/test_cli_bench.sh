@@ -65,7 +65,7 @@ rc=$?
 [ "$rc" -eq 0 ] || fail "lockfree bench exited $rc: $json"
 for k in mode pollers dispatchers messages notifications delivered duplicates lost seconds \
 	 msgs_per_sec notifications_per_sec claim_conflicts ring_full_waits latency_ns p50 p99 \
-	 p999 max peak_rss_bytes allocated_bytes; do
+	 p999 max peak_rss_bytes allocated_bytes host_round_trip_ns before after; do
 	printf '%s' "$json" | grep -q "\"$k\":" || fail "JSON report lacks $k: $json"
 done
 printf '%s' "$json" | grep -q '"messages":30000,' || fail "wrong message count: $json"
@@ -81,6 +81,8 @@ printf '%s' "$json" | grep -q '"exactly_once":true' || fail "--wait yield,block:
 
 table=$("$bin" bench --messages 20000 --mode mutex --no-progress) || fail "mutex bench failed"
 printf '%s\n' "$table" | grep -q "exactly once *yes" || fail "mutex table: $table"
+printf '%s\n' "$table" | grep -Eq "host round trip +([0-9]+ ns|-) / ([0-9]+ ns|-)" ||
+	fail "no host round trip in the table: $table"
 
 # Naive mode may or may not hit its race in a short run; whichever it did,
 # the exit status must agree with the counts.

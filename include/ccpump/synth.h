@@ -32,6 +32,7 @@
 #include <stdio.h>
 
 #include "ccpump/compiler.h"
+#include "ccpump/hostprobe.h"
 #include "ccpump/pump.h"
 
 struct ccp_synth_config {
@@ -87,6 +88,10 @@ struct ccp_synth_report {
 					* (once a second with a rate) */
 	uint64_t allocated_bytes_end;  /* after the drain, before teardown */
 	const char *allocator;
+	/* The cache-line round trip between two CPUs, measured just before
+	 * the pump starts and just after it is gone (hostprobe.h): a run whose
+	 * host was slow shows it here. */
+	struct ccp_host_probe host_before, host_after;
 	unsigned nsamples;             /* allocated bytes once a second */
 	uint64_t allocated_samples[CCP_SYNTH_MAX_SAMPLES];
 };

@@ -12,6 +12,23 @@ static double per_message(const struct ccp_synth_report *r)
 	return r->messages ? (double)r->notifications / (double)r->messages : 0.0;
 }
 
+/* One side of the host's round trip, as the table shows it. */
+static void print_round_trip(FILE *out, const struct ccp_host_probe *h)
+{
+	if (h->measured)
+		fprintf(out, "%.0f ns", h->round_trip_ns);
+	else
+		fprintf(out, "-");
+}
+
+static void json_round_trip(FILE *out, const char *name, const struct ccp_host_probe *h)
+{
+	if (h->measured)
+		fprintf(out, "\"%s\":%.1f", name, h->round_trip_ns);
+	else
+		fprintf(out, "\"%s\":null", name);
+}
+
 static const char *yesno(bool b)
 {
 	return b ? "yes" : "NO";
@@ -57,6 +74,15 @@ void ccp_synth_print_table(FILE *out, const struct ccp_synth_report *r)
 		(double)r->peak_rss_bytes / 1048576.0, (double)r->checkoff_bytes / 1048576.0);
 	fprintf(out, "  allocated (peak)    %14.1f MiB   (%s)\n",
 		(double)r->allocated_bytes / 1048576.0, r->allocator ? r->allocator : "?");
+	const struct ccp_host_probe *h = r->host_before.measured ? &r->host_before : &r->host_after;
+	fprintf(out, "  host round trip     %11s", "");
+	print_round_trip(out, &r->host_before);
+	fprintf(out, " / ");
+	print_round_trip(out, &r->host_after);
+	if (h->measured)
+		fprintf(out, "   (CPUs %u and %u, before / after the run)\n", h->cpu_a, h->cpu_b);
+	else
+		fprintf(out, "   (not measured: fewer than two CPUs to pin to)\n");
 }
 
 void ccp_synth_print_json(FILE *out, const struct ccp_synth_report *r)
@@ -94,5 +120,9 @@ void ccp_synth_print_json(FILE *out, const struct ccp_synth_report *r)
 		r->allocator ? r->allocator : "");
 	for (unsigned i = 0; i < r->nsamples; i++)
 		fprintf(out, "%s%" PRIu64, i ? "," : "", r->allocated_samples[i]);
-	fprintf(out, "]}\n");
+	fprintf(out, "],\"host_round_trip_ns\":{");
+	json_round_trip(out, "before", &r->host_before);
+	fputc(',', out);
+	json_round_trip(out, "after", &r->host_after);
+	fprintf(out, "}}\n");
 }

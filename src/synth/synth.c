@@ -525,6 +525,7 @@ int ccp_synth_run(const struct ccp_synth_config *cfg, struct ccp_synth_report *r
 	}
 	if (check_memory(cfg, err, errlen) != 0)
 		return -1;
+	ccp_host_probe_round_trip(&rep->host_before);
 	s.cfg = cfg;
 	s.P = cfg->pump.pollers;
 	s.K = cfg->dup_factor;
@@ -607,6 +608,7 @@ int ccp_synth_run(const struct ccp_synth_config *cfg, struct ccp_synth_report *r
 		rep->allocated_bytes = as.allocated;
 	rep->allocator = ccp_alloc_name();
 	ccp_pump_destroy(pump);
+	ccp_host_probe_round_trip(&rep->host_after);
 
 	/* Which messages were notified: poller p covers message i if one of
 	 * i's copies is p's, and p got past i. */
