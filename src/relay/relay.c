@@ -1024,9 +1024,10 @@ static int64_t first_seen_s(const struct ccp_msg *m)
  * and --max-age count what earlier runs spent.
  */
 static void mark_deferred(struct relay *r, const struct disp *d, struct ccp_msg *const *msgs,
-			  unsigned n, const enum ccp_verdict *verdicts, int rc, const char *reason)
+			  unsigned n, const enum ccp_verdict *verdicts, int rc, const char *reason,
+			  bool untried)
 {
-	char line[800];
+	char line[800], held[700];
 	unsigned unwritten = 0;
 	int unwritten_errno = 0;
 	for (unsigned i = 0; i < n; i++) {
@@ -1037,6 +1038,11 @@ static void mark_deferred(struct relay *r, const struct disp *d, struct ccp_msg 
 			/* The attempt being settled counts, unless postponed
 			 * (none to take back from a record that made none: one
 			 * restored from a withheld message only ever postponed). */
+			/* Not tried (stopping while deliveries were paused): a
+			 * marker it has stays as it is, its own reason in it;
+			 * the pause's reason may be another message's. */
+			if (untried && faccessat(r->deferred_fd, m->key, F_OK, 0) == 0)
+				continue;
 			uint32_t attempt = ccp_msg_attempts(m, w);
 			if (postponed && attempt > 0)
 				attempt--;
@@ -1064,6 +1070,11 @@ static void mark_deferred(struct relay *r, const struct disp *d, struct ccp_msg 
 				      : reason && *reason       ? reason
 				      : d->outage[0]            ? d->outage
 								: said;
+				if (untried) {
+					snprintf(held, sizeof(held),
+						 "not tried: deliveries were paused (%s)", why);
+					why = held;
+				}
 			}
 			long long first = (long long)first_seen_s(m);
 			int len = snprintf(line, sizeof(line),
@@ -1433,7 +1444,8 @@ static void relay_deliver(void *ctx, unsigned dispatcher, struct ccp_msg *const 
 		int rc = -1;
 		d->outage[0] = '\0';
 		enum ccp_gate_pass pass = ccp_gate_pass(&r->gate);
-		if (pass == CCP_GATE_HELD) {
+		bool held = pass == CCP_GATE_HELD;
+		if (held) {
 			/* Stopping while paused: not tried, the messages stay in
 			 * the spool as they are. */
 			k = n - start;
@@ -1450,7 +1462,7 @@ static void relay_deliver(void *ctx, unsigned dispatcher, struct ccp_msg *const 
 				atomic_store_explicit(&r->resumed, 1, memory_order_relaxed);
 			imported |= rc >= 0;
 		}
-		mark_deferred(r, d, msgs + start, k, verdicts + start, rc, why);
+		mark_deferred(r, d, msgs + start, k, verdicts + start, rc, why, held);
 		log_batch(d, k, verdicts + start, rc);
 	}
 	/* The connector's pace (--profile ccmc): after a batch that was not
