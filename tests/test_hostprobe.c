@@ -20,8 +20,17 @@ int main(void)
 
 	struct ccp_host_probe h;
 	if (n >= 2) {
-		for (int rep = 0; rep < 3; rep++) {
-			CHECK(ccp_host_probe_round_trip(&h));
+		/* A loaded machine (ctest -j) may not run both threads at once
+		 * within the probe's 50 ms: then it says "not measured", and
+		 * is asked again.  Three figures are wanted out of at most a
+		 * hundred tries. */
+		int got = 0;
+		for (int tries = 0; got < 3 && tries < 100; tries++) {
+			if (!ccp_host_probe_round_trip(&h)) {
+				CHECK(!h.measured && h.round_trip_ns == 0);
+				continue;
+			}
+			got++;
 			CHECK(h.measured);
 			CHECK_MSG(isfinite(h.round_trip_ns) && h.round_trip_ns > 0,
 				  "round trip %f ns", h.round_trip_ns);
@@ -29,6 +38,7 @@ int main(void)
 			CHECK(h.cpu_a == first);
 			CHECK(CPU_ISSET(h.cpu_a, &all) && CPU_ISSET(h.cpu_b, &all));
 		}
+		CHECK_MSG(got == 3, "%d figures in 100 tries", got);
 	} else {
 		printf("one CPU: only the unmeasured case is checked\n");
 	}
@@ -39,7 +49,9 @@ int main(void)
 		cpu_set_t rest = all;
 		CPU_CLR(first, &rest);
 		CHECK(sched_setaffinity(0, sizeof(rest), &rest) == 0);
-		CHECK(ccp_host_probe_round_trip(&h));
+		for (int tries = 0; tries < 100 && !ccp_host_probe_round_trip(&h); tries++)
+			;
+		CHECK(h.measured);
 		CHECK(h.cpu_a != first && h.cpu_b != first);
 		CHECK(CPU_ISSET(h.cpu_a, &rest) && CPU_ISSET(h.cpu_b, &rest));
 	}
