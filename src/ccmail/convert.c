@@ -683,6 +683,27 @@ static char *unjoin_padded_words(const char *v)
 	return r;
 }
 
+/*
+ * V, a raw field value, from ISO-2022-JP to UTF-8 where it holds that
+ * charset's escape sequences unencoded (g_free it); NULL where it holds
+ * none, or iconv refuses it.  Japanese mailers long wrote names and
+ * subjects so, outside any encoded word.  GMime left the 7-bit sequences
+ * as they were: the "ESC ( B" that ends each run opened a comment in an
+ * address field, and every mailbox after it was lost (a message with no
+ * other recipient refused); and a Subject showed "$B$3$s(B".  As UTF-8 they
+ * are 8-bit text, which GMime and the code page take.
+ */
+static char *raw_jis_decoded(const char *v)
+{
+	bool jis = false;
+	for (const char *e = strchr(v, '\x1b'); e && !jis; e = strchr(e + 1, '\x1b'))
+		jis = (e[1] == '$' && (e[2] == '@' || e[2] == 'B' || (e[2] == '(' && e[3] == 'D'))) ||
+		      (e[1] == '(' && (e[2] == 'B' || e[2] == 'J' || e[2] == 'I'));
+	if (!jis)
+		return NULL;
+	return g_convert(v, -1, "UTF-8", "ISO-2022-JP", NULL, NULL, NULL);
+}
+
 /* The raw field value V (its encoded words unjoined: words_unjoined())
  * unfolded and decoded, as GMime's header object gives it (g_free it). */
 static char *decoded_text(const char *v)
@@ -693,17 +714,19 @@ static char *decoded_text(const char *v)
 	return d;
 }
 
-/* V as GMime should read it (unjoin_padded_words()), as an arena string:
- * V itself when it needs nothing. */
+/* V as GMime should read it (unjoin_padded_words(), raw_jis_decoded()), as
+ * an arena string: V itself when it needs nothing. */
 static const char *words_unjoined(struct ccp_convert *c, const char *v)
 {
-	if (v == NULL || strstr(v, "=?") == NULL)
+	if (v == NULL)
 		return v;
-	char *fixed = unjoin_padded_words(v);
-	if (fixed == NULL)
-		return v;
-	const char *d = arena_dup(c, fixed, strlen(fixed));
+	char *jis = raw_jis_decoded(v);
+	const char *in = jis ? jis : v;
+	char *fixed = strstr(in, "=?") ? unjoin_padded_words(in) : NULL;
+	const char *d = fixed ? arena_dup(c, fixed, strlen(fixed))
+			: jis ? arena_dup(c, jis, strlen(jis)) : v;
 	g_free(fixed);
+	g_free(jis);
 	return d;
 }
 
@@ -934,10 +957,18 @@ static const char *nbsp_as_space(struct ccp_convert *c, const char *s)
 	return d;
 }
 
+/* White space in a display name, and the control characters a name may
+ * carry (a stray DEL, the escapes of ISO-2022-JP that no iconv took), which
+ * show as nothing a reader could use: as white space, never "Carol ". */
+static bool name_blank(char ch)
+{
+	return g_ascii_isspace(ch) || g_ascii_iscntrl(ch);
+}
+
 /*
  * Display name S (UTF-8; may be NULL) as a name: each run of white space
- * (a fold's CR LF TAB that GMime keeps, a TAB) one space, none at either
- * end, and the single quotes Outlook puts around a name ('Pat Lee') off.
+ * or control characters (a fold's CR LF TAB that GMime keeps, a TAB, a
+ * DEL: name_blank()) one space, none at either end, and the single quotes Outlook puts around a name ('Pat Lee') off.
  * Folded as "Pat CRLF TAB Lee", a native name was "Pat   Lee at PO" (its
  * words are parted at spaces alone), a user nobody has; quoted, it was
  * "Lee', 'Pat at PO".  S itself when it needs neither, else a copy in the
@@ -948,28 +979,28 @@ static const char *display_as_name(struct ccp_convert *c, const char *s)
 	if (!s)
 		return s;
 	size_t n = strlen(s), b = 0;
-	while (b < n && g_ascii_isspace(s[b]))
+	while (b < n && name_blank(s[b]))
 		b++;
-	while (n > b && g_ascii_isspace(s[n - 1]))
+	while (n > b && name_blank(s[n - 1]))
 		n--;
 	if (n - b >= 2 && s[b] == '\'' && s[n - 1] == '\'') {
 		b++, n--;
-		while (b < n && g_ascii_isspace(s[b]))
+		while (b < n && name_blank(s[b]))
 			b++;
-		while (n > b && g_ascii_isspace(s[n - 1]))
+		while (n > b && name_blank(s[n - 1]))
 			n--;
 	}
 	bool plain = b == 0 && s[n] == '\0';
 	for (size_t i = b; i < n && plain; i++)
-		plain = !g_ascii_isspace(s[i]) || (s[i] == ' ' && !g_ascii_isspace(s[i + 1]));
+		plain = !name_blank(s[i]) || (s[i] == ' ' && !name_blank(s[i + 1]));
 	if (plain)
 		return s;
 	char *d = arena_alloc(c, n - b);
 	size_t k = 0;
 	for (size_t i = b; i < n; i++) {
-		if (!g_ascii_isspace(s[i]))
+		if (!name_blank(s[i]))
 			d[k++] = s[i];
-		else if (!g_ascii_isspace(s[i + 1]))
+		else if (!name_blank(s[i + 1]))
 			d[k++] = ' '; /* a run's last: within b..n, never the end */
 	}
 	d[k] = '\0';
@@ -2958,6 +2989,74 @@ static void quote_dotted_locals(const char *in, size_t n, struct ccp_ccm_buf *ou
 	ccp_ccm_buf_add(out, in + copied, n - copied);
 }
 
+/* Whether a ':' that follows a bare address in a mailbox, with S (N
+ * octets) after it, is text ("bob@x.example Subject: hello"): no angle-addr
+ * follows in the mailbox.  One that does ("bob@x.example: Ann <ann@x>")
+ * has a mailbox of its own after the ':', which a group keeps, as GMime
+ * reads it. */
+static bool colon_is_text(const char *s, size_t n)
+{
+	struct addr_scan sc = { 0 };
+	for (size_t i = 0; i < n; i++) {
+		if (addr_scan_inside(&sc, s, n, &i))
+			continue;
+		if (s[i] == '"')
+			sc.quoted = true;
+		else if (s[i] == '(')
+			sc.comment = 1;
+		else if (s[i] == ',' || s[i] == ';')
+			break;
+		else if (s[i] == '<')
+			return false;
+	}
+	return true;
+}
+
+/* Whether the phrase P (N octets) must be quoted for GMime: it has a ':'
+ * or a control character outside its quoted strings.  GMime reads
+ * "Subject: hi" after a bare address as a group's name, and drops a
+ * mailbox whose bare phrase holds a control character (raw ISO-2022-JP's
+ * ESC, a stray DEL); a quoted one it takes, as the space it shows as. */
+static bool phrase_needs_quotes(const char *p, size_t n)
+{
+	struct addr_scan sc = { 0 };
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
+		if (addr_scan_inside(&sc, p, n, &i))
+			continue;
+		if (ch == '"')
+			sc.quoted = true;
+		else if (ch == '(')
+			sc.comment = 1;
+		else if (ch == ':' || ch == 0x7f ||
+			 (ch < 0x20 && ch != '\t' && ch != '\r' && ch != '\n'))
+			return true;
+	}
+	return false;
+}
+
+/* The phrase P (N octets) into OUT: as it is, or as one quoted string
+ * where phrase_needs_quotes().  Its own quoted strings' marks go then;
+ * what they held stays, escaped. */
+static void add_phrase(struct ccp_ccm_buf *out, const char *p, size_t n)
+{
+	if (!phrase_needs_quotes(p, n)) {
+		ccp_ccm_buf_add(out, p, n);
+		return;
+	}
+	ccp_ccm_buf_addc(out, '"');
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\\' && i + 1 < n)
+			i++;
+		else if (p[i] == '"')
+			continue;
+		if (p[i] == '"' || p[i] == '\\')
+			ccp_ccm_buf_addc(out, '\\');
+		ccp_ccm_buf_addc(out, p[i]);
+	}
+	ccp_ccm_buf_addc(out, '"');
+}
+
 /*
  * IN (N octets) with the address of each mailbox written as a phrase and a
  * bare address ("Bob Smith bob@x.example", "\"Lee, Ann\" ann@x.example",
@@ -2975,6 +3074,8 @@ static void angle_bare_addresses(const char *in, size_t n, struct ccp_ccm_buf *o
 	bool second = false; /* another word with an '@' */
 	/* The token being read, and the one that holds the mailbox's '@'. */
 	size_t copied = 0, ts = SIZE_MAX, as = SIZE_MAX, ae = 0;
+	/* Where the mailbox began, and its angle-addr's '<'. */
+	size_t ms = 0, lt = SIZE_MAX;
 	bool words_before_ts = false;
 	for (size_t i = 0; i <= n; i++) {
 		/* The end of the input ends the last mailbox, whatever is
@@ -2983,8 +3084,13 @@ static void angle_bare_addresses(const char *in, size_t n, struct ccp_ccm_buf *o
 		if (i < n && addr_scan_inside(&sc, in, n, &i))
 			continue;
 		bool blank = ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
-		bool ends = ch == ',' || ch == ';' || ch == ':';
-		if (ts != SIZE_MAX && (blank || ends || ch == '(' || ch == '<')) {
+		/* A ':' ends a group's name, but after the bare address it is
+		 * text (parse_addresses() opened no group there), and it ends
+		 * the address's word. */
+		bool ends = ch == ',' || ch == ';' ||
+			    (ch == ':' && (as == SIZE_MAX || !colon_is_text(in + i + 1, n - i - 1)));
+		if (ts != SIZE_MAX &&
+		    (blank || ends || ch == '(' || ch == '<' || (ch == ':' && ts == as))) {
 			if (as == ts)
 				ae = i;
 			ts = SIZE_MAX;
@@ -2994,17 +3100,29 @@ static void angle_bare_addresses(const char *in, size_t n, struct ccp_ccm_buf *o
 				ccp_ccm_buf_add(out, in + copied, as - copied);
 				if (after) {
 					/* The phrase first: "Bob Smith <bob@x>". */
-					size_t ws = ae + strspn(in + ae, " \t\r\n");
-					ccp_ccm_buf_add(out, in + ws, i - ws);
+					size_t ws = ae + strspn(in + ae, " \t\r\n:");
+					add_phrase(out, in + ws, i - ws);
 					ccp_ccm_buf_addc(out, ' ');
 				}
 				ccp_ccm_buf_addc(out, '<');
 				ccp_ccm_buf_add(out, in + as, ae - as);
 				ccp_ccm_buf_addc(out, '>');
 				copied = after ? i : ae;
+			} else if (angle) {
+				/* The phrase before an angle-addr, quoted where
+				 * GMime would drop the mailbox for it. */
+				size_t ps = ms + strspn(in + ms, " \t\r\n"), pe = lt;
+				while (pe > ps && strchr(" \t\r\n", in[pe - 1]))
+					pe--;
+				if (pe > ps && phrase_needs_quotes(in + ps, pe - ps)) {
+					ccp_ccm_buf_add(out, in + copied, ps - copied);
+					add_phrase(out, in + ps, pe - ps);
+					copied = pe;
+				}
 			}
 			angle = words = before = after = second = false;
-			as = SIZE_MAX;
+			as = lt = SIZE_MAX;
+			ms = i + 1;
 			continue;
 		}
 		if (blank)
@@ -3014,6 +3132,8 @@ static void angle_bare_addresses(const char *in, size_t n, struct ccp_ccm_buf *o
 			continue;
 		}
 		if (ch == '<') {
+			if (!angle)
+				lt = i;
 			angle = true;
 			sc.close = '>';
 			continue;
@@ -3054,13 +3174,18 @@ static void angle_bare_addresses(const char *in, size_t n, struct ccp_ccm_buf *o
  */
 static InternetAddressList *parse_addresses(const char *v)
 {
+	char *jis = raw_jis_decoded(v);
+	if (jis)
+		v = jis;
 	char *w = unjoin_padded_words(v); /* display names: GMime decodes them */
 	if (w == NULL)
 		w = g_strdup(v);
+	g_free(jis);
 	struct ccp_ccm_buf out; /* not a GString: see unjoin_padded_words() */
 	ccp_ccm_buf_init(&out);
 again:;
 	bool quoted = false, group = false;
+	bool bare_at = false; /* an '@' at the top level of this mailbox */
 	int comment = 0;
 	char close = '\0'; /* '>' or ']' while in an angle-addr or domain literal */
 	char last = '\0';  /* the last octet outside white space, at the top level */
@@ -3102,11 +3227,19 @@ again:;
 		} else if (*p == '<' || *p == '[') {
 			close = *p == '<' ? '>' : ']';
 		} else if (*p == ':') {
-			group = true;
+			/* After a bare address ("bob@x.example Subject: hi", a
+			 * script's lost line end) no group begins: the ':' is
+			 * text of the phrase angle_bare_addresses() finds. */
+			group |= !(bare_at && colon_is_text(p + 1, strlen(p + 1)));
+			bare_at = false;
 		} else if (*p == ';') {
 			if (!group)
 				*p = ',';
-			group = false;
+			group = bare_at = false;
+		} else if (*p == ',') {
+			bare_at = false;
+		} else if (*p == '@') {
+			bare_at = true;
 		}
 		if (!quoted && !comment && !close && !g_ascii_isspace(*p))
 			last = *p;

@@ -76,11 +76,33 @@ static char *trim(char *s)
 	return s;
 }
 
+/* Past the escape sequence at P (ESC, its intermediate octets, its final
+ * one), and, where it shifts to a double-byte set (ESC $ ...: raw
+ * ISO-2022-JP, as Japanese mailers wrote names outside encoded words),
+ * past the run up to the next escape too: that run's 7-bit octets are
+ * halves of characters, not '"', '(' or '<', and the "ESC ( B" after it
+ * opens no comment. */
+static char *past_escape(char *p)
+{
+	bool wide = p[1] == '$';
+	p++;
+	while (*p >= 0x20 && *p <= 0x2f)
+		p++;
+	if (*p >= 0x30 && *p <= 0x7e)
+		p++;
+	if (wide) {
+		char *e = strchr(p, '\x1b');
+		p = e ? past_escape(e) : p + strlen(p);
+	}
+	return p;
+}
+
 /*
  * From a From or Sender value: the first mailbox's address.  Quoted strings
- * and comments are skipped over; the address is what is inside the first
- * angle brackets outside them, or, without any, the value up to a comma
- * with its comments removed.  In place; returns the address.
+ * and comments are skipped over, and so are ISO-2022-JP's escapes and
+ * double-byte runs (past_escape()); the address is what is inside the
+ * first angle brackets outside them, or, without any, the value up to a
+ * comma with its comments removed.  In place; returns the address.
  */
 static char *mailbox_addr(char *v)
 {
@@ -88,6 +110,10 @@ static char *mailbox_addr(char *v)
 	int depth = 0;
 	bool quoted = false;
 	for (char *p = v; *p; p++) {
+		if (*p == '\x1b') {
+			p = past_escape(p) - 1;
+			continue;
+		}
 		if (quoted) {
 			if (*p == '\\' && p[1])
 				p++;

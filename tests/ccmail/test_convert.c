@@ -897,6 +897,46 @@ static void test_semicolons(struct ccp_convert_map *map)
 		};
 		check_rcpts(full ? "phrase and bare address, full" : "phrase and bare address, light",
 			    bare, CCP_ARRAY_LEN(bare));
+		/* A ':' after a bare address (a script that lost the line end
+		 * between To and Subject) is text, not a group's name: the
+		 * mailbox was split into bob and a recipient "hello", and a ';'
+		 * after it was taken for the group's end, dropping carol. */
+		CHECK(conv(c, "From: s@example.org\r\nTo: bob@example.org Subject: hello; "
+			      "carol@example.org \"A: b\" c, dan@example.org: d, Ops: "
+			      "e@example.org;, f@example.org: Ann <ann@example.org>\r\n\r\nhi\r\n",
+			   "colon after a bare address") == CCP_CONVERT_OK);
+		static const char *const colon[] = {
+			"\"Subject: hello\" [SMTP:bob@example.org] at EXSITE",
+			"\"A: b c\" [SMTP:carol@example.org] at EXSITE",
+			"\"d\" [SMTP:dan@example.org] at EXSITE",
+			"\"e@example.org\" [SMTP:e@example.org] at EXSITE",
+			/* An angle-addr after the ':' is a mailbox of its own:
+			 * both stay, as before. */
+			"\"f@example.org\" [SMTP:f@example.org] at EXSITE",
+			"\"Ann\" [SMTP:ann@example.org] at EXSITE",
+		};
+		check_rcpts(full ? "colon after a bare address, full"
+				 : "colon after a bare address, light",
+			    colon, CCP_ARRAY_LEN(colon));
+		/* Raw ISO-2022-JP outside any encoded word, as Japanese mailers
+		 * wrote names and subjects: its "ESC ( B" opened a comment and
+		 * every mailbox after it was lost, and the Subject showed the
+		 * escapes' letters.  (JIS X 0208's Greek: alpha and pi, which
+		 * CP437 has.)  And a control character in a bare phrase lost
+		 * its mailbox; in a name it is white space. */
+		CHECK(conv(c, "From: s@example.org\r\nTo: \x1b$B&A&P\x1b(B <bob@example.org>, "
+			      "Carol\x7f <carol@example.org>, dan@example.org Dan\x01\r\n"
+			      "Subject: \x1b$B&A&P\x1b(B hello\r\n\r\nhi\r\n",
+			   "raw ISO-2022-JP") == CCP_CONVERT_OK);
+		static const char *const jis[] = {
+			"\"\xe0\xe3\" [SMTP:bob@example.org] at EXSITE",
+			"\"Carol\" [SMTP:carol@example.org] at EXSITE",
+			"\"Dan\" [SMTP:dan@example.org] at EXSITE",
+		};
+		check_rcpts(full ? "raw ISO-2022-JP, full" : "raw ISO-2022-JP, light", jis,
+			    CCP_ARRAY_LEN(jis));
+		CHECK_MSG(eq(m.subject, m.subject_len, "\xe0\xe3 hello"), "%s: subject %.*s",
+			  full ? "full" : "light", (int)m.subject_len, m.subject);
 		ccp_convert_free(c);
 	}
 }

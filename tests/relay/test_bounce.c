@@ -7,7 +7,7 @@
  *               one in another part's type is; a Return-Path with
  *               blanks before its colon (obsolete syntax) is read; a
  *               header no empty line ends stops at the body's first
- *               line;
+ *               line; a name in raw ISO-2022-JP hides no sender;
  *   quoted      the quoted header of the message reported on comes out
  *               as text a mail server takes: no NUL, no bare CR, no
  *               escape sequence, no octet of no UTF-8 character (each
@@ -61,6 +61,17 @@ static void test_report(void)
 			       "From: d@remote.example\r\n", addr, &field),
 		     CCP_BOUNCE_TO_ADDR);
 	CHECK_STREQ(addr, "e@remote.example");
+	/* A name in raw ISO-2022-JP: the '(' of its closing "ESC ( B" opens
+	 * no comment, and its double-byte run's '"' (JIS 0x2422) no quoted
+	 * string; the sender was not found. */
+	CHECK_EQ_U64(recipient("From: \x1b$B$\"$3\x1b(B <taro@remote.example>\r\n\r\n", addr,
+			       &field),
+		     CCP_BOUNCE_TO_ADDR);
+	CHECK_STREQ(addr, "taro@remote.example");
+	CHECK_EQ_U64(recipient("From: taro@remote.example (\x1b$B$3\x1b(B)\r\n\r\n", addr,
+			       &field),
+		     CCP_BOUNCE_TO_ADDR);
+	CHECK_STREQ(addr, "taro@remote.example");
 }
 
 /* The lines of the report's body after the line MARK, each checked. */
