@@ -2526,6 +2526,66 @@ static void add_embedded(struct ccp_convert *c, GMimeMessagePart *mp, GMimeObjec
 	add_file(c, name, nl, c->dec->data, c->dec->len);
 }
 
+/* Whether text in CHARSET (an iconv name) writes the space, '>' and line
+ * ends of format=flowed as ASCII octets: not UTF-16, UTF-32 or UCS-2/4,
+ * where each is two or four octets, nor EBCDIC. */
+static bool flowed_octets_ascii(const char *charset)
+{
+	static const char *const wide[] = { "utf-16", "utf16", "utf-32", "utf32", "ucs",
+					    "ebcdic", "ibm037", "cp037", "ibm500", "cp500",
+					    "ibm1047", "cp1047" };
+	for (size_t i = 0; i < sizeof(wide) / sizeof(wide[0]); i++)
+		if (g_ascii_strncasecmp(charset, wide[i], strlen(wide[i])) == 0)
+			return false;
+	return true;
+}
+
+/*
+ * Text S (N octets) of a part sent format=flowed (RFC 3676), unflowed into
+ * OUT: each line that ends in a space (a soft break the sender's mailer
+ * made at its width) joined to the next one of the same quote depth,
+ * without that space where DELSP is set; the space that stuffs a line
+ * (" From", " >") removed; each paragraph's quote marks written once, as
+ * ">> " before its text.  The signature line "-- " stays one.  The mailer
+ * wrapped at 72 columns for a screen of 80; a cc:Mail window wraps at its
+ * own width, where those breaks made every paragraph ragged, and the
+ * stuffing showed as an indent.  Lines end in CR LF.
+ */
+static void unflow(const char *s, size_t n, bool delsp, struct ccp_ccm_buf *out)
+{
+	bool open = false; /* a paragraph is being joined */
+	size_t open_depth = 0;
+	for (size_t i = 0; i < n;) {
+		const char *nl = memchr(s + i, '\n', n - i);
+		size_t e = nl ? (size_t)(nl - s) : n, next = nl ? e + 1 : n;
+		if (e > i && s[e - 1] == '\r')
+			e--;
+		size_t q = i;
+		while (q < e && s[q] == '>')
+			q++;
+		size_t depth = q - i, t = q < e && s[q] == ' ' ? q + 1 : q;
+		bool sig = e - t == 3 && memcmp(s + t, "-- ", 3) == 0;
+		bool soft = !sig && e > t && s[e - 1] == ' ';
+		if (open && depth != open_depth) {
+			/* A quote that changes mid-paragraph ends it (4.5). */
+			ccp_ccm_buf_adds(out, "\r\n");
+			open = false;
+		}
+		if (!open) {
+			for (size_t k = 0; k < depth; k++)
+				ccp_ccm_buf_addc(out, '>');
+			if (depth && e > t)
+				ccp_ccm_buf_addc(out, ' ');
+			open_depth = depth;
+		}
+		ccp_ccm_buf_add(out, s + t, e - t - (soft && delsp));
+		open = soft;
+		if (!soft && nl)
+			ccp_ccm_buf_adds(out, "\r\n");
+		i = next;
+	}
+}
+
 /* One leaf part whose decoded content is in c->dec: its content type CT, its
  * disposition D (may be NULL) and its file name FN (may be NULL). */
 static void add_leaf(struct ccp_convert *c, GMimeContentType *ct, GMimeContentDisposition *d,
@@ -2535,7 +2595,18 @@ static void add_leaf(struct ccp_convert *c, GMimeContentType *ct, GMimeContentDi
 
 	if (!attachment && !fn && ct && g_mime_content_type_is_type(ct, "text", "plain")) {
 		const char *s = (const char *)c->dec->data;
-		add_body(c, part_charset(ct, s, c->dec->len), s, c->dec->len);
+		size_t n = c->dec->len;
+		const char *cs = part_charset(ct, s, n);
+		const char *format = g_mime_content_type_get_parameter(ct, "format");
+		if (format && g_ascii_strcasecmp(format, "flowed") == 0 &&
+		    flowed_octets_ascii(cs)) {
+			const char *delsp = g_mime_content_type_get_parameter(ct, "delsp");
+			ccp_ccm_buf_reset(&c->u8); /* add_body() takes it: see there */
+			unflow(s, n, delsp && g_ascii_strcasecmp(delsp, "yes") == 0, &c->u8);
+			s = c->u8.data ? c->u8.data : "";
+			n = c->u8.len;
+		}
+		add_body(c, cs, s, n);
 		return;
 	}
 	if (!attachment && !fn && !c->o.html_as_file && ct &&

@@ -1825,6 +1825,55 @@ static void test_html_breaks(struct ccp_convert_map *map)
 	ccp_convert_free(c);
 }
 
+/* format=flowed (RFC 3676): the soft breaks a mailer made at 72 columns
+ * joined, DelSp's space dropped, the stuffing space off, a paragraph's
+ * quote marks written once; "-- " and a change of quote depth end a
+ * paragraph; format=fixed text and the other charsets' as they were.  Both
+ * parses. */
+static void test_format_flowed(struct ccp_convert_map *map)
+{
+	static const struct {
+		const char *type, *cte, *body, *want;
+	} cases[] = {
+		{ "text/plain; charset=utf-8; format=flowed", "8bit",
+		  "A paragraph the sender's mailer \r\nwrapped at its width, \r\nthree times.\r\n"
+		  "\r\n> Quoted and \r\n> wrapped.\r\n>> Deeper \r\n>> still.\r\n>\r\n"
+		  " From a stuffed line.\r\n  Two spaces.\r\n-- \r\nSig \r\nname\r\n",
+		  "A paragraph the sender's mailer wrapped at its width, three times.\r\n\r\n"
+		  "> Quoted and wrapped.\r\n>> Deeper still.\r\n>\r\nFrom a stuffed line.\r\n"
+		  " Two spaces.\r\n-- \r\nSig name\r\n" },
+		{ "text/plain; charset=\"utf-8\"; format=\"Flowed\"; DelSp=\"Yes\"", "7bit",
+		  /* A soft break before an empty line: that line is the
+		   * paragraph's last, no blank line after it. */
+		  "Japa \r\nnese in \r\n\r\nparts.\n", "Japanese in\r\nparts.\r\n" },
+		{ "text/plain; charset=iso-8859-1; format=flowed", "quoted-printable",
+		  "caf=E9 au =\r\n\r\nlait, =\r\nsvp\r\n", "caf\x82 au lait, svp\r\n" },
+		{ "text/plain; charset=utf-8; format=flowed", "8bit", "> a \r\nb \r\n",
+		  "> a \r\nb \r\n" },
+		{ "text/plain; charset=utf-8; format=fixed", "8bit", "a \r\n b\r\n",
+		  "a \r\n b\r\n" },
+		{ "text/plain; charset=utf-8", "8bit", "a \r\n b\r\n", "a \r\n b\r\n" },
+	};
+	struct ccp_convert_opts o;
+	ccp_convert_opts_default(&o);
+	char text[1024];
+	for (int full = 0; full < 2; full++) {
+		o.full_parse = full;
+		struct ccp_convert *c = make(&o, map);
+		for (size_t i = 0; i < CCP_ARRAY_LEN(cases); i++) {
+			snprintf(text, sizeof(text),
+				 "From: a@example.org\r\nTo: b@example.org\r\nMIME-Version: 1.0\r\n"
+				 "Content-Type: %s\r\nContent-Transfer-Encoding: %s\r\n\r\n%s",
+				 cases[i].type, cases[i].cte, cases[i].body);
+			CHECK(conv(c, text, "flowed") == CCP_CONVERT_OK);
+			CHECK_MSG(m.nitem == 1 && eq(m.item[0].data, m.item[0].len, cases[i].want),
+				  "case %zu, %s parse: '%.*s'", i, full ? "full" : "light",
+				  (int)m.item[0].len, (const char *)m.item[0].data);
+		}
+		ccp_convert_free(c);
+	}
+}
+
 /* A part labelled ISO-8859-1 is read as Windows-1252, as mail readers
  * read the label: Windows mailers wrote their quotes, dashes and ellipsis
  * under it, and read as ISO-8859-1 they were C1 controls: '?', or for
@@ -2663,6 +2712,7 @@ int main(int argc, char **argv)
 	test_text_rendering(map);
 	test_separators(map);
 	test_html_breaks(map);
+	test_format_flowed(map);
 	test_html_links_cells(map);
 	test_latin1_as_1252(map);
 	test_attachments(map);
