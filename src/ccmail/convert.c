@@ -3463,6 +3463,139 @@ static const struct ccp_convert_input *with_empty_lines(struct ccp_convert *c,
 	return out;
 }
 
+static bool light_boundary_rest(const char *s, size_t n);
+
+/* The boundaries the line-end mend below knows at once: a message's own
+ * and those of its multiparts, nested as deep as mail nests them. */
+#define MEND_BOUNDARIES 32
+
+struct boundaries {
+	size_t n;
+	const char *b[MEND_BOUNDARIES];
+	size_t len[MEND_BOUNDARIES];
+};
+
+/* Adds each boundary parameter's value in the header block H (N octets),
+ * quoted or not, to BS, while there is room. */
+static void boundaries_in(const char *h, size_t n, struct boundaries *bs)
+{
+	for (size_t i = 0; i + 8 <= n && bs->n < MEND_BOUNDARIES; i++) {
+		if (g_ascii_strncasecmp(h + i, "boundary", 8) != 0)
+			continue;
+		size_t j = i + 8;
+		while (j < n && (h[j] == ' ' || h[j] == '\t'))
+			j++;
+		if (j >= n || h[j] != '=')
+			continue;
+		for (j++; j < n && (h[j] == ' ' || h[j] == '\t');)
+			j++;
+		bool quoted = j < n && h[j] == '"';
+		size_t v = j + quoted, e = v;
+		while (e < n && h[e] != '\r' && h[e] != '\n' && h[e] != '"' &&
+		       (quoted || (h[e] != ' ' && h[e] != '\t' && h[e] != ';')))
+			e++;
+		if (e > v && e - v <= 200) {
+			bs->b[bs->n] = h + v;
+			bs->len[bs->n++] = e - v;
+		}
+		i = e;
+	}
+}
+
+/* Whether the line L (LL octets, without its LF) is a boundary line of
+ * one of BS: "--", the boundary, "--" if it closes, then nothing but SP,
+ * HT or CR (light_boundary_rest()); sets *CLOSES. */
+static bool boundary_line_of(const char *l, size_t ll, const struct boundaries *bs, bool *closes)
+{
+	if (ll < 3 || l[0] != '-' || l[1] != '-')
+		return false;
+	for (size_t i = 0; i < bs->n; i++) {
+		size_t bl = bs->len[i], r = 2 + bl;
+		if (ll < r || memcmp(l + 2, bs->b[i], bl) != 0)
+			continue;
+		*closes = ll >= r + 2 && l[r] == '-' && l[r + 1] == '-';
+		if (light_boundary_rest(l + r + 2 * *closes, ll - r - 2 * *closes))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The offsets (in increasing order, into the array *AT of *CAP, grown
+ * with ccp_realloc(): the caller frees it)
+ * where IN, from BODY on (its header block is HL octets), needs a CR so that each boundary line
+ * and the line end before it, which RFC 2046 makes the boundary's, end
+ * alike; returns how many.  GMime takes two octets back from a part's
+ * content before a boundary line that itself ends in CR LF, and one before
+ * one that ends in LF, whatever the line end before it was: a part whose
+ * lines end in LF in a message whose boundary lines end in CR LF (a part
+ * built by a script, a file pasted in) lost its last octet (an
+ * attachment's last byte, "line2" was "line"), and in the opposite mix
+ * kept a CR that was no content.  A CR where the one side lacks it makes
+ * both two octets, taken back whole.
+ */
+static size_t boundary_line_end_mends(const struct ccp_convert_input *in, size_t hl, size_t body,
+				      size_t **at, size_t *cap)
+{
+	const char *s = in->data;
+	size_t n = in->len, k = 0;
+	struct boundaries bs = { 0 };
+	/* All LF, or all CR LF with no bare LF: nothing to mend. */
+	if (memchr(s, '\r', n) == NULL)
+		return 0;
+	boundaries_in(s, hl, &bs);
+	for (size_t l = body; bs.n && l < n;) {
+		const char *nl = memchr(s + l, '\n', n - l);
+		if (nl == NULL)
+			break;
+		size_t e = (size_t)(nl - s), next = e + 1;
+		bool closes;
+		if (s[l] == '-' && boundary_line_of(s + l, e - l, &bs, &closes)) {
+			bool own_cr = e > l && s[e - 1] == '\r';
+			bool before_cr = l >= 2 && s[l - 1] == '\n' && s[l - 2] == '\r';
+			if (l >= 1 && s[l - 1] == '\n' && own_cr != before_cr) {
+				if (k == *cap) {
+					*cap = *cap ? 2 * *cap : 16;
+					*at = ccp_realloc(*at, *cap * sizeof(**at));
+				}
+				(*at)[k++] = own_cr ? l - 1 : e;
+			}
+			if (!closes) {
+				/* A part's own multipart names its boundary in
+				 * the header that follows. */
+				struct ccp_header_block phb;
+				ccp_headers_block(s + next, n - next, &phb);
+				boundaries_in(s + next, phb.len, &bs);
+			}
+		}
+		l = next;
+	}
+	return k;
+}
+
+/* IN with a CR put at each of the N offsets AT (increasing), into *OUT
+ * (its data in the arena); returns OUT. */
+static const struct ccp_convert_input *with_crs(struct ccp_convert *c,
+						 const struct ccp_convert_input *in,
+						 const size_t *at, size_t n,
+						 struct ccp_convert_input *out)
+{
+	char *copy = arena_alloc(c, in->len + n);
+	size_t from = 0, len = 0;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(copy + len, in->data + from, at[i] - from);
+		len += at[i] - from;
+		copy[len++] = '\r';
+		from = at[i];
+	}
+	memcpy(copy + len, in->data + from, in->len - from);
+	len += in->len - from;
+	*out = *in;
+	out->data = copy;
+	out->len = len;
+	return out;
+}
+
 /* Parses of one message at most: the first, and one per round of mends
  * (on_parser_warning()); one round mends every header it saw, and a mend
  * can bring another to light only inside the content it gave back. */
@@ -4183,6 +4316,16 @@ enum ccp_convert_status ccp_convert_message(struct ccp_convert *c,
 		fixed.data = copy;
 		in = &fixed;
 	}
+
+	/* Each boundary line and the line end before it made to end alike
+	 * (boundary_line_end_mends()); after the mends above, whose offsets
+	 * are the original's. */
+	struct ccp_convert_input crs;
+	size_t *at = NULL, cap = 0;
+	size_t nat = boundary_line_end_mends(in, hl, hl, &at, &cap);
+	if (nat)
+		in = with_crs(c, in, at, nat, &crs);
+	ccp_free(at);
 
 	enum ccp_convert_status st;
 	if (c->o.full_parse || !convert_light(c, in, &st))

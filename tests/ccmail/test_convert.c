@@ -1874,6 +1874,43 @@ static void test_format_flowed(struct ccp_convert_map *map)
 	}
 }
 
+/* Line ends that differ between a boundary line and the line before it
+ * (a part built by a script with LF in a message of CR LF, and the
+ * opposite): the line end before the boundary line is the boundary's, and
+ * the content keeps every octet of its own.  GMime took two octets back
+ * before a boundary line ending in CR LF, whatever came before it: a bare
+ * LF there cost the content its last octet ("line2" was "line", the
+ * attachment's F), and before an LF-ended boundary line a CR LF left its
+ * CR in the content.  A multipart nested in a part is mended by its own
+ * boundary.  Both parses. */
+static void test_boundary_line_ends(struct ccp_convert_map *map)
+{
+	static const char text[] =
+		"From: a@example.org\r\nTo: b@example.org\r\nMIME-Version: 1.0\r\n"
+		"Content-Type: multipart/mixed; boundary=\"out\"\r\n\r\n"
+		"--out\r\nContent-Type: multipart/alternative; boundary=in\r\n\r\n"
+		"--in\r\nContent-Type: text/plain\r\n\r\nline1\nline2\n--in--\r\n"
+		"--out\r\nContent-Type: application/octet-stream\r\n"
+		"Content-Disposition: attachment; filename=\"a.bin\"\r\n\r\nABCDEF\n"
+		"--out\nContent-Type: application/octet-stream\r\n"
+		"Content-Disposition: attachment; filename=\"b.bin\"\r\n\r\nXYZ\r\n--out--\n";
+	struct ccp_convert_opts o;
+	ccp_convert_opts_default(&o);
+	for (int full = 0; full < 2; full++) {
+		o.full_parse = full;
+		struct ccp_convert *c = make(&o, map);
+		CHECK(conv(c, text, "boundary line ends") == CCP_CONVERT_OK);
+		CHECK_MSG(m.nitem == 3, "%s parse: %zu items", full ? "full" : "light", m.nitem);
+		CHECK_MSG(eq(m.item[0].data, m.item[0].len, "line1\r\nline2\r\n"), "%s: '%.*s'",
+			  full ? "full" : "light", (int)m.item[0].len, (const char *)m.item[0].data);
+		CHECK_MSG(eq(m.item[1].data, m.item[1].len, "ABCDEF"), "%s: '%.*s'",
+			  full ? "full" : "light", (int)m.item[1].len, (const char *)m.item[1].data);
+		CHECK_MSG(eq(m.item[2].data, m.item[2].len, "XYZ"), "%s: '%.*s'",
+			  full ? "full" : "light", (int)m.item[2].len, (const char *)m.item[2].data);
+		ccp_convert_free(c);
+	}
+}
+
 /* A part labelled ISO-8859-1 is read as Windows-1252, as mail readers
  * read the label: Windows mailers wrote their quotes, dashes and ellipsis
  * under it, and read as ISO-8859-1 they were C1 controls: '?', or for
@@ -2713,6 +2750,7 @@ int main(int argc, char **argv)
 	test_separators(map);
 	test_html_breaks(map);
 	test_format_flowed(map);
+	test_boundary_line_ends(map);
 	test_html_links_cells(map);
 	test_latin1_as_1252(map);
 	test_attachments(map);
