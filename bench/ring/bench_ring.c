@@ -58,6 +58,7 @@
 
 #include "ccpump/clock.h"
 #include "ccpump/compiler.h"
+#include "ccpump/hostprobe.h"
 #include "ccpump/lockq.h"
 #include "ccpump/ring.h"
 
@@ -987,7 +988,18 @@ struct outputs {
 	uint64_t capacity, items;
 	unsigned reps;
 	bool pin;
+	/* The host's cache-line round trip before the sweep and after it
+	 * (hostprobe.h): the figures of a sweep on a slow host say so. */
+	struct ccp_host_probe host_before, host_after;
 };
+
+static void json_round_trip(FILE *f, const char *name, const struct ccp_host_probe *h)
+{
+	if (h->measured)
+		fprintf(f, "\"%s\":%.1f", name, h->round_trip_ns);
+	else
+		fprintf(f, "\"%s\":null", name);
+}
 
 static FILE *open_tmp(const char *path, char *tmp, size_t size)
 {
@@ -1053,8 +1065,25 @@ static void write_results(const struct outputs *o, struct cell *cells, unsigned 
 				c->misordered, census_word(c));
 			first = false;
 		}
-		fprintf(f, "\n],\"census\":\"%s\"}\n", all_ok ? "ok" : "FAIL");
+		fprintf(f, "\n],\"host_round_trip_ns\":{");
+		json_round_trip(f, "before", &o->host_before);
+		fputc(',', f);
+		json_round_trip(f, "after", &o->host_after);
+		fprintf(f, "},\"census\":\"%s\"}\n", all_ok ? "ok" : "FAIL");
 		close_tmp(f, tmp, o->json);
+	}
+}
+
+static void print_round_trips(const struct outputs *o)
+{
+	printf("host round trip: ");
+	const struct ccp_host_probe *h[2] = { &o->host_before, &o->host_after };
+	for (int i = 0; i < 2; i++) {
+		if (h[i]->measured)
+			printf("%.0f ns", h[i]->round_trip_ns);
+		else
+			printf("-");
+		printf(i ? " after the sweep\n" : " before, ");
 	}
 }
 
@@ -1409,7 +1438,9 @@ int main(int argc, char **argv)
 		cells[i].ok = true;
 		cells[i].items = items / cells[i].ratio.p * cells[i].ratio.p;
 	}
-	const struct outputs outs = { csv_path, json_path, capacity, items, reps, pin };
+	struct outputs outs = { .csv = csv_path, .json = json_path, .capacity = capacity,
+				.items = items, .reps = reps, .pin = pin };
+	ccp_host_probe_round_trip(&outs.host_before);
 
 	/* A stop signal ends the sweep between runs, or kills the run under
 	 * way; what is done is written. */
@@ -1461,19 +1492,24 @@ int main(int argc, char **argv)
 			all_ok = all_ok && cells[g + k].ok;
 		write_results(&outs, cells, ncells, false, all_ok);
 	}
+	ccp_host_probe_round_trip(&outs.host_after);
 	if (stop_signal) {
 		for (unsigned i = 0; i < ncells; i++)
 			all_ok = all_ok && cells[i].ok;
 		write_results(&outs, cells, ncells, false, all_ok);
 		fprintf(stderr, "bench_ring: stopped by signal %d; the cells done so far are "
 				"written\n", (int)stop_signal);
-		if (!quiet)
+		if (!quiet) {
 			print_table(cells, ncells);
+			print_round_trips(&outs);
+		}
 		return 128 + stop_signal;
 	}
 	write_results(&outs, cells, ncells, true, all_ok);
-	if (!quiet)
+	if (!quiet) {
 		print_table(cells, ncells);
+		print_round_trips(&outs);
+	}
 	for (unsigned i = 0; i < ncells; i++)
 		free(cells[i].secs);
 	free(cells);

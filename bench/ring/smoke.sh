@@ -28,6 +28,7 @@ if grep -Eq 'FAIL|LOST' "$dir/ring.csv"; then
 fi
 grep -q '"complete":true' "$dir/ring.json"
 grep -q '"census":"ok"}' "$dir/ring.json"
+grep -Eq '"host_round_trip_ns":\{"before":([0-9.]+|null),"after":([0-9.]+|null)\}' "$dir/ring.json"
 
 # The faults.  hole at capacity 64 stops the producers on a full ring, at
 # capacity 65536 after every item and pill went in; each waits the run
