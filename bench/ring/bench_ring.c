@@ -993,13 +993,6 @@ struct outputs {
 	struct ccp_host_probe host_before, host_after;
 };
 
-static void json_round_trip(FILE *f, const char *name, const struct ccp_host_probe *h)
-{
-	if (h->measured)
-		fprintf(f, "\"%s\":%.1f", name, h->round_trip_ns);
-	else
-		fprintf(f, "\"%s\":null", name);
-}
 
 static FILE *open_tmp(const char *path, char *tmp, size_t size)
 {
@@ -1065,11 +1058,9 @@ static void write_results(const struct outputs *o, struct cell *cells, unsigned 
 				c->misordered, census_word(c));
 			first = false;
 		}
-		fprintf(f, "\n],\"host_round_trip_ns\":{");
-		json_round_trip(f, "before", &o->host_before);
-		fputc(',', f);
-		json_round_trip(f, "after", &o->host_after);
-		fprintf(f, "},\"census\":\"%s\"}\n", all_ok ? "ok" : "FAIL");
+		fprintf(f, "\n],");
+		ccp_host_probe_json(f, &o->host_before, &o->host_after);
+		fprintf(f, ",\"census\":\"%s\"}\n", all_ok ? "ok" : "FAIL");
 		close_tmp(f, tmp, o->json);
 	}
 }

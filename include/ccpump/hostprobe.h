@@ -15,6 +15,7 @@
 #define CCPUMP_HOSTPROBE_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "ccpump/compiler.h"
 
@@ -34,5 +35,10 @@ struct ccp_host_probe {
  * is otherwise idle, as the figure it gives is what two idle CPUs achieve.
  */
 CCP_EXPORT bool ccp_host_probe_round_trip(struct ccp_host_probe *out);
+
+/* Writes "host_round_trip_ns":{"before":N,"after":N} to OUT, null for a
+ * side not measured: the key both benchmarks' JSON reports carry. */
+CCP_EXPORT void ccp_host_probe_json(FILE *out, const struct ccp_host_probe *before,
+				    const struct ccp_host_probe *after);
 
 #endif /* CCPUMP_HOSTPROBE_H */

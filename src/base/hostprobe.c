@@ -155,3 +155,21 @@ bool ccp_host_probe_round_trip(struct ccp_host_probe *out)
 	free(p);
 	return out->measured;
 }
+
+static void json_side(FILE *out, const char *name, const struct ccp_host_probe *h)
+{
+	if (h->measured)
+		fprintf(out, "\"%s\":%.1f", name, h->round_trip_ns);
+	else
+		fprintf(out, "\"%s\":null", name);
+}
+
+void ccp_host_probe_json(FILE *out, const struct ccp_host_probe *before,
+			 const struct ccp_host_probe *after)
+{
+	fprintf(out, "\"host_round_trip_ns\":{");
+	json_side(out, "before", before);
+	fputc(',', out);
+	json_side(out, "after", after);
+	fputc('}', out);
+}

@@ -968,7 +968,8 @@ static bool name_blank(char ch)
 /*
  * Display name S (UTF-8; may be NULL) as a name: each run of white space
  * or control characters (a fold's CR LF TAB that GMime keeps, a TAB, a
- * DEL: name_blank()) one space, none at either end, and the single quotes Outlook puts around a name ('Pat Lee') off.
+ * DEL: name_blank()) one space, none at either end, and the single quotes
+ * Outlook puts around a name ('Pat Lee') off.
  * Folded as "Pat CRLF TAB Lee", a native name was "Pat   Lee at PO" (its
  * words are parted at spaces alone), a user nobody has; quoted, it was
  * "Lee', 'Pat at PO".  S itself when it needs neither, else a copy in the
@@ -3521,11 +3522,10 @@ static bool boundary_line_of(const char *l, size_t ll, const struct boundaries *
 }
 
 /*
- * The offsets (in increasing order, into the array *AT of *CAP, grown
- * with ccp_realloc(): the caller frees it)
- * where IN, from BODY on (its header block is HL octets), needs a CR so that each boundary line
- * and the line end before it, which RFC 2046 makes the boundary's, end
- * alike; returns how many.  GMime takes two octets back from a part's
+ * The offsets (in increasing order, into the array *AT of *CAP, grown with
+ * ccp_realloc(): the caller frees it) where IN, past its header block of
+ * HL octets, needs a CR so that each boundary line and the line end before
+ * it, which RFC 2046 makes the boundary's, end alike; returns how many.  GMime takes two octets back from a part's
  * content before a boundary line that itself ends in CR LF, and one before
  * one that ends in LF, whatever the line end before it was: a part whose
  * lines end in LF in a message whose boundary lines end in CR LF (a part
@@ -3534,26 +3534,28 @@ static bool boundary_line_of(const char *l, size_t ll, const struct boundaries *
  * kept a CR that was no content.  A CR where the one side lacks it makes
  * both two octets, taken back whole.
  */
-static size_t boundary_line_end_mends(const struct ccp_convert_input *in, size_t hl, size_t body,
+static size_t boundary_line_end_mends(const struct ccp_convert_input *in, size_t hl,
 				      size_t **at, size_t *cap)
 {
 	const char *s = in->data;
 	size_t n = in->len, k = 0;
 	struct boundaries bs = { 0 };
-	/* All LF, or all CR LF with no bare LF: nothing to mend. */
+	/* No CR at all: every line ends alike. */
 	if (memchr(s, '\r', n) == NULL)
 		return 0;
 	boundaries_in(s, hl, &bs);
-	for (size_t l = body; bs.n && l < n;) {
+	for (size_t l = hl; bs.n && l < n;) {
 		const char *nl = memchr(s + l, '\n', n - l);
 		if (nl == NULL)
 			break;
 		size_t e = (size_t)(nl - s), next = e + 1;
 		bool closes;
 		if (s[l] == '-' && boundary_line_of(s + l, e - l, &bs, &closes)) {
+			/* l is where a line starts: after an LF, or at hl,
+			 * after the header block's last. */
 			bool own_cr = e > l && s[e - 1] == '\r';
-			bool before_cr = l >= 2 && s[l - 1] == '\n' && s[l - 2] == '\r';
-			if (l >= 1 && s[l - 1] == '\n' && own_cr != before_cr) {
+			bool before_cr = l >= 2 && s[l - 2] == '\r';
+			if (l >= 1 && own_cr != before_cr) {
 				if (k == *cap) {
 					*cap = *cap ? 2 * *cap : 16;
 					*at = ccp_realloc(*at, *cap * sizeof(**at));
@@ -4318,11 +4320,11 @@ enum ccp_convert_status ccp_convert_message(struct ccp_convert *c,
 	}
 
 	/* Each boundary line and the line end before it made to end alike
-	 * (boundary_line_end_mends()); after the mends above, whose offsets
-	 * are the original's. */
+	 * (boundary_line_end_mends()), in the input the mends above gave:
+	 * its header block is still hl octets. */
 	struct ccp_convert_input crs;
 	size_t *at = NULL, cap = 0;
-	size_t nat = boundary_line_end_mends(in, hl, hl, &at, &cap);
+	size_t nat = boundary_line_end_mends(in, hl, &at, &cap);
 	if (nat)
 		in = with_crs(c, in, at, nat, &crs);
 	ccp_free(at);

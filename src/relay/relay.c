@@ -1035,14 +1035,14 @@ static void mark_deferred(struct relay *r, const struct disp *d, struct ccp_msg 
 		uint64_t w = ccp_msg_load(m);
 		bool postponed = verdicts[i] == CCP_VERDICT_POSTPONED;
 		if (verdicts[i] == CCP_VERDICT_RETRY || postponed) {
-			/* The attempt being settled counts, unless postponed
-			 * (none to take back from a record that made none: one
-			 * restored from a withheld message only ever postponed). */
 			/* Not tried (stopping while deliveries were paused): a
 			 * marker it has stays as it is, its own reason in it;
 			 * the pause's reason may be another message's. */
 			if (untried && faccessat(r->deferred_fd, m->key, F_OK, 0) == 0)
 				continue;
+			/* The attempt being settled counts, unless postponed
+			 * (none to take back from a record that made none: one
+			 * restored from a withheld message only ever postponed). */
 			uint32_t attempt = ccp_msg_attempts(m, w);
 			if (postponed && attempt > 0)
 				attempt--;

@@ -21,14 +21,6 @@ static void print_round_trip(FILE *out, const struct ccp_host_probe *h)
 		fprintf(out, "-");
 }
 
-static void json_round_trip(FILE *out, const char *name, const struct ccp_host_probe *h)
-{
-	if (h->measured)
-		fprintf(out, "\"%s\":%.1f", name, h->round_trip_ns);
-	else
-		fprintf(out, "\"%s\":null", name);
-}
-
 static const char *yesno(bool b)
 {
 	return b ? "yes" : "NO";
@@ -120,9 +112,7 @@ void ccp_synth_print_json(FILE *out, const struct ccp_synth_report *r)
 		r->allocator ? r->allocator : "");
 	for (unsigned i = 0; i < r->nsamples; i++)
 		fprintf(out, "%s%" PRIu64, i ? "," : "", r->allocated_samples[i]);
-	fprintf(out, "],\"host_round_trip_ns\":{");
-	json_round_trip(out, "before", &r->host_before);
-	fputc(',', out);
-	json_round_trip(out, "after", &r->host_after);
-	fprintf(out, "}}\n");
+	fprintf(out, "],");
+	ccp_host_probe_json(out, &r->host_before, &r->host_after);
+	fprintf(out, "}\n");
 }
