@@ -84,17 +84,22 @@ static char *trim(char *s)
  * opens no comment. */
 static char *past_escape(char *p)
 {
-	bool wide = p[1] == '$';
-	p++;
-	while (*p >= 0x20 && *p <= 0x2f)
+	for (;;) {
+		bool wide = p[1] == '$';
 		p++;
-	if (*p >= 0x30 && *p <= 0x7e)
-		p++;
-	if (wide) {
+		while (*p >= 0x20 && *p <= 0x2f)
+			p++;
+		if (*p >= 0x30 && *p <= 0x7e)
+			p++;
+		if (!wide)
+			return p;
+		/* The run to the next escape, and that escape (a loop: a
+		 * header of escapes alone must not nest calls). */
 		char *e = strchr(p, '\x1b');
-		p = e ? past_escape(e) : p + strlen(p);
+		if (e == NULL)
+			return p + strlen(p);
+		p = e;
 	}
-	return p;
 }
 
 /*
