@@ -3024,6 +3024,22 @@ static bool addr_scan_inside(struct addr_scan *sc, const char *in, size_t n, siz
 	return true;
 }
 
+/* As addr_scan_inside(), and also true where IN[*I] opens a quoted string
+ * or a comment, which SC then holds open: the octets a scan that looks at
+ * bare text alone steps over. */
+static bool addr_scan_skips(struct addr_scan *sc, const char *in, size_t n, size_t *i)
+{
+	if (addr_scan_inside(sc, in, n, i))
+		return true;
+	if (in[*i] == '"')
+		sc->quoted = true;
+	else if (in[*i] == '(')
+		sc->comment = 1;
+	else
+		return false;
+	return true;
+}
+
 /*
  * IN (N octets) with each local part that has a dot at its start or its
  * end or two together (taro.@docomo.ne.jp, hanako..y@ezweb.ne.jp: Japanese
@@ -3038,12 +3054,8 @@ static void quote_dotted_locals(const char *in, size_t n, struct ccp_ccm_buf *ou
 	size_t copied = 0;
 	for (size_t i = 0; i < n; i++) {
 		char ch = in[i];
-		if (addr_scan_inside(&sc, in, n, &i)) {
+		if (addr_scan_skips(&sc, in, n, &i)) {
 			continue;
-		} else if (ch == '"') {
-			sc.quoted = true;
-		} else if (ch == '(') {
-			sc.comment = 1;
 		} else if (ch == '@') {
 			size_t s = i;
 			while (s > copied && local_octet((unsigned char)in[s - 1]))
@@ -3070,13 +3082,9 @@ static bool colon_is_text(const char *s, size_t n)
 {
 	struct addr_scan sc = { 0 };
 	for (size_t i = 0; i < n; i++) {
-		if (addr_scan_inside(&sc, s, n, &i))
+		if (addr_scan_skips(&sc, s, n, &i))
 			continue;
-		if (s[i] == '"')
-			sc.quoted = true;
-		else if (s[i] == '(')
-			sc.comment = 1;
-		else if (s[i] == ',' || s[i] == ';')
+		if (s[i] == ',' || s[i] == ';')
 			break;
 		else if (s[i] == '<')
 			return false;
@@ -3094,14 +3102,9 @@ static bool phrase_needs_quotes(const char *p, size_t n)
 	struct addr_scan sc = { 0 };
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)p[i];
-		if (addr_scan_inside(&sc, p, n, &i))
+		if (addr_scan_skips(&sc, p, n, &i))
 			continue;
-		if (ch == '"')
-			sc.quoted = true;
-		else if (ch == '(')
-			sc.comment = 1;
-		else if (ch == ':' || ch == 0x7f ||
-			 (ch < 0x20 && ch != '\t' && ch != '\r' && ch != '\n'))
+		if (ch == ':' || ch == 0x7f || (ch < 0x20 && ch != '\t' && ch != '\r' && ch != '\n'))
 			return true;
 	}
 	return false;
