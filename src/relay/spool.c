@@ -49,6 +49,7 @@
 #include "ccpump/counter.h"
 #include "ccpump/fdio.h"
 #include "ccpump/fpset.h"
+#include "ccpump/hash.h"
 #include "ccpump/log.h"
 #include "ccpump/parallel.h"
 #include "ccpump/queue.h"
@@ -157,6 +158,10 @@ struct ccp_spool {
 /* Names waiting in ccp_spool.again at most: more are left to the rescans. */
 #define SPOOL_AGAIN 64
 
+/* Reads of one file in one go while only its ctime moves under them
+ * (ccp_spool_read_message()). */
+#define SPOOL_READ_TRIES 3
+
 /*
  * What a dispatcher's read saw of a spool file, kept in the message's user
  * area (written and read only by the dispatcher that owns the message).
@@ -173,6 +178,11 @@ struct spool_stamp {
 	 * its report was queued): a failure of its move is then news, not a
 	 * rescan finding it again. */
 	uint32_t marked;
+	/* The hash of the octets read (ccp_hash_bytes()), where `summed`: what
+	 * tells a ctime that moved with the content as delivered from a
+	 * rewrite that put the mtime back (changed_after_read()). */
+	uint64_t sum;
+	uint32_t summed;
 };
 
 size_t ccp_spool_user_size(void)
@@ -208,11 +218,22 @@ static void stamp_of(const struct statx *st, struct spool_stamp *t)
 		t->btime_ns = CCP_QUEUE_BTIME_NONE;
 	t->set = 1;
 	t->marked = 0;
+	t->sum = 0;
+	t->summed = 0;
 }
 
-/* Says in why how b differs from a; returns false when it does not. */
-static bool stamp_differs(const struct spool_stamp *a, const struct spool_stamp *b, char *why,
-			  size_t whylen)
+/* How one stamp of a file differs from a later one. */
+enum stamp_change {
+	STAMP_SAME = 0,
+	/* Only its ctime moved, its link count 1 (or 0) at both: the one case
+	 * the stamps cannot settle (stamp_differs()). */
+	STAMP_CTIME,
+	STAMP_CHANGED,
+};
+
+/* Says in why how b differs from a, and which kind of change it is. */
+static enum stamp_change stamp_differs(const struct spool_stamp *a, const struct spool_stamp *b,
+				       char *why, size_t whylen)
 {
 	/* The same inode number with another birth time is another file
 	 * too: ext4 gives a freed number to the next file made. */
@@ -226,22 +247,28 @@ static bool stamp_differs(const struct spool_stamp *a, const struct spool_stamp 
 	else if (a->mtime_ns != b->mtime_ns)
 		snprintf(why, whylen, "rewritten in place (mtime changed, size %llu)",
 			 (unsigned long long)a->size);
-	/* A new ctime with the same link count: a rewrite that put the mtime
-	 * back, or a change of owner or mode.  With another link count the
-	 * link count explains it: a Maildir writer that delivers by link()
-	 * into new/ and then unlink() of its tmp/ name (qmail's way, and
-	 * procmail's) changes the ctime after the file is in new/, and the
-	 * relay may read it in between (test_mda).  Nor while the file has a
-	 * second name: unlink() sets the ctime before it drops the link
-	 * count, and a stat between the two (stat takes no lock) sees the new
-	 * ctime with the old count; a delivery was deferred as changed so
-	 * (test_mda, once in CI). */
-	else if (a->ctime_ns != b->ctime_ns && a->nlink == b->nlink && a->nlink <= 1)
+	/*
+	 * A new ctime alone: a rewrite in place that put the mtime back
+	 * (`cp -p` or `rsync --inplace -t` over the file, the same size), or
+	 * a new owner or mode alone.  With another link count the link count
+	 * explains it: a Maildir writer that delivers by link() into new/ and
+	 * then unlink() of its tmp/ name (qmail's way, and procmail's) changes
+	 * the ctime after the file is in new/, and the relay may read it in
+	 * between (test_mda).  Nor while the file has a second name.  But the
+	 * link count cannot always tell: ext4's unlink() drops the count
+	 * before it sets the ctime (tmpfs's the other way round), and a stat
+	 * in that moment (stat takes no lock) sees one link and the link()'s
+	 * ctime, then one link and a new ctime.  So the caller settles this
+	 * case by the content: a read again (ccp_spool_read_message()), a
+	 * hash of what was delivered (changed_after_read()).
+	 */
+	else if (a->ctime_ns != b->ctime_ns && a->nlink == b->nlink && a->nlink <= 1) {
 		snprintf(why, whylen, "its inode changed (ctime changed, size %llu)",
 			 (unsigned long long)a->size);
-	else
-		return false;
-	return true;
+		return STAMP_CTIME;
+	} else
+		return STAMP_SAME;
+	return STAMP_CHANGED;
 }
 
 /* ---- delivered, not removed ----------------------------------------- */
@@ -904,40 +931,60 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 		*cap = want + 1;
 		*buf = ccp_realloc(*buf, *cap);
 	}
-	ssize_t n = injected ? (errno = injected, -1) : ccp_read_full(fd, *buf, want);
-	if (n < 0) {
-		snprintf(why, whylen, "spool file %s cannot be read: %s", m->key, strerror(errno));
-		if (ccp_machine_read_errno(errno))
-			res = CCP_SPOOL_READ_FAILED;
-		goto out;
-	}
-	got = (size_t)n; /* fewer: it shrank under us, caught below */
-	/* The fd's inode before and after the read, then the name: does new/NAME
-	 * still lead to it?  (A writer that renames a new version over the name
-	 * leaves our fd on the old one.) */
-	if (ccp_statx(fd, "", AT_EMPTY_PATH, &st) != 0) {
-		snprintf(why, whylen, "spool file %s cannot be read: %s", m->key, strerror(errno));
-		if (ccp_machine_read_errno(errno))
-			res = CCP_SPOOL_READ_FAILED;
-		goto out;
-	}
-	stamp_of(&st, &after);
-	res = CCP_SPOOL_READ_CHANGED;
-	if (got < want)
-		snprintf(what, sizeof(what), "shrank to %zu bytes while %zu were read", got, want);
-	else if (!stamp_differs(&before, &after, what, sizeof(what))) {
-		if (ccp_statx(s->new_fd, m->key, AT_SYMLINK_NOFOLLOW, &st) != 0) {
-			res = vanished(m);
+	for (unsigned tries = 1;; tries++) {
+		ssize_t n = injected ? (errno = injected, -1) : ccp_read_full(fd, *buf, want);
+		if (n < 0) {
+			snprintf(why, whylen, "spool file %s cannot be read: %s", m->key,
+				 strerror(errno));
+			if (ccp_machine_read_errno(errno))
+				res = CCP_SPOOL_READ_FAILED;
 			goto out;
 		}
+		got = (size_t)n; /* fewer: it shrank under us, caught below */
+		/* The fd's inode before and after the read, then the name: does
+		 * new/NAME still lead to it?  (A writer that renames a new
+		 * version over the name leaves our fd on the old one.) */
+		if (ccp_statx(fd, "", AT_EMPTY_PATH, &st) != 0) {
+			snprintf(why, whylen, "spool file %s cannot be read: %s", m->key,
+				 strerror(errno));
+			if (ccp_machine_read_errno(errno))
+				res = CCP_SPOOL_READ_FAILED;
+			goto out;
+		}
+		stamp_of(&st, &after);
+		res = CCP_SPOOL_READ_CHANGED;
+		enum stamp_change c = STAMP_CHANGED;
+		if (got < want)
+			snprintf(what, sizeof(what), "shrank to %zu bytes while %zu were read", got,
+				 want);
+		else if ((c = stamp_differs(&before, &after, what, sizeof(what))) == STAMP_SAME) {
+			struct spool_stamp named;
+			if (ccp_statx(s->new_fd, m->key, AT_SYMLINK_NOFOLLOW, &st) != 0) {
+				res = vanished(m);
+				goto out;
+			}
+			stamp_of(&st, &named);
+			if ((c = stamp_differs(&after, &named, what, sizeof(what))) == STAMP_SAME) {
+				after.sum = ccp_hash_bytes(*buf, got);
+				after.summed = 1;
+				*(struct spool_stamp *)ccp_msg_user(m) = after;
+				(*buf)[got] = '\0';
+				*len = got;
+				res = CCP_SPOOL_READ_OK;
+				goto out;
+			}
+		}
+		/* Only the ctime moved: a Maildir writer's unlink() of its tmp/
+		 * name seen in the middle (stamp_differs()), or a rewrite that
+		 * put the mtime back.  Read again at once from a fresh stamp:
+		 * the unlink() is done by then, and a rewrite is read whole or
+		 * seen again.  Where even that fails, or its size is another
+		 * now, deferred as any change. */
+		if (c != STAMP_CTIME || tries == SPOOL_READ_TRIES ||
+		    lseek(fd, 0, SEEK_SET) != 0 || ccp_statx(fd, "", AT_EMPTY_PATH, &st) != 0 ||
+		    st.stx_size != want)
+			break;
 		stamp_of(&st, &before);
-		if (!stamp_differs(&after, &before, what, sizeof(what))) {
-			*(struct spool_stamp *)ccp_msg_user(m) = after;
-			(*buf)[got] = '\0';
-			*len = got;
-			res = CCP_SPOOL_READ_OK;
-			goto out;
-		}
 	}
 	snprintf(why, whylen, "spool file %s changed while it was read (%s)", m->key, what);
 	atomic_fetch_add_explicit(&s->changed, 1, memory_order_relaxed);
@@ -1328,6 +1375,38 @@ static void look_again(struct ccp_spool *s, const struct ccp_msg *m)
 }
 
 /*
+ * Whether new/NAME holds the octets a read hashed into T, read again in
+ * full: 1 when it does, 0 when it holds others (or another file is there),
+ * -1 when it cannot be read.
+ */
+static int holds_what_was_read(const struct ccp_spool *s, const char *name,
+			       const struct spool_stamp *t)
+{
+	int fd = openat(s->new_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	struct statx st;
+	int same = -1;
+	if (ccp_statx(fd, "", AT_EMPTY_PATH, &st) == 0) {
+		same = 0;
+		if (st.stx_ino == t->ino && st.stx_size == t->size) {
+			/* One octet more than it should hold: one that grew since
+			 * its statx is not taken for the same. */
+			size_t size = (size_t)t->size;
+			char *buf = ccp_malloc(size + 1);
+			ssize_t n = ccp_read_full(fd, buf, size + 1);
+			if (n < 0)
+				same = -1;
+			else
+				same = (size_t)n == size && ccp_hash_bytes(buf, size) == t->sum;
+			ccp_free(buf);
+		}
+	}
+	close(fd);
+	return same;
+}
+
+/*
  * Before a delivered file leaves new/: is it still what was read?  A file
  * that changed after its read (a writer that broke the Maildir rule) holds
  * something the post office did not get, and the post office would skip
@@ -1355,8 +1434,20 @@ static bool changed_after_read(struct ccp_spool *s, struct ccp_msg *m)
 		return true;
 	}
 	stamp_of(&st, &now);
-	if (!stamp_differs(read_st, &now, what, sizeof(what)))
+	enum stamp_change c = stamp_differs(read_st, &now, what, sizeof(what));
+	if (c == STAMP_SAME)
 		return false;
+	/* Only the ctime moved, which the stamps cannot settle (a Maildir
+	 * writer's unlink() seen in the middle, stamp_differs()): the
+	 * octets can. */
+	if (c == STAMP_CTIME && read_st->summed) {
+		int same = holds_what_was_read(s, m->key, read_st);
+		if (same > 0)
+			return false;
+		if (same == 0)
+			snprintf(what, sizeof(what), "rewritten in place, its mtime put back "
+				 "(size %llu)", (unsigned long long)read_st->size);
+	}
 	atomic_fetch_add_explicit(&s->changed_after, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->acked, 1, memory_order_relaxed);
 	/* The reason first, whole (a temporary name renamed into place), then

@@ -5,6 +5,7 @@
 #      moved aside with their reasons while the relay goes on; a spool file
 #      changed after its import kept in Bad, not removed, and never
 #      without its reason (waiting in new/ while Bad cannot take either);
+#      one whose ctime alone moved after its import judged by its octets;
 #      a delivered one that cannot be removed marked delivered, never
 #      imported again, and a new file put under its name on its inode
 #      number relayed as new; a message swapped for an entry that is no
@@ -239,6 +240,46 @@ case $q in
 *) fail "changed-noreason: with a stale marker, queue says $q" ;;
 esac
 echo "3b3. changed after its import, its reason blocked: waited in new/, then went to Bad with its reason"
+
+# ---- 3b4. only its ctime moved after its import --------------------------
+# The import program plays, on M4, a Maildir writer's link() and unlink()
+# of a second name (procmail's delivery, seen late): its ctime moves, its
+# octets do not, and it is delivered and removed as any other.  On M5, a
+# rewrite in place of one octet that puts the mtime back (as `cp -p` or
+# `rsync --inplace -t` over the file would): only the ctime tells, and it
+# goes to Bad as changed after its delivery.
+d=$(fresh ctimeonly)
+gen "$d/spool" 0 20
+v4="$d/spool/new/1764288000.M4P77.test"
+v5="$d/spool/new/1764288000.M5P77.test"
+cat >"$d/import.sh" <<EOS
+#!/bin/sh
+if grep -q 'X-Spool-Id: 1764288000.M4P77.test' "\$1" && [ ! -f "$d/linked" ]; then
+	ln "$v4" "$d/spool/tmp/second" && rm "$d/spool/tmp/second" && : >"$d/linked"
+fi
+if grep -q 'X-Spool-Id: 1764288000.M5P77.test' "\$1" && [ ! -f "$d/ref" ]; then
+	touch -r "$v5" "$d/ref"
+	printf 'X' | dd of="$v5" bs=1 seek=\$((\$(stat -c %s "$v5") - 3)) conv=notrunc status=none
+	touch -r "$d/ref" "$v5"
+fi
+exec "$bin" import --po "$d/po" "\$1"
+EOS
+chmod +x "$d/import.sh"
+"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --once \
+	--dispatchers 1 --stats-interval 0 --log "$d/log" || fail "ctime only: relay failed"
+[ -f "$d/linked" ] && [ -f "$d/ref" ] || fail "ctime only: the import program did not play both writers"
+[ ! -e "$d/store/Bad/1764288000.M4P77.test" ] ||
+	fail "ctime only: a second name made and removed sent M4 to Bad: $(cat "$d/store/Bad/1764288000.M4P77.test.reason")"
+! grep -q 'M4P77.test changed' "$d/log" || fail "ctime only: M4 taken for a change: $(grep -m1 'M4P77' "$d/log")"
+[ -f "$d/store/Bad/1764288000.M5P77.test" ] || fail "ctime only: M5 rewritten with its mtime put back is not in Bad"
+grep -q '^changed after its delivery (rewritten in place, its mtime put back (size [0-9]*))' \
+	"$d/store/Bad/1764288000.M5P77.test.reason" ||
+	fail "ctime only: M5's reason: $(cat "$d/store/Bad/1764288000.M5P77.test.reason")"
+[ "$(tail -c 3 "$d/store/Bad/1764288000.M5P77.test" | head -c 1)" = X ] || fail "ctime only: M5's rewrite lost"
+[ -z "$(ls -A "$d/spool/new")" ] || fail "ctime only: spool not empty: $(ls "$d/spool/new")"
+[ "$(field "$d/po" 'distinct keys')" = 20 ] || fail "ctime only: not 20 messages delivered"
+[ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "ctime only: duplicates"
+echo "3b4. only the ctime moved after its import: delivered and removed when its octets are as read, to Bad when they were rewritten"
 
 # ---- 3e. a delivered message whose spool file cannot be removed ---------
 # (here immutable, where the file system has the attribute).  Rescans find

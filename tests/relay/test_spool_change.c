@@ -21,7 +21,14 @@
  *             deferred each time, then closed before the third, and
  *             delivered whole;
  *   opening   the same, made empty: empty at its first read, written at its
- *             second, so never taken for an empty file and sent to Bad.
+ *             second, so never taken for an empty file and sent to Bad;
+ *   linked    given a second name and made to lose it again while read
+ *             once (a Maildir writer's link() into new/ and unlink() of
+ *             its tmp/ name, seen late): only its ctime moves, and it is
+ *             read again at once, not deferred;
+ *   restored  one octet rewritten in place while read once, its mtime put
+ *             back after (as `cp -p` over it would): only its ctime
+ *             tells, and the read again at once delivers the new text.
  *
  * Each must reach the post office exactly once, with its final content,
  * never a torn copy; the quiet messages beside them too; the spool ends
@@ -66,9 +73,13 @@
  * spool from several threads (ack_burst). */
 #define QUIET 300
 
-enum { APPEND, TRUNCATE, REPLACE, RESTLESS, FOREVER, EIO_READ, OPEN, OPENING, NCASES };
-static const char *const case_name[NCASES] = { "append", "truncate", "replace", "restless",
-					       "forever", "eio", "open", "opening" };
+enum {
+	APPEND, TRUNCATE, REPLACE, RESTLESS, FOREVER, EIO_READ, OPEN, OPENING, LINKED, RESTORED,
+	NCASES
+};
+static const char *const case_name[NCASES] = { "append",  "truncate", "replace", "restless",
+					       "forever", "eio",      "open",    "opening",
+					       "linked",  "restored" };
 static _Atomic unsigned reads[NCASES];
 /* The writers' fds on new/open and new/opening, open until their third
  * reads. */
@@ -168,6 +179,31 @@ static int hook(void *arg, const char *name, int fd)
 			CHECK(write(opening_fd, text, strlen(text)) == (ssize_t)strlen(text));
 		} else if (n == 3) {
 			CHECK(close(opening_fd) == 0);
+		}
+		break;
+	case LINKED:
+		if (n == 1) {
+			char second[800];
+			snprintf(second, sizeof(second), "%s/tmp/%s", spool, name);
+			CHECK(link(path, second) == 0);
+			CHECK(unlink(second) == 0);
+		}
+		break;
+	case RESTORED:
+		if (n == 1) {
+			struct stat was;
+			size_t len;
+			char *old = read_file(path, &len);
+			CHECK(old != NULL && stat(path, &was) == 0);
+			char *at = strstr(old, "first");
+			CHECK(at != NULL);
+			int w = open(path, O_WRONLY);
+			CHECK(w >= 0);
+			CHECK(pwrite(w, "FINAL", 5, at - old) == 5);
+			close(w);
+			const struct timespec times[2] = { was.st_atim, was.st_mtim };
+			CHECK(utimensat(AT_FDCWD, path, times, 0) == 0);
+			free(old);
 		}
 		break;
 	}
@@ -635,6 +671,8 @@ int main(void)
 	deliver("restless", "RESTLESS first");
 	deliver("forever", "FOREVER first");
 	deliver("eio", "EIO at last read");
+	deliver("linked", "LINKED once");
+	deliver("restored", "RESTORED first");
 	/* Written in new/ itself, and left open. */
 	char text[2048];
 	message(text, sizeof(text), "open", "FIRST-HALF of open");
@@ -674,12 +712,14 @@ int main(void)
 	CHECK_EQ_U64(atomic_load(&reads[EIO_READ]), 8);
 	CHECK_EQ_U64(atomic_load(&reads[OPEN]), 3);
 	CHECK_EQ_U64(atomic_load(&reads[OPENING]), 3);
+	CHECK_EQ_U64(atomic_load(&reads[LINKED]), 1);
+	CHECK_EQ_U64(atomic_load(&reads[RESTORED]), 1);
 	CHECK(atomic_load(&open_marker_said));
 	CHECK(atomic_load(&eio_marker_said));
 	CHECK_EQ_U64(st.pump.postponed, 7); /* the pump's count of postponed deferrals */
 	CHECK_EQ_U64(st.changed, 1 + 1 + 1 + 3 + 6 + 2 + 2);
 	CHECK_EQ_U64(st.changed_after, 0);
-	CHECK_EQ_U64(st.delivered, QUIET + 7);
+	CHECK_EQ_U64(st.delivered, QUIET + 9);
 	CHECK_EQ_U64(st.bad, 1);
 
 	/* The post office holds the final versions once, never a torn copy. */
@@ -698,9 +738,12 @@ int main(void)
 	CHECK_EQ_U64(in_mailboxes(po, "FIRST-HALF of open"), 1);
 	CHECK_EQ_U64(in_mailboxes(po, "SECOND-HALF of open"), 1);
 	CHECK_EQ_U64(in_mailboxes(po, "WRITTEN after opening"), 1);
+	CHECK_EQ_U64(in_mailboxes(po, "LINKED once"), 1);
+	CHECK_EQ_U64(in_mailboxes(po, "RESTORED FINAL"), 1);
+	CHECK_EQ_U64(in_mailboxes(po, "RESTORED first"), 0);
 	struct ccp_po_stats ps;
 	CHECK(ccp_po_stats(po, &ps, err, sizeof(err)) == 0);
-	CHECK_EQ_U64(ps.delivered, QUIET + 7);
+	CHECK_EQ_U64(ps.delivered, QUIET + 9);
 	CHECK_EQ_U64(ps.duplicate_deliveries, 0);
 
 	/* Nothing lost: the spool is empty; the restless one waits in Bad. */
