@@ -89,6 +89,16 @@ CCP_EXPORT uint32_t ccp_codepage_c1_as_1252(uint32_t u);
  */
 CCP_EXPORT size_t ccp_codepage_utf8(struct ccp_codepage *cp, const char *charset,
 				    const char *in, size_t len, struct ccp_ccm_buf *out);
+/*
+ * Whether text in CHARSET (an iconv name; NULL means UTF-8) has each plain
+ * ASCII octet (TAB, LF, CR, space to '~') as that character, alone and in
+ * a run: then work on its octets that looks for spaces, line ends and
+ * quote marks (format=flowed) reads it right.  False for UTF-16 and
+ * UTF-32, EBCDIC and UTF-7; true for ISO-2022-JP, whose escapes are no
+ * plain ASCII, and for a charset iconv does not know (read as UTF-8).
+ * Asked of iconv once per charset, as the conversions do.
+ */
+CCP_EXPORT bool ccp_codepage_ascii_is_itself(struct ccp_codepage *cp, const char *charset);
 /* Appends IN (code page octets) to OUT as UTF-8.  Every CP437/850 octet maps. */
 CCP_EXPORT void ccp_codepage_to_utf8(struct ccp_codepage *cp, const char *in, size_t len,
 				     struct ccp_ccm_buf *out);

@@ -552,6 +552,14 @@ size_t ccp_codepage_body(struct ccp_codepage *cp, const char *charset, const cha
 	return convert(cp, charset, CP_BODY, in, len, out);
 }
 
+bool ccp_codepage_ascii_is_itself(struct ccp_codepage *cp, const char *charset)
+{
+	if (surely_ascii_compatible(charset) || is_utf8(charset))
+		return true;
+	const struct cp_handle *h = handle_for(cp, charset);
+	return h == NULL || h->ascii_is_itself;
+}
+
 size_t ccp_codepage_utf8(struct ccp_codepage *cp, const char *charset, const char *in,
 			 size_t len, struct ccp_ccm_buf *out)
 {

@@ -2527,20 +2527,6 @@ static void add_embedded(struct ccp_convert *c, GMimeMessagePart *mp, GMimeObjec
 	add_file(c, name, nl, c->dec->data, c->dec->len);
 }
 
-/* Whether text in CHARSET (an iconv name) writes the space, '>' and line
- * ends of format=flowed as ASCII octets: not UTF-16, UTF-32 or UCS-2/4,
- * where each is two or four octets, nor EBCDIC. */
-static bool flowed_octets_ascii(const char *charset)
-{
-	static const char *const wide[] = { "utf-16", "utf16", "utf-32", "utf32", "ucs",
-					    "ebcdic", "ibm037", "cp037", "ibm500", "cp500",
-					    "ibm1047", "cp1047" };
-	for (size_t i = 0; i < sizeof(wide) / sizeof(wide[0]); i++)
-		if (g_ascii_strncasecmp(charset, wide[i], strlen(wide[i])) == 0)
-			return false;
-	return true;
-}
-
 /*
  * Text S (N octets) of a part sent format=flowed (RFC 3676), unflowed into
  * OUT: each line that ends in a space (a soft break the sender's mailer
@@ -2599,8 +2585,10 @@ static void add_leaf(struct ccp_convert *c, GMimeContentType *ct, GMimeContentDi
 		size_t n = c->dec->len;
 		const char *cs = part_charset(ct, s, n);
 		const char *format = g_mime_content_type_get_parameter(ct, "format");
+		/* Unflowed octet by octet: not where its spaces, '>' and line
+		 * ends are other octets (UTF-16, EBCDIC). */
 		if (format && g_ascii_strcasecmp(format, "flowed") == 0 &&
-		    flowed_octets_ascii(cs)) {
+		    ccp_codepage_ascii_is_itself(c->cp, cs)) {
 			const char *delsp = g_mime_content_type_get_parameter(ct, "delsp");
 			ccp_ccm_buf_reset(&c->u8); /* add_body() takes it: see there */
 			unflow(s, n, delsp && g_ascii_strcasecmp(delsp, "yes") == 0, &c->u8);

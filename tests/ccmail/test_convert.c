@@ -1852,6 +1852,12 @@ static void test_format_flowed(struct ccp_convert_map *map)
 		  "> a \r\nb \r\n" },
 		{ "text/plain; charset=utf-8; format=fixed", "8bit", "a \r\n b\r\n",
 		  "a \r\n b\r\n" },
+		/* UTF-16 and UTF-7 as sent: a space is two octets in the one,
+		 * and in the other DelSp's space may end a shifted run. */
+		{ "text/plain; charset=utf-16; format=flowed", "base64",
+		  "//5hACAADQAKAGIADQAKAA==\r\n", "a \r\nb\r\n" },
+		{ "text/plain; charset=utf-7; format=flowed; delsp=yes", "7bit",
+		  "caf+AOk \r\nau lait\r\n", "caf\x82 \r\nau lait\r\n" },
 		{ "text/plain; charset=utf-8", "8bit", "a \r\n b\r\n", "a \r\n b\r\n" },
 	};
 	struct ccp_convert_opts o;
