@@ -457,9 +457,17 @@ static bool keep_settled_why(struct ccp_spool *s, struct ccp_msg *m, bool failed
 	*again = false;
 	if (s->delivered_fd < 0 || m->user_size < sizeof(*t) || !t->set)
 		return false;
-	/* Marked at an earlier try: a rescan found it again, nothing new. */
+	/* Marked at an earlier try: a rescan found it again, nothing new;
+	 * but a marker held in memory is offered to the store again, which
+	 * may have room now, so that a restart no longer forgets it. */
 	if (delivered_listed(s, m->key) && marker_of(s, m->key, t, NULL, NULL, 0) == want) {
 		*again = true;
+		if (delivered_held(s, m->key, text) &&
+		    ccp_store_write(s->delivered_fd, m->key, text, strlen(text), true) == 0) {
+			delivered_note(s, m->key);
+			ccp_log(CCP_LOG_INFO, "%s/%s: written, the marker held in memory until "
+				"now", s->delivered_dir, m->key);
+		}
 		return true;
 	}
 	int n = snprintf(text, sizeof(text), "%s", failed ? MARKER_FAILED_LINE : "");
@@ -726,11 +734,21 @@ void ccp_spool_close(struct ccp_spool *s)
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
+	unsigned long held = 0;
+	for (size_t i = 0; i < s->delivered.cap; i++) {
+		char *text = *(char **)(s->delivered.vals + i * s->delivered.vsize);
+		if (s->delivered.keys[i].b && text) {
+			held++;
+			ccp_free(text);
+		}
+	}
+	/* Each was logged by name when the store refused its marker. */
+	if (held)
+		ccp_log(CCP_LOG_ERROR, "spool %s: %lu settled messages were marked in memory "
+			"only, the store refusing their markers: a restart before their files "
+			"leave new/ may import or report them again", s->dir, held);
 	ccp_free(s->dir);
 	ccp_free(s->delivered_dir);
-	for (size_t i = 0; i < s->delivered.cap; i++)
-		if (s->delivered.keys[i].b)
-			ccp_free(*(char **)(s->delivered.vals + i * s->delivered.vsize));
 	ccp_fpmap_free(&s->delivered);
 	pthread_rwlock_destroy(&s->delivered_lock);
 	ccp_free(s->failed_dir);

@@ -44,7 +44,9 @@
 #      bad message's reason and report but not for its failed marker nor
 #      its copy: the marker is held in memory, the report sent once, and
 #      the message goes to Bad once there is room (it was converted and
-#      reported again at each rescan).
+#      reported again at each rescan); where it cannot leave new/ even
+#      then (Bad/ immutable), its marker is written given room, and a
+#      restart does not report it again.
 #  12. an undeliverable message whose reason Bad/ cannot take while
 #      --max-age passes: it goes to Bad with the import's reason, not the
 #      store's failure, and requeued once its recipient exists, it is
@@ -553,29 +555,37 @@ umount "$d/store"
 echo "10. a requeued message's new report sent at once, not after the old one's backoff (same inode: $same)"
 
 # ---- 11. a failed marker the full store cannot take ----------------------
+# held_marker_relay DIR NAME WHAT: a spool and a store on a small file
+# system, full but for room for a bad message's reason and report (a page
+# each), none for its failed marker; message NAME (no From) put in the
+# spool, and a relay started on it ($pid, its log $log) until it holds
+# the marker in memory and has sent the report.
+held_marker_relay() {
+	local d=$1 name=$2 what=$3
+	mkdir -p "$d/spool/tmp" "$d/spool/new" "$d/spool/cur" "$d/sent"
+	small_fs "$d/fs" 1m
+	"$bin" po init --po "$d/po" >/dev/null || fail "$what: po init"
+	printf '#!/bin/sh\nfor a; do :; done\necho "$a" >>"%s/sent/all"\ncat >/dev/null\n' "$d" >"$d/bounce.sh"
+	chmod +x "$d/bounce.sh"
+	"$bin" relay --spool "$d/spool" --store "$d/fs/store" --po "$d/po" --once --stats-interval 0 \
+		--log "$d/log0" || fail "$what: first run"
+	dd if=/dev/zero of="$d/fs/filler" bs=4k 2>/dev/null
+	truncate -s -8192 "$d/fs/filler"
+	printf 'Sender: s@example.org\r\nTo: alice@example.org\r\nSubject: no From\r\n\r\nhi\r\n' \
+		>"$d/spool/tmp/$name"
+	mv "$d/spool/tmp/$name" "$d/spool/new/$name"
+	log=$d/log
+	"$bin" relay --spool "$d/spool" --store "$d/fs/store" --po "$d/po" --retry-min 0.2 \
+		--retry-max 0.5 --rescan-interval 0.2 --stats-interval 0 --bounce-cmd "$d/bounce.sh" \
+		--log "$log" &
+	pid=$!
+	wait_for 10 grep -qs "Delivered/$name: No space left on device; held in memory" "$log" ||
+		fail "$what: the marker was not held in memory"
+	wait_for 10 test -s "$d/sent/all" || fail "$what: no report sent"
+}
 d=$work/marker-full
-mkdir -p "$d/spool/tmp" "$d/spool/new" "$d/spool/cur" "$d/sent"
-small_fs "$d/fs" 1m
-"$bin" po init --po "$d/po" >/dev/null || fail "marker full: po init"
-printf '#!/bin/sh\nfor a; do :; done\necho "$a" >>"%s/sent/all"\ncat >/dev/null\n' "$d" >"$d/bounce.sh"
-chmod +x "$d/bounce.sh"
-"$bin" relay --spool "$d/spool" --store "$d/fs/store" --po "$d/po" --once --stats-interval 0 \
-	--log "$d/log0" || fail "marker full: first run"
-# Room for the reason and the report (a page each), none for the marker.
-dd if=/dev/zero of="$d/fs/filler" bs=4k 2>/dev/null
-truncate -s -8192 "$d/fs/filler"
 name=1764288000.M1P9.nofrom
-printf 'Sender: s@example.org\r\nTo: alice@example.org\r\nSubject: no From\r\n\r\nhi\r\n' \
-	>"$d/spool/tmp/$name"
-mv "$d/spool/tmp/$name" "$d/spool/new/$name"
-log=$d/log
-"$bin" relay --spool "$d/spool" --store "$d/fs/store" --po "$d/po" --retry-min 0.2 \
-	--retry-max 0.5 --rescan-interval 0.2 --stats-interval 0 --bounce-cmd "$d/bounce.sh" \
-	--log "$log" &
-pid=$!
-wait_for 10 grep -qs "Delivered/$name: No space left on device; held in memory" "$log" ||
-	fail "marker full: the marker was not held in memory"
-wait_for 10 test -s "$d/sent/all" || fail "marker full: no report sent"
+held_marker_relay "$d" $name "marker full"
 sleep 2 # ten rescans, each of which converted it and sent another report
 rm "$d/fs/filler"
 wait_for 10 test -f "$d/fs/store/Bad/$name" || fail "marker full: not moved to Bad given room"
@@ -587,6 +597,35 @@ wait $pid || fail "marker full: relay exited $?"
 spool_empty "$d/spool" || fail "marker full: left in new/"
 umount "$d/fs"
 echo "11. a failed marker the full store cannot take: held in memory, reported once, to Bad given room"
+
+# ---- 11b. a marker held in memory, written once the store has room ------
+# As in 11, but Bad/ is made immutable as room comes back, so the file
+# cannot leave new/: its marker, held in memory, is written to Delivered/
+# at the next rescan, and a restart then keeps the message from being
+# converted and reported again.  Given Bad/ back, it goes there.
+d=$work/marker-late
+name=1764288000.M2P9.nofrom
+held_marker_relay "$d" $name "marker late"
+chattr +i "$d/fs/store/Bad" || fail "marker late: chattr +i"
+rm "$d/fs/filler"
+wait_for 10 grep -qs "Delivered/$name: written, the marker held in memory until now" "$log" ||
+	fail "marker late: the held marker was not written given room"
+kill -TERM $pid
+wait $pid || fail "marker late: relay exited $?"
+[ "$(head -n 1 "$d/fs/store/Delivered/$name")" = failed ] ||
+	fail "marker late: Delivered/$name: $(cat "$d/fs/store/Delivered/$name")"
+! grep -q "marked in memory only" "$log" || fail "marker late: still held at the stop"
+"$bin" relay --spool "$d/spool" --store "$d/fs/store" --po "$d/po" --once --stats-interval 0 \
+	--bounce-cmd "$d/bounce.sh" --log "$d/log2" || fail "marker late: restart: status $?"
+[ -e "$d/spool/new/$name" ] || fail "marker late: left new/ with Bad/ immutable"
+chattr -i "$d/fs/store/Bad"
+"$bin" relay --spool "$d/spool" --store "$d/fs/store" --po "$d/po" --once --stats-interval 0 \
+	--bounce-cmd "$d/bounce.sh" --log "$d/log3" || fail "marker late: last run: status $?"
+[ -f "$d/fs/store/Bad/$name" ] || fail "marker late: not in Bad given room"
+[ "$(wc -l <"$d/sent/all")" = 1 ] || fail "marker late: $(wc -l <"$d/sent/all") reports sent"
+spool_empty "$d/spool" || fail "marker late: left in new/"
+umount "$d/fs"
+echo "11b. a marker held in memory written once the store has room: a restart reports nothing again"
 
 # ---- 12. undeliverable while Bad/ cannot take it, past --max-age ---------
 d=$work/unfailed-age
