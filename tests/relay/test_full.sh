@@ -46,7 +46,8 @@
 #      the message goes to Bad once there is room (it was converted and
 #      reported again at each rescan); where it cannot leave new/ even
 #      then (Bad/ immutable), its marker is written given room, and a
-#      restart does not report it again.
+#      restart does not report it again; a relay that stops while it is
+#      still held says so.
 #  12. an undeliverable message whose reason Bad/ cannot take while
 #      --max-age passes: it goes to Bad with the import's reason, not the
 #      store's failure, and requeued once its recipient exists, it is
@@ -626,6 +627,19 @@ chattr -i "$d/fs/store/Bad"
 spool_empty "$d/spool" || fail "marker late: left in new/"
 umount "$d/fs"
 echo "11b. a marker held in memory written once the store has room: a restart reports nothing again"
+
+# ---- 11c. a relay that stops with a marker still held in memory ---------
+# The store still full at the stop: the relay says, in its last lines, how
+# many settled messages only memory kept from being reported again.
+d=$work/marker-stop
+name=1764288000.M3P9.nofrom
+held_marker_relay "$d" $name "marker stop"
+kill -TERM $pid
+wait $pid || fail "marker stop: relay exited $?"
+grep -q "spool $d/spool: 1 settled messages were marked in memory only" "$log" ||
+	fail "marker stop: the stop did not say so: $(tail -3 "$log")"
+umount "$d/fs"
+echo "11c. a stop with a marker held in memory says so"
 
 # ---- 12. undeliverable while Bad/ cannot take it, past --max-age ---------
 d=$work/unfailed-age
