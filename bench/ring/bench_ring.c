@@ -993,7 +993,6 @@ struct outputs {
 	struct ccp_host_probe host_before, host_after;
 };
 
-
 static FILE *open_tmp(const char *path, char *tmp, size_t size)
 {
 	snprintf(tmp, size, "%s.tmp", path);

@@ -202,7 +202,9 @@ CCP_EXPORT ssize_t ccp_spool_read_head(struct ccp_spool *s, const char *key, cha
  * its size; NUL-terminated after *len bytes).  The read is taken only if
  * the file was the same before and after it: same size as fstat() said
  * before (and as many bytes read), same mtime and ctime, and new/NAME
- * still that inode.  Otherwise CHANGED, with what changed in why, logged
+ * still that inode.  Where only the ctime moved (a Maildir writer's
+ * unlink() of its tmp/ name seen in the middle), it is read again at once,
+ * three reads at most.  Otherwise CHANGED, with what changed in why, logged
  * and counted.  UNUSABLE, FAILED and CHANGED set a one-line reason in why.  On OK
  * the stamp is kept in m's user area for the check at acknowledgement.
  * Called by the dispatcher that owns m; any number of dispatchers at once.

@@ -736,11 +736,11 @@ void ccp_spool_close(struct ccp_spool *s)
 			close(fds[i]);
 	unsigned long held = 0;
 	for (size_t i = 0; i < s->delivered.cap; i++) {
+		if (!s->delivered.keys[i].b)
+			continue;
 		char *text = *(char **)(s->delivered.vals + i * s->delivered.vsize);
-		if (s->delivered.keys[i].b && text) {
-			held++;
-			ccp_free(text);
-		}
+		held += text != NULL;
+		ccp_free(text);
 	}
 	/* Each was logged by name when the store refused its marker. */
 	if (held)
@@ -950,8 +950,13 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 		*buf = ccp_realloc(*buf, *cap);
 	}
 	for (unsigned tries = 1;; tries++) {
-		ssize_t n = injected ? (errno = injected, -1) : ccp_read_full(fd, *buf, want);
-		if (n < 0) {
+		/* From the start each time: a read again follows one that
+		 * reached the end. */
+		ssize_t n = injected ? (errno = injected, -1) : ccp_pread_full(fd, *buf, want, 0);
+		/* The fd's inode before and after the read, then the name: does
+		 * new/NAME still lead to it?  (A writer that renames a new
+		 * version over the name leaves our fd on the old one.) */
+		if (n < 0 || ccp_statx(fd, "", AT_EMPTY_PATH, &st) != 0) {
 			snprintf(why, whylen, "spool file %s cannot be read: %s", m->key,
 				 strerror(errno));
 			if (ccp_machine_read_errno(errno))
@@ -959,16 +964,6 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 			goto out;
 		}
 		got = (size_t)n; /* fewer: it shrank under us, caught below */
-		/* The fd's inode before and after the read, then the name: does
-		 * new/NAME still lead to it?  (A writer that renames a new
-		 * version over the name leaves our fd on the old one.) */
-		if (ccp_statx(fd, "", AT_EMPTY_PATH, &st) != 0) {
-			snprintf(why, whylen, "spool file %s cannot be read: %s", m->key,
-				 strerror(errno));
-			if (ccp_machine_read_errno(errno))
-				res = CCP_SPOOL_READ_FAILED;
-			goto out;
-		}
 		stamp_of(&st, &after);
 		res = CCP_SPOOL_READ_CHANGED;
 		enum stamp_change c = STAMP_CHANGED;
@@ -999,8 +994,7 @@ enum ccp_spool_read ccp_spool_read_message(struct ccp_spool *s, struct ccp_msg *
 		 * seen again.  Where even that fails, or its size is another
 		 * now, deferred as any change. */
 		if (c != STAMP_CTIME || tries == SPOOL_READ_TRIES ||
-		    lseek(fd, 0, SEEK_SET) != 0 || ccp_statx(fd, "", AT_EMPTY_PATH, &st) != 0 ||
-		    st.stx_size != want)
+		    ccp_statx(fd, "", AT_EMPTY_PATH, &st) != 0 || st.stx_size != want)
 			break;
 		stamp_of(&st, &before);
 	}
