@@ -1451,8 +1451,15 @@ static bool changed_after_read(struct ccp_spool *s, struct ccp_msg *m)
 		return false;
 	/* Only the ctime moved, which the stamps cannot settle (a Maildir
 	 * writer's unlink() seen in the middle, stamp_differs()): the
-	 * octets can. */
-	if (c == STAMP_CTIME && read_st->summed) {
+	 * octets can.  A record settled by its marker (delivered by an
+	 * earlier rescan or run, its file unable to leave new/) read no
+	 * octets: it goes by the marker's rule, which names the file by
+	 * inode, size, mtime and birth time and not by the ctime (an
+	 * operator's `chattr -i` or chmod on the stuck file moves that), as
+	 * the next rescan or restart would. */
+	if (c == STAMP_CTIME && !read_st->summed)
+		return false;
+	if (c == STAMP_CTIME) {
 		int same = holds_what_was_read(s, m->key, read_st);
 		if (same > 0)
 			return false;
