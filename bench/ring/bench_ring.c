@@ -1069,10 +1069,7 @@ static void print_round_trips(const struct outputs *o)
 	printf("host round trip: ");
 	const struct ccp_host_probe *h[2] = { &o->host_before, &o->host_after };
 	for (int i = 0; i < 2; i++) {
-		if (h[i]->measured)
-			printf("%.0f ns", h[i]->round_trip_ns);
-		else
-			printf("-");
+		ccp_host_probe_print(stdout, h[i]);
 		printf(i ? " after the sweep\n" : " before, ");
 	}
 }

@@ -41,4 +41,8 @@ CCP_EXPORT bool ccp_host_probe_round_trip(struct ccp_host_probe *out);
 CCP_EXPORT void ccp_host_probe_json(FILE *out, const struct ccp_host_probe *before,
 				    const struct ccp_host_probe *after);
 
+/* Writes one side as the benchmarks' tables show it: "N ns", or "-" when
+ * it was not measured. */
+CCP_EXPORT void ccp_host_probe_print(FILE *out, const struct ccp_host_probe *h);
+
 #endif /* CCPUMP_HOSTPROBE_H */

@@ -173,3 +173,11 @@ void ccp_host_probe_json(FILE *out, const struct ccp_host_probe *before,
 	json_side(out, "after", after);
 	fputc('}', out);
 }
+
+void ccp_host_probe_print(FILE *out, const struct ccp_host_probe *h)
+{
+	if (h->measured)
+		fprintf(out, "%.0f ns", h->round_trip_ns);
+	else
+		fputc('-', out);
+}

@@ -3428,23 +3428,32 @@ static const char *full_subject(struct ccp_convert *c, GMimeMessage *gm)
 	return d;
 }
 
-/* IN with an empty line put at each of the N offsets AT, in increasing
- * order, in the line end of the line before it; the first one in place of
- * the SKIP octets there (a CR and blanks, or none).  Into *OUT (its data in
- * the arena); returns OUT. */
-static const struct ccp_convert_input *with_empty_lines(struct ccp_convert *c,
-							const struct ccp_convert_input *in,
-							const size_t *at, size_t n, size_t skip,
-							struct ccp_convert_input *out)
+/* What with_inserted() puts at each offset. */
+enum inserted {
+	INSERT_EMPTY_LINE, /* a line end, as the line before it ends (CRLF or LF) */
+	INSERT_CR,         /* a CR */
+};
+
+/* IN with WHAT put at each of the N offsets AT, in increasing order; the
+ * first one in place of the SKIP octets there (for an empty line: a CR
+ * and blanks in the line end of the line before it, or none).  Into *OUT
+ * (its data in the arena); returns OUT. */
+static const struct ccp_convert_input *with_inserted(struct ccp_convert *c,
+						     const struct ccp_convert_input *in,
+						     const size_t *at, size_t n, size_t skip,
+						     enum inserted what,
+						     struct ccp_convert_input *out)
 {
 	char *copy = arena_alloc(c, in->len + 2 * n);
 	size_t from = 0, len = 0;
 	for (size_t i = 0; i < n; i++) {
-		bool crlf = at[i] >= 2 && in->data[at[i] - 2] == '\r';
+		const char *put = "\r";
+		if (what == INSERT_EMPTY_LINE)
+			put = at[i] >= 2 && in->data[at[i] - 2] == '\r' ? "\r\n" : "\n";
 		memcpy(copy + len, in->data + from, at[i] - from);
 		len += at[i] - from;
-		memcpy(copy + len, crlf ? "\r\n" : "\n", crlf ? 2 : 1);
-		len += crlf ? 2 : 1;
+		memcpy(copy + len, put, strlen(put));
+		len += strlen(put);
 		from = at[i] + (i == 0 ? skip : 0);
 	}
 	memcpy(copy + len, in->data + from, in->len - from);
@@ -3566,29 +3575,6 @@ static size_t boundary_line_end_mends(const struct ccp_convert_input *in, size_t
 	return k;
 }
 
-/* IN with a CR put at each of the N offsets AT (increasing), into *OUT
- * (its data in the arena); returns OUT. */
-static const struct ccp_convert_input *with_crs(struct ccp_convert *c,
-						 const struct ccp_convert_input *in,
-						 const size_t *at, size_t n,
-						 struct ccp_convert_input *out)
-{
-	char *copy = arena_alloc(c, in->len + n);
-	size_t from = 0, len = 0;
-	for (size_t i = 0; i < n; i++) {
-		memcpy(copy + len, in->data + from, at[i] - from);
-		len += at[i] - from;
-		copy[len++] = '\r';
-		from = at[i];
-	}
-	memcpy(copy + len, in->data + from, in->len - from);
-	len += in->len - from;
-	*out = *in;
-	out->data = copy;
-	out->len = len;
-	return out;
-}
-
 /* Parses of one message at most: the first, and one per round of mends
  * (on_parser_warning()); one round mends every header it saw, and a mend
  * can bring another to light only inside the content it gave back. */
@@ -3601,7 +3587,7 @@ static enum ccp_convert_status convert_full(struct ccp_convert *c,
 	struct ccp_convert_input mended;
 	for (unsigned round = 0; round < FULL_PARSES; round++) {
 		if (round > 0)
-			in = with_empty_lines(c, in, c->slip.at, c->slip.n, 0, &mended);
+			in = with_inserted(c, in, c->slip.at, c->slip.n, 0, INSERT_EMPTY_LINE, &mended);
 		c->slip.data = in->data;
 		c->slip.len = in->len;
 		c->slip.n = 0;
@@ -4293,7 +4279,7 @@ enum ccp_convert_status ccp_convert_message(struct ccp_convert *c,
 	struct ccp_header_block hb;
 	ccp_headers_block(in->data, in->len, &hb);
 	if (hb.end == CCP_HEADER_END_BLANKS || hb.end == CCP_HEADER_END_TEXT)
-		in = with_empty_lines(c, in, &hb.len, 1, hb.body - hb.len, &ended);
+		in = with_inserted(c, in, &hb.len, 1, hb.body - hb.len, INSERT_EMPTY_LINE, &ended);
 	/* A NUL in the header block (no valid header holds one) ended the
 	 * field it was in, as a C string ends: "Subject: before\0after" was
 	 * "before".  The block is read with each NUL a space, as the
@@ -4317,7 +4303,7 @@ enum ccp_convert_status ccp_convert_message(struct ccp_convert *c,
 	size_t *at = NULL, cap = 0;
 	size_t nat = boundary_line_end_mends(in, hl, &at, &cap);
 	if (nat)
-		in = with_crs(c, in, at, nat, &crs);
+		in = with_inserted(c, in, at, nat, 0, INSERT_CR, &crs);
 	ccp_free(at);
 
 	enum ccp_convert_status st;

@@ -12,15 +12,6 @@ static double per_message(const struct ccp_synth_report *r)
 	return r->messages ? (double)r->notifications / (double)r->messages : 0.0;
 }
 
-/* One side of the host's round trip, as the table shows it. */
-static void print_round_trip(FILE *out, const struct ccp_host_probe *h)
-{
-	if (h->measured)
-		fprintf(out, "%.0f ns", h->round_trip_ns);
-	else
-		fprintf(out, "-");
-}
-
 static const char *yesno(bool b)
 {
 	return b ? "yes" : "NO";
@@ -68,9 +59,9 @@ void ccp_synth_print_table(FILE *out, const struct ccp_synth_report *r)
 		(double)r->allocated_bytes / 1048576.0, r->allocator ? r->allocator : "?");
 	const struct ccp_host_probe *h = r->host_before.measured ? &r->host_before : &r->host_after;
 	fprintf(out, "  host round trip     %11s", "");
-	print_round_trip(out, &r->host_before);
+	ccp_host_probe_print(out, &r->host_before);
 	fprintf(out, " / ");
-	print_round_trip(out, &r->host_after);
+	ccp_host_probe_print(out, &r->host_after);
 	if (h->measured)
 		fprintf(out, "   (CPUs %u and %u, before / after the run)\n", h->cpu_a, h->cpu_b);
 	else
