@@ -541,6 +541,7 @@ static const char *next_line(const char *p, const char *end, const char **ce)
 /* Does the line at p consist of WORD (case-insensitive) and nothing else? */
 static bool line_is(const char *p, const char *end, const char *word)
 {
+	CCP_ASSERT(p <= end); /* else end - p below is a huge length */
 	size_t n = strlen(word);
 	if ((size_t)(end - p) < n || strncasecmp(p, word, n) != 0)
 		return false;
@@ -558,6 +559,7 @@ static bool kw_message(const char *p, const char *end)
 /* "<letters> item:" at p; *kwlen gets the length of the letters. */
 static bool kw_item(const char *p, const char *end, size_t *kwlen)
 {
+	CCP_ASSERT(p <= end);
 	const char *q = p;
 	while (q < end && isalpha((unsigned char)*q))
 		q++;
@@ -606,15 +608,18 @@ static void advance_to(struct ccp_ccm_reader *r, const char *q)
 
 enum size_state { SIZE_OK, SIZE_BLANK, SIZE_ABSENT };
 
-/* Reads a size line at r->p.  Consumes it unless it is ABSENT. */
-static enum size_state read_size(struct ccp_ccm_reader *r, size_t *v)
+/* Reads a size line at r->p, within LIMIT (the end of the input, or of
+ * the message where its own size is known: a line that runs past it is
+ * cut there, never read into the next message).  Consumes it unless it is
+ * ABSENT. */
+static enum size_state read_size(struct ccp_ccm_reader *r, const char *limit, size_t *v)
 {
-	const char *ce, *next = next_line(r->p, r->end, &ce), *s = r->p;
+	if (r->p >= limit)
+		return SIZE_ABSENT;
+	const char *ce, *next = next_line(r->p, limit, &ce), *s = r->p;
 	size_t x = 0;
 	int n = 0;
 
-	if (r->p == r->end)
-		return SIZE_ABSENT;
 	while (s < ce && (*s == ' ' || *s == '\t'))
 		s++;
 	const char *d = s;
@@ -683,7 +688,7 @@ static int parse_message(struct ccp_ccm_reader *r, struct ccp_ccm_msg *m, const 
 
 	*msg_end = NULL;
 	advance_to(r, next_line(r->p, r->end, &ce)); /* "Message:" */
-	if (read_size(r, &v) == SIZE_OK) {
+	if (read_size(r, r->end, &v) == SIZE_OK) {
 		const char *body = r->p;
 		if (v <= (size_t)(r->end - body) && message_ends_at(body + v, r->end))
 			*msg_end = body + v;
@@ -752,7 +757,7 @@ static int parse_message(struct ccp_ccm_reader *r, struct ccp_ccm_msg *m, const 
 		return fail(r, mline, "message has no Date line");
 
 	size_t csize = 0;
-	bool csize_ok = read_size(r, &csize) == SIZE_OK;
+	bool csize_ok = read_size(r, limit, &csize) == SIZE_OK;
 	const char *items = r->p, *items_end = NULL;
 
 	while (r->p < limit) {
@@ -794,7 +799,7 @@ static int parse_message(struct ccp_ccm_reader *r, struct ccp_ccm_msg *m, const 
 			it->title_len = (size_t)(ce - rest);
 		}
 		advance_to(r, next);
-		enum size_state st = read_size(r, &v);
+		enum size_state st = read_size(r, limit, &v);
 		const char *data = r->p, *land = NULL;
 		if (st == SIZE_OK && v <= (size_t)(limit - data)) {
 			/* Binary data need not end in CRLF: the size ends it, and

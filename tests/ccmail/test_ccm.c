@@ -158,6 +158,10 @@ static int read_all(const char *text, int *ok, int *bad, unsigned *warn, char *e
 		if (rc > 0) {
 			(*ok)++;
 			*warn += m.warnings;
+			/* What a message holds lies within its own octets. */
+			for (size_t i = 0; i < m.nitem; i++)
+				CHECK((const char *)m.item[i].data >= m.raw &&
+				      (const char *)m.item[i].data + m.item[i].len <= m.raw + m.raw_len);
 		} else {
 			(*bad)++;
 			if (err && err[0] == '\0')
@@ -318,6 +322,20 @@ static void test_blank_lines_after_messages(void)
 	CHECK_EQ_U64(ok, 1);
 	CHECK_EQ_U64(bad, 0);
 	CHECK_EQ_U64(warn, 0);
+
+	/* A message whose size ends inside an item's size line ("16", its
+	 * CRLF after the end): the size line is read to the message's end,
+	 * not on into what follows, so the item is found empty (a warning)
+	 * and its "size" never counted from past the message.  Read on into
+	 * the CRLF, the item's data began past the message's end, and the
+	 * reader then looked 16 octets further still: past the input. */
+	const char *cut = "Message:\r\n60\r\nFrom: A at P\r\nDate: 1/2/03 4:05\r\n"
+			  "Contents:\r\n\r\nText item:\r\n16\r\n\r\n";
+	err[0] = '\0';
+	read_all(cut, &ok, &bad, &warn, err, sizeof(err));
+	CHECK_EQ_U64(ok, 1);
+	CHECK_EQ_U64(bad, 0);
+	CHECK(warn >= 1);
 }
 
 /* Every prefix of a valid file is read without a crash or an overread, and
