@@ -1457,9 +1457,9 @@ static bool changed_after_read(struct ccp_spool *s, struct ccp_msg *m)
 	 * inode, size, mtime and birth time and not by the ctime (an
 	 * operator's `chattr -i` or chmod on the stuck file moves that), as
 	 * the next rescan or restart would. */
-	if (c == STAMP_CTIME && !read_st->summed)
-		return false;
 	if (c == STAMP_CTIME) {
+		if (!read_st->summed)
+			return false;
 		int same = holds_what_was_read(s, m->key, read_st);
 		if (same > 0)
 			return false;

@@ -677,6 +677,7 @@ static void test_marker_ctime(const char *root)
 	CHECK(now.st_ctim.tv_sec != read_st.st_ctim.tv_sec ||
 	      now.st_ctim.tv_nsec != read_st.st_ctim.tv_nsec);
 	CHECK(now.st_ino == read_st.st_ino && now.st_size == read_st.st_size &&
+	      now.st_mtim.tv_sec == read_st.st_mtim.tv_sec &&
 	      now.st_mtim.tv_nsec == read_st.st_mtim.tv_nsec);
 	ops->ack(sp, 0, again, CCP_MSG_DELIVERED);
 	CHECK(access(path, F_OK) != 0 && errno == ENOENT);
