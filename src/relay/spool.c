@@ -85,6 +85,8 @@ struct spool_poller {
 	 * scan follows it at once. */
 	bool rescan_after;
 	bool first_scan_done;
+	/* ccp_spool.unmovable_gen when the scan in progress began. */
+	uint64_t scan_gen;
 	/* The new name candidate() gave a reserved one (rename_reserved()). */
 	char renamed[NAME_MAX + 1];
 	/* Pending inotify names, parsed from evbuf. */
@@ -110,10 +112,16 @@ struct ccp_spool {
 	struct spool_poller *pollers;
 	_Atomic int finish;  /* 0 run, 1 drain after one full scan, 2 stop */
 	_Atomic uint64_t acked, ack_errors, changed, changed_after;
-	/* Entries that could not be quarantined, reported once each (the
-	 * pollers meet them again at every rescan). */
+	/* Names of entries that could not leave new/ (not quarantined, not
+	 * renamed), reported once while they stay: the pollers meet them
+	 * again at every rescan.  Two generations, so that the set holds what
+	 * is stuck now, not every name that ever was (unmovable_seen()):
+	 * unmovable[unmovable_cur] takes the names met since the last turn,
+	 * the other holds those met before it.  All under unmovable_mu. */
 	pthread_mutex_t unmovable_mu;
-	struct ccp_fpset unmovable;
+	struct ccp_fpset unmovable[2];
+	unsigned unmovable_cur;
+	uint64_t unmovable_gen; /* turns so far */
 	/* DIR/new by its path, and whether it no longer leads to new_fd's
 	 * directory (check_still_there(); relaxed: a flag for the relay's
 	 * main loop, no data hangs on it). */
@@ -619,7 +627,8 @@ struct ccp_spool *ccp_spool_open(const struct ccp_spool_config *cfg, char *err, 
 	pthread_mutex_init(&s->unmovable_mu, NULL);
 	pthread_mutex_init(&s->again_mu, NULL);
 	pthread_rwlock_init(&s->delivered_lock, NULL);
-	ccp_fpset_init(&s->unmovable);
+	ccp_fpset_init(&s->unmovable[0]);
+	ccp_fpset_init(&s->unmovable[1]);
 	ccp_fpmap_init(&s->delivered, sizeof(char *));
 	atomic_init(&s->ndelivered, 0);
 	s->delivered_fd = -1;
@@ -753,7 +762,8 @@ void ccp_spool_close(struct ccp_spool *s)
 	pthread_rwlock_destroy(&s->delivered_lock);
 	ccp_free(s->failed_dir);
 	ccp_free(s->quarantine_dir);
-	ccp_fpset_free(&s->unmovable);
+	ccp_fpset_free(&s->unmovable[0]);
+	ccp_fpset_free(&s->unmovable[1]);
 	pthread_mutex_destroy(&s->unmovable_mu);
 	pthread_mutex_destroy(&s->again_mu);
 	ccp_free(s->again);
@@ -1018,6 +1028,43 @@ static const char *file_kind(mode_t m)
 }
 
 /*
+ * NAME is an entry that cannot leave new/ now: whether to report it, which
+ * is once while it stays.  Not when the set of names met since the last
+ * turn has it, nor the set from before (met at the last complete rescan,
+ * and so, unless it went, met again at the next).  A rescan that reads
+ * new/ to its end having begun after the last turn meets every entry that
+ * stayed throughout (readdir's promise), so such a rescan turns the
+ * generations (unmovable_turn()): the names not met since are dropped, and
+ * an entry that went and comes back later under its name is reported
+ * again.  So the sets hold at most the names stuck over two rescans, where
+ * one set kept every name ever stuck for the relay's life.  Under
+ * unmovable_mu.
+ */
+static bool unmovable_seen(struct ccp_spool *s, const char *name)
+{
+	struct ccp_fp f = ccp_fp_of(name, strlen(name));
+	if (!ccp_fpset_add(&s->unmovable[s->unmovable_cur], f))
+		return false;
+	return !ccp_fpset_has(&s->unmovable[!s->unmovable_cur], f);
+}
+
+/* A rescan of SP read new/ to its end: turns the generations of the
+ * unmovable names if it began after the last turn (unmovable_seen()). */
+static void unmovable_turn(struct ccp_spool *s, struct spool_poller *sp)
+{
+	pthread_mutex_lock(&s->unmovable_mu);
+	if (sp->scan_gen == s->unmovable_gen) {
+		struct ccp_fpset *old = &s->unmovable[!s->unmovable_cur];
+		/* Freed, not cleared: the table goes with the names. */
+		ccp_fpset_free(old);
+		ccp_fpset_init(old);
+		s->unmovable_cur = !s->unmovable_cur;
+		s->unmovable_gen++;
+	}
+	pthread_mutex_unlock(&s->unmovable_mu);
+}
+
+/*
  * NAME ends as the records the relay keeps beside a message in Bad do
  * (NAME.reason, NAME.ndr: queue.h): in Bad it would be taken for one, and
  * a message of the shorter name sent there would have its record written
@@ -1052,7 +1099,7 @@ static bool rename_reserved(struct ccp_spool *s, const char *name, char *to)
 	if (renamed)
 		ccp_log(CCP_LOG_WARN, "spool %s/new/%s: its name ends as a record in %s does: renamed "
 			"%s", s->dir, name, s->failed_dir, to);
-	else if (e != ENOENT && ccp_fpset_add(&s->unmovable, ccp_fp_of(name, n)))
+	else if (e != ENOENT && unmovable_seen(s, name))
 		ccp_log(CCP_LOG_WARN, "spool %s/new/%s: its name ends as a record in %s does, and it "
 			"cannot be renamed (%s): left in new/, not relayed, until it can be", s->dir,
 			name, s->failed_dir, strerror(e));
@@ -1142,7 +1189,7 @@ static const char *candidate(struct ccp_spool *s, struct spool_poller *sp, const
 		int e = errno;
 		struct stat still;
 		if ((e != ENOENT || fstatat(s->new_fd, name, &still, AT_SYMLINK_NOFOLLOW) == 0) &&
-		    ccp_fpset_add(&s->unmovable, ccp_fp_of(name, strlen(name))))
+		    unmovable_seen(s, name))
 			ccp_log(CCP_LOG_WARN, "spool %s/new/%s is %s and cannot be moved to %s: %s; "
 				"left in new/, never opened", s->dir, name, file_kind(st.st_mode),
 				s->quarantine_dir,
@@ -1230,6 +1277,9 @@ static void scan_failed(struct ccp_spool *s, struct spool_poller *sp, int e)
 static void start_scan(struct ccp_spool *s, struct spool_poller *sp)
 {
 	check_still_there(s);
+	pthread_mutex_lock(&s->unmovable_mu);
+	sp->scan_gen = s->unmovable_gen;
+	pthread_mutex_unlock(&s->unmovable_mu);
 	sp->scan = ccp_dir_reopen(s->new_fd);
 	if (sp->scan == NULL)
 		scan_failed(s, sp, errno);
@@ -1328,6 +1378,7 @@ static int spool_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsign
 			    atomic_exchange_explicit(&s->scan_failing_since, 0, memory_order_relaxed))
 				ccp_log(CCP_LOG_INFO, "spool %s: rescans resumed", s->new_path);
 			sp->first_scan_done = true;
+			unmovable_turn(s, sp);
 			/* Stagger the pollers' rescans across the interval. */
 			sp->next_scan = ccp_now_ns() + s->cfg.rescan_interval_ns +
 					s->cfg.rescan_interval_ns * poller / s->cfg.pollers / 2;

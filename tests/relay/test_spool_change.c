@@ -568,11 +568,13 @@ static void test_vanished_then_back(const char *root)
 	free(se);
 }
 
-/* A spool of one poller, rescans an hour apart, with a fresh store's
+#define HOUR_NS (3600ull * 1000000000ull)
+
+/* A spool of one poller, rescans RESCAN_NS apart, with a fresh store's
  * Bad/, Quarantine/ and Delivered/ (their paths into FAILED and MARKS,
  * 800 octets each), under ROOT with names ending in TAG. */
-static struct ccp_spool *open_marking_spool(const char *root, const char *tag, char *failed,
-					    char *marks)
+static struct ccp_spool *open_marking_spool(const char *root, const char *tag, uint64_t rescan_ns,
+					    char *failed, char *marks)
 {
 	char po[600], quarantine[800], err[512];
 	setup(root, tag, po);
@@ -581,7 +583,7 @@ static struct ccp_spool *open_marking_spool(const char *root, const char *tag, c
 	snprintf(quarantine, sizeof(quarantine), "%s/Quarantine", store);
 	snprintf(marks, 800, "%s/Delivered", store);
 	struct ccp_spool_config sc = { .dir = spool, .pollers = 1,
-				       .rescan_interval_ns = 3600ull * 1000000000ull,
+				       .rescan_interval_ns = rescan_ns,
 				       .failed_dir = failed, .quarantine_dir = quarantine,
 				       .delivered_dir = marks };
 	struct ccp_spool *sp = ccp_spool_open(&sc, err, sizeof(err));
@@ -596,7 +598,7 @@ static struct ccp_spool *open_marking_spool(const char *root, const char *tag, c
 static void test_marks_forgotten(const char *root)
 {
 	char failed[800], marks[800], path[900];
-	struct ccp_spool *sp = open_marking_spool(root, "6", failed, marks);
+	struct ccp_spool *sp = open_marking_spool(root, "6", HOUR_NS, failed, marks);
 	struct ccp_spool_stats ss;
 	for (int i = 0; i < 3; i++) {
 		char key[32];
@@ -618,12 +620,13 @@ static void test_marks_forgotten(const char *root)
 	ccp_spool_close(sp);
 }
 
-/* Sets or clears the immutable attribute of PATH (chattr +i, -i): false
- * where the file system has none. */
-static bool set_immutable(const char *path, bool on)
+/* chattr +i or -i of PATH: false where it cannot be opened or the file
+ * system has no such attribute. */
+static bool chattr_immutable(const char *path, bool on)
 {
 	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	CHECK(fd >= 0);
+	if (fd < 0)
+		return false;
 	int flags = 0;
 	bool ok = ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0;
 	if (ok) {
@@ -631,6 +634,33 @@ static bool set_immutable(const char *path, bool on)
 		ok = ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0;
 	}
 	close(fd);
+	return ok;
+}
+
+/* The file set_immutable() made immutable and has not cleared: cleared at
+ * exit, so a failed CHECK (exit(1)) leaves a test folder `rm -r` can
+ * remove. */
+static char immutable_path[900];
+
+static void clear_immutable_at_exit(void)
+{
+	if (immutable_path[0])
+		chattr_immutable(immutable_path, false);
+}
+
+/* Sets or clears the immutable attribute of PATH, a file that exists (one
+ * at a time): false where the file system has none. */
+static bool set_immutable(const char *path, bool on)
+{
+	static bool registered;
+	if (!registered) {
+		CHECK(atexit(clear_immutable_at_exit) == 0);
+		registered = true;
+	}
+	CHECK(access(path, F_OK) == 0);
+	bool ok = chattr_immutable(path, on);
+	if (ok)
+		snprintf(immutable_path, sizeof(immutable_path), "%s", on ? path : "");
 	return ok;
 }
 
@@ -646,7 +676,7 @@ static bool set_immutable(const char *path, bool on)
 static void test_marker_ctime(const char *root)
 {
 	char failed[800], marks[800], path[900];
-	struct ccp_spool *sp = open_marking_spool(root, "7", failed, marks);
+	struct ccp_spool *sp = open_marking_spool(root, "7", HOUR_NS, failed, marks);
 	const struct ccp_source_ops *ops = ccp_spool_source();
 	deliver("stuck", "DELIVERED ONCE");
 	snprintf(path, sizeof(path), "%s/new/stuck", spool);
@@ -689,6 +719,71 @@ static void test_marker_ctime(const char *root)
 	ccp_spool_close(sp);
 	free(m);
 	free(again);
+}
+
+/* How many times the log at LOG says NEEDLE. */
+static unsigned log_says(const char *log, const char *needle)
+{
+	size_t len;
+	char *text = read_file(log, &len);
+	CHECK(text != NULL);
+	unsigned n = 0;
+	for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		n++;
+	free(text);
+	return n;
+}
+
+/* Polls of poller 0 of SP, each a whole rescan (rescans 1 ns apart, new/
+ * holding nothing to report), N of them. */
+static void rescans(struct ccp_spool *sp, unsigned n)
+{
+	struct ccp_note notes[8];
+	for (unsigned i = 0; i < n; i++)
+		CHECK(ccp_spool_source()->poll(sp, 0, notes, 8) == 0);
+}
+
+/* An entry that cannot leave new/ (its name is one kept for the records
+ * in Bad, and it is immutable, so it cannot be renamed) is reported once
+ * while rescans keep finding it.  Once it has gone for two whole rescans
+ * its name is forgotten, and an entry of the name made again is reported
+ * again: the spool remembers the names stuck now, not every name ever
+ * stuck (a relay's life long). */
+static void test_unmovable_forgotten(const char *root)
+{
+	char failed[800], marks[800], path[900], log[700];
+	struct ccp_spool *sp = open_marking_spool(root, "8", 1, failed, marks);
+	const char *said = "new/stuck.ndr: its name ends as a record";
+	snprintf(path, sizeof(path), "%s/new/stuck.ndr", spool);
+	snprintf(log, sizeof(log), "%s/unmovable.log", root);
+	int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CHECK(fd >= 0);
+	int was = ccp_log_set_fd(fd);
+	ccp_log_set_level(CCP_LOG_WARN);
+	deliver("stuck.ndr", "CANNOT BE RENAMED");
+	if (!set_immutable(path, true)) {
+		printf("test_spool_change: unmovable-forgotten skipped: no immutable attribute here\n");
+		ccp_log_set_level(CCP_LOG_ERROR);
+		close(ccp_log_set_fd(was));
+		ccp_spool_close(sp);
+		return;
+	}
+	rescans(sp, 4);
+	CHECK_EQ_U64(log_says(log, said), 1);
+	/* Gone, and not met by two whole rescans. */
+	CHECK(set_immutable(path, false));
+	CHECK(unlink(path) == 0);
+	rescans(sp, 2);
+	deliver("stuck.ndr", "CANNOT BE RENAMED, AGAIN");
+	CHECK(set_immutable(path, true));
+	rescans(sp, 4);
+	CHECK_EQ_U64(log_says(log, said), 2);
+	/* Never renamed, never relayed. */
+	CHECK(access(path, F_OK) == 0);
+	CHECK(set_immutable(path, false));
+	ccp_log_set_level(CCP_LOG_ERROR);
+	close(ccp_log_set_fd(was));
+	ccp_spool_close(sp);
 }
 
 /* A --once relay of the test's spool into PO, read through HOOK, retries
@@ -853,6 +948,7 @@ int main(void)
 	test_once_unreadable(root);
 	test_marks_forgotten(root);
 	test_marker_ctime(root);
+	test_unmovable_forgotten(root);
 
 	rm_tree(root);
 	free(root);
