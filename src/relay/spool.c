@@ -155,8 +155,10 @@ struct ccp_spool {
 	 * ndelivered (relaxed) spares reads and acks the lock while it is
 	 * empty, as it is on a healthy spool. */
 	pthread_rwlock_t delivered_lock;
-	/* Each value: NULL, or the text of a marker the store could not take
-	 * (full, read-only), held in memory instead (keep_settled_why()). */
+	/* Each value: NULL, or a marker the store could not take (full,
+	 * read-only), held in memory instead (keep_settled_why()): its name,
+	 * a NUL, then its text, so that the stop can offer it to the store
+	 * once more (write_held_markers()). */
 	struct ccp_fpmap delivered;
 	_Atomic unsigned long ndelivered;
 	int delivered_fd;
@@ -376,7 +378,13 @@ static void delivered_note_held(struct ccp_spool *s, const char *name, const cha
 		atomic_fetch_add_explicit(&s->ndelivered, 1, memory_order_relaxed);
 	}
 	ccp_free(*v);
-	*v = held ? ccp_strdup(held) : NULL;
+	*v = NULL;
+	if (held) {
+		size_t ln = strlen(name) + 1, lt = strlen(held) + 1;
+		*v = ccp_malloc(ln + lt);
+		memcpy(*v, name, ln);
+		memcpy(*v + ln, held, lt);
+	}
 	pthread_rwlock_unlock(&s->delivered_lock);
 }
 
@@ -395,7 +403,7 @@ static bool delivered_held(struct ccp_spool *s, const char *name, char *buf)
 	char **v = ccp_fpmap_get(&s->delivered, ccp_fp_of(name, strlen(name)));
 	bool held = v && *v;
 	if (held)
-		snprintf(buf, MARKER_MAX, "%s", *v);
+		snprintf(buf, MARKER_MAX, "%s", *v + strlen(*v) + 1); /* past the name */
 	pthread_rwlock_unlock(&s->delivered_lock);
 	return held;
 }
@@ -724,6 +732,43 @@ fail:
 	return NULL;
 }
 
+/*
+ * At the stop: the markers held in memory are offered to the store once
+ * more, as each rescan that finds their files does, since it may have
+ * room by now (a rescan may be up to --rescan-interval away): one written
+ * holds across the restart, one still refused is forgotten by it.  A
+ * marker whose file has left new/ protects nothing and is not written (a
+ * marker left for a file that has gone would go at the next start in any
+ * case: load_delivered()).  Frees them all; returns how many the store
+ * still refused.  Single-threaded: the pollers and dispatchers are done.
+ */
+static unsigned long write_held_markers(struct ccp_spool *s)
+{
+	unsigned long still = 0;
+	struct stat st;
+	for (size_t i = 0; i < s->delivered.cap; i++) {
+		if (!s->delivered.keys[i].b)
+			continue;
+		char **v = (char **)(s->delivered.vals + i * s->delivered.vsize);
+		if (*v == NULL)
+			continue;
+		const char *name = *v, *text = name + strlen(name) + 1;
+		if (s->new_fd >= 0 && fstatat(s->new_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 &&
+		    errno == ENOENT) {
+			/* Gone: nothing left to import again. */
+		} else if (s->delivered_fd >= 0 &&
+			   ccp_store_write(s->delivered_fd, name, text, strlen(text), true) == 0) {
+			ccp_log(CCP_LOG_INFO, "%s/%s: written at the stop, the marker held in memory "
+				"until now", s->delivered_dir, name);
+		} else {
+			still++;
+		}
+		ccp_free(*v);
+		*v = NULL;
+	}
+	return still;
+}
+
 void ccp_spool_close(struct ccp_spool *s)
 {
 	if (s == NULL)
@@ -739,18 +784,11 @@ void ccp_spool_close(struct ccp_spool *s)
 		}
 		ccp_free(s->pollers);
 	}
+	unsigned long held = write_held_markers(s);
 	int fds[] = { s->new_fd, s->cur_fd, s->failed_fd, s->quarantine_fd, s->delivered_fd };
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
-	unsigned long held = 0;
-	for (size_t i = 0; i < s->delivered.cap; i++) {
-		if (!s->delivered.keys[i].b)
-			continue;
-		char *text = *(char **)(s->delivered.vals + i * s->delivered.vsize);
-		held += text != NULL;
-		ccp_free(text);
-	}
 	/* Each was logged by name when the store refused its marker. */
 	if (held)
 		ccp_log(CCP_LOG_ERROR, "spool %s: %lu settled messages were marked in memory "

@@ -560,9 +560,10 @@ echo "10. a requeued message's new report sent at once, not after the old one's 
 # system, full but for room for a bad message's reason and report (a page
 # each), none for its failed marker; message NAME (no From) put in the
 # spool, and a relay started on it ($pid, its log $log) until it holds
-# the marker in memory and has sent the report.
+# the marker in memory and has sent the report.  RESCAN, the relay's
+# --rescan-interval, is 0.2 unless given.
 held_marker_relay() {
-	local d=$1 name=$2 what=$3
+	local d=$1 name=$2 what=$3 rescan=${4:-0.2}
 	mkdir -p "$d/spool/tmp" "$d/spool/new" "$d/spool/cur" "$d/sent"
 	small_fs "$d/fs" 1m
 	"$bin" po init --po "$d/po" >/dev/null || fail "$what: po init"
@@ -577,7 +578,7 @@ held_marker_relay() {
 	mv "$d/spool/tmp/$name" "$d/spool/new/$name"
 	log=$d/log
 	"$bin" relay --spool "$d/spool" --store "$d/fs/store" --po "$d/po" --retry-min 0.2 \
-		--retry-max 0.5 --rescan-interval 0.2 --stats-interval 0 --bounce-cmd "$d/bounce.sh" \
+		--retry-max 0.5 --rescan-interval "$rescan" --stats-interval 0 --bounce-cmd "$d/bounce.sh" \
 		--log "$log" &
 	pid=$!
 	wait_for 10 grep -qs "Delivered/$name: No space left on device; held in memory" "$log" ||
@@ -640,6 +641,33 @@ grep -q "spool $d/spool: 1 settled messages were marked in memory only" "$log" |
 	fail "marker stop: the stop did not say so: $(tail -3 "$log")"
 umount "$d/fs"
 echo "11c. a stop with a marker held in memory says so"
+
+# ---- 11d. a marker held in memory, written at the stop ------------------
+# Room comes back, Bad/ immutable so the file cannot leave new/, and the
+# relay is stopped before a rescan (an hour away) could write the marker:
+# the stop writes it, and a restart neither converts nor reports the
+# message again.
+d=$work/marker-at-stop
+name=1764288000.M4P9.nofrom
+held_marker_relay "$d" $name "marker at stop" 3600
+chattr +i "$d/fs/store/Bad" || fail "marker at stop: chattr +i"
+rm "$d/fs/filler"
+kill -TERM $pid
+wait $pid || { chattr -i "$d/fs/store/Bad"; fail "marker at stop: relay exited $?"; }
+grep -q "Delivered/$name: written at the stop, the marker held in memory until now" "$log" ||
+	{ chattr -i "$d/fs/store/Bad"; fail "marker at stop: not written at the stop: $(tail -3 "$log")"; }
+! grep -q "marked in memory only" "$log" ||
+	{ chattr -i "$d/fs/store/Bad"; fail "marker at stop: said to be in memory only"; }
+"$bin" relay --spool "$d/spool" --store "$d/fs/store" --po "$d/po" --once --stats-interval 0 \
+	--bounce-cmd "$d/bounce.sh" --log "$d/log2" ||
+	{ chattr -i "$d/fs/store/Bad"; fail "marker at stop: restart: status $?"; }
+chattr -i "$d/fs/store/Bad"
+[ "$(head -n 1 "$d/fs/store/Delivered/$name")" = failed ] ||
+	fail "marker at stop: Delivered/$name: $(cat "$d/fs/store/Delivered/$name")"
+[ -e "$d/spool/new/$name" ] || fail "marker at stop: left new/ with Bad/ immutable"
+[ "$(wc -l <"$d/sent/all")" = 1 ] || fail "marker at stop: $(wc -l <"$d/sent/all") reports sent"
+umount "$d/fs"
+echo "11d. a marker held in memory written at the stop: a restart reports nothing again"
 
 # ---- 12. undeliverable while Bad/ cannot take it, past --max-age ---------
 d=$work/unfailed-age
