@@ -57,6 +57,18 @@ static inline char *read_file(const char *path, size_t *len)
 	return b;
 }
 
+/* How often NEEDLE occurs in the LEN octets at TEXT (NULL when LEN is 0),
+ * overlapping occurrences each counted. */
+static inline unsigned count_in(const char *text, size_t len, const char *needle)
+{
+	unsigned n = 0;
+	for (const char *p = text; p && (p = memmem(p, len - (size_t)(p - text), needle,
+						     strlen(needle)));
+	     p++)
+		n++;
+	return n;
+}
+
 /* The mailbox of ADDR in the post office DIR, read through its references
  * to the store (a .ccm text, malloc'd), or NULL when it cannot be read. */
 static inline char *read_mailbox(const char *dir, const char *addr, size_t *len)

@@ -380,9 +380,7 @@ static unsigned count_in_mailbox(const char *dir, const char *addr, const char *
 	size_t len;
 	char *box = read_mailbox(dir, addr, &len);
 	CHECK(box != NULL);
-	unsigned n = 0;
-	for (char *p = box; (p = memmem(p, len - (size_t)(p - box), needle, strlen(needle))); p++)
-		n++;
+	unsigned n = count_in(box, len, needle);
 	free(box);
 	return n;
 }

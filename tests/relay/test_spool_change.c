@@ -230,10 +230,7 @@ static unsigned in_mailboxes(const char *po, const char *needle)
 		char err[512];
 		ccp_ccm_buf_init(&b);
 		CHECK(ccp_po_mailbox_read(po, de->d_name, &b, err, sizeof(err)) == 0);
-		for (char *p = b.data; p && (p = memmem(p, b.len - (size_t)(p - b.data), needle,
-							 strlen(needle)));
-		     p++)
-			hits++;
+		hits += count_in(b.data, b.len, needle);
 		ccp_ccm_buf_free(&b);
 	}
 	closedir(d);
@@ -727,9 +724,7 @@ static unsigned log_says(const char *log, const char *needle)
 	size_t len;
 	char *text = read_file(log, &len);
 	CHECK(text != NULL);
-	unsigned n = 0;
-	for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
-		n++;
+	unsigned n = count_in(text, len, needle);
 	free(text);
 	return n;
 }
