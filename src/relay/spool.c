@@ -457,6 +457,19 @@ static enum marker delivered_before(struct ccp_spool *s, const char *name,
 	return k;
 }
 
+/* Offers the store NAME's marker held in memory, TEXT, once more: whether
+ * it took it, which is logged, WHEN saying at what moment ("" at a rescan
+ * that found the file, " at the stop"). */
+static bool store_held_marker(struct ccp_spool *s, const char *name, const char *text,
+			      const char *when)
+{
+	if (ccp_store_write(s->delivered_fd, name, text, strlen(text), true) != 0)
+		return false;
+	ccp_log(CCP_LOG_INFO, "%s/%s: written%s, the marker held in memory until now",
+		s->delivered_dir, name, when);
+	return true;
+}
+
 /*
  * The file of m, settled (delivered, or FAILED with its reason and report
  * written), could not leave new/ (a read-only spool, an immutable file, a
@@ -478,12 +491,8 @@ static bool keep_settled_why(struct ccp_spool *s, struct ccp_msg *m, bool failed
 	 * may have room now, so that a restart no longer forgets it. */
 	if (delivered_listed(s, m->key) && marker_of(s, m->key, t, NULL, NULL, 0) == want) {
 		*again = true;
-		if (delivered_held(s, m->key, text) &&
-		    ccp_store_write(s->delivered_fd, m->key, text, strlen(text), true) == 0) {
+		if (delivered_held(s, m->key, text) && store_held_marker(s, m->key, text, ""))
 			delivered_note(s, m->key);
-			ccp_log(CCP_LOG_INFO, "%s/%s: written, the marker held in memory until "
-				"now", s->delivered_dir, m->key);
-		}
 		return true;
 	}
 	int n = snprintf(text, sizeof(text), "%s", failed ? MARKER_FAILED_LINE : "");
@@ -753,16 +762,11 @@ static unsigned long write_held_markers(struct ccp_spool *s)
 		if (*v == NULL)
 			continue;
 		const char *name = *v, *text = name + strlen(name) + 1;
-		if (s->new_fd >= 0 && fstatat(s->new_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 &&
-		    errno == ENOENT) {
-			/* Gone: nothing left to import again. */
-		} else if (s->delivered_fd >= 0 &&
-			   ccp_store_write(s->delivered_fd, name, text, strlen(text), true) == 0) {
-			ccp_log(CCP_LOG_INFO, "%s/%s: written at the stop, the marker held in memory "
-				"until now", s->delivered_dir, name);
-		} else {
+		/* Gone: nothing left to import again. */
+		bool gone = s->new_fd >= 0 &&
+			    fstatat(s->new_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT;
+		if (!gone && !(s->delivered_fd >= 0 && store_held_marker(s, name, text, " at the stop")))
 			still++;
-		}
 		ccp_free(*v);
 		*v = NULL;
 	}
