@@ -3221,6 +3221,12 @@ static void angle_bare_addresses(const char *in, size_t n, struct ccp_ccm_buf *o
 	ccp_ccm_buf_add(out, in + copied, n - copied);
 }
 
+/* A letter or digit of a name, in any script (a UTF-8 octet of one). */
+static bool name_letter(char c)
+{
+	return g_ascii_isalnum(c) || (unsigned char)c >= 0x80;
+}
+
 /*
  * An address field's value V, parsed (its encoded words unjoined first:
  * unjoin_padded_words()): each ';' that ends no group taken for the ','
@@ -3229,9 +3235,10 @@ static void angle_bare_addresses(const char *in, size_t n, struct ccp_ccm_buf *o
  * ';': every recipient after it was dropped without a word.  A ';' in a
  * quoted string, a comment, an angle-addr or a domain literal is left, as
  * is the one that closes a group ("team: a@x, b@x;").  So are the other
- * marks GMime misread: brackets in a display name, a lone '"', a comment
- * left open, an address list's specials raw in a Q encoded word
- * (q_word_specials()), dots where a dot-atom has none
+ * marks GMime misread: brackets in a display name, a '"' inside a word
+ * or one no other closes, a comment left open, an address list's
+ * specials raw in a Q encoded word (q_word_specials()), dots where a
+ * dot-atom has none
  * (quote_dotted_locals()), a phrase before a bare address
  * (angle_bare_addresses()).
  */
@@ -3266,6 +3273,12 @@ again:;
 				close = '\0';
 		} else if (*p == '=' && p[1] == '?' && q_word_specials(&out, p, &p)) {
 			last = '=';
+			continue;
+		} else if (*p == '"' && p > w && name_letter(p[-1]) && name_letter(p[1])) {
+			/* A '"' between two letters (Bob O"Neil) opens no quoted
+			 * string: one opens a word.  Taken for one, it paired
+			 * with the next name's opening '"' ("Carol Jones"), and
+			 * every mailbox between went into a display name. */
 			continue;
 		} else if (*p == '"') {
 			quoted = true;

@@ -862,6 +862,22 @@ static void test_semicolons(struct ccp_convert_map *map)
 			      "carol@example.org\r\n\r\nhi\r\n", "lone quote") == CCP_CONVERT_OK);
 		CHECK_MSG(m.nrcpt == 2 && memcmp(m.rcpt[1].addr, "\"carol@example.org\"", 19) == 0,
 			  "%s: %zu recipients", full ? "full" : "light", m.nrcpt);
+		/* A '"' inside a word opens no quoted string: taken for one, it
+		 * paired with the next name's opening '"', and bob went into
+		 * carol's display name. */
+		CHECK(conv(c, "From: s@example.org\r\nTo: Bob O\"Neil <bob@example.org>, "
+			      "\"Carol Jones\" <carol@example.org>, \"Dan\" <dan@example.org>\r\n"
+			      "\r\nhi\r\n", "quote in a word") == CCP_CONVERT_OK);
+		static const char *const in_word[] = {
+			"\"Bob ONeil\" [SMTP:bob@example.org] at EXSITE",
+			"\"Carol Jones\" [SMTP:carol@example.org] at EXSITE",
+			"\"Dan\" [SMTP:dan@example.org] at EXSITE",
+		};
+		CHECK_EQ_U64(m.nrcpt, 3);
+		for (size_t i = 0; i < m.nrcpt && i < 3; i++)
+			CHECK_MSG(eq(m.rcpt[i].addr, m.rcpt[i].addr_len, in_word[i]),
+				  "%s: recipient %zu is '%.*s'", full ? "full" : "light", i,
+				  (int)m.rcpt[i].addr_len, m.rcpt[i].addr);
 		/* A comment left open is closed at the field's end. */
 		CHECK(conv(c, "From: s@example.org\r\nTo: bob@example.org (Bob\r\n\r\nhi\r\n",
 			   "open comment") == CCP_CONVERT_OK);
