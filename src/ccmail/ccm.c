@@ -680,7 +680,14 @@ static void split_stamp(struct ccp_ccm_item *it, const char *s, const char *e)
 	}
 }
 
-static int parse_message(struct ccp_ccm_reader *r, struct ccp_ccm_msg *m, const char **msg_end)
+/*
+ * One message from r->p, a "Message:" line.  With trust_size its size,
+ * when it lands at the end or on a "Message:" line, bounds the message
+ * (*msg_end); without, the size is read and passed over, and the message
+ * runs to the next "Message:" line, as when the size is bad.
+ */
+static int parse_message(struct ccp_ccm_reader *r, struct ccp_ccm_msg *m, const char **msg_end,
+			 bool trust_size)
 {
 	const char *ce, *next;
 	size_t v = 0;
@@ -690,7 +697,7 @@ static int parse_message(struct ccp_ccm_reader *r, struct ccp_ccm_msg *m, const 
 	advance_to(r, next_line(r->p, r->end, &ce)); /* "Message:" */
 	if (read_size(r, r->end, &v) == SIZE_OK) {
 		const char *body = r->p;
-		if (v <= (size_t)(r->end - body) && message_ends_at(body + v, r->end))
+		if (trust_size && v <= (size_t)(r->end - body) && message_ends_at(body + v, r->end))
 			*msg_end = body + v;
 		else
 			m->warnings++;
@@ -854,7 +861,18 @@ int ccp_ccm_reader_next(struct ccp_ccm_reader *r, struct ccp_ccm_msg *m)
 	if (!kw_message(r->p, r->end))
 		rc = fail(r, r->line, "expected 'Message:'");
 	else
-		rc = parse_message(r, m, &msg_end);
+		rc = parse_message(r, m, &msg_end, true);
+	if (rc < 0 && msg_end && r->p < msg_end && kw_message(r->p, r->end)) {
+		/* The parse stopped at a "Message:" line before the end its size
+		 * gave: the size took in the next message (or more), which
+		 * skipping to that end would lose without a word.  Read this one
+		 * again as if its size were bad, to the next "Message:" line. */
+		r->p = start;
+		r->line = m->line;
+		ccp_ccm_msg_clear(m);
+		r->error[0] = '\0';
+		rc = parse_message(r, m, &msg_end, false);
+	}
 	if (rc < 0) {
 		/* Resynchronise: at the message's end when its size was good,
 		 * else at the next "Message:" line. */

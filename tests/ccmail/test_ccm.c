@@ -278,6 +278,34 @@ static void exact_msg(char *out, size_t cap, const char *key, bool file, const c
 	snprintf(out + n, cap - n, "Message:\r\n%zu\r\n%s", strlen(body), body);
 }
 
+/* A message whose size runs past its own end onto a later "Message:"
+ * line: the message in between was skipped with the first one's
+ * refusal, neither delivered nor reported.  Both are read, the first with
+ * a warning for its size. */
+static void test_size_past_next_message(void)
+{
+	char two[2048] = "", lie[2048];
+	exact_msg(two, sizeof(two), "k1", false, "hello\r\n");
+	size_t first = strlen(two);
+	exact_msg(two, sizeof(two), "k2", false, "bye\r\n");
+	exact_msg(two, sizeof(two), "k3", false, "later\r\n");
+	/* k1's size: its own body, plus k2 whole, landing on k3. */
+	const char *body = strstr(two, "\r\n") + 2;
+	body = strstr(body, "\r\n") + 2;
+	const char *k3 = strstr(two + first, "Message:\r\n");
+	k3 = strstr(k3 + 1, "Message:\r\n");
+	CHECK(k3 != NULL);
+	snprintf(lie, sizeof(lie), "Message:\r\n%zu\r\n%s", (size_t)(k3 - body), body);
+	int ok, bad;
+	unsigned warn;
+	char err[256] = "";
+	read_all(lie, &ok, &bad, &warn, err, sizeof(err));
+	CHECK_EQ_U64(ok, 3);
+	CHECK_EQ_U64(bad, 0);
+	CHECK_EQ_U64(warn, 1);
+	CHECK_MSG(err[0] == '\0', "refused: %s", err);
+}
+
 /* The grammar's *blank-line after each message: blank lines (spaces and
  * tabs allowed) between messages and at the end of the input are no
  * part of either message's items, whose sizes land before them; the same
@@ -465,6 +493,7 @@ int main(void)
 	test_reader_roundtrip();
 	test_reader_fallbacks();
 	test_blank_lines_after_messages();
+	test_size_past_next_message();
 	test_truncations();
 	test_dates();
 	puts("test_ccm: ok");
