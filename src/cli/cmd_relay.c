@@ -250,6 +250,79 @@ static int check_program(const char *flag, const char *prog)
 	return -1;
 }
 
+/*
+ * Why the argument the relay appends to CMD (exec CMD "$1": the .ccm's
+ * path, a report's address) would not reach the program, or NULL; *at is
+ * the octet it is about.  The shell would read a '#' that begins a word as
+ * a comment to the end of the line, "$1" with it; after a line break, or
+ * an operator at the end (';', '&', '|'), "$1" belongs to another command
+ * than the program exec runs; a '\' at the end joins it to the last word;
+ * an open quote makes the line a syntax error.  The program ran without
+ * the batch's path, answered 0, and the spool files were removed as
+ * delivered.  Quotes and backslashes are followed as the shell follows
+ * them; inside $( ) and ` ` the same marks are read as at the top level,
+ * which errs on the side of refusing.
+ */
+static const char *cmd_hides_argument(const char *cmd, size_t *at)
+{
+	char quote = '\0';
+	size_t opened = 0; /* where the open quote began */
+	char last = ' '; /* the last octet outside quotes other than a blank */
+	size_t last_at = 0;
+	bool word_start = true;
+	size_t i = 0;
+	for (; cmd[i]; i++) {
+		char c = cmd[i];
+		*at = i;
+		if (quote == '\'') {
+			if (c == '\'')
+				quote = '\0';
+			continue;
+		}
+		if (c == '\\') {
+			if (cmd[i + 1] == '\0')
+				return "a '\\' at its end would join the file's name to its last word";
+			i++;
+			word_start = false;
+			last = 'x';
+			continue;
+		}
+		if (quote == '"') {
+			if (c == '"')
+				quote = '\0';
+			continue;
+		}
+		if (c == '\'' || c == '"') {
+			quote = c;
+			opened = i;
+			word_start = false;
+			last = 'x';
+			continue;
+		}
+		if (c == '#' && word_start)
+			return "this '#' begins a comment, which would hide the file's name the relay "
+			       "adds after the command";
+		if (c == '\n')
+			return "a line break would leave the file's name to another command than the "
+			       "program";
+		word_start = c == ' ' || c == '\t' || strchr(";&|()<>", c) != NULL;
+		if (c != ' ' && c != '\t') {
+			last = c;
+			last_at = i;
+		}
+	}
+	if (quote) {
+		*at = opened;
+		return quote == '"' ? "this double quote is left open: the shell cannot read the line"
+				    : "this single quote is left open: the shell cannot read the line";
+	}
+	*at = last_at;
+	if (strchr(";&|", last))
+		return "it ends in this operator, which would leave the file's name to another "
+		       "command than the program";
+	return NULL;
+}
+
 static int check_cmd(const char *flag, const char *cmd)
 {
 	if (cmd == NULL)
@@ -257,6 +330,15 @@ static int check_cmd(const char *flag, const char *cmd)
 	const char *w = cmd + strspn(cmd, " \t\n");
 	if (*w == '\0') {
 		fprintf(stderr, "ccpump relay: %s: empty or blank: it names no command\n", flag);
+		return -1;
+	}
+	size_t at = 0;
+	const char *hides = cmd_hides_argument(cmd, &at);
+	if (hides) {
+		char shown[512];
+		ccp_escape_controls(shown, sizeof(shown), cmd, strlen(cmd));
+		fprintf(stderr, "ccpump relay: %s: '%s': at octet %zu, %s\n", flag, shown, at + 1,
+			hides);
 		return -1;
 	}
 	size_t name = strspn(w, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_0123456789");

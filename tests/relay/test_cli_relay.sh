@@ -35,14 +35,35 @@ expect_usage "--import-cmd: /etc: not an executable file" relay --spool "$d/spoo
 PATH=/usr/bin:/bin expect_usage "--bounce-cmd: ccpump-no-such-sendmail: not found in PATH (/usr/bin:/bin)" \
 	relay --spool "$d/spool" --store "$d/store" --po "$d/po" \
 	--bounce-cmd "ccpump-no-such-sendmail -t" --once
+# What would keep the file's name (or the address) the relay adds from
+# the program: a comment, a line break, an operator or a '\' at the end,
+# an open quote.  The program ran without it, answered 0, and the batch's
+# spool files were removed as delivered.
+expect_usage "--import-cmd: '/bin/true # our importer': at octet 11, this '#' begins a comment" \
+	relay --spool "$d/spool" --store "$d/store" --import-cmd "/bin/true # our importer" --once
+expect_usage "--bounce-cmd: '/bin/true;#x': at octet 11, this '#'" relay --spool "$d/spool" \
+	--store "$d/store" --po "$d/po" --bounce-cmd "/bin/true;#x" --once
+expect_usage "'/bin/true\x0a-v': at octet 10, a line break" relay --spool "$d/spool" \
+	--store "$d/store" --import-cmd $'/bin/true\n-v' --once
+for end in ';' '&' '|' '&&'; do
+	expect_usage "at octet $((11 + ${#end} - 1)), it ends in this operator" relay \
+		--spool "$d/spool" --store "$d/store" --import-cmd "/bin/true $end  " --once
+done
+expect_usage "at octet 11, a '\\' at its end" relay --spool "$d/spool" --store "$d/store" \
+	--import-cmd '/bin/true \' --once
+expect_usage "at octet 11, this single quote is left open" relay --spool "$d/spool" \
+	--store "$d/store" --import-cmd "/bin/true 'a # b" --once
+expect_usage "at octet 13, this double quote is left open" relay --spool "$d/spool" \
+	--store "$d/store" --import-cmd '/bin/true a "b' --once
 [ -z "$(ls -A "$d")" ] || fail "empty commands: made $(ls "$d") before refusing them"
 # What the shell would unquote or expand first, and its builtins, are
 # left to it: these pass the check (and fail later, as the shell says).
-for cmd in "'$d/quoted prog'" '$HOME/imp' 'exec true' "cd $d && true"; do
+for cmd in "'$d/quoted prog'" '$HOME/imp' 'exec true' "cd $d && true" \
+	"true 'a # b' \"c#d\" e\\#f x#y 'it''s'"; do
 	"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$cmd" --once \
 		--stats-interval 0 --log "$work/shell.log" || fail "shell words: '$cmd' refused"
 done
-echo "1. an empty --import-cmd or --bounce-cmd, one that starts with an assignment, or names no program, is refused"
+echo "1. an empty --import-cmd or --bounce-cmd, one that starts with an assignment, names no program, or would hide the argument added to it, is refused"
 
 # A stats file that could never be written: a directory where it would
 # go, or no name at all (the rename into place fails at every write).
