@@ -1913,6 +1913,18 @@ static const char *check_message(const struct ccp_po *po, const struct ccp_ccm_m
 	return NULL;
 }
 
+/* Whether FP, a recipient's pair, is among those of the message at hand
+ * (MSGFPS): a recipient named twice in one message ("a at X" and
+ * "A  at x"). */
+static bool named_here(const struct ccp_ccm_buf *msgfps, struct ccp_fp fp)
+{
+	const struct ccp_fp *seen = (const void *)msgfps->data;
+	for (size_t j = 0; j < msgfps->len / sizeof(fp); j++)
+		if (seen[j].a == fp.a && seen[j].b == fp.b)
+			return true;
+	return false;
+}
+
 /* Step 4: parse and check everything, plan every delivery.  Nothing is
  * written to the post office here. */
 static bool plan_import(struct ccp_po *po, const char *data, size_t len, const char *name,
@@ -1988,7 +2000,21 @@ static bool plan_import(struct ccp_po *po, const char *data, size_t len, const c
 		ccp_ccm_buf_reset(&po->msgfps);
 		for (size_t i = 0; i < m->nrcpt; i++) {
 			norm_rcpt(&po->tmp2, m->rcpt[i].addr, m->rcpt[i].addr_len);
+			/* The index key: escaped key, TAB, escaped recipient. */
+			ccp_ccm_buf_reset(&po->tmp);
+			esc(&po->tmp, key, keylen);
+			ccp_ccm_buf_addc(&po->tmp, '\t');
+			esc(&po->tmp, po->tmp2.data, po->tmp2.len);
+			struct ccp_fp fp = ccp_fp_of(po->tmp.data, po->tmp.len);
 			if (po->conf.users && !sset_has(&po->users, po->tmp2.data, po->tmp2.len)) {
+				/* Named twice in this very message: one line, one
+				 * count, one name in the reason, as for a known
+				 * recipient.  The batch's set, which only a
+				 * recipient named before in this import can be in,
+				 * spares the look through the message's own. */
+				if (!ccp_fpset_add(batch, fp) && named_here(&po->msgfps, fp))
+					continue;
+				ccp_ccm_buf_add(&po->msgfps, &fp, sizeof(fp));
 				if (unknown.len + m->rcpt[i].addr_len + 4 <= UNKNOWN_NAMED)
 					ccp_ccm_buf_printf(&unknown, "%s'%.*s'", unknown.len ? ", " : "",
 							   (int)m->rcpt[i].addr_len, m->rcpt[i].addr);
@@ -2001,23 +2027,13 @@ static bool plan_import(struct ccp_po *po, const char *data, size_t len, const c
 				res->undeliverable++;
 				continue;
 			}
-			/* The index key: escaped key, TAB, escaped recipient. */
-			ccp_ccm_buf_reset(&po->tmp);
-			esc(&po->tmp, key, keylen);
-			ccp_ccm_buf_addc(&po->tmp, '\t');
-			esc(&po->tmp, po->tmp2.data, po->tmp2.len);
-			struct ccp_fp fp = ccp_fp_of(po->tmp.data, po->tmp.len);
 			if (ccp_fpwindow_has(&po->index, fp) || !ccp_fpset_add(batch, fp)) {
 				/* Named twice in this very message ("a at X" and
 				 * "A  at x"): what became of the first is the
 				 * pair's; nothing was handed in twice, so no
 				 * second duplicate is counted or logged.  (Looked
 				 * for only here, on the rare path.) */
-				const struct ccp_fp *seen = (const void *)po->msgfps.data;
-				bool again_here = false;
-				for (size_t j = 0; j < po->msgfps.len / sizeof(fp) && !again_here; j++)
-					again_here = seen[j].a == fp.a && seen[j].b == fp.b;
-				if (again_here)
+				if (named_here(&po->msgfps, fp))
 					continue;
 				ccp_ccm_buf_add(&po->msgfps, &fp, sizeof(fp));
 				res->skipped++;

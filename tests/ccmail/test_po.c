@@ -256,6 +256,18 @@ static void test_users(const char *base)
 	CHECK_EQ_U64(res.delivered, 2);
 	CHECK_EQ_U64(res.undeliverable, 1);
 	CHECK(strstr(res.reason, "unknown recipient 'Nobody, Here at HUBPO1'") != NULL);
+	/* An unknown recipient named twice in one message: one line, one
+	 * count, named once, as a known one named twice is delivered once. */
+	const char *twice[] = { "Ghost, Bob at HUBPO1", "doe, john at hubpo1", "ghost,  BOB at hubpo1",
+				NULL };
+	ccp_ccm_buf_reset(&b);
+	msg_text(&b, "ut", "A at B", "6/2/98 8:39", twice, "s", "x\r\n");
+	CHECK(ccp_po_import_buffer(po, b.data, b.len, "u.ccm", NULL, &res) == CCP_PO_UNDELIVERABLE);
+	CHECK_EQ_U64(res.delivered, 1);
+	CHECK_EQ_U64(res.undeliverable, 1);
+	CHECK_MSG(strcmp(strstr(res.reason, "unknown"), "unknown recipient 'Ghost, Bob at HUBPO1'") ==
+			  0,
+		  "%s", res.reason);
 
 	/* Forty unknown recipients: the reason names those that fit and
 	 * counts the rest, never a part of the list as all of it. */
