@@ -40,6 +40,11 @@ struct ccp_event {
 
 CCP_EXPORT extern const struct ck_ec_mode ccp_ec_mode_mp;
 
+/* Its sleeps after the spin: a first step of 1 ms, each next one 8 times
+ * the last, until one second, then to the deadline (or until woken). */
+#define CCP_WAIT_FIRST_STEP_NS 1000000
+#define CCP_WAIT_STEP_SCALE 8
+
 static inline void ccp_event_init(struct ccp_event *e)
 {
 	ck_ec32_init(&e->ec, 0);
@@ -57,6 +62,15 @@ static inline void ccp_event_signal(struct ccp_event *e, uint32_t n)
 {
 	ck_ec32_add(&e->ec, &ccp_ec_mode_mp, n);
 }
+
+/*
+ * Sleeps until the event moves past `snapshot` (0) or the absolute
+ * CLOCK_MONOTONIC `deadline` passes (-1), by MODE's clock and futex.
+ * Unlike a bare ck_ec32_wait(), no sleep runs past the deadline: ck_ec's
+ * growing steps (1, 8, 64, 512 ms with ccp_ec_mode_mp) are each cut at it.
+ */
+CCP_EXPORT int ccp_event_wait_until(struct ccp_event *e, const struct ck_ec_mode *mode,
+				    uint32_t snapshot, const struct timespec *deadline);
 
 /* Yields before a blocking wait sleeps (see above). */
 #define CCP_WAIT_BLOCK_YIELDS 16

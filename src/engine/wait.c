@@ -47,12 +47,25 @@ static const struct ck_ec_ops ccp_ec_ops = {
 	.busy_loop_iter = 10,
 	/* After the spin, sleep in growing steps from 1 ms; past one second
 	 * ck_ec sleeps without a deadline until woken. */
-	.initial_wait_ns = 1000000,
-	.wait_scale_factor = 8,
+	.initial_wait_ns = CCP_WAIT_FIRST_STEP_NS,
+	.wait_scale_factor = CCP_WAIT_STEP_SCALE,
 	.wait_shift_count = 0,
 };
 
 const struct ck_ec_mode ccp_ec_mode_mp = { .ops = &ccp_ec_ops, .single_producer = false };
+
+/* ck_ec's steps (1, 8, 64, 512 ms) are not cut at the caller's deadline:
+ * a wait asked for 100 ms slept 512, and a retry due then came half a
+ * second late.  Called before each step's sleep, this ends the step at
+ * the deadline (state->data) when that comes first. */
+static int ec_cut_at_deadline(const struct ck_ec_wait_state *state, struct timespec *step_end)
+{
+	const struct timespec *deadline = state->data;
+	if (deadline->tv_sec < step_end->tv_sec ||
+	    (deadline->tv_sec == step_end->tv_sec && deadline->tv_nsec < step_end->tv_nsec))
+		*step_end = *deadline;
+	return 0;
+}
 
 const char *ccp_wait_name(enum ccp_wait_kind k)
 {
@@ -75,6 +88,14 @@ int ccp_wait_parse(const char *s, enum ccp_wait_kind *out)
 	return -1;
 }
 
+int ccp_event_wait_until(struct ccp_event *e, const struct ck_ec_mode *mode, uint32_t snapshot,
+			 const struct timespec *deadline)
+{
+	/* The predicate reads the deadline through the wait state's data. */
+	return ck_ec32_wait_pred(&e->ec, mode, snapshot, ec_cut_at_deadline, (void *)deadline,
+				 deadline);
+}
+
 void ccp_wait_step(enum ccp_wait_kind k, struct ccp_event *e, uint32_t snapshot,
 		   uint64_t deadline_ns, unsigned *idle)
 {
@@ -95,7 +116,7 @@ void ccp_wait_step(enum ccp_wait_kind k, struct ccp_event *e, uint32_t snapshot,
 		if (deadline_ns) {
 			struct timespec ts = { .tv_sec = (time_t)(deadline_ns / 1000000000u),
 					       .tv_nsec = (long)(deadline_ns % 1000000000u) };
-			ck_ec32_wait(&e->ec, &ccp_ec_mode_mp, snapshot, &ts);
+			ccp_event_wait_until(e, &ccp_ec_mode_mp, snapshot, &ts);
 		} else {
 			ck_ec32_wait(&e->ec, &ccp_ec_mode_mp, snapshot, NULL);
 		}
