@@ -98,10 +98,19 @@ enum sent_state {
 static enum sent_state send_one(struct ccp_bouncer *b, const char *name, const char *again_when)
 {
 	char addr[320], why[600] = "", kept[CCP_QUEUE_RECORD_NAME_MAX + 16];
-	int fd = openat(b->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	bool odd = false;
+	int fd = ccp_open_regular_at(b->dirfd, name, &odd);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return SEND_DONE; /* gone: requeued, or removed by an operator */
+		if (odd) {
+			/* Not a report the relay queued (a FIFO would have hung
+			 * this thread, and the stop with it): left where it is,
+			 * and out of the later passes. */
+			ccp_log(CCP_LOG_WARN, "message %s: its queued report in %s is not a regular "
+				"file: not sent, left there", name, b->dir);
+			return SEND_STUCK;
+		}
 		ccp_log(CCP_LOG_WARN, "message %s: its queued report cannot be opened in %s: %s; "
 			"%s", name, b->dir, strerror(errno), again_when);
 		return SEND_LATER;

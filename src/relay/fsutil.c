@@ -349,6 +349,32 @@ uint64_t ccp_dir_count_names(const char *dir)
 	return n;
 }
 
+int ccp_open_regular_at(int dirfd, const char *name, bool *not_regular)
+{
+	*not_regular = false;
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		/* ELOOP: a symbolic link, which O_NOFOLLOW refuses. */
+		*not_regular = errno == ELOOP;
+		return -1;
+	}
+	struct stat st;
+	int flags = fcntl(fd, F_GETFL);
+	if (fstat(fd, &st) != 0 || flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		*not_regular = true;
+		errno = EINVAL;
+		return -1;
+	}
+	return fd;
+}
+
 void ccp_close_fds(const int *fds, size_t n)
 {
 	for (size_t i = 0; i < n; i++)

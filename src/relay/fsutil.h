@@ -153,6 +153,15 @@ uint64_t ccp_dir_count_names(const char *dir);
  * an open file description of its own (closedir() it); NULL with errno. */
 DIR *ccp_dir_reopen(int dirfd);
 
+/*
+ * Opens DIRFD/NAME to read, when it is a regular file: never follows a
+ * symbolic link, and never blocks in the open, as opening a FIFO would
+ * until someone wrote to it.  Returns the descriptor (blocking again, to
+ * be read or handed to a program as its input); -1 with errno, and
+ * *not_regular true when NAME is there but no regular file.
+ */
+int ccp_open_regular_at(int dirfd, const char *name, bool *not_regular);
+
 /* Closes those of the N descriptors that are open (>= 0). */
 void ccp_close_fds(const int *fds, size_t n);
 

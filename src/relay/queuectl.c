@@ -505,8 +505,16 @@ int ccp_queue_resend_report(const char *store, const char *name, char *err, size
 	for (unsigned k = 0; k < CCP_QUEUE_REPORT_DIRS && fd < 0; k++) {
 		if (dir_fd >= 0)
 			close(dir_fd);
+		bool odd = false;
+		/* A regular file's alone: a FIFO left there by whoever owns the
+		 * store would hang the command, which root may run. */
 		if ((dir_fd = open(dirs[k], O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)
-			fd = openat(dir_fd, ndr, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			fd = ccp_open_regular_at(dir_fd, ndr, &odd);
+		if (odd) {
+			snprintf(err, errlen, "%s: its report %s/%s is not a regular file: not sent",
+				 name, dirs[k], ndr);
+			goto out;
+		}
 		/* The first failure other than "not there" is the one to say. */
 		if (fd < 0 && (e == 0 || e == ENOENT))
 			e = errno;

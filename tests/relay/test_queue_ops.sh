@@ -14,7 +14,9 @@
 #      and a relay that sends reports sends none on it.
 #   4. the listing: a note that is no regular file is not read (a FIFO
 #      would hang it, a link show another file's line), and a marker that
-#      is a directory is none, as for the relay.
+#      is a directory is none, as for the relay; a report that is a FIFO
+#      is refused by --resend-report and left in Bounce/ by the relay,
+#      neither hanging in its open.
 #   5. a spool that cannot be looked at: the error itself.
 #   6. a requeue: the queued report and the markers it removes are synced
 #      before the message is back in new/ (strace, where installed).
@@ -164,6 +166,32 @@ printf '%s' "$json" | grep -q '"waiting":{"count":1,' ||
 	--log "$d/log" || fail "notes: relay failed"
 [ "$(field "$d/po" 'distinct keys')" = 1 ] || fail "notes: the relay did not deliver the file"
 echo "4. the listing: a FIFO or a link as a reason is not read, a directory as a marker is none"
+
+# A report that is a FIFO (made by whoever owns the store) hung
+# `queue --resend-report`, which root may run, in its open, and would hang
+# the relay's report thread, and its stop with it, in Bounce/.
+d=$(fresh fifo_ndr)
+mkdir -p "$d/store/Bad" "$d/store/Bounce"
+echo "a message" >"$d/store/Bad/1764288000.Mfifo.test"
+mkfifo "$d/store/Bad/1764288000.Mfifo.test.ndr"
+rc=0
+timeout 20 "$bin" queue --store "$d/store" --resend-report 1764288000.Mfifo.test \
+	2>"$d/err" >/dev/null || rc=$?
+[ $rc = 1 ] || fail "fifo report: --resend-report exited $rc: $(cat "$d/err")"
+grep -q "1764288000.Mfifo.test: its report $d/store/Bad/1764288000.Mfifo.test.ndr is not a regular file: not sent" \
+	"$d/err" || fail "fifo report: $(cat "$d/err")"
+[ -z "$(ls -A "$d/store/Bounce")" ] || fail "fifo report: queued: $(ls "$d/store/Bounce")"
+mkfifo "$d/store/Bounce/1764288000.Mqueued.test"
+counting_bounce "$d"
+gen "$d/spool" 0 1
+rc=0
+timeout 20 "$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once \
+	--stats-interval 0 --bounce-cmd "$d/bounce.sh" --log "$d/log" || rc=$?
+[ $rc = 0 ] || fail "fifo in Bounce: the relay exited $rc (hung in its open?)"
+grep -q "message 1764288000.Mqueued.test: its queued report in $d/store/Bounce is not a regular file: not sent, left there" \
+	"$d/log" || fail "fifo in Bounce: not said: $(cat "$d/log")"
+[ ! -e "$d/sent" ] || fail "fifo in Bounce: a report was sent"
+echo "4b. a report that is a FIFO: refused by --resend-report, left by the relay, neither hangs"
 
 # ---- 5. a spool that cannot be looked at is said as it is ---------------
 ln -s loop "$work/loop"
