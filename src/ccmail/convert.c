@@ -2553,8 +2553,11 @@ static void unflow(const char *s, size_t n, bool delsp, struct ccp_ccm_buf *out)
 		size_t depth = q - i, t = q < e && s[q] == ' ' ? q + 1 : q;
 		bool sig = e - t == 3 && memcmp(s + t, "-- ", 3) == 0;
 		bool soft = !sig && e > t && s[e - 1] == ' ';
-		if (open && depth != open_depth) {
-			/* A quote that changes mid-paragraph ends it (4.5). */
+		if (open && (depth != open_depth || sig)) {
+			/* A quote that changes mid-paragraph ends it (4.5), and
+			 * so does the signature line, which is neither fixed nor
+			 * flowed (4.3): joined to the paragraph before it, it
+			 * was no longer a signature's separator. */
 			ccp_ccm_buf_adds(out, "\r\n");
 			open = false;
 		}

@@ -1866,6 +1866,10 @@ static void test_format_flowed(struct ccp_convert_map *map)
 		  "caf=E9 au =\r\n\r\nlait, =\r\nsvp\r\n", "caf\x82 au lait, svp\r\n" },
 		{ "text/plain; charset=utf-8; format=flowed", "8bit", "> a \r\nb \r\n",
 		  "> a \r\nb \r\n" },
+		/* A soft break just before "-- ": the separator starts its own
+		 * line, not the end of the paragraph before it. */
+		{ "text/plain; charset=utf-8; format=flowed", "8bit",
+		  "See you \r\ntomorrow. \r\n-- \r\nBob\r\n", "See you tomorrow. \r\n-- \r\nBob\r\n" },
 		{ "text/plain; charset=utf-8; format=fixed", "8bit", "a \r\n b\r\n",
 		  "a \r\n b\r\n" },
 		/* UTF-16 and UTF-7 as sent: a space is two octets in the one,
