@@ -2519,7 +2519,9 @@ static void add_embedded(struct ccp_convert *c, GMimeMessagePart *mp, GMimeObjec
 		g_object_unref(s);
 	}
 	GMimeContentDisposition *d = g_mime_object_get_content_disposition(obj);
-	const char *fn = leaf_file_name(NULL, d);
+	/* Its name as any part's: a delivery report's "message/rfc822;
+	 * name=..." was MESSAGE.EML. */
+	const char *fn = leaf_file_name(g_mime_object_get_content_type(obj), d);
 	if (fn)
 		fn = full_file_name(c, obj, fn);
 	size_t nl;
@@ -2724,7 +2726,9 @@ static void walk_attachments(struct ccp_convert *c, GMimeObject *obj, bool in_re
 		return;
 	if (GMIME_IS_MESSAGE_PART(obj)) {
 		GMimeContentDisposition *d = g_mime_object_get_content_disposition(obj);
-		if (kept_from_alternative(NULL, d, leaf_file_name(NULL, d), false, in_related))
+		if (kept_from_alternative(NULL, d,
+					  leaf_file_name(g_mime_object_get_content_type(obj), d), false,
+					  in_related))
 			add_embedded(c, GMIME_MESSAGE_PART(obj), obj);
 	} else if (GMIME_IS_MULTIPART(obj)) {
 		GMimeMultipart *mp = GMIME_MULTIPART(obj);

@@ -2255,6 +2255,15 @@ static void test_attachments(struct ccp_convert_map *map)
 	 * GMime's default, LF, it was one long line in Notepad. */
 	CHECK(contains(m.item[2].data, m.item[2].len, "From: inner@example.org\r\n"));
 	CHECK(!contains(m.item[2].data, m.item[2].len, "org\n"));
+	/* An embedded message named by its type (a delivery report's
+	 * "message/rfc822; name=..."): that name, as any part's, not
+	 * MESSAGE.EML. */
+	CHECK(conv(c, MIXED_HI "Content-Type: message/rfc822; name=\"Original message.eml\"\r\n"
+		      "Content-Disposition: attachment\r\n\r\nFrom: i@example.org\r\n\r\nhi\r\n"
+		      "--B--\r\n", "named message") == CCP_CONVERT_OK);
+	CHECK_MSG(m.nitem == 2 && eq(m.item[1].title, m.item[1].title_len, "ORIGIN~1.EML"),
+		  "%zu items, the second '%.*s'", m.nitem, m.nitem == 2 ? (int)m.item[1].title_len : 0,
+		  m.nitem == 2 ? m.item[1].title : "");
 
 	CHECK(conv_file(c, "gen/html-only.eml") == CCP_CONVERT_OK);
 	CHECK_EQ_U64(m.nitem, 1);
