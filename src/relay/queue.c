@@ -52,12 +52,18 @@ void ccp_queue_record_name(char *buf, const char *name, const char *suffix)
 			longest = strlen(ccp_queue_record_suffixes[i]);
 	if (ccp_unlikely(longest + tail >= max))
 		ccp_panic("record suffix '%s' too long for a file name", suffix);
-	if (n + longest <= max) {
+	size_t keep = max - longest - tail;
+	/* A name of the very shape a long name's base has (KEEP octets, '~',
+	 * 16 hex digits) is hashed too: kept whole, it was the base of the
+	 * long name it copies, and the two messages' records were one pair,
+	 * which a delete or a requeue of either removed. */
+	bool base_shaped = n == keep + tail && name[keep] == '~' &&
+			   strspn(name + keep + 1, "0123456789abcdef") == tail - 1;
+	if (n + longest <= max && !base_shaped) {
 		memcpy(buf, name, n);
 		memcpy(buf + n, suffix, s + 1);
 		return;
 	}
-	size_t keep = max - longest - tail;
 	memcpy(buf, name, keep);
 	snprintf(buf + keep, CCP_QUEUE_RECORD_NAME_MAX - keep, "~%016" PRIx64 "%s",
 		 ccp_hash_bytes(name, n), suffix);

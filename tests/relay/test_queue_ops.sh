@@ -20,6 +20,9 @@
 #   5. a spool that cannot be looked at: the error itself.
 #   6. a requeue: the queued report and the markers it removes are synced
 #      before the message is back in new/ (strace, where installed).
+#   7. a name shaped as a long name's record base (231 octets, '~', 16 hex
+#      digits) has records of its own, which a delete of it leaves the
+#      long name's.
 set -u
 . "$(dirname "$0")/relay_lib.sh"
 
@@ -237,5 +240,26 @@ fi
 left=$(find "$d/store/Bad" "$d/store/Bounce" "$d/store/Deferred" "$d/store/Delivered" -mindepth 1)
 [ -z "$left" ] || fail "requeue: left behind: $left"
 echo "6. a requeue: report and markers gone, each synced before the message is in new/"
+
+# ---- 7. a name of a long name's record shape has records of its own -----
+# A name past 248 octets has its records named by its first 231 octets,
+# '~' and a hash; a name of exactly that shape was kept whole, so both
+# messages' records were one pair, and deleting one removed the other's.
+d=$(fresh shapes --users "$(users)")
+long=$(printf 'L%.0s' $(seq 255))
+undeliverable "$d" "$long"
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--log "$d/log" || fail "shapes: relay failed"
+base=$(cd "$d/store/Bad" && ls | sed -n 's/\.reason$//p')
+[ ${#base} = 248 ] || fail "shapes: the long name's record base is '$base'"
+undeliverable "$d" "$base"
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--log "$d/log" || fail "shapes: relay failed"
+[ "$(ls "$d/store/Bad" | grep -c '\.reason$')" = 2 ] ||
+	fail "shapes: not two reasons in Bad: $(ls "$d/store/Bad")"
+"$bin" queue --store "$d/store" --delete "$base" >/dev/null || fail "shapes: --delete failed"
+[ "$(ls "$d/store/Bad")" = "$(printf '%s\n%s\n%s' "$long" "$base.ndr" "$base.reason")" ] ||
+	fail "shapes: the long name's records went with the other: $(ls "$d/store/Bad")"
+echo "7. a name of a long name's record shape: records of its own, not the long name's"
 
 echo "test_queue_ops: ok"
