@@ -207,9 +207,11 @@ enum ccp_queue_marker ccp_queue_marker_parse(const char *text, const struct ccp_
 }
 
 /* Scans dir (missing: empty).  For the spool's new/, MARKED sorts entries
- * with a marker in Deferred/ or Delivered/ into their own classes. */
+ * with a marker in Deferred/ or Delivered/ into their own classes.
+ * FILES_ONLY: only regular files count (new/, Bad/); Quarantine/ holds
+ * what is not one. */
 static int scan(const char *dir, struct ccp_queue_class *c, const struct marked *marked,
-		bool skip_notes, char *err, size_t errlen)
+		bool skip_notes, bool files_only, char *err, size_t errlen)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
@@ -230,8 +232,9 @@ static int scan(const char *dir, struct ccp_queue_class *c, const struct marked 
 			continue; /* gone meanwhile */
 		/* In the spool, only files are messages: the relay moves other
 		 * entries to Quarantine, or leaves them in new/ unopened (one it
-		 * cannot move), and never relays them. */
-		if (marked && !S_ISREG(st.stx_mode))
+		 * cannot move), and never relays them.  In Bad/ the relay puts
+		 * messages alone: a directory or a FIFO made there is none. */
+		if (files_only && !S_ISREG(st.stx_mode))
 			continue;
 		/* A marker counts only for the file it was written for: one
 		 * left by another file under the name (the relay removes it
@@ -301,14 +304,14 @@ int ccp_queue_scan(const char *spool, const char *store, struct ccp_queue_report
 	snprintf(path, sizeof(path), "%s/Delivered", store);
 	marked.delivered_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	snprintf(path, sizeof(path), "%s/new", spool);
-	int rc = scan(path, &rep->waiting, &marked, false, err, errlen);
+	int rc = scan(path, &rep->waiting, &marked, false, true, err, errlen);
 	ccp_close_fds((const int[]){ marked.deferred_fd, marked.delivered_fd }, 2);
 	snprintf(path, sizeof(path), "%s/Bad", store);
 	if (rc == 0)
-		rc = scan(path, &rep->bad, NULL, true, err, errlen);
+		rc = scan(path, &rep->bad, NULL, true, true, err, errlen);
 	snprintf(path, sizeof(path), "%s/Quarantine", store);
 	if (rc == 0)
-		rc = scan(path, &rep->quarantined, NULL, false, err, errlen);
+		rc = scan(path, &rep->quarantined, NULL, false, false, err, errlen);
 	snprintf(path, sizeof(path), "%s/Bounce", store);
 	rep->reports_waiting = ccp_dir_count_names(path);
 	snprintf(path, sizeof(path), "%s/Partial", store);
@@ -394,6 +397,11 @@ static void list_dir(FILE *out, const char *store, const char *sub, const char *
 	unsigned n = 0;
 	while (d && n < list && (de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.' || ccp_queue_is_record(de->d_name))
+			continue;
+		/* As scan() counts: messages and markers are files. */
+		struct stat st;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(st.st_mode))
 			continue;
 		char rec[CCP_QUEUE_RECORD_NAME_MAX];
 		if (note_suffix[0])

@@ -646,21 +646,38 @@ int ccp_queue_each_bad(const char *store, int (*fn)(void *arg, const char *name)
 		       char *err, size_t errlen)
 {
 	char *bad = ccp_path_join(store, "Bad");
-	DIR *d = opendir(bad);
+	int bad_fd = open(bad, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = bad_fd >= 0 ? ccp_dir_reopen(bad_fd) : NULL;
 	if (d == NULL) {
 		int e = errno;
-		if (e != ENOENT)
+		struct stat st;
+		/* No Bad/ in a store: nothing bad yet.  No store: a mistyped
+		 * path, which "0 messages" would hide from a cron job. */
+		bool none = e == ENOENT && stat(store, &st) == 0 && S_ISDIR(st.st_mode);
+		if (e == ENOENT && !none)
+			snprintf(err, errlen, "store %s: %s", store,
+				 errno == ENOENT ? "no such directory" : strerror(errno));
+		else if (!none)
 			snprintf(err, errlen, "cannot read %s: %s", bad, strerror(e));
+		if (bad_fd >= 0)
+			close(bad_fd);
 		ccp_free(bad);
-		return e == ENOENT ? 0 : -1;
+		return none ? 0 : -1;
 	}
 	/* The names first, then the calls: fn may move entries out of Bad. */
 	size_t n;
 	char **names = ccp_dir_names(d, ccp_queue_is_record, &n);
 	ccp_free(bad);
 	int rc = 0;
-	for (size_t i = 0; i < n && rc == 0; i++)
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		/* Messages are files: a directory or a FIFO made in Bad/ is
+		 * none, and the relay never put it there. */
+		struct stat st;
+		if (fstatat(bad_fd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode))
+			continue;
 		rc = fn(arg, names[i]);
+	}
 	ccp_dir_names_free(names, n);
+	close(bad_fd);
 	return rc;
 }

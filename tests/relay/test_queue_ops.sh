@@ -23,6 +23,9 @@
 #   7. a name shaped as a long name's record base (231 octets, '~', 16 hex
 #      digits) has records of its own, which a delete of it leaves the
 #      long name's.
+#   8. a directory or a FIFO in Bad/ is no message: not counted, listed,
+#      deleted or requeued; --delete-all and --requeue-all on a store that
+#      is not there fail, naming it.
 set -u
 . "$(dirname "$0")/relay_lib.sh"
 
@@ -261,5 +264,34 @@ undeliverable "$d" "$base"
 [ "$(ls "$d/store/Bad")" = "$(printf '%s\n%s\n%s' "$long" "$base.ndr" "$base.reason")" ] ||
 	fail "shapes: the long name's records went with the other: $(ls "$d/store/Bad")"
 echo "7. a name of a long name's record shape: records of its own, not the long name's"
+
+# ---- 8. Bad/ holds messages, and a store must be there ------------------
+# A directory or a FIFO made in Bad/ was counted and listed as a message,
+# and every --delete-all or --requeue-all then failed on it; a mistyped
+# store was "0 messages", status 0.
+d=$(fresh bad_odd --users "$(users)")
+undeliverable "$d" 1764288000.Modd.test
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --stats-interval 0 \
+	--log "$d/log" || fail "bad odd: relay failed"
+mkdir "$d/store/Bad/archive"
+mkfifo "$d/store/Bad/fifo"
+json=$(timeout 20 "$bin" queue --spool "$d/spool" --store "$d/store" --json) ||
+	fail "bad odd: the listing failed"
+printf '%s' "$json" | grep -q '"bad":{"count":1,' || fail "bad odd: counted: $json"
+out=$(timeout 20 "$bin" queue --spool "$d/spool" --store "$d/store" --list 10)
+! printf '%s\n' "$out" | grep -qE 'archive|fifo' || fail "bad odd: listed: $out"
+out=$(timeout 20 "$bin" queue --store "$d/store" --delete-all 2>&1) ||
+	fail "bad odd: --delete-all exited $?: $out"
+[ "$out" = "1 messages deleted from $d/store/Bad" ] || fail "bad odd: $out"
+[ -d "$d/store/Bad/archive" ] && [ -p "$d/store/Bad/fifo" ] || fail "bad odd: removed what is no message"
+for act in "--delete-all" "--spool $d/spool --requeue-all"; do
+	rc=0
+	# shellcheck disable=SC2086
+	"$bin" queue --store "$d/no-such-store" $act >"$d/out" 2>"$d/err" || rc=$?
+	[ $rc = 1 ] || fail "missing store: $act exited $rc"
+	grep -q "store $d/no-such-store: no such directory" "$d/err" ||
+		fail "missing store: $act: $(cat "$d/err")"
+done
+echo "8. Bad/'s directories and FIFOs are no messages; an action on a missing store fails"
 
 echo "test_queue_ops: ok"
