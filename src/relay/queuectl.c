@@ -560,6 +560,24 @@ static void sync_removal(int dirfd, const char *name, const char *dir)
 			"a crash may bring it back", name, dir, strerror(errno));
 }
 
+/* Says, in ERR, that message NAME's WHAT DIR/ENTRY could not be removed
+ * (errno), after what the line says already: each one a delete leaves is
+ * named, the first in full, the others after it.  Sets *RC to -1. */
+static void left_behind(char *err, size_t errlen, int *rc, const char *name, const char *what,
+			const char *dir, const char *entry)
+{
+	size_t n = *rc < 0 ? strnlen(err, errlen) : 0;
+	if (n + 1 >= errlen)
+		return;
+	if (*rc < 0)
+		snprintf(err + n, errlen - n, "; nor its %s %s/%s: %s", what, dir, entry,
+			 strerror(errno));
+	else
+		snprintf(err, errlen, "%s: removed, but not its %s %s/%s: %s", name, what, dir,
+			 entry, strerror(errno));
+	*rc = -1;
+}
+
 int ccp_queue_delete(const char *store, const char *name, bool sync, char *err, size_t errlen)
 {
 	if (!bad_message_name(name, err, errlen))
@@ -599,27 +617,18 @@ int ccp_queue_delete(const char *store, const char *name, bool sync, char *err, 
 	rc = 0;
 	for (size_t i = 0; i < CCP_QUEUE_RECORDS; i++) {
 		ccp_queue_record_name(rec, name, ccp_queue_record_suffixes[i]);
-		if (unlinkat(bad_fd, rec, 0) != 0 && errno != ENOENT) {
-			snprintf(err, errlen, "%s: removed, but not its record %s/%s: %s", name, bad,
-				 rec, strerror(errno));
-			rc = -1;
-		}
+		if (unlinkat(bad_fd, rec, 0) != 0 && errno != ENOENT)
+			left_behind(err, errlen, &rc, name, "record", bad, rec);
 	}
 	/* Its report, if it still waits to be sent: the message it is about
 	 * is gone at the operator's word, as Postfix's postsuper -d sends no
 	 * bounce.  And a Deferred/ marker, had a crash left one. */
 	bool report_gone = bounce_fd >= 0 && unlinkat(bounce_fd, name, 0) == 0;
-	if (bounce_fd >= 0 && !report_gone && errno != ENOENT) {
-		snprintf(err, errlen, "%s: removed, but not its queued report %s/%s: %s", name,
-			 bounce, name, strerror(errno));
-		rc = -1;
-	}
+	if (bounce_fd >= 0 && !report_gone && errno != ENOENT)
+		left_behind(err, errlen, &rc, name, "queued report", bounce, name);
 	bool marker_gone = def_fd >= 0 && unlinkat(def_fd, name, 0) == 0;
-	if (def_fd >= 0 && !marker_gone && errno != ENOENT) {
-		snprintf(err, errlen, "%s: removed, but not its marker %s/%s: %s", name, deferred,
-			 name, strerror(errno));
-		rc = -1;
-	}
+	if (def_fd >= 0 && !marker_gone && errno != ENOENT)
+		left_behind(err, errlen, &rc, name, "marker", deferred, name);
 	/* Every removal made durable before we say it is done, the report's
 	 * first: a queued report is a link to the .ndr, which it keeps, and
 	 * brought back by a crash without its removal, it would be sent on a

@@ -147,6 +147,23 @@ rm -f "$d/sent"
 [ ! -e "$d/sent" ] || fail "delete: a report was sent on the deleted message"
 echo "3. a delete: the message, its records, queued report and marker gone, each synced"
 
+# Every record a delete cannot remove is named: the line said only the
+# last, and the others were left where no command shows them.
+if strace -o /dev/null true 2>/dev/null; then
+	in_bad_reported delete_left 1764288000.Mleft.test
+	# unlinkat calls: 1 the message, 2 its .reason, 3 its .ndr.
+	rc=0
+	ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" strace -o /dev/null -e trace=unlinkat \
+		-e inject=unlinkat:error=EIO:when=2..3 "$bin" queue --store "$d/store" \
+		--delete 1764288000.Mleft.test >/dev/null 2>"$d/err" || rc=$?
+	[ $rc = 1 ] || fail "delete left: exited $rc: $(cat "$d/err")"
+	grep -q "1764288000.Mleft.test: removed, but not its record $d/store/Bad/1764288000.Mleft.test.reason: Input/output error; nor its record $d/store/Bad/1764288000.Mleft.test.ndr: Input/output error" \
+		"$d/err" || fail "delete left: $(cat "$d/err")"
+	echo "3b. a delete that leaves two records names both"
+else
+	skip "no strace (scripts/deps.sh installs it): a delete's failed removals"
+fi
+
 # ---- 4. the listing reads notes that are files, and markers as the relay --
 # (The store is the relay's user's; the listing is an operator's, often
 # root's.)  A FIFO as a message's reason does not hang it, a symbolic link
