@@ -99,6 +99,21 @@ struct ccp_relay_stats {
 };
 
 /*
+ * When this process is PID 1 (a container's entrypoint with no init),
+ * forks: the child returns 1 and goes on to run the relay, while PID 1
+ * stays behind as its init, never returning: it reaps every process
+ * orphaned into it (an import or report program's own children, or those
+ * a timeout left), which the relay, waiting for its own programs alone,
+ * left as zombies until the process table was full; it passes SIGTERM,
+ * SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 on to the relay, and
+ * exits with the relay's status (128 + the signal that ended it).
+ * Returns 0 when this process is not PID 1, -1 with errno when the fork
+ * failed (the relay then runs as PID 1 itself).  Call it before any
+ * thread is started.
+ */
+CCP_EXPORT int ccp_relay_init_if_pid1(void);
+
+/*
  * Runs the relay until ccp_relay_request_stop() (graceful stop) or, with
  * once, until the spool has been drained (or deliveries have been paused
  * longer than retry_max, or what is left has only been postponed for

@@ -569,6 +569,9 @@ int ccp_cmd_relay(int argc, char **argv)
 	    check_cmd("--bounce-cmd", cfg.bounce_cmd) != 0 ||
 	    check_import_only(&cfg, import_only) != 0 || check_retry(&cfg) != 0)
 		goto out;
+	/* Before the log's open and any thread: PID 1 stays behind as the
+	 * relay's init, and the relay's own lines come from the child. */
+	int init = ccp_relay_init_if_pid1(), init_errno = errno;
 	if (log_path) {
 		int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 		if (fd < 0) {
@@ -589,6 +592,15 @@ int ccp_cmd_relay(int argc, char **argv)
 	sa.sa_handler = on_usr1;
 	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+
+	if (init > 0)
+		ccp_log(CCP_LOG_INFO, "relay: started as PID 1 (a container's entrypoint): PID 1 "
+			"stays as its init, reaping orphaned programs and passing signals on; the "
+			"relay is pid %ld", (long)getpid());
+	else if (init < 0)
+		ccp_log(CCP_LOG_WARN, "relay: runs as PID 1 and cannot fork an init for itself "
+			"(%s): programs' orphaned children will not be reaped; run it under an "
+			"init (docker run --init, tini)", strerror(init_errno));
 
 	struct ccp_relay_stats st;
 	if (ccp_relay_run(&cfg, &st, err, sizeof(err)) != 0) {

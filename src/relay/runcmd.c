@@ -20,6 +20,7 @@
 
 #include "ccpump/alloc.h"
 #include "ccpump/clock.h"
+#include "ccpump/relay.h"
 
 /* After the timeout's SIGTERM, how long a program has to go before
  * SIGKILL. */
@@ -112,6 +113,52 @@ static bool exited_unreaped(pid_t pid, int pidfd, uint64_t deadline_ns)
 		if (ccp_now_ns() >= deadline_ns)
 			return false;
 		await_exit(pidfd, deadline_ns);
+	}
+}
+
+int ccp_relay_init_if_pid1(void)
+{
+	if (getpid() != 1)
+		return 0;
+	/* Blocked before the fork and taken by sigwaitinfo(): PID 1 gets no
+	 * signal whose action is the default, but a blocked one is queued. */
+	static const int passed_on[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+	sigset_t set, was;
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(passed_on) / sizeof(passed_on[0]); i++)
+		sigaddset(&set, passed_on[i]);
+	sigaddset(&set, SIGCHLD);
+	/* Not ignored: an ignored SIGCHLD would have the kernel reap the
+	 * relay itself, its status lost. */
+	signal(SIGCHLD, SIG_DFL);
+	sigprocmask(SIG_BLOCK, &set, &was);
+	fflush(NULL); /* nothing buffered is written twice */
+	pid_t relay = fork();
+	if (relay != 0) {
+		int e = errno;
+		if (relay < 0) {
+			sigprocmask(SIG_SETMASK, &was, NULL);
+			errno = e;
+			return -1;
+		}
+	} else {
+		sigprocmask(SIG_SETMASK, &was, NULL);
+		return 1;
+	}
+	for (;;) {
+		int sig = sigwaitinfo(&set, NULL);
+		if (sig < 0)
+			continue; /* EINTR */
+		if (sig != SIGCHLD) {
+			kill(relay, sig);
+			continue;
+		}
+		int status;
+		pid_t p;
+		while ((p = waitpid(-1, &status, WNOHANG)) > 0)
+			if (p == relay)
+				_exit(WIFEXITED(status) ? WEXITSTATUS(status)
+							: 128 + WTERMSIG(status));
 	}
 }
 
