@@ -1005,13 +1005,36 @@ static void log_unwritten_markers(struct relay *r, unsigned n, int e)
 		(unsigned long long)total, r->deferred, strerror(e));
 }
 
+/* This run's first sight of m in wall-clock seconds: taken in
+ * nanoseconds and cut to a second once, the same whenever it is asked. */
+static int64_t sighted_s(const struct ccp_msg *m)
+{
+	struct timespec wall;
+	clock_gettime(CLOCK_REALTIME, &wall);
+	int64_t ns = (int64_t)wall.tv_sec * 1000000000 + wall.tv_nsec -
+		     (int64_t)(ccp_now_ns() - m->first_seen_ns);
+	return ns / 1000000000;
+}
+
 /* When m was first seen, in wall-clock seconds: this run's first sight of
- * it, less the age an earlier run had given it (m->age_before_s).  What a
- * Deferred/ marker and a withheld message keep. */
+ * it, less the age an earlier run had given it (m->age_before_s), which
+ * is counted from the same sight (age_before()).  What a Deferred/ marker
+ * and a withheld message keep.  The whole seconds of "now" less the whole
+ * seconds since, each cut on its own, put a marker's first a second
+ * later at about every other restart, and the age --max-age ends crept
+ * back a second each time. */
 static int64_t first_seen_s(const struct ccp_msg *m)
 {
-	return (int64_t)time(NULL) - (int64_t)m->age_before_s -
-	       (int64_t)((ccp_now_ns() - m->first_seen_ns) / 1000000000u);
+	return sighted_s(m) - (int64_t)m->age_before_s;
+}
+
+/* The age an earlier run gave m, first seen at FIRST (wall-clock seconds):
+ * counted to this run's sight of it, which first_seen_s() counts back
+ * from, so the first time comes back as it was written. */
+static uint32_t age_before(const struct ccp_msg *m, int64_t first)
+{
+	int64_t age = sighted_s(m) - first;
+	return (uint32_t)(age < 0 ? 0 : age > UINT32_MAX ? UINT32_MAX : age);
 }
 
 /*
@@ -1532,11 +1555,10 @@ static bool withheld_restore(struct relay *r, struct ccp_msg *m)
 	struct withheld w;
 	if (!kept_get(r, &r->withheld, m, &w))
 		return false;
-	int64_t now = (int64_t)time(NULL);
 	/* This claim makes no attempt of its own (deliver_batch() only sends
 	 * it to Bad), so the count it shows is the one it ended with. */
 	m->attempts_before = w.attempts - 1;
-	m->age_before_s = (uint32_t)(now > w.first_s ? now - w.first_s : 0);
+	m->age_before_s = age_before(m, w.first_s);
 	m->retries_ended = 1;
 	return true;
 }
@@ -1696,7 +1718,7 @@ static void relay_src_init_msg(void *ctx, struct ccp_msg *m)
 	const char *f = strstr(text, "\nfirst ");
 	long long now = (long long)time(NULL);
 	if (f && sscanf(f, "\nfirst %lld", &first) == 1 && first > 0 && first <= now)
-		m->age_before_s = (uint32_t)(now - first > UINT32_MAX ? UINT32_MAX : now - first);
+		m->age_before_s = age_before(m, first);
 	/* A damaged or hand-edited count cannot wrap the attempt number. */
 	m->attempts_before = attempt < (1u << 24) ? attempt : (1u << 24);
 	/* Past this run's limits already, it still gets one try before they

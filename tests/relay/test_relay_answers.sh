@@ -818,11 +818,38 @@ grep -qx "retries ended after attempt 2 (the last: the import answered 1)" \
 grep -q "Reason: retries ended after attempt 2 (the last: the import answered 1)" \
 	"$d/store/Bad/1764288000.M1P77.test.ndr" || fail "silent: the report lacks the reason"
 
+# A marker's first attempt stays where it was over restarts: counted back
+# in whole seconds from two clocks each cut on its own, it came a second
+# later whenever a second began between the run's first sight of the
+# message and its marker's write, and --max-age ended the message later.
+# Each run starts late in a second, for one to begin in between.
+d=$(fresh creep)
+gen "$d/spool" 0 1
+mkdir -p "$d/store/Deferred"
+first=$(($(date +%s) - 100))
+printf 'attempt 1\nfirst %d\nanswer 4\nreason locked\n' $first \
+	>"$d/store/Deferred/1764288000.M0P77.test"
+attempts() { sed -n 's/^attempt //p' "$d/store/Deferred/1764288000.M0P77.test"; }
+for ((run = 1; run <= 8; run++)); do
+	before=$(attempts)
+	until [ "$(date +%N)" -ge $((880000000 + run * 12000000)) ]; do :; done
+	CCPUMP_PO_FAULT="rate=1,code=4" "$bin" relay --spool "$d/spool" --store "$d/store" \
+		--po "$d/po" --retry-min 0.02 --retry-max 0.05 --stats-interval 0 --log "$d/log" &
+	pid=$!
+	within10 eval '[ "$(attempts)" -ge $((before + 2)) ]' ||
+		fail "creep: run $run made no two attempts: $(cat "$d/store/Deferred/1764288000.M0P77.test")"
+	kill -TERM $pid
+	wait $pid || fail "creep: run $run exited $?"
+	got=$(sed -n 's/^first //p' "$d/store/Deferred/1764288000.M0P77.test")
+	[ "$got" = $first ] || fail "creep: after run $run the first attempt is $got, not $first"
+done
+
 echo "2b. import answers 3 and 5: retried, or to Bad with: $undreason; requeued once known: delivered;"
 echo "    reports sent by --bounce-cmd to Return-Path or From, never to <> or an option-like address;"
 echo "    one that failed with 75 kept queued and sent by the next run"
 echo "2c. a locked post office: 40 deferred, shown by ccpump queue, kept over a stop, delivered later"
-echo "2d. retry limits across a restart: earlier attempts and age counted, a stale marker dropped"
+echo "2d. retry limits across a restart: earlier attempts and age counted, a stale marker dropped;"
+echo "    a marker's first attempt unchanged over 8 restarts"
 
 # `queue --flush` (SIGUSR1): deferred messages whose next try is an hour
 # away are sent again at once, once the import works again.  Before any
