@@ -203,7 +203,8 @@ struct ccp_ccm_reader {
 	const char *data, *end, *p;
 	const char *name; /* the input's name, for messages */
 	unsigned line;    /* line number of p */
-	char error[256];  /* the last error: "NAME: line N: reason" */
+	char error[512];  /* the last error: "NAME: line N: reason", the reason
+			     whole (a long NAME is cut at its start, "...") */
 	unsigned error_line;
 };
 

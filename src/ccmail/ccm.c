@@ -642,15 +642,33 @@ static enum size_state read_size(struct ccp_ccm_reader *r, const char *limit, si
 	return SIZE_OK;
 }
 
+/* "NAME: line N: reason" into r->error.  The reason is kept whole: where
+ * the three do not fit, the name gives way, its start cut and marked
+ * "...", since a long path cut the reason, the part that says what is
+ * wrong, in the log, the .und file and the sender's report. */
 __attribute__((format(printf, 3, 4)))
 static int fail(struct ccp_ccm_reader *r, unsigned line, const char *fmt, ...)
 {
+	char why[256], at[32];
 	va_list ap;
-	int n = snprintf(r->error, sizeof(r->error), "%s: line %u: ", r->name, line);
 	va_start(ap, fmt);
-	if (n > 0 && (size_t)n < sizeof(r->error))
-		vsnprintf(r->error + n, sizeof(r->error) - (size_t)n, fmt, ap);
+	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
+	snprintf(at, sizeof(at), ": line %u: ", line);
+	size_t name = strlen(r->name), atlen = strlen(at), whylen = strlen(why);
+	size_t room = sizeof(r->error) - 1 - atlen - whylen; /* why and at leave room */
+	char *e = r->error;
+	if (name > room) {
+		memcpy(e, "...", 3);
+		e += 3;
+		memcpy(e, r->name + name - (room - 3), room - 3);
+		e += room - 3;
+	} else {
+		memcpy(e, r->name, name);
+		e += name;
+	}
+	memcpy(e, at, atlen);
+	memcpy(e + atlen, why, whylen + 1);
 	r->error_line = line;
 	return -1;
 }

@@ -177,7 +177,7 @@ static void test_reader_fallbacks(void)
 {
 	int ok, bad;
 	unsigned warn;
-	char err[256];
+	char err[512];
 
 	/* Wrong text size: keyword scanning recovers the text, with a warning. */
 	const char *lie = "Message:\r\n999\r\nFrom: A at P\r\nDate: 1/2/03 4:05\r\n"
@@ -259,6 +259,29 @@ static void test_reader_fallbacks(void)
 	CHECK(ccp_ccm_write(&wb, &w) == 0);
 	ccp_ccm_msg_free(&w);
 	ccp_ccm_buf_free(&wb);
+	/* A long input name gives way to the reason, which is kept whole. */
+	{
+		char name[700];
+		memset(name, 'd', sizeof(name) - 1);
+		name[sizeof(name) - 1] = '\0';
+		memcpy(name + sizeof(name) - 9, "/END.ccm", 9);
+		char text[] = "Message:\r\n\r\nFrom A\r\n";
+		struct ccp_ccm_reader r;
+		struct ccp_ccm_msg mm;
+		ccp_ccm_msg_init(&mm);
+		ccp_ccm_reader_init(&r, text, strlen(text), name);
+		CHECK(ccp_ccm_reader_next(&r, &mm) < 0);
+		const char *tail = "/END.ccm: line 3: not a header line (expected 'Name: value')";
+		size_t len = strlen(r.error);
+		CHECK_MSG(strncmp(r.error, "...ddd", 6) == 0 && len == sizeof(r.error) - 1 &&
+				  strcmp(r.error + len - strlen(tail), tail) == 0,
+			  "%s", r.error);
+		/* A short one is whole. */
+		ccp_ccm_reader_init(&r, text, strlen(text), "short.ccm");
+		CHECK(ccp_ccm_reader_next(&r, &mm) < 0);
+		CHECK_STREQ(r.error, "short.ccm: line 3: not a header line (expected 'Name: value')");
+		ccp_ccm_msg_free(&mm);
+	}
 	/* Empty input: no messages, no errors. */
 	read_all("", &ok, &bad, &warn, NULL, 0);
 	CHECK_EQ_U64(ok + bad, 0);
@@ -298,7 +321,7 @@ static void test_size_past_next_message(void)
 	snprintf(lie, sizeof(lie), "Message:\r\n%zu\r\n%s", (size_t)(k3 - body), body);
 	int ok, bad;
 	unsigned warn;
-	char err[256] = "";
+	char err[512] = "";
 	read_all(lie, &ok, &bad, &warn, err, sizeof(err));
 	CHECK_EQ_U64(ok, 3);
 	CHECK_EQ_U64(bad, 0);
@@ -345,7 +368,7 @@ static void test_blank_lines_after_messages(void)
 	snprintf(text, sizeof(text), "Message:\r\n%zu\r\n%s\r\n", strlen(body) + 2, body);
 	int ok, bad;
 	unsigned warn;
-	char err[256] = "";
+	char err[512] = "";
 	read_all(text, &ok, &bad, &warn, err, sizeof(err));
 	CHECK_EQ_U64(ok, 1);
 	CHECK_EQ_U64(bad, 0);
