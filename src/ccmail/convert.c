@@ -738,35 +738,50 @@ static const char *full_raw(GMimeObject *obj, const char *name)
 }
 
 /*
- * The file name of the part OBJ: GMime's NAME (the disposition's filename,
- * else the type's name), unless the field it came from has encoded words
- * to unjoin (unjoin_padded_words()), when that field is parsed again,
- * unjoined.
+ * The file name of a part whose fields have the raw values RAW_DISP and
+ * RAW_TYPE (NULL: none), given NAME as its parsed fields give it (the
+ * disposition's filename, else the type's name): where the field it came
+ * from has encoded words, or raw ISO-2022-JP (words_unjoined()), that
+ * field is parsed again from its raw text, unfolded and unjoined, whose
+ * parameter parser decodes each value's words on their own.  The field's value decoded
+ * first as a whole (GMime's header object, and the light path as it)
+ * made a '"' an encoded word held end the quoted value: filename=
+ * "=?utf-8?Q?c=22d.pdf?=" was "c", its extension lost.
  */
-static const char *full_file_name(struct ccp_convert *c, GMimeObject *obj, const char *name)
+static const char *raw_file_name(struct ccp_convert *c, const char *raw_disp,
+				 const char *raw_type, const char *name)
 {
-	const char *raw = full_raw(obj, "Content-Disposition");
+	const char *raw = raw_disp;
 	bool disposition = raw && strcasestr(raw, "filename");
 	if (!disposition)
-		raw = full_raw(obj, "Content-Type");
+		raw = raw_type;
 	const char *fixed = words_unjoined(c, raw);
-	if (fixed == raw)
+	if (fixed == raw && (raw == NULL || strstr(raw, "=?") == NULL))
 		return name;
+	char *text = g_mime_utils_header_unfold(fixed);
 	const char *fn = NULL;
 	GObject *parsed;
 	if (disposition) {
-		GMimeContentDisposition *d = g_mime_content_disposition_parse(NULL, fixed);
+		GMimeContentDisposition *d = g_mime_content_disposition_parse(NULL, text);
 		fn = d ? g_mime_content_disposition_get_parameter(d, "filename") : NULL;
 		parsed = d ? G_OBJECT(d) : NULL;
 	} else {
-		GMimeContentType *ct = g_mime_content_type_parse(NULL, fixed);
+		GMimeContentType *ct = g_mime_content_type_parse(NULL, text);
 		fn = ct ? g_mime_content_type_get_parameter(ct, "name") : NULL;
 		parsed = ct ? G_OBJECT(ct) : NULL;
 	}
-	const char *r = fn ? arena_dup(c, fn, strlen(fn)) : name;
+	const char *r = fn && *fn ? arena_dup(c, fn, strlen(fn)) : name;
 	if (parsed)
 		g_object_unref(parsed);
+	g_free(text);
 	return r;
+}
+
+/* The file name of the part OBJ, GMime's NAME, by raw_file_name(). */
+static const char *full_file_name(struct ccp_convert *c, GMimeObject *obj, const char *name)
+{
+	return raw_file_name(c, full_raw(obj, "Content-Disposition"), full_raw(obj, "Content-Type"),
+			     name);
 }
 
 /* ---- strings in the code page ------------------------------------------------ */
@@ -3944,6 +3959,9 @@ static void light_add_leaf(struct ccp_convert *c, const struct light_leaf *p, bo
 	struct light_meta m;
 	light_meta_open(c, p, &m);
 	const char *fn = leaf_file_name(m.ct, m.d);
+	if (fn)
+		fn = raw_file_name(c, light_raw(c, p->has_disposition ? &p->disposition : NULL),
+				   light_raw(c, p->has_type ? &p->type : NULL), fn);
 	light_decode(c, p->content, p->len, p->enc);
 	if (!once || !file_already(c, c->dec->data, c->dec->len))
 		add_leaf(c, m.ct, m.d, fn);

@@ -600,6 +600,21 @@ static void test_split_words(struct ccp_convert_map *map)
 		CHECK_MSG(eq(m.item[1].title, m.item[1].title_len, "Report Q3.pdf"),
 			  "%s: file '%.*s'", full ? "full" : "light", (int)m.item[1].title_len,
 			  m.item[1].title);
+		/* A '"' inside an encoded word of a file name is the name's
+		 * ('_' in a long name): the value decoded as a whole first,
+		 * it ended the quoted value, and the name was "c". */
+		CHECK(conv(c, "From: a@example.org\r\nTo: b@example.org\r\nMIME-Version: 1.0\r\n"
+			      "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n"
+			      "Content-Type: text/plain\r\n\r\nhi\r\n--b\r\n"
+			      "Content-Type: application/pdf\r\nContent-Disposition: attachment;"
+			      " filename=\"=?utf-8?Q?c=22d.pdf?=\"\r\n\r\nPDF\r\n--b\r\n"
+			      "Content-Type: application/pdf; name=\"=?utf-8?Q?Q3_=22final=22.pdf?=\""
+			      "\r\n\r\nPDF2\r\n--b--\r\n",
+			   "quote in a word") == CCP_CONVERT_OK);
+		CHECK_MSG(m.nitem == 3 && eq(m.item[1].title, m.item[1].title_len, "c_d.pdf") &&
+				  eq(m.item[2].title, m.item[2].title_len, "Q3 _final_.pdf"),
+			  "%s: %zu items, '%.*s'", full ? "full" : "light", m.nitem,
+			  m.nitem > 1 ? (int)m.item[1].title_len : 0, m.nitem > 1 ? m.item[1].title : "");
 		/* A character split between a padded word and the next
 		 * ("caf\xC3", "\xA9 au lait"): the words' octets decoded as
 		 * one, "café", not two halves each a '?'. */
