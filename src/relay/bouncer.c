@@ -384,7 +384,17 @@ int ccp_bounce_queue_link(int dir_fd, const char *ndr_name, int queue_fd, const 
 	    (errno != EEXIST || unlinkat(queue_fd, key, 0) != 0 ||
 	     linkat(dir_fd, ndr_name, queue_fd, key, 0) != 0))
 		return -1;
-	return sync ? fsync(queue_fd) : 0;
+	if (sync && fsync(queue_fd) != 0) {
+		/* Not queued, as the caller is told: left in place, the link
+		 * would be sent all the same (on a message whose move to Bad
+		 * is then postponed, its report sent a second time once it
+		 * goes there). */
+		int e = errno;
+		unlinkat(queue_fd, key, 0);
+		errno = e;
+		return -1;
+	}
+	return 0;
 }
 
 int ccp_bouncer_queue(struct ccp_bouncer *b, int dir_fd, const char *ndr_name, const char *key)

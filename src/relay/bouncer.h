@@ -42,7 +42,8 @@ struct ccp_bouncer *ccp_bouncer_start(const char *cmd, const char *dir, int dirf
  * The queue's one write: a link QUEUE_FD/KEY to the report DIR_FD/NDR_NAME
  * (DIR_FD: Bad or Partial), over an older one of that name, the directory
  * synced when SYNC.  For the relay and for `ccpump queue --resend-report`.
- * Returns 0, or -1 with errno.
+ * Returns 0, or -1 with errno, the link then not there (one made but not
+ * synced is removed: queued without the caller knowing, it would be sent).
  */
 int ccp_bounce_queue_link(int dir_fd, const char *ndr_name, int queue_fd, const char *key,
 			  bool sync);

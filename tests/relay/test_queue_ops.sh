@@ -216,6 +216,27 @@ grep -q "message 1764288000.Mqueued.test: its queued report in $d/store/Bounce i
 [ ! -e "$d/sent" ] || fail "fifo in Bounce: a report was sent"
 echo "4b. a report that is a FIFO: refused by --resend-report, left by the relay, neither hangs"
 
+# A report whose queueing cannot be synced is not queued: the link, made
+# but not synced, was left in Bounce/ while the command (or the relay,
+# which then postpones the message's move to Bad) was told it failed, and
+# a relay sent it all the same.
+if strace -o /dev/null true 2>/dev/null; then
+	in_bad_reported unsynced 1764288000.Mns.test
+	rm -f "$d/store/Bounce/1764288000.Mns.test"
+	rc=0
+	ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" strace -o /dev/null -e trace=fsync \
+		-e inject=fsync:error=EIO "$bin" queue --store "$d/store" \
+		--resend-report 1764288000.Mns.test >/dev/null 2>"$d/err" || rc=$?
+	[ $rc = 1 ] || fail "unsynced: --resend-report exited $rc: $(cat "$d/err")"
+	grep -q "1764288000.Mns.test: cannot queue its report in $d/store/Bounce: Input/output error" \
+		"$d/err" || fail "unsynced: $(cat "$d/err")"
+	[ -z "$(ls -A "$d/store/Bounce")" ] ||
+		fail "unsynced: left queued though it failed: $(ls "$d/store/Bounce")"
+	echo "4c. a report whose queueing cannot be synced is not left queued"
+else
+	skip "no strace (scripts/deps.sh installs it): a queueing that cannot be synced"
+fi
+
 # ---- 5. a spool that cannot be looked at is said as it is ---------------
 ln -s loop "$work/loop"
 rc=0
