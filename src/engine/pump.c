@@ -707,11 +707,17 @@ static bool ring_empty(struct ccp_pump *p)
 }
 
 /* How long an idle dispatcher waits at most: until its first retry is due
- * (DUE, 0 for none), and never more than 100 ms, after which it looks
- * again even if nothing was signalled. */
+ * (DUE, 0 for none), and never more than half a second, after which it
+ * looks again even if nothing was signalled.  Everything it waits for
+ * signals it (a message, a stop, a retry call, the pollers' end), so this
+ * is a safety net, not a poll: each look costs an idle pump CPU.  (The
+ * net was 100 ms, which ck_ec's uncut sleeps stretched to 585; since
+ * they are cut at the deadline, 100 ms doubled an idle pump's CPU.) */
+#define IDLE_LOOK_NS 500000000ull
+
 static uint64_t idle_deadline(uint64_t due)
 {
-	uint64_t deadline = ccp_now_ns() + 100000000ull;
+	uint64_t deadline = ccp_now_ns() + IDLE_LOOK_NS;
 	return due && due < deadline ? due : deadline;
 }
 
@@ -1025,7 +1031,7 @@ void ccp_pump_stop_leaving_queued(struct ccp_pump *p)
 void ccp_pump_retry_now(struct ccp_pump *p)
 {
 	atomic_fetch_add_explicit(&p->retry_gen, 1, memory_order_relaxed);
-	/* To act on it now rather than within their 100 ms wait (mode mutex
+	/* To act on it now rather than within their idle wait (mode mutex
 	 * waits on its queue: there, within that). */
 	wake_dispatchers(p);
 }
