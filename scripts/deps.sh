@@ -7,9 +7,10 @@
 set -euo pipefail
 
 # Build, libraries, fuzzing, procmail as a test peer (tests/relay/test_mda.sh),
-# systemd for systemd-analyze, which checks the unit file (test_service), and
-# strace, which shows a test the order of a command's syncs (test_queue_ops).
-# Keep in step with docs/design.md.
+# systemd for systemd-analyze, which checks the unit file (test_service),
+# strace, which shows a test the order of a command's syncs (test_queue_ops),
+# and procps, whose ps and pgrep find the relay's processes in a PID
+# namespace (test_relay_pid1).  Keep in step with docs/design.md.
 pkgs=(
   build-essential cmake pkg-config
   liburcu-dev libck-dev libjemalloc-dev
@@ -19,6 +20,7 @@ pkgs=(
   procmail
   systemd
   strace
+  procps
 )
 if [ -n "${CCPUMP_EXTRA_PKGS:-}" ]; then
   read -r -a extra <<<"$CCPUMP_EXTRA_PKGS"
