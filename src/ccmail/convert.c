@@ -3282,6 +3282,7 @@ again:;
 	char close = '\0'; /* '>' or ']' while in an angle-addr or domain literal */
 	char last = '\0';  /* the last octet outside white space, at the top level */
 	char *opened = NULL; /* the '"' that opened the quoted string we are in */
+	char *comment_at = NULL; /* the '(' that opened the comment we are in */
 	ccp_ccm_buf_reset(&out);
 	for (char *p = w; *p; p++) {
 		if ((quoted || comment) && *p == '\\' && p[1]) {
@@ -3307,6 +3308,7 @@ again:;
 			opened = p;
 		} else if (*p == '(') {
 			comment = 1;
+			comment_at = p;
 		} else if (*p == '[' && last != '@') {
 			/* Brackets in a display name ("[EXT] Bob <bob@x>", a
 			 * gateway's tag): GMime dropped the whole mailbox.  Read
@@ -3351,9 +3353,21 @@ again:;
 		memmove(opened, opened + 1, strlen(opened + 1) + 1);
 		goto again;
 	}
-	/* A comment left open at the end ("bob@x (Bob") is closed there:
-	 * GMime found no mailbox in the field, and a message with no other
-	 * recipient was refused. */
+	/* A comment left open ("bob@x (Bob, carol@x") is closed before the
+	 * first ',' or ';' after it, where the next mailbox begins: closed
+	 * at the end, it took carol in; not closed at all, GMime found no
+	 * mailbox in the field, and a message with no other recipient was
+	 * refused.  With no ',' or ';' after it, it is closed at the end. */
+	if (comment > 0) {
+		size_t at = (size_t)(comment_at - w), sep = at + strcspn(w + at, ",;");
+		if (w[sep] != '\0') {
+			char *closed = g_strdup_printf("%.*s%.*s%s", (int)sep, w, comment,
+						       "))))))))))))))))))))))))))))))))", w + sep);
+			g_free(w);
+			w = closed;
+			goto again;
+		}
+	}
 	while (comment-- > 0)
 		ccp_ccm_buf_addc(&out, ')');
 	g_free(w);

@@ -898,6 +898,17 @@ static void test_semicolons(struct ccp_convert_map *map)
 			   "open comment") == CCP_CONVERT_OK);
 		CHECK(m.nrcpt == 1 && eq(m.rcpt[0].addr, m.rcpt[0].addr_len,
 					 "\"Bob\" [SMTP:bob@example.org] at EXSITE"));
+		/* Closed before the next mailbox, not at the end, which took
+		 * carol (and dan, deeper) into bob's name. */
+		CHECK(conv(c, "From: s@example.org\r\nTo: bob@example.org (Bob (x, carol@example.org;"
+			      " dan@example.org\r\n\r\nhi\r\n", "open comment, more") == CCP_CONVERT_OK);
+		CHECK_MSG(m.nrcpt == 3 &&
+				  eq(m.rcpt[0].addr, m.rcpt[0].addr_len,
+				     "\"Bob (x)\" [SMTP:bob@example.org] at EXSITE") &&
+				  eq(m.rcpt[2].addr, m.rcpt[2].addr_len,
+				     "\"dan@example.org\" [SMTP:dan@example.org] at EXSITE"),
+			  "%s: %zu recipients, the first '%.*s'", full ? "full" : "light", m.nrcpt,
+			  m.nrcpt ? (int)m.rcpt[0].addr_len : 0, m.nrcpt ? m.rcpt[0].addr : "");
 		/* A ':' raw in a Q encoded word is the name's, not a group's:
 		 * GMime took "=?UTF-8?Q?Re:" for a group and the name was
 		 * "_Bob?=". */
