@@ -3624,6 +3624,37 @@ static size_t boundary_line_end_mends(const struct ccp_convert_input *in, size_t
 	return k;
 }
 
+/*
+ * Each NUL in the header blocks of the parts of S (N octets; the
+ * message's own header block, HL octets, names the outermost boundary),
+ * at any depth, made a space, as the message's own header's are: GMime
+ * ended the field it was in ("filename=\"quarterly\0report.pdf\"" was
+ * "quarterly", its extension lost).  The parts are found as
+ * boundary_line_end_mends() finds them.
+ */
+static void part_header_nuls(char *s, size_t n, size_t hl)
+{
+	struct boundaries bs = { 0 };
+	boundaries_in(s, hl, &bs);
+	for (size_t l = hl; bs.n && l < n;) {
+		const char *nl = memchr(s + l, '\n', n - l);
+		if (nl == NULL)
+			break;
+		size_t e = (size_t)(nl - s), next = e + 1;
+		bool closes;
+		if (s[l] == '-' && boundary_line_of(s + l, e - l, &bs, &closes) && !closes) {
+			struct ccp_header_block phb;
+			ccp_headers_block(s + next, n - next, &phb);
+			char *h = s + next;
+			for (char *p = h; (p = memchr(p, '\0', phb.len - (size_t)(p - h))) != NULL; p++)
+				*p = ' ';
+			/* Its own multipart's boundary, read once mended. */
+			boundaries_in(h, phb.len, &bs);
+		}
+		l = next;
+	}
+}
+
 /* Parses of one message at most: the first, and one per round of mends
  * (on_parser_warning()); one round mends every header it saw, and a mend
  * can bring another to light only inside the content it gave back. */
@@ -4338,11 +4369,16 @@ enum ccp_convert_status ccp_convert_message(struct ccp_convert *c,
 	 * Subject's other controls are (the body is left as it is).  The
 	 * block is hb's: a mend above put the empty line right after it. */
 	size_t hl = hb.len;
-	if (hl && memchr(in->data, '\0', hl) != NULL) {
+	bool nul_head = hl && memchr(in->data, '\0', hl) != NULL;
+	bool nul_body = hl < in->len && memchr(in->data + hl, '\0', in->len - hl) != NULL;
+	if (nul_head || nul_body) {
 		char *copy = arena_alloc(c, in->len);
 		memcpy(copy, in->data, in->len);
 		for (char *p = copy; (p = memchr(p, '\0', hl - (size_t)(p - copy))) != NULL; p++)
 			*p = ' ';
+		/* And the parts' header blocks (their content as it is). */
+		if (nul_body)
+			part_header_nuls(copy, in->len, hl);
 		fixed = *in;
 		fixed.data = copy;
 		in = &fixed;

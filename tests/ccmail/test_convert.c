@@ -707,6 +707,28 @@ static void test_nul_in_header(struct ccp_convert_map *map)
 			  full ? "full" : "light", (int)m.subject_len, m.subject);
 		CHECK(m.nitem >= 1 && m.item[0].len > 3 && memchr(m.item[0].data, 'h', 1) &&
 		      contains(m.item[0].data, m.item[0].len, "there"));
+		/* In a part's header block too, at any depth: the file name
+		 * was "quarterly", its extension lost, and a NUL in a nested
+		 * multipart's boundary parameter lost its parts.  A NUL in a
+		 * part's content is the content's. */
+		static const char parts[] =
+			"From: a@example.org\r\nTo: b@example.org\r\nMIME-Version: 1.0\r\n"
+			"Content-Type: multipart/mixed; boundary=\"o\"\r\n\r\n--o\r\n"
+			"Content-Type: text/plain\r\n\r\nbody\r\n--o\r\n"
+			"Content-Type: multipart/mixed; boundary=\"in\0ner\"\r\n\r\n--in ner\r\n"
+			"Content-Type: application/pdf\r\nContent-Disposition: attachment;"
+			" filename=\"quarterly\0report.pdf\"\r\n\r\nPDF\0DATA\r\n--in ner--\r\n"
+			"--o--\r\n";
+		struct ccp_convert_input pin = { .data = parts, .len = sizeof(parts) - 1,
+						 .name = "nul parts" };
+		ccp_ccm_buf_reset(&out);
+		CHECK(ccp_convert_message(c, &pin, &out) == CCP_CONVERT_OK);
+		ccp_ccm_reader_init(&r, out.data, out.len, "o");
+		CHECK(ccp_ccm_reader_next(&r, &m) == 1);
+		CHECK_MSG(m.nitem == 2 && eq(m.item[1].title, m.item[1].title_len, "QUARTE~1.PDF") &&
+				  m.item[1].len == 8 && memcmp(m.item[1].data, "PDF\0DATA", 8) == 0,
+			  "%s: %zu items, the second '%.*s'", full ? "full" : "light", m.nitem,
+			  m.nitem > 1 ? (int)m.item[1].title_len : 0, m.nitem > 1 ? m.item[1].title : "");
 		ccp_convert_free(c);
 	}
 }
