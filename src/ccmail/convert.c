@@ -3571,6 +3571,62 @@ static bool boundary_line_of(const char *l, size_t ll, const struct boundaries *
 }
 
 /*
+ * Calls FN(ARG, L, E, CLOSES) for each boundary line of S (N octets) past
+ * its header block of HL octets, which names the outermost boundary: the
+ * line runs from L to its LF at E, and CLOSES says it ends its multipart.
+ * After a line that does not, the part's header block is read for its own
+ * multipart's boundary, once FN has had the line: FN may mend that block
+ * (through a pointer of its own to the same octets).
+ */
+static void each_boundary_line(const char *s, size_t n, size_t hl,
+			       void (*fn)(void *arg, size_t l, size_t e, bool closes), void *arg)
+{
+	struct boundaries bs = { 0 };
+	boundaries_in(s, hl, &bs);
+	for (size_t l = hl; bs.n && l < n;) {
+		const char *nl = memchr(s + l, '\n', n - l);
+		if (nl == NULL)
+			break;
+		size_t e = (size_t)(nl - s), next = e + 1;
+		bool closes;
+		if (s[l] == '-' && boundary_line_of(s + l, e - l, &bs, &closes)) {
+			fn(arg, l, e, closes);
+			if (!closes) {
+				/* A part's own multipart names its boundary in
+				 * the header that follows. */
+				struct ccp_header_block phb;
+				ccp_headers_block(s + next, n - next, &phb);
+				boundaries_in(s + next, phb.len, &bs);
+			}
+		}
+		l = next;
+	}
+}
+
+struct cr_mends {
+	const char *s;
+	size_t **at, *cap, k;
+};
+
+/* each_boundary_line()'s call for boundary_line_end_mends(). */
+static void cr_mend_at(void *arg, size_t l, size_t e, bool closes)
+{
+	struct cr_mends *m = arg;
+	(void)closes;
+	/* l is where a line starts: after an LF, or at hl, after the header
+	 * block's last. */
+	bool own_cr = e > l && m->s[e - 1] == '\r';
+	bool before_cr = l >= 2 && m->s[l - 2] == '\r';
+	if (l >= 1 && own_cr != before_cr) {
+		if (m->k == *m->cap) {
+			*m->cap = *m->cap ? 2 * *m->cap : 16;
+			*m->at = ccp_realloc(*m->at, *m->cap * sizeof(**m->at));
+		}
+		(*m->at)[m->k++] = own_cr ? l - 1 : e;
+	}
+}
+
+/*
  * The offsets (in increasing order, into the array *AT of *CAP, grown with
  * ccp_realloc(): the caller frees it) where IN, past its header block of
  * HL octets, needs a CR so that each boundary line and the line end before
@@ -3586,73 +3642,46 @@ static bool boundary_line_of(const char *l, size_t ll, const struct boundaries *
 static size_t boundary_line_end_mends(const struct ccp_convert_input *in, size_t hl,
 				      size_t **at, size_t *cap)
 {
-	const char *s = in->data;
-	size_t n = in->len, k = 0;
-	struct boundaries bs = { 0 };
 	/* No CR at all: every line ends alike. */
-	if (memchr(s, '\r', n) == NULL)
+	if (memchr(in->data, '\r', in->len) == NULL)
 		return 0;
-	boundaries_in(s, hl, &bs);
-	for (size_t l = hl; bs.n && l < n;) {
-		const char *nl = memchr(s + l, '\n', n - l);
-		if (nl == NULL)
-			break;
-		size_t e = (size_t)(nl - s), next = e + 1;
-		bool closes;
-		if (s[l] == '-' && boundary_line_of(s + l, e - l, &bs, &closes)) {
-			/* l is where a line starts: after an LF, or at hl,
-			 * after the header block's last. */
-			bool own_cr = e > l && s[e - 1] == '\r';
-			bool before_cr = l >= 2 && s[l - 2] == '\r';
-			if (l >= 1 && own_cr != before_cr) {
-				if (k == *cap) {
-					*cap = *cap ? 2 * *cap : 16;
-					*at = ccp_realloc(*at, *cap * sizeof(**at));
-				}
-				(*at)[k++] = own_cr ? l - 1 : e;
-			}
-			if (!closes) {
-				/* A part's own multipart names its boundary in
-				 * the header that follows. */
-				struct ccp_header_block phb;
-				ccp_headers_block(s + next, n - next, &phb);
-				boundaries_in(s + next, phb.len, &bs);
-			}
-		}
-		l = next;
-	}
-	return k;
+	struct cr_mends m = { .s = in->data, .at = at, .cap = cap, .k = 0 };
+	each_boundary_line(in->data, in->len, hl, cr_mend_at, &m);
+	return m.k;
+}
+
+/* The octets part_header_nuls() mends. */
+struct mutable_text {
+	char *s;
+	size_t n;
+};
+
+/* each_boundary_line()'s call for part_header_nuls(). */
+static void nuls_after(void *arg, size_t l, size_t e, bool closes)
+{
+	struct mutable_text *t = arg;
+	(void)l;
+	if (closes)
+		return;
+	char *h = t->s + e + 1;
+	struct ccp_header_block phb;
+	ccp_headers_block(h, t->n - (e + 1), &phb);
+	for (char *p = h; (p = memchr(p, '\0', phb.len - (size_t)(p - h))) != NULL; p++)
+		*p = ' ';
 }
 
 /*
- * Each NUL in the header blocks of the parts of S (N octets; the
- * message's own header block, HL octets, names the outermost boundary),
- * at any depth, made a space, as the message's own header's are: GMime
- * ended the field it was in ("filename=\"quarterly\0report.pdf\"" was
- * "quarterly", its extension lost).  The parts are found as
- * boundary_line_end_mends() finds them.
+ * Each NUL in the header blocks of the parts of COPY (N octets, the
+ * caller's own; its header block, HL octets, names the outermost
+ * boundary), at any depth, made a space, as the message's own header's
+ * are: GMime ended the field it was in ("filename=\"quarterly\0report.pdf\""
+ * was "quarterly", its extension lost).  Each block is mended before it is
+ * read for its own multipart's boundary.
  */
-static void part_header_nuls(char *s, size_t n, size_t hl)
+static void part_header_nuls(char *copy, size_t n, size_t hl)
 {
-	struct boundaries bs = { 0 };
-	boundaries_in(s, hl, &bs);
-	for (size_t l = hl; bs.n && l < n;) {
-		const char *nl = memchr(s + l, '\n', n - l);
-		if (nl == NULL)
-			break;
-		size_t e = (size_t)(nl - s), next = e + 1;
-		bool closes;
-		if (s[l] == '-' && boundary_line_of(s + l, e - l, &bs, &closes) && !closes) {
-			struct ccp_header_block phb;
-			ccp_headers_block(s + next, n - next, &phb);
-			char *h = s + next;
-			for (char *p = h; (p = memchr(p, '\0', phb.len - (size_t)(p - h))) != NULL; p++)
-				*p = ' ';
-			/* Its own multipart's boundary, read once mended. */
-			boundaries_in(h, phb.len, &bs);
-		}
-		l = next;
-	}
+	struct mutable_text t = { copy, n };
+	each_boundary_line(copy, n, hl, nuls_after, &t);
 }
 
 /* Parses of one message at most: the first, and one per round of mends
