@@ -375,11 +375,11 @@ static void read_note(FILE *f, char *line, size_t cap, unsigned *attempt, bool *
  * symbolic link would print the last line of any file root can read. */
 static FILE *open_note(const char *path)
 {
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	struct stat st;
+	bool odd;
+	int fd = ccp_open_regular_at(AT_FDCWD, path, &odd);
 	if (fd < 0)
 		return NULL;
-	FILE *f = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? fdopen(fd, "r") : NULL;
+	FILE *f = fdopen(fd, "r");
 	if (f == NULL)
 		close(fd);
 	return f;
