@@ -134,16 +134,11 @@ int ccp_relay_init_if_pid1(void)
 	sigprocmask(SIG_BLOCK, &set, &was);
 	fflush(NULL); /* nothing buffered is written twice */
 	pid_t relay = fork();
-	if (relay != 0) {
+	if (relay <= 0) {
 		int e = errno;
-		if (relay < 0) {
-			sigprocmask(SIG_SETMASK, &was, NULL);
-			errno = e;
-			return -1;
-		}
-	} else {
 		sigprocmask(SIG_SETMASK, &was, NULL);
-		return 1;
+		errno = e;
+		return relay < 0 ? -1 : 1;
 	}
 	for (;;) {
 		int sig = sigwaitinfo(&set, NULL);
