@@ -60,6 +60,13 @@ traced() {
 	ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
 		strace -y -e trace="$calls" -o "$d/trace" "$@" >"$out"
 }
+# injected FAULT CMD...: runs CMD under strace with FAULT (CALL:error=E...)
+# injected into its system call CALL; LeakSanitizer off, as in traced().
+injected() {
+	local fault=$1; shift
+	ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
+		strace -o /dev/null -e trace="${fault%%:*}" -e inject="$fault" "$@"
+}
 # at PATTERN: the line of $d/trace of the first call matching; 0: none.
 at() { grep -n -m1 -e "$1" "$d/trace" | cut -d: -f1 | grep . || echo 0; }
 
@@ -153,8 +160,7 @@ if strace -o /dev/null true 2>/dev/null; then
 	in_bad_reported delete_left 1764288000.Mleft.test
 	# unlinkat calls: 1 the message, 2 its .reason, 3 its .ndr.
 	rc=0
-	ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" strace -o /dev/null -e trace=unlinkat \
-		-e inject=unlinkat:error=EIO:when=2..3 "$bin" queue --store "$d/store" \
+	injected unlinkat:error=EIO:when=2..3 "$bin" queue --store "$d/store" \
 		--delete 1764288000.Mleft.test >/dev/null 2>"$d/err" || rc=$?
 	[ $rc = 1 ] || fail "delete left: exited $rc: $(cat "$d/err")"
 	grep -q "1764288000.Mleft.test: removed, but not its record $d/store/Bad/1764288000.Mleft.test.reason: Input/output error; nor its record $d/store/Bad/1764288000.Mleft.test.ndr: Input/output error" \
@@ -224,8 +230,7 @@ if strace -o /dev/null true 2>/dev/null; then
 	in_bad_reported unsynced 1764288000.Mns.test
 	rm -f "$d/store/Bounce/1764288000.Mns.test"
 	rc=0
-	ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" strace -o /dev/null -e trace=fsync \
-		-e inject=fsync:error=EIO "$bin" queue --store "$d/store" \
+	injected fsync:error=EIO "$bin" queue --store "$d/store" \
 		--resend-report 1764288000.Mns.test >/dev/null 2>"$d/err" || rc=$?
 	[ $rc = 1 ] || fail "unsynced: --resend-report exited $rc: $(cat "$d/err")"
 	grep -q "1764288000.Mns.test: cannot queue its report in $d/store/Bounce: Input/output error" \
