@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -169,6 +170,7 @@ int ccp_run_cmd(const char *cmd, const char *arg, int stdin_fd, uint64_t timeout
 	memcpy(line, "exec ", 5);
 	memcpy(line + 5, cmd, len);
 	memcpy(line + 5 + len, " \"$1\"", 6);
+	pid_t relay = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		int e = errno;
@@ -180,6 +182,13 @@ int ccp_run_cmd(const char *cmd, const char *arg, int stdin_fd, uint64_t timeout
 	if (pid == 0) {
 		/* Async-signal-safe calls only: the relay has threads. */
 		setpgid(0, 0); /* its own group: a timeout ends its children too */
+		/* It dies with the relay (SIGKILL when the thread that forked
+		 * it, which waits for it, is gone: the relay killed).  Left
+		 * running, it would import a batch whose spool files a
+		 * restarted relay hands in again, at the same time.  The check
+		 * after it covers a relay that died before the prctl(). */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != relay)
+			_exit(127);
 		/* The signals a program expects, every one at its default: an
 		 * ignored signal stays ignored across exec, and the relay
 		 * ignores SIGPIPE for itself (a pipeline in the command would

@@ -22,7 +22,9 @@
  * find the program (126 when it could not execute it); CCP_RUN_NOT_STARTED when it could not start; or -1 when it was
  * killed, its status was lost, or it ran past TIMEOUT_NS (0: no limit),
  * when its process group gets SIGTERM (and SIGCONT), and SIGKILL 5 s
- * later.  A line naming WHAT ("import command") in WHY for
+ * later.  The program dies with the relay: a relay killed (SIGKILL) takes
+ * it along (the parent-death signal, SIGKILL; not its own children, nor a
+ * set-user-ID program).  A line naming WHAT ("import command") in WHY for
  * -1, 126 and 127; LIMIT names the timeout in it ("--import-timeout").  A stuck program must not hold a dispatcher, and the relay's
  * graceful stop, for ever.
  */

@@ -12,6 +12,9 @@
  *               not by looking every few milliseconds: a program that
  *               runs half a second is looked for a handful of times, not
  *               fifty;
+ *   dies with   a program whose relay is killed (SIGKILL) ends with it
+ *   the relay   at once, not after it has run its course beside the
+ *               relay started again;
  *   reaped      a program stopped at its timeout whose status someone else
  *   elsewhere   takes (here the kernel: SIGCHLD ignored) is not waited
  *               for through its grace period, nor with the CPU spinning
@@ -26,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -153,6 +157,63 @@ static void test_timeout(void)
 	rmdir(dir);
 }
 
+static void test_dies_with_relay(void)
+{
+	char dir[] = "/tmp/test_runcmd.XXXXXX", cmd[1024], pidpath[300];
+	CHECK_MSG(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
+	snprintf(pidpath, sizeof(pidpath), "%s/pid", dir);
+	/* Orphans come to this process, which can then wait for the
+	 * program and see how it ended. */
+	CHECK_MSG(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0, "PR_SET_CHILD_SUBREAPER: %s",
+		  strerror(errno));
+	/* The "relay": a process that runs a program of 60 s and is killed
+	 * while it waits for it.  The program is the shell that exec
+	 * replaced (its pid, $$), then sleep. */
+	snprintf(cmd, sizeof(cmd), "sh -c 'echo $$ >%s.tmp; mv %s.tmp %s; exec sleep 60' #",
+		 pidpath, pidpath, pidpath);
+	pid_t relay = fork();
+	CHECK_MSG(relay >= 0, "fork: %s", strerror(errno));
+	if (relay == 0) {
+		char why[256];
+		run(cmd, "x", 0, why, sizeof(why));
+		_exit(0);
+	}
+	int pid = 0;
+	for (unsigned k = 0; k < 1000 && pid == 0; k++) {
+		FILE *f = fopen(pidpath, "r");
+		if (f != NULL) {
+			if (fscanf(f, "%d", &pid) != 1)
+				pid = 0;
+			fclose(f);
+		}
+		struct timespec ts = { 0, 10000000 };
+		nanosleep(&ts, NULL);
+	}
+	CHECK_MSG(pid > 0, "the program did not start within 10 s");
+	kill(relay, SIGKILL);
+	int status;
+	CHECK_MSG(waitpid(relay, &status, 0) == relay, "waitpid(relay): %s", strerror(errno));
+	/* Now ours: it ends at once, or it runs its 60 s (a failure, not a
+	 * hang: it is killed after 20). */
+	pid_t got = 0;
+	for (unsigned k = 0; k < 2000 && got == 0; k++) {
+		got = waitpid((pid_t)pid, &status, WNOHANG);
+		struct timespec ts = { 0, 10000000 };
+		if (got == 0)
+			nanosleep(&ts, NULL);
+	}
+	if (got == 0) {
+		kill((pid_t)pid, SIGKILL);
+		waitpid((pid_t)pid, &status, 0);
+	}
+	CHECK_MSG(got == (pid_t)pid && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+		  "the program %d outlived its relay (waitpid %d, status 0x%x)", pid, (int)got,
+		  (unsigned)status);
+	prctl(PR_SET_CHILD_SUBREAPER, 0);
+	unlink(pidpath);
+	rmdir(dir);
+}
+
 static void test_wakes(void)
 {
 	char why[256];
@@ -192,6 +253,7 @@ int main(void)
 	test_status();
 	test_argument();
 	test_timeout();
+	test_dies_with_relay();
 	test_wakes();
 	test_reaped_elsewhere();
 	printf("test_runcmd: ok\n");
