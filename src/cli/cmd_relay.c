@@ -256,10 +256,15 @@ static int check_program(const char *flag, const char *prog)
  * the octet it is about.  The shell would read a '#' that begins a word as
  * a comment to the end of the line, "$1" with it; after a line break, or
  * an operator at the end (';', '&', '|'), "$1" belongs to another command
- * than the program exec runs; a '\' at the end joins it to the last word;
- * an open quote makes the line a syntax error.  The program ran without
- * the batch's path, answered 0, and the spool files were removed as
- * delivered.  Quotes and backslashes are followed as the shell follows
+ * than the program exec runs; a redirection at the end ('>', '<', '2>')
+ * takes "$1" as its file; a '\' at the end joins it to the last word;
+ * an open quote makes the line a syntax error.  And exec makes the first
+ * command of a list the only one: after a ';', '&&' or '||' anywhere,
+ * the command that would get "$1" never runs, and the first one's status
+ * is taken for the program's.  Each time the program ran without the
+ * batch's path (or not at all), answered 0, and the spool files were
+ * removed as delivered.  ('&' and '|' between commands leave the last
+ * one in the foreground with "$1": the shell waits for it.)  Quotes and backslashes are followed as the shell follows
  * them; inside $( ) and ` ` the same marks are read as at the top level,
  * which errs on the side of refusing.
  */
@@ -305,6 +310,13 @@ static const char *cmd_hides_argument(const char *cmd, size_t *at)
 		if (c == '\n')
 			return "a line break would leave the file's name to another command than the "
 			       "program";
+		if (c == ';' || ((c == '&' || c == '|') && cmd[i + 1] == c)) {
+			/* At the end, the check after the loop names it. */
+			const char *rest = cmd + i + (c == ';' ? 1 : 2);
+			if (rest[strspn(rest, " \t")] != '\0')
+				return "exec runs only the first command of a list: the program "
+				       "after this operator would never run";
+		}
 		word_start = c == ' ' || c == '\t' || strchr(";&|()<>", c) != NULL;
 		if (c != ' ' && c != '\t') {
 			last = c;
@@ -320,6 +332,9 @@ static const char *cmd_hides_argument(const char *cmd, size_t *at)
 	if (strchr(";&|", last))
 		return "it ends in this operator, which would leave the file's name to another "
 		       "command than the program";
+	if (strchr("<>", last))
+		return "it ends in this redirection, which would take the file's name for its "
+		       "file";
 	return NULL;
 }
 

@@ -36,18 +36,28 @@ PATH=/usr/bin:/bin expect_usage "--bounce-cmd: ccpump-no-such-sendmail: not foun
 	relay --spool "$d/spool" --store "$d/store" --po "$d/po" \
 	--bounce-cmd "ccpump-no-such-sendmail -t" --once
 # What would keep the file's name (or the address) the relay adds from
-# the program: a comment, a line break, an operator or a '\' at the end,
-# an open quote.  The program ran without it, answered 0, and the batch's
-# spool files were removed as delivered.
+# the program: a comment, a line break, an operator, a redirection or a
+# '\' at the end, a list, an open quote.  The program ran without it,
+# answered 0, and the batch's spool files were removed as delivered.
 expect_usage "--import-cmd: '/bin/true # our importer': at octet 11, this '#' begins a comment" \
 	relay --spool "$d/spool" --store "$d/store" --import-cmd "/bin/true # our importer" --once
-expect_usage "--bounce-cmd: '/bin/true;#x': at octet 11, this '#'" relay --spool "$d/spool" \
-	--store "$d/store" --po "$d/po" --bounce-cmd "/bin/true;#x" --once
+expect_usage "--bounce-cmd: '/bin/true|#x': at octet 11, this '#'" relay --spool "$d/spool" \
+	--store "$d/store" --po "$d/po" --bounce-cmd "/bin/true|#x" --once
 expect_usage "'/bin/true\x0a-v': at octet 10, a line break" relay --spool "$d/spool" \
 	--store "$d/store" --import-cmd $'/bin/true\n-v' --once
 for end in ';' '&' '|' '&&'; do
 	expect_usage "at octet $((11 + ${#end} - 1)), it ends in this operator" relay \
 		--spool "$d/spool" --store "$d/store" --import-cmd "/bin/true $end  " --once
+done
+for end in '>' '2>' '>>' '<'; do
+	expect_usage "at octet $((11 + ${#end} - 1)), it ends in this redirection" relay \
+		--spool "$d/spool" --store "$d/store" --import-cmd "/bin/true $end  " --once
+done
+# exec runs the list's first command only: the importer after it never
+# ran, and the first one's 0 was taken for its answer.
+for op in ';' '&&' '||'; do
+	expect_usage "at octet 11, exec runs only the first command of a list" relay \
+		--spool "$d/spool" --store "$d/store" --import-cmd "/bin/true $op /bin/false" --once
 done
 expect_usage "at octet 11, a '\\' at its end" relay --spool "$d/spool" --store "$d/store" \
 	--import-cmd '/bin/true \' --once
@@ -58,7 +68,7 @@ expect_usage "at octet 13, this double quote is left open" relay --spool "$d/spo
 [ -z "$(ls -A "$d")" ] || fail "empty commands: made $(ls "$d") before refusing them"
 # What the shell would unquote or expand first, and its builtins, are
 # left to it: these pass the check (and fail later, as the shell says).
-for cmd in "'$d/quoted prog'" '$HOME/imp' 'exec true' "cd $d && true" \
+for cmd in "'$d/quoted prog'" '$HOME/imp' 'exec true' "cd $d & true" "true | true" \
 	"true 'a # b' \"c#d\" e\\#f x#y 'it''s'"; do
 	"$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$cmd" --once \
 		--stats-interval 0 --log "$work/shell.log" || fail "shell words: '$cmd' refused"
