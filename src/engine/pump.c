@@ -607,6 +607,10 @@ static void dispatch(struct ccp_pump *p, struct pump_thread *t, struct dispatche
 		if (ccp_msg_word_attempt(ds->words[i]) <= 1)
 			ccp_hist_record(&t->hist, now > m->first_seen_ns ? now - m->first_seen_ns : 0);
 	}
+	/* Due retries taken into this batch have left the heap: counted in
+	 * flight now, not deferred too (two snapshots, relaxed: a reader
+	 * sums them for a stats line). */
+	atomic_store_explicit(&t->c.waiting_retry, ds->deferred.n, memory_order_relaxed);
 	atomic_store_explicit(&t->c.in_flight, n, memory_order_relaxed);
 	/* Leaving to deliver with nobody watching: wake the sleepers, one of
 	 * which takes up the watch (WAITING).  One atomic add when nobody
