@@ -114,6 +114,18 @@ struct ccp_relay_stats {
 CCP_EXPORT int ccp_relay_init_if_pid1(void);
 
 /*
+ * The checks of the paths that ccp_relay_run() makes first, for a front end
+ * to make before it opens anything: none of --spool, --store and --po
+ * empty; the store and the post office apart from the spool and from each
+ * other; the spool a Maildir, not one of its folders; neither the stats
+ * file nor LOG_PATH (the front end's log, NULL: none) inside the spool,
+ * where they would be taken for mail, nor the two one file.  Returns 0, or
+ * -1 with a one-line reason in err.
+ */
+CCP_EXPORT int ccp_relay_check_paths(const struct ccp_relay_config *cfg, const char *log_path,
+				     char *err, size_t errlen);
+
+/*
  * Runs the relay until ccp_relay_request_stop() (graceful stop) or, with
  * once, until the spool has been drained (or deliveries have been paused
  * longer than retry_max, or what is left has only been postponed for

@@ -77,7 +77,10 @@ int ccp_cmd_demo(int argc, char **argv)
 		if (pr == 0)
 			continue;
 		switch (c) {
-		case O_DIR: dir = optarg; break;
+		case O_DIR:
+			if (ccp_opt_dir("demo", "--dir", optarg, &dir))
+				return CCP_EXIT_USAGE;
+			break;
 		case O_MESSAGES:
 			if (ccp_opt_u64("demo", "--messages", optarg, 1, 100000000, &messages))
 				return CCP_EXIT_USAGE;

@@ -63,7 +63,10 @@ int ccp_cmd_import(int argc, char **argv)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, ":p:vh", lo, NULL)) != -1) {
 		switch (c) {
-		case 'p': dir = optarg; break;
+		case 'p':
+			if (ccp_opt_dir("import", "--po", optarg, &dir))
+				return CCP_EXIT_USAGE;
+			break;
 		case 'v': verbose = true; break;
 		case O_NOSYNC: o.sync = false; break;
 		case O_FAULT:
@@ -137,7 +140,10 @@ static int po_init(int argc, char **argv)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, ":p:u:h", lo, NULL)) != -1) {
 		switch (c) {
-		case 'p': dir = optarg; break;
+		case 'p':
+			if (ccp_opt_dir("po init", "--po", optarg, &dir))
+				return CCP_EXIT_USAGE;
+			break;
 		case 'u': o.users = optarg; break;
 		case O_AB:
 			if (ccp_opt_u64("po init", "--addr-buffer", optarg, 64,
@@ -210,7 +216,10 @@ static int po_stats(int argc, char **argv)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, ":p:h", lo, NULL)) != -1) {
 		switch (c) {
-		case 'p': dir = optarg; break;
+		case 'p':
+			if (ccp_opt_dir("po stats", "--po", optarg, &dir))
+				return CCP_EXIT_USAGE;
+			break;
 		case O_JSON: json = true; break;
 		case O_MEMORY:
 			if (ccp_opt_size("po stats", "--memory", optarg, 4096, (uint64_t)1 << 40,
@@ -281,7 +290,10 @@ static int po_show(int argc, char **argv)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, ":p:h", lo, NULL)) != -1) {
 		switch (c) {
-		case 'p': dir = optarg; break;
+		case 'p':
+			if (ccp_opt_dir("po show", "--po", optarg, &dir))
+				return CCP_EXIT_USAGE;
+			break;
 		case 'h':
 			printf("usage: ccpump po show --po DIR ADDRESS\n"
 			       "Writes the mailbox of ADDRESS (as in To: lines) as one .ccm text, its\n"

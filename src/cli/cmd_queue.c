@@ -129,8 +129,14 @@ int ccp_cmd_queue(int argc, char **argv)
 		if (c == -1)
 			break;
 		switch (c) {
-		case O_SPOOL: spool = optarg; break;
-		case O_STORE: store = optarg; break;
+		case O_SPOOL:
+			if (ccp_opt_dir("queue", "--spool", optarg, &spool))
+				goto out;
+			break;
+		case O_STORE:
+			if (ccp_opt_dir("queue", "--store", optarg, &store))
+				goto out;
+			break;
 		case O_JSON: json = 1; break;
 		case O_LIST:
 			if (ccp_opt_unsigned("queue", "--list", optarg, 0, 100000, &list))

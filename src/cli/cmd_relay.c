@@ -584,6 +584,11 @@ int ccp_cmd_relay(int argc, char **argv)
 	    check_cmd("--bounce-cmd", cfg.bounce_cmd) != 0 ||
 	    check_import_only(&cfg, import_only) != 0 || check_retry(&cfg) != 0)
 		goto out;
+	/* Before the log is opened: one in the spool would be made there. */
+	if (ccp_relay_check_paths(&cfg, log_path, err, sizeof(err)) != 0) {
+		fprintf(stderr, "ccpump relay: %s\n", err);
+		goto out;
+	}
 	/* Before the log's open and any thread: PID 1 stays behind as the
 	 * relay's init, and the relay's own lines come from the child. */
 	int init = ccp_relay_init_if_pid1(), init_errno = errno;

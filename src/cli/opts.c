@@ -63,6 +63,16 @@ static const char *number_end(const char *val, bool fraction)
 	return p;
 }
 
+int ccp_opt_dir(const char *cmd, const char *flag, const char *val, const char **out)
+{
+	if (val[0] == '\0') {
+		fprintf(stderr, "ccpump %s: %s '': no directory given\n", cmd, flag);
+		return -1;
+	}
+	*out = val;
+	return 0;
+}
+
 int ccp_opt_u64(const char *cmd, const char *flag, const char *val, uint64_t min, uint64_t max,
 		uint64_t *out)
 {

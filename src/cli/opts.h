@@ -22,6 +22,11 @@
  * In a buffer the next call reuses. */
 const char *ccp_opt_shown(const char *val);
 
+/* A directory's path: not empty (an unset variable in a unit file or a
+ * cron line), which would name the working directory's parent's entry ''
+ * in every error after it.  *OUT = VAL. */
+int ccp_opt_dir(const char *cmd, const char *flag, const char *val, const char **out);
+
 int ccp_opt_u64(const char *cmd, const char *flag, const char *val, uint64_t min, uint64_t max,
 		uint64_t *out);
 /* Octets: a whole number, or one with K, M or G (powers of 1024). */

@@ -2158,6 +2158,15 @@ static int check_spool_is_maildir(const struct ccp_relay_config *cfg, const char
 static int check_paths(const struct ccp_relay_config *cfg, char *err, size_t errlen)
 {
 	char spool[PATH_MAX], store[PATH_MAX], po[PATH_MAX];
+	/* An unset variable in a unit file or a cron line: said as such, not
+	 * as the working directory's fault. */
+	const char *const named[3][2] = { { "--spool", cfg->spool }, { "--store", cfg->store },
+					  { "--po", cfg->po } };
+	for (int i = 0; i < 3; i++)
+		if (named[i][1] && named[i][1][0] == '\0') {
+			snprintf(err, errlen, "%s '': no directory given", named[i][0]);
+			return -1;
+		}
 	resolved_path(cfg->spool, spool);
 	resolved_path(cfg->store, store);
 	if (path_within(store, spool)) {
@@ -2180,6 +2189,47 @@ static int check_paths(const struct ccp_relay_config *cfg, char *err, size_t err
 		}
 	}
 	return check_spool_is_maildir(cfg, spool, err, errlen);
+}
+
+/* A file the relay writes beside its work (the stats file, the log): in
+ * the spool it would be taken for mail, sent to Bad at every write; on
+ * the other, each stats write would rename over the log. */
+static int check_side_file(const char *flag, const char *path, const char *spool, char *err,
+			   size_t errlen)
+{
+	char at[PATH_MAX];
+	if (path == NULL || path[0] == '\0')
+		return 0; /* an empty stats file is refused with its own words */
+	resolved_path(path, at);
+	if (path_within(at, spool)) {
+		snprintf(err, errlen, "%s %s is inside the spool (--spool): the relay would take "
+			 "it for mail; write it elsewhere", flag, path);
+		return -1;
+	}
+	return 0;
+}
+
+int ccp_relay_check_paths(const struct ccp_relay_config *cfg, const char *log_path, char *err,
+			  size_t errlen)
+{
+	if (check_paths(cfg, err, errlen) != 0)
+		return -1;
+	char spool[PATH_MAX];
+	resolved_path(cfg->spool, spool);
+	if (check_side_file("--stats-file", cfg->stats_file, spool, err, errlen) != 0 ||
+	    check_side_file("--log", log_path, spool, err, errlen) != 0)
+		return -1;
+	if (log_path && log_path[0] && cfg->stats_file && cfg->stats_file[0]) {
+		char a[PATH_MAX], b[PATH_MAX];
+		resolved_path(log_path, a);
+		resolved_path(cfg->stats_file, b);
+		if (strcmp(a, b) == 0) {
+			snprintf(err, errlen, "--log %s and --stats-file %s are one file: each stats "
+				 "write would replace the log", log_path, cfg->stats_file);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st, char *err,
@@ -2227,7 +2277,7 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 			snprintf(err, errlen, "%s %s: not a directory", dirs[i][0], dirs[i][1]);
 			return 2;
 		}
-	if (check_paths(cfg, err, errlen) != 0)
+	if (ccp_relay_check_paths(cfg, NULL, err, errlen) != 0)
 		return 2;
 	/* The code page's converter, which every dispatcher makes: one that
 	 * iconv cannot give (glibc's gconv modules not installed, a wrong

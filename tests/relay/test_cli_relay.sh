@@ -158,6 +158,35 @@ expect_usage "post office $d/po: not a directory" relay --spool "$d/spool" --sto
 [ "$(ls -A "$d")" = po ] || fail "a file as the post office: made $(ls "$d") before refusing it"
 echo "6. a file at --po is refused before anything is made"
 
+# An empty directory (an unset variable in a unit file) is said as such,
+# before anything is made; the log and the stats file are neither in the
+# spool, where the relay would take them for mail and send them to Bad at
+# every write, nor one file, where each stats write replaced the log.
+d="$work/sidefiles"
+mkdir -p "$d/m/new" "$d/m/cur" "$d/m/tmp"
+for flag in --spool --store --po; do
+	set -- --spool "$d/m" --store "$d/st" --po "$d/po"
+	args=()
+	while [ $# -gt 0 ]; do
+		if [ "$1" = "$flag" ]; then args+=("$1" ""); else args+=("$1" "$2"); fi
+		shift 2
+	done
+	expect_usage "$flag '': no directory given" relay "${args[@]}" --once
+done
+expect_usage "--store '': no directory given" queue --store ""
+expect_usage "--spool '': no directory given" queue --spool "" --store "$d/st"
+expect_usage "--po '': no directory given" po stats --po ""
+expect_usage "--dir '': no directory given" demo --dir ""
+expect_usage "--stats-file $d/m/new/stats.json is inside the spool" relay --spool "$d/m" \
+	--store "$d/st" --po "$d/po" --stats-file "$d/m/new/stats.json" --once
+expect_usage "--log $d/m/relay.log is inside the spool" relay --spool "$d/m" \
+	--store "$d/st" --po "$d/po" --log "$d/m/relay.log" --once
+expect_usage "--log $d/same and --stats-file $d/./same are one file" relay --spool "$d/m" \
+	--store "$d/st" --po "$d/po" --log "$d/same" --stats-file "$d/./same" --once
+[ "$(ls -A "$d" | tr '\n' ' ')" = "m " ] && [ -z "$(ls -A "$d/m/new" "$d/m/cur" "$d/m/tmp" |
+	grep -v ':$' | grep .)" ] || fail "side files: made $(ls -R "$d") before refusing"
+echo "6b. an empty directory, a log or stats file in the spool, a log that is the stats file: refused"
+
 # A spool given as a Maildir's new/ (or cur/): the MTA's mail would never be
 # relayed.  Refused before anything is made; the Maildir itself is taken.
 d="$work/md"
