@@ -75,7 +75,7 @@ static void on_hup(int sig)
 
 static void usage(FILE *out, const struct ccp_relay_config *d)
 {
-	char maxsize[32], batchbytes[32];
+	char maxsize[32], batchbytes[32], sec[6][32];
 	fprintf(out,
 		"usage: ccpump relay --spool DIR --store DIR (--po DIR | --import-cmd CMD) [OPTIONS]\n"
 		"Relays the messages of a Maildir spool into the cc:Mail post office, each\n"
@@ -85,14 +85,14 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		"  --po DIR               the built-in post office (made by 'ccpump po init')\n"
 		"  --import-cmd CMD       run CMD FILE.ccm instead; IMPORT's exit codes\n"
 		"  --import-timeout SEC   with --import-cmd: stop the command past this:\n"
-		"                         answer 1, retried; 0 = never (%g)\n"
-		"  --rescan-interval SEC  rescan new/ this often (%g)\n"
+		"                         answer 1, retried; 0 = never (%s)\n"
+		"  --rescan-interval SEC  rescan new/ this often (%s)\n"
 		"  --retry-min SEC        first retry after a failed import or a postponed\n"
 		"                         delivery; each later one waits twice as long, and\n"
-		"                         up to half as long again, spread at random (%g)\n"
-		"  --retry-max SEC        longest retry delay, at least --retry-min (%g)\n"
+		"                         up to half as long again, spread at random (%s)\n"
+		"  --retry-max SEC        longest retry delay, at least --retry-min (%s)\n"
 		"  --max-attempts N       then the message goes to Bad, 0 = no limit (%u)\n"
-		"  --max-age SEC          then the message goes to Bad, 0 = no limit (%g)\n"
+		"  --max-age SEC          then the message goes to Bad, 0 = no limit (%s)\n"
 		"  --profile ccmc         the connector's pace: 5 messages a run, every 15 s,\n"
 		"                         one dispatcher; flags given with it win, before\n"
 		"                         or after it\n"
@@ -104,7 +104,7 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		"                         a message whose retries ended, or Partial the\n"
 		"                         report on one delivered in part)\n"
 		"  --no-sync              do not fsync batches (faster, not crash-safe)\n"
-		"  --stats-interval SEC   a stats line this often, 0 = never (%g)\n"
+		"  --stats-interval SEC   a stats line this often, 0 = never (%s)\n"
 		"  --stats-file FILE      rewrite FILE with each stats line: the same\n"
 		"                         figures and the state (running, paused, done) as\n"
 		"                         one JSON object, for monitoring\n"
@@ -145,10 +145,12 @@ static void usage(FILE *out, const struct ccp_relay_config *d)
 		"1.5, 2e-3); a SEC above 0 that rounds to 0 ns is refused, 0 meaning none.\n"
 		"The engine's tuning flags (pollers scan the spool; each dispatcher converts\n"
 		"and imports batches of --batch messages, one .ccm each):\n",
-		(double)d->import_timeout_ns / 1e9, (double)d->rescan_interval_ns / 1e9,
-		(double)d->pump.retry_min_ns / 1e9,
-		(double)d->pump.retry_max_ns / 1e9, d->pump.max_attempts,
-		(double)d->pump.max_age_ns / 1e9, (double)d->stats_interval_ns / 1e9,
+		ccp_opt_seconds_text(d->import_timeout_ns, sec[0]),
+		ccp_opt_seconds_text(d->rescan_interval_ns, sec[1]),
+		ccp_opt_seconds_text(d->pump.retry_min_ns, sec[2]),
+		ccp_opt_seconds_text(d->pump.retry_max_ns, sec[3]), d->pump.max_attempts,
+		ccp_opt_seconds_text(d->pump.max_age_ns, sec[4]),
+		ccp_opt_seconds_text(d->stats_interval_ns, sec[5]),
 		d->convert.site ? d->convert.site : "",
 		d->convert.native_by_address ? "address" : "display", (int)d->convert.codepage,
 		d->convert.long_names ? "on" : "off", d->convert.v8_attachments ? "on" : "off",
@@ -404,9 +406,11 @@ static int check_retry(const struct ccp_relay_config *cfg)
 {
 	if (cfg->pump.retry_min_ns <= cfg->pump.retry_max_ns)
 		return 0;
-	fprintf(stderr, "ccpump relay: --retry-min %g is longer than --retry-max %g: the first "
+	char min[32], max[32];
+	fprintf(stderr, "ccpump relay: --retry-min %s is longer than --retry-max %s: the first "
 		"retry's delay must not be longer than the longest\n",
-		(double)cfg->pump.retry_min_ns / 1e9, (double)cfg->pump.retry_max_ns / 1e9);
+		ccp_opt_seconds_text(cfg->pump.retry_min_ns, min),
+		ccp_opt_seconds_text(cfg->pump.retry_max_ns, max));
 	return -1;
 }
 

@@ -73,6 +73,17 @@ int ccp_opt_dir(const char *cmd, const char *flag, const char *val, const char *
 	return 0;
 }
 
+const char *ccp_opt_seconds_text(uint64_t ns, char buf[static 32])
+{
+	int n = snprintf(buf, 32, "%llu.%09llu", (unsigned long long)(ns / 1000000000u),
+			 (unsigned long long)(ns % 1000000000u));
+	while (buf[n - 1] == '0')
+		buf[--n] = '\0';
+	if (buf[n - 1] == '.')
+		buf[n - 1] = '\0';
+	return buf;
+}
+
 int ccp_opt_u64(const char *cmd, const char *flag, const char *val, uint64_t min, uint64_t max,
 		uint64_t *out)
 {

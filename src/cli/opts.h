@@ -35,6 +35,10 @@ int ccp_opt_size(const char *cmd, const char *flag, const char *val, uint64_t mi
 /* V as ccp_opt_size() reads it back: with G, M or K where one divides it
  * exactly, else in octets (a help text's default). */
 const char *ccp_opt_size_text(uint64_t v, char buf[static 32]);
+/* NS nanoseconds as seconds, every digit kept and none more: 1234567,
+ * 0.4, 600.0000001 (a help text's default, an error naming two values
+ * that must differ where they do). */
+const char *ccp_opt_seconds_text(uint64_t ns, char buf[static 32]);
 int ccp_opt_unsigned(const char *cmd, const char *flag, const char *val, unsigned min,
 		     unsigned max, unsigned *out);
 int ccp_opt_seconds(const char *cmd, const char *flag, const char *val, double min, double max,

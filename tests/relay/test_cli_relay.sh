@@ -277,11 +277,14 @@ echo "10. values and stray arguments are shown escaped; a bad --site is refused"
 # --help gives each default as the flags before it set it, not rounded:
 # a 0.4 s timeout is not "never" (0), 1500K is not 1M.
 out=$("$bin" relay --import-timeout 0.4 --retry-min 0.25 --max-message-size 1500K \
-	--batch-bytes 5G --help)
+	--batch-bytes 5G --max-age 1234567 --help)
 for want in "0 = never (0.4)" "spread at random (0.25)" "below 4 GiB (1500K)" \
-	"the rest go into the next (5G)"; do
+	"the rest go into the next (5G)" "0 = no limit (1234567)"; do
 	case "$out" in *"$want"*) ;; *) fail "relay --help does not show '$want'" ;; esac
 done
+# Nor an error's values: two that differ are not named alike.
+expect_usage "--retry-min 600.0000001 is longer than --retry-max 600:" relay --spool "$work/s" \
+	--store "$work/st" --po "$work/po" --retry-min 600.0000001 --retry-max 600
 echo "11. --help shows the defaults as given"
 
 echo "test_cli_relay: ok"
