@@ -88,7 +88,7 @@ int ccp_cmd_bench(int argc, char **argv)
 		switch (c) {
 		case O_MODE:
 			if (ccp_claim_mode_parse(optarg, &cfg.pump.mode) != 0) {
-				fprintf(stderr, "ccpump bench: --mode: '%s' is not lockfree, mutex or naive\n",
+				ccp_opt_error("ccpump bench: --mode: '%s' is not lockfree, mutex or naive",
 					ccp_opt_shown(optarg));
 				return CCP_EXIT_USAGE;
 			}
@@ -132,7 +132,7 @@ int ccp_cmd_bench(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "ccpump bench: unexpected argument '%s'\n",
+		ccp_opt_error("ccpump bench: unexpected argument '%s'",
 			ccp_opt_shown(argv[optind]));
 		return CCP_EXIT_USAGE;
 	}
@@ -150,7 +150,7 @@ int ccp_cmd_bench(int argc, char **argv)
 	static struct ccp_synth_report rep;
 	int rc = ccp_synth_run(&cfg, &rep, err, sizeof(err));
 	if (rc != 0) {
-		fprintf(stderr, "ccpump bench: %s\n", err);
+		ccp_opt_error("ccpump bench: %s", err);
 		return rc == CCP_SYNTH_NO_RESOURCES ? EXIT_NO_RESOURCES : CCP_EXIT_USAGE;
 	}
 	if (json)

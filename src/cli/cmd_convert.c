@@ -166,7 +166,7 @@ int ccp_cmd_convert(int argc, char **argv)
 		case O_NATIVE: {
 			char *eq = strchr(optarg, '=');
 			if (!eq || eq == optarg || !eq[1]) {
-				fprintf(stderr, "ccpump convert: --native wants DOMAIN=PO, got '%s'\n",
+				ccp_opt_error("ccpump convert: --native wants DOMAIN=PO, got '%s'",
 					ccp_opt_shown(optarg));
 				goto out;
 			}
@@ -176,7 +176,7 @@ int ccp_cmd_convert(int argc, char **argv)
 		}
 		case O_MAP:
 			if (ccp_convert_map_load(map, optarg, &site, err, sizeof(err)) != 0) {
-				fprintf(stderr, "ccpump convert: %s\n", err);
+				ccp_opt_error("ccpump convert: %s", err);
 				goto out;
 			}
 			break;
@@ -198,16 +198,16 @@ int ccp_cmd_convert(int argc, char **argv)
 		}
 	}
 	if (optind >= argc) {
-		fprintf(stderr, "ccpump convert: no input file (try --help)\n");
+		ccp_opt_error("ccpump convert: no input file (try --help)");
 		goto out;
 	}
 	if (key && argc - optind > 1) {
-		fprintf(stderr, "ccpump convert: --key needs exactly one FILE\n");
+		ccp_opt_error("ccpump convert: --key needs exactly one FILE");
 		goto out;
 	}
 	if (key && !o.spool_id) {
-		fprintf(stderr, "ccpump convert: --key names the X-Spool-Id line, which --no-spool-id "
-			"leaves out\n");
+		ccp_opt_error("ccpump convert: --key names the X-Spool-Id line, which --no-spool-id "
+			"leaves out");
 		goto out;
 	}
 	/* --site wins over a map's site line, wherever it stands, as in the
@@ -217,7 +217,7 @@ int ccp_cmd_convert(int argc, char **argv)
 	o.map = map;
 	struct ccp_convert *cv = ccp_convert_new(&o);
 	if (!cv) {
-		fprintf(stderr, "ccpump convert: iconv cannot convert to CP%d: %s\n",
+		ccp_opt_error("ccpump convert: iconv cannot convert to CP%d: %s",
 			(int)o.codepage, strerror(errno));
 		rc = 1;
 		goto out;
@@ -227,22 +227,22 @@ int ccp_cmd_convert(int argc, char **argv)
 	rc = 0;
 	for (int i = optind; i < argc; i++) {
 		if (ccp_convert_file(cv, argv[i], key, &buf) != CCP_CONVERT_OK) {
-			fprintf(stderr, "ccpump convert: %s\n", ccp_convert_error(cv));
+			ccp_opt_error("ccpump convert: %s", ccp_convert_error(cv));
 			rc = 1;
 		}
 	}
 	ccp_convert_free(cv);
 	if (out_path && buf.len == 0 && rc != 0) {
-		fprintf(stderr, "ccpump convert: %s: left as it was: nothing converted\n", out_path);
+		ccp_opt_error("ccpump convert: %s: left as it was: nothing converted", out_path);
 	} else if (out_path) {
 		if (write_output(out_path, &buf) != 0) {
-			fprintf(stderr, "ccpump convert: %s: cannot write: %s\n", out_path,
+			ccp_opt_error("ccpump convert: %s: cannot write: %s", out_path,
 				strerror(errno));
 			rc = 1;
 		}
 	} else if ((buf.len && fwrite(buf.data, 1, buf.len, stdout) != buf.len) ||
 		   fflush(stdout) != 0) {
-		fprintf(stderr, "ccpump convert: standard output: write failed: %s\n",
+		ccp_opt_error("ccpump convert: standard output: write failed: %s",
 			strerror(errno));
 		clearerr(stdout); /* said, with its reason: main() need not say it again */
 		rc = 1;

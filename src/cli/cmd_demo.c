@@ -118,19 +118,19 @@ int ccp_cmd_demo(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "ccpump demo: unexpected argument '%s' (the directory is --dir DIR)\n",
+		ccp_opt_error("ccpump demo: unexpected argument '%s' (the directory is --dir DIR)",
 			ccp_opt_shown(argv[optind]));
 		return CCP_EXIT_USAGE;
 	}
 	if (spool_only && relay_flag) {
 		/* Dropped without a word, a script would believe it had set up
 		 * a tuned or unsynced run. */
-		fprintf(stderr, "ccpump demo: --%s is for the relay's run, which --spool-only leaves "
-			"out\n", relay_flag);
+		ccp_opt_error("ccpump demo: --%s is for the relay's run, which --spool-only leaves "
+			"out", relay_flag);
 		return CCP_EXIT_USAGE;
 	}
 	if (mkdir(dir, 0700) != 0) {
-		fprintf(stderr, "ccpump demo: cannot create %s: %s\n", dir,
+		ccp_opt_error("ccpump demo: cannot create %s: %s", dir,
 			errno == EEXIST ? "it exists (give a new --dir)" : strerror(errno));
 		return CCP_EXIT_USAGE;
 	}
@@ -142,7 +142,7 @@ int ccp_cmd_demo(int argc, char **argv)
 	uint64_t t0 = ccp_now_ns();
 	if (ccp_demo_spool(spool, 0, messages, 1998, (size_t)max_body, &ds, err, sizeof(err)) != 0 ||
 	    ccp_demo_spool_sync(spool, err, sizeof(err)) != 0) {
-		fprintf(stderr, "ccpump demo: %s\n", err);
+		ccp_opt_error("ccpump demo: %s", err);
 		return CCP_EXIT_USAGE;
 	}
 	printf("demo spool: %llu messages, %.1f MiB, %llu recipients, written and synced in %.1f s\n",
@@ -152,7 +152,7 @@ int ccp_cmd_demo(int argc, char **argv)
 	struct ccp_po_init_opts io;
 	ccp_po_init_opts_default(&io);
 	if (ccp_po_init(po, &io, err, sizeof(err)) != 0) {
-		fprintf(stderr, "ccpump demo: %s\n", err);
+		ccp_opt_error("ccpump demo: %s", err);
 		return CCP_EXIT_USAGE;
 	}
 	if (spool_only)
@@ -169,7 +169,7 @@ int ccp_cmd_demo(int argc, char **argv)
 	struct ccp_relay_stats rs;
 	t0 = ccp_now_ns();
 	if (ccp_relay_run(&cfg, &rs, err, sizeof(err)) != 0) {
-		fprintf(stderr, "ccpump demo: %s\n", err);
+		ccp_opt_error("ccpump demo: %s", err);
 		return CCP_EXIT_USAGE;
 	}
 	double secs = (double)(ccp_now_ns() - t0) / 1e9;
@@ -178,12 +178,12 @@ int ccp_cmd_demo(int argc, char **argv)
 	bool cut = stopped;
 	struct ccp_po_stats ps;
 	if (ccp_po_stats(po, &ps, err, sizeof(err)) != 0) {
-		fprintf(stderr, "ccpump demo: %s\n", err);
+		ccp_opt_error("ccpump demo: %s", err);
 		return CCP_EXIT_USAGE;
 	}
 	struct ccp_queue_report q;
 	if (ccp_queue_scan(spool, store, &q, err, sizeof(err)) != 0) {
-		fprintf(stderr, "ccpump demo: %s\n", err);
+		ccp_opt_error("ccpump demo: %s", err);
 		return CCP_EXIT_USAGE;
 	}
 	uint64_t left = q.waiting.count + q.deferred.count;

@@ -71,7 +71,7 @@ int ccp_cmd_import(int argc, char **argv)
 		case O_NOSYNC: o.sync = false; break;
 		case O_FAULT:
 			if (ccp_po_fault_parse(optarg, &o.fault, err, sizeof(err)) != 0) {
-				fprintf(stderr, "ccpump import: --fault: %s\n", err);
+				ccp_opt_error("ccpump import: --fault: %s", err);
 				return CCP_EXIT_USAGE;
 			}
 			o.env_fault = false;
@@ -81,13 +81,13 @@ int ccp_cmd_import(int argc, char **argv)
 		}
 	}
 	if (!dir || optind >= argc) {
-		fprintf(stderr, "ccpump import: needs --po DIR and at least one FILE.ccm (try --help)\n");
+		ccp_opt_error("ccpump import: needs --po DIR and at least one FILE.ccm (try --help)");
 		return CCP_EXIT_USAGE;
 	}
 	struct ccp_po *po;
 	int rc = ccp_po_open(dir, &o, &po, err, sizeof(err));
 	if (rc) {
-		fprintf(stderr, "ccpump import: %s\n", err);
+		ccp_opt_error("ccpump import: %s", err);
 		return rc;
 	}
 	int worst = 0;
@@ -103,9 +103,9 @@ int ccp_cmd_import(int argc, char **argv)
 			/* Which input, when the reason names only the post
 			 * office's own file (a lock, a commit, a recovery). */
 			if (strstr(res.reason, argv[i]) == NULL)
-				fprintf(stderr, "ccpump import: %s: %s\n", argv[i], res.reason);
+				ccp_opt_error("ccpump import: %s: %s", argv[i], res.reason);
 			else
-				fprintf(stderr, "ccpump import: %s\n", res.reason);
+				ccp_opt_error("ccpump import: %s", res.reason);
 			worst = rc;
 		}
 		if (rc == CCP_PO_NOT_ACCESSIBLE || rc == CCP_PO_LOCKED ||
@@ -185,12 +185,12 @@ static int po_init(int argc, char **argv)
 		}
 	}
 	if (!dir || optind != argc) {
-		fprintf(stderr, "ccpump po init: needs --po DIR and no other argument\n");
+		ccp_opt_error("ccpump po init: needs --po DIR and no other argument");
 		return CCP_EXIT_USAGE;
 	}
 	int rc = ccp_po_init(dir, &o, err, sizeof(err));
 	if (rc)
-		fprintf(stderr, "ccpump po init: %s\n", err);
+		ccp_opt_error("ccpump po init: %s", err);
 	return rc;
 }
 
@@ -241,13 +241,13 @@ static int po_stats(int argc, char **argv)
 		}
 	}
 	if (!dir || optind != argc) {
-		fprintf(stderr, "ccpump po stats: needs --po DIR and no other argument\n");
+		ccp_opt_error("ccpump po stats: needs --po DIR and no other argument");
 		return CCP_EXIT_USAGE;
 	}
 	struct ccp_po_stats st;
 	int rc = ccp_po_stats_with(dir, &so, &st, err, sizeof(err));
 	if (rc) {
-		fprintf(stderr, "ccpump po stats: %s\n", err);
+		ccp_opt_error("ccpump po stats: %s", err);
 		return rc;
 	}
 	if (json)
@@ -304,7 +304,7 @@ static int po_show(int argc, char **argv)
 		}
 	}
 	if (!dir || optind + 1 != argc) {
-		fprintf(stderr, "ccpump po show: needs --po DIR and one ADDRESS\n");
+		ccp_opt_error("ccpump po show: needs --po DIR and one ADDRESS");
 		return CCP_EXIT_USAGE;
 	}
 	ccp_po_mailbox_name(argv[optind], strlen(argv[optind]), name, sizeof(name));
@@ -312,9 +312,9 @@ static int po_show(int argc, char **argv)
 	ccp_ccm_buf_init(&b);
 	int rc = ccp_po_mailbox_read(dir, name, &b, err, sizeof(err));
 	if (rc) {
-		fprintf(stderr, "ccpump po show: %s\n", err);
+		ccp_opt_error("ccpump po show: %s", err);
 	} else if ((b.len && fwrite(b.data, 1, b.len, stdout) != b.len) || fflush(stdout) != 0) {
-		fprintf(stderr, "ccpump po show: standard output: write failed: %s\n", strerror(errno));
+		ccp_opt_error("ccpump po show: standard output: write failed: %s", strerror(errno));
 		clearerr(stdout); /* said, with its reason: main() need not say it again */
 		rc = CCP_PO_NOT_ACCESSIBLE;
 	}
@@ -337,6 +337,6 @@ int ccp_cmd_po(int argc, char **argv)
 		       "'ccpump po COMMAND --help' lists a command's options with their defaults.\n");
 		return 0;
 	}
-	fprintf(stderr, "ccpump po: expected 'init', 'stats' or 'show' (try 'ccpump po --help')\n");
+	ccp_opt_error("ccpump po: expected 'init', 'stats' or 'show' (try 'ccpump po --help')");
 	return CCP_EXIT_USAGE;
 }

@@ -58,7 +58,7 @@ static void say_error(const char *line)
 {
 	char shown[4 * ERR_MAX + 1];
 	ccp_escape_controls(shown, sizeof(shown), line, strlen(line));
-	fprintf(stderr, "ccpump queue: %s\n", shown);
+	ccp_opt_error("ccpump queue: %s", shown);
 }
 
 struct requeue {
@@ -174,20 +174,20 @@ int ccp_cmd_queue(int argc, char **argv)
 	if ((flush ? 1 : 0) + (nnames || requeue_all ? 1 : 0) + (json ? 1 : 0) +
 		    (nresend ? 1 : 0) + (deleting ? 1 : 0) >
 	    1) {
-		fprintf(stderr, "ccpump queue: --flush, --requeue, --delete, --resend-report and "
-			"--json do not go together\n");
+		ccp_opt_error("ccpump queue: --flush, --requeue, --delete, --resend-report and "
+			"--json do not go together");
 		goto out;
 	}
 	/* The listing is the table's: JSON has none, and an action prints
 	 * none. */
 	if (list_given && (json || flush || nnames || requeue_all || nresend || deleting)) {
-		fprintf(stderr, "ccpump queue: --list goes with the table only, not with --json, "
-			"--flush, --requeue, --delete or --resend-report\n");
+		ccp_opt_error("ccpump queue: --list goes with the table only, not with --json, "
+			"--flush, --requeue, --delete or --resend-report");
 		goto out;
 	}
 	if (deleting) {
 		if (!store) {
-			fprintf(stderr, "ccpump queue: --delete needs --store DIR\n");
+			ccp_opt_error("ccpump queue: --delete needs --store DIR");
 			goto out;
 		}
 		struct requeue q = { .store = store, .delete = true };
@@ -199,7 +199,7 @@ int ccp_cmd_queue(int argc, char **argv)
 	}
 	if (nresend) {
 		if (!store) {
-			fprintf(stderr, "ccpump queue: --resend-report needs --store DIR\n");
+			ccp_opt_error("ccpump queue: --resend-report needs --store DIR");
 			goto out;
 		}
 		unsigned done = 0;
@@ -225,7 +225,7 @@ int ccp_cmd_queue(int argc, char **argv)
 	}
 	if (flush) {
 		if (!store) {
-			fprintf(stderr, "ccpump queue: --flush needs --store DIR\n");
+			ccp_opt_error("ccpump queue: --flush needs --store DIR");
 			goto out;
 		}
 		pid_t pid;
@@ -239,7 +239,7 @@ int ccp_cmd_queue(int argc, char **argv)
 		goto out;
 	}
 	if (!spool || !store) {
-		fprintf(stderr, "ccpump queue: needs --spool DIR and --store DIR\n");
+		ccp_opt_error("ccpump queue: needs --spool DIR and --store DIR");
 		goto out;
 	}
 	if (nnames || requeue_all) {
@@ -256,11 +256,11 @@ int ccp_cmd_queue(int argc, char **argv)
 		goto out;
 	}
 	if (rep.spool_missing)
-		fprintf(stderr, "ccpump queue: spool %s does not exist yet (ccpump relay makes it): "
-			"nothing waiting\n", spool);
+		ccp_opt_error("ccpump queue: spool %s does not exist yet (ccpump relay makes it): "
+			"nothing waiting", spool);
 	if (rep.store_missing)
-		fprintf(stderr, "ccpump queue: store %s does not exist yet (ccpump relay makes it "
-			"on its first run): nothing deferred or bad\n", store);
+		ccp_opt_error("ccpump queue: store %s does not exist yet (ccpump relay makes it "
+			"on its first run): nothing deferred or bad", store);
 	if (json)
 		ccp_queue_print_json(stdout, &rep);
 	else

@@ -231,7 +231,7 @@ static int check_program(const char *flag, const char *prog)
 	if (strchr(prog, '/')) {
 		if (runnable(prog, &why))
 			return 0;
-		fprintf(stderr, "ccpump relay: %s: %s: %s\n", flag, prog, why);
+		ccp_opt_error("ccpump relay: %s: %s: %s", flag, prog, why);
 		return -1;
 	}
 	const char *path = getenv("PATH");
@@ -248,7 +248,7 @@ static int check_program(const char *flag, const char *prog)
 			break;
 		p += n + 1;
 	}
-	fprintf(stderr, "ccpump relay: %s: %s: not found in PATH (%s)\n", flag, prog, path);
+	ccp_opt_error("ccpump relay: %s: %s: not found in PATH (%s)", flag, prog, path);
 	return -1;
 }
 
@@ -346,7 +346,7 @@ static int check_cmd(const char *flag, const char *cmd)
 		return 0;
 	const char *w = cmd + strspn(cmd, " \t\n");
 	if (*w == '\0') {
-		fprintf(stderr, "ccpump relay: %s: empty or blank: it names no command\n", flag);
+		ccp_opt_error("ccpump relay: %s: empty or blank: it names no command", flag);
 		return -1;
 	}
 	size_t at = 0;
@@ -354,15 +354,15 @@ static int check_cmd(const char *flag, const char *cmd)
 	if (hides) {
 		char shown[512];
 		ccp_escape_controls(shown, sizeof(shown), cmd, strlen(cmd));
-		fprintf(stderr, "ccpump relay: %s: '%s': at octet %zu, %s\n", flag, shown, at + 1,
+		ccp_opt_error("ccpump relay: %s: '%s': at octet %zu, %s", flag, shown, at + 1,
 			hides);
 		return -1;
 	}
 	size_t name = strspn(w, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_0123456789");
 	if (name > 0 && !(w[0] >= '0' && w[0] <= '9') && w[name] == '=') {
-		fprintf(stderr, "ccpump relay: %s: starts with the assignment %.*s=...: the command "
+		ccp_opt_error("ccpump relay: %s: starts with the assignment %.*s=...: the command "
 			"is run by exec, which takes it for a program; write 'env %.*s=... "
-			"PROGRAM'\n", flag, (int)name, w, (int)name, w);
+			"PROGRAM'", flag, (int)name, w, (int)name, w);
 		return -1;
 	}
 	/* The program, where the first word names it plainly (nothing the
@@ -391,12 +391,12 @@ static int check_import_only(const struct ccp_relay_config *cfg, const char *fla
 	if (cfg->po == NULL || flag == NULL)
 		return 0;
 	if (strcmp(flag, "--import-timeout") == 0)
-		fprintf(stderr, "ccpump relay: --import-timeout applies to --import-cmd only: the "
-			"built-in post office (--po) runs no import program\n");
+		ccp_opt_error("ccpump relay: --import-timeout applies to --import-cmd only: the "
+			"built-in post office (--po) runs no import program");
 	else
-		fprintf(stderr, "ccpump relay: %s applies to --import-cmd only: with --po the "
+		ccp_opt_error("ccpump relay: %s applies to --import-cmd only: with --po the "
 			"relay converts for the post office's own setting (po.conf; 'ccpump po "
-			"init %s' sets it)\n", flag, flag);
+			"init %s' sets it)", flag, flag);
 	return -1;
 }
 
@@ -407,8 +407,8 @@ static int check_retry(const struct ccp_relay_config *cfg)
 	if (cfg->pump.retry_min_ns <= cfg->pump.retry_max_ns)
 		return 0;
 	char min[32], max[32];
-	fprintf(stderr, "ccpump relay: --retry-min %s is longer than --retry-max %s: the first "
-		"retry's delay must not be longer than the longest\n",
+	ccp_opt_error("ccpump relay: --retry-min %s is longer than --retry-max %s: the first "
+		"retry's delay must not be longer than the longest",
 		ccp_opt_seconds_text(cfg->pump.retry_min_ns, min),
 		ccp_opt_seconds_text(cfg->pump.retry_max_ns, max));
 	return -1;
@@ -508,7 +508,7 @@ int ccp_cmd_relay(int argc, char **argv)
 			break;
 		case O_PROFILE:
 			if (strcmp(optarg, "ccmc") != 0) {
-				fprintf(stderr, "ccpump relay: --profile: '%s' is not ccmc\n",
+				ccp_opt_error("ccpump relay: --profile: '%s' is not ccmc",
 					ccp_opt_shown(optarg));
 				goto out;
 			}
@@ -541,7 +541,7 @@ int ccp_cmd_relay(int argc, char **argv)
 			int bad = ccp_convert_map_load(map, optarg, NULL, err, sizeof(err));
 			ccp_convert_map_free(map);
 			if (bad) {
-				fprintf(stderr, "ccpump relay: --map: %s\n", err);
+				ccp_opt_error("ccpump relay: --map: %s", err);
 				goto out;
 			}
 			map_files = ccp_realloc(map_files, (nmap_files + 1) * sizeof(*map_files));
@@ -572,16 +572,16 @@ int ccp_cmd_relay(int argc, char **argv)
 	cfg.nmap_files = nmap_files;
 	cfg.site_fixed = site_given; /* --site wins over the map's site line */
 	if (optind < argc) {
-		fprintf(stderr, "ccpump relay: unexpected argument '%s'\n",
+		ccp_opt_error("ccpump relay: unexpected argument '%s'",
 			ccp_opt_shown(argv[optind]));
 		goto out;
 	}
 	if (!cfg.spool || !cfg.store || (!cfg.po && !cfg.import_cmd)) {
-		fprintf(stderr, "ccpump relay: needs --spool, --store and --po or --import-cmd\n");
+		ccp_opt_error("ccpump relay: needs --spool, --store and --po or --import-cmd");
 		goto out;
 	}
 	if (cfg.po && cfg.import_cmd) {
-		fprintf(stderr, "ccpump relay: give --po or --import-cmd, not both\n");
+		ccp_opt_error("ccpump relay: give --po or --import-cmd, not both");
 		goto out;
 	}
 	if (check_cmd("--import-cmd", cfg.import_cmd) != 0 ||
@@ -590,7 +590,7 @@ int ccp_cmd_relay(int argc, char **argv)
 		goto out;
 	/* Before the log is opened: one in the spool would be made there. */
 	if (ccp_relay_check_paths(&cfg, log_path, err, sizeof(err)) != 0) {
-		fprintf(stderr, "ccpump relay: %s\n", err);
+		ccp_opt_error("ccpump relay: %s", err);
 		goto out;
 	}
 	/* Before the log's open and any thread: PID 1 stays behind as the
@@ -599,7 +599,7 @@ int ccp_cmd_relay(int argc, char **argv)
 	if (log_path) {
 		int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 		if (fd < 0) {
-			fprintf(stderr, "ccpump relay: --log %s: %s\n", log_path, strerror(errno));
+			ccp_opt_error("ccpump relay: --log %s: %s", log_path, strerror(errno));
 			goto out;
 		}
 		log_fd = fd;
@@ -630,7 +630,7 @@ int ccp_cmd_relay(int argc, char **argv)
 	if (ccp_relay_run(&cfg, &st, err, sizeof(err)) != 0) {
 		ccp_log(CCP_LOG_ERROR, "relay: %s", err);
 		if (log_fd >= 0)
-			fprintf(stderr, "ccpump relay: %s\n", err);
+			ccp_opt_error("ccpump relay: %s", err);
 		goto out;
 	}
 	ccp_log(CCP_LOG_INFO, "relay: done: %llu delivered (%llu in part), %llu bad, %llu deferred "

@@ -97,7 +97,7 @@ int main(int argc, char **argv)
 			snprintf(who, sizeof(who), "ccpump %s", argv[1]);
 			return flushed(who, commands[i].run(argc - 1, argv + 1));
 		}
-	fprintf(stderr, "ccpump: unknown command '%s' (try 'ccpump --help')\n",
+	ccp_opt_error("ccpump: unknown command '%s' (try 'ccpump --help')",
 		ccp_opt_shown(argv[1]));
 	return CCP_EXIT_USAGE;
 }

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,10 +64,22 @@ static const char *number_end(const char *val, bool fraction)
 	return p;
 }
 
+void ccp_opt_error(const char *fmt, ...)
+{
+	char line[8192], shown[4 * sizeof(line) + 1];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	size_t len = n < 0 ? 0 : (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+	ccp_escape_controls(shown, sizeof(shown), line, len);
+	fprintf(stderr, "%s\n", shown);
+}
+
 int ccp_opt_dir(const char *cmd, const char *flag, const char *val, const char **out)
 {
 	if (val[0] == '\0') {
-		fprintf(stderr, "ccpump %s: %s '': no directory given\n", cmd, flag);
+		ccp_opt_error("ccpump %s: %s '': no directory given", cmd, flag);
 		return -1;
 	}
 	*out = val;
@@ -153,7 +166,7 @@ int ccp_opt_seconds(const char *cmd, const char *flag, const char *val, double m
 	errno = 0;
 	double v = end ? strtod(val, NULL) : 0.0;
 	if (!end || *end != '\0' || errno == ERANGE || !isfinite(v) || v < min || v > max) {
-		fprintf(stderr, "ccpump %s: %s: '%s' is not a number of seconds from %g to %g\n",
+		ccp_opt_error("ccpump %s: %s: '%s' is not a number of seconds from %g to %g",
 			cmd, flag, ccp_opt_shown(val), min, max);
 		return -1;
 	}
@@ -171,8 +184,8 @@ int ccp_opt_ns(const char *cmd, const char *flag, const char *val, double min, d
 	 * become it by rounding. */
 	double ns = nearbyint(s * 1e9);
 	if (s > 0 && ns < 1.0) {
-		fprintf(stderr, "ccpump %s: %s: '%s' rounds to 0 ns, which means none; give 0 or at "
-			"least 1e-9\n", cmd, flag, ccp_opt_shown(val));
+		ccp_opt_error("ccpump %s: %s: '%s' rounds to 0 ns, which means none; give 0 or at "
+			"least 1e-9", cmd, flag, ccp_opt_shown(val));
 		return -1;
 	}
 	*out = (uint64_t)ns;
@@ -186,7 +199,7 @@ int ccp_opt_pow2(const char *cmd, const char *flag, const char *val, uint64_t mi
 	if (ccp_opt_u64(cmd, flag, val, min, max, &v) != 0)
 		return -1;
 	if (v & (v - 1)) {
-		fprintf(stderr, "ccpump %s: %s: '%s' is not a power of two\n", cmd, flag,
+		ccp_opt_error("ccpump %s: %s: '%s' is not a power of two", cmd, flag,
 			ccp_opt_shown(val));
 		return -1;
 	}
@@ -210,8 +223,8 @@ int ccp_opt_wait(const char *cmd, const char *val, struct ccp_pump_config *p)
 			return 0;
 		}
 	}
-	fprintf(stderr, "ccpump %s: --wait: '%s' is not spin, yield or block, or two of them "
-			"as POLLERS,DISPATCHERS\n", cmd, ccp_opt_shown(val));
+	ccp_opt_error("ccpump %s: --wait: '%s' is not spin, yield or block, or two of them "
+			"as POLLERS,DISPATCHERS", cmd, ccp_opt_shown(val));
 	return -1;
 }
 
@@ -223,7 +236,7 @@ int ccp_opt_field_name(const char *cmd, const char *flag, const char *val)
 			break;
 	if (*val && !*p)
 		return 0;
-	fprintf(stderr, "ccpump %s: %s: '%s' is not a header field's name\n", cmd, flag,
+	ccp_opt_error("ccpump %s: %s: '%s' is not a header field's name", cmd, flag,
 		ccp_opt_shown(val));
 	return -1;
 }
@@ -232,7 +245,7 @@ int ccp_opt_log_level(const char *cmd, const char *val)
 {
 	enum ccp_log_level level;
 	if (ccp_log_level_parse(val, &level) != 0) {
-		fprintf(stderr, "ccpump %s: --log-level: '%s' is not debug, info, warning or error\n",
+		ccp_opt_error("ccpump %s: --log-level: '%s' is not debug, info, warning or error",
 			cmd, ccp_opt_shown(val));
 		return -1;
 	}
@@ -311,19 +324,19 @@ int ccp_opt_bad(const char *cmd, int c, int argc, char *const *argv, const struc
 	/* The option as given, escaped (ccp_opt_shown()). */
 	const char *shown = len ? shown_n(arg + 2, len) : ccp_opt_shown(arg);
 	if (is_short && c == ':')
-		fprintf(stderr, "ccpump %s: option '-%c' needs a value\n", cmd, optopt);
+		ccp_opt_error("ccpump %s: option '-%c' needs a value", cmd, optopt);
 	else if (is_short)
-		fprintf(stderr, "ccpump %s: unknown option '-%c' (try --help)\n", cmd,
+		ccp_opt_error("ccpump %s: unknown option '-%c' (try --help)", cmd,
 			optopt > ' ' && optopt < 127 ? optopt : '?');
 	else if (c == ':')
-		fprintf(stderr, "ccpump %s: option '--%s' needs a value\n", cmd, shown);
+		ccp_opt_error("ccpump %s: option '--%s' needs a value", cmd, shown);
 	else if (o && matches == 1)
-		fprintf(stderr, "ccpump %s: option '--%s' takes no value\n", cmd, shown);
+		ccp_opt_error("ccpump %s: option '--%s' takes no value", cmd, shown);
 	else if (matches > 1)
-		fprintf(stderr, "ccpump %s: option '--%s' is ambiguous (try --help)\n", cmd, shown);
+		ccp_opt_error("ccpump %s: option '--%s' is ambiguous (try --help)", cmd, shown);
 	else if (len)
-		fprintf(stderr, "ccpump %s: unknown option '--%s' (try --help)\n", cmd, shown);
+		ccp_opt_error("ccpump %s: unknown option '--%s' (try --help)", cmd, shown);
 	else
-		fprintf(stderr, "ccpump %s: unknown option '%s' (try --help)\n", cmd, shown);
+		ccp_opt_error("ccpump %s: unknown option '%s' (try --help)", cmd, shown);
 	return -1;
 }

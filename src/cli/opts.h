@@ -22,6 +22,12 @@
  * In a buffer the next call reuses. */
 const char *ccp_opt_shown(const char *val);
 
+/* Prints one error line on stderr (FMT has no "\n": the line's end is
+ * added), its control characters and octets of no UTF-8 character escaped
+ * as ccp_opt_shown() escapes a value: a path or a library's reason that
+ * holds a line break stays on the one line. */
+void ccp_opt_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* A directory's path: not empty (an unset variable in a unit file or a
  * cron line), which would name the working directory's parent's entry ''
  * in every error after it.  *OUT = VAL. */

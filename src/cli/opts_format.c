@@ -23,8 +23,8 @@ int ccp_opt_site(const char *cmd, const char *val)
 	}
 	if (!blank && !*p)
 		return 0;
-	fprintf(stderr, "ccpump %s: --site: '%s' is not a site's name (not empty, no control "
-		"characters)\n", cmd, ccp_opt_shown(val));
+	ccp_opt_error("ccpump %s: --site: '%s' is not a site's name (not empty, no control "
+		"characters)", cmd, ccp_opt_shown(val));
 	return -1;
 }
 
@@ -34,7 +34,7 @@ int ccp_opt_format(const char *cmd, int c, const char *val, struct ccp_convert_o
 	case CCP_OPT_CODEPAGE:
 		if (ccp_codepage_parse(val, &o->codepage))
 			return 0;
-		fprintf(stderr, "ccpump %s: --codepage: '%s' is not 437 or 850\n", cmd,
+		ccp_opt_error("ccpump %s: --codepage: '%s' is not 437 or 850", cmd,
 			ccp_opt_shown(val));
 		return -1;
 	case CCP_OPT_ADDR_BUFFER: {
@@ -53,7 +53,7 @@ int ccp_opt_format(const char *cmd, int c, const char *val, struct ccp_convert_o
 			o->native_by_address = val[0] == 'a';
 			return 0;
 		}
-		fprintf(stderr, "ccpump %s: --native-names: '%s' is not display or address\n", cmd,
+		ccp_opt_error("ccpump %s: --native-names: '%s' is not display or address", cmd,
 			ccp_opt_shown(val));
 		return -1;
 	}

@@ -265,6 +265,12 @@ expect_usage "--batch: '5\\x0accpump relay: all good' is not" relay --spool "$d/
 expect_usage "unexpected argument 'x\\x1b[31m'" relay --spool "$d/spool" --store "$d/store" \
 	--po "$d/po" $'x\e[31m'
 expect_usage "unknown command 'a\\x0ab'" $'a\nb'
+# So is a path in an error, and a library's reason that quotes one.
+expect_usage "--log $d/no\\x0asuch/l: No such file" relay --spool "$d/spool" --store "$d/store" \
+	--po "$d/po" --log "$d/no"$'\n'"such/l"
+expect_usage "--map: $d/no\\x0asuch: cannot open" relay --spool "$d/spool" --store "$d/store" \
+	--po "$d/po" --map "$d/no"$'\n'"such"
+expect_usage "cannot create $d/no\\x0asuch/d:" demo --dir "$d/no"$'\n'"such/d"
 # --site: not empty or blank (EXSITE would stand in without a word), no
 # control character (a line break would end the Import file's line).
 expect_usage "--site: '' is not a site's name" relay --spool "$d/spool" --store "$d/store" \
