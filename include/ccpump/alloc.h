@@ -39,5 +39,8 @@ CCP_EXPORT const char *ccp_alloc_name(void);
 CCP_EXPORT uint64_t ccp_peak_rss_bytes(void);
 /* Current resident set size, from /proc/self/statm (0 when unreadable). */
 CCP_EXPORT uint64_t ccp_current_rss_bytes(void);
+/* Half the machine's memory in octets, the most a run's queues may be
+ * sized to take; 0 when the system does not say. */
+CCP_EXPORT double ccp_half_memory_bytes(void);
 
 #endif /* CCPUMP_ALLOC_H */

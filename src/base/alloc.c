@@ -126,3 +126,9 @@ uint64_t ccp_current_rss_bytes(void)
 	fclose(f);
 	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
+
+double ccp_half_memory_bytes(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	return pages > 0 && page > 0 ? (double)pages / 2.0 * (double)page : 0;
+}

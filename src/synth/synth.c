@@ -52,13 +52,6 @@ const char *ccp_synth_end_name(enum ccp_synth_end e)
 	return "?";
 }
 
-/* Half the machine's memory in octets, what a run may take at most; 0 when
- * the system does not say. */
-static double half_memory(void)
-{
-	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-	return pages > 0 && page > 0 ? (double)pages / 2.0 * (double)page : 0;
-}
 
 /* The octets one record of this run takes: the record, its key, its
  * payload. */
@@ -75,7 +68,7 @@ static uint64_t record_bytes(const struct ccp_synth_config *cfg)
  * OOM killer or an out-of-memory abort. */
 static int check_memory(const struct ccp_synth_config *cfg, char *err, size_t errlen)
 {
-	double half = half_memory();
+	double half = ccp_half_memory_bytes();
 	if (half == 0)
 		return 0;
 	const struct ccp_pump_config *p = &cfg->pump;
@@ -107,7 +100,7 @@ static int check_memory(const struct ccp_synth_config *cfg, char *err, size_t er
  * at millions a second would otherwise take all of it. */
 static uint64_t message_cap(const struct ccp_synth_config *cfg)
 {
-	double half = half_memory();
+	double half = ccp_half_memory_bytes();
 	if (half == 0)
 		return UNBOUNDED_MESSAGES;
 	/* 16 more per record in mode naive: its allocation's rounding. */

@@ -185,7 +185,11 @@ expect_usage "--log $d/same and --stats-file $d/./same are one file" relay --spo
 	--store "$d/st" --po "$d/po" --log "$d/same" --stats-file "$d/./same" --once
 [ "$(ls -A "$d" | tr '\n' ' ')" = "m " ] && [ -z "$(ls -A "$d/m/new" "$d/m/cur" "$d/m/tmp" |
 	grep -v ':$' | grep .)" ] || fail "side files: made $(ls -R "$d") before refusing"
-echo "6b. an empty directory, a log or stats file in the spool, a log that is the stats file: refused"
+# A ring past the machine's memory (the flag goes to 2^30: 8 GiB of slots
+# and a record for each) is refused in a line, not an out-of-memory abort.
+expect_usage "a full ring (--ring-size 1073741824) needs" relay --spool "$d/m" --store "$d/st" \
+	--po "$d/po" --ring-size 1073741824 --once
+echo "6b. an empty directory, a log or stats file in the spool, a log that is the stats file, a ring past memory: refused"
 
 # A spool given as a Maildir's new/ (or cur/): the MTA's mail would never be
 # relayed.  Refused before anything is made; the Maildir itself is taken.
