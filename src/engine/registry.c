@@ -255,13 +255,18 @@ static void *reclaimer_main(void *arg)
 	rcu_register_thread();
 	for (;;) {
 		uint32_t snap = ccp_event_snapshot(&reg->work);
+		/* Read before the take, not after: a flush that came between
+		 * an empty take and a stop read after it (the last dispatcher's,
+		 * then the destroy) was left queued, its batch never freed.
+		 * Acquire: pairs with the release in ccp_registry_destroy();
+		 * every flush happened before it, so the take below sees them
+		 * all. */
+		bool stopping = atomic_load_explicit(&reg->stop, memory_order_acquire);
 		/* Everything taken here was flushed, so acknowledged, before the
 		 * grace period below begins (step 1 before step 2). */
 		struct retire_batch *fresh = take_pending(reg);
 		if (fresh == NULL && unlinked == NULL) {
-			/* Acquire: pairs with the release in ccp_registry_destroy();
-			 * every flush happened before it. */
-			if (atomic_load_explicit(&reg->stop, memory_order_acquire))
+			if (stopping)
 				break;
 			unsigned idle = CCP_WAIT_BLOCK_YIELDS; /* sleep at once */
 			ccp_wait_step(CCP_WAIT_BLOCK, &reg->work, snap, 0, &idle);
