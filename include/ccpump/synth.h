@@ -109,7 +109,7 @@ CCP_EXPORT void ccp_synth_request_stop(void);
  * Runs the load through a pump built from cfg->pump and fills rep.  Returns
  * 0; -1 with a one-line reason in err for a configuration the pump refuses
  * (a flag can fix it); CCP_SYNTH_NO_RESOURCES with one when the machine
- * could not give the check-off tables.  The calling thread must not be
+ * could not give the check-off tables or the threads.  The calling thread must not be
  * registered with RCU.
  */
 CCP_EXPORT int ccp_synth_run(const struct ccp_synth_config *cfg, struct ccp_synth_report *rep,

@@ -982,6 +982,36 @@ static int cpu_list(int *cpus, int max)
 	return n;
 }
 
+/*
+ * A thread that could not be started (the machine out of threads or
+ * memory): the run ends as a graceful stop would, with what the threads
+ * already started took drained, and those threads joined.  The pollers
+ * never started count as gone, so the dispatchers see the pollers' end;
+ * whoever takes the last one away acts as the last poller out would.
+ */
+static void unwind_start(struct ccp_pump *p, unsigned dispatchers_started,
+			 unsigned pollers_started)
+{
+	unsigned P = p->cfg.pollers, D = p->cfg.dispatchers;
+	unsigned never = (P - pollers_started) + (D - dispatchers_started);
+	ccp_pump_stop(p);
+	/* R: pairs with the acquire in seen_now(), as poller_main()'s. */
+	if (atomic_fetch_sub_explicit(&p->pollers_running, P - pollers_started,
+				      memory_order_acq_rel) == P - pollers_started) {
+		if (p->cfg.mode == CCP_CLAIM_MUTEX)
+			ccp_lockq_close(&p->lockq);
+		wake_dispatchers(p);
+	}
+	/* The last one out stamps the end (thread_exit()). */
+	if (atomic_fetch_sub_explicit(&p->threads_running, never, memory_order_acq_rel) == never)
+		atomic_store_explicit(&p->finished_ns, ccp_now_ns(), memory_order_release);
+	for (unsigned i = 0; i < pollers_started; i++)
+		pthread_join(p->pollers[i].tid, NULL);
+	for (unsigned i = 0; i < dispatchers_started; i++)
+		pthread_join(p->dispatchers[i].tid, NULL);
+	atomic_store_explicit(&p->joined, true, memory_order_release);
+}
+
 int ccp_pump_start(struct ccp_pump *p)
 {
 	int cpus[CPU_SETSIZE];
@@ -997,8 +1027,10 @@ int ccp_pump_start(struct ccp_pump *p)
 		t->id = i;
 		t->cpu = ncpu ? cpus[(P + i) % (unsigned)ncpu] : -1;
 		int rc = pthread_create(&t->tid, NULL, dispatcher_main, t);
-		if (rc)
-			ccp_panic("cannot start dispatcher %u: %s", i, strerror(rc));
+		if (rc) {
+			unwind_start(p, i, 0);
+			return -rc;
+		}
 		t->started = true;
 	}
 	for (unsigned i = 0; i < P; i++) {
@@ -1007,8 +1039,10 @@ int ccp_pump_start(struct ccp_pump *p)
 		t->id = i;
 		t->cpu = ncpu ? cpus[i % (unsigned)ncpu] : -1;
 		int rc = pthread_create(&t->tid, NULL, poller_main, t);
-		if (rc)
-			ccp_panic("cannot start poller %u: %s", i, strerror(rc));
+		if (rc) {
+			unwind_start(p, D, i);
+			return -rc;
+		}
 		t->started = true;
 	}
 	return 0;

@@ -2445,7 +2445,12 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 		cfg->spool, cfg->import_cmd ? cfg->import_cmd : cfg->po,
 		cfg->import_cmd ? "external import" : "post office", cfg->pump.pollers,
 		cfg->pump.dispatchers, cfg->pump.batch, cfg->once ? ", once" : "");
-	ccp_pump_start(pump);
+	int started = ccp_pump_start(pump);
+	if (started != 0) {
+		snprintf(err, errlen, "cannot start %u pollers and %u dispatchers: %s",
+			 cfg->pump.pollers, cfg->pump.dispatchers, strerror(-started));
+		goto out;
+	}
 	if (cfg->once)
 		ccp_spool_finish(r.spool, true);
 	uint64_t next_stats = ccp_now_ns() + cfg->stats_interval_ns;

@@ -560,7 +560,17 @@ int ccp_synth_run(const struct ccp_synth_config *cfg, struct ccp_synth_report *r
 	double cpu0 = cpu_now();
 	s.start_ns = ccp_now_ns();
 	s.deadline_ns = cfg->duration_s > 0 ? s.start_ns + (uint64_t)(cfg->duration_s * 1e9) : 0;
-	ccp_pump_start(pump);
+	int started = ccp_pump_start(pump);
+	if (started != 0) {
+		snprintf(err, errlen, "cannot start %u pollers and %u dispatchers: %s",
+			 pcfg.pollers, pcfg.dispatchers, strerror(-started));
+		rc = CCP_SYNTH_NO_RESOURCES;
+		ccp_pump_destroy(pump);
+		for (unsigned i = 0; i < s.P; i++)
+			ccp_free(s.ps[i]);
+		ccp_free(s.ps);
+		goto out;
+	}
 
 	/* Read the allocated bytes for their peak every 5 ms (a full ring of
 	 * records with payloads comes and goes in tens of milliseconds); under
