@@ -644,10 +644,10 @@ int ccp_synth_run(const struct ccp_synth_config *cfg, struct ccp_synth_report *r
 	 * not when a run begins: a signal that came while the caller set up
 	 * (its handler installed, the run not yet begun) still stops this
 	 * one. */
-	if (atomic_exchange_explicit(&stop_requested, 0, memory_order_relaxed))
-		rep->ended = CCP_SYNTH_END_SIGNAL;
-	else if (top < s.limit)
-		rep->ended = CCP_SYNTH_END_DURATION;
+	bool signalled = atomic_exchange_explicit(&stop_requested, 0, memory_order_relaxed);
+	/* A signal after every message was notified cut nothing short. */
+	if (top < s.limit)
+		rep->ended = signalled ? CCP_SYNTH_END_SIGNAL : CCP_SYNTH_END_DURATION;
 	else
 		rep->ended = cfg->messages ? CCP_SYNTH_END_MESSAGES : CCP_SYNTH_END_CAP;
 	rep->corrupted = atomic_load_explicit(&s.corrupted, memory_order_relaxed);
