@@ -1690,6 +1690,47 @@ static void relay_src_ack_burst(void *ctx, unsigned dispatcher, struct ccp_msg *
 }
 
 /*
+ * Whether m, a message an earlier run deferred, was on its way to Bad when
+ * that run was killed: to_bad() had written its reason (and its report,
+ * and queued that) but not yet the spool's failed marker, so its reason
+ * is in Bad and the message is not.  Given one more try, it could be
+ * delivered while its report went out all the same, and the records stay
+ * in Bad with no message, which no queue command sees.  So it goes to Bad
+ * now, with no import: its retries ended (withheld_restore() likewise),
+ * the reason the one written then (relay.unfailed, which end_retries()
+ * takes), its report written and queued again (at least once, as every
+ * report).  Another message of the same name in Bad is not this one's.
+ */
+static void bad_under_way(struct relay *r, struct ccp_msg *m)
+{
+	char rec[CCP_QUEUE_RECORD_NAME_MAX], reason[600];
+	struct stat st;
+	ccp_queue_record_name(rec, m->key, ".reason");
+	if (fstatat(r->bad_fd, m->key, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
+		return;
+	bool not_regular = false;
+	int fd = ccp_open_regular_at(r->bad_fd, rec, &not_regular);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, reason, sizeof(reason) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	reason[n] = '\0';
+	reason[strcspn(reason, "\n")] = '\0';
+	if (reason[0] == '\0')
+		return;
+	hold_reason(r, &r->unfailed, m, reason);
+	/* This claim makes no attempt of its own: the count it shows is the
+	 * one it ended with. */
+	if (m->attempts_before > 0)
+		m->attempts_before--;
+	m->retries_ended = 1;
+	ccp_log(CCP_LOG_WARN, "message %s was on its way to Bad when the relay stopped (its "
+		"reason is there): it goes there now, not tried again", m->key);
+}
+
+/*
  * A new record whose message an earlier run deferred: its attempts and age
  * come back from the Deferred/ marker (or, for one this run kept in the
  * spool after its retries ended, from memory: withhold()).  Runs in a poller, before the record
@@ -1723,7 +1764,9 @@ static void relay_src_init_msg(void *ctx, struct ccp_msg *m)
 	m->attempts_before = attempt < (1u << 24) ? attempt : (1u << 24);
 	/* Past this run's limits already, it still gets one try before they
 	 * end it, as an MTA's queue lifetime ends a message only after a
-	 * failed delivery attempt: whatever failed may be mended. */
+	 * failed delivery attempt: whatever failed may be mended.  Unless it
+	 * was on its way to Bad. */
+	bad_under_way(r, m);
 }
 
 static const struct ccp_source_ops relay_src_ops = {

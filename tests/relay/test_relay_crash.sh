@@ -5,7 +5,7 @@
 #      and delivery.log is rotated, restart, many times; then every message
 #      is in the post office exactly once per recipient, nothing lost, the
 #      spool empty; a SIGHUP's reopened log and reloaded map; a rescan out
-#      of descriptors.
+#      of descriptors; a message killed on its way to Bad.
 set -u
 . "$(dirname "$0")/relay_lib.sh"
 
@@ -138,4 +138,37 @@ rc=$?
 grep -q "relay: the spool could not be scanned for .* s: stopping" "$d/log" ||
 	fail "nofds: --once did not say why it stopped"
 echo "4c. out of file descriptors: a rescan that cannot open new/ is said once and tried again"
+# ---- 4d. killed on a message's way to Bad -----------------------------
+# Its retries ended (--max-attempts 1, the import answering 4), its reason
+# and report written, the relay is killed as it links the report into
+# Bounce/ (strace: SIGKILL at that linkat()), before the spool's failed
+# marker.  Started again with the post office back, the message goes to
+# Bad, not through one more try: that delivered it while its report went
+# out all the same, and left its records in Bad with no message there.
+d=$(fresh tobad)
+gen "$d/spool" 0 1
+msg=$(ls "$d/spool/new")
+cat >"$d/imp.sh" <<EOF
+#!/bin/sh
+[ -e "$d/down" ] && exit 4
+exec "$bin" import --po "$d/po" "\$1"
+EOF
+printf '#!/bin/sh\ncat >/dev/null; echo "$1" >>"%s/sent"\n' "$d" >"$d/bounce.sh"
+chmod +x "$d/imp.sh" "$d/bounce.sh"
+touch "$d/down"
+args=(--spool "$d/spool" --store "$d/store" --import-cmd "$d/imp.sh" --bounce-cmd
+	"$d/bounce.sh" --max-attempts 1 --stats-interval 0 --log "$d/log" --once)
+strace -f -qq -o /dev/null -e trace=linkat -e inject=linkat:signal=KILL "$bin" relay "${args[@]}"
+[ -e "$d/spool/new/$msg" ] && [ -e "$d/store/Bad/$msg.reason" ] && [ ! -e "$d/store/Bad/$msg" ] ||
+	fail "tobad: not killed between the reason and the marker: $(ls "$d/spool/new" "$d/store/Bad")"
+rm "$d/down"
+"$bin" relay "${args[@]}" || fail "tobad: the relay started again failed"
+[ -z "$(ls -A "$d/spool/new")" ] && [ -e "$d/store/Bad/$msg" ] || fail "tobad: not in Bad"
+[ "$(field "$d/po" delivered)" = 0 ] || fail "tobad: delivered after its retries ended"
+grep -q "retries ended after attempt 1 (the last: the import answered 4)" "$d/store/Bad/$msg.reason" ||
+	fail "tobad: reason $(cat "$d/store/Bad/$msg.reason")"
+[ "$(wc -l <"$d/sent")" = 1 ] || fail "tobad: reports sent: $(cat "$d/sent")"
+grep -q "message $msg was on its way to Bad when the relay stopped" "$d/log" ||
+	fail "tobad: not said in the log"
+echo "4d. killed on a message's way to Bad: it goes there at the next start, not tried again; one report"
 echo "test_relay_crash: ok"
