@@ -146,6 +146,18 @@ int ccp_dir_ensure_open_in(const char *parent, const char *name, char *err, size
 	return fd;
 }
 
+int ccp_dir_open_in(const char *parent, const char *name)
+{
+	int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pfd < 0)
+		return -1;
+	int fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int e = errno;
+	close(pfd);
+	errno = fd < 0 && e == ELOOP ? ENOTDIR : e;
+	return fd;
+}
+
 int ccp_dir_lock(const char *dir, const char *name, const char *what, char *err, size_t errlen)
 {
 	char *path = name ? ccp_path_join(dir, name) : ccp_strdup(dir);

@@ -63,6 +63,16 @@ int ccp_dir_ensure_open(const char *path, char *err, size_t errlen);
 int ccp_dir_ensure_open_in(const char *parent, const char *name, char *err, size_t errlen);
 
 /*
+ * Opens directory NAME in directory PARENT, NAME itself never through a
+ * symbolic link (PARENT may be reached through links: an operator's
+ * path): the spool's new/ and tmp/, which whoever may write the spool
+ * could swap for a link to any directory, and root's command or relay
+ * would then rename a message into it.  Returns the fd, or -1 with errno
+ * (ENOTDIR for a link or anything else that is no directory).
+ */
+int ccp_dir_open_in(const char *parent, const char *name);
+
+/*
  * Takes the lock of directory DIR for this process's lifetime: an
  * exclusive flock on DIR/NAME, which then holds this process's pid, or,
  * with NAME NULL, on DIR itself (no file is made in it: for a directory

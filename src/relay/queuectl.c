@@ -323,10 +323,13 @@ int ccp_queue_requeue(const char *spool, const char *store, const char *name, bo
 	char *bounce = ccp_path_join(store, "Bounce"), *delivered = ccp_path_join(store, "Delivered");
 	char *newdir = ccp_path_join(spool, "new"), *tmpdir = ccp_path_join(spool, "tmp");
 	/* Each required folder's errno kept as it is opened: the message
-	 * names the one that failed, with its own reason. */
+	 * names the one that failed, with its own reason.  new/ and tmp/ not
+	 * through a link: whoever may write the spool could make either one
+	 * to any directory, and root's requeue would rename the message
+	 * there (ccp_dir_open_in()). */
 	int bad_fd = open(bad, O_RDONLY | O_DIRECTORY | O_CLOEXEC), bad_e = errno;
-	int new_fd = open(newdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), new_e = errno;
-	int tmp_fd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), tmp_e = errno;
+	int new_fd = ccp_dir_open_in(spool, "new"), new_e = errno;
+	int tmp_fd = ccp_dir_open_in(spool, "tmp"), tmp_e = errno;
 	int def_fd = open(deferred, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int bounce_fd = open(bounce, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int del_fd = open(delivered, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

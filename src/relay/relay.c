@@ -1828,7 +1828,9 @@ static bool message_in_bad(const struct relay *r, const char *name, unsigned lon
 	char path[PATH_MAX];
 	struct stat sp;
 	snprintf(path, sizeof(path), "%s/new/%s", r->cfg->spool, name);
-	if (in_bad && lstat(path, &sp) == 0 && S_ISREG(sp.st_mode) && sp.st_size == st.st_size &&
+	int nfd = in_bad ? ccp_dir_open_in(r->cfg->spool, "new") : -1;
+	if (in_bad && nfd >= 0 && fstatat(nfd, name, &sp, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(sp.st_mode) && sp.st_size == st.st_size &&
 	    sp.st_mtim.tv_sec == st.st_mtim.tv_sec && sp.st_mtim.tv_nsec == st.st_mtim.tv_nsec &&
 	    (sp.st_dev != st.st_dev || sp.st_ino != st.st_ino)) {
 		if (ccp_unlink_if_same(r->bad_fd, name, fd) == 0)
@@ -1836,7 +1838,7 @@ static bool message_in_bad(const struct relay *r, const char *name, unsigned lon
 				"already put its copy into %s", r->bad, name, path);
 		in_bad = false;
 	}
-	ccp_close_fds(&fd, 1);
+	ccp_close_fds((const int[]){ fd, nfd }, 2);
 	return in_bad;
 }
 
@@ -1955,7 +1957,7 @@ static void clear_leftovers(int dirfd, const char *path)
 static void keep_markers(struct relay *r, const char *spool)
 {
 	char *newdir = ccp_path_join(spool, "new");
-	int nfd = open(newdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int nfd = ccp_dir_open_in(spool, "new");
 	if (nfd < 0) {
 		/* Which messages still wait is not known (new/ not mounted yet,
 		 * not ours, not a directory): every marker stays.  The spool's

@@ -18,6 +18,7 @@
 #      is refused by --resend-report and left in Bounce/ by the relay,
 #      neither hanging in its open.
 #   5. a spool that cannot be looked at: the error itself.
+#   5b. a requeue refuses a spool whose new/ or tmp/ is a link.
 #   6. a requeue: the queued report and the markers it removes are synced
 #      before the message is back in new/ (strace, where installed).
 #   7. a name shaped as a long name's record base (231 octets, '~', 16 hex
@@ -250,6 +251,26 @@ rc=0
 grep -q "spool $work/loop cannot be looked at: Too many levels of symbolic links" "$work/loop.err" ||
 	fail "loop: $(cat "$work/loop.err")"
 echo "5. a spool behind a loop of links: the error itself, not 'not a directory'"
+
+# ---- 5b. new/ or tmp/ swapped for a link: the requeue refuses -----------
+# Whoever may write the spool could make new/ (or tmp/) a link to any
+# directory, and root's requeue renamed the message, text and name the
+# writer's, into it (/etc/cron.d, say).  Refused, the message left in Bad.
+for sub in new tmp; do
+	in_bad_reported "link$sub" 1764288000.Mln.test
+	mkdir "$d/target"
+	mv "$d/spool/$sub" "$d/spool/$sub.real"
+	ln -s "$d/target" "$d/spool/$sub"
+	rc=0
+	"$bin" queue --spool "$d/spool" --store "$d/store" --requeue 1764288000.Mln.test \
+		>/dev/null 2>"$d/err" || rc=$?
+	[ $rc = 1 ] || fail "link$sub: --requeue exited $rc: $(cat "$d/err")"
+	grep -q "1764288000.Mln.test: cannot open $d/spool/$sub: Not a directory" "$d/err" ||
+		fail "link$sub: $(cat "$d/err")"
+	[ -z "$(ls -A "$d/target")" ] || fail "link$sub: requeued through the link: $(ls "$d/target")"
+	[ -e "$d/store/Bad/1764288000.Mln.test" ] || fail "link$sub: not left in Bad"
+done
+echo "5b. new/ or tmp/ a link: a requeue refuses it, nothing moved through it"
 
 # ---- 6. a requeue's changes synced before the message is in new/ --------
 # Its queued report taken out of Bounce/, its markers in Deferred/ and
