@@ -729,6 +729,40 @@ unsigned ccp_dir_remove_stale_own_tmp(int dirfd)
 	return remove_prefixed(dirfd, CCP_TMP_PREFIX, not_own_stale_tmp);
 }
 
+/* The first SIZE octets of SRC into OUT (both at offset 0 on), the
+ * ranges that hold data only (lseek()'s SEEK_DATA and SEEK_HOLE; a file
+ * system without them has one range, the whole), OUT cut to SIZE at the
+ * end for a last hole.  A file that shrank meanwhile ends the copy where
+ * it ends.  0, or -1 with errno. */
+static int copy_data(int src, int out, off_t size, char *buf, size_t cap)
+{
+	off_t pos = 0;
+	while (pos < size) {
+		off_t data = lseek(src, pos, SEEK_DATA);
+		if (data < 0 && errno == ENXIO)
+			break; /* a hole to the end */
+		if (data < 0)
+			data = pos; /* no SEEK_DATA here: read it all */
+		if (data >= size)
+			break;
+		off_t hole = lseek(src, data, SEEK_HOLE);
+		if (hole < 0 || hole > size)
+			hole = size;
+		if (lseek(out, data, SEEK_SET) < 0)
+			return -1;
+		for (pos = data; pos < hole;) {
+			size_t want = (size_t)(hole - pos) < cap ? (size_t)(hole - pos) : cap;
+			ssize_t n = ccp_pread_full(src, buf, want, pos);
+			if (n < 0 || (n > 0 && ccp_write_all(out, buf, (size_t)n) != 0))
+				return -1;
+			if (n == 0) /* shrank under us */
+				return ftruncate(out, pos);
+			pos += n;
+		}
+	}
+	return ftruncate(out, size);
+}
+
 int ccp_copy_file(int src, int dst_dirfd, const char *tmp, bool sync)
 {
 	struct stat st;
@@ -738,18 +772,12 @@ int ccp_copy_file(int src, int dst_dirfd, const char *tmp, bool sync)
 	int out = openat(dst_dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (out < 0)
 		return -1;
-	int rc = 0;
-	for (;;) {
-		ssize_t n = ccp_read_full(src, buf, sizeof(buf));
-		if (n <= 0) {
-			rc = n < 0 ? -1 : 0;
-			break;
-		}
-		if (ccp_write_all(out, buf, (size_t)n) != 0) {
-			rc = -1;
-			break;
-		}
-	}
+	/* The octets the file had when it was looked at, and its holes kept
+	 * as holes: a sparse file of a gigabyte costs its writer no block, and
+	 * copied whole into the store (a message over the size limit, on its
+	 * way to Bad) it filled the store's disk at every rescan that found it
+	 * again; read to its end, one still being written would never end. */
+	int rc = copy_data(src, out, st.st_size, buf, sizeof(buf));
 	/* The copy keeps the file's owner and mode, as a rename would: a
 	 * requeue run as root must not leave the relay, run as another user,
 	 * a file of root's it cannot read.  The owner only where this process

@@ -140,8 +140,12 @@ int ccp_tmp_finish(int fd, int dirfd, const char *tmp, const char *name, bool sy
 int ccp_store_write(int dirfd, const char *name, const char *data, size_t len, bool sync);
 
 /*
- * Copies the open regular file SRC (from its position) into a new file
- * DST_DIRFD/TMP (made exclusively), synced when SYNC.  Returns 0 with the
+ * Copies the open regular file SRC into a new file DST_DIRFD/TMP (made
+ * exclusively), synced when SYNC: the octets it has as the copy begins
+ * (its size then: one still being written does not keep the copy going),
+ * its holes kept as holes (a sparse file costs the copy no more blocks
+ * than it costs its writer), its owner (where this process may give it),
+ * mode and times kept.  Returns 0 with the
  * copy closed and in place, or -1 with errno and no copy left.
  */
 int ccp_copy_file(int src, int dst_dirfd, const char *tmp, bool sync);
