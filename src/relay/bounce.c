@@ -168,14 +168,30 @@ bool ccp_bounce_address_usable(const char *a)
 }
 
 /* Whether the field NAME of the block H[0..len) holds the keyword KW (its
- * value's first word, matched without case; parameters after ';' and
- * comments are not read). */
+ * value's first word past any comments, matched without case; parameters
+ * after ';' and later comments are not read). */
 static bool field_is(const char *h, size_t len, const char *name, const char *kw)
 {
 	char v[128];
 	if (!field_value(h, len, name, v, sizeof(v)))
 		return false;
 	const char *t = trim(v);
+	/* Comments before the keyword (RFC 3834 allows "(vacation)
+	 * auto-replied"), each with its nested comments and quoted pairs. */
+	while (*t == '(') {
+		int depth = 0;
+		for (; *t; t++) {
+			if (*t == '\\' && t[1])
+				t++;
+			else if (*t == '(')
+				depth++;
+			else if (*t == ')' && --depth == 0)
+				break;
+		}
+		if (*t == '\0')
+			return false; /* a comment left open: no keyword */
+		t = trim((char *)t + 1);
+	}
 	size_t n = strlen(kw);
 	return strncasecmp(t, kw, n) == 0 &&
 	       (t[n] == '\0' || t[n] == ';' || t[n] == ' ' || t[n] == '\t' || t[n] == '(');
@@ -238,14 +254,6 @@ enum ccp_bounce_to ccp_bounce_recipient(const char *hdr, size_t len, char *addr,
 		return mailer_daemon(a) ? CCP_BOUNCE_TO_AUTO : CCP_BOUNCE_TO_ADDR;
 	}
 	return CCP_BOUNCE_TO_NONE;
-}
-
-/* TEXT as one line of the report: control characters escaped. */
-static void add_line(struct ccp_ccm_buf *b, const char *text)
-{
-	char esc[4 * 1024];
-	ccp_escape_controls(esc, sizeof(esc), text, strlen(text));
-	ccp_ccm_buf_adds(b, esc);
 }
 
 /* The longest line of a quoted header in a report: under SMTP's 998
@@ -379,14 +387,16 @@ void ccp_bounce_format(struct ccp_ccm_buf *b, enum ccp_bounce_kind kind, const c
 			    "Content-Type: text/plain; charset=utf-8\n"
 			    "Content-Transfer-Encoding: 8bit\n\n"
 			    "Your message (spool file ");
-	add_line(b, key);
+	/* Folded as a quoted header line is: a name of 8-bit octets, each
+	 * written \xHH, ran past SMTP's 998 octets in one line. */
+	add_quoted_line(b, key, strlen(key));
 	ccp_ccm_buf_adds(b, kind == CCP_BOUNCE_PARTIAL
 				    ? ") was delivered to the cc:Mail post office\n"
 				      "for its other recipients, but not for the ones named below.\n"
 				      "It will not be retried for them.\n\nReason: "
 				    : ") could not be delivered to the cc:Mail\n"
 				      "post office, and will not be retried.\n\nReason: ");
-	add_line(b, reason);
+	add_quoted_line(b, reason, strlen(reason));
 	ccp_ccm_buf_adds(b, "\n");
 	if (hlen) {
 		ccp_ccm_buf_adds(b, "\n--- The header of your message ---\n");

@@ -7,12 +7,14 @@
  *               one in another part's type is; a Return-Path with
  *               blanks before its colon (obsolete syntax) is read; a
  *               header no empty line ends stops at the body's first
- *               line; a name in raw ISO-2022-JP hides no sender;
+ *               line; a name in raw ISO-2022-JP hides no sender; a
+ *               comment before Auto-Submitted's keyword hides it not;
  *   quoted      the quoted header of the message reported on comes out
  *               as text a mail server takes: no NUL, no bare CR, no
  *               escape sequence, no octet of no UTF-8 character (each
  *               written \xHH), TABs kept, and a line past 998 octets
- *               continued on the next, indented, its text all there.
+ *               continued on the next, indented, its text all there;
+ *               so is a spool name of 8-bit octets in the body.
  */
 #include <stdbool.h>
 #include <string.h>
@@ -72,6 +74,29 @@ static void test_report(void)
 			       &field),
 		     CCP_BOUNCE_TO_ADDR);
 	CHECK_STREQ(addr, "taro@remote.example");
+	/* Comments before the keyword, as RFC 3834 allows: still an
+	 * automatic reply, still a report; an open one hides no keyword. */
+	CHECK_EQ_U64(recipient("From: v@remote.example\r\nAuto-Submitted: (vacation \\) (x)) "
+			       "auto-replied\r\n\r\n", addr, &field),
+		     CCP_BOUNCE_TO_AUTO);
+	CHECK_EQ_U64(recipient("From: v@remote.example\r\nContent-Type: (c) multipart/report; "
+			       "report-type=delivery-status\r\n\r\n", addr, &field),
+		     CCP_BOUNCE_TO_AUTO);
+	CHECK_EQ_U64(recipient("From: v@remote.example\r\nAuto-Submitted: (open auto-replied\r\n"
+			       "\r\n", addr, &field),
+		     CCP_BOUNCE_TO_ADDR);
+}
+
+/* Every line of the report B under SMTP's 998 octets. */
+static void check_line_lengths(const struct ccp_ccm_buf *b)
+{
+	const char *r = b->data;
+	for (const char *line = r; line < r + b->len;) {
+		const char *nl = memchr(line, '\n', (size_t)(r + b->len - line));
+		size_t len = nl ? (size_t)(nl - line) : (size_t)(r + b->len - line);
+		CHECK_MSG(len <= 998, "a report line of %zu octets", len);
+		line += len + 1;
+	}
 }
 
 /* The lines of the report's body after the line MARK, each checked. */
@@ -96,12 +121,7 @@ static void test_quoted(void)
 	CHECK(q != NULL);
 	CHECK(memchr(r, '\0', b.len) == NULL && memchr(r, '\r', b.len) == NULL &&
 	      memchr(r, '\x1b', b.len) == NULL);
-	for (const char *line = r; line < r + b.len;) {
-		const char *nl = memchr(line, '\n', (size_t)(r + b.len - line));
-		size_t len = nl ? (size_t)(nl - line) : (size_t)(r + b.len - line);
-		CHECK_MSG(len <= 998, "a report line of %zu octets", len);
-		line += len + 1;
-	}
+	check_line_lengths(&b);
 	CHECK(strstr(q, "Subject: caf\\xe9 \\x1b[31mred\n") != NULL);
 	CHECK(strstr(q, "X-Nul: a\\x00b\\x0dY\n") != NULL);
 	CHECK(strstr(q, "Received: from x\n\tby y\n") != NULL);
@@ -129,6 +149,20 @@ static void test_quoted(void)
 	char want[800];
 	snprintf(want, sizeof(want), "\nX-Mid: %s\n", mid);
 	CHECK(strstr(b.data, want) != NULL);
+	ccp_ccm_buf_free(&b);
+
+	/* A spool name of 255 8-bit octets, each written \xHH, and a reason
+	 * that quotes it: folded as the quoted header is, not one line of a
+	 * thousand octets. */
+	char key[256], reason[600];
+	memset(key, 0xff, 255);
+	key[255] = '\0';
+	snprintf(reason, sizeof(reason), "%s: refused: empty or missing From", key);
+	ccp_ccm_buf_init(&b);
+	ccp_bounce_format(&b, CCP_BOUNCE_UNDELIVERED, "MAILER-DAEMON@relay.example", "s@example.org",
+			  key, reason, "From: s@example.org\r\n\r\n", 23);
+	check_line_lengths(&b);
+	CHECK(strstr(b.data, "(spool file \\xff") != NULL);
 	ccp_ccm_buf_free(&b);
 }
 
