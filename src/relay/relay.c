@@ -218,6 +218,12 @@ struct relay {
 	 * not through a second import, which could deliver again to the
 	 * recipients an import program reached before listing them. */
 	struct kept unfailed;   /* struct held_reason each */
+	/* And messages refused (a conversion's or a read's verdict, not an
+	 * import's) whose reasons Bad could not take (bad_or_postpone()):
+	 * tried again, they are read and refused again, but should --max-age
+	 * end them first, their reason is the refusal, not the store's
+	 * failure that postponed them (end_retries()). */
+	struct kept refused;    /* struct held_reason each */
 	/* The --map files' map (struct relay_map), and a count of the maps
 	 * read, which the dispatchers compare theirs with before each batch
 	 * (acquire; the release is relay_map_publish()'s, after the map is
@@ -686,8 +692,12 @@ static void bad_or_postpone(struct disp *d, struct ccp_msg *m, const char *origi
 	*v = CCP_VERDICT_FAILED;
 	if (e != 0 && !postpone_for_outage(d, e, problem, v))
 		bad_without_reason(d->r, m, problem, reason);
-	if (*v == CCP_VERDICT_POSTPONED)
+	if (*v == CCP_VERDICT_POSTPONED) {
 		postponed_by_store(d, v, problem);
+		hold_reason(d->r, &d->r->refused, m, reason);
+	} else {
+		kept_forget(d->r, &d->r->refused, m);
+	}
 }
 
 /*
@@ -1609,12 +1619,13 @@ static bool end_retries(struct relay *r, struct ccp_msg *m, enum ccp_msg_state o
 	} else if (withheld_last(r, m, kept, sizeof(kept))) {
 		last = kept;
 	}
-	/* Found undeliverable by an import while Bad could not take that
-	 * (undeliverable()): its retries were Bad's, and the import's reason
-	 * is the message's, not the store's failure (which named the store's
+	/* Found undeliverable by an import, or refused by its conversion,
+	 * while Bad could not take that (undeliverable(), bad_or_postpone()):
+	 * its retries were Bad's, and the import's or the refusal's reason is
+	 * the message's, not the store's failure (which named the store's
 	 * path to the sender). */
 	struct held_reason u;
-	if (kept_get(r, &r->unfailed, m, &u))
+	if (kept_get(r, &r->unfailed, m, &u) || kept_get(r, &r->refused, m, &u))
 		snprintf(reason, sizeof(reason), "%s", u.reason);
 	else
 		snprintf(reason, sizeof(reason), "retries ended after attempt %u (the last: %s)",
@@ -1640,6 +1651,7 @@ static bool end_retries(struct relay *r, struct ccp_msg *m, enum ccp_msg_state o
 	/* In Bad now: a requeue of it (the same inode) is imported again,
 	 * not sent back to Bad by fail_again() on the entry's word. */
 	kept_forget(r, &r->unfailed, m);
+	kept_forget(r, &r->refused, m);
 	return true;
 }
 
@@ -2305,6 +2317,7 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 	ccp_fpmap_init(&r.withheld.map, sizeof(struct withheld));
 	ccp_fpmap_init(&r.unreported.map, sizeof(struct held_reason));
 	ccp_fpmap_init(&r.unfailed.map, sizeof(struct held_reason));
+	ccp_fpmap_init(&r.refused.map, sizeof(struct held_reason));
 	r.submit_fd = r.import_fd = r.bad_fd = r.deferred_fd = r.partial_fd = r.bounce_fd = -1;
 	if (cfg->spool == NULL || cfg->store == NULL || (cfg->po == NULL && cfg->import_cmd == NULL)) {
 		snprintf(err, errlen, "a relay needs --spool, --store and --po (or --import-cmd)");
@@ -2646,6 +2659,7 @@ out:
 	ccp_fpmap_free(&r.withheld.map);
 	ccp_fpmap_free(&r.unreported.map);
 	ccp_fpmap_free(&r.unfailed.map);
+	ccp_fpmap_free(&r.refused.map);
 	pthread_mutex_destroy(&r.kept_mu);
 	relay_map_put(&r, r.map);
 	pthread_mutex_destroy(&r.map_mu);

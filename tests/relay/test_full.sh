@@ -520,6 +520,33 @@ done
 umount "$d/store/Bad"
 echo "9b. two undeliverable messages postponed while Bad was full: each marker says Bad/ could not take it"
 
+# A message refused at once (no From) while Bad/ is full, whose --max-age
+# runs out during the outage: its reason and its report say the refusal,
+# not the store's failure, which named the store's path to the sender.
+bad_full "$work/refused-bad-full" "refused bad full"
+printf 'Return-Path: <bob@example.org>\r\nTo: a@example.com\r\nSubject: s\r\n\r\nbody\r\n' \
+	>"$d/spool/new/1764288000.M1P9.nofrom"
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --max-age 1 --retry-min 0.2 \
+	--retry-max 0.5 --rescan-interval 0.3 --stats-interval 0 --log "$log" &
+pid=$!
+wait_for 10 grep -qs "Bad/1764288000.M1P9.nofrom.reason: No space left on device" \
+	"$d/store/Deferred/1764288000.M1P9.nofrom" || fail "refused bad full: not postponed"
+# Past --max-age, while Bad/ is still full: its retries ended, it waits.
+wait_for 10 grep -qs "1764288000.M1P9.nofrom: .*it waits in the spool until the store can take its reason" \
+	"$log" || fail "refused bad full: its retries did not end while Bad was full"
+rm "$d/store/Bad/filler"
+wait_for 10 test -f "$d/store/Bad/1764288000.M1P9.nofrom" || fail "refused bad full: not in Bad"
+kill -TERM $pid
+wait $pid || fail "refused bad full: relay exited $?"
+for f in reason ndr; do
+	grep -q "refused: empty or missing From" "$d/store/Bad/1764288000.M1P9.nofrom.$f" ||
+		fail "refused bad full: its .$f: $(cat "$d/store/Bad/1764288000.M1P9.nofrom.$f")"
+	! grep -q "No space left" "$d/store/Bad/1764288000.M1P9.nofrom.$f" ||
+		fail "refused bad full: its .$f gives the store's failure"
+done
+umount "$d/store/Bad"
+echo "9c. refused while Bad was full, --max-age ended during it: the refusal is the reason, not the store"
+
 # ---- 10. a report's backoff is not handed to a new report ----------------
 # A report waiting out its backoff (an hour) whose message is requeued and
 # fails again: the new report is sent at once.  On a fresh small ext4 the
