@@ -52,7 +52,6 @@ const char *ccp_synth_end_name(enum ccp_synth_end e)
 	return "?";
 }
 
-
 /* The octets one record of this run takes: the record, its key, its
  * payload. */
 static uint64_t record_bytes(const struct ccp_synth_config *cfg)
