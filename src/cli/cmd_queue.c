@@ -50,17 +50,6 @@ static void usage(FILE *out)
 /* The longest error line of an action (ccp_queue_requeue()'s). */
 #define ERR_MAX 1200
 
-/* "ccpump queue: LINE" on stderr, each control character in it written as
- * \xHH (ccp_escape_controls()), as the listing writes names: a message's
- * name is anyone's choice (a spool file's), and shown as it is, it could
- * move the terminal's cursor, recolour it or forge a line. */
-static void say_error(const char *line)
-{
-	char shown[4 * ERR_MAX + 1];
-	ccp_escape_controls(shown, sizeof(shown), line, strlen(line));
-	ccp_opt_error("ccpump queue: %s", shown);
-}
-
 struct requeue {
 	const char *spool, *store;
 	bool delete;
@@ -77,7 +66,7 @@ static int requeue_one(void *arg, const char *name)
 	if (r == 0) {
 		q->done++;
 	} else {
-		say_error(err);
+		ccp_opt_error("ccpump queue: %s", err);
 		q->failed++;
 	}
 	return 0;
@@ -91,7 +80,7 @@ static void act_on(struct requeue *q, const char **names, unsigned n, bool all)
 	for (unsigned i = 0; i < n; i++)
 		requeue_one(q, names[i]);
 	if (all && ccp_queue_each_bad(q->store, requeue_one, q, err, sizeof(err)) != 0) {
-		say_error(err);
+		ccp_opt_error("ccpump queue: %s", err);
 		q->failed++;
 	}
 }
@@ -167,7 +156,7 @@ int ccp_cmd_queue(int argc, char **argv)
 	}
 	if (optind < argc) {
 		snprintf(err, sizeof(err), "unexpected argument '%s'", argv[optind]);
-		say_error(err);
+		ccp_opt_error("ccpump queue: %s", err);
 		goto out;
 	}
 	bool deleting = ndeletes || delete_all;
@@ -207,7 +196,7 @@ int ccp_cmd_queue(int argc, char **argv)
 			if (ccp_queue_resend_report(store, resend[i], err, sizeof(err)) == 0)
 				done++;
 			else
-				say_error(err);
+				ccp_opt_error("ccpump queue: %s", err);
 		}
 		/* Only a relay that sends reports is asked to: the signal also
 		 * has it retry its deferred messages at once (--flush). */
@@ -234,7 +223,7 @@ int ccp_cmd_queue(int argc, char **argv)
 			printf("asked the relay on store %s (pid %ld) to retry its deferred messages "
 			       "now\n", store, (long)pid);
 		else
-			say_error(err);
+			ccp_opt_error("ccpump queue: %s", err);
 		rc = r == 0 ? 0 : 1;
 		goto out;
 	}
@@ -252,7 +241,7 @@ int ccp_cmd_queue(int argc, char **argv)
 	}
 	struct ccp_queue_report rep;
 	if (ccp_queue_scan(spool, store, &rep, err, sizeof(err)) != 0) {
-		say_error(err);
+		ccp_opt_error("ccpump queue: %s", err);
 		goto out;
 	}
 	if (rep.spool_missing)
