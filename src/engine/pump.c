@@ -237,12 +237,13 @@ static inline uint64_t rng_next(uint64_t *s)
 	return x * 0x2545f4914f6cdd1dull;
 }
 
-/* The last thread out stamps the end of the run; release pairs with the
- * acquire in ccp_pump_done(). */
-static void thread_exit(struct ccp_pump *p)
+/* N threads gone (one that ends, or those that never started): the last
+ * one out stamps the end of the run; release pairs with the acquire in
+ * ccp_pump_done(). */
+static void threads_gone(struct ccp_pump *p, unsigned n)
 {
 	uint64_t now = ccp_now_ns();
-	if (atomic_fetch_sub_explicit(&p->threads_running, 1, memory_order_acq_rel) == 1)
+	if (atomic_fetch_sub_explicit(&p->threads_running, n, memory_order_acq_rel) == n)
 		atomic_store_explicit(&p->finished_ns, now, memory_order_release);
 }
 
@@ -253,6 +254,18 @@ static void wake_dispatchers(struct ccp_pump *p)
 {
 	ccp_event_signal(&p->items, 1);
 	ccp_event_signal(&p->handover, 1);
+}
+
+/* N pollers gone: whoever takes the last one away tells the dispatchers,
+ * which may end once the ring is empty.  R: pairs with the acquire in
+ * seen_now(). */
+static void pollers_gone(struct ccp_pump *p, unsigned n)
+{
+	if (atomic_fetch_sub_explicit(&p->pollers_running, n, memory_order_acq_rel) == n) {
+		if (p->cfg.mode == CCP_CLAIM_MUTEX)
+			ccp_lockq_close(&p->lockq);
+		wake_dispatchers(p); /* to see the end */
+	}
 }
 
 /* ---- pollers --------------------------------------------------------- */
@@ -395,13 +408,8 @@ static void *poller_main(void *arg)
 	rcu_unregister_thread();
 	ccp_free(notes);
 	ccp_free(won);
-	/* R: pairs with the acquire in seen_now(). */
-	if (atomic_fetch_sub_explicit(&p->pollers_running, 1, memory_order_acq_rel) == 1) {
-		if (p->cfg.mode == CCP_CLAIM_MUTEX)
-			ccp_lockq_close(&p->lockq);
-		wake_dispatchers(p); /* to see the end */
-	}
-	thread_exit(p);
+	pollers_gone(p, 1);
+	threads_gone(p, 1);
 	return NULL;
 }
 
@@ -889,7 +897,7 @@ static void *dispatcher_main(void *arg)
 	ccp_free(ds.verdicts);
 	ccp_free(ds.acks);
 	ccp_free(ds.outcomes);
-	thread_exit(p);
+	threads_gone(p, 1);
 	return NULL;
 }
 
@@ -993,18 +1001,9 @@ static void unwind_start(struct ccp_pump *p, unsigned dispatchers_started,
 			 unsigned pollers_started)
 {
 	unsigned P = p->cfg.pollers, D = p->cfg.dispatchers;
-	unsigned never = (P - pollers_started) + (D - dispatchers_started);
 	ccp_pump_stop(p);
-	/* R: pairs with the acquire in seen_now(), as poller_main()'s. */
-	if (atomic_fetch_sub_explicit(&p->pollers_running, P - pollers_started,
-				      memory_order_acq_rel) == P - pollers_started) {
-		if (p->cfg.mode == CCP_CLAIM_MUTEX)
-			ccp_lockq_close(&p->lockq);
-		wake_dispatchers(p);
-	}
-	/* The last one out stamps the end (thread_exit()). */
-	if (atomic_fetch_sub_explicit(&p->threads_running, never, memory_order_acq_rel) == never)
-		atomic_store_explicit(&p->finished_ns, ccp_now_ns(), memory_order_release);
+	pollers_gone(p, P - pollers_started);
+	threads_gone(p, (P - pollers_started) + (D - dispatchers_started));
 	for (unsigned i = 0; i < pollers_started; i++)
 		pthread_join(p->pollers[i].tid, NULL);
 	for (unsigned i = 0; i < dispatchers_started; i++)
