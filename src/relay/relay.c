@@ -681,11 +681,14 @@ static void postponed_by_store(struct disp *d, const enum ccp_verdict *v, const 
 
 /*
  * Sends m to Bad (verdict FAILED).  When the store cannot take its reason
- * now, m is postponed instead (postpone_for_outage()).  Any other failure
- * would never pass: m goes to Bad without its reason, with a log line.
+ * now, m is postponed instead (postpone_for_outage()), and kept with
+ * REASON in HELD (relay.refused, or relay.unfailed for an import's
+ * verdict), which end_retries() takes for its reason; else its entry
+ * there goes.  Any other failure would never pass: m goes to Bad without
+ * its reason, with a log line.
  */
 static void bad_or_postpone(struct disp *d, struct ccp_msg *m, const char *original, size_t olen,
-			    const char *reason, enum ccp_verdict *v)
+			    const char *reason, enum ccp_verdict *v, struct kept *held)
 {
 	char problem[600];
 	int e = to_bad(d->r, m, original, olen, reason, problem, sizeof(problem));
@@ -694,9 +697,9 @@ static void bad_or_postpone(struct disp *d, struct ccp_msg *m, const char *origi
 		bad_without_reason(d->r, m, problem, reason);
 	if (*v == CCP_VERDICT_POSTPONED) {
 		postponed_by_store(d, v, problem);
-		hold_reason(d->r, &d->r->refused, m, reason);
+		hold_reason(d->r, held, m, reason);
 	} else {
-		kept_forget(d->r, &d->r->refused, m);
+		kept_forget(d->r, held, m);
 	}
 }
 
@@ -752,12 +755,7 @@ static void partial(struct disp *d, struct ccp_msg *m, const char *reason, enum 
 static void undeliverable(struct disp *d, struct ccp_msg *m, const char *reason,
 			  enum ccp_verdict *v)
 {
-	struct relay *r = d->r;
-	bad_or_postpone(d, m, NULL, 0, reason, v);
-	if (*v == CCP_VERDICT_POSTPONED)
-		hold_reason(r, &r->unfailed, m, reason);
-	else
-		kept_forget(r, &r->unfailed, m);
+	bad_or_postpone(d, m, NULL, 0, reason, v, &d->r->unfailed);
 }
 
 /* Whether m was found undeliverable by an earlier import whose reason Bad
@@ -828,7 +826,7 @@ static ssize_t read_message(struct disp *d, struct ccp_msg *m, enum ccp_verdict 
 	case CCP_SPOOL_READ_UNUSABLE:
 		break;
 	}
-	bad_or_postpone(d, m, NULL, 0, reason, v);
+	bad_or_postpone(d, m, NULL, 0, reason, v, &d->r->refused);
 	return -3;
 }
 
@@ -1329,7 +1327,7 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 		if (ccp_convert_message(d->conv, &in, &d->ccm) != CCP_CONVERT_OK) {
 			d->ccm.len = mark;
 			bad_or_postpone(d, msgs[i], d->in, (size_t)len, ccp_convert_error(d->conv),
-					&verdicts[i]);
+					&verdicts[i], &d->r->refused);
 			continue;
 		}
 		if (r->cfg->convert.envelope_field) {
