@@ -347,12 +347,35 @@ static const struct bq_ops faulty_ops = { faulty_name, true, faulty_create, ours
 static int cpus[CPU_SETSIZE];
 static int ncpus;
 
+/*
+ * Where the threads run.  PLACE_PAIRS puts producer i and consumer i on
+ * one CPU, as an application places a stage beside its peer; at 1:1 that
+ * is one CPU doing both sides by turns, so the cell measures the
+ * instructions an item costs.  PLACE_SPLIT puts producers and consumers on
+ * different CPUs (producer i on the (2i)-th, consumer i on the (2i+1)-th,
+ * mod their count), as DPDK's ring_perf_autotest places its two cores: the
+ * cell measures the hand-off between caches.
+ */
+enum placement { PLACE_NONE, PLACE_PAIRS, PLACE_SPLIT };
+
+static const char *placement_name(enum placement p)
+{
+	return p == PLACE_PAIRS ? "pairs" : p == PLACE_SPLIT ? "split" : "none";
+}
+
+/* The CPU of a thread: producer `id` when producer, else consumer `id`. */
+static int placement_cpu(enum placement p, unsigned id, bool producer)
+{
+	unsigned k = p == PLACE_SPLIT ? 2 * id + (producer ? 0 : 1) : id;
+	return cpus[k % (unsigned)ncpus];
+}
+
 struct run {
 	const struct bq_ops *ops;
 	struct bq *q;
 	unsigned producers, consumers, burst;
 	uint64_t per_producer;
-	bool pin;
+	enum placement place;
 	_Atomic unsigned ready;
 	_Atomic bool go;
 	_Atomic bool abort; /* stuck: threads waiting on the queue give up */
@@ -389,15 +412,16 @@ static double now_s(void)
 
 static void wait_start(struct worker *w)
 {
-	if (w->run->pin) {
+	if (w->run->place != PLACE_NONE) {
 		cpu_set_t set;
 		CPU_ZERO(&set);
 		CPU_SET(w->cpu, &set);
 		int e = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 		if (e) {
 			/* A run labelled pinned must be pinned: the parent stops. */
-			fprintf(stderr, "bench_ring: --pin: cannot pin a thread to CPU %d: %s\n",
-				w->cpu, strerror(e));
+			fprintf(stderr, "bench_ring: %s: cannot pin a thread to CPU %d: %s\n",
+				w->run->place == PLACE_SPLIT ? "--pin-split" : "--pin", w->cpu,
+				strerror(e));
 			_exit(4);
 		}
 	}
@@ -647,7 +671,7 @@ static void *consumer_main(void *arg)
  * when a thread is still running: the child exits right after.
  */
 static int run_once(const struct bq_ops *ops, unsigned np, unsigned nc, unsigned burst,
-		    uint64_t items, uint64_t capacity, bool pin, double limit_s,
+		    uint64_t items, uint64_t capacity, enum placement place, double limit_s,
 		    struct outcome *out)
 {
 	unsigned nt = np + nc;
@@ -663,7 +687,7 @@ static int run_once(const struct bq_ops *ops, unsigned np, unsigned nc, unsigned
 	r->consumers = nc;
 	r->burst = burst;
 	r->per_producer = items / np;
-	r->pin = pin;
+	r->place = place;
 	uint64_t total = r->per_producer * np;
 	struct bq_shape shape = { capacity, r->per_producer, np, nc };
 	r->q = ops->create(&shape);
@@ -681,13 +705,11 @@ static int run_once(const struct bq_ops *ops, unsigned np, unsigned nc, unsigned
 			exit(2);
 		}
 	}
-	/* Producer i and consumer i share the i-th allowed CPU (mod their
-	 * count): a pair per core, as an application would place a stage and
-	 * its peer. */
+	/* Each thread's CPU, when pinned: see enum placement. */
 	for (unsigned i = 0; i < nt; i++) {
 		ws[i].run = r;
 		ws[i].id = i < np ? i : i - np;
-		ws[i].cpu = cpus[ws[i].id % (unsigned)ncpus];
+		ws[i].cpu = placement_cpu(place, ws[i].id, i < np);
 		int e = pthread_create(&ws[i].tid, NULL, i < np ? producer_main : consumer_main,
 				       &ws[i]);
 		if (e) {
@@ -821,7 +843,7 @@ enum run_rc { RUN_OK = 0, RUN_NO_QUEUE = -1, RUN_NO_PIN = -2, RUN_STOPPED = -3 }
  * is killed and fails the cell.
  */
 static enum run_rc run_isolated(const struct bq_ops *ops, unsigned np, unsigned nc,
-				unsigned burst, uint64_t items, uint64_t capacity, bool pin,
+				unsigned burst, uint64_t items, uint64_t capacity, enum placement place,
 				double limit_s, struct outcome *out)
 {
 	int fds[2];
@@ -841,7 +863,7 @@ static enum run_rc run_isolated(const struct bq_ops *ops, unsigned np, unsigned 
 		signal(SIGHUP, SIG_DFL);
 		close(fds[0]);
 		struct outcome o;
-		int rc = run_once(ops, np, nc, burst, items, capacity, pin, limit_s, &o);
+		int rc = run_once(ops, np, nc, burst, items, capacity, place, limit_s, &o);
 		if (rc != 0)
 			_exit(3); /* no outcome: the parent reads the status */
 		ssize_t w = write(fds[1], &o, sizeof(o));
@@ -987,7 +1009,7 @@ struct outputs {
 	const char *csv, *json;
 	uint64_t capacity, items;
 	unsigned reps;
-	bool pin;
+	enum placement place;
 	/* The host's cache-line round trip before the sweep and after it
 	 * (hostprobe.h): the figures of a sweep on a slow host say so. */
 	struct ccp_host_probe host_before, host_after;
@@ -1037,8 +1059,10 @@ static void write_results(const struct outputs *o, struct cell *cells, unsigned 
 	if (o->json) {
 		FILE *f = open_tmp(o->json, tmp, sizeof(tmp));
 		fprintf(f, "{\"benchmark\":\"ring\",\"capacity\":%" PRIu64 ",\"items\":%" PRIu64
-			   ",\"reps\":%u,\"pin\":%s,\"cpus\":%d,\"complete\":%s,\"cells\":[\n",
-			o->capacity, o->items, o->reps, o->pin ? "true" : "false", ncpus,
+			   ",\"reps\":%u,\"pin\":%s,\"placement\":\"%s\",\"cpus\":%d,"
+			   "\"complete\":%s,\"cells\":[\n",
+			o->capacity, o->items, o->reps, o->place != PLACE_NONE ? "true" : "false",
+			placement_name(o->place), ncpus,
 			complete ? "true" : "false");
 		bool first = true;
 		for (unsigned i = 0; i < ncells; i++) {
@@ -1066,6 +1090,12 @@ static void write_results(const struct outputs *o, struct cell *cells, unsigned 
 
 static void print_round_trips(const struct outputs *o)
 {
+	static const char *const where[] = {
+		[PLACE_NONE] = "not pinned",
+		[PLACE_PAIRS] = "pinned, producer i and consumer i on one CPU (--pin)",
+		[PLACE_SPLIT] = "pinned, producers and consumers on different CPUs (--pin-split)",
+	};
+	printf("threads: %s\n", where[o->place]);
 	printf("host round trip: ");
 	const struct ccp_host_probe *h[2] = { &o->host_before, &o->host_after };
 	for (int i = 0; i < 2; i++) {
@@ -1142,7 +1172,12 @@ static void usage(FILE *f)
 		"  --capacity N     ring slots, a power of two (4096)\n"
 		"  --warmup N       items of an unmeasured run before each cell (items/10)\n"
 		"  --pin            pin producer i and consumer i to the i-th CPU this\n"
-		"                   process may use (mod their count); exits 2 if it cannot\n"
+		"                   process may use (mod their count): at 1:1 one CPU does\n"
+		"                   both sides by turns; exits 2 if it cannot\n"
+		"  --pin-split      pin producers and consumers to different CPUs: producer\n"
+		"                   i to the (2i)-th, consumer i to the (2i+1)-th (mod their\n"
+		"                   count), as DPDK's ring_perf places two cores; needs two\n"
+		"                   CPUs, exits 2 if it cannot pin\n"
 		"  --quick          the short set: items 1000000, reps 3, run limit 3 s\n"
 		"  --csv PATH       CSV output (RESULTS_DIR/ring.csv)\n"
 		"  --json PATH      JSON output (RESULTS_DIR/ring.json)\n"
@@ -1244,13 +1279,14 @@ int main(int argc, char **argv)
 	const char *bursts_s = "1,8,32,128";
 	uint64_t items = 4000000, capacity = 4096, warmup = UINT64_MAX;
 	unsigned reps = 5;
-	bool pin = false, quick = false, quiet = false;
+	enum placement place = PLACE_NONE;
+	bool quick = false, quiet = false;
 	const char *csv_path = NULL, *json_path = NULL;
 	bool items_given = false, reps_given = false, limit_given = false;
 	double limit_s = 30;
 
 	enum { O_QUEUES = 256, O_THREADS, O_BURSTS, O_ITEMS, O_REPS, O_CAP, O_WARM, O_PIN,
-	       O_QUICK, O_CSV, O_JSON, O_QUIET, O_LIMIT, O_FAULT, O_HELP };
+	       O_PIN_SPLIT, O_QUICK, O_CSV, O_JSON, O_QUIET, O_LIMIT, O_FAULT, O_HELP };
 	static const struct option longopts[] = {
 		{ "queues", required_argument, NULL, O_QUEUES },
 		{ "threads", required_argument, NULL, O_THREADS },
@@ -1260,6 +1296,7 @@ int main(int argc, char **argv)
 		{ "capacity", required_argument, NULL, O_CAP },
 		{ "warmup", required_argument, NULL, O_WARM },
 		{ "pin", no_argument, NULL, O_PIN },
+		{ "pin-split", no_argument, NULL, O_PIN_SPLIT },
 		{ "quick", no_argument, NULL, O_QUICK },
 		{ "csv", required_argument, NULL, O_CSV },
 		{ "json", required_argument, NULL, O_JSON },
@@ -1301,7 +1338,8 @@ int main(int argc, char **argv)
 			if (!parse_count(optarg, 0, (1ull << PROD_SHIFT) - 1, &warmup))
 				goto bad;
 			break;
-		case O_PIN: pin = true; break;
+		case O_PIN: place = PLACE_PAIRS; break;
+		case O_PIN_SPLIT: place = PLACE_SPLIT; break;
 		case O_QUICK: quick = true; break;
 		case O_CSV: csv_path = optarg; break;
 		case O_JSON: json_path = optarg; break;
@@ -1344,6 +1382,10 @@ int main(int argc, char **argv)
 	if (warmup == UINT64_MAX)
 		warmup = items / 10;
 	find_cpus();
+	if (place == PLACE_SPLIT && ncpus < 2) {
+		fprintf(stderr, "bench_ring: --pin-split: this process may use one CPU only\n");
+		return 2;
+	}
 	char pathbuf[2][4096];
 	if (optind < argc) {
 		const char *dir = argv[optind];
@@ -1426,7 +1468,7 @@ int main(int argc, char **argv)
 		cells[i].items = items / cells[i].ratio.p * cells[i].ratio.p;
 	}
 	struct outputs outs = { .csv = csv_path, .json = json_path, .capacity = capacity,
-				.items = items, .reps = reps, .pin = pin };
+				.items = items, .reps = reps, .place = place };
 	ccp_host_probe_round_trip(&outs.host_before);
 
 	/* A stop signal ends the sweep between runs, or kills the run under
@@ -1458,7 +1500,7 @@ int main(int argc, char **argv)
 				if (c->stalled || !c->ok)
 					continue;
 				enum run_rc rc = run_isolated(c->ops, c->ratio.p, c->ratio.c, c->burst,
-							      measured ? items : warmup, capacity, pin,
+							      measured ? items : warmup, capacity, place,
 							      limit_s, &o);
 				if (rc == RUN_STOPPED)
 					break;

@@ -58,4 +58,19 @@ for bad in "--warmup -5" "--items 0" "--reps x" "--bursts 0" "--capacity 3" "--b
 		exit 1
 	fi
 done
+# Placement: --pin-split runs producers and consumers apart and says so;
+# with one CPU to use it cannot, and refuses in one line.
+if [ "$(nproc)" -ge 2 ]; then
+	"$bin" --queues ccp_ring --threads 1:1 --bursts 8 --items 5000 --reps 1 --pin-split \
+		--quiet "$dir"
+	grep -q '"pin":true,"placement":"split"' "$dir/ring.json"
+	st=0
+	taskset -c 0 "$bin" --queues ccp_ring --pin-split --quiet "$dir" 2>"$dir/bad.err" || st=$?
+	if [ "$st" != 2 ] || [ "$(wc -l <"$dir/bad.err")" != 1 ] ||
+		! grep -q -- "--pin-split" "$dir/bad.err"; then
+		echo "smoke: --pin-split on one CPU: status $st, want 2 and one line:" >&2
+		cat "$dir/bad.err" >&2
+		exit 1
+	fi
+fi
 echo "smoke: bench_ring ok ($rows cells; the injected faults fail the census)"
