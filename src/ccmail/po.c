@@ -403,9 +403,14 @@ static bool conf_line(char *line, struct po_conf *conf, bool *magic, bool *v1, c
 static int open_po_dir(const char *dir, int *dirfd, struct po_conf *conf, char *err, size_t cap)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOTDIR) {
+		/* Something that is there, and no directory: 3, in 3's words. */
+		ccp_errf(err, cap, "%s: not a post office: not a directory", dir);
+		return CCP_PO_MISCONFIGURED;
+	}
 	if (fd < 0) {
 		ccp_errf(err, cap, "%s: post office not accessible: %s", dir, strerror(errno));
-		return errno == ENOTDIR ? CCP_PO_MISCONFIGURED : CCP_PO_NOT_ACCESSIBLE;
+		return CCP_PO_NOT_ACCESSIBLE;
 	}
 	struct ccp_ccm_buf b;
 	ccp_ccm_buf_init(&b);
@@ -2531,8 +2536,15 @@ static int import_common(struct ccp_po *po, const char *data, size_t len, const 
 		ad = NULL; /* not the writer's own output: copy it */
 	}
 	if (res->messages == 0) {
+		/* Undeliverable, so the input goes to the .und file with the
+		 * reason, as 5 promises: an empty file, or blank lines. */
 		ccp_errf(res->reason, sizeof(res->reason), "%s: no message in the input", name);
 		rc = CCP_PO_UNDELIVERABLE;
+		ccp_ccm_buf_reset(&po->und);
+		und_add(po, res->reason, data, len);
+		if (und_path && write_und(und_path, &po->und, po->o.sync) != 0)
+			ccp_log(CCP_LOG_ERROR, "%s: cannot write the undeliverable input: %s",
+				und_path, strerror(errno));
 		goto out;
 	}
 	off_t log_at = po->indexed;

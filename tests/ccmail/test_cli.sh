@@ -190,6 +190,16 @@ expect 0 env CCPUMP_PO_FAULT="delay_ms=200" "$CCPUMP" import --po "$T/po" "$T/Ms
 printf 'Message:\r\n\r\nFrom: A at B\r\nDate: 13/45/98 8:39\r\nTo: C at D\r\nContents:\r\n\r\n' >"$T/Msg0002.ccm"
 expect 5 "$CCPUMP" import --po "$T/po" "$T/Msg0002.ccm"
 grep -q "Unknown Date Format" "$T/Msg0002.und" || fail ".und lacks the reason"
+# An input with no message at all (empty, or blank lines) is undeliverable
+# too, and gets its .und with the reason as well.
+for body in '' '\r\n\r\n'; do
+	printf "$body" >"$T/Msg0003.ccm"
+	rm -f "$T/Msg0003.und"
+	expect 5 "$CCPUMP" import --po "$T/po" "$T/Msg0003.ccm"
+	said "Msg0003.ccm: no message in the input"
+	head -n 1 "$T/Msg0003.und" | grep -q "^Undeliverable: .*Msg0003.ccm: no message in the input" ||
+		fail "an input with no message ('$body'): .und is '$(cat "$T/Msg0003.und" 2>&1)'"
+done
 # Its summary lost to a full disk: said, the import's own status kept.
 if [ -w /dev/full ]; then
 	rc=0
@@ -215,6 +225,12 @@ expect 0 "$CCPUMP" po stats --po "$T/po" --json
 grep -q '"delivered": 4, "distinct_keys": 2, "duplicate_deliveries": 0, "skipped_duplicates": 8' "$T/out" \
 	|| fail "stats: $(cat "$T/out")"
 expect 3 "$CCPUMP" po stats --po "$T/notpo"
+# A file is not a post office either: 3, in 3's words (1's are "not
+# accessible").
+expect 3 "$CCPUMP" po stats --po "$T/Msg0001.ccm"
+said "ccpump po stats: $T/Msg0001.ccm: not a post office: not a directory"
+expect 3 "$CCPUMP" import --po "$T/Msg0001.ccm" "$T/Msg0001.ccm"
+grep -q "not a post office" "$T/err" || fail "import --po FILE: $(cat "$T/err")"
 for bad in 12x K 100 -4M 99999999999999999999 +4K " 4K"; do
 	expect 2 "$CCPUMP" po stats --po "$T/po" --memory "$bad"
 	said "--memory: '$bad'"
