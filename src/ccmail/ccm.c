@@ -742,8 +742,16 @@ static int parse_message(struct ccp_ccm_reader *r, struct ccp_ccm_msg *m, const 
 			return fail(r, ln, "not a header line (expected 'Name: value')");
 		const char *name = r->p, *val = colon + 1;
 		size_t nlen = (size_t)(colon - r->p);
-		while (val < ce && *val == ' ')
-			val++;
+		/* The Subject is text a person reads: after the one space of
+		 * "Subject: " its spaces are its own, and a stored copy keeps
+		 * them.  Other values are addresses, a date and identifiers
+		 * (X-Spool-Id: the message's key), read without leading spaces,
+		 * as every earlier reading of a hand-written file took them. */
+		if (name_is(name, nlen, "Subject"))
+			val += val < ce && *val == ' ';
+		else
+			while (val < ce && *val == ' ')
+				val++;
 		size_t vlen = (size_t)(ce - val);
 		if (name_is(name, nlen, "From")) {
 			if (m->from)
