@@ -126,6 +126,16 @@ CCP_EXPORT int ccp_relay_check_paths(const struct ccp_relay_config *cfg, const c
 				     char *err, size_t errlen);
 
 /*
+ * Whether the pump of CFG fits the machine: a full ring, its slots and a
+ * record for every message it and the batches in hand hold, in half the
+ * machine's memory.  Returns 0, or -1 with a one-line reason (the flag to
+ * change) in err.  ccp_relay_run() checks it too; a caller that does work
+ * first (the demo's spool) checks it before.
+ */
+CCP_EXPORT int ccp_relay_check_memory(const struct ccp_relay_config *cfg, char *err,
+				      size_t errlen);
+
+/*
  * Runs the relay until ccp_relay_request_stop() (graceful stop) or, with
  * once, until the spool has been drained (or deliveries have been paused
  * longer than retry_max, or what is left has only been postponed for

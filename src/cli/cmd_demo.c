@@ -129,6 +129,12 @@ int ccp_cmd_demo(int argc, char **argv)
 			"out", relay_flag);
 		return CCP_EXIT_USAGE;
 	}
+	/* The relay's own check, before minutes of writing a spool it would
+	 * then refuse to relay. */
+	if (!spool_only && ccp_relay_check_memory(&cfg, err, sizeof(err)) != 0) {
+		ccp_opt_error("ccpump demo: %s", err);
+		return CCP_EXIT_USAGE;
+	}
 	if (mkdir(dir, 0700) != 0) {
 		ccp_opt_error("ccpump demo: cannot create %s: %s", dir,
 			errno == EEXIST ? "it exists (give a new --dir)" : strerror(errno));

@@ -2335,21 +2335,8 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 		}
 	if (ccp_relay_check_paths(cfg, NULL, err, errlen) != 0)
 		return 2;
-	/* A ring sized past the machine (the flag goes to 2^30) is said in a
-	 * line, not met by an out-of-memory abort as the ring is made: its
-	 * slots, and a record with a spool file's name for every message the
-	 * ring and the batches in hand hold. */
-	double half = ccp_half_memory_bytes();
-	double need = (double)cfg->pump.ring_size * 8.0 +
-		      ((double)cfg->pump.ring_size + (double)cfg->pump.dispatchers * cfg->pump.batch) *
-			      (double)(sizeof(struct ccp_msg) + NAME_MAX + 1);
-	if (half > 0 && need > half) {
-		snprintf(err, errlen, "a full ring (--ring-size %llu) needs %.1f GiB, over half this "
-			 "machine's memory (%.1f GiB): give a smaller --ring-size",
-			 (unsigned long long)cfg->pump.ring_size, need / 1073741824.0,
-			 half / 1073741824.0);
+	if (ccp_relay_check_memory(cfg, err, errlen) != 0)
 		return 2;
-	}
 	/* The code page's converter, which every dispatcher makes: one that
 	 * iconv cannot give (glibc's gconv modules not installed, a wrong
 	 * GCONV_PATH, as in a bare container) is said now, in one line, not
@@ -2663,6 +2650,26 @@ out:
 	pthread_mutex_destroy(&r.map_mu);
 	ccp_gate_destroy(&r.gate);
 	return rc;
+}
+
+int ccp_relay_check_memory(const struct ccp_relay_config *cfg, char *err, size_t errlen)
+{
+	/* A ring sized past the machine (the flag goes to 2^30) is said in a
+	 * line, not met by an out-of-memory abort as the ring is made: its
+	 * slots, and a record with a spool file's name for every message the
+	 * ring and the batches in hand hold. */
+	double half = ccp_half_memory_bytes();
+	double need = (double)cfg->pump.ring_size * 8.0 +
+		      ((double)cfg->pump.ring_size + (double)cfg->pump.dispatchers * cfg->pump.batch) *
+			      (double)(sizeof(struct ccp_msg) + NAME_MAX + 1);
+	if (half > 0 && need > half) {
+		snprintf(err, errlen, "a full ring (--ring-size %llu) needs %.1f GiB, over half this "
+			 "machine's memory (%.1f GiB): give a smaller --ring-size",
+			 (unsigned long long)cfg->pump.ring_size, need / 1073741824.0,
+			 half / 1073741824.0);
+		return -1;
+	}
+	return 0;
 }
 
 int ccp_relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats *st, char *err,

@@ -189,6 +189,11 @@ expect_usage "--log $d/same and --stats-file $d/./same are one file" relay --spo
 # and a record for each) is refused in a line, not an out-of-memory abort.
 expect_usage "a full ring (--ring-size 1073741824) needs" relay --spool "$d/m" --store "$d/st" \
 	--po "$d/po" --ring-size 1073741824 --once
+# The demo says so before it writes its spool (a minute and gigabytes at
+# the default count): nothing is made.
+expect_usage "a full ring (--ring-size 1073741824) needs" demo --dir "$d/demo" \
+	--ring-size 1073741824
+[ ! -e "$d/demo" ] || fail "demo with a ring past memory made $(ls -R "$d/demo" | head -5)"
 echo "6b. an empty directory, a log or stats file in the spool, a log that is the stats file, a ring past memory: refused"
 
 # A spool given as a Maildir's new/ (or cur/): the MTA's mail would never be
