@@ -158,6 +158,47 @@ int ccp_dir_open_in(const char *parent, const char *name)
 	return fd;
 }
 
+/*
+ * The pid holding a flock() on FD's file, from /proc/locks ("1: FLOCK
+ * ADVISORY  WRITE 1234 fe:00:5678 0 EOF"; a waiter's line has "->" after
+ * the number), and its command name into comm: the pid, or 0 when none is
+ * listed (no /proc, or the holder let go meanwhile).
+ */
+static long flock_holder(int fd, char *comm, size_t cap)
+{
+	struct stat st;
+	comm[0] = '\0';
+	FILE *f = fstat(fd, &st) == 0 ? fopen("/proc/locks", "re") : NULL;
+	if (f == NULL)
+		return 0;
+	char line[256], kind[16], arrow[4];
+	long pid = 0;
+	while (pid == 0 && fgets(line, sizeof(line), f) != NULL) {
+		unsigned maj, min;
+		unsigned long long ino;
+		long p;
+		if (sscanf(line, "%*d: %3s", arrow) == 1 && strcmp(arrow, "->") == 0)
+			continue;
+		if (sscanf(line, "%*d: %15s %*s %*s %ld %x:%x:%llu", kind, &p, &maj, &min, &ino) ==
+			    5 &&
+		    strcmp(kind, "FLOCK") == 0 && maj == major(st.st_dev) &&
+		    min == minor(st.st_dev) && ino == (unsigned long long)st.st_ino && p > 0)
+			pid = p;
+	}
+	fclose(f);
+	if (pid > 0) {
+		char path[48];
+		snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+		int cfd = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t n = cfd >= 0 ? read(cfd, comm, cap - 1) : -1;
+		comm[n > 0 ? n : 0] = '\0';
+		comm[strcspn(comm, "\n")] = '\0';
+		if (cfd >= 0)
+			close(cfd);
+	}
+	return pid;
+}
+
 int ccp_dir_lock(const char *dir, const char *name, const char *what, char *err, size_t errlen)
 {
 	char *path = name ? ccp_path_join(dir, name) : ccp_strdup(dir);
@@ -176,7 +217,26 @@ int ccp_dir_lock(const char *dir, const char *name, const char *what, char *err,
 		ssize_t n = name ? pread(fd, pid, sizeof(pid) - 1, 0) : 0;
 		pid[n > 0 ? n : 0] = '\0';
 		pid[strcspn(pid, "\n")] = '\0';
-		if (e == EWOULDBLOCK && pid[0])
+		/* A directory's lock names no pid of its own: the kernel's list
+		 * does, and the holder's name tells a relay from anyone else who
+		 * could open the directory (the spool's, readable by others). */
+		char comm[32] = "";
+		long holder = e == EWOULDBLOCK && !pid[0] ? flock_holder(fd, comm, sizeof(comm)) : 0;
+		if (holder > 0 && !comm[0])
+			/* The lock outlives its taker where a child kept the
+			 * descriptor (flock(1) handing it to its command). */
+			snprintf(err, errlen, "%s %s is locked by another process (taken by pid %ld, "
+				 "now gone): one relay per %s; whoever may read the directory can "
+				 "hold its lock (make it mode 0711 or tighter)", what, dir, holder,
+				 what);
+		else if (holder > 0 && strcmp(comm, "ccpump") != 0)
+			snprintf(err, errlen, "%s %s is locked by pid %ld (%s), not a ccpump relay: "
+				 "whoever may read the directory can hold its lock (make it mode "
+				 "0711 or tighter)", what, dir, holder, comm);
+		else if (holder > 0)
+			snprintf(err, errlen, "%s %s is in use by another ccpump relay (pid %ld): one "
+				 "relay per %s", what, dir, holder, what);
+		else if (e == EWOULDBLOCK && pid[0])
 			snprintf(err, errlen, "%s %s is in use by another ccpump relay (pid %s): one "
 				 "relay per %s", what, dir, pid, what);
 		else if (e == EWOULDBLOCK)

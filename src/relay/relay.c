@@ -2484,6 +2484,16 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 	if (made[2])
 		ccp_log(CCP_LOG_INFO, "relay: post office %s initialised (ccpump po init's "
 			"defaults)", cfg->po);
+	/* The spool's lock is a flock on its directory, which anyone who may
+	 * read the directory can take too, and keep the next relay from
+	 * starting.  Writers need only search it (a Maildir's writer creates
+	 * in tmp/ and renames into new/).  Said once the relay is up: a
+	 * refusal stays one line. */
+	struct stat lst;
+	if (fstat(spool_lock, &lst) == 0 && (lst.st_mode & S_IROTH))
+		ccp_log(CCP_LOG_WARN, "relay: spool %s is readable by every user (mode %04o): any "
+			"of them can hold its lock and keep a relay from starting; writers need "
+			"only search it (chmod o-r)", cfg->spool, (unsigned)(lst.st_mode & 07777));
 	ccp_log(CCP_LOG_INFO, "relay: spool %s -> %s (%s), %u pollers, %u dispatchers, batch %u%s",
 		cfg->spool, cfg->import_cmd ? cfg->import_cmd : cfg->po,
 		cfg->import_cmd ? "external import" : "post office", cfg->pump.pollers,
