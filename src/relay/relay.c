@@ -608,6 +608,16 @@ static int to_bad(struct relay *r, struct ccp_msg *m, const char *original, size
 		  const char *reason, char *problem, size_t cap)
 {
 	char name[CCP_QUEUE_RECORD_NAME_MAX], line[1200];
+	/* A message already in Bad under this name, while this one is still
+	 * in the spool, is an older one (a writer that reuses names), or this
+	 * one's copy from a move across file systems a crash cut short.  Its
+	 * records and its report, if still queued, are replaced with this
+	 * one's (docs/operations.md): said, never silent. */
+	struct stat there;
+	if (fstatat(r->bad_fd, m->key, &there, AT_SYMLINK_NOFOLLOW) == 0)
+		ccp_log(CCP_LOG_WARN, "message %s: %s/%s already holds a message of that name "
+			"(an older one, or this one's copy before a crash): replaced, with its "
+			"reason and any report of it not yet sent", m->key, r->bad, m->key);
 	ccp_queue_record_name(name, m->key, ".reason");
 	int n = snprintf(line, sizeof(line), "%s\n", reason);
 	if (ccp_store_write(r->bad_fd, name, line, (size_t)n, r->cfg->sync) != 0) {

@@ -820,6 +820,22 @@ done
 grep -q "^first" "$d/spool/cur/$name" || fail "keeptwice: the first copy: $(ls "$d/spool/cur")"
 grep -q "^second" "$d/spool/cur/$name.1" || fail "keeptwice: the second copy: $(ls "$d/spool/cur")"
 echo "3e6. --keep: a name delivered twice keeps both copies in cur/"
+# ---- 3e7. a name that goes to Bad twice ----------------------------------
+# A writer that reuses names sends a second message to Bad under the name
+# of one still there: it replaces the first (records and all), and the log
+# says so, naming it.
+d=$(fresh badtwice)
+name=1764288000.M1P6.bad
+for body in first second; do
+	printf 'To: alice@example.org\r\nSubject: %s\r\n\r\n%s\r\n' "$body" "$body" \
+		>"$d/spool/new/$name"
+	"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once \
+		--stats-interval 0 --log "$d/log" || fail "badtwice: relay exited $?"
+done
+grep -q "^second" "$d/store/Bad/$name" || fail "badtwice: Bad holds $(cat "$d/store/Bad/$name")"
+[ "$(grep -c "message $name: $d/store/Bad/$name already holds a message of that name" "$d/log")" = 1 ] ||
+	fail "badtwice: the replacement not said once: $(grep -e warn -e error "$d/log")"
+echo "3e7. a name sent to Bad twice: the second replaces the first, and the log says so"
 
 # ---- 3f. retries that end while Bad cannot take the reason ---------------
 # (Bad immutable, where the file system has the attribute.)  The message
