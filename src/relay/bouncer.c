@@ -211,12 +211,19 @@ struct retries {
 	size_t n, cap;
 };
 
-static struct retry *retry_find(struct retries *r, const char *name)
+/*
+ * The retry of NAME in R, or NULL.  R is in name order (a pass makes it in
+ * the order of ccp_dir_names(), strcmp()'s), and a pass asks for names in
+ * that order too, so one cursor, *AT, walks R once a pass: a queue of n
+ * reports held back by a failing --bounce-cmd costs a pass n steps, not
+ * the n^2 / 2 compares of a search from the start for every name.
+ */
+static struct retry *retry_find(struct retries *r, size_t *at, const char *name)
 {
-	for (size_t i = 0; i < r->n; i++)
-		if (strcmp(r->a[i].name, name) == 0)
-			return &r->a[i];
-	return NULL;
+	int c = 1;
+	while (*at < r->n && (c = strcmp(r->a[*at].name, name)) < 0)
+		++*at;
+	return *at < r->n && c == 0 ? &r->a[*at] : NULL;
 }
 
 static void retries_clear(struct retries *r)
@@ -258,6 +265,7 @@ static uint64_t pass(struct ccp_bouncer *b, struct retries *old)
 	size_t n;
 	char **names = ccp_dir_names(d, NULL, &n);
 	struct retries kept = { 0 };
+	size_t at = 0; /* retry_find()'s cursor in OLD */
 	uint64_t next = 0;
 	bool quit = false;
 	for (size_t i = 0; i < n && !quit; i++) {
@@ -270,7 +278,7 @@ static uint64_t pass(struct ccp_bouncer *b, struct retries *old)
 		quit |= b->stop_now && atomic_load_explicit(b->stop_now, memory_order_relaxed);
 		if (quit)
 			break;
-		struct retry *r = retry_find(old, names[i]);
+		struct retry *r = retry_find(old, &at, names[i]);
 		struct report_file file = report_file_of(b->dirfd, names[i]);
 		if (r && !retry_same_file(r, &file))
 			r = NULL; /* the message failed again: a new report, sent at once */

@@ -872,6 +872,81 @@ static void report_unsynced(const char *root)
 	close(dfd);
 }
 
+/* The lines of file PATH into OUT (CAP octets), "" when it cannot be read. */
+static void slurp(const char *path, char *out, size_t cap)
+{
+	out[0] = '\0';
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, out, cap - 1);
+	out[n > 0 ? n : 0] = '\0';
+	close(fd);
+}
+
+/* Queues the report DIR/NAME.ndr, to NAME@example.org, under NAME. */
+static void queue_report(struct ccp_bouncer *b, int dfd, int qfd, const char *dir,
+			 const char *name)
+{
+	char path[900], ndr[200], file[64];
+	snprintf(path, sizeof(path), "%s/%s.ndr", dir, name);
+	snprintf(ndr, sizeof(ndr), "To: <%s@example.org>\nSubject: undeliverable\n\nnot "
+		 "delivered\n", name);
+	write_file(path, ndr, strlen(ndr));
+	snprintf(file, sizeof(file), "%s.ndr", name);
+	if (b)
+		CHECK(ccp_bouncer_queue(b, dfd, file, name) == 0);
+	else
+		CHECK(ccp_bounce_queue_link(dfd, file, qfd, name, false) == 0);
+}
+
+/* Each report that failed for now keeps its own backoff from one pass to
+ * the next, whatever the names around it: reports a, b, c and e, b and e
+ * failing (75), then d queued, whose pass sends d and skips b and e, their
+ * backoffs (10 s) not over.  Each address is tried once. */
+static void test_report_backoffs(const char *root)
+{
+	char dir[800], queue[900], sent[900], cmd[900], script[1200], err[600], got[400];
+	snprintf(dir, sizeof(dir), "%s/backoffs", root);
+	CHECK(mkdir(dir, 0700) == 0);
+	snprintf(queue, sizeof(queue), "%s/Bounce", dir);
+	CHECK(mkdir(queue, 0700) == 0);
+	snprintf(sent, sizeof(sent), "%s/sent", dir);
+	snprintf(cmd, sizeof(cmd), "%s/bounce.sh", dir);
+	snprintf(script, sizeof(script),
+		 "#!/bin/sh\necho \"$1\" >>'%s'\ncat >/dev/null\n"
+		 "case $1 in b@* | e@*) exit 75 ;; esac\n",
+		 sent);
+	write_file(cmd, script, strlen(script));
+	CHECK(chmod(cmd, 0755) == 0);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int qfd = open(queue, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(dfd >= 0 && qfd >= 0);
+	const char *first[] = { "a", "b", "c", "e" };
+	for (size_t i = 0; i < 4; i++)
+		queue_report(NULL, dfd, qfd, dir, first[i]);
+	struct ccp_bouncer *b = ccp_bouncer_start(cmd, queue, qfd, 10000000000ull, 20000000000ull,
+						  false, NULL, err, sizeof(err));
+	CHECK(b != NULL);
+	for (int t = 0; t < 1000 && count_dir(queue) != 2; t++)
+		sleep_ms(10);
+	CHECK_EQ_U64(count_dir(queue), 2); /* b and e, waiting out their backoff */
+	queue_report(b, dfd, qfd, dir, "d");
+	for (int t = 0; t < 1000 && count_dir(queue) != 2; t++)
+		sleep_ms(10);
+	sleep_ms(300); /* time for a wrong second try of b or e */
+	ccp_bouncer_stop(b, false);
+	slurp(sent, got, sizeof(got));
+	static const char want[] = "a@example.org\nb@example.org\nc@example.org\ne@example.org\n"
+				   "d@example.org\n";
+	if (strcmp(got, want) != 0)
+		fprintf(stderr, "report_backoffs: the command was given:\n%s", got);
+	CHECK(strcmp(got, want) == 0);
+	CHECK_EQ_U64(count_dir(queue), 2);
+	close(qfd);
+	close(dfd);
+}
+
 /* A requeue across file systems (the copy linked into new/) whose sync of
  * new/ fails takes back its own link, and only that: another file put
  * under the name in that moment stays, and the message stays in Bad. */
@@ -1967,6 +2042,7 @@ int main(void)
 	CHECK(logged(root, requeue_unsynced,
 		     "but the move cannot be synced: Input/output error; it may not survive a crash"));
 	CHECK(logged(root, report_unsynced, "m1: its sent report's removal from "));
+	test_report_backoffs(root);
 	test_requeue_across_unsynced(root);
 	test_requeue_term(root);
 	test_requeue_long_name(root);
