@@ -111,6 +111,8 @@ bench:
 	$(MAKE) build
 	@mkdir -p $(BENCH_OUT)
 	./$(BUILD)/bench/bench_ring --quick $(BENCH_OUT)
+	./$(BUILD)/bench/bench_ring --quick --queues ccp_ring,rte_ring --threads 1:1 --bursts 32 \
+		--pin-split --csv $(BENCH_OUT)/ring-split.csv --json $(BENCH_OUT)/ring-split.json
 	python3 bench/pump/sweep.py --set quick --ccpump ./$(BUILD)/ccpump $(BENCH_OUT)
 	python3 bench/relay/sweep.py --set quick --ccpump ./$(BUILD)/ccpump $(BENCH_OUT)
 	bash bench/plot.sh $(BENCH_OUT)
