@@ -15,6 +15,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "ccpump/alloc.h"
 #include "cli/commands.h"
 #include "cli/opts.h"
 
@@ -42,7 +43,22 @@ static void usage(FILE *out)
 	fprintf(out, "usage: ccpump COMMAND [OPTIONS]\n\ncommands:\n");
 	for (size_t i = 0; commands[i].name; i++)
 		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-	fprintf(out, "\n'ccpump COMMAND --help' lists a command's options and their defaults.\n");
+	fprintf(out, "\n'ccpump COMMAND --help' lists a command's options and their defaults;\n"
+		     "'ccpump --version' the version, and the libraries it was built with.\n");
+}
+
+/* The version, then what a bug report needs besides: the allocator this
+ * process runs on (libc's in a sanitizer build), the libraries' versions
+ * at build time. */
+static void version(void)
+{
+	printf("ccpump %s\n", CCPUMP_VERSION);
+	printf("  allocator  %s\n", ccp_alloc_name());
+	printf("  liburcu    %s\n", CCPUMP_URCU_VERSION);
+	printf("  ck         %s\n", CCPUMP_CK_VERSION);
+#ifndef CCPUMP_CLI_BENCH_ONLY
+	printf("  GMime      %s\n", CCPUMP_GMIME_VERSION);
+#endif
 }
 
 /* A report cut short by a full disk or a closed pipe is not a success,
@@ -89,6 +105,15 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		usage(stdout);
+		return flushed("ccpump", 0);
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0 ||
+	    strcmp(argv[1], "version") == 0) {
+		if (argc > 2) {
+			ccp_opt_error("ccpump: %s takes no argument", argv[1]);
+			return CCP_EXIT_USAGE;
+		}
+		version();
 		return flushed("ccpump", 0);
 	}
 	for (size_t i = 0; commands[i].name; i++)

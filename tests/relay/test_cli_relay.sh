@@ -302,4 +302,18 @@ expect_usage "--retry-min 600.0000001 is longer than --retry-max 600:" relay --s
 	--store "$work/st" --po "$work/po" --retry-min 600.0000001 --retry-max 600
 echo "11. --help shows the defaults as given"
 
+# --version (-V, version): the project's version as CMakeLists.txt gives it,
+# and the libraries', status 0; with an argument, refused.
+want=$(sed -n 's/^project(ccpump VERSION \([0-9.]*\).*/\1/p' "$(dirname "$0")/../../CMakeLists.txt")
+for v in --version -V version; do
+	out=$("$bin" $v) || fail "$v: status $?"
+	[ "$(printf '%s\n' "$out" | head -n 1)" = "ccpump $want" ] ||
+		fail "$v printed '$(printf '%s\n' "$out" | head -n 1)', not 'ccpump $want'"
+	for lib in allocator liburcu ck GMime; do
+		printf '%s\n' "$out" | grep -Eq "^  $lib +[^ ]" || fail "$v names no $lib version: $out"
+	done
+done
+expect_usage "--version takes no argument" --version relay
+echo "12. --version: the version and the libraries'"
+
 echo "test_cli_relay: ok"
