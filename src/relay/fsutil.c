@@ -229,7 +229,7 @@ int ccp_dir_lock(const char *dir, const char *name, const char *what, char *err,
 				 "now gone): one relay per %s; whoever may read the directory can "
 				 "hold its lock (make it mode 0711 or tighter)", what, dir, holder,
 				 what);
-		else if (holder > 0 && strcmp(comm, "ccpump") != 0)
+		else if (holder > 0 && strncmp(comm, "ccpump", 6) != 0) /* ccpump, ccpump-relay */
 			snprintf(err, errlen, "%s %s is locked by pid %ld (%s), not a ccpump relay: "
 				 "whoever may read the directory can hold its lock (make it mode "
 				 "0711 or tighter)", what, dir, holder, comm);
