@@ -199,8 +199,11 @@ static long flock_holder(int fd, char *comm, size_t cap)
 	return pid;
 }
 
-int ccp_dir_lock(const char *dir, const char *name, const char *what, char *err, size_t errlen)
+int ccp_dir_lock(const char *dir, const char *name, const char *what, bool *foreign, char *err,
+		 size_t errlen)
 {
+	if (foreign)
+		*foreign = false;
 	char *path = name ? ccp_path_join(dir, name) : ccp_strdup(dir);
 	int fd = name ? open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)
 		      : open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -222,6 +225,8 @@ int ccp_dir_lock(const char *dir, const char *name, const char *what, char *err,
 		 * could open the directory (the spool's, readable by others). */
 		char comm[32] = "";
 		long holder = e == EWOULDBLOCK && !pid[0] ? flock_holder(fd, comm, sizeof(comm)) : 0;
+		if (foreign)
+			*foreign = holder > 0 && strncmp(comm, "ccpump", 6) != 0;
 		if (holder > 0 && !comm[0])
 			/* The lock outlives its taker where a child kept the
 			 * descriptor (flock(1) handing it to its command). */

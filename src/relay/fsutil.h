@@ -80,8 +80,12 @@ int ccp_dir_open_in(const char *parent, const char *name);
  * (keep it open; closing it, or exiting, lets go), or -1 with a line
  * naming the directory, and the pid of the process that holds it where
  * known, in err.  WHAT names the directory in that line ("store").
+ * *FOREIGN (when not NULL) says whether the holder is known to be no
+ * ccpump relay: a process of another name, or one that took the lock and
+ * is gone, its descriptor handed on (a relay hands on none).
  */
-int ccp_dir_lock(const char *dir, const char *name, const char *what, char *err, size_t errlen);
+int ccp_dir_lock(const char *dir, const char *name, const char *what, bool *foreign, char *err,
+		 size_t errlen);
 
 /* Temporary names in the store: ".tmp-..."; a crash's are removed at start
  * (ccp_dir_remove_stale_tmp()).  Readers of the store skip dot names. */

@@ -2383,9 +2383,36 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 	/* One relay per store and per spool: a second would remove the first's
 	 * batches in flight as a crash's leftovers, and race it for every
 	 * file.  Taken before anything in them is touched. */
-	if ((store_lock = ccp_dir_lock(cfg->store, "relay.lock", "store", err, errlen)) < 0 ||
-	    (spool_lock = ccp_dir_lock(cfg->spool, NULL, "spool", err, errlen)) < 0)
+	if ((store_lock = ccp_dir_lock(cfg->store, "relay.lock", "store", NULL, err, errlen)) < 0)
 		goto out;
+	/* Another relay on the spool is a setup to fix: refused.  A process
+	 * that is no relay (a backup's flock, a user who may read the spool)
+	 * is waited out instead, the store's lock held meanwhile: refused, the
+	 * relay would stay down (the shipped unit does not restart on status
+	 * 2) with the mail waiting for a person.  --once refuses: the next
+	 * run tries again. */
+	bool foreign, waited = false;
+	while ((spool_lock = ccp_dir_lock(cfg->spool, NULL, "spool", &foreign, err, errlen)) < 0) {
+		if (!foreign || cfg->once)
+			goto out;
+		if (!waited)
+			ccp_log(CCP_LOG_ERROR, "relay: %s; waiting for it to let go (tried again every "
+				"second)", err);
+		waited = true;
+		for (int i = 0; i < 20 && !atomic_load_explicit(&relay_stop, memory_order_relaxed);
+		     i++)
+			ccp_sleep_ns(50000000u);
+		if (atomic_load_explicit(&relay_stop, memory_order_relaxed)) {
+			ccp_log(CCP_LOG_INFO, "relay: stopped while waiting for the spool's lock: "
+				"nothing was relayed");
+			if (st)
+				memset(st, 0, sizeof(*st));
+			rc = 0;
+			goto out;
+		}
+	}
+	if (waited)
+		ccp_log(CCP_LOG_INFO, "relay: spool %s: its lock is ours now", cfg->spool);
 	lock_note_reports(store_lock, cfg);
 	if (cfg->nmap_files) {
 		char merr[600];

@@ -185,6 +185,41 @@ chmod 0711 "$work/held/spool"
 "$bin" relay --spool "$work/held/spool" --store "$work/held/store" --po "$work/held/po" --once \
 	2>"$work/held/err" || fail "held: a relay on a 0711 spool exited $?"
 grep -q "readable by every user" "$work/held/err" && fail "held: warned on a 0711 spool"
+# A relay that is not --once waits such a holder out, holding the store,
+# and relays once the lock is free; stopped while it waits, it exits 0.
+hold() { # hold: the spool's lock taken by a flock(1) in the background, as $holder
+	flock "$work/held/spool" sleep 60 &
+	holder=$!
+	for _ in $(seq 100); do flock -n "$work/held/spool" true || break; sleep 0.05; done
+}
+unhold() { kill $(pgrep -P $holder sleep) $holder 2>/dev/null; wait $holder 2>/dev/null; }
+hold
+"$bin" relay --spool "$work/held/spool" --store "$work/held/store" --po "$work/held/po" \
+	--stats-interval 0 --rescan-interval 0.2 --log "$work/held/log" &
+relay=$!
+within10 grep -q "spool $work/held/spool is locked by pid $holder (flock), not a ccpump relay:.*waiting for it to let go" \
+	"$work/held/log" || { unhold; fail "held: the relay does not say it waits: $(cat "$work/held/log")"; }
+gen "$work/held/spool" 0 3
+sleep 0.5
+[ "$(ls "$work/held/spool/new" | wc -l)" = 3 ] || { unhold; fail "held: relayed before the lock was free"; }
+unhold
+wait_empty "$work/held/spool" 20 || fail "held: not relayed once the lock was free"
+grep -q "relay: spool $work/held/spool: its lock is ours now" "$work/held/log" || fail "held: no line once the lock was taken"
+kill -TERM $relay
+wait $relay || fail "held: the relay exited $? after SIGTERM"
+[ "$(field "$work/held/po" 'distinct keys')" = 3 ] || fail "held: not the 3 messages delivered"
+hold
+"$bin" relay --spool "$work/held/spool" --store "$work/held/store" --po "$work/held/po" \
+	--stats-interval 0 --log "$work/held/log2" &
+relay=$!
+within10 grep -q "waiting for it to let go" "$work/held/log2" || { unhold; fail "held: the second relay does not wait"; }
+kill -TERM $relay
+wait $relay
+rc=$?
+unhold
+[ $rc = 0 ] || fail "held: stopped while waiting, the relay exited $rc"
+grep -q "stopped while waiting for the spool's lock: nothing was relayed" "$work/held/log2" ||
+	fail "held: stopped while waiting: $(cat "$work/held/log2")"
 echo "5. bad flags and unusable directories: status 2 with one line naming the flag"
 
 # ---- 5b. a first run: spool, store and post office are made -------------
