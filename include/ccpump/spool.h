@@ -55,6 +55,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "ccpump/compiler.h"
 #include "ccpump/pump.h"
@@ -82,6 +83,13 @@ struct ccp_spool_config {
 	 * production. */
 	int (*read_hook)(void *arg, const char *name, int fd);
 	void *read_hook_arg;
+	/* Called with a message's name before the spool writes its reason
+	 * into the failed folder itself (changed after its delivery; failed,
+	 * settled by its marker), to make room there: the relay keeps an older
+	 * message of that name as NAME.N rather than have it replaced.  NULL:
+	 * none. */
+	void (*before_failed)(void *arg, const char *name);
+	void *before_failed_arg;
 };
 
 struct ccp_spool_stats {
@@ -189,6 +197,10 @@ CCP_EXPORT void ccp_spool_stamp_set(struct ccp_msg *m, const struct ccp_spool_st
 /* The inode of new/KEY, 0 when it is not there (an fstatat()).
  * Thread-safe. */
 CCP_EXPORT uint64_t ccp_spool_ino(const struct ccp_spool *s, const char *key);
+
+/* new/KEY's stat (not followed if a link) into *OUT: 0, or -1 with errno.
+ * Thread-safe. */
+CCP_EXPORT int ccp_spool_stat(const struct ccp_spool *s, const char *key, struct stat *out);
 
 /* Reads at most CAP octets from the start of new/KEY (a regular file, not
  * followed if a link) into BUF, with none of ccp_spool_read_message()'s

@@ -599,6 +599,110 @@ static int queue_bounce(struct relay *r, const char *key, const struct report *r
 }
 
 /*
+ * Whether Bad/KEY (THERE its stat) is the copy of new/KEY a move to Bad
+ * across file systems placed before a crash cut it short (the spool file
+ * was not removed yet): the same size and modification time (a copy keeps
+ * the times) and the same first 64 KiB.
+ */
+static bool bad_holds_its_copy(struct relay *r, const char *key, const struct stat *there)
+{
+	struct stat sp;
+	if (ccp_spool_stat(r->spool, key, &sp) != 0 ||
+	    sp.st_size != there->st_size || sp.st_mtim.tv_sec != there->st_mtim.tv_sec ||
+	    sp.st_mtim.tv_nsec != there->st_mtim.tv_nsec)
+		return false;
+	enum { HEAD = 65536 };
+	char *a = ccp_malloc(HEAD), *b = ccp_malloc(HEAD);
+	ssize_t na = ccp_spool_read_head(r->spool, key, a, HEAD);
+	int fd = openat(r->bad_fd, key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	ssize_t nb = fd >= 0 ? ccp_read_full(fd, b, HEAD) : -1;
+	if (fd >= 0)
+		close(fd);
+	bool same = na >= 0 && na == nb && memcmp(a, b, (size_t)na) == 0;
+	ccp_free(a);
+	ccp_free(b);
+	return same;
+}
+
+/*
+ * m (KEY) goes to Bad while Bad/KEY holds an older message of that name (a
+ * writer that reuses names): the older one is kept, as KEY.N (the first N
+ * from 1 with no Bad/KEY.N), with its reason, its report and, while still
+ * queued, its report's entry in Bounce/, in that order and the message
+ * last, so that a crash in between leaves Bad/KEY there and the next try
+ * moves the rest to the same KEY.N.  Where that cannot be done (no room
+ * in a file name for the suffix, a rename refused), the older one is
+ * replaced, as before, and the log says so.  Bad/KEY that is m's own copy
+ * from a move a crash cut short is m's: replaced.
+ */
+static void keep_older_in_bad(struct relay *r, const char *key)
+{
+	struct stat there, st;
+	/* Only a file is a message; anything else under the name is left to
+	 * the move, which refuses to replace it (and the message waits,
+	 * marked failed, in new/). */
+	if (fstatat(r->bad_fd, key, &there, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(there.st_mode))
+		return;
+	if (bad_holds_its_copy(r, key, &there)) {
+		ccp_log(CCP_LOG_INFO, "message %s: %s/%s is its copy from a move to Bad a crash "
+			"cut short: replaced", key, r->bad, key);
+		return;
+	}
+	char aside[NAME_MAX + 1], why[300] = "";
+	unsigned n;
+	for (n = 1; n < 1000 && !why[0]; n++) {
+		if (snprintf(aside, sizeof(aside), "%s.%u", key, n) >= (int)sizeof(aside))
+			snprintf(why, sizeof(why), "its name leaves no room for a suffix");
+		else if (fstatat(r->bad_fd, aside, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+			if (errno == ENOENT)
+				break;
+			snprintf(why, sizeof(why), "%s/%s: %s", r->bad, aside, strerror(errno));
+		}
+	}
+	if (!why[0] && n == 1000)
+		snprintf(why, sizeof(why), "%s/%s.1 to .999 are all taken", r->bad, key);
+	char from[CCP_QUEUE_RECORD_NAME_MAX], to[CCP_QUEUE_RECORD_NAME_MAX];
+	ccp_queue_record_name(from, key, ".ndr");
+	struct stat q, ndr;
+	/* Its report's queue entry, while it is that report (a link to it). */
+	if (!why[0] && r->bounce_fd >= 0 &&
+	    fstatat(r->bounce_fd, key, &q, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    fstatat(r->bad_fd, from, &ndr, AT_SYMLINK_NOFOLLOW) == 0 && q.st_dev == ndr.st_dev &&
+	    q.st_ino == ndr.st_ino &&
+	    ccp_rename_noreplace(r->bounce_fd, key, r->bounce_fd, aside) != 0)
+		snprintf(why, sizeof(why), "cannot rename %s/%s: %s", r->bounce, key,
+			 strerror(errno));
+	static const char *const order[] = { ".ndr", ".reason" };
+	for (size_t i = 0; i < 2 && !why[0]; i++) {
+		ccp_queue_record_name(from, key, order[i]);
+		ccp_queue_record_name(to, aside, order[i]);
+		if (renameat(r->bad_fd, from, r->bad_fd, to) != 0 && errno != ENOENT)
+			snprintf(why, sizeof(why), "cannot rename %s/%s: %s", r->bad, from,
+				 strerror(errno));
+	}
+	if (!why[0] && ccp_rename_noreplace(r->bad_fd, key, r->bad_fd, aside) != 0)
+		snprintf(why, sizeof(why), "cannot rename %s/%s: %s", r->bad, key, strerror(errno));
+	if (why[0]) {
+		ccp_log(CCP_LOG_WARN, "message %s: %s/%s holds an older message of that name, "
+			"which cannot be kept (%s): replaced, with its reason and any report of it "
+			"not yet sent", key, r->bad, key, why);
+		return;
+	}
+	if (r->cfg->sync &&
+	    (fsync(r->bad_fd) != 0 || (r->bounce_fd >= 0 && fsync(r->bounce_fd) != 0)))
+		ccp_log(CCP_LOG_WARN, "message %s: the older message's move to %s/%s cannot be "
+			"synced: %s", key, r->bad, aside, strerror(errno));
+	ccp_log(CCP_LOG_WARN, "message %s: %s/%s held an older message of that name: kept as "
+		"%s/%s, with its reason and report", key, r->bad, key, r->bad, aside);
+}
+
+/* keep_older_in_bad() for the spool (ccp_spool_config.before_failed). */
+static void keep_older_for_spool(void *arg, const char *name)
+{
+	keep_older_in_bad(arg, name);
+}
+
+/*
  * Records why m goes to Bad: NAME.reason (one line) and NAME.ndr, a report
  * to the sender (write_report()), which --bounce-cmd then sends.  Returns 0
  * when both are written, else the errno, with neither left and a line
@@ -608,16 +712,7 @@ static int to_bad(struct relay *r, struct ccp_msg *m, const char *original, size
 		  const char *reason, char *problem, size_t cap)
 {
 	char name[CCP_QUEUE_RECORD_NAME_MAX], line[1200];
-	/* A message already in Bad under this name, while this one is still
-	 * in the spool, is an older one (a writer that reuses names), or this
-	 * one's copy from a move across file systems a crash cut short.  Its
-	 * records and its report, if still queued, are replaced with this
-	 * one's (docs/operations.md): said, never silent. */
-	struct stat there;
-	if (fstatat(r->bad_fd, m->key, &there, AT_SYMLINK_NOFOLLOW) == 0)
-		ccp_log(CCP_LOG_WARN, "message %s: %s/%s already holds a message of that name "
-			"(an older one, or this one's copy before a crash): replaced, with its "
-			"reason and any report of it not yet sent", m->key, r->bad, m->key);
+	keep_older_in_bad(r, m->key);
 	ccp_queue_record_name(name, m->key, ".reason");
 	int n = snprintf(line, sizeof(line), "%s\n", reason);
 	if (ccp_store_write(r->bad_fd, name, line, (size_t)n, r->cfg->sync) != 0) {
@@ -2493,7 +2588,9 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 				       .keep = cfg->keep, .failed_dir = r.bad,
 				       .quarantine_dir = quarantine, .delivered_dir = delivered,
 				       .read_hook = cfg->read_hook,
-				       .read_hook_arg = cfg->read_hook_arg };
+				       .read_hook_arg = cfg->read_hook_arg,
+				       .before_failed = keep_older_for_spool,
+				       .before_failed_arg = &r };
 	r.spool = ccp_spool_open(&sc, err, errlen);
 	if (r.spool == NULL)
 		goto out;

@@ -825,6 +825,11 @@ uint64_t ccp_spool_ino(const struct ccp_spool *s, const char *key)
 	return fstatat(s->new_fd, key, &st, AT_SYMLINK_NOFOLLOW) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
+int ccp_spool_stat(const struct ccp_spool *s, const char *key, struct stat *out)
+{
+	return fstatat(s->new_fd, key, out, AT_SYMLINK_NOFOLLOW);
+}
+
 ssize_t ccp_spool_read_head(struct ccp_spool *s, const char *key, char *buf, size_t cap)
 {
 	int fd = openat(s->new_fd, key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
@@ -1570,6 +1575,8 @@ static bool changed_after_read(struct ccp_spool *s, struct ccp_msg *m)
 			 what, (unsigned long long)read_st->size);
 	char rec[CCP_QUEUE_RECORD_NAME_MAX];
 	ccp_queue_record_name(rec, m->key, ".reason");
+	if (s->cfg.before_failed)
+		s->cfg.before_failed(s->cfg.before_failed_arg, m->key);
 	if (ccp_store_write(s->failed_fd, rec, line, (size_t)n, true) != 0) {
 		/* Moved now, the file would be in the failed folder without
 		 * why, and a requeue would hand its new text to a post office
@@ -1659,6 +1666,8 @@ static bool write_marker_reason(struct ccp_spool *s, struct ccp_msg *m)
 	 * message's of the name, and the file would go under it. */
 	if (record_holds(s->failed_fd, rec, reason))
 		return true;
+	if (s->cfg.before_failed)
+		s->cfg.before_failed(s->cfg.before_failed_arg, m->key);
 	if (ccp_store_write(s->failed_fd, rec, reason, strlen(reason), true) == 0)
 		return true;
 	/* Said once when it was marked; a rescan finds it again and again. */

@@ -265,8 +265,15 @@ fi
 exec "$bin" import --po "$d/po" "\$1"
 EOS
 chmod +x "$d/import.sh"
+# An older message of M5's name in Bad: kept as NAME.1 when M5 goes there.
+mkdir -p "$d/store/Bad"
+echo "an older message of the name" >"$d/store/Bad/1764288000.M5P77.test"
+echo "its reason" >"$d/store/Bad/1764288000.M5P77.test.reason"
 "$bin" relay --spool "$d/spool" --store "$d/store" --import-cmd "$d/import.sh" --once \
 	--dispatchers 1 --stats-interval 0 --log "$d/log" || fail "ctime only: relay failed"
+grep -q "^an older message of the name" "$d/store/Bad/1764288000.M5P77.test.1" &&
+	grep -q "^its reason" "$d/store/Bad/1764288000.M5P77.test.1.reason" ||
+	fail "ctime only: the older message of M5's name not kept: $(ls "$d/store/Bad")"
 [ -f "$d/linked" ] && [ -f "$d/ref" ] || fail "ctime only: the import program did not play both writers"
 [ ! -e "$d/store/Bad/1764288000.M4P77.test" ] ||
 	fail "ctime only: a second name made and removed sent M4 to Bad: $(cat "$d/store/Bad/1764288000.M4P77.test.reason")"
@@ -822,20 +829,62 @@ grep -q "^second" "$d/spool/cur/$name.1" || fail "keeptwice: the second copy: $(
 echo "3e6. --keep: a name delivered twice keeps both copies in cur/"
 # ---- 3e7. a name that goes to Bad twice ----------------------------------
 # A writer that reuses names sends a second message to Bad under the name
-# of one still there: it replaces the first (records and all), and the log
-# says so, naming it.
+# of one still there: the first is kept as NAME.1 (then NAME.2), with its
+# reason, its report and its report's place in the queue (the bounce
+# command failing for now, both reports wait there); the log says so.
 d=$(fresh badtwice)
 name=1764288000.M1P6.bad
-for body in first second; do
-	printf 'To: alice@example.org\r\nSubject: %s\r\n\r\n%s\r\n' "$body" "$body" \
-		>"$d/spool/new/$name"
-	"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once \
+printf '#!/bin/sh\ncat >/dev/null\nexit 75\n' >"$d/bounce.sh"
+chmod +x "$d/bounce.sh"
+badtwice() { # badtwice BODY: a message without From, its report to BODY@example.org
+	printf 'Return-Path: <%s@example.org>\r\nTo: alice@example.org\r\nSubject: %s\r\n\r\n%s\r\n' \
+		"$1" "$1" "$1" >"$d/spool/tmp/$name"
+	mv "$d/spool/tmp/$name" "$d/spool/new/$name"
+	"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --bounce-cmd "$d/bounce.sh" \
 		--stats-interval 0 --log "$d/log" || fail "badtwice: relay exited $?"
-done
-grep -q "^second" "$d/store/Bad/$name" || fail "badtwice: Bad holds $(cat "$d/store/Bad/$name")"
-[ "$(grep -c "message $name: $d/store/Bad/$name already holds a message of that name" "$d/log")" = 1 ] ||
-	fail "badtwice: the replacement not said once: $(grep -e warn -e error "$d/log")"
-echo "3e7. a name sent to Bad twice: the second replaces the first, and the log says so"
+}
+# kept AS BODY: Bad/AS is the message BODY with its reason, its report (to
+# BODY@example.org) and that report queued in Bounce/AS.
+kept() {
+	grep -q "^$2" "$d/store/Bad/$1" || fail "badtwice: Bad/$1 holds $(cat "$d/store/Bad/$1" 2>&1)"
+	grep -q "refused: empty or missing From" "$d/store/Bad/$1.reason" ||
+		fail "badtwice: Bad/$1.reason: $(cat "$d/store/Bad/$1.reason" 2>&1)"
+	grep -q "^To: <$2@example.org>" "$d/store/Bad/$1.ndr" ||
+		fail "badtwice: Bad/$1.ndr: $(grep '^To:' "$d/store/Bad/$1.ndr" 2>&1)"
+	[ "$(ino "$d/store/Bounce/$1")" = "$(ino "$d/store/Bad/$1.ndr")" ] ||
+		fail "badtwice: Bounce/$1 is not Bad/$1.ndr queued: $(ls -i "$d/store/Bounce" "$d/store/Bad")"
+}
+badtwice first
+badtwice second
+kept "$name" second
+kept "$name.1" first
+grep -q "message $name: $d/store/Bad/$name held an older message of that name: kept as $d/store/Bad/$name.1" \
+	"$d/log" || fail "badtwice: not said: $(grep -e warn -e error "$d/log")"
+# A crash in the middle of keeping the older one (its report's queue entry
+# and its report moved, not yet its reason and the message): the next try
+# finishes the move to the same name.
+mv "$d/store/Bounce/$name" "$d/store/Bounce/$name.2"
+mv "$d/store/Bad/$name.ndr" "$d/store/Bad/$name.2.ndr"
+badtwice third
+kept "$name" third
+kept "$name.1" first
+kept "$name.2" second
+q=$("$bin" queue --spool "$d/spool" --store "$d/store" --json)
+printf '%s' "$q" | grep -q '"bad":{"count":3,' || fail "badtwice: queue does not show 3 in Bad: $q"
+# Bad/NAME that is this very message's copy (a move across file systems
+# placed it, and a crash came before the spool file's removal): no older
+# message, replaced, not kept as a fourth.
+printf 'Return-Path: <fourth@example.org>\r\nTo: alice@example.org\r\nSubject: fourth\r\n\r\nfourth\r\n' \
+	>"$d/spool/tmp/$name"
+cp -p "$d/spool/tmp/$name" "$d/store/Bad/$name"
+mv "$d/spool/tmp/$name" "$d/spool/new/$name"
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --bounce-cmd "$d/bounce.sh" \
+	--stats-interval 0 --log "$d/log" || fail "badtwice: relay exited $?"
+kept "$name" fourth
+[ ! -e "$d/store/Bad/$name.3" ] || fail "badtwice: its own copy kept as an older message"
+grep -q "message $name: $d/store/Bad/$name is its copy from a move to Bad a crash cut short: replaced" \
+	"$d/log" || fail "badtwice: its own copy not said"
+echo "3e7. a name sent to Bad twice, three times: each older message kept as NAME.N with its reason and queued report"
 
 # ---- 3f. retries that end while Bad cannot take the reason ---------------
 # (Bad immutable, where the file system has the attribute.)  The message
