@@ -598,6 +598,14 @@ static int queue_bounce(struct relay *r, const char *key, const struct report *r
 	return 0;
 }
 
+/* Whether A and B can be one message and its copy across file systems (a
+ * copy keeps the modification time): the same size and mtime. */
+static bool copy_kept_times(const struct stat *a, const struct stat *b)
+{
+	return a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
 /*
  * Whether Bad/KEY (THERE its stat) is the copy of new/KEY a move to Bad
  * across file systems placed before a crash cut it short (the spool file
@@ -607,9 +615,7 @@ static int queue_bounce(struct relay *r, const char *key, const struct report *r
 static bool bad_holds_its_copy(struct relay *r, const char *key, const struct stat *there)
 {
 	struct stat sp;
-	if (ccp_spool_stat(r->spool, key, &sp) != 0 ||
-	    sp.st_size != there->st_size || sp.st_mtim.tv_sec != there->st_mtim.tv_sec ||
-	    sp.st_mtim.tv_nsec != there->st_mtim.tv_nsec)
+	if (ccp_spool_stat(r->spool, key, &sp) != 0 || !copy_kept_times(&sp, there))
 		return false;
 	enum { HEAD = 65536 };
 	char *a = ccp_malloc(HEAD), *b = ccp_malloc(HEAD);
@@ -1945,8 +1951,7 @@ static bool message_in_bad(const struct relay *r, const char *name, unsigned lon
 	snprintf(path, sizeof(path), "%s/new/%s", r->cfg->spool, name);
 	int nfd = in_bad ? ccp_dir_open_in(r->cfg->spool, "new") : -1;
 	if (in_bad && nfd >= 0 && fstatat(nfd, name, &sp, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    S_ISREG(sp.st_mode) && sp.st_size == st.st_size &&
-	    sp.st_mtim.tv_sec == st.st_mtim.tv_sec && sp.st_mtim.tv_nsec == st.st_mtim.tv_nsec &&
+	    S_ISREG(sp.st_mode) && copy_kept_times(&sp, &st) &&
 	    (sp.st_dev != st.st_dev || sp.st_ino != st.st_ino)) {
 		if (ccp_unlink_if_same(r->bad_fd, name, fd) == 0)
 			ccp_log(CCP_LOG_WARN, "%s/%s removed: a requeue that did not finish had "

@@ -819,15 +819,15 @@ void ccp_spool_finish(struct ccp_spool *s, bool drain_first)
 	atomic_store_explicit(&s->finish, drain_first ? 1 : 2, memory_order_relaxed);
 }
 
-uint64_t ccp_spool_ino(const struct ccp_spool *s, const char *key)
-{
-	struct stat st;
-	return fstatat(s->new_fd, key, &st, AT_SYMLINK_NOFOLLOW) == 0 ? (uint64_t)st.st_ino : 0;
-}
-
 int ccp_spool_stat(const struct ccp_spool *s, const char *key, struct stat *out)
 {
 	return fstatat(s->new_fd, key, out, AT_SYMLINK_NOFOLLOW);
+}
+
+uint64_t ccp_spool_ino(const struct ccp_spool *s, const char *key)
+{
+	struct stat st;
+	return ccp_spool_stat(s, key, &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
 ssize_t ccp_spool_read_head(struct ccp_spool *s, const char *key, char *buf, size_t cap)
