@@ -225,8 +225,12 @@ int ccp_dir_lock(const char *dir, const char *name, const char *what, bool *fore
 		 * could open the directory (the spool's, readable by others). */
 		char comm[32] = "";
 		long holder = e == EWOULDBLOCK && !pid[0] ? flock_holder(fd, comm, sizeof(comm)) : 0;
+		/* ccpump, or ccpump-relay as a package may name it; a taker
+		 * gone (no name) handed its descriptor on, which a relay never
+		 * does. */
+		bool relay = strncmp(comm, "ccpump", 6) == 0;
 		if (foreign)
-			*foreign = holder > 0 && strncmp(comm, "ccpump", 6) != 0;
+			*foreign = holder > 0 && !relay;
 		if (holder > 0 && !comm[0])
 			/* The lock outlives its taker where a child kept the
 			 * descriptor (flock(1) handing it to its command). */
@@ -234,7 +238,7 @@ int ccp_dir_lock(const char *dir, const char *name, const char *what, bool *fore
 				 "now gone): one relay per %s; whoever may read the directory can "
 				 "hold its lock (make it mode 0711 or tighter)", what, dir, holder,
 				 what);
-		else if (holder > 0 && strncmp(comm, "ccpump", 6) != 0) /* ccpump, ccpump-relay */
+		else if (holder > 0 && !relay)
 			snprintf(err, errlen, "%s %s is locked by pid %ld (%s), not a ccpump relay: "
 				 "whoever may read the directory can hold its lock (make it mode "
 				 "0711 or tighter)", what, dir, holder, comm);
