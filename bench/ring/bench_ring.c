@@ -358,10 +358,16 @@ static int ncpus;
  */
 enum placement { PLACE_NONE, PLACE_PAIRS, PLACE_SPLIT };
 
-static const char *placement_name(enum placement p)
-{
-	return p == PLACE_PAIRS ? "pairs" : p == PLACE_SPLIT ? "split" : "none";
-}
+/* Each placement's name in ring.json, its flag, and the table's words. */
+static const struct {
+	const char *name, *flag, *words;
+} placements[] = {
+	[PLACE_NONE] = { "none", "", "not pinned" },
+	[PLACE_PAIRS] = { "pairs", "--pin",
+			  "pinned, producer i and consumer i on one CPU (--pin)" },
+	[PLACE_SPLIT] = { "split", "--pin-split",
+			  "pinned, producers and consumers on different CPUs (--pin-split)" },
+};
 
 /* The CPU of a thread: producer `id` when producer, else consumer `id`. */
 static int placement_cpu(enum placement p, unsigned id, bool producer)
@@ -420,7 +426,7 @@ static void wait_start(struct worker *w)
 		if (e) {
 			/* A run labelled pinned must be pinned: the parent stops. */
 			fprintf(stderr, "bench_ring: %s: cannot pin a thread to CPU %d: %s\n",
-				w->run->place == PLACE_SPLIT ? "--pin-split" : "--pin", w->cpu,
+				placements[w->run->place].flag, w->cpu,
 				strerror(e));
 			_exit(4);
 		}
@@ -1062,7 +1068,7 @@ static void write_results(const struct outputs *o, struct cell *cells, unsigned 
 			   ",\"reps\":%u,\"pin\":%s,\"placement\":\"%s\",\"cpus\":%d,"
 			   "\"complete\":%s,\"cells\":[\n",
 			o->capacity, o->items, o->reps, o->place != PLACE_NONE ? "true" : "false",
-			placement_name(o->place), ncpus,
+			placements[o->place].name, ncpus,
 			complete ? "true" : "false");
 		bool first = true;
 		for (unsigned i = 0; i < ncells; i++) {
@@ -1090,12 +1096,7 @@ static void write_results(const struct outputs *o, struct cell *cells, unsigned 
 
 static void print_round_trips(const struct outputs *o)
 {
-	static const char *const where[] = {
-		[PLACE_NONE] = "not pinned",
-		[PLACE_PAIRS] = "pinned, producer i and consumer i on one CPU (--pin)",
-		[PLACE_SPLIT] = "pinned, producers and consumers on different CPUs (--pin-split)",
-	};
-	printf("threads: %s\n", where[o->place]);
+	printf("threads: %s\n", placements[o->place].words);
 	printf("host round trip: ");
 	const struct ccp_host_probe *h[2] = { &o->host_before, &o->host_after };
 	for (int i = 0; i < 2; i++) {
