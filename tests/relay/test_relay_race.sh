@@ -151,11 +151,18 @@ fi
 # A spool locked by some other process (anyone who may read the directory
 # can flock it): refused in one line that names the holder and what to do.
 mkdir -p "$work/held/spool/new" "$work/held/spool/tmp" "$work/held/spool/cur"
-flock "$work/held/spool" sleep 60 &
-holder=$!
-for _ in $(seq 100); do flock -n "$work/held/spool" true || break; sleep 0.05; done
-err=$("$bin" relay --spool "$work/held/spool" --store "$work/held/store" --po "$work/held/po" \
-	--once 2>&1 >/dev/null)
+hold() { # hold: the spool's lock taken by a flock(1) in the background, as $holder
+	flock "$work/held/spool" sleep 60 &
+	holder=$!
+	for _ in $(seq 100); do flock -n "$work/held/spool" true || break; sleep 0.05; done
+}
+unhold() { kill $(pgrep -P $holder sleep) $holder 2>/dev/null; wait $holder 2>/dev/null; }
+held_relay() { # held_relay ARGS...: a relay on the held spool (in the foreground: $! of
+	# one in the background would be a subshell's)
+	"$bin" relay --spool "$work/held/spool" --store "$work/held/store" --po "$work/held/po" "$@"
+}
+hold
+err=$(held_relay --once 2>&1 >/dev/null)
 rc=$?
 [ "$rc" -eq 2 ] || fail "held: relay exited $rc, not 2: $err"
 [ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] || fail "held: more than one line: $err"
@@ -168,8 +175,7 @@ esac
 sleeper=$(pgrep -P $holder sleep)
 kill $holder
 wait $holder 2>/dev/null
-err=$("$bin" relay --spool "$work/held/spool" --store "$work/held/store" --po "$work/held/po" \
-	--once 2>&1 >/dev/null)
+err=$(held_relay --once 2>&1 >/dev/null)
 kill $sleeper
 case $err in
 *"spool $work/held/spool is locked by another process (taken by pid $holder, now gone)"*"0711"*) ;;
@@ -177,22 +183,14 @@ case $err in
 esac
 # Readable by every user: the relay warns once it is up; 0711 is quiet.
 chmod 0755 "$work/held/spool"
-"$bin" relay --spool "$work/held/spool" --store "$work/held/store" --po "$work/held/po" --once \
-	2>"$work/held/err" || fail "held: a relay on a 0755 spool exited $?"
+held_relay --once 2>"$work/held/err" || fail "held: a relay on a 0755 spool exited $?"
 grep -q "warning: relay: spool $work/held/spool is readable by every user (mode 0755)" \
 	"$work/held/err" || fail "held: no warning on a spool every user may read: $(cat "$work/held/err")"
 chmod 0711 "$work/held/spool"
-"$bin" relay --spool "$work/held/spool" --store "$work/held/store" --po "$work/held/po" --once \
-	2>"$work/held/err" || fail "held: a relay on a 0711 spool exited $?"
+held_relay --once 2>"$work/held/err" || fail "held: a relay on a 0711 spool exited $?"
 grep -q "readable by every user" "$work/held/err" && fail "held: warned on a 0711 spool"
 # A relay that is not --once waits such a holder out, holding the store,
 # and relays once the lock is free; stopped while it waits, it exits 0.
-hold() { # hold: the spool's lock taken by a flock(1) in the background, as $holder
-	flock "$work/held/spool" sleep 60 &
-	holder=$!
-	for _ in $(seq 100); do flock -n "$work/held/spool" true || break; sleep 0.05; done
-}
-unhold() { kill $(pgrep -P $holder sleep) $holder 2>/dev/null; wait $holder 2>/dev/null; }
 hold
 "$bin" relay --spool "$work/held/spool" --store "$work/held/store" --po "$work/held/po" \
 	--stats-interval 0 --rescan-interval 0.2 --log "$work/held/log" &
