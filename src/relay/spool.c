@@ -1512,7 +1512,9 @@ static int holds_what_was_read(const struct ccp_spool *s, const char *name,
 			ccp_free(buf);
 		}
 	}
+	int e = errno;
 	close(fd);
+	errno = e; /* the open's, the statx's or the read's, for -1 */
 	return same;
 }
 
@@ -1547,6 +1549,7 @@ static bool changed_after_read(struct ccp_spool *s, struct ccp_msg *m)
 	enum stamp_change c = stamp_differs(read_st, &now, what, sizeof(what));
 	if (c == STAMP_SAME)
 		return false;
+	bool uncompared = false;
 	/* Only the ctime moved, which the stamps cannot settle (a Maildir
 	 * writer's unlink() seen in the middle, stamp_differs()): the
 	 * octets can.  A record settled by its marker (delivered by an
@@ -1564,6 +1567,13 @@ static bool changed_after_read(struct ccp_spool *s, struct ccp_msg *m)
 		if (same == 0)
 			snprintf(what, sizeof(what), "rewritten in place, its mtime put back "
 				 "(size %llu)", (unsigned long long)read_st->size);
+		else
+			/* Unknown, not changed: the file goes where an operator
+			 * looks, since removed it could hold what was never
+			 * delivered, and the reason says which it is. */
+			snprintf(what, sizeof(what), "its ctime moved, and it could not be read "
+				 "again to compare its octets: %s", strerror(errno));
+		uncompared = same < 0;
 	}
 	atomic_fetch_add_explicit(&s->changed_after, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->acked, 1, memory_order_relaxed);
@@ -1571,8 +1581,11 @@ static bool changed_after_read(struct ccp_spool *s, struct ccp_msg *m)
 	 * the file: whoever finds the file in the failed folder (`ccpump
 	 * queue --requeue`) finds why it is there. */
 	int n = snprintf(line, sizeof(line), CCP_SPOOL_CHANGED_AFTER " (%s): the post office "
-			 "holds the %llu bytes read before; this version was not delivered\n",
-			 what, (unsigned long long)read_st->size);
+			 "holds the %llu bytes read before; %s\n", what,
+			 (unsigned long long)read_st->size,
+			 uncompared ? "whether this file still holds them is not known, and it was "
+				      "not delivered again"
+				    : "this version was not delivered");
 	char rec[CCP_QUEUE_RECORD_NAME_MAX];
 	ccp_queue_record_name(rec, m->key, ".reason");
 	if (s->cfg.before_failed)

@@ -45,6 +45,9 @@
  * removed by that settlement: it is another message, and the next poll
  * reports it again (its own note may have met the live record).
  *
+ * A delivered file whose ctime alone moved and that cannot be read again
+ * to compare: to the failed folder, its reason saying why.
+ *
  * Last, --once with a file that can never be read: the run ends, leaving
  * it in the spool, instead of lasting until --max-age.
  */
@@ -718,6 +721,63 @@ static void test_marker_ctime(const char *root)
 	free(again);
 }
 
+/* A delivered file whose ctime alone moved is read again at its ack to
+ * compare its octets with what was delivered (changed_after_read()).  Where
+ * that read fails, the file may hold what was never delivered: it goes to
+ * the failed folder, as a changed one does, and its reason says it could
+ * not be compared, not that it was rewritten.  Then one whose read again
+ * finds its octets as delivered: removed, nothing in the failed folder. */
+static void test_ctime_uncompared(const char *root)
+{
+	char failed[800], marks[800], path[900];
+	struct ccp_spool *sp = open_marking_spool(root, "9", HOUR_NS, failed, marks);
+	const struct ccp_source_ops *ops = ccp_spool_source();
+	const char *const keys[2] = { "uncompared", "compared" };
+	for (int i = 0; i < 2; i++) {
+		deliver(keys[i], "DELIVERED AS READ");
+		snprintf(path, sizeof(path), "%s/new/%s", spool, keys[i]);
+		struct ccp_msg *m = spool_record(keys[i]);
+		CHECK(read_record(sp, m) == CCP_SPOOL_READ_OK);
+		/* A chmod to its own mode moves the ctime and nothing else,
+		 * once the coarse ctime clock has ticked (checked). */
+		struct stat read_st, now;
+		CHECK(stat(path, &read_st) == 0);
+		ccp_sleep_ns(50000000);
+		CHECK(chmod(path, read_st.st_mode & 07777) == 0);
+		CHECK(stat(path, &now) == 0);
+		CHECK(now.st_ctim.tv_sec != read_st.st_ctim.tv_sec ||
+		      now.st_ctim.tv_nsec != read_st.st_ctim.tv_nsec);
+		CHECK(now.st_mtim.tv_sec == read_st.st_mtim.tv_sec &&
+		      now.st_mtim.tv_nsec == read_st.st_mtim.tv_nsec && now.st_nlink == 1);
+		if (i == 0)
+			statx_fail(keys[i], 1); /* the read again's stat */
+		ops->ack(sp, 0, m, CCP_MSG_DELIVERED);
+		atomic_store(&statx_fail_at, 0);
+		CHECK(access(path, F_OK) != 0 && errno == ENOENT);
+		free(m);
+	}
+	snprintf(path, sizeof(path), "%s/uncompared", failed);
+	size_t len;
+	char *text = read_file(path, &len);
+	CHECK(text != NULL && strstr(text, "DELIVERED AS READ") != NULL);
+	free(text);
+	snprintf(path, sizeof(path), "%s/uncompared.reason", failed);
+	char *reason = read_file(path, &len);
+	CHECK(reason != NULL);
+	const char *want = CCP_SPOOL_CHANGED_AFTER " (its ctime moved, and it could not be read "
+			   "again to compare its octets: Input/output error): ";
+	CHECK(strncmp(reason, want, strlen(want)) == 0);
+	CHECK(strstr(reason, "whether this file still holds them is not known") != NULL);
+	free(reason);
+	snprintf(path, sizeof(path), "%s/compared", failed);
+	CHECK(access(path, F_OK) != 0 && errno == ENOENT);
+	CHECK_EQ_U64(count_dir(failed), 2);
+	struct ccp_spool_stats ss;
+	ccp_spool_stats(sp, &ss);
+	CHECK_EQ_U64(ss.changed_after, 1);
+	ccp_spool_close(sp);
+}
+
 /* How many times the log at LOG says NEEDLE. */
 static unsigned log_says(const char *log, const char *needle)
 {
@@ -943,6 +1003,7 @@ int main(void)
 	test_once_unreadable(root);
 	test_marks_forgotten(root);
 	test_marker_ctime(root);
+	test_ctime_uncompared(root);
 	test_unmovable_forgotten(root);
 
 	rm_tree(root);
