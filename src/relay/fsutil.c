@@ -158,34 +158,82 @@ int ccp_dir_open_in(const char *parent, const char *name)
 	return fd;
 }
 
+/* Candidates checked by their descriptors, at most: a refusal's words,
+ * not its outcome, hang on finding the holder. */
+#define FLOCK_CANDIDATES 64
+
 /*
- * The pid holding a flock() on FD's file, from /proc/locks ("1: FLOCK
- * ADVISORY  WRITE 1234 fe:00:5678 0 EOF"; a waiter's line has "->" after
- * the number), and its command name into comm: the pid, or 0 when none is
- * listed (no /proc, or the holder let go meanwhile).
+ * Whether process PID holds a flock on the file of ST through one of its
+ * descriptors: one that stat()s to ST's device and inode, and whose
+ * /proc/PID/fdinfo lists a FLOCK lock (the kernel lists there the locks a
+ * descriptor's file holds for its process).  False where PID's descriptors
+ * cannot be read (another user's, without root).
  */
-static long flock_holder(int fd, char *comm, size_t cap)
+static bool holds_flock_on(long pid, const struct stat *st)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%ld/fd", pid);
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return false;
+	bool held = false;
+	struct dirent *e;
+	while (!held && (e = readdir(d)) != NULL) {
+		struct stat fst;
+		/* fstatat() follows the descriptor's link to its file. */
+		if (e->d_name[0] == '.' || fstatat(dirfd(d), e->d_name, &fst, 0) != 0 ||
+		    fst.st_dev != st->st_dev || fst.st_ino != st->st_ino)
+			continue;
+		char info[320], buf[2048], kind[16];
+		snprintf(info, sizeof(info), "/proc/%ld/fdinfo/%s", pid, e->d_name);
+		int fd = open(info, O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd >= 0 ? ccp_read_full(fd, buf, sizeof(buf) - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		buf[n > 0 ? n : 0] = '\0';
+		/* "lock:\t1: FLOCK  ADVISORY  WRITE 1234 00:2a:5678 0 EOF" */
+		for (char *l = strstr(buf, "lock:"); l != NULL && !held; l = strstr(l + 5, "lock:"))
+			held = sscanf(l, "lock: %*d: %15s", kind) == 1 && strcmp(kind, "FLOCK") == 0;
+	}
+	closedir(d);
+	return held;
+}
+
+long ccp_flock_holder(const char *locks, int fd, char *comm, size_t cap)
 {
 	struct stat st;
 	comm[0] = '\0';
-	FILE *f = fstat(fd, &st) == 0 ? fopen("/proc/locks", "re") : NULL;
+	FILE *f = fstat(fd, &st) == 0 ? fopen(locks, "re") : NULL;
 	if (f == NULL)
 		return 0;
 	char line[256], kind[16], arrow[4];
-	long pid = 0;
+	long pid = 0, others[FLOCK_CANDIDATES];
+	unsigned n_others = 0;
 	while (pid == 0 && fgets(line, sizeof(line), f) != NULL) {
 		unsigned maj, min;
 		unsigned long long ino;
 		long p;
 		if (sscanf(line, "%*d: %3s", arrow) == 1 && strcmp(arrow, "->") == 0)
 			continue;
-		if (sscanf(line, "%*d: %15s %*s %*s %ld %x:%x:%llu", kind, &p, &maj, &min, &ino) ==
-			    5 &&
-		    strcmp(kind, "FLOCK") == 0 && maj == major(st.st_dev) &&
-		    min == minor(st.st_dev) && ino == (unsigned long long)st.st_ino && p > 0)
+		if (sscanf(line, "%*d: %15s %*s %*s %ld %x:%x:%llu", kind, &p, &maj, &min, &ino) !=
+			    5 ||
+		    strcmp(kind, "FLOCK") != 0 || p <= 0)
+			continue;
+		if (maj == major(st.st_dev) && min == minor(st.st_dev) &&
+		    ino == (unsigned long long)st.st_ino)
 			pid = p;
+		else if (n_others < FLOCK_CANDIDATES)
+			others[n_others++] = p;
 	}
 	fclose(f);
+	/* The list names a file by its super block's device, which is
+	 * stat()'s on most file systems but not all: btrfs gives each
+	 * subvolume a device number of its own, and overlayfs reports a
+	 * layer's device (and inode) for some files.  Where no line matches,
+	 * the holders' own descriptors tell. */
+	for (unsigned i = 0; pid == 0 && i < n_others; i++)
+		if (holds_flock_on(others[i], &st))
+			pid = others[i];
 	if (pid > 0) {
 		char path[48];
 		snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
@@ -224,7 +272,9 @@ int ccp_dir_lock(const char *dir, const char *name, const char *what, bool *fore
 		 * does, and the holder's name tells a relay from anyone else who
 		 * could open the directory (the spool's, readable by others). */
 		char comm[32] = "";
-		long holder = e == EWOULDBLOCK && !pid[0] ? flock_holder(fd, comm, sizeof(comm)) : 0;
+		long holder = e == EWOULDBLOCK && !pid[0]
+				      ? ccp_flock_holder("/proc/locks", fd, comm, sizeof(comm))
+				      : 0;
 		/* ccpump, or ccpump-relay as a package may name it; a taker
 		 * gone (no name) handed its descriptor on, which a relay never
 		 * does. */

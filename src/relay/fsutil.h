@@ -73,6 +73,17 @@ int ccp_dir_ensure_open_in(const char *parent, const char *name, char *err, size
 int ccp_dir_open_in(const char *parent, const char *name);
 
 /*
+ * The pid holding a flock() on FD's file, by the kernel's list of locks at
+ * LOCKS ("/proc/locks": "1: FLOCK  ADVISORY  WRITE 1234 fe:00:5678 0 EOF";
+ * a waiter's line has "->" after the number), and its command name into
+ * COMM (CAP octets; "" when it is gone, its descriptor handed on): the pid,
+ * or 0 when none is found (no /proc, the holder let go meanwhile, or the
+ * file named otherwise than stat() names it and the holder's descriptors
+ * not readable by this user).
+ */
+long ccp_flock_holder(const char *locks, int fd, char *comm, size_t cap);
+
+/*
  * Takes the lock of directory DIR for this process's lifetime: an
  * exclusive flock on DIR/NAME, which then holds this process's pid, or,
  * with NAME NULL, on DIR itself (no file is made in it: for a directory
