@@ -170,6 +170,18 @@ CCP_EXPORT const char *ccp_pump_wait_name(const struct ccp_pump_config *cfg,
 CCP_EXPORT void ccp_pump_config_default(struct ccp_pump_config *cfg);
 
 /*
+ * The records a pump can hold at once before it waits for any to be
+ * delivered: a full ring, every dispatcher's batch and every poller's
+ * notes in hand.  What a check of the memory a configuration needs counts
+ * (the bench's, the relay's), and the least max_live_records may be.
+ */
+static inline uint64_t ccp_pump_records_in_hand(const struct ccp_pump_config *cfg)
+{
+	return cfg->ring_size + (uint64_t)cfg->dispatchers * cfg->batch +
+	       (uint64_t)cfg->pollers * cfg->notes_per_poll;
+}
+
+/*
  * The delay before a deferred message is sent again, at backoff step STEP
  * (1: the first retry): retry_min_ns doubled STEP - 1 times, then up to
  * half of that more at random from *rng (jitter, so that a batch's

@@ -927,8 +927,7 @@ struct ccp_pump *ccp_pump_create(const struct ccp_pump_config *cfg,
 		BAD("batch must be 1..65536 (got %u)", cfg->batch);
 	if (cfg->notes_per_poll < 1 || cfg->notes_per_poll > 65536)
 		BAD("notes per poll must be 1..65536 (got %u)", cfg->notes_per_poll);
-	uint64_t in_hand = cfg->ring_size + (uint64_t)cfg->dispatchers * cfg->batch +
-			   (uint64_t)cfg->pollers * cfg->notes_per_poll;
+	uint64_t in_hand = ccp_pump_records_in_hand(cfg);
 	if (cfg->max_live_records && cfg->max_live_records < in_hand)
 		BAD("max live records (%llu) must hold the ring, the batches and the polls (%llu)",
 		    (unsigned long long)cfg->max_live_records, (unsigned long long)in_hand);

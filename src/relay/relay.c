@@ -2806,10 +2806,10 @@ int ccp_relay_check_memory(const struct ccp_relay_config *cfg, char *err, size_t
 	/* A ring sized past the machine (the flag goes to 2^30) is said in a
 	 * line, not met by an out-of-memory abort as the ring is made: its
 	 * slots, and a record with a spool file's name for every message the
-	 * ring and the batches in hand hold. */
+	 * ring, the batches and the polls in hand hold. */
 	double half = ccp_half_memory_bytes();
 	double need = (double)cfg->pump.ring_size * 8.0 +
-		      ((double)cfg->pump.ring_size + (double)cfg->pump.dispatchers * cfg->pump.batch) *
+		      (double)ccp_pump_records_in_hand(&cfg->pump) *
 			      (double)(sizeof(struct ccp_msg) + NAME_MAX + 1);
 	if (half > 0 && need > half) {
 		snprintf(err, errlen, "a full ring (--ring-size %llu) needs %.1f GiB, over half this "

@@ -71,8 +71,7 @@ static int check_memory(const struct ccp_synth_config *cfg, char *err, size_t er
 	if (half == 0)
 		return 0;
 	const struct ccp_pump_config *p = &cfg->pump;
-	uint64_t held = p->ring_size + (uint64_t)p->dispatchers * p->batch +
-			(uint64_t)p->pollers * p->notes_per_poll;
+	uint64_t held = ccp_pump_records_in_hand(p);
 	if (cfg->messages && (held > cfg->messages || p->mode == CCP_CLAIM_NAIVE))
 		held = cfg->messages;
 	double need = (double)p->ring_size * 8.0 + (double)held * (double)record_bytes(cfg);
