@@ -134,6 +134,11 @@ CCP_EXPORT bool ccp_queue_marker_reason(int delivered_fd, const char *name, char
 #define CCP_QUEUE_REPORT_DIRS 2
 CCP_EXPORT extern const char *const ccp_queue_report_dirs[CCP_QUEUE_REPORT_DIRS];
 
+/* A message sent to Bad while Bad holds an older one of its name keeps
+ * that one as NAME.N, with N the first free from 1 up to below this; its
+ * records and its report's queue entry in STORE/Bounce are renamed so too. */
+#define CCP_QUEUE_BAD_ASIDE_MAX 1000
+
 /* Room for a record's name, its NUL included. */
 #define CCP_QUEUE_RECORD_NAME_MAX 256
 

@@ -76,11 +76,39 @@ static void kept_in(const struct ccp_bouncer *b, const char *name, int fd, char 
  * be given its inode number. */
 static bool dequeue(struct ccp_bouncer *b, const char *name, int sent)
 {
-	if (ccp_unlink_if_same(b->dirfd, name, sent) == 0)
+	if (ccp_unlink_if_same(b->dirfd, name, sent) != 0) {
+		ccp_log(CCP_LOG_ERROR, "message %s: its report cannot be taken out of %s: %s; it is "
+			"not sent again while this relay runs", name, b->dir, strerror(errno));
+		return false;
+	}
+	/* A message of the same name sent to Bad while this report was being
+	 * sent keeps the older one as NAME.N, its queue entry renamed so too
+	 * (keep_older_in_bad()): that entry is the file just sent, and left
+	 * there it would be sent a second time.  The report file's links
+	 * tell: its own in Bad/ (or Partial/) and, while still queued under
+	 * any name, the entry; one link, the common case, is the report
+	 * alone. */
+	struct stat was, st;
+	if (fstat(sent, &was) != 0 || was.st_nlink < 2)
 		return true;
-	ccp_log(CCP_LOG_ERROR, "message %s: its report cannot be taken out of %s: %s; it is not "
-		"sent again while this relay runs", name, b->dir, strerror(errno));
-	return false;
+	char aside[NAME_MAX + 1];
+	for (unsigned n = 1; n < CCP_QUEUE_BAD_ASIDE_MAX; n++) {
+		if (snprintf(aside, sizeof(aside), "%s.%u", name, n) >= (int)sizeof(aside))
+			break;
+		if (fstatat(b->dirfd, aside, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    st.st_dev != was.st_dev || st.st_ino != was.st_ino)
+			continue;
+		if (ccp_unlink_if_same(b->dirfd, aside, sent) == 0)
+			ccp_log(CCP_LOG_INFO, "message %s: its report, sent, was queued again as %s/%s "
+				"meanwhile (a newer message of the name went to Bad): taken out too",
+				name, b->dir, aside);
+		else
+			ccp_log(CCP_LOG_ERROR, "message %s: its report, sent, cannot be taken out of "
+				"%s as %s: %s; it is not sent again while this relay runs", name,
+				b->dir, aside, strerror(errno));
+		break;
+	}
+	return true;
 }
 
 /* What became of a queued report. */

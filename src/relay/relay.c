@@ -656,7 +656,7 @@ static void keep_older_in_bad(struct relay *r, const char *key)
 	}
 	char aside[NAME_MAX + 1], why[300] = "";
 	unsigned n;
-	for (n = 1; n < 1000 && !why[0]; n++) {
+	for (n = 1; n < CCP_QUEUE_BAD_ASIDE_MAX && !why[0]; n++) {
 		if (snprintf(aside, sizeof(aside), "%s.%u", key, n) >= (int)sizeof(aside))
 			snprintf(why, sizeof(why), "its name leaves no room for a suffix");
 		else if (fstatat(r->bad_fd, aside, &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -665,8 +665,9 @@ static void keep_older_in_bad(struct relay *r, const char *key)
 			snprintf(why, sizeof(why), "%s/%s: %s", r->bad, aside, strerror(errno));
 		}
 	}
-	if (!why[0] && n == 1000)
-		snprintf(why, sizeof(why), "%s/%s.1 to .999 are all taken", r->bad, key);
+	if (!why[0] && n == CCP_QUEUE_BAD_ASIDE_MAX)
+		snprintf(why, sizeof(why), "%s/%s.1 to .%u are all taken", r->bad, key,
+			 CCP_QUEUE_BAD_ASIDE_MAX - 1);
 	char from[CCP_QUEUE_RECORD_NAME_MAX], to[CCP_QUEUE_RECORD_NAME_MAX];
 	ccp_queue_record_name(from, key, ".ndr");
 	struct stat q, ndr;

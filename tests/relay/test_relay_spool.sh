@@ -886,6 +886,52 @@ grep -q "message $name: $d/store/Bad/$name is its copy from a move to Bad a cras
 	"$d/log" || fail "badtwice: its own copy not said"
 echo "3e7. a name sent to Bad twice, three times: each older message kept as NAME.N with its reason and queued report"
 
+# ---- 3e8. a name that goes to Bad while its older report is being sent ---
+# The older message's report is being sent when the newer one goes to Bad:
+# its queue entry is renamed NAME.1 with it.  Once sent, it is taken out of
+# the queue under that name: sent once, not a second time as NAME.1; the
+# newer one's report is sent too.
+d=$(fresh badsending)
+name=1764288000.M1P8.bad
+cat >"$d/bounce.sh" <<EOS
+#!/bin/sh
+cat >/dev/null
+echo "\$1" >>"$d/sent"
+if [ "\$1" = first@example.org ]; then
+	i=0
+	while [ ! -f "$d/go" ] && [ \$i -lt 300 ]; do sleep 0.1; i=\$((i + 1)); done
+fi
+exit 0
+EOS
+chmod +x "$d/bounce.sh"
+sending() { # sending BODY: a message without From, its report to BODY@example.org
+	printf 'Return-Path: <%s@example.org>\r\nTo: alice@example.org\r\nSubject: %s\r\n\r\n%s\r\n' \
+		"$1" "$1" "$1" >"$d/spool/tmp/$name"
+	mv "$d/spool/tmp/$name" "$d/spool/new/$name"
+}
+sent() { grep -c "^$1@example.org\$" "$d/sent" 2>/dev/null; }
+sent_is() { [ "$(sent "$1")" = "$2" ]; }
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --bounce-cmd "$d/bounce.sh" \
+	--rescan-interval 0.1 --stats-interval 0 --log "$d/log" &
+pid=$!
+sending first
+within10 sent_is first 1 || fail "badsending: the first report not being sent"
+within10 test ! -e "$d/spool/new/$name" || fail "badsending: the first message still in new/"
+sending second
+within10 test -f "$d/store/Bad/$name.1" || fail "badsending: the first message not kept as $name.1"
+: >"$d/go"
+bounce_empty() { [ -z "$(ls -A "$d/store/Bounce")" ]; }
+within10 bounce_empty || fail "badsending: reports still queued: $(ls "$d/store/Bounce")"
+kill -TERM $pid
+wait $pid || fail "badsending: relay exited $?"
+[ "$(sent first)" = 1 ] || fail "badsending: the first report sent $(sent first) times"
+[ "$(sent second)" = 1 ] || fail "badsending: the second report sent $(sent second) times"
+grep -q "first@example.org" "$d/store/Bad/$name.1.ndr" && grep -q "second@example.org" "$d/store/Bad/$name.ndr" ||
+	fail "badsending: the reports kept in Bad: $(ls "$d/store/Bad")"
+grep -q "message $name: its report, sent, was queued again as $d/store/Bounce/$name.1 meanwhile" "$d/log" ||
+	fail "badsending: not said: $(grep -e warn -e error -e Bounce "$d/log")"
+echo "3e8. a name sent to Bad while its older report was being sent: each report sent once"
+
 # ---- 3f. retries that end while Bad cannot take the reason ---------------
 # (Bad immutable, where the file system has the attribute.)  The message
 # stays in the spool; rescans claim it again, but its retries are over: it
