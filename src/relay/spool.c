@@ -1487,7 +1487,7 @@ static void look_again(struct ccp_spool *s, const struct ccp_msg *m)
 /*
  * Whether new/NAME holds the octets a read hashed into T, read again in
  * full: 1 when it does, 0 when it holds others (or another file is there),
- * -1 when it cannot be read.
+ * -1 with errno when it cannot be read.
  */
 static int holds_what_was_read(const struct ccp_spool *s, const char *name,
 			       const struct spool_stamp *t)
