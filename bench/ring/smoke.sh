@@ -4,9 +4,10 @@
 # then ccp_ring broken on purpose (--inject-fault) must fail it, each way a
 # queue can lose or double an item: a slot claimed and never written (the
 # run stops moving: LOST), an item dropped (LOST), a pill enqueued twice
-# (FAIL), an item enqueued twice (FAIL).
+# (FAIL), an item enqueued twice (FAIL).  Then bench_ring_loop, when given.
 set -euo pipefail
 bin=$1
+loop=${2:-}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 "$bin" --threads 1:1,2:2,3:1 --bursts 1,7,32 --items 5000 --reps 2 --capacity 64 \
@@ -69,6 +70,20 @@ if [ "$(nproc)" -ge 2 ]; then
 	if [ "$st" != 2 ] || [ "$(wc -l <"$dir/bad.err")" != 1 ] ||
 		! grep -q -- "--pin-split" "$dir/bad.err"; then
 		echo "smoke: --pin-split on one CPU: status $st, want 2 and one line:" >&2
+		cat "$dir/bad.err" >&2
+		exit 1
+	fi
+fi
+# bench_ring_loop (one thread, each ring's own operations): its rings run
+# to the end without losing an item, and a bad flag is one line, status 2.
+if [ -n "$loop" ]; then
+	"$loop" --burst 7 --items 20000 --reps 3 --capacity 64 >"$dir/loop.out"
+	grep -q '^  ccp_ring .* ns an item' "$dir/loop.out"
+	grep -q -e '^  rte_ring .* ns an item' -e '^rte_ring: skipped' "$dir/loop.out"
+	st=0
+	"$loop" --burst 0 2>"$dir/bad.err" >/dev/null || st=$?
+	if [ "$st" != 2 ] || [ "$(wc -l <"$dir/bad.err")" != 1 ] || ! grep -q -- --burst "$dir/bad.err"; then
+		echo "smoke: bench_ring_loop --burst 0: status $st, want 2 and one line:" >&2
 		cat "$dir/bad.err" >&2
 		exit 1
 	fi
