@@ -164,36 +164,42 @@ int ccp_dir_open_in(const char *parent, const char *name)
 
 /*
  * Whether process PID holds a flock on the file of ST through one of its
- * descriptors: one that stat()s to ST's device and inode, and whose
- * /proc/PID/fdinfo lists a FLOCK lock (the kernel lists there the locks a
- * descriptor's file holds for its process).  False where PID's descriptors
- * cannot be read (another user's, without root).
+ * descriptors: one whose /proc/PID/fdinfo lists a FLOCK lock (the kernel
+ * lists there the locks a descriptor's file holds for its process) and
+ * that stat()s to ST's device and inode.  The fdinfo first: reading it
+ * touches no file system, so only the few descriptors that hold a flock
+ * are stat()ed, never one on a server that does not answer.  False where
+ * PID's descriptors cannot be read (another user's, without root).
  */
 static bool holds_flock_on(long pid, const struct stat *st)
 {
 	char path[64];
-	snprintf(path, sizeof(path), "/proc/%ld/fd", pid);
+	snprintf(path, sizeof(path), "/proc/%ld/fdinfo", pid);
 	DIR *d = opendir(path);
 	if (d == NULL)
 		return false;
 	bool held = false;
 	struct dirent *e;
 	while (!held && (e = readdir(d)) != NULL) {
-		struct stat fst;
-		/* fstatat() follows the descriptor's link to its file. */
-		if (e->d_name[0] == '.' || fstatat(dirfd(d), e->d_name, &fst, 0) != 0 ||
-		    fst.st_dev != st->st_dev || fst.st_ino != st->st_ino)
+		if (e->d_name[0] == '.')
 			continue;
-		char info[320], buf[2048], kind[16];
-		snprintf(info, sizeof(info), "/proc/%ld/fdinfo/%s", pid, e->d_name);
-		int fd = open(info, O_RDONLY | O_CLOEXEC);
+		char buf[2048], kind[16];
+		int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC);
 		ssize_t n = fd >= 0 ? ccp_read_full(fd, buf, sizeof(buf) - 1) : -1;
 		if (fd >= 0)
 			close(fd);
 		buf[n > 0 ? n : 0] = '\0';
 		/* "lock:\t1: FLOCK  ADVISORY  WRITE 1234 00:2a:5678 0 EOF" */
-		for (char *l = strstr(buf, "lock:"); l != NULL && !held; l = strstr(l + 5, "lock:"))
-			held = sscanf(l, "lock: %*d: %15s", kind) == 1 && strcmp(kind, "FLOCK") == 0;
+		bool flock_here = false;
+		for (char *l = strstr(buf, "lock:"); l != NULL && !flock_here; l = strstr(l + 5, "lock:"))
+			flock_here = sscanf(l, "lock: %*d: %15s", kind) == 1 && strcmp(kind, "FLOCK") == 0;
+		if (!flock_here)
+			continue;
+		/* stat() follows the descriptor's link to its file. */
+		char link[320];
+		struct stat fst;
+		snprintf(link, sizeof(link), "/proc/%ld/fd/%s", pid, e->d_name);
+		held = stat(link, &fst) == 0 && fst.st_dev == st->st_dev && fst.st_ino == st->st_ino;
 	}
 	closedir(d);
 	return held;
