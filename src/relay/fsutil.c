@@ -158,8 +158,10 @@ int ccp_dir_open_in(const char *parent, const char *name)
 	return fd;
 }
 
-/* Candidates checked by their descriptors, at most: a refusal's words,
- * not its outcome, hang on finding the holder. */
+/* Processes whose descriptors are looked through for the holder, at
+ * most: each costs a pass over its descriptors.  One past them goes
+ * unnamed, and the relay refuses the spool without waiting, as where no
+ * holder is found. */
 #define FLOCK_CANDIDATES 64
 
 /*
@@ -228,8 +230,13 @@ long ccp_flock_holder(const char *locks, int fd, char *comm, size_t cap)
 		if (maj == major(st.st_dev) && min == minor(st.st_dev) &&
 		    ino == (unsigned long long)st.st_ino)
 			pid = p;
-		else if (n_others < FLOCK_CANDIDATES)
-			others[n_others++] = p;
+		else if (n_others < FLOCK_CANDIDATES) {
+			unsigned i = 0;
+			while (i < n_others && others[i] != p)
+				i++;
+			if (i == n_others)
+				others[n_others++] = p; /* once a process, not once a lock */
+		}
 	}
 	fclose(f);
 	/* The list names a file by its super block's device, which is
