@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,6 +30,15 @@
 
 static char dir[] = "/tmp/test_flock_holder.XXXXXX";
 static char locks[sizeof(dir) + 16];
+static pid_t child;
+
+/* A failed CHECK exits: the child, holding the lock, goes with it, and
+ * does not keep ctest waiting on its output until the timeout. */
+static void kill_child(void)
+{
+	if (child > 0)
+		kill(child, SIGKILL);
+}
 
 /* A list of locks at `locks` holding LINE alone. */
 static void fake_locks(const char *line)
@@ -45,15 +55,19 @@ int main(void)
 	snprintf(locks, sizeof(locks), "%s.locks", dir);
 	int ready[2];
 	CHECK(pipe(ready) == 0);
-	pid_t child = fork();
+	pid_t parent = getpid();
+	child = fork();
 	CHECK(child >= 0);
 	if (child == 0) {
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+			_exit(1);
 		int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0 || write(ready[1], "x", 1) != 1)
 			_exit(1);
 		for (;;)
 			pause(); /* until the test's SIGKILL */
 	}
+	atexit(kill_child);
 	close(ready[1]);
 	char x;
 	CHECK(read(ready[0], &x, 1) == 1);
@@ -96,12 +110,13 @@ int main(void)
 	CHECK_EQ_U64(ccp_flock_holder(locks, fd, comm, sizeof(comm)), 0);
 
 	/* let go */
-	CHECK(kill(child, SIGKILL) == 0);
+	pid_t gone = child;
+	CHECK(kill(gone, SIGKILL) == 0);
 	int status;
-	CHECK(waitpid(child, &status, 0) == child);
-	CHECK(ccp_flock_holder("/proc/locks", fd, comm, sizeof(comm)) != child);
-	snprintf(line, sizeof(line), "1: FLOCK  ADVISORY  WRITE %ld 00:00:2 0 EOF\n",
-		 (long)child);
+	CHECK(waitpid(gone, &status, 0) == gone);
+	child = 0;
+	CHECK(ccp_flock_holder("/proc/locks", fd, comm, sizeof(comm)) != gone);
+	snprintf(line, sizeof(line), "1: FLOCK  ADVISORY  WRITE %ld 00:00:2 0 EOF\n", (long)gone);
 	fake_locks(line);
 	CHECK_EQ_U64(ccp_flock_holder(locks, fd, comm, sizeof(comm)), 0);
 	CHECK(flock(fd, LOCK_EX | LOCK_NB) == 0);
