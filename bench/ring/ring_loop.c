@@ -51,9 +51,10 @@ static unsigned ccp_deq(struct bq *q, uintptr_t *w, unsigned n)
 	return ccp_ring_dequeue_burst_mpmc((struct ccp_ring *)q, (void **)w, n);
 }
 
-/* ITEMS through R in bursts of BURST; nanoseconds an item.  Every item
- * is counted out as it was counted in, and the words are summed, so a lost
- * or doubled item ends the run. */
+/* ITEMS through R in bursts of BURST; nanoseconds an item.  The items are
+ * counted out as they were counted in, the ring must be empty at the end,
+ * and the first and last word of every burst are summed on both sides, so
+ * a lost, doubled or garbled item ends the run (status 1). */
 static double run(struct loop_ring *r, uint64_t items, unsigned burst, uint64_t capacity)
 {
 	static uintptr_t in[MAX_BURST], out[MAX_BURST];

@@ -836,10 +836,13 @@ d=$(fresh badtwice)
 name=1764288000.M1P6.bad
 printf '#!/bin/sh\ncat >/dev/null\nexit 75\n' >"$d/bounce.sh"
 chmod +x "$d/bounce.sh"
-badtwice() { # badtwice BODY: a message without From, its report to BODY@example.org
+nofrom() { # nofrom BODY: a message without From into new/, its report to BODY@example.org
 	printf 'Return-Path: <%s@example.org>\r\nTo: alice@example.org\r\nSubject: %s\r\n\r\n%s\r\n' \
 		"$1" "$1" "$1" >"$d/spool/tmp/$name"
 	mv "$d/spool/tmp/$name" "$d/spool/new/$name"
+}
+badtwice() { # badtwice BODY: nofrom BODY, then a relay --once
+	nofrom "$1"
 	"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --once --bounce-cmd "$d/bounce.sh" \
 		--stats-interval 0 --log "$d/log" || fail "badtwice: relay exited $?"
 }
@@ -904,20 +907,15 @@ fi
 exit 0
 EOS
 chmod +x "$d/bounce.sh"
-sending() { # sending BODY: a message without From, its report to BODY@example.org
-	printf 'Return-Path: <%s@example.org>\r\nTo: alice@example.org\r\nSubject: %s\r\n\r\n%s\r\n' \
-		"$1" "$1" "$1" >"$d/spool/tmp/$name"
-	mv "$d/spool/tmp/$name" "$d/spool/new/$name"
-}
 sent() { grep -c "^$1@example.org\$" "$d/sent" 2>/dev/null; }
 sent_is() { [ "$(sent "$1")" = "$2" ]; }
 "$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --bounce-cmd "$d/bounce.sh" \
 	--rescan-interval 0.1 --stats-interval 0 --log "$d/log" &
 pid=$!
-sending first
+nofrom first
 within10 sent_is first 1 || fail "badsending: the first report not being sent"
 within10 test ! -e "$d/spool/new/$name" || fail "badsending: the first message still in new/"
-sending second
+nofrom second
 within10 test -f "$d/store/Bad/$name.1" || fail "badsending: the first message not kept as $name.1"
 : >"$d/go"
 bounce_empty() { [ -z "$(ls -A "$d/store/Bounce")" ]; }
