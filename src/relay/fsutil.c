@@ -260,6 +260,27 @@ long ccp_flock_holder(const char *locks, int fd, char *comm, size_t cap)
 	return pid;
 }
 
+bool ccp_hardlink_exposed(const char *sysctl, int new_fd, uid_t euid, char *why, size_t len)
+{
+	struct stat st;
+	char v[8] = "";
+	if (euid != 0 || fstat(new_fd, &st) != 0 ||
+	    (st.st_uid == 0 && !(st.st_mode & (S_IWGRP | S_IWOTH))))
+		return false;
+	int fd = open(sysctl, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, v, sizeof(v) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0 || v[0] != '0')
+		return false;
+	snprintf(why, len, "running as root with fs.protected_hardlinks 0, and others than root may "
+		 "write into it (owner uid %u, mode %04o): whoever may write it can hard-link into "
+		 "it a file only root may read, and the relay would deliver it; set "
+		 "fs.protected_hardlinks = 1 (sysctl), or run the relay as the spool's owner",
+		 (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+	return true;
+}
+
 int ccp_dir_lock(const char *dir, const char *name, const char *what, bool *foreign, char *err,
 		 size_t errlen)
 {
