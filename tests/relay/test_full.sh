@@ -577,6 +577,9 @@ printf 'From: s@example.org\r\nTo: nobody@example.org\r\nSubject: s\r\n\r\nhi\r\
 mv "$d/spool/tmp/1764288000.M1.ino" "$d/spool/new/"
 wait_for 10 grep -qs "M1.ino: the report to s@example.org was not sent" "$log" ||
 	fail "report ino: the report was not tried"
+# The report is queued, and may be tried, before the batch's end moves the
+# message itself into Bad/: the requeue needs it there.
+wait_for 10 test -f "$d/store/Bad/1764288000.M1.ino" || fail "report ino: the message not in Bad"
 old=$(stat -c %i "$d/store/Bounce/1764288000.M1.ino")
 rm "$d/down"
 "$bin" queue --spool "$d/spool" --store "$d/store" --requeue 1764288000.M1.ino >/dev/null ||
