@@ -521,6 +521,8 @@ within10 test -f "$d/sent/new@example.org" || fail "bounce: a new report waited 
 # new report stays queued and is sent too, not removed with the old one.
 msg Mslow 'From: slow@example.org'
 within10 test -f "$d/sends.slow@example.org" || fail "bounce: Mslow's report was not sent"
+# (The report may be sent before the batch's end moves the message into Bad/.)
+within10 test -f "$d/store/Bad/1764288000.Mslow.test" || fail "bounce: Mslow not in Bad"
 old_ndr=$(ino "$d/store/Bad/1764288000.Mslow.test.ndr")
 "$bin" queue --spool "$d/spool" --store "$d/store" --requeue 1764288000.Mslow.test >/dev/null ||
 	fail "bounce: requeue of Mslow failed"
