@@ -2320,10 +2320,12 @@ static int check_spool_is_maildir(const struct ccp_relay_config *cfg, const char
  * are made beside it, not in it, and are two directories.  (One path given
  * for two flags would mix the relay's folders into the spool, or a store
  * into the post office; the store in the spool's new/ is taken for mail.)
- * And the spool is the Maildir, not a folder of one. */
-static int check_paths(const struct ccp_relay_config *cfg, char *err, size_t errlen)
+ * And the spool is the Maildir, not a folder of one.  Leaves the spool's
+ * resolved path in SPOOL. */
+static int check_paths(const struct ccp_relay_config *cfg, char spool[PATH_MAX], char *err,
+		       size_t errlen)
 {
-	char spool[PATH_MAX], store[PATH_MAX], po[PATH_MAX];
+	char store[PATH_MAX], po[PATH_MAX];
 	/* An unset variable in a unit file or a cron line: said as such, not
 	 * as the working directory's fault. */
 	const char *const named[3][2] = { { "--spool", cfg->spool }, { "--store", cfg->store },
@@ -2378,10 +2380,9 @@ static int check_side_file(const char *flag, const char *path, const char *spool
 int ccp_relay_check_paths(const struct ccp_relay_config *cfg, const char *log_path, char *err,
 			  size_t errlen)
 {
-	if (check_paths(cfg, err, errlen) != 0)
-		return -1;
 	char spool[PATH_MAX];
-	resolved_path(cfg->spool, spool);
+	if (check_paths(cfg, spool, err, errlen) != 0)
+		return -1;
 	if (check_side_file("--stats-file", cfg->stats_file, spool, err, errlen) != 0 ||
 	    check_side_file("--log", log_path, spool, err, errlen) != 0)
 		return -1;
