@@ -158,6 +158,26 @@ int ccp_dir_open_in(const char *parent, const char *name)
 	return fd;
 }
 
+/*
+ * A small file read whole: DIRFD/PATH (AT_FDCWD for a plain path), at most
+ * CAP - 1 octets into BUF, which ends with a NUL even when nothing was
+ * read.  Returns the octets read, or -1 with errno.  For /proc's and
+ * /sys's one-line files and the like.
+ */
+static ssize_t read_small(int dirfd, const char *path, char *buf, size_t cap)
+{
+	buf[0] = '\0';
+	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = ccp_read_full(fd, buf, cap - 1);
+	int e = errno;
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	errno = e;
+	return n;
+}
+
 /* Processes whose descriptors are looked through for the holder, at
  * most: each costs a pass over its descriptors.  One past them goes
  * unnamed, and the relay refuses the spool without waiting, as where no
@@ -186,11 +206,7 @@ static bool holds_flock_on(long pid, const struct stat *st)
 		if (e->d_name[0] == '.')
 			continue;
 		char buf[2048], kind[16];
-		int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC);
-		ssize_t n = fd >= 0 ? ccp_read_full(fd, buf, sizeof(buf) - 1) : -1;
-		if (fd >= 0)
-			close(fd);
-		buf[n > 0 ? n : 0] = '\0';
+		read_small(dirfd(d), e->d_name, buf, sizeof(buf));
 		/* "lock:\t1: FLOCK  ADVISORY  WRITE 1234 00:2a:5678 0 EOF" */
 		bool flock_here = false;
 		for (char *l = strstr(buf, "lock:"); l != NULL && !flock_here; l = strstr(l + 5, "lock:"))
@@ -250,12 +266,8 @@ long ccp_flock_holder(const char *locks, int fd, char *comm, size_t cap)
 	if (pid > 0) {
 		char path[48];
 		snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
-		int cfd = open(path, O_RDONLY | O_CLOEXEC);
-		ssize_t n = cfd >= 0 ? read(cfd, comm, cap - 1) : -1;
-		comm[n > 0 ? n : 0] = '\0';
+		read_small(AT_FDCWD, path, comm, cap);
 		comm[strcspn(comm, "\n")] = '\0';
-		if (cfd >= 0)
-			close(cfd);
 	}
 	return pid;
 }
@@ -267,11 +279,7 @@ bool ccp_hardlink_exposed(const char *sysctl, int new_fd, uid_t euid, char *why,
 	if (euid != 0 || fstat(new_fd, &st) != 0 ||
 	    (st.st_uid == 0 && !(st.st_mode & (S_IWGRP | S_IWOTH))))
 		return false;
-	int fd = open(sysctl, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, v, sizeof(v) - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0 || v[0] != '0')
+	if (read_small(AT_FDCWD, sysctl, v, sizeof(v)) <= 0 || v[0] != '0')
 		return false;
 	snprintf(why, len, "running as root with fs.protected_hardlinks 0, and others than root may "
 		 "write into it (owner uid %u, mode %04o): whoever may write it can hard-link into "
@@ -376,17 +384,12 @@ static int proc_start_time(long pid, unsigned long long *out)
 {
 	char path[48], buf[1024];
 	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = ccp_read_full(fd, buf, sizeof(buf) - 1);
-	int e = errno;
-	close(fd);
+	ssize_t n = read_small(AT_FDCWD, path, buf, sizeof(buf));
 	if (n <= 0) {
-		errno = n < 0 ? e : EIO;
+		if (n == 0)
+			errno = EIO;
 		return -1;
 	}
-	buf[n] = '\0';
 	/* Field 2, the command, may hold spaces and ')': the fields after it
 	 * start after the last ')'.  The start time is field 22. */
 	char *p = strrchr(buf, ')');
@@ -408,12 +411,7 @@ static int proc_start_time(long pid, unsigned long long *out)
 static unsigned long long id32_of(const char *path)
 {
 	char buf[64];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = ccp_read_full(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n < 8)
+	if (read_small(AT_FDCWD, path, buf, sizeof(buf)) < 8)
 		return 0;
 	buf[8] = '\0';
 	char *end;
