@@ -272,12 +272,11 @@ long ccp_flock_holder(const char *locks, int fd, char *comm, size_t cap)
 	return pid;
 }
 
-bool ccp_hardlink_exposed(const char *sysctl, int new_fd, uid_t euid, char *why, size_t len)
+bool ccp_hardlink_exposed(const char *sysctl, const struct stat *new_dir, uid_t euid, char *why,
+			  size_t len)
 {
-	struct stat st;
-	char v[8] = "";
-	if (euid != 0 || fstat(new_fd, &st) != 0 ||
-	    (st.st_uid == 0 && !(st.st_mode & (S_IWGRP | S_IWOTH))))
+	char v[8];
+	if (euid != 0 || (new_dir->st_uid == 0 && !(new_dir->st_mode & (S_IWGRP | S_IWOTH))))
 		return false;
 	if (read_small(AT_FDCWD, sysctl, v, sizeof(v)) <= 0 || v[0] != '0')
 		return false;
@@ -285,7 +284,7 @@ bool ccp_hardlink_exposed(const char *sysctl, int new_fd, uid_t euid, char *why,
 		 "write into it (owner uid %u, mode %04o): whoever may write it can hard-link into "
 		 "it a file only root may read, and the relay would deliver it; set "
 		 "fs.protected_hardlinks = 1 (sysctl), or run the relay as the spool's owner",
-		 (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+		 (unsigned)new_dir->st_uid, (unsigned)(new_dir->st_mode & 07777));
 	return true;
 }
 

@@ -86,14 +86,15 @@ long ccp_flock_holder(const char *locks, int fd, char *comm, size_t cap);
 
 /*
  * Whether a relay running as EUID could be made to deliver a file the
- * writers of its spool's new/ (NEW_FD) may not read: it runs as root, the
+ * writers of its spool's new/ (NEW_DIR its stat) may not read: it runs as root, the
  * kernel lets any user hard-link a file it does not own (SYSCTL, the path
  * of fs.protected_hardlinks, reads 0), and someone other than root may
  * write into new/ (its owner is not root, or its group or others may
  * write).  Says so in WHY (LEN octets) when true.  False where SYSCTL
  * cannot be read.
  */
-bool ccp_hardlink_exposed(const char *sysctl, int new_fd, uid_t euid, char *why, size_t len);
+bool ccp_hardlink_exposed(const char *sysctl, const struct stat *new_dir, uid_t euid, char *why,
+			  size_t len);
 
 /*
  * Takes the lock of directory DIR for this process's lifetime: an

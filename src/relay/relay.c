@@ -2635,13 +2635,13 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 		ccp_log(CCP_LOG_WARN, "relay: spool %s is readable by every user (mode %04o): any "
 			"of them can hold its lock and keep a relay from starting; writers need "
 			"only search it (chmod o-r)", cfg->spool, (unsigned)(lst.st_mode & 07777));
+	/* new/ itself, through the spool's own descriptor of it. */
 	char exposed[400];
-	int new_fd = ccp_dir_open_in(cfg->spool, "new");
-	if (new_fd >= 0 && ccp_hardlink_exposed("/proc/sys/fs/protected_hardlinks", new_fd,
-						geteuid(), exposed, sizeof(exposed)))
+	struct stat nst;
+	if (ccp_spool_stat(r.spool, ".", &nst) == 0 &&
+	    ccp_hardlink_exposed("/proc/sys/fs/protected_hardlinks", &nst, geteuid(), exposed,
+				 sizeof(exposed)))
 		ccp_log(CCP_LOG_WARN, "relay: spool %s/new: %s", cfg->spool, exposed);
-	if (new_fd >= 0)
-		close(new_fd);
 	ccp_log(CCP_LOG_INFO, "relay: spool %s -> %s (%s), %u pollers, %u dispatchers, batch %u%s",
 		cfg->spool, cfg->import_cmd ? cfg->import_cmd : cfg->po,
 		cfg->import_cmd ? "external import" : "post office", cfg->pump.pollers,
