@@ -139,6 +139,10 @@ CCP_EXPORT extern const char *const ccp_queue_report_dirs[CCP_QUEUE_REPORT_DIRS]
  * records and its report's queue entry in STORE/Bounce are renamed so too. */
 #define CCP_QUEUE_BAD_ASIDE_MAX 1000
 
+/* That name, NAME.N, into BUF (CCP_QUEUE_RECORD_NAME_MAX octets): false
+ * when it would not fit a file name (NAME is never cut). */
+CCP_EXPORT bool ccp_queue_bad_aside_name(char *buf, const char *name, unsigned n);
+
 /* Room for a record's name, its NUL included. */
 #define CCP_QUEUE_RECORD_NAME_MAX 256
 

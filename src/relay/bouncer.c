@@ -91,9 +91,9 @@ static bool dequeue(struct ccp_bouncer *b, const char *name, int sent)
 	struct stat was, st;
 	if (fstat(sent, &was) != 0 || was.st_nlink < 2)
 		return true;
-	char aside[NAME_MAX + 1];
+	char aside[CCP_QUEUE_RECORD_NAME_MAX];
 	for (unsigned n = 1; n < CCP_QUEUE_BAD_ASIDE_MAX; n++) {
-		if (snprintf(aside, sizeof(aside), "%s.%u", name, n) >= (int)sizeof(aside))
+		if (!ccp_queue_bad_aside_name(aside, name, n))
 			break;
 		if (fstatat(b->dirfd, aside, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
 		    st.st_dev != was.st_dev || st.st_ino != was.st_ino)

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,11 @@ static void add(struct ccp_queue_class *c, const struct statx *st, time_t now)
 
 const char *const ccp_queue_record_suffixes[CCP_QUEUE_RECORDS] = { ".reason", ".ndr" };
 const char *const ccp_queue_report_dirs[CCP_QUEUE_REPORT_DIRS] = { "Bad", "Partial" };
+
+bool ccp_queue_bad_aside_name(char *buf, const char *name, unsigned n)
+{
+	return snprintf(buf, CCP_QUEUE_RECORD_NAME_MAX, "%s.%u", name, n) <= NAME_MAX;
+}
 
 void ccp_queue_record_name(char *buf, const char *name, const char *suffix)
 {

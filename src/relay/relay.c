@@ -654,10 +654,10 @@ static void keep_older_in_bad(struct relay *r, const char *key)
 			"cut short: replaced", key, r->bad, key);
 		return;
 	}
-	char aside[NAME_MAX + 1], why[300] = "";
+	char aside[CCP_QUEUE_RECORD_NAME_MAX], why[300] = "";
 	unsigned n;
 	for (n = 1; n < CCP_QUEUE_BAD_ASIDE_MAX && !why[0]; n++) {
-		if (snprintf(aside, sizeof(aside), "%s.%u", key, n) >= (int)sizeof(aside))
+		if (!ccp_queue_bad_aside_name(aside, key, n))
 			snprintf(why, sizeof(why), "its name leaves no room for a suffix");
 		else if (fstatat(r->bad_fd, aside, &st, AT_SYMLINK_NOFOLLOW) != 0) {
 			if (errno == ENOENT)
