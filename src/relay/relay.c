@@ -63,6 +63,15 @@ void ccp_relay_request_stop(void)
 	atomic_store_explicit(&relay_stop, 1, memory_order_relaxed);
 }
 
+/* Sleeps in naps of SLICE ns until DUE (ccp_now_ns()), or less once the
+ * relay is asked to stop: true when it was. */
+static bool nap_until(uint64_t due, uint64_t slice)
+{
+	while (!atomic_load_explicit(&relay_stop, memory_order_relaxed) && ccp_now_ns() < due)
+		ccp_sleep_ns(slice);
+	return atomic_load_explicit(&relay_stop, memory_order_relaxed);
+}
+
 void ccp_relay_request_flush(void)
 {
 	atomic_fetch_add_explicit(&relay_flush, 1, memory_order_relaxed);
@@ -1459,10 +1468,7 @@ static int deliver_batch(struct relay *r, struct disp *d, struct ccp_msg *const 
 
 	/* The connector's pace: after a batch that was not full, wait. */
 	if (r->cfg->min_import_interval_ns && d->last_import_ns) {
-		uint64_t due = d->last_import_ns + r->cfg->min_import_interval_ns;
-		while (!atomic_load_explicit(&relay_stop, memory_order_relaxed) && ccp_now_ns() < due) {
-			ccp_sleep_ns(100000000u);
-		}
+		nap_until(d->last_import_ns + r->cfg->min_import_interval_ns, 100000000u);
 	}
 
 	/* MsgXXXX.ccm, and the .und file an import writes beside it. */
@@ -2501,10 +2507,7 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 			ccp_log(CCP_LOG_ERROR, "relay: %s; waiting for it to let go (tried again every "
 				"second)", err);
 		waited = true;
-		for (int i = 0; i < 20 && !atomic_load_explicit(&relay_stop, memory_order_relaxed);
-		     i++)
-			ccp_sleep_ns(50000000u);
-		if (atomic_load_explicit(&relay_stop, memory_order_relaxed)) {
+		if (nap_until(ccp_now_ns() + 1000000000u, 50000000u)) {
 			ccp_log(CCP_LOG_INFO, "relay: stopped while waiting for the spool's lock: "
 				"nothing was relayed");
 			if (st)
