@@ -62,6 +62,7 @@
 #include "ccpump/lockq.h"
 #include "ccpump/ring.h"
 
+#include "flags.h"
 #include "queues.h"
 
 #define MAX_THREADS 256
@@ -1192,26 +1193,6 @@ static void usage(FILE *f)
 		"SIGTERM or SIGINT.  Exits 1 when any run loses, doubles or reorders an item\n"
 		"(census LOST or FAIL), 2 on a usage or setup error.\n",
 		MAX_BURST, QUIET_S);
-}
-
-static bool is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-/* A flag's count: plain decimal digits (strtoull() would take "-5" as a
- * huge number, and spaces and signs before it), within [LO, HI]. */
-static bool parse_count(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-	char *end;
-	if (!is_digit(s[0]))
-		return false;
-	errno = 0;
-	uint64_t v = strtoull(s, &end, 10);
-	if (*end || errno || v < lo || v > hi)
-		return false;
-	*out = v;
-	return true;
 }
 
 static int parse_list(const char *s, unsigned *out, unsigned max_n, unsigned lo, unsigned hi)

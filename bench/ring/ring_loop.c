@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "ccpump/ring.h"
+#include "flags.h"
 #include "queues.h"
 
 #define MAX_BURST 1024
@@ -109,14 +110,13 @@ static void usage(FILE *f)
 		MAX_BURST, MAX_REPS);
 }
 
-static unsigned long long number(const char *flag, const char *s, unsigned long long lo,
-				 unsigned long long hi)
+/* FLAG's count S, within [LO, HI]; exits 2 with one line if it is not. */
+static uint64_t number(const char *flag, const char *s, uint64_t lo, uint64_t hi)
 {
-	char *end;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (*s < '0' || *s > '9' || *end || v < lo || v > hi) {
+	uint64_t v;
+	if (!parse_count(s, lo, hi, &v)) {
 		fprintf(stderr, "bench_ring_loop: %s: '%s' is not a number from %llu to %llu\n", flag,
-			s, lo, hi);
+			s, (unsigned long long)lo, (unsigned long long)hi);
 		exit(2);
 	}
 	return v;
