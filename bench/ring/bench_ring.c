@@ -62,7 +62,7 @@
 #include "ccpump/lockq.h"
 #include "ccpump/ring.h"
 
-#include "flags.h"
+#include "common.h"
 #include "queues.h"
 
 #define MAX_THREADS 256
@@ -966,18 +966,6 @@ struct cell {
 	bool ran; /* something to report: a repetition, a stall or a failure */
 	uint64_t items, lost, doubled, misordered;
 };
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, unsigned n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 /* ok, stalled, LOST (an item or pill never reached a consumer) or FAIL
  * (doubled, reordered, or the run crashed). */

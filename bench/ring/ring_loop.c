@@ -17,21 +17,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "ccpump/clock.h"
 #include "ccpump/ring.h"
-#include "flags.h"
+#include "common.h"
 #include "queues.h"
 
 #define MAX_BURST 1024
 #define MAX_REPS 101
-
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
 
 struct loop_ring {
 	const char *name;
@@ -62,7 +55,7 @@ static double run(struct loop_ring *r, uint64_t items, unsigned burst, uint64_t 
 	uint64_t moved = 0, sum_in = 0, sum_out = 0;
 	for (unsigned i = 0; i < burst; i++)
 		in[i] = 2 * (uintptr_t)i + 2; /* non-NULL, bit 63 clear */
-	uint64_t t0 = now_ns();
+	uint64_t t0 = ccp_now_ns();
 	while (moved < items) {
 		uint64_t k = 0, d = 0;
 		while (k < capacity) {
@@ -86,18 +79,12 @@ static double run(struct loop_ring *r, uint64_t items, unsigned burst, uint64_t 
 		}
 		moved += k;
 	}
-	double ns = (double)(now_ns() - t0) / (double)moved;
+	double ns = (double)(ccp_now_ns() - t0) / (double)moved;
 	if (sum_in != sum_out || r->deq(r->q, out, 1) != 0) {
 		fprintf(stderr, "bench_ring_loop: %s: items lost or doubled\n", r->name);
 		exit(1);
 	}
 	return ns;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
 }
 
 static void usage(FILE *f)
@@ -173,11 +160,9 @@ int main(int argc, char **argv)
 	printf("one thread, bursts of %u, %llu items a repetition, capacity %llu, median of %u:\n",
 	       burst, (unsigned long long)items, (unsigned long long)capacity, reps);
 	for (unsigned i = 0; i < n; i++) {
-		double sorted[MAX_REPS];
-		memcpy(sorted, rings[i].ns, reps * sizeof(double));
-		qsort(sorted, reps, sizeof(double), cmp_double);
-		printf("  %-9s %6.3f ns an item (%.3f to %.3f)\n", rings[i].name, sorted[reps / 2],
-		       sorted[0], sorted[reps - 1]);
+		double *ns = rings[i].ns, mid = median(ns, reps);
+		printf("  %-9s %6.3f ns an item (%.3f to %.3f)\n", rings[i].name, mid, ns[0],
+		       ns[reps - 1]);
 	}
 	ccp_ring_destroy((struct ccp_ring *)rings[0].q);
 	if (n > 1)
