@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../ccmail/po_util.h"
 #include "check.h"
 #include "relay/fsutil.h"
 
@@ -43,10 +44,7 @@ static void kill_child(void)
 /* A list of locks at `locks` holding LINE alone. */
 static void fake_locks(const char *line)
 {
-	FILE *f = fopen(locks, "w");
-	CHECK(f != NULL);
-	CHECK(fputs(line, f) >= 0);
-	CHECK(fclose(f) == 0);
+	write_file(locks, line, strlen(line));
 }
 
 int main(void)

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../ccmail/po_util.h"
 #include "check.h"
 #include "relay/fsutil.h"
 
@@ -26,10 +27,7 @@ static char newdir[sizeof(dir) + 8], sysctl[sizeof(dir) + 16];
 
 static void set_sysctl(const char *value)
 {
-	FILE *f = fopen(sysctl, "w");
-	CHECK(f != NULL);
-	CHECK(fputs(value, f) >= 0);
-	CHECK(fclose(f) == 0);
+	write_file(sysctl, value, strlen(value));
 }
 
 /* Whether new/ is exposed to a relay run as EUID; its line into why. */
