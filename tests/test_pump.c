@@ -7,6 +7,7 @@
  */
 #include <dirent.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -836,6 +837,134 @@ static void test_stop_after_end(enum ccp_claim_mode mode, unsigned dispatchers)
 		CHECK_EQ_U64(atomic_load(&f.acks[i]), 0);
 }
 
+/* ---- the wait kinds, in both claim modes ---- */
+
+/* Of LOOKS looks at the thread named NAME, 5 ms apart, how many found it
+ * asleep (S).  A spinning or yielding thread is runnable (R) at every one. */
+static unsigned looks_asleep(const char *name, unsigned looks)
+{
+	unsigned asleep = 0;
+	for (unsigned i = 0; i < looks; i++) {
+		char c = thread_state(name);
+		CHECK(c != 0);
+		asleep += c == 'S';
+		struct timespec ts = { 0, 5000000 };
+		nanosleep(&ts, NULL);
+	}
+	return asleep;
+}
+
+/* A poller facing a full ring waits as --wait KIND says (the dispatchers
+ * held in the sink), in mode MODE too: mode mutex's locked queue once
+ * slept on its condition variable whatever KIND was, so `--mode mutex
+ * --wait spin` was reported as spinning and slept. */
+/* A started pump of one poller and DISPATCHERS in mode MODE, both sides
+ * waiting as KIND says, a ring of 8, batches of 4; CTX for both the
+ * source and the sink. */
+static struct ccp_pump *start_waiting(enum ccp_claim_mode mode, unsigned dispatchers,
+				      enum ccp_wait_kind kind, const struct ccp_source_ops *src,
+				      const struct ccp_sink_ops *sink, void *ctx)
+{
+	struct ccp_pump_config cfg;
+	char err[128];
+	small_config(&cfg, mode, 1, dispatchers, 8, 4);
+	cfg.poll_wait = cfg.dispatch_wait = kind;
+	struct ccp_pump *p = ccp_pump_create(&cfg, src, ctx, sink, ctx, err, sizeof(err));
+	CHECK(p != NULL);
+	CHECK(ccp_pump_start(p) == 0);
+	return p;
+}
+
+static void test_poller_wait_kind(enum ccp_claim_mode mode, enum ccp_wait_kind kind)
+{
+	/* The gated sink's context begins with the endless source's. */
+	static struct gated g;
+	struct ccp_pump_stats st;
+	memset(&g, 0, sizeof(g));
+	struct ccp_source_ops src = { .poll = endless_poll, .ack = endless_ack };
+	struct ccp_sink_ops sink = { .deliver = gated_deliver };
+	struct ccp_pump *p = start_waiting(mode, 2, kind, &src, &sink, &g);
+	CHECK(await_stats(p, in_sink_ring_full));
+	/* The poller has claimed more than the full ring takes: it waits in
+	 * its enqueue until the gate opens. */
+	unsigned asleep = looks_asleep("ccp-poll/0", 40);
+	if (kind == CCP_WAIT_BLOCK)
+		CHECK(asleep > 0);
+	else
+		CHECK_EQ_U64(asleep, 0);
+	ccp_pump_stop(p);
+	/* Release: pairs with the acquire in gated_deliver(). */
+	atomic_store_explicit(&g.open, 1, memory_order_release);
+	ccp_pump_wait(p);
+	ccp_pump_stats(p, &st);
+	ccp_pump_destroy(p);
+	/* A draining stop: everything claimed was delivered and acked. */
+	CHECK(st.ring_full_waits > 0);
+	CHECK_EQ_U64(st.delivered, st.claims);
+	CHECK_EQ_U64(atomic_load(&g.e.acked), st.claims);
+	printf("  poller waits (%s, %s): asleep at %u of 40 looks, %llu delivered\n",
+	       ccp_claim_mode_name(mode), ccp_wait_name(kind), asleep,
+	       (unsigned long long)st.delivered);
+}
+
+static int nothing_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsigned max)
+{
+	(void)ctx;
+	(void)poller;
+	(void)notes;
+	(void)max;
+	return 0;
+}
+
+/* A source's wait: a nap of 1 ms, whatever the deadline. */
+static void nap_wait(void *ctx, unsigned poller, uint64_t deadline_ns)
+{
+	(void)ctx;
+	(void)poller;
+	(void)deadline_ns;
+	struct timespec ts = { 0, 1000000 };
+	nanosleep(&ts, NULL);
+}
+
+/* Dispatchers facing an empty ring wait as --wait KIND says, in mode MODE
+ * too (the source has nothing, and its pollers sleep in nap_wait()).
+ * One dispatcher in mode mutex: two would meet at the queue's mutex, where
+ * a thread may sleep whatever its wait kind. */
+static void test_dispatcher_wait_kind(enum ccp_claim_mode mode, enum ccp_wait_kind kind)
+{
+	static struct endless e;
+	struct ccp_pump_stats st;
+	memset(&e, 0, sizeof(e));
+	unsigned dispatchers = mode == CCP_CLAIM_MUTEX ? 1 : 2;
+	struct ccp_source_ops src = { .poll = nothing_poll, .wait = nap_wait, .ack = endless_ack };
+	struct ccp_sink_ops sink = { .deliver = slow_deliver };
+	struct ccp_pump *p = start_waiting(mode, dispatchers, kind, &src, &sink, &e);
+	if (kind == CCP_WAIT_BLOCK) {
+		CHECK(await_dispatchers_asleep(dispatchers));
+	} else {
+		/* Past their start: each has looked at the ring and found it
+		 * empty many times over before the first look here ends. */
+		for (unsigned i = 0; i < dispatchers; i++) {
+			char name[32];
+			snprintf(name, sizeof(name), "ccp-disp/%u", i);
+			/* Named by the thread itself, once it runs. */
+			uint64_t end = ccp_now_ns() + 20000000000ull;
+			while (thread_state(name) == 0 && ccp_now_ns() < end)
+				sched_yield();
+			CHECK_EQ_U64(looks_asleep(name, 40 / dispatchers), 0);
+		}
+	}
+	ccp_pump_stop(p);
+	ccp_pump_wait(p);
+	ccp_pump_stats(p, &st);
+	ccp_pump_destroy(p);
+	CHECK_EQ_U64(st.delivered, 0);
+	CHECK_EQ_U64(atomic_load(&e.delivered_calls), 0);
+	CHECK_EQ_U64(atomic_load(&e.acked), 0);
+	printf("  dispatcher waits (%s, %s): %s\n", ccp_claim_mode_name(mode),
+	       ccp_wait_name(kind), kind == CCP_WAIT_BLOCK ? "all asleep" : "never asleep in 40 looks");
+}
+
 /* After an outage of the sink's own: ccp_pump_retry_postponed_now() makes
  * the postponed messages due, and leaves those deferred for their own
  * failures to their backoff (an hour here). */
@@ -1136,15 +1265,6 @@ static int watch_poll(void *ctx, unsigned poller, struct ccp_note *notes, unsign
 	return 1;
 }
 
-static void watch_wait(void *ctx, unsigned poller, uint64_t deadline_ns)
-{
-	(void)ctx;
-	(void)poller;
-	(void)deadline_ns;
-	struct timespec ts = { 0, 1000000 };
-	nanosleep(&ts, NULL);
-}
-
 static void watch_ack(void *ctx, unsigned d, struct ccp_msg *m, enum ccp_msg_state outcome)
 {
 	(void)ctx;
@@ -1197,7 +1317,7 @@ static void test_watch_handover(void)
 	cfg.dispatchers = WKEYS;
 	cfg.batch = 1;
 	cfg.dispatch_wait = CCP_WAIT_BLOCK;
-	struct ccp_source_ops src = { .poll = watch_poll, .wait = watch_wait, .ack = watch_ack };
+	struct ccp_source_ops src = { .poll = watch_poll, .wait = nap_wait, .ack = watch_ack };
 	struct ccp_sink_ops sink = { .deliver = watch_deliver };
 	struct ccp_pump *p = ccp_pump_create(&cfg, &src, &w, &sink, &w, err, sizeof(err));
 	CHECK(p != NULL);
@@ -1267,6 +1387,13 @@ int main(void)
 	test_stop_leaving_queued(CCP_CLAIM_MUTEX, false);
 	test_stop_leaving_queued(CCP_CLAIM_LOCKFREE, true);
 	test_retire_while_busy();
+	static const enum ccp_wait_kind kinds[] = { CCP_WAIT_SPIN, CCP_WAIT_YIELD, CCP_WAIT_BLOCK };
+	for (unsigned k = 0; k < 3; k++) {
+		test_poller_wait_kind(CCP_CLAIM_LOCKFREE, kinds[k]);
+		test_poller_wait_kind(CCP_CLAIM_MUTEX, kinds[k]);
+		test_dispatcher_wait_kind(CCP_CLAIM_LOCKFREE, kinds[k]);
+		test_dispatcher_wait_kind(CCP_CLAIM_MUTEX, kinds[k]);
+	}
 	test_watch_handover();
 	test_retries();
 	test_counts_in_batch();

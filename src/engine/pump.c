@@ -305,7 +305,8 @@ static bool claim(struct ccp_pump *p, struct ccp_msg *m)
 static void enqueue_all(struct ccp_pump *p, struct pump_thread *t, struct ccp_msg **msgs,
 			unsigned n)
 {
-	if (p->cfg.mode == CCP_CLAIM_MUTEX) {
+	bool mutex = p->cfg.mode == CCP_CLAIM_MUTEX;
+	if (mutex && p->cfg.poll_wait == CCP_WAIT_BLOCK) {
 		uint64_t waits = 0;
 		ccp_lockq_enqueue_burst(&p->lockq, (void *const *)msgs, n, true, &waits);
 		/* Once a burst, as below: the queue counts each time round its
@@ -313,16 +314,23 @@ static void enqueue_all(struct ccp_pump *p, struct pump_thread *t, struct ccp_ms
 		ccp_counter_add(&t->c.ring_full_waits, waits != 0);
 		return;
 	}
+	/* The ring, or the locked queue polled (mode mutex with --wait spin
+	 * or yield: its pollers spin or yield as they say, not sleep on the
+	 * queue's condition variable).  The queue is closed only once every
+	 * poller is gone, so this loop ends with all n in. */
 	unsigned done = 0, idle = 0;
 	bool counted = false;
 	while (done < n) {
 		uint32_t snap = ccp_event_snapshot(&p->space);
-		unsigned k = ccp_ring_enqueue_burst_mpmc(p->ring, (void *const *)(msgs + done),
-							 n - done);
+		unsigned k = mutex ? ccp_lockq_enqueue_burst(&p->lockq, (void *const *)(msgs + done),
+							     n - done, false, NULL)
+				   : ccp_ring_enqueue_burst_mpmc(p->ring, (void *const *)(msgs + done),
+								 n - done);
 		if (k) {
 			done += k;
 			idle = 0;
-			if (p->cfg.dispatch_wait == CCP_WAIT_BLOCK)
+			/* The locked queue wakes its own sleepers. */
+			if (!mutex && p->cfg.dispatch_wait == CCP_WAIT_BLOCK)
 				ccp_event_signal(&p->items, k);
 			continue;
 		}
@@ -763,7 +771,8 @@ static bool seen_moved(struct ccp_pump *p, const struct dispatcher_state *ds,
 	       atomic_load_explicit(&p->postponed_gen, memory_order_relaxed) != ds->postponed_gen;
 }
 
-/* One idle wait of a dispatcher on the ring (lockfree and naive modes):
+/* One idle wait of a dispatcher on the ring (lockfree and naive modes; mode
+ * mutex's locked queue when the dispatchers spin or yield):
  * `snap` is the items event as read before the dequeue that found nothing;
  * `due` the first due time of its timer heap, 0 if it is empty. */
 static void dispatcher_idle_wait(struct ccp_pump *p, const struct dispatcher_state *ds,
@@ -876,9 +885,11 @@ static void *dispatcher_main(void *arg)
 		/* Leaving, no retry will be taken: a due time in the past would
 		 * make every wait return at once, a spin until the pollers end. */
 		uint64_t due = ds.deferred.n && !leaving ? ds.deferred.a[0]->due_ns : 0;
-		if (p->cfg.mode == CCP_CLAIM_MUTEX && seen.pollers_done) {
+		bool mutex_sleeps = p->cfg.mode == CCP_CLAIM_MUTEX &&
+				    p->cfg.dispatch_wait == CCP_WAIT_BLOCK;
+		if (mutex_sleeps && seen.pollers_done) {
 			dispatcher_closed_wait(p, &ds, &seen, due);
-		} else if (p->cfg.mode == CCP_CLAIM_MUTEX) {
+		} else if (mutex_sleeps) {
 			n = dequeue_some(p, ds.batch, B, idle_deadline(due), true);
 			if (n)
 				dispatch_or_leave(p, t, &ds, n, leaving_queued(p));
