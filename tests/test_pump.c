@@ -854,10 +854,6 @@ static unsigned looks_asleep(const char *name, unsigned looks)
 	return asleep;
 }
 
-/* A poller facing a full ring waits as --wait KIND says (the dispatchers
- * held in the sink), in mode MODE too: mode mutex's locked queue once
- * slept on its condition variable whatever KIND was, so `--mode mutex
- * --wait spin` was reported as spinning and slept. */
 /* A started pump of one poller and DISPATCHERS in mode MODE, both sides
  * waiting as KIND says, a ring of 8, batches of 4; CTX for both the
  * source and the sink. */
@@ -875,6 +871,10 @@ static struct ccp_pump *start_waiting(enum ccp_claim_mode mode, unsigned dispatc
 	return p;
 }
 
+/* A poller facing a full ring waits as --wait KIND says (the dispatchers
+ * held in the sink), in mode MODE too: mode mutex's locked queue once
+ * slept on its condition variable whatever KIND was, so `--mode mutex
+ * --wait spin` was reported as spinning and slept. */
 static void test_poller_wait_kind(enum ccp_claim_mode mode, enum ccp_wait_kind kind)
 {
 	/* The gated sink's context begins with the endless source's. */
