@@ -785,6 +785,22 @@ static char thread_state(const char *name)
 	return state;
 }
 
+/* Of LOOKS looks at the thread named NAME, 5 ms apart, how many found it
+ * in STATE ('S' asleep, 'R' running or runnable).  A spinning or yielding
+ * thread is R at every one. */
+static unsigned looks_in(const char *name, char state, unsigned looks)
+{
+	unsigned found = 0;
+	for (unsigned i = 0; i < looks; i++) {
+		char c = thread_state(name);
+		CHECK(c != 0);
+		found += c == state;
+		struct timespec ts = { 0, 5000000 };
+		nanosleep(&ts, NULL);
+	}
+	return found;
+}
+
 /* Until the pump's N dispatcher threads are all asleep (S) at one look;
  * false after 20 s. */
 static bool await_dispatchers_asleep(unsigned n)
@@ -816,15 +832,7 @@ static void test_stop_after_end(enum ccp_claim_mode mode, unsigned dispatchers)
 	struct ccp_pump *p = start_hour_retries(&f, mode, dispatchers, NULL);
 	if (dispatchers == 1) {
 		/* Asleep, not running: a spinning thread is R at every look. */
-		unsigned running = 0;
-		for (unsigned i = 0; i < 40; i++) {
-			char c = thread_state("ccp-disp/0");
-			CHECK(c != 0);
-			running += c == 'R';
-			struct timespec ts = { 0, 5000000 };
-			nanosleep(&ts, NULL);
-		}
-		CHECK(running < 20);
+		CHECK(looks_in("ccp-disp/0", 'R', 40) < 20);
 	}
 	ccp_pump_stop(p);
 	CHECK(await_done(p));
@@ -838,21 +846,6 @@ static void test_stop_after_end(enum ccp_claim_mode mode, unsigned dispatchers)
 }
 
 /* ---- the wait kinds, in both claim modes ---- */
-
-/* Of LOOKS looks at the thread named NAME, 5 ms apart, how many found it
- * asleep (S).  A spinning or yielding thread is runnable (R) at every one. */
-static unsigned looks_asleep(const char *name, unsigned looks)
-{
-	unsigned asleep = 0;
-	for (unsigned i = 0; i < looks; i++) {
-		char c = thread_state(name);
-		CHECK(c != 0);
-		asleep += c == 'S';
-		struct timespec ts = { 0, 5000000 };
-		nanosleep(&ts, NULL);
-	}
-	return asleep;
-}
 
 /* A started pump of one poller and DISPATCHERS in mode MODE, both sides
  * waiting as KIND says, a ring of 8, batches of 4; CTX for both the
@@ -887,7 +880,7 @@ static void test_poller_wait_kind(enum ccp_claim_mode mode, enum ccp_wait_kind k
 	CHECK(await_stats(p, in_sink_ring_full));
 	/* The poller has claimed more than the full ring takes: it waits in
 	 * its enqueue until the gate opens. */
-	unsigned asleep = looks_asleep("ccp-poll/0", 40);
+	unsigned asleep = looks_in("ccp-poll/0", 'S', 40);
 	if (kind == CCP_WAIT_BLOCK)
 		CHECK(asleep > 0);
 	else
@@ -951,7 +944,7 @@ static void test_dispatcher_wait_kind(enum ccp_claim_mode mode, enum ccp_wait_ki
 			uint64_t end = ccp_now_ns() + 20000000000ull;
 			while (thread_state(name) == 0 && ccp_now_ns() < end)
 				sched_yield();
-			CHECK_EQ_U64(looks_asleep(name, 40 / dispatchers), 0);
+			CHECK_EQ_U64(looks_in(name, 'S', 40 / dispatchers), 0);
 		}
 	}
 	ccp_pump_stop(p);
