@@ -8,6 +8,8 @@
  * claim and its store.  Single items take their own path
  * (ccp_ring_enqueue_mpmc(), and bursts of 1), so the stress mixes them with
  * bursts, and the edges and the pointer rule are checked on both paths.
+ * Where bursts move slot words in pairs (ring.h, WIDE COPIES) every test
+ * runs twice, the second time word by word, so both ways are checked.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -22,6 +24,18 @@
 #define PROD(x) ((unsigned)(((uintptr_t)(x) >> 40) - 1))
 #define SEQ(x) ((uint64_t)((uintptr_t)(x) & ((1ull << 40) - 1)))
 
+/* Set for the second pass: rings made by ring_new() copy word by word. */
+static bool word_by_word;
+
+static struct ccp_ring *ring_new(size_t capacity)
+{
+	struct ccp_ring *r = ccp_ring_create(capacity);
+	CHECK(r != NULL);
+	if (word_by_word)
+		r->wide = 0;
+	return r;
+}
+
 static void test_edges(void)
 {
 	CHECK(ccp_ring_create(0) == NULL);
@@ -29,7 +43,7 @@ static void test_edges(void)
 	CHECK(ccp_ring_create(6) == NULL);
 	CHECK(ccp_ring_create(((size_t)1 << 30) * 2) == NULL);
 
-	struct ccp_ring *r = ccp_ring_create(8);
+	struct ccp_ring *r = ring_new(8);
 	void *out[16], *in[16];
 	for (int i = 0; i < 16; i++)
 		in[i] = ENC(0, i);
@@ -50,7 +64,7 @@ static void test_edges(void)
 	ccp_ring_destroy(r);
 
 	/* Every burst size against every fill level, over several laps. */
-	r = ccp_ring_create(16);
+	r = ring_new(16);
 	void *big[32], *got[32];
 	uint64_t next_in = 0, next_out = 0;
 	for (unsigned lap = 0; lap < 50; lap++)
@@ -77,7 +91,7 @@ static void test_edges(void)
  * lap boundary (where the tag flips); zero-length bursts do nothing. */
 static void test_pointer_values(void)
 {
-	struct ccp_ring *r = ccp_ring_create(4);
+	struct ccp_ring *r = ring_new(4);
 	void *in[6] = { NULL, (void *)(uintptr_t)1, (void *)(uintptr_t)((1ull << 63) - 1),
 			(void *)(uintptr_t)(1ull << 62), NULL, (void *)(uintptr_t)2 };
 	void *out[6];
@@ -103,7 +117,7 @@ static void test_pointer_values(void)
 static void enqueue_bad_pointer(void *arg)
 {
 	unsigned n = *(const unsigned *)arg;
-	struct ccp_ring *r = ccp_ring_create(16);
+	struct ccp_ring *r = ring_new(16);
 	void *bad = (void *)(uintptr_t)(1ull << 63 | 8);
 	void *in[11];
 	for (unsigned i = 0; i < 11; i++)
@@ -137,7 +151,7 @@ static void test_pointer_rule(void)
  * tag flipping, and the order, against the burst path on the same ring. */
 static void test_single_edges(void)
 {
-	struct ccp_ring *r = ccp_ring_create(4);
+	struct ccp_ring *r = ring_new(4);
 	void *in[12], *out[4], *x = NULL;
 	for (unsigned i = 0; i < 12; i++)
 		in[i] = ENC(0, i);
@@ -168,7 +182,7 @@ static void test_single_edges(void)
  * nothing from earlier items or from other producers' later claims. */
 static void test_stopped_producer(void)
 {
-	struct ccp_ring *r = ccp_ring_create(8);
+	struct ccp_ring *r = ring_new(8);
 	void *in[4] = { ENC(0, 0), ENC(0, 1), ENC(1, 0), ENC(1, 1) }, *out[8];
 	CHECK_EQ_U64(ccp_ring_enqueue_burst_mpmc(r, in, 1), 1);
 	/* The stopped producer: claims positions 1 and 2, stores nothing. */
@@ -188,6 +202,44 @@ static void test_stopped_producer(void)
 	ccp_ring_destroy(r);
 }
 
+/* A slot claimed and not yet stored (its producer stopped) at every place
+ * in a burst of 32, the burst starting on either half of a 16-byte pair:
+ * the dequeue takes exactly the items before it, and the rest once it is
+ * stored. */
+static void test_hole_at_every_slot(void)
+{
+	void *in[32], *out[32];
+	for (unsigned i = 0; i < 32; i++)
+		in[i] = ENC(0, i);
+	for (unsigned start = 0; start < 2; start++)
+		for (unsigned hole = 0; hole < 32; hole++) {
+			struct ccp_ring *r = ring_new(64);
+			if (start) { /* positions from 1 on */
+				CHECK_EQ_U64(ccp_ring_enqueue_burst_mpmc(r, in, 1), 1);
+				CHECK_EQ_U64(ccp_ring_dequeue_burst_mpmc(r, out, 1), 1);
+			}
+			uint64_t p = start + hole;
+			if (hole > 0)
+				CHECK_EQ_U64(ccp_ring_enqueue_burst_mpmc(r, in, hole), hole);
+			uint64_t pos = p;
+			CHECK(atomic_compare_exchange_strong(&r->prod_pos, &pos, p + 1));
+			if (hole < 31)
+				CHECK_EQ_U64(ccp_ring_enqueue_burst_mpmc(r, in + hole + 1, 31 - hole),
+					     31 - hole);
+			CHECK_EQ_U64(ccp_ring_dequeue_burst_mpmc(r, out, 32), hole);
+			for (unsigned i = 0; i < hole; i++)
+				CHECK(out[i] == in[i]);
+			/* Lap 0: the word is the pointer, tag clear. */
+			atomic_store_explicit(&r->slots[p], (uint64_t)(uintptr_t)in[hole],
+					      memory_order_release);
+			CHECK_EQ_U64(ccp_ring_dequeue_burst_mpmc(r, out, 32), 32 - hole);
+			for (unsigned i = hole; i < 32; i++)
+				CHECK(out[i - hole] == in[i]);
+			CHECK_EQ_U64(ccp_ring_count(r), 0);
+			ccp_ring_destroy(r);
+		}
+}
+
 #define PRODUCERS 4
 #define CONSUMERS 4
 #define PER_PRODUCER 200000
@@ -203,7 +255,7 @@ static _Atomic uint64_t consumed;
  * second); the arithmetic must not care. */
 static void test_wrap(void)
 {
-	struct ccp_ring *r = ccp_ring_create(4);
+	struct ccp_ring *r = ring_new(4);
 	uint64_t p = UINT64_MAX - 1;
 	atomic_store(&r->prod_pos, p);
 	atomic_store(&r->cons_pos, p);
@@ -286,7 +338,7 @@ static void *consumer(void *arg)
 static void test_mpmc(unsigned capacity)
 {
 	pthread_t pt[PRODUCERS], ct[CONSUMERS];
-	ring = ccp_ring_create(capacity);
+	ring = ring_new(capacity);
 	memset(seen, 0, sizeof(seen));
 	atomic_store(&producers_left, PRODUCERS);
 	atomic_store(&consumed, 0);
@@ -307,14 +359,22 @@ static void test_mpmc(unsigned capacity)
 
 int main(void)
 {
-	test_edges();
-	test_pointer_values();
-	test_pointer_rule();
-	test_single_edges();
-	test_stopped_producer();
-	test_wrap();
-	test_mpmc(4);    /* tiny: constant full and empty */
-	test_mpmc(1024);
-	puts("test_ring: ok");
+	struct ccp_ring *probe = ccp_ring_create(2);
+	bool wide = probe->wide != 0;
+	ccp_ring_destroy(probe);
+	for (int pass = 0; pass < (wide ? 2 : 1); pass++) {
+		word_by_word = pass == 1;
+		test_edges();
+		test_pointer_values();
+		test_pointer_rule();
+		test_single_edges();
+		test_stopped_producer();
+		test_hole_at_every_slot();
+		test_wrap();
+		test_mpmc(4); /* tiny: constant full and empty */
+		test_mpmc(1024);
+	}
+	printf("test_ring: ok (%s)\n", wide ? "slot words in pairs, then one by one"
+					       : "slot words one by one");
 	return 0;
 }

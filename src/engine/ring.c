@@ -19,6 +19,12 @@ struct ccp_ring *ccp_ring_create(size_t capacity)
 	r->mask = capacity - 1;
 	r->capacity = capacity;
 	r->lap_shift = 63 - (uint64_t)__builtin_ctzll(capacity);
+	/* 16-byte accesses are single accesses where AVX is (WIDE COPIES). */
+#if CCP_RING_WIDE
+	r->wide = __builtin_cpu_supports("avx") != 0;
+#else
+	r->wide = 0;
+#endif
 	r->slots = ccp_aligned_alloc(CCP_CACHE_GUARD, capacity * sizeof(r->slots[0]));
 	for (size_t i = 0; i < capacity; i++)
 		atomic_init(&r->slots[i], CCP_RING_TAG); /* lap -1's: not yet lap 0's */
