@@ -91,6 +91,16 @@ static void ours_destroy(struct bq *q)
 {
 	ccp_ring_destroy((struct ccp_ring *)q);
 }
+/* The same ring with its bursts' slot words moved one by one (ring.h,
+ * WIDE COPIES), as on a processor without AVX: the pairs measured against
+ * their absence in one run and one binary. */
+static struct bq *words_create(const struct bq_shape *shape)
+{
+	struct ccp_ring *r = ccp_ring_create(shape->capacity);
+	if (r != NULL)
+		r->wide = 0;
+	return (struct bq *)r;
+}
 static unsigned ours_enq(struct bq *q, const uintptr_t *w, unsigned n)
 {
 	return ccp_ring_enqueue_burst_mpmc((struct ccp_ring *)q, (void *const *)w, n);
@@ -255,6 +265,8 @@ static unsigned lq_deq(struct bq *q, uintptr_t *w, unsigned n)
 
 static const struct bq_ops ours_ops = { "ccp_ring", true, ours_create, ours_destroy,
 					ours_enq, ours_deq };
+static const struct bq_ops words_ops = { "ccp_ring_words", true, words_create, ours_destroy,
+					 ours_enq, ours_deq };
 static const struct bq_ops ck_ops = { "ck_ring", true, ck_create, ck_destroy, ck_enq, ck_deq };
 static const struct bq_ops wf_ops = { "wfcqueue", true, wf_create, wf_destroy, wf_enq, wf_deq };
 static const struct bq_ops lq_ops = { "ccp_lockq", true, lq_create, lq_destroy, lq_enq, lq_deq };
@@ -1136,6 +1148,8 @@ static const struct bq_ops *queue_by_name(const char *name, bool *known)
 	*known = true;
 	if (!strcmp(name, "ccp_ring") || !strcmp(name, "ours"))
 		return fault != FAULT_NONE ? &faulty_ops : &ours_ops;
+	if (!strcmp(name, "ccp_ring_words"))
+		return &words_ops;
 	if (!strcmp(name, "ck_ring") || !strcmp(name, "ck"))
 		return &ck_ops;
 	if (!strcmp(name, "wfcqueue") || !strcmp(name, "wfcq"))
@@ -1155,6 +1169,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: bench_ring [options] [RESULTS_DIR]\n"
 		"  --queues LIST    ccp_ring,ck_ring,rte_ring,rte_ring_rts,wfcqueue,ccp_lockq\n"
+		"                   (and on request ccp_ring_words: ccp_ring moving a\n"
+		"                   burst's slot words one by one, as without AVX)\n"
 		"  --threads LIST   producers:consumers pairs (1:1,2:2,4:4)\n"
 		"  --bursts LIST    burst sizes, 1..%d (1,8,32,128)\n"
 		"  --items N        items per cell and repetition (4000000)\n"

@@ -6,9 +6,11 @@
  * CPU doing both sides by turns) without the harness's waiting and
  * checking, so what is left is each ring's enqueue and dequeue.  It prints
  * nanoseconds an item (one enqueue and one dequeue), the median of the
- * repetitions, for ccpump's ring and, built with DPDK, rte_ring in its
- * default MP/MC mode.  Repetitions alternate the rings, so a change in the
- * machine's speed hits both alike.
+ * repetitions, for ccpump's ring, the same ring moving a burst's slot words
+ * one by one (ccp_ring_words, where the ring moves them in pairs: ring.h,
+ * WIDE COPIES) and, built with DPDK, rte_ring in its default MP/MC mode.
+ * Repetitions alternate the rings, so a change in the machine's speed hits
+ * all alike.
  *
  *   bench_ring_loop [--burst N] [--items N] [--reps N] [--capacity N]
  */
@@ -136,11 +138,18 @@ int main(int argc, char **argv)
 				      : "--capacity must be a power of two, and --burst at most it");
 		return 2;
 	}
-	struct loop_ring rings[2];
+	struct loop_ring rings[3];
 	unsigned n = 0;
 	memset(rings, 0, sizeof(rings));
-	rings[n++] = (struct loop_ring){ "ccp_ring", (struct bq *)ccp_ring_create(capacity),
-					 ccp_enq, ccp_deq, { 0 } };
+	struct ccp_ring *ours = ccp_ring_create(capacity), *words = NULL;
+	rings[n++] = (struct loop_ring){ "ccp_ring", (struct bq *)ours, ccp_enq, ccp_deq, { 0 } };
+	if (ours != NULL && ours->wide) {
+		words = ccp_ring_create(capacity);
+		words->wide = 0;
+		rings[n++] = (struct loop_ring){ "ccp_ring_words", (struct bq *)words, ccp_enq,
+						 ccp_deq, { 0 } };
+	}
+	struct loop_ring *rte_at = &rings[n];
 	const struct bq_ops *rte = bq_rte_ops(0);
 	if (rte != NULL) {
 		struct bq_shape shape = { capacity, items, 1, 1 };
@@ -161,11 +170,13 @@ int main(int argc, char **argv)
 	       burst, (unsigned long long)items, (unsigned long long)capacity, reps);
 	for (unsigned i = 0; i < n; i++) {
 		double *ns = rings[i].ns, mid = median(ns, reps);
-		printf("  %-9s %6.3f ns an item (%.3f to %.3f)\n", rings[i].name, mid, ns[0],
+		printf("  %-14s %6.3f ns an item (%.3f to %.3f)\n", rings[i].name, mid, ns[0],
 		       ns[reps - 1]);
 	}
-	ccp_ring_destroy((struct ccp_ring *)rings[0].q);
-	if (n > 1)
-		rte->destroy(rings[1].q);
+	ccp_ring_destroy(ours);
+	if (words != NULL)
+		ccp_ring_destroy(words);
+	if (rte != NULL)
+		rte->destroy(rte_at->q);
 	return 0;
 }

@@ -28,6 +28,14 @@ if grep -Eq 'FAIL|LOST' "$dir/ring.csv"; then
 	exit 1
 fi
 grep -q '"complete":true' "$dir/ring.json"
+# The ring moving a burst's words one by one, the A/B of its pairs.
+"$bin" --queues ccp_ring_words --threads 1:1,2:2 --bursts 7,32 --items 5000 --reps 2 \
+	--capacity 64 --quiet --csv "$dir/words.csv" --json "$dir/words.json"
+if [ "$(grep -c '^ccp_ring_words,.*,ok$' "$dir/words.csv")" != 4 ]; then
+	echo "smoke: ccp_ring_words: want 4 cells with census ok:" >&2
+	cat "$dir/words.csv" >&2
+	exit 1
+fi
 grep -q '"census":"ok"}' "$dir/ring.json"
 grep -Eq '"host_round_trip_ns":\{"before":([0-9.]+|null),"after":([0-9.]+|null)\}' "$dir/ring.json"
 
@@ -79,6 +87,9 @@ fi
 if [ -n "$loop" ]; then
 	"$loop" --burst 7 --items 20000 --reps 3 --capacity 64 >"$dir/loop.out"
 	grep -q '^  ccp_ring .* ns an item' "$dir/loop.out"
+	if grep -qw avx /proc/cpuinfo; then
+		grep -q '^  ccp_ring_words .* ns an item' "$dir/loop.out"
+	fi
 	grep -q -e '^  rte_ring .* ns an item' -e '^rte_ring: skipped' "$dir/loop.out"
 	st=0
 	"$loop" --burst 0 2>"$dir/bad.err" >/dev/null || st=$?
