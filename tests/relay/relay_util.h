@@ -5,7 +5,11 @@
 #define CCPUMP_TESTS_RELAY_UTIL_H
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "../ccmail/po_util.h"
 
@@ -13,6 +17,14 @@
 static char spool[600], store[600];
 
 /* A message to KEY@example.org, KEY its subject, BODY its text. */
+/* The system call of an openat() that a test stands in for, its mode taken
+ * from AP (openat's variadic argument) where FLAGS ask for one. */
+static inline int sys_openat_va(int dirfd, const char *path, int flags, va_list ap)
+{
+	mode_t mode = (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, mode_t) : 0;
+	return (int)syscall(SYS_openat, dirfd, path, flags, mode);
+}
+
 static inline void message(char *out, size_t cap, const char *key, const char *body)
 {
 	snprintf(out, cap,

@@ -476,17 +476,14 @@ static _Atomic unsigned marker_opens;
 
 int openat(int dirfd, const char *path, int flags, ...)
 {
-	mode_t mode = 0;
-	if (flags & (O_CREAT | O_TMPFILE)) {
-		va_list ap;
-		va_start(ap, flags);
-		mode = va_arg(ap, mode_t);
-		va_end(ap);
-	}
 	const char *name = atomic_load_explicit(&count_opens_of, memory_order_relaxed);
 	if (name && strcmp(path, name) == 0 && fd_path_has(dirfd, "/Delivered"))
 		atomic_fetch_add_explicit(&marker_opens, 1, memory_order_relaxed);
-	return (int)syscall(SYS_openat, dirfd, path, flags, mode);
+	va_list ap;
+	va_start(ap, flags);
+	int fd = sys_openat_va(dirfd, path, flags, ap);
+	va_end(ap);
+	return fd;
 }
 
 /* Fds of this process open on a batch file (in Submit/, removed or not). */

@@ -48,6 +48,12 @@
  * A delivered file whose ctime alone moved and that cannot be read again
  * to compare: to the failed folder, its reason saying why.
  *
+ * A delivered file that cannot be removed, whose marker then speaks for
+ * it: opened by a rescan's record when it no longer can be for a reason
+ * not the machine's (EACCES), it is still settled as delivered by its
+ * marker; a marker that cannot be read (EIO), at a read or at the spool's
+ * opening, is kept and the message postponed, never imported again.
+ *
  * Last, --once with a file that can never be read: the run ends, leaving
  * it in the spool, instead of lasting until --max-age.
  */
@@ -57,6 +63,7 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -366,6 +373,17 @@ static void test_comeback(const char *root)
 	CHECK_EQ_U64(ps.duplicate_deliveries, 0);
 }
 
+/* Whether FD is open on a path that ends in TAIL. */
+static bool path_ends(int fd, const char *tail)
+{
+	char link[64], target[1024];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, target, sizeof(target) - 1);
+	target[n > 0 ? n : 0] = '\0';
+	size_t tl = strlen(target), wl = strlen(tail);
+	return tl >= wl && strcmp(target + tl - wl, tail) == 0;
+}
+
 /* A disk (a FUSE or NFS server) that fails a stat of an open file: the
  * test's statx() stands in for the C library's (the library's calls bind
  * to it), and fails with EIO the STATX_FAIL_AT-th stat through a
@@ -377,13 +395,9 @@ static _Atomic unsigned statx_fail_at, statx_seen;
 int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *sx)
 {
 	if (atomic_load(&statx_fail_at) != 0 && path[0] == '\0' && (flags & AT_EMPTY_PATH)) {
-		char link[64], target[1024], want[80];
-		snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd);
-		ssize_t n = readlink(link, target, sizeof(target) - 1);
-		target[n > 0 ? n : 0] = '\0';
+		char want[80];
 		snprintf(want, sizeof(want), "/new/%s", statx_fail_name);
-		size_t tl = strlen(target), wl = strlen(want);
-		if (tl >= wl && strcmp(target + tl - wl, want) == 0 &&
+		if (path_ends(dirfd, want) &&
 		    atomic_fetch_add(&statx_seen, 1) + 1 == atomic_load(&statx_fail_at)) {
 			atomic_store(&statx_fail_at, 0);
 			errno = EIO;
@@ -401,6 +415,52 @@ static void statx_fail(const char *name, unsigned at)
 	atomic_store(&statx_fail_at, at);
 }
 
+/* A failure of a call on one name in one folder, while its errno is set:
+ * the test's openat() and unlinkat() stand in for the C library's, as its
+ * statx() does. */
+struct fail_at {
+	char name[64], dir[32];
+	_Atomic int err;
+};
+static struct fail_at open_fails, unlink_fails;
+
+/* F fails with errno ERR for NAME in a folder whose path ends in DIR; ERR
+ * 0: no more. */
+static void fail_at(struct fail_at *f, const char *dir, const char *name, int err)
+{
+	atomic_store(&f->err, 0);
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	snprintf(f->dir, sizeof(f->dir), "%s", dir);
+	atomic_store(&f->err, err);
+}
+
+static bool fails_here(struct fail_at *f, int dirfd, const char *path)
+{
+	int e = atomic_load(&f->err);
+	if (e == 0 || strcmp(path, f->name) != 0 || !path_ends(dirfd, f->dir))
+		return false;
+	errno = e;
+	return true;
+}
+
+int openat(int dirfd, const char *path, int flags, ...)
+{
+	if (fails_here(&open_fails, dirfd, path))
+		return -1;
+	va_list ap;
+	va_start(ap, flags);
+	int fd = sys_openat_va(dirfd, path, flags, ap);
+	va_end(ap);
+	return fd;
+}
+
+int unlinkat(int dirfd, const char *path, int flags)
+{
+	if (fails_here(&unlink_fails, dirfd, path))
+		return -1;
+	return (int)syscall(SYS_unlinkat, dirfd, path, flags);
+}
+
 /* A record for KEY with the spool's user area, as the pump makes one. */
 static struct ccp_msg *spool_record(const char *key)
 {
@@ -415,15 +475,23 @@ static struct ccp_msg *spool_record(const char *key)
 	return m;
 }
 
-/* What the spool's read of M (as a dispatcher's) finds. */
-static enum ccp_spool_read read_record(struct ccp_spool *sp, struct ccp_msg *m)
+/* What the spool's read of M (as a dispatcher's) finds; WHY (may be NULL;
+ * 300 octets) what it said. */
+static enum ccp_spool_read read_record_why(struct ccp_spool *sp, struct ccp_msg *m, char *why)
 {
-	char *buf = NULL, why[300];
+	char *buf = NULL, said[300] = "";
 	size_t cap = 0, len;
 	enum ccp_spool_read r =
-		ccp_spool_read_message(sp, m, &buf, &cap, &len, 1 << 20, why, sizeof(why));
+		ccp_spool_read_message(sp, m, &buf, &cap, &len, 1 << 20, said, sizeof(said));
 	free(buf);
+	if (why)
+		memcpy(why, said, sizeof(said));
 	return r;
+}
+
+static enum ccp_spool_read read_record(struct ccp_spool *sp, struct ccp_msg *m)
+{
+	return read_record_why(sp, m, NULL);
 }
 
 /* M's last read found its file gone; NAME is put back, then M settled as
@@ -841,6 +909,79 @@ static void test_unmovable_forgotten(const char *root)
 	ccp_spool_close(sp);
 }
 
+/*
+ * A delivered file that cannot be removed (unlinkat() EPERM: a sticky
+ * new/, an immutable file) is marked so in Delivered/.  Then:
+ *   - a rescan's record whose open fails for a reason not the machine's
+ *     (EACCES, as for a file not ours to read) is settled by the marker,
+ *     found by the file's name (CCP_SPOOL_READ_DELIVERED), not sent to
+ *     the failed folder; a file never delivered that fails so is unusable;
+ *   - a marker that cannot be read (EIO) postpones the read
+ *     (CCP_SPOOL_READ_FAILED, saying so), and the spool's opening keeps
+ *     it, where it could not tell it from a stale one;
+ * and once the file can be removed, its ack removes it and the marker.
+ */
+static void test_marker_speaks(const char *root)
+{
+	char failed[800], marks[800], path[900], why[300];
+	struct ccp_spool *sp = open_marking_spool(root, "10", HOUR_NS, failed, marks);
+	const struct ccp_source_ops *ops = ccp_spool_source();
+	deliver("locked", "DELIVERED ONCE");
+	deliver("unread", "NEVER READ");
+	snprintf(path, sizeof(path), "%s/new/locked", spool);
+	struct ccp_msg *m = spool_record("locked");
+	CHECK(read_record(sp, m) == CCP_SPOOL_READ_OK);
+	fail_at(&unlink_fails, "/new", "locked", EPERM);
+	ops->ack(sp, 0, m, CCP_MSG_DELIVERED);
+	fail_at(&unlink_fails, "", "", 0);
+	CHECK(access(path, F_OK) == 0);
+	CHECK_EQ_U64(count_dir(marks), 1);
+
+	/* Not ours to open now: the marker speaks for it. */
+	fail_at(&open_fails, "/new", "locked", EACCES);
+	struct ccp_msg *again = spool_record("locked");
+	CHECK(read_record(sp, again) == CCP_SPOOL_READ_DELIVERED);
+	/* One never delivered, the same: nothing speaks for it. */
+	fail_at(&open_fails, "/new", "unread", EACCES);
+	struct ccp_msg *other = spool_record("unread");
+	CHECK(read_record_why(sp, other, why) == CCP_SPOOL_READ_UNUSABLE);
+	CHECK(strstr(why, "unread cannot be opened: Permission denied") != NULL);
+	fail_at(&open_fails, "", "", 0);
+
+	/* The marker unreadable: postponed, and said so. */
+	fail_at(&open_fails, "/Delivered", "locked", EIO);
+	struct ccp_msg *third = spool_record("locked");
+	CHECK(read_record_why(sp, third, why) == CCP_SPOOL_READ_FAILED);
+	CHECK(strstr(why, "its marker in") != NULL);
+	CHECK(strstr(why, "cannot be read: Input/output error") != NULL);
+	/* ... and at the spool's opening: kept, not taken for stale. */
+	ccp_spool_close(sp);
+	char err[512], quarantine[800];
+	snprintf(quarantine, sizeof(quarantine), "%s/Quarantine", store);
+	struct ccp_spool_config sc = { .dir = spool, .pollers = 1,
+				       .rescan_interval_ns = HOUR_NS,
+				       .failed_dir = failed, .quarantine_dir = quarantine,
+				       .delivered_dir = marks };
+	sp = ccp_spool_open(&sc, err, sizeof(err));
+	CHECK(sp != NULL);
+	fail_at(&open_fails, "", "", 0);
+	CHECK_EQ_U64(count_dir(marks), 1);
+	struct ccp_msg *fourth = spool_record("locked");
+	CHECK(read_record(sp, fourth) == CCP_SPOOL_READ_DELIVERED);
+
+	/* Removable at last: its ack removes the file, then the marker. */
+	ops->ack(sp, 0, fourth, CCP_MSG_DELIVERED);
+	CHECK(access(path, F_OK) != 0 && errno == ENOENT);
+	CHECK_EQ_U64(count_dir(marks), 0);
+	CHECK_EQ_U64(count_dir(failed), 0);
+	ccp_spool_close(sp);
+	free(m);
+	free(again);
+	free(other);
+	free(third);
+	free(fourth);
+}
+
 /* A --once relay of the test's spool into PO, read through HOOK, retries
  * 1 to 10 ms apart, MAX_ATTEMPTS of them. */
 static void once_config(struct ccp_relay_config *cfg, const char *po,
@@ -1005,6 +1146,7 @@ int main(void)
 	test_marker_ctime(root);
 	test_ctime_uncompared(root);
 	test_unmovable_forgotten(root);
+	test_marker_speaks(root);
 
 	rm_tree(root);
 	free(root);
