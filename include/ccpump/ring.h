@@ -128,9 +128,11 @@
  * its own store-release (R1) last; a consumer still reads the first slot
  * with its own acquire load (A2) before the others.  The pair moves are
  * inline assembly, so the compiler neither splits, repeats nor folds them
- * (C11 has no 16-byte access to two atomic words); a compiler fence
- * before a producer's pair stores keeps the caller's writes to its objects
- * before them.  Why: rte_ring copies a burst with plain moves and nothing
+ * (C11 has no 16-byte access to two atomic words), with compiler fences
+ * around each side's pair loop, so that it keeps them where the orderings
+ * above put their words: after a consumer's acquire of the first slot and
+ * before its claim, after a producer's claim and the caller's writes to
+ * its objects and before the first slot's store-release.  Why: rte_ring copies a burst with plain moves and nothing
  * else, while each word here is tagged or untagged and checked on its way,
  * an operation or two more a word and side; done word by word, a burst of
  * 32 cost this ring 11% more than rte_ring's own in one thread.  In pairs
@@ -276,6 +278,10 @@ __ccp_ring_take(const _Atomic uint64_t *s, unsigned n, uint64_t tag, void **objs
 			objs[i++] = (void *)(uintptr_t)x;
 			any = x;
 		}
+		/* The pair loads are assembly, which C11's orderings do not
+		 * reach: compiler fences keep them after the acquire loads
+		 * above (A2) and before the claim's CAS (R2). */
+		atomic_signal_fence(memory_order_seq_cst);
 		for (; i + 4 <= n; i += 4) {
 			/* A2, two words at a time (WIDE COPIES). */
 			__m128i v0 = _mm_xor_si128(__ccp_ring_load2(s + i), t);
@@ -284,6 +290,7 @@ __ccp_ring_take(const _Atomic uint64_t *s, unsigned n, uint64_t tag, void **objs
 			_mm_storeu_si128((__m128i *)(void *)(objs + i + 2), v1);
 			seen = _mm_or_si128(seen, _mm_or_si128(v0, v1));
 		}
+		atomic_signal_fence(memory_order_seq_cst);
 		/* Bit 63 of either half: a word of the other tag. */
 		if (_mm_movemask_pd(_mm_castsi128_pd(seen)))
 			any |= CCP_RING_TAG;
@@ -343,10 +350,11 @@ __ccp_ring_put(_Atomic uint64_t *s, unsigned n, uint64_t tag, void *const *objs,
 			atomic_store_explicit(&s[i - 1], obj | tag, memory_order_release);
 			i--;
 		}
-		/* The pair stores are assembly the compiler may not order:
-		 * keep the caller's writes to the objects before them (R1's
-		 * release, which x86 gives each store). */
-		atomic_signal_fence(memory_order_release);
+		/* The pair stores are assembly, which C11's orderings do not
+		 * reach: compiler fences keep the caller's writes to its
+		 * objects before them (R1's release, which x86 gives each
+		 * store) and them before the first slot's store-release. */
+		atomic_signal_fence(memory_order_seq_cst);
 		/* Down to slot 1 at most: slot 0 is stored last, by the loops
 		 * below, with its own store-release. */
 		for (; i >= 5; i -= 4) {
@@ -359,6 +367,7 @@ __ccp_ring_put(_Atomic uint64_t *s, unsigned n, uint64_t tag, void *const *objs,
 			__ccp_ring_store2(s + i - 2, _mm_or_si128(v1, t));
 			__ccp_ring_store2(s + i - 4, _mm_or_si128(v0, t));
 		}
+		atomic_signal_fence(memory_order_seq_cst);
 	}
 #else
 	(void)wide;
