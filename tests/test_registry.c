@@ -8,15 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-/* gcc says ASan with __SANITIZE_ADDRESS__, clang with __has_feature. */
-#if defined(__SANITIZE_ADDRESS__)
-#define TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TEST_ASAN 1
-#endif
-#endif
-#ifdef TEST_ASAN
+#include "ccpump/compiler.h"
+#ifdef CCP_ASAN
 #include <sanitizer/asan_interface.h>
 #define RECORD_FREED(m) __asan_address_is_poisoned(m)
 #endif

@@ -23,6 +23,23 @@
  * quiet the files that include it and never call it. */
 #define CCP_NOINLINE __attribute__((noinline, unused))
 
+/* The sanitizers of this build, as GCC names them (__SANITIZE_*__) and as
+ * Clang does (__has_feature): CCP_TSAN, CCP_ASAN. */
+#if defined(__SANITIZE_THREAD__)
+#define CCP_TSAN 1
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define CCP_ASAN 1
+#endif
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer) && !defined(CCP_TSAN)
+#define CCP_TSAN 1
+#endif
+#if __has_feature(address_sanitizer) && !defined(CCP_ASAN)
+#define CCP_ASAN 1
+#endif
+#endif
+
 #define ccp_likely(x) __builtin_expect(!!(x), 1)
 #define ccp_unlikely(x) __builtin_expect(!!(x), 0)
 

@@ -153,23 +153,8 @@
 
 #include "ccpump/compiler.h"
 
-/* The sanitizers, as GCC and as Clang name them. */
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define CCP_RING_TSAN 1
-#endif
-#if __has_feature(address_sanitizer)
-#define CCP_RING_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define CCP_RING_TSAN 1
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define CCP_RING_ASAN 1
-#endif
 /* Whether bursts may move slot words in pairs (WIDE COPIES). */
-#if defined(__x86_64__) && defined(__SSE2__) && !defined(CCP_RING_TSAN)
+#if defined(__x86_64__) && defined(__SSE2__) && !defined(CCP_TSAN)
 #define CCP_RING_WIDE 1
 #include <emmintrin.h>
 #else
@@ -227,7 +212,7 @@ static inline uint64_t __ccp_ring_tag(const struct ccp_ring *r, uint64_t p)
 /* Two slot words from s, 16-byte aligned, in one access (WIDE COPIES). */
 static inline __m128i __ccp_ring_load2(const _Atomic uint64_t *s)
 {
-#if defined(CCP_RING_ASAN)
+#if defined(CCP_ASAN)
 	return _mm_load_si128((const __m128i *)(const void *)s);
 #else
 	__m128i v;
@@ -241,7 +226,7 @@ static inline __m128i __ccp_ring_load2(const _Atomic uint64_t *s)
 /* Two slot words into s, 16-byte aligned, in one access. */
 static inline void __ccp_ring_store2(_Atomic uint64_t *s, __m128i v)
 {
-#if defined(CCP_RING_ASAN)
+#if defined(CCP_ASAN)
 	_mm_store_si128((__m128i *)(void *)s, v);
 #else
 	__asm__ __volatile__("movdqa %1, %0"
