@@ -133,10 +133,8 @@ static const char *_Atomic replace_at_failed_sync;
  * its link reads "PATH (deleted)"). */
 static bool fd_path_has(int fd, const char *needle)
 {
-	char link[64], path[4096];
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	ssize_t n = readlink(link, path, sizeof(path) - 1);
-	path[n > 0 ? n : 0] = '\0';
+	char path[4096];
+	fd_target(fd, path, sizeof(path));
 	return strstr(path, needle) != NULL;
 }
 

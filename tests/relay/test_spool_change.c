@@ -376,10 +376,8 @@ static void test_comeback(const char *root)
 /* Whether FD is open on a path that ends in TAIL. */
 static bool path_ends(int fd, const char *tail)
 {
-	char link[64], target[1024];
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	ssize_t n = readlink(link, target, sizeof(target) - 1);
-	target[n > 0 ? n : 0] = '\0';
+	char target[1024];
+	fd_target(fd, target, sizeof(target));
 	size_t tl = strlen(target), wl = strlen(tail);
 	return tl >= wl && strcmp(target + tl - wl, tail) == 0;
 }
@@ -479,13 +477,14 @@ static struct ccp_msg *spool_record(const char *key)
  * 300 octets) what it said. */
 static enum ccp_spool_read read_record_why(struct ccp_spool *sp, struct ccp_msg *m, char *why)
 {
-	char *buf = NULL, said[300] = "";
+	char *buf = NULL, unread[300];
 	size_t cap = 0, len;
+	if (why == NULL)
+		why = unread;
+	why[0] = '\0';
 	enum ccp_spool_read r =
-		ccp_spool_read_message(sp, m, &buf, &cap, &len, 1 << 20, said, sizeof(said));
+		ccp_spool_read_message(sp, m, &buf, &cap, &len, 1 << 20, why, 300);
 	free(buf);
-	if (why)
-		memcpy(why, said, sizeof(said));
 	return r;
 }
 
@@ -638,15 +637,12 @@ static void test_vanished_then_back(const char *root)
 
 #define HOUR_NS (3600ull * 1000000000ull)
 
-/* A spool of one poller, rescans RESCAN_NS apart, with a fresh store's
- * Bad/, Quarantine/ and Delivered/ (their paths into FAILED and MARKS,
- * 800 octets each), under ROOT with names ending in TAG. */
-static struct ccp_spool *open_marking_spool(const char *root, const char *tag, uint64_t rescan_ns,
-					    char *failed, char *marks)
+/* The test's spool opened with one poller, rescans RESCAN_NS apart, and
+ * its store's Bad/, Quarantine/ and Delivered/ (their paths into FAILED
+ * and MARKS, 800 octets each). */
+static struct ccp_spool *reopen_marking_spool(uint64_t rescan_ns, char *failed, char *marks)
 {
-	char po[600], quarantine[800], err[512];
-	setup(root, tag, po);
-	CHECK(mkdir(store, 0700) == 0);
+	char quarantine[800], err[512];
 	snprintf(failed, 800, "%s/Bad", store);
 	snprintf(quarantine, sizeof(quarantine), "%s/Quarantine", store);
 	snprintf(marks, 800, "%s/Delivered", store);
@@ -657,6 +653,17 @@ static struct ccp_spool *open_marking_spool(const char *root, const char *tag, u
 	struct ccp_spool *sp = ccp_spool_open(&sc, err, sizeof(err));
 	CHECK(sp != NULL);
 	return sp;
+}
+
+/* The same with a fresh spool and store, under ROOT with names ending in
+ * TAG. */
+static struct ccp_spool *open_marking_spool(const char *root, const char *tag, uint64_t rescan_ns,
+					    char *failed, char *marks)
+{
+	char po[600];
+	setup(root, tag, po);
+	CHECK(mkdir(store, 0700) == 0);
+	return reopen_marking_spool(rescan_ns, failed, marks);
 }
 
 /* A message on its way to the failed folder is marked failed first
@@ -956,14 +963,7 @@ static void test_marker_speaks(const char *root)
 	CHECK(strstr(why, "cannot be read: Input/output error") != NULL);
 	/* ... and at the spool's opening: kept, not taken for stale. */
 	ccp_spool_close(sp);
-	char err[512], quarantine[800];
-	snprintf(quarantine, sizeof(quarantine), "%s/Quarantine", store);
-	struct ccp_spool_config sc = { .dir = spool, .pollers = 1,
-				       .rescan_interval_ns = HOUR_NS,
-				       .failed_dir = failed, .quarantine_dir = quarantine,
-				       .delivered_dir = marks };
-	sp = ccp_spool_open(&sc, err, sizeof(err));
-	CHECK(sp != NULL);
+	sp = reopen_marking_spool(HOUR_NS, failed, marks);
 	fail_at(&open_fails, "", "", 0);
 	CHECK_EQ_U64(count_dir(marks), 1);
 	struct ccp_msg *fourth = spool_record("locked");
