@@ -1,12 +1,15 @@
-/* Helpers shared by the post office tests: temporary directories and files. */
+/* Helpers shared by the post office tests: temporary directories and files,
+ * and the path a descriptor is open on. */
 #ifndef CCPUMP_TESTS_PO_UTIL_H
 #define CCPUMP_TESTS_PO_UTIL_H
 
 #define _GNU_SOURCE
 #include <ftw.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -55,6 +58,23 @@ static inline char *read_file(const char *path, size_t *len)
 	b[n] = '\0';
 	*len = (size_t)n;
 	return b;
+}
+
+/* The path FD is open on, into BUF (CAP octets; "" if it cannot be read):
+ * a deleted file's reads "PATH (deleted)". */
+static inline void fd_target(int fd, char *buf, size_t cap)
+{
+	char link[64];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, buf, cap - 1);
+	buf[n > 0 ? n : 0] = '\0';
+}
+
+/* Whether S ends with SUFFIX (false when SUFFIX is NULL). */
+static inline bool ends_with(const char *s, const char *suffix)
+{
+	size_t sl = strlen(s), fl = suffix ? strlen(suffix) : 0;
+	return suffix && sl >= fl && strcmp(s + sl - fl, suffix) == 0;
 }
 
 /* How often NEEDLE occurs in the LEN octets at TEXT (NULL when LEN is 0),

@@ -44,12 +44,9 @@ static const char *fail_readdir;
 struct dirent *__wrap_readdir(DIR *d)
 {
 	if (fail_readdir) {
-		char link[64], path[PATH_MAX];
-		snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd(d));
-		ssize_t n = readlink(link, path, sizeof(path) - 1);
-		path[n > 0 ? n : 0] = '\0';
-		size_t pl = strlen(path), fl = strlen(fail_readdir);
-		if (pl >= fl && strcmp(path + pl - fl, fail_readdir) == 0) {
+		char path[PATH_MAX];
+		fd_target(dirfd(d), path, sizeof(path));
+		if (ends_with(path, fail_readdir)) {
 			errno = EIO;
 			return NULL;
 		}
@@ -128,13 +125,10 @@ int __wrap_fsync(int fd)
 		on_dir_sync = NULL;
 		hook();
 	}
-	char link[64], path[PATH_MAX];
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	ssize_t n = readlink(link, path, sizeof(path) - 1);
-	path[n > 0 ? n : 0] = '\0';
+	char path[PATH_MAX];
+	fd_target(fd, path, sizeof(path));
 	event("sync", path);
-	size_t pl = strlen(path), fl = fail_sync ? strlen(fail_sync) : 0;
-	if (fail_sync && pl >= fl && strcmp(path + pl - fl, fail_sync) == 0) {
+	if (ends_with(path, fail_sync)) {
 		errno = EIO;
 		return -1;
 	}

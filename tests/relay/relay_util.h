@@ -24,16 +24,6 @@ static inline int sys_openat_va(int dirfd, const char *path, int flags, va_list 
 	return (int)syscall(SYS_openat, dirfd, path, flags, mode);
 }
 
-/* The path FD is open on, into BUF (CAP octets; "" if it cannot be read):
- * a deleted file's reads "PATH (deleted)". */
-static inline void fd_target(int fd, char *buf, size_t cap)
-{
-	char link[64];
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	ssize_t n = readlink(link, buf, cap - 1);
-	buf[n > 0 ? n : 0] = '\0';
-}
-
 /* A message to KEY@example.org, KEY its subject, BODY its text. */
 static inline void message(char *out, size_t cap, const char *key, const char *body)
 {
