@@ -7,6 +7,9 @@
 #      once a second from /proc while it works through the backlog.
 #   The spool is on disk when the relay starts: ccpump demo syncs what it
 #   writes, as an MTA fsyncs each Maildir delivery.
+#   Before and after the runs it reads how fast the work directory's disk
+#   removes synced files (plain rm): the relay removes every spool file it
+#   delivered, and on a disk that removes slowly that rate bounds it.
 #   bench/relay_figures.sh [MESSAGES] [BATCH1_MESSAGES] [BACKLOG]
 set -euo pipefail
 bin=$(realpath "${CCPUMP:-./build/ccpump}")
@@ -32,9 +35,22 @@ run() { # run NAME MESSAGES BATCH: prints msgs/s
 	awk -v n="$2" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}'
 	rm -rf "$d"
 }
+# unlink_rate: how many synced 5 KB files a second one rm removes here.
+unlink_rate() {
+	local d="$work/unlink-probe" i t0 t1
+	mkdir -p "$d"
+	for ((i = 0; i < 2000; i++)); do head -c 5000 /dev/zero >"$d/f$i"; done
+	sync
+	t0=$(date +%s.%N)
+	rm -rf "$d"
+	t1=$(date +%s.%N)
+	awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", 2000 / (b - a)}'
+}
 echo "command: ccpump demo --messages N --max-body 9000 --spool-only; ccpump relay --once --batch B"
+before=$(unlink_rate)
 big=$(run big "$n" 1024)
 one=$(run one "$n1" 1)
+echo "disk: $before synced files removed a second before the runs, $(unlink_rate) after (2,000 of 5 KB, rm)"
 echo "durable batches (--batch 1024): $big msgs/s over $n messages"
 echo "sync per message (--batch 1):   $one msgs/s over $n1 messages"
 awk -v a="$big" -v b="$one" 'BEGIN {printf "ratio: %.1f\n", a / b}'
