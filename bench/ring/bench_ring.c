@@ -91,15 +91,10 @@ static void ours_destroy(struct bq *q)
 {
 	ccp_ring_destroy((struct ccp_ring *)q);
 }
-/* The same ring with its bursts' slot words moved one by one (ring.h,
- * WIDE COPIES), as on a processor without AVX: the pairs measured against
- * their absence in one run and one binary. */
+/* The same ring with its bursts' slot words moved one by one. */
 static struct bq *words_create(const struct bq_shape *shape)
 {
-	struct ccp_ring *r = ccp_ring_create(shape->capacity);
-	if (r != NULL)
-		r->wide = 0;
-	return (struct bq *)r;
+	return (struct bq *)ring_words_create(shape->capacity);
 }
 static unsigned ours_enq(struct bq *q, const uintptr_t *w, unsigned n)
 {

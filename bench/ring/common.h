@@ -1,6 +1,7 @@
 /*
  * common.h: what the ring benchmarks (bench_ring.c, ring_loop.c) share: the
- * counts their flags take, and the median of their repetitions.
+ * counts their flags take, the median of their repetitions, and ccpump's
+ * ring with its bursts' slot words one by one.
  */
 #ifndef CCPUMP_BENCH_RING_COMMON_H
 #define CCPUMP_BENCH_RING_COMMON_H
@@ -9,6 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+
+#include "ccpump/ring.h"
 
 static inline bool is_digit(char c)
 {
@@ -42,6 +45,17 @@ static inline double median(double *v, unsigned n)
 {
 	qsort(v, n, sizeof(*v), cmp_double);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* ccpump's ring with its bursts' slot words moved one by one (ring.h, WIDE
+ * COPIES), as on a processor without AVX: the pairs measured against their
+ * absence in one run and one binary.  NULL when the ring cannot be made. */
+static inline struct ccp_ring *ring_words_create(unsigned capacity)
+{
+	struct ccp_ring *r = ccp_ring_create(capacity);
+	if (r != NULL)
+		r->wide = 0;
+	return r;
 }
 
 #endif /* CCPUMP_BENCH_RING_COMMON_H */

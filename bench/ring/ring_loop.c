@@ -144,8 +144,8 @@ int main(int argc, char **argv)
 	struct ccp_ring *ours = ccp_ring_create(capacity), *words = NULL;
 	rings[n++] = (struct loop_ring){ "ccp_ring", (struct bq *)ours, ccp_enq, ccp_deq, { 0 } };
 	if (ours != NULL && ours->wide) {
-		words = ccp_ring_create(capacity);
-		words->wide = 0;
+		/* A NULL one is said below, as any ring that cannot be made. */
+		words = ring_words_create(capacity);
 		rings[n++] = (struct loop_ring){ "ccp_ring_words", (struct bq *)words, ccp_enq,
 						 ccp_deq, { 0 } };
 	}
