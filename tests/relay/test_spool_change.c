@@ -378,8 +378,7 @@ static bool path_ends(int fd, const char *tail)
 {
 	char target[1024];
 	fd_target(fd, target, sizeof(target));
-	size_t tl = strlen(target), wl = strlen(tail);
-	return tl >= wl && strcmp(target + tl - wl, tail) == 0;
+	return ends_with(target, tail);
 }
 
 /* A disk (a FUSE or NFS server) that fails a stat of an open file: the
