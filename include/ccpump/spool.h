@@ -104,6 +104,12 @@ struct ccp_spool_stats {
 	/* Names marked in the delivered folder now: settled files that could
 	 * not leave new/, and failed ones on their way to the failed folder. */
 	uint64_t marked;
+	/* Time the dispatchers spent settling files (removing a delivered one
+	 * from new/, moving a failed one, marking one that cannot leave),
+	 * summed over them, in ns.  Growing nearly as fast as the clock, it
+	 * says some dispatcher is always waiting for the disk's removals: they
+	 * bound the relay. */
+	uint64_t settle_ns;
 };
 
 struct ccp_spool;

@@ -33,7 +33,7 @@ void ccp_relay_snap_log(const struct ccp_relay_snap *s)
 		"delivered in part %llu, waiting in ring %llu, in flight %llu, deferred now %llu, "
 		"imports %llu (failed %llu), duplicate notifications suppressed %llu, "
 		"quarantined %llu, changed while read %llu, changed after delivery %llu, "
-		"postponed %llu%s%s",
+		"postponed %llu, settling spool files %.1f s%s%s",
 		s->rate, (unsigned long long)s->delivered, (unsigned long long)s->duplicates,
 		(unsigned long long)s->bad, (unsigned long long)s->partial,
 		(unsigned long long)s->ps.in_ring, (unsigned long long)s->ps.in_flight,
@@ -41,7 +41,7 @@ void ccp_relay_snap_log(const struct ccp_relay_snap *s)
 		(unsigned long long)s->import_failures, (unsigned long long)s->ps.claim_conflicts,
 		(unsigned long long)s->ss.quarantined, (unsigned long long)s->ss.changed,
 		(unsigned long long)s->ss.changed_after, (unsigned long long)s->ps.postponed,
-		reports, paused);
+		(double)s->ss.settle_ns / 1e9, reports, paused);
 }
 
 /* S as a JSON string: quotes, backslashes and control characters escaped,
@@ -106,7 +106,7 @@ void ccp_relay_snap_write(const char *path, const struct ccp_relay_snap *s, cons
 			   "\"import_failures\": %llu, "
 			   "\"duplicate_notifications_suppressed\": %llu, \"quarantined\": %llu, "
 			   "\"changed_while_read\": %llu, \"changed_after_delivery\": %llu, "
-			   "\"postponed\": %llu, \"reports_waiting\": ",
+			   "\"postponed\": %llu, \"settle_seconds\": %.6f, \"reports_waiting\": ",
 			   s->rate, (unsigned long long)s->delivered,
 			   (unsigned long long)s->duplicates, (unsigned long long)s->bad,
 			   (unsigned long long)s->partial, (unsigned long long)s->ps.in_ring,
@@ -115,7 +115,8 @@ void ccp_relay_snap_write(const char *path, const struct ccp_relay_snap *s, cons
 			   (unsigned long long)s->import_failures,
 			   (unsigned long long)s->ps.claim_conflicts,
 			   (unsigned long long)s->ss.quarantined, (unsigned long long)s->ss.changed,
-			   (unsigned long long)s->ss.changed_after, (unsigned long long)s->ps.postponed);
+			   (unsigned long long)s->ss.changed_after, (unsigned long long)s->ps.postponed,
+			   (double)s->ss.settle_ns / 1e9);
 	if (s->reports_waiting >= 0)
 		ccp_ccm_buf_printf(&b, "%lld}\n", (long long)s->reports_waiting);
 	else

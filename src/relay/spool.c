@@ -112,6 +112,9 @@ struct ccp_spool {
 	struct spool_poller *pollers;
 	_Atomic int finish;  /* 0 run, 1 drain after one full scan, 2 stop */
 	_Atomic uint64_t acked, ack_errors, changed, changed_after;
+	/* Nanoseconds the dispatchers spent settling files (spool_ack(),
+	 * spool_ack_burst()), summed: ccp_spool_stats()'s settle_ns. */
+	_Atomic uint64_t settle_ns;
 	/* Names of entries that could not leave new/ (not quarantined, not
 	 * renamed), reported once while they stay: the pollers meet them
 	 * again at every rescan.  Two generations, so that the set holds what
@@ -1803,9 +1806,18 @@ bool ccp_spool_mark_failed(struct ccp_spool *s, struct ccp_msg *m)
 	return true;
 }
 
+/* The time since T0 into settle_ns.  Relaxed: a sum read for the stats,
+ * ordering nothing. */
+static void settled_since(struct ccp_spool *s, uint64_t t0)
+{
+	atomic_fetch_add_explicit(&s->settle_ns, ccp_now_ns() - t0, memory_order_relaxed);
+}
+
 static void spool_ack(void *ctx, unsigned dispatcher, struct ccp_msg *m, enum ccp_msg_state outcome)
 {
+	uint64_t t0 = ccp_now_ns();
 	ack_one(ctx, m, outcome);
+	settled_since(ctx, t0);
 }
 
 /*
@@ -1840,6 +1852,7 @@ static void spool_ack_burst(void *ctx, unsigned dispatcher, struct ccp_msg *cons
 	struct ack_job j = { .s = ctx, .msgs = msgs, .outcomes = outcomes };
 	uint64_t t0 = ccp_now_ns();
 	ccp_parallel_each(n, ACK_PER_WORKER, ACK_WORKERS, ack_index, &j);
+	settled_since(j.s, t0);
 	ccp_log(CCP_LOG_DEBUG, "spool %s: %u settled files left new/ in %.0f ms", j.s->dir, n,
 		(double)(ccp_now_ns() - t0) / 1e6);
 }
@@ -1913,4 +1926,5 @@ void ccp_spool_stats(const struct ccp_spool *s, struct ccp_spool_stats *out)
 	out->changed = atomic_load_explicit(&w->changed, memory_order_relaxed);
 	out->changed_after = atomic_load_explicit(&w->changed_after, memory_order_relaxed);
 	out->marked = atomic_load_explicit(&w->ndelivered, memory_order_relaxed);
+	out->settle_ns = atomic_load_explicit(&w->settle_ns, memory_order_relaxed);
 }

@@ -42,7 +42,11 @@ import json, sys
 s = json.load(open(sys.argv[1]))
 assert s["state"] == "done" and s["delivered"] == 1500 and s["waiting_in_ring"] == 0, s
 assert s["duplicate_notifications_suppressed"] > 0 and s["paused_seconds"] == 0, s
+# 1500 files removed from new/: the dispatchers' time for it is counted.
+assert s["settle_seconds"] > 0, s
 PY
+grep 'stats: ' "$d/log" | tail -1 | grep -q ', settling spool files [0-9]*\.[0-9] s' ||
+	fail "race: the last stats line does not say the time spent settling spool files"
 [ "$(batch_sum "$d/log" delivered)" = 1500 ] ||
 	fail "race: the per-batch lines count $(batch_sum "$d/log" delivered) delivered, not 1500"
 # The same counts from the least memory: sorted runs in a temporary directory.
@@ -60,11 +64,30 @@ echo "1. race: 1500 messages, $(field "$d/po" delivered) deliveries, $supp dupli
 d=$(fresh manypollers)
 gen "$d/spool" 0 200
 "$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --pollers 40 --once \
-	--stats-interval 0 --log "$d/log" || fail "many pollers: relay failed: $(tail -2 "$d/log")"
+	--stats-interval 0 --stats-file "$d/stats.json" --log "$d/log" ||
+	fail "many pollers: relay failed: $(tail -2 "$d/log")"
 ! grep -q "have no inotify watch" "$d/log" || fail "many pollers: took more inotify instances than 8"
 [ "$(field "$d/po" 'distinct keys')" = 200 ] || fail "many pollers: not 200 delivered"
 [ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "many pollers: duplicates"
-echo "1b. 40 pollers, 8 of them watching: 200 delivered once"
+# A spool full before the start goes in batches: their files leave new/
+# together (spool_ack_burst()), and that time is counted too.
+python3 - "$d/stats.json" <<'PY' || fail "many pollers: the stats file: $(cat "$d/stats.json")"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["delivered"] == 200 and s["imports"] < 200 and s["settle_seconds"] > 0, s
+PY
+# With --batch 1 each file leaves alone (spool_ack()), and is counted too.
+d=$(fresh batchone)
+gen "$d/spool" 0 5
+"$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --batch 1 --once \
+	--stats-interval 0 --stats-file "$d/stats.json" --log "$d/log" ||
+	fail "batch 1: relay failed: $(tail -2 "$d/log")"
+python3 - "$d/stats.json" <<'PY' || fail "batch 1: the stats file: $(cat "$d/stats.json")"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["delivered"] == 5 and s["imports"] == 5 and s["settle_seconds"] > 0, s
+PY
+echo "1b. 40 pollers, 8 of them watching: 200 delivered once; the time settling files counted, in batches and alone"
 
 
 # ---- 5. bad flags and unusable directories: one line, status 2 ---------

@@ -134,6 +134,7 @@ int main(void)
 	static struct ccp_relay_snap s;
 	s.reports_waiting = -1;
 	s.paused_ns = 2500000000ull;
+	s.ss.settle_ns = 1234567ull;
 
 	snprintf(s.pause_reason, sizeof(s.pause_reason), "a \"quoted\" C:\\path\tand\na line");
 	ccp_relay_snap_write(path, &s, "paused");
@@ -142,6 +143,7 @@ int main(void)
 	      NULL);
 	CHECK(strstr(got, "\"state\": \"paused\"") != NULL);
 	CHECK(strstr(got, "\"reports_waiting\": null}") != NULL);
+	CHECK(strstr(got, "\"settle_seconds\": 0.001235, ") != NULL);
 
 	/* Valid: é (2), 李 (3), U+1F600 (4), U+10FFFF (4).  Not: Latin-1
 	 * é, a stray continuation, overlong '/', a surrogate, past U+10FFFF,
