@@ -1806,11 +1806,13 @@ bool ccp_spool_mark_failed(struct ccp_spool *s, struct ccp_msg *m)
 	return true;
 }
 
-/* The time since T0 into settle_ns.  Relaxed: a sum read for the stats,
- * ordering nothing. */
-static void settled_since(struct ccp_spool *s, uint64_t t0)
+/* The time since T0 into settle_ns; returns it.  Relaxed: a sum read for
+ * the stats, ordering nothing. */
+static uint64_t settled_since(struct ccp_spool *s, uint64_t t0)
 {
-	atomic_fetch_add_explicit(&s->settle_ns, ccp_now_ns() - t0, memory_order_relaxed);
+	uint64_t spent = ccp_now_ns() - t0;
+	atomic_fetch_add_explicit(&s->settle_ns, spent, memory_order_relaxed);
+	return spent;
 }
 
 static void spool_ack(void *ctx, unsigned dispatcher, struct ccp_msg *m, enum ccp_msg_state outcome)
@@ -1852,9 +1854,9 @@ static void spool_ack_burst(void *ctx, unsigned dispatcher, struct ccp_msg *cons
 	struct ack_job j = { .s = ctx, .msgs = msgs, .outcomes = outcomes };
 	uint64_t t0 = ccp_now_ns();
 	ccp_parallel_each(n, ACK_PER_WORKER, ACK_WORKERS, ack_index, &j);
-	settled_since(j.s, t0);
+	uint64_t spent = settled_since(j.s, t0);
 	ccp_log(CCP_LOG_DEBUG, "spool %s: %u settled files left new/ in %.0f ms", j.s->dir, n,
-		(double)(ccp_now_ns() - t0) / 1e6);
+		(double)spent / 1e6);
 }
 
 /*
