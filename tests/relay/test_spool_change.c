@@ -472,17 +472,20 @@ static struct ccp_msg *spool_record(const char *key)
 	return m;
 }
 
+/* The room for what a read said (read_record_why()). */
+#define WHY_MAX 300
+
 /* What the spool's read of M (as a dispatcher's) finds; WHY (may be NULL;
- * 300 octets) what it said. */
+ * WHY_MAX octets) what it said. */
 static enum ccp_spool_read read_record_why(struct ccp_spool *sp, struct ccp_msg *m, char *why)
 {
-	char *buf = NULL, unread[300];
+	char *buf = NULL, unread[WHY_MAX];
 	size_t cap = 0, len;
 	if (why == NULL)
 		why = unread;
 	why[0] = '\0';
 	enum ccp_spool_read r =
-		ccp_spool_read_message(sp, m, &buf, &cap, &len, 1 << 20, why, 300);
+		ccp_spool_read_message(sp, m, &buf, &cap, &len, 1 << 20, why, WHY_MAX);
 	free(buf);
 	return r;
 }
@@ -929,7 +932,7 @@ static void test_unmovable_forgotten(const char *root)
  */
 static void test_marker_speaks(const char *root)
 {
-	char failed[800], marks[800], path[900], why[300];
+	char failed[800], marks[800], path[900], why[WHY_MAX];
 	struct ccp_spool *sp = open_marking_spool(root, "10", HOUR_NS, failed, marks);
 	const struct ccp_source_ops *ops = ccp_spool_source();
 	deliver("locked", "DELIVERED ONCE");
