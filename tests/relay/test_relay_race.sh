@@ -37,14 +37,10 @@ grep -q 'stopping: finishing the batches in flight' "$d/log" || fail "race: no g
 grep 'stats: ' "$d/log" | tail -1 | grep -q 'msgs/s, delivered 1500, .*waiting in ring 0, in flight 0, deferred now 0' ||
 	fail "race: the last stats line does not show 1500 delivered and nothing left"
 grep -q 'stats: [1-9][0-9]* msgs/s' "$d/log" || fail "race: no stats line with a rate"
-python3 - "$d/stats.json" <<'PY' || fail "race: the stats file: $(cat "$d/stats.json")"
-import json, sys
-s = json.load(open(sys.argv[1]))
-assert s["state"] == "done" and s["delivered"] == 1500 and s["waiting_in_ring"] == 0, s
-assert s["duplicate_notifications_suppressed"] > 0 and s["paused_seconds"] == 0, s
+stats_hold race "$d" 's["state"] == "done" and s["delivered"] == 1500 and s["waiting_in_ring"] == 0'
+stats_hold race "$d" 's["duplicate_notifications_suppressed"] > 0 and s["paused_seconds"] == 0'
 # 1500 files removed from new/: the dispatchers' time for it is counted.
-assert s["settle_seconds"] > 0, s
-PY
+stats_hold race "$d" 's["settle_seconds"] > 0'
 grep 'stats: ' "$d/log" | tail -1 | grep -q ', settling spool files [0-9]*\.[0-9] s' ||
 	fail "race: the last stats line does not say the time spent settling spool files"
 [ "$(batch_sum "$d/log" delivered)" = 1500 ] ||
@@ -71,22 +67,14 @@ gen "$d/spool" 0 200
 [ "$(field "$d/po" 'duplicate deliveries')" = 0 ] || fail "many pollers: duplicates"
 # A spool full before the start goes in batches: their files leave new/
 # together (spool_ack_burst()), and that time is counted too.
-python3 - "$d/stats.json" <<'PY' || fail "many pollers: the stats file: $(cat "$d/stats.json")"
-import json, sys
-s = json.load(open(sys.argv[1]))
-assert s["delivered"] == 200 and s["imports"] < 200 and s["settle_seconds"] > 0, s
-PY
+stats_hold "many pollers" "$d" 's["delivered"] == 200 and s["imports"] < 200 and s["settle_seconds"] > 0'
 # With --batch 1 each file leaves alone (spool_ack()), and is counted too.
 d=$(fresh batchone)
 gen "$d/spool" 0 5
 "$bin" relay --spool "$d/spool" --store "$d/store" --po "$d/po" --batch 1 --once \
 	--stats-interval 0 --stats-file "$d/stats.json" --log "$d/log" ||
 	fail "batch 1: relay failed: $(tail -2 "$d/log")"
-python3 - "$d/stats.json" <<'PY' || fail "batch 1: the stats file: $(cat "$d/stats.json")"
-import json, sys
-s = json.load(open(sys.argv[1]))
-assert s["delivered"] == 5 and s["imports"] == 5 and s["settle_seconds"] > 0, s
-PY
+stats_hold "batch 1" "$d" 's["delivered"] == 5 and s["imports"] == 5 and s["settle_seconds"] > 0'
 echo "1b. 40 pollers, 8 of them watching: 200 delivered once; the time settling files counted, in batches and alone"
 
 
