@@ -132,10 +132,11 @@
  * around each side's pair loop, so that it keeps them where the orderings
  * above put their words: after a consumer's acquire of the first slot and
  * before its claim, after a producer's claim and the caller's writes to
- * its objects and before the first slot's store-release.  Why: rte_ring copies a burst with plain moves and nothing
- * else, while each word here is tagged or untagged and checked on its way,
- * an operation or two more a word and side; done word by word, a burst of
- * 32 cost this ring 11% more than rte_ring's own in one thread.  In pairs
+ * its objects and before the first slot's store-release.  Why: rte_ring
+ * copies a burst with plain moves and nothing else, while each word here
+ * is tagged or untagged and checked on its way, an operation or two more a
+ * word and side; done word by word, a burst of 32 cost this ring 11% more
+ * than rte_ring's own in one thread.  In pairs
  * each of those operations covers two words (docs/performance.md, the
  * ring's figures).  ThreadSanitizer cannot see inside assembly, so its
  * build takes the word-by-word path, the same algorithm in C11 atomics;
