@@ -288,6 +288,54 @@ bool ccp_hardlink_exposed(const char *sysctl, const struct stat *new_dir, uid_t 
 	return true;
 }
 
+/* Whether comma-separated OPTS holds the option WORD itself (not
+ * "WORD=..." nor "noWORD"). */
+static bool has_option(const char *opts, const char *word)
+{
+	size_t n = strlen(word);
+	for (const char *o = opts; *o != '\0';) {
+		size_t k = strcspn(o, ",");
+		if (k == n && memcmp(o, word, n) == 0)
+			return true;
+		o += k + (o[k] == ',');
+	}
+	return false;
+}
+
+bool ccp_mount_discards(const char *mountinfo, dev_t dev, char *why, size_t len)
+{
+	FILE *f = fopen(mountinfo, "re");
+	if (f == NULL)
+		return false;
+	char *line = NULL;
+	size_t cap = 0;
+	bool found = false;
+	while (!found && getline(&line, &cap, f) > 0) {
+		line[strcspn(line, "\n")] = '\0';
+		/* id parent major:minor root mount-point options [optional
+		 * fields...] - fstype source super-options */
+		unsigned maj, min;
+		char point[512], opts[512];
+		if (sscanf(line, "%*u %*u %u:%u %*s %511s %511s", &maj, &min, point, opts) != 4 ||
+		    maj != major(dev) || min != minor(dev))
+			continue;
+		const char *sep = strstr(line, " - ");
+		char fstype[64], source[256], super[512];
+		if (sep == NULL || sscanf(sep + 3, "%63s %255s %511s", fstype, source, super) != 3)
+			continue;
+		if (!has_option(opts, "discard") && !has_option(super, "discard"))
+			continue;
+		snprintf(why, len, "%s %s mounted at %s with 'discard': each delivered message's "
+			 "removal may wait for the device to discard its blocks, and bound the relay "
+			 "(watch 'settling spool files' on the stats line); mount it without 'discard' "
+			 "and trim periodically (fstrim.timer)", fstype, source, point);
+		found = true;
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
 int ccp_dir_lock(const char *dir, const char *name, const char *what, bool *foreign, char *err,
 		 size_t errlen)
 {

@@ -97,6 +97,18 @@ bool ccp_hardlink_exposed(const char *sysctl, const struct stat *new_dir, uid_t 
 			  size_t len);
 
 /*
+ * Whether the file system of device DEV (a spool's st_dev) discards freed
+ * blocks as each removal commits: a line of MOUNTINFO (the path of
+ * /proc/self/mountinfo) with DEV's major:minor whose mount or file system
+ * options hold "discard" itself ("discard=async", as Btrfs says it, gives
+ * the blocks back later and is not it).  On such a mount every delivered
+ * message's removal may wait for the device.  Says so in WHY (LEN octets),
+ * naming the file system, its device and where it is mounted.  False where
+ * MOUNTINFO cannot be read or holds no such line.
+ */
+bool ccp_mount_discards(const char *mountinfo, dev_t dev, char *why, size_t len);
+
+/*
  * Takes the lock of directory DIR for this process's lifetime: an
  * exclusive flock on DIR/NAME, which then holds this process's pid, or,
  * with NAME NULL, on DIR itself (no file is made in it: for a directory

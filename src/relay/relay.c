@@ -2639,12 +2639,18 @@ static int relay_run(const struct ccp_relay_config *cfg, struct ccp_relay_stats 
 			"of them can hold its lock and keep a relay from starting; writers need "
 			"only search it (chmod o-r)", cfg->spool, (unsigned)(lst.st_mode & 07777));
 	/* new/ itself, through the spool's own descriptor of it. */
-	char exposed[400];
+	char said[800]; /* a warning's reason; paths may be long */
 	struct stat nst;
-	if (ccp_spool_stat(r.spool, ".", &nst) == 0 &&
-	    ccp_hardlink_exposed("/proc/sys/fs/protected_hardlinks", &nst, geteuid(), exposed,
-				 sizeof(exposed)))
-		ccp_log(CCP_LOG_WARN, "relay: spool %s/new: %s", cfg->spool, exposed);
+	bool new_stat = ccp_spool_stat(r.spool, ".", &nst) == 0;
+	if (new_stat &&
+	    ccp_hardlink_exposed("/proc/sys/fs/protected_hardlinks", &nst, geteuid(), said,
+				 sizeof(said)))
+		ccp_log(CCP_LOG_WARN, "relay: spool %s/new: %s", cfg->spool, said);
+	/* With --keep delivered files are renamed, not removed: no discard
+	 * on the relay's path. */
+	if (new_stat && !cfg->keep &&
+	    ccp_mount_discards("/proc/self/mountinfo", nst.st_dev, said, sizeof(said)))
+		ccp_log(CCP_LOG_WARN, "relay: spool %s is on %s", cfg->spool, said);
 	ccp_log(CCP_LOG_INFO, "relay: spool %s -> %s (%s), %u pollers, %u dispatchers, batch %u%s",
 		cfg->spool, cfg->import_cmd ? cfg->import_cmd : cfg->po,
 		cfg->import_cmd ? "external import" : "post office", cfg->pump.pollers,
