@@ -137,7 +137,7 @@ CCP_EXPORT extern const char *const ccp_queue_report_dirs[CCP_QUEUE_REPORT_DIRS]
 /* A message sent to Bad while Bad holds an older one of its name keeps
  * that one as NAME.N, with N the first free from 1 up to below this; its
  * records and its report's queue entry in STORE/Bounce are renamed so too. */
-#define CCP_QUEUE_BAD_ASIDE_MAX 1000
+#define CCP_QUEUE_BAD_ASIDE_MAX 1000u
 
 /* That name, NAME.N, into BUF (CCP_QUEUE_RECORD_NAME_MAX octets): false
  * when it would not fit a file name (NAME is never cut). */
