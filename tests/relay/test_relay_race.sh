@@ -200,6 +200,18 @@ grep -q "warning: relay: spool $work/held/spool is readable by every user (mode 
 chmod 0711 "$work/held/spool"
 held_relay --once 2>"$work/held/err" || fail "held: a relay on a 0711 spool exited $?"
 grep -q "readable by every user" "$work/held/err" && fail "held: warned on a 0711 spool"
+# A spool on a file system mounted with 'discard' (each removal may wait for
+# the device): the relay warns, read from /proc/self/mountinfo, where this
+# machine's own mount table says so; with --keep (renames) it never does.
+majmin=$(stat -c '%Hd:%Ld' "$work/held/spool/new")
+discard=$(awk -v d="$majmin" '$3 == d { for (i = 7; i <= NF && $i != "-"; i++); if (("," $6 "," $(i+3) ",") ~ /,discard,/) print "yes" }' /proc/self/mountinfo | head -1)
+if [ "$discard" = yes ]; then
+	grep -q "warning: relay: spool $work/held/spool is on .* with 'discard'" "$work/held/err" ||
+		fail "held: no warning on a spool mounted with discard: $(cat "$work/held/err")"
+	held_relay --once --keep 2>"$work/held/err" || fail "held: --keep exited $?"
+fi
+grep -q "with 'discard'" "$work/held/err" &&
+	fail "held: a discard warning where mountinfo says none, or with --keep: $(cat "$work/held/err")"
 # A relay that is not --once waits such a holder out, holding the store,
 # and relays once the lock is free; stopped while it waits, it exits 0.
 hold
