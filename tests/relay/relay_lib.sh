@@ -8,14 +8,11 @@ work=$(mktemp -d)
 # Files made immutable by a test that failed are released first.
 trap 'kill -9 $(jobs -p) 2>/dev/null; chattr -R -i "$work" 2>/dev/null; rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*" >&2; [ -f "$work/log" ] && tail -20 "$work/log" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/stats_lib.sh"
 # stats_hold WHAT DIR EXPR: DIR/stats.json (a relay's --stats-file) holds
 # the Python expression EXPR of its object s, or the test fails naming WHAT.
 stats_hold() {
-	python3 - "$2/stats.json" "$3" <<'PY' || fail "$1: the stats file is not $3: $(cat "$2/stats.json")"
-import json, sys
-s = json.load(open(sys.argv[1]))
-assert eval(sys.argv[2]), s
-PY
+	stats_true "$2/stats.json" "$3" || fail "$1: the stats file is not $3: $(cat "$2/stats.json")"
 }
 field() { "$bin" po stats --po "$1" | sed -n "s/^$2: *//p"; }
 # Some cases need the immutable attribute (chattr +i: root, and a file

@@ -57,6 +57,7 @@
 #      Bad with its reason once there is room, never imported again.
 set -u
 bin=$(realpath "$1")
+. "$(dirname "$0")/stats_lib.sh"
 if [ -z "${CCPUMP_TEST_NS:-}" ]; then
 	if [ "$(id -u)" != 0 ] || ! unshare -m --propagation private true 2>/dev/null; then
 		echo "SKIP: needs root and unshare -m to mount small file systems"
@@ -121,11 +122,7 @@ on_full_disk "$work/store-full" 1000 "$work/store-full/fs/store" --retry-max 0.2
 wait_for 60 grep -qs "deliveries paused: " "$log" || fail "store full: deliveries never paused"
 wait_for 30 grep -qs "deliveries still paused" "$log" || fail "store full: no probe while paused"
 paused_in_file() {
-	python3 - "$d/stats.json" 2>/dev/null <<'PY'
-import json, sys
-s = json.load(open(sys.argv[1]))
-sys.exit(0 if s["state"] == "paused" and "No space left" in s["pause_reason"] and s["postponed"] > 0 else 1)
-PY
+	stats_true "$d/stats.json" 's["state"] == "paused" and "No space left" in s["pause_reason"] and s["postponed"] > 0'
 }
 wait_for 10 paused_in_file || fail "store full: the stats file does not say paused: $(cat "$d/stats.json")"
 [ -z "$(ls -A "$d/fs/store/Bad")" ] || fail "store full: messages went to Bad while paused"
