@@ -1963,10 +1963,12 @@ static bool plan_import(struct ccp_po *po, const char *data, size_t len, const c
 		const char *bad = rc < 0 ? r.error : check_message(po, m, why, sizeof(why));
 		if (bad) {
 			char line[sizeof(res->reason)];
+			/* ccp_errf: a reason longer than the line is cut, as
+			 * every reason the post office gives. */
 			if (rc < 0)
-				snprintf(line, sizeof(line), "%s", bad);
+				ccp_errf(line, sizeof(line), "%s", bad);
 			else
-				snprintf(line, sizeof(line), "%s: line %u: %s", name, m->line, bad);
+				ccp_errf(line, sizeof(line), "%s: line %u: %s", name, m->line, bad);
 			if (!res->reason[0])
 				snprintf(res->reason, sizeof(res->reason), "%s", line);
 			res->undeliverable++;
@@ -2575,8 +2577,9 @@ static int import_common(struct ccp_po *po, const char *data, size_t len, const 
 out:
 	unlock_po(po->dirfd, po->lockfd);
 	pthread_mutex_unlock(&po->mu);
-	/* Only a committed import has outcomes to report. */
-	if (rc == CCP_PO_OK || rc == CCP_PO_UNDELIVERABLE)
+	/* Only a committed import has outcomes to report (and only a caller
+	 * that asked, fn, has any recorded: rep.on). */
+	if (fn != NULL && (rc == CCP_PO_OK || rc == CCP_PO_UNDELIVERABLE))
 		for (size_t i = 0; i < rep.n; i++)
 			fn(arg, rep.str.data + rep.r[i].key_off, rep.r[i].key_len, rep.r[i].outcome,
 			   rep.str.data + rep.r[i].reason_off);
