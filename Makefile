@@ -13,7 +13,7 @@ FUZZ_SECONDS ?= 300
 # Seconds per fuzz target in `make test`: enough to replay the seed corpus
 # and try a few thousand mutations.
 FUZZ_BRIEF   ?= 5
-FUZZ_TARGETS := fuzz_ccm fuzz_convert fuzz_headers fuzz_import fuzz_bounce fuzz_und fuzz_files
+FUZZ_TARGETS := fuzz_ccm fuzz_convert fuzz_headers fuzz_import fuzz_bounce fuzz_und fuzz_files fuzz_marker
 CTEST   := ctest --output-on-failure --timeout 120 -j $(JOBS)
 # ThreadSanitizer's options for the concurrent tests; every process a test
 # starts (the relay, its import program) inherits them.  tests/tsan.supp says
@@ -77,6 +77,7 @@ FUZZ_SEEDS_fuzz_import  := tests/data/ccm
 FUZZ_SEEDS_fuzz_bounce  := tests/data/gen
 FUZZ_SEEDS_fuzz_und     := tests/data/und
 FUZZ_SEEDS_fuzz_files   := tests/data/files
+FUZZ_SEEDS_fuzz_marker  := tests/data/markers
 
 # fuzz_one TARGET SECONDS: one recipe line (the blank line before endef
 # ends it, so that $(foreach) below makes one line a target).
