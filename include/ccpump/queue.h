@@ -129,6 +129,39 @@ CCP_EXPORT bool ccp_queue_marker_text_reason(const char *text, char *buf, size_t
 CCP_EXPORT bool ccp_queue_marker_reason(int delivered_fd, const char *name, char *buf,
 					size_t cap);
 
+/*
+ * STORE/Deferred/KEY: a message waiting for a retry, written by the relay
+ * at each failed attempt, listed by `ccpump queue`, and read back by a
+ * restarted relay so that --max-attempts and --max-age count what earlier
+ * runs spent:
+ *
+ *   attempt N\nfirst UNIXTIME\nanswer RC\nreason TEXT\n
+ *
+ * N attempts so far, the first at UNIXTIME; RC the import's answer, or
+ * "none" for a message that never reached an import.
+ */
+#define CCP_QUEUE_DEFERRED_MAX 800   /* a marker's size at most */
+#define CCP_QUEUE_ATTEMPTS_MAX (1u << 24) /* a larger count reads as this */
+
+/* Writes the marker into BUF (CAP octets, at least 128): the reason (one
+ * line: a newline in it ends it) is cut, at a character, to fit, so the
+ * text always ends in its newline.  Returns the text's length. */
+CCP_EXPORT size_t ccp_queue_deferred_text(char *buf, size_t cap, unsigned attempt,
+					  int64_t first, const char *answer, const char *reason);
+
+struct ccp_queue_deferred {
+	unsigned attempt;   /* at most CCP_QUEUE_ATTEMPTS_MAX */
+	int64_t first;      /* above 0, or 0 where the marker gives none */
+	const char *reason; /* into the text, up to its newline; NULL if none */
+	size_t reason_len;
+};
+
+/* Reads a marker's TEXT (NUL-terminated): false when it does not begin
+ * with "attempt" and a count on a line of its own (not a marker of
+ * ours: the message starts afresh).  A "first" line that is no positive
+ * number in range gives 0; the first "reason" line, the reason. */
+CCP_EXPORT bool ccp_queue_deferred_parse(const char *text, struct ccp_queue_deferred *d);
+
 /* The folders of STORE that keep reports to senders, NAME.ndr: Bad (a
  * message delivered to no one), then Partial (one delivered in part). */
 #define CCP_QUEUE_REPORT_DIRS 2

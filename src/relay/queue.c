@@ -346,6 +346,66 @@ static size_t utf8_cut(const char *s, size_t len)
 	return lead >= 0xc0 && len - (i - 1) < need ? i - 1 : len;
 }
 
+size_t ccp_queue_deferred_text(char *buf, size_t cap, unsigned attempt, int64_t first,
+			       const char *answer, const char *reason)
+{
+	int head = snprintf(buf, cap, "attempt %u\nfirst %" PRId64 "\nanswer %s\nreason ",
+			    attempt, first, answer);
+	if (head < 0 || (size_t)head + 2 > cap)
+		ccp_panic("a Deferred/ marker's buffer of %zu octets cannot hold its head", cap);
+	/* One line: what a reader takes as the reason ends at a newline. */
+	size_t n = strcspn(reason, "\n"), room = cap - (size_t)head - 2;
+	if (n > room)
+		n = utf8_cut(reason, room);
+	memcpy(buf + head, reason, n);
+	buf[head + n] = '\n';
+	buf[head + n + 1] = '\0';
+	return (size_t)head + n + 1;
+}
+
+/* A decimal count at P (at least one digit) that ends its line, at most
+ * MAX (a larger one is MAX, OVER set): its end, or NULL. */
+static const char *count_line(const char *p, uint64_t max, uint64_t *v, bool *over)
+{
+	const char *e = p;
+	*v = 0;
+	*over = false;
+	for (; *e >= '0' && *e <= '9'; e++) {
+		unsigned d = (unsigned)(*e - '0');
+		if (*v > (max - d) / 10)
+			*over = true;
+		else
+			*v = *v * 10 + d;
+	}
+	if (e == p || (*e != '\n' && *e != '\0'))
+		return NULL;
+	if (*over)
+		*v = max;
+	return e;
+}
+
+bool ccp_queue_deferred_parse(const char *text, struct ccp_queue_deferred *d)
+{
+	memset(d, 0, sizeof(*d));
+	uint64_t v;
+	bool over;
+	if (strncmp(text, "attempt ", 8) != 0)
+		return false;
+	const char *e = count_line(text + 8, CCP_QUEUE_ATTEMPTS_MAX, &v, &over);
+	if (e == NULL)
+		return false;
+	d->attempt = (unsigned)v;
+	const char *f = strstr(e, "\nfirst ");
+	if (f && count_line(f + 7, INT64_MAX, &v, &over) && !over)
+		d->first = (int64_t)v;
+	const char *r = strstr(e, "\nreason ");
+	if (r) {
+		d->reason = r + 8;
+		d->reason_len = strcspn(d->reason, "\n");
+	}
+	return true;
+}
+
 /*
  * The note to list for a record: its last line (a Bad/NAME.reason has
  * one; a Deferred/ marker has "attempt N" first and "reason ..." last,
@@ -366,8 +426,9 @@ static void read_note(FILE *f, char *line, size_t cap, unsigned *attempt, bool *
 			strcpy(line + utf8_cut(line, len), more);
 		}
 		line[strcspn(line, "\n")] = '\0';
-		if (strncmp(line, "attempt ", 8) == 0) {
-			*attempt = (unsigned)strtoul(line + 8, NULL, 10);
+		struct ccp_queue_deferred dm;
+		if (ccp_queue_deferred_parse(line, &dm)) {
+			*attempt = dm.attempt;
 			*marker = true;
 		}
 		if (strncmp(line, "reason ", 7) == 0)

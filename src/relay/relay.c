@@ -1179,7 +1179,7 @@ static void mark_deferred(struct relay *r, const struct disp *d, struct ccp_msg 
 			  unsigned n, const enum ccp_verdict *verdicts, int rc, const char *reason,
 			  bool untried)
 {
-	char line[800], held[700];
+	char line[CCP_QUEUE_DEFERRED_MAX], held[700];
 	unsigned unwritten = 0;
 	int unwritten_errno = 0;
 	for (unsigned i = 0; i < n; i++) {
@@ -1228,13 +1228,11 @@ static void mark_deferred(struct relay *r, const struct disp *d, struct ccp_msg 
 					why = held;
 				}
 			}
-			long long first = (long long)first_seen_s(m);
-			int len = snprintf(line, sizeof(line),
-					   "attempt %u\nfirst %lld\nanswer %s\nreason %s\n", attempt,
-					   first, answer, why);
+			size_t len = ccp_queue_deferred_text(line, sizeof(line), attempt,
+							     first_seen_s(m), answer, why);
 			/* Without it the message is still deferred; only a restart
 			 * would count its attempts and age afresh. */
-			if (ccp_store_write(r->deferred_fd, m->key, line, (size_t)len, false) != 0) {
+			if (ccp_store_write(r->deferred_fd, m->key, line, len, false) != 0) {
 				unwritten++;
 				unwritten_errno = errno;
 			}
@@ -1712,7 +1710,7 @@ static bool withheld_last(struct relay *r, const struct ccp_msg *m, char *buf, s
  */
 static bool end_retries(struct relay *r, struct ccp_msg *m, enum ccp_msg_state outcome)
 {
-	char marker[800], kept[200], reason[900], problem[600];
+	char marker[CCP_QUEUE_DEFERRED_MAX], kept[200], reason[900], problem[600];
 	if (outcome != CCP_MSG_FAILED || !m->retries_ended)
 		return true;
 	/* Delivered in part, its report held back by the store (partial()):
@@ -1728,8 +1726,12 @@ static bool end_retries(struct relay *r, struct ccp_msg *m, enum ccp_msg_state o
 	}
 	const char *last = "not kept: the store could not take its marker";
 	if (read_marker(r, m->key, marker, sizeof(marker))) {
-		char *l = strstr(marker, "reason ");
-		l = l ? l + 7 : marker;
+		/* Its reason line; a marker without one (not of ours) is
+		 * shown by its first line. */
+		struct ccp_queue_deferred dm;
+		char *l = marker;
+		if (ccp_queue_deferred_parse(marker, &dm) && dm.reason)
+			l = marker + (dm.reason - marker);
 		l[strcspn(l, "\n")] = '\0';
 		last = l;
 	} else if (withheld_last(r, m, kept, sizeof(kept))) {
@@ -1877,19 +1879,15 @@ static void relay_src_init_msg(void *ctx, struct ccp_msg *m)
 		return;
 	if (r->restore.n == 0 || !ccp_fpset_has(&r->restore, ccp_fp_of(m->key, m->key_len)))
 		return;
-	char text[800];
-	if (!read_marker(r, m->key, text, sizeof(text)))
-		return;
-	unsigned attempt = 0;
-	long long first = 0;
-	if (sscanf(text, "attempt %u", &attempt) != 1)
-		return; /* not a marker of ours: the message starts afresh */
-	const char *f = strstr(text, "\nfirst ");
-	long long now = (long long)time(NULL);
-	if (f && sscanf(f, "\nfirst %lld", &first) == 1 && first > 0 && first <= now)
-		m->age_before_s = age_before(m, first);
-	/* A damaged or hand-edited count cannot wrap the attempt number. */
-	m->attempts_before = attempt < (1u << 24) ? attempt : (1u << 24);
+	char text[CCP_QUEUE_DEFERRED_MAX];
+	struct ccp_queue_deferred dm;
+	if (!read_marker(r, m->key, text, sizeof(text)) || !ccp_queue_deferred_parse(text, &dm))
+		return; /* none, or not a marker of ours: the message starts afresh */
+	if (dm.first > 0 && dm.first <= (int64_t)time(NULL))
+		m->age_before_s = age_before(m, dm.first);
+	/* A damaged or hand-edited count cannot wrap the attempt number: the
+	 * parse reads a larger one as CCP_QUEUE_ATTEMPTS_MAX. */
+	m->attempts_before = dm.attempt;
 	/* Past this run's limits already, it still gets one try before they
 	 * end it, as an MTA's queue lifetime ends a message only after a
 	 * failed delivery attempt: whatever failed may be mended.  Unless it

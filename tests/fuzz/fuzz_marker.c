@@ -23,6 +23,17 @@
  * STALE; a birth time on one side only does not matter.  Any other text is
  * STALE for every stamp, the one its numbers would give included.  A
  * reason never holds a newline and always ends inside its buffer.
+ *
+ * The same octets are read as a STORE/Deferred/ marker too, which a
+ * restarted relay reads back for the attempts and age earlier runs spent
+ * (ccp_queue_deferred_parse()), against a restatement by lines: the
+ * first line "attempt" and a count (a larger one than
+ * CCP_QUEUE_ATTEMPTS_MAX reads as that), or it is not a marker; the first
+ * later "first" line a positive number in range, or none; the first later
+ * "reason" line the reason.  And a marker written from the input (its
+ * octets the reason, the count and time taken from them) reads back as
+ * written: the reason up to its first newline, cut to the buffer at a
+ * character, the text ending in its newline inside the buffer.
  */
 #include <inttypes.h>
 #include <stdbool.h>
@@ -173,6 +184,117 @@ static void expect(const char *text, const struct ccp_queue_stamp *f, size_t cap
 	}
 }
 
+/* A count line's value, as the restatement reads one: digits to the
+ * line's end, at least one; a value past MAX is MAX and sets *OVER. */
+static bool digits_value(const char *p, const char *end, uint64_t max, uint64_t *v, bool *over)
+{
+	*v = 0;
+	*over = false;
+	if (p == end)
+		return false;
+	for (const char *q = p; q < end; q++) {
+		if (*q < '0' || *q > '9')
+			return false;
+		/* Exact in 128 bits: no wrap to hide a large count. */
+		unsigned __int128 w = (unsigned __int128)*v * 10 + (unsigned)(*q - '0');
+		if (*over || w > max)
+			*over = true;
+		else
+			*v = (uint64_t)w;
+	}
+	if (*over)
+		*v = max;
+	return true;
+}
+
+static void check_deferred_read(const char *text)
+{
+	/* The restatement, line by line. */
+	bool ours = false, have_first = false, have_reason = false;
+	unsigned attempt = 0;
+	int64_t first = 0;
+	const char *reason = NULL;
+	size_t reason_len = 0;
+	const char *line = text;
+	for (unsigned i = 0;; i++) {
+		const char *nl = strchr(line, '\n');
+		const char *end = nl ? nl : line + strlen(line);
+		uint64_t v;
+		bool over;
+		if (i == 0) {
+			if (strncmp(line, "attempt ", 8) != 0 ||
+			    !digits_value(line + 8, end, CCP_QUEUE_ATTEMPTS_MAX, &v, &over))
+				break;
+			ours = true;
+			attempt = (unsigned)v;
+		} else if (!have_first && strncmp(line, "first ", 6) == 0) {
+			have_first = true;
+			if (digits_value(line + 6, end, INT64_MAX, &v, &over) && !over)
+				first = (int64_t)v;
+		} else if (!have_reason && strncmp(line, "reason ", 7) == 0) {
+			have_reason = true;
+			reason = line + 7;
+			reason_len = (size_t)(end - reason);
+		}
+		if (nl == NULL)
+			break;
+		line = nl + 1;
+	}
+	struct ccp_queue_deferred d;
+	memset(&d, 0xa5, sizeof(d));
+	bool got = ccp_queue_deferred_parse(text, &d);
+	if (got != ours)
+		ccp_panic("deferred: \"%s\" read as %s", text, got ? "a marker" : "not one");
+	if (!got)
+		return;
+	if (d.attempt != attempt || d.first != first)
+		ccp_panic("deferred: \"%s\": attempt %u first %" PRId64 ", not %u and %" PRId64,
+			  text, d.attempt, d.first, attempt, first);
+	if (d.reason != reason || (reason && d.reason_len != reason_len))
+		ccp_panic("deferred: \"%s\": not its reason line", text);
+}
+
+static void check_deferred_write(const char *text, size_t size, const uint8_t *data)
+{
+	/* The count and time from the input's first octets, the reason the
+	 * text itself (any octets up to its NUL). */
+	uint32_t a = 0;
+	int64_t first = 0;
+	memcpy(&a, data, size < sizeof(a) ? size : sizeof(a));
+	if (size > sizeof(a))
+		memcpy(&first, data + sizeof(a),
+		       size - sizeof(a) < sizeof(first) ? size - sizeof(a) : sizeof(first));
+	char buf[CCP_QUEUE_DEFERRED_MAX + 1];
+	size_t caps[] = { CCP_QUEUE_DEFERRED_MAX, 128 };
+	for (size_t c = 0; c < 2; c++) {
+		size_t cap = caps[c];
+		buf[cap] = 'Z'; /* a canary past the buffer */
+		size_t n = ccp_queue_deferred_text(buf, cap, a, first, c ? "75" : "none", text);
+		if (n >= cap || buf[cap] != 'Z' || strlen(buf) != n || buf[n - 1] != '\n')
+			ccp_panic("deferred: a written marker not ended in its buffer");
+		struct ccp_queue_deferred d;
+		if (!ccp_queue_deferred_parse(buf, &d))
+			ccp_panic("deferred: a written marker not read as one: \"%s\"", buf);
+		unsigned want_a = a > CCP_QUEUE_ATTEMPTS_MAX ? CCP_QUEUE_ATTEMPTS_MAX : a;
+		if (d.attempt != want_a || d.first != (first > 0 ? first : 0))
+			ccp_panic("deferred: written attempt %u first %" PRId64
+				  ", read back %u and %" PRId64, a, first, d.attempt, d.first);
+		size_t line = strcspn(text, "\n");
+		if (d.reason == NULL || d.reason_len > line ||
+		    memcmp(d.reason, text, d.reason_len) != 0)
+			ccp_panic("deferred: the reason read back is not the one written");
+		/* Whole where it fits; else cut to the room, or up to three
+		 * octets short of it, before a UTF-8 lead octet, so as not to
+		 * split a character. */
+		size_t room = cap - (size_t)(d.reason - buf) - 2, k = d.reason_len;
+		if (line <= room ? k != line
+				 : k > room || k + 3 < room ||
+					   (k < room && (unsigned char)text[k] < 0xc0))
+			ccp_panic("deferred: a reason of %zu octets written as %zu in a room of %zu",
+				  line, k, room);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char text[CCP_QUEUE_MARKER_MAX];
@@ -181,6 +303,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text[n] = '\0';
 	/* A buffer as large as the marker, and one that cuts a reason short. */
 	size_t caps[] = { CCP_QUEUE_MARKER_MAX, 1 + (size % 16) };
+
+	check_deferred_read(text);
+	check_deferred_write(text, size, data);
 
 	struct form form;
 	if (!restate(text, &form)) {
