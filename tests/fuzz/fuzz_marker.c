@@ -46,27 +46,41 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* The value of the digits from P to END (at least one, nothing else), as
+ * both restatements read a number; a value past MAX is MAX, *OVER set. */
+static bool digits_value(const char *p, const char *end, uint64_t max, uint64_t *v, bool *over)
+{
+	*v = 0;
+	*over = false;
+	if (p == end)
+		return false;
+	for (const char *q = p; q < end; q++) {
+		if (*q < '0' || *q > '9')
+			return false;
+		/* Exact in 128 bits: no wrap to hide a large count. */
+		unsigned __int128 w = (unsigned __int128)*v * 10 + (unsigned)(*q - '0');
+		if (*over || w > max)
+			*over = true;
+		else
+			*v = (uint64_t)w;
+	}
+	if (*over)
+		*v = max;
+	return true;
+}
+
 /* A decimal number as the writer prints it, at P up to a newline: no
  * sign but a minus where SIGNED, no leading zero, no "-0", in range of
  * uint64_t or int64_t.  Returns the octets after the newline, or NULL. */
 static const char *number_line(const char *p, bool is_signed, uint64_t *u, int64_t *s)
 {
 	bool neg = is_signed && *p == '-';
-	const char *d = p + neg, *e = d;
-	while (*e >= '0' && *e <= '9')
-		e++;
-	size_t n = (size_t)(e - d);
-	if (*e != '\n' || n == 0 || n > 20 || (n > 1 && *d == '0') || (neg && n == 1 && *d == '0'))
+	const char *d = p + neg, *e = strchr(d, '\n');
+	uint64_t max = !is_signed ? UINT64_MAX : neg ? (uint64_t)INT64_MAX + 1 : INT64_MAX, v;
+	bool over;
+	if (e == NULL || !digits_value(d, e, max, &v, &over) || over || (e - d > 1 && *d == '0') ||
+	    (neg && v == 0))
 		return NULL;
-	/* The range, by comparing digit strings of the same length. */
-	const char *max = !is_signed ? "18446744073709551615"
-			  : neg      ? "9223372036854775808"
-				     : "9223372036854775807";
-	if (n > strlen(max) || (n == strlen(max) && memcmp(d, max, n) > 0))
-		return NULL;
-	uint64_t v = 0;
-	for (const char *q = d; q < e; q++)
-		v = v * 10 + (uint64_t)(*q - '0');
 	if (u)
 		*u = v;
 	if (s)
@@ -182,29 +196,6 @@ static void expect(const char *text, const struct ccp_queue_stamp *f, size_t cap
 	} else if (reason[0] != '\0') {
 		ccp_panic("%s: a reason given with %s", what, verdict_name(v));
 	}
-}
-
-/* A count line's value, as the restatement reads one: digits to the
- * line's end, at least one; a value past MAX is MAX and sets *OVER. */
-static bool digits_value(const char *p, const char *end, uint64_t max, uint64_t *v, bool *over)
-{
-	*v = 0;
-	*over = false;
-	if (p == end)
-		return false;
-	for (const char *q = p; q < end; q++) {
-		if (*q < '0' || *q > '9')
-			return false;
-		/* Exact in 128 bits: no wrap to hide a large count. */
-		unsigned __int128 w = (unsigned __int128)*v * 10 + (unsigned)(*q - '0');
-		if (*over || w > max)
-			*over = true;
-		else
-			*v = (uint64_t)w;
-	}
-	if (*over)
-		*v = max;
-	return true;
 }
 
 static void check_deferred_read(const char *text)
